@@ -1,0 +1,46 @@
+# dbops — the two commands a fresh machine needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DBOPS := $(BIN)/dbops
+ENV ?= lab
+STAMP := $(VENV)/.installed
+MIRROR_STAMP := .tools/terraform/cli.tfrc
+
+.PHONY: install test demo plan apply destroy lint fmt bench clean
+
+install: $(STAMP) $(MIRROR_STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+$(MIRROR_STAMP): $(STAMP)
+	$(BIN)/python -m ops.terraform.mirror .
+
+test: install
+	$(BIN)/pytest -q
+
+# The main job on the embedded lab; the lab is stopped again whatever happens.
+demo: install
+	@set -e; trap '$(DBOPS) lab down' EXIT; \
+	$(DBOPS) lab up; \
+	$(DBOPS) lab status; \
+	$(DBOPS) tf plan --env lab; \
+	$(DBOPS) tf apply --env lab; \
+	$(DBOPS) estate show --env lab
+
+plan: install
+	$(DBOPS) tf plan --env $(ENV)
+
+apply: install
+	$(DBOPS) tf apply --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM))
+
+destroy: install
+	$(DBOPS) tf destroy --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM))
+
+clean:
+	-$(DBOPS) lab down
+	rm -rf $(VENV) .tools .lab

@@ -1,0 +1,111 @@
+"""The `dbops` command line: a lazy click group; subcommands import their code on use.
+
+`dbops --help` imports no AWS or Terraform code. Expected errors print one line and
+exit with their code; anything unexpected prints one line too, and its traceback only
+with --debug.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import click
+
+from ops.cli.context import AppContext
+from ops.errors import EXIT_ABORTED, EXIT_CANNOT_RUN, DbopsError
+
+# name -> (module:attribute, one-line help). Help text lives here so --help loads nothing.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "lab": ("ops.cli.lab:lab", "Start, stop and inspect the embedded lab (AWS emulator, local PostgreSQL)."),
+    "tf": ("ops.cli.tf:tf", "Terraform plan, apply, destroy and output for an env."),
+    "estate": ("ops.cli.estate:estate", "Show the estate's targets from Terraform outputs and the lab."),
+    "report": ("ops.cli.report:report", "List and show drill and check reports."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when invoked (click docs' LazyGroup)."""
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module_name, attr = self.lazy[name][0].split(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class RootGroup(LazyGroup):
+    """Maps exceptions and returned exit codes to the exit codes in DESIGN."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        debug = bool(ctx.params.get("debug"))
+        try:
+            rv = super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except DbopsError as exc:
+            _fail(str(exc), exc.exit_code, debug)
+        except KeyboardInterrupt:
+            _fail("interrupted", EXIT_ABORTED, debug)
+        except Exception as exc:  # noqa: BLE001 — the one place an unexpected error becomes a line
+            known = _describe_known(exc)
+            if debug:
+                raise
+            if known:
+                _fail(known, EXIT_CANNOT_RUN, False)
+            _fail(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_CANNOT_RUN, False)
+        if isinstance(rv, int) and rv:
+            ctx.exit(rv)
+        return rv
+
+
+def _describe_known(exc: BaseException) -> str | None:
+    if "botocore" in sys.modules:
+        from ops.aws import describe_aws_error
+
+        text = describe_aws_error(exc)
+        if text:
+            return text
+    if "psycopg" in sys.modules:
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            return f"database unreachable: {str(exc).strip().splitlines()[0]}"
+    return None
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    click.echo(f"dbops: error: {message}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+@click.group(cls=RootGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="DBOPS_CONFIG", help="Path to dbops.toml (default: found upwards from the current directory).")
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.version_option(package_name="dbops", prog_name="dbops")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, debug: bool) -> None:
+    """dbops — drills, restore tests, backup and cost checks, and runbooks for a database estate on AWS."""
+    ctx.obj = AppContext(config_path=config_path, debug=debug)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="dbops")

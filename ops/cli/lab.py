@@ -1,0 +1,69 @@
+"""dbops lab up|down|status|env"""
+
+from __future__ import annotations
+
+import click
+
+from ops.cli.context import app, emit
+from ops.cli.options import json_option
+from ops.errors import LabError
+
+
+@click.group()
+def lab() -> None:
+    """Start, stop and inspect the embedded lab (AWS emulator, local PostgreSQL)."""
+
+
+@lab.command()
+@click.option("--replicas", type=click.IntRange(1, 5), default=1, show_default=True, help="Streaming replicas of lab-pg.")
+@click.option("--sync", is_flag=True, help="Synchronous replication (every commit waits for a replica).")
+@click.option("--no-postgres", is_flag=True, help="Start the AWS emulator only.")
+def up(replicas: int, sync: bool, no_postgres: bool) -> None:
+    """Start the lab; a part that already runs is left as it is."""
+    from ops.lab import lab as core
+
+    cfg = app().config
+    core.up(cfg, core.LabOptions(replicas=replicas, sync=sync, with_postgres=not no_postgres), click.echo)
+    click.echo("lab is up; `dbops lab env` prints the shell exports")
+
+
+@lab.command()
+def down() -> None:
+    """Stop everything `lab up` started; remove nothing else."""
+    from ops.lab import lab as core
+
+    core.down(app().config, click.echo)
+
+
+@lab.command()
+@json_option
+def status(as_json: bool) -> None:
+    """Show what runs: the emulator and each PostgreSQL member's role, port, replication and lag."""
+    from ops.lab import lab as core
+
+    data = core.status(app().config)
+    emit(data, as_json, _human_status(data))
+
+
+def _human_status(data: dict) -> str:
+    emu = data["emulator"]
+    lines = [f"emulator: {emu['state']}" + (f" at {emu['endpoint']} (pid {emu['pid']})" if emu["state"] == "running" else "")]
+    pg = data["postgres"]
+    lines.append(f"{pg.get('name', 'lab-pg')}: {pg['state']}" + (f" ({pg.get('mode')})" if pg.get("mode") else ""))
+    for m in pg.get("members", []):
+        lag = "-" if m.get("lag_bytes") is None else f"{m['lag_bytes']} bytes"
+        lines.append(
+            f"  {m['name']:<10} {m['role']:<8} port {m['port']:<6} {m['state']:<8} replication: {m.get('replication', '-'):<12} lag: {lag}"
+        )
+    return "\n".join(lines)
+
+
+@lab.command("env")
+def env_() -> None:
+    """Print the export lines a shell needs to use the running lab."""
+    from ops.lab import lab as core
+
+    lines = core.env_lines(app().config)
+    if not lines:
+        raise LabError("the lab is not running: run `dbops lab up`")
+    click.echo("\n".join(lines))

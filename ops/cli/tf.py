@@ -1,0 +1,91 @@
+"""dbops tf plan|apply|destroy|output --env ENV"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from ops.cli.context import app, emit, progress
+from ops.cli.options import confirm_option, env_option, json_option
+from ops.config import Config, EnvConfig
+from ops.errors import UsageError
+
+
+def _env(env_name: str | None) -> tuple[Config, EnvConfig]:
+    cfg = app().config
+    return cfg, cfg.env(env_name)
+
+
+def require_confirm(env: EnvConfig, confirm: str | None, what: str) -> None:
+    """A protected env needs --confirm naming exactly what is acted on."""
+    if env.protected and confirm != what:
+        raise UsageError(f"env '{env.name}' is protected: add --confirm {what} to proceed")
+
+
+def _engine(cfg: Config, env: EnvConfig):  # type: ignore[no-untyped-def]
+    from ops.terraform.envs import engine_for_env
+
+    return engine_for_env(cfg, env)
+
+
+@click.group()
+def tf() -> None:
+    """Terraform plan, apply, destroy and output for an env."""
+
+
+@tf.command()
+@env_option
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan to this file.")
+@json_option
+def plan(env_name: str | None, out: Path | None, as_json: bool) -> None:
+    """Plan the env and print each change and the add/change/destroy counts."""
+    cfg, env = _env(env_name)
+    engine = _engine(cfg, env)
+    progress(f"terraform plan: env {env.name} ({env.terraform_dir}) with {engine.name}")
+    started = time.monotonic()
+    outcome = engine.plan(out=out.resolve() if out else None)
+    lines = [f"  {c.action:<8} {c.address}" for c in outcome.changes]
+    lines.append(outcome.line("Plan") + f" ({time.monotonic() - started:.1f}s)")
+    data = {"env": env.name, "add": outcome.add, "change": outcome.change, "destroy": outcome.destroy,
+            "changes": [{"address": c.address, "action": c.action} for c in outcome.changes]}
+    emit(data, as_json, "\n".join(lines))
+
+
+@tf.command()
+@env_option
+@confirm_option
+def apply(env_name: str | None, confirm: str | None) -> None:
+    """Apply the env (a protected env needs --confirm ENV)."""
+    cfg, env = _env(env_name)
+    require_confirm(env, confirm, env.name)
+    engine = _engine(cfg, env)
+    progress(f"terraform apply: env {env.name} with {engine.name}; this waits for every resource")
+    started = time.monotonic()
+    outcome = engine.apply()
+    click.echo(f"Apply complete: {outcome.add} added, {outcome.change} changed, {outcome.destroy} destroyed ({time.monotonic() - started:.1f}s)")
+
+
+@tf.command()
+@env_option
+@confirm_option
+def destroy(env_name: str | None, confirm: str | None) -> None:
+    """Destroy the env (a protected env needs --confirm ENV)."""
+    cfg, env = _env(env_name)
+    require_confirm(env, confirm, env.name)
+    engine = _engine(cfg, env)
+    progress(f"terraform destroy: env {env.name} with {engine.name}")
+    started = time.monotonic()
+    outcome = engine.destroy()
+    click.echo(f"Destroy complete: {outcome.destroy} destroyed ({time.monotonic() - started:.1f}s)")
+
+
+@tf.command()
+@env_option
+@json_option
+def output(env_name: str | None, as_json: bool) -> None:
+    """Print the env's Terraform outputs (sensitive ones are never shown)."""
+    cfg, env = _env(env_name)
+    values = _engine(cfg, env).output()
+    emit(values, as_json, "\n".join(f"{k} = {v}" for k, v in sorted(values.items())))

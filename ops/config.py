@@ -1,0 +1,192 @@
+"""Configuration: dbops.toml, then the environment, then flags.
+
+A malformed file is a ConfigError naming the key, so nothing runs on a guess.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from ops.errors import ConfigError, UsageError
+
+CONFIG_NAME = "dbops.toml"
+EMBEDDED = "embedded"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Objectives verdicts are judged against."""
+
+    rto_seconds: float = 60.0
+    rpo_seconds: float = 300.0
+    max_lost_writes: int = 0
+    max_replica_lag_s: float = 5.0
+    backup_retention_days: int = 7
+    snapshot_max_age_hours: float = 26.0
+    monthly_budget_usd: float = 80.0
+    storage_budget_usd: float = 20.0
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str
+    region: str = "us-east-1"
+    endpoint: str | None = None  # None: AWS itself; "embedded": the lab emulator; else a URL
+    terraform_dir: Path | None = None
+    protected: bool = False
+    profile: str | None = None
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.endpoint == EMBEDDED
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    path: Path | None
+    default_env: str
+    report_dir: Path
+    lab_dir: Path
+    envs: dict[str, EnvConfig] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
+
+    def env(self, name: str | None = None) -> EnvConfig:
+        name = name or self.default_env
+        try:
+            return self.envs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.envs)) or "none"
+            raise UsageError(f"unknown env '{name}' (known: {known})") from None
+
+    def with_policy(self, **overrides: Any) -> "Config":
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, policy=replace(self.policy, **given)) if given else self
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+
+def _non_negative_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _string(v: Any) -> bool:
+    return isinstance(v, str) and v != ""
+
+
+def _boolean(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+_POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "rto_seconds": (_positive, "a positive number"),
+    "rpo_seconds": (_positive, "a positive number"),
+    "max_lost_writes": (_non_negative_int, "an integer >= 0"),
+    "max_replica_lag_s": (_positive, "a positive number"),
+    "backup_retention_days": (_positive, "a positive number"),
+    "snapshot_max_age_hours": (_positive, "a positive number"),
+    "monthly_budget_usd": (_positive, "a positive number"),
+    "storage_budget_usd": (_positive, "a positive number"),
+}
+_ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "region": (_string, "a region name"),
+    "endpoint": (_string, "'embedded' or an http(s) URL"),
+    "terraform_dir": (_string, "a path"),
+    "protected": (_boolean, "true or false"),
+    "profile": (_string, "a profile name"),
+}
+_DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "env": (_string, "an env name"),
+    "report_dir": (_string, "a path"),
+}
+
+
+def _check_table(table: Any, rules: dict, prefix: str) -> dict:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{CONFIG_NAME}: '{prefix}' must be a table")
+    for key, value in table.items():
+        if key not in rules:
+            raise ConfigError(f"{CONFIG_NAME}: unknown key '{prefix}.{key}'")
+        ok, expected = rules[key]
+        if not ok(value):
+            raise ConfigError(f"{CONFIG_NAME}: '{prefix}.{key}' must be {expected}, got {value!r}")
+    return table
+
+
+def find_config(start: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) -> Config:
+    for key in data:
+        if key not in ("defaults", "policy", "envs"):
+            raise ConfigError(f"{CONFIG_NAME}: unknown key '{key}'")
+    defaults = _check_table(data.get("defaults", {}), _DEFAULTS_RULES, "defaults")
+    policy_table = _check_table(data.get("policy", {}), _POLICY_RULES, "policy")
+    policy_types = {f.name: f.type for f in fields(Policy)}
+    policy = Policy(**{k: (int(v) if policy_types[k] == "int" else float(v)) for k, v in policy_table.items()})
+
+    envs_table = data.get("envs", {})
+    if not isinstance(envs_table, dict):
+        raise ConfigError(f"{CONFIG_NAME}: 'envs' must be a table of envs")
+    envs: dict[str, EnvConfig] = {}
+    for name, table in envs_table.items():
+        table = _check_table(table, _ENV_RULES, f"envs.{name}")
+        endpoint = table.get("endpoint")
+        if endpoint is not None and endpoint != EMBEDDED and not endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"{CONFIG_NAME}: 'envs.{name}.endpoint' must be 'embedded' or an http(s) URL, got {endpoint!r}")
+        tf_dir = table.get("terraform_dir")
+        envs[name] = EnvConfig(
+            name=name,
+            region=table.get("region", "us-east-1"),
+            endpoint=endpoint,
+            terraform_dir=(root / tf_dir) if tf_dir else None,
+            protected=table.get("protected", False),
+            profile=table.get("profile"),
+        )
+
+    default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")
+    report_dir = environ.get("DBOPS_REPORT_DIR") or defaults.get("report_dir", "reports")
+    lab_dir = environ.get("DBOPS_LAB_DIR") or ".lab"
+    return Config(
+        root=root,
+        path=path,
+        default_env=default_env,
+        report_dir=(root / report_dir).resolve(),
+        lab_dir=(root / lab_dir).resolve(),
+        envs=envs,
+        policy=policy,
+    )
+
+
+def load(path: Path | None = None, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Config:
+    """Load the config: an explicit path, else $DBOPS_CONFIG, else dbops.toml found upwards from cwd."""
+    environ = dict(os.environ) if environ is None else environ
+    cwd = cwd or Path.cwd()
+    if path is None and environ.get("DBOPS_CONFIG"):
+        path = Path(environ["DBOPS_CONFIG"])
+    if path is None:
+        path = find_config(cwd)
+    if path is None:
+        return parse({}, cwd, None, environ)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{CONFIG_NAME}: not valid TOML: {exc}") from None
+    return parse(data, path.resolve().parent, path.resolve(), environ)

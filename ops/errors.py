@@ -1,0 +1,45 @@
+"""One error family; each carries the exit code DESIGN assigns to it.
+
+0 pass, 1 verdict failed, 2 could not run, 3 aborted.
+"""
+
+EXIT_PASS = 0
+EXIT_FAILED = 1
+EXIT_CANNOT_RUN = 2
+EXIT_ABORTED = 3
+
+
+class DbopsError(Exception):
+    """An expected failure: printed as one line, no traceback."""
+
+    exit_code = EXIT_CANNOT_RUN
+
+
+class ConfigError(DbopsError):
+    """dbops.toml or the environment is wrong."""
+
+
+class UsageError(DbopsError):
+    """A flag or argument is wrong (unknown env, unknown target kind...)."""
+
+
+class EndpointUnreachable(DbopsError):
+    """An AWS endpoint or database could not be reached."""
+
+
+class LabError(DbopsError):
+    """The embedded lab is not running or could not be started."""
+
+
+class TerraformError(DbopsError):
+    """Terraform failed; the message carries its first error."""
+
+
+class CannotRun(DbopsError):
+    """A drill or check could not start (a pre-check stopped it)."""
+
+
+class Aborted(DbopsError):
+    """Interrupted by SIGINT or SIGTERM; cleanup ran or was handed to the janitor."""
+
+    exit_code = EXIT_ABORTED

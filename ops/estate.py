@@ -1,0 +1,34 @@
+"""The estate inventory: the env's Terraform output `dbops_targets` plus the running lab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ops.config import Config, EnvConfig
+from ops.errors import TerraformError
+from ops.targets import parse_target
+
+
+def inventory(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
+    """One entry per target: id, kind, name, source, and what the outputs say of it."""
+    from ops.terraform.envs import engine_for_env
+
+    targets: list[dict[str, Any]] = []
+    outputs = engine_for_env(cfg, env).output()
+    details = outputs.get("dbops_target_details") or {}
+    for ident in outputs.get("dbops_targets") or []:
+        ref = parse_target(ident)
+        if not isinstance(details, dict):
+            raise TerraformError("output dbops_target_details must be a map")
+        targets.append({"id": str(ref), "kind": ref.kind, "name": ref.name, "source": "terraform", **(details.get(ident) or {})})
+    if env.is_embedded:
+        from ops.lab import pgcluster
+
+        cluster = pgcluster.get(cfg.lab_dir)
+        if cluster:
+            targets.append({
+                "id": f"localpg:{pgcluster.NAME}", "kind": "localpg", "name": pgcluster.NAME, "source": "lab",
+                "writer": cluster.entry["writer"], "members": [m.name for m in cluster.members],
+                "writer_port": cluster.writer_port(),
+            })
+    return targets

@@ -1,0 +1,85 @@
+"""Run PostgreSQL's server binaries, as the `postgres` OS user when we are root."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+from ops.errors import LabError
+
+PG_USER = "postgres"
+CANDIDATE_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+
+
+def bindir() -> Path:
+    configured = os.environ.get("DBOPS_PG_BIN")
+    for d in ([configured] if configured else []) + list(CANDIDATE_DIRS):
+        if d and (Path(d) / "pg_ctl").exists():
+            return Path(d)
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    raise LabError("PostgreSQL server binaries not found (install postgresql-15 or set DBOPS_PG_BIN)")
+
+
+def available() -> bool:
+    try:
+        bindir()
+        return True
+    except LabError:
+        return False
+
+
+def as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def command(name: str, *args: str) -> list[str]:
+    argv = [str(bindir() / name), *args]
+    if as_root():
+        return ["runuser", "-u", PG_USER, "--", *argv]
+    return argv
+
+
+def run(name: str, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        command(name, *args),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,  # servers started by pg_ctl must outlive a Ctrl-C of ours
+    )
+    if check and proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise LabError(f"{name} failed: {' / '.join(tail)}")
+    return proc
+
+
+def own(path: Path) -> None:
+    """Give path (recursively) to the postgres user when we run as root."""
+    if not as_root():
+        return
+    pw = pwd.getpwnam(PG_USER)
+    for p in [path, *path.rglob("*")]:
+        os.lchown(p, pw.pw_uid, pw.pw_gid)
+
+
+def make_dir(path: Path, mode: int = 0o700) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(mode)
+    own(path)
+    return path
+
+
+def ensure_traversable(path: Path) -> None:
+    """The postgres user must be able to reach path: every parent needs o+x."""
+    if not as_root():
+        return
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            raise LabError(f"{parent} is not traversable by the {PG_USER} user (chmod o+x {parent})")

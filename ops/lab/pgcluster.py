@@ -1,0 +1,411 @@
+"""The lab's local PostgreSQL HA cluster `lab-pg`: a primary and streaming replicas on
+loopback, a WAL archive and base backups, all under `.lab/pg/`.
+
+It is the stand-in for Aurora's data plane: failover fences the primary and promotes a
+replica with pg_promote; the old primary comes back as a replica through pg_rewind
+(or a fresh base backup), so the lab is HA again for the next drill.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ops.errors import LabError
+from ops.lab import pgbin, process, state
+
+NAME = "lab-pg"
+KEY = "postgres"
+HOST = "127.0.0.1"
+USER = "postgres"
+DBNAME = "postgres"
+
+Echo = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class Member:
+    name: str
+    port: int
+    datadir: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.datadir)
+
+    def dsn(self, connect_timeout: int = 2) -> str:
+        return f"host={HOST} port={self.port} user={USER} dbname={DBNAME} connect_timeout={connect_timeout}"
+
+
+class Cluster:
+    """A view over the cluster's entry in the lab state file, with the operations on it."""
+
+    def __init__(self, lab_dir: Path, entry: dict[str, Any]) -> None:
+        self.lab_dir = lab_dir
+        self.entry = entry
+
+    # --- layout -------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        return Path(self.entry["root"])
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.root / "backups"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "sock"
+
+    @property
+    def sync(self) -> bool:
+        return self.entry.get("mode") == "sync"
+
+    @property
+    def members(self) -> list[Member]:
+        return [Member(**m) for m in self.entry["members"]]
+
+    def member(self, name: str) -> Member:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise LabError(f"{NAME} has no member '{name}' (members: {', '.join(m.name for m in self.members)})")
+
+    def writer(self) -> Member:
+        return self.member(self.entry["writer"])
+
+    def writer_port(self) -> int:
+        return self.writer().port
+
+    def replicas(self) -> list[Member]:
+        return [m for m in self.members if m.name != self.entry["writer"]]
+
+    def save(self) -> None:
+        state.update(self.lab_dir, KEY, self.entry)
+
+    def multi_host_dsn(self, connect_timeout: int = 2) -> str:
+        """A DSN that follows the writer: libpq tries each host and keeps the read-write one."""
+        hosts = ",".join(HOST for _ in self.members)
+        ports = ",".join(str(m.port) for m in self.members)
+        return (
+            f"host={hosts} port={ports} user={USER} dbname={DBNAME} "
+            f"target_session_attrs=read-write connect_timeout={connect_timeout}"
+        )
+
+    # --- configuration --------------------------------------------------------------
+
+    def write_conf(self, m: Member, primary: Member | None, *, replicate: bool = True, sync_names: str | None = None) -> None:
+        """dbops.conf, included from postgresql.conf: everything the lab sets on a member.
+
+        primary=None makes the member a primary; replicate=False leaves a replica with no
+        upstream and no archive to read (replication cut).
+        """
+        if sync_names is None:
+            sync_names = "*" if self.sync else ""
+        lines = [
+            f"port = {m.port}",
+            f"listen_addresses = '{HOST}'",
+            f"unix_socket_directories = '{self.socket_dir}'",
+            "wal_level = replica",
+            "max_wal_senders = 10",
+            "wal_keep_size = '512MB'",
+            "hot_standby = on",
+            "hot_standby_feedback = on",
+            "wal_log_hints = on",
+            "wal_receiver_status_interval = '1s'",
+            "max_connections = 60",
+            "archive_mode = on",
+            f"archive_command = 'test ! -f {self.archive}/%f && cp %p {self.archive}/%f'",
+            "archive_timeout = '60s'",
+            "recovery_target_timeline = 'latest'",
+            f"synchronous_standby_names = '{sync_names}'",
+            "logging_collector = off",
+        ]
+        if primary is not None and replicate:
+            lines.append(f"restore_command = 'cp {self.archive}/%f %p'")
+            lines.append(f"primary_conninfo = 'host={HOST} port={primary.port} user={USER} application_name={m.name}'")
+        else:
+            lines.append("restore_command = ''")
+            lines.append("primary_conninfo = ''")
+        conf = m.path / "dbops.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        pgbin.own(conf)
+        main_conf = m.path / "postgresql.conf"
+        if "include_if_exists = 'dbops.conf'" not in main_conf.read_text():
+            with main_conf.open("a") as f:
+                f.write("\ninclude_if_exists = 'dbops.conf'\n")
+        signal = m.path / "standby.signal"
+        if primary is not None:
+            signal.touch()
+            pgbin.own(signal)
+        elif signal.exists():
+            signal.unlink()
+        # ALTER SYSTEM values would override dbops.conf; the lab never keeps any.
+        auto = m.path / "postgresql.auto.conf"
+        auto.write_text("# managed by dbops: settings live in dbops.conf\n")
+        pgbin.own(auto)
+
+    # --- processes ----------------------------------------------------------------
+
+    def log_path(self, m: Member) -> Path:
+        return self.root / f"{m.name}.log"
+
+    def is_running(self, m: Member) -> bool:
+        pid_file = m.path / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return False
+        return process.is_running(pid)
+
+    def start_member(self, m: Member, timeout: float = 60.0) -> None:
+        if self.is_running(m):
+            return
+        pgbin.run("pg_ctl", "-D", str(m.path), "-l", str(self.log_path(m)), "-w", "-t", str(int(timeout)), "start", timeout=timeout + 10)
+
+    def stop_member(self, m: Member, mode: str = "fast", timeout: float = 30.0) -> None:
+        if not self.is_running(m):
+            return
+        proc = pgbin.run("pg_ctl", "-D", str(m.path), "-m", mode, "-w", "-t", str(int(timeout)), "stop", timeout=timeout + 10, check=False)
+        if proc.returncode != 0 and self.is_running(m):
+            pgbin.run("pg_ctl", "-D", str(m.path), "-m", "immediate", "-w", "stop", check=False)
+
+    def reload(self, m: Member) -> None:
+        if self.is_running(m):
+            pgbin.run("pg_ctl", "-D", str(m.path), "reload")
+
+    def connect(self, m: Member, connect_timeout: int = 2):  # type: ignore[no-untyped-def]
+        import psycopg
+
+        return psycopg.connect(m.dsn(connect_timeout), autocommit=True)
+
+    def query(self, m: Member, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.connect(m) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def in_recovery(self, m: Member) -> bool:
+        return bool(self.query(m, "SELECT pg_is_in_recovery()")[0][0])
+
+    # --- building -------------------------------------------------------------------
+
+    def base_backup(self, source: Member, dest: Path, echo: Echo = _quiet) -> Path:
+        pgbin.make_dir(dest.parent, 0o755)
+        pgbin.run(
+            "pg_basebackup", "-D", str(dest), "-h", HOST, "-p", str(source.port), "-U", USER,
+            "-X", "stream", "-c", "fast", "--no-password", timeout=3600,
+        )
+        echo(f"{NAME}: base backup of {source.name} in {dest}")
+        return dest
+
+    def take_backup(self, echo: Echo = _quiet) -> Path:
+        """A base backup for PITR: plain format with a manifest, under backups/."""
+        dest = self.backups_dir / time.strftime("base-%Y%m%dT%H%M%SZ", time.gmtime())
+        n = 0
+        while dest.exists():
+            n += 1
+            dest = dest.with_name(f"{dest.name.split('.')[0]}.{n}")
+        return self.base_backup(self.writer(), dest, echo)
+
+    def add_replica(self, m: Member, primary: Member, echo: Echo = _quiet) -> None:
+        if m.path.exists():
+            shutil.rmtree(m.path)
+        self.base_backup(primary, m.path)
+        self.write_conf(m, primary)
+        self.start_member(m)
+        echo(f"{NAME}: {m.name} streaming from {primary.name} on port {m.port}")
+
+    # --- failover ---------------------------------------------------------------------
+
+    def cut_replication(self, m: Member) -> None:
+        """Stop m from receiving WAL: no upstream, no archive. Test and drill use only."""
+        self.write_conf(m, self.writer(), replicate=False)
+        self.reload(m)
+
+    def promote(self, m: Member, timeout: float) -> None:
+        with self.connect(m) as conn:
+            conn.execute("SET statement_timeout = 0")
+            ok = conn.execute("SELECT pg_promote(true, %s)", (max(1, int(timeout)),)).fetchone()[0]
+        if not ok:
+            raise LabError(f"pg_promote on {m.name} did not complete within {timeout:.0f}s")
+
+    def set_writer(self, m: Member) -> None:
+        self.entry["writer"] = m.name
+        self.save()
+        # The config file must say what the member now is, so a restart keeps its role.
+        sync_names = "" if self.sync else None  # no standby yet: do not block commits (non-strict sync)
+        self.write_conf(m, None, sync_names=sync_names)
+        self.reload(m)
+
+    def repoint(self, m: Member, primary: Member) -> None:
+        self.write_conf(m, primary)
+        self.reload(m)
+
+    def rebuild(self, old: Member, primary: Member, echo: Echo = _quiet) -> str:
+        """Bring a fenced old primary back as a replica of primary. Returns how."""
+        self.stop_member(old)
+        proc = pgbin.run(
+            "pg_rewind", "--target-pgdata", str(old.path),
+            f"--source-server={primary.dsn()}", "--restore-target-wal",
+            timeout=600, check=False,
+        )
+        how = "pg_rewind"
+        if proc.returncode != 0:
+            echo(f"{NAME}: pg_rewind of {old.name} failed ({proc.stderr.strip().splitlines()[-1:]}); taking a fresh base backup")
+            shutil.rmtree(old.path)
+            self.base_backup(primary, old.path)
+            how = "base backup"
+        self.write_conf(old, primary)
+        self.start_member(old)
+        if self.sync:
+            self.write_conf(primary, None)
+            self.reload(primary)
+        return how
+
+    def wait_streaming(self, m: Member, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                rows = self.query(m, "SELECT status FROM pg_stat_wal_receiver")
+                if rows and rows[0][0] == "streaming":
+                    return True
+            except Exception:  # noqa: BLE001 — still starting up
+                pass
+            time.sleep(0.2)
+        return False
+
+    # --- status ----------------------------------------------------------------------
+
+    def replication_rows(self) -> dict[str, dict[str, Any]]:
+        """pg_stat_replication on the writer, by member name."""
+        try:
+            rows = self.query(
+                self.writer(),
+                "SELECT application_name, state, sync_state, "
+                "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint, "
+                "EXTRACT(EPOCH FROM replay_lag)::float8 FROM pg_stat_replication",
+            )
+        except Exception:  # noqa: BLE001 — a writer that is down has no replication to show
+            return {}
+        return {r[0]: {"state": r[1], "sync_state": r[2], "lag_bytes": r[3], "lag_s": r[4] or 0.0} for r in rows}
+
+    def describe(self) -> list[dict[str, Any]]:
+        repl = self.replication_rows()
+        out = []
+        for m in self.members:
+            running = self.is_running(m)
+            role = "writer" if m.name == self.entry["writer"] else "replica"
+            item: dict[str, Any] = {"name": m.name, "port": m.port, "role": role, "state": "running" if running else "stopped"}
+            if running:
+                try:
+                    item["in_recovery"] = self.in_recovery(m)
+                except Exception:  # noqa: BLE001
+                    item["state"] = "unreachable"
+            if role == "replica":
+                r = repl.get(m.name)
+                item["replication"] = r["state"] if r else "none"
+                item["sync_state"] = r["sync_state"] if r else None
+                item["lag_bytes"] = r["lag_bytes"] if r else None
+                item["lag_s"] = r["lag_s"] if r else None
+            out.append(item)
+        return out
+
+
+def _entry(lab_dir: Path) -> dict[str, Any] | None:
+    return state.read(lab_dir).get(KEY)
+
+
+def get(lab_dir: Path) -> Cluster | None:
+    entry = _entry(lab_dir)
+    return Cluster(lab_dir, entry) if entry else None
+
+
+def start(lab_dir: Path, replicas: int = 1, sync: bool = False, echo: Echo = _quiet) -> tuple[Cluster, bool]:
+    """Start lab-pg; create it on first use. Returns (cluster, started_now)."""
+    cluster = get(lab_dir)
+    if cluster and all(m.path.exists() for m in cluster.members):
+        started = False
+        for m in sorted(cluster.members, key=lambda m: m.name != cluster.entry["writer"]):
+            if not cluster.is_running(m):
+                cluster.start_member(m)
+                started = True
+        if cluster.sync != sync:
+            cluster.entry["mode"] = "sync" if sync else "async"
+            cluster.save()
+            for m in cluster.members:
+                cluster.write_conf(m, None if m.name == cluster.entry["writer"] else cluster.writer())
+                cluster.reload(m)
+            echo(f"{NAME}: replication is now {cluster.entry['mode']}")
+        return cluster, started
+    return create(lab_dir, replicas, sync, echo), True
+
+
+def create(lab_dir: Path, replicas: int, sync: bool, echo: Echo = _quiet) -> Cluster:
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    pgbin.ensure_traversable(lab_dir.resolve())
+    root = lab_dir.resolve() / "pg"
+    if root.exists():
+        shutil.rmtree(root)
+    pgbin.make_dir(root, 0o755)
+    members = [{"name": f"pg{i}", "port": process.free_port(), "datadir": str(root / f"pg{i}")} for i in range(replicas + 1)]
+    cluster = Cluster(lab_dir, {
+        "name": NAME, "root": str(root), "mode": "sync" if sync else "async",
+        "members": members, "writer": "pg0", "created_at": time.time(),
+    })
+    for sub in ("archive", "backups", "sock"):
+        pgbin.make_dir(root / sub, 0o755 if sub != "sock" else 0o777)
+    cluster.save()
+    primary = cluster.writer()
+    started = time.monotonic()
+    pgbin.run("initdb", "-D", str(primary.path), "-U", USER, "--auth=trust", "-k", "-E", "UTF8", "--locale=C")
+    cluster.write_conf(primary, None)
+    cluster.start_member(primary)
+    echo(f"{NAME}: primary {primary.name} on port {primary.port}")
+    for m in cluster.replicas():
+        cluster.add_replica(m, primary, echo)
+    cluster.take_backup(echo)
+    for m in cluster.replicas():
+        cluster.wait_streaming(m, 30)
+    echo(f"{NAME}: ready in {time.monotonic() - started:.1f}s ({cluster.entry['mode']} replication, {replicas} replica(s))")
+    return cluster
+
+
+def stop(lab_dir: Path) -> list[str]:
+    cluster = get(lab_dir)
+    if not cluster:
+        return []
+    stopped = []
+    # Replicas first, so the writer's shutdown does not wait on walsenders for long.
+    for m in sorted(cluster.members, key=lambda m: m.name == cluster.entry["writer"]):
+        if cluster.is_running(m):
+            cluster.stop_member(m)
+            stopped.append(f"{NAME}/{m.name}")
+    return stopped
+
+
+def status(lab_dir: Path) -> dict[str, Any]:
+    cluster = get(lab_dir)
+    if not cluster:
+        return {"name": NAME, "state": "absent", "members": []}
+    members = cluster.describe()
+    running = [m for m in members if m["state"] == "running"]
+    overall = "running" if len(running) == len(members) else ("stopped" if not running else "degraded")
+    return {"name": NAME, "state": overall, "mode": cluster.entry["mode"], "writer": cluster.entry["writer"], "members": members}
+
+
+def writer_dsn(lab_dir: Path) -> str | None:
+    cluster = get(lab_dir)
+    if not cluster or not cluster.is_running(cluster.writer()):
+        return None
+    return cluster.multi_host_dsn()

@@ -1,0 +1,284 @@
+"""Reports: one model, three writers (JSON, Markdown, JUnit XML).
+
+A drill or check fills a Journal as it runs; `finish()` freezes it into a Report.
+Reports are written atomically and never overwrite an existing one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, TextIO
+from xml.sax.saxutils import escape, quoteattr
+
+from ops.clock import iso, utcnow
+
+SCHEMA = "dbops.report/v1"
+REPORT_STATUSES = ("pass", "fail", "error", "aborted")
+CHECK_STATUSES = ("pass", "warn", "fail", "unknown", "error")
+EXIT_CODES = {"pass": 0, "fail": 1, "error": 2, "aborted": 3}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    status: str
+    detail: str
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in CHECK_STATUSES:
+            raise ValueError(f"check status {self.status!r} not in {CHECK_STATUSES}")
+
+
+@dataclass(frozen=True)
+class Event:
+    at: str
+    phase: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Report:
+    kind: str
+    target: str
+    env: str
+    started_at: str
+    finished_at: str
+    status: str
+    summary: str
+    measurements: dict[str, float | int | None]
+    not_measured: dict[str, str]
+    objectives: dict[str, float | int]
+    checks: tuple[Check, ...]
+    events: tuple[Event, ...]
+    details: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["checks"] = [asdict(c) for c in self.checks]
+        data["events"] = [asdict(e) for e in self.events]
+        return {"schema": data.pop("schema"), **data}
+
+
+def derive_status(checks: list[Check]) -> str:
+    statuses = {c.status for c in checks}
+    if "fail" in statuses:
+        return "fail"
+    if "error" in statuses:
+        return "error"
+    return "pass"
+
+
+class Journal:
+    """Collects a drill's or check's events, measurements and checks as it runs."""
+
+    def __init__(
+        self,
+        kind: str,
+        target: str,
+        env: str,
+        clock: Callable[[], datetime] = utcnow,
+        echo: TextIO | None = sys.stderr,
+    ) -> None:
+        self.kind, self.target, self.env = kind, target, env
+        self.clock = clock
+        self.echo = echo
+        self.started_at = clock()
+        self.events: list[Event] = []
+        self.checks: list[Check] = []
+        self.measurements: dict[str, float | int | None] = {}
+        self.not_measured: dict[str, str] = {}
+        self.objectives: dict[str, float | int] = {}
+        self.details: dict[str, Any] = {}
+
+    def event(self, phase: str, message: str) -> None:
+        now = self.clock()
+        self.events.append(Event(iso(now), phase, message))
+        if self.echo is not None:
+            print(f"[{now:%H:%M:%S}] {phase:<8} {message}", file=self.echo, flush=True)
+
+    def measure(self, name: str, value: float | int) -> None:
+        self.measurements[name] = round(value, 3) if isinstance(value, float) else value
+
+    def mark_not_measured(self, name: str, reason: str) -> None:
+        """A measurement that could not be taken is null with a reason, never zero."""
+        self.measurements[name] = None
+        self.not_measured[name] = reason
+
+    def check(self, id: str, status: str, detail: str, title: str = "") -> Check:
+        c = Check(id, status, detail, title)
+        self.checks.append(c)
+        self.event("check", f"{id}: {status} — {detail}")
+        return c
+
+    def finish(self, status: str | None = None, summary: str = "") -> Report:
+        status = status or derive_status(self.checks)
+        if status not in REPORT_STATUSES:
+            raise ValueError(f"report status {status!r} not in {REPORT_STATUSES}")
+        return Report(
+            kind=self.kind,
+            target=self.target,
+            env=self.env,
+            started_at=iso(self.started_at),
+            finished_at=iso(self.clock()),
+            status=status,
+            summary=summary or status.upper(),
+            measurements=dict(self.measurements),
+            not_measured=dict(self.not_measured),
+            objectives=dict(self.objectives),
+            checks=tuple(self.checks),
+            events=tuple(self.events),
+            details=dict(self.details),
+        )
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "not measured"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def render_markdown(report: Report) -> str:
+    lines = [
+        f"# {report.kind} — {report.target}",
+        "",
+        f"**Status: {report.status.upper()}** — {report.summary}",
+        "",
+        f"- env: `{report.env}`",
+        f"- started: {report.started_at}",
+        f"- finished: {report.finished_at}",
+        "",
+    ]
+    if report.measurements:
+        lines += ["## Measurements", "", "| measurement | value | objective |", "|---|---|---|"]
+        for name, value in report.measurements.items():
+            shown = _fmt(value)
+            if name in report.not_measured:
+                shown = f"not measured ({report.not_measured[name]})"
+            lines.append(f"| {name} | {shown} | {_fmt(report.objectives.get(name, ''))} |")
+        lines.append("")
+    if report.checks:
+        lines += ["## Checks", "", "| id | status | detail |", "|---|---|---|"]
+        for c in report.checks:
+            lines.append(f"| {c.id} | {c.status} | {c.detail.replace('|', '/')} |")
+        lines.append("")
+    for title, body in report.details.get("markdown_sections", []):
+        lines += [f"## {title}", "", body, ""]
+    lines += ["## Events", "", "| at | phase | message |", "|---|---|---|"]
+    for e in report.events:
+        lines.append(f"| {e.at} | {e.phase} | {e.message.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_junit(report: Report) -> str:
+    """One test case per check; a report without checks gets one case for its status."""
+    checks = list(report.checks) or [Check(report.kind, "pass" if report.status == "pass" else "fail", report.summary)]
+    failures = sum(c.status == "fail" for c in checks)
+    errors = sum(c.status == "error" for c in checks)
+    skipped = sum(c.status == "unknown" for c in checks)
+    if report.status == "aborted":
+        errors += 1
+    suite = f"dbops.{report.kind}.{report.target}"
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f"<testsuite name={quoteattr(suite)} tests=\"{len(checks) + (report.status == 'aborted')}\" "
+        f'failures="{failures}" errors="{errors}" skipped="{skipped}" timestamp={quoteattr(report.started_at)}>',
+    ]
+    for c in checks:
+        out.append(f"  <testcase classname={quoteattr(suite)} name={quoteattr(c.id)}>")
+        if c.status == "fail":
+            out.append(f"    <failure message={quoteattr(c.detail)}/>")
+        elif c.status == "error":
+            out.append(f"    <error message={quoteattr(c.detail)}/>")
+        elif c.status == "unknown":
+            out.append(f"    <skipped message={quoteattr(c.detail)}/>")
+        elif c.status == "warn":
+            out.append(f"    <system-out>{escape('warn: ' + c.detail)}</system-out>")
+        out.append("  </testcase>")
+    if report.status == "aborted":
+        out.append(f"  <testcase classname={quoteattr(suite)} name=\"aborted\">")
+        out.append(f"    <error message={quoteattr(report.summary)}/>")
+        out.append("  </testcase>")
+    out.append("</testsuite>")
+    return "\n".join(out) + "\n"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def write_exclusive(path: Path, text: str) -> Path:
+    """Write text to path atomically; if path exists, pick path-1, path-2... never overwrite."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        candidate, n = path, 0
+        while True:
+            try:
+                os.link(tmp, candidate)  # fails if candidate exists: no overwrite, no race
+                return candidate
+            except FileExistsError:
+                n += 1
+                candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    finally:
+        os.unlink(tmp)
+
+
+def report_id(report: Report) -> str:
+    stamp = report.started_at.replace("-", "").replace(":", "").split(".")[0] + "Z"
+    return f"{stamp}-{_safe(report.target)}"
+
+
+def write(report: Report, report_dir: Path, junit: Path | None = None) -> dict[str, Path]:
+    """Write JSON and Markdown under report_dir/<kind>/, and JUnit where asked."""
+    base = report_dir / report.kind / f"{report_id(report)}.json"
+    json_path = write_exclusive(base, render_json(report))
+    md_path = json_path.with_suffix(".md")
+    md_path = write_exclusive(md_path, render_markdown(report))
+    paths = {"json": json_path, "md": md_path}
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=junit.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            f.write(render_junit(report))
+        os.replace(tmp, junit)  # JUnit paths are chosen by the caller (CI), who expects them replaced
+        paths["junit"] = junit
+    return paths
+
+
+def list_reports(report_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every report's JSON under report_dir, oldest first."""
+    found = []
+    pattern = f"{kind}/*.json" if kind else "*/*.json"
+    for path in report_dir.glob(pattern):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if data.get("schema") == SCHEMA:
+            data["id"] = path.stem
+            data["path"] = str(path)
+            found.append(data)
+    return sorted(found, key=lambda d: (d.get("started_at", ""), d["id"]))

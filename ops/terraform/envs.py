@@ -1,0 +1,33 @@
+"""The Terraform workspace of a configured env.
+
+An env on the embedded lab keeps its state and data dir inside the lab dir: a new
+emulator is a new, empty world, and its state goes with it.
+"""
+
+from __future__ import annotations
+
+from ops.config import Config, EnvConfig
+from ops.errors import ConfigError, LabError
+from ops.lab import emulator
+from ops.terraform.engine import Engine, Workspace, engine_for
+
+
+def workspace_for(cfg: Config, env: EnvConfig) -> Workspace:
+    if env.terraform_dir is None:
+        raise ConfigError(f"dbops.toml: 'envs.{env.name}.terraform_dir' is not set")
+    if not env.terraform_dir.is_dir():
+        raise ConfigError(f"dbops.toml: 'envs.{env.name}.terraform_dir' {env.terraform_dir} does not exist")
+    ws = Workspace(root=cfg.root, workdir=env.terraform_dir, variables={"region": env.region})
+    if env.is_embedded:
+        url = emulator.endpoint(cfg.lab_dir)
+        if url is None:
+            raise LabError(f"env '{env.name}' uses the embedded lab, which is not running: run `dbops lab up`")
+        base = cfg.lab_dir / "terraform" / env.name
+        ws.variables["aws_endpoint"] = url
+        ws.data_dir = base / "data"
+        ws.backend_config = {"path": str(base / "terraform.tfstate")}
+    return ws
+
+
+def engine_for_env(cfg: Config, env: EnvConfig) -> Engine:
+    return engine_for(workspace_for(cfg, env))
