@@ -255,6 +255,7 @@ class Cluster:
     def rebuild(self, old: Member, primary: Member, echo: Echo = _quiet) -> str:
         """Bring a fenced old primary back as a replica of primary. Returns how."""
         self.stop_member(old)
+        self.write_conf(old, primary)  # pg_rewind --restore-target-wal reads the target's restore_command
         proc = pgbin.run(
             "pg_rewind", "--target-pgdata", str(old.path),
             f"--source-server={primary.dsn()}", "--restore-target-wal",

@@ -50,10 +50,11 @@ class Workspace:
     backend_config: dict[str, str] = field(default_factory=dict)
 
     def environ(self) -> dict[str, str]:
-        if not mirror.installed(self.root):
-            raise ConfigError(f"the Terraform provider mirror is missing under {mirror.tools_dir(self.root)}: run `make install`")
+        root = mirror.find_root(self.root)
+        if not mirror.installed(root):
+            raise ConfigError(f"the Terraform provider mirror is missing under {mirror.tools_dir(root)}: run `make install`")
         env = {
-            "TF_CLI_CONFIG_FILE": str(mirror.cli_config_path(self.root)),
+            "TF_CLI_CONFIG_FILE": str(mirror.cli_config_path(root)),
             "CHECKPOINT_DISABLE": "1",
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",

@@ -17,8 +17,19 @@ PLATFORM = "linux_amd64"
 ZIP_NAME = f"terraform-provider-aws_{VERSION}_{PLATFORM}.zip"
 
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
 def tools_dir(root: Path) -> Path:
     return root / ".tools" / "terraform"
+
+
+def find_root(*candidates: Path) -> Path:
+    """The first root with an installed mirror: the config's root, then the checkout ops runs from."""
+    for root in (*candidates, PACKAGE_ROOT):
+        if installed(root):
+            return root
+    return candidates[0] if candidates else PACKAGE_ROOT
 
 
 def cli_config_path(root: Path) -> Path:

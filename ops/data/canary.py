@@ -1,0 +1,176 @@
+"""The canary writer and its verifier: what a client sees during a failover.
+
+The writer inserts increasing sequence numbers at a fixed rate and records the client
+time of every acknowledged commit. It reconnects on any failure through a DSN that
+follows the writer. The verifier reads the new writer afterwards: an acknowledged
+sequence number that is missing there is a lost write.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import psycopg
+
+TABLE = "dbops_canary"
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    drill_id  text        NOT NULL,
+    seq       bigint      NOT NULL,
+    client_ts timestamptz NOT NULL,
+    PRIMARY KEY (drill_id, seq)
+)
+"""
+# Dead peers must surface in seconds, not at the kernel's default of minutes.
+CLIENT_OPTIONS = "keepalives=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=3 tcp_user_timeout=3000"
+
+
+@dataclass(frozen=True)
+class Ack:
+    seq: int
+    at: float  # monotonic time the commit was acknowledged
+    wall: float  # epoch seconds of the same moment
+
+
+@dataclass(frozen=True)
+class Failure:
+    seq: int
+    at: float
+    error: str
+
+
+@dataclass
+class CanaryLog:
+    acks: list[Ack] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    reconnects: int = 0
+
+    @property
+    def acked_seqs(self) -> set[int]:
+        return {a.seq for a in self.acks}
+
+
+def client_dsn(dsn: str) -> str:
+    return f"{dsn} {CLIENT_OPTIONS} application_name=dbops-canary"
+
+
+def ensure_table(dsn: str) -> None:
+    with psycopg.connect(client_dsn(dsn), autocommit=True) as conn:
+        conn.execute(DDL)
+
+
+class Canary:
+    """Writes to the writer at `hz` in a background thread until stopped."""
+
+    def __init__(self, dsn: str, drill_id: str, hz: float = 20.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if hz <= 0:
+            raise ValueError("canary rate must be positive")
+        self.dsn = client_dsn(dsn)
+        self.drill_id = drill_id
+        self.interval = 1.0 / hz
+        self.clock = clock
+        self.log = CanaryLog()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dbops-canary", daemon=True)
+        self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> "Canary":
+        ensure_table(self.dsn)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> CanaryLog:
+        self._stop.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive() and self._conn is not None:
+            # A commit still waiting (e.g. on a synchronous standby): break the socket.
+            try:
+                self._conn.pgconn.finish()
+            except Exception:  # noqa: BLE001
+                pass
+            self._thread.join(5)
+        return self.log
+
+    def wait_for_acks(self, count: int, timeout: float) -> bool:
+        deadline = self.clock() + timeout
+        while self.clock() < deadline:
+            if len(self.log.acks) >= count:
+                return True
+            time.sleep(self.interval)
+        return False
+
+    def acks_after(self, t: float) -> int:
+        return sum(1 for a in self.log.acks if a.at > t)
+
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.dsn, autocommit=True)
+        self.log.reconnects += 1
+        return conn
+
+    def _run(self) -> None:
+        seq = 0
+        next_at = self.clock()
+        while not self._stop.is_set():
+            seq += 1  # a failed attempt never reuses its number: it may have committed anyway
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                wall = time.time()
+                self._conn.execute(
+                    f"INSERT INTO {TABLE} (drill_id, seq, client_ts) VALUES (%s, %s, to_timestamp(%s))",
+                    (self.drill_id, seq, wall),
+                )
+                now = self.clock()
+                self.log.acks.append(Ack(seq, now, time.time()))
+            except Exception as exc:  # noqa: BLE001 — every failure is data for the drill
+                self.log.failures.append(Failure(seq, self.clock(), str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__))
+                if self._conn is not None:
+                    try:
+                        self._conn.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                    self._conn = None
+            next_at += self.interval
+            now = self.clock()
+            if next_at < now:
+                next_at = now  # behind after an outage: resume the rate, do not burst
+            self._stop.wait(max(0.0, next_at - now))
+        if self._conn is not None:
+            self._conn.close()
+
+
+def present_seqs(dsn: str, drill_id: str) -> set[int]:
+    with psycopg.connect(client_dsn(dsn), autocommit=True) as conn:
+        rows = conn.execute(f"SELECT seq FROM {TABLE} WHERE drill_id = %s", (drill_id,)).fetchall()
+    return {r[0] for r in rows}
+
+
+def lost_writes(acked: set[int], present: set[int]) -> list[int]:
+    """Acknowledged sequence numbers that the database does not have."""
+    return sorted(acked - present)
+
+
+def longest_gap_spanning(acks: list[Ack], start: float, end: float) -> float | None:
+    """The longest gap between consecutive acks that overlaps [start, end].
+
+    None when no ack followed the window: writes never came back.
+    """
+    times = sorted(a.at for a in acks)
+    if not any(t >= end for t in times):
+        return None
+    longest = 0.0
+    prev: float | None = None
+    for t in times:
+        if prev is not None and t > prev and prev <= end and t >= start:
+            longest = max(longest, t - prev)
+        prev = t
+    return longest
+
+
+def purge(dsn: str, drill_id: str) -> int:
+    with psycopg.connect(client_dsn(dsn), autocommit=True) as conn:
+        return conn.execute(f"DELETE FROM {TABLE} WHERE drill_id = %s", (drill_id,)).rowcount

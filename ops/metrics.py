@@ -1,0 +1,31 @@
+"""Publish a report's measurements to CloudWatch (namespace dbops)."""
+
+from __future__ import annotations
+
+from ops.aws import Aws
+from ops.report import Report
+
+NAMESPACE = "dbops"
+# Names the monitoring module's alarms and dashboards expect.
+METRIC_NAMES = {
+    "client_write_downtime_s": "DrillRTOSeconds",
+    "lost_writes": "LostWrites",
+    "api_failover_s": "ApiFailoverSeconds",
+    "restore_duration_s": "RestoreDurationSeconds",
+    "rpo_s": "RPOSeconds",
+}
+
+
+def publish(aws: Aws, report: Report) -> int:
+    """Put every measured value; a value that was not measured is not sent. Returns the count."""
+    dims = [{"Name": "Target", "Value": report.target}, {"Name": "Env", "Value": report.env}]
+    data = [
+        {"MetricName": METRIC_NAMES.get(name, name), "Dimensions": dims, "Value": float(value),
+         "Unit": "Seconds" if name.endswith("_s") else "Count"}
+        for name, value in report.measurements.items() if value is not None
+    ]
+    data.append({"MetricName": "DrillFailed", "Dimensions": dims, "Value": 0.0 if report.status == "pass" else 1.0, "Unit": "Count"})
+    cw = aws.client("cloudwatch")
+    for i in range(0, len(data), 20):
+        cw.put_metric_data(Namespace=NAMESPACE, MetricData=data[i : i + 20])
+    return len(data)

@@ -1,0 +1,54 @@
+"""The cluster-target interface every control-plane adapter offers to the drills."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ops.targets import TargetRef
+
+
+@dataclass(frozen=True)
+class MemberState:
+    name: str
+    role: str  # writer | reader
+    status: str  # available | stopped | unreachable | ... (as the control plane says)
+    lag_s: float | None = None  # replica lag, None when unknown
+    detail: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "available"
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    name: str
+    status: str
+    writer: str | None
+    members: tuple[MemberState, ...]
+
+    @property
+    def readers(self) -> list[MemberState]:
+        return [m for m in self.members if m.role == "reader"]
+
+    def member(self, name: str) -> MemberState | None:
+        return next((m for m in self.members if m.name == name), None)
+
+
+class ClusterTarget(Protocol):
+    ref: TargetRef
+
+    @property
+    def has_data_plane(self) -> bool: ...
+
+    def describe(self) -> ClusterState: ...
+
+    def failover(self, to: str | None, timeout: float) -> None:
+        """Start a failover (optionally to a named reader). May return before it completes."""
+
+    def after_failover(self, old_writer: str) -> str:
+        """Make the cluster whole again after a failover; returns what was done."""
+
+    def writer_dsn(self) -> str | None:
+        """libpq DSN that follows the writer; None where there is no data plane."""

@@ -1,0 +1,127 @@
+"""Shared fixtures: real parts, started once per session.
+
+In CI (CI=true) a missing PostgreSQL, provider mirror or emulator is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from ops import config as config_mod
+from ops.cli import cli
+from ops.lab import lab as lab_core
+from ops.lab import pgbin
+from ops.terraform import mirror
+
+REPO = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def traversable_tmpdir(prefix: str) -> Path:
+    """A temp dir the postgres OS user can enter (pytest's tmp_path is 0700 under root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+def write_config(root: Path, extra: str = "", lab_dir: Path | None = None, endpoint: str = "embedded") -> Path:
+    text = f"""
+[defaults]
+env = "lab"
+report_dir = "{root / 'reports'}"
+
+[policy]
+rto_seconds = 60
+max_lost_writes = 0
+
+[envs.lab]
+region = "us-east-1"
+endpoint = "{endpoint}"
+terraform_dir = "{REPO / 'terraform/envs/lab'}"
+protected = false
+
+[envs.prod]
+region = "us-east-1"
+terraform_dir = "{REPO / 'terraform/envs/prod'}"
+protected = true
+{extra}
+"""
+    path = root / "dbops.toml"
+    path.write_text(text)
+    return path
+
+
+class Cli:
+    """Runs dbops in-process against one config, as a user would from a shell."""
+
+    def __init__(self, config_path: Path, lab_dir: Path) -> None:
+        self.config_path = config_path
+        self.lab_dir = lab_dir
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"DBOPS_CONFIG": str(self.config_path), "DBOPS_LAB_DIR": str(self.lab_dir), "AWS_ENDPOINT_URL": "", **extra}
+
+    def __call__(self, *args: str, **env: str):  # type: ignore[no-untyped-def]
+        runner = CliRunner()
+        environ = self.env(**env)
+        saved = os.environ.get("AWS_ENDPOINT_URL")
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        try:
+            return runner.invoke(cli, list(args), env={k: v for k, v in environ.items() if v != ""}, catch_exceptions=False)
+        finally:
+            if saved is not None:
+                os.environ["AWS_ENDPOINT_URL"] = saved
+
+    @property
+    def config(self) -> config_mod.Config:
+        return config_mod.load(self.config_path, environ={"DBOPS_LAB_DIR": str(self.lab_dir)})
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> None:
+    require(pgbin.available(), "PostgreSQL server binaries are not installed")
+
+
+@pytest.fixture(scope="session")
+def provider_mirror() -> None:
+    require(mirror.installed(mirror.find_root(REPO)), "the Terraform provider mirror is not installed (make install)")
+
+
+@pytest.fixture(scope="session")
+def lab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
+    """One running lab (emulator + lab-pg, async) for the whole session."""
+    root = traversable_tmpdir("dbops-lab-")
+    lab_dir = root / ".lab"
+    cli_ = Cli(write_config(root), lab_dir)
+    lab_core.up(cli_.config, lab_core.LabOptions(), lambda _: None)
+    yield cli_
+    lab_core.down(cli_.config, lambda _: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_root() -> Iterator[Path]:
+    root = traversable_tmpdir("dbops-t-")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def cli_at(fresh_root: Path) -> Cli:
+    """A dbops CLI on a fresh config and an empty lab dir (nothing running)."""
+    return Cli(write_config(fresh_root), fresh_root / ".lab")

@@ -1,0 +1,79 @@
+import json
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from ops import report
+
+
+def fixed_clock():
+    t = [datetime(2026, 11, 23, 3, 0, 0, tzinfo=timezone.utc)]
+
+    def now() -> datetime:
+        t[0] += timedelta(seconds=1)
+        return t[0]
+
+    return now
+
+
+def sample(checks: list[tuple[str, str]], status: str | None = None) -> report.Report:
+    j = report.Journal("failover", "localpg:lab-pg", "lab", clock=fixed_clock(), echo=None)
+    j.event("pre", "target available")
+    j.measure("client_write_downtime_s", 1.23456)
+    j.mark_not_measured("lost_writes", "no data plane")
+    j.objectives["client_write_downtime_s"] = 60
+    for cid, st in checks:
+        j.check(cid, st, f"detail of {cid}")
+    return j.finish(status)
+
+
+def test_status_follows_the_worst_check() -> None:
+    assert sample([("a", "pass"), ("b", "warn")]).status == "pass"
+    assert sample([("a", "pass"), ("b", "error")]).status == "error"
+    assert sample([("a", "error"), ("b", "fail")]).status == "fail"
+    assert sample([("a", "pass")], status="aborted").exit_code == 3
+
+
+def test_json_has_the_schema_and_null_for_not_measured() -> None:
+    data = json.loads(report.render_json(sample([("a", "pass")])))
+    assert data["schema"] == "dbops.report/v1"
+    for key in ("kind", "target", "env", "started_at", "finished_at", "status", "measurements", "objectives", "checks", "events"):
+        assert key in data
+    assert data["measurements"]["client_write_downtime_s"] == 1.235
+    assert data["measurements"]["lost_writes"] is None
+    assert data["not_measured"]["lost_writes"] == "no data plane"
+
+
+def test_markdown_says_not_measured_never_zero() -> None:
+    md = report.render_markdown(sample([("a", "pass")]))
+    assert "not measured (no data plane)" in md
+    assert "| lost_writes | 0" not in md
+
+
+def test_junit_has_one_case_per_check_with_matching_failures() -> None:
+    xml = report.render_junit(sample([("a", "pass"), ("b", "fail"), ("c", "error"), ("d", "unknown"), ("e", "warn")]))
+    suite = ET.fromstring(xml)
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["a", "b", "c", "d", "e"]
+    assert suite.get("failures") == "1" and suite.get("errors") == "1" and suite.get("skipped") == "1"
+    assert cases[1].find("failure") is not None
+    assert cases[0].find("failure") is None
+
+
+def test_reports_are_never_overwritten(tmp_path: Path) -> None:
+    r = sample([("a", "pass")])
+    first = report.write(r, tmp_path)
+    second = report.write(r, tmp_path, junit=tmp_path / "junit.xml")
+    assert first["json"] != second["json"]
+    assert first["json"].exists() and second["json"].exists()
+    assert second["junit"].exists()
+    assert not list(tmp_path.rglob(".tmp-*"))
+    listed = report.list_reports(tmp_path)
+    assert len(listed) == 2 and {d["id"] for d in listed} == {first["json"].stem, second["json"].stem}
+
+
+def test_check_status_is_a_closed_set() -> None:
+    with pytest.raises(ValueError):
+        report.Check("x", "ok", "")
