@@ -155,12 +155,13 @@ def run_failover(
             return False
 
         completed = wait_until(writer_changed, timeout=deadline_s, interval=0.05)
-        new_writer_at = time.monotonic()
+        seen_at = time.monotonic()
         if action.error is not None or not completed or new_writer is None:
             why = f"{type(action.error).__name__}: {action.error}" if action.error else f"no new writer within {deadline_s:.0f}s (3x RTO)"
             journal.check("FO-COMPLETED", "fail", f"failover did not complete: {why}")
             journal.event("action", "failover did not complete")
         else:
+            new_writer_at = seen_at
             api_s = new_writer_at - trigger
             journal.measure("api_failover_s", api_s)
             journal.check("FO-COMPLETED", "pass", f"control plane reports writer {new_writer} after {api_s:.3f}s")
@@ -169,7 +170,7 @@ def run_failover(
                           f"new writer {new_writer}" + (f" (expected {opts.to})" if opts.to else f" (was {state.writer})"))
             if ctx.canary is not None:
                 journal.event("observe", "waiting for acknowledged writes on the new writer")
-                wait_until(lambda: ctx.canary.acks_after(new_writer_at) >= opts.settle_acks,  # type: ignore[union-attr]
+                wait_until(lambda: ctx.canary.acks_after(seen_at) >= opts.settle_acks,  # type: ignore[union-attr]
                            timeout=max(0.0, trigger + deadline_s - time.monotonic()), interval=0.05)
     except KeyboardInterrupt:
         aborted = True
@@ -185,17 +186,20 @@ def run_failover(
     if log is not None and dsn and trigger is not None and not aborted and new_writer_at is not None:
         _verify(target, ctx, log, trigger, new_writer_at, opts, journal)
 
-    if action is not None and action.done and action.error is None and ctx.old_writer:
-        current = target.describe()
-        if current.writer and current.writer != ctx.old_writer:
-            journal.event("post", f"making {target.ref} whole again")
-            t0 = time.monotonic()
-            try:
-                result = target.after_failover(ctx.old_writer)
-                journal.measure("heal_s", time.monotonic() - t0)
-                journal.check("POST-HA", "fail" if "NOT" in result else "pass", result)
-            except Exception as exc:  # noqa: BLE001 — reported, the verdict says so
-                journal.check("POST-HA", "fail", f"could not restore HA: {exc}")
+    if dsn is None and not aborted:
+        for cid in ("FO-RTO", "FO-LOST-WRITES"):
+            journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
+
+    if action is not None and action.done and ctx.old_writer:
+        journal.event("post", f"making {target.ref} whole again")
+        t0 = time.monotonic()
+        try:
+            result = target.after_failover(ctx.old_writer)
+            journal.measure("heal_s", time.monotonic() - t0)
+            failed_over = action.error is None and new_writer_at is not None
+            journal.check("POST-HA", "pass" if failed_over and "NOT" not in result else "fail", result)
+        except Exception as exc:  # noqa: BLE001 — reported, the verdict says so
+            journal.check("POST-HA", "fail", f"could not restore HA: {exc}")
 
     if aborted:
         return journal.finish("aborted", "interrupted; canary stopped, cluster left consistent")

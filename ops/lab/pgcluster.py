@@ -195,6 +195,10 @@ class Cluster:
         with self.connect(m) as conn:
             return conn.execute(sql, params).fetchall()
 
+    def execute(self, m: Member, sql: str, params: tuple = ()) -> None:
+        with self.connect(m) as conn:
+            conn.execute(sql, params)
+
     def in_recovery(self, m: Member) -> bool:
         return bool(self.query(m, "SELECT pg_is_in_recovery()")[0][0])
 
@@ -255,6 +259,9 @@ class Cluster:
     def rebuild(self, old: Member, primary: Member, echo: Echo = _quiet) -> str:
         """Bring a fenced old primary back as a replica of primary. Returns how."""
         self.stop_member(old)
+        # pg_rewind reads the source's timeline from pg_control, which a promotion updates
+        # only at its next checkpoint: without one it may see "no rewind required".
+        self.execute(primary, "CHECKPOINT")
         self.write_conf(old, primary)  # pg_rewind --restore-target-wal reads the target's restore_command
         proc = pgbin.run(
             "pg_rewind", "--target-pgdata", str(old.path),
@@ -262,13 +269,19 @@ class Cluster:
             timeout=600, check=False,
         )
         how = "pg_rewind"
-        if proc.returncode != 0:
-            echo(f"{NAME}: pg_rewind of {old.name} failed ({proc.stderr.strip().splitlines()[-1:]}); taking a fresh base backup")
+        try:
+            if proc.returncode != 0:
+                raise LabError(f"pg_rewind: {proc.stderr.strip().splitlines()[-1:]}")
+            self.write_conf(old, primary)  # pg_rewind copied the source's config files
+            self.start_member(old)
+        except LabError as exc:
+            echo(f"{NAME}: rewinding {old.name} failed ({exc}); taking a fresh base backup")
+            self.stop_member(old, mode="immediate")
             shutil.rmtree(old.path)
             self.base_backup(primary, old.path)
+            self.write_conf(old, primary)
+            self.start_member(old)
             how = "base backup"
-        self.write_conf(old, primary)
-        self.start_member(old)
         if self.sync:
             self.write_conf(primary, None)
             self.reload(primary)

@@ -57,6 +57,12 @@ class LocalPgTarget:
     def after_failover(self, old_writer: str) -> str:
         cluster = self._reload()
         old = cluster.member(old_writer)
+        if cluster.entry["writer"] == old_writer:
+            # The promotion did not happen: un-fence the old writer so the lab keeps serving.
+            cluster.start_member(old)
+            for m in cluster.replicas():
+                cluster.repoint(m, old)
+            return f"no failover happened; {old_writer} restarted as the writer"
         how = cluster.rebuild(old, cluster.writer())
         streaming = cluster.wait_streaming(old, timeout=60)
         return f"{old_writer} rebuilt as a replica by {how}; {'streaming' if streaming else 'NOT streaming'}"

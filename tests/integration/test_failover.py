@@ -1,0 +1,219 @@
+"""Failover drills on a real local PostgreSQL HA cluster, with their negative controls."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ops.drills.failover import DrillContext, FailoverOptions, run_failover
+from ops.lab import lab as lab_core
+from ops.lab import pgcluster
+from ops.report import Journal
+from ops.targets import parse_target
+from ops.targets.localpg import LocalPgTarget
+from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
+
+
+def make_lab(sync: bool) -> tuple[Cli, Path]:
+    root = traversable_tmpdir("dbops-fo-")
+    cli = Cli(write_config(root), root / ".lab")
+    lab_core.up(cli.config, lab_core.LabOptions(sync=sync), lambda _: None)
+    return cli, root
+
+
+@pytest.fixture(scope="module")
+def async_lab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
+    cli, root = make_lab(sync=False)
+    yield cli
+    lab_core.down(cli.config, lambda _: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def sync_lab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
+    cli, root = make_lab(sync=True)
+    yield cli
+    lab_core.down(cli.config, lambda _: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def target(cli: Cli) -> LocalPgTarget:
+    return LocalPgTarget(parse_target("localpg:lab-pg"), cli.lab_dir)
+
+
+def assert_ha(cli: Cli) -> None:
+    status = pgcluster.status(cli.lab_dir)
+    assert status["state"] == "running", status
+    replicas = [m for m in status["members"] if m["role"] == "replica"]
+    assert replicas and all(m["replication"] == "streaming" for m in replicas), status
+
+
+def test_failover_drill_passes_and_reports_client_measurements(async_lab: Cli) -> None:
+    before = pgcluster.get(async_lab.lab_dir).entry["writer"]  # type: ignore[union-attr]
+    junit = async_lab.lab_dir.parent / "junit.xml"
+    result = async_lab("drill", "failover", "localpg:lab-pg", "--json", "--junit", str(junit))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "pass"
+    m = data["measurements"]
+    assert m["acked_writes"] > 10
+    assert m["lost_writes"] == 0
+    assert 0 < m["client_write_downtime_s"] < 10
+    assert 0 < m["api_failover_s"] < 10
+    assert m["replica_lag_before_s"] is not None
+    ids = {c["id"]: c["status"] for c in data["checks"]}
+    assert ids["FO-RTO"] == ids["FO-LOST-WRITES"] == ids["POST-HA"] == "pass"
+    assert pgcluster.get(async_lab.lab_dir).entry["writer"] != before  # type: ignore[union-attr]
+    md = Path(data["paths"]["md"]).read_text()
+    assert "## Timeline" in md and "first ack after the failover" in md
+    assert junit.read_text().count("<testcase") == len(data["checks"])
+    assert_ha(async_lab)
+
+
+def test_ten_drills_in_a_row_all_pass(async_lab: Cli) -> None:
+    downtimes = []
+    for i in range(10):
+        result = async_lab("drill", "failover", "localpg:lab-pg", "--json")
+        assert result.exit_code == 0, f"drill {i + 1}: {result.output}"
+        downtimes.append(json.loads(result.stdout)["measurements"]["client_write_downtime_s"])
+    assert_ha(async_lab)
+    assert max(downtimes) < 5
+
+
+def _cut_and_write(ctx: DrillContext, cli: Cli, writes_after_cut: int) -> None:
+    """Cut replication to the replica, wait until the writer sees it gone, let the canary write on."""
+    cluster = pgcluster.get(cli.lab_dir)
+    assert cluster is not None
+    replica = cluster.replicas()[0]
+    cluster.cut_replication(replica)
+    deadline = time.monotonic() + 20
+    while cluster.replication_rows() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not cluster.replication_rows(), "replication did not stop"
+    # WAL already received is still replayed after the cut: wait until replay catches up.
+    caught_up = "SELECT pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()"
+    while not cluster.query(replica, caught_up)[0][0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ctx.extra["replica_max_seq"] = cluster.query(
+        replica, "SELECT coalesce(max(seq), 0) FROM dbops_canary WHERE drill_id = %s", (ctx.drill_id,))[0][0]
+    assert ctx.canary is not None
+    base = len(ctx.canary.log.acks)
+    ctx.canary.wait_for_acks(base + writes_after_cut, timeout=10)
+    ctx.extra["hook_done_at"] = time.monotonic()
+
+
+def test_lost_writes_counted_exactly_when_replication_is_cut(async_lab: Cli) -> None:
+    """Negative control: acknowledged writes after the cut are lost, and the drill counts each one."""
+    ctx_box: dict = {}
+
+    def hook(ctx: DrillContext) -> None:
+        _cut_and_write(ctx, async_lab, writes_after_cut=15)
+        ctx_box["ctx"] = ctx
+
+    report = run_failover(target(async_lab), FailoverOptions(), Journal("failover", "localpg:lab-pg", "lab", echo=None),
+                          hooks={"canary_running": hook})
+    ctx = ctx_box["ctx"]
+    replica_max = ctx.extra["replica_max_seq"]
+    log = ctx.canary.log
+    # The old writer acknowledged everything up to the first refused write of the failover.
+    fenced_at = min(f.at for f in log.failures if f.at > ctx.extra["hook_done_at"])
+    acked_after_cut = sorted(a.seq for a in log.acks if a.seq > replica_max and a.at < fenced_at)
+    assert len(acked_after_cut) >= 15
+    assert report.measurements["lost_writes"] == len(acked_after_cut)
+    assert report.details["lost_seqs"] == acked_after_cut
+    assert report.status == "fail"
+    assert {c.id: c.status for c in report.checks}["FO-LOST-WRITES"] == "fail"
+    assert_ha(async_lab)  # pg_rewind discards the old writer's divergent writes and rejoins it
+
+
+def test_sync_replication_loses_nothing_when_cut(sync_lab: Cli) -> None:
+    def hook(ctx: DrillContext) -> None:
+        cluster = pgcluster.get(sync_lab.lab_dir)
+        cluster.cut_replication(cluster.replicas()[0])  # type: ignore[union-attr]
+        time.sleep(1.0)  # commits now wait for a standby that is gone
+
+    report = run_failover(target(sync_lab), FailoverOptions(), Journal("failover", "localpg:lab-pg", "lab", echo=None),
+                          hooks={"canary_running": hook})
+    assert report.measurements["lost_writes"] == 0
+    assert report.measurements["acked_writes"] > 0
+    assert {c.id: c.status for c in report.checks}["FO-LOST-WRITES"] == "pass", report.checks
+    assert {c.id: c.status for c in report.checks}["POST-HA"] == "pass", report.checks
+    assert_ha(sync_lab)
+
+
+def test_no_healthy_replica_stops_the_drill_before_it_starts(async_lab: Cli) -> None:
+    cluster = pgcluster.get(async_lab.lab_dir)
+    assert cluster is not None
+    replica = cluster.replicas()[0]
+    writer = cluster.entry["writer"]
+    cluster.stop_member(replica)
+    try:
+        result = async_lab("drill", "failover", "localpg:lab-pg", "--json")
+        assert result.exit_code == 2
+        data = json.loads(result.stdout)
+        assert data["status"] == "error"
+        assert {c["id"]: c["status"] for c in data["checks"]}["PRE-READER"] == "fail"
+        assert pgcluster.get(async_lab.lab_dir).entry["writer"] == writer  # type: ignore[union-attr]
+    finally:
+        cluster.start_member(replica)
+        cluster.wait_streaming(replica, 30)
+
+
+def test_promote_that_cannot_complete_ends_with_a_verdict(async_lab: Cli) -> None:
+    """The chosen replica is frozen (SIGSTOP) after the pre-checks: no hang, a failed verdict, the writer back."""
+    cluster = pgcluster.get(async_lab.lab_dir)
+    assert cluster is not None
+    replica = cluster.replicas()[0]
+    writer = cluster.entry["writer"]
+    frozen: list[int] = []
+
+    def freeze(ctx: DrillContext) -> None:
+        pid = int((replica.path / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        for p in [pid, *map(int, children)]:
+            os.kill(p, signal.SIGSTOP)
+            frozen.append(p)
+
+    started = time.monotonic()
+    try:
+        report = run_failover(target(async_lab), FailoverOptions(rto_s=2.0),
+                              Journal("failover", "localpg:lab-pg", "lab", echo=None), hooks={"canary_running": freeze})
+    finally:
+        for p in frozen:
+            os.kill(p, signal.SIGCONT)
+    assert time.monotonic() - started < 30
+    assert report.status == "fail"
+    assert {c.id: c.status for c in report.checks}["FO-COMPLETED"] == "fail"
+    assert pgcluster.get(async_lab.lab_dir).entry["writer"] == writer  # type: ignore[union-attr]
+    assert cluster.wait_streaming(replica, 30)
+    assert_ha(async_lab)
+
+
+def test_sigint_stops_the_canary_leaves_the_cluster_consistent_and_exits_3(async_lab: Cli) -> None:
+    env = {**os.environ, **async_lab.env()}
+    env.pop("AWS_ENDPOINT_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ops", "drill", "failover", "localpg:lab-pg"],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "canary" in line and "writing at" in line:
+            break
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    assert_ha(async_lab)
+    reports = sorted((async_lab.config.report_dir / "failover").glob("*.json"))
+    assert json.loads(reports[-1].read_text())["status"] == "aborted"
+    again = async_lab("drill", "failover", "localpg:lab-pg")
+    assert again.exit_code == 0, again.output
