@@ -30,7 +30,9 @@ demo: install
 	$(DBOPS) lab status; \
 	$(DBOPS) tf plan --env lab; \
 	$(DBOPS) tf apply --env lab; \
-	$(DBOPS) estate show --env lab
+	$(DBOPS) estate show --env lab; \
+	$(DBOPS) drill failover localpg:lab-pg; \
+	$(DBOPS) report list
 
 plan: install
 	$(DBOPS) tf plan --env $(ENV)

@@ -1,0 +1,73 @@
+"""Aurora on the emulator: the control plane is drilled; client measurements are NOT MEASURED, never zero."""
+
+import json
+
+import pytest
+
+from ops.aws import Aws
+from tests.conftest import Cli
+
+CLUSTER = "lab-aurora-fo"
+
+
+@pytest.fixture(scope="module")
+def aurora(lab: Cli) -> Aws:
+    cfg = lab.config
+    aws = Aws.for_env(cfg, cfg.env("lab"))
+    rds = aws.client("rds")
+    rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql", EngineVersion="15.4",
+                          MasterUsername="dbops", ManageMasterUserPassword=True, StorageEncrypted=True)
+    for i in range(2):
+        rds.create_db_instance(DBInstanceIdentifier=f"{CLUSTER}-{i}", DBClusterIdentifier=CLUSTER,
+                               Engine="aurora-postgresql", DBInstanceClass="db.t3.medium", PromotionTier=i)
+    return aws
+
+
+def writer_of(aws: Aws) -> str:
+    members = aws.client("rds").describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["DBClusterMembers"]
+    return next(m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"])
+
+
+def test_aurora_failover_on_the_emulator_marks_client_measurements_not_measured(lab: Cli, aurora: Aws) -> None:
+    before = writer_of(aurora)
+    result = lab("drill", "failover", f"aurora:{CLUSTER}", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    checks = {c["id"]: c["status"] for c in data["checks"]}
+    assert checks["FO-COMPLETED"] == checks["FO-WRITER"] == "pass"
+    assert checks["FO-RTO"] == checks["FO-LOST-WRITES"] == "unknown"
+    for name in ("client_write_downtime_s", "lost_writes", "acked_writes"):
+        assert data["measurements"][name] is None
+        assert "no data plane" in data["not_measured"][name]
+    assert data["measurements"]["api_failover_s"] >= 0
+    assert "NOT MEASURED" in data["summary"]
+    assert writer_of(aurora) != before
+
+
+def test_failover_to_a_named_reader(lab: Cli, aurora: Aws) -> None:
+    reader = next(f"{CLUSTER}-{i}" for i in range(2) if f"{CLUSTER}-{i}" != writer_of(aurora))
+    result = lab("drill", "failover", f"aurora:{CLUSTER}", "--to", reader, "--json")
+    assert result.exit_code == 0, result.output
+    assert writer_of(aurora) == reader
+
+
+def test_failover_to_an_unknown_member_stops_before_it_starts(lab: Cli, aurora: Aws) -> None:
+    before = writer_of(aurora)
+    result = lab("drill", "failover", f"aurora:{CLUSTER}", "--to", "nope", "--json")
+    assert result.exit_code == 2
+    assert writer_of(aurora) == before
+
+
+def test_unknown_cluster_is_one_line_exit_2(lab: Cli) -> None:
+    result = lab("drill", "failover", "aurora:missing")
+    assert result.exit_code == 2
+    assert "no Aurora cluster 'missing'" in result.stderr
+
+
+def test_publish_metrics_puts_the_measurements_to_cloudwatch(lab: Cli) -> None:
+    result = lab("drill", "failover", "localpg:lab-pg", "--publish-metrics", "--json")
+    assert result.exit_code == 0, result.output
+    cfg = lab.config
+    cw = Aws.for_env(cfg, cfg.env("lab")).client("cloudwatch")
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="dbops")["Metrics"]}
+    assert {"DrillRTOSeconds", "LostWrites", "ApiFailoverSeconds"} <= names
