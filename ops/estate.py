@@ -20,7 +20,8 @@ def inventory(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
         ref = parse_target(ident)
         if not isinstance(details, dict):
             raise TerraformError("output dbops_target_details must be a map")
-        targets.append({"id": str(ref), "kind": ref.kind, "name": ref.name, "source": "terraform", **(details.get(ident) or {})})
+        known = {k: v for k, v in (details.get(ident) or {}).items() if v not in ("", None)}
+        targets.append({"id": str(ref), "kind": ref.kind, "name": ref.name, "source": "terraform", **known})
     if env.is_embedded:
         from ops.lab import pgcluster
 
@@ -28,6 +29,7 @@ def inventory(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
         if cluster:
             targets.append({
                 "id": f"localpg:{pgcluster.NAME}", "kind": "localpg", "name": pgcluster.NAME, "source": "lab",
+                "state": pgcluster.status(cfg.lab_dir)["state"],
                 "writer": cluster.entry["writer"], "members": [m.name for m in cluster.members],
                 "writer_port": cluster.writer_port(),
             })

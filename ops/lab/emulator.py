@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -40,11 +41,12 @@ def start(lab_dir: Path, timeout: float = 30.0) -> tuple[dict[str, Any], bool]:
     port = process.free_port()
     log = open(lab_dir / "emulator.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+        [sys.executable, "-m", "ops.lab.emulator_server", "-H", HOST, "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # a Ctrl-C in the shell that ran `lab up` must not kill it
+        env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},  # AWS managed policies exist in AWS
     )
     log.close()
     deadline = time.monotonic() + timeout

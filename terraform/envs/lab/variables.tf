@@ -13,3 +13,33 @@ variable "region" {
   type        = string
   default     = "us-east-1"
 }
+
+variable "aurora_master_password" {
+  description = "Master password of the lab cluster; `dbops tf` generates one per lab and keeps it in the lab dir."
+  type        = string
+  sensitive   = true
+}
+
+variable "aurora_engine" {
+  description = "Engine of the lab cluster (the module accepts only aurora-postgresql)."
+  type        = string
+  default     = "aurora-postgresql"
+}
+
+variable "aurora_reader_count" {
+  description = "Readers of the lab cluster."
+  type        = number
+  default     = 1
+}
+
+variable "aurora_backup_retention_days" {
+  description = "Backup retention of the lab cluster."
+  type        = number
+  default     = 7
+}
+
+variable "monthly_budget_usd" {
+  description = "Monthly budget of the lab estate."
+  type        = number
+  default     = 80
+}

@@ -1,0 +1,209 @@
+data "aws_partition" "current" {}
+
+locals {
+  actions = [aws_sns_topic.this.arn]
+
+  # One alarm per (table, event): throttled reads and writes.
+  table_throttles = {
+    for pair in setproduct(var.dynamodb_table_names, ["ReadThrottleEvents", "WriteThrottleEvents"]) :
+    "${pair[0]}-${pair[1]}" => { table = pair[0], metric = pair[1] }
+  }
+  dynamodb_operations = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchWriteItem", "BatchGetItem"]
+}
+
+resource "aws_sns_topic" "this" {
+  name              = var.name
+  kms_master_key_id = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_policy" "this" {
+  arn = aws_sns_topic.this.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AwsServicesPublish"
+      Effect    = "Allow"
+      Principal = { Service = ["cloudwatch.amazonaws.com", "backup.amazonaws.com", "budgets.amazonaws.com"] }
+      Action    = "sns:Publish"
+      Resource  = aws_sns_topic.this.arn
+      Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
+    }]
+  })
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each = toset(var.email_addresses)
+
+  topic_arn = aws_sns_topic.this.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+resource "aws_cloudwatch_metric_alarm" "replica_lag" {
+  for_each = toset(var.aurora_reader_instance_ids)
+
+  alarm_name          = "${var.name}-${each.value}-replica-lag"
+  alarm_description   = "Aurora replica ${each.value} lags its writer by more than ${var.replica_lag_ms} ms"
+  namespace           = "AWS/RDS"
+  metric_name         = "AuroraReplicaLag"
+  dimensions          = { DBInstanceIdentifier = each.value }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = var.replica_lag_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "writer_cpu" {
+  for_each = toset(var.aurora_cluster_ids)
+
+  alarm_name          = "${var.name}-${each.value}-writer-cpu"
+  alarm_description   = "Writer of ${each.value} above ${var.cpu_percent}% CPU for 10 minutes"
+  namespace           = "AWS/RDS"
+  metric_name         = "CPUUtilization"
+  dimensions          = { DBClusterIdentifier = each.value, Role = "WRITER" }
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.cpu_percent
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "freeable_memory" {
+  for_each = toset(var.aurora_cluster_ids)
+
+  alarm_name          = "${var.name}-${each.value}-freeable-memory"
+  alarm_description   = "Writer of ${each.value} has less than ${var.freeable_memory_mib} MiB freeable memory"
+  namespace           = "AWS/RDS"
+  metric_name         = "FreeableMemory"
+  dimensions          = { DBClusterIdentifier = each.value, Role = "WRITER" }
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.freeable_memory_mib * 1048576
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "connections" {
+  for_each = toset(var.aurora_cluster_ids)
+
+  alarm_name          = "${var.name}-${each.value}-connections"
+  alarm_description   = "${each.value} has more than ${var.max_connections} connections"
+  namespace           = "AWS/RDS"
+  metric_name         = "DatabaseConnections"
+  dimensions          = { DBClusterIdentifier = each.value }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.max_connections
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "free_local_storage" {
+  for_each = toset(var.aurora_cluster_ids)
+
+  alarm_name          = "${var.name}-${each.value}-free-local-storage"
+  alarm_description   = "${each.value} has less than ${var.free_local_storage_gib} GiB local storage left"
+  namespace           = "AWS/RDS"
+  metric_name         = "FreeLocalStorage"
+  dimensions          = { DBClusterIdentifier = each.value }
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.free_local_storage_gib * 1073741824
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "dynamodb_throttles" {
+  for_each = local.table_throttles
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = "${each.value.metric} on table ${each.value.table}"
+  namespace           = "AWS/DynamoDB"
+  metric_name         = each.value.metric
+  dimensions          = { TableName = each.value.table }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = var.throttle_events
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "dynamodb_system_errors" {
+  for_each = toset(var.dynamodb_table_names)
+
+  alarm_name          = "${var.name}-${each.value}-system-errors"
+  alarm_description   = "DynamoDB returned system errors (HTTP 500) on table ${each.value}"
+  evaluation_periods  = 5
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "errors"
+    expression  = join("+", [for i, op in local.dynamodb_operations : "FILL(op${i},0)"])
+    label       = "SystemErrors"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = local.dynamodb_operations
+    content {
+      id = "op${metric_query.key}"
+      metric {
+        namespace   = "AWS/DynamoDB"
+        metric_name = "SystemErrors"
+        dimensions  = { TableName = each.value, Operation = metric_query.value }
+        period      = 60
+        stat        = "Sum"
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "backup_failed" {
+  count = var.backup_vault_name == null ? 0 : 1
+
+  alarm_name          = "${var.name}-backup-jobs-failed"
+  alarm_description   = "AWS Backup jobs failed in vault ${coalesce(var.backup_vault_name, "-")}"
+  namespace           = "AWS/Backup"
+  metric_name         = "NumberOfBackupJobsFailed"
+  dimensions          = { BackupVaultName = coalesce(var.backup_vault_name, "-") }
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}

@@ -1,0 +1,18 @@
+output "sns_topic_arn" {
+  description = "Topic every alarm notifies."
+  value       = aws_sns_topic.this.arn
+}
+
+output "alarm_names" {
+  description = "Names of every alarm of the module."
+  value = concat(
+    [for a in aws_cloudwatch_metric_alarm.replica_lag : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.writer_cpu : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.freeable_memory : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.connections : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.free_local_storage : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.dynamodb_throttles : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.dynamodb_system_errors : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.backup_failed : a.alarm_name],
+  )
+}

@@ -1,0 +1,91 @@
+variable "name" {
+  description = "Name of the SNS topic and prefix of every alarm."
+  type        = string
+}
+
+variable "account_id" {
+  description = "Account whose services may publish to the topic."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed key that encrypts the topic."
+  type        = string
+}
+
+variable "email_addresses" {
+  description = "Emails subscribed to the topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "aurora_cluster_ids" {
+  description = "Aurora clusters to watch (writer CPU, memory, connections, local storage)."
+  type        = list(string)
+  default     = []
+}
+
+variable "aurora_reader_instance_ids" {
+  description = "Aurora readers to watch for replica lag."
+  type        = list(string)
+  default     = []
+}
+
+variable "dynamodb_table_names" {
+  description = "DynamoDB tables to watch for throttling and system errors."
+  type        = list(string)
+  default     = []
+}
+
+variable "backup_vault_name" {
+  description = "Vault whose failed backup jobs raise an alarm; null for none."
+  type        = string
+  default     = null
+}
+
+variable "replica_lag_ms" {
+  description = "Replica lag alarm threshold in milliseconds."
+  type        = number
+  default     = 100
+}
+
+variable "cpu_percent" {
+  description = "Writer CPU alarm threshold in percent (1 to 100)."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.cpu_percent > 0 && var.cpu_percent <= 100
+    error_message = "The cpu_percent must be between 1 and 100."
+  }
+}
+
+variable "freeable_memory_mib" {
+  description = "Alarm when the writer's freeable memory falls below this many MiB."
+  type        = number
+  default     = 256
+}
+
+variable "max_connections" {
+  description = "Alarm when connections exceed this many."
+  type        = number
+  default     = 400
+}
+
+variable "free_local_storage_gib" {
+  description = "Alarm when free local storage falls below this many GiB."
+  type        = number
+  default     = 2
+}
+
+variable "throttle_events" {
+  description = "Alarm when throttle events per minute exceed this many for 5 minutes."
+  type        = number
+  default     = 10
+}
+
+variable "tags" {
+  description = "Tags for the topic and the alarms."
+  type        = map(string)
+  default     = {}
+}
