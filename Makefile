@@ -32,9 +32,14 @@ demo: install
 	$(DBOPS) tf apply --env lab; \
 	$(DBOPS) estate show --env lab; \
 	$(DBOPS) drill failover localpg:lab-pg; \
+	$(DBOPS) drill failover aurora:lab-aurora; \
 	$(DBOPS) report list
 
-plan: install
+lint: install
+	$(BIN)/python -m ops.terraform.lint terraform
+
+# fmt check and checkov gate the plan: a failure stops before Terraform runs.
+plan: lint
 	$(DBOPS) tf plan --env $(ENV)
 
 apply: install

@@ -56,7 +56,11 @@ def install(root: Path) -> bool:
             path = Path(archive.extract(member, target))
             path.chmod(0o755)
     mirror = tools_dir(root) / "mirror"
+    cache = tools_dir(root) / "plugin-cache"
+    cache.mkdir(parents=True, exist_ok=True)
     cli_config_path(root).write_text(
+        # The cache lets every working dir link the 170 MB provider instead of copying it.
+        f'plugin_cache_dir = "{cache}"\n'
         "provider_installation {\n"
         "  filesystem_mirror {\n"
         f'    path    = "{mirror}"\n'

@@ -1,60 +1,23 @@
 output "dbops_targets" {
   description = "Targets dbops acts on, as KIND:NAME."
-  value = [
-    "aurora:${module.aurora.cluster_id}",
-    "dynamodb:${module.orders.table_name}",
-    "dynamodb:${module.sessions.table_name}",
-  ]
+  value       = module.estate.dbops_targets
 }
 
 output "dbops_target_details" {
   description = "What dbops needs to know of each target (never a secret value)."
+  value       = module.estate.dbops_target_details
+}
+
+output "estate" {
+  description = "Names and ARNs of the estate's shared resources."
   value = {
-    "aurora:${module.aurora.cluster_id}" = {
-      arn             = module.aurora.cluster_arn
-      writer_endpoint = module.aurora.writer_endpoint
-      reader_endpoint = module.aurora.reader_endpoint
-      port            = tostring(module.aurora.port)
-      secret_arn      = module.aurora.secret_arn
-    }
-    "dynamodb:${module.orders.table_name}" = {
-      arn             = module.orders.table_arn
-      writer_endpoint = ""
-      reader_endpoint = ""
-      port            = ""
-      secret_arn      = ""
-    }
-    "dynamodb:${module.sessions.table_name}" = {
-      arn             = module.sessions.table_arn
-      writer_endpoint = ""
-      reader_endpoint = ""
-      port            = ""
-      secret_arn      = ""
-    }
+    kms_key_arn         = module.estate.kms_key_arn
+    aurora_instance_ids = module.estate.aurora_instance_ids
+    backup_vault_name   = module.estate.backup_vault_name
+    backup_plan_id      = module.estate.backup_plan_id
+    backup_selection_id = module.estate.backup_selection_id
+    budget_name         = module.estate.budget_name
+    sns_topic_arn       = module.estate.sns_topic_arn
+    alarm_names         = module.estate.alarm_names
   }
-}
-
-output "kms_key_arn" {
-  description = "The estate's CMK."
-  value       = module.kms.key_arn
-}
-
-output "backup_vault_name" {
-  description = "The AWS Backup vault."
-  value       = module.backup.vault_name
-}
-
-output "backup_plan_id" {
-  description = "The AWS Backup plan."
-  value       = module.backup.plan_id
-}
-
-output "budget_name" {
-  description = "The monthly budget."
-  value       = module.budget.budget_name
-}
-
-output "alarm_names" {
-  description = "Every alarm of the estate."
-  value       = module.monitoring.alarm_names
 }

@@ -57,7 +57,7 @@ resource "aws_security_group_rule" "from_cidrs" {
 resource "aws_rds_cluster_parameter_group" "this" {
   name        = "${var.name}-cluster"
   family      = local.family
-  description = "Cluster parameters of ${var.name}: TLS only, connection logging"
+  description = "Cluster parameters of ${var.name}: TLS only, connection and statement logging"
 
   parameter {
     name  = "rds.force_ssl"
@@ -74,14 +74,6 @@ resource "aws_rds_cluster_parameter_group" "this" {
     value = "1"
   }
 
-  tags = local.tags
-}
-
-resource "aws_db_parameter_group" "this" {
-  name        = "${var.name}-instance"
-  family      = local.family
-  description = "Instance parameters of ${var.name}: statement logging"
-
   parameter {
     name  = "log_statement"
     value = var.log_statement
@@ -90,6 +82,24 @@ resource "aws_db_parameter_group" "this" {
   parameter {
     name  = "log_min_duration_statement"
     value = tostring(var.log_min_duration_statement_ms)
+  }
+
+  tags = local.tags
+}
+
+resource "aws_db_parameter_group" "this" {
+  name        = "${var.name}-instance"
+  family      = local.family
+  description = "Instance parameters of ${var.name}: lock waits and temp files logged"
+
+  parameter {
+    name  = "log_lock_waits"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_temp_files"
+    value = tostring(var.log_temp_files_kb)
   }
 
   tags = local.tags
@@ -115,6 +125,7 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 
 resource "aws_rds_cluster" "this" {
   #checkov:skip=CKV2_AWS_8:AWS Backup selects this cluster by its backup tag (module backup); checkov only follows ARN-based selections
+  #checkov:skip=CKV_AWS_139:deletion_protection defaults to true; only envs/lab turns it off so the lab can be destroyed
   cluster_identifier                  = var.name
   engine                              = var.engine
   engine_version                      = var.engine_version

@@ -187,6 +187,12 @@ variable "log_min_duration_statement_ms" {
   default     = 1000
 }
 
+variable "log_temp_files_kb" {
+  description = "Log temporary files larger than this many kB (-1 disables)."
+  type        = number
+  default     = 10240
+}
+
 variable "secret_recovery_window_days" {
   description = "Days a deleted master secret can be recovered (0 deletes at once)."
   type        = number

@@ -1,0 +1,106 @@
+# The database estate as one unit: the CMK, the Aurora cluster, the orders and sessions
+# tables, the alarms, the backup plan covering all of them and the budget. Envs differ only
+# in the inputs (network, sizes, protection); the composition is the same everywhere.
+
+locals {
+  # Names known at plan time, so the alarms' for_each keys are too.
+  aurora_readers = [for i in range(var.aurora_reader_count) : "${var.aurora_name}-${i + 2}"]
+  table_names    = ["${var.table_prefix}orders", "${var.table_prefix}sessions"]
+}
+
+module "kms" {
+  source = "../kms"
+
+  alias              = "dbops-${var.env}"
+  account_id         = var.account_id
+  service_principals = ["rds.amazonaws.com", "dynamodb.amazonaws.com", "backup.amazonaws.com", "secretsmanager.amazonaws.com", "sns.amazonaws.com", "monitoring.rds.amazonaws.com"]
+  tags               = var.tags
+}
+
+module "aurora" {
+  source = "../aurora-postgres"
+
+  name                        = var.aurora_name
+  engine                      = var.aurora_engine
+  engine_version              = var.aurora_engine_version
+  instance_class              = var.aurora_instance_class
+  reader_count                = var.aurora_reader_count
+  availability_zones          = var.availability_zones
+  vpc_id                      = var.vpc_id
+  subnet_ids                  = var.subnet_ids
+  allowed_security_group_ids  = var.allowed_security_group_ids
+  allowed_cidr_blocks         = var.allowed_cidr_blocks
+  master_password             = var.aurora_master_password
+  kms_key_arn                 = module.kms.key_arn
+  backup_retention_days       = var.aurora_backup_retention_days
+  deletion_protection         = var.deletion_protection
+  skip_final_snapshot         = !var.deletion_protection
+  secret_recovery_window_days = var.deletion_protection ? 7 : 0
+  tags                        = var.tags
+}
+
+module "orders" {
+  source = "../dynamodb-table"
+
+  name      = local.table_names[0]
+  hash_key  = "pk"
+  range_key = "sk"
+  attributes = [
+    { name = "pk", type = "S" },
+    { name = "sk", type = "S" },
+    { name = "customer_id", type = "S" },
+  ]
+  global_secondary_indexes = [
+    { name = "by-customer", hash_key = "customer_id", range_key = "sk", projection_type = "ALL" },
+  ]
+  stream_view_type = "NEW_AND_OLD_IMAGES"
+  kms_key_arn      = module.kms.key_arn
+  tags             = var.tags
+}
+
+module "sessions" {
+  source = "../dynamodb-table"
+
+  name          = local.table_names[1]
+  hash_key      = "session_id"
+  attributes    = [{ name = "session_id", type = "S" }]
+  ttl_attribute = "expires_at"
+  kms_key_arn   = module.kms.key_arn
+  tags          = var.tags
+}
+
+module "monitoring" {
+  source = "../monitoring"
+
+  name                       = "dbops-${var.env}"
+  account_id                 = var.account_id
+  kms_key_arn                = module.kms.key_arn
+  email_addresses            = var.alarm_emails
+  aurora_cluster_ids         = [var.aurora_name]
+  aurora_reader_instance_ids = local.aurora_readers
+  dynamodb_table_names       = local.table_names
+  backup_vault_name          = "dbops-${var.env}"
+  tags                       = var.tags
+}
+
+module "backup" {
+  source = "../backup"
+
+  name               = "dbops-${var.env}"
+  kms_key_arn        = module.kms.key_arn
+  retention_days     = var.backup_retention_days
+  continuous_backup  = var.continuous_backup
+  notify_failed_jobs = true
+  sns_topic_arn      = module.monitoring.sns_topic_arn
+  tags               = var.tags
+}
+
+module "budget" {
+  source = "../cost-guardrails"
+
+  name              = "dbops-${var.env}"
+  account_id        = var.account_id
+  monthly_limit_usd = var.monthly_budget_usd
+  email_addresses   = var.budget_emails
+  sns_topic_arn     = module.monitoring.sns_topic_arn
+}

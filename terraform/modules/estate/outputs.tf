@@ -1,0 +1,75 @@
+output "dbops_targets" {
+  description = "Targets dbops acts on, as KIND:NAME."
+  value = [
+    "aurora:${module.aurora.cluster_id}",
+    "dynamodb:${module.orders.table_name}",
+    "dynamodb:${module.sessions.table_name}",
+  ]
+}
+
+output "dbops_target_details" {
+  description = "What dbops needs to know of each target (never a secret value)."
+  value = {
+    "aurora:${module.aurora.cluster_id}" = {
+      arn             = module.aurora.cluster_arn
+      writer_endpoint = module.aurora.writer_endpoint
+      reader_endpoint = module.aurora.reader_endpoint
+      port            = tostring(module.aurora.port)
+      secret_arn      = module.aurora.secret_arn
+    }
+    "dynamodb:${module.orders.table_name}" = {
+      arn             = module.orders.table_arn
+      writer_endpoint = ""
+      reader_endpoint = ""
+      port            = ""
+      secret_arn      = ""
+    }
+    "dynamodb:${module.sessions.table_name}" = {
+      arn             = module.sessions.table_arn
+      writer_endpoint = ""
+      reader_endpoint = ""
+      port            = ""
+      secret_arn      = ""
+    }
+  }
+}
+
+output "kms_key_arn" {
+  description = "The estate's CMK."
+  value       = module.kms.key_arn
+}
+
+output "aurora_instance_ids" {
+  description = "Instances of the Aurora cluster."
+  value       = module.aurora.instance_ids
+}
+
+output "backup_vault_name" {
+  description = "The AWS Backup vault."
+  value       = module.backup.vault_name
+}
+
+output "backup_plan_id" {
+  description = "The AWS Backup plan."
+  value       = module.backup.plan_id
+}
+
+output "backup_selection_id" {
+  description = "The AWS Backup selection."
+  value       = module.backup.selection_id
+}
+
+output "budget_name" {
+  description = "The monthly budget."
+  value       = module.budget.budget_name
+}
+
+output "sns_topic_arn" {
+  description = "The alarm topic."
+  value       = module.monitoring.sns_topic_arn
+}
+
+output "alarm_names" {
+  description = "Every alarm of the estate."
+  value       = module.monitoring.alarm_names
+}

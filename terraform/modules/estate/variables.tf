@@ -1,0 +1,125 @@
+variable "env" {
+  description = "Env name (lab, prod...); part of every shared resource name."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account id of the estate."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the Aurora cluster."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets of the Aurora cluster (two AZs at least)."
+  type        = list(string)
+}
+
+variable "availability_zones" {
+  description = "AZs the Aurora instances spread over."
+  type        = list(string)
+}
+
+variable "allowed_security_group_ids" {
+  description = "Security groups of the applications that connect to Aurora."
+  type        = list(string)
+  default     = []
+}
+
+variable "allowed_cidr_blocks" {
+  description = "CIDR blocks that connect to Aurora."
+  type        = list(string)
+  default     = []
+}
+
+variable "aurora_name" {
+  description = "Identifier of the Aurora cluster."
+  type        = string
+}
+
+variable "aurora_engine" {
+  description = "Engine of the cluster (the module accepts only aurora-postgresql)."
+  type        = string
+  default     = "aurora-postgresql"
+}
+
+variable "aurora_engine_version" {
+  description = "Aurora PostgreSQL version."
+  type        = string
+  default     = "15.4"
+}
+
+variable "aurora_instance_class" {
+  description = "Instance class of the writer and readers."
+  type        = string
+  default     = "db.t3.medium"
+}
+
+variable "aurora_reader_count" {
+  description = "Readers besides the writer."
+  type        = number
+  default     = 1
+}
+
+variable "aurora_master_password" {
+  description = "Master password of the cluster (sensitive; from a secret store)."
+  type        = string
+  sensitive   = true
+}
+
+variable "aurora_backup_retention_days" {
+  description = "Automated backup retention of the cluster."
+  type        = number
+  default     = 7
+}
+
+variable "deletion_protection" {
+  description = "Deletion protection and final snapshots (off only in the lab)."
+  type        = bool
+  default     = true
+}
+
+variable "table_prefix" {
+  description = "Prefix of the table names."
+  type        = string
+  default     = ""
+}
+
+variable "backup_retention_days" {
+  description = "Retention of AWS Backup daily recovery points."
+  type        = number
+  default     = 7
+}
+
+variable "continuous_backup" {
+  description = "Add AWS Backup continuous backup (PITR) for Aurora."
+  type        = bool
+  default     = false
+}
+
+variable "monthly_budget_usd" {
+  description = "Monthly cost budget."
+  type        = number
+  default     = 80
+}
+
+variable "alarm_emails" {
+  description = "Emails subscribed to the alarm topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "budget_emails" {
+  description = "Emails notified by the budget."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
