@@ -60,3 +60,47 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, c
                                max_lost_writes=cfg.policy.max_lost_writes, max_lag_s=cfg.policy.max_replica_lag_s)
         report = run_failover(cluster, opts, Journal("failover", target, env.name))
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
+
+
+def parse_time(text: str) -> "datetime":
+    """ISO 8601; a time without a zone is UTC."""
+    from datetime import datetime, timezone
+
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not an ISO 8601 time (e.g. 2026-11-23T03:00:00Z)", param_hint="--at") from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+@drill.command()
+@click.argument("target")
+@click.option("--at", "at", metavar="TIME", help="Restore to this time (ISO 8601, UTC if no zone); must be in the past.")
+@click.option("--minutes-ago", type=click.FloatRange(min=0, min_open=True), help="Restore to this many minutes ago.")
+@click.option("--latest", is_flag=True, help="Restore to the latest restorable time.")
+@click.option("--keep", is_flag=True, help="Keep the restored target (tagged; the janitor removes it once expired).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=1800.0, show_default=True, help="Seconds to wait for the restore.")
+@confirm_option
+@report_options
+def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool, keep: bool, timeout: float,
+            confirm: str | None, env_name: str | None, as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+    """Restore TARGET to a point in time into a new target and check the rows, not just the resource."""
+    from datetime import datetime, timedelta, timezone
+
+    from ops.drills.common import interruptible
+    from ops.drills.restore import RestoreOptions, run_restore
+    from ops.errors import UsageError
+    from ops.report import Journal
+    from ops.targets.registry import open_restorable
+
+    if sum(x is not None and x is not False for x in (at, minutes_ago, latest or None)) > 1:
+        raise UsageError("give at most one of --at, --minutes-ago, --latest")
+    when = parse_time(at) if at else (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago) if minutes_ago else None)
+    cfg = app().config
+    env = cfg.env(env_name)
+    require_confirm(env, confirm, target)
+    with interruptible():
+        restorable = open_restorable(cfg, env, target)
+        opts = RestoreOptions(at=when, latest=latest, keep=keep, rpo_s=cfg.policy.rpo_seconds, timeout_s=timeout)
+        report = run_restore(restorable, opts, Journal("restore", target, env.name))
+    return finish(report, env, report_dir, junit, publish_metrics, as_json)

@@ -38,15 +38,20 @@ def as_root() -> bool:
 
 
 def command(name: str, *args: str) -> list[str]:
-    argv = [str(bindir() / name), *args]
-    if as_root():
-        return ["runuser", "-u", PG_USER, "--", *argv]
-    return argv
+    return as_pg_user([str(bindir() / name), *args])
+
+
+def as_pg_user(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", PG_USER, "--", *argv] if as_root() else argv
 
 
 def run(name: str, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
+    return run_argv(command(name, *args), name, timeout, check)
+
+
+def run_argv(argv: list[str], name: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        command(name, *args),
+        argv,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

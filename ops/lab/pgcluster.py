@@ -9,6 +9,8 @@ replica with pg_promote; the old primary comes back as a replica through pg_rewi
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,7 @@ class Cluster:
             "hot_standby = on",
             "hot_standby_feedback = on",
             "wal_log_hints = on",
+            "track_commit_timestamp = on",
             "wal_receiver_status_interval = '1s'",
             "max_connections = 60",
             "archive_mode = on",
@@ -336,6 +339,31 @@ class Cluster:
         return out
 
 
+HEARTBEAT_KEY = "heartbeat"
+
+
+def start_heartbeat(cluster: "Cluster") -> None:
+    entry = state.read(cluster.lab_dir).get(HEARTBEAT_KEY)
+    if entry and process.is_running(entry["pid"], entry.get("started")):
+        return
+    log = open(cluster.root / "heartbeat.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops.lab.heartbeat", cluster.multi_host_dsn(connect_timeout=1)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    log.close()
+    state.update(cluster.lab_dir, HEARTBEAT_KEY, {"pid": proc.pid, "started": process.start_time(proc.pid)})
+
+
+def stop_heartbeat(lab_dir: Path) -> bool:
+    entry = state.read(lab_dir).get(HEARTBEAT_KEY)
+    if not entry:
+        return False
+    stopped = process.stop(entry["pid"], entry.get("started"), timeout=5)
+    state.update(lab_dir, HEARTBEAT_KEY, None)
+    return stopped
+
+
 def _entry(lab_dir: Path) -> dict[str, Any] | None:
     return state.read(lab_dir).get(KEY)
 
@@ -361,8 +389,11 @@ def start(lab_dir: Path, replicas: int = 1, sync: bool = False, echo: Echo = _qu
                 cluster.write_conf(m, None if m.name == cluster.entry["writer"] else cluster.writer())
                 cluster.reload(m)
             echo(f"{NAME}: replication is now {cluster.entry['mode']}")
+        start_heartbeat(cluster)
         return cluster, started
-    return create(lab_dir, replicas, sync, echo), True
+    cluster = create(lab_dir, replicas, sync, echo)
+    start_heartbeat(cluster)
+    return cluster, True
 
 
 def create(lab_dir: Path, replicas: int, sync: bool, echo: Echo = _quiet) -> Cluster:
@@ -399,7 +430,7 @@ def stop(lab_dir: Path) -> list[str]:
     cluster = get(lab_dir)
     if not cluster:
         return []
-    stopped = []
+    stopped = [f"{NAME}/heartbeat"] if stop_heartbeat(lab_dir) else []
     # Replicas first, so the writer's shutdown does not wait on walsenders for long.
     for m in sorted(cluster.members, key=lambda m: m.name == cluster.entry["writer"]):
         if cluster.is_running(m):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from ops.errors import UsageError
@@ -69,3 +70,94 @@ class LocalPgTarget:
 
     def writer_dsn(self) -> str | None:
         return self._reload().multi_host_dsn(connect_timeout=1)
+
+
+class LocalPgRestore:
+    """Restore-test operations of lab-pg: markers, archive, PITR into a new server."""
+
+    exact_times = True
+
+    def __init__(self, target: LocalPgTarget) -> None:
+        self.target = target
+        self.ref = target.ref
+
+    @property
+    def has_data_plane(self) -> bool:
+        return True
+
+    def _conn(self):  # type: ignore[no-untyped-def]
+        from ops.data import markers
+
+        return markers.connect(self.target.writer_dsn() or "")
+
+    def pre_checks(self) -> list[tuple[str, str, str]]:
+        from ops.lab import pgrestore
+
+        cluster = self.target._reload()
+        out = []
+        state = self.target.describe()
+        out.append(("PRE-AVAILABLE", "pass" if state.status == "available" else "fail", f"writer {state.writer}: {state.status}"))
+        found = pgrestore.backups(cluster)
+        out.append(("PRE-BASE-BACKUP", "pass" if found else "fail",
+                    f"{len(found)} base backup(s); newest {found[-1].name}" if found else "no base backup to restore from"))
+        failed = cluster.query(cluster.writer(), "SELECT failed_count, last_failed_wal FROM pg_stat_archiver")[0]
+        out.append(("PRE-ARCHIVING", "pass" if not failed[0] else "warn",
+                    "WAL archiving has no failures" if not failed[0] else f"{failed[0]} archive failures, last {failed[1]}"))
+        return out
+
+    def now(self) -> datetime:
+        from ops.data import markers
+
+        with self._conn() as conn:
+            return markers.server_now(conn)
+
+    def write_markers(self, source: str, count: int) -> None:
+        from ops.data import markers
+
+        with self._conn() as conn:
+            markers.write(conn, source, count)
+
+    def make_restorable(self, t: datetime, timeout: float) -> None:
+        from ops.lab import pgrestore
+
+        pgrestore.archive_through_now(self.target._reload(), timeout)
+
+    def latest_restorable_time(self) -> datetime | None:
+        from ops.lab import pgrestore
+
+        return pgrestore.latest_restorable_time(self.target._reload())
+
+    def restore(self, t: datetime, drill_id: str, tags: dict[str, str], echo, timeout: float):  # type: ignore[no-untyped-def]
+        from ops.lab import pgrestore
+
+        return pgrestore.restore(self.target._reload(), t, drill_id, tags["dbops:expires-at"], echo, timeout)
+
+    def source_markers(self, drill_id: str) -> list:
+        """Every marker: the heartbeat's, earlier drills' and this one's."""
+        from ops.data import markers
+
+        with self._conn() as conn:
+            return markers.read(conn)
+
+    def restored_markers(self, handle, drill_id: str) -> list:  # type: ignore[no-untyped-def]
+        from ops.data import markers
+
+        with markers.connect(handle.dsn()) as conn:
+            return markers.read(conn)
+
+    def remove_markers(self, drill_id: str) -> None:
+        pass  # dbops_markers is dbops' own table; the markers stay as history
+
+    def restore_notes(self, handle) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+        from ops.lab import pgrestore
+
+        line = pgrestore.recovery_stop_line(handle)
+        return [("RESTORE-RECOVERY-LOG", "pass" if line else "warn", line or "no recovery stop line in the restored server's log")]
+
+    def not_carried_over(self, handle) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+        return [("NOT-CARRIED-REPLICAS", "warn", "the restored server is a lone primary: no replicas, no WAL archiving, no heartbeat")]
+
+    def delete(self, handle) -> None:  # type: ignore[no-untyped-def]
+        from ops.lab import pgrestore
+
+        pgrestore.delete(handle.path)

@@ -25,3 +25,21 @@ def open_cluster(cfg: Config, env: EnvConfig, text: str) -> Any:
     raise UsageError(f"{ref} is not a cluster target (cluster kinds: aurora, localpg)")
 
 
+
+
+def open_restorable(cfg: Config, env: EnvConfig, text: str) -> Any:
+    """A target's restore-test operations (see ops.drills.restore.Restorable)."""
+    ref = parse_target(text)
+    if ref.kind == "dynamodb":
+        from ops.aws import Aws
+        from ops.targets.dynamodb import DynamoTarget
+
+        return DynamoTarget(ref, Aws.for_env(cfg, env))
+    cluster = open_cluster(cfg, env, text)
+    if ref.kind == "localpg":
+        from ops.targets.localpg import LocalPgRestore
+
+        return LocalPgRestore(cluster)
+    from ops.targets.aurora import AuroraRestore
+
+    return AuroraRestore(cluster)

@@ -1,0 +1,164 @@
+"""Point-in-time restore of lab-pg: a base backup plus the WAL archive, replayed to T.
+
+The restored server runs on a free port from `.lab/pg/restores/<drill id>/`, beside an
+`owner.json` naming the drill process and an expiry, so `dbops janitor` can remove what an
+interrupted drill left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ops.errors import CannotRun, LabError
+from ops.lab import pgbin, process
+from ops.lab.pgcluster import HOST, USER, Cluster
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Restored:
+    name: str
+    path: Path
+    port: int
+
+    @property
+    def datadir(self) -> Path:
+        return self.path / "data"
+
+    def dsn(self) -> str:
+        return f"host={HOST} port={self.port} user={USER} dbname=postgres connect_timeout=2"
+
+
+def restores_dir(cluster: Cluster) -> Path:
+    return cluster.root / "restores"
+
+
+def backup_start(backup: Path) -> datetime:
+    """START TIME from the backup_label of a plain-format base backup."""
+    for line in (backup / "backup_label").read_text().splitlines():
+        if line.startswith("START TIME:"):
+            return datetime.strptime(line.split(":", 1)[1].strip(), "%Y-%m-%d %H:%M:%S %Z").replace(tzinfo=timezone.utc)
+    raise LabError(f"{backup}/backup_label has no START TIME")
+
+
+def backup_end(backup: Path) -> datetime:
+    """When the backup was complete: its manifest is written last."""
+    return datetime.fromtimestamp((backup / "backup_manifest").stat().st_mtime, timezone.utc)
+
+
+def backups(cluster: Cluster) -> list[Path]:
+    found = [b for b in cluster.backups_dir.glob("base-*") if (b / "backup_manifest").exists()]
+    return sorted(found, key=backup_end)
+
+
+def choose_backup(cluster: Cluster, t: datetime) -> Path:
+    usable = [b for b in backups(cluster) if backup_end(b) < t]
+    if not usable:
+        first = backups(cluster)
+        since = f"; the oldest base backup completed at {backup_end(first[0]):%Y-%m-%d %H:%M:%S} UTC" if first else ""
+        raise CannotRun(f"no base backup of lab-pg completed before {t:%Y-%m-%d %H:%M:%S.%f} UTC{since}")
+    return usable[-1]
+
+
+def archive_through_now(cluster: Cluster, timeout: float = 60.0) -> str:
+    """Switch WAL on the writer and wait until the finished segment is in the archive."""
+    writer = cluster.writer()
+    segment = cluster.query(writer, "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+    deadline = time.monotonic() + timeout
+    while not (cluster.archive / segment).exists():
+        if time.monotonic() > deadline:
+            raise LabError(f"WAL segment {segment} was not archived within {timeout:.0f}s")
+        time.sleep(0.1)
+    return segment
+
+
+def latest_restorable_time(cluster: Cluster) -> datetime | None:
+    row = cluster.query(cluster.writer(), "SELECT last_archived_time FROM pg_stat_archiver")[0]
+    return row[0]
+
+
+def write_owner(path: Path, drill_id: str, expires_at: str, port: int) -> None:
+    owner = {"drill_id": drill_id, "pid": os.getpid(), "started": process.start_time(os.getpid()),
+             "expires_at": expires_at, "port": port}
+    (path / "owner.json").write_text(json.dumps(owner))
+
+
+def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo: Echo, timeout: float = 600.0) -> Restored:
+    base = choose_backup(cluster, t)
+    dest = restores_dir(cluster) / drill_id
+    pgbin.make_dir(restores_dir(cluster), 0o755)
+    pgbin.make_dir(dest, 0o755)
+    restored = Restored(drill_id, dest, process.free_port())
+    write_owner(dest, drill_id, expires_at, restored.port)  # first: the janitor can find it from now on
+    echo(f"copying base backup {base.name}")
+    pgbin.run_argv(pgbin.as_pg_user(["cp", "-a", str(base), str(restored.datadir)]), "cp", timeout=timeout)
+    for stale in ("standby.signal", "postmaster.pid", "postmaster.opts"):
+        (restored.datadir / stale).unlink(missing_ok=True)
+    conf = [
+        f"port = {restored.port}",
+        f"listen_addresses = '{HOST}'",
+        f"unix_socket_directories = '{cluster.socket_dir}'",
+        "wal_level = replica",
+        "max_wal_senders = 10",
+        "max_connections = 60",
+        "hot_standby = on",
+        "track_commit_timestamp = on",
+        "archive_mode = off",
+        "synchronous_standby_names = ''",
+        "primary_conninfo = ''",
+        f"restore_command = 'cp {cluster.archive}/%f %p'",
+        f"recovery_target_time = '{t.astimezone(timezone.utc).isoformat()}'",
+        "recovery_target_action = 'promote'",
+        "recovery_target_timeline = 'latest'",
+        "logging_collector = off",
+    ]
+    (restored.datadir / "dbops.conf").write_text("\n".join(conf) + "\n")
+    (restored.datadir / "postgresql.auto.conf").write_text("# managed by dbops\n")
+    (restored.datadir / "recovery.signal").touch()
+    pgbin.own(restored.path)
+    log = dest / "postgres.log"
+    echo(f"replaying WAL to {t.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S.%f} UTC on port {restored.port}")
+    pgbin.run("pg_ctl", "-D", str(restored.datadir), "-l", str(log), "-w", "-t", str(int(timeout)), "start",
+              timeout=timeout + 10, check=False)
+    deadline = time.monotonic() + timeout
+    while True:
+        text = log.read_text() if log.exists() else ""
+        if "FATAL" in text and "recovery" in text:
+            fatal = next(line for line in text.splitlines() if "FATAL" in line)
+            raise LabError(f"restore of lab-pg to {t.isoformat()} failed: {fatal.split('FATAL:', 1)[1].strip()}")
+        try:
+            import psycopg
+
+            with psycopg.connect(restored.dsn(), autocommit=True) as conn:
+                if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                    return restored
+        except psycopg.OperationalError:
+            pass
+        if time.monotonic() > deadline:
+            raise LabError(f"restore of lab-pg did not finish within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def recovery_stop_line(restored: Restored) -> str | None:
+    """What PostgreSQL logged about where recovery stopped."""
+    log = restored.path / "postgres.log"
+    for line in (log.read_text() if log.exists() else "").splitlines():
+        if "recovery stopping" in line or "last completed transaction" in line:
+            return line.split("LOG:", 1)[-1].strip()
+    return None
+
+
+def delete(path: Path) -> None:
+    """Stop a restored server (if it runs) and remove its directory."""
+    datadir = path / "data"
+    if (datadir / "postmaster.pid").exists():
+        pgbin.run("pg_ctl", "-D", str(datadir), "-m", "immediate", "-w", "stop", check=False)
+    shutil.rmtree(path, ignore_errors=True)
