@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from ops.data.markers import Marker, judge
+from ops.data.markers import GUARD_S, Marker, judge
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG, expiry, new_drill_id
 from ops.errors import UsageError
 from ops.lab import process
 from ops.report import Journal, Report
 
 OWNER_TAG = "dbops:owner"
+KEPT = "kept"  # owner of a restored target kept with --keep: it lives until it expires
 MARKERS_PER_SIDE = 10
 
 
@@ -35,13 +36,14 @@ class Restorable(Protocol):
     def write_markers(self, source: str, count: int) -> None: ...
     def make_restorable(self, t: datetime, timeout: float) -> None: ...
     def latest_restorable_time(self) -> datetime | None: ...
-    def restore(self, t: datetime, drill_id: str, tags: dict[str, str], echo: Any, timeout: float) -> Any: ...
+    def restore(self, t: datetime | None, drill_id: str, tags: dict[str, str], echo: Any, timeout: float) -> Any: ...
     def source_markers(self, drill_id: str) -> list[Marker]: ...
     def restored_markers(self, handle: Any, drill_id: str) -> list[Marker]: ...
     def remove_markers(self, drill_id: str) -> None: ...
     def restore_notes(self, handle: Any) -> list[tuple[str, str, str]]: ...
     def not_carried_over(self, handle: Any) -> list[tuple[str, str, str]]: ...
     def delete(self, handle: Any) -> None: ...
+    def mark_kept(self, handle: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,10 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, hook
         return journal.finish("error", "pre-checks failed: the drill did not start")
 
     latest = target.latest_restorable_time()
-    if latest is not None:
+    if getattr(target, "emulated", False):
+        journal.mark_not_measured("rpo_s", "the emulator does not advance the latest restorable time")
+        journal.check("RPO", "unknown", "not measured: the emulator does not advance the latest restorable time")
+    elif latest is not None:
         journal.measure("rpo_s", max(0.0, (datetime.now(timezone.utc) - latest).total_seconds()))
         journal.check("RPO", "pass" if journal.measurements["rpo_s"] <= opts.rpo_s else "fail",
                       f"latest restorable time {latest.isoformat()} is {journal.measurements['rpo_s']:.1f}s old (objective {opts.rpo_s:g}s)")
@@ -84,17 +89,22 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, hook
     aborted = False
     try:
         t = _choose_t(target, opts, drill_id, journal)
-        journal.details["restore_time"] = t.isoformat()
         if "before_restore" in hooks:
             hooks["before_restore"](drill_id)
-        journal.event("restore", f"restoring {target.ref} to {t.isoformat()} as a new target tagged {DRILL_TAG}={drill_id}")
+        journal.event("restore", f"restoring {target.ref} to {t.isoformat() if t else 'its latest restorable time'} "
+                                 f"as a new target tagged {DRILL_TAG}={drill_id}")
+        if not target.exact_times:
+            time.sleep(2 * GUARD_S)  # client-clock markers: keep them clear of T
         started = time.monotonic()
-        if opts.latest and target.exact_times is False:
-            handle = target.restore(t, drill_id, tags, lambda m: journal.event("restore", m), opts.timeout_s)
-            _write_side(target, drill_id, "after", journal)  # after T by construction: T was fixed first
-        else:
-            handle = target.restore(t, drill_id, tags, lambda m: journal.event("restore", m), opts.timeout_s)
+        handle = target.restore(t, drill_id, tags, lambda m: journal.event("restore", m), opts.timeout_s)
         journal.measure("restore_duration_s", time.monotonic() - started)
+        if t is None:
+            # The service fixed T when the restore began: markers written now are after it.
+            t = handle.restored_to
+            time.sleep(2 * GUARD_S)
+            journal.event("markers", f"T = {t.isoformat()} (the restore's own restore time)")
+            _write_side(target, drill_id, "after", journal)
+        journal.details["restore_time"] = t.isoformat()
         journal.event("restore", f"restored target usable after {journal.measurements['restore_duration_s']:.1f}s")
         if "after_restore" in hooks:
             hooks["after_restore"](drill_id)
@@ -111,6 +121,7 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, hook
             target.delete(handle)
             journal.details["restored_target_deleted"] = True
         elif handle is not None:
+            target.mark_kept(handle)
             journal.event("cleanup", f"kept the restored target {handle.name} (--keep); `dbops janitor` removes it after {tags[EXPIRES_TAG]}")
     if aborted:
         return journal.finish("aborted", "interrupted; the restored target was deleted")
@@ -124,8 +135,12 @@ def _write_side(target: Restorable, drill_id: str, side: str, journal: Journal) 
         journal.event("markers", f"wrote {MARKERS_PER_SIDE} markers {side} T")
 
 
-def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: Journal) -> datetime:
-    """Pick T and make sure there are markers on both sides of it, and a commit after it."""
+def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: Journal) -> datetime | None:
+    """Pick T and make sure there are markers on both sides of it, and a commit after it.
+
+    None means "the latest restorable time", which a table service fixes itself when the
+    restore starts; the markers after T are written once it has.
+    """
     if opts.at is not None:
         now = target.now()
         if opts.at >= now:
@@ -137,13 +152,11 @@ def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: 
         return t
     _write_side(target, drill_id, "before", journal)
     if opts.latest and not target.exact_times:
-        target.make_restorable(target.now(), opts.timeout_s)
-        t = target.latest_restorable_time() or target.now()
-        journal.event("markers", f"T = latest restorable time {t.isoformat()}")
-        return t
-    time.sleep(0.2)
+        return None
+    gap = 0.2 if target.exact_times else 2 * GUARD_S
+    time.sleep(gap)
     t = target.now()
-    time.sleep(0.2)
+    time.sleep(gap)
     journal.event("markers", f"T = {t.isoformat()}")
     _write_side(target, drill_id, "after", journal)
     target.make_restorable(t, opts.timeout_s)

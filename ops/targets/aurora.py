@@ -116,6 +116,10 @@ class AuroraRestore:
     def has_data_plane(self) -> bool:
         return self.target.has_data_plane
 
+    @property
+    def emulated(self) -> bool:
+        return self.target.aws.emulated
+
     def pre_checks(self) -> list[tuple[str, str, str]]:
         c = self.target._cluster()
         return [
@@ -198,6 +202,10 @@ class AuroraRestore:
         out = [("NOT-CARRIED-INSTANCES", "warn", f"the restore has 1 instance; the source has {readers} reader(s) more, to add by hand")]
         out.append(("NOT-CARRIED-INSTANCE-PARAMETERS", "warn", "instance parameter groups, Performance Insights and enhanced monitoring are not restored; set them on new instances"))
         return out
+
+    def mark_kept(self, handle: RestoredCluster) -> None:
+        arn = self.rds.describe_db_clusters(DBClusterIdentifier=handle.name)["DBClusters"][0]["DBClusterArn"]
+        self.rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "dbops:owner", "Value": "kept"}])
 
     def delete(self, handle: RestoredCluster) -> None:
         for call, kwargs in ((self.rds.delete_db_instance, {"DBInstanceIdentifier": handle.instance, "SkipFinalSnapshot": True}),

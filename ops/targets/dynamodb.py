@@ -19,6 +19,8 @@ MARKER_PREFIX = "dbops-marker#"
 @dataclass(frozen=True)
 class RestoredTable:
     name: str
+    restored_to: datetime  # the RestoreDateTime DynamoDB reports for the new table
+    drill_id: str = ""
 
 
 class DynamoTarget:
@@ -36,6 +38,10 @@ class DynamoTarget:
             raise UsageError(f"no DynamoDB table '{ref.name}' in {aws.region}") from None
 
     has_data_plane = True
+
+    @property
+    def emulated(self) -> bool:
+        return self.aws.emulated
 
     def _key(self, source: str, seq: int) -> dict[str, Any]:
         types = {a["AttributeName"]: a["AttributeType"] for a in self.table["AttributeDefinitions"]}
@@ -78,11 +84,13 @@ class DynamoTarget:
                 raise LabError(f"{self.ref}: latest restorable time did not reach {t.isoformat()} within {timeout:.0f}s")
             time.sleep(2)
 
-    def restore(self, t: datetime, drill_id: str, tags: dict[str, str], echo: Callable[[str], None], timeout: float) -> RestoredTable:
+    def restore(self, t: datetime | None, drill_id: str, tags: dict[str, str], echo: Callable[[str], None], timeout: float) -> RestoredTable:
+        """Restore to t, or to the latest restorable time when t is None."""
         name = f"{self.ref.name}-{drill_id}"[:255]
-        self.ddb.restore_table_to_point_in_time(SourceTableName=self.ref.name, TargetTableName=name, RestoreDateTime=t)
-        restored = RestoredTable(name)
-        arn = self.ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        when: dict[str, Any] = {"RestoreDateTime": t} if t is not None else {"UseLatestRestorableTime": True}
+        desc = self.ddb.restore_table_to_point_in_time(SourceTableName=self.ref.name, TargetTableName=name, **when)["TableDescription"]
+        restored = RestoredTable(name, desc.get("RestoreSummary", {}).get("RestoreDateTime") or t or datetime.now(timezone.utc), drill_id)
+        arn = desc["TableArn"]
         self.ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         deadline = time.monotonic() + timeout
         while self.ddb.describe_table(TableName=name)["Table"]["TableStatus"] != "ACTIVE":
@@ -118,7 +126,12 @@ class DynamoTarget:
 
     def restore_notes(self, handle: RestoredTable) -> list[tuple[str, str, str]]:
         source, restored = self.item_count(self.ref.name), self.item_count(handle.name)
-        return [("RESTORE-ITEM-COUNT", "pass", f"restored table holds {restored} items; the source holds {source} now")]
+        after = sum(1 for m in self.source_markers(f"{handle.drill_id}:after"))
+        expected = source - after
+        if restored == expected:
+            return [("RESTORE-ITEM-COUNT", "pass", f"restored table holds {restored} items: the source's {source} less the {after} markers written after T")]
+        return [("RESTORE-ITEM-COUNT", "warn", f"restored table holds {restored} items, the source {source} with {after} markers after T: "
+                                               "other writers changed the source since T, or the restore is incomplete")]
 
     def not_carried_over(self, handle: RestoredTable) -> list[tuple[str, str, str]]:
         """What a DynamoDB restore does not bring along, from the source's own settings."""
@@ -141,6 +154,10 @@ class DynamoTarget:
         if alarms:
             findings.append(("NOT-CARRIED-ALARMS", "warn", f"{len(alarms)} alarm(s) watch the source only: {', '.join(alarms[:5])}"))
         return findings
+
+    def mark_kept(self, handle: RestoredTable) -> None:
+        arn = self.ddb.describe_table(TableName=handle.name)["Table"]["TableArn"]
+        self.ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "dbops:owner", "Value": "kept"}])
 
     def delete(self, handle: RestoredTable) -> None:
         try:

@@ -161,3 +161,10 @@ class LocalPgRestore:
         from ops.lab import pgrestore
 
         pgrestore.delete(handle.path)
+
+    def mark_kept(self, handle) -> None:  # type: ignore[no-untyped-def]
+        import json
+
+        owner = json.loads((handle.path / "owner.json").read_text())
+        owner.update(pid=None, started=None)
+        (handle.path / "owner.json").write_text(json.dumps(owner))
