@@ -99,3 +99,25 @@ def describe_aws_error(exc: BaseException) -> str | None:
         err = exc.response.get("Error", {})
         return f"AWS {exc.operation_name} failed: {err.get('Code')}: {err.get('Message')}"
     return None
+
+
+def safe_read(fn: Any, emulated: bool = False) -> Any:
+    """Run one AWS read; a failure comes back as data (ops.checks.registry.Read), never raised.
+
+    An operation the endpoint does not implement (the emulator's 404/500 for APIs it
+    lacks) is marked unimplemented, so a check can say "could not determine".
+    """
+    from ops.checks.registry import Read
+
+    try:
+        return Read(value=fn())
+    except botocore.exceptions.ClientError as exc:
+        err = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = str(err.get("Code", ""))
+        unimplemented = code in ("NotImplemented", "UnknownOperationException", "InvalidAction") or (
+            emulated and (status in (404, 500, 501) or code in ("404", "500")))
+        what = "not implemented by this endpoint" if unimplemented else f"{code}: {err.get('Message', '')}"
+        return Read(error=f"{exc.operation_name}: {what}", unimplemented=unimplemented)
+    except (botocore.exceptions.BotoCoreError, OSError) as exc:
+        return Read(error=f"{type(exc).__name__}: {exc}")

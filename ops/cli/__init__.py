@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("ops.cli.lab:lab", "Start, stop and inspect the embedded lab (AWS emulator, local PostgreSQL)."),
     "tf": ("ops.cli.tf:tf", "Terraform plan, apply, destroy and output for an env."),
     "estate": ("ops.cli.estate:estate", "Show the estate's targets from Terraform outputs and the lab."),
+    "backup": ("ops.cli.backup:backup", "Verify backups: recovery points, ages, encryption, coverage, WAL archive."),
     "drill": ("ops.cli.drill:drill", "Failover and restore drills measured from the client side."),
     "janitor": ("ops.cli.janitor:janitor", "Delete what interrupted drills left behind."),
     "report": ("ops.cli.report:report", "List and show drill and check reports."),

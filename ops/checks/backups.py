@@ -1,0 +1,296 @@
+"""Backup checks: one finding per check per target, from collected state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ops.checks.collect import covered_by
+from ops.checks.registry import Finding, check, failed_read
+from ops.config import EnvConfig, Policy
+
+
+def _age_h(now: datetime, then: datetime) -> float:
+    return (now - then).total_seconds() / 3600
+
+
+def _tags(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tag_list or []}
+
+
+# --- AWS Backup, shared by Aurora and DynamoDB ------------------------------------------------
+
+
+def _coverage(cid: str, state: dict[str, Any], arn: str, tags: dict[str, str]) -> Finding:
+    bad = failed_read(cid, state["selections"])
+    if bad:
+        return bad
+    plans = covered_by(state["selections"].value, arn, tags)
+    if plans:
+        return Finding(cid, "pass", f"selected by AWS Backup plan(s) {', '.join(sorted(set(plans)))}")
+    return Finding(cid, "fail", "no AWS Backup selection covers it (by ARN or tag)")
+
+
+def _last_job(cid: str, state: dict[str, Any], policy: Policy) -> Finding:
+    bad = failed_read(cid, state["jobs"]) if "jobs" in state else Finding(cid, "error", "resource could not be read")
+    if bad:
+        return bad
+    jobs = sorted(state["jobs"].value, key=lambda j: j["CreationDate"])
+    if not jobs:
+        return Finding(cid, "fail", "no AWS Backup job has ever run for it")
+    last = jobs[-1]
+    when = last.get("CompletionDate") or last["CreationDate"]
+    age = _age_h(state["now"], when)
+    if last["State"] != "COMPLETED":
+        return Finding(cid, "fail", f"last backup job {last.get('BackupJobId', '')} is {last['State']}"
+                                    + (f": {last['StatusMessage']}" if last.get("StatusMessage") else ""))
+    if age > policy.snapshot_max_age_hours:
+        return Finding(cid, "fail", f"last completed backup job is {age:.1f}h old (max {policy.snapshot_max_age_hours:g}h)")
+    return Finding(cid, "pass", f"last backup job completed {age:.1f}h ago")
+
+
+def _points_encrypted(cid: str, state: dict[str, Any]) -> Finding:
+    bad = failed_read(cid, state["recovery_points"]) if "recovery_points" in state else Finding(cid, "error", "resource could not be read")
+    if bad:
+        return bad
+    points = state["recovery_points"].value
+    if not points:
+        return Finding(cid, "warn", "no recovery points in AWS Backup")
+    plain = [p["RecoveryPointArn"] for p in points if not (p.get("IsEncrypted") or p.get("EncryptionKeyArn"))]
+    if plain:
+        return Finding(cid, "fail", f"{len(plain)} of {len(points)} recovery points are not encrypted: {plain[0]}")
+    return Finding(cid, "pass", f"all {len(points)} recovery points are encrypted")
+
+
+# --- Aurora --------------------------------------------------------------------------------
+
+
+@check("aurora", "BKP-AURORA-RETENTION", "Automated backup retention meets the policy")
+def aurora_retention(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-AURORA-RETENTION"
+    bad = failed_read(cid, s["cluster"])
+    if bad:
+        return bad
+    days = s["cluster"].value.get("BackupRetentionPeriod", 0)
+    ok = days >= policy.backup_retention_days
+    return Finding(cid, "pass" if ok else "fail", f"retention {days} day(s), policy {policy.backup_retention_days}")
+
+
+@check("aurora", "BKP-AURORA-RESTORABLE", "Latest restorable time within the RPO")
+def aurora_restorable(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-AURORA-RESTORABLE"
+    bad = failed_read(cid, s["cluster"])
+    if bad:
+        return bad
+    latest = s["cluster"].value.get("LatestRestorableTime")
+    if s["emulated"]:
+        return Finding(cid, "unknown", "could not determine: the emulator does not advance the latest restorable time")
+    if latest is None:
+        return Finding(cid, "fail", "no latest restorable time: point-in-time restore is not possible")
+    lag = (s["now"] - latest).total_seconds()
+    return Finding(cid, "pass" if lag <= policy.rpo_seconds else "fail", f"latest restorable time is {lag:.0f}s old (RPO {policy.rpo_seconds:g}s)")
+
+
+@check("aurora", "BKP-AURORA-SNAPSHOT-AGE", "Newest snapshot is recent")
+def aurora_snapshot_age(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-AURORA-SNAPSHOT-AGE"
+    bad = failed_read(cid, s["snapshots"])
+    if bad:
+        return bad
+    done = [x for x in s["snapshots"].value if x.get("Status") == "available" and x.get("SnapshotCreateTime")]
+    if not done:
+        return Finding(cid, "fail", "no available cluster snapshot")
+    newest = max(done, key=lambda x: x["SnapshotCreateTime"])
+    age = _age_h(s["now"], newest["SnapshotCreateTime"])
+    return Finding(cid, "pass" if age <= policy.snapshot_max_age_hours else "fail",
+                   f"newest snapshot {newest['DBClusterSnapshotIdentifier']} is {age:.1f}h old (max {policy.snapshot_max_age_hours:g}h)")
+
+
+@check("aurora", "BKP-AURORA-SNAPSHOT-ENCRYPTED", "Snapshots are encrypted")
+def aurora_snapshots_encrypted(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-AURORA-SNAPSHOT-ENCRYPTED"
+    bad = failed_read(cid, s["snapshots"])
+    if bad:
+        return bad
+    snaps = s["snapshots"].value
+    plain = [x["DBClusterSnapshotIdentifier"] for x in snaps if not x.get("StorageEncrypted")]
+    if not snaps:
+        return Finding(cid, "warn", "no snapshots to check")
+    return Finding(cid, "fail" if plain else "pass",
+                   f"{len(plain)} of {len(snaps)} snapshots unencrypted: {', '.join(plain[:3])}" if plain else f"all {len(snaps)} snapshots encrypted")
+
+
+@check("aurora", "BKP-AURORA-DELETION-PROTECTION", "Deletion protection on protected envs")
+def aurora_deletion_protection(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-AURORA-DELETION-PROTECTION"
+    bad = failed_read(cid, s["cluster"])
+    if bad:
+        return bad
+    on = bool(s["cluster"].value.get("DeletionProtection"))
+    if on:
+        return Finding(cid, "pass", "deletion protection is on")
+    return Finding(cid, "fail" if env.protected else "warn", f"deletion protection is off (env {env.name} is {'protected' if env.protected else 'not protected'})")
+
+
+@check("aurora", "BKP-AURORA-COPY-TAGS", "Tags are copied to snapshots")
+def aurora_copy_tags(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-AURORA-COPY-TAGS"
+    bad = failed_read(cid, s["cluster"])
+    if bad:
+        return bad
+    on = bool(s["cluster"].value.get("CopyTagsToSnapshot"))
+    return Finding(cid, "pass" if on else "fail", "tags are copied to snapshots" if on else "CopyTagsToSnapshot is off: snapshots lose their backup and cost tags")
+
+
+@check("aurora", "BKP-AURORA-COVERED", "Covered by an AWS Backup selection")
+def aurora_covered(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    bad = failed_read("BKP-AURORA-COVERED", s["cluster"])
+    if bad:
+        return bad
+    c = s["cluster"].value
+    return _coverage("BKP-AURORA-COVERED", s, c["DBClusterArn"], _tags(c.get("TagList")))
+
+
+@check("aurora", "BKP-AURORA-LAST-JOB", "Last AWS Backup job completed within the window")
+def aurora_last_job(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    return _last_job("BKP-AURORA-LAST-JOB", s, policy)
+
+
+@check("aurora", "BKP-AURORA-POINTS-ENCRYPTED", "AWS Backup recovery points are encrypted")
+def aurora_points(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    return _points_encrypted("BKP-AURORA-POINTS-ENCRYPTED", s)
+
+
+# --- DynamoDB ------------------------------------------------------------------------------
+
+
+@check("dynamodb", "BKP-DDB-PITR", "Point-in-time recovery is enabled")
+def ddb_pitr(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-DDB-PITR"
+    bad = failed_read(cid, s["continuous"])
+    if bad:
+        return bad
+    status = s["continuous"].value.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+    return Finding(cid, "pass" if status == "ENABLED" else "fail", f"point-in-time recovery is {status or 'not configured'}")
+
+
+@check("dynamodb", "BKP-DDB-RESTORABLE", "Restorable window and lag")
+def ddb_restorable(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-DDB-RESTORABLE"
+    bad = failed_read(cid, s["continuous"])
+    if bad:
+        return bad
+    pitr = s["continuous"].value.get("PointInTimeRecoveryDescription", {})
+    if pitr.get("PointInTimeRecoveryStatus") != "ENABLED":
+        return Finding(cid, "fail", "no restorable window: point-in-time recovery is off")
+    earliest, latest = pitr.get("EarliestRestorableDateTime"), pitr.get("LatestRestorableDateTime")
+    window_h = _age_h(latest, earliest) if earliest and latest else 0.0
+    if s["emulated"]:
+        return Finding(cid, "unknown", f"window {window_h:.1f}h; lag could not be determined: the emulator does not advance the latest restorable time")
+    lag = (s["now"] - latest).total_seconds()
+    return Finding(cid, "pass" if lag <= policy.rpo_seconds else "fail",
+                   f"restorable window {window_h:.1f}h; latest restorable time {lag:.0f}s old (RPO {policy.rpo_seconds:g}s)")
+
+
+@check("dynamodb", "BKP-DDB-SSE", "Encrypted with KMS")
+def ddb_sse(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-DDB-SSE"
+    bad = failed_read(cid, s["table"])
+    if bad:
+        return bad
+    sse = s["table"].value.get("SSEDescription", {})
+    ok = sse.get("SSEType") == "KMS" and sse.get("Status", "ENABLED") in ("ENABLED", "UPDATING")
+    return Finding(cid, "pass" if ok else "fail", f"SSE {sse.get('SSEType', 'AWS owned key')} {sse.get('KMSMasterKeyArn', '')}".strip())
+
+
+@check("dynamodb", "BKP-DDB-NEWEST-BACKUP", "Newest on-demand backup or recovery point is recent")
+def ddb_newest_backup(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-DDB-NEWEST-BACKUP"
+    bad = failed_read(cid, s["backups"])
+    if bad:
+        return bad
+    times = [b["BackupCreationDateTime"] for b in s["backups"].value if b.get("BackupStatus") == "AVAILABLE"]
+    rp = s.get("recovery_points")
+    if rp is not None and rp.ok:
+        times += [p["CreationDate"] for p in rp.value if p.get("Status") == "COMPLETED"]
+    if not times:
+        return Finding(cid, "warn", "no on-demand backup or AWS Backup recovery point; only point-in-time recovery protects it")
+    age = _age_h(s["now"], max(times))
+    return Finding(cid, "pass" if age <= policy.snapshot_max_age_hours else "fail",
+                   f"newest backup is {age:.1f}h old (max {policy.snapshot_max_age_hours:g}h)")
+
+
+@check("dynamodb", "BKP-DDB-DELETION-PROTECTION", "Deletion protection on protected envs")
+def ddb_deletion_protection(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-DDB-DELETION-PROTECTION"
+    bad = failed_read(cid, s["table"])
+    if bad:
+        return bad
+    if s["table"].value.get("DeletionProtectionEnabled"):
+        return Finding(cid, "pass", "deletion protection is on")
+    return Finding(cid, "fail" if env.protected else "warn", f"deletion protection is off (env {env.name} is {'protected' if env.protected else 'not protected'})")
+
+
+@check("dynamodb", "BKP-DDB-COVERED", "Covered by an AWS Backup selection")
+def ddb_covered(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    bad = failed_read("BKP-DDB-COVERED", s["table"], s.get("tags", s["table"]))
+    if bad:
+        return bad
+    return _coverage("BKP-DDB-COVERED", s, s["table"].value["TableArn"], _tags(s["tags"].value))
+
+
+@check("dynamodb", "BKP-DDB-LAST-JOB", "Last AWS Backup job completed within the window")
+def ddb_last_job(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    return _last_job("BKP-DDB-LAST-JOB", s, policy)
+
+
+@check("dynamodb", "BKP-DDB-POINTS-ENCRYPTED", "AWS Backup recovery points are encrypted")
+def ddb_points(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    return _points_encrypted("BKP-DDB-POINTS-ENCRYPTED", s)
+
+
+# --- local PostgreSQL ------------------------------------------------------------------------
+
+
+@check("localpg", "BKP-PG-VERIFYBACKUP", "pg_verifybackup of the newest base backup")
+def pg_verify(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    cid = "BKP-PG-VERIFYBACKUP"
+    if not s["backups"]:
+        return Finding(cid, "fail", "no base backup")
+    ok, detail = s["verify"]
+    return Finding(cid, "pass" if ok else "fail", f"{s['newest_backup'].name}: {detail}")
+
+
+@check("localpg", "BKP-PG-WAL-CONTINUITY", "WAL archive has no gap since the newest base backup")
+def pg_wal_continuity(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    from ops.lab.pgverify import missing_segments
+
+    cid = "BKP-PG-WAL-CONTINUITY"
+    if not s["backups"]:
+        return Finding(cid, "fail", "no base backup to start from")
+    missing = missing_segments(s["archive"], s["start_segment"], s["current_segment"], s["segment_size"])
+    if missing:
+        return Finding(cid, "fail", f"{len(missing)} WAL segment(s) missing from the archive: {', '.join(missing[:3])}; "
+                                    "point-in-time restore cannot pass the first gap")
+    return Finding(cid, "pass", f"every segment from {s['start_segment']} to {s['current_segment']} (exclusive) is archived")
+
+
+@check("localpg", "BKP-PG-ARCHIVER", "No archive_command failures")
+def pg_archiver(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    a = s["archiver"]
+    if not a["failed_count"]:
+        return Finding("BKP-PG-ARCHIVER", "pass", f"{a['archived_count']} segments archived, no failures")
+    recovered = a["last_archived_time"] and a["last_failed_time"] and a["last_archived_time"] > a["last_failed_time"]
+    return Finding("BKP-PG-ARCHIVER", "warn" if recovered else "fail",
+                   f"{a['failed_count']} archive failures, last {a['last_failed_wal']} at {a['last_failed_time']}"
+                   + ("; archiving has succeeded since" if recovered else ""))
+
+
+@check("localpg", "BKP-PG-ARCHIVE-FRESHNESS", "Last archived segment within the RPO")
+def pg_archive_fresh(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+    last = s["archiver"]["last_archived_time"]
+    if last is None:
+        return Finding("BKP-PG-ARCHIVE-FRESHNESS", "fail", "nothing has been archived")
+    age = (s["now"] - last).total_seconds()
+    return Finding("BKP-PG-ARCHIVE-FRESHNESS", "pass" if age <= policy.rpo_seconds else "fail",
+                   f"last segment {s['archiver']['last_archived_wal']} archived {age:.0f}s ago (RPO {policy.rpo_seconds:g}s)")

@@ -1,0 +1,92 @@
+"""What backup verification reads from lab-pg: pg_verifybackup, the archive, pg_stat_archiver."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ops.lab import pgbin, pgrestore
+from ops.lab.pgcluster import Cluster
+
+SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
+
+
+def verify_backup(backup: Path) -> tuple[bool, str]:
+    """pg_verifybackup against the backup's manifest (files and the WAL it needs)."""
+    proc = pgbin.run("pg_verifybackup", str(backup), timeout=3600, check=False)
+    text = (proc.stdout + proc.stderr).strip().splitlines()
+    return proc.returncode == 0, (text[-1] if text else f"exit {proc.returncode}")
+
+
+def backup_start_segment(backup: Path) -> str:
+    label = (backup / "backup_label").read_text()
+    m = re.search(r"START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)", label)
+    if not m:
+        raise ValueError(f"{backup}/backup_label has no START WAL LOCATION")
+    return m.group(1)
+
+
+def parse_lsn(text: str) -> int:
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) + int(lo, 16)
+
+
+def timeline_switches(archive: Path, tli: int) -> list[tuple[int, int]]:
+    """(timeline, LSN where it ended) for every ancestor of tli, from its history file."""
+    history = archive / f"{tli:08X}.history"
+    out = []
+    if history.exists():
+        for line in history.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].isdigit():
+                out.append((int(parts[0]), parse_lsn(parts[1])))
+    return out
+
+
+def missing_segments(archive: Path, start: str, current: str, segment_size: int) -> list[str]:
+    """Segments from start up to (not including) current that the archive lacks.
+
+    A segment is looked for on the timeline that owned its last byte, following the
+    history of the current timeline across failovers.
+    """
+    per_id = 0x100000000 // segment_size
+    def segno(name: str) -> int:
+        m = SEGMENT.match(name)
+        assert m, name
+        return int(m.group(2), 16) * per_id + int(m.group(3), 16)
+
+    current_tli = int(current[:8], 16)
+    switches = timeline_switches(archive, current_tli)
+    missing = []
+    for n in range(segno(start), segno(current)):
+        last_byte = (n + 1) * segment_size - 1
+        tli = next((t for t, end in switches if last_byte < end), current_tli)
+        name = f"{tli:08X}{n // per_id:08X}{n % per_id:08X}"
+        if not (archive / name).exists():
+            missing.append(name)
+    return missing
+
+
+def collect(cluster: Cluster) -> dict[str, Any]:
+    writer = cluster.writer()
+    found = pgrestore.backups(cluster)
+    state: dict[str, Any] = {"name": cluster.entry["name"], "backups": found, "archive": cluster.archive}
+    state["now"] = cluster.query(writer, "SELECT now()")[0][0]
+    row = cluster.query(writer, "SELECT archived_count, last_archived_wal, last_archived_time, failed_count, "
+                                "last_failed_wal, last_failed_time FROM pg_stat_archiver")[0]
+    state["archiver"] = dict(zip(("archived_count", "last_archived_wal", "last_archived_time", "failed_count",
+                                  "last_failed_wal", "last_failed_time"), row))
+    state["current_segment"] = cluster.query(writer, "SELECT pg_walfile_name(pg_current_wal_lsn())")[0][0]
+    size = cluster.query(writer, "SELECT setting::bigint * (CASE unit WHEN 'B' THEN 1 WHEN 'MB' THEN 1048576 ELSE 1 END) "
+                                 "FROM pg_settings WHERE name = 'wal_segment_size'")[0][0]
+    state["segment_size"] = int(size)
+    if found:
+        newest = found[-1]
+        state["newest_backup"] = newest
+        state["newest_backup_end"] = pgrestore.backup_end(newest)
+        state["verify"] = verify_backup(newest)
+        state["start_segment"] = backup_start_segment(newest)
+    return state
+
+
