@@ -90,11 +90,11 @@ class Journal:
         target: str,
         env: str,
         clock: Callable[[], datetime] = utcnow,
-        echo: TextIO | None = sys.stderr,
+        echo: TextIO | None | bool = True,
     ) -> None:
         self.kind, self.target, self.env = kind, target, env
         self.clock = clock
-        self.echo = echo
+        self.echo = sys.stderr if echo is True else (echo or None)
         self.started_at = clock()
         self.events: list[Event] = []
         self.checks: list[Check] = []
@@ -122,6 +122,9 @@ class Journal:
         self.checks.append(c)
         self.event("check", f"{id}: {status} — {detail}")
         return c
+
+    def failed_detail(self) -> str:
+        return "; ".join(f"{c.id}: {c.detail}" for c in self.checks if c.status in ("fail", "error"))
 
     def finish(self, status: str | None = None, summary: str = "") -> Report:
         status = status or derive_status(self.checks)

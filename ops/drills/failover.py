@@ -115,7 +115,7 @@ def run_failover(
     state = target.describe()
     ctx.old_writer = state.writer
     if not pre_checks(state, opts, journal):
-        return journal.finish("error", "pre-checks failed: the drill did not start")
+        return journal.finish("error", f"pre-checks failed, the drill did not start: {journal.failed_detail()}")
 
     dsn = target.writer_dsn() if target.has_data_plane else None
     if dsn is None:

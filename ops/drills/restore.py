@@ -72,7 +72,7 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, hook
     for cid, status, detail in target.pre_checks():
         journal.check(cid, status, detail)
     if any(c.status == "fail" for c in journal.checks):
-        return journal.finish("error", "pre-checks failed: the drill did not start")
+        return journal.finish("error", f"pre-checks failed, the drill did not start: {journal.failed_detail()}")
 
     latest = target.latest_restorable_time()
     if getattr(target, "emulated", False):

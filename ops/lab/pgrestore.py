@@ -98,8 +98,19 @@ def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo:
     pgbin.make_dir(dest, 0o755)
     restored = Restored(drill_id, dest, process.free_port())
     write_owner(dest, drill_id, expires_at, restored.port)  # first: the janitor can find it from now on
+    try:
+        _restore_into(cluster, base, restored, t, echo, timeout)
+    except BaseException:
+        delete(dest)  # interrupted or failed: leave nothing half-restored
+        raise
+    return restored
+
+
+def _restore_into(cluster: Cluster, base: Path, restored: Restored, t: datetime, echo: Echo, timeout: float) -> None:
     echo(f"copying base backup {base.name}")
-    pgbin.run_argv(pgbin.as_pg_user(["cp", "-a", str(base), str(restored.datadir)]), "cp", timeout=timeout)
+    # In-process copy: an interrupt stops it at once (a child running as another user would outlive us).
+    shutil.copytree(base, restored.datadir, symlinks=True)
+    restored.datadir.chmod(0o700)
     for stale in ("standby.signal", "postmaster.pid", "postmaster.opts"):
         (restored.datadir / stale).unlink(missing_ok=True)
     conf = [
@@ -124,7 +135,7 @@ def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo:
     (restored.datadir / "postgresql.auto.conf").write_text("# managed by dbops\n")
     (restored.datadir / "recovery.signal").touch()
     pgbin.own(restored.path)
-    log = dest / "postgres.log"
+    log = restored.path / "postgres.log"
     echo(f"replaying WAL to {t.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S.%f} UTC on port {restored.port}")
     pgbin.run("pg_ctl", "-D", str(restored.datadir), "-l", str(log), "-w", "-t", str(int(timeout)), "start",
               timeout=timeout + 10, check=False)
@@ -139,7 +150,7 @@ def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo:
 
             with psycopg.connect(restored.dsn(), autocommit=True) as conn:
                 if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-                    return restored
+                    return
         except psycopg.OperationalError:
             pass
         if time.monotonic() > deadline:

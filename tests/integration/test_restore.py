@@ -1,0 +1,250 @@
+"""Restore drills, backup verification and the janitor on a real lab-pg and the emulator,
+with negative controls and interrupt tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ops.aws import Aws
+from ops.data import markers
+from ops.lab import lab as lab_core
+from ops.lab import pgcluster, pgrestore
+from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
+
+
+@pytest.fixture(scope="module")
+def rlab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
+    """A lab of its own: these tests corrupt backups and remove WAL segments."""
+    root = traversable_tmpdir("dbops-rs-")
+    cli = Cli(write_config(root), root / ".lab")
+    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
+    yield cli
+    lab_core.down(cli.config, lambda _: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def cluster(cli: Cli) -> pgcluster.Cluster:
+    c = pgcluster.get(cli.lab_dir)
+    assert c is not None
+    return c
+
+
+def restores_left(cli: Cli) -> list[Path]:
+    return list(pgrestore.restores_dir(cluster(cli)).glob("*"))
+
+
+def wait_lab_age(cli: Cli, seconds: float) -> None:
+    age = time.time() - cluster(cli).entry["created_at"]
+    if age < seconds:
+        time.sleep(seconds - age)
+
+
+def test_restore_one_minute_ago_checks_rows_and_leaves_nothing(rlab: Cli) -> None:
+    wait_lab_age(rlab, 75)  # the base backup and heartbeat rows must predate T
+    result = rlab("drill", "restore", "localpg:lab-pg", "--minutes-ago", "1", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    checks = {c["id"]: c for c in data["checks"]}
+    for cid in ("ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT", "RPO"):
+        assert checks[cid]["status"] == "pass", checks[cid]
+    m = data["measurements"]
+    assert m["markers_before_t"] >= 10 and m["markers_after_t"] >= 10
+    assert m["restore_duration_s"] > 0 and m["rpo_s"] is not None
+    assert data["details"]["fingerprints"]["source"] == data["details"]["fingerprints"]["restored"]
+    assert restores_left(rlab) == []
+
+
+def test_judging_against_an_earlier_time_than_restored_to_fails(rlab: Cli) -> None:
+    """Negative control: the same restored rows judged against T - 2 s must show rows that should be absent."""
+    c = cluster(rlab)
+    with markers.connect(c.multi_host_dsn()) as conn:
+        markers.write(conn, "neg-before", 10)
+        time.sleep(2.5)
+        t = markers.server_now(conn)
+        markers.write(conn, "neg-after", 5)
+    pgrestore.archive_through_now(c)
+    restored = pgrestore.restore(c, t, "negative-control", "2099-01-01T00:00:00Z", lambda _: None, timeout=120)
+    try:
+        with markers.connect(c.multi_host_dsn()) as conn:
+            source = markers.read(conn)
+        with markers.connect(restored.dsn()) as conn:
+            got = markers.read(conn)
+        right = markers.judge(source, got, t, exact=True)
+        assert not right.missing and not right.unexpected and right.fingerprints_match
+        wrong = markers.judge(source, got, t - timedelta(seconds=2), exact=True)
+        assert wrong.unexpected, "rows between T-2s and T are in the restore and must be flagged"
+        when = {m.key(): m.committed_at for m in source}
+        assert all(t - timedelta(seconds=2) < when[k] <= t for k in wrong.unexpected)
+    finally:
+        pgrestore.delete(restored.path)
+
+
+def verify_findings(cli: Cli, *targets: str) -> tuple[int, dict[str, str]]:
+    result = cli("backup", "verify", *targets, "--json")
+    data = json.loads(result.stdout)
+    return result.exit_code, {c["id"]: c["status"] for c in data["checks"]}
+
+
+def test_corrupted_base_backup_fails_pg_verifybackup(rlab: Cli) -> None:
+    code, found = verify_findings(rlab, "localpg:lab-pg")
+    assert code == 0 and found["BKP-PG-VERIFYBACKUP[localpg:lab-pg]"] == "pass"
+    c = cluster(rlab)
+    newest = pgrestore.backups(c)[-1]
+    corrupt = newest.with_name(newest.name + ".corrupt")
+    subprocess.run(["cp", "-a", str(newest), str(corrupt)], check=True)
+    os.utime(corrupt / "backup_manifest")  # the newest backup now
+    try:
+        victim = next(p for p in sorted((corrupt / "base").rglob("*")) if p.is_file() and p.stat().st_size > 8192)
+        with victim.open("r+b") as f:
+            f.seek(4096)
+            f.write(b"\xde\xad\xbe\xef" * 16)
+        code, found = verify_findings(rlab, "localpg:lab-pg")
+        assert found["BKP-PG-VERIFYBACKUP[localpg:lab-pg]"] == "fail"
+        assert code == 1
+    finally:
+        shutil.rmtree(corrupt)
+
+
+def test_missing_wal_segment_fails_continuity(rlab: Cli) -> None:
+    c = cluster(rlab)
+    for _ in range(3):
+        pgrestore.archive_through_now(c)
+    start = pgrestore.backups(c)[-1]
+    from ops.lab.pgverify import backup_start_segment
+
+    first = backup_start_segment(start)
+    segments = sorted(p for p in c.archive.iterdir() if len(p.name) == 24 and p.name > first)
+    victim = segments[len(segments) // 2]
+    aside = victim.with_name(victim.name + ".aside")
+    victim.rename(aside)
+    try:
+        code, found = verify_findings(rlab, "localpg:lab-pg")
+        assert found["BKP-PG-WAL-CONTINUITY[localpg:lab-pg]"] == "fail"
+        assert code == 1
+    finally:
+        aside.rename(victim)
+    code, found = verify_findings(rlab, "localpg:lab-pg")
+    assert found["BKP-PG-WAL-CONTINUITY[localpg:lab-pg]"] == "pass"
+
+
+@pytest.fixture(scope="module")
+def table(rlab: Cli) -> str:
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    ddb.create_table(TableName="drill-orders", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+                     SSESpecification={"Enabled": True, "SSEType": "KMS"})
+    ddb.update_continuous_backups(TableName="drill-orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    for i in range(25):
+        ddb.put_item(TableName="drill-orders", Item={"pk": {"S": f"order-{i}"}, "total": {"N": str(i)}})
+    return "drill-orders"
+
+
+def tables(cli: Cli) -> list[str]:
+    cfg = cli.config
+    return Aws.for_env(cfg, cfg.env("lab")).client("dynamodb").list_tables()["TableNames"]
+
+
+def test_dynamodb_restore_latest_passes_and_leaves_nothing(rlab: Cli, table: str) -> None:
+    result = rlab("drill", "restore", f"dynamodb:{table}", "--latest", "--json")
+    assert result.exit_code == 0, result.output
+    checks = {c["id"]: c["status"] for c in json.loads(result.stdout)["checks"]}
+    assert checks["ROWS-BEFORE-T-PRESENT"] == checks["ROWS-AFTER-T-ABSENT"] == checks["ROWS-FINGERPRINT"] == "pass"
+    assert checks["RESTORE-ITEM-COUNT"] == "pass"
+    assert checks["NOT-CARRIED-PITR"] == "warn"
+    assert tables(rlab) == [table]
+    cfg = rlab.config
+    scan = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb").scan(TableName=table)
+    assert scan["Count"] == 25, "the drill removes its markers from the application's table"
+
+
+def test_table_without_pitr_fails(rlab: Cli) -> None:
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    ddb.create_table(TableName="no-pitr", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    try:
+        code, found = verify_findings(rlab, "dynamodb:no-pitr")
+        assert found["BKP-DDB-PITR[dynamodb:no-pitr]"] == "fail"
+        assert code == 1
+        drill = rlab("drill", "restore", "dynamodb:no-pitr", "--latest")
+        assert drill.exit_code == 2 and "point-in-time recovery is disabled" in drill.output
+    finally:
+        ddb.delete_table(TableName="no-pitr")
+
+
+def test_junit_has_one_case_per_finding(rlab: Cli, table: str) -> None:
+    junit = rlab.lab_dir.parent / "backup.xml"
+    result = rlab("backup", "verify", "localpg:lab-pg", f"dynamodb:{table}", "--json", "--junit", str(junit))
+    data = json.loads(result.stdout)
+    xml = junit.read_text()
+    assert xml.count("<testcase") == len(data["checks"]) > 8
+    assert xml.count("<failure") == sum(c["status"] == "fail" for c in data["checks"])
+
+
+def run_and_interrupt(cli: Cli, args: list[str], marker: str, sig: int = signal.SIGINT) -> tuple[int, str]:
+    """Start a drill; freeze it right after it prints `marker`, signal it, let it go on."""
+    env = {**os.environ, **cli.env()}
+    env.pop("AWS_ENDPOINT_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ops", *args], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if marker in line:
+            proc.send_signal(signal.SIGSTOP)
+            proc.send_signal(sig)
+            proc.send_signal(signal.SIGCONT)
+            break
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, "".join(seen) + err
+
+
+@pytest.mark.parametrize("phase_line", ["markers  wrote 10 markers before T", "restore  copying base backup", "verify   reading markers"])
+def test_sigint_at_each_phase_exits_3_and_leaves_nothing_after_janitor(rlab: Cli, phase_line: str) -> None:
+    code, err = run_and_interrupt(rlab, ["drill", "restore", "localpg:lab-pg"], phase_line)
+    assert code == 3, err
+    assert "Traceback" not in err
+    rlab("janitor")
+    assert restores_left(rlab) == []
+
+
+@pytest.mark.parametrize("phase_line", ["markers  wrote 10 markers before T", "restore  restoring", "verify   reading markers"])
+def test_sigint_dynamodb_restore_at_each_phase(rlab: Cli, table: str, phase_line: str) -> None:
+    code, err = run_and_interrupt(rlab, ["drill", "restore", f"dynamodb:{table}", "--latest"], phase_line)
+    assert code == 3, err
+    rlab("janitor")
+    assert tables(rlab) == [table]
+
+
+def test_janitor_removes_what_a_killed_drill_left(rlab: Cli) -> None:
+    code, _ = run_and_interrupt(rlab, ["drill", "restore", "localpg:lab-pg"], "restore  replaying WAL", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    left = restores_left(rlab)
+    assert len(left) == 1, "a SIGKILLed drill cannot clean up: its restore is left behind"
+    dry = rlab("janitor", "--dry-run", "--json")
+    assert json.loads(dry.stdout)["leftovers"][0]["why"] == "its drill process is gone"
+    assert restores_left(rlab) == left
+    rlab("janitor")
+    assert restores_left(rlab) == []
+    assert not subprocess.run(["pgrep", "-f", str(left[0])], capture_output=True).stdout, "its postgres was stopped"
+
+
+def test_kept_restore_survives_the_janitor_until_asked(rlab: Cli) -> None:
+    assert rlab("drill", "restore", "localpg:lab-pg", "--keep").exit_code == 0
+    assert len(restores_left(rlab)) == 1
+    assert json.loads(rlab("janitor", "--json").stdout)["leftovers"] == []
+    assert len(json.loads(rlab("janitor", "--include-unexpired", "--json").stdout)["leftovers"]) == 1
+    assert restores_left(rlab) == []

@@ -1,0 +1,88 @@
+"""AWS Backup checks fed by botocore's Stubber (moto lacks these APIs), shaped as AWS documents them."""
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ops.checks import backups, collect
+from ops.checks.registry import Read
+from ops.config import EnvConfig, Policy
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+NOW = datetime.now(timezone.utc)
+
+
+def fixture(name: str, case: str) -> dict:
+    """A recorded response; HOURS_AGO_N placeholders become datetimes relative to now."""
+    def fix(o):  # type: ignore[no-untyped-def]
+        if isinstance(o, dict):
+            return {k: fix(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [fix(v) for v in o]
+        if isinstance(o, str) and o.startswith("HOURS_AGO_"):
+            return NOW - timedelta(hours=int(o.rsplit("_", 1)[1]))
+        return o
+    return fix(json.loads((DATA / name).read_text())[case])
+
+
+def stubbed_state(jobs_case: str, points_case: str) -> dict:
+    client = boto3.client("backup", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    stub.add_response("list_backup_jobs", fixture("backup_jobs.json", jobs_case), {"ByResourceArn": ARN})
+    stub.add_response("list_recovery_points_by_resource", fixture("recovery_points.json", points_case), {"ResourceArn": ARN})
+    with stub:
+        state = collect.backup_service_state(lambda _: client, ARN, emulated=False)
+    stub.assert_no_pending_responses()
+    return {"now": NOW, **state}
+
+
+ENV = EnvConfig("prod", protected=True)
+
+
+@pytest.mark.parametrize("case, status", [("completed_recent", "pass"), ("last_failed", "fail"), ("stale", "fail")])
+def test_last_backup_job(case: str, status: str) -> None:
+    finding = backups.ddb_last_job(stubbed_state(case, "encrypted"), Policy(), ENV)
+    assert finding.status == status, finding.detail
+    if case == "last_failed":
+        assert "FAILED" in finding.detail and "Insufficient privileges" in finding.detail
+
+
+@pytest.mark.parametrize("case, status", [("encrypted", "pass"), ("one_unencrypted", "fail")])
+def test_recovery_points_encrypted(case: str, status: str) -> None:
+    finding = backups.ddb_points(stubbed_state("completed_recent", case), Policy(), ENV)
+    assert finding.status == status, finding.detail
+
+
+def test_access_denied_is_an_error_never_a_pass() -> None:
+    client = boto3.client("backup", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    stub.add_client_error("list_backup_jobs", "AccessDeniedException", "not authorized", 403)
+    stub.add_client_error("list_recovery_points_by_resource", "AccessDeniedException", "not authorized", 403)
+    with stub:
+        state = {"now": NOW, **collect.backup_service_state(lambda _: client, ARN, emulated=False)}
+    assert backups.ddb_last_job(state, Policy(), ENV).status == "error"
+    assert backups.ddb_points(state, Policy(), ENV).status == "error"
+
+
+def test_unimplemented_api_is_unknown() -> None:
+    state = {"now": NOW, "jobs": Read(error="ListBackupJobs: not implemented by this endpoint", unimplemented=True)}
+    assert backups.ddb_last_job(state, Policy(), ENV).status == "unknown"
+
+
+def test_deletion_protection_fails_only_on_protected_envs() -> None:
+    state = {"table": Read(value={"DeletionProtectionEnabled": False})}
+    assert backups.ddb_deletion_protection(state, Policy(), ENV).status == "fail"
+    assert backups.ddb_deletion_protection(state, Policy(), EnvConfig("lab")).status == "warn"
+
+
+def test_coverage_by_tag_and_by_arn() -> None:
+    selections = [{"plan": "p", "ListOfTags": [{"ConditionType": "STRINGEQUALS", "ConditionKey": "backup", "ConditionValue": "dbops"}]},
+                  {"plan": "q", "Resources": [ARN]}]
+    assert collect.covered_by(selections, ARN, {}) == ["q"]
+    assert collect.covered_by(selections, "arn:other", {"backup": "dbops"}) == ["p"]
+    assert collect.covered_by(selections, "arn:other", {"backup": "no"}) == []
