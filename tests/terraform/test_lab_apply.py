@@ -9,17 +9,17 @@ from typing import Iterator
 import pytest
 
 from ops.aws import Aws
-from ops.lab import emulator
+from ops.lab import lab as lab_core
 from tests.conftest import Cli, traversable_tmpdir, write_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def applied(provider_mirror) -> Iterator[tuple[Cli, Aws, list[str]]]:  # type: ignore[no-untyped-def]
+def applied(provider_mirror, pg_available) -> Iterator[tuple[Cli, Aws, list[str]]]:  # type: ignore[no-untyped-def]
     root = traversable_tmpdir("dbops-apply-")
     cli = Cli(write_config(root), root / ".lab")
-    emulator.start(cli.lab_dir)
+    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
     outputs: list[str] = []
     try:
         for args in (("tf", "plan", "--env", "lab"), ("tf", "apply", "--env", "lab")):
@@ -29,7 +29,7 @@ def applied(provider_mirror) -> Iterator[tuple[Cli, Aws, list[str]]]:  # type: i
         cfg = cli.config
         yield cli, Aws.for_env(cfg, cfg.env("lab")), outputs
     finally:
-        emulator.stop(cli.lab_dir)
+        lab_core.down(cli.config, lambda _: None)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -107,6 +107,39 @@ def test_no_secret_in_outputs_plan_or_logs(applied) -> None:  # type: ignore[no-
     _, aws, _ = applied
     stored = aws.client("secretsmanager").get_secret_value(SecretId="lab-aurora/master")["SecretString"]
     assert secret in stored
+
+
+def test_backup_verify_over_the_whole_lab(applied) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, _ = applied
+    junit = cli.lab_dir.parent / "verify.xml"
+    result = cli("backup", "verify", "--json", "--junit", str(junit))
+    data = json.loads(result.stdout)
+    statuses = {c["id"]: c["status"] for c in data["checks"]}
+    assert result.exit_code == 0, [c for c in data["checks"] if c["status"] in ("fail", "error")]
+    for target in ("aurora:lab-aurora", "dynamodb:orders", "dynamodb:sessions", "localpg:lab-pg"):
+        assert any(cid.endswith(f"[{target}]") for cid in statuses), target
+    assert statuses["BKP-AURORA-COVERED[aurora:lab-aurora]"] == "pass"
+    assert statuses["BKP-DDB-SSE[dynamodb:orders]"] == "pass"
+    assert junit.read_text().count("<testcase") == len(statuses)
+    ddb = aws.client("dynamodb")
+    ddb.update_continuous_backups(TableName="sessions", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+    try:
+        failing = cli("backup", "verify", "--json")
+        assert failing.exit_code == 1
+        assert {c["id"]: c["status"] for c in json.loads(failing.stdout)["checks"]}["BKP-DDB-PITR[dynamodb:sessions]"] == "fail"
+    finally:
+        ddb.update_continuous_backups(TableName="sessions", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+
+
+def test_aurora_restore_drill_on_the_emulator_is_control_plane_only(applied) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, _ = applied
+    result = cli("drill", "restore", "aurora:lab-aurora", "--latest", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    checks = {c["id"]: c["status"] for c in data["checks"]}
+    assert checks["ROWS-BEFORE-T-PRESENT"] == "unknown" and checks["RESTORE-TAGGED"] == "pass"
+    assert "NOT VERIFIED" in data["summary"]
+    assert [c["DBClusterIdentifier"] for c in aws.client("rds").describe_db_clusters()["DBClusters"]] == ["lab-aurora"]
 
 
 def test_destroy_leaves_nothing(applied) -> None:  # type: ignore[no-untyped-def]
