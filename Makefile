@@ -41,6 +41,7 @@ lint: install
 # fmt check and checkov gate the plan: a failure stops before Terraform runs.
 plan: lint
 	$(DBOPS) tf plan --env $(ENV)
+	$(DBOPS) cost estimate --env $(ENV)
 
 apply: install
 	$(DBOPS) tf apply --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM))

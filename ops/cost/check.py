@@ -1,0 +1,231 @@
+"""`dbops cost check`: month-to-date and projected spend of the database estate against its budget.
+
+Month-to-date cost by service (and usage type, to tell storage apart) from GetCostAndUsage,
+paginated; the projection from GetCostForecast, or — when Cost Explorer has too little
+history or the endpoint lacks it — a linear projection of month-to-date, labelled as such.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+from ops.aws import safe_read
+from ops.cost.cache import CeCache
+from ops.report import Journal, Report
+
+DEFAULT_SERVICES = (
+    "Amazon Relational Database Service",
+    "Amazon DynamoDB",
+    "AWS Backup",
+    "AWS Key Management Service",
+    "AmazonCloudWatch",
+)
+STORAGE_MARKERS = ("Storage", "TimedStorage", "BackupUsage", "ByteHrs")
+
+
+@dataclass
+class CostSources:
+    """The clients each part of the check reads from (one purpose each, so tests can stub one)."""
+
+    usage: Any  # Cost Explorer client for GetCostAndUsage
+    forecast: Any  # Cost Explorer client for GetCostForecast
+    anomalies: Any  # Cost Explorer client for GetAnomalies
+    budgets: Any | None = None
+    account_id: str | None = None
+    emulated: bool = False
+
+
+@dataclass(frozen=True)
+class CostOptions:
+    budget_usd: float
+    storage_budget_usd: float
+    month: date  # first day of the month checked
+    today: date
+    services: tuple[str, ...] = DEFAULT_SERVICES
+    tag: tuple[str, str] | None = None
+    budget_name: str | None = None
+
+
+@dataclass
+class Spend:
+    by_service: dict[str, float] = field(default_factory=dict)
+    storage: float = 0.0
+    estimated: bool = False
+
+    @property
+    def total(self) -> float:
+        return sum(self.by_service.values())
+
+
+def month_bounds(month: date) -> tuple[date, date]:
+    days = calendar.monthrange(month.year, month.month)[1]
+    return month, month + timedelta(days=days)
+
+
+def _filter(opts: CostOptions) -> dict[str, Any]:
+    f: dict[str, Any] = {"Dimensions": {"Key": "SERVICE", "Values": list(opts.services)}}
+    if opts.tag:
+        return {"And": [f, {"Tags": {"Key": opts.tag[0], "Values": [opts.tag[1]], "MatchOptions": ["EQUALS"]}}]}
+    return f
+
+
+def cost_and_usage(sources: CostSources, cache: CeCache, opts: CostOptions, start: date, end: date) -> Spend:
+    """Cost by service over [start, end), every page summed once."""
+    spend = Spend()
+    if end <= start:
+        return spend
+    params: dict[str, Any] = {
+        "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+        "Granularity": "MONTHLY", "Metrics": ["UnblendedCost"], "Filter": _filter(opts),
+        "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+    }
+    token = None
+    seen_tokens = set()
+    while True:
+        page_params = dict(params, NextPageToken=token) if token else params
+        page = cache.call("GetCostAndUsage", page_params, lambda p=page_params: sources.usage.get_cost_and_usage(**p))
+        for period in page.get("ResultsByTime", []):
+            spend.estimated |= bool(period.get("Estimated"))
+            for group in period.get("Groups", []):
+                service = group["Keys"][0]
+                usage_type = group["Keys"][1] if len(group["Keys"]) > 1 else ""
+                amount = float(group["Metrics"]["UnblendedCost"]["Amount"])
+                spend.by_service[service] = spend.by_service.get(service, 0.0) + amount
+                if any(m in usage_type for m in STORAGE_MARKERS):
+                    spend.storage += amount
+        token = page.get("NextPageToken")
+        if not token or token in seen_tokens:
+            return spend
+        seen_tokens.add(token)
+
+
+def forecast(sources: CostSources, cache: CeCache, opts: CostOptions, start: date, end: date) -> tuple[float | None, str]:
+    """(amount, how) — how says where the number comes from when it is not Cost Explorer's forecast."""
+    params = {"TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Metric": "UNBLENDED_COST",
+              "Granularity": "MONTHLY", "Filter": _filter(opts)}
+    read = safe_read(lambda: cache.call("GetCostForecast", params, lambda: sources.forecast.get_cost_forecast(**params)),
+                     sources.emulated)
+    if read.ok:
+        return float(read.value["Total"]["Amount"]), "Cost Explorer forecast"
+    if "DataUnavailable" in (read.error or ""):
+        return None, "Cost Explorer has too little history to forecast (DataUnavailableException)"
+    if read.unimplemented:
+        return None, "the endpoint does not implement GetCostForecast"
+    raise RuntimeError(f"GetCostForecast failed: {read.error}")
+
+
+def run_cost_check(sources: CostSources, opts: CostOptions, cache: CeCache, journal: Journal) -> Report:
+    start, end = month_bounds(opts.month)
+    past = end <= opts.today
+    mtd_end = end if past else opts.today
+    journal.objectives.update({"projected_usd": opts.budget_usd, "projected_storage_usd": opts.storage_budget_usd})
+    journal.event("query", f"month-to-date cost {start} .. {mtd_end} (exclusive) for {len(opts.services)} services")
+    mtd = cost_and_usage(sources, cache, opts, start, mtd_end)
+    days_in = (mtd_end - start).days
+    days_total = (end - start).days
+    prev_start = (start - timedelta(days=1)).replace(day=1)
+    prev_end = min(prev_start + timedelta(days=days_in), start)
+    previous = cost_and_usage(sources, cache, opts, prev_start, prev_end) if days_in else Spend()
+
+    how = "actual (month closed)"
+    if past:
+        projected = mtd.total
+    else:
+        remaining, how = forecast(sources, cache, opts, opts.today, end)
+        if remaining is not None:
+            projected = mtd.total + remaining
+            how = "month-to-date + Cost Explorer forecast"
+        elif days_in:
+            projected = mtd.total / days_in * days_total
+            how = f"LINEAR projection of {days_in} day(s) month-to-date ({how})"
+        else:
+            last = cost_and_usage(sources, cache, opts, prev_start, start)
+            projected = last.total
+            how = f"first day of the month: previous month's total ({how})"
+    storage_projected = mtd.storage / days_in * days_total if days_in and not past else mtd.storage
+
+    journal.measure("month_to_date_usd", round(mtd.total, 2))
+    journal.measure("projected_usd", round(projected, 2))
+    journal.measure("projected_storage_usd", round(storage_projected, 2))
+    journal.measure("budget_usd", opts.budget_usd)
+    journal.details["projection_method"] = how
+    journal.details["estimated"] = mtd.estimated
+    _judge(journal, "COST-BUDGET", projected, opts.budget_usd, how, mtd.estimated)
+    _judge(journal, "COST-STORAGE", storage_projected, opts.storage_budget_usd, "storage usage types", mtd.estimated)
+    rows = _table(mtd, previous, projected, days_in)
+    journal.details["services"] = rows
+    movers = sorted(rows, key=lambda r: abs(r["change_usd"]), reverse=True)[:3]
+    journal.details["top_movers"] = [r["service"] for r in movers if r["change_usd"]]
+    section = ["| service | month to date | projected | same days last month | change |", "|---|---|---|---|---|"]
+    section += [f"| {r['service']} | {r['mtd_usd']:.2f} | {r['projected_usd']:.2f} | {r['previous_usd']:.2f} | {r['change_usd']:+.2f} |" for r in rows]
+    journal.details["markdown_sections"] = [("Spend by service (USD)", "\n".join(section) + f"\n\nProjection: {how}.")]
+    if not past:
+        _anomalies(sources, cache, opts, journal)
+    _budget_agreement(sources, opts, projected, mtd.total, journal)
+    journal.measure("ce_paid_requests", cache.paid_requests)
+    journal.measure("ce_request_cost_usd", round(cache.cost_usd, 2))
+    report = journal.finish()
+    pct = 100 * projected / opts.budget_usd
+    return replace(report, summary=f"{report.status.upper()}: projected {projected:.2f} USD of {opts.budget_usd:.2f} ({pct:.0f}%), "
+                                   f"{mtd.total:.2f} so far; {how}")
+
+
+def _judge(journal: Journal, cid: str, value: float, limit: float, how: str, estimated: bool) -> None:
+    pct = 100 * value / limit
+    status = "fail" if pct >= 100 else "warn" if pct >= 80 else "pass"
+    note = " (periods marked Estimated by Cost Explorer)" if estimated else ""
+    journal.check(cid, status, f"projected {value:.2f} USD is {pct:.0f}% of {limit:.2f} USD; {how}{note}")
+
+
+def _table(mtd: Spend, previous: Spend, projected: float, days_in: int) -> list[dict[str, Any]]:
+    services = sorted(set(mtd.by_service) | set(previous.by_service))
+    share = projected / mtd.total if mtd.total else 0.0
+    return [{
+        "service": s,
+        "mtd_usd": round(mtd.by_service.get(s, 0.0), 2),
+        "projected_usd": round(mtd.by_service.get(s, 0.0) * share, 2),
+        "previous_usd": round(previous.by_service.get(s, 0.0), 2),
+        "change_usd": round(mtd.by_service.get(s, 0.0) - previous.by_service.get(s, 0.0), 2),
+    } for s in services]
+
+
+def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal: Journal) -> None:
+    params = {"DateInterval": {"StartDate": (opts.today - timedelta(days=30)).isoformat(), "EndDate": opts.today.isoformat()}}
+    read = safe_read(lambda: cache.call("GetAnomalies", params, lambda: sources.anomalies.get_anomalies(**params)), sources.emulated)
+    if not read.ok:
+        journal.check("COST-ANOMALIES", "unknown" if read.unimplemented else "error", f"anomalies not read: {read.error}")
+        return
+    ours = [a for a in read.value.get("Anomalies", [])
+            if any(rc.get("Service") in opts.services for rc in a.get("RootCauses", []))]
+    journal.details["anomalies"] = ours
+    if ours:
+        worst = max(ours, key=lambda a: a.get("Impact", {}).get("TotalImpact", 0))
+        journal.check("COST-ANOMALIES", "warn", f"{len(ours)} anomaly(ies) in 30 days; largest {worst.get('Impact', {}).get('TotalImpact', 0):.2f} USD "
+                                               f"on {worst['RootCauses'][0].get('Service')}")
+    else:
+        journal.check("COST-ANOMALIES", "pass", "no cost anomaly on the estate's services in the last 30 days")
+
+
+def _budget_agreement(sources: CostSources, opts: CostOptions, projected: float, mtd: float, journal: Journal) -> None:
+    if sources.budgets is None or not sources.account_id:
+        return
+    read = safe_read(lambda: sources.budgets.describe_budgets(AccountId=sources.account_id).get("Budgets", []), sources.emulated)
+    if not read.ok:
+        journal.check("COST-AWS-BUDGET", "unknown" if read.unimplemented else "error", f"AWS Budgets not read: {read.error}")
+        return
+    budgets = [b for b in read.value if b.get("BudgetType") == "COST" and (opts.budget_name is None or b["BudgetName"] == opts.budget_name)]
+    if not budgets:
+        journal.check("COST-AWS-BUDGET", "warn", "no AWS Budgets cost budget found for the estate")
+        return
+    b = budgets[0]
+    spend = b.get("CalculatedSpend", {})
+    actual = float(spend.get("ActualSpend", {}).get("Amount", 0))
+    fc = float(spend.get("ForecastedSpend", {}).get("Amount", 0) or 0)
+    limit = float(b["BudgetLimit"]["Amount"])
+    agree = abs(actual - mtd) <= max(1.0, 0.1 * max(actual, mtd))
+    journal.check("COST-AWS-BUDGET", "pass" if agree else "warn",
+                  f"AWS Budgets '{b['BudgetName']}' limit {limit:.2f}: actual {actual:.2f}, forecast {fc:.2f} vs dbops "
+                  f"{mtd:.2f} / {projected:.2f} — {'agree' if agree else 'DISAGREE (Budgets covers the whole account unless filtered)'}")
