@@ -80,7 +80,7 @@ def check(budget: float | None, tag: str | None, month: str | None, no_cache: bo
 @env_option
 @click.option("--plan", "plan_json", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A plan in JSON (terraform show -json PLAN) instead of planning the env.")
-@click.option("--usage", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Usage assumptions (default: cost-usage.toml).")
+@click.option("--usage", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Usage assumptions (default: cost-usage.toml at the root, else the built-in ones).")
 @json_option
 def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, as_json: bool) -> None:
     """Monthly cost per resource of a plan, from the price catalog and the usage assumptions."""
@@ -106,7 +106,8 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, a
             planfile = Path(tmp) / "plan.tfplan"
             engine.plan(out=planfile)
             plan = engine.show_json(planfile)
-    assumptions = est.load_usage(usage or cfg.root / "cost-usage.toml")
+    usage = usage or est.usage_path(cfg.root)
+    assumptions = est.load_usage(usage)
     result = est.estimate(plan, est.load_catalog(), assumptions)
     budget = cfg.policy.monthly_budget_usd
     width = max([len(line.address) for line in result.lines] + [8])
@@ -115,7 +116,7 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, a
         lines.append(f"{line.address:<{width}} {line.usd:>10.2f}  {line.basis}")
     verdict = "OVER" if result.total > budget else "within"
     lines.append(f"{'total':<{width}} {result.total:>10.2f}  ({100 * result.total / budget:.0f}% of the {budget:.2f} USD budget: {verdict})")
-    lines.append(f"prices: catalog {result.catalog_version}; usage assumptions: {usage or 'cost-usage.toml'}")
+    lines.append(f"prices: catalog {result.catalog_version}; usage assumptions: {usage}")
     emit({"total_usd": round(result.total, 2), "budget_usd": budget, "catalog_version": result.catalog_version,
           "lines": [l.__dict__ for l in result.lines]}, as_json, "\n".join(lines))
 

@@ -15,6 +15,7 @@ except ModuleNotFoundError:  # Python 3.10
 from ops.errors import ConfigError
 
 CATALOG_PATH = Path(__file__).with_name("prices.json")
+DEFAULT_USAGE_PATH = Path(__file__).with_name("usage.toml")
 HOURS_PER_MONTH = 730
 
 
@@ -38,6 +39,12 @@ class Estimate:
 
 def load_catalog(path: Path = CATALOG_PATH) -> dict[str, Any]:
     return json.loads(path.read_text())
+
+
+def usage_path(root: Path) -> Path:
+    """cost-usage.toml at the repository root when the user keeps one, else the built-in assumptions."""
+    own = root / "cost-usage.toml"
+    return own if own.exists() else DEFAULT_USAGE_PATH
 
 
 def load_usage(path: Path) -> dict[str, Any]:

@@ -1,0 +1,224 @@
+"""cost check: Cost Explorer usage from the emulator (seeded results), forecast, anomalies and
+budgets from botocore's Stubber (the emulator lacks them), shaped as AWS documents them."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ops.cost.cache import CeCache
+from ops.cost.check import CostOptions, CostSources, run_cost_check
+from ops.lab.process import free_port
+from ops.report import Journal
+
+RDS, DDB = "Amazon Relational Database Service", "Amazon DynamoDB"
+TODAY = date(2026, 11, 21)  # 20 days of November in, 10 to go
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def client(service: str, endpoint: str | None = None):  # type: ignore[no-untyped-def]
+    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def post(endpoint: str, path: str, body: dict | None = None) -> None:
+    req = urllib.request.Request(endpoint + path, data=json.dumps(body or {}).encode(), method="POST")
+    urllib.request.urlopen(req).read()
+
+
+def usage(groups: dict[tuple[str, str], float], token: str | None = None, estimated: bool = False) -> dict:
+    page = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-01", "End": "2026-11-21"}, "Total": {}, "Estimated": estimated,
+                               "Groups": [{"Keys": list(k), "Metrics": {"UnblendedCost": {"Amount": f"{v:.4f}", "Unit": "USD"}}}
+                                          for k, v in groups.items()]}],
+            "DimensionValueAttributes": [], "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}]}
+    if token:
+        page["NextPageToken"] = token
+    return page
+
+
+def seed(endpoint: str, *results: dict) -> None:
+    post(endpoint, "/moto-api/reset")
+    post(endpoint, "/moto-api/static/ce/cost-and-usage-results", {"results": list(results)})
+
+
+class Run:
+    """One cost check with the emulator for usage and stubs for what it lacks."""
+
+    def __init__(self, endpoint: str, cache_dir: Path) -> None:
+        self.endpoint = endpoint
+        self.cache = CeCache(cache_dir)
+        self.stubbed = client("ce")
+        self.stub = Stubber(self.stubbed)
+
+    def forecast(self, remaining: float) -> None:
+        self.stub.add_response("get_cost_forecast", {"Total": {"Amount": f"{remaining:.2f}", "Unit": "USD"},
+                                                     "ForecastResultsByTime": [{"TimePeriod": {"Start": "2026-11-21", "End": "2026-12-01"},
+                                                                                "MeanValue": f"{remaining:.2f}"}]})
+
+    def forecast_unavailable(self) -> None:
+        self.stub.add_client_error("get_cost_forecast", "DataUnavailableException", "Insufficient amount of historical data to generate forecast.", 400)
+
+    def anomalies(self, items: list | None = None) -> None:
+        self.stub.add_response("get_anomalies", {"Anomalies": items or []})
+
+    def __call__(self, today: date = TODAY, month: date | None = None, budget: float = 80.0):  # type: ignore[no-untyped-def]
+        sources = CostSources(usage=client("ce", self.endpoint), forecast=self.stubbed, anomalies=self.stubbed)
+        opts = CostOptions(budget_usd=budget, storage_budget_usd=20.0, month=month or today.replace(day=1), today=today)
+        with self.stub:
+            report = run_cost_check(sources, opts, self.cache, Journal("cost", "estate:lab", "lab", echo=None))
+        self.stub.assert_no_pending_responses()
+        return report
+
+
+def statuses(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {c.id: c.status for c in report.checks}
+
+
+@pytest.mark.parametrize("mtd, remaining, status, code", [(30.0, 10.0, "pass", 0), (50.0, 15.0, "warn", 0), (70.0, 20.0, "fail", 1)])
+def test_verdict_against_the_budget(endpoint: str, tmp_path: Path, mtd: float, remaining: float, status: str, code: int) -> None:
+    seed(endpoint, usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): mtd * 0.9, (DDB, "USE1-TimedStorage-ByteHrs"): mtd * 0.1}),
+         usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): mtd * 0.5}))
+    run = Run(endpoint, tmp_path)
+    run.forecast(remaining)
+    run.anomalies()
+    report = run()
+    assert statuses(report)["COST-BUDGET"] == status
+    assert report.exit_code == code
+    assert report.measurements["month_to_date_usd"] == pytest.approx(mtd)
+    assert report.measurements["projected_usd"] == pytest.approx(mtd + remaining)
+    assert report.measurements["projected_storage_usd"] == pytest.approx(mtd * 0.1 / 20 * 30, abs=0.01)
+
+
+def test_multi_page_response_is_summed_once(endpoint: str, tmp_path: Path) -> None:
+    seed(endpoint, usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): 11.0}, token="page-2"),
+         usage({(DDB, "USE1-WriteRequestUnits"): 4.0}),
+         usage({}))
+    run = Run(endpoint, tmp_path)
+    run.forecast(5.0)
+    run.anomalies()
+    report = run()
+    assert report.measurements["month_to_date_usd"] == pytest.approx(15.0)
+    services = {r["service"]: r["mtd_usd"] for r in report.details["services"]}
+    assert services == {RDS: 11.0, DDB: 4.0}
+    assert report.measurements["ce_paid_requests"] == 3 + 2  # two usage pages, previous month, forecast, anomalies
+
+
+def test_data_unavailable_forecast_falls_back_to_a_labelled_linear_projection(endpoint: str, tmp_path: Path) -> None:
+    seed(endpoint, usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): 20.0}), usage({}))
+    run = Run(endpoint, tmp_path)
+    run.forecast_unavailable()
+    run.anomalies()
+    report = run()
+    assert report.measurements["projected_usd"] == pytest.approx(20.0 / 20 * 30)
+    assert "LINEAR" in report.details["projection_method"] and "DataUnavailable" in report.details["projection_method"]
+    assert "LINEAR" in report.summary
+
+
+def test_first_day_of_the_month(endpoint: str, tmp_path: Path) -> None:
+    first = date(2026, 11, 1)
+    seed(endpoint, usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): 61.0}))  # October, in full
+    run = Run(endpoint, tmp_path)
+    run.forecast_unavailable()
+    run.anomalies()
+    report = run(today=first)
+    assert report.measurements["month_to_date_usd"] == 0
+    assert report.measurements["projected_usd"] == pytest.approx(61.0)
+    assert "first day of the month" in report.details["projection_method"]
+    run = Run(endpoint, tmp_path / "b")
+    run.forecast(70.0)
+    run.anomalies()
+    report = run(today=first)
+    assert report.measurements["projected_usd"] == pytest.approx(70.0)
+    assert statuses(report)["COST-BUDGET"] == "warn"
+
+
+def test_past_month_has_no_forecast_and_estimated_periods_are_labelled(endpoint: str, tmp_path: Path) -> None:
+    seed(endpoint, usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): 90.0}, estimated=True), usage({}))
+    run = Run(endpoint, tmp_path)  # no forecast or anomalies queued: none may be asked for
+    report = run(month=date(2026, 10, 1))
+    assert report.measurements["projected_usd"] == pytest.approx(90.0)
+    assert statuses(report)["COST-BUDGET"] == "fail" and report.exit_code == 1
+    assert "Estimated" in next(c.detail for c in report.checks if c.id == "COST-BUDGET")
+
+
+def test_anomalies_on_estate_services_are_listed(endpoint: str, tmp_path: Path) -> None:
+    seed(endpoint, usage({(DDB, "USE1-ReadRequestUnits"): 10.0}), usage({}))
+    run = Run(endpoint, tmp_path)
+    run.forecast(2.0)
+    run.anomalies([
+        {"AnomalyId": "a1", "AnomalyScore": {"MaxScore": 0.9, "CurrentScore": 0.8}, "Impact": {"MaxImpact": 12.0, "TotalImpact": 25.5},
+         "MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/m1", "RootCauses": [{"Service": DDB, "Region": "us-east-1"}],
+         "AnomalyStartDate": "2026-11-10", "AnomalyEndDate": "2026-11-12", "DimensionValue": DDB},
+        {"AnomalyId": "a2", "AnomalyScore": {"MaxScore": 0.5, "CurrentScore": 0.5}, "Impact": {"MaxImpact": 3.0},
+         "MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/m1", "RootCauses": [{"Service": "Amazon EC2"}]},
+    ])
+    report = run()
+    assert statuses(report)["COST-ANOMALIES"] == "warn"
+    assert [a["AnomalyId"] for a in report.details["anomalies"]] == ["a1"]
+
+
+def test_second_check_in_the_cache_window_makes_no_paid_request(endpoint: str, tmp_path: Path) -> None:
+    seed(endpoint, usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): 30.0}), usage({}))
+    first = Run(endpoint, tmp_path)
+    first.forecast(10.0)
+    first.anomalies()
+    assert first().measurements["ce_paid_requests"] == 4
+    second = Run(endpoint, tmp_path)  # same cache dir; nothing queued on the stub: nothing may be asked
+    report = second()
+    assert report.measurements["ce_paid_requests"] == 0
+    assert report.measurements["projected_usd"] == pytest.approx(40.0)
+    uncached = Run(endpoint, tmp_path)
+    uncached.cache.enabled = False
+    uncached.forecast(10.0)
+    uncached.anomalies()
+    assert uncached().measurements["ce_paid_requests"] == 4
+
+
+def test_cost_check_cli_on_the_lab_emulator(lab) -> None:  # type: ignore[no-untyped-def]
+    result = lab("cost", "check", "--json")
+    assert result.exit_code in (0, 1), result.output
+    data = json.loads(result.stdout)
+    assert "the endpoint does not implement GetCostForecast" in data["details"]["projection_method"]
+    assert "paid request(s)" in result.stderr
+    bad = lab("cost", "check", "--month", "2026-13")
+    assert bad.exit_code == 2 and "YYYY-MM" in bad.stderr
+    bad = lab("cost", "check", "--tag", "novalue")
+    assert bad.exit_code == 2
+
+
+def test_storage_over_its_own_limit_fails(endpoint: str, tmp_path: Path) -> None:
+    seed(endpoint, usage({(RDS, "USE1-Aurora:StorageUsage"): 16.0, (DDB, "USE1-WriteRequestUnits"): 2.0}), usage({}))
+    run = Run(endpoint, tmp_path)
+    run.forecast(1.0)
+    run.anomalies()
+    report = run()
+    assert statuses(report)["COST-BUDGET"] == "pass"
+    assert statuses(report)["COST-STORAGE"] == "fail"  # 16 USD in 20 days -> 24 USD a month, limit 20
+
+
+def test_cost_estimate_of_the_lab_env(lab) -> None:  # type: ignore[no-untyped-def]
+    result = lab("cost", "estimate", "--env", "lab", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    types = {line["type"] for line in data["lines"]}
+    assert {"aws_rds_cluster_instance", "aws_rds_cluster", "aws_dynamodb_table", "aws_kms_key",
+            "aws_cloudwatch_metric_alarm", "aws_secretsmanager_secret", "aws_backup_vault"} <= types
+    assert data["total_usd"] == pytest.approx(sum(line["usd"] for line in data["lines"]), abs=0.01)
+    human = lab("cost", "estimate", "--env", "lab")
+    assert "total" in human.stdout and "USD budget" in human.stdout
