@@ -8,7 +8,13 @@ ENV ?= lab
 STAMP := $(VENV)/.installed
 MIRROR_STAMP := .tools/terraform/cli.tfrc
 
-.PHONY: install test demo plan apply destroy lint fmt bench clean
+.PHONY: install test demo plan apply destroy lint drill-weekly clean
+
+# Targets of the weekly drill; the lab's by default.
+FAILOVER_TARGET ?= localpg:lab-pg
+RESTORE_TARGET ?= localpg:lab-pg
+JUNIT_DIR ?= reports/junit
+PUBLISH ?=
 
 install: $(STAMP) $(MIRROR_STAMP)
 
@@ -48,6 +54,17 @@ apply: install
 
 destroy: install
 	$(DBOPS) tf destroy --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM))
+
+# Failover, restore, backup verification and cost check in sequence, each with JUnit output.
+# Exit code: the worst of the four (1 an objective missed, 2 could not run, 3 interrupted).
+drill-weekly: install
+	@mkdir -p $(JUNIT_DIR); rc=0; \
+	run() { "$$@"; code=$$?; [ $$code -gt $$rc ] && rc=$$code; echo "== $$2 $$3: exit $$code"; }; \
+	run $(DBOPS) drill failover $(FAILOVER_TARGET) --env $(ENV) --junit $(JUNIT_DIR)/failover.xml $(PUBLISH); \
+	run $(DBOPS) drill restore $(RESTORE_TARGET) --env $(ENV) --junit $(JUNIT_DIR)/restore.xml $(PUBLISH); \
+	run $(DBOPS) backup verify --env $(ENV) --junit $(JUNIT_DIR)/backup.xml $(PUBLISH); \
+	run $(DBOPS) cost check --env $(ENV) --junit $(JUNIT_DIR)/cost.xml $(PUBLISH); \
+	echo "weekly drill of $(ENV): exit $$rc"; exit $$rc
 
 clean:
 	-$(DBOPS) lab down

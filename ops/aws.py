@@ -80,7 +80,8 @@ class Aws:
 
     def client(self, service: str) -> Any:
         config = botocore.config.Config(
-            retries={"mode": "adaptive", "max_attempts": self.max_attempts},
+            # The emulator is local: a retry cannot help, and it answers APIs it lacks with 500s.
+            retries={"mode": "adaptive", "max_attempts": 1 if self.emulated else self.max_attempts},
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
         )

@@ -13,6 +13,7 @@ METRIC_NAMES = {
     "api_failover_s": "ApiFailoverSeconds",
     "restore_duration_s": "RestoreDurationSeconds",
     "rpo_s": "RPOSeconds",
+    "failed_backup_findings": "FailedBackupFindings",
 }
 
 
@@ -24,7 +25,14 @@ def publish(aws: Aws, report: Report) -> int:
          "Unit": "Seconds" if name.endswith("_s") else "Count"}
         for name, value in report.measurements.items() if value is not None
     ]
-    data.append({"MetricName": "DrillFailed", "Dimensions": dims, "Value": 0.0 if report.status == "pass" else 1.0, "Unit": "Count"})
+    failed = 0.0 if report.status == "pass" else 1.0
+    env_only = [{"Name": "Env", "Value": report.env}]
+    # Per env as well: the monitoring module alarms on a failed or a missing weekly drill.
+    data += [
+        {"MetricName": "DrillFailed", "Dimensions": dims, "Value": failed, "Unit": "Count"},
+        {"MetricName": "DrillFailed", "Dimensions": env_only, "Value": failed, "Unit": "Count"},
+        {"MetricName": "DrillRuns", "Dimensions": env_only, "Value": 1.0, "Unit": "Count"},
+    ]
     cw = aws.client("cloudwatch")
     for i in range(0, len(data), 20):
         cw.put_metric_data(Namespace=NAMESPACE, MetricData=data[i : i + 20])

@@ -19,6 +19,8 @@ from ops.errors import EXIT_ABORTED, EXIT_CANNOT_RUN, DbopsError
 # name -> (module:attribute, one-line help). Help text lives here so --help loads nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("ops.cli.lab:lab", "Start, stop and inspect the embedded lab (AWS emulator, local PostgreSQL)."),
+    "runbook": ("ops.cli.runbook:runbook", "On-call runbooks rendered with live values from the estate."),
+    "status": ("ops.cli.status:status", "The on-call overview of every target."),
     "tf": ("ops.cli.tf:tf", "Terraform plan, apply, destroy and output for an env."),
     "estate": ("ops.cli.estate:estate", "Show the estate's targets from Terraform outputs and the lab."),
     "backup": ("ops.cli.backup:backup", "Verify backups: recovery points, ages, encryption, coverage, WAL archive."),

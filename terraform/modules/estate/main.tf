@@ -80,6 +80,7 @@ module "monitoring" {
   aurora_reader_instance_ids = local.aurora_readers
   dynamodb_table_names       = local.table_names
   backup_vault_name          = "dbops-${var.env}"
+  drill_env                  = var.env
   tags                       = var.tags
 }
 

@@ -207,3 +207,42 @@ resource "aws_cloudwatch_metric_alarm" "backup_failed" {
   ok_actions          = local.actions
   tags                = var.tags
 }
+
+resource "aws_cloudwatch_metric_alarm" "weekly_drill_failed" {
+  count = var.drill_env == null ? 0 : 1
+
+  alarm_name          = "${var.name}-weekly-drill"
+  alarm_description   = "A dbops drill or check of env ${coalesce(var.drill_env, "-")} failed (dbops --publish-metrics)"
+  namespace           = "dbops"
+  metric_name         = "DrillFailed"
+  dimensions          = { Env = coalesce(var.drill_env, "-") }
+  statistic           = "Maximum"
+  period              = 86400
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "weekly_drill_missing" {
+  count = var.drill_env == null ? 0 : 1
+
+  alarm_name          = "${var.name}-weekly-drill-missing"
+  alarm_description   = "No dbops drill of env ${coalesce(var.drill_env, "-")} reported for 7 days"
+  namespace           = "dbops"
+  metric_name         = "DrillRuns"
+  dimensions          = { Env = coalesce(var.drill_env, "-") }
+  statistic           = "Sum"
+  period              = 86400
+  evaluation_periods  = 7
+  datapoints_to_alarm = 7
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}

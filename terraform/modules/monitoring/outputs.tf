@@ -14,5 +14,7 @@ output "alarm_names" {
     [for a in aws_cloudwatch_metric_alarm.dynamodb_throttles : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.dynamodb_system_errors : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.backup_failed : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.weekly_drill_failed : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.weekly_drill_missing : a.alarm_name],
   )
 }

@@ -43,6 +43,12 @@ variable "backup_vault_name" {
   default     = null
 }
 
+variable "drill_env" {
+  description = "Env whose weekly dbops drills are watched (DrillFailed, DrillRuns in namespace dbops); null for none."
+  type        = string
+  default     = null
+}
+
 variable "replica_lag_ms" {
   description = "Replica lag alarm threshold in milliseconds."
   type        = number

@@ -1,0 +1,119 @@
+"""Live values of one target: what runbooks and `dbops status` show an on-call engineer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from ops import history
+from ops.config import Config, EnvConfig
+from ops.targets import TargetRef
+
+
+def _fmt_s(seconds: float | None) -> str:
+    return "unknown" if seconds is None else f"{seconds:.3f} s"
+
+
+def _lag_text(readers: list[Any]) -> str:
+    known = [(r.lag_s, r.name) for r in readers if r.lag_s is not None]
+    if not readers:
+        return "no readers"
+    if not known:
+        return "unknown (not reported)"
+    lag, name = max(known)
+    return f"{lag:.3f} s ({name})"
+
+
+def cluster_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:
+    from ops.targets.registry import open_cluster
+
+    target = open_cluster(cfg, env, str(ref))
+    state = target.describe()
+    values: dict[str, Any] = {
+        "writer": state.writer or "none", "readers": [r.name for r in state.readers], "status": state.status,
+        "lag": _lag_text(state.readers), "lag_s": max((r.lag_s for r in state.readers if r.lag_s is not None), default=None),
+        "healthy_readers": sum(r.healthy for r in state.readers),
+    }
+    if ref.kind == "localpg":
+        cluster = target.cluster
+        w = cluster.writer()
+        values["writer_endpoint"] = f"127.0.0.1:{w.port}"
+        values["writer_port"] = w.port
+        try:
+            values["connections"] = str(cluster.query(w, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")[0][0])
+        except Exception:  # noqa: BLE001 — a writer that is down has no connections to count
+            values["connections"] = "unknown (writer unreachable)"
+        from ops.lab import pgrestore
+
+        backups = pgrestore.backups(cluster)
+        latest = pgrestore.latest_restorable_time(cluster)
+        values["backup"] = {
+            "retention": f"{len(backups)} base backup(s) + WAL archive",
+            "latest_restorable": latest.isoformat() if latest else "unknown",
+            "restorable_lag": _age(latest),
+            "newest_backup_age": _age(pgrestore.backup_end(backups[-1])) if backups else "no backup",
+        }
+    else:
+        c = target._cluster()
+        values["writer_endpoint"] = f"{c.get('Endpoint')}:{c.get('Port', 5432)}"
+        values["connections"] = "unknown (no CloudWatch datapoints)" if target.aws.emulated else "see CloudWatch DatabaseConnections"
+        latest = c.get("LatestRestorableTime")
+        snaps = target.rds.describe_db_cluster_snapshots(DBClusterIdentifier=ref.name).get("DBClusterSnapshots", [])
+        newest = max((s["SnapshotCreateTime"] for s in snaps if s.get("SnapshotCreateTime")), default=None)
+        values["backup"] = {
+            "retention": f"{c.get('BackupRetentionPeriod')} day(s)",
+            "latest_restorable": latest.isoformat() if latest else "unknown",
+            "restorable_lag": "unknown (emulator)" if target.aws.emulated else _age(latest),
+            "newest_backup_age": _age(newest) if newest else "no snapshot",
+        }
+    return values
+
+
+def table_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:
+    from ops.aws import Aws
+    from ops.targets.dynamodb import DynamoTarget
+
+    target = DynamoTarget(ref, Aws.for_env(cfg, env))
+    pitr = target.continuous_backups().get("PointInTimeRecoveryDescription", {})
+    latest = pitr.get("LatestRestorableDateTime")
+    return {
+        "status": target.table["TableStatus"],
+        "backup": {
+            "retention": f"point-in-time recovery {pitr.get('PointInTimeRecoveryStatus', 'DISABLED')}",
+            "latest_restorable": latest.isoformat() if latest else "unknown",
+            "restorable_lag": "unknown (emulator)" if target.aws.emulated else _age(latest),
+            "newest_backup_age": "PITR" if latest else "no backup",
+        },
+    }
+
+
+def _age(t: datetime | None) -> str:
+    if t is None:
+        return "unknown"
+    return history.age_text(t.astimezone(timezone.utc).isoformat())
+
+
+def drills(cfg: Config, target: str | None) -> dict[str, Any]:
+    fo = history.verdict(cfg.report_dir, "failover", target)
+    rs = history.verdict(cfg.report_dir, "restore", target)
+    bk = history.verdict(cfg.report_dir, "backup", None)
+    return {
+        "failover": {**fo, "downtime": _fmt_s(fo["measurements"].get("client_write_downtime_s")),
+                     "lost": fo["measurements"].get("lost_writes", "not measured")},
+        "restore": {**rs, "duration": _fmt_s(rs["measurements"].get("restore_duration_s"))},
+        "backup": {**bk, "failed": bk["measurements"].get("failed_backup_findings", "-")},
+    }
+
+
+def budget(cfg: Config) -> dict[str, Any]:
+    cost = history.verdict(cfg.report_dir, "cost", None)
+    m = cost["measurements"]
+    limit = cfg.policy.monthly_budget_usd
+    projected = m.get("projected_usd")
+    burn = (f"{projected:.2f} USD projected, {100 * projected / limit:.0f}% of the budget" if projected is not None
+            else "no cost check yet: run `dbops cost check`")
+    report = history.last(cfg.report_dir, "cost")
+    movers = ", ".join((report or {}).get("details", {}).get("top_movers", [])) or "-"
+    storage = m.get("projected_storage_usd")
+    return {"limit": f"{limit:.2f}", "verdict": cost["verdict"], "age": cost["age"], "burn": burn, "movers": movers,
+            "storage": f"{storage:.2f} USD" if storage is not None else "unknown (no cost check yet)"}

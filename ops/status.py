@@ -1,0 +1,53 @@
+"""`dbops status`: the on-call overview, one row per target, from the estate and the report history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ops import live
+from ops.config import Config, EnvConfig
+from ops.targets import parse_target
+
+COLUMNS = ("target", "health", "writer", "replica_lag", "connections", "newest_backup", "restorable_lag", "last_drill", "budget_burn")
+
+
+def rows(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
+    from ops.estate import inventory
+
+    burn = live.budget(cfg)["burn"]
+    out = []
+    for t in inventory(cfg, env):
+        ref = parse_target(t["id"])
+        row: dict[str, Any] = {"target": t["id"], "budget_burn": burn}
+        try:
+            if ref.kind in ("aurora", "localpg"):
+                v = live.cluster_values(cfg, env, ref)
+                row.update(health=_health(v), writer=v["writer"], replica_lag=v["lag"], connections=v["connections"])
+            else:
+                v = live.table_values(cfg, env, ref)
+                row.update(health="ok" if v["status"] == "ACTIVE" else v["status"].lower(), writer="-", replica_lag="-", connections="-")
+            row.update(newest_backup=v["backup"]["newest_backup_age"], restorable_lag=v["backup"]["restorable_lag"])
+        except Exception as exc:  # noqa: BLE001 — one unreachable target must not hide the others
+            row.update(health=f"error: {str(exc).splitlines()[0][:60]}", writer="?", replica_lag="?", connections="?",
+                       newest_backup="?", restorable_lag="?")
+        drills = live.drills(cfg, t["id"])
+        newest = max((d for d in (drills["failover"], drills["restore"]) if d["started_at"]),
+                     key=lambda d: d["started_at"], default=None)
+        row["last_drill"] = f"{newest['verdict']} {newest['age']}" if newest else "never run"
+        out.append({c: row.get(c, "-") for c in COLUMNS})
+    return out
+
+
+def _health(v: dict[str, Any]) -> str:
+    if v["status"] != "available":
+        return v["status"]
+    if v["readers"] and not v["healthy_readers"]:
+        return "degraded: no healthy reader"
+    return "ok"
+
+
+def table(data: list[dict[str, Any]]) -> str:
+    widths = {c: max(len(c), *(len(str(r[c])) for r in data)) if data else len(c) for c in COLUMNS}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS) for r in data]
+    return "\n".join(lines)
