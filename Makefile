@@ -56,15 +56,9 @@ destroy: install
 	$(DBOPS) tf destroy --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM))
 
 # Failover, restore, backup verification and cost check in sequence, each with JUnit output.
-# Exit code: the worst of the four (1 an objective missed, 2 could not run, 3 interrupted).
+# make exits 2 on any failure; scripts/drill-weekly itself exits with the worst code of the four.
 drill-weekly: install
-	@mkdir -p $(JUNIT_DIR); rc=0; \
-	run() { "$$@"; code=$$?; [ $$code -gt $$rc ] && rc=$$code; echo "== $$2 $$3: exit $$code"; }; \
-	run $(DBOPS) drill failover $(FAILOVER_TARGET) --env $(ENV) --junit $(JUNIT_DIR)/failover.xml $(PUBLISH); \
-	run $(DBOPS) drill restore $(RESTORE_TARGET) --env $(ENV) --junit $(JUNIT_DIR)/restore.xml $(PUBLISH); \
-	run $(DBOPS) backup verify --env $(ENV) --junit $(JUNIT_DIR)/backup.xml $(PUBLISH); \
-	run $(DBOPS) cost check --env $(ENV) --junit $(JUNIT_DIR)/cost.xml $(PUBLISH); \
-	echo "weekly drill of $(ENV): exit $$rc"; exit $$rc
+	FAILOVER_TARGET=$(FAILOVER_TARGET) RESTORE_TARGET=$(RESTORE_TARGET) JUNIT_DIR=$(JUNIT_DIR) scripts/drill-weekly $(ENV) $(PUBLISH)
 
 clean:
 	-$(DBOPS) lab down
