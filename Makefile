@@ -39,6 +39,11 @@ demo: install
 	$(DBOPS) estate show --env lab; \
 	$(DBOPS) drill failover localpg:lab-pg; \
 	$(DBOPS) drill failover aurora:lab-aurora; \
+	$(DBOPS) drill restore localpg:lab-pg; \
+	$(DBOPS) drill restore dynamodb:orders --latest; \
+	$(DBOPS) backup verify --env lab; \
+	$(DBOPS) cost check --env lab; \
+	$(DBOPS) status --env lab; \
 	$(DBOPS) report list
 
 lint: install

@@ -84,8 +84,12 @@ class AuroraTarget:
     def writer_dsn(self) -> str | None:
         if not self.has_data_plane:
             return None
-        cluster = self._cluster()
-        secret_arn = self.secret_arn or (cluster.get("MasterUserSecret") or {}).get("SecretArn")
+        return self.dsn_for(self._cluster())
+
+    def dsn_for(self, cluster: dict[str, Any], secret_of: dict[str, Any] | None = None) -> str:
+        """libpq DSN of a cluster's endpoint; credentials from the master secret of secret_of (default: itself)."""
+        owner = secret_of or cluster
+        secret_arn = self.secret_arn or (owner.get("MasterUserSecret") or {}).get("SecretArn")
         if not secret_arn:
             raise UsageError(f"no credentials for {self.ref}: give the master secret ARN (Terraform output) or enable the RDS-managed secret")
         secret = json.loads(self.aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
@@ -94,7 +98,6 @@ class AuroraTarget:
             f"host={cluster['Endpoint']} port={cluster.get('Port', 5432)} dbname={secret.get('dbname', 'postgres')} "
             f"user={secret['username']} password={secret['password']} sslmode=require connect_timeout=2"
         )
-
 
 @dataclass(frozen=True)
 class RestoredCluster:
@@ -186,7 +189,12 @@ class AuroraRestore:
             return markers.read(conn)
 
     def restored_markers(self, handle: RestoredCluster, drill_id: str) -> list:
-        raise NotImplementedError("row checks on a restored Aurora cluster need its endpoint and credentials")
+        """The restored cluster keeps the source's master credentials (they are in the restored data)."""
+        from ops.data import markers
+
+        restored = self.rds.describe_db_clusters(DBClusterIdentifier=handle.name)["DBClusters"][0]
+        with markers.connect(self.target.dsn_for(restored, secret_of=self.target._cluster())) as conn:
+            return markers.read(conn)
 
     def remove_markers(self, drill_id: str) -> None:
         pass

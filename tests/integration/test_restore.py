@@ -248,3 +248,12 @@ def test_kept_restore_survives_the_janitor_until_asked(rlab: Cli) -> None:
     assert json.loads(rlab("janitor", "--json").stdout)["leftovers"] == []
     assert len(json.loads(rlab("janitor", "--include-unexpired", "--json").stdout)["leftovers"]) == 1
     assert restores_left(rlab) == []
+
+
+def test_backup_verify_restore_latest_adds_a_restore_drill_finding(rlab: Cli) -> None:
+    result = rlab("backup", "verify", "localpg:lab-pg", "--restore-latest", "--json")
+    assert result.exit_code == 0, result.output
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    finding = checks["BKP-RESTORE-LATEST[localpg:lab-pg]"]
+    assert finding["status"] == "pass" and "fingerprints match" in finding["detail"]
+    assert restores_left(rlab) == []

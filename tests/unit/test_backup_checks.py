@@ -86,3 +86,27 @@ def test_coverage_by_tag_and_by_arn() -> None:
     assert collect.covered_by(selections, ARN, {}) == ["q"]
     assert collect.covered_by(selections, "arn:other", {"backup": "dbops"}) == ["p"]
     assert collect.covered_by(selections, "arn:other", {"backup": "no"}) == []
+
+
+def test_aws_budgets_agreement_is_reported() -> None:
+    from ops.cost.check import CostOptions, CostSources, _budget_agreement
+    from ops.report import Journal
+    from datetime import date
+
+    def run(actual: str) -> str:
+        budgets = boto3.client("budgets", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        stub = Stubber(budgets)
+        stub.add_response("describe_budgets", {"Budgets": [{
+            "BudgetName": "dbops-lab", "BudgetLimit": {"Amount": "80.0", "Unit": "USD"}, "TimeUnit": "MONTHLY",
+            "BudgetType": "COST", "CalculatedSpend": {"ActualSpend": {"Amount": actual, "Unit": "USD"},
+                                                      "ForecastedSpend": {"Amount": "61.0", "Unit": "USD"}}}]},
+            {"AccountId": "123456789012"})
+        journal = Journal("cost", "estate:lab", "lab", echo=None)
+        opts = CostOptions(budget_usd=80, storage_budget_usd=20, month=date(2026, 11, 1), today=date(2026, 11, 21), budget_name="dbops-lab")
+        with stub:
+            _budget_agreement(CostSources(None, None, None, budgets=budgets, account_id="123456789012"), opts, 60.0, 40.0, journal)
+        (check,) = journal.checks
+        return check.status + " " + check.detail
+
+    assert run("40.5").startswith("pass") and "agree" in run("40.5")
+    assert run("55.0").startswith("warn") and "DISAGREE" in run("55.0")
