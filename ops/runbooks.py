@@ -60,7 +60,7 @@ def context(cfg: Config, env: EnvConfig, target: str | None) -> dict[str, Any]:
             ctx["commands"] = {
                 "failover": f"dbops drill failover {ref} --env {env.name}{confirm}",
                 "describe": (f"aws rds describe-db-clusters --db-cluster-identifier {ref.name}" if ref.kind == "aurora"
-                             else f"dbops lab status"),
+                             else "dbops lab status"),
             }
             ctx["alarms"]["connections"] = f"dbops-{env.name}-{ref.name}-connections"
             ctx["alarms"]["free_local_storage"] = f"dbops-{env.name}-{ref.name}-free-local-storage"

@@ -46,7 +46,7 @@ def _tag(value: str | None) -> tuple[str, str] | None:
 def check(budget: float | None, tag: str | None, month: str | None, no_cache: bool, env_name: str | None, as_json: bool,
           report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Month-to-date and projected spend of the estate against the budget; warn at 80%, fail at 100%."""
-    from datetime import date, datetime, timezone
+    from datetime import datetime, timezone
 
     from ops.aws import Aws, safe_read
     from ops.cost.cache import CeCache

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ops.cli.context import app, emit
 from ops.cli.options import confirm_option, report_options
 from ops.cli.tf import require_confirm
 from ops.report import Report
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 @click.group()

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
-from ops.errors import Aborted
 
 DRILL_TAG = "dbops:drill-id"
 EXPIRES_TAG = "dbops:expires-at"
@@ -41,22 +40,6 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_with_deadline(fn: Callable[[], object], timeout: float) -> tuple[bool, BaseException | None]:
-    """Run fn in a worker thread; wait at most timeout. Returns (finished, error)."""
-    box: dict[str, BaseException] = {}
-
-    def work() -> None:
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001 — reported to the caller
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, name="dbops-action", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    return (not worker.is_alive(), box.get("error"))
-
-
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -65,5 +48,3 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
         time.sleep(interval)
     return predicate()
 
-
-__all__ = ["Aborted", "DRILL_TAG", "EXPIRES_TAG", "expiry", "interruptible", "new_drill_id", "run_with_deadline", "wait_until"]

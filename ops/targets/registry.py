@@ -25,8 +25,6 @@ def open_cluster(cfg: Config, env: EnvConfig, text: str) -> Any:
     raise UsageError(f"{ref} is not a cluster target (cluster kinds: aurora, localpg)")
 
 
-
-
 def open_restorable(cfg: Config, env: EnvConfig, text: str) -> Any:
     """A target's restore-test operations (see ops.drills.restore.Restorable)."""
     ref = parse_target(text)

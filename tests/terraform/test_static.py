@@ -1,13 +1,12 @@
 """fmt, validate and the checkov gate over terraform/, with a negative control for the gate."""
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from ops.terraform import lint, mirror
+from ops.terraform import lint
 from ops.terraform.engine import Workspace, _patched_environ
 from tests.conftest import REPO
 
