@@ -62,6 +62,16 @@ def _points_encrypted(cid: str, state: dict[str, Any]) -> Finding:
     return Finding(cid, "pass", f"all {len(points)} recovery points are encrypted")
 
 
+def _deletion_protection(cid: str, read: Any, field: str, env: EnvConfig) -> Finding:
+    bad = failed_read(cid, read)
+    if bad:
+        return bad
+    if read.value.get(field):
+        return Finding(cid, "pass", "deletion protection is on")
+    return Finding(cid, "fail" if env.protected else "warn",
+                   f"deletion protection is off (env {env.name} is {'protected' if env.protected else 'not protected'})")
+
+
 # --- Aurora --------------------------------------------------------------------------------
 
 
@@ -122,14 +132,7 @@ def aurora_snapshots_encrypted(s: dict[str, Any], policy: Policy, env: EnvConfig
 
 @check("aurora", "BKP-AURORA-DELETION-PROTECTION", "Deletion protection on protected envs")
 def aurora_deletion_protection(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
-    cid = "BKP-AURORA-DELETION-PROTECTION"
-    bad = failed_read(cid, s["cluster"])
-    if bad:
-        return bad
-    on = bool(s["cluster"].value.get("DeletionProtection"))
-    if on:
-        return Finding(cid, "pass", "deletion protection is on")
-    return Finding(cid, "fail" if env.protected else "warn", f"deletion protection is off (env {env.name} is {'protected' if env.protected else 'not protected'})")
+    return _deletion_protection("BKP-AURORA-DELETION-PROTECTION", s["cluster"], "DeletionProtection", env)
 
 
 @check("aurora", "BKP-AURORA-COPY-TAGS", "Tags are copied to snapshots")
@@ -222,13 +225,7 @@ def ddb_newest_backup(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Find
 
 @check("dynamodb", "BKP-DDB-DELETION-PROTECTION", "Deletion protection on protected envs")
 def ddb_deletion_protection(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
-    cid = "BKP-DDB-DELETION-PROTECTION"
-    bad = failed_read(cid, s["table"])
-    if bad:
-        return bad
-    if s["table"].value.get("DeletionProtectionEnabled"):
-        return Finding(cid, "pass", "deletion protection is on")
-    return Finding(cid, "fail" if env.protected else "warn", f"deletion protection is off (env {env.name} is {'protected' if env.protected else 'not protected'})")
+    return _deletion_protection("BKP-DDB-DELETION-PROTECTION", s["table"], "DeletionProtectionEnabled", env)
 
 
 @check("dynamodb", "BKP-DDB-COVERED", "Covered by an AWS Backup selection")

@@ -53,18 +53,27 @@ def plan(env_name: str | None, out: Path | None, as_json: bool) -> None:
     emit(data, as_json, "\n".join(lines))
 
 
+def _change(env_name: str | None, confirm: str | None, verb: str) -> None:
+    """apply or destroy: both need --confirm ENV on a protected env and wait for every resource."""
+    cfg, env = _env(env_name)
+    require_confirm(env, confirm, env.name)
+    engine = _engine(cfg, env)
+    progress(f"terraform {verb}: env {env.name} with {engine.name}; this waits for every resource")
+    started = time.monotonic()
+    outcome = engine.apply() if verb == "apply" else engine.destroy()
+    took = f"({time.monotonic() - started:.1f}s)"
+    if verb == "apply":
+        click.echo(f"Apply complete: {outcome.add} added, {outcome.change} changed, {outcome.destroy} destroyed {took}")
+    else:
+        click.echo(f"Destroy complete: {outcome.destroy} destroyed {took}")
+
+
 @tf.command()
 @env_option
 @confirm_option
 def apply(env_name: str | None, confirm: str | None) -> None:
     """Apply the env (a protected env needs --confirm ENV)."""
-    cfg, env = _env(env_name)
-    require_confirm(env, confirm, env.name)
-    engine = _engine(cfg, env)
-    progress(f"terraform apply: env {env.name} with {engine.name}; this waits for every resource")
-    started = time.monotonic()
-    outcome = engine.apply()
-    click.echo(f"Apply complete: {outcome.add} added, {outcome.change} changed, {outcome.destroy} destroyed ({time.monotonic() - started:.1f}s)")
+    _change(env_name, confirm, "apply")
 
 
 @tf.command()
@@ -72,13 +81,7 @@ def apply(env_name: str | None, confirm: str | None) -> None:
 @confirm_option
 def destroy(env_name: str | None, confirm: str | None) -> None:
     """Destroy the env (a protected env needs --confirm ENV)."""
-    cfg, env = _env(env_name)
-    require_confirm(env, confirm, env.name)
-    engine = _engine(cfg, env)
-    progress(f"terraform destroy: env {env.name} with {engine.name}")
-    started = time.monotonic()
-    outcome = engine.destroy()
-    click.echo(f"Destroy complete: {outcome.destroy} destroyed ({time.monotonic() - started:.1f}s)")
+    _change(env_name, confirm, "destroy")
 
 
 @tf.command()

@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ops.clock import wait_until
 from ops.data import canary as canary_mod
-from ops.drills.common import new_drill_id, wait_until
+from ops.drills.common import new_drill_id
 from ops.report import Journal, Report
 from ops.targets.base import ClusterState, ClusterTarget
 

@@ -11,7 +11,7 @@ from typing import Any
 from ops.aws import Aws
 from ops.errors import UsageError
 from ops.targets import TargetRef
-from ops.targets.base import ClusterState, MemberState
+from ops.targets.base import ClusterState, MemberState, wait_restorable
 
 DRILL_TAG_KEY = "dbops:drill-id"
 
@@ -148,11 +148,7 @@ class AuroraRestore:
         return self.target._cluster().get("LatestRestorableTime")
 
     def make_restorable(self, t: datetime, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while (self.latest_restorable_time() or datetime.min.replace(tzinfo=timezone.utc)) < t:
-            if time.monotonic() > deadline:
-                raise UsageError(f"{self.ref}: latest restorable time did not reach {t.isoformat()} within {timeout:.0f}s")
-            time.sleep(5)
+        wait_restorable(self.ref, self.latest_restorable_time, t, timeout, interval=5)
 
     def restore(self, t: datetime, drill_id: str, tags: dict[str, str], echo, timeout: float) -> RestoredCluster:  # type: ignore[no-untyped-def]
         source = self.target._cluster()

@@ -5,7 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from datetime import datetime, timezone
+from typing import Callable
+
+from ops.clock import wait_until
+from ops.errors import CannotRun
 from ops.targets import TargetRef
+
+
+def wait_restorable(ref: TargetRef, latest: Callable[[], datetime | None], t: datetime, timeout: float, interval: float) -> None:
+    """Wait until the service's latest restorable time has reached t."""
+    floor = datetime.min.replace(tzinfo=timezone.utc)
+    if not wait_until(lambda: (latest() or floor) >= t, timeout, interval):
+        raise CannotRun(f"{ref}: latest restorable time did not reach {t.isoformat()} within {timeout:.0f}s")
 
 
 @dataclass(frozen=True)

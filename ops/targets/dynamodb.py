@@ -12,6 +12,7 @@ from ops.aws import Aws
 from ops.data.markers import Marker
 from ops.errors import LabError, UsageError
 from ops.targets import TargetRef
+from ops.targets.base import wait_restorable
 
 MARKER_PREFIX = "dbops-marker#"
 
@@ -78,11 +79,7 @@ class DynamoTarget:
         return self.continuous_backups().get("PointInTimeRecoveryDescription", {}).get("LatestRestorableDateTime")
 
     def make_restorable(self, t: datetime, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while (self.latest_restorable_time() or datetime.min.replace(tzinfo=timezone.utc)) < t:
-            if time.monotonic() > deadline:
-                raise LabError(f"{self.ref}: latest restorable time did not reach {t.isoformat()} within {timeout:.0f}s")
-            time.sleep(2)
+        wait_restorable(self.ref, self.latest_restorable_time, t, timeout, interval=2)
 
     def restore(self, t: datetime | None, drill_id: str, tags: dict[str, str], echo: Callable[[str], None], timeout: float) -> RestoredTable:
         """Restore to t, or to the latest restorable time when t is None."""
