@@ -1,16 +1,24 @@
 """The one place that makes boto3 sessions and clients.
 
 Region, profile and endpoint come from the env config; `embedded` resolves to the
-running lab's emulator; AWS_ENDPOINT_URL, when set, wins over both. Every client has
-adaptive retries and short connect/read timeouts so a dead endpoint fails fast.
+running lab's emulator; AWS_ENDPOINT_URL, when set, wins over both.
+
+Every client is made for an operator at a terminal (and a scheduler with a deadline):
+connect timeout 3 s, read timeout 10 s, botocore's `standard` retry mode with at most
+3 attempts (throttling and transient 5xx, with backoff). An endpoint that times out once
+is marked dead for the rest of the command: every later call through the same `Aws`
+fails at once with EndpointUnreachable instead of waiting out its own timeouts, so a
+hung endpoint (process stopped, port still open) fails a command in about 10 s.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import urlparse
 
 import boto3
@@ -19,10 +27,21 @@ import botocore.exceptions
 
 from ops.config import Config, EnvConfig
 from ops.errors import EndpointUnreachable, LabError
-from ops.lab import emulator, process
+from ops.proc import port_open
 
 # The emulator accepts any credentials; these never reach AWS.
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 10.0
+MAX_ATTEMPTS = 3
+READ_CONCURRENCY = 8  # parallel reads of many resources: well under any API's rate limit
+# Answers that mean "this endpoint does not have that operation" — the only ones a check
+# may turn into "could not determine". Anything else that fails is an error.
+UNIMPLEMENTED_CODES = ("NotImplemented", "UnknownOperationException", "InvalidAction", "501")
+_TIMEOUTS = (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError,
+             botocore.exceptions.EndpointConnectionError)
+
+T = TypeVar("T")
 
 
 def resolve_endpoint(cfg: Config, env: EnvConfig) -> str | None:
@@ -30,6 +49,8 @@ def resolve_endpoint(cfg: Config, env: EnvConfig) -> str | None:
     if override:
         return override
     if env.is_embedded:
+        from ops.lab import emulator
+
         url = emulator.endpoint(cfg.lab_dir)
         if url is None:
             raise LabError(f"env '{env.name}' uses the embedded lab, which is not running: run `dbops lab up`")
@@ -40,8 +61,21 @@ def resolve_endpoint(cfg: Config, env: EnvConfig) -> str | None:
 def check_reachable(url: str, timeout: float = 2.0) -> None:
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    if not process.port_open(parsed.hostname or "", port, timeout=timeout):
+    if not port_open(parsed.hostname or "", port, timeout=timeout):
         raise EndpointUnreachable(f"AWS endpoint {url} is unreachable")
+
+
+@dataclass(frozen=True)
+class Read:
+    """The outcome of one read that must not raise: a value, or an error carried as data."""
+
+    value: Any = None
+    error: str | None = None
+    unimplemented: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 @dataclass
@@ -51,9 +85,11 @@ class Aws:
     region: str
     endpoint_url: str | None = None
     profile: str | None = None
-    connect_timeout: float = 3.0
-    read_timeout: float = 30.0
-    max_attempts: int = 5
+    connect_timeout: float = CONNECT_TIMEOUT_S
+    read_timeout: float = READ_TIMEOUT_S
+    max_attempts: int = MAX_ATTEMPTS
+    dead: str | None = field(default=None, init=False)  # why the endpoint is taken for dead
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def for_env(cls, cfg: Config, env: EnvConfig) -> "Aws":
@@ -78,19 +114,38 @@ class Aws:
         except botocore.exceptions.ProfileNotFound as exc:
             raise EndpointUnreachable(str(exc)) from None
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, region: str | None = None) -> Any:
         config = botocore.config.Config(
-            # The emulator is local: a retry cannot help, and it answers APIs it lacks with 500s.
-            retries={"mode": "adaptive", "max_attempts": 1 if self.emulated else self.max_attempts},
+            retries={"mode": "standard", "max_attempts": self.max_attempts},
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
         )
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
+        with self._lock:  # boto3 sessions are not safe to create clients from in parallel
+            client = self.session.client(service, endpoint_url=self.endpoint_url, config=config, region_name=region or self.region)
+        client.meta.events.register_first("before-send", self._refuse_if_dead)
+        client.meta.events.register_first("needs-retry", self._note_timeout)
+        return client
+
+    def _note_timeout(self, caught_exception: BaseException | None = None, **_: Any) -> None:
+        if isinstance(caught_exception, _TIMEOUTS) and self.dead is None:
+            self.dead = f"{type(caught_exception).__name__}: {caught_exception}"
+
+    def _refuse_if_dead(self, **_: Any) -> None:
+        if self.dead is not None:
+            raise EndpointUnreachable(f"AWS endpoint {self.endpoint_url or self.region} does not answer ({self.dead})")
+
+    def map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
+        """fn over items with bounded concurrency, results in order (many resources read at once)."""
+        items = list(items)
+        if len(items) <= 1:
+            return [fn(i) for i in items]
+        with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(items))) as pool:
+            return list(pool.map(fn, items))
 
 
 def describe_aws_error(exc: BaseException) -> str | None:
     """One line for an AWS error that means 'could not run', or None if it is not one."""
-    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)):
+    if isinstance(exc, _TIMEOUTS):
         return f"AWS endpoint unreachable: {exc}"
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return "no AWS credentials found (set AWS_PROFILE or configure the standard credential chain)"
@@ -98,27 +153,31 @@ def describe_aws_error(exc: BaseException) -> str | None:
         return "no AWS region set (set `region` in dbops.toml or AWS_REGION)"
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
-        return f"AWS {exc.operation_name} failed: {err.get('Code')}: {err.get('Message')}"
+        message = str(err.get("Message") or "").strip().splitlines()
+        return f"AWS {exc.operation_name} failed: {err.get('Code')}: {message[0] if message else ''}"
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return f"AWS call failed: {exc}"
     return None
 
 
-def safe_read(fn: Any, emulated: bool = False) -> Any:
-    """Run one AWS read; a failure comes back as data (ops.checks.registry.Read), never raised.
+def is_unimplemented(exc: botocore.exceptions.ClientError) -> bool:
+    """An explicit answer that the endpoint lacks the operation (HTTP 501 or its error codes)."""
+    err = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status == 501 or str(err.get("Code", "")) in UNIMPLEMENTED_CODES
 
-    An operation the endpoint does not implement (the emulator's 404/500 for APIs it
-    lacks) is marked unimplemented, so a check can say "could not determine".
+
+def safe_read(fn: Callable[[], Any]) -> Read:
+    """Run one AWS read; a failure comes back as data, never raised.
+
+    Only an explicit not-implemented answer is marked unimplemented (a check may then say
+    "could not determine"); a crashed endpoint, a 500, AccessDenied or a timeout is an error.
     """
-    from ops.checks.registry import Read
-
     try:
         return Read(value=fn())
     except botocore.exceptions.ClientError as exc:
-        err = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        code = str(err.get("Code", ""))
-        unimplemented = code in ("NotImplemented", "UnknownOperationException", "InvalidAction") or (
-            emulated and (status in (404, 500, 501) or code in ("404", "500")))
-        what = "not implemented by this endpoint" if unimplemented else f"{code}: {err.get('Message', '')}"
-        return Read(error=f"{exc.operation_name}: {what}", unimplemented=unimplemented)
-    except (botocore.exceptions.BotoCoreError, OSError) as exc:
-        return Read(error=f"{type(exc).__name__}: {exc}")
+        if is_unimplemented(exc):
+            return Read(error=f"{exc.operation_name}: not implemented by this endpoint", unimplemented=True)
+        return Read(error=describe_aws_error(exc))
+    except (botocore.exceptions.BotoCoreError, EndpointUnreachable, OSError) as exc:
+        return Read(error=describe_aws_error(exc) or f"{type(exc).__name__}: {exc}")

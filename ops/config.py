@@ -5,6 +5,7 @@ A malformed file is a ConfigError naming the key, so nothing runs on a guess.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from ops.errors import ConfigError, UsageError
 
 CONFIG_NAME = "dbops.toml"
 EMBEDDED = "embedded"
+DEFAULT_LEASE_TABLE = "dbops-tfstate-lock"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class EnvConfig:
     terraform_dir: Path | None = None
     protected: bool = False
     profile: str | None = None
+    # DynamoDB table holding drill leases and drill records (terraform/bootstrap makes it);
+    # the embedded lab keeps them as files instead.
+    lease_table: str = DEFAULT_LEASE_TABLE
 
     @property
     def is_embedded(self) -> bool:
@@ -73,7 +78,7 @@ class Config:
 
 
 def _positive(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 def _non_negative_int(v: Any) -> bool:
@@ -89,14 +94,14 @@ def _boolean(v: Any) -> bool:
 
 
 _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "rto_seconds": (_positive, "a positive number"),
-    "rpo_seconds": (_positive, "a positive number"),
+    "rto_seconds": (_positive, "a positive finite number"),
+    "rpo_seconds": (_positive, "a positive finite number"),
     "max_lost_writes": (_non_negative_int, "an integer >= 0"),
-    "max_replica_lag_s": (_positive, "a positive number"),
-    "backup_retention_days": (_positive, "a positive number"),
-    "snapshot_max_age_hours": (_positive, "a positive number"),
-    "monthly_budget_usd": (_positive, "a positive number"),
-    "storage_budget_usd": (_positive, "a positive number"),
+    "max_replica_lag_s": (_positive, "a positive finite number"),
+    "backup_retention_days": (_positive, "a positive finite number"),
+    "snapshot_max_age_hours": (_positive, "a positive finite number"),
+    "monthly_budget_usd": (_positive, "a positive finite number"),
+    "storage_budget_usd": (_positive, "a positive finite number"),
 }
 _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "region": (_string, "a region name"),
@@ -104,6 +109,7 @@ _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "terraform_dir": (_string, "a path"),
     "protected": (_boolean, "true or false"),
     "profile": (_string, "a profile name"),
+    "lease_table": (_string, "a DynamoDB table name"),
 }
 _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env": (_string, "an env name"),
@@ -157,6 +163,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             terraform_dir=(root / tf_dir) if tf_dir else None,
             protected=table.get("protected", False),
             profile=table.get("profile"),
+            lease_table=table.get("lease_table", DEFAULT_LEASE_TABLE),
         )
 
     default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")
@@ -187,6 +194,12 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None, cwd: P
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path {path} is a directory, not a {CONFIG_NAME} file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{CONFIG_NAME}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
+    if not data.get("envs"):
+        raise ConfigError(f"config file {path} defines no env: add an [envs.NAME] table (see the repository's dbops.toml)")
     return parse(data, path.resolve().parent, path.resolve(), environ)

@@ -1,12 +1,14 @@
 """One error family; each carries the exit code DESIGN assigns to it.
 
-0 pass, 1 verdict failed, 2 could not run, 3 aborted.
+0 pass, 1 verdict failed, 2 could not run, 3 aborted, 4 inconclusive (it ran, but an
+objective could not be measured: never a pass).
 """
 
 EXIT_PASS = 0
 EXIT_FAILED = 1
 EXIT_CANNOT_RUN = 2
 EXIT_ABORTED = 3
+EXIT_INCONCLUSIVE = 4
 
 
 class DbopsError(Exception):
@@ -39,7 +41,32 @@ class CannotRun(DbopsError):
     """A drill or check could not start (a pre-check stopped it)."""
 
 
+class Busy(DbopsError):
+    """Another drill holds the target's lock."""
+
+
 class Aborted(DbopsError):
     """Interrupted by SIGINT or SIGTERM; cleanup ran or was handed to the janitor."""
 
     exit_code = EXIT_ABORTED
+
+
+def describe(exc: BaseException) -> str | None:
+    """One line for an error that means 'could not run' (ours, AWS's, the database's), or None."""
+    import sys
+
+    if isinstance(exc, DbopsError):
+        return str(exc)
+    if "botocore" in sys.modules:
+        from ops.aws import describe_aws_error
+
+        text = describe_aws_error(exc)
+        if text:
+            return text
+    if "psycopg" in sys.modules:
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return f"database unreachable: {first}"
+    return None

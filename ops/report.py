@@ -20,9 +20,11 @@ from xml.sax.saxutils import escape, quoteattr
 from ops.clock import iso, utcnow
 
 SCHEMA = "dbops.report/v1"
-REPORT_STATUSES = ("pass", "fail", "error", "aborted")
+REPORT_STATUSES = ("pass", "fail", "inconclusive", "error", "aborted")
 CHECK_STATUSES = ("pass", "warn", "fail", "unknown", "error")
-EXIT_CODES = {"pass": 0, "fail": 1, "error": 2, "aborted": 3}
+EXIT_CODES = {"pass": 0, "fail": 1, "error": 2, "aborted": 3, "inconclusive": 4}
+# Worst last: what a scheduler running several drills reports for the whole run.
+SEVERITY = ("pass", "inconclusive", "fail", "error", "aborted")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Check:
     status: str
     detail: str
     title: str = ""
+    objective: bool = False  # what the drill or check exists for: not judged means not a pass
 
     def __post_init__(self) -> None:
         if self.status not in CHECK_STATUSES:
@@ -72,13 +75,35 @@ class Report:
         return {"schema": data.pop("schema"), **data}
 
 
-def derive_status(checks: list[Check]) -> str:
+def derive_status(checks: list[Check] | tuple[Check, ...], required: tuple[str, ...] = ()) -> str:
+    """fail > error > inconclusive > pass.
+
+    Only "measured and met" passes: no checks at all, an objective check that is `unknown`,
+    or a required objective that was never judged makes the run inconclusive. A `warn`
+    and an `unknown` check that is not an objective may still pass.
+    """
     statuses = {c.status for c in checks}
     if "fail" in statuses:
         return "fail"
     if "error" in statuses:
         return "error"
+    if inconclusive_reasons(checks, required):
+        return "inconclusive"
     return "pass"
+
+
+def inconclusive_reasons(checks: list[Check] | tuple[Check, ...], required: tuple[str, ...] = ()) -> list[str]:
+    if not checks:
+        return ["nothing was checked"]
+    judged = {c.id for c in checks}
+    reasons = [f"{cid} was not judged" for cid in required if cid not in judged]
+    reasons += [f"{c.id}: {c.detail}" for c in checks if c.objective and c.status == "unknown"]
+    return reasons
+
+
+def worst(statuses: list[str]) -> str:
+    """The worst of several report statuses (pass when there are none)."""
+    return max(statuses, key=SEVERITY.index, default="pass")
 
 
 class Journal:
@@ -102,6 +127,11 @@ class Journal:
         self.not_measured: dict[str, str] = {}
         self.objectives: dict[str, float | int] = {}
         self.details: dict[str, Any] = {}
+        self.required: tuple[str, ...] = ()
+
+    def require(self, *check_ids: str) -> None:
+        """Declare the objective checks of this run: each must be judged, or the run is inconclusive."""
+        self.required += tuple(c for c in check_ids if c not in self.required)
 
     def event(self, phase: str, message: str) -> None:
         now = self.clock()
@@ -117,8 +147,8 @@ class Journal:
         self.measurements[name] = None
         self.not_measured[name] = reason
 
-    def check(self, id: str, status: str, detail: str, title: str = "") -> Check:
-        c = Check(id, status, detail, title)
+    def check(self, id: str, status: str, detail: str, title: str = "", objective: bool = False) -> Check:
+        c = Check(id, status, detail, title, objective=objective or id in self.required)
         self.checks.append(c)
         self.event("check", f"{id}: {status} — {detail}")
         return c
@@ -126,10 +156,17 @@ class Journal:
     def failed_detail(self) -> str:
         return "; ".join(f"{c.id}: {c.detail}" for c in self.checks if c.status in ("fail", "error"))
 
+    def inconclusive_reasons(self) -> list[str]:
+        return inconclusive_reasons(self.checks, self.required)
+
     def finish(self, status: str | None = None, summary: str = "") -> Report:
-        status = status or derive_status(self.checks)
+        status = status or derive_status(self.checks, self.required)
         if status not in REPORT_STATUSES:
             raise ValueError(f"report status {status!r} not in {REPORT_STATUSES}")
+        if self.required:
+            self.details["required"] = list(self.required)
+        if status == "inconclusive":
+            self.details["inconclusive_because"] = self.inconclusive_reasons()
         return Report(
             kind=self.kind,
             target=self.target,
@@ -192,17 +229,24 @@ def render_markdown(report: Report) -> str:
 
 
 def render_junit(report: Report) -> str:
-    """One test case per check; a report without checks gets one case for its status."""
-    checks = list(report.checks) or [Check(report.kind, "pass" if report.status == "pass" else "fail", report.summary)]
+    """One test case per check; a report without checks gets one case for its status.
+
+    An objective that was not measured is an error case (type "inconclusive"), never a
+    skipped one: CI treats skipped as fine, and an unmeasured objective is not.
+    """
+    checks = list(report.checks) or [Check(report.kind, {"pass": "pass", "inconclusive": "unknown"}.get(report.status, "fail"),
+                                           report.summary, objective=True)]
+    judged = {c.id for c in checks}
+    checks += [Check(cid, "unknown", "not judged: the run stopped before it", objective=True)
+               for cid in report.details.get("required", []) if cid not in judged]
+    extra = 1 if report.status == "aborted" else 0
     failures = sum(c.status == "fail" for c in checks)
-    errors = sum(c.status == "error" for c in checks)
-    skipped = sum(c.status == "unknown" for c in checks)
-    if report.status == "aborted":
-        errors += 1
+    errors = sum(c.status == "error" or (c.status == "unknown" and c.objective) for c in checks) + extra
+    skipped = sum(c.status == "unknown" and not c.objective for c in checks)
     suite = f"dbops.{report.kind}.{report.target}"
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f"<testsuite name={quoteattr(suite)} tests=\"{len(checks) + (report.status == 'aborted')}\" "
+        f"<testsuite name={quoteattr(suite)} tests=\"{len(checks) + extra}\" "
         f'failures="{failures}" errors="{errors}" skipped="{skipped}" timestamp={quoteattr(report.started_at)}>',
     ]
     for c in checks:
@@ -211,6 +255,8 @@ def render_junit(report: Report) -> str:
             out.append(f"    <failure message={quoteattr(c.detail)}/>")
         elif c.status == "error":
             out.append(f"    <error message={quoteattr(c.detail)}/>")
+        elif c.status == "unknown" and c.objective:
+            out.append(f"    <error type=\"inconclusive\" message={quoteattr('not measured: ' + c.detail)}/>")
         elif c.status == "unknown":
             out.append(f"    <skipped message={quoteattr(c.detail)}/>")
         elif c.status == "warn":

@@ -30,7 +30,7 @@ def backup_selections(client_for: ClientFor, emulated: bool) -> Read:
                 selections.append({"plan": plan["BackupPlanName"], **full["BackupSelection"]})
         return selections
 
-    return safe_read(read, emulated)
+    return safe_read(read)
 
 
 def covered_by(selections: list[dict[str, Any]], arn: str, tags: dict[str, str]) -> list[str]:
@@ -47,33 +47,33 @@ def covered_by(selections: list[dict[str, Any]], arn: str, tags: dict[str, str])
 def backup_service_state(client_for: ClientFor, arn: str, emulated: bool) -> dict[str, Read]:
     backup = client_for("backup")
     return {
-        "jobs": safe_read(lambda: backup.list_backup_jobs(ByResourceArn=arn).get("BackupJobs", []), emulated),
+        "jobs": safe_read(lambda: backup.list_backup_jobs(ByResourceArn=arn).get("BackupJobs", [])),
         "recovery_points": safe_read(
-            lambda: backup.list_recovery_points_by_resource(ResourceArn=arn).get("RecoveryPoints", []), emulated),
+            lambda: backup.list_recovery_points_by_resource(ResourceArn=arn).get("RecoveryPoints", [])),
     }
 
 
 def aurora(client_for: ClientFor, name: str, selections: Read, emulated: bool) -> dict[str, Any]:
     rds = client_for("rds")
-    cluster = safe_read(lambda: rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0], emulated)
-    snapshots = safe_read(lambda: _paged(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", DBClusterIdentifier=name), emulated)
+    cluster = safe_read(lambda: rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0])
+    snapshots = safe_read(lambda: _paged(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", DBClusterIdentifier=name))
     state: dict[str, Any] = {"name": name, "cluster": cluster, "snapshots": snapshots, "selections": selections,
                              "emulated": emulated, "now": datetime.now(timezone.utc)}
     if cluster.ok:
-        state.update(backup_service_state(client_for, cluster.value["DBClusterArn"], emulated))
+        state.update(backup_service_state(client_for, cluster.value["DBClusterArn"]))
     return state
 
 
 def dynamodb(client_for: ClientFor, name: str, selections: Read, emulated: bool) -> dict[str, Any]:
     ddb = client_for("dynamodb")
-    table = safe_read(lambda: ddb.describe_table(TableName=name)["Table"], emulated)
+    table = safe_read(lambda: ddb.describe_table(TableName=name)["Table"])
     state: dict[str, Any] = {
         "name": name, "table": table, "selections": selections, "emulated": emulated, "now": datetime.now(timezone.utc),
-        "continuous": safe_read(lambda: ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"], emulated),
-        "backups": safe_read(lambda: _paged(ddb, "list_backups", "BackupSummaries", TableName=name), emulated),
+        "continuous": safe_read(lambda: ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]),
+        "backups": safe_read(lambda: _paged(ddb, "list_backups", "BackupSummaries", TableName=name)),
     }
     if table.ok:
         arn = table.value["TableArn"]
-        state["tags"] = safe_read(lambda: ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", []), emulated)
-        state.update(backup_service_state(client_for, arn, emulated))
+        state["tags"] = safe_read(lambda: ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", []))
+        state.update(backup_service_state(client_for, arn))
     return state

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ops.aws import Read
 from ops.config import EnvConfig, Policy
 
 
@@ -19,19 +20,6 @@ class Finding:
     check_id: str
     status: str  # pass | warn | fail | unknown | error
     detail: str
-
-
-@dataclass(frozen=True)
-class Read:
-    """The outcome of one collector read."""
-
-    value: Any = None
-    error: str | None = None
-    unimplemented: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 CheckFn = Callable[[dict[str, Any], Policy, EnvConfig], Finding]

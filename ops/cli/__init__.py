@@ -8,13 +8,12 @@ with --debug.
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 
 import click
 
 from ops.cli.context import AppContext
-from ops.errors import EXIT_ABORTED, EXIT_CANNOT_RUN, DbopsError
+from ops.errors import EXIT_ABORTED, EXIT_CANNOT_RUN, DbopsError, describe
 
 # name -> (module:attribute, one-line help). Help text lives here so --help loads nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -68,7 +67,7 @@ class RootGroup(LazyGroup):
         except KeyboardInterrupt:
             _fail("interrupted", EXIT_ABORTED, debug)
         except Exception as exc:  # noqa: BLE001 — the one place an unexpected error becomes a line
-            known = _describe_known(exc)
+            known = describe(exc)
             if debug:
                 raise
             if known:
@@ -77,21 +76,6 @@ class RootGroup(LazyGroup):
         if isinstance(rv, int) and rv:
             ctx.exit(rv)
         return rv
-
-
-def _describe_known(exc: BaseException) -> str | None:
-    if "botocore" in sys.modules:
-        from ops.aws import describe_aws_error
-
-        text = describe_aws_error(exc)
-        if text:
-            return text
-    if "psycopg" in sys.modules:
-        import psycopg
-
-        if isinstance(exc, psycopg.OperationalError):
-            return f"database unreachable: {str(exc).strip().splitlines()[0]}"
-    return None
 
 
 def _fail(message: str, code: int, debug: bool) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ops.cli.context import app
-from ops.cli.drill import finish
+from ops.cli.context import app, finish
 from ops.cli.options import report_options
 
 

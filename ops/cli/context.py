@@ -1,4 +1,5 @@
-"""What every command gets: the config (loaded on first use) and output helpers."""
+"""What every command gets: the config (loaded on first use), output helpers, the
+protected-env rule, and how a finished drill or check is written and reported."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ops import config as config_mod
+from ops.errors import UsageError
+
+if TYPE_CHECKING:
+    from ops.config import EnvConfig
+    from ops.report import Report
 
 
 @dataclass
@@ -46,3 +52,51 @@ def emit(data: Any, as_json: bool, human: str) -> None:
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def require_confirm(env: "EnvConfig", confirm: tuple[str, ...] | str | None, what: str) -> None:
+    """A protected env needs --confirm naming exactly what is acted on."""
+    given = (confirm,) if isinstance(confirm, str) else tuple(confirm or ())
+    if env.protected and what not in given:
+        raise UsageError(f"env '{env.name}' is protected: add --confirm {what} to proceed")
+
+
+def finish(report: "Report", env: "EnvConfig", report_dir: Path | None, junit: Path | None,
+           publish_metrics: bool, as_json: bool) -> int:
+    """Write the report, optionally publish metrics, print the verdict; return the verdict's exit code.
+
+    A report that cannot be written (disk full, read-only directory) or metrics that cannot be
+    published do not change the verdict: it is printed all the same, with one line naming
+    what could not be done.
+    """
+    from ops import report as report_mod
+
+    cfg = app().config
+    problems: list[str] = []
+    paths: dict[str, Path] = {}
+    try:
+        paths = report_mod.write(report, report_dir or cfg.report_dir, junit)
+    except OSError as exc:
+        problems.append(f"report not written: {exc.strerror or exc} ({exc.filename or report_dir or cfg.report_dir})")
+    if publish_metrics:
+        from ops.aws import Aws, describe_aws_error
+        from ops.errors import DbopsError
+        from ops.metrics import publish
+
+        try:
+            n = publish(Aws.for_env(cfg, env), report)
+            click.echo(f"published {n} metrics to CloudWatch namespace dbops", err=True)
+        except DbopsError as exc:
+            problems.append(f"metrics not published: {exc}")
+        except Exception as exc:  # noqa: BLE001 — the verdict stands; say what failed
+            problems.append(f"metrics not published: {describe_aws_error(exc) or exc}")
+    lines = [report.summary]
+    for name, value in report.measurements.items():
+        shown = "not measured" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+        lines.append(f"  {name:<32} {shown}")
+    if "json" in paths:
+        lines.append(f"report: {paths['json']}")
+    emit({**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}}, as_json, "\n".join(lines))
+    for problem in problems:
+        click.echo(f"dbops: error: {problem}", err=True)
+    return report.exit_code

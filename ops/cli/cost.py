@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from ops.cli.context import app, emit
-from ops.cli.drill import finish
-from ops.cli.options import env_option, json_option, report_options
+from ops.cli.context import app, emit, finish
+from ops.cli.options import FiniteFloat, env_option, json_option, report_options
 
 
 @click.group()
@@ -38,13 +37,13 @@ def _tag(value: str | None) -> tuple[str, str] | None:
 
 
 @cost.command()
-@click.option("--budget", type=click.FloatRange(min=0, min_open=True), help="Monthly budget in USD (default: policy monthly_budget_usd).")
+@click.option("--budget", type=FiniteFloat(min=0, min_open=True), help="Monthly budget in USD (default: policy monthly_budget_usd).")
 @click.option("--tag", "tag", metavar="KEY=VALUE", help="Only costs carrying this cost allocation tag.")
 @click.option("--month", metavar="YYYY-MM", help="Month to check (default: this month).")
 @click.option("--no-cache", is_flag=True, help="Ask Cost Explorer again even if a cached answer is fresh (each request costs 0.01 USD).")
 @report_options
 def check(budget: float | None, tag: str | None, month: str | None, no_cache: bool, env_name: str | None, as_json: bool,
-          report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+          report_dir, junit, publish_metrics: bool, confirm: tuple[str, ...]) -> int:  # type: ignore[no-untyped-def]
     """Month-to-date and projected spend of the estate against the budget; warn at 80%, fail at 100%."""
     from datetime import datetime, timezone
 
@@ -63,7 +62,7 @@ def check(budget: float | None, tag: str | None, month: str | None, no_cache: bo
         raise UsageError(f"--month {month} is in the future")
     aws = Aws.for_env(cfg, env)
     ce = aws.client("ce")
-    account = safe_read(lambda: aws.client("sts").get_caller_identity()["Account"], aws.emulated)
+    account = safe_read(lambda: aws.client("sts").get_caller_identity()["Account"])
     sources = CostSources(usage=ce, forecast=ce, anomalies=ce, budgets=aws.client("budgets"),
                           account_id=account.value, emulated=aws.emulated)
     opts = CostOptions(budget_usd=cfg.policy.monthly_budget_usd, storage_budget_usd=cfg.policy.storage_budget_usd,

@@ -1,20 +1,63 @@
-"""Options shared by many commands, defined once."""
+"""Options shared by many commands, defined once, and the parameter types they use."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
 
-env_option = click.option("--env", "env_name", metavar="ENV", help="Env from dbops.toml (default: defaults.env or $DBOPS_ENV).")
+
+class FiniteFloat(click.ParamType):
+    """A float that is finite and within [min, max]: NaN, inf and out-of-range values are usage errors."""
+
+    name = "number"
+
+    def __init__(self, min: float | None = None, max: float | None = None, min_open: bool = False) -> None:
+        self.min, self.max, self.min_open = min, max, min_open
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            try:
+                number = float(str(value).strip())
+            except ValueError:
+                self.fail(f"'{value}' is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"'{value}' is not a finite number", param, ctx)
+        low_ok = self.min is None or (number > self.min if self.min_open else number >= self.min)
+        if not low_ok or (self.max is not None and number > self.max):
+            low = "" if self.min is None else f"{'>' if self.min_open else '>='} {self.min:g}"
+            high = "" if self.max is None else f"<= {self.max:g}"
+            self.fail(f"{number:g} is out of range (must be {' and '.join(x for x in (low, high) if x)})", param, ctx)
+        return number
+
+
+class NonEmpty(click.ParamType):
+    """A string that is not empty or blank."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        text = str(value).strip()
+        if not text:
+            self.fail("must not be empty", param, ctx)
+        return text
+
+
+env_option = click.option("--env", "env_name", metavar="ENV", type=NonEmpty(), help="Env from dbops.toml (default: defaults.env or $DBOPS_ENV).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine output on stdout; human output on stderr.")
-report_dir_option = click.option("--report-dir", type=click.Path(path_type=Path), help="Where reports are written (default: defaults.report_dir).")
+report_dir_option = click.option("--report-dir", type=click.Path(path_type=Path, file_okay=False), help="Where reports are written (default: defaults.report_dir).")
 junit_option = click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), help="Also write JUnit XML to this path.")
-confirm_option = click.option("--confirm", metavar="NAME", help="Required on a protected env: the name of the env or target acted on.")
+confirm_option = click.option(
+    "--confirm", "confirm", metavar="NAME", multiple=True, type=NonEmpty(),
+    help="Required on a protected env: the env or KIND:NAME target acted on (repeatable).")
 publish_metrics_option = click.option("--publish-metrics", is_flag=True, help="Put the measurements to CloudWatch.")
 
 
 def report_options(f):  # type: ignore[no-untyped-def]
-    for opt in (publish_metrics_option, junit_option, report_dir_option, json_option, env_option):
+    """What every drill and check takes: output, report and protected-env options."""
+    for opt in (confirm_option, publish_metrics_option, junit_option, report_dir_option, json_option, env_option):
         f = opt(f)
     return f

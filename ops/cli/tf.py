@@ -7,21 +7,14 @@ from pathlib import Path
 
 import click
 
-from ops.cli.context import app, emit, progress
+from ops.cli.context import app, emit, progress, require_confirm
 from ops.cli.options import confirm_option, env_option, json_option
 from ops.config import Config, EnvConfig
-from ops.errors import UsageError
 
 
 def _env(env_name: str | None) -> tuple[Config, EnvConfig]:
     cfg = app().config
     return cfg, cfg.env(env_name)
-
-
-def require_confirm(env: EnvConfig, confirm: str | None, what: str) -> None:
-    """A protected env needs --confirm naming exactly what is acted on."""
-    if env.protected and confirm != what:
-        raise UsageError(f"env '{env.name}' is protected: add --confirm {what} to proceed")
 
 
 def _engine(cfg: Config, env: EnvConfig):  # type: ignore[no-untyped-def]
@@ -53,7 +46,7 @@ def plan(env_name: str | None, out: Path | None, as_json: bool) -> None:
     emit(data, as_json, "\n".join(lines))
 
 
-def _change(env_name: str | None, confirm: str | None, verb: str) -> None:
+def _change(env_name: str | None, confirm: tuple[str, ...], verb: str) -> None:
     """apply or destroy: both need --confirm ENV on a protected env and wait for every resource."""
     cfg, env = _env(env_name)
     require_confirm(env, confirm, env.name)
@@ -71,7 +64,7 @@ def _change(env_name: str | None, confirm: str | None, verb: str) -> None:
 @tf.command()
 @env_option
 @confirm_option
-def apply(env_name: str | None, confirm: str | None) -> None:
+def apply(env_name: str | None, confirm: tuple[str, ...]) -> None:
     """Apply the env (a protected env needs --confirm ENV)."""
     _change(env_name, confirm, "apply")
 
@@ -79,7 +72,7 @@ def apply(env_name: str | None, confirm: str | None) -> None:
 @tf.command()
 @env_option
 @confirm_option
-def destroy(env_name: str | None, confirm: str | None) -> None:
+def destroy(env_name: str | None, confirm: tuple[str, ...]) -> None:
     """Destroy the env (a protected env needs --confirm ENV)."""
     _change(env_name, confirm, "destroy")
 

@@ -106,8 +106,7 @@ def forecast(sources: CostSources, cache: CeCache, opts: CostOptions, start: dat
     """(amount, how) — how says where the number comes from when it is not Cost Explorer's forecast."""
     params = {"TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Metric": "UNBLENDED_COST",
               "Granularity": "MONTHLY", "Filter": _filter(opts)}
-    read = safe_read(lambda: cache.call("GetCostForecast", params, lambda: sources.forecast.get_cost_forecast(**params)),
-                     sources.emulated)
+    read = safe_read(lambda: cache.call("GetCostForecast", params, lambda: sources.forecast.get_cost_forecast(**params)))
     if read.ok:
         return float(read.value["Total"]["Amount"]), "Cost Explorer forecast"
     if "DataUnavailable" in (read.error or ""):
@@ -194,7 +193,7 @@ def _table(mtd: Spend, previous: Spend, projected: float, days_in: int) -> list[
 
 def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal: Journal) -> None:
     params = {"DateInterval": {"StartDate": (opts.today - timedelta(days=30)).isoformat(), "EndDate": opts.today.isoformat()}}
-    read = safe_read(lambda: cache.call("GetAnomalies", params, lambda: sources.anomalies.get_anomalies(**params)), sources.emulated)
+    read = safe_read(lambda: cache.call("GetAnomalies", params, lambda: sources.anomalies.get_anomalies(**params)))
     if not read.ok:
         journal.check("COST-ANOMALIES", "unknown" if read.unimplemented else "error", f"anomalies not read: {read.error}")
         return
@@ -212,7 +211,7 @@ def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal:
 def _budget_agreement(sources: CostSources, opts: CostOptions, projected: float, mtd: float, journal: Journal) -> None:
     if sources.budgets is None or not sources.account_id:
         return
-    read = safe_read(lambda: sources.budgets.describe_budgets(AccountId=sources.account_id).get("Budgets", []), sources.emulated)
+    read = safe_read(lambda: sources.budgets.describe_budgets(AccountId=sources.account_id).get("Budgets", []))
     if not read.ok:
         journal.check("COST-AWS-BUDGET", "unknown" if read.unimplemented else "error", f"AWS Budgets not read: {read.error}")
         return

@@ -1,4 +1,4 @@
-"""What every drill shares: ids, tags, interrupt handling, timed waits."""
+"""What every drill shares: ids, tags, interrupt handling, the could-not-run guard."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import signal
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
+from ops.errors import describe
+from ops.report import Journal, Report
 
 DRILL_TAG = "dbops:drill-id"
 EXPIRES_TAG = "dbops:expires-at"
@@ -38,3 +40,51 @@ def interruptible() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+
+class Deferred:
+    """Interrupts received inside `deferred_interrupts`: counted, acted on after the block."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@contextmanager
+def deferred_interrupts(echo: Callable[[str], None], what: str) -> Iterator[Deferred]:
+    """SIGINT and SIGTERM are held back while `what` runs (a half-done heal is worse than a late stop).
+
+    Each one received prints a line saying so; the caller decides what to do afterwards.
+    """
+    box = Deferred()
+    if threading.current_thread() is not threading.main_thread():
+        yield box
+        return
+
+    def _hold(signum, frame):  # type: ignore[no-untyped-def]
+        box.count += 1
+        echo(f"interrupt deferred: {what} is in progress and finishes first (signal {signum})")
+
+    previous = {s: signal.signal(s, _hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield box
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def guarded(journal: Journal, run: Callable[[], Report], debug: bool = False) -> Report:
+    """Run a drill that has started; if it stops as could-not-run, its report says what it did before.
+
+    Errors before a drill starts (usage, locks, unknown targets) are raised by the caller and
+    write nothing. Once the journal exists, every way out ends in a report.
+    """
+    try:
+        return run()
+    except KeyboardInterrupt:
+        journal.event("abort", "interrupted")
+        return journal.finish("aborted", "ABORTED: interrupted")
+    except Exception as exc:  # noqa: BLE001 — becomes the report's verdict
+        if debug:
+            raise
+        text = describe(exc) or f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+        journal.event("error", text)
+        return journal.finish("error", f"ERROR: {text}")

@@ -135,11 +135,52 @@ def _install_budgets() -> None:
     BudgetsResponse.describe_subscribers_for_notification = describe_subscribers_for_notification
 
 
+NOT_IMPLEMENTED_HEADERS = {"Content-Type": "application/json", "x-amzn-ErrorType": "NotImplemented"}
+
+
+def not_implemented_body(what: str) -> str:
+    return json.dumps({"__type": "NotImplemented", "message": f"{what} is not implemented by the dbops lab emulator"})
+
+
+def _install_explicit_not_implemented() -> None:
+    """An API the emulator lacks answers HTTP 501 NotImplemented, as the service answers an
+    unknown operation — not a 404 page or a 500 crash, which a client must take for errors."""
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.call_action
+
+    def call_action(self: BaseResponse):  # type: ignore[no-untyped-def]
+        try:
+            status, headers, body = original(self)
+        except NotImplementedError as exc:
+            return 501, dict(NOT_IMPLEMENTED_HEADERS), not_implemented_body(str(exc).replace("The ", "", 1))
+        if status == 404 and not body:  # moto found no action for the request
+            return 501, dict(NOT_IMPLEMENTED_HEADERS), not_implemented_body(f"{self.method} {self.path}")
+        return status, headers, body
+
+    BaseResponse.call_action = call_action
+
+    import moto.server
+    from moto.moto_server import werkzeug_app
+
+    create = werkzeug_app.create_backend_app
+
+    def create_backend_app(service):  # type: ignore[no-untyped-def]
+        app = create(service)
+        # A request no route of the service matches is an operation the emulator lacks.
+        app.register_error_handler(404, lambda exc: (not_implemented_body(f"this {service} operation"), 501, NOT_IMPLEMENTED_HEADERS))
+        return app
+
+    moto.server.create_backend_app = create_backend_app
+    werkzeug_app.create_backend_app = create_backend_app
+
+
 def install() -> None:
     """Add the missing APIs to moto's responses (idempotent)."""
     global _installed
     if _installed:
         return
+    _install_explicit_not_implemented()
     _install_backup()
     _install_budgets()
     _installed = True

@@ -1,0 +1,274 @@
+"""Drill leases and drill records: one drill at a time per target, and a note of what each
+drill is about to create, written before it creates it.
+
+Two stores with one interface:
+
+- `FileLedger` (the embedded lab): a lease is an exclusive `flock` on a file under
+  `.lab/leases/`, held for the whole drill. The kernel releases it when the process dies,
+  even by SIGKILL, so a dead drill never blocks the next one. Records are JSON files.
+- `DynamoLedger` (an AWS env): items in the env's lease table (by default the Terraform state
+  lock table made by terraform/bootstrap). A lease is a conditional put that succeeds only
+  when no live lease exists; it carries its owner and an expiry, after which another drill
+  may take it over. Keys start with `dbops-drill-lease:` or `dbops-drill-record:` — a ':' can
+  never appear in the S3 bucket name that starts Terraform's own LockIDs.
+
+A record lists the resources a drill creates and the rows it writes into the target, so
+`dbops janitor` can remove them after a drill was killed, even where the API cannot tag a
+resource at creation (DynamoDB's RestoreTableToPointInTime).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from ops.errors import Busy, CannotRun
+from ops.proc import owner_id
+
+LEASE_PREFIX = "dbops-drill-lease:"
+RECORD_PREFIX = "dbops-drill-record:"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _stamp(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a target: shown to the drill that is refused."""
+
+    target: str
+    drill_id: str
+    owner: str
+    started_at: str
+    expires_at: str
+
+    def describe(self) -> str:
+        host, pid, _ = (self.owner.rsplit(":", 2) + ["", "", ""])[:3]
+        return f"drill {self.drill_id} (pid {pid} on {host}, since {self.started_at}, lease until {self.expires_at})"
+
+
+@dataclass
+class Record:
+    """What a drill creates or writes, noted before it does."""
+
+    drill_id: str
+    target: str
+    env: str
+    owner: str
+    expires_at: str
+    resources: list[dict[str, str]] = field(default_factory=list)  # {"kind": ..., "name": ...}
+    markers: bool = False  # rows written into the target itself (markers, canary rows)
+    kept: bool = False  # --keep: the resources live until expires_at
+
+    def expired(self, now: datetime | None = None) -> bool:
+        try:
+            return datetime.strptime(self.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) <= (now or _now())
+        except ValueError:
+            return True
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+class Lease:
+    """A held lease; release() gives it back (idempotent)."""
+
+    def __init__(self, holder: Holder, release: Any) -> None:
+        self.holder = holder
+        self._release = release
+
+    def release(self) -> None:
+        if self._release is not None:
+            release, self._release = self._release, None
+            release()
+
+    def __enter__(self) -> "Lease":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class FileLedger:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @property
+    def records_dir(self) -> Path:
+        return self.directory / "records"
+
+    def acquire(self, target: str, drill_id: str, hours: float) -> Lease:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{_safe(target)}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = _read_holder(fd, target)
+            os.close(fd)
+            raise Busy(f"{target} is held by {held.describe() if held else 'another drill'}; "
+                       "one drill at a time holds a target — try again when it has finished") from None
+        now = _now()
+        holder = Holder(target, drill_id, owner_id(), _stamp(now), _stamp(now + timedelta(hours=hours)))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
+
+        def release() -> None:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+        return Lease(holder, release)
+
+    def holders(self) -> list[Holder]:
+        """Leases held right now (a file whose lock is free holds nothing)."""
+        out = []
+        for path in sorted(self.directory.glob("*.lock")):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    held = _read_holder(fd, path.stem)
+                    if held:
+                        out.append(held)
+            finally:
+                os.close(fd)
+        return out
+
+    def put_record(self, record: Record) -> None:
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.records_dir, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(record), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.records_dir / f"{_safe(record.drill_id)}.json")
+
+    def records(self) -> Iterator[Record]:
+        for path in sorted(self.records_dir.glob("*.json")):
+            try:
+                yield Record(**json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+
+    def delete_record(self, drill_id: str) -> None:
+        (self.records_dir / f"{_safe(drill_id)}.json").unlink(missing_ok=True)
+
+    def break_lease(self, holder: Holder) -> None:  # pragma: no cover — file leases end with their process
+        pass
+
+
+def _read_holder(fd: int, target: str) -> Holder | None:
+    try:
+        data = json.loads(os.pread(fd, 65536, 0).decode() or "{}")
+        return Holder(**data) if data else None
+    except (ValueError, TypeError):
+        return None
+
+
+class DynamoLedger:
+    """Leases and records as items of a DynamoDB table whose hash key is the string LockID."""
+
+    def __init__(self, ddb: Any, table: str, env: str) -> None:
+        self.ddb = ddb
+        self.table = table
+        self.env = env
+
+    def _missing_table(self) -> CannotRun:
+        return CannotRun(f"lease table '{self.table}' not found: create it with terraform/bootstrap, "
+                         f"or set envs.{self.env}.lease_table in dbops.toml to a table whose hash key is the string LockID")
+
+    def acquire(self, target: str, drill_id: str, hours: float) -> Lease:
+        now = _now()
+        holder = Holder(target, drill_id, owner_id(), _stamp(now), _stamp(now + timedelta(hours=hours)))
+        key = f"{LEASE_PREFIX}{self.env}:{target}"
+        item = {"LockID": {"S": key}, **{k: {"S": v} for k, v in asdict(holder).items()}}
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item,
+                              ConditionExpression="attribute_not_exists(LockID) OR expires_at < :now",
+                              ExpressionAttributeValues={":now": {"S": _stamp(now)}})
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            current = self.ddb.get_item(TableName=self.table, Key={"LockID": {"S": key}}, ConsistentRead=True).get("Item")
+            held = Holder(**{k: v["S"] for k, v in current.items() if k != "LockID"}) if current else None
+            raise Busy(f"{target} is held by {held.describe() if held else 'another drill'}; "
+                       "one drill at a time holds a target — try again when it has finished, or after the lease expires") from None
+        except self.ddb.exceptions.ResourceNotFoundException:
+            raise self._missing_table() from None
+
+        def release() -> None:
+            try:
+                self.ddb.delete_item(TableName=self.table, Key={"LockID": {"S": key}},
+                                     ConditionExpression="drill_id = :me", ExpressionAttributeValues={":me": {"S": drill_id}})
+            except self.ddb.exceptions.ConditionalCheckFailedException:
+                pass  # expired and taken over: it is not ours to delete any more
+
+        return Lease(holder, release)
+
+    def _items(self, prefix: str) -> Iterator[dict[str, Any]]:
+        # Our own small table (leases, drill records, Terraform locks): a scan reads only that.
+        pages = self.ddb.get_paginator("scan").paginate(
+            TableName=self.table, FilterExpression="begins_with(LockID, :p)", ExpressionAttributeValues={":p": {"S": prefix}},
+            ConsistentRead=True)
+        try:
+            for page in pages:
+                yield from page.get("Items", [])
+        except self.ddb.exceptions.ResourceNotFoundException:
+            raise self._missing_table() from None
+
+    def holders(self) -> list[Holder]:
+        return [Holder(**{k: v["S"] for k, v in item.items() if k != "LockID"}) for item in self._items(f"{LEASE_PREFIX}{self.env}:")]
+
+    def break_lease(self, holder: Holder) -> None:
+        self.ddb.delete_item(TableName=self.table, Key={"LockID": {"S": f"{LEASE_PREFIX}{self.env}:{holder.target}"}},
+                             ConditionExpression="drill_id = :d", ExpressionAttributeValues={":d": {"S": holder.drill_id}})
+
+    def put_record(self, record: Record) -> None:
+        item = {"LockID": {"S": f"{RECORD_PREFIX}{record.drill_id}"}, "record": {"S": json.dumps(asdict(record))},
+                "expires_at": {"S": record.expires_at}}
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item)
+        except self.ddb.exceptions.ResourceNotFoundException:
+            raise self._missing_table() from None
+
+    def records(self) -> Iterator[Record]:
+        for item in self._items(RECORD_PREFIX):
+            try:
+                record = Record(**json.loads(item["record"]["S"]))
+            except (KeyError, ValueError, TypeError):
+                continue
+            if record.env == self.env:
+                yield record
+
+    def delete_record(self, drill_id: str) -> None:
+        self.ddb.delete_item(TableName=self.table, Key={"LockID": {"S": f"{RECORD_PREFIX}{drill_id}"}})
+
+
+Ledger = FileLedger | DynamoLedger
+
+
+def hold(ledger: Ledger, target: str, drill_id: str, hours: float, retry_s: float = 0.0) -> Lease:
+    """Take the target's lease, retrying for retry_s seconds (0: refuse at once)."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            return ledger.acquire(target, drill_id, hours)
+        except Busy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
