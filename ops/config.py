@@ -200,6 +200,6 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None, cwd: P
         raise ConfigError(f"config file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
-    if not data.get("envs"):
-        raise ConfigError(f"config file {path} defines no env: add an [envs.NAME] table (see the repository's dbops.toml)")
+    if not data:
+        raise ConfigError(f"config file {path} is empty: it needs at least an [envs.NAME] table (see the repository's dbops.toml)")
     return parse(data, path.resolve().parent, path.resolve(), environ)

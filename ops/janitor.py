@@ -1,22 +1,38 @@
 """Find and delete what drills left behind.
 
-A leftover is a resource tagged `dbops:drill-id` (or a local restore directory) whose
-`dbops:expires-at` has passed, or whose owning drill process is gone from this host, as
-after a SIGKILL. A resource whose drill still runs is never touched.
+Three ways to find a leftover, so a drill killed at any point leaves something findable:
+
+- drill records (ops.lease): written before a drill creates anything; they name the
+  restored target and say whether the drill wrote rows into the source;
+- tags `dbops:drill-id` / `dbops:expires-at` on Aurora clusters and DynamoDB tables, and
+  the drill-id suffix of a restored table's name (RestoreTableToPointInTime cannot tag);
+- local restore directories of lab-pg with their owner.json, and drill rows (markers,
+  canary rows) older than a drill can run, in PostgreSQL targets.
+
+A leftover is removed when its expiry has passed or its drill process is gone from this
+host (after a SIGKILL); one whose drill still runs is never touched. A restore kept with
+--keep lives until it expires. "Deleted" is reported only once it is seen gone; otherwise
+it is reported as pending and found again by the next run.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from ops.config import Config, EnvConfig
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG
 from ops.drills.restore import OWNER_TAG
-from ops.lab import process
+from ops.lease import Record, ledger_for
+from ops.proc import owner_alive
+
+# Drill rows older than this belong to no running drill (a drill's lease lasts at most a few hours).
+STALE_ROWS_AFTER = timedelta(hours=12)
+DRILL_ID = r"(?:restore|failover)-\d{8}T\d{6}Z-[0-9a-f]{6}"
 
 
 @dataclass(frozen=True)
@@ -25,7 +41,7 @@ class Leftover:
     name: str
     drill_id: str
     why: str
-    delete: Callable[[], None]
+    delete: Callable[[], bool]  # one deletion step; True once the thing is seen gone
 
     def as_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "name": self.name, "drill_id": self.drill_id, "why": self.why}
@@ -40,31 +56,103 @@ def _expired(expires_at: str | None, now: datetime) -> bool:
         return True  # an unreadable expiry is not a reason to keep something forever
 
 
-def _owner_state(owner: str | None) -> str:
-    """alive | gone | unknown (another host, or no owner recorded)."""
-    if not owner:
-        return "unknown"
-    try:
-        host, pid, started = owner.rsplit(":", 2)
-        if host != socket.gethostname():
-            return "unknown"
-        return "alive" if process.is_running(int(pid), int(started) if started not in ("", "None") else None) else "gone"
-    except ValueError:
-        return "unknown"
-
-
 def judge(drill_id: str, expires_at: str | None, owner: str | None, include_unexpired: bool, now: datetime) -> str | None:
     """Why a drill resource should go, or None to keep it."""
-    state = _owner_state(owner)
-    if state == "alive":
+    alive = owner_alive(owner)
+    if alive:
         return None
     if _expired(expires_at, now):
         return f"expired at {expires_at}"
-    if state == "gone":
+    if alive is False:
         return "its drill process is gone"
     if include_unexpired:
         return f"not expired ({expires_at}) but removal of unexpired leftovers was asked for"
     return None
+
+
+def _tags(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tag_list or []}
+
+
+# --- drill records --------------------------------------------------------------------------
+
+
+def record_leftovers(cfg: Config, env: EnvConfig, ledger: Any, include_unexpired: bool, now: datetime) -> list[Leftover]:
+    found = []
+    for record in ledger.records():
+        why = judge(record.drill_id, record.expires_at, None if record.kept else record.owner, include_unexpired, now)
+        if why:
+            found.append(Leftover("drill-record", record.target, record.drill_id, why,
+                                  lambda r=record: _clean_record(cfg, env, ledger, r)))
+    return found
+
+
+def _clean_record(cfg: Config, env: EnvConfig, ledger: Any, record: Record) -> bool:
+    """Remove a record's rows and resources; the record goes once all of them are seen gone."""
+    from ops.targets import parse_target
+
+    ref = parse_target(record.target)
+    done = True
+    if record.markers:
+        _remove_rows(cfg, env, str(ref), record.drill_id)
+    for res in record.resources:
+        done &= _delete_restore(cfg, env, ref.kind, ref.name, res["name"], record.drill_id)
+    if done:
+        ledger.delete_record(record.drill_id)
+    return done
+
+
+def _remove_rows(cfg: Config, env: EnvConfig, target: str, drill_id: str) -> None:
+    from ops.targets import parse_target
+
+    ref = parse_target(target)
+    if ref.kind == "dynamodb":
+        from ops.aws import Aws
+        from ops.data import ddb_markers
+        from ops.data.markers import MARKERS_PER_SIDE
+
+        ddb = Aws.for_env(cfg, env).client("dynamodb")
+        try:
+            table = ddb.describe_table(TableName=ref.name)["Table"]
+        except ddb.exceptions.ResourceNotFoundException:
+            return
+        ddb_markers.remove(ddb, table, drill_id, MARKERS_PER_SIDE)
+        return
+    from ops.data import canary, markers
+    from ops.targets.registry import open_cluster
+
+    dsn = open_cluster(cfg, env, target).writer_dsn()
+    if dsn:
+        with markers.connect(dsn) as conn:
+            markers.remove(conn, drill_id)
+        canary.purge(dsn, drill_id)
+
+
+def _delete_restore(cfg: Config, env: EnvConfig, kind: str, source: str, name: str, drill_id: str) -> bool:
+    if kind == "localpg":
+        from ops.lab import pgcluster, pgrestore
+
+        cluster = pgcluster.get(cfg.lab_dir)
+        if cluster is None:
+            return True
+        path = pgrestore.restores_dir(cluster) / drill_id
+        pgrestore.delete(path)
+        return not path.exists()
+    from ops.aws import Aws
+
+    aws = Aws.for_env(cfg, env)
+    if kind == "dynamodb":
+        from ops.targets.dynamodb import delete_table, table_gone
+
+        ddb = aws.client("dynamodb")
+        delete_table(ddb, name)
+        return table_gone(ddb, name)
+    from ops.targets.aurora import delete_cluster_step, restored_names
+
+    return delete_cluster_step(aws.client("rds"), name, [restored_names(source, drill_id)[1]])
+
+
+# --- the lab's local restores and stale drill rows ----------------------------------------------
 
 
 def local_leftovers(cfg: Config, include_unexpired: bool, now: datetime) -> list[Leftover]:
@@ -82,70 +170,127 @@ def local_leftovers(cfg: Config, include_unexpired: bool, now: datetime) -> list
         except (OSError, ValueError, KeyError):
             owner, why = {"drill_id": path.name}, "no readable owner.json"
         if why:
-            found.append(Leftover("localpg-restore", str(path), owner["drill_id"], why, lambda p=path: pgrestore.delete(p)))
+            def delete(p=path) -> bool:  # type: ignore[no-untyped-def]
+                pgrestore.delete(p)
+                return not p.exists()
+
+            found.append(Leftover("localpg-restore", str(path), owner["drill_id"], why, delete))
     return found
 
 
-def _tags(tag_list: list[dict[str, str]]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in tag_list or []}
+def stale_rows(dsn: str, target: str, live: set[str], now: datetime) -> list[Leftover]:
+    """Markers and canary rows of drills that are not running and older than any drill runs."""
+    from ops.data import canary, markers
+
+    cutoff = now - STALE_ROWS_AFTER
+    found = []
+    with markers.connect(dsn) as conn:
+        drills: set[str] = set()
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (markers.TABLE,)).fetchone()[0]:
+            drills |= {r[0] for r in conn.execute(
+                f"SELECT DISTINCT split_part(source, ':', 1) FROM {markers.TABLE} WHERE written_at < %s", (cutoff,))}
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (canary.TABLE,)).fetchone()[0]:
+            drills |= {r[0] for r in conn.execute(f"SELECT DISTINCT drill_id FROM {canary.TABLE} WHERE client_ts < %s", (cutoff,))}
+    for drill_id in sorted(d for d in drills if re.fullmatch(DRILL_ID, d) and d not in live):
+        def delete(d=drill_id) -> bool:  # type: ignore[no-untyped-def]
+            with markers.connect(dsn) as conn:
+                markers.remove(conn, d)
+            canary.purge(dsn, d)
+            return True
+
+        found.append(Leftover("drill-rows", target, drill_id, f"rows older than {STALE_ROWS_AFTER} of a drill that is not running", delete))
+    return found
 
 
-def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime) -> list[Leftover]:
+# --- tagged and drill-named AWS resources --------------------------------------------------------
+
+
+def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: set[str]) -> list[Leftover]:
+    from ops.targets.aurora import delete_cluster_step
+    from ops.targets.dynamodb import RESTORED_NAME, delete_table, table_gone
+
     found: list[Leftover] = []
     rds = aws.client("rds")
     for page in rds.get_paginator("describe_db_clusters").paginate():
         for c in page["DBClusters"]:
             tags = _tags(c.get("TagList", []))
-            if DRILL_TAG not in tags:
+            if DRILL_TAG not in tags or tags[DRILL_TAG] in recorded:
                 continue
             why = judge(tags[DRILL_TAG], tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
             if why:
                 members = [m["DBInstanceIdentifier"] for m in c.get("DBClusterMembers", [])]
-
-                def delete(cid: str = c["DBClusterIdentifier"], instances: list[str] = members) -> None:
-                    for iid in instances:
-                        try:
-                            rds.delete_db_instance(DBInstanceIdentifier=iid, SkipFinalSnapshot=True)
-                        except rds.exceptions.DBInstanceNotFoundFault:
-                            pass
-                    rds.delete_db_cluster(DBClusterIdentifier=cid, SkipFinalSnapshot=True)
-
-                found.append(Leftover("aurora-cluster", c["DBClusterIdentifier"], tags[DRILL_TAG], why, delete))
+                found.append(Leftover("aurora-cluster", c["DBClusterIdentifier"], tags[DRILL_TAG], why,
+                                      lambda cid=c["DBClusterIdentifier"], ms=members: delete_cluster_step(rds, cid, ms)))
     ddb = aws.client("dynamodb")
-    for page in ddb.get_paginator("list_tables").paginate():
-        for name in page["TableNames"]:
+    names = [n for page in ddb.get_paginator("list_tables").paginate() for n in page["TableNames"]]
+
+    def inspect(name: str) -> Leftover | None:
+        named = RESTORED_NAME.match(name)
+        try:
             arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
             tags = _tags(ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", []))
-            if DRILL_TAG not in tags:
-                continue
-            why = judge(tags[DRILL_TAG], tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
-            if why:
-                found.append(Leftover("dynamodb-table", name, tags[DRILL_TAG], why, lambda n=name: ddb.delete_table(TableName=n)))
+        except ddb.exceptions.ResourceNotFoundException:
+            return None
+        drill_id = tags.get(DRILL_TAG) or (named.group("drill") if named else None)
+        if drill_id is None or drill_id in recorded:
+            return None
+        if DRILL_TAG in tags:
+            why = judge(drill_id, tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
+        else:
+            why = ("named by drill " + drill_id + ", untagged and unrecorded (removal of unexpired leftovers was asked for)"
+                   if include_unexpired else None)
+        if not why:
+            return None
+
+        def delete(n: str = name) -> bool:
+            delete_table(ddb, n)
+            return table_gone(ddb, n)
+
+        return Leftover("dynamodb-table", name, drill_id, why, delete)
+
+    found += [x for x in aws.map(inspect, names) if x is not None]
     return found
 
 
 def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
           echo: Callable[[str], None], now: datetime | None = None) -> list[Leftover]:
     now = now or datetime.now(timezone.utc)
-    found = local_leftovers(cfg, include_unexpired, now) if env.is_embedded else []
-    from ops.aws import Aws, resolve_endpoint
-
+    ledger = ledger_for(cfg, env) if not env.is_embedded or cfg.lab_dir.exists() else None
+    found: list[Leftover] = []
+    records = list(ledger.records()) if ledger is not None else []
+    recorded = {r.drill_id for r in records}
+    if ledger is not None:
+        found += record_leftovers(cfg, env, ledger, include_unexpired, now)
+    if env.is_embedded:
+        found += [x for x in local_leftovers(cfg, include_unexpired, now) if x.drill_id not in recorded]
+        found += _lab_rows(cfg, recorded, now)
     if env.is_embedded and not _lab_emulator_running(cfg):
         echo("the lab emulator is not running: only local leftovers were looked for")
     else:
-        resolve_endpoint(cfg, env)
-        found += aws_leftovers(Aws.for_env(cfg, env), include_unexpired, now)
+        from ops.aws import Aws
+
+        found += aws_leftovers(Aws.for_env(cfg, env), include_unexpired, now, recorded)
+    pending = 0
     for item in found:
-        echo(f"{'would delete' if dry_run else 'deleting'} {item.kind} {item.name} (drill {item.drill_id}): {item.why}")
-        if not dry_run:
-            item.delete()
-    echo(f"{len(found)} leftover(s) {'found' if dry_run else 'deleted'}")
+        if dry_run:
+            echo(f"would delete {item.kind} {item.name} (drill {item.drill_id}): {item.why}")
+            continue
+        gone = item.delete()
+        pending += not gone
+        echo(f"{'deleted' if gone else 'deleting (pending; run the janitor again)'} {item.kind} {item.name} "
+             f"(drill {item.drill_id}): {item.why}")
+    echo(f"{len(found)} leftover(s) {'found' if dry_run else 'handled'}" + (f", {pending} still being deleted" if pending else ""))
     return found
+
+
+def _lab_rows(cfg: Config, recorded: set[str], now: datetime) -> list[Leftover]:
+    from ops.lab import pgcluster
+
+    dsn = pgcluster.writer_dsn(cfg.lab_dir)
+    return stale_rows(dsn, f"localpg:{pgcluster.NAME}", recorded, now) if dsn else []
 
 
 def _lab_emulator_running(cfg: Config) -> bool:
     from ops.lab import emulator
 
     return emulator.running(cfg.lab_dir) is not None
-
-

@@ -272,3 +272,16 @@ def hold(ledger: Ledger, target: str, drill_id: str, hours: float, retry_s: floa
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.5)
+
+
+def lab_ledger(lab_dir: Path) -> FileLedger:
+    return FileLedger(lab_dir / "leases")
+
+
+def ledger_for(cfg: Any, env: Any) -> Ledger:
+    """The lab keeps leases and records as files in its lab dir; an AWS env in its lease table."""
+    if env.is_embedded:
+        return lab_ledger(cfg.lab_dir)
+    from ops.aws import Aws
+
+    return DynamoLedger(Aws.for_env(cfg, env).client("dynamodb"), env.lease_table, env.name)

@@ -25,13 +25,19 @@ def publish(aws: Aws, report: Report) -> int:
          "Unit": "Seconds" if name.endswith("_s") else "Count"}
         for name, value in report.measurements.items() if value is not None
     ]
-    failed = 0.0 if report.status == "pass" else 1.0
+    # DrillFailed: a missed objective, a run that could not run, or an interrupted one.
+    # DrillRuns counts only runs that reached a verdict (pass or fail): an inconclusive drill
+    # measured nothing, so a week of them trips the monitoring module's missed-drill alarm.
+    failed = 1.0 if report.status in ("fail", "error", "aborted") else 0.0
+    concluded = 1.0 if report.status in ("pass", "fail") else 0.0
+    inconclusive = 1.0 if report.status == "inconclusive" else 0.0
     env_only = [{"Name": "Env", "Value": report.env}]
     # Per env as well: the monitoring module alarms on a failed or a missing weekly drill.
     data += [
         {"MetricName": "DrillFailed", "Dimensions": dims, "Value": failed, "Unit": "Count"},
         {"MetricName": "DrillFailed", "Dimensions": env_only, "Value": failed, "Unit": "Count"},
-        {"MetricName": "DrillRuns", "Dimensions": env_only, "Value": 1.0, "Unit": "Count"},
+        {"MetricName": "DrillInconclusive", "Dimensions": env_only, "Value": inconclusive, "Unit": "Count"},
+        {"MetricName": "DrillRuns", "Dimensions": env_only, "Value": concluded, "Unit": "Count"},
     ]
     cw = aws.client("cloudwatch")
     for i in range(0, len(data), 20):

@@ -214,8 +214,17 @@ def ddb_newest_backup(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Find
         return bad
     times = [b["BackupCreationDateTime"] for b in s["backups"].value if b.get("BackupStatus") == "AVAILABLE"]
     rp = s.get("recovery_points")
-    if rp is not None and rp.ok:
+    if rp is None:
+        return Finding(cid, "error", "AWS Backup recovery points were not read (the table could not be read)")
+    if rp.ok:
         times += [p["CreationDate"] for p in rp.value if p.get("Status") == "COMPLETED"]
+    fresh = bool(times) and _age_h(s["now"], max(times)) <= policy.snapshot_max_age_hours
+    if not rp.ok and not fresh:
+        # A recovery point newer than the on-demand backups may exist: the read that would show it failed.
+        bad = failed_read(cid, rp)
+        assert bad is not None
+        return Finding(cid, bad.status, f"AWS Backup recovery points not read ({rp.error}); "
+                                        + (f"newest on-demand backup is {_age_h(s['now'], max(times)):.1f}h old" if times else "no on-demand backup"))
     if not times:
         return Finding(cid, "warn", "no on-demand backup or AWS Backup recovery point; only point-in-time recovery protects it")
     age = _age_h(s["now"], max(times))

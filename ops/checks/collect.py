@@ -18,7 +18,7 @@ def _paged(client: Any, op: str, key: str, **kwargs: Any) -> list:
     return out
 
 
-def backup_selections(client_for: ClientFor, emulated: bool) -> Read:
+def backup_selections(client_for: ClientFor) -> Read:
     """Every AWS Backup selection of every plan: their tag conditions and resource ARNs."""
     backup = client_for("backup")
 
@@ -44,16 +44,15 @@ def covered_by(selections: list[dict[str, Any]], arn: str, tags: dict[str, str])
     return plans
 
 
-def backup_service_state(client_for: ClientFor, arn: str, emulated: bool) -> dict[str, Read]:
+def backup_service_state(client_for: ClientFor, arn: str) -> dict[str, Read]:
     backup = client_for("backup")
     return {
-        "jobs": safe_read(lambda: backup.list_backup_jobs(ByResourceArn=arn).get("BackupJobs", [])),
-        "recovery_points": safe_read(
-            lambda: backup.list_recovery_points_by_resource(ResourceArn=arn).get("RecoveryPoints", [])),
+        "jobs": safe_read(lambda: _paged(backup, "list_backup_jobs", "BackupJobs", ByResourceArn=arn)),
+        "recovery_points": safe_read(lambda: _paged(backup, "list_recovery_points_by_resource", "RecoveryPoints", ResourceArn=arn)),
     }
 
 
-def aurora(client_for: ClientFor, name: str, selections: Read, emulated: bool) -> dict[str, Any]:
+def aurora(client_for: ClientFor, name: str, selections: Read, emulated: bool = False) -> dict[str, Any]:
     rds = client_for("rds")
     cluster = safe_read(lambda: rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0])
     snapshots = safe_read(lambda: _paged(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", DBClusterIdentifier=name))
@@ -64,7 +63,7 @@ def aurora(client_for: ClientFor, name: str, selections: Read, emulated: bool) -
     return state
 
 
-def dynamodb(client_for: ClientFor, name: str, selections: Read, emulated: bool) -> dict[str, Any]:
+def dynamodb(client_for: ClientFor, name: str, selections: Read, emulated: bool = False) -> dict[str, Any]:
     ddb = client_for("dynamodb")
     table = safe_read(lambda: ddb.describe_table(TableName=name)["Table"])
     state: dict[str, Any] = {

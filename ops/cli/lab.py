@@ -50,10 +50,16 @@ def _human_status(data: dict) -> str:
     lines = [f"emulator: {emu['state']}" + (f" at {emu['endpoint']} (pid {emu['pid']})" if emu["state"] == "running" else "")]
     pg = data["postgres"]
     lines.append(f"{pg.get('name', 'lab-pg')}: {pg['state']}" + (f" ({pg.get('mode')})" if pg.get("mode") else ""))
+    if pg["state"] == "split-brain":
+        lines.append(f"  SPLIT-BRAIN: {', '.join(pg['accepting_writes'])} all accept writes; `dbops lab up` keeps the newest timeline")
+    elif pg["state"] == "writer-mismatch":
+        lines.append(f"  the state file names {pg['writer']} the writer, but {', '.join(pg['accepting_writes'])} accept(s) writes")
     for m in pg.get("members", []):
         lag = "-" if m.get("lag_bytes") is None else f"{m['lag_bytes']} bytes"
+        really = {True: "read-only", False: "ACCEPTS WRITES"}.get(m.get("in_recovery"), "-")
         lines.append(
-            f"  {m['name']:<10} {m['role']:<8} port {m['port']:<6} {m['state']:<8} replication: {m.get('replication', '-'):<12} lag: {lag}"
+            f"  {m['name']:<10} {m['role']:<8} port {m['port']:<6} {m['state']:<8} {really:<14} "
+            f"replication: {m.get('replication', '-'):<12} lag: {lag}"
         )
     return "\n".join(lines)
 

@@ -2,7 +2,18 @@
 
 Month-to-date cost by service (and usage type, to tell storage apart) from GetCostAndUsage,
 paginated; the projection from GetCostForecast, or — when Cost Explorer has too little
-history or the endpoint lacks it — a linear projection of month-to-date, labelled as such.
+history (DataUnavailableException) or the endpoint does not implement it — a linear
+projection of month-to-date, labelled as such. A forecast that failed for any other reason
+is an `error`, never quietly replaced by the linear projection.
+
+Objectives (journal.require): COST-BUDGET (projected spend against the monthly budget) and
+COST-STORAGE (projected storage spend against its own limit). Either one not judged, or
+`unknown`, makes the run `inconclusive` (exit 4) — in particular when Cost Explorer returns
+no cost at all for the estate's services (no ResultsByTime, no groups, or a --tag that
+matches nothing): an empty answer is not 0 USD.
+COST-ANOMALIES and COST-AWS-BUDGET are optional: they add evidence, and an `unknown` there
+(the endpoint lacks the API, no account id to ask Budgets with) still lets the run pass;
+an `error` or `fail` there still counts.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ DEFAULT_SERVICES = (
     "AmazonCloudWatch",
 )
 STORAGE_MARKERS = ("Storage", "TimedStorage", "BackupUsage", "ByteHrs")
+OBJECTIVES = ("COST-BUDGET", "COST-STORAGE")
 
 
 @dataclass
@@ -35,7 +47,6 @@ class CostSources:
     anomalies: Any  # Cost Explorer client for GetAnomalies
     budgets: Any | None = None
     account_id: str | None = None
-    emulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,10 +65,24 @@ class Spend:
     by_service: dict[str, float] = field(default_factory=dict)
     storage: float = 0.0
     estimated: bool = False
+    groups: int = 0  # cost groups Cost Explorer returned: none means nothing was measured, not 0 USD
 
     @property
     def total(self) -> float:
         return sum(self.by_service.values())
+
+    @property
+    def measured(self) -> bool:
+        return self.groups > 0
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Cost Explorer's forecast of the rest of the month: an amount, or why there is none."""
+
+    amount: float | None
+    how: str
+    error: str | None = None  # a real failure: the projection is not judged
 
 
 def month_bounds(month: date) -> tuple[date, date]:
@@ -93,6 +118,7 @@ def cost_and_usage(sources: CostSources, cache: CeCache, opts: CostOptions, star
                 service = group["Keys"][0]
                 usage_type = group["Keys"][1] if len(group["Keys"]) > 1 else ""
                 amount = float(group["Metrics"]["UnblendedCost"]["Amount"])
+                spend.groups += 1
                 spend.by_service[service] = spend.by_service.get(service, 0.0) + amount
                 if any(m in usage_type for m in STORAGE_MARKERS):
                     spend.storage += amount
@@ -102,59 +128,90 @@ def cost_and_usage(sources: CostSources, cache: CeCache, opts: CostOptions, star
         seen_tokens.add(token)
 
 
-def forecast(sources: CostSources, cache: CeCache, opts: CostOptions, start: date, end: date) -> tuple[float | None, str]:
-    """(amount, how) — how says where the number comes from when it is not Cost Explorer's forecast."""
+def forecast(sources: CostSources, cache: CeCache, opts: CostOptions, start: date, end: date) -> Forecast:
+    """Cost Explorer's forecast over [start, end); `how` says why there is none when there is none."""
     params = {"TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Metric": "UNBLENDED_COST",
               "Granularity": "MONTHLY", "Filter": _filter(opts)}
     read = safe_read(lambda: cache.call("GetCostForecast", params, lambda: sources.forecast.get_cost_forecast(**params)))
     if read.ok:
-        return float(read.value["Total"]["Amount"]), "Cost Explorer forecast"
+        return Forecast(float(read.value["Total"]["Amount"]), "Cost Explorer forecast")
     if "DataUnavailable" in (read.error or ""):
-        return None, "Cost Explorer has too little history to forecast (DataUnavailableException)"
+        return Forecast(None, "Cost Explorer has too little history to forecast (DataUnavailableException)")
     if read.unimplemented:
-        return None, "the endpoint does not implement GetCostForecast"
-    raise RuntimeError(f"GetCostForecast failed: {read.error}")
+        return Forecast(None, "the endpoint does not implement GetCostForecast")
+    return Forecast(None, "no projection: the forecast failed", error=f"forecast not read: {read.error}")
+
+
+def _no_cost(opts: CostOptions, start: date, end: date) -> str:
+    hint = (f"tag {opts.tag[0]}={opts.tag[1]} matched nothing?" if opts.tag
+            else "no usage yet, or Cost Explorer not enabled for the account?")
+    return f"Cost Explorer returned no cost for the estate's services in {start.isoformat()}..{end.isoformat()} ({hint})"
 
 
 def run_cost_check(sources: CostSources, opts: CostOptions, cache: CeCache, journal: Journal) -> Report:
     start, end = month_bounds(opts.month)
     past = end <= opts.today
     mtd_end = end if past else opts.today
+    journal.require(*OBJECTIVES)
     journal.objectives.update({"projected_usd": opts.budget_usd, "projected_storage_usd": opts.storage_budget_usd})
+    if cache.off_reason:
+        journal.event("cache", f"Cost Explorer cache not used: {cache.off_reason}")
+        journal.details["ce_cache"] = f"off: {cache.off_reason}"
     journal.event("query", f"month-to-date cost {start} .. {mtd_end} (exclusive) for {len(opts.services)} services")
-    mtd = cost_and_usage(sources, cache, opts, start, mtd_end)
     days_in = (mtd_end - start).days
     days_total = (end - start).days
     prev_start = (start - timedelta(days=1)).replace(day=1)
-    prev_end = min(prev_start + timedelta(days=days_in), start)
-    previous = cost_and_usage(sources, cache, opts, prev_start, prev_end) if days_in else Spend()
+    journal.measure("budget_usd", opts.budget_usd)
 
-    how = "actual (month closed)"
+    if days_in:
+        mtd, last = cost_and_usage(sources, cache, opts, start, mtd_end), Spend()
+        if not mtd.measured:
+            return _inconclusive(sources, cache, opts, journal, _no_cost(opts, start, mtd_end), past)
+        prev_end = min(prev_start + timedelta(days=days_in), start)
+        previous = cost_and_usage(sources, cache, opts, prev_start, prev_end)
+        storage_projected = mtd.storage if past else mtd.storage / days_in * days_total
+        storage_how = "storage usage types" + ("" if past else f", linear over {days_in} day(s)")
+    else:  # the first day of the month: nothing this month yet; last month stands in for it
+        mtd = previous = Spend()
+        last = cost_and_usage(sources, cache, opts, prev_start, start)
+        storage_projected = last.storage if last.measured else None
+        storage_how = "storage usage types of last month"
+
+    projected: float | None
+    error = None
     if past:
-        projected = mtd.total
+        projected, how = mtd.total, "actual (month closed)"
     else:
-        remaining, how = forecast(sources, cache, opts, opts.today, end)
-        if remaining is not None:
-            projected = mtd.total + remaining
-            how = "month-to-date + Cost Explorer forecast"
+        fc = forecast(sources, cache, opts, opts.today, end)
+        error = fc.error
+        if fc.amount is not None:
+            projected, how = mtd.total + fc.amount, "month-to-date + Cost Explorer forecast"
+        elif fc.error:
+            projected, how = None, fc.how
         elif days_in:
             projected = mtd.total / days_in * days_total
-            how = f"LINEAR projection of {days_in} day(s) month-to-date ({how})"
+            how = f"LINEAR projection of {days_in} day(s) month-to-date ({fc.how})"
+        elif last.measured:
+            projected, how = last.total, f"first day of the month: previous month's total ({fc.how})"
         else:
-            last = cost_and_usage(sources, cache, opts, prev_start, start)
-            projected = last.total
-            how = f"first day of the month: previous month's total ({how})"
-    storage_projected = mtd.storage / days_in * days_total if days_in and not past else mtd.storage
+            projected, how = None, f"no projection ({fc.how}; {_no_cost(opts, prev_start, start)})"
 
     journal.measure("month_to_date_usd", round(mtd.total, 2))
-    journal.measure("projected_usd", round(projected, 2))
-    journal.measure("projected_storage_usd", round(storage_projected, 2))
-    journal.measure("budget_usd", opts.budget_usd)
+    _measure_or_not(journal, "projected_usd", projected, how)
+    _measure_or_not(journal, "projected_storage_usd", storage_projected, storage_how)
     journal.details["projection_method"] = how
     journal.details["estimated"] = mtd.estimated
-    _judge(journal, "COST-BUDGET", projected, opts.budget_usd, how, mtd.estimated)
-    _judge(journal, "COST-STORAGE", storage_projected, opts.storage_budget_usd, "storage usage types", mtd.estimated)
-    rows = _table(mtd, previous, projected, days_in)
+    if error:
+        journal.check("COST-BUDGET", "error", f"{error}; the projection is not judged (no linear fallback for a failed read)")
+    elif projected is None:
+        journal.check("COST-BUDGET", "unknown", how)
+    else:
+        _judge(journal, "COST-BUDGET", projected, opts.budget_usd, how, mtd.estimated)
+    if storage_projected is None:
+        journal.check("COST-STORAGE", "unknown", _no_cost(opts, prev_start, start))
+    else:
+        _judge(journal, "COST-STORAGE", storage_projected, opts.storage_budget_usd, storage_how, mtd.estimated)
+    rows = _table(mtd, previous, projected if projected is not None else mtd.total, days_in)
     journal.details["services"] = rows
     movers = sorted(rows, key=lambda r: abs(r["change_usd"]), reverse=True)[:3]
     journal.details["top_movers"] = [r["service"] for r in movers if r["change_usd"]]
@@ -164,12 +221,41 @@ def run_cost_check(sources: CostSources, opts: CostOptions, cache: CeCache, jour
     if not past:
         _anomalies(sources, cache, opts, journal)
     _budget_agreement(sources, opts, projected, mtd.total, journal)
-    journal.measure("ce_paid_requests", cache.paid_requests)
-    journal.measure("ce_request_cost_usd", round(cache.cost_usd, 2))
+    _count_requests(journal, cache)
     report = journal.finish()
+    if projected is None:
+        reason = error or how
+        return replace(report, summary=f"{report.status.upper()}: {reason}")
     pct = 100 * projected / opts.budget_usd
     return replace(report, summary=f"{report.status.upper()}: projected {projected:.2f} USD of {opts.budget_usd:.2f} ({pct:.0f}%), "
                                    f"{mtd.total:.2f} so far; {how}")
+
+
+def _inconclusive(sources: CostSources, cache: CeCache, opts: CostOptions, journal: Journal, reason: str, past: bool) -> Report:
+    """Cost Explorer answered with no cost at all: nothing to judge the budget on, and no zero pretends otherwise."""
+    for name in ("month_to_date_usd", "projected_usd", "projected_storage_usd"):
+        journal.mark_not_measured(name, reason)
+    journal.details["projection_method"] = "none: no cost returned"
+    journal.check("COST-BUDGET", "unknown", reason)
+    journal.check("COST-STORAGE", "unknown", reason)
+    if not past:
+        _anomalies(sources, cache, opts, journal)
+    _budget_agreement(sources, opts, None, None, journal)
+    _count_requests(journal, cache)
+    report = journal.finish()
+    return replace(report, summary=f"{report.status.upper()}: {reason}")
+
+
+def _measure_or_not(journal: Journal, name: str, value: float | None, why: str) -> None:
+    if value is None:
+        journal.mark_not_measured(name, why)
+    else:
+        journal.measure(name, round(value, 2))
+
+
+def _count_requests(journal: Journal, cache: CeCache) -> None:
+    journal.measure("ce_paid_requests", cache.paid_requests)
+    journal.measure("ce_request_cost_usd", round(cache.cost_usd, 2))
 
 
 def _judge(journal: Journal, cid: str, value: float, limit: float, how: str, estimated: bool) -> None:
@@ -208,8 +294,13 @@ def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal:
         journal.check("COST-ANOMALIES", "pass", "no cost anomaly on the estate's services in the last 30 days")
 
 
-def _budget_agreement(sources: CostSources, opts: CostOptions, projected: float, mtd: float, journal: Journal) -> None:
-    if sources.budgets is None or not sources.account_id:
+def _budget_agreement(sources: CostSources, opts: CostOptions, projected: float | None, mtd: float | None,
+                      journal: Journal) -> None:
+    """Optional evidence: does AWS Budgets see the same spend? Never decides the budget verdict on its own."""
+    if sources.budgets is None:
+        return
+    if not sources.account_id:
+        journal.check("COST-AWS-BUDGET", "unknown", "AWS Budgets not read: the account id could not be read")
         return
     read = safe_read(lambda: sources.budgets.describe_budgets(AccountId=sources.account_id).get("Budgets", []))
     if not read.ok:
@@ -224,6 +315,10 @@ def _budget_agreement(sources: CostSources, opts: CostOptions, projected: float,
     actual = float(spend.get("ActualSpend", {}).get("Amount", 0))
     fc = float(spend.get("ForecastedSpend", {}).get("Amount", 0) or 0)
     limit = float(b["BudgetLimit"]["Amount"])
+    if mtd is None or projected is None:
+        journal.check("COST-AWS-BUDGET", "unknown", f"AWS Budgets '{b['BudgetName']}' limit {limit:.2f}: actual {actual:.2f}, "
+                                                    f"forecast {fc:.2f}; nothing from Cost Explorer to compare it with")
+        return
     agree = abs(actual - mtd) <= max(1.0, 0.1 * max(actual, mtd))
     journal.check("COST-AWS-BUDGET", "pass" if agree else "warn",
                   f"AWS Budgets '{b['BudgetName']}' limit {limit:.2f}: actual {actual:.2f}, forecast {fc:.2f} vs dbops "

@@ -1,9 +1,12 @@
 """The canary writer and its verifier: what a client sees during a failover.
 
-The writer inserts increasing sequence numbers at a fixed rate and records the client
-time of every acknowledged commit. It reconnects on any failure through a DSN that
-follows the writer. The verifier reads the new writer afterwards: an acknowledged
-sequence number that is missing there is a lost write.
+The writer inserts increasing sequence numbers at a fixed rate and records, for every
+acknowledged commit, the client time and which server acknowledged it (its address and
+port as the server itself reports them, so a proxy or a moving DNS name cannot hide a
+change of writer). Every refused write is kept with its SQLSTATE and the server it
+reached. It reconnects on any failure through a DSN that follows the writer. The verifier
+reads the new writer afterwards: an acknowledged sequence number that is missing there is
+a lost write.
 """
 
 from __future__ import annotations
@@ -28,11 +31,17 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 CLIENT_OPTIONS = "keepalives=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=3 tcp_user_timeout=3000"
 
 
+READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: the server reached is no longer a writer
+# Which server acknowledged the write, in the server's own words.
+SERVER_ID = "coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port')"
+
+
 @dataclass(frozen=True)
 class Ack:
     seq: int
     at: float  # monotonic time the commit was acknowledged
     wall: float  # epoch seconds of the same moment
+    server: str = ""  # address:port of the server that acknowledged it
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,12 @@ class Failure:
     seq: int
     at: float
     error: str
+    sqlstate: str | None = None
+    server: str | None = None  # address:port the connection had reached, when it had
+
+    @property
+    def read_only(self) -> bool:
+        return self.sqlstate == READ_ONLY_SQLSTATE
 
 
 @dataclass
@@ -51,6 +66,9 @@ class CanaryLog:
     @property
     def acked_seqs(self) -> set[int]:
         return {a.seq for a in self.acks}
+
+    def refused_read_only(self, since: float | None = None) -> int:
+        return sum(1 for f in self.failures if f.read_only and (since is None or f.at >= since))
 
 
 def client_dsn(dsn: str) -> str:
@@ -106,6 +124,28 @@ class Canary:
     def acks_after(self, t: float) -> int:
         return sum(1 for a in self.log.acks if a.at > t)
 
+    def steady_on_new_writer(self, old_server: str, after: float, count: int) -> float | None:
+        """When the last `count` attempts were all acknowledged by a server other than old_server.
+
+        Returns the time of the first ack of that run, or None while there is no such run:
+        writes are steady on a new writer only when consecutive attempts succeed there.
+        """
+        attempts = sorted([(a.at, a.server) for a in self.log.acks if a.at > after]
+                          + [(f.at, None) for f in self.log.failures if f.at > after])
+        run = attempts[-count:]
+        if len(run) < count or any(server is None or server == old_server for _, server in run):
+            return None
+        return run[0][0]
+
+    def _reached(self) -> str | None:
+        conn = self._conn
+        if conn is None or conn.closed:
+            return None
+        try:
+            return f"{conn.info.hostaddr or conn.info.host}:{conn.info.port}"
+        except Exception:  # noqa: BLE001 — a broken connection may not say where it was
+            return None
+
     def _connect(self) -> psycopg.Connection:
         conn = psycopg.connect(self.dsn, autocommit=True)
         self.log.reconnects += 1
@@ -120,14 +160,16 @@ class Canary:
                 if self._conn is None or self._conn.closed:
                     self._conn = self._connect()
                 wall = time.time()
-                self._conn.execute(
-                    f"INSERT INTO {TABLE} (drill_id, seq, client_ts) VALUES (%s, %s, to_timestamp(%s))",
+                server = self._conn.execute(
+                    f"INSERT INTO {TABLE} (drill_id, seq, client_ts) VALUES (%s, %s, to_timestamp(%s)) RETURNING {SERVER_ID}",
                     (self.drill_id, seq, wall),
-                )
+                ).fetchone()[0]
                 now = self.clock()
-                self.log.acks.append(Ack(seq, now, time.time()))
+                self.log.acks.append(Ack(seq, now, time.time(), server))
             except Exception as exc:  # noqa: BLE001 — every failure is data for the drill
-                self.log.failures.append(Failure(seq, self.clock(), str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__))
+                text = str(exc).strip()
+                self.log.failures.append(Failure(seq, self.clock(), text.splitlines()[0][:200] if text else type(exc).__name__,
+                                                 getattr(exc, "sqlstate", None), self._reached()))
                 if self._conn is not None:
                     try:
                         self._conn.close()
@@ -169,6 +211,29 @@ def longest_gap_spanning(acks: list[Ack], start: float, end: float) -> float | N
             longest = max(longest, t - prev)
         prev = t
     return longest
+
+
+def longest_outage(acks: list[Ack], start: float, end: float) -> float:
+    """The longest stretch without an ack that overlaps [start, end], the stretch from the
+    last ack to `end` included: a lower bound of the downtime when writes never came back."""
+    times = sorted(a.at for a in acks if a.at <= end)
+    longest, prev = 0.0, None
+    for t in times:
+        if prev is not None and t >= start:
+            longest = max(longest, t - prev)
+        prev = t
+    return max(longest, end - (prev if prev is not None else start))
+
+
+def servers_in_order(acks: list[Ack]) -> list[tuple[str, int]]:
+    """The servers that acknowledged writes, in order, with how many acks each run had."""
+    runs: list[tuple[str, int]] = []
+    for a in sorted(acks, key=lambda a: a.at):
+        if runs and runs[-1][0] == a.server:
+            runs[-1] = (a.server, runs[-1][1] + 1)
+        else:
+            runs.append((a.server, 1))
+    return runs
 
 
 def purge(dsn: str, drill_id: str) -> int:

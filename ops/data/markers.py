@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     PRIMARY KEY (source, seq)
 )
 """
+MARKERS_PER_SIDE = 10  # markers a restore drill writes on each side of T
 # Without commit timestamps a row's write time may precede its commit by a little: rows that
 # close to T are ambiguous and left out of the verdict.
 GUARD_S = 0.5
@@ -63,6 +64,13 @@ def write(conn: psycopg.Connection, source: str, count: int, interval_s: float =
         if interval_s:
             time.sleep(interval_s)
     return seqs
+
+
+def remove(conn: psycopg.Connection, drill_id: str) -> int:
+    """Delete one drill's markers (sources `<drill id>:<side>`); nobody else's rows."""
+    if not _exists(conn, TABLE):
+        return 0
+    return conn.execute(f"DELETE FROM {TABLE} WHERE split_part(source, ':', 1) = %s", (drill_id,)).rowcount
 
 
 CANARY_TABLE = "dbops_canary"

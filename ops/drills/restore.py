@@ -1,48 +1,58 @@
 """The restore drill: restore to a time T, then check rows, not resources.
 
-pre-checks -> markers on both sides of T -> restore into a new, tagged target (timed)
--> every marker at or before T present, every marker after T absent, fingerprints of the
-rows as of T equal -> what the restore did not carry over -> delete unless --keep.
+pre-checks -> markers on both sides of T -> restore into a new target, noted in the drill
+record before it is created and tagged at creation where the API can -> every marker at or
+before T present, every marker after T absent, fingerprints of the rows as of T equal ->
+what the restore did not carry over -> remove the drill's markers from the source ->
+delete the restored target (reported deleted only once it is seen gone) unless --keep.
+
+Objectives (not judged means inconclusive, never a pass): RPO, ROWS-BEFORE-T-PRESENT,
+ROWS-AFTER-T-ABSENT, ROWS-FINGERPRINT. RESTORE-*, NOT-CARRIED-* are findings that may warn.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
-from ops.data.markers import GUARD_S, Marker, judge
-from ops.drills.common import DRILL_TAG, EXPIRES_TAG, expiry, new_drill_id
+from ops.data.markers import GUARD_S, MARKERS_PER_SIDE, Marker, RowVerdict, judge
+from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry
 from ops.errors import UsageError
-from ops.lab import process
+from ops.lease import Record
+from ops.proc import owner_id
 from ops.report import Journal, Report
 
 OWNER_TAG = "dbops:owner"
 KEPT = "kept"  # owner of a restored target kept with --keep: it lives until it expires
-MARKERS_PER_SIDE = 10
+OBJECTIVES = ("RPO", "ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT")
+Progress = Callable[[str], None]
 
 
 class Restorable(Protocol):
     ref: Any
-    exact_times: bool
+    exact_times: bool  # marker times are the database's commit times (else client times, with a guard band)
+    default_timeout_s: float  # how long a restore of this kind may take (the service's documented figures)
 
     @property
     def has_data_plane(self) -> bool: ...
     def pre_checks(self) -> list[tuple[str, str, str]]: ...
     def now(self) -> datetime: ...
-    def write_markers(self, source: str, count: int) -> None: ...
-    def make_restorable(self, t: datetime, timeout: float) -> None: ...
-    def latest_restorable_time(self) -> datetime | None: ...
-    def restore(self, t: datetime | None, drill_id: str, tags: dict[str, str], echo: Any, timeout: float) -> Any: ...
+    def restorable_window(self) -> tuple[datetime | None, datetime | None]: ...
+    def write_markers(self, drill_id: str, side: str, count: int) -> None: ...
+    def make_restorable(self, t: datetime, timeout: float, progress: Progress) -> None: ...
+    def plan_restore(self, drill_id: str) -> Any:
+        """The restored target's handle (its name) before anything is created."""
+    def start_restore(self, handle: Any, t: datetime | None, tags: dict[str, str]) -> Any: ...
+    def wait_restored(self, handle: Any, timeout: float, progress: Progress) -> Any: ...
     def source_markers(self, drill_id: str) -> list[Marker]: ...
     def restored_markers(self, handle: Any, drill_id: str) -> list[Marker]: ...
-    def remove_markers(self, drill_id: str) -> None: ...
+    def remove_markers(self, drill_id: str) -> int: ...
     def restore_notes(self, handle: Any) -> list[tuple[str, str, str]]: ...
     def not_carried_over(self, handle: Any) -> list[tuple[str, str, str]]: ...
     def delete(self, handle: Any) -> None: ...
+    def deleted(self, handle: Any) -> bool: ...
     def mark_kept(self, handle: Any) -> None: ...
 
 
@@ -52,51 +62,63 @@ class RestoreOptions:
     latest: bool = False
     keep: bool = False
     rpo_s: float = 300.0
-    timeout_s: float = 1800.0
+    timeout_s: float | None = None  # None: the target's default
     expires_hours: float = 6.0
+    delete_wait_s: float = 600.0
 
 
-def owner_tag() -> str:
-    """host:pid:start — the janitor removes a leftover whose owner process is gone."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{process.start_time(pid)}"
+def validate_time(target: Restorable, at: datetime | None) -> None:
+    """Refuse a T the target cannot restore to, before anything is written."""
+    if at is None:
+        return
+    now = target.now()
+    if at >= now:
+        raise UsageError(f"restore time {at.isoformat()} is not in the past (now {now.isoformat()})")
+    earliest, _ = target.restorable_window()
+    if earliest is not None and at < earliest:
+        raise UsageError(f"restore time {at.isoformat()} is before the earliest restorable time of {target.ref} "
+                         f"({earliest.isoformat()}): outside the retention window")
 
 
-def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, hooks: dict | None = None) -> Report:
+def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, drill_id: str,
+                ledger: Any = None, hooks: dict | None = None) -> Report:
     hooks = hooks or {}
-    drill_id = new_drill_id("restore")
-    tags = {DRILL_TAG: drill_id, EXPIRES_TAG: expiry(opts.expires_hours), OWNER_TAG: owner_tag()}
+    timeout = opts.timeout_s or target.default_timeout_s
+    tags = {DRILL_TAG: drill_id, EXPIRES_TAG: expiry(opts.expires_hours), OWNER_TAG: owner_id()}
     journal.details["drill_id"] = drill_id
+    journal.require(*OBJECTIVES)
     journal.objectives["rpo_s"] = opts.rpo_s
     journal.event("pre", f"drill {drill_id}: checking {target.ref}")
     for cid, status, detail in target.pre_checks():
         journal.check(cid, status, detail)
     if any(c.status == "fail" for c in journal.checks):
-        return journal.finish("error", f"pre-checks failed, the drill did not start: {journal.failed_detail()}")
+        return journal.finish("error", f"ERROR: pre-checks failed, the drill did not start: {journal.failed_detail()}")
+    _measure_rpo(target, opts, journal)
 
-    latest = target.latest_restorable_time()
-    if getattr(target, "emulated", False):
-        journal.mark_not_measured("rpo_s", "the emulator does not advance the latest restorable time")
-        journal.check("RPO", "unknown", "not measured: the emulator does not advance the latest restorable time")
-    elif latest is not None:
-        journal.measure("rpo_s", max(0.0, (datetime.now(timezone.utc) - latest).total_seconds()))
-        journal.check("RPO", "pass" if journal.measurements["rpo_s"] <= opts.rpo_s else "fail",
-                      f"latest restorable time {latest.isoformat()} is {journal.measurements['rpo_s']:.1f}s old (objective {opts.rpo_s:g}s)")
-    else:
-        journal.mark_not_measured("rpo_s", "the target reports no latest restorable time")
-
-    handle = None
+    record = Record(drill_id, str(target.ref), journal.env, owner_id(), tags[EXPIRES_TAG], markers=target.has_data_plane)
+    if ledger is not None:
+        ledger.put_record(record)
+    handle = None  # set once a restore may have been started: cleanup then deletes it by name
+    restored = False
     aborted = False
+    progress = lambda m: journal.event("wait", m)  # noqa: E731
     try:
-        t = _choose_t(target, opts, drill_id, journal)
+        t = _choose_t(target, opts, drill_id, journal, timeout)
         if "before_restore" in hooks:
             hooks["before_restore"](drill_id)
+        planned = target.plan_restore(drill_id)
+        record.resources.append({"kind": "restore", "name": planned.name})
+        if ledger is not None:
+            ledger.put_record(record)  # before the call: a kill between it and the tag leaves a findable name
         journal.event("restore", f"restoring {target.ref} to {t.isoformat() if t else 'its latest restorable time'} "
-                                 f"as a new target tagged {DRILL_TAG}={drill_id}")
+                                 f"as {planned.name}, tagged {DRILL_TAG}={drill_id}")
         if not target.exact_times:
             time.sleep(2 * GUARD_S)  # client-clock markers: keep them clear of T
         started = time.monotonic()
-        handle = target.restore(t, drill_id, tags, lambda m: journal.event("restore", m), opts.timeout_s)
+        handle = planned
+        handle = target.start_restore(planned, t, tags)
+        handle = target.wait_restored(handle, timeout, progress)
+        restored = True
         journal.measure("restore_duration_s", time.monotonic() - started)
         if t is None:
             # The service fixed T when the restore began: markers written now are after it.
@@ -113,42 +135,93 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, hook
             journal.check(cid, status, detail)
     except KeyboardInterrupt:
         aborted = True
-        journal.event("abort", "interrupted: deleting what the drill created")
+        journal.event("abort", "interrupted: removing what the drill created")
     finally:
-        target.remove_markers(drill_id)
-        if handle is not None and not (opts.keep and not aborted):
-            journal.event("cleanup", f"deleting the restored target {getattr(handle, 'name', handle)}")
-            target.delete(handle)
-            journal.details["restored_target_deleted"] = True
-        elif handle is not None:
-            target.mark_kept(handle)
-            journal.event("cleanup", f"kept the restored target {handle.name} (--keep); `dbops janitor` removes it after {tags[EXPIRES_TAG]}")
+        with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
+            pending = _cleanup(target, handle, drill_id, opts.keep and restored and not aborted, opts, tags, journal)
+        aborted |= deferred.count > 0
+        if ledger is not None:
+            if pending:
+                record.kept = bool(opts.keep and restored and not aborted)
+                ledger.put_record(record)  # the janitor finishes what is pending, or removes a kept copy once expired
+            else:
+                ledger.delete_record(drill_id)
     if aborted:
-        return journal.finish("aborted", "interrupted; the restored target was deleted")
-    report = journal.finish()
-    return _with_summary(report)
+        return journal.finish("aborted", f"ABORTED: interrupted; {journal.details.get('cleanup', 'nothing to clean up')}")
+    return _with_summary(journal.finish())
+
+
+def _measure_rpo(target: Restorable, opts: RestoreOptions, journal: Journal) -> None:
+    _, latest = target.restorable_window()
+    if getattr(target, "emulated", False):
+        journal.mark_not_measured("rpo_s", "the emulator does not advance the latest restorable time")
+        journal.check("RPO", "unknown", "not measured: the emulator does not advance the latest restorable time")
+    elif latest is None:
+        journal.mark_not_measured("rpo_s", "the target reports no latest restorable time")
+        journal.check("RPO", "fail", "no latest restorable time: point-in-time restore is not possible")
+    else:
+        rpo = max(0.0, (datetime.now(timezone.utc) - latest).total_seconds())
+        journal.measure("rpo_s", rpo)
+        journal.check("RPO", "pass" if rpo <= opts.rpo_s else "fail",
+                      f"latest restorable time {latest.isoformat()} is {rpo:.1f}s old (objective {opts.rpo_s:g}s)")
+
+
+def _cleanup(target: Restorable, handle: Any, drill_id: str, keep: bool, opts: RestoreOptions,
+             tags: dict[str, str], journal: Journal) -> bool:
+    """Remove the drill's markers and its restored target. Returns whether anything is left pending."""
+    pending = []
+    if target.has_data_plane:
+        try:
+            removed = target.remove_markers(drill_id)
+            journal.event("cleanup", f"removed {removed} marker(s) of drill {drill_id} from {target.ref}")
+        except Exception as exc:  # noqa: BLE001 — the janitor removes them
+            pending.append(f"markers in {target.ref}")
+            journal.event("cleanup", f"markers not removed ({exc}); `dbops janitor` removes them")
+    if handle is not None and keep:
+        target.mark_kept(handle)
+        pending.append(f"kept {handle.name}")
+        journal.details["cleanup"] = f"kept the restored target {handle.name} (--keep); `dbops janitor` removes it after {tags[EXPIRES_TAG]}"
+    elif handle is not None:
+        journal.event("cleanup", f"deleting the restored target {handle.name}")
+        try:
+            target.delete(handle)
+            from ops.clock import wait_until
+
+            gone = wait_until(lambda: target.deleted(handle), timeout=opts.delete_wait_s, interval=2)
+        except Exception as exc:  # noqa: BLE001 — left to the janitor, and said so
+            gone = False
+            journal.event("cleanup", f"deleting {handle.name} failed: {exc}")
+        journal.details["restored_target_deleted"] = gone
+        if gone:
+            journal.details["cleanup"] = f"the restored target {handle.name} was deleted (seen gone)"
+        else:
+            pending.append(f"deletion of {handle.name}")
+            journal.details["cleanup"] = (f"deletion of {handle.name} is still pending after {opts.delete_wait_s:.0f}s; "
+                                          f"`dbops janitor` deletes it (drill {drill_id})")
+    else:
+        journal.details.setdefault("cleanup", "no restored target was created")
+    journal.event("cleanup", journal.details["cleanup"])
+    return bool(pending)
 
 
 def _write_side(target: Restorable, drill_id: str, side: str, journal: Journal) -> None:
     if target.has_data_plane:
-        target.write_markers(f"{drill_id}:{side}", MARKERS_PER_SIDE)
+        target.write_markers(drill_id, side, MARKERS_PER_SIDE)
         journal.event("markers", f"wrote {MARKERS_PER_SIDE} markers {side} T")
 
 
-def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: Journal) -> datetime | None:
+def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: Journal, timeout: float) -> datetime | None:
     """Pick T and make sure there are markers on both sides of it, and a commit after it.
 
     None means "the latest restorable time", which a table service fixes itself when the
     restore starts; the markers after T are written once it has.
     """
+    progress = lambda m: journal.event("wait", m)  # noqa: E731
     if opts.at is not None:
-        now = target.now()
-        if opts.at >= now:
-            raise UsageError(f"restore time {opts.at.isoformat()} is not in the past (now {now.isoformat()})")
         t = opts.at
-        journal.event("markers", f"T = {t.isoformat()}: rows written before T must already exist (heartbeat, canary, earlier drills)")
+        journal.event("markers", f"T = {t.isoformat()}: rows written before T must already exist (heartbeat, canary, other writers)")
         _write_side(target, drill_id, "after", journal)
-        target.make_restorable(t, opts.timeout_s)
+        target.make_restorable(t, timeout, progress)
         return t
     _write_side(target, drill_id, "before", journal)
     if opts.latest and not target.exact_times:
@@ -159,21 +232,21 @@ def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: 
     time.sleep(gap)
     journal.event("markers", f"T = {t.isoformat()}")
     _write_side(target, drill_id, "after", journal)
-    target.make_restorable(t, opts.timeout_s)
+    target.make_restorable(t, timeout, progress)
     return t
 
 
 def _verify(target: Restorable, handle: Any, t: datetime, drill_id: str, journal: Journal) -> None:
     if not target.has_data_plane:
         for cid in ("ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT"):
-            journal.check(cid, "unknown", "not verified: no data plane (the emulator runs no database)")
+            journal.check(cid, "unknown", "not verified: no data plane (the endpoint has no database behind it)")
         return
     journal.event("verify", "reading markers from the source and the restored target")
     verdict = judge(target.source_markers(drill_id), target.restored_markers(handle, drill_id), t, target.exact_times)
     record_verdict(verdict, journal)
 
 
-def record_verdict(verdict, journal: Journal) -> None:  # type: ignore[no-untyped-def]
+def record_verdict(verdict: RowVerdict, journal: Journal) -> None:
     journal.measure("markers_before_t", verdict.expected_present)
     journal.measure("markers_after_t", verdict.expected_absent)
     journal.measure("markers_missing", len(verdict.missing))
@@ -181,29 +254,32 @@ def record_verdict(verdict, journal: Journal) -> None:  # type: ignore[no-untype
     if verdict.ambiguous:
         journal.measure("markers_too_close_to_t", verdict.ambiguous)
     if verdict.expected_present == 0:
-        journal.check("ROWS-BEFORE-T-PRESENT", "fail", "no marker was written before T: nothing to judge the restore by")
+        journal.check("ROWS-BEFORE-T-PRESENT", "unknown", "no marker was written before T: nothing to judge the restore by")
     else:
         journal.check("ROWS-BEFORE-T-PRESENT", "pass" if not verdict.missing else "fail",
                       f"{verdict.expected_present - len(verdict.missing)} of {verdict.expected_present} rows written at or before T are present"
                       + (f"; missing {verdict.missing[:5]}" if verdict.missing else ""))
     if verdict.expected_absent == 0:
-        journal.check("ROWS-AFTER-T-ABSENT", "fail", "no marker was written after T: a restore to a later time would pass unnoticed")
+        journal.check("ROWS-AFTER-T-ABSENT", "unknown", "no marker was written after T: a restore to a later time would pass unnoticed")
     else:
         journal.check("ROWS-AFTER-T-ABSENT", "pass" if not verdict.unexpected else "fail",
                       f"{verdict.expected_absent - len(verdict.unexpected)} of {verdict.expected_absent} rows written after T are absent"
                       + (f"; present: {verdict.unexpected[:5]}" if verdict.unexpected else ""))
-    journal.check("ROWS-FINGERPRINT", "pass" if verdict.fingerprints_match else "fail",
-                  f"source {verdict.source_fingerprint[:16]} vs restored {verdict.restored_fingerprint[:16]} (rows as of T)")
+    if verdict.expected_present == 0:
+        journal.check("ROWS-FINGERPRINT", "unknown", "no rows as of T to fingerprint")
+    else:
+        journal.check("ROWS-FINGERPRINT", "pass" if verdict.fingerprints_match else "fail",
+                      f"source {verdict.source_fingerprint[:16]} vs restored {verdict.restored_fingerprint[:16]} (rows as of T)")
     journal.details["fingerprints"] = {"source": verdict.source_fingerprint, "restored": verdict.restored_fingerprint}
 
 
 def _with_summary(report: Report) -> Report:
     m = report.measurements
-    if report.status == "pass" and m.get("markers_before_t") is not None:
+    if report.status == "pass":
         text = (f"{m['markers_before_t']} rows before T present, {m['markers_after_t']} after T absent, fingerprints match; "
                 f"restored in {m.get('restore_duration_s', 0):.1f}s")
-    elif report.status == "pass":
-        text = "control plane only: rows NOT VERIFIED (no data plane)"
+    elif report.status == "inconclusive":
+        text = "NOT VERIFIED: " + "; ".join(report.details.get("inconclusive_because", []))
     else:
         text = "; ".join(c.detail for c in report.checks if c.status in ("fail", "error")) or report.status
     return replace(report, summary=f"{report.status.upper()}: {text}")

@@ -6,10 +6,15 @@ what the state file says `up` started, and removes nothing else.
 
 from __future__ import annotations
 
+import fcntl
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 from ops.config import Config
+from ops.errors import Busy, LabError
 from ops.lab import emulator
 
 Echo = Callable[[str], None]
@@ -22,23 +27,56 @@ class LabOptions:
     with_postgres: bool = True
 
 
-def up(cfg: Config, opts: LabOptions, echo: Echo) -> dict[str, Any]:
-    entry, started = emulator.start(cfg.lab_dir)
-    echo(f"emulator: {'started' if started else 'already running'} at {entry['endpoint']} (pid {entry['pid']})")
-    if opts.with_postgres:
-        from ops.lab import pgcluster
+@contextmanager
+def lifecycle(lab_dir: Path) -> Iterator[None]:
+    """One `lab up` or `lab down` at a time."""
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lab_dir / "lifecycle.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LabError(f"another `dbops lab up` or `lab down` is running on {lab_dir}; wait for it") from None
+        yield
+    finally:
+        os.close(fd)
 
-        cluster, started = pgcluster.start(cfg.lab_dir, replicas=opts.replicas, sync=opts.sync, echo=echo)
-        echo(f"{pgcluster.NAME}: {'started' if started else 'already running'}; writer on port {cluster.writer_port()}")
+
+def up(cfg: Config, opts: LabOptions, echo: Echo) -> dict[str, Any]:
+    with lifecycle(cfg.lab_dir):
+        entry, started = emulator.start(cfg.lab_dir)
+        echo(f"emulator: {'started' if started else 'already running'} at {entry['endpoint']} (pid {entry['pid']})")
+        if opts.with_postgres:
+            _up_postgres(cfg, opts, echo)
     return status(cfg)
+
+
+def _up_postgres(cfg: Config, opts: LabOptions, echo: Echo) -> None:
+    from ops.lab import pgcluster
+    from ops.lease import lab_ledger
+
+    try:
+        # A drill that holds lab-pg is moving its members around: starting them now could make two writers.
+        lease = lab_ledger(cfg.lab_dir).acquire(f"localpg:{pgcluster.NAME}", "lab-up", hours=1)
+    except Busy as exc:
+        echo(f"{pgcluster.NAME}: left as it is: {exc}")
+        return
+    with lease:
+        existing = pgcluster.get(cfg.lab_dir)
+        if existing is not None and len(existing.replicas()) != opts.replicas:
+            echo(f"{pgcluster.NAME}: --replicas {opts.replicas} ignored: the lab already has {len(existing.replicas())} "
+                 f"replica(s); `dbops lab down` and remove {existing.root} to create it again with another count")
+        cluster, started = pgcluster.start(cfg.lab_dir, replicas=opts.replicas, sync=opts.sync, echo=echo)
+        echo(f"{pgcluster.NAME}: {'started' if started else 'already running'}; writer {cluster.entry['writer']} on port {cluster.writer_port()}")
 
 
 def down(cfg: Config, echo: Echo) -> None:
     from ops.lab import pgcluster
 
-    for name in pgcluster.stop(cfg.lab_dir):
-        echo(f"{name}: stopped")
-    echo(f"emulator: {'stopped' if emulator.stop(cfg.lab_dir) else 'was not running'}")
+    with lifecycle(cfg.lab_dir):
+        for name in pgcluster.stop(cfg.lab_dir):
+            echo(f"{name}: stopped")
+        echo(f"emulator: {'stopped' if emulator.stop(cfg.lab_dir) else 'was not running'}")
 
 
 def status(cfg: Config) -> dict[str, Any]:

@@ -16,7 +16,12 @@ CANDIDATE_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/
 
 def bindir() -> Path:
     configured = os.environ.get("DBOPS_PG_BIN")
-    for d in ([configured] if configured else []) + list(CANDIDATE_DIRS):
+    if configured:
+        if not (Path(configured) / "pg_ctl").exists():
+            raise LabError(f"DBOPS_PG_BIN={configured} has no pg_ctl: point it at PostgreSQL's server binaries "
+                           "(e.g. /usr/lib/postgresql/15/bin) or unset it")
+        return Path(configured)
+    for d in CANDIDATE_DIRS:
         if d and (Path(d) / "pg_ctl").exists():
             return Path(d)
     found = shutil.which("pg_ctl")

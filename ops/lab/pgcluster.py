@@ -315,7 +315,10 @@ class Cluster:
             )
         except Exception:  # noqa: BLE001 — a writer that is down has no replication to show
             return {}
-        return {r[0]: {"state": r[1], "sync_state": r[2], "lag_bytes": r[3], "lag_s": r[4] or 0.0} for r in rows}
+        # replay_lag is NULL both when the standby has caught up and gone idle and when it
+        # has not reported yet: it is 0 only when the replica has replayed the writer's LSN.
+        return {r[0]: {"state": r[1], "sync_state": r[2], "lag_bytes": r[3],
+                       "lag_s": r[4] if r[4] is not None else (0.0 if r[3] == 0 else None)} for r in rows}
 
     def describe(self) -> list[dict[str, Any]]:
         repl = self.replication_rows()
@@ -374,14 +377,15 @@ def get(lab_dir: Path) -> Cluster | None:
 
 
 def start(lab_dir: Path, replicas: int = 1, sync: bool = False, echo: Echo = _quiet) -> tuple[Cluster, bool]:
-    """Start lab-pg; create it on first use. Returns (cluster, started_now)."""
+    """Start lab-pg; create it on first use. Returns (cluster, started_now).
+
+    An existing cluster is started as its members really are, not as the state file says:
+    see `reconcile`. A running cluster keeps its number of replicas (`replicas` applies at
+    creation only; the caller says so).
+    """
     cluster = get(lab_dir)
-    if cluster and all(m.path.exists() for m in cluster.members):
-        started = False
-        for m in sorted(cluster.members, key=lambda m: m.name != cluster.entry["writer"]):
-            if not cluster.is_running(m):
-                cluster.start_member(m)
-                started = True
+    if cluster and any(m.path.exists() for m in cluster.members):
+        started = reconcile(cluster, echo)
         if cluster.sync != sync:
             cluster.entry["mode"] = "sync" if sync else "async"
             cluster.save()
@@ -396,11 +400,103 @@ def start(lab_dir: Path, replicas: int = 1, sync: bool = False, echo: Echo = _qu
     return cluster, True
 
 
+def timeline(cluster: Cluster, m: Member) -> int:
+    """The member's timeline: from the server if it runs, else from its control file."""
+    if cluster.is_running(m):
+        try:
+            row = cluster.query(m, "SELECT CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver) "
+                                   "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")
+            if row and row[0][0]:
+                return int(row[0][0])
+        except Exception:  # noqa: BLE001 — fall back to the control file
+            pass
+    proc = pgbin.run("pg_controldata", str(m.path), check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("Latest checkpoint's TimeLineID:"):
+            return int(line.split(":", 1)[1])
+    return 0
+
+
+def configured_primary(m: Member) -> bool:
+    return m.path.exists() and not (m.path / "standby.signal").exists()
+
+
+def reconcile(cluster: Cluster, echo: Echo = _quiet) -> bool:
+    """Start every member in the role it can safely have; never start two primaries.
+
+    A drill killed in the middle of a failover can leave two members configured as primary
+    (the old writer fenced, the new one promoted) or a replica that diverged from the
+    writer. The member on the newest timeline is the writer; every other member is started
+    as its replica and, if it does not stream, rebuilt (pg_rewind, else a base backup).
+    Returns whether anything was started or rebuilt.
+    """
+    primaries = [m for m in cluster.members if configured_primary(m)]
+    if not primaries:
+        raise LabError(f"no member of {NAME} is configured as primary (an interrupted rebuild?); "
+                       f"members: {', '.join(m.name for m in cluster.members)} — remove {cluster.root} and run `dbops lab up` again")
+    writer = max(primaries, key=lambda m: (timeline(cluster, m), m.name == cluster.entry["writer"]))
+    changed = False
+    if len(primaries) > 1:
+        others = ", ".join(f"{m.name} (timeline {timeline(cluster, m)})" for m in primaries if m is not writer)
+        echo(f"{NAME}: {len(primaries)} members are configured as primary; keeping {writer.name} "
+             f"(timeline {timeline(cluster, writer)}) and rejoining {others} as replicas")
+        for m in primaries:
+            if m is not writer:
+                cluster.stop_member(m, mode="fast")
+    if cluster.entry["writer"] != writer.name:
+        echo(f"{NAME}: the state file named {cluster.entry['writer']} the writer; the servers say {writer.name}")
+        cluster.entry["writer"] = writer.name
+        cluster.save()
+    if not cluster.is_running(writer):
+        cluster.start_member(writer)
+        changed = True
+    for m in cluster.replicas():
+        if cluster.is_running(m) and not configured_primary(m) and cluster.wait_streaming(m, timeout=2):
+            continue
+        changed = True
+        if m.path.exists() and not configured_primary(m):
+            try:
+                cluster.write_conf(m, writer)
+                if cluster.is_running(m):
+                    cluster.reload(m)
+                else:
+                    cluster.start_member(m)
+                if cluster.wait_streaming(m, timeout=15):
+                    echo(f"{NAME}: {m.name} streaming from {writer.name}")
+                    continue
+            except LabError as exc:
+                echo(f"{NAME}: {m.name} did not start as a replica ({exc})")
+        if m.path.exists():
+            how = cluster.rebuild(m, writer, echo)
+        else:
+            cluster.add_replica(m, writer, echo)
+            how = "base backup"
+        streaming = cluster.wait_streaming(m, timeout=30)
+        echo(f"{NAME}: {m.name} rejoined as a replica of {writer.name} by {how}; {'streaming' if streaming else 'NOT streaming'}")
+    return changed
+
+
+def running_postmasters(root: Path) -> list[Path]:
+    """Data directories under root whose postmaster is alive."""
+    found = []
+    for pid_file in root.rglob("postmaster.pid"):
+        try:
+            if process.is_running(int(pid_file.read_text().splitlines()[0])):
+                found.append(pid_file.parent)
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def create(lab_dir: Path, replicas: int, sync: bool, echo: Echo = _quiet) -> Cluster:
     lab_dir.mkdir(parents=True, exist_ok=True)
     pgbin.ensure_traversable(lab_dir.resolve())
     root = lab_dir.resolve() / "pg"
     if root.exists():
+        alive = running_postmasters(root)
+        if alive:
+            raise LabError(f"{root} has running PostgreSQL servers ({', '.join(str(p) for p in alive)}) the lab state does not "
+                           f"know of; stop them (pg_ctl -D DIR stop) before `dbops lab up` creates {NAME} again")
         shutil.rmtree(root)
     pgbin.make_dir(root, 0o755)
     members = [{"name": f"pg{i}", "port": process.free_port(), "datadir": str(root / f"pg{i}")} for i in range(replicas + 1)]
@@ -445,8 +541,15 @@ def status(lab_dir: Path) -> dict[str, Any]:
         return {"name": NAME, "state": "absent", "members": []}
     members = cluster.describe()
     running = [m for m in members if m["state"] == "running"]
+    # Which members really accept writes, as each server says of itself, whatever the state file says.
+    primaries = [m["name"] for m in running if m.get("in_recovery") is False]
     overall = "running" if len(running) == len(members) else ("stopped" if not running else "degraded")
-    return {"name": NAME, "state": overall, "mode": cluster.entry["mode"], "writer": cluster.entry["writer"], "members": members}
+    if len(primaries) > 1:
+        overall = "split-brain"
+    elif running and primaries and primaries != [cluster.entry["writer"]]:
+        overall = "writer-mismatch"
+    return {"name": NAME, "state": overall, "mode": cluster.entry["mode"], "writer": cluster.entry["writer"],
+            "accepting_writes": primaries, "members": members}
 
 
 def writer_dsn(lab_dir: Path) -> str | None:

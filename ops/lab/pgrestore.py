@@ -91,17 +91,28 @@ def write_owner(path: Path, drill_id: str, expires_at: str, port: int) -> None:
     (path / "owner.json").write_text(json.dumps(owner))
 
 
-def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo: Echo, timeout: float = 600.0) -> Restored:
+def plan(cluster: Cluster, drill_id: str) -> Restored:
+    """Where a restore for drill_id goes; nothing is created yet."""
+    return Restored(drill_id, restores_dir(cluster) / drill_id, process.free_port())
+
+
+def start(cluster: Cluster, restored: Restored, t: datetime, expires_at: str, echo: Echo, timeout: float = 600.0) -> None:
+    """Copy the newest base backup before t and start recovery to t; owner.json first, so the janitor can find it."""
     base = choose_backup(cluster, t)
-    dest = restores_dir(cluster) / drill_id
     pgbin.make_dir(restores_dir(cluster), 0o755)
-    pgbin.make_dir(dest, 0o755)
-    restored = Restored(drill_id, dest, process.free_port())
-    write_owner(dest, drill_id, expires_at, restored.port)  # first: the janitor can find it from now on
+    pgbin.make_dir(restored.path, 0o755)
+    write_owner(restored.path, restored.name, expires_at, restored.port)
+    _restore_into(cluster, base, restored, t, echo, timeout)
+
+
+def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo: Echo, timeout: float = 600.0) -> Restored:
+    """plan + start + wait; a restore that fails or is interrupted leaves nothing behind."""
+    restored = plan(cluster, drill_id)
     try:
-        _restore_into(cluster, base, restored, t, echo, timeout)
+        start(cluster, restored, t, expires_at, echo, timeout)
+        wait(restored, t, timeout)
     except BaseException:
-        delete(dest)  # interrupted or failed: leave nothing half-restored
+        delete(restored.path)
         raise
     return restored
 
@@ -139,6 +150,13 @@ def _restore_into(cluster: Cluster, base: Path, restored: Restored, t: datetime,
     echo(f"replaying WAL to {t.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S.%f} UTC on port {restored.port}")
     pgbin.run("pg_ctl", "-D", str(restored.datadir), "-l", str(log), "-w", "-t", str(int(timeout)), "start",
               timeout=timeout + 10, check=False)
+
+
+def wait(restored: Restored, t: datetime, timeout: float) -> None:
+    """Until recovery to t has ended and the restored server takes writes; a recovery FATAL stops it at once."""
+    import psycopg
+
+    log = restored.path / "postgres.log"
     deadline = time.monotonic() + timeout
     while True:
         text = log.read_text() if log.exists() else ""
@@ -146,8 +164,6 @@ def _restore_into(cluster: Cluster, base: Path, restored: Restored, t: datetime,
             fatal = next(line for line in text.splitlines() if "FATAL" in line)
             raise LabError(f"restore of lab-pg to {t.isoformat()} failed: {fatal.split('FATAL:', 1)[1].strip()}")
         try:
-            import psycopg
-
             with psycopg.connect(restored.dsn(), autocommit=True) as conn:
                 if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
                     return

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
+
+from psycopg.conninfo import make_conninfo
 
 from ops.aws import Aws
-from ops.errors import UsageError
+from ops.clock import wait_for, wait_until
+from ops.data.markers import Marker
+from ops.errors import CannotRun, UsageError
 from ops.targets import TargetRef
-from ops.targets.base import ClusterState, MemberState, wait_restorable
+from ops.targets.base import ClusterState, Heal, MemberState, wait_restorable
+
+# Aurora point-in-time restores take tens of minutes (the restore, then the new instance).
+RESTORE_TIMEOUT_S = 3600.0
+RESTORABLE_WAIT_S = 15 * 60
 
 DRILL_TAG_KEY = "dbops:drill-id"
 
@@ -57,7 +64,7 @@ class AuroraTarget:
         latest = max(stats, key=lambda d: d["Timestamp"])
         return float(latest["Maximum"]) / 1000.0
 
-    def describe(self) -> ClusterState:
+    def describe(self, lag: bool = True) -> ClusterState:
         cluster = self._cluster()
         instances = self._instances()
         members = []
@@ -68,8 +75,8 @@ class AuroraTarget:
             if role == "writer":
                 writer = iid
             status = instances.get(iid, {}).get("DBInstanceStatus", "unknown")
-            lag = self.replica_lag_s(iid) if role == "reader" else None
-            members.append(MemberState(iid, role, status, lag_s=lag, detail=f"promotion tier {m.get('PromotionTier', '-')}"))
+            lag_s = self.replica_lag_s(iid) if role == "reader" and lag else None
+            members.append(MemberState(iid, role, status, lag_s=lag_s, detail=f"promotion tier {m.get('PromotionTier', '-')}"))
         return ClusterState(self.ref.name, cluster["Status"], writer, tuple(members))
 
     def failover(self, to: str | None, timeout: float) -> None:
@@ -78,8 +85,20 @@ class AuroraTarget:
             kwargs["TargetDBInstanceIdentifier"] = to
         self.rds.failover_db_cluster(**kwargs)
 
-    def after_failover(self, old_writer: str) -> str:
-        return f"Aurora keeps {old_writer} in the cluster as a reader; nothing to rebuild"
+    def after_failover(self, old_writer: str, timeout: float = 600.0) -> Heal:
+        """Aurora keeps the old writer in the cluster and brings it back as a reader: whole once it is an available reader."""
+        seen: dict[str, Any] = {}
+
+        def back_as_reader() -> bool:
+            member = self.describe(lag=False).member(old_writer)
+            seen["member"] = member
+            return member is not None and member.role == "reader" and member.status == "available"
+
+        if wait_until(back_as_reader, timeout, interval=5):
+            return Heal(True, f"{old_writer} is back in {self.ref.name} as an available reader")
+        member = seen.get("member")
+        where = f"{member.role}, {member.status}" if member else "not a member of the cluster"
+        return Heal(False, f"{old_writer} is not an available reader after {timeout:.0f}s ({where})")
 
     def writer_dsn(self) -> str | None:
         if not self.has_data_plane:
@@ -87,28 +106,41 @@ class AuroraTarget:
         return self.dsn_for(self._cluster())
 
     def dsn_for(self, cluster: dict[str, Any], secret_of: dict[str, Any] | None = None) -> str:
-        """libpq DSN of a cluster's endpoint; credentials from the master secret of secret_of (default: itself)."""
+        """libpq DSN of a cluster's endpoint, TLS required; credentials from the master secret
+        (--secret-arn, the env's Terraform outputs, or the cluster's RDS-managed secret)."""
         owner = secret_of or cluster
         secret_arn = self.secret_arn or (owner.get("MasterUserSecret") or {}).get("SecretArn")
         if not secret_arn:
-            raise UsageError(f"no credentials for {self.ref}: give the master secret ARN (Terraform output) or enable the RDS-managed secret")
-        secret = json.loads(self.aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+            raise UsageError(f"no credentials for {self.ref}: give --secret-arn, or apply the env whose outputs name the "
+                             "master secret, or enable the RDS-managed master secret")
+        try:
+            secret = json.loads(self.aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+            user, password = secret["username"], secret["password"]
+        except (KeyError, TypeError, ValueError):
+            raise UsageError(f"secret {secret_arn} holds no JSON with username and password") from None
         # The password is only ever in this DSN, handed to libpq; never printed or reported.
-        return (
-            f"host={cluster['Endpoint']} port={cluster.get('Port', 5432)} dbname={secret.get('dbname', 'postgres')} "
-            f"user={secret['username']} password={secret['password']} sslmode=require connect_timeout=2"
-        )
+        return make_conninfo(host=cluster["Endpoint"], port=cluster.get("Port", 5432), dbname=secret.get("dbname") or "postgres",
+                             user=user, password=password, sslmode="require", connect_timeout=2)
+
 
 @dataclass(frozen=True)
 class RestoredCluster:
     name: str
     instance: str
+    restored_to: datetime | None = None
+
+
+def restored_names(source: str, drill_id: str) -> tuple[str, str]:
+    """Cluster and instance identifiers of a drill's restore (63 characters at most)."""
+    name = f"{source[: 62 - len(drill_id)]}-{drill_id}"[:63].rstrip("-")
+    return name, f"{name[:61]}-1"
 
 
 class AuroraRestore:
     """Restore-test operations of an Aurora cluster: RestoreDBClusterToPointInTime plus an instance."""
 
     exact_times = True
+    default_timeout_s = RESTORE_TIMEOUT_S
 
     def __init__(self, target: AuroraTarget) -> None:
         self.target = target
@@ -131,60 +163,71 @@ class AuroraRestore:
         ]
 
     def now(self) -> datetime:
+        if self.has_data_plane:
+            from ops.data import markers
+
+            with self._markers_conn() as conn:
+                return markers.server_now(conn)
         return datetime.now(timezone.utc)
+
+    def restorable_window(self) -> tuple[datetime | None, datetime | None]:
+        c = self.target._cluster()
+        return c.get("EarliestRestorableTime"), c.get("LatestRestorableTime")
 
     def _markers_conn(self):  # type: ignore[no-untyped-def]
         from ops.data import markers
 
         return markers.connect(self.target.writer_dsn() or "")
 
-    def write_markers(self, source: str, count: int) -> None:
+    def write_markers(self, drill_id: str, side: str, count: int) -> None:
         from ops.data import markers
 
         with self._markers_conn() as conn:
-            markers.write(conn, source, count)
+            markers.write(conn, f"{drill_id}:{side}", count)
 
-    def latest_restorable_time(self) -> datetime | None:
-        return self.target._cluster().get("LatestRestorableTime")
+    def make_restorable(self, t: datetime, timeout: float, progress: Callable[[str], None]) -> None:
+        wait_restorable(self.ref, lambda: self.restorable_window()[1], t, min(timeout, RESTORABLE_WAIT_S), 5, progress)
 
-    def make_restorable(self, t: datetime, timeout: float) -> None:
-        wait_restorable(self.ref, self.latest_restorable_time, t, timeout, interval=5)
+    def plan_restore(self, drill_id: str) -> RestoredCluster:
+        return RestoredCluster(*restored_names(self.ref.name, drill_id))
 
-    def restore(self, t: datetime, drill_id: str, tags: dict[str, str], echo, timeout: float) -> RestoredCluster:  # type: ignore[no-untyped-def]
+    def start_restore(self, handle: RestoredCluster, t: datetime | None, tags: dict[str, str]) -> RestoredCluster:
+        """The cluster and its instance are tagged at creation (both APIs take Tags)."""
         source = self.target._cluster()
-        name = f"{self.ref.name}-{drill_id}"[:63].rstrip("-")
         tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
         kwargs: dict[str, Any] = {
-            "SourceDBClusterIdentifier": self.ref.name, "DBClusterIdentifier": name, "RestoreToTime": t,
+            "SourceDBClusterIdentifier": self.ref.name, "DBClusterIdentifier": handle.name,
             "Tags": tag_list, "VpcSecurityGroupIds": [g["VpcSecurityGroupId"] for g in source.get("VpcSecurityGroups", [])],
         }
+        kwargs.update({"RestoreToTime": t} if t is not None else {"UseLatestRestorableTime": True})
         for src, dst in (("DBSubnetGroup", "DBSubnetGroupName"), ("DBClusterParameterGroup", "DBClusterParameterGroupName"), ("KmsKeyId", "KmsKeyId")):
             if source.get(src):
                 kwargs[dst] = source[src]
         self.rds.restore_db_cluster_to_point_in_time(**kwargs)
         writer = next((m["DBInstanceIdentifier"] for m in source["DBClusterMembers"] if m["IsClusterWriter"]), None)
         instance_class = self.rds.describe_db_instances(DBInstanceIdentifier=writer)["DBInstances"][0]["DBInstanceClass"] if writer else "db.t3.medium"
-        instance = f"{name}-1"[:63]
-        self.rds.create_db_instance(DBInstanceIdentifier=instance, DBClusterIdentifier=name, Engine=source["Engine"],
+        self.rds.create_db_instance(DBInstanceIdentifier=handle.instance, DBClusterIdentifier=handle.name, Engine=source["Engine"],
                                     DBInstanceClass=instance_class, Tags=tag_list)
-        restored = RestoredCluster(name, instance)
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0]["DBInstanceStatus"]
-            if status == "available":
-                return restored
-            if time.monotonic() > deadline:
-                raise UsageError(f"restored cluster {name} not available within {timeout:.0f}s (instance {status})")
-            echo(f"waiting for {instance}: {status}")
-            time.sleep(15)
+        return RestoredCluster(handle.name, handle.instance, t)
 
-    def source_markers(self, drill_id: str) -> list:
+    def wait_restored(self, handle: RestoredCluster, timeout: float, progress: Callable[[str], None]) -> RestoredCluster:
+        state = {"status": "creating"}
+
+        def available() -> bool:
+            state["status"] = self.rds.describe_db_instances(DBInstanceIdentifier=handle.instance)["DBInstances"][0]["DBInstanceStatus"]
+            return state["status"] == "available"
+
+        if not wait_for(f"{handle.instance} of the restored cluster to become available", available, timeout, 10, progress, every=30):
+            raise CannotRun(f"restored cluster {handle.name} not available within {timeout:.0f}s (instance {state['status']})")
+        return handle
+
+    def source_markers(self, drill_id: str) -> list[Marker]:
         from ops.data import markers
 
         with self._markers_conn() as conn:
             return markers.read(conn)
 
-    def restored_markers(self, handle: RestoredCluster, drill_id: str) -> list:
+    def restored_markers(self, handle: RestoredCluster, drill_id: str) -> list[Marker]:
         """The restored cluster keeps the source's master credentials (they are in the restored data)."""
         from ops.data import markers
 
@@ -192,8 +235,11 @@ class AuroraRestore:
         with markers.connect(self.target.dsn_for(restored, secret_of=self.target._cluster())) as conn:
             return markers.read(conn)
 
-    def remove_markers(self, drill_id: str) -> None:
-        pass
+    def remove_markers(self, drill_id: str) -> int:
+        from ops.data import markers
+
+        with self._markers_conn() as conn:
+            return markers.remove(conn, drill_id)
 
     def restore_notes(self, handle: RestoredCluster) -> list[tuple[str, str, str]]:
         restored = self.rds.describe_db_clusters(DBClusterIdentifier=handle.name)["DBClusters"][0]
@@ -212,9 +258,37 @@ class AuroraRestore:
         self.rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "dbops:owner", "Value": "kept"}])
 
     def delete(self, handle: RestoredCluster) -> None:
-        for call, kwargs in ((self.rds.delete_db_instance, {"DBInstanceIdentifier": handle.instance, "SkipFinalSnapshot": True}),
-                             (self.rds.delete_db_cluster, {"DBClusterIdentifier": handle.name, "SkipFinalSnapshot": True})):
+        delete_cluster_step(self.rds, handle.name, [handle.instance])
+
+    def deleted(self, handle: RestoredCluster) -> bool:
+        return delete_cluster_step(self.rds, handle.name, [handle.instance])
+
+
+def delete_cluster_step(rds: Any, cluster: str, instances: list[str]) -> bool:
+    """One step of deleting a cluster: its instances first, then the cluster. True once both are seen gone.
+
+    Aurora refuses to delete a cluster that still has instances, so this is called again
+    until it returns True; every call is safe to repeat.
+    """
+    left = []
+    for iid in instances:
+        try:
+            status = rds.describe_db_instances(DBInstanceIdentifier=iid)["DBInstances"][0]["DBInstanceStatus"]
+        except rds.exceptions.DBInstanceNotFoundFault:
+            continue
+        left.append(iid)
+        if status != "deleting":
             try:
-                call(**kwargs)
-            except (self.rds.exceptions.DBInstanceNotFoundFault, self.rds.exceptions.DBClusterNotFoundFault):
+                rds.delete_db_instance(DBInstanceIdentifier=iid, SkipFinalSnapshot=True)
+            except (rds.exceptions.DBInstanceNotFoundFault, rds.exceptions.InvalidDBInstanceStateFault):
                 pass
+    try:
+        status = rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]["Status"]
+    except rds.exceptions.DBClusterNotFoundFault:
+        return not left
+    if not left and status != "deleting":
+        try:
+            rds.delete_db_cluster(DBClusterIdentifier=cluster, SkipFinalSnapshot=True)
+        except (rds.exceptions.DBClusterNotFoundFault, rds.exceptions.InvalidDBClusterStateFault):
+            pass
+    return False

@@ -8,16 +8,27 @@ from typing import Protocol
 from datetime import datetime, timezone
 from typing import Callable
 
-from ops.clock import wait_until
+from ops.clock import wait_for
 from ops.errors import CannotRun
 from ops.targets import TargetRef
 
 
-def wait_restorable(ref: TargetRef, latest: Callable[[], datetime | None], t: datetime, timeout: float, interval: float) -> None:
-    """Wait until the service's latest restorable time has reached t."""
+def wait_restorable(ref: TargetRef, latest: Callable[[], datetime | None], t: datetime, timeout: float, interval: float,
+                    progress: Callable[[str], None]) -> None:
+    """Wait until the service's latest restorable time has reached t, saying so while it waits."""
     floor = datetime.min.replace(tzinfo=timezone.utc)
-    if not wait_until(lambda: (latest() or floor) >= t, timeout, interval):
-        raise CannotRun(f"{ref}: latest restorable time did not reach {t.isoformat()} within {timeout:.0f}s")
+    if not wait_for(f"the latest restorable time of {ref} to reach {t:%H:%M:%S} UTC",
+                    lambda: (latest() or floor) >= t, timeout, interval, progress):
+        raise CannotRun(f"{ref}: latest restorable time did not reach {t.isoformat()} within {timeout:.0f}s "
+                        f"(now {latest() or 'none'})")
+
+
+@dataclass(frozen=True)
+class Heal:
+    """The outcome of making a cluster whole after a failover: judged, never read from prose."""
+
+    ok: bool
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -54,13 +65,14 @@ class ClusterTarget(Protocol):
     @property
     def has_data_plane(self) -> bool: ...
 
-    def describe(self) -> ClusterState: ...
+    def describe(self, lag: bool = True) -> ClusterState:
+        """Writer, readers and status; lag=False skips replica-lag reads (cheap enough to poll)."""
 
     def failover(self, to: str | None, timeout: float) -> None:
         """Start a failover (optionally to a named reader). May return before it completes."""
 
-    def after_failover(self, old_writer: str) -> str:
-        """Make the cluster whole again after a failover; returns what was done."""
+    def after_failover(self, old_writer: str, timeout: float) -> Heal:
+        """Make the cluster whole again after a failover (ok only when it is seen whole)."""
 
     def writer_dsn(self) -> str | None:
         """libpq DSN that follows the writer; None where there is no data plane."""

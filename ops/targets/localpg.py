@@ -8,7 +8,7 @@ from pathlib import Path
 from ops.errors import UsageError
 from ops.lab import pgcluster
 from ops.targets import TargetRef
-from ops.targets.base import ClusterState, MemberState
+from ops.targets.base import ClusterState, Heal, MemberState
 
 
 class LocalPgTarget:
@@ -28,7 +28,7 @@ class LocalPgTarget:
         self.cluster = pgcluster.get(self.lab_dir) or self.cluster
         return self.cluster
 
-    def describe(self) -> ClusterState:
+    def describe(self, lag: bool = True) -> ClusterState:
         cluster = self._reload()
         members = []
         for m in cluster.describe():
@@ -55,7 +55,7 @@ class LocalPgTarget:
             if m.name != old.name:
                 cluster.repoint(m, new)
 
-    def after_failover(self, old_writer: str) -> str:
+    def after_failover(self, old_writer: str, timeout: float = 600.0) -> Heal:
         cluster = self._reload()
         old = cluster.member(old_writer)
         if cluster.entry["writer"] == old_writer:
@@ -63,10 +63,12 @@ class LocalPgTarget:
             cluster.start_member(old)
             for m in cluster.replicas():
                 cluster.repoint(m, old)
-            return f"no failover happened; {old_writer} restarted as the writer"
+            streaming = all(cluster.wait_streaming(m, timeout=min(60.0, timeout)) for m in cluster.replicas())
+            return Heal(streaming, f"no failover happened; {old_writer} restarted as the writer; "
+                                   f"replicas {'streaming' if streaming else 'NOT streaming'}")
         how = cluster.rebuild(old, cluster.writer())
-        streaming = cluster.wait_streaming(old, timeout=60)
-        return f"{old_writer} rebuilt as a replica by {how}; {'streaming' if streaming else 'NOT streaming'}"
+        streaming = cluster.wait_streaming(old, timeout=min(60.0, timeout))
+        return Heal(streaming, f"{old_writer} rebuilt as a replica by {how}; {'streaming' if streaming else 'NOT streaming'}")
 
     def writer_dsn(self) -> str | None:
         return self._reload().multi_host_dsn(connect_timeout=1)
@@ -76,6 +78,7 @@ class LocalPgRestore:
     """Restore-test operations of lab-pg: markers, archive, PITR into a new server."""
 
     exact_times = True
+    default_timeout_s = 600.0
 
     def __init__(self, target: LocalPgTarget) -> None:
         self.target = target
@@ -111,29 +114,45 @@ class LocalPgRestore:
         with self._conn() as conn:
             return markers.server_now(conn)
 
-    def write_markers(self, source: str, count: int) -> None:
+    def restorable_window(self) -> tuple[datetime | None, datetime | None]:
+        from ops.lab import pgrestore
+
+        cluster = self.target._reload()
+        found = pgrestore.backups(cluster)
+        return (pgrestore.backup_end(found[0]) if found else None), pgrestore.latest_restorable_time(cluster)
+
+    def write_markers(self, drill_id: str, side: str, count: int) -> None:
         from ops.data import markers
 
         with self._conn() as conn:
-            markers.write(conn, source, count)
+            markers.write(conn, f"{drill_id}:{side}", count)
 
-    def make_restorable(self, t: datetime, timeout: float) -> None:
+    def make_restorable(self, t: datetime, timeout: float, progress) -> None:  # type: ignore[no-untyped-def]
         from ops.lab import pgrestore
 
-        pgrestore.archive_through_now(self.target._reload(), timeout)
+        pgrestore.archive_through_now(self.target._reload(), min(timeout, 120.0))
 
-    def latest_restorable_time(self) -> datetime | None:
+    def plan_restore(self, drill_id: str):  # type: ignore[no-untyped-def]
         from ops.lab import pgrestore
 
-        return pgrestore.latest_restorable_time(self.target._reload())
+        return pgrestore.plan(self.target._reload(), drill_id)
 
-    def restore(self, t: datetime, drill_id: str, tags: dict[str, str], echo, timeout: float):  # type: ignore[no-untyped-def]
+    def start_restore(self, handle, t: datetime | None, tags: dict[str, str]):  # type: ignore[no-untyped-def]
         from ops.lab import pgrestore
 
-        return pgrestore.restore(self.target._reload(), t, drill_id, tags["dbops:expires-at"], echo, timeout)
+        assert t is not None, "lab-pg restores to an explicit time"
+        self._t = t
+        pgrestore.start(self.target._reload(), handle, t, tags["dbops:expires-at"], lambda m: None, self.default_timeout_s)
+        return handle
+
+    def wait_restored(self, handle, timeout: float, progress):  # type: ignore[no-untyped-def]
+        from ops.lab import pgrestore
+
+        pgrestore.wait(handle, self._t, timeout)
+        return handle
 
     def source_markers(self, drill_id: str) -> list:
-        """Every marker: the heartbeat's, earlier drills' and this one's."""
+        """Every marker: the heartbeat's, other drills' and this one's."""
         from ops.data import markers
 
         with self._conn() as conn:
@@ -145,8 +164,11 @@ class LocalPgRestore:
         with markers.connect(handle.dsn()) as conn:
             return markers.read(conn)
 
-    def remove_markers(self, drill_id: str) -> None:
-        pass  # dbops_markers is dbops' own table; the markers stay as history
+    def remove_markers(self, drill_id: str) -> int:
+        from ops.data import markers
+
+        with self._conn() as conn:
+            return markers.remove(conn, drill_id)
 
     def restore_notes(self, handle) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
         from ops.lab import pgrestore
@@ -161,6 +183,9 @@ class LocalPgRestore:
         from ops.lab import pgrestore
 
         pgrestore.delete(handle.path)
+
+    def deleted(self, handle) -> bool:  # type: ignore[no-untyped-def]
+        return not handle.path.exists()
 
     def mark_kept(self, handle) -> None:  # type: ignore[no-untyped-def]
         import json

@@ -5,11 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from ops.config import Config, EnvConfig
-from ops.errors import UsageError
-from ops.targets import parse_target
+from ops.errors import DbopsError, UsageError
+from ops.targets import TargetRef, parse_target
 
 
-def open_cluster(cfg: Config, env: EnvConfig, text: str) -> Any:
+def secret_from_outputs(cfg: Config, env: EnvConfig, ref: TargetRef) -> str | None:
+    """The master secret ARN the env's Terraform outputs give for an Aurora target, if any."""
+    from ops.terraform.envs import engine_for_env
+
+    try:
+        details = engine_for_env(cfg, env).output().get("dbops_target_details") or {}
+    except DbopsError:
+        return None  # not applied, or outputs unreadable: --secret-arn or the RDS-managed secret remain
+    arn = (details.get(str(ref)) or {}).get("secret_arn") if isinstance(details, dict) else None
+    return arn or None
+
+
+def open_cluster(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None = None) -> Any:
     ref = parse_target(text)
     if ref.kind == "localpg":
         if not env.is_embedded:
@@ -21,11 +33,14 @@ def open_cluster(cfg: Config, env: EnvConfig, text: str) -> Any:
         from ops.aws import Aws
         from ops.targets.aurora import AuroraTarget
 
-        return AuroraTarget(ref, Aws.for_env(cfg, env))
+        target = AuroraTarget(ref, Aws.for_env(cfg, env), secret_arn)
+        if target.secret_arn is None and target.has_data_plane:
+            target.secret_arn = secret_from_outputs(cfg, env, ref)
+        return target
     raise UsageError(f"{ref} is not a cluster target (cluster kinds: aurora, localpg)")
 
 
-def open_restorable(cfg: Config, env: EnvConfig, text: str) -> Any:
+def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None = None) -> Any:
     """A target's restore-test operations (see ops.drills.restore.Restorable)."""
     ref = parse_target(text)
     if ref.kind == "dynamodb":
@@ -33,7 +48,7 @@ def open_restorable(cfg: Config, env: EnvConfig, text: str) -> Any:
         from ops.targets.dynamodb import DynamoTarget
 
         return DynamoTarget(ref, Aws.for_env(cfg, env))
-    cluster = open_cluster(cfg, env, text)
+    cluster = open_cluster(cfg, env, text, secret_arn)
     if ref.kind == "localpg":
         from ops.targets.localpg import LocalPgRestore
 

@@ -14,6 +14,7 @@ from typing import Iterator
 
 import pytest
 
+from ops.drills.common import new_drill_id
 from ops.drills.failover import DrillContext, FailoverOptions, run_failover
 from ops.lab import lab as lab_core
 from ops.lab import pgcluster
@@ -120,7 +121,7 @@ def test_lost_writes_counted_exactly_when_replication_is_cut(async_lab: Cli) -> 
         ctx_box["ctx"] = ctx
 
     report = run_failover(target(async_lab), FailoverOptions(), Journal("failover", "localpg:lab-pg", "lab", echo=None),
-                          hooks={"canary_running": hook})
+                          new_drill_id("failover"), hooks={"canary_running": hook})
     ctx = ctx_box["ctx"]
     replica_max = ctx.extra["replica_max_seq"]
     log = ctx.canary.log
@@ -142,7 +143,7 @@ def test_sync_replication_loses_nothing_when_cut(sync_lab: Cli) -> None:
         time.sleep(1.0)  # commits now wait for a standby that is gone
 
     report = run_failover(target(sync_lab), FailoverOptions(), Journal("failover", "localpg:lab-pg", "lab", echo=None),
-                          hooks={"canary_running": hook})
+                          new_drill_id("failover"), hooks={"canary_running": hook})
     assert report.measurements["lost_writes"] == 0
     assert report.measurements["acked_writes"] > 0
     assert {c.id: c.status for c in report.checks}["FO-LOST-WRITES"] == "pass", report.checks
@@ -186,7 +187,8 @@ def test_promote_that_cannot_complete_ends_with_a_verdict(async_lab: Cli) -> Non
     started = time.monotonic()
     try:
         report = run_failover(target(async_lab), FailoverOptions(rto_s=2.0),
-                              Journal("failover", "localpg:lab-pg", "lab", echo=None), hooks={"canary_running": freeze})
+                              Journal("failover", "localpg:lab-pg", "lab", echo=None), new_drill_id("failover"),
+                              hooks={"canary_running": freeze})
     finally:
         for p in frozen:
             os.kill(p, signal.SIGCONT)

@@ -36,7 +36,7 @@ def stubbed_state(jobs_case: str, points_case: str) -> dict:
     stub.add_response("list_backup_jobs", fixture("backup_jobs.json", jobs_case), {"ByResourceArn": ARN})
     stub.add_response("list_recovery_points_by_resource", fixture("recovery_points.json", points_case), {"ResourceArn": ARN})
     with stub:
-        state = collect.backup_service_state(lambda _: client, ARN, emulated=False)
+        state = collect.backup_service_state(lambda _: client, ARN)
     stub.assert_no_pending_responses()
     return {"now": NOW, **state}
 
@@ -64,9 +64,44 @@ def test_access_denied_is_an_error_never_a_pass() -> None:
     stub.add_client_error("list_backup_jobs", "AccessDeniedException", "not authorized", 403)
     stub.add_client_error("list_recovery_points_by_resource", "AccessDeniedException", "not authorized", 403)
     with stub:
-        state = {"now": NOW, **collect.backup_service_state(lambda _: client, ARN, emulated=False)}
+        state = {"now": NOW, **collect.backup_service_state(lambda _: client, ARN)}
     assert backups.ddb_last_job(state, Policy(), ENV).status == "error"
     assert backups.ddb_points(state, Policy(), ENV).status == "error"
+
+
+def test_backup_lists_are_read_to_the_last_page() -> None:
+    """A newer job on page 2 must count: AWS Backup's list calls are paginated."""
+    client = boto3.client("backup", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    jobs = fixture("backup_jobs.json", "last_failed")["BackupJobs"]
+    recent = fixture("backup_jobs.json", "completed_recent")["BackupJobs"]
+    stub.add_response("list_backup_jobs", {"BackupJobs": jobs, "NextToken": "page-2"}, {"ByResourceArn": ARN})
+    stub.add_response("list_backup_jobs", {"BackupJobs": recent}, {"ByResourceArn": ARN, "NextToken": "page-2"})
+    stub.add_response("list_recovery_points_by_resource", {"RecoveryPoints": [], "NextToken": "p2"}, {"ResourceArn": ARN})
+    stub.add_response("list_recovery_points_by_resource", fixture("recovery_points.json", "encrypted"), {"ResourceArn": ARN, "NextToken": "p2"})
+    with stub:
+        state = {"now": NOW, **collect.backup_service_state(lambda _: client, ARN)}
+    stub.assert_no_pending_responses()
+    assert len(state["jobs"].value) == len(jobs) + len(recent)
+    assert state["recovery_points"].value, "the recovery points of page 2 were read"
+
+
+def test_failed_recovery_point_read_is_never_none_found() -> None:
+    """A failed read of AWS Backup recovery points must not become 'no recovery point' (a warn that passes)."""
+    old = {"BackupCreationDateTime": NOW - timedelta(days=10), "BackupStatus": "AVAILABLE"}
+    state = {"now": NOW, "backups": Read(value=[old]), "recovery_points": Read(error="AWS ListRecoveryPointsByResource failed: 500")}
+    finding = backups.ddb_newest_backup(state, Policy(), ENV)
+    assert finding.status == "error", finding
+    state["recovery_points"] = Read(error="not implemented", unimplemented=True)
+    assert backups.ddb_newest_backup(state, Policy(), ENV).status == "unknown"
+    state["backups"] = Read(value=[])
+    assert backups.ddb_newest_backup(state, Policy(), ENV).status == "unknown"
+    # A fresh on-demand backup is enough whatever the recovery points say.
+    state["backups"] = Read(value=[{"BackupCreationDateTime": NOW - timedelta(hours=1), "BackupStatus": "AVAILABLE"}])
+    assert backups.ddb_newest_backup(state, Policy(), ENV).status == "pass"
+    # Negative control: read fine and empty really is "none found".
+    state = {"now": NOW, "backups": Read(value=[]), "recovery_points": Read(value=[])}
+    assert backups.ddb_newest_backup(state, Policy(), ENV).status == "warn"
 
 
 def test_unimplemented_api_is_unknown() -> None:
