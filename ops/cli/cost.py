@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ops.cli.context import app, emit, finish
 from ops.cli.options import FiniteFloat, env_option, json_option, report_options
+from ops.errors import ConfigError, UsageError
 
 
-@click.group()
+class CostGroup(click.Group):
+    """A bad flag or value on a cost command is one line (`dbops: error: ...`, exit 2), like every
+    other could-not-run error, rather than click's usage block."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            raise UsageError(exc.format_message().replace("\n", " ") + where) from None
+
+
+@click.group(cls=CostGroup)
 def cost() -> None:
     """Spend against the budget (Cost Explorer) and plan-time cost estimates."""
 
@@ -36,6 +50,22 @@ def _tag(value: str | None) -> tuple[str, str] | None:
     return key, val
 
 
+def _require_credentials(aws: Any, env_name: str) -> None:
+    """Fail in one line, before anything runs, when the standard chain finds no AWS credentials."""
+    import botocore.exceptions
+
+    from ops.errors import EndpointUnreachable
+
+    hint = "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure the standard credential chain"
+    try:
+        credentials = aws.session.get_credentials()
+    except (EndpointUnreachable, botocore.exceptions.BotoCoreError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"no AWS credentials for env '{env_name}': {first} ({hint})") from None
+    if credentials is None:
+        raise ConfigError(f"no AWS credentials for env '{env_name}' ({hint})")
+
+
 @cost.command()
 @click.option("--budget", type=FiniteFloat(min=0, min_open=True), help="Monthly budget in USD (default: policy monthly_budget_usd).")
 @click.option("--tag", "tag", metavar="KEY=VALUE", help="Only costs carrying this cost allocation tag.")
@@ -44,13 +74,17 @@ def _tag(value: str | None) -> tuple[str, str] | None:
 @report_options
 def check(budget: float | None, tag: str | None, month: str | None, no_cache: bool, env_name: str | None, as_json: bool,
           report_dir, junit, publish_metrics: bool, confirm: tuple[str, ...]) -> int:  # type: ignore[no-untyped-def]
-    """Month-to-date and projected spend of the estate against the budget; warn at 80%, fail at 100%."""
+    """Month-to-date and projected spend of the estate against the budget; warn at 80%, fail at 100%.
+
+    Exit codes: 0 pass (or warn); 1 over the budget; 2 could not run, or a Cost Explorer read
+    failed; 4 inconclusive: Cost Explorer returned no cost for the estate (e.g. a --tag that
+    matches nothing), so there was nothing to judge. Read-only: --confirm is accepted, never needed.
+    """
     from datetime import datetime, timezone
 
-    from ops.aws import Aws, safe_read
-    from ops.cost.cache import CeCache
+    from ops.aws import Aws
+    from ops.cost.cache import scoped_cache
     from ops.cost.check import CostOptions, CostSources, run_cost_check
-    from ops.errors import UsageError
     from ops.report import Journal
 
     chosen_month, chosen_tag = _month(month), _tag(tag)
@@ -61,17 +95,18 @@ def check(budget: float | None, tag: str | None, month: str | None, no_cache: bo
     if first > today:
         raise UsageError(f"--month {month} is in the future")
     aws = Aws.for_env(cfg, env)
+    _require_credentials(aws, env.name)
     ce = aws.client("ce")
-    account = safe_read(lambda: aws.client("sts").get_caller_identity()["Account"])
+    cache = scoped_cache(cfg.root / ".dbops" / "cache" / "ce", lambda: aws.client("sts").get_caller_identity()["Account"],
+                         endpoint=aws.endpoint_url, region=aws.region, enabled=not no_cache)
     sources = CostSources(usage=ce, forecast=ce, anomalies=ce, budgets=aws.client("budgets"),
-                          account_id=account.value, emulated=aws.emulated)
+                          account_id=cache.scope.account if cache.scope else None)
     opts = CostOptions(budget_usd=cfg.policy.monthly_budget_usd, storage_budget_usd=cfg.policy.storage_budget_usd,
                        month=first, today=today, tag=chosen_tag, budget_name=f"dbops-{env.name}")
-    cache = CeCache(cfg.root / ".dbops" / "cache" / "ce", enabled=not no_cache)
     target = f"estate:{env.name}" + (f"[{chosen_tag[0]}={chosen_tag[1]}]" if chosen_tag else "")
     report = run_cost_check(sources, opts, cache, Journal("cost", target, env.name))
-    click.echo(f"Cost Explorer: {cache.paid_requests} paid request(s) ({cache.cost_usd:.2f} USD), "
-               f"{cache.hits} answered from the cache", err=True)
+    cached = f"{cache.hits} answered from the cache" if cache.scope else "cache not used"
+    click.echo(f"Cost Explorer: {cache.paid_requests} paid request(s) ({cache.cost_usd:.2f} USD), {cached}", err=True)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 
@@ -81,21 +116,25 @@ def check(budget: float | None, tag: str | None, month: str | None, no_cache: bo
               help="A plan in JSON (terraform show -json PLAN) instead of planning the env.")
 @click.option("--usage", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Usage assumptions (default: cost-usage.toml at the root, else the built-in ones).")
 @json_option
-def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, as_json: bool) -> None:
-    """Monthly cost per resource of a plan, from the price catalog and the usage assumptions."""
-    import json
+def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, as_json: bool) -> int:
+    """Monthly cost per resource of a plan, from the price catalog and the usage assumptions.
+
+    Resources the catalog cannot price are listed by address (the total is then a lower bound).
+    Exit codes: 0 the estimate is within the monthly budget; 1 it is over the budget;
+    2 could not run (not a plan, bad usage assumptions, --plan with --env).
+    """
     import tempfile
 
     from ops.cost import estimate as est
 
+    if plan_json is not None and env_name is not None:
+        raise UsageError("--plan and --env cannot be used together: --plan prices that plan file, --env plans the env")
     cfg = app().config
+    usage = usage or est.usage_path(cfg.root)
+    assumptions = est.load_usage(usage)  # before anything runs: a bad value stops here
+    catalog = est.load_catalog()
     if plan_json is not None:
-        try:
-            plan = json.loads(plan_json.read_text())
-        except json.JSONDecodeError as exc:
-            from ops.errors import UsageError
-
-            raise UsageError(f"{plan_json} is not plan JSON: {exc}") from None
+        plan = est.load_plan(plan_json)
     else:
         from ops.terraform.envs import engine_for_env
 
@@ -105,28 +144,41 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, a
             planfile = Path(tmp) / "plan.tfplan"
             engine.plan(out=planfile)
             plan = engine.show_json(planfile)
-    usage = usage or est.usage_path(cfg.root)
-    assumptions = est.load_usage(usage)
-    result = est.estimate(plan, est.load_catalog(), assumptions)
+    result = est.estimate(plan, catalog, assumptions)
     budget = cfg.policy.monthly_budget_usd
-    width = max([len(line.address) for line in result.lines] + [8])
+    over = result.total > budget
+    width = max([len(line.address) for line in result.lines] + [len(u.address) for u in result.unpriced] + [8])
     lines = [f"{'resource':<{width}} {'USD/month':>10}  basis"]
     for line in result.lines:
         lines.append(f"{line.address:<{width}} {line.usd:>10.2f}  {line.basis}")
-    verdict = "OVER" if result.total > budget else "within"
-    lines.append(f"{'total':<{width}} {result.total:>10.2f}  ({100 * result.total / budget:.0f}% of the {budget:.2f} USD budget: {verdict})")
-    lines.append(f"prices: catalog {result.catalog_version}; usage assumptions: {usage}")
-    emit({"total_usd": round(result.total, 2), "budget_usd": budget, "catalog_version": result.catalog_version,
-          "lines": [l.__dict__ for l in result.lines]}, as_json, "\n".join(lines))
+    lines.append(f"{'total':<{width}} {result.total:>10.2f}  ({100 * result.total / budget:.0f}% of the {budget:.2f} USD budget: "
+                 f"{'OVER' if over else 'within'})")
+    if result.unpriced:
+        lines.append(f"not priced ({len(result.unpriced)}): the total is a lower bound")
+        for u in result.unpriced:
+            lines.append(f"  {u.address:<{width}} {u.reason}")
+    lines.append(f"prices: catalog {result.catalog_version} (prices dated {result.oldest_price} .. {result.catalog_version}); "
+                 f"usage assumptions: {usage}")
+    emit({"total_usd": round(result.total, 2), "budget_usd": budget, "over_budget": over,
+          "verdict": "over" if over else "within", "lower_bound": bool(result.unpriced),
+          "catalog_version": result.catalog_version, "oldest_price_date": result.oldest_price, "usage_path": str(usage),
+          "lines": [line.__dict__ for line in result.lines], "unpriced": [u.__dict__ for u in result.unpriced]},
+         as_json, "\n".join(lines))
+    return 1 if over else 0
 
 
 @cost.command()
-@click.option("--refresh", is_flag=True, help="Rebuild the catalog from the AWS Price List API (pricing client).")
+@click.option("--refresh", is_flag=True, help="Re-read the Aurora instance-hour prices from the AWS Price List API (pricing client).")
 @env_option
-def prices(refresh: bool, env_name: str | None) -> None:
-    """Show the price catalog, or rebuild it from the AWS Price List API."""
+def prices(refresh: bool, env_name: str | None) -> int:
+    """Show the price catalog, or refresh it from the AWS Price List API.
+
+    Each price keeps its own source and date; a refresh re-dates only the prices it read, and the
+    catalog version is the newest date. Exit code 1 when some price could not be refreshed.
+    """
     from ops.cost import estimate as est
 
+    code = 0
     if refresh:
         from ops.aws import Aws
         from ops.cost.prices import refresh_catalog
@@ -135,9 +187,14 @@ def prices(refresh: bool, env_name: str | None) -> None:
         env = cfg.env(env_name)
         aws = Aws.for_env(cfg, env)
         aws.region = "us-east-1"  # the Price List API lives in us-east-1
-        path = refresh_catalog(aws.client("pricing"), est.CATALOG_PATH)
-        click.echo(f"catalog rebuilt: {path}")
+        outcome = refresh_catalog(aws.client("pricing"), est.CATALOG_PATH)
+        click.echo(f"catalog {outcome.path}: {len(outcome.refreshed)} price(s) refreshed", err=True)
+        for key, why in outcome.failed.items():
+            click.echo(f"not refreshed, kept with its old date: {key}: {why}", err=True)
+        code = 1 if outcome.failed else 0
     catalog = est.load_catalog()
     click.echo(f"catalog {catalog['version']} ({catalog['region']})")
     for key, p in sorted(catalog["prices"].items()):
-        click.echo(f"  {key:<40} {p['usd']:>10} USD per {p['unit']:<20} {p['source']} ({p['date']})")
+        amount = f"{p['usd']:>10} USD" if "usd" in p else f"{'x' + format(p['factor'], 'g'):>10}    "
+        click.echo(f"  {key:<40} {amount} per {p['unit']:<20} {p['source']} ({p['date']})")
+    return code

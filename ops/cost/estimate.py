@@ -1,8 +1,28 @@
-"""Monthly cost of a Terraform plan, per resource, from a versioned price catalog and usage assumptions."""
+"""Monthly cost of a Terraform plan, per resource, from a versioned price catalog and usage assumptions.
+
+Priced (prices from prices.json, quantities from the usage assumptions, 730 hours a month):
+- aws_rds_cluster: Aurora Standard storage + I/O + backup storage; I/O-Optimized
+  (storage_type "aurora-iopt1"): the I/O-Optimized storage price and no I/O charge.
+- aws_rds_cluster_instance: the class's instance-hour price; on an I/O-Optimized cluster
+  times the catalog's I/O-Optimized factor (1.3). `db.serverless` (Aurora Serverless v2):
+  ACU-hours = the assumed average ACUs (aurora.serverless_acu_average), held within the
+  cluster's serverlessv2_scaling_configuration min..max, x 730, at the ACU-hour price.
+  An instance finds its cluster by cluster_identifier, else by the plan's configuration
+  reference, else as the only cluster of its module.
+- aws_dynamodb_table: storage, on-demand requests or provisioned WCU/RCU (the table's and
+  each global secondary index's), PITR.
+- aws_backup_vault, aws_kms_key, aws_cloudwatch_metric_alarm, aws_secretsmanager_secret.
+
+Types with no charge of their own (NO_CHARGE, and non-AWS providers such as random_*) cost
+nothing. Anything else is listed as unpriced, by address and with the reason: the total is
+then a lower bound, and says so.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,11 +32,36 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from ops.errors import ConfigError
+from ops.cost.prices import catalog_version
+from ops.errors import ConfigError, UsageError
 
 CATALOG_PATH = Path(__file__).with_name("prices.json")
 DEFAULT_USAGE_PATH = Path(__file__).with_name("usage.toml")
 HOURS_PER_MONTH = 730
+IO_OPTIMIZED = "aurora-iopt1"
+SERVERLESS_CLASS = "db.serverless"
+
+# Resource types that carry no charge of their own (their cost, if any, is in another resource's line).
+NO_CHARGE = frozenset({
+    "aws_vpc", "aws_subnet", "aws_security_group", "aws_security_group_rule",
+    "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule",
+    "aws_db_subnet_group", "aws_db_parameter_group", "aws_rds_cluster_parameter_group",
+    "aws_iam_role", "aws_iam_policy", "aws_iam_role_policy", "aws_iam_role_policy_attachment",
+    "aws_kms_alias", "aws_backup_plan", "aws_backup_selection", "aws_backup_vault_notifications",
+    "aws_sns_topic_policy", "aws_sns_topic_subscription",
+    "aws_s3_bucket_policy", "aws_s3_bucket_public_access_block", "aws_s3_bucket_versioning",
+    "aws_s3_bucket_server_side_encryption_configuration",
+    "aws_appautoscaling_target", "aws_appautoscaling_policy", "aws_secretsmanager_secret_version",
+})
+# Providers whose resources are not billed by anyone.
+NO_CHARGE_PROVIDERS = frozenset({"random", "null", "terraform", "time", "tls", "local", "archive", "external"})
+
+# Usage assumptions: section -> keys; every value a finite number >= 0.
+USAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "aurora": ("storage_gb", "io_million_per_month", "backup_gb", "serverless_acu_average"),
+    "dynamodb": ("storage_gb", "write_million_per_month", "read_million_per_month"),
+    "backup": ("storage_gb",),
+}
 
 
 @dataclass(frozen=True)
@@ -28,13 +73,26 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Unpriced:
+    address: str
+    type: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Estimate:
     lines: tuple[Line, ...]
     catalog_version: str
+    unpriced: tuple[Unpriced, ...] = ()
+    oldest_price: str = ""  # date of the oldest price in the catalog
 
     @property
     def total(self) -> float:
         return sum(line.usd for line in self.lines)
+
+
+class NotPriced(Exception):
+    """This resource cannot be priced from the plan: the reason goes in the unpriced list."""
 
 
 def load_catalog(path: Path = CATALOG_PATH) -> dict[str, Any]:
@@ -48,24 +106,133 @@ def usage_path(root: Path) -> Path:
 
 
 def load_usage(path: Path) -> dict[str, Any]:
+    """The usage assumptions, every key known and every value a finite number >= 0 (ConfigError naming the key)."""
     try:
-        return tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"usage assumptions file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path.name}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
+    validate_usage(data, path.name)
+    return data
+
+
+def validate_usage(data: dict[str, Any], name: str) -> None:
+    for section, table in data.items():
+        if section not in USAGE_KEYS:
+            raise ConfigError(f"{name}: unknown key '{section}' (known: {', '.join(USAGE_KEYS)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name}: '{section}' must be a table")
+        for key, value in table.items():
+            if section == "dynamodb" and key == "tables":
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{name}: 'dynamodb.tables' must be a table of tables")
+                for table_name, own in value.items():
+                    if not isinstance(own, dict):
+                        raise ConfigError(f"{name}: 'dynamodb.tables.{table_name}' must be a table")
+                    for k, v in own.items():
+                        _check_amount(name, f"dynamodb.tables.{table_name}", k, v, USAGE_KEYS["dynamodb"])
+                continue
+            _check_amount(name, section, key, value, USAGE_KEYS[section])
+
+
+def _check_amount(name: str, prefix: str, key: str, value: Any, known: tuple[str, ...]) -> None:
+    if key not in known:
+        raise ConfigError(f"{name}: unknown key '{prefix}.{key}' (known: {', '.join(known)})")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name}: '{prefix}.{key}' must be a finite number >= 0, got {value!r}")
+
+
+def load_plan(path: Path) -> dict[str, Any]:
+    """A plan in JSON (`terraform show -json PLANFILE`), or a UsageError in one line saying why it is not one."""
+
+    def refuse(why: str) -> UsageError:
+        return UsageError(f"{path}: not a Terraform plan in JSON ({why}); make one with `terraform show -json PLANFILE`")
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if not raw.strip():
+        raise refuse("the file is empty")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise refuse("not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise refuse(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(data), "number")
+        raise refuse(f"a JSON {kind}, not an object")
+    if "format_version" not in data:
+        raise refuse("no format_version")
+    changes = data.get("resource_changes")
+    if changes is None and "planned_values" not in data:
+        raise refuse("no resource_changes or planned_values: a state, not a plan?")
+    if changes is not None and not (isinstance(changes, list) and all(
+            isinstance(rc, dict) and isinstance(rc.get("change"), dict) and "type" in rc and "address" in rc for rc in changes)):
+        raise refuse("resource_changes is not a list of resource changes")
+    return data
+
+
+def no_charge(kind: str) -> bool:
+    return kind in NO_CHARGE or kind.split("_", 1)[0] in NO_CHARGE_PROVIDERS
+
+
+_INDEX = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|\d+)\]')
+
+
+def _config_address(address: str) -> str:
+    """module.db["a"].aws_rds_cluster.this[0] -> module.db.aws_rds_cluster.this"""
+    return _INDEX.sub("", address)
+
+
+def _cluster_references(plan: dict[str, Any]) -> dict[str, str]:
+    """Instance config address -> the aws_rds_cluster config address its cluster_identifier refers to."""
+    found: dict[str, str] = {}
+
+    def walk(module: dict[str, Any], prefix: str) -> None:
+        for resource in module.get("resources", []) or []:
+            expr = (resource.get("expressions") or {}).get("cluster_identifier") or {}
+            for ref in expr.get("references", []) if isinstance(expr, dict) else []:
+                match = re.match(r"(aws_rds_cluster\.[A-Za-z0-9_-]+)", ref)
+                if match:
+                    found[prefix + resource.get("address", "")] = prefix + match.group(1)
+                    break
+        for name, call in (module.get("module_calls") or {}).items():
+            walk(call.get("module") or {}, f"{prefix}module.{name}.")
+
+    walk((plan.get("configuration") or {}).get("root_module") or {}, "")
+    return found
+
+
+def _unknown(rc: dict[str, Any], key: str) -> bool:
+    return bool((rc["change"].get("after_unknown") or {}).get(key))
 
 
 class Pricer:
-    def __init__(self, catalog: dict[str, Any], usage: dict[str, Any]) -> None:
+    def __init__(self, catalog: dict[str, Any], usage: dict[str, Any], changes: list[dict[str, Any]] | tuple = (),
+                 references: dict[str, str] | None = None) -> None:
         self.prices = catalog["prices"]
         self.usage = usage
+        self.clusters = [rc for rc in changes if rc.get("type") == "aws_rds_cluster"]
+        self.references = references or {}
 
-    def price(self, key: str) -> float:
+    def _entry(self, key: str) -> dict[str, Any]:
         try:
-            return float(self.prices[key]["usd"])
+            return self.prices[key]
         except KeyError:
             raise ConfigError(f"the price catalog has no price '{key}' (run `dbops cost prices --refresh` or add it)") from None
+
+    def price(self, key: str) -> float:
+        return float(self._entry(key)["usd"])
+
+    def factor(self, key: str) -> float:
+        return float(self._entry(key)["factor"])
 
     def use(self, section: str, key: str, table: str | None = None) -> float:
         base = self.usage.get(section, {})
@@ -77,34 +244,43 @@ class Pricer:
             raise ConfigError(f"usage assumptions lack '{section}.{key}'")
         return float(base[key])
 
+    def cluster_of(self, instance: dict[str, Any]) -> dict[str, Any] | None:
+        after = instance["change"].get("after") or {}
+        cid = after.get("cluster_identifier")
+        if cid:
+            named = [c for c in self.clusters if (c["change"].get("after") or {}).get("cluster_identifier") == cid]
+            if len(named) == 1:
+                return named[0]
+        module = instance.get("module_address", "")
+        referenced = self.references.get(_config_address(instance["address"]))
+        if referenced:
+            same = [c for c in self.clusters if _config_address(c["address"]) == referenced and c.get("module_address", "") == module]
+            if len(same) == 1:
+                return same[0]
+        if not cid:
+            in_module = [c for c in self.clusters if c.get("module_address", "") == module]
+            if len(in_module) == 1:
+                return in_module[0]
+        return None
+
     def line(self, rc: dict[str, Any]) -> Line | None:
-        after = rc["change"]["after"] or {}
+        after = rc["change"].get("after") or {}
         kind, address = rc["type"], rc["address"]
         if kind == "aws_rds_cluster_instance":
-            key = f"rds.aurora-postgresql.{after['instance_class']}"
-            return Line(address, kind, self.price(key) * HOURS_PER_MONTH, f"{after['instance_class']} x {HOURS_PER_MONTH} h")
+            return self._instance(rc, after)
         if kind == "aws_rds_cluster":
-            gb, io, bk = self.use("aurora", "storage_gb"), self.use("aurora", "io_million_per_month"), self.use("aurora", "backup_gb")
+            engine = after.get("engine") or ""
+            if engine and not engine.startswith("aurora"):
+                raise NotPriced(f"engine {engine}: only Aurora clusters are priced")
+            gb, bk = self.use("aurora", "storage_gb"), self.use("aurora", "backup_gb")
+            if after.get("storage_type") == IO_OPTIMIZED:
+                usd = gb * self.price("rds.aurora.storage.iopt1") + bk * self.price("rds.aurora.backup_storage")
+                return Line(address, kind, usd, f"I/O-Optimized: {gb:g} GB storage, I/O included, {bk:g} GB backup")
+            io = self.use("aurora", "io_million_per_month")
             usd = gb * self.price("rds.aurora.storage") + io * self.price("rds.aurora.io") + bk * self.price("rds.aurora.backup_storage")
             return Line(address, kind, usd, f"{gb:g} GB storage, {io:g} M I/O, {bk:g} GB backup")
         if kind == "aws_dynamodb_table":
-            name = after.get("name")
-            gb = self.use("dynamodb", "storage_gb", name)
-            usd = gb * self.price("dynamodb.storage")
-            basis = [f"{gb:g} GB"]
-            if after.get("billing_mode", "PROVISIONED") == "PAY_PER_REQUEST":
-                w, r = self.use("dynamodb", "write_million_per_month", name), self.use("dynamodb", "read_million_per_month", name)
-                usd += w * self.price("dynamodb.ondemand.write") + r * self.price("dynamodb.ondemand.read")
-                basis.append(f"{w:g} M writes, {r:g} M reads")
-            else:
-                wcu, rcu = float(after.get("write_capacity") or 0), float(after.get("read_capacity") or 0)
-                usd += (wcu * self.price("dynamodb.provisioned.wcu") + rcu * self.price("dynamodb.provisioned.rcu")) * HOURS_PER_MONTH
-                basis.append(f"{wcu:g} WCU, {rcu:g} RCU")
-            pitr = after.get("point_in_time_recovery") or []
-            if pitr and pitr[0].get("enabled"):
-                usd += gb * self.price("dynamodb.pitr")
-                basis.append("PITR")
-            return Line(address, kind, usd, ", ".join(basis))
+            return self._table(rc, after)
         if kind == "aws_backup_vault":
             gb = self.use("backup", "storage_gb")
             return Line(address, kind, gb * self.price("backup.storage"), f"{gb:g} GB recovery points")
@@ -117,15 +293,84 @@ class Pricer:
             return Line(address, kind, self.price("secretsmanager.secret"), "1 secret")
         return None
 
+    def _instance(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
+        kind, address = rc["type"], rc["address"]
+        cls = after.get("instance_class")
+        if not cls:
+            raise NotPriced("instance_class is not known until apply" if _unknown(rc, "instance_class") else "no instance_class")
+        engine = after.get("engine") or "aurora-postgresql"
+        if engine != "aurora-postgresql":
+            raise NotPriced(f"engine {engine}: the catalog prices Aurora PostgreSQL instances only")
+        cluster = self.cluster_of(rc)
+        cluster_after = (cluster["change"].get("after") or {}) if cluster else {}
+        iopt = cluster_after.get("storage_type") == IO_OPTIMIZED
+        factor = self.factor("rds.aurora.iopt1.instance_factor") if iopt else 1.0
+        io_note = f" x {factor:g} (I/O-Optimized cluster)" if iopt else ""
+        if cls == SERVERLESS_CLASS:
+            if cluster is None:
+                raise NotPriced("db.serverless: its cluster is not in the plan, so its ACU range is unknown")
+            scaling = (cluster_after.get("serverlessv2_scaling_configuration") or [None])[0] or {}
+            low, high = scaling.get("min_capacity"), scaling.get("max_capacity")
+            if low is None or high is None:
+                raise NotPriced(f"db.serverless: cluster {cluster['address']} has no serverlessv2_scaling_configuration "
+                                "min_capacity/max_capacity known at plan time")
+            assumed = self.use("aurora", "serverless_acu_average")
+            acu = min(max(assumed, float(low)), float(high))
+            acu_hours = acu * HOURS_PER_MONTH
+            usd = acu_hours * self.price("rds.aurora-postgresql.serverless-v2.acu") * factor
+            held = "" if acu == assumed else f", assumed {assumed:g} held to the range"
+            return Line(address, kind, usd, f"db.serverless: {acu:g} ACU average (cluster range {float(low):g}..{float(high):g}{held}) "
+                                            f"x {HOURS_PER_MONTH} h = {acu_hours:g} ACU-hours{io_note}")
+        usd = self.price(f"rds.aurora-postgresql.{cls}") * HOURS_PER_MONTH * factor
+        alone = "; its cluster is not in the plan: Aurora Standard assumed" if cluster is None else ""
+        return Line(address, kind, usd, f"{cls} x {HOURS_PER_MONTH} h{io_note}{alone}")
+
+    def _table(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
+        kind, address = rc["type"], rc["address"]
+        name = after.get("name")
+        gb = self.use("dynamodb", "storage_gb", name)
+        usd = gb * self.price("dynamodb.storage")
+        basis = [f"{gb:g} GB"]
+        indexes = after.get("global_secondary_index") or []
+        if after.get("billing_mode", "PROVISIONED") == "PAY_PER_REQUEST":
+            w, r = self.use("dynamodb", "write_million_per_month", name), self.use("dynamodb", "read_million_per_month", name)
+            usd += w * self.price("dynamodb.ondemand.write") + r * self.price("dynamodb.ondemand.read")
+            basis.append(f"{w:g} M writes, {r:g} M reads")
+            if indexes:
+                basis.append(f"{len(indexes)} GSI(s): their request units are taken to be in these assumptions")
+        else:
+            wcu, rcu = float(after.get("write_capacity") or 0), float(after.get("read_capacity") or 0)
+            basis.append(f"{wcu:g} WCU, {rcu:g} RCU")
+            for index in indexes:
+                iw, ir = float(index.get("write_capacity") or 0), float(index.get("read_capacity") or 0)
+                wcu, rcu = wcu + iw, rcu + ir
+                basis.append(f"GSI {index.get('name', '?')}: {iw:g} WCU, {ir:g} RCU")
+            usd += (wcu * self.price("dynamodb.provisioned.wcu") + rcu * self.price("dynamodb.provisioned.rcu")) * HOURS_PER_MONTH
+        pitr = after.get("point_in_time_recovery") or []
+        if pitr and pitr[0].get("enabled"):
+            usd += gb * self.price("dynamodb.pitr")
+            basis.append("PITR")
+        return Line(address, kind, usd, ", ".join(basis))
+
 
 def estimate(plan: dict[str, Any], catalog: dict[str, Any], usage: dict[str, Any]) -> Estimate:
-    """Every resource the plan keeps or creates (deletions cost nothing), priced."""
-    pricer = Pricer(catalog, usage)
-    lines = []
-    for rc in plan.get("resource_changes", []):
-        if rc.get("mode") != "managed" or rc["change"]["actions"] == ["delete"]:
+    """Every resource the plan keeps or creates (deletions cost nothing), priced or listed as unpriced."""
+    kept = [rc for rc in plan.get("resource_changes") or []
+            if rc.get("mode") == "managed" and rc["change"].get("actions") != ["delete"]]
+    pricer = Pricer(catalog, usage, kept, _cluster_references(plan))
+    lines: list[Line] = []
+    unpriced: list[Unpriced] = []
+    for rc in kept:
+        if no_charge(rc["type"]):
             continue
-        line = pricer.line(rc)
-        if line is not None:
+        try:
+            line = pricer.line(rc)
+        except NotPriced as exc:
+            unpriced.append(Unpriced(rc["address"], rc["type"], str(exc)))
+            continue
+        if line is None:
+            unpriced.append(Unpriced(rc["address"], rc["type"], f"no price rule for {rc['type']}"))
+        else:
             lines.append(line)
-    return Estimate(tuple(sorted(lines, key=lambda l: -l.usd)), catalog["version"])
+    dates = [str(p.get("date", "")) for p in catalog["prices"].values()]
+    return Estimate(tuple(sorted(lines, key=lambda l: -l.usd)), catalog_version(catalog), tuple(unpriced), min(dates, default=""))

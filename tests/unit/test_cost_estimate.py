@@ -10,10 +10,10 @@ from botocore.stub import Stubber
 
 from ops.cost import estimate as est
 from ops.cost.prices import refresh_catalog
-from ops.errors import ConfigError
+from ops.errors import ConfigError, UsageError
 
 CATALOG = est.load_catalog()
-P = {k: v["usd"] for k, v in CATALOG["prices"].items()}
+P = {k: v["usd"] for k, v in CATALOG["prices"].items() if "usd" in v}
 USAGE = {
     "aurora": {"storage_gb": 20, "io_million_per_month": 5, "backup_gb": 3},
     "dynamodb": {"storage_gb": 1, "write_million_per_month": 1, "read_million_per_month": 5,
@@ -93,3 +93,186 @@ def test_prices_refresh_from_the_price_list_api(tmp_path: Path) -> None:
     entry = data["prices"]["rds.aurora-postgresql.db.t3.medium"]
     assert entry["usd"] == 0.082 and entry["source"] == "AWS Price List API" and entry["date"] == "2026-11-23"
     assert data["version"] == "2026-11-23"
+
+
+# --- what the estimate cannot price is listed, never dropped ---------------------------------
+
+def test_unpriced_resources_are_listed_by_address() -> None:
+    plan = {"resource_changes": [rc("module.state.aws_s3_bucket.this", "aws_s3_bucket", {}),
+                                 rc("aws_vpc.main", "aws_vpc", {}), rc("random_password.master", "random_password", {}),
+                                 rc("aws_kms_key.k", "aws_kms_key", {})]}
+    result = est.estimate(plan, CATALOG, USAGE)
+    assert [line.address for line in result.lines] == ["aws_kms_key.k"]
+    assert [u.address for u in result.unpriced] == ["module.state.aws_s3_bucket.this"]
+    assert "aws_s3_bucket" in result.unpriced[0].reason
+
+
+def test_instance_class_unknown_until_apply_is_unpriced_not_a_crash() -> None:
+    resource = rc("aws_rds_cluster_instance.this[0]", "aws_rds_cluster_instance", {"cluster_identifier": "db"})
+    resource["change"]["after_unknown"] = {"instance_class": True}
+    result = est.estimate({"resource_changes": [resource]}, CATALOG, USAGE)
+    assert not result.lines
+    assert result.unpriced[0].address == "aws_rds_cluster_instance.this[0]"
+    assert "instance_class" in result.unpriced[0].reason
+
+
+# --- DynamoDB GSI provisioned throughput ------------------------------------------------------
+
+def test_dynamodb_provisioned_gsi_throughput_is_priced() -> None:
+    line = one(rc("t", "aws_dynamodb_table", {
+        "name": "x", "billing_mode": "PROVISIONED", "read_capacity": 10, "write_capacity": 5, "point_in_time_recovery": [],
+        "global_secondary_index": [{"name": "by_customer", "read_capacity": 4, "write_capacity": 2},
+                                   {"name": "by_day", "read_capacity": 1, "write_capacity": 1}]}))
+    assert line.usd == pytest.approx(1 * 0.25 + ((5 + 2 + 1) * 0.00065 + (10 + 4 + 1) * 0.00013) * 730)
+    assert "by_customer" in line.basis and "by_day" in line.basis
+
+
+# --- Aurora I/O-Optimized and Serverless v2 ---------------------------------------------------
+
+def aurora(cluster: dict, *instances: dict, usage: dict | None = None) -> dict[str, est.Line]:
+    plan = {"resource_changes": [rc("aws_rds_cluster.this", "aws_rds_cluster", {"engine": "aurora-postgresql", **cluster}),
+                                 *[rc(f"aws_rds_cluster_instance.this[{i}]", "aws_rds_cluster_instance", after)
+                                   for i, after in enumerate(instances)]]}
+    result = est.estimate(plan, CATALOG, usage or USAGE)
+    assert not result.unpriced, result.unpriced
+    return {line.address: line for line in result.lines}
+
+
+def test_new_prices_are_recorded_with_source_and_date() -> None:
+    for key in ("rds.aurora.storage.iopt1", "rds.aurora.iopt1.instance_factor", "rds.aurora-postgresql.serverless-v2.acu"):
+        entry = CATALOG["prices"][key]
+        assert entry["source"].startswith("AWS pricing page") and entry["date"] == "2026-11-23", key
+    assert P["rds.aurora.storage.iopt1"] == 0.225
+    assert CATALOG["prices"]["rds.aurora.iopt1.instance_factor"]["factor"] == 1.3
+    assert P["rds.aurora-postgresql.serverless-v2.acu"] == 0.12
+
+
+def test_catalog_version_is_its_newest_price_date() -> None:
+    assert CATALOG["version"] == max(entry["date"] for entry in CATALOG["prices"].values())
+
+
+def test_aurora_io_optimized_has_higher_storage_and_instance_prices_and_no_io_charge() -> None:
+    lines = aurora({"cluster_identifier": "db", "storage_type": "aurora-iopt1"},
+                   {"instance_class": "db.r6g.large", "cluster_identifier": "db"})
+    assert lines["aws_rds_cluster.this"].usd == pytest.approx(20 * 0.225 + 3 * 0.021)  # 4.563, no I/O line
+    assert "I/O-Optimized" in lines["aws_rds_cluster.this"].basis
+    assert lines["aws_rds_cluster_instance.this[0]"].usd == pytest.approx(0.26 * 1.3 * 730)  # 246.74
+
+
+def test_instance_finds_its_cluster_when_the_identifier_is_unknown_at_plan_time() -> None:
+    lines = aurora({"cluster_identifier": "db", "storage_type": "aurora-iopt1"}, {"instance_class": "db.t3.medium"})
+    assert lines["aws_rds_cluster_instance.this[0]"].usd == pytest.approx(0.082 * 1.3 * 730)
+
+
+def test_aurora_serverless_v2_acu_hours_within_the_clusters_capacity() -> None:
+    usage = {**USAGE, "aurora": {**USAGE["aurora"], "serverless_acu_average": 2}}
+    scaling = {"cluster_identifier": "db", "serverlessv2_scaling_configuration": [{"min_capacity": 0.5, "max_capacity": 8}]}
+    serverless = {"instance_class": "db.serverless", "cluster_identifier": "db"}
+    line = aurora(scaling, serverless, usage=usage)["aws_rds_cluster_instance.this[0]"]
+    assert line.usd == pytest.approx(2 * 730 * 0.12)  # 175.20
+    assert "ACU" in line.basis
+    busy = {**usage, "aurora": {**usage["aurora"], "serverless_acu_average": 20}}
+    assert aurora(scaling, serverless, usage=busy)["aws_rds_cluster_instance.this[0]"].usd == pytest.approx(8 * 730 * 0.12)
+    floor = {"cluster_identifier": "db", "serverlessv2_scaling_configuration": [{"min_capacity": 4, "max_capacity": 16}]}
+    assert aurora(floor, serverless, usage=usage)["aws_rds_cluster_instance.this[0]"].usd == pytest.approx(4 * 730 * 0.12)
+    iopt = {**scaling, "storage_type": "aurora-iopt1"}
+    assert aurora(iopt, serverless, usage=usage)["aws_rds_cluster_instance.this[0]"].usd == pytest.approx(2 * 730 * 0.12 * 1.3)
+
+
+def test_serverless_instance_without_a_scaling_configuration_is_unpriced() -> None:
+    plan = {"resource_changes": [rc("aws_rds_cluster.this", "aws_rds_cluster", {"engine": "aurora-postgresql", "cluster_identifier": "db"}),
+                                 rc("aws_rds_cluster_instance.this[0]", "aws_rds_cluster_instance",
+                                    {"instance_class": "db.serverless", "cluster_identifier": "db"})]}
+    result = est.estimate(plan, CATALOG, {**USAGE, "aurora": {**USAGE["aurora"], "serverless_acu_average": 2}})
+    assert [u.address for u in result.unpriced] == ["aws_rds_cluster_instance.this[0]"]
+    assert "serverlessv2_scaling_configuration" in result.unpriced[0].reason
+
+
+# --- price refresh dates only what it refreshed -----------------------------------------------
+
+def _product(usd: str) -> str:
+    return json.dumps({"product": {"attributes": {"databaseEngine": "Aurora PostgreSQL"}},
+                       "terms": {"OnDemand": {"T": {"priceDimensions": {"T.D": {"unit": "Hrs", "pricePerUnit": {"USD": usd}}}}}}})
+
+
+def test_refresh_dates_only_the_prices_it_refreshed(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    entry = {"unit": "instance-hour", "source": "AWS pricing page", "date": "2026-01-01"}
+    path.write_text(json.dumps({"version": "2026-11-01", "region": "us-east-1", "prices": {
+        "rds.aurora-postgresql.db.t3.medium": {"usd": 0.01, **entry},
+        "rds.aurora-postgresql.db.x9.huge": {"usd": 9.99, **entry},
+        "rds.aurora-postgresql.serverless-v2.acu": {"usd": 0.12, **dict(entry, unit="ACU-hour", date="2026-11-01")},
+        "rds.aurora.storage": {"usd": 0.10, **dict(entry, unit="GB-month", date="2026-11-01")}}}))
+    pricing = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(pricing)  # asked for the two instance classes only, never the ACU price
+    stub.add_response("get_products", {"PriceList": [_product("0.0820000000")], "FormatVersion": "aws_v1"})
+    stub.add_response("get_products", {"PriceList": [], "FormatVersion": "aws_v1"})
+    with stub:
+        outcome = refresh_catalog(pricing, path, today=date(2026, 11, 23))
+    stub.assert_no_pending_responses()
+    prices = json.loads(path.read_text())["prices"]
+    assert prices["rds.aurora-postgresql.db.t3.medium"]["date"] == "2026-11-23"
+    assert prices["rds.aurora-postgresql.db.x9.huge"] == {"usd": 9.99, **entry}
+    assert prices["rds.aurora-postgresql.serverless-v2.acu"]["date"] == "2026-11-01"
+    assert prices["rds.aurora.storage"]["date"] == "2026-11-01"
+    assert json.loads(path.read_text())["version"] == "2026-11-23"
+    assert outcome.refreshed == ("rds.aurora-postgresql.db.t3.medium",)
+    assert "db.x9.huge" in outcome.failed["rds.aurora-postgresql.db.x9.huge"]
+
+
+def test_refresh_that_refreshes_nothing_leaves_the_catalog_version_alone(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"version": "2026-11-01", "region": "us-east-1", "prices": {
+        "rds.aurora-postgresql.db.t3.medium": {"usd": 0.082, "unit": "instance-hour", "source": "x", "date": "2026-11-01"}}}))
+    pricing = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(pricing)
+    stub.add_client_error("get_products", "ThrottlingException", "Rate exceeded", 400)
+    with stub:
+        outcome = refresh_catalog(pricing, path, today=date(2026, 11, 23))
+    assert outcome.refreshed == ()
+    assert json.loads(path.read_text())["version"] == "2026-11-01"
+
+
+# --- usage assumptions and plan files are validated, one line naming what is wrong -------------
+
+@pytest.mark.parametrize("text, key", [
+    ("[aurora]\nstorage_gb = -5\n", "aurora.storage_gb"),
+    ("[aurora]\nio_million_per_month = 'lots'\n", "aurora.io_million_per_month"),
+    ("[dynamodb]\nread_million_per_month = nan\n", "dynamodb.read_million_per_month"),
+    ("[dynamodb.tables.orders]\nwrite_million_per_month = inf\n", "dynamodb.tables.orders.write_million_per_month"),
+    ("[backup]\nstorage_gb = true\n", "backup.storage_gb"),
+    ("[aurora]\nstorage_gbb = 20\n", "aurora.storage_gbb"),
+    ("aurora = 3\n", "aurora"),
+])
+def test_bad_usage_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "usage.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        est.load_usage(path)
+
+
+def test_built_in_usage_assumptions_are_valid() -> None:
+    assert est.load_usage(est.DEFAULT_USAGE_PATH)["aurora"]["serverless_acu_average"] >= 0
+
+
+@pytest.mark.parametrize("content, why", [
+    (b'{"resources": []}', "format_version"),
+    (b'[{"format_version": "1.2"}]', "array"),
+    (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "UTF-8"),
+    (b"", "empty"),
+    (b"   \n", "empty"),
+    (b'{"format_version": "1.2", "resource_changes": {}}', "resource_changes"),
+    (b"{not json", "line 1"),
+])
+def test_a_file_that_is_not_a_plan_is_refused(tmp_path: Path, content: bytes, why: str) -> None:
+    path = tmp_path / "plan.json"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match="not a Terraform plan") as info:
+        est.load_plan(path)
+    assert why in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_plan_without_changes_is_a_plan(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({"format_version": "1.2", "terraform_version": "1.15.5", "planned_values": {"root_module": {}}}))
+    assert est.estimate(est.load_plan(path), CATALOG, USAGE).total == 0
