@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from ops.config import Config, EnvConfig
+from ops.errors import describe
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG
 from ops.drills.restore import OWNER_TAG
 from ops.lease import Record, ledger_for
@@ -253,7 +254,8 @@ def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: se
 
 
 def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
-          echo: Callable[[str], None], now: datetime | None = None) -> list[Leftover]:
+          echo: Callable[[str], None], now: datetime | None = None) -> tuple[list[Leftover], int]:
+    """Find leftovers and (unless dry_run) delete them. Returns them and how many could not be deleted."""
     now = now or datetime.now(timezone.utc)
     ledger = ledger_for(cfg, env) if not env.is_embedded or cfg.lab_dir.exists() else None
     found: list[Leftover] = []
@@ -270,17 +272,23 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
         from ops.aws import Aws
 
         found += aws_leftovers(Aws.for_env(cfg, env), include_unexpired, now, recorded)
-    pending = 0
+    pending = failed = 0
     for item in found:
         if dry_run:
             echo(f"would delete {item.kind} {item.name} (drill {item.drill_id}): {item.why}")
             continue
-        gone = item.delete()
+        try:
+            gone = item.delete()
+        except Exception as exc:  # noqa: BLE001 — one leftover that resists must not stop the others
+            failed += 1
+            echo(f"could not delete {item.kind} {item.name} (drill {item.drill_id}): {describe(exc) or exc}")
+            continue
         pending += not gone
         echo(f"{'deleted' if gone else 'deleting (pending; run the janitor again)'} {item.kind} {item.name} "
              f"(drill {item.drill_id}): {item.why}")
-    echo(f"{len(found)} leftover(s) {'found' if dry_run else 'handled'}" + (f", {pending} still being deleted" if pending else ""))
-    return found
+    echo(f"{len(found)} leftover(s) {'found' if dry_run else 'handled'}" + (f", {pending} still being deleted" if pending else "")
+         + (f", {failed} could not be deleted" if failed else ""))
+    return found, failed
 
 
 def _lab_rows(cfg: Config, recorded: set[str], now: datetime) -> list[Leftover]:

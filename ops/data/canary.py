@@ -237,5 +237,8 @@ def servers_in_order(acks: list[Ack]) -> list[tuple[str, int]]:
 
 
 def purge(dsn: str, drill_id: str) -> int:
+    """Delete one drill's canary rows (and nobody else's)."""
     with psycopg.connect(client_dsn(dsn), autocommit=True) as conn:
+        if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()[0]:
+            return 0
         return conn.execute(f"DELETE FROM {TABLE} WHERE drill_id = %s", (drill_id,)).rowcount

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -183,9 +184,34 @@ def recovery_stop_line(restored: Restored) -> str | None:
     return None
 
 
+def _servers_of(datadir: Path) -> list[int]:
+    """Pids of postgres processes started on datadir (one still starting has no postmaster.pid yet)."""
+    wanted = str(datadir)
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"postgres") and wanted.encode() in argv:
+            found.append(int(proc.name))
+    return found
+
+
 def delete(path: Path) -> None:
-    """Stop a restored server (if it runs) and remove its directory."""
+    """Stop a restored server (running or still starting) and remove its directory."""
     datadir = path / "data"
-    if (datadir / "postmaster.pid").exists():
-        pgbin.run("pg_ctl", "-D", str(datadir), "-m", "immediate", "-w", "stop", check=False)
-    shutil.rmtree(path, ignore_errors=True)
+    for _ in range(5):
+        if (datadir / "postmaster.pid").exists():
+            pgbin.run("pg_ctl", "-D", str(datadir), "-m", "immediate", "-w", "stop", check=False)
+        for pid in _servers_of(datadir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.5)

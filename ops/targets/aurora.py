@@ -191,7 +191,7 @@ class AuroraRestore:
     def plan_restore(self, drill_id: str) -> RestoredCluster:
         return RestoredCluster(*restored_names(self.ref.name, drill_id))
 
-    def start_restore(self, handle: RestoredCluster, t: datetime | None, tags: dict[str, str]) -> RestoredCluster:
+    def start_restore(self, handle: RestoredCluster, t: datetime | None, tags: dict[str, str], progress: Callable[[str], None]) -> RestoredCluster:
         """The cluster and its instance are tagged at creation (both APIs take Tags)."""
         source = self.target._cluster()
         tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]

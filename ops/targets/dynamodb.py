@@ -89,7 +89,7 @@ class DynamoTarget:
     def plan_restore(self, drill_id: str) -> RestoredTable:
         return RestoredTable(restored_table_name(self.ref.name, drill_id), None, drill_id)
 
-    def start_restore(self, handle: RestoredTable, t: datetime | None, tags: dict[str, str]) -> RestoredTable:
+    def start_restore(self, handle: RestoredTable, t: datetime | None, tags: dict[str, str], progress: Callable[[str], None]) -> RestoredTable:
         """RestoreTableToPointInTime has no Tags: the table is named after the drill, then tagged."""
         when: dict[str, Any] = {"RestoreDateTime": t} if t is not None else {"UseLatestRestorableTime": True}
         desc = self.ddb.restore_table_to_point_in_time(SourceTableName=self.ref.name, TargetTableName=handle.name, **when)["TableDescription"]

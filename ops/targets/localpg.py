@@ -137,12 +137,12 @@ class LocalPgRestore:
 
         return pgrestore.plan(self.target._reload(), drill_id)
 
-    def start_restore(self, handle, t: datetime | None, tags: dict[str, str]):  # type: ignore[no-untyped-def]
+    def start_restore(self, handle, t: datetime | None, tags: dict[str, str], progress):  # type: ignore[no-untyped-def]
         from ops.lab import pgrestore
 
         assert t is not None, "lab-pg restores to an explicit time"
         self._t = t
-        pgrestore.start(self.target._reload(), handle, t, tags["dbops:expires-at"], lambda m: None, self.default_timeout_s)
+        pgrestore.start(self.target._reload(), handle, t, tags["dbops:expires-at"], progress, self.default_timeout_s)
         return handle
 
     def wait_restored(self, handle, timeout: float, progress):  # type: ignore[no-untyped-def]

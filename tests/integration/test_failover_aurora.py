@@ -1,4 +1,5 @@
-"""Aurora on the emulator: the control plane is drilled; client measurements are NOT MEASURED, never zero."""
+"""Aurora on the emulator: the control plane is drilled; client measurements are NOT MEASURED, never zero,
+and a drill whose objectives were not measured is inconclusive (exit 4), never a pass."""
 
 import json
 
@@ -28,11 +29,12 @@ def writer_of(aws: Aws) -> str:
     return next(m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"])
 
 
-def test_aurora_failover_on_the_emulator_marks_client_measurements_not_measured(lab: Cli, aurora: Aws) -> None:
+def test_aurora_failover_on_the_emulator_is_inconclusive_not_a_pass(lab: Cli, aurora: Aws) -> None:
     before = writer_of(aurora)
     result = lab("drill", "failover", f"aurora:{CLUSTER}", "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 4, result.output
     data = json.loads(result.stdout)
+    assert data["status"] == "inconclusive"
     checks = {c["id"]: c["status"] for c in data["checks"]}
     assert checks["FO-COMPLETED"] == checks["FO-WRITER"] == "pass"
     assert checks["FO-RTO"] == checks["FO-LOST-WRITES"] == "unknown"
@@ -40,14 +42,16 @@ def test_aurora_failover_on_the_emulator_marks_client_measurements_not_measured(
         assert data["measurements"][name] is None
         assert "no data plane" in data["not_measured"][name]
     assert data["measurements"]["api_failover_s"] >= 0
-    assert "NOT MEASURED" in data["summary"]
+    assert data["summary"].startswith("INCONCLUSIVE:") and "NOT MEASURED" in data["summary"]
+    assert checks["POST-HA"] == "pass", data["checks"]  # the old writer is back as an available reader
     assert writer_of(aurora) != before
 
 
 def test_failover_to_a_named_reader(lab: Cli, aurora: Aws) -> None:
     reader = next(f"{CLUSTER}-{i}" for i in range(2) if f"{CLUSTER}-{i}" != writer_of(aurora))
     result = lab("drill", "failover", f"aurora:{CLUSTER}", "--to", reader, "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 4, result.output
+    assert {c["id"]: c["status"] for c in json.loads(result.stdout)["checks"]}["FO-WRITER"] == "pass"
     assert writer_of(aurora) == reader
 
 

@@ -97,9 +97,9 @@ def weekly(cli: Cli, junit_dir: Path) -> tuple[int, str]:
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def junit_failures(junit_dir: Path) -> int:
+def junit_failures(junit_dir: Path, steps: tuple[str, ...] = ("failover", "restore", "backup", "cost")) -> int:
     total = 0
-    for f in ("failover.xml", "restore.xml", "backup.xml", "cost.xml"):
+    for f in (f"{s}.xml" for s in steps):
         suite = ET.parse(junit_dir / f).getroot()
         total += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
     return total
@@ -108,8 +108,12 @@ def junit_failures(junit_dir: Path) -> int:
 def test_weekly_drill_runs_end_to_end_and_its_junit_matches_the_exit_code(drilled: Cli) -> None:
     junit_dir = drilled.lab_dir.parent / "junit-ok"
     code, out = weekly(drilled, junit_dir)
-    assert code == 0, out
-    assert junit_failures(junit_dir) == 0
+    # Nothing in this lab bills: Cost Explorer has no cost to judge, so the cost check is inconclusive
+    # (exit 4), which the weekly run reports as its worst code; the drills themselves pass.
+    assert "weekly drill of lab: exit 4" in out, out
+    assert junit_failures(junit_dir, ("failover", "restore", "backup")) == 0
+    cost = ET.parse(junit_dir / "cost.xml").getroot()
+    assert any(e.get("type") == "inconclusive" for e in cost.iter("error")), "JUnit marks the unmeasured objective"
     # The same run judged against an RPO no archive can meet: a failed objective, exit 1, and JUnit says so.
     root = traversable_tmpdir("dbops-wk-")
     strict = Cli(write_config(root).parent / "dbops.toml", drilled.lab_dir)
