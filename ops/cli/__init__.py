@@ -60,6 +60,10 @@ class RootGroup(LazyGroup):
         debug = bool(ctx.params.get("debug"))
         try:
             rv = super().invoke(ctx)
+        except click.UsageError as exc:
+            # A bad flag or value is one line like every other could-not-run error, not click's usage block.
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            _fail(exc.format_message().replace("\n", " ") + where, EXIT_CANNOT_RUN, False)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except DbopsError as exc:

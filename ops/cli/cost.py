@@ -12,19 +12,7 @@ from ops.cli.options import FiniteFloat, env_option, json_option, report_options
 from ops.errors import ConfigError, UsageError
 
 
-class CostGroup(click.Group):
-    """A bad flag or value on a cost command is one line (`dbops: error: ...`, exit 2), like every
-    other could-not-run error, rather than click's usage block."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-            raise UsageError(exc.format_message().replace("\n", " ") + where) from None
-
-
-@click.group(cls=CostGroup)
+@click.group()
 def cost() -> None:
     """Spend against the budget (Cost Explorer) and plan-time cost estimates."""
 

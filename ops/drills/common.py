@@ -24,21 +24,39 @@ def expiry(hours: float = 6.0, now: datetime | None = None) -> str:
     return ((now or datetime.now(timezone.utc)) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _Interrupts:
+    """Signals seen by this process: the first one stops the drill, later ones only wait for its cleanup."""
+
+    count = 0
+
+
+def _note(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
 @contextmanager
-def interruptible() -> Iterator[None]:
-    """SIGTERM behaves like SIGINT (KeyboardInterrupt) inside the block, on the main thread."""
+def interruptible(echo: Callable[[str], None] = _note) -> Iterator[None]:
+    """Inside the block, the first SIGINT or SIGTERM raises KeyboardInterrupt (on the main thread);
+    every later one is noted and ignored, so a second Ctrl-C never cuts a cleanup short."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def _raise(signum, frame):  # type: ignore[no-untyped-def]
-        raise KeyboardInterrupt(f"signal {signum}")
+    def _first_only(signum, frame):  # type: ignore[no-untyped-def]
+        _Interrupts.count += 1
+        if _Interrupts.count == 1:
+            raise KeyboardInterrupt(f"signal {signum}")
+        echo(f"dbops: already stopping (signal {signum}): cleaning up first")
 
-    previous = signal.signal(signal.SIGTERM, _raise)
+    _Interrupts.count = 0
+    previous = {s: signal.signal(s, _first_only) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class Deferred:
@@ -52,7 +70,8 @@ class Deferred:
 def deferred_interrupts(echo: Callable[[str], None], what: str) -> Iterator[Deferred]:
     """SIGINT and SIGTERM are held back while `what` runs (a half-done heal is worse than a late stop).
 
-    Each one received prints a line saying so; the caller decides what to do afterwards.
+    Each one received prints a line saying so; the caller decides what to do afterwards, and
+    `interruptible` counts it, so one after the block does not raise either.
     """
     box = Deferred()
     if threading.current_thread() is not threading.main_thread():
@@ -61,6 +80,7 @@ def deferred_interrupts(echo: Callable[[str], None], what: str) -> Iterator[Defe
 
     def _hold(signum, frame):  # type: ignore[no-untyped-def]
         box.count += 1
+        _Interrupts.count += 1
         echo(f"interrupt deferred: {what} is in progress and finishes first (signal {signum})")
 
     previous = {s: signal.signal(s, _hold) for s in (signal.SIGINT, signal.SIGTERM)}

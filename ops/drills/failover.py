@@ -76,6 +76,7 @@ class _Action:
 
     @property
     def done(self) -> bool:
+        """Finished, or never started."""
         return not self.thread.is_alive()
 
 
@@ -165,7 +166,9 @@ def run_failover(
         deadline_s = opts.rto_s * 3
         journal.event("action", f"failover of {target.ref} from {state.writer}" + (f" to {opts.to}" if opts.to else ""))
         trigger = time.monotonic()
-        action = _Action(lambda: target.failover(opts.to, timeout=deadline_s)).start()
+        # Assigned before it starts: an interrupt between the two still leaves the cleanup a handle on it.
+        action = _Action(lambda: target.failover(opts.to, timeout=deadline_s))
+        action.start()
         new_writer = None
         steady_acks = max(5, int(opts.steady_s * opts.canary_hz))
         last_progress = trigger
@@ -209,26 +212,26 @@ def run_failover(
         aborted = True
         journal.event("abort", "interrupted: stopping the canary and making the cluster whole")
     finally:
-        log = ctx.canary.stop() if ctx.canary is not None else None
-        if log is not None:
-            journal.event("canary", f"stopped: {len(log.acks)} acknowledged, {len(log.failures)} failed attempts, {log.reconnects} connections")
-        if action is not None and not action.done:
-            journal.event("cleanup", "waiting for the failover call to return")
-            with deferred_interrupts(lambda m: journal.event("cleanup", m), "the failover call"):
+        # From here on the drill only cleans up: another interrupt waits until the cluster is whole.
+        with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
+            log = ctx.canary.stop() if ctx.canary is not None else None
+            if log is not None:
+                journal.event("canary", f"stopped: {len(log.acks)} acknowledged, {len(log.failures)} failed attempts, {log.reconnects} connections")
+            if action is not None and not action.done:
+                journal.event("cleanup", "waiting for the failover call to return")
                 action.thread.join(opts.rto_s * 3)
-
-    if log is not None and trigger is not None and not aborted:
-        _verify(target, ctx, log, trigger, steady_at, opts, journal)
-    if dsn is None and not aborted:
-        for cid in ("FO-RTO", "FO-LOST-WRITES"):
-            journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
-
-    if action is not None and action.done and ctx.old_writer:
-        aborted |= _heal(target, ctx.old_writer, opts, journal)
-    if dsn is not None and ctx.canary is not None:
-        _purge(target, ctx, journal)
-    if ledger is not None and dsn is not None and "rows_left" not in journal.details:
-        ledger.delete_record(drill_id)
+            if log is not None and trigger is not None and not aborted:
+                _verify(target, ctx, log, trigger, steady_at, opts, journal)
+            if dsn is None and not aborted:
+                for cid in ("FO-RTO", "FO-LOST-WRITES"):
+                    journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
+            if action is not None and action.done and ctx.old_writer:
+                aborted |= _heal(target, ctx.old_writer, opts, journal)
+            if dsn is not None and ctx.canary is not None:
+                _purge(target, ctx, journal)
+            if ledger is not None and dsn is not None and "rows_left" not in journal.details:
+                ledger.delete_record(drill_id)
+        aborted |= deferred.count > 0
 
     if aborted:
         return journal.finish("aborted", "ABORTED: interrupted; canary stopped, " + journal.details.get("heal", "cluster not touched"))
@@ -237,9 +240,9 @@ def run_failover(
 
 def _heal(target: ClusterTarget, old_writer: str, opts: FailoverOptions, journal: Journal) -> bool:
     """Make the cluster whole; SIGINT/SIGTERM wait until it is. Returns whether one arrived."""
-    journal.event("post", f"making {target.ref} whole again (interrupts are deferred until it is)")
-    t0 = time.monotonic()
     with deferred_interrupts(lambda m: journal.event("post", m), f"healing {target.ref}") as deferred:
+        journal.event("post", f"making {target.ref} whole again (interrupts are deferred until it is)")
+        t0 = time.monotonic()
         try:
             heal = target.after_failover(old_writer, timeout=opts.heal_timeout_s)
             journal.measure("heal_s", time.monotonic() - t0)
