@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -42,6 +43,8 @@ _TIMEOUTS = (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTi
              botocore.exceptions.EndpointConnectionError)
 
 T = TypeVar("T")
+DEAD_FOR_S = 60.0
+_SHARED: dict[tuple[str | None, str, str | None], "Aws"] = {}
 
 
 def resolve_endpoint(cfg: Config, env: EnvConfig) -> str | None:
@@ -89,14 +92,24 @@ class Aws:
     read_timeout: float = READ_TIMEOUT_S
     max_attempts: int = MAX_ATTEMPTS
     dead: str | None = field(default=None, init=False)  # why the endpoint is taken for dead
+    dead_at: float = field(default=0.0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def for_env(cls, cfg: Config, env: EnvConfig) -> "Aws":
+        """One Aws per endpoint, region and profile in a process, so they share what they learn
+        (an endpoint found dead stays dead for DEAD_FOR_S: every target of a command fails fast)."""
         url = resolve_endpoint(cfg, env)
+        key = (url, os.environ.get("AWS_REGION") or env.region, env.profile)
+        known = _SHARED.get(key)
+        if known is not None and (known.dead is None or time.monotonic() - known.dead_at < DEAD_FOR_S):
+            if known.dead is not None:
+                raise EndpointUnreachable(f"AWS endpoint {url or key[1]} does not answer ({known.dead})")
+            return known
         if url:
             check_reachable(url)
-        return cls(region=os.environ.get("AWS_REGION") or env.region, endpoint_url=url, profile=env.profile)
+        _SHARED[key] = aws = cls(region=key[1], endpoint_url=url, profile=env.profile)
+        return aws
 
     @property
     def emulated(self) -> bool:
@@ -129,6 +142,7 @@ class Aws:
     def _note_timeout(self, caught_exception: BaseException | None = None, **_: Any) -> None:
         if isinstance(caught_exception, _TIMEOUTS) and self.dead is None:
             self.dead = f"{type(caught_exception).__name__}: {caught_exception}"
+            self.dead_at = time.monotonic()
 
     def _refuse_if_dead(self, **_: Any) -> None:
         if self.dead is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from ops import live
 from ops.config import Config, EnvConfig
+from ops.errors import EndpointUnreachable
 from ops.targets import parse_target
 
 COLUMNS = ("target", "health", "writer", "replica_lag", "connections", "newest_backup", "restorable_lag", "last_drill", "budget_burn")
@@ -27,6 +28,8 @@ def rows(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
                 v = live.table_values(cfg, env, ref)
                 row.update(health="ok" if v["status"] == "ACTIVE" else v["status"].lower(), writer="-", replica_lag="-", connections="-")
             row.update(newest_backup=v["backup"]["newest_backup_age"], restorable_lag=v["backup"]["restorable_lag"])
+        except EndpointUnreachable:
+            raise  # every other target is behind the same endpoint: one line, not a table of the same error
         except Exception as exc:  # noqa: BLE001 — one unreachable target must not hide the others
             row.update(health=f"error: {str(exc).splitlines()[0][:60]}", writer="?", replica_lag="?", connections="?",
                        newest_backup="?", restorable_lag="?")

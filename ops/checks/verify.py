@@ -16,7 +16,7 @@ from ops.checks import backups  # noqa: F401 — registers the checks
 from ops.checks import collect
 from ops.checks.registry import run_checks
 from ops.config import Config, EnvConfig
-from ops.errors import UsageError
+from ops.errors import EndpointUnreachable, UsageError
 from ops.report import Journal, Report
 from ops.targets import TargetRef, parse_target
 
@@ -80,6 +80,8 @@ def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
     journal.event("collect", f"reading the backup state of {len(refs)} target(s)")
     collect_one = lambda ref: _collect(cfg, ref, client_for, selections, emulated)  # noqa: E731
     states = aws.map(collect_one, refs) if aws is not None else [collect_one(r) for r in refs]
+    if aws is not None and aws.dead is not None:
+        raise EndpointUnreachable(f"AWS endpoint {aws.endpoint_url or aws.region} does not answer ({aws.dead})")
     for ref, state in zip(refs, states):
         for f in run_checks(ref.kind, state, cfg.policy, env):
             journal.check(f"{f.check_id}[{ref}]", f.status, f.detail, objective=True)

@@ -174,8 +174,7 @@ def prices(refresh: bool, env_name: str | None) -> int:
         cfg = app().config
         env = cfg.env(env_name)
         aws = Aws.for_env(cfg, env)
-        aws.region = "us-east-1"  # the Price List API lives in us-east-1
-        outcome = refresh_catalog(aws.client("pricing"), est.CATALOG_PATH)
+        outcome = refresh_catalog(aws.client("pricing", region="us-east-1"), est.CATALOG_PATH)  # the Price List API lives in us-east-1
         click.echo(f"catalog {outcome.path}: {len(outcome.refreshed)} price(s) refreshed", err=True)
         for key, why in outcome.failed.items():
             click.echo(f"not refreshed, kept with its old date: {key}: {why}", err=True)

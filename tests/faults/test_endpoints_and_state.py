@@ -1,0 +1,138 @@
+"""A hung AWS endpoint, a crashed one, and a lab state file that was cut short."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from typing import Iterator
+
+import pytest
+
+from ops.aws import Aws, safe_read
+from ops.lab import emulator, pgcluster
+from ops.lab import lab as lab_core
+from ops.lab.process import free_port
+from tests.conftest import Cli, traversable_tmpdir, write_config
+from tests.faults.helpers import one_line, run
+
+
+@pytest.fixture
+def emulator_only() -> Iterator[Cli]:
+    root = traversable_tmpdir("dbops-hang-")
+    cli = Cli(write_config(root), root / ".lab")
+    lab_core.up(cli.config, lab_core.LabOptions(with_postgres=False), lambda _: None)
+    yield cli
+    entry = emulator.running(cli.lab_dir)
+    if entry:
+        os.kill(entry["pid"], signal.SIGCONT)
+    lab_core.down(cli.config, lambda _: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_hung_endpoint_fails_each_command_within_30s_in_one_line(emulator_only: Cli) -> None:
+    cfg = emulator_only.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    for name in ("hung-a", "hung-b", "hung-c"):
+        ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    pid = emulator.running(emulator_only.lab_dir)["pid"]  # type: ignore[index]
+    os.kill(pid, signal.SIGSTOP)  # the process hangs; its port still accepts connections
+    for args in (("backup", "verify", "dynamodb:hung-a", "dynamodb:hung-b", "dynamodb:hung-c"),
+                 ("drill", "restore", "dynamodb:hung-a", "--latest"), ("cost", "check"), ("janitor",)):
+        started = time.monotonic()
+        result = run(emulator_only, *args, timeout=120)
+        took = time.monotonic() - started
+        assert result.returncode == 2, (args, result.stderr)
+        errors = [ln for ln in result.stderr.splitlines() if ln.startswith("dbops: error:")]
+        assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "does not answer" in errors[0] or "unreachable" in errors[0], result.stderr
+        assert took < 30, (args, took)
+    os.kill(pid, signal.SIGCONT)
+    assert run(emulator_only, "backup", "verify", "dynamodb:hung-a").returncode in (0, 1, 4)
+
+
+def test_a_server_error_is_an_error_not_an_unimplemented_api() -> None:
+    """A crashed endpoint's HTTP 500 must never read as 'the endpoint lacks this API' (unknown)."""
+
+    class Crashed(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b"<html>Internal Server Error</html>")
+
+        do_GET = do_POST
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Crashed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        aws = Aws(region="us-east-1", endpoint_url=f"http://127.0.0.1:{server.server_address[1]}", max_attempts=1)
+        read = safe_read(lambda: aws.client("backup").list_backup_jobs())
+        assert not read.ok and not read.unimplemented, read
+    finally:
+        server.shutdown()
+
+
+def test_an_api_the_lab_lacks_is_unimplemented(emulator_only: Cli) -> None:
+    """Negative control of the one above: the lab's emulator answers 501 NotImplemented for what it lacks."""
+    cfg = emulator_only.config
+    read = safe_read(lambda: Aws.for_env(cfg, cfg.env("lab")).client("ce").get_anomalies(DateInterval={"StartDate": "2026-11-01"}))
+    assert read.unimplemented, read
+
+
+@pytest.fixture
+def cut_lab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
+    root = traversable_tmpdir("dbops-state-")
+    cli = Cli(write_config(root), root / ".lab")
+    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
+    yield cli
+    lab_core.down(cli.config, lambda _: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def postmasters(root: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", f"postgres -D {root}"], capture_output=True, text=True).stdout
+    return out.split()
+
+
+def test_a_truncated_state_file_is_an_error_and_nothing_is_touched(cut_lab: Cli) -> None:
+    state = cut_lab.lab_dir / "state.json"
+    whole = state.read_text()
+    before = postmasters(str(cut_lab.lab_dir.resolve()))
+    assert len(before) == 2
+    state.write_text(whole[: len(whole) // 2])
+    for args in (("lab", "status"), ("lab", "down"), ("lab", "up"), ("drill", "failover", "localpg:lab-pg")):
+        result = run(cut_lab, *args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        line = one_line(result.stderr)
+        assert str(state) in line and "corrupt" in line, line
+    assert postmasters(str(cut_lab.lab_dir.resolve())) == before, "nothing was stopped or started"
+    assert all(m.path.exists() for m in pgcluster.Cluster(cut_lab.lab_dir, json.loads(whole)["postgres"]).members)
+    state.write_text(whole)
+    assert run(cut_lab, "lab", "status").returncode == 0
+
+
+def test_lab_up_never_deletes_a_data_directory_whose_server_runs(cut_lab: Cli) -> None:
+    state = cut_lab.lab_dir / "state.json"
+    whole = state.read_text()
+    state.unlink()  # lost: lab up would create lab-pg again over the running one
+    try:
+        result = run(cut_lab, "lab", "up")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "running PostgreSQL servers" in result.stderr
+        assert len(postmasters(str(cut_lab.lab_dir.resolve()))) == 2
+        assert (cut_lab.lab_dir / "pg" / "pg0" / "PG_VERSION").exists()
+    finally:
+        # The emulator that lab up started anew is stopped; the original state comes back.
+        fresh = json.loads(state.read_text()) if state.exists() else {}
+        if fresh.get("emulator"):
+            os.kill(fresh["emulator"]["pid"], signal.SIGTERM)
+        state.write_text(whole)
