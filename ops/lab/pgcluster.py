@@ -315,10 +315,7 @@ class Cluster:
             )
         except Exception:  # noqa: BLE001 — a writer that is down has no replication to show
             return {}
-        # replay_lag is NULL both when the standby has caught up and gone idle and when it
-        # has not reported yet: it is 0 only when the replica has replayed the writer's LSN.
-        return {r[0]: {"state": r[1], "sync_state": r[2], "lag_bytes": r[3],
-                       "lag_s": r[4] if r[4] is not None else (0.0 if r[3] == 0 else None)} for r in rows}
+        return {r[0]: {"state": r[1], "sync_state": r[2], "lag_bytes": r[3], "lag_s": lag_seconds(r[4], r[3])} for r in rows}
 
     def describe(self) -> list[dict[str, Any]]:
         repl = self.replication_rows()
@@ -340,6 +337,15 @@ class Cluster:
                 item["lag_s"] = r["lag_s"] if r else None
             out.append(item)
         return out
+
+
+def lag_seconds(replay_lag_s: float | None, behind_bytes: int | None) -> float | None:
+    """A replica's lag from pg_stat_replication: replay_lag is NULL both when the standby has
+    caught up and gone idle and when it has not reported yet, so NULL is 0 only when the
+    replica has replayed the writer's current LSN; otherwise the lag is not known."""
+    if replay_lag_s is not None:
+        return replay_lag_s
+    return 0.0 if behind_bytes == 0 else None
 
 
 HEARTBEAT_KEY = "heartbeat"

@@ -75,3 +75,32 @@ def test_publish_metrics_puts_the_measurements_to_cloudwatch(lab: Cli) -> None:
     cw = Aws.for_env(cfg, cfg.env("lab")).client("cloudwatch")
     names = {m["MetricName"] for m in cw.list_metrics(Namespace="dbops")["Metrics"]}
     assert {"DrillRTOSeconds", "LostWrites", "ApiFailoverSeconds"} <= names
+
+
+def test_post_ha_fails_when_the_old_writer_does_not_come_back_as_a_reader(lab: Cli, aurora: Aws) -> None:
+    """Negative control of POST-HA: judged from the cluster's members, never from a sentence."""
+    from ops.drills.common import new_drill_id
+    from ops.drills.failover import FailoverOptions, run_failover
+    from ops.report import Journal
+    from ops.targets import parse_target
+    from ops.targets.aurora import AuroraTarget
+
+    rds = aurora.client("rds")
+
+    class OldWriterLost(AuroraTarget):
+        def failover(self, to, timeout):  # type: ignore[no-untyped-def]
+            old = writer_of(aurora)
+            super().failover(to, timeout)
+            rds.delete_db_instance(DBInstanceIdentifier=old, SkipFinalSnapshot=True)
+            self.lost = old
+
+    target = OldWriterLost(parse_target(f"aurora:{CLUSTER}"), aurora)
+    try:
+        report = run_failover(target, FailoverOptions(heal_timeout_s=3), Journal("failover", f"aurora:{CLUSTER}", "lab", echo=None),
+                              new_drill_id("failover"))
+        post = {c.id: c for c in report.checks}["POST-HA"]
+        assert post.status == "fail" and "not an available reader" in post.detail, post
+        assert report.status == "fail"
+    finally:
+        rds.create_db_instance(DBInstanceIdentifier=target.lost, DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql",
+                               DBInstanceClass="db.t3.medium")

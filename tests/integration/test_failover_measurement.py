@@ -91,3 +91,22 @@ def test_writes_that_never_reach_a_new_writer_fail_the_rto(mlab: Cli) -> None:
     assert report.details["downtime_is_lower_bound"] is True
     assert report.measurements["writes_refused_read_only"] > 0
     assert report.status == "fail"
+
+
+def test_a_replica_that_stopped_replaying_fails_the_lag_precheck(mlab: Cli) -> None:
+    """Negative control of PRE-LAG: replay paused on the only reader, its measured lag grows past the objective."""
+    import time
+
+    cluster = pgcluster.get(mlab.lab_dir)
+    assert cluster is not None
+    replica = cluster.replicas()[0]
+    cluster.execute(replica, "SELECT pg_wal_replay_pause()")
+    try:
+        time.sleep(2.5)
+        report = run_failover(LocalPgTarget(parse_target("localpg:lab-pg"), mlab.lab_dir), FailoverOptions(max_lag_s=1.0),
+                              Journal("failover", "localpg:lab-pg", "lab", echo=None), new_drill_id("failover"))
+    finally:
+        cluster.execute(replica, "SELECT pg_wal_replay_resume()")
+    assert {c.id: c.status for c in report.checks}["PRE-LAG"] == "fail"
+    assert report.measurements["replica_lag_before_s"] > 1.0
+    assert report.status == "error" and pgcluster.get(mlab.lab_dir).entry["writer"] == cluster.entry["writer"]  # type: ignore[union-attr]
