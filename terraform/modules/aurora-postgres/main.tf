@@ -123,6 +123,16 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
+# RDS writes the exported PostgreSQL log to this group. Created here, before the cluster,
+# so it has a retention and the CMK; left to RDS it would be created on the first export
+# with neither, and kept forever.
+resource "aws_cloudwatch_log_group" "postgresql" {
+  name              = "/aws/rds/cluster/${var.name}/postgresql"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = local.tags
+}
+
 resource "aws_rds_cluster" "this" {
   #checkov:skip=CKV2_AWS_8:AWS Backup selects this cluster by its backup tag (module backup); checkov only follows ARN-based selections
   #checkov:skip=CKV_AWS_139:deletion_protection defaults to true; only envs/lab turns it off so the lab can be destroyed
@@ -147,12 +157,27 @@ resource "aws_rds_cluster" "this" {
   iam_database_authentication_enabled = true
   enabled_cloudwatch_logs_exports     = ["postgresql"]
   skip_final_snapshot                 = var.skip_final_snapshot
-  final_snapshot_identifier           = var.skip_final_snapshot ? null : "${var.name}-final"
-  tags                                = merge(local.tags, var.backup_tags)
+  # Unique per cluster: the UTC time the cluster was created, kept from then on by
+  # ignore_changes below. A constant name would collide with the snapshot of the previous
+  # destroy; a fresh timestamp on every plan would be a perpetual diff. It is set even when
+  # skip_final_snapshot is true, so turning final snapshots on later finds a name in state.
+  final_snapshot_identifier = "${var.name}-final-${formatdate("YYYYMMDDhhmmss", timestamp())}"
+  tags                      = merge(local.tags, var.backup_tags)
 
   lifecycle {
-    ignore_changes = [availability_zones]
+    ignore_changes = [
+      availability_zones,
+      final_snapshot_identifier,
+      # engine_version is the version the cluster is created with. Minor versions then
+      # follow AWS (auto_minor_version_upgrade on the instances): provider 3.x stores the
+      # running version and has no engine_version_actual to compare with, so a pinned
+      # minor would plan a downgrade after every upgrade (terraform-aws-modules leaves the
+      # same drift to the 5.x provider's prefix matching, which 3.x lacks).
+      engine_version,
+    ]
   }
+
+  depends_on = [aws_cloudwatch_log_group.postgresql]
 }
 
 resource "aws_rds_cluster_instance" "this" {
@@ -161,7 +186,6 @@ resource "aws_rds_cluster_instance" "this" {
   identifier                      = "${var.name}-${each.key}"
   cluster_identifier              = aws_rds_cluster.this.id
   engine                          = aws_rds_cluster.this.engine
-  engine_version                  = aws_rds_cluster.this.engine_version
   instance_class                  = var.instance_class
   db_parameter_group_name         = aws_db_parameter_group.this.name
   db_subnet_group_name            = aws_db_subnet_group.this.name

@@ -37,3 +37,8 @@ output "security_group_id" {
   description = "Security group of the cluster."
   value       = aws_security_group.this.id
 }
+
+output "log_group_name" {
+  description = "CloudWatch log group of the exported PostgreSQL log."
+  value       = aws_cloudwatch_log_group.postgresql.name
+}

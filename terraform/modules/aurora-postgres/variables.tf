@@ -20,7 +20,7 @@ variable "engine" {
 }
 
 variable "engine_version" {
-  description = "Aurora PostgreSQL version, e.g. 15.4."
+  description = "Aurora PostgreSQL version the cluster is created with, e.g. 15.4. Later minor upgrades by AWS are not drift (Terraform ignores changes to it after creation); its major version picks the parameter group family."
   type        = string
   default     = "15.4"
 
@@ -120,7 +120,7 @@ variable "master_password" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer managed key for storage, Performance Insights and the master secret."
+  description = "Customer managed key for storage, Performance Insights, the master secret and the PostgreSQL log group; its policy must let CloudWatch Logs use it (module kms, allow_cloudwatch_logs)."
   type        = string
 }
 
@@ -167,6 +167,17 @@ variable "monitoring_interval" {
   validation {
     condition     = contains([1, 5, 10, 15, 30, 60], var.monitoring_interval)
     error_message = "The monitoring_interval must be one of 1, 5, 10, 15, 30, 60."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the exported PostgreSQL log (a retention CloudWatch Logs accepts on provider 3.39: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827 or 3653)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653], var.log_retention_days)
+    error_message = "The log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653."
   }
 }
 

@@ -78,10 +78,17 @@ resource "aws_backup_selection" "this" {
   }
 }
 
+# AWS Backup no longer sends BACKUP_JOB_FAILED, RESTORE_JOB_FAILED, BACKUP_JOB_SUCCESSFUL,
+# BACKUP_JOB_EXPIRED or RESTORE_JOB_SUCCESSFUL: the API reference of
+# PutBackupVaultNotifications still accepts them but lists them as deprecated events that
+# "do not return statuses or notifications". A failed job is now a BACKUP_JOB_COMPLETED or
+# RESTORE_JOB_COMPLETED event whose State message attribute is FAILED, ABORTED, EXPIRED or
+# PARTIAL; subscribers keep only those with a filter policy on State (module monitoring
+# does this for its email subscriptions).
 resource "aws_backup_vault_notifications" "this" {
   count = var.notify_failed_jobs ? 1 : 0
 
   backup_vault_name   = aws_backup_vault.this.name
   sns_topic_arn       = var.sns_topic_arn
-  backup_vault_events = ["BACKUP_JOB_FAILED", "RESTORE_JOB_FAILED"]
+  backup_vault_events = var.notification_events
 }

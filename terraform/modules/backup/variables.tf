@@ -44,13 +44,30 @@ variable "selection_tag_value" {
 }
 
 variable "notify_failed_jobs" {
-  description = "Notify sns_topic_arn of failed backup and restore jobs."
+  description = "Send the vault's job events (notification_events) to sns_topic_arn."
   type        = bool
   default     = false
 }
 
+variable "notification_events" {
+  description = "Vault events sent to sns_topic_arn. Job outcomes arrive as *_COMPLETED events with a State message attribute; the deprecated *_FAILED/*_SUCCESSFUL/*_EXPIRED backup and restore events are refused."
+  type        = list(string)
+  default     = ["BACKUP_JOB_COMPLETED", "RESTORE_JOB_COMPLETED", "COPY_JOB_FAILED"]
+
+  validation {
+    condition = length(var.notification_events) > 0 && alltrue([for e in var.notification_events : contains([
+      "BACKUP_JOB_STARTED", "BACKUP_JOB_COMPLETED",
+      "COPY_JOB_STARTED", "COPY_JOB_SUCCESSFUL", "COPY_JOB_FAILED",
+      "RESTORE_JOB_STARTED", "RESTORE_JOB_COMPLETED",
+      "RECOVERY_POINT_MODIFIED",
+      "S3_BACKUP_OBJECT_FAILED", "S3_RESTORE_OBJECT_FAILED",
+    ], e)])
+    error_message = "The notification_events must be events AWS Backup still sends (BACKUP_JOB_COMPLETED, RESTORE_JOB_COMPLETED, COPY_JOB_FAILED, ...), not the deprecated BACKUP_JOB_FAILED or RESTORE_JOB_FAILED."
+  }
+}
+
 variable "sns_topic_arn" {
-  description = "Topic notified of failed backup and restore jobs when notify_failed_jobs is set."
+  description = "Topic that receives the vault events when notify_failed_jobs is set."
   type        = string
   default     = ""
 }

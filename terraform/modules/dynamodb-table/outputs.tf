@@ -1,14 +1,14 @@
 output "table_name" {
   description = "Table name."
-  value       = aws_dynamodb_table.this.name
+  value       = local.table.name
 }
 
 output "table_arn" {
   description = "Table ARN."
-  value       = aws_dynamodb_table.this.arn
+  value       = local.table.arn
 }
 
 output "stream_arn" {
   description = "Stream ARN, empty when streams are off."
-  value       = aws_dynamodb_table.this.stream_arn
+  value       = local.table.stream_arn
 }

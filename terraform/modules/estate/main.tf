@@ -6,15 +6,19 @@ locals {
   # Names known at plan time, so the alarms' for_each keys are too.
   aurora_readers = [for i in range(var.aurora_reader_count) : "${var.aurora_name}-${i + 2}"]
   table_names    = ["${var.table_prefix}orders", "${var.table_prefix}sessions"]
+  # Services that publish to the alarm topic; the topic's key lets the same ones use it.
+  sns_publishers = ["cloudwatch.amazonaws.com", "backup.amazonaws.com", "budgets.amazonaws.com"]
 }
 
 module "kms" {
   source = "../kms"
 
-  alias              = "dbops-${var.env}"
-  account_id         = var.account_id
-  service_principals = ["rds.amazonaws.com", "dynamodb.amazonaws.com", "backup.amazonaws.com", "secretsmanager.amazonaws.com", "sns.amazonaws.com", "monitoring.rds.amazonaws.com"]
-  tags               = var.tags
+  alias                    = "dbops-${var.env}"
+  account_id               = var.account_id
+  service_principals       = ["rds.amazonaws.com", "dynamodb.amazonaws.com", "backup.amazonaws.com", "secretsmanager.amazonaws.com", "sns.amazonaws.com", "monitoring.rds.amazonaws.com"]
+  sns_publisher_principals = local.sns_publishers
+  allow_cloudwatch_logs    = true
+  tags                     = var.tags
 }
 
 module "aurora" {
@@ -36,6 +40,7 @@ module "aurora" {
   deletion_protection         = var.deletion_protection
   skip_final_snapshot         = !var.deletion_protection
   secret_recovery_window_days = var.deletion_protection ? 7 : 0
+  log_retention_days          = var.aurora_log_retention_days
   tags                        = var.tags
 }
 
@@ -72,16 +77,17 @@ module "sessions" {
 module "monitoring" {
   source = "../monitoring"
 
-  name                       = "dbops-${var.env}"
-  account_id                 = var.account_id
-  kms_key_arn                = module.kms.key_arn
-  email_addresses            = var.alarm_emails
-  aurora_cluster_ids         = [var.aurora_name]
-  aurora_reader_instance_ids = local.aurora_readers
-  dynamodb_table_names       = local.table_names
-  backup_vault_name          = "dbops-${var.env}"
-  drill_env                  = var.env
-  tags                       = var.tags
+  name                         = "dbops-${var.env}"
+  account_id                   = var.account_id
+  kms_key_arn                  = module.kms.key_arn
+  publisher_service_principals = local.sns_publishers
+  email_addresses              = var.alarm_emails
+  aurora_cluster_ids           = [var.aurora_name]
+  aurora_reader_instance_ids   = local.aurora_readers
+  dynamodb_table_names         = local.table_names
+  backup_vault_name            = "dbops-${var.env}"
+  drill_env                    = var.env
+  tags                         = var.tags
 }
 
 module "backup" {

@@ -44,6 +44,11 @@ output "aurora_instance_ids" {
   value       = module.aurora.instance_ids
 }
 
+output "aurora_log_group_name" {
+  description = "Log group of the cluster's PostgreSQL log."
+  value       = module.aurora.log_group_name
+}
+
 output "backup_vault_name" {
   description = "The AWS Backup vault."
   value       = module.backup.vault_name

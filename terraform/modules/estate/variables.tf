@@ -76,6 +76,12 @@ variable "aurora_backup_retention_days" {
   default     = 7
 }
 
+variable "aurora_log_retention_days" {
+  description = "Days CloudWatch Logs keeps the cluster's PostgreSQL log."
+  type        = number
+  default     = 365
+}
+
 variable "deletion_protection" {
   description = "Deletion protection and final snapshots (off only in the lab)."
   type        = bool

@@ -30,6 +30,23 @@ variable "service_principals" {
   default     = []
 }
 
+variable "sns_publisher_principals" {
+  description = "AWS services that publish to SNS topics encrypted with this key (e.g. cloudwatch.amazonaws.com, budgets.amazonaws.com): they may generate and decrypt data keys for topics of this account only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.sns_publisher_principals : can(regex("^[a-z0-9.-]+\\.amazonaws\\.com$", p))])
+    error_message = "Each sns_publisher_principals entry must be a service principal such as cloudwatch.amazonaws.com."
+  }
+}
+
+variable "allow_cloudwatch_logs" {
+  description = "Let CloudWatch Logs in the provider's region encrypt this account's log groups with the key."
+  type        = bool
+  default     = false
+}
+
 variable "deletion_window_in_days" {
   description = "Days before a scheduled key deletion takes effect."
   type        = number

@@ -9,6 +9,18 @@ locals {
     "${pair[0]}-${pair[1]}" => { table = pair[0], metric = pair[1] }
   }
   dynamodb_operations = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchWriteItem", "BatchGetItem"]
+
+  # Filter policy of the email subscriptions. AWS Backup reports the end of every job as
+  # BACKUP_JOB_COMPLETED / RESTORE_JOB_COMPLETED with a State message attribute (COMPLETED,
+  # FAILED, ABORTED, EXPIRED, PARTIAL). Subscribers get every message without a State
+  # attribute (alarms, budgets) and every job that did not complete, never the daily
+  # successes; a filter on State alone would drop the alarms.
+  drop_completed_jobs = {
+    "$or" = [
+      { State = [{ exists = false }] },
+      { State = [{ "anything-but" = ["COMPLETED"] }] },
+    ]
+  }
 }
 
 resource "aws_sns_topic" "this" {
@@ -17,6 +29,9 @@ resource "aws_sns_topic" "this" {
   tags              = var.tags
 }
 
+# The topic is encrypted with a customer managed key: every service listed here must also
+# be granted kms:GenerateDataKey* and kms:Decrypt in that key's policy (module kms,
+# sns_publisher_principals), or its notifications are dropped.
 resource "aws_sns_topic_policy" "this" {
   arn = aws_sns_topic.this.arn
   policy = jsonencode({
@@ -24,7 +39,7 @@ resource "aws_sns_topic_policy" "this" {
     Statement = [{
       Sid       = "AwsServicesPublish"
       Effect    = "Allow"
-      Principal = { Service = ["cloudwatch.amazonaws.com", "backup.amazonaws.com", "budgets.amazonaws.com"] }
+      Principal = { Service = var.publisher_service_principals }
       Action    = "sns:Publish"
       Resource  = aws_sns_topic.this.arn
       Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
@@ -35,9 +50,10 @@ resource "aws_sns_topic_policy" "this" {
 resource "aws_sns_topic_subscription" "email" {
   for_each = toset(var.email_addresses)
 
-  topic_arn = aws_sns_topic.this.arn
-  protocol  = "email"
-  endpoint  = each.value
+  topic_arn     = aws_sns_topic.this.arn
+  protocol      = "email"
+  endpoint      = each.value
+  filter_policy = jsonencode(local.drop_completed_jobs)
 }
 
 resource "aws_cloudwatch_metric_alarm" "replica_lag" {

@@ -3,6 +3,11 @@ output "sns_topic_arn" {
   value       = aws_sns_topic.this.arn
 }
 
+output "publisher_service_principals" {
+  description = "Services allowed to publish to the topic; the topic key must let each of them use it."
+  value       = var.publisher_service_principals
+}
+
 output "alarm_names" {
   description = "Names of every alarm of the module."
   value = concat(

@@ -13,6 +13,12 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "publisher_service_principals" {
+  description = "AWS services of this account that may publish to the topic. Grant each of them the topic key too (module kms, sns_publisher_principals)."
+  type        = list(string)
+  default     = ["cloudwatch.amazonaws.com", "backup.amazonaws.com", "budgets.amazonaws.com"]
+}
+
 variable "email_addresses" {
   description = "Emails subscribed to the topic."
   type        = list(string)

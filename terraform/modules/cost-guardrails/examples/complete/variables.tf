@@ -1,0 +1,22 @@
+variable "region" {
+  description = "AWS region of the example."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "account_id" {
+  description = "AWS account id the example runs in (12 digits)."
+  type        = string
+}
+
+variable "offline" {
+  description = "Plan without reaching AWS: skips the provider's credential, account and metadata checks."
+  type        = bool
+  default     = false
+}
+
+variable "email_addresses" {
+  description = "Who is told at 80% and 100% of actual and 100% of forecasted spend."
+  type        = list(string)
+  default     = ["finance@example.com"]
+}
