@@ -48,6 +48,7 @@ class EnvConfig:
     # DynamoDB table holding drill leases and drill records (terraform/bootstrap makes it);
     # the embedded lab keeps them as files instead.
     lease_table: str = DEFAULT_LEASE_TABLE
+    policy: tuple[tuple[str, float | int], ...] = ()  # [envs.NAME.policy]: objectives of this env only
 
     @property
     def is_embedded(self) -> bool:
@@ -75,6 +76,10 @@ class Config:
     def with_policy(self, **overrides: Any) -> "Config":
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(self, policy=replace(self.policy, **given)) if given else self
+
+    def for_env(self, name: str | None = None) -> "Config":
+        """This config with the env's own objectives ([envs.NAME.policy]) over the global ones."""
+        return self.with_policy(**dict(self.env(name).policy))
 
 
 def _positive(v: Any) -> bool:
@@ -117,6 +122,12 @@ _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+def _policy(table: Any, prefix: str) -> dict[str, float | int]:
+    checked = _check_table(table, _POLICY_RULES, prefix)
+    types = {f.name: f.type for f in fields(Policy)}
+    return {k: (int(v) if types[k] == "int" else float(v)) for k, v in checked.items()}
+
+
 def _check_table(table: Any, rules: dict, prefix: str) -> dict:
     if not isinstance(table, dict):
         raise ConfigError(f"{CONFIG_NAME}: '{prefix}' must be a table")
@@ -142,15 +153,14 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
         if key not in ("defaults", "policy", "envs"):
             raise ConfigError(f"{CONFIG_NAME}: unknown key '{key}'")
     defaults = _check_table(data.get("defaults", {}), _DEFAULTS_RULES, "defaults")
-    policy_table = _check_table(data.get("policy", {}), _POLICY_RULES, "policy")
-    policy_types = {f.name: f.type for f in fields(Policy)}
-    policy = Policy(**{k: (int(v) if policy_types[k] == "int" else float(v)) for k, v in policy_table.items()})
+    policy = Policy(**_policy(data.get("policy", {}), "policy"))
 
     envs_table = data.get("envs", {})
     if not isinstance(envs_table, dict):
         raise ConfigError(f"{CONFIG_NAME}: 'envs' must be a table of envs")
     envs: dict[str, EnvConfig] = {}
     for name, table in envs_table.items():
+        own_policy = _policy(table.pop("policy", {}), f"envs.{name}.policy") if isinstance(table, dict) else {}
         table = _check_table(table, _ENV_RULES, f"envs.{name}")
         endpoint = table.get("endpoint")
         if endpoint is not None and endpoint != EMBEDDED and not endpoint.startswith(("http://", "https://")):
@@ -164,6 +174,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             protected=table.get("protected", False),
             profile=table.get("profile"),
             lease_table=table.get("lease_table", DEFAULT_LEASE_TABLE),
+            policy=tuple(sorted(own_policy.items())),
         )
 
     default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")

@@ -29,7 +29,7 @@ def verify(targets: tuple[str, ...], restore_latest: bool, confirm: tuple[str, .
     from ops.report import Journal
     from ops.targets import parse_target
 
-    cfg = app().config
+    cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
     for t in targets:
         parse_target(t)  # a bad target is a usage error before anything is read

@@ -76,7 +76,7 @@ def check(budget: float | None, tag: str | None, month: str | None, no_cache: bo
     from ops.report import Journal
 
     chosen_month, chosen_tag = _month(month), _tag(tag)
-    cfg = app().config.with_policy(monthly_budget_usd=budget)
+    cfg = app().config.for_env(env_name).with_policy(monthly_budget_usd=budget)
     env = cfg.env(env_name)
     today = datetime.now(timezone.utc).date()
     first = chosen_month or today.replace(day=1)
@@ -117,7 +117,7 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, a
 
     if plan_json is not None and env_name is not None:
         raise UsageError("--plan and --env cannot be used together: --plan prices that plan file, --env plans the env")
-    cfg = app().config
+    cfg = app().config.for_env(None if plan_json is not None else env_name)
     usage = usage or est.usage_path(cfg.root)
     assumptions = est.load_usage(usage)  # before anything runs: a bad value stops here
     catalog = est.load_catalog()

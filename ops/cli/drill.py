@@ -42,7 +42,7 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, s
     from ops.report import Journal
     from ops.targets.registry import open_cluster
 
-    cfg = app().config.with_policy(rto_seconds=rto)
+    cfg = app().config.for_env(env_name).with_policy(rto_seconds=rto)
     env = cfg.env(env_name)
     require_confirm(env, confirm, target)
     with interruptible():
@@ -97,7 +97,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
     if sum(x is not None and x is not False for x in (at, minutes_ago, latest or None)) > 1:
         raise UsageError("give at most one of --at, --minutes-ago, --latest")
     when = parse_time(at) if at else (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago) if minutes_ago else None)
-    cfg = app().config
+    cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
     require_confirm(env, confirm, target)
     with interruptible():

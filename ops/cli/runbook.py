@@ -32,6 +32,6 @@ def show(name: str, target: str | None, fmt: str, env_name: str | None) -> None:
     """Render runbook NAME with live values."""
     from ops.runbooks import render, to_text
 
-    cfg = app().config
+    cfg = app().config.for_env(env_name)
     text = render(cfg, cfg.env(env_name), name, target)
     click.echo(to_text(text) if fmt == "text" else text, nl=False)

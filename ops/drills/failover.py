@@ -221,12 +221,15 @@ def run_failover(
                 journal.event("cleanup", "waiting for the failover call to return")
                 action.thread.join(opts.rto_s * 3)
             if log is not None and trigger is not None and not aborted:
-                _verify(target, ctx, log, trigger, steady_at, opts, journal)
+                _judge_downtime(ctx, log, trigger, steady_at, opts, journal)
             if dsn is None and not aborted:
                 for cid in ("FO-RTO", "FO-LOST-WRITES"):
                     journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
             if action is not None and action.done and ctx.old_writer:
                 aborted |= _heal(target, ctx.old_writer, opts, journal)
+            if log is not None and trigger is not None and not aborted:
+                # After the heal: whatever the failover did, the writer it left must hold every acknowledged write.
+                _count_lost_writes(target, ctx, log, opts, journal)
             if dsn is not None and ctx.canary is not None:
                 _purge(target, ctx, journal)
             if ledger is not None and dsn is not None and "rows_left" not in journal.details:
@@ -281,8 +284,8 @@ def _last_error(c: canary_mod.Canary) -> str:
     return c.log.failures[-1].error if c.log.failures else "no error recorded"
 
 
-def _verify(target: ClusterTarget, ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float,
-            steady_at: float | None, opts: FailoverOptions, journal: Journal) -> None:
+def _judge_downtime(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float, steady_at: float | None,
+                    opts: FailoverOptions, journal: Journal) -> None:
     journal.measure("acked_writes", len(log.acks))
     journal.measure("failed_write_attempts", len(log.failures))
     journal.measure("writes_refused_read_only", log.refused_read_only(since=trigger))
@@ -301,19 +304,28 @@ def _verify(target: ClusterTarget, ctx: DrillContext, log: canary_mod.CanaryLog,
         journal.check("FO-RTO", "pass" if gap <= opts.rto_s else "fail",
                       f"writes refused for {gap:.3f}s (objective {opts.rto_s:g}s); "
                       f"{journal.measurements['writes_refused_read_only']} attempts reached a server that no longer took writes")
+    journal.details.setdefault("markdown_sections", []).append(("Timeline", timeline(log, trigger, steady_at, journal)))
+
+
+def _count_lost_writes(target: ClusterTarget, ctx: DrillContext, log: canary_mod.CanaryLog, opts: FailoverOptions,
+                       journal: Journal) -> None:
     journal.event("verify", "reading acknowledged writes back from the writer")
-    dsn = target.writer_dsn()
-    assert dsn is not None
-    present = canary_mod.present_seqs(dsn, ctx.drill_id)
+    try:
+        dsn = target.writer_dsn()
+        assert dsn is not None
+        present = canary_mod.present_seqs(dsn, ctx.drill_id)
+    except Exception as exc:  # noqa: BLE001 — a verdict, not a crash: the writer could not be read
+        journal.mark_not_measured("lost_writes", f"the writer could not be read: {exc}")
+        journal.check("FO-LOST-WRITES", "error", f"acknowledged writes not verified: the writer could not be read ({str(exc).splitlines()[0]})")
+        return
     acked = log.acked_seqs
     lost = canary_mod.lost_writes(acked, present)
     journal.measure("lost_writes", len(lost))
     journal.measure("unacknowledged_but_committed", len(present - acked))
     journal.details["lost_seqs"] = lost[:1000]
     journal.check("FO-LOST-WRITES", "pass" if len(lost) <= opts.max_lost_writes else "fail",
-                  f"{len(lost)} of {len(acked)} acknowledged writes missing on the new writer"
+                  f"{len(lost)} of {len(acked)} acknowledged writes missing on the writer"
                   + (f" (first: {lost[:10]})" if lost else "") + f"; objective <= {opts.max_lost_writes}")
-    journal.details.setdefault("markdown_sections", []).append(("Timeline", timeline(log, trigger, steady_at, journal)))
 
 
 def timeline(log: canary_mod.CanaryLog, trigger: float, steady_at: float | None, journal: Journal, bucket_s: float = 0.25) -> str:

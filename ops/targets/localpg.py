@@ -63,11 +63,11 @@ class LocalPgTarget:
             cluster.start_member(old)
             for m in cluster.replicas():
                 cluster.repoint(m, old)
-            streaming = all(cluster.wait_streaming(m, timeout=min(60.0, timeout)) for m in cluster.replicas())
+            streaming = all(cluster.wait_streaming(m, timeout=min(30.0, timeout)) for m in cluster.replicas())
             return Heal(streaming, f"no failover happened; {old_writer} restarted as the writer; "
                                    f"replicas {'streaming' if streaming else 'NOT streaming'}")
         how = cluster.rebuild(old, cluster.writer())
-        streaming = cluster.wait_streaming(old, timeout=min(60.0, timeout))
+        streaming = cluster.wait_streaming(old, timeout=min(30.0, timeout))
         return Heal(streaming, f"{old_writer} rebuilt as a replica by {how}; {'streaming' if streaming else 'NOT streaming'}")
 
     def writer_dsn(self) -> str | None:

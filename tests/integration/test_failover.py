@@ -186,7 +186,7 @@ def test_promote_that_cannot_complete_ends_with_a_verdict(async_lab: Cli) -> Non
 
     started = time.monotonic()
     try:
-        report = run_failover(target(async_lab), FailoverOptions(rto_s=2.0),
+        report = run_failover(target(async_lab), FailoverOptions(rto_s=2.0, heal_timeout_s=5),
                               Journal("failover", "localpg:lab-pg", "lab", echo=None), new_drill_id("failover"),
                               hooks={"canary_running": freeze})
     finally:

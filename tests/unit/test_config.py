@@ -66,3 +66,15 @@ def test_config_is_found_upwards(tmp_path: Path) -> None:
     cfg = config.load(environ={}, cwd=sub)
     assert cfg.policy.rpo_seconds == 42
     assert cfg.root == tmp_path.resolve()
+
+
+def test_an_env_may_have_objectives_of_its_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "dbops.toml"
+    path.write_text('[policy]\nmonthly_budget_usd = 80\n[envs.lab]\nendpoint = "embedded"\n[envs.lab.policy]\nmonthly_budget_usd = 160\n'
+                    '[envs.prod]\nregion = "eu-west-1"\n')
+    cfg = config.load(path, environ={})
+    assert cfg.for_env("lab").policy.monthly_budget_usd == 160
+    assert cfg.for_env("prod").policy.monthly_budget_usd == 80
+    path.write_text('[envs.lab]\nendpoint = "embedded"\n[envs.lab.policy]\nrto_seconds = inf\n')
+    with pytest.raises(ConfigError, match="envs.lab.policy.rto_seconds"):
+        config.load(path, environ={})
