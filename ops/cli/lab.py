@@ -73,3 +73,37 @@ def env_() -> None:
     if not lines:
         raise LabError("the lab is not running: run `dbops lab up`")
     click.echo("\n".join(lines))
+
+
+@lab.command("set")
+@click.argument("assignments", nargs=-1, required=True, metavar="NAME=VALUE...")
+def set_(assignments: tuple[str, ...]) -> None:
+    """Change settings of the running lab's emulated services (see `dbops lab settings`)."""
+    from ops.errors import UsageError
+    from ops.lab import emulator, settings
+
+    values = {}
+    for a in assignments:
+        name, sep, value = a.partition("=")
+        if not sep or not name:
+            raise UsageError(f"'{a}' is not NAME=VALUE")
+        values[name] = value
+    endpoint = emulator.endpoint(app().config.lab_dir)
+    if endpoint is None:
+        raise LabError("the lab is not running: run `dbops lab up`")
+    now = settings.remote(endpoint, values)
+    click.echo("\n".join(f"{name} = {now[name]['value']}" for name in values))
+
+
+@lab.command("settings")
+@json_option
+def settings_(as_json: bool) -> None:
+    """Show the settings of the running lab's emulated services, with their defaults."""
+    from ops.lab import emulator, settings
+
+    endpoint = emulator.endpoint(app().config.lab_dir)
+    if endpoint is None:
+        raise LabError("the lab is not running: run `dbops lab up`")
+    data = settings.remote(endpoint)
+    lines = [f"{name:<32} {s['value']!s:<12} (default {s['default']}) {s['doc']}" for name, s in data.items()] or ["no settings"]
+    emit(data, as_json, "\n".join(lines))

@@ -180,7 +180,11 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    from ops.lab import settings
+
     _install_explicit_not_implemented()
+    settings.install()
     _install_backup()
     _install_budgets()
+    # Each lab service below registers its settings and patches the moto backends it extends.
     _installed = True
