@@ -56,14 +56,14 @@ def cluster_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any
     else:
         c = target._cluster()
         values["writer_endpoint"] = f"{c.get('Endpoint')}:{c.get('Port', 5432)}"
-        values["connections"] = "unknown (no CloudWatch datapoints)" if target.aws.emulated else "see CloudWatch DatabaseConnections"
+        values["connections"] = target.writer_connections()
         latest = c.get("LatestRestorableTime")
         snaps = target.rds.describe_db_cluster_snapshots(DBClusterIdentifier=ref.name).get("DBClusterSnapshots", [])
         newest = max((s["SnapshotCreateTime"] for s in snaps if s.get("SnapshotCreateTime")), default=None)
         values["backup"] = {
             "retention": f"{c.get('BackupRetentionPeriod')} day(s)",
             "latest_restorable": latest.isoformat() if latest else "unknown",
-            "restorable_lag": "unknown (emulator)" if target.aws.emulated else _age(latest),
+            "restorable_lag": _age(latest),
             "newest_backup_age": _age(newest) if newest else "no snapshot",
         }
     return values
@@ -81,7 +81,7 @@ def table_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:
         "backup": {
             "retention": f"point-in-time recovery {pitr.get('PointInTimeRecoveryStatus', 'DISABLED')}",
             "latest_restorable": latest.isoformat() if latest else "unknown",
-            "restorable_lag": "unknown (emulator)" if target.aws.emulated else _age(latest),
+            "restorable_lag": _age(latest),
             "newest_backup_age": "PITR" if latest else "no backup",
         },
     }

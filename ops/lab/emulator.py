@@ -36,8 +36,12 @@ def start(lab_dir: Path, timeout: float = 30.0) -> tuple[dict[str, Any], bool]:
     if entry:
         return entry, False
     lab_dir.mkdir(parents=True, exist_ok=True)
-    # A fresh emulator is an empty world: Terraform state of the previous one no longer describes it.
+    # A fresh emulator is an empty world: Terraform state of the previous one no longer describes it,
+    # and the servers behind its Aurora clusters belong to nothing any more.
     shutil.rmtree(lab_dir / "terraform", ignore_errors=True)
+    from ops.lab import aurora
+
+    aurora.discard_all(lab_dir.resolve())
     port = process.free_port()
     log = open(lab_dir / "emulator.log", "ab")
     proc = subprocess.Popen(
@@ -46,7 +50,8 @@ def start(lab_dir: Path, timeout: float = 30.0) -> tuple[dict[str, Any], bool]:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # a Ctrl-C in the shell that ran `lab up` must not kill it
-        env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},  # AWS managed policies exist in AWS
+        # AWS managed policies exist in AWS; the lab dir is where the Aurora clusters' servers live.
+        env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "DBOPS_LAB_DIR": str(lab_dir.resolve())},
     )
     log.close()
     deadline = time.monotonic() + timeout

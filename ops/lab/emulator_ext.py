@@ -187,4 +187,10 @@ def install() -> None:
     _install_backup()
     _install_budgets()
     # Each lab service below registers its settings and patches the moto backends it extends.
+    from ops.lab import aurora
+
+    aurora.install()
+    from ops.lab import ddb_pitr
+
+    ddb_pitr.install()
     _installed = True

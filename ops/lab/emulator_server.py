@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from ops.lab import emulator_ext
@@ -11,6 +12,16 @@ def main(argv: list[str] | None = None) -> None:
     emulator_ext.install()
     from moto.server import main as moto_main
 
+    def stop(signum, frame):  # type: ignore[no-untyped-def]
+        # The servers behind the lab's Aurora clusters stop with the emulator.
+        from ops.lab import aurora
+
+        lab_dir = aurora.lab_dir()
+        if lab_dir is not None:
+            aurora.stop_all(lab_dir)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     moto_main(argv if argv is not None else sys.argv[1:])
 
 

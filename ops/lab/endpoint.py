@@ -14,16 +14,20 @@ import time
 from typing import Callable
 
 Address = tuple[str, int]
+Chooser = Callable[[], "Address | None"]
 
 
 class Endpoint:
-    def __init__(self, target: Address, host: str = "127.0.0.1", port: int = 0,
+    """target: the server new connections reach, or a function choosing one per connection
+    (a reader endpoint spreading connections over the readers; None refuses the connection)."""
+
+    def __init__(self, target: "Address | Chooser", host: str = "127.0.0.1", port: int = 0,
                  on_switch: Callable[[Address], None] | None = None) -> None:
         self._target = target
         self._pending: tuple[float, Address] | None = None
         self._lock = threading.Lock()
         self._on_switch = on_switch
-        self._server = socket.create_server((host, port), reuse_port=False)
+        self._server = socket.create_server((host, port), reuse_port=False, backlog=512)
         self._server.settimeout(0.2)
         self.address: Address = self._server.getsockname()[:2]
         self._stop = threading.Event()
@@ -34,10 +38,11 @@ class Endpoint:
         return self.address[1]
 
     @property
-    def target(self) -> Address:
+    def target(self) -> "Address | None":
         with self._lock:
             self._apply_pending()
-            return self._target
+            target = self._target
+        return target() if callable(target) else target
 
     def start(self) -> "Endpoint":
         self._thread.start()
@@ -80,7 +85,10 @@ class Endpoint:
                 return
             threading.Thread(target=self._connect, args=(client, self.target), daemon=True).start()
 
-    def _connect(self, client: socket.socket, target: Address) -> None:
+    def _connect(self, client: socket.socket, target: "Address | None") -> None:
+        if target is None:
+            client.close()
+            return
         try:
             upstream = socket.create_connection(target, timeout=3)
         except OSError:

@@ -73,10 +73,14 @@ def _up_postgres(cfg: Config, opts: LabOptions, echo: Echo) -> None:
 def down(cfg: Config, echo: Echo) -> None:
     from ops.lab import pgcluster
 
+    from ops.lab import aurora
+
     with lifecycle(cfg.lab_dir):
         for name in pgcluster.stop(cfg.lab_dir):
             echo(f"{name}: stopped")
         echo(f"emulator: {'stopped' if emulator.stop(cfg.lab_dir) else 'was not running'}")
+        for name in aurora.stop_all(cfg.lab_dir.resolve()):  # what the emulator did not stop itself
+            echo(f"{name}: stopped")
 
 
 def status(cfg: Config) -> dict[str, Any]:

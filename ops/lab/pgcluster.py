@@ -37,21 +37,33 @@ class Member:
     name: str
     port: int
     datadir: str
+    host: str = HOST
+    user: str = USER  # the lab's own superuser on this member (trusted from loopback)
 
     @property
     def path(self) -> Path:
         return Path(self.datadir)
 
     def dsn(self, connect_timeout: int = 2) -> str:
-        return f"host={HOST} port={self.port} user={USER} dbname={DBNAME} connect_timeout={connect_timeout}"
+        return f"host={self.host} port={self.port} user={self.user} dbname={DBNAME} connect_timeout={connect_timeout}"
 
 
 class Cluster:
-    """A view over the cluster's entry in the lab state file, with the operations on it."""
+    """A view over a cluster's entry, with the operations on it.
+
+    lab-pg's entry lives in the lab state file; a cluster whose entry has a "path" (the
+    backing clusters of the lab's Aurora) keeps it in that JSON file. An entry may also set
+    "admin_user" (the lab's superuser, trusted from loopback), "conf" (extra settings) and
+    "hba" (the whole pg_hba.conf).
+    """
 
     def __init__(self, lab_dir: Path, entry: dict[str, Any]) -> None:
         self.lab_dir = lab_dir
         self.entry = entry
+
+    @property
+    def admin_user(self) -> str:
+        return self.entry.get("admin_user", USER)
 
     # --- layout -------------------------------------------------------------------
 
@@ -77,7 +89,7 @@ class Cluster:
 
     @property
     def members(self) -> list[Member]:
-        return [Member(**m) for m in self.entry["members"]]
+        return [Member(**{**m, "user": self.admin_user}) for m in self.entry["members"]]
 
     def member(self, name: str) -> Member:
         for m in self.members:
@@ -95,14 +107,17 @@ class Cluster:
         return [m for m in self.members if m.name != self.entry["writer"]]
 
     def save(self) -> None:
-        state.update(self.lab_dir, KEY, self.entry)
+        if "path" in self.entry:
+            state.write_json(Path(self.entry["path"]), self.entry)
+        else:
+            state.update(self.lab_dir, KEY, self.entry)
 
     def multi_host_dsn(self, connect_timeout: int = 2) -> str:
         """A DSN that follows the writer: libpq tries each host and keeps the read-write one."""
-        hosts = ",".join(HOST for _ in self.members)
+        hosts = ",".join(m.host for m in self.members)
         ports = ",".join(str(m.port) for m in self.members)
         return (
-            f"host={hosts} port={ports} user={USER} dbname={DBNAME} "
+            f"host={hosts} port={ports} user={self.admin_user} dbname={DBNAME} "
             f"target_session_attrs=read-write connect_timeout={connect_timeout}"
         )
 
@@ -118,7 +133,7 @@ class Cluster:
             sync_names = "*" if self.sync else ""
         lines = [
             f"port = {m.port}",
-            f"listen_addresses = '{HOST}'",
+            f"listen_addresses = '{m.host}'",
             f"unix_socket_directories = '{self.socket_dir}'",
             "wal_level = replica",
             "max_wal_senders = 10",
@@ -135,16 +150,21 @@ class Cluster:
             "recovery_target_timeline = 'latest'",
             f"synchronous_standby_names = '{sync_names}'",
             "logging_collector = off",
+            *self.entry.get("conf", []),
         ]
         if primary is not None and replicate:
             lines.append(f"restore_command = 'cp {self.archive}/%f %p'")
-            lines.append(f"primary_conninfo = 'host={HOST} port={primary.port} user={USER} application_name={m.name}'")
+            lines.append(f"primary_conninfo = 'host={primary.host} port={primary.port} user={self.admin_user} application_name={m.name}'")
         else:
             lines.append("restore_command = ''")
             lines.append("primary_conninfo = ''")
         conf = m.path / "dbops.conf"
         conf.write_text("\n".join(lines) + "\n")
         pgbin.own(conf)
+        if "hba" in self.entry:
+            hba = m.path / "pg_hba.conf"
+            hba.write_text("\n".join(self.entry["hba"]) + "\n")
+            pgbin.own(hba)
         main_conf = m.path / "postgresql.conf"
         if "include_if_exists = 'dbops.conf'" not in main_conf.read_text():
             with main_conf.open("a") as f:
@@ -210,7 +230,7 @@ class Cluster:
     def base_backup(self, source: Member, dest: Path, echo: Echo = _quiet) -> Path:
         pgbin.make_dir(dest.parent, 0o755)
         pgbin.run(
-            "pg_basebackup", "-D", str(dest), "-h", HOST, "-p", str(source.port), "-U", USER,
+            "pg_basebackup", "-D", str(dest), "-h", source.host, "-p", str(source.port), "-U", self.admin_user,
             "-X", "stream", "-c", "fast", "--no-password", timeout=3600,
         )
         echo(f"{NAME}: base backup of {source.name} in {dest}")

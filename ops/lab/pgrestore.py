@@ -29,13 +29,14 @@ class Restored:
     name: str
     path: Path
     port: int
+    user: str = USER
 
     @property
     def datadir(self) -> Path:
         return self.path / "data"
 
     def dsn(self) -> str:
-        return f"host={HOST} port={self.port} user={USER} dbname=postgres connect_timeout=2"
+        return f"host={HOST} port={self.port} user={self.user} dbname=postgres connect_timeout=2"
 
 
 def restores_dir(cluster: Cluster) -> Path:
@@ -94,7 +95,7 @@ def write_owner(path: Path, drill_id: str, expires_at: str, port: int) -> None:
 
 def plan(cluster: Cluster, drill_id: str) -> Restored:
     """Where a restore for drill_id goes; nothing is created yet."""
-    return Restored(drill_id, restores_dir(cluster) / drill_id, process.free_port())
+    return Restored(drill_id, restores_dir(cluster) / drill_id, process.free_port(), cluster.admin_user)
 
 
 def start(cluster: Cluster, restored: Restored, t: datetime, expires_at: str, echo: Echo, timeout: float = 600.0) -> None:
@@ -125,13 +126,15 @@ def _restore_into(cluster: Cluster, base: Path, restored: Restored, t: datetime,
     restored.datadir.chmod(0o700)
     for stale in ("standby.signal", "postmaster.pid", "postmaster.opts"):
         (restored.datadir / stale).unlink(missing_ok=True)
+    # The source's own settings first (a recovering server needs max_connections and the like at
+    # least as high as the primary's), then what makes this a lone server recovering to t.
     conf = [
+        *cluster.entry.get("conf", []),
         f"port = {restored.port}",
         f"listen_addresses = '{HOST}'",
         f"unix_socket_directories = '{cluster.socket_dir}'",
         "wal_level = replica",
         "max_wal_senders = 10",
-        "max_connections = 60",
         "hot_standby = on",
         "track_commit_timestamp = on",
         "archive_mode = off",

@@ -30,7 +30,13 @@ class Setting:
 
 _registry: dict[str, Setting] = {}
 _values: dict[str, Any] = {}
+_listeners: list[Any] = []
 _lock = threading.Lock()
+
+
+def on_change(listener: Any) -> None:
+    """Call listener() after every change of the settings (in the emulator process)."""
+    _listeners.append(listener)
 
 
 def register(name: str, default: Any, doc: str, choices: tuple[Any, ...] = ()) -> None:
@@ -71,6 +77,8 @@ def update(values: dict[str, Any]) -> dict[str, Any]:
     coerced = {name: _coerce(_registry[name], v) for name, v in values.items()}
     with _lock:
         _values.update(coerced)
+    for listener in _listeners:
+        listener()
     return snapshot()
 
 

@@ -56,14 +56,19 @@ def locked(lab_dir: Path) -> Iterator[None]:
 
 
 def write(lab_dir: Path, state: dict[str, Any]) -> None:
-    lab_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=lab_dir, prefix=".state.", suffix=".json")
+    write_json(state_path(lab_dir), state)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically: a temp file beside it, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(state, f, indent=2, sort_keys=True)
+            json.dump(data, f, indent=2, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, state_path(lab_dir))
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -19,6 +19,9 @@ from ops.targets.base import ClusterState, Heal, MemberState, wait_restorable
 # Aurora point-in-time restores take tens of minutes (the restore, then the new instance).
 RESTORE_TIMEOUT_S = 3600.0
 RESTORABLE_WAIT_S = 15 * 60
+# Instance states the RDS API documents that a new instance does not leave by itself.
+TERMINAL_STATUSES = ("failed", "incompatible-restore", "incompatible-parameters", "incompatible-network",
+                     "inaccessible-encryption-credentials", "storage-full")
 
 DRILL_TAG_KEY = "dbops:drill-id"
 
@@ -31,10 +34,8 @@ class AuroraTarget:
         self.secret_arn = secret_arn
         self._cluster()  # an unknown cluster is a usage error before anything starts
 
-    @property
-    def has_data_plane(self) -> bool:
-        # The emulator answers the RDS API but runs no database behind the endpoints.
-        return not self.aws.emulated
+    # Every Aurora cluster has a database behind its endpoint (the lab runs real servers behind its own).
+    has_data_plane = True
 
     def _cluster(self) -> dict[str, Any]:
         try:
@@ -50,19 +51,25 @@ class AuroraTarget:
                 out[inst["DBInstanceIdentifier"]] = inst
         return out
 
-    def replica_lag_s(self, instance_id: str) -> float | None:
-        """AuroraReplicaLag (milliseconds) of the last 5 minutes from CloudWatch; None if not reported."""
+    def _latest_metric(self, name: str, instance_id: str) -> float | None:
+        """The newest Maximum of an AWS/RDS metric of an instance over the last 5 minutes; None if none."""
         cw = self.aws.client("cloudwatch")
         now = datetime.now(timezone.utc)
         stats = cw.get_metric_statistics(
-            Namespace="AWS/RDS", MetricName="AuroraReplicaLag",
-            Dimensions=[{"Name": "DBInstanceIdentifier", "Value": instance_id}],
+            Namespace="AWS/RDS", MetricName=name, Dimensions=[{"Name": "DBInstanceIdentifier", "Value": instance_id}],
             StartTime=now - timedelta(minutes=5), EndTime=now, Period=60, Statistics=["Maximum"],
         )["Datapoints"]
-        if not stats:
-            return None
-        latest = max(stats, key=lambda d: d["Timestamp"])
-        return float(latest["Maximum"]) / 1000.0
+        return float(max(stats, key=lambda d: d["Timestamp"])["Maximum"]) if stats else None
+
+    def replica_lag_s(self, instance_id: str) -> float | None:
+        """AuroraReplicaLag (milliseconds) of the last 5 minutes from CloudWatch; None if not reported."""
+        lag_ms = self._latest_metric("AuroraReplicaLag", instance_id)
+        return None if lag_ms is None else lag_ms / 1000.0
+
+    def writer_connections(self) -> str:
+        writer = self.describe(lag=False).writer
+        count = self._latest_metric("DatabaseConnections", writer) if writer else None
+        return "unknown (no CloudWatch datapoints in 5 minutes)" if count is None else f"{count:.0f} (CloudWatch, {writer})"
 
     def describe(self, lag: bool = True) -> ClusterState:
         cluster = self._cluster()
@@ -101,8 +108,6 @@ class AuroraTarget:
         return Heal(False, f"{old_writer} is not an available reader after {timeout:.0f}s ({where})")
 
     def writer_dsn(self) -> str | None:
-        if not self.has_data_plane:
-            return None
         return self.dsn_for(self._cluster())
 
     def dsn_for(self, cluster: dict[str, Any], secret_of: dict[str, Any] | None = None) -> str:
@@ -151,10 +156,6 @@ class AuroraRestore:
     def has_data_plane(self) -> bool:
         return self.target.has_data_plane
 
-    @property
-    def emulated(self) -> bool:
-        return self.target.aws.emulated
-
     def pre_checks(self) -> list[tuple[str, str, str]]:
         c = self.target._cluster()
         return [
@@ -163,12 +164,10 @@ class AuroraRestore:
         ]
 
     def now(self) -> datetime:
-        if self.has_data_plane:
-            from ops.data import markers
+        from ops.data import markers
 
-            with self._markers_conn() as conn:
-                return markers.server_now(conn)
-        return datetime.now(timezone.utc)
+        with self._markers_conn() as conn:
+            return markers.server_now(conn)
 
     def restorable_window(self) -> tuple[datetime | None, datetime | None]:
         c = self.target._cluster()
@@ -215,9 +214,11 @@ class AuroraRestore:
 
         def available() -> bool:
             state["status"] = self.rds.describe_db_instances(DBInstanceIdentifier=handle.instance)["DBInstances"][0]["DBInstanceStatus"]
+            if state["status"] in TERMINAL_STATUSES:
+                raise CannotRun(f"restored cluster {handle.name} will not become available: instance {handle.instance} is {state['status']}")
             return state["status"] == "available"
 
-        if not wait_for(f"{handle.instance} of the restored cluster to become available", available, timeout, 10, progress, every=30):
+        if not wait_for(f"{handle.instance} of the restored cluster to become available", available, timeout, 3, progress, every=30):
             raise CannotRun(f"restored cluster {handle.name} not available within {timeout:.0f}s (instance {state['status']})")
         return handle
 
