@@ -41,6 +41,13 @@ class CannotRun(DbopsError):
     """A drill or check could not start (a pre-check stopped it)."""
 
 
+class RestoreFailed(DbopsError):
+    """A restore that started but will not complete (a broken backup, a hole in the WAL archive):
+    a failed objective of the drill, not a reason it could not run."""
+
+    exit_code = 1
+
+
 class Busy(DbopsError):
     """Another drill holds the target's lock."""
 

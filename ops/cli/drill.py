@@ -50,6 +50,8 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, s
         problem = validate(cluster.describe(lag=False), to)
         if problem:
             raise UsageError(problem)
+        if hasattr(cluster, "probe"):
+            cluster.probe()
         opts = FailoverOptions(to=to, rto_s=cfg.policy.rto_seconds, canary_hz=canary_hz,
                                max_lost_writes=cfg.policy.max_lost_writes, max_lag_s=cfg.policy.max_replica_lag_s)
         drill_id = new_drill_id("failover")
@@ -102,6 +104,8 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
     require_confirm(env, confirm, target)
     with interruptible():
         restorable = open_restorable(cfg, env, target, secret_arn)
+        if hasattr(restorable, "probe"):
+            restorable.probe()
         validate_time(restorable, when)
         opts = RestoreOptions(at=when, latest=latest, keep=keep, rpo_s=cfg.policy.rpo_seconds, timeout_s=timeout)
         drill_id = new_drill_id("restore")

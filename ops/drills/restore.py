@@ -6,8 +6,10 @@ before T present, every marker after T absent, fingerprints of the rows as of T 
 what the restore did not carry over -> remove the drill's markers from the source ->
 delete the restored target (reported deleted only once it is seen gone) unless --keep.
 
-Objectives (not judged means inconclusive, never a pass): RPO, ROWS-BEFORE-T-PRESENT,
-ROWS-AFTER-T-ABSENT, ROWS-FINGERPRINT. RESTORE-*, NOT-CARRIED-* are findings that may warn.
+Objectives (not judged means inconclusive, never a pass): RPO, RESTORE-COMPLETED,
+ROWS-BEFORE-T-PRESENT, ROWS-AFTER-T-ABSENT, ROWS-FINGERPRINT. A restore that does not complete
+(a broken backup, a hole in the WAL archive) fails RESTORE-COMPLETED: the drill ran, the
+estate failed it. Other RESTORE-* and NOT-CARRIED-* are findings that may warn.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from typing import Any, Callable, Protocol
 
 from ops.data.markers import GUARD_S, MARKERS_PER_SIDE, Marker, RowVerdict, judge
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry
-from ops.errors import UsageError
+from ops.errors import RestoreFailed, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
 from ops.report import Journal, Report
 
 OWNER_TAG = "dbops:owner"
 KEPT = "kept"  # owner of a restored target kept with --keep: it lives until it expires
-OBJECTIVES = ("RPO", "ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT")
+OBJECTIVES = ("RPO", "RESTORE-COMPLETED", "ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT")
 Progress = Callable[[str], None]
 
 
@@ -116,23 +118,30 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
             time.sleep(2 * GUARD_S)  # client-clock markers: keep them clear of T
         started = time.monotonic()
         handle = planned
-        handle = target.start_restore(planned, t, tags, lambda m: journal.event("restore", m))
-        handle = target.wait_restored(handle, timeout, progress)
-        restored = True
-        journal.measure("restore_duration_s", time.monotonic() - started)
-        if t is None:
-            # The service fixed T when the restore began: markers written now are after it.
-            t = handle.restored_to
-            time.sleep(2 * GUARD_S)
-            journal.event("markers", f"T = {t.isoformat()} (the restore's own restore time)")
-            _write_side(target, drill_id, "after", journal)
-        journal.details["restore_time"] = t.isoformat()
-        journal.event("restore", f"restored target usable after {journal.measurements['restore_duration_s']:.1f}s")
-        if "after_restore" in hooks:
-            hooks["after_restore"](drill_id)
-        _verify(target, handle, t, drill_id, journal)
-        for cid, status, detail in target.restore_notes(handle) + target.not_carried_over(handle):
-            journal.check(cid, status, detail)
+        try:
+            handle = target.start_restore(planned, t, tags, lambda m: journal.event("restore", m))
+            handle = target.wait_restored(handle, timeout, progress)
+            restored = True
+        except RestoreFailed as exc:
+            # The backup did not restore: the drill's objective failed, it did not fail to run.
+            journal.check("RESTORE-COMPLETED", "fail", str(exc), objective=True)
+            journal.check("ROWS-BEFORE-T-PRESENT", "fail", f"no rows to read: {exc}")
+        if restored:
+            journal.measure("restore_duration_s", time.monotonic() - started)
+            journal.check("RESTORE-COMPLETED", "pass", f"restored target {handle.name} usable after "
+                                                       f"{journal.measurements['restore_duration_s']:.1f}s", objective=True)
+            if t is None:
+                # The service fixed T when the restore began: markers written now are after it.
+                t = handle.restored_to
+                time.sleep(2 * GUARD_S)
+                journal.event("markers", f"T = {t.isoformat()} (the restore's own restore time)")
+                _write_side(target, drill_id, "after", journal)
+            journal.details["restore_time"] = t.isoformat()
+            if "after_restore" in hooks:
+                hooks["after_restore"](drill_id)
+            _verify(target, handle, t, drill_id, journal)
+            for cid, status, detail in target.restore_notes(handle) + target.not_carried_over(handle):
+                journal.check(cid, status, detail)
     except KeyboardInterrupt:
         aborted = True
         journal.event("abort", "interrupted: removing what the drill created")

@@ -148,11 +148,19 @@ class Backing:
         return (m.host, m.port)
 
     def latest_restorable(self) -> datetime | None:
+        """What the archive can restore to: up to now when no WAL was written after the last archived
+        segment (an idle cluster), else the time that segment was archived."""
         try:
-            row = self.cluster.query(self.cluster.writer(), "SELECT last_archived_time FROM pg_stat_archiver")
-            return row[0][0]
+            row = self.cluster.query(self.cluster.writer(), """
+                SELECT last_archived_time,
+                       last_archived_wal = pg_walfile_name(pg_current_wal_lsn() - 1)
+                         AND (pg_walfile_name_offset(pg_current_wal_lsn())).file_offset = 0,
+                       now()
+                  FROM pg_stat_archiver""")
         except Exception:  # noqa: BLE001 — a writer that is down restores nothing newer
             return None
+        last, idle, now = row[0]
+        return now if idle and last is not None else last
 
 
 # --- servers ----------------------------------------------------------------------------------

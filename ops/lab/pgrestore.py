@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ops.errors import CannotRun, LabError
+from ops.errors import CannotRun, LabError, RestoreFailed
 from ops.lab import pgbin, process
 from ops.lab.pgcluster import HOST, USER, Cluster
 
@@ -166,7 +166,7 @@ def wait(restored: Restored, t: datetime, timeout: float) -> None:
         text = log.read_text() if log.exists() else ""
         if "FATAL" in text and "recovery" in text:
             fatal = next(line for line in text.splitlines() if "FATAL" in line)
-            raise LabError(f"restore of lab-pg to {t.isoformat()} failed: {fatal.split('FATAL:', 1)[1].strip()}")
+            raise RestoreFailed(f"restore to {t.isoformat()} failed: {fatal.split('FATAL:', 1)[1].strip()}")
         try:
             with psycopg.connect(restored.dsn(), autocommit=True) as conn:
                 if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:

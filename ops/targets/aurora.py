@@ -12,7 +12,7 @@ from psycopg.conninfo import make_conninfo
 from ops.aws import Aws
 from ops.clock import wait_for, wait_until
 from ops.data.markers import Marker
-from ops.errors import CannotRun, UsageError
+from ops.errors import CannotRun, RestoreFailed, UsageError
 from ops.targets import TargetRef
 from ops.targets.base import ClusterState, Heal, MemberState, wait_restorable
 
@@ -110,6 +110,19 @@ class AuroraTarget:
     def writer_dsn(self) -> str | None:
         return self.dsn_for(self._cluster())
 
+    def probe(self) -> None:
+        """Connect once through the writer endpoint with the master secret: wrong credentials or no
+        route to the cluster stop a drill in one line, before it starts."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.writer_dsn() or "", connect_timeout=5) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError as exc:
+            first = (str(exc).strip().splitlines() or ["connection failed"])[-1].strip()
+            where = f" (credentials from secret {self.secret_arn})" if self.secret_arn else ""
+            raise CannotRun(f"{self.ref}: cannot connect to the writer endpoint{where}: {first}") from None
+
     def dsn_for(self, cluster: dict[str, Any], secret_of: dict[str, Any] | None = None) -> str:
         """libpq DSN of a cluster's endpoint, TLS required; credentials from the master secret
         (--secret-arn, the env's Terraform outputs, or the cluster's RDS-managed secret)."""
@@ -155,6 +168,9 @@ class AuroraRestore:
     @property
     def has_data_plane(self) -> bool:
         return self.target.has_data_plane
+
+    def probe(self) -> None:
+        self.target.probe()
 
     def pre_checks(self) -> list[tuple[str, str, str]]:
         c = self.target._cluster()
@@ -215,7 +231,7 @@ class AuroraRestore:
         def available() -> bool:
             state["status"] = self.rds.describe_db_instances(DBInstanceIdentifier=handle.instance)["DBInstances"][0]["DBInstanceStatus"]
             if state["status"] in TERMINAL_STATUSES:
-                raise CannotRun(f"restored cluster {handle.name} will not become available: instance {handle.instance} is {state['status']}")
+                raise RestoreFailed(f"restored cluster {handle.name} will not become available: instance {handle.instance} is {state['status']}")
             return state["status"] == "available"
 
         if not wait_for(f"{handle.instance} of the restored cluster to become available", available, timeout, 3, progress, every=30):
