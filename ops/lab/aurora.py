@@ -5,7 +5,8 @@ Runs inside the emulator process and extends moto's RDS backend:
 - CreateDBInstance in an aurora-postgresql cluster starts one PostgreSQL server per DB
   instance: the first is the writer (initdb, the master user and password of the cluster, TLS
   with the lab's own certificate, WAL archiving, a base backup), the others stream from it.
-  Each instance listens on an address of its own (127.10.<cluster>.<10+n>) at the cluster's
+  Each instance listens on an address of its own (127.a.b.<10+n>, a network the cluster claims
+  by binding its writer endpoint 127.a.b.1, so several labs can run at once) at the cluster's
   port, so the instance endpoints the API returns reach their servers, and the server a
   client reached can tell it which instance it is.
 - The cluster (writer) endpoint and the reader endpoint are TCP endpoints on addresses of
@@ -103,7 +104,7 @@ class Backing:
     """One emulated Aurora cluster's servers and endpoints."""
 
     cluster_id: str
-    index: int
+    net: str  # 127.a.b: the addresses of this cluster's endpoints and instances
     port: int
     master_user: str
     master_password: str
@@ -122,7 +123,7 @@ class Backing:
     _next_reader: int = 0
 
     def address(self, slot: int) -> str:
-        return f"127.10.{self.index}.{slot}"
+        return f"{self.net}.{slot}"
 
     @property
     def writer_address(self) -> str:
@@ -212,15 +213,31 @@ def _new_cluster(cluster_id: str) -> pgcluster.Cluster:
     return pgcluster.Cluster(base.parent, entry)
 
 
-def _free_index() -> int:
-    used = {b.index for b in _backings.values()}
-    return next(i for i in range(1, 250) if i not in used)
+def _claim_network(port: int) -> tuple[str, Endpoint, Endpoint]:
+    """Addresses no other lab on this machine uses: owning 127.a.b.1 at the cluster's port (the
+    writer endpoint, bound here) claims 127.a.b.*; several labs may run at once."""
+    start = secrets.randbelow(200 * 200)
+    for n in range(200 * 200):
+        a, b = 20 + (start + n) // 200 % 200, 1 + (start + n) % 200
+        net = f"127.{a}.{b}"
+        try:
+            writer = Endpoint(None, host=f"{net}.1", port=port)
+        except OSError:
+            continue
+        try:
+            reader = Endpoint(None, host=f"{net}.2", port=port)
+        except OSError:
+            writer.stop()
+            continue
+        return net, writer.start(), reader.start()
+    raise LabLimit("no free loopback addresses for another Aurora cluster")
 
 
 def _start_endpoints(b: Backing) -> None:
     writer = b.cluster.writer()
-    b.writer_endpoint = Endpoint((writer.host, writer.port), host=b.writer_address, port=b.port).start()
-    b.reader_endpoint = Endpoint(b.choose_reader, host=b.reader_address, port=b.port).start()
+    assert b.writer_endpoint is not None and b.reader_endpoint is not None
+    b.writer_endpoint.point_to((writer.host, writer.port))
+    b.reader_endpoint.point_to(b.choose_reader)
 
 
 def _create_master(b: Backing, m: pgcluster.Member) -> None:
@@ -397,8 +414,10 @@ def failover(backend: Any, cluster: Any, b: Backing, target: Any) -> None:
 
 def register(backend: Any, cluster: Any, master_user: str, master_password: str, dbname: str | None) -> Backing:
     with _registry_lock:
-        b = Backing(cluster.db_cluster_identifier, _free_index(), int(cluster.port), master_user, master_password, dbname,
-                    _new_cluster(cluster.db_cluster_identifier), account=backend.account_id, region=backend.region_name)
+        net, writer, reader = _claim_network(int(cluster.port))
+        b = Backing(cluster.db_cluster_identifier, net, int(cluster.port), master_user, master_password, dbname,
+                    _new_cluster(cluster.db_cluster_identifier), writer_endpoint=writer, reader_endpoint=reader,
+                    account=backend.account_id, region=backend.region_name)
         _backings[b.cluster_id] = b
     return b
 

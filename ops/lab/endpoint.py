@@ -21,7 +21,7 @@ class Endpoint:
     """target: the server new connections reach, or a function choosing one per connection
     (a reader endpoint spreading connections over the readers; None refuses the connection)."""
 
-    def __init__(self, target: "Address | Chooser", host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, target: "Address | Chooser | None", host: str = "127.0.0.1", port: int = 0,
                  on_switch: Callable[[Address], None] | None = None) -> None:
         self._target = target
         self._pending: tuple[float, Address] | None = None
@@ -42,7 +42,7 @@ class Endpoint:
         with self._lock:
             self._apply_pending()
             target = self._target
-        return target() if callable(target) else target
+        return target() if callable(target) else target  # None: nothing behind the name yet
 
     def start(self) -> "Endpoint":
         self._thread.start()
@@ -53,7 +53,7 @@ class Endpoint:
         self._thread.join(2)
         self._server.close()
 
-    def point_to(self, target: Address, after_s: float = 0.0) -> None:
+    def point_to(self, target: "Address | Chooser", after_s: float = 0.0) -> None:
         """New connections reach target from after_s seconds on (0: at once)."""
         with self._lock:
             if after_s <= 0:

@@ -1,0 +1,271 @@
+"""The lab's Aurora: real servers behind the RDS API, and the Aurora drills measured through them.
+
+One lab for the module: the emulator with an aurora-postgresql cluster of two instances made
+through boto3 (as Terraform would), beside lab-pg for the local figures the Aurora ones are
+compared with.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from ops.aws import Aws
+from ops.drills.common import new_drill_id
+from ops.drills.failover import DrillContext, FailoverOptions, run_failover
+from ops.lab import lab as lab_core
+from ops.lab import pgcluster, settings
+from ops.report import Journal
+from ops.targets import parse_target
+from ops.targets.aurora import AuroraTarget
+from tests.conftest import Cli, traversable_tmpdir, write_config
+from tests.faults.helpers import one_line, run
+
+CLUSTER = "lab-aur"
+USER, PASSWORD = "dbops", "lab-aurora-Pa55word"
+
+
+@pytest.fixture(scope="module")
+def alab(pg_available) -> Iterator[tuple[Cli, Aws, str]]:  # type: ignore[no-untyped-def]
+    root = traversable_tmpdir("dbops-aur-")
+    cli = Cli(write_config(root), root / ".lab")
+    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
+    cfg = cli.config
+    aws = Aws.for_env(cfg, cfg.env("lab"))
+    rds, sm = aws.client("rds"), aws.client("secretsmanager")
+    rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql", EngineVersion="15.4", MasterUsername=USER,
+                          MasterUserPassword=PASSWORD, DatabaseName="app", BackupRetentionPeriod=7, StorageEncrypted=True)
+    for i in (1, 2):
+        rds.create_db_instance(DBInstanceIdentifier=f"{CLUSTER}-{i}", DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql",
+                               DBInstanceClass="db.t3.medium", PromotionTier=i)
+    endpoint = rds.describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["Endpoint"]
+    arn = sm.create_secret(Name=f"{CLUSTER}/master", SecretString=json.dumps(
+        {"username": USER, "password": PASSWORD, "host": endpoint, "port": 5432, "dbname": "app"}))["ARN"]
+    yield cli, aws, arn
+    lab_core.down(cli.config, lambda _: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def cluster_of(aws: Aws) -> dict[str, Any]:
+    return aws.client("rds").describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]
+
+
+def instances(aws: Aws) -> dict[str, dict[str, Any]]:
+    rds = aws.client("rds")
+    found = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]
+    return {i["DBInstanceIdentifier"]: i for i in found}
+
+
+def connect(host: str, password: str = PASSWORD) -> psycopg.Connection:
+    return psycopg.connect(make_conninfo(host=host, port=5432, user=USER, password=password, dbname="app", sslmode="require",
+                                         connect_timeout=3), autocommit=True)
+
+
+def lab_setting(cli: Cli, **values: Any) -> None:
+    from ops.lab import emulator
+
+    settings.remote(emulator.endpoint(cli.lab_dir), values)  # type: ignore[arg-type]
+
+
+def backing(cli: Cli) -> pgcluster.Cluster:
+    path = cli.lab_dir / "aurora" / CLUSTER / "cluster.json"
+    return pgcluster.Cluster(cli.lab_dir, json.loads(path.read_text()))
+
+
+def test_every_endpoint_reaches_its_server_with_the_master_password_over_tls(alab) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, _ = alab
+    c = cluster_of(aws)
+    with connect(c["Endpoint"]) as conn:
+        in_recovery, addr, ssl = conn.execute(
+            "SELECT pg_is_in_recovery(), host(inet_server_addr()), (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())").fetchone()
+    writer = next(m["DBInstanceIdentifier"] for m in c["DBClusterMembers"] if m["IsClusterWriter"])
+    assert not in_recovery and ssl is True
+    assert addr == instances(aws)[writer]["Endpoint"]["Address"]
+    with connect(c["ReaderEndpoint"]) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+    for iid, inst in instances(aws).items():
+        with connect(inst["Endpoint"]["Address"]) as conn:
+            assert conn.execute("SELECT host(inet_server_addr())").fetchone()[0] == inst["Endpoint"]["Address"], iid
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        connect(c["Endpoint"], password="not-the-password")
+
+
+def test_cloudwatch_holds_metrics_measured_on_the_servers(alab) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, _ = alab
+    cw = aws.client("cloudwatch")
+    reader = next(m["DBInstanceIdentifier"] for m in cluster_of(aws)["DBClusterMembers"] if not m["IsClusterWriter"])
+    target = AuroraTarget(parse_target(f"aurora:{CLUSTER}"), aws)
+    deadline = time.monotonic() + 40
+    while target.replica_lag_s(reader) is None and time.monotonic() < deadline:
+        time.sleep(1)
+    assert target.replica_lag_s(reader) is not None
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/RDS")["Metrics"]}
+    assert {"AuroraReplicaLag", "DatabaseConnections"} <= names
+    with connect(cluster_of(aws)["Endpoint"]):
+        pass
+    assert "CloudWatch" in target.writer_connections()
+
+
+def test_a_wrong_master_password_in_the_secret_is_one_line_exit_2(alab) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, arn = alab
+    sm = aws.client("secretsmanager")
+    good = sm.get_secret_value(SecretId=arn)["SecretString"]
+    sm.put_secret_value(SecretId=arn, SecretString=json.dumps({**json.loads(good), "password": "wrong-password-1"}))
+    try:
+        result = run(cli, "drill", "failover", f"aurora:{CLUSTER}", "--secret-arn", arn)
+        assert result.returncode == 2
+        line = one_line(result.stderr)
+        assert "password authentication failed" in line and arn in line and "wrong-password-1" not in line
+    finally:
+        sm.put_secret_value(SecretId=arn, SecretString=good)
+
+
+def localpg_downtime(cli: Cli) -> float:
+    result = run(cli, "drill", "failover", "localpg:lab-pg", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["measurements"]["client_write_downtime_s"]
+
+
+@pytest.mark.parametrize("delay", [0.0, 3.0])
+def test_failover_downtime_follows_the_endpoint_delay(alab, delay: float) -> None:  # type: ignore[no-untyped-def]
+    """Negative control (a): the endpoint moving D seconds late shows as at least D seconds of downtime."""
+    cli, aws, arn = alab
+    local = localpg_downtime(cli)
+    lab_setting(cli, aurora_endpoint_delay_s=delay)
+    before = next(m["DBInstanceIdentifier"] for m in cluster_of(aws)["DBClusterMembers"] if m["IsClusterWriter"])
+    result = run(cli, "drill", "failover", f"aurora:{CLUSTER}", "--secret-arn", arn, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    m = json.loads(result.stdout)["measurements"]
+    interval = 1 / 20
+    if delay:
+        assert delay <= m["client_write_downtime_s"] <= delay + 2 * local + interval, (m, local)
+        assert m["writes_refused_read_only"] > 0, "the endpoint reached the old writer, back as a reader"
+    else:
+        assert m["client_write_downtime_s"] <= 2 * local + interval + 0.5, (m, local)  # TLS and password auth on reconnect
+    assert m["lost_writes"] == 0
+    after = next(m_["DBInstanceIdentifier"] for m_ in cluster_of(aws)["DBClusterMembers"] if m_["IsClusterWriter"])
+    assert after != before
+    events = [e["Message"] for e in aws.client("rds").describe_events(SourceIdentifier=CLUSTER, SourceType="db-cluster")["Events"]]
+    assert any(e.startswith("Started") and after in e for e in events) and f"Completed failover to DB instance: {after}" in events
+
+
+def test_lost_writes_are_counted_through_the_aurora_path_when_replication_is_cut(alab) -> None:  # type: ignore[no-untyped-def]
+    """Negative control (b): asynchronous replication cut before the failover loses exactly the writes after the cut."""
+    cli, aws, arn = alab
+    lab_setting(cli, aurora_endpoint_delay_s=0)
+    box: dict[str, Any] = {}
+
+    def cut(ctx: DrillContext) -> None:
+        c = backing(cli)
+        replica = c.replicas()[0]
+        c.cut_replication(replica)
+        deadline = time.monotonic() + 20
+        while c.replication_rows() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        caught_up = "SELECT pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()"
+        while not c.query(replica, caught_up)[0][0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with connect(replica.host) as conn:  # the canary writes into the cluster's database, "app"
+            box["replica_max"] = conn.execute("SELECT coalesce(max(seq), 0) FROM dbops_canary WHERE drill_id = %s",
+                                              (ctx.drill_id,)).fetchone()[0]
+        assert ctx.canary is not None
+        ctx.canary.wait_for_acks(len(ctx.canary.log.acks) + 15, timeout=10)
+        box["ctx"], box["cut_done"] = ctx, time.monotonic()
+
+    target = AuroraTarget(parse_target(f"aurora:{CLUSTER}"), aws, arn)
+    report = run_failover(target, FailoverOptions(), Journal("failover", f"aurora:{CLUSTER}", "lab", echo=None),
+                          new_drill_id("failover"), hooks={"canary_running": cut})
+    log = box["ctx"].canary.log
+    fenced_at = min(f.at for f in log.failures if f.at > box["cut_done"])
+    acked_after_cut = sorted(a.seq for a in log.acks if a.seq > box["replica_max"] and a.at < fenced_at)
+    assert len(acked_after_cut) >= 15
+    assert report.measurements["lost_writes"] == len(acked_after_cut), report.checks
+    assert report.details["lost_seqs"] == acked_after_cut
+    assert {c.id: c.status for c in report.checks}["FO-LOST-WRITES"] == "fail"
+
+
+def test_restore_drill_checks_rows_on_both_sides_of_t(alab) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, arn = alab
+    result = run(cli, "drill", "restore", f"aurora:{CLUSTER}", "--secret-arn", arn, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    checks = {c["id"]: c["status"] for c in data["checks"]}
+    for cid in ("RPO", "RESTORE-COMPLETED", "ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT"):
+        assert checks[cid] == "pass", (cid, data["checks"])
+    assert data["measurements"]["markers_before_t"] >= 10 and data["measurements"]["markers_after_t"] >= 10
+    assert [c["DBClusterIdentifier"] for c in aws.client("rds").describe_db_clusters()["DBClusters"]] == [CLUSTER]
+    with connect(cluster_of(aws)["Endpoint"]) as conn:
+        assert conn.execute(f"SELECT count(*) FROM dbops_markers WHERE source LIKE %s", (data["details"]["drill_id"] + "%",)).fetchone()[0] == 0
+
+
+def test_a_hole_in_the_wal_archive_fails_the_restore(alab) -> None:  # type: ignore[no-untyped-def]
+    """Negative control (c): a segment between the base backup and T is gone from the archive."""
+    cli, aws, arn = alab
+    c = backing(cli)
+    with connect(cluster_of(aws)["Endpoint"]) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS filler (n int, pad text)")
+        for _ in range(3):
+            conn.execute("INSERT INTO filler SELECT g, md5(g::text) FROM generate_series(1, 2000) g")
+            c.query(c.writer(), "SELECT pg_switch_wal()")
+    time.sleep(2)
+    segments = sorted(p for p in c.archive.iterdir() if len(p.name) == 24)
+    victim = segments[len(segments) // 2]
+    aside = victim.with_name(victim.name + ".aside")
+    victim.rename(aside)
+    try:
+        result = run(cli, "drill", "restore", f"aurora:{CLUSTER}", "--secret-arn", arn, "--json")
+        data = json.loads(result.stdout)
+        checks = {ch["id"]: ch["status"] for ch in data["checks"]}
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert checks["RESTORE-COMPLETED"] == "fail" and checks["ROWS-BEFORE-T-PRESENT"] == "fail", data["checks"]
+        assert data["details"]["restored_target_deleted"] is True
+    finally:
+        aside.rename(victim)
+
+
+def test_archiving_stopped_freezes_the_latest_restorable_time_and_fails_the_rpo(alab, fresh_root: Path) -> None:  # type: ignore[no-untyped-def]
+    """Negative control (d)."""
+    cli, aws, arn = alab
+    strict = Cli(write_config(fresh_root, extra=""), cli.lab_dir)
+    strict.config_path.write_text(strict.config_path.read_text().replace("max_lost_writes = 0", "max_lost_writes = 0\nrpo_seconds = 15"))
+    lab_setting(cli, aurora_archiving=False)
+    try:
+        with connect(cluster_of(aws)["Endpoint"]) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS rpo_probe (n int)")
+            time.sleep(3)  # the servers have reloaded their archive_command
+            conn.execute("INSERT INTO rpo_probe VALUES (0)")
+            frozen = cluster_of(aws)["LatestRestorableTime"]
+            for i in range(20):
+                conn.execute("INSERT INTO rpo_probe VALUES (%s)", (i,))
+                time.sleep(1)
+        assert cluster_of(aws)["LatestRestorableTime"] == frozen
+        failing = run(strict, "backup", "verify", f"aurora:{CLUSTER}", "--json")
+        checks = {c["id"]: c["status"] for c in json.loads(failing.stdout)["checks"]}
+        assert checks[f"BKP-AURORA-RESTORABLE[aurora:{CLUSTER}]"] == "fail", failing.stdout
+    finally:
+        lab_setting(cli, aurora_archiving=True)
+    deadline = time.monotonic() + 30
+    while cluster_of(aws)["LatestRestorableTime"] == frozen and time.monotonic() < deadline:
+        time.sleep(1)
+    assert cluster_of(aws)["LatestRestorableTime"] > frozen, "archiving on again: the restorable time moves"
+
+
+def test_deleting_instances_and_the_cluster_stops_and_removes_their_servers(alab) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, _ = alab
+    rds = aws.client("rds")
+    rds.create_db_cluster(DBClusterIdentifier="gone-soon", Engine="aurora-postgresql", MasterUsername=USER, MasterUserPassword=PASSWORD)
+    rds.create_db_instance(DBInstanceIdentifier="gone-soon-1", DBClusterIdentifier="gone-soon", Engine="aurora-postgresql",
+                           DBInstanceClass="db.t3.medium")
+    home = cli.lab_dir / "aurora" / "gone-soon"
+    assert (home / "gone-soon-1" / "postmaster.pid").exists()
+    rds.delete_db_instance(DBInstanceIdentifier="gone-soon-1", SkipFinalSnapshot=True)
+    assert not (home / "gone-soon-1").exists()
+    rds.delete_db_cluster(DBClusterIdentifier="gone-soon", SkipFinalSnapshot=True)
+    assert not home.exists()
