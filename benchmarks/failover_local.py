@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from ops.config import parse
+from ops.drills.common import new_drill_id
 from ops.drills.failover import FailoverOptions, run_failover
 from ops.lab import lab as lab_core
 from ops.lab import pgcluster
@@ -51,7 +52,8 @@ def drills(lab_dir: Path, n: int, hz: float) -> tuple[list[float], list[float], 
     downtime, api, lost = [], [], 0
     target = LocalPgTarget(parse_target("localpg:lab-pg"), lab_dir)
     for i in range(n):
-        report = run_failover(target, FailoverOptions(canary_hz=hz), Journal("failover", "localpg:lab-pg", "bench", echo=None))
+        report = run_failover(target, FailoverOptions(canary_hz=hz), Journal("failover", "localpg:lab-pg", "bench", echo=None),
+                              new_drill_id("failover"))
         m = report.measurements
         if report.status != "pass":
             print(f"  drill {i + 1}: {report.summary}")

@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 
 from ops.config import parse
+from ops.drills.common import new_drill_id
 from ops.drills.restore import RestoreOptions, run_restore
 from ops.lab import lab as lab_core
 from ops.lab import pgbin, pgcluster, pgrestore, process
@@ -96,7 +97,8 @@ def main() -> None:
         pgrestore.archive_through_now(cluster)
         raw_runs = [raw_restore(cluster, t_raw, scratch / "data")]
         shutil.rmtree(scratch / "data", ignore_errors=True)
-        report = run_restore(target, RestoreOptions(timeout_s=3600), Journal("restore", "localpg:lab-pg", "bench", echo=None))
+        report = run_restore(target, RestoreOptions(timeout_s=3600), Journal("restore", "localpg:lab-pg", "bench", echo=None),
+                             new_drill_id("restore"))
         print(f"drill: {report.summary}")
         drill_s = report.measurements["restore_duration_s"]
         raw_runs.append(raw_restore(cluster, t_raw, scratch / "data"))
