@@ -13,6 +13,11 @@ is never overwritten, and a collision stops the drill. A marker is deleted only 
 `dbops_marker` attribute names the drill's marker source, so an application item is never
 deleted. Markers are found by their keys (BatchGetItem), never by scanning the table: a
 production table may hold billions of items and every scan is paid.
+
+Heartbeat items (source `heartbeat`) are rows written once a second by whatever keeps a table
+busy — in the lab, its DynamoDB heartbeat — in the same key space, one deterministic key per
+epoch second (`dbops-marker#heartbeat#<second>`), so a restore test reads the ones around T by
+key. Where nothing writes them (an AWS account), those keys are simply absent.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from ops.errors import CannotRun
 PREFIX = "dbops-marker#"
 SIDES = ("before", "after")
 BATCH = 100  # BatchGetItem's limit
+HEARTBEAT = "heartbeat"
+# Number keys of heartbeat items: -(9e37 + digest * 1e12 + epoch second), 38 digits starting with -9.
+_HEARTBEAT_DIGEST = int(hashlib.sha256(HEARTBEAT.encode()).hexdigest(), 16) % 10**25
 
 
 def key_for(table: dict[str, Any], drill_id: str, side: str, seq: int) -> dict[str, Any]:
@@ -46,6 +54,36 @@ def key_for(table: dict[str, Any], drill_id: str, side: str, seq: int) -> dict[s
         else:
             key[k["AttributeName"]] = {"S": text}
     return key
+
+
+def heartbeat_key(table: dict[str, Any], second: int) -> dict[str, Any]:
+    """The key of the heartbeat item of one epoch second."""
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    text = f"{PREFIX}{HEARTBEAT}#{second}"
+    key: dict[str, Any] = {}
+    for k in table["KeySchema"]:
+        t = types[k["AttributeName"]]
+        if t == "N":
+            key[k["AttributeName"]] = {"N": str(-(9 * 10**37 + _HEARTBEAT_DIGEST * 10**12 + second))}
+        elif t == "B":
+            key[k["AttributeName"]] = {"B": text.encode()}
+        else:
+            key[k["AttributeName"]] = {"S": text}
+    return key
+
+
+def heartbeat_item(table: dict[str, Any], second: int, written_at: float) -> dict[str, Any]:
+    """The heartbeat item of one epoch second, as PutItem takes it."""
+    return heartbeat_key(table, second) | {
+        "dbops_marker": {"S": HEARTBEAT}, "dbops_seq": {"N": str(second)},
+        "dbops_written_at": {"N": f"{written_at:.6f}"}, "dbops_payload": {"S": f"{HEARTBEAT}-{second}-{time.time_ns()}"},
+    }
+
+
+def heartbeat_keys(table: dict[str, Any], t: datetime, window_s: int) -> list[dict[str, Any]]:
+    """Keys of the heartbeat items of the seconds within window_s of t."""
+    second = int(t.timestamp())
+    return [heartbeat_key(table, s) for s in range(second - window_s, second + window_s + 1)]
 
 
 def source_name(drill_id: str, side: str) -> str:
@@ -81,7 +119,8 @@ def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def read(ddb: Any, table_name: str, wanted: list[dict[str, Any]], drill_id: str, consistent: bool = True) -> list[Marker]:
-    """The markers among `wanted` keys that exist in table_name (BatchGetItem, unprocessed keys retried)."""
+    """The drill's markers and heartbeat items among `wanted` keys that exist in table_name
+    (BatchGetItem, unprocessed keys retried)."""
     out: list[Marker] = []
     for batch in _batches(wanted, BATCH):
         request: dict[str, Any] = {table_name: {"Keys": batch, "ConsistentRead": consistent}}
@@ -89,7 +128,7 @@ def read(ddb: Any, table_name: str, wanted: list[dict[str, Any]], drill_id: str,
             answer = ddb.batch_get_item(RequestItems=request)
             for item in answer.get("Responses", {}).get(table_name, []):
                 source = item.get("dbops_marker", {}).get("S", "")
-                if source.split(":", 1)[0] == drill_id:
+                if source.split(":", 1)[0] == drill_id or source == HEARTBEAT:
                     out.append(Marker(source, int(item["dbops_seq"]["N"]),
                                       datetime.fromtimestamp(float(Decimal(item["dbops_written_at"]["N"])), timezone.utc),
                                       item["dbops_payload"]["S"]))

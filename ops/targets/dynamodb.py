@@ -1,7 +1,10 @@
 """DynamoDB tables through the DynamoDB API (plain boto3): restore-test operations.
 
 Markers are written, read and deleted by key in a key space of their own
-(ops.data.ddb_markers); the source table is never scanned.
+(ops.data.ddb_markers); the source table is never scanned. Besides its own markers, a drill
+reads the heartbeat items of the seconds around T by key: rows written before T that it did
+not write itself, where something writes them (the lab's heartbeat); elsewhere those keys are
+absent and the drill judges by its own markers alone.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ops.targets.base import wait_restorable
 RESTORE_TIMEOUT_S = 2 * 3600
 RESTORABLE_WAIT_S = 15 * 60
 RESTORED_NAME = re.compile(r"^(?P<source>.+)-(?P<drill>restore-\d{8}T\d{6}Z-[0-9a-f]{6})$")
+HEARTBEAT_WINDOW_S = 10  # heartbeat items read on each side of T: one BatchGetItem of 21 keys
 
 
 @dataclass(frozen=True)
@@ -49,14 +53,13 @@ class DynamoTarget:
         self.ref = ref
         self.aws = aws
         self.ddb = aws.client("dynamodb")
+        # T of the restore in progress: source_markers reads the heartbeat items around it. Kept
+        # here (as LocalPgRestore keeps its T) rather than passed through the Restorable protocol.
+        self._t: datetime | None = None
         try:
             self.table = self.ddb.describe_table(TableName=ref.name)["Table"]
         except self.ddb.exceptions.ResourceNotFoundException:
             raise UsageError(f"no DynamoDB table '{ref.name}' in {aws.region}") from None
-
-    @property
-    def emulated(self) -> bool:
-        return self.aws.emulated
 
     def continuous_backups(self) -> dict[str, Any]:
         return self.ddb.describe_continuous_backups(TableName=self.ref.name)["ContinuousBackupsDescription"]
@@ -91,6 +94,7 @@ class DynamoTarget:
 
     def start_restore(self, handle: RestoredTable, t: datetime | None, tags: dict[str, str], progress: Callable[[str], None]) -> RestoredTable:
         """RestoreTableToPointInTime has no Tags: the table is named after the drill, then tagged."""
+        self._t = t
         when: dict[str, Any] = {"RestoreDateTime": t} if t is not None else {"UseLatestRestorableTime": True}
         desc = self.ddb.restore_table_to_point_in_time(SourceTableName=self.ref.name, TargetTableName=handle.name, **when)["TableDescription"]
         self.ddb.tag_resource(ResourceArn=desc["TableArn"], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
@@ -110,13 +114,19 @@ class DynamoTarget:
         if handle.restored_to is None:
             summary = self.ddb.describe_table(TableName=handle.name)["Table"].get("RestoreSummary", {})
             handle = RestoredTable(handle.name, summary.get("RestoreDateTime") or datetime.now(timezone.utc), handle.drill_id)
+        if self._t is None:
+            self._t = handle.restored_to  # the latest restorable time the service chose
         return handle
 
     def _keys(self, drill_id: str) -> list[dict[str, Any]]:
-        return ddb_markers.keys(self.table, drill_id, MARKERS_PER_SIDE)
+        keys = ddb_markers.keys(self.table, drill_id, MARKERS_PER_SIDE)
+        if self._t is not None:
+            keys += ddb_markers.heartbeat_keys(self.table, self._t, HEARTBEAT_WINDOW_S)
+        return keys
 
     def source_markers(self, drill_id: str) -> list[Marker]:
-        """This drill's markers, read by key: the table is the application's, never scanned."""
+        """This drill's markers and the heartbeat items around T, read by key: the table is the
+        application's, never scanned."""
         return ddb_markers.read(self.ddb, self.ref.name, self._keys(drill_id), drill_id)
 
     def restored_markers(self, handle: RestoredTable, drill_id: str) -> list[Marker]:
