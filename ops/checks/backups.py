@@ -188,7 +188,7 @@ def ddb_restorable(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding
     if latest is None:
         return Finding(cid, "fail", "no latest restorable time: point-in-time restore is not possible")
     window_h = _age_h(latest, earliest) if earliest else 0.0
-    lag = (s["now"] - latest).total_seconds()
+    lag = max(0.0, (s["now"] - latest).total_seconds())  # read just after `now`: a lag of 0 may come out a hair below
     return Finding(cid, "pass" if lag <= policy.rpo_seconds else "fail",
                    f"restorable window {window_h:.1f}h; latest restorable time {lag:.0f}s old (RPO {policy.rpo_seconds:g}s)")
 
