@@ -35,6 +35,8 @@ class Policy:
     snapshot_max_age_hours: float = 26.0
     monthly_budget_usd: float = 80.0
     storage_budget_usd: float = 20.0
+    connection_setup_p95_ms: float = 500.0
+    pool_utilization_min: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "snapshot_max_age_hours": (_positive, "a positive finite number"),
     "monthly_budget_usd": (_positive, "a positive finite number"),
     "storage_budget_usd": (_positive, "a positive finite number"),
+    "connection_setup_p95_ms": (_positive, "a positive finite number"),
+    "pool_utilization_min": (lambda v: _positive(v) and v <= 1, "a fraction in (0, 1]"),
 }
 _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "region": (_string, "a region name"),

@@ -30,10 +30,13 @@ def drill() -> None:
 @click.option("--to", "to", metavar="READER", type=NonEmpty(), help="Fail over to this reader (default: the control plane chooses).")
 @click.option("--rto", type=FiniteFloat(min=0.1, max=3600), help="Objective for client write downtime, seconds (default: policy rto_seconds).")
 @click.option("--canary-hz", type=FiniteFloat(min=1, max=1000), default=20.0, show_default=True, help="Canary writes per second.")
+@click.option("--via", metavar="ENDPOINT", type=NonEmpty(),
+              help="The canary writes through this endpoint: 'pooler' (lab-pg's PgBouncer) or HOST:PORT (a proxy); default the writer.")
 @secret_arn_option
 @report_options
-def failover(target: str, to: str | None, rto: float | None, canary_hz: float, secret_arn: str | None, confirm: tuple[str, ...],
-             env_name: str | None, as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+def failover(target: str, to: str | None, rto: float | None, canary_hz: float, via: str | None, secret_arn: str | None,
+             confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+             publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Fail TARGET over while a canary writes to it; judge by client write downtime and lost writes."""
     from ops.drills.common import guarded, interruptible, new_drill_id
     from ops.drills.failover import FailoverOptions, run_failover, validate
@@ -52,8 +55,10 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, s
             raise UsageError(problem)
         if hasattr(cluster, "probe"):
             cluster.probe()
+        endpoint = cluster.client_endpoint(via) if via else None
         opts = FailoverOptions(to=to, rto_s=cfg.policy.rto_seconds, canary_hz=canary_hz,
-                               max_lost_writes=cfg.policy.max_lost_writes, max_lag_s=cfg.policy.max_replica_lag_s)
+                               max_lost_writes=cfg.policy.max_lost_writes, max_lag_s=cfg.policy.max_replica_lag_s,
+                               canary_dsn=endpoint.dsn if endpoint else None)
         drill_id = new_drill_id("failover")
         ledger = ledger_for(cfg, env)
         with ledger.acquire(target, drill_id, hours=max(1.0, opts.rto_s * 6 / 3600 + 0.5)):
@@ -114,4 +119,49 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
         with ledger.acquire(target, drill_id, hours=hours):
             journal = Journal("restore", target, env.name)
             report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger), app().debug)
+    return finish(report, env, report_dir, junit, publish_metrics, as_json)
+
+
+@drill.command()
+@click.argument("target")
+@click.option("--clients", type=click.IntRange(1, 5000), required=True, help="Concurrent client connections, opened at once.")
+@click.option("--via", metavar="ENDPOINT", type=NonEmpty(),
+              help="Connect through 'pooler' (lab-pg's PgBouncer) or HOST:PORT (a proxy, a pooler); default the writer directly.")
+@click.option("--rate", type=FiniteFloat(min=0.01, max=100), default=1.0, show_default=True, help="Queries per second per client.")
+@click.option("--time", "duration", type=FiniteFloat(min=1, max=3600), default=10.0, show_default=True, help="Seconds of load.")
+@click.option("--query-ms", type=FiniteFloat(min=0, max=10000), default=0.0, show_default=True,
+              help="Server-side work per query (pg_sleep); 0 runs SELECT 1.")
+@click.option("--ramp", "ramp", type=FiniteFloat(min=0, max=600), help="Seconds over which the clients connect (default: 250 a second).")
+@secret_arn_option
+@report_options
+def connections(target: str, clients: int, via: str | None, rate: float, duration: float, query_ms: float, ramp: float | None,
+                secret_arn: str | None,
+                confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+                publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+    """Open --clients connections to TARGET at once and keep them querying: set-up time, refusals, pool use."""
+    from dataclasses import replace
+
+    from ops.drills.common import guarded, interruptible, new_drill_id
+    from ops.drills.connections import ConnectionsOptions, run_connections, summary
+    from ops.lease import ledger_for
+    from ops.report import Journal
+    from ops.targets.registry import open_cluster
+
+    cfg = app().config.for_env(env_name)
+    env = cfg.env(env_name)
+    require_confirm(env, confirm, target)
+    with interruptible():
+        cluster = open_cluster(cfg, env, target, secret_arn)
+        endpoint = cluster.client_endpoint(via)
+        opts = ConnectionsOptions(clients=clients, rate_per_client=rate, duration_s=duration, query_ms=query_ms, ramp_s=ramp,
+                                  setup_p95_ms=cfg.policy.connection_setup_p95_ms,
+                                  pool_utilization_min=cfg.policy.pool_utilization_min)
+        drill_id = new_drill_id("connections")
+        with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)):
+            journal = Journal("connections", target, env.name)
+            journal.details.update(drill_id=drill_id, via=endpoint.label)
+            report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label),
+                             app().debug)
+    if report.status in ("pass", "fail"):
+        report = replace(report, summary=summary(report))
     return finish(report, env, report_dir, junit, publish_metrics, as_json)

@@ -39,6 +39,7 @@ class FailoverOptions:
     warmup_s: float = 1.0  # canary writes before the failover, to know the steady state
     steady_s: float = 1.0  # consecutive acks from the new writer for this long end the watch
     heal_timeout_s: float = 600.0
+    canary_dsn: str | None = None  # the canary writes through this endpoint (a pooler, a proxy); default the writer
 
 
 @dataclass
@@ -142,7 +143,7 @@ def run_failover(
     if not pre_checks(state, opts, journal):
         return journal.finish("error", f"ERROR: pre-checks failed, the drill did not start: {journal.failed_detail()}")
 
-    dsn = target.writer_dsn() if target.has_data_plane else None
+    dsn = (opts.canary_dsn or target.writer_dsn()) if target.has_data_plane else None
     if dsn is None:
         for name in ("client_write_downtime_s", "acked_writes", "lost_writes", "writes_refused_read_only"):
             journal.mark_not_measured(name, NO_DATA_PLANE)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ops.errors import LabError
 from ops.lab import pgbin, process, state
+from ops.lab import pooler as pooler_mod
 
 NAME = "lab-pg"
 KEY = "postgres"
@@ -270,6 +271,7 @@ class Cluster:
     def set_writer(self, m: Member) -> None:
         self.entry["writer"] = m.name
         self.save()
+        self.repoint_pooler()
         # The config file must say what the member now is, so a restart keeps its role.
         sync_names = "" if self.sync else None  # no standby yet: do not block commits (non-strict sync)
         self.write_conf(m, None, sync_names=sync_names)
@@ -321,6 +323,31 @@ class Cluster:
                 pass
             time.sleep(0.2)
         return False
+
+    # --- pooler (lab-pg's PgBouncer) ------------------------------------------------------
+
+    def pooler(self) -> "pooler_mod.Pooler | None":
+        entry = self.entry.get("pooler")
+        return pooler_mod.Pooler(self.root / "pooler", HOST, entry["port"], self.admin_user) if entry else None
+
+    def start_pooler(self, echo: Echo = _quiet) -> None:
+        """PgBouncer in front of the writer, when the lab has pgbouncer (the lab works without it)."""
+        if pooler_mod.binary() is None:
+            echo(f"{NAME}: no pooler (pgbouncer is not installed)")
+            return
+        if "pooler" not in self.entry:
+            self.entry["pooler"] = {"port": process.free_port()}
+            self.save()
+        p = self.pooler()
+        assert p is not None
+        pooler_mod.configure(p, HOST, self.writer().port, {self.admin_user: ""})
+        pooler_mod.start(p)
+
+    def repoint_pooler(self) -> None:
+        p = self.pooler()
+        if p is not None and p.pid() is not None:
+            pooler_mod.configure(p, HOST, self.writer().port, {self.admin_user: ""})
+            pooler_mod.reload(p)
 
     # --- status ----------------------------------------------------------------------
 
@@ -420,9 +447,11 @@ def start(lab_dir: Path, replicas: int = 1, sync: bool = False, echo: Echo = _qu
                 cluster.reload(m)
             echo(f"{NAME}: replication is now {cluster.entry['mode']}")
         start_heartbeat(cluster)
+        cluster.start_pooler(echo)
         return cluster, started
     cluster = create(lab_dir, replicas, sync, echo)
     start_heartbeat(cluster)
+    cluster.start_pooler(echo)
     return cluster, True
 
 
@@ -553,6 +582,9 @@ def stop(lab_dir: Path) -> list[str]:
     if not cluster:
         return []
     stopped = [f"{NAME}/heartbeat"] if stop_heartbeat(lab_dir) else []
+    p = cluster.pooler()
+    if p is not None and pooler_mod.stop(p):
+        stopped.append(f"{NAME}/pooler")
     # Replicas first, so the writer's shutdown does not wait on walsenders for long.
     for m in sorted(cluster.members, key=lambda m: m.name == cluster.entry["writer"]):
         if cluster.is_running(m):
@@ -574,8 +606,10 @@ def status(lab_dir: Path) -> dict[str, Any]:
         overall = "split-brain"
     elif running and primaries and primaries != [cluster.entry["writer"]]:
         overall = "writer-mismatch"
+    p = cluster.pooler()
+    pooled = {"port": p.port, "state": "running" if p.pid() else "stopped"} if p else {"state": "absent"}
     return {"name": NAME, "state": overall, "mode": cluster.entry["mode"], "writer": cluster.entry["writer"],
-            "accepting_writes": primaries, "members": members}
+            "accepting_writes": primaries, "members": members, "pooler": pooled}
 
 
 def writer_dsn(lab_dir: Path) -> str | None:

@@ -14,7 +14,7 @@ from ops.clock import wait_for, wait_until
 from ops.data.markers import Marker
 from ops.errors import CannotRun, RestoreFailed, UsageError
 from ops.targets import TargetRef
-from ops.targets.base import ClusterState, Heal, MemberState, wait_restorable
+from ops.targets.base import ClientEndpoint, ClusterState, Heal, MemberState, parse_host_port, pgbouncer_console, wait_restorable
 
 # Aurora point-in-time restores take tens of minutes (the restore, then the new instance).
 RESTORE_TIMEOUT_S = 3600.0
@@ -109,6 +109,18 @@ class AuroraTarget:
 
     def writer_dsn(self) -> str | None:
         return self.dsn_for(self._cluster())
+
+    def client_endpoint(self, via: str | None) -> ClientEndpoint:
+        """None: the cluster (writer) endpoint; HOST:PORT: another endpoint in front of it (a proxy, a pooler),
+        with the same master credentials and TLS."""
+        if via is None:
+            return ClientEndpoint(self.writer_dsn() or "", "the cluster endpoint")
+        if via == "pooler":
+            raise UsageError(f"--via pooler names the lab's PgBouncer of lab-pg; for {self.ref} give the proxy's HOST:PORT")
+        host, port = parse_host_port(via)
+        cluster = dict(self._cluster(), Endpoint=host, Port=port)
+        dsn = self.dsn_for(cluster)
+        return ClientEndpoint(dsn, f"{host}:{port}", pgbouncer_console(dsn))
 
     def probe(self) -> None:
         """Connect once through the writer endpoint with the master secret: wrong credentials or no

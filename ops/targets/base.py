@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from ops.clock import wait_for
-from ops.errors import CannotRun
+from ops.errors import CannotRun, UsageError
 from ops.targets import TargetRef
 
 
@@ -21,6 +21,36 @@ def wait_restorable(ref: TargetRef, latest: Callable[[], datetime | None], t: da
                     lambda: (latest() or floor) >= t, timeout, interval, progress):
         raise CannotRun(f"{ref}: latest restorable time did not reach {t.isoformat()} within {timeout:.0f}s "
                         f"(now {latest() or 'none'})")
+
+
+@dataclass(frozen=True)
+class ClientEndpoint:
+    """Where a drill's clients connect: the writer directly, or a pooler in front of it."""
+
+    dsn: str
+    label: str
+    pool_admin_dsn: str | None = None  # a PgBouncer admin console, when the endpoint is one
+
+
+def parse_host_port(via: str) -> tuple[str, int]:
+    host, sep, port = via.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--via {via!r} is not 'pooler' or HOST:PORT")
+    return host, int(port)
+
+
+def pgbouncer_console(dsn: str) -> str | None:
+    """The admin console DSN of a PgBouncer at dsn's host and port, if that endpoint is one."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    admin = make_conninfo(**{**conninfo_to_dict(dsn), "dbname": "pgbouncer", "connect_timeout": "3"})
+    try:
+        with psycopg.connect(admin, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+            conn.execute("SHOW POOLS").fetchall()
+        return admin
+    except Exception:  # noqa: BLE001 — not a PgBouncer (or no access to its console): no pool figures
+        return None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ops.errors import UsageError
 from ops.lab import pgcluster
 from ops.targets import TargetRef
-from ops.targets.base import ClusterState, Heal, MemberState
+from ops.targets.base import ClientEndpoint, ClusterState, Heal, MemberState, parse_host_port, pgbouncer_console
 
 
 class LocalPgTarget:
@@ -72,6 +72,20 @@ class LocalPgTarget:
 
     def writer_dsn(self) -> str | None:
         return self._reload().multi_host_dsn(connect_timeout=1)
+
+    def client_endpoint(self, via: str | None) -> ClientEndpoint:
+        """None: the writer, directly; "pooler": the lab's PgBouncer; HOST:PORT: any endpoint."""
+        cluster = self._reload()
+        if via is None:
+            return ClientEndpoint(self.writer_dsn() or "", "the writer, directly")
+        if via == "pooler":
+            p = cluster.pooler()
+            if p is None or p.pid() is None:
+                raise UsageError(f"{self.ref} has no pooler running (pgbouncer is not installed, or `dbops lab up` has not started it)")
+            return ClientEndpoint(p.dsn(cluster.admin_user, pgcluster.DBNAME), f"the pooler at {p.listen}:{p.port}", p.admin_dsn())
+        host, port = parse_host_port(via)
+        dsn = f"host={host} port={port} user={cluster.admin_user} dbname={pgcluster.DBNAME} connect_timeout=5"
+        return ClientEndpoint(dsn, f"{host}:{port}", pgbouncer_console(dsn))
 
 
 class LocalPgRestore:

@@ -1,0 +1,78 @@
+"""Many clients: refused directly when they exceed max_connections, served through the pooler."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Iterator
+
+import pytest
+
+from ops.lab import lab as lab_core
+from ops.lab import pgcluster, pooler
+from tests.conftest import Cli, traversable_tmpdir, write_config
+from tests.faults.helpers import run
+
+
+@pytest.fixture(scope="module")
+def plab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
+    from tests.conftest import require
+
+    require(pooler.binary() is not None, "pgbouncer is not installed (make install installs it)")
+    root = traversable_tmpdir("dbops-conn-")
+    cli = Cli(write_config(root), root / ".lab")
+    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
+    yield cli
+    lab_core.down(cli.config, lambda _: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def drill(cli: Cli, *args: str) -> tuple[int, dict]:
+    result = run(cli, "drill", "connections", "localpg:lab-pg", "--json", *args, timeout=300)
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_more_clients_than_max_connections_directly_fail_with_the_refusals_counted(plab: Cli) -> None:
+    cluster = pgcluster.get(plab.lab_dir)
+    assert cluster is not None
+    max_connections = int(cluster.query(cluster.writer(), "SHOW max_connections")[0][0])
+    code, data = drill(plab, "--clients", str(max_connections + 30), "--time", "2")
+    m = data["measurements"]
+    assert code == 1 and data["status"] == "fail"
+    assert m["refused_too_many_connections"] >= 30, m
+    assert m["connected"] + m["refused_connections"] == max_connections + 30
+    assert {c["id"]: c["status"] for c in data["checks"]}["CONN-ERRORS"] == "fail"
+
+
+def test_a_thousand_clients_through_the_pooler_pass(plab: Cli) -> None:
+    code, data = drill(plab, "--clients", "1000", "--via", "pooler", "--time", "5", "--rate", "2", "--query-ms", "20")
+    checks = {c["id"]: c["status"] for c in data["checks"]}
+    m = data["measurements"]
+    assert code == 0, (checks, m)
+    assert m["connected"] == 1000 and m["refused_connections"] == 0 and m["query_errors"] == 0
+    assert m["pool_server_connections_max"] <= pooler.POOL_SIZE, "a thousand clients shared the pool's server connections"
+    assert m["pool_utilization"] >= 0.8
+
+
+def test_pool_utilization_fails_when_the_pool_mostly_idles(plab: Cli) -> None:
+    """Negative control: a trickle of instant queries leaves the pool's open server connections idle."""
+    code, data = drill(plab, "--clients", "50", "--via", "pooler", "--time", "4", "--rate", "0.5")
+    checks = {c["id"]: c for c in data["checks"]}
+    assert checks["POOL-UTILIZATION"]["status"] == "fail", checks["POOL-UTILIZATION"]
+    assert code == 1
+
+
+def test_failover_through_the_pooler_is_measured_like_a_direct_one(plab: Cli) -> None:
+    direct = run(plab, "drill", "failover", "localpg:lab-pg", "--json")
+    pooled = run(plab, "drill", "failover", "localpg:lab-pg", "--via", "pooler", "--json")
+    assert direct.returncode == 0, direct.stdout + direct.stderr
+    assert pooled.returncode == 0, pooled.stdout + pooled.stderr
+    d, p = json.loads(direct.stdout)["measurements"], json.loads(pooled.stdout)["measurements"]
+    assert d["lost_writes"] == p["lost_writes"] == 0
+    assert p["client_write_downtime_s"] > 0
+    status = pgcluster.status(plab.lab_dir)
+    assert status["pooler"]["state"] == "running"
+    cluster = pgcluster.get(plab.lab_dir)
+    assert cluster is not None
+    with open(cluster.pooler().ini) as f:  # type: ignore[union-attr]
+        assert f"port={cluster.writer().port}" in f.read(), "the pooler follows the writer"
