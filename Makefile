@@ -8,7 +8,7 @@ ENV ?= lab
 STAMP := $(VENV)/.installed
 MIRROR_STAMP := .tools/terraform/cli.tfrc
 
-.PHONY: install test demo plan apply destroy lint drill-weekly clean
+.PHONY: install lab-packages test demo plan apply destroy lint drill-weekly clean
 
 # Targets of the weekly drill; the lab's by default.
 FAILOVER_TARGET ?= localpg:lab-pg
@@ -16,7 +16,13 @@ RESTORE_TARGET ?= localpg:lab-pg
 JUNIT_DIR ?= reports/junit
 PUBLISH ?=
 
-install: $(STAMP) $(MIRROR_STAMP)
+# Debian packages the lab uses: PgBouncer in front of its PostgreSQL (and the extensions below).
+LAB_PACKAGES ?= pgbouncer
+
+install: $(STAMP) $(MIRROR_STAMP) lab-packages
+
+lab-packages:
+	@scripts/install-lab-packages $(LAB_PACKAGES)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
