@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ops.report import list_reports
 
@@ -18,9 +18,11 @@ def age_text(iso: str, now: datetime | None = None) -> str:
     return f"{seconds:.0f} s ago"
 
 
-def last(report_dir: Path, kind: str, target: str | None = None) -> dict[str, Any] | None:
-    """The newest report of a kind (for a target, when given)."""
-    found = [r for r in list_reports(report_dir, kind) if target is None or r["target"] == target or target in r["target"].split(",")]
+def last(report_dir: Path, kind: str, target: str | None = None,
+         where: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any] | None:
+    """The newest report of a kind (for a target, when given; matching `where`, when given)."""
+    found = [r for r in list_reports(report_dir, kind) if (target is None or r["target"] == target or target in r["target"].split(","))
+             and (where is None or where(r))]
     return found[-1] if found else None
 
 

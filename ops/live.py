@@ -117,3 +117,37 @@ def budget(cfg: Config) -> dict[str, Any]:
     storage = m.get("projected_storage_usd")
     return {"limit": f"{limit:.2f}", "verdict": cost["verdict"], "age": cost["age"], "burn": burn, "movers": movers,
             "storage": f"{storage:.2f} USD" if storage is not None else "unknown (no cost check yet)"}
+
+
+def _through_pooler(report: dict[str, Any]) -> bool:
+    return "pooler" in str(report.get("details", {}).get("via", "")) or ":" in str(report.get("details", {}).get("via", ""))
+
+
+def pooling(cfg: Config, target: str) -> dict[str, Any]:
+    """What the latest drills measured directly and through a pooler, and which is better by how much."""
+    direct_fo = history.last(cfg.report_dir, "failover", target, lambda r: not _through_pooler(r) and r["status"] == "pass")
+    pooled_fo = history.last(cfg.report_dir, "failover", target, lambda r: _through_pooler(r) and r["status"] == "pass")
+    direct_conn = history.last(cfg.report_dir, "connections", target, lambda r: not _through_pooler(r))
+    pooled_conn = history.last(cfg.report_dir, "connections", target, _through_pooler)
+
+    def downtime(r: dict[str, Any] | None) -> float | None:
+        return (r or {}).get("measurements", {}).get("client_write_downtime_s")
+
+    def conn_line(r: dict[str, Any] | None, how: str) -> str:
+        if r is None:
+            return f"not measured yet: run `dbops drill connections {target} --clients 1000{' --via pooler' if how == 'pooler' else ''}`"
+        m = r["measurements"]
+        p95 = m.get("setup_p95_ms")
+        return (f"{r['status'].upper()} {history.age_text(r['started_at'])}: {m.get('connected')} of {m.get('clients')} clients connected, "
+                f"{m.get('refused_connections')} refused, set-up p95 {'%.1f ms' % p95 if p95 is not None else 'not measured'}")
+
+    d, p = downtime(direct_fo), downtime(pooled_fo)
+    if d is None or p is None:
+        verdict = (f"not measured yet: run `dbops drill failover {target}` and `dbops drill failover {target} --via pooler` "
+                   "(or --via HOST:PORT of the proxy)")
+    else:
+        better = "through the pooler" if p < d else "directly"
+        verdict = (f"clients saw {p:.3f} s of write downtime through the pooler and {d:.3f} s directly: "
+                   f"{better} is better by {abs(d - p):.3f} s ({100 * abs(d - p) / max(d, p):.0f}%)")
+    return {"failover_compared": verdict, "connections_direct": conn_line(direct_conn, "direct"),
+            "connections_pooled": conn_line(pooled_conn, "pooler")}

@@ -63,6 +63,7 @@ def context(cfg: Config, env: EnvConfig, target: str | None) -> dict[str, Any]:
                              else "dbops lab status"),
             }
             ctx["alarms"]["connections"] = f"dbops-{env.name}-{ref.name}-connections"
+            ctx["pooling"] = live.pooling(cfg, str(ref))
             ctx["alarms"]["free_local_storage"] = f"dbops-{env.name}-{ref.name}-free-local-storage"
         else:
             values = live.table_values(cfg, env, ref)

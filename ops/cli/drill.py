@@ -63,6 +63,7 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
         ledger = ledger_for(cfg, env)
         with ledger.acquire(target, drill_id, hours=max(1.0, opts.rto_s * 6 / 3600 + 0.5)):
             journal = Journal("failover", target, env.name)
+            journal.details["via"] = endpoint.label if endpoint else "the writer, directly"
             report = guarded(journal, lambda: run_failover(cluster, opts, journal, drill_id, ledger), app().debug)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
