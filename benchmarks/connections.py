@@ -1,0 +1,70 @@
+"""Connection set-up and pool use at 250, 500 and 1,000 clients, directly and through PgBouncer.
+
+    .venv/bin/python benchmarks/connections.py [--time 5] [--rate 2] [--query-ms 20]
+
+A throwaway lab whose servers allow 1,100 connections (the lab's default is 60), so the
+direct runs measure the server rather than its limit. Prints, per client count and path,
+connected/refused, set-up p50/p95/max, query p95 and, through the pooler, the pool
+utilization and the most server connections it opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+from pathlib import Path
+
+from ops.config import parse
+from ops.drills.connections import ConnectionsOptions, run_connections
+from ops.lab import lab as lab_core
+from ops.lab import pgcluster
+from ops.report import Journal
+from ops.targets import parse_target
+from ops.targets.localpg import LocalPgTarget
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--time", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=2.0)
+    parser.add_argument("--query-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+    root = Path(tempfile.mkdtemp(prefix="dbops-bench-conn-"))
+    root.chmod(0o755)
+    cfg = parse({"envs": {"lab": {"endpoint": "embedded"}}}, root, None, {"DBOPS_LAB_DIR": str(root / ".lab")})
+    try:
+        lab_core.up(cfg, lab_core.LabOptions(), lambda _: None)
+        cluster = pgcluster.get(cfg.lab_dir)
+        assert cluster is not None
+        cluster.entry["conf"] = ["max_connections = 1100"]
+        cluster.save()
+        for m in sorted(cluster.members, key=lambda m: m.name != cluster.entry["writer"]):
+            cluster.write_conf(m, None if m.name == cluster.entry["writer"] else cluster.writer())
+            cluster.stop_member(m)
+            cluster.start_member(m)
+        target = LocalPgTarget(parse_target("localpg:lab-pg"), cfg.lab_dir)
+        print(f"open files limit {min(hard, 20000)}; server max_connections 1100; pool size 20; "
+              f"{args.rate:g} queries/s per client of {args.query_ms:g} ms for {args.time:g}s")
+        for clients in (250, 500, 1000):
+            for via in (None, "pooler"):
+                endpoint = target.client_endpoint(via)
+                opts = ConnectionsOptions(clients=clients, rate_per_client=args.rate, duration_s=args.time, query_ms=args.query_ms)
+                report = run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, Journal("connections", "bench", "bench", echo=None),
+                                         endpoint.label)
+                m = report.measurements
+                pool = (f", pool utilization {100 * m['pool_utilization']:.0f}% with at most {m['pool_server_connections_max']} "
+                        f"server connections" if m.get("pool_utilization") is not None else "")
+                print(f"{clients:>5} clients {'pooled' if via else 'direct':<7}: {m['connected']} connected, {m['refused_connections']} refused; "
+                      f"set-up p50 {m.get('setup_p50_ms', float('nan')):.1f} ms p95 {m.get('setup_p95_ms', float('nan')):.1f} ms "
+                      f"max {m.get('setup_max_ms', float('nan')):.1f} ms; query p95 {m.get('query_p95_ms', float('nan')):.1f} ms{pool}")
+    finally:
+        lab_core.down(cfg, lambda _: None)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
