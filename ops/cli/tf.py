@@ -17,10 +17,26 @@ def _env(env_name: str | None) -> tuple[Config, EnvConfig]:
     return cfg, cfg.env(env_name)
 
 
-def _engine(cfg: Config, env: EnvConfig):  # type: ignore[no-untyped-def]
+var_option = click.option("--var", "variables", metavar="NAME=VALUE", multiple=True,
+                          help="Set an input variable of the env (repeatable), e.g. --var aurora_reader_count=3.")
+
+
+def _variables(given: tuple[str, ...]) -> dict[str, str]:
+    from ops.errors import UsageError
+
+    out = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not name.replace("_", "").isalnum():
+            raise UsageError(f"--var {item!r} is not NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def _engine(cfg: Config, env: EnvConfig, variables: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
     from ops.terraform.envs import engine_for_env
 
-    return engine_for_env(cfg, env)
+    return engine_for_env(cfg, env, _variables(variables))
 
 
 @click.group()
@@ -31,11 +47,12 @@ def tf() -> None:
 @tf.command()
 @env_option
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan to this file.")
+@var_option
 @json_option
-def plan(env_name: str | None, out: Path | None, as_json: bool) -> None:
+def plan(env_name: str | None, out: Path | None, variables: tuple[str, ...], as_json: bool) -> None:
     """Plan the env and print each change and the add/change/destroy counts."""
     cfg, env = _env(env_name)
-    engine = _engine(cfg, env)
+    engine = _engine(cfg, env, variables)
     progress(f"terraform plan: env {env.name} ({env.terraform_dir}) with {engine.name}")
     started = time.monotonic()
     outcome = engine.plan(out=out.resolve() if out else None)
@@ -46,11 +63,11 @@ def plan(env_name: str | None, out: Path | None, as_json: bool) -> None:
     emit(data, as_json, "\n".join(lines))
 
 
-def _change(env_name: str | None, confirm: tuple[str, ...], verb: str) -> None:
+def _change(env_name: str | None, confirm: tuple[str, ...], verb: str, variables: tuple[str, ...] = ()) -> None:
     """apply or destroy: both need --confirm ENV on a protected env and wait for every resource."""
     cfg, env = _env(env_name)
     require_confirm(env, confirm, env.name)
-    engine = _engine(cfg, env)
+    engine = _engine(cfg, env, variables)
     progress(f"terraform {verb}: env {env.name} with {engine.name}; this waits for every resource")
     started = time.monotonic()
     outcome = engine.apply() if verb == "apply" else engine.destroy()
@@ -64,17 +81,19 @@ def _change(env_name: str | None, confirm: tuple[str, ...], verb: str) -> None:
 @tf.command()
 @env_option
 @confirm_option
-def apply(env_name: str | None, confirm: tuple[str, ...]) -> None:
+@var_option
+def apply(env_name: str | None, confirm: tuple[str, ...], variables: tuple[str, ...]) -> None:
     """Apply the env (a protected env needs --confirm ENV)."""
-    _change(env_name, confirm, "apply")
+    _change(env_name, confirm, "apply", variables)
 
 
 @tf.command()
 @env_option
 @confirm_option
-def destroy(env_name: str | None, confirm: tuple[str, ...]) -> None:
+@var_option
+def destroy(env_name: str | None, confirm: tuple[str, ...], variables: tuple[str, ...]) -> None:
     """Destroy the env (a protected env needs --confirm ENV)."""
-    _change(env_name, confirm, "destroy")
+    _change(env_name, confirm, "destroy", variables)
 
 
 @tf.command()

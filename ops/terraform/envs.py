@@ -48,5 +48,8 @@ def lab_secrets(base: Path) -> dict[str, str]:
     return values
 
 
-def engine_for_env(cfg: Config, env: EnvConfig) -> Engine:
-    return engine_for(workspace_for(cfg, env))
+def engine_for_env(cfg: Config, env: EnvConfig, variables: dict[str, str] | None = None) -> Engine:
+    """The env's engine; `variables` (from --var) set input variables of the env's root module."""
+    ws = workspace_for(cfg, env)
+    ws.variables.update(variables or {})
+    return engine_for(ws)

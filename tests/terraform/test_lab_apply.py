@@ -23,7 +23,9 @@ def applied(provider_mirror, pg_available) -> Iterator[tuple[Cli, Aws, list[str]
     lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
     outputs: list[str] = []
     try:
-        for args in (("tf", "plan", "--env", "lab"), ("tf", "apply", "--env", "lab")):
+        # Three readers: the lab backs each with a server, and read scaling is drilled on them.
+        for args in (("tf", "plan", "--env", "lab", "--var", f"aurora_reader_count={READERS}"),
+                     ("tf", "apply", "--env", "lab", "--var", f"aurora_reader_count={READERS}")):
             result = cli(*args)
             assert result.exit_code == 0, result.output
             outputs.append(result.output)
@@ -38,7 +40,10 @@ def password(cli: Cli) -> str:
     return json.loads((cli.lab_dir / "terraform" / "lab" / "secrets.json").read_text())["aurora_master_password"]
 
 
-def test_aurora_cluster_is_encrypted_with_the_cmk_and_has_one_writer_one_reader(applied) -> None:  # type: ignore[no-untyped-def]
+READERS = 3
+
+
+def test_aurora_cluster_is_encrypted_with_the_cmk_and_has_one_writer_and_its_readers(applied) -> None:  # type: ignore[no-untyped-def]
     cli, aws, _ = applied
     key_arn = cli("tf", "output", "--env", "lab", "--json")
     estate = json.loads(key_arn.stdout)["estate"]
@@ -51,7 +56,7 @@ def test_aurora_cluster_is_encrypted_with_the_cmk_and_has_one_writer_one_reader(
     assert cluster["CopyTagsToSnapshot"] is True
     members = cluster["DBClusterMembers"]
     assert sum(m["IsClusterWriter"] for m in members) == 1
-    assert sum(not m["IsClusterWriter"] for m in members) == 1
+    assert sum(not m["IsClusterWriter"] for m in members) == READERS
     key = aws.client("kms").get_key_rotation_status(KeyId=estate["kms_key_arn"])
     assert key["KeyRotationEnabled"] is True
 
@@ -134,6 +139,32 @@ def test_backup_verify_over_the_whole_lab(applied) -> None:  # type: ignore[no-u
         assert {c["id"]: c["status"] for c in json.loads(failing.stdout)["checks"]}["BKP-DDB-PITR[dynamodb:sessions]"] == "fail"
     finally:
         ddb.update_continuous_backups(TableName="sessions", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+
+
+def test_read_scaling_every_reader_serves_and_a_named_one_takes_over(applied) -> None:  # type: ignore[no-untyped-def]
+    """Each reader has a server of its own streaming from the writer; a failover to a named reader moves the writer there."""
+    import psycopg
+
+    cli, aws, _ = applied
+    rds = aws.client("rds")
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="lab-aurora")["DBClusters"][0]
+    readers = sorted(m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"] if not m["IsClusterWriter"])
+    assert len(readers) == READERS
+    secret = json.loads(aws.client("secretsmanager").get_secret_value(SecretId="lab-aurora/master")["SecretString"])
+    for iid in readers:
+        address = rds.describe_db_instances(DBInstanceIdentifier=iid)["DBInstances"][0]["Endpoint"]["Address"]
+        with psycopg.connect(host=address, port=cluster["Port"], user=secret["username"], password=secret["password"],
+                             dbname=secret["dbname"], sslmode="require", connect_timeout=5) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True, iid
+    status = cli("status", "--env", "lab", "--json")
+    assert status.exit_code == 0, status.output
+    row = next(r for r in json.loads(status.stdout)["targets"] if r["target"] == "aurora:lab-aurora")
+    assert row["health"] == "ok", row
+    chosen = readers[-1]
+    result = cli("drill", "failover", "aurora:lab-aurora", "--to", chosen, "--json")
+    assert result.exit_code == 0, result.output
+    members = rds.describe_db_clusters(DBClusterIdentifier="lab-aurora")["DBClusters"][0]["DBClusterMembers"]
+    assert next(m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"]) == chosen
 
 
 def test_aurora_targets_get_the_master_secret_from_the_env_outputs(applied) -> None:  # type: ignore[no-untyped-def]
