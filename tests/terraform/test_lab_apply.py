@@ -199,8 +199,8 @@ def test_aurora_drills_on_the_applied_lab_are_measured_from_the_client(applied) 
 EMULATOR_GAPS = {
     "module.estate.module.aurora.aws_db_parameter_group.this": {"parameter"},
     "module.estate.module.aurora.aws_rds_cluster.this": {"scaling_configuration"},
-    'module.estate.module.aurora.aws_rds_cluster_instance.this["1"]': {"performance_insights_enabled", "performance_insights_kms_key_id"},
-    'module.estate.module.aurora.aws_rds_cluster_instance.this["2"]': {"performance_insights_enabled", "performance_insights_kms_key_id"},
+    **{f'module.estate.module.aurora.aws_rds_cluster_instance.this["{n}"]': {"performance_insights_enabled", "performance_insights_kms_key_id"}
+       for n in range(1, READERS + 2)},
 }
 
 
@@ -220,7 +220,7 @@ def test_plan_after_apply_and_a_minor_upgrade_by_aws_changes_nothing_real(applie
     # what auto_minor_version_upgrade does in a maintenance window
     rds.modify_db_cluster(DBClusterIdentifier="lab-aurora", EngineVersion="15.5", ApplyImmediately=True)
     assert rds.describe_db_clusters(DBClusterIdentifier="lab-aurora")["DBClusters"][0]["EngineVersion"] == "15.5"
-    engine = engine_for_env(cli.config, cli.config.env("lab"))
+    engine = engine_for_env(cli.config, cli.config.env("lab"), {"aurora_reader_count": str(READERS)})
     out = cli.lab_dir.parent / "after-upgrade.tfplan"
     engine.plan(out=out)
     changes = planned_attribute_changes(engine.show_json(out))
