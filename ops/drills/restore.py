@@ -73,6 +73,8 @@ def validate_time(target: Restorable, at: datetime | None) -> None:
     """Refuse a T the target cannot restore to, before anything is written."""
     if at is None:
         return
+    if not target.exact_times:
+        at = at.replace(microsecond=0)
     now = target.now()
     if at >= now:
         raise UsageError(f"restore time {at.isoformat()} is not in the past (now {now.isoformat()})")
@@ -227,7 +229,7 @@ def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: 
     """
     progress = lambda m: journal.event("wait", m)  # noqa: E731
     if opts.at is not None:
-        t = opts.at
+        t = opts.at if target.exact_times else opts.at.replace(microsecond=0)
         journal.event("markers", f"T = {t.isoformat()}: rows written before T must already exist (heartbeat, canary, other writers)")
         _write_side(target, drill_id, "after", journal)
         target.make_restorable(t, timeout, progress)
@@ -238,6 +240,8 @@ def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: 
     gap = 0.2 if target.exact_times else 2 * GUARD_S
     time.sleep(gap)
     t = target.now()
+    if not target.exact_times:
+        t = t.replace(microsecond=0)  # such services take whole seconds (DynamoDB's RestoreDateTime)
     time.sleep(gap)
     journal.event("markers", f"T = {t.isoformat()}")
     _write_side(target, drill_id, "after", journal)
