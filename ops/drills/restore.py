@@ -164,10 +164,7 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
 
 def _measure_rpo(target: Restorable, opts: RestoreOptions, journal: Journal) -> None:
     _, latest = target.restorable_window()
-    if getattr(target, "emulated", False):
-        journal.mark_not_measured("rpo_s", "the emulator does not advance the latest restorable time")
-        journal.check("RPO", "unknown", "not measured: the emulator does not advance the latest restorable time")
-    elif latest is None:
+    if latest is None:
         journal.mark_not_measured("rpo_s", "the target reports no latest restorable time")
         journal.check("RPO", "fail", "no latest restorable time: point-in-time restore is not possible")
     else:
