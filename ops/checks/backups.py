@@ -20,6 +20,8 @@ def _tags(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
 
 # --- AWS Backup, shared by Aurora and DynamoDB ------------------------------------------------
 
+JOB_IN_PROGRESS = ("CREATED", "PENDING", "RUNNING", "ABORTING")
+
 
 def _coverage(cid: str, state: dict[str, Any], arn: str, tags: dict[str, str]) -> Finding:
     bad = failed_read(cid, state["selections"])
@@ -38,15 +40,22 @@ def _last_job(cid: str, state: dict[str, Any], policy: Policy) -> Finding:
     jobs = sorted(state["jobs"].value, key=lambda j: j["CreationDate"])
     if not jobs:
         return Finding(cid, "fail", "no AWS Backup job has ever run for it")
-    last = jobs[-1]
+    # A job still running (tonight's, in its window) has no verdict yet: the newest one that ended is judged.
+    ended = [j for j in jobs if j["State"] not in JOB_IN_PROGRESS]
+    running = len(jobs) - len(ended)
+    also = f"; {running} newer job(s) still running" if running and ended and jobs[-1]["State"] in JOB_IN_PROGRESS else ""
+    if not ended:
+        return Finding(cid, "unknown", f"could not determine: no backup job has ended yet (job {jobs[-1].get('BackupJobId', '')} "
+                                       f"is {jobs[-1]['State']})")
+    last = ended[-1]
     when = last.get("CompletionDate") or last["CreationDate"]
     age = _age_h(state["now"], when)
     if last["State"] != "COMPLETED":
         return Finding(cid, "fail", f"last backup job {last.get('BackupJobId', '')} is {last['State']}"
-                                    + (f": {last['StatusMessage']}" if last.get("StatusMessage") else ""))
+                                    + (f": {last['StatusMessage']}" if last.get("StatusMessage") else "") + also)
     if age > policy.snapshot_max_age_hours:
-        return Finding(cid, "fail", f"last completed backup job is {age:.1f}h old (max {policy.snapshot_max_age_hours:g}h)")
-    return Finding(cid, "pass", f"last backup job completed {age:.1f}h ago")
+        return Finding(cid, "fail", f"last completed backup job is {age:.1f}h old (max {policy.snapshot_max_age_hours:g}h){also}")
+    return Finding(cid, "pass", f"last backup job completed {age:.1f}h ago{also}")
 
 
 def _points_encrypted(cid: str, state: dict[str, Any]) -> Finding:

@@ -145,3 +145,27 @@ def test_aws_budgets_agreement_is_reported() -> None:
 
     assert run("40.5").startswith("pass") and "agree" in run("40.5")
     assert run("55.0").startswith("warn") and "DISAGREE" in run("55.0")
+
+
+def test_a_job_still_running_is_not_judged_the_last_ended_one_is() -> None:
+    """Tonight's job in its window is no failure; the newest job that ended decides, and a newer running one is named."""
+    def job(hours_ago: int, state: str, **extra: object) -> dict:
+        return {"BackupJobId": f"job-{hours_ago}", "CreationDate": NOW - timedelta(hours=hours_ago), "State": state, **extra}
+
+    done = job(5, "COMPLETED", CompletionDate=NOW - timedelta(hours=4))
+    state = {"now": NOW, "jobs": Read(value=[done, job(0, "RUNNING")])}
+    finding = backups.ddb_last_job(state, Policy(), ENV)
+    assert finding.status == "pass" and "1 newer job(s) still running" in finding.detail
+    failed = job(5, "FAILED", StatusMessage="Insufficient privileges to perform this action.")
+    assert backups.aurora_last_job({"now": NOW, "jobs": Read(value=[failed, job(0, "CREATED")])}, Policy(), ENV).status == "fail"
+    only_running = backups.ddb_last_job({"now": NOW, "jobs": Read(value=[job(0, "RUNNING")])}, Policy(), ENV)
+    assert only_running.status == "unknown" and "no backup job has ended yet" in only_running.detail
+    # Negative control: an ended job that is not COMPLETED still fails, running or not beside it.
+    for ended in ("EXPIRED", "ABORTED", "PARTIAL"):
+        assert backups.ddb_last_job({"now": NOW, "jobs": Read(value=[job(2, ended)])}, Policy(), ENV).status == "fail"
+
+
+def test_coverage_by_wildcard_arn() -> None:
+    selections = [{"plan": "all-tables", "Resources": ["arn:aws:dynamodb:*:*:table/*"]}]
+    assert collect.covered_by(selections, ARN, {}) == ["all-tables"]
+    assert collect.covered_by(selections, "arn:aws:rds:us-east-1:123456789012:cluster:lab-aurora", {}) == []
