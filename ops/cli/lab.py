@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ops.cli.context import app, emit
-from ops.cli.options import json_option
+from ops.cli.options import FiniteFloat, json_option
 from ops.errors import LabError
 
 
@@ -107,3 +107,37 @@ def settings_(as_json: bool) -> None:
     data = settings.remote(endpoint)
     lines = [f"{name:<32} {s['value']!s:<12} (default {s['default']}) {s['doc']}" for name, s in data.items()] or ["no settings"]
     emit(data, as_json, "\n".join(lines))
+
+
+@lab.group("backup")
+def backup_() -> None:
+    """AWS Backup in the lab: run the backup plans now instead of at their schedule."""
+
+
+@backup_.command("run")
+@click.option("--plan", metavar="NAME", help="Run this backup plan only (default: every plan).")
+@click.option("--no-wait", is_flag=True, help="Return once the jobs are started.")
+@click.option("--timeout", type=FiniteFloat(1, 86400), default=600, show_default=True, help="Seconds to wait for the jobs to end.")
+@json_option
+def backup_run(plan: str | None, no_wait: bool, timeout: float, as_json: bool) -> None:
+    """Run the backup plans' rules now, as their schedule would: one job per rule and per resource the
+    plan's selections cover (by ARN or tag), into the rule's vault with the selection's role; then
+    wait until every job has ended. `dbops lab set backup_fault=...` makes the next job fail."""
+    from ops.aws import Aws
+    from ops.lab import backup_run as core
+    from ops.lab import emulator
+
+    endpoint = emulator.endpoint(app().config.lab_dir)
+    if endpoint is None:
+        raise LabError("the lab is not running: run `dbops lab up`")
+    clients: dict[str, object] = {}
+
+    def client_for(region: str):  # type: ignore[no-untyped-def]
+        if region not in clients:
+            clients[region] = Aws(region=region, endpoint_url=endpoint).client("backup")
+        return clients[region]
+
+    echo = (lambda m: click.echo(m, err=True)) if as_json else click.echo
+    jobs = core.run(endpoint, plan, not no_wait, timeout, echo, client_for)
+    if as_json:
+        emit({"jobs": jobs}, True, "")
