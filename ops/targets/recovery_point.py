@@ -37,14 +37,28 @@ def paged(client: Any, op: str, key: str, **kwargs: Any) -> list:
     return out
 
 
+def _condition_holds(kind: str, condition: dict[str, str], tags: dict[str, str]) -> bool:
+    key = condition.get("ConditionKey", "").removeprefix("aws:ResourceTag/")
+    value, wanted = tags.get(key), condition.get("ConditionValue", "")
+    return {"StringEquals": value == wanted, "StringNotEquals": value != wanted,
+            "StringLike": value is not None and fnmatch.fnmatchcase(value, wanted),
+            "StringNotLike": value is None or not fnmatch.fnmatchcase(value, wanted)}.get(kind, False)
+
+
 def covered_by(selections: list[dict[str, Any]], arn: str, tags: dict[str, str]) -> list[str]:
-    """The plans whose selections cover a resource: by ARN (wildcards as AWS Backup allows) or by a STRINGEQUALS tag."""
+    """The plans whose selections cover a resource, as AWS Backup selects: by ARN (wildcards allowed) or by a
+    STRINGEQUALS tag, and then only if every one of the selection's Conditions holds and NotResources spares it."""
+    def matches(patterns: list[str]) -> bool:
+        return any(p == "*" or p == arn or fnmatch.fnmatchcase(arn, p) for p in patterns)
+
     plans = []
     for s in selections:
-        by_arn = any(r == "*" or r == arn or fnmatch.fnmatchcase(arn, r) for r in s.get("Resources", []))
+        resources, list_of_tags, conditions = s.get("Resources") or [], s.get("ListOfTags") or [], s.get("Conditions") or {}
         by_tag = any(c.get("ConditionType") == "STRINGEQUALS" and tags.get(c.get("ConditionKey")) == c.get("ConditionValue")
-                     for c in s.get("ListOfTags", []))
-        if by_arn or by_tag:
+                     for c in list_of_tags)
+        chosen = matches(resources) or by_tag or (not resources and not list_of_tags and any(conditions.values()))
+        if (chosen and all(_condition_holds(kind, c, tags) for kind, items in conditions.items() for c in items or [])
+                and not matches(s.get("NotResources") or [])):
             plans.append(s["plan"])
     return plans
 

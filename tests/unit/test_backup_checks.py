@@ -169,3 +169,12 @@ def test_coverage_by_wildcard_arn() -> None:
     selections = [{"plan": "all-tables", "Resources": ["arn:aws:dynamodb:*:*:table/*"]}]
     assert collect.covered_by(selections, ARN, {}) == ["all-tables"]
     assert collect.covered_by(selections, "arn:aws:rds:us-east-1:123456789012:cluster:lab-aurora", {}) == []
+
+
+def test_coverage_honours_conditions_and_not_resources() -> None:
+    """A selection of every resource narrowed by a tag condition covers only what the condition admits."""
+    prod_only = [{"plan": "prod", "Resources": ["*"],
+                  "Conditions": {"StringEquals": [{"ConditionKey": "aws:ResourceTag/env", "ConditionValue": "prod"}]}}]
+    assert collect.covered_by(prod_only, ARN, {"env": "prod"}) == ["prod"]
+    assert collect.covered_by(prod_only, ARN, {"env": "lab"}) == []
+    assert collect.covered_by([{"plan": "p", "Resources": ["*"], "NotResources": [ARN]}], ARN, {}) == []
