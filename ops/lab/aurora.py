@@ -241,6 +241,7 @@ def _start_endpoints(b: Backing) -> None:
 
 
 def _create_master(b: Backing, m: pgcluster.Member) -> None:
+    import psycopg
     from psycopg import sql
 
     with b.cluster.connect(m) as conn:
@@ -250,6 +251,18 @@ def _create_master(b: Backing, m: pgcluster.Member) -> None:
         if b.dbname and b.dbname != pgcluster.DBNAME:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(b.dbname), sql.Identifier(b.master_user)))
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    # Extensions live in each database: the cluster's own database gets pg_stat_statements (and hypopg
+    # where installed), as an operator creates them with rds_superuser, whose statistics resets the
+    # master user may run, as on Aurora.
+    from psycopg.conninfo import make_conninfo
+
+    master = sql.Identifier(b.master_user)
+    with psycopg.connect(make_conninfo(m.dsn(), dbname=b.dbname or pgcluster.DBNAME), autocommit=True) as conn:
+        for name in pgcluster.EXTENSIONS:
+            if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", (name,)).fetchone():
+                conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION pg_stat_reset() TO {}").format(master))
+        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION pg_stat_statements_reset(oid, oid, bigint) TO {}").format(master))
 
 
 def _member_entry(b: Backing, instance_id: str) -> dict[str, Any]:
@@ -782,6 +795,25 @@ def install() -> None:
         return new
 
     rds_backend.restore_db_cluster_from_snapshot = restore_db_cluster_from_snapshot
+
+    get_cfg = rds.DBCluster.get_cfg
+
+    def cluster_cfg(self: Any) -> dict[str, Any]:
+        # moto expects a stored password, which a cluster whose master secret RDS manages has not.
+        if not hasattr(self, "_master_user_password"):
+            self._master_user_password = _password_of(self) or secrets.token_urlsafe(16)
+        return get_cfg(self)
+
+    rds.DBCluster.get_cfg = cluster_cfg
+
+    delete_snapshot = rds_backend.delete_db_cluster_snapshot
+
+    def delete_db_cluster_snapshot(self: Any, db_snapshot_identifier: str, *args: Any, **kwargs: Any) -> Any:
+        result = delete_snapshot(self, db_snapshot_identifier, *args, **kwargs)
+        shutil.rmtree(snapshots_dir() / db_snapshot_identifier, ignore_errors=True)  # its data goes with it
+        return result
+
+    rds_backend.delete_db_cluster_snapshot = delete_db_cluster_snapshot
 
     def _on_settings_change() -> None:
         for b in list(_backings.values()):

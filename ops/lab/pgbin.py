@@ -69,19 +69,23 @@ def run_argv(argv: list[str], name: str, timeout: float = 120.0, check: bool = T
     return proc
 
 
-def own(path: Path) -> None:
+def own(path: Path, recursive: bool = True) -> None:
     """Give path (recursively) to the postgres user when we run as root."""
     if not as_root():
         return
     pw = pwd.getpwnam(PG_USER)
-    for p in [path, *path.rglob("*")]:
-        os.lchown(p, pw.pw_uid, pw.pw_gid)
+    for p in [path, *(path.rglob("*") if recursive else [])]:
+        try:
+            os.lchown(p, pw.pw_uid, pw.pw_gid)
+        except FileNotFoundError:
+            pass  # removed meanwhile (another restore or snapshot going away)
 
 
 def make_dir(path: Path, mode: int = 0o700) -> Path:
+    """The directory itself, for the postgres user; what is already inside it is left as it is."""
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(mode)
-    own(path)
+    own(path, recursive=False)
     return path
 
 

@@ -84,7 +84,7 @@ def test_a_server_error_is_an_error_not_an_unimplemented_api() -> None:
 def test_an_api_the_lab_lacks_is_unimplemented(emulator_only: Cli) -> None:
     """Negative control of the one above: the lab's emulator answers 501 NotImplemented for what it lacks."""
     cfg = emulator_only.config
-    read = safe_read(lambda: Aws.for_env(cfg, cfg.env("lab")).client("ce").get_anomalies(DateInterval={"StartDate": "2026-11-01"}))
+    read = safe_read(lambda: Aws.for_env(cfg, cfg.env("lab")).client("backup").describe_global_settings())
     assert read.unimplemented, read
 
 

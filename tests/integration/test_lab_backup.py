@@ -359,7 +359,8 @@ def test_each_fault_fails_backup_verify(estate: Estate, target: str, fault: str,
             while job["RecoveryPointArn"] in b_points(e, target) and time.monotonic() < deadline:
                 time.sleep(0.2)
     # Negative control: the next job has no fault, and the same check passes.
-    assert e.backup(target)["State"] == "COMPLETED"
+    following = e.backup(target)
+    assert following["State"] == "COMPLETED", following.get("StatusMessage")
     assert findings(e.cli("backup", "verify", target, "--json"))[cid]["status"] == "pass"
 
 
