@@ -250,6 +250,38 @@ def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: se
         return Leftover("dynamodb-table", name, drill_id, why, delete)
 
     found += [x for x in aws.map(inspect, names) if x is not None]
+    found += _recovery_points(aws, include_unexpired, now, recorded)
+    return found
+
+
+def _recovery_points(aws: Any, include_unexpired: bool, now: datetime, recorded: set[str]) -> list[Leftover]:
+    """AWS Backup recovery points a drill made (tagged with its drill id), as any other drill resource."""
+    from ops.aws import safe_read
+
+    backup = aws.client("backup")
+    vaults = safe_read(lambda: [v["BackupVaultName"] for p in backup.get_paginator("list_backup_vaults").paginate()
+                                for v in p["BackupVaultList"]])
+    if not vaults.ok:
+        return []  # an endpoint without AWS Backup has no recovery points to leave behind
+    found = []
+    for vault in vaults.value:
+        for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=vault):
+            for point in page.get("RecoveryPoints", []):
+                arn = point["RecoveryPointArn"]
+                tags = backup.list_tags(ResourceArn=arn).get("Tags", {})
+                drill_id = tags.get(DRILL_TAG)
+                if not drill_id or drill_id in recorded or point.get("Status") == "DELETING":
+                    continue
+                why = judge(drill_id, tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
+                if why:
+                    def delete(v: str = vault, a: str = arn) -> bool:
+                        try:
+                            backup.delete_recovery_point(BackupVaultName=v, RecoveryPointArn=a)
+                        except backup.exceptions.ResourceNotFoundException:
+                            return True
+                        return False  # deletion is asynchronous: seen gone on a later run
+
+                    found.append(Leftover("recovery-point", arn, drill_id, why, delete))
     return found
 
 
