@@ -18,6 +18,8 @@ PUBLISH ?=
 
 # Debian packages the lab uses: PgBouncer in front of its PostgreSQL (and the extensions below).
 LAB_PACKAGES ?= pgbouncer
+# hypopg: hypothetical indexes, the evidence behind `dbops query audit`'s missing-index advice.
+LAB_PACKAGES += postgresql-15-hypopg
 
 install: $(STAMP) $(MIRROR_STAMP) lab-packages
 

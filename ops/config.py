@@ -37,6 +37,14 @@ class Policy:
     storage_budget_usd: float = 20.0
     connection_setup_p95_ms: float = 500.0
     pool_utilization_min: float = 0.8
+    # Query performance (dbops query audit, dbops drill latency).
+    query_p95_ms: float = 10.0  # p95 of indexed queries, as the client sees them
+    query_aurora_p95_ms: float = 50.0  # p95 of Aurora queries in general
+    index_utilization_min: float = 0.9  # idx_scan / (idx_scan + seq_scan) over large tables
+    index_gain_min: float = 0.6  # an index is worth its cost when it cuts a slow query's time by this much
+    min_statement_calls: int = 50  # fewer calls (or transactions) than this: not enough to judge
+    stats_min_age_s: float = 3600.0  # statistics reset more recently than this: not enough to judge
+    large_table_rows: int = 10000  # tables with more rows than this count for utilization and seq scans
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,13 @@ _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "storage_budget_usd": (_positive, "a positive finite number"),
     "connection_setup_p95_ms": (_positive, "a positive finite number"),
     "pool_utilization_min": (lambda v: _positive(v) and v <= 1, "a fraction in (0, 1]"),
+    "query_p95_ms": (_positive, "a positive finite number"),
+    "query_aurora_p95_ms": (_positive, "a positive finite number"),
+    "index_utilization_min": (lambda v: _positive(v) and v <= 1, "a fraction in (0, 1]"),
+    "index_gain_min": (lambda v: _positive(v) and v < 1, "a fraction in (0, 1)"),
+    "min_statement_calls": (lambda v: _non_negative_int(v) and v >= 1, "an integer >= 1"),
+    "stats_min_age_s": (lambda v: _positive(v) or _non_negative_int(v) or v == 0.0 and isinstance(v, float), "a finite number >= 0"),
+    "large_table_rows": (_non_negative_int, "an integer >= 0"),
 }
 _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "region": (_string, "a region name"),

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drill": ("ops.cli.drill:drill", "Failover and restore drills measured from the client side."),
     "janitor": ("ops.cli.janitor:janitor", "Delete what interrupted drills left behind."),
     "report": ("ops.cli.report:report", "List and show drill and check reports."),
+    "query": ("ops.cli.query:query", "Query performance: top statements, index use, missing-index advice (read-only)."),
 }
 
 

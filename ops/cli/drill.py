@@ -166,3 +166,65 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
     if report.status in ("pass", "fail"):
         report = replace(report, summary=summary(report))
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
+
+
+@drill.command()
+@click.argument("target")
+@click.option("--workload", "workloads", metavar="FILE[@WEIGHT]", multiple=True, required=True,
+              help="pgbench custom script, optionally weighted as pgbench's -f takes it (repeatable).")
+@click.option("--rate", type=FiniteFloat(min=0.1, max=100000), default=50.0, show_default=True,
+              help="Transactions per second, all clients together (pgbench -R).")
+@click.option("--clients", type=click.IntRange(1, 1000), default=4, show_default=True, help="Client connections (pgbench -c).")
+@click.option("--time", "duration", type=click.IntRange(1, 86400), default=30, show_default=True, help="Seconds of load (pgbench -T).")
+@click.option("--endpoint", type=click.Choice(["writer", "reader"]), default="writer", show_default=True,
+              help="Run against the writer or the reader endpoint.")
+@click.option("--define", "defines", metavar="NAME=VALUE", multiple=True, help="A variable for the scripts (pgbench -D; repeatable).")
+@click.option("--query-class", type=click.Choice(["indexed", "general"]), default="indexed", show_default=True,
+              help="Objective: indexed queries (policy query_p95_ms) or Aurora queries in general (query_aurora_p95_ms).")
+@click.option("--p95-ms", type=FiniteFloat(min=0.001, max=3_600_000), help="Objective for each script's p95, ms (overrides --query-class).")
+@click.option("--baseline", metavar="REPORT", type=NonEmpty(),
+              help="A latency report (id or JSON path): each script's p95 must fall by index_gain_min against it.")
+@click.option("--read-write", is_flag=True, help="Let the workload write (default: read-only transactions).")
+@secret_arn_option
+@report_options
+def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, duration: int, endpoint: str,
+            defines: tuple[str, ...], query_class: str, p95_ms: float | None, baseline: str | None, read_write: bool,
+            secret_arn: str | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+            publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+    """Run a pgbench workload against TARGET at a fixed rate; judge p50/p95/p99 per script and errors."""
+    from dataclasses import replace
+
+    from ops.drills.common import guarded, interruptible, new_drill_id
+    from ops.drills.latency import LatencyOptions, find_baseline, run_latency, summary
+    from ops.lease import ledger_for
+    from ops.query import pgbench
+    from ops.query.endpoints import endpoint_of, probe
+    from ops.report import Journal
+    from ops.targets import parse_target
+    from ops.targets.registry import open_cluster
+
+    ref = parse_target(target)
+    scripts = pgbench.parse_scripts(workloads)
+    variables = pgbench.parse_defines(defines)
+    cfg = app().config.for_env(env_name)
+    env = cfg.env(env_name)
+    base = find_baseline(report_dir or cfg.report_dir, baseline) if baseline else None
+    pgbench.binary()
+    require_confirm(env, confirm, str(ref))
+    objective = p95_ms or (cfg.policy.query_p95_ms if query_class == "indexed" else cfg.policy.query_aurora_p95_ms)
+    with interruptible():
+        cluster = open_cluster(cfg, env, str(ref), secret_arn)
+        chosen = endpoint_of(cluster, endpoint)
+        reached = probe(chosen)
+        environ = pgbench.environment(chosen.dsn, read_only=not read_write)
+        opts = LatencyOptions(scripts=scripts, clients=clients, rate=rate, duration_s=duration, p95_ms=objective,
+                              min_transactions=cfg.policy.min_statement_calls, gain_min=cfg.policy.index_gain_min,
+                              read_only=not read_write, defines=variables, baseline=base, query_class=query_class)
+        drill_id = new_drill_id("latency")
+        with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)):
+            journal = Journal("latency", str(ref), env.name)
+            journal.details.update(drill_id=drill_id, server=reached.server, server_in_recovery=reached.in_recovery)
+            report = guarded(journal, lambda: run_latency(environ, chosen.label, opts, journal), app().debug)
+    if report.status in ("pass", "fail", "inconclusive"):
+        report = replace(report, summary=summary(report))
+    return finish(report, env, report_dir, junit, publish_metrics, as_json)

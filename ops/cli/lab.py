@@ -75,6 +75,36 @@ def env_() -> None:
     click.echo("\n".join(lines))
 
 
+@lab.command("seed-orders")
+@click.option("--rows", type=click.IntRange(1_000, 100_000_000), default=100_000, show_default=True,
+              help="Orders to load (10 000 customers, 1-3 items per order); reloaded only when the count differs.")
+@click.option("--without-index", is_flag=True, help="Drop the index a customer's order history needs (the negative control).")
+@click.option("--reload", is_flag=True, help="Reload the data even when it holds --rows orders already.")
+@click.option("--target", default="localpg:lab-pg", show_default=True, metavar="KIND:NAME",
+              help="The lab's PostgreSQL (localpg:lab-pg) or an Aurora cluster of the lab (aurora:NAME).")
+@click.option("--secret-arn", metavar="ARN", help="Master secret of the lab's Aurora cluster (default: the lab env's Terraform outputs).")
+def seed_orders(rows: int, without_index: bool, reload: bool, target: str, secret_arn: str | None) -> None:
+    """Load the orders dataset (schema `orders`) into the lab for `workloads/orders.sql`; then the
+    supporting index is made present (or absent) and the database's statistics are reset."""
+    from ops.errors import UsageError
+    from ops.lab import orders
+    from ops.lease import ledger_for
+    from ops.query.endpoints import endpoint_of
+    from ops.targets import parse_target
+    from ops.targets.registry import open_cluster
+
+    ref = parse_target(target)
+    cfg = app().config
+    env = cfg.env()
+    if not env.is_embedded:
+        raise UsageError(f"seed-orders loads data into the embedded lab only; env '{env.name}' is not the lab")
+    cluster = open_cluster(cfg, env, str(ref), secret_arn)
+    dsn = endpoint_of(cluster, "writer").dsn
+    with ledger_for(cfg, env).acquire(str(ref), "seed-orders", hours=1):  # not in the middle of a drill
+        done = orders.seed(dsn, rows, with_index=not without_index, reload=reload, echo=click.echo)
+    click.echo(f"{ref}: {done.describe()}")
+
+
 @lab.command("set")
 @click.argument("assignments", nargs=-1, required=True, metavar="NAME=VALUE...")
 def set_(assignments: tuple[str, ...]) -> None:

@@ -145,6 +145,7 @@ class Cluster:
             "track_commit_timestamp = on",
             "wal_receiver_status_interval = '1s'",
             "max_connections = 60",
+            "shared_preload_libraries = 'pg_stat_statements'",  # what `dbops query audit` reads
             "archive_mode = on",
             f"archive_command = 'test ! -f {self.archive}/%f && cp %p {self.archive}/%f'",
             "archive_timeout = '60s'",
@@ -543,6 +544,19 @@ def running_postmasters(root: Path) -> list[Path]:
     return found
 
 
+# Created in the lab's database at creation: pg_stat_statements (dbops query audit) and, where the
+# package is installed (make install), hypopg for hypothetical-index evidence.
+EXTENSIONS = ("pg_stat_statements", "hypopg")
+
+
+def create_extensions(cluster: Cluster, m: Member) -> list[str]:
+    available = {r[0] for r in cluster.query(m, "SELECT name FROM pg_available_extensions WHERE name = ANY(%s)", (list(EXTENSIONS),))}
+    made = [name for name in EXTENSIONS if name in available]
+    for name in made:
+        cluster.execute(m, f"CREATE EXTENSION IF NOT EXISTS {name}")
+    return made
+
+
 def create(lab_dir: Path, replicas: int, sync: bool, echo: Echo = _quiet) -> Cluster:
     lab_dir.mkdir(parents=True, exist_ok=True)
     pgbin.ensure_traversable(lab_dir.resolve())
@@ -567,6 +581,7 @@ def create(lab_dir: Path, replicas: int, sync: bool, echo: Echo = _quiet) -> Clu
     pgbin.run("initdb", "-D", str(primary.path), "-U", USER, "--auth=trust", "-k", "-E", "UTF8", "--locale=C")
     cluster.write_conf(primary, None)
     cluster.start_member(primary)
+    create_extensions(cluster, primary)
     echo(f"{NAME}: primary {primary.name} on port {primary.port}")
     for m in cluster.replicas():
         cluster.add_replica(m, primary, echo)

@@ -84,6 +84,20 @@ resource "aws_rds_cluster_parameter_group" "this" {
     value = tostring(var.log_min_duration_statement_ms)
   }
 
+  # pg_stat_statements, which `dbops query audit` reads (CREATE EXTENSION pg_stat_statements once
+  # in each database). Loading it takes a reboot; utility statements are not tracked, since
+  # PostgreSQL keeps their text as written (ALTER ROLE ... PASSWORD included).
+  parameter {
+    name         = "shared_preload_libraries"
+    value        = "pg_stat_statements"
+    apply_method = "pending-reboot"
+  }
+
+  parameter {
+    name  = "pg_stat_statements.track_utility"
+    value = "0"
+  }
+
   tags = local.tags
 }
 

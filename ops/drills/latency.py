@@ -1,0 +1,223 @@
+"""The latency drill: a pgbench workload at a fixed rate, judged by the latency clients see.
+
+pgbench runs the workload's custom scripts (FILE@WEIGHT) against the writer or a reader
+endpoint at --rate transactions a second with --clients connections for --time seconds,
+logging every transaction; the drill reads that log and reports, per script, p50/p95/p99
+and the longest latency (from the scheduled start: queueing behind a slow server counts),
+the schedule lag, failed transactions and aborted clients.
+
+Objectives:
+- LAT-P95[script]: each script's p95 within the objective (query_p95_ms for indexed
+  queries; query_aurora_p95_ms with --query-class general; --p95-ms overrides both). A
+  script with fewer than min_statement_calls transactions is not judged: unknown.
+- LAT-ERRORS: no failed transaction and no aborted client.
+- LAT-GAIN[script] with --baseline: the p95 fell by at least index_gain_min against the
+  baseline report's p95 of the same script (index work proven from the client side).
+
+The workload runs in read-only transactions (default_transaction_read_only) unless
+--read-write: a drill writes only rows it owns, and a workload's rows are not the drill's.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ops.query import pgbench
+from ops.query.pgbench import Script, Settings
+from ops.report import Journal, Report, list_reports
+
+KIND = "latency"
+
+
+@dataclass(frozen=True)
+class LatencyOptions:
+    scripts: tuple[Script, ...]
+    clients: int
+    rate: float
+    duration_s: int
+    p95_ms: float
+    min_transactions: int
+    gain_min: float
+    read_only: bool = True
+    defines: tuple[tuple[str, str], ...] = ()
+    baseline: dict[str, Any] | None = None  # a latency report (its JSON) to compare p95 with
+    query_class: str = "indexed"
+
+
+def find_baseline(report_dir: Path, ref: str) -> dict[str, Any]:
+    """A latency report by id (as `dbops report list` shows it) or by the path of its JSON."""
+    import json
+
+    from ops.errors import UsageError
+
+    path = Path(ref)
+    if path.suffix == ".json" and path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--baseline {ref}: not a readable report ({exc})") from None
+    else:
+        found = [r for r in list_reports(report_dir, KIND) if r["id"] == ref or r["id"].startswith(ref)]
+        if len(found) != 1:
+            raise UsageError(f"--baseline {ref}: {'no' if not found else 'more than one'} latency report with that id in {report_dir}")
+        data = found[0]
+    if data.get("kind") != KIND or not (data.get("details") or {}).get("scripts"):
+        raise UsageError(f"--baseline {ref}: not a latency drill report with per-script latencies")
+    return data
+
+
+def run_latency(env: dict[str, str], endpoint_label: str, opts: LatencyOptions, journal: Journal) -> Report:
+    judged = [s for s in opts.scripts if s.weight > 0]
+    journal.require("LAT-ERRORS", *(f"LAT-P95[{s.label}]" for s in judged))
+    if opts.baseline is not None:
+        journal.require(*(f"LAT-GAIN[{s.label}]" for s in judged))
+    journal.objectives.update({"p95_ms": opts.p95_ms, "errors": 0, "min_transactions": opts.min_transactions})
+    if opts.baseline is not None:
+        journal.objectives["p95_gain_min"] = opts.gain_min
+    journal.details.update(
+        endpoint=endpoint_label, query_class=opts.query_class, read_only=opts.read_only, rate=opts.rate, clients=opts.clients,
+        duration_s=opts.duration_s, workload=[{"script": s.label, "file": str(s.path), "weight": s.weight} for s in opts.scripts])
+    settings = Settings(opts.scripts, opts.clients, opts.duration_s, opts.rate, opts.defines,
+                        progress_s=max(1, min(10, opts.duration_s // 6 or 1)))
+    journal.event("load", f"pgbench: {', '.join(s.spec.rsplit('/', 1)[-1] for s in opts.scripts)} at {opts.rate:g} tx/s, "
+                          f"{opts.clients} clients, {opts.duration_s}s, against {endpoint_label}"
+                          + ("" if opts.read_only else " (read-write)"))
+    run = pgbench.run(settings, env, lambda line: journal.event("progress", line))
+    journal.details["pgbench_argv"] = [a for a in run.argv]
+    if not run.transactions and not run.aborted and (run.errors or run.returncode not in (0, 2)):
+        from ops.errors import CannotRun
+
+        raise CannotRun(f"pgbench could not run: {(run.errors or ['exit ' + str(run.returncode)])[-1]}")
+    journal.event("load", f"pgbench exited {run.returncode}: {len(run.transactions)} transactions logged"
+                          + (f", {run.tps:.1f} tx/s" if run.tps is not None else ""))
+    judge(run, opts, journal)
+    return journal.finish()
+
+
+@dataclass
+class ScriptStats:
+    label: str
+    transactions: int = 0
+    failed: int = 0
+    aborted_clients: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    lags_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        lat = self.latencies_ms
+        out: dict[str, Any] = {"transactions": self.transactions, "failed": self.failed, "aborted_clients": self.aborted_clients}
+        if lat:
+            out.update(p50_ms=round(pgbench.percentile(lat, 0.50), 3), p95_ms=round(pgbench.percentile(lat, 0.95), 3),
+                       p99_ms=round(pgbench.percentile(lat, 0.99), 3), max_ms=round(max(lat), 3),
+                       mean_ms=round(statistics.fmean(lat), 3))
+        if self.lags_ms:
+            out["schedule_lag_p95_ms"] = round(pgbench.percentile(self.lags_ms, 0.95), 3)
+        return out
+
+
+def per_script(run: pgbench.Run, scripts: tuple[Script, ...]) -> list[ScriptStats]:
+    stats = [ScriptStats(s.label) for s in scripts]
+    for tx in run.transactions:
+        if not 0 <= tx.script < len(stats):
+            continue
+        st = stats[tx.script]
+        st.transactions += 1
+        if tx.latency_us is None:
+            st.failed += 1
+        else:
+            st.latencies_ms.append(tx.latency_us / 1000.0)
+        if tx.lag_us is not None:
+            st.lags_ms.append(tx.lag_us / 1000.0)
+    for script_no, _ in run.aborted:
+        if 0 <= script_no < len(stats):
+            stats[script_no].aborted_clients += 1
+    return stats
+
+
+def judge(run: pgbench.Run, opts: LatencyOptions, journal: Journal) -> None:
+    stats = per_script(run, opts.scripts)
+    every = [ms for st in stats for ms in st.latencies_ms]
+    journal.measure("transactions", len(run.transactions))
+    journal.measure("failed_transactions", sum(st.failed for st in stats))
+    journal.measure("aborted_clients", len(run.aborted))
+    journal.measure("errors", sum(st.failed for st in stats) + len(run.aborted))
+    if run.tps is not None:
+        journal.measure("tps", run.tps)
+    else:
+        journal.mark_not_measured("tps", "pgbench printed no throughput (it stopped early)")
+    for name, q in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        if every:
+            journal.measure(name, pgbench.percentile(every, q))
+        else:
+            journal.mark_not_measured(name, "no transaction completed")
+    lags = [ms for st in stats for ms in st.lags_ms]
+    if lags:
+        journal.measure("schedule_lag_p95_ms", pgbench.percentile(lags, 0.95))
+    summaries = {st.label: st.summary() for st in stats}
+    journal.details["scripts"] = summaries
+    errors_by_class: dict[str, int] = {}
+    for _, cls in run.aborted:
+        errors_by_class[cls] = errors_by_class.get(cls, 0) + 1
+    journal.details["aborted_by_error"] = errors_by_class
+    if run.errors:
+        journal.details["pgbench_errors"] = run.errors[-10:]
+    baseline = ((opts.baseline or {}).get("details") or {}).get("scripts") or {}
+    for script, st in zip(opts.scripts, stats):
+        s = summaries[st.label]
+        for key in ("p50_ms", "p95_ms", "p99_ms"):
+            if key in s:
+                journal.measure(f"{st.label}.{key}", s[key])
+        if script.weight == 0:
+            continue
+        check = f"LAT-P95[{st.label}]"
+        done = len(st.latencies_ms)
+        if done < opts.min_transactions:
+            journal.check(check, "unknown", f"{done} completed transactions of {st.label}: fewer than {opts.min_transactions} "
+                                            "(min_statement_calls) to judge a p95 by")
+        else:
+            p95 = s["p95_ms"]
+            journal.check(check, "pass" if p95 <= opts.p95_ms else "fail",
+                          f"{st.label}: p95 {p95:.2f} ms over {done} transactions (p50 {s['p50_ms']:.2f}, p99 {s['p99_ms']:.2f}, "
+                          f"max {s['max_ms']:.2f} ms); objective {opts.p95_ms:g} ms ({opts.query_class} queries)")
+        if opts.baseline is not None:
+            _judge_gain(st.label, s, baseline.get(st.label), done >= opts.min_transactions, opts, journal)
+    failed, aborted = sum(st.failed for st in stats), len(run.aborted)
+    detail = f"{failed} failed transactions, {aborted} clients aborted"
+    if errors_by_class:
+        detail += ": " + "; ".join(f"{n}× {cls}" for cls, n in sorted(errors_by_class.items()))
+    journal.check("LAT-ERRORS", "pass" if failed == 0 and aborted == 0 and run.returncode == 0 else "fail",
+                  detail if run.returncode in (0, 2) else f"{detail}; pgbench exited {run.returncode}: {(run.errors or ['-'])[-1]}")
+
+
+def _judge_gain(label: str, now: dict[str, Any], before: dict[str, Any] | None, enough: bool, opts: LatencyOptions,
+                journal: Journal) -> None:
+    check = f"LAT-GAIN[{label}]"
+    if not before or before.get("p95_ms") is None:
+        journal.check(check, "unknown", f"the baseline has no p95 of script {label}")
+        return
+    if not enough or now.get("p95_ms") is None:
+        journal.check(check, "unknown", f"too few transactions of {label} to compare p95 with the baseline")
+        return
+    gain = 1.0 - now["p95_ms"] / before["p95_ms"] if before["p95_ms"] > 0 else 0.0
+    journal.measure(f"{label}.p95_gain", gain)
+    journal.check(check, "pass" if gain >= opts.gain_min else "fail",
+                  f"{label}: p95 {before['p95_ms']:.2f} → {now['p95_ms']:.2f} ms, {100 * gain:.1f}% lower "
+                  f"(objective {100 * opts.gain_min:.0f}%; baseline {opts.baseline.get('started_at', '?') if opts.baseline else '?'})")
+
+
+def summary(report: Report) -> str:
+    scripts = report.details.get("scripts") or {}
+    parts = [f"{label} p95 {s['p95_ms']:.2f} ms" for label, s in scripts.items() if s.get("p95_ms") is not None]
+    gains = [f"{k.split('.')[0]} -{100 * v:.0f}%" for k, v in report.measurements.items() if k.endswith(".p95_gain") and v is not None]
+    text = ", ".join(parts) or "no transaction completed"
+    if report.objectives.get("p95_ms") is not None:
+        text += f" (objective {report.objectives['p95_ms']:g} ms)"
+    if gains:
+        text += f", p95 against the baseline: {', '.join(gains)}"
+    text += f", {report.measurements.get('errors', 0)} errors"
+    if report.status == "inconclusive":
+        text += " — " + "; ".join(report.details.get("inconclusive_because", [])[:1])
+    return f"{report.status.upper()}: {text}"

@@ -1,0 +1,260 @@
+"""pgbench custom scripts: the workload of a latency drill, and pgbench's per-transaction log.
+
+pgbench runs the scripts (FILE@WEIGHT, as its own -f takes them) at a fixed rate (-R) with N
+clients for T seconds and logs every transaction (--log): client, transaction number,
+latency in microseconds (or `failed`), script number, time, and the schedule lag. Under a
+rate limit the latency is counted from the transaction's scheduled start, so time spent
+queued behind a slow server is in it, as a client with its own arrival schedule sees it.
+
+Connection parameters reach pgbench through the environment (PGHOST, PGUSER, PGPASSWORD...),
+never its command line, where other users of the host could read them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ops.errors import CannotRun, UsageError
+
+# libpq connection parameters and the environment variables libpq reads them from.
+PG_ENV = {
+    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER",
+    "password": "PGPASSWORD", "passfile": "PGPASSFILE", "options": "PGOPTIONS", "application_name": "PGAPPNAME",
+    "sslmode": "PGSSLMODE", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY", "sslrootcert": "PGSSLROOTCERT",
+    "sslcrl": "PGSSLCRL", "sslcompression": "PGSSLCOMPRESSION", "sslsni": "PGSSLSNI", "requirepeer": "PGREQUIREPEER",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION", "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+    "gssencmode": "PGGSSENCMODE", "krbsrvname": "PGKRBSRVNAME", "gsslib": "PGGSSLIB", "channel_binding": "PGCHANNELBINDING",
+    "connect_timeout": "PGCONNECT_TIMEOUT", "client_encoding": "PGCLIENTENCODING", "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "service": "PGSERVICE", "load_balance_hosts": "PGLOADBALANCEHOSTS",
+}
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_WEIGHT = 1000
+
+
+@dataclass(frozen=True)
+class Script:
+    path: Path
+    weight: int
+    label: str  # the file's stem, made unique among the scripts
+
+    @property
+    def spec(self) -> str:
+        return f"{self.path}@{self.weight}"
+
+
+def parse_scripts(specs: tuple[str, ...] | list[str], base: Path | None = None) -> tuple[Script, ...]:
+    """FILE[@WEIGHT] as pgbench's -f takes it; every file must be readable, some weight above 0."""
+    if not specs:
+        raise UsageError("give at least one --workload FILE[@WEIGHT]")
+    out: list[Script] = []
+    labels: Counter[str] = Counter()
+    for spec in specs:
+        path_text, weight = spec, 1
+        head, sep, tail = spec.rpartition("@")
+        if sep and re.fullmatch(r"\s*-?\d+\s*", tail):
+            path_text, weight = head, int(tail)
+        elif sep and tail and not Path(spec).exists():
+            raise UsageError(f"--workload {spec}: weight '{tail}' is not an integer")
+        if not 0 <= weight <= MAX_WEIGHT:
+            raise UsageError(f"--workload {spec}: weight must be within 0..{MAX_WEIGHT}")
+        path = Path(path_text.strip()).expanduser()
+        if base is not None and not path.is_absolute() and not path.exists():
+            path = base / path
+        if not path_text.strip():
+            raise UsageError("--workload must name a file")
+        if not path.is_file():
+            raise UsageError(f"--workload {path_text}: no such file")
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--workload {path_text}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+        if not any(line.strip() and not line.strip().startswith("--") for line in text.splitlines()):
+            raise UsageError(f"--workload {path_text}: has no command")
+        stem = path.name.removesuffix(".sql")
+        labels[stem] += 1
+        label = stem if labels[stem] == 1 else f"{stem}-{labels[stem]}"
+        out.append(Script(path.resolve(), weight, label))
+    if not any(s.weight for s in out):
+        raise UsageError("--workload: every weight is 0; at least one script must run")
+    return tuple(out)
+
+
+def parse_defines(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not _NAME.fullmatch(name):
+            raise UsageError(f"--define {item!r} must be NAME=VALUE with NAME a pgbench variable name")
+        out.append((name, value))
+    return tuple(out)
+
+
+def environment(dsn: str, read_only: bool, application_name: str = "dbops-latency-drill",
+                base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment pgbench connects with: libpq's PG* variables from the DSN, none inherited."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from ops.query.endpoints import for_read_only
+
+    params = {k: str(v) for k, v in conninfo_to_dict(for_read_only(dsn) if read_only else dsn).items() if v is not None}
+    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("PG")}
+    for key, value in params.items():
+        if key not in PG_ENV:
+            raise UsageError(f"connection parameter '{key}' has no libpq environment variable; pgbench cannot be given it "
+                             "without its command line")
+        env[PG_ENV[key]] = value
+    env.setdefault("PGAPPNAME", application_name)
+    if read_only:
+        env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} {READ_ONLY_OPTION}".strip()
+    return env
+
+
+def binary() -> Path:
+    from ops.lab import pgbin
+
+    try:
+        path = pgbin.bindir() / "pgbench"
+    except Exception:  # noqa: BLE001 — the server binaries' location is one place pgbench may be
+        path = Path("/nonexistent")
+    if path.exists():
+        return path
+    found = shutil.which("pgbench")
+    if found:
+        return Path(found)
+    raise CannotRun("pgbench not found (it ships with PostgreSQL: postgresql-15 or postgresql-client; or set DBOPS_PG_BIN)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    scripts: tuple[Script, ...]
+    clients: int
+    duration_s: int
+    rate: float  # transactions per second, all clients together
+    defines: tuple[tuple[str, str], ...] = ()
+    progress_s: int = 5
+
+
+def argv(pgbench: Path, s: Settings, log_prefix: Path) -> list[str]:
+    """pgbench's command line: scripts, load and logging; no connection parameter is on it."""
+    threads = max(1, min(s.clients, os.cpu_count() or 1))
+    args = [str(pgbench), "--no-vacuum", "--client", str(s.clients), "--jobs", str(threads), "--time", str(s.duration_s),
+            "--rate", f"{s.rate:g}", "--log", f"--log-prefix={log_prefix}", "--progress", str(s.progress_s)]
+    for script in s.scripts:
+        args += ["--file", script.spec]
+    for name, value in s.defines:
+        args += ["--define", f"{name}={value}"]
+    return args
+
+
+@dataclass(frozen=True)
+class Tx:
+    script: int
+    latency_us: int | None  # None: failed
+    lag_us: int | None
+
+
+@dataclass
+class Run:
+    returncode: int
+    argv: list[str]
+    transactions: list[Tx] = field(default_factory=list)
+    aborted: list[tuple[int, str]] = field(default_factory=list)  # (script number or -1, error class)
+    tps: float | None = None
+    errors: list[str] = field(default_factory=list)  # pgbench's own error lines (one line each)
+    stdout: str = ""
+
+
+# A client stopped by an error: an SQL command's, or a meta command's (\set and the like).
+_ABORT_SQL = re.compile(r"client \d+ script (?P<script>\d+) aborted in command \d+ query \d+: (?P<error>.*)")
+_ABORT_META = re.compile(r"client \d+ aborted in command \d+ \(\w+\) of script (?P<script>\d+); (?P<error>.*)")
+
+
+def parse_log_line(line: str) -> Tx | None:
+    """client_id transaction_no time script_no time_epoch time_us [schedule_lag [retries]]"""
+    parts = line.split()
+    if len(parts) < 6:
+        return None
+    latency = None if parts[2] in ("failed", "skipped") else int(parts[2])
+    if parts[2] == "skipped":
+        return None
+    lag = int(parts[6]) if len(parts) > 6 and parts[6].lstrip("-").isdigit() else None
+    return Tx(int(parts[3]), latency, lag)
+
+
+def read_logs(log_dir: Path, prefix: str) -> list[Tx]:
+    out = []
+    for path in sorted(log_dir.glob(f"{prefix}.*")):
+        with path.open() as f:
+            for line in f:
+                tx = parse_log_line(line)
+                if tx is not None:
+                    out.append(tx)
+    return out
+
+
+def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], timeout_s: float | None = None) -> Run:
+    """Run pgbench to the end and read its log. A KeyboardInterrupt stops pgbench first, then propagates."""
+    from ops.query.sqltext import message
+
+    log_dir = Path(tempfile.mkdtemp(prefix="dbops-pgbench-"))
+    prefix = "tx"
+    args = argv(binary(), s, log_dir / prefix)
+    result = Run(returncode=-1, argv=args)
+    try:
+        proc = subprocess.Popen(args, env=env, cwd=log_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            assert proc.stderr is not None and proc.stdout is not None
+            for line in proc.stderr:
+                line = line.rstrip()
+                if line.startswith("progress:"):
+                    on_progress(line)
+                    continue
+                m = _ABORT_SQL.search(line) or _ABORT_META.search(line)
+                if m:
+                    result.aborted.append((int(m.group("script")), message(m.group("error"))))
+                elif line.strip():
+                    result.errors.append(message(line.removeprefix("pgbench: ")))
+            result.stdout = proc.stdout.read()
+            result.returncode = proc.wait(timeout=timeout_s or (s.duration_s + 60))
+        finally:
+            if proc.poll() is None:
+                _stop(proc)
+        found = re.search(r"^tps = ([\d.]+)", result.stdout, re.M)
+        result.tps = float(found.group(1)) if found else None
+        result.transactions = read_logs(log_dir, prefix)
+        return result
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    for sig, wait in ((signal.SIGINT, 5), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]

@@ -1,0 +1,229 @@
+"""Generic plans of normalized statements, their sequential scans, and hypothetical indexes.
+
+PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN). The generic plan of a statement as
+pg_stat_statements stores it ($1, $2... in place of its constants) is had by PREPARE-ing
+it, forcing the generic plan (plan_cache_mode = force_generic_plan) and EXPLAIN EXECUTE-ing
+it with NULL parameters: EXPLAIN does not run it, and the generic plan does not depend on
+the values. A parameter whose type PostgreSQL cannot infer is declared text and tried again.
+
+Hypothetical indexes (hypopg) exist in this backend's memory only: created, the statement
+prepared and explained again (a prepared statement keeps the plan it was prepared with),
+then dropped with hypopg_reset(). Nothing is written; it all runs inside the audit's
+read-only transaction, each statement under a savepoint so one that fails leaves the
+others be.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ops.query.sqltext import parameter_count, redact_strings, statement_for_prepare
+from ops.query.stats import q
+
+PREPARED = "dbops_query_audit"
+MAX_PLAN_LINES = 40
+
+
+class PlanError(Exception):
+    """A statement whose generic plan could not be had (its text says why)."""
+
+
+@dataclass(frozen=True)
+class SeqScan:
+    schema: str
+    table: str
+    alias: str
+    filter: str | None
+    sort_keys: tuple[str, ...]
+    cost: float
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass
+class Plan:
+    total_cost: float
+    lines: list[str]  # EXPLAIN's text, quoted strings taken out
+    seq_scans: list[SeqScan] = field(default_factory=list)
+    index_names: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Hypothetical:
+    columns: tuple[str, ...]
+    definition: str  # the CREATE INDEX it stands for
+    cost_after: float
+    used: bool  # the plan with it uses it
+    lines_after: tuple[str, ...]
+
+    def gain(self, cost_before: float) -> float:
+        return 0.0 if cost_before <= 0 or not self.used else max(0.0, 1.0 - self.cost_after / cost_before)
+
+
+def _prepare(conn: Any, text: str) -> None:
+    """PREPARE the statement; an untyped parameter is declared text, one at a time."""
+    import psycopg
+
+    body = statement_for_prepare(text)
+    n = parameter_count(body)
+    types = ["unknown"] * n
+    for _ in range(n + 1):
+        head = f"PREPARE {PREPARED}({', '.join(types)})" if n else f"PREPARE {PREPARED}"
+        try:
+            with conn.transaction():
+                conn.execute(f"{head} AS {body}")
+            return
+        except psycopg.errors.IndeterminateDatatype as exc:
+            m = re.search(r"\$(\d+)", str(exc))
+            k = int(m.group(1)) - 1 if m else -1
+            if not 0 <= k < n or types[k] != "unknown":
+                raise PlanError(_why(exc)) from None
+            types[k] = "text"
+        except psycopg.Error as exc:
+            raise PlanError(_why(exc)) from None
+    raise PlanError("parameter types could not be inferred")
+
+
+def _explain(conn: Any, n_params: int) -> tuple[dict[str, Any], list[str]]:
+    args = f"({', '.join(['NULL'] * n_params)})" if n_params else ""
+    raw = conn.execute(q(f"EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {PREPARED}{args}")).fetchone()[0]
+    doc = raw if isinstance(raw, list) else json.loads(raw)
+    text = [redact_strings(r[0]) for r in conn.execute(q(f"EXPLAIN EXECUTE {PREPARED}{args}")).fetchall()]
+    if len(text) > MAX_PLAN_LINES:
+        text = text[:MAX_PLAN_LINES] + [f"… {len(text) - MAX_PLAN_LINES} more lines"]
+    return doc[0]["Plan"], text
+
+
+def generic_plan(conn: Any, text: str) -> Plan:
+    """The statement's generic plan (raises PlanError when it cannot be had)."""
+    import psycopg
+
+    try:
+        with conn.transaction():
+            conn.execute(q("SET LOCAL plan_cache_mode = force_generic_plan"))
+            _deallocate(conn)
+            _prepare(conn, text)
+            try:
+                root, lines = _explain(conn, parameter_count(statement_for_prepare(text)))
+            finally:
+                _deallocate(conn)
+    except psycopg.Error as exc:
+        raise PlanError(_why(exc)) from None
+    plan = Plan(float(root.get("Total Cost", 0.0)), lines)
+    _walk(root, [], plan)
+    return plan
+
+
+def hypothetical(conn: Any, text: str, scan: SeqScan, cols: tuple[str, ...]) -> Hypothetical:
+    """The statement's generic plan with a hypothetical btree index on scan's table (cols)."""
+    import psycopg
+
+    definition = f"CREATE INDEX ON {ident(scan.schema)}.{ident(scan.table)} ({', '.join(ident(c) for c in cols)})"
+    try:
+        with conn.transaction():
+            conn.execute(q("SET LOCAL plan_cache_mode = force_generic_plan"))
+            oid = conn.execute(q("SELECT indexrelid FROM hypopg_create_index(%s)"), (definition,)).fetchone()[0]
+            try:
+                _deallocate(conn)
+                _prepare(conn, text)  # prepared after the index exists, so the plan can see it
+                root, lines = _explain(conn, parameter_count(statement_for_prepare(text)))
+            finally:
+                _deallocate(conn)
+                conn.execute(q("SELECT hypopg_reset()"))
+    except psycopg.Error as exc:
+        raise PlanError(_why(exc)) from None
+    plan = Plan(float(root.get("Total Cost", 0.0)), lines)
+    _walk(root, [], plan)
+    used = any(f"<{oid}>" in name for name in plan.index_names)
+    return Hypothetical(cols, f"CREATE INDEX CONCURRENTLY ON {ident(scan.schema)}.{ident(scan.table)} "
+                              f"({', '.join(ident(c) for c in cols)})", plan.total_cost, used, tuple(lines))
+
+
+def _deallocate(conn: Any) -> None:
+    conn.execute(q("DEALLOCATE ALL"))
+
+
+def _why(exc: BaseException) -> str:
+    from ops.query.sqltext import message
+
+    return message(str(exc))
+
+
+_PASS_THROUGH = ("Gather", "Gather Merge", "Limit", "Materialize", "Memoize")
+
+
+def _walk(node: dict[str, Any], parents: list[dict[str, Any]], plan: Plan) -> None:
+    if node.get("Index Name"):
+        plan.index_names.append(node["Index Name"])
+    if node.get("Node Type") == "Seq Scan" and node.get("Relation Name"):
+        sort: tuple[str, ...] = ()
+        for parent in reversed(parents):
+            if parent.get("Node Type") in ("Sort", "Incremental Sort"):
+                sort = tuple(parent.get("Sort Key") or ())
+                break
+            if parent.get("Node Type") not in _PASS_THROUGH:
+                break
+        plan.seq_scans.append(SeqScan(node.get("Schema", "public"), node["Relation Name"], node.get("Alias", node["Relation Name"]),
+                                      node.get("Filter"), sort, float(node.get("Total Cost", 0.0))))
+    for child in node.get("Plans", []) or []:
+        _walk(child, [*parents, node], plan)
+
+
+_NAME = r'(?:"[^"]+"|[A-Za-z_][\w$]*)'
+_COMPARISON = re.compile(rf'(?<![\w$."])(?:(?P<qual>{_NAME})\.)?(?P<col>{_NAME})\)?(?:::[\w ]+?(?:\[\])?)?\)?\s*'
+                         r'(?P<op><=|>=|<>|!=|=|<|>)\s*(?P<any>ANY\b)?')
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def filter_columns(expr: str | None, alias: str, columns: list[str]) -> tuple[list[str], list[str]]:
+    """(equality columns, range columns) of a scan's filter, in the order they appear."""
+    eq: list[str] = []
+    rng: list[str] = []
+    for m in _COMPARISON.finditer(expr or ""):
+        qual, col, op = m.group("qual"), _unquote(m.group("col")), m.group("op")
+        if qual is not None and _unquote(qual) != alias:
+            continue
+        if col not in columns or op in ("<>", "!="):
+            continue
+        target = eq if op == "=" else rng
+        if col not in eq and col not in rng:
+            target.append(col)
+    return eq, rng
+
+
+def sort_columns(keys: tuple[str, ...], alias: str, columns: list[str]) -> list[str]:
+    out: list[str] = []
+    for key in keys:
+        key = re.sub(r"\s+(ASC|DESC|NULLS FIRST|NULLS LAST|USING \S+)\b", "", key.strip(), flags=re.I).strip()
+        m = re.fullmatch(rf"(?:(?P<qual>{_NAME})\.)?(?P<col>{_NAME})", key)
+        if not m or (m.group("qual") and _unquote(m.group("qual")) != alias):
+            break  # an expression: an index on columns cannot give this order, nor the keys after it
+        col = _unquote(m.group("col"))
+        if col not in columns:
+            break
+        out.append(col)
+    return out
+
+
+def candidates(scan: SeqScan, columns: list[str], limit: int = 4) -> list[tuple[str, ...]]:
+    """Indexes worth trying for a sequential scan: equality columns first, then the sort or the range."""
+    eq, rng = filter_columns(scan.filter, scan.alias, columns)
+    srt = [c for c in sort_columns(scan.sort_keys, scan.alias, columns) if c not in eq]
+    found: list[tuple[str, ...]] = []
+    for cols in (eq + srt, eq + rng[:1], eq, rng[:1], srt):
+        t = tuple(cols)
+        if t and t not in found and len(t) <= 8:
+            found.append(t)
+    return found[:limit]
+
+
+def ident(name: str) -> str:
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,83 @@
+"""Statement text fit for a report.
+
+pg_stat_statements stores a statement's text with its constants replaced by $1, $2...
+Reports show that normalized text only, and take out what normalization leaves behind:
+comments (which may carry values, e.g. sqlcommenter tags), any quoted string or number
+that is still there, and the text of utility statements (which PostgreSQL 15 stores
+without normalizing). Plans and error messages lose their quoted strings the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_SHOWN = 400
+_JUDGED = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES", "TABLE")
+_PLANNED = ("SELECT", "WITH", "UPDATE", "DELETE", "VALUES", "TABLE")
+
+_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
+# Quoted strings: '...' with '' inside (also E'', B'', X'', U&''), and dollar-quoted $tag$...$tag$.
+_STRING = re.compile(r"(?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'|(?:[BbXx]|[Uu]&)?'(?:[^']|'')*'|\$((?:[A-Za-z_]\w*)?)\$.*?\$\1\$", re.S)
+# A number standing alone: not part of an identifier, a $n parameter or a qualified name.
+_NUMBER = re.compile(r"(?<![\w$.])\d+(?:\.\d*)?(?:[eE][+-]?\d+)?(?![\w.])")
+_SPACE = re.compile(r"\s+")
+
+
+def strip_comments(text: str) -> str:
+    """Comments out; quoted strings left as they are (a '--' inside a string is not a comment)."""
+    out, pos = [], 0
+    for m in re.finditer(r"(?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|/\*.*?\*/|--[^\n]*", text, re.S):
+        out.append(text[pos:m.start()])
+        out.append(m.group(0) if not m.group(0).startswith(("/*", "--")) else " ")
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def first_keyword(text: str) -> str:
+    m = re.match(r"[\s(]*([A-Za-z]+)", strip_comments(text))
+    return m.group(1).upper() if m else ""
+
+
+def kind(text: str) -> str:
+    """The statement's command (SELECT, UPDATE...), or 'utility' for anything else."""
+    word = first_keyword(text)
+    return word if word in _JUDGED else "utility"
+
+
+def plannable(text: str) -> bool:
+    """Statements whose generic plan can show a scan worth an index."""
+    return first_keyword(text) in _PLANNED
+
+
+def redact_strings(text: str) -> str:
+    return _STRING.sub("'?'", text)
+
+
+def shown(text: str | None) -> str:
+    """The text a report may carry for a statement."""
+    if not text or text.startswith("<insufficient privilege>"):
+        return "<text not visible to this user (pg_read_all_stats)>"
+    word = first_keyword(text)
+    if word not in _JUDGED:
+        return f"<{word or 'unknown'} utility statement: text not shown>"
+    body = _SPACE.sub(" ", redact_strings(strip_comments(text))).strip()
+    body = _NUMBER.sub("?", body)
+    return body if len(body) <= MAX_SHOWN else body[: MAX_SHOWN - 1] + "…"
+
+
+def statement_for_prepare(text: str) -> str:
+    """The normalized text as PREPARE takes it: comments out, no trailing semicolon."""
+    return strip_comments(text).strip().rstrip(";").strip()
+
+
+def parameter_count(text: str) -> int:
+    numbers = [int(n) for n in re.findall(r"(?<![\w$])\$(\d+)", _STRING.sub("''", strip_comments(text)))]
+    return max(numbers, default=0)
+
+
+def message(text: str) -> str:
+    """An error message with quoted values out, on one line."""
+    first = (str(text).strip().splitlines() or [""])[0]
+    # Values are quoted after a colon ('invalid input syntax for type integer: "abc"'); names are not.
+    return redact_strings(re.sub(r':\s*"[^"]*"', ': "?"', first))

@@ -1,0 +1,139 @@
+"""The latency drill's own guarantees on the session lab: errors counted, the workload kept read-only,
+one drill per target, an interrupt stops pgbench, bad input refused before anything runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from ops.lab import pgcluster
+from ops.lease import lab_ledger
+from tests.conftest import REPO, Cli
+from tests.faults.helpers import one_line, read_until, spawn
+
+
+def script(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def scalar(cli: Cli, sql: str) -> int:
+    cluster = pgcluster.get(cli.lab_dir)
+    assert cluster is not None
+    return cluster.query(cluster.writer(), sql)[0][0]
+
+
+def test_errors_are_counted_by_class_and_fail_the_drill(lab: Cli, tmp_path: Path) -> None:
+    bad = script(tmp_path, "divide.sql", "\\set d random(0, 0)\nSELECT 1 / :d;\n")
+    result = lab("drill", "latency", "localpg:lab-pg", "--workload", bad, "--clients", "3", "--rate", "20", "--time", "2", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    checks = {c["id"]: c for c in report["checks"]}
+    assert checks["LAT-ERRORS"]["status"] == "fail"
+    assert report["measurements"]["aborted_clients"] == 3 and report["measurements"]["errors"] == 3  # each client stops at its first
+    assert report["details"]["aborted_by_error"] == {"ERROR:  division by zero": 3}
+    assert checks["LAT-P95[divide]"]["status"] == "unknown"  # nothing completed: no latency to judge
+
+
+def test_the_workload_cannot_write_unless_asked(lab: Cli, tmp_path: Path) -> None:
+    cluster = pgcluster.get(lab.lab_dir)
+    assert cluster is not None
+    cluster.execute(cluster.writer(), "CREATE TABLE latency_scratch (n int)")
+    try:
+        writes = script(tmp_path, "writes.sql", "INSERT INTO latency_scratch VALUES (1);\n")
+        refused = lab("drill", "latency", "localpg:lab-pg", "--workload", writes, "--clients", "2", "--rate", "20", "--time", "2", "--json")
+        assert refused.exit_code == 1, refused.output
+        report = json.loads(refused.stdout)
+        assert "cannot execute INSERT in a read-only transaction" in next(iter(report["details"]["aborted_by_error"]))
+        assert scalar(lab, "SELECT count(*) FROM latency_scratch") == 0
+        allowed = lab("drill", "latency", "localpg:lab-pg", "--workload", writes, "--read-write", "--clients", "2", "--rate", "30",
+                      "--time", "2", "--p95-ms", "2000", "--json")  # commits wait for the disk: this test is about the guard
+        assert allowed.exit_code == 0, allowed.output
+        report = json.loads(allowed.stdout)
+        assert scalar(lab, "SELECT count(*) FROM latency_scratch") == report["measurements"]["transactions"] >= 50
+        assert report["details"]["read_only"] is False
+    finally:
+        cluster.execute(cluster.writer(), "DROP TABLE latency_scratch")
+
+
+def test_a_held_target_refuses_the_drill_in_one_line(lab: Cli, tmp_path: Path) -> None:
+    ok = script(tmp_path, "one.sql", "SELECT 1;\n")
+    with lab_ledger(lab.lab_dir).acquire("localpg:lab-pg", "failover-20261123T000000Z-abcdef", hours=1):
+        result = lab("drill", "latency", "localpg:lab-pg", "--workload", ok, "--time", "1")
+    assert result.exit_code == 2
+    assert "held by drill failover-20261123T000000Z-abcdef" in one_line(result.stderr)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def test_an_interrupt_stops_pgbench_and_writes_an_aborted_report(lab: Cli, tmp_path: Path) -> None:
+    ok = script(tmp_path, "steady.sql", "SELECT 1;\n")
+    proc = spawn(lab, "drill", "latency", "localpg:lab-pg", "--workload", ok, "--time", "120", "--rate", "10", "--json")
+    seen: list[str] = []
+    assert proc.stderr is not None and read_until(proc.stderr, "pgbench:", seen), "".join(seen)
+    deadline = time.monotonic() + 10
+    pgbench: list[int] = []
+    while not pgbench and time.monotonic() < deadline:
+        time.sleep(0.2)
+        pgbench = [p for p in _children(proc.pid) if "pgbench" in Path(f"/proc/{p}/cmdline").read_text()]
+    assert len(pgbench) == 1
+    time.sleep(1.0)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, err
+    assert time.monotonic() - started < 15
+    assert not Path(f"/proc/{pgbench[0]}").exists() or "pgbench" not in Path(f"/proc/{pgbench[0]}/cmdline").read_text()
+    report = json.loads(out)
+    assert report["status"] == "aborted" and report["kind"] == "latency"
+    with lab_ledger(lab.lab_dir).acquire("localpg:lab-pg", "after-interrupt", hours=1):
+        pass  # the lease went with the drill
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--workload", "workloads/orders.sql", "--rate", "nan"), "--rate"),
+    (("--workload", "workloads/orders.sql", "--rate", "0"), "--rate"),
+    (("--workload", "workloads/orders.sql", "--clients", "0"), "--clients"),
+    (("--workload", "workloads/orders.sql", "--time", "0"), "--time"),
+    (("--workload", "workloads/orders.sql", "--endpoint", "primary"), "--endpoint"),
+    (("--workload", "workloads/orders.sql", "--p95-ms", "inf"), "--p95-ms"),
+    (("--workload", "nowhere.sql",), "no such file"),
+    (("--workload", "workloads/orders.sql@x",), "not an integer"),
+    (("--workload", "workloads/orders.sql", "--define", "1x=2"), "--define"),
+    (("--workload", "workloads/orders.sql", "--baseline", "no-such-report"), "--baseline"),
+    ((), "--workload"),
+])
+def test_bad_input_is_refused_before_anything_runs(cli_at: Cli, args: tuple[str, ...], fragment: str) -> None:
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        result = cli_at("drill", "latency", "localpg:lab-pg", *args)
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 2, result.output
+    assert fragment in one_line(result.stderr)
+    assert not cli_at.lab_dir.exists() and not (cli_at.lab_dir.parent / "reports").exists()
+
+
+def test_query_audit_of_an_unknown_target_is_one_line(cli_at: Cli) -> None:
+    for target, fragment in (("localpg:nope", "no local PostgreSQL cluster"), ("dynamodb:orders", "not a cluster target"),
+                             ("bogus", "KIND:NAME")):
+        result = cli_at("query", "audit", target)
+        assert result.exit_code == 2 and fragment in one_line(result.stderr)

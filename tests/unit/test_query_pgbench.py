@@ -1,0 +1,149 @@
+"""pgbench as the latency drill drives it: scripts, credentials in the environment, the per-transaction
+log, percentiles and the verdicts — each with the case that must not pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ops.drills.latency import LatencyOptions, judge
+from ops.errors import UsageError
+from ops.query import pgbench
+from ops.query.pgbench import Run, Script, Settings, Tx
+from ops.report import Journal
+
+DSN = "host=db.example port=5432 user=app password=s3cret-Pa55 dbname=app sslmode=require connect_timeout=2"
+
+
+def test_credentials_reach_pgbench_through_the_environment_never_its_command_line(tmp_path: Path) -> None:
+    script = tmp_path / "w.sql"
+    script.write_text("SELECT 1;\n")
+    env = pgbench.environment(DSN, read_only=True, base={"PATH": "/usr/bin", "PGPASSWORD": "inherited", "PGSERVICE": "x"})
+    assert env["PGPASSWORD"] == "s3cret-Pa55" and env["PGUSER"] == "app" and env["PGSSLMODE"] == "require"
+    assert "PGSERVICE" not in env  # nothing inherited from the caller's PG* variables
+    assert env["PGOPTIONS"] == "-c default_transaction_read_only=on"
+    args = pgbench.argv(Path("/usr/bin/pgbench"), Settings(pgbench.parse_scripts([str(script)]), 2, 5, 10.0), tmp_path / "tx")
+    assert not any("s3cret" in a or "db.example" in a or "app" == a for a in args)
+    assert "--rate" in args and "--log" in args and f"{script.resolve()}@1" in args
+
+
+def test_read_write_drops_the_guard_and_read_only_follows_the_writer_by_role() -> None:
+    assert "PGOPTIONS" not in pgbench.environment(DSN, read_only=False, base={})
+    multi = "host=h1,h2 port=1,2 user=u dbname=d target_session_attrs=read-write"
+    # read-write asks whether the session may write, which a read-only session denies: `primary` asks for the writer.
+    assert pgbench.environment(multi, read_only=True, base={})["PGTARGETSESSIONATTRS"] == "primary"
+    assert pgbench.environment(multi, read_only=False, base={})["PGTARGETSESSIONATTRS"] == "read-write"
+
+
+def test_a_connection_parameter_without_an_environment_variable_is_refused() -> None:
+    with pytest.raises(UsageError, match="keepalives"):
+        pgbench.environment(DSN + " keepalives=1", read_only=True, base={})
+
+
+def test_workload_specs_take_weights_like_pgbench(tmp_path: Path) -> None:
+    a, b = tmp_path / "orders.sql", tmp_path / "sub" / "orders.sql"
+    b.parent.mkdir()
+    for p in (a, b):
+        p.write_text("\\set x random(1, 10)\nSELECT :x;\n")
+    scripts = pgbench.parse_scripts([f"{a}@9", str(b)])
+    assert [(s.weight, s.label) for s in scripts] == [(9, "orders"), (1, "orders-2")]
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("missing.sql", "no such file"), ("{a}@x", "not an integer"), ("{a}@-1", "within 0.."), ("{a}@0", "every weight is 0"),
+    ("{empty}", "has no command"), ("@3", "must name a file"),
+])
+def test_bad_workloads_are_refused(tmp_path: Path, spec: str, fragment: str) -> None:
+    a, empty = tmp_path / "a.sql", tmp_path / "empty.sql"
+    a.write_text("SELECT 1;\n")
+    empty.write_text("-- nothing\n\n")
+    with pytest.raises(UsageError, match=fragment):
+        pgbench.parse_scripts([spec.format(a=a, empty=empty)])
+
+
+def test_defines_are_pgbench_variables() -> None:
+    assert pgbench.parse_defines(["customers=10000", "x_1=a=b"]) == (("customers", "10000"), ("x_1", "a=b"))
+    for bad in ("1x=3", "novalue", "=3"):
+        with pytest.raises(UsageError):
+            pgbench.parse_defines([bad])
+
+
+def test_log_lines_with_rate_failures_and_retries() -> None:
+    assert pgbench.parse_log_line("0 1 119385 0 1795471392 199412 86") == Tx(0, 119385, 86)
+    assert pgbench.parse_log_line("3 7 failed 1 1795471392 199412 4 0") == Tx(1, None, 4)
+    assert pgbench.parse_log_line("3 7 skipped 1 1795471392 199412 4") is None
+    assert pgbench.parse_log_line("2 1 5000 0 1795471392 1") == Tx(0, 5000, None)
+    assert pgbench.parse_log_line("garbage") is None
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert pgbench.percentile(values, 0.95) == 95.0
+    assert pgbench.percentile(values, 0.5) == 50.0
+    assert pgbench.percentile([7.0], 0.99) == 7.0
+    assert pgbench.percentile(values[::-1], 0.99) == 99.0
+
+
+def options(scripts: tuple[Script, ...], **kw) -> LatencyOptions:  # type: ignore[no-untyped-def]
+    base = dict(scripts=scripts, clients=2, rate=10.0, duration_s=5, p95_ms=10.0, min_transactions=50, gain_min=0.6)
+    return LatencyOptions(**{**base, **kw})
+
+
+SCRIPTS = (Script(Path("/w/orders.sql"), 3, "orders"), Script(Path("/w/report.sql"), 1, "report"))
+
+
+def journal() -> Journal:
+    return Journal("latency", "localpg:lab-pg", "lab", echo=False)
+
+
+def test_each_script_is_judged_by_its_own_p95() -> None:
+    txs = [Tx(0, 2000, 10) for _ in range(100)] + [Tx(1, 30000, 10) for _ in range(60)]
+    j = journal()
+    j.require("LAT-ERRORS", "LAT-P95[orders]", "LAT-P95[report]")
+    judge(Run(0, [], txs, [], 32.0), options(SCRIPTS), j)
+    report = j.finish()
+    checks = {c.id: c.status for c in report.checks}
+    assert checks == {"LAT-P95[orders]": "pass", "LAT-P95[report]": "fail", "LAT-ERRORS": "pass"}
+    assert report.status == "fail"
+    assert report.details["scripts"]["orders"]["p95_ms"] == 2.0 and report.measurements["report.p95_ms"] == 30.0
+
+
+def test_failed_transactions_and_aborted_clients_fail_the_drill() -> None:
+    txs = [Tx(0, 2000, 1) for _ in range(99)] + [Tx(0, None, 1)]
+    j = journal()
+    judge(Run(2, [], txs, [(0, "ERROR: division by zero")], None), options(SCRIPTS[:1]), j)
+    report = j.finish()
+    assert report.measurements["errors"] == 2 and report.measurements["failed_transactions"] == 1
+    assert {c.id: c.status for c in report.checks}["LAT-ERRORS"] == "fail"
+    assert report.details["aborted_by_error"] == {"ERROR: division by zero": 1}
+    assert report.measurements["tps"] is None and "tps" in report.not_measured
+
+
+def test_too_few_transactions_are_inconclusive_never_a_pass() -> None:
+    j = journal()
+    j.require("LAT-ERRORS", "LAT-P95[orders]")
+    judge(Run(0, [], [Tx(0, 1000, 1) for _ in range(49)], [], 9.8), options(SCRIPTS[:1]), j)
+    report = j.finish()
+    assert report.status == "inconclusive"
+    assert "fewer than 50" in report.details["inconclusive_because"][0]
+
+
+def test_gain_against_a_baseline_needs_the_objective_fraction() -> None:
+    baseline = {"started_at": "t0", "details": {"scripts": {"orders": {"p95_ms": 100.0}}}}
+    for p95_us, status in ((39000, "pass"), (41000, "fail")):
+        j = journal()
+        judge(Run(0, [], [Tx(0, p95_us, 1) for _ in range(60)], [], 12.0), options(SCRIPTS[:1], baseline=baseline, p95_ms=50.0), j)
+        report = j.finish()
+        assert {c.id: c.status for c in report.checks}["LAT-GAIN[orders]"] == status
+    j = journal()
+    judge(Run(0, [], [Tx(0, 1000, 1) for _ in range(60)], [], 12.0),
+          options(SCRIPTS[:1], baseline={"details": {"scripts": {"other": {"p95_ms": 5.0}}}}), j)
+    assert {c.id: c.status for c in j.finish().checks}["LAT-GAIN[orders]"] == "unknown"
+
+
+def test_a_weight_zero_script_is_measured_but_not_judged() -> None:
+    scripts = (Script(Path("/w/a.sql"), 1, "a"), Script(Path("/w/b.sql"), 0, "b"))
+    j = journal()
+    judge(Run(0, [], [Tx(0, 1000, 1) for _ in range(60)], [], 12.0), options(scripts), j)
+    assert {c.id for c in j.finish().checks} == {"LAT-P95[a]", "LAT-ERRORS"}

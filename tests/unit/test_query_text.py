@@ -1,0 +1,70 @@
+"""What a report may say about a statement: normalized text only, no literal, no comment."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.query import sqltext
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("SELECT * FROM t WHERE a = $1 /* user_id=4711 */", "4711"),
+    ("SELECT * FROM t WHERE a = $1 -- customer alice@example.com", "alice"),
+    ("SELECT * FROM t WHERE note = 'hunter2'", "hunter2"),
+    ("SELECT * FROM t WHERE note = E'it\\'s hunter2'", "hunter2"),
+    ("SELECT * FROM t WHERE note = 'it''s hunter2'", "hunter2"),
+    ("SELECT $tag$hunter2$tag$, $$hunter2$$", "hunter2"),
+    ("SELECT * FROM t WHERE id = 987654321", "987654321"),
+    ("SELECT * FROM t WHERE x > 1.5e3", "1.5e3"),
+])
+def test_a_literal_or_comment_left_in_a_statement_is_never_shown(text: str, secret: str) -> None:
+    shown = sqltext.shown(text)
+    assert secret not in shown
+    assert shown.startswith("SELECT")
+
+
+def test_parameters_identifiers_and_structure_are_kept() -> None:
+    text = "SELECT t1.id, t1.col2 FROM s1.t1 WHERE t1.customer_id = $1 ORDER BY created_at DESC LIMIT $2"
+    assert sqltext.shown(text) == text
+
+
+@pytest.mark.parametrize("text", ["SET password_encryption = 'md5'", "ALTER ROLE app PASSWORD 'hunter2'", "COPY t FROM '/secret'",
+                                  "CREATE TABLE t (a text DEFAULT 'hunter2')"])
+def test_utility_statements_show_their_command_only(text: str) -> None:
+    # PostgreSQL 15 keeps utility statements' text as written, literals included.
+    shown = sqltext.shown(text)
+    assert shown.startswith("<") and "utility statement" in shown
+    assert "hunter2" not in shown and "md5" not in shown and "/secret" not in shown
+
+
+def test_invisible_text_says_why() -> None:
+    assert "pg_read_all_stats" in sqltext.shown("<insufficient privilege>")
+    assert "pg_read_all_stats" in sqltext.shown(None)
+
+
+def test_long_text_is_cut() -> None:
+    shown = sqltext.shown("SELECT " + ", ".join(f"c{i}" for i in range(500)) + " FROM t")
+    assert len(shown) == sqltext.MAX_SHOWN and shown.endswith("…")
+
+
+@pytest.mark.parametrize("text, kind, plannable", [
+    ("  (SELECT 1)", "SELECT", True), ("with x as (select 1) select * from x", "WITH", True),
+    ("/* c */ UPDATE t SET a = $1", "UPDATE", True), ("INSERT INTO t VALUES ($1)", "INSERT", False),
+    ("VACUUM t", "utility", False), ("", "utility", False),
+])
+def test_statement_kinds(text: str, kind: str, plannable: bool) -> None:
+    assert sqltext.kind(text) == kind
+    assert sqltext.plannable(text) is plannable
+
+
+def test_parameters_are_counted_outside_strings_and_comments() -> None:
+    assert sqltext.parameter_count("SELECT $1, $12 FROM t WHERE a = '$40' /* $50 */") == 12
+    assert sqltext.parameter_count("SELECT 1") == 0
+    assert sqltext.statement_for_prepare("SELECT $1 /* x */ ;  ") == "SELECT $1"
+
+
+def test_error_messages_lose_quoted_values_and_keep_names() -> None:
+    text = sqltext.message('ERROR:  invalid input syntax for type integer: "hunter2"\nDETAIL: more')
+    assert "hunter2" not in text and "DETAIL" not in text
+    assert 'relation "orders.orders"' in sqltext.message('relation "orders.orders" does not exist')
+    assert "hunter2" not in sqltext.message("ERROR: value 'hunter2' is wrong")
