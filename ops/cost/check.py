@@ -33,8 +33,17 @@ DEFAULT_SERVICES = (
     "AWS Backup",
     "AWS Key Management Service",
     "AmazonCloudWatch",
+    "AWS Secrets Manager",  # the clusters' master credentials
 )
 STORAGE_MARKERS = ("Storage", "TimedStorage", "BackupUsage", "ByteHrs")
+# Request charges whose usage types name storage: Aurora's I/O ("Aurora:StorageIOUsage").
+NOT_STORAGE_MARKERS = ("StorageIOUsage",)
+
+
+def is_storage(usage_type: str) -> bool:
+    return any(m in usage_type for m in STORAGE_MARKERS) and not any(m in usage_type for m in NOT_STORAGE_MARKERS)
+
+
 OBJECTIVES = ("COST-BUDGET", "COST-STORAGE")
 
 
@@ -120,7 +129,7 @@ def cost_and_usage(sources: CostSources, cache: CeCache, opts: CostOptions, star
                 amount = float(group["Metrics"]["UnblendedCost"]["Amount"])
                 spend.groups += 1
                 spend.by_service[service] = spend.by_service.get(service, 0.0) + amount
-                if any(m in usage_type for m in STORAGE_MARKERS):
+                if is_storage(usage_type):
                     spend.storage += amount
         token = page.get("NextPageToken")
         if not token or token in seen_tokens:

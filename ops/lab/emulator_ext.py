@@ -95,4 +95,7 @@ def install() -> None:
     from ops.lab import ddb_pitr
 
     ddb_pitr.install()
+    from ops.lab import cost_explorer
+
+    cost_explorer.install()
     _installed = True

@@ -1,5 +1,5 @@
 # The lab estate on the embedded AWS emulator: writer + 1 reader, the two tables, the backup
-# plan, an 80 USD budget and the alarms. Deletion protection is off here, and only here, so
+# plan, a 200 USD budget and the alarms. Deletion protection is off here, and only here, so
 # the lab can be destroyed.
 
 data "aws_caller_identity" "current" {}

@@ -39,7 +39,7 @@ variable "aurora_backup_retention_days" {
 }
 
 variable "monthly_budget_usd" {
-  description = "Monthly budget of the lab estate."
+  description = "Monthly budget of the lab estate (its monthly_budget_usd in dbops.toml)."
   type        = number
-  default     = 80
+  default     = 200
 }
