@@ -12,6 +12,11 @@ Priced (prices from prices.json, quantities from the usage assumptions, 730 hour
 - aws_dynamodb_table: storage, on-demand requests or provisioned WCU/RCU (the table's and
   each global secondary index's), PITR.
 - aws_backup_vault, aws_kms_key, aws_cloudwatch_metric_alarm, aws_secretsmanager_secret.
+- aws_db_proxy: RDS Proxy on provisioned Aurora is billed per vCPU-hour of the instances of
+  the cluster it fronts (at least the catalog's minimum vCPUs): the proxy's aws_db_proxy_target
+  names the cluster (by identifier, else by the configuration's references, followed through
+  module variables and outputs), the cluster's instances give their classes, and
+  INSTANCE_VCPUS their vCPUs.
 
 Types with no charge of their own (NO_CHARGE, and non-AWS providers such as random_*) cost
 nothing. Anything else is listed as unpriced, by address and with the reason: the total is
@@ -52,7 +57,13 @@ NO_CHARGE = frozenset({
     "aws_s3_bucket_policy", "aws_s3_bucket_public_access_block", "aws_s3_bucket_versioning",
     "aws_s3_bucket_server_side_encryption_configuration",
     "aws_appautoscaling_target", "aws_appautoscaling_policy", "aws_secretsmanager_secret_version",
+    "aws_db_proxy_default_target_group", "aws_db_proxy_target",
 })
+# vCPUs of the Aurora instance classes the catalog prices (Amazon Aurora User Guide, "Hardware
+# specifications for DB instance classes for Aurora"); RDS Proxy is billed on them.
+INSTANCE_VCPUS: dict[str, int] = {
+    "db.t3.medium": 2, "db.t4g.medium": 2, "db.r6g.large": 2, "db.r6g.xlarge": 4,
+}
 # Providers whose resources are not billed by anyone.
 NO_CHARGE_PROVIDERS = frozenset({"random", "null", "terraform", "time", "tls", "local", "archive", "external"})
 
@@ -210,17 +221,65 @@ def _cluster_references(plan: dict[str, Any]) -> dict[str, str]:
     return found
 
 
+_NOT_RESOURCES = frozenset({"var", "local", "module", "data", "each", "count", "path", "terraform", "self"})
+
+
+def _module_config(configuration: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    module = configuration.get("root_module") or {}
+    for name in path:
+        module = ((module.get("module_calls") or {}).get(name) or {}).get("module") or {}
+    return module
+
+
+def _follow(configuration: dict[str, Any], path: tuple[str, ...], refs: list[str], depth: int = 0) -> str | None:
+    """Config address of the managed resource that references lead to in module PATH: a variable
+    is followed up to the expression its caller passes, a module output down to its expression."""
+    if depth > 20:
+        return None
+    for ref in refs:
+        parts = ref.split(".")
+        found: str | None = None
+        if parts[0] == "var" and len(parts) > 1 and path:
+            call = (_module_config(configuration, path[:-1]).get("module_calls") or {}).get(path[-1]) or {}
+            expr = (call.get("expressions") or {}).get(parts[1]) or {}
+            found = _follow(configuration, path[:-1], expr.get("references", []) if isinstance(expr, dict) else [], depth + 1)
+        elif parts[0] == "module" and len(parts) > 2:
+            child = (*path, parts[1].split("[")[0])
+            output = (_module_config(configuration, child).get("outputs") or {}).get(parts[2]) or {}
+            found = _follow(configuration, child, (output.get("expression") or {}).get("references", []), depth + 1)
+        elif parts[0] not in _NOT_RESOURCES and len(parts) > 1:
+            found = "".join(f"module.{m}." for m in path) + f"{parts[0]}.{parts[1].split('[')[0]}"
+        if found:
+            return found
+    return None
+
+
+def referenced_resource(configuration: dict[str, Any], address: str, attribute: str) -> str | None:
+    """Config address of the resource that ATTRIBUTE of the resource at ADDRESS refers to, when the
+    plan does not know its value yet (e.g. a cluster id passed through module outputs and variables)."""
+    parts = _config_address(address).split(".")
+    path = tuple(parts[i + 1] for i in range(0, len(parts) - 2, 2) if parts[i] == "module")
+    local = ".".join(parts[2 * len(path):])
+    resource = next((r for r in _module_config(configuration, path).get("resources", []) or []
+                     if r.get("address") == local), {})
+    expr = (resource.get("expressions") or {}).get(attribute) or {}
+    return _follow(configuration, path, expr.get("references", []) if isinstance(expr, dict) else [])
+
+
 def _unknown(rc: dict[str, Any], key: str) -> bool:
     return bool((rc["change"].get("after_unknown") or {}).get(key))
 
 
 class Pricer:
     def __init__(self, catalog: dict[str, Any], usage: dict[str, Any], changes: list[dict[str, Any]] | tuple = (),
-                 references: dict[str, str] | None = None) -> None:
+                 references: dict[str, str] | None = None, configuration: dict[str, Any] | None = None) -> None:
         self.prices = catalog["prices"]
         self.usage = usage
         self.clusters = [rc for rc in changes if rc.get("type") == "aws_rds_cluster"]
+        self.instances = [rc for rc in changes if rc.get("type") == "aws_rds_cluster_instance"]
+        self.proxy_targets = [rc for rc in changes if rc.get("type") == "aws_db_proxy_target"]
         self.references = references or {}
+        self.configuration = configuration or {}
 
     def _entry(self, key: str) -> dict[str, Any]:
         try:
@@ -291,7 +350,58 @@ class Pricer:
             return Line(address, kind, metrics * self.price("cloudwatch.alarm_metric"), f"{metrics} metric(s)")
         if kind == "aws_secretsmanager_secret":
             return Line(address, kind, self.price("secretsmanager.secret"), "1 secret")
+        if kind == "aws_db_proxy":
+            return self._proxy(rc, after)
         return None
+
+    def targets_of(self, proxy: dict[str, Any]) -> list[dict[str, Any]]:
+        """The proxy's aws_db_proxy_target resources: by proxy name, else the targets of its module."""
+        name = (proxy["change"].get("after") or {}).get("name")
+        if name:
+            named = [t for t in self.proxy_targets if (t["change"].get("after") or {}).get("db_proxy_name") == name]
+            if named:
+                return named
+        module = proxy.get("module_address", "")
+        return [t for t in self.proxy_targets if t.get("module_address", "") == module
+                and not (t["change"].get("after") or {}).get("db_proxy_name")]
+
+    def cluster_of_target(self, target: dict[str, Any]) -> dict[str, Any] | None:
+        cid = (target["change"].get("after") or {}).get("db_cluster_identifier")
+        if cid:
+            named = [c for c in self.clusters if (c["change"].get("after") or {}).get("cluster_identifier") == cid]
+            return named[0] if len(named) == 1 else None
+        referenced = referenced_resource(self.configuration, target["address"], "db_cluster_identifier")
+        same = [c for c in self.clusters if referenced and _config_address(c["address"]) == referenced]
+        return same[0] if len(same) == 1 else None
+
+    def _proxy(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
+        targets = self.targets_of(rc)
+        if not targets:
+            raise NotPriced("no aws_db_proxy_target of this proxy in the plan: the instances it is billed on are unknown")
+        instances: list[dict[str, Any]] = []
+        for target in targets:
+            if (target["change"].get("after") or {}).get("db_instance_identifier"):
+                raise NotPriced(f"{target['address']} targets a DB instance: only Aurora cluster targets are priced")
+            cluster = self.cluster_of_target(target)
+            if cluster is None:
+                raise NotPriced(f"the cluster of {target['address']} is not in the plan (or not found from its references)")
+            instances += [i for i in self.instances if self.cluster_of(i) is cluster]
+        classes = [(i["change"].get("after") or {}).get("instance_class") for i in instances]
+        if not classes:
+            raise NotPriced("the proxy's cluster has no instances in the plan")
+        if SERVERLESS_CLASS in classes:
+            raise NotPriced("db.serverless in the proxy's cluster: RDS Proxy is billed per ACU-hour there, which the catalog does not price")
+        missing = sorted({str(c) for c in classes if c not in INSTANCE_VCPUS})
+        if missing:
+            raise NotPriced(f"no vCPU count for {', '.join(missing)} (INSTANCE_VCPUS)")
+        entry = self._entry("rds.proxy.vcpu")
+        vcpus = sum(INSTANCE_VCPUS[str(c)] for c in classes)
+        billed = max(vcpus, int(entry["minimum_vcpus"]))
+        usd = billed * float(entry["usd"]) * HOURS_PER_MONTH
+        each = ", ".join(f"{classes.count(c)} x {c}" for c in sorted(set(map(str, classes))))
+        floor = f", billed as the minimum {billed}" if billed > vcpus else ""
+        return Line(rc["address"], rc["type"], usd,
+                    f"{vcpus} vCPUs of the cluster's instances ({each}){floor} x {HOURS_PER_MONTH} h")
 
     def _instance(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
         kind, address = rc["type"], rc["address"]
@@ -357,7 +467,7 @@ def estimate(plan: dict[str, Any], catalog: dict[str, Any], usage: dict[str, Any
     """Every resource the plan keeps or creates (deletions cost nothing), priced or listed as unpriced."""
     kept = [rc for rc in plan.get("resource_changes") or []
             if rc.get("mode") == "managed" and rc["change"].get("actions") != ["delete"]]
-    pricer = Pricer(catalog, usage, kept, _cluster_references(plan))
+    pricer = Pricer(catalog, usage, kept, _cluster_references(plan), plan.get("configuration"))
     lines: list[Line] = []
     unpriced: list[Unpriced] = []
     for rc in kept:

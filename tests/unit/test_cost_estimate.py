@@ -276,3 +276,96 @@ def test_a_plan_without_changes_is_a_plan(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
     path.write_text(json.dumps({"format_version": "1.2", "terraform_version": "1.15.5", "planned_values": {"root_module": {}}}))
     assert est.estimate(est.load_plan(path), CATALOG, USAGE).total == 0
+
+
+# --- RDS Proxy: per vCPU-hour of the instances behind it --------------------------------------
+
+def _cluster_with_proxy(*classes: str, prefix: str = "", cid: str = "db") -> list[dict]:
+    return [rc(f"{prefix}aws_rds_cluster.this", "aws_rds_cluster", {"engine": "aurora-postgresql", "cluster_identifier": cid}),
+            *[rc(f'{prefix}aws_rds_cluster_instance.this["{i + 1}"]', "aws_rds_cluster_instance",
+                 {"instance_class": c, "cluster_identifier": cid}) for i, c in enumerate(classes)]]
+
+
+def _proxy(name: str = "db-proxy", cid: str | None = "db", prefix: str = "") -> list[dict]:
+    target = rc(f"{prefix}aws_db_proxy_target.this", "aws_db_proxy_target", {"db_proxy_name": name, "db_cluster_identifier": cid})
+    return [rc(f"{prefix}aws_db_proxy.this", "aws_db_proxy", {"name": name, "engine_family": "POSTGRESQL"}), target,
+            rc(f"{prefix}aws_db_proxy_default_target_group.this", "aws_db_proxy_default_target_group", {"db_proxy_name": name})]
+
+
+def test_proxy_price_is_recorded_with_source_date_and_minimum() -> None:
+    entry = CATALOG["prices"]["rds.proxy.vcpu"]
+    assert entry["usd"] == 0.015 and entry["minimum_vcpus"] == 2 and entry["unit"].startswith("vCPU-hour")
+    assert entry["source"].startswith("AWS pricing page: Amazon RDS Proxy") and entry["date"] == "2026-11-23"
+
+
+def test_every_instance_class_the_catalog_prices_has_its_vcpus() -> None:
+    classes = {k.removeprefix("rds.aurora-postgresql.") for k in CATALOG["prices"] if k.startswith("rds.aurora-postgresql.db.")}
+    assert classes <= set(est.INSTANCE_VCPUS)
+
+
+def test_rds_proxy_is_billed_per_vcpu_of_every_instance_of_its_cluster() -> None:
+    # prod: a db.r6g.large writer and two readers (2 vCPUs each) behind the proxy; another cluster is not
+    plan = {"resource_changes": [*_cluster_with_proxy("db.r6g.large", "db.r6g.large", "db.r6g.large"),
+                                 *_cluster_with_proxy("db.r6g.xlarge", prefix="module.other.", cid="other"), *_proxy()]}
+    result = est.estimate(plan, CATALOG, USAGE)
+    assert not result.unpriced, result.unpriced
+    line = next(line for line in result.lines if line.type == "aws_db_proxy")
+    assert line.usd == pytest.approx(6 * 0.015 * 730)  # 65.70
+    assert line.usd == pytest.approx(65.70)
+    assert "6 vCPUs" in line.basis and "3 x db.r6g.large" in line.basis
+    assert {line.type for line in result.lines} == {"aws_rds_cluster", "aws_rds_cluster_instance", "aws_db_proxy"}
+
+
+def test_rds_proxy_below_the_minimum_is_billed_for_two_vcpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(est.INSTANCE_VCPUS, "db.x1.tiny", 1)
+    catalog = {**CATALOG, "prices": {**CATALOG["prices"], "rds.aurora-postgresql.db.x1.tiny": {"usd": 0.01}}}
+    result = est.estimate({"resource_changes": [*_cluster_with_proxy("db.x1.tiny"), *_proxy()]}, catalog, USAGE)
+    line = next(line for line in result.lines if line.type == "aws_db_proxy")
+    assert line.usd == pytest.approx(2 * 0.015 * 730)  # 21.90
+    assert "minimum 2" in line.basis
+
+
+def _config(module: dict, **calls: dict) -> dict:
+    return {"root_module": {**module, "module_calls": {name: call for name, call in calls.items()}}}
+
+
+def test_rds_proxy_finds_its_cluster_through_module_outputs_and_variables() -> None:
+    # The estate: the target's cluster id is module.aurora.cluster_id, unknown until apply; so are the
+    # instances' cluster ids. A second cluster in another module must not be taken for it.
+    aurora = {"module": {
+        "outputs": {"cluster_id": {"expression": {"references": ["aws_rds_cluster.this.id", "aws_rds_cluster.this"]}}},
+        "resources": [{"address": "aws_rds_cluster_instance.this", "expressions": {
+            "cluster_identifier": {"references": ["aws_rds_cluster.this.id", "aws_rds_cluster.this"]}}}]}}
+    proxy = {"expressions": {"db_cluster_identifier": {"references": ["module.aurora.cluster_id", "module.aurora"]}},
+             "module": {"resources": [{"address": "aws_db_proxy_target.this", "expressions": {
+                 "db_cluster_identifier": {"references": ["var.db_cluster_identifier"]}}}]}}
+    other = {"module": {"resources": []}}
+    estate = {"module": {"module_calls": {"aurora": aurora, "proxy": proxy, "other": other}}}
+    changes = [*_cluster_with_proxy("db.t3.medium", "db.t3.medium", prefix="module.estate.module.aurora.", cid=None),
+               *_cluster_with_proxy("db.r6g.xlarge", prefix="module.estate.module.other.", cid="other"),
+               *_proxy(name="lab-aurora-proxy", cid=None, prefix="module.estate.module.proxy[0].")]
+    for change in changes:
+        change["module_address"] = change["address"].rsplit(".", 2)[0]
+    plan = {"resource_changes": changes, "configuration": _config({}, estate=estate)}
+    result = est.estimate(plan, CATALOG, USAGE)
+    line = next(line for line in result.lines if line.type == "aws_db_proxy")
+    assert line.usd == pytest.approx(4 * 0.015 * 730)  # two db.t3.medium, 2 vCPUs each: 43.80
+    assert line.address == "module.estate.module.proxy[0].aws_db_proxy.this"
+    # without the configuration the cluster cannot be found, and the proxy is listed, not guessed
+    plan.pop("configuration")
+    unpriced = {u.type: u.reason for u in est.estimate(plan, CATALOG, USAGE).unpriced}
+    assert "cluster of module.estate.module.proxy[0].aws_db_proxy_target.this" in unpriced["aws_db_proxy"]
+
+
+@pytest.mark.parametrize("changes, why", [
+    (_proxy()[:1], "no aws_db_proxy_target"),
+    ([*_cluster_with_proxy("db.serverless"), *_proxy()], "ACU-hour"),
+    ([*_cluster_with_proxy("db.r5.large"), *_proxy()], "db.r5.large"),
+])
+def test_rds_proxy_that_cannot_be_priced_faithfully_is_listed_with_the_reason(changes: list, why: str) -> None:
+    catalog = {**CATALOG, "prices": {**CATALOG["prices"], "rds.aurora-postgresql.db.r5.large": {"usd": 0.29}}}
+    usage = {**USAGE, "aurora": {**USAGE["aurora"], "serverless_acu_average": 1}}
+    result = est.estimate({"resource_changes": changes}, catalog, usage)
+    unpriced = {u.type: u.reason for u in result.unpriced}
+    assert why in unpriced["aws_db_proxy"], unpriced
+    assert not [line for line in result.lines if line.type == "aws_db_proxy"]

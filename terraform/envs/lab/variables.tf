@@ -43,3 +43,9 @@ variable "monthly_budget_usd" {
   type        = number
   default     = 200
 }
+
+variable "rds_proxy_enabled" {
+  description = "Put an RDS Proxy in front of the lab cluster (off by default: on AWS it is billed per vCPU-hour of the cluster's instances)."
+  type        = bool
+  default     = false
+}

@@ -1,5 +1,6 @@
 # The production estate: the same composition as the lab, across three AZs, with two
-# readers, deletion protection, final snapshots and AWS Backup continuous backup.
+# readers, deletion protection, final snapshots, AWS Backup continuous backup and an RDS Proxy
+# in front of the cluster.
 
 data "aws_caller_identity" "current" {}
 
@@ -18,6 +19,7 @@ module "estate" {
   aurora_master_password       = var.aurora_master_password
   aurora_backup_retention_days = 14
   deletion_protection          = true
+  rds_proxy_enabled            = var.rds_proxy_enabled
   backup_retention_days        = 35
   continuous_backup            = true
   monthly_budget_usd           = var.monthly_budget_usd

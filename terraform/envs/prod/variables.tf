@@ -40,6 +40,12 @@ variable "aurora_instance_class" {
   default     = "db.r6g.large"
 }
 
+variable "rds_proxy_enabled" {
+  description = "RDS Proxy in front of the production cluster (pooling, and failovers without waiting on DNS)."
+  type        = bool
+  default     = true
+}
+
 variable "aurora_master_password" {
   description = "Master password (TF_VAR_aurora_master_password from your secret store; never committed)."
   type        = string

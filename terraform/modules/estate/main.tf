@@ -1,5 +1,5 @@
-# The database estate as one unit: the CMK, the Aurora cluster, the orders and sessions
-# tables, the alarms, the backup plan covering all of them and the budget. Envs differ only
+# The database estate as one unit: the CMK, the Aurora cluster (with an optional RDS Proxy),
+# the orders and sessions tables, the alarms, the backup plan covering all of them and the budget. Envs differ only
 # in the inputs (network, sizes, protection); the composition is the same everywhere.
 
 locals {
@@ -42,6 +42,28 @@ module "aurora" {
   secret_recovery_window_days = var.deletion_protection ? 7 : 0
   log_retention_days          = var.aurora_log_retention_days
   tags                        = var.tags
+}
+
+# RDS Proxy in front of the cluster, off unless rds_proxy_enabled: it is billed per vCPU-hour of
+# the cluster's instances. Clients and dbops' drills reach it on 5432 with the master credentials.
+module "proxy" {
+  source = "../rds-proxy"
+  count  = var.rds_proxy_enabled ? 1 : 0
+
+  name                         = "${var.aurora_name}-proxy"
+  db_cluster_identifier        = module.aurora.cluster_id
+  secret_arn                   = module.aurora.secret_arn
+  kms_key_arn                  = module.kms.key_arn
+  vpc_id                       = var.vpc_id
+  subnet_ids                   = var.subnet_ids
+  db_security_group_id         = module.aurora.security_group_id
+  db_port                      = module.aurora.port
+  allowed_security_group_ids   = var.allowed_security_group_ids
+  allowed_cidr_blocks          = var.allowed_cidr_blocks
+  iam_auth                     = var.rds_proxy_iam_auth
+  max_connections_percent      = var.rds_proxy_max_connections_percent
+  max_idle_connections_percent = floor(var.rds_proxy_max_connections_percent / 2)
+  tags                         = var.tags
 }
 
 module "orders" {

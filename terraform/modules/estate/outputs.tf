@@ -16,6 +16,8 @@ output "dbops_target_details" {
       reader_endpoint = module.aurora.reader_endpoint
       port            = tostring(module.aurora.port)
       secret_arn      = module.aurora.secret_arn
+      # HOST:PORT of the RDS Proxy (as `--via` takes it); empty when the estate has none.
+      proxy_endpoint = join("", [for p in module.proxy : "${p.proxy_endpoint}:${p.proxy_port}"])
     }
     "dynamodb:${module.orders.table_name}" = {
       arn             = module.orders.table_arn
@@ -23,6 +25,7 @@ output "dbops_target_details" {
       reader_endpoint = ""
       port            = ""
       secret_arn      = ""
+      proxy_endpoint  = ""
     }
     "dynamodb:${module.sessions.table_name}" = {
       arn             = module.sessions.table_arn
@@ -30,8 +33,19 @@ output "dbops_target_details" {
       reader_endpoint = ""
       port            = ""
       secret_arn      = ""
+      proxy_endpoint  = ""
     }
   }
+}
+
+output "rds_proxy_name" {
+  description = "Name of the RDS Proxy in front of the cluster; empty when the estate has none."
+  value       = join("", module.proxy[*].proxy_name)
+}
+
+output "rds_proxy_arn" {
+  description = "ARN of the RDS Proxy; empty when the estate has none."
+  value       = join("", module.proxy[*].proxy_arn)
 }
 
 output "kms_key_arn" {

@@ -88,6 +88,34 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "rds_proxy_enabled" {
+  description = "Put an RDS Proxy in front of the Aurora cluster (billed per vCPU-hour of the cluster's instances)."
+  type        = bool
+  default     = false
+}
+
+variable "rds_proxy_iam_auth" {
+  description = "Client authentication at the proxy: DISABLED (the master credentials, over TLS) or REQUIRED (IAM tokens only)."
+  type        = string
+  default     = "DISABLED"
+
+  validation {
+    condition     = contains(["DISABLED", "REQUIRED"], var.rds_proxy_iam_auth)
+    error_message = "The rds_proxy_iam_auth must be DISABLED or REQUIRED."
+  }
+}
+
+variable "rds_proxy_max_connections_percent" {
+  description = "The proxy's largest pool, as a percentage of the cluster's max_connections (1 to 100); it keeps up to half of that idle."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.rds_proxy_max_connections_percent >= 1 && var.rds_proxy_max_connections_percent <= 100 && floor(var.rds_proxy_max_connections_percent) == var.rds_proxy_max_connections_percent
+    error_message = "The rds_proxy_max_connections_percent must be a whole number from 1 to 100."
+  }
+}
+
 variable "table_prefix" {
   description = "Prefix of the table names."
   type        = string
