@@ -383,9 +383,9 @@ def describe(a: Audit, policy: Policy) -> dict[str, Any]:
         "extensions": a.snapshot.extensions, "hypopg": a.hypopg or hypopg_missing(a.snapshot),
         "statistics_since": w.since.isoformat(), "statements": statements, "tables": tables, "advice": advice,
         "duplicate_indexes": [{"index": f"{i.schema}.{i.name}", "size_bytes": i.size_bytes, "why": why,
-                               "covered_by": f"{o.schema}.{o.name}", "definition": i.definition}
+                               "covered_by": f"{o.schema}.{o.name}", "definition": sqltext.redact_strings(i.definition)}
                               for i, o, why in duplicates(a.snapshot.indexes)],
-        "unused_indexes": [{"index": f"{i.schema}.{i.name}", "size_bytes": i.size_bytes, "definition": i.definition}
+        "unused_indexes": [{"index": f"{i.schema}.{i.name}", "size_bytes": i.size_bytes, "definition": sqltext.redact_strings(i.definition)}
                            for i in unused(a.snapshot.indexes)],
     }
 
