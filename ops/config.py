@@ -45,6 +45,11 @@ class Policy:
     min_statement_calls: int = 50  # fewer calls (or transactions) than this: not enough to judge
     stats_min_age_s: float = 3600.0  # statistics reset more recently than this: not enough to judge
     large_table_rows: int = 10000  # tables with more rows than this count for utilization and seq scans
+    # DynamoDB throughput (dbops drill throughput).
+    throughput_multiplier: float = 10.0  # load at this multiple of the table's recent peak consumed capacity
+    throughput_p95_ms: float = 20.0  # p95 of the drill's writes and of its reads at the multiple
+    throughput_rate_tolerance: float = 0.1  # the served rate may fall short of the target by this fraction
+    max_drill_cost_usd: float = 1.0  # a drill estimated to cost more is refused before it writes anything
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,10 @@ _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "min_statement_calls": (lambda v: _non_negative_int(v) and v >= 1, "an integer >= 1"),
     "stats_min_age_s": (lambda v: _positive(v) or _non_negative_int(v) or v == 0.0 and isinstance(v, float), "a finite number >= 0"),
     "large_table_rows": (_non_negative_int, "an integer >= 0"),
+    "throughput_multiplier": (lambda v: _positive(v) and v >= 1, "a finite number >= 1"),
+    "throughput_p95_ms": (_positive, "a positive finite number"),
+    "throughput_rate_tolerance": (lambda v: _positive(v) and v < 1, "a fraction in (0, 1)"),
+    "max_drill_cost_usd": (_positive, "a positive finite number"),
 }
 _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "region": (_string, "a region name"),

@@ -117,6 +117,11 @@ def _remove_rows(cfg: Config, env: EnvConfig, target: str, drill_id: str) -> Non
             table = ddb.describe_table(TableName=ref.name)["Table"]
         except ddb.exceptions.ResourceNotFoundException:
             return
+        from ops.data import ddb_load
+
+        if ddb_load.owns(drill_id):
+            ddb_load.remove(ddb, table, drill_id)  # the items its manifest names, read by key; throttles waited out
+            return
         ddb_markers.remove(ddb, table, drill_id, MARKERS_PER_SIDE)
         return
     from ops.data import canary, markers

@@ -170,6 +170,69 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
 
 @drill.command()
 @click.argument("target")
+@click.option("--multiplier", type=FiniteFloat(min=1, max=1000),
+              help="Load at this multiple of the table's recent peak (default: policy throughput_multiplier).")
+@click.option("--ramp", "ramp_s", type=FiniteFloat(min=0, max=3600), default=30.0, show_default=True,
+              help="Seconds to ramp from the peak to the multiple.")
+@click.option("--time", "hold_s", type=FiniteFloat(min=1, max=3600), default=60.0, show_default=True,
+              help="Seconds held at the multiple: what the rate and p95 are judged on.")
+@click.option("--window-hours", type=FiniteFloat(min=0.1, max=15 * 24), default=24.0, show_default=True,
+              help="How far back CloudWatch is read for the peak (one-minute data is kept 15 days).")
+@click.option("--baseline-wcu", type=FiniteFloat(min=0, max=40000),
+              help="Write units a second to multiply instead of the CloudWatch peak (a table with no recent writes).")
+@click.option("--baseline-rcu", type=FiniteFloat(min=0, max=40000),
+              help="Read units a second to multiply instead of the CloudWatch peak (a table with no recent reads).")
+@click.option("--max-cost", type=FiniteFloat(min=0, max=100000),
+              help="Refuse the drill when its estimated cost is above this, USD (default: policy max_drill_cost_usd).")
+@click.option("--p95-ms", type=FiniteFloat(min=0.001, max=60000),
+              help="Objective for the p95 of writes and of reads, ms (default: policy throughput_p95_ms).")
+@click.option("--metrics-wait", type=FiniteFloat(min=0, max=900), default=120.0, show_default=True,
+              help="Seconds to wait afterwards for CloudWatch to publish the drill's minutes.")
+@report_options
+def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: float, window_hours: float,
+               baseline_wcu: float | None, baseline_rcu: float | None, max_cost: float | None, p95_ms: float | None,
+               metrics_wait: float, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+               publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+    """Drive DynamoDB TARGET at a multiple of its recent peak with items of its own: throttles, p95, rate, cost."""
+    from ops.aws import Aws
+    from ops.cost.estimate import load_catalog
+    from ops.data.ddb_load import LoadTarget
+    from ops.drills.common import guarded, interruptible, new_drill_id
+    from ops.drills.throughput import ThroughputOptions, excluded_intervals, plan, refuse_if_costly, run_throughput
+    from ops.errors import UsageError
+    from ops.lease import ledger_for
+    from ops.report import Journal, list_reports
+    from ops.targets import parse_target
+
+    ref = parse_target(target)
+    if ref.kind != "dynamodb":
+        raise UsageError(f"{ref} is not a DynamoDB table: the throughput drill takes dynamodb:TABLE")
+    cfg = app().config.for_env(env_name).with_policy(throughput_multiplier=multiplier, throughput_p95_ms=p95_ms,
+                                                     max_drill_cost_usd=max_cost)
+    env = cfg.env(env_name)
+    require_confirm(env, confirm, str(ref))
+    policy = cfg.policy
+    opts = ThroughputOptions(multiplier=policy.throughput_multiplier, ramp_s=ramp_s, hold_s=hold_s, window_h=window_hours,
+                             baseline_wcu=baseline_wcu, baseline_rcu=baseline_rcu, p95_ms=policy.throughput_p95_ms,
+                             tolerance=policy.throughput_rate_tolerance, max_cost_usd=policy.max_drill_cost_usd,
+                             metrics_wait_s=metrics_wait)
+    catalog = load_catalog()
+    with interruptible():
+        load = LoadTarget(ref.name, Aws.for_env(cfg, env))
+        earlier = excluded_intervals(list_reports(report_dir or cfg.report_dir, "throughput"), str(ref))
+        drill_plan = plan(load, opts, catalog, earlier)
+        refuse_if_costly(drill_plan, opts.max_cost_usd)  # one line, exit 2, before anything is written
+        drill_id = new_drill_id("throughput")
+        ledger = ledger_for(cfg, env)
+        with ledger.acquire(str(ref), drill_id, hours=(ramp_s + hold_s + metrics_wait + 900) / 3600 + 0.5):
+            journal = Journal("throughput", str(ref), env.name)
+            report = guarded(journal, lambda: run_throughput(load, drill_plan, opts, journal, drill_id, ledger, catalog),
+                             app().debug)
+    return finish(report, env, report_dir, junit, publish_metrics, as_json)
+
+
+@drill.command()
+@click.argument("target")
 @click.option("--workload", "workloads", metavar="FILE[@WEIGHT]", multiple=True, required=True,
               help="pgbench custom script, optionally weighted as pgbench's -f takes it (repeatable).")
 @click.option("--rate", type=FiniteFloat(min=0.1, max=100000), default=50.0, show_default=True,

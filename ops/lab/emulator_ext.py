@@ -95,6 +95,9 @@ def install() -> None:
     from ops.lab import ddb_pitr
 
     ddb_pitr.install()
+    from ops.lab import ddb_capacity
+
+    ddb_capacity.install()
     from ops.lab import cost_explorer
 
     cost_explorer.install()

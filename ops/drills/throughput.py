@@ -1,0 +1,476 @@
+"""The throughput drill: a DynamoDB table at a multiple of its recent peak, judged as its clients see it.
+
+baseline -> cost (refused above --max-cost before anything is written) -> pre-checks -> drill record
+-> manifest -> load: writes and reads of the drill's own items, ramped from the peak to the multiple
+over --ramp seconds, then held at the multiple for --time seconds -> verdicts -> the items deleted
+-> CloudWatch read back -> the cost of what was consumed.
+
+The baseline is the table's peak over the last --window-hours (24 by default: a day's cycle):
+CloudWatch's one-minute Sum of ConsumedWriteCapacityUnits and ConsumedReadCapacityUnits (namespace
+AWS/DynamoDB, dimension TableName) divided by 60 — the service's own way to a rate ("get the Sum value
+over a span of one minute, and divide it by ... 60", DynamoDB developer guide, "DynamoDB metrics and
+dimensions"); a spike shorter than a minute is averaged into its minute. Minutes during earlier
+throughput drills of the same target (from the report directory) are left out: a drill does not
+multiply its own load. A table with no consumed capacity in the window has no peak: the drill refuses
+to guess and asks for --baseline-wcu / --baseline-rcu (units a second); a table with writes but no
+reads (or the reverse) gets no load of the side it lacks, and says so.
+
+Objectives (not judged means inconclusive, never a pass):
+- TP-THROTTLES: no request of the drill throttled (ProvisionedThroughputExceededException,
+  ThrottlingException, RequestLimitExceeded), counted one by one by a client with retries off.
+- TP-P95: p95 latency of the successful writes and of the reads at the multiple, each at most the
+  policy's throughput_p95_ms.
+- TP-RATE: the units a second the table served at the multiple within throughput_rate_tolerance of
+  the target. When the client could not even send that many (the emulator's or this process's own
+  limit), the rate is unknown and the drill inconclusive; when it sent them and the table did not
+  serve them, it failed.
+
+Cost: on-demand, the request units consumed at the catalog's prices (ops/cost/prices.json: 0.625
+USD per million write request units, 0.125 per million read request units); provisioned, nothing on
+top of the capacity the table pays for whether it is used or not (an autoscaling policy that raises
+the capacity would add to it).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ops.data.ddb_load import MAX_ITEMS, LoadTarget, MinuteSum, Removed, TableInfo, Tally, planned_requests
+from ops.drills.common import deferred_interrupts, expiry
+from ops.errors import CannotRun, UsageError
+from ops.lease import Record
+from ops.proc import owner_id
+from ops.report import Journal, Report
+
+OBJECTIVES = ("TP-THROTTLES", "TP-P95", "TP-RATE")
+MIN_SAMPLES = 20  # fewer successful requests of a kind at the multiple: no p95 to judge
+BURST_S = 300  # provisioned tables keep "up to 5 minutes (300 seconds) of unused read and write capacity"
+METRICS = {"write": "ConsumedWriteCapacityUnits", "read": "ConsumedReadCapacityUnits"}
+THROTTLE_METRICS = {"write": "WriteThrottleEvents", "read": "ReadThrottleEvents"}
+UNIT = {"write": "WCU", "read": "RCU"}
+
+
+@dataclass(frozen=True)
+class ThroughputOptions:
+    multiplier: float = 10.0
+    ramp_s: float = 30.0
+    hold_s: float = 60.0
+    window_h: float = 24.0
+    baseline_wcu: float | None = None  # units a second; None: the CloudWatch peak
+    baseline_rcu: float | None = None
+    p95_ms: float = 20.0
+    tolerance: float = 0.1
+    max_cost_usd: float = 1.0
+    metrics_wait_s: float = 120.0
+    expires_hours: float = 6.0
+
+
+@dataclass(frozen=True)
+class Baseline:
+    wcu: float
+    rcu: float
+    wcu_from: str
+    rcu_from: str
+    window_start: datetime
+    window_end: datetime
+    excluded_minutes: int
+
+
+@dataclass(frozen=True)
+class Cost:
+    write_units: float
+    read_units: float
+    usd: float
+    note: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    info: TableInfo
+    baseline: Baseline
+    multiplier: float
+    writes: tuple[float, float]  # units a second at the start of the ramp and at the multiple
+    reads: tuple[float, float]
+    ramp_s: float
+    hold_s: float
+    items: int  # load items the drill may write (each rewritten about once a second)
+    planned_writes: int
+    planned_reads: int
+    workers: int
+    estimate: Cost
+
+    @property
+    def target_wcu(self) -> float:
+        return self.writes[1]
+
+    @property
+    def target_rcu(self) -> float:
+        return self.reads[1]
+
+
+# --- before anything is written ---------------------------------------------------------------------
+
+
+def peak(sums: list[MinuteSum], excluded: list[tuple[datetime, datetime]]) -> tuple[float, MinuteSum | None, int]:
+    """The highest one-minute Sum / 60 outside the excluded intervals: (units a second, its minute, minutes left out)."""
+    kept, dropped = [], 0
+    for m in sums:
+        end = m.at + timedelta(minutes=1)
+        if any(m.at < b and a < end for a, b in excluded):
+            dropped += 1
+        else:
+            kept.append(m)
+    best = max(kept, key=lambda m: m.total, default=None)
+    return (best.total / 60.0 if best else 0.0), best, dropped
+
+
+def baseline(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[datetime, datetime]],
+             now: datetime | None = None) -> Baseline:
+    """The table's recent peak from CloudWatch, or what the flags say; refuses a table with no traffic."""
+    now = now or datetime.now(timezone.utc)
+    start = now - timedelta(hours=opts.window_h)
+    given = {"write": opts.baseline_wcu, "read": opts.baseline_rcu}
+    rate: dict[str, float] = {}
+    source: dict[str, str] = {}
+    dropped = 0
+    for kind in ("write", "read"):
+        flag = f"--baseline-{UNIT[kind].lower()}"
+        if given[kind] is not None:
+            rate[kind], source[kind] = float(given[kind]), f"{flag} {given[kind]:g}"
+            continue
+        per_s, minute, left_out = peak(target.minute_sums(METRICS[kind], start, now), excluded)
+        dropped = max(dropped, left_out)
+        rate[kind] = per_s
+        source[kind] = (f"CloudWatch {METRICS[kind]}: {minute.total:g} units in the minute of {minute.at:%Y-%m-%d %H:%M} UTC / 60 s"
+                        if minute and per_s > 0 else f"no {METRICS[kind]} in CloudWatch over the last {opts.window_h:g} h")
+    if rate["write"] <= 0 and rate["read"] <= 0:
+        raise UsageError(f"dynamodb:{target.name} consumed no capacity over the last {opts.window_h:g} h (CloudWatch AWS/DynamoDB "
+                         "ConsumedWriteCapacityUnits and ConsumedReadCapacityUnits): there is no peak to multiply; "
+                         "give --baseline-wcu and/or --baseline-rcu (units a second) or a longer --window-hours")
+    return Baseline(rate["write"], rate["read"], source["write"], source["read"], start, now, dropped)
+
+
+def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[str, Any]) -> Cost:
+    prices = catalog["prices"]
+    if info.on_demand:
+        w, r = float(prices["dynamodb.ondemand.write"]["usd"]), float(prices["dynamodb.ondemand.read"]["usd"])
+        usd = write_units * w / 1e6 + read_units * r / 1e6
+        note = (f"on-demand: {write_units:,.0f} write request units x {w:g} USD per million + "
+                f"{read_units:,.0f} read request units x {r:g} USD per million")
+        return Cost(write_units, read_units, usd, note)
+    hourly = (info.provisioned_wcu * float(prices["dynamodb.provisioned.wcu"]["usd"])
+              + info.provisioned_rcu * float(prices["dynamodb.provisioned.rcu"]["usd"]))
+    note = (f"provisioned: the table's {info.provisioned_wcu:g} WCU and {info.provisioned_rcu:g} RCU are paid whether used or not "
+            f"({hourly:.4f} USD an hour); the drill's {write_units:,.0f} write and {read_units:,.0f} read units add nothing to it "
+            "(an autoscaling policy that raises the capacity would)")
+    return Cost(write_units, read_units, 0.0, note)
+
+
+def plan(target: LoadTarget, opts: ThroughputOptions, catalog: dict[str, Any],
+         excluded: list[tuple[datetime, datetime]] = ()) -> Plan:  # type: ignore[assignment]
+    info = target.info()
+    base = baseline(target, opts, list(excluded))
+    writes = (base.wcu, base.wcu * opts.multiplier) if base.wcu > 0 else (0.0, 0.0)
+    reads = (base.rcu, base.rcu * opts.multiplier) if base.rcu > 0 else (0.0, 0.0)
+    n_writes = planned_requests(*writes, opts.ramp_s, opts.hold_s)
+    n_reads = planned_requests(*reads, opts.ramp_s, opts.hold_s)
+    items = max(1, min(MAX_ITEMS, math.ceil(writes[1]), n_writes or 1))
+    # every load item is one write unit, every read one read unit; the manifest's put and delete and the
+    # deletes of the items are writes too
+    estimate = price(info, n_writes + items + 2, n_reads, catalog)
+    workers = min(64, max(8, math.ceil((writes[1] + reads[1]) * 0.1)))
+    return Plan(info, base, opts.multiplier, writes, reads, opts.ramp_s, opts.hold_s, items, n_writes, n_reads, workers, estimate)
+
+
+def refuse_if_costly(p: Plan, max_cost_usd: float) -> None:
+    if p.estimate.usd > max_cost_usd:
+        raise UsageError(f"the drill would cost about {p.estimate.usd:.4f} USD ({p.estimate.note}), above --max-cost "
+                         f"{max_cost_usd:g} USD: nothing was written; raise --max-cost, or shorten --time / --ramp")
+
+
+def pre_checks(p: Plan) -> list[tuple[str, str, str]]:
+    info, base = p.info, p.baseline
+    out = [("PRE-AVAILABLE", "pass" if info.status == "ACTIVE" else "fail", f"table {info.name} is {info.status} ({info.mode})")]
+    lacking = [k for k, r in (("writes", base.wcu), ("reads", base.rcu)) if r <= 0]
+    detail = (f"peak {base.wcu:.3f} WCU/s ({base.wcu_from}) and {base.rcu:.3f} RCU/s ({base.rcu_from})"
+              + (f"; {base.excluded_minutes} minute(s) of earlier throughput drills left out" if base.excluded_minutes else ""))
+    out.append(("PRE-BASELINE", "warn" if lacking else "pass",
+                detail + (f"; no {' or '.join(lacking)} in the window: the drill sends none" if lacking else "")))
+    need = f"{p.target_wcu:.1f} WCU/s and {p.target_rcu:.1f} RCU/s"
+    if not info.on_demand:
+        over = [(k, t, c) for k, t, c in (("write", p.target_wcu, info.provisioned_wcu), ("read", p.target_rcu, info.provisioned_rcu)) if t > c]
+        if over:
+            lasts = min(c * BURST_S / (t - c) for _, t, c in over)
+            out.append(("PRE-CAPACITY", "warn", f"{p.multiplier:g}x needs {need}; the table is provisioned with {info.provisioned_wcu:g} WCU "
+                                                f"and {info.provisioned_rcu:g} RCU: beyond them only burst capacity serves it (at most "
+                                                f"{BURST_S} s of unused capacity, best effort), about {lasts:.0f} s at this rate, then "
+                                                "it throttles"))
+        else:
+            out.append(("PRE-CAPACITY", "pass", f"{p.multiplier:g}x needs {need}, within the provisioned {info.provisioned_wcu:g} WCU "
+                                                f"and {info.provisioned_rcu:g} RCU"))
+    else:
+        notes = []
+        for k, t, warm, ceiling in (("write", p.target_wcu, info.warm_wcu, info.max_on_demand_wru),
+                                    ("read", p.target_rcu, info.warm_rcu, info.max_on_demand_rru)):
+            if ceiling is not None and t > ceiling:
+                notes.append(f"{t:.1f} {k} units/s is above the table's maximum on-demand throughput {ceiling:g} (the service throttles above it)")
+            elif warm is not None and t > warm:
+                notes.append(f"{t:.1f} {k} units/s is above the table's warm throughput {warm:g}: on demand serves up to double its "
+                             "previous peak at once; pre-warm it (UpdateTable WarmThroughput) or expect throttling")
+        out.append(("PRE-CAPACITY", "warn" if notes else "pass",
+                    "; ".join(notes) if notes else f"{p.multiplier:g}x needs {need}, within the table's warm throughput "
+                                                   f"({_units(info.warm_wcu)} WCU/s, {_units(info.warm_rcu)} RCU/s)"))
+    if info.stream:
+        out.append(("PRE-STREAM-CONSUMERS", "warn", f"the table has a stream: its consumers see about {p.planned_writes} writes and "
+                                                    f"{p.items + 1} deletes of the drill's items (attribute dbops_marker)"))
+    return out
+
+
+def _units(value: float | None) -> str:
+    return "not reported" if value is None else f"{value:g}"
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal: Journal, drill_id: str,
+                   ledger: Any = None, catalog: dict[str, Any] | None = None) -> Report:
+    from ops.cost.estimate import load_catalog
+
+    catalog = catalog or load_catalog()
+    journal.details["drill_id"] = drill_id
+    journal.require(*OBJECTIVES)
+    journal.objectives.update({"throttled_requests": 0, "write_p95_ms": opts.p95_ms, "read_p95_ms": opts.p95_ms,
+                               "target_wcu": round(p.target_wcu, 3), "target_rcu": round(p.target_rcu, 3),
+                               "rate_tolerance": opts.tolerance, "cost_estimate_usd": opts.max_cost_usd})
+    journal.details.update(mode=p.info.mode, multiplier=p.multiplier, ramp_s=p.ramp_s, hold_s=p.hold_s, items=p.items,
+                           window={"start": p.baseline.window_start.isoformat(), "end": p.baseline.window_end.isoformat()},
+                           baseline={"wcu": p.baseline.wcu_from, "rcu": p.baseline.rcu_from})
+    journal.event("pre", f"drill {drill_id}: {journal.target} ({p.info.mode})")
+    journal.measure("peak_wcu", p.baseline.wcu)
+    journal.measure("peak_rcu", p.baseline.rcu)
+    journal.measure("target_wcu", p.target_wcu)
+    journal.measure("target_rcu", p.target_rcu)
+    journal.measure("cost_estimate_usd", p.estimate.usd)
+    journal.event("cost", f"estimated {p.estimate.usd:.6f} USD (at most {opts.max_cost_usd:g}): {p.estimate.note}")
+    for cid, status, detail in pre_checks(p):
+        journal.check(cid, status, detail)
+    if any(c.status == "fail" for c in journal.checks):
+        return journal.finish("error", f"ERROR: pre-checks failed, the drill did not start: {journal.failed_detail()}")
+
+    record = Record(drill_id, journal.target, journal.env, owner_id(), expiry(opts.expires_hours), markers=True)
+    if ledger is not None:
+        ledger.put_record(record)  # before the first item: a drill killed from here on leaves its items findable
+    stop = threading.Event()
+    tally: Tally | None = None
+    aborted = False
+    manifest_units, manifest_throttled = 0.0, 0
+    try:
+        manifest_units, manifest_throttled = target.write_manifest(p.info, drill_id, p.items)
+        journal.event("load", f"{p.multiplier:g}x: writes {p.writes[0]:.2f} -> {p.writes[1]:.2f} WCU/s and reads {p.reads[0]:.2f} -> "
+                              f"{p.reads[1]:.2f} RCU/s over {p.ramp_s:g}s, then held {p.hold_s:g}s; {p.items} item(s) of the drill's "
+                              f"own, {p.workers} workers, retries off")
+        tally = target.run(p.info, drill_id, p.items, p.writes, p.reads, p.ramp_s, p.hold_s, p.workers, stop,
+                           lambda m: journal.event("load", m))
+    except KeyboardInterrupt:
+        aborted = True
+        stop.set()
+        journal.event("abort", "interrupted: removing the drill's items")
+    finally:
+        with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
+            pending, removed = _cleanup(target, p, drill_id, tally, journal)
+        aborted |= deferred.count > 0
+        if ledger is not None and not pending:
+            ledger.delete_record(drill_id)
+    if aborted:
+        return journal.finish("aborted", f"ABORTED: interrupted; {journal.details.get('cleanup', '')}")
+    if tally is None:
+        raise CannotRun("the load did not run")
+    if tally.collision:
+        raise CannotRun(tally.collision)
+    _judge(tally, p, opts, journal)
+    # the manifest and the deletes are the drill's requests too (retried when throttled: counted, not judged)
+    housekeeping_throttled = manifest_throttled + removed.throttled
+    journal.measure("cleanup_throttled_attempts", housekeeping_throttled)
+    _cloudwatch(target, opts, tally, journal, manifest_units + removed.write_units, housekeeping_throttled)
+    consumed_w = manifest_units + removed.write_units + sum(o.units for o in tally.ops if o.kind == "write")
+    consumed_r = sum(o.units for o in tally.ops if o.kind == "read")
+    journal.measure("consumed_write_units", consumed_w)
+    journal.measure("consumed_read_units", consumed_r)
+    cost = price(p.info, consumed_w, consumed_r, catalog)
+    journal.measure("cost_usd", cost.usd)  # rounded to 0.001 USD; the exact figures are in details.cost
+    journal.details["cost"] = {"estimate_usd": p.estimate.usd, "estimate": p.estimate.note, "usd": cost.usd, "actual": cost.note}
+    journal.event("cost", f"{cost.usd:.6f} USD from the capacity consumed: {cost.note}")
+    return with_summary(journal.finish())
+
+
+def _cleanup(target: LoadTarget, p: Plan, drill_id: str, tally: Tally | None, journal: Journal) -> tuple[bool, Removed]:
+    """Delete the drill's items, each conditionally; returns (anything left for the janitor, what the deletes did)."""
+    written = set(tally.written) | tally.uncertain if tally is not None else None
+    count = len(written) if written is not None else p.items
+    capacity = p.info.provisioned_wcu if not p.info.on_demand else 1000.0
+    deadline = min(900.0, 60.0 + 2 * (count + 1) / max(1.0, capacity))
+    try:
+        removed = target.remove(p.info, drill_id, written, deadline)
+    except Exception as exc:  # noqa: BLE001 — the record stays: the janitor removes them
+        journal.details["cleanup"] = f"the drill's items were not all deleted ({exc}); `dbops janitor` removes them (drill {drill_id})"
+        journal.details["items_deleted"] = False
+        journal.event("cleanup", journal.details["cleanup"])
+        journal.check("TP-CLEANUP", "warn", journal.details["cleanup"])
+        return True, Removed(0, 0.0, 0)
+    if written is not None:
+        journal.measure("items_written", count)
+    journal.measure("items_deleted", removed.items)
+    journal.details["items_deleted"] = True
+    journal.details["cleanup"] = f"deleted the drill's {removed.items} item(s) and its manifest, each only if it was the drill's"
+    journal.event("cleanup", journal.details["cleanup"])
+    return False, removed
+
+
+def _ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))]
+
+
+def _judge(tally: Tally, p: Plan, opts: ThroughputOptions, journal: Journal) -> None:
+    lo, hi = p.ramp_s, p.ramp_s + p.hold_s
+    throttled = sum(o.outcome == "throttled" for o in tally.ops)
+    errors = [o for o in tally.ops if o.outcome.startswith("error:")]
+    journal.measure("requests", len(tally.ops))
+    journal.measure("throttled_requests", throttled)
+    journal.measure("retries", sum(o.retries for o in tally.ops))
+    rate_verdicts, p95_verdicts = [], []
+    for kind, target in (("write", p.target_wcu), ("read", p.target_rcu)):
+        ops = [o for o in tally.ops if o.kind == kind]
+        journal.measure(f"{kind}s_sent", len(ops))
+        journal.measure(f"{kind}s_throttled", sum(o.outcome == "throttled" for o in ops))
+        journal.measure(f"{kind}s_not_sent", tally.not_sent[kind])
+        if target <= 0:
+            continue
+        held = [o for o in ops if lo <= o.sent < hi]
+        ok = [o for o in held if o.outcome == "ok"]
+        achieved = sum(o.units for o in ok) / p.hold_s
+        offered = len(held) / p.hold_s
+        unit = UNIT[kind]
+        journal.measure(f"achieved_{unit.lower()}", achieved)
+        journal.measure(f"offered_{kind}s_per_second", offered)
+        floor = (1 - opts.tolerance) * target
+        if achieved >= floor:
+            rate_verdicts.append(("pass", f"{kind}s: {achieved:.2f} {unit}/s served at the multiple (target {target:.2f})"))
+        elif offered < floor:
+            rate_verdicts.append(("unknown", f"{kind}s: the client sent only {offered:.2f} requests/s of the {target:.2f} wanted "
+                                             "(the client's or the endpoint's own limit): the table was not tested at the multiple"))
+        else:
+            rate_verdicts.append(("fail", f"{kind}s: {achieved:.2f} {unit}/s served of {offered:.2f} requests/s sent "
+                                          f"(target {target:.2f}, tolerance {100 * opts.tolerance:.0f}%)"))
+        if len(ok) >= MIN_SAMPLES:
+            lat = [o.latency_s for o in ok]
+            p50, p95 = _ms(lat, 0.5), _ms(lat, 0.95)
+            journal.measure(f"{kind}_p50_ms", p50)
+            journal.measure(f"{kind}_p95_ms", p95)
+            p95_verdicts.append(("pass" if p95 <= opts.p95_ms else "fail",
+                                 f"{kind}s p95 {p95:.1f} ms (p50 {p50:.1f}) over {len(ok)} requests"))
+        else:
+            journal.mark_not_measured(f"{kind}_p95_ms", f"{len(ok)} successful {kind}s at the multiple, fewer than {MIN_SAMPLES}")
+            p95_verdicts.append(("unknown", f"{kind}s: {len(ok)} successful at the multiple, fewer than {MIN_SAMPLES} to take a p95 of"))
+    if not tally.ops:
+        journal.check("TP-THROTTLES", "unknown", "no request was sent")
+    else:
+        by_kind = ", ".join(f"{journal.measurements[f'{k}s_throttled']} of {journal.measurements[f'{k}s_sent']} {k}s" for k in ("write", "read"))
+        journal.check("TP-THROTTLES", "pass" if throttled == 0 else "fail", f"{throttled} throttled ({by_kind}); the client retried none")
+    journal.check("TP-P95", _worst([s for s, _ in p95_verdicts]), "; ".join(d for _, d in p95_verdicts) + f" (objective {opts.p95_ms:g} ms)")
+    journal.check("TP-RATE", _worst([s for s, _ in rate_verdicts]), "; ".join(d for _, d in rate_verdicts))
+    if errors:
+        classes: dict[str, int] = {}
+        for o in errors:
+            classes[o.outcome[6:]] = classes.get(o.outcome[6:], 0) + 1
+        journal.check("TP-ERRORS", "fail", f"{len(errors)} requests failed other than by throttling: {classes}")
+    else:
+        journal.check("TP-ERRORS", "pass", "no request failed other than by throttling")
+
+
+def _worst(statuses: list[str]) -> str:
+    for s in ("fail", "error", "unknown"):
+        if s in statuses:
+            return s
+    return "pass" if statuses else "unknown"
+
+
+def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journal: Journal, extra_write_units: float,
+                extra_throttled: int) -> None:
+    """What CloudWatch says of the table while the drill ran: its consumed capacity (every client's, the
+    drill's included) and throttle events — throttles beyond the drill's own are other clients'."""
+    start = datetime.fromtimestamp(tally.started_at, timezone.utc).replace(second=0, microsecond=0)
+    drill_w = extra_write_units + sum(o.units for o in tally.ops if o.kind == "write")
+    deadline = time.monotonic() + opts.metrics_wait_s
+    totals: dict[str, float | None] = {}
+    while True:
+        end = datetime.now(timezone.utc) + timedelta(minutes=1)
+        try:
+            totals = {k: target.total(METRICS[k], start, end) for k in METRICS}
+            totals |= {f"throttle_{k}": target.total(THROTTLE_METRICS[k], start, end) for k in THROTTLE_METRICS}
+        except Exception as exc:  # noqa: BLE001 — a failed read is an error finding, never "none"
+            from ops.errors import describe
+
+            journal.check("TP-TABLE-THROTTLES", "error", f"CloudWatch could not be read: {describe(exc) or exc}")
+            return
+        if (totals["write"] or 0) >= drill_w or time.monotonic() >= deadline:
+            break
+        waited = opts.metrics_wait_s - (deadline - time.monotonic())
+        time.sleep(max(0.0, min(1.0 if waited < 10 else 5.0, deadline - time.monotonic())))
+    if totals["write"] is None and totals["read"] is None:
+        for name in ("cloudwatch_write_units", "cloudwatch_read_units", "cloudwatch_throttle_events"):
+            journal.mark_not_measured(name, f"CloudWatch had published no data point of the drill's minutes after {opts.metrics_wait_s:g}s")
+        journal.check("TP-TABLE-THROTTLES", "unknown", "CloudWatch had not published the drill's minutes yet")
+        return
+    events = (totals["throttle_write"] or 0) + (totals["throttle_read"] or 0)
+    journal.measure("cloudwatch_write_units", totals["write"] or 0.0)
+    journal.measure("cloudwatch_read_units", totals["read"] or 0.0)
+    journal.measure("cloudwatch_throttle_events", events)
+    own = sum(o.outcome == "throttled" for o in tally.ops) + extra_throttled
+    others = events - own
+    journal.check("TP-TABLE-THROTTLES", "warn" if others > 0 else "pass",
+                  f"CloudWatch counted {events:g} throttle events on the table in the minutes of the drill (from {start:%H:%M} UTC), "
+                  f"{own} of them the drill's" + (f": {others:g} were other clients' in those minutes" if others > 0 else ""))
+
+
+def with_summary(report: Report) -> Report:
+    m = report.measurements
+    mult = report.details.get("multiplier")
+    if report.status in ("pass", "fail", "inconclusive"):
+        def p95(kind: str) -> str:
+            v = m.get(f"{kind}_p95_ms")
+            return f"{v:.1f} ms" if isinstance(v, (int, float)) else "not measured"
+
+        text = (f"{mult:g}x the peak: {m.get('target_wcu', 0):.1f} WCU/s and {m.get('target_rcu', 0):.1f} RCU/s for "
+                f"{report.details.get('hold_s'):g}s, served {m.get('achieved_wcu', 0):.1f} / {m.get('achieved_rcu', 0):.1f}; "
+                f"{m.get('throttled_requests')} throttled; p95 write {p95('write')}, read {p95('read')}; "
+                f"cost {report.details.get('cost', {}).get('usd', 0):.6f} USD")
+        if report.status == "inconclusive":
+            text += " — NOT VERIFIED: " + "; ".join(report.details.get("inconclusive_because", []))
+        return replace(report, summary=f"{report.status.upper()}: {text}")
+    return report
+
+
+def excluded_intervals(reports: list[dict[str, Any]], target: str) -> list[tuple[datetime, datetime]]:
+    """When earlier throughput drills of the target ran (a minute either side): their load is not the table's peak."""
+    out = []
+    for r in reports:
+        if r.get("target") != target or r.get("kind") != "throughput":
+            continue
+        try:
+            a = datetime.fromisoformat(str(r["started_at"]).replace("Z", "+00:00"))
+            b = datetime.fromisoformat(str(r["finished_at"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            continue
+        out.append((a - timedelta(minutes=1), b + timedelta(minutes=1)))
+    return out
+
+
+__all__ = ["ThroughputOptions", "Plan", "plan", "refuse_if_costly", "run_throughput", "with_summary", "excluded_intervals", "peak",
+           "price"]

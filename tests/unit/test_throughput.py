@@ -1,0 +1,338 @@
+"""The throughput drill's arithmetic and verdicts, and the lab's throughput model with a clock of its
+own — the service's figures (burst capacity, on-demand previous peak, partitions), each with its
+negative control. No emulator."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ops.config import parse
+from ops.cost.estimate import load_catalog
+from ops.data import ddb_load, ddb_markers
+from ops.data.ddb_load import MinuteSum, Op, TableInfo, Tally, due_at, planned_requests
+from ops.drills import throughput as tp
+from ops.errors import ConfigError, UsageError
+from ops.lab import ddb_capacity as cap
+from ops.lab import settings
+from ops.report import Journal
+from tests.conftest import Cli
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+STRING_TABLE = {"TableName": "t", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}
+NUMBER_TABLE = {"TableName": "n", "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "N"}, {"AttributeName": "at", "AttributeType": "B"}]}
+
+
+# --- the schedule ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start, end, ramp, hold", [(3, 30, 2, 4), (30, 30, 2, 4), (3, 30, 0, 4), (0.5, 5, 1, 1), (100, 1000, 30, 60)])
+def test_the_schedule_sends_what_it_plans_ramping_then_holding(start: float, end: float, ramp: float, hold: float) -> None:
+    times = []
+    while (t := due_at(len(times), start, end, ramp, hold)) is not None:
+        times.append(t)
+    assert len(times) == planned_requests(start, end, ramp, hold)
+    assert times == sorted(times) and times[0] == 0 and times[-1] < ramp + hold
+    held = [t for t in times if t >= ramp]
+    assert len(held) == pytest.approx(end * hold, abs=1.01), "the multiple, held"
+    if ramp and start != end and len(held) >= 50:
+        first = [t for t in times if t < ramp / 10]
+        assert len(first) < len(held) * (ramp / 10) / hold, "the ramp starts below the multiple"
+
+
+def test_a_stream_with_no_rate_sends_nothing() -> None:
+    assert due_at(0, 0.0, 0.0, 2, 4) is None and planned_requests(0.0, 0.0, 2, 4) == 0
+
+
+# --- the baseline -----------------------------------------------------------------------------------------
+
+
+def minutes(*totals: float) -> list[MinuteSum]:
+    return [MinuteSum(T0 + timedelta(minutes=i), float(v)) for i, v in enumerate(totals)]
+
+
+def test_the_peak_is_the_busiest_minute_sum_over_60() -> None:
+    rate, minute, dropped = tp.peak(minutes(60, 300, 120), [])
+    assert rate == 5.0 and minute is not None and minute.at == T0 + timedelta(minutes=1) and dropped == 0
+    assert tp.peak([], []) == (0.0, None, 0)
+
+
+def test_minutes_of_earlier_throughput_drills_are_not_the_peak() -> None:
+    sums = minutes(60, 3000, 120)  # minute 1: an earlier drill's own load
+    reports = [{"kind": "throughput", "target": "dynamodb:t", "started_at": (T0 + timedelta(minutes=1, seconds=10)).isoformat(),
+                "finished_at": (T0 + timedelta(minutes=1, seconds=40)).isoformat()},
+               {"kind": "throughput", "target": "dynamodb:other", "started_at": T0.isoformat(), "finished_at": T0.isoformat()},
+               {"kind": "restore", "target": "dynamodb:t", "started_at": T0.isoformat(), "finished_at": T0.isoformat()}]
+    excluded = tp.excluded_intervals(reports, "dynamodb:t")
+    assert len(excluded) == 1
+    rate, minute, dropped = tp.peak(sums, excluded)
+    assert dropped == 3 and rate == 0.0, "the drill's minute and a minute either side of it are left out"
+    rate, _, _ = tp.peak(sums, tp.excluded_intervals(reports, "dynamodb:elsewhere"))
+    assert rate == 50.0, "negative control: without the drill's record its minute is the peak"
+
+
+class FakeTarget:
+    name = "t"
+
+    def __init__(self, writes: list[MinuteSum], reads: list[MinuteSum]) -> None:
+        self.sums = {"ConsumedWriteCapacityUnits": writes, "ConsumedReadCapacityUnits": reads}
+
+    def minute_sums(self, metric: str, start: datetime, end: datetime) -> list[MinuteSum]:
+        return self.sums[metric]
+
+
+def test_a_table_with_no_traffic_is_refused_unless_a_baseline_is_given() -> None:
+    quiet = FakeTarget([], [])
+    with pytest.raises(UsageError, match="consumed no capacity over the last 24 h.*--baseline-wcu"):
+        tp.baseline(quiet, tp.ThroughputOptions(), [])
+    base = tp.baseline(quiet, tp.ThroughputOptions(baseline_wcu=4.0), [])
+    assert (base.wcu, base.rcu) == (4.0, 0.0) and base.wcu_from == "--baseline-wcu 4" and "no ConsumedReadCapacityUnits" in base.rcu_from
+    writes_only = tp.baseline(FakeTarget(minutes(120), []), tp.ThroughputOptions(), [])
+    assert (writes_only.wcu, writes_only.rcu) == (2.0, 0.0)
+
+
+# --- cost ---------------------------------------------------------------------------------------------------
+
+
+def info(on_demand: bool = True, wcu: float = 0, rcu: float = 0, **extra: Any) -> TableInfo:
+    return TableInfo(name="t", status="ACTIVE", on_demand=on_demand, provisioned_wcu=wcu, provisioned_rcu=rcu, warm_wcu=extra.get("warm_wcu"),
+                     warm_rcu=extra.get("warm_rcu"), max_on_demand_wru=None, max_on_demand_rru=None, stream=extra.get("stream", False),
+                     ttl_attribute=None, description=STRING_TABLE)
+
+
+def test_on_demand_costs_the_request_units_at_the_catalogs_prices() -> None:
+    catalog = load_catalog()
+    cost = tp.price(info(), 1_000_000, 1_000_000, catalog)
+    assert cost.usd == pytest.approx(0.625 + 0.125) and "0.625 USD per million" in cost.note and "0.125 USD per million" in cost.note
+    assert tp.price(info(), 2_000_000, 0, catalog).usd == pytest.approx(1.25)
+
+
+def test_provisioned_capacity_is_paid_anyway_and_the_drill_adds_nothing() -> None:
+    cost = tp.price(info(on_demand=False, wcu=100, rcu=200), 5_000_000, 5_000_000, load_catalog())
+    assert cost.usd == 0.0 and "paid whether used or not" in cost.note and "0.0910 USD an hour" in cost.note  # 100 x 0.00065 + 200 x 0.00013
+
+
+def plan_of(estimate_usd: float) -> tp.Plan:
+    base = tp.Baseline(3, 3, "", "", T0, T0, 0)
+    return tp.Plan(info(), base, 10, (3, 30), (3, 30), 1, 4, 30, 150, 150, 8, tp.Cost(0, 0, estimate_usd, "on-demand: ..."))
+
+
+def test_a_drill_above_the_ceiling_is_refused_and_one_at_it_is_not() -> None:
+    tp.refuse_if_costly(plan_of(1.0), 1.0)
+    with pytest.raises(UsageError, match=r"about 1\.0001 USD .* above --max-cost 1 USD: nothing was written"):
+        tp.refuse_if_costly(plan_of(1.0001), 1.0)
+
+
+# --- the key space ------------------------------------------------------------------------------------------
+
+
+def test_load_items_live_in_the_marker_key_space_and_never_meet_a_restore_drills_markers() -> None:
+    drill = "throughput-20261123T120000Z-abcdef"
+    key = ddb_load.item_key(STRING_TABLE, drill, 7)["pk"]["S"]
+    assert key == f"{ddb_markers.PREFIX}{drill}#load#000007"
+    number = ddb_load.item_key(NUMBER_TABLE, drill, 7)
+    digits = number["id"]["N"]
+    assert digits.startswith("-9") and len(digits) == 39 and number["at"]["B"].startswith(ddb_markers.PREFIX.encode())
+    ours = {ddb_load.item_key(NUMBER_TABLE, drill, s)["id"]["N"] for s in range(0, 50)}
+    markers = {ddb_markers.key_for(NUMBER_TABLE, drill, side, s)["id"]["N"] for side in ddb_markers.SIDES for s in range(1, 11)}
+    beats = {ddb_markers.heartbeat_key(NUMBER_TABLE, 1_800_000_000 + s)["id"]["N"] for s in range(50)}
+    assert len(ours) == 50 and not ours & markers and not ours & beats
+    assert ddb_load.owns(drill) and not ddb_load.owns("restore-20261123T120000Z-abcdef")
+    with pytest.raises(ValueError):
+        ddb_load.item_key(STRING_TABLE, drill, ddb_load.MAX_ITEMS + 1)
+
+
+# --- verdicts -----------------------------------------------------------------------------------------------
+
+
+def tally(writes: int, reads: int, throttled: int = 0, latency_s: float = 0.01, hold_s: float = 4, ramp_s: float = 1) -> Tally:
+    t = Tally()
+    for kind, n in (("write", writes), ("read", reads)):
+        for i in range(n):
+            outcome = "throttled" if i < throttled else "ok"
+            t.ops.append(Op(kind, ramp_s + hold_s * i / max(1, n), latency_s, outcome, 0.0 if outcome == "throttled" else 1.0))
+    return t
+
+
+def judged(t: Tally, p95_ms: float = 100.0, target: float = 30.0) -> tuple[str, dict[str, str]]:
+    p = tp.Plan(info(), tp.Baseline(3, 3, "", "", T0, T0, 0), 10, (3, target), (3, target), 1, 4, 30, 150, 150, 8, tp.Cost(0, 0, 0, ""))
+    journal = Journal("throughput", "dynamodb:t", "lab", echo=False)
+    journal.require(*tp.OBJECTIVES)
+    tp._judge(t, p, tp.ThroughputOptions(p95_ms=p95_ms), journal)
+    report = journal.finish()
+    return report.status, {c.id: c.status for c in report.checks}
+
+
+def test_a_drill_served_at_the_multiple_without_a_throttle_passes() -> None:
+    status, found = judged(tally(120, 120))
+    assert status == "pass" and found == {"TP-THROTTLES": "pass", "TP-P95": "pass", "TP-RATE": "pass", "TP-ERRORS": "pass"}
+
+
+def test_one_throttled_request_fails_the_drill() -> None:
+    status, found = judged(tally(120, 120, throttled=1))
+    assert status == "fail" and found["TP-THROTTLES"] == "fail" and found["TP-RATE"] == "pass"
+
+
+def test_a_rate_sent_but_not_served_fails() -> None:
+    status, found = judged(tally(120, 120, throttled=60))
+    assert status == "fail" and found["TP-RATE"] == "fail"
+
+
+def test_a_rate_the_client_could_not_send_is_inconclusive() -> None:
+    status, found = judged(tally(40, 40))  # 10 a second sent of the 30 wanted
+    assert status == "inconclusive" and found["TP-RATE"] == "unknown" and found["TP-THROTTLES"] == "pass"
+
+
+def test_p95_above_the_objective_fails_and_too_few_requests_leave_it_unknown() -> None:
+    assert judged(tally(120, 120, latency_s=0.2), p95_ms=100)[1]["TP-P95"] == "fail"
+    status, found = judged(tally(10, 10), target=2.5)
+    assert found["TP-P95"] == "unknown" and status == "inconclusive"
+
+
+def test_a_request_failing_otherwise_than_by_throttling_fails_the_drill() -> None:
+    t = tally(120, 120)
+    t.ops[5].outcome = "error:InternalServerError"
+    status, found = judged(t)
+    assert status == "fail" and found["TP-ERRORS"] == "fail" and found["TP-THROTTLES"] == "pass"
+
+
+def test_the_capacity_pre_check_warns_of_provisioned_capacity_burst_and_warm_throughput() -> None:
+    p = plan_of(0.0)
+
+    def found(**kwargs: Any) -> dict[str, tuple[str, str]]:
+        return {c: (s, d) for c, s, d in tp.pre_checks(replace(p, info=info(**kwargs)))}
+
+    small = found(on_demand=False, wcu=5, rcu=5)
+    assert small["PRE-CAPACITY"][0] == "warn" and "about 60 s at this rate" in small["PRE-CAPACITY"][1]  # 5 x 300 / (30 - 5)
+    assert found(on_demand=False, wcu=50, rcu=50)["PRE-CAPACITY"][0] == "pass"
+    cold = found(warm_wcu=20, warm_rcu=20, stream=True)
+    assert cold["PRE-CAPACITY"][0] == "warn" and "warm throughput 20" in cold["PRE-CAPACITY"][1] and cold["PRE-STREAM-CONSUMERS"][0] == "warn"
+    warm = found(warm_wcu=4000, warm_rcu=12000)
+    assert warm["PRE-CAPACITY"][0] == "pass" and "PRE-STREAM-CONSUMERS" not in warm
+
+
+# --- policy and command line ------------------------------------------------------------------------------
+
+
+def test_the_throughput_policy_is_read_and_checked(tmp_path: Any) -> None:
+    cfg = parse({"policy": {"throughput_multiplier": 4, "throughput_p95_ms": 15, "max_drill_cost_usd": 0.5}}, tmp_path, None, {})
+    assert (cfg.policy.throughput_multiplier, cfg.policy.throughput_p95_ms, cfg.policy.max_drill_cost_usd) == (4.0, 15.0, 0.5)
+    assert cfg.policy.throughput_rate_tolerance == 0.1
+    with pytest.raises(ConfigError, match="policy.throughput_rate_tolerance"):
+        parse({"policy": {"throughput_rate_tolerance": 1.5}}, tmp_path, None, {})
+    with pytest.raises(ConfigError, match="policy.throughput_multiplier"):
+        parse({"policy": {"throughput_multiplier": 0.5}}, tmp_path, None, {})
+
+
+@pytest.mark.parametrize("args, says", [
+    (["dynamodb:t", "--multiplier", "0.5"], "0.5 is out of range"),
+    (["dynamodb:t", "--multiplier", "nan"], "not a finite number"),
+    (["dynamodb:t", "--time", "0"], "out of range"),
+    (["dynamodb:t", "--baseline-wcu", "-1"], "out of range"),
+    (["aurora:c", "--baseline-wcu", "1"], "the throughput drill takes dynamodb:TABLE"),
+])
+def test_bad_input_is_refused_in_one_line_before_anything_runs(cli_at: Cli, args: list[str], says: str) -> None:
+    result = cli_at("drill", "throughput", *args)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and says in lines[0], result.stderr
+
+
+def test_help_loads(cli_at: Cli) -> None:
+    result = cli_at("drill", "throughput", "--help")
+    assert result.exit_code == 0 and "--baseline-wcu" in result.stdout and "--max-cost" in result.stdout
+
+
+# --- the lab's throughput model, on a clock of its own --------------------------------------------------------
+
+
+@pytest.fixture
+def model(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The lab settings at the service's figures, kept in this process only."""
+    cap.register()
+    values: dict[str, Any] = {}
+    monkeypatch.setattr(settings, "get", lambda name: values.get(name, settings._registry[name].default))
+    return values
+
+
+def table(on_demand: bool = True, wcu: int = 0, rcu: int = 0) -> Any:
+    warm = {"WriteUnitsPerSecond": 4000, "ReadUnitsPerSecond": 12000} if on_demand else {"WriteUnitsPerSecond": wcu, "ReadUnitsPerSecond": rcu}
+    return SimpleNamespace(name="t", billing_mode="PAY_PER_REQUEST" if on_demand else "PROVISIONED",
+                           throughput={"WriteCapacityUnits": wcu, "ReadCapacityUnits": rcu}, warm_throughput=warm)
+
+
+def near(value: int, n: int) -> bool:
+    """n requests served, or n + 1: a request is admitted while any capacity is left and may overdraw it."""
+    return value in (n, n + 1)
+
+
+def served(state: cap.Capacity, t: Any, kind: str, n: int, now: float, key: str | None = None) -> int:
+    ok = 0
+    for _ in range(n):
+        if state.admit(t, kind, key, now) is None:
+            state.charge(t, kind, key, 1.0, now)
+            ok += 1
+    return ok
+
+
+def test_a_provisioned_table_keeps_at_most_300_seconds_of_unused_capacity(model: dict[str, Any]) -> None:
+    t = table(on_demand=False, wcu=5, rcu=5)
+    state = cap.Capacity(t, now=0.0)
+    assert state.admit(t, "write", None, 0.0) == "TableWriteProvisionedThroughputExceeded", "a new table has no burst kept"
+    assert near(served(state, t, "write", 100, now=10.0), 50)  # 10 s unused: 50 units
+    assert near(served(state, t, "write", 5000, now=10_000.0), 1500)  # capped at 300 s x 5 WCU
+    model["ddb_burst_s"] = 1
+    state = cap.Capacity(t, now=0.0)
+    assert near(served(state, t, "write", 100, now=10.0), 5), "negative control: one second of burst"
+
+
+def test_a_new_on_demand_table_serves_4000_writes_or_12000_reads_or_a_linear_mix(model: dict[str, Any]) -> None:
+    t = table()
+    assert near(served(cap.Capacity(t, 0.0), t, "write", 5000, now=1.0), 4000)
+    assert near(served(cap.Capacity(t, 0.0), t, "read", 20000, now=1.0), 12000)
+    state = cap.Capacity(t, 0.0)
+    assert served(state, t, "write", 2000, 1.0) == 2000 and near(served(state, t, "read", 10000, 1.0), 6000), "half of each"
+
+
+def test_on_demand_doubles_the_previous_peak_only_once_it_is_30_minutes_old(model: dict[str, Any]) -> None:
+    t = table()
+    state = cap.Capacity(t, 0.0)
+    for second in range(100, 110):  # 4,000 writes a second, the most it serves at once
+        assert served(state, t, "write", 4000, float(second)) == 4000
+    assert state.on_demand_limit(t, "write", 100 + 1799.0) == 4000, "negative control: within 30 minutes the peak is not yet the previous one"
+    assert state.on_demand_limit(t, "write", 109 + 1800.0) == 8000
+    assert near(served(state, t, "write", 9000, 109 + 1800.0), 8000)
+    state.warm(t, 109 + 1800.0)
+    assert t.warm_throughput["WriteUnitsPerSecond"] == 8000, "DescribeTable's WarmThroughput follows"
+
+
+def test_a_table_switched_to_on_demand_starts_from_half_its_highest_provisioned_capacity(model: dict[str, Any]) -> None:
+    t = table(on_demand=False, wcu=10_000, rcu=100)
+    state = cap.Capacity(t, 0.0)
+    t.billing_mode = "PAY_PER_REQUEST"
+    state.follow(t, 1.0)
+    assert state.on_demand_limit(t, "write", 2.0) == 10_000 and state.on_demand_limit(t, "read", 2.0) == 12_000
+
+
+def test_a_partition_key_gets_at_most_1000_wcu_or_3000_rcu_a_second(model: dict[str, Any]) -> None:
+    t = table()
+    state = cap.Capacity(t, 0.0)
+    assert near(served(state, t, "write", 2000, 1.0, key="hot"), 1000)
+    assert state.admit(t, "write", "hot", 1.0) == "TableWriteKeyRangeThroughputExceeded"
+    assert state.admit(t, "read", "hot", 1.0) is not None, "reads and writes share the partition"
+    assert served(state, t, "write", 1000, 1.0, key="cold") == 1000, "negative control: another key"
+    assert near(served(cap.Capacity(t, 0.0), t, "read", 5000, 1.0, key="hot"), 3000)
+
+
+def test_capacity_units_follow_the_documented_item_sizes() -> None:
+    assert cap.item_size({"pk": {"S": "abc"}}) == 5
+    assert cap.value_size({"N": "12345"}) == 4 and cap.value_size({"BOOL": True}) == 1 and cap.value_size({"NULL": True}) == 1
+    assert cap.write_units(1024) == 1 and cap.write_units(1025) == 2 and cap.write_units(0) == 1
+    assert cap.read_units(4096, True) == 1 and cap.read_units(4097, True) == 2 and cap.read_units(10, False) == 0.5
+    assert math.isclose(cap.read_units(0, False), 0.5)
