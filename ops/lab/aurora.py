@@ -426,7 +426,12 @@ def failover(backend: Any, cluster: Any, b: Backing, target: Any) -> None:
 
 
 def register(backend: Any, cluster: Any, master_user: str, master_password: str, dbname: str | None) -> Backing:
+    """The cluster's backing, made once: at CreateDBCluster, so its endpoints never change afterwards."""
     with _registry_lock:
+        known = _backing_of(cluster.db_cluster_identifier)
+        if known is not None:
+            known.master_user, known.master_password, known.dbname = master_user, master_password, dbname
+            return known
         net, writer, reader = _claim_network(int(cluster.port))
         b = Backing(cluster.db_cluster_identifier, net, int(cluster.port), master_user, master_password, dbname,
                     _new_cluster(cluster.db_cluster_identifier), writer_endpoint=writer, reader_endpoint=reader,
@@ -438,6 +443,7 @@ def register(backend: Any, cluster: Any, master_user: str, master_password: str,
 def restore_to_time(backend: Any, source: Backing, new_cluster: Any, t: datetime) -> None:
     """Recover the source's base backup and archive to t for a new cluster (`creating` until done)."""
     target = register(backend, new_cluster, source.master_user, source.master_password, source.dbname)
+    target.ready.clear()  # its instances wait for the recovered data
     new_cluster._dbops_status = "creating"
     new_id = new_cluster.db_cluster_identifier
 
@@ -488,6 +494,7 @@ def snapshots_dir() -> Path:
 def restore_snapshot(backend: Any, snapshot_id: str, new_cluster: Any, master: tuple[str, str, str | None]) -> None:
     """A new cluster started from the base backup a snapshot took (recovery to its end)."""
     target = register(backend, new_cluster, *master)
+    target.ready.clear()  # its instances wait for the snapshot's data
     new_cluster._dbops_status = "creating"
 
     def run() -> None:
@@ -658,6 +665,17 @@ def install() -> None:
         return found or address.fget(self)
 
     rds.DBInstance.address = property(instance_address)
+
+    create_cluster = rds_backend.create_db_cluster
+
+    def create_db_cluster(self: Any, kwargs: dict[str, Any]) -> Any:
+        cluster = create_cluster(self, kwargs)
+        if cluster.engine == ENGINE:
+            register(self, cluster, cluster.master_username, _password_of(cluster),
+                     getattr(cluster, "database_name", None)).ready.set()
+        return cluster
+
+    rds_backend.create_db_cluster = create_db_cluster
 
     create_instance = rds_backend.create_db_instance
 

@@ -22,7 +22,9 @@ def workspace_for(cfg: Config, env: EnvConfig) -> Workspace:
         raise ConfigError(f"dbops.toml: 'envs.{env.name}.terraform_dir' is not set")
     if not env.terraform_dir.is_dir():
         raise ConfigError(f"dbops.toml: 'envs.{env.name}.terraform_dir' {env.terraform_dir} does not exist")
-    ws = Workspace(root=cfg.root, workdir=env.terraform_dir, variables={"region": env.region})
+    # The budget AWS Budgets alerts on is the objective dbops judges by: one number, in dbops.toml.
+    budget = cfg.for_env(env.name).policy.monthly_budget_usd
+    ws = Workspace(root=cfg.root, workdir=env.terraform_dir, variables={"region": env.region, "monthly_budget_usd": f"{budget:g}"})
     if env.is_embedded:
         url = emulator.endpoint(cfg.lab_dir)
         if url is None:

@@ -85,7 +85,7 @@ def test_backup_plan_selection_budget_and_alarms_exist(applied) -> None:  # type
     vault = backup.describe_backup_vault(BackupVaultName=estate["backup_vault_name"])
     assert vault["EncryptionKeyArn"] == estate["kms_key_arn"]
     budget = aws.client("budgets").describe_budget(AccountId="123456789012", BudgetName=estate["budget_name"])["Budget"]
-    assert float(budget["BudgetLimit"]["Amount"]) == 80.0
+    assert float(budget["BudgetLimit"]["Amount"]) == cli.config.for_env("lab").policy.monthly_budget_usd  # one objective
     alarms = {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
     assert set(estate["alarm_names"]) <= alarms
     assert any(name.endswith("lab-aurora-2-replica-lag") for name in alarms)
