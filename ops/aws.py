@@ -129,7 +129,7 @@ class Aws:
 
     def client(self, service: str, region: str | None = None) -> Any:
         config = botocore.config.Config(
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -125,3 +126,45 @@ def fresh_root() -> Iterator[Path]:
 def cli_at(fresh_root: Path) -> Cli:
     """A dbops CLI on a fresh config and an empty lab dir (nothing running)."""
     return Cli(write_config(fresh_root), fresh_root / ".lab")
+
+
+# The lab env applied once for the session with its defaults (a Terraform apply takes about 70 s):
+# what Terraform built is tested once, Cost Explorer included; the last test destroys it.
+SCALE_READERS = 3  # the scaled-out lab (tests/terraform/test_lab_proxy.py): three readers and the RDS Proxy
+SCALE_VARS = ("--var", f"aurora_reader_count={SCALE_READERS}", "--var", "rds_proxy_enabled=true")
+
+
+@dataclass
+class AppliedLab:
+    cli: Cli
+    aws: "object"
+    outputs: list[str]
+
+
+def repo_lab_budget() -> float:
+    return config_mod.load(REPO / "dbops.toml", environ={}).for_env("lab").policy.monthly_budget_usd
+
+
+@pytest.fixture(scope="session")
+def applied_lab(provider_mirror, pg_available) -> Iterator[AppliedLab]:  # type: ignore[no-untyped-def]
+    from ops.aws import Aws
+
+    root = traversable_tmpdir("dbops-apply-")
+    cli = Cli(write_config(root, extra=f"\n[envs.lab.policy]\nmonthly_budget_usd = {repo_lab_budget():g}\n"), root / ".lab")
+    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
+    outputs: list[str] = []
+    try:
+        for verb in ("plan", "apply"):
+            result = cli("tf", verb, "--env", "lab")
+            assert result.exit_code == 0, result.output
+            outputs.append(result.output)
+        cfg = cli.config
+        yield AppliedLab(cli, Aws.for_env(cfg, cfg.env("lab")), outputs)
+    finally:
+        lab_core.down(cli.config, lambda _: None)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list) -> None:  # type: ignore[type-arg]
+    """Tests marked runs_last (destroying the shared applied lab) run after every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)

@@ -22,7 +22,7 @@ MAX_MINUTES_AGO = 35 * 24 * 60
 
 @click.group()
 def drill() -> None:
-    """Failover and restore drills measured from the client side."""
+    """Failover, restore, connections, latency and throughput drills measured from the client side."""
 
 
 @drill.command()

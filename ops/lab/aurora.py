@@ -120,6 +120,7 @@ class Backing:
     ready: threading.Event = field(default_factory=threading.Event)
     lock: threading.RLock = field(default_factory=threading.RLock)
     slots: dict[str, int] = field(default_factory=dict)
+    proxies: dict[str, Any] = field(default_factory=dict)  # DB proxy name -> its PgBouncer
     _next_reader: int = 0
 
     def address(self, slot: int) -> str:
@@ -334,7 +335,12 @@ def remove_instance(b: Backing, instance_id: str) -> None:
 
 
 def stop_servers(home: Path) -> None:
-    """Stop every server of a backing cluster directory (from its cluster.json, or any postmaster under it)."""
+    """Stop every server of a backing cluster directory, and its proxies' PgBouncers."""
+    for pid_file in home.glob("proxy-*/pgbouncer.pid"):
+        try:
+            process.stop(int(pid_file.read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
     for pid_file in home.glob("*/postmaster.pid"):
         pgbin.run("pg_ctl", "-D", str(pid_file.parent), "-m", "fast", "-w", "-t", "30", "stop", check=False)
 
@@ -358,6 +364,61 @@ def discard_all(lab: Path) -> None:
 
 class LabLimit(Exception):
     pass
+
+
+# --- RDS Proxy -----------------------------------------------------------------------------------
+
+
+_proxy_nets: dict[str, tuple[str, Endpoint, Endpoint]] = {}  # proxy name -> its claimed network
+
+
+def proxy_address(name: str) -> str:
+    """A proxy's own address, fixed at CreateDBProxy (before it has a target): 127.a.b.3 of a network it claims."""
+    if name not in _proxy_nets:
+        _proxy_nets[name] = _claim_network(5432)
+    return f"{_proxy_nets[name][0]}.3"
+
+
+def release_proxy_address(name: str) -> None:
+    claimed = _proxy_nets.pop(name, None)
+    if claimed is not None:
+        claimed[1].stop()
+        claimed[2].stop()
+
+
+def start_proxy(b: Backing, name: str) -> str:
+    """A DB proxy of the cluster: PgBouncer on its own address at 5432 (RDS Proxy listens on 5432 whatever
+    the cluster's port), TLS required, the master user's password, re-pointed at once on a failover."""
+    from ops.lab import pooler
+
+    home = Path(b.cluster.entry["root"]) / f"proxy-{name}"
+    p = pooler.Pooler(home, proxy_address(name), 5432, ADMIN)
+    cert, key = _tls(root() / "tls")  # type: ignore[operator]
+    writer = b.cluster.writer()
+    pooler.configure(p, writer.host, writer.port, {b.master_user: b.master_password, ADMIN: secrets.token_urlsafe(16)},
+                     tls=(cert, key))
+    pooler.start(p)
+    b.proxies[name] = p
+    return p.listen
+
+
+def repoint_proxies(b: Backing) -> None:
+    from ops.lab import pooler
+
+    writer = b.cluster.writer()
+    for p in b.proxies.values():
+        text = p.ini.read_text()  # the same settings and auth file, the new writer
+        p.ini.write_text("\n".join(f"* = host={writer.host} port={writer.port}" if line.startswith("* = host=") else line
+                                   for line in text.splitlines()) + "\n")
+        pooler.reload(p)
+
+
+def stop_proxy(b: Backing, name: str) -> None:
+    from ops.lab import pooler
+
+    p = b.proxies.pop(name, None)
+    if p is not None:
+        pooler.stop(p)
 
 
 # --- failover ---------------------------------------------------------------------------------
@@ -402,6 +463,7 @@ def failover(backend: Any, cluster: Any, b: Backing, target: Any) -> None:
                 delay = float(settings.get("aurora_endpoint_delay_s"))
                 if b.writer_endpoint is not None:
                     b.writer_endpoint.point_to((new.host, new.port), after_s=delay)
+                repoint_proxies(b)  # a proxy follows the writer itself, without waiting for DNS
                 _log(f"{b.cluster_id}: {new.name} promoted; the cluster endpoint follows in {delay:g}s")
             except Exception as exc:  # noqa: BLE001 — the service reports a failed failover as an event
                 traceback.print_exc()
@@ -735,6 +797,8 @@ def install() -> None:
             b = _backings.pop(cluster_identifier.lower(), None)
         if b is not None:
             with b.lock:
+                for name in list(b.proxies):
+                    stop_proxy(b, name)
                 for ep in (b.writer_endpoint, b.reader_endpoint):
                     if ep is not None:
                         ep.stop()
@@ -832,6 +896,51 @@ def install() -> None:
         return result
 
     rds_backend.delete_db_cluster_snapshot = delete_db_cluster_snapshot
+
+    create_proxy = rds_backend.create_db_proxy
+
+    def create_db_proxy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        proxy = create_proxy(self, *args, **kwargs)
+        proxy.endpoint = proxy_address(proxy.db_proxy_name)  # reachable from the start, as the service's DNS name is
+        return proxy
+
+    rds_backend.create_db_proxy = create_db_proxy
+
+    register_targets = rds_backend.register_db_proxy_targets
+
+    def register_db_proxy_targets(self: Any, db_proxy_name: str, target_group_name: str, db_cluster_identifiers: list[str],
+                                  db_instance_identifiers: list[str]) -> Any:
+        result = register_targets(self, db_proxy_name, target_group_name, db_cluster_identifiers, db_instance_identifiers)
+        for cluster_id in db_cluster_identifiers or []:
+            b = _backing_of(cluster_id)
+            if b is not None and b.cluster.entry["writer"]:
+                with b.lock:
+                    self.db_proxies[db_proxy_name].endpoint = start_proxy(b, db_proxy_name)
+        return result
+
+    rds_backend.register_db_proxy_targets = register_db_proxy_targets
+
+    deregister_targets = rds_backend.deregister_db_proxy_targets
+
+    def deregister_db_proxy_targets(self: Any, db_proxy_name: str, target_group_name: str, db_cluster_identifiers: list[str],
+                                    db_instance_identifiers: list[str]) -> Any:
+        for cluster_id in db_cluster_identifiers or []:
+            b = _backing_of(cluster_id)
+            if b is not None:
+                stop_proxy(b, db_proxy_name)
+        return deregister_targets(self, db_proxy_name, target_group_name, db_cluster_identifiers, db_instance_identifiers)
+
+    rds_backend.deregister_db_proxy_targets = deregister_db_proxy_targets
+
+    delete_proxy = rds_backend.delete_db_proxy
+
+    def delete_db_proxy(self: Any, proxy_name: str) -> Any:
+        for b in list(_backings.values()):
+            stop_proxy(b, proxy_name)
+        release_proxy_address(proxy_name)
+        return delete_proxy(self, proxy_name)
+
+    rds_backend.delete_db_proxy = delete_db_proxy
 
     def _on_settings_change() -> None:
         for b in list(_backings.values()):

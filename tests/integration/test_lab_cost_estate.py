@@ -6,37 +6,24 @@ from __future__ import annotations
 
 import calendar
 import json
-import shutil
 from datetime import datetime, timezone
-from typing import Iterator
 
 import pytest
 
 from ops.aws import Aws
 from ops.cost.estimate import DEFAULT_USAGE_PATH
 from ops.lab import emulator, settings
-from ops.lab import lab as lab_core
 from ops.terraform.envs import engine_for_env
-from tests.conftest import Cli, traversable_tmpdir, write_config
+from tests.conftest import AppliedLab, Cli
 from tests.integration.test_lab_cost_explorer import ACCOUNT, DDB, RDS, lab_budget, next_month
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def applied(provider_mirror, pg_available) -> Iterator[tuple[Cli, Aws]]:  # type: ignore[no-untyped-def]
-    """A lab with the lab env applied (emulator and Aurora's servers; lab-pg is not needed)."""
-    root = traversable_tmpdir("dbops-cost-apply-")
-    cli = Cli(write_config(root, extra=f"\n[envs.lab.policy]\nmonthly_budget_usd = {lab_budget()}\n"), root / ".lab")
-    lab_core.up(cli.config, lab_core.LabOptions(with_postgres=False), lambda _: None)
-    try:
-        result = cli("tf", "apply", "--env", "lab")
-        assert result.exit_code == 0, result.output
-        cfg = cli.config
-        yield cli, Aws.for_env(cfg, cfg.env("lab"))
-    finally:
-        lab_core.down(cli.config, lambda _: None)
-        shutil.rmtree(root, ignore_errors=True)
+@pytest.fixture
+def applied(applied_lab: AppliedLab) -> tuple[Cli, Aws]:
+    """The session's applied lab env: its objective is the repository's lab budget."""
+    return applied_lab.cli, applied_lab.aws  # type: ignore[return-value]
 
 
 def month_projection(aws: Aws, service: str | None = None) -> float:

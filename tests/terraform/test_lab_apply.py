@@ -3,44 +3,25 @@
 from __future__ import annotations
 
 import json
-import shutil
-from typing import Iterator
 
 import pytest
 
 from ops.aws import Aws
-from ops.lab import lab as lab_core
 from ops.terraform.envs import engine_for_env
-from tests.conftest import Cli, traversable_tmpdir, write_config
+from tests.conftest import AppliedLab, Cli
+
+READERS = 1  # the lab env's default
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def applied(provider_mirror, pg_available) -> Iterator[tuple[Cli, Aws, list[str]]]:  # type: ignore[no-untyped-def]
-    root = traversable_tmpdir("dbops-apply-")
-    cli = Cli(write_config(root), root / ".lab")
-    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
-    outputs: list[str] = []
-    try:
-        # Three readers: the lab backs each with a server, and read scaling is drilled on them.
-        for args in (("tf", "plan", "--env", "lab", "--var", f"aurora_reader_count={READERS}"),
-                     ("tf", "apply", "--env", "lab", "--var", f"aurora_reader_count={READERS}")):
-            result = cli(*args)
-            assert result.exit_code == 0, result.output
-            outputs.append(result.output)
-        cfg = cli.config
-        yield cli, Aws.for_env(cfg, cfg.env("lab")), outputs
-    finally:
-        lab_core.down(cli.config, lambda _: None)
-        shutil.rmtree(root, ignore_errors=True)
+@pytest.fixture
+def applied(applied_lab: AppliedLab) -> tuple[Cli, Aws, list[str]]:
+    return applied_lab.cli, applied_lab.aws, applied_lab.outputs  # type: ignore[return-value]
 
 
 def password(cli: Cli) -> str:
     return json.loads((cli.lab_dir / "terraform" / "lab" / "secrets.json").read_text())["aurora_master_password"]
-
-
-READERS = 3
 
 
 def test_aurora_cluster_is_encrypted_with_the_cmk_and_has_one_writer_and_its_readers(applied) -> None:  # type: ignore[no-untyped-def]
@@ -140,32 +121,6 @@ def test_backup_verify_over_the_whole_lab(applied) -> None:  # type: ignore[no-u
         ddb.update_continuous_backups(TableName="sessions", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
 
 
-def test_read_scaling_every_reader_serves_and_a_named_one_takes_over(applied) -> None:  # type: ignore[no-untyped-def]
-    """Each reader has a server of its own streaming from the writer; a failover to a named reader moves the writer there."""
-    import psycopg
-
-    cli, aws, _ = applied
-    rds = aws.client("rds")
-    cluster = rds.describe_db_clusters(DBClusterIdentifier="lab-aurora")["DBClusters"][0]
-    readers = sorted(m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"] if not m["IsClusterWriter"])
-    assert len(readers) == READERS
-    secret = json.loads(aws.client("secretsmanager").get_secret_value(SecretId="lab-aurora/master")["SecretString"])
-    for iid in readers:
-        address = rds.describe_db_instances(DBInstanceIdentifier=iid)["DBInstances"][0]["Endpoint"]["Address"]
-        with psycopg.connect(host=address, port=cluster["Port"], user=secret["username"], password=secret["password"],
-                             dbname=secret["dbname"], sslmode="require", connect_timeout=5) as conn:
-            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True, iid
-    status = cli("status", "--env", "lab", "--json")
-    assert status.exit_code == 0, status.output
-    row = next(r for r in json.loads(status.stdout)["targets"] if r["target"] == "aurora:lab-aurora")
-    assert row["health"] == "ok", row
-    chosen = readers[-1]
-    result = cli("drill", "failover", "aurora:lab-aurora", "--to", chosen, "--json")
-    assert result.exit_code == 0, result.output
-    members = rds.describe_db_clusters(DBClusterIdentifier="lab-aurora")["DBClusters"][0]["DBClusterMembers"]
-    assert next(m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"]) == chosen
-
-
 def test_aurora_targets_get_the_master_secret_from_the_env_outputs(applied) -> None:  # type: ignore[no-untyped-def]
     """The data plane needs the master secret: the env's Terraform outputs name it (never its value)."""
     from ops.targets import parse_target
@@ -219,7 +174,7 @@ def test_plan_after_apply_and_a_minor_upgrade_by_aws_changes_nothing_real(applie
     # what auto_minor_version_upgrade does in a maintenance window
     rds.modify_db_cluster(DBClusterIdentifier="lab-aurora", EngineVersion="15.5", ApplyImmediately=True)
     assert rds.describe_db_clusters(DBClusterIdentifier="lab-aurora")["DBClusters"][0]["EngineVersion"] == "15.5"
-    engine = engine_for_env(cli.config, cli.config.env("lab"), {"aurora_reader_count": str(READERS)})
+    engine = engine_for_env(cli.config, cli.config.env("lab"))
     out = cli.lab_dir.parent / "after-upgrade.tfplan"
     engine.plan(out=out)
     changes = planned_attribute_changes(engine.show_json(out))
@@ -230,6 +185,7 @@ def test_plan_after_apply_and_a_minor_upgrade_by_aws_changes_nothing_real(applie
     assert {address: attrs for address, attrs in real.items() if attrs} == {}
 
 
+@pytest.mark.runs_last
 def test_destroy_leaves_nothing(applied) -> None:  # type: ignore[no-untyped-def]
     cli, aws, _ = applied
     result = cli("tf", "destroy", "--env", "lab")

@@ -1,5 +1,5 @@
-"""The lab env with its RDS Proxy switched on: applied to a fresh emulator, read back with boto3,
-planned again without changes to the proxy, then switched off again."""
+"""The lab env scaled out — three readers and its RDS Proxy switched on: read back with boto3,
+planned again without changes to the proxy, planned switched off, and read scaling drilled."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from ops.aws import Aws
 from ops.lab import lab as lab_core
 from ops.terraform.envs import engine_for_env
-from tests.conftest import Cli, traversable_tmpdir, write_config
+from tests.conftest import SCALE_READERS, SCALE_VARS, Cli, traversable_tmpdir, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -22,11 +22,12 @@ ON = ("--var", "rds_proxy_enabled=true")
 
 @pytest.fixture(scope="module")
 def applied(provider_mirror, pg_available) -> Iterator[tuple[Cli, Aws]]:  # type: ignore[no-untyped-def]
-    root = traversable_tmpdir("dbops-proxy-")
+    """The lab scaled out: three readers and the RDS Proxy."""
+    root = traversable_tmpdir("dbops-scale-")
     cli = Cli(write_config(root), root / ".lab")
     lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
     try:
-        result = cli("tf", "apply", "--env", "lab", *ON)
+        result = cli("tf", "apply", "--env", "lab", *SCALE_VARS)
         assert result.exit_code == 0, result.output
         cfg = cli.config
         yield cli, Aws.for_env(cfg, cfg.env("lab"))
@@ -108,7 +109,7 @@ def test_outputs_give_the_drills_the_proxy_endpoint(applied) -> None:  # type: i
 
 def test_a_second_plan_changes_nothing_of_the_proxy(applied) -> None:  # type: ignore[no-untyped-def]
     cli, _ = applied
-    engine = engine_for_env(cli.config, cli.config.env("lab"), {"rds_proxy_enabled": "true"})
+    engine = engine_for_env(cli.config, cli.config.env("lab"), {"rds_proxy_enabled": "true", "aurora_reader_count": str(SCALE_READERS)})
     out = cli.lab_dir.parent / "again.tfplan"
     engine.plan(out=out)
     changed = [rc["address"] for rc in engine.show_json(out)["resource_changes"]
@@ -116,16 +117,61 @@ def test_a_second_plan_changes_nothing_of_the_proxy(applied) -> None:  # type: i
     assert changed == []
 
 
-def test_switching_the_proxy_off_removes_it_and_keeps_the_cluster(applied) -> None:  # type: ignore[no-untyped-def]
-    cli, aws = applied
-    result = cli("tf", "apply", "--env", "lab")  # the lab's default: no proxy
-    assert result.exit_code == 0, result.output
-    rds = aws.client("rds")
-    assert rds.describe_db_proxies()["DBProxies"] == []
-    assert [c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]] == ["lab-aurora"]
-    groups = {g["GroupName"]: g for g in aws.client("ec2").describe_security_groups()["SecurityGroups"]}
-    assert PROXY not in groups
-    assert all(not rule.get("UserIdGroupPairs") for rule in groups["lab-aurora-aurora"]["IpPermissions"])
-    assert [r["RoleName"] for r in aws.client("iam").list_roles()["Roles"] if r["RoleName"] == f"{PROXY}-role"] == []
-    details = json.loads(cli("tf", "output", "--env", "lab", "--json").stdout)["dbops_target_details"]
+def test_switching_the_proxy_off_removes_only_the_proxy(applied) -> None:  # type: ignore[no-untyped-def]
+    """Planned, not applied (the session shares this lab): off deletes the proxy's resources and nothing else."""
+    cli, _ = applied
+    engine = engine_for_env(cli.config, cli.config.env("lab"), {"aurora_reader_count": str(SCALE_READERS)})
+    out = cli.lab_dir.parent / "off.tfplan"
+    engine.plan(out=out)
+    plan = engine.show_json(out)
+    deleted = {rc["address"] for rc in plan["resource_changes"] if "delete" in rc["change"]["actions"]}
+    assert deleted and all(".module.proxy[0]." in a or "proxy" in a for a in deleted), deleted
+    assert not [rc["address"] for rc in plan["resource_changes"]
+                if "aws_rds_cluster" in rc["type"] and rc["change"]["actions"] not in (["no-op"], ["update"])]
+    details = plan["planned_values"]["outputs"]["dbops_target_details"]["value"]
     assert details["aurora:lab-aurora"]["proxy_endpoint"] == ""
+
+
+def test_read_scaling_every_reader_serves_and_a_named_one_takes_over(applied) -> None:  # type: ignore[no-untyped-def]
+    """Each reader has a server of its own streaming from the writer; a failover to a named reader moves the writer there."""
+    import psycopg
+
+    cli, aws = applied
+    rds = aws.client("rds")
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="lab-aurora")["DBClusters"][0]
+    readers = sorted(m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"] if not m["IsClusterWriter"])
+    assert len(readers) == SCALE_READERS
+    secret = json.loads(aws.client("secretsmanager").get_secret_value(SecretId="lab-aurora/master")["SecretString"])
+    for iid in readers:
+        address = rds.describe_db_instances(DBInstanceIdentifier=iid)["DBInstances"][0]["Endpoint"]["Address"]
+        with psycopg.connect(host=address, port=cluster["Port"], user=secret["username"], password=secret["password"],
+                             dbname=secret["dbname"], sslmode="require", connect_timeout=5) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True, iid
+    status = cli("status", "--env", "lab", "--json")
+    assert status.exit_code == 0, status.output
+    row = next(r for r in json.loads(status.stdout)["targets"] if r["target"] == "aurora:lab-aurora")
+    assert row["health"] == "ok", row
+    chosen = readers[-1]
+    result = cli("drill", "failover", "aurora:lab-aurora", "--to", chosen, "--json")
+    assert result.exit_code == 0, result.output
+    members = rds.describe_db_clusters(DBClusterIdentifier="lab-aurora")["DBClusters"][0]["DBClusterMembers"]
+    assert next(m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"]) == chosen
+
+
+def test_clients_through_the_proxy_reach_the_writer_and_follow_a_failover(applied) -> None:  # type: ignore[no-untyped-def]
+    """The lab's RDS Proxy is a PgBouncer in front of the writer: clients connect to its endpoint over TLS
+    with the master secret, and it follows the writer at once on a failover (no DNS delay)."""
+    cli, aws = applied
+    endpoint = json.loads(cli("tf", "output", "--env", "lab", "--json").stdout)["dbops_target_details"]["aurora:lab-aurora"]["proxy_endpoint"]
+    conns = cli("drill", "connections", "aurora:lab-aurora", "--via", endpoint, "--clients", "200", "--time", "3", "--ramp", "4", "--json")
+    data = json.loads(conns.stdout)
+    assert {c["id"]: c["status"] for c in data["checks"]}["CONN-ERRORS"] == "pass", conns.output  # set-up time is the machine's
+    assert data["measurements"]["connected"] == 200 and data["measurements"]["refused_connections"] == 0
+    assert "POOL-UTILIZATION" not in {c["id"] for c in data["checks"]}, "RDS Proxy shows no pooler console, in the lab as on AWS"
+    direct = cli("drill", "failover", "aurora:lab-aurora", "--json")
+    proxied = cli("drill", "failover", "aurora:lab-aurora", "--via", endpoint, "--json")
+    assert direct.exit_code == 0, direct.output
+    assert proxied.exit_code == 0, proxied.output
+    d = json.loads(direct.stdout)["measurements"]["client_write_downtime_s"]
+    p = json.loads(proxied.stdout)["measurements"]["client_write_downtime_s"]
+    assert p < d, (p, d)  # the proxy does not wait for the cluster endpoint's DNS to move
