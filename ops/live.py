@@ -76,8 +76,16 @@ def table_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:
     target = DynamoTarget(ref, Aws.for_env(cfg, env))
     pitr = target.continuous_backups().get("PointInTimeRecoveryDescription", {})
     latest = pitr.get("LatestRestorableDateTime")
+    table = target.table
+    mode = (table.get("BillingModeSummary") or {}).get("BillingMode") or ("PROVISIONED" if table.get("ProvisionedThroughput", {}).get("WriteCapacityUnits") else "PAY_PER_REQUEST")
+    provisioned = table.get("ProvisionedThroughput", {})
+    last = history.verdict(cfg.report_dir, "throughput", str(ref))
     return {
-        "status": target.table["TableStatus"],
+        "status": table["TableStatus"],
+        "billing_mode": mode,
+        "capacity": (f"{provisioned.get('WriteCapacityUnits')} WCU, {provisioned.get('ReadCapacityUnits')} RCU provisioned"
+                     if mode == "PROVISIONED" else "on demand"),
+        "last_throughput_drill": f"{last['verdict']} {last['age']}: {last['summary']}" if last["started_at"] else "never run",
         "backup": {
             "retention": f"point-in-time recovery {pitr.get('PointInTimeRecoveryStatus', 'DISABLED')}",
             "latest_restorable": latest.isoformat() if latest else "unknown",
