@@ -550,10 +550,14 @@ EXTENSIONS = ("pg_stat_statements", "hypopg")
 
 
 def create_extensions(cluster: Cluster, m: Member) -> list[str]:
-    available = {r[0] for r in cluster.query(m, "SELECT name FROM pg_available_extensions WHERE name = ANY(%s)", (list(EXTENSIONS),))}
-    made = [name for name in EXTENSIONS if name in available]
-    for name in made:
-        cluster.execute(m, f"CREATE EXTENSION IF NOT EXISTS {name}")
+    with cluster.connect(m) as conn:
+        # Before its replicas exist: a synchronous lab's commit would wait for a standby forever.
+        conn.execute("SET synchronous_commit = local")
+        available = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions WHERE name = ANY(%s)",
+                                                (list(EXTENSIONS),)).fetchall()}
+        made = [name for name in EXTENSIONS if name in available]
+        for name in made:
+            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
     return made
 
 
