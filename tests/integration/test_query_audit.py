@@ -46,10 +46,12 @@ def qlab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
     require(hypopg_installed(), "hypopg is not installed (make install installs postgresql-15-hypopg)")
     root = traversable_tmpdir("dbops-query-")
     cli = Cli(write_config(root, extra="[envs.lab.policy]\nstats_min_age_s = 1\n"), root / ".lab")
-    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
-    yield cli
-    lab_core.down(cli.config, lambda _: None)
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
+        yield cli
+    finally:
+        lab_core.down(cli.config, lambda _: None)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def writer_dsn(cli: Cli, dbname: str = "postgres") -> str:

@@ -24,21 +24,23 @@ WORKLOAD = str(REPO / "workloads" / "orders.sql")
 def aurora(pg_available) -> Iterator[tuple[Cli, str, str]]:  # type: ignore[no-untyped-def]
     root = traversable_tmpdir("dbops-qaur-")
     cli = Cli(write_config(root, extra="[envs.lab.policy]\nstats_min_age_s = 1\n"), root / ".lab")
-    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
-    cfg = cli.config
-    aws = Aws.for_env(cfg, cfg.env("lab"))
-    rds, sm = aws.client("rds"), aws.client("secretsmanager")
-    rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql", EngineVersion="15.4", MasterUsername=USER,
-                          MasterUserPassword=PASSWORD, DatabaseName="app", BackupRetentionPeriod=7, StorageEncrypted=True)
-    for i in (1, 2):
-        rds.create_db_instance(DBInstanceIdentifier=f"{CLUSTER}-{i}", DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql",
-                               DBInstanceClass="db.t3.medium", PromotionTier=i)
-    endpoint = rds.describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["Endpoint"]
-    arn = sm.create_secret(Name=f"{CLUSTER}/master", SecretString=json.dumps(
-        {"username": USER, "password": PASSWORD, "host": endpoint, "port": 5432, "dbname": "app"}))["ARN"]
-    yield cli, arn, endpoint
-    lab_core.down(cli.config, lambda _: None)
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
+        cfg = cli.config
+        aws = Aws.for_env(cfg, cfg.env("lab"))
+        rds, sm = aws.client("rds"), aws.client("secretsmanager")
+        rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql", EngineVersion="15.4", MasterUsername=USER,
+                              MasterUserPassword=PASSWORD, DatabaseName="app", BackupRetentionPeriod=7, StorageEncrypted=True)
+        for i in (1, 2):
+            rds.create_db_instance(DBInstanceIdentifier=f"{CLUSTER}-{i}", DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql",
+                                   DBInstanceClass="db.t3.medium", PromotionTier=i)
+        endpoint = rds.describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["Endpoint"]
+        arn = sm.create_secret(Name=f"{CLUSTER}/master", SecretString=json.dumps(
+            {"username": USER, "password": PASSWORD, "host": endpoint, "port": 5432, "dbname": "app"}))["ARN"]
+        yield cli, arn, endpoint
+    finally:  # a setup that fails half-way still stops what it started
+        lab_core.down(cli.config, lambda _: None)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def run_json(cli: Cli, *args: str, expect: tuple[int, ...]) -> dict[str, Any]:
