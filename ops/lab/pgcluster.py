@@ -352,18 +352,25 @@ class Cluster:
 
     # --- status ----------------------------------------------------------------------
 
-    def replication_rows(self) -> dict[str, dict[str, Any]]:
-        """pg_stat_replication on the writer, by member name."""
-        try:
-            rows = self.query(
-                self.writer(),
-                "SELECT application_name, state, sync_state, "
-                "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint, "
-                "EXTRACT(EPOCH FROM replay_lag)::float8 FROM pg_stat_replication",
-            )
-        except Exception:  # noqa: BLE001 — a writer that is down has no replication to show
-            return {}
-        return {r[0]: {"state": r[1], "sync_state": r[2], "lag_bytes": r[3], "lag_s": lag_seconds(r[4], r[3])} for r in rows}
+    def replication_rows(self, samples: int = 5) -> dict[str, dict[str, Any]]:
+        """pg_stat_replication on the writer, by member name. A streaming replica whose lag is
+        not known yet (the writer has just written and the standby has not reported since) is
+        sampled again a few times, 0.2 s apart, before its lag is left unknown."""
+        for attempt in range(samples):
+            try:
+                rows = self.query(
+                    self.writer(),
+                    "SELECT application_name, state, sync_state, "
+                    "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint, "
+                    "EXTRACT(EPOCH FROM replay_lag)::float8 FROM pg_stat_replication",
+                )
+            except Exception:  # noqa: BLE001 — a writer that is down has no replication to show
+                return {}
+            out = {r[0]: {"state": r[1], "sync_state": r[2], "lag_bytes": r[3], "lag_s": lag_seconds(r[4], r[3])} for r in rows}
+            if attempt + 1 == samples or all(v["lag_s"] is not None or v["state"] != "streaming" for v in out.values()):
+                return out
+            time.sleep(0.2)
+        return {}
 
     def describe(self) -> list[dict[str, Any]]:
         repl = self.replication_rows()

@@ -59,7 +59,7 @@ def lab_set(tlab: Cli) -> Iterator[Callable[..., None]]:
 def aws(cli: Cli, retries: bool = True) -> Aws:
     cfg = cli.config
     shared = Aws.for_env(cfg, cfg.env("lab"))
-    return shared if retries else Aws(region=shared.region, endpoint_url=shared.endpoint_url, max_attempts=0)
+    return shared if retries else Aws(region=shared.region, endpoint_url=shared.endpoint_url, max_attempts=1)
 
 
 def make_table(ddb: Any, name: str, provisioned: tuple[int, int] | None = None, **extra: Any) -> dict[str, Any]:
