@@ -34,8 +34,11 @@ $(STAMP): pyproject.toml
 $(MIRROR_STAMP): $(STAMP)
 	$(BIN)/python -m ops.terraform.mirror .
 
+# Two workers: most tests wait on PostgreSQL, the emulator or a drill's clock, not on a core.
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The main job on the embedded lab: every drill and check; the lab is stopped again whatever happens.
 demo: install

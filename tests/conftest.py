@@ -165,6 +165,13 @@ def applied_lab(provider_mirror, pg_available) -> Iterator[AppliedLab]:  # type:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list) -> None:  # type: ignore[type-arg]
-    """Tests marked runs_last (destroying the shared applied lab) run after every other test."""
+    """Tests marked runs_last (destroying the shared applied lab) run after every other test.
+    Under pytest-xdist (`make test` runs two workers, --dist loadgroup) a file's tests stay on one
+    worker, so its labs start once, and every test of the shared applied lab goes to the same worker."""
     items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = "applied-lab" if "applied_lab" in item.fixturenames else item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))

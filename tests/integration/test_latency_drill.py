@@ -52,8 +52,8 @@ def test_the_workload_cannot_write_unless_asked(lab: Cli, tmp_path: Path) -> Non
         report = json.loads(refused.stdout)
         assert "cannot execute INSERT in a read-only transaction" in next(iter(report["details"]["aborted_by_error"]))
         assert scalar(lab, "SELECT count(*) FROM latency_scratch") == 0
-        allowed = lab("drill", "latency", "localpg:lab-pg", "--workload", writes, "--read-write", "--clients", "2", "--rate", "30",
-                      "--time", "2", "--p95-ms", "2000", "--json")  # commits wait for the disk: this test is about the guard
+        allowed = lab("drill", "latency", "localpg:lab-pg", "--workload", writes, "--read-write", "--clients", "2", "--rate", "50",
+                      "--time", "3", "--p95-ms", "2000", "--json")  # commits wait for the disk: this test is about the guard
         assert allowed.exit_code == 0, allowed.output
         report = json.loads(allowed.stdout)
         assert scalar(lab, "SELECT count(*) FROM latency_scratch") == report["measurements"]["transactions"] >= 50
