@@ -143,7 +143,10 @@ def pooling(cfg: Config, target: str) -> dict[str, Any]:
 
     def conn_line(r: dict[str, Any] | None, how: str) -> str:
         if r is None:
-            return f"not measured yet: run `dbops drill connections {target} --clients 1000{' --via pooler' if how == 'pooler' else ''}`"
+            if how == "pooler":
+                return f"not measured yet: run `dbops drill connections {target} --clients 1000 --via pooler`"
+            # Directly, as many clients as the server has free: the drill refuses more (--allow-exhaustion overrides).
+            return f"not measured yet: run `dbops drill connections {target} --clients N` with N the connections it has free"
         m = r["measurements"]
         p95 = m.get("setup_p95_ms")
         return (f"{r['status'].upper()} {history.age_text(r['started_at'])}: {m.get('connected')} of {m.get('clients')} clients connected, "

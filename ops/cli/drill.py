@@ -133,17 +133,19 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
 @click.option("--query-ms", type=FiniteFloat(min=0, max=10000), default=0.0, show_default=True,
               help="Server-side work per query (pg_sleep); 0 runs SELECT 1.")
 @click.option("--ramp", "ramp", type=FiniteFloat(min=0, max=600), help="Seconds over which the clients connect (default: 250 a second).")
+@click.option("--allow-exhaustion", is_flag=True,
+              help="Straight to the server, open more clients than it has free: the application's new connections are refused too.")
 @secret_arn_option
 @report_options
 def connections(target: str, clients: int, via: str | None, rate: float, duration: float, query_ms: float, ramp: float | None,
-                secret_arn: str | None,
+                allow_exhaustion: bool, secret_arn: str | None,
                 confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
                 publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Open --clients connections to TARGET at once and keep them querying: set-up time, refusals, pool use."""
     from dataclasses import replace
 
     from ops.drills.common import guarded, interruptible, new_drill_id
-    from ops.drills.connections import ConnectionsOptions, run_connections, summary
+    from ops.drills.connections import ConnectionsOptions, preflight, run_connections, summary
     from ops.lease import ledger_for
     from ops.report import Journal
     from ops.targets.registry import open_cluster
@@ -154,6 +156,7 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
         endpoint = cluster.client_endpoint(via)
+        preflight(endpoint.dsn, endpoint.label, clients, direct=via is None, allow_exhaustion=allow_exhaustion)
         opts = ConnectionsOptions(clients=clients, rate_per_client=rate, duration_s=duration, query_ms=query_ms, ramp_s=ramp,
                                   setup_p95_ms=cfg.policy.connection_setup_p95_ms,
                                   pool_utilization_min=cfg.policy.pool_utilization_min)

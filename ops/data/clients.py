@@ -57,7 +57,11 @@ def error_class(exc: BaseException) -> str:
         return "timeout"
     if "password authentication failed" in text:
         return "authentication"
-    return f"other: {type(exc).__name__}"
+    if "connection refused" in text:
+        return "connection refused"
+    # The last clause of the first line names the cause without the per-connection details before it.
+    cause = str(exc).strip().splitlines()[0].rsplit(": ", 1)[-1][:60] if str(exc).strip() else ""
+    return f"other: {type(exc).__name__}" + (f" ({cause})" if cause else "")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -8,6 +8,12 @@ SHOW POOLS), the server connections it opened, how many served a client at once,
 pool utilization: server connections busy with a client over server connections open,
 sampled four times a second while the load runs.
 
+Before the load, one connection is made: an endpoint that nobody can reach is an error (exit 2),
+not a drill of N refusals. Straight to the server (no pooler or proxy between), the clients
+must fit in the connections the server has free, less a tenth kept for the application, or the
+drill is refused before it starts: it would otherwise refuse the application's own connections.
+--allow-exhaustion runs it anyway, to measure exhaustion on purpose.
+
 Objectives: CONN-SETUP-P95 (<= connection_setup_p95_ms), CONN-ERRORS (no client refused and
 no query failed: exhaustion is measured and fails the drill, it never crashes it) and, through
 a pooler, POOL-UTILIZATION (>= pool_utilization_min).
@@ -18,9 +24,33 @@ from __future__ import annotations
 import statistics
 
 from ops.data.clients import ConnectionsOptions, Tally, percentile, run_load
+from ops.errors import CannotRun
 from ops.report import Journal, Report
 
-__all__ = ["ConnectionsOptions", "run_connections", "summary"]
+__all__ = ["ConnectionsOptions", "preflight", "run_connections", "summary"]
+
+HEADROOM = 0.1  # of the server's usable connections, left to the application
+
+
+def preflight(dsn: str, label: str, clients: int, direct: bool, allow_exhaustion: bool) -> None:
+    """Connect once; straight to the server, refuse a load that would take the application's connections."""
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+            limit, reserved, in_use = conn.execute(
+                "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int, "
+                "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')").fetchone()
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or ["connection failed"])[0].strip()
+        raise CannotRun(f"cannot connect to {label}: {first}") from None
+    if not direct or allow_exhaustion:
+        return
+    free = int((limit - reserved) * (1 - HEADROOM)) - in_use
+    if clients > free:
+        raise CannotRun(f"{clients} clients straight to the server would leave the application no connections: "
+                        f"max_connections {limit}, {reserved} reserved, {in_use} in use, {free} free after a "
+                        f"{100 * HEADROOM:.0f}% margin; go --via a pooler or proxy, or pass --allow-exhaustion")
 
 
 def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, journal: Journal, label: str) -> Report:

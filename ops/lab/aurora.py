@@ -121,6 +121,7 @@ class Backing:
     lock: threading.RLock = field(default_factory=threading.RLock)
     slots: dict[str, int] = field(default_factory=dict)
     proxies: dict[str, Any] = field(default_factory=dict)  # DB proxy name -> its PgBouncer
+    proxy_targets: set[str] = field(default_factory=set)  # DB proxies registered to the cluster, running or not yet
     _next_reader: int = 0
 
     def address(self, slot: int) -> str:
@@ -301,6 +302,8 @@ def add_instance(b: Backing, instance_id: str) -> None:
             c.save()
             c.take_backup()
             _start_endpoints(b)
+            for name in sorted(b.proxy_targets - set(b.proxies)):  # registered before the cluster had a writer
+                start_proxy(b, name)
             _log(f"{b.cluster_id}: writer {instance_id} at {m.host}:{m.port}")
         else:
             c.save()
@@ -913,9 +916,13 @@ def install() -> None:
         result = register_targets(self, db_proxy_name, target_group_name, db_cluster_identifiers, db_instance_identifiers)
         for cluster_id in db_cluster_identifiers or []:
             b = _backing_of(cluster_id)
-            if b is not None and b.cluster.entry["writer"]:
+            if b is not None:
                 with b.lock:
-                    self.db_proxies[db_proxy_name].endpoint = start_proxy(b, db_proxy_name)
+                    # The target may be registered before the cluster's first instance exists (Terraform orders
+                    # the target after the cluster only): the proxy then starts with the writer.
+                    b.proxy_targets.add(db_proxy_name)
+                    if b.cluster.entry["writer"]:
+                        start_proxy(b, db_proxy_name)
         return result
 
     rds_backend.register_db_proxy_targets = register_db_proxy_targets
@@ -927,7 +934,9 @@ def install() -> None:
         for cluster_id in db_cluster_identifiers or []:
             b = _backing_of(cluster_id)
             if b is not None:
-                stop_proxy(b, db_proxy_name)
+                with b.lock:
+                    b.proxy_targets.discard(db_proxy_name)
+                    stop_proxy(b, db_proxy_name)
         return deregister_targets(self, db_proxy_name, target_group_name, db_cluster_identifiers, db_instance_identifiers)
 
     rds_backend.deregister_db_proxy_targets = deregister_db_proxy_targets
@@ -936,7 +945,9 @@ def install() -> None:
 
     def delete_db_proxy(self: Any, proxy_name: str) -> Any:
         for b in list(_backings.values()):
-            stop_proxy(b, proxy_name)
+            with b.lock:
+                b.proxy_targets.discard(proxy_name)
+                stop_proxy(b, proxy_name)
         release_proxy_address(proxy_name)
         return delete_proxy(self, proxy_name)
 

@@ -11,7 +11,7 @@ import pytest
 from ops.lab import lab as lab_core
 from ops.lab import pgcluster, pooler
 from tests.conftest import Cli, traversable_tmpdir, write_config
-from tests.faults.helpers import run
+from tests.faults.helpers import one_line, run
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +32,31 @@ def drill(cli: Cli, *args: str) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
-def test_more_clients_than_max_connections_directly_fail_with_the_refusals_counted(plab: Cli) -> None:
-    cluster = pgcluster.get(plab.lab_dir)
+def _max_connections(cli: Cli) -> int:
+    cluster = pgcluster.get(cli.lab_dir)
     assert cluster is not None
-    max_connections = int(cluster.query(cluster.writer(), "SHOW max_connections")[0][0])
-    code, data = drill(plab, "--clients", str(max_connections + 30), "--time", "2")
+    return int(cluster.query(cluster.writer(), "SHOW max_connections")[0][0])
+
+
+def test_more_clients_than_the_server_has_free_are_refused_before_any_connects(plab: Cli) -> None:
+    """Straight to the server, a load that would take the application's connections is not started."""
+    result = run(plab, "drill", "connections", "localpg:lab-pg", "--clients", str(_max_connections(plab) - 5), "--time", "2")
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = one_line(result.stderr)
+    assert "max_connections" in line and "--allow-exhaustion" in line, line
+    assert result.stdout == ""  # no report: nothing ran
+
+
+def test_an_endpoint_nobody_listens_on_is_one_line_not_a_drill_of_refusals(plab: Cli) -> None:
+    result = run(plab, "drill", "connections", "localpg:lab-pg", "--via", "127.0.0.1:1", "--clients", "20", "--time", "1")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot connect to 127.0.0.1:1" in one_line(result.stderr)
+    assert result.stdout == ""
+
+
+def test_more_clients_than_max_connections_directly_fail_with_the_refusals_counted(plab: Cli) -> None:
+    max_connections = _max_connections(plab)
+    code, data = drill(plab, "--clients", str(max_connections + 30), "--time", "2", "--allow-exhaustion")
     m = data["measurements"]
     assert code == 1 and data["status"] == "fail"
     assert m["refused_too_many_connections"] >= 30, m

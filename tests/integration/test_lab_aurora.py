@@ -269,3 +269,25 @@ def test_deleting_instances_and_the_cluster_stops_and_removes_their_servers(alab
     assert not (home / "gone-soon-1").exists()
     rds.delete_db_cluster(DBClusterIdentifier="gone-soon", SkipFinalSnapshot=True)
     assert not home.exists()
+
+
+def test_a_proxy_registered_before_the_cluster_has_an_instance_serves_once_the_writer_exists(alab) -> None:  # type: ignore[no-untyped-def]
+    """Terraform registers the proxy's target after the cluster only, so it may come before any instance."""
+    _, aws, arn = alab
+    rds, ec2 = aws.client("rds"), aws.client("ec2")
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+    rds.create_db_cluster(DBClusterIdentifier="early-proxy", Engine="aurora-postgresql", MasterUsername=USER,
+                          MasterUserPassword=PASSWORD, DatabaseName="app")
+    proxy = rds.create_db_proxy(DBProxyName="early-proxy-px", EngineFamily="POSTGRESQL", RoleArn="arn:aws:iam::123456789012:role/px",
+                                Auth=[{"AuthScheme": "SECRETS", "SecretArn": arn, "IAMAuth": "DISABLED"}], VpcSubnetIds=subnets,
+                                RequireTLS=True)["DBProxy"]
+    try:
+        rds.register_db_proxy_targets(DBProxyName="early-proxy-px", DBClusterIdentifiers=["early-proxy"])
+        rds.create_db_instance(DBInstanceIdentifier="early-proxy-1", DBClusterIdentifier="early-proxy", Engine="aurora-postgresql",
+                               DBInstanceClass="db.t3.medium")
+        with connect(proxy["Endpoint"]) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+    finally:
+        rds.delete_db_proxy(DBProxyName="early-proxy-px")
+        rds.delete_db_instance(DBInstanceIdentifier="early-proxy-1", SkipFinalSnapshot=True)
+        rds.delete_db_cluster(DBClusterIdentifier="early-proxy", SkipFinalSnapshot=True)
