@@ -80,6 +80,13 @@ class Record:
             return True
 
 
+def lease_key(target: str) -> str:
+    """The name a target's lease is held under. RDS identifiers are case-insensitive: aurora:LAB-AURORA
+    is the cluster aurora:lab-aurora is, and must wait for its lease."""
+    kind, _, name = target.strip().partition(":")
+    return f"{kind}:{name.lower()}" if kind == "aurora" else target.strip()
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
@@ -112,6 +119,7 @@ class FileLedger:
         return self.directory / "records"
 
     def acquire(self, target: str, drill_id: str, hours: float) -> Lease:
+        target = lease_key(target)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{_safe(target)}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -195,6 +203,7 @@ class DynamoLedger:
                          f"or set envs.{self.env}.lease_table in dbops.toml to a table whose hash key is the string LockID")
 
     def acquire(self, target: str, drill_id: str, hours: float) -> Lease:
+        target = lease_key(target)
         now = _now()
         holder = Holder(target, drill_id, owner_id(), _stamp(now), _stamp(now + timedelta(hours=hours)))
         key = f"{LEASE_PREFIX}{self.env}:{target}"

@@ -1,0 +1,51 @@
+"""Leases: one drill at a time per target, whatever the spelling of the target's name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from ops.errors import Busy
+from ops.lease import DynamoLedger, FileLedger, Ledger
+
+
+@pytest.fixture(scope="module")
+def ddb() -> Iterator[object]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    client = boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_table(TableName="leases", KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    yield client
+    server.stop()
+
+
+@pytest.fixture(params=["file", "dynamodb"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
+    if request.param == "file":
+        return FileLedger(tmp_path / "leases")
+    return DynamoLedger(request.getfixturevalue("ddb"), "leases", f"env-{tmp_path.name}")
+
+
+def test_an_aurora_cluster_spelt_in_capitals_waits_for_its_lease(ledger: Ledger) -> None:
+    with ledger.acquire("aurora:lab-aurora", "first", hours=1):
+        with pytest.raises(Busy, match="aurora:lab-aurora is held by"):
+            ledger.acquire("aurora:LAB-Aurora", "second", hours=1)
+
+
+def test_dynamodb_table_names_are_case_sensitive_and_keep_their_own_leases(ledger: Ledger) -> None:
+    with ledger.acquire("dynamodb:Orders", "first", hours=1):
+        with ledger.acquire("dynamodb:orders", "second", hours=1):
+            with pytest.raises(Busy):
+                ledger.acquire("dynamodb:Orders", "third", hours=1)
+
+
+def test_a_released_lease_can_be_taken_again(ledger: Ledger) -> None:
+    ledger.acquire("aurora:db", "first", hours=1).release()
+    ledger.acquire("aurora:DB", "second", hours=1).release()
