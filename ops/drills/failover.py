@@ -18,14 +18,18 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from botocore.exceptions import BotoCoreError
+
 from ops.clock import wait_until
 from ops.data import canary as canary_mod
 from ops.drills.common import deferred_interrupts
+from ops.errors import EndpointUnreachable
 from ops.lease import Record
 from ops.report import Journal, Report
 from ops.targets.base import ClusterState, ClusterTarget
 
 NO_DATA_PLANE = "no data plane: the endpoint has no database behind it"
+CONTROL_PLANE_GRACE_S = 30.0  # failed reads of the control plane in a row for this long end the watch
 OBJECTIVES = ("FO-COMPLETED", "FO-WRITER", "FO-RTO", "FO-LOST-WRITES", "POST-HA")
 
 
@@ -152,6 +156,7 @@ def run_failover(
     action: _Action | None = None
     aborted = False
     trigger = api_at = steady_at = None
+    control_plane_lost: str | None = None  # why the watch ended without the control plane's answer
     try:
         if dsn:
             ctx.canary = canary_mod.Canary(dsn, drill_id, hz=opts.canary_hz).start()
@@ -173,15 +178,24 @@ def run_failover(
         new_writer = None
         steady_acks = max(5, int(opts.steady_s * opts.canary_hz))
         last_progress = trigger
+        failing_since: float | None = None
 
         def settled() -> bool:
-            nonlocal new_writer, api_at, steady_at, last_progress
+            nonlocal new_writer, api_at, steady_at, last_progress, failing_since, control_plane_lost
             if action.error is not None:
                 return True
             if api_at is None:
                 try:
                     now_state = target.describe(lag=False)  # no CloudWatch while polling
-                except Exception:  # noqa: BLE001 — control plane mid-change; ask again
+                    failing_since = None
+                except EndpointUnreachable as exc:  # the endpoint is taken for dead: asking again cannot help
+                    control_plane_lost = str(exc)
+                    return True
+                except Exception as exc:  # noqa: BLE001 — control plane mid-change; ask again, for a while
+                    failing_since = failing_since or time.monotonic()
+                    if time.monotonic() - failing_since >= CONTROL_PLANE_GRACE_S:
+                        control_plane_lost = f"{CONTROL_PLANE_GRACE_S:.0f}s of failed reads, the last {type(exc).__name__}: {exc}"
+                        return True
                     now_state = None
                 if now_state is not None and now_state.writer and now_state.writer != state.writer:
                     new_writer, api_at = now_state.writer, time.monotonic()
@@ -200,7 +214,14 @@ def run_failover(
 
         wait_until(settled, timeout=deadline_s, interval=0.05)
         if action.error is not None:
-            journal.check("FO-COMPLETED", "fail", f"failover did not complete: {type(action.error).__name__}: {action.error}")
+            # A call that never reached the service says nothing of the cluster: an error, not a failed failover.
+            unreached = isinstance(action.error, (EndpointUnreachable, BotoCoreError))
+            journal.check("FO-COMPLETED", "error" if unreached else "fail",
+                          f"failover did not complete: {type(action.error).__name__}: {action.error}")
+        elif control_plane_lost is not None:
+            journal.check("FO-COMPLETED", "error", f"the control plane stopped answering {time.monotonic() - trigger:.0f}s after "
+                                                   f"the failover call ({control_plane_lost}): the cluster may be mid-failover, "
+                                                   "read its writer (`dbops status`) before anything else")
         elif api_at is None:
             journal.check("FO-COMPLETED", "fail", f"failover did not complete: no new writer within {deadline_s:.0f}s (3x RTO)")
         else:
@@ -222,7 +243,7 @@ def run_failover(
                 journal.event("cleanup", "waiting for the failover call to return")
                 action.thread.join(opts.rto_s * 3)
             if log is not None and trigger is not None and not aborted:
-                _judge_downtime(ctx, log, trigger, steady_at, opts, journal)
+                _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost)
             if dsn is None and not aborted:
                 for cid in ("FO-RTO", "FO-LOST-WRITES"):
                     journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
@@ -252,6 +273,9 @@ def _heal(target: ClusterTarget, old_writer: str, opts: FailoverOptions, journal
             journal.measure("heal_s", time.monotonic() - t0)
             journal.details["heal"] = heal.detail
             journal.check("POST-HA", "pass" if heal.ok else "fail", heal.detail)
+        except (EndpointUnreachable, BotoCoreError) as exc:  # the cluster was not read: its state is not known
+            journal.details["heal"] = f"HA not checked: {exc}"
+            journal.check("POST-HA", "error", f"HA not checked, the control plane does not answer: {exc}")
         except Exception as exc:  # noqa: BLE001 — reported, the verdict says so
             journal.details["heal"] = f"could not restore HA: {exc}"
             journal.check("POST-HA", "fail", f"could not restore HA: {exc}")
@@ -286,12 +310,15 @@ def _last_error(c: canary_mod.Canary) -> str:
 
 
 def _judge_downtime(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float, steady_at: float | None,
-                    opts: FailoverOptions, journal: Journal) -> None:
+                    opts: FailoverOptions, journal: Journal, cut_short: str | None = None) -> None:
     journal.measure("acked_writes", len(log.acks))
     journal.measure("failed_write_attempts", len(log.failures))
     journal.measure("writes_refused_read_only", log.refused_read_only(since=trigger))
     journal.details["servers"] = [f"{server} x{n}" for server, n in canary_mod.servers_in_order(log.acks)]
-    if steady_at is None:
+    if steady_at is None and cut_short is not None:
+        journal.mark_not_measured("client_write_downtime_s", f"the watch ended early: {cut_short}")
+        journal.check("FO-RTO", "error", f"not measured to the end: the control plane stopped answering ({cut_short})")
+    elif steady_at is None:
         observed_until = max([a.at for a in log.acks] + [f.at for f in log.failures] + [trigger])
         journal.measure("client_write_downtime_s", canary_mod.longest_outage(log.acks, trigger, observed_until))
         journal.details["downtime_is_lower_bound"] = True

@@ -9,12 +9,14 @@ at once; clients keep reaching the old, read-only writer until the endpoint move
 from __future__ import annotations
 
 import shutil
+import time
 from typing import Iterator
 
 import pytest
 
 from ops.drills.common import new_drill_id
 from ops.drills.failover import FailoverOptions, run_failover
+from ops.errors import EndpointUnreachable
 from ops.lab import lab as lab_core
 from ops.lab import pgcluster
 from ops.lab.endpoint import Endpoint
@@ -91,6 +93,36 @@ def test_writes_that_never_reach_a_new_writer_fail_the_rto(mlab: Cli) -> None:
     assert report.details["downtime_is_lower_bound"] is True
     assert report.measurements["writes_refused_read_only"] > 0
     assert report.status == "fail"
+
+
+class DarkControlPlaneTarget(MovingEndpointTarget):
+    """The control plane stops answering once the failover call has been made, as a dead endpoint does."""
+
+    dark = False
+
+    def describe(self, lag: bool = True):  # type: ignore[no-untyped-def]
+        if self.dark:
+            raise EndpointUnreachable("AWS endpoint http://127.0.0.1:1 does not answer (ReadTimeoutError)")
+        return super().describe(lag=lag)
+
+    def failover(self, to: str | None, timeout: float) -> None:
+        self.dark = True
+        super().failover(to, timeout)
+
+    def after_failover(self, old_writer: str, timeout: float):  # type: ignore[no-untyped-def]
+        self.dark = False  # it answers again for the heal: the lab stays whole for the next test
+        return super().after_failover(old_writer, timeout)
+
+
+def test_a_control_plane_that_stops_answering_is_an_error_at_once_not_a_failed_rto(mlab: Cli) -> None:
+    """Without the control plane the drill cannot say the failover completed: error, and no 3x RTO wait."""
+    t0 = time.monotonic()
+    report = drill(DarkControlPlaneTarget(mlab, delay_s=3600), rto_s=20.0)
+    checks = {c.id: c for c in report.checks}
+    assert report.status == "error", report.checks
+    assert checks["FO-COMPLETED"].status == "error" and "stopped answering" in checks["FO-COMPLETED"].detail
+    assert checks["FO-RTO"].status == "error" and "client_write_downtime_s" in report.not_measured
+    assert time.monotonic() - t0 < 30, "the watch ended when the endpoint was found dead, not after 3x RTO (60 s)"
 
 
 def test_a_replica_that_stopped_replaying_fails_the_lag_precheck(mlab: Cli) -> None:
