@@ -16,6 +16,8 @@ METRIC_NAMES = {
     "failed_backup_findings": "FailedBackupFindings",
 }
 
+RECOVERY_DRILLS = ("failover", "restore")  # the drills the missed-drill alarms watch, one alarm per kind
+
 
 def publish(aws: Aws, report: Report) -> int:
     """Put every measured value; a value that was not measured is not sent. Returns the count."""
@@ -26,8 +28,9 @@ def publish(aws: Aws, report: Report) -> int:
         for name, value in report.measurements.items() if value is not None
     ]
     # DrillFailed: a missed objective, a run that could not run, or an interrupted one.
-    # DrillRuns counts only runs that reached a verdict (pass or fail): an inconclusive drill
-    # measured nothing, so a week of them trips the monitoring module's missed-drill alarm.
+    # DrillRuns counts only recovery drills that reached a verdict (pass or fail), per kind: an
+    # inconclusive failover measured nothing, and a backup check or cost check is no failover,
+    # so neither keeps the monitoring module's missed-drill alarm of that kind quiet.
     failed = 1.0 if report.status in ("fail", "error", "aborted") else 0.0
     concluded = 1.0 if report.status in ("pass", "fail") else 0.0
     inconclusive = 1.0 if report.status == "inconclusive" else 0.0
@@ -37,8 +40,10 @@ def publish(aws: Aws, report: Report) -> int:
         {"MetricName": "DrillFailed", "Dimensions": dims, "Value": failed, "Unit": "Count"},
         {"MetricName": "DrillFailed", "Dimensions": env_only, "Value": failed, "Unit": "Count"},
         {"MetricName": "DrillInconclusive", "Dimensions": env_only, "Value": inconclusive, "Unit": "Count"},
-        {"MetricName": "DrillRuns", "Dimensions": env_only, "Value": concluded, "Unit": "Count"},
     ]
+    if report.kind in RECOVERY_DRILLS:
+        data.append({"MetricName": "DrillRuns", "Dimensions": env_only + [{"Name": "Kind", "Value": report.kind}],
+                     "Value": concluded, "Unit": "Count"})
     cw = aws.client("cloudwatch")
     for i in range(0, len(data), 20):
         cw.put_metric_data(Namespace=NAMESPACE, MetricData=data[i : i + 20])

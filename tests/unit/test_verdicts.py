@@ -72,7 +72,7 @@ def sent_metrics(r: report.Report) -> dict[str, float]:
         captured: list[dict] = []
         cw.meta.events.register("before-parameter-build.cloudwatch.PutMetricData", lambda params, **_: captured.append(params))
         publish(aws, r)
-    return {f"{d['MetricName']}{'/env' if len(d['Dimensions']) == 1 else ''}": d["Value"] for d in captured[0]["MetricData"]}
+    return {f"{d['MetricName']}/{','.join(x['Name'] for x in d['Dimensions'])}": d["Value"] for d in captured[0]["MetricData"]}
 
 
 @pytest.mark.parametrize("checks, failed, runs, inconclusive", [
@@ -82,9 +82,19 @@ def sent_metrics(r: report.Report) -> dict[str, float]:
 ])
 def test_an_inconclusive_drill_is_never_counted_as_a_successful_run(checks, failed, runs, inconclusive) -> None:  # type: ignore[no-untyped-def]
     sent = sent_metrics(journal(*checks).finish())
-    assert sent["DrillFailed/env"] == failed
-    assert sent["DrillRuns/env"] == runs, "the missed-drill alarm counts only runs that reached a verdict"
-    assert sent["DrillInconclusive/env"] == inconclusive
+    assert sent["DrillFailed/Env"] == failed
+    assert sent["DrillRuns/Env,Kind"] == runs, "the missed-drill alarm counts only runs that reached a verdict"
+    assert sent["DrillInconclusive/Env"] == inconclusive
+
+
+@pytest.mark.parametrize("kind", ["backup", "cost", "connections", "throughput"])
+def test_a_check_that_is_no_recovery_drill_never_counts_as_a_drill_run(kind: str) -> None:
+    """A passing backup check must not keep the missed-failover alarm quiet."""
+    j = report.Journal(kind, "aurora:db", "prod", echo=None)
+    j.check("A", "pass", "measured")
+    sent = sent_metrics(j.finish())
+    assert not [k for k in sent if k.startswith("DrillRuns")], sent
+    assert sent["DrillFailed/Env"] == 0.0
 
 
 @pytest.mark.parametrize("codes, worst", [

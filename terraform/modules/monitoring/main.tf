@@ -244,13 +244,15 @@ resource "aws_cloudwatch_metric_alarm" "weekly_drill_failed" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "weekly_drill_missing" {
-  count = var.drill_env == null ? 0 : 1
+  # One alarm per kind of drill: a week of concluded restores does not hide a week without a
+  # concluded failover. Only runs that reached a verdict (pass or fail) count.
+  for_each = var.drill_env == null ? toset([]) : toset(var.drill_kinds)
 
-  alarm_name          = "${var.name}-weekly-drill-missing"
-  alarm_description   = "No dbops drill of env ${coalesce(var.drill_env, "-")} reported for 7 days"
+  alarm_name          = "${var.name}-weekly-${each.key}-drill-missing"
+  alarm_description   = "No dbops ${each.key} drill of env ${coalesce(var.drill_env, "-")} reached a verdict for 7 days"
   namespace           = "dbops"
   metric_name         = "DrillRuns"
-  dimensions          = { Env = coalesce(var.drill_env, "-") }
+  dimensions          = { Env = coalesce(var.drill_env, "-"), Kind = each.key }
   statistic           = "Sum"
   period              = 86400
   evaluation_periods  = 7
@@ -258,6 +260,25 @@ resource "aws_cloudwatch_metric_alarm" "weekly_drill_missing" {
   threshold           = 1
   comparison_operator = "LessThanThreshold"
   treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "weekly_drill_inconclusive" {
+  count = var.drill_env == null ? 0 : 1
+
+  alarm_name          = "${var.name}-weekly-drill-inconclusive"
+  alarm_description   = "A dbops drill or check of env ${coalesce(var.drill_env, "-")} ran but could not measure an objective"
+  namespace           = "dbops"
+  metric_name         = "DrillInconclusive"
+  dimensions          = { Env = coalesce(var.drill_env, "-") }
+  statistic           = "Maximum"
+  period              = 86400
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
   alarm_actions       = local.actions
   ok_actions          = local.actions
   tags                = var.tags

@@ -21,5 +21,6 @@ output "alarm_names" {
     [for a in aws_cloudwatch_metric_alarm.backup_failed : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.weekly_drill_failed : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.weekly_drill_missing : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.weekly_drill_inconclusive : a.alarm_name],
   )
 }

@@ -50,9 +50,20 @@ variable "backup_vault_name" {
 }
 
 variable "drill_env" {
-  description = "Env whose weekly dbops drills are watched (DrillFailed, DrillRuns in namespace dbops); null for none."
+  description = "Env whose weekly dbops drills are watched (DrillFailed, DrillRuns, DrillInconclusive in namespace dbops); null for none."
   type        = string
   default     = null
+}
+
+variable "drill_kinds" {
+  description = "Kinds of dbops drill that must reach a verdict every week (an alarm each when drill_env is set)."
+  type        = list(string)
+  default     = ["failover", "restore"]
+
+  validation {
+    condition     = alltrue([for k in var.drill_kinds : contains(["failover", "restore"], k)])
+    error_message = "The drill_kinds may hold failover and restore: the drills that publish DrillRuns."
+  }
 }
 
 variable "replica_lag_ms" {
