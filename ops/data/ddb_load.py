@@ -105,6 +105,9 @@ class TableInfo:
     stream: bool
     ttl_attribute: str | None
     description: dict[str, Any] = field(repr=False, default_factory=dict)
+    # Application Auto Scaling of a provisioned table's capacity: {"write": (min, max), "read": ...};
+    # None when it could not be read.
+    autoscaling: dict[str, tuple[float, float]] | None = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -210,7 +213,21 @@ class LoadTarget:
             stream=bool((t.get("StreamSpecification") or {}).get("StreamEnabled")),
             ttl_attribute=ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
             description=t,
+            autoscaling={} if mode == "PAY_PER_REQUEST" else self._autoscaling(),
         )
+
+    def _autoscaling(self) -> dict[str, tuple[float, float]] | None:
+        """The table's scalable capacity: the drill's load may raise it, and what it is raised to is paid."""
+        import botocore.exceptions
+
+        dims = {"dynamodb:table:WriteCapacityUnits": "write", "dynamodb:table:ReadCapacityUnits": "read"}
+        try:
+            client = self.aws.client("application-autoscaling")
+            found = client.describe_scalable_targets(ServiceNamespace="dynamodb", ResourceIds=[f"table/{self.name}"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            return None
+        return {dims[t["ScalableDimension"]]: (float(t["MinCapacity"]), float(t["MaxCapacity"]))
+                for t in found.get("ScalableTargets", []) if t.get("ScalableDimension") in dims}
 
     # --- CloudWatch ---------------------------------------------------------------------------------
 

@@ -27,8 +27,13 @@ Objectives (not judged means inconclusive, never a pass):
 
 Cost: on-demand, the request units consumed at the catalog's prices (ops/cost/prices.json: 0.625
 USD per million write request units, 0.125 per million read request units); provisioned, nothing on
-top of the capacity the table pays for whether it is used or not (an autoscaling policy that raises
-the capacity would add to it).
+top of the capacity the table pays for whether it is used or not, unless Application Auto Scaling
+may raise it: then the capacity up to the scalable maximum, for the drill and an hour after it (the
+scale-in waits for low use, and capacity is billed by the hour) — an upper bound.
+
+A provisioned table shares its capacity with the application: a load beyond it throttles the
+application's requests too. Without autoscaling up to the target, such a drill is refused before
+anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class ThroughputOptions:
     max_cost_usd: float = 1.0
     metrics_wait_s: float = 120.0
     expires_hours: float = 6.0
+    allow_throttling: bool = False  # a provisioned table's capacity may be exceeded, the application's requests throttled
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,9 @@ def baseline(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[d
     return Baseline(rate["write"], rate["read"], source["write"], source["read"], start, now, dropped)
 
 
-def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[str, Any]) -> Cost:
+def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[str, Any],
+          targets: tuple[float, float] = (0.0, 0.0), seconds: float = 0.0) -> Cost:
+    """targets: the write and read units a second at the multiple; seconds: how long the load runs."""
     prices = catalog["prices"]
     if info.on_demand:
         w, r = float(prices["dynamodb.ondemand.write"]["usd"]), float(prices["dynamodb.ondemand.read"]["usd"])
@@ -166,9 +174,20 @@ def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[
     hourly = (info.provisioned_wcu * float(prices["dynamodb.provisioned.wcu"]["usd"])
               + info.provisioned_rcu * float(prices["dynamodb.provisioned.rcu"]["usd"]))
     note = (f"provisioned: the table's {info.provisioned_wcu:g} WCU and {info.provisioned_rcu:g} RCU are paid whether used or not "
-            f"({hourly:.4f} USD an hour); the drill's {write_units:,.0f} write and {read_units:,.0f} read units add nothing to it "
-            "(an autoscaling policy that raises the capacity would)")
-    return Cost(write_units, read_units, 0.0, note)
+            f"({hourly:.4f} USD an hour)")
+    # Capacity autoscaling may add, up to its maximum, when the load is above the provisioned capacity.
+    raised = {kind: max(0.0, (info.autoscaling or {}).get(kind, (0.0, current))[1] - current)
+              for kind, target, current in (("write", targets[0], info.provisioned_wcu), ("read", targets[1], info.provisioned_rcu))
+              if target > current}
+    if not raised or not any(raised.values()):
+        return Cost(write_units, read_units, 0.0, note + f"; the drill's {write_units:,.0f} write and {read_units:,.0f} read units "
+                                                         "add nothing to it")
+    hours = math.ceil(seconds / 3600) + 1
+    usd = hours * (raised.get("write", 0.0) * float(prices["dynamodb.provisioned.wcu"]["usd"])
+                   + raised.get("read", 0.0) * float(prices["dynamodb.provisioned.rcu"]["usd"]))
+    added = " and ".join(f"{n:g} {UNIT[k]}" for k, n in raised.items() if n)
+    return Cost(write_units, read_units, usd, note + f"; autoscaling may add up to {added} for about {hours} h "
+                                                     f"(the drill and the scale-in after it): at most {usd:.4f} USD")
 
 
 def plan(target: LoadTarget, opts: ThroughputOptions, catalog: dict[str, Any],
@@ -182,7 +201,7 @@ def plan(target: LoadTarget, opts: ThroughputOptions, catalog: dict[str, Any],
     items = max(1, min(MAX_ITEMS, math.ceil(writes[1]), n_writes or 1))
     # every load item is one write unit, every read one read unit; the manifest's put and delete and the
     # deletes of the items are writes too
-    estimate = price(info, n_writes + items + 2, n_reads, catalog)
+    estimate = price(info, n_writes + items + 2, n_reads, catalog, (writes[1], reads[1]), opts.ramp_s + opts.hold_s)
     workers = min(64, max(8, math.ceil((writes[1] + reads[1]) * 0.1)))
     return Plan(info, base, opts.multiplier, writes, reads, opts.ramp_s, opts.hold_s, items, n_writes, n_reads, workers, estimate)
 
@@ -193,7 +212,7 @@ def refuse_if_costly(p: Plan, max_cost_usd: float) -> None:
                          f"{max_cost_usd:g} USD: nothing was written; raise --max-cost, or shorten --time / --ramp")
 
 
-def pre_checks(p: Plan) -> list[tuple[str, str, str]]:
+def pre_checks(p: Plan, allow_throttling: bool = False) -> list[tuple[str, str, str]]:
     info, base = p.info, p.baseline
     out = [("PRE-AVAILABLE", "pass" if info.status == "ACTIVE" else "fail", f"table {info.name} is {info.status} ({info.mode})")]
     lacking = [k for k, r in (("writes", base.wcu), ("reads", base.rcu)) if r <= 0]
@@ -204,12 +223,23 @@ def pre_checks(p: Plan) -> list[tuple[str, str, str]]:
     need = f"{p.target_wcu:.1f} WCU/s and {p.target_rcu:.1f} RCU/s"
     if not info.on_demand:
         over = [(k, t, c) for k, t, c in (("write", p.target_wcu, info.provisioned_wcu), ("read", p.target_rcu, info.provisioned_rcu)) if t > c]
-        if over:
+        # Over the capacity, the application's own requests throttle with the drill's, unless autoscaling can follow.
+        unscaled = [k for k, t, _ in over if (info.autoscaling or {}).get(k, (0.0, 0.0))[1] < t]
+        if over and unscaled and not allow_throttling:
+            scaling = ("autoscaling could not be read" if info.autoscaling is None else
+                       "; ".join(f"{k} autoscaling up to {info.autoscaling[k][1]:g}" for k in unscaled if k in info.autoscaling)
+                       or "no autoscaling")
+            out.append(("PRE-CAPACITY", "fail", f"{p.multiplier:g}x needs {need}; the table is provisioned with {info.provisioned_wcu:g} WCU "
+                                                f"and {info.provisioned_rcu:g} RCU ({scaling}): the drill would throttle the "
+                                                "application's requests too; lower --multiplier, raise the capacity, or pass "
+                                                "--allow-throttling"))
+        elif over:
             lasts = min(c * BURST_S / (t - c) for _, t, c in over)
+            follows = "" if unscaled else "; autoscaling raises the capacity after a few minutes of it"
             out.append(("PRE-CAPACITY", "warn", f"{p.multiplier:g}x needs {need}; the table is provisioned with {info.provisioned_wcu:g} WCU "
                                                 f"and {info.provisioned_rcu:g} RCU: beyond them only burst capacity serves it (at most "
                                                 f"{BURST_S} s of unused capacity, best effort), about {lasts:.0f} s at this rate, then "
-                                                "it throttles"))
+                                                f"it throttles{follows}"))
         else:
             out.append(("PRE-CAPACITY", "pass", f"{p.multiplier:g}x needs {need}, within the provisioned {info.provisioned_wcu:g} WCU "
                                                 f"and {info.provisioned_rcu:g} RCU"))
@@ -258,7 +288,7 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
     journal.measure("target_rcu", p.target_rcu)
     journal.measure("cost_estimate_usd", p.estimate.usd)
     journal.event("cost", f"estimated {p.estimate.usd:.6f} USD (at most {opts.max_cost_usd:g}): {p.estimate.note}")
-    for cid, status, detail in pre_checks(p):
+    for cid, status, detail in pre_checks(p, opts.allow_throttling):
         journal.check(cid, status, detail)
     if any(c.status == "fail" for c in journal.checks):
         return journal.finish("error", f"ERROR: pre-checks failed, the drill did not start: {journal.failed_detail()}")

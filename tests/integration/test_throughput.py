@@ -308,7 +308,11 @@ def test_a_provisioned_table_with_too_little_capacity_throttles_and_the_drill_fa
     ddb = aws(tlab).client("dynamodb")
     make_table(ddb, "tp-small", provisioned=(5, 5))
     app = put_app_items(ddb, "tp-small", 5)
-    result, data = drill(tlab, "tp-small", "--baseline-wcu", "3", "--baseline-rcu", "3", *QUICK)
+    refused, data = drill(tlab, "tp-small", "--baseline-wcu", "3", "--baseline-rcu", "3", *QUICK)
+    assert refused.exit_code == 2 and checks(data)["PRE-CAPACITY"] == "fail", refused.output
+    assert "throttle the application's requests too" in refused.output
+    assert ddb.scan(TableName="tp-small")["Count"] == len(app), "refused before anything was written"
+    result, data = drill(tlab, "tp-small", "--baseline-wcu", "3", "--baseline-rcu", "3", "--allow-throttling", *QUICK)
     assert result.exit_code == 1, result.output
     found, m = checks(data), data["measurements"]
     assert data["status"] == "fail" and found["TP-THROTTLES"] == "fail" and found["TP-RATE"] == "fail"
@@ -407,6 +411,21 @@ def test_a_drill_above_the_cost_ceiling_is_refused_in_one_line_before_anything_i
     finally:
         lease.release()
     assert ddb.scan(TableName="tp-costly")["Count"] == len(app)
+
+
+def test_capacity_autoscaling_may_raise_is_priced_and_held_to_the_cost_ceiling(tlab: Cli) -> None:
+    """Provisioned 5 WCU scaling to 40,000: 10x of 3 WCU raises it, and the raised capacity is paid by the hour."""
+    a = aws(tlab)
+    ddb = a.client("dynamodb")
+    make_table(ddb, "tp-scaled", provisioned=(5, 5))
+    a.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="dynamodb", ResourceId="table/tp-scaled", ScalableDimension="dynamodb:table:WriteCapacityUnits",
+        MinCapacity=5, MaxCapacity=40000)
+    result = tlab("drill", "throughput", "dynamodb:tp-scaled", "--baseline-wcu", "3", *QUICK)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "autoscaling may add up to 39995 WCU" in lines[0] and "above --max-cost 1 USD" in lines[0], lines[0]
+    assert ddb.scan(TableName="tp-scaled")["Count"] == 0, "nothing written"
 
 
 def test_a_table_without_traffic_has_no_peak_and_the_drill_says_so(tlab: Cli) -> None:

@@ -104,7 +104,7 @@ def test_a_table_with_no_traffic_is_refused_unless_a_baseline_is_given() -> None
 def info(on_demand: bool = True, wcu: float = 0, rcu: float = 0, **extra: Any) -> TableInfo:
     return TableInfo(name="t", status="ACTIVE", on_demand=on_demand, provisioned_wcu=wcu, provisioned_rcu=rcu, warm_wcu=extra.get("warm_wcu"),
                      warm_rcu=extra.get("warm_rcu"), max_on_demand_wru=None, max_on_demand_rru=None, stream=extra.get("stream", False),
-                     ttl_attribute=None, description=STRING_TABLE)
+                     ttl_attribute=None, description=STRING_TABLE, autoscaling=extra.get("autoscaling", {}))
 
 
 def test_on_demand_costs_the_request_units_at_the_catalogs_prices() -> None:
@@ -117,6 +117,15 @@ def test_on_demand_costs_the_request_units_at_the_catalogs_prices() -> None:
 def test_provisioned_capacity_is_paid_anyway_and_the_drill_adds_nothing() -> None:
     cost = tp.price(info(on_demand=False, wcu=100, rcu=200), 5_000_000, 5_000_000, load_catalog())
     assert cost.usd == 0.0 and "paid whether used or not" in cost.note and "0.0910 USD an hour" in cost.note  # 100 x 0.00065 + 200 x 0.00013
+
+
+def test_autoscaling_that_the_load_raises_is_priced_up_to_its_maximum() -> None:
+    """A provisioned table whose write capacity scales 100 -> 1,000: the drill may pay 900 WCU for its hour and the next."""
+    scaled = info(on_demand=False, wcu=100, rcu=200, autoscaling={"write": (100.0, 1000.0)})
+    cost = tp.price(scaled, 5_000_000, 0, load_catalog(), targets=(500.0, 0.0), seconds=90)
+    assert cost.usd == pytest.approx(900 * 0.00065 * 2) and "autoscaling may add up to 900 WCU for about 2 h" in cost.note
+    within = tp.price(scaled, 5_000_000, 0, load_catalog(), targets=(80.0, 0.0), seconds=90)
+    assert within.usd == 0.0, "a load within the provisioned capacity raises nothing"
 
 
 def plan_of(estimate_usd: float) -> tp.Plan:
@@ -210,7 +219,15 @@ def test_the_capacity_pre_check_warns_of_provisioned_capacity_burst_and_warm_thr
         return {c: (s, d) for c, s, d in tp.pre_checks(replace(p, info=info(**kwargs)))}
 
     small = found(on_demand=False, wcu=5, rcu=5)
-    assert small["PRE-CAPACITY"][0] == "warn" and "about 60 s at this rate" in small["PRE-CAPACITY"][1]  # 5 x 300 / (30 - 5)
+    assert small["PRE-CAPACITY"][0] == "fail" and "throttle the application's requests too" in small["PRE-CAPACITY"][1]
+    allowed = {c: (s, d) for c, s, d in tp.pre_checks(replace(p, info=info(on_demand=False, wcu=5, rcu=5)), allow_throttling=True)}
+    assert allowed["PRE-CAPACITY"][0] == "warn" and "about 60 s at this rate" in allowed["PRE-CAPACITY"][1]  # 5 x 300 / (30 - 5)
+    scaled = found(on_demand=False, wcu=5, rcu=5, autoscaling={"write": (5.0, 100.0), "read": (5.0, 100.0)})
+    assert scaled["PRE-CAPACITY"][0] == "warn" and "autoscaling raises the capacity" in scaled["PRE-CAPACITY"][1]
+    short = found(on_demand=False, wcu=5, rcu=5, autoscaling={"write": (5.0, 20.0)})
+    assert short["PRE-CAPACITY"][0] == "fail" and "write autoscaling up to 20" in short["PRE-CAPACITY"][1]
+    unread = found(on_demand=False, wcu=5, rcu=5, autoscaling=None)
+    assert unread["PRE-CAPACITY"][0] == "fail" and "autoscaling could not be read" in unread["PRE-CAPACITY"][1]
     assert found(on_demand=False, wcu=50, rcu=50)["PRE-CAPACITY"][0] == "pass"
     cold = found(warm_wcu=20, warm_rcu=20, stream=True)
     assert cold["PRE-CAPACITY"][0] == "warn" and "warm throughput 20" in cold["PRE-CAPACITY"][1] and cold["PRE-STREAM-CONSUMERS"][0] == "warn"
