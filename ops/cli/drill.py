@@ -191,10 +191,12 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
               help="Objective for the p95 of writes and of reads, ms (default: policy throughput_p95_ms).")
 @click.option("--metrics-wait", type=FiniteFloat(min=0, max=900), default=120.0, show_default=True,
               help="Seconds to wait afterwards for CloudWatch to publish the drill's minutes.")
+@click.option("--allow-throttling", is_flag=True,
+              help="Load a provisioned table beyond its capacity (and its autoscaling): the application's requests throttle too.")
 @report_options
 def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: float, window_hours: float,
                baseline_wcu: float | None, baseline_rcu: float | None, max_cost: float | None, p95_ms: float | None,
-               metrics_wait: float, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+               metrics_wait: float, allow_throttling: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
                publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Drive DynamoDB TARGET at a multiple of its recent peak with items of its own: throttles, p95, rate, cost."""
     from ops.aws import Aws
@@ -218,7 +220,7 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
     opts = ThroughputOptions(multiplier=policy.throughput_multiplier, ramp_s=ramp_s, hold_s=hold_s, window_h=window_hours,
                              baseline_wcu=baseline_wcu, baseline_rcu=baseline_rcu, p95_ms=policy.throughput_p95_ms,
                              tolerance=policy.throughput_rate_tolerance, max_cost_usd=policy.max_drill_cost_usd,
-                             metrics_wait_s=metrics_wait)
+                             metrics_wait_s=metrics_wait, allow_throttling=allow_throttling)
     catalog = load_catalog()
     with interruptible():
         load = LoadTarget(ref.name, Aws.for_env(cfg, env))
