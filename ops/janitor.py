@@ -13,6 +13,11 @@ A leftover is removed when its expiry has passed or its drill process is gone fr
 host (after a SIGKILL); one whose drill still runs is never touched. A restore kept with
 --keep lives until it expires. "Deleted" is reported only once it is seen gone; otherwise
 it is reported as pending and found again by the next run.
+
+On an account each kind's listing, each resource's read and each removal is tried on its own:
+a throttle or AccessDenied is named in the output and the rest goes on. A read that failed is
+never "nothing found": the janitor then says it cannot tell (exit 4) unless something is
+known to be left (exit 1).
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
+
+import botocore.exceptions
 
 from ops.config import Config, EnvConfig
-from ops.errors import describe
+from ops.errors import DbopsError, describe
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG
 from ops.drills.restore import OWNER_TAG
 from ops.lease import Record, ledger_for
@@ -34,6 +41,7 @@ from ops.proc import owner_alive
 # Drill rows older than this belong to no running drill (a drill's lease lasts at most a few hours).
 STALE_ROWS_AFTER = timedelta(hours=12)
 DRILL_ID = r"(?:restore|failover)-\d{8}T\d{6}Z-[0-9a-f]{6}"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,12 +83,28 @@ def _tags(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tag_list or []}
 
 
+def _read(unread: list[str], what: str, fn: Callable[[], T], default: T) -> T:
+    """One listing or read: a failure is noted in `unread` and the janitor goes on with the rest.
+
+    An endpoint that does not answer, missing credentials or a broken lab (BotoCoreError,
+    DbopsError) still stop the command in one line, exit 2: every other read would fail alike.
+    """
+    try:
+        return fn()
+    except (DbopsError, botocore.exceptions.BotoCoreError):
+        raise
+    except Exception as exc:  # noqa: BLE001 — a throttle or AccessDenied on one thing must not hide the others
+        unread.append(f"{what}: {describe(exc) or exc}")
+        return default
+
+
 # --- drill records --------------------------------------------------------------------------
 
 
-def record_leftovers(cfg: Config, env: EnvConfig, ledger: Any, include_unexpired: bool, now: datetime) -> list[Leftover]:
+def record_leftovers(cfg: Config, env: EnvConfig, ledger: Any, records: list[Record], include_unexpired: bool,
+                     now: datetime) -> list[Leftover]:
     found = []
-    for record in ledger.records():
+    for record in records:
         why = judge(record.drill_id, record.expires_at, None if record.kept else record.owner, include_unexpired, now)
         if why:
             found.append(Leftover("drill-record", record.target, record.drill_id, why,
@@ -93,11 +117,19 @@ def _clean_record(cfg: Config, env: EnvConfig, ledger: Any, record: Record) -> b
     from ops.targets import parse_target
 
     ref = parse_target(record.target)
-    done = True
+    steps: list[Callable[[], bool]] = []
     if record.markers:
-        _remove_rows(cfg, env, str(ref), record.drill_id)
-    for res in record.resources:
-        done &= _delete_restore(cfg, env, ref.kind, ref.name, res["name"], record.drill_id)
+        steps.append(lambda: _remove_rows(cfg, env, str(ref), record.drill_id) or True)
+    steps += [lambda n=res["name"]: _delete_restore(cfg, env, ref.kind, ref.name, n, record.drill_id) for res in record.resources]
+    done, errors = True, []
+    for step in steps:  # each tried even when one fails: rows denied must not keep a restored cluster running
+        try:
+            done &= step()
+        except Exception as exc:  # noqa: BLE001
+            done = False
+            errors.append(exc)
+    if errors:
+        raise errors[0]  # the record stays for the next run
     if done:
         ledger.delete_record(record.drill_id)
     return done
@@ -211,30 +243,38 @@ def stale_rows(dsn: str, target: str, live: set[str], now: datetime) -> list[Lef
 # --- tagged and drill-named AWS resources --------------------------------------------------------
 
 
-def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: set[str]) -> list[Leftover]:
+def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: set[str], unread: list[str]) -> list[Leftover]:
+    """Every list call is read to its last page (paginators, NextToken): a drill's resource or tag may be on any."""
     from ops.targets.aurora import delete_cluster_step
     from ops.targets.dynamodb import RESTORED_NAME, delete_table, table_gone
 
-    found: list[Leftover] = []
     rds = aws.client("rds")
-    for page in rds.get_paginator("describe_db_clusters").paginate():
-        for c in page["DBClusters"]:
-            tags = _tags(c.get("TagList", []))
-            if DRILL_TAG not in tags or tags[DRILL_TAG] in recorded:
-                continue
-            why = judge(tags[DRILL_TAG], tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
-            if why:
-                members = [m["DBInstanceIdentifier"] for m in c.get("DBClusterMembers", [])]
-                found.append(Leftover("aurora-cluster", c["DBClusterIdentifier"], tags[DRILL_TAG], why,
-                                      lambda cid=c["DBClusterIdentifier"], ms=members: delete_cluster_step(rds, cid, ms)))
+
+    def clusters() -> list[Leftover]:
+        found = []
+        for page in rds.get_paginator("describe_db_clusters").paginate():
+            for c in page["DBClusters"]:
+                tags = _tags(c.get("TagList", []))
+                if DRILL_TAG not in tags or tags[DRILL_TAG] in recorded:
+                    continue
+                why = judge(tags[DRILL_TAG], tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
+                if why:
+                    members = [m["DBInstanceIdentifier"] for m in c.get("DBClusterMembers", [])]
+                    found.append(Leftover("aurora-cluster", c["DBClusterIdentifier"], tags[DRILL_TAG], why,
+                                          lambda cid=c["DBClusterIdentifier"], ms=members: delete_cluster_step(rds, cid, ms)))
+        return found
+
+    found = _read(unread, "Aurora clusters", clusters, [])
     ddb = aws.client("dynamodb")
-    names = [n for page in ddb.get_paginator("list_tables").paginate() for n in page["TableNames"]]
+    names = _read(unread, "DynamoDB tables",
+                  lambda: [n for page in ddb.get_paginator("list_tables").paginate() for n in page["TableNames"]], [])
 
     def inspect(name: str) -> Leftover | None:
         named = RESTORED_NAME.match(name)
         try:
             arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
-            tags = _tags(ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", []))
+            tags = _tags([t for page in ddb.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn)
+                          for t in page.get("Tags", [])])
         except ddb.exceptions.ResourceNotFoundException:
             return None
         drill_id = tags.get(DRILL_TAG) or (named.group("drill") if named else None)
@@ -254,28 +294,49 @@ def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: se
 
         return Leftover("dynamodb-table", name, drill_id, why, delete)
 
-    found += [x for x in aws.map(inspect, names) if x is not None]
-    found += _recovery_points(aws, include_unexpired, now, recorded)
+    found += [x for x in aws.map(lambda n: _read(unread, f"DynamoDB table {n}", lambda: inspect(n), None), names) if x]
+    found += _read(unread, "AWS Backup recovery points",
+                   lambda: _recovery_points(aws, include_unexpired, now, recorded, unread), [])
     return found
 
 
-def _recovery_points(aws: Any, include_unexpired: bool, now: datetime, recorded: set[str]) -> list[Leftover]:
-    """AWS Backup recovery points a drill made (tagged with its drill id), as any other drill resource."""
-    from ops.aws import safe_read
+def _backup_tags(backup: Any, arn: str) -> dict[str, str]:
+    """ListTags pages with NextToken, and botocore has no paginator for it."""
+    tags: dict[str, str] = {}
+    token: dict[str, str] = {}
+    while True:
+        page = backup.list_tags(ResourceArn=arn, **token)
+        tags.update(page.get("Tags", {}))
+        if not page.get("NextToken"):
+            return tags
+        token = {"NextToken": page["NextToken"]}
+
+
+def _recovery_points(aws: Any, include_unexpired: bool, now: datetime, recorded: set[str], unread: list[str]) -> list[Leftover]:
+    """AWS Backup recovery points a drill made (tagged with its drill id), as any other drill resource.
+
+    Vaults that cannot be listed raise: a failed read is never "no recovery points"."""
+    from ops.aws import is_unimplemented
 
     backup = aws.client("backup")
-    vaults = safe_read(lambda: [v["BackupVaultName"] for p in backup.get_paginator("list_backup_vaults").paginate()
-                                for v in p["BackupVaultList"]])
-    if not vaults.ok:
-        return []  # an endpoint without AWS Backup has no recovery points to leave behind
-    found = []
-    for vault in vaults.value:
+    try:
+        vaults = [v["BackupVaultName"] for p in backup.get_paginator("list_backup_vaults").paginate()
+                  for v in p["BackupVaultList"]]
+    except botocore.exceptions.ClientError as exc:
+        if is_unimplemented(exc):
+            return []  # an endpoint without AWS Backup has no recovery points to leave behind
+        raise
+
+    def points(vault: str) -> list[Leftover]:
+        found = []
         for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=vault):
             for point in page.get("RecoveryPoints", []):
                 arn = point["RecoveryPointArn"]
-                tags = backup.list_tags(ResourceArn=arn).get("Tags", {})
+                if point.get("Status") == "DELETING":
+                    continue
+                tags = _read(unread, f"tags of recovery point {arn}", lambda a=arn: _backup_tags(backup, a), {})
                 drill_id = tags.get(DRILL_TAG)
-                if not drill_id or drill_id in recorded or point.get("Status") == "DELETING":
+                if not drill_id or drill_id in recorded:
                     continue
                 why = judge(drill_id, tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
                 if why:
@@ -287,29 +348,41 @@ def _recovery_points(aws: Any, include_unexpired: bool, now: datetime, recorded:
                         return False  # deletion is asynchronous: seen gone on a later run
 
                     found.append(Leftover("recovery-point", arn, drill_id, why, delete))
-    return found
+        return found
+
+    return [x for vault in vaults for x in _read(unread, f"recovery points of vault {vault}", lambda v=vault: points(v), [])]
+
+
+@dataclass
+class Swept:
+    found: list[Leftover]
+    failed: list[str]  # leftovers that could not be deleted, each with why: something is known to be left
+    unread: list[str]  # what could not be listed or read: the janitor cannot tell whether something is left there
 
 
 def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
-          echo: Callable[[str], None], now: datetime | None = None) -> tuple[list[Leftover], int]:
-    """Find leftovers and (unless dry_run) delete them. Returns them and how many could not be deleted."""
+          echo: Callable[[str], None], now: datetime | None = None) -> Swept:
+    """Find leftovers and (unless dry_run) delete them; what could not be deleted or read is named, not hidden."""
     now = now or datetime.now(timezone.utc)
     ledger = ledger_for(cfg, env) if not env.is_embedded or cfg.lab_dir.exists() else None
     found: list[Leftover] = []
-    records = list(ledger.records()) if ledger is not None else []
+    unread: list[str] = []
+    records = _read(unread, "drill records", lambda: list(ledger.records()), []) if ledger is not None else []
     recorded = {r.drill_id for r in records}
     if ledger is not None:
-        found += record_leftovers(cfg, env, ledger, include_unexpired, now)
+        found += record_leftovers(cfg, env, ledger, records, include_unexpired, now)
     if env.is_embedded:
-        found += [x for x in local_leftovers(cfg, include_unexpired, now) if x.drill_id not in recorded]
-        found += _lab_rows(cfg, recorded, now)
+        found += [x for x in _read(unread, "lab-pg restores", lambda: local_leftovers(cfg, include_unexpired, now), [])
+                  if x.drill_id not in recorded]
+        found += _read(unread, "lab-pg drill rows", lambda: _lab_rows(cfg, recorded, now), [])
     if env.is_embedded and not _lab_emulator_running(cfg):
         echo("the lab emulator is not running: only local leftovers were looked for")
     else:
         from ops.aws import Aws
 
-        found += aws_leftovers(Aws.for_env(cfg, env), include_unexpired, now, recorded)
-    pending = failed = 0
+        found += aws_leftovers(Aws.for_env(cfg, env), include_unexpired, now, recorded, unread)
+    pending = 0
+    failed: list[str] = []
     for item in found:
         if dry_run:
             echo(f"would delete {item.kind} {item.name} (drill {item.drill_id}): {item.why}")
@@ -317,15 +390,18 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
         try:
             gone = item.delete()
         except Exception as exc:  # noqa: BLE001 — one leftover that resists must not stop the others
-            failed += 1
-            echo(f"could not delete {item.kind} {item.name} (drill {item.drill_id}): {describe(exc) or exc}")
+            failed.append(f"{item.kind} {item.name} (drill {item.drill_id}): {describe(exc) or exc}")
+            echo(f"could not delete {failed[-1]}")
             continue
         pending += not gone
         echo(f"{'deleted' if gone else 'deleting (pending; run the janitor again)'} {item.kind} {item.name} "
              f"(drill {item.drill_id}): {item.why}")
+    for what in unread:
+        echo(f"could not read {what}")
     echo(f"{len(found)} leftover(s) {'found' if dry_run else 'handled'}" + (f", {pending} still being deleted" if pending else "")
-         + (f", {failed} could not be deleted" if failed else ""))
-    return found, failed
+         + (f", {len(failed)} could not be deleted" if failed else "")
+         + (f"; {len(unread)} read(s) failed: cannot tell whether anything else is left" if unread else ""))
+    return Swept(found, failed, unread)
 
 
 def _lab_rows(cfg: Config, recorded: set[str], now: datetime) -> list[Leftover]:

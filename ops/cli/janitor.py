@@ -15,12 +15,16 @@ from ops.cli.options import env_option, json_option
 @json_option
 def janitor(dry_run: bool, include_unexpired: bool, env_name: str | None, as_json: bool) -> int:
     """Delete what interrupted drills left behind: found by drill record, tag, drill-named table and,
-    in the lab, by owner process. Exits 1 when something could not be deleted."""
+    in the lab, by owner process. Exits 1 when something could not be deleted, 4 when a listing or
+    read failed (it cannot tell whether something is left there)."""
+    from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS
     from ops.janitor import sweep
 
     cfg = app().config
     env = cfg.env(env_name)
     lines: list[str] = []
-    found, failed = sweep(cfg, env, include_unexpired, dry_run, lines.append)
-    emit({"dry_run": dry_run, "leftovers": [f.as_dict() for f in found], "failed": failed}, as_json, "\n".join(lines))
-    return 1 if failed else 0
+    swept = sweep(cfg, env, include_unexpired, dry_run, lines.append)
+    emit({"dry_run": dry_run, "leftovers": [f.as_dict() for f in swept.found], "failed": len(swept.failed),
+          "not_deleted": swept.failed, "unread": swept.unread}, as_json, "\n".join(lines))
+    # Known to be left outranks cannot tell; neither is ever "clean".
+    return EXIT_FAILED if swept.failed else EXIT_INCONCLUSIVE if swept.unread else EXIT_PASS

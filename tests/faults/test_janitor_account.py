@@ -1,0 +1,205 @@
+"""The janitor on an account: every page of every list is read, one resource that cannot be read or
+deleted never stops the others and is named, and a failed read is never "nothing left"."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from ops.aws import Aws
+from ops.drills.common import DRILL_TAG, EXPIRES_TAG, new_drill_id
+from ops.drills.restore import OWNER_TAG
+from ops.janitor import _recovery_points
+from ops.lease import Record, lab_ledger
+from ops.targets.dynamodb import restored_table_name
+from tests.conftest import Cli
+
+DEAD_OWNER = "nohost-that-is-us:1:1"  # another host: the janitor goes by expiry there
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+VAULT = "dbops-vault"
+VAULT_ARN = f"arn:aws:backup:us-east-1:123456789012:backup-vault:{VAULT}"
+
+
+def past() -> str:
+    return (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def drill_tags(drill_id: str) -> list[dict[str, str]]:
+    return [{"Key": DRILL_TAG, "Value": drill_id}, {"Key": EXPIRES_TAG, "Value": past()}, {"Key": OWNER_TAG, "Value": DEAD_OWNER}]
+
+
+def ddb_client(cli: Cli) -> Any:
+    cfg = cli.config
+    return Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+
+
+def make_table(ddb: Any, name: str, tags: list[dict[str, str]] | None = None) -> None:
+    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+                     **({"Tags": tags} if tags else {}))
+
+
+def drop_tables(ddb: Any, *names: str) -> None:
+    for name in set(names) & set(ddb.list_tables()["TableNames"]):
+        ddb.delete_table(TableName=name)
+
+
+Rule = tuple[str, Callable[[dict], bool]]
+
+
+@pytest.fixture
+def refused(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Rule]]:
+    """Operation name -> (error code, which calls): a matching call fails as AWS refuses it, after retries."""
+    rules: dict[str, Rule] = {}
+    original = Aws.client
+
+    def refusing(self: Aws, service: str, region: str | None = None) -> Any:
+        client = original(self, service, region)
+
+        def refuse(params: dict, model: Any, **_: Any) -> None:
+            rule = rules.get(model.name)
+            if rule and rule[1](params):
+                raise ClientError({"Error": {"Code": rule[0], "Message": "refused by the test"},
+                                   "ResponseMetadata": {"HTTPStatusCode": 400}}, model.name)
+
+        client.meta.events.register("before-parameter-build", refuse)
+        return client
+
+    monkeypatch.setattr(Aws, "client", refusing)
+    yield rules
+    rules.clear()
+
+
+# --- every page ------------------------------------------------------------------------------
+
+
+def test_a_drill_tag_on_the_second_page_of_a_tables_tags_is_found(lab: Cli) -> None:
+    ddb = ddb_client(lab)
+    drill = new_drill_id("restore")
+    name = "jan-many-tags"  # not drill-named: only its tags say whose it is
+    make_table(ddb, name, [{"Key": f"team-{i:02}", "Value": "app"} for i in range(10)] + drill_tags(drill))
+    try:
+        arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        first = ddb.list_tags_of_resource(ResourceArn=arn)
+        assert "NextToken" in first and DRILL_TAG not in {t["Key"] for t in first["Tags"]}, "control: page 1 lacks the drill tag"
+        result = lab("janitor", "--json")
+        assert result.exit_code == 0, result.output
+        assert drill in [x["drill_id"] for x in json.loads(result.stdout)["leftovers"]], result.output
+        assert name not in ddb.list_tables()["TableNames"]
+    finally:
+        drop_tables(ddb, name)
+
+
+def backup_stub() -> tuple[Any, Stubber]:
+    client = boto3.client("backup", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return client, Stubber(client)
+
+
+def point(n: int) -> dict[str, Any]:
+    return {"RecoveryPointArn": f"arn:aws:backup:us-east-1:123456789012:recovery-point:{n:08d}-aaaa-bbbb-cccc-dddddddddddd",
+            "BackupVaultName": VAULT, "BackupVaultArn": VAULT_ARN, "Status": "COMPLETED", "ResourceType": "DynamoDB",
+            "ResourceArn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders", "CreationDate": NOW - timedelta(days=2)}
+
+
+def test_a_drill_tag_on_the_second_page_of_a_recovery_points_tags_is_found() -> None:
+    """AWS Backup's ListTags pages with NextToken (botocore has no paginator for it); moto does not page it."""
+    client, stub = backup_stub()
+    drill = new_drill_id("restore")
+    app, ours = point(1), point(2)
+    expired = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stub.add_response("list_backup_vaults", {"BackupVaultList": [{"BackupVaultName": VAULT, "BackupVaultArn": VAULT_ARN,
+                                                                  "NumberOfRecoveryPoints": 2}]}, {})
+    stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": [app], "NextToken": "rp-2"},
+                      {"BackupVaultName": VAULT})
+    stub.add_response("list_tags", {"Tags": {"team": "app"}}, {"ResourceArn": app["RecoveryPointArn"]})
+    stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": [ours]},
+                      {"BackupVaultName": VAULT, "NextToken": "rp-2"})
+    stub.add_response("list_tags", {"Tags": {"team": "app"}, "NextToken": "tags-2"}, {"ResourceArn": ours["RecoveryPointArn"]})
+    stub.add_response("list_tags", {"Tags": {DRILL_TAG: drill, EXPIRES_TAG: expired, OWNER_TAG: DEAD_OWNER}},
+                      {"ResourceArn": ours["RecoveryPointArn"], "NextToken": "tags-2"})
+    stub.add_response("delete_recovery_point", {}, {"BackupVaultName": VAULT, "RecoveryPointArn": ours["RecoveryPointArn"]})
+    unread: list[str] = []
+    with stub:
+        found = _recovery_points(SimpleNamespace(client=lambda _: client), False, NOW, set(), unread)
+        assert [(x.name, x.drill_id) for x in found] == [(ours["RecoveryPointArn"], drill)]
+        assert found[0].delete() is False, "deletion is asynchronous: seen gone on a later run"
+    stub.assert_no_pending_responses()
+    assert unread == []
+
+
+# --- one that resists does not stop the others ---------------------------------------------------
+
+
+def test_a_refused_deletion_or_read_is_named_and_the_others_are_still_removed(lab: Cli, refused: dict[str, Rule]) -> None:
+    ddb = ddb_client(lab)
+    denied, throttled, plain, source = "jan-denied", "jan-throttled", "jan-plain", "jan-source"
+    for name in (denied, throttled, plain):
+        make_table(ddb, name, drill_tags(new_drill_id("restore")))
+    recorded = new_drill_id("restore")
+    restored = restored_table_name(source, recorded)
+    make_table(ddb, source)  # the application's table: the record says the drill wrote markers into it
+    make_table(ddb, restored)
+    ledger = lab_ledger(lab.lab_dir)
+    ledger.put_record(Record(recorded, f"dynamodb:{source}", "lab", DEAD_OWNER, past(), markers=True,
+                             resources=[{"kind": "restore", "name": restored}]))
+    refused["DeleteTable"] = ("AccessDeniedException", lambda p: p["TableName"] == denied)
+    refused["ListTagsOfResource"] = ("ThrottlingException", lambda p: p["ResourceArn"].endswith(f"/{throttled}"))
+    refused["DeleteItem"] = ("AccessDeniedException", lambda p: p["TableName"] == source)  # its markers
+    try:
+        result = lab("janitor", "--json")
+        assert result.exit_code == 1, result.output
+        out = json.loads(result.stdout)
+        left = ddb.list_tables()["TableNames"]
+        assert plain not in left and restored not in left, "removed although others were refused: " + result.output
+        assert denied in left and throttled in left and source in left
+        assert [r.drill_id for r in ledger.records() if r.drill_id == recorded], "its markers are not known gone: the record stays"
+        assert len(out["not_deleted"]) == out["failed"] == 2, out
+        assert any(f"dynamodb-table {denied} " in x and "AccessDenied" in x for x in out["not_deleted"]), out
+        assert any(f"drill-record dynamodb:{source} " in x and "DeleteItem" in x for x in out["not_deleted"]), out
+        assert len(out["unread"]) == 1 and throttled in out["unread"][0] and "Throttling" in out["unread"][0], out
+        assert f"could not delete dynamodb-table {denied}" in result.stderr and "cannot tell" in result.stderr
+        # Negative control: once nothing is refused, the next run removes the rest and is clean.
+        refused.clear()
+        again = lab("janitor", "--json")
+        assert again.exit_code == 0, again.output
+        assert not {denied, throttled, plain, restored} & set(ddb.list_tables()["TableNames"])
+        assert recorded not in {r.drill_id for r in ledger.records()}
+    finally:
+        refused.clear()
+        drop_tables(ddb, denied, throttled, plain, restored, source)
+        ledger.delete_record(recorded)
+
+
+# --- a failed read is never "nothing left" -------------------------------------------------------
+
+
+def test_a_refused_list_of_backup_vaults_is_cannot_tell_never_clean(lab: Cli, refused: dict[str, Rule]) -> None:
+    clean = lab("janitor", "--json")
+    assert clean.exit_code == 0, "control: the lab's vaults are listed: " + clean.output
+    refused["ListBackupVaults"] = ("AccessDeniedException", lambda _: True)
+    result = lab("janitor", "--json")
+    assert result.exit_code == 4, result.output
+    unread = json.loads(result.stdout)["unread"]
+    assert len(unread) == 1 and "AWS Backup" in unread[0] and "AccessDenied" in unread[0], unread
+    assert "cannot tell" in result.stderr
+
+
+def test_an_endpoint_without_aws_backup_has_no_recovery_points_to_leave() -> None:
+    """The one failed read that does mean none: an explicit 501 NotImplemented (an emulator without the service)."""
+    client, stub = backup_stub()
+    stub.add_client_error("list_backup_vaults", "NotImplemented", "not implemented", 501)
+    unread: list[str] = []
+    with stub:
+        assert _recovery_points(SimpleNamespace(client=lambda _: client), False, NOW, set(), unread) == []
+    assert unread == []
+    client, stub = backup_stub()
+    stub.add_client_error("list_backup_vaults", "AccessDeniedException", "not authorized", 403)
+    with stub, pytest.raises(ClientError):  # any other failure is raised, for the janitor to report
+        _recovery_points(SimpleNamespace(client=lambda _: client), False, NOW, set(), unread)
