@@ -277,7 +277,7 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
     base = find_baseline(report_dir or cfg.report_dir, baseline) if baseline else None
-    pgbench.binary()
+    pgbench.validate(pgbench.binary(), scripts, variables)  # a script pgbench cannot parse: refused before the lease
     require_confirm(env, confirm, str(ref))
     objective = p95_ms or (cfg.policy.query_p95_ms if query_class == "indexed" else cfg.policy.query_aurora_p95_ms)
     with interruptible():

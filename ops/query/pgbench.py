@@ -16,7 +16,9 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from ops.errors import CannotRun, UsageError
+from ops.proc import is_running, start_time
 
 # libpq connection parameters and the environment variables libpq reads them from.
 PG_ENV = {
@@ -80,6 +83,9 @@ def parse_scripts(specs: tuple[str, ...] | list[str], base: Path | None = None) 
             raise UsageError(f"--workload {path_text}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
         if not any(line.strip() and not line.strip().startswith("--") for line in text.splitlines()):
             raise UsageError(f"--workload {path_text}: has no command")
+        if not sends_sql(text):
+            raise UsageError(f"--workload {path_text}: the workload sends no SQL statement, only meta-commands: "
+                             "its transactions would measure nothing")
         stem = path.name.removesuffix(".sql")
         labels[stem] += 1
         label = stem if labels[stem] == 1 else f"{stem}-{labels[stem]}"
@@ -87,6 +93,42 @@ def parse_scripts(specs: tuple[str, ...] | list[str], base: Path | None = None) 
     if not any(s.weight for s in out):
         raise UsageError("--workload: every weight is 0; at least one script must run")
     return tuple(out)
+
+
+def sends_sql(text: str) -> bool:
+    """Whether a script holds an SQL command, not only comments, meta-commands (their lines continued
+    with a trailing backslash included) and bare semicolons."""
+    continued = False
+    for line in re.sub(r"/\*.*?\*/", " ", text, flags=re.S).splitlines():
+        stripped = line.strip()
+        meta = continued or stripped.startswith("\\")
+        continued = meta and stripped.endswith("\\")
+        if not meta and stripped.split("--", 1)[0].strip(" \t;"):
+            return True
+    return False
+
+
+def validate(pgbench: Path, scripts: tuple[Script, ...], defines: tuple[tuple[str, str], ...]) -> None:
+    """pgbench's own parser on each script, with no server touched. pgbench parses its -f files as it
+    reads its options and connects only after them: told to connect to a socket in an empty directory,
+    it names that directory once a script has parsed, and prints its parse error otherwise."""
+    with tempfile.TemporaryDirectory(prefix="dbops-pgcheck-") as nowhere:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"PGHOST": nowhere, "PGPORT": "1"}
+        for script in scripts:
+            # Run from the script's directory so that pgbench's error names the file as the user knows it.
+            args = [str(pgbench), "--no-vacuum", "--transactions", "1", "--file", f"{script.path.name}@1"]
+            for name, value in defines:
+                args += ["--define", f"{name}={value}"]
+            try:
+                done = subprocess.run(args, env=env, cwd=script.path.parent, stdin=subprocess.DEVNULL, capture_output=True,
+                                      text=True, timeout=30)
+            except subprocess.TimeoutExpired:
+                raise CannotRun(f"pgbench did not finish reading {script.path} within 30 s") from None
+            if done.returncode == 0 or nowhere in done.stderr:
+                continue
+            lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+            first = next((ln for ln in lines if ln.startswith("pgbench: error:")), lines[0] if lines else f"exit {done.returncode}")
+            raise UsageError(f"--workload {script.path}: pgbench cannot parse it: {first.removeprefix('pgbench: error: ')}")
 
 
 def parse_defines(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
@@ -206,13 +248,17 @@ def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], ti
     """Run pgbench to the end and read its log. A KeyboardInterrupt stops pgbench first, then propagates."""
     from ops.query.sqltext import message
 
-    log_dir = Path(tempfile.mkdtemp(prefix="dbops-pgbench-"))
+    remove_orphan_log_dirs()
+    me = os.getpid()
+    log_dir = Path(tempfile.mkdtemp(prefix=f"{LOG_DIR_PREFIX}{me}.{start_time(me)}-"))  # its owner, for the next drill
     prefix = "tx"
     args = argv(binary(), s, log_dir / prefix)
     result = Run(returncode=-1, argv=args)
     try:
+        # A session of its own: a Ctrl-C at the terminal reaches the drill only, which stops pgbench (_stop) and
+        # still reads its log; dying with the drill: a SIGKILLed drill leaves no pgbench loading the database.
         proc = subprocess.Popen(args, env=env, cwd=log_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_die_with_parent())
         try:
             assert proc.stderr is not None and proc.stdout is not None
             for line in proc.stderr:
@@ -238,9 +284,40 @@ def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], ti
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    import signal
+LOG_DIR_PREFIX = "dbops-pgbench-"
 
+
+def remove_orphan_log_dirs() -> None:
+    """Remove the log directories of drills killed before their cleanup ran (SIGKILL): those whose owner,
+    named in the directory's name, is gone. Others (a drill running on this host) are left alone."""
+    for path in Path(tempfile.gettempdir()).glob(f"{LOG_DIR_PREFIX}*"):
+        owner = re.fullmatch(rf"{LOG_DIR_PREFIX}(\d+)\.(\d+)-\w+", path.name)
+        if owner and not is_running(int(owner.group(1)), int(owner.group(2))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGKILL the child when the drill dies (PR_SET_PDEATHSIG): in its own
+    session, nothing else stops it. The signal follows the thread that started it: run() waits on it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the drill died before prctl: no signal will come
+            os._exit(1)
+
+    return preexec
+
+
+def _stop(proc: subprocess.Popen) -> None:
     for sig, wait in ((signal.SIGINT, 5), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
         try:
             os.killpg(proc.pid, sig)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 
 from ops.lab import pgcluster
 from ops.lease import lab_ledger
+from ops.query.pgbench import remove_orphan_log_dirs
 from tests.conftest import REPO, Cli
 from tests.faults.helpers import one_line, read_until, spawn
 
@@ -83,7 +86,8 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def test_an_interrupt_stops_pgbench_and_writes_an_aborted_report(lab: Cli, tmp_path: Path) -> None:
+def _drill_running_pgbench(lab: Cli, tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """A latency drill of two minutes, once its pgbench runs: the drill's process and pgbench's pid."""
     ok = script(tmp_path, "steady.sql", "SELECT 1;\n")
     proc = spawn(lab, "drill", "latency", "localpg:lab-pg", "--workload", ok, "--time", "120", "--rate", "10", "--json")
     seen: list[str] = []
@@ -95,16 +99,52 @@ def test_an_interrupt_stops_pgbench_and_writes_an_aborted_report(lab: Cli, tmp_p
         pgbench = [p for p in _children(proc.pid) if "pgbench" in Path(f"/proc/{p}/cmdline").read_text()]
     assert len(pgbench) == 1
     time.sleep(1.0)
+    return proc, pgbench[0]
+
+
+def test_an_interrupt_stops_pgbench_and_writes_an_aborted_report(lab: Cli, tmp_path: Path) -> None:
+    proc, pgbench = _drill_running_pgbench(lab, tmp_path)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, err
     assert time.monotonic() - started < 15
-    assert not Path(f"/proc/{pgbench[0]}").exists() or "pgbench" not in Path(f"/proc/{pgbench[0]}/cmdline").read_text()
+    assert not Path(f"/proc/{pgbench}").exists() or "pgbench" not in Path(f"/proc/{pgbench}/cmdline").read_text()
     report = json.loads(out)
     assert report["status"] == "aborted" and report["kind"] == "latency"
     with lab_ledger(lab.lab_dir).acquire("localpg:lab-pg", "after-interrupt", hours=1):
         pass  # the lease went with the drill
+
+
+def test_a_killed_drill_takes_pgbench_with_it(lab: Cli, tmp_path: Path) -> None:
+    proc, pgbench = _drill_running_pgbench(lab, tmp_path)
+    proc.kill()  # SIGKILL: no handler, no finally
+    proc.wait(timeout=10)
+    sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbops-latency-drill'"
+    deadline = time.monotonic() + 5
+    while (Path(f"/proc/{pgbench}").exists() or scalar(lab, sessions)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stat = Path(f"/proc/{pgbench}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", "pgbench outlived its drill"
+    assert scalar(lab, sessions) == 0, "pgbench's sessions outlived its drill"
+    # Its log directory stays behind (no finally ran); the next drill's pgbench run removes it.
+    left = list(Path(tempfile.gettempdir()).glob(f"dbops-pgbench-{proc.pid}.*"))
+    assert len(left) == 1
+    remove_orphan_log_dirs()
+    assert not left[0].exists()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("\\set a 1\n\\sleep 10 ms\n", "think.sql: the workload sends no SQL statement"),
+    ("SELECT 1;\n\\sett a 1\n", 'think.sql: pgbench cannot parse it: think.sql:2: invalid command in command "sett"'),
+    ("\\set a 1 +\nSELECT :a;\n", 'think.sql: pgbench cannot parse it: think.sql:1: syntax error in command "set"'),
+])
+def test_a_workload_pgbench_cannot_use_is_refused_before_anything_runs(cli_at: Cli, tmp_path: Path, text: str,
+                                                                      fragment: str) -> None:
+    result = cli_at("drill", "latency", "localpg:lab-pg", "--workload", script(tmp_path, "think.sql", text))
+    assert result.exit_code == 2, result.output
+    assert fragment in one_line(result.stderr)
+    assert not cli_at.lab_dir.exists() and not (cli_at.lab_dir.parent / "reports").exists()
 
 
 @pytest.mark.parametrize("args, fragment", [

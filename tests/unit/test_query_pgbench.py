@@ -52,14 +52,57 @@ def test_workload_specs_take_weights_like_pgbench(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("spec, fragment", [
     ("missing.sql", "no such file"), ("{a}@x", "not an integer"), ("{a}@-1", "within 0.."), ("{a}@0", "every weight is 0"),
-    ("{empty}", "has no command"), ("@3", "must name a file"),
+    ("{empty}", "has no command"), ("@3", "must name a file"), ("{meta}", "sends no SQL statement"),
 ])
 def test_bad_workloads_are_refused(tmp_path: Path, spec: str, fragment: str) -> None:
-    a, empty = tmp_path / "a.sql", tmp_path / "empty.sql"
+    a, empty, meta = tmp_path / "a.sql", tmp_path / "empty.sql", tmp_path / "meta.sql"
     a.write_text("SELECT 1;\n")
     empty.write_text("-- nothing\n\n")
+    meta.write_text("\\set a 1\n")
     with pytest.raises(UsageError, match=fragment):
-        pgbench.parse_scripts([spec.format(a=a, empty=empty)])
+        pgbench.parse_scripts([spec.format(a=a, empty=empty, meta=meta)])
+
+
+@pytest.mark.parametrize("text, sends", [
+    ("\\set a 1\n", False),
+    ("-- think time\n\\set a random(1, \\\n  10)\n\\sleep 5 ms\n;\n/* SELECT 1; */\n", False),
+    ("\\set a 1\nSELECT :a;\n", True),
+    ("SELECT 1 \\gset\n", True),
+    ("\\startpipeline\nSELECT 1;\n\\endpipeline\n", True),
+])
+def test_a_workload_of_meta_commands_only_sends_nothing(text: str, sends: bool) -> None:
+    assert pgbench.sends_sql(text) is sends
+
+
+def test_pgbench_s_parser_refuses_a_malformed_script_naming_it(pg_available, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ok, bad, unclosed = tmp_path / "ok.sql", tmp_path / "typo.sql", tmp_path / "unclosed.sql"
+    ok.write_text("\\set n random(1, :customers)\nSELECT :n;\n")
+    bad.write_text("SELECT 1;\n\\sett a 1\n")
+    unclosed.write_text("\\if :a = 1\nSELECT 1;\n")
+    binary = pgbench.binary()
+    pgbench.validate(binary, pgbench.parse_scripts([str(ok)]), (("customers", "10"),))  # accepted: nothing raised
+    with pytest.raises(UsageError) as refused:
+        pgbench.validate(binary, pgbench.parse_scripts([str(ok), f"{bad}@3"]), ())
+    assert str(refused.value) == f'--workload {bad}: pgbench cannot parse it: typo.sql:2: invalid command in command "sett"'
+    with pytest.raises(UsageError, match=r"unclosed.sql.*\\if without matching \\endif"):
+        pgbench.validate(binary, pgbench.parse_scripts([str(unclosed)]), ())
+
+
+def test_log_dirs_of_killed_drills_go_and_live_ones_stay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import tempfile
+
+    from ops.proc import start_time
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    me = os.getpid()
+    mine, dead, unknown = (tmp_path / f"dbops-pgbench-{me}.{start_time(me)}-ab_1", tmp_path / f"dbops-pgbench-{me}.1-cd2",
+                           tmp_path / "dbops-pgbench-x9")  # dead: this pid with another start time, a recycled pid
+    for d in (mine, dead, unknown):
+        d.mkdir()
+        (d / "tx.1").write_text("0 1 100 0 1 1\n")
+    pgbench.remove_orphan_log_dirs()
+    assert mine.exists() and unknown.exists() and not dead.exists()
 
 
 def test_defines_are_pgbench_variables() -> None:
