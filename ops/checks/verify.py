@@ -198,7 +198,7 @@ def run_point_restore(side: Any, points: Any, journal: Journal, drill_id: str, l
     import time
 
     from ops.data.markers import GUARD_S, MARKERS_PER_SIDE
-    from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry
+    from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry, expiry_hours
     from ops.drills.restore import OWNER_TAG
     from ops.lease import Record
     from ops.proc import owner_id
@@ -206,7 +206,8 @@ def run_point_restore(side: Any, points: Any, journal: Journal, drill_id: str, l
 
     journal.require(*RP_OBJECTIVES)
     journal.details["drill_id"] = drill_id
-    tags = {DRILL_TAG: drill_id, EXPIRES_TAG: expiry(expires_hours), OWNER_TAG: owner_id()}
+    waits = BACKUP_JOB_TIMEOUT_S + 2 * side.default_timeout_s + delete_wait_s  # backup, restore, make usable
+    tags = {DRILL_TAG: drill_id, EXPIRES_TAG: expiry(expiry_hours(waits, expires_hours)), OWNER_TAG: owner_id()}
     path = backup_path(points.backup, side.arn, side.tags())
     if path is None:
         journal.check("RP-BACKUP-JOB", "fail", "no AWS Backup plan covers it: there is no vault or role to back it up with")

@@ -20,6 +20,13 @@ def new_drill_id(kind: str) -> str:
     return f"{kind}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def expiry_hours(wait_s: float, floor_h: float = 6.0) -> float:
+    """How long a drill's resources and record live: at least floor_h, and always past the longest the drill
+    may wait plus an hour, so that a janitor on another host (which cannot see the drill's process) never
+    takes a restore still in progress for a leftover."""
+    return max(floor_h, (wait_s + 3600) / 3600)
+
+
 def expiry(hours: float = 6.0, now: datetime | None = None) -> str:
     return ((now or datetime.now(timezone.utc)) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
 from ops.data.markers import GUARD_S, MARKERS_PER_SIDE, Marker, RowVerdict, judge
-from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry
+from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry, expiry_hours
 from ops.errors import RestoreFailed, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
@@ -88,7 +88,8 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
                 ledger: Any = None, hooks: dict | None = None) -> Report:
     hooks = hooks or {}
     timeout = opts.timeout_s or target.default_timeout_s
-    tags = {DRILL_TAG: drill_id, EXPIRES_TAG: expiry(opts.expires_hours), OWNER_TAG: owner_id()}
+    tags = {DRILL_TAG: drill_id, EXPIRES_TAG: expiry(expiry_hours(timeout + opts.delete_wait_s, opts.expires_hours)),
+            OWNER_TAG: owner_id()}
     journal.details["drill_id"] = drill_id
     journal.require(*OBJECTIVES)
     journal.objectives["rpo_s"] = opts.rpo_s

@@ -238,10 +238,18 @@ def test_sigint_dynamodb_restore_at_each_phase(rlab: Cli, table: str, phase_line
 
 
 def test_janitor_removes_what_a_killed_drill_left(rlab: Cli) -> None:
-    code, _ = run_and_interrupt(rlab, ["drill", "restore", "localpg:lab-pg"], "restore  replaying WAL", signal.SIGKILL)
+    from datetime import datetime, timezone
+
+    from ops.lease import lab_ledger
+
+    code, _ = run_and_interrupt(rlab, ["drill", "restore", "localpg:lab-pg", "--timeout", "72000"], "restore  replaying WAL",
+                                signal.SIGKILL)
     assert code == -signal.SIGKILL
     left = restores_left(rlab)
     assert len(left) == 1, "a SIGKILLed drill cannot clean up: its restore is left behind"
+    [record] = lab_ledger(rlab.lab_dir).records()
+    lives = datetime.strptime(record.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)
+    assert lives > timedelta(hours=20), "a 20 h restore is no leftover to a janitor on another host before it could end"
     dry = rlab("janitor", "--dry-run", "--json")
     assert json.loads(dry.stdout)["leftovers"][0]["why"] == "its drill process is gone"
     assert restores_left(rlab) == left
