@@ -1,7 +1,9 @@
 """The embedded lab: the AWS emulator and, beside it, the local PostgreSQL HA cluster.
 
 Each part has start/stop/status; `up` starts what is not running, `down` stops exactly
-what the state file says `up` started, and removes nothing else.
+what the state file says `up` started, and removes nothing else. Lab processes that run under
+the lab dir but are missing from the state file (it was lost or emptied) make `up` and `status`
+refuse, and `down` stops them too.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import fcntl
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ops.config import Config
 from ops.errors import Busy, LabError
-from ops.lab import emulator
+from ops.lab import emulator, process, state
 
 Echo = Callable[[str], None]
 
@@ -42,8 +45,109 @@ def lifecycle(lab_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _in_progress(lab_dir: Path) -> bool:
+    """Whether a `lab up` or `lab down` runs now: what it starts is recorded only once it answers."""
+    try:
+        fd = os.open(lab_dir / "lifecycle.lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Stray:
+    """A lab process under the lab dir that the state file does not record."""
+
+    kind: str
+    where: str  # "pid N", or its directory under the lab dir
+    stop: Callable[[], bool]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.where}"
+
+
+SERVER = "PostgreSQL server"
+_MODULES = {"ops.lab.emulator_server": "emulator", "ops.lab.heartbeat": "heartbeat"}
+
+
+def _lab_processes(lab: Path) -> list[tuple[str, int]]:
+    """(module, pid) of `python -m ops.lab.*` processes whose output goes to a log under lab: the
+    emulator (emulator.log) and lab-pg's heartbeat (pg/heartbeat.log)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            module = argv[argv.index(b"-m") + 1].decode()
+            if module.startswith("ops.lab.") and Path(os.readlink(proc / "fd" / "1")).is_relative_to(lab):
+                found.append((module, int(proc.name)))
+        except (OSError, ValueError, IndexError):  # gone, not ours to read, or no `-m`
+            continue
+    return found
+
+
+def _stop_server(datadir: Path, pid: int) -> bool:
+    from ops.lab import pgbin
+
+    if not process.is_running(pid):
+        return False
+    pgbin.run("pg_ctl", "-D", str(datadir), "-m", "fast", "-w", "-t", "30", "stop", check=False)
+    process.stop(pid)  # when pg_ctl could not
+    return True
+
+
+def _servers(root: Path, lab: Path) -> list[Stray]:
+    """Live PgBouncers and postmasters under root, by their pid files; replicas before writers."""
+    found = []
+    for pid_file, comm in (("pgbouncer.pid", "pgbouncer"), ("postmaster.pid", "postgres")):
+        for path in sorted(root.rglob(pid_file), key=lambda p: not (p.parent / "standby.signal").exists()):
+            try:
+                pid = int(path.read_text().split()[0])
+                alive = Path(f"/proc/{pid}/comm").read_text().strip() == comm  # a recycled pid is not ours
+            except (OSError, ValueError, IndexError):
+                continue
+            where = f"{path.parent.relative_to(lab)} (pid {pid})"
+            if alive and comm == "pgbouncer":
+                found.append(Stray("PgBouncer", where, partial(process.stop, pid)))
+            elif alive:
+                found.append(Stray(SERVER, where, partial(_stop_server, path.parent, pid)))
+    return found
+
+
+def unrecorded(lab_dir: Path) -> list[Stray]:
+    """What runs under lab_dir that its state file does not record: processes other than the ones
+    it names, lab-pg's servers without its entry, the Aurora clusters' servers without an emulator."""
+    st = state.read(lab_dir)
+    lab = lab_dir.resolve()
+    named = {st[key]["pid"] for key in ("emulator", "heartbeat") if key in st}
+    found = [Stray(_MODULES.get(module, module), f"pid {pid}", partial(process.stop, pid))
+             for module, pid in _lab_processes(lab) if pid not in named]
+    for key, root in (("postgres", lab / "pg"), ("emulator", lab / "aurora")):
+        if key not in st and root.is_dir():
+            found += _servers(root, lab)
+    return found
+
+
+def _refuse_unrecorded(lab_dir: Path) -> None:
+    found = unrecorded(lab_dir)
+    if not found:
+        return
+    servers = [s.where for s in found if s.kind == SERVER]
+    said = [str(s) for s in found if s.kind != SERVER] + ([f"running PostgreSQL servers {', '.join(servers)}"] if servers else [])
+    raise LabError(f"the lab state {state.state_path(lab_dir)} does not record what runs under {lab_dir.resolve()}: "
+                   f"{', '.join(said)}; put that state file back if you have it, else stop them with `dbops lab down`")
+
+
 def up(cfg: Config, opts: LabOptions, echo: Echo) -> dict[str, Any]:
     with lifecycle(cfg.lab_dir):
+        # Before anything changes: a second emulator would wipe the running one's Terraform state and
+        # Aurora data, and lab-pg would be created again over its running servers.
+        _refuse_unrecorded(cfg.lab_dir)
         entry, started = emulator.start(cfg.lab_dir)
         echo(f"emulator: {'started' if started else 'already running'} at {entry['endpoint']} (pid {entry['pid']})")
         if opts.with_postgres:
@@ -76,16 +180,22 @@ def down(cfg: Config, echo: Echo) -> None:
     from ops.lab import aurora
 
     with lifecycle(cfg.lab_dir):
+        strays = unrecorded(cfg.lab_dir)  # before the stops below take entries out of the state
         for name in pgcluster.stop(cfg.lab_dir):
             echo(f"{name}: stopped")
         echo(f"emulator: {'stopped' if emulator.stop(cfg.lab_dir) else 'was not running'}")
         for name in aurora.stop_all(cfg.lab_dir.resolve()):  # what the emulator did not stop itself
             echo(f"{name}: stopped")
+        for stray in strays:
+            if stray.stop():
+                echo(f"{stray}: stopped (the lab state did not record it)")
 
 
 def status(cfg: Config) -> dict[str, Any]:
     from ops.lab import pgcluster
 
+    if not _in_progress(cfg.lab_dir):  # never "stopped" while a lost state hides what runs
+        _refuse_unrecorded(cfg.lab_dir)
     entry = emulator.running(cfg.lab_dir)
     return {
         "lab_dir": str(cfg.lab_dir),

@@ -33,14 +33,65 @@ def read(lab_dir: Path) -> dict[str, Any]:
         raise LabError(f"lab state {path} cannot be read: {exc.strerror}") from None
     try:
         data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        return data
     except ValueError as exc:
         raise LabError(
-            f"lab state {path} is corrupt ({exc}); the lab's processes may still run: list them with "
-            f"`pgrep -af 'ops.lab|postgres -D {lab_dir.resolve()}'`, stop them, then move {path} aside and run `dbops lab up`"
+            f"lab state {path} is corrupt ({exc}); move it aside and run `dbops lab down` "
+            f"to stop what still runs under {lab_dir.resolve()}"
         ) from None
+    problem = _misfit(data, SHAPE, "")
+    if problem:
+        # Read as it is, a hand-edited entry fails later as a TypeError that names neither file nor key.
+        raise LabError(f"lab state {path} is malformed: {problem}; fix it, or move it aside and run `dbops lab down` "
+                       f"to stop what still runs under {lab_dir.resolve()}")
+    return data
+
+
+class _Closed(dict):
+    """An entry that may hold these keys only (it becomes keyword arguments)."""
+
+
+# What the lab reads of each entry; a key ending in "?" may be absent. Other top-level keys are left alone.
+_MEMBER = _Closed({"name": str, "port": int, "datadir": str, "host?": str, "user?": str})
+SHAPE: dict[str, Any] = {
+    "emulator?": {"pid": int, "started?": (int, type(None)), "port": int, "endpoint": str},
+    "heartbeat?": {"pid": int, "started?": (int, type(None))},
+    "postgres?": {"root": str, "mode": str, "writer": str, "members": [_MEMBER], "pooler?": {"port": int}},
+}
+_KINDS = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+          bool: "a boolean", type(None): "null"}
+
+
+def _kind(value: Any) -> str:
+    return _KINDS.get(type(value), type(value).__name__)
+
+
+def _misfit(value: Any, shape: Any, where: str) -> str | None:
+    """Where value does not have the shape, said in a few words; None when it has."""
+    said = f"'{where}'" if where else "the file"
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{said} is {_kind(value)}, not an object"
+        names = {key.rstrip("?") for key in shape}
+        if isinstance(shape, _Closed) and set(value) - names:
+            return f"{said} has unknown key(s) {', '.join(sorted(set(value) - names))}"
+        for key, inner in shape.items():
+            name = key.rstrip("?")
+            if name not in value:
+                if key.endswith("?"):
+                    continue
+                return f"'{where + '.' if where else ''}{name}' is missing"
+            problem = _misfit(value[name], inner, f"{where + '.' if where else ''}{name}")
+            if problem:
+                return problem
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{said} is {_kind(value)}, not a list"
+        return next(filter(None, (_misfit(v, shape[0], f"{where}[{i}]") for i, v in enumerate(value))), None)
+    kinds = shape if isinstance(shape, tuple) else (shape,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):  # JSON true is no pid
+        return f"{said} is {_kind(value)}, not {' or '.join(_KINDS[k] for k in kinds)}"
+    return None
 
 
 @contextmanager

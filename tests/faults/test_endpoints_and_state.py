@@ -1,4 +1,4 @@
-"""A hung AWS endpoint, a crashed one, and a lab state file that was cut short."""
+"""A hung AWS endpoint, a crashed one, and a lab state file that was cut short, emptied or of the wrong shape."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from ops.aws import Aws, safe_read
-from ops.lab import emulator, pgcluster
+from ops.lab import emulator, pgcluster, process
 from ops.lab import lab as lab_core
 from ops.lab.process import free_port
 from tests.conftest import Cli, traversable_tmpdir, write_config
@@ -143,3 +144,92 @@ def test_lab_up_never_deletes_a_data_directory_whose_server_runs(cut_lab: Cli) -
         if fresh.get("emulator"):
             os.kill(fresh["emulator"]["pid"], signal.SIGTERM)
         state.write_text(whole)
+
+
+def lab_emulators(lab_dir: str) -> list[int]:
+    """Emulator processes started for this lab dir, whatever its state file says."""
+    found = []
+    for pid in subprocess.run(["pgrep", "-f", "ops.lab.emulator_server"], capture_output=True, text=True).stdout.split():
+        try:
+            if f"DBOPS_LAB_DIR={lab_dir}".encode() in open(f"/proc/{pid}/environ", "rb").read().split(b"\0"):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def put_back(state: Path, whole: str) -> None:
+    """The original state file again; an emulator a refused command must not have started is stopped."""
+    fresh = json.loads(state.read_text()) if state.exists() else {}
+    if isinstance(fresh, dict) and isinstance(fresh.get("emulator"), dict) \
+            and fresh["emulator"]["pid"] != json.loads(whole)["emulator"]["pid"]:
+        os.kill(fresh["emulator"]["pid"], signal.SIGTERM)
+    state.write_text(whole)
+
+
+def test_an_emptied_or_lost_state_file_is_refused_and_lab_down_stops_what_runs(cut_lab: Cli) -> None:
+    state = cut_lab.lab_dir / "state.json"
+    whole = state.read_text()
+    recorded = json.loads(whole)
+    lab_dir = str(cut_lab.lab_dir.resolve())
+    before = postmasters(lab_dir)
+    assert len(before) == 2 and lab_emulators(lab_dir) == [recorded["emulator"]["pid"]]
+    pid_file = cut_lab.lab_dir / "pg" / "pooler" / "pgbouncer.pid"
+    pooler_pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+    # What a second emulator's start would wipe: the Terraform state and Aurora data of the running one.
+    kept = [cut_lab.lab_dir / "terraform" / "terraform.tfstate", cut_lab.lab_dir / "aurora" / "kept"]
+    for path in kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("of the running emulator")
+    try:
+        for emptied in ("{}", None):  # emptied, then deleted
+            if emptied is None:
+                state.unlink()
+            else:
+                state.write_text(emptied)
+            for args in (("lab", "status"), ("lab", "up")):
+                result = run(cut_lab, *args)
+                assert result.returncode == 2, (args, result.stdout, result.stderr)
+                line = one_line(result.stderr)
+                assert "stopped" not in line and str(state) in line and "dbops lab down" in line, line
+                assert f"emulator pid {recorded['emulator']['pid']}" in line and "running PostgreSQL servers" in line, line
+            assert (state.read_text() if state.exists() else None) == emptied, "the state file was not written"
+            assert postmasters(lab_dir) == before and lab_emulators(lab_dir) == [recorded["emulator"]["pid"]]
+            assert all(path.exists() for path in kept), "nothing was removed"
+        down = run(cut_lab, "lab", "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert postmasters(lab_dir) == [] and lab_emulators(lab_dir) == [], down.stdout
+        assert not process.is_running(recorded["heartbeat"]["pid"], recorded["heartbeat"]["started"]), down.stdout
+        assert pooler_pid is None or not process.is_running(pooler_pid), down.stdout
+        assert run(cut_lab, "lab", "status").returncode == 0, "nothing runs any more: the lab is stopped"
+    finally:
+        put_back(state, whole)
+
+
+def test_a_state_file_of_the_wrong_shape_is_an_error_naming_the_key_and_nothing_is_touched(cut_lab: Cli) -> None:
+    state = cut_lab.lab_dir / "state.json"
+    whole = state.read_text()
+    recorded = json.loads(whole)
+    lab_dir = str(cut_lab.lab_dir.resolve())
+    before = postmasters(lab_dir)
+    members = [{**m, "port": str(m["port"])} for m in recorded["postgres"]["members"]]
+    shapes = (
+        ({"postgres": "x"}, "'postgres'"),
+        ([], "list"),
+        ({"emulator": 5}, "'emulator'"),
+        ({**recorded, "postgres": {**recorded["postgres"], "members": members}}, "'postgres.members[0].port'"),
+        ({**recorded, "heartbeat": {"started": 1}}, "'heartbeat.pid'"),
+    )
+    try:
+        for shape, key in shapes:
+            state.write_text(json.dumps(shape))
+            for args in (("lab", "status"), ("lab", "up"), ("lab", "down"), ("drill", "failover", "localpg:lab-pg")):
+                result = run(cut_lab, *args)
+                assert result.returncode == 2, (shape, args, result.stdout, result.stderr)
+                line = one_line(result.stderr)
+                assert str(state) in line and "malformed" in line and key in line, line
+                assert json.loads(state.read_text()) == shape, "the state file was not written"
+            assert postmasters(lab_dir) == before and lab_emulators(lab_dir) == [recorded["emulator"]["pid"]]
+    finally:
+        put_back(state, whole)
+    assert run(cut_lab, "lab", "status").returncode == 0
