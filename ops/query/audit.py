@@ -206,12 +206,17 @@ def judge_missing(a: Audit, policy: Policy) -> Finding:
     unknown = [f"{adv.table}: {adv.error}" for ev in a.evidence for adv in ev.advice
                if adv.best is None and adv.error and adv.error.startswith("hypopg")]
     unplanned = [ev for ev in a.evidence if ev.plan_error]
+    # A statement whose text this user may not read was never planned: its scans are not known to be fine.
+    unseen = [ev for ev in a.evidence if not ev.statement.text or ev.statement.text.startswith("<insufficient privilege>")]
     if unknown:
         return Finding("QUERY-MISSING-INDEXES", "unknown", unknown[0])
     if unplanned:
         return Finding("QUERY-MISSING-INDEXES", "unknown", f"{len(unplanned)} of {len(a.judged)} top statements could not be "
                                                            f"planned, e.g. {sqltext.shown(unplanned[0].statement.text)}: "
                                                            f"{unplanned[0].plan_error}")
+    if unseen:
+        return Finding("QUERY-MISSING-INDEXES", "unknown", f"{len(unseen)} of {len(a.judged)} top statements' text is not visible "
+                                                           "to this user, so they could not be planned (grant it pg_read_all_stats)")
     scans = [(ev, adv) for ev in a.evidence for adv in ev.advice]
     if not scans:
         return Finding("QUERY-MISSING-INDEXES", "pass", f"none of the {len(a.judged)} top statements scans a table above "

@@ -173,3 +173,12 @@ def test_hypothetical_gain_counts_only_when_the_plan_uses_the_index() -> None:
     used = Hypothetical(("a",), "x", 10.0, True, ())
     assert used.gain(100.0) == pytest.approx(0.9)
     assert Hypothetical(("a",), "x", 10.0, False, ()).gain(100.0) == 0.0
+
+
+def test_top_statements_whose_text_this_user_cannot_read_are_unknown_never_a_pass() -> None:
+    hidden = Statement(2, "<insufficient privilege>", 500, 9000.0, 18.0, 50.0, 500)
+    a = audit_of(snapshot(statements=[hidden, stmt()]), [audit.Evidence(hidden)])
+    finding = audit.judge_missing(a, POLICY)
+    assert finding.status == "unknown" and "not visible" in finding.detail and "pg_read_all_stats" in finding.detail
+    visible = audit_of(snapshot(statements=[stmt()]), [audit.Evidence(stmt())])
+    assert audit.judge_missing(visible, POLICY).status == "pass", "negative control: a readable statement without scans passes"
