@@ -137,7 +137,13 @@ class Engine:
         key = self._init_key()
         if stamp.exists() and stamp.read_text() == key:
             return
-        self.init()
+        # Terraform's plugin cache is not safe for concurrent inits ("mkdir ...: file exists"): one at a time per cache.
+        import fcntl
+
+        lock_path = mirror.tools_dir(mirror.find_root(self.ws.root)) / "init.lock"
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.init()
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key)
 
