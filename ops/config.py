@@ -64,6 +64,9 @@ class EnvConfig:
     # the embedded lab keeps them as files instead.
     lease_table: str = DEFAULT_LEASE_TABLE
     policy: tuple[tuple[str, float | int], ...] = ()  # [envs.NAME.policy]: objectives of this env only
+    # PEM bundle of the CAs that sign the databases' certificates (AWS: the RDS CA bundle, global-bundle.pem):
+    # set, Aurora connections verify the server and its host name (sslmode=verify-full); unset, only encrypt.
+    tls_root_cert: Path | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -143,6 +146,7 @@ _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "protected": (_boolean, "true or false"),
     "profile": (_string, "a profile name"),
     "lease_table": (_string, "a DynamoDB table name"),
+    "tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
 }
 _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env": (_string, "an env name"),
@@ -203,6 +207,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             profile=table.get("profile"),
             lease_table=table.get("lease_table", DEFAULT_LEASE_TABLE),
             policy=tuple(sorted(own_policy.items())),
+            tls_root_cert=(root / table["tls_root_cert"]) if table.get("tls_root_cert") else None,
         )
 
     default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")

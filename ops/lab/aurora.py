@@ -169,33 +169,83 @@ class Backing:
 # --- servers ----------------------------------------------------------------------------------
 
 
-def _tls(dir_: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for the lab's servers (sslmode=require does not verify it)."""
-    cert, key = dir_ / "server.crt", dir_ / "server.key"
+_tls_lock = threading.RLock()  # clusters made at once must not each write a CA of their own
+
+
+def lab_ca(dir_: Path) -> tuple[Path, Path]:
+    """The lab's certificate authority: clients verify the lab's servers against it (sslmode=verify-full),
+    as they verify Aurora's against the RDS CA bundle."""
+    with _tls_lock:
+        return _lab_ca(dir_)
+
+
+def _lab_ca(dir_: Path) -> tuple[Path, Path]:
+    cert, key = dir_ / "ca.crt", dir_ / "ca.key"
     if cert.exists() and key.exists():
         return cert, key
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     pgbin.make_dir(dir_, 0o755)
     private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dbops-lab-aurora")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dbops lab CA")])
     now = datetime.now(timezone.utc)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
                    .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-                   .not_valid_after(now + timedelta(days=365)).sign(private, hashes.SHA256()))
+                   .not_valid_after(now + timedelta(days=365))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                   .sign(private, hashes.SHA256()))
+    _write_pair(certificate, private, cert, key)
+    return cert, key
+
+
+def _tls(dir_: Path, net: str) -> tuple[Path, Path]:
+    """A server certificate, signed by the lab's CA, for every address of one claimed network 127.a.b.*
+    (the endpoints, the instances): a client that checks the host name against it (verify-full) passes."""
+    with _tls_lock:
+        return _server_cert(dir_, net)
+
+
+def _server_cert(dir_: Path, net: str) -> tuple[Path, Path]:
+    cert, key = dir_ / f"{net}.crt", dir_ / f"{net}.key"
+    if cert.exists() and key.exists():
+        return cert, key
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    ca_cert_path, ca_key_path = _lab_ca(dir_)
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+    private = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    addresses = [x509.IPAddress(ipaddress.ip_address(f"{net}.{i}")) for i in range(256)]
+    certificate = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{net}.0/24")]))
+                   .issuer_name(ca_cert.subject).public_key(private.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
+                   .add_extension(x509.SubjectAlternativeName(addresses), critical=False)
+                   .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    _write_pair(certificate, private, cert, key)
+    return cert, key
+
+
+def _write_pair(certificate: Any, private: Any, cert: Path, key: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
     cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                           serialization.NoEncryption()))
     pgbin.own(cert)
     pgbin.own(key)
     key.chmod(0o600)
-    return cert, key
 
 
-def _new_cluster(cluster_id: str) -> pgcluster.Cluster:
+def _new_cluster(cluster_id: str, net: str) -> pgcluster.Cluster:
     base = root()
     assert base is not None
     home = base / cluster_id
@@ -206,7 +256,7 @@ def _new_cluster(cluster_id: str) -> pgcluster.Cluster:
     pgbin.make_dir(home, 0o755)
     for sub in ("archive", "backups", "sock"):
         pgbin.make_dir(home / sub, 0o755)
-    cert, key = _tls(base / "tls")
+    cert, key = _tls(base / "tls", net)
     entry = {
         "name": cluster_id, "root": str(home), "mode": "async", "members": [], "writer": None, "created_at": time.time(),
         "path": str(home / "cluster.json"), "admin_user": ADMIN, "hba": HBA,
@@ -396,7 +446,8 @@ def start_proxy(b: Backing, name: str) -> str:
 
     home = Path(b.cluster.entry["root"]) / f"proxy-{name}"
     p = pooler.Pooler(home, proxy_address(name), 5432, ADMIN)
-    cert, key = _tls(root() / "tls")  # type: ignore[operator]
+    proxy_address(name)
+    cert, key = _tls(root() / "tls", _proxy_nets[name][0])  # type: ignore[operator]
     writer = b.cluster.writer()
     pooler.configure(p, writer.host, writer.port, {b.master_user: b.master_password, ADMIN: secrets.token_urlsafe(16)},
                      tls=(cert, key))
@@ -499,7 +550,7 @@ def register(backend: Any, cluster: Any, master_user: str, master_password: str,
             return known
         net, writer, reader = _claim_network(int(cluster.port))
         b = Backing(cluster.db_cluster_identifier, net, int(cluster.port), master_user, master_password, dbname,
-                    _new_cluster(cluster.db_cluster_identifier), writer_endpoint=writer, reader_endpoint=reader,
+                    _new_cluster(cluster.db_cluster_identifier, net), writer_endpoint=writer, reader_endpoint=reader,
                     account=backend.account_id, region=backend.region_name)
         _backings[b.cluster_id] = b
     return b

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from psycopg.conninfo import make_conninfo
@@ -27,11 +28,12 @@ DRILL_TAG_KEY = "dbops:drill-id"
 
 
 class AuroraTarget:
-    def __init__(self, ref: TargetRef, aws: Aws, secret_arn: str | None = None) -> None:
+    def __init__(self, ref: TargetRef, aws: Aws, secret_arn: str | None = None, tls_root_cert: Path | None = None) -> None:
         self.ref = ref
         self.aws = aws
         self.rds = aws.client("rds")
         self.secret_arn = secret_arn
+        self.tls_root_cert = tls_root_cert  # CA bundle: the server's certificate and host name are verified
         self._cluster()  # an unknown cluster is a usage error before anything starts
 
     # Every Aurora cluster has a database behind its endpoint (the lab runs real servers behind its own).
@@ -149,8 +151,10 @@ class AuroraTarget:
         except (KeyError, TypeError, ValueError):
             raise UsageError(f"secret {secret_arn} holds no JSON with username and password") from None
         # The password is only ever in this DSN, handed to libpq; never printed or reported.
+        tls = ({"sslmode": "verify-full", "sslrootcert": str(self.tls_root_cert)} if self.tls_root_cert is not None
+               else {"sslmode": "require"})
         return make_conninfo(host=cluster["Endpoint"], port=cluster.get("Port", 5432), dbname=secret.get("dbname") or "postgres",
-                             user=user, password=password, sslmode="require", connect_timeout=2)
+                             user=user, password=password, connect_timeout=2, **tls)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ops.config import Config, EnvConfig
-from ops.errors import DbopsError, UsageError
+from ops.errors import ConfigError, DbopsError, UsageError
 from ops.targets import TargetRef, parse_target
 
 
@@ -33,11 +34,22 @@ def open_cluster(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None 
         from ops.aws import Aws
         from ops.targets.aurora import AuroraTarget
 
-        target = AuroraTarget(ref, Aws.for_env(cfg, env), secret_arn)
+        target = AuroraTarget(ref, Aws.for_env(cfg, env), secret_arn, tls_root_cert(cfg, env))
         if target.secret_arn is None and target.has_data_plane:
             target.secret_arn = secret_from_outputs(cfg, env, ref)
         return target
     raise UsageError(f"{ref} is not a cluster target (cluster kinds: aurora, localpg)")
+
+
+def tls_root_cert(cfg: Config, env: EnvConfig) -> Path | None:
+    """The env's CA bundle; the lab's Aurora servers are signed by the lab's own CA and verified against it."""
+    if env.tls_root_cert is not None:
+        if not env.tls_root_cert.is_file():
+            raise ConfigError(f"envs.{env.name}.tls_root_cert: {env.tls_root_cert} is not a file")
+        return env.tls_root_cert
+    if env.is_embedded:
+        return cfg.lab_dir / "aurora" / "tls" / "ca.crt"
+    return None
 
 
 def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None = None) -> Any:

@@ -99,3 +99,42 @@ def test_post_ha_fails_when_the_old_writer_does_not_come_back_as_a_reader(lab: C
     finally:
         rds.create_db_instance(DBInstanceIdentifier=target.lost, DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql",
                                DBInstanceClass="db.t3.medium")
+
+
+def _foreign_ca(path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not the lab's CA")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_the_server_certificate_is_verified_against_the_envs_ca_bundle(lab: Cli, aurora: Aws, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The lab's servers are signed by the lab's CA: verified with it (host name included), refused with another."""
+    from ops.targets.registry import open_cluster
+
+    target = open_cluster(lab.config, lab.config.env("lab"), f"aurora:{CLUSTER}")
+    assert "sslmode=verify-full" in (target.writer_dsn() or "")
+    ok = lab("drill", "connections", f"aurora:{CLUSTER}", "--clients", "2", "--time", "1")
+    assert ok.exit_code == 0, ok.output
+    foreign = tmp_path / "other-ca.pem"
+    _foreign_ca(foreign)
+    text = lab.config_path.read_text().replace("[envs.lab]\n", f'[envs.lab]\ntls_root_cert = "{foreign}"\n')
+    (tmp_path / "dbops.toml").write_text(text)
+    other = Cli(tmp_path / "dbops.toml", lab.lab_dir)
+    refused = other("drill", "connections", f"aurora:{CLUSTER}", "--clients", "2", "--time", "1")
+    lines = [ln for ln in refused.stderr.splitlines() if ln.strip()]
+    assert refused.exit_code == 2 and len(lines) == 1 and "certificate verify failed" in lines[0], refused.output
+    missing = Cli(tmp_path / "dbops.toml", lab.lab_dir)
+    (tmp_path / "dbops.toml").write_text(text.replace(str(foreign), str(tmp_path / "absent.pem")))
+    nowhere = missing("drill", "connections", f"aurora:{CLUSTER}", "--clients", "2", "--time", "1")
+    assert nowhere.exit_code == 2 and "tls_root_cert" in nowhere.stderr and "is not a file" in nowhere.stderr, nowhere.output
