@@ -233,3 +233,27 @@ def test_a_state_file_of_the_wrong_shape_is_an_error_naming_the_key_and_nothing_
     finally:
         put_back(state, whole)
     assert run(cut_lab, "lab", "status").returncode == 0
+
+
+def test_a_stale_pid_file_naming_another_server_does_not_get_it_stopped(cut_lab: Cli, tmp_path: Path) -> None:
+    """A pid file a killed lab left may name a pid that now belongs to another PostgreSQL on the host."""
+    state = cut_lab.lab_dir / "state.json"
+    whole = state.read_text()
+    other = tmp_path / "postgres"  # a process named postgres that is no server of this lab
+    shutil.copy("/bin/sleep", other)
+    foreign = subprocess.Popen([str(other), "300"])
+    ghost = cut_lab.lab_dir / "aurora" / "gone" / "gone-1"
+    ghost.mkdir(parents=True)
+    (ghost / "postmaster.pid").write_text(f"{foreign.pid}\n{ghost}\n")
+    # Without the emulator's entry, lab down looks for the Aurora servers it would have stopped itself.
+    state.write_text(json.dumps({k: v for k, v in json.loads(whole).items() if k != "emulator"}))
+    try:
+        down = run(cut_lab, "lab", "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert foreign.poll() is None, f"a process the lab does not own was stopped: {down.stdout}"
+        assert "gone-1" not in down.stdout
+    finally:
+        foreign.kill()
+        foreign.wait()
+        shutil.rmtree(ghost.parent, ignore_errors=True)
+        state.write_text(whole)
