@@ -32,8 +32,9 @@ may raise it: then the capacity up to the scalable maximum, for the drill and an
 scale-in waits for low use, and capacity is billed by the hour) — an upper bound.
 
 A provisioned table shares its capacity with the application: a load beyond it throttles the
-application's requests too. Without autoscaling up to the target, such a drill is refused before
-anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point.
+application's requests too, and autoscaling follows only minutes later. Such a drill is refused
+before anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point.
+Autoscaling that could not be read is priced up to the per-table quota.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from ops.report import Journal, Report
 
 OBJECTIVES = ("TP-THROTTLES", "TP-P95", "TP-RATE")
 MIN_SAMPLES = 20  # fewer successful requests of a kind at the multiple: no p95 to judge
+TABLE_QUOTA_UNITS = 40000.0  # default per-table read and write capacity quota (Service Quotas, DynamoDB)
 BURST_S = 300  # provisioned tables keep "up to 5 minutes (300 seconds) of unused read and write capacity"
 METRICS = {"write": "ConsumedWriteCapacityUnits", "read": "ConsumedReadCapacityUnits"}
 THROTTLE_METRICS = {"write": "WriteThrottleEvents", "read": "ReadThrottleEvents"}
@@ -175,8 +177,10 @@ def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[
               + info.provisioned_rcu * float(prices["dynamodb.provisioned.rcu"]["usd"]))
     note = (f"provisioned: the table's {info.provisioned_wcu:g} WCU and {info.provisioned_rcu:g} RCU are paid whether used or not "
             f"({hourly:.4f} USD an hour)")
-    # Capacity autoscaling may add, up to its maximum, when the load is above the provisioned capacity.
-    raised = {kind: max(0.0, (info.autoscaling or {}).get(kind, (0.0, current))[1] - current)
+    # Capacity autoscaling may add, up to its maximum, when the load is above the provisioned capacity; when
+    # it could not be read, up to the per-table quota.
+    scaling = info.autoscaling if info.autoscaling is not None else {k: (0.0, TABLE_QUOTA_UNITS) for k in ("write", "read")}
+    raised = {kind: max(0.0, scaling.get(kind, (0.0, current))[1] - current)
               for kind, target, current in (("write", targets[0], info.provisioned_wcu), ("read", targets[1], info.provisioned_rcu))
               if target > current}
     if not raised or not any(raised.values()):
@@ -223,23 +227,19 @@ def pre_checks(p: Plan, allow_throttling: bool = False) -> list[tuple[str, str, 
     need = f"{p.target_wcu:.1f} WCU/s and {p.target_rcu:.1f} RCU/s"
     if not info.on_demand:
         over = [(k, t, c) for k, t, c in (("write", p.target_wcu, info.provisioned_wcu), ("read", p.target_rcu, info.provisioned_rcu)) if t > c]
-        # Over the capacity, the application's own requests throttle with the drill's, unless autoscaling can follow.
-        unscaled = [k for k, t, _ in over if (info.autoscaling or {}).get(k, (0.0, 0.0))[1] < t]
-        if over and unscaled and not allow_throttling:
-            scaling = ("autoscaling could not be read" if info.autoscaling is None else
-                       "; ".join(f"{k} autoscaling up to {info.autoscaling[k][1]:g}" for k in unscaled if k in info.autoscaling)
-                       or "no autoscaling")
+        # Over the capacity, the application's own requests throttle with the drill's. Autoscaling does not
+        # prevent it: it acts after two one-minute breaches and the table update takes minutes more.
+        if over and not allow_throttling:
             out.append(("PRE-CAPACITY", "fail", f"{p.multiplier:g}x needs {need}; the table is provisioned with {info.provisioned_wcu:g} WCU "
-                                                f"and {info.provisioned_rcu:g} RCU ({scaling}): the drill would throttle the "
-                                                "application's requests too; lower --multiplier, raise the capacity, or pass "
-                                                "--allow-throttling"))
+                                                f"and {info.provisioned_rcu:g} RCU ({_scaling(info)}): the drill would throttle the "
+                                                "application's requests too (autoscaling, if any, follows only minutes later); "
+                                                "lower --multiplier, raise the capacity first, or pass --allow-throttling"))
         elif over:
             lasts = min(c * BURST_S / (t - c) for _, t, c in over)
-            follows = "" if unscaled else "; autoscaling raises the capacity after a few minutes of it"
             out.append(("PRE-CAPACITY", "warn", f"{p.multiplier:g}x needs {need}; the table is provisioned with {info.provisioned_wcu:g} WCU "
-                                                f"and {info.provisioned_rcu:g} RCU: beyond them only burst capacity serves it (at most "
-                                                f"{BURST_S} s of unused capacity, best effort), about {lasts:.0f} s at this rate, then "
-                                                f"it throttles{follows}"))
+                                                f"and {info.provisioned_rcu:g} RCU ({_scaling(info)}): beyond them only burst capacity "
+                                                f"serves it (at most {BURST_S} s of unused capacity, best effort), about {lasts:.0f} s at "
+                                                "this rate, then it throttles until autoscaling, if any, raises the capacity"))
         else:
             out.append(("PRE-CAPACITY", "pass", f"{p.multiplier:g}x needs {need}, within the provisioned {info.provisioned_wcu:g} WCU "
                                                 f"and {info.provisioned_rcu:g} RCU"))
@@ -259,6 +259,12 @@ def pre_checks(p: Plan, allow_throttling: bool = False) -> list[tuple[str, str, 
         out.append(("PRE-STREAM-CONSUMERS", "warn", f"the table has a stream: its consumers see about {p.planned_writes} writes and "
                                                     f"{p.items + 1} deletes of the drill's items (attribute dbops_marker)"))
     return out
+
+
+def _scaling(info: TableInfo) -> str:
+    if info.autoscaling is None:
+        return "its autoscaling could not be read"
+    return "; ".join(f"{k} autoscaling {lo:g}-{hi:g}" for k, (lo, hi) in sorted(info.autoscaling.items())) or "no autoscaling"
 
 
 def _units(value: float | None) -> str:

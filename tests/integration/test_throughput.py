@@ -421,7 +421,7 @@ def test_capacity_autoscaling_may_raise_is_priced_and_held_to_the_cost_ceiling(t
     a.client("application-autoscaling").register_scalable_target(
         ServiceNamespace="dynamodb", ResourceId="table/tp-scaled", ScalableDimension="dynamodb:table:WriteCapacityUnits",
         MinCapacity=5, MaxCapacity=40000)
-    result = tlab("drill", "throughput", "dynamodb:tp-scaled", "--baseline-wcu", "3", *QUICK)
+    result = tlab("drill", "throughput", "dynamodb:tp-scaled", "--baseline-wcu", "3", "--allow-throttling", *QUICK)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert "autoscaling may add up to 39995 WCU" in lines[0] and "above --max-cost 1 USD" in lines[0], lines[0]

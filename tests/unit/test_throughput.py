@@ -126,6 +126,9 @@ def test_autoscaling_that_the_load_raises_is_priced_up_to_its_maximum() -> None:
     assert cost.usd == pytest.approx(900 * 0.00065 * 2) and "autoscaling may add up to 900 WCU for about 2 h" in cost.note
     within = tp.price(scaled, 5_000_000, 0, load_catalog(), targets=(80.0, 0.0), seconds=90)
     assert within.usd == 0.0, "a load within the provisioned capacity raises nothing"
+    unread = tp.price(info(on_demand=False, wcu=100, rcu=200, autoscaling=None), 5_000_000, 0, load_catalog(), targets=(500.0, 0.0),
+                      seconds=90)
+    assert unread.usd == pytest.approx((40000 - 100) * 0.00065 * 2), "autoscaling not read: priced up to the table quota, never 0"
 
 
 def plan_of(estimate_usd: float) -> tp.Plan:
@@ -222,10 +225,9 @@ def test_the_capacity_pre_check_warns_of_provisioned_capacity_burst_and_warm_thr
     assert small["PRE-CAPACITY"][0] == "fail" and "throttle the application's requests too" in small["PRE-CAPACITY"][1]
     allowed = {c: (s, d) for c, s, d in tp.pre_checks(replace(p, info=info(on_demand=False, wcu=5, rcu=5)), allow_throttling=True)}
     assert allowed["PRE-CAPACITY"][0] == "warn" and "about 60 s at this rate" in allowed["PRE-CAPACITY"][1]  # 5 x 300 / (30 - 5)
+    # Autoscaling acts minutes after the load begins: even a maximum above the target does not keep the application whole.
     scaled = found(on_demand=False, wcu=5, rcu=5, autoscaling={"write": (5.0, 100.0), "read": (5.0, 100.0)})
-    assert scaled["PRE-CAPACITY"][0] == "warn" and "autoscaling raises the capacity" in scaled["PRE-CAPACITY"][1]
-    short = found(on_demand=False, wcu=5, rcu=5, autoscaling={"write": (5.0, 20.0)})
-    assert short["PRE-CAPACITY"][0] == "fail" and "write autoscaling up to 20" in short["PRE-CAPACITY"][1]
+    assert scaled["PRE-CAPACITY"][0] == "fail" and "read autoscaling 5-100; write autoscaling 5-100" in scaled["PRE-CAPACITY"][1]
     unread = found(on_demand=False, wcu=5, rcu=5, autoscaling=None)
     assert unread["PRE-CAPACITY"][0] == "fail" and "autoscaling could not be read" in unread["PRE-CAPACITY"][1]
     assert found(on_demand=False, wcu=50, rcu=50)["PRE-CAPACITY"][0] == "pass"
