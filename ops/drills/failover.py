@@ -189,12 +189,13 @@ def run_failover(
                     now_state = target.describe(lag=False)  # no CloudWatch while polling
                     failing_since = None
                 except EndpointUnreachable as exc:  # the endpoint is taken for dead: asking again cannot help
-                    control_plane_lost = str(exc)
+                    control_plane_lost = f"the control plane stopped answering: {exc}"
                     return True
                 except Exception as exc:  # noqa: BLE001 — control plane mid-change; ask again, for a while
                     failing_since = failing_since or time.monotonic()
                     if time.monotonic() - failing_since >= CONTROL_PLANE_GRACE_S:
-                        control_plane_lost = f"{CONTROL_PLANE_GRACE_S:.0f}s of failed reads, the last {type(exc).__name__}: {exc}"
+                        control_plane_lost = (f"the control plane stopped answering: {CONTROL_PLANE_GRACE_S:.0f}s of failed reads, "
+                                              f"the last {type(exc).__name__}: {exc}")
                         return True
                     now_state = None
                 if now_state is not None and now_state.writer and now_state.writer != state.writer:
@@ -219,9 +220,9 @@ def run_failover(
             journal.check("FO-COMPLETED", "error" if unreached else "fail",
                           f"failover did not complete: {type(action.error).__name__}: {action.error}")
         elif control_plane_lost is not None:
-            journal.check("FO-COMPLETED", "error", f"the control plane stopped answering {time.monotonic() - trigger:.0f}s after "
-                                                   f"the failover call ({control_plane_lost}): the cluster may be mid-failover, "
-                                                   "read its writer (`dbops status`) before anything else")
+            journal.check("FO-COMPLETED", "error", f"{control_plane_lost} ({time.monotonic() - trigger:.0f}s after the failover "
+                                                   "call): the cluster may be mid-failover, read its writer (`dbops status`) "
+                                                   "before anything else")
         elif api_at is None:
             journal.check("FO-COMPLETED", "fail", f"failover did not complete: no new writer within {deadline_s:.0f}s (3x RTO)")
         else:
@@ -243,7 +244,8 @@ def run_failover(
                 journal.event("cleanup", "waiting for the failover call to return")
                 action.thread.join(opts.rto_s * 3)
             if log is not None and trigger is not None and not aborted:
-                _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost)
+                failed_call = f"the failover call failed: {action.error}" if action is not None and action.error is not None else None
+                _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost or failed_call)
             if dsn is None and not aborted:
                 for cid in ("FO-RTO", "FO-LOST-WRITES"):
                     journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
@@ -317,7 +319,7 @@ def _judge_downtime(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float
     journal.details["servers"] = [f"{server} x{n}" for server, n in canary_mod.servers_in_order(log.acks)]
     if steady_at is None and cut_short is not None:
         journal.mark_not_measured("client_write_downtime_s", f"the watch ended early: {cut_short}")
-        journal.check("FO-RTO", "error", f"not measured to the end: the control plane stopped answering ({cut_short})")
+        journal.check("FO-RTO", "error", f"not measured to the end: {cut_short}")
     elif steady_at is None:
         observed_until = max([a.at for a in log.acks] + [f.at for f in log.failures] + [trigger])
         journal.measure("client_write_downtime_s", canary_mod.longest_outage(log.acks, trigger, observed_until))

@@ -125,6 +125,25 @@ def test_a_control_plane_that_stops_answering_is_an_error_at_once_not_a_failed_r
     assert time.monotonic() - t0 < 30, "the watch ended when the endpoint was found dead, not after 3x RTO (60 s)"
 
 
+class UnreachableControlPlaneTarget(MovingEndpointTarget):
+    """The failover call never reaches the service: nothing fails over, and the cluster cannot be read after."""
+
+    def failover(self, to: str | None, timeout: float) -> None:
+        raise EndpointUnreachable("AWS endpoint http://127.0.0.1:1 does not answer (ConnectTimeoutError)")
+
+    def after_failover(self, old_writer: str, timeout: float):  # type: ignore[no-untyped-def]
+        raise EndpointUnreachable("AWS endpoint http://127.0.0.1:1 does not answer (ConnectTimeoutError)")
+
+
+def test_a_failover_call_that_never_reached_the_service_is_an_error_not_a_failed_rto(mlab: Cli) -> None:
+    """No failover happened: neither a missed RTO nor a concluded drill for the missed-drill alarm."""
+    report = drill(UnreachableControlPlaneTarget(mlab, delay_s=0))
+    checks = {c.id: c for c in report.checks}
+    assert report.status == "error", report.checks
+    assert checks["FO-COMPLETED"].status == checks["FO-RTO"].status == checks["POST-HA"].status == "error", report.checks
+    assert "client_write_downtime_s" in report.not_measured
+
+
 def test_a_replica_that_stopped_replaying_fails_the_lag_precheck(mlab: Cli) -> None:
     """Negative control of PRE-LAG: replay paused on the only reader, its measured lag grows past the objective."""
     import time
