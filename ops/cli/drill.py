@@ -156,7 +156,7 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
         endpoint = cluster.client_endpoint(via)
-        preflight(endpoint.dsn, endpoint.label, clients, direct=via is None, allow_exhaustion=allow_exhaustion)
+        preflight(endpoint.dsn, endpoint.label, clients, allow_exhaustion=allow_exhaustion, via=via)
         opts = ConnectionsOptions(clients=clients, rate_per_client=rate, duration_s=duration, query_ms=query_ms, ramp_s=ramp,
                                   setup_p95_ms=cfg.policy.connection_setup_p95_ms,
                                   pool_utilization_min=cfg.policy.pool_utilization_min)

@@ -9,7 +9,8 @@ pool utilization: server connections busy with a client over server connections 
 sampled four times a second while the load runs.
 
 Before the load, one connection is made: an endpoint that nobody can reach is an error (exit 2),
-not a drill of N refusals. Straight to the server (no pooler or proxy between), the clients
+not a drill of N refusals. When it reaches the server it dialled (no pooler or proxy between,
+whether or not --via named it), the clients
 must fit in the connections the server has free, less a tenth kept for the application, or the
 drill is refused before it starts: it would otherwise refuse the application's own connections.
 --allow-exhaustion runs it anyway, to measure exhaustion on purpose.
@@ -32,25 +33,46 @@ __all__ = ["ConnectionsOptions", "preflight", "run_connections", "summary"]
 HEADROOM = 0.1  # of the server's usable connections, left to the application
 
 
-def preflight(dsn: str, label: str, clients: int, direct: bool, allow_exhaustion: bool) -> None:
-    """Connect once; straight to the server, refuse a load that would take the application's connections."""
+def preflight(dsn: str, label: str, clients: int, allow_exhaustion: bool, via: str | None = None) -> None:
+    """Connect once; when that reaches the server itself (the target's own endpoint, or a --via that turns
+    out to be the server), refuse a load that would take the application's connections."""
     import psycopg
 
     try:
         with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
-            limit, reserved, in_use = conn.execute(
-                "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int, "
-                "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')").fetchone()
+            limit, reserved, in_use, addr, port = conn.execute(
+                "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int"
+                " + coalesce(current_setting('reserved_connections', true)::int, 0),"
+                # Sessions of other users show a NULL backend_type without pg_read_all_stats: counted, not missed.
+                " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' OR backend_type IS NULL),"
+                " host(inet_server_addr()), inet_server_port()").fetchone()
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or ["connection failed"])[0].strip()
         raise CannotRun(f"cannot connect to {label}: {first}") from None
-    if not direct or allow_exhaustion:
-        return
+    if allow_exhaustion or (via is not None and not _dialled_the_server(dsn, addr, port)):
+        return  # a pooler or proxy between: it queues clients rather than handing each a server connection
     free = int((limit - reserved) * (1 - HEADROOM)) - in_use
     if clients > free:
         raise CannotRun(f"{clients} clients straight to the server would leave the application no connections: "
                         f"max_connections {limit}, {reserved} reserved, {in_use} in use, {free} free after a "
                         f"{100 * HEADROOM:.0f}% margin; go --via a pooler or proxy, or pass --allow-exhaustion")
+
+
+def _dialled_the_server(dsn: str, addr: str | None, port: int | None) -> bool:
+    """Whether the address and port dialled are the server's own (a Unix socket is the server's)."""
+    import socket
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(dsn)
+    host, dialled_port = str(params.get("host") or ""), int(params.get("port") or 5432)
+    if addr is None or not host or host.startswith("/"):
+        return True
+    try:
+        resolved = {info[4][0] for info in socket.getaddrinfo(host, dialled_port, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        return True  # cannot tell: judged as the server, the safe side
+    return addr in resolved and port == dialled_port
 
 
 def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, journal: Journal, label: str) -> Report:

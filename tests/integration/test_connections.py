@@ -49,6 +49,14 @@ def test_more_clients_than_the_server_has_free_are_refused_before_any_connects(p
     assert result.stdout == ""  # no report: nothing ran
 
 
+def test_a_via_that_is_the_server_itself_is_held_to_its_free_connections(plab: Cli) -> None:
+    cluster = pgcluster.get(plab.lab_dir)
+    assert cluster is not None
+    via = f"127.0.0.1:{cluster.writer_port()}"
+    result = run(plab, "drill", "connections", "localpg:lab-pg", "--via", via, "--clients", str(_max_connections(plab)), "--time", "1")
+    assert result.returncode == 2 and "--allow-exhaustion" in one_line(result.stderr), result.stdout + result.stderr
+
+
 def test_an_endpoint_nobody_listens_on_is_one_line_not_a_drill_of_refusals(plab: Cli) -> None:
     result = run(plab, "drill", "connections", "localpg:lab-pg", "--via", "127.0.0.1:1", "--clients", "20", "--time", "1")
     assert result.returncode == 2, result.stdout + result.stderr
