@@ -312,6 +312,14 @@ def _backup_tags(backup: Any, arn: str) -> dict[str, str]:
         token = {"NextToken": page["NextToken"]}
 
 
+def _point_tags(aws: Any, backup: Any, arn: str) -> dict[str, str]:
+    """A recovery point's tags. AWS Backup's ListTags answers only for ARNs it fully manages
+    (arn:aws:backup:...); an Aurora point is an RDS cluster snapshot, whose tags RDS keeps."""
+    if arn.split(":")[2:3] == ["rds"]:
+        return _tags(aws.client("rds").list_tags_for_resource(ResourceName=arn).get("TagList", []))
+    return _backup_tags(backup, arn)
+
+
 def _recovery_points(aws: Any, include_unexpired: bool, now: datetime, recorded: set[str], unread: list[str]) -> list[Leftover]:
     """AWS Backup recovery points a drill made (tagged with its drill id), as any other drill resource.
 
@@ -334,7 +342,7 @@ def _recovery_points(aws: Any, include_unexpired: bool, now: datetime, recorded:
                 arn = point["RecoveryPointArn"]
                 if point.get("Status") == "DELETING":
                     continue
-                tags = _read(unread, f"tags of recovery point {arn}", lambda a=arn: _backup_tags(backup, a), {})
+                tags = _read(unread, f"tags of recovery point {arn}", lambda a=arn: _point_tags(aws, backup, a), {})
                 drill_id = tags.get(DRILL_TAG)
                 if not drill_id or drill_id in recorded:
                     continue

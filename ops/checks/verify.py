@@ -173,7 +173,7 @@ def _recovery_point_drill(cfg: Config, env: EnvConfig, target: str, journal: Jou
     journal.event("restore", f"AWS Backup restore {drill_id} of {target}: markers, an on-demand backup job, markers, "
                              "a restore of the newest recovery point")
     progress = lambda m: journal.event("restore", m)  # noqa: E731
-    hours = (recovery_point.BACKUP_JOB_TIMEOUT_S + side.default_timeout_s + 3600) / 3600
+    hours = point_restore_waits_s(side.default_timeout_s) / 3600 + 1  # the lease outlives the longest the drill may wait
     try:
         with ledger.acquire(target, drill_id, hours=hours):
             sub = guarded(sub_journal, lambda: run_point_restore(side, points, sub_journal, drill_id, ledger, progress))
@@ -183,6 +183,13 @@ def _recovery_point_drill(cfg: Config, env: EnvConfig, target: str, journal: Jou
     journal.check(f"BKP-RECOVERY-POINT-RESTORE[{target}]", STATUS_OF[sub.status], sub.summary, objective=True)
     if sub.status == "aborted":
         raise KeyboardInterrupt
+
+
+def point_restore_waits_s(restore_timeout_s: float, delete_wait_s: float = 600.0) -> float:
+    """The longest a point restore may wait: the backup job, the restore, making it usable, deleting it."""
+    from ops.targets.recovery_point import BACKUP_JOB_TIMEOUT_S
+
+    return BACKUP_JOB_TIMEOUT_S + 2 * restore_timeout_s + delete_wait_s
 
 
 def run_point_restore(side: Any, points: Any, journal: Journal, drill_id: str, ledger: Any, progress: Callable[[str], None],
@@ -206,7 +213,7 @@ def run_point_restore(side: Any, points: Any, journal: Journal, drill_id: str, l
 
     journal.require(*RP_OBJECTIVES)
     journal.details["drill_id"] = drill_id
-    waits = BACKUP_JOB_TIMEOUT_S + 2 * side.default_timeout_s + delete_wait_s  # backup, restore, make usable
+    waits = point_restore_waits_s(side.default_timeout_s, delete_wait_s)
     tags = {DRILL_TAG: drill_id, EXPIRES_TAG: expiry(expiry_hours(waits, expires_hours)), OWNER_TAG: owner_id()}
     path = backup_path(points.backup, side.arn, side.tags())
     if path is None:

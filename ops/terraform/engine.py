@@ -140,6 +140,7 @@ class Engine:
         # Terraform's plugin cache is not safe for concurrent inits ("mkdir ...: file exists"): one at a time per cache.
         import fcntl
 
+        self.ws.environ()  # no provider mirror: its own clear error, not a missing lock file's
         lock_path = mirror.tools_dir(mirror.find_root(self.ws.root)) / "init.lock"
         with open(lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)

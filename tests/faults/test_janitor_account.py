@@ -203,3 +203,25 @@ def test_an_endpoint_without_aws_backup_has_no_recovery_points_to_leave() -> Non
     stub.add_client_error("list_backup_vaults", "AccessDeniedException", "not authorized", 403)
     with stub, pytest.raises(ClientError):  # any other failure is raised, for the janitor to report
         _recovery_points(SimpleNamespace(client=lambda _: client), False, NOW, set(), unread)
+
+
+def test_an_aurora_recovery_points_tags_are_read_from_rds() -> None:
+    """AWS Backup's ListTags may refuse an ARN it does not fully manage: an Aurora point is an RDS cluster snapshot."""
+    client, stub = backup_stub()
+    rds = boto3.client("rds", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    rds_stub = Stubber(rds)
+    drill = new_drill_id("restore")
+    arn = "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:awsbackup:job-0123456789abcdef"
+    ours = dict(point(3), RecoveryPointArn=arn, ResourceType="Aurora")
+    expired = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stub.add_response("list_backup_vaults", {"BackupVaultList": [{"BackupVaultName": VAULT, "BackupVaultArn": VAULT_ARN,
+                                                                  "NumberOfRecoveryPoints": 1}]}, {})
+    stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": [ours]}, {"BackupVaultName": VAULT})
+    rds_stub.add_response("list_tags_for_resource", {"TagList": [{"Key": DRILL_TAG, "Value": drill}, {"Key": EXPIRES_TAG, "Value": expired},
+                                                                 {"Key": OWNER_TAG, "Value": DEAD_OWNER}]}, {"ResourceName": arn})
+    unread: list[str] = []
+    with stub, rds_stub:
+        found = _recovery_points(SimpleNamespace(client=lambda name: rds if name == "rds" else client), False, NOW, set(), unread)
+    assert [(x.name, x.drill_id) for x in found] == [(arn, drill)] and unread == []
+    stub.assert_no_pending_responses()
+    rds_stub.assert_no_pending_responses()
