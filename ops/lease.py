@@ -81,10 +81,14 @@ class Record:
 
 
 def lease_key(target: str) -> str:
-    """The name a target's lease is held under. RDS identifiers are case-insensitive: aurora:LAB-AURORA
-    is the cluster aurora:lab-aurora is, and must wait for its lease."""
+    """The name a target's lease is held under, however the target was named: by its ARN (the APIs take
+    one) or by its name, and for RDS in any letter case (its identifiers are case-insensitive)."""
     kind, _, name = target.strip().partition(":")
-    return f"{kind}:{name.lower()}" if kind == "aurora" else target.strip()
+    if name.startswith("arn:") and name.count(":") >= 5:
+        # arn:aws:rds:REGION:ACCOUNT:cluster:NAME, arn:aws:dynamodb:REGION:ACCOUNT:table/NAME
+        resource = name.split(":", 5)[5]
+        name = re.split(r"[:/]", resource)[1] if re.search(r"[:/]", resource) else resource
+    return f"{kind}:{name.lower()}" if kind == "aurora" else f"{kind}:{name}"
 
 
 def _safe(name: str) -> str:

@@ -49,3 +49,13 @@ def test_dynamodb_table_names_are_case_sensitive_and_keep_their_own_leases(ledge
 def test_a_released_lease_can_be_taken_again(ledger: Ledger) -> None:
     ledger.acquire("aurora:db", "first", hours=1).release()
     ledger.acquire("aurora:DB", "second", hours=1).release()
+
+
+@pytest.mark.parametrize("held, other", [
+    ("aurora:lab-aurora", "aurora:arn:aws:rds:us-east-1:123456789012:cluster:lab-aurora"),
+    ("dynamodb:orders", "dynamodb:arn:aws:dynamodb:us-east-1:123456789012:table/orders"),
+])
+def test_a_target_named_by_its_arn_waits_for_the_lease_of_its_name(ledger: Ledger, held: str, other: str) -> None:
+    with ledger.acquire(held, "first", hours=1):
+        with pytest.raises(Busy):
+            ledger.acquire(other, "second", hours=1)
