@@ -75,6 +75,13 @@ def ramp_s(opts: ConnectionsOptions) -> float:
     return opts.ramp_s if opts.ramp_s is not None else opts.clients / 250.0
 
 
+QUERY_TIMEOUT_S = 10.0  # beyond the query's own work: longer is an error, counted, not a wait
+
+
+async def _query(conn: psycopg.AsyncConnection, query: str, params: tuple | None) -> None:
+    await (await conn.execute(query, params)).fetchall()
+
+
 async def _client(dsn: str, opts: ConnectionsOptions, tally: Tally, start: asyncio.Event, stop_at: list[float],
                   attempted: asyncio.Queue, delay_s: float) -> None:
     await start.wait()
@@ -97,15 +104,19 @@ async def _client(dsn: str, opts: ConnectionsOptions, tally: Tally, start: async
         while time.monotonic() < stop_at[0]:
             q0 = time.monotonic()
             try:
-                await (await conn.execute(query, params)).fetchall()
+                # A server that stops answering must fail the drill, not hold it (and its verdict) open.
+                await asyncio.wait_for(_query(conn, query, params), QUERY_TIMEOUT_S + (opts.query_ms or 0) / 1000.0)
                 tally.query_s.append(time.monotonic() - q0)
             except Exception as exc:  # noqa: BLE001
                 tally.query_errors[error_class(exc)] += 1
-                if conn.closed:
-                    return
+                if conn.closed or isinstance(exc, asyncio.TimeoutError):
+                    return  # a timed-out connection is in no known state: this client stops
             await asyncio.sleep(max(0.0, 1.0 / opts.rate_per_client - (time.monotonic() - q0)))
     finally:
-        await conn.close()
+        try:
+            await asyncio.wait_for(conn.close(), 2.0)
+        except Exception:  # noqa: BLE001 — a hung server's socket goes with the process
+            pass
 
 
 async def _sample_pool(admin_dsn: str, tally: Tally, stop_at: list[float], echo: Echo) -> None:

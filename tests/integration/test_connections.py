@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from typing import Iterator
 
@@ -106,3 +107,36 @@ def test_failover_through_the_pooler_is_measured_like_a_direct_one(plab: Cli) ->
     assert cluster is not None
     with open(cluster.pooler().ini) as f:  # type: ignore[union-attr]
         assert f"port={cluster.writer().port}" in f.read(), "the pooler follows the writer"
+
+
+def test_a_server_that_stops_answering_mid_load_fails_the_drill_within_its_query_timeout(plab: Cli) -> None:
+    """SIGSTOP of the writer and its backends: the queries time out and are counted, the drill does not wait for it."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.faults.helpers import read_until, spawn
+
+    cluster = pgcluster.get(plab.lab_dir)
+    assert cluster is not None
+    proc = spawn(plab, "drill", "connections", "localpg:lab-pg", "--clients", "5", "--time", "8", "--json")
+    seen: list[str] = []
+    assert proc.stderr is not None and read_until(proc.stderr, "clients connected", seen), "".join(seen)
+    time.sleep(1)
+    postmaster = subprocess.run(["pgrep", "-f", f"postgres -D {cluster.writer().path}"], capture_output=True, text=True).stdout.split()
+    backends = subprocess.run(["pgrep", "-P", postmaster[0]], capture_output=True, text=True).stdout.split()
+    stopped = [int(p) for p in postmaster + backends]
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        proc.kill()
+    data = json.loads(out)
+    assert proc.returncode == 1 and data["status"] == "fail", err
+    assert data["details"]["query_errors_by_class"].get("timeout", 0) > 0, data["details"]
+    assert took < 30, f"the drill waited {took:.0f}s for a server that did not answer"
