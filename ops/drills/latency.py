@@ -10,7 +10,11 @@ Objectives:
 - LAT-P95[script]: each script's p95 within the objective (query_p95_ms for indexed
   queries; query_aurora_p95_ms with --query-class general; --p95-ms overrides both). A
   script with fewer than min_statement_calls transactions is not judged: unknown.
-- LAT-ERRORS: no failed transaction and no aborted client.
+- LAT-ERRORS: no failed transaction and no aborted client, and pgbench ended with its --time
+  (a server that stops answering gets it stopped 30 s later: a failure, not a wait).
+- LAT-RATE: the transactions completed are what --rate x --time schedules, less four standard
+  deviations of pgbench's Poisson schedule: a server that could not keep up has its p95 taken
+  over the few transactions it served, and that p95 proves nothing.
 - LAT-GAIN[script] with --baseline: the p95 fell by at least index_gain_min against the
   baseline report's p95 of the same script (index work proven from the client side).
 
@@ -20,6 +24,7 @@ The workload runs in read-only transactions (default_transaction_read_only) unle
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +76,7 @@ def find_baseline(report_dir: Path, ref: str) -> dict[str, Any]:
 
 def run_latency(env: dict[str, str], endpoint_label: str, opts: LatencyOptions, journal: Journal) -> Report:
     judged = [s for s in opts.scripts if s.weight > 0]
-    journal.require("LAT-ERRORS", *(f"LAT-P95[{s.label}]" for s in judged))
+    journal.require("LAT-ERRORS", "LAT-RATE", *(f"LAT-P95[{s.label}]" for s in judged))
     if opts.baseline is not None:
         journal.require(*(f"LAT-GAIN[{s.label}]" for s in judged))
     journal.objectives.update({"p95_ms": opts.p95_ms, "errors": 0, "min_transactions": opts.min_transactions})
@@ -87,7 +92,7 @@ def run_latency(env: dict[str, str], endpoint_label: str, opts: LatencyOptions, 
                           + ("" if opts.read_only else " (read-write)"))
     run = pgbench.run(settings, env, lambda line: journal.event("progress", line))
     journal.details["pgbench_argv"] = [a for a in run.argv]
-    if not run.transactions and not run.aborted and (run.errors or run.returncode not in (0, 2)):
+    if not run.transactions and not run.aborted and run.overran_s is None and (run.errors or run.returncode not in (0, 2)):
         from ops.errors import CannotRun
 
         raise CannotRun(f"pgbench could not run: {(run.errors or ['exit ' + str(run.returncode)])[-1]}")
@@ -188,8 +193,22 @@ def judge(run: pgbench.Run, opts: LatencyOptions, journal: Journal) -> None:
     detail = f"{failed} failed transactions, {aborted} clients aborted"
     if errors_by_class:
         detail += ": " + "; ".join(f"{n}× {cls}" for cls, n in sorted(errors_by_class.items()))
-    journal.check("LAT-ERRORS", "pass" if failed == 0 and aborted == 0 and run.returncode == 0 else "fail",
-                  detail if run.returncode in (0, 2) else f"{detail}; pgbench exited {run.returncode}: {(run.errors or ['-'])[-1]}")
+    if run.overran_s is not None:
+        journal.check("LAT-ERRORS", "fail", f"{detail}; pgbench was stopped {run.overran_s:.0f}s after its --time: "
+                                            "the server stopped answering")
+    else:
+        journal.check("LAT-ERRORS", "pass" if failed == 0 and aborted == 0 and run.returncode == 0 else "fail",
+                      detail if run.returncode in (0, 2) else f"{detail}; pgbench exited {run.returncode}: {(run.errors or ['-'])[-1]}")
+    judge_rate(len(run.transactions), opts, journal)
+
+
+def judge_rate(done: int, opts: LatencyOptions, journal: Journal) -> None:
+    scheduled = opts.rate * opts.duration_s
+    floor = max(0.0, scheduled - 4 * math.sqrt(scheduled))
+    journal.measure("scheduled_transactions", scheduled)
+    journal.check("LAT-RATE", "pass" if done >= floor else "fail",
+                  f"{done} transactions completed of {scheduled:.0f} scheduled ({opts.rate:g}/s for {opts.duration_s}s; "
+                  f"at least {floor:.0f} expected of a server that keeps up)")
 
 
 def _judge_gain(label: str, now: dict[str, Any], before: dict[str, Any] | None, enough: bool, opts: LatencyOptions,

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +215,7 @@ class Run:
     tps: float | None = None
     errors: list[str] = field(default_factory=list)  # pgbench's own error lines (one line each)
     stdout: str = ""
+    overran_s: float | None = None  # set when pgbench was stopped this long after its --time: the server stopped answering
 
 
 # A client stopped by an error: an SQL command's, or a meta command's (\set and the like).
@@ -259,6 +261,12 @@ def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], ti
         # still reads its log; dying with the drill: a SIGKILLed drill leaves no pgbench loading the database.
         proc = subprocess.Popen(args, env=env, cwd=log_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_die_with_parent())
+        # pgbench waits on a server that stops answering for ever: stopped OVERRUN_S after its --time, it still
+        # writes what it logged, and the drill says it overran.
+        limit = timeout_s or (s.duration_s + OVERRUN_S)
+        watchdog = threading.Timer(limit, lambda: (setattr(result, "overran_s", limit - s.duration_s), _stop(proc)))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             assert proc.stderr is not None and proc.stdout is not None
             for line in proc.stderr:
@@ -272,8 +280,9 @@ def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], ti
                 elif line.strip():
                     result.errors.append(message(line.removeprefix("pgbench: ")))
             result.stdout = proc.stdout.read()
-            result.returncode = proc.wait(timeout=timeout_s or (s.duration_s + 60))
+            result.returncode = proc.wait()
         finally:
+            watchdog.cancel()
             if proc.poll() is None:
                 _stop(proc)
         found = re.search(r"^tps = ([\d.]+)", result.stdout, re.M)
@@ -285,6 +294,7 @@ def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], ti
 
 
 LOG_DIR_PREFIX = "dbops-pgbench-"
+OVERRUN_S = 30.0
 
 
 def remove_orphan_log_dirs() -> None:

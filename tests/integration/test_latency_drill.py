@@ -177,3 +177,29 @@ def test_query_audit_of_an_unknown_target_is_one_line(cli_at: Cli) -> None:
                              ("bogus", "KIND:NAME")):
         result = cli_at("query", "audit", target)
         assert result.exit_code == 2 and fragment in one_line(result.stderr)
+
+
+def test_a_server_that_stops_answering_fails_the_drill_instead_of_holding_it(lab: Cli, tmp_path: Path) -> None:
+    """SIGSTOP of the writer and its backends: pgbench is stopped 30 s after its --time, and the drill fails."""
+    cluster = pgcluster.get(lab.lab_dir)
+    assert cluster is not None
+    ok = script(tmp_path, "steady.sql", "SELECT 1;\n")
+    proc = spawn(lab, "drill", "latency", "localpg:lab-pg", "--workload", ok, "--time", "4", "--rate", "20", "--json")
+    seen: list[str] = []
+    assert proc.stderr is not None and read_until(proc.stderr, "pgbench:", seen), "".join(seen)
+    time.sleep(1.5)
+    postmaster = subprocess.run(["pgrep", "-f", f"postgres -D {cluster.writer().path}"], capture_output=True, text=True).stdout.split()
+    stopped = [int(p) for p in postmaster + subprocess.run(["pgrep", "-P", postmaster[0]], capture_output=True, text=True).stdout.split()]
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        out, err = proc.communicate(timeout=90)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        proc.kill()
+    report = json.loads(out)
+    checks = {c["id"]: c for c in report["checks"]}
+    assert proc.returncode == 1 and report["status"] == "fail", err
+    assert checks["LAT-ERRORS"]["status"] == "fail" and "stopped answering" in checks["LAT-ERRORS"]["detail"], checks
+    assert checks["LAT-RATE"]["status"] == "fail", checks["LAT-RATE"]

@@ -147,7 +147,7 @@ def test_each_script_is_judged_by_its_own_p95() -> None:
     judge(Run(0, [], txs, [], 32.0), options(SCRIPTS), j)
     report = j.finish()
     checks = {c.id: c.status for c in report.checks}
-    assert checks == {"LAT-P95[orders]": "pass", "LAT-P95[report]": "fail", "LAT-ERRORS": "pass"}
+    assert checks == {"LAT-P95[orders]": "pass", "LAT-P95[report]": "fail", "LAT-ERRORS": "pass", "LAT-RATE": "pass"}
     assert report.status == "fail"
     assert report.details["scripts"]["orders"]["p95_ms"] == 2.0 and report.measurements["report.p95_ms"] == 30.0
 
@@ -189,4 +189,15 @@ def test_a_weight_zero_script_is_measured_but_not_judged() -> None:
     scripts = (Script(Path("/w/a.sql"), 1, "a"), Script(Path("/w/b.sql"), 0, "b"))
     j = journal()
     judge(Run(0, [], [Tx(0, 1000, 1) for _ in range(60)], [], 12.0), options(scripts), j)
-    assert {c.id for c in j.finish().checks} == {"LAT-P95[a]", "LAT-ERRORS"}
+    assert {c.id for c in j.finish().checks} == {"LAT-P95[a]", "LAT-ERRORS", "LAT-RATE"}
+
+
+@pytest.mark.parametrize("done, status", [(200, "pass"), (144, "pass"), (143, "fail"), (67, "fail"), (0, "fail")])
+def test_a_server_that_could_not_keep_the_rate_fails_it(done: int, status: str) -> None:
+    """20/s for 10 s schedules 200 (Poisson): fewer than 200 - 4 x sqrt(200) = 143.4 is a server falling behind."""
+    from ops.drills import latency
+
+    j = Journal("latency", "localpg:lab-pg", "lab", echo=None)
+    opts = latency.LatencyOptions(scripts=(), clients=2, rate=20.0, duration_s=10, p95_ms=10, min_transactions=50, gain_min=0.6)
+    latency.judge_rate(done, opts, j)
+    assert {c.id: c.status for c in j.finish().checks}["LAT-RATE"] == status
