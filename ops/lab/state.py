@@ -31,6 +31,9 @@ def read(lab_dir: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise LabError(f"lab state {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise LabError(f"lab state {path} is corrupt (not UTF-8: {exc.reason}); move it aside and run `dbops lab down` "
+                       f"to stop what still runs under {lab_dir.resolve()}") from None
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -38,12 +41,23 @@ def read(lab_dir: Path) -> dict[str, Any]:
             f"lab state {path} is corrupt ({exc}); move it aside and run `dbops lab down` "
             f"to stop what still runs under {lab_dir.resolve()}"
         ) from None
-    problem = _misfit(data, SHAPE, "")
+    problem = _misfit(data, SHAPE, "") or _outside(data, lab_dir)
     if problem:
         # Read as it is, a hand-edited entry fails later as a TypeError that names neither file nor key.
         raise LabError(f"lab state {path} is malformed: {problem}; fix it, or move it aside and run `dbops lab down` "
                        f"to stop what still runs under {lab_dir.resolve()}")
     return data
+
+
+def _outside(data: dict[str, Any], lab_dir: Path) -> str | None:
+    """A data directory the lab would start and stop must be the lab's own (a copied lab dir names the original's)."""
+    pg = data.get("postgres") or {}
+    paths = [("postgres.root", pg.get("root"))] + [(f"postgres.members[{i}].datadir", m.get("datadir"))
+                                                    for i, m in enumerate(pg.get("members") or [])]
+    for where, path in paths:
+        if path is not None and not Path(path).resolve().is_relative_to(lab_dir.resolve()):
+            return f"'{where}' is {path}, outside the lab dir {lab_dir.resolve()}"
+    return None
 
 
 class _Closed(dict):
@@ -53,8 +67,9 @@ class _Closed(dict):
 # What the lab reads of each entry; a key ending in "?" may be absent. Other top-level keys are left alone.
 _MEMBER = _Closed({"name": str, "port": int, "datadir": str, "host?": str, "user?": str})
 SHAPE: dict[str, Any] = {
-    "emulator?": {"pid": int, "started?": (int, type(None)), "port": int, "endpoint": str},
-    "heartbeat?": {"pid": int, "started?": (int, type(None))},
+    # A pid without its start time could be any process by now: both are needed to stop one.
+    "emulator?": {"pid": int, "started": int, "port": int, "endpoint": str},
+    "heartbeat?": {"pid": int, "started": int},
     "postgres?": {"root": str, "mode": str, "writer": str, "members": [_MEMBER], "pooler?": {"port": int}},
 }
 _KINDS = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",

@@ -219,6 +219,9 @@ def test_a_state_file_of_the_wrong_shape_is_an_error_naming_the_key_and_nothing_
         ({"emulator": 5}, "'emulator'"),
         ({**recorded, "postgres": {**recorded["postgres"], "members": members}}, "'postgres.members[0].port'"),
         ({**recorded, "heartbeat": {"started": 1}}, "'heartbeat.pid'"),
+        ({**recorded, "emulator": {k: v for k, v in recorded["emulator"].items() if k != "started"}}, "'emulator.started'"),
+        ({**recorded, "postgres": {**recorded["postgres"], "members": [{**recorded["postgres"]["members"][0], "datadir": "/var/lib/postgresql/15/main"}]}},
+         "'postgres.members[0].datadir' is /var/lib/postgresql/15/main, outside the lab dir"),
     )
     try:
         for shape, key in shapes:
@@ -233,6 +236,12 @@ def test_a_state_file_of_the_wrong_shape_is_an_error_naming_the_key_and_nothing_
     finally:
         put_back(state, whole)
     assert run(cut_lab, "lab", "status").returncode == 0
+    state.write_bytes(b'{"emulator": "\xff"}')
+    try:
+        result = run(cut_lab, "lab", "status")
+        assert result.returncode == 2 and "not UTF-8" in one_line(result.stderr), result.stderr
+    finally:
+        state.write_text(whole)  # a status changes nothing: the same emulator still runs
 
 
 def test_a_stale_pid_file_naming_another_server_does_not_get_it_stopped(cut_lab: Cli, tmp_path: Path) -> None:
