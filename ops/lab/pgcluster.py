@@ -445,6 +445,12 @@ def start(lab_dir: Path, replicas: int = 1, sync: bool = False, echo: Echo = _qu
     creation only; the caller says so).
     """
     cluster = get(lab_dir)
+    if cluster and not cluster.entry.get("ready", True):
+        # A `lab up` killed while it created lab-pg: its members may lack their settings (a server on the
+        # default port) or their base backup; the lab's own data, nothing of value yet: made again.
+        echo(f"{NAME}: its creation was interrupted; creating it again")
+        stop(lab_dir)
+        cluster = None
     if cluster and any(m.path.exists() for m in cluster.members):
         started = reconcile(cluster, echo)
         if cluster.sync != sync:
@@ -582,7 +588,7 @@ def create(lab_dir: Path, replicas: int, sync: bool, echo: Echo = _quiet) -> Clu
     members = [{"name": f"pg{i}", "port": process.free_port(), "datadir": str(root / f"pg{i}")} for i in range(replicas + 1)]
     cluster = Cluster(lab_dir, {
         "name": NAME, "root": str(root), "mode": "sync" if sync else "async",
-        "members": members, "writer": "pg0", "created_at": time.time(),
+        "members": members, "writer": "pg0", "created_at": time.time(), "ready": False,
     })
     for sub in ("archive", "backups", "sock"):
         pgbin.make_dir(root / sub, 0o755 if sub != "sock" else 0o777)
@@ -599,6 +605,8 @@ def create(lab_dir: Path, replicas: int, sync: bool, echo: Echo = _quiet) -> Clu
     cluster.take_backup(echo)
     for m in cluster.replicas():
         cluster.wait_streaming(m, 30)
+    cluster.entry["ready"] = True
+    cluster.save()
     echo(f"{NAME}: ready in {time.monotonic() - started:.1f}s ({cluster.entry['mode']} replication, {replicas} replica(s))")
     return cluster
 

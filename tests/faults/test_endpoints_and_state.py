@@ -21,7 +21,7 @@ from ops.lab import emulator, pgcluster, process
 from ops.lab import lab as lab_core
 from ops.lab.process import free_port
 from tests.conftest import Cli, traversable_tmpdir, write_config
-from tests.faults.helpers import one_line, run
+from tests.faults.helpers import one_line, read_until, run
 
 
 @pytest.fixture
@@ -266,3 +266,25 @@ def test_a_stale_pid_file_naming_another_server_does_not_get_it_stopped(cut_lab:
         foreign.wait()
         shutil.rmtree(ghost.parent, ignore_errors=True)
         state.write_text(whole)
+
+
+def test_a_lab_up_killed_while_it_creates_lab_pg_is_made_whole_by_the_next(pg_available) -> None:  # type: ignore[no-untyped-def]
+    from tests.faults.helpers import spawn
+
+    root = traversable_tmpdir("dbops-killed-up-")
+    cli = Cli(write_config(root), root / ".lab")
+    try:
+        proc = spawn(cli, "lab", "up")
+        seen: list[str] = []
+        assert proc.stdout is not None and read_until(proc.stdout, "primary pg0", seen), "".join(seen)
+        proc.kill()  # after the writer, before its replica and base backup
+        proc.wait()
+        again = run(cli, "lab", "up")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "creation was interrupted" in again.stdout, again.stdout
+        status = run(cli, "lab", "status", "--json")
+        pg = json.loads(status.stdout)["postgres"]
+        assert pg["state"] == "running" and pg["accepting_writes"] == ["pg0"], pg
+    finally:
+        run(cli, "lab", "down")
+        shutil.rmtree(root, ignore_errors=True)
