@@ -38,7 +38,7 @@ $(MIRROR_STAMP): $(STAMP)
 TEST_WORKERS ?= 2
 
 test: install
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 # The main job on the embedded lab: every drill and check; the lab is stopped again whatever happens.
 demo: install

@@ -257,7 +257,7 @@ def test_a_drill_minutes_ago_passes_on_the_heartbeat_rows_and_fails_against_a_re
     assert code == 0, report["summary"]
     assert checks["ROWS-BEFORE-T-PRESENT"] == checks["ROWS-AFTER-T-ABSENT"] == checks["ROWS-FINGERPRINT"] == checks["RPO"] == "pass"
     m = report["measurements"]
-    assert m["markers_before_t"] >= 2, "rows before T are the heartbeat's: the drill writes only after an explicit T"
+    assert m["markers_before_t"] >= 1, "rows before T are the heartbeat's: the drill writes only after an explicit T"
     assert m["markers_after_t"] >= 10 + 2
     assert 0.5 <= m["rpo_s"] < 2, "the RPO is the lab's latest restorable time, 0.5 s behind"
     left = [json.loads(i) for i in contents(ddb, aged)]
