@@ -62,8 +62,10 @@ def interruptible(echo: Callable[[str], None] = _note) -> Iterator[None]:
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        # Once stopping, a later Ctrl-C must not cut the aborted report and exit 3 short: the handler stays.
+        if not _Interrupts.count:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 class Deferred:
