@@ -172,14 +172,9 @@ class Backing:
 _tls_lock = threading.RLock()  # clusters made at once must not each write a CA of their own
 
 
-def lab_ca(dir_: Path) -> tuple[Path, Path]:
-    """The lab's certificate authority: clients verify the lab's servers against it (sslmode=verify-full),
-    as they verify Aurora's against the RDS CA bundle."""
-    with _tls_lock:
-        return _lab_ca(dir_)
-
-
 def _lab_ca(dir_: Path) -> tuple[Path, Path]:
+    """The lab's certificate authority: clients verify the lab's servers against it (sslmode=verify-full),
+    as they verify Aurora's against the RDS CA bundle. Called under _tls_lock."""
     cert, key = dir_ / "ca.crt", dir_ / "ca.key"
     if cert.exists() and key.exists():
         return cert, key
@@ -391,9 +386,11 @@ def stop_servers(home: Path) -> None:
     """Stop every server of a backing cluster directory, and its proxies' PgBouncers."""
     for pid_file in home.glob("proxy-*/pgbouncer.pid"):
         try:
-            process.stop(int(pid_file.read_text().split()[0]))
+            pid = int(pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            pass
+            continue  # no pid to stop
+        if process.runs_from(pid, "pgbouncer", pid_file.parent / "pgbouncer.ini"):  # a stale file's pid is not ours
+            process.stop(pid)
     for pid_file in home.glob("*/postmaster.pid"):
         pgbin.run("pg_ctl", "-D", str(pid_file.parent), "-m", "fast", "-w", "-t", "30", "stop", check=False)
 

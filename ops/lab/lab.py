@@ -101,19 +101,6 @@ def _stop_server(datadir: Path, pid: int) -> bool:
     return True
 
 
-def _runs_from(pid: int, comm: str, own: Path) -> bool:
-    """Whether pid is a `comm` process started on `own` (postgres -D DATADIR, pgbouncer INI): a pid file
-    left by a killed lab may name a pid that now belongs to another server on this host."""
-    try:
-        if Path(f"/proc/{pid}/comm").read_text().strip() != comm:
-            return False
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    target = own.resolve()
-    return any(arg and Path(os.fsdecode(arg)).resolve() == target for arg in args)
-
-
 def _servers(root: Path, lab: Path) -> list[Stray]:
     """Live PgBouncers and postmasters under root, by their pid files; replicas before writers."""
     found = []
@@ -123,7 +110,7 @@ def _servers(root: Path, lab: Path) -> list[Stray]:
                 pid = int(path.read_text().split()[0])
             except (OSError, ValueError, IndexError):
                 continue
-            alive = _runs_from(pid, comm, path.parent / "pgbouncer.ini" if comm == "pgbouncer" else path.parent)
+            alive = process.runs_from(pid, comm, path.parent / "pgbouncer.ini" if comm == "pgbouncer" else path.parent)
             where = f"{path.parent.relative_to(lab)} (pid {pid})"
             if alive and comm == "pgbouncer":
                 found.append(Stray("PgBouncer", where, partial(process.stop, pid)))

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 from ops.proc import is_running, port_open, start_time  # noqa: F401 — re-exported for the lab
 
@@ -35,3 +36,16 @@ def stop(pid: int, started: int | None = None, timeout: float = 10.0) -> bool:
                 return True
             time.sleep(0.05)
     return True
+
+
+def runs_from(pid: int, comm: str, own: Path) -> bool:
+    """Whether pid is a `comm` process started on `own` (postgres -D DATADIR, pgbouncer INI): a pid file
+    left by a killed lab may name a pid that now belongs to another server on this host."""
+    try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() != comm:
+            return False
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    target = own.resolve()
+    return any(arg and Path(os.fsdecode(arg)).resolve() == target for arg in args)
