@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -236,7 +237,15 @@ def ddb_newest_backup(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Find
         return Finding(cid, "warn", "no on-demand backup or AWS Backup recovery point; only point-in-time recovery protects it")
     age = _age_h(s["now"], max(times))
     return Finding(cid, "pass" if age <= policy.snapshot_max_age_hours else "fail",
-                   f"newest backup is {age:.1f}h old (max {policy.snapshot_max_age_hours:g}h)")
+                   f"newest backup is {age:.1f}h old (max {policy.snapshot_max_age_hours:g}h); "
+                   f"{_backup_counts(s['backups'].value, rp.value if rp.ok else [])}")
+
+
+def _backup_counts(backups: list[dict[str, Any]], points: list[dict[str, Any]]) -> str:
+    """What the verdict stood on: available on-demand backups by type, completed recovery points."""
+    kinds = Counter(b.get("BackupType", "?") for b in backups if b.get("BackupStatus") == "AVAILABLE")
+    listed = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
+    return f"on-demand backups: {listed}; AWS Backup recovery points: {sum(p.get('Status') == 'COMPLETED' for p in points)}"
 
 
 @check("dynamodb", "BKP-DDB-DELETION-PROTECTION", "Deletion protection on protected envs")

@@ -39,13 +39,27 @@ def aurora(client_for: ClientFor, name: str, selections: Read, emulated: bool = 
     return state
 
 
+# ListBackups answers USER backups unless asked; ALL is USER and SYSTEM; AWS_BACKUP (backups AWS Backup made
+# before its advanced DynamoDB features, which list theirs in AWS Backup only) must be asked for by name.
+LISTED_BACKUP_TYPES = ("ALL", "AWS_BACKUP")
+
+
+def table_backups(ddb: Any, name: str) -> list[dict[str, Any]]:
+    """Every on-demand backup DynamoDB lists for the table, of every type, each once."""
+    found: dict[str, dict[str, Any]] = {}
+    for kind in LISTED_BACKUP_TYPES:
+        for summary in paged(ddb, "list_backups", "BackupSummaries", TableName=name, BackupType=kind):
+            found.setdefault(summary["BackupArn"], summary)
+    return list(found.values())
+
+
 def dynamodb(client_for: ClientFor, name: str, selections: Read, emulated: bool = False) -> dict[str, Any]:
     ddb = client_for("dynamodb")
     table = safe_read(lambda: ddb.describe_table(TableName=name)["Table"])
     state: dict[str, Any] = {
         "name": name, "table": table, "selections": selections, "emulated": emulated, "now": datetime.now(timezone.utc),
         "continuous": safe_read(lambda: ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]),
-        "backups": safe_read(lambda: paged(ddb, "list_backups", "BackupSummaries", TableName=name)),
+        "backups": safe_read(lambda: table_backups(ddb, name)),
     }
     if table.ok:
         arn = table.value["TableArn"]

@@ -95,6 +95,9 @@ def install() -> None:
     from ops.lab import ddb_pitr
 
     ddb_pitr.install()
+    from ops.lab import ddb_backups
+
+    ddb_backups.install()
     from ops.lab import ddb_capacity
 
     ddb_capacity.install()

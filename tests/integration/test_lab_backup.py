@@ -22,6 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ops.aws import Aws
+from ops.checks import collect
 from ops.checks.verify import run_point_restore
 from ops.drills.common import DRILL_TAG, new_drill_id
 from ops.lab import emulator, settings
@@ -192,10 +193,64 @@ def test_lab_backup_run_backs_up_what_the_plans_select_by_tag_and_by_arn(estate:
     snapshot = aurora_point.split(":cluster-snapshot:", 1)[1]
     assert snapshot.startswith("awsbackup:job-")
     assert e.client("rds").describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snapshot)["DBClusterSnapshots"]
-    assert "AWS_BACKUP" in {s["BackupType"] for s in e.client("dynamodb").list_backups(TableName="orders")["BackupSummaries"]}
+    listed = e.client("dynamodb").list_backups(TableName="orders", BackupType="AWS_BACKUP")["BackupSummaries"]
+    assert {s["BackupType"] for s in listed} == {"AWS_BACKUP"}
     by_plan = b.list_recovery_points_by_backup_vault(BackupVaultName=VAULT, ByBackupPlanId=e.by_arn)["RecoveryPoints"]
     assert {p["ResourceArn"] for p in by_plan} == {e.arn("dynamodb:sessions")}
     assert b.list_backup_jobs(ByResourceArn=e.arn("dynamodb:loose"))["BackupJobs"] == []
+
+
+def test_list_backups_answers_each_backup_type_and_time_bound_as_the_api_reference_says(estate: Estate) -> None:
+    e = estate
+    ddb = e.client("dynamodb")
+    # A table of its own: the module's tables keep the jobs the other tests expect.
+    ddb.create_table(TableName="listing", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    first = ddb.create_backup(TableName="listing", BackupName="user-1")["BackupDetails"]
+    second = ddb.create_backup(TableName="listing", BackupName="user-2")["BackupDetails"]
+    job = e.backup("dynamodb:listing")
+    assert job["State"] == "COMPLETED", job
+    try:
+        def listed(**kw: Any) -> list[str]:
+            return [s["BackupName"] for s in recovery_point.paged(ddb, "list_backups", "BackupSummaries", TableName="listing", **kw)]
+
+        by_aws_backup = listed(BackupType="AWS_BACKUP")
+        assert len(by_aws_backup) == 1 and by_aws_backup[0].startswith("awsbackup-job-")
+        assert listed() == listed(BackupType="USER") == ["user-1", "user-2"], "USER is the default"
+        assert listed(BackupType="ALL") == ["user-1", "user-2"], "ALL is USER and SYSTEM"
+        assert listed(BackupType="SYSTEM") == []
+        at = first["BackupCreationDateTime"]
+        assert "user-1" in listed(TimeRangeLowerBound=at), "the lower bound is inclusive"
+        assert "user-1" not in listed(TimeRangeUpperBound=at), "the upper bound is exclusive"
+        page = ddb.list_backups(TableName="listing", Limit=1)
+        assert [s["BackupName"] for s in page["BackupSummaries"]] == ["user-1"]
+        assert page["LastEvaluatedBackupArn"] == first["BackupArn"]
+        rest = ddb.list_backups(TableName="listing", Limit=1, ExclusiveStartBackupArn=page["LastEvaluatedBackupArn"])
+        assert [s["BackupName"] for s in rest["BackupSummaries"]] == ["user-2"]
+        for bad in ({"BackupType": "EVERY"}, {"Limit": 101}):  # botocore itself refuses Limit 0
+            with pytest.raises(ClientError) as raised:
+                ddb.list_backups(TableName="listing", **bad)
+            assert raised.value.response["Error"]["Code"] == "ValidationException"
+    finally:
+        for arn in (first["BackupArn"], second["BackupArn"]):
+            ddb.delete_backup(BackupArn=arn)
+        ddb.delete_table(TableName="listing")
+
+
+def test_backup_verify_sees_a_backup_aws_backup_made_that_the_default_listing_hides(estate: Estate) -> None:
+    e = estate
+    ddb = e.client("dynamodb")
+    job = e.backup("dynamodb:sessions")
+    assert job["State"] == "COMPLETED", job
+    state = collect.dynamodb(e.client, "sessions", collect.backup_selections(e.client))
+    types = {s["BackupType"] for s in state["backups"].value}
+    assert "AWS_BACKUP" in types
+    # Negative control: the call made before, without BackupType, lists USER backups only.
+    assert "AWS_BACKUP" not in {s["BackupType"] for s in recovery_point.paged(ddb, "list_backups", "BackupSummaries",
+                                                                               TableName="sessions")}
+    checks = findings(e.cli("backup", "verify", "dynamodb:sessions", "--json"))
+    newest = checks["BKP-DDB-NEWEST-BACKUP[dynamodb:sessions]"]
+    assert newest["status"] == "pass" and "AWS_BACKUP" in newest["detail"], newest
 
 
 def test_a_job_is_created_then_running_then_completed(estate: Estate) -> None:
