@@ -181,6 +181,14 @@ def is_unimplemented(exc: botocore.exceptions.ClientError) -> bool:
     return status == 501 or str(err.get("Code", "")) in UNIMPLEMENTED_CODES
 
 
+def paged(client: Any, op: str, key: str, **kwargs: Any) -> list:
+    """Every page of a listing: a list call answers one page (its own default page size), never all."""
+    out: list = []
+    for page in client.get_paginator(op).paginate(**kwargs):
+        out += page.get(key, [])
+    return out
+
+
 def safe_read(fn: Callable[[], Any]) -> Read:
     """Run one AWS read; a failure comes back as data, never raised.
 

@@ -58,8 +58,7 @@ def cluster_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any
         values["writer_endpoint"] = f"{c.get('Endpoint')}:{c.get('Port', 5432)}"
         values["connections"] = target.writer_connections()
         latest = c.get("LatestRestorableTime")
-        snaps = target.rds.describe_db_cluster_snapshots(DBClusterIdentifier=ref.name).get("DBClusterSnapshots", [])
-        newest = max((s["SnapshotCreateTime"] for s in snaps if s.get("SnapshotCreateTime")), default=None)
+        newest = newest_snapshot_time(target.rds, ref.name)
         values["backup"] = {
             "retention": f"{c.get('BackupRetentionPeriod')} day(s)",
             "latest_restorable": latest.isoformat() if latest else "unknown",
@@ -67,6 +66,15 @@ def cluster_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any
             "newest_backup_age": _age(newest) if newest else "no snapshot",
         }
     return values
+
+
+def newest_snapshot_time(rds: Any, cluster: str) -> datetime | None:
+    """The newest automated or manual snapshot (the default types), read to the last page: the first page
+    (100 by default) of a cluster with weeks of automated snapshots need not hold the newest."""
+    from ops.aws import paged
+
+    snaps = paged(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", DBClusterIdentifier=cluster)
+    return max((s["SnapshotCreateTime"] for s in snaps if s.get("SnapshotCreateTime")), default=None)
 
 
 def table_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def _last_job(cid: str, state: dict[str, Any], policy: Policy) -> Finding:
         return bad
     jobs = sorted(state["jobs"].value, key=lambda j: j["CreationDate"])
     if not jobs:
-        return Finding(cid, "fail", "no AWS Backup job has ever run for it")
+        return Finding(cid, "fail", "no AWS Backup job for it in the last 30 days (ListBackupJobs reaches back 30 days)")
     # A job still running (tonight's, in its window) has no verdict yet: the newest one that ended is judged.
     ended = [j for j in jobs if j["State"] not in JOB_IN_PROGRESS]
     running = len(jobs) - len(ended)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ops.aws import safe_read
+from ops.aws import paged, safe_read
 from ops.checks.registry import Read
-from ops.targets.recovery_point import covered_by, paged, read_selections
+from ops.targets.recovery_point import covered_by, read_selections
 
 __all__ = ["covered_by", "backup_selections", "backup_service_state", "aurora", "dynamodb"]
 
@@ -63,6 +63,6 @@ def dynamodb(client_for: ClientFor, name: str, selections: Read, emulated: bool 
     }
     if table.ok:
         arn = table.value["TableArn"]
-        state["tags"] = safe_read(lambda: ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", []))
+        state["tags"] = safe_read(lambda: paged(ddb, "list_tags_of_resource", "Tags", ResourceArn=arn))
         state.update(backup_service_state(client_for, arn))
     return state

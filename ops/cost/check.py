@@ -21,9 +21,9 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from ops.aws import safe_read
+from ops.aws import paged, safe_read
 from ops.cost.cache import CeCache
 from ops.report import Journal, Report
 
@@ -116,11 +116,7 @@ def cost_and_usage(sources: CostSources, cache: CeCache, opts: CostOptions, star
         "Granularity": "MONTHLY", "Metrics": ["UnblendedCost"], "Filter": _filter(opts),
         "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
     }
-    token = None
-    seen_tokens = set()
-    while True:
-        page_params = dict(params, NextPageToken=token) if token else params
-        page = cache.call("GetCostAndUsage", page_params, lambda p=page_params: sources.usage.get_cost_and_usage(**p))
+    for page in cached_pages(cache, "GetCostAndUsage", params, sources.usage.get_cost_and_usage):
         for period in page.get("ResultsByTime", []):
             spend.estimated |= bool(period.get("Estimated"))
             for group in period.get("Groups", []):
@@ -131,10 +127,20 @@ def cost_and_usage(sources: CostSources, cache: CeCache, opts: CostOptions, star
                 spend.by_service[service] = spend.by_service.get(service, 0.0) + amount
                 if is_storage(usage_type):
                     spend.storage += amount
+    return spend
+
+
+def cached_pages(cache: CeCache, operation: str, params: dict[str, Any], call: Callable[..., dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every page of a paged Cost Explorer read, each through the cache (each page is a paid request)."""
+    token, seen = None, set()
+    while True:
+        page_params = dict(params, NextPageToken=token) if token else params
+        page = cache.call(operation, page_params, lambda p=page_params: call(**p))
+        yield page
         token = page.get("NextPageToken")
-        if not token or token in seen_tokens:
-            return spend
-        seen_tokens.add(token)
+        if not token or token in seen:
+            return
+        seen.add(token)
 
 
 def forecast(sources: CostSources, cache: CeCache, opts: CostOptions, start: date, end: date) -> Forecast:
@@ -288,11 +294,12 @@ def _table(mtd: Spend, previous: Spend, projected: float, days_in: int) -> list[
 
 def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal: Journal) -> None:
     params = {"DateInterval": {"StartDate": (opts.today - timedelta(days=30)).isoformat(), "EndDate": opts.today.isoformat()}}
-    read = safe_read(lambda: cache.call("GetAnomalies", params, lambda: sources.anomalies.get_anomalies(**params)))
+    read = safe_read(lambda: [a for page in cached_pages(cache, "GetAnomalies", params, sources.anomalies.get_anomalies)
+                              for a in page.get("Anomalies", [])])
     if not read.ok:
         journal.check("COST-ANOMALIES", "unknown" if read.unimplemented else "error", f"anomalies not read: {read.error}")
         return
-    ours = [a for a in read.value.get("Anomalies", [])
+    ours = [a for a in read.value
             if any(rc.get("Service") in opts.services for rc in a.get("RootCauses", []))]
     journal.details["anomalies"] = ours
     if ours:
@@ -311,7 +318,7 @@ def _budget_agreement(sources: CostSources, opts: CostOptions, projected: float 
     if not sources.account_id:
         journal.check("COST-AWS-BUDGET", "unknown", "AWS Budgets not read: the account id could not be read")
         return
-    read = safe_read(lambda: sources.budgets.describe_budgets(AccountId=sources.account_id).get("Budgets", []))
+    read = safe_read(lambda: paged(sources.budgets, "describe_budgets", "Budgets", AccountId=sources.account_id))
     if not read.ok:
         journal.check("COST-AWS-BUDGET", "unknown" if read.unimplemented else "error", f"AWS Budgets not read: {read.error}")
         return

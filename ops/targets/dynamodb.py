@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ops.aws import Aws
+from ops.aws import Aws, paged
 from ops.data import ddb_markers
 from ops.data.markers import MARKERS_PER_SIDE, Marker
 from ops.errors import CannotRun, UsageError
@@ -152,7 +152,7 @@ class DynamoTarget:
         if self.table.get("StreamSpecification", {}).get("StreamEnabled"):
             findings.append(("NOT-CARRIED-STREAMS", "warn", f"stream ({self.table['StreamSpecification'].get('StreamViewType')}) and its consumers must be set up again"))
         findings.append(("NOT-CARRIED-PITR", "warn", "point-in-time recovery is off on a restored table until enabled"))
-        tags = self.ddb.list_tags_of_resource(ResourceArn=self.table["TableArn"]).get("Tags", [])
+        tags = paged(self.ddb, "list_tags_of_resource", "Tags", ResourceArn=self.table["TableArn"])
         if tags:
             findings.append(("NOT-CARRIED-TAGS", "warn", f"{len(tags)} tag(s) of the source ({', '.join(t['Key'] for t in tags)}) are not copied"))
         scaling = self.aws.client("application-autoscaling").describe_scalable_targets(
@@ -160,9 +160,11 @@ class DynamoTarget:
         if scaling:
             findings.append(("NOT-CARRIED-AUTOSCALING", "warn", f"{len(scaling)} autoscaling target(s) must be registered again"))
         alarms = []
-        for page in self.aws.client("cloudwatch").get_paginator("describe_alarms").paginate():
-            alarms += [a["AlarmName"] for a in page["MetricAlarms"]
-                       if any(d.get("Name") == "TableName" and d.get("Value") == self.ref.name for d in a.get("Dimensions", []))]
+        # DescribeAlarms answers metric alarms when AlarmTypes is not given; a metric-math alarm names the
+        # table inside its Metrics, not in its Dimensions.
+        for alarm in paged(self.aws.client("cloudwatch"), "describe_alarms", "MetricAlarms"):
+            if self.ref.name in _alarm_tables(alarm):
+                alarms.append(alarm["AlarmName"])
         if alarms:
             findings.append(("NOT-CARRIED-ALARMS", "warn", f"{len(alarms)} alarm(s) watch the source only: {', '.join(alarms[:5])}"))
         return findings
@@ -195,3 +197,10 @@ def table_gone(ddb: Any, name: str) -> bool:
     if status == "ACTIVE":
         delete_table(ddb, name)  # a delete refused while the table was still CREATING
     return False
+
+
+def _alarm_tables(alarm: dict[str, Any]) -> set[str]:
+    """The DynamoDB tables a metric alarm watches, by its own metric or any metric of its math."""
+    dimension_lists = [alarm.get("Dimensions", [])] + [
+        m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", []) for m in alarm.get("Metrics", [])]
+    return {d.get("Value") for dims in dimension_lists for d in dims if d.get("Name") == "TableName"}

@@ -14,6 +14,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ops.aws import paged
 from ops.clock import wait_for
 from ops.data.markers import Marker
 from ops.errors import CannotRun
@@ -28,13 +29,6 @@ ENDED_RESTORE_STATES = ("COMPLETED", "FAILED", "ABORTED")
 BACKUP_JOB_TIMEOUT_S = 2 * 3600.0
 # The shortest retention AWS Backup accepts: a point a drill made and could not delete goes by itself.
 DRILL_POINT_RETENTION_DAYS = 1
-
-
-def paged(client: Any, op: str, key: str, **kwargs: Any) -> list:
-    out: list = []
-    for page in client.get_paginator(op).paginate(**kwargs):
-        out += page.get(key, [])
-    return out
 
 
 def _condition_holds(kind: str, condition: dict[str, str], tags: dict[str, str]) -> bool:
@@ -183,7 +177,7 @@ class TableFromPoint:
         """Nothing to connect to first: the table's API is the data plane."""
 
     def tags(self) -> dict[str, str]:
-        return {t["Key"]: t["Value"] for t in self.ddb.list_tags_of_resource(ResourceArn=self.arn).get("Tags", [])}
+        return {t["Key"]: t["Value"] for t in paged(self.ddb, "list_tags_of_resource", "Tags", ResourceArn=self.arn)}
 
     def plan(self, drill_id: str) -> Any:
         return RestoredTable(restored_table_name(self.ref.name, drill_id), None, drill_id)

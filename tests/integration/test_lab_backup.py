@@ -382,7 +382,7 @@ def test_backup_verify_has_no_unknown_aws_backup_findings_after_lab_backup_run(e
     # Negative control: a table no job ever ran for fails, read as an answer, not unknown.
     loose = findings(e.cli("backup", "verify", "dynamodb:loose", "--json"))
     assert loose["BKP-DDB-LAST-JOB[dynamodb:loose]"]["status"] == "fail"
-    assert "no AWS Backup job has ever run" in loose["BKP-DDB-LAST-JOB[dynamodb:loose]"]["detail"]
+    assert "no AWS Backup job for it in the last 30 days" in loose["BKP-DDB-LAST-JOB[dynamodb:loose]"]["detail"]
     assert loose["BKP-DDB-POINTS-ENCRYPTED[dynamodb:loose]"]["status"] == "warn"
 
 
