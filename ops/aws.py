@@ -1,7 +1,10 @@
 """The one place that makes boto3 sessions and clients.
 
-Region, profile and endpoint come from the env config; `embedded` resolves to the
-running lab's emulator; AWS_ENDPOINT_URL, when set, wins over both.
+Region, profile and endpoint come from the env config and nothing else: `embedded` resolves to
+the running lab's emulator, no endpoint means AWS's own. The shell cannot redirect a command: an
+AWS_REGION or AWS_DEFAULT_REGION that names another region, or an AWS_ENDPOINT_URL(_<SERVICE>)
+that names another endpoint, is refused in one line (exit 2) before any call, and endpoints set
+in the profile's config file are ignored (botocore's ignore_configured_endpoint_urls).
 
 Every client is made for an operator at a terminal (and a scheduler with a deadline):
 connect timeout 3 s, read timeout 10 s, botocore's `standard` retry mode with at most
@@ -27,7 +30,7 @@ import botocore.config
 import botocore.exceptions
 
 from ops.config import Config, EnvConfig
-from ops.errors import EndpointUnreachable, LabError
+from ops.errors import ConfigError, EndpointUnreachable, LabError
 from ops.proc import port_open
 
 # The emulator accepts any credentials; these never reach AWS.
@@ -48,9 +51,6 @@ _SHARED: dict[tuple[str | None, str, str | None], "Aws"] = {}
 
 
 def resolve_endpoint(cfg: Config, env: EnvConfig) -> str | None:
-    override = os.environ.get("AWS_ENDPOINT_URL")
-    if override:
-        return override
     if env.is_embedded:
         from ops.lab import emulator
 
@@ -59,6 +59,23 @@ def resolve_endpoint(cfg: Config, env: EnvConfig) -> str | None:
             raise LabError(f"env '{env.name}' uses the embedded lab, which is not running: run `dbops lab up`")
         return url
     return env.endpoint
+
+
+def refuse_disagreeing_variables(env: EnvConfig, url: str | None, environ: dict[str, str] | None = None) -> None:
+    """The env names the region and endpoint; a shell variable that names others would send the
+    command elsewhere (an SSO profile's region, CloudShell's, a CI default), so it is refused."""
+    environ = os.environ if environ is None else environ
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = environ.get(var, "").strip()
+        if value and value != env.region:
+            raise ConfigError(f"{var}={value} disagrees with env '{env.name}' (region {env.region}): "
+                              f"unset it, or use the env for {value}")
+    where = url or f"AWS's own endpoints in {env.region}"
+    for var, value in sorted(environ.items()):
+        if (var == "AWS_ENDPOINT_URL" or var.startswith("AWS_ENDPOINT_URL_")) and value.strip() \
+                and value.strip().rstrip("/") != (url or "").rstrip("/"):
+            raise ConfigError(f"{var}={value.strip()} disagrees with env '{env.name}' ({where}): "
+                              f"unset it, or set the env's endpoint in the config")
 
 
 def check_reachable(url: str, timeout: float = 2.0) -> None:
@@ -100,7 +117,8 @@ class Aws:
         """One Aws per endpoint, region and profile in a process, so they share what they learn
         (an endpoint found dead stays dead for DEAD_FOR_S: every target of a command fails fast)."""
         url = resolve_endpoint(cfg, env)
-        key = (url, os.environ.get("AWS_REGION") or env.region, env.profile)
+        refuse_disagreeing_variables(env, url)
+        key = (url, env.region, env.profile)
         known = _SHARED.get(key)
         if known is not None and (known.dead is None or time.monotonic() - known.dead_at < DEAD_FOR_S):
             if known.dead is not None:
@@ -130,6 +148,7 @@ class Aws:
     def client(self, service: str, region: str | None = None) -> Any:
         config = botocore.config.Config(
             retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+            ignore_configured_endpoint_urls=True,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
         )
@@ -164,7 +183,7 @@ def describe_aws_error(exc: BaseException) -> str | None:
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return "no AWS credentials found (set AWS_PROFILE or configure the standard credential chain)"
     if isinstance(exc, botocore.exceptions.NoRegionError):
-        return "no AWS region set (set `region` in dbops.toml or AWS_REGION)"
+        return "no AWS region set (set the env's `region` in the config)"
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
         message = str(err.get("Message") or "").strip().splitlines()

@@ -186,7 +186,8 @@ class LoadTarget:
         import botocore.config
 
         config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 0}, connect_timeout=CONNECT_TIMEOUT_S,
-                                        read_timeout=READ_TIMEOUT_S, max_pool_connections=connections)
+                                        read_timeout=READ_TIMEOUT_S, max_pool_connections=connections,
+                                        ignore_configured_endpoint_urls=True)
         return self.aws.session.client("dynamodb", endpoint_url=self.aws.endpoint_url, region_name=self.aws.region, config=config)
 
     def info(self) -> TableInfo:
