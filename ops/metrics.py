@@ -19,12 +19,27 @@ METRIC_NAMES = {
 RECOVERY_DRILLS = ("failover", "restore")  # the drills the missed-drill alarms watch, one alarm per kind
 
 
+# CloudWatch units by a measurement's name: its suffix says what it counts. Ratios and money have no
+# CloudWatch unit ("None"); a figure without a known suffix is a count.
+UNITS_BY_SUFFIX = (("_ms", "Milliseconds"), ("_s", "Seconds"), ("_bytes", "Bytes"), ("_usd", "None"),
+                   ("_rcu", "Count/Second"), ("_wcu", "Count/Second"))
+RATIOS = {"pool_utilization", "index_utilization", "best_index_gain"}
+RATES = {"tps"}
+
+
+def unit_of(name: str) -> str:
+    if name in RATIOS:
+        return "None"
+    if name in RATES:
+        return "Count/Second"
+    return next((unit for suffix, unit in UNITS_BY_SUFFIX if name.endswith(suffix)), "Count")
+
+
 def publish(aws: Aws, report: Report) -> int:
     """Put every measured value; a value that was not measured is not sent. Returns the count."""
     dims = [{"Name": "Target", "Value": report.target}, {"Name": "Env", "Value": report.env}]
     data = [
-        {"MetricName": METRIC_NAMES.get(name, name), "Dimensions": dims, "Value": float(value),
-         "Unit": "Seconds" if name.endswith("_s") else "Count"}
+        {"MetricName": METRIC_NAMES.get(name, name), "Dimensions": dims, "Value": float(value), "Unit": unit_of(name)}
         for name, value in report.measurements.items() if value is not None
     ]
     # DrillFailed: a missed objective, a run that could not run, or an interrupted one.

@@ -118,3 +118,24 @@ def test_a_null_replay_lag_is_zero_only_when_the_replica_has_replayed_everything
     assert lag_seconds(None, 8192) is None, "behind but not reporting: unknown, not 0"
     assert lag_seconds(None, None) is None
     assert lag_seconds(2.5, 8192) == 2.5
+
+
+def test_each_measurement_is_published_with_its_unit() -> None:
+    cw = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(cw)
+    stub.add_response("put_metric_data", {}, {"Namespace": "dbops", "MetricData": ANY})
+    aws = Aws(region="us-east-1")
+    aws.client = lambda service, region=None: cw  # type: ignore[method-assign]
+    j = report.Journal("connections", "localpg:lab-pg", "lab", echo=None)
+    for name, value in (("setup_p95_ms", 12.5), ("client_write_downtime_s", 0.4), ("pool_utilization", 0.9),
+                        ("unused_index_bytes", 8192), ("cost_usd", 0.02), ("tps", 50.0), ("lost_writes", 0)):
+        j.measure(name, value)
+    j.check("A", "pass", "measured")
+    captured: list[dict] = []
+    cw.meta.events.register("before-parameter-build.cloudwatch.PutMetricData", lambda params, **_: captured.append(params))
+    with stub:
+        publish(aws, j.finish())
+    units = {d["MetricName"]: d["Unit"] for d in captured[0]["MetricData"] if len(d["Dimensions"]) == 2}
+    assert units == {"setup_p95_ms": "Milliseconds", "DrillRTOSeconds": "Seconds", "pool_utilization": "None",
+                     "unused_index_bytes": "Bytes", "cost_usd": "None", "tps": "Count/Second", "LostWrites": "Count",
+                     "DrillFailed": "Count"}
