@@ -203,7 +203,8 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             region=table.get("region", "us-east-1"),
             endpoint=endpoint,
             terraform_dir=(root / tf_dir) if tf_dir else None,
-            protected=table.get("protected", False),
+            # Anything but the embedded lab can be a real account: protected unless it says otherwise.
+            protected=table.get("protected", endpoint != EMBEDDED),
             profile=table.get("profile"),
             lease_table=table.get("lease_table", DEFAULT_LEASE_TABLE),
             policy=tuple(sorted(own_policy.items())),

@@ -78,3 +78,13 @@ def test_an_env_may_have_objectives_of_its_own(tmp_path) -> None:  # type: ignor
     path.write_text('[envs.lab]\nendpoint = "embedded"\n[envs.lab.policy]\nrto_seconds = inf\n')
     with pytest.raises(ConfigError, match="envs.lab.policy.rto_seconds"):
         config.load(path, environ={})
+
+
+def test_every_env_but_the_embedded_lab_is_protected_unless_it_says_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "dbops.toml"
+    path.write_text('[envs.lab]\nendpoint = "embedded"\n\n[envs.staging]\nregion = "eu-west-1"\n\n'
+                    '[envs.sandbox]\nendpoint = "http://127.0.0.1:4566"\n\n[envs.scratch]\nprotected = false\n\n'
+                    '[envs.shared-lab]\nendpoint = "embedded"\nprotected = true\n')
+    cfg = config.load(path, environ={})
+    assert {name: env.protected for name, env in cfg.envs.items()} == {
+        "lab": False, "staging": True, "sandbox": True, "scratch": False, "shared-lab": True}
