@@ -12,6 +12,8 @@ LOCK := requirements.lock
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Where `make test-latest` installs the newest versions pyproject.toml's ranges allow.
 LATEST_VENV := .venv-latest
+# name==version lines with names as PEP 503 compares them (lower case, runs of -_. as one -), sorted.
+CANONICAL_PINS := awk -F'==' '{ n = tolower($$1); gsub(/[-_.]+/, "-", n); print n "==" $$2 }' | sort
 
 .PHONY: install lab-packages test test-latest lock demo plan apply destroy lint drill-weekly clean
 
@@ -31,14 +33,20 @@ install: $(STAMP) $(MIRROR_STAMP) lab-packages
 lab-packages:
 	@scripts/install-lab-packages $(LAB_PACKAGES)
 
-# The lock's packages by hash and nothing else (pip-sync removes what it does not name), then dbops
-# itself without its dependencies and without build isolation (no unpinned setuptools fetched to build it).
+# The lock's pip, setuptools and wheel first, so that what is built from source (two sdists, and dbops
+# itself) is built with them, never with an unpinned build environment fetched for it; then every locked
+# package by hash, and nothing else (pip-sync removes what the lock does not name); then dbops without its
+# dependencies; pip check proves the set is whole.
 $(STAMP): pyproject.toml $(LOCK)
 	@scripts/check-lock-python $(PYTHON) $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --require-hashes --no-deps -r $(LOCK)
-	$(BIN)/pip-sync --quiet --pip-args '--disable-pip-version-check --no-deps' $(LOCK)
+	@scripts/check-lock-python $(BIN)/python $(LOCK)
+	@awk '/^[A-Za-z0-9]/ { keep = ($$0 ~ /^(pip|setuptools|wheel)==/) } keep' $(LOCK) > $(VENV)/bootstrap.txt
+	$(PIP) install --require-hashes --no-deps -r $(VENV)/bootstrap.txt
+	$(PIP) install --require-hashes --no-deps --no-build-isolation -r $(LOCK)
+	$(BIN)/pip-sync --quiet --pip-args '--disable-pip-version-check --no-deps --no-build-isolation' $(LOCK)
 	$(PIP) install --no-deps --no-build-isolation -e .
+	$(PIP) check
 	@touch $(STAMP)
 
 # Refresh the lock to the newest versions pyproject.toml's ranges allow; commit it with what it changed.
@@ -64,7 +72,9 @@ test-latest: $(MIRROR_STAMP) lab-packages
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(LATEST_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade -e '.[dev]'
-	$(LATEST_VENV)/bin/pip freeze --exclude-editable | diff <(grep -E '^[A-Za-z0-9]' $(LOCK) | sed 's/ .*//') - || true
+	@echo "what the newest versions change against the lock (< lock, > newest):"
+	@diff <(grep -E '^[A-Za-z0-9]' $(LOCK) | sed 's/ .*//' | $(CANONICAL_PINS)) \
+		<($(LATEST_VENV)/bin/pip list --format=freeze --exclude-editable | $(CANONICAL_PINS)) || true
 	$(LATEST_VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 \
 		--deselect tests/unit/test_lock.py::test_the_venv_holds_exactly_the_locked_versions
 

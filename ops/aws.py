@@ -8,10 +8,12 @@ in the profile's config file are ignored (botocore's ignore_configured_endpoint_
 
 Every client is made for an operator at a terminal (and a scheduler with a deadline):
 connect timeout 3 s, read timeout 10 s, botocore's `standard` retry mode with at most
-3 attempts (throttling and transient 5xx, with backoff). An endpoint that times out once
-is marked dead for the rest of the command: every later call through the same `Aws`
-fails at once with EndpointUnreachable instead of waiting out its own timeouts, so a
-hung endpoint (process stopped, port still open) fails a command in about 10 s.
+3 attempts (throttling, timeouts and transient 5xx, with backoff). A service endpoint whose
+call still timed out after its retries is taken for dead for DEAD_FOR_S: later calls to that
+endpoint fail at once with EndpointUnreachable instead of waiting out their own timeouts, so a
+hung endpoint (process stopped, port still open) fails a command in about 30 s. Only that
+endpoint: on AWS each service has its own, so a stalled RDS API leaves DynamoDB, CloudWatch
+and Secrets Manager answering.
 """
 
 from __future__ import annotations
@@ -108,21 +110,19 @@ class Aws:
     connect_timeout: float = CONNECT_TIMEOUT_S
     read_timeout: float = READ_TIMEOUT_S
     max_attempts: int = MAX_ATTEMPTS
-    dead: str | None = field(default=None, init=False)  # why the endpoint is taken for dead
-    dead_at: float = field(default=0.0, init=False)
+    # Endpoint URL -> (why it is taken for dead, when): calls to it are refused for DEAD_FOR_S.
+    dead_endpoints: dict[str, tuple[str, float]] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def for_env(cls, cfg: Config, env: EnvConfig) -> "Aws":
         """One Aws per endpoint, region and profile in a process, so they share what they learn
-        (an endpoint found dead stays dead for DEAD_FOR_S: every target of a command fails fast)."""
+        (a service endpoint found dead stays dead for DEAD_FOR_S: every target of a command fails fast)."""
         url = resolve_endpoint(cfg, env)
         refuse_disagreeing_variables(env, url)
         key = (url, env.region, env.profile)
         known = _SHARED.get(key)
-        if known is not None and (known.dead is None or time.monotonic() - known.dead_at < DEAD_FOR_S):
-            if known.dead is not None:
-                raise EndpointUnreachable(f"AWS endpoint {url or key[1]} does not answer ({known.dead})")
+        if known is not None:
             return known
         if url:
             check_reachable(url)
@@ -154,18 +154,31 @@ class Aws:
         )
         with self._lock:  # boto3 sessions are not safe to create clients from in parallel
             client = self.session.client(service, endpoint_url=self.endpoint_url, config=config, region_name=region or self.region)
-        client.meta.events.register_first("before-send", self._refuse_if_dead)
-        client.meta.events.register_first("needs-retry", self._note_timeout)
+        where = client.meta.endpoint_url
+        client.meta.events.register_first("before-send", lambda **_: self._refuse_if_dead(where))
+        # after-call-error comes once botocore's retries are spent, not on the attempt that a retry may save.
+        client.meta.events.register("after-call-error", lambda exception=None, **_: self._note_unreachable(where, exception))
         return client
 
-    def _note_timeout(self, caught_exception: BaseException | None = None, **_: Any) -> None:
-        if isinstance(caught_exception, _TIMEOUTS) and self.dead is None:
-            self.dead = f"{type(caught_exception).__name__}: {caught_exception}"
-            self.dead_at = time.monotonic()
+    def _note_unreachable(self, where: str, exception: BaseException | None) -> None:
+        if isinstance(exception, _TIMEOUTS):
+            with self._lock:
+                self.dead_endpoints.setdefault(where, (f"{type(exception).__name__}: {exception}", time.monotonic()))
 
-    def _refuse_if_dead(self, **_: Any) -> None:
-        if self.dead is not None:
-            raise EndpointUnreachable(f"AWS endpoint {self.endpoint_url or self.region} does not answer ({self.dead})")
+    def _refuse_if_dead(self, where: str) -> None:
+        why = self.dead_reason(where)
+        if why is not None:
+            raise EndpointUnreachable(f"AWS endpoint {where} does not answer ({why})")
+
+    def dead_reason(self, where: str | None = None) -> str | None:
+        """Why an endpoint (any of this Aws's, when none is named) is taken for dead now; None if it is not."""
+        with self._lock:
+            for url, (why, at) in list(self.dead_endpoints.items()):
+                if time.monotonic() - at >= DEAD_FOR_S:
+                    del self.dead_endpoints[url]
+                elif where is None or url == where:
+                    return why if where is not None else f"{url}: {why}"
+        return None
 
     def map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
         """fn over items with bounded concurrency, results in order (many resources read at once)."""

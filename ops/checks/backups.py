@@ -9,6 +9,7 @@ from typing import Any
 from ops.checks.collect import covered_by
 from ops.checks.registry import Finding, check, failed_read
 from ops.config import EnvConfig, Policy
+from ops.targets.recovery_point import USABLE_POINT_STATES
 
 
 def _age_h(now: datetime, then: datetime) -> float:
@@ -225,7 +226,7 @@ def ddb_newest_backup(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Find
     if rp is None:
         return Finding(cid, "error", "AWS Backup recovery points were not read (the table could not be read)")
     if rp.ok:
-        times += [p["CreationDate"] for p in rp.value if p.get("Status") == "COMPLETED"]
+        times += [p["CreationDate"] for p in rp.value if p.get("Status") in USABLE_POINT_STATES]
     fresh = bool(times) and _age_h(s["now"], max(times)) <= policy.snapshot_max_age_hours
     if not rp.ok and not fresh:
         # A recovery point newer than the on-demand backups may exist: the read that would show it failed.
@@ -245,7 +246,7 @@ def _backup_counts(backups: list[dict[str, Any]], points: list[dict[str, Any]]) 
     """What the verdict stood on: available on-demand backups by type, completed recovery points."""
     kinds = Counter(b.get("BackupType", "?") for b in backups if b.get("BackupStatus") == "AVAILABLE")
     listed = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
-    return f"on-demand backups: {listed}; AWS Backup recovery points: {sum(p.get('Status') == 'COMPLETED' for p in points)}"
+    return f"on-demand backups: {listed}; AWS Backup recovery points: {sum(p.get('Status') in USABLE_POINT_STATES for p in points)}"
 
 
 @check("dynamodb", "BKP-DDB-DELETION-PROTECTION", "Deletion protection on protected envs")

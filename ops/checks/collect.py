@@ -28,6 +28,14 @@ def backup_service_state(client_for: ClientFor, arn: str) -> dict[str, Read]:
     }
 
 
+def this_incarnation(read: Read, key: str, born: datetime | None) -> Read:
+    """Only what was made since the resource was: a table or cluster deleted and made again under the
+    same name finds the old one's backups, jobs and recovery points under the same name and ARN."""
+    if not read.ok or born is None:
+        return read
+    return Read(value=[x for x in read.value if not isinstance(x.get(key), datetime) or x[key] >= born])
+
+
 def aurora(client_for: ClientFor, name: str, selections: Read, emulated: bool = False) -> dict[str, Any]:
     rds = client_for("rds")
     cluster = safe_read(lambda: rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0])
@@ -35,8 +43,15 @@ def aurora(client_for: ClientFor, name: str, selections: Read, emulated: bool = 
     state: dict[str, Any] = {"name": name, "cluster": cluster, "snapshots": snapshots, "selections": selections,
                              "emulated": emulated, "now": datetime.now(timezone.utc)}
     if cluster.ok:
-        state.update(backup_service_state(client_for, cluster.value["DBClusterArn"]))
+        born = cluster.value.get("ClusterCreateTime")
+        state["snapshots"] = this_incarnation(snapshots, "SnapshotCreateTime", born)
+        state.update(_since(backup_service_state(client_for, cluster.value["DBClusterArn"]), born))
     return state
+
+
+def _since(service_state: dict[str, Read], born: datetime | None) -> dict[str, Read]:
+    return {"jobs": this_incarnation(service_state["jobs"], "CreationDate", born),
+            "recovery_points": this_incarnation(service_state["recovery_points"], "CreationDate", born)}
 
 
 # ListBackups answers USER backups unless asked; ALL is USER and SYSTEM; AWS_BACKUP (backups AWS Backup made
@@ -62,7 +77,8 @@ def dynamodb(client_for: ClientFor, name: str, selections: Read, emulated: bool 
         "backups": safe_read(lambda: table_backups(ddb, name)),
     }
     if table.ok:
-        arn = table.value["TableArn"]
+        arn, born = table.value["TableArn"], table.value.get("CreationDateTime")
+        state["backups"] = this_incarnation(state["backups"], "BackupCreationDateTime", born)
         state["tags"] = safe_read(lambda: paged(ddb, "list_tags_of_resource", "Tags", ResourceArn=arn))
-        state.update(backup_service_state(client_for, arn))
+        state.update(_since(backup_service_state(client_for, arn), born))
     return state

@@ -62,7 +62,9 @@ def require_exists(cfg: Config, env: EnvConfig, targets: list[str]) -> None:
 
 
 def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
-           client_for: Callable[[str], Any] | None = None) -> Report:
+           client_for: Callable[[str], Any] | None = None, then: Callable[[], None] | None = None) -> Report:
+    """Read and judge every target's backups; `then` runs after they are judged and before the report is
+    finished (the restores of --restore-latest: their own backup jobs must not count as the plans' jobs)."""
     refs = [parse_target(t) for t in targets]
     aws_refs = [r for r in refs if r.kind in ("aurora", "dynamodb")]
     emulated = False
@@ -80,11 +82,14 @@ def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
     journal.event("collect", f"reading the backup state of {len(refs)} target(s)")
     collect_one = lambda ref: _collect(cfg, ref, client_for, selections, emulated)  # noqa: E731
     states = aws.map(collect_one, refs) if aws is not None else [collect_one(r) for r in refs]
-    if aws is not None and aws.dead is not None:
-        raise EndpointUnreachable(f"AWS endpoint {aws.endpoint_url or aws.region} does not answer ({aws.dead})")
+    dead = aws.dead_reason() if aws is not None else None
+    if dead is not None:
+        raise EndpointUnreachable(f"AWS endpoint does not answer ({dead})")
     for ref, state in zip(refs, states):
         for f in run_checks(ref.kind, state, cfg.policy, env):
             journal.check(f"{f.check_id}[{ref}]", f.status, f.detail, objective=True)
+    if then is not None:
+        then()
     failed = sum(c.status == "fail" for c in journal.checks)
     journal.measure("targets", len(refs))
     journal.measure("findings", len(journal.checks))

@@ -56,9 +56,9 @@ def verify(targets: tuple[str, ...], restore_latest: bool, confirm: tuple[str, .
     journal = Journal("backup", ",".join(chosen) if targets else f"estate:{env.name}", env.name)
     with interruptible():
         def run():  # type: ignore[no-untyped-def]
-            if restore_latest:
-                run_restores(cfg, env, chosen, journal)
-            return run_verify(cfg, env, chosen, journal)
+            # The restores start backup jobs of their own: the plans' jobs are judged before those exist.
+            restores = (lambda: run_restores(cfg, env, chosen, journal)) if restore_latest else None
+            return run_verify(cfg, env, chosen, journal, then=restores)
 
         report = guarded(journal, run, app().debug)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)

@@ -7,6 +7,9 @@
   requested (epoch seconds).
 - TableName takes the table's name or ARN; Limit (1 to 100) pages the answer, LastEvaluatedBackupArn
   and ExclusiveStartBackupArn continue it. Oldest first.
+
+DeleteTable of a table with point-in-time recovery on leaves a SYSTEM backup, as the service does
+(kept 35 days): it is listed under the table's name, so a table made again under that name finds it.
 """
 
 from __future__ import annotations
@@ -81,4 +84,23 @@ def install() -> None:
         return DynamoResult(response)
 
     DynamoHandler.list_backups = list_backups
+    _install_system_backup_on_delete()
     _installed = True
+
+
+def _install_system_backup_on_delete() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Backup
+
+    delete_table = DynamoDBBackend.delete_table
+
+    def delete_with_system_backup(self: DynamoDBBackend, name: str) -> Any:
+        table = self.get_table(name)
+        pitr = table.continuous_backups.get("PointInTimeRecoveryDescription", {})
+        deleted = delete_table(self, name)
+        if pitr.get("PointInTimeRecoveryStatus") == "ENABLED":
+            backup = Backup(self.account_id, self.region_name, f"{deleted.name}$DeletedTableBackup", deleted, type_="SYSTEM")
+            self.backups[backup.arn] = backup
+        return deleted
+
+    DynamoDBBackend.delete_table = delete_with_system_backup

@@ -24,6 +24,8 @@ from ops.targets.dynamodb import DynamoTarget, RestoredTable, delete_table, rest
 Progress = Callable[[str], None]
 ENDED_JOB_STATES = ("COMPLETED", "FAILED", "EXPIRED", "ABORTED", "PARTIAL")
 ENDED_RESTORE_STATES = ("COMPLETED", "FAILED", "ABORTED")
+# Recovery point statuses that mean "ready to restore" (the API lists COMPLETED and AVAILABLE).
+USABLE_POINT_STATES = ("COMPLETED", "AVAILABLE")
 # An on-demand backup of a DynamoDB table takes seconds to minutes; an Aurora cluster snapshot
 # minutes to hours for a large cluster.
 BACKUP_JOB_TIMEOUT_S = 2 * 3600.0
@@ -115,7 +117,7 @@ class RecoveryPoints:
 
     def newest(self) -> dict[str, Any] | None:
         done = [p for p in paged(self.backup, "list_recovery_points_by_resource", "RecoveryPoints", ResourceArn=self.arn)
-                if p.get("Status") in ("COMPLETED", "AVAILABLE")]
+                if p.get("Status") in USABLE_POINT_STATES]
         return max(done, key=lambda p: p["CreationDate"]) if done else None
 
     def describe(self, vault: str, point_arn: str) -> dict[str, Any]:

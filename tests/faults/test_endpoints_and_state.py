@@ -37,7 +37,7 @@ def emulator_only() -> Iterator[Cli]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_a_hung_endpoint_fails_each_command_within_30s_in_one_line(emulator_only: Cli) -> None:
+def test_a_hung_endpoint_fails_each_command_within_45s_in_one_line(emulator_only: Cli) -> None:
     cfg = emulator_only.config
     ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
     for name in ("hung-a", "hung-b", "hung-c"):
@@ -60,7 +60,7 @@ def test_a_hung_endpoint_fails_each_command_within_30s_in_one_line(emulator_only
         errors = [ln for ln in result.stderr.splitlines() if ln.startswith("dbops: error:")]
         assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
         assert "does not answer" in errors[0] or "unreachable" in errors[0], result.stderr
-        assert took < 30, (args, took)
+        assert took < 45, (args, took)  # three attempts of 10 s, then the endpoint is taken for dead
     os.kill(pid, signal.SIGCONT)
     assert run(emulator_only, "backup", "verify", "dynamodb:hung-a").returncode in (0, 1, 4)
 

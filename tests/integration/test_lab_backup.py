@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from ops.aws import Aws
+from ops.aws import Aws, paged
 from ops.checks import collect
 from ops.checks.verify import run_point_restore
 from ops.drills.common import DRILL_TAG, new_drill_id
@@ -212,7 +212,7 @@ def test_list_backups_answers_each_backup_type_and_time_bound_as_the_api_referen
     assert job["State"] == "COMPLETED", job
     try:
         def listed(**kw: Any) -> list[str]:
-            return [s["BackupName"] for s in recovery_point.paged(ddb, "list_backups", "BackupSummaries", TableName="listing", **kw)]
+            return [s["BackupName"] for s in paged(ddb, "list_backups", "BackupSummaries", TableName="listing", **kw)]
 
         by_aws_backup = listed(BackupType="AWS_BACKUP")
         assert len(by_aws_backup) == 1 and by_aws_backup[0].startswith("awsbackup-job-")
@@ -246,7 +246,7 @@ def test_backup_verify_sees_a_backup_aws_backup_made_that_the_default_listing_hi
     types = {s["BackupType"] for s in state["backups"].value}
     assert "AWS_BACKUP" in types
     # Negative control: the call made before, without BackupType, lists USER backups only.
-    assert "AWS_BACKUP" not in {s["BackupType"] for s in recovery_point.paged(ddb, "list_backups", "BackupSummaries",
+    assert "AWS_BACKUP" not in {s["BackupType"] for s in paged(ddb, "list_backups", "BackupSummaries",
                                                                                TableName="sessions")}
     checks = findings(e.cli("backup", "verify", "dynamodb:sessions", "--json"))
     newest = checks["BKP-DDB-NEWEST-BACKUP[dynamodb:sessions]"]
@@ -446,6 +446,46 @@ def test_restore_latest_restores_the_newest_recovery_point_and_checks_rows(estat
     b = e.client("backup")
     restore = b.list_restore_jobs()["RestoreJobs"][0]
     assert restore["Status"] == "COMPLETED" and ":table/orders-restore-" in restore["CreatedResourceArn"]
+
+
+def test_restore_latest_judges_the_plans_last_job_before_its_own_backup_job_runs(estate: Estate) -> None:
+    e = estate
+    assert e.cli("lab", "set", "backup_fault=job-failed").exit_code == 0
+    assert e.backup("dynamodb:sessions")["State"] == "FAILED"
+    try:
+        result = e.cli("backup", "verify", "dynamodb:sessions", "--restore-latest", "--json")
+        checks = findings(result)
+        assert checks["BKP-RECOVERY-POINT-RESTORE[dynamodb:sessions]"]["status"] == "pass", "the drill's own job completed"
+        last = checks["BKP-DDB-LAST-JOB[dynamodb:sessions]"]
+        assert last["status"] == "fail" and "is FAILED" in last["detail"], last
+    finally:
+        assert e.backup("dynamodb:sessions")["State"] == "COMPLETED"
+
+
+def test_a_table_made_again_under_a_deleted_ones_name_does_not_inherit_its_backups(estate: Estate) -> None:
+    e = estate
+    ddb = e.client("dynamodb")
+
+    def make() -> None:
+        ddb.create_table(TableName="reborn", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        ddb.update_continuous_backups(TableName="reborn", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+
+    make()
+    ddb.create_backup(TableName="reborn", BackupName="before-delete")
+    ddb.delete_table(TableName="reborn")
+    make()
+    try:
+        listed = paged(ddb, "list_backups", "BackupSummaries", TableName="reborn", BackupType="ALL")
+        assert {s["BackupType"] for s in listed} == {"USER", "SYSTEM"}, "the service lists the old table's backups by name"
+        newest = findings(e.cli("backup", "verify", "dynamodb:reborn", "--json"))["BKP-DDB-NEWEST-BACKUP[dynamodb:reborn]"]
+        assert newest["status"] == "warn" and "no on-demand backup" in newest["detail"], newest
+    finally:
+        for s in paged(ddb, "list_backups", "BackupSummaries", TableName="reborn", BackupType="ALL"):
+            ddb.delete_backup(BackupArn=s["BackupArn"])
+        ddb.delete_table(TableName="reborn")
+        for s in paged(ddb, "list_backups", "BackupSummaries", TableName="reborn", BackupType="ALL"):
+            ddb.delete_backup(BackupArn=s["BackupArn"])
 
 
 def point_side(e: Estate, target: str) -> tuple[Any, Any]:

@@ -36,21 +36,27 @@ def differences(locked: dict[str, str], installed: dict[str, str]) -> list[str]:
     return found
 
 
-def installed_versions() -> dict[str, str]:
-    return {canonical(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+def installed() -> list[importlib.metadata.Distribution]:
+    return list(importlib.metadata.distributions())
 
 
 def test_the_lock_pins_every_package_with_hashes():
     text = LOCK.read_text()
     pins = locked_versions(text)
-    assert {"moto", "boto3", "botocore", "checkov", "pytest", "pip", "setuptools"} <= set(pins)
-    entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n\n", 1)[-1])
-    unhashed = [e.split()[0] for e in entries if "==" in e and "--hash=sha256:" not in e]
+    assert {"moto", "boto3", "botocore", "checkov", "pytest", "pip", "setuptools", "wheel"} <= set(pins)
+    entries = [e for e in re.split(r"\n(?=[A-Za-z0-9])", text) if re.match(r"[A-Za-z0-9][^\s]*==", e)]
+    assert len(entries) == len(pins) > 100
+    unhashed = [e.split()[0] for e in entries if "--hash=sha256:" not in e]
     assert unhashed == []
 
 
 def test_the_venv_holds_exactly_the_locked_versions():
-    assert differences(locked_versions(LOCK.read_text()), installed_versions()) == []
+    dists = installed()
+    names = [canonical(d.metadata["Name"]) for d in dists]
+    assert sorted({n for n in names if names.count(n) > 1}) == [], "two copies of a package: imports may take either"
+    assert differences(locked_versions(LOCK.read_text()), {canonical(d.metadata["Name"]): d.version for d in dists}) == []
+    # Only dbops itself comes from a path; every other package came from the index, by hash.
+    assert [canonical(d.metadata["Name"]) for d in dists if d.read_text("direct_url.json")] == ["dbops"]
 
 
 def test_a_version_or_a_package_the_lock_does_not_name_is_a_difference():
