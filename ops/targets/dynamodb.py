@@ -155,8 +155,10 @@ class DynamoTarget:
         tags = paged(self.ddb, "list_tags_of_resource", "Tags", ResourceArn=self.table["TableArn"])
         if tags:
             findings.append(("NOT-CARRIED-TAGS", "warn", f"{len(tags)} tag(s) of the source ({', '.join(t['Key'] for t in tags)}) are not copied"))
-        scaling = self.aws.client("application-autoscaling").describe_scalable_targets(
-            ServiceNamespace="dynamodb", ResourceIds=[f"table/{self.ref.name}"]).get("ScalableTargets", [])
+        # ResourceIds takes no wildcard: the table's indexes (table/NAME/index/INDEX) are found by listing.
+        scaling = [t for t in paged(self.aws.client("application-autoscaling"), "describe_scalable_targets",
+                                    "ScalableTargets", ServiceNamespace="dynamodb")
+                   if t["ResourceId"] == f"table/{self.ref.name}" or t["ResourceId"].startswith(f"table/{self.ref.name}/index/")]
         if scaling:
             findings.append(("NOT-CARRIED-AUTOSCALING", "warn", f"{len(scaling)} autoscaling target(s) must be registered again"))
         alarms = []

@@ -274,3 +274,26 @@ def test_backup_verify_restore_latest_adds_a_restore_drill_finding(rlab: Cli) ->
     finding = checks["BKP-RESTORE-LATEST[localpg:lab-pg]"]
     assert finding["status"] == "pass" and "fingerprints match" in finding["detail"]
     assert restores_left(rlab) == []
+
+
+def test_what_a_restore_does_not_carry_includes_index_autoscaling_and_metric_math_alarms(rlab: Cli, table: str) -> None:
+    from ops.targets import parse_target
+    from ops.targets.dynamodb import DynamoTarget
+
+    aws = Aws.for_env(rlab.config, rlab.config.env("lab"))
+    scaling, cw = aws.client("application-autoscaling"), aws.client("cloudwatch")
+    index = f"table/{table}/index/by-total"
+    scaling.register_scalable_target(ServiceNamespace="dynamodb", ResourceId=index, MinCapacity=1, MaxCapacity=10,
+                                     ScalableDimension="dynamodb:index:WriteCapacityUnits")
+    cw.put_metric_alarm(AlarmName="drill-orders-throttles", EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+                        Metrics=[{"Id": "m1", "ReturnData": True, "MetricStat": {"Metric": {
+                            "Namespace": "AWS/DynamoDB", "MetricName": "ThrottledRequests",
+                            "Dimensions": [{"Name": "TableName", "Value": table}]}, "Period": 60, "Stat": "Sum"}}])
+    try:
+        found = {cid: detail for cid, _, detail in DynamoTarget(parse_target(f"dynamodb:{table}"), aws).not_carried_over(None)}  # type: ignore[arg-type]
+        assert "1 autoscaling target" in found["NOT-CARRIED-AUTOSCALING"]
+        assert "drill-orders-throttles" in found["NOT-CARRIED-ALARMS"]
+    finally:
+        scaling.deregister_scalable_target(ServiceNamespace="dynamodb", ResourceId=index,
+                                           ScalableDimension="dynamodb:index:WriteCapacityUnits")
+        cw.delete_alarms(AlarmNames=["drill-orders-throttles"])
