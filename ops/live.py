@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from ops import history
@@ -113,18 +113,25 @@ def drills(cfg: Config, target: str | None) -> dict[str, Any]:
     }
 
 
-def budget(cfg: Config) -> dict[str, Any]:
-    cost = history.verdict(cfg.report_dir, "cost", None)
+def budget(cfg: Config, today: date | None = None) -> dict[str, Any]:
+    """The budget burn from the newest cost check of the current month (UTC): a check of a past month
+    (`cost check --month`) run later says nothing about this month's spend."""
+    month = (today or datetime.now(timezone.utc).date()).strftime("%Y-%m")
+
+    def this_month(report: dict[str, Any]) -> bool:
+        return report.get("details", {}).get("month") == month
+
+    cost = history.verdict(cfg.report_dir, "cost", None, this_month)
     m = cost["measurements"]
     limit = cfg.policy.monthly_budget_usd
     projected = m.get("projected_usd")
     burn = (f"{projected:.2f} USD projected, {100 * projected / limit:.0f}% of the budget" if projected is not None
-            else "no cost check yet: run `dbops cost check`")
-    report = history.last(cfg.report_dir, "cost")
+            else f"not measured: no cost check of {month} projected its spend (run `dbops cost check`)")
+    report = history.last(cfg.report_dir, "cost", None, this_month)
     movers = ", ".join((report or {}).get("details", {}).get("top_movers", [])) or "-"
     storage = m.get("projected_storage_usd")
     return {"limit": f"{limit:.2f}", "verdict": cost["verdict"], "age": cost["age"], "burn": burn, "movers": movers,
-            "storage": f"{storage:.2f} USD" if storage is not None else "unknown (no cost check yet)"}
+            "storage": f"{storage:.2f} USD" if storage is not None else f"not measured (no cost check of {month})"}
 
 
 def _through_pooler(report: dict[str, Any]) -> bool:

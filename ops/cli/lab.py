@@ -135,8 +135,13 @@ def settings_(as_json: bool) -> None:
     if endpoint is None:
         raise LabError("the lab is not running: run `dbops lab up`")
     data = settings.remote(endpoint)
-    lines = [f"{name:<32} {s['value']!s:<12} (default {s['default']}) {s['doc']}" for name, s in data.items()] or ["no settings"]
+    lines = [f"{name:<32} {s['value']!s:<12} (default {s['default']}{_range(s)}) {s['doc']}" for name, s in data.items()] or ["no settings"]
     emit(data, as_json, "\n".join(lines))
+
+
+def _range(setting: dict) -> str:
+    low, high = setting.get("range") or (None, None)
+    return "" if low is None else f", {low:g} to {high:g}"
 
 
 @lab.group("backup")

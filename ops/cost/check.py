@@ -162,6 +162,7 @@ def run_cost_check(sources: CostSources, opts: CostOptions, cache: CeCache, jour
     past = end <= opts.today
     mtd_end = end if past else opts.today
     journal.require(*OBJECTIVES)
+    journal.details["month"] = start.strftime("%Y-%m")  # `dbops status` shows the burn of the current month only
     journal.objectives.update({"projected_usd": opts.budget_usd, "projected_storage_usd": opts.storage_budget_usd})
     if cache.off_reason:
         journal.event("cache", f"Cost Explorer cache not used: {cache.off_reason}")
