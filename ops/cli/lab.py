@@ -28,11 +28,12 @@ def up(replicas: int, sync: bool, no_postgres: bool) -> None:
 
 
 @lab.command()
-def down() -> None:
-    """Stop everything `lab up` started; remove nothing else."""
+@click.option("--force", is_flag=True, help="Stop the drills running on the lab first (each cleans up and reports aborted).")
+def down(force: bool) -> None:
+    """Stop everything `lab up` started; remove nothing else. Refused while a drill holds a lab target."""
     from ops.lab import lab as core
 
-    core.down(app().config, click.echo)
+    core.down(app().config, click.echo, force=force)
 
 
 @lab.command()
