@@ -7,11 +7,12 @@ from typing import Any
 
 from ops import history
 from ops.config import Config, EnvConfig
+from ops.report import measured
 from ops.targets import TargetRef
 
 
 def _fmt_s(seconds: float | None) -> str:
-    return "unknown" if seconds is None else f"{seconds:.3f} s"
+    return measured(seconds, "{:.3f} s")
 
 
 def _lag_text(readers: list[Any]) -> str:
@@ -107,9 +108,9 @@ def drills(cfg: Config, target: str | None) -> dict[str, Any]:
     bk = history.verdict(cfg.report_dir, "backup", None)
     return {
         "failover": {**fo, "downtime": _fmt_s(fo["measurements"].get("client_write_downtime_s")),
-                     "lost": fo["measurements"].get("lost_writes", "not measured")},
+                     "lost": measured(fo["measurements"].get("lost_writes"))},
         "restore": {**rs, "duration": _fmt_s(rs["measurements"].get("restore_duration_s"))},
-        "backup": {**bk, "failed": bk["measurements"].get("failed_backup_findings", "-")},
+        "backup": {**bk, "failed": measured(bk["measurements"].get("failed_backup_findings"))},
     }
 
 
@@ -154,10 +155,9 @@ def pooling(cfg: Config, target: str) -> dict[str, Any]:
                 return f"not measured yet: run `dbops drill connections {target} --clients 1000 --via pooler`"
             # Directly, as many clients as the server has free: the drill refuses more (--allow-exhaustion overrides).
             return f"not measured yet: run `dbops drill connections {target} --clients N` with N the connections it has free"
-        m = r["measurements"]
-        p95 = m.get("setup_p95_ms")
-        return (f"{r['status'].upper()} {history.age_text(r['started_at'])}: {m.get('connected')} of {m.get('clients')} clients connected, "
-                f"{m.get('refused_connections')} refused, set-up p95 {'%.1f ms' % p95 if p95 is not None else 'not measured'}")
+        from ops.drills.connections import figures
+
+        return f"{r['status'].upper()} {history.age_text(r['started_at'])}: {figures(r.get('measurements') or {})}"
 
     d, p = downtime(direct_fo), downtime(pooled_fo)
     if d is None or p is None:

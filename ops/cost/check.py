@@ -25,7 +25,7 @@ from typing import Any
 
 from ops.aws import safe_read
 from ops.cost.cache import CeCache
-from ops.report import Journal, Report
+from ops.report import Journal, Report, headline, measured
 
 DEFAULT_SERVICES = (
     "Amazon Relational Database Service",
@@ -235,10 +235,10 @@ def run_cost_check(sources: CostSources, opts: CostOptions, cache: CeCache, jour
     report = journal.finish()
     if projected is None:
         reason = error or how
-        return replace(report, summary=f"{report.status.upper()}: {reason}")
+        return replace(report, summary=headline(report, reason))
     pct = 100 * projected / opts.budget_usd
-    return replace(report, summary=f"{report.status.upper()}: projected {projected:.2f} USD of {opts.budget_usd:.2f} ({pct:.0f}%), "
-                                   f"{mtd.total:.2f} so far; {how}")
+    return replace(report, summary=headline(report, f"projected {projected:.2f} USD of {opts.budget_usd:.2f} ({pct:.0f}%), "
+                                                    f"{mtd.total:.2f} so far; {how}"))
 
 
 def _inconclusive(sources: CostSources, cache: CeCache, opts: CostOptions, journal: Journal, reason: str, past: bool) -> Report:
@@ -253,7 +253,7 @@ def _inconclusive(sources: CostSources, cache: CeCache, opts: CostOptions, journ
     _budget_agreement(sources, opts, None, None, journal)
     _count_requests(journal, cache)
     report = journal.finish()
-    return replace(report, summary=f"{report.status.upper()}: {reason}")
+    return replace(report, summary=headline(report, reason))
 
 
 def _measure_or_not(journal: Journal, name: str, value: float | None, why: str) -> None:
