@@ -1,6 +1,8 @@
 """Configuration: dbops.toml, then the environment, then flags.
 
-A malformed file is a ConfigError naming the key, so nothing runs on a guess.
+A malformed file is a ConfigError naming the file read (which $DBOPS_CONFIG or --config may point
+anywhere) and the key, so nothing runs on a guess. Paths in the file, the report dir and the lab
+dir are relative to the directory of the file read.
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ class Config:
     envs: dict[str, EnvConfig] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
 
+    @property
+    def source(self) -> str:
+        """The config file read, as errors name it ("dbops.toml" when none was found)."""
+        return str(self.path) if self.path else CONFIG_NAME
+
     def env(self, name: str | None = None) -> EnvConfig:
         name = name or self.default_env
         try:
@@ -154,21 +161,21 @@ _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def _policy(table: Any, prefix: str) -> dict[str, float | int]:
-    checked = _check_table(table, _POLICY_RULES, prefix)
+def _policy(table: Any, prefix: str, source: str) -> dict[str, float | int]:
+    checked = _check_table(table, _POLICY_RULES, prefix, source)
     types = {f.name: f.type for f in fields(Policy)}
     return {k: (int(v) if types[k] == "int" else float(v)) for k, v in checked.items()}
 
 
-def _check_table(table: Any, rules: dict, prefix: str) -> dict:
+def _check_table(table: Any, rules: dict, prefix: str, source: str) -> dict:
     if not isinstance(table, dict):
-        raise ConfigError(f"{CONFIG_NAME}: '{prefix}' must be a table")
+        raise ConfigError(f"{source}: '{prefix}' must be a table")
     for key, value in table.items():
         if key not in rules:
-            raise ConfigError(f"{CONFIG_NAME}: unknown key '{prefix}.{key}'")
+            raise ConfigError(f"{source}: unknown key '{prefix}.{key}'")
         ok, expected = rules[key]
         if not ok(value):
-            raise ConfigError(f"{CONFIG_NAME}: '{prefix}.{key}' must be {expected}, got {value!r}")
+            raise ConfigError(f"{source}: '{prefix}.{key}' must be {expected}, got {value!r}")
     return table
 
 
@@ -181,22 +188,23 @@ def find_config(start: Path) -> Path | None:
 
 
 def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) -> Config:
+    source = str(path) if path else CONFIG_NAME
     for key in data:
         if key not in ("defaults", "policy", "envs"):
-            raise ConfigError(f"{CONFIG_NAME}: unknown key '{key}'")
-    defaults = _check_table(data.get("defaults", {}), _DEFAULTS_RULES, "defaults")
-    policy = Policy(**_policy(data.get("policy", {}), "policy"))
+            raise ConfigError(f"{source}: unknown key '{key}'")
+    defaults = _check_table(data.get("defaults", {}), _DEFAULTS_RULES, "defaults", source)
+    policy = Policy(**_policy(data.get("policy", {}), "policy", source))
 
     envs_table = data.get("envs", {})
     if not isinstance(envs_table, dict):
-        raise ConfigError(f"{CONFIG_NAME}: 'envs' must be a table of envs")
+        raise ConfigError(f"{source}: 'envs' must be a table of envs")
     envs: dict[str, EnvConfig] = {}
     for name, table in envs_table.items():
-        own_policy = _policy(table.pop("policy", {}), f"envs.{name}.policy") if isinstance(table, dict) else {}
-        table = _check_table(table, _ENV_RULES, f"envs.{name}")
+        own_policy = _policy(table.pop("policy", {}), f"envs.{name}.policy", source) if isinstance(table, dict) else {}
+        table = _check_table(table, _ENV_RULES, f"envs.{name}", source)
         endpoint = table.get("endpoint")
         if endpoint is not None and endpoint != EMBEDDED and not endpoint.startswith(("http://", "https://")):
-            raise ConfigError(f"{CONFIG_NAME}: 'envs.{name}.endpoint' must be 'embedded' or an http(s) URL, got {endpoint!r}")
+            raise ConfigError(f"{source}: 'envs.{name}.endpoint' must be 'embedded' or an http(s) URL, got {endpoint!r}")
         tf_dir = table.get("terraform_dir")
         envs[name] = EnvConfig(
             name=name,
@@ -213,7 +221,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
 
     default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")
     report_dir = environ.get("DBOPS_REPORT_DIR") or defaults.get("report_dir", "reports")
-    lab_dir = environ.get("DBOPS_LAB_DIR") or ".lab"
+    lab_dir = environ.get("DBOPS_LAB_DIR") or ".lab"  # beside the config file read, whichever it is
     return Config(
         root=root,
         path=path,
@@ -244,7 +252,7 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None, cwd: P
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if not data:
         raise ConfigError(f"config file {path} is empty: it needs at least an [envs.NAME] table (see the repository's dbops.toml)")
     return parse(data, path.resolve().parent, path.resolve(), environ)

@@ -26,9 +26,10 @@ def last(report_dir: Path, kind: str, target: str | None = None,
     return found[-1] if found else None
 
 
-def verdict(report_dir: Path, kind: str, target: str | None = None) -> dict[str, Any]:
-    """verdict/age/summary/measurements of the newest report, or 'never run'."""
-    r = last(report_dir, kind, target)
+def verdict(report_dir: Path, kind: str, target: str | None = None,
+            where: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    """verdict/age/summary/measurements of the newest report (matching `where`, when given), or 'never run'."""
+    r = last(report_dir, kind, target, where)
     if r is None:
         return {"verdict": "never run", "age": "-", "summary": "no report", "measurements": {}, "started_at": None}
     return {"verdict": r["status"].upper(), "age": age_text(r["started_at"]), "summary": r.get("summary", ""),

@@ -55,6 +55,12 @@ class Holder:
     started_at: str
     expires_at: str
 
+    @property
+    def pid(self) -> int | None:
+        """The holder's process id (its owner is host:pid:start)."""
+        parts = self.owner.rsplit(":", 2)
+        return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
     def describe(self) -> str:
         host, pid, _ = (self.owner.rsplit(":", 2) + ["", "", ""])[:3]
         return f"drill {self.drill_id} (pid {pid} on {host}, since {self.started_at}, lease until {self.expires_at})"

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from ops import history
 from ops.config import Config, EnvConfig
+from ops.report import measured
 from ops.targets import TargetRef
 
 
 def _fmt_s(seconds: float | None) -> str:
-    return "unknown" if seconds is None else f"{seconds:.3f} s"
+    return measured(seconds, "{:.3f} s")
 
 
 def _lag_text(readers: list[Any]) -> str:
@@ -115,24 +116,31 @@ def drills(cfg: Config, target: str | None) -> dict[str, Any]:
     bk = history.verdict(cfg.report_dir, "backup", None)
     return {
         "failover": {**fo, "downtime": _fmt_s(fo["measurements"].get("client_write_downtime_s")),
-                     "lost": fo["measurements"].get("lost_writes", "not measured")},
+                     "lost": measured(fo["measurements"].get("lost_writes"))},
         "restore": {**rs, "duration": _fmt_s(rs["measurements"].get("restore_duration_s"))},
-        "backup": {**bk, "failed": bk["measurements"].get("failed_backup_findings", "-")},
+        "backup": {**bk, "failed": measured(bk["measurements"].get("failed_backup_findings"))},
     }
 
 
-def budget(cfg: Config) -> dict[str, Any]:
-    cost = history.verdict(cfg.report_dir, "cost", None)
+def budget(cfg: Config, today: date | None = None) -> dict[str, Any]:
+    """The budget burn from the newest cost check of the current month (UTC): a check of a past month
+    (`cost check --month`) run later says nothing about this month's spend."""
+    month = (today or datetime.now(timezone.utc).date()).strftime("%Y-%m")
+
+    def this_month(report: dict[str, Any]) -> bool:
+        return report.get("details", {}).get("month") == month
+
+    cost = history.verdict(cfg.report_dir, "cost", None, this_month)
     m = cost["measurements"]
     limit = cfg.policy.monthly_budget_usd
     projected = m.get("projected_usd")
     burn = (f"{projected:.2f} USD projected, {100 * projected / limit:.0f}% of the budget" if projected is not None
-            else "no cost check yet: run `dbops cost check`")
-    report = history.last(cfg.report_dir, "cost")
+            else f"not measured: no cost check of {month} projected its spend (run `dbops cost check`)")
+    report = history.last(cfg.report_dir, "cost", None, this_month)
     movers = ", ".join((report or {}).get("details", {}).get("top_movers", [])) or "-"
     storage = m.get("projected_storage_usd")
     return {"limit": f"{limit:.2f}", "verdict": cost["verdict"], "age": cost["age"], "burn": burn, "movers": movers,
-            "storage": f"{storage:.2f} USD" if storage is not None else "unknown (no cost check yet)"}
+            "storage": f"{storage:.2f} USD" if storage is not None else f"not measured (no cost check of {month})"}
 
 
 def _through_pooler(report: dict[str, Any]) -> bool:
@@ -155,10 +163,9 @@ def pooling(cfg: Config, target: str) -> dict[str, Any]:
                 return f"not measured yet: run `dbops drill connections {target} --clients 1000 --via pooler`"
             # Directly, as many clients as the server has free: the drill refuses more (--allow-exhaustion overrides).
             return f"not measured yet: run `dbops drill connections {target} --clients N` with N the connections it has free"
-        m = r["measurements"]
-        p95 = m.get("setup_p95_ms")
-        return (f"{r['status'].upper()} {history.age_text(r['started_at'])}: {m.get('connected')} of {m.get('clients')} clients connected, "
-                f"{m.get('refused_connections')} refused, set-up p95 {'%.1f ms' % p95 if p95 is not None else 'not measured'}")
+        from ops.drills.connections import figures
+
+        return f"{r['status'].upper()} {history.age_text(r['started_at'])}: {figures(r.get('measurements') or {})}"
 
     d, p = downtime(direct_fo), downtime(pooled_fo)
     if d is None or p is None:

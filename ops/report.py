@@ -101,6 +101,32 @@ def inconclusive_reasons(checks: list[Check] | tuple[Check, ...], required: tupl
     return reasons
 
 
+def deciding_checks(report: Report) -> list[str]:
+    """The checks that decided the verdict: the failed ones for fail, the errored ones for error, the
+    objectives not measured (unknown, or never judged) for inconclusive; none for pass and aborted."""
+    if report.status in ("fail", "error"):
+        return [c.id for c in report.checks if c.status == report.status]
+    if report.status == "inconclusive":
+        judged = {c.id for c in report.checks}
+        never = [cid for cid in report.details.get("required", []) if cid not in judged]
+        return never + [c.id for c in report.checks if c.objective and c.status == "unknown"]
+    return []
+
+
+def headline(report: Report, text: str) -> str:
+    """A one-line summary: the status, the checks that decided it, then what was measured."""
+    ids = deciding_checks(report)
+    if len(ids) > 4:
+        ids = ids[:4] + [f"{len(ids) - 4} more"]
+    said = "not measured: " if report.status == "inconclusive" else ""
+    return report.status.upper() + (f" ({said}{', '.join(ids)})" if ids else "") + f": {text}"
+
+
+def measured(value: Any, fmt: str = "{}") -> str:
+    """A figure as a summary line shows it: formatted, or "not measured" — never "None" or a default."""
+    return "not measured" if value is None else fmt.format(value)
+
+
 def worst(statuses: list[str]) -> str:
     """The worst of several report statuses (pass when there are none)."""
     return max(statuses, key=SEVERITY.index, default="pass")

@@ -17,7 +17,7 @@ from ops.checks import collect
 from ops.checks.registry import run_checks
 from ops.config import Config, EnvConfig
 from ops.errors import EndpointUnreachable, UsageError
-from ops.report import Journal, Report
+from ops.report import Journal, Report, headline, measured
 from ops.targets import TargetRef, parse_target
 
 
@@ -101,7 +101,7 @@ def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
     report = journal.finish()
     counts = {s: sum(c.status == s for c in report.checks) for s in ("pass", "warn", "fail", "unknown", "error")}
     text = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    return replace(report, summary=f"{report.status.upper()}: {len(refs)} target(s), {text}")
+    return replace(report, summary=headline(report, f"{len(refs)} target(s), {text}"))
 
 
 def _collect(cfg: Config, ref: TargetRef, client_for: Any, selections: Any, emulated: bool) -> dict[str, Any]:
@@ -372,10 +372,11 @@ def _point_summary(report: Report) -> Report:
     m, d = report.measurements, report.details
     if report.status == "pass":
         point = d.get("recovery_point", {})
-        text = (f"recovery point {point.get('arn')} (created {point.get('created')}) restored in {m.get('restore_duration_s', 0):.1f}s: "
+        text = (f"recovery point {point.get('arn')} (created {point.get('created')}) restored "
+                f"(restore duration {measured(m.get('restore_duration_s'), '{:.1f}s')}): "
                 f"{m['markers_before_t']} rows before it present, {m['markers_after_t']} after it absent, fingerprints match")
     elif report.status == "inconclusive":
         text = "NOT VERIFIED: " + "; ".join(d.get("inconclusive_because", []))
     else:
         text = "; ".join(c.detail for c in report.checks if c.status in ("fail", "error")) or report.status
-    return replace(report, summary=f"{report.status.upper()}: {text}")
+    return replace(report, summary=headline(report, text))

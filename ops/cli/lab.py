@@ -28,11 +28,12 @@ def up(replicas: int, sync: bool, no_postgres: bool) -> None:
 
 
 @lab.command()
-def down() -> None:
-    """Stop everything `lab up` started; remove nothing else."""
+@click.option("--force", is_flag=True, help="Stop the drills running on the lab first (each cleans up and reports aborted).")
+def down(force: bool) -> None:
+    """Stop everything `lab up` started; remove nothing else. Refused while a drill holds a lab target."""
     from ops.lab import lab as core
 
-    core.down(app().config, click.echo)
+    core.down(app().config, click.echo, force=force)
 
 
 @lab.command()
@@ -135,8 +136,13 @@ def settings_(as_json: bool) -> None:
     if endpoint is None:
         raise LabError("the lab is not running: run `dbops lab up`")
     data = settings.remote(endpoint)
-    lines = [f"{name:<32} {s['value']!s:<12} (default {s['default']}) {s['doc']}" for name, s in data.items()] or ["no settings"]
+    lines = [f"{name:<32} {s['value']!s:<12} (default {s['default']}{_range(s)}) {s['doc']}" for name, s in data.items()] or ["no settings"]
     emit(data, as_json, "\n".join(lines))
+
+
+def _range(setting: dict) -> str:
+    low, high = setting.get("range") or (None, None)
+    return "" if low is None else f", {low:g} to {high:g}"
 
 
 @lab.group("backup")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 
 from ops.aws import paged, safe_read
 from ops.cost.cache import CeCache
-from ops.report import Journal, Report
+from ops.report import Journal, Report, headline, measured
 
 DEFAULT_SERVICES = (
     "Amazon Relational Database Service",
@@ -168,6 +168,7 @@ def run_cost_check(sources: CostSources, opts: CostOptions, cache: CeCache, jour
     past = end <= opts.today
     mtd_end = end if past else opts.today
     journal.require(*OBJECTIVES)
+    journal.details["month"] = start.strftime("%Y-%m")  # `dbops status` shows the burn of the current month only
     journal.objectives.update({"projected_usd": opts.budget_usd, "projected_storage_usd": opts.storage_budget_usd})
     if cache.off_reason:
         journal.event("cache", f"Cost Explorer cache not used: {cache.off_reason}")
@@ -240,10 +241,10 @@ def run_cost_check(sources: CostSources, opts: CostOptions, cache: CeCache, jour
     report = journal.finish()
     if projected is None:
         reason = error or how
-        return replace(report, summary=f"{report.status.upper()}: {reason}")
+        return replace(report, summary=headline(report, reason))
     pct = 100 * projected / opts.budget_usd
-    return replace(report, summary=f"{report.status.upper()}: projected {projected:.2f} USD of {opts.budget_usd:.2f} ({pct:.0f}%), "
-                                   f"{mtd.total:.2f} so far; {how}")
+    return replace(report, summary=headline(report, f"projected {projected:.2f} USD of {opts.budget_usd:.2f} ({pct:.0f}%), "
+                                                    f"{mtd.total:.2f} so far; {how}"))
 
 
 def _inconclusive(sources: CostSources, cache: CeCache, opts: CostOptions, journal: Journal, reason: str, past: bool) -> Report:
@@ -258,7 +259,7 @@ def _inconclusive(sources: CostSources, cache: CeCache, opts: CostOptions, journ
     _budget_agreement(sources, opts, None, None, journal)
     _count_requests(journal, cache)
     report = journal.finish()
-    return replace(report, summary=f"{report.status.upper()}: {reason}")
+    return replace(report, summary=headline(report, reason))
 
 
 def _measure_or_not(journal: Journal, name: str, value: float | None, why: str) -> None:

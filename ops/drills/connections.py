@@ -26,7 +26,7 @@ import statistics
 
 from ops.data.clients import ConnectionsOptions, Tally, percentile, run_load
 from ops.errors import CannotRun
-from ops.report import Journal, Report
+from ops.report import Journal, Report, headline, measured
 
 __all__ = ["ConnectionsOptions", "preflight", "run_connections", "summary"]
 
@@ -136,11 +136,19 @@ def _judge_pool(tally: Tally, opts: ConnectionsOptions, journal: Journal) -> Non
                   f"(objective {100 * opts.pool_utilization_min:.0f}%), at most {max(opened)} open for {opts.clients} clients")
 
 
-def summary(report: Report) -> str:
-    m = report.measurements
-    text = (f"{m.get('connected')} of {m.get('clients')} clients connected, set-up p95 "
-            f"{m['setup_p95_ms']:.1f} ms" if m.get("setup_p95_ms") is not None else f"{m.get('connected')} of {m.get('clients')} connected")
-    text += f", {m.get('refused_connections')} refused, {m.get('query_errors')} query errors"
+def figures(m: dict) -> str:
+    """What a connections drill measured, each figure or "not measured" (a drill cut short measured little)."""
+    if m.get("connected") is not None and m.get("clients") is not None:
+        text = f"{m['connected']} of {m['clients']} clients connected"
+    else:
+        text = "clients connected not measured"
+    text += f", set-up p95 {measured(m.get('setup_p95_ms'), '{:.1f} ms')}"
+    text += f", {m['refused_connections']} refused" if m.get("refused_connections") is not None else ", refusals not measured"
+    text += f", {m['query_errors']} query errors" if m.get("query_errors") is not None else ", query errors not measured"
     if m.get("pool_utilization") is not None:
         text += f", pool utilization {100 * m['pool_utilization']:.0f}%"
-    return f"{report.status.upper()}: {text}"
+    return text
+
+
+def summary(report: Report) -> str:
+    return headline(report, figures(report.measurements))

@@ -25,7 +25,7 @@ from ops.data import canary as canary_mod
 from ops.drills.common import deferred_interrupts
 from ops.errors import EndpointUnreachable
 from ops.lease import Record
-from ops.report import Journal, Report
+from ops.report import Journal, Report, headline, measured
 from ops.targets.base import ClusterState, ClusterTarget
 
 NO_DATA_PLANE = "no data plane: the endpoint has no database behind it"
@@ -392,14 +392,13 @@ def timeline(log: canary_mod.CanaryLog, trigger: float, steady_at: float | None,
 
 def _with_summary(report: Report, control_plane_only: bool) -> Report:
     m = report.measurements
-    status = report.status.upper()
     if report.status == "inconclusive":
         why = "client write downtime and lost writes NOT MEASURED (no data plane)" if control_plane_only else \
             "; ".join(report.details.get("inconclusive_because", []))
         text = f"{why}; control plane failover took {m['api_failover_s']:.3f}s" if m.get("api_failover_s") is not None else why
     elif m.get("client_write_downtime_s") is not None and report.status == "pass":
-        text = (f"writes refused for {m['client_write_downtime_s']:.3f}s, {m.get('lost_writes')} of "
-                f"{m.get('acked_writes')} acknowledged writes lost, new writer after {m.get('api_failover_s', 0):.3f}s")
+        text = (f"writes refused for {m['client_write_downtime_s']:.3f}s, {measured(m.get('lost_writes'))} of "
+                f"{measured(m.get('acked_writes'))} acknowledged writes lost, new writer after {measured(m.get('api_failover_s'), '{:.3f}s')}")
     else:
         text = "; ".join(c.detail for c in report.checks if c.status in ("fail", "error")) or report.status
-    return replace(report, summary=f"{status}: {text}")
+    return replace(report, summary=headline(report, text))

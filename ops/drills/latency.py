@@ -32,7 +32,7 @@ from typing import Any
 
 from ops.query import pgbench
 from ops.query.pgbench import Script, Settings
-from ops.report import Journal, Report, list_reports
+from ops.report import Journal, Report, headline, list_reports, measured
 
 KIND = "latency"
 
@@ -228,15 +228,29 @@ def _judge_gain(label: str, now: dict[str, Any], before: dict[str, Any] | None, 
 
 
 def summary(report: Report) -> str:
+    """One line: the checks that decided the verdict, then a p95 only for the scripts LAT-P95 judged
+    (a p95 of too few transactions is not measured, whatever figure it came to)."""
     scripts = report.details.get("scripts") or {}
-    parts = [f"{label} p95 {s['p95_ms']:.2f} ms" for label, s in scripts.items() if s.get("p95_ms") is not None]
-    gains = [f"{k.split('.')[0]} -{100 * v:.0f}%" for k, v in report.measurements.items() if k.endswith(".p95_gain") and v is not None]
-    text = ", ".join(parts) or "no transaction completed"
-    if report.objectives.get("p95_ms") is not None:
-        text += f" (objective {report.objectives['p95_ms']:g} ms)"
+    status = {c.id: c.status for c in report.checks}
+    m, objectives = report.measurements, report.objectives
+    parts, judged = [], False
+    for label, s in scripts.items():
+        verdict = status.get(f"LAT-P95[{label}]")
+        if verdict in ("pass", "fail"):
+            parts.append(f"{label} p95 {s['p95_ms']:.2f} ms")
+            judged = True
+        elif verdict is not None:
+            parts.append(f"{label} p95 not measured ({s.get('transactions', 0)} transactions, "
+                         f"{measured(objectives.get('min_transactions'))} needed)")
+    text = ", ".join(parts) or "no p95 judged"
+    if judged:
+        text += f" (objective {objectives['p95_ms']:.10g} ms)"
+    gains = [f"{k.split('.')[0]} -{100 * v:.0f}%" for k, v in m.items() if k.endswith(".p95_gain") and v is not None]
     if gains:
         text += f", p95 against the baseline: {', '.join(gains)}"
-    text += f", {report.measurements.get('errors', 0)} errors"
+    if status.get("LAT-RATE") == "fail":
+        text += f", {measured(m.get('transactions'))} of {measured(m.get('scheduled_transactions'), '{:.0f}')} scheduled transactions done"
+    text += f", {m['errors']} errors" if m.get("errors") is not None else ", errors not measured"
     if report.status == "inconclusive":
         text += " — " + "; ".join(report.details.get("inconclusive_because", [])[:1])
-    return f"{report.status.upper()}: {text}"
+    return headline(report, text)

@@ -24,7 +24,7 @@ from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expir
 from ops.errors import RestoreFailed, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
-from ops.report import Journal, Report
+from ops.report import Journal, Report, headline, measured
 
 OWNER_TAG = "dbops:owner"
 KEPT = "kept"  # owner of a restored target kept with --keep: it lives until it expires
@@ -288,9 +288,9 @@ def _with_summary(report: Report) -> Report:
     m = report.measurements
     if report.status == "pass":
         text = (f"{m['markers_before_t']} rows before T present, {m['markers_after_t']} after T absent, fingerprints match; "
-                f"restored in {m.get('restore_duration_s', 0):.1f}s")
+                f"restore duration {measured(m.get('restore_duration_s'), '{:.1f}s')}")
     elif report.status == "inconclusive":
         text = "NOT VERIFIED: " + "; ".join(report.details.get("inconclusive_because", []))
     else:
         text = "; ".join(c.detail for c in report.checks if c.status in ("fail", "error")) or report.status
-    return replace(report, summary=f"{report.status.upper()}: {text}")
+    return replace(report, summary=headline(report, text))

@@ -51,7 +51,7 @@ from ops.drills.common import deferred_interrupts, expiry
 from ops.errors import CannotRun, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
-from ops.report import Journal, Report
+from ops.report import Journal, Report, headline, measured
 
 OBJECTIVES = ("TP-THROTTLES", "TP-P95", "TP-RATE")
 MIN_SAMPLES = 20  # fewer successful requests of a kind at the multiple: no p95 to judge
@@ -479,17 +479,17 @@ def with_summary(report: Report) -> Report:
     m = report.measurements
     mult = report.details.get("multiplier")
     if report.status in ("pass", "fail", "inconclusive"):
-        def p95(kind: str) -> str:
-            v = m.get(f"{kind}_p95_ms")
-            return f"{v:.1f} ms" if isinstance(v, (int, float)) else "not measured"
+        def units(name: str) -> str:
+            return measured(m.get(name), "{:.1f}")
 
-        text = (f"{mult:g}x the peak: {m.get('target_wcu', 0):.1f} WCU/s and {m.get('target_rcu', 0):.1f} RCU/s for "
-                f"{report.details.get('hold_s'):g}s, served {m.get('achieved_wcu', 0):.1f} / {m.get('achieved_rcu', 0):.1f}; "
-                f"{m.get('throttled_requests')} throttled; p95 write {p95('write')}, read {p95('read')}; "
-                f"cost {report.details.get('cost', {}).get('usd', 0):.6f} USD")
+        text = (f"{mult:g}x the peak: {units('target_wcu')} WCU/s and {units('target_rcu')} RCU/s for "
+                f"{measured(report.details.get('hold_s'), '{:g}s')}, served {units('achieved_wcu')} / {units('achieved_rcu')}; "
+                f"{measured(m.get('throttled_requests'))} throttled; p95 write {measured(m.get('write_p95_ms'), '{:.1f} ms')}, "
+                f"read {measured(m.get('read_p95_ms'), '{:.1f} ms')}; "
+                f"cost {measured(report.details.get('cost', {}).get('usd'), '{:.6f} USD')}")
         if report.status == "inconclusive":
             text += " — NOT VERIFIED: " + "; ".join(report.details.get("inconclusive_because", []))
-        return replace(report, summary=f"{report.status.upper()}: {text}")
+        return replace(report, summary=headline(report, text))
     return report
 
 

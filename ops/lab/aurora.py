@@ -78,7 +78,8 @@ HBA = [
 ]
 
 settings.register("aurora_endpoint_delay_s", DNS_TTL_S,
-                  "seconds after a failover before the cluster endpoint reaches the new writer (Aurora's DNS TTL is 5 s)")
+                  "seconds after a failover before the cluster endpoint reaches the new writer (Aurora's DNS TTL is 5 s)",
+                  minimum=0, maximum=600)
 settings.register("aurora_archiving", True, "WAL archiving of the lab's Aurora clusters; off: the latest restorable time stops")
 
 _backings: dict[str, "Backing"] = {}

@@ -63,8 +63,10 @@ AURORA_READY_S = 900.0
 
 
 def register_settings() -> None:
-    settings.register("backup_job_seconds", 2.0, "seconds a lab AWS Backup job runs (CREATED, RUNNING, then COMPLETED)")
-    settings.register("backup_restore_seconds", 2.0, "seconds a lab AWS Backup restore job runs at least (PENDING, RUNNING, COMPLETED)")
+    settings.register("backup_job_seconds", 2.0, "seconds a lab AWS Backup job runs (CREATED, RUNNING, then COMPLETED)",
+                      minimum=0, maximum=3600)
+    settings.register("backup_restore_seconds", 2.0, "seconds a lab AWS Backup restore job runs at least (PENDING, RUNNING, COMPLETED)",
+                      minimum=0, maximum=3600)
     settings.register("backup_fault", "none",
                       "fault for the next AWS Backup job it applies to (used once): job-failed, job-expired, point-unencrypted, "
                       "restore-failed, restore-live-data", choices=FAULTS)

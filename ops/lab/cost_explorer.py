@@ -354,7 +354,7 @@ def cost_and_usage(account: str, params: dict[str, Any], now: datetime | None = 
         else:
             entries.append((i, None, sums.get((), [0.0, 0.0, set()])))
 
-    size = max(1, int(settings.get(PAGE_SIZE)))
+    size = int(settings.get(PAGE_SIZE))
     page = entries[offset:offset + size]
     results: list[dict[str, Any]] = []
     for i, key, acc in page:
@@ -531,10 +531,11 @@ def install() -> None:
         return
     settings.register(SCENARIO, "normal", "Cost Explorer scenario: normal, overrun (a db.r6g.xlarge since the first of the month) "
                       "or anomaly (a burst of DynamoDB writes yesterday)", choices=SCENARIOS)
-    settings.register(HISTORY_DAYS, 62, "Days of Cost Explorer history before their creation for resources with cost_history_tag")
+    settings.register(HISTORY_DAYS, 62, "Days of Cost Explorer history before their creation for resources with cost_history_tag",
+                      minimum=0, maximum=400, integer=True)
     settings.register(HISTORY_TAG, "managed-by=dbops", "Tag (KEY=VALUE or KEY) of the resources billed with cost_history_days "
                       "of history; empty: every resource")
-    settings.register(PAGE_SIZE, 100, "Groups per GetCostAndUsage page")
+    settings.register(PAGE_SIZE, 100, "Groups per GetCostAndUsage page", minimum=1, maximum=10_000, integer=True)
     settings.register(FAULT, "none", "Cost Explorer fault: none, or throttle (LimitExceededException)", choices=("none", "throttle"))
 
     from moto.ce.responses import CostExplorerResponse

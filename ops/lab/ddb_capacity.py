@@ -217,10 +217,10 @@ class Capacity:
         return min(float(TABLE_QUOTA_UNITS), max(2 * self.previous_peak(kind, now), warm))
 
     def _partition_limit(self, kind: str) -> float:
-        return max(1e-9, float(settings.get(PARTITION_WCU if kind == "write" else PARTITION_RCU)))
+        return float(settings.get(PARTITION_WCU if kind == "write" else PARTITION_RCU))  # at least 1: the setting's range
 
     def _provisioned_cap(self, rate: float) -> float:
-        return rate * max(1.0, float(settings.get(BURST)))
+        return rate * float(settings.get(BURST))  # at least one second's units: the setting's range
 
     def admit(self, table: Any, kind: str, key: str | None, now: float) -> str | None:
         """None if the request may go ahead, else why it is throttled (a ThrottlingReasons reason)."""
@@ -655,15 +655,20 @@ def _install_requests() -> None:
 def register() -> None:
     """The lab settings of DynamoDB throughput, with the service's figures as defaults."""
     settings.register(ENABLED, True, "meter DynamoDB requests and throttle them as the service does (false: plain moto, nothing throttles)")
-    settings.register(BURST, SERVICE_BURST_S, "seconds of unused provisioned capacity a table keeps as burst capacity (DynamoDB: 300)")
+    units = {"minimum": 1, "maximum": TABLE_QUOTA_UNITS, "integer": True}
+    settings.register(BURST, SERVICE_BURST_S, "seconds of unused provisioned capacity a table keeps as burst capacity (DynamoDB: 300)",
+                      minimum=1, maximum=3600)
     settings.register(INITIAL_WRU, SERVICE_INITIAL_PEAK_WRU,
-                      "previous peak of a new on-demand table, write request units a second (DynamoDB: 2,000, so 4,000 at once)")
+                      "previous peak of a new on-demand table, write request units a second (DynamoDB: 2,000, so 4,000 at once)", **units)
     settings.register(INITIAL_RRU, SERVICE_INITIAL_PEAK_RRU,
-                      "previous peak of a new on-demand table, read request units a second (DynamoDB: 6,000, so 12,000 at once)")
+                      "previous peak of a new on-demand table, read request units a second (DynamoDB: 6,000, so 12,000 at once)", **units)
     settings.register(PEAK_WINDOW, SERVICE_PEAK_WINDOW_S,
-                      "seconds before a new on-demand peak counts as the previous peak (DynamoDB: double the previous peak within 30 minutes)")
-    settings.register(PARTITION_WCU, SERVICE_PARTITION_WCU, "write units a second one partition key can get (DynamoDB: 1,000 WCU per partition)")
-    settings.register(PARTITION_RCU, SERVICE_PARTITION_RCU, "read units a second one partition key can get (DynamoDB: 3,000 RCU per partition)")
+                      "seconds before a new on-demand peak counts as the previous peak (DynamoDB: double the previous peak within 30 minutes)",
+                      minimum=1, maximum=86_400)
+    settings.register(PARTITION_WCU, SERVICE_PARTITION_WCU, "write units a second one partition key can get (DynamoDB: 1,000 WCU per partition)",
+                      **units)
+    settings.register(PARTITION_RCU, SERVICE_PARTITION_RCU, "read units a second one partition key can get (DynamoDB: 3,000 RCU per partition)",
+                      **units)
 
 
 def install() -> None:

@@ -366,7 +366,7 @@ def install() -> None:
         return
     settings.register(LAG_SETTING, SERVICE_LAG_S,
                       "seconds LatestRestorableDateTime trails now (DynamoDB: typically 5 minutes, API reference "
-                      "PointInTimeRecoveryDescription)")
+                      "PointInTimeRecoveryDescription)", minimum=0, maximum=86_400)
     settings.register(IGNORE_TIME_SETTING, False,
                       "fault: RestoreTableToPointInTime copies today's items whatever the restore time (plain moto)")
     from ops.lab import ddb_heartbeat

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -148,6 +149,8 @@ def up(cfg: Config, opts: LabOptions, echo: Echo) -> dict[str, Any]:
         # Before anything changes: a second emulator would wipe the running one's Terraform state and
         # Aurora data, and lab-pg would be created again over its running servers.
         _refuse_unrecorded(cfg.lab_dir)
+        # The lab dir follows the config file read: say which one this is.
+        echo(f"lab dir: {cfg.lab_dir}" + (f" (beside {cfg.path})" if cfg.path and cfg.lab_dir.parent == cfg.path.parent else ""))
         entry, started = emulator.start(cfg.lab_dir)
         echo(f"emulator: {'started' if started else 'already running'} at {entry['endpoint']} (pid {entry['pid']})")
         if opts.with_postgres:
@@ -174,12 +177,16 @@ def _up_postgres(cfg: Config, opts: LabOptions, echo: Echo) -> None:
         echo(f"{pgcluster.NAME}: {'started' if started else 'already running'}; writer {cluster.entry['writer']} on port {cluster.writer_port()}")
 
 
-def down(cfg: Config, echo: Echo) -> None:
+DRILL_STOP_WAIT_S = 120.0  # a stopped failover drill heals the cluster first; that takes seconds, not minutes
+
+
+def down(cfg: Config, echo: Echo, force: bool = False, drill_stop_wait_s: float = DRILL_STOP_WAIT_S) -> None:
     from ops.lab import pgcluster
 
     from ops.lab import aurora
 
     with lifecycle(cfg.lab_dir):
+        _stop_drills(cfg.lab_dir, echo, force, drill_stop_wait_s)
         strays = unrecorded(cfg.lab_dir)  # before the stops below take entries out of the state
         for name in pgcluster.stop(cfg.lab_dir):
             echo(f"{name}: stopped")
@@ -189,6 +196,35 @@ def down(cfg: Config, echo: Echo) -> None:
         for stray in strays:
             if stray.stop():
                 echo(f"{stray}: stopped (the lab state did not record it)")
+
+
+def _stop_drills(lab_dir: Path, echo: Echo, force: bool, wait_s: float) -> None:
+    """A drill holding a lab target would see its database vanish and judge it failed. Without force,
+    refuse; with force, interrupt each drill as Ctrl-C would (it cleans up while the lab still runs and
+    reports aborted), wait for the leases to be given back, then let the teardown go on."""
+    import signal
+
+    from ops.lease import lab_ledger
+    from ops.proc import owner_alive
+
+    ledger = lab_ledger(lab_dir)
+    held = ledger.holders()
+    if not held:
+        return
+    if not force:
+        raise Busy(f"the lab is in use: {'; '.join(f'{h.target} is held by {h.describe()}' for h in held)}; "
+                   "let it finish, or `dbops lab down --force` stops it (it reports aborted) and then the lab")
+    for h in held:
+        if h.pid and owner_alive(h.owner):  # the pid is still the drill's own (its start time matches)
+            echo(f"{h.target}: stopping drill {h.drill_id} (pid {h.pid}, SIGTERM); it cleans up and reports aborted")
+            os.kill(h.pid, signal.SIGTERM)
+        else:
+            echo(f"{h.target}: drill {h.drill_id} cannot be signalled (owner {h.owner}); the lab stops under it")
+    deadline = time.monotonic() + wait_s
+    while ledger.holders() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for h in ledger.holders():
+        echo(f"{h.target}: drill {h.drill_id} still holds it after {wait_s:.0f} s; stopping the lab anyway")
 
 
 def status(cfg: Config) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Settings of the lab's emulated services: the knobs a test or `dbops lab set` turns at run time
 (a propagation delay, a fault switch, a cost scenario).
 
-Each lab extension registers its settings with a default and one line of documentation; the
-emulator process holds the values and serves them at `/moto-api/dbops-lab/settings`
-(GET: every setting; POST a JSON object: change some). Values reset when the emulator restarts.
+Each lab extension registers its settings with a default, one line of documentation and, for a
+number, the range it may take; the type is the default's. A value of another type or outside the
+range is refused and, in a change of several settings, changes none of them. The emulator process
+holds the values and serves them at `/moto-api/dbops-lab/settings` (GET: every setting; POST a
+JSON object: change some). Values reset when the emulator restarts.
 """
 
 from __future__ import annotations
@@ -20,12 +22,19 @@ from ops.errors import LabError, UsageError
 PATH = "/moto-api/dbops-lab/settings"
 
 
+TRUE_WORDS = ("true", "on", "yes", "1")
+FALSE_WORDS = ("false", "off", "no", "0")
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
     default: Any
     doc: str
     choices: tuple[Any, ...] = ()
+    minimum: float | None = None  # numbers only: the range a value must fall in (both ends included)
+    maximum: float | None = None
+    integer: bool = False  # numbers only: a whole number (a count), not a duration or rate
 
 
 _registry: dict[str, Setting] = {}
@@ -39,8 +48,13 @@ def on_change(listener: Any) -> None:
     _listeners.append(listener)
 
 
-def register(name: str, default: Any, doc: str, choices: tuple[Any, ...] = ()) -> None:
-    _registry[name] = Setting(name, default, doc, choices)
+def register(name: str, default: Any, doc: str, choices: tuple[Any, ...] = (), *,
+             minimum: float | None = None, maximum: float | None = None, integer: bool = False) -> None:
+    """A number must say its range: a lab knob with no bound takes 1e308 or a zero page size."""
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    if numeric and (minimum is None or maximum is None or not minimum <= default <= maximum):
+        raise ValueError(f"lab setting {name}: a number needs a range holding its default {default}")
+    _registry[name] = Setting(name, default, doc, choices, minimum, maximum, integer)
 
 
 def get(name: str) -> Any:
@@ -51,23 +65,37 @@ def get(name: str) -> Any:
 def _coerce(setting: Setting, value: Any) -> Any:
     default = setting.default
     if isinstance(default, bool):
-        if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0"):
-            return value.lower() in ("true", "on", "1")
-        if isinstance(value, bool):
-            return value
-    elif isinstance(default, (int, float)):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise UsageError(f"lab setting {setting.name} takes a number, not {value!r}") from None
-        if number != number or number in (float("inf"), float("-inf")) or number < 0:
-            raise UsageError(f"lab setting {setting.name} takes a finite number >= 0, not {value!r}")
-        return int(number) if isinstance(default, int) and number.is_integer() else number
-    else:
-        value = str(value)
+        return _boolean(setting, value)
+    if isinstance(default, (int, float)):
+        return _number(setting, value)
+    value = str(value)
     if setting.choices and value not in setting.choices:
         raise UsageError(f"lab setting {setting.name} is one of {', '.join(map(str, setting.choices))}, not {value!r}")
     return value
+
+
+def _boolean(setting: Setting, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower() if isinstance(value, (str, int)) else None
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise UsageError(f"lab setting {setting.name} is true or false (or on/off, yes/no, 1/0), not {value!r}")
+
+
+def _number(setting: Setting, value: Any) -> int | float:
+    low, high = setting.minimum, setting.maximum
+    kind = "a whole number" if setting.integer else "a number"
+    wanted = f"lab setting {setting.name} takes {kind} from {low:g} to {high:g}, not {value!r}"
+    if isinstance(value, bool):  # JSON true is not 1 here
+        raise UsageError(wanted)
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(wanted) from None
+    if number != number or not low <= number <= high or (setting.integer and not number.is_integer()):  # NaN fails every test
+        raise UsageError(wanted)
+    return int(number) if number.is_integer() and (setting.integer or isinstance(setting.default, int)) else number
 
 
 def update(values: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +113,9 @@ def update(values: dict[str, Any]) -> dict[str, Any]:
 def snapshot() -> dict[str, Any]:
     with _lock:
         return {name: {"value": _values.get(name, s.default), "default": s.default, "doc": s.doc,
-                       **({"choices": list(s.choices)} if s.choices else {})} for name, s in sorted(_registry.items())}
+                       **({"choices": list(s.choices)} if s.choices else {}),
+                       **({"range": [s.minimum, s.maximum]} if s.minimum is not None else {})}
+                for name, s in sorted(_registry.items())}
 
 
 def handle(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:

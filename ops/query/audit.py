@@ -29,7 +29,7 @@ from ops.config import Policy
 from ops.query import sqltext
 from ops.query.plans import Hypothetical, Plan, PlanError, SeqScan, candidates, generic_plan, hypothetical
 from ops.query.stats import Index, Snapshot, Statement, Table, collect, columns, read_only_session
-from ops.report import Journal, Report
+from ops.report import Journal, Report, headline, measured
 
 OBJECTIVES = ("QUERY-STATS-WINDOW", "QUERY-INDEX-UTILIZATION", "QUERY-MISSING-INDEXES", "QUERY-DUPLICATE-INDEXES")
 
@@ -310,6 +310,11 @@ def run_audit(dsn: str, policy: Policy, top: int, journal: Journal, label: str) 
         "large_table_rows": policy.large_table_rows})
     journal.event("read", f"statistics and plans through {label}, in a read-only transaction")
     a = gather(dsn, policy, top, lambda m: journal.event("read", m))
+    return audit_report(a, policy, journal)
+
+
+def audit_report(a: Audit, policy: Policy, journal: Journal) -> Report:
+    """Judge what was read and finish the report (no database: what `gather` read is all it needs)."""
     findings = judge(a, policy)
     _measure(a, policy, journal)
     details = describe(a, policy)
@@ -426,24 +431,31 @@ def markdown(d: dict[str, Any], policy: Policy) -> list[tuple[str, str]]:
 
 
 def summary(report: Report) -> str:
+    """One line: the checks that decided the verdict, then each finding as its check judged it (a figure
+    whose check could not judge it is not measured)."""
     m = report.measurements
+    status = {c.id: c.status for c in report.checks}
     parts = []
-    if m.get("index_utilization") is not None:
+    if status.get("QUERY-INDEX-UTILIZATION") in ("pass", "warn", "fail") and m.get("index_utilization") is not None:
         parts.append(f"index utilization {100 * m['index_utilization']:.1f}%")
+    else:
+        parts.append("index utilization not measured")
     missing = [a for a in report.details.get("advice", []) if a.get("worth_it")]
-    if missing:
+    if status.get("QUERY-MISSING-INDEXES") == "fail" and missing:
         names = sorted({a["index"] for a in missing})
         parts.append(f"missing index: {'; '.join(names)} (estimated cost -{100 * max(a['gain'] for a in missing):.0f}%)")
-    elif m.get("statements_judged") is not None:
-        parts.append(f"{m['statements_judged']} top statement(s) judged, no missing index")
-    if m.get("duplicate_indexes"):
-        parts.append(f"{m['duplicate_indexes']} duplicate index(es)")
-    if m.get("unused_indexes"):
-        parts.append(f"{m['unused_indexes']} unused index(es)")
-    text = ", ".join(parts) or "nothing measured"
+    elif status.get("QUERY-MISSING-INDEXES") == "pass":
+        parts.append(f"{measured(m.get('statements_judged'))} top statement(s) judged, no missing index")
+    else:
+        parts.append("missing indexes not measured")
+    if status.get("QUERY-DUPLICATE-INDEXES") == "fail":
+        parts.append(f"{measured(m.get('duplicate_indexes'))} duplicate index(es)")
+    if status.get("QUERY-UNUSED-INDEXES") == "warn":
+        parts.append(f"{measured(m.get('unused_indexes'))} unused index(es)")
+    text = ", ".join(parts)
     if report.status == "inconclusive":
         text += " — " + "; ".join(report.details.get("inconclusive_because", [])[:1])
-    return f"{report.status.upper()}: {text}"
+    return headline(report, text)
 
 
 def _size(n: int) -> str:

@@ -19,9 +19,9 @@ from ops.terraform.engine import Engine, Workspace, engine_for
 
 def workspace_for(cfg: Config, env: EnvConfig) -> Workspace:
     if env.terraform_dir is None:
-        raise ConfigError(f"dbops.toml: 'envs.{env.name}.terraform_dir' is not set")
+        raise ConfigError(f"{cfg.source}: 'envs.{env.name}.terraform_dir' is not set")
     if not env.terraform_dir.is_dir():
-        raise ConfigError(f"dbops.toml: 'envs.{env.name}.terraform_dir' {env.terraform_dir} does not exist")
+        raise ConfigError(f"{cfg.source}: 'envs.{env.name}.terraform_dir' {env.terraform_dir} does not exist")
     # The budget AWS Budgets alerts on is the objective dbops judges by: one number, in dbops.toml.
     budget = cfg.for_env(env.name).policy.monthly_budget_usd
     ws = Workspace(root=cfg.root, workdir=env.terraform_dir, variables={"region": env.region, "monthly_budget_usd": f"{budget:g}"})

@@ -177,3 +177,51 @@ def test_drill_weekly_runs_on_a_protected_env_with_confirm(lab: Cli, fresh_root:
     for step in ("failover", "restore", "backup"):
         assert f"== {step}: exit 0" in out, out + confirmed.stderr
     assert "== cost: exit 2" not in out, out + confirmed.stderr  # cost check accepts --confirm
+
+
+# --- dbops lab set: each knob has a type and a range -----------------------------------------
+
+
+def lab_settings(cli: Cli) -> dict[str, object]:
+    from ops.lab import emulator, settings
+
+    return {name: s["value"] for name, s in settings.remote(emulator.endpoint(cli.lab_dir) or "").items()}
+
+
+@pytest.mark.parametrize("bad", [
+    "ddb_throttling=maybe", "ddb_restore_ignores_time=2", "ddb_heartbeat=",
+    "ddb_restorable_lag_s=1e308", "ddb_restorable_lag_s=-1", "ddb_restorable_lag_s=nan", "ddb_restorable_lag_s=true",
+    "cost_page_size=0", "cost_page_size=2.5", "cost_history_days=ten",
+    "ddb_partition_wcu=0", "ddb_partition_rcu=1e9", "ddb_burst_s=0", "aurora_endpoint_delay_s=inf",
+])
+def test_lab_set_refuses_a_value_outside_the_knobs_type_or_range_and_changes_nothing(lab: Cli, bad: str) -> None:
+    before = lab_settings(lab)
+    name = bad.split("=", 1)[0]
+    line = assert_refused(lab("lab", "set", "aurora_endpoint_delay_s=1", bad), f"lab setting {name}")
+    assert lab_settings(lab) == before, "a refused value changes none of the settings given with it"
+    if name != "ddb_throttling" and "restore" not in name and name != "ddb_heartbeat":
+        assert " to " in line, line  # the range is named
+
+
+@pytest.mark.parametrize("word, meaning", [("no", False), ("off", False), ("false", False), ("0", False), ("NO", False),
+                                           ("yes", True), ("on", True), ("true", True), ("1", True)])
+def test_lab_set_reads_a_switch_by_its_meaning(lab: Cli, word: str, meaning: bool) -> None:
+    try:
+        lab("lab", "set", f"ddb_throttling={'false' if meaning else 'true'}")
+        result = lab("lab", "set", f"ddb_throttling={word}", f"ddb_restore_ignores_time={word}")
+        assert result.exit_code == 0, result.output
+        now = lab_settings(lab)
+        assert now["ddb_throttling"] is meaning and now["ddb_restore_ignores_time"] is meaning, now
+    finally:
+        lab("lab", "set", "ddb_throttling=true", "ddb_restore_ignores_time=false")
+
+
+def test_lab_set_takes_numbers_within_the_range_and_settings_show_it(lab: Cli) -> None:
+    try:
+        assert lab("lab", "set", "cost_page_size=1", "ddb_restorable_lag_s=0.5", "ddb_partition_wcu=40000").exit_code == 0
+        now = lab_settings(lab)
+        assert (now["cost_page_size"], now["ddb_restorable_lag_s"], now["ddb_partition_wcu"]) == (1, 0.5, 40000)
+        shown = lab("lab", "settings").output
+        assert "cost_page_size" in shown and "1 to 10000" in shown, shown
+    finally:
+        lab("lab", "set", "cost_page_size=100", "ddb_restorable_lag_s=300", "ddb_partition_wcu=1000")

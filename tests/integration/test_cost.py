@@ -322,3 +322,29 @@ def test_without_an_account_id_the_cache_is_not_used_and_the_report_says_so(endp
         assert report.details["ce_cache"] == "off: the account id could not be read (AccessDenied)"
         assert any(e.phase == "cache" and "not used" in e.message for e in report.events)
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_status_burn_comes_from_this_months_check_even_when_a_past_month_was_checked_later(endpoint: str, tmp_path: Path) -> None:
+    from ops import config as config_mod
+    from ops import live
+    from ops.report import write
+    from tests.conftest import write_config
+
+    cfg = config_mod.load(write_config(tmp_path), environ={})
+    seed(endpoint, usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): 30.0}), usage({}))
+    run = Run(endpoint, tmp_path / "cache")
+    run.forecast(10.0)
+    run.anomalies()
+    write(run(), cfg.report_dir)  # November, 40 USD projected
+    assert live.budget(cfg, today=TODAY)["burn"] == "40.00 USD projected, 50% of the budget"
+
+    seed(endpoint, usage({}))
+    later = Run(endpoint, tmp_path / "cache-2")(month=date(2026, 10, 1))  # October: nothing billed, inconclusive
+    assert later.status == "inconclusive"
+    write(later, cfg.report_dir)
+    budget = live.budget(cfg, today=TODAY)
+    assert budget["burn"] == "40.00 USD projected, 50% of the budget" and budget["verdict"] == "PASS", budget
+
+    # Negative control: in December neither check says anything about the month's spend.
+    december = live.budget(cfg, today=date(2026, 12, 2))
+    assert december["burn"].startswith("not measured: no cost check of 2026-12") and december["verdict"] == "never run", december

@@ -88,3 +88,44 @@ def test_every_env_but_the_embedded_lab_is_protected_unless_it_says_otherwise(tm
     cfg = config.load(path, environ={})
     assert {name: env.protected for name, env in cfg.envs.items()} == {
         "lab": False, "staging": True, "sandbox": True, "scratch": False, "shared-lab": True}
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[policy]\nrto_seconds = -1\n", "policy.rto_seconds"),
+    ("[envs.lab]\nendpoint = \"ftp://x\"\n", "envs.lab.endpoint"),
+    ("[bogus]\n", "bogus"),
+    ("[policy\n", "not valid TOML"),
+])
+def test_a_config_error_names_the_file_read_not_dbops_toml(tmp_path: Path, text: str, key: str) -> None:
+    from tests.conftest import Cli
+
+    (tmp_path / "dbops.toml").write_text("[envs.lab]\nendpoint = \"embedded\"\n")  # a valid one nearby, not the one read
+    alternate = tmp_path / "conf" / "staging.toml"
+    alternate.parent.mkdir()
+    alternate.write_text(text)
+    result = Cli(alternate, tmp_path / ".lab")("estate", "show")
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
+    assert f"{alternate.resolve()}:" in lines[0] and key in lines[0], lines[0]
+    assert "dbops.toml" not in lines[0], lines[0]
+
+
+def test_a_missing_terraform_dir_names_the_file_read(tmp_path: Path) -> None:
+    from ops.terraform.envs import workspace_for
+
+    path = tmp_path / "staging.toml"
+    path.write_text("[envs.stage]\nregion = \"eu-west-1\"\n")
+    cfg = config.load(path, environ={})
+    with pytest.raises(ConfigError) as err:
+        workspace_for(cfg, cfg.env("stage"))
+    assert str(err.value).startswith(f"{path.resolve()}: 'envs.stage.terraform_dir' is not set"), err.value
+
+
+def test_reports_and_the_lab_live_beside_the_config_file_read(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "staging.toml"
+    path.parent.mkdir()
+    path.write_text("[envs.lab]\nendpoint = \"embedded\"\n")
+    cfg = config.load(path, environ={}, cwd=tmp_path)
+    assert (cfg.lab_dir, cfg.report_dir) == ((tmp_path / "conf" / ".lab").resolve(), (tmp_path / "conf" / "reports").resolve())
+    assert config.load(path, environ={"DBOPS_LAB_DIR": "/srv/lab"}).lab_dir == Path("/srv/lab")
