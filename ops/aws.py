@@ -80,6 +80,30 @@ def refuse_disagreeing_variables(env: EnvConfig, url: str | None, environ: dict[
                               f"unset it, or set the env's endpoint in the config")
 
 
+def verify_account(cfg: Config, env: EnvConfig) -> str | None:
+    """Before anything writes: the credentials act in the account the env names, or one line refuses.
+
+    An env other than the embedded lab must name its account_id. Returns the account read (None for
+    the embedded lab when its config names none: there is no other account it could be)."""
+    if env.account_id is None and env.is_embedded:
+        return None
+    if not env.is_embedded:
+        refuse_disagreeing_variables(env, env.endpoint)  # a shell pointing elsewhere is the first thing to say
+    if env.account_id is None:
+        raise ConfigError(f"env '{env.name}' names no account_id: set account_id = \"<12 digits>\" under [envs.{env.name}] "
+                          f"to the account its drills and Terraform may act on")
+    aws = Aws.for_env(cfg, env)
+    try:
+        account = aws.account()
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise ConfigError(f"env '{env.name}': the account the credentials act in could not be read "
+                          f"(STS GetCallerIdentity): {describe_aws_error(exc) or exc}") from None
+    if account != env.account_id:
+        raise ConfigError(f"env '{env.name}' is account {env.account_id} in {env.region}, but the credentials act in "
+                          f"account {account}: switch credentials (AWS_PROFILE) or the env")
+    return account
+
+
 def check_reachable(url: str, timeout: float = 2.0) -> None:
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -113,6 +137,7 @@ class Aws:
     # Endpoint URL -> (why it is taken for dead, when): calls to it are refused for DEAD_FOR_S.
     dead_endpoints: dict[str, tuple[str, float]] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _account: str | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def for_env(cls, cfg: Config, env: EnvConfig) -> "Aws":
@@ -179,6 +204,12 @@ class Aws:
                 elif where is None or url == where:
                     return why if where is not None else f"{url}: {why}"
         return None
+
+    def account(self) -> str:
+        """The account these credentials act in (STS GetCallerIdentity), read once."""
+        if self._account is None:
+            self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
 
     def map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
         """fn over items with bounded concurrency, results in order (many resources read at once)."""

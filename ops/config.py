@@ -69,6 +69,8 @@ class EnvConfig:
     # PEM bundle of the CAs that sign the databases' certificates (AWS: the RDS CA bundle, global-bundle.pem):
     # set, Aurora connections verify the server and its host name (sslmode=verify-full); unset, only encrypt.
     tls_root_cert: Path | None = None
+    # The AWS account the env is: before anything writes, the credentials must act in it (STS).
+    account_id: str | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -154,6 +156,7 @@ _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "profile": (_string, "a profile name"),
     "lease_table": (_string, "a DynamoDB table name"),
     "tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
+    "account_id": (lambda v: isinstance(v, str) and len(v) == 12 and v.isdigit(), "a 12-digit AWS account id in quotes"),
 }
 _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env": (_string, "an env name"),
@@ -217,6 +220,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             lease_table=table.get("lease_table", DEFAULT_LEASE_TABLE),
             policy=tuple(sorted(own_policy.items())),
             tls_root_cert=(root / table["tls_root_cert"]) if table.get("tls_root_cert") else None,
+            account_id=table.get("account_id"),
         )
 
     default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")

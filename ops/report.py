@@ -63,6 +63,9 @@ class Report:
     events: tuple[Event, ...]
     details: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
+    # Where it ran: the env's region, and its account (as the config names it; checked by STS before any write).
+    region: str | None = None
+    account: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -228,7 +231,8 @@ def render_markdown(report: Report) -> str:
         "",
         f"**Status: {report.status.upper()}** — {report.summary}",
         "",
-        f"- env: `{report.env}`",
+        f"- env: `{report.env}`" + (f", region `{report.region}`" if report.region else "")
+        + (f", account `{report.account}`" if report.account else ""),
         f"- started: {report.started_at}",
         f"- finished: {report.finished_at}",
         "",

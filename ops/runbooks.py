@@ -39,7 +39,7 @@ def available(cfg: Config) -> dict[str, list[str]]:
 def context(cfg: Config, env: EnvConfig, target: str | None) -> dict[str, Any]:
     ctx: dict[str, Any] = {
         "now": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "env": {"name": env.name, "protected": env.protected},
+        "env": {"name": env.name, "protected": env.protected, "region": env.region, "account_id": env.account_id},
         "policy": vars(cfg.policy),
         "drills": live.drills(cfg, target),
         "budget": live.budget(cfg),
@@ -52,7 +52,7 @@ def context(cfg: Config, env: EnvConfig, target: str | None) -> dict[str, Any]:
     if target:
         ref = parse_target(target)
         ctx["target"] = {"id": str(ref), "kind": ref.kind, "name": ref.name}
-        confirm = f" --confirm {ref}" if env.protected else ""
+        confirm = f" --confirm {env.name}:{ref}" if env.protected else ""
         if ref.kind in ("aurora", "localpg"):
             values = live.cluster_values(cfg, env, ref)
             ctx["backup"] = values.pop("backup")

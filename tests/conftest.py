@@ -40,7 +40,8 @@ def traversable_tmpdir(prefix: str) -> Path:
     return path
 
 
-def write_config(root: Path, extra: str = "", lab_dir: Path | None = None, endpoint: str = "embedded") -> Path:
+def write_config(root: Path, extra: str = "", lab_dir: Path | None = None, endpoint: str = "embedded",
+                 account_id: str | None = None) -> Path:
     text = f"""
 [defaults]
 env = "lab"
@@ -55,6 +56,7 @@ region = "us-east-1"
 endpoint = "{endpoint}"
 terraform_dir = "{REPO / 'terraform/envs/lab'}"
 protected = false
+{f'account_id = "{account_id}"' if account_id else ""}
 
 [envs.prod]
 region = "us-east-1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ops.cli.context import app, finish, require_confirm
+from ops.cli.context import app, finish, require_write
 from ops.cli.options import report_options
 
 
@@ -51,8 +51,7 @@ def verify(targets: tuple[str, ...], restore_latest: bool, confirm: tuple[str, .
     chosen = list(targets) or default_targets(cfg, env)
     if restore_latest:
         for t in chosen:
-            if env.name not in confirm:
-                require_confirm(env, confirm, t)
+            require_write(env, confirm, t, whole_env=True)
     journal = Journal("backup", ",".join(chosen) if targets else f"estate:{env.name}", env.name)
     with interruptible():
         def run():  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,11 +54,23 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def require_confirm(env: "EnvConfig", confirm: tuple[str, ...] | str | None, what: str) -> None:
-    """A protected env needs --confirm naming exactly what is acted on."""
+def confirm_token(env: "EnvConfig", what: str) -> str:
+    """What --confirm must say: the env and what is acted on (`prod:aurora:orders`), or the env alone for
+    the whole env (`prod`), so a token copied from another env's runbook confirms nothing here."""
+    return what if what == env.name else f"{env.name}:{what}"
+
+
+def require_write(env: "EnvConfig", confirm: tuple[str, ...] | str | None, what: str, whole_env: bool = False) -> None:
+    """Before a command writes: a protected env needs --confirm naming the env and exactly what is acted
+    on (or the env alone, where `whole_env` allows it), and the credentials must act in the env's
+    account (STS), whatever the env."""
+    from ops.aws import verify_account
+
     given = (confirm,) if isinstance(confirm, str) else tuple(confirm or ())
-    if env.protected and what not in given:
-        raise UsageError(f"env '{env.name}' is protected: add --confirm {what} to proceed")
+    token = confirm_token(env, what)
+    if env.protected and token not in given and not (whole_env and env.name in given):
+        raise UsageError(f"env '{env.name}' is protected: add --confirm {token} to proceed")
+    verify_account(app().config, env)
 
 
 def finish(report: "Report", env: "EnvConfig", report_dir: Path | None, junit: Path | None,
@@ -72,6 +84,7 @@ def finish(report: "Report", env: "EnvConfig", report_dir: Path | None, junit: P
     from ops import report as report_mod
 
     cfg = app().config
+    report = replace(report, region=env.region, account=env.account_id)
     problems: list[str] = []
     paths: dict[str, Path] = {}
     try:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ops.cli.context import app, finish, require_confirm
+from ops.cli.context import app, finish, require_write
 from ops.cli.options import FiniteFloat, NonEmpty, report_options
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
 
     cfg = app().config.for_env(env_name).with_policy(rto_seconds=rto)
     env = cfg.env(env_name)
-    require_confirm(env, confirm, target)
+    require_write(env, confirm, target)
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
         problem = validate(cluster.describe(lag=False), to)
@@ -107,7 +107,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
     when = parse_time(at) if at else (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago) if minutes_ago else None)
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
-    require_confirm(env, confirm, target)
+    require_write(env, confirm, target)
     with interruptible():
         restorable = open_restorable(cfg, env, target, secret_arn)
         if hasattr(restorable, "probe"):
@@ -152,7 +152,7 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
 
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
-    require_confirm(env, confirm, target)
+    require_write(env, confirm, target)
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
         endpoint = cluster.client_endpoint(via)
@@ -215,7 +215,7 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
     cfg = app().config.for_env(env_name).with_policy(throughput_multiplier=multiplier, throughput_p95_ms=p95_ms,
                                                      max_drill_cost_usd=max_cost)
     env = cfg.env(env_name)
-    require_confirm(env, confirm, str(ref))
+    require_write(env, confirm, str(ref))
     policy = cfg.policy
     opts = ThroughputOptions(multiplier=policy.throughput_multiplier, ramp_s=ramp_s, hold_s=hold_s, window_h=window_hours,
                              baseline_wcu=baseline_wcu, baseline_rcu=baseline_rcu, p95_ms=policy.throughput_p95_ms,
@@ -278,7 +278,7 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
     env = cfg.env(env_name)
     base = find_baseline(report_dir or cfg.report_dir, baseline) if baseline else None
     pgbench.validate(pgbench.binary(), scripts, variables)  # a script pgbench cannot parse: refused before the lease
-    require_confirm(env, confirm, str(ref))
+    require_write(env, confirm, str(ref))
     objective = p95_ms or (cfg.policy.query_p95_ms if query_class == "indexed" else cfg.policy.query_aurora_p95_ms)
     with interruptible():
         cluster = open_cluster(cfg, env, str(ref), secret_arn)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import click
 
-from ops.cli.context import app, emit
-from ops.cli.options import env_option, json_option
+from ops.cli.context import app, emit, require_write
+from ops.cli.options import NonEmpty, env_option, json_option
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @click.option("--include-unexpired", is_flag=True, help="Also delete drill leftovers whose expiry has not passed yet.")
+@click.option("--confirm", "confirm", metavar="ENV", multiple=True, type=NonEmpty(),
+              help="Required to delete on a protected env: the env's name.")
 @env_option
 @json_option
-def janitor(dry_run: bool, include_unexpired: bool, env_name: str | None, as_json: bool) -> int:
+def janitor(dry_run: bool, include_unexpired: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool) -> int:
     """Delete what interrupted drills left behind: found by drill record, tag, drill-named table and,
     in the lab, by owner process. Exits 1 when something could not be deleted, 4 when a listing or
     read failed (it cannot tell whether something is left there)."""
@@ -22,6 +24,8 @@ def janitor(dry_run: bool, include_unexpired: bool, env_name: str | None, as_jso
 
     cfg = app().config
     env = cfg.env(env_name)
+    if not dry_run:
+        require_write(env, confirm, env.name)
     lines: list[str] = []
     swept = sweep(cfg, env, include_unexpired, dry_run, lines.append)
     emit({"dry_run": dry_run, "leftovers": [f.as_dict() for f in swept.found], "failed": len(swept.failed),

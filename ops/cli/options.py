@@ -52,7 +52,7 @@ report_dir_option = click.option("--report-dir", type=click.Path(path_type=Path,
 junit_option = click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), help="Also write JUnit XML to this path.")
 confirm_option = click.option(
     "--confirm", "confirm", metavar="NAME", multiple=True, type=NonEmpty(),
-    help="Required on a protected env: the env or KIND:NAME target acted on (repeatable).")
+    help="Required on a protected env: ENV:KIND:NAME for a target acted on, ENV for the whole env (repeatable).")
 publish_metrics_option = click.option("--publish-metrics", is_flag=True, help="Put the measurements to CloudWatch.")
 
 

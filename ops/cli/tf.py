@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ops.cli.context import app, emit, progress, require_confirm
+from ops.cli.context import app, emit, progress, require_write
 from ops.cli.options import confirm_option, env_option, json_option
 from ops.config import Config, EnvConfig
 
@@ -66,7 +66,7 @@ def plan(env_name: str | None, out: Path | None, variables: tuple[str, ...], as_
 def _change(env_name: str | None, confirm: tuple[str, ...], verb: str, variables: tuple[str, ...] = ()) -> None:
     """apply or destroy: both need --confirm ENV on a protected env and wait for every resource."""
     cfg, env = _env(env_name)
-    require_confirm(env, confirm, env.name)
+    require_write(env, confirm, env.name)
     engine = _engine(cfg, env, variables)
     progress(f"terraform {verb}: env {env.name} with {engine.name}; this waits for every resource")
     started = time.monotonic()

@@ -170,7 +170,7 @@ def test_drill_weekly_runs_on_a_protected_env_with_confirm(lab: Cli, fresh_root:
     refused = subprocess.run(script, env={**env, "JUNIT_DIR": str(junit), "DBOPS": str(Path(sys.executable).parent / "dbops")},
                              capture_output=True, text=True, timeout=300)
     assert "== failover: exit 2" in refused.stdout and "== restore: exit 2" in refused.stdout, refused.stdout
-    confirmed = subprocess.run([*script, "--confirm", "localpg:lab-pg"],
+    confirmed = subprocess.run([*script, "--confirm", "lab:localpg:lab-pg"],
                                env={**env, "JUNIT_DIR": str(junit), "DBOPS": str(Path(sys.executable).parent / "dbops")},
                                capture_output=True, text=True, timeout=300)
     out = confirmed.stdout

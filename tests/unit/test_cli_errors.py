@@ -34,7 +34,7 @@ def test_unreachable_endpoint_is_named(fresh_root: Path) -> None:
     from ops.lab.process import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
-    cli = Cli(write_config(fresh_root, endpoint=url), fresh_root / ".lab")
+    cli = Cli(write_config(fresh_root, endpoint=url, account_id="123456789012"), fresh_root / ".lab")
     result = cli("drill", "failover", "aurora:lab-aurora")
     assert_one_line_error(result, url, "unreachable")
     assert not (fresh_root / "reports").exists()
@@ -67,4 +67,4 @@ def test_bad_flag_value_is_a_usage_error(cli_at: Cli) -> None:
 
 def test_drill_on_protected_env_needs_the_target_named(cli_at: Cli) -> None:
     result = cli_at("drill", "failover", "aurora:prod-db", "--env", "prod")
-    assert_one_line_error(result, "protected", "--confirm aurora:prod-db")
+    assert_one_line_error(result, "protected", "--confirm prod:aurora:prod-db")

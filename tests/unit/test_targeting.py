@@ -59,7 +59,7 @@ def test_an_endpoint_in_the_profiles_config_file_does_not_redirect_a_client(tmp_
 
 
 def test_a_failover_on_prod_with_another_region_in_the_shell_is_one_line_exit_2(cli_at: Cli) -> None:
-    result = cli_at("drill", "failover", "aurora:prod-aurora", "--env", "prod", "--confirm", "aurora:prod-aurora",
+    result = cli_at("drill", "failover", "aurora:prod-aurora", "--env", "prod", "--confirm", "prod:aurora:prod-aurora",
                     AWS_REGION="eu-west-1")
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
