@@ -59,6 +59,7 @@ def context(cfg: Config, env: EnvConfig, target: str | None) -> dict[str, Any]:
             ctx["cluster"] = values
             ctx["commands"] = {
                 "failover": f"dbops drill failover {ref} --env {env.name}{confirm}",
+                "failover_now": f"dbops failover {ref} --env {env.name}{confirm}",
                 "describe": (f"aws rds describe-db-clusters --db-cluster-identifier {ref.name}" if ref.kind == "aurora"
                              else "dbops lab status"),
             }

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("ops.cli.backup:backup", "Verify backups: recovery points, ages, encryption, coverage, WAL archive."),
     "cost": ("ops.cli.cost:cost", "Spend against the budget (Cost Explorer) and plan-time cost estimates."),
     "drill": ("ops.cli.drill:drill", "Failover, restore, connections, latency and throughput drills measured from the client side."),
+    "failover": ("ops.cli.failover:failover", "Fail a cluster over now, nothing else (writer down): control-plane timing and a report."),
     "janitor": ("ops.cli.janitor:janitor", "Delete what interrupted drills left behind."),
     "report": ("ops.cli.report:report", "List and show drill and check reports."),
     "query": ("ops.cli.query:query", "Query performance: top statements, index use, missing-index advice (read-only)."),

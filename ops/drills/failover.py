@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from botocore.exceptions import BotoCoreError
+import random
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.clock import wait_until
 from ops.data import canary as canary_mod
@@ -30,6 +32,10 @@ from ops.targets.base import ClusterState, ClusterTarget
 
 NO_DATA_PLANE = "no data plane: the endpoint has no database behind it"
 CONTROL_PLANE_GRACE_S = 30.0  # failed reads of the control plane in a row for this long end the watch
+# The control plane is asked about once a second, jittered, one Describe call each time: RDS API rate
+# limits are per account, shared with every other client of it. The canary is watched far more often.
+CONTROL_PLANE_POLL_S = 1.0
+POLL_JITTER = 0.2
 OBJECTIVES = ("FO-COMPLETED", "FO-WRITER", "FO-RTO", "FO-LOST-WRITES", "POST-HA")
 
 
@@ -155,7 +161,7 @@ def run_failover(
         ledger.put_record(Record(drill_id, str(target.ref), journal.env, _owner(), _expires(opts), markers=True))
     action: _Action | None = None
     aborted = False
-    trigger = api_at = steady_at = None
+    trigger = api_at = steady_at = new_writer = None
     control_plane_lost: str | None = None  # why the watch ended without the control plane's answer
     try:
         if dsn:
@@ -175,18 +181,19 @@ def run_failover(
         # Assigned before it starts: an interrupt between the two still leaves the cleanup a handle on it.
         action = _Action(lambda: target.failover(opts.to, timeout=deadline_s))
         action.start()
-        new_writer = None
         steady_acks = max(5, int(opts.steady_s * opts.canary_hz))
         last_progress = trigger
         failing_since: float | None = None
+        next_poll = trigger
 
         def settled() -> bool:
-            nonlocal new_writer, api_at, steady_at, last_progress, failing_since, control_plane_lost
+            nonlocal new_writer, api_at, steady_at, last_progress, failing_since, control_plane_lost, next_poll
             if action.error is not None:
                 return True
-            if api_at is None:
+            if api_at is None and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + CONTROL_PLANE_POLL_S * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
                 try:
-                    now_state = target.describe(lag=False)  # no CloudWatch while polling
+                    writer_now = target.current_writer()
                     failing_since = None
                 except EndpointUnreachable as exc:  # the endpoint is taken for dead: asking again cannot help
                     control_plane_lost = f"the control plane stopped answering: {exc}"
@@ -197,9 +204,9 @@ def run_failover(
                         control_plane_lost = (f"the control plane stopped answering: {CONTROL_PLANE_GRACE_S:.0f}s of failed reads, "
                                               f"the last {type(exc).__name__}: {exc}")
                         return True
-                    now_state = None
-                if now_state is not None and now_state.writer and now_state.writer != state.writer:
-                    new_writer, api_at = now_state.writer, time.monotonic()
+                    writer_now = None
+                if writer_now and writer_now != state.writer:
+                    new_writer, api_at = writer_now, time.monotonic()
                     journal.event("observe", f"control plane reports writer {new_writer} after {api_at - trigger:.3f}s")
             if ctx.canary is not None and steady_at is None and ctx.old_server:
                 steady_at = ctx.canary.steady_on_new_writer(ctx.old_server, trigger, steady_acks)
@@ -215,10 +222,12 @@ def run_failover(
 
         wait_until(settled, timeout=deadline_s, interval=0.05)
         if action.error is not None:
-            # A call that never reached the service says nothing of the cluster: an error, not a failed failover.
-            unreached = isinstance(action.error, (EndpointUnreachable, BotoCoreError))
-            journal.check("FO-COMPLETED", "error" if unreached else "fail",
-                          f"failover did not complete: {type(action.error).__name__}: {action.error}")
+            # A call that never reached the service, or that the service refused (AccessDenied, a cluster not in a
+            # state to fail over, throttled after retries), failed nothing over: an error, not a failed failover.
+            refused = isinstance(action.error, (EndpointUnreachable, BotoCoreError, ClientError))
+            journal.check("FO-COMPLETED", "error" if refused else "fail",
+                          ("the failover call was refused, nothing was failed over: " if refused else "failover did not complete: ")
+                          + f"{type(action.error).__name__}: {action.error}")
         elif control_plane_lost is not None:
             journal.check("FO-COMPLETED", "error", f"{control_plane_lost} ({time.monotonic() - trigger:.0f}s after the failover "
                                                    "call): the cluster may be mid-failover, read its writer (`dbops status`) "
@@ -250,7 +259,12 @@ def run_failover(
                 for cid in ("FO-RTO", "FO-LOST-WRITES"):
                     journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
             if action is not None and action.done and ctx.old_writer:
-                aborted |= _heal(target, ctx.old_writer, opts, journal)
+                if _never_changed(target, ctx.old_writer, action, new_writer):
+                    journal.details["heal"] = f"cluster not touched: the writer never changed (still {ctx.old_writer})"
+                    journal.check("POST-HA", "unknown", f"not exercised: the failover did not happen, {ctx.old_writer} is "
+                                                        "still the writer; nothing to heal")
+                else:
+                    aborted |= _heal(target, ctx.old_writer, opts, journal)
             if log is not None and trigger is not None and not aborted:
                 # After the heal: whatever the failover did, the writer it left must hold every acknowledged write.
                 _count_lost_writes(target, ctx, log, opts, journal)
@@ -263,6 +277,17 @@ def run_failover(
     if aborted:
         return journal.finish("aborted", "ABORTED: interrupted; canary stopped, " + journal.details.get("heal", "cluster not touched"))
     return _with_summary(journal.finish(), dsn is None)
+
+
+def _never_changed(target: ClusterTarget, old_writer: str, action: _Action, new_writer: str | None) -> bool:
+    """The failover call failed and the control plane still names the old writer: there is nothing to heal
+    (and waiting for the old writer to come back as a reader would wait out the heal's timeout)."""
+    if action.error is None or new_writer is not None:
+        return False
+    try:
+        return target.current_writer() == old_writer
+    except Exception:  # noqa: BLE001 — not known: heal as after any failover
+        return False
 
 
 def _heal(target: ClusterTarget, old_writer: str, opts: FailoverOptions, journal: Journal) -> bool:

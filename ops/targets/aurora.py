@@ -88,6 +88,10 @@ class AuroraTarget:
             members.append(MemberState(iid, role, status, lag_s=lag_s, detail=f"promotion tier {m.get('PromotionTier', '-')}"))
         return ClusterState(self.ref.name, cluster["Status"], writer, tuple(members))
 
+    def current_writer(self) -> str | None:
+        """One DescribeDBClusters: its members say which is the writer (RDS API rate limits are account-wide)."""
+        return next((m["DBInstanceIdentifier"] for m in self._cluster().get("DBClusterMembers", []) if m["IsClusterWriter"]), None)
+
     def failover(self, to: str | None, timeout: float) -> None:
         kwargs: dict[str, Any] = {"DBClusterIdentifier": self.ref.name}
         if to:

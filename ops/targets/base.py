@@ -98,6 +98,9 @@ class ClusterTarget(Protocol):
     def describe(self, lag: bool = True) -> ClusterState:
         """Writer, readers and status; lag=False skips replica-lag reads (cheap enough to poll)."""
 
+    def current_writer(self) -> str | None:
+        """The writer the control plane reports now, in one read (polled while a failover runs)."""
+
     def failover(self, to: str | None, timeout: float) -> None:
         """Start a failover (optionally to a named reader). May return before it completes."""
 

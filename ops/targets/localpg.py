@@ -43,6 +43,9 @@ class LocalPgTarget:
         status = "available" if writer and writer.healthy else "degraded"
         return ClusterState(self.ref.name, status, writer.name if writer else None, tuple(members))
 
+    def current_writer(self) -> str | None:
+        return self.describe(lag=False).writer
+
     def failover(self, to: str | None, timeout: float) -> None:
         """Fence the writer (fast shutdown), promote the chosen replica, record the new writer."""
         cluster = self._reload()

@@ -68,7 +68,7 @@ def drill(target: MovingEndpointTarget, rto_s: float = 60.0):  # type: ignore[no
 
 
 def test_downtime_covers_the_endpoint_moving_after_the_control_plane_reported(mlab: Cli) -> None:
-    delay = 2.0
+    delay = 3.0  # the control plane is polled about once a second
     report = drill(MovingEndpointTarget(mlab, delay))
     m = report.measurements
     checks = {c.id: c.status for c in report.checks}
