@@ -121,6 +121,7 @@ def run_latency(where: Where, opts: LatencyOptions, journal: Journal) -> Report:
 
         raise CannotRun(f"pgbench could not run: {(run.errors or ['exit ' + str(run.returncode)])[-1]}")
     journal.event("load", f"pgbench exited {run.returncode}: {len(run.transactions)} transactions logged"
+                          + (f", {run.progress_transactions} in its progress lines" if run.progress_transactions is not None else "")
                           + (f", {run.tps:.1f} tx/s" if run.tps is not None else ""))
     judge(run, opts, journal)
     return journal.finish()
@@ -205,7 +206,14 @@ def per_script(run: pgbench.Run, scripts: tuple[Script, ...]) -> list[ScriptStat
 def judge(run: pgbench.Run, opts: LatencyOptions, journal: Journal) -> None:
     stats = per_script(run, opts.scripts)
     every = [ms for st in stats for ms in st.latencies_ms]
-    journal.measure("transactions", len(run.transactions))
+    completed, source = transactions_done(run)
+    journal.measure("transactions", completed)
+    journal.measure("transactions_logged", len(run.transactions))
+    if run.progress_transactions is not None:
+        journal.measure("transactions_in_progress_lines", run.progress_transactions)
+    else:
+        journal.mark_not_measured("transactions_in_progress_lines", "pgbench printed no --progress line")
+    journal.details["transactions_counted_from"] = source
     journal.measure("failed_transactions", sum(st.failed for st in stats))
     journal.measure("aborted_clients", len(run.aborted))
     journal.measure("errors", sum(st.failed for st in stats) + len(run.aborted))
@@ -259,16 +267,27 @@ def judge(run: pgbench.Run, opts: LatencyOptions, journal: Journal) -> None:
     else:
         journal.check("LAT-ERRORS", "pass" if failed == 0 and aborted == 0 and run.returncode == 0 else "fail",
                       detail if run.returncode in (0, 2) else f"{detail}; pgbench exited {run.returncode}: {(run.errors or ['-'])[-1]}")
-    judge_rate(len(run.transactions), opts, journal)
+    judge_rate(completed, opts, journal, source)
 
 
-def judge_rate(done: int, opts: LatencyOptions, journal: Journal) -> None:
+def transactions_done(run: pgbench.Run) -> tuple[int, str]:
+    """The transactions pgbench completed, and where the figure comes from. Its per-transaction log is
+    buffered: a pgbench stopped (a server that stopped answering) loses the part it had not written, and
+    its --progress lines, printed as they came, then count more."""
+    logged, progressed = len(run.transactions), run.progress_transactions
+    if progressed is not None and progressed > logged:
+        return progressed, (f"pgbench's --progress lines (its per-transaction log holds {logged}: "
+                            "pgbench was stopped before writing the rest)")
+    return logged, "pgbench's per-transaction log"
+
+
+def judge_rate(done: int, opts: LatencyOptions, journal: Journal, source: str = "pgbench's per-transaction log") -> None:
     scheduled = opts.rate * opts.duration_s
     floor = max(0.0, scheduled - 4 * math.sqrt(scheduled))
     journal.measure("scheduled_transactions", scheduled)
     journal.check("LAT-RATE", "pass" if done >= floor else "fail",
                   f"{done} transactions completed of {scheduled:.0f} scheduled ({opts.rate:g}/s for {opts.duration_s}s; "
-                  f"at least {floor:.0f} expected of a server that keeps up)")
+                  f"at least {floor:.0f} expected of a server that keeps up), counted from {source}")
 
 
 def _judge_gain(label: str, now: dict[str, Any], before: dict[str, Any] | None, enough: bool, opts: LatencyOptions,

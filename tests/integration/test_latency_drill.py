@@ -282,3 +282,8 @@ def test_a_server_that_stops_answering_fails_the_drill_instead_of_holding_it(lab
     assert proc.returncode == 1 and report["status"] == "fail", err
     assert checks["LAT-ERRORS"]["status"] == "fail" and "stopped answering" in checks["LAT-ERRORS"]["detail"], checks
     assert checks["LAT-RATE"]["status"] == "fail", checks["LAT-RATE"]
+    # About 1.5 s at 20/s before the stop: pgbench's unwritten log went with it, its progress lines did not.
+    measured = report["measurements"]
+    assert measured["transactions"] == measured["transactions_in_progress_lines"] >= 15, measured
+    assert measured["transactions_logged"] < measured["transactions"], measured
+    assert "counted from pgbench's --progress lines" in checks["LAT-RATE"]["detail"], checks["LAT-RATE"]
