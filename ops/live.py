@@ -47,13 +47,16 @@ def cluster_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any
         from ops.lab import pgrestore
 
         backups = pgrestore.backups(cluster)
-        latest = pgrestore.latest_restorable_time(cluster)
+        window = pgrestore.restorable(cluster)
+        latest = window.latest
         values["backup"] = {
             "retention": f"{len(backups)} base backup(s) + WAL archive",
             "latest_restorable": latest.isoformat() if latest else "unknown",
             "restorable_lag": _age(latest),
             "newest_backup_age": _age(pgrestore.backup_end(backups[-1])) if backups else "no backup",
         }
+        if window.archive_gap:
+            values["backup"]["archive_gap"] = window.archive_gap
     else:
         c = target._cluster()
         values["writer_endpoint"] = f"{c.get('Endpoint')}:{c.get('Port', 5432)}"

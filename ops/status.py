@@ -46,6 +46,8 @@ def _health(v: dict[str, Any]) -> str:
         return v["status"]
     if v["readers"] and not v["healthy_readers"]:
         return "degraded: no healthy reader"
+    if v["backup"].get("archive_gap"):
+        return f"degraded: WAL segment {v['backup']['archive_gap']} missing from the archive"
     return "ok"
 
 

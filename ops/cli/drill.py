@@ -252,7 +252,9 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
 @click.option("--p95-ms", type=FiniteFloat(min=0.001, max=3_600_000), help="Objective for each script's p95, ms (overrides --query-class).")
 @click.option("--baseline", metavar="REPORT", type=NonEmpty(),
               help="A latency report (id or JSON path): each script's p95 must fall by index_gain_min against it.")
-@click.option("--read-write", is_flag=True, help="Let the workload write (default: read-only transactions).")
+@click.option("--read-write", is_flag=True,
+              help="Let the workload write, as the target's own user (default: it runs as a role of the drill's that cannot "
+                   "write, and any write it makes anyway fails the drill).")
 @secret_arn_option
 @report_options
 def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, duration: int, endpoint: str,
@@ -263,7 +265,7 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
     from dataclasses import replace
 
     from ops.drills.common import guarded, interruptible, new_drill_id
-    from ops.drills.latency import LatencyOptions, find_baseline, run_latency, summary
+    from ops.drills.latency import LatencyOptions, Where, find_baseline, run_latency, summary
     from ops.lease import ledger_for
     from ops.query import pgbench
     from ops.query.endpoints import endpoint_of, probe
@@ -284,15 +286,16 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
         cluster = open_cluster(cfg, env, str(ref), secret_arn)
         chosen = endpoint_of(cluster, endpoint)
         reached = probe(chosen)
-        environ = pgbench.environment(chosen.dsn, read_only=not read_write)
+        pgbench.environment(chosen.dsn, read_only=not read_write)  # a DSN pgbench cannot be given: refused before the lease
         opts = LatencyOptions(scripts=scripts, clients=clients, rate=rate, duration_s=duration, p95_ms=objective,
                               min_transactions=cfg.policy.min_statement_calls, gain_min=cfg.policy.index_gain_min,
                               read_only=not read_write, defines=variables, baseline=base, query_class=query_class)
         drill_id = new_drill_id("latency")
+        where = Where(chosen.dsn, chosen.label, drill_id, None if reached.in_recovery else cluster.writer_dsn())
         with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)):
             journal = Journal("latency", str(ref), env.name)
             journal.details.update(drill_id=drill_id, server=reached.server, server_in_recovery=reached.in_recovery)
-            report = guarded(journal, lambda: run_latency(environ, chosen.label, opts, journal), app().debug)
+            report = guarded(journal, lambda: run_latency(where, opts, journal), app().debug)
     if report.status in ("pass", "fail", "inconclusive"):
         report = replace(report, summary=summary(report))
     return finish(report, env, report_dir, junit, publish_metrics, as_json)

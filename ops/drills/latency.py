@@ -18,8 +18,13 @@ Objectives:
 - LAT-GAIN[script] with --baseline: the p95 fell by at least index_gain_min against the
   baseline report's p95 of the same script (index work proven from the client side).
 
-The workload runs in read-only transactions (default_transaction_read_only) unless
---read-write: a drill writes only rows it owns, and a workload's rows are not the drill's.
+- LAT-READ-ONLY without --read-write: the workload wrote nothing. A drill writes only rows it owns,
+  and a workload's rows are not the drill's. On a writer the workload logs in as a role made for the
+  drill (a member of pg_read_all_data only, dropped at the end: ops/query/workload_role.py), so a
+  script's `BEGIN READ WRITE` or `SET default_transaction_read_only = off` gains it nothing; what the
+  role could still do through PUBLIC's grants is measured from the server's own counters (objects the
+  role owns, rows written to tables it may write, its statements in pg_stat_statements) and fails the
+  drill. On a reader the server in recovery refuses every write, before and after the run.
 """
 
 from __future__ import annotations
@@ -74,14 +79,27 @@ def find_baseline(report_dir: Path, ref: str) -> dict[str, Any]:
     return data
 
 
-def run_latency(env: dict[str, str], endpoint_label: str, opts: LatencyOptions, journal: Journal) -> Report:
+@dataclass(frozen=True)
+class Where:
+    """Where the workload runs: the endpoint's DSN, and for a writer the DSN (as the target's own user) that
+    creates the workload's read-only role and reads the server's write counters."""
+    dsn: str
+    label: str
+    drill_id: str
+    admin_dsn: str | None = None  # None: a reader (a server in recovery)
+
+
+def run_latency(where: Where, opts: LatencyOptions, journal: Journal) -> Report:
     judged = [s for s in opts.scripts if s.weight > 0]
     journal.require("LAT-ERRORS", "LAT-RATE", *(f"LAT-P95[{s.label}]" for s in judged))
+    if opts.read_only:
+        journal.require("LAT-READ-ONLY")
     if opts.baseline is not None:
         journal.require(*(f"LAT-GAIN[{s.label}]" for s in judged))
     journal.objectives.update({"p95_ms": opts.p95_ms, "errors": 0, "min_transactions": opts.min_transactions})
     if opts.baseline is not None:
         journal.objectives["p95_gain_min"] = opts.gain_min
+    endpoint_label = where.label
     journal.details.update(
         endpoint=endpoint_label, query_class=opts.query_class, read_only=opts.read_only, rate=opts.rate, clients=opts.clients,
         duration_s=opts.duration_s, workload=[{"script": s.label, "file": str(s.path), "weight": s.weight} for s in opts.scripts])
@@ -90,16 +108,59 @@ def run_latency(env: dict[str, str], endpoint_label: str, opts: LatencyOptions, 
     journal.event("load", f"pgbench: {', '.join(s.spec.rsplit('/', 1)[-1] for s in opts.scripts)} at {opts.rate:g} tx/s, "
                           f"{opts.clients} clients, {opts.duration_s}s, against {endpoint_label}"
                           + ("" if opts.read_only else " (read-write)"))
-    run = pgbench.run(settings, env, lambda line: journal.event("progress", line))
+    if not opts.read_only:
+        run = pgbench.run(settings, pgbench.environment(where.dsn, read_only=False), lambda line: journal.event("progress", line))
+    elif where.admin_dsn is None:
+        run = pgbench.run(settings, pgbench.environment(where.dsn, read_only=True), lambda line: journal.event("progress", line))
+        _judge_reader_read_only(where, journal)
+    else:
+        run = _run_as_read_only_role(settings, where, opts, journal)
     journal.details["pgbench_argv"] = [a for a in run.argv]
     if not run.transactions and not run.aborted and run.overran_s is None and (run.errors or run.returncode not in (0, 2)):
         from ops.errors import CannotRun
 
         raise CannotRun(f"pgbench could not run: {(run.errors or ['exit ' + str(run.returncode)])[-1]}")
     journal.event("load", f"pgbench exited {run.returncode}: {len(run.transactions)} transactions logged"
+                          + (f", {run.progress_transactions} in its progress lines" if run.progress_transactions is not None else "")
                           + (f", {run.tps:.1f} tx/s" if run.tps is not None else ""))
     judge(run, opts, journal)
     return journal.finish()
+
+
+def _run_as_read_only_role(settings: Settings, where: Where, opts: LatencyOptions, journal: Journal) -> pgbench.Run:
+    from ops.errors import CannotRun
+    from ops.query import workload_role
+
+    assert where.admin_dsn is not None
+    hours = (opts.duration_s + pgbench.OVERRUN_S) / 3600 + 0.5
+    with workload_role.read_only_role(where.admin_dsn, where.drill_id, opts.clients, hours,
+                                      on_event=lambda message: journal.event("guard", message)) as role:
+        before = workload_role.counters(where.admin_dsn, role)
+        run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line))
+        try:
+            verdict = workload_role.judge(workload_role.evidence_after(where.admin_dsn, role, before))
+        except CannotRun as exc:
+            journal.check("LAT-READ-ONLY", "error", f"whether the workload wrote is not measured: {exc}")
+            return run
+    for name, value in verdict.measurements.items():
+        journal.measure(name, value)
+    if "workload_write_statements" not in verdict.measurements:
+        journal.mark_not_measured("workload_write_statements", "pg_stat_statements could not be read")
+    journal.check("LAT-READ-ONLY", verdict.status, verdict.detail)
+    return run
+
+
+def _judge_reader_read_only(where: Where, journal: Journal) -> None:
+    from ops.errors import DbopsError
+    from ops.query.endpoints import Endpoint, probe
+
+    try:
+        after = probe(Endpoint("reader", where.dsn, where.label))
+    except DbopsError as exc:
+        journal.check("LAT-READ-ONLY", "unknown", f"whether the reader stayed in recovery is not measured: {exc}")
+        return
+    journal.check("LAT-READ-ONLY", "pass", f"the workload ran on {after.server}, a server in recovery before and after it, "
+                                           "which refuses every write")
 
 
 @dataclass
@@ -145,7 +206,14 @@ def per_script(run: pgbench.Run, scripts: tuple[Script, ...]) -> list[ScriptStat
 def judge(run: pgbench.Run, opts: LatencyOptions, journal: Journal) -> None:
     stats = per_script(run, opts.scripts)
     every = [ms for st in stats for ms in st.latencies_ms]
-    journal.measure("transactions", len(run.transactions))
+    completed, source = transactions_done(run)
+    journal.measure("transactions", completed)
+    journal.measure("transactions_logged", len(run.transactions))
+    if run.progress_transactions is not None:
+        journal.measure("transactions_in_progress_lines", run.progress_transactions)
+    else:
+        journal.mark_not_measured("transactions_in_progress_lines", "pgbench printed no --progress line")
+    journal.details["transactions_counted_from"] = source
     journal.measure("failed_transactions", sum(st.failed for st in stats))
     journal.measure("aborted_clients", len(run.aborted))
     journal.measure("errors", sum(st.failed for st in stats) + len(run.aborted))
@@ -199,16 +267,27 @@ def judge(run: pgbench.Run, opts: LatencyOptions, journal: Journal) -> None:
     else:
         journal.check("LAT-ERRORS", "pass" if failed == 0 and aborted == 0 and run.returncode == 0 else "fail",
                       detail if run.returncode in (0, 2) else f"{detail}; pgbench exited {run.returncode}: {(run.errors or ['-'])[-1]}")
-    judge_rate(len(run.transactions), opts, journal)
+    judge_rate(completed, opts, journal, source)
 
 
-def judge_rate(done: int, opts: LatencyOptions, journal: Journal) -> None:
+def transactions_done(run: pgbench.Run) -> tuple[int, str]:
+    """The transactions pgbench completed, and where the figure comes from. Its per-transaction log is
+    buffered: a pgbench stopped (a server that stopped answering) loses the part it had not written, and
+    its --progress lines, printed as they came, then count more."""
+    logged, progressed = len(run.transactions), run.progress_transactions
+    if progressed is not None and progressed > logged:
+        return progressed, (f"pgbench's --progress lines (its per-transaction log holds {logged}: "
+                            "pgbench was stopped before writing the rest)")
+    return logged, "pgbench's per-transaction log"
+
+
+def judge_rate(done: int, opts: LatencyOptions, journal: Journal, source: str = "pgbench's per-transaction log") -> None:
     scheduled = opts.rate * opts.duration_s
     floor = max(0.0, scheduled - 4 * math.sqrt(scheduled))
     journal.measure("scheduled_transactions", scheduled)
     journal.check("LAT-RATE", "pass" if done >= floor else "fail",
                   f"{done} transactions completed of {scheduled:.0f} scheduled ({opts.rate:g}/s for {opts.duration_s}s; "
-                  f"at least {floor:.0f} expected of a server that keeps up)")
+                  f"at least {floor:.0f} expected of a server that keeps up), counted from {source}")
 
 
 def _judge_gain(label: str, now: dict[str, Any], before: dict[str, Any] | None, enough: bool, opts: LatencyOptions,

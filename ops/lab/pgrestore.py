@@ -82,9 +82,37 @@ def archive_through_now(cluster: Cluster, timeout: float = 60.0) -> str:
     return segment
 
 
+@dataclass(frozen=True)
+class Restorable:
+    latest: datetime | None  # the latest time a restore reaches; None: none
+    archive_gap: str | None = None  # the first segment missing from the WAL archive after the newest base backup's start
+
+
+def restorable(cluster: Cluster) -> Restorable:
+    """The latest restorable time: the end of the archive that continues, without a gap, from the newest base
+    backup's start segment. With no gap it is when the last segment was archived; after a gap, the newest
+    commit in the last segment before it (none there: the one before, down to the backup's end)."""
+    from ops.lab import pgverify
+
+    last_archived, current, size = cluster.query(cluster.writer(), (
+        "SELECT last_archived_time, pg_walfile_name(pg_current_wal_lsn()), "
+        "(SELECT setting::bigint * (CASE unit WHEN 'B' THEN 1 WHEN 'MB' THEN 1048576 ELSE 1 END) "
+        "   FROM pg_settings WHERE name = 'wal_segment_size') FROM pg_stat_archiver"))[0]
+    found = backups(cluster)
+    if not found:
+        return Restorable(last_archived)
+    held, gap = pgverify.continuous_segments(cluster.archive, pgverify.backup_start_segment(found[-1]), current, int(size))
+    if gap is None:
+        return Restorable(last_archived)
+    for segment in reversed(held):
+        committed = pgverify.last_commit_time(cluster.archive, segment)
+        if committed is not None:
+            return Restorable(committed, gap)
+    return Restorable(backup_end(found[-1]) if held else None, gap)
+
+
 def latest_restorable_time(cluster: Cluster) -> datetime | None:
-    row = cluster.query(cluster.writer(), "SELECT last_archived_time FROM pg_stat_archiver")[0]
-    return row[0]
+    return restorable(cluster).latest
 
 
 def write_owner(path: Path, drill_id: str, expires_at: str, port: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,8 @@ def timeline_switches(archive: Path, tli: int) -> list[tuple[int, int]]:
     return out
 
 
-def missing_segments(archive: Path, start: str, current: str, segment_size: int) -> list[str]:
-    """Segments from start up to (not including) current that the archive lacks.
+def expected_segments(archive: Path, start: str, current: str, segment_size: int) -> list[str]:
+    """The segments from start up to (not including) current, in order, that an unbroken archive holds.
 
     A segment is looked for on the timeline that owned its last byte, following the
     history of the current timeline across failovers.
@@ -58,14 +59,41 @@ def missing_segments(archive: Path, start: str, current: str, segment_size: int)
 
     current_tli = int(current[:8], 16)
     switches = timeline_switches(archive, current_tli)
-    missing = []
+    names = []
     for n in range(segno(start), segno(current)):
         last_byte = (n + 1) * segment_size - 1
         tli = next((t for t, end in switches if last_byte < end), current_tli)
-        name = f"{tli:08X}{n // per_id:08X}{n % per_id:08X}"
+        names.append(f"{tli:08X}{n // per_id:08X}{n % per_id:08X}")
+    return names
+
+
+def missing_segments(archive: Path, start: str, current: str, segment_size: int) -> list[str]:
+    """Segments from start up to (not including) current that the archive lacks."""
+    return [name for name in expected_segments(archive, start, current, segment_size) if not (archive / name).exists()]
+
+
+def continuous_segments(archive: Path, start: str, current: str, segment_size: int) -> tuple[list[str], str | None]:
+    """The segments from start that the archive holds without a gap, and the first one missing (None: no gap
+    before current). A restore replays WAL in order: nothing after the first missing segment is reached."""
+    held = []
+    for name in expected_segments(archive, start, current, segment_size):
         if not (archive / name).exists():
-            missing.append(name)
-    return missing
+            return held, name
+        held.append(name)
+    return held, None
+
+
+_COMMIT = re.compile(r"desc: (?:COMMIT|ABORT) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC")
+
+
+def last_commit_time(archive: Path, segment: str) -> datetime | None:
+    """The newest commit (or abort) timestamp in one archived segment, read with pg_waldump; None if it has none.
+    pg_waldump stops with an error at the zeros after a WAL switch: what it printed before is the segment."""
+    proc = pgbin.run("pg_waldump", "--path", str(archive), "--rmgr", "Transaction", segment, segment, timeout=120, check=False)
+    times = _COMMIT.findall(proc.stdout)
+    if not times:
+        return None
+    return datetime.fromisoformat(max(times)).replace(tzinfo=timezone.utc)
 
 
 def collect(cluster: Cluster) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def test_the_workload_cannot_write_unless_asked(lab: Cli, tmp_path: Path) -> Non
         assert refused.exit_code == 1, refused.output
         report = json.loads(refused.stdout)
         assert "cannot execute INSERT in a read-only transaction" in next(iter(report["details"]["aborted_by_error"]))
+        assert {c["id"]: c["status"] for c in report["checks"]}["LAT-READ-ONLY"] == "pass"
         assert scalar(lab, "SELECT count(*) FROM latency_scratch") == 0
         allowed = lab("drill", "latency", "localpg:lab-pg", "--workload", writes, "--read-write", "--clients", "2", "--rate", "50",
                       "--time", "3", "--p95-ms", "2000", "--json")  # commits wait for the disk: this test is about the guard
@@ -61,8 +62,86 @@ def test_the_workload_cannot_write_unless_asked(lab: Cli, tmp_path: Path) -> Non
         report = json.loads(allowed.stdout)
         assert scalar(lab, "SELECT count(*) FROM latency_scratch") == report["measurements"]["transactions"] >= 50
         assert report["details"]["read_only"] is False
+        assert "LAT-READ-ONLY" not in {c["id"] for c in report["checks"]}
     finally:
         cluster.execute(cluster.writer(), "DROP TABLE latency_scratch")
+
+
+WORKLOAD_ROLES = "SELECT count(*) FROM pg_roles WHERE starts_with(rolname, 'dbops_ro_') AND rolvaliduntil > now()"
+
+
+@pytest.mark.parametrize("name, text", [
+    ("begin-read-write", "BEGIN READ WRITE;\nCREATE TABLE IF NOT EXISTS latency_made (n int);\n"
+                         "INSERT INTO latency_made VALUES (1);\nCOMMIT;\n"),
+    ("read-only-off", "SET default_transaction_read_only = off;\nINSERT INTO latency_scratch VALUES (1);\n"),
+    ("drop", "BEGIN READ WRITE;\nDROP TABLE latency_scratch;\nCOMMIT;\n"),
+])
+def test_a_workload_that_undoes_read_only_transactions_still_cannot_write(lab: Cli, tmp_path: Path, name: str,
+                                                                          text: str) -> None:
+    cluster = pgcluster.get(lab.lab_dir)
+    assert cluster is not None
+    cluster.execute(cluster.writer(), "CREATE TABLE latency_scratch (n int)")
+    try:
+        result = lab("drill", "latency", "localpg:lab-pg", "--workload", script(tmp_path, f"{name}.sql", text),
+                     "--clients", "1", "--rate", "10", "--time", "2", "--json")
+        report = json.loads(result.stdout)
+        checks = {c["id"]: c for c in report["checks"]}
+        assert result.exit_code == 1 and checks["LAT-ERRORS"]["status"] == "fail", result.output
+        refusals = report["details"]["aborted_by_error"]
+        assert refusals and all("permission denied" in e or "must be owner" in e for e in refusals), refusals  # grants stop it
+        assert scalar(lab, "SELECT count(*) FROM latency_scratch") == 0  # still there, still empty
+        assert scalar(lab, "SELECT count(*) FROM pg_class WHERE relname = 'latency_made'") == 0
+        assert checks["LAT-READ-ONLY"]["status"] == "pass", checks["LAT-READ-ONLY"]
+        assert scalar(lab, WORKLOAD_ROLES) == 0  # the drill's role went with it
+    finally:
+        cluster.execute(cluster.writer(), "DROP TABLE latency_scratch")
+
+
+@pytest.mark.parametrize("name, text, found", [
+    ("creates", "BEGIN READ WRITE;\nCREATE TABLE IF NOT EXISTS latency_made (n int);\nINSERT INTO latency_made VALUES (1);\nCOMMIT;\n",
+     "owns 1 object(s) it created: table latency_made"),
+    ("inserts", "SET default_transaction_read_only = off;\nINSERT INTO latency_scratch VALUES (1);\n",
+     "tables its role may write: public.latency_scratch"),
+    ("creates-and-drops", "BEGIN READ WRITE;\nCREATE TABLE latency_brief (n int);\nDROP TABLE latency_brief;\nCOMMIT;\n",
+     "statement(s) that write (CREATE, DROP)"),
+])
+def test_a_write_made_through_public_grants_is_detected_and_fails_the_drill(lab: Cli, tmp_path: Path, name: str, text: str,
+                                                                            found: str) -> None:
+    """Grants to PUBLIC (a database made before PostgreSQL 15, an application's own) reach the drill's role too:
+    the write happens, and the server's counters show it."""
+    cluster = pgcluster.get(lab.lab_dir)
+    assert cluster is not None
+    grants = ("CREATE TABLE latency_scratch (n int)", "GRANT INSERT ON latency_scratch TO PUBLIC",
+              "GRANT CREATE ON SCHEMA public TO PUBLIC")
+    for sql in grants:
+        cluster.execute(cluster.writer(), sql)
+    try:
+        result = lab("drill", "latency", "localpg:lab-pg", "--workload", script(tmp_path, f"{name}.sql", text),
+                     "--clients", "1", "--rate", "10", "--time", "2", "--p95-ms", "2000", "--json")
+        report = json.loads(result.stdout)
+        checks = {c["id"]: c for c in report["checks"]}
+        assert result.exit_code == 1 and report["status"] == "fail", result.output
+        assert checks["LAT-READ-ONLY"]["status"] == "fail" and found in checks["LAT-READ-ONLY"]["detail"], checks["LAT-READ-ONLY"]
+        assert checks["LAT-ERRORS"]["status"] == "pass", checks["LAT-ERRORS"]  # nothing refused it: only the counters tell
+        assert report["measurements"]["workload_write_statements"] >= 10
+        assert scalar(lab, "SELECT count(*) FROM pg_class WHERE relname = 'latency_made'") == 0  # dropped with the role
+        assert scalar(lab, WORKLOAD_ROLES) == 0
+    finally:
+        cluster.execute(cluster.writer(), "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        cluster.execute(cluster.writer(), "DROP TABLE latency_scratch")
+
+
+def test_a_read_only_workload_passes_while_other_clients_write(lab: Cli, tmp_path: Path) -> None:
+    """The negative control: the lab's heartbeat writes a row a second during the drill; they are not the workload's."""
+    reads = script(tmp_path, "reads.sql", "SELECT count(*) FROM dbops_markers;\n")
+    result = lab("drill", "latency", "localpg:lab-pg", "--workload", reads, "--clients", "2", "--rate", "20", "--time", "3",
+                 "--p95-ms", "2000", "--json")
+    report = json.loads(result.stdout)
+    checks = {c["id"]: c for c in report["checks"]}
+    assert checks["LAT-READ-ONLY"]["status"] == "pass", checks["LAT-READ-ONLY"]
+    assert report["measurements"]["rows_written_during_workload"] >= 2  # the heartbeat's, counted and not blamed
+    assert report["measurements"]["workload_write_statements"] == 0
+    assert result.exit_code == 0, result.output
 
 
 def test_a_held_target_refuses_the_drill_in_one_line(lab: Cli, tmp_path: Path) -> None:
@@ -203,3 +282,8 @@ def test_a_server_that_stops_answering_fails_the_drill_instead_of_holding_it(lab
     assert proc.returncode == 1 and report["status"] == "fail", err
     assert checks["LAT-ERRORS"]["status"] == "fail" and "stopped answering" in checks["LAT-ERRORS"]["detail"], checks
     assert checks["LAT-RATE"]["status"] == "fail", checks["LAT-RATE"]
+    # About 1.5 s at 20/s before the stop: pgbench's unwritten log went with it, its progress lines did not.
+    measured = report["measurements"]
+    assert measured["transactions"] == measured["transactions_in_progress_lines"] >= 15, measured
+    assert measured["transactions_logged"] < measured["transactions"], measured
+    assert "counted from pgbench's --progress lines" in checks["LAT-RATE"]["detail"], checks["LAT-RATE"]

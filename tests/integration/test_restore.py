@@ -139,6 +139,41 @@ def test_missing_wal_segment_fails_continuity(rlab: Cli) -> None:
     assert found["BKP-PG-WAL-CONTINUITY[localpg:lab-pg]"] == "pass"
 
 
+def test_latest_restorable_time_ends_at_the_first_gap_in_the_archive(rlab: Cli) -> None:
+    """Segments archived a couple of seconds apart (the heartbeat commits in each), one taken out: the latest
+    restorable time is the newest commit before the gap, status says the archive is broken, and the
+    lag grows from there; put back, the archive is whole again."""
+    from datetime import datetime, timezone
+
+    from ops.lab.pgverify import backup_start_segment
+
+    c = cluster(rlab)
+    for _ in range(4):
+        time.sleep(2.0)
+        pgrestore.archive_through_now(c)
+    first = backup_start_segment(pgrestore.backups(c)[-1])
+    segments = sorted(p for p in c.archive.iterdir() if len(p.name) == 24 and p.name > first)
+    victim, before = segments[-2], segments[-3]
+    whole = pgrestore.restorable(c)
+    assert whole.archive_gap is None and whole.latest is not None
+    aside = victim.with_name(victim.name + ".aside")
+    victim.rename(aside)
+    try:
+        broken = pgrestore.restorable(c)
+        assert broken.archive_gap == victim.name
+        assert broken.latest is not None
+        assert broken.latest <= datetime.fromtimestamp(before.stat().st_mtime, timezone.utc)  # not past the gap
+        assert broken.latest >= datetime.fromtimestamp(before.stat().st_mtime, timezone.utc) - timedelta(seconds=5)
+        assert broken.latest < whole.latest - timedelta(seconds=2)
+        result = rlab("status", "--json")
+        assert result.exit_code == 0, result.output
+        row = next(r for r in json.loads(result.stdout)["targets"] if r["target"] == "localpg:lab-pg")
+        assert row["health"] == f"degraded: WAL segment {victim.name} missing from the archive", row
+    finally:
+        aside.rename(victim)
+    assert pgrestore.restorable(c).archive_gap is None
+
+
 @pytest.fixture(scope="module")
 def table(rlab: Cli) -> str:
     cfg = rlab.config

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tests.conftest import Cli, write_config
+from tests.conftest import REPO, Cli, write_config
 
 
 def assert_one_line_error(result, *fragments: str) -> None:  # type: ignore[no-untyped-def]
@@ -68,3 +68,10 @@ def test_bad_flag_value_is_a_usage_error(cli_at: Cli) -> None:
 def test_drill_on_protected_env_needs_the_target_named(cli_at: Cli) -> None:
     result = cli_at("drill", "failover", "aurora:prod-db", "--env", "prod")
     assert_one_line_error(result, "protected", "--confirm prod:aurora:prod-db")
+
+
+def test_a_latency_drill_that_may_write_on_a_protected_env_needs_the_target_named(cli_at: Cli) -> None:
+    result = cli_at("drill", "latency", "aurora:prod-db", "--env", "prod", "--workload", str(REPO / "workloads/orders.sql"),
+                    "--read-write")
+    assert_one_line_error(result, "protected", "--confirm prod:aurora:prod-db")
+    assert not (cli_at.lab_dir.parent / "reports").exists()

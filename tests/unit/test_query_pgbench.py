@@ -201,3 +201,45 @@ def test_a_server_that_could_not_keep_the_rate_fails_it(done: int, status: str) 
     opts = latency.LatencyOptions(scripts=(), clients=2, rate=20.0, duration_s=10, p95_ms=10, min_transactions=50, gain_min=0.6)
     latency.judge_rate(done, opts, j)
     assert {c.id: c.status for c in j.finish().checks}["LAT-RATE"] == status
+
+
+PROGRESS = ["progress: 1.0 s, 20.0 tps, lat 1.520 ms stddev 0.310, 0 failed, lag 0.120 ms",
+            "progress: 2.0 s, 19.0 tps, lat 1.480 ms stddev 0.290, 0 failed, lag 0.110 ms",
+            "progress: 4.0 s, 0.0 tps, lat 0.000 ms stddev 0.000, 0 failed, lag 0.000 ms"]
+
+
+def test_progress_lines_count_the_transactions_pgbench_completed() -> None:
+    run = Run(-9, [])
+    assert run.progress_transactions is None
+    run.progress = [p for p in map(pgbench.parse_progress, PROGRESS + ["pgbench: error: x"]) if p]
+    assert run.progress == [(1.0, 20.0), (2.0, 19.0), (4.0, 0.0)]
+    assert run.progress_transactions == 39
+
+
+def test_a_stopped_pgbench_s_transactions_come_from_its_progress_lines() -> None:
+    """pgbench stopped loses the unwritten part of its log: 39 done by its progress lines, 5 in its log."""
+    run = Run(-9, [], [Tx(0, 1500, 100) for _ in range(5)], overran_s=30.0)
+    run.progress = [pgbench.parse_progress(line) for line in PROGRESS]  # type: ignore[misc]
+    j = journal()
+    judge(run, options(SCRIPTS[:1], rate=10.0, duration_s=4), j)
+    report = j.finish()
+    assert report.measurements["transactions"] == 39 and report.measurements["transactions_logged"] == 5
+    assert report.measurements["transactions_in_progress_lines"] == 39
+    assert report.details["transactions_counted_from"].startswith("pgbench's --progress lines (its per-transaction log holds 5")
+    rate = {c.id: c for c in report.checks}["LAT-RATE"]
+    assert rate.status == "pass" and "39 transactions completed of 40" in rate.detail and "--progress lines" in rate.detail
+
+
+def test_a_log_that_holds_more_than_the_progress_lines_is_the_count() -> None:
+    run = Run(0, [], [Tx(0, 1500, 100) for _ in range(41)], tps=10.2)
+    run.progress = [(1.0, 20.0), (2.0, 19.0)]
+    j = journal()
+    judge(run, options(SCRIPTS[:1], rate=10.0, duration_s=4), j)
+    report = j.finish()
+    assert report.measurements["transactions"] == 41
+    assert report.details["transactions_counted_from"] == "pgbench's per-transaction log"
+
+
+def test_a_log_line_cut_where_pgbench_was_stopped_is_left_out(tmp_path: Path) -> None:
+    (tmp_path / "tx.123").write_text("0 1 1500 0 1700000000 100 20\n0 2 1400 0 1700000000 200 30\n0 3 15")
+    assert len(pgbench.read_logs(tmp_path, "tx")) == 2
