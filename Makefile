@@ -10,12 +10,12 @@ MIRROR_STAMP := .tools/terraform/cli.tfrc
 # Every package .venv holds, direct and transitive, pinned with hashes (pip-compile, CPython 3.11 on Linux).
 LOCK := requirements.lock
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
-# Where `make test-latest` installs the newest versions pyproject.toml's ranges allow.
+# Where `make test-latest` installs what `make lock` would lock now.
 LATEST_VENV := .venv-latest
 # name==version lines with names as PEP 503 compares them (lower case, runs of -_. as one -), sorted.
 CANONICAL_PINS := awk -F'==' '{ n = tolower($$1); gsub(/[-_.]+/, "-", n); print n "==" $$2 }' | sort
 
-.PHONY: install lab-packages test test-latest lock demo plan apply destroy lint drill-weekly clean
+.PHONY: install venv-check lab-packages test test-latest lock demo plan apply destroy lint drill-weekly clean
 
 # Targets of the weekly drill; the lab's by default.
 FAILOVER_TARGET ?= localpg:lab-pg
@@ -28,7 +28,13 @@ LAB_PACKAGES ?= pgbouncer
 # hypopg: hypothetical indexes, the evidence behind `dbops query audit`'s missing-index advice.
 LAB_PACKAGES += postgresql-15-hypopg
 
-install: $(STAMP) $(MIRROR_STAMP) lab-packages
+install: venv-check $(STAMP) $(MIRROR_STAMP) lab-packages
+
+# A venv that drifted from the lock (a package added, upgraded or removed by hand, a venv of another
+# Python) loses its stamp, so the install below syncs it again.
+venv-check:
+	@test ! -x $(BIN)/python || { scripts/check-lock-python $(BIN)/python $(LOCK) 2>/dev/null \
+		&& $(BIN)/python scripts/lockcheck.py $(LOCK); } || { echo "$(VENV) differs from $(LOCK): syncing it" >&2; rm -f $(STAMP); }
 
 lab-packages:
 	@scripts/install-lab-packages $(LAB_PACKAGES)
@@ -39,8 +45,8 @@ lab-packages:
 # dependencies; pip check proves the set is whole.
 $(STAMP): pyproject.toml $(LOCK)
 	@scripts/check-lock-python $(PYTHON) $(LOCK)
+	@scripts/check-lock-python $(BIN)/python $(LOCK) 2>/dev/null || rm -rf $(VENV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@scripts/check-lock-python $(BIN)/python $(LOCK)
 	@awk '/^[A-Za-z0-9]/ { keep = ($$0 ~ /^(pip|setuptools|wheel)==/) } keep' $(LOCK) > $(VENV)/bootstrap.txt
 	$(PIP) install --require-hashes --no-deps -r $(VENV)/bootstrap.txt
 	$(PIP) install --require-hashes --no-deps --no-build-isolation -r $(LOCK)
@@ -49,7 +55,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PIP) check
 	@touch $(STAMP)
 
-# Refresh the lock to the newest versions pyproject.toml's ranges allow; commit it with what it changed.
+# Refresh the lock to what pip-compile resolves from pyproject.toml's ranges now; commit it with what it changed.
 lock: $(STAMP)
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe \
 		--extra dev --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
@@ -65,16 +71,22 @@ TEST_WORKERS ?= 3
 test: install
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
-# The suite against the newest versions the ranges allow, in a venv of its own: what `make lock` would
-# break. Not run in CI. The lock comparison test is left out: this venv is unlocked by design.
-test-latest: $(MIRROR_STAMP) lab-packages
+# The suite against what `make lock` would lock now (pip-compile --upgrade, into $(LATEST_VENV)/latest.lock),
+# installed the way `make install` installs the lock, in a venv of its own: what an upgrade would break.
+# Not run in CI. The lock comparison test is left out: this venv is not the lock's by design.
+test-latest: $(STAMP) $(MIRROR_STAMP) lab-packages
 	rm -rf $(LATEST_VENV)
 	$(PYTHON) -m venv $(LATEST_VENV)
-	$(LATEST_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(LATEST_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade -e '.[dev]'
-	@echo "what the newest versions change against the lock (< lock, > newest):"
+	$(BIN)/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-find-links --no-emit-trusted-host -o $(LATEST_VENV)/latest.lock pyproject.toml
+	@awk '/^[A-Za-z0-9]/ { keep = ($$0 ~ /^(pip|setuptools|wheel)==/) } keep' $(LATEST_VENV)/latest.lock > $(LATEST_VENV)/bootstrap.txt
+	$(LATEST_VENV)/bin/python -m pip --quiet install --require-hashes --no-deps -r $(LATEST_VENV)/bootstrap.txt
+	$(LATEST_VENV)/bin/python -m pip --quiet install --require-hashes --no-deps --no-build-isolation -r $(LATEST_VENV)/latest.lock
+	$(LATEST_VENV)/bin/python -m pip --quiet install --no-deps --no-build-isolation -e .
+	$(LATEST_VENV)/bin/python -m pip check
+	@echo "what make lock would change (< lock, > newest):"
 	@diff <(grep -E '^[A-Za-z0-9]' $(LOCK) | sed 's/ .*//' | $(CANONICAL_PINS)) \
-		<($(LATEST_VENV)/bin/pip list --format=freeze --exclude-editable | $(CANONICAL_PINS)) || true
+		<(grep -E '^[A-Za-z0-9]' $(LATEST_VENV)/latest.lock | sed 's/ .*//' | $(CANONICAL_PINS)) || true
 	$(LATEST_VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 \
 		--deselect tests/unit/test_lock.py::test_the_venv_holds_exactly_the_locked_versions
 

@@ -36,6 +36,8 @@ CONTROL_PLANE_GRACE_S = 30.0  # failed reads of the control plane in a row for t
 # limits are per account, shared with every other client of it. The canary is watched far more often.
 CONTROL_PLANE_POLL_S = 1.0
 POLL_JITTER = 0.2
+# A failover call that failed with one of these never started a failover: the service refused it or never got it.
+REFUSALS = (EndpointUnreachable, BotoCoreError, ClientError)
 OBJECTIVES = ("FO-COMPLETED", "FO-WRITER", "FO-RTO", "FO-LOST-WRITES", "POST-HA")
 
 
@@ -224,7 +226,7 @@ def run_failover(
         if action.error is not None:
             # A call that never reached the service, or that the service refused (AccessDenied, a cluster not in a
             # state to fail over, throttled after retries), failed nothing over: an error, not a failed failover.
-            refused = isinstance(action.error, (EndpointUnreachable, BotoCoreError, ClientError))
+            refused = isinstance(action.error, REFUSALS)
             journal.check("FO-COMPLETED", "error" if refused else "fail",
                           ("the failover call was refused, nothing was failed over: " if refused else "failover did not complete: ")
                           + f"{type(action.error).__name__}: {action.error}")
@@ -280,9 +282,10 @@ def run_failover(
 
 
 def _never_changed(target: ClusterTarget, old_writer: str, action: _Action, new_writer: str | None) -> bool:
-    """The failover call failed and the control plane still names the old writer: there is nothing to heal
-    (and waiting for the old writer to come back as a reader would wait out the heal's timeout)."""
-    if action.error is None or new_writer is not None:
+    """The service refused the failover call and still names the old writer: nothing happened, nothing to heal
+    (waiting for the old writer to come back as a reader would wait out the heal's timeout). A failover that
+    started and broke is healed as any other."""
+    if not isinstance(action.error, REFUSALS) or new_writer is not None:
         return False
     try:
         return target.current_writer() == old_writer

@@ -14,10 +14,7 @@ import random
 import time
 from dataclasses import replace
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ops.drills.failover import CONTROL_PLANE_POLL_S, POLL_JITTER
-from ops.errors import EndpointUnreachable
+from ops.drills.failover import CONTROL_PLANE_POLL_S, POLL_JITTER, REFUSALS
 from ops.report import Journal, Report, headline
 from ops.targets.base import ClusterTarget
 
@@ -36,7 +33,7 @@ def run_failover_call(target: ClusterTarget, to: str | None, timeout_s: float, j
     trigger = time.monotonic()
     try:
         target.failover(to, timeout=timeout_s)
-    except (ClientError, BotoCoreError, EndpointUnreachable) as exc:
+    except REFUSALS as exc:
         journal.check("FO-COMPLETED", "error", f"the failover call was refused, nothing was failed over: {type(exc).__name__}: {exc}")
         return _said(journal.finish(), f"the failover call was refused: {exc}")
     new, last_said = None, trigger

@@ -77,7 +77,15 @@ def install() -> None:
     from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
     def list_backups(self: DynamoHandler) -> Any:
-        page, last = select(list(self.dynamodb_backend.backups.values()), self.body)
+        from moto.dynamodb.exceptions import MockValidationException
+
+        try:
+            body = self.body
+        except (RuntimeError, ValueError, OverflowError) as exc:  # moto's parser: a time out of range, not a number
+            raise MockValidationException(f"the request could not be read: {exc}") from None
+        if not isinstance(body, dict):
+            raise MockValidationException("the request body must be a JSON object")
+        page, last = select(list(self.dynamodb_backend.backups.values()), body)
         response: dict[str, Any] = {"BackupSummaries": [b.summary for b in page]}
         if last:
             response["LastEvaluatedBackupArn"] = last

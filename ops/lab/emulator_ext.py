@@ -11,6 +11,7 @@ points and restore jobs in ops.lab.backup_jobs.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 _installed = False
 
@@ -39,6 +40,26 @@ NOT_IMPLEMENTED_HEADERS = {"Content-Type": "application/json", "x-amzn-ErrorType
 
 def not_implemented_body(what: str) -> str:
     return json.dumps({"__type": "NotImplemented", "message": f"{what} is not implemented by the dbops lab emulator"})
+
+
+def _install_unreadable_requests_are_validation_errors() -> None:
+    """A request whose values the service model cannot read (a time out of range, text where a number
+    goes) answers 400 ValidationException, as the service does, not a 500 page a client retries."""
+    from moto.core.exceptions import JsonRESTError, _RESTError
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.parse_parameters
+
+    def parse_parameters(self: BaseResponse, request: Any) -> None:
+        try:
+            original(self, request)
+        except (RuntimeError, ValueError, OverflowError, TypeError) as exc:
+            message = f"the request could not be read: {exc}"
+            if "json" in (request.headers.get("Content-Type") or ""):
+                raise JsonRESTError("ValidationException", message) from None
+            raise _RESTError("ValidationError", message) from None
+
+    BaseResponse.parse_parameters = parse_parameters
 
 
 def _install_explicit_not_implemented() -> None:
@@ -82,6 +103,7 @@ def install() -> None:
     from ops.lab import settings
 
     _install_explicit_not_implemented()
+    _install_unreadable_requests_are_validation_errors()
     settings.install()
     from ops.lab import backup_jobs, backup_selections
 

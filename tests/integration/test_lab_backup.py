@@ -227,6 +227,9 @@ def test_list_backups_answers_each_backup_type_and_time_bound_as_the_api_referen
         assert page["LastEvaluatedBackupArn"] == first["BackupArn"]
         rest = ddb.list_backups(TableName="listing", Limit=1, ExclusiveStartBackupArn=page["LastEvaluatedBackupArn"])
         assert [s["BackupName"] for s in rest["BackupSummaries"]] == ["user-2"]
+        for body in ({"TableName": "listing", "TimeRangeLowerBound": 1e18}, {"TableName": "listing", "TimeRangeUpperBound": "soon"}):
+            status, answer = raw_dynamodb(e, "ListBackups", body)  # values botocore would not send
+            assert status == 400 and "ValidationException" in answer, (status, answer)
         for bad in ({"BackupType": "EVERY"}, {"Limit": 101}):  # botocore itself refuses Limit 0
             with pytest.raises(ClientError) as raised:
                 ddb.list_backups(TableName="listing", **bad)
@@ -235,6 +238,22 @@ def test_list_backups_answers_each_backup_type_and_time_bound_as_the_api_referen
         for arn in (first["BackupArn"], second["BackupArn"]):
             ddb.delete_backup(BackupArn=arn)
         ddb.delete_table(TableName="listing")
+
+
+def raw_dynamodb(e: Estate, operation: str, body: dict[str, Any]) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    url = emulator.endpoint(e.cli.lab_dir)
+    assert url is not None
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def test_backup_verify_sees_a_backup_aws_backup_made_that_the_default_listing_hides(estate: Estate) -> None:

@@ -4,36 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "requirements.lock"
-# dbops itself is installed editable from the work tree, not from the lock.
-NOT_LOCKED = {"dbops"}
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def locked_versions(text: str) -> dict[str, str]:
-    pins = {}
-    for line in text.splitlines():
-        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
-        if match:
-            pins[canonical(match[1])] = match[2]
-    return pins
-
-
-def differences(locked: dict[str, str], installed: dict[str, str]) -> list[str]:
-    found = []
-    for name in sorted(set(locked) | set(installed)):
-        if name in NOT_LOCKED:
-            continue
-        want, have = locked.get(name), installed.get(name)
-        if want != have:
-            found.append(f"{name}: locked {want or 'nothing'}, installed {have or 'nothing'}")
-    return found
+sys.path.insert(0, str(REPO / "scripts"))
+from lockcheck import canonical, differences, locked_versions  # noqa: E402
 
 
 def installed() -> list[importlib.metadata.Distribution]:
@@ -55,6 +33,9 @@ def test_the_venv_holds_exactly_the_locked_versions():
     names = [canonical(d.metadata["Name"]) for d in dists]
     assert sorted({n for n in names if names.count(n) > 1}) == [], "two copies of a package: imports may take either"
     assert differences(locked_versions(LOCK.read_text()), {canonical(d.metadata["Name"]): d.version for d in dists}) == []
+    # Every installed package has what it requires (a lock that lost an entry, or lags pyproject.toml).
+    check = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
     # Only dbops itself comes from a path; every other package came from the index, by hash.
     assert [canonical(d.metadata["Name"]) for d in dists if d.read_text("direct_url.json")] == ["dbops"]
 
