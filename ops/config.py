@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
@@ -55,6 +56,16 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """A finding the env accepts for a while, with its reason: a failing check becomes a warning that names it."""
+
+    check: str  # a check id, e.g. BKP-DDB-DELETION-PROTECTION
+    target: str | None  # KIND:NAME, or every target
+    reason: str
+    expires: date
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     name: str
     region: str = "us-east-1"
@@ -71,6 +82,7 @@ class EnvConfig:
     tls_root_cert: Path | None = None
     # The AWS account the env is: before anything writes, the credentials must act in it (STS).
     account_id: str | None = None
+    waivers: tuple[Waiver, ...] = ()
 
     @property
     def is_embedded(self) -> bool:
@@ -170,6 +182,36 @@ def _policy(table: Any, prefix: str, source: str) -> dict[str, float | int]:
     return {k: (int(v) if types[k] == "int" else float(v)) for k, v in checked.items()}
 
 
+_WAIVER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "check": (lambda v: isinstance(v, str) and bool(v.strip()), "a check id such as BKP-DDB-DELETION-PROTECTION"),
+    "target": (lambda v: isinstance(v, str) and ":" in v, "a target as KIND:NAME"),
+    "reason": (lambda v: isinstance(v, str) and bool(v.strip()), "the reason, in words"),
+    "expires": (lambda v: isinstance(v, date) or (isinstance(v, str) and _iso_date(v) is not None), "a date (2027-06-30)"),
+}
+
+
+def _iso_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _waivers(items: Any, prefix: str, source: str) -> tuple[Waiver, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: '{prefix}' must be a list of tables ([[{prefix}]])")
+    out = []
+    for i, item in enumerate(items):
+        where = f"{prefix}[{i}]"
+        _check_table(item, _WAIVER_RULES, where, source)
+        for key in ("check", "reason", "expires"):
+            if key not in item:
+                raise ConfigError(f"{source}: '{where}.{key}' is required: a waiver names its check, its reason and its expiry")
+        expires = item["expires"] if isinstance(item["expires"], date) else _iso_date(item["expires"])
+        out.append(Waiver(item["check"].strip(), item.get("target"), item["reason"].strip(), expires))  # type: ignore[arg-type]
+    return tuple(out)
+
+
 def _check_table(table: Any, rules: dict, prefix: str, source: str) -> dict:
     if not isinstance(table, dict):
         raise ConfigError(f"{source}: '{prefix}' must be a table")
@@ -204,6 +246,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
     envs: dict[str, EnvConfig] = {}
     for name, table in envs_table.items():
         own_policy = _policy(table.pop("policy", {}), f"envs.{name}.policy", source) if isinstance(table, dict) else {}
+        waivers = _waivers(table.pop("waivers", []), f"envs.{name}.waivers", source) if isinstance(table, dict) else ()
         table = _check_table(table, _ENV_RULES, f"envs.{name}", source)
         endpoint = table.get("endpoint")
         if endpoint is not None and endpoint != EMBEDDED and not endpoint.startswith(("http://", "https://")):
@@ -221,6 +264,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             policy=tuple(sorted(own_policy.items())),
             tls_root_cert=(root / table["tls_root_cert"]) if table.get("tls_root_cert") else None,
             account_id=table.get("account_id"),
+            waivers=waivers,
         )
 
     default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")

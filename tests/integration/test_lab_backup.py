@@ -405,6 +405,21 @@ def test_backup_verify_has_no_unknown_aws_backup_findings_after_lab_backup_run(e
     assert loose["BKP-DDB-POINTS-ENCRYPTED[dynamodb:loose]"]["status"] == "warn"
 
 
+def test_a_waiver_in_the_config_turns_its_failure_into_a_warning_that_names_it(estate: Estate) -> None:
+    root = traversable_tmpdir("dbops-waiver-")
+    waiver = ('\n[[envs.lab.waivers]]\ncheck = "BKP-DDB-LAST-JOB"\ntarget = "dynamodb:loose"\n'
+              'reason = "loose is a scratch table no plan covers"\nexpires = 2999-01-01\n')
+    waived = Cli(write_config(root, extra=waiver), estate.cli.lab_dir)
+    try:
+        found = findings(waived("backup", "verify", "dynamodb:loose", "--json"))["BKP-DDB-LAST-JOB[dynamodb:loose]"]
+        assert found["status"] == "warn" and "waived until 2999-01-01: loose is a scratch table" in found["detail"], found
+        # Negative control: the same estate without the waiver.
+        plain = findings(estate.cli("backup", "verify", "dynamodb:loose", "--json"))["BKP-DDB-LAST-JOB[dynamodb:loose]"]
+        assert plain["status"] == "fail"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.mark.parametrize("target", ["dynamodb:orders", f"aurora:{CLUSTER}"])
 @pytest.mark.parametrize("fault, check, words", [
     ("job-failed", "LAST-JOB", "is FAILED: Insufficient privileges to perform this action."),

@@ -129,3 +129,36 @@ def test_reports_and_the_lab_live_beside_the_config_file_read(tmp_path: Path) ->
     cfg = config.load(path, environ={}, cwd=tmp_path)
     assert (cfg.lab_dir, cfg.report_dir) == ((tmp_path / "conf" / ".lab").resolve(), (tmp_path / "conf" / "reports").resolve())
     assert config.load(path, environ={"DBOPS_LAB_DIR": "/srv/lab"}).lab_dir == Path("/srv/lab")
+
+
+def test_a_waiver_turns_its_failing_finding_into_a_warning_that_names_it_until_it_expires(tmp_path: Path) -> None:
+    from datetime import date
+
+    from ops.checks import waivers
+    from ops.checks.registry import Finding
+
+    cfg = load_text(tmp_path, '[envs.prod]\naccount_id = "123456789012"\n[[envs.prod.waivers]]\n'
+                              'check = "BKP-DDB-DELETION-PROTECTION"\ntarget = "dynamodb:orders"\n'
+                              'reason = "provider 3.39 cannot set it"\nexpires = 2027-06-30\n')
+    (w,) = cfg.env("prod").waivers
+    assert (w.check, w.target, w.expires) == ("BKP-DDB-DELETION-PROTECTION", "dynamodb:orders", date(2027, 6, 30))
+    failing = Finding("BKP-DDB-DELETION-PROTECTION", "fail", "deletion protection is off")
+    waived = waivers.apply(failing, "dynamodb:orders", cfg.env("prod").waivers, date(2027, 6, 30))
+    assert waived.status == "warn" and "waived until 2027-06-30: provider 3.39 cannot set it" in waived.detail
+    expired = waivers.apply(failing, "dynamodb:orders", cfg.env("prod").waivers, date(2027, 7, 1))
+    assert expired.status == "fail" and "its waiver expired on 2027-06-30" in expired.detail
+    # Negative controls: another target, another check, a passing finding.
+    assert waivers.apply(failing, "dynamodb:sessions", cfg.env("prod").waivers, date(2027, 1, 1)) == failing
+    other = Finding("BKP-DDB-PITR", "fail", "off")
+    assert waivers.apply(other, "dynamodb:orders", cfg.env("prod").waivers, date(2027, 1, 1)) == other
+
+
+@pytest.mark.parametrize("waiver, words", [
+    ('check = "X"\nexpires = 2027-01-01\n', "'envs.prod.waivers[0].reason' is required"),
+    ('check = "X"\nreason = "r"\nexpires = "someday"\n', "'envs.prod.waivers[0].expires' must be a date"),
+    ('check = "X"\nreason = "r"\nexpires = 2027-01-01\nuntil = 1\n', "unknown key 'envs.prod.waivers[0].until'"),
+])
+def test_a_waiver_without_its_reason_or_expiry_is_refused_naming_the_key(tmp_path: Path, waiver: str, words: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_text(tmp_path, f"[envs.prod]\n[[envs.prod.waivers]]\n{waiver}")
+    assert words in str(raised.value)
