@@ -24,6 +24,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -201,12 +202,19 @@ def _read_holder(fd: int, target: str) -> Holder | None:
 
 
 class DynamoLedger:
-    """Leases and records as items of a DynamoDB table whose hash key is the string LockID."""
+    """Leases and records as items of a DynamoDB table whose hash key is the string LockID.
 
-    def __init__(self, ddb: Any, table: str, env: str) -> None:
+    A lease is keyed by the account and region the env names and the target's canonical name, so two
+    envs naming the same account and region wait for each other. While held it is renewed every third
+    of its length (at most hourly): a drill that runs longer than it first asked for keeps its target.
+    """
+
+    def __init__(self, ddb: Any, table: str, env: str, scope: str | None = None, renew_every_s: float | None = None) -> None:
         self.ddb = ddb
         self.table = table
         self.env = env
+        self.scope = scope or env  # ACCOUNT:REGION of the env
+        self.renew_every_s = renew_every_s
 
     def _missing_table(self) -> CannotRun:
         return CannotRun(f"lease table '{self.table}' not found: create it with terraform/bootstrap, "
@@ -216,7 +224,7 @@ class DynamoLedger:
         target = lease_key(target)
         now = _now()
         holder = Holder(target, drill_id, owner_id(), _stamp(now), _stamp(now + timedelta(hours=hours)))
-        key = f"{LEASE_PREFIX}{self.env}:{target}"
+        key = f"{LEASE_PREFIX}{self.scope}:{target}"
         item = {"LockID": {"S": key}, **{k: {"S": v} for k, v in asdict(holder).items()}}
         try:
             self.ddb.put_item(TableName=self.table, Item=item,
@@ -230,7 +238,13 @@ class DynamoLedger:
         except self.ddb.exceptions.ResourceNotFoundException:
             raise self._missing_table() from None
 
+        stop = threading.Event()
+        every = self.renew_every_s if self.renew_every_s is not None else min(max(30.0, hours * 3600 / 3), 3600.0)
+        threading.Thread(target=self._renew, args=(key, drill_id, hours, every, stop), name="dbops-lease-renewal",
+                         daemon=True).start()
+
         def release() -> None:
+            stop.set()
             try:
                 self.ddb.delete_item(TableName=self.table, Key={"LockID": {"S": key}},
                                      ConditionExpression="drill_id = :me", ExpressionAttributeValues={":me": {"S": drill_id}})
@@ -238,6 +252,18 @@ class DynamoLedger:
                 pass  # expired and taken over: it is not ours to delete any more
 
         return Lease(holder, release)
+
+    def _renew(self, key: str, drill_id: str, hours: float, every_s: float, stop: threading.Event) -> None:
+        while not stop.wait(every_s):
+            try:
+                self.ddb.update_item(TableName=self.table, Key={"LockID": {"S": key}}, UpdateExpression="SET expires_at = :until",
+                                     ConditionExpression="drill_id = :me",
+                                     ExpressionAttributeValues={":until": {"S": _stamp(_now() + timedelta(hours=hours))},
+                                                                ":me": {"S": drill_id}})
+            except self.ddb.exceptions.ConditionalCheckFailedException:
+                return  # released, or taken over after it expired: not ours to extend
+            except Exception:  # noqa: BLE001 — a failed renewal is tried again next time; the lease still runs
+                continue
 
     def _items(self, prefix: str) -> Iterator[dict[str, Any]]:
         # Our own small table (leases, drill records, Terraform locks): a scan reads only that.
@@ -251,10 +277,10 @@ class DynamoLedger:
             raise self._missing_table() from None
 
     def holders(self) -> list[Holder]:
-        return [Holder(**{k: v["S"] for k, v in item.items() if k != "LockID"}) for item in self._items(f"{LEASE_PREFIX}{self.env}:")]
+        return [Holder(**{k: v["S"] for k, v in item.items() if k != "LockID"}) for item in self._items(f"{LEASE_PREFIX}{self.scope}:")]
 
     def break_lease(self, holder: Holder) -> None:
-        self.ddb.delete_item(TableName=self.table, Key={"LockID": {"S": f"{LEASE_PREFIX}{self.env}:{holder.target}"}},
+        self.ddb.delete_item(TableName=self.table, Key={"LockID": {"S": f"{LEASE_PREFIX}{self.scope}:{holder.target}"}},
                              ConditionExpression="drill_id = :d", ExpressionAttributeValues={":d": {"S": holder.drill_id}})
 
     def put_record(self, record: Record) -> None:
@@ -303,4 +329,5 @@ def ledger_for(cfg: Any, env: Any) -> Ledger:
         return lab_ledger(cfg.lab_dir)
     from ops.aws import Aws
 
-    return DynamoLedger(Aws.for_env(cfg, env).client("dynamodb"), env.lease_table, env.name)
+    return DynamoLedger(Aws.for_env(cfg, env).client("dynamodb"), env.lease_table, env.name,
+                        scope=f"{env.account_id or env.name}:{env.region}")

@@ -91,7 +91,7 @@ def table_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:
     table = target.table
     mode = (table.get("BillingModeSummary") or {}).get("BillingMode") or ("PROVISIONED" if table.get("ProvisionedThroughput", {}).get("WriteCapacityUnits") else "PAY_PER_REQUEST")
     provisioned = table.get("ProvisionedThroughput", {})
-    last = history.verdict(cfg.report_dir, "throughput", str(ref))
+    last = history.verdict(cfg.report_dir, "throughput", str(ref), env=env)
     return {
         "status": table["TableStatus"],
         "billing_mode": mode,
@@ -113,10 +113,10 @@ def _age(t: datetime | None) -> str:
     return history.age_text(t.astimezone(timezone.utc).isoformat())
 
 
-def drills(cfg: Config, target: str | None) -> dict[str, Any]:
-    fo = history.verdict(cfg.report_dir, "failover", target)
-    rs = history.verdict(cfg.report_dir, "restore", target)
-    bk = history.verdict(cfg.report_dir, "backup", None)
+def drills(cfg: Config, target: str | None, env: EnvConfig | None = None) -> dict[str, Any]:
+    fo = history.verdict(cfg.report_dir, "failover", target, env=env)
+    rs = history.verdict(cfg.report_dir, "restore", target, env=env)
+    bk = history.verdict(cfg.report_dir, "backup", None, env=env)
     return {
         "failover": {**fo, "downtime": _fmt_s(fo["measurements"].get("client_write_downtime_s")),
                      "lost": measured(fo["measurements"].get("lost_writes"))},
@@ -125,7 +125,7 @@ def drills(cfg: Config, target: str | None) -> dict[str, Any]:
     }
 
 
-def budget(cfg: Config, today: date | None = None) -> dict[str, Any]:
+def budget(cfg: Config, today: date | None = None, env: EnvConfig | None = None) -> dict[str, Any]:
     """The budget burn from the newest cost check of the current month (UTC): a check of a past month
     (`cost check --month`) run later says nothing about this month's spend."""
     month = (today or datetime.now(timezone.utc).date()).strftime("%Y-%m")
@@ -133,13 +133,13 @@ def budget(cfg: Config, today: date | None = None) -> dict[str, Any]:
     def this_month(report: dict[str, Any]) -> bool:
         return report.get("details", {}).get("month") == month
 
-    cost = history.verdict(cfg.report_dir, "cost", None, this_month)
+    cost = history.verdict(cfg.report_dir, "cost", None, this_month, env)
     m = cost["measurements"]
     limit = cfg.policy.monthly_budget_usd
     projected = m.get("projected_usd")
     burn = (f"{projected:.2f} USD projected, {100 * projected / limit:.0f}% of the budget" if projected is not None
             else f"not measured: no cost check of {month} projected its spend (run `dbops cost check`)")
-    report = history.last(cfg.report_dir, "cost", None, this_month)
+    report = history.last(cfg.report_dir, "cost", None, this_month, env)
     movers = ", ".join((report or {}).get("details", {}).get("top_movers", [])) or "-"
     storage = m.get("projected_storage_usd")
     return {"limit": f"{limit:.2f}", "verdict": cost["verdict"], "age": cost["age"], "burn": burn, "movers": movers,
@@ -150,12 +150,12 @@ def _through_pooler(report: dict[str, Any]) -> bool:
     return "pooler" in str(report.get("details", {}).get("via", "")) or ":" in str(report.get("details", {}).get("via", ""))
 
 
-def pooling(cfg: Config, target: str) -> dict[str, Any]:
+def pooling(cfg: Config, target: str, env: EnvConfig | None = None) -> dict[str, Any]:
     """What the latest drills measured directly and through a pooler, and which is better by how much."""
-    direct_fo = history.last(cfg.report_dir, "failover", target, lambda r: not _through_pooler(r) and r["status"] == "pass")
-    pooled_fo = history.last(cfg.report_dir, "failover", target, lambda r: _through_pooler(r) and r["status"] == "pass")
-    direct_conn = history.last(cfg.report_dir, "connections", target, lambda r: not _through_pooler(r))
-    pooled_conn = history.last(cfg.report_dir, "connections", target, _through_pooler)
+    direct_fo = history.last(cfg.report_dir, "failover", target, lambda r: not _through_pooler(r) and r["status"] == "pass", env)
+    pooled_fo = history.last(cfg.report_dir, "failover", target, lambda r: _through_pooler(r) and r["status"] == "pass", env)
+    direct_conn = history.last(cfg.report_dir, "connections", target, lambda r: not _through_pooler(r), env)
+    pooled_conn = history.last(cfg.report_dir, "connections", target, _through_pooler, env)
 
     def downtime(r: dict[str, Any] | None) -> float | None:
         return (r or {}).get("measurements", {}).get("client_write_downtime_s")

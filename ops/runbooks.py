@@ -41,8 +41,8 @@ def context(cfg: Config, env: EnvConfig, target: str | None) -> dict[str, Any]:
         "now": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "env": {"name": env.name, "protected": env.protected, "region": env.region, "account_id": env.account_id},
         "policy": vars(cfg.policy),
-        "drills": live.drills(cfg, target),
-        "budget": live.budget(cfg),
+        "drills": live.drills(cfg, target, env),
+        "budget": live.budget(cfg, env=env),
         "alarms": {
             "connections": f"dbops-{env.name}-<cluster>-connections", "backup_failed": f"dbops-{env.name}-backup-jobs-failed",
             "replica_lag": f"dbops-{env.name}-<reader>-replica-lag", "free_local_storage": f"dbops-{env.name}-<cluster>-free-local-storage",
@@ -64,7 +64,7 @@ def context(cfg: Config, env: EnvConfig, target: str | None) -> dict[str, Any]:
                              else "dbops lab status"),
             }
             ctx["alarms"]["connections"] = f"dbops-{env.name}-{ref.name}-connections"
-            ctx["pooling"] = live.pooling(cfg, str(ref))
+            ctx["pooling"] = live.pooling(cfg, str(ref), env)
             ctx["alarms"]["free_local_storage"] = f"dbops-{env.name}-{ref.name}-free-local-storage"
         else:
             values = live.table_values(cfg, env, ref)

@@ -15,7 +15,7 @@ COLUMNS = ("target", "health", "writer", "replica_lag", "connections", "newest_b
 def rows(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
     from ops.estate import inventory
 
-    burn = live.budget(cfg)["burn"]
+    burn = live.budget(cfg, env=env)["burn"]
     out = []
     for t in inventory(cfg, env):
         ref = parse_target(t["id"])
@@ -33,7 +33,7 @@ def rows(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
         except Exception as exc:  # noqa: BLE001 — one unreachable target must not hide the others
             row.update(health=f"error: {str(exc).splitlines()[0][:60]}", writer="?", replica_lag="?", connections="?",
                        newest_backup="?", restorable_lag="?")
-        drills = live.drills(cfg, t["id"])
+        drills = live.drills(cfg, t["id"], env)
         newest = max((d for d in (drills["failover"], drills["restore"]) if d["started_at"]),
                      key=lambda d: d["started_at"], default=None)
         row["last_drill"] = f"{newest['verdict']} {newest['age']}" if newest else "never run"

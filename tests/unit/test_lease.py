@@ -59,3 +59,28 @@ def test_a_target_named_by_its_arn_waits_for_the_lease_of_its_name(ledger: Ledge
     with ledger.acquire(held, "first", hours=1):
         with pytest.raises(Busy):
             ledger.acquire(other, "second", hours=1)
+
+
+def test_two_envs_of_one_account_and_region_wait_for_each_other(ddb: object, tmp_path: Path) -> None:
+    scope = f"123456789012:us-east-1:{tmp_path.name}"
+    prod = DynamoLedger(ddb, "leases", "prod", scope=scope)
+    also_prod = DynamoLedger(ddb, "leases", "prod-oncall", scope=scope)
+    elsewhere = DynamoLedger(ddb, "leases", "prod", scope=f"123456789012:eu-west-1:{tmp_path.name}")
+    with prod.acquire("aurora:orders", "first", hours=1):
+        with pytest.raises(Busy):
+            also_prod.acquire("aurora:orders", "second", hours=1)
+        elsewhere.acquire("aurora:orders", "third", hours=1).release()  # another region's cluster of that name
+
+
+@pytest.mark.parametrize("renew_every_s, busy", [(0.5, True), (3600.0, False)])
+def test_a_held_lease_is_renewed_past_its_first_expiry(ddb: object, tmp_path: Path, renew_every_s: float, busy: bool) -> None:
+    import time
+
+    ledger = DynamoLedger(ddb, "leases", "prod", scope=f"renew-{renew_every_s}-{tmp_path.name}", renew_every_s=renew_every_s)
+    with ledger.acquire("aurora:orders", "long-drill", hours=2 / 3600):  # a 2 s lease, held for 3.5 s
+        time.sleep(3.5)
+        if busy:
+            with pytest.raises(Busy):
+                ledger.acquire("aurora:orders", "next", hours=1)
+        else:  # negative control: not renewed in time, it expired and the next drill takes it over
+            ledger.acquire("aurora:orders", "next", hours=1).release()
