@@ -80,6 +80,9 @@ class EnvConfig:
     # PEM bundle of the CAs that sign the databases' certificates (AWS: the RDS CA bundle, global-bundle.pem):
     # set, Aurora connections verify the server and its host name (sslmode=verify-full); unset, only encrypt.
     tls_root_cert: Path | None = None
+    # RDS Proxy presents certificates of Amazon's root CAs (Amazon Trust Services), not of the RDS CA bundle:
+    # the bundle a --via endpoint is verified against (default: tls_root_cert).
+    proxy_tls_root_cert: Path | None = None
     # The AWS account the env is: before anything writes, the credentials must act in it (STS).
     account_id: str | None = None
     waivers: tuple[Waiver, ...] = ()
@@ -168,6 +171,7 @@ _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "profile": (_string, "a profile name"),
     "lease_table": (_string, "a DynamoDB table name"),
     "tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
+    "proxy_tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
     "account_id": (lambda v: isinstance(v, str) and len(v) == 12 and v.isdigit(), "a 12-digit AWS account id in quotes"),
 }
 _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -263,6 +267,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             lease_table=table.get("lease_table", DEFAULT_LEASE_TABLE),
             policy=tuple(sorted(own_policy.items())),
             tls_root_cert=(root / table["tls_root_cert"]) if table.get("tls_root_cert") else None,
+            proxy_tls_root_cert=(root / table["proxy_tls_root_cert"]) if table.get("proxy_tls_root_cert") else None,
             account_id=table.get("account_id"),
             waivers=waivers,
         )

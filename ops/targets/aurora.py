@@ -13,7 +13,7 @@ from psycopg.conninfo import make_conninfo
 from ops.aws import Aws
 from ops.clock import wait_for, wait_until
 from ops.data.markers import Marker
-from ops.errors import CannotRun, RestoreFailed, UsageError
+from ops.errors import CannotRun, ConfigError, RestoreFailed, UsageError
 from ops.targets import TargetRef
 from ops.targets.base import ClientEndpoint, ClusterState, Heal, MemberState, parse_host_port, pgbouncer_console, wait_restorable
 
@@ -28,12 +28,16 @@ DRILL_TAG_KEY = "dbops:drill-id"
 
 
 class AuroraTarget:
-    def __init__(self, ref: TargetRef, aws: Aws, secret_arn: str | None = None, tls_root_cert: Path | None = None) -> None:
+    def __init__(self, ref: TargetRef, aws: Aws, secret_arn: str | None = None, tls_root_cert: Path | None = None,
+                 proxy_tls_root_cert: Path | None = None, verified_only: bool = False, env_name: str = "") -> None:
         self.ref = ref
         self.aws = aws
         self.rds = aws.client("rds")
         self.secret_arn = secret_arn
         self.tls_root_cert = tls_root_cert  # CA bundle: the server's certificate and host name are verified
+        self.proxy_tls_root_cert = proxy_tls_root_cert or tls_root_cert  # for a --via endpoint (RDS Proxy)
+        # Off the lab, a password never goes over a connection whose server was not verified.
+        self.verified_only, self.env_name = verified_only, env_name
         self._cluster()  # an unknown cluster is a usage error before anything starts
 
     # Every Aurora cluster has a database behind its endpoint (the lab runs real servers behind its own).
@@ -125,7 +129,7 @@ class AuroraTarget:
             raise UsageError(f"--via pooler names the lab's PgBouncer of lab-pg; for {self.ref} give the proxy's HOST:PORT")
         host, port = parse_host_port(via)
         cluster = dict(self._cluster(), Endpoint=host, Port=port)
-        dsn = self.dsn_for(cluster)
+        dsn = self.dsn_for(cluster, ca=self.proxy_tls_root_cert)
         return ClientEndpoint(dsn, f"{host}:{port}", pgbouncer_console(dsn))
 
     def probe(self) -> None:
@@ -141,9 +145,13 @@ class AuroraTarget:
             where = f" (credentials from secret {self.secret_arn})" if self.secret_arn else ""
             raise CannotRun(f"{self.ref}: cannot connect to the writer endpoint{where}: {first}") from None
 
-    def dsn_for(self, cluster: dict[str, Any], secret_of: dict[str, Any] | None = None) -> str:
+    def dsn_for(self, cluster: dict[str, Any], secret_of: dict[str, Any] | None = None, ca: Path | None = None) -> str:
         """libpq DSN of a cluster's endpoint, TLS required; credentials from the master secret
         (--secret-arn, the env's Terraform outputs, or the cluster's RDS-managed secret)."""
+        ca = ca or self.tls_root_cert
+        if ca is None and self.verified_only:
+            raise ConfigError(f"envs.{self.env_name}.tls_root_cert is not set: connections to {self.ref} verify the server "
+                              "(sslmode=verify-full) and carry a password; set it to the RDS CA bundle (global-bundle.pem)")
         owner = secret_of or cluster
         secret_arn = self.secret_arn or (owner.get("MasterUserSecret") or {}).get("SecretArn")
         if not secret_arn:
@@ -155,8 +163,7 @@ class AuroraTarget:
         except (KeyError, TypeError, ValueError):
             raise UsageError(f"secret {secret_arn} holds no JSON with username and password") from None
         # The password is only ever in this DSN, handed to libpq; never printed or reported.
-        tls = ({"sslmode": "verify-full", "sslrootcert": str(self.tls_root_cert)} if self.tls_root_cert is not None
-               else {"sslmode": "require"})
+        tls = {"sslmode": "verify-full", "sslrootcert": str(ca)} if ca is not None else {"sslmode": "require"}
         return make_conninfo(host=cluster["Endpoint"], port=cluster.get("Port", 5432), dbname=secret.get("dbname") or "postgres",
                              user=user, password=password, connect_timeout=2, **tls)
 

@@ -34,7 +34,8 @@ def open_cluster(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None 
         from ops.aws import Aws
         from ops.targets.aurora import AuroraTarget
 
-        target = AuroraTarget(ref, Aws.for_env(cfg, env), secret_arn, tls_root_cert(cfg, env))
+        target = AuroraTarget(ref, Aws.for_env(cfg, env), secret_arn, tls_root_cert(cfg, env), proxy_tls_root_cert(cfg, env),
+                              verified_only=not env.is_embedded, env_name=env.name)
         if target.secret_arn is None and target.has_data_plane:
             target.secret_arn = secret_from_outputs(cfg, env, ref)
         return target
@@ -42,7 +43,8 @@ def open_cluster(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None 
 
 
 def tls_root_cert(cfg: Config, env: EnvConfig) -> Path | None:
-    """The env's CA bundle; the lab's Aurora servers are signed by the lab's own CA and verified against it."""
+    """The env's CA bundle; the lab's Aurora servers are signed by the lab's own CA and verified against it.
+    None where the env names none: the target then refuses to connect (see AuroraTarget.dsn_for)."""
     if env.tls_root_cert is not None:
         if not env.tls_root_cert.is_file():
             raise ConfigError(f"envs.{env.name}.tls_root_cert: {env.tls_root_cert} is not a file")
@@ -50,6 +52,15 @@ def tls_root_cert(cfg: Config, env: EnvConfig) -> Path | None:
     if env.is_embedded:
         return cfg.lab_dir / "aurora" / "tls" / "ca.crt"
     return None
+
+
+def proxy_tls_root_cert(cfg: Config, env: EnvConfig) -> Path | None:
+    """What a --via endpoint (RDS Proxy: Amazon's root CAs) is verified against: its own bundle, else the env's."""
+    if env.proxy_tls_root_cert is not None:
+        if not env.proxy_tls_root_cert.is_file():
+            raise ConfigError(f"envs.{env.name}.proxy_tls_root_cert: {env.proxy_tls_root_cert} is not a file")
+        return env.proxy_tls_root_cert
+    return tls_root_cert(cfg, env)
 
 
 def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None = None) -> Any:
