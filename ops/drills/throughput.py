@@ -451,7 +451,7 @@ def _judge_rate(kind: str, target: float, sent: int, served_units: float, hold_s
     journal.measure(f"achieved_{unit.lower()}", achieved)
     journal.measure(f"offered_{kind}s_per_second", offered)
     counted = (f"{served_units:g} units served of {sent} requests sent, {expected:.0f} scheduled ({target:.2f}/s for {hold_s:g}s; "
-               f"at least {floor:.0f} expected within the {100 * tolerance:.0f}% tolerance and its chance spread)")
+               f"at least {math.ceil(floor)} expected within the {100 * tolerance:.0f}% tolerance and its chance spread)")
     if served_units >= floor:
         return "pass", f"{kind}s: {achieved:.2f} {unit}/s served at the multiple: {counted}"
     if sent < floor:

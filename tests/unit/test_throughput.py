@@ -229,6 +229,9 @@ def test_a_low_rate_over_a_short_hold_does_not_blame_a_client_within_the_schedul
     assert check.status == "pass" and "client" not in check.detail, check.detail
     assert "25 units served of 25 requests sent, 30 scheduled" in check.detail and report.status == "pass"
     assert report.measurements["achieved_rcu"] == pytest.approx(25 / 30, abs=0.001)
+    # of the 30 sent, the table must serve 7 (27 less four standard deviations of it)
+    assert rate_check(reads_judged(30, 7, rate=1.0, hold_s=30)).status == "pass"
+    assert rate_check(reads_judged(30, 6, rate=1.0, hold_s=30)).status == "fail"
 
 
 def test_a_client_that_really_sent_too_little_at_a_low_rate_is_still_caught_and_a_table_that_served_too_little_fails() -> None:
