@@ -1,7 +1,8 @@
-"""What every drill shares: ids, tags, interrupt handling, the could-not-run guard."""
+"""What every drill shares: ids, tags, interrupt handling, the could-not-run guard, the fewest a schedule gives by chance."""
 
 from __future__ import annotations
 
+import math
 import secrets
 import signal
 import threading
@@ -14,6 +15,14 @@ from ops.report import Journal, Report
 
 DRILL_TAG = "dbops:drill-id"
 EXPIRES_TAG = "dbops:expires-at"
+CHANCE_SIGMAS = 4  # a count this many standard deviations short of its expectation is no chance shortfall
+
+
+def fewest_by_chance(expected: float) -> float:
+    """The fewest events a schedule expected to give `expected` may give by chance alone: its Poisson
+    spread (sqrt(expected)) taken CHANCE_SIGMAS times below it, never below 0. A count under it is a
+    real shortfall; at 0 (expected at most CHANCE_SIGMAS**2) the count cannot tell one at all."""
+    return max(0.0, expected - CHANCE_SIGMAS * math.sqrt(expected))
 
 
 def new_drill_id(kind: str) -> str:

@@ -29,12 +29,12 @@ Objectives:
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ops.drills.common import fewest_by_chance
 from ops.query import pgbench
 from ops.query.pgbench import Script, Settings
 from ops.report import Journal, Report, headline, list_reports, measured
@@ -283,7 +283,7 @@ def transactions_done(run: pgbench.Run) -> tuple[int, str]:
 
 def judge_rate(done: int, opts: LatencyOptions, journal: Journal, source: str = "pgbench's per-transaction log") -> None:
     scheduled = opts.rate * opts.duration_s
-    floor = max(0.0, scheduled - 4 * math.sqrt(scheduled))
+    floor = fewest_by_chance(scheduled)
     journal.measure("scheduled_transactions", scheduled)
     journal.check("LAT-RATE", "pass" if done >= floor else "fail",
                   f"{done} transactions completed of {scheduled:.0f} scheduled ({opts.rate:g}/s for {opts.duration_s}s; "

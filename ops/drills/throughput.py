@@ -20,10 +20,13 @@ Objectives (not judged means inconclusive, never a pass):
   ThrottlingException, RequestLimitExceeded), counted one by one by a client with retries off.
 - TP-P95: p95 latency of the successful writes and of the reads at the multiple, each at most the
   policy's throughput_p95_ms.
-- TP-RATE: the units a second the table served at the multiple within throughput_rate_tolerance of
-  the target. When the client could not even send that many (the emulator's or this process's own
-  limit), the rate is unknown and the drill inconclusive; when it sent them and the table did not
-  serve them, it failed.
+- TP-RATE: the units the table served over the hold at least what a rate within
+  throughput_rate_tolerance of the target gives, less four standard deviations of that count's
+  Poisson spread (the latency drill's LAT-RATE floor): a few requests over a short hold may fall
+  short by chance, and that is no limit of anyone's. When the client did not even send that many
+  (the emulator's or this process's own limit), the rate is unknown and the drill inconclusive; when
+  it sent them and the table did not serve them, it failed. A hold that schedules too few requests
+  for the floor to be above zero judges nothing: the rate is not measured, with the count it needs.
 
 Cost: on-demand, the request units consumed at the catalog's prices (ops/cost/prices.json: 0.625
 USD per million write request units, 0.125 per million read request units); provisioned, nothing on
@@ -47,7 +50,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ops.data.ddb_load import MAX_ITEMS, LoadTarget, MinuteSum, Removed, TableInfo, Tally, planned_requests
-from ops.drills.common import deferred_interrupts, expiry
+from ops.drills.common import deferred_interrupts, expiry, fewest_by_chance
 from ops.errors import CannotRun, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
@@ -390,20 +393,7 @@ def _judge(tally: Tally, p: Plan, opts: ThroughputOptions, journal: Journal) -> 
             continue
         held = [o for o in ops if lo <= o.sent < hi]
         ok = [o for o in held if o.outcome == "ok"]
-        achieved = sum(o.units for o in ok) / p.hold_s
-        offered = len(held) / p.hold_s
-        unit = UNIT[kind]
-        journal.measure(f"achieved_{unit.lower()}", achieved)
-        journal.measure(f"offered_{kind}s_per_second", offered)
-        floor = (1 - opts.tolerance) * target
-        if achieved >= floor:
-            rate_verdicts.append(("pass", f"{kind}s: {achieved:.2f} {unit}/s served at the multiple (target {target:.2f})"))
-        elif offered < floor:
-            rate_verdicts.append(("unknown", f"{kind}s: the client sent only {offered:.2f} requests/s of the {target:.2f} wanted "
-                                             "(the client's or the endpoint's own limit): the table was not tested at the multiple"))
-        else:
-            rate_verdicts.append(("fail", f"{kind}s: {achieved:.2f} {unit}/s served of {offered:.2f} requests/s sent "
-                                          f"(target {target:.2f}, tolerance {100 * opts.tolerance:.0f}%)"))
+        rate_verdicts.append(_judge_rate(kind, target, len(held), sum(o.units for o in ok), p.hold_s, opts.tolerance, journal))
         if len(ok) >= MIN_SAMPLES:
             lat = [o.latency_s for o in ok]
             p50, p95 = _ms(lat, 0.5), _ms(lat, 0.95)
@@ -428,6 +418,46 @@ def _judge(tally: Tally, p: Plan, opts: ThroughputOptions, journal: Journal) -> 
         journal.check("TP-ERRORS", "fail", f"{len(errors)} requests failed other than by throttling: {classes}")
     else:
         journal.check("TP-ERRORS", "pass", "no request failed other than by throttling")
+
+
+def rate_judgeable_from(tolerance: float) -> int:
+    """The fewest requests the hold must schedule for its count to tell a shortfall beyond the tolerance
+    from the schedule's chance spread (below it, any count is what a rate at the tolerance may give)."""
+    n = 1
+    while fewest_by_chance((1 - tolerance) * n) <= 0:
+        n += 1
+    return n
+
+
+def _judge_rate(kind: str, target: float, sent: int, served_units: float, hold_s: float, tolerance: float,
+                journal: Journal) -> tuple[str, str]:
+    """TP-RATE of one kind. Each request is one unit, so the hold schedules target x hold_s of them; a
+    rate at the tolerance's edge gives (1 - tolerance) of that, less its count's chance spread (the
+    latency drill's LAT-RATE floor). A count under that floor is a real shortfall: of the client when it
+    did not even send that many, else of the table. A hold too short for the floor to be above zero
+    judges nothing: the rate is not measured, and no figure is given for it."""
+    unit = UNIT[kind]
+    expected = target * hold_s
+    journal.measure(f"{kind}s_scheduled_at_multiple", expected)
+    floor = fewest_by_chance((1 - tolerance) * expected)
+    if floor <= 0:
+        needed = rate_judgeable_from(tolerance)
+        why = (f"not measured: {expected:.0f} {kind}s expected at the multiple ({target:.2f}/s for {hold_s:g}s), at least {needed} "
+               f"needed to tell a shortfall beyond {100 * tolerance:.0f}% from chance (--time of at least {math.ceil(needed / target)}s)")
+        journal.mark_not_measured(f"achieved_{unit.lower()}", why)
+        journal.mark_not_measured(f"offered_{kind}s_per_second", why)
+        return "unknown", f"{kind}s: {why}"
+    achieved, offered = served_units / hold_s, sent / hold_s
+    journal.measure(f"achieved_{unit.lower()}", achieved)
+    journal.measure(f"offered_{kind}s_per_second", offered)
+    counted = (f"{served_units:g} units served of {sent} requests sent, {expected:.0f} scheduled ({target:.2f}/s for {hold_s:g}s; "
+               f"at least {math.ceil(floor)} expected within the {100 * tolerance:.0f}% tolerance and its chance spread)")
+    if served_units >= floor:
+        return "pass", f"{kind}s: {achieved:.2f} {unit}/s served at the multiple: {counted}"
+    if sent < floor:
+        return "unknown", (f"{kind}s: the client sent only {offered:.2f} requests/s of the {target:.2f} wanted (the client's or the "
+                           f"endpoint's own limit): {counted}; the table was not tested at the multiple")
+    return "fail", f"{kind}s: only {achieved:.2f} {unit}/s served at the multiple: {counted}"
 
 
 def _worst(statuses: list[str]) -> str:

@@ -390,6 +390,53 @@ def test_a_rate_the_client_cannot_send_is_inconclusive_not_a_pass(tlab: Cli) -> 
     assert drill_items_left(ddb, "tp-fast", data["details"]["drill_id"], 600) == set()
 
 
+def test_a_low_rate_is_judged_within_its_counts_chance_spread_and_a_hold_too_short_for_it_is_not_measured(tlab: Cli) -> None:
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-low")
+    # 1 RCU/s for 5 s: 5 reads, too few for any count to tell a shortfall from chance
+    result, data = drill(tlab, "tp-low", "--baseline-rcu", "0.1", "--baseline-wcu", "0", "--ramp", "0", "--time", "5",
+                         "--metrics-wait", "5")
+    assert result.exit_code == 4 and checks(data)["TP-RATE"] == "unknown", result.output
+    rate = next(c["detail"] for c in data["checks"] if c["id"] == "TP-RATE")
+    assert "not measured: 5 reads expected at the multiple" in rate and "at least 18 needed" in rate and "client" not in rate
+    assert data["measurements"]["achieved_rcu"] is None and data["measurements"]["offered_reads_per_second"] is None
+    assert "served not measured / not measured" in data["summary"] and "TP-RATE" in data["summary"]
+    # 3 RCU/s for 10 s: 30 reads, judged
+    result, data = drill(tlab, "tp-low", "--baseline-rcu", "0.3", "--baseline-wcu", "0", "--ramp", "0", "--time", "10",
+                         "--metrics-wait", "5")
+    assert checks(data)["TP-RATE"] == "pass", result.output
+    assert data["measurements"]["reads_scheduled_at_multiple"] == 30 and data["measurements"]["achieved_rcu"] >= 0.9 * 3
+    assert drill_items_left(ddb, "tp-low", data["details"]["drill_id"], 1) == set()
+
+
+def test_a_client_throttled_on_its_side_at_a_low_rate_is_still_caught(tlab: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control of the one above: one worker whose every read waits 3 s before it is sent
+    sends about 7 of the 40 reads 2 RCU/s schedules over 20 s, under the 12 chance allows."""
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-held")
+    run, load_client = ddb_load.LoadTarget.run, ddb_load.LoadTarget.load_client
+
+    class HeldBack:
+        def __init__(self, client: Any) -> None:
+            self._client = client
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._client, name)
+
+        def get_item(self, **kwargs: Any) -> Any:
+            time.sleep(3)
+            return self._client.get_item(**kwargs)
+
+    monkeypatch.setattr(ddb_load.LoadTarget, "load_client", lambda self, connections=10: HeldBack(load_client(self, connections)))
+    monkeypatch.setattr(ddb_load.LoadTarget, "run", lambda self, *a: run(self, *a[:7], 1, *a[8:]))
+    result, data = drill(tlab, "tp-held", "--baseline-rcu", "0.2", "--baseline-wcu", "0", "--ramp", "0", "--time", "20",
+                         "--metrics-wait", "5")
+    assert result.exit_code == 4 and data["status"] == "inconclusive", result.output
+    rate = next(c["detail"] for c in data["checks"] if c["id"] == "TP-RATE")
+    assert checks(data)["TP-RATE"] == "unknown" and "the client sent only" in rate and "40 scheduled" in rate
+    assert data["measurements"]["offered_reads_per_second"] < 12 / 20 and data["measurements"]["reads_not_sent"] > 0
+
+
 def test_a_drill_above_the_cost_ceiling_is_refused_in_one_line_before_anything_is_written(tlab: Cli) -> None:
     ddb = aws(tlab).client("dynamodb")
     make_table(ddb, "tp-costly")

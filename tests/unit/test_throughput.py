@@ -202,6 +202,72 @@ def test_a_rate_the_client_could_not_send_is_inconclusive() -> None:
     assert status == "inconclusive" and found["TP-RATE"] == "unknown" and found["TP-THROTTLES"] == "pass"
 
 
+def reads_judged(sent: int, served: int, rate: float, hold_s: float) -> Any:
+    """The report of a drill that sent `sent` reads over the hold at `rate` a second (no writes), `served` of them served."""
+    t = Tally()
+    for i in range(sent):
+        outcome = "ok" if i < served else "throttled"
+        t.ops.append(Op("read", 1 + hold_s * i / max(1, sent), 0.01, outcome, 1.0 if outcome == "ok" else 0.0))
+    p = tp.Plan(info(), tp.Baseline(0, rate / 10, "", "", T0, T0, 0), 10, (0, 0), (rate / 10, rate), 1, hold_s, 1, 0,
+                math.ceil(rate * (hold_s + 1)), 8, tp.Cost(0, 0, 0, ""))
+    journal = Journal("throughput", "dynamodb:t", "lab", echo=False)
+    journal.require(*tp.OBJECTIVES)
+    journal.details.update(multiplier=10, hold_s=hold_s)
+    tp._judge(t, p, tp.ThroughputOptions(p95_ms=100.0), journal)
+    return tp.with_summary(journal.finish())
+
+
+def rate_check(report: Any) -> Any:
+    return next(c for c in report.checks if c.id == "TP-RATE")
+
+
+def test_a_low_rate_over_a_short_hold_does_not_blame_a_client_within_the_schedules_chance_spread() -> None:
+    # 1 RCU/s for 30 s: 25 reads sent and served is 0.83/s, under the 10 % tolerance by a count of 2,
+    # well within what chance does to a count of 27.
+    report = reads_judged(25, 25, rate=1.0, hold_s=30)
+    check = rate_check(report)
+    assert check.status == "pass" and "client" not in check.detail, check.detail
+    assert "25 units served of 25 requests sent, 30 scheduled" in check.detail and report.status == "pass"
+    assert report.measurements["achieved_rcu"] == pytest.approx(25 / 30, abs=0.001)
+    # of the 30 sent, the table must serve 7 (27 less four standard deviations of it)
+    assert rate_check(reads_judged(30, 7, rate=1.0, hold_s=30)).status == "pass"
+    assert rate_check(reads_judged(30, 6, rate=1.0, hold_s=30)).status == "fail"
+
+
+def test_a_client_that_really_sent_too_little_at_a_low_rate_is_still_caught_and_a_table_that_served_too_little_fails() -> None:
+    # 1 RCU/s for 60 s: a rate at the tolerance gives 54, by chance down to 24.6.
+    at_floor = rate_check(reads_judged(25, 25, rate=1.0, hold_s=60))
+    assert at_floor.status == "pass", at_floor.detail
+    short = reads_judged(24, 24, rate=1.0, hold_s=60)
+    assert rate_check(short).status == "unknown" and short.status == "inconclusive"
+    assert "the client sent only 0.40 requests/s of the 1.00 wanted" in rate_check(short).detail
+    unserved = reads_judged(60, 24, rate=1.0, hold_s=60)
+    assert rate_check(unserved).status == "fail" and unserved.status == "fail"
+    assert "24 units served of 60 requests sent" in rate_check(unserved).detail
+
+
+@pytest.mark.parametrize("sent", [3, 5])
+def test_a_hold_too_short_to_judge_the_rate_says_not_measured_and_gives_no_figure(sent: int) -> None:
+    # 1 RCU/s for 5 s: 5 reads expected; chance alone may leave a rate at the tolerance with none.
+    report = reads_judged(sent, sent, rate=1.0, hold_s=5)
+    check = rate_check(report)
+    assert check.status == "unknown" and report.status == "inconclusive"
+    assert "not measured: 5 reads expected at the multiple" in check.detail and "at least 18 needed" in check.detail
+    assert "client" not in check.detail and "/s served" not in check.detail
+    assert report.measurements["achieved_rcu"] is None and report.measurements["offered_reads_per_second"] is None
+    assert "served not measured / not measured" in report.summary and "TP-RATE" in report.summary
+    # the count it asks for is enough: 18 reads over 18 s are judged
+    assert rate_check(reads_judged(18, 18, rate=1.0, hold_s=18)).status == "pass"
+
+
+def test_the_latency_and_throughput_drills_take_the_chance_spread_from_one_function() -> None:
+    from ops.drills import common, latency
+
+    assert tp.fewest_by_chance is common.fewest_by_chance and latency.fewest_by_chance is common.fewest_by_chance
+    assert common.fewest_by_chance(100) == 60 and common.fewest_by_chance(16) == 0 and common.fewest_by_chance(5) == 0
+    assert tp.rate_judgeable_from(0.1) == 18 and tp.rate_judgeable_from(0.5) == 33
+
+
 def test_p95_above_the_objective_fails_and_too_few_requests_leave_it_unknown() -> None:
     assert judged(tally(120, 120, latency_s=0.2), p95_ms=100)[1]["TP-P95"] == "fail"
     status, found = judged(tally(10, 10), target=2.5)
