@@ -10,7 +10,11 @@ Three ways to find a leftover, so a drill killed at any point leaves something f
   canary rows) older than a drill can run, in PostgreSQL targets.
 
 A leftover is removed when its expiry has passed or its drill process is gone from this
-host (after a SIGKILL); one whose drill still runs is never touched. A restore kept with
+host (after a SIGKILL); one whose drill still runs, or still holds its target's lease (on any
+host), is never touched. Outside a drill record, a resource must carry the drill tag *and* the
+drill's name (the restore's identifier ends with the drill id the tag names): a tag alone, on a
+resource of another name, is not enough. An Aurora cluster found that way is deleted with a
+final snapshot. A restore kept with
 --keep lives until it expires. "Deleted" is reported only once it is seen gone; otherwise
 it is reported as pending and found again by the next run.
 
@@ -255,13 +259,15 @@ def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: se
         for page in rds.get_paginator("describe_db_clusters").paginate():
             for c in page["DBClusters"]:
                 tags = _tags(c.get("TagList", []))
-                if DRILL_TAG not in tags or tags[DRILL_TAG] in recorded:
+                if DRILL_TAG not in tags or tags[DRILL_TAG] in recorded or not c["DBClusterIdentifier"].endswith(f"-{tags[DRILL_TAG]}"):
                     continue
                 why = judge(tags[DRILL_TAG], tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
                 if why:
                     members = [m["DBInstanceIdentifier"] for m in c.get("DBClusterMembers", [])]
-                    found.append(Leftover("aurora-cluster", c["DBClusterIdentifier"], tags[DRILL_TAG], why,
-                                          lambda cid=c["DBClusterIdentifier"], ms=members: delete_cluster_step(rds, cid, ms)))
+                    cid = c["DBClusterIdentifier"]
+                    final = f"{cid[:245]}-final"  # no drill record vouches for it: its data is kept
+                    found.append(Leftover("aurora-cluster", cid, tags[DRILL_TAG], why + f" (final snapshot {final})",
+                                          lambda cid=cid, ms=members, f=final: delete_cluster_step(rds, cid, ms, f)))
         return found
 
     found = _read(unread, "Aurora clusters", clusters, [])
@@ -277,9 +283,9 @@ def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: se
                           for t in page.get("Tags", [])])
         except ddb.exceptions.ResourceNotFoundException:
             return None
-        drill_id = tags.get(DRILL_TAG) or (named.group("drill") if named else None)
-        if drill_id is None or drill_id in recorded:
-            return None
+        drill_id = named.group("drill") if named else None
+        if drill_id is None or drill_id in recorded or tags.get(DRILL_TAG, drill_id) != drill_id:
+            return None  # not drill-named, or tagged for another drill than its name says
         if DRILL_TAG in tags:
             why = judge(drill_id, tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
         else:
@@ -377,6 +383,9 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
     unread: list[str] = []
     records = _read(unread, "drill records", lambda: list(ledger.records()), []) if ledger is not None else []
     recorded = {r.drill_id for r in records}
+    # A drill that holds its target's lease is running, wherever: nothing of it is touched.
+    held = {h.drill_id for h in (_read(unread, "drill leases", lambda: ledger.holders(), []) if ledger is not None else [])
+            if not _expired(h.expires_at, now)}
     if ledger is not None:
         found += record_leftovers(cfg, env, ledger, records, include_unexpired, now)
     if env.is_embedded:
@@ -389,6 +398,9 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
         from ops.aws import Aws
 
         found += aws_leftovers(Aws.for_env(cfg, env), include_unexpired, now, recorded, unread)
+    for item in [x for x in found if x.drill_id in held]:
+        echo(f"kept {item.kind} {item.name}: drill {item.drill_id} holds its target's lease (it is running)")
+    found = [x for x in found if x.drill_id not in held]
     pending = 0
     failed: list[str] = []
     for item in found:

@@ -308,8 +308,9 @@ class AuroraRestore:
         return delete_cluster_step(self.rds, handle.name, [handle.instance])
 
 
-def delete_cluster_step(rds: Any, cluster: str, instances: list[str]) -> bool:
-    """One step of deleting a cluster: its instances first, then the cluster. True once both are seen gone.
+def delete_cluster_step(rds: Any, cluster: str, instances: list[str], final_snapshot: str | None = None) -> bool:
+    """One step of deleting a cluster: its instances first, then the cluster (with a final snapshot when one is
+    named: a cluster no drill record vouches for keeps its data). True once both are seen gone.
 
     Aurora refuses to delete a cluster that still has instances, so this is called again
     until it returns True; every call is safe to repeat.
@@ -332,7 +333,8 @@ def delete_cluster_step(rds: Any, cluster: str, instances: list[str]) -> bool:
         return not left
     if not left and status != "deleting":
         try:
-            rds.delete_db_cluster(DBClusterIdentifier=cluster, SkipFinalSnapshot=True)
+            final = {"FinalDBSnapshotIdentifier": final_snapshot} if final_snapshot else {"SkipFinalSnapshot": True}
+            rds.delete_db_cluster(DBClusterIdentifier=cluster, **final)
         except (rds.exceptions.DBClusterNotFoundFault, rds.exceptions.InvalidDBClusterStateFault):
             pass
     return False

@@ -83,7 +83,7 @@ def refused(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Rule]]:
 def test_a_drill_tag_on_the_second_page_of_a_tables_tags_is_found(lab: Cli) -> None:
     ddb = ddb_client(lab)
     drill = new_drill_id("restore")
-    name = "jan-many-tags"  # not drill-named: only its tags say whose it is
+    name = restored_table_name("jan-many-tags", drill)
     make_table(ddb, name, [{"Key": f"team-{i:02}", "Value": "app"} for i in range(10)] + drill_tags(drill))
     try:
         arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
@@ -139,9 +139,11 @@ def test_a_drill_tag_on_the_second_page_of_a_recovery_points_tags_is_found() -> 
 
 def test_a_refused_deletion_or_read_is_named_and_the_others_are_still_removed(lab: Cli, refused: dict[str, Rule]) -> None:
     ddb = ddb_client(lab)
-    denied, throttled, plain, source = "jan-denied", "jan-throttled", "jan-plain", "jan-source"
-    for name in (denied, throttled, plain):
-        make_table(ddb, name, drill_tags(new_drill_id("restore")))
+    drills = [new_drill_id("restore") for _ in range(3)]
+    denied, throttled, plain = (restored_table_name(n, d) for n, d in zip(("jan-denied", "jan-throttled", "jan-plain"), drills))
+    source = "jan-source"
+    for name, drill in zip((denied, throttled, plain), drills):
+        make_table(ddb, name, drill_tags(drill))
     recorded = new_drill_id("restore")
     restored = restored_table_name(source, recorded)
     make_table(ddb, source)  # the application's table: the record says the drill wrote markers into it
@@ -175,6 +177,60 @@ def test_a_refused_deletion_or_read_is_named_and_the_others_are_still_removed(la
         refused.clear()
         drop_tables(ddb, denied, throttled, plain, restored, source)
         ledger.delete_record(recorded)
+
+
+def test_a_drill_tag_alone_on_a_table_of_another_name_is_not_enough_to_delete_it(lab: Cli) -> None:
+    ddb = ddb_client(lab)
+    drill = new_drill_id("restore")
+    stray, other_drill = "jan-app-orders", restored_table_name("jan-src", new_drill_id("restore"))
+    make_table(ddb, stray, drill_tags(drill))  # an application table carrying a copied drill tag
+    make_table(ddb, other_drill, drill_tags(drill))  # named by one drill, tagged by another
+    restored = restored_table_name("jan-src", drill)
+    make_table(ddb, restored, drill_tags(drill))  # negative control: name and tag agree
+    try:
+        result = lab("janitor", "--include-unexpired", "--json")
+        assert result.exit_code == 0, result.output
+        left = set(ddb.list_tables()["TableNames"])
+        assert {stray, other_drill} <= left and restored not in left, result.output
+    finally:
+        drop_tables(ddb, stray, other_drill, restored)
+
+
+def test_nothing_of_a_drill_that_holds_its_targets_lease_is_touched(lab: Cli) -> None:
+    ddb = ddb_client(lab)
+    drill = new_drill_id("restore")
+    restored = restored_table_name("jan-leased", drill)
+    make_table(ddb, restored, drill_tags(drill))  # expired tags, owner on another host: would go
+    ledger = lab_ledger(lab.lab_dir)
+    try:
+        with ledger.acquire("dynamodb:jan-leased", drill, hours=1):
+            result = lab("janitor", "--include-unexpired", "--json")
+            assert result.exit_code == 0, result.output
+            assert restored in ddb.list_tables()["TableNames"]
+            assert f"kept dynamodb-table {restored}: drill {drill} holds its target's lease" in result.stderr
+        # Negative control: the lease released, the same leftover goes.
+        assert lab("janitor", "--json").exit_code == 0
+        assert restored not in ddb.list_tables()["TableNames"]
+    finally:
+        drop_tables(ddb, restored)
+
+
+def test_an_aurora_cluster_no_record_vouches_for_is_deleted_with_a_final_snapshot() -> None:
+    from ops.targets.aurora import delete_cluster_step
+
+    rds = boto3.client("rds", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(rds)
+    cluster = {"DBClusterIdentifier": "orders-restore-x", "Status": "available"}
+    stub.add_response("describe_db_clusters", {"DBClusters": [cluster]}, {"DBClusterIdentifier": "orders-restore-x"})
+    stub.add_response("delete_db_cluster", {"DBCluster": cluster},
+                      {"DBClusterIdentifier": "orders-restore-x", "FinalDBSnapshotIdentifier": "orders-restore-x-final"})
+    stub.add_response("describe_db_clusters", {"DBClusters": [cluster]}, {"DBClusterIdentifier": "orders-restore-x"})
+    stub.add_response("delete_db_cluster", {"DBCluster": cluster},
+                      {"DBClusterIdentifier": "orders-restore-x", "SkipFinalSnapshot": True})
+    with stub:
+        assert delete_cluster_step(rds, "orders-restore-x", [], "orders-restore-x-final") is False
+        assert delete_cluster_step(rds, "orders-restore-x", []) is False  # a recorded restore: no snapshot
+    stub.assert_no_pending_responses()
 
 
 # --- a failed read is never "nothing left" -------------------------------------------------------
