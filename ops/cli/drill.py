@@ -159,7 +159,9 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
         preflight(endpoint.dsn, endpoint.label, clients, allow_exhaustion=allow_exhaustion, via=via)
         opts = ConnectionsOptions(clients=clients, rate_per_client=rate, duration_s=duration, query_ms=query_ms, ramp_s=ramp,
                                   setup_p95_ms=cfg.policy.connection_setup_p95_ms,
-                                  pool_utilization_min=cfg.policy.pool_utilization_min)
+                                  pool_utilization_min=cfg.policy.pool_utilization_min,
+                                  query_overhead_p95_ms=cfg.policy.query_overhead_p95_ms,
+                                  pool_wait_max_ms=cfg.policy.pool_wait_max_ms)
         drill_id = new_drill_id("connections")
         with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)):
             journal = Journal("connections", target, env.name)
