@@ -105,6 +105,14 @@ def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, j
                           f"{opts.rate_per_client:g} queries/s each for {opts.duration_s:g}s"
                           + (f", {opts.query_ms:g} ms of work per query" if opts.query_ms else ""))
     tally = run_load(dsn, admin_dsn, opts, journal.event)
+    judge(tally, opts, journal, pooled=admin_dsn is not None)
+    if admin_dsn:
+        _judge_pooler_alive(admin_dsn, journal)
+    return journal.finish()
+
+
+def judge(tally: Tally, opts: ConnectionsOptions, journal: Journal, pooled: bool) -> None:
+    """Every objective but POOL-ALIVE, from what the load measured (pooled: SHOW POOLS was sampled)."""
     connected, refused = len(tally.setup_s), sum(tally.refused.values())
     journal.measure("clients", opts.clients)
     journal.measure("connected", connected)
@@ -132,10 +140,8 @@ def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, j
                   f"{refused} of {opts.clients} clients refused, {sum(tally.query_errors.values())} queries failed ({detail})")
     _judge_served(tally, opts, journal)
     _judge_overhead(tally, opts, journal)
-    if admin_dsn:
+    if pooled:
         _judge_pool(tally, opts, journal)
-        _judge_pooler_alive(admin_dsn, journal)
-    return journal.finish()
 
 
 def _judge_served(tally: Tally, opts: ConnectionsOptions, journal: Journal) -> None:
