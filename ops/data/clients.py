@@ -314,20 +314,19 @@ def run_load(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, echo: Ca
     as KeyboardInterrupt once they have, with no cancel request sent."""
     load = Load(dsn, admin_dsn, opts, Echo(echo))
     with asyncio.Runner() as runner:
-        with _interrupts_abort(runner.get_loop(), load) as received:
+        with _interrupts_abort(runner.get_loop(), load):
             runner.run(_run(load))
-    if received:
-        raise KeyboardInterrupt(f"signal {received[0]}")
     return load.tally
 
 
 @contextmanager
-def _interrupts_abort(loop: asyncio.AbstractEventLoop, load: Load) -> Iterator[list[int]]:
+def _interrupts_abort(loop: asyncio.AbstractEventLoop, load: Load) -> Iterator[None]:
     """SIGINT and SIGTERM handled as loop callbacks, so none lands inside a query (psycopg answers an
-    interrupt there with a cancel request); the handlers before are put back afterwards."""
+    interrupt there with a cancel request). Once the load has stopped, the handlers before are put
+    back and the first signal is handed to its own, as if it had come then."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield received
+        yield
         return
 
     def interrupted(signum: int) -> None:
@@ -340,11 +339,16 @@ def _interrupts_abort(loop: asyncio.AbstractEventLoop, load: Load) -> Iterator[l
     for s in previous:
         loop.add_signal_handler(s, interrupted, s)
     try:
-        yield received
+        yield
     finally:
         for s, handler in previous.items():
             loop.remove_signal_handler(s)
             signal.signal(s, handler)
+    if received:
+        handler = previous[received[0]]
+        if callable(handler):
+            handler(received[0], None)  # the drill's own handler raises KeyboardInterrupt: an aborted report
+        raise KeyboardInterrupt(f"signal {received[0]}")
 
 
 def pooler_answer(admin_dsn: str, timeout_s: float = 5.0) -> str | None:

@@ -175,10 +175,11 @@ def _judge_overhead(tally: Tally, opts: ConnectionsOptions, journal: Journal) ->
 
 
 def _judge_pool(tally: Tally, opts: ConnectionsOptions, journal: Journal) -> None:
+    if tally.pool_samples:
+        journal.measure("pool_clients_waiting_max", max(s["cl_waiting"] for s in tally.pool_samples))
     waits = [s["maxwait_ms"] for s in tally.pool_samples if "maxwait_ms" in s]
     if waits:
         journal.measure("pool_wait_max_ms", max(waits))
-        journal.measure("pool_clients_waiting_max", max(s["cl_waiting"] for s in tally.pool_samples))
         queued = sum(1 for s in tally.pool_samples if s["cl_waiting"])
         journal.check("POOL-WAIT", "pass" if max(waits) <= opts.pool_wait_max_ms else "fail",
                       f"clients waited up to {max(waits):.0f} ms for a server connection (objective {opts.pool_wait_max_ms:g} ms); "
