@@ -306,13 +306,19 @@ def test_an_interrupted_drill_severs_its_connections_without_a_cancel_request(pl
 
 
 def test_lab_status_shows_a_dead_pooler_and_exits_1_until_lab_up_starts_it(plab: Cli) -> None:
+    """Killed, the pooler leaves its pid file; its pid here names a live process that is no pooler, as a
+    reused pid would: neither lab status nor lab up takes it for the pooler."""
     cluster = pgcluster.get(plab.lab_dir)
     assert cluster is not None and cluster.pooler() is not None
-    os.kill(cluster.pooler().pid(), signal.SIGKILL)  # type: ignore[union-attr, arg-type]
+    pooler_pid = cluster.pooler().pid()  # type: ignore[union-attr]
+    assert pooler_pid is not None
+    os.kill(pooler_pid, signal.SIGKILL)
+    other = subprocess.Popen(["sleep", "120"])
     try:
         deadline = time.monotonic() + 5
-        while cluster.pooler().pid() is not None and time.monotonic() < deadline:  # type: ignore[union-attr]
+        while os.path.exists(f"/proc/{pooler_pid}") and time.monotonic() < deadline:
             time.sleep(0.1)
+        cluster.pooler().pidfile.write_text(f"{other.pid}\n")  # type: ignore[union-attr]
         status = run(plab, "lab", "status")
         assert status.returncode == 1, status.stdout + status.stderr
         assert "pooler     stopped" in status.stdout and "DOWN: lab-pg pooler stopped" in status.stdout, status.stdout
@@ -321,7 +327,12 @@ def test_lab_status_shows_a_dead_pooler_and_exits_1_until_lab_up_starts_it(plab:
         refused = run(plab, "drill", "connections", "localpg:lab-pg", "--via", "pooler", "--clients", "2", "--time", "1")
         assert refused.returncode == 2 and "not running" in one_line(refused.stderr), refused.stderr
         assert "not installed" not in refused.stderr
+        up = run(plab, "lab", "up")
+        assert up.returncode == 0, up.stdout + up.stderr
     finally:
-        assert run(plab, "lab", "up").returncode == 0
+        other.kill()
+        other.wait()
+        run(plab, "lab", "up")
     status = run(plab, "lab", "status")
     assert status.returncode == 0 and "pooler     running" in status.stdout, status.stdout
+    assert _answers_through_the_pooler(plab, within_s=10) is None
