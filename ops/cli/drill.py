@@ -141,7 +141,9 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
                 allow_exhaustion: bool, secret_arn: str | None,
                 confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
                 publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
-    """Open --clients connections to TARGET at once and keep them querying: set-up time, refusals, pool use."""
+    """Open --clients connections to TARGET at once and keep them querying on schedule: set-up time, refusals,
+    queries served of those scheduled, time beyond each query's work and, through a PgBouncer, the clients'
+    wait for the pool, its use, and whether it still answers afterwards."""
     from dataclasses import replace
 
     from ops.drills.common import guarded, interruptible, new_drill_id
