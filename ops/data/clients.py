@@ -260,6 +260,7 @@ async def _sample_pool(load: Load) -> None:
                                         for k in ("cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used")}
             if pools and all("maxwait" in r for r in pools):  # the oldest waiting client's wait, of any pool
                 sample["maxwait_ms"] = max(int(r["maxwait"] or 0) * 1000 + int(r.get("maxwait_us") or 0) / 1000 for r in pools)
+            sample["t"] = time.monotonic()
             tally.pool_samples.append(sample)
             await asyncio.sleep(0.25)
     except Exception as exc:  # noqa: BLE001 — the load goes on; the pool figures stop here

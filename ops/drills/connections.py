@@ -4,9 +4,10 @@ N client connections are opened at once (asyncio, one process), each then runs a
 at a set rate for a set time. Measured: connection set-up time (p50/p95/max, of those that
 connected), connections refused by class (too many connections, timeout, other), query
 errors by class and query latency p95. Through a pooler (PgBouncer's admin console answers
-SHOW POOLS), the server connections it opened, how many served a client at once, and the
-pool utilization: server connections busy with a client over server connections open,
-sampled four times a second while the load runs.
+SHOW POOLS, sampled four times a second), the server connections it opened, how many served a
+client at once, the clients waiting for one and the pool utilization: server connections busy
+with a client over server connections open, over the load's window (not while clients still
+connect or leave).
 
 Before the load, one connection is made: an endpoint that nobody can reach is an error (exit 2),
 not a drill of N refusals. When it reaches the server it dialled (no pooler or proxy between,
@@ -28,8 +29,8 @@ Objectives:
   query_overhead_p95_ms: a wait for a pooled server connection, or a server that cannot keep up,
   shows here as the client sees it.
 - Through a PgBouncer whose admin console answers:
-  - POOL-WAIT: the longest a client waited for a server connection (SHOW POOLS maxwait, sampled
-    four times a second while the load runs) <= pool_wait_max_ms.
+  - POOL-WAIT: the longest a client waited for a server connection (SHOW POOLS maxwait, from the
+    first connection to the last) <= pool_wait_max_ms.
   - POOL-UTILIZATION: server connections busy with a client over those open, >= pool_utilization_min,
     and judged with the three above: a pool busy because clients queue for it is saturated, a failure.
   - POOL-ALIVE: after the load, the pooler's console answers on a new connection. The drill never
@@ -188,7 +189,11 @@ def _judge_pool(tally: Tally, opts: ConnectionsOptions, journal: Journal) -> Non
     else:
         journal.mark_not_measured("pool_wait_max_ms", "SHOW POOLS was not read under load or has no maxwait")
         journal.check("POOL-WAIT", "unknown", "the pooler's client waits could not be read under load (SHOW POOLS maxwait)")
-    busy = [s for s in tally.pool_samples if s["cl_active"] or s["cl_waiting"]]  # samples while clients were on
+    # Use is judged over the window only: while clients still connect, or leave one by one after it, the
+    # pool holds connections that no load is asking for.
+    w = tally.window
+    busy = [s for s in tally.pool_samples if (s["cl_active"] or s["cl_waiting"])
+            and w.start is not None and w.start <= s["t"] <= w.end]
     opened = [s["sv_active"] + s["sv_idle"] + s["sv_used"] for s in busy]
     ratios = [s["sv_active"] / o for s, o in zip(busy, opened) if o]
     if not ratios:

@@ -32,7 +32,7 @@ def load(served: int, waits_ms: float | None, busy: int = 19, opened: int = 20, 
     sample = {"cl_active": 20, "cl_waiting": 150 if waits_ms else 0, "sv_active": busy, "sv_idle": opened - busy, "sv_used": 0}
     if waits_ms is not None:
         sample["maxwait_ms"] = waits_ms
-    tally.pool_samples = [sample] * 30
+    tally.pool_samples = [{**sample, "t": 100.0 + i * 0.25} for i in range(32)]
     return tally
 
 
@@ -105,3 +105,12 @@ def test_a_part_of_a_running_lab_that_does_not_run_is_down(emulator: str, pg: st
     if pooler is not None:
         postgres["pooler"] = {"state": pooler}
     assert parts_down({"emulator": {"state": emulator}, "postgres": postgres}) == down
+
+
+def test_pool_use_is_judged_over_the_window_not_while_clients_come_and_go() -> None:
+    """After the window, clients leave one by one and the pool's connections idle: not the load's doing."""
+    tally = load(served=1600, waits_ms=5.0)
+    leaving = {"cl_active": 5, "cl_waiting": 0, "sv_active": 1, "sv_idle": 19, "sv_used": 0, "maxwait_ms": 0.0}
+    tally.pool_samples += [{**leaving, "t": 108.5 + i * 0.25} for i in range(8)]
+    checks, journal = verdicts(tally)
+    assert journal.measurements["pool_utilization"] == 0.95 and checks["POOL-UTILIZATION"] == "pass", checks
