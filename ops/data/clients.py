@@ -344,7 +344,7 @@ def _interrupts_abort(loop: asyncio.AbstractEventLoop, load: Load) -> Iterator[N
     finally:
         for s, handler in previous.items():
             loop.remove_signal_handler(s)
-            signal.signal(s, handler)
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)  # None: not set from Python
     if received:
         handler = previous[received[0]]
         if callable(handler):
