@@ -40,6 +40,8 @@ class Policy:
     storage_budget_usd: float = 20.0
     connection_setup_p95_ms: float = 500.0
     pool_utilization_min: float = 0.8
+    query_overhead_p95_ms: float = 50.0  # connections drill: query time beyond its own work, p95
+    pool_wait_max_ms: float = 100.0  # connections drill: the longest a client waits in a pool for a server connection
     # Query performance (dbops query audit, dbops drill latency).
     query_p95_ms: float = 10.0  # p95 of indexed queries, as the client sees them
     query_aurora_p95_ms: float = 50.0  # p95 of Aurora queries in general
@@ -151,6 +153,8 @@ _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "storage_budget_usd": (_positive, "a positive finite number"),
     "connection_setup_p95_ms": (_positive, "a positive finite number"),
     "pool_utilization_min": (lambda v: _positive(v) and v <= 1, "a fraction in (0, 1]"),
+    "query_overhead_p95_ms": (_positive, "a positive finite number"),
+    "pool_wait_max_ms": (_positive, "a positive finite number"),
     "query_p95_ms": (_positive, "a positive finite number"),
     "query_aurora_p95_ms": (_positive, "a positive finite number"),
     "index_utilization_min": (lambda v: _positive(v) and v <= 1, "a fraction in (0, 1]"),

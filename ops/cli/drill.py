@@ -141,7 +141,9 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
                 allow_exhaustion: bool, secret_arn: str | None,
                 confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
                 publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
-    """Open --clients connections to TARGET at once and keep them querying: set-up time, refusals, pool use."""
+    """Open --clients connections to TARGET at once and keep them querying on schedule: set-up time, refusals,
+    queries served of those scheduled, time beyond each query's work and, through a PgBouncer, the clients'
+    wait for the pool, its use, and whether it still answers afterwards."""
     from dataclasses import replace
 
     from ops.drills.common import guarded, interruptible, new_drill_id
@@ -159,7 +161,9 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
         preflight(endpoint.dsn, endpoint.label, clients, allow_exhaustion=allow_exhaustion, via=via)
         opts = ConnectionsOptions(clients=clients, rate_per_client=rate, duration_s=duration, query_ms=query_ms, ramp_s=ramp,
                                   setup_p95_ms=cfg.policy.connection_setup_p95_ms,
-                                  pool_utilization_min=cfg.policy.pool_utilization_min)
+                                  pool_utilization_min=cfg.policy.pool_utilization_min,
+                                  query_overhead_p95_ms=cfg.policy.query_overhead_p95_ms,
+                                  pool_wait_max_ms=cfg.policy.pool_wait_max_ms)
         drill_id = new_drill_id("connections")
         with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)):
             journal = Journal("connections", target, env.name)

@@ -38,12 +38,16 @@ def down(force: bool) -> None:
 
 @lab.command()
 @json_option
-def status(as_json: bool) -> None:
-    """Show what runs: the emulator and each PostgreSQL member's role, port, replication and lag."""
+def status(as_json: bool) -> int:
+    """Show what runs: the emulator, each PostgreSQL member's role, port, replication and lag, and the
+    pooler. Exits 1 when a part of a running lab is down (or PostgreSQL is split or degraded), 0 when
+    every part runs or none does."""
+    from ops.errors import EXIT_FAILED, EXIT_PASS
     from ops.lab import lab as core
 
     data = core.status(app().config)
     emit(data, as_json, _human_status(data))
+    return EXIT_FAILED if data["down"] else EXIT_PASS
 
 
 def _human_status(data: dict) -> str:
@@ -62,6 +66,12 @@ def _human_status(data: dict) -> str:
             f"  {m['name']:<10} {m['role']:<8} port {m['port']:<6} {m['state']:<8} {really:<14} "
             f"replication: {m.get('replication', '-'):<12} lag: {lag}"
         )
+    pooler = pg.get("pooler")
+    if pooler is not None:
+        lines.append(f"  pooler     {pooler['state']}" + (f" on port {pooler['port']}" if pooler.get("port") else "")
+                     + (" (none: pgbouncer is not installed)" if pooler["state"] == "absent" else ""))
+    if data["down"]:
+        lines.append(f"DOWN: {', '.join(data['down'])}; `dbops lab up` starts what is down")
     return "\n".join(lines)
 
 

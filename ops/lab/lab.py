@@ -233,13 +233,30 @@ def status(cfg: Config) -> dict[str, Any]:
     if not _in_progress(cfg.lab_dir):  # never "stopped" while a lost state hides what runs
         _refuse_unrecorded(cfg.lab_dir)
     entry = emulator.running(cfg.lab_dir)
-    return {
+    data: dict[str, Any] = {
         "lab_dir": str(cfg.lab_dir),
         "emulator": (
             {"state": "running", "endpoint": entry["endpoint"], "pid": entry["pid"]} if entry else {"state": "stopped"}
         ),
         "postgres": pgcluster.status(cfg.lab_dir),
     }
+    data["down"] = parts_down(data)
+    return data
+
+
+def parts_down(status: dict[str, Any]) -> list[str]:
+    """The parts of a running lab that do not run as they should: empty when all run, or when none does
+    (a lab that is down is not a lab with a part down). A part never started (PostgreSQL with
+    --no-postgres, a pooler without pgbouncer installed) is not down."""
+    pg = status["postgres"]
+    pooler = pg.get("pooler", {"state": "absent"})
+    parts = {"emulator": status["emulator"]["state"], pg.get("name", "lab-pg"): pg["state"]}
+    if pooler["state"] != "absent":
+        parts[f"{pg.get('name', 'lab-pg')} pooler"] = pooler["state"]
+    recorded = {name: state for name, state in parts.items() if state != "absent"}
+    if all(state == "stopped" for state in recorded.values()):
+        return []
+    return [f"{name} {state}" for name, state in recorded.items() if state != "running"]
 
 
 def env_lines(cfg: Config) -> list[str]:

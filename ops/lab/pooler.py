@@ -49,7 +49,8 @@ class Pooler:
             pid = int(self.pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        return pid if process.is_running(pid) else None
+        # A pooler that died (SIGKILL, a FATAL) leaves its pid file; the pid may now be another process's.
+        return pid if process.runs_from(pid, "pgbouncer", self.ini) else None
 
     def dsn(self, user: str, dbname: str) -> str:
         return f"host={self.listen} port={self.port} user={user} dbname={dbname} connect_timeout=5"
@@ -99,6 +100,8 @@ def start(p: Pooler) -> None:
         raise LabError("pgbouncer is not installed (Debian package pgbouncer; `make install` installs it when it can)")
     if p.pid() is not None:
         return
+    # pgbouncer refuses to start over a pid file whose pid is alive, whoever that pid belongs to now.
+    p.pidfile.unlink(missing_ok=True)
     # pgbouncer keeps a descriptor per client: make room for every client it accepts.
     pgbin.run_argv(pgbin.as_pg_user(["sh", "-c", f"ulimit -n {MAX_CLIENT_CONN + 512} && exec {exe} -d {p.ini}"]), "pgbouncer")
     deadline = time.monotonic() + 10

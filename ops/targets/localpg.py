@@ -83,8 +83,11 @@ class LocalPgTarget:
             return ClientEndpoint(self.writer_dsn() or "", "the writer, directly")
         if via == "pooler":
             p = cluster.pooler()
-            if p is None or p.pid() is None:
-                raise UsageError(f"{self.ref} has no pooler running (pgbouncer is not installed, or `dbops lab up` has not started it)")
+            if p is None:
+                raise UsageError(f"{self.ref} has no pooler (pgbouncer is not installed, or `dbops lab up` has not started it)")
+            if p.pid() is None:
+                raise UsageError(f"{self.ref}'s pooler is not running (stopped or died: {p.home / 'pgbouncer.log'}); "
+                                 "`dbops lab up` starts it again")
             return ClientEndpoint(p.dsn(cluster.admin_user, pgcluster.DBNAME), f"the pooler at {p.listen}:{p.port}", p.admin_dsn())
         host, port = parse_host_port(via)
         dsn = f"host={host} port={port} user={cluster.admin_user} dbname={pgcluster.DBNAME} connect_timeout=5"

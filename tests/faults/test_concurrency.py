@@ -77,6 +77,7 @@ def test_lab_up_keeps_one_writer_when_two_members_are_primaries(clab: Cli) -> No
         time.sleep(0.1)
     shown = run(clab, "lab", "status")
     assert "split-brain" in shown.stdout and "ACCEPTS WRITES" in shown.stdout, shown.stdout
+    assert shown.returncode == 1 and "DOWN: lab-pg split-brain" in shown.stdout, shown.stdout
     assert run(clab, "lab", "down").returncode == 0
     up = run(clab, "lab", "up")
     assert up.returncode == 0, up.stderr

@@ -37,6 +37,8 @@ def test_flags_override_policy(tmp_path: Path) -> None:
         ("[policy]\nrto_seconds = \"fast\"\n", "policy.rto_seconds"),
         ("[policy]\nmax_lost_writes = -1\n", "policy.max_lost_writes"),
         ("[policy]\nrto_secnds = 5\n", "policy.rto_secnds"),
+        ("[policy]\nquery_overhead_p95_ms = 0\n", "policy.query_overhead_p95_ms"),
+        ("[policy]\npool_wait_max_ms = -5\n", "policy.pool_wait_max_ms"),
         ("[envs.lab]\nprotected = \"yes\"\n", "envs.lab.protected"),
         ("[envs.lab]\nendpoint = \"ftp://x\"\n", "envs.lab.endpoint"),
         ("[bogus]\n", "bogus"),
@@ -162,3 +164,9 @@ def test_a_waiver_without_its_reason_or_expiry_is_refused_naming_the_key(tmp_pat
     with pytest.raises(ConfigError) as raised:
         load_text(tmp_path, f"[envs.prod]\n[[envs.prod.waivers]]\n{waiver}")
     assert words in str(raised.value)
+
+
+def test_the_connections_drill_objectives_have_defaults_and_are_read(tmp_path: Path) -> None:
+    assert (config.Policy().query_overhead_p95_ms, config.Policy().pool_wait_max_ms) == (50.0, 100.0)
+    cfg = load_text(tmp_path, "[policy]\nquery_overhead_p95_ms = 20\npool_wait_max_ms = 250\n")
+    assert (cfg.policy.query_overhead_p95_ms, cfg.policy.pool_wait_max_ms) == (20, 250)

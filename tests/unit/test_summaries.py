@@ -81,8 +81,10 @@ def test_an_aborted_connections_drill_is_not_measured_in_the_runbook_never_none(
     assert line.startswith("ABORTED ") and "None" not in line, line
     assert "clients connected not measured, set-up p95 not measured, refusals not measured" in line, line
     # Negative control: what a drill measured is shown as it was measured.
-    measured = {"connected": 200, "clients": 200, "setup_p95_ms": 12.34, "refused_connections": 0, "query_errors": 0}
-    assert connections.figures(measured) == "200 of 200 clients connected, set-up p95 12.3 ms, 0 refused, 0 query errors"
+    measured = {"connected": 200, "clients": 200, "setup_p95_ms": 12.34, "refused_connections": 0, "query_errors": 0,
+                "queries_scheduled": 1600, "queries_served": 1600, "query_overhead_p95_ms": 4.0}
+    assert connections.figures(measured) == ("200 of 200 clients connected, set-up p95 12.3 ms, 0 refused, 0 query errors, "
+                                             "1600 of 1600 scheduled queries served, query time beyond its work p95 4.0 ms")
 
 
 def test_the_failover_runbook_values_say_not_measured_for_what_an_aborted_drill_left_null(tmp_path: Path) -> None:
