@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, TypeVar
@@ -40,7 +39,7 @@ from ops.errors import DbopsError, describe
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG
 from ops.drills.restore import OWNER_TAG
 from ops.lease import Record, ledger_for
-from ops.proc import owner_alive
+from ops.proc import machine, owner_alive
 
 # Drill rows older than this belong to no running drill (a drill's lease lasts at most a few hours).
 STALE_ROWS_AFTER = timedelta(hours=12)
@@ -207,7 +206,7 @@ def local_leftovers(cfg: Config, include_unexpired: bool, now: datetime) -> list
     for path in sorted(pgrestore.restores_dir(cluster).glob("*")):
         try:
             owner = json.loads((path / "owner.json").read_text())
-            owner_tag = f"{socket.gethostname()}:{owner['pid']}:{owner.get('started')}" if owner.get("pid") else None
+            owner_tag = f"{machine()}:{owner['pid']}:{owner.get('started')}" if owner.get("pid") else None
             why = judge(owner["drill_id"], owner.get("expires_at"), owner_tag, include_unexpired, now)
         except (OSError, ValueError, KeyError):
             owner, why = {"drill_id": path.name}, "no readable owner.json"
@@ -375,9 +374,11 @@ class Swept:
 
 
 def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
-          echo: Callable[[str], None], now: datetime | None = None) -> Swept:
-    """Find leftovers and (unless dry_run) delete them; what could not be deleted or read is named, not hidden."""
+          echo: Callable[[str], None], now: datetime | None = None, drill: str | None = None) -> Swept:
+    """Find leftovers and (unless dry_run) delete them; what could not be deleted or read is named, not hidden.
+    With `drill`, only that drill's, whatever their expiry (a restore kept in an incident, done with)."""
     now = now or datetime.now(timezone.utc)
+    include_unexpired = include_unexpired or drill is not None
     ledger = ledger_for(cfg, env) if not env.is_embedded or cfg.lab_dir.exists() else None
     found: list[Leftover] = []
     unread: list[str] = []
@@ -400,7 +401,7 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
         found += aws_leftovers(Aws.for_env(cfg, env), include_unexpired, now, recorded, unread)
     for item in [x for x in found if x.drill_id in held]:
         echo(f"kept {item.kind} {item.name}: drill {item.drill_id} holds its target's lease (it is running)")
-    found = [x for x in found if x.drill_id not in held]
+    found = [x for x in found if x.drill_id not in held and (drill is None or x.drill_id == drill)]
     pending = 0
     failed: list[str] = []
     for item in found:

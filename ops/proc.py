@@ -33,19 +33,34 @@ def is_running(pid: int | None, started: int | None = None) -> bool:
     return started is None or current == started
 
 
+def machine() -> str:
+    """Where a pid means this process table: the host name, this boot and this PID namespace. Containers that
+    share a host name (or a host rebooted since) have other process tables, where the same pid is another process."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    except OSError:
+        boot = "-"
+    try:
+        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        namespace = "-"
+    return f"{socket.gethostname()}/{boot}/{namespace}"
+
+
 def owner_id() -> str:
-    """host:pid:start of this process."""
+    """machine:pid:start of this process."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{start_time(pid)}"
+    return f"{machine()}:{pid}:{start_time(pid)}"
 
 
 def owner_alive(owner: str | None) -> bool | None:
-    """Whether the process an owner id names still runs; None when it cannot be told (another host, no owner)."""
+    """Whether the process an owner id names still runs; None when it cannot be told (another host, boot or PID
+    namespace, or no owner)."""
     if not owner:
         return None
     try:
         host, pid, started = owner.rsplit(":", 2)
-        if host != socket.gethostname():
+        if host != machine():
             return None
         return is_running(int(pid), int(started) if started not in ("", "None") else None)
     except ValueError:

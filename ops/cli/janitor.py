@@ -11,11 +11,14 @@ from ops.cli.options import NonEmpty, env_option, json_option
 @click.command()
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @click.option("--include-unexpired", is_flag=True, help="Also delete drill leftovers whose expiry has not passed yet.")
+@click.option("--drill", "drill_id", metavar="ID", type=NonEmpty(),
+              help="Only this drill's leftovers, whatever their expiry (a restore kept with --keep, done with).")
 @click.option("--confirm", "confirm", metavar="ENV", multiple=True, type=NonEmpty(),
               help="Required to delete on a protected env: the env's name.")
 @env_option
 @json_option
-def janitor(dry_run: bool, include_unexpired: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool) -> int:
+def janitor(dry_run: bool, include_unexpired: bool, drill_id: str | None, confirm: tuple[str, ...], env_name: str | None,
+            as_json: bool) -> int:
     """Delete what interrupted drills left behind: found by drill record, tag, drill-named table and,
     in the lab, by owner process. Exits 1 when something could not be deleted, 4 when a listing or
     read failed (it cannot tell whether something is left there)."""
@@ -27,7 +30,7 @@ def janitor(dry_run: bool, include_unexpired: bool, confirm: tuple[str, ...], en
     if not dry_run:
         require_write(env, confirm, env.name)
     lines: list[str] = []
-    swept = sweep(cfg, env, include_unexpired, dry_run, lines.append)
+    swept = sweep(cfg, env, include_unexpired, dry_run, lines.append, drill=drill_id)
     emit({"dry_run": dry_run, "leftovers": [f.as_dict() for f in swept.found], "failed": len(swept.failed),
           "not_deleted": swept.failed, "unread": swept.unread}, as_json, "\n".join(lines))
     # Known to be left outranks cannot tell; neither is ever "clean".

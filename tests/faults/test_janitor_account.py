@@ -281,3 +281,22 @@ def test_an_aurora_recovery_points_tags_are_read_from_rds() -> None:
     assert [(x.name, x.drill_id) for x in found] == [(arn, drill)] and unread == []
     stub.assert_no_pending_responses()
     rds_stub.assert_no_pending_responses()
+
+
+def test_drill_id_removes_that_drills_unexpired_restore_and_nothing_else(lab: Cli) -> None:
+    ddb = ddb_client(lab)
+    future = (datetime.now(timezone.utc) + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    done, other = new_drill_id("restore"), new_drill_id("restore")
+    kept = {d: restored_table_name("jan-kept", d) for d in (done, other)}
+    for d, name in kept.items():  # kept in an incident: unexpired, owner "kept"
+        make_table(ddb, name, [{"Key": DRILL_TAG, "Value": d}, {"Key": EXPIRES_TAG, "Value": future},
+                               {"Key": OWNER_TAG, "Value": "kept"}])
+    try:
+        assert lab("janitor", "--json").exit_code == 0
+        assert set(kept.values()) <= set(ddb.list_tables()["TableNames"]), "unexpired: kept by a plain run"
+        result = lab("janitor", "--drill", done, "--json")
+        assert result.exit_code == 0, result.output
+        left = set(ddb.list_tables()["TableNames"])
+        assert kept[done] not in left and kept[other] in left, result.output
+    finally:
+        drop_tables(ddb, *kept.values())
