@@ -285,7 +285,8 @@ class Pricer:
         try:
             return self.prices[key]
         except KeyError:
-            raise ConfigError(f"the price catalog has no price '{key}' (run `dbops cost prices --refresh` or add it)") from None
+            # One resource the catalog cannot price (an instance class it lacks) is listed unpriced; the rest is priced.
+            raise NotPriced(f"the price catalog has no price '{key}' (run `dbops cost prices --refresh` or add it)") from None
 
     def price(self, key: str) -> float:
         return float(self._entry(key)["usd"])

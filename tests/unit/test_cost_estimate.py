@@ -72,9 +72,13 @@ def test_deleted_and_free_resources_cost_nothing() -> None:
     assert est.estimate(plan, CATALOG, USAGE).total == 0
 
 
-def test_unknown_instance_class_names_the_missing_price() -> None:
-    with pytest.raises(ConfigError, match="rds.aurora-postgresql.db.x9.huge"):
-        one(rc("i", "aws_rds_cluster_instance", {"instance_class": "db.x9.huge"}))
+def test_an_instance_class_the_catalog_lacks_is_listed_unpriced_and_the_rest_is_priced() -> None:
+    plan = {"resource_changes": [rc("aws_rds_cluster_instance.big", "aws_rds_cluster_instance", {"instance_class": "db.x9.huge"}),
+                                 rc("aws_rds_cluster_instance.small", "aws_rds_cluster_instance", {"instance_class": "db.t3.medium"})]}
+    result = est.estimate(plan, CATALOG, USAGE)
+    assert [line.address for line in result.lines] == ["aws_rds_cluster_instance.small"]
+    assert [u.address for u in result.unpriced] == ["aws_rds_cluster_instance.big"]
+    assert "rds.aurora-postgresql.db.x9.huge" in result.unpriced[0].reason
 
 
 def test_prices_refresh_from_the_price_list_api(tmp_path: Path) -> None:
