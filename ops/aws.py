@@ -80,6 +80,17 @@ def refuse_disagreeing_variables(env: EnvConfig, url: str | None, environ: dict[
                               f"unset it, or set the env's endpoint in the config")
 
 
+def _check_account(aws: "Aws", env: EnvConfig) -> None:
+    try:
+        account = aws.account()
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise ConfigError(f"env '{env.name}': the account the credentials act in could not be read "
+                          f"(STS GetCallerIdentity): {describe_aws_error(exc) or exc}") from None
+    if account != env.account_id:
+        raise ConfigError(f"env '{env.name}' is account {env.account_id} in {env.region}, but the credentials act in "
+                          f"account {account}: switch credentials (AWS_PROFILE) or the env")
+
+
 def verify_account(cfg: Config, env: EnvConfig) -> str | None:
     """Before anything writes: the credentials act in the account the env names, or one line refuses.
 
@@ -92,16 +103,7 @@ def verify_account(cfg: Config, env: EnvConfig) -> str | None:
     if env.account_id is None:
         raise ConfigError(f"env '{env.name}' names no account_id: set account_id = \"<12 digits>\" under [envs.{env.name}] "
                           f"to the account its drills and Terraform may act on")
-    aws = Aws.for_env(cfg, env)
-    try:
-        account = aws.account()
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise ConfigError(f"env '{env.name}': the account the credentials act in could not be read "
-                          f"(STS GetCallerIdentity): {describe_aws_error(exc) or exc}") from None
-    if account != env.account_id:
-        raise ConfigError(f"env '{env.name}' is account {env.account_id} in {env.region}, but the credentials act in "
-                          f"account {account}: switch credentials (AWS_PROFILE) or the env")
-    return account
+    return Aws.for_env(cfg, env).account()  # for_env checked it against the env's account_id
 
 
 def check_reachable(url: str, timeout: float = 2.0) -> None:
@@ -151,7 +153,10 @@ class Aws:
             return known
         if url:
             check_reachable(url)
-        _SHARED[key] = aws = cls(region=key[1], endpoint_url=url, profile=env.profile)
+        aws = cls(region=key[1], endpoint_url=url, profile=env.profile)
+        if env.account_id:
+            _check_account(aws, env)  # reads too: a report of another account's data must not pass for this env's
+        _SHARED[key] = aws
         return aws
 
     @property
@@ -170,9 +175,11 @@ class Aws:
         except botocore.exceptions.ProfileNotFound as exc:
             raise EndpointUnreachable(str(exc)) from None
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    def client(self, service: str, region: str | None = None, attempts: int | None = None) -> Any:
+        """A client of the env's; `attempts=1` for a call that must not be sent twice (a retried failover that
+        the first attempt started answers InvalidDBClusterStateFault, and reads as refused)."""
         config = botocore.config.Config(
-            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": attempts or self.max_attempts},
             ignore_configured_endpoint_urls=True,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,

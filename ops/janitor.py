@@ -37,7 +37,7 @@ import botocore.exceptions
 from ops.config import Config, EnvConfig
 from ops.errors import DbopsError, describe
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG
-from ops.drills.restore import OWNER_TAG
+from ops.drills.restore import KEPT, OWNER_TAG
 from ops.lease import Record, ledger_for
 from ops.proc import machine, owner_alive
 
@@ -54,6 +54,7 @@ class Leftover:
     drill_id: str
     why: str
     delete: Callable[[], bool]  # one deletion step; True once the thing is seen gone
+    kept: bool = False  # kept with --keep (in an incident): only its expiry or `--drill ID` removes it
 
     def as_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "name": self.name, "drill_id": self.drill_id, "why": self.why}
@@ -111,7 +112,7 @@ def record_leftovers(cfg: Config, env: EnvConfig, ledger: Any, records: list[Rec
         why = judge(record.drill_id, record.expires_at, None if record.kept else record.owner, include_unexpired, now)
         if why:
             found.append(Leftover("drill-record", record.target, record.drill_id, why,
-                                  lambda r=record: _clean_record(cfg, env, ledger, r)))
+                                  lambda r=record: _clean_record(cfg, env, ledger, r), kept=record.kept))
     return found
 
 
@@ -123,7 +124,8 @@ def _clean_record(cfg: Config, env: EnvConfig, ledger: Any, record: Record) -> b
     steps: list[Callable[[], bool]] = []
     if record.markers:
         steps.append(lambda: _remove_rows(cfg, env, str(ref), record.drill_id) or True)
-    steps += [lambda n=res["name"]: _delete_restore(cfg, env, ref.kind, ref.name, n, record.drill_id) for res in record.resources]
+    steps += [lambda n=res["name"]: _delete_restore(cfg, env, ref.kind, ref.name, n, record.drill_id, record.kept)
+              for res in record.resources]
     done, errors = True, []
     for step in steps:  # each tried even when one fails: rows denied must not keep a restored cluster running
         try:
@@ -169,7 +171,7 @@ def _remove_rows(cfg: Config, env: EnvConfig, target: str, drill_id: str) -> Non
         canary.purge(dsn, drill_id)
 
 
-def _delete_restore(cfg: Config, env: EnvConfig, kind: str, source: str, name: str, drill_id: str) -> bool:
+def _delete_restore(cfg: Config, env: EnvConfig, kind: str, source: str, name: str, drill_id: str, kept: bool = False) -> bool:
     if kind == "localpg":
         from ops.lab import pgcluster, pgrestore
 
@@ -190,7 +192,9 @@ def _delete_restore(cfg: Config, env: EnvConfig, kind: str, source: str, name: s
         return table_gone(ddb, name)
     from ops.targets.aurora import delete_cluster_step, restored_names
 
-    return delete_cluster_step(aws.client("rds"), name, [restored_names(source, drill_id)[1]])
+    # A restore kept in an incident may hold what someone still needs: its data goes to a final snapshot.
+    final = f"{name[:245]}-final" if kept else None
+    return delete_cluster_step(aws.client("rds"), name, [restored_names(source, drill_id)[1]], final)
 
 
 # --- the lab's local restores and stale drill rows ----------------------------------------------
@@ -266,7 +270,8 @@ def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: se
                     cid = c["DBClusterIdentifier"]
                     final = f"{cid[:245]}-final"  # no drill record vouches for it: its data is kept
                     found.append(Leftover("aurora-cluster", cid, tags[DRILL_TAG], why + f" (final snapshot {final})",
-                                          lambda cid=cid, ms=members, f=final: delete_cluster_step(rds, cid, ms, f)))
+                                          lambda cid=cid, ms=members, f=final: delete_cluster_step(rds, cid, ms, f),
+                                          kept=tags.get(OWNER_TAG) == KEPT))
         return found
 
     found = _read(unread, "Aurora clusters", clusters, [])
@@ -276,6 +281,8 @@ def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: se
 
     def inspect(name: str) -> Leftover | None:
         named = RESTORED_NAME.match(name)
+        if not named:
+            return None  # only a drill-named table can be a drill's: no read of the others (their tag reads are rate-limited)
         try:
             arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
             tags = _tags([t for page in ddb.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn)
@@ -297,7 +304,7 @@ def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: se
             delete_table(ddb, n)
             return table_gone(ddb, n)
 
-        return Leftover("dynamodb-table", name, drill_id, why, delete)
+        return Leftover("dynamodb-table", name, drill_id, why, delete, kept=tags.get(OWNER_TAG) == KEPT)
 
     found += [x for x in aws.map(lambda n: _read(unread, f"DynamoDB table {n}", lambda: inspect(n), None), names) if x]
     found += _read(unread, "AWS Backup recovery points",
@@ -387,6 +394,7 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
     # A drill that holds its target's lease is running, wherever: nothing of it is touched.
     held = {h.drill_id for h in (_read(unread, "drill leases", lambda: ledger.holders(), []) if ledger is not None else [])
             if not _expired(h.expires_at, now)}
+    leases_unread = bool(unread)  # the records or the leases: what is running is not known
     if ledger is not None:
         found += record_leftovers(cfg, env, ledger, records, include_unexpired, now)
     if env.is_embedded:
@@ -402,6 +410,15 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
     for item in [x for x in found if x.drill_id in held]:
         echo(f"kept {item.kind} {item.name}: drill {item.drill_id} holds its target's lease (it is running)")
     found = [x for x in found if x.drill_id not in held and (drill is None or x.drill_id == drill)]
+    if drill is None:
+        # --include-unexpired is for what crashed drills left, not for restores someone kept on purpose.
+        for item in [x for x in found if x.kept and x.why.startswith("not expired")]:
+            echo(f"kept {item.kind} {item.name}: kept with --keep until it expires; `dbops janitor --drill {item.drill_id}` removes it")
+        found = [x for x in found if not (x.kept and x.why.startswith("not expired"))]
+    if leases_unread:
+        echo("the drill leases or records could not be read: a running drill's resources cannot be told apart, "
+             "so nothing is deleted (listed only)")
+        dry_run = True
     pending = 0
     failed: list[str] = []
     for item in found:

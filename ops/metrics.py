@@ -21,8 +21,9 @@ RECOVERY_DRILLS = ("failover", "restore")  # the drills the missed-drill alarms 
 
 # CloudWatch units by a measurement's name: its suffix says what it counts. Ratios and money have no
 # CloudWatch unit ("None"); a figure without a known suffix is a count.
-UNITS_BY_SUFFIX = (("_ms", "Milliseconds"), ("_s", "Seconds"), ("_bytes", "Bytes"), ("_usd", "None"),
-                   ("_rcu", "Count/Second"), ("_wcu", "Count/Second"))
+UNITS_BY_SUFFIX = (("_ms", "Milliseconds"), ("_per_second", "Count/Second"), ("_s", "Seconds"), ("_bytes", "Bytes"),
+                   ("_usd", "None"), ("_rcu", "Count/Second"), ("_wcu", "Count/Second"), ("_gain", "None"),
+                   ("_utilization", "None"))
 RATIOS = {"pool_utilization", "index_utilization", "best_index_gain"}
 RATES = {"tps"}
 
@@ -32,6 +33,8 @@ def unit_of(name: str) -> str:
         return "None"
     if name in RATES:
         return "Count/Second"
+    if "_bytes_" in name:  # wal_bytes_during_workload
+        return "Bytes"
     return next((unit for suffix, unit in UNITS_BY_SUFFIX if name.endswith(suffix)), "Count")
 
 

@@ -36,8 +36,18 @@ CONTROL_PLANE_GRACE_S = 30.0  # failed reads of the control plane in a row for t
 # limits are per account, shared with every other client of it. The canary is watched far more often.
 CONTROL_PLANE_POLL_S = 1.0
 POLL_JITTER = 0.2
-# A failover call that failed with one of these never started a failover: the service refused it or never got it.
-REFUSALS = (EndpointUnreachable, BotoCoreError, ClientError)
+# The service's answers that mean it did not start a failover (the call is sent once: no retry can have
+# started one before). A timeout or a 5xx says nothing of what the service did.
+REFUSAL_CODES = {"AccessDenied", "AccessDeniedException", "InvalidDBClusterStateFault", "InvalidDBInstanceStateFault",
+                 "DBClusterNotFoundFault", "Throttling", "ThrottlingException", "InvalidParameterValue",
+                 "InvalidParameterCombination", "UnauthorizedOperation"}
+
+
+def refused(error: BaseException | None) -> bool:
+    """The failover call never started a failover: the service said no, or the call was never sent."""
+    if isinstance(error, EndpointUnreachable):
+        return True  # refused before sending: the endpoint is taken for dead
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in REFUSAL_CODES
 OBJECTIVES = ("FO-COMPLETED", "FO-WRITER", "FO-RTO", "FO-LOST-WRITES", "POST-HA")
 
 
@@ -226,10 +236,14 @@ def run_failover(
         if action.error is not None:
             # A call that never reached the service, or that the service refused (AccessDenied, a cluster not in a
             # state to fail over, throttled after retries), failed nothing over: an error, not a failed failover.
-            refused = isinstance(action.error, REFUSALS)
-            journal.check("FO-COMPLETED", "error" if refused else "fail",
-                          ("the failover call was refused, nothing was failed over: " if refused else "failover did not complete: ")
-                          + f"{type(action.error).__name__}: {action.error}")
+            if refused(action.error):
+                journal.check("FO-COMPLETED", "error", f"the failover call was refused, nothing was failed over: "
+                                                       f"{type(action.error).__name__}: {action.error}")
+            elif isinstance(action.error, (BotoCoreError, ClientError)):
+                journal.check("FO-COMPLETED", "error", f"the failover call's outcome is not known ({type(action.error).__name__}: "
+                                                       f"{action.error}): read the cluster's writer (`dbops status`) before anything else")
+            else:
+                journal.check("FO-COMPLETED", "fail", f"failover did not complete: {type(action.error).__name__}: {action.error}")
         elif control_plane_lost is not None:
             journal.check("FO-COMPLETED", "error", f"{control_plane_lost} ({time.monotonic() - trigger:.0f}s after the failover "
                                                    "call): the cluster may be mid-failover, read its writer (`dbops status`) "
@@ -285,7 +299,7 @@ def _never_changed(target: ClusterTarget, old_writer: str, action: _Action, new_
     """The service refused the failover call and still names the old writer: nothing happened, nothing to heal
     (waiting for the old writer to come back as a reader would wait out the heal's timeout). A failover that
     started and broke is healed as any other."""
-    if not isinstance(action.error, REFUSALS) or new_writer is not None:
+    if not refused(action.error) or new_writer is not None:
         return False
     try:
         return target.current_writer() == old_writer

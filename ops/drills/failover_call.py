@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import replace
 
-from ops.drills.failover import CONTROL_PLANE_POLL_S, POLL_JITTER, REFUSALS
+from ops.drills.failover import CONTROL_PLANE_POLL_S, POLL_JITTER, refused
 from ops.report import Journal, Report, headline
 from ops.targets.base import ClusterTarget
 
@@ -33,9 +33,13 @@ def run_failover_call(target: ClusterTarget, to: str | None, timeout_s: float, j
     trigger = time.monotonic()
     try:
         target.failover(to, timeout=timeout_s)
-    except REFUSALS as exc:
-        journal.check("FO-COMPLETED", "error", f"the failover call was refused, nothing was failed over: {type(exc).__name__}: {exc}")
-        return _said(journal.finish(), f"the failover call was refused: {exc}")
+    except Exception as exc:  # noqa: BLE001 — said as what it is: refused, or not known
+        if refused(exc):
+            journal.check("FO-COMPLETED", "error", f"the failover call was refused, nothing was failed over: {type(exc).__name__}: {exc}")
+            return _said(journal.finish(), f"the failover call was refused: {exc}")
+        journal.check("FO-COMPLETED", "error", f"the failover call's outcome is not known ({type(exc).__name__}: {exc}): "
+                                               "read the cluster's writer (`dbops status`) before calling it again")
+        return _said(journal.finish(), f"the failover call's outcome is not known: {exc}")
     new, last_said = None, trigger
     while time.monotonic() - trigger < timeout_s:
         time.sleep(CONTROL_PLANE_POLL_S * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER))

@@ -100,7 +100,7 @@ class AuroraTarget:
         kwargs: dict[str, Any] = {"DBClusterIdentifier": self.ref.name}
         if to:
             kwargs["TargetDBInstanceIdentifier"] = to
-        self.rds.failover_db_cluster(**kwargs)
+        self.aws.client("rds", attempts=1).failover_db_cluster(**kwargs)
 
     def after_failover(self, old_writer: str, timeout: float = 600.0) -> Heal:
         """Aurora keeps the old writer in the cluster and brings it back as a reader: whole once it is an available reader."""
@@ -164,7 +164,8 @@ class AuroraTarget:
             raise UsageError(f"secret {secret_arn} holds no JSON with username and password") from None
         # The password is only ever in this DSN, handed to libpq; never printed or reported.
         tls = {"sslmode": "verify-full", "sslrootcert": str(ca)} if ca is not None else {"sslmode": "require"}
-        return make_conninfo(host=cluster["Endpoint"], port=cluster.get("Port", 5432), dbname=secret.get("dbname") or "postgres",
+        dbname = secret.get("dbname") or cluster.get("DatabaseName") or "postgres"  # RDS-managed secrets name none
+        return make_conninfo(host=cluster["Endpoint"], port=cluster.get("Port", 5432), dbname=dbname,
                              user=user, password=password, connect_timeout=2, **tls)
 
 

@@ -48,12 +48,16 @@ class Workspace:
     variables: dict[str, str] = field(default_factory=dict)
     data_dir: Path | None = None  # TF_DATA_DIR; None keeps .terraform in workdir
     backend_config: dict[str, str] = field(default_factory=dict)
+    # The env's region and profile for the AWS provider (None: removed from the environment), so Terraform
+    # acts with the credentials and in the region dbops checked, whatever the shell holds.
+    aws_environ: dict[str, str | None] = field(default_factory=dict)
 
-    def environ(self) -> dict[str, str]:
+    def environ(self) -> dict[str, str | None]:
         root = mirror.find_root(self.root)
         if not mirror.installed(root):
             raise ConfigError(f"the Terraform provider mirror is missing under {mirror.tools_dir(root)}: run `make install`")
-        env = {
+        env: dict[str, str | None] = {
+            **self.aws_environ,
             "TF_CLI_CONFIG_FILE": str(mirror.cli_config_path(root)),
             "CHECKPOINT_DISABLE": "1",
             "TF_IN_AUTOMATION": "1",
@@ -66,9 +70,13 @@ class Workspace:
 
 
 @contextlib.contextmanager
-def _patched_environ(values: dict[str, str]) -> Iterator[None]:
+def _patched_environ(values: dict[str, str | None]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         with python_signals():
             yield

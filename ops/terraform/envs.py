@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 
 from ops.config import Config, EnvConfig
-from ops.errors import ConfigError, LabError
+from ops.errors import ConfigError, LabError, UsageError
 from ops.lab import emulator
 from ops.terraform.engine import Engine, Workspace, engine_for
 
@@ -25,6 +25,10 @@ def workspace_for(cfg: Config, env: EnvConfig) -> Workspace:
     # The budget AWS Budgets alerts on is the objective dbops judges by: one number, in dbops.toml.
     budget = cfg.for_env(env.name).policy.monthly_budget_usd
     ws = Workspace(root=cfg.root, workdir=env.terraform_dir, variables={"region": env.region, "monthly_budget_usd": f"{budget:g}"})
+    if env.account_id:
+        ws.variables["account_id"] = env.account_id  # the provider's allowed_account_ids
+    if not env.is_embedded:
+        ws.aws_environ = aws_environ(env)
     if env.is_embedded:
         url = emulator.endpoint(cfg.lab_dir)
         if url is None:
@@ -35,6 +39,20 @@ def workspace_for(cfg: Config, env: EnvConfig) -> Workspace:
         ws.backend_config = {"path": str(base / "terraform.tfstate")}
         ws.variables.update(lab_secrets(base))
     return ws
+
+
+# What Terraform may not be told with --var: the env names them, and STS checked them.
+PINNED_VARIABLES = ("region", "account_id", "aws_endpoint")
+
+
+def aws_environ(env: EnvConfig) -> dict[str, str | None]:
+    """The env's region, and its profile in place of any static keys in the shell: the provider prefers
+    static keys over a profile, so keys left in the environment would act in another account."""
+    values: dict[str, str | None] = {"AWS_REGION": env.region, "AWS_DEFAULT_REGION": env.region}
+    if env.profile:
+        values.update({"AWS_PROFILE": env.profile, "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+                       "AWS_SESSION_TOKEN": None})
+    return values
 
 
 def lab_secrets(base: Path) -> dict[str, str]:
@@ -52,6 +70,9 @@ def lab_secrets(base: Path) -> dict[str, str]:
 
 def engine_for_env(cfg: Config, env: EnvConfig, variables: dict[str, str] | None = None) -> Engine:
     """The env's engine; `variables` (from --var) set input variables of the env's root module."""
+    pinned = sorted(set(variables or {}) & set(PINNED_VARIABLES))
+    if pinned:
+        raise UsageError(f"--var {pinned[0]} is the env's own (set it in the config's [envs.{env.name}]), not a Terraform input to override")
     ws = workspace_for(cfg, env)
     ws.variables.update(variables or {})
     return engine_for(ws)

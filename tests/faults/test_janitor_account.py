@@ -300,3 +300,46 @@ def test_drill_id_removes_that_drills_unexpired_restore_and_nothing_else(lab: Cl
         assert kept[done] not in left and kept[other] in left, result.output
     finally:
         drop_tables(ddb, *kept.values())
+
+
+def test_include_unexpired_leaves_a_restore_kept_on_purpose(lab: Cli) -> None:
+    ddb = ddb_client(lab)
+    future = (datetime.now(timezone.utc) + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    drill = new_drill_id("restore")
+    crashed_drill = new_drill_id("restore")
+    kept, crashed = restored_table_name("jan-incident", drill), restored_table_name("jan-crash", crashed_drill)
+    make_table(ddb, kept, [{"Key": DRILL_TAG, "Value": drill}, {"Key": EXPIRES_TAG, "Value": future}, {"Key": OWNER_TAG, "Value": "kept"}])
+    make_table(ddb, crashed, [{"Key": DRILL_TAG, "Value": crashed_drill}, {"Key": EXPIRES_TAG, "Value": future},
+                              {"Key": OWNER_TAG, "Value": DEAD_OWNER}])
+    try:
+        result = lab("janitor", "--include-unexpired", "--json")
+        assert result.exit_code == 0, result.output
+        left = set(ddb.list_tables()["TableNames"])
+        assert kept in left and crashed not in left, result.output  # negative control: the crashed drill's goes
+        assert f"`dbops janitor --drill {drill}` removes it" in result.stderr
+    finally:
+        drop_tables(ddb, kept, crashed)
+
+
+def test_leases_that_cannot_be_read_delete_nothing(lab: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.lease import FileLedger
+
+    ddb = ddb_client(lab)
+    drill = new_drill_id("restore")
+    restored = restored_table_name("jan-blind", drill)
+    make_table(ddb, restored, drill_tags(drill))
+
+    def unreadable(self: object) -> list:
+        raise PermissionError("leases: permission denied")
+
+    monkeypatch.setattr(FileLedger, "holders", unreadable)
+    try:
+        result = lab("janitor", "--include-unexpired", "--json")
+        assert result.exit_code == 4, result.output
+        assert restored in ddb.list_tables()["TableNames"], "a running drill's restore cannot be told apart: kept"
+        assert "nothing is deleted (listed only)" in result.stderr
+        monkeypatch.undo()
+        assert lab("janitor", "--json").exit_code == 0  # negative control: leases readable, it goes
+        assert restored not in ddb.list_tables()["TableNames"]
+    finally:
+        drop_tables(ddb, restored)

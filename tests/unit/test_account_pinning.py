@@ -49,10 +49,12 @@ def staging(root: Path, url: str, account: str) -> Cli:
 
 def test_credentials_of_another_account_refuse_the_write_and_the_right_one_passes_the_gate(
         fresh_root: Path, emulator_url: str) -> None:
-    wrong = staging(fresh_root, emulator_url, "210987654321")("janitor", "--env", "staging", "--confirm", "staging")
-    lines = [line for line in wrong.output.splitlines() if line.strip()]
-    assert wrong.exit_code == 2 and len(lines) == 1, wrong.output
-    assert "env 'staging' is account 210987654321 in us-east-1, but the credentials act in account 123456789012" in lines[0]
+    other = staging(fresh_root, emulator_url, "210987654321")
+    for args in (("janitor", "--env", "staging", "--confirm", "staging"), ("cost", "check", "--env", "staging")):
+        wrong = other(*args)  # a write, and a read whose report would pass for the env's
+        lines = [line for line in wrong.output.splitlines() if line.strip()]
+        assert wrong.exit_code == 2 and len(lines) == 1, (args, wrong.output)
+        assert "env 'staging' is account 210987654321 in us-east-1, but the credentials act in account 123456789012" in lines[0]
     right = staging(fresh_root, emulator_url, "123456789012")
     swept = right("janitor", "--env", "staging", "--confirm", "staging", "--json")
     # Past the gate, the sweep needs the env's lease table, which this emulator has not.

@@ -114,3 +114,13 @@ def test_failover_now_refused_is_an_error_and_a_writer_that_never_changes_fails(
 def test_failover_now_on_a_protected_env_needs_the_env_and_target_named(cli_at) -> None:  # type: ignore[no-untyped-def]
     result = cli_at("failover", "aurora:prod-aurora", "--env", "prod")
     assert result.exit_code == 2 and "add --confirm prod:aurora:prod-aurora" in result.output
+
+
+def test_a_failover_call_that_timed_out_is_not_known_to_be_refused_and_the_cluster_is_healed() -> None:
+    from botocore.exceptions import ReadTimeoutError
+
+    target = ControlPlaneOnly(broken=ReadTimeoutError(endpoint_url="https://rds.us-east-1.amazonaws.com"))
+    report, checks, _ = drill(target)
+    detail = next(c.detail for c in report.checks if c.id == "FO-COMPLETED")  # type: ignore[attr-defined]
+    assert checks["FO-COMPLETED"] == "error" and "outcome is not known" in detail
+    assert target.heals == 1, "the service may have started it: heal as after any failover"

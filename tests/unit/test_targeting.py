@@ -65,3 +65,26 @@ def test_a_failover_on_prod_with_another_region_in_the_shell_is_one_line_exit_2(
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "AWS_REGION=eu-west-1 disagrees with env 'prod'" in lines[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_terraform_acts_with_the_envs_region_and_profile_whatever_the_shell_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from ops.terraform.engine import _patched_environ
+    from ops.terraform.envs import aws_environ
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA-OTHER-ACCOUNT")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    env = EnvConfig(name="prod", region="us-east-1", profile="ops", account_id="123456789012")
+    with _patched_environ(aws_environ(env)):
+        assert (os.environ["AWS_REGION"], os.environ["AWS_PROFILE"]) == ("us-east-1", "ops")
+        assert "AWS_ACCESS_KEY_ID" not in os.environ, "static keys would win over the profile in the provider"
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "AKIA-OTHER-ACCOUNT" and os.environ["AWS_REGION"] == "eu-west-1"
+    # Without a profile, the credential chain is the shell's; only the region is the env's.
+    assert aws_environ(EnvConfig(name="prod", region="us-east-1")) == {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.mark.parametrize("var", ["region=eu-west-1", "account_id=210987654321", "aws_endpoint=http://127.0.0.1:9"])
+def test_a_var_that_would_override_what_the_env_pins_is_refused(cli_at: Cli, var: str) -> None:
+    result = cli_at("tf", "plan", "--env", "prod", "--var", var)
+    assert result.exit_code == 2 and f"--var {var.split('=')[0]} is the env's own" in result.output, result.output

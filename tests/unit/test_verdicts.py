@@ -128,7 +128,8 @@ def test_each_measurement_is_published_with_its_unit() -> None:
     aws.client = lambda service, region=None: cw  # type: ignore[method-assign]
     j = report.Journal("connections", "localpg:lab-pg", "lab", echo=None)
     for name, value in (("setup_p95_ms", 12.5), ("client_write_downtime_s", 0.4), ("pool_utilization", 0.9),
-                        ("unused_index_bytes", 8192), ("cost_usd", 0.02), ("tps", 50.0), ("lost_writes", 0)):
+                        ("unused_index_bytes", 8192), ("cost_usd", 0.02), ("tps", 50.0), ("lost_writes", 0),
+                        ("offered_writes_per_second", 9.5), ("wal_bytes_during_workload", 4096), ("best_p95_gain", 0.6)):
         j.measure(name, value)
     j.check("A", "pass", "measured")
     captured: list[dict] = []
@@ -138,4 +139,5 @@ def test_each_measurement_is_published_with_its_unit() -> None:
     units = {d["MetricName"]: d["Unit"] for d in captured[0]["MetricData"] if len(d["Dimensions"]) == 2}
     assert units == {"setup_p95_ms": "Milliseconds", "DrillRTOSeconds": "Seconds", "pool_utilization": "None",
                      "unused_index_bytes": "Bytes", "cost_usd": "None", "tps": "Count/Second", "LostWrites": "Count",
+                     "offered_writes_per_second": "Count/Second", "wal_bytes_during_workload": "Bytes", "best_p95_gain": "None",
                      "DrillFailed": "Count"}

@@ -1,3 +1,9 @@
+variable "account_id" {
+  description = "The AWS account the estate is in (dbops passes the env's account_id); empty: not pinned."
+  type        = string
+  default     = ""
+}
+
 variable "region" {
   description = "AWS region of the estate."
   type        = string
