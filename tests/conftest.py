@@ -23,6 +23,8 @@ from ops.terraform import mirror
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# A price catalog a user refreshed into their cache must not change what the tests price.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="dbops-test-cache-")
 
 
 def require(condition: bool, reason: str) -> None:

@@ -174,7 +174,11 @@ def prices(refresh: bool, env_name: str | None) -> int:
         cfg = app().config
         env = cfg.env(env_name)
         aws = Aws.for_env(cfg, env)
-        outcome = refresh_catalog(aws.client("pricing", region="us-east-1"), est.CATALOG_PATH)  # the Price List API lives in us-east-1
+        target = est.user_catalog_path()
+        if not target.is_file():  # refreshed from the shipped one; the installed package is never written
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(est.CATALOG_PATH.read_text())
+        outcome = refresh_catalog(aws.client("pricing", region="us-east-1"), target)  # the Price List API lives in us-east-1
         click.echo(f"catalog {outcome.path}: {len(outcome.refreshed)} price(s) refreshed", err=True)
         for key, why in outcome.failed.items():
             click.echo(f"not refreshed, kept with its old date: {key}: {why}", err=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,15 @@ class NotPriced(Exception):
     """This resource cannot be priced from the plan: the reason goes in the unpriced list."""
 
 
-def load_catalog(path: Path = CATALOG_PATH) -> dict[str, Any]:
+def user_catalog_path() -> Path:
+    """Where `dbops cost prices --refresh` writes: the user's cache, never the installed package."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dbops" / "prices.json"
+
+
+def load_catalog(path: Path | None = None) -> dict[str, Any]:
+    """The catalog at path; by default the user's refreshed one when there is one, else the one shipped."""
+    if path is None:
+        path = user_catalog_path() if user_catalog_path().is_file() else CATALOG_PATH
     return json.loads(path.read_text())
 
 

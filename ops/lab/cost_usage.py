@@ -459,8 +459,8 @@ def catalog_and_usage() -> tuple[dict[str, Any], dict[str, Any]]:
     """The price catalog and the built-in usage assumptions, read once per emulator."""
     with _model_lock:
         if not _loaded:
-            from ops.cost.estimate import DEFAULT_USAGE_PATH, load_catalog, load_usage
+            from ops.cost.estimate import CATALOG_PATH, DEFAULT_USAGE_PATH, load_catalog, load_usage
 
-            _loaded["catalog"] = load_catalog()
+            _loaded["catalog"] = load_catalog(CATALOG_PATH)  # the lab bills by the shipped prices, whatever a user refreshed
             _loaded["usage"] = load_usage(DEFAULT_USAGE_PATH)
         return _loaded["catalog"], _loaded["usage"]

@@ -373,3 +373,31 @@ def test_rds_proxy_that_cannot_be_priced_faithfully_is_listed_with_the_reason(ch
     unpriced = {u.type: u.reason for u in result.unpriced}
     assert why in unpriced["aws_db_proxy"], unpriced
     assert not [line for line in result.lines if line.type == "aws_db_proxy"]
+
+
+def test_a_refresh_writes_the_users_cache_and_never_the_installed_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                         cli_at) -> None:  # type: ignore[no-untyped-def]
+    from ops import aws as aws_mod
+    from ops.cost import prices
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    shipped = est.CATALOG_PATH.read_bytes()
+    written: list[Path] = []
+
+    def refresh(pricing: object, path: Path, today: object = None) -> prices.RefreshOutcome:
+        data = json.loads(path.read_text())
+        data["prices"]["rds.aurora-postgresql.db.t3.medium"]["usd"] = 9.99
+        path.write_text(json.dumps(data))
+        written.append(path)
+        return prices.RefreshOutcome(path, ("rds.aurora-postgresql.db.t3.medium",))
+
+    monkeypatch.setattr(prices, "refresh_catalog", refresh)
+    monkeypatch.setattr(aws_mod.Aws, "for_env", classmethod(lambda cls, cfg, env: type("A", (), {"client": lambda *a, **k: None})()))
+    result = cli_at("cost", "prices", "--refresh")
+    assert result.exit_code == 0, result.output
+    assert written == [tmp_path / "cache" / "dbops" / "prices.json"]
+    assert est.CATALOG_PATH.read_bytes() == shipped, "the installed package is never written"
+    assert est.load_catalog()["prices"]["rds.aurora-postgresql.db.t3.medium"]["usd"] == 9.99
+    # Negative control: without a refreshed catalog of the user's, the shipped one is read.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    assert est.load_catalog() == json.loads(shipped)
