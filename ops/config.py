@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -190,11 +190,13 @@ def _policy(table: Any, prefix: str, source: str) -> dict[str, float | int]:
     return {k: (int(v) if types[k] == "int" else float(v)) for k, v in checked.items()}
 
 
+MAX_WAIVER_DAYS = 366
 _WAIVER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "check": (lambda v: isinstance(v, str) and bool(v.strip()), "a check id such as BKP-DDB-DELETION-PROTECTION"),
     "target": (lambda v: isinstance(v, str) and ":" in v, "a target as KIND:NAME"),
     "reason": (lambda v: isinstance(v, str) and bool(v.strip()), "the reason, in words"),
-    "expires": (lambda v: isinstance(v, date) or (isinstance(v, str) and _iso_date(v) is not None), "a date (2027-06-30)"),
+    "expires": (lambda v: (isinstance(v, date) and not isinstance(v, datetime)) or (isinstance(v, str) and _iso_date(v) is not None),
+                "a date (2027-06-30), not a time"),
 }
 
 
@@ -216,6 +218,9 @@ def _waivers(items: Any, prefix: str, source: str) -> tuple[Waiver, ...]:
             if key not in item:
                 raise ConfigError(f"{source}: '{where}.{key}' is required: a waiver names its check, its reason and its expiry")
         expires = item["expires"] if isinstance(item["expires"], date) else _iso_date(item["expires"])
+        if expires is not None and expires > date.today() + timedelta(days=MAX_WAIVER_DAYS):
+            raise ConfigError(f"{source}: '{where}.expires' {expires} is more than {MAX_WAIVER_DAYS} days away: a waiver "
+                              "is looked at again at least once a year")
         out.append(Waiver(item["check"].strip(), item.get("target"), item["reason"].strip(), expires))  # type: ignore[arg-type]
     return tuple(out)
 

@@ -401,6 +401,7 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
         found += [x for x in _read(unread, "lab-pg restores", lambda: local_leftovers(cfg, include_unexpired, now), [])
                   if x.drill_id not in recorded]
         found += _read(unread, "lab-pg drill rows", lambda: _lab_rows(cfg, recorded, now), [])
+        found += _read(unread, "lab-pg workload roles", lambda: _lab_roles(cfg), [])
     if env.is_embedded and not _lab_emulator_running(cfg):
         echo("the lab emulator is not running: only local leftovers were looked for")
     else:
@@ -447,6 +448,26 @@ def _lab_rows(cfg: Config, recorded: set[str], now: datetime) -> list[Leftover]:
 
     dsn = pgcluster.writer_dsn(cfg.lab_dir)
     return stale_rows(dsn, f"localpg:{pgcluster.NAME}", recorded, now) if dsn else []
+
+
+def _lab_roles(cfg: Config) -> list[Leftover]:
+    """Latency drills' read-only roles their drill could not drop (killed): once their validity ends."""
+    from ops.lab import pgcluster
+    from ops.query import workload_role
+
+    dsn = pgcluster.writer_dsn(cfg.lab_dir)
+    if not dsn:
+        return []
+    with workload_role.connect_admin(dsn) as conn:
+        names = workload_role.expired(conn)
+
+    def delete(name: str) -> bool:
+        with workload_role.connect_admin(dsn) as conn:
+            workload_role.drop(conn, name)
+            return not conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (name,)).fetchone()[0]
+
+    return [Leftover("workload-role", f"localpg:{pgcluster.NAME} role {n}", n, "its validity ended and it has no session",
+                     lambda n=n: delete(n)) for n in names]
 
 
 def _lab_emulator_running(cfg: Config) -> bool:

@@ -87,6 +87,10 @@ def parse_scripts(specs: tuple[str, ...] | list[str], base: Path | None = None) 
         if not sends_sql(text):
             raise UsageError(f"--workload {path_text}: the workload sends no SQL statement, only meta-commands: "
                              "its transactions would measure nothing")
+        shell = SHELL_META.search(re.sub(r"/\*.*?\*/", " ", text, flags=re.S))
+        if shell:
+            raise UsageError(f"--workload {path_text}: {shell[1]} runs a program on this machine as the drill's user "
+                             "(with its credentials): a workload sends SQL only")
         stem = path.name.removesuffix(".sql")
         labels[stem] += 1
         label = stem if labels[stem] == 1 else f"{stem}-{labels[stem]}"
@@ -94,6 +98,13 @@ def parse_scripts(specs: tuple[str, ...] | list[str], base: Path | None = None) 
     if not any(s.weight for s in out):
         raise UsageError("--workload: every weight is 0; at least one script must run")
     return tuple(out)
+
+
+# pgbench meta-commands that run a program: nothing a database workload needs, everything a read-only
+# guard cannot see (the program connects as anyone, with the operator's environment).
+SHELL_META = re.compile(r"^[ \t]*(\\(?:shell|setshell))\b", re.M | re.I)
+# What pgbench is never given from the operator's environment: credentials of other systems.
+SECRET_ENV = re.compile(r"^(AWS_|AZURE_|GOOGLE_|GCP_|VAULT_|.*(?:TOKEN|SECRET|PASSWORD|CREDENTIAL)S?$)")
 
 
 def sends_sql(text: str) -> bool:
@@ -150,7 +161,7 @@ def environment(dsn: str, read_only: bool, application_name: str = "dbops-latenc
     from ops.query.endpoints import for_read_only
 
     params = {k: str(v) for k, v in conninfo_to_dict(for_read_only(dsn) if read_only else dsn).items() if v is not None}
-    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("PG")}
+    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("PG") and not SECRET_ENV.match(k)}
     for key, value in params.items():
         if key not in PG_ENV:
             raise UsageError(f"connection parameter '{key}' has no libpq environment variable; pgbench cannot be given it "

@@ -43,10 +43,14 @@ TAG = "dbops:latency-write-check"  # in a comment of the drill's own statements
 # Statements that read, by their first keyword; anything else that completed changed something.
 _READS = {"SELECT", "VALUES", "TABLE", "WITH", "SHOW", "SET", "RESET", "BEGIN", "START", "COMMIT", "END", "ROLLBACK",
           "ABORT", "SAVEPOINT", "RELEASE", "PREPARE", "EXECUTE", "DEALLOCATE", "DECLARE", "FETCH", "MOVE", "CLOSE",
-          "DISCARD", "LISTEN", "UNLISTEN", "NOTIFY", "LOCK", "EXPLAIN"}
+          "DISCARD", "LISTEN", "UNLISTEN", "LOCK", "EXPLAIN"}
 # Statements that run code which may write (its writes are in the counters, not in the statement).
 _MAY_WRITE = {"DO", "CALL"}
 _WRITE_WORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|INTO|CREATE|DROP|ALTER|TRUNCATE|COPY)\b", re.I)
+# Functions PUBLIC may call that change something no table counter shows: WAL messages for logical decoding,
+# sequences, large objects, notifications to the application's listeners.
+_WRITING_FUNCTIONS = re.compile(r"\b(pg_logical_emit_message|nextval|setval|lo_creat|lo_create|lo_import|lo_unlink|lo_put"
+                                r"|lo_from_bytea|lo_truncate|lowrite|pg_notify)\s*\(", re.I)
 
 
 def statement_effect(text: str) -> str:
@@ -55,9 +59,13 @@ def statement_effect(text: str) -> str:
     word = first_keyword(text)
     if word in _MAY_WRITE:
         return "may-write"
+    body = re.sub(r"\"[^\"]*\"", " ", strip_comments(text))  # a quoted identifier named "insert" is a name
+    if word == "COPY" and re.search(r"\bTO\s+STDOUT\b", body, re.I):
+        return "read"  # COPY (query) TO STDOUT sends rows to the client
     if word not in _READS:
         return "write"
-    body = re.sub(r"\"[^\"]*\"", " ", strip_comments(text))  # a quoted identifier named "insert" is a name
+    if _WRITING_FUNCTIONS.search(body):
+        return "write"
     if word in ("WITH", "SELECT", "PREPARE", "EXPLAIN") and _WRITE_WORDS.search(body):
         if word == "EXPLAIN" and not re.search(r"\bANALY[SZ]E\b", body, re.I):
             return "read"
@@ -143,9 +151,10 @@ def judge(ev: Evidence) -> Verdict:
     if wrote:
         return Verdict("fail", "the workload wrote: " + "; ".join(wrote), measured)
     open_questions = []
-    if catalogs and (may_write or (ev.can_create and ev.statements is None)):
-        why = ("it ran DO/CALL" if may_write else f"its role may create objects and its statements are not known "
-                                                    f"({ev.statements_missing})")
+    if catalogs and (may_write or ev.security_definer or (ev.can_create and ev.statements is None)):
+        why = ("it ran DO/CALL" if may_write else
+               f"it may call SECURITY DEFINER functions ({', '.join(ev.security_definer[:3])})" if ev.security_definer else
+               f"its role may create objects and its statements are not known ({ev.statements_missing})")
         open_questions.append(f"the catalogs changed ({tables(catalogs)}) and {why}")
     if others and ev.security_definer:
         open_questions.append(f"tables its role may not write changed ({tables(others)}) and it may call SECURITY DEFINER "
@@ -167,7 +176,8 @@ class WorkloadRole:
     dsn: str  # the admin DSN with the role's credentials: handed to libpq only
 
 
-def _admin(dsn: str) -> Any:
+def connect_admin(dsn: str) -> Any:
+    """A connection to create, read and drop workload roles (the drill's, and the janitor's)."""
     import psycopg
 
     from ops.query.endpoints import for_read_only
@@ -193,7 +203,7 @@ def read_only_role(admin_dsn: str, drill_id: str, clients: int, hours: float,
     password = secrets.token_urlsafe(24)
     until = (datetime.now(timezone.utc) + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S+00")
     try:
-        with _admin(admin_dsn) as conn:
+        with connect_admin(admin_dsn) as conn:
             for left in drop_expired(conn):
                 on_event(left)
             # The password goes as a verifier computed here: the plain text never reaches the server or its log.
@@ -220,7 +230,7 @@ def read_only_role(admin_dsn: str, drill_id: str, clients: int, hours: float,
         yield WorkloadRole(name, int(oid), make_conninfo(**params))
     finally:
         try:
-            with _admin(admin_dsn) as conn:
+            with connect_admin(admin_dsn) as conn:
                 on_event(drop(conn, name))
         except psycopg.Error as exc:
             on_event(f"role {name} NOT dropped: {_first_line(exc)} (it cannot log in after {until}; the next read-only "
@@ -229,7 +239,7 @@ def read_only_role(admin_dsn: str, drill_id: str, clients: int, hours: float,
 
 def end_sessions(admin_dsn: str, role: WorkloadRole, timeout_s: float = 10.0) -> int:
     """Terminate what is left of the role's sessions and wait until they are gone (their counters flushed)."""
-    with _admin(admin_dsn) as conn:
+    with connect_admin(admin_dsn) as conn:
         ended = conn.execute(_q("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usesysid = %s::oid"),
                              (role.oid,)).fetchone()[0]
         deadline = time.monotonic() + timeout_s
@@ -240,13 +250,16 @@ def end_sessions(admin_dsn: str, role: WorkloadRole, timeout_s: float = 10.0) ->
     return int(ended)
 
 
-def drop_expired(conn: Any) -> list[str]:
-    """Drop the workload roles of drills that ended without dropping theirs (killed, or a server that stopped
+def expired(conn: Any) -> list[str]:
+    """The workload roles of drills that ended without dropping theirs (killed, or a server that stopped
     answering): those whose validity has ended and that have no session left."""
-    names = [r[0] for r in conn.execute(_q(
+    return [r[0] for r in conn.execute(_q(
         "SELECT rolname FROM pg_roles r WHERE rolname LIKE %s AND rolvaliduntil < now() "
         "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.usesysid = r.oid)"), (ROLE_PREFIX.replace("_", r"\_") + "%",)).fetchall()]
-    return [drop(conn, name) for name in names]
+
+
+def drop_expired(conn: Any) -> list[str]:
+    return [drop(conn, name) for name in expired(conn)]
 
 
 def drop(conn: Any, name: str) -> str:
@@ -274,7 +287,7 @@ def counters(admin_dsn: str, role: WorkloadRole) -> Counters:
 
 
 def _counters(admin_dsn: str, role: WorkloadRole) -> Counters:
-    with _admin(admin_dsn) as conn:
+    with connect_admin(admin_dsn) as conn:
         lsn, rows = conn.execute(_q(
             "SELECT pg_current_wal_insert_lsn()::text, (SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database "
             "WHERE datname = current_database())")).fetchone()
@@ -303,7 +316,7 @@ def evidence(admin_dsn: str, role: WorkloadRole, before: Counters) -> Evidence:
     import psycopg
 
     after = _counters(admin_dsn, role)
-    with _admin(admin_dsn) as conn:
+    with connect_admin(admin_dsn) as conn:
         wal = conn.execute(_q("SELECT pg_wal_lsn_diff(%s::pg_lsn, %s::pg_lsn)::bigint"), (after.wal_lsn, before.wal_lsn)).fetchone()[0]
         owned = tuple(r[0] for r in conn.execute(_q(
             "SELECT CASE WHEN d.datname = current_database() OR s.dbid = 0 THEN pg_describe_object(s.classid, s.objid, s.objsubid) "

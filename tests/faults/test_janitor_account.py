@@ -343,3 +343,26 @@ def test_leases_that_cannot_be_read_delete_nothing(lab: Cli, monkeypatch: pytest
         assert restored not in ddb.list_tables()["TableNames"]
     finally:
         drop_tables(ddb, restored)
+
+
+def test_a_killed_latency_drills_role_is_dropped_once_its_validity_ended(lab: Cli) -> None:
+    import psycopg
+
+    from ops.lab import pgcluster
+
+    dsn = pgcluster.writer_dsn(lab.lab_dir)
+    assert dsn is not None
+    ended, valid = "dbops_ro_jan0ended", "dbops_ro_jan0valid"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {ended} LOGIN VALID UNTIL '2000-01-01' IN ROLE pg_read_all_data")
+        conn.execute(f"CREATE ROLE {valid} LOGIN VALID UNTIL 'infinity' IN ROLE pg_read_all_data")
+    try:
+        result = lab("janitor", "--json")
+        assert result.exit_code == 0, result.output
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            left = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'dbops_ro_jan0%'")}
+        assert left == {valid}, "the ended role goes; one still valid may be a running drill's"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for name in (ended, valid):
+                conn.execute(f"DROP ROLE IF EXISTS {name}")

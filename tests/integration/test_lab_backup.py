@@ -15,7 +15,7 @@ import shutil
 import signal
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 import pytest
@@ -407,12 +407,13 @@ def test_backup_verify_has_no_unknown_aws_backup_findings_after_lab_backup_run(e
 
 def test_a_waiver_in_the_config_turns_its_failure_into_a_warning_that_names_it(estate: Estate) -> None:
     root = traversable_tmpdir("dbops-waiver-")
+    until = (datetime.now(timezone.utc) + timedelta(days=30)).date().isoformat()
     waiver = ('\n[[envs.lab.waivers]]\ncheck = "BKP-DDB-LAST-JOB"\ntarget = "dynamodb:loose"\n'
-              'reason = "loose is a scratch table no plan covers"\nexpires = 2999-01-01\n')
+              f'reason = "loose is a scratch table no plan covers"\nexpires = {until}\n')
     waived = Cli(write_config(root, extra=waiver), estate.cli.lab_dir)
     try:
         found = findings(waived("backup", "verify", "dynamodb:loose", "--json"))["BKP-DDB-LAST-JOB[dynamodb:loose]"]
-        assert found["status"] == "warn" and "waived until 2999-01-01: loose is a scratch table" in found["detail"], found
+        assert found["status"] == "warn" and f"waived until {until}: loose is a scratch table" in found["detail"], found
         # Negative control: the same estate without the waiver.
         plain = findings(estate.cli("backup", "verify", "dynamodb:loose", "--json"))["BKP-DDB-LAST-JOB[dynamodb:loose]"]
         assert plain["status"] == "fail"

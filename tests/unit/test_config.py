@@ -159,6 +159,8 @@ def test_a_waiver_turns_its_failing_finding_into_a_warning_that_names_it_until_i
     ('check = "X"\nexpires = 2027-01-01\n', "'envs.prod.waivers[0].reason' is required"),
     ('check = "X"\nreason = "r"\nexpires = "someday"\n', "'envs.prod.waivers[0].expires' must be a date"),
     ('check = "X"\nreason = "r"\nexpires = 2027-01-01\nuntil = 1\n', "unknown key 'envs.prod.waivers[0].until'"),
+    ('check = "X"\nreason = "r"\nexpires = 2026-12-06T16:00:00Z\n', "'envs.prod.waivers[0].expires' must be a date (2027-06-30), not a time"),
+    ('check = "X"\nreason = "r"\nexpires = 9999-12-31\n', "is more than 366 days away"),
 ])
 def test_a_waiver_without_its_reason_or_expiry_is_refused_naming_the_key(tmp_path: Path, waiver: str, words: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -243,3 +243,22 @@ def test_a_log_that_holds_more_than_the_progress_lines_is_the_count() -> None:
 def test_a_log_line_cut_where_pgbench_was_stopped_is_left_out(tmp_path: Path) -> None:
     (tmp_path / "tx.123").write_text("0 1 1500 0 1700000000 100 20\n0 2 1400 0 1700000000 200 30\n0 3 15")
     assert len(pgbench.read_logs(tmp_path, "tx")) == 2
+
+
+@pytest.mark.parametrize("meta", ["\\shell touch /tmp/x", "  \\setshell out echo 1", "\\SHELL psql -c 'CREATE TABLE t()'"])
+def test_a_workload_that_runs_a_program_is_refused(tmp_path: Path, meta: str) -> None:
+    script = tmp_path / "w.sql"
+    script.write_text(f"{meta}\nSELECT 1;\n")
+    with pytest.raises(UsageError, match="runs a program on this machine"):
+        pgbench.parse_scripts([str(script)])
+    # Negative control: the same SQL with a meta-command that runs nothing is a workload.
+    script.write_text("\\set id random(1, 10)\nSELECT :id;\n")
+    assert pgbench.parse_scripts([str(script)])[0].path == script.resolve()
+
+
+def test_pgbench_is_given_no_credentials_of_other_systems() -> None:
+    base = {"AWS_SECRET_ACCESS_KEY": "s", "AWS_ACCESS_KEY_ID": "k", "GITHUB_TOKEN": "t", "PGPASSWORD": "inherited",
+            "HOME": "/root", "LANG": "C.UTF-8"}
+    env = pgbench.environment("host=127.0.0.1 port=5432 user=u password=p dbname=d", read_only=True, base=base)
+    assert not {"AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "GITHUB_TOKEN"} & set(env)
+    assert env["PGPASSWORD"] == "p" and env["HOME"] == "/root" and env["LANG"] == "C.UTF-8"

@@ -36,6 +36,15 @@ def evidence(after: Counters, *, owned: tuple[str, ...] = (), statements: tuple[
     ("SELECT * INTO t2 FROM t", "write"),
     ("EXPLAIN ANALYZE UPDATE t SET n = $1", "write"),
     ("DO $$ BEGIN PERFORM 1; END $$", "may-write"),
+    ("SELECT pg_logical_emit_message(false, $1, repeat($2, $3))", "write"),
+    ("SELECT nextval($1)", "write"),
+    ("select setval ('s', $1)", "write"),
+    ("SELECT lo_from_bytea($1, $2)", "write"),
+    ("NOTIFY app_channel", "write"),
+    ("SELECT pg_notify($1, $2)", "write"),
+    ("COPY (SELECT 1) TO STDOUT", "read"),
+    ("COPY t FROM STDIN", "write"),
+    ("SELECT next_value FROM t", "read"),
 ])
 def test_each_statement_is_read_or_write_by_what_it_does(text: str, effect: str) -> None:
     assert statement_effect(text) == effect
@@ -72,3 +81,10 @@ def test_a_change_the_workload_may_have_made_is_not_a_pass(after: Counters, kw: 
 
 def test_catalogs_that_change_while_the_role_cannot_create_are_someone_elses() -> None:
     assert judge(evidence(counters(catalog=9), statements=None, can_create=False)).status == "pass"
+
+
+def test_catalogs_changed_while_security_definer_functions_were_callable_is_unknown() -> None:
+    verdict = judge(evidence(counters(catalog=61), statements=(Statement("SELECT mk()", 61, 61),), definer=("public.mk()",)))
+    assert verdict.status == "unknown" and "SECURITY DEFINER" in verdict.detail, verdict.detail
+    # Negative control: the same change with no such function to call is another client's.
+    assert judge(evidence(counters(catalog=61), statements=(Statement("SELECT 1", 61, 61),))).status == "pass"
