@@ -95,7 +95,7 @@ def restorable(cluster: Cluster) -> Restorable:
     from ops.lab import pgverify
 
     last_archived, current, size = cluster.query(cluster.writer(), (
-        "SELECT last_archived_time, pg_walfile_name(pg_current_wal_lsn()), "
+        f"SELECT last_archived_time, {pgverify.CURRENT_SEGMENT}, "
         "(SELECT setting::bigint * (CASE unit WHEN 'B' THEN 1 WHEN 'MB' THEN 1048576 ELSE 1 END) "
         "   FROM pg_settings WHERE name = 'wal_segment_size') FROM pg_stat_archiver"))[0]
     found = backups(cluster)

@@ -67,6 +67,12 @@ def expected_segments(archive: Path, start: str, current: str, segment_size: int
     return names
 
 
+# The segment being written. pg_walfile_name names the preceding segment for an LSN exactly at a segment
+# boundary (the PostgreSQL manual says so): a writer idle right after a WAL switch would have its last,
+# completed, archived segment taken for the one in progress, and a hole there go unseen.
+CURRENT_SEGMENT = "pg_walfile_name(pg_current_wal_lsn() + 1)"
+
+
 def missing_segments(archive: Path, start: str, current: str, segment_size: int) -> list[str]:
     """Segments from start up to (not including) current that the archive lacks."""
     return [name for name in expected_segments(archive, start, current, segment_size) if not (archive / name).exists()]
@@ -105,7 +111,7 @@ def collect(cluster: Cluster) -> dict[str, Any]:
                                 "last_failed_wal, last_failed_time FROM pg_stat_archiver")[0]
     state["archiver"] = dict(zip(("archived_count", "last_archived_wal", "last_archived_time", "failed_count",
                                   "last_failed_wal", "last_failed_time"), row))
-    state["current_segment"] = cluster.query(writer, "SELECT pg_walfile_name(pg_current_wal_lsn())")[0][0]
+    state["current_segment"] = cluster.query(writer, f"SELECT {CURRENT_SEGMENT}")[0][0]
     size = cluster.query(writer, "SELECT setting::bigint * (CASE unit WHEN 'B' THEN 1 WHEN 'MB' THEN 1048576 ELSE 1 END) "
                                  "FROM pg_settings WHERE name = 'wal_segment_size'")[0][0]
     state["segment_size"] = int(size)
