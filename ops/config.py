@@ -24,6 +24,7 @@ from ops.errors import ConfigError, UsageError
 CONFIG_NAME = "dbops.toml"
 EMBEDDED = "embedded"
 DEFAULT_LEASE_TABLE = "dbops-tfstate-lock"
+DEFAULT_RESTORE_INSTANCE_CLASSES = ("db.t4g.medium", "db.t3.medium", "db.r6g.large")
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ class Config:
     lab_dir: Path
     envs: dict[str, EnvConfig] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
+    # [restore] instance_classes: a restored Aurora cluster's one instance is the first of these (smallest
+    # first) its engine version offers.
+    restore_instance_classes: tuple[str, ...] = DEFAULT_RESTORE_INSTANCE_CLASSES
 
     @property
     def source(self) -> str:
@@ -178,6 +182,11 @@ _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "proxy_tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
     "account_id": (lambda v: isinstance(v, str) and len(v) == 12 and v.isdigit(), "a 12-digit AWS account id in quotes"),
 }
+_RESTORE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "instance_classes": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) and c.startswith("db.") and len(c) > 3
+                                                                            for c in v),
+                         'a non-empty list of DB instance classes, smallest first (["db.t4g.medium", "db.t3.medium"])'),
+}
 _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env": (_string, "an env name"),
     "report_dir": (_string, "a path"),
@@ -248,10 +257,11 @@ def find_config(start: Path) -> Path | None:
 def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) -> Config:
     source = str(path) if path else CONFIG_NAME
     for key in data:
-        if key not in ("defaults", "policy", "envs"):
+        if key not in ("defaults", "policy", "envs", "restore"):
             raise ConfigError(f"{source}: unknown key '{key}'")
     defaults = _check_table(data.get("defaults", {}), _DEFAULTS_RULES, "defaults", source)
     policy = Policy(**_policy(data.get("policy", {}), "policy", source))
+    restore = _check_table(data.get("restore", {}), _RESTORE_RULES, "restore", source)
 
     envs_table = data.get("envs", {})
     if not isinstance(envs_table, dict):
@@ -292,6 +302,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
         lab_dir=(root / lab_dir).resolve(),
         envs=envs,
         policy=policy,
+        restore_instance_classes=tuple(restore.get("instance_classes", DEFAULT_RESTORE_INSTANCE_CLASSES)),
     )
 
 

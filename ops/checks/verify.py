@@ -126,7 +126,36 @@ RP_OBJECTIVES = ("RP-BACKUP-JOB", "RP-RESTORE-JOB", "ROWS-BEFORE-T-PRESENT", "RO
 STATUS_OF = {"pass": "pass", "fail": "fail", "error": "error", "aborted": "error", "inconclusive": "unknown"}
 
 
-def restore_latest(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal) -> None:
+def price_restores(cfg: Config, env: EnvConfig, targets: list[str], catalog: dict[str, Any],
+                   with_indexes: bool = False) -> list[tuple[str, Any]]:
+    """The cost bound of every restore --restore-latest would make, by the finding it makes, before any starts."""
+    from ops.drills.restore import RestoreOptions, restore_hours
+    from ops.targets import recovery_point
+    from ops.targets.registry import open_restorable
+
+    out = []
+    for target in targets:
+        restorable = open_restorable(cfg, env, target, with_indexes=with_indexes)
+        out.append((f"BKP-RESTORE-LATEST[{target}]", restorable.restore_cost(restore_hours(restorable, RestoreOptions(latest=True)), catalog)))
+        if parse_target(target).kind in ("aurora", "dynamodb"):
+            side = recovery_point.from_restorable(restorable)
+            # the restored resource lives from the restore job to its deletion: the job, making it usable, deleting it
+            hours = (2 * side.default_timeout_s + 600.0) / 3600
+            out.append((f"BKP-RECOVERY-POINT-RESTORE[{target}]", side.restore_cost(hours, catalog)))
+    return out
+
+
+def refuse_costly_restores(costs: list[tuple[str, Any]], max_cost_usd: float) -> None:
+    """One line, exit 2, before anything is created."""
+    total = sum(c.usd for _, c in costs)
+    if total > max_cost_usd:
+        each = "; ".join(f"{what} {c.usd:.4f} USD ({c.basis})" for what, c in costs)
+        raise UsageError(f"the restores of --restore-latest would cost up to {total:.4f} USD, above --max-cost {max_cost_usd:g} USD: "
+                         f"nothing was created; raise --max-cost (policy max_drill_cost_usd) or name fewer targets. {each}")
+
+
+def restore_latest(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
+                   costs: list[tuple[str, Any]] = (), with_indexes: bool = False) -> None:  # type: ignore[assignment]
     """Both kinds of restore an SRE relies on, each an objective finding per target:
 
     BKP-RESTORE-LATEST: a restore drill to the latest restorable time (point-in-time recovery);
@@ -137,27 +166,33 @@ def restore_latest(cfg: Config, env: EnvConfig, targets: list[str], journal: Jou
     from ops.lease import ledger_for
 
     ledger = ledger_for(cfg, env)
+    priced = dict(costs)
+    if costs:
+        journal.measure("restore_cost_estimate_usd", sum(c.usd for _, c in costs))
+    for what, cost in costs:
+        journal.event("cost", f"{what}: at most {cost.usd:.4f} USD: {cost.basis}")
     for target in targets:
-        _pitr_drill(cfg, env, target, journal, ledger)
+        _pitr_drill(cfg, env, target, journal, ledger, priced.get(f"BKP-RESTORE-LATEST[{target}]"), with_indexes)
         if parse_target(target).kind in ("aurora", "dynamodb"):
             _recovery_point_drill(cfg, env, target, journal, ledger)
 
 
-def _pitr_drill(cfg: Config, env: EnvConfig, target: str, journal: Journal, ledger: Any) -> None:
+def _pitr_drill(cfg: Config, env: EnvConfig, target: str, journal: Journal, ledger: Any, cost: Any = None,
+                with_indexes: bool = False) -> None:
     """A restore drill to the latest restorable time; its verdict becomes an objective finding."""
     from ops.drills.common import guarded, new_drill_id
     from ops.drills.restore import RestoreOptions, run_restore
     from ops.errors import Busy
     from ops.targets.registry import open_restorable
 
-    restorable = open_restorable(cfg, env, target)
+    restorable = open_restorable(cfg, env, target, with_indexes=with_indexes)
     drill_id = new_drill_id("restore")
     sub_journal = Journal("restore", target, env.name, echo=None)
     journal.event("restore", f"restore drill {drill_id} of {target} to its latest restorable time")
+    opts = RestoreOptions(latest=True, rpo_s=cfg.policy.rpo_seconds, max_cost_usd=cfg.policy.max_drill_cost_usd, cost=cost)
     try:
         with ledger.acquire(target, drill_id, hours=(restorable.default_timeout_s + 3600) / 3600):
-            sub = guarded(sub_journal, lambda: run_restore(restorable, RestoreOptions(latest=True, rpo_s=cfg.policy.rpo_seconds),
-                                                           sub_journal, drill_id, ledger))
+            sub = guarded(sub_journal, lambda: run_restore(restorable, opts, sub_journal, drill_id, ledger))
     except Busy as exc:
         journal.check(f"BKP-RESTORE-LATEST[{target}]", "error", str(exc), objective=True)
         return

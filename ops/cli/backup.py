@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ops.cli.context import app, finish, require_write
-from ops.cli.options import report_options
+from ops.cli.options import report_options, restore_max_cost_option, with_indexes_option
 
 
 @click.group()
@@ -19,9 +19,11 @@ def backup() -> None:
               help="Also restore each target twice and check rows: a restore drill to its latest restorable time "
                    "(point-in-time recovery), and, for Aurora and DynamoDB, a restore of its newest AWS Backup recovery "
                    "point, made by an on-demand backup job between markers.")
+@restore_max_cost_option
+@with_indexes_option
 @report_options
-def verify(targets: tuple[str, ...], restore_latest: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool,
-           report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | None, with_indexes: bool, confirm: tuple[str, ...],
+           env_name: str | None, as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Check the backups of TARGETS (default: every target of the env); one finding per check per target.
 
     Reading needs no confirmation on a protected env; --restore-latest creates restores and
@@ -36,27 +38,35 @@ def verify(targets: tuple[str, ...], restore_latest: bool, confirm: tuple[str, .
                                   before the point's creation present, after its completion
                                   absent. The restored resource and the drill's recovery point
                                   are deleted afterwards (the point keeps a 1-day lifecycle).
+
+    Before any restore starts, every one is priced for the longest it may live and the run
+    is refused when their sum is above --max-cost (policy max_drill_cost_usd).
     """
-    from ops.checks.verify import default_targets, require_exists, restore_latest as run_restores, verify as run_verify
+    from ops.checks.verify import (default_targets, price_restores, refuse_costly_restores, require_exists,
+                                   restore_latest as run_restores, verify as run_verify)
+    from ops.cost.estimate import load_catalog
     from ops.drills.common import guarded, interruptible
     from ops.report import Journal
     from ops.targets import parse_target
 
-    cfg = app().config.for_env(env_name)
+    cfg = app().config.for_env(env_name).with_policy(max_drill_cost_usd=max_cost)
     env = cfg.env(env_name)
     for t in targets:
         parse_target(t)  # a bad target is a usage error before anything is read
     if targets:
         require_exists(cfg, env, list(targets))
     chosen = list(targets) or default_targets(cfg, env)
+    costs: list = []
     if restore_latest:
         for t in chosen:
             require_write(env, confirm, t, whole_env=True)
+        costs = price_restores(cfg, env, chosen, load_catalog(), with_indexes)
+        refuse_costly_restores(costs, cfg.policy.max_drill_cost_usd)  # one line, exit 2, before anything is created
     journal = Journal("backup", ",".join(chosen) if targets else f"estate:{env.name}", env.name)
     with interruptible():
         def run():  # type: ignore[no-untyped-def]
             # The restores start backup jobs of their own: the plans' jobs are judged before those exist.
-            restores = (lambda: run_restores(cfg, env, chosen, journal)) if restore_latest else None
+            restores = (lambda: run_restores(cfg, env, chosen, journal, costs, with_indexes)) if restore_latest else None
             return run_verify(cfg, env, chosen, journal, then=restores)
 
         report = guarded(journal, run, app().debug)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ops.cli.context import app, finish, require_write
-from ops.cli.options import FiniteFloat, NonEmpty, report_options
+from ops.cli.options import FiniteFloat, NonEmpty, report_options, restore_max_cost_option, with_indexes_option
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -87,16 +87,26 @@ def parse_time(text: str) -> "datetime":
 @click.option("--keep", is_flag=True, help="Keep the restored target (tagged; the janitor removes it once expired).")
 @click.option("--timeout", type=FiniteFloat(min=1, max=24 * 3600),
               help="Seconds to wait for the restore (default: by kind — DynamoDB 7200, Aurora 3600, lab-pg 600).")
+@restore_max_cost_option
+@with_indexes_option
 @secret_arn_option
 @report_options
 def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool, keep: bool, timeout: float | None,
-            secret_arn: str | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
-            publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
-    """Restore TARGET to a point in time into a new target and check the rows, not just the resource."""
+            max_cost: float | None, with_indexes: bool, secret_arn: str | None, confirm: tuple[str, ...], env_name: str | None,
+            as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+    """Restore TARGET to a point in time into a new target and check the rows, not just the resource.
+
+    Before anything starts, the restore is priced for the longest it may live (size from
+    VolumeBytesUsed or TableSizeBytes, prices from the catalog) and refused above --max-cost.
+    An Aurora restore gets one instance of the first [restore] instance_classes the engine
+    version offers, not publicly accessible, in the source's subnet group, security groups
+    and port; a DynamoDB restore is on demand, without secondary indexes unless --with-indexes.
+    """
     from datetime import datetime, timedelta, timezone
 
     from ops.drills.common import guarded, interruptible, new_drill_id
-    from ops.drills.restore import RestoreOptions, run_restore, validate_time
+    from ops.cost.estimate import load_catalog
+    from ops.drills.restore import RestoreOptions, bound_cost, run_restore, validate_time
     from ops.errors import UsageError
     from ops.lease import ledger_for
     from ops.report import Journal
@@ -105,15 +115,17 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
     if sum(x is not None and x is not False for x in (at, minutes_ago, latest or None)) > 1:
         raise UsageError("give at most one of --at, --minutes-ago, --latest")
     when = parse_time(at) if at else (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago) if minutes_ago else None)
-    cfg = app().config.for_env(env_name)
+    cfg = app().config.for_env(env_name).with_policy(max_drill_cost_usd=max_cost)
     env = cfg.env(env_name)
     require_write(env, confirm, target)
     with interruptible():
-        restorable = open_restorable(cfg, env, target, secret_arn)
+        restorable = open_restorable(cfg, env, target, secret_arn, with_indexes=with_indexes)
         if hasattr(restorable, "probe"):
             restorable.probe()
         validate_time(restorable, when)
-        opts = RestoreOptions(at=when, latest=latest, keep=keep, rpo_s=cfg.policy.rpo_seconds, timeout_s=timeout)
+        opts = RestoreOptions(at=when, latest=latest, keep=keep, rpo_s=cfg.policy.rpo_seconds, timeout_s=timeout,
+                              max_cost_usd=cfg.policy.max_drill_cost_usd)
+        opts = bound_cost(restorable, opts, load_catalog())  # one line, exit 2, before anything is created
         drill_id = new_drill_id("restore")
         ledger = ledger_for(cfg, env)
         hours = ((timeout or restorable.default_timeout_s) + 3600) / 3600

@@ -54,6 +54,13 @@ confirm_option = click.option(
     "--confirm", "confirm", metavar="NAME", multiple=True, type=NonEmpty(),
     help="Required on a protected env: ENV:KIND:NAME for a target acted on, ENV for the whole env (repeatable).")
 publish_metrics_option = click.option("--publish-metrics", is_flag=True, help="Put the measurements to CloudWatch.")
+# Restores (drill restore, backup verify --restore-latest).
+restore_max_cost_option = click.option(
+    "--max-cost", type=FiniteFloat(min=0, max=100000),
+    help="Refuse when the restores' cost bound is above this, USD (default: policy max_drill_cost_usd).")
+with_indexes_option = click.option(
+    "--with-indexes", is_flag=True,
+    help="Restore a DynamoDB table's secondary indexes too (default: without them; they are restored and billed per GB).")
 
 
 def report_options(f):  # type: ignore[no-untyped-def]

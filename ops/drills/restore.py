@@ -67,6 +67,24 @@ class RestoreOptions:
     timeout_s: float | None = None  # None: the target's default
     expires_hours: float = 6.0
     delete_wait_s: float = 600.0
+    max_cost_usd: float = 1.0  # policy max_drill_cost_usd, or --max-cost
+    cost: Any = None  # the bound priced before the drill starts (ops.cost.restore.RestoreCost)
+
+
+def restore_hours(target: Restorable, opts: RestoreOptions) -> float:
+    """The longest the restored target may live under the drill: the restore's timeout and the deletion
+    wait; with --keep, until the kept copy expires and the janitor removes it."""
+    wait_s = (opts.timeout_s or target.default_timeout_s) + opts.delete_wait_s
+    return expiry_hours(wait_s, opts.expires_hours) if opts.keep else wait_s / 3600
+
+
+def bound_cost(target: Any, opts: RestoreOptions, catalog: dict[str, Any]) -> RestoreOptions:
+    """Price the restore before anything starts; above opts.max_cost_usd it is refused (one line, exit 2)."""
+    from ops.cost.restore import refuse_if_costly
+
+    cost = target.restore_cost(restore_hours(target, opts), catalog)
+    refuse_if_costly(f"restoring {target.ref}", cost, opts.max_cost_usd)
+    return replace(opts, cost=cost)
 
 
 def validate_time(target: Restorable, at: datetime | None) -> None:
@@ -94,6 +112,9 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
     journal.require(*OBJECTIVES)
     journal.objectives["rpo_s"] = opts.rpo_s
     journal.event("pre", f"drill {drill_id}: checking {target.ref}")
+    if opts.cost is not None:
+        journal.measure("cost_estimate_usd", opts.cost.usd)
+        journal.event("cost", f"at most {opts.cost.usd:.4f} USD (--max-cost {opts.max_cost_usd:g}): {opts.cost.basis}")
     for cid, status, detail in target.pre_checks():
         journal.check(cid, status, detail)
     if any(c.status == "fail" for c in journal.checks):

@@ -682,7 +682,15 @@ def measure(b: Backing) -> list[dict[str, Any]]:
                 hz = os.sysconf("SC_CLK_TCK")
                 pct = 100.0 * (ticks - prev[1]) / hz / (at - prev[0]) / (os.cpu_count() or 1)
                 data.append({"MetricName": "CPUUtilization", "Dimensions": dims, "Value": max(0.0, pct), "Unit": "Percent", "Timestamp": now})
-        if m.name != c.entry["writer"]:
+        if m.name == c.entry["writer"]:
+            # The cluster volume: Aurora publishes VolumeBytesUsed per cluster; the lab's is the writer's databases.
+            try:
+                used = c.query(m, "SELECT sum(pg_database_size(datname)) FROM pg_database")[0][0]
+                data.append({"MetricName": "VolumeBytesUsed", "Dimensions": [{"Name": "DBClusterIdentifier", "Value": b.cluster_id}],
+                             "Value": float(used), "Unit": "Bytes", "Timestamp": now})
+            except Exception:  # noqa: BLE001 — a server restarting is measured next time
+                pass
+        else:
             lag = (repl.get(m.name) or {}).get("lag_s")
             if lag is not None:
                 data.append({"MetricName": "AuroraReplicaLag", "Dimensions": dims, "Value": lag * 1000.0, "Unit": "Milliseconds", "Timestamp": now})
@@ -798,6 +806,10 @@ def install() -> None:
         if cluster is None or cluster.engine != ENGINE:
             return create_instance(self, db_kwargs)
         cluster_id = cluster.db_cluster_identifier  # as moto keeps it (lower case)
+        if db_kwargs.get("publicly_accessible") is None:
+            # CreateDBInstance: without PubliclyAccessible, an instance in the default VPC (which has an internet
+            # gateway) is publicly accessible; the cluster's subnet group says where the instance is.
+            db_kwargs = dict(db_kwargs, publicly_accessible=(getattr(cluster, "db_subnet_group_name", None) or "default") == "default")
         with _registry_lock:  # concurrent CreateDBInstance calls (Terraform makes instances in parallel) share one backing
             b = _backing_of(cluster_id)
             if b is None:

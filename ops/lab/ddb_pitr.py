@@ -301,7 +301,8 @@ def _install_restore() -> None:
                              "EarliestRestorableDateTime and LatestRestorableDateTime.")
 
     def restore_table_to_point_in_time(self: DynamoDBBackend, target_table_name: str, source_table_name: str,
-                                       restore_date_time: Any = None, use_latest_restorable_time: bool = False) -> Any:
+                                       restore_date_time: Any = None, use_latest_restorable_time: bool = False,
+                                       overrides: dict[str, Any] | None = None) -> Any:
         if restore_date_time is not None and use_latest_restorable_time:
             raise MockValidationException("RestoreDateTime and UseLatestRestorableTime cannot both be specified")
         if restore_date_time is None and not use_latest_restorable_time:
@@ -325,6 +326,7 @@ def _install_restore() -> None:
                 for key in list(h.items):
                     _place(restored, key, h.state_at(key, t))
         restored.restore_date_time = _naive_utc(t)
+        apply_overrides(restored, source, overrides or {})
         self.tables[target_table_name] = restored
         return restored
 
@@ -333,11 +335,47 @@ def _install_restore() -> None:
         restored = self.dynamodb_backend.restore_table_to_point_in_time(
             body.get("TargetTableName"), body.get("SourceTableName") or body.get("SourceTableArn"),
             restore_date_time=body.get("RestoreDateTime"),
-            use_latest_restorable_time=bool(body.get("UseLatestRestorableTime")))
+            use_latest_restorable_time=bool(body.get("UseLatestRestorableTime")),
+            overrides={k: body[k] for k in OVERRIDES if k in body})
         return DynamoResult(restored.describe())
 
     DynamoDBBackend.restore_table_to_point_in_time = restore_table_to_point_in_time
     DynamoHandler.restore_table_to_point_in_time = respond
+
+
+OVERRIDES = ("BillingModeOverride", "GlobalSecondaryIndexOverride", "LocalSecondaryIndexOverride",
+             "ProvisionedThroughputOverride")
+
+
+def apply_overrides(restored: Any, source: Any, overrides: dict[str, Any]) -> None:
+    """The restored table's settings as RestoreTableToPointInTime documents them: the source's billing
+    mode and throughput unless overridden; only the indexes an index override lists (an empty list: none)."""
+    restored.billing_mode = overrides.get("BillingModeOverride") or source.billing_mode
+    if restored.billing_mode == "PAY_PER_REQUEST":
+        restored.throughput = {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
+    elif overrides.get("ProvisionedThroughputOverride"):
+        restored.throughput = dict(overrides["ProvisionedThroughputOverride"])
+    for key, attr in (("GlobalSecondaryIndexOverride", "global_indexes"), ("LocalSecondaryIndexOverride", "indexes")):
+        if key in overrides:
+            kept = {i.get("IndexName") for i in overrides[key] or []}
+            setattr(restored, attr, [i for i in getattr(restored, attr) if i.name in kept])
+
+
+def install_table_size() -> None:
+    """TableSizeBytes from the items (moto reports 0; DynamoDB refreshes it about every six hours)."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.describe, "_dbops_sized", False):
+        return
+    describe = Table.describe
+
+    def sized(self: Any, base_key: str = "TableDescription") -> dict[str, Any]:
+        out = describe(self, base_key)
+        out[base_key]["TableSizeBytes"] = sum(item.size() for item in self.all_items())
+        return out
+
+    sized._dbops_sized = True  # type: ignore[attr-defined]
+    Table.describe = sized
 
 
 def _place(table: Any, key: tuple[Any, Any], item: Any) -> None:
@@ -375,4 +413,5 @@ def install() -> None:
     _install_writes()
     _install_continuous_backups()
     _install_restore()
+    install_table_size()
     _installed = True

@@ -114,6 +114,9 @@ def install() -> None:
     from ops.lab import aurora
 
     aurora.install()
+    from ops.lab import rds_orderable
+
+    rds_orderable.install()
     from ops.lab import ddb_pitr
 
     ddb_pitr.install()

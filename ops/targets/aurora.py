@@ -12,6 +12,7 @@ from psycopg.conninfo import make_conninfo
 
 from ops.aws import Aws
 from ops.clock import wait_for, wait_until
+from ops.config import DEFAULT_RESTORE_INSTANCE_CLASSES
 from ops.data.markers import Marker
 from ops.errors import CannotRun, ConfigError, RestoreFailed, UsageError
 from ops.targets import TargetRef
@@ -25,6 +26,9 @@ TERMINAL_STATUSES = ("failed", "incompatible-restore", "incompatible-parameters"
                      "inaccessible-encryption-credentials", "storage-full")
 
 DRILL_TAG_KEY = "dbops:drill-id"
+# A restore drill's one instance: the first of these (smallest first) the engine version offers
+# (config [restore] instance_classes overrides it).
+RESTORE_INSTANCE_CLASSES = DEFAULT_RESTORE_INSTANCE_CLASSES
 
 
 class AuroraTarget:
@@ -182,16 +186,79 @@ def restored_names(source: str, drill_id: str) -> tuple[str, str]:
     return name, f"{name[:61]}-1"
 
 
+def orderable_classes(rds: Any, engine: str, version: str) -> set[str]:
+    """The DB instance classes the engine version can be ordered with in this region."""
+    paginator = rds.get_paginator("describe_orderable_db_instance_options")
+    return {o["DBInstanceClass"] for page in paginator.paginate(Engine=engine, EngineVersion=version)
+            for o in page["OrderableDBInstanceOptions"]}
+
+
+def choose_instance_class(rds: Any, engine: str, version: str, candidates: tuple[str, ...]) -> str:
+    """The first of candidates (listed smallest first) that the engine version offers."""
+    offered = orderable_classes(rds, engine, version)
+    chosen = next((c for c in candidates if c in offered), None)
+    if chosen is None:
+        raise UsageError(f"none of the restore instance classes ({', '.join(candidates)}) is offered for {engine} {version} "
+                         "(DescribeOrderableDBInstanceOptions): set [restore] instance_classes in dbops.toml")
+    return chosen
+
+
+def restore_network(source: dict[str, Any]) -> dict[str, Any]:
+    """The source cluster's subnet group, security groups and port, for the restored cluster."""
+    out: dict[str, Any] = {"VpcSecurityGroupIds": [g["VpcSecurityGroupId"] for g in source.get("VpcSecurityGroups", [])]}
+    if source.get("DBSubnetGroup"):
+        out["DBSubnetGroupName"] = source["DBSubnetGroup"]
+    if source.get("Port"):
+        out["Port"] = int(source["Port"])
+    return out
+
+
+def add_restore_instance(rds: Any, source: dict[str, Any], cluster_id: str, instance_id: str, instance_class: str,
+                         tags: dict[str, str]) -> None:
+    """The one instance of a restored cluster (both restore paths): the chosen small class, never publicly
+    accessible, tagged at creation. Its subnets, security groups and port are the cluster's."""
+    rds.create_db_instance(DBInstanceIdentifier=instance_id, DBClusterIdentifier=cluster_id, Engine=source["Engine"],
+                           DBInstanceClass=instance_class, PubliclyAccessible=False,
+                           Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
 class AuroraRestore:
     """Restore-test operations of an Aurora cluster: RestoreDBClusterToPointInTime plus an instance."""
 
     exact_times = True
     default_timeout_s = RESTORE_TIMEOUT_S
 
-    def __init__(self, target: AuroraTarget) -> None:
+    def __init__(self, target: AuroraTarget, instance_classes: tuple[str, ...] = RESTORE_INSTANCE_CLASSES) -> None:
         self.target = target
         self.ref = target.ref
         self.rds = target.rds
+        self.instance_classes = instance_classes
+        self._instance_class: str | None = None
+
+    def instance_class(self) -> str:
+        """The restored cluster's instance class, chosen once per drill."""
+        if self._instance_class is None:
+            source = self.target._cluster()
+            self._instance_class = choose_instance_class(self.rds, source["Engine"], source.get("EngineVersion", ""),
+                                                         self.instance_classes)
+        return self._instance_class
+
+    def volume_bytes(self) -> float:
+        """The source's cluster volume, the newest VolumeBytesUsed of the last day (Aurora publishes it per cluster)."""
+        cw = self.target.aws.client("cloudwatch")
+        now = datetime.now(timezone.utc)
+        points = cw.get_metric_statistics(
+            Namespace="AWS/RDS", MetricName="VolumeBytesUsed", Dimensions=[{"Name": "DBClusterIdentifier", "Value": self.ref.name}],
+            StartTime=now - timedelta(days=1), EndTime=now, Period=300, Statistics=["Maximum"])["Datapoints"]
+        if not points:
+            raise UsageError(f"{self.ref}: no VolumeBytesUsed in CloudWatch over the last day: the size of the restore is not "
+                             "measured, so its cost cannot be bounded")
+        return float(max(points, key=lambda d: d["Timestamp"])["Maximum"])
+
+    def restore_cost(self, hours: float, catalog: dict[str, Any], backup_point: bool = False) -> Any:
+        from ops.cost import restore as restore_cost
+
+        return restore_cost.aurora(catalog, self.instance_class(), self.volume_bytes(), hours, backup_point)
 
     @property
     def has_data_plane(self) -> bool:
@@ -237,20 +304,15 @@ class AuroraRestore:
     def start_restore(self, handle: RestoredCluster, t: datetime | None, tags: dict[str, str], progress: Callable[[str], None]) -> RestoredCluster:
         """The cluster and its instance are tagged at creation (both APIs take Tags)."""
         source = self.target._cluster()
-        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
-        kwargs: dict[str, Any] = {
-            "SourceDBClusterIdentifier": self.ref.name, "DBClusterIdentifier": handle.name,
-            "Tags": tag_list, "VpcSecurityGroupIds": [g["VpcSecurityGroupId"] for g in source.get("VpcSecurityGroups", [])],
-        }
+        instance_class = self.instance_class()
+        kwargs: dict[str, Any] = {"SourceDBClusterIdentifier": self.ref.name, "DBClusterIdentifier": handle.name,
+                                  "Tags": [{"Key": k, "Value": v} for k, v in tags.items()], **restore_network(source)}
         kwargs.update({"RestoreToTime": t} if t is not None else {"UseLatestRestorableTime": True})
-        for src, dst in (("DBSubnetGroup", "DBSubnetGroupName"), ("DBClusterParameterGroup", "DBClusterParameterGroupName"), ("KmsKeyId", "KmsKeyId")):
+        for src, dst in (("DBClusterParameterGroup", "DBClusterParameterGroupName"), ("KmsKeyId", "KmsKeyId")):
             if source.get(src):
                 kwargs[dst] = source[src]
         self.rds.restore_db_cluster_to_point_in_time(**kwargs)
-        writer = next((m["DBInstanceIdentifier"] for m in source["DBClusterMembers"] if m["IsClusterWriter"]), None)
-        instance_class = self.rds.describe_db_instances(DBInstanceIdentifier=writer)["DBInstances"][0]["DBInstanceClass"] if writer else "db.t3.medium"
-        self.rds.create_db_instance(DBInstanceIdentifier=handle.instance, DBClusterIdentifier=handle.name, Engine=source["Engine"],
-                                    DBInstanceClass=instance_class, Tags=tag_list)
+        add_restore_instance(self.rds, source, handle.name, handle.instance, instance_class, tags)
         return RestoredCluster(handle.name, handle.instance, t)
 
     def wait_restored(self, handle: RestoredCluster, timeout: float, progress: Callable[[str], None]) -> RestoredCluster:
@@ -294,7 +356,8 @@ class AuroraRestore:
     def not_carried_over(self, handle: RestoredCluster) -> list[tuple[str, str, str]]:
         source = self.target._cluster()
         readers = sum(not m["IsClusterWriter"] for m in source["DBClusterMembers"])
-        out = [("NOT-CARRIED-INSTANCES", "warn", f"the restore has 1 instance; the source has {readers} reader(s) more, to add by hand")]
+        out = [("NOT-CARRIED-INSTANCES", "warn", f"the restore has 1 instance ({self.instance_class()}, not publicly accessible); "
+                                                 f"the source has {readers} reader(s) more, to add by hand")]
         out.append(("NOT-CARRIED-INSTANCE-PARAMETERS", "warn", "instance parameter groups, Performance Insights and enhanced monitoring are not restored; set them on new instances"))
         return out
 

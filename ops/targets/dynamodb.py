@@ -49,9 +49,10 @@ class DynamoTarget:
     default_timeout_s = RESTORE_TIMEOUT_S
     has_data_plane = True
 
-    def __init__(self, ref: TargetRef, aws: Aws) -> None:
+    def __init__(self, ref: TargetRef, aws: Aws, with_indexes: bool = False) -> None:
         self.ref = ref
         self.aws = aws
+        self.with_indexes = with_indexes  # restore the secondary indexes too (they are restored, and billed, per GB)
         self.ddb = aws.client("dynamodb")
         # T of the restore in progress: source_markers reads the heartbeat items around it. Kept
         # here (as LocalPgRestore keeps its T) rather than passed through the Restorable protocol.
@@ -92,11 +93,38 @@ class DynamoTarget:
     def plan_restore(self, drill_id: str) -> RestoredTable:
         return RestoredTable(restored_table_name(self.ref.name, drill_id), None, drill_id)
 
+    def restore_overrides(self) -> dict[str, Any]:
+        """The restored table is on demand (no capacity paid for while it waits) and, unless asked, has no
+        secondary indexes: the drill reads its markers by key, and indexes are restored and billed per GB."""
+        out: dict[str, Any] = {"BillingModeOverride": "PAY_PER_REQUEST"}
+        if not self.with_indexes:
+            if self.table.get("GlobalSecondaryIndexes"):
+                out["GlobalSecondaryIndexOverride"] = []
+            if self.table.get("LocalSecondaryIndexes"):
+                out["LocalSecondaryIndexOverride"] = []
+        return out
+
+    def restore_cost(self, hours: float, catalog: dict[str, Any], backup_point: bool = False, as_backed_up: bool = False) -> Any:
+        """as_backed_up: the restore keeps the source's billing mode and indexes (an AWS Backup restore job
+        takes no override)."""
+        from ops.cost import restore as restore_cost
+
+        t = self.table
+        indexes = t.get("GlobalSecondaryIndexes", []) + t.get("LocalSecondaryIndexes", [])
+        index_bytes = float(sum(i.get("IndexSizeBytes", 0) for i in indexes))
+        provisioned = None
+        if as_backed_up and (t.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED") == "PROVISIONED":
+            own = [t.get("ProvisionedThroughput", {})] + [i.get("ProvisionedThroughput", {}) for i in t.get("GlobalSecondaryIndexes", [])]
+            provisioned = (float(sum(p.get("WriteCapacityUnits", 0) for p in own)), float(sum(p.get("ReadCapacityUnits", 0) for p in own)))
+        return restore_cost.dynamodb(catalog, float(t.get("TableSizeBytes", 0)), index_bytes, hours,
+                                     self.with_indexes or as_backed_up, provisioned, backup_point)
+
     def start_restore(self, handle: RestoredTable, t: datetime | None, tags: dict[str, str], progress: Callable[[str], None]) -> RestoredTable:
         """RestoreTableToPointInTime has no Tags: the table is named after the drill, then tagged."""
         self._t = t
         when: dict[str, Any] = {"RestoreDateTime": t} if t is not None else {"UseLatestRestorableTime": True}
-        desc = self.ddb.restore_table_to_point_in_time(SourceTableName=self.ref.name, TargetTableName=handle.name, **when)["TableDescription"]
+        desc = self.ddb.restore_table_to_point_in_time(SourceTableName=self.ref.name, TargetTableName=handle.name, **when,
+                                                       **self.restore_overrides())["TableDescription"]
         self.ddb.tag_resource(ResourceArn=desc["TableArn"], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         return RestoredTable(handle.name, desc.get("RestoreSummary", {}).get("RestoreDateTime") or t, handle.drill_id)
 

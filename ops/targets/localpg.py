@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from pathlib import Path
 
 from ops.errors import UsageError
@@ -107,6 +108,12 @@ class LocalPgRestore:
     @property
     def has_data_plane(self) -> bool:
         return True
+
+    def restore_cost(self, hours: float, catalog: dict) -> Any:
+        """A server on this machine: no AWS charge."""
+        from ops.cost.restore import RestoreCost
+
+        return RestoreCost(0.0, "a local PostgreSQL server in the lab: no AWS charge")
 
     def _conn(self):  # type: ignore[no-untyped-def]
         from ops.data import markers

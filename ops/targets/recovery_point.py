@@ -11,6 +11,7 @@ tagged at creation, so the restored data can be read.
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -18,7 +19,7 @@ from ops.aws import paged
 from ops.clock import wait_for
 from ops.data.markers import Marker
 from ops.errors import CannotRun
-from ops.targets.aurora import AuroraRestore, RestoredCluster, delete_cluster_step, restored_names
+from ops.targets.aurora import AuroraRestore, RestoredCluster, add_restore_instance, delete_cluster_step, restore_network, restored_names
 from ops.targets.dynamodb import DynamoTarget, RestoredTable, delete_table, restored_table_name, table_gone
 
 Progress = Callable[[str], None]
@@ -185,7 +186,13 @@ class TableFromPoint:
         return RestoredTable(restored_table_name(self.ref.name, drill_id), None, drill_id)
 
     def metadata(self, base: dict[str, str], handle: Any) -> dict[str, str]:
+        """AWS Backup's DynamoDB restore metadata names the table and its encryption only (targetTableName,
+        encryptionType, kmsMasterKeyArn): the restored table keeps the source's billing mode and indexes,
+        and the cost bound prices them so."""
         return {**base, "targetTableName": handle.name}
+
+    def restore_cost(self, hours: float, catalog: dict[str, Any]) -> Any:
+        return self.target.restore_cost(hours, catalog, backup_point=True, as_backed_up=True)
 
     def tag_created(self, handle: Any, tags: dict[str, str]) -> bool:
         """Tag the restored table if it exists yet; True once tagged."""
@@ -255,7 +262,18 @@ class ClusterFromPoint:
         return RestoredCluster(*restored_names(self.ref.name, drill_id))
 
     def metadata(self, base: dict[str, str], handle: Any) -> dict[str, str]:
-        return {**base, "DBClusterIdentifier": handle.name}
+        """The source's subnet group, security groups and port as they are now, not as the point recorded them
+        (AWS Backup's restore metadata takes VpcSecurityGroupIds as a JSON list, Port as text)."""
+        network = restore_network(self.restore.target._cluster())
+        out = {**base, "DBClusterIdentifier": handle.name, "VpcSecurityGroupIds": json.dumps(network["VpcSecurityGroupIds"])}
+        if "DBSubnetGroupName" in network:
+            out["DBSubnetGroupName"] = network["DBSubnetGroupName"]
+        if "Port" in network:
+            out["Port"] = str(network["Port"])
+        return out
+
+    def restore_cost(self, hours: float, catalog: dict[str, Any]) -> Any:
+        return self.restore.restore_cost(hours, catalog, backup_point=True)
 
     def tag_created(self, handle: Any, tags: dict[str, str]) -> bool:
         try:
@@ -267,12 +285,8 @@ class ClusterFromPoint:
 
     def make_usable(self, handle: Any, tags: dict[str, str], timeout: float, progress: Progress) -> None:
         """AWS Backup restores the cluster only: add one instance (tagged at creation) and wait for it."""
-        source = self.restore.target._cluster()
-        writer = next((m["DBInstanceIdentifier"] for m in source["DBClusterMembers"] if m["IsClusterWriter"]), None)
-        instance_class = (self.rds.describe_db_instances(DBInstanceIdentifier=writer)["DBInstances"][0]["DBInstanceClass"]
-                          if writer else "db.t3.medium")
-        self.rds.create_db_instance(DBInstanceIdentifier=handle.instance, DBClusterIdentifier=handle.name, Engine=source["Engine"],
-                                    DBInstanceClass=instance_class, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        add_restore_instance(self.rds, self.restore.target._cluster(), handle.name, handle.instance,
+                             self.restore.instance_class(), tags)
         self.restore.wait_restored(handle, timeout, progress)
 
     def write_markers(self, drill_id: str, side: str, count: int) -> None:

@@ -63,14 +63,14 @@ def proxy_tls_root_cert(cfg: Config, env: EnvConfig) -> Path | None:
     return tls_root_cert(cfg, env)
 
 
-def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None = None) -> Any:
+def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None = None, with_indexes: bool = False) -> Any:
     """A target's restore-test operations (see ops.drills.restore.Restorable)."""
     ref = parse_target(text)
     if ref.kind == "dynamodb":
         from ops.aws import Aws
         from ops.targets.dynamodb import DynamoTarget
 
-        return DynamoTarget(ref, Aws.for_env(cfg, env))
+        return DynamoTarget(ref, Aws.for_env(cfg, env), with_indexes=with_indexes)
     cluster = open_cluster(cfg, env, text, secret_arn)
     if ref.kind == "localpg":
         from ops.targets.localpg import LocalPgRestore
@@ -78,4 +78,4 @@ def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | No
         return LocalPgRestore(cluster)
     from ops.targets.aurora import AuroraRestore
 
-    return AuroraRestore(cluster)
+    return AuroraRestore(cluster, cfg.restore_instance_classes)
