@@ -147,10 +147,12 @@ def price_restores(cfg: Config, env: EnvConfig, targets: list[str], catalog: dic
 
 def refuse_costly_restores(costs: list[tuple[str, Any]], max_cost_usd: float) -> None:
     """One line, exit 2, before anything is created."""
+    from ops.cost.restore import usd
+
     total = sum(c.usd for _, c in costs)
     if total > max_cost_usd:
-        each = "; ".join(f"{what} {c.usd:.4f} USD ({c.basis})" for what, c in costs)
-        raise UsageError(f"the restores of --restore-latest would cost up to {total:.4f} USD, above --max-cost {max_cost_usd:g} USD: "
+        each = "; ".join(f"{what} {usd(c.usd)} USD ({c.basis})" for what, c in costs)
+        raise UsageError(f"the restores of --restore-latest would cost up to {usd(total)} USD, above --max-cost {max_cost_usd:g} USD: "
                          f"nothing was created; raise --max-cost (policy max_drill_cost_usd) or name fewer targets. {each}")
 
 
@@ -165,12 +167,14 @@ def restore_latest(cfg: Config, env: EnvConfig, targets: list[str], journal: Jou
     """
     from ops.lease import ledger_for
 
+    from ops.cost.restore import usd
+
     ledger = ledger_for(cfg, env)
     priced = dict(costs)
     if costs:
         journal.measure("restore_cost_estimate_usd", sum(c.usd for _, c in costs))
     for what, cost in costs:
-        journal.event("cost", f"{what}: at most {cost.usd:.4f} USD: {cost.basis}")
+        journal.event("cost", f"{what}: at most {usd(cost.usd)} USD: {cost.basis}")
     for target in targets:
         _pitr_drill(cfg, env, target, journal, ledger, priced.get(f"BKP-RESTORE-LATEST[{target}]"), with_indexes)
         if parse_target(target).kind in ("aurora", "dynamodb"):

@@ -32,6 +32,11 @@ class RestoreCost:
     basis: str  # how the figure was made, in words: printed before the drill starts
 
 
+def usd(amount: float) -> str:
+    """An amount in USD, small ones in significant digits (a few bytes restored cost a fraction of a cent)."""
+    return f"{amount:.4f}" if amount >= 0.0001 or amount == 0 else f"{amount:.2g}"
+
+
 def _pricer(catalog: dict) -> Pricer:
     return Pricer(catalog, {})
 
@@ -86,5 +91,5 @@ def dynamodb(catalog: dict, table_bytes: float, index_bytes: float, hours: float
 def refuse_if_costly(what: str, cost: RestoreCost, max_cost_usd: float) -> None:
     """One line, exit 2, before anything is created."""
     if cost.usd > max_cost_usd:
-        raise UsageError(f"{what} would cost up to {cost.usd:.4f} USD ({cost.basis}), above --max-cost {max_cost_usd:g} USD: "
+        raise UsageError(f"{what} would cost up to {usd(cost.usd)} USD ({cost.basis}), above --max-cost {max_cost_usd:g} USD: "
                          "nothing was created; raise --max-cost (policy max_drill_cost_usd) or shorten --timeout")

@@ -113,8 +113,10 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
     journal.objectives["rpo_s"] = opts.rpo_s
     journal.event("pre", f"drill {drill_id}: checking {target.ref}")
     if opts.cost is not None:
+        from ops.cost.restore import usd
+
         journal.measure("cost_estimate_usd", opts.cost.usd)
-        journal.event("cost", f"at most {opts.cost.usd:.4f} USD (--max-cost {opts.max_cost_usd:g}): {opts.cost.basis}")
+        journal.event("cost", f"at most {usd(opts.cost.usd)} USD (--max-cost {opts.max_cost_usd:g}): {opts.cost.basis}")
     for cid, status, detail in target.pre_checks():
         journal.check(cid, status, detail)
     if any(c.status == "fail" for c in journal.checks):

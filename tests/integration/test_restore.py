@@ -335,3 +335,58 @@ def test_what_a_restore_does_not_carry_includes_index_autoscaling_and_metric_mat
         scaling.deregister_scalable_target(ServiceNamespace="dynamodb", ResourceId=index,
                                            ScalableDimension="dynamodb:index:WriteCapacityUnits")
         cw.delete_alarms(AlarmNames=["drill-orders-throttles"])
+
+
+@pytest.fixture(scope="module")
+def indexed(rlab: Cli) -> str:
+    """A provisioned table with a global secondary index: what a restore would copy and bill by default."""
+    ddb = Aws.for_env(rlab.config, rlab.config.env("lab")).client("dynamodb")
+    ddb.create_table(TableName="indexed-orders", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "total", "AttributeType": "N"}],
+                     BillingMode="PROVISIONED", ProvisionedThroughput={"ReadCapacityUnits": 50, "WriteCapacityUnits": 50},
+                     GlobalSecondaryIndexes=[{"IndexName": "by-total", "KeySchema": [{"AttributeName": "total", "KeyType": "HASH"}],
+                                              "Projection": {"ProjectionType": "ALL"},
+                                              "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}}])
+    ddb.update_continuous_backups(TableName="indexed-orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    for i in range(25):
+        ddb.put_item(TableName="indexed-orders", Item={"pk": {"S": f"order-{i}"}, "total": {"N": str(i)}})
+    return "indexed-orders"
+
+
+def kept_restore(cli: Cli, table: str, *extra: str) -> dict:
+    """Run a restore drill that keeps its copy; return the copy's description and remove it."""
+    result = cli("drill", "restore", f"dynamodb:{table}", "--latest", "--keep", "--json", *extra)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    ddb = Aws.for_env(cli.config, cli.config.env("lab")).client("dynamodb")
+    copy = ddb.describe_table(TableName=f"{table}-{data['details']['drill_id']}")["Table"]
+    assert cli("janitor", "--drill", data["details"]["drill_id"], "--json").exit_code == 0
+    return {"table": copy, "report": data}
+
+
+def test_a_dynamodb_restore_is_on_demand_without_secondary_indexes_unless_asked(rlab: Cli, indexed: str) -> None:
+    plain = kept_restore(rlab, indexed)
+    assert plain["table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert not plain["table"].get("GlobalSecondaryIndexes")
+    assert plain["report"]["status"] == "pass", plain["report"]["checks"]
+    cost = next(e["message"] for e in plain["report"]["events"] if e["phase"] == "cost")
+    assert "the table without its secondary indexes, TableSizeBytes" in cost and "on demand: no capacity charge" in cost
+    # Negative control: asked for, the indexes come back (still on demand)
+    full = kept_restore(rlab, indexed, "--with-indexes")
+    assert [i["IndexName"] for i in full["table"]["GlobalSecondaryIndexes"]] == ["by-total"]
+    assert full["table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert not [t for t in tables(rlab) if t.startswith(f"{indexed}-")]
+
+
+def test_restores_above_max_cost_are_refused_in_one_line_before_anything_is_created(rlab: Cli, table: str) -> None:
+    before = tables(rlab)
+    drill = rlab("drill", "restore", f"dynamodb:{table}", "--latest", "--max-cost", "0")
+    assert drill.exit_code == 2
+    line = [ln for ln in drill.output.splitlines() if ln.strip()]
+    assert len(line) == 1 and "above --max-cost 0 USD" in line[0] and "GB restored" in line[0], drill.output
+    verify = rlab("backup", "verify", "localpg:lab-pg", f"dynamodb:{table}", "--restore-latest", "--max-cost", "0")
+    assert verify.exit_code == 2
+    line = [ln for ln in verify.output.splitlines() if ln.strip()]
+    assert len(line) == 1 and "the restores of --restore-latest would cost up to" in line[0], verify.output
+    assert f"BKP-RECOVERY-POINT-RESTORE[dynamodb:{table}]" in line[0] and "BKP-RESTORE-LATEST[localpg:lab-pg] 0.0000 USD" in line[0]
+    assert tables(rlab) == before and restores_left(rlab) == []
