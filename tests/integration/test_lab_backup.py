@@ -104,10 +104,13 @@ def build(aws: Aws) -> dict[str, str]:
         ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
         for i in range(20):
             ddb.put_item(TableName=name, Item={"pk": {"S": f"order-{i}"}, "total": {"N": str(i)}})
-    # As the Terraform module makes it: a master password, kept in a secret the drills read.
+    # As the Terraform module makes it: a master password, kept in a secret the drills read; a security group of its own.
+    ec2 = aws.client("ec2")
+    sg = ec2.create_security_group(GroupName=f"{CLUSTER}-db", Description="the cluster's",
+                                   VpcId=ec2.describe_vpcs()["Vpcs"][0]["VpcId"])["GroupId"]
     rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql", EngineVersion="15.4", MasterUsername=USER,
                           MasterUserPassword=PASSWORD, DatabaseName="app", BackupRetentionPeriod=7, StorageEncrypted=True,
-                          KmsKeyId=key, CopyTagsToSnapshot=True, Tags=tagged)
+                          KmsKeyId=key, CopyTagsToSnapshot=True, Tags=tagged, VpcSecurityGroupIds=[sg])
     rds.create_db_instance(DBInstanceIdentifier=f"{CLUSTER}-1", DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql",
                            DBInstanceClass="db.t3.medium")
     endpoint = rds.describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]["Endpoint"]
@@ -541,6 +544,10 @@ def point_restore(e: Estate, target: str, spy: dict[str, Any] | None = None) -> 
         def make_usable(handle, tags, timeout, progress):  # type: ignore[no-untyped-def]
             usable(handle, tags, timeout, progress)
             spy["tags"] = side_tags(e, target, handle.name)
+            if target.startswith("aurora"):
+                rds = e.client("rds")
+                spy["cluster"] = rds.describe_db_clusters(DBClusterIdentifier=handle.name)["DBClusters"][0]
+                spy["instances"] = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [handle.name]}])["DBInstances"]
 
         side.make_usable = make_usable
     journal = Journal("restore", target, "lab", echo=None)
@@ -570,6 +577,14 @@ def test_a_recovery_point_restore_checks_rows_tags_and_deletes_what_it_made(esta
     assert report.details["recovery_point"]["made_by_this_run"] is True
     assert report.details["restored_target_deleted"] is True
     assert leftovers(e) == CLEAN
+    if target.startswith("aurora"):
+        # the same one instance as a point-in-time restore: a small class the version offers, never public,
+        # in the source's subnet group, security groups and port
+        source = e.client("rds").describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]
+        [instance] = spy["instances"]
+        assert (instance["DBInstanceClass"], instance["PubliclyAccessible"]) == ("db.t4g.medium", False)
+        for key in ("DBSubnetGroup", "Port", "VpcSecurityGroups"):
+            assert spy["cluster"][key] == source[key], key
 
 
 @pytest.mark.parametrize("target, fault, check", [
