@@ -37,6 +37,9 @@ def assert_refused(result, *fragments: str) -> str:  # type: ignore[no-untyped-d
     (("drill", "restore", "localpg:lab-pg", "--minutes-ago", "nan"), "--minutes-ago"),
     (("drill", "restore", "localpg:lab-pg", "--minutes-ago", "1e12"), "--minutes-ago"),
     (("drill", "restore", "localpg:lab-pg", "--timeout", "nan"), "--timeout"),
+    (("drill", "restore", "localpg:lab-pg", "--max-cost", "nan"), "--max-cost"),
+    (("drill", "restore", "localpg:lab-pg", "--max-cost", "-1"), "--max-cost"),
+    (("backup", "verify", "localpg:lab-pg", "--restore-latest", "--max-cost", "inf"), "--max-cost"),
     (("cost", "check", "--budget", "inf"), "--budget"),
     (("drill", "restore", "localpg:lab-pg", "--at", "yesterday"), "--at"),
 ])
