@@ -338,8 +338,9 @@ def test_what_a_restore_does_not_carry_includes_index_autoscaling_and_metric_mat
 
 
 @pytest.fixture(scope="module")
-def indexed(rlab: Cli) -> str:
-    """A provisioned table with a global secondary index: what a restore would copy and bill by default."""
+def indexed(rlab: Cli, table: str) -> str:
+    """A provisioned table with a global secondary index: what a restore would copy and bill by default.
+    (After `table`, which sets the lab's restorable lag to 0.2 s: --latest then restores past the markers.)"""
     ddb = Aws.for_env(rlab.config, rlab.config.env("lab")).client("dynamodb")
     ddb.create_table(TableName="indexed-orders", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "total", "AttributeType": "N"}],
