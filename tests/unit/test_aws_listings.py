@@ -84,6 +84,10 @@ def test_anomalies_are_read_past_the_first_page_and_each_page_is_a_paid_request(
     ce = client("ce")
     stub = Stubber(ce)
     window = {"DateInterval": {"StartDate": (OPTS.today - timedelta(days=30)).isoformat(), "EndDate": OPTS.today.isoformat()}}
+    stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": [{"MonitorName": "a", "MonitorType": "DIMENSIONAL"}],
+                                               "NextPageToken": "m2"}, {})
+    stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": [{"MonitorName": "b", "MonitorType": "CUSTOM"}]},
+                      {"NextPageToken": "m2"})
     stub.add_response("get_anomalies", {"Anomalies": [anomaly("Amazon Simple Storage Service", 3.0)], "NextPageToken": "p2"}, window)
     stub.add_response("get_anomalies", {"Anomalies": [anomaly("Amazon DynamoDB", 8.0)]}, dict(window, NextPageToken="p2"))
     journal = Journal("cost", "estate:lab", "lab", echo=None)
@@ -94,7 +98,8 @@ def test_anomalies_are_read_past_the_first_page_and_each_page_is_a_paid_request(
     stub.assert_no_pending_responses()
     (check,) = journal.checks
     assert check.status == "warn" and "1 anomaly" in check.detail and "Amazon DynamoDB" in check.detail
-    assert cache.paid_requests == 2
+    assert cache.paid_requests == 4  # two pages of monitors, two of anomalies
+    assert journal.details["anomaly_monitors"] == ["a", "b"]
 
 
 def budget(name: str) -> dict[str, Any]:
