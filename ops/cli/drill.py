@@ -225,7 +225,7 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
                              baseline_wcu=baseline_wcu, baseline_rcu=baseline_rcu, p95_ms=policy.throughput_p95_ms,
                              tolerance=policy.throughput_rate_tolerance, max_cost_usd=policy.max_drill_cost_usd,
                              metrics_wait_s=metrics_wait, allow_throttling=allow_throttling)
-    catalog = load_catalog()
+    catalog = load_catalog(env.region)  # the table's region's prices
     with interruptible():
         load = LoadTarget(ref.name, Aws.for_env(cfg, env))
         earlier = excluded_intervals(list_reports(report_dir or cfg.report_dir, "throughput"), str(ref))
