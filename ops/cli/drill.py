@@ -61,10 +61,11 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
                                canary_dsn=endpoint.dsn if endpoint else None)
         drill_id = new_drill_id("failover")
         ledger = ledger_for(cfg, env)
-        with ledger.acquire(target, drill_id, hours=max(1.0, opts.rto_s * 6 / 3600 + 0.5)):
+        with ledger.acquire(target, drill_id, hours=max(1.0, opts.rto_s * 6 / 3600 + 0.5)) as lease:
             journal = Journal("failover", target, env.name)
             journal.details["via"] = endpoint.label if endpoint else "the writer, directly"
             report = guarded(journal, lambda: run_failover(cluster, opts, journal, drill_id, ledger), app().debug)
+            report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 
@@ -117,9 +118,10 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
         drill_id = new_drill_id("restore")
         ledger = ledger_for(cfg, env)
         hours = ((timeout or restorable.default_timeout_s) + 3600) / 3600
-        with ledger.acquire(target, drill_id, hours=hours):
+        with ledger.acquire(target, drill_id, hours=hours) as lease:
             journal = Journal("restore", target, env.name)
             report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger), app().debug)
+            report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 
@@ -165,11 +167,12 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
                                   query_overhead_p95_ms=cfg.policy.query_overhead_p95_ms,
                                   pool_wait_max_ms=cfg.policy.pool_wait_max_ms)
         drill_id = new_drill_id("connections")
-        with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)):
+        with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("connections", target, env.name)
             journal.details.update(drill_id=drill_id, via=endpoint.label)
             report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label),
                              app().debug)
+            report = lease.judge(report)
     if report.status in ("pass", "fail"):
         report = replace(report, summary=summary(report))
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
@@ -233,10 +236,11 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
         refuse_if_costly(drill_plan, opts.max_cost_usd)  # one line, exit 2, before anything is written
         drill_id = new_drill_id("throughput")
         ledger = ledger_for(cfg, env)
-        with ledger.acquire(str(ref), drill_id, hours=(ramp_s + hold_s + metrics_wait + 900) / 3600 + 0.5):
+        with ledger.acquire(str(ref), drill_id, hours=(ramp_s + hold_s + metrics_wait + 900) / 3600 + 0.5) as lease:
             journal = Journal("throughput", str(ref), env.name)
             report = guarded(journal, lambda: run_throughput(load, drill_plan, opts, journal, drill_id, ledger, catalog),
                              app().debug)
+            report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 
@@ -296,10 +300,11 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
                               read_only=not read_write, defines=variables, baseline=base, query_class=query_class)
         drill_id = new_drill_id("latency")
         where = Where(chosen.dsn, chosen.label, drill_id, None if reached.in_recovery else cluster.writer_dsn())
-        with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)):
+        with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("latency", str(ref), env.name)
             journal.details.update(drill_id=drill_id, server=reached.server, server_in_recovery=reached.in_recovery)
             report = guarded(journal, lambda: run_latency(where, opts, journal), app().debug)
+            report = lease.judge(report)
     if report.status in ("pass", "fail", "inconclusive"):
         report = replace(report, summary=summary(report))
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
