@@ -86,12 +86,14 @@ def parse_time(text: str) -> "datetime":
 @click.option("--minutes-ago", type=FiniteFloat(min=0, max=MAX_MINUTES_AGO, min_open=True), help="Restore to this many minutes ago.")
 @click.option("--latest", is_flag=True, help="Restore to the latest restorable time.")
 @click.option("--keep", is_flag=True, help="Keep the restored target (tagged; the janitor removes it once expired).")
+@click.option("--keep-hours", type=FiniteFloat(min=1, max=24 * 90), metavar="H",
+              help="Keep the restored target for H hours (implies --keep): its expiry tag and drill record say so.")
 @click.option("--timeout", type=FiniteFloat(min=1, max=24 * 3600),
               help="Seconds to wait for the restore (default: by kind — DynamoDB 7200, Aurora 3600, lab-pg 600).")
 @secret_arn_option
 @report_options
-def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool, keep: bool, timeout: float | None,
-            secret_arn: str | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool, keep: bool, keep_hours: float | None,
+            timeout: float | None, secret_arn: str | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
             publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Restore TARGET to a point in time into a new target and check the rows, not just the resource."""
     from datetime import datetime, timedelta, timezone
@@ -114,7 +116,8 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
         if hasattr(restorable, "probe"):
             restorable.probe()
         validate_time(restorable, when)
-        opts = RestoreOptions(at=when, latest=latest, keep=keep, rpo_s=cfg.policy.rpo_seconds, timeout_s=timeout)
+        opts = RestoreOptions(at=when, latest=latest, keep=keep or keep_hours is not None, rpo_s=cfg.policy.rpo_seconds,
+                              timeout_s=timeout, **({"expires_hours": keep_hours} if keep_hours is not None else {}))
         drill_id = new_drill_id("restore")
         ledger = ledger_for(cfg, env)
         hours = ((timeout or restorable.default_timeout_s) + 3600) / 3600
