@@ -125,7 +125,7 @@ def refresh_catalog(pricing: Any, path: Path, region: str, today: date | None = 
     data = json.loads(path.read_text())
     regions = regions_of(data)
     known = sorted({k for r in regions.values() for k in r["prices"] if refreshable(k)})
-    prices = regions.setdefault(region, {"prices": {}})["prices"]
+    prices = dict(regions.get(region, {"prices": {}})["prices"])
     refreshed: list[str] = []
     failed: dict[str, str] = {}
     for key in sorted(set(known) | {k for k in prices if refreshable(k)}):
@@ -140,6 +140,8 @@ def refresh_catalog(pricing: Any, path: Path, region: str, today: date | None = 
             continue
         prices[key] = {**prices.get(key, {"unit": "instance-hour"}), "usd": usd, "source": SOURCE, "date": today.isoformat()}
         refreshed.append(key)
+    if region in regions or refreshed:  # a region no price could be read for is not added empty
+        regions[region] = {**regions.get(region, {}), "prices": prices}
     out = {"version": "", "note": data.get("note", ""), "regions": regions}
     out["version"] = catalog_version(out)
     path.write_text(json.dumps(out, indent=2) + "\n")

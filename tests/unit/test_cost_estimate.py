@@ -481,3 +481,14 @@ def test_a_catalog_written_before_regions_were_keyed_holds_its_one_region(tmp_pa
     assert est.load_catalog("us-east-1", path)["prices"]["kms.key"]["usd"] == 1.0
     with pytest.raises(ConfigError, match="eu-west-1"):
         est.load_catalog("eu-west-1", path)
+
+
+def test_a_region_whose_usage_type_prefix_is_unknown_is_not_added_empty(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    _one_class_catalog(path)
+    pricing, stub = _pricing()
+    with stub:  # nothing may be asked: the usage type cannot be named
+        outcome = refresh_catalog(pricing, path, "me-central-1", today=date(2026, 11, 23))
+    assert outcome.refreshed == () and "prefix of region me-central-1 is not known" in outcome.failed["rds.aurora-postgresql.db.r6g.large"]
+    with pytest.raises(ConfigError, match="no prices for region me-central-1"):
+        est.load_catalog("me-central-1", path)  # still refused in one line, not an empty catalog that prices nothing
