@@ -25,10 +25,8 @@ def janitor(dry_run: bool, include_unexpired: bool, drill_id: str | None, keep_h
     """Delete what interrupted drills left behind: found by drill record, tag, drill-named table and,
     in the lab, by owner process. Exits 1 when something could not be deleted, 4 when a listing or
     read failed (it cannot tell whether something is left there)."""
-    from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS
+    from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS, UsageError
     from ops.janitor import sweep
-
-    from ops.errors import UsageError
 
     if drill_id is not None and keep_hours is not None:
         raise UsageError("--drill removes that drill's leftovers whatever their age; --keep-hours keeps young restores: "
