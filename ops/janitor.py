@@ -15,8 +15,10 @@ host), is never touched. Outside a drill record, a resource must carry the drill
 drill's name (the restore's identifier ends with the drill id the tag names): a tag alone, on a
 resource of another name, is not enough. An Aurora cluster found that way is deleted with a
 final snapshot. A restore kept with
---keep lives until it expires. "Deleted" is reported only once it is seen gone; otherwise
-it is reported as pending and found again by the next run.
+--keep lives until it expires (`drill restore --keep-hours H` sets that expiry H hours out), and
+`--keep-hours H` keeps every restore whose drill started less than H hours ago, whatever its
+expiry (restores kept in an incident under the default expiry). "Deleted" is reported only once
+it is seen gone; otherwise it is reported as pending and found again by the next run.
 
 On an account each kind's listing, each resource's read and each removal is tried on its own:
 a throttle or AccessDenied is named in the output and the rest goes on. A read that failed is
@@ -380,10 +382,34 @@ class Swept:
     unread: list[str]  # what could not be listed or read: the janitor cannot tell whether something is left there
 
 
+def restore_started(drill_id: str) -> datetime | None:
+    """When a restore drill started, read from its id (restore-YYYYMMDDTHHMMSSZ-xxxxxx); None for any other id."""
+    match = re.fullmatch(r"restore-(\d{8}T\d{6}Z)-[0-9a-f]{6}", drill_id)
+    if not match:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+
+
+def young_restores(found: list[Leftover], keep_hours: float, now: datetime) -> list[tuple[Leftover, float]]:
+    """The restored resources (and records) of restore drills that started less than keep_hours ago, with their age
+    in hours. Rows a drill wrote into its source are not a restore: they are not kept by age."""
+    young = []
+    for item in found:
+        started = restore_started(item.drill_id)
+        if started is None or item.kind in ("drill-rows", "workload-role"):
+            continue
+        age_h = (now - started).total_seconds() / 3600
+        if age_h < keep_hours:
+            young.append((item, age_h))
+    return young
+
+
 def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
-          echo: Callable[[str], None], now: datetime | None = None, drill: str | None = None) -> Swept:
+          echo: Callable[[str], None], now: datetime | None = None, drill: str | None = None,
+          keep_hours: float | None = None) -> Swept:
     """Find leftovers and (unless dry_run) delete them; what could not be deleted or read is named, not hidden.
-    With `drill`, only that drill's, whatever their expiry (a restore kept in an incident, done with)."""
+    With `drill`, only that drill's, whatever their expiry (a restore kept in an incident, done with).
+    With `keep_hours`, no restore younger than that is touched, whatever its expiry says (an incident's restores)."""
     now = now or datetime.now(timezone.utc)
     include_unexpired = include_unexpired or drill is not None
     ledger = ledger_for(cfg, env) if not env.is_embedded or cfg.lab_dir.exists() else None
@@ -416,6 +442,13 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
         for item in [x for x in found if x.kept and x.why.startswith("not expired")]:
             echo(f"kept {item.kind} {item.name}: kept with --keep until it expires; `dbops janitor --drill {item.drill_id}` removes it")
         found = [x for x in found if not (x.kept and x.why.startswith("not expired"))]
+    if keep_hours is not None:
+        young = young_restores(found, keep_hours, now)
+        for item, age_h in young:
+            echo(f"kept {item.kind} {item.name}: its restore drill {item.drill_id} started {age_h:.1f} h ago, "
+                 f"within --keep-hours {keep_hours:g}")
+        kept_young = {id(item) for item, _ in young}
+        found = [x for x in found if id(x) not in kept_young]
     if leases_unread:
         echo("the drill leases or records could not be read: a running drill's resources cannot be told apart, "
              "so nothing is deleted (listed only)")

@@ -46,6 +46,20 @@ def _stamp(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _parse(stamp: str) -> datetime | None:
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def _warn(line: str) -> None:
+    """Said at once on stderr (the drill's report says it again at the end)."""
+    import sys
+
+    print(f"dbops: warning: {line}", file=sys.stderr, flush=True)
+
+
 @dataclass(frozen=True)
 class Holder:
     """Who holds a target: shown to the drill that is refused."""
@@ -103,11 +117,63 @@ def _safe(name: str) -> str:
 
 
 class Lease:
-    """A held lease; release() gives it back (idempotent)."""
+    """A held lease; release() gives it back (idempotent).
+
+    A lease renewed in the background (DynamoLedger) notes each renewal that failed and whether the
+    lease was lost — taken over by another drill, or expired while renewals failed. `judge(report)`
+    puts that into the drill's report: a drill that lost its lease never passes on its own say-so.
+    """
 
     def __init__(self, holder: Holder, release: Any) -> None:
         self.holder = holder
         self._release = release
+        self._lock = threading.Lock()
+        self.failures: list[str] = []  # renewals that failed, each with when and why
+        self.lost: str | None = None  # why the lease stopped being this drill's, if it did
+        self.held_until = _parse(holder.expires_at)
+
+    def renewal_failed(self, why: str, now: datetime | None = None) -> None:
+        now = now or _now()
+        with self._lock:
+            self.failures.append(f"{_stamp(now)} {why}")
+            if self.lost is None and self.held_until is not None and now >= self.held_until:
+                self.lost = f"expired at {_stamp(self.held_until)} while its renewals failed (last: {why})"
+        _warn(f"lease of {self.holder.target} (drill {self.holder.drill_id}): renewal failed: {why}"
+              + (f"; LOST: {self.lost}" if self.lost else "; retried at the next renewal"))
+
+    def renewed(self, until: datetime) -> None:
+        with self._lock:
+            self.held_until = until
+
+    def taken(self, why: str) -> None:
+        with self._lock:
+            self.lost = self.lost or why
+        _warn(f"lease of {self.holder.target} (drill {self.holder.drill_id}) LOST: {why}")
+
+    def judge(self, report: Any) -> Any:
+        """The drill's report with what became of its lease: an error check when it was lost (another drill may
+        have run on the target meanwhile: nothing measured can be trusted to pass), a warn when renewals failed."""
+        from dataclasses import replace
+
+        from ops.report import Check
+
+        with self._lock:
+            now = _now()
+            if self.lost is None and self.held_until is not None and now >= self.held_until and self.failures:
+                self.lost = f"expired at {_stamp(self.held_until)} while its renewals failed"
+            lost, failures = self.lost, list(self.failures)
+        if lost is None and not failures:
+            return report
+        details = dict(report.details, lease={"lost": lost, "renewal_failures": failures})
+        if lost is None:
+            check = Check("LEASE", "warn", f"{len(failures)} lease renewal(s) failed (last: {failures[-1]}); "
+                                           "the lease was held throughout")
+            return replace(report, checks=report.checks + (check,), details=details)
+        check = Check("LEASE", "error", f"the drill lost its lease on {self.holder.target}: {lost}; another drill may have "
+                                        "run on the target meanwhile")
+        status = "error" if report.status in ("pass", "inconclusive") else report.status
+        summary = report.summary if status == report.status else f"ERROR (LEASE): lease lost ({lost}); was: {report.summary}"
+        return replace(report, status=status, summary=summary, checks=report.checks + (check,), details=details)
 
     def release(self) -> None:
         if self._release is not None:
@@ -233,15 +299,17 @@ class DynamoLedger:
         except self.ddb.exceptions.ConditionalCheckFailedException:
             current = self.ddb.get_item(TableName=self.table, Key={"LockID": {"S": key}}, ConsistentRead=True).get("Item")
             held = Holder(**{k: v["S"] for k, v in current.items() if k != "LockID"}) if current else None
-            raise Busy(f"{target} is held by {held.describe() if held else 'another drill'}; "
-                       "one drill at a time holds a target — try again when it has finished, or after the lease expires") from None
+            # A put retried after a timeout whose first attempt was written finds our own item: the lease is ours.
+            if held is None or (held.drill_id, held.owner) != (drill_id, holder.owner):
+                raise Busy(f"{target} is held by {held.describe() if held else 'another drill'}; one drill at a time holds "
+                           "a target — try again when it has finished, or after the lease expires") from None
+            holder = held
         except self.ddb.exceptions.ResourceNotFoundException:
             raise self._missing_table() from None
 
         stop = threading.Event()
         every = self.renew_every_s if self.renew_every_s is not None else min(max(30.0, hours * 3600 / 3), 3600.0)
-        threading.Thread(target=self._renew, args=(key, drill_id, hours, every, stop), name="dbops-lease-renewal",
-                         daemon=True).start()
+        lease = Lease(holder, None)
 
         def release() -> None:
             stop.set()
@@ -251,19 +319,37 @@ class DynamoLedger:
             except self.ddb.exceptions.ConditionalCheckFailedException:
                 pass  # expired and taken over: it is not ours to delete any more
 
-        return Lease(holder, release)
+        lease._release = release
+        threading.Thread(target=self._renew, args=(key, lease, hours, every, stop), name="dbops-lease-renewal",
+                         daemon=True).start()
+        return lease
 
-    def _renew(self, key: str, drill_id: str, hours: float, every_s: float, stop: threading.Event) -> None:
+    def _renew(self, key: str, lease: Lease, hours: float, every_s: float, stop: threading.Event) -> None:
+        from ops.errors import describe
+
         while not stop.wait(every_s):
+            until = _now() + timedelta(hours=hours)
             try:
                 self.ddb.update_item(TableName=self.table, Key={"LockID": {"S": key}}, UpdateExpression="SET expires_at = :until",
                                      ConditionExpression="drill_id = :me",
-                                     ExpressionAttributeValues={":until": {"S": _stamp(_now() + timedelta(hours=hours))},
-                                                                ":me": {"S": drill_id}})
+                                     ExpressionAttributeValues={":until": {"S": _stamp(until)}, ":me": {"S": lease.holder.drill_id}})
             except self.ddb.exceptions.ConditionalCheckFailedException:
-                return  # released, or taken over after it expired: not ours to extend
-            except Exception:  # noqa: BLE001 — a failed renewal is tried again next time; the lease still runs
+                if not stop.is_set():  # not released by us: another drill took it over after it expired
+                    lease.taken(f"another drill holds it since its expiry ({self._holder_of(key)})")
+                return
+            except Exception as exc:  # noqa: BLE001 — a failed renewal is said, and tried again next time
+                lease.renewal_failed(describe(exc) or f"{type(exc).__name__}: {exc}")
                 continue
+            lease.renewed(until)
+
+    def _holder_of(self, key: str) -> str:
+        try:
+            item = self.ddb.get_item(TableName=self.table, Key={"LockID": {"S": key}}, ConsistentRead=True).get("Item")
+        except Exception as exc:  # noqa: BLE001 — only to name who holds it
+            return f"its holder could not be read: {exc}"
+        if not item:
+            return "nobody holds it now"
+        return Holder(**{k: v["S"] for k, v in item.items() if k != "LockID"}).describe()
 
     def _items(self, prefix: str) -> Iterator[dict[str, Any]]:
         # Our own small table (leases, drill records, Terraform locks): a scan reads only that.

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timezone
 from typing import Any, Callable
+
+import botocore.exceptions
 
 from ops.aws import paged, safe_read
 from ops.checks.registry import Read
@@ -59,12 +63,58 @@ def _since(service_state: dict[str, Read], born: datetime | None) -> dict[str, R
 LISTED_BACKUP_TYPES = ("ALL", "AWS_BACKUP")
 
 
-def table_backups(ddb: Any, name: str) -> list[dict[str, Any]]:
-    """Every on-demand backup DynamoDB lists for the table, of every type, each once."""
+# DynamoDB serves ListBackups at 5 requests a second per account (DynamoDB quotas, "API-specific limits");
+# beyond that it answers LimitExceededException. Pages are paced process-wide, with headroom for other callers.
+LIST_BACKUPS_INTERVAL_S = 0.25
+LIMIT_RETRIES = 5  # LimitExceededException waited out at 0.5, 1, 2, 4, 8 s, then the read fails
+
+
+class Pacer:
+    """At most one call per `interval_s`, across threads (a backup verify reads several tables at once)."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval_s, self.clock, self.sleep = interval_s, clock, sleep
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self.clock()
+            if now < self._next:
+                self.sleep(self._next - now)
+                now = self.clock()
+            self._next = now + self.interval_s
+
+
+LIST_BACKUPS_PACE = Pacer(LIST_BACKUPS_INTERVAL_S)
+
+
+def _list_backups(ddb: Any, pace: Pacer, **kwargs: Any) -> dict[str, Any]:
+    """One ListBackups page, paced; LimitExceededException (the account's rate) waited out a bounded number of times."""
+    for attempt in range(LIMIT_RETRIES + 1):
+        pace.wait()
+        try:
+            return ddb.list_backups(**kwargs)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "LimitExceededException" or attempt == LIMIT_RETRIES:
+                raise
+            pace.sleep(0.5 * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def table_backups(ddb: Any, name: str, pace: Pacer = LIST_BACKUPS_PACE) -> list[dict[str, Any]]:
+    """Every on-demand backup DynamoDB lists for the table, of every type, each once; every page, paced."""
     found: dict[str, dict[str, Any]] = {}
     for kind in LISTED_BACKUP_TYPES:
-        for summary in paged(ddb, "list_backups", "BackupSummaries", TableName=name, BackupType=kind):
-            found.setdefault(summary["BackupArn"], summary)
+        start: dict[str, str] = {}
+        while True:
+            page = _list_backups(ddb, pace, TableName=name, BackupType=kind, **start)
+            for summary in page.get("BackupSummaries", []):
+                found.setdefault(summary["BackupArn"], summary)
+            if not page.get("LastEvaluatedBackupArn"):
+                break
+            start = {"ExclusiveStartBackupArn": page["LastEvaluatedBackupArn"]}
     return list(found.values())
 
 

@@ -195,8 +195,9 @@ def _pitr_drill(cfg: Config, env: EnvConfig, target: str, journal: Journal, ledg
     journal.event("restore", f"restore drill {drill_id} of {target} to its latest restorable time")
     opts = RestoreOptions(latest=True, rpo_s=cfg.policy.rpo_seconds, max_cost_usd=cfg.policy.max_drill_cost_usd, cost=cost)
     try:
-        with ledger.acquire(target, drill_id, hours=(restorable.default_timeout_s + 3600) / 3600):
+        with ledger.acquire(target, drill_id, hours=(restorable.default_timeout_s + 3600) / 3600) as lease:
             sub = guarded(sub_journal, lambda: run_restore(restorable, opts, sub_journal, drill_id, ledger))
+            sub = lease.judge(sub)
     except Busy as exc:
         journal.check(f"BKP-RESTORE-LATEST[{target}]", "error", str(exc), objective=True)
         return
@@ -222,8 +223,9 @@ def _recovery_point_drill(cfg: Config, env: EnvConfig, target: str, journal: Jou
     progress = lambda m: journal.event("restore", m)  # noqa: E731
     hours = point_restore_waits_s(side.default_timeout_s) / 3600 + 1  # the lease outlives the longest the drill may wait
     try:
-        with ledger.acquire(target, drill_id, hours=hours):
+        with ledger.acquire(target, drill_id, hours=hours) as lease:
             sub = guarded(sub_journal, lambda: run_point_restore(side, points, sub_journal, drill_id, ledger, progress))
+            sub = lease.judge(sub)
     except Busy as exc:
         journal.check(f"BKP-RECOVERY-POINT-RESTORE[{target}]", "error", str(exc), objective=True)
         return

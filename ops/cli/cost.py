@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ops.cli.context import app, emit, finish
-from ops.cli.options import FiniteFloat, env_option, json_option, report_options
+from ops.cli.options import FiniteFloat, NonEmpty, env_option, json_option, report_options
 from ops.errors import ConfigError, UsageError
 
 
@@ -103,8 +103,9 @@ def check(budget: float | None, tag: str | None, month: str | None, no_cache: bo
 @click.option("--plan", "plan_json", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A plan in JSON (terraform show -json PLAN) instead of planning the env.")
 @click.option("--usage", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Usage assumptions (default: cost-usage.toml at the root, else the built-in ones).")
+@click.option("--region", metavar="REGION", type=NonEmpty(), help="Price the plan at this region's prices (default: the env's region).")
 @json_option
-def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, as_json: bool) -> int:
+def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, region: str | None, as_json: bool) -> int:
     """Monthly cost per resource of a plan, from the price catalog and the usage assumptions.
 
     Resources the catalog cannot price are listed by address (the total is then a lower bound).
@@ -120,7 +121,8 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, a
     cfg = app().config.for_env(None if plan_json is not None else env_name)
     usage = usage or est.usage_path(cfg.root)
     assumptions = est.load_usage(usage)  # before anything runs: a bad value stops here
-    catalog = est.load_catalog()
+    region = region or cfg.env(None if plan_json is not None else env_name).region
+    catalog = est.load_catalog(region)  # the region's prices, or one line naming the region the catalog lacks
     if plan_json is not None:
         plan = est.load_plan(plan_json)
     else:
@@ -145,10 +147,10 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, a
         lines.append(f"not priced ({len(result.unpriced)}): the total is a lower bound")
         for u in result.unpriced:
             lines.append(f"  {u.address:<{width}} {u.reason}")
-    lines.append(f"prices: catalog {result.catalog_version} (prices dated {result.oldest_price} .. {result.catalog_version}); "
+    lines.append(f"prices: {region} catalog {result.catalog_version} (prices dated {result.oldest_price} .. {result.catalog_version}); "
                  f"usage assumptions: {usage}")
     emit({"total_usd": round(result.total, 2), "budget_usd": budget, "over_budget": over,
-          "verdict": "over" if over else "within", "lower_bound": bool(result.unpriced),
+          "verdict": "over" if over else "within", "lower_bound": bool(result.unpriced), "region": region,
           "catalog_version": result.catalog_version, "oldest_price_date": result.oldest_price, "usage_path": str(usage),
           "lines": [line.__dict__ for line in result.lines], "unpriced": [u.__dict__ for u in result.unpriced]},
          as_json, "\n".join(lines))
@@ -156,34 +158,35 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, a
 
 
 @cost.command()
-@click.option("--refresh", is_flag=True, help="Re-read the Aurora instance-hour prices from the AWS Price List API (pricing client).")
+@click.option("--refresh", is_flag=True, help="Re-read the Aurora instance-hour prices of the env's region from the AWS Price List API.")
 @env_option
 def prices(refresh: bool, env_name: str | None) -> int:
-    """Show the price catalog, or refresh it from the AWS Price List API.
+    """Show the price catalog of the env's region, or refresh it from the AWS Price List API.
 
     Each price keeps its own source and date; a refresh re-dates only the prices it read, and the
     catalog version is the newest date. Exit code 1 when some price could not be refreshed.
     """
     from ops.cost import estimate as est
 
+    cfg = app().config
+    env = cfg.env(env_name)
     code = 0
     if refresh:
         from ops.aws import Aws
         from ops.cost.prices import refresh_catalog
 
-        cfg = app().config
-        env = cfg.env(env_name)
         aws = Aws.for_env(cfg, env)
         target = est.user_catalog_path()
         if not target.is_file():  # refreshed from the shipped one; the installed package is never written
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(est.CATALOG_PATH.read_text())
-        outcome = refresh_catalog(aws.client("pricing", region="us-east-1"), target)  # the Price List API lives in us-east-1
+        # The Price List API answers from us-east-1; the prices asked for are the env's region's.
+        outcome = refresh_catalog(aws.client("pricing", region="us-east-1"), target, env.region)
         click.echo(f"catalog {outcome.path}: {len(outcome.refreshed)} price(s) refreshed", err=True)
         for key, why in outcome.failed.items():
             click.echo(f"not refreshed, kept with its old date: {key}: {why}", err=True)
         code = 1 if outcome.failed else 0
-    catalog = est.load_catalog()
+    catalog = est.load_catalog(env.region)
     click.echo(f"catalog {catalog['version']} ({catalog['region']})")
     for key, p in sorted(catalog["prices"].items()):
         amount = f"{p['usd']:>10} USD" if "usd" in p else f"{'x' + format(p['factor'], 'g'):>10}    "

@@ -61,10 +61,11 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
                                canary_dsn=endpoint.dsn if endpoint else None)
         drill_id = new_drill_id("failover")
         ledger = ledger_for(cfg, env)
-        with ledger.acquire(target, drill_id, hours=max(1.0, opts.rto_s * 6 / 3600 + 0.5)):
+        with ledger.acquire(target, drill_id, hours=max(1.0, opts.rto_s * 6 / 3600 + 0.5)) as lease:
             journal = Journal("failover", target, env.name)
             journal.details["via"] = endpoint.label if endpoint else "the writer, directly"
             report = guarded(journal, lambda: run_failover(cluster, opts, journal, drill_id, ledger), app().debug)
+            report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 
@@ -85,15 +86,17 @@ def parse_time(text: str) -> "datetime":
 @click.option("--minutes-ago", type=FiniteFloat(min=0, max=MAX_MINUTES_AGO, min_open=True), help="Restore to this many minutes ago.")
 @click.option("--latest", is_flag=True, help="Restore to the latest restorable time.")
 @click.option("--keep", is_flag=True, help="Keep the restored target (tagged; the janitor removes it once expired).")
+@click.option("--keep-hours", type=FiniteFloat(min=1, max=24 * 90), metavar="H",
+              help="Keep the restored target for H hours (implies --keep): its expiry tag and drill record say so.")
 @click.option("--timeout", type=FiniteFloat(min=1, max=24 * 3600),
               help="Seconds to wait for the restore (default: by kind — DynamoDB 7200, Aurora 3600, lab-pg 600).")
 @restore_max_cost_option
 @with_indexes_option
 @secret_arn_option
 @report_options
-def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool, keep: bool, timeout: float | None,
-            max_cost: float | None, with_indexes: bool, secret_arn: str | None, confirm: tuple[str, ...], env_name: str | None,
-            as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool, keep: bool, keep_hours: float | None,
+            timeout: float | None, max_cost: float | None, with_indexes: bool, secret_arn: str | None, confirm: tuple[str, ...],
+            env_name: str | None, as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Restore TARGET to a point in time into a new target and check the rows, not just the resource.
 
     Before anything starts, the restore is priced for the longest it may live (size from
@@ -123,15 +126,17 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
         if hasattr(restorable, "probe"):
             restorable.probe()
         validate_time(restorable, when)
-        opts = RestoreOptions(at=when, latest=latest, keep=keep, rpo_s=cfg.policy.rpo_seconds, timeout_s=timeout,
-                              max_cost_usd=cfg.policy.max_drill_cost_usd)
-        opts = bound_cost(restorable, opts, load_catalog())  # one line, exit 2, before anything is created
+        opts = RestoreOptions(at=when, latest=latest, keep=keep or keep_hours is not None, rpo_s=cfg.policy.rpo_seconds,
+                              timeout_s=timeout, max_cost_usd=cfg.policy.max_drill_cost_usd,
+                              **({"expires_hours": keep_hours} if keep_hours is not None else {}))
+        opts = bound_cost(restorable, opts, load_catalog(env.region))  # one line, exit 2, before anything is created
         drill_id = new_drill_id("restore")
         ledger = ledger_for(cfg, env)
         hours = ((timeout or restorable.default_timeout_s) + 3600) / 3600
-        with ledger.acquire(target, drill_id, hours=hours):
+        with ledger.acquire(target, drill_id, hours=hours) as lease:
             journal = Journal("restore", target, env.name)
             report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger), app().debug)
+            report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 
@@ -177,11 +182,12 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
                                   query_overhead_p95_ms=cfg.policy.query_overhead_p95_ms,
                                   pool_wait_max_ms=cfg.policy.pool_wait_max_ms)
         drill_id = new_drill_id("connections")
-        with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)):
+        with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("connections", target, env.name)
             journal.details.update(drill_id=drill_id, via=endpoint.label)
             report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label),
                              app().debug)
+            report = lease.judge(report)
     if report.status in ("pass", "fail"):
         report = replace(report, summary=summary(report))
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
@@ -237,7 +243,7 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
                              baseline_wcu=baseline_wcu, baseline_rcu=baseline_rcu, p95_ms=policy.throughput_p95_ms,
                              tolerance=policy.throughput_rate_tolerance, max_cost_usd=policy.max_drill_cost_usd,
                              metrics_wait_s=metrics_wait, allow_throttling=allow_throttling)
-    catalog = load_catalog()
+    catalog = load_catalog(env.region)  # the table's region's prices
     with interruptible():
         load = LoadTarget(ref.name, Aws.for_env(cfg, env))
         earlier = excluded_intervals(list_reports(report_dir or cfg.report_dir, "throughput"), str(ref))
@@ -245,10 +251,11 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
         refuse_if_costly(drill_plan, opts.max_cost_usd)  # one line, exit 2, before anything is written
         drill_id = new_drill_id("throughput")
         ledger = ledger_for(cfg, env)
-        with ledger.acquire(str(ref), drill_id, hours=(ramp_s + hold_s + metrics_wait + 900) / 3600 + 0.5):
+        with ledger.acquire(str(ref), drill_id, hours=(ramp_s + hold_s + metrics_wait + 900) / 3600 + 0.5) as lease:
             journal = Journal("throughput", str(ref), env.name)
             report = guarded(journal, lambda: run_throughput(load, drill_plan, opts, journal, drill_id, ledger, catalog),
                              app().debug)
+            report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 
@@ -308,10 +315,11 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
                               read_only=not read_write, defines=variables, baseline=base, query_class=query_class)
         drill_id = new_drill_id("latency")
         where = Where(chosen.dsn, chosen.label, drill_id, None if reached.in_recovery else cluster.writer_dsn())
-        with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)):
+        with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("latency", str(ref), env.name)
             journal.details.update(drill_id=drill_id, server=reached.server, server_in_recovery=reached.in_recovery)
             report = guarded(journal, lambda: run_latency(where, opts, journal), app().debug)
+            report = lease.judge(report)
     if report.status in ("pass", "fail", "inconclusive"):
         report = replace(report, summary=summary(report))
     return finish(report, env, report_dir, junit, publish_metrics, as_json)

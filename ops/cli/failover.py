@@ -35,8 +35,9 @@ def failover(target: str, to: str | None, timeout_s: float, confirm: tuple[str, 
         if problem:
             raise UsageError(problem)
         drill_id = new_drill_id("failover-call")
-        with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, timeout_s / 3600 + 0.5)):
+        with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, timeout_s / 3600 + 0.5)) as lease:
             journal = Journal("failover-call", target, env.name)
             journal.details["drill_id"] = drill_id
             report = guarded(journal, lambda: run_failover_call(cluster, to, timeout_s, journal), app().debug)
+            report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ops.cli.context import app, emit, require_write
-from ops.cli.options import NonEmpty, env_option, json_option
+from ops.cli.options import FiniteFloat, NonEmpty, env_option, json_option
 
 
 @click.command()
@@ -13,24 +13,30 @@ from ops.cli.options import NonEmpty, env_option, json_option
 @click.option("--include-unexpired", is_flag=True, help="Also delete drill leftovers whose expiry has not passed yet.")
 @click.option("--drill", "drill_id", metavar="ID", type=NonEmpty(),
               help="Only this drill's leftovers, whatever their expiry (a restore kept with --keep, done with).")
+@click.option("--keep-hours", type=FiniteFloat(min=0, max=24 * 90, min_open=True), metavar="H",
+              help="Leave alone every restore whose drill started less than H hours ago, whatever its expiry "
+                   "(restores kept in an incident).")
 @click.option("--confirm", "confirm", metavar="ENV", multiple=True, type=NonEmpty(),
               help="Required to delete on a protected env: the env's name.")
 @env_option
 @json_option
-def janitor(dry_run: bool, include_unexpired: bool, drill_id: str | None, confirm: tuple[str, ...], env_name: str | None,
-            as_json: bool) -> int:
+def janitor(dry_run: bool, include_unexpired: bool, drill_id: str | None, keep_hours: float | None, confirm: tuple[str, ...],
+            env_name: str | None, as_json: bool) -> int:
     """Delete what interrupted drills left behind: found by drill record, tag, drill-named table and,
     in the lab, by owner process. Exits 1 when something could not be deleted, 4 when a listing or
     read failed (it cannot tell whether something is left there)."""
-    from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS
+    from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS, UsageError
     from ops.janitor import sweep
 
+    if drill_id is not None and keep_hours is not None:
+        raise UsageError("--drill removes that drill's leftovers whatever their age; --keep-hours keeps young restores: "
+                         "give one or the other")
     cfg = app().config
     env = cfg.env(env_name)
     if not dry_run:
         require_write(env, confirm, env.name)
     lines: list[str] = []
-    swept = sweep(cfg, env, include_unexpired, dry_run, lines.append, drill=drill_id)
+    swept = sweep(cfg, env, include_unexpired, dry_run, lines.append, drill=drill_id, keep_hours=keep_hours)
     emit({"dry_run": dry_run, "leftovers": [f.as_dict() for f in swept.found], "failed": len(swept.failed),
           "not_deleted": swept.failed, "unread": swept.unread}, as_json, "\n".join(lines))
     # Known to be left outranks cannot tell; neither is ever "clean".

@@ -13,7 +13,9 @@ no cost at all for the estate's services (no ResultsByTime, no groups, or a --ta
 matches nothing): an empty answer is not 0 USD.
 COST-ANOMALIES and COST-AWS-BUDGET are optional: they add evidence, and an `unknown` there
 (the endpoint lacks the API, no account id to ask Budgets with) still lets the run pass;
-an `error` or `fail` there still counts.
+an `error` or `fail` there still counts. COST-ANOMALIES passes only when GetAnomalyMonitors
+names at least one monitor: with none, Cost Anomaly Detection looks at nothing and "no
+anomaly" is not evidence (unknown).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Callable, Iterator
 
-from ops.aws import paged, safe_read
+from ops.aws import Read, paged, safe_read
 from ops.cost.cache import CeCache
 from ops.report import Journal, Report, headline, measured
 
@@ -293,7 +295,24 @@ def _table(mtd: Spend, previous: Spend, projected: float, days_in: int) -> list[
     } for s in services]
 
 
+def _monitors(sources: CostSources, cache: CeCache) -> Read:
+    """The account's Cost Anomaly Detection monitors (GetAnomalyMonitors, every page, each a paid request)."""
+    return safe_read(lambda: [m for page in cached_pages(cache, "GetAnomalyMonitors", {}, sources.anomalies.get_anomaly_monitors)
+                              for m in page.get("AnomalyMonitors", [])])
+
+
 def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal: Journal) -> None:
+    """No anomaly is evidence only when a monitor looks for them: without one, COST-ANOMALIES is unknown."""
+    monitors = _monitors(sources, cache)
+    if not monitors.ok:
+        journal.check("COST-ANOMALIES", "unknown" if monitors.unimplemented else "error",
+                      f"anomaly monitors not read: {monitors.error}")
+        return
+    if not monitors.value:
+        journal.check("COST-ANOMALIES", "unknown", "no anomaly monitor: Cost Anomaly Detection looks at nothing in this "
+                                                   "account, so finding no anomaly says nothing (create a SERVICE monitor)")
+        return
+    journal.details["anomaly_monitors"] = [m.get("MonitorName") for m in monitors.value]
     params = {"DateInterval": {"StartDate": (opts.today - timedelta(days=30)).isoformat(), "EndDate": opts.today.isoformat()}}
     read = safe_read(lambda: [a for page in cached_pages(cache, "GetAnomalies", params, sources.anomalies.get_anomalies)
                               for a in page.get("Anomalies", [])])
@@ -308,7 +327,8 @@ def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal:
         journal.check("COST-ANOMALIES", "warn", f"{len(ours)} anomaly(ies) in 30 days; largest {worst.get('Impact', {}).get('TotalImpact', 0):.2f} USD "
                                                f"on {worst['RootCauses'][0].get('Service')}")
     else:
-        journal.check("COST-ANOMALIES", "pass", "no cost anomaly on the estate's services in the last 30 days")
+        journal.check("COST-ANOMALIES", "pass", f"no cost anomaly on the estate's services in the last 30 days "
+                                                f"({len(monitors.value)} anomaly monitor(s) watching)")
 
 
 def _budget_agreement(sources: CostSources, opts: CostOptions, projected: float | None, mtd: float | None,

@@ -1,6 +1,7 @@
 """Monthly cost of a Terraform plan, per resource, from a versioned price catalog and usage assumptions.
 
-Priced (prices from prices.json, quantities from the usage assumptions, 730 hours a month):
+Priced (prices from prices.json for the env's region, never another region's; quantities from the
+usage assumptions, 730 hours a month):
 - aws_rds_cluster: Aurora Standard storage + I/O + backup storage; I/O-Optimized
   (storage_type "aurora-iopt1"): the I/O-Optimized storage price and no I/O charge.
 - aws_rds_cluster_instance: the class's instance-hour price; on an I/O-Optimized cluster
@@ -38,7 +39,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from ops.cost.prices import catalog_version
+from ops.cost.prices import catalog_version, regional
 from ops.errors import ConfigError, UsageError
 
 CATALOG_PATH = Path(__file__).with_name("prices.json")
@@ -112,11 +113,13 @@ def user_catalog_path() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dbops" / "prices.json"
 
 
-def load_catalog(path: Path | None = None) -> dict[str, Any]:
-    """The catalog at path; by default the user's refreshed one when there is one, else the one shipped."""
+def load_catalog(region: str, path: Path | None = None) -> dict[str, Any]:
+    """The region's prices (`{"version", "region", "prices"}`) from the catalog at path; by default the user's
+    refreshed catalog when there is one, else the one shipped. A region the catalog lacks is a ConfigError:
+    another region's prices never stand in for it."""
     if path is None:
         path = user_catalog_path() if user_catalog_path().is_file() else CATALOG_PATH
-    return json.loads(path.read_text())
+    return regional(json.loads(path.read_text()), region, f"the price catalog {path}")
 
 
 def usage_path(root: Path) -> Path:

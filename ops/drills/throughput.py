@@ -166,18 +166,30 @@ def baseline(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[d
     return Baseline(rate["write"], rate["read"], source["write"], source["read"], start, now, dropped)
 
 
+class _Prices:
+    """The catalog region's prices; one it lacks stops the drill before it runs (its cost cannot be bounded)."""
+
+    def __init__(self, catalog: dict[str, Any]) -> None:
+        self.prices, self.region = catalog["prices"], catalog.get("region", "?")
+
+    def usd(self, key: str) -> float:
+        if key not in self.prices:
+            raise UsageError(f"the price catalog has no price '{key}' for {self.region}: the drill's cost cannot be bounded")
+        return float(self.prices[key]["usd"])
+
+
 def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[str, Any],
           targets: tuple[float, float] = (0.0, 0.0), seconds: float = 0.0) -> Cost:
     """targets: the write and read units a second at the multiple; seconds: how long the load runs."""
-    prices = catalog["prices"]
+    prices = _Prices(catalog)
     if info.on_demand:
-        w, r = float(prices["dynamodb.ondemand.write"]["usd"]), float(prices["dynamodb.ondemand.read"]["usd"])
+        w, r = prices.usd("dynamodb.ondemand.write"), prices.usd("dynamodb.ondemand.read")
         usd = write_units * w / 1e6 + read_units * r / 1e6
         note = (f"on-demand: {write_units:,.0f} write request units x {w:g} USD per million + "
                 f"{read_units:,.0f} read request units x {r:g} USD per million")
         return Cost(write_units, read_units, usd, note)
-    hourly = (info.provisioned_wcu * float(prices["dynamodb.provisioned.wcu"]["usd"])
-              + info.provisioned_rcu * float(prices["dynamodb.provisioned.rcu"]["usd"]))
+    hourly = (info.provisioned_wcu * prices.usd("dynamodb.provisioned.wcu")
+              + info.provisioned_rcu * prices.usd("dynamodb.provisioned.rcu"))
     note = (f"provisioned: the table's {info.provisioned_wcu:g} WCU and {info.provisioned_rcu:g} RCU are paid whether used or not "
             f"({hourly:.4f} USD an hour)")
     # Capacity autoscaling may add, up to its maximum, when the load is above the provisioned capacity; when
@@ -190,8 +202,8 @@ def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[
         return Cost(write_units, read_units, 0.0, note + f"; the drill's {write_units:,.0f} write and {read_units:,.0f} read units "
                                                          "add nothing to it")
     hours = math.ceil(seconds / 3600) + 1
-    usd = hours * (raised.get("write", 0.0) * float(prices["dynamodb.provisioned.wcu"]["usd"])
-                   + raised.get("read", 0.0) * float(prices["dynamodb.provisioned.rcu"]["usd"]))
+    usd = hours * (raised.get("write", 0.0) * prices.usd("dynamodb.provisioned.wcu")
+                   + raised.get("read", 0.0) * prices.usd("dynamodb.provisioned.rcu"))
     added = " and ".join(f"{n:g} {UNIT[k]}" for k, n in raised.items() if n)
     return Cost(write_units, read_units, usd, note + f"; autoscaling may add up to {added} for about {hours} h "
                                                      f"(the drill and the scale-in after it): at most {usd:.4f} USD")
@@ -281,7 +293,7 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
                    ledger: Any = None, catalog: dict[str, Any] | None = None) -> Report:
     from ops.cost.estimate import load_catalog
 
-    catalog = catalog or load_catalog()
+    catalog = catalog or load_catalog(target.aws.region)
     journal.details["drill_id"] = drill_id
     journal.require(*OBJECTIVES)
     journal.objectives.update({"throttled_requests": 0, "write_p95_ms": opts.p95_ms, "read_p95_ms": opts.p95_ms,

@@ -41,7 +41,7 @@ to generate forecast." until what the filter selects has a whole calendar month 
 this one ("This is common for accounts that have less than one full billing cycle", Cost
 Explorer user guide, "Forecasting with Cost Explorer").
 
-GetAnomalies: the lab has one service monitor; it reports the anomaly scenario's burst (on the
+GetAnomalyMonitors answers that monitor. GetAnomalies: the lab has one service monitor; it reports the anomaly scenario's burst (on the
 day it happened, RootCauses naming service, region, account and usage type, Impact against the
 day's expected spend) and nothing otherwise. DateInterval (AnomalyEndDate within it, up to 90
 days back), MonitorArn, Feedback, TotalImpact, MaxResults and NextPageToken are honoured.
@@ -422,6 +422,16 @@ def monitor_arn(account: str) -> str:
     return f"arn:aws:ce::{account}:anomalymonitor/{MONITOR}"
 
 
+def anomaly_monitors(account: str, params: dict[str, Any]) -> dict[str, Any]:
+    """GetAnomalyMonitors: the lab's one SERVICE monitor (MonitorArnList narrows it; one page)."""
+    wanted = params.get("MonitorArnList")
+    if wanted is not None and (not isinstance(wanted, list) or not all(isinstance(a, str) for a in wanted)):
+        raise invalid("MonitorArnList must be a list of ARNs")
+    monitor = {"MonitorArn": monitor_arn(account), "MonitorName": MONITOR, "MonitorType": "DIMENSIONAL",
+               "MonitorDimension": "SERVICE", "CreationDate": "2026-01-01"}
+    return {"AnomalyMonitors": [monitor] if wanted is None or monitor["MonitorArn"] in wanted else []}
+
+
 def anomalies_of(ledger: Ledger) -> list[dict[str, Any]]:
     """The anomalies the lab's monitor found: the anomaly scenario's burst, if it is on."""
     spikes = [c for c in ledger.charges if c.scenario == "anomaly"]
@@ -557,6 +567,11 @@ def install() -> None:
         params = _params(self)
         return _answer(lambda: anomalies(self.current_account, params))
 
+    def get_anomaly_monitors(self: CostExplorerResponse) -> str:
+        params = _params(self)
+        return _answer(lambda: anomaly_monitors(self.current_account, params))
+
+    CostExplorerResponse.get_anomaly_monitors = get_anomaly_monitors  # type: ignore[attr-defined]
     CostExplorerResponse.get_cost_and_usage = get_cost_and_usage
     CostExplorerResponse.get_cost_forecast = get_cost_forecast
     CostExplorerResponse.get_anomalies = get_anomalies

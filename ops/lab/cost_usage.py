@@ -2,7 +2,7 @@
 
 Runs inside the emulator. Every resource in the emulator's backends that AWS bills by time is
 turned into a `Charge` priced from the price catalog `dbops cost estimate` uses
-(ops/cost/prices.json, us-east-1 list prices, for every region):
+(ops/cost/prices.json, its us-east-1 list prices, for every region):
 
 | resource (moto backend) | service / usage type | price |
 |---|---|---|
@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterable
 
+from ops.cost import prices
 from ops.cost.estimate import Pricer
 
 RDS = "Amazon Relational Database Service"
@@ -62,19 +63,12 @@ OVERRUN_CLASS = "db.r6g.xlarge"
 ANOMALY_WRITES_MILLION = 12.8
 IO_OPTIMIZED = "aurora-iopt1"
 
-# Usage type prefixes of the regions outside us-east-1 (us-east-1's usage types have none).
-REGION_PREFIX = {
-    "us-east-2": "USE2", "us-west-1": "USW1", "us-west-2": "USW2", "ca-central-1": "CAN1",
-    "eu-west-1": "EU", "eu-west-2": "EUW2", "eu-west-3": "EUW3", "eu-central-1": "EUC1", "eu-north-1": "EUN1",
-    "eu-south-1": "EUS1", "ap-northeast-1": "APN1", "ap-northeast-2": "APN2", "ap-northeast-3": "APN3",
-    "ap-southeast-1": "APS1", "ap-southeast-2": "APS2", "ap-south-1": "APS3", "sa-east-1": "SAE1",
-}
-
-
 def usage_type(region: str, name: str) -> str:
-    if region == "us-east-1":
-        return name
-    return f"{REGION_PREFIX.get(region, region.upper())}-{name}"
+    """The usage type as AWS writes it in region; a region without a known prefix gets its name upper-cased."""
+    try:
+        return prices.usage_type(region, name)
+    except ValueError:
+        return f"{region.upper()}-{name}"
 
 
 def day_start(day: date) -> datetime:
@@ -461,6 +455,7 @@ def catalog_and_usage() -> tuple[dict[str, Any], dict[str, Any]]:
         if not _loaded:
             from ops.cost.estimate import CATALOG_PATH, DEFAULT_USAGE_PATH, load_catalog, load_usage
 
-            _loaded["catalog"] = load_catalog(CATALOG_PATH)  # the lab bills by the shipped prices, whatever a user refreshed
+            # The lab bills every region at the shipped us-east-1 prices, whatever a user refreshed.
+            _loaded["catalog"] = load_catalog("us-east-1", CATALOG_PATH)
             _loaded["usage"] = load_usage(DEFAULT_USAGE_PATH)
         return _loaded["catalog"], _loaded["usage"]

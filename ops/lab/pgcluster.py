@@ -8,7 +8,9 @@ replica with pg_promote; the old primary comes back as a replica through pg_rewi
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +27,9 @@ KEY = "postgres"
 HOST = "127.0.0.1"
 USER = "postgres"
 DBNAME = "postgres"
+# A postmaster that pg_ctl stop has not stopped: how long -m immediate is given, then how long SIGKILL.
+IMMEDIATE_STOP_S = 5.0
+KILL_WAIT_S = 5.0
 
 Echo = Callable[[str], None]
 
@@ -200,12 +205,49 @@ class Cluster:
             return
         pgbin.run("pg_ctl", "-D", str(m.path), "-l", str(self.log_path(m)), "-w", "-t", str(int(timeout)), "start", timeout=timeout + 10)
 
-    def stop_member(self, m: Member, mode: str = "fast", timeout: float = 30.0) -> None:
+    def stop_member(self, m: Member, mode: str = "fast", timeout: float = 30.0) -> str:
+        """Stop m's server, whatever state it is in, within about timeout + IMMEDIATE_STOP_S + KILL_WAIT_S seconds.
+
+        pg_ctl stop -m MODE first; a postmaster that has not stopped by then is hung (SIGSTOPped, stuck
+        in I/O) and gets -m immediate, then SIGKILL — itself and its children, which a frozen server's
+        backends may be too, so none keeps its shared memory attached. Returns how it stopped: the mode,
+        "SIGKILL", or "not running". A server still alive after SIGKILL is a LabError.
+        """
         if not self.is_running(m):
-            return
-        proc = pgbin.run("pg_ctl", "-D", str(m.path), "-m", mode, "-w", "-t", str(int(timeout)), "stop", timeout=timeout + 10, check=False)
-        if proc.returncode != 0 and self.is_running(m):
-            pgbin.run("pg_ctl", "-D", str(m.path), "-m", "immediate", "-w", "stop", check=False)
+            return "not running"
+        steps = [(mode, timeout)] + ([("immediate", IMMEDIATE_STOP_S)] if mode != "immediate" else [])
+        for how, wait in steps:
+            try:
+                pgbin.run("pg_ctl", "-D", str(m.path), "-m", how, "-w", "-t", str(max(1, int(wait))), "stop",
+                          timeout=wait + 10, check=False)
+            except subprocess.TimeoutExpired:
+                pass  # pg_ctl itself stuck: the next step does not rely on it
+            if not self.is_running(m):
+                return how
+        pid = self.postmaster_pid(m)
+        if pid is not None:
+            for victim in [pid, *process.children(pid)]:
+                try:
+                    os.kill(victim, signal.SIGKILL)  # a stopped process dies of SIGKILL all the same
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + KILL_WAIT_S
+        while self.is_running(m) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.is_running(m):
+            raise LabError(f"{m.name}: the postmaster (pid {pid}) outlived pg_ctl stop -m {mode}, -m immediate and SIGKILL")
+        # Its lock files name a pid that may linger as a zombie nobody reaps: the next start would take it for a
+        # live server ("lock file ... already exists"). The server and its children are gone.
+        for lock in (m.path / "postmaster.pid", self.socket_dir / f".s.PGSQL.{m.port}.lock", self.socket_dir / f".s.PGSQL.{m.port}"):
+            lock.unlink(missing_ok=True)
+        return "SIGKILL"
+
+    def postmaster_pid(self, m: Member) -> int | None:
+        try:
+            pid = int((m.path / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if process.is_running(pid) else None
 
     def reload(self, m: Member) -> None:
         if self.is_running(m):

@@ -38,6 +38,19 @@ def stop(pid: int, started: int | None = None, timeout: float = 10.0) -> bool:
     return True
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is pid (a postmaster's backends and auxiliary processes)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def runs_from(pid: int, comm: str, own: Path) -> bool:
     """Whether pid is a `comm` process started on `own` (postgres -D DATADIR, pgbouncer INI): a pid file
     left by a killed lab may name a pid that now belongs to another server on this host."""

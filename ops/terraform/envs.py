@@ -22,9 +22,9 @@ def workspace_for(cfg: Config, env: EnvConfig) -> Workspace:
         raise ConfigError(f"{cfg.source}: 'envs.{env.name}.terraform_dir' is not set")
     if not env.terraform_dir.is_dir():
         raise ConfigError(f"{cfg.source}: 'envs.{env.name}.terraform_dir' {env.terraform_dir} does not exist")
-    # The budget AWS Budgets alerts on is the objective dbops judges by: one number, in dbops.toml.
-    budget = cfg.for_env(env.name).policy.monthly_budget_usd
-    ws = Workspace(root=cfg.root, workdir=env.terraform_dir, variables={"region": env.region, "monthly_budget_usd": f"{budget:g}"})
+    # The account's AWS Budgets limit is Terraform's own variable (account_budget_usd): the budget counts the
+    # whole account, so the estate's objective in dbops.toml (monthly_budget_usd) is not passed for it.
+    ws = Workspace(root=cfg.root, workdir=env.terraform_dir, variables={"region": env.region})
     if env.account_id:
         ws.variables["account_id"] = env.account_id  # the provider's allowed_account_ids
     if not env.is_embedded:

@@ -366,3 +366,39 @@ def test_a_killed_latency_drills_role_is_dropped_once_its_validity_ended(lab: Cl
         with psycopg.connect(dsn, autocommit=True) as conn:
             for name in (ended, valid):
                 conn.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def test_keep_hours_leaves_an_incidents_young_restores_whatever_their_expiry(lab: Cli) -> None:
+    ddb = ddb_client(lab)
+    young = new_drill_id("restore")  # started now
+    old = f"restore-{datetime.now(timezone.utc) - timedelta(hours=30):%Y%m%dT%H%M%SZ}-abc123"
+    tables = {d: restored_table_name("jan-incident", d) for d in (young, old)}
+    for d, name in tables.items():  # both expired by their tags, their drills gone: a plain run removes both
+        make_table(ddb, name, drill_tags(d))
+    try:
+        result = lab("janitor", "--keep-hours", "24", "--json")
+        assert result.exit_code == 0, result.output
+        left = set(ddb.list_tables()["TableNames"])
+        assert tables[young] in left and tables[old] not in left, result.output  # the 30 h old one is past the keep period
+        assert f"its restore drill {young} started 0.0 h ago, within --keep-hours 24" in result.stderr
+        assert [x["drill_id"] for x in json.loads(result.stdout)["leftovers"]] == [old]
+        # Negative control: without --keep-hours, the young restore's expired tag is all there is to go by.
+        result = lab("janitor", "--json")
+        assert result.exit_code == 0 and tables[young] not in set(ddb.list_tables()["TableNames"]), result.output
+    finally:
+        drop_tables(ddb, *tables.values())
+
+
+def test_keep_hours_with_drill_is_one_line_and_deletes_nothing(lab: Cli) -> None:
+    ddb = ddb_client(lab)
+    drill = new_drill_id("restore")
+    name = restored_table_name("jan-both", drill)
+    make_table(ddb, name, drill_tags(drill))
+    try:
+        result = lab("janitor", "--drill", drill, "--keep-hours", "24")
+        assert result.exit_code == 2, result.output
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "--keep-hours" in lines[0] and "Traceback" not in result.output, result.output
+        assert name in ddb.list_tables()["TableNames"]
+    finally:
+        drop_tables(ddb, name)

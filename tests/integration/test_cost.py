@@ -78,11 +78,17 @@ class Run:
     def forecast_error(self, code: str = "AccessDeniedException", status: int = 400) -> None:
         self.stub.add_client_error("get_cost_forecast", code, "User is not authorized to perform ce:GetCostForecast", status)
 
+    def monitors(self, *names: str) -> None:
+        self.stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": [
+            {"MonitorArn": f"arn:aws:ce::123456789012:anomalymonitor/{n}", "MonitorName": n, "MonitorType": "DIMENSIONAL",
+             "MonitorDimension": "SERVICE", "CreationDate": "2026-01-01", "DimensionalValueCount": 7} for n in names]}, {})
+
     def anomalies(self, items: list | None = None) -> None:
+        self.monitors("services")
         self.stub.add_response("get_anomalies", {"Anomalies": items or []})
 
     def anomalies_unimplemented(self) -> None:
-        self.stub.add_client_error("get_anomalies", "NotImplemented", "GetAnomalies is not implemented", 501)
+        self.stub.add_client_error("get_anomaly_monitors", "NotImplemented", "GetAnomalyMonitors is not implemented", 501)
 
     def __call__(self, today: date = TODAY, month: date | None = None, budget: float = 80.0,  # type: ignore[no-untyped-def]
                  tag: tuple[str, str] | None = None):
@@ -124,7 +130,7 @@ def test_multi_page_response_is_summed_once(endpoint: str, tmp_path: Path) -> No
     assert report.measurements["month_to_date_usd"] == pytest.approx(15.0)
     services = {r["service"]: r["mtd_usd"] for r in report.details["services"]}
     assert services == {RDS: 11.0, DDB: 4.0}
-    assert report.measurements["ce_paid_requests"] == 3 + 2  # two usage pages, previous month, forecast, anomalies
+    assert report.measurements["ce_paid_requests"] == 3 + 3  # two usage pages, previous month, forecast, monitors, anomalies
 
 
 def test_data_unavailable_forecast_falls_back_to_a_labelled_linear_projection(endpoint: str, tmp_path: Path) -> None:
@@ -181,12 +187,40 @@ def test_anomalies_on_estate_services_are_listed(endpoint: str, tmp_path: Path) 
     assert [a["AnomalyId"] for a in report.details["anomalies"]] == ["a1"]
 
 
+@pytest.mark.parametrize("monitors, status", [((), "unknown"), (("services",), "pass")])
+def test_no_anomaly_passes_only_when_an_anomaly_monitor_looks(endpoint: str, tmp_path: Path, monitors: tuple, status: str) -> None:
+    seed(endpoint, usage({(DDB, "USE1-ReadRequestUnits"): 10.0}), usage({}))
+    run = Run(endpoint, tmp_path)
+    run.forecast(2.0)
+    run.monitors(*monitors)
+    if monitors:  # negative control: with a monitor, its empty answer is evidence
+        run.stub.add_response("get_anomalies", {"Anomalies": []})
+    report = run()  # without one, GetAnomalies is not even asked (the stub would complain of an unexpected call)
+    check = next(c for c in report.checks if c.id == "COST-ANOMALIES")
+    assert check.status == status, check
+    assert ("no anomaly monitor" in check.detail) == (not monitors)
+    assert report.status == "pass"  # an optional check: unknown there does not stop the budget verdict
+
+
+def test_month_to_date_is_the_whole_days_through_yesterday(endpoint: str, tmp_path: Path) -> None:
+    """Cost Explorer's End is exclusive and today is still being billed: the month to date ends at today, exclusive,
+    and the linear projection scales the complete days counted (20 of 30) to the month."""
+    seed(endpoint, usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): 20.0}), usage({}))
+    run = Run(endpoint, tmp_path)
+    run.forecast_unavailable()
+    run.anomalies()
+    report = run()
+    assert any(e.phase == "query" and "2026-11-01 .. 2026-11-21 (exclusive)" in e.message for e in report.events)
+    assert "20 day(s)" in report.details["projection_method"]
+    assert report.measurements["projected_usd"] == pytest.approx(30.0)
+
+
 def test_second_check_in_the_cache_window_makes_no_paid_request(endpoint: str, tmp_path: Path) -> None:
     seed(endpoint, usage({(RDS, "USE1-InstanceUsage:db.t3.medium"): 30.0}), usage({}))
     first = Run(endpoint, tmp_path)
     first.forecast(10.0)
     first.anomalies()
-    assert first().measurements["ce_paid_requests"] == 4
+    assert first().measurements["ce_paid_requests"] == 5
     second = Run(endpoint, tmp_path)  # same cache dir; nothing queued on the stub: nothing may be asked
     report = second()
     assert report.measurements["ce_paid_requests"] == 0
@@ -195,7 +229,7 @@ def test_second_check_in_the_cache_window_makes_no_paid_request(endpoint: str, t
     uncached.cache.enabled = False
     uncached.forecast(10.0)
     uncached.anomalies()
-    assert uncached().measurements["ce_paid_requests"] == 4
+    assert uncached().measurements["ce_paid_requests"] == 5
 
 
 def test_cost_check_cli_on_the_lab_emulator(lab) -> None:  # type: ignore[no-untyped-def]
@@ -318,7 +352,7 @@ def test_without_an_account_id_the_cache_is_not_used_and_the_report_says_so(endp
         run.forecast(10.0)
         run.anomalies()
         report = run()
-        assert report.measurements["ce_paid_requests"] == 4  # asked again: nothing was kept under a shared key
+        assert report.measurements["ce_paid_requests"] == 5  # asked again: nothing was kept under a shared key
         assert report.details["ce_cache"] == "off: the account id could not be read (AccessDenied)"
         assert any(e.phase == "cache" and "not used" in e.message for e in report.events)
     assert not list(tmp_path.glob("*.json"))

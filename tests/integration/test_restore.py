@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +21,7 @@ from ops.data import markers
 from ops.lab import emulator, pgcluster, pgrestore
 from ops.lab import lab as lab_core
 from ops.lab import settings as lab_settings
+from ops.lease import lab_ledger
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
 
 
@@ -391,3 +392,18 @@ def test_restores_above_max_cost_are_refused_in_one_line_before_anything_is_crea
     assert len(line) == 1 and "the restores of --restore-latest would cost up to" in line[0], verify.output
     assert f"BKP-RECOVERY-POINT-RESTORE[dynamodb:{table}]" in line[0] and "BKP-RESTORE-LATEST[localpg:lab-pg] 0.0000 USD" in line[0]
     assert tables(rlab) == before and restores_left(rlab) == []
+
+
+@pytest.mark.parametrize("flags, hours", [(("--keep-hours", "48"), 48.0), (("--keep",), 6.0)])
+def test_keep_hours_keeps_the_restore_that_long(rlab: Cli, flags: tuple[str, ...], hours: float) -> None:
+    result = rlab("drill", "restore", "localpg:lab-pg", *flags, "--json")
+    assert result.exit_code == 0, result.output
+    [left] = restores_left(rlab)
+    [record] = [r for r in lab_ledger(rlab.lab_dir).records() if r.drill_id == left.name]
+    lives = datetime.strptime(record.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)
+    assert record.kept and timedelta(hours=hours - 0.1) < lives <= timedelta(hours=hours), lives  # --keep alone: the default 6 h
+    owner = json.loads((left / "owner.json").read_text())
+    assert owner["expires_at"] == record.expires_at
+    assert json.loads(rlab("janitor", "--json").stdout)["leftovers"] == []
+    assert len(json.loads(rlab("janitor", "--drill", left.name, "--json").stdout)["leftovers"]) == 1
+    assert restores_left(rlab) == []

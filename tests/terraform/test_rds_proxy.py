@@ -12,7 +12,7 @@ import pytest
 from ops.cost import estimate as est
 from tests.terraform.conftest import TF, ExamplePlan, ExamplePlans, hcl_resource, unwrap
 
-CATALOG = est.load_catalog()
+CATALOG = est.load_catalog("us-east-1")
 USAGE = est.load_usage(est.DEFAULT_USAGE_PATH)
 
 

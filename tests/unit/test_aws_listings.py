@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import boto3
+import botocore.exceptions
+import pytest
 from botocore.stub import Stubber
 
 from ops.aws import paged
@@ -84,6 +86,10 @@ def test_anomalies_are_read_past_the_first_page_and_each_page_is_a_paid_request(
     ce = client("ce")
     stub = Stubber(ce)
     window = {"DateInterval": {"StartDate": (OPTS.today - timedelta(days=30)).isoformat(), "EndDate": OPTS.today.isoformat()}}
+    stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": [{"MonitorName": "a", "MonitorType": "DIMENSIONAL"}],
+                                               "NextPageToken": "m2"}, {})
+    stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": [{"MonitorName": "b", "MonitorType": "CUSTOM"}]},
+                      {"NextPageToken": "m2"})
     stub.add_response("get_anomalies", {"Anomalies": [anomaly("Amazon Simple Storage Service", 3.0)], "NextPageToken": "p2"}, window)
     stub.add_response("get_anomalies", {"Anomalies": [anomaly("Amazon DynamoDB", 8.0)]}, dict(window, NextPageToken="p2"))
     journal = Journal("cost", "estate:lab", "lab", echo=None)
@@ -94,7 +100,8 @@ def test_anomalies_are_read_past_the_first_page_and_each_page_is_a_paid_request(
     stub.assert_no_pending_responses()
     (check,) = journal.checks
     assert check.status == "warn" and "1 anomaly" in check.detail and "Amazon DynamoDB" in check.detail
-    assert cache.paid_requests == 2
+    assert cache.paid_requests == 4  # two pages of monitors, two of anomalies
+    assert journal.details["anomaly_monitors"] == ["a", "b"]
 
 
 def budget(name: str) -> dict[str, Any]:
@@ -121,3 +128,78 @@ def test_a_metric_math_alarm_on_a_table_counts_as_watching_it() -> None:
                    "Dimensions": [{"Name": "TableName", "Value": "orders"}]}, "Period": 60, "Stat": "Sum"}}]}
     other = {"AlarmName": "c", "Dimensions": [{"Name": "TableName", "Value": "sessions"}]}
     assert [a["AlarmName"] for a in (plain, math, other) if "orders" in _alarm_tables(a)] == ["a", "b"]
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.now += s
+
+
+def backup_summary(i: int) -> dict[str, Any]:
+    return {"BackupArn": f"{ARN}/backup/0163{i:010d}-{i:08x}", "BackupName": f"backup-{i}", "BackupType": "USER",
+            "BackupStatus": "AVAILABLE", "BackupCreationDateTime": NOW, "TableName": "orders"}
+
+
+def called_at(ddb: Any, fake: FakeTime) -> list[float]:
+    """When each ListBackups request left, on the fake clock (botocore's own event, independent of the pacer)."""
+    times: list[float] = []
+    ddb.meta.events.register("before-parameter-build.dynamodb.ListBackups", lambda **_: times.append(fake.now))
+    return times
+
+
+def stub_pages(stub: Stubber, kind: str, pages: int, first: int) -> None:
+    for n in range(pages):
+        params: dict[str, Any] = {"TableName": "orders", "BackupType": kind}
+        if n:
+            params["ExclusiveStartBackupArn"] = backup_summary(first + n - 1)["BackupArn"]
+        page: dict[str, Any] = {"BackupSummaries": [backup_summary(first + n)]}
+        if n < pages - 1:
+            page["LastEvaluatedBackupArn"] = backup_summary(first + n)["BackupArn"]
+        stub.add_response("list_backups", page, params)
+
+
+@pytest.mark.parametrize("interval_s", [collect.LIST_BACKUPS_INTERVAL_S, 0.0])
+def test_list_backups_pages_stay_under_five_requests_a_second(interval_s: float) -> None:
+    ddb = client("dynamodb")
+    stub = Stubber(ddb)
+    stub_pages(stub, "ALL", 7, 0)
+    stub_pages(stub, "AWS_BACKUP", 2, 100)
+    fake = FakeTime()
+    times = called_at(ddb, fake)
+    with stub:
+        listed = collect.table_backups(ddb, "orders", pace=collect.Pacer(interval_s, fake.clock, fake.sleep))
+    stub.assert_no_pending_responses()
+    assert len(listed) == 9 and len(times) == 9  # every page of both types, each backup once
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    if interval_s:
+        assert busiest <= 4, times  # 5 a second is the account's limit: headroom for other callers
+    else:  # negative control: unpaced, as a plain paginator sends them, all nine leave in the same instant
+        assert busiest == 9
+
+
+@pytest.mark.parametrize("throttled, ok", [(2, True), (collect.LIMIT_RETRIES + 1, False)])
+def test_list_backups_waits_out_the_accounts_rate_limit_a_bounded_number_of_times(throttled: int, ok: bool) -> None:
+    ddb = client("dynamodb")
+    stub = Stubber(ddb)
+    for _ in range(throttled):
+        stub.add_client_error("list_backups", "LimitExceededException", "Too many requests to ListBackups", 400)
+    if ok:
+        stub_pages(stub, "ALL", 1, 0)
+        stub_pages(stub, "AWS_BACKUP", 1, 100)
+    fake = FakeTime()
+    with stub:
+        if ok:
+            assert len(collect.table_backups(ddb, "orders", pace=collect.Pacer(0.25, fake.clock, fake.sleep))) == 2
+        else:  # negative control: still limited after the last retry, the read fails (an error finding, never "no backups")
+            with pytest.raises(botocore.exceptions.ClientError, match="LimitExceededException"):
+                collect.table_backups(ddb, "orders", pace=collect.Pacer(0.25, fake.clock, fake.sleep))
+    backoff = [s for s in fake.slept if s >= 0.5]
+    assert backoff == [0.5 * 2 ** i for i in range(min(throttled, collect.LIMIT_RETRIES))]

@@ -127,3 +127,13 @@ def test_missing_credentials_is_one_clear_line(cli_at: Cli, fresh_root: Path, pr
     line = assert_one_line_error(result, "credentials")
     assert "prod" in line
     assert tree(fresh_root) == before  # no report, no cache
+
+
+def test_estimate_at_a_region_the_catalog_lacks_is_one_line(cli_at: Cli, fresh_root: Path) -> None:
+    path = plan_file(fresh_root, rc("aws_kms_key.k", "aws_kms_key", {}))
+    before = tree(fresh_root)
+    assert_one_line_error(cli_at("cost", "estimate", "--plan", str(path), "--region", "ap-south-1"),
+                          "no prices for region ap-south-1")
+    assert tree(fresh_root) == before
+    result = cli_at("cost", "estimate", "--plan", str(path), "--region", "us-east-1", "--json")  # negative control
+    assert result.exit_code == 0 and json.loads(result.stdout)["region"] == "us-east-1", result.output

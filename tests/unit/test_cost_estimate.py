@@ -12,7 +12,7 @@ from ops.cost import estimate as est
 from ops.cost.prices import refresh_catalog
 from ops.errors import ConfigError, UsageError
 
-CATALOG = est.load_catalog()
+CATALOG = est.load_catalog("us-east-1")
 P = {k: v["usd"] for k, v in CATALOG["prices"].items() if "usd" in v}
 USAGE = {
     "aurora": {"storage_gb": 20, "io_million_per_month": 5, "backup_gb": 3},
@@ -92,9 +92,9 @@ def test_prices_refresh_from_the_price_list_api(tmp_path: Path) -> None:
     stub = Stubber(pricing)
     stub.add_response("get_products", {"PriceList": [json.dumps(product)], "FormatVersion": "aws_v1"})
     with stub:
-        refresh_catalog(pricing, path, today=date(2026, 11, 23))
+        refresh_catalog(pricing, path, "us-east-1", today=date(2026, 11, 23))
     data = json.loads(path.read_text())
-    entry = data["prices"]["rds.aurora-postgresql.db.t3.medium"]
+    entry = data["regions"]["us-east-1"]["prices"]["rds.aurora-postgresql.db.t3.medium"]
     assert entry["usd"] == 0.082 and entry["source"] == "AWS Price List API" and entry["date"] == "2026-11-23"
     assert data["version"] == "2026-11-23"
 
@@ -212,9 +212,9 @@ def test_refresh_dates_only_the_prices_it_refreshed(tmp_path: Path) -> None:
     stub.add_response("get_products", {"PriceList": [_product("0.0820000000")], "FormatVersion": "aws_v1"})
     stub.add_response("get_products", {"PriceList": [], "FormatVersion": "aws_v1"})
     with stub:
-        outcome = refresh_catalog(pricing, path, today=date(2026, 11, 23))
+        outcome = refresh_catalog(pricing, path, "us-east-1", today=date(2026, 11, 23))
     stub.assert_no_pending_responses()
-    prices = json.loads(path.read_text())["prices"]
+    prices = json.loads(path.read_text())["regions"]["us-east-1"]["prices"]
     assert prices["rds.aurora-postgresql.db.t3.medium"]["date"] == "2026-11-23"
     assert prices["rds.aurora-postgresql.db.x9.huge"] == {"usd": 9.99, **entry}
     assert prices["rds.aurora-postgresql.serverless-v2.acu"]["date"] == "2026-11-01"
@@ -232,7 +232,7 @@ def test_refresh_that_refreshes_nothing_leaves_the_catalog_version_alone(tmp_pat
     stub = Stubber(pricing)
     stub.add_client_error("get_products", "ThrottlingException", "Rate exceeded", 400)
     with stub:
-        outcome = refresh_catalog(pricing, path, today=date(2026, 11, 23))
+        outcome = refresh_catalog(pricing, path, "us-east-1", today=date(2026, 11, 23))
     assert outcome.refreshed == ()
     assert json.loads(path.read_text())["version"] == "2026-11-01"
 
@@ -384,9 +384,9 @@ def test_a_refresh_writes_the_users_cache_and_never_the_installed_catalog(tmp_pa
     shipped = est.CATALOG_PATH.read_bytes()
     written: list[Path] = []
 
-    def refresh(pricing: object, path: Path, today: object = None) -> prices.RefreshOutcome:
+    def refresh(pricing: object, path: Path, region: str, today: object = None) -> prices.RefreshOutcome:
         data = json.loads(path.read_text())
-        data["prices"]["rds.aurora-postgresql.db.t3.medium"]["usd"] = 9.99
+        data["regions"][region]["prices"]["rds.aurora-postgresql.db.t3.medium"]["usd"] = 9.99
         path.write_text(json.dumps(data))
         written.append(path)
         return prices.RefreshOutcome(path, ("rds.aurora-postgresql.db.t3.medium",))
@@ -397,7 +397,98 @@ def test_a_refresh_writes_the_users_cache_and_never_the_installed_catalog(tmp_pa
     assert result.exit_code == 0, result.output
     assert written == [tmp_path / "cache" / "dbops" / "prices.json"]
     assert est.CATALOG_PATH.read_bytes() == shipped, "the installed package is never written"
-    assert est.load_catalog()["prices"]["rds.aurora-postgresql.db.t3.medium"]["usd"] == 9.99
+    assert est.load_catalog("us-east-1")["prices"]["rds.aurora-postgresql.db.t3.medium"]["usd"] == 9.99
     # Negative control: without a refreshed catalog of the user's, the shipped one is read.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
-    assert est.load_catalog() == json.loads(shipped)
+    assert est.load_catalog("us-east-1") == prices.regional(json.loads(shipped), "us-east-1")
+
+
+# --- prices are keyed by region and read by usage type ---------------------------------------------
+
+def _pricing() -> tuple[object, Stubber]:
+    pricing = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return pricing, Stubber(pricing)
+
+
+def _priced(usd: str, sku: str, usage: str) -> str:
+    """A GetProducts PriceList item as the Price List API reference shapes it (one JSON string per product)."""
+    return json.dumps({"product": {"sku": sku, "productFamily": "Database Instance", "attributes": {
+        "instanceType": "db.r6g.large", "databaseEngine": "Aurora PostgreSQL", "usagetype": usage, "regionCode": "eu-west-1"}},
+        "terms": {"OnDemand": {f"{sku}.JRTCKXETXF": {"priceDimensions": {f"{sku}.JRTCKXETXF.6YS6EN2CT7": {
+            "unit": "Hrs", "pricePerUnit": {"USD": usd}, "description": f"${usd} per db.r6g.large"}}}}}})
+
+
+def _one_class_catalog(path: Path) -> None:
+    path.write_text(json.dumps({"version": "2026-11-01", "note": "", "regions": {"us-east-1": {"prices": {
+        "rds.aurora-postgresql.db.r6g.large": {"usd": 0.26, "unit": "instance-hour", "source": "page", "date": "2026-11-01"},
+        "rds.aurora.storage": {"usd": 0.10, "unit": "GB-month", "source": "page", "date": "2026-11-01"}}}}}))
+
+
+def test_a_refresh_asks_for_the_usage_type_of_the_envs_region_and_keeps_it_apart(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    _one_class_catalog(path)
+    pricing, stub = _pricing()
+    filters = [{"Type": "TERM_MATCH", "Field": "usagetype", "Value": "EU-InstanceUsage:db.r6g.large"},
+               {"Type": "TERM_MATCH", "Field": "instanceType", "Value": "db.r6g.large"},
+               {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "eu-west-1"},
+               {"Type": "TERM_MATCH", "Field": "databaseEngine", "Value": "Aurora PostgreSQL"},
+               {"Type": "TERM_MATCH", "Field": "deploymentOption", "Value": "Single-AZ"}]
+    stub.add_response("get_products", {"PriceList": [_priced("0.2900000000", "EUSKU1", "EU-InstanceUsage:db.r6g.large")],
+                                       "FormatVersion": "aws_v1"}, {"ServiceCode": "AmazonRDS", "Filters": filters})
+    with stub:  # the stub refuses any other filter: a location name, or no usage type
+        outcome = refresh_catalog(pricing, path, "eu-west-1", today=date(2026, 11, 23))
+    stub.assert_no_pending_responses()
+    assert outcome.refreshed == ("rds.aurora-postgresql.db.r6g.large",) and not outcome.failed
+    eu, us = est.load_catalog("eu-west-1", path), est.load_catalog("us-east-1", path)
+    assert eu["prices"]["rds.aurora-postgresql.db.r6g.large"]["usd"] == 0.29
+    assert us["prices"]["rds.aurora-postgresql.db.r6g.large"]["usd"] == 0.26  # negative control: us-east-1 untouched
+    assert "rds.aurora.storage" not in eu["prices"]  # never read for eu-west-1: not borrowed from us-east-1
+    plan = {"resource_changes": [rc("i", "aws_rds_cluster_instance", {"instance_class": "db.r6g.large"}),
+                                 rc("c", "aws_rds_cluster", {"engine": "aurora-postgresql"})]}
+    in_eu = est.estimate(plan, eu, USAGE)
+    assert [line.usd for line in in_eu.lines] == [pytest.approx(0.29 * 730)]
+    assert [u.address for u in in_eu.unpriced] == ["c"] and "rds.aurora.storage" in in_eu.unpriced[0].reason
+    in_us = est.estimate({"resource_changes": plan["resource_changes"][:1]}, us, USAGE)
+    assert [line.usd for line in in_us.lines] == [pytest.approx(0.26 * 730)]
+
+
+def test_several_products_for_one_usage_type_are_an_ambiguous_price_not_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    _one_class_catalog(path)
+    pricing, stub = _pricing()
+    stub.add_response("get_products", {"PriceList": [_priced("0.2600000000", "SKU1", "InstanceUsage:db.r6g.large"),
+                                                     _priced("0.9900000000", "SKU2", "InstanceUsage:db.r6g.large")],
+                                       "FormatVersion": "aws_v1"})
+    with stub:
+        outcome = refresh_catalog(pricing, path, "us-east-1", today=date(2026, 11, 23))
+    assert outcome.refreshed == ()
+    why = outcome.failed["rds.aurora-postgresql.db.r6g.large"]
+    assert "2 products" in why and "SKU1" in why and "SKU2" in why, why
+    kept = est.load_catalog("us-east-1", path)["prices"]["rds.aurora-postgresql.db.r6g.large"]
+    assert kept == {"usd": 0.26, "unit": "instance-hour", "source": "page", "date": "2026-11-01"}
+
+
+def test_a_region_the_catalog_lacks_is_refused_not_priced_at_another_regions_prices() -> None:
+    with pytest.raises(ConfigError, match="no prices for region ap-south-1 .it has us-east-1"):
+        est.load_catalog("ap-south-1", est.CATALOG_PATH)
+    assert est.load_catalog("us-east-1", est.CATALOG_PATH)["region"] == "us-east-1"  # negative control
+
+
+def test_a_catalog_written_before_regions_were_keyed_holds_its_one_region(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"version": "2026-11-01", "region": "us-east-1", "prices": {
+        "kms.key": {"usd": 1.0, "unit": "key-month", "source": "page", "date": "2026-11-01"}}}))
+    assert est.load_catalog("us-east-1", path)["prices"]["kms.key"]["usd"] == 1.0
+    with pytest.raises(ConfigError, match="eu-west-1"):
+        est.load_catalog("eu-west-1", path)
+
+
+def test_a_region_whose_usage_type_prefix_is_unknown_is_not_added_empty(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    _one_class_catalog(path)
+    pricing, stub = _pricing()
+    with stub:  # nothing may be asked: the usage type cannot be named
+        outcome = refresh_catalog(pricing, path, "me-central-1", today=date(2026, 11, 23))
+    assert outcome.refreshed == () and "prefix of region me-central-1 is not known" in outcome.failed["rds.aurora-postgresql.db.r6g.large"]
+    with pytest.raises(ConfigError, match="no prices for region me-central-1"):
+        est.load_catalog("me-central-1", path)  # still refused in one line, not an empty catalog that prices nothing

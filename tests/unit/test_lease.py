@@ -84,3 +84,101 @@ def test_a_held_lease_is_renewed_past_its_first_expiry(ddb: object, tmp_path: Pa
                 ledger.acquire("aurora:orders", "next", hours=1)
         else:  # negative control: not renewed in time, it expired and the next drill takes it over
             ledger.acquire("aurora:orders", "next", hours=1).release()
+
+
+# --- what became of the lease is in the drill's report ---------------------------------------------
+
+def passed_report():  # type: ignore[no-untyped-def]
+    from ops.report import Journal
+
+    journal = Journal("restore", "aurora:orders", "prod", echo=None)
+    journal.check("RESTORE-ROWS", "pass", "every marker found")
+    return journal.finish()
+
+
+class Flaky:
+    """The lease table's client, with UpdateItem (the renewal) refused while `failing` is set."""
+
+    def __init__(self, ddb: object) -> None:
+        self._ddb = ddb
+        self.failing = True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ddb, name)
+
+    def update_item(self, **kwargs: object) -> object:
+        if self.failing:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}},
+                              "UpdateItem")
+        return self._ddb.update_item(**kwargs)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("failing", [True, False])
+def test_a_lease_whose_renewals_fail_until_it_expires_is_reported_lost(ddb: object, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                      failing: bool) -> None:
+    import time
+
+    flaky = Flaky(ddb)
+    flaky.failing = failing
+    ledger = DynamoLedger(flaky, "leases", "prod", scope=f"flaky-{failing}-{tmp_path.name}", renew_every_s=0.4)
+    with ledger.acquire("aurora:orders", "restore-1", hours=1.5 / 3600) as lease:  # a 1.5 s lease, held for 2.5 s
+        time.sleep(2.5)
+        report = lease.judge(passed_report())
+    warned = capsys.readouterr().err
+    if failing:
+        assert report.status == "error" and report.exit_code == 2, report
+        check = next(c for c in report.checks if c.id == "LEASE")
+        assert check.status == "error" and "expired" in check.detail and "lost its lease" in check.detail
+        assert report.summary.startswith("ERROR (LEASE)")
+        assert "renewal failed: AWS UpdateItem failed: ProvisionedThroughputExceededException" in warned  # said at once
+        assert len(report.details["lease"]["renewal_failures"]) >= 3
+    else:  # negative control: renewed in time, the report is the drill's own
+        assert report.status == "pass" and "lease" not in report.details
+        assert "LEASE" not in {c.id for c in report.checks} and "renewal failed" not in warned
+
+
+def test_a_lease_taken_over_by_another_drill_is_reported_lost(ddb: object, tmp_path: Path) -> None:
+    import time
+
+    scope = f"taken-{tmp_path.name}"
+    ledger = DynamoLedger(ddb, "leases", "prod", scope=scope, renew_every_s=0.3)
+    with ledger.acquire("aurora:orders", "restore-mine", hours=1) as lease:
+        key = {"S": f"dbops-drill-lease:{scope}:aurora:orders"}
+        ddb.put_item(TableName="leases", Item={  # type: ignore[attr-defined]
+            "LockID": key, "target": {"S": "aurora:orders"}, "drill_id": {"S": "restore-theirs"},
+            "owner": {"S": "other-host:4242:1"}, "started_at": {"S": "2026-11-23T00:00:00Z"}, "expires_at": {"S": "2099-01-01T00:00:00Z"}})
+        time.sleep(1.0)
+        report = lease.judge(passed_report())
+    assert report.status == "error"
+    detail = next(c.detail for c in report.checks if c.id == "LEASE")
+    assert "restore-theirs" in detail and "lost its lease" in detail, detail
+    assert ddb.get_item(TableName="leases", Key={"LockID": key})["Item"]["drill_id"]["S"] == "restore-theirs"  # type: ignore[attr-defined]
+    ddb.delete_item(TableName="leases", Key={"LockID": key})  # type: ignore[attr-defined]
+
+
+class RetriedPut:
+    """PutItem as botocore's retry makes it after a timeout whose first attempt was written: the item is put, then
+    the same conditional put is sent again and answers ConditionalCheckFailedException."""
+
+    def __init__(self, ddb: object) -> None:
+        self._ddb = ddb
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ddb, name)
+
+    def put_item(self, **kwargs: object) -> object:
+        self._ddb.put_item(**kwargs)  # type: ignore[attr-defined]
+        return self._ddb.put_item(**kwargs)  # type: ignore[attr-defined]
+
+
+def test_a_retried_put_that_finds_the_drills_own_lease_has_acquired_it(ddb: object, tmp_path: Path) -> None:
+    retried = DynamoLedger(RetriedPut(ddb), "leases", "prod", scope=f"retry-{tmp_path.name}")
+    with retried.acquire("aurora:orders", "restore-own", hours=1) as lease:
+        assert lease.holder.drill_id == "restore-own"
+        # Negative control: the same put finding another drill's live lease is refused.
+        plain = DynamoLedger(ddb, "leases", "prod", scope=f"retry-{tmp_path.name}")
+        with pytest.raises(Busy, match="drill restore-own"):
+            plain.acquire("aurora:orders", "restore-other", hours=1)
+    plain.acquire("aurora:orders", "restore-other", hours=1).release()  # released: taken again

@@ -20,7 +20,7 @@ from ops.drills.restore import RestoreOptions, restore_hours
 from ops.errors import ConfigError, UsageError
 from ops.targets.aurora import RESTORE_INSTANCE_CLASSES, choose_instance_class, restore_network
 
-CATALOG = load_catalog(Path(rc.__file__).with_name("prices.json"))
+CATALOG = load_catalog("us-east-1", Path(rc.__file__).with_name("prices.json"))
 P = {k: v.get("usd") for k, v in CATALOG["prices"].items()}
 GB = 1024 ** 3
 

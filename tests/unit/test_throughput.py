@@ -108,25 +108,25 @@ def info(on_demand: bool = True, wcu: float = 0, rcu: float = 0, **extra: Any) -
 
 
 def test_on_demand_costs_the_request_units_at_the_catalogs_prices() -> None:
-    catalog = load_catalog()
+    catalog = load_catalog("us-east-1")
     cost = tp.price(info(), 1_000_000, 1_000_000, catalog)
     assert cost.usd == pytest.approx(0.625 + 0.125) and "0.625 USD per million" in cost.note and "0.125 USD per million" in cost.note
     assert tp.price(info(), 2_000_000, 0, catalog).usd == pytest.approx(1.25)
 
 
 def test_provisioned_capacity_is_paid_anyway_and_the_drill_adds_nothing() -> None:
-    cost = tp.price(info(on_demand=False, wcu=100, rcu=200), 5_000_000, 5_000_000, load_catalog())
+    cost = tp.price(info(on_demand=False, wcu=100, rcu=200), 5_000_000, 5_000_000, load_catalog("us-east-1"))
     assert cost.usd == 0.0 and "paid whether used or not" in cost.note and "0.0910 USD an hour" in cost.note  # 100 x 0.00065 + 200 x 0.00013
 
 
 def test_autoscaling_that_the_load_raises_is_priced_up_to_its_maximum() -> None:
     """A provisioned table whose write capacity scales 100 -> 1,000: the drill may pay 900 WCU for its hour and the next."""
     scaled = info(on_demand=False, wcu=100, rcu=200, autoscaling={"write": (100.0, 1000.0)})
-    cost = tp.price(scaled, 5_000_000, 0, load_catalog(), targets=(500.0, 0.0), seconds=90)
+    cost = tp.price(scaled, 5_000_000, 0, load_catalog("us-east-1"), targets=(500.0, 0.0), seconds=90)
     assert cost.usd == pytest.approx(900 * 0.00065 * 2) and "autoscaling may add up to 900 WCU for about 2 h" in cost.note
-    within = tp.price(scaled, 5_000_000, 0, load_catalog(), targets=(80.0, 0.0), seconds=90)
+    within = tp.price(scaled, 5_000_000, 0, load_catalog("us-east-1"), targets=(80.0, 0.0), seconds=90)
     assert within.usd == 0.0, "a load within the provisioned capacity raises nothing"
-    unread = tp.price(info(on_demand=False, wcu=100, rcu=200, autoscaling=None), 5_000_000, 0, load_catalog(), targets=(500.0, 0.0),
+    unread = tp.price(info(on_demand=False, wcu=100, rcu=200, autoscaling=None), 5_000_000, 0, load_catalog("us-east-1"), targets=(500.0, 0.0),
                       seconds=90)
     assert unread.usd == pytest.approx((40000 - 100) * 0.00065 * 2), "autoscaling not read: priced up to the table quota, never 0"
 

@@ -1,5 +1,5 @@
 # The lab estate on the embedded AWS emulator: writer + 1 reader, the two tables, the backup
-# plan, a 200 USD budget and the alarms. Deletion protection is off here, and only here, so
+# plan, a 200 USD account budget and the alarms. Deletion protection is off here, and only here, so
 # the lab can be destroyed. No RDS Proxy unless rds_proxy_enabled (it would cost money on AWS).
 
 data "aws_caller_identity" "current" {}
@@ -42,6 +42,6 @@ module "estate" {
   aurora_backup_retention_days = var.aurora_backup_retention_days
   deletion_protection          = false
   rds_proxy_enabled            = var.rds_proxy_enabled
-  monthly_budget_usd           = var.monthly_budget_usd
+  account_budget_usd           = var.account_budget_usd
   tags                         = local.tags
 }

@@ -38,10 +38,15 @@ variable "aurora_backup_retention_days" {
   default     = 7
 }
 
-variable "monthly_budget_usd" {
-  description = "Monthly budget of the lab estate (its monthly_budget_usd in dbops.toml)."
+variable "account_budget_usd" {
+  description = "Monthly limit of the lab account's AWS Budgets COST budget, in USD. The lab account runs the lab estate alone, so it equals the estate's objective ([envs.lab.policy] monthly_budget_usd in dbops.toml)."
   type        = number
   default     = 200
+
+  validation {
+    condition     = var.account_budget_usd > 0
+    error_message = "The account_budget_usd must be positive."
+  }
 }
 
 variable "rds_proxy_enabled" {

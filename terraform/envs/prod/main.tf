@@ -22,7 +22,7 @@ module "estate" {
   rds_proxy_enabled            = var.rds_proxy_enabled
   backup_retention_days        = 35
   continuous_backup            = true
-  monthly_budget_usd           = var.monthly_budget_usd
+  account_budget_usd           = var.account_budget_usd
   alarm_emails                 = var.alarm_emails
   budget_emails                = var.budget_emails
   tags                         = { env = "prod" }

@@ -58,10 +58,14 @@ variable "aurora_master_password" {
   sensitive   = true
 }
 
-variable "monthly_budget_usd" {
-  description = "Monthly cost budget of the production estate."
+variable "account_budget_usd" {
+  description = "Monthly limit of the production account's AWS Budgets COST budget, in USD: everything the account runs, not the estate alone (the estate's objective is monthly_budget_usd in dbops.toml). No default: the account's budget is set, not guessed."
   type        = number
-  default     = 2000
+
+  validation {
+    condition     = var.account_budget_usd > 0
+    error_message = "The account_budget_usd must be positive."
+  }
 }
 
 variable "alarm_emails" {

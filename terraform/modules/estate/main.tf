@@ -129,7 +129,7 @@ module "budget" {
 
   name              = "dbops-${var.env}"
   account_id        = var.account_id
-  monthly_limit_usd = var.monthly_budget_usd
+  monthly_limit_usd = var.account_budget_usd
   email_addresses   = var.budget_emails
   sns_topic_arn     = module.monitoring.sns_topic_arn
 }

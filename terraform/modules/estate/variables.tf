@@ -134,10 +134,15 @@ variable "continuous_backup" {
   default     = false
 }
 
-variable "monthly_budget_usd" {
-  description = "Monthly cost budget."
+variable "account_budget_usd" {
+  description = "Monthly limit of the account's AWS Budgets COST budget, in USD. The budget has no filter: it counts everything the account runs, not this estate alone. The estate's own objective is monthly_budget_usd in dbops.toml, which `dbops cost check` judges."
   type        = number
   default     = 80
+
+  validation {
+    condition     = var.account_budget_usd > 0
+    error_message = "The account_budget_usd must be positive."
+  }
 }
 
 variable "alarm_emails" {

@@ -29,7 +29,7 @@ module "estate" {
   table_prefix                 = "example-"
   backup_retention_days        = 35
   continuous_backup            = true
-  monthly_budget_usd           = 80
+  account_budget_usd           = 80
   alarm_emails                 = var.alarm_emails
   budget_emails                = var.budget_emails
   tags                         = { env = "example", "managed-by" = "dbops" }
