@@ -174,7 +174,7 @@ def environment(dsn: str, read_only: bool, application_name: str = "dbops-latenc
 
 
 def binary() -> Path:
-    from ops.lab import pgbin
+    from ops import pgbin
 
     try:
         path = pgbin.bindir() / "pgbench"
