@@ -94,7 +94,9 @@ test-latest: $(STAMP) $(MIRROR_STAMP) lab-packages
 demo: install
 	scripts/demo
 
+# The import layers and the lab's seam (contracts in .importlinter), then Terraform's fmt check and checkov.
 lint: install
+	$(BIN)/lint-imports --no-logo --no-cache .importlinter
 	$(BIN)/python -m ops.terraform.lint terraform
 
 # fmt check and checkov gate the plan: a failure stops before Terraform runs.

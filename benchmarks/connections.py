@@ -26,7 +26,7 @@ from ops.lab import lab as lab_core
 from ops.lab import pgcluster
 from ops.report import Journal, Report
 from ops.targets import parse_target
-from ops.targets.localpg import LocalPgTarget
+from ops.lab.localpg import LocalPgTarget
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from ops.lab import lab as lab_core
 from ops.lab import pgcluster
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.targets.localpg import LocalPgTarget
+from ops.lab.localpg import LocalPgTarget
 
 
 def p95(values: list[float]) -> float:

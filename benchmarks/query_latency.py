@@ -26,6 +26,7 @@ from pathlib import Path
 from ops.config import load
 from ops.lab import lab as lab_core
 from ops.lab import pgcluster
+from ops.percentiles import percentile
 from ops.query import pgbench
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +58,7 @@ def by_hand(dsn: str, rate: float, clients: int, seconds: int) -> tuple[float, f
             raise SystemExit(f"pgbench exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
         latencies = [tx.latency_us / 1000 for tx in pgbench.read_logs(log_dir, "tx") if tx.latency_us is not None]
         tps = float(next(line.split()[2] for line in proc.stdout.splitlines() if line.startswith("tps = ")))
-        return pgbench.percentile(latencies, 0.50), pgbench.percentile(latencies, 0.95), tps, wall
+        return percentile(latencies, 0.50), percentile(latencies, 0.95), tps, wall
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)
 

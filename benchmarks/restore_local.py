@@ -26,7 +26,7 @@ from ops.lab import lab as lab_core
 from ops.lab import pgbin, pgcluster, pgrestore, process
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.targets.localpg import LocalPgRestore, LocalPgTarget
+from ops.lab.localpg import LocalPgRestore, LocalPgTarget
 
 
 def load(cluster: pgcluster.Cluster, gb: float) -> float:

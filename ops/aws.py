@@ -32,11 +32,12 @@ import botocore.config
 import botocore.exceptions
 
 from ops.config import Config, EnvConfig
-from ops.errors import ConfigError, EndpointUnreachable, LabError
+from ops import plugins
+from ops.aws_errors import TIMEOUTS as _TIMEOUTS
+from ops.aws_errors import describe_aws_error
+from ops.errors import ConfigError, EndpointUnreachable
 from ops.proc import port_open
 
-# The emulator accepts any credentials; these never reach AWS.
-EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 MAX_ATTEMPTS = 3
@@ -44,8 +45,6 @@ READ_CONCURRENCY = 8  # parallel reads of many resources: well under any API's r
 # Answers that mean "this endpoint does not have that operation" — the only ones a check
 # may turn into "could not determine". Anything else that fails is an error.
 UNIMPLEMENTED_CODES = ("NotImplemented", "UnknownOperationException", "InvalidAction", "501")
-_TIMEOUTS = (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError,
-             botocore.exceptions.EndpointConnectionError)
 
 T = TypeVar("T")
 DEAD_FOR_S = 60.0
@@ -54,12 +53,7 @@ _SHARED: dict[tuple[str | None, str, str | None], "Aws"] = {}
 
 def resolve_endpoint(cfg: Config, env: EnvConfig) -> str | None:
     if env.is_embedded:
-        from ops.lab import emulator
-
-        url = emulator.endpoint(cfg.lab_dir)
-        if url is None:
-            raise LabError(f"env '{env.name}' uses the embedded lab, which is not running: run `dbops lab up`")
-        return url
+        return plugins.embedded_endpoint(cfg, env)
     return env.endpoint
 
 
@@ -159,17 +153,12 @@ class Aws:
         _SHARED[key] = aws
         return aws
 
-    @property
-    def emulated(self) -> bool:
-        return self.endpoint_url is not None and urlparse(self.endpoint_url).hostname in ("127.0.0.1", "localhost")
-
     @cached_property
     def session(self) -> boto3.Session:
         kwargs: dict[str, Any] = {"region_name": self.region}
         if self.profile:
             kwargs["profile_name"] = self.profile
-        if self.emulated:
-            kwargs.update(EMULATOR_CREDENTIALS)
+        kwargs.update(plugins.credentials_for(self.endpoint_url) or {})  # an emulator's, else the standard chain
         try:
             return boto3.Session(**kwargs)
         except botocore.exceptions.ProfileNotFound as exc:
@@ -225,23 +214,6 @@ class Aws:
             return [fn(i) for i in items]
         with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(items))) as pool:
             return list(pool.map(fn, items))
-
-
-def describe_aws_error(exc: BaseException) -> str | None:
-    """One line for an AWS error that means 'could not run', or None if it is not one."""
-    if isinstance(exc, _TIMEOUTS):
-        return f"AWS endpoint unreachable: {exc}"
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return "no AWS credentials found (set AWS_PROFILE or configure the standard credential chain)"
-    if isinstance(exc, botocore.exceptions.NoRegionError):
-        return "no AWS region set (set the env's `region` in the config)"
-    if isinstance(exc, botocore.exceptions.ClientError):
-        err = exc.response.get("Error", {})
-        message = str(err.get("Message") or "").strip().splitlines()
-        return f"AWS {exc.operation_name} failed: {err.get('Code')}: {message[0] if message else ''}"
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return f"AWS call failed: {exc}"
-    return None
 
 
 def is_unimplemented(exc: botocore.exceptions.ClientError) -> bool:

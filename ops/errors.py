@@ -65,7 +65,7 @@ def describe(exc: BaseException) -> str | None:
     if isinstance(exc, DbopsError):
         return str(exc)
     if "botocore" in sys.modules:
-        from ops.aws import describe_aws_error
+        from ops.aws_errors import describe_aws_error
 
         text = describe_aws_error(exc)
         if text:

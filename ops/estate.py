@@ -1,4 +1,4 @@
-"""The estate inventory: the env's Terraform output `dbops_targets` plus the running lab."""
+"""The estate inventory: the env's Terraform output `dbops_targets` plus what plugins run (the lab's lab-pg)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from ops.config import Config, EnvConfig
 from ops.errors import TerraformError
+from ops.plugins import seams
 from ops.targets import parse_target
 
 
@@ -22,15 +23,6 @@ def inventory(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
             raise TerraformError("output dbops_target_details must be a map")
         known = {k: v for k, v in (details.get(ident) or {}).items() if v not in ("", None)}
         targets.append({"id": str(ref), "kind": ref.kind, "name": ref.name, "source": "terraform", **known})
-    if env.is_embedded:
-        from ops.lab import pgcluster
-
-        cluster = pgcluster.get(cfg.lab_dir)
-        if cluster:
-            targets.append({
-                "id": f"localpg:{pgcluster.NAME}", "kind": "localpg", "name": pgcluster.NAME, "source": "lab",
-                "state": pgcluster.status(cfg.lab_dir)["state"],
-                "writer": cluster.entry["writer"], "members": [m.name for m in cluster.members],
-                "writer_port": cluster.writer_port(),
-            })
+    for source in seams().estate_sources:
+        targets += source(cfg, env)
     return targets

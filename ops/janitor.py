@@ -6,8 +6,9 @@ Three ways to find a leftover, so a drill killed at any point leaves something f
   restored target and say whether the drill wrote rows into the source;
 - tags `dbops:drill-id` / `dbops:expires-at` on Aurora clusters and DynamoDB tables, and
   the drill-id suffix of a restored table's name (RestoreTableToPointInTime cannot tag);
-- local restore directories of lab-pg with their owner.json, and drill rows (markers,
-  canary rows) older than a drill can run, in PostgreSQL targets.
+- what a plugin registers as a janitor source (ops.plugins: the lab's local restore
+  directories of lab-pg with their owner.json), and drill rows (markers, canary rows) older
+  than a drill can run, in PostgreSQL targets.
 
 A leftover is removed when its expiry has passed or its drill process is gone from this
 host (after a SIGKILL); one whose drill still runs, or still holds its target's lease (on any
@@ -28,7 +29,6 @@ known to be left (exit 1).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -36,12 +36,13 @@ from typing import Any, Callable, TypeVar
 
 import botocore.exceptions
 
+from ops import plugins
 from ops.config import Config, EnvConfig
 from ops.errors import DbopsError, describe
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG
 from ops.drills.restore import KEPT, OWNER_TAG
 from ops.lease import Record, ledger_for
-from ops.proc import machine, owner_alive
+from ops.proc import owner_alive
 
 # Drill rows older than this belong to no running drill (a drill's lease lasts at most a few hours).
 STALE_ROWS_AFTER = timedelta(hours=12)
@@ -174,15 +175,13 @@ def _remove_rows(cfg: Config, env: EnvConfig, target: str, drill_id: str) -> Non
 
 
 def _delete_restore(cfg: Config, env: EnvConfig, kind: str, source: str, name: str, drill_id: str, kept: bool = False) -> bool:
-    if kind == "localpg":
-        from ops.lab import pgcluster, pgrestore
+    if kind not in ("aurora", "dynamodb"):
+        from ops.plugins import target_kind
 
-        cluster = pgcluster.get(cfg.lab_dir)
-        if cluster is None:
-            return True
-        path = pgrestore.restores_dir(cluster) / drill_id
-        pgrestore.delete(path)
-        return not path.exists()
+        plugged = target_kind(kind)
+        if plugged is None:
+            raise DbopsError(f"a drill record names a restore of kind '{kind}', which no installed plugin provides")
+        return plugged.delete_restore(cfg, source, name, drill_id)
     from ops.aws import Aws
 
     aws = Aws.for_env(cfg, env)
@@ -199,30 +198,7 @@ def _delete_restore(cfg: Config, env: EnvConfig, kind: str, source: str, name: s
     return delete_cluster_step(aws.client("rds"), name, [restored_names(source, drill_id)[1]], final)
 
 
-# --- the lab's local restores and stale drill rows ----------------------------------------------
-
-
-def local_leftovers(cfg: Config, include_unexpired: bool, now: datetime) -> list[Leftover]:
-    from ops.lab import pgcluster, pgrestore
-
-    cluster = pgcluster.get(cfg.lab_dir)
-    if cluster is None:
-        return []
-    found = []
-    for path in sorted(pgrestore.restores_dir(cluster).glob("*")):
-        try:
-            owner = json.loads((path / "owner.json").read_text())
-            owner_tag = f"{machine()}:{owner['pid']}:{owner.get('started')}" if owner.get("pid") else None
-            why = judge(owner["drill_id"], owner.get("expires_at"), owner_tag, include_unexpired, now)
-        except (OSError, ValueError, KeyError):
-            owner, why = {"drill_id": path.name}, "no readable owner.json"
-        if why:
-            def delete(p=path) -> bool:  # type: ignore[no-untyped-def]
-                pgrestore.delete(p)
-                return not p.exists()
-
-            found.append(Leftover("localpg-restore", str(path), owner["drill_id"], why, delete))
-    return found
+# --- stale drill rows in PostgreSQL targets ---------------------------------------------------
 
 
 def stale_rows(dsn: str, target: str, live: set[str], now: datetime) -> list[Leftover]:
@@ -423,12 +399,9 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
     leases_unread = bool(unread)  # the records or the leases: what is running is not known
     if ledger is not None:
         found += record_leftovers(cfg, env, ledger, records, include_unexpired, now)
-    if env.is_embedded:
-        found += [x for x in _read(unread, "lab-pg restores", lambda: local_leftovers(cfg, include_unexpired, now), [])
-                  if x.drill_id not in recorded]
-        found += _read(unread, "lab-pg drill rows", lambda: _lab_rows(cfg, recorded, now), [])
-        found += _read(unread, "lab-pg workload roles", lambda: _lab_roles(cfg), [])
-    if env.is_embedded and not _lab_emulator_running(cfg):
+    for what, source in plugins.seams().janitor_sources:  # what a plugin runs itself (the lab's lab-pg)
+        found += _read(unread, what, lambda s=source: s(cfg, env, include_unexpired, now, recorded), [])
+    if env.is_embedded and not plugins.embedded_running(cfg):
         echo("the lab emulator is not running: only local leftovers were looked for")
     else:
         from ops.aws import Aws
@@ -475,35 +448,3 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
          + (f"; {len(unread)} read(s) failed: cannot tell whether anything else is left" if unread else ""))
     return Swept(found, failed, unread)
 
-
-def _lab_rows(cfg: Config, recorded: set[str], now: datetime) -> list[Leftover]:
-    from ops.lab import pgcluster
-
-    dsn = pgcluster.writer_dsn(cfg.lab_dir)
-    return stale_rows(dsn, f"localpg:{pgcluster.NAME}", recorded, now) if dsn else []
-
-
-def _lab_roles(cfg: Config) -> list[Leftover]:
-    """Latency drills' read-only roles their drill could not drop (killed): once their validity ends."""
-    from ops.lab import pgcluster
-    from ops.query import workload_role
-
-    dsn = pgcluster.writer_dsn(cfg.lab_dir)
-    if not dsn:
-        return []
-    with workload_role.connect_admin(dsn) as conn:
-        names = workload_role.expired(conn)
-
-    def delete(name: str) -> bool:
-        with workload_role.connect_admin(dsn) as conn:
-            workload_role.drop(conn, name)
-            return not conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (name,)).fetchone()[0]
-
-    return [Leftover("workload-role", f"localpg:{pgcluster.NAME} role {n}", n, "its validity ended and it has no session",
-                     lambda n=n: delete(n)) for n in names]
-
-
-def _lab_emulator_running(cfg: Config) -> bool:
-    from ops.lab import emulator
-
-    return emulator.running(cfg.lab_dir) is not None

@@ -7,6 +7,7 @@ from typing import Any
 
 from ops import history
 from ops.config import Config, EnvConfig
+from ops.plugins import target_kind
 from ops.report import measured
 from ops.targets import TargetRef
 
@@ -35,28 +36,9 @@ def cluster_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any
         "lag": _lag_text(state.readers), "lag_s": max((r.lag_s for r in state.readers if r.lag_s is not None), default=None),
         "healthy_readers": sum(r.healthy for r in state.readers),
     }
-    if ref.kind == "localpg":
-        cluster = target.cluster
-        w = cluster.writer()
-        values["writer_endpoint"] = f"127.0.0.1:{w.port}"
-        values["writer_port"] = w.port
-        try:
-            values["connections"] = str(cluster.query(w, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")[0][0])
-        except Exception:  # noqa: BLE001 — a writer that is down has no connections to count
-            values["connections"] = "unknown (writer unreachable)"
-        from ops.lab import pgrestore
-
-        backups = pgrestore.backups(cluster)
-        window = pgrestore.restorable(cluster)
-        latest = window.latest
-        values["backup"] = {
-            "retention": f"{len(backups)} base backup(s) + WAL archive",
-            "latest_restorable": latest.isoformat() if latest else "unknown",
-            "restorable_lag": _age(latest),
-            "newest_backup_age": _age(pgrestore.backup_end(backups[-1])) if backups else "no backup",
-        }
-        if window.archive_gap:
-            values["backup"]["archive_gap"] = window.archive_gap
+    plugged = target_kind(ref.kind)
+    if plugged is not None:
+        values.update(plugged.live_values(target))
     else:
         c = target._cluster()
         values["writer_endpoint"] = f"{c.get('Endpoint')}:{c.get('Port', 5432)}"
@@ -66,8 +48,8 @@ def cluster_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any
         values["backup"] = {
             "retention": f"{c.get('BackupRetentionPeriod')} day(s)",
             "latest_restorable": latest.isoformat() if latest else "unknown",
-            "restorable_lag": _age(latest),
-            "newest_backup_age": _age(newest) if newest else "no snapshot",
+            "restorable_lag": age(latest),
+            "newest_backup_age": age(newest) if newest else "no snapshot",
         }
     return values
 
@@ -101,13 +83,14 @@ def table_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:
         "backup": {
             "retention": f"point-in-time recovery {pitr.get('PointInTimeRecoveryStatus', 'DISABLED')}",
             "latest_restorable": latest.isoformat() if latest else "unknown",
-            "restorable_lag": _age(latest),
+            "restorable_lag": age(latest),
             "newest_backup_age": "PITR" if latest else "no backup",
         },
     }
 
 
-def _age(t: datetime | None) -> str:
+def age(t: datetime | None) -> str:
+    """How long ago t was, as runbooks show it; "unknown" when it is not known."""
     if t is None:
         return "unknown"
     return history.age_text(t.astimezone(timezone.utc).isoformat())

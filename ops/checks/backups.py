@@ -286,12 +286,10 @@ def pg_verify(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
 
 @check("localpg", "BKP-PG-WAL-CONTINUITY", "WAL archive has no gap since the newest base backup")
 def pg_wal_continuity(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
-    from ops.lab.pgverify import missing_segments
-
     cid = "BKP-PG-WAL-CONTINUITY"
     if not s["backups"]:
         return Finding(cid, "fail", "no base backup to start from")
-    missing = missing_segments(s["archive"], s["start_segment"], s["current_segment"], s["segment_size"])
+    missing = s["missing_segments"]
     if missing:
         return Finding(cid, "fail", f"{len(missing)} WAL segment(s) missing from the archive: {', '.join(missing[:3])}; "
                                     "point-in-time restore cannot pass the first gap")

@@ -40,12 +40,12 @@ def this_incarnation(read: Read, key: str, born: datetime | None) -> Read:
     return Read(value=[x for x in read.value if not isinstance(x.get(key), datetime) or x[key] >= born])
 
 
-def aurora(client_for: ClientFor, name: str, selections: Read, emulated: bool = False) -> dict[str, Any]:
+def aurora(client_for: ClientFor, name: str, selections: Read) -> dict[str, Any]:
     rds = client_for("rds")
     cluster = safe_read(lambda: rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0])
     snapshots = safe_read(lambda: paged(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", DBClusterIdentifier=name))
     state: dict[str, Any] = {"name": name, "cluster": cluster, "snapshots": snapshots, "selections": selections,
-                             "emulated": emulated, "now": datetime.now(timezone.utc)}
+                             "now": datetime.now(timezone.utc)}
     if cluster.ok:
         born = cluster.value.get("ClusterCreateTime")
         state["snapshots"] = this_incarnation(snapshots, "SnapshotCreateTime", born)
@@ -118,11 +118,11 @@ def table_backups(ddb: Any, name: str, pace: Pacer = LIST_BACKUPS_PACE) -> list[
     return list(found.values())
 
 
-def dynamodb(client_for: ClientFor, name: str, selections: Read, emulated: bool = False) -> dict[str, Any]:
+def dynamodb(client_for: ClientFor, name: str, selections: Read) -> dict[str, Any]:
     ddb = client_for("dynamodb")
     table = safe_read(lambda: ddb.describe_table(TableName=name)["Table"])
     state: dict[str, Any] = {
-        "name": name, "table": table, "selections": selections, "emulated": emulated, "now": datetime.now(timezone.utc),
+        "name": name, "table": table, "selections": selections, "now": datetime.now(timezone.utc),
         "continuous": safe_read(lambda: ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]),
         "backups": safe_read(lambda: table_backups(ddb, name)),
     }

@@ -18,6 +18,7 @@ from ops.checks import collect, waivers
 from ops.checks.registry import run_checks
 from ops.config import Config, EnvConfig
 from ops.errors import EndpointUnreachable, UsageError
+from ops.plugins import target_kind
 from ops.report import Journal, Report, headline, measured
 from ops.targets import TargetRef, parse_target
 
@@ -51,15 +52,13 @@ def require_exists(cfg: Config, env: EnvConfig, targets: list[str]) -> None:
                     return f"no Aurora cluster '{ref.name}' in {aws.region}"
             return None
 
-        missing = [m for m in aws.map(exists, [r for r in refs if r.kind != "localpg"]) if m]
+        missing = [m for m in aws.map(exists, [r for r in refs if r.kind in ("aurora", "dynamodb")]) if m]
         if missing:
             raise UsageError("; ".join(missing))
     for ref in refs:
-        if ref.kind == "localpg":
-            from ops.lab import pgcluster
-
-            if not env.is_embedded or ref.name != pgcluster.NAME or pgcluster.get(cfg.lab_dir) is None:
-                raise UsageError(f"no local PostgreSQL cluster '{ref.name}' (run `dbops lab up`)")
+        plugged = target_kind(ref.kind)
+        if plugged is not None:
+            plugged.open_cluster(cfg, env, ref)  # refuses, in one line, a cluster that is not there
 
 
 def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
@@ -68,20 +67,18 @@ def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
     finished (the restores of --restore-latest: their own backup jobs must not count as the plans' jobs)."""
     refs = [parse_target(t) for t in targets]
     aws_refs = [r for r in refs if r.kind in ("aurora", "dynamodb")]
-    emulated = False
     aws = None
     if aws_refs and client_for is None:
         from ops.aws import Aws
 
         aws = Aws.for_env(cfg, env)
-        emulated = aws.emulated
         client_for = lru_cache(maxsize=None)(aws.client)
     if aws_refs and client_for is not None:
         for service in ("backup", "rds", "dynamodb"):
             client_for(service)  # made once, before the reads run in parallel
     selections = collect.backup_selections(client_for) if aws_refs and client_for else None
     journal.event("collect", f"reading the backup state of {len(refs)} target(s)")
-    collect_one = lambda ref: _collect(cfg, ref, client_for, selections, emulated)  # noqa: E731
+    collect_one = lambda ref: _collect(cfg, env, ref, client_for, selections)  # noqa: E731
     states = aws.map(collect_one, refs) if aws is not None else [collect_one(r) for r in refs]
     dead = aws.dead_reason() if aws is not None else None
     if dead is not None:
@@ -107,17 +104,13 @@ def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
     return replace(report, summary=headline(report, f"{len(refs)} target(s), {text}"))
 
 
-def _collect(cfg: Config, ref: TargetRef, client_for: Any, selections: Any, emulated: bool) -> dict[str, Any]:
-    if ref.kind == "localpg":
-        from ops.lab import pgcluster, pgverify
-
-        cluster = pgcluster.get(cfg.lab_dir)
-        if cluster is None or ref.name != pgcluster.NAME:
-            raise UsageError(f"no local PostgreSQL cluster '{ref.name}' (run `dbops lab up`)")
-        return pgverify.collect(cluster)
+def _collect(cfg: Config, env: EnvConfig, ref: TargetRef, client_for: Any, selections: Any) -> dict[str, Any]:
+    plugged = target_kind(ref.kind)
+    if plugged is not None:
+        return plugged.backup_state(cfg, env, ref)
     if ref.kind == "aurora":
-        return collect.aurora(client_for, ref.name, selections, emulated)
-    return collect.dynamodb(client_for, ref.name, selections, emulated)
+        return collect.aurora(client_for, ref.name, selections)
+    return collect.dynamodb(client_for, ref.name, selections)
 
 
 # --- --restore-latest: a point-in-time restore drill and an AWS Backup round trip per target ----

@@ -107,11 +107,6 @@ def error_class(exc: BaseException) -> str:
     return f"other: {type(exc).__name__}" + (f" ({cause})" if cause else "")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))]
-
-
 def ramp_s(opts: ConnectionsOptions) -> float:
     """Clients arrive at a steady rate, as an application's processes do, rather than in one instant
     that would measure this load generator's own event loop instead of the server."""

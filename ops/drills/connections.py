@@ -42,7 +42,8 @@ from __future__ import annotations
 
 import statistics
 
-from ops.data.clients import ConnectionsOptions, Tally, percentile, pooler_answer, run_load
+from ops.data.clients import ConnectionsOptions, Tally, pooler_answer, run_load
+from ops.percentiles import percentile
 from ops.errors import CannotRun
 from ops.report import Journal, Report, headline, measured
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.drills.common import fewest_by_chance
+from ops.percentiles import percentile
 from ops.query import pgbench
 from ops.query.pgbench import Script, Settings
 from ops.report import Journal, Report, headline, list_reports, measured
@@ -176,11 +177,11 @@ class ScriptStats:
         lat = self.latencies_ms
         out: dict[str, Any] = {"transactions": self.transactions, "failed": self.failed, "aborted_clients": self.aborted_clients}
         if lat:
-            out.update(p50_ms=round(pgbench.percentile(lat, 0.50), 3), p95_ms=round(pgbench.percentile(lat, 0.95), 3),
-                       p99_ms=round(pgbench.percentile(lat, 0.99), 3), max_ms=round(max(lat), 3),
+            out.update(p50_ms=round(percentile(lat, 0.50), 3), p95_ms=round(percentile(lat, 0.95), 3),
+                       p99_ms=round(percentile(lat, 0.99), 3), max_ms=round(max(lat), 3),
                        mean_ms=round(statistics.fmean(lat), 3))
         if self.lags_ms:
-            out["schedule_lag_p95_ms"] = round(pgbench.percentile(self.lags_ms, 0.95), 3)
+            out["schedule_lag_p95_ms"] = round(percentile(self.lags_ms, 0.95), 3)
         return out
 
 
@@ -223,12 +224,12 @@ def judge(run: pgbench.Run, opts: LatencyOptions, journal: Journal) -> None:
         journal.mark_not_measured("tps", "pgbench printed no throughput (it stopped early)")
     for name, q in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
         if every:
-            journal.measure(name, pgbench.percentile(every, q))
+            journal.measure(name, percentile(every, q))
         else:
             journal.mark_not_measured(name, "no transaction completed")
     lags = [ms for st in stats for ms in st.lags_ms]
     if lags:
-        journal.measure("schedule_lag_p95_ms", pgbench.percentile(lags, 0.95))
+        journal.measure("schedule_lag_p95_ms", percentile(lags, 0.95))
     summaries = {st.label: st.summary() for st in stats}
     journal.details["scripts"] = summaries
     errors_by_class: dict[str, int] = {}

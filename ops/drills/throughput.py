@@ -53,6 +53,7 @@ from ops.data.ddb_load import MAX_ITEMS, LoadTarget, MinuteSum, Removed, TableIn
 from ops.drills.common import deferred_interrupts, expiry, fewest_by_chance
 from ops.errors import CannotRun, UsageError
 from ops.lease import Record
+from ops.percentiles import percentile
 from ops.proc import owner_id
 from ops.report import Journal, Report, headline, measured
 
@@ -384,8 +385,7 @@ def _cleanup(target: LoadTarget, p: Plan, drill_id: str, tally: Tally | None, jo
 
 
 def _ms(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))]
+    return 1000 * percentile(values, q)
 
 
 def _judge(tally: Tally, p: Plan, opts: ThroughputOptions, journal: Journal) -> None:

@@ -19,9 +19,12 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 from ops.lab import cost_usage
-from ops.lab.cost_usage import Charge
+from ops.lab.cost_usage import Charge, Model
 
 _installed = False
+# The cost model Cost Explorer answers from, handed in by ops.lab.cost_explorer when it installs this:
+# the budget's spend and Cost Explorer's figures are one computation.
+_model: Callable[[], Model] | None = None
 
 _DIMENSION_FILTERS: dict[str, Callable[[Charge], str]] = {
     "Service": lambda c: c.service,
@@ -76,15 +79,13 @@ def cost_filter(filters: dict[str, list[str]] | None) -> Callable[[Charge], bool
 
 
 def calculated_spend(account: str, budget: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    from ops.lab.cost_explorer import model
-
     now = now or datetime.now(timezone.utc)
     today = now.date()
     start, end = period(str(budget.get("TimeUnit", "MONTHLY")), today)
     begins = _moment((budget.get("TimePeriod") or {}).get("Start"))
     if begins is not None and begins > start:
         start = begins
-    ledger = cost_usage.ledger(account, model(), now).select(cost_filter(budget.get("CostFilters")))
+    ledger = cost_usage.ledger(account, _cost_model(), now).select(cost_filter(budget.get("CostFilters")))
     if start >= end or start > today:
         actual, projected = 0.0, 0.0
     else:
@@ -96,9 +97,16 @@ def calculated_spend(account: str, budget: dict[str, Any], now: datetime | None 
     return spend
 
 
-def install() -> None:
-    """Patch moto's Budgets backend so cost budgets carry the lab's calculated spend (idempotent)."""
-    global _installed
+def _cost_model() -> Model:
+    if _model is None:
+        raise RuntimeError("ops.lab.budgets is installed by ops.lab.cost_explorer, which hands it the cost model")
+    return _model()
+
+
+def install(model: Callable[[], Model]) -> None:
+    """Patch moto's Budgets backend so cost budgets carry the spend `model` bills (idempotent)."""
+    global _installed, _model
+    _model = model
     if _installed:
         return
     from moto.budgets.models import BudgetsBackend

@@ -577,5 +577,5 @@ def install() -> None:
     CostExplorerResponse.get_anomalies = get_anomalies
     from ops.lab import budgets
 
-    budgets.install()
+    budgets.install(model)
     _installed = True

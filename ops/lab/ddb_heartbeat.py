@@ -32,8 +32,13 @@ _thread: threading.Thread | None = None
 _lock = threading.Lock()
 
 
-def register() -> None:
+def install() -> None:
+    """Register the setting; the writer starts when a table first turns point-in-time recovery on (idempotent)."""
+    from ops.lab import ddb_pitr
+
     settings.register(SETTING, True, "write one heartbeat marker item a second into each table with point-in-time recovery on")
+    if ensure_started not in ddb_pitr.ON_ENABLED:
+        ddb_pitr.ON_ENABLED.append(ensure_started)
 
 
 def ensure_started() -> None:

@@ -34,7 +34,7 @@ import threading
 import time
 from bisect import bisect_right
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from ops.lab import settings
 
@@ -45,6 +45,9 @@ DEFAULT_PERIOD_DAYS = 35
 BASE = float("-inf")  # time of an item's image from before its history began
 SWEEP_EVERY_S = 60.0
 SWEEP_CHUNK = 5000
+
+# Called when a table turns point-in-time recovery on (ops.lab.ddb_heartbeat starts its writer there).
+ON_ENABLED: list[Callable[[], None]] = []
 
 _local = threading.local()  # .pending: writes of a transaction in progress, recorded once it commits
 _installed = False
@@ -266,9 +269,8 @@ def _install_continuous_backups() -> None:
                 now = time.time()
                 h = table.dbops_history = History(now, int(period or DEFAULT_PERIOD_DAYS))
                 table.continuous_backups["PointInTimeRecoveryDescription"] = {"PointInTimeRecoveryStatus": "ENABLED"}
-                from ops.lab import ddb_heartbeat
-
-                ddb_heartbeat.ensure_started()
+                for started in ON_ENABLED:
+                    started()
             elif period is not None:
                 h.period_days = int(period)
         else:
@@ -407,9 +409,6 @@ def install() -> None:
                       "PointInTimeRecoveryDescription)", minimum=0, maximum=86_400)
     settings.register(IGNORE_TIME_SETTING, False,
                       "fault: RestoreTableToPointInTime copies today's items whatever the restore time (plain moto)")
-    from ops.lab import ddb_heartbeat
-
-    ddb_heartbeat.register()
     _install_writes()
     _install_continuous_backups()
     _install_restore()

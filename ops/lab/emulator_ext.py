@@ -120,6 +120,9 @@ def install() -> None:
     from ops.lab import ddb_pitr
 
     ddb_pitr.install()
+    from ops.lab import ddb_heartbeat
+
+    ddb_heartbeat.install()
     from ops.lab import ddb_backups
 
     ddb_backups.install()

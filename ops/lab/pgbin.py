@@ -1,41 +1,16 @@
-"""Run PostgreSQL's server binaries, as the `postgres` OS user when we are root."""
+"""Run PostgreSQL's server binaries (found by ops.pgbin), as the `postgres` OS user when we are root."""
 
 from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 from pathlib import Path
 
 from ops.errors import LabError
+from ops.pgbin import CANDIDATE_DIRS, available, bindir  # noqa: F401 — the lab locates them as the core does
 
 PG_USER = "postgres"
-CANDIDATE_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
-
-
-def bindir() -> Path:
-    configured = os.environ.get("DBOPS_PG_BIN")
-    if configured:
-        if not (Path(configured) / "pg_ctl").exists():
-            raise LabError(f"DBOPS_PG_BIN={configured} has no pg_ctl: point it at PostgreSQL's server binaries "
-                           "(e.g. /usr/lib/postgresql/15/bin) or unset it")
-        return Path(configured)
-    for d in CANDIDATE_DIRS:
-        if d and (Path(d) / "pg_ctl").exists():
-            return Path(d)
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).parent
-    raise LabError("PostgreSQL server binaries not found (install postgresql-15 or set DBOPS_PG_BIN)")
-
-
-def available() -> bool:
-    try:
-        bindir()
-        return True
-    except LabError:
-        return False
 
 
 def as_root() -> bool:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from ops.lab import pgbin, pgrestore
-from ops.lab.pgcluster import Cluster
+from ops.lab import pgbin
 
 SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
 
@@ -100,27 +98,3 @@ def last_commit_time(archive: Path, segment: str) -> datetime | None:
     if not times:
         return None
     return datetime.fromisoformat(max(times)).replace(tzinfo=timezone.utc)
-
-
-def collect(cluster: Cluster) -> dict[str, Any]:
-    writer = cluster.writer()
-    found = pgrestore.backups(cluster)
-    state: dict[str, Any] = {"name": cluster.entry["name"], "backups": found, "archive": cluster.archive}
-    state["now"] = cluster.query(writer, "SELECT now()")[0][0]
-    row = cluster.query(writer, "SELECT archived_count, last_archived_wal, last_archived_time, failed_count, "
-                                "last_failed_wal, last_failed_time FROM pg_stat_archiver")[0]
-    state["archiver"] = dict(zip(("archived_count", "last_archived_wal", "last_archived_time", "failed_count",
-                                  "last_failed_wal", "last_failed_time"), row))
-    state["current_segment"] = cluster.query(writer, f"SELECT {CURRENT_SEGMENT}")[0][0]
-    size = cluster.query(writer, "SELECT setting::bigint * (CASE unit WHEN 'B' THEN 1 WHEN 'MB' THEN 1048576 ELSE 1 END) "
-                                 "FROM pg_settings WHERE name = 'wal_segment_size'")[0][0]
-    state["segment_size"] = int(size)
-    if found:
-        newest = found[-1]
-        state["newest_backup"] = newest
-        state["newest_backup_end"] = pgrestore.backup_end(newest)
-        state["verify"] = verify_backup(newest)
-        state["start_segment"] = backup_start_segment(newest)
-    return state
-
-

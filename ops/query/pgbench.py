@@ -12,7 +12,6 @@ never its command line, where other users of the host could read them.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -174,7 +173,7 @@ def environment(dsn: str, read_only: bool, application_name: str = "dbops-latenc
 
 
 def binary() -> Path:
-    from ops.lab import pgbin
+    from ops import pgbin
 
     try:
         path = pgbin.bindir() / "pgbench"
@@ -376,9 +375,3 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             continue
 
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..1) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1]

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from ops.errors import UsageError
 
-KINDS = ("aurora", "dynamodb", "localpg")
+# The kinds the core knows; plugins add theirs (ops.plugins: the lab's localpg).
+KINDS = ("aurora", "dynamodb")
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,13 @@ class TargetRef:
 def parse_target(text: str) -> TargetRef:
     kind, sep, name = text.partition(":")
     if not sep or not name:
-        raise UsageError(f"target '{text}' must be KIND:NAME (kinds: {', '.join(KINDS)})")
-    if kind not in KINDS:
-        raise UsageError(f"unknown target kind '{kind}' in '{text}' (known: {', '.join(KINDS)})")
+        raise UsageError(f"target '{text}' must be KIND:NAME (kinds: {', '.join(known_kinds())})")
+    if kind not in known_kinds():
+        raise UsageError(f"unknown target kind '{kind}' in '{text}' (known: {', '.join(known_kinds())})")
     return TargetRef(kind, name)
+
+
+def known_kinds() -> tuple[str, ...]:
+    from ops.plugins import seams
+
+    return (*KINDS, *seams().kinds)

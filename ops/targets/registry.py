@@ -7,6 +7,7 @@ from typing import Any
 
 from ops.config import Config, EnvConfig
 from ops.errors import ConfigError, DbopsError, UsageError
+from ops.plugins import seams, target_kind
 from ops.targets import TargetRef, parse_target
 
 
@@ -24,12 +25,9 @@ def secret_from_outputs(cfg: Config, env: EnvConfig, ref: TargetRef) -> str | No
 
 def open_cluster(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None = None) -> Any:
     ref = parse_target(text)
-    if ref.kind == "localpg":
-        if not env.is_embedded:
-            raise UsageError(f"localpg targets live in the embedded lab; env '{env.name}' is not the lab")
-        from ops.targets.localpg import LocalPgTarget
-
-        return LocalPgTarget(ref, cfg.lab_dir)
+    plugged = target_kind(ref.kind)
+    if plugged is not None:
+        return plugged.open_cluster(cfg, env, ref)
     if ref.kind == "aurora":
         from ops.aws import Aws
         from ops.targets.aurora import AuroraTarget
@@ -39,7 +37,8 @@ def open_cluster(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None 
         if target.secret_arn is None and target.has_data_plane:
             target.secret_arn = secret_from_outputs(cfg, env, ref)
         return target
-    raise UsageError(f"{ref} is not a cluster target (cluster kinds: aurora, localpg)")
+    cluster_kinds = ", ".join(["aurora", *seams().kinds])
+    raise UsageError(f"{ref} is not a cluster target (cluster kinds: {cluster_kinds})")
 
 
 def tls_root_cert(cfg: Config, env: EnvConfig) -> Path | None:
@@ -72,10 +71,9 @@ def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | No
 
         return DynamoTarget(ref, Aws.for_env(cfg, env), with_indexes=with_indexes)
     cluster = open_cluster(cfg, env, text, secret_arn)
-    if ref.kind == "localpg":
-        from ops.targets.localpg import LocalPgRestore
-
-        return LocalPgRestore(cluster)
+    plugged = target_kind(ref.kind)
+    if plugged is not None:
+        return plugged.open_restorable(cluster)
     from ops.targets.aurora import AuroraRestore
 
     return AuroraRestore(cluster, cfg.restore_instance_classes)

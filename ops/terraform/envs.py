@@ -12,8 +12,8 @@ import secrets
 from pathlib import Path
 
 from ops.config import Config, EnvConfig
-from ops.errors import ConfigError, LabError, UsageError
-from ops.lab import emulator
+from ops.errors import ConfigError, UsageError
+from ops.plugins import embedded_endpoint
 from ops.terraform.engine import Engine, Workspace, engine_for
 
 
@@ -30,9 +30,7 @@ def workspace_for(cfg: Config, env: EnvConfig) -> Workspace:
     if not env.is_embedded:
         ws.aws_environ = aws_environ(env)
     if env.is_embedded:
-        url = emulator.endpoint(cfg.lab_dir)
-        if url is None:
-            raise LabError(f"env '{env.name}' uses the embedded lab, which is not running: run `dbops lab up`")
+        url = embedded_endpoint(cfg, env)
         base = cfg.lab_dir / "terraform" / env.name
         ws.variables["aws_endpoint"] = url
         ws.data_dir = base / "data"

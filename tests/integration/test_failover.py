@@ -20,7 +20,7 @@ from ops.lab import lab as lab_core
 from ops.lab import pgcluster
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.targets.localpg import LocalPgTarget
+from ops.lab.localpg import LocalPgTarget
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
 
 

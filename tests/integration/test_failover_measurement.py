@@ -22,7 +22,7 @@ from ops.lab import pgcluster
 from ops.lab.endpoint import Endpoint
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.targets.localpg import LocalPgTarget
+from ops.lab.localpg import LocalPgTarget
 from tests.conftest import Cli, traversable_tmpdir, write_config
 
 

@@ -1,5 +1,5 @@
 """pgbench as the latency drill drives it: scripts, credentials in the environment, the per-transaction
-log, percentiles and the verdicts — each with the case that must not pass."""
+log and the verdicts (percentiles: test_percentiles.py) — each with the case that must not pass."""
 
 from __future__ import annotations
 
@@ -118,14 +118,6 @@ def test_log_lines_with_rate_failures_and_retries() -> None:
     assert pgbench.parse_log_line("3 7 skipped 1 1795471392 199412 4") is None
     assert pgbench.parse_log_line("2 1 5000 0 1795471392 1") == Tx(0, 5000, None)
     assert pgbench.parse_log_line("garbage") is None
-
-
-def test_percentiles_are_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert pgbench.percentile(values, 0.95) == 95.0
-    assert pgbench.percentile(values, 0.5) == 50.0
-    assert pgbench.percentile([7.0], 0.99) == 7.0
-    assert pgbench.percentile(values[::-1], 0.99) == 99.0
 
 
 def options(scripts: tuple[Script, ...], **kw) -> LatencyOptions:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from pathlib import Path
+from typing import Any
 
 from ops.errors import UsageError
 from ops.lab import pgcluster
@@ -220,3 +221,31 @@ class LocalPgRestore:
         owner = json.loads((handle.path / "owner.json").read_text())
         owner.update(pid=None, started=None)
         (handle.path / "owner.json").write_text(json.dumps(owner))
+
+
+def live_values(target: LocalPgTarget) -> dict[str, Any]:
+    """lab-pg's writer, connections and backups, as runbooks and `dbops status` show them."""
+    from ops.lab import pgrestore
+    from ops.live import age
+
+    values: dict[str, Any] = {}
+    cluster = target.cluster
+    w = cluster.writer()
+    values["writer_endpoint"] = f"127.0.0.1:{w.port}"
+    values["writer_port"] = w.port
+    try:
+        values["connections"] = str(cluster.query(w, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")[0][0])
+    except Exception:  # noqa: BLE001 — a writer that is down has no connections to count
+        values["connections"] = "unknown (writer unreachable)"
+    backups = pgrestore.backups(cluster)
+    window = pgrestore.restorable(cluster)
+    latest = window.latest
+    values["backup"] = {
+        "retention": f"{len(backups)} base backup(s) + WAL archive",
+        "latest_restorable": latest.isoformat() if latest else "unknown",
+        "restorable_lag": age(latest),
+        "newest_backup_age": age(pgrestore.backup_end(backups[-1])) if backups else "no backup",
+    }
+    if window.archive_gap:
+        values["backup"]["archive_gap"] = window.archive_gap
+    return values
