@@ -61,7 +61,7 @@ lock: $(STAMP)
 		--extra dev --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
 		-o $(LOCK) pyproject.toml
 
-$(MIRROR_STAMP): $(STAMP)
+$(MIRROR_STAMP): $(STAMP) ops/terraform/mirror.py
 	$(BIN)/python -m ops.terraform.mirror .
 
 # Three workers on two cores: most tests wait on PostgreSQL, the emulator or a drill's clock, not on a core

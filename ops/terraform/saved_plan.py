@@ -1,0 +1,121 @@
+"""Saved plans: `tf plan` writes one, `tf apply`/`tf destroy` apply exactly that one.
+
+What a plan does is read from `terraform show -json PLANFILE` (resource_changes' actions),
+not from Terraform's prose, and a delete or replace of a resource that holds data is refused
+unless its address is named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ops.errors import UsageError
+
+# Resources whose deletion loses data or makes it unreadable: Aurora clusters and instances (an
+# RDS instance too), DynamoDB tables, KMS keys (what they encrypted), backup vaults (their recovery
+# points) and S3 buckets (Terraform's own state).
+STATEFUL_TYPES = frozenset({
+    "aws_rds_cluster", "aws_rds_cluster_instance", "aws_db_instance", "aws_dynamodb_table",
+    "aws_kms_key", "aws_backup_vault", "aws_s3_bucket",
+})
+
+# resource_changes[].change.actions as Terraform writes them
+_ACTIONS = {
+    ("create",): "create", ("update",): "update", ("delete",): "delete",
+    ("delete", "create"): "replace", ("create", "delete"): "replace",
+    ("read",): "read", ("no-op",): "no-op",
+}
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    address: str
+    type: str
+    action: str  # create, update, delete, replace, read, no-op
+
+    @property
+    def removes(self) -> bool:
+        """The object that exists now is deleted (a replace deletes it too, before or after its successor)."""
+        return self.action in ("delete", "replace")
+
+    @property
+    def stateful(self) -> bool:
+        return self.type in STATEFUL_TYPES
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    changes: tuple[PlannedChange, ...]
+    destroy_plan: bool  # made with -destroy
+
+    def count(self, action: str) -> int:
+        return sum(c.action == action for c in self.changes)
+
+    @property
+    def add(self) -> int:  # as Terraform counts: a replace adds one and destroys one
+        return self.count("create") + self.count("replace")
+
+    @property
+    def change(self) -> int:
+        return self.count("update")
+
+    @property
+    def destroy(self) -> int:
+        return self.count("delete") + self.count("replace")
+
+    @property
+    def replace(self) -> int:
+        return self.count("replace")
+
+    def line(self) -> str:
+        return f"Plan: {self.add} to add, {self.change} to change, {self.destroy} to destroy, {self.replace} to replace."
+
+    def shown(self) -> list[PlannedChange]:
+        """What the plan does, without reads and no-ops."""
+        return [c for c in self.changes if c.action not in ("read", "no-op")]
+
+    def stateful_removals(self) -> list[PlannedChange]:
+        return [c for c in self.changes if c.removes and c.stateful]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"add": self.add, "change": self.change, "destroy": self.destroy, "replace": self.replace,
+                "destroy_plan": self.destroy_plan,
+                "changes": [{"address": c.address, "type": c.type, "action": c.action} for c in self.shown()]}
+
+
+def summarize(plan: dict[str, Any], destroy_plan: bool = False) -> PlanSummary:
+    """The changes of `terraform show -json PLANFILE`; an action this code does not know is an error, not a guess."""
+    changes = []
+    for rc in plan.get("resource_changes") or []:
+        actions = tuple(rc["change"]["actions"])
+        if actions not in _ACTIONS:
+            raise UsageError(f"the saved plan has an action dbops does not know for {rc['address']}: {list(actions)}")
+        changes.append(PlannedChange(rc["address"], rc["type"], _ACTIONS[actions]))
+    return PlanSummary(tuple(changes), destroy_plan)
+
+
+def changed_inputs(plan: dict[str, Any], expected: dict[str, str]) -> list[str]:
+    """Inputs the plan was made with that differ from the env's now (its region, account, endpoint):
+    a saved plan carries its inputs, so applying it would act where the env no longer points."""
+    recorded = plan.get("variables") or {}
+    return [f"{name} was {recorded[name].get('value')!r}, the env now says {value!r}"
+            for name, value in expected.items() if name in recorded and recorded[name].get("value") != value]
+
+
+def path_for(plan_dir: Path, destroy: bool) -> Path:
+    """The env's saved plan: one for `tf apply`, one for `tf destroy`."""
+    return plan_dir / ("dbops-destroy.tfplan" if destroy else "dbops-apply.tfplan")
+
+
+def unallowed_removals(summary: PlanSummary, allowed: Iterable[str]) -> list[PlannedChange]:
+    """Deletes and replaces of stateful resources whose address is not named by --allow-destroy."""
+    named = set(allowed)
+    return [c for c in summary.stateful_removals() if c.address not in named]
+
+
+def refusal(removals: list[PlannedChange], verb: str) -> str:
+    listed = ", ".join(f"{c.address} ({c.action})" for c in removals)
+    return (f"the saved plan would {'delete or replace' if verb == 'apply' else 'delete'} {len(removals)} resource(s) holding data: "
+            f"{listed}; name each with --allow-destroy ADDRESS to {verb} it, or change the configuration and plan again")
