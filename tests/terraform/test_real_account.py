@@ -256,6 +256,8 @@ def test_provisioned_tables_leave_autoscaled_capacity_to_autoscaling(example_pla
             for kind in ("Read", "Write"):
                 assert f"table/{table['name']}/index/{index['name']} dynamodb:index:{kind}CapacityUnits" in targets, (
                     f"{index['name']} is not autoscaled")
+    for rc in tables.values():
+        # one resource whatever the billing mode: switching it is an UpdateTable, never a new table
+        assert (rc["type"], rc["name"], rc.get("index")) == ("aws_dynamodb_table", "this", None), rc["address"]
     for rc in on_demand:
-        # an on-demand table keeps its indexes and everything else under Terraform
-        assert ignored_changes(hcl_resource("dynamodb-table", rc["type"], rc["name"])) == set()
+        assert not rc["change"]["after"].get("read_capacity") and not rc["change"]["after"].get("write_capacity")
