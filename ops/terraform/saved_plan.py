@@ -70,7 +70,7 @@ class PlanSummary:
         return self.count("replace")
 
     def line(self) -> str:
-        return f"Plan: {self.add} to add, {self.change} to change, {self.destroy} to destroy, {self.replace} to replace."
+        return f"Plan: {self.add} to add, {self.change} to change, {self.destroy} to destroy. {self.replace} to replace."
 
     def shown(self) -> list[PlannedChange]:
         """What the plan does, without reads and no-ops."""

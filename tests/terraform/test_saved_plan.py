@@ -152,13 +152,13 @@ def test_apply_applies_the_saved_plan_not_the_configuration_changed_since(small:
     data = json.loads(planned.stdout)
     assert (data["add"], data["change"], data["destroy"], data["replace"]) == (3, 0, 0, 0)
     assert Path(data["plan_file"]).is_file()
-    assert "Plan: 3 to add, 0 to change, 0 to destroy, 0 to replace." in planned.stderr
+    assert "Plan: 3 to add, 0 to change, 0 to destroy. 0 to replace." in planned.stderr
     # the configuration gains a table after the plan was shown
     with (small.env_dir / "main.tf").open("a") as f:
         f.write(EXTRA_TABLE_TF)
     applied = small.tf("apply")
     assert applied.exit_code == 0, applied.output
-    assert "Plan: 3 to add, 0 to change, 0 to destroy, 0 to replace." in applied.stderr  # what is applied, said first
+    assert "Plan: 3 to add, 0 to change, 0 to destroy. 0 to replace." in applied.stderr  # what is applied, said first
     assert "3 added, 0 changed, 0 destroyed" in applied.stdout
     assert small.tables() == ["saved-plan-orders"]
     assert not Path(data["plan_file"]).exists()  # applied once: never again
@@ -197,7 +197,7 @@ def test_replacing_a_table_is_refused_unless_allow_destroy_names_it(small: Small
     assert planned.exit_code == 0, planned.output
     assert f"replace  {TABLE}" in planned.stdout
     assert f"holds data: {TABLE} (replace); `tf apply` needs --allow-destroy '{TABLE}'" in planned.stdout
-    assert planned.stdout.strip().splitlines()[-1].startswith("Plan: 1 to add, 0 to change, 1 to destroy, 1 to replace.")
+    assert planned.stdout.strip().splitlines()[-1].startswith("Plan: 1 to add, 0 to change, 1 to destroy. 1 to replace.")
 
     refused = small.tf("apply")
     one_line_error(refused, f"{TABLE} (replace)", "--allow-destroy ADDRESS")
@@ -216,7 +216,7 @@ def test_destroy_applies_the_saved_destroy_plan_with_each_table_and_key_named(sm
     one_line_error(small.tf("destroy"), "no saved destroy plan", "dbops tf plan --env small --destroy")
     planned = small.tf("plan", "--destroy")
     assert planned.exit_code == 0, planned.output
-    assert planned.stdout.strip().splitlines()[-1].startswith("Plan: 0 to add, 0 to change, 3 to destroy, 0 to replace.")
+    assert planned.stdout.strip().splitlines()[-1].startswith("Plan: 0 to add, 0 to change, 3 to destroy. 0 to replace.")
     line = one_line_error(small.tf("destroy"), TABLE, KEY)
     assert line.count("(delete)") == 2
     one_line_error(small.tf("destroy", "--allow-destroy", TABLE), KEY)  # one named is not both
