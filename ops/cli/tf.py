@@ -63,6 +63,7 @@ def plan(env_name: str | None, destroy: bool, variables: tuple[str, ...], as_jso
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a plan that fails leaves no older one behind to be applied
     engine.plan(out=path, destroy=destroy)
+    path.chmod(0o600)  # it holds the plan's input values, secrets included
     summary = saved_plan.summarize(engine.show_json(path), destroy)
     verb = "destroy" if destroy else "apply"
     lines = [f"  {c.action:<8} {c.address}" for c in summary.shown()]
@@ -92,17 +93,8 @@ def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[
     if not path.is_file():
         raise UsageError(f"env '{env.name}' has no saved {verb} plan: run `dbops tf plan --env {env.name}"
                          f"{' --destroy' if destroy else ''}`, read it, then `dbops tf {verb}`")
-    plan = engine.show_json(path)
-    moved = saved_plan.changed_inputs(plan, {k: v for k, v in engine.ws.variables.items() if k in PINNED_VARIABLES})
-    if moved:
-        raise UsageError(f"the saved plan of env '{env.name}' was made for another target ({'; '.join(moved)}): plan again")
-    summary = saved_plan.summarize(plan, destroy)
-    stray = sorted(set(allowed) - {c.address for c in summary.stateful_removals()})
-    if stray:
-        raise UsageError(f"--allow-destroy {stray[0]}: the saved plan does not delete or replace a resource holding data at that address")
-    refused = saved_plan.unallowed_removals(summary, allowed)
-    if refused:
-        raise UsageError(saved_plan.refusal(refused, verb))
+    pinned = {k: v for k, v in engine.ws.variables.items() if k in PINNED_VARIABLES}
+    summary = saved_plan.checked(engine.show_json(path), env.name, pinned, allowed, destroy)
     age = time.time() - path.stat().st_mtime
     progress(f"terraform {verb}: env {env.name} with {engine.name}, the saved plan {path} made {age / 60:.0f} min ago: "
              f"{summary.line()} This waits for every resource.")

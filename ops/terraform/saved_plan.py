@@ -26,6 +26,7 @@ _ACTIONS = {
     ("create",): "create", ("update",): "update", ("delete",): "delete",
     ("delete", "create"): "replace", ("create", "delete"): "replace",
     ("read",): "read", ("no-op",): "no-op",
+    ("forget",): "forget",  # a `removed` block with destroy = false: out of state, left in AWS
 }
 
 
@@ -33,7 +34,7 @@ _ACTIONS = {
 class PlannedChange:
     address: str
     type: str
-    action: str  # create, update, delete, replace, read, no-op
+    action: str  # create, update, delete, replace, forget, read, no-op
 
     @property
     def removes(self) -> bool:
@@ -119,3 +120,20 @@ def refusal(removals: list[PlannedChange], verb: str) -> str:
     listed = ", ".join(f"{c.address} ({c.action})" for c in removals)
     return (f"the saved plan would {'delete or replace' if verb == 'apply' else 'delete'} {len(removals)} resource(s) holding data: "
             f"{listed}; name each with --allow-destroy ADDRESS to {verb} it, or change the configuration and plan again")
+
+
+def checked(plan: dict[str, Any], env_name: str, pinned: dict[str, str], allowed: Iterable[str], destroy_plan: bool) -> PlanSummary:
+    """The saved plan's summary once it may be applied: made for where the env points now, and every
+    delete or replace of a resource holding data named by --allow-destroy (and nothing else named)."""
+    moved = changed_inputs(plan, pinned)
+    if moved:
+        raise UsageError(f"the saved plan of env '{env_name}' was made for another target ({'; '.join(moved)}): plan again")
+    summary = summarize(plan, destroy_plan)
+    allowed = tuple(allowed)
+    stray = sorted(set(allowed) - {c.address for c in summary.stateful_removals()})
+    if stray:
+        raise UsageError(f"--allow-destroy {stray[0]}: the saved plan does not delete or replace a resource holding data at that address")
+    refused = unallowed_removals(summary, allowed)
+    if refused:
+        raise UsageError(refusal(refused, "destroy" if destroy_plan else "apply"))
+    return summary
