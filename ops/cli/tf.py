@@ -64,11 +64,13 @@ def plan(env_name: str | None, destroy: bool, variables: tuple[str, ...], as_jso
     path.unlink(missing_ok=True)  # a plan that fails leaves no older one behind to be applied
     engine.plan(out=path, destroy=destroy)
     path.chmod(0o600)  # it holds the plan's input values, secrets included
-    summary = saved_plan.summarize(engine.show_json(path), destroy)
+    shown = engine.show_json(path)
+    summary = saved_plan.summarize(shown, destroy)
     verb = "destroy" if destroy else "apply"
     lines = [f"  {c.action:<8} {c.address}" for c in summary.shown()]
     for c in summary.stateful_removals():
         lines.append(f"  holds data: {c.address} ({c.action}); `tf {verb}` needs --allow-destroy '{c.address}'")
+    lines += [f"  cannot apply: {saved_plan.switch_advice(a)}" for a in saved_plan.unappliable_switches(shown)]
     lines.append(f"Saved plan: {path}; `dbops tf {verb} --env {env.name}` applies exactly this plan")
     lines.append(summary.line() + f" ({time.monotonic() - started:.1f}s)")
     emit({"env": env.name, "plan_file": str(path), **summary.as_dict()}, as_json, "\n".join(lines))

@@ -122,6 +122,27 @@ def refusal(removals: list[PlannedChange], verb: str) -> str:
             f"{listed}; name each with --allow-destroy ADDRESS to {verb} it, or change the configuration and plan again")
 
 
+def unappliable_switches(plan: dict[str, Any]) -> list[str]:
+    """Tables the plan switches from PAY_PER_REQUEST to PROVISIONED with no capacity: the module leaves
+    capacity to autoscaling (ignore_changes), so the provider (3.39) takes it from state, where an
+    on-demand table has 0, and stops the apply with "write capacity must be > 0"."""
+    out = []
+    for rc in plan.get("resource_changes") or []:
+        if rc["type"] != "aws_dynamodb_table" or rc["change"]["actions"] != ["update"]:
+            continue
+        before, after = rc["change"].get("before") or {}, rc["change"].get("after") or {}
+        if (before.get("billing_mode"), after.get("billing_mode")) == ("PAY_PER_REQUEST", "PROVISIONED") \
+                and not (after.get("read_capacity") and after.get("write_capacity")):
+            out.append(rc["address"])
+    return out
+
+
+def switch_advice(address: str) -> str:
+    return (f"{address} goes from PAY_PER_REQUEST to PROVISIONED with capacity 0, which the provider refuses at apply: "
+            "switch it with `aws dynamodb update-table --billing-mode PROVISIONED --provisioned-throughput ...` "
+            "(terraform/modules/dynamodb-table/README.md), then plan again")
+
+
 def checked(plan: dict[str, Any], env_name: str, pinned: dict[str, str], allowed: Iterable[str], destroy_plan: bool) -> PlanSummary:
     """The saved plan's summary once it may be applied: made for where the env points now, and every
     delete or replace of a resource holding data named by --allow-destroy (and nothing else named)."""
@@ -136,4 +157,7 @@ def checked(plan: dict[str, Any], env_name: str, pinned: dict[str, str], allowed
     refused = unallowed_removals(summary, allowed)
     if refused:
         raise UsageError(refusal(refused, "destroy" if destroy_plan else "apply"))
+    switches = unappliable_switches(plan)
+    if switches:
+        raise UsageError(switch_advice(switches[0]))
     return summary

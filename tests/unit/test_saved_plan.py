@@ -55,3 +55,19 @@ def test_an_action_it_does_not_know_is_refused_not_guessed() -> None:
     plan = {"resource_changes": [_rc("aws_dynamodb_table.t", "aws_dynamodb_table", "explode")]}
     with pytest.raises(UsageError, match="does not know"):
         saved_plan.summarize(plan)
+
+
+def test_a_switch_to_provisioned_with_no_capacity_is_refused_with_the_way_round() -> None:
+    def plan(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+        rc = _rc("module.t.aws_dynamodb_table.this", "aws_dynamodb_table", "update")
+        rc["change"].update(before=before, after=after)
+        return {"resource_changes": [rc]}
+
+    on_demand = {"billing_mode": "PAY_PER_REQUEST", "read_capacity": 0, "write_capacity": 0}
+    blocked = plan(on_demand, {**on_demand, "billing_mode": "PROVISIONED"})
+    assert saved_plan.unappliable_switches(blocked) == ["module.t.aws_dynamodb_table.this"]
+    with pytest.raises(UsageError, match="aws dynamodb update-table --billing-mode PROVISIONED"):
+        saved_plan.checked(blocked, "prod", {}, [], destroy_plan=False)
+    # with a capacity to switch with, and the other way round, there is nothing to refuse
+    assert saved_plan.unappliable_switches(plan(on_demand, {"billing_mode": "PROVISIONED", "read_capacity": 5, "write_capacity": 5})) == []
+    assert saved_plan.unappliable_switches(plan({**on_demand, "billing_mode": "PROVISIONED"}, on_demand)) == []
