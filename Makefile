@@ -61,7 +61,7 @@ lock: $(STAMP)
 		--extra dev --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
 		-o $(LOCK) pyproject.toml
 
-$(MIRROR_STAMP): $(STAMP)
+$(MIRROR_STAMP): $(STAMP) ops/terraform/mirror.py
 	$(BIN)/python -m ops.terraform.mirror .
 
 # Three workers on two cores: most tests wait on PostgreSQL, the emulator or a drill's clock, not on a core
@@ -100,15 +100,19 @@ lint: install
 	$(BIN)/python -m ops.terraform.lint terraform
 
 # fmt check and checkov gate the plan: a failure stops before Terraform runs.
+# plan saves the plan (DESTROY=1: a destroy plan) that apply (destroy) then applies exactly; deletes and
+# replaces of resources holding data need each address in ALLOW_DESTROY (space-separated).
 plan: lint
-	$(DBOPS) tf plan --env $(ENV)
-	$(DBOPS) cost estimate --env $(ENV)
+	$(DBOPS) tf plan --env $(ENV) $(if $(DESTROY),--destroy)
+	$(if $(DESTROY),,$(DBOPS) cost estimate --env $(ENV))
+
+ALLOW_DESTROY_FLAGS = $(foreach a,$(ALLOW_DESTROY),--allow-destroy '$(a)')
 
 apply: install
-	$(DBOPS) tf apply --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM))
+	$(DBOPS) tf apply --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM)) $(ALLOW_DESTROY_FLAGS)
 
 destroy: install
-	$(DBOPS) tf destroy --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM))
+	$(DBOPS) tf destroy --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM)) $(ALLOW_DESTROY_FLAGS)
 
 # Failover, restore, backup verification and cost check in sequence, each with JUnit output.
 # make exits 2 on any failure; scripts/drill-weekly itself exits with the worst code of the four

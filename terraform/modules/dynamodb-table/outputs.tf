@@ -1,14 +1,14 @@
 output "table_name" {
   description = "Table name."
-  value       = local.table.name
+  value       = aws_dynamodb_table.this.name
 }
 
 output "table_arn" {
   description = "Table ARN."
-  value       = local.table.arn
+  value       = aws_dynamodb_table.this.arn
 }
 
 output "stream_arn" {
   description = "Stream ARN, empty when streams are off."
-  value       = local.table.stream_arn
+  value       = aws_dynamodb_table.this.stream_arn
 }

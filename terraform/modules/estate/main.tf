@@ -13,8 +13,10 @@ locals {
 module "kms" {
   source = "../kms"
 
-  alias                    = "dbops-${var.env}"
-  account_id               = var.account_id
+  alias      = "dbops-${var.env}"
+  account_id = var.account_id
+  # A key scheduled for deletion can be restored within the window: the longest AWS allows where protected.
+  deletion_window_in_days  = var.deletion_protection ? 30 : 7
   service_principals       = ["rds.amazonaws.com", "dynamodb.amazonaws.com", "backup.amazonaws.com", "secretsmanager.amazonaws.com", "sns.amazonaws.com", "monitoring.rds.amazonaws.com"]
   sns_publisher_principals = local.sns_publishers
   allow_cloudwatch_logs    = true

@@ -1,0 +1,163 @@
+"""Saved plans: `tf plan` writes one, `tf apply`/`tf destroy` apply exactly that one.
+
+What a plan does is read from `terraform show -json PLANFILE` (resource_changes' actions),
+not from Terraform's prose, and a delete or replace of a resource that holds data is refused
+unless its address is named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ops.errors import UsageError
+
+# Resources whose deletion loses data or makes it unreadable: Aurora clusters and instances (an
+# RDS instance too), DynamoDB tables, KMS keys (what they encrypted), backup vaults (their recovery
+# points) and S3 buckets (Terraform's own state).
+STATEFUL_TYPES = frozenset({
+    "aws_rds_cluster", "aws_rds_cluster_instance", "aws_db_instance", "aws_dynamodb_table",
+    "aws_kms_key", "aws_backup_vault", "aws_s3_bucket",
+})
+
+# resource_changes[].change.actions as Terraform writes them
+_ACTIONS = {
+    ("create",): "create", ("update",): "update", ("delete",): "delete",
+    ("delete", "create"): "replace", ("create", "delete"): "replace",
+    ("read",): "read", ("no-op",): "no-op",
+    ("forget",): "forget",  # a `removed` block with destroy = false: out of state, left in AWS
+}
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    address: str
+    type: str
+    action: str  # create, update, delete, replace, forget, read, no-op
+
+    @property
+    def removes(self) -> bool:
+        """The object that exists now is deleted (a replace deletes it too, before or after its successor)."""
+        return self.action in ("delete", "replace")
+
+    @property
+    def stateful(self) -> bool:
+        return self.type in STATEFUL_TYPES
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    changes: tuple[PlannedChange, ...]
+    destroy_plan: bool  # made with -destroy
+
+    def count(self, action: str) -> int:
+        return sum(c.action == action for c in self.changes)
+
+    @property
+    def add(self) -> int:  # as Terraform counts: a replace adds one and destroys one
+        return self.count("create") + self.count("replace")
+
+    @property
+    def change(self) -> int:
+        return self.count("update")
+
+    @property
+    def destroy(self) -> int:
+        return self.count("delete") + self.count("replace")
+
+    @property
+    def replace(self) -> int:
+        return self.count("replace")
+
+    def line(self) -> str:
+        return f"Plan: {self.add} to add, {self.change} to change, {self.destroy} to destroy. {self.replace} to replace."
+
+    def shown(self) -> list[PlannedChange]:
+        """What the plan does, without reads and no-ops."""
+        return [c for c in self.changes if c.action not in ("read", "no-op")]
+
+    def stateful_removals(self) -> list[PlannedChange]:
+        return [c for c in self.changes if c.removes and c.stateful]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"add": self.add, "change": self.change, "destroy": self.destroy, "replace": self.replace,
+                "destroy_plan": self.destroy_plan,
+                "changes": [{"address": c.address, "type": c.type, "action": c.action} for c in self.shown()]}
+
+
+def summarize(plan: dict[str, Any], destroy_plan: bool = False) -> PlanSummary:
+    """The changes of `terraform show -json PLANFILE`; an action this code does not know is an error, not a guess."""
+    changes = []
+    for rc in plan.get("resource_changes") or []:
+        actions = tuple(rc["change"]["actions"])
+        if actions not in _ACTIONS:
+            raise UsageError(f"the saved plan has an action dbops does not know for {rc['address']}: {list(actions)}")
+        changes.append(PlannedChange(rc["address"], rc["type"], _ACTIONS[actions]))
+    return PlanSummary(tuple(changes), destroy_plan)
+
+
+def changed_inputs(plan: dict[str, Any], expected: dict[str, str]) -> list[str]:
+    """Inputs the plan was made with that differ from the env's now (its region, account, endpoint):
+    a saved plan carries its inputs, so applying it would act where the env no longer points."""
+    recorded = plan.get("variables") or {}
+    return [f"{name} was {recorded[name].get('value')!r}, the env now says {value!r}"
+            for name, value in expected.items() if name in recorded and recorded[name].get("value") != value]
+
+
+def path_for(plan_dir: Path, destroy: bool) -> Path:
+    """The env's saved plan: one for `tf apply`, one for `tf destroy`."""
+    return plan_dir / ("dbops-destroy.tfplan" if destroy else "dbops-apply.tfplan")
+
+
+def unallowed_removals(summary: PlanSummary, allowed: Iterable[str]) -> list[PlannedChange]:
+    """Deletes and replaces of stateful resources whose address is not named by --allow-destroy."""
+    named = set(allowed)
+    return [c for c in summary.stateful_removals() if c.address not in named]
+
+
+def refusal(removals: list[PlannedChange], verb: str) -> str:
+    listed = ", ".join(f"{c.address} ({c.action})" for c in removals)
+    return (f"the saved plan would {'delete or replace' if verb == 'apply' else 'delete'} {len(removals)} resource(s) holding data: "
+            f"{listed}; name each with --allow-destroy ADDRESS to {verb} it, or change the configuration and plan again")
+
+
+def unappliable_switches(plan: dict[str, Any]) -> list[str]:
+    """Tables the plan switches from PAY_PER_REQUEST to PROVISIONED with no capacity: the module leaves
+    capacity to autoscaling (ignore_changes), so the provider (3.39) takes it from state, where an
+    on-demand table has 0, and stops the apply with "write capacity must be > 0"."""
+    out = []
+    for rc in plan.get("resource_changes") or []:
+        if rc["type"] != "aws_dynamodb_table" or rc["change"]["actions"] != ["update"]:
+            continue
+        before, after = rc["change"].get("before") or {}, rc["change"].get("after") or {}
+        if (before.get("billing_mode"), after.get("billing_mode")) == ("PAY_PER_REQUEST", "PROVISIONED") \
+                and not (after.get("read_capacity") and after.get("write_capacity")):
+            out.append(rc["address"])
+    return out
+
+
+def switch_advice(address: str) -> str:
+    return (f"{address} goes from PAY_PER_REQUEST to PROVISIONED with capacity 0, which the provider refuses at apply: "
+            "switch it with `aws dynamodb update-table --billing-mode PROVISIONED --provisioned-throughput ...` "
+            "(terraform/modules/dynamodb-table/README.md), then plan again")
+
+
+def checked(plan: dict[str, Any], env_name: str, pinned: dict[str, str], allowed: Iterable[str], destroy_plan: bool) -> PlanSummary:
+    """The saved plan's summary once it may be applied: made for where the env points now, and every
+    delete or replace of a resource holding data named by --allow-destroy (and nothing else named)."""
+    moved = changed_inputs(plan, pinned)
+    if moved:
+        raise UsageError(f"the saved plan of env '{env_name}' was made for another target ({'; '.join(moved)}): plan again")
+    summary = summarize(plan, destroy_plan)
+    allowed = tuple(allowed)
+    stray = sorted(set(allowed) - {c.address for c in summary.stateful_removals()})
+    if stray:
+        raise UsageError(f"--allow-destroy {stray[0]}: the saved plan does not delete or replace a resource holding data at that address")
+    refused = unallowed_removals(summary, allowed)
+    if refused:
+        raise UsageError(refusal(refused, "destroy" if destroy_plan else "apply"))
+    switches = unappliable_switches(plan)
+    if switches:
+        raise UsageError(switch_advice(switches[0]))
+    return summary
