@@ -108,6 +108,7 @@ class TableInfo:
     # Application Auto Scaling of a provisioned table's capacity: {"write": (min, max), "read": ...};
     # None when it could not be read.
     autoscaling: dict[str, tuple[float, float]] | None = field(default_factory=dict)
+    replicas: tuple[str, ...] = ()  # regions of a global table's replicas (DescribeTable Replicas), this one's left out
 
     @property
     def mode(self) -> str:
@@ -215,6 +216,8 @@ class LoadTarget:
             ttl_attribute=ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
             description=t,
             autoscaling={} if mode == "PAY_PER_REQUEST" else self._autoscaling(),
+            replicas=tuple(r["RegionName"] for r in t.get("Replicas") or []
+                           if r.get("RegionName") and r.get("RegionName") != self.aws.region),
         )
 
     def _autoscaling(self) -> dict[str, tuple[float, float]] | None:
@@ -286,7 +289,8 @@ class LoadTarget:
         return check
 
     def run(self, info: TableInfo, drill_id: str, items: int, writes: tuple[float, float], reads: tuple[float, float],
-            ramp_s: float, hold_s: float, workers: int, stop: threading.Event, progress: Callable[[str], None]) -> Tally:
+            ramp_s: float, hold_s: float, workers: int, stop: threading.Event, progress: Callable[[str], None],
+            tally: Tally | None = None) -> Tally:
         """Send the writes and reads on schedule from `workers` threads until the schedule ends or stop is set.
 
         writes/reads are (rate at the start of the ramp, rate at the multiple), requests a second. A
@@ -295,7 +299,7 @@ class LoadTarget:
         """
         table = info.description
         client = self.load_client(workers)
-        tally = Tally()
+        tally = tally if tally is not None else Tally()  # given: another thread reads it while the load runs
         streams = {"write": writes, "read": reads}
         nxt = {"write": 0, "read": 0}
         due = {k: due_at(0, *streams[k], ramp_s, hold_s) if streams[k][1] > 0 else None for k in streams}

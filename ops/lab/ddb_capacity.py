@@ -679,4 +679,7 @@ def install() -> None:
     register()
     _install_tables()
     _install_requests()
+    from ops.lab import ddb_application
+
+    ddb_application.install()  # the application that shares a table with a drill, and global-table replicas
     _installed = True

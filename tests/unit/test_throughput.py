@@ -142,6 +142,71 @@ def test_a_drill_above_the_ceiling_is_refused_and_one_at_it_is_not() -> None:
         tp.refuse_if_costly(plan_of(1.0001), 1.0)
 
 
+def capacity_check(wcu: float, peak: float, current: float, allow_throttling: bool = False) -> tuple[str, str]:
+    base = tp.Baseline(peak, 0.0, "", "", T0, T0, 0, current, 0.0, f"{current:.3f} WCU/s ...")
+    p = tp.Plan(info(on_demand=False, wcu=wcu, rcu=10), base, 10, (peak, 10 * peak), (0, 0), 1, 4, 30, 150, 0, 8, tp.Cost(0, 0, 0, ""))
+    return next((s, d) for c, s, d in tp.pre_checks(p, allow_throttling) if c == "PRE-CAPACITY")
+
+
+def test_the_drill_is_budgeted_against_the_capacity_less_headroom_less_what_the_application_consumes_now() -> None:
+    # 1,050 WCU provisioned, a peak of 100, 10x: 1,000 fits the capacity but not what the application leaves.
+    status, detail = capacity_check(1050, 100, current=100)
+    assert status == "fail", detail
+    assert "a budget of 740.0 WCU/s" in detail and "less 20% headroom" in detail and "at most 7.40x fits" in detail
+    # Idle, the headroom alone keeps 1,000 out of 1,050; negative control: capacity that leaves the budget takes it.
+    assert capacity_check(1050, 100, current=0)[0] == "fail"
+    status, detail = capacity_check(1400, 100, current=100)
+    assert status == "pass" and "a budget of 1020.0 WCU/s" in detail
+    status, detail = capacity_check(1050, 100, current=100, allow_throttling=True)
+    assert status == "warn" and "about 6300 s at this rate" in detail  # 1,050 x 300 / (1,000 + 100 - 1,050)
+
+
+class PartialTarget(FakeTarget):
+    """CloudWatch as it stands 30 s into a minute: the minute under way holds 30 s of use."""
+
+    def minute_sums(self, metric: str, start: datetime, end: datetime) -> list[MinuteSum]:
+        return [m for m in self.sums[metric] if start - timedelta(minutes=1) < m.at < end]
+
+
+def test_current_use_is_the_busiest_recent_minute_and_the_minute_under_way_counts_for_the_seconds_it_has_run() -> None:
+    now = T0 + timedelta(minutes=10, seconds=30)
+    writes = [MinuteSum(T0 + timedelta(minutes=i), 600.0) for i in range(2, 10)] + [MinuteSum(T0 + timedelta(minutes=10), 900.0)]
+    rate, source = tp.current_use(PartialTarget(writes, []), tp.ThroughputOptions(), [], now)
+    assert rate["write"] == pytest.approx(30.0) and rate["read"] == 0.0, "900 units in the 30 s run so far: 30 a second"
+    assert "minute under way" in source
+    quiet = [MinuteSum(T0 + timedelta(minutes=10), 900.0)]
+    rate, _ = tp.current_use(PartialTarget(quiet, []), tp.ThroughputOptions(), [(now - timedelta(minutes=2), now)], now)
+    assert rate["write"] == 0.0, "an earlier drill's minutes are not the application's use"
+    old = [MinuteSum(T0, 6000.0)]  # ten minutes ago: not what the table consumes now
+    assert tp.current_use(PartialTarget(old, []), tp.ThroughputOptions(), [], now)[0]["write"] == 0.0
+
+
+def test_a_global_table_is_refused_unless_allowed_and_its_writes_are_priced_once_more_per_replica() -> None:
+    global_info = replace(info(), replicas=("us-west-2", "eu-west-1"))
+    p = replace(plan_of(0.0), info=global_info)
+    refused = {c: (s, d) for c, s, d in tp.pre_checks(p)}
+    assert refused["PRE-REPLICAS"][0] == "fail" and "2 replica(s) (us-west-2, eu-west-1)" in refused["PRE-REPLICAS"][1]
+    assert {c: s for c, s, _ in tp.pre_checks(p, allow_replicas=True)}["PRE-REPLICAS"] == "warn"
+    assert "PRE-REPLICAS" not in {c for c, _, _ in tp.pre_checks(plan_of(0.0))}, "negative control: a table of one region"
+    catalog = load_catalog()
+    cost = tp.price(global_info, 1_000_000, 1_000_000, catalog)
+    assert cost.usd == pytest.approx(3 * 0.625 + 0.125) and "replicated write request units in each of 2 replica(s)" in cost.note
+    assert tp.price(info(), 1_000_000, 1_000_000, catalog).usd == pytest.approx(0.625 + 0.125)
+    scaled = replace(info(on_demand=False, wcu=100, rcu=200, autoscaling={"write": (100.0, 1000.0)}), replicas=("us-west-2",))
+    assert tp.price(scaled, 5_000_000, 0, catalog, targets=(500.0, 0.0), seconds=90).usd == pytest.approx(2 * 900 * 0.00065 * 2)
+
+
+def test_windows_of_earlier_drills_in_the_ledger_are_left_out_like_their_reports() -> None:
+    from ops.lease import Window
+
+    sums = minutes(60, 3000, 120)
+    window = Window("throughput-x", "dynamodb:t", "prod", "throughput", (T0 + timedelta(minutes=1, seconds=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    (T0 + timedelta(minutes=1, seconds=40)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    rate, _, dropped = tp.peak(sums, tp.excluded_intervals([], "dynamodb:t", [window]))
+    assert rate == 0.0 and dropped == 3, "no report of it here, but its window in the ledger"
+    assert tp.peak(sums, tp.excluded_intervals([], "dynamodb:t", []))[0] == 50.0
+
+
 # --- the key space ------------------------------------------------------------------------------------------
 
 
