@@ -291,3 +291,39 @@ def test_a_proxy_registered_before_the_cluster_has_an_instance_serves_once_the_w
         rds.delete_db_proxy(DBProxyName="early-proxy-px")
         rds.delete_db_instance(DBInstanceIdentifier="early-proxy-1", SkipFinalSnapshot=True)
         rds.delete_db_cluster(DBClusterIdentifier="early-proxy", SkipFinalSnapshot=True)
+
+
+def test_a_drill_through_rds_proxy_is_bounded_by_its_max_connections_percent_and_the_servers_free_connections(alab) -> None:  # type: ignore[no-untyped-def]
+    """The application holds all but about ten of the writer's usable connections. Through a proxy that may
+    open 100% of max_connections, 50 clients could take them all: refused before any connects. The same
+    drill once the proxy may open 5% runs (its negative control)."""
+    cli, aws, arn = alab
+    rds, ec2 = aws.client("rds"), aws.client("ec2")
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+    proxy = rds.create_db_proxy(DBProxyName="bound-px", EngineFamily="POSTGRESQL", RoleArn="arn:aws:iam::123456789012:role/px",
+                                Auth=[{"AuthScheme": "SECRETS", "SecretArn": arn, "IAMAuth": "DISABLED"}], VpcSubnetIds=subnets,
+                                RequireTLS=True)["DBProxy"]
+    held: list[psycopg.Connection] = []
+    try:
+        rds.register_db_proxy_targets(DBProxyName="bound-px", DBClusterIdentifiers=[CLUSTER])
+        via = f"{proxy['Endpoint']}:5432"
+        writer = cluster_of(aws)["Endpoint"]
+        with connect(writer) as conn:
+            max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])
+        held = [connect(writer) for _ in range(int((max_connections - 3) * 0.9) - 12)]
+        refused = run(cli, "drill", "connections", f"aurora:{CLUSTER}", "--secret-arn", arn, "--via", via, "--clients", "50", "--time", "1")
+        assert refused.returncode == 2 and refused.stdout == "", refused.stdout + refused.stderr
+        line = one_line(refused.stderr)
+        assert "may open 50 server connection(s)" in line and "MaxConnectionsPercent 100% of max_connections" in line, line
+        # both counts are said; the lab publishes DatabaseConnections every 30 s, so it may lag the server's own
+        assert "pg_stat_activity" in line and "CloudWatch DatabaseConnections" in line and PASSWORD not in line, line
+        rds.modify_db_proxy_target_group(DBProxyName="bound-px", TargetGroupName="default", ConnectionPoolConfig={"MaxConnectionsPercent": 5})
+        allowed = run(cli, "drill", "connections", f"aurora:{CLUSTER}", "--secret-arn", arn, "--via", via, "--clients", "50",
+                      "--time", "1", "--json")
+        assert allowed.returncode in (0, 1), allowed.stdout + allowed.stderr
+        bound = json.loads(allowed.stdout)["details"]["server_connections"]
+        assert f"may open {5 * max_connections // 100} server connection(s)" in bound and "MaxConnectionsPercent 5%" in bound, bound
+    finally:
+        for conn in held:
+            conn.close()
+        rds.delete_db_proxy(DBProxyName="bound-px")
