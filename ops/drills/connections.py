@@ -11,7 +11,7 @@ connect or leave).
 
 Before the load, one connection is made: an endpoint that nobody can reach is an error (exit 2),
 not a drill of N refusals. Over it the server's room is read, and what the clients may open on the
-server must fit in it (ops.drills.server_room): straight to the server one connection a client;
+server must fit in it (ops.data.server_room): straight to the server one connection a client;
 through a PgBouncer the drill's pool; through RDS Proxy its MaxConnectionsPercent of max_connections;
 through anything else one a client. Room is max_connections less the reserved, less a tenth kept for
 the application, less the sessions open now (pg_stat_activity, or CloudWatch DatabaseConnections when
@@ -45,29 +45,22 @@ from __future__ import annotations
 import statistics
 
 from ops.data.clients import ConnectionsOptions, Tally, percentile, pooler_answer, run_load
-from ops.drills import server_room
+from ops.data import server_room
 from ops.errors import CannotRun
 from ops.report import Journal, Report, headline, measured
 from ops.targets.base import ClientEndpoint
 
 __all__ = ["ConnectionsOptions", "preflight", "run_connections", "summary"]
 
+
 def preflight(endpoint: ClientEndpoint, clients: int, allow_exhaustion: bool, via: str | None = None) -> str:
-    """Connect once and bound the load by what it may open on the server (ops.drills.server_room): one
+    """Connect once and bound the load by what it may open on the server (ops.data.server_room): one
     connection a client straight to the server (the target's own endpoint, or a --via that turns out to
     be the server, or one whose limit cannot be read), the drill's pool through a PgBouncer, or
     MaxConnectionsPercent of max_connections through an RDS Proxy. Returns what was found, for the report."""
-    import psycopg
-
     from ops.data.clients import pool_of
 
-    try:
-        with psycopg.connect(endpoint.dsn, connect_timeout=5, autocommit=True) as conn:
-            found = server_room.room(conn, endpoint.connections_metric)
-            addr, port = conn.execute("SELECT host(inet_server_addr()), inet_server_port()").fetchone()
-    except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or ["connection failed"])[0].strip()
-        raise CannotRun(f"cannot connect to {endpoint.label}: {first}") from None
+    found, addr, port = server_room.read_room(endpoint.dsn, endpoint.label, endpoint.connections_metric)
     if via is None or _dialled_the_server(endpoint.dsn, addr, port):
         share = server_room.per_client(clients, "straight to the server")
     elif endpoint.pool_admin_dsn:

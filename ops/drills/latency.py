@@ -95,22 +95,14 @@ DRILL_OWN_CONNECTIONS = 2  # besides pgbench's clients: the drill's own (the rol
 
 def connections_bound(cluster: Any, endpoint: Any, on_reader: bool, clients: int) -> str:
     """pgbench's clients connect straight to the server the endpoint reached: they and the drill's own
-    connections must fit in the room it has (ops.drills.server_room), or the drill is refused in one line."""
-    import psycopg
-
-    from ops.drills import server_room
-    from ops.errors import CannotRun
+    connections must fit in the room it has (ops.data.server_room), or the drill is refused in one line."""
+    from ops.data import server_room
 
     metric = None
     if hasattr(cluster, "connections_metric"):
         metric = ((lambda: (None, "the reader endpoint's instance is not known")) if on_reader
                   else (lambda: cluster.connections_metric(cluster.current_writer())))
-    try:
-        with psycopg.connect(endpoint.dsn, connect_timeout=5, autocommit=True) as conn:
-            found = server_room.room(conn, metric)
-    except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or ["connection failed"])[0].strip()
-        raise CannotRun(f"cannot connect to {endpoint.label}: {first}") from None
+    found, _, _ = server_room.read_room(endpoint.dsn, endpoint.label, metric)
     share = server_room.per_client(clients + DRILL_OWN_CONNECTIONS, f"pgbench's {clients} and the drill's own "
                                                                      f"{DRILL_OWN_CONNECTIONS}, straight to the server")
     return server_room.refuse_beyond(share, found, endpoint.label, "lower --clients")

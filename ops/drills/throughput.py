@@ -448,15 +448,15 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
     if any(c.status == "fail" for c in journal.checks):
         return journal.finish("error", f"ERROR: pre-checks failed, the drill did not start: {journal.failed_detail()}")
 
+    stop = threading.Event()
+    watch = OtherClients(target, stop, opts.watch_every_s)  # the minute's throttle events so far: not the drill's
     record = Record(drill_id, journal.target, journal.env, owner_id(), expiry(opts.expires_hours), markers=True)
     if ledger is not None:
         ledger.put_record(record)  # before the first item: a drill killed from here on leaves its items findable
         _put_window(ledger, drill_id, journal, datetime.now(timezone.utc) + timedelta(seconds=p.ramp_s + p.hold_s + 60))
-    stop = threading.Event()
     tally: Tally | None = None
     aborted = False
     manifest_units, manifest_throttled = 0.0, 0
-    watch = OtherClients(target, stop, opts.watch_every_s)
     try:
         manifest_units, manifest_throttled = target.write_manifest(p.info, drill_id, p.items)
         journal.event("load", f"{p.multiplier:g}x: writes {p.writes[0]:.2f} -> {p.writes[1]:.2f} WCU/s and reads {p.reads[0]:.2f} -> "
@@ -698,7 +698,8 @@ def with_summary(report: Report) -> Report:
     return report
 
 
-def excluded_intervals(reports: list[dict[str, Any]], target: str, windows: list[Any] = ()) -> list[tuple[datetime, datetime]]:  # type: ignore[assignment]
+def excluded_intervals(reports: list[dict[str, Any]], target: str,
+                       windows: list[Any] = ()) -> list[tuple[datetime, datetime]]:  # type: ignore[assignment]
     """When earlier throughput drills of the target ran (a minute either side): their load is not the table's peak.
     reports: the report directory's; windows: the ledger's drill windows (ops.lease.Window), drills run from any host."""
     out = []

@@ -317,7 +317,7 @@ def test_a_workload_on_a_reader_runs_as_the_drills_read_only_role_not_the_target
 def test_more_clients_than_the_server_has_free_are_refused_before_pgbench_starts(lab: Cli, tmp_path: Path) -> None:
     import psycopg
 
-    from ops.drills import server_room
+    from ops.data import server_room
 
     ok = script(tmp_path, "one.sql", "SELECT 1;\n")
     cluster = pgcluster.get(lab.lab_dir)

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from ops.drills import server_room
+from ops.data import server_room
 from ops.errors import CannotRun
 from ops.targets.aurora import AuroraTarget
 

@@ -72,6 +72,21 @@ def room(conn: Any, metric: ConnectionsMetric | None = None) -> Room:
     return counted_room(int(limit), int(reserved), int(sessions), str(server), metric)
 
 
+def read_room(dsn: str, label: str, metric: ConnectionsMetric | None = None) -> tuple[Room, str | None, int | None]:
+    """Connect once over dsn and read the room, and the address and port of the server that answered
+    (None: a Unix socket). An endpoint that does not answer is one line (CannotRun)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+            found = room(conn, metric)
+            addr, port = conn.execute("SELECT host(inet_server_addr()), inet_server_port()").fetchone()
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or ["connection failed"])[0].strip()
+        raise CannotRun(f"cannot connect to {label}: {first}") from None
+    return found, addr, port
+
+
 def counted_room(limit: int, reserved: int, sessions: int, server: str, metric: ConnectionsMetric | None) -> Room:
     """The room from what the server answered and what CloudWatch says, the higher count judged."""
     counted, sources = sessions, [f"pg_stat_activity {sessions}"]
