@@ -327,3 +327,42 @@ def test_a_drill_through_rds_proxy_is_bounded_by_its_max_connections_percent_and
         for conn in held:
             conn.close()
         rds.delete_db_proxy(DBProxyName="bound-px")
+
+
+def test_the_lab_proxy_opens_at_most_its_max_connections_percent_of_the_servers_connections(alab) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    cli, aws, arn = alab
+    rds, ec2 = aws.client("rds"), aws.client("ec2")
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+    proxy = rds.create_db_proxy(DBProxyName="limit-px", EngineFamily="POSTGRESQL", RoleArn="arn:aws:iam::123456789012:role/px",
+                                Auth=[{"AuthScheme": "SECRETS", "SecretArn": arn, "IAMAuth": "DISABLED"}], VpcSubnetIds=subnets,
+                                RequireTLS=True)["DBProxy"]
+    writer = cluster_of(aws)["Endpoint"]
+
+    def at_once(clients: int) -> int:
+        """The most server sessions running the clients' query at once while `clients` run it through the proxy."""
+        def client() -> None:
+            with connect(proxy["Endpoint"]) as conn:
+                conn.execute("SELECT pg_sleep(1.5) /* through the proxy */")
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        most = 0
+        with connect(writer) as watch:
+            while any(t.is_alive() for t in threads):
+                most = max(most, watch.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                               "AND query LIKE 'SELECT pg_sleep(1.5) /* through the proxy */%'").fetchone()[0])
+                time.sleep(0.05)
+        for t in threads:
+            t.join()
+        return most
+
+    try:
+        rds.register_db_proxy_targets(DBProxyName="limit-px", DBClusterIdentifiers=[CLUSTER])
+        assert at_once(10) == 10, "MaxConnectionsPercent 100: every client gets a server connection"
+        rds.modify_db_proxy_target_group(DBProxyName="limit-px", TargetGroupName="default", ConnectionPoolConfig={"MaxConnectionsPercent": 5})
+        assert 1 <= at_once(10) <= 5, "5% of max_connections 100: the others wait for one"
+    finally:
+        rds.delete_db_proxy(DBProxyName="limit-px")

@@ -303,8 +303,8 @@ def test_a_workload_on_a_reader_runs_as_the_drills_read_only_role_not_the_target
     report = json.loads(result.stdout)
     checks = {c["id"]: c["status"] for c in report["checks"]}
     assert report["details"]["server_in_recovery"] is True
-    assert report["details"]["workload_role"].startswith("dbops_ro_"), report["details"]
     assert checks["LAT-ERRORS"] == "pass" and report["measurements"]["errors"] == 0, report["checks"]
+    assert report["details"]["workload_role"].startswith("dbops_ro_"), report["details"]
     assert checks["LAT-READ-ONLY"] == "pass" and result.exit_code == 0, result.output
     assert not scalar(lab, f"SELECT count(*) FROM pg_roles WHERE rolname = '{report['details']['workload_role']}'"), "dropped"
     # Negative control: as the target's own user (--read-write) the same script fails every transaction.
