@@ -142,6 +142,7 @@ class Tally:
     uncertain: set[int] = field(default_factory=set)  # writes that failed with no answer to trust (a timeout): maybe written
     collision: str | None = None  # a key of the drill's space held an item it did not write
     started_at: float = 0.0  # epoch seconds
+    in_flight: int = 0  # requests sent and not yet answered (under lock)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, op: Op) -> None:
@@ -332,6 +333,8 @@ class LoadTarget:
                 key = item_key(table, drill_id, seq)
                 call = lambda: client.get_item(TableName=self.name, Key=key, ConsistentRead=True,  # noqa: E731
                                                   ReturnConsumedCapacity="TOTAL")
+            with tally.lock:
+                tally.in_flight += 1
             sent = time.monotonic()
             try:
                 answer = call()
@@ -355,7 +358,9 @@ class LoadTarget:
                     with tally.lock:
                         tally.uncertain.add(seq)  # cleanup deletes it too, conditionally
                     stop.set()
-            tally.add(op)
+            with tally.lock:  # counted and no longer in flight at once: a reader never sees it in neither
+                tally.ops.append(op)
+                tally.in_flight -= 1
 
         def worker() -> None:
             while not stop.is_set():

@@ -45,9 +45,9 @@ read is priced up to the per-table quota.
 
 Another client's throttles stop the drill: while the load runs, the table's WriteThrottleEvents and
 ReadThrottleEvents are read every few seconds and compared with the throttles the drill's own client
-counted (a CloudWatch count is compared with the client's count a poll later, when every answer of
-the drill's throttled requests has arrived). Any event beyond the drill's own is another client's:
-the load halts, the report says why (TP-OTHER-CLIENTS fails) and the drill ends aborted (exit 3).
+counted, by when it sent them (OtherClients: a throttle of the drill's can be in CloudWatch only if
+its request was sent before the read). Any event beyond the drill's own is another client's: the
+load halts, the report says why (TP-OTHER-CLIENTS fails) and the drill ends aborted (exit 3).
 CloudWatch publishes DynamoDB's minutes about a minute late on AWS: a short drill may end before the
 events show; the minutes read back after it (TP-TABLE-THROTTLES) then fail it.
 
@@ -311,8 +311,9 @@ def pre_checks(p: Plan, allow_throttling: bool = False, allow_replicas: bool = F
         if over and not allow_throttling:
             out.append(("PRE-CAPACITY", "fail", f"{p.multiplier:g}x needs {need}, above {budgets} ({_scaling(info)}): the drill would "
                                                 "throttle the application's requests too (autoscaling, if any, follows only minutes "
-                                                f"later); lower --multiplier (at most {fits:.2f}x fits), raise the capacity first, "
-                                                "or pass --allow-throttling"))
+                                                "later); " + (f"lower --multiplier (at most {fits:.2f}x fits), " if fits > 0 else
+                                                              "no multiple fits what the application leaves; ")
+                                                + "raise the capacity first, or pass --allow-throttling"))
         elif over:
             capacity = {"write": info.provisioned_wcu, "read": info.provisioned_rcu}
             # burst capacity holds up to BURST_S seconds of the capacity; it drains at what the drill and the application take beyond it
@@ -360,50 +361,78 @@ def _units(value: float | None) -> str:
 class OtherClients:
     """Watches the table's throttle events while the load runs; any beyond the drill's own are another client's.
 
-    A CloudWatch count is compared with the drill's own count read a poll later: by then every answer to
-    a request of the drill that the table throttled (and counted) has reached the client. Events already
-    in the first minute before the drill started are read first and left out.
+    A throttle of the drill's can be in CloudWatch only if the drill sent its request before CloudWatch
+    was read, so each poll takes two lower bounds of the events that are not the drill's, and stops
+    the load when either is above zero:
+    - live: every event since the drill began, less the drill's throttled requests sent before the read
+      and its requests still unanswered (any of them may have been throttled);
+    - settled: the events of the minutes before the last minute boundary, less the drill's throttled
+      requests sent before that boundary. A minute CloudWatch has not published in full yet only makes
+      it smaller; once published it is exact but for a request in flight across the boundary, and it
+      does not count the drill's throttles CloudWatch has not published yet against another client.
+    Events of the drill's first minute from before it began are read first and left out.
     """
 
-    def __init__(self, target: LoadTarget, stop: threading.Event, every_s: float) -> None:
-        self.target, self.stop, self.every_s = target, stop, every_s
-        self.since = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-        self.before = self._events() or 0.0
-        self.own: Callable[[], int] = lambda: 0
+    def __init__(self, target: LoadTarget, stop: threading.Event, every_s: float,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.target, self.stop, self.every_s, self.now = target, stop, every_s, now
+        self.since = now().replace(second=0, microsecond=0)
+        self.before = self._events(now() + timedelta(minutes=1)) or 0.0
+        self.tally: Tally | None = None
+        self.extra_own = 0  # the manifest's throttled attempts: sent before the load
         self.reason: str | None = None
         self.reads = 0
         self.failed: str | None = None
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _events(self) -> float | None:
-        end = datetime.now(timezone.utc) + timedelta(minutes=1)
-        counts = [self.target.total(THROTTLE_METRICS[k], self.since, end) for k in THROTTLE_METRICS]
+    def _events(self, until: datetime) -> float | None:
+        counts = [self.target.total(THROTTLE_METRICS[k], self.since, until) for k in THROTTLE_METRICS]
         return None if all(c is None for c in counts) else sum(c or 0.0 for c in counts)
 
-    def start(self, own: Callable[[], int]) -> None:
-        self.own = own
+    def start(self, tally: Tally, extra_own: int) -> None:
+        self.tally, self.extra_own = tally, extra_own
         self._thread = threading.Thread(target=self._watch, name="dbops-other-clients", daemon=True)
         self._thread.start()
 
+    def _own(self, before: float, unanswered: bool) -> int:
+        """The drill's throttled requests sent before an epoch time (and, asked, those not yet answered)."""
+        tally = self.tally
+        assert tally is not None
+        with tally.lock:
+            sent = sum(o.outcome == "throttled" and tally.started_at + o.sent < before for o in tally.ops)
+            return self.extra_own + sent + (tally.in_flight if unanswered else 0)
+
+    def _excess(self) -> tuple[float, str] | None:
+        read_at = self.now()
+        live = self._events(read_at + timedelta(minutes=1))
+        boundary = read_at.replace(second=0, microsecond=0)
+        settled = self._events(boundary) if boundary > self.since else None
+        self.reads += 1
+        found = []
+        if live is not None:
+            own = self._own(read_at.timestamp(), unanswered=True)
+            found.append((live - self.before - own, f"CloudWatch counted {live - self.before:g} throttle events on the table since "
+                                                     f"the drill began; the drill had at most {own} of its own"))
+        if settled is not None:
+            own = self._own(boundary.timestamp(), unanswered=False)
+            found.append((settled - self.before - own, f"CloudWatch counted {settled - self.before:g} throttle events on the table "
+                                                       f"from the drill's start to {boundary:%H:%M} UTC; the drill had {own} of its own"))
+        return max(found, default=None, key=lambda f: f[0])
+
     def _watch(self) -> None:
-        seen: float | None = None
         while not self._done.wait(self.every_s):
-            own = self.own()
-            if seen is not None and seen - self.before > own:
-                self.reason = (f"another client's requests were throttled: CloudWatch counted {seen - self.before:g} throttle events "
-                               f"on the table since the drill began, the drill's own client {own}")
-                self.stop.set()
-                return
             try:
-                events = self._events()
+                found = self._excess()
             except Exception as exc:  # noqa: BLE001 — a failed read is said, never taken as "no throttles"
                 from ops.errors import describe
 
                 self.failed = describe(exc) or str(exc)
                 continue
-            self.reads += 1
-            seen = events or 0.0
+            if found is not None and found[0] > 0:
+                self.reason = f"another client's requests were throttled: {found[1]}"
+                self.stop.set()
+                return
 
     def finish(self) -> None:
         self._done.set()
@@ -463,12 +492,8 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
                               f"{p.reads[1]:.2f} RCU/s over {p.ramp_s:g}s, then held {p.hold_s:g}s; {p.items} item(s) of the drill's "
                               f"own, {p.workers} workers, retries off")
         tally = Tally()
-
-        def own_throttles() -> int:
-            with tally.lock:  # type: ignore[union-attr]
-                return manifest_throttled + sum(o.outcome == "throttled" for o in tally.ops)  # type: ignore[union-attr]
-
-        watch.start(own_throttles)
+        tally.started_at = time.time()  # the load sets it again as it starts: nothing is sent before it
+        watch.start(tally, manifest_throttled)
         try:
             target.run(p.info, drill_id, p.items, p.writes, p.reads, p.ramp_s, p.hold_s, p.workers, stop,
                        lambda m: journal.event("load", m), tally)

@@ -412,22 +412,23 @@ def test_what_the_application_consumes_now_is_budgeted_and_a_load_the_capacity_h
 
 def test_another_clients_throttles_stop_the_load_at_once_and_the_drill_exits_3_saying_why(tlab: Cli, lab_set) -> None:
     """An application writing 10 a second to a 20 WCU table; the drill (allowed to throttle) adds 30: the
-    application's requests throttle, and the drill stops long before its 30 s (its negative control: the
-    tp-small drill above, whose throttles are all its own, runs to its end)."""
+    application's requests throttle, and the drill stops long before its 90 s — at the latest once the
+    minute the first of them fell in is over (its negative control: the tp-small drill above, whose
+    throttles are all its own, runs to its end)."""
     ddb = aws(tlab).client("dynamodb")
     make_table(ddb, "tp-neighbour", provisioned=(20, 20))
     lab_set(ddb_app_table="tp-neighbour", ddb_app_wcu=10)
     time.sleep(3)
     started = time.monotonic()
     result, data = drill(tlab, "tp-neighbour", "--baseline-wcu", "3", "--baseline-rcu", "0", "--allow-throttling",
-                         "--ramp", "1", "--time", "30", "--metrics-wait", "5")
+                         "--ramp", "1", "--time", "90", "--metrics-wait", "5")
     took = time.monotonic() - started
     assert result.exit_code == 3 and data["status"] == "aborted", result.output
     found = checks(data)
     assert found["TP-OTHER-CLIENTS"] == "fail" and found["PRE-CAPACITY"] == "warn"
     assert data["summary"].startswith("STOPPED: another client's requests were throttled"), data["summary"]
-    assert "the drill's own client" in data["details"]["stopped"]
-    assert took < 25 and data["measurements"]["requests"] < 30 * 25, (took, data["measurements"])
+    assert "of its own" in data["details"]["stopped"]
+    assert took < 80 and data["measurements"]["requests"] < 30 * 75, (took, data["measurements"])
     assert drill_items_left(ddb, "tp-neighbour", data["details"]["drill_id"], 30) == set()
     assert list(lab_ledger(tlab.lab_dir).records()) == []
 

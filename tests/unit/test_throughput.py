@@ -486,3 +486,65 @@ def test_capacity_units_follow_the_documented_item_sizes() -> None:
     assert cap.write_units(1024) == 1 and cap.write_units(1025) == 2 and cap.write_units(0) == 1
     assert cap.read_units(4096, True) == 1 and cap.read_units(4097, True) == 2 and cap.read_units(10, False) == 0.5
     assert math.isclose(cap.read_units(0, False), 0.5)
+
+
+# --- another client's throttles during the load ---------------------------------------------------------------
+
+
+class ThrottleEvents:
+    """CloudWatch's WriteThrottleEvents of a table, each event at its time, published up to `published`."""
+
+    name = "t"
+
+    def __init__(self) -> None:
+        self.events: list[float] = []
+        self.published = 0.0
+
+    def total(self, metric: str, start: datetime, end: datetime) -> float | None:
+        if metric != "WriteThrottleEvents":
+            return None
+        minute = lambda t: datetime.fromtimestamp(t // 60 * 60, timezone.utc)  # noqa: E731 — one data point a minute
+        counted = [t for t in self.events if t <= self.published and start <= minute(t) < end]
+        return float(len(counted)) if counted else None
+
+
+def watched(drill_throttles: list[float], others: list[float], lag_s: float, at: float) -> tp.OtherClients:
+    """A load started at T0 + 5 s; its throttled requests sent (and answered) at the given seconds; CloudWatch
+    read `at` seconds after T0, having published what happened until `lag_s` before."""
+    cw = ThrottleEvents()
+    clock = {"now": T0.timestamp() + 5}
+    watch = tp.OtherClients(cw, __import__("threading").Event(), 2.0, now=lambda: datetime.fromtimestamp(clock["now"], timezone.utc))
+    load = Tally(started_at=T0.timestamp() + 5)
+    for s in drill_throttles:
+        load.ops.append(Op("write", s - 5, 0.005, "throttled"))
+        cw.events.append(T0.timestamp() + s + 0.002)  # the service counts it as it answers
+    cw.events += [T0.timestamp() + s for s in others]
+    cw.published = T0.timestamp() + at - lag_s
+    clock["now"] = T0.timestamp() + at
+    watch.start = lambda *a: None  # type: ignore[method-assign]  # polled by hand here
+    watch.tally, watch.extra_own = load, 0
+    return watch
+
+
+def test_the_drills_own_throttles_never_stop_it_even_those_cloudwatch_has_not_published_yet() -> None:
+    heavy = [5 + i * 0.05 for i in range(1600)]  # 20 a second from 5 s to 85 s, across the minute's end
+    for at, lag in ((30, 1.0), (61, 1.0), (62, 0.0), (70, 5.0)):
+        excess = watched([s for s in heavy if s < at], [], lag, at)._excess()
+        assert excess is not None and excess[0] <= 0, (at, lag, excess)
+
+
+def test_one_throttle_of_another_client_stops_the_drill_once_cloudwatch_has_it() -> None:
+    heavy = [5 + i * 0.05 for i in range(1600)]  # 20 a second from 5 s to 85 s
+    # in the minute under way, behind a second of the drill's own not yet published: not seen yet
+    assert watched([s for s in heavy if s < 30], [20.0], 1.0, 30)._excess()[0] <= 0  # type: ignore[index]
+    # once its minute is over and published, the settled bound finds it however busy the drill is
+    found = watched([s for s in heavy if s < 62], [20.0], 1.0, 62)._excess()
+    assert found is not None and found[0] >= 1 and "to 12:01 UTC" in found[1], found
+    # with nothing of the drill's unpublished, the live bound finds it at once
+    found = watched([s for s in heavy if s < 30], [20.0], 0.0, 30)._excess()
+    assert found is not None and found[0] >= 1 and "since the drill began" in found[1], found
+
+
+def test_a_table_the_application_already_fills_has_no_multiple_to_offer() -> None:
+    status, detail = capacity_check(1050, 100, current=900)
+    assert status == "fail" and "no multiple fits what the application leaves" in detail and "at most" not in detail, detail
