@@ -37,9 +37,9 @@ scale-in waits for low use, and capacity is billed by the hour) — an upper bou
 A provisioned table shares its capacity with the application: a load beyond it throttles the
 application's requests too, and autoscaling follows only minutes later. The drill is budgeted
 against what the application leaves: the capacity less a headroom (a fifth, for the application's
-own swings) less what the table consumes now (the busiest of the last --current-minutes minutes of
-CloudWatch, earlier drills' minutes left out). A load above that budget is refused before anything
-is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point. On demand, the same
+own swings) less what the table consumes now (the busiest of the last five minutes of CloudWatch,
+the minute under way over the seconds it has run, earlier drills' minutes left out). A load above
+that budget is refused before anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point. On demand, the same
 sum is held against the warm throughput (a warning: the table scales). Autoscaling that could not be
 read is priced up to the per-table quota.
 
