@@ -36,6 +36,8 @@ from ops.proc import owner_id
 
 LEASE_PREFIX = "dbops-drill-lease:"
 RECORD_PREFIX = "dbops-drill-record:"
+WINDOW_PREFIX = "dbops-drill-window:"
+WINDOW_DAYS = 15  # CloudWatch keeps one-minute data points 15 days: an older window hides nothing a drill reads
 
 
 def _now() -> datetime:
@@ -99,6 +101,26 @@ class Record:
             return datetime.strptime(self.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) <= (now or _now())
         except ValueError:
             return True
+
+
+@dataclass(frozen=True)
+class Window:
+    """When a drill loaded a target, kept after its record is gone: a later drill's baseline leaves it out,
+    whichever host ran it. Written before the load with its planned end, then with its real one."""
+
+    drill_id: str
+    target: str
+    env: str
+    kind: str
+    started_at: str
+    finished_at: str
+
+    def expired(self, now: datetime | None = None) -> bool:
+        try:
+            end = datetime.strptime(self.finished_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return True
+        return end + timedelta(days=WINDOW_DAYS) <= (now or _now())
 
 
 def lease_key(target: str) -> str:
@@ -258,6 +280,31 @@ class FileLedger:
     def break_lease(self, holder: Holder) -> None:  # pragma: no cover — file leases end with their process
         pass
 
+    @property
+    def windows_dir(self) -> Path:
+        return self.directory / "windows"
+
+    def put_window(self, window: Window) -> None:
+        self.windows_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.windows_dir, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(window), f)
+        os.replace(tmp, self.windows_dir / f"{_safe(window.drill_id)}.json")
+
+    def windows(self, target: str) -> list[Window]:
+        """The kept windows of drills of the target (any env's: the load was on the same table)."""
+        out = []
+        for path in sorted(self.windows_dir.glob("*.json")):
+            try:
+                window = Window(**json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+            if window.expired():
+                path.unlink(missing_ok=True)
+            elif lease_key(window.target) == lease_key(target):
+                out.append(window)
+        return out
+
 
 def _read_holder(fd: int, target: str) -> Holder | None:
     try:
@@ -388,6 +435,27 @@ class DynamoLedger:
 
     def delete_record(self, drill_id: str) -> None:
         self.ddb.delete_item(TableName=self.table, Key={"LockID": {"S": f"{RECORD_PREFIX}{drill_id}"}})
+
+    def put_window(self, window: Window) -> None:
+        item = {"LockID": {"S": f"{WINDOW_PREFIX}{self.scope}:{window.drill_id}"}, "window": {"S": json.dumps(asdict(window))}}
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item)
+        except self.ddb.exceptions.ResourceNotFoundException:
+            raise self._missing_table() from None
+
+    def windows(self, target: str) -> list[Window]:
+        """The kept windows of drills of the target in this account and region, whichever host ran them."""
+        out = []
+        for item in self._items(f"{WINDOW_PREFIX}{self.scope}:"):
+            try:
+                window = Window(**json.loads(item["window"]["S"]))
+            except (KeyError, ValueError, TypeError):
+                continue
+            if window.expired():
+                self.ddb.delete_item(TableName=self.table, Key={"LockID": item["LockID"]})
+            elif lease_key(window.target) == lease_key(target):
+                out.append(window)
+        return out
 
 
 Ledger = FileLedger | DynamoLedger

@@ -175,7 +175,7 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
         endpoint = cluster.client_endpoint(via)
-        preflight(endpoint.dsn, endpoint.label, clients, allow_exhaustion=allow_exhaustion, via=via)
+        bound = preflight(endpoint, clients, allow_exhaustion=allow_exhaustion, via=via)
         opts = ConnectionsOptions(clients=clients, rate_per_client=rate, duration_s=duration, query_ms=query_ms, ramp_s=ramp,
                                   setup_p95_ms=cfg.policy.connection_setup_p95_ms,
                                   pool_utilization_min=cfg.policy.pool_utilization_min,
@@ -184,7 +184,8 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
         drill_id = new_drill_id("connections")
         with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("connections", target, env.name)
-            journal.details.update(drill_id=drill_id, via=endpoint.label)
+            journal.details.update(drill_id=drill_id, via=endpoint.label, server_connections=bound)
+            journal.event("pre", bound)
             report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label),
                              app().debug)
             report = lease.judge(report)
@@ -214,11 +215,14 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
 @click.option("--metrics-wait", type=FiniteFloat(min=0, max=900), default=120.0, show_default=True,
               help="Seconds to wait afterwards for CloudWatch to publish the drill's minutes.")
 @click.option("--allow-throttling", is_flag=True,
-              help="Load a provisioned table beyond its capacity (and its autoscaling): the application's requests throttle too.")
+              help="Load a provisioned table beyond what the application leaves of its capacity: the application's requests "
+                   "may throttle too (the drill still stops when one does).")
+@click.option("--allow-replicas", is_flag=True,
+              help="Load a global table: every write is replicated to each replica, and priced per replica.")
 @report_options
 def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: float, window_hours: float,
                baseline_wcu: float | None, baseline_rcu: float | None, max_cost: float | None, p95_ms: float | None,
-               metrics_wait: float, allow_throttling: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+               metrics_wait: float, allow_throttling: bool, allow_replicas: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
                publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Drive DynamoDB TARGET at a multiple of its recent peak with items of its own: throttles, p95, rate, cost."""
     from ops.aws import Aws
@@ -242,15 +246,15 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
     opts = ThroughputOptions(multiplier=policy.throughput_multiplier, ramp_s=ramp_s, hold_s=hold_s, window_h=window_hours,
                              baseline_wcu=baseline_wcu, baseline_rcu=baseline_rcu, p95_ms=policy.throughput_p95_ms,
                              tolerance=policy.throughput_rate_tolerance, max_cost_usd=policy.max_drill_cost_usd,
-                             metrics_wait_s=metrics_wait, allow_throttling=allow_throttling)
+                             metrics_wait_s=metrics_wait, allow_throttling=allow_throttling, allow_replicas=allow_replicas)
     catalog = load_catalog(env.region)  # the table's region's prices
     with interruptible():
         load = LoadTarget(ref.name, Aws.for_env(cfg, env))
-        earlier = excluded_intervals(list_reports(report_dir or cfg.report_dir, "throughput"), str(ref))
+        ledger = ledger_for(cfg, env)
+        earlier = excluded_intervals(list_reports(report_dir or cfg.report_dir, "throughput"), str(ref), ledger.windows(str(ref)))
         drill_plan = plan(load, opts, catalog, earlier)
         refuse_if_costly(drill_plan, opts.max_cost_usd)  # one line, exit 2, before anything is written
         drill_id = new_drill_id("throughput")
-        ledger = ledger_for(cfg, env)
         with ledger.acquire(str(ref), drill_id, hours=(ramp_s + hold_s + metrics_wait + 900) / 3600 + 0.5) as lease:
             journal = Journal("throughput", str(ref), env.name)
             report = guarded(journal, lambda: run_throughput(load, drill_plan, opts, journal, drill_id, ledger, catalog),
@@ -288,7 +292,7 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
     from dataclasses import replace
 
     from ops.drills.common import guarded, interruptible, new_drill_id
-    from ops.drills.latency import LatencyOptions, Where, find_baseline, run_latency, summary
+    from ops.drills.latency import LatencyOptions, Where, connections_bound, find_baseline, run_latency, summary
     from ops.lease import ledger_for
     from ops.query import pgbench
     from ops.query.endpoints import endpoint_of, probe
@@ -313,11 +317,14 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
         opts = LatencyOptions(scripts=scripts, clients=clients, rate=rate, duration_s=duration, p95_ms=objective,
                               min_transactions=cfg.policy.min_statement_calls, gain_min=cfg.policy.index_gain_min,
                               read_only=not read_write, defines=variables, baseline=base, query_class=query_class)
+        bound = connections_bound(cluster, chosen, reached.in_recovery, clients)  # one line, exit 2, before the lease
         drill_id = new_drill_id("latency")
-        where = Where(chosen.dsn, chosen.label, drill_id, None if reached.in_recovery else cluster.writer_dsn())
+        where = Where(chosen.dsn, chosen.label, drill_id, cluster.writer_dsn(), on_reader=reached.in_recovery)
         with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("latency", str(ref), env.name)
-            journal.details.update(drill_id=drill_id, server=reached.server, server_in_recovery=reached.in_recovery)
+            journal.details.update(drill_id=drill_id, server=reached.server, server_in_recovery=reached.in_recovery,
+                                   server_connections=bound)
+            journal.event("pre", bound)
             report = guarded(journal, lambda: run_latency(where, opts, journal), app().debug)
             report = lease.judge(report)
     if report.status in ("pass", "fail", "inconclusive"):

@@ -250,11 +250,7 @@ async def _sample_pool(load: Load) -> None:
     try:
         while not window.over and not window.aborted:
             rows = await load.bounded(_show_pools(conn), conn, 5.0)
-            pools = [r for r in rows if r.get("database") != "pgbouncer"]
-            sample: dict[str, float] = {k: sum(int(r.get(k) or 0) for r in pools)
-                                        for k in ("cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used")}
-            if pools and all("maxwait" in r for r in pools):  # the oldest waiting client's wait, of any pool
-                sample["maxwait_ms"] = max(int(r["maxwait"] or 0) * 1000 + int(r.get("maxwait_us") or 0) / 1000 for r in pools)
+            sample = pool_sample(rows, *pool_of(load.dsn))
             sample["t"] = time.monotonic()
             tally.pool_samples.append(sample)
             await asyncio.sleep(0.25)
@@ -262,6 +258,31 @@ async def _sample_pool(load: Load) -> None:
         load.echo.event("pool", f"pooler statistics stopped: {exc}")
     finally:
         await load.close(conn)
+
+
+def pool_of(dsn: str) -> tuple[str, str]:
+    """The (database, user) pool a client of the DSN is given: PgBouncer keeps one pool per pair, and
+    libpq's defaults name them when the DSN does not (the user: $PGUSER, else the OS user; the
+    database: $PGDATABASE, else the user)."""
+    import getpass
+    import os
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(dsn)
+    user = str(params.get("user") or os.environ.get("PGUSER") or getpass.getuser())
+    return str(params.get("dbname") or os.environ.get("PGDATABASE") or user), user
+
+
+def pool_sample(rows: list[dict], database: str, user: str) -> dict[str, float]:
+    """What SHOW POOLS says of the one pool the drill's clients use: other pools (other databases, other
+    users, the application's own) are not the drill's, and their clients and connections are not counted."""
+    pools = [r for r in rows if r.get("database") == database and r.get("user") == user]
+    sample: dict[str, float] = {k: sum(int(r.get(k) or 0) for r in pools)
+                                for k in ("cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used")}
+    if pools and all("maxwait" in r for r in pools):  # the oldest waiting client's wait in that pool
+        sample["maxwait_ms"] = max(int(r["maxwait"] or 0) * 1000 + int(r.get("maxwait_us") or 0) / 1000 for r in pools)
+    return sample
 
 
 async def _show_pools(conn: psycopg.AsyncConnection) -> list[dict]:

@@ -108,6 +108,7 @@ class TableInfo:
     # Application Auto Scaling of a provisioned table's capacity: {"write": (min, max), "read": ...};
     # None when it could not be read.
     autoscaling: dict[str, tuple[float, float]] | None = field(default_factory=dict)
+    replicas: tuple[str, ...] = ()  # regions of a global table's replicas (DescribeTable Replicas), this one's left out
 
     @property
     def mode(self) -> str:
@@ -141,6 +142,7 @@ class Tally:
     uncertain: set[int] = field(default_factory=set)  # writes that failed with no answer to trust (a timeout): maybe written
     collision: str | None = None  # a key of the drill's space held an item it did not write
     started_at: float = 0.0  # epoch seconds
+    in_flight: int = 0  # requests sent and not yet answered (under lock)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, op: Op) -> None:
@@ -215,6 +217,8 @@ class LoadTarget:
             ttl_attribute=ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
             description=t,
             autoscaling={} if mode == "PAY_PER_REQUEST" else self._autoscaling(),
+            replicas=tuple(r["RegionName"] for r in t.get("Replicas") or []
+                           if r.get("RegionName") and r.get("RegionName") != self.aws.region),
         )
 
     def _autoscaling(self) -> dict[str, tuple[float, float]] | None:
@@ -286,7 +290,8 @@ class LoadTarget:
         return check
 
     def run(self, info: TableInfo, drill_id: str, items: int, writes: tuple[float, float], reads: tuple[float, float],
-            ramp_s: float, hold_s: float, workers: int, stop: threading.Event, progress: Callable[[str], None]) -> Tally:
+            ramp_s: float, hold_s: float, workers: int, stop: threading.Event, progress: Callable[[str], None],
+            tally: Tally | None = None) -> Tally:
         """Send the writes and reads on schedule from `workers` threads until the schedule ends or stop is set.
 
         writes/reads are (rate at the start of the ramp, rate at the multiple), requests a second. A
@@ -295,7 +300,7 @@ class LoadTarget:
         """
         table = info.description
         client = self.load_client(workers)
-        tally = Tally()
+        tally = tally if tally is not None else Tally()  # given: another thread reads it while the load runs
         streams = {"write": writes, "read": reads}
         nxt = {"write": 0, "read": 0}
         due = {k: due_at(0, *streams[k], ramp_s, hold_s) if streams[k][1] > 0 else None for k in streams}
@@ -328,6 +333,8 @@ class LoadTarget:
                 key = item_key(table, drill_id, seq)
                 call = lambda: client.get_item(TableName=self.name, Key=key, ConsistentRead=True,  # noqa: E731
                                                   ReturnConsumedCapacity="TOTAL")
+            with tally.lock:
+                tally.in_flight += 1
             sent = time.monotonic()
             try:
                 answer = call()
@@ -351,7 +358,9 @@ class LoadTarget:
                     with tally.lock:
                         tally.uncertain.add(seq)  # cleanup deletes it too, conditionally
                     stop.set()
-            tally.add(op)
+            with tally.lock:  # counted and no longer in flight at once: a reader never sees it in neither
+                tally.ops.append(op)
+                tally.in_flight -= 1
 
         def worker() -> None:
             while not stop.is_set():

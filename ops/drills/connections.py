@@ -10,11 +10,13 @@ with a client over server connections open, over the load's window (not while cl
 connect or leave).
 
 Before the load, one connection is made: an endpoint that nobody can reach is an error (exit 2),
-not a drill of N refusals. When it reaches the server it dialled (no pooler or proxy between,
-whether or not --via named it), the clients
-must fit in the connections the server has free, less a tenth kept for the application, or the
-drill is refused before it starts: it would otherwise refuse the application's own connections.
---allow-exhaustion runs it anyway, to measure exhaustion on purpose.
+not a drill of N refusals. Over it the server's room is read, and what the clients may open on the
+server must fit in it (ops.data.server_room): straight to the server one connection a client;
+through a PgBouncer the drill's pool; through RDS Proxy its MaxConnectionsPercent of max_connections;
+through anything else one a client. Room is max_connections less the reserved, less a tenth kept for
+the application, less the sessions open now (pg_stat_activity, or CloudWatch DatabaseConnections when
+higher). A load that does not fit is refused before it starts: it would otherwise refuse the
+application's own connections. --allow-exhaustion runs it anyway, to measure exhaustion on purpose.
 
 Objectives:
 - CONN-SETUP-P95 (<= connection_setup_p95_ms).
@@ -43,38 +45,37 @@ from __future__ import annotations
 import statistics
 
 from ops.data.clients import ConnectionsOptions, Tally, pooler_answer, run_load
+from ops.data import server_room
 from ops.percentiles import percentile
 from ops.errors import CannotRun
 from ops.report import Journal, Report, headline, measured
+from ops.targets.base import ClientEndpoint
 
 __all__ = ["ConnectionsOptions", "preflight", "run_connections", "summary"]
 
-HEADROOM = 0.1  # of the server's usable connections, left to the application
 
+def preflight(endpoint: ClientEndpoint, clients: int, allow_exhaustion: bool, via: str | None = None) -> str:
+    """Connect once and bound the load by what it may open on the server (ops.data.server_room): one
+    connection a client straight to the server (the target's own endpoint, or a --via that turns out to
+    be the server, or one whose limit cannot be read), the drill's pool through a PgBouncer, or
+    MaxConnectionsPercent of max_connections through an RDS Proxy. Returns what was found, for the report."""
+    from ops.data.clients import pool_of
 
-def preflight(dsn: str, label: str, clients: int, allow_exhaustion: bool, via: str | None = None) -> None:
-    """Connect once; when that reaches the server itself (the target's own endpoint, or a --via that turns
-    out to be the server), refuse a load that would take the application's connections."""
-    import psycopg
-
-    try:
-        with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
-            limit, reserved, in_use, addr, port = conn.execute(
-                "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int"
-                " + coalesce(current_setting('reserved_connections', true)::int, 0),"
-                # Sessions of other users show a NULL backend_type without pg_read_all_stats: counted, not missed.
-                " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' OR backend_type IS NULL),"
-                " host(inet_server_addr()), inet_server_port()").fetchone()
-    except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or ["connection failed"])[0].strip()
-        raise CannotRun(f"cannot connect to {label}: {first}") from None
-    if allow_exhaustion or (via is not None and not _dialled_the_server(dsn, addr, port)):
-        return  # a pooler or proxy between: it queues clients rather than handing each a server connection
-    free = int((limit - reserved) * (1 - HEADROOM)) - in_use
-    if clients > free:
-        raise CannotRun(f"{clients} clients straight to the server would leave the application no connections: "
-                        f"max_connections {limit}, {reserved} reserved, {in_use} in use, {free} free after a "
-                        f"{100 * HEADROOM:.0f}% margin; go --via a pooler or proxy, or pass --allow-exhaustion")
+    found, addr, port = server_room.read_room(endpoint.dsn, endpoint.label, endpoint.connections_metric)
+    if via is None or _dialled_the_server(endpoint.dsn, addr, port):
+        share = server_room.per_client(clients, "straight to the server")
+    elif endpoint.pool_admin_dsn:
+        share = server_room.pgbouncer_share(endpoint.pool_admin_dsn, *pool_of(endpoint.dsn), clients)
+    elif endpoint.proxy is not None and endpoint.proxy[1] is not None:
+        share = server_room.proxy_share(endpoint.proxy[1], endpoint.proxy[0], found.max_connections, clients)
+    elif endpoint.proxy is not None:
+        share = server_room.per_client(clients, f"RDS Proxy {endpoint.proxy[0]}'s MaxConnectionsPercent could not be read")
+    else:
+        share = server_room.per_client(clients, f"what {endpoint.label} may open on the server is not known")
+    if allow_exhaustion:
+        return f"--allow-exhaustion: {share.most} server connection(s) ({share.why}); the server has {found.describe()}"
+    return server_room.refuse_beyond(share, found, endpoint.label, "lower --clients, lower the pool's or proxy's limit, "
+                                                                   "or pass --allow-exhaustion")
 
 
 def _dialled_the_server(dsn: str, addr: str | None, port: int | None) -> bool:

@@ -82,12 +82,31 @@ def find_baseline(report_dir: Path, ref: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Where:
-    """Where the workload runs: the endpoint's DSN, and for a writer the DSN (as the target's own user) that
-    creates the workload's read-only role and reads the server's write counters."""
+    """Where the workload runs: the endpoint's DSN, and the writer's DSN (as the target's own user) that
+    creates the workload's read-only role and, on a writer, reads the server's write counters."""
     dsn: str
     label: str
     drill_id: str
-    admin_dsn: str | None = None  # None: a reader (a server in recovery)
+    admin_dsn: str | None = None  # the writer's; None: not known
+    on_reader: bool = False  # the endpoint reached a server in recovery
+
+
+DRILL_OWN_CONNECTIONS = 2  # besides pgbench's clients: the drill's own (the role's, its counters) at once
+
+
+def connections_bound(cluster: Any, endpoint: Any, on_reader: bool, clients: int) -> str:
+    """pgbench's clients connect straight to the server the endpoint reached: they and the drill's own
+    connections must fit in the room it has (ops.data.server_room), or the drill is refused in one line."""
+    from ops.data import server_room
+
+    metric = None
+    if hasattr(cluster, "connections_metric"):
+        metric = ((lambda: (None, "the reader endpoint's instance is not known")) if on_reader
+                  else (lambda: cluster.connections_metric(cluster.current_writer())))
+    found, _, _ = server_room.read_room(endpoint.dsn, endpoint.label, metric)
+    share = server_room.per_client(clients + DRILL_OWN_CONNECTIONS, f"pgbench's {clients} and the drill's own "
+                                                                     f"{DRILL_OWN_CONNECTIONS}, straight to the server")
+    return server_room.refuse_beyond(share, found, endpoint.label, "lower --clients")
 
 
 def run_latency(where: Where, opts: LatencyOptions, journal: Journal) -> Report:
@@ -111,9 +130,8 @@ def run_latency(where: Where, opts: LatencyOptions, journal: Journal) -> Report:
                           + ("" if opts.read_only else " (read-write)"))
     if not opts.read_only:
         run = pgbench.run(settings, pgbench.environment(where.dsn, read_only=False), lambda line: journal.event("progress", line))
-    elif where.admin_dsn is None:
-        run = pgbench.run(settings, pgbench.environment(where.dsn, read_only=True), lambda line: journal.event("progress", line))
-        _judge_reader_read_only(where, journal)
+    elif where.on_reader:
+        run = _run_on_reader_as_read_only_role(settings, where, opts, journal)
     else:
         run = _run_as_read_only_role(settings, where, opts, journal)
     journal.details["pgbench_argv"] = [a for a in run.argv]
@@ -148,6 +166,24 @@ def _run_as_read_only_role(settings: Settings, where: Where, opts: LatencyOption
     if "workload_write_statements" not in verdict.measurements:
         journal.mark_not_measured("workload_write_statements", "pg_stat_statements could not be read")
     journal.check("LAT-READ-ONLY", verdict.status, verdict.detail)
+    return run
+
+
+def _run_on_reader_as_read_only_role(settings: Settings, where: Where, opts: LatencyOptions, journal: Journal) -> pgbench.Run:
+    """On a reader too the workload logs in as the drill's read-only role, never as the target's own user:
+    made on the writer, it reaches the reader by replication, and is dropped on the writer at the end."""
+    from ops.errors import CannotRun
+    from ops.query import workload_role
+
+    if where.admin_dsn is None:
+        raise CannotRun(f"the workload's read-only role is made on the writer, and the writer of {where.label} is not known; "
+                        "--read-write runs the workload as the target's own user")
+    hours = (opts.duration_s + pgbench.OVERRUN_S) / 3600 + 0.5
+    with workload_role.read_only_role(where.admin_dsn, where.drill_id, opts.clients, hours,
+                                      on_event=lambda message: journal.event("guard", message), login_dsn=where.dsn) as role:
+        journal.details["workload_role"] = role.name
+        run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line))
+    _judge_reader_read_only(where, journal)
     return run
 
 

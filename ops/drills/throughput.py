@@ -35,9 +35,30 @@ may raise it: then the capacity up to the scalable maximum, for the drill and an
 scale-in waits for low use, and capacity is billed by the hour) — an upper bound.
 
 A provisioned table shares its capacity with the application: a load beyond it throttles the
-application's requests too, and autoscaling follows only minutes later. Such a drill is refused
-before anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point.
-Autoscaling that could not be read is priced up to the per-table quota.
+application's requests too, and autoscaling follows only minutes later. The drill is budgeted
+against what the application leaves: the capacity less a headroom (a fifth, for the application's
+own swings) less what the table consumes now (the busiest of the last five minutes of CloudWatch,
+the minute under way over the seconds it has run, earlier drills' minutes left out). A load above
+that budget is refused before anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point. On demand, the same
+sum is held against the warm throughput (a warning: the table scales). Autoscaling that could not be
+read is priced up to the per-table quota.
+
+Another client's throttles stop the drill: while the load runs, the table's WriteThrottleEvents and
+ReadThrottleEvents are read every few seconds and compared with the throttles the drill's own client
+counted, by when it sent them (OtherClients: a throttle of the drill's can be in CloudWatch only if
+its request was sent before the read). Any event beyond the drill's own is another client's: the
+load halts, the report says why (TP-OTHER-CLIENTS fails) and the drill ends aborted (exit 3).
+CloudWatch publishes DynamoDB's minutes about a minute late on AWS: a short drill may end before the
+events show; the minutes read back after it (TP-TABLE-THROTTLES) then fail it.
+
+A global table (DescribeTable lists Replicas) copies every write of the drill to each replica, whose
+capacity and bill take them too: it is refused (PRE-REPLICAS) unless --allow-replicas, and then each
+write is priced once more per replica (replicated write request units on demand, replicated write
+capacity that autoscaling may add when provisioned, at the catalog's write prices, which AWS charges
+for them alike); cross-region transfer of the replicated items is not priced.
+
+Earlier drills' minutes are found in two places: the report directory, and the ledger's drill
+windows (ops.lease: kept 15 days, in an AWS env's lease table, so drills run from another host count).
 """
 
 from __future__ import annotations
@@ -47,9 +68,9 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
-from ops.data.ddb_load import MAX_ITEMS, LoadTarget, MinuteSum, Removed, TableInfo, Tally, planned_requests
+from ops.data.ddb_load import READ_TIMEOUT_S, MAX_ITEMS, LoadTarget, MinuteSum, Removed, TableInfo, Tally, planned_requests
 from ops.drills.common import deferred_interrupts, expiry, fewest_by_chance
 from ops.errors import CannotRun, UsageError
 from ops.lease import Record
@@ -64,6 +85,8 @@ BURST_S = 300  # provisioned tables keep "up to 5 minutes (300 seconds) of unuse
 METRICS = {"write": "ConsumedWriteCapacityUnits", "read": "ConsumedReadCapacityUnits"}
 THROTTLE_METRICS = {"write": "WriteThrottleEvents", "read": "ReadThrottleEvents"}
 UNIT = {"write": "WCU", "read": "RCU"}
+CAPACITY_HEADROOM = 0.2  # of a table's capacity, never budgeted to a drill: the application's own swings
+PARTIAL_MINUTE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,10 @@ class ThroughputOptions:
     metrics_wait_s: float = 120.0
     expires_hours: float = 6.0
     allow_throttling: bool = False  # a provisioned table's capacity may be exceeded, the application's requests throttled
+    allow_replicas: bool = False  # a global table may be loaded: every write is replicated to each replica
+    current_minutes: float = 5.0  # how far back "what the table consumes now" is read
+    headroom: float = CAPACITY_HEADROOM
+    watch_every_s: float = 2.0  # how often another client's throttles are looked for during the load
 
 
 @dataclass(frozen=True)
@@ -91,6 +118,9 @@ class Baseline:
     window_start: datetime
     window_end: datetime
     excluded_minutes: int
+    current_wcu: float = 0.0  # what the table consumes now (the busiest recent minute / 60), drills left out
+    current_rcu: float = 0.0
+    current_from: str = "not read"
 
 
 @dataclass(frozen=True)
@@ -164,7 +194,32 @@ def baseline(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[d
         raise UsageError(f"dynamodb:{target.name} consumed no capacity over the last {opts.window_h:g} h (CloudWatch AWS/DynamoDB "
                          "ConsumedWriteCapacityUnits and ConsumedReadCapacityUnits): there is no peak to multiply; "
                          "give --baseline-wcu and/or --baseline-rcu (units a second) or a longer --window-hours")
-    return Baseline(rate["write"], rate["read"], source["write"], source["read"], start, now, dropped)
+    current, current_from = current_use(target, opts, excluded, now)
+    return Baseline(rate["write"], rate["read"], source["write"], source["read"], start, now, dropped,
+                    current["write"], current["read"], current_from)
+
+
+def current_use(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[datetime, datetime]],
+                now: datetime) -> tuple[dict[str, float], str]:
+    """What the table consumes now: the busiest one-minute Sum / 60 of the last opts.current_minutes,
+    earlier drills' minutes left out. No data point in them: DynamoDB publishes a minute only when the
+    table was used, so nothing was consumed."""
+    start = now - timedelta(minutes=opts.current_minutes)
+    rate, parts = {}, []
+    for kind in ("write", "read"):
+        sums = target.minute_sums(METRICS[kind], start, now + timedelta(minutes=1))
+        per_s, minute, _ = peak([m for m in sums if m.at + timedelta(minutes=1) <= now], excluded)
+        # the minute under way: its Sum over the seconds it has run so far (at least PARTIAL_MINUTE_S, so a
+        # request or two in its first second is not taken for a rate)
+        for m in sums:
+            if m.at + timedelta(minutes=1) > now and not peak([m], excluded)[2]:
+                elapsed = max(PARTIAL_MINUTE_S, (now - m.at).total_seconds())
+                if m.total / elapsed > per_s:
+                    per_s, minute = m.total / elapsed, m
+        rate[kind] = per_s
+        parts.append(f"{per_s:.3f} {UNIT[kind]}/s" + (f" (minute of {minute.at:%H:%M} UTC)" if minute and per_s > 0 else ""))
+    return rate, (f"{' and '.join(parts)}, the busiest minute of the last {opts.current_minutes:g} in CloudWatch "
+                  "(the minute under way over the seconds it has run)")
 
 
 class _Prices:
@@ -183,11 +238,15 @@ def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[
           targets: tuple[float, float] = (0.0, 0.0), seconds: float = 0.0) -> Cost:
     """targets: the write and read units a second at the multiple; seconds: how long the load runs."""
     prices = _Prices(catalog)
+    copies = len(info.replicas)
     if info.on_demand:
         w, r = prices.usd("dynamodb.ondemand.write"), prices.usd("dynamodb.ondemand.read")
-        usd = write_units * w / 1e6 + read_units * r / 1e6
+        usd = write_units * (1 + copies) * w / 1e6 + read_units * r / 1e6
         note = (f"on-demand: {write_units:,.0f} write request units x {w:g} USD per million + "
                 f"{read_units:,.0f} read request units x {r:g} USD per million")
+        if copies:
+            note += (f" + {write_units:,.0f} replicated write request units in each of {copies} replica(s) "
+                     f"({', '.join(info.replicas)}) x {w:g} USD per million (cross-region transfer not priced)")
         return Cost(write_units, read_units, usd, note)
     hourly = (info.provisioned_wcu * prices.usd("dynamodb.provisioned.wcu")
               + info.provisioned_rcu * prices.usd("dynamodb.provisioned.rcu"))
@@ -203,10 +262,12 @@ def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[
         return Cost(write_units, read_units, 0.0, note + f"; the drill's {write_units:,.0f} write and {read_units:,.0f} read units "
                                                          "add nothing to it")
     hours = math.ceil(seconds / 3600) + 1
-    usd = hours * (raised.get("write", 0.0) * prices.usd("dynamodb.provisioned.wcu")
+    # each replica's write capacity scales with the replicated writes as the table's does (replicated WCU)
+    usd = hours * (raised.get("write", 0.0) * (1 + copies) * prices.usd("dynamodb.provisioned.wcu")
                    + raised.get("read", 0.0) * prices.usd("dynamodb.provisioned.rcu"))
     added = " and ".join(f"{n:g} {UNIT[k]}" for k, n in raised.items() if n)
-    return Cost(write_units, read_units, usd, note + f"; autoscaling may add up to {added} for about {hours} h "
+    each = f" (the write capacity in the table and each of its {copies} replica(s))" if copies and raised.get("write") else ""
+    return Cost(write_units, read_units, usd, note + f"; autoscaling may add up to {added}{each} for about {hours} h "
                                                      f"(the drill and the scale-in after it): at most {usd:.4f} USD")
 
 
@@ -232,42 +293,62 @@ def refuse_if_costly(p: Plan, max_cost_usd: float) -> None:
                          f"{max_cost_usd:g} USD: nothing was written; raise --max-cost, or shorten --time / --ramp")
 
 
-def pre_checks(p: Plan, allow_throttling: bool = False) -> list[tuple[str, str, str]]:
+def pre_checks(p: Plan, allow_throttling: bool = False, allow_replicas: bool = False,
+               headroom: float = CAPACITY_HEADROOM) -> list[tuple[str, str, str]]:
     info, base = p.info, p.baseline
     out = [("PRE-AVAILABLE", "pass" if info.status == "ACTIVE" else "fail", f"table {info.name} is {info.status} ({info.mode})")]
+    if info.replicas:
+        copies = f"a global table with {len(info.replicas)} replica(s) ({', '.join(info.replicas)}): each of the drill's writes is " \
+                 "replicated to every replica, whose capacity and bill take it too"
+        out.append(("PRE-REPLICAS", "warn", copies + "; --allow-replicas: priced per replica") if allow_replicas
+                   else ("PRE-REPLICAS", "fail", copies + "; pass --allow-replicas to load it anyway"))
     lacking = [k for k, r in (("writes", base.wcu), ("reads", base.rcu)) if r <= 0]
     detail = (f"peak {base.wcu:.3f} WCU/s ({base.wcu_from}) and {base.rcu:.3f} RCU/s ({base.rcu_from})"
               + (f"; {base.excluded_minutes} minute(s) of earlier throughput drills left out" if base.excluded_minutes else ""))
     out.append(("PRE-BASELINE", "warn" if lacking else "pass",
                 detail + (f"; no {' or '.join(lacking)} in the window: the drill sends none" if lacking else "")))
     need = f"{p.target_wcu:.1f} WCU/s and {p.target_rcu:.1f} RCU/s"
+    now = {"write": base.current_wcu, "read": base.current_rcu}
+    uses = f"the table consumes {base.current_from}"
     if not info.on_demand:
-        over = [(k, t, c) for k, t, c in (("write", p.target_wcu, info.provisioned_wcu), ("read", p.target_rcu, info.provisioned_rcu)) if t > c]
-        # Over the capacity, the application's own requests throttle with the drill's. Autoscaling does not
+        # The drill gets what the application leaves: the capacity less a headroom less what it consumes now.
+        budget = {k: c * (1 - headroom) - now[k] for k, c in (("write", info.provisioned_wcu), ("read", info.provisioned_rcu))}
+        wanted = {"write": p.target_wcu, "read": p.target_rcu}
+        over = [k for k in ("write", "read") if wanted[k] > 0 and wanted[k] > budget[k]]
+        budgets = (f"a budget of {max(0.0, budget['write']):.1f} WCU/s and {max(0.0, budget['read']):.1f} RCU/s "
+                   f"(provisioned {info.provisioned_wcu:g} WCU and {info.provisioned_rcu:g} RCU, less {100 * headroom:.0f}% headroom, "
+                   f"less what {uses})")
+        fits = min((max(0.0, budget[k]) / (wanted[k] / p.multiplier) for k in over), default=p.multiplier)
+        # Over the budget, the application's own requests throttle with the drill's. Autoscaling does not
         # prevent it: it acts after two one-minute breaches and the table update takes minutes more.
         if over and not allow_throttling:
-            out.append(("PRE-CAPACITY", "fail", f"{p.multiplier:g}x needs {need}; the table is provisioned with {info.provisioned_wcu:g} WCU "
-                                                f"and {info.provisioned_rcu:g} RCU ({_scaling(info)}): the drill would throttle the "
-                                                "application's requests too (autoscaling, if any, follows only minutes later); "
-                                                "lower --multiplier, raise the capacity first, or pass --allow-throttling"))
+            out.append(("PRE-CAPACITY", "fail", f"{p.multiplier:g}x needs {need}, above {budgets} ({_scaling(info)}): the drill would "
+                                                "throttle the application's requests too (autoscaling, if any, follows only minutes "
+                                                "later); " + (f"lower --multiplier (at most {fits:.2f}x fits), " if fits > 0 else
+                                                              "no multiple fits what the application leaves; ")
+                                                + "raise the capacity first, or pass --allow-throttling"))
         elif over:
-            lasts = min(c * BURST_S / (t - c) for _, t, c in over)
-            out.append(("PRE-CAPACITY", "warn", f"{p.multiplier:g}x needs {need}; the table is provisioned with {info.provisioned_wcu:g} WCU "
-                                                f"and {info.provisioned_rcu:g} RCU ({_scaling(info)}): beyond them only burst capacity "
-                                                f"serves it (at most {BURST_S} s of unused capacity, best effort), about {lasts:.0f} s at "
-                                                "this rate, then it throttles until autoscaling, if any, raises the capacity"))
+            capacity = {"write": info.provisioned_wcu, "read": info.provisioned_rcu}
+            # burst capacity holds up to BURST_S seconds of the capacity; it drains at what the drill and the application take beyond it
+            lasts = min((capacity[k] * BURST_S / (wanted[k] + now[k] - capacity[k]) if wanted[k] + now[k] > capacity[k] else float("inf"))
+                        for k in over)
+            out.append(("PRE-CAPACITY", "warn", f"{p.multiplier:g}x needs {need}, above {budgets} ({_scaling(info)}): beyond the "
+                                                f"capacity only burst capacity serves it (at most {BURST_S} s of unused capacity, best "
+                                                + (f"effort), about {lasts:.0f} s at this rate, then it throttles" if lasts != float("inf")
+                                                   else "effort) and the headroom") + " until autoscaling, if any, raises the capacity"))
         else:
-            out.append(("PRE-CAPACITY", "pass", f"{p.multiplier:g}x needs {need}, within the provisioned {info.provisioned_wcu:g} WCU "
-                                                f"and {info.provisioned_rcu:g} RCU"))
+            out.append(("PRE-CAPACITY", "pass", f"{p.multiplier:g}x needs {need}, within {budgets}"))
     else:
         notes = []
         for k, t, warm, ceiling in (("write", p.target_wcu, info.warm_wcu, info.max_on_demand_wru),
                                     ("read", p.target_rcu, info.warm_rcu, info.max_on_demand_rru)):
-            if ceiling is not None and t > ceiling:
-                notes.append(f"{t:.1f} {k} units/s is above the table's maximum on-demand throughput {ceiling:g} (the service throttles above it)")
-            elif warm is not None and t > warm:
-                notes.append(f"{t:.1f} {k} units/s is above the table's warm throughput {warm:g}: on demand serves up to double its "
-                             "previous peak at once; pre-warm it (UpdateTable WarmThroughput) or expect throttling")
+            if ceiling is not None and t + now[k] > ceiling:
+                notes.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its maximum on-demand "
+                             f"throughput {ceiling:g} (the service throttles above it)")
+            elif warm is not None and t + now[k] > warm * (1 - headroom):
+                notes.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its warm throughput {warm:g} "
+                             f"less {100 * headroom:.0f}% headroom: on demand serves up to double its previous peak at once; pre-warm it "
+                             "(UpdateTable WarmThroughput) or expect throttling")
         out.append(("PRE-CAPACITY", "warn" if notes else "pass",
                     "; ".join(notes) if notes else f"{p.multiplier:g}x needs {need}, within the table's warm throughput "
                                                    f"({_units(info.warm_wcu)} WCU/s, {_units(info.warm_rcu)} RCU/s)"))
@@ -290,6 +371,98 @@ def _units(value: float | None) -> str:
 # --- the run ---------------------------------------------------------------------------------------------
 
 
+class OtherClients:
+    """Watches the table's throttle events while the load runs; any beyond the drill's own are another client's.
+
+    A throttle of the drill's can be in CloudWatch only if the drill sent its request before CloudWatch
+    was read, so each poll takes two lower bounds of the events that are not the drill's, and stops
+    the load when either is above zero:
+    - live: every event since the drill began, less the drill's throttled requests sent before the read
+      and its requests still unanswered (any of them may have been throttled);
+    - settled: the events of the minutes before the last minute boundary, less the drill's throttled
+      requests sent before that boundary. A minute CloudWatch has not published in full yet only makes
+      it smaller; once published it is exact but for a request in flight across the boundary, and it
+      does not count the drill's throttles CloudWatch has not published yet against another client.
+    Events of the drill's first minute from before it began are read first and left out.
+    """
+
+    def __init__(self, target: LoadTarget, stop: threading.Event, every_s: float,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.target, self.stop, self.every_s, self.now = target, stop, every_s, now
+        self.since = now().replace(second=0, microsecond=0)
+        self.before = self._events(now() + timedelta(minutes=1)) or 0.0
+        self.tally: Tally | None = None
+        self.extra_own = 0  # the manifest's throttled attempts: sent before the load
+        self.reason: str | None = None
+        self.reads = 0
+        self.failed: str | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _events(self, until: datetime) -> float | None:
+        counts = [self.target.total(THROTTLE_METRICS[k], self.since, until) for k in THROTTLE_METRICS]
+        return None if all(c is None for c in counts) else sum(c or 0.0 for c in counts)
+
+    def start(self, tally: Tally, extra_own: int) -> None:
+        self.tally, self.extra_own = tally, extra_own
+        self._thread = threading.Thread(target=self._watch, name="dbops-other-clients", daemon=True)
+        self._thread.start()
+
+    def _own(self, before: float, unanswered: bool) -> int:
+        """The drill's throttled requests sent before an epoch time (and, asked, those not yet answered)."""
+        tally = self.tally
+        assert tally is not None
+        with tally.lock:
+            sent = sum(o.outcome == "throttled" and tally.started_at + o.sent < before for o in tally.ops)
+            return self.extra_own + sent + (tally.in_flight if unanswered else 0)
+
+    def _excess(self) -> tuple[float, str] | None:
+        read_at = self.now()
+        live = self._events(read_at + timedelta(minutes=1))
+        boundary = read_at.replace(second=0, microsecond=0)
+        settled = self._events(boundary) if boundary > self.since else None
+        self.reads += 1
+        found = []
+        if live is not None:
+            own = self._own(read_at.timestamp(), unanswered=True)
+            found.append((live - self.before - own, f"CloudWatch counted {live - self.before:g} throttle events on the table since "
+                                                     f"the drill began; the drill had at most {own} of its own"))
+        if settled is not None:
+            own = self._own(boundary.timestamp(), unanswered=False)
+            found.append((settled - self.before - own, f"CloudWatch counted {settled - self.before:g} throttle events on the table "
+                                                       f"from the drill's start to {boundary:%H:%M} UTC; the drill had {own} of its own"))
+        return max(found, default=None, key=lambda f: f[0])
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.every_s):
+            try:
+                found = self._excess()
+            except Exception as exc:  # noqa: BLE001 — a failed read is said, never taken as "no throttles"
+                from ops.errors import describe
+
+                self.failed = describe(exc) or str(exc)
+                continue
+            if found is not None and found[0] > 0:
+                self.reason = f"another client's requests were throttled: {found[1]}"
+                self.stop.set()
+                return
+
+    def finish(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=READ_TIMEOUT_S)
+
+    def judge(self, journal: Journal) -> None:
+        if self.reason:
+            journal.check("TP-OTHER-CLIENTS", "fail", f"the load was stopped: {self.reason}")
+        elif not self.reads:
+            why = f"CloudWatch could not be read during the load ({self.failed})" if self.failed else "the load ended before a first read"
+            journal.check("TP-OTHER-CLIENTS", "unknown", f"other clients' throttles not measured during the load: {why}")
+        else:
+            journal.check("TP-OTHER-CLIENTS", "pass", f"no throttle event beyond the drill's own during the load "
+                                                      f"({self.reads} CloudWatch reads, every {self.every_s:g}s)")
+
+
 def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal: Journal, drill_id: str,
                    ledger: Any = None, catalog: dict[str, Any] | None = None) -> Report:
     from ops.cost.estimate import load_catalog
@@ -306,19 +479,23 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
     journal.event("pre", f"drill {drill_id}: {journal.target} ({p.info.mode})")
     journal.measure("peak_wcu", p.baseline.wcu)
     journal.measure("peak_rcu", p.baseline.rcu)
+    journal.measure("current_wcu", p.baseline.current_wcu)
+    journal.measure("current_rcu", p.baseline.current_rcu)
     journal.measure("target_wcu", p.target_wcu)
     journal.measure("target_rcu", p.target_rcu)
     journal.measure("cost_estimate_usd", p.estimate.usd)
     journal.event("cost", f"estimated {p.estimate.usd:.6f} USD (at most {opts.max_cost_usd:g}): {p.estimate.note}")
-    for cid, status, detail in pre_checks(p, opts.allow_throttling):
+    for cid, status, detail in pre_checks(p, opts.allow_throttling, opts.allow_replicas, opts.headroom):
         journal.check(cid, status, detail)
     if any(c.status == "fail" for c in journal.checks):
         return journal.finish("error", f"ERROR: pre-checks failed, the drill did not start: {journal.failed_detail()}")
 
+    stop = threading.Event()
+    watch = OtherClients(target, stop, opts.watch_every_s)  # the minute's throttle events so far: not the drill's
     record = Record(drill_id, journal.target, journal.env, owner_id(), expiry(opts.expires_hours), markers=True)
     if ledger is not None:
         ledger.put_record(record)  # before the first item: a drill killed from here on leaves its items findable
-    stop = threading.Event()
+        _put_window(ledger, drill_id, journal, datetime.now(timezone.utc) + timedelta(seconds=p.ramp_s + p.hold_s + 60))
     tally: Tally | None = None
     aborted = False
     manifest_units, manifest_throttled = 0.0, 0
@@ -327,8 +504,14 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
         journal.event("load", f"{p.multiplier:g}x: writes {p.writes[0]:.2f} -> {p.writes[1]:.2f} WCU/s and reads {p.reads[0]:.2f} -> "
                               f"{p.reads[1]:.2f} RCU/s over {p.ramp_s:g}s, then held {p.hold_s:g}s; {p.items} item(s) of the drill's "
                               f"own, {p.workers} workers, retries off")
-        tally = target.run(p.info, drill_id, p.items, p.writes, p.reads, p.ramp_s, p.hold_s, p.workers, stop,
-                           lambda m: journal.event("load", m))
+        tally = Tally()
+        tally.started_at = time.time()  # the load sets it again as it starts: nothing is sent before it
+        watch.start(tally, manifest_throttled)
+        try:
+            target.run(p.info, drill_id, p.items, p.writes, p.reads, p.ramp_s, p.hold_s, p.workers, stop,
+                       lambda m: journal.event("load", m), tally)
+        finally:
+            watch.finish()
     except KeyboardInterrupt:
         aborted = True
         stop.set()
@@ -336,6 +519,8 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
     finally:
         with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
             pending, removed = _cleanup(target, p, drill_id, tally, journal)
+            if ledger is not None:  # the drill's own requests end with its cleanup
+                _put_window(ledger, drill_id, journal, datetime.now(timezone.utc))
         aborted |= deferred.count > 0
         if ledger is not None and not pending:
             ledger.delete_record(drill_id)
@@ -345,11 +530,18 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
         raise CannotRun("the load did not run")
     if tally.collision:
         raise CannotRun(tally.collision)
+    watch.judge(journal)
+    if watch.reason:
+        journal.measure("requests", len(tally.ops))
+        journal.measure("throttled_requests", sum(o.outcome == "throttled" for o in tally.ops))
+        journal.details["stopped"] = watch.reason
+        return journal.finish("aborted", f"STOPPED: {watch.reason}; the load halted at once; "
+                                         f"{journal.details.get('cleanup', '')}")
     _judge(tally, p, opts, journal)
     # the manifest and the deletes are the drill's requests too (retried when throttled: counted, not judged)
     housekeeping_throttled = manifest_throttled + removed.throttled
     journal.measure("cleanup_throttled_attempts", housekeeping_throttled)
-    _cloudwatch(target, opts, tally, journal, manifest_units + removed.write_units, housekeeping_throttled)
+    _cloudwatch(target, opts, tally, journal, manifest_units + removed.write_units, housekeeping_throttled, watch)
     consumed_w = manifest_units + removed.write_units + sum(o.units for o in tally.ops if o.kind == "write")
     consumed_r = sum(o.units for o in tally.ops if o.kind == "read")
     journal.measure("consumed_write_units", consumed_w)
@@ -479,11 +671,19 @@ def _worst(statuses: list[str]) -> str:
     return "pass" if statuses else "unknown"
 
 
+def _put_window(ledger: Any, drill_id: str, journal: Journal, until: datetime) -> None:
+    from ops.lease import Window
+
+    started = journal.started_at.astimezone(timezone.utc)
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    ledger.put_window(Window(drill_id, journal.target, journal.env, "throughput", started.strftime(stamp), until.strftime(stamp)))
+
+
 def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journal: Journal, extra_write_units: float,
-                extra_throttled: int) -> None:
+                extra_throttled: int, watch: OtherClients | None = None) -> None:
     """What CloudWatch says of the table while the drill ran: its consumed capacity (every client's, the
     drill's included) and throttle events — throttles beyond the drill's own are other clients'."""
-    start = datetime.fromtimestamp(tally.started_at, timezone.utc).replace(second=0, microsecond=0)
+    start = watch.since if watch is not None else datetime.fromtimestamp(tally.started_at, timezone.utc).replace(second=0, microsecond=0)
     drill_w = extra_write_units + sum(o.units for o in tally.ops if o.kind == "write")
     deadline = time.monotonic() + opts.metrics_wait_s
     totals: dict[str, float | None] = {}
@@ -506,13 +706,13 @@ def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journ
             journal.mark_not_measured(name, f"CloudWatch had published no data point of the drill's minutes after {opts.metrics_wait_s:g}s")
         journal.check("TP-TABLE-THROTTLES", "unknown", "CloudWatch had not published the drill's minutes yet")
         return
-    events = (totals["throttle_write"] or 0) + (totals["throttle_read"] or 0)
+    events = (totals["throttle_write"] or 0) + (totals["throttle_read"] or 0) - (watch.before if watch is not None else 0.0)
     journal.measure("cloudwatch_write_units", totals["write"] or 0.0)
     journal.measure("cloudwatch_read_units", totals["read"] or 0.0)
     journal.measure("cloudwatch_throttle_events", events)
     own = sum(o.outcome == "throttled" for o in tally.ops) + extra_throttled
     others = events - own
-    journal.check("TP-TABLE-THROTTLES", "warn" if others > 0 else "pass",
+    journal.check("TP-TABLE-THROTTLES", "fail" if others > 0 else "pass",
                   f"CloudWatch counted {events:g} throttle events on the table in the minutes of the drill (from {start:%H:%M} UTC), "
                   f"{own} of them the drill's" + (f": {others:g} were other clients' in those minutes" if others > 0 else ""))
 
@@ -535,9 +735,18 @@ def with_summary(report: Report) -> Report:
     return report
 
 
-def excluded_intervals(reports: list[dict[str, Any]], target: str) -> list[tuple[datetime, datetime]]:
-    """When earlier throughput drills of the target ran (a minute either side): their load is not the table's peak."""
+def excluded_intervals(reports: list[dict[str, Any]], target: str,
+                       windows: list[Any] = ()) -> list[tuple[datetime, datetime]]:  # type: ignore[assignment]
+    """When earlier throughput drills of the target ran (a minute either side): their load is not the table's peak.
+    reports: the report directory's; windows: the ledger's drill windows (ops.lease.Window), drills run from any host."""
     out = []
+    for w in windows:
+        try:
+            a = datetime.strptime(w.started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+            b = datetime.strptime(w.finished_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+        out.append((a - timedelta(minutes=1), b + timedelta(minutes=1)))
     for r in reports:
         if r.get("target") != target or r.get("kind") != "throughput":
             continue

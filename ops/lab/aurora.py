@@ -29,6 +29,9 @@ Runs inside the emulator process and extends moto's RDS backend:
   RestoreDBClusterFromSnapshot starts from it.
 - Every 30 s the lab puts AWS/RDS AuroraReplicaLag (ms), DatabaseConnections and
   CPUUtilization of each instance to CloudWatch, measured on the servers.
+- A DB proxy is a PgBouncer in front of the writer that opens at most its default target group's
+  MaxConnectionsPercent of the server's max_connections (max_db_connections), changed at once by
+  ModifyDBProxyTargetGroup; clients beyond it wait for a connection, as RDS Proxy's do.
 
 Limits (README lists them): at most 15 readers per cluster (Aurora's own maximum);
 parameter groups are not applied to the servers; one region and account; no storage
@@ -58,12 +61,13 @@ ADMIN = "rdsadmin"  # the lab's own superuser on each server, as Aurora has one;
 MAX_READERS = 15
 METRICS_EVERY_S = 30.0
 DNS_TTL_S = 5.0
+SERVER_MAX_CONNECTIONS = 100
 # Small segments and a short archive timeout: the latest restorable time trails by seconds, not minutes.
 SERVER_CONF = [
     "unix_socket_directories = ''",
     "archive_timeout = '10s'",
     "shared_buffers = '16MB'",
-    "max_connections = 100",
+    f"max_connections = {SERVER_MAX_CONNECTIONS}",
     "ssl = on",
     "password_encryption = 'scram-sha-256'",
     "shared_preload_libraries = 'pg_stat_statements'",
@@ -437,9 +441,30 @@ def release_proxy_address(name: str) -> None:
         claimed[2].stop()
 
 
+def proxy_server_connections(b: Backing, name: str) -> int:
+    """What the proxy may open on the server: its default target group's MaxConnectionsPercent of
+    max_connections (ConnectionPoolConfig, 100 unless ModifyDBProxyTargetGroup said otherwise)."""
+    from moto.rds.models import rds_backends
+
+    proxy = rds_backends[b.account][b.region].db_proxies.get(name)
+    group = (getattr(proxy, "proxy_target_groups", None) or {}).get("default")
+    percent = float(getattr(group, "max_connections", 100) or 100)
+    return max(1, int(percent * SERVER_MAX_CONNECTIONS // 100))
+
+
+def limit_proxy(p: Any, most: int) -> None:
+    """Re-write the proxy's max_db_connections and reload it."""
+    from ops.lab import pooler
+
+    p.ini.write_text("\n".join(f"max_db_connections = {most}" if line.startswith("max_db_connections =") else line
+                               for line in p.ini.read_text().splitlines()) + "\n")
+    pooler.reload(p)
+
+
 def start_proxy(b: Backing, name: str) -> str:
     """A DB proxy of the cluster: PgBouncer on its own address at 5432 (RDS Proxy listens on 5432 whatever
-    the cluster's port), TLS required, the master user's password, re-pointed at once on a failover."""
+    the cluster's port), TLS required, the master user's password, re-pointed at once on a failover; it
+    opens at most its MaxConnectionsPercent of the server's connections (max_db_connections)."""
     from ops.lab import pooler
 
     home = Path(b.cluster.entry["root"]) / f"proxy-{name}"
@@ -448,7 +473,7 @@ def start_proxy(b: Backing, name: str) -> str:
     cert, key = _tls(root() / "tls", _proxy_nets[name][0])  # type: ignore[operator]
     writer = b.cluster.writer()
     pooler.configure(p, writer.host, writer.port, {b.master_user: b.master_password, ADMIN: secrets.token_urlsafe(16)},
-                     tls=(cert, key))
+                     tls=(cert, key), max_db_connections=proxy_server_connections(b, name))
     pooler.start(p)
     b.proxies[name] = p
     return p.listen
@@ -987,6 +1012,18 @@ def install() -> None:
         return result
 
     rds_backend.register_db_proxy_targets = register_db_proxy_targets
+
+    modify_target_group = rds_backend.modify_db_proxy_target_group
+
+    def modify_db_proxy_target_group(self: Any, proxy_name: str, config: dict[str, Any]) -> Any:
+        group = modify_target_group(self, proxy_name, config)
+        for b in list(_backings.values()):
+            with b.lock:
+                if proxy_name in b.proxies:
+                    limit_proxy(b.proxies[proxy_name], proxy_server_connections(b, proxy_name))
+        return group
+
+    rds_backend.modify_db_proxy_target_group = modify_db_proxy_target_group
 
     deregister_targets = rds_backend.deregister_db_proxy_targets
 

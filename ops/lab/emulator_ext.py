@@ -129,6 +129,9 @@ def install() -> None:
     from ops.lab import ddb_capacity
 
     ddb_capacity.install()
+    from ops.lab import ddb_application
+
+    ddb_application.install()  # the application that shares a table with a drill, and global-table replicas
     from ops.lab import cost_explorer
 
     cost_explorer.install()

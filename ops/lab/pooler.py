@@ -59,8 +59,10 @@ class Pooler:
         return self.dsn(self.admin_user, "pgbouncer")
 
 
-def configure(p: Pooler, server_host: str, server_port: int, users: dict[str, str], tls: tuple[Path, Path] | None = None) -> None:
-    """Write pgbouncer.ini and its auth file: every database to server_host:server_port."""
+def configure(p: Pooler, server_host: str, server_port: int, users: dict[str, str], tls: tuple[Path, Path] | None = None,
+              max_db_connections: int = 0) -> None:
+    """Write pgbouncer.ini and its auth file: every database to server_host:server_port (max_db_connections:
+    the most server connections it opens for one database, 0 none)."""
     pgbin.make_dir(p.home, 0o755)
     auth = p.home / "userlist.txt"
     auth.write_text("".join(f'"{u}" "{pw}"\n' for u, pw in users.items()))
@@ -81,6 +83,7 @@ def configure(p: Pooler, server_host: str, server_port: int, users: dict[str, st
         "pool_mode = transaction",
         f"max_client_conn = {MAX_CLIENT_CONN}",
         f"default_pool_size = {POOL_SIZE}",
+        f"max_db_connections = {max_db_connections}",
         "server_connect_timeout = 3",
         "server_idle_timeout = 10",  # idle server connections go back soon: the lab's servers have few to spare
         "server_login_retry = 1",

@@ -191,10 +191,14 @@ def _q(sql: str) -> str:
 
 @contextmanager
 def read_only_role(admin_dsn: str, drill_id: str, clients: int, hours: float,
-                   on_event: Any = lambda message: None) -> Iterator[WorkloadRole]:
+                   on_event: Any = lambda message: None, login_dsn: str | None = None,
+                   replicated_within_s: float = 30.0) -> Iterator[WorkloadRole]:
     """A login role for the workload, member of pg_read_all_data only; dropped (with what it owns) at the end.
     Each step opens a connection of its own (connect_timeout 5 s): one held across the workload would hang
-    with a server that stops answering."""
+    with a server that stops answering.
+
+    The role is made on the writer (admin_dsn); login_dsn is where the workload logs in when that is
+    another server (a reader): the role reaches it by replication, and is waited for there."""
     import psycopg
     from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -224,9 +228,11 @@ def read_only_role(admin_dsn: str, drill_id: str, clients: int, hours: float,
     except psycopg.OperationalError as exc:
         raise CannotRun(f"cannot connect to create the workload's read-only role: {_first_line(exc)}") from None
     on_event(f"the workload runs as role {name}: a member of pg_read_all_data only, valid until {until}")
-    params = conninfo_to_dict(admin_dsn)
+    params = conninfo_to_dict(login_dsn or admin_dsn)
     params.update(user=name, password=password)
     try:
+        if login_dsn is not None:
+            _wait_replicated(login_dsn, name, replicated_within_s)
         yield WorkloadRole(name, int(oid), make_conninfo(**params))
     finally:
         try:
@@ -235,6 +241,24 @@ def read_only_role(admin_dsn: str, drill_id: str, clients: int, hours: float,
         except psycopg.Error as exc:
             on_event(f"role {name} NOT dropped: {_first_line(exc)} (it cannot log in after {until}; the next read-only "
                      "latency drill drops it then)")
+
+
+def _wait_replicated(dsn: str, name: str, timeout_s: float) -> None:
+    """Until the role made on the writer is there on the server of dsn (a reader, by replication)."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                if conn.execute(_q("SELECT 1 FROM pg_roles WHERE rolname = %s"), (name,)).fetchone():
+                    return
+        except psycopg.OperationalError as exc:
+            raise CannotRun(f"cannot connect to the reader to find the workload's role: {_first_line(exc)}") from None
+        if time.monotonic() > deadline:
+            raise CannotRun(f"the workload's role {name}, made on the writer, had not reached the reader after {timeout_s:g} s "
+                            "(replication lag)")
+        time.sleep(0.2)
 
 
 def end_sessions(admin_dsn: str, role: WorkloadRole, timeout_s: float = 10.0) -> int:

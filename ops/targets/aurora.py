@@ -76,6 +76,46 @@ class AuroraTarget:
         lag_ms = self._latest_metric("AuroraReplicaLag", instance_id)
         return None if lag_ms is None else lag_ms / 1000.0
 
+    def connections_metric(self, instance_id: str | None) -> tuple[float | None, str]:
+        """DatabaseConnections of an instance: the highest one-minute Maximum of the last 5 minutes."""
+        if instance_id is None:
+            return None, "no writer instance to read it of"
+        cw = self.aws.client("cloudwatch")
+        now = datetime.now(timezone.utc)
+        points = cw.get_metric_statistics(
+            Namespace="AWS/RDS", MetricName="DatabaseConnections", Dimensions=[{"Name": "DBInstanceIdentifier", "Value": instance_id}],
+            StartTime=now - timedelta(minutes=5), EndTime=now, Period=60, Statistics=["Maximum"])["Datapoints"]
+        if not points:
+            return None, f"no data point of {instance_id} in the last 5 minutes"
+        return max(float(p["Maximum"]) for p in points), f"{instance_id}, highest one-minute Maximum of the last 5 minutes"
+
+    def proxy_at(self, host: str) -> tuple[str, float | None] | None:
+        """The RDS Proxy whose endpoint (default or custom) is host, and its MaxConnectionsPercent; None: no proxy there."""
+        import botocore.exceptions
+
+        name = None
+        for page in self.rds.get_paginator("describe_db_proxies").paginate():
+            name = next((p["DBProxyName"] for p in page.get("DBProxies", []) if p.get("Endpoint") == host), None)
+            if name:
+                break
+        if name is None:
+            try:
+                for page in self.rds.get_paginator("describe_db_proxy_endpoints").paginate():
+                    name = next((e["DBProxyName"] for e in page.get("DBProxyEndpoints", []) if e.get("Endpoint") == host), None)
+                    if name:
+                        break
+            except botocore.exceptions.ClientError:
+                name = None
+        if name is None:
+            return None
+        try:
+            groups = self.rds.describe_db_proxy_target_groups(DBProxyName=name)["TargetGroups"]
+        except botocore.exceptions.ClientError:
+            return name, None
+        default = next((g for g in groups if g.get("IsDefault") or g.get("TargetGroupName") == "default"), None)
+        percent = ((default or {}).get("ConnectionPoolConfig") or {}).get("MaxConnectionsPercent")
+        return name, float(percent) if isinstance(percent, (int, float)) else None
+
     def writer_connections(self) -> str:
         writer = self.describe(lag=False).writer
         count = self._latest_metric("DatabaseConnections", writer) if writer else None
@@ -128,13 +168,16 @@ class AuroraTarget:
         """None: the cluster (writer) endpoint; HOST:PORT: another endpoint in front of it (a proxy, a pooler),
         with the same master credentials and TLS."""
         if via is None:
-            return ClientEndpoint(self.writer_dsn() or "", "the cluster endpoint")
+            return ClientEndpoint(self.writer_dsn() or "", "the cluster endpoint", connections_metric=self._writer_connections_metric)
         if via == "pooler":
             raise UsageError(f"--via pooler names the lab's PgBouncer of lab-pg; for {self.ref} give the proxy's HOST:PORT")
         host, port = parse_host_port(via)
         cluster = dict(self._cluster(), Endpoint=host, Port=port)
         dsn = self.dsn_for(cluster, ca=self.proxy_tls_root_cert)
-        return ClientEndpoint(dsn, f"{host}:{port}", pgbouncer_console(dsn))
+        return ClientEndpoint(dsn, f"{host}:{port}", pgbouncer_console(dsn), self.proxy_at(host), self._writer_connections_metric)
+
+    def _writer_connections_metric(self) -> tuple[float | None, str]:
+        return self.connections_metric(self.current_writer())
 
     def probe(self) -> None:
         """Connect once through the writer endpoint with the master secret: wrong credentials or no

@@ -30,6 +30,10 @@ class ClientEndpoint:
     dsn: str
     label: str
     pool_admin_dsn: str | None = None  # a PgBouncer admin console, when the endpoint is one
+    # an RDS Proxy: its name and ConnectionPoolConfig.MaxConnectionsPercent (None: it could not be read)
+    proxy: tuple[str, float | None] | None = None
+    # the server's DatabaseConnections from CloudWatch: (count, how read) or (None, why not measured)
+    connections_metric: Callable[[], tuple[float | None, str]] | None = None
 
 
 def parse_host_port(via: str) -> tuple[str, int]:

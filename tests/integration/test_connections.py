@@ -336,3 +336,40 @@ def test_lab_status_shows_a_dead_pooler_and_exits_1_until_lab_up_starts_it(plab:
     status = run(plab, "lab", "status")
     assert status.returncode == 0 and "pooler     running" in status.stdout, status.stdout
     assert _answers_through_the_pooler(plab, within_s=10) is None
+
+
+@contextmanager
+def application_holding(cli: Cli, n: int) -> Iterator[list]:
+    """The application's own sessions, straight to the server, held open."""
+    import psycopg
+
+    cluster = pgcluster.get(cli.lab_dir)
+    assert cluster is not None
+    held = [psycopg.connect(cluster.writer().dsn(), autocommit=True) for _ in range(n)]
+    try:
+        yield held
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_through_the_pooler_the_load_is_bounded_by_its_pool_and_the_servers_free_connections(plab: Cli) -> None:
+    """The pooler may open its pool (20) on the server whatever the number of clients. With the application
+    holding all but about ten of the server's connections, a drill of 100 clients through it could take
+    the rest: refused before any client connects. Negative controls: 5 clients (5 server connections at
+    most) run, and so do the 100 once the application lets its connections go."""
+    _pool_drained(plab)
+    usable = int((_max_connections(plab) - 3) * 0.9)  # superuser_reserved_connections 3, a tenth kept
+    with application_holding(plab, usable - 10):
+        refused = run(plab, "drill", "connections", "localpg:lab-pg", "--via", "pooler", "--clients", "100", "--time", "1")
+        assert refused.returncode == 2 and refused.stdout == "", refused.stdout + refused.stderr
+        line = one_line(refused.stderr)
+        assert "may open 20 server connection(s)" in line and "pool_size 20" in line and "pg_stat_activity" in line, line
+        assert "CloudWatch DatabaseConnections not measured" in line and "--allow-exhaustion" in line, line
+        few, data = drill(plab, "--via", "pooler", "--clients", "5", "--time", "2")
+        assert few in (0, 1) and "may open 5 server connection(s)" in data["details"]["server_connections"], data["details"]
+        forced, data = drill(plab, "--via", "pooler", "--clients", "100", "--time", "1", "--allow-exhaustion")
+        assert forced in (0, 1) and data["details"]["server_connections"].startswith("--allow-exhaustion"), data["details"]
+    _pool_drained(plab)
+    code, data = drill(plab, "--via", "pooler", "--clients", "100", "--time", "2")
+    assert code in (0, 1) and "may open 20 server connection(s)" in data["details"]["server_connections"], data

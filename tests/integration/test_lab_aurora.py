@@ -364,3 +364,78 @@ def test_the_instance_class_follows_what_the_version_offers_and_a_costly_restore
         assert "none of the restore instance classes (db.t4g.medium, db.t3.medium, db.r6g.large)" in refused()
     finally:
         lab_setting(cli, aurora_unorderable_classes="")
+
+
+def test_a_drill_through_rds_proxy_is_bounded_by_its_max_connections_percent_and_the_servers_free_connections(alab) -> None:  # type: ignore[no-untyped-def]
+    """The application holds all but about ten of the writer's usable connections. Through a proxy that may
+    open 100% of max_connections, 50 clients could take them all: refused before any connects. The same
+    drill once the proxy may open 5% runs (its negative control)."""
+    cli, aws, arn = alab
+    rds, ec2 = aws.client("rds"), aws.client("ec2")
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+    proxy = rds.create_db_proxy(DBProxyName="bound-px", EngineFamily="POSTGRESQL", RoleArn="arn:aws:iam::123456789012:role/px",
+                                Auth=[{"AuthScheme": "SECRETS", "SecretArn": arn, "IAMAuth": "DISABLED"}], VpcSubnetIds=subnets,
+                                RequireTLS=True)["DBProxy"]
+    held: list[psycopg.Connection] = []
+    try:
+        rds.register_db_proxy_targets(DBProxyName="bound-px", DBClusterIdentifiers=[CLUSTER])
+        via = f"{proxy['Endpoint']}:5432"
+        writer = cluster_of(aws)["Endpoint"]
+        with connect(writer) as conn:
+            max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])
+        held = [connect(writer) for _ in range(int((max_connections - 3) * 0.9) - 12)]
+        refused = run(cli, "drill", "connections", f"aurora:{CLUSTER}", "--secret-arn", arn, "--via", via, "--clients", "50", "--time", "1")
+        assert refused.returncode == 2 and refused.stdout == "", refused.stdout + refused.stderr
+        line = one_line(refused.stderr)
+        assert "may open 50 server connection(s)" in line and "MaxConnectionsPercent 100% of max_connections" in line, line
+        # both counts are said; the lab publishes DatabaseConnections every 30 s, so it may lag the server's own
+        assert "pg_stat_activity" in line and "CloudWatch DatabaseConnections" in line and PASSWORD not in line, line
+        rds.modify_db_proxy_target_group(DBProxyName="bound-px", TargetGroupName="default", ConnectionPoolConfig={"MaxConnectionsPercent": 5})
+        allowed = run(cli, "drill", "connections", f"aurora:{CLUSTER}", "--secret-arn", arn, "--via", via, "--clients", "50",
+                      "--time", "1", "--json")
+        assert allowed.returncode in (0, 1), allowed.stdout + allowed.stderr
+        bound = json.loads(allowed.stdout)["details"]["server_connections"]
+        assert f"may open {5 * max_connections // 100} server connection(s)" in bound and "MaxConnectionsPercent 5%" in bound, bound
+    finally:
+        for conn in held:
+            conn.close()
+        rds.delete_db_proxy(DBProxyName="bound-px")
+
+
+def test_the_lab_proxy_opens_at_most_its_max_connections_percent_of_the_servers_connections(alab) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    cli, aws, arn = alab
+    rds, ec2 = aws.client("rds"), aws.client("ec2")
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+    proxy = rds.create_db_proxy(DBProxyName="limit-px", EngineFamily="POSTGRESQL", RoleArn="arn:aws:iam::123456789012:role/px",
+                                Auth=[{"AuthScheme": "SECRETS", "SecretArn": arn, "IAMAuth": "DISABLED"}], VpcSubnetIds=subnets,
+                                RequireTLS=True)["DBProxy"]
+    writer = cluster_of(aws)["Endpoint"]
+
+    def at_once(clients: int) -> int:
+        """The most server sessions running the clients' query at once while `clients` run it through the proxy."""
+        def client() -> None:
+            with connect(proxy["Endpoint"]) as conn:
+                conn.execute("SELECT pg_sleep(1.5) /* through the proxy */")
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        most = 0
+        with connect(writer) as watch:
+            while any(t.is_alive() for t in threads):
+                most = max(most, watch.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                               "AND query LIKE 'SELECT pg_sleep(1.5) /* through the proxy */%'").fetchone()[0])
+                time.sleep(0.05)
+        for t in threads:
+            t.join()
+        return most
+
+    try:
+        rds.register_db_proxy_targets(DBProxyName="limit-px", DBClusterIdentifiers=[CLUSTER])
+        assert at_once(10) == 10, "MaxConnectionsPercent 100: every client gets a server connection"
+        rds.modify_db_proxy_target_group(DBProxyName="limit-px", TargetGroupName="default", ConnectionPoolConfig={"MaxConnectionsPercent": 5})
+        assert 1 <= at_once(10) <= 5, "5% of max_connections 100: the others wait for one"
+    finally:
+        rds.delete_db_proxy(DBProxyName="limit-px")

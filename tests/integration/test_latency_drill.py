@@ -288,3 +288,51 @@ def test_a_server_that_stops_answering_fails_the_drill_instead_of_holding_it(lab
     assert measured["transactions"] == measured["transactions_in_progress_lines"] >= 15, measured
     assert measured["transactions_logged"] < measured["transactions"], measured
     assert "counted from pgbench's --progress lines" in checks["LAT-RATE"]["detail"], checks["LAT-RATE"]
+
+
+WHO_AM_I = ("SELECT (current_user LIKE 'dbops\\_ro\\_%')::int AS ro \\gset\n"
+            "\\if :ro = 0\n"
+            "SELECT 1 / 0;\n"  # the target's own user: every transaction fails
+            "\\endif\n")
+
+
+def test_a_workload_on_a_reader_runs_as_the_drills_read_only_role_not_the_targets_own_user(lab: Cli, tmp_path: Path) -> None:
+    who = script(tmp_path, "who.sql", WHO_AM_I)
+    result = lab("drill", "latency", "localpg:lab-pg", "--endpoint", "reader", "--workload", who, "--clients", "2", "--rate", "40",
+                 "--time", "3", "--p95-ms", "2000", "--json")
+    report = json.loads(result.stdout)
+    checks = {c["id"]: c["status"] for c in report["checks"]}
+    assert report["details"]["server_in_recovery"] is True
+    assert checks["LAT-ERRORS"] == "pass" and report["measurements"]["errors"] == 0, report["checks"]
+    assert report["details"]["workload_role"].startswith("dbops_ro_"), report["details"]
+    assert checks["LAT-READ-ONLY"] == "pass" and result.exit_code == 0, result.output
+    assert not scalar(lab, f"SELECT count(*) FROM pg_roles WHERE rolname = '{report['details']['workload_role']}'"), "dropped"
+    # Negative control: as the target's own user (--read-write) the same script fails every transaction.
+    own = lab("drill", "latency", "localpg:lab-pg", "--endpoint", "reader", "--workload", who, "--read-write", "--clients", "2",
+              "--rate", "40", "--time", "2", "--p95-ms", "2000", "--json")
+    own_report = json.loads(own.stdout)
+    assert {c["id"]: c["status"] for c in own_report["checks"]}["LAT-ERRORS"] == "fail" and own.exit_code == 1, own.output
+
+
+def test_more_clients_than_the_server_has_free_are_refused_before_pgbench_starts(lab: Cli, tmp_path: Path) -> None:
+    import psycopg
+
+    from ops.data import server_room
+
+    ok = script(tmp_path, "one.sql", "SELECT 1;\n")
+    cluster = pgcluster.get(lab.lab_dir)
+    assert cluster is not None
+    with psycopg.connect(cluster.writer().dsn(), autocommit=True) as conn:
+        free = server_room.room(conn).free
+    held = [psycopg.connect(cluster.writer().dsn(), autocommit=True) for _ in range(max(0, free - 8))]
+    try:
+        refused = lab("drill", "latency", "localpg:lab-pg", "--workload", ok, "--clients", "12", "--time", "1")
+        assert refused.exit_code == 2 and refused.stdout == "", refused.output
+        line = one_line(refused.stderr)
+        assert "may open 14 server connection(s)" in line and "pgbench's 12" in line and "lower --clients" in line, line
+        # Negative control: a load that fits (2 clients and the drill's own 2) runs.
+        fits = lab("drill", "latency", "localpg:lab-pg", "--workload", ok, "--clients", "2", "--rate", "20", "--time", "1", "--json")
+        assert fits.exit_code in (0, 4) and "may open 4 server connection(s)" in json.loads(fits.stdout)["details"]["server_connections"]
+    finally:
+        for conn in held:
+            conn.close()

@@ -26,7 +26,8 @@ from tests.conftest import Cli, traversable_tmpdir, write_config
 from tests.faults.helpers import read_until, spawn
 
 DEFAULTS = {"ddb_throttling": True, "ddb_burst_s": 300, "ddb_ondemand_initial_peak_wru": 2000, "ddb_ondemand_initial_peak_rru": 6000,
-            "ddb_ondemand_peak_window_s": 1800, "ddb_partition_wcu": 1000, "ddb_partition_rcu": 3000, "ddb_restorable_lag_s": 300}
+            "ddb_ondemand_peak_window_s": 1800, "ddb_partition_wcu": 1000, "ddb_partition_rcu": 3000, "ddb_restorable_lag_s": 300,
+            "ddb_app_table": "", "ddb_app_wcu": 0, "ddb_app_rcu": 0}
 # The emulator shares two cores with the rest of the suite: the latency objective is the drill's
 # argument here, its negative control a p95 no request can meet.
 CONFIG = '\n[envs.lab.policy]\nthroughput_p95_ms = 3000\n'
@@ -320,6 +321,8 @@ def test_a_provisioned_table_with_too_little_capacity_throttles_and_the_drill_fa
     assert m["throttled_requests"] > 0 and m["writes_throttled"] > 0 and m["retries"] == 0
     assert m["achieved_wcu"] < 0.9 * m["target_wcu"] and m["target_wcu"] == 30
     assert m["cloudwatch_throttle_events"] >= m["throttled_requests"], "CloudWatch saw the drill's throttles too"
+    # Negative control of the stop condition below: throttles that are all the drill's own neither stop nor fail it as another's.
+    assert found["TP-OTHER-CLIENTS"] == "pass" and found["TP-TABLE-THROTTLES"] == "pass" and data["status"] == "fail"
     assert m["cost_usd"] == 0 and "paid whether used or not" in data["details"]["cost"]["actual"]
     assert app_items_now(ddb, "tp-small", list(app)) == app, "the application's items are untouched"
     assert drill_items_left(ddb, "tp-small", data["details"]["drill_id"], 40) == set()
@@ -375,6 +378,101 @@ def test_a_warmed_on_demand_table_takes_10x_its_peak_and_a_cold_one_throttles(tl
     dims = {"Target": "dynamodb:tp-cold", "Env": "lab"}
     assert metric_sum(tlab, "throttled_requests", dims, namespace="dbops") == data["measurements"]["throttled_requests"]
     assert metric_sum(tlab, "DrillFailed", dims, namespace="dbops") == 1
+
+
+def into_the_minute(seconds: float) -> None:
+    """Wait until at least `seconds` of the minute under way have passed."""
+    second = datetime.now(timezone.utc).second + datetime.now(timezone.utc).microsecond / 1e6
+    if second < seconds:
+        time.sleep(seconds - second)
+
+
+def test_what_the_application_consumes_now_is_budgeted_and_a_load_the_capacity_holds_but_it_leaves_no_room_for_is_refused(
+        tlab: Cli, lab_set) -> None:
+    """50 WCU provisioned; the budget is 40 (a fifth kept) less what the application consumes. 10x of 3.3 WCU is 33:
+    within 50 and within 40, but not within what an application writing 45 a second leaves."""
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-shared", provisioned=(50, 50))
+    make_table(ddb, "tp-alone", provisioned=(50, 50))
+    lab_set(ddb_app_table="tp-shared", ddb_app_wcu=45)
+    time.sleep(12)
+    into_the_minute(10)  # CloudWatch holds at least 10 s of the application's writes in the minute under way
+    refused, data = drill(tlab, "tp-shared", "--baseline-wcu", "3.3", "--baseline-rcu", "0", *QUICK)
+    assert refused.exit_code == 2 and checks(data)["PRE-CAPACITY"] == "fail", refused.output
+    detail = next(c["detail"] for c in data["checks"] if c["id"] == "PRE-CAPACITY")
+    assert "33.0 WCU/s" in detail and "less 20% headroom" in detail and "the table consumes" in detail, detail
+    assert 7 < data["measurements"]["current_wcu"] <= 46, data["measurements"]
+    assert ddb.scan(TableName="tp-shared")["Count"] == 0, "refused before anything was written"
+    # Negative control: the same drill on the same capacity with no application runs, and nothing throttles.
+    result, data = drill(tlab, "tp-alone", "--baseline-wcu", "3.3", "--baseline-rcu", "0", *QUICK)
+    found = checks(data)
+    assert found["PRE-CAPACITY"] == "pass" and data["measurements"]["current_wcu"] == 0, result.output
+    assert found["TP-THROTTLES"] == "pass" and found["TP-OTHER-CLIENTS"] == "pass" and result.exit_code == 0, result.output
+
+
+def test_another_clients_throttles_stop_the_load_at_once_and_the_drill_exits_3_saying_why(tlab: Cli, lab_set) -> None:
+    """An application writing 10 a second to a 20 WCU table; the drill (allowed to throttle) adds 30: the
+    application's requests throttle, and the drill stops long before its 90 s — at the latest once the
+    minute the first of them fell in is over (its negative control: the tp-small drill above, whose
+    throttles are all its own, runs to its end)."""
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-neighbour", provisioned=(20, 20))
+    lab_set(ddb_app_table="tp-neighbour", ddb_app_wcu=10)
+    time.sleep(3)
+    started = time.monotonic()
+    result, data = drill(tlab, "tp-neighbour", "--baseline-wcu", "3", "--baseline-rcu", "0", "--allow-throttling",
+                         "--ramp", "1", "--time", "90", "--metrics-wait", "5")
+    took = time.monotonic() - started
+    assert result.exit_code == 3 and data["status"] == "aborted", result.output
+    found = checks(data)
+    assert found["TP-OTHER-CLIENTS"] == "fail" and found["PRE-CAPACITY"] == "warn"
+    assert data["summary"].startswith("STOPPED: another client's requests were throttled"), data["summary"]
+    assert "of its own" in data["details"]["stopped"]
+    assert took < 80 and data["measurements"]["requests"] < 30 * 75, (took, data["measurements"])
+    assert drill_items_left(ddb, "tp-neighbour", data["details"]["drill_id"], 30) == set()
+    assert list(lab_ledger(tlab.lab_dir).records()) == []
+
+
+def test_a_global_table_is_refused_unless_allowed_and_then_its_writes_are_priced_per_replica(tlab: Cli) -> None:
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-global")
+    ddb.update_table(TableName="tp-global", ReplicaUpdates=[{"Create": {"RegionName": "us-west-2"}}, {"Create": {"RegionName": "eu-west-1"}}])
+    replicas = ddb.describe_table(TableName="tp-global")["Table"]["Replicas"]
+    assert [(r["RegionName"], r["ReplicaStatus"]) for r in replicas] == [("us-west-2", "ACTIVE"), ("eu-west-1", "ACTIVE")]
+    refused, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    assert refused.exit_code == 2 and checks(data)["PRE-REPLICAS"] == "fail", refused.output
+    assert "--allow-replicas" in next(c["detail"] for c in data["checks"] if c["id"] == "PRE-REPLICAS")
+    assert ddb.scan(TableName="tp-global")["Count"] == 0, "refused before anything was written"
+    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", "--allow-replicas", *QUICK)
+    m, cost = data["measurements"], data["details"]["cost"]
+    assert checks(data)["PRE-REPLICAS"] == "warn" and m["consumed_write_units"] > 0, result.output
+    assert cost["usd"] == pytest.approx((3 * m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
+    assert "in each of 2 replica(s) (us-west-2, eu-west-1)" in cost["actual"] and "replica" in cost["estimate"]
+    # Negative control: with its replicas removed the same table is loaded without the flag and priced once.
+    ddb.update_table(TableName="tp-global", ReplicaUpdates=[{"Delete": {"RegionName": "us-west-2"}}, {"Delete": {"RegionName": "eu-west-1"}}])
+    assert "Replicas" not in ddb.describe_table(TableName="tp-global")["Table"]
+    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    m, cost = data["measurements"], data["details"]["cost"]
+    assert "PRE-REPLICAS" not in checks(data) and "replica" not in cost["actual"], result.output
+    assert cost["usd"] == pytest.approx((m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
+
+
+def test_an_earlier_drill_run_with_another_report_directory_is_left_out_of_the_peak_by_its_ledger_window(tlab: Cli) -> None:
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-elsewhere", provisioned=(100, 100))
+    here, there = tlab.lab_dir.parent / "reports-host-a", tlab.lab_dir.parent / "reports-host-b"
+    first, data = drill(tlab, "tp-elsewhere", "--baseline-wcu", "3", "--baseline-rcu", "0", "--report-dir", str(here), *QUICK)
+    assert first.exit_code == 0, first.output
+    windows = lab_ledger(tlab.lab_dir).windows("dynamodb:tp-elsewhere")
+    assert [w.drill_id for w in windows] == [data["details"]["drill_id"]]
+    # Another host: none of the first drill's reports, but its window in the ledger. The table's only traffic was that drill.
+    second = tlab("drill", "throughput", "dynamodb:tp-elsewhere", "--report-dir", str(there), "--metrics-wait", "0")
+    assert second.exit_code == 2 and "consumed no capacity over the last 24 h" in second.stderr, second.output
+    # Negative control: without the window the first drill's load is taken for the table's peak.
+    shutil.rmtree(tlab.lab_dir / "leases" / "windows")
+    third, data = drill(tlab, "tp-elsewhere", "--report-dir", str(there), "--multiplier", "1000", *QUICK)
+    assert third.exit_code == 2 and checks(data)["PRE-CAPACITY"] == "fail", third.output
+    assert data["measurements"]["peak_wcu"] > 0.5, "the first drill's own minute"
 
 
 def test_a_rate_the_client_cannot_send_is_inconclusive_not_a_pass(tlab: Cli) -> None:

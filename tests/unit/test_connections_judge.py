@@ -114,3 +114,25 @@ def test_pool_use_is_judged_over_the_window_not_while_clients_come_and_go() -> N
     tally.pool_samples += [{**leaving, "t": 108.5 + i * 0.25} for i in range(8)]
     checks, journal = verdicts(tally)
     assert journal.measurements["pool_utilization"] == 0.95 and checks["POOL-UTILIZATION"] == "pass", checks
+
+
+def test_the_pool_sample_reads_the_drills_own_database_and_user_pool_only() -> None:
+    from ops.data.clients import pool_of, pool_sample
+
+    rows = [
+        {"database": "app", "user": "dbops", "cl_active": 4, "cl_waiting": 1, "sv_active": 3, "sv_idle": 1, "sv_used": 0,
+         "maxwait": 0, "maxwait_us": 200_000},
+        {"database": "app", "user": "orders_service", "cl_active": 30, "cl_waiting": 12, "sv_active": 20, "sv_idle": 0, "sv_used": 2,
+         "maxwait": 4, "maxwait_us": 0},  # the application's own pool: its clients wait, not the drill's
+        {"database": "reports", "user": "dbops", "cl_active": 7, "cl_waiting": 0, "sv_active": 5, "sv_idle": 5, "sv_used": 0,
+         "maxwait": 0, "maxwait_us": 0},
+        {"database": "pgbouncer", "user": "pgbouncer", "cl_active": 1, "cl_waiting": 0, "sv_active": 0, "sv_idle": 0, "sv_used": 0,
+         "maxwait": 0, "maxwait_us": 0},
+    ]
+    assert pool_of("host=127.0.0.1 port=6432 user=dbops dbname=app") == ("app", "dbops")
+    assert pool_of("host=127.0.0.1 user=dbops") == ("dbops", "dbops"), "libpq's default database is the user's name"
+    sample = pool_sample(rows, "app", "dbops")
+    assert {k: sample[k] for k in ("cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used")} == \
+        {"cl_active": 4, "cl_waiting": 1, "sv_active": 3, "sv_idle": 1, "sv_used": 0}
+    assert sample["maxwait_ms"] == 200.0, "not the application's 4 s wait in its own pool"
+    assert pool_sample(rows, "nothing", "dbops") == {"cl_active": 0, "cl_waiting": 0, "sv_active": 0, "sv_idle": 0, "sv_used": 0}

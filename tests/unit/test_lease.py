@@ -182,3 +182,19 @@ def test_a_retried_put_that_finds_the_drills_own_lease_has_acquired_it(ddb: obje
         with pytest.raises(Busy, match="drill restore-own"):
             plain.acquire("aurora:orders", "restore-other", hours=1)
     plain.acquire("aurora:orders", "restore-other", hours=1).release()  # released: taken again
+
+
+def test_a_drills_window_outlives_its_record_for_the_target_only_and_expires_after_15_days(ledger: Ledger) -> None:
+    from ops.lease import Record, Window
+
+    ledger.put_record(Record("throughput-1", "dynamodb:orders", "lab", "me", "2099-01-01T00:00:00Z", markers=True))
+    ledger.put_window(Window("throughput-1", "dynamodb:orders", "lab", "throughput", "2026-12-06T10:00:00Z", "2099-01-01T00:00:00Z"))
+    ledger.put_window(Window("throughput-2", "dynamodb:other", "lab", "throughput", "2026-12-06T10:00:00Z", "2099-01-01T00:00:00Z"))
+    ledger.put_window(Window("throughput-3", "dynamodb:orders", "lab", "throughput", "2020-01-01T00:00:00Z", "2020-01-01T00:01:00Z"))
+    ledger.delete_record("throughput-1")
+    assert [w.drill_id for w in ledger.windows("dynamodb:orders")] == ["throughput-1"]
+    # the drill's end, once known, replaces its planned one
+    ledger.put_window(Window("throughput-1", "dynamodb:orders", "lab", "throughput", "2026-12-06T10:00:00Z", "2099-01-01T00:05:00Z"))
+    assert [w.finished_at for w in ledger.windows("dynamodb:arn:aws:dynamodb:us-east-1:123456789012:table/orders")] == ["2099-01-01T00:05:00Z"]
+    assert list(ledger.records()) == [], "a window is no record: the janitor has nothing to clean for it"
+    assert ledger.windows("dynamodb:nothing") == []

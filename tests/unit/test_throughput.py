@@ -142,6 +142,71 @@ def test_a_drill_above_the_ceiling_is_refused_and_one_at_it_is_not() -> None:
         tp.refuse_if_costly(plan_of(1.0001), 1.0)
 
 
+def capacity_check(wcu: float, peak: float, current: float, allow_throttling: bool = False) -> tuple[str, str]:
+    base = tp.Baseline(peak, 0.0, "", "", T0, T0, 0, current, 0.0, f"{current:.3f} WCU/s ...")
+    p = tp.Plan(info(on_demand=False, wcu=wcu, rcu=10), base, 10, (peak, 10 * peak), (0, 0), 1, 4, 30, 150, 0, 8, tp.Cost(0, 0, 0, ""))
+    return next((s, d) for c, s, d in tp.pre_checks(p, allow_throttling) if c == "PRE-CAPACITY")
+
+
+def test_the_drill_is_budgeted_against_the_capacity_less_headroom_less_what_the_application_consumes_now() -> None:
+    # 1,050 WCU provisioned, a peak of 100, 10x: 1,000 fits the capacity but not what the application leaves.
+    status, detail = capacity_check(1050, 100, current=100)
+    assert status == "fail", detail
+    assert "a budget of 740.0 WCU/s" in detail and "less 20% headroom" in detail and "at most 7.40x fits" in detail
+    # Idle, the headroom alone keeps 1,000 out of 1,050; negative control: capacity that leaves the budget takes it.
+    assert capacity_check(1050, 100, current=0)[0] == "fail"
+    status, detail = capacity_check(1400, 100, current=100)
+    assert status == "pass" and "a budget of 1020.0 WCU/s" in detail
+    status, detail = capacity_check(1050, 100, current=100, allow_throttling=True)
+    assert status == "warn" and "about 6300 s at this rate" in detail  # 1,050 x 300 / (1,000 + 100 - 1,050)
+
+
+class PartialTarget(FakeTarget):
+    """CloudWatch as it stands 30 s into a minute: the minute under way holds 30 s of use."""
+
+    def minute_sums(self, metric: str, start: datetime, end: datetime) -> list[MinuteSum]:
+        return [m for m in self.sums[metric] if start - timedelta(minutes=1) < m.at < end]
+
+
+def test_current_use_is_the_busiest_recent_minute_and_the_minute_under_way_counts_for_the_seconds_it_has_run() -> None:
+    now = T0 + timedelta(minutes=10, seconds=30)
+    writes = [MinuteSum(T0 + timedelta(minutes=i), 600.0) for i in range(2, 10)] + [MinuteSum(T0 + timedelta(minutes=10), 900.0)]
+    rate, source = tp.current_use(PartialTarget(writes, []), tp.ThroughputOptions(), [], now)
+    assert rate["write"] == pytest.approx(30.0) and rate["read"] == 0.0, "900 units in the 30 s run so far: 30 a second"
+    assert "minute under way" in source
+    quiet = [MinuteSum(T0 + timedelta(minutes=10), 900.0)]
+    rate, _ = tp.current_use(PartialTarget(quiet, []), tp.ThroughputOptions(), [(now - timedelta(minutes=2), now)], now)
+    assert rate["write"] == 0.0, "an earlier drill's minutes are not the application's use"
+    old = [MinuteSum(T0, 6000.0)]  # ten minutes ago: not what the table consumes now
+    assert tp.current_use(PartialTarget(old, []), tp.ThroughputOptions(), [], now)[0]["write"] == 0.0
+
+
+def test_a_global_table_is_refused_unless_allowed_and_its_writes_are_priced_once_more_per_replica() -> None:
+    global_info = replace(info(), replicas=("us-west-2", "eu-west-1"))
+    p = replace(plan_of(0.0), info=global_info)
+    refused = {c: (s, d) for c, s, d in tp.pre_checks(p)}
+    assert refused["PRE-REPLICAS"][0] == "fail" and "2 replica(s) (us-west-2, eu-west-1)" in refused["PRE-REPLICAS"][1]
+    assert {c: s for c, s, _ in tp.pre_checks(p, allow_replicas=True)}["PRE-REPLICAS"] == "warn"
+    assert "PRE-REPLICAS" not in {c for c, _, _ in tp.pre_checks(plan_of(0.0))}, "negative control: a table of one region"
+    catalog = load_catalog()
+    cost = tp.price(global_info, 1_000_000, 1_000_000, catalog)
+    assert cost.usd == pytest.approx(3 * 0.625 + 0.125) and "replicated write request units in each of 2 replica(s)" in cost.note
+    assert tp.price(info(), 1_000_000, 1_000_000, catalog).usd == pytest.approx(0.625 + 0.125)
+    scaled = replace(info(on_demand=False, wcu=100, rcu=200, autoscaling={"write": (100.0, 1000.0)}), replicas=("us-west-2",))
+    assert tp.price(scaled, 5_000_000, 0, catalog, targets=(500.0, 0.0), seconds=90).usd == pytest.approx(2 * 900 * 0.00065 * 2)
+
+
+def test_windows_of_earlier_drills_in_the_ledger_are_left_out_like_their_reports() -> None:
+    from ops.lease import Window
+
+    sums = minutes(60, 3000, 120)
+    window = Window("throughput-x", "dynamodb:t", "prod", "throughput", (T0 + timedelta(minutes=1, seconds=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    (T0 + timedelta(minutes=1, seconds=40)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    rate, _, dropped = tp.peak(sums, tp.excluded_intervals([], "dynamodb:t", [window]))
+    assert rate == 0.0 and dropped == 3, "no report of it here, but its window in the ledger"
+    assert tp.peak(sums, tp.excluded_intervals([], "dynamodb:t", []))[0] == 50.0
+
+
 # --- the key space ------------------------------------------------------------------------------------------
 
 
@@ -421,3 +486,65 @@ def test_capacity_units_follow_the_documented_item_sizes() -> None:
     assert cap.write_units(1024) == 1 and cap.write_units(1025) == 2 and cap.write_units(0) == 1
     assert cap.read_units(4096, True) == 1 and cap.read_units(4097, True) == 2 and cap.read_units(10, False) == 0.5
     assert math.isclose(cap.read_units(0, False), 0.5)
+
+
+# --- another client's throttles during the load ---------------------------------------------------------------
+
+
+class ThrottleEvents:
+    """CloudWatch's WriteThrottleEvents of a table, each event at its time, published up to `published`."""
+
+    name = "t"
+
+    def __init__(self) -> None:
+        self.events: list[float] = []
+        self.published = 0.0
+
+    def total(self, metric: str, start: datetime, end: datetime) -> float | None:
+        if metric != "WriteThrottleEvents":
+            return None
+        minute = lambda t: datetime.fromtimestamp(t // 60 * 60, timezone.utc)  # noqa: E731 — one data point a minute
+        counted = [t for t in self.events if t <= self.published and start <= minute(t) < end]
+        return float(len(counted)) if counted else None
+
+
+def watched(drill_throttles: list[float], others: list[float], lag_s: float, at: float) -> tp.OtherClients:
+    """A load started at T0 + 5 s; its throttled requests sent (and answered) at the given seconds; CloudWatch
+    read `at` seconds after T0, having published what happened until `lag_s` before."""
+    cw = ThrottleEvents()
+    clock = {"now": T0.timestamp() + 5}
+    watch = tp.OtherClients(cw, __import__("threading").Event(), 2.0, now=lambda: datetime.fromtimestamp(clock["now"], timezone.utc))
+    load = Tally(started_at=T0.timestamp() + 5)
+    for s in drill_throttles:
+        load.ops.append(Op("write", s - 5, 0.005, "throttled"))
+        cw.events.append(T0.timestamp() + s + 0.002)  # the service counts it as it answers
+    cw.events += [T0.timestamp() + s for s in others]
+    cw.published = T0.timestamp() + at - lag_s
+    clock["now"] = T0.timestamp() + at
+    watch.start = lambda *a: None  # type: ignore[method-assign]  # polled by hand here
+    watch.tally, watch.extra_own = load, 0
+    return watch
+
+
+def test_the_drills_own_throttles_never_stop_it_even_those_cloudwatch_has_not_published_yet() -> None:
+    heavy = [5 + i * 0.05 for i in range(1600)]  # 20 a second from 5 s to 85 s, across the minute's end
+    for at, lag in ((30, 1.0), (61, 1.0), (62, 0.0), (70, 5.0)):
+        excess = watched([s for s in heavy if s < at], [], lag, at)._excess()
+        assert excess is not None and excess[0] <= 0, (at, lag, excess)
+
+
+def test_one_throttle_of_another_client_stops_the_drill_once_cloudwatch_has_it() -> None:
+    heavy = [5 + i * 0.05 for i in range(1600)]  # 20 a second from 5 s to 85 s
+    # in the minute under way, behind a second of the drill's own not yet published: not seen yet
+    assert watched([s for s in heavy if s < 30], [20.0], 1.0, 30)._excess()[0] <= 0  # type: ignore[index]
+    # once its minute is over and published, the settled bound finds it however busy the drill is
+    found = watched([s for s in heavy if s < 62], [20.0], 1.0, 62)._excess()
+    assert found is not None and found[0] >= 1 and "to 12:01 UTC" in found[1], found
+    # with nothing of the drill's unpublished, the live bound finds it at once
+    found = watched([s for s in heavy if s < 30], [20.0], 0.0, 30)._excess()
+    assert found is not None and found[0] >= 1 and "since the drill began" in found[1], found
+
+
+def test_a_table_the_application_already_fills_has_no_multiple_to_offer() -> None:
+    status, detail = capacity_check(1050, 100, current=900)
+    assert status == "fail" and "no multiple fits what the application leaves" in detail and "at most" not in detail, detail
