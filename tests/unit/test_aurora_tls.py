@@ -24,6 +24,9 @@ class KnownCluster(AuroraTarget):
     def _cluster(self) -> dict[str, Any]:
         return CLUSTER
 
+    def proxy_at(self, host: str) -> None:  # TLS only here: no RDS Proxy at the via endpoint
+        return None
+
 
 def target(tmp_path: Path, tls: bool, proxy: bool, verified_only: bool) -> tuple[AuroraTarget, Stubber]:
     sm = boto3.client("secretsmanager", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")

@@ -188,7 +188,7 @@ def test_a_global_table_is_refused_unless_allowed_and_its_writes_are_priced_once
     assert refused["PRE-REPLICAS"][0] == "fail" and "2 replica(s) (us-west-2, eu-west-1)" in refused["PRE-REPLICAS"][1]
     assert {c: s for c, s, _ in tp.pre_checks(p, allow_replicas=True)}["PRE-REPLICAS"] == "warn"
     assert "PRE-REPLICAS" not in {c for c, _, _ in tp.pre_checks(plan_of(0.0))}, "negative control: a table of one region"
-    catalog = load_catalog()
+    catalog = load_catalog("us-east-1")
     cost = tp.price(global_info, 1_000_000, 1_000_000, catalog)
     assert cost.usd == pytest.approx(3 * 0.625 + 0.125) and "replicated write request units in each of 2 replica(s)" in cost.note
     assert tp.price(info(), 1_000_000, 1_000_000, catalog).usd == pytest.approx(0.625 + 0.125)
