@@ -22,9 +22,10 @@ from ops.aws import Aws
 from ops.config import parse
 from ops.drills.common import new_drill_id
 from ops.drills.failover import FailoverOptions, run_failover
-from ops.lab import emulator, pgcluster, settings
 from ops.lab import lab as lab_core
-from ops.lab.aurora import DNS_TTL_S
+from ops.lab.aws import emulator, settings
+from ops.lab.aws.aurora import DNS_TTL_S
+from ops.lab.pg import pgcluster
 from ops.report import Journal
 from ops.targets import parse_target
 from ops.targets.aurora import AuroraTarget

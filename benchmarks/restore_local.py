@@ -23,10 +23,11 @@ from ops.config import parse
 from ops.drills.common import new_drill_id
 from ops.drills.restore import RestoreOptions, run_restore
 from ops.lab import lab as lab_core
-from ops.lab import pgbin, pgcluster, pgrestore, process
+from ops.lab import process
+from ops.lab.pg import pgbin, pgcluster, pgrestore
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.lab.localpg import LocalPgRestore, LocalPgTarget
+from ops.lab.pg.localpg import LocalPgRestore, LocalPgTarget
 
 
 def load(cluster: pgcluster.Cluster, gb: float) -> float:

@@ -10,7 +10,8 @@ from typing import Iterator
 
 import pytest
 
-from ops.lab import pgcluster, process
+from ops.lab import process
+from ops.lab.pg import pgcluster
 from tests.conftest import traversable_tmpdir
 
 

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster, pooler
+from ops.lab.pg import pgcluster, pooler
 from tests.conftest import Cli, traversable_tmpdir, write_config
 from tests.faults.helpers import one_line, run
 

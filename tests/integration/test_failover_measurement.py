@@ -18,11 +18,11 @@ from ops.drills.common import new_drill_id
 from ops.drills.failover import FailoverOptions, run_failover
 from ops.errors import EndpointUnreachable
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster
-from ops.lab.endpoint import Endpoint
+from ops.lab.aws.endpoint import Endpoint
+from ops.lab.pg import pgcluster
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.lab.localpg import LocalPgTarget
+from ops.lab.pg.localpg import LocalPgTarget
 from tests.conftest import Cli, traversable_tmpdir, write_config
 
 

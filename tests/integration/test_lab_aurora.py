@@ -21,7 +21,8 @@ from ops.aws import Aws
 from ops.drills.common import new_drill_id
 from ops.drills.failover import DrillContext, FailoverOptions, run_failover
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster, settings
+from ops.lab.aws import settings
+from ops.lab.pg import pgcluster
 from ops.report import Journal
 from ops.targets import parse_target
 from ops.targets.aurora import AuroraTarget
@@ -69,7 +70,7 @@ def connect(host: str, password: str = PASSWORD) -> psycopg.Connection:
 
 
 def lab_setting(cli: Cli, **values: Any) -> None:
-    from ops.lab import emulator
+    from ops.lab.aws import emulator
 
     settings.remote(emulator.endpoint(cli.lab_dir), values)  # type: ignore[arg-type]
 

@@ -89,11 +89,11 @@ def test_the_copy_is_what_lint_reads(tmp_path: Path) -> None:
 @pytest.mark.parametrize("module", ["ops.estate", "ops.drills.failover", "ops.targets.registry", "ops.brand_new"])
 def test_an_import_of_the_lab_outside_it_fails_the_lint(tmp_path: Path, module: str) -> None:
     root = copy_of_ops(tmp_path)
-    add_import(root, module, "from ops.lab import pgcluster  # noqa: F401")
+    add_import(root, module, "from ops.lab.pg import pgcluster  # noqa: F401")
     result = lint(root)
     assert result.returncode == 1, result.stdout
     assert "The lab is a plugin" in result.stdout and "BROKEN" in result.stdout
-    assert f"{module} -> ops.lab.pgcluster" in result.stdout
+    assert f"{module} -> ops.lab.pg.pgcluster" in result.stdout
 
 
 def test_an_import_up_the_layers_fails_the_lint(tmp_path: Path) -> None:
@@ -113,8 +113,8 @@ def test_ops_has_no_import_cycle() -> None:
 
 def test_a_cycle_is_found_and_fails_the_lint(tmp_path: Path) -> None:
     root = copy_of_ops(tmp_path)
-    add_import(root, "ops.lab.ddb_pitr", "from ops.lab import ddb_heartbeat  # noqa: F401")
-    assert cycles(root)["cycles"] == [["ops.lab.ddb_heartbeat", "ops.lab.ddb_pitr"]]
+    add_import(root, "ops.lab.aws.ddb_pitr", "from ops.lab.aws import ddb_heartbeat  # noqa: F401")
+    assert cycles(root)["cycles"] == [["ops.lab.aws.ddb_heartbeat", "ops.lab.aws.ddb_pitr"]]
     result = lint(root)
     assert result.returncode == 1, result.stdout
     assert "No import cycles" in result.stdout and "BROKEN" in result.stdout

@@ -10,7 +10,7 @@ Runs inside the emulator process and extends moto's RDS backend:
   port, so the instance endpoints the API returns reach their servers, and the server a
   client reached can tell it which instance it is.
 - The cluster (writer) endpoint and the reader endpoint are TCP endpoints on addresses of
-  their own that forward to the writer and to the readers (ops.lab.endpoint).
+  their own that forward to the writer and to the readers (ops.lab.aws.endpoint).
 - FailoverDBCluster: the cluster is `failing-over`; the old writer is stopped (its clients
   are cut off), the target reader promoted; then DescribeDBClusters shows the new writer and
   the cluster `available`, with the events RDS-EVENT-0072/0073 (started) and 0071 (completed)
@@ -50,8 +50,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ops.lab import pgbin, pgcluster, pgrestore, process, settings
-from ops.lab.endpoint import Endpoint
+from ops.lab import process
+from ops.lab.aws import settings
+from ops.lab.aws.endpoint import Endpoint
+from ops.lab.pg import pgbin, pgcluster, pgrestore
 
 ENGINE = "aurora-postgresql"
 ADMIN = "rdsadmin"  # the lab's own superuser on each server, as Aurora has one; trusted from loopback only
@@ -440,7 +442,7 @@ def release_proxy_address(name: str) -> None:
 def start_proxy(b: Backing, name: str) -> str:
     """A DB proxy of the cluster: PgBouncer on its own address at 5432 (RDS Proxy listens on 5432 whatever
     the cluster's port), TLS required, the master user's password, re-pointed at once on a failover."""
-    from ops.lab import pooler
+    from ops.lab.pg import pooler
 
     home = Path(b.cluster.entry["root"]) / f"proxy-{name}"
     p = pooler.Pooler(home, proxy_address(name), 5432, ADMIN)
@@ -455,7 +457,7 @@ def start_proxy(b: Backing, name: str) -> str:
 
 
 def repoint_proxies(b: Backing) -> None:
-    from ops.lab import pooler
+    from ops.lab.pg import pooler
 
     writer = b.cluster.writer()
     for p in b.proxies.values():
@@ -466,7 +468,7 @@ def repoint_proxies(b: Backing) -> None:
 
 
 def stop_proxy(b: Backing, name: str) -> None:
-    from ops.lab import pooler
+    from ops.lab.pg import pooler
 
     p = b.proxies.pop(name, None)
     if p is not None:

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ops.errors import LabError
-from ops.lab import pgbin, process, state
-from ops.lab import pooler as pooler_mod
+from ops.lab import process, state
+from ops.lab.pg import pgbin
+from ops.lab.pg import pooler as pooler_mod
 
 NAME = "lab-pg"
 KEY = "postgres"
@@ -454,7 +455,7 @@ def start_heartbeat(cluster: "Cluster") -> None:
         return
     log = open(cluster.root / "heartbeat.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ops.lab.heartbeat", cluster.multi_host_dsn(connect_timeout=1)],
+        [sys.executable, "-m", "ops.lab.pg.heartbeat", cluster.multi_host_dsn(connect_timeout=1)],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     log.close()
