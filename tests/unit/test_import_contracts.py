@@ -77,7 +77,7 @@ def cycles(root: Path) -> dict:
 def test_the_import_contracts_hold_for_ops() -> None:
     result = lint(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 kept, 0 broken" in result.stdout
+    assert "4 kept, 0 broken" in result.stdout
 
 
 def test_the_copy_is_what_lint_reads(tmp_path: Path) -> None:
@@ -103,6 +103,15 @@ def test_an_import_up_the_layers_fails_the_lint(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout
     assert "Layers: a module imports only from the layers below its own BROKEN" in result.stdout
     assert "ops.aws -> ops.drills.common" in result.stdout
+
+
+def test_an_import_of_the_labs_aws_side_from_its_postgresql_side_fails_the_lint(tmp_path: Path) -> None:
+    root = copy_of_ops(tmp_path)
+    add_import(root, "ops.lab.pg.pooler", "from ops.lab.aws import settings  # noqa: F401")
+    result = lint(root)
+    assert result.returncode == 1, result.stdout
+    assert "The lab's PostgreSQL side builds nothing on its AWS side" in result.stdout and "BROKEN" in result.stdout
+    assert "ops.lab.pg.pooler -> ops.lab.aws.settings" in result.stdout
 
 
 def test_ops_has_no_import_cycle() -> None:
