@@ -23,8 +23,8 @@ from botocore.exceptions import ClientError
 
 from ops.aws import Aws, paged
 from ops.checks import collect
-from ops.checks.verify import run_point_restore
 from ops.drills.common import DRILL_TAG, new_drill_id
+from ops.drills.recovery_point_restore import run_point_restore
 from ops.lab import lab as lab_core
 from ops.lab.aws import emulator, settings
 from ops.lab.aws.backup_selections import selects
