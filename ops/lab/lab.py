@@ -184,7 +184,7 @@ DRILL_STOP_WAIT_S = 120.0  # a stopped failover drill heals the cluster first; t
 def down(cfg: Config, echo: Echo, force: bool = False, drill_stop_wait_s: float = DRILL_STOP_WAIT_S) -> None:
     from ops.lab.pg import pgcluster
 
-    from ops.lab.aws import aurora
+    from ops.lab.aws import aurora_servers
 
     with lifecycle(cfg.lab_dir):
         _stop_drills(cfg.lab_dir, echo, force, drill_stop_wait_s)
@@ -192,7 +192,7 @@ def down(cfg: Config, echo: Echo, force: bool = False, drill_stop_wait_s: float 
         for name in pgcluster.stop(cfg.lab_dir):
             echo(f"{name}: stopped")
         echo(f"emulator: {'stopped' if emulator.stop(cfg.lab_dir) else 'was not running'}")
-        for name in aurora.stop_all(cfg.lab_dir.resolve()):  # what the emulator did not stop itself
+        for name in aurora_servers.stop_all(cfg.lab_dir.resolve()):  # what the emulator did not stop itself
             echo(f"{name}: stopped")
         for stray in strays:
             if stray.stop():
