@@ -20,7 +20,7 @@ from ops.aws import Aws, safe_read
 from ops.lab import process
 from ops.lab import lab as lab_core
 from ops.lab.aws import emulator
-from ops.lab.pg import pgcluster
+from ops.lab.pg import pgservers
 from ops.lab.process import free_port
 from tests.conftest import Cli, traversable_tmpdir, write_config
 from tests.faults.helpers import one_line, read_until, run
@@ -125,7 +125,7 @@ def test_a_truncated_state_file_is_an_error_and_nothing_is_touched(cut_lab: Cli)
         line = one_line(result.stderr)
         assert str(state) in line and "corrupt" in line, line
     assert postmasters(str(cut_lab.lab_dir.resolve())) == before, "nothing was stopped or started"
-    assert all(m.path.exists() for m in pgcluster.Cluster(cut_lab.lab_dir, json.loads(whole)["postgres"]).members)
+    assert all(m.path.exists() for m in pgservers.Cluster(cut_lab.lab_dir, json.loads(whole)["postgres"]).members)
     state.write_text(whole)
     assert run(cut_lab, "lab", "status").returncode == 0
 

@@ -20,7 +20,7 @@ import pytest
 
 from ops.config import Policy
 from ops.lab import lab as lab_core
-from ops.lab.pg import pgcluster
+from ops.lab.pg import pgcluster, pgservers
 from ops.query.audit import run_audit
 from ops.query.stats import read_only_session
 from ops.report import Journal
@@ -57,7 +57,7 @@ def qlab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
 def writer_dsn(cli: Cli, dbname: str = "postgres") -> str:
     cluster = pgcluster.get(cli.lab_dir)
     assert cluster is not None
-    return cluster.writer().dsn().replace(f"dbname={pgcluster.DBNAME}", f"dbname={dbname}")
+    return cluster.writer().dsn().replace(f"dbname={pgservers.DBNAME}", f"dbname={dbname}")
 
 
 def run_json(cli: Cli, *args: str, expect: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ops.data import markers
 from ops.lab import lab as lab_core
 from ops.lab.aws import emulator
 from ops.lab.aws import settings as lab_settings
-from ops.lab.pg import pgcluster, pgrestore
+from ops.lab.pg import pgcluster, pgrestore, pgservers
 from ops.lease import lab_ledger
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
 
@@ -37,7 +37,7 @@ def rlab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
     shutil.rmtree(root, ignore_errors=True)
 
 
-def cluster(cli: Cli) -> pgcluster.Cluster:
+def cluster(cli: Cli) -> pgservers.Cluster:
     c = pgcluster.get(cli.lab_dir)
     assert c is not None
     return c

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ops.lab.aws.aurora_servers import ADMIN, Backing, backings
-from ops.lab.pg import pgcluster
+from ops.lab.pg import pgservers
 
 METRICS_EVERY_S = 30.0
 
@@ -29,7 +29,7 @@ def _cpu_ticks(pid: int) -> int:
     return total
 
 
-def _postmaster_pid(m: pgcluster.Member) -> int | None:
+def _postmaster_pid(m: pgservers.Member) -> int | None:
     try:
         return int((m.path / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):

@@ -18,7 +18,7 @@ from typing import Any
 from ops.lab import process
 from ops.lab.aws import aurora_tls, settings
 from ops.lab.aws.endpoint import Endpoint
-from ops.lab.pg import pgbin, pgcluster
+from ops.lab.pg import pgbin, pgcluster, pgservers
 
 ADMIN = "rdsadmin"  # the lab's own superuser on each server, as Aurora has one; trusted from loopback only
 MAX_READERS = 15
@@ -69,7 +69,7 @@ class Backing:
     master_user: str
     master_password: str
     dbname: str | None
-    cluster: pgcluster.Cluster
+    cluster: pgservers.Cluster
     writer_endpoint: Endpoint | None = None
     reader_endpoint: Endpoint | None = None
     account: str = "123456789012"
@@ -99,7 +99,7 @@ class Backing:
         slot = self.slots.get(instance_id)
         return self.address(10 + slot) if slot is not None else None
 
-    def member(self, instance_id: str) -> pgcluster.Member | None:
+    def member(self, instance_id: str) -> pgservers.Member | None:
         return next((m for m in self.cluster.members if m.name == instance_id), None)
 
     def choose_reader(self) -> tuple[str, int] | None:
@@ -126,7 +126,7 @@ class Backing:
         return now if idle and last is not None else last
 
 
-def _new_cluster(cluster_id: str, net: str) -> pgcluster.Cluster:
+def _new_cluster(cluster_id: str, net: str) -> pgservers.Cluster:
     base = root()
     assert base is not None
     home = base / cluster_id
@@ -143,7 +143,7 @@ def _new_cluster(cluster_id: str, net: str) -> pgcluster.Cluster:
         "path": str(home / "cluster.json"), "admin_user": ADMIN, "hba": HBA,
         "conf": [*SERVER_CONF, f"ssl_cert_file = '{cert}'", f"ssl_key_file = '{key}'"],
     }
-    return pgcluster.Cluster(base.parent, entry)
+    return pgservers.Cluster(base.parent, entry)
 
 
 def claim_network(port: int) -> tuple[str, Endpoint, Endpoint]:
@@ -173,7 +173,7 @@ def _start_endpoints(b: Backing) -> None:
     b.reader_endpoint.point_to(b.choose_reader)
 
 
-def _create_master(b: Backing, m: pgcluster.Member) -> None:
+def _create_master(b: Backing, m: pgservers.Member) -> None:
     import psycopg
     from psycopg import sql
 
@@ -181,7 +181,7 @@ def _create_master(b: Backing, m: pgcluster.Member) -> None:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} CREATEDB CREATEROLE IN ROLE pg_monitor, pg_signal_backend")
                      .format(sql.Identifier(b.master_user), sql.Literal(b.master_password)))
         conn.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(b.master_user)))
-        if b.dbname and b.dbname != pgcluster.DBNAME:
+        if b.dbname and b.dbname != pgservers.DBNAME:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(b.dbname), sql.Identifier(b.master_user)))
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     # Extensions live in each database: the cluster's own database gets pg_stat_statements (and hypopg
@@ -190,7 +190,7 @@ def _create_master(b: Backing, m: pgcluster.Member) -> None:
     from psycopg.conninfo import make_conninfo
 
     master = sql.Identifier(b.master_user)
-    with psycopg.connect(make_conninfo(m.dsn(), dbname=b.dbname or pgcluster.DBNAME), autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(m.dsn(), dbname=b.dbname or pgservers.DBNAME), autocommit=True) as conn:
         for name in pgcluster.EXTENSIONS:
             if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", (name,)).fetchone():
                 conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name)))
@@ -212,7 +212,7 @@ def add_instance(b: Backing, instance_id: str) -> None:
             raise LabLimit(f"the lab backs at most {MAX_READERS} readers per Aurora cluster")
         entry = _member_entry(b, instance_id)
         c.entry["members"].append(entry)
-        m = pgcluster.Member(**entry, user=ADMIN)
+        m = pgservers.Member(**entry, user=ADMIN)
         if c.entry["writer"] is None:
             c.entry["writer"] = instance_id
             if b.pending_data is not None:

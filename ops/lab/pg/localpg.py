@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import UsageError
-from ops.lab.pg import pgcluster
+from ops.lab.pg import pgcluster, pgservers
 from ops.targets import TargetRef
 from ops.targets.base import ClientEndpoint, ClusterState, Heal, MemberState, parse_host_port, pgbouncer_console
 
@@ -26,7 +26,7 @@ class LocalPgTarget:
     def has_data_plane(self) -> bool:
         return True
 
-    def _reload(self) -> pgcluster.Cluster:
+    def _reload(self) -> pgservers.Cluster:
         self.cluster = pgcluster.get(self.lab_dir) or self.cluster
         return self.cluster
 
@@ -90,9 +90,9 @@ class LocalPgTarget:
             if p.pid() is None:
                 raise UsageError(f"{self.ref}'s pooler is not running (stopped or died: {p.home / 'pgbouncer.log'}); "
                                  "`dbops lab up` starts it again")
-            return ClientEndpoint(p.dsn(cluster.admin_user, pgcluster.DBNAME), f"the pooler at {p.listen}:{p.port}", p.admin_dsn())
+            return ClientEndpoint(p.dsn(cluster.admin_user, pgservers.DBNAME), f"the pooler at {p.listen}:{p.port}", p.admin_dsn())
         host, port = parse_host_port(via)
-        dsn = f"host={host} port={port} user={cluster.admin_user} dbname={pgcluster.DBNAME} connect_timeout=5"
+        dsn = f"host={host} port={port} user={cluster.admin_user} dbname={pgservers.DBNAME} connect_timeout=5"
         return ClientEndpoint(dsn, f"{host}:{port}", pgbouncer_console(dsn))
 
 

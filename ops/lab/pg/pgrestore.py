@@ -20,7 +20,7 @@ from typing import Callable
 from ops.errors import CannotRun, LabError, RestoreFailed
 from ops.lab import process
 from ops.lab.pg import pgbin
-from ops.lab.pg.pgcluster import HOST, USER, Cluster
+from ops.lab.pg.pgservers import HOST, USER, Cluster
 
 Echo = Callable[[str], None]
 
