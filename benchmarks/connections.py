@@ -23,10 +23,10 @@ from pathlib import Path
 from ops.config import parse
 from ops.drills.connections import ConnectionsOptions, run_connections
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster
 from ops.report import Journal, Report
 from ops.targets import parse_target
-from ops.lab.localpg import LocalPgTarget
+from ops.lab.pg.localpg import LocalPgTarget
 
 
 def main() -> None:

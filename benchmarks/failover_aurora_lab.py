@@ -22,9 +22,10 @@ from ops.aws import Aws
 from ops.config import parse
 from ops.drills.common import new_drill_id
 from ops.drills.failover import FailoverOptions, run_failover
-from ops.lab import emulator, pgcluster, settings
 from ops.lab import lab as lab_core
-from ops.lab.aurora import DNS_TTL_S
+from ops.lab.aws import emulator, settings
+from ops.lab.aws.aurora import DNS_TTL_S
+from ops.lab.pg import pgservers
 from ops.report import Journal
 from ops.targets import parse_target
 from ops.targets.aurora import AuroraTarget
@@ -37,8 +38,8 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
-def backing(lab_dir: Path) -> pgcluster.Cluster:
-    return pgcluster.Cluster(lab_dir, json.loads((lab_dir / "aurora" / CLUSTER / "cluster.json").read_text()))
+def backing(lab_dir: Path) -> pgservers.Cluster:
+    return pgservers.Cluster(lab_dir, json.loads((lab_dir / "aurora" / CLUSTER / "cluster.json").read_text()))
 
 
 def raw_promotes(lab_dir: Path, n: int) -> list[float]:

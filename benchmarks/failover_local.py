@@ -20,10 +20,10 @@ from ops.config import parse
 from ops.drills.common import new_drill_id
 from ops.drills.failover import FailoverOptions, run_failover
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.lab.localpg import LocalPgTarget
+from ops.lab.pg.localpg import LocalPgTarget
 
 
 def p95(values: list[float]) -> float:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ops.config import load
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster
 from ops.percentiles import percentile
 from ops.query import pgbench
 

@@ -23,13 +23,14 @@ from ops.config import parse
 from ops.drills.common import new_drill_id
 from ops.drills.restore import RestoreOptions, run_restore
 from ops.lab import lab as lab_core
-from ops.lab import pgbin, pgcluster, pgrestore, process
+from ops.lab import process
+from ops.lab.pg import pgbin, pgcluster, pgrestore, pgservers
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.lab.localpg import LocalPgRestore, LocalPgTarget
+from ops.lab.pg.localpg import LocalPgRestore, LocalPgTarget
 
 
-def load(cluster: pgcluster.Cluster, gb: float) -> float:
+def load(cluster: pgservers.Cluster, gb: float) -> float:
     rows = int(gb * 1024**3 / 250)  # about 250 bytes a row on disk with its header
     started = time.monotonic()
     with psycopg.connect(cluster.writer().dsn(), autocommit=True) as conn:
@@ -43,7 +44,7 @@ def load(cluster: pgcluster.Cluster, gb: float) -> float:
     return size
 
 
-def raw_restore(cluster: pgcluster.Cluster, t, dest: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def raw_restore(cluster: pgservers.Cluster, t, dest: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """cp + pg_ctl start with the recovery target + wait for promotion, timed."""
     base = pgrestore.choose_backup(cluster, t)
     port = process.free_port()

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from ops import config as config_mod
 from ops.cli import cli
 from ops.lab import lab as lab_core
-from ops.lab import pgbin
+from ops.lab.pg import pgbin
 from ops.terraform import mirror
 
 REPO = Path(__file__).resolve().parents[1]

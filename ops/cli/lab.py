@@ -121,7 +121,7 @@ def seed_orders(rows: int, without_index: bool, reload: bool, target: str, secre
 def set_(assignments: tuple[str, ...]) -> None:
     """Change settings of the running lab's emulated services (see `dbops lab settings`)."""
     from ops.errors import UsageError
-    from ops.lab import emulator, settings
+    from ops.lab.aws import emulator, settings
 
     values = {}
     for a in assignments:
@@ -140,7 +140,7 @@ def set_(assignments: tuple[str, ...]) -> None:
 @json_option
 def settings_(as_json: bool) -> None:
     """Show the settings of the running lab's emulated services, with their defaults."""
-    from ops.lab import emulator, settings
+    from ops.lab.aws import emulator, settings
 
     endpoint = emulator.endpoint(app().config.lab_dir)
     if endpoint is None:
@@ -170,8 +170,8 @@ def backup_run(plan: str | None, no_wait: bool, timeout: float, as_json: bool) -
     plan's selections cover (by ARN or tag), into the rule's vault with the selection's role; then
     wait until every job has ended. `dbops lab set backup_fault=...` makes the next job fail."""
     from ops.aws import Aws
-    from ops.lab import backup_run as core
-    from ops.lab import emulator
+    from ops.lab.aws import backup_run as core
+    from ops.lab.aws import emulator
 
     endpoint = emulator.endpoint(app().config.lab_dir)
     if endpoint is None:

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterator
 
 from ops.config import Config
 from ops.errors import Busy, LabError
-from ops.lab import emulator, process, state
+from ops.lab import process, state
+from ops.lab.aws import emulator
 
 Echo = Callable[[str], None]
 
@@ -74,7 +75,7 @@ class Stray:
 
 
 SERVER = "PostgreSQL server"
-_MODULES = {"ops.lab.emulator_server": "emulator", "ops.lab.heartbeat": "heartbeat"}
+_MODULES = {"ops.lab.aws.emulator_server": "emulator", "ops.lab.pg.heartbeat": "heartbeat"}
 
 
 def _lab_processes(lab: Path) -> list[tuple[str, int]]:
@@ -93,7 +94,7 @@ def _lab_processes(lab: Path) -> list[tuple[str, int]]:
 
 
 def _stop_server(datadir: Path, pid: int) -> bool:
-    from ops.lab import pgbin
+    from ops.lab.pg import pgbin
 
     if not process.is_running(pid):
         return False
@@ -159,7 +160,7 @@ def up(cfg: Config, opts: LabOptions, echo: Echo) -> dict[str, Any]:
 
 
 def _up_postgres(cfg: Config, opts: LabOptions, echo: Echo) -> None:
-    from ops.lab import pgcluster
+    from ops.lab.pg import pgcluster
     from ops.lease import lab_ledger
 
     try:
@@ -181,9 +182,9 @@ DRILL_STOP_WAIT_S = 120.0  # a stopped failover drill heals the cluster first; t
 
 
 def down(cfg: Config, echo: Echo, force: bool = False, drill_stop_wait_s: float = DRILL_STOP_WAIT_S) -> None:
-    from ops.lab import pgcluster
+    from ops.lab.pg import pgcluster
 
-    from ops.lab import aurora
+    from ops.lab.aws import aurora_servers
 
     with lifecycle(cfg.lab_dir):
         _stop_drills(cfg.lab_dir, echo, force, drill_stop_wait_s)
@@ -191,7 +192,7 @@ def down(cfg: Config, echo: Echo, force: bool = False, drill_stop_wait_s: float 
         for name in pgcluster.stop(cfg.lab_dir):
             echo(f"{name}: stopped")
         echo(f"emulator: {'stopped' if emulator.stop(cfg.lab_dir) else 'was not running'}")
-        for name in aurora.stop_all(cfg.lab_dir.resolve()):  # what the emulator did not stop itself
+        for name in aurora_servers.stop_all(cfg.lab_dir.resolve()):  # what the emulator did not stop itself
             echo(f"{name}: stopped")
         for stray in strays:
             if stray.stop():
@@ -228,7 +229,7 @@ def _stop_drills(lab_dir: Path, echo: Echo, force: bool, wait_s: float) -> None:
 
 
 def status(cfg: Config) -> dict[str, Any]:
-    from ops.lab import pgcluster
+    from ops.lab.pg import pgcluster
 
     if not _in_progress(cfg.lab_dir):  # never "stopped" while a lost state hides what runs
         _refuse_unrecorded(cfg.lab_dir)
@@ -270,7 +271,7 @@ def env_lines(cfg: Config) -> list[str]:
         "export AWS_SECRET_ACCESS_KEY=testing",
         f"export AWS_DEFAULT_REGION={cfg.env('lab').region if 'lab' in cfg.envs else 'us-east-1'}",
     ]
-    from ops.lab import pgcluster
+    from ops.lab.pg import pgcluster
 
     dsn = pgcluster.writer_dsn(cfg.lab_dir)
     if dsn:

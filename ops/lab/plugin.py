@@ -33,10 +33,10 @@ def register(seams: Seams) -> None:
 
 
 def _leftovers(name: str) -> Any:
-    """A janitor source of ops.lab.leftovers, imported when the janitor runs."""
+    """A janitor source of ops.lab.pg.leftovers, imported when the janitor runs."""
 
     def source(cfg: Config, env: EnvConfig, include_unexpired: bool, now: datetime, recorded: set[str]) -> list[Any]:
-        from ops.lab import leftovers
+        from ops.lab.pg import leftovers
 
         return getattr(leftovers, name)(cfg, env, include_unexpired, now, recorded)
 
@@ -44,7 +44,7 @@ def _leftovers(name: str) -> Any:
 
 
 def embedded_endpoint(lab_dir: Path) -> str | None:
-    from ops.lab import emulator
+    from ops.lab.aws import emulator
 
     return emulator.endpoint(lab_dir)
 
@@ -59,19 +59,19 @@ def emulator_credentials(url: str | None) -> dict[str, str] | None:
 def open_cluster(cfg: Config, env: EnvConfig, ref: TargetRef) -> Any:
     if not env.is_embedded:
         raise UsageError(f"localpg targets live in the embedded lab; env '{env.name}' is not the lab")
-    from ops.lab.localpg import LocalPgTarget
+    from ops.lab.pg.localpg import LocalPgTarget
 
     return LocalPgTarget(ref, cfg.lab_dir)
 
 
 def open_restorable(cluster: Any) -> Any:
-    from ops.lab.localpg import LocalPgRestore
+    from ops.lab.pg.localpg import LocalPgRestore
 
     return LocalPgRestore(cluster)
 
 
 def backup_state(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:
-    from ops.lab import pgcluster, pgcollect
+    from ops.lab.pg import pgcluster, pgcollect
 
     cluster = pgcluster.get(cfg.lab_dir)
     if not env.is_embedded or cluster is None or ref.name != pgcluster.NAME:
@@ -80,7 +80,7 @@ def backup_state(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:
 
 
 def delete_restore(cfg: Config, source: str, name: str, drill_id: str) -> bool:
-    from ops.lab import pgcluster, pgrestore
+    from ops.lab.pg import pgcluster, pgrestore
 
     cluster = pgcluster.get(cfg.lab_dir)
     if cluster is None:
@@ -91,7 +91,7 @@ def delete_restore(cfg: Config, source: str, name: str, drill_id: str) -> bool:
 
 
 def live_values(target: Any) -> dict[str, Any]:
-    from ops.lab.localpg import live_values as values
+    from ops.lab.pg.localpg import live_values as values
 
     return values(target)
 
@@ -99,7 +99,7 @@ def live_values(target: Any) -> dict[str, Any]:
 def estate(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
     if not env.is_embedded:
         return []
-    from ops.lab import pgcluster
+    from ops.lab.pg import pgcluster
 
     cluster = pgcluster.get(cfg.lab_dir)
     if cluster is None:

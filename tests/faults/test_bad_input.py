@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ops.aws import Aws
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster
 from tests.conftest import REPO, Cli, write_config
 from tests.faults.helpers import one_line, run
 
@@ -141,7 +141,7 @@ def test_a_wait_that_does_not_end_prints_progress_and_still_writes_a_report(lab:
     ddb.create_table(TableName="stuck-pitr", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
     ddb.update_continuous_backups(TableName="stuck-pitr", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-    from ops.lab import emulator, settings
+    from ops.lab.aws import emulator, settings
 
     settings.remote(emulator.endpoint(lab.lab_dir) or "", {"ddb_restorable_lag_s": 300})  # as the service: five minutes behind
     try:
@@ -186,7 +186,7 @@ def test_drill_weekly_runs_on_a_protected_env_with_confirm(lab: Cli, fresh_root:
 
 
 def lab_settings(cli: Cli) -> dict[str, object]:
-    from ops.lab import emulator, settings
+    from ops.lab.aws import emulator, settings
 
     return {name: s["value"] for name, s in settings.remote(emulator.endpoint(cli.lab_dir) or "").items()}
 

@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from ops.lab import lab as lab_core
-from ops.lab import pgbin, pgcluster
+from ops.lab.pg import pgbin, pgcluster
 from tests.conftest import Cli, traversable_tmpdir, write_config
 from tests.faults.helpers import one_line, read_until, run, spawn
 

@@ -17,8 +17,10 @@ from typing import Iterator
 import pytest
 
 from ops.aws import Aws, safe_read
-from ops.lab import emulator, pgcluster, process
+from ops.lab import process
 from ops.lab import lab as lab_core
+from ops.lab.aws import emulator
+from ops.lab.pg import pgservers
 from ops.lab.process import free_port
 from tests.conftest import Cli, traversable_tmpdir, write_config
 from tests.faults.helpers import one_line, read_until, run
@@ -123,7 +125,7 @@ def test_a_truncated_state_file_is_an_error_and_nothing_is_touched(cut_lab: Cli)
         line = one_line(result.stderr)
         assert str(state) in line and "corrupt" in line, line
     assert postmasters(str(cut_lab.lab_dir.resolve())) == before, "nothing was stopped or started"
-    assert all(m.path.exists() for m in pgcluster.Cluster(cut_lab.lab_dir, json.loads(whole)["postgres"]).members)
+    assert all(m.path.exists() for m in pgservers.Cluster(cut_lab.lab_dir, json.loads(whole)["postgres"]).members)
     state.write_text(whole)
     assert run(cut_lab, "lab", "status").returncode == 0
 
@@ -149,7 +151,7 @@ def test_lab_up_never_deletes_a_data_directory_whose_server_runs(cut_lab: Cli) -
 def lab_emulators(lab_dir: str) -> list[int]:
     """Emulator processes started for this lab dir, whatever its state file says."""
     found = []
-    for pid in subprocess.run(["pgrep", "-f", "ops.lab.emulator_server"], capture_output=True, text=True).stdout.split():
+    for pid in subprocess.run(["pgrep", "-f", "ops.lab.aws.emulator_server"], capture_output=True, text=True).stdout.split():
         try:
             if f"DBOPS_LAB_DIR={lab_dir}".encode() in open(f"/proc/{pid}/environ", "rb").read().split(b"\0"):
                 found.append(int(pid))

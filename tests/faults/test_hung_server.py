@@ -10,12 +10,13 @@ from typing import Iterator
 
 import pytest
 
-from ops.lab import pgcluster, process
+from ops.lab import process
+from ops.lab.pg import pgcluster, pgservers
 from tests.conftest import traversable_tmpdir
 
 
 @pytest.fixture
-def one_server(pg_available) -> Iterator[pgcluster.Cluster]:  # type: ignore[no-untyped-def]
+def one_server(pg_available) -> Iterator[pgservers.Cluster]:  # type: ignore[no-untyped-def]
     root = traversable_tmpdir("dbops-hung-")
     cluster = pgcluster.create(root / ".lab", replicas=0, sync=False)
     yield cluster
@@ -31,7 +32,7 @@ def one_server(pg_available) -> Iterator[pgcluster.Cluster]:  # type: ignore[no-
 
 
 @pytest.mark.parametrize("hung", [True, False])
-def test_a_hung_postmaster_is_stopped_by_escalation_within_its_bound(one_server: pgcluster.Cluster, hung: bool) -> None:
+def test_a_hung_postmaster_is_stopped_by_escalation_within_its_bound(one_server: pgservers.Cluster, hung: bool) -> None:
     cluster = one_server
     m = cluster.writer()
     pid = cluster.postmaster_pid(m)
@@ -47,7 +48,7 @@ def test_a_hung_postmaster_is_stopped_by_escalation_within_its_bound(one_server:
     assert not [p for p in family if process.is_running(p)], "no backend of the old server is left holding its shared memory"
     if hung:
         assert how == "SIGKILL", how
-        assert took < 2 + pgcluster.IMMEDIATE_STOP_S + pgcluster.KILL_WAIT_S + 10, took
+        assert took < 2 + pgservers.IMMEDIATE_STOP_S + pgservers.KILL_WAIT_S + 10, took
     else:  # negative control: a server that answers stops the way it was asked, with no escalation
         assert how == "fast" and took < 10, (how, took)
     cluster.start_member(m, timeout=60)  # it starts again (after crash recovery, when it was killed)

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster
 from tests.conftest import Cli, traversable_tmpdir, write_config
 from tests.faults.helpers import read_until, spawn
 

@@ -348,7 +348,7 @@ def test_leases_that_cannot_be_read_delete_nothing(lab: Cli, monkeypatch: pytest
 def test_a_killed_latency_drills_role_is_dropped_once_its_validity_ended(lab: Cli) -> None:
     import psycopg
 
-    from ops.lab import pgcluster
+    from ops.lab.pg import pgcluster
 
     dsn = pgcluster.writer_dsn(lab.lab_dir)
     assert dsn is not None

@@ -15,7 +15,7 @@ from ops.data.markers import MARKERS_PER_SIDE
 from ops.drills.common import DRILL_TAG, new_drill_id
 from ops.drills.restore import RestoreOptions, run_restore
 from ops.errors import CannotRun
-from ops.lab import emulator, settings
+from ops.lab.aws import emulator, settings
 from ops.lease import Record, lab_ledger
 from ops.report import Journal
 from ops.targets import parse_target

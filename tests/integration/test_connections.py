@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster, pooler
+from ops.lab.pg import pgcluster, pgservers, pooler
 from tests.conftest import Cli, traversable_tmpdir, write_config
 from tests.faults.helpers import one_line, run
 
@@ -230,7 +230,7 @@ def _answers_through_the_pooler(cli: Cli, within_s: float) -> str | None:
     deadline, error = time.monotonic() + within_s, "not tried"
     while time.monotonic() < deadline:
         try:
-            with psycopg.connect(cluster.pooler().dsn(cluster.admin_user, pgcluster.DBNAME), connect_timeout=3) as conn:  # type: ignore[union-attr]
+            with psycopg.connect(cluster.pooler().dsn(cluster.admin_user, pgservers.DBNAME), connect_timeout=3) as conn:  # type: ignore[union-attr]
                 conn.execute("SELECT 1").fetchone()
             return None
         except psycopg.Error as exc:

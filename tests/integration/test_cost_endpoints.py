@@ -24,7 +24,7 @@ RDS = "Amazon Relational Database Service"
 def start_emulator(log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ops.lab.emulator_server", "-H", "127.0.0.1", "-p", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "ops.lab.aws.emulator_server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO)
     deadline = time.monotonic() + 30
     while not port_open("127.0.0.1", port):

@@ -17,10 +17,10 @@ import pytest
 from ops.drills.common import new_drill_id
 from ops.drills.failover import DrillContext, FailoverOptions, run_failover
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.lab.localpg import LocalPgTarget
+from ops.lab.pg.localpg import LocalPgTarget
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
 
 

@@ -18,11 +18,11 @@ from ops.drills.common import new_drill_id
 from ops.drills.failover import FailoverOptions, run_failover
 from ops.errors import EndpointUnreachable
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster
-from ops.lab.endpoint import Endpoint
+from ops.lab.aws.endpoint import Endpoint
+from ops.lab.pg import pgcluster, pgservers
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.lab.localpg import LocalPgTarget
+from ops.lab.pg.localpg import LocalPgTarget
 from tests.conftest import Cli, traversable_tmpdir, write_config
 
 
@@ -42,10 +42,10 @@ class MovingEndpointTarget(LocalPgTarget):
     def __init__(self, cli: Cli, delay_s: float) -> None:
         super().__init__(parse_target("localpg:lab-pg"), cli.lab_dir)
         self.delay_s = delay_s
-        self.endpoint = Endpoint((pgcluster.HOST, self.cluster.writer().port)).start()
+        self.endpoint = Endpoint((pgservers.HOST, self.cluster.writer().port)).start()
 
     def writer_dsn(self) -> str:
-        return f"host=127.0.0.1 port={self.endpoint.port} user={pgcluster.USER} dbname={pgcluster.DBNAME} connect_timeout=1"
+        return f"host=127.0.0.1 port={self.endpoint.port} user={pgservers.USER} dbname={pgservers.DBNAME} connect_timeout=1"
 
     def failover(self, to: str | None, timeout: float) -> None:
         cluster = self._reload()
@@ -56,7 +56,7 @@ class MovingEndpointTarget(LocalPgTarget):
         cluster.execute(old, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'dbops-canary'")
         cluster.promote(new, timeout=timeout)
         cluster.set_writer(new)
-        self.endpoint.point_to((pgcluster.HOST, new.port), after_s=self.delay_s)
+        self.endpoint.point_to((pgservers.HOST, new.port), after_s=self.delay_s)
 
 
 def drill(target: MovingEndpointTarget, rto_s: float = 60.0):  # type: ignore[no-untyped-def]

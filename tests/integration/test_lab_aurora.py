@@ -21,7 +21,8 @@ from ops.aws import Aws
 from ops.drills.common import new_drill_id
 from ops.drills.failover import DrillContext, FailoverOptions, run_failover
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster, settings
+from ops.lab.aws import settings
+from ops.lab.pg import pgservers
 from ops.report import Journal
 from ops.targets import parse_target
 from ops.targets.aurora import AuroraTarget
@@ -69,14 +70,14 @@ def connect(host: str, password: str = PASSWORD) -> psycopg.Connection:
 
 
 def lab_setting(cli: Cli, **values: Any) -> None:
-    from ops.lab import emulator
+    from ops.lab.aws import emulator
 
     settings.remote(emulator.endpoint(cli.lab_dir), values)  # type: ignore[arg-type]
 
 
-def backing(cli: Cli) -> pgcluster.Cluster:
+def backing(cli: Cli) -> pgservers.Cluster:
     path = cli.lab_dir / "aurora" / CLUSTER / "cluster.json"
-    return pgcluster.Cluster(cli.lab_dir, json.loads(path.read_text()))
+    return pgservers.Cluster(cli.lab_dir, json.loads(path.read_text()))
 
 
 def test_every_endpoint_reaches_its_server_with_the_master_password_over_tls(alab) -> None:  # type: ignore[no-untyped-def]

@@ -23,11 +23,11 @@ from botocore.exceptions import ClientError
 
 from ops.aws import Aws, paged
 from ops.checks import collect
-from ops.checks.verify import run_point_restore
 from ops.drills.common import DRILL_TAG, new_drill_id
-from ops.lab import emulator, settings
+from ops.drills.recovery_point_restore import run_point_restore
 from ops.lab import lab as lab_core
-from ops.lab.backup_selections import selects
+from ops.lab.aws import emulator, settings
+from ops.lab.aws.backup_selections import selects
 from ops.lease import lab_ledger
 from ops.report import Journal
 from ops.targets import parse_target, recovery_point

@@ -12,7 +12,7 @@ import pytest
 
 from ops.aws import Aws
 from ops.cost.estimate import DEFAULT_USAGE_PATH
-from ops.lab import emulator, settings
+from ops.lab.aws import emulator, settings
 from ops.terraform.envs import engine_for_env
 from tests.conftest import AppliedLab, Cli
 from tests.integration.test_lab_cost_explorer import ACCOUNT, DDB, RDS, lab_budget, next_month

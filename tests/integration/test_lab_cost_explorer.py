@@ -1,5 +1,5 @@
 """The lab's Cost Explorer and Budgets, through boto3, against an estate built with boto3 in a lab
-emulator (ops.lab.emulator_server, without Aurora's backing servers: what is billed is what the
+emulator (ops.lab.aws.emulator_server, without Aurora's backing servers: what is billed is what the
 RDS API holds).
 
 Expected amounts are written out from the price list (ops/cost/prices.json) and the usage
@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ops import config as config_mod
-from ops.lab import settings
+from ops.lab.aws import settings
 from ops.lab.process import free_port
 from ops.proc import port_open
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
@@ -80,7 +80,7 @@ def start_emulator(log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DBOPS_LAB_DIR"}
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ops.lab.emulator_server", "-H", "127.0.0.1", "-p", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "ops.lab.aws.emulator_server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO, env=env)
     deadline = time.monotonic() + 30
     while not port_open("127.0.0.1", port):

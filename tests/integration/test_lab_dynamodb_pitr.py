@@ -16,9 +16,9 @@ from botocore.exceptions import ClientError
 
 from ops.aws import Aws
 from ops.data import ddb_markers
-from ops.lab import emulator, settings
 from ops.lab import lab as lab_core
-from ops.lab.ddb_pitr import BASE, History
+from ops.lab.aws import emulator, settings
+from ops.lab.aws.ddb_pitr import BASE, History
 from tests.conftest import Cli, traversable_tmpdir, write_config
 
 DEFAULTS = {"ddb_restorable_lag_s": 300, "ddb_restore_ignores_time": False, "ddb_heartbeat": True}

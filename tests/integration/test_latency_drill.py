@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster
 from ops.lease import lab_ledger
 from ops.query.pgbench import remove_orphan_log_dirs
 from tests.conftest import REPO, Cli

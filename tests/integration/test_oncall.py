@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ops.aws import Aws
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from ops.config import Policy
 from ops.lab import lab as lab_core
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster, pgservers
 from ops.query.audit import run_audit
 from ops.query.stats import read_only_session
 from ops.report import Journal
@@ -35,7 +35,7 @@ INDEX = "CREATE INDEX CONCURRENTLY ON orders.orders (customer_id, created_at)"
 def hypopg_installed() -> bool:
     import subprocess
 
-    from ops.lab import pgbin
+    from ops.lab.pg import pgbin
 
     share = subprocess.run([str(pgbin.bindir() / "pg_config"), "--sharedir"], capture_output=True, text=True).stdout.strip()
     return (Path(share) / "extension" / "hypopg.control").exists()
@@ -57,7 +57,7 @@ def qlab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
 def writer_dsn(cli: Cli, dbname: str = "postgres") -> str:
     cluster = pgcluster.get(cli.lab_dir)
     assert cluster is not None
-    return cluster.writer().dsn().replace(f"dbname={pgcluster.DBNAME}", f"dbname={dbname}")
+    return cluster.writer().dsn().replace(f"dbname={pgservers.DBNAME}", f"dbname={dbname}")
 
 
 def run_json(cli: Cli, *args: str, expect: int) -> dict[str, Any]:

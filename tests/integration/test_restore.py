@@ -18,9 +18,10 @@ import pytest
 
 from ops.aws import Aws
 from ops.data import markers
-from ops.lab import emulator, pgcluster, pgrestore
 from ops.lab import lab as lab_core
-from ops.lab import settings as lab_settings
+from ops.lab.aws import emulator
+from ops.lab.aws import settings as lab_settings
+from ops.lab.pg import pgcluster, pgrestore, pgservers
 from ops.lease import lab_ledger
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
 
@@ -36,7 +37,7 @@ def rlab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
     shutil.rmtree(root, ignore_errors=True)
 
 
-def cluster(cli: Cli) -> pgcluster.Cluster:
+def cluster(cli: Cli) -> pgservers.Cluster:
     c = pgcluster.get(cli.lab_dir)
     assert c is not None
     return c
@@ -123,7 +124,7 @@ def test_missing_wal_segment_fails_continuity(rlab: Cli) -> None:
     for _ in range(3):
         pgrestore.archive_through_now(c)
     start = pgrestore.backups(c)[-1]
-    from ops.lab.pgverify import backup_start_segment
+    from ops.lab.pg.pgverify import backup_start_segment
 
     first = backup_start_segment(start)
     segments = sorted(p for p in c.archive.iterdir() if len(p.name) == 24 and p.name > first)
@@ -146,7 +147,7 @@ def test_latest_restorable_time_ends_at_the_first_gap_in_the_archive(rlab: Cli) 
     lag grows from there; put back, the archive is whole again."""
     from datetime import datetime, timezone
 
-    from ops.lab.pgverify import backup_start_segment
+    from ops.lab.pg.pgverify import backup_start_segment
 
     c = cluster(rlab)
     for _ in range(4):

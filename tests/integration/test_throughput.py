@@ -18,9 +18,9 @@ from botocore.exceptions import ClientError
 
 from ops.aws import Aws
 from ops.data import ddb_load
-from ops.lab import emulator, settings
 from ops.lab import lab as lab_core
-from ops.lab.ddb_capacity import ON_DEMAND_MESSAGE, PROVISIONED_MESSAGE
+from ops.lab.aws import emulator, settings
+from ops.lab.aws.ddb_capacity import ON_DEMAND_MESSAGE, PROVISIONED_MESSAGE
 from ops.lease import lab_ledger
 from tests.conftest import Cli, traversable_tmpdir, write_config
 from tests.faults.helpers import read_until, spawn

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 from ops.aws import Aws
-from ops.lab import emulator
+from ops.lab.aws import emulator
 from ops.terraform.envs import engine_for_env
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
 

@@ -30,7 +30,7 @@ def test_an_env_without_account_id_refuses_to_write_in_one_line(cli_at: Cli) -> 
 
 @pytest.fixture
 def emulator_url(fresh_root: Path) -> Iterator[str]:
-    from ops.lab import emulator
+    from ops.lab.aws import emulator
 
     emulator.start(fresh_root / ".lab")
     url = emulator.endpoint(fresh_root / ".lab")

@@ -77,7 +77,7 @@ def cycles(root: Path) -> dict:
 def test_the_import_contracts_hold_for_ops() -> None:
     result = lint(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 kept, 0 broken" in result.stdout
+    assert "4 kept, 0 broken" in result.stdout
 
 
 def test_the_copy_is_what_lint_reads(tmp_path: Path) -> None:
@@ -89,11 +89,11 @@ def test_the_copy_is_what_lint_reads(tmp_path: Path) -> None:
 @pytest.mark.parametrize("module", ["ops.estate", "ops.drills.failover", "ops.targets.registry", "ops.brand_new"])
 def test_an_import_of_the_lab_outside_it_fails_the_lint(tmp_path: Path, module: str) -> None:
     root = copy_of_ops(tmp_path)
-    add_import(root, module, "from ops.lab import pgcluster  # noqa: F401")
+    add_import(root, module, "from ops.lab.pg import pgcluster  # noqa: F401")
     result = lint(root)
     assert result.returncode == 1, result.stdout
     assert "The lab is a plugin" in result.stdout and "BROKEN" in result.stdout
-    assert f"{module} -> ops.lab.pgcluster" in result.stdout
+    assert f"{module} -> ops.lab.pg.pgcluster" in result.stdout
 
 
 def test_an_import_up_the_layers_fails_the_lint(tmp_path: Path) -> None:
@@ -105,6 +105,15 @@ def test_an_import_up_the_layers_fails_the_lint(tmp_path: Path) -> None:
     assert "ops.aws -> ops.drills.common" in result.stdout
 
 
+def test_an_import_of_the_labs_aws_side_from_its_postgresql_side_fails_the_lint(tmp_path: Path) -> None:
+    root = copy_of_ops(tmp_path)
+    add_import(root, "ops.lab.pg.pooler", "from ops.lab.aws import settings  # noqa: F401")
+    result = lint(root)
+    assert result.returncode == 1, result.stdout
+    assert "The lab's PostgreSQL side builds nothing on its AWS side" in result.stdout and "BROKEN" in result.stdout
+    assert "ops.lab.pg.pooler -> ops.lab.aws.settings" in result.stdout
+
+
 def test_ops_has_no_import_cycle() -> None:
     found = cycles(ROOT)
     assert found["modules"] > 100  # the whole package was read
@@ -113,8 +122,8 @@ def test_ops_has_no_import_cycle() -> None:
 
 def test_a_cycle_is_found_and_fails_the_lint(tmp_path: Path) -> None:
     root = copy_of_ops(tmp_path)
-    add_import(root, "ops.lab.ddb_pitr", "from ops.lab import ddb_heartbeat  # noqa: F401")
-    assert cycles(root)["cycles"] == [["ops.lab.ddb_heartbeat", "ops.lab.ddb_pitr"]]
+    add_import(root, "ops.lab.aws.ddb_pitr", "from ops.lab.aws import ddb_heartbeat  # noqa: F401")
+    assert cycles(root)["cycles"] == [["ops.lab.aws.ddb_heartbeat", "ops.lab.aws.ddb_pitr"]]
     result = lint(root)
     assert result.returncode == 1, result.stdout
     assert "No import cycles" in result.stdout and "BROKEN" in result.stdout

@@ -18,8 +18,8 @@ from ops.data import ddb_load, ddb_markers
 from ops.data.ddb_load import MinuteSum, Op, TableInfo, Tally, due_at, planned_requests
 from ops.drills import throughput as tp
 from ops.errors import ConfigError, UsageError
-from ops.lab import ddb_capacity as cap
-from ops.lab import settings
+from ops.lab.aws import ddb_capacity as cap
+from ops.lab.aws import settings
 from ops.report import Journal
 from tests.conftest import Cli
 

@@ -112,7 +112,7 @@ def test_drill_weekly_exits_with_the_worst_code_in_severity_order(tmp_path: Path
 
 
 def test_a_null_replay_lag_is_zero_only_when_the_replica_has_replayed_everything() -> None:
-    from ops.lab.pgcluster import lag_seconds
+    from ops.lab.pg.pgservers import lag_seconds
 
     assert lag_seconds(None, 0) == 0.0
     assert lag_seconds(None, 8192) is None, "behind but not reporting: unknown, not 0"

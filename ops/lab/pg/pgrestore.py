@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Callable
 
 from ops.errors import CannotRun, LabError, RestoreFailed
-from ops.lab import pgbin, process
-from ops.lab.pgcluster import HOST, USER, Cluster
+from ops.lab import process
+from ops.lab.pg import pgbin
+from ops.lab.pg.pgservers import HOST, USER, Cluster
 
 Echo = Callable[[str], None]
 
@@ -92,7 +93,7 @@ def restorable(cluster: Cluster) -> Restorable:
     """The latest restorable time: the end of the archive that continues, without a gap, from the newest base
     backup's start segment. With no gap it is when the last segment was archived; after a gap, the newest
     commit in the last segment before it (none there: the one before, down to the backup's end)."""
-    from ops.lab import pgverify
+    from ops.lab.pg import pgverify
 
     last_archived, current, size = cluster.query(cluster.writer(), (
         f"SELECT last_archived_time, {pgverify.CURRENT_SEGMENT}, "

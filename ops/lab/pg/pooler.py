@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.errors import LabError
-from ops.lab import pgbin, process
+from ops.lab import process
+from ops.lab.pg import pgbin
 
 MAX_CLIENT_CONN = 2000
 POOL_SIZE = 20

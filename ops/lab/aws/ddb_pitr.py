@@ -36,7 +36,7 @@ from bisect import bisect_right
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ops.lab import settings
+from ops.lab.aws import settings
 
 LAG_SETTING = "ddb_restorable_lag_s"
 IGNORE_TIME_SETTING = "ddb_restore_ignores_time"
@@ -46,7 +46,7 @@ BASE = float("-inf")  # time of an item's image from before its history began
 SWEEP_EVERY_S = 60.0
 SWEEP_CHUNK = 5000
 
-# Called when a table turns point-in-time recovery on (ops.lab.ddb_heartbeat starts its writer there).
+# Called when a table turns point-in-time recovery on (ops.lab.aws.ddb_heartbeat starts its writer there).
 ON_ENABLED: list[Callable[[], None]] = []
 
 _local = threading.local()  # .pending: writes of a transaction in progress, recorded once it commits

@@ -48,7 +48,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 from urllib.parse import unquote
 
-from ops.lab import settings
+from ops.lab.aws import settings
 
 RUN_PATH = "/moto-api/dbops-lab/backup/run"
 FAULTS = ("none", "job-failed", "job-expired", "point-unencrypted", "restore-failed", "restore-live-data")
@@ -577,7 +577,7 @@ def run_plans(plan_name: str | None = None) -> dict[str, Any]:
     """Start the jobs the backup plans' rules would start now, in every account and region with plans."""
     from moto.backup.models import backup_backends
 
-    from ops.lab.backup_selections import selects, state
+    from ops.lab.aws.backup_selections import selects, state
 
     started: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []

@@ -1,5 +1,5 @@
 """Cost Explorer in the lab's emulator: GetCostAndUsage, GetCostForecast and GetAnomalies answer
-from the estate — what exists in the emulator, priced day by day by ops.lab.cost_usage — with the
+from the estate — what exists in the emulator, priced day by day by ops.lab.aws.cost_usage — with the
 request checks, shapes and errors of the AWS API reference (Cost Explorer, 2017-10-25).
 
 GetCostAndUsage
@@ -47,7 +47,7 @@ day's expected spend) and nothing otherwise. DateInterval (AnomalyEndDate within
 days back), MonitorArn, Feedback, TotalImpact, MaxResults and NextPageToken are honoured.
 
 Lab settings: cost_scenario (normal | overrun | anomaly), cost_history_days and
-cost_history_tag (ops.lab.cost_usage), cost_page_size, cost_fault (none | throttle:
+cost_history_tag (ops.lab.aws.cost_usage), cost_page_size, cost_fault (none | throttle:
 LimitExceededException for every Cost Explorer call).
 """
 
@@ -61,8 +61,8 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
-from ops.lab import cost_usage, settings
-from ops.lab.cost_usage import Charge, Ledger, Model
+from ops.lab.aws import cost_usage, settings
+from ops.lab.aws.cost_usage import Charge, Ledger, Model
 
 SCENARIO = "cost_scenario"
 HISTORY_DAYS = "cost_history_days"
@@ -575,7 +575,7 @@ def install() -> None:
     CostExplorerResponse.get_cost_and_usage = get_cost_and_usage
     CostExplorerResponse.get_cost_forecast = get_cost_forecast
     CostExplorerResponse.get_anomalies = get_anomalies
-    from ops.lab import budgets
+    from ops.lab.aws import budgets
 
     budgets.install(model)
     _installed = True

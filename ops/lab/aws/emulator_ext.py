@@ -4,8 +4,8 @@ moto 5 lacks Budgets' DescribeSubscribersForNotification, which the Terraform AW
 calls for aws_budgets_budget. It is implemented here with the request and response shapes of
 the AWS API reference and kept in the emulator's memory like everything else it stores.
 AWS Backup selections and vault notifications (aws_backup_selection,
-aws_backup_vault_notifications) are in ops.lab.backup_selections, backup jobs, recovery
-points and restore jobs in ops.lab.backup_jobs.
+aws_backup_vault_notifications) are in ops.lab.aws.backup_selections, backup jobs, recovery
+points and restore jobs in ops.lab.aws.backup_jobs.
 """
 
 from __future__ import annotations
@@ -100,39 +100,39 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from ops.lab import settings
+    from ops.lab.aws import settings
 
     _install_explicit_not_implemented()
     _install_unreadable_requests_are_validation_errors()
     settings.install()
-    from ops.lab import backup_jobs, backup_selections
+    from ops.lab.aws import backup_jobs, backup_selections
 
     backup_selections.install()
     backup_jobs.install()
     _install_budgets()
     # Each lab service below registers its settings and patches the moto backends it extends.
-    from ops.lab import aurora
+    from ops.lab.aws import aurora
 
     aurora.install()
-    from ops.lab import rds_orderable
+    from ops.lab.aws import rds_orderable
 
     rds_orderable.install()
-    from ops.lab import ddb_pitr
+    from ops.lab.aws import ddb_pitr
 
     ddb_pitr.install()
-    from ops.lab import ddb_heartbeat
+    from ops.lab.aws import ddb_heartbeat
 
     ddb_heartbeat.install()
-    from ops.lab import ddb_backups
+    from ops.lab.aws import ddb_backups
 
     ddb_backups.install()
-    from ops.lab import ddb_capacity
+    from ops.lab.aws import ddb_capacity
 
     ddb_capacity.install()
-    from ops.lab import ddb_application
+    from ops.lab.aws import ddb_application
 
     ddb_application.install()  # the application that shares a table with a drill, and global-table replicas
-    from ops.lab import cost_explorer
+    from ops.lab.aws import cost_explorer
 
     cost_explorer.install()
     _installed = True

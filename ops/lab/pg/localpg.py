@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import UsageError
-from ops.lab import pgcluster
+from ops.lab.pg import pgcluster, pgservers
 from ops.targets import TargetRef
 from ops.targets.base import ClientEndpoint, ClusterState, Heal, MemberState, parse_host_port, pgbouncer_console
 
@@ -26,7 +26,7 @@ class LocalPgTarget:
     def has_data_plane(self) -> bool:
         return True
 
-    def _reload(self) -> pgcluster.Cluster:
+    def _reload(self) -> pgservers.Cluster:
         self.cluster = pgcluster.get(self.lab_dir) or self.cluster
         return self.cluster
 
@@ -90,9 +90,9 @@ class LocalPgTarget:
             if p.pid() is None:
                 raise UsageError(f"{self.ref}'s pooler is not running (stopped or died: {p.home / 'pgbouncer.log'}); "
                                  "`dbops lab up` starts it again")
-            return ClientEndpoint(p.dsn(cluster.admin_user, pgcluster.DBNAME), f"the pooler at {p.listen}:{p.port}", p.admin_dsn())
+            return ClientEndpoint(p.dsn(cluster.admin_user, pgservers.DBNAME), f"the pooler at {p.listen}:{p.port}", p.admin_dsn())
         host, port = parse_host_port(via)
-        dsn = f"host={host} port={port} user={cluster.admin_user} dbname={pgcluster.DBNAME} connect_timeout=5"
+        dsn = f"host={host} port={port} user={cluster.admin_user} dbname={pgservers.DBNAME} connect_timeout=5"
         return ClientEndpoint(dsn, f"{host}:{port}", pgbouncer_console(dsn))
 
 
@@ -122,7 +122,7 @@ class LocalPgRestore:
         return markers.connect(self.target.writer_dsn() or "")
 
     def pre_checks(self) -> list[tuple[str, str, str]]:
-        from ops.lab import pgrestore
+        from ops.lab.pg import pgrestore
 
         cluster = self.target._reload()
         out = []
@@ -143,7 +143,7 @@ class LocalPgRestore:
             return markers.server_now(conn)
 
     def restorable_window(self) -> tuple[datetime | None, datetime | None]:
-        from ops.lab import pgrestore
+        from ops.lab.pg import pgrestore
 
         cluster = self.target._reload()
         found = pgrestore.backups(cluster)
@@ -156,17 +156,17 @@ class LocalPgRestore:
             markers.write(conn, f"{drill_id}:{side}", count)
 
     def make_restorable(self, t: datetime, timeout: float, progress) -> None:  # type: ignore[no-untyped-def]
-        from ops.lab import pgrestore
+        from ops.lab.pg import pgrestore
 
         pgrestore.archive_through_now(self.target._reload(), min(timeout, 120.0))
 
     def plan_restore(self, drill_id: str):  # type: ignore[no-untyped-def]
-        from ops.lab import pgrestore
+        from ops.lab.pg import pgrestore
 
         return pgrestore.plan(self.target._reload(), drill_id)
 
     def start_restore(self, handle, t: datetime | None, tags: dict[str, str], progress):  # type: ignore[no-untyped-def]
-        from ops.lab import pgrestore
+        from ops.lab.pg import pgrestore
 
         assert t is not None, "lab-pg restores to an explicit time"
         self._t = t
@@ -174,7 +174,7 @@ class LocalPgRestore:
         return handle
 
     def wait_restored(self, handle, timeout: float, progress):  # type: ignore[no-untyped-def]
-        from ops.lab import pgrestore
+        from ops.lab.pg import pgrestore
 
         pgrestore.wait(handle, self._t, timeout)
         return handle
@@ -199,7 +199,7 @@ class LocalPgRestore:
             return markers.remove(conn, drill_id)
 
     def restore_notes(self, handle) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
-        from ops.lab import pgrestore
+        from ops.lab.pg import pgrestore
 
         line = pgrestore.recovery_stop_line(handle)
         return [("RESTORE-RECOVERY-LOG", "pass" if line else "warn", line or "no recovery stop line in the restored server's log")]
@@ -208,7 +208,7 @@ class LocalPgRestore:
         return [("NOT-CARRIED-REPLICAS", "warn", "the restored server is a lone primary: no replicas, no WAL archiving, no heartbeat")]
 
     def delete(self, handle) -> None:  # type: ignore[no-untyped-def]
-        from ops.lab import pgrestore
+        from ops.lab.pg import pgrestore
 
         pgrestore.delete(handle.path)
 
@@ -225,7 +225,7 @@ class LocalPgRestore:
 
 def live_values(target: LocalPgTarget) -> dict[str, Any]:
     """lab-pg's writer, connections and backups, as runbooks and `dbops status` show them."""
-    from ops.lab import pgrestore
+    from ops.lab.pg import pgrestore
     from ops.live import age
 
     values: dict[str, Any] = {}

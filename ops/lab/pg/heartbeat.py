@@ -3,7 +3,7 @@
 A real estate always has rows being written; the lab gets them from this process, so a
 restore to any past time of the lab's life has rows on both sides of it.
 
-    python -m ops.lab.heartbeat DSN
+    python -m ops.lab.pg.heartbeat DSN
 """
 
 from __future__ import annotations

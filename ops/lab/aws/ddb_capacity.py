@@ -56,7 +56,7 @@ from bisect import bisect_right
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ops.lab import settings
+from ops.lab.aws import settings
 
 ENABLED = "ddb_throttling"
 BURST = "ddb_burst_s"

@@ -21,7 +21,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from ops.lab import settings
+from ops.lab.aws import settings
 
 APP_TABLE = "ddb_app_table"
 APP_WCU = "ddb_app_wcu"
@@ -47,7 +47,7 @@ def _tables(name: str) -> list[tuple[str, str, Any]]:
 
 def _serve(account: str, region: str, table: Any, kind: str, n: int, now: float) -> None:
     """n requests of one unit each, admitted or throttled one by one, metered as the emulator meters any."""
-    from ops.lab import ddb_capacity as cap
+    from ops.lab.aws import ddb_capacity as cap
 
     meter = cap._Meter(SimpleNamespace(current_account=account, region=region), table, "PutItem" if kind == "write" else "GetItem")
     state = cap.capacity(table)

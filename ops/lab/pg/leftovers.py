@@ -15,7 +15,7 @@ from ops.proc import machine
 
 def local_restores(cfg: Config, env: EnvConfig, include_unexpired: bool, now: datetime, recorded: set[str]) -> list[Leftover]:
     """Restore directories of lab-pg with their owner.json; those a drill record names are the record's."""
-    from ops.lab import pgcluster, pgrestore
+    from ops.lab.pg import pgcluster, pgrestore
 
     cluster = pgcluster.get(cfg.lab_dir) if env.is_embedded else None
     if cluster is None:
@@ -38,7 +38,7 @@ def local_restores(cfg: Config, env: EnvConfig, include_unexpired: bool, now: da
 
 
 def drill_rows(cfg: Config, env: EnvConfig, include_unexpired: bool, now: datetime, recorded: set[str]) -> list[Leftover]:
-    from ops.lab import pgcluster
+    from ops.lab.pg import pgcluster
 
     dsn = pgcluster.writer_dsn(cfg.lab_dir) if env.is_embedded else None
     return stale_rows(dsn, f"localpg:{pgcluster.NAME}", recorded, now) if dsn else []
@@ -46,7 +46,7 @@ def drill_rows(cfg: Config, env: EnvConfig, include_unexpired: bool, now: dateti
 
 def workload_roles(cfg: Config, env: EnvConfig, include_unexpired: bool, now: datetime, recorded: set[str]) -> list[Leftover]:
     """Latency drills' read-only roles their drill could not drop (killed): once their validity ends."""
-    from ops.lab import pgcluster
+    from ops.lab.pg import pgcluster
     from ops.query import workload_role
 
     dsn = pgcluster.writer_dsn(cfg.lab_dir) if env.is_embedded else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.lab import settings
+from ops.lab.aws import settings
 
 UNORDERABLE_SETTING = "aurora_unorderable_classes"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.lab import pgrestore, pgverify
-from ops.lab.pgcluster import Cluster
+from ops.lab.pg import pgrestore, pgverify
+from ops.lab.pg.pgservers import Cluster
 
 
 def collect(cluster: Cluster) -> dict[str, Any]:

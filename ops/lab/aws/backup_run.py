@@ -10,7 +10,7 @@ import urllib.request
 from typing import Any, Callable
 
 from ops.errors import LabError, UsageError
-from ops.lab.backup_jobs import RUN_PATH
+from ops.lab.aws.backup_jobs import RUN_PATH
 
 ENDED = ("COMPLETED", "FAILED", "EXPIRED", "ABORTED", "PARTIAL")
 

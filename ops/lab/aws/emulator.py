@@ -39,13 +39,13 @@ def start(lab_dir: Path, timeout: float = 30.0) -> tuple[dict[str, Any], bool]:
     # A fresh emulator is an empty world: Terraform state of the previous one no longer describes it,
     # and the servers behind its Aurora clusters belong to nothing any more.
     shutil.rmtree(lab_dir / "terraform", ignore_errors=True)
-    from ops.lab import aurora
+    from ops.lab.aws import aurora_servers
 
-    aurora.discard_all(lab_dir.resolve())
+    aurora_servers.discard_all(lab_dir.resolve())
     port = process.free_port()
     log = open(lab_dir / "emulator.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ops.lab.emulator_server", "-H", HOST, "-p", str(port)],
+        [sys.executable, "-m", "ops.lab.aws.emulator_server", "-H", HOST, "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from ops.lab import emulator_ext
+from ops.lab.aws import emulator_ext
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,11 +14,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def stop(signum, frame):  # type: ignore[no-untyped-def]
         # The servers behind the lab's Aurora clusters stop with the emulator.
-        from ops.lab import aurora
+        from ops.lab.aws import aurora_servers
 
-        lab_dir = aurora.lab_dir()
+        lab_dir = aurora_servers.lab_dir()
         if lab_dir is not None:
-            aurora.stop_all(lab_dir)
+            aurora_servers.stop_all(lab_dir)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)

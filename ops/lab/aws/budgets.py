@@ -18,11 +18,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
-from ops.lab import cost_usage
-from ops.lab.cost_usage import Charge, Model
+from ops.lab.aws import cost_usage
+from ops.lab.aws.cost_usage import Charge, Model
 
 _installed = False
-# The cost model Cost Explorer answers from, handed in by ops.lab.cost_explorer when it installs this:
+# The cost model Cost Explorer answers from, handed in by ops.lab.aws.cost_explorer when it installs this:
 # the budget's spend and Cost Explorer's figures are one computation.
 _model: Callable[[], Model] | None = None
 
@@ -99,7 +99,7 @@ def calculated_spend(account: str, budget: dict[str, Any], now: datetime | None 
 
 def _cost_model() -> Model:
     if _model is None:
-        raise RuntimeError("ops.lab.budgets is installed by ops.lab.cost_explorer, which hands it the cost model")
+        raise RuntimeError("ops.lab.aws.budgets is installed by ops.lab.aws.cost_explorer, which hands it the cost model")
     return _model()
 
 

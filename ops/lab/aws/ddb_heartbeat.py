@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from ops.lab import settings
+from ops.lab.aws import settings
 
 SETTING = "ddb_heartbeat"
 # A heartbeat item is written between half a second and this far into its second: its write time
@@ -34,7 +34,7 @@ _lock = threading.Lock()
 
 def install() -> None:
     """Register the setting; the writer starts when a table first turns point-in-time recovery on (idempotent)."""
-    from ops.lab import ddb_pitr
+    from ops.lab.aws import ddb_pitr
 
     settings.register(SETTING, True, "write one heartbeat marker item a second into each table with point-in-time recovery on")
     if ensure_started not in ddb_pitr.ON_ENABLED:
@@ -52,7 +52,7 @@ def ensure_started() -> None:
 def _tables() -> list[Any]:
     from moto.dynamodb.models import dynamodb_backends
 
-    from ops.lab.ddb_pitr import history
+    from ops.lab.aws.ddb_pitr import history
 
     out = []
     for regions in list(dynamodb_backends.values()):
@@ -67,7 +67,7 @@ def beat(second: int) -> int:
     from moto.dynamodb.exceptions import ConditionalCheckFailed
 
     from ops.data import ddb_markers
-    from ops.lab.ddb_pitr import history
+    from ops.lab.aws.ddb_pitr import history
 
     written = 0
     for table in _tables():
@@ -88,7 +88,7 @@ def beat(second: int) -> int:
 
 
 def _sweep(now: float) -> None:
-    from ops.lab.ddb_pitr import SWEEP_EVERY_S, history
+    from ops.lab.aws.ddb_pitr import SWEEP_EVERY_S, history
 
     for table in _tables():
         h = history(table)
