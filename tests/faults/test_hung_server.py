@@ -53,3 +53,27 @@ def test_a_hung_postmaster_is_stopped_by_escalation_within_its_bound(one_server:
         assert how == "fast" and took < 10, (how, took)
     cluster.start_member(m, timeout=60)  # it starts again (after crash recovery, when it was killed)
     assert cluster.query(m, "SELECT 1") == [(1,)]
+
+
+def test_a_stale_pid_file_naming_another_process_is_not_the_server_and_that_process_is_never_killed(
+        one_server: pgservers.Cluster) -> None:
+    import subprocess
+    import sys
+
+    cluster = one_server
+    m = cluster.writer()
+    cluster.stop_member(m, mode="fast", timeout=10)
+    # After a crash or a reboot the pid file stays and its pid may be reused by anything on the host.
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        pid_file = m.path / "postmaster.pid"
+        pid_file.write_text(f"{bystander.pid}\n{m.path}\n")
+        assert cluster.postmaster_pid(m) is None and not cluster.is_running(m)
+        assert cluster.stop_member(m, mode="fast", timeout=2) == "not running"
+        assert bystander.poll() is None, "a process that is not the lab's postmaster was killed"
+        pid_file.unlink()
+        cluster.start_member(m, timeout=60)  # negative control: the real postmaster is recognised as running
+        assert cluster.is_running(m) and cluster.postmaster_pid(m) is not None
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -192,12 +192,7 @@ class Cluster:
         return self.root / f"{m.name}.log"
 
     def is_running(self, m: Member) -> bool:
-        pid_file = m.path / "postmaster.pid"
-        try:
-            pid = int(pid_file.read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return False
-        return process.is_running(pid)
+        return self.postmaster_pid(m) is not None
 
     def start_member(self, m: Member, timeout: float = 60.0) -> None:
         if self.is_running(m):
@@ -224,15 +219,15 @@ class Cluster:
             if not self.is_running(m):
                 return how
         pid = self.postmaster_pid(m)
-        if pid is not None:
-            for victim in [pid, *process.children(pid)]:
-                try:
-                    os.kill(victim, signal.SIGKILL)  # a stopped process dies of SIGKILL all the same
-                except ProcessLookupError:
-                    pass
+        victims = [pid, *process.children(pid)] if pid is not None else []
+        for victim in victims:
+            try:
+                os.kill(victim, signal.SIGKILL)  # a stopped process dies of SIGKILL all the same
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + KILL_WAIT_S
-        while self.is_running(m) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while (self.is_running(m) or any(process.is_running(v) for v in victims)) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the backends too are gone: none may keep the server's shared memory
         if self.is_running(m):
             raise LabError(f"{m.name}: the postmaster (pid {pid}) outlived pg_ctl stop -m {mode}, -m immediate and SIGKILL")
         # Its lock files name a pid that may linger as a zombie nobody reaps: the next start would take it for a
@@ -246,7 +241,9 @@ class Cluster:
             pid = int((m.path / "postmaster.pid").read_text().splitlines()[0])
         except (OSError, ValueError, IndexError):
             return None
-        return pid if process.is_running(pid) else None
+        # A pid file left by a crash or a reboot may name a pid that is now another process: only a postgres
+        # started on this data directory is m's postmaster (stop_member SIGKILLs it and its children).
+        return pid if process.is_running(pid) and process.runs_from(pid, "postgres", m.path) else None
 
     def reload(self, m: Member) -> None:
         if self.is_running(m):
