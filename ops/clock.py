@@ -1,10 +1,13 @@
-"""Injectable clocks: wall time for reports, monotonic time for durations."""
+"""Injectable clocks: wall time for reports, monotonic time for durations, and a service's clock as a client reads it."""
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from datetime import datetime, timezone
-from typing import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
 
 
 def utcnow() -> datetime:
@@ -45,3 +48,80 @@ def wait_for(what: str, predicate: Callable[[], bool], timeout: float, interval:
         return predicate()
 
     return wait_until(check, timeout, interval)
+
+
+class ServiceClock:
+    """A service's clock as this client reads it: the HTTP Date header of its responses.
+
+    A Date header names the whole second the service answered in. A response that was asked for at
+    client time `sent`, arrived at `received` and says D was made at some service time in
+    [D, D + 1) and some client time in [sent, received): the service's clock then runs between
+    D - received and D + 1 - sent seconds ahead of ours. Every response narrows that interval; its
+    width, the measured round trip included, is the guard a time read on this client carries.
+    """
+
+    RESOLUTION_S = 1.0  # HTTP-date (RFC 9110) names whole seconds
+
+    def __init__(self) -> None:
+        self._lo = float("-inf")
+        self._hi = float("inf")
+        self._lock = threading.Lock()
+        self._sent = threading.local()
+        self.samples = 0
+
+    @classmethod
+    def attach(cls, client: Any) -> ServiceClock:
+        """The clock of a boto3 client, read from every response it receives (one per client)."""
+        with _attach_lock:
+            clock = _clocks.get(client)
+            if clock is None:
+                clock = _clocks[client] = cls()
+                events = client.meta.events
+                events.register("before-send", clock._before_send, unique_id=f"dbops-clock-send-{id(clock)}")
+                events.register("after-call", clock._after_call, unique_id=f"dbops-clock-answer-{id(clock)}")
+            return clock
+
+    def _before_send(self, **_: Any) -> None:
+        self._sent.at = time.time()
+
+    def _after_call(self, http_response: Any = None, **_: Any) -> None:
+        received = time.time()
+        sent = getattr(self._sent, "at", None)
+        date = (http_response.headers.get("Date") if http_response is not None else None) or ""
+        try:
+            stamped = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return  # no Date header: nothing learnt
+        if sent is not None:
+            self.observe(sent, received, stamped)
+
+    def observe(self, sent: float, received: float, date: float) -> None:
+        """One response: asked for at client time `sent`, received at `received`, stamped `date` (whole seconds)."""
+        lo, hi = date - received, date + self.RESOLUTION_S - sent
+        with self._lock:
+            self.samples += 1
+            if max(lo, self._lo) > min(hi, self._hi):
+                # A clock was stepped (ours or the service's): what was learnt before no longer holds.
+                self._lo, self._hi = lo, hi
+            else:
+                self._lo, self._hi = max(lo, self._lo), min(hi, self._hi)
+
+    def offset_bounds(self) -> tuple[float, float]:
+        """How far the service's clock runs ahead of ours: (at least, at most) seconds."""
+        with self._lock:
+            if not self.samples:
+                raise RuntimeError("the service's clock has not been read yet (no response with a Date header)")
+            return self._lo, self._hi
+
+    def span(self, sent: float, received: float) -> tuple[float, float]:
+        """Service epoch seconds between which something done between client times sent and received happened."""
+        lo, hi = self.offset_bounds()
+        return sent + lo, received + hi
+
+    def now_bounds(self) -> tuple[datetime, datetime]:
+        earliest, latest = self.span(time.time(), time.time())
+        return datetime.fromtimestamp(earliest, timezone.utc), datetime.fromtimestamp(latest, timezone.utc)
+
+
+_clocks: "weakref.WeakKeyDictionary[Any, ServiceClock]" = weakref.WeakKeyDictionary()
+_attach_lock = threading.Lock()

@@ -21,7 +21,8 @@ Runs inside the emulator process and extends moto's RDS backend:
   Python Wrapper's docs measure DNS updates at 15-20 s). Until it moves, new connections
   through it reach the old writer: refused while it restarts, then read-only.
 - LatestRestorableTime is what the WAL archive of the backing cluster really holds (the
-  last archived segment; archive_timeout 10 s with 1 MB segments), EarliestRestorableTime
+  last archived segment; archive_timeout 10 s with 1 MB segments; after a segment missing from
+  the archive, the last commit before it, where a restore stops), EarliestRestorableTime
   the end of its first base backup. RestoreDBClusterToPointInTime recovers the backing
   cluster's base backup and archived WAL to RestoreToTime exactly into a new cluster, which
   is `creating` until the restored server has ended recovery; CreateDBInstance on it then
@@ -164,7 +165,16 @@ class Backing:
         except Exception:  # noqa: BLE001 — a writer that is down restores nothing newer
             return None
         last, idle, now = row[0]
-        return now if idle and last is not None else last
+        latest = now if idle and last is not None else last
+        # A restore replays the base backup and the archive in order (pgrestore, as for lab-pg): it stops at
+        # the first segment missing from the archive, and so does the time it can reach.
+        try:
+            bound = pgrestore.restorable(self.cluster)
+        except Exception:  # noqa: BLE001 — the writer went away between the two reads
+            return None
+        if bound.archive_gap is not None and latest is not None:
+            return min(latest, bound.latest) if bound.latest is not None else None
+        return latest
 
 
 # --- servers ----------------------------------------------------------------------------------

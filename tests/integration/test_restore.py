@@ -335,3 +335,83 @@ def test_what_a_restore_does_not_carry_includes_index_autoscaling_and_metric_mat
         scaling.deregister_scalable_target(ServiceNamespace="dynamodb", ResourceId=index,
                                            ScalableDimension="dynamodb:index:WriteCapacityUnits")
         cw.delete_alarms(AlarmNames=["drill-orders-throttles"])
+
+
+def set_lab(cli: Cli, **values: object) -> None:
+    endpoint = emulator.endpoint(cli.lab_dir)
+    assert endpoint is not None
+    lab_settings.remote(endpoint, values)
+
+
+def rows_checks(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {c["id"]: c["status"] for c in json.loads(result.stdout)["checks"]}
+
+
+def test_the_clock_knob_shifts_the_date_header_and_dynamodb_s_times(rlab: Cli, table: str) -> None:
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+
+    def seen() -> tuple[float, float]:
+        answer = ddb.describe_continuous_backups(TableName=table)
+        from email.utils import parsedate_to_datetime
+
+        date = parsedate_to_datetime(answer["ResponseMetadata"]["HTTPHeaders"]["date"]).timestamp()
+        latest = answer["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]["LatestRestorableDateTime"]
+        return date - time.time(), latest.timestamp() - time.time()
+
+    date_skew, latest_skew = seen()
+    assert -1.5 < date_skew < 0.5 and -1.5 < latest_skew < 0.5  # negative control: no knob, no skew
+    set_lab(rlab, service_clock_offset_s=30)
+    try:
+        date_skew, latest_skew = seen()
+        assert 28.5 < date_skew < 30.5 and 28.5 < latest_skew < 30.5
+    finally:
+        set_lab(rlab, service_clock_offset_s=0)
+
+
+@pytest.mark.parametrize("offset_s", [0.6, -0.6, 30.0, -30.0])
+def test_dynamodb_restore_passes_with_the_client_behind_or_ahead_of_the_service(rlab: Cli, table: str, offset_s: float) -> None:
+    """T and the markers' times are read on the service's clock (its Date headers), whatever the client's says."""
+    set_lab(rlab, service_clock_offset_s=offset_s)
+    try:
+        result = rlab("drill", "restore", f"dynamodb:{table}", "--json")
+    finally:
+        set_lab(rlab, service_clock_offset_s=0)
+    checks = rows_checks(result)
+    data = json.loads(result.stdout)
+    rows = [c for c in data["checks"] if c["id"].startswith("ROWS-")]
+    assert checks["ROWS-BEFORE-T-PRESENT"] == checks["ROWS-AFTER-T-ABSENT"] == checks["ROWS-FINGERPRINT"] == "pass", (rows, result.output)
+    assert data["measurements"]["markers_before_t"] >= 10 and data["measurements"]["markers_after_t"] >= 10
+    assert result.exit_code == 0, result.output
+    t = datetime_of(data["details"]["restore_time"])
+    assert t.microsecond == 0, "T is a whole second: the service takes no fractions"
+
+
+def datetime_of(text: str):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize("offset_s", [30.0, -30.0])
+def test_a_restore_timed_by_the_client_s_clock_fails_when_it_is_off(rlab: Cli, table: str, offset_s: float,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: the same drill trusting the client's clock (offset taken as zero, as before) fails
+    the rows on one side of T when the service runs 30 s ahead or behind."""
+    from ops.clock import ServiceClock
+
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    earliest = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"].timestamp()
+    time.sleep(max(0.0, earliest + 35 - time.time()))  # a T 30 s early is still in the restorable window
+    monkeypatch.setattr(ServiceClock, "offset_bounds", lambda self: (0.0, 0.0))
+    set_lab(rlab, service_clock_offset_s=offset_s)
+    try:
+        result = rlab("drill", "restore", f"dynamodb:{table}", "--json")
+    finally:
+        set_lab(rlab, service_clock_offset_s=0)
+    checks = rows_checks(result)
+    failed = "ROWS-BEFORE-T-PRESENT" if offset_s > 0 else "ROWS-AFTER-T-ABSENT"
+    assert checks.get(failed) == "fail", result.output
+    assert result.exit_code == 1
