@@ -93,7 +93,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
             secret_arn: str | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
             publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Restore TARGET to a point in time into a new target and check the rows, not just the resource."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     from ops.drills.common import guarded, interruptible, new_drill_id
     from ops.drills.restore import RestoreOptions, run_restore, validate_time
@@ -104,7 +104,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
 
     if sum(x is not None and x is not False for x in (at, minutes_ago, latest or None)) > 1:
         raise UsageError("give at most one of --at, --minutes-ago, --latest")
-    when = parse_time(at) if at else (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago) if minutes_ago else None)
+    when = parse_time(at) if at else None
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
     require_write(env, confirm, target)
@@ -112,6 +112,8 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
         restorable = open_restorable(cfg, env, target, secret_arn)
         if hasattr(restorable, "probe"):
             restorable.probe()
+        if minutes_ago:
+            when = restorable.now() - timedelta(minutes=minutes_ago)  # the service's clock, not this host's
         validate_time(restorable, when)
         opts = RestoreOptions(at=when, latest=latest, keep=keep, rpo_s=cfg.policy.rpo_seconds, timeout_s=timeout)
         drill_id = new_drill_id("restore")

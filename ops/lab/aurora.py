@@ -564,7 +564,7 @@ def register(backend: Any, cluster: Any, master_user: str, master_password: str,
     return b
 
 
-def restore_to_time(backend: Any, source: Backing, new_cluster: Any, t: datetime) -> None:
+def restore_to_time(backend: Any, source: Backing, new_cluster: Any, t: datetime, to_end: bool = False) -> None:
     """Recover the source's base backup and archive to t for a new cluster (`creating` until done)."""
     target = register(backend, new_cluster, source.master_user, source.master_password, source.dbname)
     target.ready.clear()  # its instances wait for the recovered data
@@ -575,7 +575,7 @@ def restore_to_time(backend: Any, source: Backing, new_cluster: Any, t: datetime
         try:
             restored = pgrestore.plan(source.cluster, f"pitr-{new_id}")
             try:
-                pgrestore.start(source.cluster, restored, t, "2099-01-01T00:00:00Z", _log, timeout=600)
+                pgrestore.start(source.cluster, restored, t, "2099-01-01T00:00:00Z", _log, timeout=600, to_end=to_end)
                 pgrestore.wait(restored, t, timeout=600)
                 _log(f"{new_id}: restored to {t.isoformat()} ({pgrestore.recovery_stop_line(restored)})")
                 pgbin.run("pg_ctl", "-D", str(restored.datadir), "-m", "fast", "-w", "stop", check=False)
@@ -906,9 +906,9 @@ def install() -> None:
                                                 f"{latest_t.isoformat() if latest_t else 'none'} of the source cluster.")
         new = restore_pitr(self, db_cluster_identifier, source_db_cluster_identifier, *args, **kwargs)
         if source is not None:
-            if restore_to is None:
+            if restore_to is None:  # UseLatestRestorableTime: all the archive holds
                 t = source.latest_restorable() or datetime.now(timezone.utc)
-            restore_to_time(self, source, new, t)
+            restore_to_time(self, source, new, t, to_end=restore_to is None)
         return new
 
     rds_backend.restore_db_cluster_to_point_in_time = restore_db_cluster_to_point_in_time

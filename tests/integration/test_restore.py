@@ -415,3 +415,64 @@ def test_a_restore_timed_by_the_client_s_clock_fails_when_it_is_off(rlab: Cli, t
     failed = "ROWS-BEFORE-T-PRESENT" if offset_s > 0 else "ROWS-AFTER-T-ABSENT"
     assert checks.get(failed) == "fail", result.output
     assert result.exit_code == 1
+
+
+def test_a_past_t_with_nothing_of_the_drill_s_before_it_is_said_before_the_restore(rlab: Cli) -> None:
+    """A table nothing writes heartbeat items into, as on AWS: a restore to a past T has no row of the drill's
+    before T. The drill says so in one line before it restores, and the verdict is inconclusive."""
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    set_lab(rlab, ddb_heartbeat=False, ddb_restorable_lag_s=0.2)
+    try:
+        ddb.create_table(TableName="quiet-orders", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        ddb.update_continuous_backups(TableName="quiet-orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        ddb.put_item(TableName="quiet-orders", Item={"pk": {"S": "order-1"}})
+        time.sleep(4)
+        t = datetime_of(ddb.describe_continuous_backups(TableName="quiet-orders")["ContinuousBackupsDescription"][
+            "PointInTimeRecoveryDescription"]["LatestRestorableDateTime"].isoformat()) - timedelta(seconds=1)
+        result = rlab("drill", "restore", "dynamodb:quiet-orders", "--at", t.isoformat(), "--json")
+    finally:
+        set_lab(rlab, ddb_heartbeat=True)
+        ddb.delete_table(TableName="quiet-orders")
+    said = result.output.find("rows before T cannot be verified")
+    assert said >= 0, result.output
+    assert said < result.output.find("restore  restoring dynamodb:quiet-orders"), "said before the restore starts"
+    assert rows_checks(result)["ROWS-BEFORE-T-PRESENT"] == "unknown"
+    assert json.loads(result.stdout)["status"] == "inconclusive" and result.exit_code == 4
+
+
+def test_a_past_t_with_heartbeat_items_before_it_is_verified(rlab: Cli, table: str) -> None:
+    """Negative control: where heartbeat items were written before T, nothing is said and the rows pass."""
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    pitr = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    time.sleep(max(0.0, pitr["EarliestRestorableDateTime"].timestamp() + 15 - time.time()))
+    t = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["LatestRestorableDateTime"] - timedelta(seconds=3)
+    result = rlab("drill", "restore", f"dynamodb:{table}", "--at", t.isoformat(), "--json")
+    assert "cannot be verified" not in result.output
+    assert rows_checks(result)["ROWS-BEFORE-T-PRESENT"] == "pass", result.output
+
+
+def test_only_the_drill_s_own_markers_and_the_heartbeat_are_its_evidence(rlab: Cli) -> None:
+    """Another drill's markers and rows of another writer in the markers' table are not counted (nor read)."""
+    c = cluster(rlab)
+    with markers.connect(c.multi_host_dsn()) as conn:
+        markers.write(conn, "restore-20990101T000000Z-0ther0:before", 40, interval_s=0)
+        markers.write(conn, "app-writer", 30, interval_s=0)
+    try:
+        result = rlab("drill", "restore", "localpg:lab-pg", "--json")
+        data = json.loads(result.stdout)
+        assert result.exit_code == 0, result.output
+        t = datetime_of(data["details"]["restore_time"])
+        with markers.connect(c.multi_host_dsn()) as conn:
+            heartbeat_before_t = markers.count_before(conn, "no-such-drill", t)
+            everything = markers.read(conn)
+        assert data["measurements"]["markers_before_t"] == 10 + heartbeat_before_t
+        # Negative control: read without a drill id, the other drill's and the other writer's rows are there.
+        sources = {m.source for m in everything}
+        assert {"restore-20990101T000000Z-0ther0:before", "app-writer"} <= sources
+    finally:
+        with markers.connect(c.multi_host_dsn()) as conn:
+            conn.execute("DELETE FROM dbops_markers WHERE source IN ('restore-20990101T000000Z-0ther0:before', 'app-writer')")
