@@ -476,3 +476,36 @@ def test_only_the_drill_s_own_markers_and_the_heartbeat_are_its_evidence(rlab: C
     finally:
         with markers.connect(c.multi_host_dsn()) as conn:
             conn.execute("DELETE FROM dbops_markers WHERE source IN ('restore-20990101T000000Z-0ther0:before', 'app-writer')")
+
+
+@pytest.mark.parametrize("trust_client_clock", [False, True])
+def test_the_rpo_is_measured_on_the_service_s_clock(rlab: Cli, table: str, trust_client_clock: bool,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The latest restorable time is 25 s behind the service's now (RPO objective 20 s); the client runs 10 s
+    behind the service. Read on the service's clock the RPO is 25 s and fails; read on the client's (the
+    negative control) it would be 15 s and pass."""
+    from ops.clock import ServiceClock
+
+    root = traversable_tmpdir("dbops-rpo-")
+    strict = Cli(write_config(root), rlab.lab_dir)
+    strict.config_path.write_text(strict.config_path.read_text().replace("max_lost_writes = 0", "max_lost_writes = 0\nrpo_seconds = 20"))
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    earliest = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"].timestamp()
+    time.sleep(max(0.0, earliest + 30 - time.time()))  # the window is longer than the lag
+    if trust_client_clock:
+        monkeypatch.setattr(ServiceClock, "offset_bounds", lambda self: (0.0, 0.0))
+    set_lab(rlab, service_clock_offset_s=10, ddb_restorable_lag_s=25)
+    try:
+        result = strict("drill", "restore", f"dynamodb:{table}", "--timeout", "3", "--json")
+    finally:
+        set_lab(rlab, service_clock_offset_s=0, ddb_restorable_lag_s=0.2)
+        shutil.rmtree(root, ignore_errors=True)
+    data = json.loads(result.stdout)
+    rpo = data["measurements"]["rpo_s"]
+    if trust_client_clock:
+        assert 14 < rpo < 17 and rows_checks(result)["RPO"] == "pass", result.output
+    else:
+        assert 24 < rpo < 27 and rows_checks(result)["RPO"] == "fail", result.output
+    assert result.exit_code != 0  # the drill then cannot wait 3 s for a restorable time 25 s behind
