@@ -66,34 +66,20 @@ class ServiceClock:
         self._lo = float("-inf")
         self._hi = float("inf")
         self._lock = threading.Lock()
-        self._sent = threading.local()
         self.samples = 0
 
     @classmethod
-    def attach(cls, client: Any) -> ServiceClock:
-        """The clock of a boto3 client, read from every response it receives (one per client)."""
+    def reading(cls, client: Any) -> ServiceClock:
+        """A new clock fed by every response a boto3 client receives from now on. Each user (a drill)
+        takes its own: what it learns is not mixed with what others learnt before a clock was stepped."""
+        clock = cls()
         with _attach_lock:
-            clock = _clocks.get(client)
-            if clock is None:
-                clock = _clocks[client] = cls()
-                events = client.meta.events
-                events.register("before-send", clock._before_send, unique_id=f"dbops-clock-send-{id(clock)}")
-                events.register("after-call", clock._after_call, unique_id=f"dbops-clock-answer-{id(clock)}")
-            return clock
-
-    def _before_send(self, **_: Any) -> None:
-        self._sent.at = time.time()
-
-    def _after_call(self, http_response: Any = None, **_: Any) -> None:
-        received = time.time()
-        sent = getattr(self._sent, "at", None)
-        date = (http_response.headers.get("Date") if http_response is not None else None) or ""
-        try:
-            stamped = parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError, IndexError):
-            return  # no Date header: nothing learnt
-        if sent is not None:
-            self.observe(sent, received, stamped)
+            readers = _readers.get(client)
+            if readers is None:
+                readers = _readers[client] = weakref.WeakSet()
+                _listen(client, readers)
+            readers.add(clock)
+        return clock
 
     def observe(self, sent: float, received: float, date: float) -> None:
         """One response: asked for at client time `sent`, received at `received`, stamped `date` (whole seconds)."""
@@ -123,5 +109,28 @@ class ServiceClock:
         return datetime.fromtimestamp(earliest, timezone.utc), datetime.fromtimestamp(latest, timezone.utc)
 
 
-_clocks: "weakref.WeakKeyDictionary[Any, ServiceClock]" = weakref.WeakKeyDictionary()
+_readers: "weakref.WeakKeyDictionary[Any, weakref.WeakSet[ServiceClock]]" = weakref.WeakKeyDictionary()
 _attach_lock = threading.Lock()
+_sent = threading.local()  # when this thread last sent a request
+
+
+def _listen(client: Any, readers: "weakref.WeakSet[ServiceClock]") -> None:
+    """Hand every answer's Date header, with when it was asked for and received, to the client's readers."""
+
+    def before_send(**_: Any) -> None:
+        _sent.at = time.time()
+
+    def after_call(http_response: Any = None, **_: Any) -> None:
+        received = time.time()
+        sent = getattr(_sent, "at", None)
+        date = (http_response.headers.get("Date") if http_response is not None else None) or ""
+        try:
+            stamped = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return  # no Date header: nothing learnt
+        if sent is not None:
+            for clock in list(readers):
+                clock.observe(sent, received, stamped)
+
+    client.meta.events.register("before-send", before_send, unique_id=f"dbops-clock-send-{id(readers)}")
+    client.meta.events.register("after-call", after_call, unique_id=f"dbops-clock-answer-{id(readers)}")

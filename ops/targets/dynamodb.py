@@ -59,7 +59,7 @@ class DynamoTarget:
         self.ref = ref
         self.aws = aws
         self.ddb = aws.client("dynamodb")
-        self.clock = ServiceClock.attach(self.ddb)  # every answer's Date header: the service's time, not ours
+        self.clock = ServiceClock.reading(self.ddb)  # every answer's Date header: the service's time, not ours
         self._spans: dict[tuple[str, int], tuple[float, float]] = {}  # marker -> client times its PutItem took
         # T of the restore in progress: source_markers reads the heartbeat items around it. Kept
         # here (as LocalPgRestore keeps its T) rather than passed through the Restorable protocol.

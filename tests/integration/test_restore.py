@@ -3,6 +3,7 @@ with negative controls and interrupt tests."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -369,14 +370,33 @@ def test_the_clock_knob_shifts_the_date_header_and_dynamodb_s_times(rlab: Cli, t
         set_lab(rlab, service_clock_offset_s=0)
 
 
+@contextlib.contextmanager
+def skewed_table(cli: Cli, offset_s: float) -> Iterator[str]:
+    """A table with point-in-time recovery made once the service's clock runs offset_s ahead of the host's.
+
+    Made after the clock is set: the lab's heartbeat keys its items by the second of the service's clock,
+    and a table that lived before the clock was stepped back would hold items of seconds still to come."""
+    cfg = cli.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    name = f"skew-{int(time.time() * 1000) % 10**9}"
+    set_lab(cli, service_clock_offset_s=offset_s)
+    try:
+        ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        for i in range(5):
+            ddb.put_item(TableName=name, Item={"pk": {"S": f"order-{i}"}})
+        yield name
+    finally:
+        set_lab(cli, service_clock_offset_s=0)
+        ddb.delete_table(TableName=name)
+
+
 @pytest.mark.parametrize("offset_s", [0.6, -0.6, 30.0, -30.0])
 def test_dynamodb_restore_passes_with_the_client_behind_or_ahead_of_the_service(rlab: Cli, table: str, offset_s: float) -> None:
     """T and the markers' times are read on the service's clock (its Date headers), whatever the client's says."""
-    set_lab(rlab, service_clock_offset_s=offset_s)
-    try:
-        result = rlab("drill", "restore", f"dynamodb:{table}", "--json")
-    finally:
-        set_lab(rlab, service_clock_offset_s=0)
+    with skewed_table(rlab, offset_s) as name:
+        result = rlab("drill", "restore", f"dynamodb:{name}", "--json")
     checks = rows_checks(result)
     data = json.loads(result.stdout)
     rows = [c for c in data["checks"] if c["id"].startswith("ROWS-")]
@@ -400,17 +420,11 @@ def test_a_restore_timed_by_the_client_s_clock_fails_when_it_is_off(rlab: Cli, t
     the rows on one side of T when the service runs 30 s ahead or behind."""
     from ops.clock import ServiceClock
 
-    cfg = rlab.config
-    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
-    earliest = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
-        "PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"].timestamp()
-    time.sleep(max(0.0, earliest + 35 - time.time()))  # a T 30 s early is still in the restorable window
-    monkeypatch.setattr(ServiceClock, "offset_bounds", lambda self: (0.0, 0.0))
-    set_lab(rlab, service_clock_offset_s=offset_s)
-    try:
-        result = rlab("drill", "restore", f"dynamodb:{table}", "--json")
-    finally:
-        set_lab(rlab, service_clock_offset_s=0)
+    with skewed_table(rlab, offset_s) as name:
+        if offset_s > 0:
+            time.sleep(35)  # a T 30 s early is still in the restorable window
+        monkeypatch.setattr(ServiceClock, "offset_bounds", lambda self: (0.0, 0.0))
+        result = rlab("drill", "restore", f"dynamodb:{name}", "--json")
     checks = rows_checks(result)
     failed = "ROWS-BEFORE-T-PRESENT" if offset_s > 0 else "ROWS-AFTER-T-ABSENT"
     assert checks.get(failed) == "fail", result.output
