@@ -242,7 +242,7 @@ def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: 
     progress = lambda m: journal.event("wait", m)  # noqa: E731
     if opts.at is not None:
         t = opts.at if target.exact_times else opts.at.replace(microsecond=0)
-        journal.event("markers", f"T = {t.isoformat()}: rows written before T must already exist (heartbeat, canary, other writers)")
+        journal.event("markers", f"T = {t.isoformat()}: the rows before T are a heartbeat's, written before the drill began")
         _say_if_unverifiable(target, drill_id, t, journal)
         _write_side(target, drill_id, "after", journal)
         target.make_restorable(t, timeout, progress)
