@@ -105,7 +105,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
     version offers, not publicly accessible, in the source's subnet group, security groups
     and port; a DynamoDB restore is on demand, without secondary indexes unless --with-indexes.
     """
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     from ops.drills.common import guarded, interruptible, new_drill_id
     from ops.cost.estimate import load_catalog
@@ -117,7 +117,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
 
     if sum(x is not None and x is not False for x in (at, minutes_ago, latest or None)) > 1:
         raise UsageError("give at most one of --at, --minutes-ago, --latest")
-    when = parse_time(at) if at else (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago) if minutes_ago else None)
+    when = parse_time(at) if at else None
     cfg = app().config.for_env(env_name).with_policy(max_drill_cost_usd=max_cost)
     env = cfg.env(env_name)
     require_write(env, confirm, target)
@@ -125,6 +125,8 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
         restorable = open_restorable(cfg, env, target, secret_arn, with_indexes=with_indexes)
         if hasattr(restorable, "probe"):
             restorable.probe()
+        if minutes_ago:
+            when = restorable.now() - timedelta(minutes=minutes_ago)  # the service's clock, not this host's
         validate_time(restorable, when)
         opts = RestoreOptions(at=when, latest=latest, keep=keep or keep_hours is not None, rpo_s=cfg.policy.rpo_seconds,
                               timeout_s=timeout, max_cost_usd=cfg.policy.max_drill_cost_usd,

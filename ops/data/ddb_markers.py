@@ -90,23 +90,31 @@ def source_name(drill_id: str, side: str) -> str:
     return f"{drill_id}:{side}"
 
 
-def write(ddb: Any, table: dict[str, Any], drill_id: str, side: str, count: int, interval_s: float = 0.02) -> None:
-    """Put `count` markers for one side of T; a key that exists already stops the drill, unchanged."""
+def write(ddb: Any, table: dict[str, Any], drill_id: str, side: str, count: int,
+          interval_s: float = 0.02) -> dict[tuple[str, int], tuple[float, float]]:
+    """Put `count` markers for one side of T; a key that exists already stops the drill, unchanged.
+
+    Returns, per marker (source, seq), the client times between which its PutItem was sent and
+    answered: the item was written in between, whatever the client's clock says of the service's."""
     name = table["TableName"]
     hash_key = next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH")
+    spans: dict[tuple[str, int], tuple[float, float]] = {}
     for seq in range(1, count + 1):
+        sent = time.time()
         item = key_for(table, drill_id, side, seq) | {
             "dbops_marker": {"S": source_name(drill_id, side)}, "dbops_seq": {"N": str(seq)},
-            "dbops_written_at": {"N": f"{time.time():.6f}"}, "dbops_payload": {"S": f"{drill_id}-{side}-{seq}-{time.time_ns()}"},
+            "dbops_written_at": {"N": f"{sent:.6f}"}, "dbops_payload": {"S": f"{drill_id}-{side}-{seq}-{time.time_ns()}"},
         }
         try:
             ddb.put_item(TableName=name, Item=item, ConditionExpression="attribute_not_exists(#k)",
                          ExpressionAttributeNames={"#k": hash_key})
+            spans[(source_name(drill_id, side), seq)] = (sent, time.time())
         except ddb.exceptions.ConditionalCheckFailedException:
             raise CannotRun(f"marker key {item[hash_key]} already exists in {name}: an item in the drill's key space "
                             "that the drill did not write; nothing was overwritten, the drill stops") from None
         if interval_s:
             time.sleep(interval_s)
+    return spans
 
 
 def keys(table: dict[str, Any], drill_id: str, count: int, sides: tuple[str, ...] = SIDES) -> list[dict[str, Any]]:

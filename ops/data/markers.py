@@ -36,6 +36,9 @@ class Marker:
     seq: int
     committed_at: datetime
     payload: str
+    # How far the real commit time may be from committed_at, either way (seconds). None: a client's
+    # time of unknown skew, judged with GUARD_S; a time read on the service's clock carries its own.
+    uncertainty_s: float | None = None
 
     def key(self) -> tuple[str, int]:
         return (self.source, self.seq)
@@ -80,19 +83,41 @@ def _exists(conn: psycopg.Connection, table: str) -> bool:
     return bool(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0])
 
 
-def read(conn: psycopg.Connection) -> list[Marker]:
-    """Every marker and every failover-canary row, with commit times (exact when commit timestamps are on)."""
+HEARTBEAT = "heartbeat"  # the source of the rows a heartbeat writer puts into the markers' table
+
+
+def _commit_time(exact: bool) -> str:
+    return "coalesce(pg_xact_commit_timestamp(xmin), written_at)" if exact else "written_at"
+
+
+def read(conn: psycopg.Connection, drill_id: str | None = None) -> list[Marker]:
+    """One drill's markers and the heartbeat's rows (drill_id given), else every marker and every
+    failover-canary row; with commit times (exact when commit timestamps are on). Another drill's
+    markers and canary rows, and the application's rows, are never a drill's evidence."""
     exact = has_commit_timestamps(conn)
     out: list[Marker] = []
     if _exists(conn, TABLE):
-        when = "coalesce(pg_xact_commit_timestamp(xmin), written_at)" if exact else "written_at"
-        rows = conn.execute(f"SELECT source, seq, {when}, payload FROM {TABLE}").fetchall()
+        when = _commit_time(exact)
+        if drill_id is None:
+            rows = conn.execute(f"SELECT source, seq, {when}, payload FROM {TABLE}").fetchall()
+        else:
+            rows = conn.execute(f"SELECT source, seq, {when}, payload FROM {TABLE} "
+                                "WHERE split_part(source, ':', 1) = %s OR source = %s", (drill_id, HEARTBEAT)).fetchall()
         out += [Marker(r[0], r[1], r[2], r[3]) for r in rows]
-    if _exists(conn, CANARY_TABLE):
+    if drill_id is None and _exists(conn, CANARY_TABLE):
         when = "coalesce(pg_xact_commit_timestamp(xmin), client_ts)" if exact else "client_ts"
         rows = conn.execute(f"SELECT drill_id, seq, {when}, client_ts::text FROM {CANARY_TABLE}").fetchall()
         out += [Marker(f"canary:{r[0]}", r[1], r[2], r[3]) for r in rows]
     return sorted(out, key=Marker.key)
+
+
+def count_before(conn: psycopg.Connection, drill_id: str, t: datetime) -> int:
+    """Rows of one drill's (its markers, the heartbeat's) committed at or before t."""
+    if not _exists(conn, TABLE):
+        return 0
+    when = _commit_time(has_commit_timestamps(conn))
+    return conn.execute(f"SELECT count(*) FROM {TABLE} WHERE (split_part(source, ':', 1) = %s OR source = %s) "
+                        f"AND {when} <= %s", (drill_id, HEARTBEAT, t)).fetchone()[0]
 
 
 def server_now(conn: psycopg.Connection) -> datetime:
@@ -122,11 +147,33 @@ class RowVerdict:
         return self.source_fingerprint == self.restored_fingerprint
 
 
-def judge(source: list[Marker], restored: list[Marker], t: datetime, exact: bool) -> RowVerdict:
-    """Rows committed at or before t must be in the restore, with equal values; rows after t must not."""
-    guard = 0.0 if exact else GUARD_S
-    before = [m for m in source if (m.committed_at - t).total_seconds() <= -guard or (exact and m.committed_at <= t)]
-    after = [m for m in source if (m.committed_at - t).total_seconds() > guard]
+def _slack(m: Marker, exact: bool) -> float:
+    if m.uncertainty_s is not None:
+        return m.uncertainty_s
+    return 0.0 if exact else GUARD_S
+
+
+def before_t(m: Marker, t: datetime, exact: bool) -> bool:
+    """Committed at or before t for certain."""
+    return (m.committed_at - t).total_seconds() + _slack(m, exact) <= 0
+
+
+def after_t(m: Marker, t: datetime, exact: bool, granularity_s: float = 0.0) -> bool:
+    """Committed after t for certain; where the service takes whole seconds (granularity 1 s) a restore to
+    t may hold all of t's second, so only rows from the next second on are after it."""
+    late = (m.committed_at - t).total_seconds() - _slack(m, exact)
+    return late >= granularity_s if granularity_s else late > 0
+
+
+def judge(source: list[Marker], restored: list[Marker], t: datetime, exact: bool,
+          t_latest: datetime | None = None, granularity_s: float = 0.0) -> RowVerdict:
+    """Rows committed at or before t must be in the restore, with equal values; rows after t must not.
+
+    t_latest: where the service only says the restore's time is between t and t_latest (a restore
+    to its latest restorable time), rows between the two are judged neither way.
+    """
+    before = [m for m in source if before_t(m, t, exact)]
+    after = [m for m in source if after_t(m, t_latest or t, exact, granularity_s)]
     ambiguous = len(source) - len(before) - len(after)
     restored_keys = {m.key() for m in restored}
     before_keys = {m.key() for m in before}

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
-from ops.data.markers import GUARD_S, MARKERS_PER_SIDE, Marker, RowVerdict, judge
+from ops.data.markers import MARKERS_PER_SIDE, Marker, RowVerdict, judge
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry, expiry_hours
-from ops.errors import RestoreFailed, UsageError
+from ops.errors import CannotRun, RestoreFailed, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
 from ops.report import Journal, Report, headline, measured
@@ -34,13 +34,22 @@ Progress = Callable[[str], None]
 
 class Restorable(Protocol):
     ref: Any
-    exact_times: bool  # marker times are the database's commit times (else client times, with a guard band)
+    exact_times: bool  # marker times are the database's commit times (else read with a guard band)
     default_timeout_s: float  # how long a restore of this kind may take (the service's documented figures)
+    restores_to_latest: bool  # the service restores to its own latest restorable time when asked (--latest)
+    restore_granularity_s: float  # 1.0 where the service takes T in whole seconds, else 0
 
     @property
     def has_data_plane(self) -> bool: ...
     def pre_checks(self) -> list[tuple[str, str, str]]: ...
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """The service's time (its database's clock, or its Date headers): never this client's."""
+    def now_bounds(self) -> tuple[datetime, datetime]:
+        """The service's time now: at least, at most."""
+    def side_span(self, drill_id: str, side: str) -> tuple[datetime, datetime]:
+        """The service times between which the drill's markers of one side were written."""
+    def rows_before(self, drill_id: str, t: datetime) -> int:
+        """Rows the drill can judge by (its markers, a heartbeat's) written before t."""
     def restorable_window(self) -> tuple[datetime | None, datetime | None]: ...
     def write_markers(self, drill_id: str, side: str, count: int) -> None: ...
     def make_restorable(self, t: datetime, timeout: float, progress: Progress) -> None: ...
@@ -140,8 +149,6 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
             ledger.put_record(record)  # before the call: a kill between it and the tag leaves a findable name
         journal.event("restore", f"restoring {target.ref} to {t.isoformat() if t else 'its latest restorable time'} "
                                  f"as {planned.name}, tagged {DRILL_TAG}={drill_id}")
-        if not target.exact_times:
-            time.sleep(2 * GUARD_S)  # client-clock markers: keep them clear of T
         started = time.monotonic()
         handle = planned
         try:
@@ -156,16 +163,21 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
             journal.measure("restore_duration_s", time.monotonic() - started)
             journal.check("RESTORE-COMPLETED", "pass", f"restored target {handle.name} usable after "
                                                        f"{journal.measurements['restore_duration_s']:.1f}s", objective=True)
+            t_latest = None
             if t is None:
-                # The service fixed T when the restore began: markers written now are after it.
-                t = handle.restored_to
-                time.sleep(2 * GUARD_S)
-                journal.event("markers", f"T = {t.isoformat()} (the restore's own restore time)")
+                # The service fixed T when the restore began (an API that does not say which: between
+                # its latest restorable times before and after the call): markers written now are after it.
+                t, t_latest = handle.restored_to, getattr(handle, "restored_by", None)
+                between = f" to {t_latest.isoformat()}" if t_latest and t_latest != t else ""
+                journal.event("markers", f"T = {t.isoformat()}{between} (the service's latest restorable time)")
+                _wait_past(target, (t_latest or t) + timedelta(seconds=target.restore_granularity_s))
                 _write_side(target, drill_id, "after", journal)
+                if t_latest and t_latest != t:
+                    journal.details["restore_time_latest"] = t_latest.isoformat()
             journal.details["restore_time"] = t.isoformat()
             if "after_restore" in hooks:
                 hooks["after_restore"](drill_id)
-            _verify(target, handle, t, drill_id, journal)
+            _verify(target, handle, t, drill_id, journal, t_latest)
             for cid, status, detail in target.restore_notes(handle) + target.not_carried_over(handle):
                 journal.check(cid, status, detail)
     except KeyboardInterrupt:
@@ -192,7 +204,9 @@ def _measure_rpo(target: Restorable, opts: RestoreOptions, journal: Journal) -> 
         journal.mark_not_measured("rpo_s", "the target reports no latest restorable time")
         journal.check("RPO", "fail", "no latest restorable time: point-in-time restore is not possible")
     else:
-        rpo = max(0.0, (datetime.now(timezone.utc) - latest).total_seconds())
+        # Both times on the service's clock (a client clock running behind would understate the RPO), and its
+        # latest reading of now: the RPO is never understated by what the clock's guard leaves open.
+        rpo = max(0.0, (target.now_bounds()[1] - latest).total_seconds())
         journal.measure("rpo_s", rpo)
         journal.check("RPO", "pass" if rpo <= opts.rpo_s else "fail",
                       f"latest restorable time {latest.isoformat()} is {rpo:.1f}s old (objective {opts.rpo_s:g}s)")
@@ -243,40 +257,79 @@ def _write_side(target: Restorable, drill_id: str, side: str, journal: Journal) 
 
 
 def _choose_t(target: Restorable, opts: RestoreOptions, drill_id: str, journal: Journal, timeout: float) -> datetime | None:
-    """Pick T and make sure there are markers on both sides of it, and a commit after it.
+    """Pick T on the service's clock and make sure there are markers on both sides of it, and a commit after it.
 
-    None means "the latest restorable time", which a table service fixes itself when the
-    restore starts; the markers after T are written once it has.
+    None means "the latest restorable time", which the service fixes itself when the restore
+    starts; the markers after T are written once it has.
     """
     progress = lambda m: journal.event("wait", m)  # noqa: E731
     if opts.at is not None:
         t = opts.at if target.exact_times else opts.at.replace(microsecond=0)
-        journal.event("markers", f"T = {t.isoformat()}: rows written before T must already exist (heartbeat, canary, other writers)")
+        journal.event("markers", f"T = {t.isoformat()}: the rows before T are a heartbeat's, written before the drill began")
+        _say_if_unverifiable(target, drill_id, t, journal)
         _write_side(target, drill_id, "after", journal)
         target.make_restorable(t, timeout, progress)
         return t
     _write_side(target, drill_id, "before", journal)
-    if opts.latest and not target.exact_times:
+    t = _clear_of_before(target, drill_id)
+    if opts.latest and target.restores_to_latest:
+        target.make_restorable(t, timeout, progress)  # the latest restorable time has passed the markers before T
         return None
-    gap = 0.2 if target.exact_times else 2 * GUARD_S
-    time.sleep(gap)
-    t = target.now()
-    if not target.exact_times:
-        t = t.replace(microsecond=0)  # such services take whole seconds (DynamoDB's RestoreDateTime)
-    time.sleep(gap)
-    journal.event("markers", f"T = {t.isoformat()}")
+    journal.event("markers", f"T = {t.isoformat()} (the service's clock)")
+    _wait_past(target, t + timedelta(seconds=target.restore_granularity_s))
     _write_side(target, drill_id, "after", journal)
     target.make_restorable(t, timeout, progress)
     return t
 
 
-def _verify(target: Restorable, handle: Any, t: datetime, drill_id: str, journal: Journal) -> None:
+def _clear_of_before(target: Restorable, drill_id: str) -> datetime:
+    """A T after every marker written before it, on the service's clock."""
+    if target.exact_times:
+        time.sleep(0.2)
+        return target.now()  # the database's clock, after their commits
+    if not target.has_data_plane:
+        return target.now().replace(microsecond=0)
+    # The whole second after the latest time the markers may have been written, guard included.
+    _, latest = target.side_span(drill_id, "before")
+    return latest.replace(microsecond=0) + timedelta(seconds=1)
+
+
+WAIT_PAST_S = 120.0  # how long the service's clock may take to be surely past a time a second or so ahead
+
+
+def _wait_past(target: Restorable, when: datetime) -> None:
+    """Wait until the service's clock is surely past `when` (its earliest reading, guard included)."""
+    deadline = time.monotonic() + WAIT_PAST_S
+    while True:
+        earliest, _ = target.now_bounds()
+        if earliest > when:
+            return
+        if time.monotonic() > deadline:
+            raise CannotRun(f"{target.ref}: the service's clock was not surely past {when.isoformat()} within {WAIT_PAST_S:.0f}s "
+                            f"(it reads {earliest.isoformat()} at the earliest)")
+        time.sleep(min(1.0, max(0.05, (when - earliest).total_seconds())))
+
+
+def _say_if_unverifiable(target: Restorable, drill_id: str, t: datetime, journal: Journal) -> None:
+    """A T in the past is judged by rows written before it that the drill can read by key: its own markers
+    (none yet) and a heartbeat's. Where there are none, say so before the restore, not after it."""
+    if not target.has_data_plane or target.rows_before(drill_id, t):
+        return
+    line = (f"rows before T cannot be verified: nothing the drill reads (its own markers, a heartbeat) was written "
+            f"before T = {t.isoformat()}; the restore goes ahead and ROWS-BEFORE-T-PRESENT will be unknown (inconclusive)")
+    journal.details["rows_before_t"] = line
+    journal.event("markers", line)
+
+
+def _verify(target: Restorable, handle: Any, t: datetime, drill_id: str, journal: Journal,
+            t_latest: datetime | None = None) -> None:
     if not target.has_data_plane:
         for cid in ("ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT"):
             journal.check(cid, "unknown", "not verified: no data plane (the endpoint has no database behind it)")
         return
     journal.event("verify", "reading markers from the source and the restored target")
-    verdict = judge(target.source_markers(drill_id), target.restored_markers(handle, drill_id), t, target.exact_times)
+    verdict = judge(target.source_markers(drill_id), target.restored_markers(handle, drill_id), t, target.exact_times,
+                    t_latest=t_latest, granularity_s=target.restore_granularity_s)
     record_verdict(verdict, journal)
 
 
@@ -288,7 +341,8 @@ def record_verdict(verdict: RowVerdict, journal: Journal) -> None:
     if verdict.ambiguous:
         journal.measure("markers_too_close_to_t", verdict.ambiguous)
     if verdict.expected_present == 0:
-        journal.check("ROWS-BEFORE-T-PRESENT", "unknown", "no marker was written before T: nothing to judge the restore by")
+        journal.check("ROWS-BEFORE-T-PRESENT", "unknown", journal.details.get("rows_before_t")
+                      or "no marker was written before T: nothing to judge the restore by")
     else:
         journal.check("ROWS-BEFORE-T-PRESENT", "pass" if not verdict.missing else "fail",
                       f"{verdict.expected_present - len(verdict.missing)} of {verdict.expected_present} rows written at or before T are present"

@@ -221,6 +221,9 @@ class RestoredCluster:
     name: str
     instance: str
     restored_to: datetime | None = None
+    # A restore to the latest restorable time: RDS does not say which time it took, only that it is
+    # between the source's latest restorable times read before and after the call.
+    restored_by: datetime | None = None
 
 
 def restored_names(source: str, drill_id: str) -> tuple[str, str]:
@@ -270,6 +273,8 @@ class AuroraRestore:
 
     exact_times = True
     default_timeout_s = RESTORE_TIMEOUT_S
+    restores_to_latest = True  # UseLatestRestorableTime
+    restore_granularity_s = 0.0  # RestoreToTime carries fractions of a second; commit times are exact
 
     def __init__(self, target: AuroraTarget, instance_classes: tuple[str, ...] = RESTORE_INSTANCE_CLASSES) -> None:
         self.target = target
@@ -321,7 +326,21 @@ class AuroraRestore:
         from ops.data import markers
 
         with self._markers_conn() as conn:
-            return markers.server_now(conn)
+            return markers.server_now(conn)  # the database's clock, the one RestoreToTime is compared with
+
+    def now_bounds(self) -> tuple[datetime, datetime]:
+        now = self.now()
+        return now, now
+
+    def side_span(self, drill_id: str, side: str) -> tuple[datetime, datetime]:
+        times = [m.committed_at for m in self.source_markers(drill_id) if m.source == f"{drill_id}:{side}"]
+        return min(times), max(times)
+
+    def rows_before(self, drill_id: str, t: datetime) -> int:
+        from ops.data import markers
+
+        with self._markers_conn() as conn:
+            return markers.count_before(conn, drill_id, t)
 
     def restorable_window(self) -> tuple[datetime | None, datetime | None]:
         c = self.target._cluster()
@@ -351,11 +370,17 @@ class AuroraRestore:
         kwargs: dict[str, Any] = {"SourceDBClusterIdentifier": self.ref.name, "DBClusterIdentifier": handle.name,
                                   "Tags": [{"Key": k, "Value": v} for k, v in tags.items()], **restore_network(source)}
         kwargs.update({"RestoreToTime": t} if t is not None else {"UseLatestRestorableTime": True})
+        latest_before = source.get("LatestRestorableTime")
+        if t is None and latest_before is None:
+            raise CannotRun(f"{self.ref} reports no latest restorable time: nothing to restore to")
         for src, dst in (("DBClusterParameterGroup", "DBClusterParameterGroupName"), ("KmsKeyId", "KmsKeyId")):
             if source.get(src):
                 kwargs[dst] = source[src]
         self.rds.restore_db_cluster_to_point_in_time(**kwargs)
+        latest_after = self.target._cluster().get("LatestRestorableTime") if t is None else None
         add_restore_instance(self.rds, source, handle.name, handle.instance, instance_class, tags)
+        if t is None:
+            return RestoredCluster(handle.name, handle.instance, latest_before, latest_after or latest_before)
         return RestoredCluster(handle.name, handle.instance, t)
 
     def wait_restored(self, handle: RestoredCluster, timeout: float, progress: Callable[[str], None]) -> RestoredCluster:
@@ -375,7 +400,7 @@ class AuroraRestore:
         from ops.data import markers
 
         with self._markers_conn() as conn:
-            return markers.read(conn)
+            return markers.read(conn, drill_id)
 
     def restored_markers(self, handle: RestoredCluster, drill_id: str) -> list[Marker]:
         """The restored cluster keeps the source's master credentials (they are in the restored data)."""
@@ -383,7 +408,7 @@ class AuroraRestore:
 
         restored = self.rds.describe_db_clusters(DBClusterIdentifier=handle.name)["DBClusters"][0]
         with markers.connect(self.target.dsn_for(restored, secret_of=self.target._cluster())) as conn:
-            return markers.read(conn)
+            return markers.read(conn, drill_id)
 
     def remove_markers(self, drill_id: str) -> int:
         from ops.data import markers

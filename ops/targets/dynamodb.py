@@ -10,13 +10,14 @@ absent and the drill judges by its own markers alone.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ops.aws import Aws, paged
 from ops.data import ddb_markers
-from ops.data.markers import MARKERS_PER_SIDE, Marker
+from ops.clock import ServiceClock
+from ops.data.markers import MARKERS_PER_SIDE, Marker, before_t
 from ops.errors import CannotRun, UsageError
 from ops.targets import TargetRef
 from ops.targets.base import wait_restorable
@@ -45,15 +46,22 @@ def restored_table_name(source: str, drill_id: str) -> str:
 class DynamoTarget:
     """A table: describe, PITR window, markers as items, restore to a point in time."""
 
-    exact_times = False  # marker times are client times: a guard band applies near T
+    exact_times = False  # marker times are read on the service's clock through its Date headers, with their guard
     default_timeout_s = RESTORE_TIMEOUT_S
     has_data_plane = True
+    restores_to_latest = True  # UseLatestRestorableTime: the service picks T and says which (RestoreSummary)
+    # RestoreTableToPointInTime restores "to the state based on the selected date and time
+    # (day:hour:minute:second)" (API reference): T is a whole second, and a restore to it may hold
+    # all of that second; markers are kept a whole second clear of it.
+    restore_granularity_s = 1.0
 
     def __init__(self, ref: TargetRef, aws: Aws, with_indexes: bool = False) -> None:
         self.ref = ref
         self.aws = aws
         self.with_indexes = with_indexes  # restore the secondary indexes too (they are restored, and billed, per GB)
         self.ddb = aws.client("dynamodb")
+        self.clock = ServiceClock.reading(self.ddb)  # every answer's Date header: the service's time, not ours
+        self._spans: dict[tuple[str, int], tuple[float, float]] = {}  # marker -> client times its PutItem took
         # T of the restore in progress: source_markers reads the heartbeat items around it. Kept
         # here (as LocalPgRestore keeps its T) rather than passed through the Restorable protocol.
         self._t: datetime | None = None
@@ -77,15 +85,50 @@ class DynamoTarget:
                                                         "(attribute dbops_marker) written and deleted by this drill"))
         return out
 
+    def now_bounds(self) -> tuple[datetime, datetime]:
+        """The service's time now: between these two, by what its Date headers and the round trips say."""
+        self.ddb.describe_table(TableName=self.ref.name)  # a fresh answer (control plane, no capacity used): its Date narrows the bounds
+        return self.clock.now_bounds()
+
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        earliest, latest = self.now_bounds()
+        return earliest + (latest - earliest) / 2
 
     def restorable_window(self) -> tuple[datetime | None, datetime | None]:
         pitr = self.continuous_backups().get("PointInTimeRecoveryDescription", {})
         return pitr.get("EarliestRestorableDateTime"), pitr.get("LatestRestorableDateTime")
 
     def write_markers(self, drill_id: str, side: str, count: int) -> None:
-        ddb_markers.write(self.ddb, self.table, drill_id, side, count)
+        self._spans.update(ddb_markers.write(self.ddb, self.table, drill_id, side, count))
+
+    def side_span(self, drill_id: str, side: str) -> tuple[datetime, datetime]:
+        """Service times between which the drill's markers of one side were written."""
+        spans = [self.clock.span(*span) for (source, _), span in self._spans.items()
+                 if source == ddb_markers.source_name(drill_id, side)]
+        return (datetime.fromtimestamp(min(s[0] for s in spans), timezone.utc),
+                datetime.fromtimestamp(max(s[1] for s in spans), timezone.utc))
+
+    def _on_service_clock(self, found: list[Marker], offset: tuple[float, float] | None = None) -> list[Marker]:
+        """The drill's markers at their service times: the middle of when their PutItem could have been
+        applied, with half that span as their uncertainty. Heartbeat items keep their writer's time.
+        `offset`: the clock's bounds to use, so that the source and the restore read alike."""
+        lo, hi = offset or self.clock.offset_bounds()
+        out = []
+        for m in found:
+            span = self._spans.get(m.key())
+            if span is not None:
+                earliest, latest = span[0] + lo, span[1] + hi
+                m = replace(m, committed_at=datetime.fromtimestamp((earliest + latest) / 2, timezone.utc),
+                            uncertainty_s=(latest - earliest) / 2)
+            out.append(m)
+        return out
+
+    def rows_before(self, drill_id: str, t: datetime) -> int:
+        """Rows the drill can judge a restore to t by that were written before it: its own markers and
+        the heartbeat items of the seconds before t (read by key; absent where nothing writes them)."""
+        wanted = ddb_markers.keys(self.table, drill_id, MARKERS_PER_SIDE) + ddb_markers.heartbeat_keys(self.table, t, HEARTBEAT_WINDOW_S)
+        found = self._on_service_clock(ddb_markers.read(self.ddb, self.ref.name, wanted, drill_id))
+        return sum(before_t(m, t, self.exact_times) for m in found)
 
     def make_restorable(self, t: datetime, timeout: float, progress: Callable[[str], None]) -> None:
         wait_restorable(self.ref, lambda: self.restorable_window()[1], t, min(timeout, RESTORABLE_WAIT_S), 5, progress)
@@ -141,7 +184,9 @@ class DynamoTarget:
             raise CannotRun(f"restored table {handle.name} not ACTIVE within {timeout:.0f}s (status {state['status']})")
         if handle.restored_to is None:
             summary = self.ddb.describe_table(TableName=handle.name)["Table"].get("RestoreSummary", {})
-            handle = RestoredTable(handle.name, summary.get("RestoreDateTime") or datetime.now(timezone.utc), handle.drill_id)
+            if not summary.get("RestoreDateTime"):
+                raise CannotRun(f"restored table {handle.name} reports no RestoreDateTime: the time it was restored to is unknown")
+            handle = RestoredTable(handle.name, summary["RestoreDateTime"], handle.drill_id)
         if self._t is None:
             self._t = handle.restored_to  # the latest restorable time the service chose
         return handle
@@ -155,10 +200,12 @@ class DynamoTarget:
     def source_markers(self, drill_id: str) -> list[Marker]:
         """This drill's markers and the heartbeat items around T, read by key: the table is the
         application's, never scanned."""
-        return ddb_markers.read(self.ddb, self.ref.name, self._keys(drill_id), drill_id)
+        self._offset = self.clock.offset_bounds()  # the restored markers are placed with the same bounds
+        return self._on_service_clock(ddb_markers.read(self.ddb, self.ref.name, self._keys(drill_id), drill_id), self._offset)
 
     def restored_markers(self, handle: RestoredTable, drill_id: str) -> list[Marker]:
-        return ddb_markers.read(self.ddb, handle.name, self._keys(drill_id), drill_id)
+        found = ddb_markers.read(self.ddb, handle.name, self._keys(drill_id), drill_id)
+        return self._on_service_clock(found, getattr(self, "_offset", None))
 
     def remove_markers(self, drill_id: str) -> int:
         return ddb_markers.remove(self.ddb, self.table, drill_id, MARKERS_PER_SIDE)

@@ -8,6 +8,7 @@ compared with.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 import shutil
 import time
 from pathlib import Path
@@ -206,29 +207,53 @@ def test_restore_drill_checks_rows_on_both_sides_of_t(alab) -> None:  # type: ig
         assert conn.execute(f"SELECT count(*) FROM dbops_markers WHERE source LIKE %s", (data["details"]["drill_id"] + "%",)).fetchone()[0] == 0
 
 
-def test_a_hole_in_the_wal_archive_fails_the_restore(alab) -> None:  # type: ignore[no-untyped-def]
-    """Negative control (c): a segment between the base backup and T is gone from the archive."""
+def test_restore_latest_restores_to_the_service_s_latest_restorable_time(alab) -> None:  # type: ignore[no-untyped-def]
+    """--latest asks RDS for UseLatestRestorableTime: T is the latest restorable time, which RDS bounds between
+    its values before and after the call; rows on both sides of that span are judged."""
+    cli, aws, arn = alab
+    result = run(cli, "drill", "restore", f"aurora:{CLUSTER}", "--latest", "--secret-arn", arn, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    checks = {c["id"]: c["status"] for c in data["checks"]}
+    for cid in ("RESTORE-COMPLETED", "ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT"):
+        assert checks[cid] == "pass", (cid, data["checks"])
+    assert data["measurements"]["markers_before_t"] >= 10 and data["measurements"]["markers_after_t"] >= 10
+    assert any("(the service's latest restorable time)" in e["message"] for e in data["events"]), data["events"]
+    latest = data["details"].get("restore_time_latest", data["details"]["restore_time"])
+    assert data["details"]["restore_time"] <= latest
+
+
+def test_a_hole_in_the_wal_archive_stops_the_latest_restorable_time_before_it(alab) -> None:  # type: ignore[no-untyped-def]
+    """Negative control (c): a segment after the base backup is gone from the archive. A restore replays the
+    archive in order, so the latest restorable time stops before the hole (as lab-pg's does), and a drill
+    to now waits for a time it cannot reach and says so."""
     cli, aws, arn = alab
     c = backing(cli)
+    held = {p.name for p in c.archive.iterdir() if len(p.name) == 24}
     with connect(cluster_of(aws)["Endpoint"]) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS filler (n int, pad text)")
-        for _ in range(3):
+        for _ in range(4):
             conn.execute("INSERT INTO filler SELECT g, md5(g::text) FROM generate_series(1, 2000) g")
             c.query(c.writer(), "SELECT pg_switch_wal()")
+            time.sleep(1.2)  # segments archived over seconds: the hole has commits on both sides
     time.sleep(2)
-    segments = sorted(p for p in c.archive.iterdir() if len(p.name) == 24)
-    victim = segments[len(segments) // 2]
+    fresh = sorted(p for p in c.archive.iterdir() if len(p.name) == 24 and p.name not in held)
+    assert len(fresh) >= 3, fresh
+    victim, before = fresh[-2], fresh[-3]
+    whole = cluster_of(aws)["LatestRestorableTime"]
     aside = victim.with_name(victim.name + ".aside")
     victim.rename(aside)
     try:
-        result = run(cli, "drill", "restore", f"aurora:{CLUSTER}", "--secret-arn", arn, "--json")
-        data = json.loads(result.stdout)
-        checks = {ch["id"]: ch["status"] for ch in data["checks"]}
-        assert result.returncode == 1, result.stdout + result.stderr
-        assert checks["RESTORE-COMPLETED"] == "fail" and checks["ROWS-BEFORE-T-PRESENT"] == "fail", data["checks"]
-        assert data["details"]["restored_target_deleted"] is True
+        broken = cluster_of(aws)["LatestRestorableTime"]
+        assert broken <= datetime.fromtimestamp(before.stat().st_mtime, timezone.utc) + timedelta(seconds=0.5), (broken, before)
+        assert broken < whole
+        result = run(cli, "drill", "restore", f"aurora:{CLUSTER}", "--secret-arn", arn, "--timeout", "20", "--json")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "latest restorable time did not reach" in json.loads(result.stdout)["summary"]
+        assert [c["DBClusterIdentifier"] for c in aws.client("rds").describe_db_clusters()["DBClusters"]] == [CLUSTER]
     finally:
         aside.rename(victim)
+    assert cluster_of(aws)["LatestRestorableTime"] >= whole, "the hole filled again: the restorable time is whole again"
 
 
 def test_archiving_stopped_freezes_the_latest_restorable_time_and_fails_the_rpo(alab, fresh_root: Path) -> None:  # type: ignore[no-untyped-def]

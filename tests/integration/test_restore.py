@@ -3,6 +3,7 @@ with negative controls and interrupt tests."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -408,3 +409,190 @@ def test_keep_hours_keeps_the_restore_that_long(rlab: Cli, flags: tuple[str, ...
     assert json.loads(rlab("janitor", "--json").stdout)["leftovers"] == []
     assert len(json.loads(rlab("janitor", "--drill", left.name, "--json").stdout)["leftovers"]) == 1
     assert restores_left(rlab) == []
+
+
+def set_lab(cli: Cli, **values: object) -> None:
+    endpoint = emulator.endpoint(cli.lab_dir)
+    assert endpoint is not None
+    lab_settings.remote(endpoint, values)
+
+
+def rows_checks(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {c["id"]: c["status"] for c in json.loads(result.stdout)["checks"]}
+
+
+def test_the_clock_knob_shifts_the_date_header_and_dynamodb_s_times(rlab: Cli, table: str) -> None:
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+
+    def seen() -> tuple[float, float]:
+        answer = ddb.describe_continuous_backups(TableName=table)
+        from email.utils import parsedate_to_datetime
+
+        date = parsedate_to_datetime(answer["ResponseMetadata"]["HTTPHeaders"]["date"]).timestamp()
+        latest = answer["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]["LatestRestorableDateTime"]
+        return date - time.time(), latest.timestamp() - time.time()
+
+    date_skew, latest_skew = seen()
+    assert -1.5 < date_skew < 0.5 and -1.5 < latest_skew < 0.5  # negative control: no knob, no skew
+    set_lab(rlab, service_clock_offset_s=30)
+    try:
+        date_skew, latest_skew = seen()
+        assert 28.5 < date_skew < 30.5 and 28.5 < latest_skew < 30.5
+    finally:
+        set_lab(rlab, service_clock_offset_s=0)
+
+
+@contextlib.contextmanager
+def skewed_table(cli: Cli, offset_s: float) -> Iterator[str]:
+    """A table with point-in-time recovery made once the service's clock runs offset_s ahead of the host's.
+
+    Made after the clock is set: the lab's heartbeat keys its items by the second of the service's clock,
+    and a table that lived before the clock was stepped back would hold items of seconds still to come."""
+    cfg = cli.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    name = f"skew-{int(time.time() * 1000) % 10**9}"
+    set_lab(cli, service_clock_offset_s=offset_s)
+    try:
+        ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        for i in range(5):
+            ddb.put_item(TableName=name, Item={"pk": {"S": f"order-{i}"}})
+        yield name
+    finally:
+        set_lab(cli, service_clock_offset_s=0)
+        ddb.delete_table(TableName=name)
+
+
+@pytest.mark.parametrize("offset_s", [0.6, -0.6, 30.0, -30.0])
+def test_dynamodb_restore_passes_with_the_client_behind_or_ahead_of_the_service(rlab: Cli, table: str, offset_s: float) -> None:
+    """T and the markers' times are read on the service's clock (its Date headers), whatever the client's says."""
+    with skewed_table(rlab, offset_s) as name:
+        result = rlab("drill", "restore", f"dynamodb:{name}", "--json")
+    checks = rows_checks(result)
+    data = json.loads(result.stdout)
+    rows = [c for c in data["checks"] if c["id"].startswith("ROWS-")]
+    assert checks["ROWS-BEFORE-T-PRESENT"] == checks["ROWS-AFTER-T-ABSENT"] == checks["ROWS-FINGERPRINT"] == "pass", (rows, result.output)
+    assert data["measurements"]["markers_before_t"] >= 10 and data["measurements"]["markers_after_t"] >= 10
+    assert result.exit_code == 0, result.output
+    t = datetime_of(data["details"]["restore_time"])
+    assert t.microsecond == 0, "T is a whole second: the service takes no fractions"
+
+
+def datetime_of(text: str):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize("offset_s", [30.0, -30.0])
+def test_a_restore_timed_by_the_client_s_clock_fails_when_it_is_off(rlab: Cli, table: str, offset_s: float,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: the same drill trusting the client's clock (offset taken as zero, as before) fails
+    the rows on one side of T when the service runs 30 s ahead or behind."""
+    from ops.clock import ServiceClock
+
+    with skewed_table(rlab, offset_s) as name:
+        if offset_s > 0:
+            time.sleep(35)  # a T 30 s early is still in the restorable window
+        monkeypatch.setattr(ServiceClock, "offset_bounds", lambda self: (0.0, 0.0))
+        result = rlab("drill", "restore", f"dynamodb:{name}", "--json")
+    checks = rows_checks(result)
+    failed = "ROWS-BEFORE-T-PRESENT" if offset_s > 0 else "ROWS-AFTER-T-ABSENT"
+    assert checks.get(failed) == "fail", result.output
+    assert result.exit_code == 1
+
+
+def test_a_past_t_with_nothing_of_the_drill_s_before_it_is_said_before_the_restore(rlab: Cli) -> None:
+    """A table nothing writes heartbeat items into, as on AWS: a restore to a past T has no row of the drill's
+    before T. The drill says so in one line before it restores, and the verdict is inconclusive."""
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    set_lab(rlab, ddb_heartbeat=False, ddb_restorable_lag_s=0.2)
+    try:
+        ddb.create_table(TableName="quiet-orders", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        ddb.update_continuous_backups(TableName="quiet-orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        ddb.put_item(TableName="quiet-orders", Item={"pk": {"S": "order-1"}})
+        time.sleep(4)
+        t = datetime_of(ddb.describe_continuous_backups(TableName="quiet-orders")["ContinuousBackupsDescription"][
+            "PointInTimeRecoveryDescription"]["LatestRestorableDateTime"].isoformat()) - timedelta(seconds=1)
+        result = rlab("drill", "restore", "dynamodb:quiet-orders", "--at", t.isoformat(), "--json")
+    finally:
+        set_lab(rlab, ddb_heartbeat=True)
+        ddb.delete_table(TableName="quiet-orders")
+    said = result.output.find("rows before T cannot be verified")
+    assert said >= 0, result.output
+    assert said < result.output.find("restore  restoring dynamodb:quiet-orders"), "said before the restore starts"
+    assert rows_checks(result)["ROWS-BEFORE-T-PRESENT"] == "unknown"
+    assert json.loads(result.stdout)["status"] == "inconclusive" and result.exit_code == 4
+
+
+def test_a_past_t_with_heartbeat_items_before_it_is_verified(rlab: Cli, table: str) -> None:
+    """Negative control: where heartbeat items were written before T, nothing is said and the rows pass."""
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    pitr = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    time.sleep(max(0.0, pitr["EarliestRestorableDateTime"].timestamp() + 15 - time.time()))
+    t = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["LatestRestorableDateTime"] - timedelta(seconds=3)
+    result = rlab("drill", "restore", f"dynamodb:{table}", "--at", t.isoformat(), "--json")
+    assert "cannot be verified" not in result.output
+    assert rows_checks(result)["ROWS-BEFORE-T-PRESENT"] == "pass", result.output
+
+
+def test_only_the_drill_s_own_markers_and_the_heartbeat_are_its_evidence(rlab: Cli) -> None:
+    """Another drill's markers and rows of another writer in the markers' table are not counted (nor read)."""
+    c = cluster(rlab)
+    with markers.connect(c.multi_host_dsn()) as conn:
+        markers.write(conn, "restore-20990101T000000Z-0ther0:before", 40, interval_s=0)
+        markers.write(conn, "app-writer", 30, interval_s=0)
+    try:
+        result = rlab("drill", "restore", "localpg:lab-pg", "--json")
+        data = json.loads(result.stdout)
+        assert result.exit_code == 0, result.output
+        t = datetime_of(data["details"]["restore_time"])
+        with markers.connect(c.multi_host_dsn()) as conn:
+            heartbeat_before_t = markers.count_before(conn, "no-such-drill", t)
+            everything = markers.read(conn)
+        assert data["measurements"]["markers_before_t"] == 10 + heartbeat_before_t
+        # Negative control: read without a drill id, the other drill's and the other writer's rows are there.
+        sources = {m.source for m in everything}
+        assert {"restore-20990101T000000Z-0ther0:before", "app-writer"} <= sources
+    finally:
+        with markers.connect(c.multi_host_dsn()) as conn:
+            conn.execute("DELETE FROM dbops_markers WHERE source IN ('restore-20990101T000000Z-0ther0:before', 'app-writer')")
+
+
+@pytest.mark.parametrize("trust_client_clock", [False, True])
+def test_the_rpo_is_measured_on_the_service_s_clock(rlab: Cli, table: str, trust_client_clock: bool,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The latest restorable time is 25 s behind the service's now (RPO objective 20 s); the client runs 10 s
+    behind the service. Read on the service's clock the RPO is 25 s and fails; read on the client's (the
+    negative control) it would be 15 s and pass."""
+    from ops.clock import ServiceClock
+
+    root = traversable_tmpdir("dbops-rpo-")
+    strict = Cli(write_config(root), rlab.lab_dir)
+    strict.config_path.write_text(strict.config_path.read_text().replace("max_lost_writes = 0", "max_lost_writes = 0\nrpo_seconds = 20"))
+    cfg = rlab.config
+    ddb = Aws.for_env(cfg, cfg.env("lab")).client("dynamodb")
+    earliest = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"].timestamp()
+    time.sleep(max(0.0, earliest + 30 - time.time()))  # the window is longer than the lag
+    if trust_client_clock:
+        monkeypatch.setattr(ServiceClock, "offset_bounds", lambda self: (0.0, 0.0))
+    set_lab(rlab, service_clock_offset_s=10, ddb_restorable_lag_s=25)
+    try:
+        result = strict("drill", "restore", f"dynamodb:{table}", "--timeout", "3", "--json")
+    finally:
+        set_lab(rlab, service_clock_offset_s=0, ddb_restorable_lag_s=0.2)
+        shutil.rmtree(root, ignore_errors=True)
+    data = json.loads(result.stdout)
+    rpo = data["measurements"]["rpo_s"]
+    if trust_client_clock:
+        assert 14 < rpo < 17 and rows_checks(result)["RPO"] == "pass", result.output
+    else:
+        assert 24 < rpo < 27 and rows_checks(result)["RPO"] == "fail", result.output
+    assert result.exit_code != 0  # the drill then cannot wait 3 s for a restorable time 25 s behind

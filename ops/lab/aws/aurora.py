@@ -21,7 +21,8 @@ Runs inside the emulator process and extends moto's RDS backend:
   Python Wrapper's docs measure DNS updates at 15-20 s). Until it moves, new connections
   through it reach the old writer: refused while it restarts, then read-only.
 - LatestRestorableTime is what the WAL archive of the backing cluster really holds (the
-  last archived segment; archive_timeout 10 s with 1 MB segments), EarliestRestorableTime
+  last archived segment; archive_timeout 10 s with 1 MB segments; after a segment missing from
+  the archive, the last commit before it, where a restore stops), EarliestRestorableTime
   the end of its first base backup. RestoreDBClusterToPointInTime recovers the backing
   cluster's base backup and archived WAL to RestoreToTime exactly into a new cluster, which
   is `creating` until the restored server has ended recovery; CreateDBInstance on it then
@@ -244,9 +245,9 @@ def install() -> None:
                                                 f"{latest_t.isoformat() if latest_t else 'none'} of the source cluster.")
         new = restore_pitr(self, db_cluster_identifier, source_db_cluster_identifier, *args, **kwargs)
         if source is not None:
-            if restore_to is None:
+            if restore_to is None:  # UseLatestRestorableTime: all the archive holds
                 t = source.latest_restorable() or datetime.now(timezone.utc)
-            restore_to_time(self, source, new, t)
+            restore_to_time(self, source, new, t, to_end=restore_to is None)
         return new
 
     rds_backend.restore_db_cluster_to_point_in_time = restore_db_cluster_to_point_in_time

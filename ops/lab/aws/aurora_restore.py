@@ -15,7 +15,7 @@ from typing import Any
 from ops.lab.aws.aurora_servers import Backing, log, register, root
 from ops.lab.pg import pgbin, pgrestore
 
-def restore_to_time(backend: Any, source: Backing, new_cluster: Any, t: datetime) -> None:
+def restore_to_time(backend: Any, source: Backing, new_cluster: Any, t: datetime, to_end: bool = False) -> None:
     """Recover the source's base backup and archive to t for a new cluster (`creating` until done)."""
     target = register(backend, new_cluster, source.master_user, source.master_password, source.dbname)
     target.ready.clear()  # its instances wait for the recovered data
@@ -26,7 +26,7 @@ def restore_to_time(backend: Any, source: Backing, new_cluster: Any, t: datetime
         try:
             restored = pgrestore.plan(source.cluster, f"pitr-{new_id}")
             try:
-                pgrestore.start(source.cluster, restored, t, "2099-01-01T00:00:00Z", log, timeout=600)
+                pgrestore.start(source.cluster, restored, t, "2099-01-01T00:00:00Z", log, timeout=600, to_end=to_end)
                 pgrestore.wait(restored, t, timeout=600)
                 log(f"{new_id}: restored to {t.isoformat()} ({pgrestore.recovery_stop_line(restored)})")
                 pgbin.run("pg_ctl", "-D", str(restored.datadir), "-m", "fast", "-w", "stop", check=False)

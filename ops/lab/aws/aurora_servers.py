@@ -18,7 +18,7 @@ from typing import Any
 from ops.lab import process
 from ops.lab.aws import aurora_tls, settings
 from ops.lab.aws.endpoint import Endpoint
-from ops.lab.pg import pgbin, pgcluster, pgservers
+from ops.lab.pg import pgbin, pgcluster, pgrestore, pgservers
 
 ADMIN = "rdsadmin"  # the lab's own superuser on each server, as Aurora has one; trusted from loopback only
 MAX_READERS = 15
@@ -124,7 +124,16 @@ class Backing:
         except Exception:  # noqa: BLE001 — a writer that is down restores nothing newer
             return None
         last, idle, now = row[0]
-        return now if idle and last is not None else last
+        latest = now if idle and last is not None else last
+        # A restore replays the base backup and the archive in order (pgrestore, as for lab-pg): it stops at
+        # the first segment missing from the archive, and so does the time it can reach.
+        try:
+            bound = pgrestore.restorable(self.cluster)
+        except Exception:  # noqa: BLE001 — the writer went away between the two reads
+            return None
+        if bound.archive_gap is not None and latest is not None:
+            return min(latest, bound.latest) if bound.latest is not None else None
+        return latest
 
 
 def _new_cluster(cluster_id: str, net: str) -> pgservers.Cluster:

@@ -9,6 +9,9 @@ seconds (boto3 sends the JSON protocol's timestamps as integer epoch seconds), a
 at S + f with f >= 0.5 that a drill judges at or before its T (written at least 0.5 s before T) was
 written before T's whole second too, so it is in a restore to that second.
 
+Seconds and write times are on the service's clock (ops.lab.aws.service_clock): the heartbeat stands
+for an application whose clock agrees with the service's.
+
 The `ddb_heartbeat` lab setting turns it off (a table then looks like one on AWS where nothing
 writes those keys).
 """
@@ -21,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from ops.lab.aws import settings
+from ops.lab.aws import service_clock, settings
 
 SETTING = "ddb_heartbeat"
 # A heartbeat item is written between half a second and this far into its second: its write time
@@ -72,7 +75,7 @@ def beat(second: int) -> int:
     written = 0
     for table in _tables():
         h = history(table)
-        now = time.time()
+        now = service_clock.now()
         if h is None or not second + 0.5 <= now < second + LATEST_IN_SECOND:
             continue
         item = ddb_markers.heartbeat_item({"KeySchema": table.schema, "AttributeDefinitions": table.attr}, second, now)
@@ -98,8 +101,8 @@ def _sweep(now: float) -> None:
 
 def _run() -> None:
     while True:
-        now = time.time()
-        wake = math.floor(now - 0.5) + 1.5 + 0.01  # just past the next half second
+        now = service_clock.now()
+        wake = math.floor(now - 0.5) + 1.5 + 0.01  # just past the next half second of the service's clock
         time.sleep(max(0.0, wake - now))
         second = int(wake)
         try:

@@ -36,7 +36,7 @@ from bisect import bisect_right
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ops.lab.aws import settings
+from ops.lab.aws import service_clock, settings
 
 LAG_SETTING = "ddb_restorable_lag_s"
 IGNORE_TIME_SETTING = "ddb_restore_ignores_time"
@@ -241,7 +241,9 @@ def _install_continuous_backups() -> None:
         pitr = out["PointInTimeRecoveryDescription"]
         if h is not None and pitr.get("PointInTimeRecoveryStatus") == "ENABLED":
             earliest, latest = h.window(time.time(), float(settings.get(LAG_SETTING)))
-            pitr.update(EarliestRestorableDateTime=earliest, LatestRestorableDateTime=latest, RecoveryPeriodInDays=h.period_days)
+            shift = service_clock.offset()  # the history is kept on the host's clock, answered on the service's
+            pitr.update(EarliestRestorableDateTime=earliest + shift, LatestRestorableDateTime=latest + shift,
+                        RecoveryPeriodInDays=h.period_days)
         return out
 
     def describe_continuous_backups(self: DynamoDBBackend, table_name: str) -> dict[str, Any]:
@@ -320,14 +322,15 @@ def _install_restore() -> None:
             raise TableAlreadyExistsException(target_table_name)
         with h.lock:
             earliest, latest = h.window(time.time(), float(settings.get(LAG_SETTING)))
-            t = latest if use_latest_restorable_time else _epoch(restore_date_time)
+            # RestoreDateTime is a time on the service's clock; the history is kept on the host's.
+            t = latest if use_latest_restorable_time else service_clock.to_host(_epoch(restore_date_time))
             if not earliest <= t <= latest:
                 raise InvalidRestoreTimeException()
             restored = RestoredPITTable(target_table_name, account_id=self.account_id, region=self.region_name, source=source)
             if not settings.get(IGNORE_TIME_SETTING):
                 for key in list(h.items):
                     _place(restored, key, h.state_at(key, t))
-        restored.restore_date_time = _naive_utc(t)
+        restored.restore_date_time = _naive_utc(t + service_clock.offset())
         apply_overrides(restored, source, overrides or {})
         self.tables[target_table_name] = restored
         return restored

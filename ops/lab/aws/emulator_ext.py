@@ -105,6 +105,9 @@ def install() -> None:
     _install_explicit_not_implemented()
     _install_unreadable_requests_are_validation_errors()
     settings.install()
+    from ops.lab.aws import service_clock
+
+    service_clock.install()
     from ops.lab.aws import backup_jobs, backup_selections
 
     backup_selections.install()

@@ -101,6 +101,8 @@ class LocalPgRestore:
 
     exact_times = True
     default_timeout_s = 600.0
+    restores_to_latest = False  # recovery goes to an explicit time: --latest takes T = now, then archives through it
+    restore_granularity_s = 0.0
 
     def __init__(self, target: LocalPgTarget) -> None:
         self.target = target
@@ -142,6 +144,20 @@ class LocalPgRestore:
         with self._conn() as conn:
             return markers.server_now(conn)
 
+    def now_bounds(self) -> tuple[datetime, datetime]:
+        now = self.now()
+        return now, now
+
+    def side_span(self, drill_id: str, side: str) -> tuple[datetime, datetime]:
+        times = [m.committed_at for m in self.source_markers(drill_id) if m.source == f"{drill_id}:{side}"]
+        return min(times), max(times)
+
+    def rows_before(self, drill_id: str, t: datetime) -> int:
+        from ops.data import markers
+
+        with self._conn() as conn:
+            return markers.count_before(conn, drill_id, t)
+
     def restorable_window(self) -> tuple[datetime | None, datetime | None]:
         from ops.lab.pg import pgrestore
 
@@ -180,17 +196,17 @@ class LocalPgRestore:
         return handle
 
     def source_markers(self, drill_id: str) -> list:
-        """Every marker: the heartbeat's, other drills' and this one's."""
+        """This drill's markers and the heartbeat's rows: not another drill's, not the application's."""
         from ops.data import markers
 
         with self._conn() as conn:
-            return markers.read(conn)
+            return markers.read(conn, drill_id)
 
     def restored_markers(self, handle, drill_id: str) -> list:  # type: ignore[no-untyped-def]
         from ops.data import markers
 
         with markers.connect(handle.dsn()) as conn:
-            return markers.read(conn)
+            return markers.read(conn, drill_id)
 
     def remove_markers(self, drill_id: str) -> int:
         from ops.data import markers

@@ -127,13 +127,14 @@ def plan(cluster: Cluster, drill_id: str) -> Restored:
     return Restored(drill_id, restores_dir(cluster) / drill_id, process.free_port(), cluster.admin_user)
 
 
-def start(cluster: Cluster, restored: Restored, t: datetime, expires_at: str, echo: Echo, timeout: float = 600.0) -> None:
+def start(cluster: Cluster, restored: Restored, t: datetime, expires_at: str, echo: Echo, timeout: float = 600.0,
+          to_end: bool = False) -> None:
     """Copy the newest base backup before t and start recovery to t; owner.json first, so the janitor can find it."""
     base = choose_backup(cluster, t)
     pgbin.make_dir(restores_dir(cluster), 0o755)
     pgbin.make_dir(restored.path, 0o755)
     write_owner(restored.path, restored.name, expires_at, restored.port)
-    _restore_into(cluster, base, restored, t, echo, timeout)
+    _restore_into(cluster, base, restored, t, echo, timeout, to_end)
 
 
 def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo: Echo, timeout: float = 600.0) -> Restored:
@@ -148,7 +149,10 @@ def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo:
     return restored
 
 
-def _restore_into(cluster: Cluster, base: Path, restored: Restored, t: datetime, echo: Echo, timeout: float) -> None:
+def _restore_into(cluster: Cluster, base: Path, restored: Restored, t: datetime, echo: Echo, timeout: float,
+                  to_end: bool = False) -> None:
+    """Recover base to t; to_end: replay all the archive holds (t is then its end, the latest restorable
+    time: no commit after it stops recovery, and a target past the last commit would never be reached)."""
     echo(f"copying base backup {base.name}")
     # In-process copy: an interrupt stops it at once (a child running as another user would outlive us).
     shutil.copytree(base, restored.datadir, symlinks=True)
@@ -170,8 +174,8 @@ def _restore_into(cluster: Cluster, base: Path, restored: Restored, t: datetime,
         "synchronous_standby_names = ''",
         "primary_conninfo = ''",
         f"restore_command = 'cp {cluster.archive}/%f %p'",
-        f"recovery_target_time = '{t.astimezone(timezone.utc).isoformat()}'",
-        "recovery_target_action = 'promote'",
+        *([] if to_end else [f"recovery_target_time = '{t.astimezone(timezone.utc).isoformat()}'",
+                             "recovery_target_action = 'promote'"]),
         "recovery_target_timeline = 'latest'",
         "logging_collector = off",
     ]
