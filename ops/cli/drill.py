@@ -127,7 +127,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
             restorable.probe()
         validate_time(restorable, when)
         opts = RestoreOptions(at=when, latest=latest, keep=keep or keep_hours is not None, rpo_s=cfg.policy.rpo_seconds,
-                              timeout_s=timeout, max_cost_usd=cfg.policy.max_drill_cost_usd,
+                              timeout_s=timeout, max_cost_usd=cfg.policy.max_drill_cost_usd, max_cost_explicit=max_cost is not None,
                               **({"expires_hours": keep_hours} if keep_hours is not None else {}))
         opts = bound_cost(restorable, opts, load_catalog(env.region))  # one line, exit 2, before anything is created
         drill_id = new_drill_id("restore")

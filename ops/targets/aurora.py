@@ -301,7 +301,8 @@ class AuroraRestore:
     def restore_cost(self, hours: float, catalog: dict[str, Any], backup_point: bool = False) -> Any:
         from ops.cost import restore as restore_cost
 
-        return restore_cost.aurora(catalog, self.instance_class(), self.volume_bytes(), hours, backup_point)
+        return restore_cost.aurora(catalog, self.instance_class(), self.volume_bytes(), hours, backup_point,
+                                   self.target._cluster().get("StorageType"))
 
     @property
     def has_data_plane(self) -> bool:
