@@ -151,7 +151,8 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
               help="Server-side work per query (pg_sleep); 0 runs SELECT 1.")
 @click.option("--ramp", "ramp", type=FiniteFloat(min=0, max=600), help="Seconds over which the clients connect (default: 250 a second).")
 @click.option("--allow-exhaustion", is_flag=True,
-              help="Straight to the server, open more clients than it has free: the application's new connections are refused too.")
+              help="Open more connections than the server (or an RDS Proxy's pool) has free, or through a proxy whose pool use "
+                   "is not measured: the application's new connections are refused or wait too.")
 @secret_arn_option
 @report_options
 def connections(target: str, clients: int, via: str | None, rate: float, duration: float, query_ms: float, ramp: float | None,
