@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -67,6 +67,12 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
             report = guarded(journal, lambda: run_failover(cluster, opts, journal, drill_id, ledger), app().debug)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
+
+
+def _lost(lease: Any) -> str | None:
+    """What a drill's load polls: why its lease was lost, once it has been (the target may be another drill's)."""
+    why = lease.loss_reason()
+    return f"the drill lost its lease on {lease.holder.target}: {why}" if why else None
 
 
 def parse_time(text: str) -> "datetime":
@@ -187,8 +193,8 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
             journal = Journal("connections", target, env.name)
             journal.details.update(drill_id=drill_id, via=endpoint.label, server_connections=bound)
             journal.event("pre", bound)
-            report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label),
-                             app().debug)
+            report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label,
+                                                              should_stop=lambda: _lost(lease)), app().debug)
             report = lease.judge(report)
     if report.status in ("pass", "fail"):
         report = replace(report, summary=summary(report))

@@ -48,6 +48,7 @@ Objectives:
 from __future__ import annotations
 
 import statistics
+from typing import Callable
 
 from ops.data.clients import ConnectionsOptions, Tally, pooler_answer, run_load
 from ops.data import server_room
@@ -108,7 +109,10 @@ def _dialled_the_server(dsn: str, addr: str | None, port: int | None) -> bool:
     return addr in resolved and port == dialled_port
 
 
-def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, journal: Journal, label: str) -> Report:
+def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, journal: Journal, label: str,
+                    should_stop: Callable[[], str | None] | None = None) -> Report:
+    """should_stop: polled while the load runs (the lease's loss_reason); once it names a reason the load
+    stops at once and the drill ends in error, saying why: the target may be another drill's by then."""
     journal.require("CONN-SETUP-P95", "CONN-ERRORS", "CONN-QUERIES-SERVED", "CONN-QUERY-OVERHEAD",
                     *(("POOL-WAIT", "POOL-UTILIZATION", "POOL-ALIVE") if admin_dsn else ()))
     journal.objectives.update({"setup_p95_ms": opts.setup_p95_ms, "refused_connections": 0, "query_errors": 0,
@@ -120,10 +124,13 @@ def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, j
     journal.event("load", f"{opts.clients} clients to {label} over {ramp_s(opts):g}s, "
                           f"{opts.rate_per_client:g} queries/s each for {opts.duration_s:g}s"
                           + (f", {opts.query_ms:g} ms of work per query" if opts.query_ms else ""))
-    tally = run_load(dsn, admin_dsn, opts, journal.event)
+    tally = run_load(dsn, admin_dsn, opts, journal.event, should_stop)
     judge(tally, opts, journal, pooled=admin_dsn is not None)
     if admin_dsn:
         _judge_pooler_alive(admin_dsn, journal)
+    if tally.window.stopped:
+        journal.details["stopped_early"] = tally.window.stopped
+        return journal.finish("error", f"ERROR: the load was stopped before its end: {tally.window.stopped}")
     return journal.finish()
 
 
