@@ -144,6 +144,9 @@ class Lease:
     A lease renewed in the background (DynamoLedger) notes each renewal that failed and whether the
     lease was lost — taken over by another drill, or expired while renewals failed. `judge(report)`
     puts that into the drill's report: a drill that lost its lease never passes on its own say-so.
+
+    `loss` is set the moment the lease is lost (by the renewal thread): a drill's load watches it, or
+    polls `loss_reason()`, and stops at once rather than keep loading a target another drill now holds.
     """
 
     def __init__(self, holder: Holder, release: Any) -> None:
@@ -153,6 +156,12 @@ class Lease:
         self.failures: list[str] = []  # renewals that failed, each with when and why
         self.lost: str | None = None  # why the lease stopped being this drill's, if it did
         self.held_until = _parse(holder.expires_at)
+        self.loss = threading.Event()  # set when the lease is lost: the drill's load stops
+
+    def loss_reason(self) -> str | None:
+        """Why the lease was lost, once it has been; None while it is held."""
+        with self._lock:
+            return self.lost if self.loss.is_set() else None
 
     def renewal_failed(self, why: str, now: datetime | None = None) -> None:
         now = now or _now()
@@ -160,6 +169,8 @@ class Lease:
             self.failures.append(f"{_stamp(now)} {why}")
             if self.lost is None and self.held_until is not None and now >= self.held_until:
                 self.lost = f"expired at {_stamp(self.held_until)} while its renewals failed (last: {why})"
+            if self.lost is not None:
+                self.loss.set()
         _warn(f"lease of {self.holder.target} (drill {self.holder.drill_id}): renewal failed: {why}"
               + (f"; LOST: {self.lost}" if self.lost else "; retried at the next renewal"))
 
@@ -170,6 +181,7 @@ class Lease:
     def taken(self, why: str) -> None:
         with self._lock:
             self.lost = self.lost or why
+            self.loss.set()
         _warn(f"lease of {self.holder.target} (drill {self.holder.drill_id}) LOST: {why}")
 
     def judge(self, report: Any) -> Any:
@@ -183,6 +195,7 @@ class Lease:
             now = _now()
             if self.lost is None and self.held_until is not None and now >= self.held_until and self.failures:
                 self.lost = f"expired at {_stamp(self.held_until)} while its renewals failed"
+                self.loss.set()
             lost, failures = self.lost, list(self.failures)
         if lost is None and not failures:
             return report

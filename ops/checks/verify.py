@@ -121,6 +121,7 @@ STATUS_OF = {"pass": "pass", "fail": "fail", "error": "error", "aborted": "error
 def price_restores(cfg: Config, env: EnvConfig, targets: list[str], catalog: dict[str, Any],
                    with_indexes: bool = False) -> list[tuple[str, Any]]:
     """The cost bound of every restore --restore-latest would make, by the finding it makes, before any starts."""
+    from ops.drills.common import expiry_hours
     from ops.drills.restore import RestoreOptions, restore_hours
     from ops.targets import recovery_point
     from ops.targets.registry import open_restorable
@@ -131,16 +132,22 @@ def price_restores(cfg: Config, env: EnvConfig, targets: list[str], catalog: dic
         out.append((f"BKP-RESTORE-LATEST[{target}]", restorable.restore_cost(restore_hours(restorable, RestoreOptions(latest=True)), catalog)))
         if parse_target(target).kind in ("aurora", "dynamodb"):
             side = recovery_point.from_restorable(restorable)
-            # the restored resource lives from the restore job to its deletion: the job, making it usable, deleting it
-            hours = (2 * side.default_timeout_s + 600.0) / 3600
+            # the restored resource is deleted after the job, making it usable and the deletion wait, but lives
+            # until its expiry tag (the one run_point_restore sets) if its cleanup fails: priced to then
+            hours = expiry_hours(point_restore_waits_s(side.default_timeout_s))
             out.append((f"BKP-RECOVERY-POINT-RESTORE[{target}]", side.restore_cost(hours, catalog)))
     return out
 
 
-def refuse_costly_restores(costs: list[tuple[str, Any]], max_cost_usd: float) -> None:
-    """One line, exit 2, before anything is created."""
+def refuse_costly_restores(costs: list[tuple[str, Any]], max_cost_usd: float, explicit: bool = False) -> None:
+    """One line, exit 2, before anything is created; a restore whose size is not measured is no bound, refused
+    unless --max-cost was given explicitly."""
     from ops.cost.restore import usd
 
+    unmeasured = [(what, c) for what, c in costs if getattr(c, "not_measured", None)]
+    if unmeasured and not explicit:
+        raise UsageError(f"the restores of --restore-latest cannot be bounded: {unmeasured[0][0]}: {unmeasured[0][1].not_measured}; "
+                         "nothing was created; give --max-cost explicitly to accept a restore of a size not measured")
     total = sum(c.usd for _, c in costs)
     if total > max_cost_usd:
         each = "; ".join(f"{what} {usd(c.usd)} USD ({c.basis})" for what, c in costs)

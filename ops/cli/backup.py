@@ -61,7 +61,7 @@ def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | Non
         for t in chosen:
             require_write(env, confirm, t, whole_env=True)
         costs = price_restores(cfg, env, chosen, load_catalog(env.region), with_indexes)
-        refuse_costly_restores(costs, cfg.policy.max_drill_cost_usd)  # one line, exit 2, before anything is created
+        refuse_costly_restores(costs, cfg.policy.max_drill_cost_usd, explicit=max_cost is not None)  # one line, exit 2, before anything is created
     journal = Journal("backup", ",".join(chosen) if targets else f"estate:{env.name}", env.name)
     with interruptible():
         def run():  # type: ignore[no-untyped-def]

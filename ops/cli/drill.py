@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -69,6 +69,12 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 
+def _lost(lease: Any) -> str | None:
+    """What a drill's load polls: why its lease was lost, once it has been (the target may be another drill's)."""
+    why = lease.loss_reason()
+    return f"the drill lost its lease on {lease.holder.target}: {why}" if why else None
+
+
 def parse_time(text: str) -> "datetime":
     """ISO 8601; a time without a zone is UTC."""
     from datetime import datetime, timezone
@@ -129,7 +135,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
             when = restorable.now() - timedelta(minutes=minutes_ago)  # the service's clock, not this host's
         validate_time(restorable, when)
         opts = RestoreOptions(at=when, latest=latest, keep=keep or keep_hours is not None, rpo_s=cfg.policy.rpo_seconds,
-                              timeout_s=timeout, max_cost_usd=cfg.policy.max_drill_cost_usd,
+                              timeout_s=timeout, max_cost_usd=cfg.policy.max_drill_cost_usd, max_cost_explicit=max_cost is not None,
                               **({"expires_hours": keep_hours} if keep_hours is not None else {}))
         opts = bound_cost(restorable, opts, load_catalog(env.region))  # one line, exit 2, before anything is created
         drill_id = new_drill_id("restore")
@@ -153,7 +159,8 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
               help="Server-side work per query (pg_sleep); 0 runs SELECT 1.")
 @click.option("--ramp", "ramp", type=FiniteFloat(min=0, max=600), help="Seconds over which the clients connect (default: 250 a second).")
 @click.option("--allow-exhaustion", is_flag=True,
-              help="Straight to the server, open more clients than it has free: the application's new connections are refused too.")
+              help="Open more connections than the server (or an RDS Proxy's pool) has free, or through a proxy whose pool use "
+                   "is not measured: the application's new connections are refused or wait too.")
 @secret_arn_option
 @report_options
 def connections(target: str, clients: int, via: str | None, rate: float, duration: float, query_ms: float, ramp: float | None,
@@ -188,8 +195,8 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
             journal = Journal("connections", target, env.name)
             journal.details.update(drill_id=drill_id, via=endpoint.label, server_connections=bound)
             journal.event("pre", bound)
-            report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label),
-                             app().debug)
+            report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label,
+                                                              should_stop=lambda: _lost(lease)), app().debug)
             report = lease.judge(report)
     if report.status in ("pass", "fail"):
         report = replace(report, summary=summary(report))

@@ -301,8 +301,56 @@ def _monitors(sources: CostSources, cache: CeCache) -> Read:
                               for m in page.get("AnomalyMonitors", [])])
 
 
+def monitor_gap(monitor: dict[str, Any], account_id: str | None, window_start: date) -> str | None:
+    """Why a monitor cannot vouch for "no anomaly in this account over the window", or None when it can.
+
+    It can when it looks at this account's spend by service and did so over the whole window: a DIMENSIONAL
+    monitor of the SERVICE dimension (AWS managed: every service of the account), or a CUSTOM monitor whose
+    specification covers this account (a LINKED_ACCOUNT dimension holding its id, or no account restriction at
+    all); and created on or before the window's first day (GetAnomalyMonitors' CreationDate, YYYY-MM-DD):
+    a monitor created since has not looked at the days before it."""
+    name = monitor.get("MonitorName") or monitor.get("MonitorArn") or "?"
+    kind, dimension = monitor.get("MonitorType"), monitor.get("MonitorDimension")
+    if kind == "DIMENSIONAL" and dimension != "SERVICE":
+        return f"{name}: a DIMENSIONAL monitor of {dimension or 'no'} dimension, not SERVICE"
+    if kind == "CUSTOM":
+        accounts = _linked_accounts(monitor.get("MonitorSpecification") or {})
+        if accounts is not None and (account_id is None or account_id not in accounts):
+            return (f"{name}: a CUSTOM monitor of linked account(s) {', '.join(sorted(accounts)) or 'none'}, "
+                    + ("and this account's id could not be read" if account_id is None else f"not of this account {account_id}"))
+    elif kind != "DIMENSIONAL":
+        return f"{name}: monitor type {kind!r} is neither DIMENSIONAL nor CUSTOM"
+    created = str(monitor.get("CreationDate") or "")
+    try:
+        created_on = date.fromisoformat(created[:10])
+    except ValueError:
+        return f"{name}: its creation date {created or 'is missing'}{'' if not created else ' is not a date'}"
+    if created_on > window_start:
+        return f"{name}: created {created_on.isoformat()}, after the window's first day {window_start.isoformat()}"
+    return None
+
+
+def _linked_accounts(expression: dict[str, Any], negated: bool = False) -> set[str] | None:
+    """The account ids a monitor's specification restricts it to (None: no LINKED_ACCOUNT restriction). An
+    account named under a Not is excluded, not covered; the safe reading is that it covers none there."""
+    found: set[str] | None = None
+    dims = expression.get("Dimensions") or {}
+    if dims.get("Key") == "LINKED_ACCOUNT":
+        found = set() if negated else {str(v) for v in dims.get("Values") or []}
+    for child in [*(expression.get("And") or []), *(expression.get("Or") or [])]:
+        sub = _linked_accounts(child, negated)
+        if sub is not None:
+            found = (found or set()) | sub
+    if expression.get("Not"):
+        sub = _linked_accounts(expression["Not"], not negated)
+        if sub is not None:
+            found = found or set()
+    return found
+
+
 def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal: Journal) -> None:
-    """No anomaly is evidence only when a monitor looks for them: without one, COST-ANOMALIES is unknown."""
+    """No anomaly is evidence only when a monitor looks for them in this account, by service, over the whole
+    window: without one, COST-ANOMALIES is unknown, with each monitor's reason."""
     monitors = _monitors(sources, cache)
     if not monitors.ok:
         journal.check("COST-ANOMALIES", "unknown" if monitors.unimplemented else "error",
@@ -312,8 +360,15 @@ def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal:
         journal.check("COST-ANOMALIES", "unknown", "no anomaly monitor: Cost Anomaly Detection looks at nothing in this "
                                                    "account, so finding no anomaly says nothing (create a SERVICE monitor)")
         return
+    window_start = opts.today - timedelta(days=30)
+    gaps = {str(m.get("MonitorName")): monitor_gap(m, sources.account_id, window_start) for m in monitors.value}
     journal.details["anomaly_monitors"] = [m.get("MonitorName") for m in monitors.value]
-    params = {"DateInterval": {"StartDate": (opts.today - timedelta(days=30)).isoformat(), "EndDate": opts.today.isoformat()}}
+    journal.details["anomaly_monitors_not_watching"] = {n: why for n, why in gaps.items() if why}
+    if all(gaps.values()):
+        journal.check("COST-ANOMALIES", "unknown", "no anomaly monitor watches this account's services over the last 30 days, "
+                                                   "so finding no anomaly says nothing: " + "; ".join(v for v in gaps.values() if v))
+        return
+    params = {"DateInterval": {"StartDate": window_start.isoformat(), "EndDate": opts.today.isoformat()}}
     read = safe_read(lambda: [a for page in cached_pages(cache, "GetAnomalies", params, sources.anomalies.get_anomalies)
                               for a in page.get("Anomalies", [])])
     if not read.ok:
@@ -328,7 +383,8 @@ def _anomalies(sources: CostSources, cache: CeCache, opts: CostOptions, journal:
                                                f"on {worst['RootCauses'][0].get('Service')}")
     else:
         journal.check("COST-ANOMALIES", "pass", f"no cost anomaly on the estate's services in the last 30 days "
-                                                f"({len(monitors.value)} anomaly monitor(s) watching)")
+                                                f"({sum(1 for v in gaps.values() if v is None)} anomaly monitor(s) watching them since "
+                                                f"{window_start.isoformat()} or before)")
 
 
 def _budget_agreement(sources: CostSources, opts: CostOptions, projected: float | None, mtd: float | None,

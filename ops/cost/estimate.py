@@ -119,7 +119,14 @@ def load_catalog(region: str, path: Path | None = None) -> dict[str, Any]:
     another region's prices never stand in for it."""
     if path is None:
         path = user_catalog_path() if user_catalog_path().is_file() else CATALOG_PATH
-    return regional(json.loads(path.read_text()), region, f"the price catalog {path}")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"the price catalog {path} cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"the price catalog {path} is not a JSON object")
+    # Every price is checked as it is loaded (finite, >= 0): a bad one would make every cost bound pass.
+    return regional(data, region, f"the price catalog {path}")
 
 
 def usage_path(root: Path) -> Path:

@@ -16,6 +16,7 @@ one, is reported for that class, never the first of several taken.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -68,7 +69,28 @@ def regional(data: dict[str, Any], region: str, where: str = "the price catalog"
         raise ConfigError(f"{where} has no prices for region {region} (it has {', '.join(sorted(regions)) or 'none'}): "
                           f"run `dbops cost prices --refresh` with an env in {region}, or add them")
     prices = regions[region]["prices"]
+    validate_prices(prices, f"{where}, region {region}")
     return {"version": catalog_version({"prices": prices}), "region": region, "note": data.get("note", ""), "prices": prices}
+
+
+def validate_prices(prices: Any, where: str) -> None:
+    """Every price a finite number >= 0: a NaN, an infinity or a negative price compares false with any
+    bound (`cost > max_cost`), so a catalog carrying one would let every cost through. The user's refreshed
+    copy is writable by hand; a bad entry is a ConfigError naming the file and the key."""
+    if not isinstance(prices, dict):
+        raise ConfigError(f"{where}: 'prices' is not a table of entries")
+    for key, entry in prices.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: price '{key}' is not an entry with 'usd' or 'factor'")
+        for field_name in ("usd", "factor"):
+            if field_name not in entry:
+                continue
+            value = entry[field_name]
+            number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            if number is None or not math.isfinite(number) or number < 0:
+                raise ConfigError(f"{where}: price '{key}' has {field_name} {value!r}: a price must be a finite number >= 0")
+        if "usd" not in entry and "factor" not in entry:
+            raise ConfigError(f"{where}: price '{key}' has neither 'usd' nor 'factor'")
 
 
 def _on_demand_usd(product: dict[str, Any]) -> float:

@@ -62,6 +62,7 @@ class Window:
     end: float = math.inf
     over: bool = False  # every client has stopped
     aborted: bool = False  # interrupted: clients stop at once
+    stopped: str | None = None  # why the load was stopped before its end (its drill lost its lease), if it was
 
 
 @dataclass
@@ -115,6 +116,7 @@ def ramp_s(opts: ConnectionsOptions) -> float:
 
 QUERY_TIMEOUT_S = 10.0  # beyond the query's own work: longer is an error, counted, not a wait
 LATE_S = 1.0  # a slot of the window not started within this long after the window's end was not served
+STOP_POLL_S = 0.25  # how often a load asks its drill whether it must stop (a lost lease)
 
 
 def sever(conn: psycopg.AsyncConnection) -> None:
@@ -158,6 +160,13 @@ class Load:
         for task in self.clients:
             task.cancel()  # a client waits in a sleep or on its query's task, never inside psycopg itself
         self.ramped.set()
+
+    def stop(self, why: str) -> None:
+        """Stopped before its end (the drill may no longer load the target): as an interrupt, every connection
+        severed and every client stopped, with the reason kept for the report."""
+        self.tally.window.stopped = why
+        self.echo.event("stop", f"load stopped: {why}")
+        self.abort()
 
     async def bounded(self, work: Awaitable[T], conn: psycopg.AsyncConnection, timeout_s: float) -> T:
         """work's result, or asyncio.TimeoutError after timeout_s with conn severed. The work runs as its own
@@ -292,12 +301,14 @@ async def _show_pools(conn: psycopg.AsyncConnection) -> list[dict]:
     return [dict(zip(names, r)) for r in await cur.fetchall()]
 
 
-async def _run(load: Load) -> None:
+async def _run(load: Load, should_stop: Callable[[], str | None] | None = None) -> None:
     opts, tally, window = load.opts, load.tally, load.tally.window
     start = asyncio.Event()
     spacing = ramp_s(opts) / opts.clients
     load.clients = [asyncio.create_task(_client(load, start, i * spacing)) for i in range(opts.clients)]
     watchers = [asyncio.create_task(_progress(load))]
+    if should_stop is not None:
+        watchers.append(asyncio.create_task(_watch_stop(load, should_stop)))
     if load.admin_dsn:
         watchers.append(asyncio.create_task(_sample_pool(load)))
     start.set()
@@ -315,6 +326,17 @@ async def _run(load: Load) -> None:
         await asyncio.wait(set(load.inflight), timeout=3.0)
 
 
+async def _watch_stop(load: Load, should_stop: Callable[[], str | None]) -> None:
+    """Polls the drill's stop condition four times a second; once it names a reason, the load stops."""
+    window = load.tally.window
+    while not window.over and not window.aborted:
+        why = should_stop()
+        if why:
+            load.stop(why)
+            return
+        await asyncio.sleep(STOP_POLL_S)
+
+
 async def _progress(load: Load) -> None:
     tally, window = load.tally, load.tally.window
     started = time.monotonic()
@@ -326,13 +348,16 @@ async def _progress(load: Load) -> None:
                                     f"{sum(tally.query_errors.values())} query errors")
 
 
-def run_load(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, echo: Callable[[str, str], None]) -> Tally:
+def run_load(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, echo: Callable[[str, str], None],
+             should_stop: Callable[[], str | None] | None = None) -> Tally:
     """Run the load; an interrupt (SIGINT, SIGTERM) severs every connection, stops the clients and is raised
-    as KeyboardInterrupt once they have, with no cancel request sent."""
+    as KeyboardInterrupt once they have, with no cancel request sent. should_stop (e.g. a lease's
+    loss_reason) is polled while it runs: once it names a reason the load stops the same way, within
+    STOP_POLL_S and the severed queries' few seconds, and the tally's window says why."""
     load = Load(dsn, admin_dsn, opts, Echo(echo))
     with asyncio.Runner() as runner:
         with _interrupts_abort(runner.get_loop(), load):
-            runner.run(_run(load))
+            runner.run(_run(load, should_stop))
     return load.tally
 
 

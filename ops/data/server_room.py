@@ -16,8 +16,16 @@ whose clients take them all has the application's next connection refused. So be
   ConnectionPoolConfig). In front of the server but neither of those: one connection a client, the
   safe side.
 
-The load is refused (one line, exit 2) when its share is above the room, unless the drill is asked to
-exhaust the server on purpose.
+Through RDS Proxy the proxy's own pool is bounded too: it opens at most MaxConnectionsPercent of
+max_connections on the server for every client it serves, the application's included. What it holds
+now is CloudWatch's DatabaseConnectionsCurrentlyInUse (AWS/RDS, dimension ProxyName: every target of
+the proxy, the safe side; RDS publishes it per proxy instance, so each one-minute period is summed
+over them, and the highest of the last five is taken). The drill's share must fit in the pool's limit
+less that: otherwise the application's clients of the proxy wait for a connection and time out
+(ConnectionBorrowTimeout). A pool whose use cannot be read is not measured, never taken as empty.
+
+The load is refused (one line, exit 2) when its share is above the room or the proxy's free pool, or
+when the proxy's pool is not measured, unless the drill is asked to exhaust the server on purpose.
 """
 
 from __future__ import annotations
@@ -137,6 +145,46 @@ def proxy_share(percent: float, proxy: str, max_connections: int, clients: int) 
     most = int(percent * max_connections // 100)
     return Share(min(clients, most), f"RDS Proxy {proxy} may open MaxConnectionsPercent {percent:g}% of max_connections "
                                      f"{max_connections}: {most}" + (f"; {clients} clients" if clients < most else ""))
+
+
+@dataclass(frozen=True)
+class ProxyPool:
+    """RDS Proxy's pool toward the server: the most it may open and what it holds now for its clients."""
+
+    proxy: str
+    limit: int  # MaxConnectionsPercent of max_connections
+    in_use: int | None  # DatabaseConnectionsCurrentlyInUse; None: not measured
+    in_use_from: str  # how it was read, or why it was not
+
+    @property
+    def free(self) -> int | None:
+        return None if self.in_use is None else self.limit - self.in_use
+
+    def describe(self) -> str:
+        held = (f"{self.in_use} in use ({self.in_use_from})" if self.in_use is not None
+                else f"its use not measured ({self.in_use_from})")
+        return f"RDS Proxy {self.proxy}'s pool of {self.limit}: {held}" + (f", {self.free} free" if self.free is not None else "")
+
+
+def proxy_pool(percent: float, proxy: str, max_connections: int, metric: ConnectionsMetric | None) -> ProxyPool:
+    limit = int(percent * max_connections // 100)
+    if metric is None:
+        return ProxyPool(proxy, limit, None, "CloudWatch DatabaseConnectionsCurrentlyInUse is not read for this endpoint")
+    value, how = metric()
+    if value is None:
+        return ProxyPool(proxy, limit, None, f"CloudWatch DatabaseConnectionsCurrentlyInUse: {how}")
+    return ProxyPool(proxy, limit, int(round(value)), f"CloudWatch DatabaseConnectionsCurrentlyInUse {value:g}, {how}")
+
+
+def refuse_beyond_pool(share: Share, pool: ProxyPool, label: str, advice: str) -> str:
+    """One line when the share does not fit in the proxy's free pool or that pool is not measured (CannotRun),
+    else what was found, for the report."""
+    found = f"{label}: the drill may take {share.most} of {pool.describe()}"
+    if pool.free is None:
+        raise CannotRun(f"{found}: whether the drill leaves the proxy's other clients a connection is not measured; {advice}")
+    if share.most > pool.free:
+        raise CannotRun(f"{found}: the proxy's other clients (the application's) would wait for a connection; {advice}")
+    return found
 
 
 def per_client(clients: int, why: str) -> Share:

@@ -15,8 +15,13 @@ server must fit in it (ops.data.server_room): straight to the server one connect
 through a PgBouncer the drill's pool; through RDS Proxy its MaxConnectionsPercent of max_connections;
 through anything else one a client. Room is max_connections less the reserved, less a tenth kept for
 the application, less the sessions open now (pg_stat_activity, or CloudWatch DatabaseConnections when
-higher). A load that does not fit is refused before it starts: it would otherwise refuse the
-application's own connections. --allow-exhaustion runs it anyway, to measure exhaustion on purpose.
+higher). Through RDS Proxy the proxy's own pool must have room too: MaxConnectionsPercent of
+max_connections less the connections it holds now for its other clients (CloudWatch
+DatabaseConnectionsCurrentlyInUse); a pool whose use is not measured is refused, since the drill could
+leave the application's clients of the proxy waiting for a connection. A load that does not fit is
+refused before it starts: it would otherwise refuse the application's own connections.
+--allow-exhaustion runs it anyway (and through a proxy whose use is not measured), to measure
+exhaustion on purpose.
 
 Objectives:
 - CONN-SETUP-P95 (<= connection_setup_p95_ms).
@@ -43,6 +48,7 @@ Objectives:
 from __future__ import annotations
 
 import statistics
+from typing import Callable
 
 from ops.data.clients import ConnectionsOptions, Tally, pooler_answer, run_load
 from ops.data import server_room
@@ -58,24 +64,32 @@ def preflight(endpoint: ClientEndpoint, clients: int, allow_exhaustion: bool, vi
     """Connect once and bound the load by what it may open on the server (ops.data.server_room): one
     connection a client straight to the server (the target's own endpoint, or a --via that turns out to
     be the server, or one whose limit cannot be read), the drill's pool through a PgBouncer, or
-    MaxConnectionsPercent of max_connections through an RDS Proxy. Returns what was found, for the report."""
+    MaxConnectionsPercent of max_connections through an RDS Proxy — and then also the proxy's free pool:
+    that limit less what the proxy holds now (DatabaseConnectionsCurrentlyInUse); a pool whose use is not
+    measured is refused unless --allow-exhaustion. Returns what was found, for the report."""
     from ops.data.clients import pool_of
 
     found, addr, port = server_room.read_room(endpoint.dsn, endpoint.label, endpoint.connections_metric)
+    pool = None  # through an RDS Proxy: its own pool, which the application's clients of the proxy share
     if via is None or _dialled_the_server(endpoint.dsn, addr, port):
         share = server_room.per_client(clients, "straight to the server")
     elif endpoint.pool_admin_dsn:
         share = server_room.pgbouncer_share(endpoint.pool_admin_dsn, *pool_of(endpoint.dsn), clients)
     elif endpoint.proxy is not None and endpoint.proxy[1] is not None:
         share = server_room.proxy_share(endpoint.proxy[1], endpoint.proxy[0], found.max_connections, clients)
+        pool = server_room.proxy_pool(endpoint.proxy[1], endpoint.proxy[0], found.max_connections, endpoint.proxy_in_use)
     elif endpoint.proxy is not None:
         share = server_room.per_client(clients, f"RDS Proxy {endpoint.proxy[0]}'s MaxConnectionsPercent could not be read")
     else:
         share = server_room.per_client(clients, f"what {endpoint.label} may open on the server is not known")
     if allow_exhaustion:
-        return f"--allow-exhaustion: {share.most} server connection(s) ({share.why}); the server has {found.describe()}"
-    return server_room.refuse_beyond(share, found, endpoint.label, "lower --clients, lower the pool's or proxy's limit, "
-                                                                   "or pass --allow-exhaustion")
+        return (f"--allow-exhaustion: {share.most} server connection(s) ({share.why}); the server has {found.describe()}"
+                + (f"; {pool.describe()}" if pool is not None else ""))
+    advice = "lower --clients, lower the pool's or proxy's limit, or pass --allow-exhaustion"
+    bound = server_room.refuse_beyond(share, found, endpoint.label, advice)
+    if pool is not None:
+        bound += "; " + server_room.refuse_beyond_pool(share, pool, endpoint.label, advice)
+    return bound
 
 
 def _dialled_the_server(dsn: str, addr: str | None, port: int | None) -> bool:
@@ -95,7 +109,10 @@ def _dialled_the_server(dsn: str, addr: str | None, port: int | None) -> bool:
     return addr in resolved and port == dialled_port
 
 
-def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, journal: Journal, label: str) -> Report:
+def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, journal: Journal, label: str,
+                    should_stop: Callable[[], str | None] | None = None) -> Report:
+    """should_stop: polled while the load runs (the lease's loss_reason); once it names a reason the load
+    stops at once and the drill ends in error, saying why: the target may be another drill's by then."""
     journal.require("CONN-SETUP-P95", "CONN-ERRORS", "CONN-QUERIES-SERVED", "CONN-QUERY-OVERHEAD",
                     *(("POOL-WAIT", "POOL-UTILIZATION", "POOL-ALIVE") if admin_dsn else ()))
     journal.objectives.update({"setup_p95_ms": opts.setup_p95_ms, "refused_connections": 0, "query_errors": 0,
@@ -107,10 +124,13 @@ def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, j
     journal.event("load", f"{opts.clients} clients to {label} over {ramp_s(opts):g}s, "
                           f"{opts.rate_per_client:g} queries/s each for {opts.duration_s:g}s"
                           + (f", {opts.query_ms:g} ms of work per query" if opts.query_ms else ""))
-    tally = run_load(dsn, admin_dsn, opts, journal.event)
+    tally = run_load(dsn, admin_dsn, opts, journal.event, should_stop)
     judge(tally, opts, journal, pooled=admin_dsn is not None)
     if admin_dsn:
         _judge_pooler_alive(admin_dsn, journal)
+    if tally.window.stopped:
+        journal.details["stopped_early"] = tally.window.stopped
+        return journal.finish("error", f"ERROR: the load was stopped before its end: {tally.window.stopped}")
     return journal.finish()
 
 

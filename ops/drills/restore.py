@@ -77,14 +77,16 @@ class RestoreOptions:
     expires_hours: float = 6.0
     delete_wait_s: float = 600.0
     max_cost_usd: float = 1.0  # policy max_drill_cost_usd, or --max-cost
+    max_cost_explicit: bool = False  # --max-cost was given: it also accepts a restore whose size is not measured
     cost: Any = None  # the bound priced before the drill starts (ops.cost.restore.RestoreCost)
 
 
 def restore_hours(target: Restorable, opts: RestoreOptions) -> float:
-    """The longest the restored target may live under the drill: the restore's timeout and the deletion
-    wait; with --keep, until the kept copy expires and the janitor removes it."""
+    """The longest the restored target may live: until its expiry tag. The drill deletes it after the restore's
+    timeout and the deletion wait, but a cleanup that fails (a throttled or refused delete, a killed process)
+    leaves it to the janitor, which takes only what has expired; with --keep it lives until then by design."""
     wait_s = (opts.timeout_s or target.default_timeout_s) + opts.delete_wait_s
-    return expiry_hours(wait_s, opts.expires_hours) if opts.keep else wait_s / 3600
+    return expiry_hours(wait_s, opts.expires_hours)
 
 
 def bound_cost(target: Any, opts: RestoreOptions, catalog: dict[str, Any]) -> RestoreOptions:
@@ -92,7 +94,7 @@ def bound_cost(target: Any, opts: RestoreOptions, catalog: dict[str, Any]) -> Re
     from ops.cost.restore import refuse_if_costly
 
     cost = target.restore_cost(restore_hours(target, opts), catalog)
-    refuse_if_costly(f"restoring {target.ref}", cost, opts.max_cost_usd)
+    refuse_if_costly(f"restoring {target.ref}", cost, opts.max_cost_usd, opts.max_cost_explicit)
     return replace(opts, cost=cost)
 
 

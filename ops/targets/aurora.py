@@ -89,6 +89,19 @@ class AuroraTarget:
             return None, f"no data point of {instance_id} in the last 5 minutes"
         return max(float(p["Maximum"]) for p in points), f"{instance_id}, highest one-minute Maximum of the last 5 minutes"
 
+    def proxy_connections_metric(self, proxy: str) -> tuple[float | None, str]:
+        """DatabaseConnectionsCurrentlyInUse of an RDS Proxy (AWS/RDS, dimension ProxyName: all its targets): RDS
+        publishes it for each instance serving the proxy, so each one-minute period is summed over them; the
+        highest of the last 5 minutes."""
+        cw = self.aws.client("cloudwatch")
+        now = datetime.now(timezone.utc)
+        points = cw.get_metric_statistics(
+            Namespace="AWS/RDS", MetricName="DatabaseConnectionsCurrentlyInUse", Dimensions=[{"Name": "ProxyName", "Value": proxy}],
+            StartTime=now - timedelta(minutes=5), EndTime=now, Period=60, Statistics=["Sum"])["Datapoints"]
+        if not points:
+            return None, f"no data point of proxy {proxy} in the last 5 minutes"
+        return max(float(p["Sum"]) for p in points), f"proxy {proxy}, highest one-minute Sum of the last 5 minutes"
+
     def proxy_at(self, host: str) -> tuple[str, float | None] | None:
         """The RDS Proxy whose endpoint (default or custom) is host, and its MaxConnectionsPercent; None: no proxy there."""
         import botocore.exceptions
@@ -174,7 +187,9 @@ class AuroraTarget:
         host, port = parse_host_port(via)
         cluster = dict(self._cluster(), Endpoint=host, Port=port)
         dsn = self.dsn_for(cluster, ca=self.proxy_tls_root_cert)
-        return ClientEndpoint(dsn, f"{host}:{port}", pgbouncer_console(dsn), self.proxy_at(host), self._writer_connections_metric)
+        proxy = self.proxy_at(host)
+        in_use = (lambda: self.proxy_connections_metric(proxy[0])) if proxy is not None else None
+        return ClientEndpoint(dsn, f"{host}:{port}", pgbouncer_console(dsn), proxy, self._writer_connections_metric, in_use)
 
     def _writer_connections_metric(self) -> tuple[float | None, str]:
         return self.connections_metric(self.current_writer())
@@ -306,7 +321,8 @@ class AuroraRestore:
     def restore_cost(self, hours: float, catalog: dict[str, Any], backup_point: bool = False) -> Any:
         from ops.cost import restore as restore_cost
 
-        return restore_cost.aurora(catalog, self.instance_class(), self.volume_bytes(), hours, backup_point)
+        return restore_cost.aurora(catalog, self.instance_class(), self.volume_bytes(), hours, backup_point,
+                                   self.target._cluster().get("StorageType"))
 
     @property
     def has_data_plane(self) -> bool:

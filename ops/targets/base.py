@@ -34,6 +34,8 @@ class ClientEndpoint:
     proxy: tuple[str, float | None] | None = None
     # the server's DatabaseConnections from CloudWatch: (count, how read) or (None, why not measured)
     connections_metric: Callable[[], tuple[float | None, str]] | None = None
+    # the RDS Proxy's DatabaseConnectionsCurrentlyInUse from CloudWatch, as connections_metric
+    proxy_in_use: Callable[[], tuple[float | None, str]] | None = None
 
 
 def parse_host_port(via: str) -> tuple[str, int]:

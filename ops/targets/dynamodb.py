@@ -159,7 +159,8 @@ class DynamoTarget:
         if as_backed_up and (t.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED") == "PROVISIONED":
             own = [t.get("ProvisionedThroughput", {})] + [i.get("ProvisionedThroughput", {}) for i in t.get("GlobalSecondaryIndexes", [])]
             provisioned = (float(sum(p.get("WriteCapacityUnits", 0) for p in own)), float(sum(p.get("ReadCapacityUnits", 0) for p in own)))
-        return restore_cost.dynamodb(catalog, float(t.get("TableSizeBytes", 0)), index_bytes, hours,
+        size = restore_cost.table_size(t, datetime.now(timezone.utc))
+        return restore_cost.dynamodb(catalog, size, index_bytes, hours,
                                      self.with_indexes or as_backed_up, provisioned, backup_point)
 
     def start_restore(self, handle: RestoredTable, t: datetime | None, tags: dict[str, str], progress: Callable[[str], None]) -> RestoredTable:

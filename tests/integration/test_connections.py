@@ -373,3 +373,69 @@ def test_through_the_pooler_the_load_is_bounded_by_its_pool_and_the_servers_free
     _pool_drained(plab)
     code, data = drill(plab, "--via", "pooler", "--clients", "100", "--time", "2")
     assert code in (0, 1) and "may open 20 server connection(s)" in data["details"]["server_connections"], data
+
+
+@pytest.fixture(scope="module")
+def lease_table() -> Iterator[object]:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    ddb = boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ddb.create_table(TableName="leases", KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    yield ddb
+    server.stop()
+
+
+@pytest.mark.parametrize("taken", [True, False])
+def test_a_lease_taken_over_mid_drill_stops_the_load_at_once_and_the_report_says_why(plab: Cli, lease_table: object,
+                                                                                        taken: bool) -> None:
+    """A drill that lost its lease stops loading the target within a second or so (it polls the lease's loss
+    four times a second, then severs its connections), not at the end of its --time; the report is an error
+    that names the lease and the drill that holds it now. Negative control: a lease held throughout runs the
+    load for its whole time and passes."""
+    import threading
+
+    from ops.cli.drill import _lost
+    from ops.data.clients import ConnectionsOptions
+    from ops.drills.connections import run_connections
+    from ops.lease import DynamoLedger
+    from ops.report import Journal
+
+    cluster = pgcluster.get(plab.lab_dir)
+    assert cluster is not None
+    ddb = lease_table
+    scope = f"stop-{taken}"
+    ledger = DynamoLedger(ddb, "leases", "prod", scope=scope, renew_every_s=0.3)
+    opts = ConnectionsOptions(clients=5, rate_per_client=5.0, duration_s=20.0, query_ms=0.0, ramp_s=0.2, setup_p95_ms=20000,
+                              pool_utilization_min=0.0, query_overhead_p95_ms=1000, pool_wait_max_ms=1000)
+    key = {"S": f"dbops-drill-lease:{scope}:localpg:lab-pg"}
+
+    def take_over() -> None:
+        ddb.put_item(TableName="leases", Item={  # type: ignore[attr-defined]
+            "LockID": key, "target": {"S": "localpg:lab-pg"}, "drill_id": {"S": "connections-theirs"},
+            "owner": {"S": "other-host:4242:1"}, "started_at": {"S": "2026-11-23T00:00:00Z"}, "expires_at": {"S": "2099-01-01T00:00:00Z"}})
+
+    with ledger.acquire("localpg:lab-pg", "connections-mine", hours=1) as lease:
+        if taken:
+            threading.Timer(2.0, take_over).start()
+        journal = Journal("connections", "localpg:lab-pg", "prod", echo=None)
+        t0 = time.monotonic()
+        report = run_connections(cluster.writer().dsn(), None, opts, journal, "the writer", should_stop=lambda: _lost(lease))
+        took = time.monotonic() - t0
+        report = lease.judge(report)
+    if not taken:
+        assert report.status == "pass", report.summary
+        assert took >= opts.duration_s and "stopped_early" not in report.details
+        return
+    assert took < 8.0, f"the load ran {took:.1f}s after its lease was lost at 2s (its --time is {opts.duration_s:g}s)"
+    assert report.status == "error"
+    assert "connections-theirs" in report.details["stopped_early"] and "lost its lease" in report.details["stopped_early"]
+    assert report.summary.startswith("ERROR") and "connections-theirs" in report.summary
+    assert any(c.id == "LEASE" and c.status == "error" for c in report.checks)
+    assert any(e.phase == "stop" and "connections-theirs" in e.message for e in report.events)
+    ddb.delete_item(TableName="leases", Key={"LockID": key})  # type: ignore[attr-defined]

@@ -66,6 +66,7 @@ class Run:
         self.cache = CeCache(cache_dir, SCOPE)
         self.stubbed = client("ce")
         self.stub = Stubber(self.stubbed)
+        self.account_id: str | None = SCOPE.account
 
     def forecast(self, remaining: float) -> None:
         self.stub.add_response("get_cost_forecast", {"Total": {"Amount": f"{remaining:.2f}", "Unit": "USD"},
@@ -92,7 +93,8 @@ class Run:
 
     def __call__(self, today: date = TODAY, month: date | None = None, budget: float = 80.0,  # type: ignore[no-untyped-def]
                  tag: tuple[str, str] | None = None):
-        sources = CostSources(usage=client("ce", self.endpoint), forecast=self.stubbed, anomalies=self.stubbed)
+        sources = CostSources(usage=client("ce", self.endpoint), forecast=self.stubbed, anomalies=self.stubbed,
+                              account_id=self.account_id)
         opts = CostOptions(budget_usd=budget, storage_budget_usd=20.0, month=month or today.replace(day=1), today=today, tag=tag)
         with self.stub:
             report = run_cost_check(sources, opts, self.cache, Journal("cost", "estate:lab", "lab", echo=None))
@@ -200,6 +202,66 @@ def test_no_anomaly_passes_only_when_an_anomaly_monitor_looks(endpoint: str, tmp
     assert check.status == status, check
     assert ("no anomaly monitor" in check.detail) == (not monitors)
     assert report.status == "pass"  # an optional check: unknown there does not stop the budget verdict
+
+
+OTHER_ACCOUNT = "210987654321"
+
+
+def monitor(name: str, kind: str = "DIMENSIONAL", dimension: str | None = "SERVICE", created: str = "2026-01-01",
+            specification: dict | None = None) -> dict:
+    """An AnomalyMonitor as GetAnomalyMonitors answers it (API reference: MonitorType DIMENSIONAL | CUSTOM,
+    MonitorDimension of a DIMENSIONAL one, MonitorSpecification an Expression of a CUSTOM one, CreationDate)."""
+    out = {"MonitorArn": f"arn:aws:ce::{SCOPE.account}:anomalymonitor/{name}", "MonitorName": name, "MonitorType": kind,
+           "CreationDate": created, "LastEvaluatedDate": "2026-11-20"}
+    if dimension is not None:
+        out["MonitorDimension"] = dimension
+    if specification is not None:
+        out["MonitorSpecification"] = specification
+    return out
+
+
+def accounts(*ids: str) -> dict:
+    return {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": list(ids), "MatchOptions": ["EQUALS"]}}
+
+
+@pytest.mark.parametrize("monitors, status, why", [
+    ([monitor("services")], "pass", None),  # negative control: an AWS managed SERVICE monitor of long standing
+    ([monitor("by-account", dimension="LINKED_ACCOUNT")], "unknown", "not SERVICE"),
+    ([monitor("by-tag", dimension="TAG")], "unknown", "not SERVICE"),
+    ([monitor("new", created="2026-11-01")], "unknown", "created 2026-11-01, after the window's first day 2026-10-22"),
+    ([monitor("other", "CUSTOM", None, specification=accounts(OTHER_ACCOUNT))], "unknown", f"not of this account {SCOPE.account}"),
+    ([monitor("excluded", "CUSTOM", None, specification={"Not": accounts(SCOPE.account)})], "unknown", "not of this account"),
+    ([monitor("ours", "CUSTOM", None, specification={"Or": [accounts(OTHER_ACCOUNT), accounts(SCOPE.account)]})], "pass", None),
+    ([monitor("all", "CUSTOM", None, specification={"Tags": {"Key": "project", "Values": ["dbops"]}})], "pass", None),
+    ([monitor("undated", created="")], "unknown", "creation date is missing"),
+    ([monitor("other", "CUSTOM", None, specification=accounts(OTHER_ACCOUNT)), monitor("services")], "pass", None),
+])
+def test_an_anomaly_monitor_vouches_only_for_this_accounts_services_over_the_whole_window(
+        endpoint: str, tmp_path: Path, monitors: list, status: str, why: str | None) -> None:
+    """Any monitor is not enough: one of another dimension, of another account or created within the window
+    has not looked at this account's services over the 30 days, so its silence is not a pass."""
+    seed(endpoint, usage({(DDB, "USE1-ReadRequestUnits"): 10.0}), usage({}))
+    run = Run(endpoint, tmp_path)
+    run.forecast(2.0)
+    run.stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": monitors})
+    if status == "pass":
+        run.stub.add_response("get_anomalies", {"Anomalies": []})
+    report = run()
+    check = next(c for c in report.checks if c.id == "COST-ANOMALIES")
+    assert check.status == status, check
+    if why:
+        assert why in check.detail and "says nothing" in check.detail, check.detail
+
+
+def test_a_custom_monitor_of_listed_accounts_is_not_counted_when_the_account_is_not_known(endpoint: str, tmp_path: Path) -> None:
+    seed(endpoint, usage({(DDB, "USE1-ReadRequestUnits"): 10.0}), usage({}))
+    run = Run(endpoint, tmp_path)
+    run.account_id = None
+    run.forecast(2.0)
+    run.stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": [
+        monitor("ours", "CUSTOM", None, specification=accounts(SCOPE.account))]})
+    check = next(c for c in run().checks if c.id == "COST-ANOMALIES")
+    assert check.status == "unknown" and "id could not be read" in check.detail, check
 
 
 def test_month_to_date_is_the_whole_days_through_yesterday(endpoint: str, tmp_path: Path) -> None:

@@ -137,3 +137,28 @@ def test_estimate_at_a_region_the_catalog_lacks_is_one_line(cli_at: Cli, fresh_r
     assert tree(fresh_root) == before
     result = cli_at("cost", "estimate", "--plan", str(path), "--region", "us-east-1", "--json")  # negative control
     assert result.exit_code == 0 and json.loads(result.stdout)["region"] == "us-east-1", result.output
+
+
+@pytest.mark.parametrize("usd, shown", [("NaN", "nan"), ("Infinity", "inf"), ("-0.01", "-0.01"), ('"0.1"', "'0.1'")])
+def test_a_price_that_is_not_a_finite_number_at_least_zero_is_one_line_naming_the_file_and_key(
+        cli_at: Cli, fresh_root: Path, usd: str, shown: str) -> None:
+    """A NaN price makes `cost > max_cost` false, so it would let every cost through: the user's catalog is
+    checked as it is loaded, whatever command reads it."""
+    from ops.cost.estimate import CATALOG_PATH
+
+    cache = fresh_root / "cache"
+    (cache / "dbops").mkdir(parents=True)
+    user_catalog = cache / "dbops" / "prices.json"
+    text = CATALOG_PATH.read_text()
+    good = json.loads(text)["regions"]["us-east-1"]["prices"]["rds.aurora.storage"]["usd"]
+    user_catalog.write_text(text.replace(f'"rds.aurora.storage": {{"usd": {good},', f'"rds.aurora.storage": {{"usd": {usd},', 1))
+    assert user_catalog.read_text() != text, "the catalog's layout changed: the test no longer edits the price"
+    path = plan_file(fresh_root, rc("aws_kms_key.k", "aws_kms_key", {}))
+    before = tree(fresh_root)
+    line = assert_one_line_error(cli_at("cost", "estimate", "--plan", str(path), XDG_CACHE_HOME=str(cache)),
+                                 str(user_catalog), "rds.aurora.storage", "finite number >= 0")
+    assert shown in line
+    assert tree(fresh_root) == before
+    user_catalog.write_text(text)  # negative control: the same catalog with its own price is used
+    result = cli_at("cost", "estimate", "--plan", str(path), "--json", XDG_CACHE_HOME=str(cache))
+    assert result.exit_code == 0, result.output

@@ -7,6 +7,7 @@ read past the first page.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
@@ -72,10 +73,80 @@ class _Slow:
     default_timeout_s = 3600.0
 
 
-def test_the_restore_is_priced_for_its_timeout_and_deletion_or_until_a_kept_copy_expires() -> None:
-    assert restore_hours(_Slow(), RestoreOptions()) == pytest.approx((3600 + 600) / 3600)  # type: ignore[arg-type]
-    assert restore_hours(_Slow(), RestoreOptions(timeout_s=7200)) == pytest.approx((7200 + 600) / 3600)  # type: ignore[arg-type]
+def test_the_restore_is_priced_until_its_expiry_tag_kept_or_not() -> None:
+    """A cleanup that fails leaves the restore to the janitor, which takes it only once its expiry tag has passed:
+    without --keep too it may live that long, so it is priced to then (the tag: at least 6 h, and an hour past
+    the drill's longest wait)."""
+    assert restore_hours(_Slow(), RestoreOptions()) == pytest.approx(6.0)  # type: ignore[arg-type]
     assert restore_hours(_Slow(), RestoreOptions(keep=True)) == pytest.approx(6.0)  # type: ignore[arg-type]
+    long = RestoreOptions(timeout_s=24 * 3600)
+    assert restore_hours(_Slow(), long) == pytest.approx((24 * 3600 + 600 + 3600) / 3600)  # type: ignore[arg-type]
+    assert restore_hours(_Slow(), RestoreOptions(expires_hours=48)) == pytest.approx(48.0)  # type: ignore[arg-type]
+
+
+def test_an_io_optimized_source_restores_and_is_priced_as_io_optimized() -> None:
+    hours, gb = 6.0, 50
+    standard = rc.aurora(CATALOG, "db.t4g.medium", gb * GB, hours, storage_type="aurora")
+    optimized = rc.aurora(CATALOG, "db.t4g.medium", gb * GB, hours, storage_type="aurora-iopt1")
+    factor = CATALOG["prices"]["rds.aurora.iopt1.instance_factor"]["factor"]
+    assert standard.usd == pytest.approx(P["rds.aurora-postgresql.db.t4g.medium"] * hours + gb * P["rds.aurora.storage"] * hours / 730)
+    assert optimized.usd == pytest.approx(P["rds.aurora-postgresql.db.t4g.medium"] * factor * hours
+                                          + gb * P["rds.aurora.storage.iopt1"] * hours / 730)
+    assert optimized.usd > standard.usd and "I/O-Optimized" in optimized.basis and "I/O-Optimized" not in standard.basis
+
+
+def test_the_aurora_restore_reads_the_sources_storage_type() -> None:
+    from ops.targets.aurora import AuroraRestore
+
+    class Source:
+        def __init__(self, storage_type: str | None) -> None:
+            self.storage_type = storage_type
+
+        def _cluster(self) -> dict:
+            return {"StorageType": self.storage_type} if self.storage_type else {}
+
+    def priced(storage_type: str | None) -> float:
+        restore = AuroraRestore.__new__(AuroraRestore)
+        restore.target = Source(storage_type)  # type: ignore[assignment]
+        restore._instance_class = "db.t4g.medium"
+        restore.volume_bytes = lambda: 10 * GB  # type: ignore[method-assign]
+        return restore.restore_cost(6.0, CATALOG).usd
+
+    assert priced("aurora-iopt1") > priced("aurora") == pytest.approx(priced(None))
+
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+
+
+def test_a_table_size_of_zero_for_a_table_with_items_is_not_measured_and_refused_unless_max_cost_is_explicit() -> None:
+    stale = rc.table_size({"TableSizeBytes": 0, "ItemCount": 120000, "CreationDateTime": NOW - timedelta(days=30)}, NOW)
+    assert stale.not_measured and "ItemCount" in stale.not_measured
+    cost = rc.dynamodb(CATALOG, stale, 0, hours=6, with_indexes=False)
+    assert cost.not_measured and cost.basis.startswith("size not measured") and "lower bound" in cost.basis
+    with pytest.raises(UsageError) as exc:
+        rc.refuse_if_costly("restoring dynamodb:orders", cost, 100.0)
+    text = str(exc.value)
+    assert "\n" not in text and "not measured" in text and "give --max-cost explicitly" in text and "nothing was created" in text
+    rc.refuse_if_costly("restoring dynamodb:orders", cost, 100.0, explicit=True)  # the operator's own bound
+    # negative control: a size DynamoDB has refreshed is a measurement, bounded by the policy's limit as before
+    fresh = rc.table_size({"TableSizeBytes": 5 * GB, "ItemCount": 120000, "CreationDateTime": NOW - timedelta(days=30)}, NOW)
+    assert fresh.not_measured is None and fresh.caveat is None
+    rc.refuse_if_costly("restoring dynamodb:orders", rc.dynamodb(CATALOG, fresh, 0, 6, False), 100.0)
+
+
+def test_a_table_created_within_the_size_refresh_says_its_size_may_miss_recent_writes() -> None:
+    recent = rc.table_size({"TableSizeBytes": 0, "ItemCount": 0, "CreationDateTime": NOW - timedelta(hours=2)}, NOW)
+    assert recent.not_measured is None and "created 2.0 h ago" in (recent.caveat or "")
+    assert "not counted" in rc.dynamodb(CATALOG, recent, 0, 6, False).basis
+
+
+def test_backup_verify_refuses_a_restore_of_a_size_not_measured_unless_max_cost_is_explicit() -> None:
+    from ops.checks.verify import refuse_costly_restores
+
+    stale = rc.dynamodb(CATALOG, rc.table_size({"TableSizeBytes": 0, "ItemCount": 5}, NOW), 0, 6, False)
+    with pytest.raises(UsageError, match="cannot be bounded.*BKP-RESTORE-LATEST.*give --max-cost explicitly"):
+        refuse_costly_restores([("BKP-RESTORE-LATEST[dynamodb:orders]", stale)], 1.0)
+    refuse_costly_restores([("BKP-RESTORE-LATEST[dynamodb:orders]", stale)], 1.0, explicit=True)
 
 
 def _option(cls: str) -> dict:
