@@ -1,5 +1,7 @@
 """CloudWatch metrics of the lab's Aurora instances (AWS/RDS DatabaseConnections, CPUUtilization,
-VolumeBytesUsed, AuroraReplicaLag), measured on their servers every 30 s."""
+VolumeBytesUsed, AuroraReplicaLag), measured on their servers every 30 s, and of its DB proxies
+(DatabaseConnectionsCurrentlyInUse by ProxyName, from PgBouncer's SHOW POOLS, once a minute so that a
+one-minute Sum is what the proxy holds, as RDS publishes it)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,38 @@ def _postmaster_pid(m: pgservers.Member) -> int | None:
 
 
 _last_cpu: dict[str, tuple[float, int]] = {}
+_proxy_minute: dict[str, Any] = {}  # proxy name -> the minute its connections were last published
+
+
+def _proxy_connections(p: Any) -> int:
+    """Server connections the proxy's PgBouncer holds (SHOW POOLS: active, idle, used, tested, logging in)."""
+    import psycopg
+
+    password = next((line.split('"')[3] for line in (p.home / "userlist.txt").read_text().splitlines()
+                     if line.startswith(f'"{ADMIN}"')), "")
+    with psycopg.connect(host=p.listen, port=p.port, user=ADMIN, password=password, dbname="pgbouncer", sslmode="require",
+                         connect_timeout=3, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute("SHOW POOLS")
+        names = [d.name for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    return sum(int(r.get(k) or 0) for r in rows for k in ("sv_active", "sv_idle", "sv_used", "sv_tested", "sv_login"))
+
+
+def proxy_points(b: Backing, now: Any) -> list[dict[str, Any]]:
+    minute = now.replace(second=0, microsecond=0)
+    data: list[dict[str, Any]] = []
+    for name, p in list(b.proxies.items()):
+        if _proxy_minute.get(name) == minute:
+            continue
+        try:
+            held = _proxy_connections(p)
+        except Exception:  # noqa: BLE001 — a proxy restarting is measured next minute
+            continue
+        _proxy_minute[name] = minute
+        data.append({"MetricName": "DatabaseConnectionsCurrentlyInUse", "Dimensions": [{"Name": "ProxyName", "Value": name}],
+                     "Value": float(held), "Unit": "Count", "Timestamp": minute})
+    return data
 
 
 def measure(b: Backing) -> list[dict[str, Any]]:
@@ -77,7 +111,7 @@ def measure(b: Backing) -> list[dict[str, Any]]:
             lag = (repl.get(m.name) or {}).get("lag_s")
             if lag is not None:
                 data.append({"MetricName": "AuroraReplicaLag", "Dimensions": dims, "Value": lag * 1000.0, "Unit": "Milliseconds", "Timestamp": now})
-    return data
+    return data + proxy_points(b, now)
 
 
 def publish_once(put: Callable[[Backing, list[dict[str, Any]]], None]) -> None:

@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 from pathlib import Path
 
-from ops.lab.aws import aurora_tls
+from ops.lab.aws import aurora_metrics, aurora_tls
 from ops.lab.aws.aurora_servers import ADMIN, SERVER_MAX_CONNECTIONS, Backing, claim_network, root
 from ops.lab.aws.endpoint import Endpoint
 
@@ -63,6 +63,7 @@ def start_proxy(b: Backing, name: str) -> str:
                      tls=(cert, key), max_db_connections=proxy_server_connections(b, name))
     pooler.start(p)
     b.proxies[name] = p
+    aurora_metrics.wake.set()  # what it holds is published now: a drill through it reads that before it starts
     return p.listen
 
 
