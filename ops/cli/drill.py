@@ -334,7 +334,8 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
             journal.details.update(drill_id=drill_id, server=reached.server, server_in_recovery=reached.in_recovery,
                                    server_connections=bound)
             journal.event("pre", bound)
-            report = guarded(journal, lambda: run_latency(where, opts, journal), app().debug)
+            watched = replace(opts, should_stop=lambda: _lost(lease))  # a lost lease stops pgbench at once
+            report = guarded(journal, lambda: run_latency(where, watched, journal), app().debug)
             report = lease.judge(report)
     if report.status in ("pass", "fail", "inconclusive"):
         report = replace(report, summary=summary(report))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ops.drills.common import fewest_by_chance
 from ops.percentiles import percentile
@@ -56,6 +56,7 @@ class LatencyOptions:
     defines: tuple[tuple[str, str], ...] = ()
     baseline: dict[str, Any] | None = None  # a latency report (its JSON) to compare p95 with
     query_class: str = "indexed"
+    should_stop: Callable[[], str | None] | None = None  # polled while pgbench runs (the lease's loss): a reason stops it
 
 
 def find_baseline(report_dir: Path, ref: str) -> dict[str, Any]:
@@ -129,12 +130,17 @@ def run_latency(where: Where, opts: LatencyOptions, journal: Journal) -> Report:
                           f"{opts.clients} clients, {opts.duration_s}s, against {endpoint_label}"
                           + ("" if opts.read_only else " (read-write)"))
     if not opts.read_only:
-        run = pgbench.run(settings, pgbench.environment(where.dsn, read_only=False), lambda line: journal.event("progress", line))
+        run = pgbench.run(settings, pgbench.environment(where.dsn, read_only=False), lambda line: journal.event("progress", line),
+                           should_stop=opts.should_stop)
     elif where.on_reader:
         run = _run_on_reader_as_read_only_role(settings, where, opts, journal)
     else:
         run = _run_as_read_only_role(settings, where, opts, journal)
     journal.details["pgbench_argv"] = [a for a in run.argv]
+    if run.stopped:  # what it measured before the stop is not the drill's: the target may be another drill's now
+        journal.event("stop", run.stopped)
+        journal.details["stopped_early"] = run.stopped
+        return journal.finish("error", f"ERROR: the load was stopped before its end: {run.stopped}")
     if not run.transactions and not run.aborted and run.overran_s is None and (run.errors or run.returncode not in (0, 2)):
         from ops.errors import CannotRun
 
@@ -155,7 +161,8 @@ def _run_as_read_only_role(settings: Settings, where: Where, opts: LatencyOption
     with workload_role.read_only_role(where.admin_dsn, where.drill_id, opts.clients, hours,
                                       on_event=lambda message: journal.event("guard", message)) as role:
         before = workload_role.counters(where.admin_dsn, role)
-        run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line))
+        run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line),
+                           should_stop=opts.should_stop)
         try:
             verdict = workload_role.judge(workload_role.evidence_after(where.admin_dsn, role, before))
         except CannotRun as exc:
@@ -182,7 +189,8 @@ def _run_on_reader_as_read_only_role(settings: Settings, where: Where, opts: Lat
     with workload_role.read_only_role(where.admin_dsn, where.drill_id, opts.clients, hours,
                                       on_event=lambda message: journal.event("guard", message), login_dsn=where.dsn) as role:
         journal.details["workload_role"] = role.name
-        run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line))
+        run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line),
+                           should_stop=opts.should_stop)
     _judge_reader_read_only(where, journal)
     return run
 

@@ -227,6 +227,7 @@ class Run:
     stdout: str = ""
     overran_s: float | None = None  # set when pgbench was stopped this long after its --time: the server stopped answering
     progress: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, tx/s) of each --progress line
+    stopped: str | None = None  # why pgbench was stopped before its --time (should_stop named a reason)
 
     @property
     def progress_transactions(self) -> int | None:
@@ -279,8 +280,11 @@ def read_logs(log_dir: Path, prefix: str) -> list[Tx]:
     return out
 
 
-def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], timeout_s: float | None = None) -> Run:
-    """Run pgbench to the end and read its log. A KeyboardInterrupt stops pgbench first, then propagates."""
+def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], timeout_s: float | None = None,
+        should_stop: Callable[[], str | None] | None = None) -> Run:
+    """Run pgbench to the end and read its log. A KeyboardInterrupt stops pgbench first, then propagates.
+    should_stop (the lease's loss) is polled four times a second: once it names a reason, pgbench is
+    stopped and the run says why (Run.stopped)."""
     from ops.query.sqltext import message
 
     remove_orphan_log_dirs()
@@ -300,6 +304,17 @@ def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], ti
         watchdog = threading.Timer(limit, lambda: (setattr(result, "overran_s", limit - s.duration_s), _stop(proc)))
         watchdog.daemon = True
         watchdog.start()
+        ended = threading.Event()
+
+        def watch() -> None:
+            while should_stop is not None and not ended.wait(0.25):
+                why = should_stop()
+                if why:
+                    result.stopped = why
+                    _stop(proc)
+                    return
+
+        threading.Thread(target=watch, daemon=True).start()
         try:
             assert proc.stderr is not None and proc.stdout is not None
             for line in proc.stderr:
@@ -318,6 +333,7 @@ def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], ti
             result.stdout = proc.stdout.read()
             result.returncode = proc.wait()
         finally:
+            ended.set()
             watchdog.cancel()
             if proc.poll() is None:
                 _stop(proc)

@@ -336,3 +336,32 @@ def test_more_clients_than_the_server_has_free_are_refused_before_pgbench_starts
     finally:
         for conn in held:
             conn.close()
+
+
+@pytest.mark.parametrize("lost", [True, False])
+def test_a_lost_lease_stops_pgbench_at_once_and_the_report_says_why(lab: Cli, tmp_path: Path, lost: bool) -> None:
+    """The drill polls its lease's loss while pgbench runs: lost 1.5 s into a 20 s load, pgbench is stopped
+    within seconds and the report is an error naming why. Negative control: a lease held throughout runs the
+    load for its whole time and is not stopped."""
+    from ops.drills.latency import LatencyOptions, Where, run_latency
+    from ops.query.pgbench import parse_scripts
+    from ops.report import Journal
+
+    cluster = pgcluster.get(lab.lab_dir)
+    assert cluster is not None
+    reads = script(tmp_path, "reads.sql", "SELECT 1;\n")
+    started = time.monotonic()
+    reason = "the drill lost its lease on localpg:lab-pg: taken over by latency-theirs"
+    duration = 20 if lost else 3
+    opts = LatencyOptions(scripts=parse_scripts([reads]), clients=2, rate=20, duration_s=duration, p95_ms=1000,
+                          min_transactions=1, gain_min=0.0, read_only=False,
+                          should_stop=(lambda: reason if time.monotonic() - started > 1.5 else None) if lost else (lambda: None))
+    journal = Journal("latency", "localpg:lab-pg", "lab", echo=None)
+    report = run_latency(Where(cluster.writer().dsn(), "the writer", "latency-mine"), opts, journal)
+    took = time.monotonic() - started
+    if not lost:
+        assert report.status == "pass" and took >= duration - 0.5 and "stopped_early" not in report.details, (report.summary, took)
+        return
+    assert took < 8, f"pgbench ran {took:.1f}s after the lease was lost at 1.5s (its --time is {duration}s)"
+    assert report.status == "error" and report.details["stopped_early"] == reason, report.summary
+    assert reason in report.summary and any(e.phase == "stop" for e in report.events)
