@@ -119,10 +119,10 @@ def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[
 
     verb = "destroy" if destroy else "apply"
     cfg, env = _env(env_name)
+    require_write(env, confirm, env.name)
     if env.protected and plan_sha is None:
         raise UsageError(f"env '{env.name}' is protected: add --plan-sha with the sha256 `dbops tf plan` printed "
                          "for the plan you read")
-    require_write(env, confirm, env.name)
     engine = _engine(cfg, env)
     path = saved_plan.path_for(engine.ws.plan_dir, destroy)
     if not path.is_file():
