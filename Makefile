@@ -101,18 +101,25 @@ lint: install
 
 # fmt check and checkov gate the plan: a failure stops before Terraform runs.
 # plan saves the plan (DESTROY=1: a destroy plan) that apply (destroy) then applies exactly; deletes and
-# replaces of resources holding data need each address in ALLOW_DESTROY (space-separated).
+# replaces of resources holding data, and updates weakening what protects them, need each address in
+# ALLOW_DESTROY (space-separated). plan keeps the plan's sha256 in the user's own cache, and apply
+# (destroy) passes it as --plan-sha, so a plan written since by anyone else is refused; PLAN_SHA=...
+# names the plan read instead.
+PLAN_SHA_DIR = $(HOME)/.cache/dbops
+plan_sha_file = $(PLAN_SHA_DIR)/$(ENV)-$(1).sha256
+plan_sha_flag = $(if $(PLAN_SHA),--plan-sha $(PLAN_SHA),$(if $(wildcard $(call plan_sha_file,$(1))),--plan-sha $$(cat '$(call plan_sha_file,$(1))')))
+
 plan: lint
-	$(DBOPS) tf plan --env $(ENV) $(if $(DESTROY),--destroy)
+	$(DBOPS) tf plan --env $(ENV) $(if $(DESTROY),--destroy) --sha-file '$(call plan_sha_file,$(if $(DESTROY),destroy,apply))'
 	$(if $(DESTROY),,$(DBOPS) cost estimate --env $(ENV))
 
 ALLOW_DESTROY_FLAGS = $(foreach a,$(ALLOW_DESTROY),--allow-destroy '$(a)')
 
 apply: install
-	$(DBOPS) tf apply --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM)) $(ALLOW_DESTROY_FLAGS)
+	$(DBOPS) tf apply --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM)) $(ALLOW_DESTROY_FLAGS) $(call plan_sha_flag,apply)
 
 destroy: install
-	$(DBOPS) tf destroy --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM)) $(ALLOW_DESTROY_FLAGS)
+	$(DBOPS) tf destroy --env $(ENV) $(if $(CONFIRM),--confirm $(CONFIRM)) $(ALLOW_DESTROY_FLAGS) $(call plan_sha_flag,destroy)
 
 # Failover, restore, backup verification and cost check in sequence, each with JUnit output.
 # make exits 2 on any failure; scripts/drill-weekly itself exits with the worst code of the four

@@ -89,6 +89,8 @@ class EnvConfig:
     # The AWS account the env is: before anything writes, the credentials must act in it (STS).
     account_id: str | None = None
     waivers: tuple[Waiver, ...] = ()
+    # `tf apply`/`tf destroy` refuse a saved plan older than this: what it was read against has moved on.
+    plan_max_age_hours: float = 24.0
 
     @property
     def is_embedded(self) -> bool:
@@ -181,6 +183,7 @@ _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
     "proxy_tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
     "account_id": (lambda v: isinstance(v, str) and len(v) == 12 and v.isdigit(), "a 12-digit AWS account id in quotes"),
+    "plan_max_age_hours": (_positive, "a positive finite number of hours"),
 }
 _RESTORE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "instance_classes": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) and c.startswith("db.") and len(c) > 3
@@ -289,6 +292,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             proxy_tls_root_cert=(root / table["proxy_tls_root_cert"]) if table.get("proxy_tls_root_cert") else None,
             account_id=table.get("account_id"),
             waivers=waivers,
+            plan_max_age_hours=float(table.get("plan_max_age_hours", 24.0)),
         )
 
     default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from pathlib import Path
 
 import click
 
@@ -46,12 +48,15 @@ def tf() -> None:
 @tf.command()
 @env_option
 @click.option("--destroy", "destroy", is_flag=True, help="Plan the env's destruction, for `dbops tf destroy`.")
+@click.option("--sha-file", "sha_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the plan's sha256 to this file (`make plan` keeps it in the user's home for `make apply`).")
 @var_option
 @json_option
-def plan(env_name: str | None, destroy: bool, variables: tuple[str, ...], as_json: bool) -> None:
-    """Plan the env, save the plan under its work dir, print each change and the counts.
+def plan(env_name: str | None, destroy: bool, sha_file: Path | None, variables: tuple[str, ...], as_json: bool) -> None:
+    """Plan the env, save the plan under its work dir, print each change, the counts and the plan's sha256.
 
-    `dbops tf apply` (or `tf destroy` after `--destroy`) applies exactly this saved plan.
+    `dbops tf apply` (or `tf destroy` after `--destroy`) applies exactly this saved plan; on a
+    protected env it needs `--plan-sha` with the sha256 printed here.
     """
     from ops.terraform import saved_plan
 
@@ -62,27 +67,52 @@ def plan(env_name: str | None, destroy: bool, variables: tuple[str, ...], as_jso
     started = time.monotonic()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a plan that fails leaves no older one behind to be applied
+    if sha_file is not None:
+        sha_file.unlink(missing_ok=True)
     engine.plan(out=path, destroy=destroy)
     path.chmod(0o600)  # it holds the plan's input values, secrets included
-    shown = engine.show_json(path)
+    private = saved_plan.private_dir()
+    try:  # what is shown and the sha256 printed are of the same bytes, whatever lands at `path` meanwhile
+        copy = saved_plan.private_copy(path, private, None, max_age_hours=env.plan_max_age_hours)
+        shown = engine.show_json(copy.path)
+    finally:
+        saved_plan.remove_private(private)
     summary = saved_plan.summarize(shown, destroy)
     verb = "destroy" if destroy else "apply"
     lines = [f"  {c.action:<8} {c.address}" for c in summary.shown()]
+    if summary.deposed():
+        lines.append("  deposed objects (left by a create_before_destroy replace whose delete failed):")
+        lines += [f"  {c.action:<8} {c.address} deposed object {c.deposed}" for c in summary.deposed()]
     for c in summary.stateful_removals():
-        lines.append(f"  holds data: {c.address} ({c.action}); `tf {verb}` needs --allow-destroy '{c.address}'")
+        lines.append(f"  holds data: {c.named()}; `tf {verb}` needs --allow-destroy '{c.address}'")
+    for w in summary.weakenings:
+        lines.append(f"  weakens: {w.text()}; `tf {verb}` needs --allow-destroy '{w.address}'")
     lines += [f"  cannot apply: {saved_plan.switch_advice(a)}" for a in saved_plan.unappliable_switches(shown)]
-    lines.append(f"Saved plan: {path}; `dbops tf {verb} --env {env.name}` applies exactly this plan")
+    if sha_file is not None:
+        sha_file.parent.mkdir(parents=True, exist_ok=True)
+        sha_file.write_text(copy.sha256 + "\n")
+    sha_flag = f" --plan-sha {saved_plan.short(copy.sha256)}" if env.protected else ""
+    lines.append(f"Saved plan: {path} sha256 {saved_plan.short(copy.sha256)}; "
+                 f"`dbops tf {verb} --env {env.name}{sha_flag}` applies exactly this plan "
+                 f"within {env.plan_max_age_hours:g} h")
     lines.append(summary.line() + f" ({time.monotonic() - started:.1f}s)")
-    emit({"env": env.name, "plan_file": str(path), **summary.as_dict()}, as_json, "\n".join(lines))
+    emit({"env": env.name, "plan_file": str(path), "sha256": copy.sha256, **summary.as_dict()}, as_json, "\n".join(lines))
 
 
 allow_destroy_option = click.option(
     "--allow-destroy", "allowed", metavar="ADDRESS", multiple=True,
-    help="Let the saved plan delete or replace this resource that holds data (repeatable; the address as `tf plan` prints it).")
+    help="Let the saved plan delete or replace this resource that holds data, or weaken what protects it (repeatable; "
+         "the address as `tf plan` prints it).")
+plan_sha_option = click.option(
+    "--plan-sha", "plan_sha", metavar="SHA256", default=None,
+    help="The saved plan's sha256 as `tf plan` printed it (12 hex digits or more): apply only that plan. "
+         "Required on a protected env.")
 
 
-def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[str, ...], destroy: bool) -> None:
-    """apply or destroy: the env's saved plan, as `tf plan` showed it, or nothing."""
+def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[str, ...], plan_sha: str | None,
+                 destroy: bool) -> None:
+    """apply or destroy: the env's saved plan, as `tf plan` showed it, or nothing. The plan is read once
+    into a private copy; that copy is checked and applied."""
     from ops.errors import UsageError
     from ops.terraform import saved_plan
     from ops.terraform.envs import PINNED_VARIABLES
@@ -90,19 +120,29 @@ def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[
     verb = "destroy" if destroy else "apply"
     cfg, env = _env(env_name)
     require_write(env, confirm, env.name)
+    if env.protected and plan_sha is None:
+        raise UsageError(f"env '{env.name}' is protected: add --plan-sha with the sha256 `dbops tf plan` printed "
+                         "for the plan you read")
     engine = _engine(cfg, env)
     path = saved_plan.path_for(engine.ws.plan_dir, destroy)
     if not path.is_file():
         raise UsageError(f"env '{env.name}' has no saved {verb} plan: run `dbops tf plan --env {env.name}"
                          f"{' --destroy' if destroy else ''}`, read it, then `dbops tf {verb}`")
     pinned = {k: v for k, v in engine.ws.variables.items() if k in PINNED_VARIABLES}
-    summary = saved_plan.checked(engine.show_json(path), env.name, pinned, allowed, destroy)
-    age = time.time() - path.stat().st_mtime
-    progress(f"terraform {verb}: env {env.name} with {engine.name}, the saved plan {path} made {age / 60:.0f} min ago: "
-             f"{summary.line()} This waits for every resource.")
-    started = time.monotonic()
-    outcome = engine.apply_plan(path)
-    path.unlink(missing_ok=True)  # applied: Terraform would refuse it as stale from now on
+    private = saved_plan.private_dir()
+    try:
+        copy = saved_plan.private_copy(path, private, plan_sha, env.plan_max_age_hours)
+        summary = saved_plan.checked(engine.show_json(copy.path), env.name, pinned, allowed, destroy)
+        progress(f"terraform {verb}: env {env.name} with {engine.name}, the saved plan {path} sha256 {saved_plan.short(copy.sha256)} "
+                 f"made {copy.age_s / 60:.0f} min ago: {summary.line()} This waits for every resource.")
+        started = time.monotonic()
+        outcome = engine.apply_plan(copy.path)
+    finally:
+        saved_plan.remove_private(private)
+    # applied: Terraform would refuse it as stale from now on; a plan written there since is someone else's
+    with contextlib.suppress(OSError):
+        if saved_plan.sha256_of(path) == copy.sha256:
+            path.unlink()
     took = f"({time.monotonic() - started:.1f}s)"
     if destroy:
         click.echo(f"Destroy complete: {outcome.destroy} destroyed {took}")
@@ -114,18 +154,20 @@ def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[
 @env_option
 @confirm_option
 @allow_destroy_option
-def apply(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-    """Apply the env's saved plan from `tf plan` (a protected env needs --confirm ENV)."""
-    _apply_saved(env_name, confirm, allowed, destroy=False)
+@plan_sha_option
+def apply(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[str, ...], plan_sha: str | None) -> None:
+    """Apply the env's saved plan from `tf plan` (a protected env needs --confirm ENV and --plan-sha)."""
+    _apply_saved(env_name, confirm, allowed, plan_sha, destroy=False)
 
 
 @tf.command()
 @env_option
 @confirm_option
 @allow_destroy_option
-def destroy(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-    """Apply the env's saved destroy plan from `tf plan --destroy` (a protected env needs --confirm ENV)."""
-    _apply_saved(env_name, confirm, allowed, destroy=True)
+@plan_sha_option
+def destroy(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[str, ...], plan_sha: str | None) -> None:
+    """Apply the env's saved destroy plan from `tf plan --destroy` (a protected env needs --confirm ENV and --plan-sha)."""
+    _apply_saved(env_name, confirm, allowed, plan_sha, destroy=True)
 
 
 @tf.command()

