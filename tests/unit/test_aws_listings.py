@@ -86,7 +86,8 @@ def test_anomalies_are_read_past_the_first_page_and_each_page_is_a_paid_request(
     ce = client("ce")
     stub = Stubber(ce)
     window = {"DateInterval": {"StartDate": (OPTS.today - timedelta(days=30)).isoformat(), "EndDate": OPTS.today.isoformat()}}
-    stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": [{"MonitorName": "a", "MonitorType": "DIMENSIONAL"}],
+    stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": [{"MonitorName": "a", "MonitorType": "DIMENSIONAL", "MonitorDimension": "SERVICE",
+                                                                     "CreationDate": "2020-01-01"}],
                                                "NextPageToken": "m2"}, {})
     stub.add_response("get_anomaly_monitors", {"AnomalyMonitors": [{"MonitorName": "b", "MonitorType": "CUSTOM"}]},
                       {"NextPageToken": "m2"})
