@@ -215,8 +215,9 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
 @click.option("--metrics-wait", type=FiniteFloat(min=0, max=900), default=120.0, show_default=True,
               help="Seconds to wait afterwards for CloudWatch to publish the drill's minutes.")
 @click.option("--allow-throttling", is_flag=True,
-              help="Load a provisioned table beyond what the application leaves of its capacity: the application's requests "
-                   "may throttle too (the drill still stops when one does).")
+              help="Load a table beyond what the application leaves of its capacity (or an on-demand table beyond its maximum "
+                   "or warm throughput): the application's requests may throttle too. The drill stops on one only once CloudWatch "
+                   "has published its minute (a minute or more late on AWS): a shorter drill is not stopped by them.")
 @click.option("--allow-replicas", is_flag=True,
               help="Load a global table: every write is replicated to each replica, and priced per replica.")
 @report_options

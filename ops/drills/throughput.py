@@ -43,13 +43,16 @@ that budget is refused before anything is written (PRE-CAPACITY fails) unless --
 sum is held against the warm throughput (a warning: the table scales). Autoscaling that could not be
 read is priced up to the per-table quota.
 
-Another client's throttles stop the drill: while the load runs, the table's WriteThrottleEvents and
-ReadThrottleEvents are read every few seconds and compared with the throttles the drill's own client
-counted, by when it sent them (OtherClients: a throttle of the drill's can be in CloudWatch only if
-its request was sent before the read). Any event beyond the drill's own is another client's: the
-load halts, the report says why (TP-OTHER-CLIENTS fails) and the drill ends aborted (exit 3).
-CloudWatch publishes DynamoDB's minutes about a minute late on AWS: a short drill may end before the
-events show; the minutes read back after it (TP-TABLE-THROTTLES) then fail it.
+Another client's throttles stop the drill where CloudWatch shows them: while the load runs, the
+table's WriteThrottleEvents and ReadThrottleEvents are read every few seconds and compared with the
+throttles the drill's own client counted, by when it sent them (OtherClients: a throttle of the
+drill's can be in CloudWatch only if its request was sent before the read). Any event beyond the
+drill's own is another client's: the load halts, the report says why (TP-OTHER-CLIENTS fails) and the
+drill ends aborted (exit 3). Only a minute CloudWatch has published is watched (its data point of the
+drill's own consumption marks it published); CloudWatch publishes DynamoDB's minutes a minute or more
+late on AWS, so a drill shorter than that lag watches none: TP-OTHER-CLIENTS is then unknown (not
+measured), as it is when any read failed, and the minutes read back after the load
+(TP-TABLE-THROTTLES) are the only check of other clients' throttles.
 
 A global table (DescribeTable lists Replicas) copies every write of the drill to each replica, whose
 capacity and bill take them too: it is refused (PRE-REPLICAS) unless --allow-replicas, and then each
@@ -374,34 +377,64 @@ def _units(value: float | None) -> str:
 class OtherClients:
     """Watches the table's throttle events while the load runs; any beyond the drill's own are another client's.
 
+    Only a minute CloudWatch has published is measured. DynamoDB publishes each minute a minute or more
+    after it ends on AWS, and publishes nothing for a minute nobody used the table: a minute with no
+    data point is not "no throttles" until it is known to be published. The drill consumes capacity
+    every second it runs, so its own ConsumedWriteCapacityUnits / ConsumedReadCapacityUnits data
+    point marks a minute as published; a minute without one is not measured (a drill shorter than
+    CloudWatch's lag measures none, and says so).
+
     A throttle of the drill's can be in CloudWatch only if the drill sent its request before CloudWatch
     was read, so each poll takes two lower bounds of the events that are not the drill's, and stops
     the load when either is above zero:
-    - live: every event since the drill began, less the drill's throttled requests sent before the read
-      and its requests still unanswered (any of them may have been throttled);
-    - settled: the events of the minutes before the last minute boundary, less the drill's throttled
-      requests sent before that boundary. A minute CloudWatch has not published in full yet only makes
-      it smaller; once published it is exact but for a request in flight across the boundary, and it
-      does not count the drill's throttles CloudWatch has not published yet against another client.
-    Events of the drill's first minute from before it began are read first and left out.
+    - live: the events of every published minute, less the drill's throttled requests sent before the
+      read and its requests still unanswered (any of them may have been throttled);
+    - settled: the events of the published minutes, without a gap from the first, that ended before
+      the read's minute, less the drill's throttled requests sent before their end. A minute not
+      published in full yet only makes it smaller; once published it is exact but for a request in
+      flight across the boundary.
+    The drill's first minute holds whatever happened in it before the drill began. It is watched only
+    when CloudWatch had already published it as the drill began (what it held then is left out);
+    otherwise (always on AWS) the watch starts at the next minute, and earlier throttles are never
+    counted against anyone.
     """
 
     def __init__(self, target: LoadTarget, stop: threading.Event, every_s: float,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.target, self.stop, self.every_s, self.now = target, stop, every_s, now
-        self.since = now().replace(second=0, microsecond=0)
-        self.before = self._events(now() + timedelta(minutes=1)) or 0.0
+        started = now()
+        self.first_minute = started.replace(second=0, microsecond=0)
         self.tally: Tally | None = None
         self.extra_own = 0  # the manifest's throttled attempts: sent before the load
         self.reason: str | None = None
         self.reads = 0
         self.failed: str | None = None
+        self.measured: set[datetime] = set()  # the minutes CloudWatch had published when read
+        self.before: float | None = None  # the first minute's events before the drill began (None: not known)
+        try:
+            if self.first_minute in self._published(self.first_minute, started + timedelta(minutes=1)):
+                self.before = self._throttles(self.first_minute, started + timedelta(minutes=1)).get(self.first_minute, 0.0)
+        except Exception as exc:  # noqa: BLE001 — a failed read is said, never taken as "no throttles"
+            self._failed(exc)
+        self.since = self.first_minute if self.before is not None else self.first_minute + timedelta(minutes=1)
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _events(self, until: datetime) -> float | None:
-        counts = [self.target.total(THROTTLE_METRICS[k], self.since, until) for k in THROTTLE_METRICS]
-        return None if all(c is None for c in counts) else sum(c or 0.0 for c in counts)
+    def _failed(self, exc: BaseException) -> None:
+        from ops.errors import describe
+
+        self.failed = describe(exc) or str(exc)
+
+    def _published(self, start: datetime, end: datetime) -> set[datetime]:
+        """The minutes from start to end CloudWatch has published: those holding the drill's own consumption."""
+        return {m.at for metric in METRICS.values() for m in self.target.minute_sums(metric, start, end) if m.at >= start}
+
+    def _throttles(self, start: datetime, end: datetime) -> dict[datetime, float]:
+        events: dict[datetime, float] = {}
+        for metric in THROTTLE_METRICS.values():
+            for m in self.target.minute_sums(metric, start, end):
+                events[m.at] = events.get(m.at, 0.0) + m.total
+        return events
 
     def start(self, tally: Tally, extra_own: int) -> None:
         self.tally, self.extra_own = tally, extra_own
@@ -409,42 +442,57 @@ class OtherClients:
         self._thread.start()
 
     def _own(self, before: float, unanswered: bool) -> int:
-        """The drill's throttled requests sent before an epoch time (and, asked, those not yet answered)."""
+        """The drill's throttled requests sent from the watch's start to an epoch time (and, asked, those not yet answered)."""
         tally = self.tally
         assert tally is not None
+        since = self.since.timestamp()
         with tally.lock:
-            sent = sum(o.outcome == "throttled" and tally.started_at + o.sent < before for o in tally.ops)
+            sent = sum(o.outcome == "throttled" and since <= tally.started_at + o.sent < before for o in tally.ops)
             return self.extra_own + sent + (tally.in_flight if unanswered else 0)
 
     def _excess(self) -> tuple[float, str] | None:
+        """The larger lower bound of other clients' throttle events; None: no minute of the watch published yet."""
         read_at = self.now()
-        live = self._events(read_at + timedelta(minutes=1))
-        boundary = read_at.replace(second=0, microsecond=0)
-        settled = self._events(boundary) if boundary > self.since else None
+        end = read_at + timedelta(minutes=1)
+        published = self._published(self.since, end)
+        events = self._throttles(self.since, end)
         self.reads += 1
-        found = []
-        if live is not None:
-            own = self._own(read_at.timestamp(), unanswered=True)
-            found.append((live - self.before - own, f"CloudWatch counted {live - self.before:g} throttle events on the table since "
-                                                     f"the drill began; the drill had at most {own} of its own"))
-        if settled is not None:
-            own = self._own(boundary.timestamp(), unanswered=False)
-            found.append((settled - self.before - own, f"CloudWatch counted {settled - self.before:g} throttle events on the table "
-                                                       f"from the drill's start to {boundary:%H:%M} UTC; the drill had {own} of its own"))
-        return max(found, default=None, key=lambda f: f[0])
+        if not published:
+            return None
+        self.measured |= published
+
+        def counted(minutes: set[datetime]) -> float:
+            return sum(events.get(m, 0.0) for m in minutes) - ((self.before or 0.0) if self.since in minutes else 0.0)
+
+        live, own = counted(published), self._own(read_at.timestamp(), unanswered=True)
+        found = [(live - own, f"CloudWatch counted {live:g} throttle events on the table in the {len(published)} minute(s) it had "
+                              f"published since {self.since:%H:%M} UTC; the drill had at most {own} of its own")]
+        boundary, through, settled = read_at.replace(second=0, microsecond=0), self.since, set()
+        while through in published and through + timedelta(minutes=1) <= boundary:
+            settled.add(through)
+            through += timedelta(minutes=1)
+        if settled:
+            total, own = counted(settled), self._own(through.timestamp(), unanswered=False)
+            found.append((total - own, f"CloudWatch counted {total:g} throttle events on the table from {self.since:%H:%M} "
+                                       f"to {through:%H:%M} UTC; the drill had {own} of its own"))
+        return max(found, key=lambda f: f[0])
+
+    def poll(self) -> bool:
+        """One look at CloudWatch; True when another client's throttles stopped the load."""
+        try:
+            found = self._excess()
+        except Exception as exc:  # noqa: BLE001 — a failed read is said, never taken as "no throttles"
+            self._failed(exc)
+            return False
+        if found is not None and found[0] > 0:
+            self.reason = f"another client's requests were throttled: {found[1]}"
+            self.stop.set()
+            return True
+        return False
 
     def _watch(self) -> None:
         while not self._done.wait(self.every_s):
-            try:
-                found = self._excess()
-            except Exception as exc:  # noqa: BLE001 — a failed read is said, never taken as "no throttles"
-                from ops.errors import describe
-
-                self.failed = describe(exc) or str(exc)
-                continue
-            if found is not None and found[0] > 0:
-                self.reason = f"another client's requests were throttled: {found[1]}"
-                self.stop.set()
+            if self.poll():
                 return
 
     def finish(self) -> None:
@@ -455,12 +503,21 @@ class OtherClients:
     def judge(self, journal: Journal) -> None:
         if self.reason:
             journal.check("TP-OTHER-CLIENTS", "fail", f"the load was stopped: {self.reason}")
-        elif not self.reads:
-            why = f"CloudWatch could not be read during the load ({self.failed})" if self.failed else "the load ended before a first read"
-            journal.check("TP-OTHER-CLIENTS", "unknown", f"other clients' throttles not measured during the load: {why}")
+            return
+        minutes = (f"{len(self.measured)} minute(s) CloudWatch had published ({min(self.measured):%H:%M} to "
+                   f"{max(self.measured):%H:%M} UTC)" if self.measured else "no minute")
+        if self.failed:
+            journal.check("TP-OTHER-CLIENTS", "unknown", f"other clients' throttles not measured during the load: a CloudWatch read "
+                                                         f"failed ({self.failed}); {minutes} read")
+        elif not self.measured:
+            why = ("the load ended before a first read" if not self.reads else
+                   f"CloudWatch had published none of the drill's minutes from {self.since:%H:%M} UTC in {self.reads} read(s) "
+                   "(it publishes DynamoDB's minutes a minute or more late)")
+            journal.check("TP-OTHER-CLIENTS", "unknown", f"other clients' throttles not measured during the load: {why}; "
+                                                         "the load was not stopped by them")
         else:
-            journal.check("TP-OTHER-CLIENTS", "pass", f"no throttle event beyond the drill's own during the load "
-                                                      f"({self.reads} CloudWatch reads, every {self.every_s:g}s)")
+            journal.check("TP-OTHER-CLIENTS", "pass", f"no throttle event beyond the drill's own in the {minutes} during the load "
+                                                      f"({self.reads} reads, every {self.every_s:g}s); a later minute is not watched")
 
 
 def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal: Journal, drill_id: str,
@@ -683,7 +740,8 @@ def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journ
                 extra_throttled: int, watch: OtherClients | None = None) -> None:
     """What CloudWatch says of the table while the drill ran: its consumed capacity (every client's, the
     drill's included) and throttle events — throttles beyond the drill's own are other clients'."""
-    start = watch.since if watch is not None else datetime.fromtimestamp(tally.started_at, timezone.utc).replace(second=0, microsecond=0)
+    start = watch.first_minute if watch is not None else datetime.fromtimestamp(tally.started_at, timezone.utc).replace(second=0, microsecond=0)
+    before = watch.before if watch is not None else None  # the first minute's events before the drill began, when known
     drill_w = extra_write_units + sum(o.units for o in tally.ops if o.kind == "write")
     deadline = time.monotonic() + opts.metrics_wait_s
     totals: dict[str, float | None] = {}
@@ -706,7 +764,7 @@ def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journ
             journal.mark_not_measured(name, f"CloudWatch had published no data point of the drill's minutes after {opts.metrics_wait_s:g}s")
         journal.check("TP-TABLE-THROTTLES", "unknown", "CloudWatch had not published the drill's minutes yet")
         return
-    events = (totals["throttle_write"] or 0) + (totals["throttle_read"] or 0) - (watch.before if watch is not None else 0.0)
+    events = (totals["throttle_write"] or 0) + (totals["throttle_read"] or 0) - (before or 0.0)
     journal.measure("cloudwatch_write_units", totals["write"] or 0.0)
     journal.measure("cloudwatch_read_units", totals["read"] or 0.0)
     journal.measure("cloudwatch_throttle_events", events)
@@ -714,7 +772,9 @@ def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journ
     others = events - own
     journal.check("TP-TABLE-THROTTLES", "fail" if others > 0 else "pass",
                   f"CloudWatch counted {events:g} throttle events on the table in the minutes of the drill (from {start:%H:%M} UTC), "
-                  f"{own} of them the drill's" + (f": {others:g} were other clients' in those minutes" if others > 0 else ""))
+                  f"{own} of them the drill's" + (f": {others:g} were other clients' in those minutes" if others > 0 else "")
+                  + ("" if before is not None else " (the first minute's whole count: CloudWatch had not published it when the drill "
+                                                   "began, so events in it before the drill are included)"))
 
 
 def with_summary(report: Report) -> Report:

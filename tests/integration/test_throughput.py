@@ -27,7 +27,8 @@ from tests.faults.helpers import read_until, spawn
 
 DEFAULTS = {"ddb_throttling": True, "ddb_burst_s": 300, "ddb_ondemand_initial_peak_wru": 2000, "ddb_ondemand_initial_peak_rru": 6000,
             "ddb_ondemand_peak_window_s": 1800, "ddb_partition_wcu": 1000, "ddb_partition_rcu": 3000, "ddb_restorable_lag_s": 300,
-            "ddb_app_table": "", "ddb_app_wcu": 0, "ddb_app_rcu": 0}
+            "ddb_app_table": "", "ddb_app_wcu": 0, "ddb_app_rcu": 0,
+            "ddb_metrics_delay_s": 0}
 # The emulator shares two cores with the rest of the suite: the latency objective is the drill's
 # argument here, its negative control a p95 no request can meet.
 CONFIG = '\n[envs.lab.policy]\nthroughput_p95_ms = 3000\n'
@@ -119,6 +120,15 @@ def baseline_traffic(ddb: Any, name: str, units: int) -> None:
         wanted += left.get(name, {}).get("Keys", [])
         if left:
             time.sleep(0.2)
+    time.sleep(1.5)  # the lab publishes each second
+
+
+def touch(ddb: Any, table: str) -> None:
+    """One read of the table early in a minute: CloudWatch (published as the minute runs) holds the minute
+    the drill then starts in, so its watch for other clients' throttles covers that minute too."""
+    if datetime.now(timezone.utc).second > 45:
+        time.sleep(61 - datetime.now(timezone.utc).second)
+    ddb.get_item(TableName=table, Key={"pk": {"S": "touch"}})
     time.sleep(1.5)  # the lab publishes each second
 
 
@@ -313,6 +323,7 @@ def test_a_provisioned_table_with_too_little_capacity_throttles_and_the_drill_fa
     assert refused.exit_code == 2 and checks(data)["PRE-CAPACITY"] == "fail", refused.output
     assert "throttle the application's requests too" in refused.output
     assert ddb.scan(TableName="tp-small")["Count"] == len(app), "refused before anything was written"
+    touch(ddb, "tp-small")
     result, data = drill(tlab, "tp-small", "--baseline-wcu", "3", "--baseline-rcu", "3", "--allow-throttling", *QUICK)
     assert result.exit_code == 1, result.output
     found, m = checks(data), data["measurements"]
@@ -404,6 +415,7 @@ def test_what_the_application_consumes_now_is_budgeted_and_a_load_the_capacity_h
     assert 7 < data["measurements"]["current_wcu"] <= 46, data["measurements"]
     assert ddb.scan(TableName="tp-shared")["Count"] == 0, "refused before anything was written"
     # Negative control: the same drill on the same capacity with no application runs, and nothing throttles.
+    touch(ddb, "tp-alone")
     result, data = drill(tlab, "tp-alone", "--baseline-wcu", "3.3", "--baseline-rcu", "0", *QUICK)
     found = checks(data)
     assert found["PRE-CAPACITY"] == "pass" and data["measurements"]["current_wcu"] == 0, result.output
@@ -431,6 +443,27 @@ def test_another_clients_throttles_stop_the_load_at_once_and_the_drill_exits_3_s
     assert took < 80 and data["measurements"]["requests"] < 30 * 75, (took, data["measurements"])
     assert drill_items_left(ddb, "tp-neighbour", data["details"]["drill_id"], 30) == set()
     assert list(lab_ledger(tlab.lab_dir).records()) == []
+
+
+def test_a_drill_shorter_than_cloudwatchs_publication_lag_says_other_clients_were_not_measured(tlab: Cli, lab_set) -> None:
+    """CloudWatch publishing each minute 600 s after it ends (AWS: a minute or more): a 5 s drill sees none of its
+    minutes, so the watch for other clients' throttles measured nothing and says so; with no lag it measures."""
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-lagged", provisioned=(200, 200))
+    lab_set(ddb_metrics_delay_s=600)
+    touch(ddb, "tp-lagged")
+    result, data = drill(tlab, "tp-lagged", "--baseline-wcu", "3", "--baseline-rcu", "3", *QUICK)
+    found = checks(data)
+    detail = next(c["detail"] for c in data["checks"] if c["id"] == "TP-OTHER-CLIENTS")
+    assert found["TP-OTHER-CLIENTS"] == "unknown" and "not measured" in detail and "published none of the drill's minutes" in detail, detail
+    assert found["TP-TABLE-THROTTLES"] == "unknown" and found["TP-THROTTLES"] == "pass", result.output
+    # Negative control: published as the minute runs, the same drill's minutes are measured and named.
+    lab_set(ddb_metrics_delay_s=0)
+    touch(ddb, "tp-lagged")
+    result, data = drill(tlab, "tp-lagged", "--baseline-wcu", "3", "--baseline-rcu", "3", *QUICK)
+    detail = next(c["detail"] for c in data["checks"] if c["id"] == "TP-OTHER-CLIENTS")
+    assert checks(data)["TP-OTHER-CLIENTS"] == "pass" and "minute(s) CloudWatch had published" in detail, detail
+    assert result.exit_code == 0, result.output
 
 
 def test_a_global_table_is_refused_unless_allowed_and_then_its_writes_are_priced_per_replica(tlab: Cli) -> None:

@@ -491,35 +491,54 @@ def test_capacity_units_follow_the_documented_item_sizes() -> None:
 # --- another client's throttles during the load ---------------------------------------------------------------
 
 
-class ThrottleEvents:
-    """CloudWatch's WriteThrottleEvents of a table, each event at its time, published up to `published`."""
+class TableMetrics:
+    """CloudWatch's AWS/DynamoDB minutes of a table, each event at its time, as published at the clock's time:
+    `lag_s` behind it as the minute runs (the lab without a delay), or each minute whole `delay_s` after it ended (AWS)."""
 
     name = "t"
 
-    def __init__(self) -> None:
-        self.events: list[float] = []
-        self.published = 0.0
+    def __init__(self, clock: dict[str, float], lag_s: float = 0.0, delay_s: float | None = None) -> None:
+        self.clock, self.lag_s, self.delay_s = clock, lag_s, delay_s
+        self.events: dict[str, list[float]] = {"WriteThrottleEvents": [], "ConsumedWriteCapacityUnits": []}
+        self.fail_after: int | None = None  # reads answered before CloudWatch fails
+        self.calls = 0
 
-    def total(self, metric: str, start: datetime, end: datetime) -> float | None:
-        if metric != "WriteThrottleEvents":
-            return None
-        minute = lambda t: datetime.fromtimestamp(t // 60 * 60, timezone.utc)  # noqa: E731 — one data point a minute
-        counted = [t for t in self.events if t <= self.published and start <= minute(t) < end]
-        return float(len(counted)) if counted else None
+    def visible(self, t: float) -> bool:
+        now = self.clock["now"]
+        if self.delay_s is None:
+            return t <= now - self.lag_s
+        return t // 60 * 60 + 60 + self.delay_s <= now
+
+    def minute_sums(self, metric: str, start: datetime, end: datetime) -> list[MinuteSum]:
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("AccessDenied: cloudwatch:GetMetricStatistics")
+        minutes: dict[float, float] = {}
+        for t in self.events.get(metric, []):
+            if self.visible(t) and start.timestamp() <= t // 60 * 60 < end.timestamp():
+                minutes[t // 60 * 60] = minutes.get(t // 60 * 60, 0.0) + 1
+        return [MinuteSum(datetime.fromtimestamp(m, timezone.utc), n) for m, n in sorted(minutes.items())]
+
+    def total(self, metric: str, start: datetime, end: datetime) -> float | None:  # LoadTarget's, over the minutes
+        sums = self.minute_sums(metric, start, end)
+        return sum(m.total for m in sums) if sums else None
 
 
-def watched(drill_throttles: list[float], others: list[float], lag_s: float, at: float) -> tp.OtherClients:
-    """A load started at T0 + 5 s; its throttled requests sent (and answered) at the given seconds; CloudWatch
-    read `at` seconds after T0, having published what happened until `lag_s` before."""
-    cw = ThrottleEvents()
+def watched(drill_throttles: list[float], others: list[float], lag_s: float, at: float, delay_s: float | None = None,
+            app_from: float = 0.0) -> tp.OtherClients:
+    """A load started at T0 + 5 s, consuming every second until 200 s, its throttled requests sent (and answered)
+    at the given seconds; an application consuming every second from app_from; CloudWatch read `at` seconds after T0."""
     clock = {"now": T0.timestamp() + 5}
+    cw = TableMetrics(clock, lag_s, delay_s)
+    cw.events["ConsumedWriteCapacityUnits"] = [T0.timestamp() + s for s in range(int(app_from), 5)] + \
+                                              [T0.timestamp() + 5.5 + s for s in range(195)]
+    for s in drill_throttles:
+        cw.events["WriteThrottleEvents"].append(T0.timestamp() + s + 0.002)  # the service counts it as it answers
+    cw.events["WriteThrottleEvents"] += [T0.timestamp() + s for s in others]
     watch = tp.OtherClients(cw, __import__("threading").Event(), 2.0, now=lambda: datetime.fromtimestamp(clock["now"], timezone.utc))
     load = Tally(started_at=T0.timestamp() + 5)
     for s in drill_throttles:
         load.ops.append(Op("write", s - 5, 0.005, "throttled"))
-        cw.events.append(T0.timestamp() + s + 0.002)  # the service counts it as it answers
-    cw.events += [T0.timestamp() + s for s in others]
-    cw.published = T0.timestamp() + at - lag_s
     clock["now"] = T0.timestamp() + at
     watch.start = lambda *a: None  # type: ignore[method-assign]  # polled by hand here
     watch.tally, watch.extra_own = load, 0
@@ -542,7 +561,56 @@ def test_one_throttle_of_another_client_stops_the_drill_once_cloudwatch_has_it()
     assert found is not None and found[0] >= 1 and "to 12:01 UTC" in found[1], found
     # with nothing of the drill's unpublished, the live bound finds it at once
     found = watched([s for s in heavy if s < 30], [20.0], 0.0, 30)._excess()
-    assert found is not None and found[0] >= 1 and "since the drill began" in found[1], found
+    assert found is not None and found[0] >= 1 and "minute(s) it had published since 12:00" in found[1], found
+
+
+def watch_verdict(watch: tp.OtherClients, reads_at: list[float]) -> tuple[str, str]:
+    clock = watch.target.clock  # type: ignore[attr-defined]
+    for at in reads_at:
+        clock["now"] = T0.timestamp() + at
+        if watch.poll():
+            break
+    journal = Journal("throughput", "dynamodb:t", "lab")
+    watch.judge(journal)
+    return journal.checks[-1].status, journal.checks[-1].detail
+
+
+def test_a_drill_shorter_than_cloudwatchs_lag_measures_no_minute_and_says_so_rather_than_passing() -> None:
+    polls = [7 + 2 * i for i in range(44)]  # every 2 s over a 90 s load
+    # AWS: each minute published whole 70 s after it ended; another client throttled at 20 s and 70 s
+    status, detail = watch_verdict(watched([], [20.0, 70.0], 0.0, 5, delay_s=70), polls)
+    assert status == "unknown" and "not measured" in detail and "published none of the drill's minutes" in detail, detail
+    assert "pass" not in detail
+    # Negative control: published as the minute runs, the same throttles stop the load ...
+    status, detail = watch_verdict(watched([], [20.0, 70.0], 1.0, 5), polls)
+    assert status == "fail" and "another client's requests were throttled" in detail, detail
+    # ... and with none, every minute read is measured, and named
+    status, detail = watch_verdict(watched([], [], 1.0, 5), polls)
+    assert status == "pass" and "2 minute(s) CloudWatch had published (12:00 to 12:01 UTC)" in detail, detail
+
+
+def test_a_failed_read_leaves_the_watch_not_measured_even_after_a_good_one() -> None:
+    watch = watched([], [], 1.0, 5)
+    watch.target.fail_after = watch.target.calls + 4  # type: ignore[attr-defined]  # one poll reads 4 metrics
+    status, detail = watch_verdict(watch, [10, 12, 14])
+    assert watch.measured and status == "unknown" and "a CloudWatch read failed (" in detail and "AccessDenied" in detail, detail
+    # Negative control: the same reads, none failing
+    assert watch_verdict(watched([], [], 1.0, 5), [10, 12, 14])[0] == "pass"
+
+
+def test_throttles_before_the_drill_in_its_first_minute_are_not_counted_when_cloudwatch_had_not_published_it() -> None:
+    # another client throttled 2 s before the drill began; minutes published whole 10 s after they end
+    watch = watched([], [3.0], 0.0, 5, delay_s=10)
+    assert watch.since == T0 + timedelta(minutes=1) and watch.before is None
+    status, detail = watch_verdict(watch, [75, 77])
+    assert status == "unknown" and "from 12:01 UTC" in detail, detail  # its first minute is left out, the next not out yet
+    # Negative control: a throttle of another client inside the watched minute stops the load once it is published
+    status, detail = watch_verdict(watched([], [3.0, 65.0], 0.0, 5, delay_s=10), [75, 131])
+    assert status == "fail" and "1 throttle events" in detail, detail
+    # ... and a first minute CloudWatch had published as the drill began is watched, less what it held then
+    watch = watched([], [3.0], 0.0, 5)
+    assert watch.since == T0 and watch.before == 1.0
+    assert watch_verdict(watch, [10, 12])[0] == "pass"
 
 
 def test_a_table_the_application_already_fills_has_no_multiple_to_offer() -> None:
