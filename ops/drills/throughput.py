@@ -40,7 +40,10 @@ against what the application leaves: the capacity less a headroom (a fifth, for 
 own swings) less what the table consumes now (the busiest of the last five minutes of CloudWatch,
 the minute under way over the seconds it has run, earlier drills' minutes left out). A load above
 that budget is refused before anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point. On demand, the same
-sum is held against the warm throughput (a warning: the table scales). Autoscaling that could not be
+sum is held against the warm throughput less the headroom and the maximum on-demand throughput
+(OnDemandThroughput): above either, PRE-CAPACITY fails unless --allow-throttling, as the service
+throttles there and the application with the drill; a warm throughput the table does not report
+leaves PRE-CAPACITY unknown (not measured), never a pass. Autoscaling that could not be
 read is priced up to the per-table quota.
 
 Another client's throttles stop the drill where CloudWatch shows them: while the load runs, the
@@ -342,23 +345,47 @@ def pre_checks(p: Plan, allow_throttling: bool = False, allow_replicas: bool = F
         else:
             out.append(("PRE-CAPACITY", "pass", f"{p.multiplier:g}x needs {need}, within {budgets}"))
     else:
-        notes = []
-        for k, t, warm, ceiling in (("write", p.target_wcu, info.warm_wcu, info.max_on_demand_wru),
-                                    ("read", p.target_rcu, info.warm_rcu, info.max_on_demand_rru)):
-            if ceiling is not None and t + now[k] > ceiling:
-                notes.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its maximum on-demand "
-                             f"throughput {ceiling:g} (the service throttles above it)")
-            elif warm is not None and t + now[k] > warm * (1 - headroom):
-                notes.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its warm throughput {warm:g} "
-                             f"less {100 * headroom:.0f}% headroom: on demand serves up to double its previous peak at once; pre-warm it "
-                             "(UpdateTable WarmThroughput) or expect throttling")
-        out.append(("PRE-CAPACITY", "warn" if notes else "pass",
-                    "; ".join(notes) if notes else f"{p.multiplier:g}x needs {need}, within the table's warm throughput "
-                                                   f"({_units(info.warm_wcu)} WCU/s, {_units(info.warm_rcu)} RCU/s)"))
+        out.append(_on_demand_capacity(p, now, need, allow_throttling, headroom))
     if info.stream:
         out.append(("PRE-STREAM-CONSUMERS", "warn", f"the table has a stream: its consumers see about {p.planned_writes} writes and "
                                                     f"{p.items + 1} deletes of the drill's items (attribute dbops_marker)"))
     return out
+
+
+def _on_demand_capacity(p: Plan, now: dict[str, float], need: str, allow_throttling: bool,
+                        headroom: float) -> tuple[str, str, str]:
+    """PRE-CAPACITY of an on-demand table. Above its maximum on-demand throughput the service throttles;
+    above its warm throughput (less the headroom) it may, and the application's requests with the
+    drill's: both fail unless --allow-throttling, as a provisioned table's capacity does. A warm
+    throughput the table does not report is not measured: what it serves at once is unknown."""
+    info = p.info
+    over, unknown = [], []
+    for k, t, warm, ceiling in (("write", p.target_wcu, info.warm_wcu, info.max_on_demand_wru),
+                                ("read", p.target_rcu, info.warm_rcu, info.max_on_demand_rru)):
+        if t <= 0:
+            continue
+        if ceiling is not None and t + now[k] > ceiling:
+            over.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its maximum on-demand "
+                        f"throughput {ceiling:g} (the service throttles above it)")
+        elif warm is None:
+            unknown.append(k)
+        elif t + now[k] > warm * (1 - headroom):
+            over.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its warm throughput {warm:g} "
+                        f"less {100 * headroom:.0f}% headroom: on demand serves up to double its previous peak at once, beyond it "
+                        "the application's requests throttle with the drill's")
+    if over and not allow_throttling:
+        return ("PRE-CAPACITY", "fail", "; ".join(over) + "; pre-warm the table (UpdateTable WarmThroughput), raise its maximum, "
+                                                        "lower --multiplier, or pass --allow-throttling")
+    if over:
+        return ("PRE-CAPACITY", "warn", "; ".join(over) + "; --allow-throttling: expect throttling"
+                + (f"; no warm throughput of {' or '.join(k + 's' for k in unknown)} reported: not measured" if unknown else ""))
+    if unknown:
+        return ("PRE-CAPACITY", "unknown", f"not measured: the table reports no warm throughput of {' or '.join(k + 's' for k in unknown)} "
+                                           f"(DescribeTable WarmThroughput): whether {need} is served at once is unknown")
+    return ("PRE-CAPACITY", "pass", f"{p.multiplier:g}x needs {need}, within the table's warm throughput less "
+                                    f"{100 * headroom:.0f}% headroom ({_units(info.warm_wcu)} WCU/s, {_units(info.warm_rcu)} RCU/s)"
+                                    + "".join(f" and its maximum on-demand throughput {c:g} {u}/s" for c, u in
+                                              ((info.max_on_demand_wru, "WRU"), (info.max_on_demand_rru, "RRU")) if c is not None))
 
 
 def _scaling(info: TableInfo) -> str:

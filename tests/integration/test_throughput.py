@@ -381,8 +381,12 @@ def test_a_warmed_on_demand_table_takes_10x_its_peak_and_a_cold_one_throttles(tl
     assert drill_items_left(ddb, "tp-warm", data["details"]["drill_id"], 40) == set()
     cases = {c.get("name"): c for c in ET.parse(junit).getroot()}
     assert {"TP-THROTTLES", "TP-P95", "TP-RATE"} <= set(cases) and not cases["TP-THROTTLES"].findall("failure")
-    # Negative control: the same 10x on a table still at its initial capacity throttles.
-    result, data = drill(tlab, "tp-cold", "--baseline-wcu", "3", "--baseline-rcu", "3", "--publish-metrics", *QUICK)
+    # Negative control: the same 10x on a table still at its initial capacity is refused above its warm throughput ...
+    refused, data = drill(tlab, "tp-cold", "--baseline-wcu", "3", "--baseline-rcu", "3", *QUICK)
+    assert refused.exit_code == 2 and checks(data)["PRE-CAPACITY"] == "fail", refused.output
+    assert "above its warm throughput" in refused.output and ddb.scan(TableName="tp-cold")["Count"] == 0
+    # ... and, allowed to throttle, throttles.
+    result, data = drill(tlab, "tp-cold", "--baseline-wcu", "3", "--baseline-rcu", "3", "--allow-throttling", "--publish-metrics", *QUICK)
     assert result.exit_code == 1, result.output
     found = checks(data)
     assert found["TP-THROTTLES"] == "fail" and found["PRE-CAPACITY"] == "warn" and data["measurements"]["throttled_requests"] > 0

@@ -363,9 +363,31 @@ def test_the_capacity_pre_check_warns_of_provisioned_capacity_burst_and_warm_thr
     assert unread["PRE-CAPACITY"][0] == "fail" and "autoscaling could not be read" in unread["PRE-CAPACITY"][1]
     assert found(on_demand=False, wcu=50, rcu=50)["PRE-CAPACITY"][0] == "pass"
     cold = found(warm_wcu=20, warm_rcu=20, stream=True)
-    assert cold["PRE-CAPACITY"][0] == "warn" and "warm throughput 20" in cold["PRE-CAPACITY"][1] and cold["PRE-STREAM-CONSUMERS"][0] == "warn"
+    assert cold["PRE-CAPACITY"][0] == "fail" and "warm throughput 20" in cold["PRE-CAPACITY"][1] and cold["PRE-STREAM-CONSUMERS"][0] == "warn"
+    assert "--allow-throttling" in cold["PRE-CAPACITY"][1]
     warm = found(warm_wcu=4000, warm_rcu=12000)
     assert warm["PRE-CAPACITY"][0] == "pass" and "PRE-STREAM-CONSUMERS" not in warm
+
+
+def test_an_on_demand_table_beyond_its_maximum_or_warm_throughput_is_refused_unless_throttling_is_allowed() -> None:
+    p = plan_of(0.0)  # 30 WCU/s at the multiple
+
+    def capacity(allow_throttling: bool = False, **kwargs: Any) -> tuple[str, str]:
+        status = {c: (s, d) for c, s, d in tp.pre_checks(replace(p, info=replace(info(**kwargs), **kwargs.pop("limits", {}))),
+                                                            allow_throttling)}
+        return status["PRE-CAPACITY"]
+
+    capped = {"max_on_demand_wru": 25.0}
+    status, detail = capacity(warm_wcu=4000, warm_rcu=12000, limits=capped)
+    assert status == "fail" and "above its maximum on-demand throughput 25" in detail, detail
+    assert capacity(True, warm_wcu=4000, warm_rcu=12000, limits=capped)[0] == "warn"
+    assert capacity(warm_wcu=4000, warm_rcu=12000, limits={"max_on_demand_wru": 100.0})[0] == "pass"  # negative control
+    # warm throughput 36: 30 is above it less a fifth (28.8) and refused; 40 less a fifth (32) holds it
+    assert capacity(warm_wcu=36, warm_rcu=12000)[0] == "fail" and capacity(True, warm_wcu=36, warm_rcu=12000)[0] == "warn"
+    assert capacity(warm_wcu=40, warm_rcu=12000)[0] == "pass"
+    # a table that reports no warm throughput: what it serves at once is not measured, never a pass
+    status, detail = capacity()
+    assert status == "unknown" and "not measured" in detail and "no warm throughput of writes" in detail, detail
 
 
 # --- policy and command line ------------------------------------------------------------------------------
