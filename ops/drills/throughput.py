@@ -578,8 +578,9 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
     watch = OtherClients(target, stop, opts.watch_every_s)  # the minute's throttle events so far: not the drill's
     record = Record(drill_id, journal.target, journal.env, owner_id(), expiry(opts.expires_hours), markers=True)
     if ledger is not None:
-        ledger.put_record(record)  # before the first item: a drill killed from here on leaves its items findable
+        # the window first: one that cannot be kept stops the drill before its record exists, so nothing is stranded
         _put_window(ledger, drill_id, journal, datetime.now(timezone.utc) + timedelta(seconds=p.ramp_s + p.hold_s + 60))
+        ledger.put_record(record)  # before the first item: a drill killed from here on leaves its items findable
     tally: Tally | None = None
     aborted = False
     manifest_units, manifest_throttled = 0.0, 0
@@ -604,7 +605,7 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
         with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
             pending, removed = _cleanup(target, p, drill_id, tally, journal)
             if ledger is not None:  # the drill's own requests end with its cleanup
-                _put_window(ledger, drill_id, journal, datetime.now(timezone.utc))
+                _close_window(ledger, drill_id, journal)
         aborted |= deferred.count > 0
         if ledger is not None and not pending:
             ledger.delete_record(drill_id)
@@ -761,6 +762,18 @@ def _put_window(ledger: Any, drill_id: str, journal: Journal, until: datetime) -
     started = journal.started_at.astimezone(timezone.utc)
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     ledger.put_window(Window(drill_id, journal.target, journal.env, "throughput", started.strftime(stamp), until.strftime(stamp)))
+
+
+def _close_window(ledger: Any, drill_id: str, journal: Journal) -> None:
+    """End the drill's window at its cleanup. A window that cannot be rewritten keeps the end planned at the
+    start (later, so later drills leave out more, never less); the record is deleted all the same."""
+    try:
+        _put_window(ledger, drill_id, journal, datetime.now(timezone.utc))
+    except Exception as exc:  # noqa: BLE001 — said in the report; the record's deletion must not depend on it
+        from ops.errors import describe
+
+        journal.event("cleanup", f"the drill's window could not be closed in the ledger ({describe(exc) or exc}): "
+                                 "it keeps the end planned at the start")
 
 
 def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journal: Journal, extra_write_units: float,

@@ -572,6 +572,37 @@ def test_a_client_throttled_on_its_side_at_a_low_rate_is_still_caught(tlab: Cli,
     assert data["measurements"]["offered_reads_per_second"] < 12 / 20 and data["measurements"]["reads_not_sent"] > 0
 
 
+def test_a_ledger_window_that_cannot_be_written_strands_no_drill_record(tlab: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AccessDenied on the ledger's windows: at the start the drill stops before its record exists and before
+    anything is written; at its end the record is deleted all the same (its negative control: every other
+    drill here, whose windows are written, leaves no record either)."""
+    from ops.lease import FileLedger
+
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-window")
+    put_window, calls = FileLedger.put_window, []
+
+    def denied_on(n: int) -> Callable[..., None]:
+        def put(self: Any, window: Any) -> None:
+            calls.append(window)
+            if len(calls) == n:
+                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized: dynamodb:PutItem"}},
+                                  "PutItem")
+            put_window(self, window)
+        return put
+
+    monkeypatch.setattr(FileLedger, "put_window", denied_on(2))  # the window closed at the cleanup
+    result, data = drill(tlab, "tp-window", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    assert len(calls) == 2 and data["details"]["items_deleted"] is True, result.output
+    assert any("window could not be closed" in e["message"] for e in data["events"]), data["events"]
+    assert list(lab_ledger(tlab.lab_dir).records()) == [], "the record is deleted though its window could not be closed"
+    calls.clear()
+    monkeypatch.setattr(FileLedger, "put_window", denied_on(1))  # the window opened at the start
+    result, _ = drill(tlab, "tp-window", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    assert result.exit_code != 0 and len(calls) == 1 and "AccessDenied" in result.output, result.output
+    assert list(lab_ledger(tlab.lab_dir).records()) == [] and ddb.scan(TableName="tp-window")["Count"] == 0
+
+
 def test_a_drill_above_the_cost_ceiling_is_refused_in_one_line_before_anything_is_written(tlab: Cli) -> None:
     ddb = aws(tlab).client("dynamodb")
     make_table(ddb, "tp-costly")
