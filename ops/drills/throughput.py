@@ -37,8 +37,10 @@ scale-in waits for low use, and capacity is billed by the hour) — an upper bou
 A provisioned table shares its capacity with the application: a load beyond it throttles the
 application's requests too, and autoscaling follows only minutes later. The drill is budgeted
 against what the application leaves: the capacity less a headroom (a fifth, for the application's
-own swings) less what the table consumes now (the busiest of the last five minutes of CloudWatch,
-the minute under way over the seconds it has run, earlier drills' minutes left out). A load above
+own swings) less what the table consumes now (the busiest of the last five minutes CloudWatch has
+published, the minute under way over the seconds it has run, earlier drills' minutes left out; when it
+has published none of them, the day's peak stands for it: a minute not yet published is never "nothing
+consumed"). A load above
 that budget is refused before anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point. On demand, the same
 sum is held against the warm throughput less the headroom and the maximum on-demand throughput
 (OnDemandThroughput): above either, PRE-CAPACITY fails unless --allow-throttling, as the service
@@ -207,25 +209,45 @@ def baseline(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[d
 
 def current_use(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[datetime, datetime]],
                 now: datetime) -> tuple[dict[str, float], str]:
-    """What the table consumes now: the busiest one-minute Sum / 60 of the last opts.current_minutes,
-    earlier drills' minutes left out. No data point in them: DynamoDB publishes a minute only when the
-    table was used, so nothing was consumed."""
+    """What the table consumes now: the busiest one-minute Sum / 60 of the minutes CloudWatch has published of
+    the last opts.current_minutes (the minute under way over the seconds it has run), earlier drills' minutes
+    left out. A minute with no data point is not "nothing consumed": CloudWatch publishes DynamoDB's minutes a
+    minute or more late. A minute is published when either consumed metric has a data point in it (the
+    newest such minute marks how far CloudWatch has got); when none of the recent minutes is, the peak of
+    the last opts.window_h hours stands for the current use. Only a table with no data point over those hours
+    at all (DynamoDB publishes none for a minute nobody used) is taken to consume nothing."""
+    day = now - timedelta(hours=opts.window_h)
     start = now - timedelta(minutes=opts.current_minutes)
+    series = {k: target.minute_sums(METRICS[k], day, now + timedelta(minutes=1)) for k in METRICS}
+    published = sorted({m.at for sums in series.values() for m in sums})
+    if not published:
+        return {"write": 0.0, "read": 0.0}, (f"nothing: CloudWatch has no ConsumedWriteCapacityUnits or ConsumedReadCapacityUnits "
+                                             f"data point over the last {opts.window_h:g} h (a minute nobody used has none)")
+    newest = published[-1]
+    recent = {t for t in published if t + timedelta(minutes=1) > start and not peak([MinuteSum(t, 0.0)], excluded)[2]}
     rate, parts = {}, []
-    for kind in ("write", "read"):
-        sums = target.minute_sums(METRICS[kind], start, now + timedelta(minutes=1))
-        per_s, minute, _ = peak([m for m in sums if m.at + timedelta(minutes=1) <= now], excluded)
-        # the minute under way: its Sum over the seconds it has run so far (at least PARTIAL_MINUTE_S, so a
-        # request or two in its first second is not taken for a rate)
-        for m in sums:
-            if m.at + timedelta(minutes=1) > now and not peak([m], excluded)[2]:
-                elapsed = max(PARTIAL_MINUTE_S, (now - m.at).total_seconds())
-                if m.total / elapsed > per_s:
-                    per_s, minute = m.total / elapsed, m
+    if not recent:
+        for kind in METRICS:
+            rate[kind], minute, _ = peak(series[kind], excluded)
+            parts.append(f"{rate[kind]:.3f} {UNIT[kind]}/s" + (f" (minute of {minute.at:%H:%M} UTC)" if minute and rate[kind] > 0 else ""))
+        return rate, (f"{' and '.join(parts)}, the peak of the last {opts.window_h:g} h (earlier drills' minutes left out): CloudWatch "
+                      f"has published no minute of the last {opts.current_minutes:g} outside earlier drills (the newest it has is "
+                      f"{newest:%H:%M} UTC), so the current use is not known and the peak stands for it")
+    for kind in METRICS:
+        per_s, busiest = 0.0, None
+        for m in series[kind]:
+            if m.at not in recent:
+                continue
+            # the minute under way: its Sum over the seconds it has run so far (at least PARTIAL_MINUTE_S, so a
+            # request or two in its first second is not taken for a rate)
+            seconds = max(PARTIAL_MINUTE_S, (now - m.at).total_seconds()) if m.at + timedelta(minutes=1) > now else 60.0
+            if m.total / seconds > per_s:
+                per_s, busiest = m.total / seconds, m
         rate[kind] = per_s
-        parts.append(f"{per_s:.3f} {UNIT[kind]}/s" + (f" (minute of {minute.at:%H:%M} UTC)" if minute and per_s > 0 else ""))
-    return rate, (f"{' and '.join(parts)}, the busiest minute of the last {opts.current_minutes:g} in CloudWatch "
-                  "(the minute under way over the seconds it has run)")
+        parts.append(f"{per_s:.3f} {UNIT[kind]}/s" + (f" (minute of {busiest.at:%H:%M} UTC)" if busiest and per_s > 0 else ""))
+    first, last = min(recent), max(recent)
+    return rate, (f"{' and '.join(parts)}, the busiest of the {len(recent)} minute(s) CloudWatch has published of the last "
+                  f"{opts.current_minutes:g} ({first:%H:%M} to {last:%H:%M} UTC; the minute under way over the seconds it has run)")
 
 
 class _Prices:

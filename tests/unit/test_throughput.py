@@ -177,8 +177,23 @@ def test_current_use_is_the_busiest_recent_minute_and_the_minute_under_way_count
     quiet = [MinuteSum(T0 + timedelta(minutes=10), 900.0)]
     rate, _ = tp.current_use(PartialTarget(quiet, []), tp.ThroughputOptions(), [(now - timedelta(minutes=2), now)], now)
     assert rate["write"] == 0.0, "an earlier drill's minutes are not the application's use"
-    old = [MinuteSum(T0, 6000.0)]  # ten minutes ago: not what the table consumes now
-    assert tp.current_use(PartialTarget(old, []), tp.ThroughputOptions(), [], now)[0]["write"] == 0.0
+    assert "the busiest of the 6 minute(s) CloudWatch has published of the last 5 (12:05 to 12:10 UTC" in source, source
+
+
+def test_current_use_never_reads_a_minute_cloudwatch_has_not_published_as_nothing_consumed() -> None:
+    now = T0 + timedelta(minutes=10, seconds=30)
+    # CloudWatch's newest minute is 12:04 (lagging), the application wrote 6,000 units a minute until then
+    lagging = [MinuteSum(T0 + timedelta(minutes=i), 6000.0) for i in range(5)]
+    rate, source = tp.current_use(PartialTarget(lagging, []), tp.ThroughputOptions(), [], now)
+    assert rate["write"] == 100.0, "the day's peak stands for a current use CloudWatch has not published"
+    assert "published no minute of the last 5" in source and "the newest it has is 12:04 UTC" in source, source
+    # Negative controls: a published recent minute is read as it is (a quiet one is quiet) ...
+    quieter = lagging + [MinuteSum(T0 + timedelta(minutes=8), 60.0)]
+    rate, source = tp.current_use(PartialTarget(quieter, []), tp.ThroughputOptions(), [], now)
+    assert rate["write"] == 1.0 and "1 minute(s) CloudWatch has published of the last 5 (12:08 to 12:08 UTC" in source, source
+    # ... and a table with no data point in the whole day consumed nothing, and says why
+    rate, source = tp.current_use(PartialTarget([], []), tp.ThroughputOptions(), [], now)
+    assert rate == {"write": 0.0, "read": 0.0} and "no ConsumedWriteCapacityUnits or ConsumedReadCapacityUnits data point" in source
 
 
 def test_a_global_table_is_refused_unless_allowed_and_its_writes_are_priced_once_more_per_replica() -> None:
