@@ -108,7 +108,7 @@ class TableInfo:
     # Application Auto Scaling of a provisioned table's capacity: {"write": (min, max), "read": ...};
     # None when it could not be read.
     autoscaling: dict[str, tuple[float, float]] | None = field(default_factory=dict)
-    replicas: tuple[str, ...] = ()  # regions of a global table's replicas (DescribeTable Replicas), this one's left out
+    replicas: tuple[str, ...] = ()  # regions of a global table's replicas (DescribeTable Replicas or DescribeGlobalTable), this one's left out
 
     @property
     def mode(self) -> str:
@@ -217,9 +217,28 @@ class LoadTarget:
             ttl_attribute=ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
             description=t,
             autoscaling={} if mode == "PAY_PER_REQUEST" else self._autoscaling(),
-            replicas=tuple(r["RegionName"] for r in t.get("Replicas") or []
-                           if r.get("RegionName") and r.get("RegionName") != self.aws.region),
+            replicas=self._replicas(t),
         )
+
+    def _replicas(self, t: dict[str, Any]) -> tuple[str, ...]:
+        """The regions of the table's replicas, this one's left out. DescribeTable lists them (Replicas) for
+        global tables of version 2019.11.21, which it names in GlobalTableVersion; a table of version
+        2017.11.29 is described only by DescribeGlobalTable (its ReplicationGroup), and a table that is
+        no global table answers GlobalTableNotFoundException there."""
+        if t.get("GlobalTableVersion") or t.get("Replicas"):
+            regions = [r.get("RegionName") for r in t.get("Replicas") or []]
+        else:
+            try:
+                group = self.ddb.describe_global_table(GlobalTableName=self.name)["GlobalTableDescription"].get("ReplicationGroup")
+            except Exception as exc:  # noqa: BLE001 — not found is "no replicas"; anything else must not be taken for it
+                if error_code(exc) == "GlobalTableNotFoundException":
+                    return ()
+                from ops.errors import describe
+
+                raise CannotRun(f"whether {self.name} is a global table of version 2017.11.29 could not be read ({describe(exc) or exc}): "
+                                "its replicas' writes cannot be bounded") from None
+            regions = [r.get("RegionName") for r in group or []]
+        return tuple(r for r in regions if r and r != self.aws.region)
 
     def _autoscaling(self) -> dict[str, tuple[float, float]] | None:
         """The table's scalable capacity: the drill's load may raise it, and what it is raised to is paid."""

@@ -59,11 +59,13 @@ late on AWS, so a drill shorter than that lag watches none: TP-OTHER-CLIENTS is 
 measured), as it is when any read failed, and the minutes read back after the load
 (TP-TABLE-THROTTLES) are the only check of other clients' throttles.
 
-A global table (DescribeTable lists Replicas) copies every write of the drill to each replica, whose
+A global table (DescribeTable lists Replicas; a table of version 2017.11.29, which DescribeTable does not
+describe as global, from DescribeGlobalTable) copies every write of the drill to each replica, whose
 capacity and bill take them too: it is refused (PRE-REPLICAS) unless --allow-replicas, and then each
 write is priced once more per replica (replicated write request units on demand, replicated write
-capacity that autoscaling may add when provisioned, at the catalog's write prices, which AWS charges
-for them alike); cross-region transfer of the replicated items is not priced.
+capacity that autoscaling may add when provisioned, at the write prices of each replica's region in
+the catalog, which AWS charges for them alike; a replica region the catalog lacks refuses the drill);
+cross-region transfer of the replicated items is not priced.
 
 Earlier drills' minutes are found in two places: the report directory, and the ledger's drill
 windows (ops.lease: kept 15 days, in an AWS env's lease table, so drills run from another host count).
@@ -262,19 +264,38 @@ class _Prices:
         return float(self.prices[key]["usd"])
 
 
+def _replica_prices(info: TableInfo, replica_catalogs: dict[str, dict[str, Any]] | None) -> list[_Prices]:
+    """Each replica's region's prices (the catalog's own, loaded when not given); a region the catalog lacks
+    stops the drill in one line: another region's price never stands in for it."""
+    from ops.cost.estimate import load_catalog
+    from ops.errors import ConfigError
+
+    out = []
+    for region in info.replicas:
+        try:
+            out.append(_Prices((replica_catalogs or {}).get(region) or load_catalog(region)))
+        except ConfigError as exc:
+            raise UsageError(f"replica region {region} of {info.name} cannot be priced: {exc}") from None
+    return out
+
+
 def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[str, Any],
-          targets: tuple[float, float] = (0.0, 0.0), seconds: float = 0.0) -> Cost:
-    """targets: the write and read units a second at the multiple; seconds: how long the load runs."""
+          targets: tuple[float, float] = (0.0, 0.0), seconds: float = 0.0,
+          replica_catalogs: dict[str, dict[str, Any]] | None = None) -> Cost:
+    """targets: the write and read units a second at the multiple; seconds: how long the load runs;
+    replica_catalogs: the prices of each replica's region (by default from the price catalog)."""
     prices = _Prices(catalog)
-    copies = len(info.replicas)
+    replicas = _replica_prices(info, replica_catalogs)
+    copies = len(replicas)
     if info.on_demand:
         w, r = prices.usd("dynamodb.ondemand.write"), prices.usd("dynamodb.ondemand.read")
-        usd = write_units * (1 + copies) * w / 1e6 + read_units * r / 1e6
+        each = [(region, rp.usd("dynamodb.ondemand.write")) for region, rp in zip(info.replicas, replicas)]
+        usd = write_units * (w + sum(x for _, x in each)) / 1e6 + read_units * r / 1e6
         note = (f"on-demand: {write_units:,.0f} write request units x {w:g} USD per million + "
                 f"{read_units:,.0f} read request units x {r:g} USD per million")
         if copies:
-            note += (f" + {write_units:,.0f} replicated write request units in each of {copies} replica(s) "
-                     f"({', '.join(info.replicas)}) x {w:g} USD per million (cross-region transfer not priced)")
+            note += (f" + {write_units:,.0f} replicated write request units in each of {copies} replica(s) ("
+                     + ", ".join(f"{region} x {x:g}" for region, x in each) + " USD per million; cross-region transfer not priced)")
         return Cost(write_units, read_units, usd, note)
     hourly = (info.provisioned_wcu * prices.usd("dynamodb.provisioned.wcu")
               + info.provisioned_rcu * prices.usd("dynamodb.provisioned.rcu"))
@@ -291,8 +312,8 @@ def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[
                                                          "add nothing to it")
     hours = math.ceil(seconds / 3600) + 1
     # each replica's write capacity scales with the replicated writes as the table's does (replicated WCU)
-    usd = hours * (raised.get("write", 0.0) * (1 + copies) * prices.usd("dynamodb.provisioned.wcu")
-                   + raised.get("read", 0.0) * prices.usd("dynamodb.provisioned.rcu"))
+    wcu = prices.usd("dynamodb.provisioned.wcu") + sum(rp.usd("dynamodb.provisioned.wcu") for rp in replicas)
+    usd = hours * (raised.get("write", 0.0) * wcu + raised.get("read", 0.0) * prices.usd("dynamodb.provisioned.rcu"))
     added = " and ".join(f"{n:g} {UNIT[k]}" for k, n in raised.items() if n)
     each = f" (the write capacity in the table and each of its {copies} replica(s))" if copies and raised.get("write") else ""
     return Cost(write_units, read_units, usd, note + f"; autoscaling may add up to {added}{each} for about {hours} h "

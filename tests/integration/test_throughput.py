@@ -10,6 +10,7 @@ import shutil
 import signal
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
@@ -475,20 +476,33 @@ def test_a_global_table_is_refused_unless_allowed_and_then_its_writes_are_priced
     make_table(ddb, "tp-global")
     ddb.update_table(TableName="tp-global", ReplicaUpdates=[{"Create": {"RegionName": "us-west-2"}}, {"Create": {"RegionName": "eu-west-1"}}])
     replicas = ddb.describe_table(TableName="tp-global")["Table"]["Replicas"]
+    cache = tlab.lab_dir.parent / "tp-cache"  # a refreshed catalog (XDG_CACHE_HOME/dbops/prices.json) with the replicas' regions
+    shipped = json.loads((Path(ddb_load.__file__).parents[1] / "cost" / "prices.json").read_text())
+    east = shipped["regions"]["us-east-1"]
+    doubled = {k: {**v, "usd": 2 * v["usd"]} if "usd" in v else v for k, v in east["prices"].items()}
+    (cache / "dbops").mkdir(parents=True, exist_ok=True)
+    (cache / "dbops" / "prices.json").write_text(json.dumps({**shipped, "regions": {
+        "us-east-1": east, "us-west-2": east, "eu-west-1": {**east, "prices": doubled}}}))
     assert [(r["RegionName"], r["ReplicaStatus"]) for r in replicas] == [("us-west-2", "ACTIVE"), ("eu-west-1", "ACTIVE")]
-    refused, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    refused, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK, XDG_CACHE_HOME=str(cache))
     assert refused.exit_code == 2 and checks(data)["PRE-REPLICAS"] == "fail", refused.output
     assert "--allow-replicas" in next(c["detail"] for c in data["checks"] if c["id"] == "PRE-REPLICAS")
     assert ddb.scan(TableName="tp-global")["Count"] == 0, "refused before anything was written"
-    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", "--allow-replicas", *QUICK)
+    # the shipped catalog has no prices for the replicas' regions: refused in one line, not priced at us-east-1's
+    refused = tlab("drill", "throughput", "dynamodb:tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", "--allow-replicas", *QUICK)
+    assert refused.exit_code == 2 and "replica region us-west-2 of tp-global cannot be priced" in refused.output, refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and ddb.scan(TableName="tp-global")["Count"] == 0, refused.output
+    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", "--allow-replicas", *QUICK,
+                         XDG_CACHE_HOME=str(cache))
     m, cost = data["measurements"], data["details"]["cost"]
     assert checks(data)["PRE-REPLICAS"] == "warn" and m["consumed_write_units"] > 0, result.output
-    assert cost["usd"] == pytest.approx((3 * m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
-    assert "in each of 2 replica(s) (us-west-2, eu-west-1)" in cost["actual"] and "replica" in cost["estimate"]
+    # us-east-1 and us-west-2 at 0.625 USD a million write request units, eu-west-1 at twice that
+    assert cost["usd"] == pytest.approx((4 * m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
+    assert "in each of 2 replica(s) (us-west-2 x 0.625, eu-west-1 x 1.25" in cost["actual"] and "replica" in cost["estimate"]
     # Negative control: with its replicas removed the same table is loaded without the flag and priced once.
     ddb.update_table(TableName="tp-global", ReplicaUpdates=[{"Delete": {"RegionName": "us-west-2"}}, {"Delete": {"RegionName": "eu-west-1"}}])
     assert "Replicas" not in ddb.describe_table(TableName="tp-global")["Table"]
-    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK, XDG_CACHE_HOME=str(cache))
     m, cost = data["measurements"], data["details"]["cost"]
     assert "PRE-REPLICAS" not in checks(data) and "replica" not in cost["actual"], result.output
     assert cost["usd"] == pytest.approx((m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)

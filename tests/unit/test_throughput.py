@@ -204,11 +204,77 @@ def test_a_global_table_is_refused_unless_allowed_and_its_writes_are_priced_once
     assert {c: s for c, s, _ in tp.pre_checks(p, allow_replicas=True)}["PRE-REPLICAS"] == "warn"
     assert "PRE-REPLICAS" not in {c for c, _, _ in tp.pre_checks(plan_of(0.0))}, "negative control: a table of one region"
     catalog = load_catalog("us-east-1")
-    cost = tp.price(global_info, 1_000_000, 1_000_000, catalog)
-    assert cost.usd == pytest.approx(3 * 0.625 + 0.125) and "replicated write request units in each of 2 replica(s)" in cost.note
+    regions = {"us-west-2": catalog, "eu-west-1": priced(catalog, "eu-west-1", 2.0)}  # eu-west-1 at twice the price
+    cost = tp.price(global_info, 1_000_000, 1_000_000, catalog, replica_catalogs=regions)
+    assert cost.usd == pytest.approx(0.625 + 0.625 + 2 * 0.625 + 0.125), "each replica at its own region's price"
+    assert "replicated write request units in each of 2 replica(s) (us-west-2 x 0.625, eu-west-1 x 1.25" in cost.note, cost.note
     assert tp.price(info(), 1_000_000, 1_000_000, catalog).usd == pytest.approx(0.625 + 0.125)
     scaled = replace(info(on_demand=False, wcu=100, rcu=200, autoscaling={"write": (100.0, 1000.0)}), replicas=("us-west-2",))
-    assert tp.price(scaled, 5_000_000, 0, catalog, targets=(500.0, 0.0), seconds=90).usd == pytest.approx(2 * 900 * 0.00065 * 2)
+    assert tp.price(scaled, 5_000_000, 0, catalog, targets=(500.0, 0.0), seconds=90,
+                    replica_catalogs=regions).usd == pytest.approx(2 * 900 * 0.00065 * 2)
+
+
+def priced(catalog: dict[str, Any], region: str, factor: float) -> dict[str, Any]:
+    return {**catalog, "region": region, "prices": {k: {**v, "usd": v["usd"] * factor} if "usd" in v else v
+                                                          for k, v in catalog["prices"].items()}}
+
+
+def test_a_replica_in_a_region_the_catalog_lacks_refuses_the_drill_rather_than_take_another_regions_price() -> None:
+    global_info = replace(info(), replicas=("ap-southeast-9",))
+    with pytest.raises(UsageError, match=r"replica region ap-southeast-9 of t cannot be priced: .*no prices for region ap-southeast-9"):
+        tp.price(global_info, 1000, 0, load_catalog("us-east-1"))
+    # Negative control: the same replica with its region's prices is priced
+    assert tp.price(global_info, 1_000_000, 0, load_catalog("us-east-1"),
+                    replica_catalogs={"ap-southeast-9": priced(load_catalog("us-east-1"), "ap-southeast-9", 1.5)}).usd == \
+        pytest.approx(0.625 * 2.5)
+
+
+def stubbed_table(description: dict[str, Any], global_table: dict[str, Any] | None, asked: bool = True) -> Any:
+    """LoadTarget.info() against DynamoDB answering as its API reference shapes DescribeTable, DescribeTimeToLive
+    and DescribeGlobalTable (None: GlobalTableNotFoundException) — moto has no global tables of version 2017.11.29."""
+    import boto3
+    from botocore.stub import Stubber
+
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    ddb, scaling = session.client("dynamodb"), session.client("application-autoscaling")
+    stub, scaling_stub = Stubber(ddb), Stubber(scaling)
+    stub.add_response("describe_table", {"Table": description}, {"TableName": "orders"})
+    stub.add_response("describe_time_to_live", {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}, {"TableName": "orders"})
+    if not asked:
+        pass  # no DescribeGlobalTable is expected: one made fails the Stubber
+    elif global_table is None:
+        stub.add_client_error("describe_global_table", "GlobalTableNotFoundException", "Global table not found",
+                              expected_params={"GlobalTableName": "orders"})
+    else:
+        stub.add_response("describe_global_table", {"GlobalTableDescription": global_table}, {"GlobalTableName": "orders"})
+    scaling_stub.add_response("describe_scalable_targets", {"ScalableTargets": []})
+    stub.activate()
+    scaling_stub.activate()
+    aws = SimpleNamespace(region="us-east-1", client=lambda name: {"dynamodb": ddb, "application-autoscaling": scaling}.get(name, ddb))
+    target = ddb_load.LoadTarget("orders", aws)
+    found = target.info()
+    stub.assert_no_pending_responses()
+    return found
+
+
+LEGACY_TABLE = {"TableName": "orders", "TableStatus": "ACTIVE", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "ProvisionedThroughput": {"ReadCapacityUnits": 100, "WriteCapacityUnits": 100},
+                "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+
+
+def test_a_global_table_of_version_2017_is_found_by_describe_global_table_and_a_plain_table_is_not_one() -> None:
+    legacy = stubbed_table(LEGACY_TABLE, {
+        "GlobalTableName": "orders", "GlobalTableStatus": "ACTIVE",
+        "GlobalTableArn": "arn:aws:dynamodb::123456789012:global-table/orders",
+        "ReplicationGroup": [{"RegionName": "us-east-1", "ReplicaStatus": "ACTIVE"}, {"RegionName": "eu-west-1", "ReplicaStatus": "ACTIVE"}]})
+    assert legacy.replicas == ("eu-west-1",), "DescribeTable says nothing of a 2017.11.29 global table's replicas"
+    assert {c: s for c, s, _ in tp.pre_checks(replace(plan_of(0.0), info=legacy))}["PRE-REPLICAS"] == "fail"
+    # Negative control: GlobalTableNotFoundException is a table of one region
+    assert stubbed_table(LEGACY_TABLE, None).replicas == ()
+    # a table of version 2019.11.21 is described by DescribeTable alone
+    current = {**LEGACY_TABLE, "GlobalTableVersion": "2019.11.21", "Replicas": [{"RegionName": "us-west-2", "ReplicaStatus": "ACTIVE"}]}
+    assert stubbed_table(current, None, asked=False).replicas == ("us-west-2",)
 
 
 def test_windows_of_earlier_drills_in_the_ledger_are_left_out_like_their_reports() -> None:
