@@ -67,6 +67,14 @@ capacity that autoscaling may add when provisioned, at the write prices of each 
 the catalog, which AWS charges for them alike; a replica region the catalog lacks refuses the drill);
 cross-region transfer of the replicated items is not priced.
 
+A global secondary index whose key attributes the drill's items all carry (the table's key, the drill's
+own dbops_* attributes, the TTL attribute) takes every write of the drill: its capacity is not budgeted
+(a provisioned index that cannot keep up throttles the table's writes, the application's too), so it is
+refused (PRE-GSI) unless --allow-gsi-writes, and then each write is priced once more per index (on
+demand; provisioned, the index's capacity is paid anyway and what its autoscaling may add is not
+priced). Writes ask for ReturnConsumedCapacity=INDEXES and count the table's own units, so an index's
+are not counted twice. The indexes' own throttle events are not watched.
+
 Earlier drills' minutes are found in two places: the report directory, and the ledger's drill
 windows (ops.lease: kept 15 days, in an AWS env's lease table, so drills run from another host count).
 """
@@ -114,6 +122,7 @@ class ThroughputOptions:
     expires_hours: float = 6.0
     allow_throttling: bool = False  # a provisioned table's capacity may be exceeded, the application's requests throttled
     allow_replicas: bool = False  # a global table may be loaded: every write is replicated to each replica
+    allow_gsi_writes: bool = False  # a table whose global secondary indexes take the drill's items may be loaded
     current_minutes: float = 5.0  # how far back "what the table consumes now" is read
     headroom: float = CAPACITY_HEADROOM
     watch_every_s: float = 2.0  # how often another client's throttles are looked for during the load
@@ -290,17 +299,23 @@ def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[
     if info.on_demand:
         w, r = prices.usd("dynamodb.ondemand.write"), prices.usd("dynamodb.ondemand.read")
         each = [(region, rp.usd("dynamodb.ondemand.write")) for region, rp in zip(info.replicas, replicas)]
-        usd = write_units * (w + sum(x for _, x in each)) / 1e6 + read_units * r / 1e6
+        indexes = 1 + len(info.indexes_written)  # the table's write and one in each index the item lands in
+        usd = write_units * indexes * (w + sum(x for _, x in each)) / 1e6 + read_units * r / 1e6
         note = (f"on-demand: {write_units:,.0f} write request units x {w:g} USD per million + "
                 f"{read_units:,.0f} read request units x {r:g} USD per million")
+        if info.indexes_written:
+            note += (f" + {write_units:,.0f} write request units in each of {len(info.indexes_written)} global secondary index(es) "
+                     f"({', '.join(info.indexes_written)}) x {w:g} USD per million")
         if copies:
-            note += (f" + {write_units:,.0f} replicated write request units in each of {copies} replica(s) ("
+            note += (f" + {write_units * indexes:,.0f} replicated write request units in each of {copies} replica(s) ("
                      + ", ".join(f"{region} x {x:g}" for region, x in each) + " USD per million; cross-region transfer not priced)")
         return Cost(write_units, read_units, usd, note)
     hourly = (info.provisioned_wcu * prices.usd("dynamodb.provisioned.wcu")
               + info.provisioned_rcu * prices.usd("dynamodb.provisioned.rcu"))
     note = (f"provisioned: the table's {info.provisioned_wcu:g} WCU and {info.provisioned_rcu:g} RCU are paid whether used or not "
-            f"({hourly:.4f} USD an hour)")
+            f"({hourly:.4f} USD an hour)" + (f"; its indexes' capacity ({', '.join(info.indexes_written)}), which the drill's "
+                                             "writes take too, as well (what their autoscaling may add is not priced)"
+                                             if info.indexes_written else ""))
     # Capacity autoscaling may add, up to its maximum, when the load is above the provisioned capacity; when
     # it could not be read, up to the per-table quota.
     scaling = info.autoscaling if info.autoscaling is not None else {k: (0.0, TABLE_QUOTA_UNITS) for k in ("write", "read")}
@@ -343,9 +358,16 @@ def refuse_if_costly(p: Plan, max_cost_usd: float) -> None:
 
 
 def pre_checks(p: Plan, allow_throttling: bool = False, allow_replicas: bool = False,
-               headroom: float = CAPACITY_HEADROOM) -> list[tuple[str, str, str]]:
+               headroom: float = CAPACITY_HEADROOM, allow_gsi_writes: bool = False) -> list[tuple[str, str, str]]:
     info, base = p.info, p.baseline
     out = [("PRE-AVAILABLE", "pass" if info.status == "ACTIVE" else "fail", f"table {info.name} is {info.status} ({info.mode})")]
+    if info.indexes_written:
+        # An index's capacity is not budgeted here: a provisioned index that cannot keep up throttles the
+        # table's writes too (the application's with the drill's).
+        gsis = (f"the drill's items carry every key attribute of {len(info.indexes_written)} global secondary index(es) "
+                f"({', '.join(info.indexes_written)}): each takes every write of the drill, and its capacity is not budgeted")
+        out.append(("PRE-GSI", "warn", gsis + "; --allow-gsi-writes: each priced once more") if allow_gsi_writes
+                   else ("PRE-GSI", "fail", gsis + "; pass --allow-gsi-writes to load it anyway"))
     if info.replicas:
         copies = f"a global table with {len(info.replicas)} replica(s) ({', '.join(info.replicas)}): each of the drill's writes is " \
                  "replicated to every replica, whose capacity and bill take it too"
@@ -612,7 +634,7 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
     journal.measure("target_rcu", p.target_rcu)
     journal.measure("cost_estimate_usd", p.estimate.usd)
     journal.event("cost", f"estimated {p.estimate.usd:.6f} USD (at most {opts.max_cost_usd:g}): {p.estimate.note}")
-    for cid, status, detail in pre_checks(p, opts.allow_throttling, opts.allow_replicas, opts.headroom):
+    for cid, status, detail in pre_checks(p, opts.allow_throttling, opts.allow_replicas, opts.headroom, opts.allow_gsi_writes):
         journal.check(cid, status, detail)
     if any(c.status == "fail" for c in journal.checks):
         return journal.finish("error", f"ERROR: pre-checks failed, the drill did not start: {journal.failed_detail()}")

@@ -68,8 +68,8 @@ def aws(cli: Cli, retries: bool = True) -> Aws:
 def make_table(ddb: Any, name: str, provisioned: tuple[int, int] | None = None, **extra: Any) -> dict[str, Any]:
     capacity = ({"ProvisionedThroughput": {"ReadCapacityUnits": provisioned[1], "WriteCapacityUnits": provisioned[0]}}
                 if provisioned else {"BillingMode": "PAY_PER_REQUEST"})
-    return ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], **capacity, **extra)["TableDescription"]
+    extra.setdefault("AttributeDefinitions", [{"AttributeName": "pk", "AttributeType": "S"}])
+    return ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], **capacity, **extra)["TableDescription"]
 
 
 def put_app_items(ddb: Any, name: str, n: int) -> dict[str, Any]:
@@ -506,6 +506,28 @@ def test_a_global_table_is_refused_unless_allowed_and_then_its_writes_are_priced
     m, cost = data["measurements"], data["details"]["cost"]
     assert "PRE-REPLICAS" not in checks(data) and "replica" not in cost["actual"], result.output
     assert cost["usd"] == pytest.approx((m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
+
+
+def test_a_table_whose_index_takes_the_drills_items_is_refused_unless_allowed_and_then_priced_per_index(tlab: Cli) -> None:
+    ddb = aws(tlab).client("dynamodb")
+    index = lambda name, key: {"IndexName": name, "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],  # noqa: E731
+                               "Projection": {"ProjectionType": "KEYS_ONLY"}}
+    make_table(ddb, "tp-indexed", GlobalSecondaryIndexes=[index("by-marker", "dbops_marker")],
+               AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "dbops_marker", "AttributeType": "S"}])
+    refused, data = drill(tlab, "tp-indexed", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    assert refused.exit_code == 2 and checks(data)["PRE-GSI"] == "fail", refused.output
+    assert "(by-marker)" in next(c["detail"] for c in data["checks"] if c["id"] == "PRE-GSI")
+    assert ddb.scan(TableName="tp-indexed")["Count"] == 0, "refused before anything was written"
+    result, data = drill(tlab, "tp-indexed", "--baseline-wcu", "1", "--baseline-rcu", "1", "--allow-gsi-writes", *QUICK)
+    m, cost = data["measurements"], data["details"]["cost"]
+    assert checks(data)["PRE-GSI"] == "warn" and m["consumed_write_units"] > 0, result.output
+    assert cost["usd"] == pytest.approx((2 * m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
+    assert "global secondary index(es) (by-marker)" in cost["actual"]
+    # Negative control: an index keyed on an attribute the drill's items lack takes none of them
+    make_table(ddb, "tp-other-index", GlobalSecondaryIndexes=[index("by-customer", "customer")],
+               AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "customer", "AttributeType": "S"}])
+    result, data = drill(tlab, "tp-other-index", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    assert "PRE-GSI" not in checks(data) and "index" not in data["details"]["cost"]["actual"] and result.exit_code == 0, result.output
 
 
 def test_an_earlier_drill_run_with_another_report_directory_is_left_out_of_the_peak_by_its_ledger_window(tlab: Cli) -> None:

@@ -214,6 +214,27 @@ def test_a_global_table_is_refused_unless_allowed_and_its_writes_are_priced_once
                     replica_catalogs=regions).usd == pytest.approx(2 * 900 * 0.00065 * 2)
 
 
+def test_a_global_secondary_index_the_drills_items_land_in_is_refused_unless_allowed_and_priced_once_more() -> None:
+    table = {**STRING_TABLE, "GlobalSecondaryIndexes": [
+        {"IndexName": "by-pk", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]},
+        {"IndexName": "by-marker", "KeySchema": [{"AttributeName": "dbops_marker", "KeyType": "HASH"},
+                                                 {"AttributeName": "expires", "KeyType": "RANGE"}]},
+        {"IndexName": "by-customer", "KeySchema": [{"AttributeName": "customer", "KeyType": "HASH"}]}]}
+    assert ddb_load.indexes_written(table) == ("by-pk",), "an index keyed on an attribute the drill's items lack takes none of them"
+    assert ddb_load.indexes_written(table, ttl_attribute="expires") == ("by-pk", "by-marker"), "the TTL attribute is on every item"
+    indexed = replace(info(), indexes_written=("by-pk",))
+    p = replace(plan_of(0.0), info=indexed)
+    refused = {c: (s, d) for c, s, d in tp.pre_checks(p)}["PRE-GSI"]
+    assert refused[0] == "fail" and "(by-pk)" in refused[1] and "--allow-gsi-writes" in refused[1], refused
+    assert {c: s for c, s, _ in tp.pre_checks(p, allow_gsi_writes=True)}["PRE-GSI"] == "warn"
+    assert "PRE-GSI" not in {c for c, _, _ in tp.pre_checks(plan_of(0.0))}, "negative control: a table without such an index"
+    cost = tp.price(indexed, 1_000_000, 0, load_catalog("us-east-1"))
+    assert cost.usd == pytest.approx(2 * 0.625) and "in each of 1 global secondary index(es) (by-pk)" in cost.note, cost.note
+    # the table's own units of an answer: ConsumedCapacity.Table with INDEXES (CapacityUnits counts the indexes too)
+    assert ddb_load.table_units({"ConsumedCapacity": {"CapacityUnits": 2.0, "Table": {"CapacityUnits": 1.0}}}) == 1.0
+    assert ddb_load.table_units({"ConsumedCapacity": {"CapacityUnits": 1.0}}) == 1.0
+
+
 def priced(catalog: dict[str, Any], region: str, factor: float) -> dict[str, Any]:
     return {**catalog, "region": region, "prices": {k: {**v, "usd": v["usd"] * factor} if "usd" in v else v
                                                           for k, v in catalog["prices"].items()}}
