@@ -224,14 +224,18 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
 @click.option("--metrics-wait", type=FiniteFloat(min=0, max=900), default=120.0, show_default=True,
               help="Seconds to wait afterwards for CloudWatch to publish the drill's minutes.")
 @click.option("--allow-throttling", is_flag=True,
-              help="Load a provisioned table beyond what the application leaves of its capacity: the application's requests "
-                   "may throttle too (the drill still stops when one does).")
+              help="Load a table beyond what the application leaves of its capacity (or an on-demand table beyond its maximum "
+                   "or warm throughput): the application's requests may throttle too. The drill stops on one only once CloudWatch "
+                   "has published its minute (a minute or more late on AWS): a shorter drill is not stopped by them.")
 @click.option("--allow-replicas", is_flag=True,
               help="Load a global table: every write is replicated to each replica, and priced per replica.")
+@click.option("--allow-gsi-writes", is_flag=True,
+              help="Load a table whose global secondary indexes take the drill's items (their key attributes are all on "
+                   "them): each index takes every write, its capacity not budgeted; priced once more per index.")
 @report_options
 def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: float, window_hours: float,
                baseline_wcu: float | None, baseline_rcu: float | None, max_cost: float | None, p95_ms: float | None,
-               metrics_wait: float, allow_throttling: bool, allow_replicas: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+               metrics_wait: float, allow_throttling: bool, allow_replicas: bool, allow_gsi_writes: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
                publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Drive DynamoDB TARGET at a multiple of its recent peak with items of its own: throttles, p95, rate, cost."""
     from ops.aws import Aws
@@ -255,7 +259,8 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
     opts = ThroughputOptions(multiplier=policy.throughput_multiplier, ramp_s=ramp_s, hold_s=hold_s, window_h=window_hours,
                              baseline_wcu=baseline_wcu, baseline_rcu=baseline_rcu, p95_ms=policy.throughput_p95_ms,
                              tolerance=policy.throughput_rate_tolerance, max_cost_usd=policy.max_drill_cost_usd,
-                             metrics_wait_s=metrics_wait, allow_throttling=allow_throttling, allow_replicas=allow_replicas)
+                             metrics_wait_s=metrics_wait, allow_throttling=allow_throttling, allow_replicas=allow_replicas,
+                             allow_gsi_writes=allow_gsi_writes)
     catalog = load_catalog(env.region)  # the table's region's prices
     with interruptible():
         load = LoadTarget(ref.name, Aws.for_env(cfg, env))

@@ -14,7 +14,8 @@ Requests go through a client with retries off (botocore's `max_attempts` counts 
 each throttled request is seen and counted rather than hidden in a retry; the RetryAttempts of
 every answer are summed all the same. Each write is one PutItem of an item under 1 KB (one write
 unit), each read one strongly consistent GetItem (one read unit), and every answer carries the
-ConsumedCapacity the service charged (ReturnConsumedCapacity=TOTAL).
+ConsumedCapacity the service charged (ReturnConsumedCapacity=TOTAL; writes ask for INDEXES and count
+the table's own units: an index's are priced per index, from the index's count).
 
 CloudWatch is read as the service publishes DynamoDB's metrics: namespace AWS/DynamoDB, dimension
 TableName, one-minute Sum (GetMetricStatistics, at most 1,440 data points a call).
@@ -81,6 +82,25 @@ def _hash_key(table: dict[str, Any]) -> str:
     return next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH")
 
 
+ITEM_ATTRIBUTES = ("dbops_marker", "dbops_seq", "dbops_written_at", "dbops_payload", "dbops_items")
+
+
+def indexes_written(table: dict[str, Any], ttl_attribute: str | None = None) -> tuple[str, ...]:
+    """The global secondary indexes a drill's item lands in: every key attribute of the index is one the
+    item carries (the table's key, the drill's own attributes, the TTL attribute). DynamoDB writes an
+    item to such an index, which consumes that index's write capacity (and, on demand, is billed)."""
+    carried = {k["AttributeName"] for k in table.get("KeySchema", [])} | set(ITEM_ATTRIBUTES) | ({ttl_attribute} if ttl_attribute else set())
+    return tuple(g["IndexName"] for g in table.get("GlobalSecondaryIndexes") or []
+                 if {k["AttributeName"] for k in g.get("KeySchema", [])} <= carried)
+
+
+def table_units(answer: dict[str, Any]) -> float:
+    """The table's own capacity units of an answer: with ReturnConsumedCapacity=INDEXES, ConsumedCapacity.Table
+    (CapacityUnits is the table's and its indexes' together); else its CapacityUnits."""
+    consumed = answer.get("ConsumedCapacity") or {}
+    return float((consumed.get("Table") or {}).get("CapacityUnits") or consumed.get("CapacityUnits") or 0)
+
+
 def error_code(exc: BaseException) -> str | None:
     response = getattr(exc, "response", None)
     return (response or {}).get("Error", {}).get("Code") if isinstance(response, dict) else None
@@ -108,7 +128,9 @@ class TableInfo:
     # Application Auto Scaling of a provisioned table's capacity: {"write": (min, max), "read": ...};
     # None when it could not be read.
     autoscaling: dict[str, tuple[float, float]] | None = field(default_factory=dict)
-    replicas: tuple[str, ...] = ()  # regions of a global table's replicas (DescribeTable Replicas), this one's left out
+    replicas: tuple[str, ...] = ()  # regions of a global table's replicas (DescribeTable Replicas or DescribeGlobalTable), this one's left out
+    # global secondary indexes whose key attributes the drill's items all carry: each takes every drill write
+    indexes_written: tuple[str, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -217,9 +239,29 @@ class LoadTarget:
             ttl_attribute=ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
             description=t,
             autoscaling={} if mode == "PAY_PER_REQUEST" else self._autoscaling(),
-            replicas=tuple(r["RegionName"] for r in t.get("Replicas") or []
-                           if r.get("RegionName") and r.get("RegionName") != self.aws.region),
+            replicas=self._replicas(t),
+            indexes_written=indexes_written(t, ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None),
         )
+
+    def _replicas(self, t: dict[str, Any]) -> tuple[str, ...]:
+        """The regions of the table's replicas, this one's left out. DescribeTable lists them (Replicas) for
+        global tables of version 2019.11.21, which it names in GlobalTableVersion; a table of version
+        2017.11.29 is described only by DescribeGlobalTable (its ReplicationGroup), and a table that is
+        no global table answers GlobalTableNotFoundException there."""
+        if t.get("GlobalTableVersion") or t.get("Replicas"):
+            regions = [r.get("RegionName") for r in t.get("Replicas") or []]
+        else:
+            try:
+                group = self.ddb.describe_global_table(GlobalTableName=self.name)["GlobalTableDescription"].get("ReplicationGroup")
+            except Exception as exc:  # noqa: BLE001 — not found is "no replicas"; anything else must not be taken for it
+                if error_code(exc) == "GlobalTableNotFoundException":
+                    return ()
+                from ops.errors import describe
+
+                raise CannotRun(f"whether {self.name} is a global table of version 2017.11.29 could not be read ({describe(exc) or exc}): "
+                                "its replicas' writes cannot be bounded") from None
+            regions = [r.get("RegionName") for r in group or []]
+        return tuple(r for r in regions if r and r != self.aws.region)
 
     def _autoscaling(self) -> dict[str, tuple[float, float]] | None:
         """The table's scalable capacity: the drill's load may raise it, and what it is raised to is paid."""
@@ -269,7 +311,7 @@ class LoadTarget:
 
     def _put(self, client: Any, table: dict[str, Any], item: dict[str, Any], drill_id: str) -> dict[str, Any]:
         return client.put_item(
-            TableName=self.name, Item=item, ReturnConsumedCapacity="TOTAL",
+            TableName=self.name, Item=item, ReturnConsumedCapacity="INDEXES",
             ConditionExpression="attribute_not_exists(#k) OR dbops_marker = :mine",
             ExpressionAttributeNames={"#k": _hash_key(table)}, ExpressionAttributeValues={":mine": {"S": source_name(drill_id)}})
 
@@ -280,7 +322,7 @@ class LoadTarget:
         throttles = [0]
         answer = _until(deadline_s, lambda: self._put(client, info.description, item, drill_id), self._collision(drill_id, MANIFEST),
                         throttles)
-        return float((answer.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0), throttles[0]
+        return table_units(answer), throttles[0]
 
     def _collision(self, drill_id: str, seq: int) -> Callable[[BaseException], None]:
         def check(exc: BaseException) -> None:
@@ -339,7 +381,7 @@ class LoadTarget:
             try:
                 answer = call()
                 op = Op(kind, sent - start, time.monotonic() - sent, "ok",
-                        float((answer.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0),
+                        table_units(answer),
                         int(answer.get("ResponseMetadata", {}).get("RetryAttempts") or 0))
                 if kind == "write":
                     with tally.lock:
@@ -493,7 +535,7 @@ def remove(ddb: Any, table: dict[str, Any], drill_id: str, written: set[int] | N
         written = present(ddb, table, drill_id, list(range(1, min(count, MAX_ITEMS) + 1)))
     throttles = [0]
     condition = {"ConditionExpression": "dbops_marker = :mine",
-                 "ExpressionAttributeValues": {":mine": {"S": source_name(drill_id)}}, "ReturnConsumedCapacity": "TOTAL"}
+                 "ExpressionAttributeValues": {":mine": {"S": source_name(drill_id)}}, "ReturnConsumedCapacity": "INDEXES"}
 
     def delete(seq: int) -> float | None:
         """Write units the delete consumed; None: not there, or not the drill's (left alone)."""
@@ -507,7 +549,7 @@ def remove(ddb: Any, table: dict[str, Any], drill_id: str, written: set[int] | N
                 raise CannotRun(f"{name}: item(s) of drill {drill_id} not deleted within {deadline_s:.0f}s: "
                                 "the table kept throttling the deletes") from None
             raise
-        return float((answer.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0)
+        return table_units(answer)
 
     with ThreadPoolExecutor(max_workers=DELETE_CONCURRENCY) as pool:
         results = list(pool.map(delete, sorted(written)))

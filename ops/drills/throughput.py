@@ -37,25 +37,43 @@ scale-in waits for low use, and capacity is billed by the hour) — an upper bou
 A provisioned table shares its capacity with the application: a load beyond it throttles the
 application's requests too, and autoscaling follows only minutes later. The drill is budgeted
 against what the application leaves: the capacity less a headroom (a fifth, for the application's
-own swings) less what the table consumes now (the busiest of the last five minutes of CloudWatch,
-the minute under way over the seconds it has run, earlier drills' minutes left out). A load above
+own swings) less what the table consumes now (the busiest of the last five minutes CloudWatch has
+published, the minute under way over the seconds it has run, earlier drills' minutes left out; when it
+has published none of them, the day's peak stands for it: a minute not yet published is never "nothing
+consumed"). A load above
 that budget is refused before anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point. On demand, the same
-sum is held against the warm throughput (a warning: the table scales). Autoscaling that could not be
+sum is held against the warm throughput less the headroom and the maximum on-demand throughput
+(OnDemandThroughput): above either, PRE-CAPACITY fails unless --allow-throttling, as the service
+throttles there and the application with the drill; a warm throughput the table does not report
+leaves PRE-CAPACITY unknown (not measured), never a pass. Autoscaling that could not be
 read is priced up to the per-table quota.
 
-Another client's throttles stop the drill: while the load runs, the table's WriteThrottleEvents and
-ReadThrottleEvents are read every few seconds and compared with the throttles the drill's own client
-counted, by when it sent them (OtherClients: a throttle of the drill's can be in CloudWatch only if
-its request was sent before the read). Any event beyond the drill's own is another client's: the
-load halts, the report says why (TP-OTHER-CLIENTS fails) and the drill ends aborted (exit 3).
-CloudWatch publishes DynamoDB's minutes about a minute late on AWS: a short drill may end before the
-events show; the minutes read back after it (TP-TABLE-THROTTLES) then fail it.
+Another client's throttles stop the drill where CloudWatch shows them: while the load runs, the
+table's WriteThrottleEvents and ReadThrottleEvents are read every few seconds and compared with the
+throttles the drill's own client counted, by when it sent them (OtherClients: a throttle of the
+drill's can be in CloudWatch only if its request was sent before the read). Any event beyond the
+drill's own is another client's: the load halts, the report says why (TP-OTHER-CLIENTS fails) and the
+drill ends aborted (exit 3). Only a minute CloudWatch has published is watched (its data point of the
+drill's own consumption marks it published); CloudWatch publishes DynamoDB's minutes a minute or more
+late on AWS, so a drill shorter than that lag watches none: TP-OTHER-CLIENTS is then unknown (not
+measured), as it is when any read failed, and the minutes read back after the load
+(TP-TABLE-THROTTLES) are the only check of other clients' throttles.
 
-A global table (DescribeTable lists Replicas) copies every write of the drill to each replica, whose
+A global table (DescribeTable lists Replicas; a table of version 2017.11.29, which DescribeTable does not
+describe as global, from DescribeGlobalTable) copies every write of the drill to each replica, whose
 capacity and bill take them too: it is refused (PRE-REPLICAS) unless --allow-replicas, and then each
 write is priced once more per replica (replicated write request units on demand, replicated write
-capacity that autoscaling may add when provisioned, at the catalog's write prices, which AWS charges
-for them alike); cross-region transfer of the replicated items is not priced.
+capacity that autoscaling may add when provisioned, at the write prices of each replica's region in
+the catalog, which AWS charges for them alike; a replica region the catalog lacks refuses the drill);
+cross-region transfer of the replicated items is not priced.
+
+A global secondary index whose key attributes the drill's items all carry (the table's key, the drill's
+own dbops_* attributes, the TTL attribute) takes every write of the drill: its capacity is not budgeted
+(a provisioned index that cannot keep up throttles the table's writes, the application's too), so it is
+refused (PRE-GSI) unless --allow-gsi-writes, and then each write is priced once more per index (on
+demand; provisioned, the index's capacity is paid anyway and what its autoscaling may add is not
+priced). Writes ask for ReturnConsumedCapacity=INDEXES and count the table's own units, so an index's
+are not counted twice. The indexes' own throttle events are not watched.
 
 Earlier drills' minutes are found in two places: the report directory, and the ledger's drill
 windows (ops.lease: kept 15 days, in an AWS env's lease table, so drills run from another host count).
@@ -104,6 +122,7 @@ class ThroughputOptions:
     expires_hours: float = 6.0
     allow_throttling: bool = False  # a provisioned table's capacity may be exceeded, the application's requests throttled
     allow_replicas: bool = False  # a global table may be loaded: every write is replicated to each replica
+    allow_gsi_writes: bool = False  # a table whose global secondary indexes take the drill's items may be loaded
     current_minutes: float = 5.0  # how far back "what the table consumes now" is read
     headroom: float = CAPACITY_HEADROOM
     watch_every_s: float = 2.0  # how often another client's throttles are looked for during the load
@@ -201,25 +220,45 @@ def baseline(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[d
 
 def current_use(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[datetime, datetime]],
                 now: datetime) -> tuple[dict[str, float], str]:
-    """What the table consumes now: the busiest one-minute Sum / 60 of the last opts.current_minutes,
-    earlier drills' minutes left out. No data point in them: DynamoDB publishes a minute only when the
-    table was used, so nothing was consumed."""
+    """What the table consumes now: the busiest one-minute Sum / 60 of the minutes CloudWatch has published of
+    the last opts.current_minutes (the minute under way over the seconds it has run), earlier drills' minutes
+    left out. A minute with no data point is not "nothing consumed": CloudWatch publishes DynamoDB's minutes a
+    minute or more late. A minute is published when either consumed metric has a data point in it (the
+    newest such minute marks how far CloudWatch has got); when none of the recent minutes is, the peak of
+    the last opts.window_h hours stands for the current use. Only a table with no data point over those hours
+    at all (DynamoDB publishes none for a minute nobody used) is taken to consume nothing."""
+    day = now - timedelta(hours=opts.window_h)
     start = now - timedelta(minutes=opts.current_minutes)
+    series = {k: target.minute_sums(METRICS[k], day, now + timedelta(minutes=1)) for k in METRICS}
+    published = sorted({m.at for sums in series.values() for m in sums})
+    if not published:
+        return {"write": 0.0, "read": 0.0}, (f"nothing: CloudWatch has no ConsumedWriteCapacityUnits or ConsumedReadCapacityUnits "
+                                             f"data point over the last {opts.window_h:g} h (a minute nobody used has none)")
+    newest = published[-1]
+    recent = {t for t in published if t + timedelta(minutes=1) > start and not peak([MinuteSum(t, 0.0)], excluded)[2]}
     rate, parts = {}, []
-    for kind in ("write", "read"):
-        sums = target.minute_sums(METRICS[kind], start, now + timedelta(minutes=1))
-        per_s, minute, _ = peak([m for m in sums if m.at + timedelta(minutes=1) <= now], excluded)
-        # the minute under way: its Sum over the seconds it has run so far (at least PARTIAL_MINUTE_S, so a
-        # request or two in its first second is not taken for a rate)
-        for m in sums:
-            if m.at + timedelta(minutes=1) > now and not peak([m], excluded)[2]:
-                elapsed = max(PARTIAL_MINUTE_S, (now - m.at).total_seconds())
-                if m.total / elapsed > per_s:
-                    per_s, minute = m.total / elapsed, m
+    if not recent:
+        for kind in METRICS:
+            rate[kind], minute, _ = peak(series[kind], excluded)
+            parts.append(f"{rate[kind]:.3f} {UNIT[kind]}/s" + (f" (minute of {minute.at:%H:%M} UTC)" if minute and rate[kind] > 0 else ""))
+        return rate, (f"{' and '.join(parts)}, the peak of the last {opts.window_h:g} h (earlier drills' minutes left out): CloudWatch "
+                      f"has published no minute of the last {opts.current_minutes:g} outside earlier drills (the newest it has is "
+                      f"{newest:%H:%M} UTC), so the current use is not known and the peak stands for it")
+    for kind in METRICS:
+        per_s, busiest = 0.0, None
+        for m in series[kind]:
+            if m.at not in recent:
+                continue
+            # the minute under way: its Sum over the seconds it has run so far (at least PARTIAL_MINUTE_S, so a
+            # request or two in its first second is not taken for a rate)
+            seconds = max(PARTIAL_MINUTE_S, (now - m.at).total_seconds()) if m.at + timedelta(minutes=1) > now else 60.0
+            if m.total / seconds > per_s:
+                per_s, busiest = m.total / seconds, m
         rate[kind] = per_s
-        parts.append(f"{per_s:.3f} {UNIT[kind]}/s" + (f" (minute of {minute.at:%H:%M} UTC)" if minute and per_s > 0 else ""))
-    return rate, (f"{' and '.join(parts)}, the busiest minute of the last {opts.current_minutes:g} in CloudWatch "
-                  "(the minute under way over the seconds it has run)")
+        parts.append(f"{per_s:.3f} {UNIT[kind]}/s" + (f" (minute of {busiest.at:%H:%M} UTC)" if busiest and per_s > 0 else ""))
+    first, last = min(recent), max(recent)
+    return rate, (f"{' and '.join(parts)}, the busiest of the {len(recent)} minute(s) CloudWatch has published of the last "
+                  f"{opts.current_minutes:g} ({first:%H:%M} to {last:%H:%M} UTC; the minute under way over the seconds it has run)")
 
 
 class _Prices:
@@ -234,24 +273,49 @@ class _Prices:
         return float(self.prices[key]["usd"])
 
 
+def _replica_prices(info: TableInfo, replica_catalogs: dict[str, dict[str, Any]] | None) -> list[_Prices]:
+    """Each replica's region's prices (the catalog's own, loaded when not given); a region the catalog lacks
+    stops the drill in one line: another region's price never stands in for it."""
+    from ops.cost.estimate import load_catalog
+    from ops.errors import ConfigError
+
+    out = []
+    for region in info.replicas:
+        try:
+            out.append(_Prices((replica_catalogs or {}).get(region) or load_catalog(region)))
+        except ConfigError as exc:
+            raise UsageError(f"replica region {region} of {info.name} cannot be priced: {exc}") from None
+    return out
+
+
 def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[str, Any],
-          targets: tuple[float, float] = (0.0, 0.0), seconds: float = 0.0) -> Cost:
-    """targets: the write and read units a second at the multiple; seconds: how long the load runs."""
+          targets: tuple[float, float] = (0.0, 0.0), seconds: float = 0.0,
+          replica_catalogs: dict[str, dict[str, Any]] | None = None) -> Cost:
+    """targets: the write and read units a second at the multiple; seconds: how long the load runs;
+    replica_catalogs: the prices of each replica's region (by default from the price catalog)."""
     prices = _Prices(catalog)
-    copies = len(info.replicas)
+    replicas = _replica_prices(info, replica_catalogs)
+    copies = len(replicas)
     if info.on_demand:
         w, r = prices.usd("dynamodb.ondemand.write"), prices.usd("dynamodb.ondemand.read")
-        usd = write_units * (1 + copies) * w / 1e6 + read_units * r / 1e6
+        each = [(region, rp.usd("dynamodb.ondemand.write")) for region, rp in zip(info.replicas, replicas)]
+        indexes = 1 + len(info.indexes_written)  # the table's write and one in each index the item lands in
+        usd = write_units * indexes * (w + sum(x for _, x in each)) / 1e6 + read_units * r / 1e6
         note = (f"on-demand: {write_units:,.0f} write request units x {w:g} USD per million + "
                 f"{read_units:,.0f} read request units x {r:g} USD per million")
+        if info.indexes_written:
+            note += (f" + {write_units:,.0f} write request units in each of {len(info.indexes_written)} global secondary index(es) "
+                     f"({', '.join(info.indexes_written)}) x {w:g} USD per million")
         if copies:
-            note += (f" + {write_units:,.0f} replicated write request units in each of {copies} replica(s) "
-                     f"({', '.join(info.replicas)}) x {w:g} USD per million (cross-region transfer not priced)")
+            note += (f" + {write_units * indexes:,.0f} replicated write request units in each of {copies} replica(s) ("
+                     + ", ".join(f"{region} x {x:g}" for region, x in each) + " USD per million; cross-region transfer not priced)")
         return Cost(write_units, read_units, usd, note)
     hourly = (info.provisioned_wcu * prices.usd("dynamodb.provisioned.wcu")
               + info.provisioned_rcu * prices.usd("dynamodb.provisioned.rcu"))
     note = (f"provisioned: the table's {info.provisioned_wcu:g} WCU and {info.provisioned_rcu:g} RCU are paid whether used or not "
-            f"({hourly:.4f} USD an hour)")
+            f"({hourly:.4f} USD an hour)" + (f"; its indexes' capacity ({', '.join(info.indexes_written)}), which the drill's "
+                                             "writes take too, as well (what their autoscaling may add is not priced)"
+                                             if info.indexes_written else ""))
     # Capacity autoscaling may add, up to its maximum, when the load is above the provisioned capacity; when
     # it could not be read, up to the per-table quota.
     scaling = info.autoscaling if info.autoscaling is not None else {k: (0.0, TABLE_QUOTA_UNITS) for k in ("write", "read")}
@@ -263,8 +327,8 @@ def price(info: TableInfo, write_units: float, read_units: float, catalog: dict[
                                                          "add nothing to it")
     hours = math.ceil(seconds / 3600) + 1
     # each replica's write capacity scales with the replicated writes as the table's does (replicated WCU)
-    usd = hours * (raised.get("write", 0.0) * (1 + copies) * prices.usd("dynamodb.provisioned.wcu")
-                   + raised.get("read", 0.0) * prices.usd("dynamodb.provisioned.rcu"))
+    wcu = prices.usd("dynamodb.provisioned.wcu") + sum(rp.usd("dynamodb.provisioned.wcu") for rp in replicas)
+    usd = hours * (raised.get("write", 0.0) * wcu + raised.get("read", 0.0) * prices.usd("dynamodb.provisioned.rcu"))
     added = " and ".join(f"{n:g} {UNIT[k]}" for k, n in raised.items() if n)
     each = f" (the write capacity in the table and each of its {copies} replica(s))" if copies and raised.get("write") else ""
     return Cost(write_units, read_units, usd, note + f"; autoscaling may add up to {added}{each} for about {hours} h "
@@ -294,9 +358,16 @@ def refuse_if_costly(p: Plan, max_cost_usd: float) -> None:
 
 
 def pre_checks(p: Plan, allow_throttling: bool = False, allow_replicas: bool = False,
-               headroom: float = CAPACITY_HEADROOM) -> list[tuple[str, str, str]]:
+               headroom: float = CAPACITY_HEADROOM, allow_gsi_writes: bool = False) -> list[tuple[str, str, str]]:
     info, base = p.info, p.baseline
     out = [("PRE-AVAILABLE", "pass" if info.status == "ACTIVE" else "fail", f"table {info.name} is {info.status} ({info.mode})")]
+    if info.indexes_written:
+        # An index's capacity is not budgeted here: a provisioned index that cannot keep up throttles the
+        # table's writes too (the application's with the drill's).
+        gsis = (f"the drill's items carry every key attribute of {len(info.indexes_written)} global secondary index(es) "
+                f"({', '.join(info.indexes_written)}): each takes every write of the drill, and its capacity is not budgeted")
+        out.append(("PRE-GSI", "warn", gsis + "; --allow-gsi-writes: each priced once more") if allow_gsi_writes
+                   else ("PRE-GSI", "fail", gsis + "; pass --allow-gsi-writes to load it anyway"))
     if info.replicas:
         copies = f"a global table with {len(info.replicas)} replica(s) ({', '.join(info.replicas)}): each of the drill's writes is " \
                  "replicated to every replica, whose capacity and bill take it too"
@@ -339,23 +410,47 @@ def pre_checks(p: Plan, allow_throttling: bool = False, allow_replicas: bool = F
         else:
             out.append(("PRE-CAPACITY", "pass", f"{p.multiplier:g}x needs {need}, within {budgets}"))
     else:
-        notes = []
-        for k, t, warm, ceiling in (("write", p.target_wcu, info.warm_wcu, info.max_on_demand_wru),
-                                    ("read", p.target_rcu, info.warm_rcu, info.max_on_demand_rru)):
-            if ceiling is not None and t + now[k] > ceiling:
-                notes.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its maximum on-demand "
-                             f"throughput {ceiling:g} (the service throttles above it)")
-            elif warm is not None and t + now[k] > warm * (1 - headroom):
-                notes.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its warm throughput {warm:g} "
-                             f"less {100 * headroom:.0f}% headroom: on demand serves up to double its previous peak at once; pre-warm it "
-                             "(UpdateTable WarmThroughput) or expect throttling")
-        out.append(("PRE-CAPACITY", "warn" if notes else "pass",
-                    "; ".join(notes) if notes else f"{p.multiplier:g}x needs {need}, within the table's warm throughput "
-                                                   f"({_units(info.warm_wcu)} WCU/s, {_units(info.warm_rcu)} RCU/s)"))
+        out.append(_on_demand_capacity(p, now, need, allow_throttling, headroom))
     if info.stream:
         out.append(("PRE-STREAM-CONSUMERS", "warn", f"the table has a stream: its consumers see about {p.planned_writes} writes and "
                                                     f"{p.items + 1} deletes of the drill's items (attribute dbops_marker)"))
     return out
+
+
+def _on_demand_capacity(p: Plan, now: dict[str, float], need: str, allow_throttling: bool,
+                        headroom: float) -> tuple[str, str, str]:
+    """PRE-CAPACITY of an on-demand table. Above its maximum on-demand throughput the service throttles;
+    above its warm throughput (less the headroom) it may, and the application's requests with the
+    drill's: both fail unless --allow-throttling, as a provisioned table's capacity does. A warm
+    throughput the table does not report is not measured: what it serves at once is unknown."""
+    info = p.info
+    over, unknown = [], []
+    for k, t, warm, ceiling in (("write", p.target_wcu, info.warm_wcu, info.max_on_demand_wru),
+                                ("read", p.target_rcu, info.warm_rcu, info.max_on_demand_rru)):
+        if t <= 0:
+            continue
+        if ceiling is not None and t + now[k] > ceiling:
+            over.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its maximum on-demand "
+                        f"throughput {ceiling:g} (the service throttles above it)")
+        elif warm is None:
+            unknown.append(k)
+        elif t + now[k] > warm * (1 - headroom):
+            over.append(f"{t:.1f} {k} units/s and the {now[k]:.1f} the table consumes now are above its warm throughput {warm:g} "
+                        f"less {100 * headroom:.0f}% headroom: on demand serves up to double its previous peak at once, beyond it "
+                        "the application's requests throttle with the drill's")
+    if over and not allow_throttling:
+        return ("PRE-CAPACITY", "fail", "; ".join(over) + "; pre-warm the table (UpdateTable WarmThroughput), raise its maximum, "
+                                                        "lower --multiplier, or pass --allow-throttling")
+    if over:
+        return ("PRE-CAPACITY", "warn", "; ".join(over) + "; --allow-throttling: expect throttling"
+                + (f"; no warm throughput of {' or '.join(k + 's' for k in unknown)} reported: not measured" if unknown else ""))
+    if unknown:
+        return ("PRE-CAPACITY", "unknown", f"not measured: the table reports no warm throughput of {' or '.join(k + 's' for k in unknown)} "
+                                           f"(DescribeTable WarmThroughput): whether {need} is served at once is unknown")
+    return ("PRE-CAPACITY", "pass", f"{p.multiplier:g}x needs {need}, within the table's warm throughput less "
+                                    f"{100 * headroom:.0f}% headroom ({_units(info.warm_wcu)} WCU/s, {_units(info.warm_rcu)} RCU/s)"
+                                    + "".join(f" and its maximum on-demand throughput {c:g} {u}/s" for c, u in
+                                              ((info.max_on_demand_wru, "WRU"), (info.max_on_demand_rru, "RRU")) if c is not None))
 
 
 def _scaling(info: TableInfo) -> str:
@@ -374,34 +469,64 @@ def _units(value: float | None) -> str:
 class OtherClients:
     """Watches the table's throttle events while the load runs; any beyond the drill's own are another client's.
 
+    Only a minute CloudWatch has published is measured. DynamoDB publishes each minute a minute or more
+    after it ends on AWS, and publishes nothing for a minute nobody used the table: a minute with no
+    data point is not "no throttles" until it is known to be published. The drill consumes capacity
+    every second it runs, so its own ConsumedWriteCapacityUnits / ConsumedReadCapacityUnits data
+    point marks a minute as published; a minute without one is not measured (a drill shorter than
+    CloudWatch's lag measures none, and says so).
+
     A throttle of the drill's can be in CloudWatch only if the drill sent its request before CloudWatch
     was read, so each poll takes two lower bounds of the events that are not the drill's, and stops
     the load when either is above zero:
-    - live: every event since the drill began, less the drill's throttled requests sent before the read
-      and its requests still unanswered (any of them may have been throttled);
-    - settled: the events of the minutes before the last minute boundary, less the drill's throttled
-      requests sent before that boundary. A minute CloudWatch has not published in full yet only makes
-      it smaller; once published it is exact but for a request in flight across the boundary, and it
-      does not count the drill's throttles CloudWatch has not published yet against another client.
-    Events of the drill's first minute from before it began are read first and left out.
+    - live: the events of every published minute, less the drill's throttled requests sent before the
+      read and its requests still unanswered (any of them may have been throttled);
+    - settled: the events of the published minutes, without a gap from the first, that ended before
+      the read's minute, less the drill's throttled requests sent before their end. A minute not
+      published in full yet only makes it smaller; once published it is exact but for a request in
+      flight across the boundary.
+    The drill's first minute holds whatever happened in it before the drill began. It is watched only
+    when CloudWatch had already published it as the drill began (what it held then is left out);
+    otherwise (always on AWS) the watch starts at the next minute, and earlier throttles are never
+    counted against anyone.
     """
 
     def __init__(self, target: LoadTarget, stop: threading.Event, every_s: float,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.target, self.stop, self.every_s, self.now = target, stop, every_s, now
-        self.since = now().replace(second=0, microsecond=0)
-        self.before = self._events(now() + timedelta(minutes=1)) or 0.0
+        started = now()
+        self.first_minute = started.replace(second=0, microsecond=0)
         self.tally: Tally | None = None
         self.extra_own = 0  # the manifest's throttled attempts: sent before the load
         self.reason: str | None = None
         self.reads = 0
         self.failed: str | None = None
+        self.measured: set[datetime] = set()  # the minutes CloudWatch had published when read
+        self.before: float | None = None  # the first minute's events before the drill began (None: not known)
+        try:
+            if self.first_minute in self._published(self.first_minute, started + timedelta(minutes=1)):
+                self.before = self._throttles(self.first_minute, started + timedelta(minutes=1)).get(self.first_minute, 0.0)
+        except Exception as exc:  # noqa: BLE001 — a failed read is said, never taken as "no throttles"
+            self._failed(exc)
+        self.since = self.first_minute if self.before is not None else self.first_minute + timedelta(minutes=1)
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _events(self, until: datetime) -> float | None:
-        counts = [self.target.total(THROTTLE_METRICS[k], self.since, until) for k in THROTTLE_METRICS]
-        return None if all(c is None for c in counts) else sum(c or 0.0 for c in counts)
+    def _failed(self, exc: BaseException) -> None:
+        from ops.errors import describe
+
+        self.failed = describe(exc) or str(exc)
+
+    def _published(self, start: datetime, end: datetime) -> set[datetime]:
+        """The minutes from start to end CloudWatch has published: those holding the drill's own consumption."""
+        return {m.at for metric in METRICS.values() for m in self.target.minute_sums(metric, start, end) if m.at >= start}
+
+    def _throttles(self, start: datetime, end: datetime) -> dict[datetime, float]:
+        events: dict[datetime, float] = {}
+        for metric in THROTTLE_METRICS.values():
+            for m in self.target.minute_sums(metric, start, end):
+                events[m.at] = events.get(m.at, 0.0) + m.total
+        return events
 
     def start(self, tally: Tally, extra_own: int) -> None:
         self.tally, self.extra_own = tally, extra_own
@@ -409,42 +534,57 @@ class OtherClients:
         self._thread.start()
 
     def _own(self, before: float, unanswered: bool) -> int:
-        """The drill's throttled requests sent before an epoch time (and, asked, those not yet answered)."""
+        """The drill's throttled requests sent from the watch's start to an epoch time (and, asked, those not yet answered)."""
         tally = self.tally
         assert tally is not None
+        since = self.since.timestamp()
         with tally.lock:
-            sent = sum(o.outcome == "throttled" and tally.started_at + o.sent < before for o in tally.ops)
+            sent = sum(o.outcome == "throttled" and since <= tally.started_at + o.sent < before for o in tally.ops)
             return self.extra_own + sent + (tally.in_flight if unanswered else 0)
 
     def _excess(self) -> tuple[float, str] | None:
+        """The larger lower bound of other clients' throttle events; None: no minute of the watch published yet."""
         read_at = self.now()
-        live = self._events(read_at + timedelta(minutes=1))
-        boundary = read_at.replace(second=0, microsecond=0)
-        settled = self._events(boundary) if boundary > self.since else None
+        end = read_at + timedelta(minutes=1)
+        published = self._published(self.since, end)
+        events = self._throttles(self.since, end)
         self.reads += 1
-        found = []
-        if live is not None:
-            own = self._own(read_at.timestamp(), unanswered=True)
-            found.append((live - self.before - own, f"CloudWatch counted {live - self.before:g} throttle events on the table since "
-                                                     f"the drill began; the drill had at most {own} of its own"))
-        if settled is not None:
-            own = self._own(boundary.timestamp(), unanswered=False)
-            found.append((settled - self.before - own, f"CloudWatch counted {settled - self.before:g} throttle events on the table "
-                                                       f"from the drill's start to {boundary:%H:%M} UTC; the drill had {own} of its own"))
-        return max(found, default=None, key=lambda f: f[0])
+        if not published:
+            return None
+        self.measured |= published
+
+        def counted(minutes: set[datetime]) -> float:
+            return sum(events.get(m, 0.0) for m in minutes) - ((self.before or 0.0) if self.since in minutes else 0.0)
+
+        live, own = counted(published), self._own(read_at.timestamp(), unanswered=True)
+        found = [(live - own, f"CloudWatch counted {live:g} throttle events on the table in the {len(published)} minute(s) it had "
+                              f"published since {self.since:%H:%M} UTC; the drill had at most {own} of its own")]
+        boundary, through, settled = read_at.replace(second=0, microsecond=0), self.since, set()
+        while through in published and through + timedelta(minutes=1) <= boundary:
+            settled.add(through)
+            through += timedelta(minutes=1)
+        if settled:
+            total, own = counted(settled), self._own(through.timestamp(), unanswered=False)
+            found.append((total - own, f"CloudWatch counted {total:g} throttle events on the table from {self.since:%H:%M} "
+                                       f"to {through:%H:%M} UTC; the drill had {own} of its own"))
+        return max(found, key=lambda f: f[0])
+
+    def poll(self) -> bool:
+        """One look at CloudWatch; True when another client's throttles stopped the load."""
+        try:
+            found = self._excess()
+        except Exception as exc:  # noqa: BLE001 — a failed read is said, never taken as "no throttles"
+            self._failed(exc)
+            return False
+        if found is not None and found[0] > 0:
+            self.reason = f"another client's requests were throttled: {found[1]}"
+            self.stop.set()
+            return True
+        return False
 
     def _watch(self) -> None:
         while not self._done.wait(self.every_s):
-            try:
-                found = self._excess()
-            except Exception as exc:  # noqa: BLE001 — a failed read is said, never taken as "no throttles"
-                from ops.errors import describe
-
-                self.failed = describe(exc) or str(exc)
-                continue
-            if found is not None and found[0] > 0:
-                self.reason = f"another client's requests were throttled: {found[1]}"
-                self.stop.set()
+            if self.poll():
                 return
 
     def finish(self) -> None:
@@ -455,12 +595,21 @@ class OtherClients:
     def judge(self, journal: Journal) -> None:
         if self.reason:
             journal.check("TP-OTHER-CLIENTS", "fail", f"the load was stopped: {self.reason}")
-        elif not self.reads:
-            why = f"CloudWatch could not be read during the load ({self.failed})" if self.failed else "the load ended before a first read"
-            journal.check("TP-OTHER-CLIENTS", "unknown", f"other clients' throttles not measured during the load: {why}")
+            return
+        minutes = (f"{len(self.measured)} minute(s) CloudWatch had published ({min(self.measured):%H:%M} to "
+                   f"{max(self.measured):%H:%M} UTC)" if self.measured else "no minute")
+        if self.failed:
+            journal.check("TP-OTHER-CLIENTS", "unknown", f"other clients' throttles not measured during the load: a CloudWatch read "
+                                                         f"failed ({self.failed}); {minutes} read")
+        elif not self.measured:
+            why = ("the load ended before a first read" if not self.reads else
+                   f"CloudWatch had published none of the drill's minutes from {self.since:%H:%M} UTC in {self.reads} read(s) "
+                   "(it publishes DynamoDB's minutes a minute or more late)")
+            journal.check("TP-OTHER-CLIENTS", "unknown", f"other clients' throttles not measured during the load: {why}; "
+                                                         "the load was not stopped by them")
         else:
-            journal.check("TP-OTHER-CLIENTS", "pass", f"no throttle event beyond the drill's own during the load "
-                                                      f"({self.reads} CloudWatch reads, every {self.every_s:g}s)")
+            journal.check("TP-OTHER-CLIENTS", "pass", f"no throttle event beyond the drill's own in the {minutes} during the load "
+                                                      f"({self.reads} reads, every {self.every_s:g}s); a later minute is not watched")
 
 
 def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal: Journal, drill_id: str,
@@ -485,7 +634,7 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
     journal.measure("target_rcu", p.target_rcu)
     journal.measure("cost_estimate_usd", p.estimate.usd)
     journal.event("cost", f"estimated {p.estimate.usd:.6f} USD (at most {opts.max_cost_usd:g}): {p.estimate.note}")
-    for cid, status, detail in pre_checks(p, opts.allow_throttling, opts.allow_replicas, opts.headroom):
+    for cid, status, detail in pre_checks(p, opts.allow_throttling, opts.allow_replicas, opts.headroom, opts.allow_gsi_writes):
         journal.check(cid, status, detail)
     if any(c.status == "fail" for c in journal.checks):
         return journal.finish("error", f"ERROR: pre-checks failed, the drill did not start: {journal.failed_detail()}")
@@ -494,8 +643,9 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
     watch = OtherClients(target, stop, opts.watch_every_s)  # the minute's throttle events so far: not the drill's
     record = Record(drill_id, journal.target, journal.env, owner_id(), expiry(opts.expires_hours), markers=True)
     if ledger is not None:
-        ledger.put_record(record)  # before the first item: a drill killed from here on leaves its items findable
+        # the window first: one that cannot be kept stops the drill before its record exists, so nothing is stranded
         _put_window(ledger, drill_id, journal, datetime.now(timezone.utc) + timedelta(seconds=p.ramp_s + p.hold_s + 60))
+        ledger.put_record(record)  # before the first item: a drill killed from here on leaves its items findable
     tally: Tally | None = None
     aborted = False
     manifest_units, manifest_throttled = 0.0, 0
@@ -520,7 +670,7 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
         with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
             pending, removed = _cleanup(target, p, drill_id, tally, journal)
             if ledger is not None:  # the drill's own requests end with its cleanup
-                _put_window(ledger, drill_id, journal, datetime.now(timezone.utc))
+                _close_window(ledger, drill_id, journal)
         aborted |= deferred.count > 0
         if ledger is not None and not pending:
             ledger.delete_record(drill_id)
@@ -679,11 +829,24 @@ def _put_window(ledger: Any, drill_id: str, journal: Journal, until: datetime) -
     ledger.put_window(Window(drill_id, journal.target, journal.env, "throughput", started.strftime(stamp), until.strftime(stamp)))
 
 
+def _close_window(ledger: Any, drill_id: str, journal: Journal) -> None:
+    """End the drill's window at its cleanup. A window that cannot be rewritten keeps the end planned at the
+    start (later, so later drills leave out more, never less); the record is deleted all the same."""
+    try:
+        _put_window(ledger, drill_id, journal, datetime.now(timezone.utc))
+    except Exception as exc:  # noqa: BLE001 — said in the report; the record's deletion must not depend on it
+        from ops.errors import describe
+
+        journal.event("cleanup", f"the drill's window could not be closed in the ledger ({describe(exc) or exc}): "
+                                 "it keeps the end planned at the start")
+
+
 def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journal: Journal, extra_write_units: float,
                 extra_throttled: int, watch: OtherClients | None = None) -> None:
     """What CloudWatch says of the table while the drill ran: its consumed capacity (every client's, the
     drill's included) and throttle events — throttles beyond the drill's own are other clients'."""
-    start = watch.since if watch is not None else datetime.fromtimestamp(tally.started_at, timezone.utc).replace(second=0, microsecond=0)
+    start = watch.first_minute if watch is not None else datetime.fromtimestamp(tally.started_at, timezone.utc).replace(second=0, microsecond=0)
+    before = watch.before if watch is not None else None  # the first minute's events before the drill began, when known
     drill_w = extra_write_units + sum(o.units for o in tally.ops if o.kind == "write")
     deadline = time.monotonic() + opts.metrics_wait_s
     totals: dict[str, float | None] = {}
@@ -706,7 +869,7 @@ def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journ
             journal.mark_not_measured(name, f"CloudWatch had published no data point of the drill's minutes after {opts.metrics_wait_s:g}s")
         journal.check("TP-TABLE-THROTTLES", "unknown", "CloudWatch had not published the drill's minutes yet")
         return
-    events = (totals["throttle_write"] or 0) + (totals["throttle_read"] or 0) - (watch.before if watch is not None else 0.0)
+    events = (totals["throttle_write"] or 0) + (totals["throttle_read"] or 0) - (before or 0.0)
     journal.measure("cloudwatch_write_units", totals["write"] or 0.0)
     journal.measure("cloudwatch_read_units", totals["read"] or 0.0)
     journal.measure("cloudwatch_throttle_events", events)
@@ -714,7 +877,9 @@ def _cloudwatch(target: LoadTarget, opts: ThroughputOptions, tally: Tally, journ
     others = events - own
     journal.check("TP-TABLE-THROTTLES", "fail" if others > 0 else "pass",
                   f"CloudWatch counted {events:g} throttle events on the table in the minutes of the drill (from {start:%H:%M} UTC), "
-                  f"{own} of them the drill's" + (f": {others:g} were other clients' in those minutes" if others > 0 else ""))
+                  f"{own} of them the drill's" + (f": {others:g} were other clients' in those minutes" if others > 0 else "")
+                  + ("" if before is not None else " (the first minute's whole count: CloudWatch had not published it when the drill "
+                                                   "began, so events in it before the drill are included)"))
 
 
 def with_summary(report: Report) -> Report:

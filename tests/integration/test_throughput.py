@@ -10,6 +10,7 @@ import shutil
 import signal
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
@@ -27,7 +28,8 @@ from tests.faults.helpers import read_until, spawn
 
 DEFAULTS = {"ddb_throttling": True, "ddb_burst_s": 300, "ddb_ondemand_initial_peak_wru": 2000, "ddb_ondemand_initial_peak_rru": 6000,
             "ddb_ondemand_peak_window_s": 1800, "ddb_partition_wcu": 1000, "ddb_partition_rcu": 3000, "ddb_restorable_lag_s": 300,
-            "ddb_app_table": "", "ddb_app_wcu": 0, "ddb_app_rcu": 0}
+            "ddb_app_table": "", "ddb_app_wcu": 0, "ddb_app_rcu": 0,
+            "ddb_metrics_delay_s": 0}
 # The emulator shares two cores with the rest of the suite: the latency objective is the drill's
 # argument here, its negative control a p95 no request can meet.
 CONFIG = '\n[envs.lab.policy]\nthroughput_p95_ms = 3000\n'
@@ -66,8 +68,8 @@ def aws(cli: Cli, retries: bool = True) -> Aws:
 def make_table(ddb: Any, name: str, provisioned: tuple[int, int] | None = None, **extra: Any) -> dict[str, Any]:
     capacity = ({"ProvisionedThroughput": {"ReadCapacityUnits": provisioned[1], "WriteCapacityUnits": provisioned[0]}}
                 if provisioned else {"BillingMode": "PAY_PER_REQUEST"})
-    return ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], **capacity, **extra)["TableDescription"]
+    extra.setdefault("AttributeDefinitions", [{"AttributeName": "pk", "AttributeType": "S"}])
+    return ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], **capacity, **extra)["TableDescription"]
 
 
 def put_app_items(ddb: Any, name: str, n: int) -> dict[str, Any]:
@@ -119,6 +121,15 @@ def baseline_traffic(ddb: Any, name: str, units: int) -> None:
         wanted += left.get(name, {}).get("Keys", [])
         if left:
             time.sleep(0.2)
+    time.sleep(1.5)  # the lab publishes each second
+
+
+def touch(ddb: Any, table: str) -> None:
+    """One read of the table early in a minute: CloudWatch (published as the minute runs) holds the minute
+    the drill then starts in, so its watch for other clients' throttles covers that minute too."""
+    if datetime.now(timezone.utc).second > 45:
+        time.sleep(61 - datetime.now(timezone.utc).second)
+    ddb.get_item(TableName=table, Key={"pk": {"S": "touch"}})
     time.sleep(1.5)  # the lab publishes each second
 
 
@@ -313,6 +324,7 @@ def test_a_provisioned_table_with_too_little_capacity_throttles_and_the_drill_fa
     assert refused.exit_code == 2 and checks(data)["PRE-CAPACITY"] == "fail", refused.output
     assert "throttle the application's requests too" in refused.output
     assert ddb.scan(TableName="tp-small")["Count"] == len(app), "refused before anything was written"
+    touch(ddb, "tp-small")
     result, data = drill(tlab, "tp-small", "--baseline-wcu", "3", "--baseline-rcu", "3", "--allow-throttling", *QUICK)
     assert result.exit_code == 1, result.output
     found, m = checks(data), data["measurements"]
@@ -370,8 +382,12 @@ def test_a_warmed_on_demand_table_takes_10x_its_peak_and_a_cold_one_throttles(tl
     assert drill_items_left(ddb, "tp-warm", data["details"]["drill_id"], 40) == set()
     cases = {c.get("name"): c for c in ET.parse(junit).getroot()}
     assert {"TP-THROTTLES", "TP-P95", "TP-RATE"} <= set(cases) and not cases["TP-THROTTLES"].findall("failure")
-    # Negative control: the same 10x on a table still at its initial capacity throttles.
-    result, data = drill(tlab, "tp-cold", "--baseline-wcu", "3", "--baseline-rcu", "3", "--publish-metrics", *QUICK)
+    # Negative control: the same 10x on a table still at its initial capacity is refused above its warm throughput ...
+    refused, data = drill(tlab, "tp-cold", "--baseline-wcu", "3", "--baseline-rcu", "3", *QUICK)
+    assert refused.exit_code == 2 and checks(data)["PRE-CAPACITY"] == "fail", refused.output
+    assert "above its warm throughput" in refused.output and ddb.scan(TableName="tp-cold")["Count"] == 0
+    # ... and, allowed to throttle, throttles.
+    result, data = drill(tlab, "tp-cold", "--baseline-wcu", "3", "--baseline-rcu", "3", "--allow-throttling", "--publish-metrics", *QUICK)
     assert result.exit_code == 1, result.output
     found = checks(data)
     assert found["TP-THROTTLES"] == "fail" and found["PRE-CAPACITY"] == "warn" and data["measurements"]["throttled_requests"] > 0
@@ -404,6 +420,7 @@ def test_what_the_application_consumes_now_is_budgeted_and_a_load_the_capacity_h
     assert 7 < data["measurements"]["current_wcu"] <= 46, data["measurements"]
     assert ddb.scan(TableName="tp-shared")["Count"] == 0, "refused before anything was written"
     # Negative control: the same drill on the same capacity with no application runs, and nothing throttles.
+    touch(ddb, "tp-alone")
     result, data = drill(tlab, "tp-alone", "--baseline-wcu", "3.3", "--baseline-rcu", "0", *QUICK)
     found = checks(data)
     assert found["PRE-CAPACITY"] == "pass" and data["measurements"]["current_wcu"] == 0, result.output
@@ -433,28 +450,84 @@ def test_another_clients_throttles_stop_the_load_at_once_and_the_drill_exits_3_s
     assert list(lab_ledger(tlab.lab_dir).records()) == []
 
 
+def test_a_drill_shorter_than_cloudwatchs_publication_lag_says_other_clients_were_not_measured(tlab: Cli, lab_set) -> None:
+    """CloudWatch publishing each minute 600 s after it ends (AWS: a minute or more): a 5 s drill sees none of its
+    minutes, so the watch for other clients' throttles measured nothing and says so; with no lag it measures."""
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-lagged", provisioned=(200, 200))
+    lab_set(ddb_metrics_delay_s=600)
+    touch(ddb, "tp-lagged")
+    result, data = drill(tlab, "tp-lagged", "--baseline-wcu", "3", "--baseline-rcu", "3", *QUICK)
+    found = checks(data)
+    detail = next(c["detail"] for c in data["checks"] if c["id"] == "TP-OTHER-CLIENTS")
+    assert found["TP-OTHER-CLIENTS"] == "unknown" and "not measured" in detail and "published none of the drill's minutes" in detail, detail
+    assert found["TP-TABLE-THROTTLES"] == "unknown" and found["TP-THROTTLES"] == "pass", result.output
+    # Negative control: published as the minute runs, the same drill's minutes are measured and named.
+    lab_set(ddb_metrics_delay_s=0)
+    touch(ddb, "tp-lagged")
+    result, data = drill(tlab, "tp-lagged", "--baseline-wcu", "3", "--baseline-rcu", "3", *QUICK)
+    detail = next(c["detail"] for c in data["checks"] if c["id"] == "TP-OTHER-CLIENTS")
+    assert checks(data)["TP-OTHER-CLIENTS"] == "pass" and "minute(s) CloudWatch had published" in detail, detail
+    assert result.exit_code == 0, result.output
+
+
 def test_a_global_table_is_refused_unless_allowed_and_then_its_writes_are_priced_per_replica(tlab: Cli) -> None:
     ddb = aws(tlab).client("dynamodb")
     make_table(ddb, "tp-global")
     ddb.update_table(TableName="tp-global", ReplicaUpdates=[{"Create": {"RegionName": "us-west-2"}}, {"Create": {"RegionName": "eu-west-1"}}])
     replicas = ddb.describe_table(TableName="tp-global")["Table"]["Replicas"]
+    cache = tlab.lab_dir.parent / "tp-cache"  # a refreshed catalog (XDG_CACHE_HOME/dbops/prices.json) with the replicas' regions
+    shipped = json.loads((Path(ddb_load.__file__).parents[1] / "cost" / "prices.json").read_text())
+    east = shipped["regions"]["us-east-1"]
+    doubled = {k: {**v, "usd": 2 * v["usd"]} if "usd" in v else v for k, v in east["prices"].items()}
+    (cache / "dbops").mkdir(parents=True, exist_ok=True)
+    (cache / "dbops" / "prices.json").write_text(json.dumps({**shipped, "regions": {
+        "us-east-1": east, "us-west-2": east, "eu-west-1": {**east, "prices": doubled}}}))
     assert [(r["RegionName"], r["ReplicaStatus"]) for r in replicas] == [("us-west-2", "ACTIVE"), ("eu-west-1", "ACTIVE")]
-    refused, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    refused, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK, XDG_CACHE_HOME=str(cache))
     assert refused.exit_code == 2 and checks(data)["PRE-REPLICAS"] == "fail", refused.output
     assert "--allow-replicas" in next(c["detail"] for c in data["checks"] if c["id"] == "PRE-REPLICAS")
     assert ddb.scan(TableName="tp-global")["Count"] == 0, "refused before anything was written"
-    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", "--allow-replicas", *QUICK)
+    # the shipped catalog has no prices for the replicas' regions: refused in one line, not priced at us-east-1's
+    refused = tlab("drill", "throughput", "dynamodb:tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", "--allow-replicas", *QUICK)
+    assert refused.exit_code == 2 and "replica region us-west-2 of tp-global cannot be priced" in refused.output, refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and ddb.scan(TableName="tp-global")["Count"] == 0, refused.output
+    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", "--allow-replicas", *QUICK,
+                         XDG_CACHE_HOME=str(cache))
     m, cost = data["measurements"], data["details"]["cost"]
     assert checks(data)["PRE-REPLICAS"] == "warn" and m["consumed_write_units"] > 0, result.output
-    assert cost["usd"] == pytest.approx((3 * m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
-    assert "in each of 2 replica(s) (us-west-2, eu-west-1)" in cost["actual"] and "replica" in cost["estimate"]
+    # us-east-1 and us-west-2 at 0.625 USD a million write request units, eu-west-1 at twice that
+    assert cost["usd"] == pytest.approx((4 * m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
+    assert "in each of 2 replica(s) (us-west-2 x 0.625, eu-west-1 x 1.25" in cost["actual"] and "replica" in cost["estimate"]
     # Negative control: with its replicas removed the same table is loaded without the flag and priced once.
     ddb.update_table(TableName="tp-global", ReplicaUpdates=[{"Delete": {"RegionName": "us-west-2"}}, {"Delete": {"RegionName": "eu-west-1"}}])
     assert "Replicas" not in ddb.describe_table(TableName="tp-global")["Table"]
-    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    result, data = drill(tlab, "tp-global", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK, XDG_CACHE_HOME=str(cache))
     m, cost = data["measurements"], data["details"]["cost"]
     assert "PRE-REPLICAS" not in checks(data) and "replica" not in cost["actual"], result.output
     assert cost["usd"] == pytest.approx((m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
+
+
+def test_a_table_whose_index_takes_the_drills_items_is_refused_unless_allowed_and_then_priced_per_index(tlab: Cli) -> None:
+    ddb = aws(tlab).client("dynamodb")
+    index = lambda name, key: {"IndexName": name, "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],  # noqa: E731
+                               "Projection": {"ProjectionType": "KEYS_ONLY"}}
+    make_table(ddb, "tp-indexed", GlobalSecondaryIndexes=[index("by-marker", "dbops_marker")],
+               AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "dbops_marker", "AttributeType": "S"}])
+    refused, data = drill(tlab, "tp-indexed", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    assert refused.exit_code == 2 and checks(data)["PRE-GSI"] == "fail", refused.output
+    assert "(by-marker)" in next(c["detail"] for c in data["checks"] if c["id"] == "PRE-GSI")
+    assert ddb.scan(TableName="tp-indexed")["Count"] == 0, "refused before anything was written"
+    result, data = drill(tlab, "tp-indexed", "--baseline-wcu", "1", "--baseline-rcu", "1", "--allow-gsi-writes", *QUICK)
+    m, cost = data["measurements"], data["details"]["cost"]
+    assert checks(data)["PRE-GSI"] == "warn" and m["consumed_write_units"] > 0, result.output
+    assert cost["usd"] == pytest.approx((2 * m["consumed_write_units"] * 0.625 + m["consumed_read_units"] * 0.125) / 1e6, abs=1e-12)
+    assert "global secondary index(es) (by-marker)" in cost["actual"]
+    # Negative control: an index keyed on an attribute the drill's items lack takes none of them
+    make_table(ddb, "tp-other-index", GlobalSecondaryIndexes=[index("by-customer", "customer")],
+               AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "customer", "AttributeType": "S"}])
+    result, data = drill(tlab, "tp-other-index", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    assert "PRE-GSI" not in checks(data) and "index" not in data["details"]["cost"]["actual"] and result.exit_code == 0, result.output
 
 
 def test_an_earlier_drill_run_with_another_report_directory_is_left_out_of_the_peak_by_its_ledger_window(tlab: Cli) -> None:
@@ -533,6 +606,37 @@ def test_a_client_throttled_on_its_side_at_a_low_rate_is_still_caught(tlab: Cli,
     rate = next(c["detail"] for c in data["checks"] if c["id"] == "TP-RATE")
     assert checks(data)["TP-RATE"] == "unknown" and "the client sent only" in rate and "40 scheduled" in rate
     assert data["measurements"]["offered_reads_per_second"] < 12 / 20 and data["measurements"]["reads_not_sent"] > 0
+
+
+def test_a_ledger_window_that_cannot_be_written_strands_no_drill_record(tlab: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AccessDenied on the ledger's windows: at the start the drill stops before its record exists and before
+    anything is written; at its end the record is deleted all the same (its negative control: every other
+    drill here, whose windows are written, leaves no record either)."""
+    from ops.lease import FileLedger
+
+    ddb = aws(tlab).client("dynamodb")
+    make_table(ddb, "tp-window")
+    put_window, calls = FileLedger.put_window, []
+
+    def denied_on(n: int) -> Callable[..., None]:
+        def put(self: Any, window: Any) -> None:
+            calls.append(window)
+            if len(calls) == n:
+                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized: dynamodb:PutItem"}},
+                                  "PutItem")
+            put_window(self, window)
+        return put
+
+    monkeypatch.setattr(FileLedger, "put_window", denied_on(2))  # the window closed at the cleanup
+    result, data = drill(tlab, "tp-window", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    assert len(calls) == 2 and data["details"]["items_deleted"] is True, result.output
+    assert any("window could not be closed" in e["message"] for e in data["events"]), data["events"]
+    assert list(lab_ledger(tlab.lab_dir).records()) == [], "the record is deleted though its window could not be closed"
+    calls.clear()
+    monkeypatch.setattr(FileLedger, "put_window", denied_on(1))  # the window opened at the start
+    result, _ = drill(tlab, "tp-window", "--baseline-wcu", "1", "--baseline-rcu", "1", *QUICK)
+    assert result.exit_code != 0 and len(calls) == 1 and "AccessDenied" in result.output, result.output
+    assert list(lab_ledger(tlab.lab_dir).records()) == [] and ddb.scan(TableName="tp-window")["Count"] == 0
 
 
 def test_a_drill_above_the_cost_ceiling_is_refused_in_one_line_before_anything_is_written(tlab: Cli) -> None:

@@ -177,8 +177,23 @@ def test_current_use_is_the_busiest_recent_minute_and_the_minute_under_way_count
     quiet = [MinuteSum(T0 + timedelta(minutes=10), 900.0)]
     rate, _ = tp.current_use(PartialTarget(quiet, []), tp.ThroughputOptions(), [(now - timedelta(minutes=2), now)], now)
     assert rate["write"] == 0.0, "an earlier drill's minutes are not the application's use"
-    old = [MinuteSum(T0, 6000.0)]  # ten minutes ago: not what the table consumes now
-    assert tp.current_use(PartialTarget(old, []), tp.ThroughputOptions(), [], now)[0]["write"] == 0.0
+    assert "the busiest of the 6 minute(s) CloudWatch has published of the last 5 (12:05 to 12:10 UTC" in source, source
+
+
+def test_current_use_never_reads_a_minute_cloudwatch_has_not_published_as_nothing_consumed() -> None:
+    now = T0 + timedelta(minutes=10, seconds=30)
+    # CloudWatch's newest minute is 12:04 (lagging), the application wrote 6,000 units a minute until then
+    lagging = [MinuteSum(T0 + timedelta(minutes=i), 6000.0) for i in range(5)]
+    rate, source = tp.current_use(PartialTarget(lagging, []), tp.ThroughputOptions(), [], now)
+    assert rate["write"] == 100.0, "the day's peak stands for a current use CloudWatch has not published"
+    assert "published no minute of the last 5" in source and "the newest it has is 12:04 UTC" in source, source
+    # Negative controls: a published recent minute is read as it is (a quiet one is quiet) ...
+    quieter = lagging + [MinuteSum(T0 + timedelta(minutes=8), 60.0)]
+    rate, source = tp.current_use(PartialTarget(quieter, []), tp.ThroughputOptions(), [], now)
+    assert rate["write"] == 1.0 and "1 minute(s) CloudWatch has published of the last 5 (12:08 to 12:08 UTC" in source, source
+    # ... and a table with no data point in the whole day consumed nothing, and says why
+    rate, source = tp.current_use(PartialTarget([], []), tp.ThroughputOptions(), [], now)
+    assert rate == {"write": 0.0, "read": 0.0} and "no ConsumedWriteCapacityUnits or ConsumedReadCapacityUnits data point" in source
 
 
 def test_a_global_table_is_refused_unless_allowed_and_its_writes_are_priced_once_more_per_replica() -> None:
@@ -189,11 +204,98 @@ def test_a_global_table_is_refused_unless_allowed_and_its_writes_are_priced_once
     assert {c: s for c, s, _ in tp.pre_checks(p, allow_replicas=True)}["PRE-REPLICAS"] == "warn"
     assert "PRE-REPLICAS" not in {c for c, _, _ in tp.pre_checks(plan_of(0.0))}, "negative control: a table of one region"
     catalog = load_catalog("us-east-1")
-    cost = tp.price(global_info, 1_000_000, 1_000_000, catalog)
-    assert cost.usd == pytest.approx(3 * 0.625 + 0.125) and "replicated write request units in each of 2 replica(s)" in cost.note
+    regions = {"us-west-2": catalog, "eu-west-1": priced(catalog, "eu-west-1", 2.0)}  # eu-west-1 at twice the price
+    cost = tp.price(global_info, 1_000_000, 1_000_000, catalog, replica_catalogs=regions)
+    assert cost.usd == pytest.approx(0.625 + 0.625 + 2 * 0.625 + 0.125), "each replica at its own region's price"
+    assert "replicated write request units in each of 2 replica(s) (us-west-2 x 0.625, eu-west-1 x 1.25" in cost.note, cost.note
     assert tp.price(info(), 1_000_000, 1_000_000, catalog).usd == pytest.approx(0.625 + 0.125)
     scaled = replace(info(on_demand=False, wcu=100, rcu=200, autoscaling={"write": (100.0, 1000.0)}), replicas=("us-west-2",))
-    assert tp.price(scaled, 5_000_000, 0, catalog, targets=(500.0, 0.0), seconds=90).usd == pytest.approx(2 * 900 * 0.00065 * 2)
+    assert tp.price(scaled, 5_000_000, 0, catalog, targets=(500.0, 0.0), seconds=90,
+                    replica_catalogs=regions).usd == pytest.approx(2 * 900 * 0.00065 * 2)
+
+
+def test_a_global_secondary_index_the_drills_items_land_in_is_refused_unless_allowed_and_priced_once_more() -> None:
+    table = {**STRING_TABLE, "GlobalSecondaryIndexes": [
+        {"IndexName": "by-pk", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]},
+        {"IndexName": "by-marker", "KeySchema": [{"AttributeName": "dbops_marker", "KeyType": "HASH"},
+                                                 {"AttributeName": "expires", "KeyType": "RANGE"}]},
+        {"IndexName": "by-customer", "KeySchema": [{"AttributeName": "customer", "KeyType": "HASH"}]}]}
+    assert ddb_load.indexes_written(table) == ("by-pk",), "an index keyed on an attribute the drill's items lack takes none of them"
+    assert ddb_load.indexes_written(table, ttl_attribute="expires") == ("by-pk", "by-marker"), "the TTL attribute is on every item"
+    indexed = replace(info(), indexes_written=("by-pk",))
+    p = replace(plan_of(0.0), info=indexed)
+    refused = {c: (s, d) for c, s, d in tp.pre_checks(p)}["PRE-GSI"]
+    assert refused[0] == "fail" and "(by-pk)" in refused[1] and "--allow-gsi-writes" in refused[1], refused
+    assert {c: s for c, s, _ in tp.pre_checks(p, allow_gsi_writes=True)}["PRE-GSI"] == "warn"
+    assert "PRE-GSI" not in {c for c, _, _ in tp.pre_checks(plan_of(0.0))}, "negative control: a table without such an index"
+    cost = tp.price(indexed, 1_000_000, 0, load_catalog("us-east-1"))
+    assert cost.usd == pytest.approx(2 * 0.625) and "in each of 1 global secondary index(es) (by-pk)" in cost.note, cost.note
+    # the table's own units of an answer: ConsumedCapacity.Table with INDEXES (CapacityUnits counts the indexes too)
+    assert ddb_load.table_units({"ConsumedCapacity": {"CapacityUnits": 2.0, "Table": {"CapacityUnits": 1.0}}}) == 1.0
+    assert ddb_load.table_units({"ConsumedCapacity": {"CapacityUnits": 1.0}}) == 1.0
+
+
+def priced(catalog: dict[str, Any], region: str, factor: float) -> dict[str, Any]:
+    return {**catalog, "region": region, "prices": {k: {**v, "usd": v["usd"] * factor} if "usd" in v else v
+                                                          for k, v in catalog["prices"].items()}}
+
+
+def test_a_replica_in_a_region_the_catalog_lacks_refuses_the_drill_rather_than_take_another_regions_price() -> None:
+    global_info = replace(info(), replicas=("ap-southeast-9",))
+    with pytest.raises(UsageError, match=r"replica region ap-southeast-9 of t cannot be priced: .*no prices for region ap-southeast-9"):
+        tp.price(global_info, 1000, 0, load_catalog("us-east-1"))
+    # Negative control: the same replica with its region's prices is priced
+    assert tp.price(global_info, 1_000_000, 0, load_catalog("us-east-1"),
+                    replica_catalogs={"ap-southeast-9": priced(load_catalog("us-east-1"), "ap-southeast-9", 1.5)}).usd == \
+        pytest.approx(0.625 * 2.5)
+
+
+def stubbed_table(description: dict[str, Any], global_table: dict[str, Any] | None, asked: bool = True) -> Any:
+    """LoadTarget.info() against DynamoDB answering as its API reference shapes DescribeTable, DescribeTimeToLive
+    and DescribeGlobalTable (None: GlobalTableNotFoundException) — moto has no global tables of version 2017.11.29."""
+    import boto3
+    from botocore.stub import Stubber
+
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    ddb, scaling = session.client("dynamodb"), session.client("application-autoscaling")
+    stub, scaling_stub = Stubber(ddb), Stubber(scaling)
+    stub.add_response("describe_table", {"Table": description}, {"TableName": "orders"})
+    stub.add_response("describe_time_to_live", {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}, {"TableName": "orders"})
+    if not asked:
+        pass  # no DescribeGlobalTable is expected: one made fails the Stubber
+    elif global_table is None:
+        stub.add_client_error("describe_global_table", "GlobalTableNotFoundException", "Global table not found",
+                              expected_params={"GlobalTableName": "orders"})
+    else:
+        stub.add_response("describe_global_table", {"GlobalTableDescription": global_table}, {"GlobalTableName": "orders"})
+    scaling_stub.add_response("describe_scalable_targets", {"ScalableTargets": []})
+    stub.activate()
+    scaling_stub.activate()
+    aws = SimpleNamespace(region="us-east-1", client=lambda name: {"dynamodb": ddb, "application-autoscaling": scaling}.get(name, ddb))
+    target = ddb_load.LoadTarget("orders", aws)
+    found = target.info()
+    stub.assert_no_pending_responses()
+    return found
+
+
+LEGACY_TABLE = {"TableName": "orders", "TableStatus": "ACTIVE", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "ProvisionedThroughput": {"ReadCapacityUnits": 100, "WriteCapacityUnits": 100},
+                "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+
+
+def test_a_global_table_of_version_2017_is_found_by_describe_global_table_and_a_plain_table_is_not_one() -> None:
+    legacy = stubbed_table(LEGACY_TABLE, {
+        "GlobalTableName": "orders", "GlobalTableStatus": "ACTIVE",
+        "GlobalTableArn": "arn:aws:dynamodb::123456789012:global-table/orders",
+        "ReplicationGroup": [{"RegionName": "us-east-1", "ReplicaStatus": "ACTIVE"}, {"RegionName": "eu-west-1", "ReplicaStatus": "ACTIVE"}]})
+    assert legacy.replicas == ("eu-west-1",), "DescribeTable says nothing of a 2017.11.29 global table's replicas"
+    assert {c: s for c, s, _ in tp.pre_checks(replace(plan_of(0.0), info=legacy))}["PRE-REPLICAS"] == "fail"
+    # Negative control: GlobalTableNotFoundException is a table of one region
+    assert stubbed_table(LEGACY_TABLE, None).replicas == ()
+    # a table of version 2019.11.21 is described by DescribeTable alone
+    current = {**LEGACY_TABLE, "GlobalTableVersion": "2019.11.21", "Replicas": [{"RegionName": "us-west-2", "ReplicaStatus": "ACTIVE"}]}
+    assert stubbed_table(current, None, asked=False).replicas == ("us-west-2",)
 
 
 def test_windows_of_earlier_drills_in_the_ledger_are_left_out_like_their_reports() -> None:
@@ -363,9 +465,31 @@ def test_the_capacity_pre_check_warns_of_provisioned_capacity_burst_and_warm_thr
     assert unread["PRE-CAPACITY"][0] == "fail" and "autoscaling could not be read" in unread["PRE-CAPACITY"][1]
     assert found(on_demand=False, wcu=50, rcu=50)["PRE-CAPACITY"][0] == "pass"
     cold = found(warm_wcu=20, warm_rcu=20, stream=True)
-    assert cold["PRE-CAPACITY"][0] == "warn" and "warm throughput 20" in cold["PRE-CAPACITY"][1] and cold["PRE-STREAM-CONSUMERS"][0] == "warn"
+    assert cold["PRE-CAPACITY"][0] == "fail" and "warm throughput 20" in cold["PRE-CAPACITY"][1] and cold["PRE-STREAM-CONSUMERS"][0] == "warn"
+    assert "--allow-throttling" in cold["PRE-CAPACITY"][1]
     warm = found(warm_wcu=4000, warm_rcu=12000)
     assert warm["PRE-CAPACITY"][0] == "pass" and "PRE-STREAM-CONSUMERS" not in warm
+
+
+def test_an_on_demand_table_beyond_its_maximum_or_warm_throughput_is_refused_unless_throttling_is_allowed() -> None:
+    p = plan_of(0.0)  # 30 WCU/s at the multiple
+
+    def capacity(allow_throttling: bool = False, **kwargs: Any) -> tuple[str, str]:
+        status = {c: (s, d) for c, s, d in tp.pre_checks(replace(p, info=replace(info(**kwargs), **kwargs.pop("limits", {}))),
+                                                            allow_throttling)}
+        return status["PRE-CAPACITY"]
+
+    capped = {"max_on_demand_wru": 25.0}
+    status, detail = capacity(warm_wcu=4000, warm_rcu=12000, limits=capped)
+    assert status == "fail" and "above its maximum on-demand throughput 25" in detail, detail
+    assert capacity(True, warm_wcu=4000, warm_rcu=12000, limits=capped)[0] == "warn"
+    assert capacity(warm_wcu=4000, warm_rcu=12000, limits={"max_on_demand_wru": 100.0})[0] == "pass"  # negative control
+    # warm throughput 36: 30 is above it less a fifth (28.8) and refused; 40 less a fifth (32) holds it
+    assert capacity(warm_wcu=36, warm_rcu=12000)[0] == "fail" and capacity(True, warm_wcu=36, warm_rcu=12000)[0] == "warn"
+    assert capacity(warm_wcu=40, warm_rcu=12000)[0] == "pass"
+    # a table that reports no warm throughput: what it serves at once is not measured, never a pass
+    status, detail = capacity()
+    assert status == "unknown" and "not measured" in detail and "no warm throughput of writes" in detail, detail
 
 
 # --- policy and command line ------------------------------------------------------------------------------
@@ -491,35 +615,54 @@ def test_capacity_units_follow_the_documented_item_sizes() -> None:
 # --- another client's throttles during the load ---------------------------------------------------------------
 
 
-class ThrottleEvents:
-    """CloudWatch's WriteThrottleEvents of a table, each event at its time, published up to `published`."""
+class TableMetrics:
+    """CloudWatch's AWS/DynamoDB minutes of a table, each event at its time, as published at the clock's time:
+    `lag_s` behind it as the minute runs (the lab without a delay), or each minute whole `delay_s` after it ended (AWS)."""
 
     name = "t"
 
-    def __init__(self) -> None:
-        self.events: list[float] = []
-        self.published = 0.0
+    def __init__(self, clock: dict[str, float], lag_s: float = 0.0, delay_s: float | None = None) -> None:
+        self.clock, self.lag_s, self.delay_s = clock, lag_s, delay_s
+        self.events: dict[str, list[float]] = {"WriteThrottleEvents": [], "ConsumedWriteCapacityUnits": []}
+        self.fail_after: int | None = None  # reads answered before CloudWatch fails
+        self.calls = 0
 
-    def total(self, metric: str, start: datetime, end: datetime) -> float | None:
-        if metric != "WriteThrottleEvents":
-            return None
-        minute = lambda t: datetime.fromtimestamp(t // 60 * 60, timezone.utc)  # noqa: E731 — one data point a minute
-        counted = [t for t in self.events if t <= self.published and start <= minute(t) < end]
-        return float(len(counted)) if counted else None
+    def visible(self, t: float) -> bool:
+        now = self.clock["now"]
+        if self.delay_s is None:
+            return t <= now - self.lag_s
+        return t // 60 * 60 + 60 + self.delay_s <= now
+
+    def minute_sums(self, metric: str, start: datetime, end: datetime) -> list[MinuteSum]:
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("AccessDenied: cloudwatch:GetMetricStatistics")
+        minutes: dict[float, float] = {}
+        for t in self.events.get(metric, []):
+            if self.visible(t) and start.timestamp() <= t // 60 * 60 < end.timestamp():
+                minutes[t // 60 * 60] = minutes.get(t // 60 * 60, 0.0) + 1
+        return [MinuteSum(datetime.fromtimestamp(m, timezone.utc), n) for m, n in sorted(minutes.items())]
+
+    def total(self, metric: str, start: datetime, end: datetime) -> float | None:  # LoadTarget's, over the minutes
+        sums = self.minute_sums(metric, start, end)
+        return sum(m.total for m in sums) if sums else None
 
 
-def watched(drill_throttles: list[float], others: list[float], lag_s: float, at: float) -> tp.OtherClients:
-    """A load started at T0 + 5 s; its throttled requests sent (and answered) at the given seconds; CloudWatch
-    read `at` seconds after T0, having published what happened until `lag_s` before."""
-    cw = ThrottleEvents()
+def watched(drill_throttles: list[float], others: list[float], lag_s: float, at: float, delay_s: float | None = None,
+            app_from: float = 0.0) -> tp.OtherClients:
+    """A load started at T0 + 5 s, consuming every second until 200 s, its throttled requests sent (and answered)
+    at the given seconds; an application consuming every second from app_from; CloudWatch read `at` seconds after T0."""
     clock = {"now": T0.timestamp() + 5}
+    cw = TableMetrics(clock, lag_s, delay_s)
+    cw.events["ConsumedWriteCapacityUnits"] = [T0.timestamp() + s for s in range(int(app_from), 5)] + \
+                                              [T0.timestamp() + 5.5 + s for s in range(195)]
+    for s in drill_throttles:
+        cw.events["WriteThrottleEvents"].append(T0.timestamp() + s + 0.002)  # the service counts it as it answers
+    cw.events["WriteThrottleEvents"] += [T0.timestamp() + s for s in others]
     watch = tp.OtherClients(cw, __import__("threading").Event(), 2.0, now=lambda: datetime.fromtimestamp(clock["now"], timezone.utc))
     load = Tally(started_at=T0.timestamp() + 5)
     for s in drill_throttles:
         load.ops.append(Op("write", s - 5, 0.005, "throttled"))
-        cw.events.append(T0.timestamp() + s + 0.002)  # the service counts it as it answers
-    cw.events += [T0.timestamp() + s for s in others]
-    cw.published = T0.timestamp() + at - lag_s
     clock["now"] = T0.timestamp() + at
     watch.start = lambda *a: None  # type: ignore[method-assign]  # polled by hand here
     watch.tally, watch.extra_own = load, 0
@@ -542,7 +685,56 @@ def test_one_throttle_of_another_client_stops_the_drill_once_cloudwatch_has_it()
     assert found is not None and found[0] >= 1 and "to 12:01 UTC" in found[1], found
     # with nothing of the drill's unpublished, the live bound finds it at once
     found = watched([s for s in heavy if s < 30], [20.0], 0.0, 30)._excess()
-    assert found is not None and found[0] >= 1 and "since the drill began" in found[1], found
+    assert found is not None and found[0] >= 1 and "minute(s) it had published since 12:00" in found[1], found
+
+
+def watch_verdict(watch: tp.OtherClients, reads_at: list[float]) -> tuple[str, str]:
+    clock = watch.target.clock  # type: ignore[attr-defined]
+    for at in reads_at:
+        clock["now"] = T0.timestamp() + at
+        if watch.poll():
+            break
+    journal = Journal("throughput", "dynamodb:t", "lab")
+    watch.judge(journal)
+    return journal.checks[-1].status, journal.checks[-1].detail
+
+
+def test_a_drill_shorter_than_cloudwatchs_lag_measures_no_minute_and_says_so_rather_than_passing() -> None:
+    polls = [7 + 2 * i for i in range(44)]  # every 2 s over a 90 s load
+    # AWS: each minute published whole 70 s after it ended; another client throttled at 20 s and 70 s
+    status, detail = watch_verdict(watched([], [20.0, 70.0], 0.0, 5, delay_s=70), polls)
+    assert status == "unknown" and "not measured" in detail and "published none of the drill's minutes" in detail, detail
+    assert "pass" not in detail
+    # Negative control: published as the minute runs, the same throttles stop the load ...
+    status, detail = watch_verdict(watched([], [20.0, 70.0], 1.0, 5), polls)
+    assert status == "fail" and "another client's requests were throttled" in detail, detail
+    # ... and with none, every minute read is measured, and named
+    status, detail = watch_verdict(watched([], [], 1.0, 5), polls)
+    assert status == "pass" and "2 minute(s) CloudWatch had published (12:00 to 12:01 UTC)" in detail, detail
+
+
+def test_a_failed_read_leaves_the_watch_not_measured_even_after_a_good_one() -> None:
+    watch = watched([], [], 1.0, 5)
+    watch.target.fail_after = watch.target.calls + 4  # type: ignore[attr-defined]  # one poll reads 4 metrics
+    status, detail = watch_verdict(watch, [10, 12, 14])
+    assert watch.measured and status == "unknown" and "a CloudWatch read failed (" in detail and "AccessDenied" in detail, detail
+    # Negative control: the same reads, none failing
+    assert watch_verdict(watched([], [], 1.0, 5), [10, 12, 14])[0] == "pass"
+
+
+def test_throttles_before_the_drill_in_its_first_minute_are_not_counted_when_cloudwatch_had_not_published_it() -> None:
+    # another client throttled 2 s before the drill began; minutes published whole 10 s after they end
+    watch = watched([], [3.0], 0.0, 5, delay_s=10)
+    assert watch.since == T0 + timedelta(minutes=1) and watch.before is None
+    status, detail = watch_verdict(watch, [75, 77])
+    assert status == "unknown" and "from 12:01 UTC" in detail, detail  # its first minute is left out, the next not out yet
+    # Negative control: a throttle of another client inside the watched minute stops the load once it is published
+    status, detail = watch_verdict(watched([], [3.0, 65.0], 0.0, 5, delay_s=10), [75, 131])
+    assert status == "fail" and "1 throttle events" in detail, detail
+    # ... and a first minute CloudWatch had published as the drill began is watched, less what it held then
+    watch = watched([], [3.0], 0.0, 5)
+    assert watch.since == T0 and watch.before == 1.0
+    assert watch_verdict(watch, [10, 12])[0] == "pass"
 
 
 def test_a_table_the_application_already_fills_has_no_multiple_to_offer() -> None:

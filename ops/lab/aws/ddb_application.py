@@ -11,6 +11,8 @@ starts and the application's throttles while it runs, as it would on AWS. `ddb_a
 Replicas: moto has no global tables. UpdateTable's ReplicaUpdates (Create / Delete of a RegionName,
 global tables version 2019.11.21) are kept on the table, and DescribeTable lists them in Replicas as
 the API reference shapes it (RegionName, ReplicaStatus ACTIVE); nothing is copied to another region.
+DescribeGlobalTable (version 2017.11.29) answers GlobalTableNotFoundException: the lab has no table of
+that version.
 """
 
 from __future__ import annotations
@@ -130,6 +132,16 @@ def _install_replicas() -> None:
         return update_table(self)
 
     DynamoHandler.update_table = update_table_replicas
+
+    def describe_global_table(self: Any) -> Any:
+        """DescribeGlobalTable (global tables version 2017.11.29): the lab has none of that version, so it answers
+        as the service does for a table that is not one."""
+        from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+
+        raise DynamodbException(ERROR_TYPE_PREFIX + "GlobalTableNotFoundException",
+                                f"Global table not found: {self.body.get('GlobalTableName')}")
+
+    DynamoHandler.describe_global_table = describe_global_table
 
 
 def register() -> None:

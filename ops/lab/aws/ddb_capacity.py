@@ -38,7 +38,9 @@ ConsumedWriteCapacityUnits (dimension TableName; "get the Sum value over a span 
 divide it by ... 60 to calculate the average ... per second", developer guide, "DynamoDB metrics and
 dimensions"), ReadThrottleEvents and WriteThrottleEvents (one per throttled item; TableName) and
 ThrottledRequests (one per request with every item throttled; TableName and Operation), flushed
-every second.
+every second. `ddb_metrics_delay_s` (0 by default: the minute under way is published as it runs)
+holds each minute back until that many seconds after it ended, then publishes it whole, as AWS
+publishes DynamoDB's minutes a minute or more late.
 
 Not metered: transactions, PartiQL, secondary indexes, and the lab's own heartbeat (it writes
 without a request). `ddb_throttling=false` turns the model off (plain moto: nothing throttles).
@@ -65,6 +67,7 @@ INITIAL_RRU = "ddb_ondemand_initial_peak_rru"
 PEAK_WINDOW = "ddb_ondemand_peak_window_s"
 PARTITION_WCU = "ddb_partition_wcu"
 PARTITION_RCU = "ddb_partition_rcu"
+METRICS_DELAY = "ddb_metrics_delay_s"
 
 SERVICE_BURST_S = 300  # "retains up to 5 minutes (300 seconds) of unused read and write capacity"
 SERVICE_INITIAL_PEAK_WRU = 2000  # a new on-demand table's previous peak: 4,000 writes a second at once
@@ -314,9 +317,13 @@ def flush() -> int:
     """Put what was measured since the last flush to the emulator's CloudWatch; returns the data points put."""
     from moto.cloudwatch.models import cloudwatch_backends
 
+    delay = settings.get(METRICS_DELAY)
+    # a minute is published whole, `delay` seconds after it ended; with no delay, as it runs
+    due = time.time() - 60 - delay if delay > 0 else float("inf")
     with _points_lock:
-        taken = dict(_points)
-        _points.clear()
+        taken = {key: value for key, value in _points.items() if key[4] <= due}
+        for key in taken:
+            del _points[key]
     by_backend: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for (account, region, metric, dims, minute), value in taken.items():
         by_backend.setdefault((account, region), []).append({
@@ -667,6 +674,8 @@ def register() -> None:
                       minimum=1, maximum=86_400)
     settings.register(PARTITION_WCU, SERVICE_PARTITION_WCU, "write units a second one partition key can get (DynamoDB: 1,000 WCU per partition)",
                       **units)
+    settings.register(METRICS_DELAY, 0, "seconds after a minute ends before its CloudWatch data points are published, whole "
+                      "(0: the minute under way is published as it runs; AWS: a minute or more)", minimum=0, maximum=3600)
     settings.register(PARTITION_RCU, SERVICE_PARTITION_RCU, "read units a second one partition key can get (DynamoDB: 3,000 RCU per partition)",
                       **units)
 
