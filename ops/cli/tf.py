@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -58,6 +59,7 @@ def plan(env_name: str | None, destroy: bool, sha_file: Path | None, variables: 
     `dbops tf apply` (or `tf destroy` after `--destroy`) applies exactly this saved plan; on a
     protected env it needs `--plan-sha` with the sha256 printed here.
     """
+    from ops.errors import UsageError
     from ops.terraform import saved_plan
 
     cfg, env = _env(env_name)
@@ -66,17 +68,23 @@ def plan(env_name: str | None, destroy: bool, sha_file: Path | None, variables: 
     progress(f"terraform plan{' -destroy' if destroy else ''}: env {env.name} ({env.terraform_dir}) with {engine.name}")
     started = time.monotonic()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)  # a plan that fails leaves no older one behind to be applied
-    if sha_file is not None:
-        sha_file.unlink(missing_ok=True)
-    engine.plan(out=path, destroy=destroy)
-    path.chmod(0o600)  # it holds the plan's input values, secrets included
-    private = saved_plan.private_dir()
-    try:  # what is shown and the sha256 printed are of the same bytes, whatever lands at `path` meanwhile
-        copy = saved_plan.private_copy(path, private, None, max_age_hours=env.plan_max_age_hours)
-        shown = engine.show_json(copy.path)
+    pending = saved_plan.open_pending(path)
+    try:  # the saved plan is replaced only by a plan that completed
+        engine.plan(out=pending, destroy=destroy)
+        pending.chmod(0o600)
+        private = saved_plan.private_dir()
+        try:  # what is shown and the sha256 printed are of the same bytes, whatever lands at `path` meanwhile
+            copy = saved_plan.private_copy(pending, private, None, max_age_hours=env.plan_max_age_hours)
+            shown = engine.show_json(copy.path)
+        finally:
+            saved_plan.remove_private(private)
+        if shown.get("errored"):
+            raise UsageError(f"terraform plan of env '{env.name}' did not complete (errored): the saved plan is left as it was")
+        if sha_file is not None:
+            sha_file.unlink(missing_ok=True)
+        os.replace(pending, path)
     finally:
-        saved_plan.remove_private(private)
+        pending.unlink(missing_ok=True)
     summary = saved_plan.summarize(shown, destroy)
     verb = "destroy" if destroy else "apply"
     lines = [f"  {c.action:<8} {c.address}" for c in summary.shown()]

@@ -171,9 +171,12 @@ def switch_advice(address: str) -> str:
 
 
 def checked(plan: dict[str, Any], env_name: str, pinned: dict[str, str], allowed: Iterable[str], destroy_plan: bool) -> PlanSummary:
-    """The saved plan's summary once it may be applied: made for where the env points now, and every
-    delete or replace of a resource holding data, and every weakening of what protects one, named by
-    --allow-destroy (and nothing else named)."""
+    """The saved plan's summary once it may be applied: a plan that completed, made for where the env
+    points now, and every delete or replace of a resource holding data, and every weakening of what
+    protects one, named by --allow-destroy (and nothing else named)."""
+    if plan.get("errored"):  # Terraform refuses it too, but only after its counts would have been shown
+        raise UsageError(f"the saved plan of env '{env_name}' is of a plan that failed (errored, incomplete): "
+                         "it cannot be applied; fix the error and plan again")
     moved = changed_inputs(plan, pinned)
     if moved:
         raise UsageError(f"the saved plan of env '{env_name}' was made for another target ({'; '.join(moved)}): plan again")
@@ -245,6 +248,21 @@ def private_copy(source: Path, into: Path, plan_sha: str | None, max_age_hours: 
     with os.fdopen(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb") as out:
         out.write(data)
     return PrivateCopy(copy, sha, age)
+
+
+def pending_path(saved: Path) -> Path:
+    """Where `tf plan` has Terraform write, beside the saved plan: moved over it only once the plan
+    succeeded, so a failed plan (Terraform writes an errored one) leaves the saved plan as it was."""
+    return saved.with_name(f".{saved.name}.{os.getpid()}.pending")
+
+
+def open_pending(saved: Path) -> Path:
+    """An empty file only this user can read, for Terraform to write the plan into (it keeps the
+    mode of a file that exists): the plan holds its input values, secrets included."""
+    pending = pending_path(saved)
+    pending.unlink(missing_ok=True)
+    os.close(os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    return pending
 
 
 def private_dir() -> Path:

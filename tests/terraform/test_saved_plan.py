@@ -175,6 +175,26 @@ def test_apply_applies_the_saved_plan_not_the_configuration_changed_since(small:
     assert small.tables() == ["saved-plan-extra", "saved-plan-orders"]
 
 
+def test_a_plan_that_fails_leaves_the_saved_plan_as_it_was(small: SmallEnv) -> None:
+    import stat
+
+    planned = small.tf("plan", "--json")
+    assert planned.exit_code == 0, planned.output
+    plan_file = Path(json.loads(planned.stdout)["plan_file"])
+    good_sha = saved_plan_sha(plan_file)
+    assert stat.S_IMODE(plan_file.stat().st_mode) == 0o600
+    # a module variable's validation fails during the plan: Terraform writes an errored plan
+    failed = small.tf("plan", "--var", "billing_mode=BOGUS")
+    assert failed.exit_code == 2, failed.output
+    assert "billing_mode must be PAY_PER_REQUEST or PROVISIONED" in failed.stderr, failed.stderr
+    assert saved_plan_sha(plan_file) == good_sha and stat.S_IMODE(plan_file.stat().st_mode) == 0o600
+    assert [p.name for p in plan_file.parent.iterdir() if p.name.endswith(".pending")] == []
+    applied = small.tf("apply")
+    assert applied.exit_code == 0, applied.output
+    assert "3 added, 0 changed, 0 destroyed" in applied.stdout
+    assert small.tables() == ["saved-plan-orders"]
+
+
 def test_a_plan_made_before_the_state_changed_is_refused_as_stale(small: SmallEnv) -> None:
     one_line_error(small.tf("apply"), "no saved apply plan")
     assert small.tables() == []

@@ -51,6 +51,15 @@ def test_every_stateful_removal_must_be_named_and_nothing_else() -> None:
         saved_plan.checked(PLAN, "prod", {"region": "eu-west-1"}, both, destroy_plan=False)
 
 
+def test_a_plan_that_errored_is_refused_before_its_counts() -> None:
+    errored = {**PLAN, "errored": True}
+    with pytest.raises(UsageError, match="is of a plan that failed .errored, incomplete.: it cannot be applied"):
+        saved_plan.checked(errored, "lab", {}, ["module.t.aws_dynamodb_table.this", "module.a.aws_rds_cluster.this"], destroy_plan=False)
+    # negative control: the same plan, complete, may be applied
+    both = ["module.t.aws_dynamodb_table.this", "module.a.aws_rds_cluster.this"]
+    assert saved_plan.checked({**PLAN, "errored": False}, "lab", {}, both, destroy_plan=False).replace == 2
+
+
 def test_an_action_it_does_not_know_is_refused_not_guessed() -> None:
     plan = {"resource_changes": [_rc("aws_dynamodb_table.t", "aws_dynamodb_table", "explode")]}
     with pytest.raises(UsageError, match="does not know"):
