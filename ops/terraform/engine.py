@@ -111,6 +111,36 @@ def python_signals() -> Iterator[None]:
                 signal.signal(s, handler)
 
 
+@dataclass
+class Interrupts:
+    """SIGINT and SIGTERM received while Terraform applied: recorded, never raised in the middle. A
+    Ctrl-C reaches Terraform too (its worker is in the terminal's process group), which finishes or
+    halts what it is doing and writes the state; raising here would leave without knowing which."""
+
+    received: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.received)
+
+
+@contextlib.contextmanager
+def interrupts_recorded() -> Iterator[Interrupts]:
+    import signal
+    import threading
+
+    seen = Interrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = {s: signal.signal(s, lambda signum, _frame: seen.received.append(signal.Signals(signum).name))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield seen
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def first_error(text: str) -> str:
     """The first 'Error: ...' of Terraform's output with the line that names its subject."""
     lines = [ln.strip(" │╷╵") for ln in text.splitlines()]

@@ -195,6 +195,39 @@ def test_a_plan_that_fails_leaves_the_saved_plan_as_it_was(small: SmallEnv) -> N
     assert small.tables() == ["saved-plan-orders"]
 
 
+@pytest.mark.parametrize("after_s", [0.2, 1.5])  # as Terraform starts, and once it is applying
+def test_an_interrupted_apply_is_aborted_saying_whether_terraform_finished(small: SmallEnv, after_s: float) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    planned = small.tf("plan")
+    assert planned.exit_code == 0, planned.output
+    # as from a shell: Ctrl-C signals the whole foreground process group, Terraform's worker too
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "dbops"), "tf", "apply", "--env", "small"], cwd=REPO,
+                            env={**os.environ, **{k: v for k, v in small.cli.env().items() if v}},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stderr is not None
+    started = proc.stderr.readline()
+    assert "terraform apply: env small" in started, started
+    time.sleep(after_s)
+    os.killpg(proc.pid, signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, (proc.returncode, started, err)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("dbops: error: aborted (SIGINT)"), err
+    after = small.tf("plan", "--json")
+    assert after.exit_code == 0, after.output
+    left = json.loads(after.stdout)["add"]
+    if "after Terraform had finished the apply: 3 added" in lines[0]:
+        assert left == 0 and small.tables() == ["saved-plan-orders"]
+    else:  # halted: what it says is left is left
+        assert "Terraform stopped before it finished the apply" in lines[0] and "shows what is left" in lines[0], lines[0]
+        assert left > 0
+
+
 def test_a_plan_made_before_the_state_changed_is_refused_as_stale(small: SmallEnv) -> None:
     one_line_error(small.tf("apply"), "no saved apply plan")
     assert small.tables() == []
