@@ -141,6 +141,19 @@ def interrupts_recorded() -> Iterator[Interrupts]:
             signal.signal(s, handler)
 
 
+_LOCK_FIELD = re.compile(r"^\s*[│ ]*\s*(ID|Who|Created):\s*(.+?)\s*$", re.M)
+
+
+def lock_held(text: str) -> str | None:
+    """Terraform's "Error acquiring the state lock" (its lock info block) as one line, or None."""
+    if "Error acquiring the state lock" not in text:
+        return None
+    info = {k: v for k, v in _LOCK_FIELD.findall(text)}
+    who = ", ".join(f"{label} {info[k]}" for k, label in (("ID", "lock id"), ("Who", "held by"), ("Created", "since"))
+                    if info.get(k))
+    return f"state is locked by another Terraform run ({who or 'no lock info given'}); try again when it is released"
+
+
 def first_error(text: str) -> str:
     """The first 'Error: ...' of Terraform's output with the line that names its subject."""
     lines = [ln.strip(" │╷╵") for ln in text.splitlines()]
@@ -160,6 +173,14 @@ def _diagnostics(events: Any) -> str:
             d = ev.get("diagnostic", {})
             return f"Error: {d.get('summary', ev.get('@message', ''))} {d.get('detail', '')}".strip()[:600]
     return ""
+
+
+def _diagnostic_texts(events: Any) -> str:
+    """Every diagnostic's summary and detail, their lines kept (Terraform's lock info is one a line)."""
+    if not isinstance(events, list):
+        return ""
+    diags = [ev.get("diagnostic") or {} for ev in events if isinstance(ev, dict)]
+    return "\n".join(f"{d.get('summary', '')}\n{d.get('detail', '')}" for d in diags if d)
 
 
 def _changes_from_events(events: list) -> tuple[Change, ...]:
@@ -239,7 +260,8 @@ class EmbeddedEngine(Engine):
 
     def _check(self, result: Any, what: str) -> Any:
         if result.retcode not in (0, 2) or (result.retcode == 2 and what != "plan"):
-            message = _diagnostics(result.value) or first_error(f"{result.error or ''}\n{result.value if isinstance(result.value, str) else ''}")
+            raw = f"{result.error or ''}\n{result.value if isinstance(result.value, str) else _diagnostic_texts(result.value)}"
+            message = lock_held(raw) or _diagnostics(result.value) or first_error(f"{result.error or ''}\n{result.value if isinstance(result.value, str) else ''}")
             raise TerraformError(f"terraform {what} failed in {self.ws.workdir}: {message}")
         return result
 
@@ -306,7 +328,7 @@ class BinaryEngine(Engine):
         with _patched_environ(self.ws.environ()):
             code, out, err = tf.cmd(what, *args, **kwargs)
         if code not in (0,):
-            raise TerraformError(f"terraform {what} failed in {self.ws.workdir}: {first_error(err or out)}")
+            raise TerraformError(f"terraform {what} failed in {self.ws.workdir}: {lock_held(err or out) or first_error(err or out)}")
         return out
 
     def init(self) -> None:

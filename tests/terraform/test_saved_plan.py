@@ -228,6 +228,48 @@ def test_an_interrupted_apply_is_aborted_saying_whether_terraform_finished(small
         assert left > 0
 
 
+LOCK_HOLDER = """
+import fcntl, json, sys, time
+state, info = sys.argv[1], sys.argv[2]
+with open(state, "r+") as f:
+    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(info, "w") as out:
+        json.dump({"ID": "6f1c0b7e-lock", "Path": state, "Operation": "OperationTypeApply", "Who": "alice@ops-host",
+                   "Version": "1.5.7", "Created": "2026-12-06T20:00:00Z", "Info": ""}, out)
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_an_apply_while_another_holds_the_state_lock_is_one_line(small: SmallEnv) -> None:
+    import subprocess
+    import sys
+
+    small.applied()
+    state = small.cli.lab_dir / "terraform" / "small" / "terraform.tfstate"
+    assert state.is_file()
+    planned = small.tf("plan", "--var", "pitr=false")
+    assert planned.exit_code == 0, planned.output
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(state), str(state.with_name(".terraform.tfstate.lock.info"))],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        locked = small.tf("apply", "--allow-destroy", TABLE)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert locked.exit_code == 2, locked.output
+    lines = [ln for ln in locked.stderr.splitlines() if ln.strip()]
+    assert "state is locked by another Terraform run (lock id 6f1c0b7e-lock, held by alice@ops-host, since 2026-12-06 20:00:00 +0000 UTC); " \
+        "try again when it is released" in lines[-1], locked.stderr
+    assert [ln for ln in lines if "error" in ln] == lines[-1:] and "Lock Info" not in locked.stderr, locked.stderr
+    assert _pitr(small) == "ENABLED"  # nothing applied
+    # negative control: once released, the same saved plan applies
+    applied = small.tf("apply", "--allow-destroy", TABLE)
+    assert applied.exit_code == 0, applied.output
+    assert _pitr(small) == "DISABLED"
+
+
 def test_a_plan_made_before_the_state_changed_is_refused_as_stale(small: SmallEnv) -> None:
     one_line_error(small.tf("apply"), "no saved apply plan")
     assert small.tables() == []
