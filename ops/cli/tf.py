@@ -59,8 +59,9 @@ def plan(env_name: str | None, destroy: bool, sha_file: Path | None, variables: 
     `dbops tf apply` (or `tf destroy` after `--destroy`) applies exactly this saved plan; on a
     protected env it needs `--plan-sha` with the sha256 printed here.
     """
-    from ops.errors import UsageError
+    from ops.errors import TerraformError, UsageError
     from ops.terraform import saved_plan
+    from ops.terraform.envs import as_var_option
 
     cfg, env = _env(env_name)
     engine = _engine(cfg, env, variables)
@@ -70,7 +71,10 @@ def plan(env_name: str | None, destroy: bool, sha_file: Path | None, variables: 
     path.parent.mkdir(parents=True, exist_ok=True)
     pending = saved_plan.open_pending(path)
     try:  # the saved plan is replaced only by a plan that completed
-        engine.plan(out=pending, destroy=destroy)
+        try:
+            engine.plan(out=pending, destroy=destroy)
+        except TerraformError as exc:
+            raise TerraformError(as_var_option(str(exc))) from None
         pending.chmod(0o600)
         private = saved_plan.private_dir()
         try:  # what is shown and the sha256 printed are of the same bytes, whatever lands at `path` meanwhile

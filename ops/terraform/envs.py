@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -71,6 +72,27 @@ def engine_for_env(cfg: Config, env: EnvConfig, variables: dict[str, str] | None
     pinned = sorted(set(variables or {}) & set(PINNED_VARIABLES))
     if pinned:
         raise UsageError(f"--var {pinned[0]} is the env's own (set it in the config's [envs.{env.name}]), not a Terraform input to override")
+    undeclared = sorted(set(variables or {}) - declared_variables(env.terraform_dir))
+    if undeclared:
+        raise UsageError(f"--var {undeclared[0]}: env '{env.name}' ({env.terraform_dir}) declares no variable of that name; "
+                         f"--var may set {', '.join(sorted(declared_variables(env.terraform_dir) - set(PINNED_VARIABLES))) or 'none'}")
     ws = workspace_for(cfg, env)
     ws.variables.update(variables or {})
     return engine_for(ws)
+
+
+_VARIABLE_BLOCK = re.compile(r'^\s*variable\s+"([^"]+)"\s*\{', re.M)
+
+
+def declared_variables(terraform_dir: Path) -> set[str]:
+    """The input variables the env's root module declares (its *.tf files): Terraform ignores a TF_VAR_
+    of any other name, so a --var of another name would do nothing, silently."""
+    return {name for tf in sorted(Path(terraform_dir).glob("*.tf")) for name in _VARIABLE_BLOCK.findall(tf.read_text())}
+
+
+_ENV_VARIABLE = re.compile(r"(?:set using the |The )?(?:environment variable )?TF_VAR_(\w+)(?: environment variable)?")
+
+
+def as_var_option(message: str) -> str:
+    """Terraform's message about a variable passed as TF_VAR_NAME, naming what the user typed: --var NAME."""
+    return _ENV_VARIABLE.sub(lambda m: f"{'set with ' if m.group(0).startswith('set') else ''}--var {m.group(1)}", message)

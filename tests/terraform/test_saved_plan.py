@@ -195,6 +195,22 @@ def test_a_plan_that_fails_leaves_the_saved_plan_as_it_was(small: SmallEnv) -> N
     assert small.tables() == ["saved-plan-orders"]
 
 
+def test_a_var_the_env_does_not_declare_or_of_the_wrong_type_is_named_as_typed(small: SmallEnv) -> None:
+    planned = small.tf("plan")
+    assert planned.exit_code == 0, planned.output
+    plan_file = small.cli.lab_dir / "terraform" / "small" / "data" / "dbops-apply.tfplan"
+    good_sha = saved_plan_sha(plan_file)
+    one_line_error(small.tf("plan", "--var", "nosuch=1"), "--var nosuch: env 'small'", "declares no variable of that name",
+                   "billing_mode, pitr, table_name")
+    mistyped = small.tf("plan", "--var", "pitr=maybe")
+    assert mistyped.exit_code == 2, mistyped.output
+    last = mistyped.stderr.strip().splitlines()[-1]
+    assert "var.pitr set with --var pitr: a bool is required" in last and "TF_VAR_" not in mistyped.stderr, mistyped.stderr
+    assert saved_plan_sha(plan_file) == good_sha
+    # negative control: a declared variable of the right type plans
+    assert small.tf("plan", "--var", "pitr=false").exit_code == 0
+
+
 @pytest.mark.parametrize("after_s", [0.2, 1.5])  # as Terraform starts, and once it is applying
 def test_an_interrupted_apply_is_aborted_saying_whether_terraform_finished(small: SmallEnv, after_s: float) -> None:
     import os
