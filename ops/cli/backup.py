@@ -49,6 +49,11 @@ def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | Non
     from ops.report import Journal
     from ops.targets import parse_target
 
+    from ops.errors import UsageError
+
+    if not restore_latest and (max_cost is not None or with_indexes):
+        given = "--max-cost" if max_cost is not None else "--with-indexes"
+        raise UsageError(f"{given} bounds or shapes the restores of --restore-latest: add --restore-latest, or leave {given} out")
     cfg = app().config.for_env(env_name).with_policy(max_drill_cost_usd=max_cost)
     env = cfg.env(env_name)
     for t in targets:

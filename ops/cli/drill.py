@@ -119,11 +119,15 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
     from ops.errors import UsageError
     from ops.lease import ledger_for
     from ops.report import Journal
+    from ops.targets import parse_target
     from ops.targets.registry import open_restorable
 
     if sum(x is not None and x is not False for x in (at, minutes_ago, latest or None)) > 1:
         raise UsageError("give at most one of --at, --minutes-ago, --latest")
-    when = parse_time(at) if at else None
+    when = parse_time(at) if at is not None else None  # an empty --at is a bad time, not no time
+    kind = parse_target(target).kind
+    if with_indexes and kind != "dynamodb":
+        raise UsageError(f"--with-indexes applies to a DynamoDB restore; {target} is a {kind} target")
     cfg = app().config.for_env(env_name).with_policy(max_drill_cost_usd=max_cost)
     env = cfg.env(env_name)
     require_write(env, confirm, target)

@@ -75,3 +75,14 @@ def test_a_latency_drill_that_may_write_on_a_protected_env_needs_the_target_name
                     "--read-write")
     assert_one_line_error(result, "protected", "--confirm prod:aurora:prod-db")
     assert not (cli_at.lab_dir.parent / "reports").exists()
+
+
+def test_restore_and_verify_options_that_would_do_nothing_are_refused(cli_at: Cli) -> None:
+    assert_one_line_error(cli_at("drill", "restore", "localpg:lab-pg", "--at", ""), "'' is not an ISO 8601 time", "--at")
+    assert_one_line_error(cli_at("drill", "restore", "localpg:lab-pg", "--with-indexes"),
+                          "--with-indexes applies to a DynamoDB restore", "localpg:lab-pg is a localpg target")
+    assert_one_line_error(cli_at("backup", "verify", "--max-cost", "5"), "--max-cost", "add --restore-latest")
+    assert_one_line_error(cli_at("backup", "verify", "--with-indexes"), "--with-indexes", "add --restore-latest")
+    # negative control: accepted, they reach the (absent) lab
+    assert_one_line_error(cli_at("drill", "restore", "dynamodb:orders", "--with-indexes"), "not running")
+    assert_one_line_error(cli_at("backup", "verify", "--restore-latest", "--max-cost", "5"), "not running")
