@@ -26,6 +26,7 @@ from typing import Any
 from ops.lab.aws import settings
 
 APP_TABLE = "ddb_app_table"
+TABLE_NAME = r"[a-zA-Z0-9_.-]{3,255}"  # DynamoDB's own rule for a table name
 APP_WCU = "ddb_app_wcu"
 APP_RCU = "ddb_app_rcu"
 TICK_S = 0.05
@@ -145,7 +146,8 @@ def _install_replicas() -> None:
 
 
 def register() -> None:
-    settings.register(APP_TABLE, "", "a DynamoDB table the lab's emulated application uses ('' : none); see ddb_app_wcu, ddb_app_rcu")
+    settings.register(APP_TABLE, "", "a DynamoDB table the lab's emulated application uses ('' : none); see ddb_app_wcu, ddb_app_rcu",
+                      pattern=TABLE_NAME, pattern_doc="a DynamoDB table name (3 to 255 letters, digits, _ . -)")
     rate = {"minimum": 0, "maximum": 40000}
     settings.register(APP_WCU, 0.0, "write units a second the emulated application sends to ddb_app_table (throttled as any client)", **rate)
     settings.register(APP_RCU, 0.0, "read units a second the emulated application sends to ddb_app_table (throttled as any client)", **rate)

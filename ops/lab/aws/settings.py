@@ -11,6 +11,7 @@ JSON object: change some). Values reset when the emulator restarts.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -35,6 +36,8 @@ class Setting:
     minimum: float | None = None  # numbers only: the range a value must fall in (both ends included)
     maximum: float | None = None
     integer: bool = False  # numbers only: a whole number (a count), not a duration or rate
+    pattern: str | None = None  # text only: what a value must match in full ('' always allowed: none)
+    pattern_doc: str = ""  # the pattern said in words, for the refusal
 
 
 _registry: dict[str, Setting] = {}
@@ -49,12 +52,13 @@ def on_change(listener: Any) -> None:
 
 
 def register(name: str, default: Any, doc: str, choices: tuple[Any, ...] = (), *,
-             minimum: float | None = None, maximum: float | None = None, integer: bool = False) -> None:
+             minimum: float | None = None, maximum: float | None = None, integer: bool = False,
+             pattern: str | None = None, pattern_doc: str = "") -> None:
     """A number must say its range: a lab knob with no bound takes 1e308 or a zero page size."""
     numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
     if numeric and (minimum is None or maximum is None or not minimum <= default <= maximum):
         raise ValueError(f"lab setting {name}: a number needs a range holding its default {default}")
-    _registry[name] = Setting(name, default, doc, choices, minimum, maximum, integer)
+    _registry[name] = Setting(name, default, doc, choices, minimum, maximum, integer, pattern, pattern_doc)
 
 
 def get(name: str) -> Any:
@@ -71,6 +75,8 @@ def _coerce(setting: Setting, value: Any) -> Any:
     value = str(value)
     if setting.choices and value not in setting.choices:
         raise UsageError(f"lab setting {setting.name} is one of {', '.join(map(str, setting.choices))}, not {value!r}")
+    if setting.pattern and value and not re.fullmatch(setting.pattern, value):
+        raise UsageError(f"lab setting {setting.name} is {setting.pattern_doc or setting.pattern} ('' for none), not {value!r}")
     return value
 
 
