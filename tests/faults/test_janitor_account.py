@@ -302,6 +302,26 @@ def test_drill_id_removes_that_drills_unexpired_restore_and_nothing_else(lab: Cl
         drop_tables(ddb, *kept.values())
 
 
+def test_drill_id_that_names_nothing_here_is_one_line_and_a_reported_one_is_not(lab: Cli) -> None:
+    unknown, reported = new_drill_id("restore"), new_drill_id("restore")
+    for result, fragments in ((lab("janitor", "--drill", unknown), (f"--drill {unknown}: no drill record, tagged resource or report",)),
+                              (lab("janitor", "--drill", "restore-yesterday"), ("--drill 'restore-yesterday' is not a drill id",))):
+        assert result.exit_code == 2, result.output
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and all(f in lines[0] for f in fragments), result.stderr
+        assert "leftover(s) found" not in result.output
+    # negative control: a drill that ran here (its report names it) and simply left nothing
+    report_dir = lab.config.report_dir
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = report_dir / f"{reported}.json"
+    report.write_text(json.dumps({"details": {"drill_id": reported}}))
+    try:
+        result = lab("janitor", "--drill", reported)
+        assert result.exit_code == 0, result.output
+    finally:
+        report.unlink()
+
+
 def test_include_unexpired_leaves_a_restore_kept_on_purpose(lab: Cli) -> None:
     ddb = ddb_client(lab)
     future = (datetime.now(timezone.utc) + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
