@@ -31,7 +31,7 @@ def drill() -> None:
 @click.option("--rto", type=FiniteFloat(min=0.1, max=3600), help="Objective for client write downtime, seconds (default: policy rto_seconds).")
 @click.option("--canary-hz", type=FiniteFloat(min=1, max=1000), default=20.0, show_default=True, help="Canary writes per second.")
 @click.option("--via", metavar="ENDPOINT", type=NonEmpty(),
-              help="The canary writes through this endpoint: 'pooler' (lab-pg's PgBouncer) or HOST:PORT (a proxy); default the writer.")
+              help="The canary writes through this endpoint: 'pooler' (lab-pg's PgBouncer) or HOST:PORT (a proxy; IPv6 as [::1]:PORT); default the writer.")
 @secret_arn_option
 @report_options
 def failover(target: str, to: str | None, rto: float | None, canary_hz: float, via: str | None, secret_arn: str | None,
@@ -156,7 +156,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
 @click.argument("target")
 @click.option("--clients", type=click.IntRange(1, 5000), required=True, help="Concurrent client connections, opened at once.")
 @click.option("--via", metavar="ENDPOINT", type=NonEmpty(),
-              help="Connect through 'pooler' (lab-pg's PgBouncer) or HOST:PORT (a proxy, a pooler); default the writer directly.")
+              help="Connect through 'pooler' (lab-pg's PgBouncer) or HOST:PORT (a proxy, a pooler; IPv6 as [::1]:PORT); default the writer directly.")
 @click.option("--rate", type=FiniteFloat(min=0.01, max=100), default=1.0, show_default=True, help="Queries per second per client.")
 @click.option("--time", "duration", type=FiniteFloat(min=1, max=3600), default=10.0, show_default=True, help="Seconds of load.")
 @click.option("--query-ms", type=FiniteFloat(min=0, max=10000), default=0.0, show_default=True,

@@ -39,9 +39,15 @@ class ClientEndpoint:
 
 
 def parse_host_port(via: str) -> tuple[str, int]:
+    """HOST:PORT, an IPv6 address in brackets as in a URL ([::1]:6432): the host without them, as libpq takes it.
+    An IPv6 address without brackets is refused: where it ends and the port begins is a guess."""
     host, sep, port = via.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--via {via!r} is not 'pooler' or HOST:PORT")
+        raise UsageError(f"--via {via!r} is not 'pooler' or HOST:PORT (an IPv6 address in brackets: [::1]:PORT)")
+    if host.startswith("[") and host.endswith("]") and ":" in host:
+        return host[1:-1], int(port)
+    if ":" in host or "[" in host or "]" in host:
+        raise UsageError(f"--via {via!r}: write an IPv6 address in brackets, [ADDRESS]:PORT (e.g. [::1]:6432)")
     return host, int(port)
 
 

@@ -439,3 +439,13 @@ def test_a_lease_taken_over_mid_drill_stops_the_load_at_once_and_the_report_says
     assert any(c.id == "LEASE" and c.status == "error" for c in report.checks)
     assert any(e.phase == "stop" and "connections-theirs" in e.message for e in report.events)
     ddb.delete_item(TableName="leases", Key={"LockID": key})  # type: ignore[attr-defined]
+
+
+def test_an_ipv6_via_in_brackets_is_connected_to_not_looked_up_as_a_name(plab: Cli) -> None:
+    result = run(plab, "drill", "connections", "localpg:lab-pg", "--via", "[::1]:1", "--clients", "20", "--time", "1")
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = one_line(result.stderr)
+    assert "cannot connect to" in line and "::1" in line and "translate host name" not in line, line
+    # without brackets, where the address ends and the port begins is a guess: refused before connecting
+    bare = run(plab, "drill", "connections", "localpg:lab-pg", "--via", "::1:1", "--clients", "20", "--time", "1")
+    assert bare.returncode == 2 and "write an IPv6 address in brackets" in one_line(bare.stderr), bare.stderr

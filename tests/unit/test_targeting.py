@@ -88,3 +88,20 @@ def test_terraform_acts_with_the_envs_region_and_profile_whatever_the_shell_hold
 def test_a_var_that_would_override_what_the_env_pins_is_refused(cli_at: Cli, var: str) -> None:
     result = cli_at("tf", "plan", "--env", "prod", "--var", var)
     assert result.exit_code == 2 and f"--var {var.split('=')[0]} is the env's own" in result.output, result.output
+
+
+@pytest.mark.parametrize("via, parsed", [("[::1]:6432", ("::1", 6432)), ("127.0.0.1:5432", ("127.0.0.1", 5432)),
+                                         ("[fe80::1%lo]:1", ("fe80::1%lo", 1)), ("proxy.local:6432", ("proxy.local", 6432))])
+def test_via_takes_a_bracketed_ipv6_host(via: str, parsed: tuple[str, int]) -> None:
+    from ops.targets.base import parse_host_port
+
+    assert parse_host_port(via) == parsed
+
+
+@pytest.mark.parametrize("via", ["::1:6432", "[::1]", "[]:1", "[127.0.0.1]:1", "host:0", "host"])
+def test_via_that_is_no_host_and_port_is_refused(via: str) -> None:
+    from ops.errors import UsageError
+    from ops.targets.base import parse_host_port
+
+    with pytest.raises(UsageError, match="--via"):
+        parse_host_port(via)
