@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +124,8 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, r
     usage = usage or est.usage_path(cfg.root)
     assumptions = est.load_usage(usage)  # before anything runs: a bad value stops here
     region = region or cfg.env(None if plan_json is not None else env_name).region
-    catalog = est.load_catalog(region)  # the region's prices, or one line naming the region the catalog lacks
+    catalog_path, catalog_why = est.catalog_in_use()
+    catalog = est.load_catalog(region, catalog_path)  # the region's prices, or one line naming the region the catalog lacks
     if plan_json is not None:
         plan = est.load_plan(plan_json)
     else:
@@ -138,7 +141,9 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, r
     budget = cfg.policy.monthly_budget_usd
     over = result.total > budget
     width = max([len(line.address) for line in result.lines] + [len(u.address) for u in result.unpriced] + [8])
-    lines = [f"{'resource':<{width}} {'USD/month':>10}  basis"]
+    lines = [f"prices: {catalog_path} ({catalog_why}), {region} catalog {result.catalog_version} "
+             f"(prices dated {result.oldest_price} .. {result.catalog_version})",
+             f"{'resource':<{width}} {'USD/month':>10}  basis"]
     for line in result.lines:
         lines.append(f"{line.address:<{width}} {line.usd:>10.2f}  {line.basis}")
     lines.append(f"{'total':<{width}} {result.total:>10.2f}  ({100 * result.total / budget:.0f}% of the {budget:.2f} USD budget: "
@@ -147,11 +152,10 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, r
         lines.append(f"not priced ({len(result.unpriced)}): the total is a lower bound")
         for u in result.unpriced:
             lines.append(f"  {u.address:<{width}} {u.reason}")
-    lines.append(f"prices: {region} catalog {result.catalog_version} (prices dated {result.oldest_price} .. {result.catalog_version}); "
-                 f"usage assumptions: {usage}")
+    lines.append(f"usage assumptions: {usage}")
     emit({"total_usd": round(result.total, 2), "budget_usd": budget, "over_budget": over,
           "verdict": "over" if over else "within", "lower_bound": bool(result.unpriced), "region": region,
-          "catalog_version": result.catalog_version, "oldest_price_date": result.oldest_price, "usage_path": str(usage),
+          "catalog_version": result.catalog_version, "catalog_path": str(catalog_path), "oldest_price_date": result.oldest_price, "usage_path": str(usage),
           "lines": [line.__dict__ for line in result.lines], "unpriced": [u.__dict__ for u in result.unpriced]},
          as_json, "\n".join(lines))
     return 1 if over else 0
@@ -176,18 +180,30 @@ def prices(refresh: bool, env_name: str | None) -> int:
         from ops.cost.prices import refresh_catalog
 
         aws = Aws.for_env(cfg, env)
-        target = est.user_catalog_path()
-        if not target.is_file():  # refreshed from the shipped one; the installed package is never written
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(est.CATALOG_PATH.read_text())
-        # The Price List API answers from us-east-1; the prices asked for are the env's region's.
-        outcome = refresh_catalog(aws.client("pricing", region="us-east-1"), target, env.region)
-        click.echo(f"catalog {outcome.path}: {len(outcome.refreshed)} price(s) refreshed", err=True)
+        source, _why = est.catalog_in_use()
+        target = est.user_catalog_path()  # the installed package is never written
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = target.with_name(f".{target.name}.{os.getpid()}.refresh")
+        shutil.copyfile(source, work)
+        try:  # the user's copy is replaced only by a catalog with at least one price read
+            # The Price List API answers from us-east-1; the prices asked for are the env's region's.
+            outcome = refresh_catalog(aws.client("pricing", region="us-east-1"), work, env.region)
+            if outcome.refreshed:
+                os.replace(work, target)
+        finally:
+            work.unlink(missing_ok=True)
+        click.echo(f"{len(outcome.refreshed)} price(s) refreshed" + (f" into {target}" if outcome.refreshed else ": no catalog written"),
+                   err=True)
+        by_reason: dict[str, list[str]] = {}
         for key, why in outcome.failed.items():
-            click.echo(f"not refreshed, kept with its old date: {key}: {why}", err=True)
+            by_reason.setdefault(why, []).append(key)
+        for why, keys in by_reason.items():
+            click.echo(f"not refreshed, kept with {'its' if len(keys) == 1 else 'their'} old date: "
+                       f"{keys[0] if len(keys) == 1 else f'{len(keys)} prices ({keys[0]} ..)'}: {why}", err=True)
         code = 1 if outcome.failed else 0
-    catalog = est.load_catalog(env.region)
-    click.echo(f"catalog {catalog['version']} ({catalog['region']})")
+    path, why = est.catalog_in_use()
+    catalog = est.load_catalog(env.region, path)
+    click.echo(f"catalog {path} ({why}): version {catalog['version']}, region {catalog['region']}")
     for key, p in sorted(catalog["prices"].items()):
         amount = f"{p['usd']:>10} USD" if "usd" in p else f"{'x' + format(p['factor'], 'g'):>10}    "
         click.echo(f"  {key:<40} {amount} per {p['unit']:<20} {p['source']} ({p['date']})")

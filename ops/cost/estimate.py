@@ -39,7 +39,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from ops.cost.prices import catalog_version, regional
+from ops.cost.prices import catalog_version, regional, regions_of
 from ops.errors import ConfigError, UsageError
 
 CATALOG_PATH = Path(__file__).with_name("prices.json")
@@ -113,12 +113,31 @@ def user_catalog_path() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dbops" / "prices.json"
 
 
+def _file_version(path: Path) -> str:
+    return catalog_version({"regions": regions_of(json.loads(path.read_text()))})
+
+
+def catalog_in_use() -> tuple[Path, str]:
+    """The catalog file prices are read from, and why: the user's refreshed copy when there is one and it is
+    not older than the shipped catalog (by version, the date of the newest price); otherwise the shipped one,
+    so a copy refreshed long ago never hides the newer prices a new checkout ships."""
+    user = user_catalog_path()
+    if not user.is_file():
+        return CATALOG_PATH, "shipped"
+    try:
+        mine, shipped = _file_version(user), _file_version(CATALOG_PATH)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return user, "refreshed copy"  # read again by load_catalog, which names what is wrong with it
+    if mine < shipped:
+        return CATALOG_PATH, f"shipped, newer than the refreshed copy {user} of {mine}"
+    return user, "refreshed copy"
+
+
 def load_catalog(region: str, path: Path | None = None) -> dict[str, Any]:
-    """The region's prices (`{"version", "region", "prices"}`) from the catalog at path; by default the user's
-    refreshed catalog when there is one, else the one shipped. A region the catalog lacks is a ConfigError:
-    another region's prices never stand in for it."""
+    """The region's prices (`{"version", "region", "prices"}`) from the catalog at path; by default the
+    catalog_in_use(). A region the catalog lacks is a ConfigError: another region's prices never stand in for it."""
     if path is None:
-        path = user_catalog_path() if user_catalog_path().is_file() else CATALOG_PATH
+        path = catalog_in_use()[0]
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -158,13 +159,22 @@ def refresh_catalog(pricing: Any, path: Path, region: str, today: date | None = 
             continue
         except botocore.exceptions.ClientError as exc:
             err = exc.response.get("Error", {})
-            failed[key] = f"{err.get('Code')}: {err.get('Message')}"
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            failed[key] = f"{err.get('Code')}: {one_line(err.get('Message'))}" + (f" (HTTP {status})" if status else "")
             continue
         prices[key] = {**prices.get(key, {"unit": "instance-hour"}), "usd": usd, "source": SOURCE, "date": today.isoformat()}
         refreshed.append(key)
-    if region in regions or refreshed:  # a region no price could be read for is not added empty
-        regions[region] = {**regions.get(region, {}), "prices": prices}
+    if not refreshed:  # nothing read: the catalog is left as it was, not rewritten
+        return RefreshOutcome(path, (), failed)
+    regions[region] = {**regions.get(region, {}), "prices": prices}
     out = {"version": "", "note": data.get("note", ""), "regions": regions}
     out["version"] = catalog_version(out)
     path.write_text(json.dumps(out, indent=2) + "\n")
     return RefreshOutcome(path, tuple(refreshed), failed)
+
+
+def one_line(message: Any, limit: int = 200) -> str:
+    """An error message as one short line: an HTML error page (a proxy's, an emulator's) loses its tags."""
+    text = re.sub(r"<[^>]*>", " ", str(message or ""))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

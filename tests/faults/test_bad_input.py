@@ -228,3 +228,26 @@ def test_lab_set_takes_numbers_within_the_range_and_settings_show_it(lab: Cli) -
         assert "cost_page_size" in shown and "1 to 10000" in shown, shown
     finally:
         lab("lab", "set", "cost_page_size=100", "ddb_restorable_lag_s=300", "ddb_partition_wcu=1000")
+
+
+def test_a_price_refresh_the_lab_cannot_answer_writes_nothing_and_says_why_once(lab: Cli, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.cost import estimate as est
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    result = lab("cost", "prices", "--refresh")
+    assert result.exit_code == 1, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert lines[0] == "0 price(s) refreshed: no catalog written", result.stderr
+    assert len(lines) == 2 and "NotImplemented: the AWS Price List API (pricing) is not implemented by the dbops lab emulator (HTTP 501)" \
+        in lines[1], result.stderr
+    assert "<" not in result.stderr, "no HTML page"
+    assert not est.user_catalog_path().exists() and list(tmp_path.iterdir()) in ([], [tmp_path / "dbops"])
+    assert not any((tmp_path / "dbops").glob("*")) if (tmp_path / "dbops").exists() else True
+    assert result.stdout.startswith(f"catalog {est.CATALOG_PATH} (shipped): version "), result.stdout
+    # negative control: a refreshed copy, newer than the shipped one, is the one read and named
+    shipped = est.CATALOG_PATH.read_text()
+    est.user_catalog_path().parent.mkdir(parents=True, exist_ok=True)
+    est.user_catalog_path().write_text(shipped.replace('"date": "', '"date": "9'))
+    shown = lab("cost", "prices")
+    assert shown.exit_code == 0 and shown.stdout.startswith(f"catalog {est.user_catalog_path()} (refreshed copy): version 9"), shown.output

@@ -231,10 +231,11 @@ def test_refresh_that_refreshes_nothing_leaves_the_catalog_version_alone(tmp_pat
     pricing = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(pricing)
     stub.add_client_error("get_products", "ThrottlingException", "Rate exceeded", 400)
+    before = path.read_bytes()
     with stub:
         outcome = refresh_catalog(pricing, path, "us-east-1", today=date(2026, 11, 23))
     assert outcome.refreshed == ()
-    assert json.loads(path.read_text())["version"] == "2026-11-01"
+    assert path.read_bytes() == before, "nothing read: nothing written"
 
 
 # --- usage assumptions and plan files are validated, one line naming what is wrong -------------
@@ -395,7 +396,8 @@ def test_a_refresh_writes_the_users_cache_and_never_the_installed_catalog(tmp_pa
     monkeypatch.setattr(aws_mod.Aws, "for_env", classmethod(lambda cls, cfg, env: type("A", (), {"client": lambda *a, **k: None})()))
     result = cli_at("cost", "prices", "--refresh")
     assert result.exit_code == 0, result.output
-    assert written == [tmp_path / "cache" / "dbops" / "prices.json"]
+    target = tmp_path / "cache" / "dbops" / "prices.json"
+    assert [p.parent for p in written] == [target.parent] and not written[0].exists() and target.is_file()
     assert est.CATALOG_PATH.read_bytes() == shipped, "the installed package is never written"
     assert est.load_catalog("us-east-1")["prices"]["rds.aurora-postgresql.db.t3.medium"]["usd"] == 9.99
     # Negative control: without a refreshed catalog of the user's, the shipped one is read.
@@ -492,3 +494,25 @@ def test_a_region_whose_usage_type_prefix_is_unknown_is_not_added_empty(tmp_path
     assert outcome.refreshed == () and "prefix of region me-central-1 is not known" in outcome.failed["rds.aurora-postgresql.db.r6g.large"]
     with pytest.raises(ConfigError, match="no prices for region me-central-1"):
         est.load_catalog("me-central-1", path)  # still refused in one line, not an empty catalog that prices nothing
+
+
+def test_a_refreshed_copy_older_than_the_shipped_catalog_gives_way_to_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    shipped = json.loads(est.CATALOG_PATH.read_text())
+    shipped_version = est._file_version(est.CATALOG_PATH)
+    user = est.user_catalog_path()
+    user.parent.mkdir(parents=True)
+    entry = {"usd": 7.77, "unit": "instance-hour", "source": "AWS Price List API"}
+    for date_, chosen in (("2000-01-01", est.CATALOG_PATH), ("9999-12-31", user)):  # older loses, newer wins
+        old = json.loads(json.dumps(shipped))
+        for region in old["regions"].values():
+            for p in region["prices"].values():
+                p["date"] = min(p["date"], date_)
+        old["regions"]["us-east-1"]["prices"]["rds.aurora-postgresql.db.t3.medium"] = {**entry, "date": date_}
+        user.write_text(json.dumps(old))
+        path, why = est.catalog_in_use()
+        assert path == chosen, (date_, why)
+        usd = est.load_catalog("us-east-1")["prices"]["rds.aurora-postgresql.db.t3.medium"]["usd"]
+        assert (usd == 7.77) is (chosen == user)
+        if chosen == est.CATALOG_PATH:
+            assert why == f"shipped, newer than the refreshed copy {user} of {min(shipped_version, date_)}", why

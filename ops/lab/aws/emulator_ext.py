@@ -11,6 +11,7 @@ points and restore jobs in ops.lab.aws.backup_jobs.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 _installed = False
@@ -95,6 +96,29 @@ def _install_explicit_not_implemented() -> None:
     werkzeug_app.create_backend_app = create_backend_app
 
 
+# Services moto has no backend for, by the signing name of their requests: answered 501 NotImplemented
+# (moto's dispatcher would answer an HTML 500 page, which a client retries and prints).
+UNIMPLEMENTED_SERVICES = {"pricing": "the AWS Price List API (pricing)"}
+_SIGNING_SERVICE = re.compile(r"Credential=[^/,]+/[^/,]+/[^/,]+/([^/,]+)/aws4_request")
+
+
+def _install_unimplemented_services() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from werkzeug.wrappers import Response
+
+    original = DomainDispatcherApplication.__call__
+
+    def dispatch(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
+        signed = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if signed and signed.group(1) in UNIMPLEMENTED_SERVICES:
+            answer = Response(not_implemented_body(UNIMPLEMENTED_SERVICES[signed.group(1)]), status=501,
+                              headers=NOT_IMPLEMENTED_HEADERS)
+            return answer(environ, start_response)
+        return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = dispatch
+
+
 def install() -> None:
     """Add the missing APIs to moto's responses (idempotent)."""
     global _installed
@@ -103,6 +127,7 @@ def install() -> None:
     from ops.lab.aws import settings
 
     _install_explicit_not_implemented()
+    _install_unimplemented_services()
     _install_unreadable_requests_are_validation_errors()
     settings.install()
     from ops.lab.aws import service_clock
