@@ -196,6 +196,7 @@ def lab_settings(cli: Cli) -> dict[str, object]:
     "ddb_restorable_lag_s=1e308", "ddb_restorable_lag_s=-1", "ddb_restorable_lag_s=nan", "ddb_restorable_lag_s=true",
     "cost_page_size=0", "cost_page_size=2.5", "cost_history_days=ten",
     "ddb_partition_wcu=0", "ddb_partition_rcu=1e9", "ddb_burst_s=0", "aurora_endpoint_delay_s=inf",
+    "ddb_app_table=../x",
 ])
 def test_lab_set_refuses_a_value_outside_the_knobs_type_or_range_and_changes_nothing(lab: Cli, bad: str) -> None:
     before = lab_settings(lab)
