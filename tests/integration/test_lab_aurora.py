@@ -383,9 +383,9 @@ def test_the_instance_class_follows_what_the_version_offers_and_a_costly_restore
 
     try:
         line = refused("--max-cost", "0.01")
-        assert "above --max-cost 0.01 USD" in line and "1 x db.t4g.medium for 1.17 h" in line and "nothing was created" in line
+        assert "above --max-cost 0.01 USD" in line and "1 x db.t4g.medium for 6.00 h" in line and "nothing was created" in line
         lab_setting(cli, aurora_unorderable_classes="db.t4g.medium")
-        assert "1 x db.t3.medium for 1.17 h" in refused("--max-cost", "0.01")
+        assert "1 x db.t3.medium for 6.00 h" in refused("--max-cost", "0.01")
         lab_setting(cli, aurora_unorderable_classes="db.t4g.medium,db.t3.medium,db.r6g.large")
         assert "none of the restore instance classes (db.t4g.medium, db.t3.medium, db.r6g.large)" in refused()
     finally:
