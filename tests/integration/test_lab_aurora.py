@@ -271,7 +271,9 @@ def test_archiving_stopped_freezes_the_latest_restorable_time_and_fails_the_rpo(
             for i in range(20):
                 conn.execute("INSERT INTO rpo_probe VALUES (%s)", (i,))
                 time.sleep(1)
-        assert cluster_of(aws)["LatestRestorableTime"] == frozen
+        # Frozen: it never passes what was restorable when archiving stopped. It may step back once the first
+        # segment the archive lacks is complete: a restore then stops at the last commit before that gap.
+        assert cluster_of(aws)["LatestRestorableTime"] <= frozen
         failing = run(strict, "backup", "verify", f"aurora:{CLUSTER}", "--json")
         checks = {c["id"]: c["status"] for c in json.loads(failing.stdout)["checks"]}
         assert checks[f"BKP-AURORA-RESTORABLE[aurora:{CLUSTER}]"] == "fail", failing.stdout
