@@ -122,6 +122,7 @@ def price_restores(cfg: Config, env: EnvConfig, targets: list[str], catalog: dic
                    with_indexes: bool = False) -> list[tuple[str, Any]]:
     """The cost bound of every restore --restore-latest would make, by the finding it makes, before any starts."""
     from ops.drills.common import expiry_hours
+    from ops.drills.recovery_point_restore import point_restore_waits_s
     from ops.drills.restore import RestoreOptions, restore_hours
     from ops.targets import recovery_point
     from ops.targets.registry import open_restorable
