@@ -6,6 +6,8 @@ Three ways to find a leftover, so a drill killed at any point leaves something f
   restored target and say whether the drill wrote rows into the source;
 - tags `dbops:drill-id` / `dbops:expires-at` on Aurora clusters and DynamoDB tables, and
   the drill-id suffix of a restored table's name (RestoreTableToPointInTime cannot tag);
+- latency drills' read-only login roles (dbops_ro_*) whose validity has ended, on the env's
+  Aurora clusters (and, through the lab's source, on lab-pg);
 - what a plugin registers as a janitor source (ops.plugins: the lab's local restore
   directories of lab-pg with their owner.json), and drill rows (markers, canary rows) older
   than a drill can run, in PostgreSQL targets.
@@ -40,6 +42,7 @@ from ops import plugins
 from ops.config import Config, EnvConfig
 from ops.errors import DbopsError, describe
 from ops.drills.common import DRILL_TAG, EXPIRES_TAG
+from ops.drills.recovery_point_restore import BACKUP_JOB
 from ops.drills.restore import KEPT, OWNER_TAG
 from ops.lease import Record, ledger_for
 from ops.proc import owner_alive
@@ -58,6 +61,7 @@ class Leftover:
     why: str
     delete: Callable[[], bool]  # one deletion step; True once the thing is seen gone
     kept: bool = False  # kept with --keep (in an incident): only its expiry or `--drill ID` removes it
+    rows: Callable[[], bool] | None = None  # a drill record's rows in its source alone, removed even when its restore is kept
 
     def as_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "name": self.name, "drill_id": self.drill_id, "why": self.why}
@@ -114,8 +118,9 @@ def record_leftovers(cfg: Config, env: EnvConfig, ledger: Any, records: list[Rec
     for record in records:
         why = judge(record.drill_id, record.expires_at, None if record.kept else record.owner, include_unexpired, now)
         if why:
+            rows = (lambda r=record: _remove_rows(cfg, env, r.target, r.drill_id) or True) if record.markers else None
             found.append(Leftover("drill-record", record.target, record.drill_id, why,
-                                  lambda r=record: _clean_record(cfg, env, ledger, r), kept=record.kept))
+                                  lambda r=record: _clean_record(cfg, env, ledger, r), kept=record.kept, rows=rows))
     return found
 
 
@@ -127,7 +132,8 @@ def _clean_record(cfg: Config, env: EnvConfig, ledger: Any, record: Record) -> b
     steps: list[Callable[[], bool]] = []
     if record.markers:
         steps.append(lambda: _remove_rows(cfg, env, str(ref), record.drill_id) or True)
-    steps += [lambda n=res["name"]: _delete_restore(cfg, env, ref.kind, ref.name, n, record.drill_id, record.kept)
+    steps += [(lambda r=res: _delete_backup_point(cfg, env, r)) if res.get("kind") == BACKUP_JOB else
+              (lambda n=res["name"]: _delete_restore(cfg, env, ref.kind, ref.name, n, record.drill_id, record.kept))
               for res in record.resources]
     done, errors = True, []
     for step in steps:  # each tried even when one fails: rows denied must not keep a restored cluster running
@@ -172,6 +178,29 @@ def _remove_rows(cfg: Config, env: EnvConfig, target: str, drill_id: str) -> Non
         with markers.connect(dsn) as conn:
             markers.remove(conn, drill_id)
         canary.purge(dsn, drill_id)
+
+
+def _delete_backup_point(cfg: Config, env: EnvConfig, resource: dict[str, str]) -> bool:
+    """One step for a drill's on-demand backup job: True once it has ended and its recovery point is seen gone.
+    A job still running is asked to stop and stays pending: its point may yet appear."""
+    from ops.aws import Aws
+    from ops.targets.recovery_point import ENDED_JOB_STATES, RecoveryPoints
+
+    backup = Aws.for_env(cfg, env).client("backup")
+    try:
+        job = backup.describe_backup_job(BackupJobId=resource["name"])
+    except backup.exceptions.ResourceNotFoundException:
+        return True  # AWS Backup keeps no such job: it made nothing
+    if job["State"] not in ENDED_JOB_STATES:
+        try:
+            backup.stop_backup_job(BackupJobId=resource["name"])
+        except botocore.exceptions.ClientError:
+            pass  # not stoppable (a job that is about to end): it is looked at again on the next run
+        return False
+    point = job.get("RecoveryPointArn")
+    if not point:
+        return True
+    return RecoveryPoints(backup, "").gone(job.get("BackupVaultName") or resource.get("vault", ""), point)
 
 
 def _delete_restore(cfg: Config, env: EnvConfig, kind: str, source: str, name: str, drill_id: str, kept: bool = False) -> bool:
@@ -351,6 +380,50 @@ def _recovery_points(aws: Any, include_unexpired: bool, now: datetime, recorded:
     return [x for vault in vaults for x in _read(unread, f"recovery points of vault {vault}", lambda v=vault: points(v), [])]
 
 
+# An Aurora cluster in these states has no server to read: nothing of it is looked for.
+_NO_SERVER = {"stopped", "stopping", "starting", "creating", "deleting"}
+
+
+def aurora_workload_roles(cfg: Config, env: EnvConfig, aws: Any, unread: list[str], echo: Callable[[str], None]) -> list[Leftover]:
+    """Latency drills' read-only roles (ops.query.workload_role) their drill could not drop, on the env's Aurora
+    clusters, read on each writer as the master user: once their validity has ended and no session is left.
+    A drill's restored cluster is not looked in (it goes whole). A cluster that does not answer is named in
+    `unread` (its roles are not known); one whose master credentials the env does not give (no RDS-managed
+    secret, none in the Terraform outputs) is named in the output as not looked in: the janitor takes no
+    --secret-arn, so that would hold its verdict on every run."""
+    from ops.query import workload_role
+    from ops.targets.registry import open_cluster
+
+    rds = aws.client("rds")
+    clusters = [c["DBClusterIdentifier"] for page in rds.get_paginator("describe_db_clusters").paginate()
+                for c in page["DBClusters"]
+                if DRILL_TAG not in _tags(c.get("TagList")) and c.get("Status") not in _NO_SERVER
+                and str(c.get("Engine", "")).startswith("aurora-postgresql")]
+
+    def roles(cid: str) -> list[Leftover]:
+        try:
+            dsn = open_cluster(cfg, env, f"aurora:{cid}").writer_dsn()
+        except DbopsError as exc:  # no credentials for one cluster: the others are still read
+            echo(f"workload roles not looked for on aurora:{cid}: {describe(exc) or exc}")
+            return []
+        if not dsn:
+            raise RuntimeError("no writer endpoint")
+        with workload_role.connect_admin(dsn) as conn:
+            names = workload_role.expired(conn)
+
+        def delete(name: str) -> bool:
+            with workload_role.connect_admin(dsn) as conn:
+                said = workload_role.drop(conn, name)
+                if workload_role.exists(conn, name):
+                    raise RuntimeError(said)
+            return True
+
+        return [Leftover("workload-role", f"aurora:{cid} role {n}", n, "its validity ended and it has no session",
+                         lambda n=n: delete(n)) for n in names]
+
+    return [x for cid in clusters for x in _read(unread, f"workload roles of aurora:{cid}", lambda c=cid: roles(c), [])]
+
+
 @dataclass
 class Swept:
     found: list[Leftover]
@@ -406,7 +479,9 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
     else:
         from ops.aws import Aws
 
-        found += aws_leftovers(Aws.for_env(cfg, env), include_unexpired, now, recorded, unread)
+        aws = Aws.for_env(cfg, env)
+        found += aws_leftovers(aws, include_unexpired, now, recorded, unread)
+        found += _read(unread, "Aurora clusters (for workload roles)", lambda: aurora_workload_roles(cfg, env, aws, unread, echo), [])
     for item in [x for x in found if x.drill_id in held]:
         echo(f"kept {item.kind} {item.name}: drill {item.drill_id} holds its target's lease (it is running)")
     found = [x for x in found if x.drill_id not in held and (drill is None or x.drill_id == drill)]
@@ -421,7 +496,10 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
             echo(f"kept {item.kind} {item.name}: its restore drill {item.drill_id} started {age_h:.1f} h ago, "
                  f"within --keep-hours {keep_hours:g}")
         kept_young = {id(item) for item, _ in young}
-        found = [x for x in found if id(x) not in kept_young]
+        # the rows the drill wrote into its source are not the restore: they go, and the record keeps the restore
+        found = [x for x in found if id(x) not in kept_young] + [
+            Leftover("drill-rows", item.name, item.drill_id, item.why + "; its restore is kept", item.rows)
+            for item, _ in young if item.rows is not None]
     if leases_unread:
         echo("the drill leases or records could not be read: a running drill's resources cannot be told apart, "
              "so nothing is deleted (listed only)")

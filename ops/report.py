@@ -135,6 +135,23 @@ def worst(statuses: list[str]) -> str:
     return max(statuses, key=SEVERITY.index, default="pass")
 
 
+def output_closed(stream: Any) -> None:
+    """The reader of a drill's output went away (`dbops drill ... 2>&1 | head`): the drill stops as on SIGTERM
+    (its handler, set by ops.drills.common.interruptible, aborts it; inside a cleanup it is deferred), so it
+    cleans up, writes its report and exits 3. What it would still print goes to /dev/null. Without a drill's
+    handler, the closed pipe is raised as it was."""
+    import os
+    import signal
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # a stream without a descriptor: it is not written to again (echo is off)
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.SIG_IGN, None):
+        raise BrokenPipeError("the output's reader went away")
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 class Journal:
     """Collects a drill's or check's events, measurements and checks as it runs."""
 
@@ -166,7 +183,11 @@ class Journal:
         now = self.clock()
         self.events.append(Event(iso(now), phase, message))
         if self.echo is not None:
-            print(f"[{now:%H:%M:%S}] {phase:<8} {message}", file=self.echo, flush=True)
+            try:
+                print(f"[{now:%H:%M:%S}] {phase:<8} {message}", file=self.echo, flush=True)
+            except BrokenPipeError:
+                stream, self.echo = self.echo, None
+                output_closed(stream)
 
     def measure(self, name: str, value: float | int) -> None:
         self.measurements[name] = round(value, 3) if isinstance(value, float) else value

@@ -72,6 +72,17 @@ class RootGroup(LazyGroup):
             _fail(str(exc), exc.exit_code, debug)
         except KeyboardInterrupt:
             _fail("interrupted", EXIT_ABORTED, debug)
+        except BrokenPipeError:
+            # the output's reader went away (`| head`): what is left to print goes nowhere, as for a SIGTERM
+            import os
+            import sys
+
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+                except (OSError, ValueError):
+                    pass
+            raise click.exceptions.Exit(EXIT_ABORTED) from None
         except Exception as exc:  # noqa: BLE001 — the one place an unexpected error becomes a line
             known = describe(exc)
             if debug:

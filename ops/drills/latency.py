@@ -25,6 +25,8 @@ Objectives:
   role could still do through PUBLIC's grants is measured from the server's own counters (objects the
   role owns, rows written to tables it may write, its statements in pg_stat_statements) and fails the
   drill. On a reader the server in recovery refuses every write, before and after the run.
+- LAT-CLEANUP (warn, only when it happens): the drill's read-only role could not be dropped; it names
+  the role, which cannot log in once its validity ends and which `dbops janitor` then drops.
 """
 
 from __future__ import annotations
@@ -159,7 +161,8 @@ def _run_as_read_only_role(settings: Settings, where: Where, opts: LatencyOption
     assert where.admin_dsn is not None
     hours = (opts.duration_s + pgbench.OVERRUN_S) / 3600 + 0.5
     with workload_role.read_only_role(where.admin_dsn, where.drill_id, opts.clients, hours,
-                                      on_event=lambda message: journal.event("guard", message)) as role:
+                                      on_event=lambda message: journal.event("guard", message),
+                                      on_left=lambda message: journal.check("LAT-CLEANUP", "warn", message)) as role:
         before = workload_role.counters(where.admin_dsn, role)
         run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line),
                            should_stop=opts.should_stop)
@@ -187,7 +190,8 @@ def _run_on_reader_as_read_only_role(settings: Settings, where: Where, opts: Lat
                         "--read-write runs the workload as the target's own user")
     hours = (opts.duration_s + pgbench.OVERRUN_S) / 3600 + 0.5
     with workload_role.read_only_role(where.admin_dsn, where.drill_id, opts.clients, hours,
-                                      on_event=lambda message: journal.event("guard", message), login_dsn=where.dsn) as role:
+                                      on_event=lambda message: journal.event("guard", message), login_dsn=where.dsn,
+                                      on_left=lambda message: journal.check("LAT-CLEANUP", "warn", message)) as role:
         journal.details["workload_role"] = role.name
         run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line),
                            should_stop=opts.should_stop)

@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 from ops.report import Journal, Report, headline, measured
 
+# a drill record's resource: the on-demand backup job, whose recovery point the janitor deletes
+BACKUP_JOB = "backup-job"
 RP_OBJECTIVES = ("RP-BACKUP-JOB", "RP-RESTORE-JOB", "ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT")
 
 
@@ -63,6 +65,10 @@ def run_point_restore(side: Any, points: Any, journal: Journal, drill_id: str, l
         started = time.monotonic()
         job = points.start_backup(path, tags, drill_id)
         own_point = job.get("RecoveryPointArn")
+        # noted at once: a drill killed from here on leaves its record until the job's recovery point is seen gone
+        # (the point's tag is listed only once the point exists, after the job has run a while)
+        record.resources.append({"kind": BACKUP_JOB, "name": job["BackupJobId"], "vault": path.vault})
+        ledger.put_record(record)
         progress(f"on-demand backup job {job['BackupJobId']} of {side.ref} into vault {path.vault} "
                  f"(plan {path.plan}, rule {path.rule}), recovery point tagged {DRILL_TAG}={drill_id}")
         done = points.wait_job(job["BackupJobId"], BACKUP_JOB_TIMEOUT_S, progress)

@@ -38,7 +38,8 @@ A provisioned table shares its capacity with the application: a load beyond it t
 application's requests too, and autoscaling follows only minutes later. The drill is budgeted
 against what the application leaves: the capacity less a headroom (a fifth, for the application's
 own swings) less what the table consumes now (the busiest of the last five minutes CloudWatch has
-published, the minute under way over the seconds it has run, earlier drills' minutes left out; when it
+published, the minute under way over the seconds it has run, earlier drills' minutes counted whole:
+the application's consumption is in them too, and a drill still loading holds the lease; when it
 has published none of them, the day's peak stands for it: a minute not yet published is never "nothing
 consumed"). A load above
 that budget is refused before anything is written (PRE-CAPACITY fails) unless --allow-throttling says that is the point. On demand, the same
@@ -177,6 +178,10 @@ class Plan:
 # --- before anything is written ---------------------------------------------------------------------
 
 
+# a refused drill's report says so: it sent nothing, so its minutes are not left out of the peak
+NOT_STARTED = "not started"
+
+
 def peak(sums: list[MinuteSum], excluded: list[tuple[datetime, datetime]]) -> tuple[float, MinuteSum | None, int]:
     """The highest one-minute Sum / 60 outside the excluded intervals: (units a second, its minute, minutes left out)."""
     kept, dropped = [], 0
@@ -221,8 +226,12 @@ def baseline(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[d
 def current_use(target: LoadTarget, opts: ThroughputOptions, excluded: list[tuple[datetime, datetime]],
                 now: datetime) -> tuple[dict[str, float], str]:
     """What the table consumes now: the busiest one-minute Sum / 60 of the minutes CloudWatch has published of
-    the last opts.current_minutes (the minute under way over the seconds it has run), earlier drills' minutes
-    left out. A minute with no data point is not "nothing consumed": CloudWatch publishes DynamoDB's minutes a
+    the last opts.current_minutes (the minute under way over the seconds it has run). Earlier drills' minutes
+    are counted whole: the application's own consumption is in them too, and leaving them out read a table the
+    application keeps busy as idle right after a drill. A drill still loading the table holds its lease, so
+    none is under way here; one that just ended makes the current use read high (the safe side) for a few
+    minutes. Only the peak (baseline) leaves drills' minutes out, so a drill never multiplies its own load.
+    `excluded` is taken for the fallback below, which is a peak. A minute with no data point is not "nothing consumed": CloudWatch publishes DynamoDB's minutes a
     minute or more late. A minute is published when either consumed metric has a data point in it (the
     newest such minute marks how far CloudWatch has got); when none of the recent minutes is, the peak of
     the last opts.window_h hours stands for the current use. Only a table with no data point over those hours
@@ -235,14 +244,14 @@ def current_use(target: LoadTarget, opts: ThroughputOptions, excluded: list[tupl
         return {"write": 0.0, "read": 0.0}, (f"nothing: CloudWatch has no ConsumedWriteCapacityUnits or ConsumedReadCapacityUnits "
                                              f"data point over the last {opts.window_h:g} h (a minute nobody used has none)")
     newest = published[-1]
-    recent = {t for t in published if t + timedelta(minutes=1) > start and not peak([MinuteSum(t, 0.0)], excluded)[2]}
+    recent = {t for t in published if t + timedelta(minutes=1) > start}
     rate, parts = {}, []
     if not recent:
         for kind in METRICS:
             rate[kind], minute, _ = peak(series[kind], excluded)
             parts.append(f"{rate[kind]:.3f} {UNIT[kind]}/s" + (f" (minute of {minute.at:%H:%M} UTC)" if minute and rate[kind] > 0 else ""))
         return rate, (f"{' and '.join(parts)}, the peak of the last {opts.window_h:g} h (earlier drills' minutes left out): CloudWatch "
-                      f"has published no minute of the last {opts.current_minutes:g} outside earlier drills (the newest it has is "
+                      f"has published no minute of the last {opts.current_minutes:g} (the newest it has is "
                       f"{newest:%H:%M} UTC), so the current use is not known and the peak stands for it")
     for kind in METRICS:
         per_s, busiest = 0.0, None
@@ -637,6 +646,7 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
     for cid, status, detail in pre_checks(p, opts.allow_throttling, opts.allow_replicas, opts.headroom, opts.allow_gsi_writes):
         journal.check(cid, status, detail)
     if any(c.status == "fail" for c in journal.checks):
+        journal.details["load"] = NOT_STARTED  # nothing sent: its minutes are the application's alone
         return journal.finish("error", f"ERROR: pre-checks failed, the drill did not start: {journal.failed_detail()}")
 
     stop = threading.Event()
@@ -914,6 +924,8 @@ def excluded_intervals(reports: list[dict[str, Any]], target: str,
         out.append((a - timedelta(minutes=1), b + timedelta(minutes=1)))
     for r in reports:
         if r.get("target") != target or r.get("kind") != "throughput":
+            continue
+        if (r.get("details") or {}).get("load") == NOT_STARTED:  # refused before anything was sent
             continue
         try:
             a = datetime.fromisoformat(str(r["started_at"]).replace("Z", "+00:00"))

@@ -4,7 +4,9 @@ A session setting (default_transaction_read_only) is the workload's to undo: `BE
 `SET default_transaction_read_only = off` in a script and it writes. So a read-only workload logs in
 as a role made for the drill, a member of pg_read_all_data and nothing else, with a password only the
 drill knows and a validity that ends soon after the drill; the drill drops it when the workload ends
-(with anything it created: DROP OWNED).
+(with anything it created: DROP OWNED, only when it owns or was granted something: DROP OWNED needs the
+role's own privileges, which Aurora's master user, not a superuser, lacks). A role the drill could not
+drop is named to the drill (a warn check), and the janitor finds it once its validity has ended.
 
 What PUBLIC may do the role may do too (CREATE in a schema where PUBLIC has it, TEMP tables, a table
 granted to PUBLIC, a SECURITY DEFINER function), and the drill does not change the database's grants.
@@ -192,13 +194,14 @@ def _q(sql: str) -> str:
 @contextmanager
 def read_only_role(admin_dsn: str, drill_id: str, clients: int, hours: float,
                    on_event: Any = lambda message: None, login_dsn: str | None = None,
-                   replicated_within_s: float = 30.0) -> Iterator[WorkloadRole]:
+                   replicated_within_s: float = 30.0, on_left: Any = lambda message: None) -> Iterator[WorkloadRole]:
     """A login role for the workload, member of pg_read_all_data only; dropped (with what it owns) at the end.
     Each step opens a connection of its own (connect_timeout 5 s): one held across the workload would hang
     with a server that stops answering.
 
     The role is made on the writer (admin_dsn); login_dsn is where the workload logs in when that is
-    another server (a reader): the role reaches it by replication, and is waited for there."""
+    another server (a reader): the role reaches it by replication, and is waited for there.
+    on_left hears, in one line naming the role, that the role could not be dropped at the end."""
     import psycopg
     from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -237,10 +240,15 @@ def read_only_role(admin_dsn: str, drill_id: str, clients: int, hours: float,
     finally:
         try:
             with connect_admin(admin_dsn) as conn:
-                on_event(drop(conn, name))
+                said = drop(conn, name)
+                left = exists(conn, name)
         except psycopg.Error as exc:
-            on_event(f"role {name} NOT dropped: {_first_line(exc)} (it cannot log in after {until}; the next read-only "
-                     "latency drill drops it then)")
+            said, left = f"role {name} NOT dropped: {_first_line(exc)}", True
+        if left:
+            said = (said if "NOT dropped" in said else f"role {name} NOT dropped") + (
+                f" (it cannot log in after {until}; then the next read-only latency drill or `dbops janitor` drops it)")
+            on_left(said)
+        on_event(said)
 
 
 def _wait_replicated(dsn: str, name: str, timeout_s: float) -> None:
@@ -286,19 +294,41 @@ def drop_expired(conn: Any) -> list[str]:
     return [drop(conn, name) for name in expired(conn)]
 
 
+def exists(conn: Any, name: str) -> bool:
+    return bool(conn.execute(_q("SELECT count(*) FROM pg_roles WHERE rolname = %s"), (name,)).fetchone()[0])
+
+
 def drop(conn: Any, name: str) -> str:
-    """DROP OWNED (what the workload created, in this database) and DROP ROLE; what happened, in one line."""
+    """DROP ROLE, after DROP OWNED (what the workload created or was granted, in this database) when there is
+    any; what happened, in one line.
+
+    DROP OWNED needs the role's own privileges: a superuser has them, a CREATEROLE user that is not one (the
+    master user of Aurora and RDS) only as a member of the role. So it runs only when the role owns or was
+    granted something (pg_shdepend), and where it is denied the admin takes the role's membership first
+    (CREATEROLE may grant it); DROP ROLE then ends that membership with the role."""
     import psycopg
     from psycopg import sql
 
     ident = sql.Identifier(name)
     try:
         conn.execute(_q("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s"), (name,))
-        conn.execute(sql.SQL(_q("DROP OWNED BY {}")).format(ident))
+        if _depended_on(conn, name):
+            try:
+                conn.execute(sql.SQL(_q("DROP OWNED BY {}")).format(ident))
+            except psycopg.errors.InsufficientPrivilege:
+                conn.execute(sql.SQL(_q("GRANT {} TO CURRENT_USER")).format(ident))
+                conn.execute(sql.SQL(_q("DROP OWNED BY {}")).format(ident))
         conn.execute(sql.SQL(_q("DROP ROLE {}")).format(ident))
     except psycopg.Error as exc:
         return f"role {name} NOT dropped: {_first_line(exc)} (it cannot log in after its VALID UNTIL)"
     return f"role {name} dropped, with anything it owned"
+
+
+def _depended_on(conn: Any, name: str) -> bool:
+    """Whether anything (an object it owns, a grant to it) depends on the role, in any database."""
+    return bool(conn.execute(_q(
+        "SELECT EXISTS (SELECT 1 FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid "
+        "WHERE s.refclassid = 'pg_authid'::regclass AND r.rolname = %s)"), (name,)).fetchone()[0])
 
 
 def counters(admin_dsn: str, role: WorkloadRole) -> Counters:

@@ -409,6 +409,35 @@ def test_keep_hours_leaves_an_incidents_young_restores_whatever_their_expiry(lab
         drop_tables(ddb, *tables.values())
 
 
+def test_keep_hours_keeps_a_young_restore_but_removes_the_markers_its_drill_wrote_into_the_source(lab: Cli) -> None:
+    from ops.data import ddb_markers
+    from ops.data.markers import MARKERS_PER_SIDE
+
+    ddb = ddb_client(lab)
+    drill = new_drill_id("restore")
+    source, restored = "jan-marked", restored_table_name("jan-marked", drill)
+    make_table(ddb, source)
+    make_table(ddb, restored, drill_tags(drill))
+    ddb.put_item(TableName=source, Item={"id": {"S": "order-1"}, "note": {"S": "the application's"}})
+    ledger = lab_ledger(lab.lab_dir)
+    ledger.put_record(Record(drill, f"dynamodb:{source}", "lab", DEAD_OWNER, past(), [{"kind": "dynamodb", "name": restored}],
+                             markers=True))
+    ddb_markers.write(ddb, ddb.describe_table(TableName=source)["Table"], drill, "before", MARKERS_PER_SIDE, interval_s=0)
+    assert ddb.scan(TableName=source)["Count"] == 1 + MARKERS_PER_SIDE
+    try:
+        result = lab("janitor", "--keep-hours", "24")
+        assert result.exit_code == 0, result.output
+        assert [i["id"]["S"] for i in ddb.scan(TableName=source)["Items"]] == ["order-1"], "the markers go, the application's item stays"
+        assert restored in ddb.list_tables()["TableNames"], "the young restore is kept"
+        assert drill in {r.drill_id for r in ledger.records()}, "its record stays: it names the kept restore"
+        # Negative control: once past --keep-hours (a plain run), the restore and the record go too.
+        assert lab("janitor").exit_code == 0
+        assert restored not in ddb.list_tables()["TableNames"] and drill not in {r.drill_id for r in ledger.records()}
+    finally:
+        drop_tables(ddb, source, restored)
+        ledger.delete_record(drill)
+
+
 def test_keep_hours_with_drill_is_one_line_and_deletes_nothing(lab: Cli) -> None:
     ddb = ddb_client(lab)
     drill = new_drill_id("restore")

@@ -178,3 +178,52 @@ def test_an_aurora_restore_interrupted_while_waiting_deletes_what_it_created(lab
     finally:
         rds.delete_db_instance(DBInstanceIdentifier="wait-src-1", SkipFinalSnapshot=True)
         rds.delete_db_cluster(DBClusterIdentifier="wait-src", SkipFinalSnapshot=True)
+
+
+def test_a_latency_drill_on_an_aurora_reader_drops_its_role_and_the_janitor_drops_expired_ones_on_aurora(lab: Cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Aurora's master user is not a superuser: DROP OWNED BY a role it is not a member of is denied. The drill's
+    role still goes at the end, and roles a drill could not drop are found on the Aurora writer by the janitor."""
+    import psycopg
+
+    cfg = lab.config
+    aws = Aws.for_env(cfg, cfg.env("lab"))
+    rds = aws.client("rds")
+    rds.create_db_cluster(DBClusterIdentifier="ro-src", Engine="aurora-postgresql", EngineVersion="15.4",
+                          MasterUsername="dbops", ManageMasterUserPassword=True, BackupRetentionPeriod=7, DatabaseName="app")
+    for i in (1, 2):
+        rds.create_db_instance(DBInstanceIdentifier=f"ro-src-{i}", DBClusterIdentifier="ro-src", Engine="aurora-postgresql",
+                               DBInstanceClass="db.t3.medium", PromotionTier=i)
+    try:
+        dsn = AuroraTarget(parse_target("aurora:ro-src"), aws).writer_dsn()
+        assert dsn
+
+        def roles() -> set[str]:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                assert not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+                return {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'dbops\\_ro\\_%'")}
+
+        script = tmp_path / "one.sql"
+        script.write_text("SELECT 1;\n")
+        result = lab("drill", "latency", "aurora:ro-src", "--workload", str(script), "--rate", "10", "--clients", "1",
+                     "--time", "2", "--endpoint", "reader", "--query-class", "general", "--json")
+        report = json.loads(result.stdout)
+        assert report["details"]["server_in_recovery"] is True and report["details"].get("workload_role"), result.stdout[-2000:]
+        assert "LAT-CLEANUP" not in {c["id"] for c in report["checks"]}, report["checks"]
+        assert roles() == set(), "the drill's read-only role is dropped at its end"
+
+        # Roles drills could not drop: one owning nothing, one granted a table (DROP OWNED is needed), one still valid.
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE ROLE dbops_ro_gone1 LOGIN VALID UNTIL '2001-01-01'")
+            conn.execute("CREATE ROLE dbops_ro_gone2 LOGIN VALID UNTIL '2001-01-01'")
+            conn.execute("CREATE TABLE IF NOT EXISTS janitor_granted (id int)")
+            conn.execute("GRANT SELECT ON janitor_granted TO dbops_ro_gone2")
+            conn.execute("CREATE ROLE dbops_ro_valid LOGIN VALID UNTIL 'infinity'")
+        swept = lab("janitor")
+        assert swept.exit_code == 0, swept.output
+        assert "deleted workload-role aurora:ro-src role dbops_ro_gone1" in swept.output, swept.output
+        assert "deleted workload-role aurora:ro-src role dbops_ro_gone2" in swept.output, swept.output
+        assert roles() == {"dbops_ro_valid"}, "negative control: a role still valid may be a running drill's"
+    finally:
+        for i in (1, 2):
+            rds.delete_db_instance(DBInstanceIdentifier=f"ro-src-{i}", SkipFinalSnapshot=True)
+        rds.delete_db_cluster(DBClusterIdentifier="ro-src", SkipFinalSnapshot=True)

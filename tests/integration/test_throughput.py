@@ -419,6 +419,12 @@ def test_what_the_application_consumes_now_is_budgeted_and_a_load_the_capacity_h
     assert "33.0 WCU/s" in detail and "less 20% headroom" in detail and "the table consumes" in detail, detail
     assert 7 < data["measurements"]["current_wcu"] <= 46, data["measurements"]
     assert ddb.scan(TableName="tp-shared")["Count"] == 0, "refused before anything was written"
+    # A smaller retry right away: the refused drill's minutes still hold the application's writes
+    time.sleep(4)
+    retried, data = drill(tlab, "tp-shared", "--baseline-wcu", "3.0", "--baseline-rcu", "0", *QUICK)
+    assert retried.exit_code == 2 and checks(data)["PRE-CAPACITY"] == "fail", retried.output
+    assert 7 < data["measurements"]["current_wcu"] <= 46, data["measurements"]
+    assert ddb.scan(TableName="tp-shared")["Count"] == 0
     # Negative control: the same drill on the same capacity with no application runs, and nothing throttles.
     touch(ddb, "tp-alone")
     result, data = drill(tlab, "tp-alone", "--baseline-wcu", "3.3", "--baseline-rcu", "0", *QUICK)

@@ -77,3 +77,59 @@ def test_reports_are_never_overwritten(tmp_path: Path) -> None:
 def test_check_status_is_a_closed_set() -> None:
     with pytest.raises(ValueError):
         report.Check("x", "ok", "")
+
+
+def test_a_closed_output_pipe_stops_a_drill_as_sigterm_does_and_is_deferred_during_its_cleanup() -> None:
+    """`dbops drill ... 2>&1 | head -8`: once head has gone, the next line the drill prints stops it through its
+    SIGTERM handler (aborted, cleaned up, exit 3), never by a BrokenPipeError in the middle of its cleanup."""
+    import signal
+
+    from ops.drills.common import deferred_interrupts, interruptible
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _closed_pipe_cases(deferred_interrupts, interruptible)
+    finally:  # a stopped drill's handler stays installed (see interruptible): this process is pytest's
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    with pytest.raises(BrokenPipeError):  # negative control: without a drill's handler the closed pipe is raised
+        report.Journal("restore", "localpg:x", "lab", echo=_closed_pipe()).event("load", "no drill")
+
+
+def _closed_pipe():  # type: ignore[no-untyped-def]
+    import os
+
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone
+    return os.fdopen(w, "w")
+
+
+def _closed_pipe_cases(deferred_interrupts, interruptible) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    closed_pipe = _closed_pipe
+    with interruptible(echo=lambda m: None):
+        journal = report.Journal("restore", "localpg:x", "lab", echo=closed_pipe())
+        with pytest.raises(KeyboardInterrupt):
+            journal.event("load", "a line nobody reads")
+            for _ in range(1000):  # the handler runs between bytecodes: at the latest here
+                pass
+        # the drill's cleanup goes on printing: its lines go nowhere and nothing is raised
+        with deferred_interrupts(lambda m: None, "cleanup") as deferred:
+            journal.event("cleanup", "removed the restore")
+        assert deferred.count == 0 and [e.message for e in journal.events][-1] == "removed the restore"
+    # inside a cleanup, the signal the closed pipe sends is held back and counted, as a SIGTERM is
+    with interruptible(echo=lambda m: None):
+        journal = report.Journal("restore", "localpg:x", "lab", echo=closed_pipe())
+        with deferred_interrupts(lambda m: None, "cleanup") as deferred:
+            journal.event("cleanup", "deleting the restore")
+            for _ in range(1000):
+                pass
+            journal.event("cleanup", "deleted")
+        assert deferred.count == 1 and len(journal.events) == 2
+    # negative controls: a pipe someone reads stops nothing; without a drill's handler the closed pipe is raised
+    r, w = os.pipe()
+    with interruptible(echo=lambda m: None), os.fdopen(w, "w") as open_pipe:
+        report.Journal("restore", "localpg:x", "lab", echo=open_pipe).event("load", "read")
+    assert os.read(r, 100).endswith(b"read\n")
+    os.close(r)

@@ -174,10 +174,33 @@ def test_current_use_is_the_busiest_recent_minute_and_the_minute_under_way_count
     rate, source = tp.current_use(PartialTarget(writes, []), tp.ThroughputOptions(), [], now)
     assert rate["write"] == pytest.approx(30.0) and rate["read"] == 0.0, "900 units in the 30 s run so far: 30 a second"
     assert "minute under way" in source
-    quiet = [MinuteSum(T0 + timedelta(minutes=10), 900.0)]
-    rate, _ = tp.current_use(PartialTarget(quiet, []), tp.ThroughputOptions(), [(now - timedelta(minutes=2), now)], now)
-    assert rate["write"] == 0.0, "an earlier drill's minutes are not the application's use"
     assert "the busiest of the 6 minute(s) CloudWatch has published of the last 5 (12:05 to 12:10 UTC" in source, source
+
+
+def test_current_use_counts_the_minutes_of_earlier_drills_refused_or_not_as_the_application_consumes_in_them() -> None:
+    now = T0 + timedelta(minutes=10, seconds=30)
+    # the application writes 30 WCU/s; a drill was refused 4 s ago, another ran two minutes ago
+    busy = [MinuteSum(T0 + timedelta(minutes=i), 1800.0) for i in range(5, 10)]
+    refused = {"kind": "throughput", "target": "dynamodb:t", "started_at": (now - timedelta(seconds=5)).isoformat(),
+               "finished_at": (now - timedelta(seconds=4)).isoformat(), "details": {"load": tp.NOT_STARTED}}
+    ran = {"kind": "throughput", "target": "dynamodb:t", "started_at": (now - timedelta(minutes=3)).isoformat(),
+           "finished_at": (now - timedelta(minutes=2)).isoformat(), "details": {}}
+    excluded = tp.excluded_intervals([refused, ran], "dynamodb:t")
+    rate, source = tp.current_use(PartialTarget(busy, []), tp.ThroughputOptions(), excluded, now)
+    assert rate["write"] == pytest.approx(30.0), source
+    # negative control: a table nobody writes to reads idle, drills' minutes or not
+    quiet = [MinuteSum(T0 + timedelta(minutes=i), 0.0) for i in range(5, 10)]
+    assert tp.current_use(PartialTarget(quiet, []), tp.ThroughputOptions(), excluded, now)[0]["write"] == 0.0
+
+
+def test_a_drill_refused_before_sending_anything_leaves_no_minute_out_of_the_peak() -> None:
+    sums = minutes(60, 3000, 120)  # minute 1: the application's own peak, a drill refused in it
+    refused = {"kind": "throughput", "target": "dynamodb:t", "started_at": (T0 + timedelta(minutes=1, seconds=10)).isoformat(),
+               "finished_at": (T0 + timedelta(minutes=1, seconds=11)).isoformat(), "details": {"load": tp.NOT_STARTED}}
+    assert tp.excluded_intervals([refused], "dynamodb:t") == []
+    assert tp.peak(sums, tp.excluded_intervals([refused], "dynamodb:t"))[0] == 50.0
+    ran = {**refused, "details": {"load_started": True}}  # negative control: a drill that ran is left out
+    assert tp.peak(sums, tp.excluded_intervals([ran], "dynamodb:t"))[0] == 0.0  # its minute and one either side
 
 
 def test_current_use_never_reads_a_minute_cloudwatch_has_not_published_as_nothing_consumed() -> None:
