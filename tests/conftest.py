@@ -119,6 +119,29 @@ def lab(pg_available) -> Iterator[Cli]:  # type: ignore[no-untyped-def]
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def lease_table() -> Iterator[object]:
+    """A DynamoDB client on an in-process emulator with an empty `leases` table.
+
+    The emulator's backends live in the process, not in the server: a `leases` table another module of this
+    worker created is still there, so it is dropped first.
+    """
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    ddb = boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    if "leases" in ddb.list_tables()["TableNames"]:
+        ddb.delete_table(TableName="leases")
+    ddb.create_table(TableName="leases", KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    yield ddb
+    server.stop()
+
+
 @pytest.fixture
 def fresh_root() -> Iterator[Path]:
     root = traversable_tmpdir("dbops-t-")

@@ -375,22 +375,6 @@ def test_through_the_pooler_the_load_is_bounded_by_its_pool_and_the_servers_free
     assert code in (0, 1) and "may open 20 server connection(s)" in data["details"]["server_connections"], data
 
 
-@pytest.fixture(scope="module")
-def lease_table() -> Iterator[object]:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    ddb = boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    ddb.create_table(TableName="leases", KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-    yield ddb
-    server.stop()
-
-
 @pytest.mark.parametrize("taken", [True, False])
 def test_a_lease_taken_over_mid_drill_stops_the_load_at_once_and_the_report_says_why(plab: Cli, lease_table: object,
                                                                                         taken: bool) -> None:

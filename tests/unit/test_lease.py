@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from ops.errors import Busy
 from ops.lease import DynamoLedger, FileLedger, Ledger
 
 
 @pytest.fixture(scope="module")
-def ddb() -> Iterator[object]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    client.create_table(TableName="leases", KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-    yield client
-    server.stop()
+def ddb(lease_table: object) -> object:
+    return lease_table
 
 
 @pytest.fixture(params=["file", "dynamodb"])
