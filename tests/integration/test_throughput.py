@@ -316,7 +316,9 @@ def test_a_batch_returns_throttled_items_unprocessed_writes_only_the_others_and_
 # --- the drill --------------------------------------------------------------------------------------------
 
 
-def test_a_provisioned_table_with_too_little_capacity_throttles_and_the_drill_fails(tlab: Cli) -> None:
+def test_a_provisioned_table_with_too_little_capacity_throttles_and_the_drill_fails(tlab: Cli, lab_set) -> None:
+    # One second of burst: the minute `touch` may wait would otherwise bank enough unused capacity to serve the hold.
+    lab_set(ddb_burst_s=1)
     ddb = aws(tlab).client("dynamodb")
     make_table(ddb, "tp-small", provisioned=(5, 5))
     app = put_app_items(ddb, "tp-small", 5)
