@@ -285,6 +285,55 @@ def test_archiving_stopped_freezes_the_latest_restorable_time_and_fails_the_rpo(
     assert cluster_of(aws)["LatestRestorableTime"] > frozen, "archiving on again: the restorable time moves"
 
 
+def test_a_segment_archived_late_makes_no_commit_of_the_next_one_restorable(alab) -> None:  # type: ignore[no-untyped-def]
+    """A segment's archive copy finishes after a commit that went into the next segment (archiving held back,
+    then let go). pg_stat_archiver's last_archived_time is after that commit (the negative control);
+    LatestRestorableTime stays at the segment's switch, before it. A restore to that time completes and holds
+    the row committed before the switch, not the one after."""
+    cli, aws, _ = alab
+    c, rds = backing(cli), aws.client("rds")
+    lab_setting(cli, aurora_archiving=False)
+    try:
+        with connect(cluster_of(aws)["Endpoint"]) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS late (n int)")
+            time.sleep(3)  # the servers have reloaded their archive_command
+            conn.execute("INSERT INTO late VALUES (1)")
+            segment = c.query(c.writer(), "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+            time.sleep(1)
+            conn.execute("INSERT INTO late VALUES (2)")
+            after_switch = conn.execute("SELECT pg_xact_commit_timestamp(xmin) FROM late WHERE n = 2").fetchone()[0]
+    finally:
+        lab_setting(cli, aurora_archiving=True)
+    deadline = time.monotonic() + 30
+    while not (c.archive / segment).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    last_wal, archived_at = c.query(c.writer(), "SELECT last_archived_wal, last_archived_time FROM pg_stat_archiver")[0]
+    latest = cluster_of(aws)["LatestRestorableTime"]
+    assert last_wal == segment, "the next segment was switched too (archive_timeout): the race is not there to see"
+    assert archived_at > after_switch, "negative control: the copy finished after the commit in the next segment"
+    assert latest < after_switch, (latest, after_switch)
+
+    name = "late-restore"
+    rds.restore_db_cluster_to_point_in_time(DBClusterIdentifier=name, SourceDBClusterIdentifier=CLUSTER, RestoreToTime=latest)
+    rds.create_db_instance(DBInstanceIdentifier=f"{name}-1", DBClusterIdentifier=name, Engine="aurora-postgresql",
+                           DBInstanceClass="db.t3.medium")
+    try:
+        deadline = time.monotonic() + 120
+        status = ""
+        while time.monotonic() < deadline:
+            status = rds.describe_db_instances(DBInstanceIdentifier=f"{name}-1")["DBInstances"][0]["DBInstanceStatus"]
+            if status in ("available", "failed"):
+                break
+            time.sleep(0.5)
+        assert status == "available", status
+        endpoint = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]["Endpoint"]
+        with connect(endpoint) as conn:
+            assert [r[0] for r in conn.execute("SELECT n FROM late ORDER BY n")] == [1]
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier=f"{name}-1", SkipFinalSnapshot=True)
+        rds.delete_db_cluster(DBClusterIdentifier=name, SkipFinalSnapshot=True)
+
+
 def test_deleting_instances_and_the_cluster_stops_and_removes_their_servers(alab) -> None:  # type: ignore[no-untyped-def]
     cli, aws, _ = alab
     rds = aws.client("rds")

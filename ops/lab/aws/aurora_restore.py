@@ -25,8 +25,13 @@ def restore_to_time(backend: Any, source: Backing, new_cluster: Any, t: datetime
     def run() -> None:
         try:
             restored = pgrestore.plan(source.cluster, f"pitr-{new_id}")
+            # With no archived commit after t (a quiet cluster, or t at its last commit), the archive's end is t: a
+            # recovery target would never be reached. Replayed as it is now: a segment archived later is after t.
+            held = pgrestore.segments(source.cluster.archive)
+            whole = to_end or not pgrestore.commit_after(source.cluster.archive, t, held)
             try:
-                pgrestore.start(source.cluster, restored, t, "2099-01-01T00:00:00Z", log, timeout=600, to_end=to_end)
+                pgrestore.start(source.cluster, restored, t, "2099-01-01T00:00:00Z", log, timeout=600, to_end=whole,
+                                last_segment=held[-1] if whole and held else None)
                 pgrestore.wait(restored, t, timeout=600)
                 log(f"{new_id}: restored to {t.isoformat()} ({pgrestore.recovery_stop_line(restored)})")
                 pgbin.run("pg_ctl", "-D", str(restored.datadir), "-m", "fast", "-w", "stop", check=False)

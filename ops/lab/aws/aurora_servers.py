@@ -113,17 +113,18 @@ class Backing:
 
     def latest_restorable(self) -> datetime | None:
         """What the archive can restore to: up to now when no WAL was written after the last archived
-        segment (an idle cluster), else the time that segment was archived."""
+        segment (an idle cluster), else the time that segment was switched away from."""
         try:
             row = self.cluster.query(self.cluster.writer(), """
-                SELECT last_archived_time,
+                SELECT last_archived_wal, last_archived_time,
                        last_archived_wal = pg_walfile_name(pg_current_wal_lsn() - 1)
                          AND (pg_walfile_name_offset(pg_current_wal_lsn())).file_offset = 0,
                        now()
                   FROM pg_stat_archiver""")
         except Exception:  # noqa: BLE001 — a writer that is down restores nothing newer
             return None
-        last, idle, now = row[0]
+        last_wal, archived_at, idle, now = row[0]
+        last = pgrestore.archived_until(self.cluster.archive, last_wal, archived_at)
         latest = now if idle and last is not None else last
         # A restore replays the base backup and the archive in order (pgrestore, as for lab-pg): it stops at
         # the first segment missing from the archive, and so does the time it can reach.

@@ -95,10 +95,11 @@ def restorable(cluster: Cluster) -> Restorable:
     commit in the last segment before it (none there: the one before, down to the backup's end)."""
     from ops.lab.pg import pgverify
 
-    last_archived, current, size = cluster.query(cluster.writer(), (
-        f"SELECT last_archived_time, {pgverify.CURRENT_SEGMENT}, "
+    last_wal, archived_at, current, size = cluster.query(cluster.writer(), (
+        f"SELECT last_archived_wal, last_archived_time, {pgverify.CURRENT_SEGMENT}, "
         "(SELECT setting::bigint * (CASE unit WHEN 'B' THEN 1 WHEN 'MB' THEN 1048576 ELSE 1 END) "
         "   FROM pg_settings WHERE name = 'wal_segment_size') FROM pg_stat_archiver"))[0]
+    last_archived = archived_until(cluster.archive, last_wal, archived_at)
     found = backups(cluster)
     if not found:
         return Restorable(last_archived)
@@ -110,6 +111,36 @@ def restorable(cluster: Cluster) -> Restorable:
         if committed is not None:
             return Restorable(committed, gap)
     return Restorable(backup_end(found[-1]) if held else None, gap)
+
+
+def archived_until(archive: Path, segment: str | None, archived_at: datetime | None) -> datetime | None:
+    """Every commit before this time is in the archive: when its newest segment was switched away from (the
+    copy's mtime, which the archive command keeps), not when the copy finished (last_archived_time): a
+    commit between the two is in the next segment, still only in pg_wal."""
+    if segment is None or archived_at is None:
+        return archived_at
+    try:
+        switched = datetime.fromtimestamp((archive / segment).stat().st_mtime, timezone.utc)
+    except OSError:
+        return archived_at
+    return min(archived_at, switched)
+
+
+def segments(archive: Path) -> list[str]:
+    """The WAL segments in the archive, oldest first."""
+    return sorted(p.name for p in archive.iterdir() if len(p.name) == 24 and p.name.isalnum())
+
+
+def commit_after(archive: Path, t: datetime, held: list[str], look_back: int = 4) -> bool:
+    """Whether the archived segments `held` have a commit after t (read back from the newest). Recovery to t
+    stops before the first such commit; without one it ends with the archive, short of its target, and fails."""
+    from ops.lab.pg import pgverify
+
+    for segment in reversed(held[-look_back:]):
+        committed = pgverify.last_commit_time(archive, segment)
+        if committed is not None:
+            return committed > t
+    return False
 
 
 def latest_restorable_time(cluster: Cluster) -> datetime | None:
@@ -128,13 +159,14 @@ def plan(cluster: Cluster, drill_id: str) -> Restored:
 
 
 def start(cluster: Cluster, restored: Restored, t: datetime, expires_at: str, echo: Echo, timeout: float = 600.0,
-          to_end: bool = False) -> None:
-    """Copy the newest base backup before t and start recovery to t; owner.json first, so the janitor can find it."""
+          to_end: bool = False, last_segment: str | None = None) -> None:
+    """Copy the newest base backup before t and start recovery to t; owner.json first, so the janitor can find it.
+    to_end: replay the whole archive, up to last_segment where given (the archive as it was when asked)."""
     base = choose_backup(cluster, t)
     pgbin.make_dir(restores_dir(cluster), 0o755)
     pgbin.make_dir(restored.path, 0o755)
     write_owner(restored.path, restored.name, expires_at, restored.port)
-    _restore_into(cluster, base, restored, t, echo, timeout, to_end)
+    _restore_into(cluster, base, restored, t, echo, timeout, to_end, last_segment)
 
 
 def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo: Echo, timeout: float = 600.0) -> Restored:
@@ -149,8 +181,25 @@ def restore(cluster: Cluster, t: datetime, drill_id: str, expires_at: str, echo:
     return restored
 
 
+def _restore_command(cluster: Cluster, restored: Restored, last_segment: str | None) -> str:
+    """cp from the archive; with last_segment, a script that serves no later segment (of any timeline)."""
+    if last_segment is None:
+        return f"cp {cluster.archive}/%f %p"
+    script = restored.path / "restore-wal"
+    script.write_text(f"""#!/bin/sh
+# Archived WAL up to segment {last_segment[8:]}: the archive as it was when the restore was asked for.
+case "$1" in
+  *.history) ;;
+  *) [ "$(printf %s "$1" | cut -c9-)" \\> "{last_segment[8:]}" ] && exit 1 ;;
+esac
+exec cp "{cluster.archive}/$1" "$2"
+""")
+    script.chmod(0o755)
+    return f"{script} %f %p"
+
+
 def _restore_into(cluster: Cluster, base: Path, restored: Restored, t: datetime, echo: Echo, timeout: float,
-                  to_end: bool = False) -> None:
+                  to_end: bool = False, last_segment: str | None = None) -> None:
     """Recover base to t; to_end: replay all the archive holds (t is then its end, the latest restorable
     time: no commit after it stops recovery, and a target past the last commit would never be reached)."""
     echo(f"copying base backup {base.name}")
@@ -173,7 +222,7 @@ def _restore_into(cluster: Cluster, base: Path, restored: Restored, t: datetime,
         "archive_mode = off",
         "synchronous_standby_names = ''",
         "primary_conninfo = ''",
-        f"restore_command = 'cp {cluster.archive}/%f %p'",
+        f"restore_command = '{_restore_command(cluster, restored, last_segment)}'",
         *([] if to_end else [f"recovery_target_time = '{t.astimezone(timezone.utc).isoformat()}'",
                              "recovery_target_action = 'promote'"]),
         "recovery_target_timeline = 'latest'",

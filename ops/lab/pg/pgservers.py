@@ -151,7 +151,8 @@ class Cluster:
             "max_connections = 60",
             "shared_preload_libraries = 'pg_stat_statements'",  # what `dbops query audit` reads
             "archive_mode = on",
-            f"archive_command = 'test ! -f {self.archive}/%f && cp %p {self.archive}/%f'",
+            # The copy keeps the segment's mtime: when it was switched away from (ops.lab.pg.pgrestore.archived_until).
+            f"archive_command = 'test ! -f {self.archive}/%f && cp --preserve=timestamps %p {self.archive}/%f'",
             "archive_timeout = '60s'",
             "recovery_target_timeline = 'latest'",
             f"synchronous_standby_names = '{sync_names}'",
