@@ -32,11 +32,12 @@ import botocore.config
 import botocore.exceptions
 
 from ops.config import Config, EnvConfig
-from ops import plugins
+from ops import callrecord, plugins
 from ops.aws_errors import TIMEOUTS as _TIMEOUTS
 from ops.aws_errors import describe_aws_error
 from ops.errors import ConfigError, EndpointUnreachable
 from ops.proc import port_open
+from ops.permissions import declare, need
 
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
@@ -49,6 +50,10 @@ UNIMPLEMENTED_CODES = ("NotImplemented", "UnknownOperationException", "InvalidAc
 T = TypeVar("T")
 DEAD_FOR_S = 60.0
 _SHARED: dict[tuple[str | None, str, str | None], "Aws"] = {}
+
+
+# Which account the credentials act in: every command that names an account checks it first.
+ACCOUNT = declare("aws.account", need("sts:GetCallerIdentity", on="*", why="no permission is needed; listed so the set is whole"))
 
 
 def resolve_endpoint(cfg: Config, env: EnvConfig) -> str | None:
@@ -160,9 +165,13 @@ class Aws:
             kwargs["profile_name"] = self.profile
         kwargs.update(plugins.credentials_for(self.endpoint_url) or {})  # an emulator's, else the standard chain
         try:
-            return boto3.Session(**kwargs)
+            session = boto3.Session(**kwargs)
         except botocore.exceptions.ProfileNotFound as exc:
             raise EndpointUnreachable(str(exc)) from None
+        # Every client of the session (made here or straight from it) reports its calls to the recorder,
+        # which writes only under DBOPS_RECORD_AWS_CALLS: the permissions test holds them to their declarations.
+        session.events.register("before-call", callrecord.on_before_call)
+        return session
 
     def client(self, service: str, region: str | None = None, attempts: int | None = None) -> Any:
         """A client of the env's; `attempts=1` for a call that must not be sent twice (a retried failover that

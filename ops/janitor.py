@@ -46,9 +46,35 @@ from ops.drills.recovery_point_restore import BACKUP_JOB
 from ops.drills.restore import KEPT, OWNER_TAG
 from ops.lease import Record, ledger_for
 from ops.proc import owner_alive
+from ops.permissions import declare, need
 
 # Drill rows older than this belong to no running drill (a drill's lease lasts at most a few hours).
 STALE_ROWS_AFTER = timedelta(hours=12)
+
+
+# What the janitor lists to find leftovers (by tag, record or name) and what it removes: only what drills made.
+CALLS = declare(
+    "janitor",
+    need("rds:DescribeDBClusters", on="rds-cluster"),
+    need("rds:DescribeDBInstances", on="rds-db"),
+    need("rds:ListTagsForResource", on="rds-cluster"),
+    need("rds:DeleteDBInstance", on="restored-db", when="drill-tagged"),
+    need("rds:DeleteDBCluster", on="restored-cluster", when="drill-tagged"),
+    need("rds:DeleteDBCluster", action="rds:CreateDBClusterSnapshot", on="restored-cluster", when="drill-tagged",
+         why="a kept restore is deleted with a final snapshot"),
+    need("rds:DeleteDBCluster", action="rds:CreateDBClusterSnapshot", on="rds-cluster-snapshot",
+         why="a kept restore is deleted with a final snapshot"),
+    need("dynamodb:ListTables", on="*"),
+    need("dynamodb:DescribeTable", on="dynamodb-table"),
+    need("dynamodb:ListTagsOfResource", on="dynamodb-table"),
+    need("dynamodb:DeleteTable", on="restored-table", when="drill-tagged"),
+    need("backup:ListBackupVaults", on="*"),
+    need("backup:ListRecoveryPointsByBackupVault", on="backup-vault"),
+    need("backup:ListTags", on="recovery-point"),
+    need("backup:DescribeBackupJob", on="*"),
+    need("backup:StopBackupJob", on="*"),
+    need("backup:DeleteRecoveryPoint", on="recovery-point", when="drill-tagged"),
+)
 DRILL_ID = r"(?:restore|failover)-\d{8}T\d{6}Z-[0-9a-f]{6}"
 T = TypeVar("T")
 

@@ -33,11 +33,23 @@ from typing import Any, Iterator
 
 from ops.errors import Busy, CannotRun
 from ops.proc import owner_id
+from ops.permissions import declare, need
 
 LEASE_PREFIX = "dbops-drill-lease:"
 RECORD_PREFIX = "dbops-drill-record:"
 WINDOW_PREFIX = "dbops-drill-window:"
 WINDOW_DAYS = 15  # CloudWatch keeps one-minute data points 15 days: an older window hides nothing a drill reads
+
+
+# Leases, records and drill windows on AWS: items of the env's lease table, by key (Scan lists records).
+CALLS = declare(
+    "lease.table",
+    need("dynamodb:PutItem", on="lease-table"),
+    need("dynamodb:GetItem", on="lease-table"),
+    need("dynamodb:UpdateItem", on="lease-table"),
+    need("dynamodb:DeleteItem", on="lease-table"),
+    need("dynamodb:Scan", on="lease-table"),
+)
 
 
 def _now() -> datetime:

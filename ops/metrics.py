@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from ops.aws import Aws
 from ops.report import Report
+from ops.permissions import declare, need
 
 NAMESPACE = "dbops"
+
+# --publish-metrics: the measurements, into dbops' own namespace only.
+CALLS = declare("metrics.publish", need("cloudwatch:PutMetricData", on="*", when="dbops-namespace"))
 # Names the monitoring module's alarms and dashboards expect.
 METRIC_NAMES = {
     "client_write_downtime_s": "DrillRTOSeconds",

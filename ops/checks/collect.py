@@ -12,6 +12,7 @@ import botocore.exceptions
 from ops.aws import paged, safe_read
 from ops.checks.registry import Read
 from ops.targets.recovery_point import covered_by, read_selections
+from ops.permissions import declare, need
 
 __all__ = ["covered_by", "backup_selections", "backup_service_state", "aurora", "dynamodb"]
 
@@ -88,6 +89,21 @@ class Pacer:
 
 
 LIST_BACKUPS_PACE = Pacer(LIST_BACKUPS_INTERVAL_S)
+
+
+# What collecting a target's backup state reads.
+CALLS = declare(
+    "backup.collect",
+    need("rds:DescribeDBClusters", on="rds-cluster"),
+    need("rds:DescribeDBClusterSnapshots", on="rds-cluster"),
+    need("rds:DescribeDBClusterSnapshots", on="rds-cluster-snapshot"),
+    need("dynamodb:DescribeTable", on="dynamodb-table"),
+    need("dynamodb:DescribeContinuousBackups", on="dynamodb-table"),
+    need("dynamodb:ListTagsOfResource", on="dynamodb-table"),
+    need("dynamodb:ListBackups", on="*"),
+    need("backup:ListBackupJobs", on="*"),
+    need("backup:ListRecoveryPointsByResource", on="*"),
+)
 
 
 def _list_backups(ddb: Any, pace: Pacer, **kwargs: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "janitor": ("ops.cli.janitor:janitor", "Delete what interrupted drills left behind."),
     "report": ("ops.cli.report:report", "List and show drill and check reports."),
     "query": ("ops.cli.query:query", "Query performance: top statements, index use, missing-index advice (read-only)."),
+    "permissions": ("ops.cli.permissions:permissions", "The least-privilege IAM policy the named commands need, from the calls they declare."),
 }
 
 
@@ -59,7 +60,10 @@ class RootGroup(LazyGroup):
     """Maps exceptions and returned exit codes to the exit codes in DESIGN."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        from ops import callrecord
+
         debug = bool(ctx.params.get("debug"))
+        callrecord.set_command(" ".join(self.command_words(ctx)) or None)
         try:
             rv = super().invoke(ctx)
         except click.UsageError as exc:
@@ -90,9 +94,25 @@ class RootGroup(LazyGroup):
             if known:
                 _fail(known, EXIT_CANNOT_RUN, False)
             _fail(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_CANNOT_RUN, False)
+        finally:
+            callrecord.set_command(None)
         if isinstance(rv, int) and rv:
             ctx.exit(rv)
         return rv
+
+    def command_words(self, ctx: click.Context) -> list[str]:
+        """The words naming the command about to run ("drill", "failover"), as `dbops permissions` takes them."""
+        args = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        words: list[str] = []
+        command: click.Command | None = self
+        for arg in args:
+            if arg.startswith("-") or not isinstance(command, click.Group):
+                break
+            command = command.get_command(ctx, arg)
+            if command is None:
+                break
+            words.append(arg)
+        return words
 
 
 def _fail(message: str, code: int, debug: bool) -> None:

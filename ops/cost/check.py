@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 from ops.aws import Read, paged, safe_read
 from ops.cost.cache import CeCache
 from ops.report import Journal, Report, headline, measured
+from ops.permissions import declare, need
 
 DEFAULT_SERVICES = (
     "Amazon Relational Database Service",
@@ -47,6 +48,19 @@ def is_storage(usage_type: str) -> bool:
 
 
 OBJECTIVES = ("COST-BUDGET", "COST-STORAGE")
+
+
+# Cost Explorer and Budgets: spend, forecast, anomalies and the account's budgets.
+CALLS = declare(
+    "cost.check",
+    need("ce:GetCostAndUsage", on="*"),
+    need("ce:GetCostForecast", on="*"),
+    need("ce:GetAnomalyMonitors", on="*"),
+    need("ce:GetAnomalies", on="*"),
+    need("budgets:DescribeBudgets", action="budgets:ViewBudget", on="budget",
+         why="DescribeBudgets is authorized as budgets:ViewBudget"),
+    need("sts:GetCallerIdentity", on="*", why="the cache is kept per account"),
+)
 
 
 @dataclass

@@ -26,8 +26,12 @@ from typing import Any
 import botocore.exceptions
 
 from ops.errors import ConfigError
+from ops.permissions import declare, need
 
 SOURCE = "AWS Price List API"
+
+# `cost prices --refresh`: the Price List API (us-east-1).
+CALLS = declare("cost.prices", need("pricing:GetProducts", on="*"))
 INSTANCE_PREFIX = "rds.aurora-postgresql.db."
 
 # Usage type prefixes of the regions outside us-east-1, as the Price List and Cost Explorer write

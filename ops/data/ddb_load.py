@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator
 
 from ops.data.ddb_markers import PREFIX
 from ops.errors import CannotRun
+from ops.permissions import declare, need
 
 SPACE = "load"
 DRILL_KIND = "throughput"
@@ -83,6 +84,21 @@ def _hash_key(table: dict[str, Any]) -> str:
 
 
 ITEM_ATTRIBUTES = ("dbops_marker", "dbops_seq", "dbops_written_at", "dbops_payload", "dbops_items")
+
+
+# The throughput drill's load (its own items, by key), the table's replicas and capacity, CloudWatch's view.
+CALLS = declare(
+    "dynamodb.load",
+    need("dynamodb:DescribeTable", on="dynamodb-table"),
+    need("dynamodb:DescribeTimeToLive", on="dynamodb-table"),
+    need("dynamodb:DescribeGlobalTable", on="dynamodb-global-table"),
+    need("dynamodb:PutItem", on="dynamodb-table"),
+    need("dynamodb:GetItem", on="dynamodb-table"),
+    need("dynamodb:BatchGetItem", on="dynamodb-table"),
+    need("dynamodb:DeleteItem", on="dynamodb-table"),
+    need("cloudwatch:GetMetricStatistics", on="*"),
+    need("application-autoscaling:DescribeScalableTargets", on="*"),
+)
 
 
 def indexes_written(table: dict[str, Any], ttl_attribute: str | None = None) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from typing import Any, Iterator
 
 from ops.data.markers import Marker
 from ops.errors import CannotRun
+from ops.permissions import declare, need
 
 PREFIX = "dbops-marker#"
 SIDES = ("before", "after")
@@ -37,6 +38,15 @@ BATCH = 100  # BatchGetItem's limit
 HEARTBEAT = "heartbeat"
 # Number keys of heartbeat items: -(9e37 + digest * 1e12 + epoch second), 38 digits starting with -9.
 _HEARTBEAT_DIGEST = int(hashlib.sha256(HEARTBEAT.encode()).hexdigest(), 16) % 10**25
+
+
+# Markers are put, read and deleted by key (conditional writes; the table is never scanned).
+CALLS = declare(
+    "dynamodb.markers",
+    need("dynamodb:PutItem", on="dynamodb-table"),
+    need("dynamodb:BatchGetItem", on="dynamodb-table"),
+    need("dynamodb:DeleteItem", on="dynamodb-table"),
+)
 
 
 def key_for(table: dict[str, Any], drill_id: str, side: str, seq: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ops.data.markers import Marker
 from ops.errors import CannotRun, ConfigError, RestoreFailed, UsageError
 from ops.targets import TargetRef
 from ops.targets.base import ClientEndpoint, ClusterState, Heal, MemberState, parse_host_port, pgbouncer_console, wait_restorable
+from ops.permissions import declare, need
 
 # Aurora point-in-time restores take tens of minutes (the restore, then the new instance).
 RESTORE_TIMEOUT_S = 3600.0
@@ -29,6 +30,45 @@ DRILL_TAG_KEY = "dbops:drill-id"
 # A restore drill's one instance: the first of these (smallest first) the engine version offers
 # (config [restore] instance_classes overrides it).
 RESTORE_INSTANCE_CLASSES = DEFAULT_RESTORE_INSTANCE_CLASSES
+
+
+# What the RDS, CloudWatch and Secrets Manager calls below need.
+READS = declare(
+    "aurora.reads",
+    need("rds:DescribeDBClusters", on="rds-cluster"),
+    need("rds:DescribeDBInstances", on="rds-db"),
+    need("cloudwatch:GetMetricStatistics", on="*"),
+    need("secretsmanager:GetSecretValue", on="secret"),
+    need("secretsmanager:GetSecretValue", action="kms:Decrypt", on="kms-key", when="via-secretsmanager",
+         why="a master secret under a customer managed key is decrypted with it"),
+)
+PROXY = declare(  # a drill --via an RDS Proxy: its endpoints and its pool's MaxConnectionsPercent
+    "aurora.proxy",
+    need("rds:DescribeDBProxies", on="rds-proxy"),
+    need("rds:DescribeDBProxyEndpoints", on="rds-proxy"),
+    need("rds:DescribeDBProxyTargetGroups", on="rds-proxy"),
+)
+FAILOVER = declare("aurora.failover", need("rds:FailoverDBCluster", on="rds-cluster"))
+RESTORE = declare(
+    "aurora.restore",
+    need("rds:DescribeOrderableDBInstanceOptions", on="*"),
+    need("rds:RestoreDBClusterToPointInTime", on="rds-cluster", when="drill-tagging",
+         why="authorized on the source cluster and the new one; the request tags the new one with the drill id"),
+    need("rds:RestoreDBClusterToPointInTime", on="rds-subnet-group", when="drill-tagging",
+         why="the restore goes into the source's DB subnet group"),
+    need("rds:RestoreDBClusterToPointInTime", action="rds:AddTagsToResource", on="restored-cluster", when="drill-tagging",
+         why="the restored cluster is tagged with the drill id at creation"),
+    need("rds:RestoreDBClusterToPointInTime", action="kms:CreateGrant", on="kms-key", when="via-rds-dynamodb",
+         why="a cluster encrypted with a customer managed key is restored under it"),
+    need("rds:RestoreDBClusterToPointInTime", action="kms:DescribeKey", on="kms-key", when="via-rds-dynamodb",
+         why="a cluster encrypted with a customer managed key is restored under it"),
+    need("rds:CreateDBInstance", on="restored-db", when="drill-tagging"),
+    need("rds:CreateDBInstance", on="restored-cluster", when="drill-tagging", why="the instance joins the restored cluster"),
+    need("rds:CreateDBInstance", action="rds:AddTagsToResource", on="restored-db", when="drill-tagging",
+         why="the restore's instance is tagged with the drill id at creation"),
+    need("rds:DeleteDBInstance", on="restored-db", when="drill-tagged"),
+    need("rds:DeleteDBCluster", on="restored-cluster", when="drill-tagged"),
+)
 
 
 class AuroraTarget:

@@ -21,6 +21,7 @@ from ops.data.markers import MARKERS_PER_SIDE, Marker, before_t
 from ops.errors import CannotRun, UsageError
 from ops.targets import TargetRef
 from ops.targets.base import wait_restorable
+from ops.permissions import declare, need
 
 # DynamoDB point-in-time restores take at least about 20 minutes whatever the size and usually
 # finish within an hour (AWS re:Post knowledge center); the latest restorable time trails the
@@ -29,6 +30,34 @@ RESTORE_TIMEOUT_S = 2 * 3600
 RESTORABLE_WAIT_S = 15 * 60
 RESTORED_NAME = re.compile(r"^(?P<source>.+)-(?P<drill>restore-\d{8}T\d{6}Z-[0-9a-f]{6})$")
 HEARTBEAT_WINDOW_S = 10  # heartbeat items read on each side of T: one BatchGetItem of 21 keys
+
+
+# What the DynamoDB, Application Auto Scaling and CloudWatch calls below need.
+READS = declare(
+    "dynamodb.reads",
+    need("dynamodb:DescribeTable", on="dynamodb-table"),
+    need("dynamodb:DescribeContinuousBackups", on="dynamodb-table"),
+    need("dynamodb:DescribeTimeToLive", on="dynamodb-table"),
+    need("dynamodb:ListTagsOfResource", on="dynamodb-table"),
+    need("application-autoscaling:DescribeScalableTargets", on="*"),
+    need("cloudwatch:DescribeAlarms", on="alarm"),
+)
+RESTORE = declare(
+    "dynamodb.restore",
+    need("dynamodb:RestoreTableToPointInTime", on="dynamodb-table"),
+    # The restore writes the restored table's items as its caller (DynamoDB's PITR permissions page).
+    *(need("dynamodb:RestoreTableToPointInTime", action=f"dynamodb:{a}", on="restored-table",
+           why="a restore writes the new table's items with its caller's permissions")
+      for a in ("PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan", "BatchWriteItem")),
+    need("dynamodb:RestoreTableToPointInTime", action="kms:CreateGrant", on="kms-key", when="via-rds-dynamodb",
+         why="a table under a customer managed key is restored under it"),
+    need("dynamodb:RestoreTableToPointInTime", action="kms:DescribeKey", on="kms-key", when="via-rds-dynamodb",
+         why="a table under a customer managed key is restored under it"),
+    need("dynamodb:RestoreTableToPointInTime", action="kms:Decrypt", on="kms-key", when="via-rds-dynamodb",
+         why="a table under a customer managed key is restored under it"),
+    need("dynamodb:TagResource", on="restored-table", when="drill-tagging"),
+    need("dynamodb:DeleteTable", on="restored-table", when="drill-tagged"),
+)
 
 
 @dataclass(frozen=True)

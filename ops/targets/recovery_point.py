@@ -21,6 +21,7 @@ from ops.data.markers import Marker
 from ops.errors import CannotRun
 from ops.targets.aurora import AuroraRestore, RestoredCluster, add_restore_instance, delete_cluster_step, restore_network, restored_names
 from ops.targets.dynamodb import DynamoTarget, RestoredTable, delete_table, restored_table_name, table_gone
+from ops.permissions import declare, need
 
 Progress = Callable[[str], None]
 ENDED_JOB_STATES = ("COMPLETED", "FAILED", "EXPIRED", "ABORTED", "PARTIAL")
@@ -32,6 +33,37 @@ USABLE_POINT_STATES = ("COMPLETED", "AVAILABLE")
 BACKUP_JOB_TIMEOUT_S = 2 * 3600.0
 # The shortest retention AWS Backup accepts: a point a drill made and could not delete goes by itself.
 DRILL_POINT_RETENTION_DAYS = 1
+
+
+# AWS Backup's plans, selections, jobs and recovery points: what covers a resource, and a restore of its newest point.
+READS = declare(
+    "backup.plans",
+    need("backup:ListBackupPlans", on="*"),
+    need("backup:ListBackupSelections", on="backup-plan"),
+    need("backup:GetBackupSelection", on="backup-plan"),
+)
+RESTORE = declare(
+    "backup.restore",
+    need("backup:GetBackupPlan", on="backup-plan"),
+    need("backup:StartBackupJob", on="backup-vault"),
+    need("backup:StartBackupJob", action="iam:PassRole", on="backup-role", when="to-backup",
+         why="the job runs as the plan's backup role"),
+    need("backup:DescribeBackupJob", on="*"),
+    need("backup:ListRecoveryPointsByResource", on="*"),
+    need("backup:DescribeRecoveryPoint", on="recovery-point"),
+    need("backup:GetRecoveryPointRestoreMetadata", on="recovery-point"),
+    need("backup:StartRestoreJob", on="recovery-point"),
+    need("backup:StartRestoreJob", action="iam:PassRole", on="backup-role", when="to-backup",
+         why="the restore runs as the plan's backup role"),
+    need("backup:DescribeRestoreJob", on="*"),
+    need("backup:DeleteRecoveryPoint", on="recovery-point", when="drill-tagged"),
+    need("rds:DescribeDBClusters", on="rds-cluster"),
+    need("rds:AddTagsToResource", on="restored-cluster", when="drill-tagging"),
+    need("rds:AddTagsToResource", on="restored-db", when="drill-tagging"),
+    need("dynamodb:DescribeTable", on="dynamodb-table"),
+    need("dynamodb:ListTagsOfResource", on="dynamodb-table"),
+    need("dynamodb:TagResource", on="restored-table", when="drill-tagging"),
+)
 
 
 def _condition_holds(kind: str, condition: dict[str, str], tags: dict[str, str]) -> bool:

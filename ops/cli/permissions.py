@@ -1,0 +1,115 @@
+"""dbops permissions [COMMAND...] [--format json|terraform]: the IAM policy the named commands need.
+
+The calls are declared where they are made (`declare(...)` in each module that calls AWS); this table
+keys those declarations to the commands that reach them. A command reaches a declaration when any of
+its targets or options can make the calls (a drill on either kind of target, `--publish-metrics`,
+`--via` an RDS Proxy, a lease on AWS), so its policy lets every run of it succeed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+import click
+
+from ops.cli.context import app
+from ops.cli.options import env_option
+from ops.errors import UsageError
+from ops.permissions import Calls, Need, declare, need, policy
+
+# The schedule's calls: start and stop the env's Aurora clusters by its weekly window.
+SCHEDULE = declare(
+    "schedule.apply",
+    need("rds:DescribeDBClusters", on="rds-cluster"),
+    need("rds:StartDBCluster", on="rds-cluster"),
+    need("rds:StopDBCluster", on="rds-cluster"),
+)
+
+# Commands that make no AWS call of their own here, and why.
+NOT_DERIVED = {
+    "tf": "Terraform's AWS provider makes its calls: it needs the permissions of the resources the env's modules manage",
+    "lab": "the embedded lab runs on this machine only, never on AWS",
+}
+
+
+def command_calls() -> dict[str, tuple[Calls, ...]]:
+    """Each command, as typed, and the declarations its runs can reach."""
+    from ops import aws, janitor, lease, metrics
+    from ops.checks import collect
+    from ops.cost import check as cost_check
+    from ops.cost import prices
+    from ops.data import ddb_load, ddb_markers
+    from ops.targets import aurora, dynamodb, recovery_point
+
+    drill = (aws.ACCOUNT, lease.CALLS, metrics.CALLS)  # every drill: the account, its lease, --publish-metrics
+    reads = (aws.ACCOUNT, aurora.READS, dynamodb.READS, collect.CALLS)  # the on-call views of each target
+    return {
+        "status": reads,
+        "runbook show": reads,
+        "runbook list": (),
+        "estate show": (),
+        "report list": (),
+        "report show": (),
+        "cost estimate": (),
+        "cost prices": (prices.CALLS,),
+        "cost check": (aws.ACCOUNT, cost_check.CALLS, metrics.CALLS),
+        "failover": (*drill, aurora.READS, aurora.FAILOVER),
+        "drill failover": (*drill, aurora.READS, aurora.PROXY, aurora.FAILOVER),
+        "drill restore": (*drill, aurora.READS, aurora.RESTORE, dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
+        "drill connections": (*drill, aurora.READS, aurora.PROXY),
+        "drill latency": (*drill, aurora.READS, aurora.PROXY),
+        "drill throughput": (*drill, dynamodb.READS, ddb_load.CALLS),
+        "query audit": (*drill, aurora.READS),
+        # --restore-latest runs both restore drills (point in time, and AWS Backup's recovery point) per target.
+        "backup verify": (*drill, collect.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,
+                          dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
+        "janitor": (aws.ACCOUNT, lease.CALLS, janitor.CALLS, aurora.READS),
+        "schedule apply": (aws.ACCOUNT, SCHEDULE),
+    }
+
+
+def parse_commands(words: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Command words as typed ("backup verify cost check") into the commands they name, longest first."""
+    words, known = list(words), sorted(known, key=lambda c: -len(c.split()))
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        found = next((c for c in known if words[i:i + len(c.split())] == c.split()), None)
+        if found is None:
+            if words[i] in NOT_DERIVED:
+                raise UsageError(f"dbops {words[i]}: not derived: {NOT_DERIVED[words[i]]}")
+            raise UsageError(f"unknown command '{' '.join(words[i:i + 2])}': one of {', '.join(sorted(known))}")
+        out.append(found)
+        i += len(found.split())
+    return out
+
+
+def needs_of(commands: Iterable[str]) -> list[Need]:
+    table = command_calls()
+    return [n for c in commands for calls in table[c] for n in calls.needs]
+
+
+def terraform(document: dict) -> str:
+    """HCL to paste: a local holding the policy as jsonencode of the same document."""
+    body = json.dumps(document, indent=2)
+    return "locals {\n  dbops_policy = jsonencode(" + body.replace("\n", "\n  ") + ")\n}\n"
+
+
+@click.command()
+@click.argument("words", nargs=-1, metavar="[COMMAND...]")
+@click.option("--format", "fmt", type=click.Choice(["json", "terraform"]), default="json", show_default=True,
+              help="An IAM policy document, or HCL (jsonencode of the same document) to paste into Terraform.")
+@env_option
+def permissions(words: tuple[str, ...], fmt: str, env_name: str | None) -> None:
+    """Print the least-privilege IAM policy the named commands need (none named: every command).
+
+    COMMAND words as typed, e.g. `dbops permissions drill failover drill restore backup verify cost check`.
+    ARNs are scoped to the env's account (`*` when it names none) and region; deletes to what drills
+    tagged with dbops:drill-id."""
+    table = command_calls()
+    commands = parse_commands(words, table) if words else sorted(table)
+    cfg = app().config
+    env = cfg.env(env_name)
+    document = policy(needs_of(commands), env.region, env.account_id, env.lease_table)
+    click.echo(terraform(document) if fmt == "terraform" else json.dumps(document, indent=2))

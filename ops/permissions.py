@@ -1,0 +1,144 @@
+"""The IAM permissions dbops needs, declared next to the code that makes each AWS call.
+
+A module that calls AWS declares what its calls need, as cloud-custodian's filters and actions
+declare `permissions`: `declare(name, need(...), ...)` at module level, next to the functions that
+make the calls. A `Need` names the API call as botocore makes it ("rds:RestoreDBClusterToPointInTime")
+and one IAM action that call needs, which is usually the call's own name but not always (DescribeBudgets
+is authorized as `budgets:ViewBudget`; a restore that tags its cluster needs `rds:AddTagsToResource`
+too; a secret under a customer key needs `kms:Decrypt`). The CLI keys the declarations to the
+commands that reach them (`ops/cli/permissions.py`), and `policy()` turns a set of them into an IAM
+policy document scoped to an account and region.
+
+This module imports nothing of ops: every layer may declare.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DRILL_TAG = "dbops:drill-id"
+
+# Resource kinds: the ARNs an action is granted on. "*" only where the action has no resource-level
+# permission (the Service Authorization Reference lists no resource type for it).
+RESOURCES: dict[str, tuple[str, ...]] = {
+    "rds-cluster": ("arn:aws:rds:{region}:{account}:cluster:*",),
+    "rds-db": ("arn:aws:rds:{region}:{account}:db:*",),
+    "rds-cluster-snapshot": ("arn:aws:rds:{region}:{account}:cluster-snapshot:*",),
+    "rds-proxy": ("arn:aws:rds:{region}:{account}:db-proxy:*", "arn:aws:rds:{region}:{account}:db-proxy-endpoint:*",
+                  "arn:aws:rds:{region}:{account}:target-group:*"),
+    "rds-subnet-group": ("arn:aws:rds:{region}:{account}:subgrp:*",),
+    "dynamodb-table": ("arn:aws:dynamodb:{region}:{account}:table/*",),
+    # What a restore drill creates is named <source>-restore-<time>-<hex> (the drill id): only those.
+    "restored-table": ("arn:aws:dynamodb:{region}:{account}:table/*-restore-*",),
+    "restored-cluster": ("arn:aws:rds:{region}:{account}:cluster:*-restore-*",),
+    "restored-db": ("arn:aws:rds:{region}:{account}:db:*-restore-*",),
+    "dynamodb-global-table": ("arn:aws:dynamodb::{account}:global-table/*",),
+    "lease-table": ("arn:aws:dynamodb:{region}:{account}:table/{lease_table}",),
+    "backup-vault": ("arn:aws:backup:{region}:{account}:backup-vault:*",),
+    "backup-plan": ("arn:aws:backup:{region}:{account}:backup-plan:*",),
+    "recovery-point": ("arn:aws:backup:{region}:{account}:recovery-point:*",
+                       "arn:aws:rds:{region}:{account}:cluster-snapshot:awsbackup:*"),
+    "secret": ("arn:aws:secretsmanager:{region}:{account}:secret:*",),
+    "kms-key": ("arn:aws:kms:{region}:{account}:key/*",),
+    "alarm": ("arn:aws:cloudwatch:{region}:{account}:alarm:*",),
+    "budget": ("arn:aws:budgets::{account}:budget/*",),
+    "backup-role": ("arn:aws:iam::{account}:role/*",),
+    "*": ("*",),
+}
+
+# Conditions a need may carry, by name: what IAM can check of the request or the resource.
+CONDITIONS: dict[str, dict[str, dict[str, str]]] = {
+    # Deletes and stops: only what a drill created (every drill resource carries its drill id tag).
+    "drill-tagged": {"Null": {f"aws:ResourceTag/{DRILL_TAG}": "false"}},
+    # Creates and tag writes: the request tags what it makes with a drill id.
+    "drill-tagging": {"Null": {f"aws:RequestTag/{DRILL_TAG}": "false"}},
+    # Metrics go to dbops' own namespace only.
+    "dbops-namespace": {"StringEquals": {"cloudwatch:namespace": "dbops"}},
+    # A key is used only through Secrets Manager, to read a secret under it.
+    "via-secretsmanager": {"StringEquals": {"kms:ViaService": "secretsmanager.{region}.amazonaws.com"}},
+    # A key is used only through RDS or DynamoDB, by a restore that encrypts under it.
+    "via-rds-dynamodb": {"StringEquals": {"kms:ViaService": ["rds.{region}.amazonaws.com", "dynamodb.{region}.amazonaws.com"]}},  # type: ignore[dict-item]
+    # A role is passed only to AWS Backup (the plan's role, for its backup and restore jobs).
+    "to-backup": {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}},
+}
+
+
+@dataclass(frozen=True)
+class Need:
+    """One IAM action an AWS call needs, on what, under which condition."""
+
+    call: str  # the API call as made, "<iam prefix>:<OperationName>"
+    action: str  # the IAM action
+    resource: str  # a key of RESOURCES
+    condition: str | None = None  # a key of CONDITIONS
+    why: str = ""  # where action and call differ, why the action is needed
+
+    def __post_init__(self) -> None:
+        if self.resource not in RESOURCES:
+            raise ValueError(f"{self.call}: unknown resource kind {self.resource!r}")
+        if self.condition is not None and self.condition not in CONDITIONS:
+            raise ValueError(f"{self.call}: unknown condition {self.condition!r}")
+
+
+@dataclass(frozen=True)
+class Calls:
+    """What one module's (or function's) AWS calls need."""
+
+    name: str
+    needs: tuple[Need, ...]
+
+    @property
+    def calls(self) -> frozenset[str]:
+        return frozenset(n.call for n in self.needs)
+
+
+REGISTRY: dict[str, Calls] = {}
+
+
+def need(call: str, on: str, action: str | None = None, when: str | None = None, why: str = "") -> Need:
+    """The call's own action (or `action`) on resources of kind `on`, under condition `when`."""
+    return Need(call, action or call, on, when, why)
+
+
+def declare(name: str, *needs: Need) -> Calls:
+    """Register what a module's calls need under a name (a module declares once)."""
+    calls = Calls(name, tuple(needs))
+    REGISTRY[name] = calls
+    return calls
+
+
+def _fill(value: object, where: dict[str, str]) -> object:
+    if isinstance(value, str):
+        return value.format(**where)
+    if isinstance(value, list):
+        return [_fill(v, where) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, where) for k, v in value.items()}
+    return value
+
+
+def _sid(resource: str, condition: str | None) -> str:
+    """Unique per statement: the resource kind and condition, or that the actions allow no narrower resource."""
+    name = "NoResourceLevelPermissions" if resource == "*" else resource
+    words = re.split(r"[^a-zA-Z0-9]+", f"{name} {condition or ''}")
+    return "".join(w[:1].upper() + w[1:] for w in words if w)
+
+
+def policy(needs: list[Need] | tuple[Need, ...], region: str, account: str | None, lease_table: str) -> dict:
+    """An IAM policy document: one statement per resource kind and condition, actions sorted.
+
+    An account not known (an env without account_id) is `*` in every ARN."""
+    where = {"region": region, "account": account or "*", "lease_table": lease_table}
+    grouped: dict[tuple[str, str | None], set[str]] = {}
+    for n in needs:
+        grouped.setdefault((n.resource, n.condition), set()).add(n.action)
+    statements = []
+    for (resource, condition), actions in sorted(grouped.items(), key=lambda kv: (kv[0][0] == "*", kv[0][0], kv[0][1] or "")):
+        arns = [str(_fill(a, where)) for a in RESOURCES[resource]]
+        statement: dict = {"Sid": _sid(resource, condition), "Effect": "Allow", "Action": sorted(actions),
+                           "Resource": arns[0] if len(arns) == 1 else arns}
+        if condition:
+            statement["Condition"] = _fill(CONDITIONS[condition], where)
+        statements.append(statement)
+    return {"Version": "2012-10-17", "Statement": statements}
