@@ -170,7 +170,7 @@ class Aws:
             raise EndpointUnreachable(str(exc)) from None
         # Every client of the session (made here or straight from it) reports its calls to the recorder,
         # which writes only under DBOPS_RECORD_AWS_CALLS: the permissions test holds them to their declarations.
-        session.events.register("before-call", callrecord.on_before_call)
+        session.events.register("provide-client-params", callrecord.on_call)
         return session
 
     def client(self, service: str, region: str | None = None, attempts: int | None = None) -> Any:

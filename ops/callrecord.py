@@ -30,8 +30,10 @@ def current_command() -> str | None:
     return _command
 
 
-def on_before_call(model: Any = None, **_: Any) -> None:
-    """botocore `before-call` handler: one line per call made while a command runs and recording is on."""
+def on_call(model: Any = None, **_: Any) -> None:
+    """botocore `provide-client-params` handler, emitted to every handler once per API call (`before-call` stops
+    at the first handler that answers, as botocore's Stubber does): one line per call made while a command
+    runs and recording is on. Returns None, which leaves the call's parameters as they are."""
     where = os.environ.get(ENV_VAR)
     if not where or _command is None or model is None:
         return

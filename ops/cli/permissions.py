@@ -59,8 +59,8 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         "drill restore": (*drill, aurora.READS, aurora.RESTORE, dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
         "drill connections": (*drill, aurora.READS, aurora.PROXY),
         "drill latency": (*drill, aurora.READS, aurora.PROXY),
-        "drill throughput": (*drill, dynamodb.READS, ddb_load.CALLS),
-        "query audit": (*drill, aurora.READS),
+        "drill throughput": (*drill, ddb_load.CALLS),
+        "query audit": (aws.ACCOUNT, metrics.CALLS, aurora.READS),  # read-only: no lease
         # --restore-latest runs both restore drills (point in time, and AWS Backup's recovery point) per target.
         "backup verify": (*drill, collect.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,
                           dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
@@ -113,3 +113,20 @@ def permissions(words: tuple[str, ...], fmt: str, env_name: str | None) -> None:
     env = cfg.env(env_name)
     document = policy(needs_of(commands), env.region, env.account_id, env.lease_table)
     click.echo(terraform(document) if fmt == "terraform" else json.dumps(document, indent=2))
+
+
+def compare(recorded: set[tuple[str, str]]) -> tuple[list[str], dict[str, list[str]]]:
+    """Recorded (command, call) pairs against the declarations: the calls made but not declared for their
+    command ("drill restore: rds:CopyDBClusterSnapshot"), and per command run, the declared calls never made.
+
+    A command not in the table (the lab's, Terraform's) declares nothing: every call it made is undeclared."""
+    table = command_calls()
+    undeclared = sorted(f"{command}: {call}" for command, call in recorded
+                        if call not in {n.call for calls in table.get(command, ()) for n in calls.needs})
+    unused = {}
+    for command in sorted({c for c, _ in recorded}):
+        made = {call for c, call in recorded if c == command}
+        declared = {n.call for calls in table.get(command, ()) for n in calls.needs}
+        if declared - made:
+            unused[command] = sorted(declared - made)
+    return undeclared, unused

@@ -1,0 +1,187 @@
+"""`dbops permissions`: the policy derived from the declared calls, its scoping, its errors, its Terraform form,
+the runner's policy file, and the recorder and comparison the recorded-calls test relies on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from botocore.stub import Stubber
+
+from ops import callrecord
+from ops.aws import Aws
+from ops.cli.permissions import command_calls, compare
+from ops.permissions import policy
+from tests.conftest import REPO, Cli, require
+
+RUNNER_COMMANDS = ("drill", "failover", "drill", "restore", "backup", "verify", "cost", "check", "schedule", "apply")
+RUNNER_POLICY = REPO / "terraform/envs/lab/runner-policy.json"
+
+
+def document(cli: Cli, *args: str) -> dict:
+    result = cli("permissions", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def actions(doc: dict) -> set[str]:
+    return {a for s in doc["Statement"] for a in s["Action"]}
+
+
+def test_arns_name_the_env_s_account_and_region(cli_at: Cli) -> None:
+    cli_at.config_path.write_text(cli_at.config_path.read_text().replace(
+        '[envs.prod]\nregion = "us-east-1"', '[envs.prod]\nregion = "eu-west-1"\naccount_id = "111122223333"'))
+    doc = document(cli_at, *RUNNER_COMMANDS, "--env", "prod")
+    arns = [r for s in doc["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])]
+    assert arns and all(r == "*" or ":111122223333:" in r for r in arns), arns
+    regional = [r for r in arns if r != "*" and not r.startswith(("arn:aws:iam::", "arn:aws:budgets::"))]
+    assert regional and all(":eu-west-1:" in r for r in regional), regional
+    conditions = json.dumps([s.get("Condition") for s in doc["Statement"]])
+    assert "secretsmanager.eu-west-1.amazonaws.com" in conditions and "us-east-1" not in conditions
+
+
+def test_an_env_without_account_id_is_any_account_in_its_region(cli_at: Cli) -> None:
+    doc = document(cli_at, "failover", "--env", "prod")
+    cluster = next(s for s in doc["Statement"] if "rds:FailoverDBCluster" in s["Action"])
+    assert cluster["Resource"] == "arn:aws:rds:us-east-1:*:cluster:*"
+
+
+def test_deletes_reach_only_what_drills_created_and_tagged(cli_at: Cli) -> None:
+    doc = document(cli_at)
+    deletes = [s for s in doc["Statement"] if any(":Delete" in a and a != "dynamodb:DeleteItem" for a in s["Action"])]
+    assert {a for s in deletes for a in s["Action"]} >= {"rds:DeleteDBCluster", "rds:DeleteDBInstance", "dynamodb:DeleteTable",
+                                                          "backup:DeleteRecoveryPoint"}
+    for s in deletes:
+        assert s["Condition"] == {"Null": {"aws:ResourceTag/dbops:drill-id": "false"}}, s
+        if not s["Sid"].startswith("RecoveryPoint"):  # a recovery point's ARN does not carry its resource's name
+            assert s["Resource"].endswith("-restore-*"), s
+
+
+def test_a_restore_s_item_writes_and_scans_reach_only_restored_tables(cli_at: Cli) -> None:
+    """A restore writes the new table's items as its caller: those actions must not reach the application's tables
+    (the lease table, dbops' own, is scanned for records and its lease items updated)."""
+    doc = document(cli_at, "drill", "restore")
+    wide = [s for s in doc["Statement"] if s["Sid"] != "LeaseTable"
+            and {"dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"} & set(s["Action"])]
+    assert wide and all(s["Resource"].endswith(":table/*-restore-*") for s in wide), wide
+
+
+def test_star_only_where_no_resource_level_permission_exists_and_the_sid_says_so(cli_at: Cli) -> None:
+    doc = document(cli_at)
+    sids = [s["Sid"] for s in doc["Statement"]]
+    assert len(sids) == len(set(sids)), sids
+    star = [s for s in doc["Statement"] if s["Resource"] == "*"]
+    assert star and all(s["Sid"].startswith("NoResourceLevelPermissions") for s in star)
+    starred = {a for s in star for a in s["Action"]}
+    assert not starred & {"rds:DescribeDBClusters", "rds:FailoverDBCluster", "dynamodb:DescribeTable", "dynamodb:DeleteTable",
+                          "secretsmanager:GetSecretValue", "backup:StartRestoreJob"}, starred
+
+
+def test_actions_not_named_after_their_call_are_included(cli_at: Cli) -> None:
+    got = actions(document(cli_at, "drill", "failover", "drill", "restore", "cost", "check"))
+    assert {"kms:Decrypt", "rds:AddTagsToResource", "rds:CreateDBInstance", "budgets:ViewBudget", "kms:CreateGrant"} <= got
+    assert "budgets:DescribeBudgets" not in got, "DescribeBudgets is authorized as budgets:ViewBudget"
+
+
+def test_commands_get_only_what_they_reach(cli_at: Cli) -> None:
+    failover = actions(document(cli_at, "drill", "failover"))
+    assert "rds:FailoverDBCluster" in failover and "rds:RestoreDBClusterToPointInTime" not in failover
+    cost = actions(document(cli_at, "cost", "check"))
+    assert "ce:GetCostAndUsage" in cost and not any(a.startswith("rds:") for a in cost)
+    assert actions(document(cli_at, "drill", "failover", "cost", "check")) == failover | cost
+    everything = actions(document(cli_at))
+    assert failover | cost < everything and "pricing:GetProducts" in everything
+
+
+@pytest.mark.parametrize("args, says", [
+    (("drill", "nope"), "unknown command 'drill nope'"),
+    (("backup",), "unknown command 'backup'"),
+    (("tf", "apply"), "dbops tf: not derived"),
+    (("cost", "check", "--format", "yaml"), "'yaml' is not one of"),
+])
+def test_bad_input_is_one_line_exit_2(cli_at: Cli, args: tuple[str, ...], says: str) -> None:
+    result = cli_at("permissions", *args)
+    assert result.exit_code == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in result.output, result.output
+    assert result.stdout == ""
+
+
+def test_the_terraform_form_evaluates_to_the_same_document(cli_at: Cli, tmp_path: Path) -> None:
+    terraform = shutil.which("terraform")
+    require(terraform is not None, "terraform is not installed")
+    hcl = cli_at("permissions", "drill", "restore", "--format", "terraform")
+    assert hcl.exit_code == 0, hcl.output
+    (tmp_path / "main.tf").write_text(hcl.stdout)
+    out = subprocess.run([str(terraform), "console"], input="local.dbops_policy\n", cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert json.loads(json.loads(out.strip().splitlines()[-1])) == document(cli_at, "drill", "restore")
+
+
+def test_the_runner_policy_file_is_the_current_output() -> None:
+    """terraform/envs/lab/runner-policy.json is what the drill runner's task role gets: regenerate it with
+    `dbops permissions drill failover drill restore backup verify cost check schedule apply --env lab`."""
+    cli = Cli(REPO / "dbops.toml", REPO / ".lab")
+    result = cli("permissions", *RUNNER_COMMANDS, "--env", "lab")
+    assert result.exit_code == 0, result.output
+    assert RUNNER_POLICY.read_text() == result.stdout
+
+
+def test_an_undeclared_call_is_found_and_a_declared_one_not_made_is_reported() -> None:
+    """Negative control of the recorded-calls test: a call outside a command's declarations is caught."""
+    undeclared, unused = compare({("drill failover", "rds:FailoverDBCluster"), ("drill failover", "rds:DeleteDBCluster"),
+                                  ("cost check", "ce:GetCostAndUsage"), ("lab up", "rds:CreateDBCluster")})
+    assert undeclared == ["drill failover: rds:DeleteDBCluster", "lab up: rds:CreateDBCluster"]
+    assert "rds:DescribeDBClusters" in unused["drill failover"] and "ce:GetCostForecast" in unused["cost check"]
+    assert compare({("drill failover", "rds:FailoverDBCluster")})[0] == []
+
+
+def test_every_declared_command_is_a_command_of_the_cli() -> None:
+    import click
+
+    from ops.cli import cli
+
+    ctx = click.Context(cli)
+    for command in command_calls():
+        if command == "schedule apply" and cli.get_command(ctx, "schedule") is None:
+            continue  # declared ahead of its command: the runner's policy carries it
+        node = cli
+        for word in command.split():
+            node = node.get_command(ctx, word)  # type: ignore[union-attr]
+            assert node is not None, command
+
+
+def test_calls_are_recorded_with_their_command_only_while_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    cw = Aws(region="us-east-1").client("cloudwatch")  # signing name "monitoring", IAM prefix "cloudwatch"
+    with Stubber(cw) as stub:
+        for _ in range(3):
+            stub.add_response("describe_alarms", {"MetricAlarms": []})
+        cw.describe_alarms()  # not recording
+        monkeypatch.setenv(callrecord.ENV_VAR, str(tmp_path))
+        cw.describe_alarms()  # recording, but no command runs
+        callrecord.set_command("status")
+        try:
+            cw.describe_alarms()
+        finally:
+            callrecord.set_command(None)
+    assert callrecord.read(tmp_path) == {("status", "cloudwatch:DescribeAlarms")}
+    assert len((tmp_path / next(p.name for p in tmp_path.iterdir())).read_text().splitlines()) == 1
+
+
+def test_policy_groups_actions_by_resource_and_condition() -> None:
+    from ops.permissions import need
+
+    doc = policy([need("rds:DescribeDBClusters", on="rds-cluster"), need("rds:FailoverDBCluster", on="rds-cluster"),
+                  need("rds:DeleteDBCluster", on="restored-cluster", when="drill-tagged"),
+                  need("sts:GetCallerIdentity", on="*")], "us-east-1", "123456789012", "locks")
+    assert [(s["Sid"], s["Action"]) for s in doc["Statement"]] == [
+        ("RdsCluster", ["rds:DescribeDBClusters", "rds:FailoverDBCluster"]),
+        ("RestoredClusterDrillTagged", ["rds:DeleteDBCluster"]),
+        ("NoResourceLevelPermissions", ["sts:GetCallerIdentity"])]
+    with pytest.raises(ValueError):
+        need("rds:DescribeDBClusters", on="rds-clusters")
