@@ -185,3 +185,9 @@ def test_policy_groups_actions_by_resource_and_condition() -> None:
         ("NoResourceLevelPermissions", ["sts:GetCallerIdentity"])]
     with pytest.raises(ValueError):
         need("rds:DescribeDBClusters", on="rds-clusters")
+
+
+def test_the_readme_shows_the_runner_policy_file() -> None:
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == json.loads(RUNNER_POLICY.read_text())
