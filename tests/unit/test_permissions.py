@@ -191,3 +191,69 @@ def test_the_readme_shows_the_runner_policy_file() -> None:
     readme = (REPO / "README.md").read_text()
     block = readme.split("```json\n", 1)[1].split("```", 1)[0]
     assert json.loads(block) == json.loads(RUNNER_POLICY.read_text())
+
+
+SERVICES = ("rds", "dynamodb", "backup", "ce", "budgets", "cloudwatch", "secretsmanager", "sts", "application-autoscaling",
+            "pricing")
+
+
+def aws_method_names() -> dict[str, set[str]]:
+    """boto3 method name -> the calls ("rds:DescribeDBClusters") of the services dbops calls that have it."""
+    import botocore.session
+    from botocore import xform_name
+
+    session = botocore.session.get_session()
+    names: dict[str, set[str]] = {}
+    for service in SERVICES:
+        model = session.get_service_model(service)
+        prefix = callrecord.IAM_PREFIX.get(model.signing_name, model.signing_name)
+        for op in model.operation_names:
+            names.setdefault(xform_name(op), set()).add(f"{prefix}:{op}")
+    return names
+
+
+def test_the_static_scan_finds_client_methods_and_paginated_operations() -> None:
+    """Negative control of the scan below: the forms the code calls AWS in are found, other calls are not."""
+    code = ('rds.copy_db_cluster_snapshot(X=1)\npaged(b, "list_backup_vaults", "BackupVaultList")\n'
+            'client.get_paginator("describe_db_proxies")\njournal.event("query", "text")\n')
+    assert operations_called_in(code, aws_method_names()) == {"copy_db_cluster_snapshot", "list_backup_vaults",
+                                                              "describe_db_proxies"}
+
+
+def operations_called_in(source: str, names: dict[str, set[str]]) -> set[str]:
+    """The AWS operations a module's code names: `x.describe_db_clusters(`, `get_paginator("list_tables")`,
+    `paged(client, "list_backup_jobs", ...)`, by botocore's method names of the services dbops calls."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr in names:
+                found.add(node.func.attr)
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if called in ("get_paginator", "paged"):
+                for arg in node.args:
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value in names:
+                        found.add(arg.value)
+    return found
+
+
+def test_every_aws_operation_the_code_names_is_declared() -> None:
+    """A static guard beside the recorded calls: an operation on a path the lab runs do not take (a janitor's
+    delete, a proxy's endpoints) is declared too. Methods are matched by name, so a declared call of any
+    service with that method name counts."""
+    import ops
+    from ops.permissions import REGISTRY
+
+    command_calls()  # imports every declaring module
+    names = aws_method_names()
+    declared = {n.call for calls in REGISTRY.values() for n in calls.needs}
+    root = Path(ops.__file__).parent
+    missing = []
+    for path in sorted(root.rglob("*.py")):
+        if "lab" in path.relative_to(root).parts[:1] or path.name == "lab.py":
+            continue  # the embedded lab's own calls never run on AWS
+        for method in operations_called_in(path.read_text(), names):
+            if not names[method] & declared:
+                missing.append(f"{path.relative_to(root)}: {method} ({', '.join(sorted(names[method]))})")
+    assert missing == [], "operations called but declared nowhere:\n" + "\n".join(missing)
