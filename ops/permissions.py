@@ -37,8 +37,10 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "lease-table": ("arn:aws:dynamodb:{region}:{account}:table/{lease_table}",),
     "backup-vault": ("arn:aws:backup:{region}:{account}:backup-vault:*",),
     "backup-plan": ("arn:aws:backup:{region}:{account}:backup-plan:*",),
+    # A recovery point's ARN is AWS Backup's, or (Aurora, DynamoDB without advanced backup) the service's own.
     "recovery-point": ("arn:aws:backup:{region}:{account}:recovery-point:*",
-                       "arn:aws:rds:{region}:{account}:cluster-snapshot:awsbackup:*"),
+                       "arn:aws:rds:{region}:{account}:cluster-snapshot:awsbackup:*",
+                       "arn:aws:dynamodb:{region}:{account}:table/*/backup/*"),
     "secret": ("arn:aws:secretsmanager:{region}:{account}:secret:*",),
     "kms-key": ("arn:aws:kms:{region}:{account}:key/*",),
     "alarm": ("arn:aws:cloudwatch:{region}:{account}:alarm:*",),

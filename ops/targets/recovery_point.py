@@ -50,7 +50,10 @@ RESTORE = declare(
          why="the job runs as the plan's backup role"),
     need("backup:DescribeBackupJob", on="*"),
     need("backup:ListRecoveryPointsByResource", on="*"),
+    # Both read a point through its vault (/backup-vaults/NAME/recovery-points/ARN): granted on either ARN.
+    need("backup:DescribeRecoveryPoint", on="backup-vault"),
     need("backup:DescribeRecoveryPoint", on="recovery-point"),
+    need("backup:GetRecoveryPointRestoreMetadata", on="backup-vault"),
     need("backup:GetRecoveryPointRestoreMetadata", on="recovery-point"),
     need("backup:StartRestoreJob", on="recovery-point"),
     need("backup:StartRestoreJob", action="iam:PassRole", on="backup-role", when="to-backup",
