@@ -104,14 +104,21 @@ def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
             from ops.scopes import aws_for, scope_of
 
             in_scope = [(scope_of(env, r.account, r.region), r) for r in _aws_refs(refs)]
-            for scope in dict.fromkeys(s for s, _ in in_scope):
+
+            def reader(scope: Any) -> _ScopeReader | str:
                 try:
                     aws = aws_for(cfg, env, scope)
                 except ConfigError as exc:
-                    refused.append((scope.label, str(exc)))
-                    continue
+                    return str(exc)
                 tables = sum(s == scope and r.kind == "dynamodb" for s, r in in_scope)
-                readers[scope] = _ScopeReader(lru_cache(maxsize=None)(aws.client), tables, aws)
+                return _ScopeReader(lru_cache(maxsize=None)(aws.client), tables, aws)
+
+            in_order = list(dict.fromkeys(s for s, _ in in_scope))
+            for scope, made in zip(in_order, bounded_map(reader, in_order, concurrency)):  # each scope's setup at once
+                if isinstance(made, str):
+                    refused.append((scope.label, made))
+                else:
+                    readers[scope] = made
     journal.event("collect", f"reading the backup state of {len(refs)} target(s)")
     for label, why in refused:
         journal.event("collect", f"{label} not read: {why}")
