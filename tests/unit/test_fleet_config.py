@@ -102,3 +102,18 @@ def test_bounded_map_raises_what_an_item_raised() -> None:
 
     with pytest.raises(ValueError, match="item 3"):
         bounded_map(boom, range(10), 4)
+
+
+@pytest.mark.parametrize("command", [("status",), ("backup", "verify")])
+@pytest.mark.parametrize("value", ["0", "257", "many"])
+def test_a_bad_concurrency_is_one_line_exit_2(tmp_path: Path, command: tuple[str, ...], value: str) -> None:
+    from click.testing import CliRunner
+
+    from ops.cli import cli
+
+    (tmp_path / "dbops.toml").write_text(BASE)
+    result = CliRunner().invoke(cli, [*command, "--env", "prod", "--concurrency", value],
+                                env={"DBOPS_CONFIG": str(tmp_path / "dbops.toml")})
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "--concurrency" in lines[0] and "Traceback" not in result.output
