@@ -45,7 +45,8 @@ def scope_of(env: EnvConfig, account: str | None, region: str | None) -> Scope:
     if region is None:
         return Scope(env.account_id, env.region)
     for scope in scopes(env):
-        if scope.region == region and account in (scope.account, None):
+        # an env without account_id lists no other account: its own, whatever its id, is the one named
+        if scope.region == region and (account is None or scope.account in (account, None)):
             return scope
     listed = ", ".join(s.label for s in scopes(env))
     raise UsageError(f"{account}/{region} is not a region of an account env '{env.name}' reads (it reads {listed}): "

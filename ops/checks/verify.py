@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ops.checks import backups  # noqa: F401 — registers the checks
 from ops.checks import collect, waivers
@@ -85,7 +85,7 @@ class _ScopeReader:
 
 def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
            client_for: Callable[[str], Any] | None = None, then: Callable[[], None] | None = None,
-           concurrency: int | None = None, refused: list[tuple[str, str]] = (),  # type: ignore[assignment]
+           concurrency: int | None = None, refused: Sequence[tuple[str, str]] = (),
            progress: Callable[[str], None] | None = None) -> Report:
     """Read and judge every target's backups, `concurrency` targets at a time (default: READ_CONCURRENCY); the
     findings are in the targets' order whatever order the reads end in. `refused` are the scopes (accounts,

@@ -117,3 +117,11 @@ def test_a_bad_concurrency_is_one_line_exit_2(tmp_path: Path, command: tuple[str
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "--concurrency" in lines[0] and "Traceback" not in result.output
+
+
+def test_an_env_without_account_id_reads_its_regions_in_whatever_account_it_is(tmp_path: Path) -> None:
+    env = load_text(tmp_path, '[envs.stage]\nregion = "us-east-1"\nregions = ["eu-west-1"]\n').env("stage")
+    assert scopes(env) == [Scope(None, "us-east-1"), Scope(None, "eu-west-1")]
+    assert scope_of(env, "444444444444", "eu-west-1") == Scope(None, "eu-west-1")  # its targets carry the account read
+    with pytest.raises(UsageError):
+        scope_of(env, "444444444444", "ap-southeast-2")
