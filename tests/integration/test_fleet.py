@@ -192,3 +192,20 @@ def test_a_command_that_writes_refuses_another_accounts_target(fleet: Cli) -> No
     result = fleet("drill", "restore", "--env", "fleet", f"dynamodb:other-orders@{OTHER}/us-east-1")
     assert result.exit_code == 2 and "acts on env 'fleet''s own account and region only" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_role_that_acts_in_another_account_than_declared_is_refused(fleet: Cli) -> None:
+    # dbops.toml refuses a role ARN of another account than its id; an env built past that check shows the
+    # run-time one: GetCallerIdentity through the role names the account it acts in.
+    from dataclasses import replace
+
+    from ops.config import Account
+    from ops.errors import ConfigError
+    from ops.scopes import Scope, aws_for
+
+    role = "arn:aws:iam::555555555555:role/dbops-read"
+    env = replace(fleet.config.env("fleet"), accounts=(Account("444444444444", role),))
+    with pytest.raises(ConfigError, match="acts in account 555555555555, not the declared 444444444444"):
+        aws_for(fleet.config, env, Scope("444444444444", "us-east-1", role))
+    good = replace(env, accounts=(Account("555555555555", role),))
+    assert aws_for(fleet.config, good, Scope("555555555555", "us-east-1", role)).account() == "555555555555"
