@@ -7,8 +7,9 @@ that names another endpoint, is refused in one line (exit 2) before any call, an
 in the profile's config file are ignored (botocore's ignore_configured_endpoint_urls).
 
 Every client is made for an operator at a terminal (and a scheduler with a deadline):
-connect timeout 3 s, read timeout 10 s, botocore's `standard` retry mode with at most
-3 attempts (throttling, timeouts and transient 5xx, with backoff). A service endpoint whose
+connect timeout 3 s, read timeout 10 s, botocore's `adaptive` retry mode with at most
+3 attempts (throttling, timeouts and transient 5xx, with backoff; after a throttle the client also
+slows its own sending rate, which is what keeps many concurrent reads under an API's rate limit). A service endpoint whose
 call still timed out after its retries is taken for dead for DEAD_FOR_S: later calls to that
 endpoint fail at once with EndpointUnreachable instead of waiting out their own timeouts, so a
 hung endpoint (process stopped, port still open) fails a command in about 30 s. Only that
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Iterable, TypeVar
@@ -42,14 +43,18 @@ from ops.permissions import declare, need
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 MAX_ATTEMPTS = 3
-READ_CONCURRENCY = 8  # parallel reads of many resources: well under any API's rate limit
+READ_CONCURRENCY = 16  # parallel reads of many resources (--concurrency); adaptive retries back off on throttling
+MAX_CONCURRENCY = 256
+PROGRESS_EVERY_S = 5.0  # a long fleet read says how far it got this often
+# An assumed role's credentials last an hour; botocore refreshes them 15 minutes before they expire.
+ROLE_SESSION_S = 3600
 # Answers that mean "this endpoint does not have that operation" — the only ones a check
 # may turn into "could not determine". Anything else that fails is an error.
 UNIMPLEMENTED_CODES = ("NotImplemented", "UnknownOperationException", "InvalidAction", "501")
 
 T = TypeVar("T")
 DEAD_FOR_S = 60.0
-_SHARED: dict[tuple[str | None, str, str | None], "Aws"] = {}
+_SHARED: dict[tuple[str | None, str, str | None, str | None], "Aws"] = {}
 
 
 # Which account the credentials act in: every command that names an account checks it first.
@@ -79,7 +84,13 @@ def refuse_disagreeing_variables(env: EnvConfig, url: str | None, environ: dict[
                               f"unset it, or set the env's endpoint in the config")
 
 
-def _check_account(aws: "Aws", env: EnvConfig) -> None:
+def _check_account(aws: "Aws", env: EnvConfig, declared: str | None = None) -> None:
+    if aws.role_arn:
+        account = aws.account()  # an AssumeRole refused raises here, for ops.scopes to say in one line
+        if account != declared:
+            raise ConfigError(f"env '{env.name}': role {aws.role_arn} acts in account {account}, not the declared {declared}: "
+                              "that account is refused")
+        return
     try:
         account = aws.account()
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -137,24 +148,30 @@ class Aws:
     max_attempts: int = MAX_ATTEMPTS
     # Endpoint URL -> (why it is taken for dead, when): calls to it are refused for DEAD_FOR_S.
     dead_endpoints: dict[str, tuple[str, float]] = field(default_factory=dict, init=False)
+    # Read through this role (STS AssumeRole from the profile's credentials): another account of a fleet env.
+    role_arn: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _account: str | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def for_env(cls, cfg: Config, env: EnvConfig) -> "Aws":
-        """One Aws per endpoint, region and profile in a process, so they share what they learn
-        (a service endpoint found dead stays dead for DEAD_FOR_S: every target of a command fails fast)."""
+    def for_env(cls, cfg: Config, env: EnvConfig, region: str | None = None, role_arn: str | None = None) -> "Aws":
+        """One Aws per endpoint, region, profile and role in a process, so they share what they learn
+        (a service endpoint found dead stays dead for DEAD_FOR_S: every target of a command fails fast).
+
+        `region` and `role_arn` are a fleet env's other regions and accounts (ops.scopes): the account a
+        role acts in must be the one the env declares for it, as the env's own must be its account_id."""
         url = resolve_endpoint(cfg, env)
         refuse_disagreeing_variables(env, url)
-        key = (url, env.region, env.profile)
+        key = (url, region or env.region, env.profile, role_arn)
         known = _SHARED.get(key)
         if known is not None:
             return known
         if url:
             check_reachable(url)
-        aws = cls(region=key[1], endpoint_url=url, profile=env.profile)
-        if env.account_id:
-            _check_account(aws, env)  # reads too: a report of another account's data must not pass for this env's
+        aws = cls(region=key[1], endpoint_url=url, profile=env.profile, role_arn=role_arn)
+        declared = next((a.id for a in env.accounts if a.role_arn == role_arn), None) if role_arn else env.account_id
+        if declared:
+            _check_account(aws, env, declared)  # reads too: a report of another account's data must not pass for this env's
         _SHARED[key] = aws
         return aws
 
@@ -171,17 +188,25 @@ class Aws:
         # Every client of the session (made here or straight from it) reports its calls to the recorder,
         # which writes only under DBOPS_RECORD_AWS_CALLS: the permissions test holds them to their declarations.
         session.events.register("provide-client-params", callrecord.on_call)
+        if self.role_arn:
+            from ops.assume_role import assumed_session
+
+            session = assumed_session(session, self.role_arn, self.endpoint_url, self._config(None))
+            session.events.register("provide-client-params", callrecord.on_call)
         return session
 
-    def client(self, service: str, region: str | None = None, attempts: int | None = None) -> Any:
-        """A client of the env's; `attempts=1` for a call that must not be sent twice (a retried failover that
-        the first attempt started answers InvalidDBClusterStateFault, and reads as refused)."""
-        config = botocore.config.Config(
-            retries={"mode": "standard", "total_max_attempts": attempts or self.max_attempts},
+    def _config(self, attempts: int | None) -> botocore.config.Config:
+        return botocore.config.Config(
+            retries={"mode": "adaptive", "total_max_attempts": attempts or self.max_attempts},
             ignore_configured_endpoint_urls=True,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
         )
+
+    def client(self, service: str, region: str | None = None, attempts: int | None = None) -> Any:
+        """A client of the env's; `attempts=1` for a call that must not be sent twice (a retried failover that
+        the first attempt started answers InvalidDBClusterStateFault, and reads as refused)."""
+        config = self._config(attempts)
         with self._lock:  # boto3 sessions are not safe to create clients from in parallel
             client = self.session.client(service, endpoint_url=self.endpoint_url, config=config, region_name=region or self.region)
         where = client.meta.endpoint_url
@@ -216,13 +241,33 @@ class Aws:
             self._account = self.client("sts").get_caller_identity()["Account"]
         return self._account
 
-    def map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
-        """fn over items with bounded concurrency, results in order (many resources read at once)."""
-        items = list(items)
-        if len(items) <= 1:
-            return [fn(i) for i in items]
-        with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(items))) as pool:
-            return list(pool.map(fn, items))
+    def map(self, fn: Callable[[Any], T], items: Iterable[Any], concurrency: int | None = None,
+            progress: Callable[[str], None] | None = None, what: str = "target(s)") -> list[T]:
+        return bounded_map(fn, items, concurrency, progress, what)
+
+
+def bounded_map(fn: Callable[[Any], T], items: Iterable[Any], concurrency: int | None = None,
+                progress: Callable[[str], None] | None = None, what: str = "target(s)",
+                every_s: float = PROGRESS_EVERY_S) -> list[T]:
+    """fn over items with at most `concurrency` at once (default READ_CONCURRENCY), results in the items' order,
+    whatever order they finish in. `progress` hears how many are done every `every_s` while any is left."""
+    items = list(items)
+    workers = min(concurrency or READ_CONCURRENCY, len(items))
+    if workers <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(fn, i) for i in items]
+        started, pending = time.monotonic(), set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=every_s, return_when=FIRST_EXCEPTION)
+            if any(f.exception() is not None for f in done):
+                break  # its result below raises it; the others still queued are cancelled
+            if pending and progress is not None:
+                progress(f"read {len(futures) - len(pending)}/{len(futures)} {what} in {time.monotonic() - started:.0f} s "
+                         f"({workers} at a time)")
+        for f in pending:
+            f.cancel()
+        return [f.result() for f in futures]
 
 
 def is_unimplemented(exc: botocore.exceptions.ClientError) -> bool:

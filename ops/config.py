@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -69,6 +70,14 @@ class Waiver:
 
 
 @dataclass(frozen=True)
+class Account:
+    """Another AWS account an env reads (backup verify, status): its id and the role dbops assumes in it."""
+
+    id: str
+    role_arn: str
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     name: str
     region: str = "us-east-1"
@@ -91,6 +100,20 @@ class EnvConfig:
     waivers: tuple[Waiver, ...] = ()
     # `tf apply`/`tf destroy` refuse a saved plan older than this: what it was read against has moved on.
     plan_max_age_hours: float = 24.0
+    # Fleet reads (backup verify, status): the regions read besides `region`, and the accounts besides the
+    # credentials' own, each through a role assumed with STS. Drills and Terraform act on `region` alone.
+    regions: tuple[str, ...] = ()
+    accounts: tuple[Account, ...] = ()
+
+    @property
+    def all_regions(self) -> tuple[str, ...]:
+        """The env's region first, then the others it lists."""
+        return (self.region, *(r for r in self.regions if r != self.region))
+
+    @property
+    def is_fleet(self) -> bool:
+        """An env that reads more than its one region of its one account."""
+        return len(self.all_regions) > 1 or bool(self.accounts)
 
     @property
     def is_embedded(self) -> bool:
@@ -184,6 +207,14 @@ _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "proxy_tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
     "account_id": (lambda v: isinstance(v, str) and len(v) == 12 and v.isdigit(), "a 12-digit AWS account id in quotes"),
     "plan_max_age_hours": (_positive, "a positive finite number of hours"),
+    "regions": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(r, str) and _REGION.fullmatch(r) for r in v)
+                and len(set(v)) == len(v), 'a non-empty list of distinct region names (["us-east-1", "eu-west-1"])'),
+}
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
+_ACCOUNT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "id": (lambda v: isinstance(v, str) and len(v) == 12 and v.isdigit(), "a 12-digit AWS account id in quotes"),
+    "role_arn": (lambda v: isinstance(v, str) and bool(_ROLE_ARN.fullmatch(v)), "an IAM role ARN (arn:aws:iam::<12 digits>:role/NAME)"),
 }
 _RESTORE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "instance_classes": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) and c.startswith("db.") and len(c) > 3
@@ -237,6 +268,25 @@ def _waivers(items: Any, prefix: str, source: str) -> tuple[Waiver, ...]:
     return tuple(out)
 
 
+def _accounts(items: Any, prefix: str, source: str, home: str | None) -> tuple[Account, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: '{prefix}' must be a list of tables ([[{prefix}]])")
+    out: list[Account] = []
+    for i, item in enumerate(items):
+        where = f"{prefix}[{i}]"
+        _check_table(item, _ACCOUNT_RULES, where, source)
+        for key in ("id", "role_arn"):
+            if key not in item:
+                raise ConfigError(f"{source}: '{where}.{key}' is required: an account names its id and the role dbops assumes in it")
+        in_arn = _ROLE_ARN.fullmatch(item["role_arn"]).group(1)  # type: ignore[union-attr]
+        if in_arn != item["id"]:
+            raise ConfigError(f"{source}: '{where}.role_arn' is a role of account {in_arn}, not of account {item['id']}")
+        if item["id"] == home or item["id"] in (a.id for a in out):
+            raise ConfigError(f"{source}: '{where}.id' {item['id']} is listed twice (the env's account_id is read without a role)")
+        out.append(Account(item["id"], item["role_arn"]))
+    return tuple(out)
+
+
 def _check_table(table: Any, rules: dict, prefix: str, source: str) -> dict:
     if not isinstance(table, dict):
         raise ConfigError(f"{source}: '{prefix}' must be a table")
@@ -273,11 +323,16 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
     for name, table in envs_table.items():
         own_policy = _policy(table.pop("policy", {}), f"envs.{name}.policy", source) if isinstance(table, dict) else {}
         waivers = _waivers(table.pop("waivers", []), f"envs.{name}.waivers", source) if isinstance(table, dict) else ()
+        accounts_table = table.pop("accounts", []) if isinstance(table, dict) else []
         table = _check_table(table, _ENV_RULES, f"envs.{name}", source)
         endpoint = table.get("endpoint")
         if endpoint is not None and endpoint != EMBEDDED and not endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"{source}: 'envs.{name}.endpoint' must be 'embedded' or an http(s) URL, got {endpoint!r}")
         tf_dir = table.get("terraform_dir")
+        accounts = _accounts(accounts_table, f"envs.{name}.accounts", source, table.get("account_id"))
+        if accounts and table.get("account_id") is None:
+            raise ConfigError(f"{source}: 'envs.{name}.accounts' needs 'envs.{name}.account_id': the account whose "
+                              "credentials assume the others' roles is named first")
         envs[name] = EnvConfig(
             name=name,
             region=table.get("region", "us-east-1"),
@@ -293,6 +348,8 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             account_id=table.get("account_id"),
             waivers=waivers,
             plan_max_age_hours=float(table.get("plan_max_age_hours", 24.0)),
+            regions=tuple(table.get("regions", ())),
+            accounts=accounts,
         )
 
     default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")

@@ -64,10 +64,10 @@ def newest_snapshot_time(rds: Any, cluster: str) -> datetime | None:
 
 
 def table_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any]:
-    from ops.aws import Aws
     from ops.targets.dynamodb import DynamoTarget
+    from ops.targets.registry import aws_of
 
-    target = DynamoTarget(ref, Aws.for_env(cfg, env))
+    target = DynamoTarget(ref, aws_of(cfg, env, ref))
     pitr = target.continuous_backups().get("PointInTimeRecoveryDescription", {})
     latest = pitr.get("LatestRestorableDateTime")
     table = target.table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ops import live
 from ops.config import Config, EnvConfig
@@ -12,33 +12,41 @@ from ops.targets import parse_target
 COLUMNS = ("target", "health", "writer", "replica_lag", "connections", "newest_backup", "restorable_lag", "last_drill", "budget_burn")
 
 
-def rows(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
-    from ops.estate import inventory
+def rows(cfg: Config, env: EnvConfig, concurrency: int | None = None, progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """One row per target, in the estate's order, `concurrency` targets read at once; in a fleet env, every
+    account and region it reads, and one row for each that could not be read."""
+    from ops.aws import bounded_map
+    from ops.estate import fleet_targets
 
     burn = live.budget(cfg, env=env)["burn"]
-    out = []
-    for t in inventory(cfg, env):
-        ref = parse_target(t["id"])
-        row: dict[str, Any] = {"target": t["id"], "budget_burn": burn}
-        try:
-            if ref.kind in ("aurora", "localpg"):
-                v = live.cluster_values(cfg, env, ref)
-                row.update(health=_health(v), writer=v["writer"], replica_lag=v["lag"], connections=v["connections"])
-            else:
-                v = live.table_values(cfg, env, ref)
-                row.update(health="ok" if v["status"] == "ACTIVE" else v["status"].lower(), writer="-", replica_lag="-", connections="-")
-            row.update(newest_backup=v["backup"]["newest_backup_age"], restorable_lag=v["backup"]["restorable_lag"])
-        except EndpointUnreachable:
-            raise  # every other target is behind the same endpoint: one line, not a table of the same error
-        except Exception as exc:  # noqa: BLE001 — one unreachable target must not hide the others
-            row.update(health=f"error: {str(exc).splitlines()[0][:60]}", writer="?", replica_lag="?", connections="?",
-                       newest_backup="?", restorable_lag="?")
-        drills = live.drills(cfg, t["id"], env)
-        newest = max((d for d in (drills["failover"], drills["restore"]) if d["started_at"]),
-                     key=lambda d: d["started_at"], default=None)
-        row["last_drill"] = f"{newest['verdict']} {newest['age']}" if newest else "never run"
-        out.append({c: row.get(c, "-") for c in COLUMNS})
+    fleet = fleet_targets(cfg, env, concurrency)
+    out = bounded_map(lambda t: _row(cfg, env, t, burn), fleet.targets, concurrency, progress)
+    for label, why in fleet.refused:
+        out.append({c: "?" for c in COLUMNS} | {"target": label, "health": f"error: not read: {why}", "budget_burn": burn})
     return out
+
+
+def _row(cfg: Config, env: EnvConfig, target: str, burn: str) -> dict[str, Any]:
+    ref = parse_target(target)
+    row: dict[str, Any] = {"target": target, "budget_burn": burn}
+    try:
+        if ref.kind in ("aurora", "localpg"):
+            v = live.cluster_values(cfg, env, ref)
+            row.update(health=_health(v), writer=v["writer"], replica_lag=v["lag"], connections=v["connections"])
+        else:
+            v = live.table_values(cfg, env, ref)
+            row.update(health="ok" if v["status"] == "ACTIVE" else v["status"].lower(), writer="-", replica_lag="-", connections="-")
+        row.update(newest_backup=v["backup"]["newest_backup_age"], restorable_lag=v["backup"]["restorable_lag"])
+    except EndpointUnreachable:
+        raise  # every other target is behind the same endpoint: one line, not a table of the same error
+    except Exception as exc:  # noqa: BLE001 — one unreachable target must not hide the others
+        row.update(health=f"error: {str(exc).splitlines()[0][:60]}", writer="?", replica_lag="?", connections="?",
+                   newest_backup="?", restorable_lag="?")
+    drills = live.drills(cfg, target, env)
+    newest = max((d for d in (drills["failover"], drills["restore"]) if d["started_at"]),
+                 key=lambda d: d["started_at"], default=None)
+    row["last_drill"] = f"{newest['verdict']} {newest['age']}" if newest else "never run"
+    return {c: row.get(c, "-") for c in COLUMNS}
 
 
 def _health(v: dict[str, Any]) -> str:

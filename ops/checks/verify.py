@@ -11,48 +11,57 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ops.checks import backups  # noqa: F401 — registers the checks
 from ops.checks import collect, waivers
 from ops.checks.registry import run_checks
 from ops.config import Config, EnvConfig
-from ops.errors import EndpointUnreachable, UsageError
+from ops.errors import ConfigError, EndpointUnreachable, UsageError
 from ops.plugins import target_kind
 from ops.report import Journal, Report, headline
 from ops.targets import TargetRef, parse_target
 
-
-def default_targets(cfg: Config, env: EnvConfig) -> list[str]:
-    from ops.estate import inventory
-
-    return [t["id"] for t in inventory(cfg, env)]
+if TYPE_CHECKING:
+    from ops.estate import Fleet
 
 
-def require_exists(cfg: Config, env: EnvConfig, targets: list[str]) -> None:
+def default_targets(cfg: Config, env: EnvConfig, concurrency: int | None = None) -> Fleet:
+    """Every target of the env, in every account and region it reads, and the scopes that could not be read."""
+    from ops.estate import fleet_targets
+
+    return fleet_targets(cfg, env, concurrency)
+
+
+def _aws_refs(refs: list[TargetRef]) -> list[TargetRef]:
+    return [r for r in refs if r.kind in ("aurora", "dynamodb")]
+
+
+def require_exists(cfg: Config, env: EnvConfig, targets: list[str], concurrency: int | None = None) -> None:
     """Targets named on the command line must exist: a typo is a usage error, not a failed backup."""
     refs = [parse_target(t) for t in targets]
-    if any(r.kind in ("aurora", "dynamodb") for r in refs):
-        from ops.aws import Aws
-
-        aws = Aws.for_env(cfg, env)
+    if _aws_refs(refs):
+        from ops.aws import bounded_map
+        from ops.scopes import aws_for, scope_of
 
         def exists(ref: TargetRef) -> str | None:
+            aws = aws_for(cfg, env, scope_of(env, ref.account, ref.region))
+            where = f"{ref.account}/{aws.region}" if ref.region else aws.region
             if ref.kind == "dynamodb":
                 ddb = aws.client("dynamodb")
                 try:
                     ddb.describe_table(TableName=ref.name)
                 except ddb.exceptions.ResourceNotFoundException:
-                    return f"no DynamoDB table '{ref.name}' in {aws.region}"
+                    return f"no DynamoDB table '{ref.name}' in {where}"
             elif ref.kind == "aurora":
                 rds = aws.client("rds")
                 try:
                     rds.describe_db_clusters(DBClusterIdentifier=ref.name)
                 except rds.exceptions.DBClusterNotFoundFault:
-                    return f"no Aurora cluster '{ref.name}' in {aws.region}"
+                    return f"no Aurora cluster '{ref.name}' in {where}"
             return None
 
-        missing = [m for m in aws.map(exists, [r for r in refs if r.kind in ("aurora", "dynamodb")]) if m]
+        missing = [m for m in bounded_map(exists, _aws_refs(refs), concurrency) if m]
         if missing:
             raise UsageError("; ".join(missing))
     for ref in refs:
@@ -61,30 +70,82 @@ def require_exists(cfg: Config, env: EnvConfig, targets: list[str]) -> None:
             plugged.open_cluster(cfg, env, ref)  # refuses, in one line, a cluster that is not there
 
 
-def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
-           client_for: Callable[[str], Any] | None = None, then: Callable[[], None] | None = None) -> Report:
-    """Read and judge every target's backups; `then` runs after they are judged and before the report is
-    finished (the restores of --restore-latest: their own backup jobs must not count as the plans' jobs)."""
-    refs = [parse_target(t) for t in targets]
-    aws_refs = [r for r in refs if r.kind in ("aurora", "dynamodb")]
-    aws = None
-    if aws_refs and client_for is None:
-        from ops.aws import Aws
+class _ScopeReader:
+    """A scope's clients (one per service, made before the reads run in parallel), its backup selections and,
+    for many tables, its DynamoDB backups listed once."""
 
-        aws = Aws.for_env(cfg, env)
-        client_for = lru_cache(maxsize=None)(aws.client)
-    if aws_refs and client_for is not None:
+    def __init__(self, client_for: Callable[[str], Any], tables: int, aws: Any = None) -> None:
+        self.aws, self.client_for = aws, client_for
         for service in ("backup", "rds", "dynamodb"):
-            client_for(service)  # made once, before the reads run in parallel
-    selections = collect.backup_selections(client_for) if aws_refs and client_for else None
+            client_for(service)
+        self.selections = collect.backup_selections(client_for)
+        self.pace = collect.list_backups_pace((aws.endpoint_url, aws.region, aws.role_arn) if aws is not None else None)
+        self.listed = collect.account_backups(client_for, self.pace) if tables >= collect.ACCOUNT_LISTING_MIN_TABLES else None
+
+
+def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
+           client_for: Callable[[str], Any] | None = None, then: Callable[[], None] | None = None,
+           concurrency: int | None = None, refused: Sequence[tuple[str, str]] = (),
+           progress: Callable[[str], None] | None = None) -> Report:
+    """Read and judge every target's backups, `concurrency` targets at a time (default: READ_CONCURRENCY); the
+    findings are in the targets' order whatever order the reads end in. `refused` are the scopes (accounts,
+    regions) that could not be read: each an error finding, so a fleet run never passes on what it did not read.
+    `then` runs after they are judged and before the report is finished (the restores of --restore-latest:
+    their own backup jobs must not count as the plans' jobs)."""
+    from ops.aws import bounded_map
+
+    refs = [parse_target(t) for t in targets]
+    readers: dict[Any, _ScopeReader] = {}
+    refused = list(refused)
+    if _aws_refs(refs):
+        if client_for is not None:
+            readers[None] = _ScopeReader(client_for, sum(r.kind == "dynamodb" for r in refs))
+        else:
+            from ops.scopes import aws_for, scope_of
+
+            in_scope = [(scope_of(env, r.account, r.region), r) for r in _aws_refs(refs)]
+
+            def reader(scope: Any) -> _ScopeReader | str:
+                try:
+                    aws = aws_for(cfg, env, scope)
+                except ConfigError as exc:
+                    return str(exc)
+                tables = sum(s == scope and r.kind == "dynamodb" for s, r in in_scope)
+                return _ScopeReader(lru_cache(maxsize=None)(aws.client), tables, aws)
+
+            in_order = list(dict.fromkeys(s for s, _ in in_scope))
+            for scope, made in zip(in_order, bounded_map(reader, in_order, concurrency)):  # each scope's setup at once
+                if isinstance(made, str):
+                    refused.append((scope.label, made))
+                else:
+                    readers[scope] = made
     journal.event("collect", f"reading the backup state of {len(refs)} target(s)")
-    collect_one = lambda ref: _collect(cfg, env, ref, client_for, selections)  # noqa: E731
-    states = aws.map(collect_one, refs) if aws is not None else [collect_one(r) for r in refs]
-    dead = aws.dead_reason() if aws is not None else None
+    for label, why in refused:
+        journal.event("collect", f"{label} not read: {why}")
+
+    def reader_of(ref: TargetRef) -> _ScopeReader | None:
+        if client_for is not None:
+            return readers.get(None)
+        from ops.scopes import scope_of
+
+        return readers.get(scope_of(env, ref.account, ref.region))
+
+    def collect_one(ref: TargetRef) -> dict[str, Any] | None:
+        reader = reader_of(ref)
+        if ref.kind in ("aurora", "dynamodb") and reader is None:
+            return None  # its scope was refused: said once for the scope, below
+        return _collect(cfg, env, ref, reader)
+
+    states = bounded_map(collect_one, refs, concurrency, progress)
+    dead = next((r.aws.dead_reason() for r in readers.values() if r.aws is not None and r.aws.dead_reason()), None)
     if dead is not None:
         raise EndpointUnreachable(f"AWS endpoint does not answer ({dead})")
     today = datetime.now(timezone.utc).date()
+    for label, why in refused:
+        journal.check(f"SCOPE[{label}]", "error", why, objective=True)
     for ref, state in zip(refs, states):
+        if state is None:
+            continue
         for f in run_checks(ref.kind, state, cfg.policy, env):
             f = waivers.apply(f, str(ref), env.waivers, today)
             journal.check(f"{f.check_id}[{ref}]", f.status, f.detail, objective=True)
@@ -94,23 +155,24 @@ def verify(cfg: Config, env: EnvConfig, targets: list[str], journal: Journal,
     journal.measure("targets", len(refs))
     journal.measure("findings", len(journal.checks))
     journal.measure("failed_backup_findings", failed)
-    if not refs:
+    if not refs and not refused:
         report = journal.finish("inconclusive")
         return replace(report, summary=f"INCONCLUSIVE: no target to verify in env {env.name} "
                                        "(nothing in the Terraform outputs or the lab: apply the env, or name targets)")
     report = journal.finish()
     counts = {s: sum(c.status == s for c in report.checks) for s in ("pass", "warn", "fail", "unknown", "error")}
     text = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    return replace(report, summary=headline(report, f"{len(refs)} target(s), {text}"))
+    scopes = f" in {len({(r.account, r.region) for r in refs})} account-region(s)" if env.is_fleet else ""
+    return replace(report, summary=headline(report, f"{len(refs)} target(s){scopes}, {text}"))
 
 
-def _collect(cfg: Config, env: EnvConfig, ref: TargetRef, client_for: Any, selections: Any) -> dict[str, Any]:
+def _collect(cfg: Config, env: EnvConfig, ref: TargetRef, reader: _ScopeReader | None) -> dict[str, Any]:
     plugged = target_kind(ref.kind)
-    if plugged is not None:
-        return plugged.backup_state(cfg, env, ref)
+    if plugged is not None or reader is None:
+        return plugged.backup_state(cfg, env, ref)  # type: ignore[union-attr]
     if ref.kind == "aurora":
-        return collect.aurora(client_for, ref.name, selections)
-    return collect.dynamodb(client_for, ref.name, selections)
+        return collect.aurora(reader.client_for, ref.name, reader.selections)
+    return collect.dynamodb(reader.client_for, ref.name, reader.selections, reader.listed, reader.pace)
 
 
 # --- --restore-latest: a point-in-time restore drill and an AWS Backup round trip per target ----

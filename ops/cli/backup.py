@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ops.cli.context import app, finish, require_write
-from ops.cli.options import report_options, restore_max_cost_option, with_indexes_option
+from ops.cli.context import app, finish, progress, require_write
+from ops.cli.options import concurrency_option, report_options, restore_max_cost_option, with_indexes_option
 
 
 @click.group()
@@ -21,8 +21,10 @@ def backup() -> None:
                    "point, made by an on-demand backup job between markers.")
 @restore_max_cost_option
 @with_indexes_option
+@concurrency_option
 @report_options
-def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | None, with_indexes: bool, confirm: tuple[str, ...],
+def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | None, with_indexes: bool, concurrency: int | None,
+           confirm: tuple[str, ...],
            env_name: str | None, as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Check the backups of TARGETS (default: every target of the env); one finding per check per target.
 
@@ -41,9 +43,14 @@ def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | Non
 
     Before any restore starts, every one is priced for the longest it may live and the run
     is refused when their sum is above --max-cost (policy max_drill_cost_usd).
+
+    An env that lists regions or accounts ([[envs.ENV.accounts]], read through the role each names)
+    is read in all of them, --concurrency targets at a time; its targets are KIND:NAME@ACCOUNT/REGION.
+    An account or region that cannot be read is one error finding, and the others are read all the same.
     """
     from ops.checks.verify import (default_targets, price_restores, refuse_costly_restores, require_exists,
                                    restore_latest as run_restores, verify as run_verify)
+    from ops.estate import Fleet
     from ops.cost.estimate import load_catalog
     from ops.drills.common import guarded, interruptible
     from ops.report import Journal
@@ -58,11 +65,18 @@ def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | Non
     env = cfg.env(env_name)
     for t in targets:
         parse_target(t)  # a bad target is a usage error before anything is read
+    if restore_latest and any(parse_target(t).region for t in targets):
+        raise UsageError("--restore-latest restores in the env's own account and region: name targets as KIND:NAME")
     if targets:
-        require_exists(cfg, env, list(targets))
-    chosen = list(targets) or default_targets(cfg, env)
+        require_exists(cfg, env, list(targets), concurrency)
+    fleet = Fleet(list(targets), []) if targets else default_targets(cfg, env, concurrency)
+    for label, why in fleet.refused:
+        progress(f"dbops: {label} not read: {why}")
+    chosen = fleet.targets
     costs: list = []
     if restore_latest:
+        if fleet.refused or any(parse_target(t).region for t in chosen):
+            raise UsageError("--restore-latest restores in the env's own account and region; this env reads others: name its targets")
         for t in chosen:
             require_write(env, confirm, t, whole_env=True)
         costs = price_restores(cfg, env, chosen, load_catalog(env.region), with_indexes)
@@ -72,7 +86,8 @@ def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | Non
         def run():  # type: ignore[no-untyped-def]
             # The restores start backup jobs of their own: the plans' jobs are judged before those exist.
             restores = (lambda: run_restores(cfg, env, chosen, journal, costs, with_indexes)) if restore_latest else None
-            return run_verify(cfg, env, chosen, journal, then=restores)
+            return run_verify(cfg, env, chosen, journal, then=restores, concurrency=concurrency, refused=fleet.refused,
+                              progress=progress)
 
         report = guarded(journal, run, app().debug)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)

@@ -66,6 +66,9 @@ def require_write(env: "EnvConfig", confirm: tuple[str, ...] | str | None, what:
     account (STS), whatever the env."""
     from ops.aws import verify_account
 
+    if "@" in what:
+        raise UsageError(f"{what}: a command that writes acts on env '{env.name}''s own account and region only "
+                         "(a fleet env's other accounts and regions are read, never written): name it as KIND:NAME")
     given = (confirm,) if isinstance(confirm, str) else tuple(confirm or ())
     token = confirm_token(env, what)
     if env.protected and token not in given and not (whole_env and env.name in given):

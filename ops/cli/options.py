@@ -63,6 +63,14 @@ with_indexes_option = click.option(
     help="Restore a DynamoDB table's secondary indexes too (default: without them; they are restored and billed per GB).")
 
 
+# Fleet reads (backup verify, status): how many targets are read at once. Bounded: every worker is a
+# connection to each API, and an API's rate limit is per account (adaptive retries slow down on throttling).
+MAX_CONCURRENCY = 256
+concurrency_option = click.option(
+    "--concurrency", type=click.IntRange(1, MAX_CONCURRENCY), metavar="N",
+    help=f"Read N targets at once (1 to {MAX_CONCURRENCY}; default 16; 1 reads them one after another).")
+
+
 def report_options(f):  # type: ignore[no-untyped-def]
     """What every drill and check takes: output, report and protected-env options."""
     for opt in (confirm_option, publish_metrics_option, junit_option, report_dir_option, json_option, env_option):

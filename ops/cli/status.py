@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import click
 
-from ops.cli.context import app, emit
-from ops.cli.options import env_option, json_option
+from ops.cli.context import app, emit, progress
+from ops.cli.options import concurrency_option, env_option, json_option
 
 
 @click.command()
 @env_option
 @json_option
-def status(env_name: str | None, as_json: bool) -> None:
-    """The on-call overview: health, writer, lag, connections, backups, last drill, budget burn per target."""
+@concurrency_option
+def status(env_name: str | None, as_json: bool, concurrency: int | None) -> None:
+    """The on-call overview: health, writer, lag, connections, backups, last drill, budget burn per target.
+
+    An env that lists regions or accounts is read in all of them (targets KIND:NAME@ACCOUNT/REGION),
+    --concurrency targets at a time."""
     from ops.status import rows, table
 
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
-    data = rows(cfg, env)
+    data = rows(cfg, env, concurrency, progress)
     emit({"env": env.name, "targets": data}, as_json, table(data))

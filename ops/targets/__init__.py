@@ -14,9 +14,13 @@ KINDS = ("aurora", "dynamodb")
 class TargetRef:
     kind: str
     name: str
+    # A fleet env's target in another account or region: KIND:NAME@ACCOUNT/REGION (no AWS name holds an @).
+    account: str | None = None
+    region: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.name}"
+        where = f"@{self.account}/{self.region}" if self.region else ""
+        return f"{self.kind}:{self.name}{where}"
 
 
 def parse_target(text: str) -> TargetRef:
@@ -25,7 +29,14 @@ def parse_target(text: str) -> TargetRef:
         raise UsageError(f"target '{text}' must be KIND:NAME (kinds: {', '.join(known_kinds())})")
     if kind not in known_kinds():
         raise UsageError(f"unknown target kind '{kind}' in '{text}' (known: {', '.join(known_kinds())})")
-    return TargetRef(kind, name)
+    name, at, where = name.partition("@")
+    if not at:
+        return TargetRef(kind, name)
+    account, slash, region = where.partition("/")
+    if kind not in KINDS or not name or not slash or not (len(account) == 12 and account.isdigit()) or not region:
+        raise UsageError(f"target '{text}' must be KIND:NAME@ACCOUNT/REGION (an Aurora or DynamoDB target of a 12-digit "
+                         "account and a region the env lists)")
+    return TargetRef(kind, name, account, region)
 
 
 def known_kinds() -> tuple[str, ...]:

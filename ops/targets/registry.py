@@ -29,16 +29,26 @@ def open_cluster(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None 
     if plugged is not None:
         return plugged.open_cluster(cfg, env, ref)
     if ref.kind == "aurora":
-        from ops.aws import Aws
         from ops.targets.aurora import AuroraTarget
 
-        target = AuroraTarget(ref, Aws.for_env(cfg, env), secret_arn, tls_root_cert(cfg, env), proxy_tls_root_cert(cfg, env),
+        target = AuroraTarget(ref, aws_of(cfg, env, ref), secret_arn, tls_root_cert(cfg, env), proxy_tls_root_cert(cfg, env),
                               verified_only=not env.is_embedded, env_name=env.name)
         if target.secret_arn is None and target.has_data_plane:
             target.secret_arn = secret_from_outputs(cfg, env, ref)
         return target
     cluster_kinds = ", ".join(["aurora", *seams().kinds])
     raise UsageError(f"{ref} is not a cluster target (cluster kinds: {cluster_kinds})")
+
+
+def aws_of(cfg: Config, env: EnvConfig, ref: TargetRef) -> Any:
+    """The clients of the account and region a target is in (a fleet env's, or the env's own)."""
+    from ops.aws import Aws
+
+    if ref.region is None:
+        return Aws.for_env(cfg, env)
+    from ops.scopes import aws_for, scope_of
+
+    return aws_for(cfg, env, scope_of(env, ref.account, ref.region))
 
 
 def tls_root_cert(cfg: Config, env: EnvConfig) -> Path | None:
@@ -66,10 +76,9 @@ def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | No
     """A target's restore-test operations (see ops.drills.restore.Restorable)."""
     ref = parse_target(text)
     if ref.kind == "dynamodb":
-        from ops.aws import Aws
         from ops.targets.dynamodb import DynamoTarget
 
-        return DynamoTarget(ref, Aws.for_env(cfg, env), with_indexes=with_indexes)
+        return DynamoTarget(ref, aws_of(cfg, env, ref), with_indexes=with_indexes)
     cluster = open_cluster(cfg, env, text, secret_arn)
     plugged = target_kind(ref.kind)
     if plugged is not None:

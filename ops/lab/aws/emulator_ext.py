@@ -130,6 +130,9 @@ def install() -> None:
     _install_unimplemented_services()
     _install_unreadable_requests_are_validation_errors()
     settings.install()
+    from ops.lab.aws import api_faults
+
+    api_faults.install()  # wraps the dispatcher above: a delayed or throttled answer is delayed or throttled first
     from ops.lab.aws import service_clock
 
     service_clock.install()
