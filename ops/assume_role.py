@@ -19,7 +19,11 @@ import boto3
 import botocore.credentials
 import botocore.session
 
+from ops.permissions import declare, need
+
 SESSION_S = 3600
+# A fleet env's reads of its other accounts.
+CALLS = declare("assume_role", need("sts:AssumeRole", on="fleet-role"))
 _CACHE: dict[tuple[str | None, str], botocore.credentials.RefreshableCredentials] = {}
 _lock = threading.Lock()
 

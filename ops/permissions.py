@@ -46,6 +46,8 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "alarm": ("arn:aws:cloudwatch:{region}:{account}:alarm:*",),
     "budget": ("arn:aws:budgets::{account}:budget/*",),
     "backup-role": ("arn:aws:iam::{account}:role/*",),
+    # The roles an env's [[accounts]] name, in their own accounts (a fleet's reads): filled from the env.
+    "fleet-role": (),
     "*": ("*",),
 }
 
@@ -127,17 +129,21 @@ def _sid(resource: str, condition: str | None) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words if w)
 
 
-def policy(needs: list[Need] | tuple[Need, ...], region: str, account: str | None, lease_table: str) -> dict:
+def policy(needs: list[Need] | tuple[Need, ...], region: str, account: str | None, lease_table: str,
+           fleet_roles: tuple[str, ...] = ()) -> dict:
     """An IAM policy document: one statement per resource kind and condition, actions sorted.
 
-    An account not known (an env without account_id) is `*` in every ARN."""
+    An account not known (an env without account_id) is `*` in every ARN. What is granted on the fleet's
+    roles is left out of an env that names none."""
     where = {"region": region, "account": account or "*", "lease_table": lease_table}
     grouped: dict[tuple[str, str | None], set[str]] = {}
     for n in needs:
         grouped.setdefault((n.resource, n.condition), set()).add(n.action)
     statements = []
     for (resource, condition), actions in sorted(grouped.items(), key=lambda kv: (kv[0][0] == "*", kv[0][0], kv[0][1] or "")):
-        arns = [str(_fill(a, where)) for a in RESOURCES[resource]]
+        arns = sorted(fleet_roles) if resource == "fleet-role" else [str(_fill(a, where)) for a in RESOURCES[resource]]
+        if not arns:
+            continue
         statement: dict = {"Sid": _sid(resource, condition), "Effect": "Allow", "Action": sorted(actions),
                            "Resource": arns[0] if len(arns) == 1 else arns}
         if condition:

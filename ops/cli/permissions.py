@@ -35,7 +35,7 @@ NOT_DERIVED = {
 
 def command_calls() -> dict[str, tuple[Calls, ...]]:
     """Each command, as typed, and the declarations its runs can reach."""
-    from ops import aws, janitor, lease, metrics
+    from ops import assume_role, aws, janitor, lease, metrics
     from ops.checks import collect
     from ops.cost import check as cost_check
     from ops.cost import prices
@@ -43,7 +43,7 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
     from ops.targets import aurora, dynamodb, recovery_point
 
     drill = (aws.ACCOUNT, lease.CALLS, metrics.CALLS)  # every drill: the account, its lease, --publish-metrics
-    reads = (aws.ACCOUNT, aurora.READS, dynamodb.READS, collect.CALLS)  # the on-call views of each target
+    reads = (aws.ACCOUNT, aurora.READS, dynamodb.READS, collect.CALLS, assume_role.CALLS)  # the on-call views of each target
     return {
         "status": reads,
         "runbook show": reads,
@@ -62,7 +62,7 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         "drill throughput": (*drill, ddb_load.CALLS),
         "query audit": (aws.ACCOUNT, metrics.CALLS, aurora.READS),  # read-only: no lease
         # --restore-latest runs both restore drills (point in time, and AWS Backup's recovery point) per target.
-        "backup verify": (*drill, collect.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,
+        "backup verify": (*drill, collect.CALLS, assume_role.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,
                           dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
         "janitor": (aws.ACCOUNT, lease.CALLS, janitor.CALLS, aurora.READS),
         "schedule apply": (aws.ACCOUNT, SCHEDULE),
@@ -111,7 +111,8 @@ def permissions(words: tuple[str, ...], fmt: str, env_name: str | None) -> None:
     commands = parse_commands(words, table) if words else sorted(table)
     cfg = app().config
     env = cfg.env(env_name)
-    document = policy(needs_of(commands), env.region, env.account_id, env.lease_table)
+    document = policy(needs_of(commands), env.region, env.account_id, env.lease_table,
+                      tuple(a.role_arn for a in env.accounts))
     click.echo(terraform(document) if fmt == "terraform" else json.dumps(document, indent=2))
 
 

@@ -257,3 +257,13 @@ def test_every_aws_operation_the_code_names_is_declared() -> None:
             if not names[method] & declared:
                 missing.append(f"{path.relative_to(root)}: {method} ({', '.join(sorted(names[method]))})")
     assert missing == [], "operations called but declared nowhere:\n" + "\n".join(missing)
+
+
+def test_assume_role_is_granted_on_the_fleet_s_roles_only() -> None:
+    """A fleet env's policy grants sts:AssumeRole on the roles it lists; an env that lists none gets no such grant."""
+    from ops import assume_role
+
+    roles = ("arn:aws:iam::222222222222:role/dbops-read", "arn:aws:iam::333333333333:role/dbops-read")
+    doc = policy(assume_role.CALLS.needs, "us-east-1", "111122223333", "leases", roles)
+    assert [s["Resource"] for s in doc["Statement"] if "sts:AssumeRole" in s["Action"]] == [list(roles)]
+    assert policy(assume_role.CALLS.needs, "us-east-1", "111122223333", "leases")["Statement"] == []
