@@ -18,6 +18,8 @@ from typing import Callable
 
 import psycopg
 
+from ops.data.ddl import create_if_absent
+
 TABLE = "dbops_canary"
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -77,7 +79,7 @@ def client_dsn(dsn: str) -> str:
 
 def ensure_table(dsn: str) -> None:
     with psycopg.connect(client_dsn(dsn), autocommit=True) as conn:
-        conn.execute(DDL)
+        create_if_absent(conn, DDL)
 
 
 class Canary:

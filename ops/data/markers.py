@@ -14,6 +14,8 @@ from datetime import datetime
 
 import psycopg
 
+from ops.data.ddl import create_if_absent
+
 TABLE = "dbops_markers"
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -49,7 +51,7 @@ def connect(dsn: str) -> psycopg.Connection:
 
 
 def ensure_table(conn: psycopg.Connection) -> None:
-    conn.execute(DDL)
+    create_if_absent(conn, DDL)
 
 
 def has_commit_timestamps(conn: psycopg.Connection) -> bool:
