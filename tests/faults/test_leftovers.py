@@ -150,6 +150,12 @@ def test_the_janitor_removes_markers_a_killed_drill_left_in_the_source(lab: Cli,
     assert everything(ddb, numeric_table) == app_items
 
 
+def creating(aws: Aws) -> Any:
+    """An RDS client for the lab's CreateDBInstance, which answers once the instance's server is up (initdb and
+    start: past the 10 s read timeout on a busy machine): sent once and waited for, never retried into DBInstanceAlreadyExists."""
+    return Aws(region=aws.region, endpoint_url=aws.endpoint_url, read_timeout=120, max_attempts=1).client("rds")
+
+
 class InterruptedWhileWaiting(AuroraRestore):
     def wait_restored(self, handle, timeout, progress):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt("Ctrl-C while the restored instance is being created")
@@ -161,7 +167,7 @@ def test_an_aurora_restore_interrupted_while_waiting_deletes_what_it_created(lab
     rds = aws.client("rds")
     rds.create_db_cluster(DBClusterIdentifier="wait-src", Engine="aurora-postgresql", EngineVersion="15.4",
                           MasterUsername="dbops", ManageMasterUserPassword=True, BackupRetentionPeriod=7)
-    rds.create_db_instance(DBInstanceIdentifier="wait-src-1", DBClusterIdentifier="wait-src", Engine="aurora-postgresql",
+    creating(aws).create_db_instance(DBInstanceIdentifier="wait-src-1", DBClusterIdentifier="wait-src", Engine="aurora-postgresql",
                            DBInstanceClass="db.t3.medium")
     try:
         target = InterruptedWhileWaiting(AuroraTarget(parse_target("aurora:wait-src"), aws))
@@ -191,7 +197,7 @@ def test_a_latency_drill_on_an_aurora_reader_drops_its_role_and_the_janitor_drop
     rds.create_db_cluster(DBClusterIdentifier="ro-src", Engine="aurora-postgresql", EngineVersion="15.4",
                           MasterUsername="dbops", ManageMasterUserPassword=True, BackupRetentionPeriod=7, DatabaseName="app")
     for i in (1, 2):
-        rds.create_db_instance(DBInstanceIdentifier=f"ro-src-{i}", DBClusterIdentifier="ro-src", Engine="aurora-postgresql",
+        creating(aws).create_db_instance(DBInstanceIdentifier=f"ro-src-{i}", DBClusterIdentifier="ro-src", Engine="aurora-postgresql",
                                DBInstanceClass="db.t3.medium", PromotionTier=i)
     try:
         dsn = AuroraTarget(parse_target("aurora:ro-src"), aws).writer_dsn()

@@ -296,7 +296,8 @@ def test_reader_endpoint_runs_the_workload_on_a_replica(qlab: Cli, control: dict
 
     writer_calls = calls_on_writer()
     report = run_json(qlab, "drill", "latency", "localpg:lab-pg", "--workload", WORKLOAD, "--endpoint", "reader",
-                      "--rate", "25", "--time", "3", "--clients", "2", expect=0)
+                      "--rate", "25", "--time", "3", "--clients", "2", "--p95-ms", "1000", expect=0)
+    # Where the workload ran is the point here, not its latency (a busy machine's p95 passes 10 ms).
     assert "reader" in report["details"]["endpoint"] and report["measurements"]["transactions"] >= 50
     assert calls_on_writer() == writer_calls  # not one of them reached the writer
     audit = run_json(qlab, "query", "audit", "localpg:lab-pg", "--reader", "--stats-min-age", "0", expect=0)
