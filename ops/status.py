@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ops import live
+from ops.clock import utcnow
 from ops.config import Config, EnvConfig
 from ops.errors import EndpointUnreachable
 from ops.targets import parse_target
+from ops.window import Window, stopped_label
 
 COLUMNS = ("target", "health", "writer", "replica_lag", "connections", "newest_backup", "restorable_lag", "last_drill", "budget_burn")
 
@@ -16,6 +19,7 @@ def rows(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
     from ops.estate import inventory
 
     burn = live.budget(cfg, env=env)["burn"]
+    now = utcnow()
     out = []
     for t in inventory(cfg, env):
         ref = parse_target(t["id"])
@@ -23,7 +27,7 @@ def rows(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
         try:
             if ref.kind in ("aurora", "localpg"):
                 v = live.cluster_values(cfg, env, ref)
-                row.update(health=_health(v), writer=v["writer"], replica_lag=v["lag"], connections=v["connections"])
+                row.update(health=_health(v, env.schedule, now), writer=v["writer"], replica_lag=v["lag"], connections=v["connections"])
             else:
                 v = live.table_values(cfg, env, ref)
                 row.update(health="ok" if v["status"] == "ACTIVE" else v["status"].lower(), writer="-", replica_lag="-", connections="-")
@@ -41,7 +45,13 @@ def rows(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
     return out
 
 
-def _health(v: dict[str, Any]) -> str:
+def _health(v: dict[str, Any], window: Window | None, now: datetime) -> str:
+    if v["status"] == "stopped":
+        # Outside its window a stopped cluster is as meant; inside it, or with no window, it is a finding.
+        label = stopped_label("stopped", window, now)
+        if label == "stopped" and window is not None:
+            return f"stopped: inside its window ({window.describe()}), it should run"
+        return label
     if v["status"] != "available":
         return v["status"]
     if v["readers"] and not v["healthy_readers"]:

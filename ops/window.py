@@ -96,3 +96,11 @@ def valid_start(text: object) -> bool:
         return False
     hh, mm = text[:2], text[3:]
     return hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60
+
+
+def stopped_label(status: str, window: Window | None, now: datetime) -> str:
+    """A cluster's status as on-call reads it: `stopped` outside its window is `stopped-by-schedule` (meant);
+    `stopped` inside its window, or without one, stays `stopped` (a finding)."""
+    if status == "stopped" and window is not None and window.current(now) is None:
+        return "stopped-by-schedule"
+    return status

@@ -10,6 +10,7 @@ from ops.checks.collect import covered_by
 from ops.checks.registry import Finding, check, failed_read
 from ops.config import EnvConfig, Policy
 from ops.targets.recovery_point import USABLE_POINT_STATES
+from ops.window import stopped_label
 
 
 def _age_h(now: datetime, then: datetime) -> float:
@@ -106,8 +107,35 @@ def aurora_restorable(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Find
     latest = s["cluster"].value.get("LatestRestorableTime")
     if latest is None:
         return Finding(cid, "fail", "no latest restorable time: point-in-time restore is not possible")
+    if s["cluster"].value.get("Status") in ("stopping", "stopped"):
+        return _stopped_restorable(cid, s, latest, policy, env)
     lag = (s["now"] - latest).total_seconds()
     return Finding(cid, "pass" if lag <= policy.rpo_seconds else "fail", f"latest restorable time is {lag:.0f}s old (RPO {policy.rpo_seconds:g}s)")
+
+
+# RDS's message of a cluster stop (Aurora event RDS-EVENT-0150, category notification).
+STOPPED_MESSAGE = "DB cluster stopped"
+
+
+def _stopped_restorable(cid: str, s: dict[str, Any], latest: datetime, policy: Policy, env: EnvConfig) -> Finding:
+    """A stopped cluster takes no write: what it could lose is what its archive lacked when it stopped, so the
+    RPO is judged at the stop (its newest RDS-EVENT-0150), not at now."""
+    status = s["cluster"].value["Status"]
+    if status == "stopping":
+        return Finding(cid, "unknown", "could not determine: the cluster is stopping; its restorable time settles once stopped")
+    bad = failed_read(cid, s["events"]) if "events" in s else Finding(cid, "error", "its events could not be read")
+    if bad:
+        return bad
+    stops = [e["Date"] for e in s["events"].value if STOPPED_MESSAGE.lower() in str(e.get("Message", "")).lower()]
+    if not stops:
+        return Finding(cid, "unknown", f"could not determine: the cluster is stopped, but no '{STOPPED_MESSAGE}' event in the "
+                                       "last 14 days says when (RDS keeps events 14 days), so the RPO at its stop is not measured")
+    stopped_at = max(stops)
+    lag = max(0.0, (stopped_at - latest).total_seconds())
+    by = "by its schedule" if stopped_label("stopped", env.schedule, s["now"]) == "stopped-by-schedule" else "outside any schedule"
+    return Finding(cid, "pass" if lag <= policy.rpo_seconds else "fail",
+                   f"stopped {by} since {stopped_at:%Y-%m-%d %H:%M:%S} UTC ('{STOPPED_MESSAGE}' event): no write since, so judged at "
+                   f"the stop: latest restorable time {lag:.0f}s before it (RPO {policy.rpo_seconds:g}s)")
 
 
 @check("aurora", "BKP-AURORA-SNAPSHOT-AGE", "Newest snapshot is recent")

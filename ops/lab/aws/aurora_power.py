@@ -1,7 +1,8 @@
 """StopDBCluster and StartDBCluster in the lab: the cluster's servers stop and start with it.
 
 As the RDS API reference has them: StopDBCluster takes an `available` cluster, StartDBCluster a
-`stopped` one; any other state is InvalidDBClusterStateFault. The call answers at once with the
+`stopped` one; any other state is InvalidDBClusterStateFault. Each ends with the cluster event RDS sends
+(RDS-EVENT-0150 "DB cluster stopped", RDS-EVENT-0151 "DB cluster started"). The call answers at once with the
 cluster `stopping` (`starting`); its instances follow the same states. Stopping switches the writer's
 WAL so the archive holds every commit, records the latest restorable time (a stopped cluster writes
 nothing, so it stays there while stopped), then stops the proxies and the servers: readers first, so
@@ -20,6 +21,7 @@ import traceback
 from datetime import datetime, timezone
 from typing import Any
 
+from ops.lab.aws.aurora_failover import event
 from ops.lab.aws.aurora_metrics import wake
 from ops.lab.aws.aurora_proxy import start_registered, stop_proxy
 from ops.lab.aws.aurora_servers import Backing, log
@@ -58,6 +60,7 @@ def stop(rds: Any, backend: Any, cluster: Any, b: Backing) -> Any:
             for instance in instances:
                 instance.status = "stopped"
             cluster.status = "stopped"
+            event(backend, cluster, "DB cluster stopped", "notification")  # RDS-EVENT-0150
             log(f"{b.cluster_id}: stopped")
         except Exception:  # noqa: BLE001 — a stop that failed leaves the cluster as it was, as RDS does
             traceback.print_exc()
@@ -91,6 +94,7 @@ def start(rds: Any, backend: Any, cluster: Any, b: Backing) -> Any:
             for instance in instances:
                 instance.status = "available"
             cluster.status = "available"
+            event(backend, cluster, "DB cluster started", "notification")  # RDS-EVENT-0151
             log(f"{b.cluster_id}: started")
             wake.set()
         except Exception:  # noqa: BLE001 — a cluster whose servers did not start stays stopped
