@@ -179,8 +179,9 @@ class Ledger:
     def forecast(self, start: date, end: date) -> float:
         """Cost over [start, end) of what is billed now, a whole day at a time; a charge with an end (a
         scheduled opening) for the part of each day it runs."""
-        active = [c for c in self.charges if c.recurring and (c.end is None or c.end > self.now)]
-        return sum(sum((c.full_day(day) if c.end is None else c.on(day))[0] for c in active) for day in days(start, end))
+        running = [c for c in self.charges if c.recurring and c.end is None]
+        openings = [c for c in self.charges if c.recurring and c.end is not None and c.end > day_start(start)]
+        return sum(sum(c.full_day(day)[0] for c in running) + sum(c.on(day)[0] for c in openings) for day in days(start, end))
 
     def history_start(self) -> datetime | None:
         starts = [c.start for c in self.charges if c.recurring]
