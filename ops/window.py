@@ -1,7 +1,7 @@
 """A weekly window (UTC) in which an env's Aurora clusters run: started at its start, stopped at its end.
 
-Pure time arithmetic: where a moment falls against the window, the window's runs over a span of time
-(what the lab's Cost Explorer bills) and the hours it runs a month (what `cost estimate` prices).
+Pure time arithmetic: where a moment falls against the window, its openings over a span of time (what
+the lab's Cost Explorer bills) and the hours it runs in an average month (what `cost estimate` prices).
 """
 
 from __future__ import annotations
@@ -64,10 +64,6 @@ class Window:
 
     def next_opening(self, now: datetime) -> datetime:
         return next(o for o, _ in self.openings(now, now + timedelta(days=8)) if o > now)
-
-    def last_close(self, now: datetime) -> datetime:
-        """When the window last closed at or before now (it opens at least once a week)."""
-        return max(c for _, c in self.openings(now - timedelta(days=8), now + timedelta(microseconds=1)) if c <= now)
 
     def hours_between(self, start: datetime, end: datetime) -> float:
         return sum((c - o).total_seconds() for o, c in self.runs(start, end)) / 3600.0

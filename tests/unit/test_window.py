@@ -28,8 +28,6 @@ def test_inside_and_outside_the_window() -> None:
     assert SUN_1_TO_5.current(utc(2026, 12, 13, 0, 45), timedelta(minutes=20)) is not None  # 15 min before it opens
     assert SUN_1_TO_5.current(utc(2026, 12, 13, 0, 35), timedelta(minutes=20)) is None  # 25 min before
     assert SUN_1_TO_5.next_opening(utc(2026, 12, 6, 22)) == utc(2026, 12, 13, 1)
-    assert SUN_1_TO_5.last_close(utc(2026, 12, 6, 22)) == utc(2026, 12, 6, 5)
-    assert SUN_1_TO_5.last_close(utc(2026, 12, 6, 3)) == utc(2026, 11, 29, 5)  # inside: the previous one
 
 
 def test_a_window_across_midnight_belongs_to_its_start_day() -> None:

@@ -320,21 +320,26 @@ def _aurora(b: _Builder) -> None:
                     continue
                 acu = min(max(p.use("aurora", "serverless_acu_average"), float(low)), float(high))
                 name = "Aurora:ServerlessV2IOOptimizedUsage" if iopt else "Aurora:ServerlessV2Usage"
-                b.add(RDS, region, name, "ACU-Hr", acu * p.price("rds.aurora-postgresql.serverless-v2.acu") * factor, acu,
-                      "hour", start, tags, arn)
+                _hourly(b, window, region, name, "ACU-Hr", acu * p.price("rds.aurora-postgresql.serverless-v2.acu") * factor, acu,
+                        start, tags, arn)
                 continue
             key = f"rds.aurora-postgresql.{cls}"
             if key not in b.model.catalog["prices"]:
                 b.unpriced(arn, f"no price for {cls} in the catalog")
                 continue
             name = f"InstanceUsageIOOptimized:{cls}" if iopt else f"InstanceUsage:{cls}"
-            if window is None:
-                b.add(RDS, region, name, "Hrs", p.price(key) * factor, 1.0, "hour", start, tags, arn)
-                continue
-            # The estate's clusters run in the schedule's openings only: billed for those, up to a year ahead
-            # (Cost Explorer forecasts 12 months at most).
-            for opens, closes in window.openings(start, b.ledger.now + timedelta(days=SCHEDULE_AHEAD_DAYS)):
-                b.add(RDS, region, name, "Hrs", p.price(key) * factor, 1.0, "hour", max(opens, start), tags, arn, end=closes)
+            _hourly(b, window, region, name, "Hrs", p.price(key) * factor, 1.0, start, tags, arn)
+
+
+def _hourly(b: _Builder, window: Window | None, region: str, name: str, unit: str, usd: float, quantity: float,
+            start: datetime, tags: dict[str, str], arn: str) -> None:
+    """An instance's hours: every hour, or under a schedule the window's openings only, up to a year ahead
+    (Cost Explorer forecasts 12 months at most)."""
+    if window is None:
+        b.add(RDS, region, name, unit, usd, quantity, "hour", start, tags, arn)
+        return
+    for opens, closes in window.openings(start, b.ledger.now + timedelta(days=SCHEDULE_AHEAD_DAYS)):
+        b.add(RDS, region, name, unit, usd, quantity, "hour", max(opens, start), tags, arn, end=closes)
 
 
 def _dynamodb(b: _Builder) -> None:
