@@ -67,6 +67,8 @@ def test_cost_estimate_and_the_labs_cost_explorer_agree_within_5_percent(applied
     # lab's Cost Explorer against the estimate's average month (days x hours x 52/12); that is the whole difference.
     window = cli.config.env("lab").schedule
     assert window is not None and estimate["aurora_instance_hours_per_month"] == pytest.approx(window.hours_per_month())
+    url = emulator.endpoint(cli.lab_dir)
+    assert url is not None and settings.remote(url)["aurora_schedule"]["value"] == window.setting()  # passed by `lab up`
     assert estimate["total_usd"] <= lab_budget()  # the estate's objective, met by the schedule
     from ops.cost import estimate as est
 

@@ -229,7 +229,8 @@ def test_status_shows_stopped_by_schedule_outside_the_window_and_a_finding_insid
 def test_a_drill_on_a_stopped_cluster_is_refused_and_changes_nothing(sched: Sched) -> None:
     stopped(sched)
     for args in (("drill", "failover", TARGET), ("drill", "connections", TARGET, "--clients", "2"),
-                 ("drill", "restore", TARGET, "--latest"), ("query", "audit", TARGET)):
+                 ("drill", "restore", TARGET, "--latest"), ("query", "audit", TARGET),
+                 ("drill", "latency", TARGET, "--workload", str(Path(__file__).parents[2] / "workloads" / "orders.sql"))):
         result = sched.outside(*args, "--env", "lab")
         assert result.exit_code == 2, (args, result.output)
         assert "is stopped-by-schedule" in result.stderr and "--start-if-stopped" in result.stderr, result.stderr
