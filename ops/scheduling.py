@@ -69,11 +69,15 @@ def clusters(cfg: Config, env: EnvConfig) -> list[str]:
 
 
 def apply(cfg: Config, env: EnvConfig, window: Window, now: datetime, journal: Journal) -> None:
-    rds = Aws.for_env(cfg, env).client("rds", attempts=1)  # a refused call is reported, not retried into a race
+    # A refused call is reported, not retried into a race with the state it found.
+    apply_to(Aws.for_env(cfg, env).client("rds", attempts=1), clusters(cfg, env), window, now, journal)
+
+
+def apply_to(rds: Any, names: list[str], window: Window, now: datetime, journal: Journal) -> None:
     inside, said = where(window, now)
     journal.details.update(schedule=window.describe(), inside_window=inside, at=now.isoformat())
     journal.event("window", said)
-    for name in clusters(cfg, env):
+    for name in names:
         check_id = f"SCHED[aurora:{name}]"
         try:
             status = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]["Status"]

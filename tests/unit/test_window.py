@@ -114,3 +114,29 @@ def test_the_repositorys_lab_env_has_a_weekly_window_and_the_80_usd_budget() -> 
     tf = (Path(__file__).parents[2] / "terraform/envs/lab/variables.tf").read_text()
     block = tf[tf.index('variable "account_budget_usd"'):]
     assert "default     = 80\n" in block[:block.index("validation")]
+
+
+def test_schedule_apply_reports_a_failed_read_or_a_refused_call_as_an_error_and_goes_on() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from ops.report import Journal
+    from ops.scheduling import apply_to
+
+    rds = boto3.client("rds", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    outside = utc(2026, 12, 6, 22)
+    with Stubber(rds) as stub:
+        stub.add_client_error("describe_db_clusters", "AccessDenied", "not allowed", 403)
+        stub.add_response("describe_db_clusters", {"DBClusters": [{"DBClusterIdentifier": "b", "Status": "available"}]})
+        stub.add_client_error("stop_db_cluster", "InvalidDBClusterStateFault", "DbCluster b is in backing-up state", 400)
+        stub.add_response("describe_db_clusters", {"DBClusters": [{"DBClusterIdentifier": "c", "Status": "available"}]})
+        stub.add_response("stop_db_cluster", {"DBCluster": {"DBClusterIdentifier": "c", "Status": "stopping"}},
+                          {"DBClusterIdentifier": "c"})
+        journal = Journal("schedule", "env:lab", "lab", echo=None)
+        apply_to(rds, ["a", "b", "c"], SUN_1_TO_5, outside, journal)
+        stub.assert_no_pending_responses()
+    checks = {c.id: c for c in journal.checks}
+    assert checks["SCHED[aurora:a]"].status == "error" and "cannot read its state" in checks["SCHED[aurora:a]"].detail
+    assert checks["SCHED[aurora:b]"].status == "error" and "stop refused" in checks["SCHED[aurora:b]"].detail
+    assert checks["SCHED[aurora:c]"].status == "pass"  # the others still get theirs
+    assert journal.finish().status == "error"  # never a pass on what failed
