@@ -254,12 +254,14 @@ def test_a_failover_drill_with_start_if_stopped_starts_the_cluster_first_and_nev
     assert state(sched)[0] == "available"
 
 
-def test_backup_verify_judges_a_stopped_clusters_rpo_at_its_stop(sched: Sched) -> None:
-    from ops.checks.backups import aurora_restorable
+def test_backup_verify_judges_a_stopped_clusters_rpo_and_snapshot_age_at_its_stop(sched: Sched) -> None:
+    from ops.checks.backups import aurora_restorable, aurora_snapshot_age
     from ops.checks.collect import aurora as collect_aurora
     from ops.checks.registry import Read
 
     running(sched)
+    rds = aws(sched).client("rds")
+    rds.create_db_cluster_snapshot(DBClusterIdentifier=CLUSTER, DBClusterSnapshotIdentifier="sched-before-stop")
     stopped(sched)
     result = sched.outside("backup", "verify", TARGET, "--env", "lab", "--json")
     data = json.loads(result.stdout)
@@ -272,10 +274,13 @@ def test_backup_verify_judges_a_stopped_clusters_rpo_at_its_stop(sched: Sched) -
     s = collect_aurora(lambda service: client(service), CLUSTER, Read(value=[]))
     assert s["events"].ok and any("DB cluster stopped" in e["Message"] for e in s["events"].value)
     # A day stopped: judged at the stop it still passes; the same state judged at now (as a running cluster is) fails.
-    a_day_on = dict(s, now=s["now"] + timedelta(days=1))
-    assert aurora_restorable(a_day_on, cfg.policy, env).status == "pass"
-    as_if_running = dict(a_day_on, cluster=Read(value=dict(s["cluster"].value, Status="available")))
-    assert aurora_restorable(as_if_running, cfg.policy, env).status == "fail"
-    # Negative control: with the stop's event gone, it is not measured (unknown), never a pass.
-    finding = aurora_restorable(dict(s, events=Read(value=[])), cfg.policy, env)
-    assert finding.status == "unknown" and "not measured" in finding.detail
+    # So is the newest snapshot's age (26 h at most): two days on it is as fresh at the stop as it was.
+    later = dict(s, now=s["now"] + timedelta(days=2))
+    as_if_running = dict(later, cluster=Read(value=dict(s["cluster"].value, Status="available")))
+    for judge in (aurora_restorable, aurora_snapshot_age):
+        assert judge(later, cfg.policy, env).status == "pass", judge(later, cfg.policy, env)
+        assert judge(as_if_running, cfg.policy, env).status == "fail"
+        # Negative control: with the stop's event gone, it is not measured (unknown), never a pass.
+        finding = judge(dict(s, events=Read(value=[])), cfg.policy, env)
+        assert finding.status == "unknown" and "not measured" in finding.detail
+    assert "at the cluster's stop" in aurora_snapshot_age(later, cfg.policy, env).detail
