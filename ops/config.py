@@ -21,6 +21,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from ops.errors import ConfigError, UsageError
+from ops.window import DAYS, Window, valid_start
+from ops.window import parse as parse_window
 
 CONFIG_NAME = "dbops.toml"
 EMBEDDED = "embedded"
@@ -114,6 +116,8 @@ class EnvConfig:
     def is_fleet(self) -> bool:
         """An env that reads more than its one region of its one account."""
         return len(self.all_regions) > 1 or bool(self.accounts)
+    # [envs.NAME.schedule]: the weekly window the env's Aurora clusters run in (None: always on).
+    schedule: Window | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -221,6 +225,12 @@ _RESTORE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                                                                             for c in v),
                          'a non-empty list of DB instance classes, smallest first (["db.t4g.medium", "db.t3.medium"])'),
 }
+_SCHEDULE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "days": (lambda v: isinstance(v, list) and bool(v) and all(d in DAYS for d in v) and len(set(v)) == len(v),
+             f"a non-empty list of distinct day names from {', '.join(DAYS)} (e.g. [\"SUN\"])"),
+    "start": (valid_start, 'a UTC time as "HH:MM" (e.g. "01:00")'),
+    "hours": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 24, "a whole number of hours from 1 to 24"),
+}
 _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env": (_string, "an env name"),
     "report_dir": (_string, "a path"),
@@ -241,6 +251,16 @@ _WAIVER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "expires": (lambda v: (isinstance(v, date) and not isinstance(v, datetime)) or (isinstance(v, str) and _iso_date(v) is not None),
                 "a date (2027-06-30), not a time"),
 }
+
+
+def _schedule(table: Any, prefix: str, source: str) -> Window | None:
+    if table is None:
+        return None
+    _check_table(table, _SCHEDULE_RULES, prefix, source)
+    missing = [k for k in _SCHEDULE_RULES if k not in table]
+    if missing:
+        raise ConfigError(f"{source}: '{prefix}.{missing[0]}' is required: a schedule names its days, start and hours")
+    return parse_window(table["days"], table["start"], table["hours"])
 
 
 def _iso_date(text: str) -> date | None:
@@ -324,6 +344,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
         own_policy = _policy(table.pop("policy", {}), f"envs.{name}.policy", source) if isinstance(table, dict) else {}
         waivers = _waivers(table.pop("waivers", []), f"envs.{name}.waivers", source) if isinstance(table, dict) else ()
         accounts_table = table.pop("accounts", []) if isinstance(table, dict) else []
+        schedule = _schedule(table.pop("schedule", None), f"envs.{name}.schedule", source) if isinstance(table, dict) else None
         table = _check_table(table, _ENV_RULES, f"envs.{name}", source)
         endpoint = table.get("endpoint")
         if endpoint is not None and endpoint != EMBEDDED and not endpoint.startswith(("http://", "https://")):
@@ -350,6 +371,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
             plan_max_age_hours=float(table.get("plan_max_age_hours", 24.0)),
             regions=tuple(table.get("regions", ())),
             accounts=accounts,
+            schedule=schedule,
         )
 
     default_env = environ.get("DBOPS_ENV") or defaults.get("env") or ("lab" if "lab" in envs else "")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable
 
 from ops import live
+from ops.clock import utcnow
 from ops.config import Config, EnvConfig
 from ops.errors import EndpointUnreachable
 from ops.targets import parse_target
+from ops.window import Window, stopped_label
 
 COLUMNS = ("target", "health", "writer", "replica_lag", "connections", "newest_backup", "restorable_lag", "last_drill", "budget_burn")
 
@@ -20,19 +23,20 @@ def rows(cfg: Config, env: EnvConfig, concurrency: int | None = None, progress: 
 
     burn = live.budget(cfg, env=env)["burn"]
     fleet = fleet_targets(cfg, env, concurrency)
-    out = bounded_map(lambda t: _row(cfg, env, t, burn), fleet.targets, concurrency, progress)
+    now = utcnow()
+    out = bounded_map(lambda t: _row(cfg, env, t, burn, now), fleet.targets, concurrency, progress)
     for label, why in fleet.refused:
         out.append({c: "?" for c in COLUMNS} | {"target": label, "health": f"error: not read: {why}", "budget_burn": burn})
     return out
 
 
-def _row(cfg: Config, env: EnvConfig, target: str, burn: str) -> dict[str, Any]:
+def _row(cfg: Config, env: EnvConfig, target: str, burn: str, now: datetime) -> dict[str, Any]:
     ref = parse_target(target)
     row: dict[str, Any] = {"target": target, "budget_burn": burn}
     try:
         if ref.kind in ("aurora", "localpg"):
             v = live.cluster_values(cfg, env, ref)
-            row.update(health=_health(v), writer=v["writer"], replica_lag=v["lag"], connections=v["connections"])
+            row.update(health=_health(v, env.schedule, now), writer=v["writer"], replica_lag=v["lag"], connections=v["connections"])
         else:
             v = live.table_values(cfg, env, ref)
             row.update(health="ok" if v["status"] == "ACTIVE" else v["status"].lower(), writer="-", replica_lag="-", connections="-")
@@ -49,7 +53,13 @@ def _row(cfg: Config, env: EnvConfig, target: str, burn: str) -> dict[str, Any]:
     return {c: row.get(c, "-") for c in COLUMNS}
 
 
-def _health(v: dict[str, Any]) -> str:
+def _health(v: dict[str, Any], window: Window | None, now: datetime) -> str:
+    if v["status"] == "stopped":
+        # Outside its window a stopped cluster is as meant; inside it, or with no window, it is a finding.
+        label = stopped_label("stopped", window, now)
+        if label == "stopped" and window is not None:
+            return f"stopped: inside its window ({window.describe()}), it should run"
+        return label
     if v["status"] != "available":
         return v["status"]
     if v["readers"] and not v["healthy_readers"]:

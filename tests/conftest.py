@@ -172,12 +172,22 @@ def repo_lab_budget() -> float:
     return config_mod.load(REPO / "dbops.toml", environ={}).for_env("lab").policy.monthly_budget_usd
 
 
+def repo_lab_schedule() -> str:
+    """The repository's [envs.lab.schedule] as TOML: the applied lab runs by the same window."""
+    window = config_mod.load(REPO / "dbops.toml", environ={}).env("lab").schedule
+    if window is None:
+        return ""
+    days = ", ".join(f'"{d}"' for d in window.days)
+    return f'\n[envs.lab.schedule]\ndays = [{days}]\nstart = "{window.start}"\nhours = {window.hours}\n'
+
+
 @pytest.fixture(scope="session")
 def applied_lab(provider_mirror, pg_available) -> Iterator[AppliedLab]:  # type: ignore[no-untyped-def]
     from ops.aws import Aws
 
     root = traversable_tmpdir("dbops-apply-")
-    cli = Cli(write_config(root, extra=f"\n[envs.lab.policy]\nmonthly_budget_usd = {repo_lab_budget():g}\n"), root / ".lab")
+    cli = Cli(write_config(root, extra=f"\n[envs.lab.policy]\nmonthly_budget_usd = {repo_lab_budget():g}\n{repo_lab_schedule()}"),
+              root / ".lab")
     lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
     outputs: list[str] = []
     try:

@@ -10,6 +10,7 @@ from ops.checks.collect import covered_by
 from ops.checks.registry import Finding, check, failed_read
 from ops.config import EnvConfig, Policy
 from ops.targets.recovery_point import USABLE_POINT_STATES
+from ops.window import stopped_label
 
 
 def _age_h(now: datetime, then: datetime) -> float:
@@ -106,8 +107,42 @@ def aurora_restorable(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Find
     latest = s["cluster"].value.get("LatestRestorableTime")
     if latest is None:
         return Finding(cid, "fail", "no latest restorable time: point-in-time restore is not possible")
-    lag = (s["now"] - latest).total_seconds()
+    at = _judged_at(cid, s, env)
+    if isinstance(at, Finding):
+        return at
+    moment, said = at
+    lag = (moment - latest).total_seconds()
+    if said:
+        lag = max(0.0, lag)
+        return Finding(cid, "pass" if lag <= policy.rpo_seconds else "fail",
+                       f"{said}: latest restorable time {lag:.0f}s before it (RPO {policy.rpo_seconds:g}s)")
     return Finding(cid, "pass" if lag <= policy.rpo_seconds else "fail", f"latest restorable time is {lag:.0f}s old (RPO {policy.rpo_seconds:g}s)")
+
+
+# RDS's message of a cluster stop (Aurora event RDS-EVENT-0150, category notification).
+STOPPED_MESSAGE = "DB cluster stopped"
+
+
+def _judged_at(cid: str, s: dict[str, Any], env: EnvConfig) -> tuple[datetime, str] | Finding:
+    """The moment the cluster's backups are judged at, and why in words ("" for now). A stopped cluster takes
+    no write, so what it could lose is what its backups lacked when it stopped: it is judged at its stop (its
+    newest RDS-EVENT-0150), not at now. A stop that cannot be dated is not measured, never a pass."""
+    status = s["cluster"].value.get("Status")
+    if status not in ("stopping", "stopped"):
+        return s["now"], ""
+    if status == "stopping":
+        return Finding(cid, "unknown", "could not determine: the cluster is stopping; its backups are judged at its stop, once stopped")
+    bad = failed_read(cid, s["events"]) if "events" in s else Finding(cid, "error", "its events could not be read")
+    if bad:
+        return bad
+    stops = [e["Date"] for e in s["events"].value if STOPPED_MESSAGE.lower() in str(e.get("Message", "")).lower()]
+    if not stops:
+        return Finding(cid, "unknown", f"could not determine: the cluster is stopped, but no '{STOPPED_MESSAGE}' event in the "
+                                       "last 14 days says when (RDS keeps events 14 days), so its backups at its stop are not measured")
+    stopped_at = max(stops)
+    by = "by its schedule" if stopped_label("stopped", env.schedule, s["now"]) == "stopped-by-schedule" else "outside any schedule"
+    return stopped_at, (f"stopped {by} since {stopped_at:%Y-%m-%d %H:%M:%S} UTC ('{STOPPED_MESSAGE}' event): no write since, "
+                        "so judged at the stop")
 
 
 @check("aurora", "BKP-AURORA-SNAPSHOT-AGE", "Newest snapshot is recent")
@@ -120,9 +155,15 @@ def aurora_snapshot_age(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Fi
     if not done:
         return Finding(cid, "fail", "no available cluster snapshot")
     newest = max(done, key=lambda x: x["SnapshotCreateTime"])
-    age = _age_h(s["now"], newest["SnapshotCreateTime"])
+    at = _judged_at(cid, s, env) if s["cluster"].ok else (s["now"], "")
+    if isinstance(at, Finding):
+        return at
+    moment, said = at
+    age = max(0.0, _age_h(moment, newest["SnapshotCreateTime"])) if said else _age_h(moment, newest["SnapshotCreateTime"])
+    when = f" at the cluster's stop, {moment:%Y-%m-%d %H:%M:%S} UTC, no write since" if said else ""
     return Finding(cid, "pass" if age <= policy.snapshot_max_age_hours else "fail",
-                   f"newest snapshot {newest['DBClusterSnapshotIdentifier']} is {age:.1f}h old (max {policy.snapshot_max_age_hours:g}h)")
+                   f"newest snapshot {newest['DBClusterSnapshotIdentifier']} is {age:.1f}h old{when} "
+                   f"(max {policy.snapshot_max_age_hours:g}h)")
 
 
 @check("aurora", "BKP-AURORA-SNAPSHOT-ENCRYPTED", "Snapshots are encrypted")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import botocore.exceptions
@@ -41,12 +41,20 @@ def this_incarnation(read: Read, key: str, born: datetime | None) -> Read:
     return Read(value=[x for x in read.value if not isinstance(x.get(key), datetime) or x[key] >= born])
 
 
+STOPPED = ("stopping", "stopped")
+EVENT_DAYS = 14  # how far back RDS keeps events (DescribeEvents)
+
+
 def aurora(client_for: ClientFor, name: str, selections: Read) -> dict[str, Any]:
     rds = client_for("rds")
     cluster = safe_read(lambda: rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0])
     snapshots = safe_read(lambda: paged(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", DBClusterIdentifier=name))
     state: dict[str, Any] = {"name": name, "cluster": cluster, "snapshots": snapshots, "selections": selections,
                              "now": datetime.now(timezone.utc)}
+    if cluster.ok and cluster.value.get("Status") in STOPPED:
+        # A stopped cluster writes nothing: when it stopped is what its restorable time is judged at.
+        state["events"] = safe_read(lambda: paged(rds, "describe_events", "Events", SourceIdentifier=name, SourceType="db-cluster",
+                                                  StartTime=state["now"] - timedelta(days=EVENT_DAYS)))
     if cluster.ok:
         born = cluster.value.get("ClusterCreateTime")
         state["snapshots"] = this_incarnation(snapshots, "SnapshotCreateTime", born)

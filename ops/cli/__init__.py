@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "failover": ("ops.cli.failover:failover", "Fail a cluster over now, nothing else (writer down): control-plane timing and a report."),
     "janitor": ("ops.cli.janitor:janitor", "Delete what interrupted drills left behind."),
     "report": ("ops.cli.report:report", "List and show drill and check reports."),
+    "schedule": ("ops.cli.schedule:schedule", "Start and stop the env's Aurora clusters by its weekly window."),
     "query": ("ops.cli.query:query", "Query performance: top statements, index use, missing-index advice (read-only)."),
     "permissions": ("ops.cli.permissions:permissions", "The least-privilege IAM policy the named commands need, from the calls they declare."),
 }

@@ -137,7 +137,8 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, r
             planfile = Path(tmp) / "plan.tfplan"
             engine.plan(out=planfile)
             plan = engine.show_json(planfile)
-    result = est.estimate(plan, catalog, assumptions)
+    schedule = cfg.env(None if plan_json is not None else env_name).schedule
+    result = est.estimate(plan, catalog, assumptions, schedule)
     budget = cfg.policy.monthly_budget_usd
     over = result.total > budget
     width = max([len(line.address) for line in result.lines] + [len(u.address) for u in result.unpriced] + [8])
@@ -153,9 +154,12 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, r
         for u in result.unpriced:
             lines.append(f"  {u.address:<{width}} {u.reason}")
     lines.append(f"usage assumptions: {usage}")
+    lines.append(f"Aurora instance hours: {f'{schedule.hours_per_month():g} h a month, the schedule {schedule.describe()}' if schedule else '730 h a month (no schedule: always on)'}; storage always")
     emit({"total_usd": round(result.total, 2), "budget_usd": budget, "over_budget": over,
           "verdict": "over" if over else "within", "lower_bound": bool(result.unpriced), "region": region,
           "catalog_version": result.catalog_version, "catalog_path": str(catalog_path), "oldest_price_date": result.oldest_price, "usage_path": str(usage),
+          "schedule": schedule.describe() if schedule else "none: always on",
+          "aurora_instance_hours_per_month": schedule.hours_per_month() if schedule else est.HOURS_PER_MONTH,
           "lines": [line.__dict__ for line in result.lines], "unpriced": [u.__dict__ for u in result.unpriced]},
          as_json, "\n".join(lines))
     return 1 if over else 0

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ops.cli.context import app, finish, require_write
-from ops.cli.options import FiniteFloat, NonEmpty, report_options, restore_max_cost_option, with_indexes_option
+from ops.cli.options import (FiniteFloat, NonEmpty, report_options, restore_max_cost_option, start_if_stopped_option,
+                             with_indexes_option)
+from ops.clock import utcnow
+from ops.drills.stopped import ensure_running, note
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -33,9 +36,10 @@ def drill() -> None:
 @click.option("--via", metavar="ENDPOINT", type=NonEmpty(),
               help="The canary writes through this endpoint: 'pooler' (lab-pg's PgBouncer) or HOST:PORT (a proxy; IPv6 as [::1]:PORT); default the writer.")
 @secret_arn_option
+@start_if_stopped_option
 @report_options
 def failover(target: str, to: str | None, rto: float | None, canary_hz: float, via: str | None, secret_arn: str | None,
-             confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+             start_if_stopped: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
              publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Fail TARGET over while a canary writes to it; judge by client write downtime and lost writes."""
     from ops.drills.common import guarded, interruptible, new_drill_id
@@ -50,6 +54,7 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
     require_write(env, confirm, target)
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
+        started = ensure_running(cluster, start_if_stopped, env.schedule, utcnow())
         problem = validate(cluster.describe(lag=False), to)
         if problem:
             raise UsageError(problem)
@@ -63,6 +68,7 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
         ledger = ledger_for(cfg, env)
         with ledger.acquire(target, drill_id, hours=max(1.0, opts.rto_s * 6 / 3600 + 0.5)) as lease:
             journal = Journal("failover", target, env.name)
+            note(journal, started)
             journal.details["via"] = endpoint.label if endpoint else "the writer, directly"
             report = guarded(journal, lambda: run_failover(cluster, opts, journal, drill_id, ledger), app().debug)
             report = lease.judge(report)
@@ -99,9 +105,10 @@ def parse_time(text: str) -> "datetime":
 @restore_max_cost_option
 @with_indexes_option
 @secret_arn_option
+@start_if_stopped_option
 @report_options
 def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool, keep: bool, keep_hours: float | None,
-            timeout: float | None, max_cost: float | None, with_indexes: bool, secret_arn: str | None, confirm: tuple[str, ...],
+            timeout: float | None, max_cost: float | None, with_indexes: bool, secret_arn: str | None, start_if_stopped: bool, confirm: tuple[str, ...],
             env_name: str | None, as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Restore TARGET to a point in time into a new target and check the rows, not just the resource.
 
@@ -133,6 +140,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
     require_write(env, confirm, target)
     with interruptible():
         restorable = open_restorable(cfg, env, target, secret_arn, with_indexes=with_indexes)
+        started = ensure_running(getattr(restorable, "target", restorable), start_if_stopped, env.schedule, utcnow())
         if hasattr(restorable, "probe"):
             restorable.probe()
         if minutes_ago:
@@ -147,6 +155,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
         hours = ((timeout or restorable.default_timeout_s) + 3600) / 3600
         with ledger.acquire(target, drill_id, hours=hours) as lease:
             journal = Journal("restore", target, env.name)
+            note(journal, started)
             report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger), app().debug)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
@@ -166,9 +175,10 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
               help="Open more connections than the server (or an RDS Proxy's pool) has free, or through a proxy whose pool use "
                    "is not measured: the application's new connections are refused or wait too.")
 @secret_arn_option
+@start_if_stopped_option
 @report_options
 def connections(target: str, clients: int, via: str | None, rate: float, duration: float, query_ms: float, ramp: float | None,
-                allow_exhaustion: bool, secret_arn: str | None,
+                allow_exhaustion: bool, secret_arn: str | None, start_if_stopped: bool,
                 confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
                 publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Open --clients connections to TARGET at once and keep them querying on schedule: set-up time, refusals,
@@ -187,6 +197,7 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
     require_write(env, confirm, target)
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
+        started = ensure_running(cluster, start_if_stopped, env.schedule, utcnow())
         endpoint = cluster.client_endpoint(via)
         bound = preflight(endpoint, clients, allow_exhaustion=allow_exhaustion, via=via)
         opts = ConnectionsOptions(clients=clients, rate_per_client=rate, duration_s=duration, query_ms=query_ms, ramp_s=ramp,
@@ -197,6 +208,7 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
         drill_id = new_drill_id("connections")
         with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("connections", target, env.name)
+            note(journal, started)
             journal.details.update(drill_id=drill_id, via=endpoint.label, server_connections=bound)
             journal.event("pre", bound)
             report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label,
@@ -301,10 +313,11 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
               help="Let the workload write, as the target's own user (default: it runs as a role of the drill's that cannot "
                    "write, and any write it makes anyway fails the drill).")
 @secret_arn_option
+@start_if_stopped_option
 @report_options
 def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, duration: int, endpoint: str,
             defines: tuple[str, ...], query_class: str, p95_ms: float | None, baseline: str | None, read_write: bool,
-            secret_arn: str | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+            secret_arn: str | None, start_if_stopped: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
             publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Run a pgbench workload against TARGET at a fixed rate; judge p50/p95/p99 per script and errors."""
     from dataclasses import replace
@@ -329,6 +342,7 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
     objective = p95_ms or (cfg.policy.query_p95_ms if query_class == "indexed" else cfg.policy.query_aurora_p95_ms)
     with interruptible():
         cluster = open_cluster(cfg, env, str(ref), secret_arn)
+        started = ensure_running(cluster, start_if_stopped, env.schedule, utcnow())
         chosen = endpoint_of(cluster, endpoint)
         reached = probe(chosen)
         pgbench.environment(chosen.dsn, read_only=not read_write)  # a DSN pgbench cannot be given: refused before the lease
@@ -340,6 +354,7 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
         where = Where(chosen.dsn, chosen.label, drill_id, cluster.writer_dsn(), on_reader=reached.in_recovery)
         with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("latency", str(ref), env.name)
+            note(journal, started)
             journal.details.update(drill_id=drill_id, server=reached.server, server_in_recovery=reached.in_recovery,
                                    server_connections=bound)
             journal.event("pre", bound)

@@ -61,6 +61,10 @@ restore_max_cost_option = click.option(
 with_indexes_option = click.option(
     "--with-indexes", is_flag=True,
     help="Restore a DynamoDB table's secondary indexes too (default: without them; they are restored and billed per GB).")
+start_if_stopped_option = click.option(
+    "--start-if-stopped", is_flag=True,
+    help="A stopped cluster (by its schedule or not) is started first, and the drill says how long that took "
+         "(default: refused, exit 2).")
 
 
 # Fleet reads (backup verify, status): how many targets are read at once. Bounded: every worker is a

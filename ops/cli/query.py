@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ops.cli.context import app, finish
-from ops.cli.options import FiniteFloat, NonEmpty, report_options
+from ops.cli.context import app, finish, require_write
+from ops.cli.options import FiniteFloat, NonEmpty, report_options, start_if_stopped_option
 
 
 @click.group()
@@ -20,9 +20,10 @@ def query() -> None:
 @click.option("--min-calls", type=click.IntRange(1, 10**9), help="Calls a statement needs to be judged (default: policy min_statement_calls).")
 @click.option("--stats-min-age", type=FiniteFloat(min=0, max=10**9), help="Seconds of statistics needed to judge (default: policy stats_min_age_s).")
 @click.option("--secret-arn", metavar="ARN", type=NonEmpty(), help="Master secret of an Aurora cluster not built by this repository.")
+@start_if_stopped_option
 @report_options
 def audit(target: str, reader: bool, top: int, min_calls: int | None, stats_min_age: float | None, secret_arn: str | None,
-          confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
+          start_if_stopped: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Audit TARGET's queries: pg_stat_statements, index utilization, sequential scans of large tables with
     hypothetical-index evidence (hypopg), unused and duplicate indexes. Advice only: it changes nothing.
 
@@ -31,7 +32,9 @@ def audit(target: str, reader: bool, top: int, min_calls: int | None, stats_min_
     """
     from dataclasses import replace
 
+    from ops.clock import utcnow
     from ops.drills.common import guarded, interruptible
+    from ops.drills.stopped import ensure_running, note
     from ops.query.audit import run_audit, summary
     from ops.query.endpoints import endpoint_of
     from ops.report import Journal
@@ -43,8 +46,12 @@ def audit(target: str, reader: bool, top: int, min_calls: int | None, stats_min_
     env = cfg.env(env_name)
     with interruptible():
         cluster = open_cluster(cfg, env, str(ref), secret_arn)
+        # Starting a cluster is a write, whatever the audit reads: confirmed as one on a protected env.
+        started = ensure_running(cluster, start_if_stopped, env.schedule, utcnow(),
+                                 before_start=lambda: require_write(env, confirm, str(ref)))
         endpoint = endpoint_of(cluster, "reader" if reader else "writer")
         journal = Journal("query-audit", str(ref), env.name)
+        note(journal, started)
         journal.details["endpoint"] = endpoint.label
         report = guarded(journal, lambda: run_audit(endpoint.dsn, cfg.policy, top, journal, endpoint.label), app().debug)
     if report.status in ("pass", "fail", "inconclusive"):

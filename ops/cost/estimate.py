@@ -8,6 +8,9 @@ usage assumptions, 730 hours a month):
   times the catalog's I/O-Optimized factor (1.3). `db.serverless` (Aurora Serverless v2):
   ACU-hours = the assumed average ACUs (aurora.serverless_acu_average), held within the
   cluster's serverlessv2_scaling_configuration min..max, x 730, at the ACU-hour price.
+  With the env's schedule ([envs.ENV.schedule]), instances (provisioned and Serverless v2) are
+  priced for the window's hours in an average month (days x hours x 52/12) instead of 730; the
+  cluster's storage, I/O and backup always.
   An instance finds its cluster by cluster_identifier, else by the plan's configuration
   reference, else as the only cluster of its module.
 - aws_dynamodb_table: storage, on-demand requests or provisioned WCU/RCU (the table's and
@@ -41,6 +44,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from ops.cost.prices import catalog_version, regional, regions_of
 from ops.errors import ConfigError, UsageError
+from ops.window import Window
 
 CATALOG_PATH = Path(__file__).with_name("prices.json")
 DEFAULT_USAGE_PATH = Path(__file__).with_name("usage.toml")
@@ -310,8 +314,14 @@ def _unknown(rc: dict[str, Any], key: str) -> bool:
 
 class Pricer:
     def __init__(self, catalog: dict[str, Any], usage: dict[str, Any], changes: list[dict[str, Any]] | tuple = (),
-                 references: dict[str, str] | None = None, configuration: dict[str, Any] | None = None) -> None:
+                 references: dict[str, str] | None = None, configuration: dict[str, Any] | None = None,
+                 schedule: Window | None = None) -> None:
         self.prices = catalog["prices"]
+        # Aurora instances run only in the env's weekly window: the hours it opens in an average month.
+        self.schedule = schedule
+        self.instance_hours = schedule.hours_per_month() if schedule else float(HOURS_PER_MONTH)
+        self.hours_note = (f" (schedule {schedule.describe()}: {len(schedule.days)} x {schedule.hours} h x 52/12 a month)"
+                           if schedule else "")
         self.usage = usage
         self.clusters = [rc for rc in changes if rc.get("type") == "aws_rds_cluster"]
         self.instances = [rc for rc in changes if rc.get("type") == "aws_rds_cluster_instance"]
@@ -465,14 +475,14 @@ class Pricer:
                                 "min_capacity/max_capacity known at plan time")
             assumed = self.use("aurora", "serverless_acu_average")
             acu = min(max(assumed, float(low)), float(high))
-            acu_hours = acu * HOURS_PER_MONTH
+            acu_hours = acu * self.instance_hours
             usd = acu_hours * self.price("rds.aurora-postgresql.serverless-v2.acu") * factor
             held = "" if acu == assumed else f", assumed {assumed:g} held to the range"
             return Line(address, kind, usd, f"db.serverless: {acu:g} ACU average (cluster range {float(low):g}..{float(high):g}{held}) "
-                                            f"x {HOURS_PER_MONTH} h = {acu_hours:g} ACU-hours{io_note}")
-        usd = self.price(f"rds.aurora-postgresql.{cls}") * HOURS_PER_MONTH * factor
+                                            f"x {self.instance_hours:g} h{self.hours_note} = {acu_hours:g} ACU-hours{io_note}")
+        usd = self.price(f"rds.aurora-postgresql.{cls}") * self.instance_hours * factor
         alone = "; its cluster is not in the plan: Aurora Standard assumed" if cluster is None else ""
-        return Line(address, kind, usd, f"{cls} x {HOURS_PER_MONTH} h{io_note}{alone}")
+        return Line(address, kind, usd, f"{cls} x {self.instance_hours:g} h{self.hours_note}{io_note}{alone}")
 
     def _table(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
         kind, address = rc["type"], rc["address"]
@@ -502,11 +512,12 @@ class Pricer:
         return Line(address, kind, usd, ", ".join(basis))
 
 
-def estimate(plan: dict[str, Any], catalog: dict[str, Any], usage: dict[str, Any]) -> Estimate:
-    """Every resource the plan keeps or creates (deletions cost nothing), priced or listed as unpriced."""
+def estimate(plan: dict[str, Any], catalog: dict[str, Any], usage: dict[str, Any], schedule: Window | None = None) -> Estimate:
+    """Every resource the plan keeps or creates (deletions cost nothing), priced or listed as unpriced; with a
+    schedule, Aurora instances for the hours its window runs them (storage and everything else always)."""
     kept = [rc for rc in plan.get("resource_changes") or []
             if rc.get("mode") == "managed" and rc["change"].get("actions") != ["delete"]]
-    pricer = Pricer(catalog, usage, kept, _cluster_references(plan), plan.get("configuration"))
+    pricer = Pricer(catalog, usage, kept, _cluster_references(plan), plan.get("configuration"), schedule)
     lines: list[Line] = []
     unpriced: list[Unpriced] = []
     for rc in kept:

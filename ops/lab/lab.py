@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ops.config import Config
+from ops.window import Window
 from ops.errors import Busy, LabError
 from ops.lab import process, state
 from ops.lab.aws import emulator
@@ -154,9 +155,22 @@ def up(cfg: Config, opts: LabOptions, echo: Echo) -> dict[str, Any]:
         echo(f"lab dir: {cfg.lab_dir}" + (f" (beside {cfg.path})" if cfg.path and cfg.lab_dir.parent == cfg.path.parent else ""))
         entry, started = emulator.start(cfg.lab_dir)
         echo(f"emulator: {'started' if started else 'already running'} at {entry['endpoint']} (pid {entry['pid']})")
+        window = lab_schedule(cfg)
+        from ops.lab.aws import settings
+
+        # The lab bills the estate's Aurora instance hours for the window they run in, as the env declares it.
+        settings.remote(entry["endpoint"], {"aurora_schedule": window.setting() if window else ""})
+        echo(f"schedule: the estate's Aurora clusters are billed for {window.describe() if window else 'every hour (no schedule)'}")
         if opts.with_postgres:
             _up_postgres(cfg, opts, echo)
     return status(cfg)
+
+
+def lab_schedule(cfg: Config) -> Window | None:
+    """The embedded env's schedule (the default env's when it is embedded, else the first embedded env's)."""
+    embedded = [e for e in cfg.envs.values() if e.is_embedded]
+    chosen = next((e for e in embedded if e.name == cfg.default_env), embedded[0] if embedded else None)
+    return chosen.schedule if chosen else None
 
 
 def _up_postgres(cfg: Config, opts: LabOptions, echo: Echo) -> None:

@@ -189,6 +189,21 @@ class AuroraTarget:
             members.append(MemberState(iid, role, status, lag_s=lag_s, detail=f"promotion tier {m.get('PromotionTier', '-')}"))
         return ClusterState(self.ref.name, cluster["Status"], writer, tuple(members))
 
+    def cluster_status(self) -> str:
+        return str(self._cluster()["Status"])
+
+    def start(self, timeout: float = 1800.0, call: bool = True) -> bool:
+        """StartDBCluster (call=False: one already starting), then wait until the cluster and its instances are
+        available; whether they were in time."""
+        if call:
+            self.aws.client("rds", attempts=1).start_db_cluster(DBClusterIdentifier=self.ref.name)
+
+        def available() -> bool:
+            state = self.describe(lag=False)
+            return state.status == "available" and all(m.status == "available" for m in state.members)
+
+        return wait_until(available, timeout, interval=2)
+
     def current_writer(self) -> str | None:
         """One DescribeDBClusters: its members say which is the writer (RDS API rate limits are account-wide)."""
         return next((m["DBInstanceIdentifier"] for m in self._cluster().get("DBClusterMembers", []) if m["IsClusterWriter"]), None)

@@ -1,12 +1,13 @@
 """The lab env as Terraform builds it, seen by Cost Explorer: `cost estimate` and the lab's Cost
-Explorer agree on what the same resources cost a month, and `cost check` passes the lab's normal
-month and fails its overrun against the lab's own objective and AWS Budgets limit."""
+Explorer agree on what the same resources cost a month under the lab env's schedule, and `cost check`
+passes the lab's normal month and fails its overrun against the lab's own objective (80 USD) and AWS
+Budgets limit."""
 
 from __future__ import annotations
 
 import calendar
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -62,10 +63,22 @@ def test_cost_estimate_and_the_labs_cost_explorer_agree_within_5_percent(applied
     assert total == pytest.approx(estimate["total_usd"], rel=0.05)
     for service, usd in by_service.items():
         assert month_projection(aws, service) == pytest.approx(usd, rel=0.05), service
-    # The month's length is the whole difference: instance-hours of 28-31 days against the estimate's 730 h.
-    today = datetime.now(timezone.utc).date()
-    hours = 24 * calendar.monthrange(today.year, today.month)[1]
-    assert month_projection(aws, RDS) - by_service[RDS] == pytest.approx(2 * 0.082 * (hours - 730), abs=0.01)
+    # The estate runs by the lab env's schedule: the instances' hours are this month's openings of the window in the
+    # lab's Cost Explorer against the estimate's average month (days x hours x 52/12); that is the whole difference.
+    window = cli.config.env("lab").schedule
+    assert window is not None and estimate["aurora_instance_hours_per_month"] == pytest.approx(window.hours_per_month())
+    url = emulator.endpoint(cli.lab_dir)
+    assert url is not None and settings.remote(url)["aurora_schedule"]["value"] == window.setting()  # passed by `lab up`
+    assert estimate["total_usd"] <= lab_budget()  # the estate's objective, met by the schedule
+    from ops.cost import estimate as est
+
+    always = est.estimate(json.loads(plan.read_text()), est.load_catalog("us-east-1"), est.load_usage(DEFAULT_USAGE_PATH))
+    print(f"always on: {always.total:.2f} USD/month; under the schedule {window.describe()}: {estimate['total_usd']:.2f}")
+    assert always.total > lab_budget()  # negative control: the same estate always on is over its objective
+    now = datetime.now(timezone.utc)
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    hours = window.hours_between(first, (first + timedelta(days=32)).replace(day=1))
+    assert month_projection(aws, RDS) - by_service[RDS] == pytest.approx(2 * 0.082 * (hours - window.hours_per_month()), abs=0.01)
     # Negative control: an estimate of other usage disagrees, and the comparison says so.
     heavy = cli.lab_dir.parent / "heavy-usage.toml"
     heavy.write_text(DEFAULT_USAGE_PATH.read_text().replace("write_million_per_month = 10\n", "write_million_per_month = 100\n"))
@@ -78,10 +91,10 @@ def test_the_labs_aws_budget_is_its_objective_and_sees_what_cost_explorer_sees(a
     cli, aws = applied
     estate = json.loads(cli("tf", "output", "--env", "lab", "--json").stdout)["estate"]
     budget = aws.client("budgets").describe_budget(AccountId=ACCOUNT, BudgetName=estate["budget_name"])["Budget"]
-    assert float(budget["BudgetLimit"]["Amount"]) == lab_budget() == 200
+    assert float(budget["BudgetLimit"]["Amount"]) == lab_budget() == 80
     forecast = float(budget["CalculatedSpend"]["ForecastedSpend"]["Amount"])
     assert forecast == pytest.approx(month_projection(aws), abs=0.01)
-    assert 0.5 * lab_budget() < forecast < 0.8 * lab_budget()  # the normal month: under the warning line
+    assert 0 < forecast < 0.8 * lab_budget()  # the normal month under the schedule: under the warning line
 
 
 def test_cost_check_passes_the_applied_lab_and_fails_its_overrun(applied) -> None:  # type: ignore[no-untyped-def]

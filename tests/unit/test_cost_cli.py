@@ -92,6 +92,23 @@ def test_estimate_exit_code_is_1_over_the_budget_and_0_within(cli_at: Cli, fresh
     assert data["total_usd"] == 1.0 and data["over_budget"] is False and data["unpriced"] == []
 
 
+def test_estimate_prices_instances_for_the_envs_schedule_and_says_so(fresh_root: Path) -> None:
+    from tests.conftest import write_config
+
+    scheduled = Cli(write_config(fresh_root, extra='\n[envs.lab.schedule]\ndays = ["SUN"]\nstart = "01:00"\nhours = 4\n'),
+                    fresh_root / ".lab")
+    path = plan_file(fresh_root, rc("aws_rds_cluster_instance.big", "aws_rds_cluster_instance", {"instance_class": "db.r6g.xlarge"}))
+    result = scheduled("cost", "estimate", "--plan", str(path))
+    assert result.exit_code == 0, result.output  # 0.519 USD x 17.33 h = 9.00 USD: within the 80 USD budget
+    assert "9.00" in result.stdout and "within" in result.stdout
+    assert "Aurora instance hours: 17.3333 h a month, the schedule SUN 01:00 UTC for 4 h; storage always" in result.stdout
+    (fresh_root / "always").mkdir()
+    always = Cli(write_config(fresh_root / "always"), fresh_root / ".lab")
+    result = always("cost", "estimate", "--plan", str(path))
+    assert result.exit_code == 1 and "378.87" in result.stdout  # negative control: no schedule, 730 h, over
+    assert "730 h a month (no schedule: always on)" in result.stdout
+
+
 def test_estimate_lists_what_it_could_not_price(cli_at: Cli, fresh_root: Path) -> None:
     path = plan_file(fresh_root, rc("aws_kms_key.k", "aws_kms_key", {}), rc("module.state.aws_s3_bucket.this", "aws_s3_bucket", {}),
                      rc("aws_vpc.main", "aws_vpc", {}))

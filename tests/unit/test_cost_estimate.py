@@ -133,11 +133,11 @@ def test_dynamodb_provisioned_gsi_throughput_is_priced() -> None:
 
 # --- Aurora I/O-Optimized and Serverless v2 ---------------------------------------------------
 
-def aurora(cluster: dict, *instances: dict, usage: dict | None = None) -> dict[str, est.Line]:
+def aurora(cluster: dict, *instances: dict, usage: dict | None = None, schedule=None) -> dict[str, est.Line]:  # type: ignore[no-untyped-def]
     plan = {"resource_changes": [rc("aws_rds_cluster.this", "aws_rds_cluster", {"engine": "aurora-postgresql", **cluster}),
                                  *[rc(f"aws_rds_cluster_instance.this[{i}]", "aws_rds_cluster_instance", after)
                                    for i, after in enumerate(instances)]]}
-    result = est.estimate(plan, CATALOG, usage or USAGE)
+    result = est.estimate(plan, CATALOG, usage or USAGE, schedule)
     assert not result.unpriced, result.unpriced
     return {line.address: line for line in result.lines}
 
@@ -516,3 +516,25 @@ def test_a_refreshed_copy_older_than_the_shipped_catalog_gives_way_to_it(tmp_pat
         assert (usd == 7.77) is (chosen == user)
         if chosen == est.CATALOG_PATH:
             assert why == f"shipped, newer than the refreshed copy {user} of {min(shipped_version, date_)}", why
+
+
+def test_a_schedule_prices_aurora_instances_for_the_windows_hours_and_storage_always() -> None:
+    from ops.window import parse
+
+    window = parse(["SUN"], "01:00", 4)
+    plan = {"resource_changes": [rc("aws_rds_cluster.this", "aws_rds_cluster", {"engine": "aurora-postgresql"}),
+                                 rc("aws_rds_cluster_instance.this[0]", "aws_rds_cluster_instance", {"instance_class": "db.t3.medium"}),
+                                 rc("aws_dynamodb_table.t", "aws_dynamodb_table", {"name": "t", "billing_mode": "PROVISIONED",
+                                                                                 "write_capacity": 5, "read_capacity": 5})]}
+    always = {line.address: line for line in est.estimate(plan, CATALOG, USAGE).lines}
+    scheduled = {line.address: line for line in est.estimate(plan, CATALOG, USAGE, window).lines}
+    instance = scheduled["aws_rds_cluster_instance.this[0]"]
+    assert instance.usd == pytest.approx(P["rds.aurora-postgresql.db.t3.medium"] * 4 * 52 / 12)  # 17.33 h, 1.42 USD
+    assert "17.3333 h (schedule SUN 01:00 UTC for 4 h" in instance.basis
+    assert always["aws_rds_cluster_instance.this[0]"].usd == pytest.approx(59.86)  # negative control: no schedule, 730 h
+    for other in ("aws_rds_cluster.this", "aws_dynamodb_table.t"):  # storage and provisioned tables run always
+        assert scheduled[other].usd == pytest.approx(always[other].usd)
+    usage = {**USAGE, "aurora": {**USAGE["aurora"], "serverless_acu_average": 2}}
+    serverless = aurora({"serverlessv2_scaling_configuration": [{"min_capacity": 0.5, "max_capacity": 4}]},
+                        {"instance_class": "db.serverless"}, usage=usage, schedule=window)["aws_rds_cluster_instance.this[0]"]
+    assert serverless.usd == pytest.approx(2 * 4 * 52 / 12 * P["rds.aurora-postgresql.serverless-v2.acu"])

@@ -31,6 +31,9 @@ Runs inside the emulator process and extends moto's RDS backend:
 - A DB proxy is a PgBouncer in front of the writer that opens at most its default target group's
   MaxConnectionsPercent of the server's max_connections (max_db_connections), changed at once by
   ModifyDBProxyTargetGroup; clients beyond it wait for a connection, as RDS Proxy's do.
+- StopDBCluster/StartDBCluster stop and start the cluster's servers (aurora_power): `stopping`,
+  `stopped` (connections through its endpoints closed, to its instances refused), `starting`,
+  `available`; a stopped cluster's latest restorable time is where it was when it stopped.
 - Every 30 s the lab puts AWS/RDS AuroraReplicaLag (ms), DatabaseConnections and
   CPUUtilization of each instance to CloudWatch, measured on the servers.
 
@@ -41,7 +44,7 @@ empty world, so backing data of an earlier emulator is removed.
 
 This module binds the parts to moto's RDS API and registers the Aurora settings: the servers and
 endpoints behind each cluster (aurora_servers, with aurora_tls), RDS Proxy (aurora_proxy), failover
-(aurora_failover), restores (aurora_restore) and CloudWatch metrics (aurora_metrics).
+(aurora_failover), stop and start (aurora_power), restores (aurora_restore) and CloudWatch metrics (aurora_metrics).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ from typing import Any
 from ops.lab.aws import settings
 from ops.lab.aws.aurora_failover import failover
 from ops.lab.aws.aurora_metrics import publisher, wake
+from ops.lab.aws.aurora_power import start as start_cluster
+from ops.lab.aws.aurora_power import stop as stop_cluster
 from ops.lab.aws.aurora_proxy import (limit_proxy, proxy_address, proxy_server_connections, release_proxy_address, start_proxy,
                                       start_registered, stop_proxy)
 from ops.lab.aws.aurora_restore import restore_snapshot, restore_to_time, snapshot, snapshots_dir
@@ -109,6 +114,8 @@ def install() -> None:
         b = backing_of(self.db_cluster_identifier)
         if b is None or not b.cluster.entry["members"]:
             return latest.fget(self)
+        if b.stopped_restorable is not None:
+            return b.stopped_restorable
         return b.latest_restorable() or self.earliest_restorable_time
 
     rds.DBCluster.latest_restorable_time = property(latest_restorable_time)
@@ -217,7 +224,7 @@ def install() -> None:
         if b is None:
             return failover_cluster(self, db_cluster_identifier, target_db_instance_identifier)
         cluster = self.clusters[b.cluster_id]
-        if getattr(cluster, "_dbops_status", None):
+        if cluster.status != "available":  # failing over, stopping, stopped, starting
             raise rds.InvalidDBClusterStateFault(f"DbCluster {db_cluster_identifier} is not in available state ({cluster.status}).")
         chosen: dict[str, Any] = {}
         cluster.failover = lambda target: chosen.setdefault("target", target)  # moto validates, the lab fails over
@@ -229,6 +236,17 @@ def install() -> None:
         return cluster
 
     rds_backend.failover_db_cluster = failover_db_cluster
+
+    for name, power in (("stop_db_cluster", stop_cluster), ("start_db_cluster", start_cluster)):
+        plain = getattr(rds_backend, name)
+
+        def stop_or_start(self: Any, cluster_identifier: str, plain: Any = plain, power: Any = power) -> Any:
+            b = backing_of(cluster_identifier)
+            if b is None or b.cluster_id not in self.clusters:
+                return plain(self, cluster_identifier)
+            return power(rds, self, self.clusters[b.cluster_id], b)
+
+        setattr(rds_backend, name, stop_or_start)
 
     restore_pitr = rds_backend.restore_db_cluster_to_point_in_time
 

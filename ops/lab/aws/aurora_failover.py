@@ -12,24 +12,25 @@ from ops.lab.aws import settings
 from ops.lab.aws.aurora_proxy import repoint_proxies
 from ops.lab.aws.aurora_servers import Backing, log
 
-def _event(backend: Any, cluster: Any, message: str) -> None:
+def event(backend: Any, cluster: Any, message: str, category: str = "failover") -> None:
+    """A cluster event as DescribeEvents lists it."""
     from moto.core.utils import utcnow
 
-    event = type("LabEvent", (), {})()
-    event.source_identifier = cluster.db_cluster_identifier
-    event.source_type = "db-cluster"
-    event.message = message
-    event.event_categories = ["failover"]
-    event.source_arn = cluster.arn
-    event.date = utcnow()
-    backend.events.append(event)
+    item = type("LabEvent", (), {})()
+    item.source_identifier = cluster.db_cluster_identifier
+    item.source_type = "db-cluster"
+    item.message = message
+    item.event_categories = [category]
+    item.source_arn = cluster.arn
+    item.date = utcnow()
+    backend.events.append(item)
 
 
 def failover(backend: Any, cluster: Any, b: Backing, target: Any) -> None:
     """The real failover behind FailoverDBCluster, in the background as the service does it."""
     old_instance = cluster.writer
     same_az = getattr(old_instance, "availability_zone", None) == getattr(target, "availability_zone", None)
-    _event(backend, cluster, f"Started {'same' if same_az else 'cross'} AZ failover to DB instance: {target.db_instance_identifier}")
+    event(backend, cluster, f"Started {'same' if same_az else 'cross'} AZ failover to DB instance: {target.db_instance_identifier}")
     cluster._dbops_status = "failing-over"
 
     def run() -> None:
@@ -47,7 +48,7 @@ def failover(backend: Any, cluster: Any, b: Backing, target: Any) -> None:
                 old_instance.status = "rebooting"  # it comes back as a reader
                 cluster.failover(target)
                 cluster._dbops_status = None
-                _event(backend, cluster, f"Completed failover to DB instance: {target.db_instance_identifier}")
+                event(backend, cluster, f"Completed failover to DB instance: {target.db_instance_identifier}")
                 delay = float(settings.get("aurora_endpoint_delay_s"))  # registered by ops.lab.aws.aurora
                 if b.writer_endpoint is not None:
                     b.writer_endpoint.point_to((new.host, new.port), after_s=delay)
@@ -56,7 +57,7 @@ def failover(backend: Any, cluster: Any, b: Backing, target: Any) -> None:
             except Exception as exc:  # noqa: BLE001 — the service reports a failed failover as an event
                 traceback.print_exc()
                 cluster._dbops_status = None
-                _event(backend, cluster, "Cluster failover failed, check the health of your cluster instances and try again.")
+                event(backend, cluster, "Cluster failover failed, check the health of your cluster instances and try again.")
                 log(f"{b.cluster_id}: failover failed: {exc}")
                 return
             try:

@@ -83,6 +83,8 @@ class Backing:
     slots: dict[str, int] = field(default_factory=dict)
     proxies: dict[str, Any] = field(default_factory=dict)  # DB proxy name -> its PgBouncer
     proxy_targets: set[str] = field(default_factory=set)  # DB proxies registered to the cluster, running or not yet
+    # While the cluster is stopped: the latest restorable time when it stopped (nothing is written since).
+    stopped_restorable: datetime | None = None
     _next_reader: int = 0
 
     def address(self, slot: int) -> str:

@@ -47,7 +47,7 @@ day's expected spend) and nothing otherwise. DateInterval (AnomalyEndDate within
 days back), MonitorArn, Feedback, TotalImpact, MaxResults and NextPageToken are honoured.
 
 Lab settings: cost_scenario (normal | overrun | anomaly), cost_history_days and
-cost_history_tag (ops.lab.aws.cost_usage), cost_page_size, cost_fault (none | throttle:
+cost_history_tag and aurora_schedule (ops.lab.aws.cost_usage), cost_page_size, cost_fault (none | throttle:
 LimitExceededException for every Cost Explorer call).
 """
 
@@ -63,10 +63,12 @@ from typing import Any, Callable
 
 from ops.lab.aws import cost_usage, settings
 from ops.lab.aws.cost_usage import Charge, Ledger, Model
+from ops.window import SETTING_PATTERN, from_setting
 
 SCENARIO = "cost_scenario"
 HISTORY_DAYS = "cost_history_days"
 HISTORY_TAG = "cost_history_tag"
+SCHEDULE = "aurora_schedule"
 PAGE_SIZE = "cost_page_size"
 FAULT = "cost_fault"
 SCENARIOS = ("normal", "overrun", "anomaly")
@@ -112,6 +114,7 @@ def invalid(message: str) -> CeError:
 def model() -> Model:
     catalog, usage = cost_usage.catalog_and_usage()
     return Model(catalog, usage, history_days=float(settings.get(HISTORY_DAYS)), history_tag=str(settings.get(HISTORY_TAG)),
+                 schedule=from_setting(str(settings.get(SCHEDULE))),
                  scenario=str(settings.get(SCENARIO)))
 
 
@@ -545,6 +548,9 @@ def install() -> None:
                       minimum=0, maximum=400, integer=True)
     settings.register(HISTORY_TAG, "managed-by=dbops", "Tag (KEY=VALUE or KEY) of the resources billed with cost_history_days "
                       "of history; empty: every resource")
+    settings.register(SCHEDULE, "", "The weekly window (UTC) the estate's Aurora clusters run in, billed as their instance hours: "
+                      "DAYS HH:MM HOURS, e.g. SUN 01:00 4 (`dbops lab up` sets the lab env's [envs.lab.schedule]); empty: always on",
+                      pattern=SETTING_PATTERN, pattern_doc="DAYS HH:MM HOURS, e.g. SUN 01:00 4 or SAT,SUN 02:30 6")
     settings.register(PAGE_SIZE, 100, "Groups per GetCostAndUsage page", minimum=1, maximum=10_000, integer=True)
     settings.register(FAULT, "none", "Cost Explorer fault: none, or throttle (LimitExceededException)", choices=("none", "throttle"))
 

@@ -20,6 +20,11 @@ Usage types outside us-east-1 carry the region's prefix (`USW2-InstanceUsage:...
 writes them. Hourly prices are charged for the hours of each day a resource existed; monthly
 prices are spread evenly over the days of their month, so a whole month costs the monthly price.
 
+Schedule (`aurora_schedule`, which `dbops lab up` sets to the lab env's [envs.lab.schedule]): the
+instances of the estate's Aurora clusters (those with `cost_history_tag`) are billed for the hours of
+the window's openings only, over their history and a year ahead (what the forecast reads), whatever
+they did in the emulator's own few minutes; a stopped cluster outside the estate bills storage only.
+
 Quantities the emulator does not hold at production scale (Aurora storage, I/O and backup GB,
 DynamoDB storage GB and request units, AWS Backup GB) are the usage assumptions of
 `dbops cost estimate` (ops/cost/usage.toml, per table where it names one); log bytes are what
@@ -49,6 +54,7 @@ from typing import Any, Callable, Iterable
 
 from ops.cost import prices
 from ops.cost.estimate import Pricer
+from ops.window import Window
 
 RDS = "Amazon Relational Database Service"
 DYNAMODB = "Amazon DynamoDB"
@@ -62,6 +68,7 @@ GB = 1024.0 ** 3
 OVERRUN_CLASS = "db.r6g.xlarge"
 ANOMALY_WRITES_MILLION = 12.8
 IO_OPTIMIZED = "aurora-iopt1"
+SCHEDULE_AHEAD_DAYS = 400
 
 def usage_type(region: str, name: str) -> str:
     """The usage type as AWS writes it in region; a region without a known prefix gets its name upper-cased."""
@@ -137,6 +144,7 @@ class Model:
     history_days: float = 62.0
     history_tag: str = "managed-by=dbops"
     scenario: str = "normal"
+    schedule: Window | None = None  # the window the estate's Aurora clusters run in (setting aurora_schedule)
 
     def backdated(self, tags: dict[str, str]) -> bool:
         if not self.history_tag:
@@ -169,9 +177,11 @@ class Ledger:
         return total
 
     def forecast(self, start: date, end: date) -> float:
-        """Cost over [start, end) of what is billed now, a whole day at a time."""
-        active = [c for c in self.charges if c.recurring and (c.end is None or c.end > self.now)]
-        return sum(sum(c.full_day(day)[0] for c in active) for day in days(start, end))
+        """Cost over [start, end) of what is billed now, a whole day at a time; a charge with an end (a
+        scheduled opening) for the part of each day it runs."""
+        running = [c for c in self.charges if c.recurring and c.end is None]
+        openings = [c for c in self.charges if c.recurring and c.end is not None and c.end > day_start(start)]
+        return sum(sum(c.full_day(day)[0] for c in running) + sum(c.on(day)[0] for c in openings) for day in days(start, end))
 
     def history_start(self) -> datetime | None:
         starts = [c.start for c in self.charges if c.recurring]
@@ -230,11 +240,12 @@ class _Builder:
         return begin
 
     def add(self, service: str, region: str, name: str, unit: str, usd: float, quantity: float, per: str,
-            start: datetime, tags: dict[str, str], resource: str, raw_usage_type: bool = False, scenario: str = "") -> None:
+            start: datetime, tags: dict[str, str], resource: str, raw_usage_type: bool = False, scenario: str = "",
+            end: datetime | None = None) -> None:
         if usd <= 0 and quantity <= 0:
             return
         self.ledger.charges.append(Charge(service, name if raw_usage_type else usage_type(region, name), region,
-                                          self.ledger.account, unit, usd, quantity, per, start,
+                                          self.ledger.account, unit, usd, quantity, per, start, end,
                                           tags=tuple(sorted(tags.items())), resource=resource, scenario=scenario))
 
     def unpriced(self, resource: str, why: str) -> None:
@@ -290,8 +301,9 @@ def _aurora(b: _Builder) -> None:
             if cluster is None or not str(cluster.engine or "").startswith("aurora"):
                 b.unpriced(arn, "only DB instances of Aurora clusters are priced")
                 continue
-            if db.status == "stopped" or cluster.status == "stopped":
-                continue
+            window = b.model.schedule if b.model.backdated(_pairs(cluster.tags)) else None
+            if window is None and (db.status == "stopped" or cluster.status == "stopped"):
+                continue  # a stopped cluster bills its storage only
             if db.engine != "aurora-postgresql":
                 b.unpriced(arn, f"engine {db.engine}: the catalog prices Aurora PostgreSQL instances only")
                 continue
@@ -308,15 +320,26 @@ def _aurora(b: _Builder) -> None:
                     continue
                 acu = min(max(p.use("aurora", "serverless_acu_average"), float(low)), float(high))
                 name = "Aurora:ServerlessV2IOOptimizedUsage" if iopt else "Aurora:ServerlessV2Usage"
-                b.add(RDS, region, name, "ACU-Hr", acu * p.price("rds.aurora-postgresql.serverless-v2.acu") * factor, acu,
-                      "hour", start, tags, arn)
+                _hourly(b, window, region, name, "ACU-Hr", acu * p.price("rds.aurora-postgresql.serverless-v2.acu") * factor, acu,
+                        start, tags, arn)
                 continue
             key = f"rds.aurora-postgresql.{cls}"
             if key not in b.model.catalog["prices"]:
                 b.unpriced(arn, f"no price for {cls} in the catalog")
                 continue
             name = f"InstanceUsageIOOptimized:{cls}" if iopt else f"InstanceUsage:{cls}"
-            b.add(RDS, region, name, "Hrs", p.price(key) * factor, 1.0, "hour", start, tags, arn)
+            _hourly(b, window, region, name, "Hrs", p.price(key) * factor, 1.0, start, tags, arn)
+
+
+def _hourly(b: _Builder, window: Window | None, region: str, name: str, unit: str, usd: float, quantity: float,
+            start: datetime, tags: dict[str, str], arn: str) -> None:
+    """An instance's hours: every hour, or under a schedule the window's openings only, up to a year ahead
+    (Cost Explorer forecasts 12 months at most)."""
+    if window is None:
+        b.add(RDS, region, name, unit, usd, quantity, "hour", start, tags, arn)
+        return
+    for opens, closes in window.openings(start, b.ledger.now + timedelta(days=SCHEDULE_AHEAD_DAYS)):
+        b.add(RDS, region, name, unit, usd, quantity, "hour", max(opens, start), tags, arn, end=closes)
 
 
 def _dynamodb(b: _Builder) -> None:

@@ -1,5 +1,5 @@
 # The lab estate on the embedded AWS emulator: writer + 1 reader, the two tables, the backup
-# plan, a 200 USD account budget and the alarms. Deletion protection is off here, and only here, so
+# plan, an 80 USD account budget and the alarms. Deletion protection is off here, and only here, so
 # the lab can be destroyed. No RDS Proxy unless rds_proxy_enabled (it would cost money on AWS).
 
 data "aws_caller_identity" "current" {}

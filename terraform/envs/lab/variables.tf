@@ -41,7 +41,7 @@ variable "aurora_backup_retention_days" {
 variable "account_budget_usd" {
   description = "Monthly limit of the lab account's AWS Budgets COST budget, in USD. The lab account runs the lab estate alone, so it equals the estate's objective ([envs.lab.policy] monthly_budget_usd in dbops.toml)."
   type        = number
-  default     = 200
+  default     = 80
 
   validation {
     condition     = var.account_budget_usd > 0
