@@ -20,9 +20,18 @@ from typing import Any
 
 from ops.aws import Aws, describe_aws_error
 from ops.config import Config, EnvConfig
+from ops.permissions import declare, need
 from ops.report import Journal
 from ops.targets import parse_target
 from ops.window import LEAD, Window
+
+# Start and stop the env's Aurora clusters by its weekly window.
+CALLS = declare(
+    "schedule.apply",
+    need("rds:DescribeDBClusters", on="rds-cluster"),
+    need("rds:StartDBCluster", on="rds-cluster"),
+    need("rds:StopDBCluster", on="rds-cluster"),
+)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ CALLS = declare(
     need("rds:DescribeDBClusters", on="rds-cluster"),
     need("rds:DescribeDBClusterSnapshots", on="rds-cluster"),
     need("rds:DescribeDBClusterSnapshots", on="rds-cluster-snapshot"),
+    need("rds:DescribeEvents", on="*"),  # when a stopped cluster stopped
     need("dynamodb:DescribeTable", on="dynamodb-table"),
     need("dynamodb:DescribeContinuousBackups", on="dynamodb-table"),
     need("dynamodb:ListTagsOfResource", on="dynamodb-table"),

@@ -18,14 +18,6 @@ from ops.cli.options import env_option
 from ops.errors import UsageError
 from ops.permissions import Calls, Need, declare, need, policy
 
-# The schedule's calls: start and stop the env's Aurora clusters by its weekly window.
-SCHEDULE = declare(
-    "schedule.apply",
-    need("rds:DescribeDBClusters", on="rds-cluster"),
-    need("rds:StartDBCluster", on="rds-cluster"),
-    need("rds:StopDBCluster", on="rds-cluster"),
-)
-
 # Commands that make no AWS call of their own here, and why.
 NOT_DERIVED = {
     "tf": "Terraform's AWS provider makes its calls: it needs the permissions of the resources the env's modules manage",
@@ -35,7 +27,7 @@ NOT_DERIVED = {
 
 def command_calls() -> dict[str, tuple[Calls, ...]]:
     """Each command, as typed, and the declarations its runs can reach."""
-    from ops import assume_role, aws, janitor, lease, metrics
+    from ops import assume_role, aws, janitor, lease, metrics, scheduling
     from ops.checks import collect
     from ops.cost import check as cost_check
     from ops.cost import prices
@@ -55,17 +47,17 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         "cost prices": (prices.CALLS,),
         "cost check": (aws.ACCOUNT, cost_check.CALLS, metrics.CALLS),
         "failover": (*drill, aurora.READS, aurora.FAILOVER),
-        "drill failover": (*drill, aurora.READS, aurora.PROXY, aurora.FAILOVER),
-        "drill restore": (*drill, aurora.READS, aurora.RESTORE, dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
-        "drill connections": (*drill, aurora.READS, aurora.PROXY),
-        "drill latency": (*drill, aurora.READS, aurora.PROXY),
+        "drill failover": (*drill, aurora.READS, aurora.PROXY, aurora.FAILOVER, aurora.START),
+        "drill restore": (*drill, aurora.READS, aurora.START, aurora.RESTORE, dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
+        "drill connections": (*drill, aurora.READS, aurora.PROXY, aurora.START),
+        "drill latency": (*drill, aurora.READS, aurora.PROXY, aurora.START),
         "drill throughput": (*drill, ddb_load.CALLS),
-        "query audit": (aws.ACCOUNT, metrics.CALLS, aurora.READS),  # read-only: no lease
+        "query audit": (aws.ACCOUNT, metrics.CALLS, aurora.READS, aurora.START),  # read-only: no lease
         # --restore-latest runs both restore drills (point in time, and AWS Backup's recovery point) per target.
         "backup verify": (*drill, collect.CALLS, assume_role.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,
                           dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
         "janitor": (aws.ACCOUNT, lease.CALLS, janitor.CALLS, aurora.READS),
-        "schedule apply": (aws.ACCOUNT, SCHEDULE),
+        "schedule apply": (aws.ACCOUNT, scheduling.CALLS),
     }
 
 

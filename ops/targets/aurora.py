@@ -49,6 +49,8 @@ PROXY = declare(  # a drill --via an RDS Proxy: its endpoints and its pool's Max
     need("rds:DescribeDBProxyTargetGroups", on="rds-proxy"),
 )
 FAILOVER = declare("aurora.failover", need("rds:FailoverDBCluster", on="rds-cluster"))
+# --start-if-stopped: a drill starts a cluster its schedule stopped.
+START = declare("aurora.start", need("rds:StartDBCluster", on="rds-cluster"))
 RESTORE = declare(
     "aurora.restore",
     need("rds:DescribeOrderableDBInstanceOptions", on="*"),
