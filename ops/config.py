@@ -184,6 +184,8 @@ _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "proxy_tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
     "account_id": (lambda v: isinstance(v, str) and len(v) == 12 and v.isdigit(), "a 12-digit AWS account id in quotes"),
     "plan_max_age_hours": (_positive, "a positive finite number of hours"),
+    # The weekly window of the env's Aurora clusters (days, start, hours); terraform/envs/lab mirrors the lab's.
+    "schedule": (lambda v: isinstance(v, dict), "a table with days, start and hours"),
 }
 _RESTORE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "instance_classes": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) and c.startswith("db.") and len(c) > 3

@@ -111,6 +111,7 @@ module "monitoring" {
   dynamodb_table_names         = local.table_names
   backup_vault_name            = "dbops-${var.env}"
   drill_env                    = var.env
+  event_rule_names             = var.runner_rule_names
   tags                         = var.tags
 }
 
