@@ -171,9 +171,9 @@ variable "kms_key_arn" {
 }
 
 variable "log_retention_days" {
-  description = "Days CloudWatch Logs keeps the tasks' output (a value AWS provider 3.39 accepts)."
+  description = "Days CloudWatch Logs keeps the tasks' output (a value AWS provider 3.39 accepts). The log is the scheduled drills' evidence (their reports live on the task's scratch storage and end with it): a year by default, as auditors ask of recovery tests."
   type        = number
-  default     = 30
+  default     = 365
 
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653], var.log_retention_days)

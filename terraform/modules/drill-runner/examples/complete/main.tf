@@ -44,6 +44,6 @@ module "runner" {
   subnet_ids            = var.subnet_ids
   db_security_group_ids = var.db_security_group_id == null ? {} : { aurora = var.db_security_group_id }
   kms_key_arn           = module.kms.key_arn
-  log_retention_days    = 90
+  log_retention_days    = 731
   tags                  = local.tags
 }
