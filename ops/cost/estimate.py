@@ -16,6 +16,7 @@ usage assumptions, 730 hours a month):
 - aws_cloudwatch_log_group: the assumed GB ingested a month (logs.ingest_gb_per_month, per group
   name under logs.groups) and, at steady state, that much for each month of its retention stored.
   A group kept forever is unpriced: its storage grows without bound.
+- aws_cloudwatch_event_target to an SNS topic (the runner's failed-task notice): nothing.
 - aws_cloudwatch_event_target with an ECS Fargate task (module drill-runner): the rule's runs in
   a 730-hour month (from its cron or rate expression) x the assumed minutes a run
   (fargate.run_minutes, per target id under fargate.targets) x the task definition's vCPU and GB
@@ -455,7 +456,7 @@ class Pricer:
         if kind == "aws_cloudwatch_log_group":
             return self._log_group(rc, after)
         if kind == "aws_cloudwatch_event_target":
-            return self._scheduled_task(rc, after)
+            return self._event_target(rc, after)
         return None
 
     def _log_group(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
@@ -467,10 +468,15 @@ class Pricer:
         usd = gb * self.price("cloudwatch.logs.ingest") + stored * self.price("cloudwatch.logs.storage")
         return Line(rc["address"], rc["type"], usd, f"{gb:g} GB ingested a month, kept {days} days: {stored:.2f} GB stored")
 
-    def _scheduled_task(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
+    def _event_target(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
         ecs = (after.get("ecs_target") or [None])[0]
         if not ecs:
-            raise NotPriced("not an ECS task target: only scheduled ECS tasks are priced")
+            arn = after.get("arn") or ""
+            referenced = referenced_resource(self.configuration, rc["address"], "arn") or ""
+            if ":sns:" in arn or _config_address(referenced).split(".")[-2:-1] == ["aws_sns_topic"]:
+                return Line(rc["address"], rc["type"], 0.0, "EventBridge delivers AWS service events free; a few notices a month "
+                                                            "are within SNS's free tier")
+            raise NotPriced("neither an ECS task nor an SNS topic: what the target does is not estimated")
         if ecs.get("launch_type") != "FARGATE":
             raise NotPriced(f"launch type {ecs.get('launch_type')}: only Fargate tasks are priced")
         rule = next((r for r in self.rules if (r["change"].get("after") or {}).get("name") == after.get("rule")), None)

@@ -26,11 +26,11 @@ def by_key(plan: ExamplePlan, type_: str, attribute: str) -> dict[str, Any]:
 
 
 def schedules(plan: ExamplePlan) -> dict[str, str]:
-    return by_key(plan, "aws_cloudwatch_event_rule", "schedule_expression")
+    return {k: v for k, v in by_key(plan, "aws_cloudwatch_event_rule", "schedule_expression").items() if k != "task_failed"}
 
 
 def commands(plan: ExamplePlan) -> dict[str, list[str]]:
-    inputs = by_key(plan, "aws_cloudwatch_event_target", "input")
+    inputs = {k: v for k, v in by_key(plan, "aws_cloudwatch_event_target", "input").items() if k != "task_failed"}
     out = {}
     for key, text in inputs.items():
         overrides = json.loads(text)["containerOverrides"]
@@ -85,6 +85,7 @@ def test_each_target_runs_its_dbops_command_on_the_env(example_plans: ExamplePla
         "daily-schedule-apply": ["schedule", "apply", "--env", "prod", *confirm],
     }
     rules = by_key(example_plans.results[EXAMPLE], "aws_cloudwatch_event_target", "rule")
+    rules.pop("task_failed")
     assert rules["weekly-drill"].endswith("-weekly-drill")
     assert {k for k, r in rules.items() if r.endswith("-daily")} == {"daily-backup-verify", "daily-cost-check", "daily-schedule-apply"}
 
@@ -113,6 +114,8 @@ def test_tasks_run_non_root_on_a_read_only_root_with_no_secret_in_the_definition
 
 def test_targets_run_fargate_in_private_subnets(example_plans: ExamplePlans) -> None:
     for rc in example_plans.results[EXAMPLE].changes("aws_cloudwatch_event_target"):
+        if rc["name"] == "task_failed":
+            continue
         (ecs,) = rc["change"]["after"]["ecs_target"]
         assert ecs["launch_type"] == "FARGATE" and ecs["task_count"] == 1
         (network,) = ecs["network_configuration"]
@@ -177,3 +180,16 @@ def test_the_lab_runner_policy_file_is_a_policy_document() -> None:
     policy = json.loads((TF / "envs" / "lab" / "runner-policy.json").read_text())
     assert policy["Version"] == "2012-10-17"
     assert policy["Statement"] and all(s["Effect"] in ("Allow", "Deny") and s["Action"] for s in policy["Statement"])
+
+
+def test_a_task_that_fails_or_never_starts_is_told_to_the_alarm_topic(example_plans: ExamplePlans) -> None:
+    """The rule's pattern names the cluster's ARN, known after apply: test_lab_apply.py reads it back."""
+    plan = example_plans.results[EXAMPLE]
+    (target,) = [rc["change"]["after"] for rc in plan.changes("aws_cloudwatch_event_target") if rc["name"] == "task_failed"]
+    (transformer,) = target["input_transformer"]
+    assert transformer["input_paths"]["exitCode"] == "$.detail.containers[0].exitCode"
+    assert "<exitCode>" in transformer["input_template"] and "<reason>" in transformer["input_template"]
+    # the notice rule's own failed invocations are alarmed like the schedules'
+    alarms = {rc["change"]["after"]["alarm_name"] for rc in plan.changes("aws_cloudwatch_metric_alarm")}
+    assert "dbops-example-runner-dbops-example-runner-task-failed-failed-invocations" in alarms
+    assert len([a for a in alarms if a.endswith("-failed-invocations")]) == 5

@@ -158,8 +158,9 @@ def test_runner_rules_start_their_tasks_with_least_privilege_roles(applied) -> N
     runner, estate = outputs["runner"], outputs["estate"]
     events, ecs, iam = aws.client("events"), aws.client("ecs"), aws.client("iam")
     rules = {r["Name"]: r for r in events.list_rules(NamePrefix=RUNNER)["Rules"]}
+    failed = rules.pop(f"{RUNNER}-task-failed")
     # dbops.toml [envs.lab.schedule]: SUN 01:00 for 4 h (test_drill_runner.py keeps the env's variables equal to it)
-    assert {name: r["ScheduleExpression"] for name, r in rules.items()} == {
+    assert {name: r.get("ScheduleExpression") for name, r in rules.items()} == {
         f"{RUNNER}-weekly-drill": "cron(0 1 ? * SUN *)", f"{RUNNER}-window-start": "cron(40 0 ? * SUN *)",
         f"{RUNNER}-window-end": "cron(0 5 ? * SUN *)", f"{RUNNER}-daily": "cron(0 6 * * ? *)"}
     assert all(r["State"] == "ENABLED" for r in rules.values())
@@ -201,6 +202,17 @@ def test_runner_rules_start_their_tasks_with_least_privilege_roles(applied) -> N
     assert {a for s in execution for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
         "logs:CreateLogStream", "logs:PutLogEvents",  # the log
         "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+
+    # A task that stops with a non-zero exit code, or never starts, is told to the alarm topic by ECS's own event.
+    pattern = json.loads(failed["EventPattern"])
+    cluster = ecs.describe_clusters(clusters=[RUNNER])["clusters"][0]["clusterArn"]
+    assert pattern["detail"]["clusterArn"] == [cluster] and pattern["detail"]["lastStatus"] == ["STOPPED"]
+    assert pattern["detail"]["$or"] == [{"containers": {"exitCode": [{"anything-but": [0]}]}}, {"stopCode": ["TaskFailedToStart"]}]
+    (notice,) = events.list_targets_by_rule(Rule=failed["Name"])["Targets"]
+    assert notice["Arn"] == estate["sns_topic_arn"] and "<exitCode>" in notice["InputTransformer"]["InputTemplate"]
+    topic_policy = json.loads(aws.client("sns").get_topic_attributes(TopicArn=estate["sns_topic_arn"])["Attributes"]["Policy"])
+    assert "events.amazonaws.com" in topic_policy["Statement"][0]["Principal"]["Service"]
+    rules[failed["Name"]] = failed  # its failed invocations are alarmed like the schedules'
 
     (group,) = aws.client("logs").describe_log_groups(logGroupNamePrefix=runner["log_group_name"])["logGroups"]
     assert group["retentionInDays"] == 365 and group["kmsKeyId"] == estate["kms_key_arn"]

@@ -137,3 +137,19 @@ def test_built_in_assumptions_give_the_weekly_drill_an_hour_and_other_runs_five_
     assert usage["fargate"]["run_minutes"] == 5
     assert usage["fargate"]["targets"]["weekly-drill"]["run_minutes"] == 60
     assert usage["logs"]["ingest_gb_per_month"] > 0
+
+
+def test_a_notice_to_an_sns_topic_costs_nothing_and_any_other_target_is_not_guessed() -> None:
+    notice = rc("aws_cloudwatch_event_target.task_failed", "aws_cloudwatch_event_target",
+                {"rule": "f", "target_id": "alarm-topic", "arn": "arn:aws:sns:us-east-1:123456789012:dbops-lab"})
+    (line,) = priced([notice]).lines
+    assert line.usd == 0 and "SNS" in line.basis
+    # the topic's ARN unknown at plan time: found from the configuration's reference
+    unknown = rc("aws_cloudwatch_event_target.task_failed", "aws_cloudwatch_event_target", {"rule": "f", "arn": None})
+    configuration = {"root_module": {"resources": [{"address": "aws_cloudwatch_event_target.task_failed",
+                                                    "expressions": {"arn": {"references": ["aws_sns_topic.alarms.arn", "aws_sns_topic.alarms"]}}}]}}
+    assert priced([unknown], {"configuration": configuration}).lines[0].usd == 0
+    lambda_target = rc("aws_cloudwatch_event_target.t", "aws_cloudwatch_event_target",
+                       {"rule": "f", "arn": "arn:aws:lambda:us-east-1:123456789012:function:f"})
+    result = priced([lambda_target])
+    assert result.lines == () and "not estimated" in result.unpriced[0].reason

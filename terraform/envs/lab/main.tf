@@ -66,5 +66,6 @@ module "runner" {
   db_security_group_ids = { aurora = module.estate.aurora_security_group_id }
   db_port               = module.estate.aurora_port
   kms_key_arn           = module.estate.kms_key_arn
+  alarm_topic_arn       = module.estate.sns_topic_arn
   tags                  = local.tags
 }

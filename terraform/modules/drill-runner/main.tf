@@ -297,3 +297,42 @@ resource "aws_cloudwatch_event_target" "this" {
     }
   }
 }
+
+# --- A task that did not succeed ---
+# A task that stops with a non-zero exit code (1 an objective missed, 2 could not run, 3 interrupted,
+# 4 not measured) or never starts (an image that cannot be pulled) may publish no metric at all: ECS's
+# own event goes to the alarm topic, naming the task, its exit code and why it stopped.
+
+resource "aws_cloudwatch_event_rule" "task_failed" {
+  name        = "${var.name}-task-failed"
+  description = "A dbops runner task of ${var.env} stopped with a non-zero exit code or failed to start"
+  event_pattern = jsonencode({
+    source        = ["aws.ecs"]
+    "detail-type" = ["ECS Task State Change"]
+    detail = {
+      clusterArn = [aws_ecs_cluster.this.arn]
+      lastStatus = ["STOPPED"]
+      "$or" = [
+        { containers = { exitCode = [{ "anything-but" = [0] }] } },
+        { stopCode = ["TaskFailedToStart"] },
+      ]
+    }
+  })
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "task_failed" {
+  rule      = aws_cloudwatch_event_rule.task_failed.name
+  target_id = "alarm-topic"
+  arn       = var.alarm_topic_arn
+
+  input_transformer {
+    input_paths = {
+      task     = "$.detail.group"
+      exitCode = "$.detail.containers[0].exitCode"
+      reason   = "$.detail.stoppedReason"
+      taskArn  = "$.detail.taskArn"
+    }
+    input_template = "\"dbops runner ${var.name} (${var.env}): <task> stopped, exit code <exitCode> (<reason>); its log is in ${aws_cloudwatch_log_group.this.name}, task <taskArn>\""
+  }
+}

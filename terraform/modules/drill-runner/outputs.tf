@@ -24,8 +24,8 @@ output "events_role_arn" {
 }
 
 output "rule_names" {
-  description = "EventBridge rules of the runner; the monitoring module alarms on their failed invocations (event_rule_names)."
-  value       = [for r in aws_cloudwatch_event_rule.this : r.name]
+  description = "EventBridge rules of the runner (the schedules and the failed-task notice); the monitoring module alarms on their failed invocations (event_rule_names)."
+  value       = concat([for r in aws_cloudwatch_event_rule.this : r.name], [aws_cloudwatch_event_rule.task_failed.name])
 }
 
 output "schedules" {

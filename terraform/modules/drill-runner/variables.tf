@@ -170,6 +170,11 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "alarm_topic_arn" {
+  description = "SNS topic told of every runner task that stops with a non-zero exit code or fails to start (the estate's alarm topic). EventBridge publishes to it: the topic's policy and its key must allow events.amazonaws.com (modules monitoring and kms)."
+  type        = string
+}
+
 variable "log_retention_days" {
   description = "Days CloudWatch Logs keeps the tasks' output (a value AWS provider 3.39 accepts). The log is the scheduled drills' evidence (their reports live on the task's scratch storage and end with it): a year by default, as auditors ask of recovery tests."
   type        = number

@@ -14,15 +14,31 @@ provider "aws" {
 locals {
   name = "dbops-example"
   tags = { example = "drill-runner-complete", "managed-by" = "dbops" }
+  # Who publishes to the alarm topic, and may therefore use its key.
+  publishers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
 }
 
 module "kms" {
   source = "../../../kms"
 
-  alias                 = "${local.name}-runner"
-  account_id            = var.account_id
-  allow_cloudwatch_logs = true
-  tags                  = local.tags
+  alias                    = "${local.name}-runner"
+  account_id               = var.account_id
+  allow_cloudwatch_logs    = true
+  sns_publisher_principals = local.publishers
+  tags                     = local.tags
+}
+
+# The alarm topic: CloudWatch alarms on the rules' failed invocations, EventBridge for failed tasks.
+module "monitoring" {
+  source = "../../../monitoring"
+
+  name                         = "${local.name}-runner"
+  account_id                   = var.account_id
+  kms_key_arn                  = module.kms.key_arn
+  publisher_service_principals = local.publishers
+  event_rule_names             = module.runner.rule_names
+  drill_env                    = "prod"
+  tags                         = local.tags
 }
 
 module "runner" {
@@ -44,6 +60,7 @@ module "runner" {
   subnet_ids            = var.subnet_ids
   db_security_group_ids = var.db_security_group_id == null ? {} : { aurora = var.db_security_group_id }
   kms_key_arn           = module.kms.key_arn
+  alarm_topic_arn       = module.monitoring.sns_topic_arn
   log_retention_days    = 731
   tags                  = local.tags
 }
