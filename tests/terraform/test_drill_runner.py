@@ -74,7 +74,7 @@ def test_a_window_across_midnight_moves_the_lead_and_the_end_to_the_next_or_prev
 
 
 def test_each_target_runs_its_dbops_command_on_the_env(example_plans: ExamplePlans) -> None:
-    confirm = ["--confirm", "prod:aurora:prod-aurora"]
+    confirm = ["--confirm", "prod:aurora:prod-aurora", "--confirm", "prod"]
     assert commands(example_plans.results[EXAMPLE]) == {
         # scripts/drill-weekly ENV [--publish-metrics] [--confirm ...]: the image's entrypoint
         "weekly-drill": ["prod", "--publish-metrics", *confirm],

@@ -111,7 +111,7 @@ variable "restore_target" {
 }
 
 variable "confirm" {
-  description = "Tokens passed as --confirm to every command, which a protected env requires (ENV:KIND:NAME or ENV)."
+  description = "Tokens passed as --confirm to every command. A protected env needs ENV:KIND:NAME for each target the weekly drill acts on and ENV itself for `schedule apply`, which acts on the whole env; a token a command does not need is ignored."
   type        = list(string)
   default     = []
 }

@@ -55,7 +55,7 @@ module "runner" {
   window_hours          = var.window_hours
   failover_target       = "aurora:prod-aurora"
   restore_target        = "aurora:prod-aurora"
-  confirm               = ["prod:aurora:prod-aurora"]
+  confirm               = ["prod:aurora:prod-aurora", "prod"] # the drills, then schedule apply (the whole env)
   vpc_id                = var.vpc_id
   subnet_ids            = var.subnet_ids
   db_security_group_ids = var.db_security_group_id == null ? {} : { aurora = var.db_security_group_id }
