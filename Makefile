@@ -94,10 +94,11 @@ test-latest: $(STAMP) $(MIRROR_STAMP) lab-packages
 demo: install
 	scripts/demo
 
-# The import layers and the lab's seam (contracts in .importlinter), then Terraform's fmt check and checkov.
+# The import layers and the lab's seam (contracts in .importlinter), then Terraform's fmt check and checkov
+# over terraform/ and over the runner image's Dockerfile.
 lint: install
 	$(BIN)/lint-imports --no-logo --no-cache .importlinter
-	$(BIN)/python -m ops.terraform.lint terraform
+	$(BIN)/python -m ops.terraform.lint terraform Dockerfile
 
 # fmt check and checkov gate the plan: a failure stops before Terraform runs.
 # plan saves the plan (DESTROY=1: a destroy plan) that apply (destroy) then applies exactly; deletes and

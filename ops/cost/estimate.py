@@ -16,6 +16,16 @@ usage assumptions, 730 hours a month):
 - aws_dynamodb_table: storage, on-demand requests or provisioned WCU/RCU (the table's and
   each global secondary index's), PITR.
 - aws_backup_vault, aws_kms_key, aws_cloudwatch_metric_alarm, aws_secretsmanager_secret.
+- aws_cloudwatch_log_group: the assumed GB ingested a month (logs.ingest_gb_per_month, per group
+  name under logs.groups) and, at steady state, that much for each month of its retention stored.
+  A group kept forever is unpriced: its storage grows without bound.
+- aws_cloudwatch_event_target to an SNS topic (the runner's failed-task notice): nothing.
+- aws_cloudwatch_event_target with an ECS Fargate task (module drill-runner): the rule's runs in
+  a 730-hour month (from its cron or rate expression) x the assumed minutes a run
+  (fargate.run_minutes, per target id under fargate.targets) x the task definition's vCPU and GB
+  at the Fargate prices. The task definition is the one its ARN names, else the one its
+  configuration refers to (when a for_each makes that several, they must agree on the size).
+  The task definitions, the cluster and the rules cost nothing of their own.
 - aws_db_proxy: RDS Proxy on provisioned Aurora is billed per vCPU-hour of the instances of
   the cluster it fronts (at least the catalog's minimum vCPUs): the proxy's aws_db_proxy_target
   names the cluster (by identifier, else by the configuration's references, followed through
@@ -64,6 +74,8 @@ NO_CHARGE = frozenset({
     "aws_s3_bucket_server_side_encryption_configuration",
     "aws_appautoscaling_target", "aws_appautoscaling_policy", "aws_secretsmanager_secret_version",
     "aws_db_proxy_default_target_group", "aws_db_proxy_target",
+    # Billed as the tasks EventBridge runs (their event targets' lines); scheduled rules are free.
+    "aws_ecs_cluster", "aws_ecs_task_definition", "aws_cloudwatch_event_rule",
 })
 # vCPUs of the Aurora instance classes the catalog prices (Amazon Aurora User Guide, "Hardware
 # specifications for DB instance classes for Aurora"); RDS Proxy is billed on them.
@@ -78,7 +90,12 @@ USAGE_KEYS: dict[str, tuple[str, ...]] = {
     "aurora": ("storage_gb", "io_million_per_month", "backup_gb", "serverless_acu_average"),
     "dynamodb": ("storage_gb", "write_million_per_month", "read_million_per_month"),
     "backup": ("storage_gb",),
+    "fargate": ("run_minutes",),
+    "logs": ("ingest_gb_per_month",),
 }
+# Sections whose defaults one named thing may override: its own table under this key.
+USAGE_OVERRIDES = {"dynamodb": "tables", "fargate": "targets", "logs": "groups"}
+WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
 @dataclass(frozen=True)
@@ -179,14 +196,14 @@ def validate_usage(data: dict[str, Any], name: str) -> None:
         if not isinstance(table, dict):
             raise ConfigError(f"{name}: '{section}' must be a table")
         for key, value in table.items():
-            if section == "dynamodb" and key == "tables":
+            if key == USAGE_OVERRIDES.get(section):
                 if not isinstance(value, dict):
-                    raise ConfigError(f"{name}: 'dynamodb.tables' must be a table of tables")
+                    raise ConfigError(f"{name}: '{section}.{key}' must be a table of tables")
                 for table_name, own in value.items():
                     if not isinstance(own, dict):
-                        raise ConfigError(f"{name}: 'dynamodb.tables.{table_name}' must be a table")
+                        raise ConfigError(f"{name}: '{section}.{key}.{table_name}' must be a table")
                     for k, v in own.items():
-                        _check_amount(name, f"dynamodb.tables.{table_name}", k, v, USAGE_KEYS["dynamodb"])
+                        _check_amount(name, f"{section}.{key}.{table_name}", k, v, USAGE_KEYS[section])
                 continue
             _check_amount(name, section, key, value, USAGE_KEYS[section])
 
@@ -296,6 +313,49 @@ def _follow(configuration: dict[str, Any], path: tuple[str, ...], refs: list[str
     return None
 
 
+def _block_reference(configuration: dict[str, Any], address: str, block: str, attribute: str) -> str | None:
+    """Like referenced_resource, for ATTRIBUTE inside the first BLOCK of the resource at ADDRESS."""
+    parts = _config_address(address).split(".")
+    path = tuple(parts[i + 1] for i in range(0, len(parts) - 2, 2) if parts[i] == "module")
+    local = ".".join(parts[2 * len(path):])
+    resource = next((r for r in _module_config(configuration, path).get("resources", []) or []
+                     if r.get("address") == local), {})
+    blocks = (resource.get("expressions") or {}).get(block) or [{}]
+    expr = (blocks[0] if isinstance(blocks, list) and blocks else {}).get(attribute) or {}
+    return _follow(configuration, path, expr.get("references", []) if isinstance(expr, dict) else [])
+
+
+def runs_per_month(expression: str) -> float:
+    """Runs of an EventBridge schedule expression in a 730-hour month; NotPriced for one it cannot count
+    (fields other than numbers, lists of numbers, *, ? and day names; a month or year restriction)."""
+    rate = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", expression)
+    if rate and int(rate[1]) > 0:
+        return HOURS_PER_MONTH * 60 / (int(rate[1]) * {"minute": 1, "hour": 60, "day": 1440}[rate[2]])
+    cron = re.fullmatch(r"cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)", expression)
+    if not cron:
+        raise NotPriced(f"schedule {expression!r}: not a cron or rate expression whose runs can be counted")
+    minute, hour, day_of_month, month, day_of_week, year = cron.groups()
+
+    def count(field: str, every: int) -> int:
+        if field == "*":
+            return every
+        values = field.split(",")
+        if not all(v.isdigit() for v in values):
+            raise NotPriced(f"schedule {expression!r}: '{field}' is not counted (only numbers, lists of numbers and *)")
+        return len(set(values))
+
+    per_day = count(minute, 60) * count(hour, 24)
+    if month != "*" or year != "*":
+        raise NotPriced(f"schedule {expression!r}: runs restricted to some months or years are not counted")
+    if day_of_month in ("*", "?") and day_of_week in ("*", "?"):
+        days = HOURS_PER_MONTH / 24
+    elif day_of_month == "?" and all(d in WEEKDAYS for d in day_of_week.split(",")):
+        days = len(set(day_of_week.split(","))) * HOURS_PER_MONTH / (24 * 7)
+    else:
+        raise NotPriced(f"schedule {expression!r}: days '{day_of_month} {day_of_week}' are not counted")
+    return per_day * days
+
+
 def referenced_resource(configuration: dict[str, Any], address: str, attribute: str) -> str | None:
     """Config address of the resource that ATTRIBUTE of the resource at ADDRESS refers to, when the
     plan does not know its value yet (e.g. a cluster id passed through module outputs and variables)."""
@@ -326,6 +386,8 @@ class Pricer:
         self.clusters = [rc for rc in changes if rc.get("type") == "aws_rds_cluster"]
         self.instances = [rc for rc in changes if rc.get("type") == "aws_rds_cluster_instance"]
         self.proxy_targets = [rc for rc in changes if rc.get("type") == "aws_db_proxy_target"]
+        self.rules = [rc for rc in changes if rc.get("type") == "aws_cloudwatch_event_rule"]
+        self.task_definitions = [rc for rc in changes if rc.get("type") == "aws_ecs_task_definition"]
         self.references = references or {}
         self.configuration = configuration or {}
 
@@ -345,7 +407,7 @@ class Pricer:
     def use(self, section: str, key: str, table: str | None = None) -> float:
         base = self.usage.get(section, {})
         if table is not None:
-            specific = base.get("tables", {}).get(table, {})
+            specific = base.get(USAGE_OVERRIDES.get(section, "tables"), {}).get(table, {})
             if key in specific:
                 return float(specific[key])
         if key not in base:
@@ -401,7 +463,66 @@ class Pricer:
             return Line(address, kind, self.price("secretsmanager.secret"), "1 secret")
         if kind == "aws_db_proxy":
             return self._proxy(rc, after)
+        if kind == "aws_cloudwatch_log_group":
+            return self._log_group(rc, after)
+        if kind == "aws_cloudwatch_event_target":
+            return self._event_target(rc, after)
         return None
+
+    def _log_group(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
+        days = after.get("retention_in_days")
+        if not days:
+            raise NotPriced("kept forever (no retention_in_days): its storage grows without bound")
+        gb = self.use("logs", "ingest_gb_per_month", after.get("name"))
+        stored = gb * float(days) / (HOURS_PER_MONTH / 24)  # a month's ingestion for each month kept
+        usd = gb * self.price("cloudwatch.logs.ingest") + stored * self.price("cloudwatch.logs.storage")
+        return Line(rc["address"], rc["type"], usd, f"{gb:g} GB ingested a month, kept {days} days: {stored:.2f} GB stored")
+
+    def _event_target(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
+        ecs = (after.get("ecs_target") or [None])[0]
+        if not ecs:
+            arn = after.get("arn") or ""
+            referenced = referenced_resource(self.configuration, rc["address"], "arn") or ""
+            if ":sns:" in arn or _config_address(referenced).split(".")[-2:-1] == ["aws_sns_topic"]:
+                return Line(rc["address"], rc["type"], 0.0, "EventBridge delivers AWS service events free; a few notices a month "
+                                                            "are within SNS's free tier")
+            raise NotPriced("neither an ECS task nor an SNS topic: what the target does is not estimated")
+        if ecs.get("launch_type") != "FARGATE":
+            raise NotPriced(f"launch type {ecs.get('launch_type')}: only Fargate tasks are priced")
+        rule = next((r for r in self.rules if (r["change"].get("after") or {}).get("name") == after.get("rule")), None)
+        if rule is None:
+            raise NotPriced(f"its rule {after.get('rule')} is not in the plan")
+        expression = (rule["change"].get("after") or {}).get("schedule_expression")
+        if not expression:
+            raise NotPriced(f"rule {after.get('rule')} runs on events, not a schedule: its runs cannot be counted")
+        runs = runs_per_month(expression) * float(ecs.get("task_count") or 1)
+        task = self._task_definition_of(rc, ecs)
+        vcpu, gb = float(task["cpu"]) / 1024, float(task["memory"]) / 1024
+        minutes = self.use("fargate", "run_minutes", after.get("target_id"))
+        hours = runs * minutes / 60
+        usd = hours * (vcpu * self.price("ecs.fargate.vcpu") + gb * self.price("ecs.fargate.memory"))
+        return Line(rc["address"], rc["type"], usd,
+                    f"{runs:.3g} runs a month ({expression}) x {minutes:g} min of {vcpu:g} vCPU, {gb:g} GB on Fargate")
+
+    def _task_definition_of(self, target: dict[str, Any], ecs: dict[str, Any]) -> dict[str, Any]:
+        """The planned size (cpu, memory) of the task definition an ECS target runs."""
+        arn = ecs.get("task_definition_arn")
+        if arn:
+            named = [t for t in self.task_definitions if (t["change"].get("after") or {}).get("arn") == arn]
+            if len(named) != 1:
+                raise NotPriced(f"its task definition {arn} is not in the plan")
+            candidates = named
+        else:
+            referenced = _block_reference(self.configuration, target["address"], "ecs_target", "task_definition_arn")
+            candidates = [t for t in self.task_definitions if referenced and _config_address(t["address"]) == referenced
+                          and t.get("module_address", "") == target.get("module_address", "")]
+        sizes = {((t["change"].get("after") or {}).get("cpu"), (t["change"].get("after") or {}).get("memory")) for t in candidates}
+        if not candidates:
+            raise NotPriced("its task definition is not in the plan (or not found from its references)")
+        if len(sizes) != 1 or None in next(iter(sizes)):
+            raise NotPriced("its task definition's cpu and memory are not known until apply")
+        cpu, memory = next(iter(sizes))
+        return {"cpu": cpu, "memory": memory}
 
     def targets_of(self, proxy: dict[str, Any]) -> list[dict[str, Any]]:
         """The proxy's aws_db_proxy_target resources: by proxy name, else the targets of its module."""

@@ -148,6 +148,83 @@ def test_aurora_drills_on_the_applied_lab_are_measured_from_the_client(applied) 
     assert [c["DBClusterIdentifier"] for c in aws.client("rds").describe_db_clusters()["DBClusters"]] == ["lab-aurora"]
 
 
+RUNNER = "dbops-lab-runner"
+
+
+def test_runner_rules_start_their_tasks_with_least_privilege_roles(applied) -> None:  # type: ignore[no-untyped-def]
+    """What Terraform made of the drill-runner in the emulator, read back the way AWS would answer."""
+    cli, aws, _ = applied
+    outputs = json.loads(cli("tf", "output", "--env", "lab", "--json").stdout)
+    runner, estate = outputs["runner"], outputs["estate"]
+    events, ecs, iam = aws.client("events"), aws.client("ecs"), aws.client("iam")
+    rules = {r["Name"]: r for r in events.list_rules(NamePrefix=RUNNER)["Rules"]}
+    failed = rules.pop(f"{RUNNER}-task-failed")
+    # dbops.toml [envs.lab.schedule]: SUN 01:00 for 4 h (test_drill_runner.py keeps the env's variables equal to it)
+    assert {name: r.get("ScheduleExpression") for name, r in rules.items()} == {
+        f"{RUNNER}-weekly-drill": "cron(0 1 ? * SUN *)", f"{RUNNER}-window-start": "cron(40 0 ? * SUN *)",
+        f"{RUNNER}-window-end": "cron(0 5 ? * SUN *)", f"{RUNNER}-daily": "cron(0 6 * * ? *)"}
+    assert all(r["State"] == "ENABLED" for r in rules.values())
+    task_definitions = set()
+    for name in rules:
+        for target in events.list_targets_by_rule(Rule=name)["Targets"]:
+            assert target["RoleArn"] == runner["events_role_arn"]
+            params = target["EcsParameters"]
+            assert params["LaunchType"] == "FARGATE" and params["TaskCount"] == 1
+            assert params["NetworkConfiguration"]["awsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+            definition = ecs.describe_task_definition(taskDefinition=params["TaskDefinitionArn"])["taskDefinition"]
+            task_definitions.add(definition["taskDefinitionArn"])
+            (container,) = definition["containerDefinitions"]
+            command = json.loads(target["Input"])["containerOverrides"][0]["command"]
+            assert command == runner["commands"][target["Id"]]["command"]
+            # the weekly drill runs the image's entrypoint (scripts/drill-weekly ENV ...), the rest `dbops ...`
+            assert container.get("entryPoint") == (None if target["Id"] == "weekly-drill" else ["dbops"]), target["Id"]
+            assert container["readonlyRootFilesystem"] is True and container["user"] == "10001:10001"
+            assert definition["taskRoleArn"] == runner["task_role_arn"]
+            assert definition["executionRoleArn"] == runner["execution_role_arn"]
+    assert len(task_definitions) == 2
+
+    def policy(role_arn: str) -> dict:
+        role = role_arn.rsplit("/", 1)[1]
+        (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        return json.loads(document) if isinstance(document, str) else document
+
+    given = json.loads((cli.config.env("lab").terraform_dir / "runner-policy.json").read_text())
+    assert policy(runner["task_role_arn"]) == given  # exactly the policy passed in
+    allowed = {s["Sid"]: s for s in policy(runner["events_role_arn"])["Statement"]}
+    assert set(allowed) == {"RunTheRunnerTasks", "PassTheTaskRoles"}
+    assert allowed["RunTheRunnerTasks"]["Action"] == "ecs:RunTask"
+    assert set(allowed["RunTheRunnerTasks"]["Resource"]) == task_definitions
+    assert allowed["PassTheTaskRoles"]["Action"] == "iam:PassRole"
+    assert set(allowed["PassTheTaskRoles"]["Resource"]) == {runner["task_role_arn"], runner["execution_role_arn"]}
+    execution = policy(runner["execution_role_arn"])["Statement"]
+    assert {a for s in execution for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
+        "logs:CreateLogStream", "logs:PutLogEvents",  # the log
+        "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+
+    # A task that stops with a non-zero exit code, or never starts, is told to the alarm topic by ECS's own event.
+    pattern = json.loads(failed["EventPattern"])
+    cluster = ecs.describe_clusters(clusters=[RUNNER])["clusters"][0]["clusterArn"]
+    assert pattern["detail"]["clusterArn"] == [cluster] and pattern["detail"]["lastStatus"] == ["STOPPED"]
+    assert pattern["detail"]["$or"] == [{"containers": {"exitCode": [{"anything-but": [0]}]}}, {"stopCode": ["TaskFailedToStart"]}]
+    (notice,) = events.list_targets_by_rule(Rule=failed["Name"])["Targets"]
+    assert notice["Arn"] == estate["sns_topic_arn"] and "<exitCode>" in notice["InputTransformer"]["InputTemplate"]
+    topic_policy = json.loads(aws.client("sns").get_topic_attributes(TopicArn=estate["sns_topic_arn"])["Attributes"]["Policy"])
+    assert "events.amazonaws.com" in topic_policy["Statement"][0]["Principal"]["Service"]
+    rules[failed["Name"]] = failed  # its failed invocations are alarmed like the schedules'
+
+    (group,) = aws.client("logs").describe_log_groups(logGroupNamePrefix=runner["log_group_name"])["logGroups"]
+    assert group["retentionInDays"] == 365 and group["kmsKeyId"] == estate["kms_key_arn"]
+    alarms = {a["AlarmName"]: a for a in aws.client("cloudwatch").describe_alarms(AlarmNamePrefix="dbops-lab-")["MetricAlarms"]}
+    for name in rules:
+        alarm = alarms[f"dbops-lab-{name}-failed-invocations"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Events", "FailedInvocations")
+        assert alarm["Dimensions"] == [{"Name": "RuleName", "Value": name}]
+        assert alarm["AlarmActions"] == [estate["sns_topic_arn"]]
+    assert {"dbops-lab-weekly-drill", "dbops-lab-weekly-drill-inconclusive"} <= set(alarms)  # the drill's own metrics
+
+
 # What the emulator does not read back as AWS would, so a plan after apply always shows it:
 # DB parameter group parameters, Serverless v1 scaling defaults, Performance Insights settings.
 EMULATOR_GAPS = {

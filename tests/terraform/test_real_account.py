@@ -21,6 +21,7 @@ PUBLISHER = {
     "aws_cloudwatch_metric_alarm": "cloudwatch.amazonaws.com",
     "aws_budgets_budget": "budgets.amazonaws.com",
     "aws_backup_vault_notifications": "backup.amazonaws.com",
+    "aws_cloudwatch_event_target": "events.amazonaws.com",  # the drill-runner's failed-task notice
 }
 # Conditions AWS documents on a key statement for services publishing to encrypted topics.
 PUBLISH_CONDITION_KEYS = {"kms:EncryptionContext:aws:sns:topicArn", "aws:SourceAccount", "aws:SourceArn"}
@@ -32,6 +33,8 @@ def _publishes_to_sns(rc: dict[str, Any]) -> bool:
         return bool(after.get("alarm_actions") or unknown.get("alarm_actions"))
     if rc["type"] == "aws_budgets_budget":
         return any(n.get("subscriber_sns_topic_arns") for n in after.get("notification", [])) or bool(unknown.get("notification"))
+    if rc["type"] == "aws_cloudwatch_event_target":  # a target that starts no ECS task is the topic
+        return not after.get("ecs_target")
     return rc["type"] == "aws_backup_vault_notifications"
 
 
@@ -66,7 +69,7 @@ def test_every_service_notifying_an_encrypted_topic_may_use_its_key(example_plan
             missing[name] = sorted(publishers - granted)  # their notifications would never arrive
         checked.append(name)
     assert missing == {}
-    assert {"backup/complete", "estate/complete", "monitoring/complete"} <= set(checked), checked
+    assert {"backup/complete", "estate/complete", "monitoring/complete", "drill-runner/complete"} <= set(checked), checked
 
 
 def test_estate_grants_the_key_to_exactly_the_topic_publishers(example_plans: ExamplePlans) -> None:

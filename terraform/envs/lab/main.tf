@@ -43,5 +43,29 @@ module "estate" {
   deletion_protection          = false
   rds_proxy_enabled            = var.rds_proxy_enabled
   account_budget_usd           = var.account_budget_usd
+  runner_rule_names            = module.runner.rule_names
   tags                         = local.tags
+}
+
+# The weekly drill, the window's stop/start and the daily checks, as AWS would run them: Fargate
+# tasks started by EventBridge. The emulator keeps the definitions and runs no task.
+module "runner" {
+  source = "../../modules/drill-runner"
+
+  name                  = "dbops-lab-runner"
+  env                   = "lab"
+  image                 = var.runner_image
+  task_policy_json      = file("${path.module}/runner-policy.json")
+  window_days           = var.window_days
+  window_start          = var.window_start
+  window_hours          = var.window_hours
+  failover_target       = "aurora:lab-aurora"
+  restore_target        = "aurora:lab-aurora"
+  vpc_id                = aws_vpc.lab.id
+  subnet_ids            = [for s in aws_subnet.lab : s.id]
+  db_security_group_ids = { aurora = module.estate.aurora_security_group_id }
+  db_port               = module.estate.aurora_port
+  kms_key_arn           = module.estate.kms_key_arn
+  alarm_topic_arn       = module.estate.sns_topic_arn
+  tags                  = local.tags
 }

@@ -21,3 +21,16 @@ output "estate" {
     alarm_names         = module.estate.alarm_names
   }
 }
+
+output "runner" {
+  description = "The drill runner: its rules' schedules (UTC), what each target runs, its log group."
+  value = {
+    schedules          = module.runner.schedules
+    commands           = module.runner.commands
+    rule_names         = module.runner.rule_names
+    log_group_name     = module.runner.log_group_name
+    task_role_arn      = module.runner.task_role_arn
+    execution_role_arn = module.runner.execution_role_arn
+    events_role_arn    = module.runner.events_role_arn
+  }
+}

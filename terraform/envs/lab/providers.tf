@@ -9,17 +9,19 @@ provider "aws" {
   skip_metadata_api_check     = true
 
   endpoints {
-    backup         = var.aws_endpoint
-    budgets        = var.aws_endpoint
-    cloudwatch     = var.aws_endpoint
-    cloudwatchlogs = var.aws_endpoint
-    dynamodb       = var.aws_endpoint
-    ec2            = var.aws_endpoint
-    iam            = var.aws_endpoint
-    kms            = var.aws_endpoint
-    rds            = var.aws_endpoint
-    secretsmanager = var.aws_endpoint
-    sns            = var.aws_endpoint
-    sts            = var.aws_endpoint
+    backup           = var.aws_endpoint
+    budgets          = var.aws_endpoint
+    cloudwatch       = var.aws_endpoint
+    cloudwatchevents = var.aws_endpoint
+    cloudwatchlogs   = var.aws_endpoint
+    dynamodb         = var.aws_endpoint
+    ec2              = var.aws_endpoint
+    ecs              = var.aws_endpoint
+    iam              = var.aws_endpoint
+    kms              = var.aws_endpoint
+    rds              = var.aws_endpoint
+    secretsmanager   = var.aws_endpoint
+    sns              = var.aws_endpoint
+    sts              = var.aws_endpoint
   }
 }

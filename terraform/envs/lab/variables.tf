@@ -54,3 +54,29 @@ variable "rds_proxy_enabled" {
   type        = bool
   default     = false
 }
+
+# The window in which the lab's Aurora cluster runs: dbops.toml [envs.lab.schedule], which
+# `dbops schedule apply` reads; tests/terraform/test_drill_runner.py keeps the two equal.
+variable "window_days" {
+  description = "Days of the lab's weekly window (UTC), as in dbops.toml [envs.lab.schedule] days."
+  type        = list(string)
+  default     = ["SUN"]
+}
+
+variable "window_start" {
+  description = "Start of the lab's window, HH:MM UTC, as in dbops.toml [envs.lab.schedule] start."
+  type        = string
+  default     = "01:00"
+}
+
+variable "window_hours" {
+  description = "Length of the lab's window in hours, as in dbops.toml [envs.lab.schedule] hours."
+  type        = number
+  default     = 4
+}
+
+variable "runner_image" {
+  description = "The dbops image the lab's runner tasks would run. The emulator pulls nothing: the default names no pushed image, only the shape of one (ECR, pinned by digest)."
+  type        = string
+  default     = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dbops@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+}

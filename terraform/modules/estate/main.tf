@@ -6,8 +6,9 @@ locals {
   # Names known at plan time, so the alarms' for_each keys are too.
   aurora_readers = [for i in range(var.aurora_reader_count) : "${var.aurora_name}-${i + 2}"]
   table_names    = ["${var.table_prefix}orders", "${var.table_prefix}sessions"]
-  # Services that publish to the alarm topic; the topic's key lets the same ones use it.
-  sns_publishers = ["cloudwatch.amazonaws.com", "backup.amazonaws.com", "budgets.amazonaws.com"]
+  # Services that publish to the alarm topic; the topic's key lets the same ones use it. EventBridge
+  # carries a drill-runner's failed tasks.
+  sns_publishers = ["cloudwatch.amazonaws.com", "backup.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"]
 }
 
 module "kms" {
@@ -111,6 +112,7 @@ module "monitoring" {
   dynamodb_table_names         = local.table_names
   backup_vault_name            = "dbops-${var.env}"
   drill_env                    = var.env
+  event_rule_names             = var.runner_rule_names
   tags                         = var.tags
 }
 

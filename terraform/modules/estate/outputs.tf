@@ -58,6 +58,16 @@ output "aurora_instance_ids" {
   value       = module.aurora.instance_ids
 }
 
+output "aurora_security_group_id" {
+  description = "Security group of the Aurora cluster (a drill-runner admits its tasks to it)."
+  value       = module.aurora.security_group_id
+}
+
+output "aurora_port" {
+  description = "PostgreSQL port of the Aurora cluster."
+  value       = module.aurora.port
+}
+
 output "aurora_log_group_name" {
   description = "Log group of the cluster's PostgreSQL log."
   value       = module.aurora.log_group_name

@@ -145,6 +145,12 @@ variable "account_budget_usd" {
   }
 }
 
+variable "runner_rule_names" {
+  description = "EventBridge rules of the env's drill-runner (its rule_names output); each gets a failed-invocations alarm on the alarm topic."
+  type        = list(string)
+  default     = []
+}
+
 variable "alarm_emails" {
   description = "Emails subscribed to the alarm topic."
   type        = list(string)

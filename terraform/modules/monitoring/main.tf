@@ -283,3 +283,24 @@ resource "aws_cloudwatch_metric_alarm" "weekly_drill_inconclusive" {
   ok_actions          = local.actions
   tags                = var.tags
 }
+
+# A rule that could not start its target (RunTask refused: a role, a subnet, a task definition
+# gone) runs nothing, so nothing publishes DrillFailed: its own metric is the only trace.
+resource "aws_cloudwatch_metric_alarm" "rule_failed_invocations" {
+  for_each = toset(var.event_rule_names)
+
+  alarm_name          = "${var.name}-${each.value}-failed-invocations"
+  alarm_description   = "EventBridge rule ${each.value} failed to start its dbops task"
+  namespace           = "AWS/Events"
+  metric_name         = "FailedInvocations"
+  dimensions          = { RuleName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}

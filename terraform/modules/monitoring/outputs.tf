@@ -22,5 +22,6 @@ output "alarm_names" {
     [for a in aws_cloudwatch_metric_alarm.weekly_drill_failed : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.weekly_drill_missing : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.weekly_drill_inconclusive : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.rule_failed_invocations : a.alarm_name],
   )
 }

@@ -66,6 +66,12 @@ variable "drill_kinds" {
   }
 }
 
+variable "event_rule_names" {
+  description = "EventBridge rules (the drill-runner module's rule_names) whose failed invocations raise an alarm: a scheduled drill or check that never started."
+  type        = list(string)
+  default     = []
+}
+
 variable "replica_lag_ms" {
   description = "Replica lag alarm threshold in milliseconds."
   type        = number
