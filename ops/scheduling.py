@@ -8,8 +8,13 @@ is InvalidDBClusterStateFault, RDS API reference). Run again, it changes nothing
 scheduler run it at the window's start, at its end and once a day (AWS starts a cluster that has been
 stopped for 7 days by itself; the daily run stops it again).
 
+A cluster is stopped only while `schedule apply` holds its drill lease (the ledger drills take, for a few
+minutes): a drill's cluster is `available` long before the drill ends measuring (after a failover, say), and a
+stop then would be counted as the drill's downtime. One that a drill holds is left running, with a warning
+naming the drill; the end-of-window or daily run stops it later.
+
 Each cluster is a check `SCHED[aurora:NAME]`: pass when it is in, or going to, the state the window
-wants; warn when it was left in another state; error when the call failed (never a pass).
+wants; warn when it was left in another state or to a drill; error when the call failed (never a pass).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from typing import Any
 
 from ops.aws import Aws, describe_aws_error
 from ops.config import Config, EnvConfig
+from ops.drills.common import new_drill_id
+from ops.errors import Busy
+from ops.lease import Ledger, ledger_for
 from ops.permissions import declare, need
 from ops.report import Journal
 from ops.targets import parse_target
@@ -77,12 +85,26 @@ def clusters(cfg: Config, env: EnvConfig) -> list[str]:
     return [t["name"] for t in inventory(cfg, env) if parse_target(t["id"]).kind == "aurora"]
 
 
+# How long a stop holds the cluster's drill lease: the StopDBCluster call, not the stop itself (a drill
+# refuses a stopping cluster on its own).
+STOP_LEASE_HOURS = 0.1
+
+
+def rds_clients(aws: Aws) -> tuple[Any, Any]:
+    """(reads, calls): reads retried as any read is; StartDBCluster and StopDBCluster sent once, since a refused
+    call is reported, not retried into a race with the state it found."""
+    return aws.client("rds"), aws.client("rds", attempts=1)
+
+
 def apply(cfg: Config, env: EnvConfig, window: Window, now: datetime, journal: Journal) -> None:
-    # A refused call is reported, not retried into a race with the state it found.
-    apply_to(Aws.for_env(cfg, env).client("rds", attempts=1), clusters(cfg, env), window, now, journal)
+    reads, calls = rds_clients(Aws.for_env(cfg, env))
+    apply_to(reads, clusters(cfg, env), window, now, journal, calls=calls, ledger=ledger_for(cfg, env))
 
 
-def apply_to(rds: Any, names: list[str], window: Window, now: datetime, journal: Journal) -> None:
+def apply_to(rds: Any, names: list[str], window: Window, now: datetime, journal: Journal, calls: Any = None,
+             ledger: Ledger | None = None) -> None:
+    """`rds` reads, `calls` (rds when None) starts and stops; a stop holds the cluster's lease in `ledger`."""
+    calls = calls if calls is not None else rds
     inside, said = where(window, now)
     journal.details.update(schedule=window.describe(), inside_window=inside, at=now.isoformat())
     journal.event("window", said)
@@ -94,12 +116,36 @@ def apply_to(rds: Any, names: list[str], window: Window, now: datetime, journal:
             journal.check(check_id, "error", f"cannot read its state: {describe_aws_error(exc) or exc}", objective=True)
             continue
         decision = decide(status, inside)
-        if decision.call is not None:
+        if decision.call == "start":
+            after = _call(calls.start_db_cluster, name, status, decision, check_id, journal)
+        elif decision.call == "stop":
             try:
-                call: Any = rds.start_db_cluster if decision.call == "start" else rds.stop_db_cluster
-                after = call(DBClusterIdentifier=name)["DBCluster"]["Status"]
-            except Exception as exc:  # noqa: BLE001 — said in the check, the other clusters still get theirs
-                journal.check(check_id, "error", f"{status}: {decision.call} refused: {describe_aws_error(exc) or exc}", objective=True)
+                lease = ledger.acquire(f"aurora:{name}", new_drill_id("schedule"), hours=STOP_LEASE_HOURS) if ledger else None
+            except Busy as busy:
+                held = str(busy).split(";")[0]  # "aurora:NAME is held by drill ID (pid ...)"
+                journal.check(check_id, "warn", f"{status} outside its window: left running, {held}; the next "
+                                                "schedule apply (end of window or daily) stops it", objective=True)
                 continue
+            except Exception as exc:  # noqa: BLE001 — a lease not taken is no licence to stop: an error, left running
+                journal.check(check_id, "error", f"{status} outside its window: left running, its drill lease could not be "
+                                                 f"taken: {describe_aws_error(exc) or exc}", objective=True)
+                continue
+            try:
+                after = _call(calls.stop_db_cluster, name, status, decision, check_id, journal)
+            finally:
+                if lease is not None:
+                    lease.release()
+        if decision.call is not None:
+            if after is None:
+                continue  # refused: _call said so
             journal.event(decision.call, f"aurora:{name}: {status} -> {after}")
         journal.check(check_id, decision.status, decision.why, objective=True)
+
+
+def _call(call: Any, name: str, status: str, decision: Decision, check_id: str, journal: Journal) -> str | None:
+    """The cluster's status after the call; None when it was refused (said as an error check)."""
+    try:
+        return str(call(DBClusterIdentifier=name)["DBCluster"]["Status"])
+    except Exception as exc:  # noqa: BLE001 — said in the check, the other clusters still get theirs
+        journal.check(check_id, "error", f"{status}: {decision.call} refused: {describe_aws_error(exc) or exc}", objective=True)
+        return None

@@ -57,7 +57,7 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         "backup verify": (*drill, collect.CALLS, assume_role.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,
                           dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
         "janitor": (aws.ACCOUNT, lease.CALLS, janitor.CALLS, aurora.READS),
-        "schedule apply": (aws.ACCOUNT, scheduling.CALLS),
+        "schedule apply": (aws.ACCOUNT, lease.CALLS, scheduling.CALLS),  # a stop holds the cluster's drill lease
     }
 
 

@@ -185,6 +185,27 @@ def test_schedule_apply_stops_outside_the_window_and_starts_inside_it_and_is_ide
     assert code == 0 and "nothing to start or stop" in data["summary"], data
 
 
+def test_schedule_apply_leaves_running_a_cluster_a_drill_holds_and_stops_it_once_released(sched: Sched) -> None:
+    from ops.lease import lab_ledger
+
+    running(sched)
+    # A drill's lease on the cluster, taken as drills take it (its ledger, the cluster named in other letters).
+    with lab_ledger(sched.outside.config.lab_dir).acquire(f"aurora:{CLUSTER.upper()}", "failover-held-by-test", hours=1.0):
+        code, data = apply(sched.outside)
+        assert code == 0, data
+        check = next(c for c in data["checks"] if c["id"] == f"SCHED[{TARGET}]")
+        assert check["status"] == "warn" and "left running" in check["detail"], check
+        assert "failover-held-by-test" in check["detail"] and "stops it" in check["detail"], check
+        assert "nothing to start or stop" in data["summary"], data
+        time.sleep(1)
+        assert state(sched)[0] == "available"  # never sent StopDBCluster
+    # Negative control: the lease given back, the same run stops it.
+    code, data = apply(sched.outside)
+    assert code == 0 and f"{TARGET}: available -> stopping" in data["summary"], data
+    assert {c["id"]: c["status"] for c in data["checks"]} == {f"SCHED[{TARGET}]": "pass"}
+    wait_for(sched, "stopped")
+
+
 def test_stop_and_start_refuse_a_cluster_in_the_wrong_state(sched: Sched) -> None:
     from botocore.exceptions import ClientError
 

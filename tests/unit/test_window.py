@@ -140,3 +140,12 @@ def test_schedule_apply_reports_a_failed_read_or_a_refused_call_as_an_error_and_
     assert checks["SCHED[aurora:b]"].status == "error" and "stop refused" in checks["SCHED[aurora:b]"].detail
     assert checks["SCHED[aurora:c]"].status == "pass"  # the others still get theirs
     assert journal.finish().status == "error"  # never a pass on what failed
+
+
+def test_schedule_apply_retries_its_reads_and_sends_start_and_stop_once() -> None:
+    from ops.aws import Aws
+    from ops.scheduling import rds_clients
+
+    reads, calls = rds_clients(Aws(region="us-east-1", endpoint_url="http://127.0.0.1:9"))  # no call is sent
+    assert reads.meta.config.retries["total_max_attempts"] > 1  # a throttled DescribeDBClusters is tried again
+    assert calls.meta.config.retries["total_max_attempts"] == 1
