@@ -230,7 +230,10 @@ _SCHEDULE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
              f"a non-empty list of distinct day names from {', '.join(DAYS)} (e.g. [\"SUN\"])"),
     "start": (valid_start, 'a UTC time as "HH:MM" (e.g. "01:00")'),
     "hours": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 24, "a whole number of hours from 1 to 24"),
+    # A protected env's --confirm is given for drills; stopping its clusters outside the window is said here.
+    "allow_stop": (_boolean, "true or false"),
 }
+_SCHEDULE_REQUIRED = ("days", "start", "hours")
 _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env": (_string, "an env name"),
     "report_dir": (_string, "a path"),
@@ -253,13 +256,16 @@ _WAIVER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def _schedule(table: Any, prefix: str, source: str) -> Window | None:
+def _schedule(table: Any, prefix: str, source: str, protected: bool) -> Window | None:
     if table is None:
         return None
     _check_table(table, _SCHEDULE_RULES, prefix, source)
-    missing = [k for k in _SCHEDULE_RULES if k not in table]
+    missing = [k for k in _SCHEDULE_REQUIRED if k not in table]
     if missing:
         raise ConfigError(f"{source}: '{prefix}.{missing[0]}' is required: a schedule names its days, start and hours")
+    if protected and table.get("allow_stop") is not True:
+        raise ConfigError(f"{source}: '{prefix}.allow_stop' must be true on a protected env: its schedule stops its "
+                          "clusters outside the window, which the env's --confirm (given for drills) does not say")
     return parse_window(table["days"], table["start"], table["hours"])
 
 
@@ -344,7 +350,7 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
         own_policy = _policy(table.pop("policy", {}), f"envs.{name}.policy", source) if isinstance(table, dict) else {}
         waivers = _waivers(table.pop("waivers", []), f"envs.{name}.waivers", source) if isinstance(table, dict) else ()
         accounts_table = table.pop("accounts", []) if isinstance(table, dict) else []
-        schedule = _schedule(table.pop("schedule", None), f"envs.{name}.schedule", source) if isinstance(table, dict) else None
+        schedule_table = table.pop("schedule", None) if isinstance(table, dict) else None
         table = _check_table(table, _ENV_RULES, f"envs.{name}", source)
         endpoint = table.get("endpoint")
         if endpoint is not None and endpoint != EMBEDDED and not endpoint.startswith(("http://", "https://")):
@@ -354,13 +360,15 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
         if accounts and table.get("account_id") is None:
             raise ConfigError(f"{source}: 'envs.{name}.accounts' needs 'envs.{name}.account_id': the account whose "
                               "credentials assume the others' roles is named first")
+        # Anything but the embedded lab can be a real account: protected unless it says otherwise.
+        protected = table.get("protected", endpoint != EMBEDDED)
+        schedule = _schedule(schedule_table, f"envs.{name}.schedule", source, protected)
         envs[name] = EnvConfig(
             name=name,
             region=table.get("region", "us-east-1"),
             endpoint=endpoint,
             terraform_dir=(root / tf_dir) if tf_dir else None,
-            # Anything but the embedded lab can be a real account: protected unless it says otherwise.
-            protected=table.get("protected", endpoint != EMBEDDED),
+            protected=protected,
             profile=table.get("profile"),
             lease_table=table.get("lease_table", DEFAULT_LEASE_TABLE),
             policy=tuple(sorted(own_policy.items())),

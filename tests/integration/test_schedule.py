@@ -226,7 +226,13 @@ def test_schedule_apply_without_a_schedule_or_confirmation_changes_nothing(sched
     result = sched.always("schedule", "apply", "--env", "lab")
     assert result.exit_code == 2 and "has no [envs.lab.schedule]" in result.stderr and "Traceback" not in result.output
     protected = tmp_path / "dbops.toml"
-    protected.write_text(sched.outside.config_path.read_text().replace("protected = false", "protected = true", 1))
+    text = sched.outside.config_path.read_text().replace("protected = false", "protected = true", 1)
+    # A protected env's schedule stops its clusters only when it says so (its --confirm is given for drills).
+    protected.write_text(text)
+    result = Cli(protected, sched.outside.lab_dir)("schedule", "apply", "--env", "lab", "--confirm", "lab")
+    assert result.exit_code == 2 and "'envs.lab.schedule.allow_stop' must be true" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    protected.write_text(text.replace("[envs.lab.schedule]\n", "[envs.lab.schedule]\nallow_stop = true\n", 1))
     result = Cli(protected, sched.outside.lab_dir)("schedule", "apply", "--env", "lab")
     assert result.exit_code == 2 and "--confirm lab" in result.stderr, result.output
     time.sleep(1)

@@ -100,11 +100,30 @@ def test_the_schedule_is_read_from_the_env(tmp_path: Path) -> None:
     ('days = ["SUN"]\nstart = "01:00"\nhours = 2.5\n', "envs.lab.schedule.hours"),
     ('days = ["SUN"]\nstart = "01:00"\n', "envs.lab.schedule.hours"),
     ('days = ["SUN"]\nstart = "01:00"\nhours = 4\nend = "05:00"\n', "envs.lab.schedule.end"),
+    ('days = ["SUN"]\nstart = "01:00"\nhours = 4\nallow_stop = "yes"\n', "envs.lab.schedule.allow_stop"),
 ])
 def test_a_bad_schedule_is_refused_naming_its_key(tmp_path: Path, table: str, named: str) -> None:
     with pytest.raises(ConfigError) as refused:
         load(tmp_path, table)
     assert f"'{named}'" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_protected_envs_schedule_must_say_allow_stop(tmp_path: Path) -> None:
+    window = 'days = ["SUN"]\nstart = "01:00"\nhours = 4\n'
+    prod = '[envs.prod]\nendpoint = "https://rds.example.invalid"\nregion = "us-east-1"\n'  # protected by default
+    path = tmp_path / "dbops.toml"
+    for table in (window, window + "allow_stop = false\n"):
+        path.write_text(prod + "[envs.prod.schedule]\n" + table)
+        with pytest.raises(ConfigError) as refused:
+            config_mod.load(path, environ={})
+        assert "'envs.prod.schedule.allow_stop' must be true on a protected env" in str(refused.value)
+        assert "\n" not in str(refused.value)
+    path.write_text(prod + "[envs.prod.schedule]\n" + window + "allow_stop = true\n")
+    assert config_mod.load(path, environ={}).env("prod").schedule == SUN_1_TO_5
+    # Negative control: an unprotected env's schedule needs no such line.
+    assert load(tmp_path, window).env("lab").schedule == SUN_1_TO_5
+    path.write_text(prod + "protected = false\n[envs.prod.schedule]\n" + window)
+    assert config_mod.load(path, environ={}).env("prod").schedule == SUN_1_TO_5
 
 
 def test_the_repositorys_lab_env_has_a_weekly_window_and_the_80_usd_budget() -> None:
