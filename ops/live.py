@@ -10,6 +10,7 @@ from ops.config import Config, EnvConfig
 from ops.plugins import target_kind
 from ops.report import measured
 from ops.targets import TargetRef
+from ops.window import tags_of
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -42,6 +43,7 @@ def cluster_values(cfg: Config, env: EnvConfig, ref: TargetRef) -> dict[str, Any
     else:
         c = target._cluster()
         values["writer_endpoint"] = f"{c.get('Endpoint')}:{c.get('Port', 5432)}"
+        values["tags"] = tags_of(c.get("TagList"))  # the schedule's stop is told by its tag
         values["connections"] = target.writer_connections()
         latest = c.get("LatestRestorableTime")
         newest = newest_snapshot_time(target.rds, ref.name)

@@ -13,6 +13,11 @@ minutes): a drill's cluster is `available` long before the drill ends measuring 
 stop then would be counted as the drill's downtime. One that a drill holds is left running, with a warning
 naming the drill; the end-of-window or daily run stops it later.
 
+Before it stops a cluster it tags it (`dbops:stopped-by` = `schedule`, `dbops:stopped-at`), and it removes
+those tags when it starts it, or finds it running: status calls a stopped cluster `stopped-by-schedule` only
+with them. A cluster it could not tag is left running (an error): a stop without the evidence would read as
+a person's.
+
 Each cluster is a check `SCHED[aurora:NAME]`: pass when it is in, or going to, the state the window
 wants; warn when it was left in another state or to a drill; error when the call failed (never a pass).
 """
@@ -31,7 +36,7 @@ from ops.lease import Ledger, ledger_for
 from ops.permissions import declare, need
 from ops.report import Journal
 from ops.targets import parse_target
-from ops.window import LEAD, Window
+from ops.window import LEAD, SCHEDULE_TAGS, STOPPED_AT, STOPPED_BY, Window, tags_of
 
 # Start and stop the env's Aurora clusters by its weekly window.
 CALLS = declare(
@@ -39,6 +44,8 @@ CALLS = declare(
     need("rds:DescribeDBClusters", on="rds-cluster"),
     need("rds:StartDBCluster", on="rds-cluster"),
     need("rds:StopDBCluster", on="rds-cluster"),
+    need("rds:AddTagsToResource", on="rds-cluster", why="dbops:stopped-by and dbops:stopped-at, before a stop"),
+    need("rds:RemoveTagsFromResource", on="rds-cluster", why="those tags, once the cluster runs again"),
 )
 
 
@@ -111,7 +118,8 @@ def apply_to(rds: Any, names: list[str], window: Window, now: datetime, journal:
     for name in names:
         check_id = f"SCHED[aurora:{name}]"
         try:
-            status = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]["Status"]
+            cluster = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
+            status, arn, tags = cluster["Status"], cluster["DBClusterArn"], tags_of(cluster.get("TagList"))
         except Exception as exc:  # noqa: BLE001 — a failed read is an error, never "nothing to do"
             journal.check(check_id, "error", f"cannot read its state: {describe_aws_error(exc) or exc}", objective=True)
             continue
@@ -119,27 +127,51 @@ def apply_to(rds: Any, names: list[str], window: Window, now: datetime, journal:
         if decision.call == "start":
             after = _call(calls.start_db_cluster, name, status, decision, check_id, journal)
         elif decision.call == "stop":
-            try:
-                lease = ledger.acquire(f"aurora:{name}", new_drill_id("schedule"), hours=STOP_LEASE_HOURS) if ledger else None
-            except Busy as busy:
-                held = str(busy).split(";")[0]  # "aurora:NAME is held by drill ID (pid ...)"
-                journal.check(check_id, "warn", f"{status} outside its window: left running, {held}; the next "
-                                                "schedule apply (end of window or daily) stops it", objective=True)
-                continue
-            except Exception as exc:  # noqa: BLE001 — a lease not taken is no licence to stop: an error, left running
-                journal.check(check_id, "error", f"{status} outside its window: left running, its drill lease could not be "
-                                                 f"taken: {describe_aws_error(exc) or exc}", objective=True)
-                continue
-            try:
-                after = _call(calls.stop_db_cluster, name, status, decision, check_id, journal)
-            finally:
-                if lease is not None:
-                    lease.release()
+            after = _stop(calls, ledger, name, arn, status, decision, now, check_id, journal)
         if decision.call is not None:
             if after is None:
-                continue  # refused: _call said so
+                continue  # left as it was: a check says why
             journal.event(decision.call, f"aurora:{name}: {status} -> {after}")
+        running = decision.call == "start" or (decision.call is None and status not in ("stopped", "stopping"))
+        if running and any(k in tags for k in SCHEDULE_TAGS):
+            # Running again (started here, by a drill, or by AWS after 7 days): the stop's evidence goes, so a later
+            # stop by anyone else is not taken for the schedule's.
+            try:
+                calls.remove_tags_from_resource(ResourceName=arn, TagKeys=list(SCHEDULE_TAGS))
+            except Exception as exc:  # noqa: BLE001 — said, the cluster's state is still as the window wants
+                journal.check(check_id, "warn", f"{decision.why}; its {STOPPED_BY} tag could not be removed: "
+                                                f"{describe_aws_error(exc) or exc}", objective=True)
+                continue
         journal.check(check_id, decision.status, decision.why, objective=True)
+
+
+def _stop(calls: Any, ledger: Ledger | None, name: str, arn: str, status: str, decision: Decision, now: datetime,
+          check_id: str, journal: Journal) -> str | None:
+    """Tag the cluster as stopped by the schedule and stop it, holding its drill lease; its status after the
+    call, or None when it was left running (said in a check)."""
+    try:
+        lease = ledger.acquire(f"aurora:{name}", new_drill_id("schedule"), hours=STOP_LEASE_HOURS) if ledger else None
+    except Busy as busy:
+        held = str(busy).split(";")[0]  # "aurora:NAME is held by drill ID (pid ...)"
+        journal.check(check_id, "warn", f"{status} outside its window: left running, {held}; the next "
+                                        "schedule apply (end of window or daily) stops it", objective=True)
+        return None
+    except Exception as exc:  # noqa: BLE001 — a lease not taken is no licence to stop: an error, left running
+        journal.check(check_id, "error", f"{status} outside its window: left running, its drill lease could not be "
+                                         f"taken: {describe_aws_error(exc) or exc}", objective=True)
+        return None
+    try:
+        calls.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": STOPPED_BY, "Value": "schedule"},
+                                                          {"Key": STOPPED_AT, "Value": f"{now:%Y-%m-%dT%H:%M:%SZ}"}])
+    except Exception as exc:  # noqa: BLE001 — untagged, its stop would read as a person's: not stopped
+        journal.check(check_id, "error", f"{status} outside its window: left running, it could not be tagged as "
+                                         f"stopped by the schedule: {describe_aws_error(exc) or exc}", objective=True)
+        return None
+    else:
+        return _call(calls.stop_db_cluster, name, status, decision, check_id, journal)
+    finally:
+        if lease is not None:
+            lease.release()
 
 
 def _call(call: Any, name: str, status: str, decision: Decision, check_id: str, journal: Journal) -> str | None:

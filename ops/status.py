@@ -55,8 +55,9 @@ def _row(cfg: Config, env: EnvConfig, target: str, burn: str, now: datetime) -> 
 
 def _health(v: dict[str, Any], window: Window | None, now: datetime) -> str:
     if v["status"] == "stopped":
-        # Outside its window a stopped cluster is as meant; inside it, or with no window, it is a finding.
-        label = stopped_label("stopped", window, now)
+        # Outside its window a cluster the schedule stopped (its tag says so) is as meant; one stopped otherwise,
+        # inside its window, or with no window, is a finding.
+        label = stopped_label("stopped", window, now, v.get("tags", {}))
         if label == "stopped" and window is not None:
             return f"stopped: inside its window ({window.describe()}), it should run"
         return label

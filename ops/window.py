@@ -94,9 +94,23 @@ def valid_start(text: object) -> bool:
     return hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60
 
 
-def stopped_label(status: str, window: Window | None, now: datetime) -> str:
-    """A cluster's status as on-call reads it: `stopped` outside its window is `stopped-by-schedule` (meant);
-    `stopped` inside its window, or without one, stays `stopped` (a finding)."""
+# `schedule apply` tags a cluster before it stops it, and removes the tags once it runs again: the evidence
+# that the schedule stopped it, where a person's stop or a failed operation leaves none.
+STOPPED_BY = "dbops:stopped-by"  # "schedule"
+STOPPED_AT = "dbops:stopped-at"  # when, YYYY-MM-DDTHH:MM:SSZ
+SCHEDULE_TAGS = (STOPPED_BY, STOPPED_AT)
+NOT_BY_SCHEDULE = "stopped (not by the schedule)"
+
+
+def tags_of(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
+    """An RDS TagList ([{"Key": ..., "Value": ...}]) as a dict."""
+    return {t["Key"]: t["Value"] for t in tag_list or ()}
+
+
+def stopped_label(status: str, window: Window | None, now: datetime, tags: dict[str, str]) -> str:
+    """A cluster's status as on-call reads it: `stopped` outside its window is `stopped-by-schedule` (meant) only
+    when it carries the schedule's tag, else `stopped (not by the schedule)` (a finding: a person's stop, a failed
+    operation); `stopped` inside its window, or without one, stays `stopped` (a finding)."""
     if status == "stopped" and window is not None and window.current(now) is None:
-        return "stopped-by-schedule"
+        return "stopped-by-schedule" if tags.get(STOPPED_BY) == "schedule" else NOT_BY_SCHEDULE
     return status

@@ -10,7 +10,7 @@ from ops.checks.collect import covered_by
 from ops.checks.registry import Finding, check, failed_read
 from ops.config import EnvConfig, Policy
 from ops.targets.recovery_point import USABLE_POINT_STATES
-from ops.window import stopped_label
+from ops.window import stopped_label, tags_of
 
 
 def _age_h(now: datetime, then: datetime) -> float:
@@ -140,7 +140,8 @@ def _judged_at(cid: str, s: dict[str, Any], env: EnvConfig) -> tuple[datetime, s
         return Finding(cid, "unknown", f"could not determine: the cluster is stopped, but no '{STOPPED_MESSAGE}' event in the "
                                        "last 14 days says when (RDS keeps events 14 days), so its backups at its stop are not measured")
     stopped_at = max(stops)
-    by = "by its schedule" if stopped_label("stopped", env.schedule, s["now"]) == "stopped-by-schedule" else "outside any schedule"
+    label = stopped_label("stopped", env.schedule, s["now"], tags_of(s["cluster"].value.get("TagList")))
+    by = "by its schedule" if label == "stopped-by-schedule" else "outside any schedule"
     return stopped_at, (f"stopped {by} since {stopped_at:%Y-%m-%d %H:%M:%S} UTC ('{STOPPED_MESSAGE}' event): no write since, "
                         "so judged at the stop")
 

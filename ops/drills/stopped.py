@@ -25,7 +25,7 @@ START_FLAG = "--start-if-stopped"
 @dataclass(frozen=True)
 class Started:
     target: str
-    was: str  # stopped or stopped-by-schedule
+    was: str  # stopped, stopped-by-schedule or stopped (not by the schedule)
     seconds: float
 
 
@@ -35,7 +35,7 @@ def ensure_running(cluster: Any, start_if_stopped: bool, window: Window | None, 
     status = cluster.cluster_status() if hasattr(cluster, "cluster_status") else "available"
     if status not in ("stopped", "stopping", "starting"):
         return None
-    label = stopped_label(status, window, now)
+    label = stopped_label(status, window, now, cluster.cluster_tags() if hasattr(cluster, "cluster_tags") else {})
     if not start_if_stopped:
         raise UsageError(f"{cluster.ref} is {label}: a drill on it would measure the stop; add {START_FLAG} to start it "
                          "first (or run `dbops schedule apply` inside its window)")

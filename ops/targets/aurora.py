@@ -18,6 +18,7 @@ from ops.errors import CannotRun, ConfigError, RestoreFailed, UsageError
 from ops.targets import TargetRef
 from ops.targets.base import ClientEndpoint, ClusterState, Heal, MemberState, parse_host_port, pgbouncer_console, wait_restorable
 from ops.permissions import declare, need
+from ops.window import tags_of
 
 # Aurora point-in-time restores take tens of minutes (the restore, then the new instance).
 RESTORE_TIMEOUT_S = 3600.0
@@ -193,6 +194,9 @@ class AuroraTarget:
 
     def cluster_status(self) -> str:
         return str(self._cluster()["Status"])
+
+    def cluster_tags(self) -> dict[str, str]:
+        return tags_of(self._cluster().get("TagList"))
 
     def start(self, timeout: float = 1800.0, call: bool = True) -> bool:
         """StartDBCluster (call=False: one already starting), then wait until the cluster and its instances are

@@ -185,6 +185,28 @@ def test_schedule_apply_stops_outside_the_window_and_starts_inside_it_and_is_ide
     assert code == 0 and "nothing to start or stop" in data["summary"], data
 
 
+def tags(s: Sched) -> dict[str, str]:
+    cluster = aws(s).client("rds").describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]
+    return {t["Key"]: t["Value"] for t in cluster.get("TagList", [])}
+
+
+def test_schedule_apply_tags_a_cluster_before_it_stops_it_and_removes_the_tags_when_it_starts_it(sched: Sched) -> None:
+    running(sched)
+    assert "dbops:stopped-by" not in tags(sched)
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    code, data = apply(sched.outside)
+    assert code == 0 and f"{TARGET}: available -> stopping" in data["summary"], data
+    stamped = tags(sched)
+    assert stamped["dbops:stopped-by"] == "schedule", stamped
+    at = datetime.strptime(stamped["dbops:stopped-at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert before - timedelta(seconds=1) <= at <= datetime.now(timezone.utc)
+    wait_for(sched, "stopped")
+    code, data = apply(sched.inside)
+    assert code == 0 and f"{TARGET}: stopped -> starting" in data["summary"], data
+    assert not {"dbops:stopped-by", "dbops:stopped-at"} & set(tags(sched)), tags(sched)
+    wait_for(sched, "available")
+
+
 def test_schedule_apply_leaves_running_a_cluster_a_drill_holds_and_stops_it_once_released(sched: Sched) -> None:
     from ops.lease import lab_ledger
 
@@ -251,6 +273,23 @@ def test_status_shows_stopped_by_schedule_outside_the_window_and_a_finding_insid
     inside = status_of(sched.inside)
     assert inside.startswith("stopped: inside its window") and "should run" in inside
     assert status_of(sched.always) == "stopped"
+
+
+def test_a_cluster_stopped_by_hand_outside_the_window_is_not_stopped_by_schedule(sched: Sched) -> None:
+    running(sched)
+    aws(sched).client("rds", attempts=1).stop_db_cluster(DBClusterIdentifier=CLUSTER)  # a person's stop: no tag
+    wait_for(sched, "stopped")
+    try:
+        assert status_of(sched.outside) == "stopped (not by the schedule)"
+        result = sched.outside("backup", "verify", TARGET, "--env", "lab", "--json")
+        restorable = next(c for c in json.loads(result.stdout)["checks"] if c["id"] == f"BKP-AURORA-RESTORABLE[{TARGET}]")
+        assert "stopped outside any schedule since" in restorable["detail"], restorable
+        # Positive control: the same cluster stopped by `schedule apply` is the schedule's.
+        running(sched)
+        stopped(sched)
+        assert status_of(sched.outside) == "stopped-by-schedule"
+    finally:
+        running(sched)
 
 
 def test_a_drill_on_a_stopped_cluster_is_refused_and_changes_nothing(sched: Sched) -> None:

@@ -51,12 +51,16 @@ def test_the_lab_setting_round_trips() -> None:
     assert from_setting("") is None
 
 
-def test_a_stopped_cluster_outside_its_window_is_stopped_by_schedule_inside_it_is_stopped() -> None:
+def test_a_stopped_cluster_is_stopped_by_schedule_only_outside_its_window_and_with_the_schedules_tag() -> None:
     outside, inside = utc(2026, 12, 6, 22), utc(2026, 12, 6, 2)
-    assert stopped_label("stopped", SUN_1_TO_5, outside) == "stopped-by-schedule"
-    assert stopped_label("stopped", SUN_1_TO_5, inside) == "stopped"  # a finding: it should run now
-    assert stopped_label("stopped", None, outside) == "stopped"  # no schedule: nothing stopped it on purpose
-    assert stopped_label("available", SUN_1_TO_5, outside) == "available"
+    tagged = {"dbops:stopped-by": "schedule", "dbops:stopped-at": "2026-12-06T05:00:00Z"}
+    assert stopped_label("stopped", SUN_1_TO_5, outside, tagged) == "stopped-by-schedule"
+    # Negative controls: stopped by hand (no tag, or another's), outside the window, is a finding, not the schedule's.
+    assert stopped_label("stopped", SUN_1_TO_5, outside, {}) == "stopped (not by the schedule)"
+    assert stopped_label("stopped", SUN_1_TO_5, outside, {"dbops:stopped-by": "alice"}) == "stopped (not by the schedule)"
+    assert stopped_label("stopped", SUN_1_TO_5, inside, tagged) == "stopped"  # a finding: it should run now
+    assert stopped_label("stopped", None, outside, tagged) == "stopped"  # no schedule: nothing stopped it on purpose
+    assert stopped_label("available", SUN_1_TO_5, outside, tagged) == "available"
 
 
 def test_schedule_apply_decides_by_state_and_window() -> None:
@@ -144,20 +148,36 @@ def test_schedule_apply_reports_a_failed_read_or_a_refused_call_as_an_error_and_
 
     rds = boto3.client("rds", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     outside = utc(2026, 12, 6, 22)
+    def cluster(name: str) -> dict:
+        return {"DBClusters": [{"DBClusterIdentifier": name, "Status": "available", "DBClusterArn": arn(name)}]}
+
+    def arn(name: str) -> str:
+        return f"arn:aws:rds:us-east-1:123456789012:cluster:{name}"
+
+    def tagged(name: str) -> dict:
+        return {"ResourceName": arn(name), "Tags": [{"Key": "dbops:stopped-by", "Value": "schedule"},
+                                                    {"Key": "dbops:stopped-at", "Value": "2026-12-06T22:00:00Z"}]}
+
     with Stubber(rds) as stub:
         stub.add_client_error("describe_db_clusters", "AccessDenied", "not allowed", 403)
-        stub.add_response("describe_db_clusters", {"DBClusters": [{"DBClusterIdentifier": "b", "Status": "available"}]})
+        stub.add_response("describe_db_clusters", cluster("b"))
+        stub.add_response("add_tags_to_resource", {}, tagged("b"))
         stub.add_client_error("stop_db_cluster", "InvalidDBClusterStateFault", "DbCluster b is in backing-up state", 400)
-        stub.add_response("describe_db_clusters", {"DBClusters": [{"DBClusterIdentifier": "c", "Status": "available"}]})
+        stub.add_response("describe_db_clusters", cluster("c"))
+        stub.add_response("add_tags_to_resource", {}, tagged("c"))  # tagged before it is stopped
         stub.add_response("stop_db_cluster", {"DBCluster": {"DBClusterIdentifier": "c", "Status": "stopping"}},
                           {"DBClusterIdentifier": "c"})
+        stub.add_response("describe_db_clusters", cluster("d"))
+        stub.add_client_error("add_tags_to_resource", "AccessDenied", "not allowed", 403)  # untagged: not stopped
         journal = Journal("schedule", "env:lab", "lab", echo=None)
-        apply_to(rds, ["a", "b", "c"], SUN_1_TO_5, outside, journal)
+        apply_to(rds, ["a", "b", "c", "d"], SUN_1_TO_5, outside, journal)
         stub.assert_no_pending_responses()
     checks = {c.id: c for c in journal.checks}
     assert checks["SCHED[aurora:a]"].status == "error" and "cannot read its state" in checks["SCHED[aurora:a]"].detail
     assert checks["SCHED[aurora:b]"].status == "error" and "stop refused" in checks["SCHED[aurora:b]"].detail
     assert checks["SCHED[aurora:c]"].status == "pass"  # the others still get theirs
+    d = checks["SCHED[aurora:d]"]
+    assert d.status == "error" and "left running" in d.detail and "could not be tagged" in d.detail
     assert journal.finish().status == "error"  # never a pass on what failed
 
 
