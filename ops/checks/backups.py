@@ -10,7 +10,7 @@ from ops.checks.collect import covered_by
 from ops.checks.registry import Finding, check, failed_read
 from ops.config import EnvConfig, Policy
 from ops.targets.recovery_point import USABLE_POINT_STATES
-from ops.window import stopped_label, tags_of
+from ops.window import NOT_BY_SCHEDULE, STOPPED_BY, stopped_label
 
 
 def _age_h(now: datetime, then: datetime) -> float:
@@ -110,12 +110,13 @@ def aurora_restorable(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Find
     at = _judged_at(cid, s, env)
     if isinstance(at, Finding):
         return at
-    moment, said = at
+    moment, said, unexpected = at
     lag = (moment - latest).total_seconds()
     if said:
         lag = max(0.0, lag)
-        return Finding(cid, "pass" if lag <= policy.rpo_seconds else "fail",
-                       f"{said}: latest restorable time {lag:.0f}s before it (RPO {policy.rpo_seconds:g}s)")
+        return Finding(cid, _verdict(lag <= policy.rpo_seconds, unexpected),
+                       f"{said}: latest restorable time {lag:.0f}s before it (RPO {policy.rpo_seconds:g}s)"
+                       + (f"; {unexpected}" if unexpected else ""))
     return Finding(cid, "pass" if lag <= policy.rpo_seconds else "fail", f"latest restorable time is {lag:.0f}s old (RPO {policy.rpo_seconds:g}s)")
 
 
@@ -123,13 +124,15 @@ def aurora_restorable(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Find
 STOPPED_MESSAGE = "DB cluster stopped"
 
 
-def _judged_at(cid: str, s: dict[str, Any], env: EnvConfig) -> tuple[datetime, str] | Finding:
-    """The moment the cluster's backups are judged at, and why in words ("" for now). A stopped cluster takes
-    no write, so what it could lose is what its backups lacked when it stopped: it is judged at its stop (its
-    newest RDS-EVENT-0150), not at now. A stop that cannot be dated is not measured, never a pass."""
+def _judged_at(cid: str, s: dict[str, Any], env: EnvConfig) -> tuple[datetime, str, str] | Finding:
+    """The moment the cluster's backups are judged at, why in words ("" for now), and what is unexpected about
+    it ("" when nothing). A stopped cluster takes no write, so what it could lose is what its backups lacked when
+    it stopped: it is judged at its stop (its newest RDS-EVENT-0150), not at now; so is one starting (its restorable
+    time is the stop's until it runs). A stop that cannot be dated is not measured, never a pass; a stop the
+    schedule's tag does not account for is unexpected (a person's stop, a failed operation)."""
     status = s["cluster"].value.get("Status")
-    if status not in ("stopping", "stopped"):
-        return s["now"], ""
+    if status not in ("stopping", "stopped", "starting"):
+        return s["now"], "", ""
     if status == "stopping":
         return Finding(cid, "unknown", "could not determine: the cluster is stopping; its backups are judged at its stop, once stopped")
     bad = failed_read(cid, s["events"]) if "events" in s else Finding(cid, "error", "its events could not be read")
@@ -137,13 +140,26 @@ def _judged_at(cid: str, s: dict[str, Any], env: EnvConfig) -> tuple[datetime, s
         return bad
     stops = [e["Date"] for e in s["events"].value if STOPPED_MESSAGE.lower() in str(e.get("Message", "")).lower()]
     if not stops:
-        return Finding(cid, "unknown", f"could not determine: the cluster is stopped, but no '{STOPPED_MESSAGE}' event in the "
-                                       "last 14 days says when (RDS keeps events 14 days), so its backups at its stop are not measured")
+        return Finding(cid, "unknown", f"could not determine: the cluster is {status}, but no '{STOPPED_MESSAGE}' event in the "
+                                       "last 14 days says when it stopped (RDS keeps events 14 days), so its backups at its stop "
+                                       "are not measured")
     stopped_at = max(stops)
-    label = stopped_label("stopped", env.schedule, s["now"], tags_of(s["cluster"].value.get("TagList")))
-    by = "by its schedule" if label == "stopped-by-schedule" else "outside any schedule"
-    return stopped_at, (f"stopped {by} since {stopped_at:%Y-%m-%d %H:%M:%S} UTC ('{STOPPED_MESSAGE}' event): no write since, "
-                        "so judged at the stop")
+    since = f"since {stopped_at:%Y-%m-%d %H:%M:%S} UTC ('{STOPPED_MESSAGE}' event): no write since, so judged at the stop"
+    if status == "starting":
+        return stopped_at, f"starting after a stop {since}", ""
+    label = stopped_label("stopped", env.schedule, s["now"], _tags(s["cluster"].value.get("TagList")))
+    if label == "stopped-by-schedule":
+        return stopped_at, f"stopped by its schedule {since}", ""
+    if env.schedule is None:
+        return stopped_at, f"stopped outside any schedule {since}", "an unexpected stop: the env has no schedule"
+    if label == NOT_BY_SCHEDULE:
+        return stopped_at, f"stopped, not by its schedule, {since}", f"an unexpected stop: no {STOPPED_BY} tag of `schedule apply`"
+    return stopped_at, f"stopped inside its window {since}", "an unexpected stop: inside its window it should run"
+
+
+def _verdict(ok: bool, unexpected: str) -> str:
+    """pass/fail by the figure; a pass at an unexpected stop is a warn: someone must look at why it stopped."""
+    return "fail" if not ok else ("warn" if unexpected else "pass")
 
 
 @check("aurora", "BKP-AURORA-SNAPSHOT-AGE", "Newest snapshot is recent")
@@ -156,15 +172,15 @@ def aurora_snapshot_age(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Fi
     if not done:
         return Finding(cid, "fail", "no available cluster snapshot")
     newest = max(done, key=lambda x: x["SnapshotCreateTime"])
-    at = _judged_at(cid, s, env) if s["cluster"].ok else (s["now"], "")
+    at = _judged_at(cid, s, env) if s["cluster"].ok else (s["now"], "", "")
     if isinstance(at, Finding):
         return at
-    moment, said = at
+    moment, said, unexpected = at
     age = max(0.0, _age_h(moment, newest["SnapshotCreateTime"])) if said else _age_h(moment, newest["SnapshotCreateTime"])
     when = f" at the cluster's stop, {moment:%Y-%m-%d %H:%M:%S} UTC, no write since" if said else ""
-    return Finding(cid, "pass" if age <= policy.snapshot_max_age_hours else "fail",
+    return Finding(cid, _verdict(age <= policy.snapshot_max_age_hours, unexpected),
                    f"newest snapshot {newest['DBClusterSnapshotIdentifier']} is {age:.1f}h old{when} "
-                   f"(max {policy.snapshot_max_age_hours:g}h)")
+                   f"(max {policy.snapshot_max_age_hours:g}h)" + (f"; {unexpected}" if unexpected else ""))
 
 
 @check("aurora", "BKP-AURORA-SNAPSHOT-ENCRYPTED", "Snapshots are encrypted")

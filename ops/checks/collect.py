@@ -41,7 +41,8 @@ def this_incarnation(read: Read, key: str, born: datetime | None) -> Read:
     return Read(value=[x for x in read.value if not isinstance(x.get(key), datetime) or x[key] >= born])
 
 
-STOPPED = ("stopping", "stopped")
+# A starting cluster too: it has taken no write since it stopped (its restorable time is the stop's).
+STOPPED = ("stopping", "stopped", "starting")
 EVENT_DAYS = 14  # how far back RDS keeps events (DescribeEvents)
 
 
@@ -52,7 +53,7 @@ def aurora(client_for: ClientFor, name: str, selections: Read) -> dict[str, Any]
     state: dict[str, Any] = {"name": name, "cluster": cluster, "snapshots": snapshots, "selections": selections,
                              "now": datetime.now(timezone.utc)}
     if cluster.ok and cluster.value.get("Status") in STOPPED:
-        # A stopped cluster writes nothing: when it stopped is what its restorable time is judged at.
+        # A stopped (or starting) cluster has written nothing since its stop: what its restorable time is judged at.
         state["events"] = safe_read(lambda: paged(rds, "describe_events", "Events", SourceIdentifier=name, SourceType="db-cluster",
                                                   StartTime=state["now"] - timedelta(days=EVENT_DAYS)))
     if cluster.ok:

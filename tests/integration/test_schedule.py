@@ -283,7 +283,8 @@ def test_a_cluster_stopped_by_hand_outside_the_window_is_not_stopped_by_schedule
         assert status_of(sched.outside) == "stopped (not by the schedule)"
         result = sched.outside("backup", "verify", TARGET, "--env", "lab", "--json")
         restorable = next(c for c in json.loads(result.stdout)["checks"] if c["id"] == f"BKP-AURORA-RESTORABLE[{TARGET}]")
-        assert "stopped outside any schedule since" in restorable["detail"], restorable
+        assert restorable["status"] == "warn" and "stopped, not by its schedule, since" in restorable["detail"], restorable
+        assert "an unexpected stop" in restorable["detail"], restorable
         # Positive control: the same cluster stopped by `schedule apply` is the schedule's.
         running(sched)
         stopped(sched)

@@ -178,3 +178,51 @@ def test_coverage_honours_conditions_and_not_resources() -> None:
     assert collect.covered_by(prod_only, ARN, {"env": "prod"}) == ["prod"]
     assert collect.covered_by(prod_only, ARN, {"env": "lab"}) == []
     assert collect.covered_by([{"plan": "p", "Resources": ["*"], "NotResources": [ARN]}], ARN, {}) == []
+
+
+def stopped_state(status: str, tags: dict[str, str], stopped_hours_ago: float = 30.0) -> dict:
+    """A cluster whose restorable time and newest snapshot are those of its stop, `stopped_hours_ago` ago."""
+    stop = NOW - timedelta(hours=stopped_hours_ago)
+    cluster = {"DBClusterIdentifier": "c", "Status": status, "LatestRestorableTime": stop - timedelta(seconds=60),
+               "TagList": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    return {"now": NOW, "cluster": Read(value=cluster),
+            "snapshots": Read(value=[{"DBClusterSnapshotIdentifier": "s", "Status": "available",
+                                      "SnapshotCreateTime": stop - timedelta(hours=1)}]),
+            "events": Read(value=[{"Date": stop, "Message": "DB cluster stopped"}])}
+
+
+def outside_window_env() -> EnvConfig:
+    from ops.window import DAYS, parse
+
+    later = NOW + timedelta(hours=3)  # a window that opens in 3 h: now is outside it
+    return EnvConfig("lab", schedule=parse([DAYS[later.weekday()]], f"{later:%H:%M}", 1))
+
+
+@pytest.mark.parametrize("judge", [backups.aurora_restorable, backups.aurora_snapshot_age])
+def test_a_stop_the_schedules_tag_does_not_account_for_is_a_warn_not_a_pass(judge) -> None:  # type: ignore[no-untyped-def]
+    env = outside_window_env()
+    by_schedule = judge(stopped_state("stopped", {"dbops:stopped-by": "schedule"}), Policy(), env)
+    assert by_schedule.status == "pass" and "unexpected" not in by_schedule.detail, by_schedule
+    by_hand = judge(stopped_state("stopped", {}), Policy(), env)
+    assert by_hand.status == "warn" and "unexpected stop" in by_hand.detail and "dbops:stopped-by" in by_hand.detail, by_hand
+    no_schedule = judge(stopped_state("stopped", {}), Policy(), EnvConfig("lab"))
+    assert no_schedule.status == "warn" and "no schedule" in no_schedule.detail, no_schedule
+    # A stale figure is still a fail, never softened to a warn.
+    stale = stopped_state("stopped", {})
+    stale["snapshots"] = Read(value=[dict(stale["snapshots"].value[0], SnapshotCreateTime=NOW - timedelta(days=9))])
+    stale["cluster"] = Read(value=dict(stale["cluster"].value, LatestRestorableTime=NOW - timedelta(days=9)))
+    assert judge(stale, Policy(), env).status == "fail"
+
+
+@pytest.mark.parametrize("judge", [backups.aurora_restorable, backups.aurora_snapshot_age])
+def test_a_starting_cluster_is_judged_at_its_stop_not_at_now(judge) -> None:  # type: ignore[no-untyped-def]
+    state = stopped_state("starting", {}, stopped_hours_ago=30)
+    finding = judge(state, Policy(), outside_window_env())
+    assert finding.status == "pass", finding
+    assert ("starting after a stop since" if judge is backups.aurora_restorable else "at the cluster's stop") in finding.detail
+    # Negative control: the same figures judged at now (a running cluster's) fail: 30 h is past the RPO and 26 h.
+    running = dict(state, cluster=Read(value=dict(state["cluster"].value, Status="available")))
+    assert judge(running, Policy(), outside_window_env()).status == "fail"
+    # Its stop not found in the events: not measured, never a pass.
+    unknown = judge(dict(state, events=Read(value=[])), Policy(), outside_window_env())
+    assert unknown.status == "unknown" and "not measured" in unknown.detail
