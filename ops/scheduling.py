@@ -29,8 +29,8 @@ from ops.window import LEAD, Window
 CALLS = declare(
     "schedule.apply",
     need("rds:DescribeDBClusters", on="rds-cluster"),
-    need("rds:StartDBCluster", on="rds-cluster"),
-    need("rds:StopDBCluster", on="rds-cluster"),
+    need("rds:StartDBCluster", on="rds-cluster", when="estate-env"),
+    need("rds:StopDBCluster", on="rds-cluster", when="estate-env"),
 )
 
 
