@@ -42,10 +42,10 @@ from ops.window import LEAD, SCHEDULE_TAGS, STOPPED_AT, STOPPED_BY, Window, tags
 CALLS = declare(
     "schedule.apply",
     need("rds:DescribeDBClusters", on="rds-cluster"),
-    need("rds:StartDBCluster", on="rds-cluster"),
-    need("rds:StopDBCluster", on="rds-cluster"),
-    need("rds:AddTagsToResource", on="rds-cluster", why="dbops:stopped-by and dbops:stopped-at, before a stop"),
-    need("rds:RemoveTagsFromResource", on="rds-cluster", why="those tags, once the cluster runs again"),
+    need("rds:StartDBCluster", on="rds-cluster", when="estate-env"),
+    need("rds:StopDBCluster", on="rds-cluster", when="estate-env"),
+    need("rds:AddTagsToResource", on="rds-cluster", when="estate-env", why="dbops:stopped-by and dbops:stopped-at, before a stop"),
+    need("rds:RemoveTagsFromResource", on="rds-cluster", when="estate-env", why="those tags, once the cluster runs again"),
 )
 
 

@@ -97,14 +97,14 @@ def permissions(words: tuple[str, ...], fmt: str, env_name: str | None) -> None:
     """Print the least-privilege IAM policy the named commands need (none named: every command).
 
     COMMAND words as typed, e.g. `dbops permissions drill failover drill restore backup verify cost check`.
-    ARNs are scoped to the env's account (`*` when it names none) and region; deletes to what drills
-    tagged with dbops:drill-id."""
+    ARNs are scoped to the env's account (`*` when it names none) and each of its regions; writes on the
+    estate's clusters to those tagged dbops:env=ENV; deletes to what drills tagged with dbops:drill-id."""
     table = command_calls()
     commands = parse_commands(words, table) if words else sorted(table)
     cfg = app().config
     env = cfg.env(env_name)
-    document = policy(needs_of(commands), env.region, env.account_id, env.lease_table,
-                      tuple(a.role_arn for a in env.accounts))
+    document = policy(needs_of(commands), env.all_regions, env.account_id, env.lease_table,
+                      tuple(a.role_arn for a in env.accounts), env=env.name)
     click.echo(terraform(document) if fmt == "terraform" else json.dumps(document, indent=2))
 
 

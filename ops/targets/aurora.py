@@ -49,19 +49,24 @@ PROXY = declare(  # a drill --via an RDS Proxy: its endpoints and its pool's Max
     need("rds:DescribeDBProxyEndpoints", on="rds-proxy"),
     need("rds:DescribeDBProxyTargetGroups", on="rds-proxy"),
 )
-FAILOVER = declare("aurora.failover", need("rds:FailoverDBCluster", on="rds-cluster"))
+# Writes on a cluster of the estate are held to the env's clusters (their dbops:env tag).
+FAILOVER = declare("aurora.failover", need("rds:FailoverDBCluster", on="rds-cluster", when="estate-env"))
 # --start-if-stopped: a drill starts a cluster its schedule stopped.
-START = declare("aurora.start", need("rds:StartDBCluster", on="rds-cluster"))
+START = declare("aurora.start", need("rds:StartDBCluster", on="rds-cluster", when="estate-env"))
 RESTORE = declare(
     "aurora.restore",
     need("rds:DescribeOrderableDBInstanceOptions", on="*"),
-    need("rds:RestoreDBClusterToPointInTime", on="rds-cluster", when="drill-tagging",
-         why="authorized on the source cluster and the new one; the request tags the new one with the drill id"),
+    need("rds:RestoreDBClusterToPointInTime", on="rds-cluster", when="estate-env",
+         why="authorized on the source cluster: one of the env's"),
+    need("rds:RestoreDBClusterToPointInTime", on="restored-cluster", when="drill-tagging",
+         why="authorized on the new cluster too; the request tags it with the drill id"),
+    need("rds:RestoreDBClusterToPointInTime", on="rds-cluster-parameter-group", when="drill-tagging",
+         why="the restore takes the source's DB cluster parameter group"),
     need("rds:RestoreDBClusterToPointInTime", on="rds-subnet-group", when="drill-tagging",
          why="the restore goes into the source's DB subnet group"),
     need("rds:RestoreDBClusterToPointInTime", action="rds:AddTagsToResource", on="restored-cluster", when="drill-tagging",
          why="the restored cluster is tagged with the drill id at creation"),
-    need("rds:RestoreDBClusterToPointInTime", action="kms:CreateGrant", on="kms-key", when="via-rds-dynamodb",
+    need("rds:RestoreDBClusterToPointInTime", action="kms:CreateGrant", on="kms-key", when="via-rds-dynamodb-for-aws-resource",
          why="a cluster encrypted with a customer managed key is restored under it"),
     need("rds:RestoreDBClusterToPointInTime", action="kms:DescribeKey", on="kms-key", when="via-rds-dynamodb",
          why="a cluster encrypted with a customer managed key is restored under it"),

@@ -49,7 +49,7 @@ RESTORE = declare(
     *(need("dynamodb:RestoreTableToPointInTime", action=f"dynamodb:{a}", on="restored-table",
            why="a restore writes the new table's items with its caller's permissions")
       for a in ("PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan", "BatchWriteItem")),
-    need("dynamodb:RestoreTableToPointInTime", action="kms:CreateGrant", on="kms-key", when="via-rds-dynamodb",
+    need("dynamodb:RestoreTableToPointInTime", action="kms:CreateGrant", on="kms-key", when="via-rds-dynamodb-for-aws-resource",
          why="a table under a customer managed key is restored under it"),
     need("dynamodb:RestoreTableToPointInTime", action="kms:DescribeKey", on="kms-key", when="via-rds-dynamodb",
          why="a table under a customer managed key is restored under it"),

@@ -72,6 +72,24 @@ def test_backup_plan_selection_budget_and_alarms_exist(applied) -> None:  # type
     assert any(name.endswith("lab-aurora-2-replica-lag") for name in alarms)
 
 
+def test_the_estate_carries_the_env_tag_and_backup_role_the_runner_policy_is_held_to(applied) -> None:  # type: ignore[no-untyped-def]
+    """The runner's writes on clusters need aws:ResourceTag/dbops:env = lab, and it passes only role/dbops-lab-backup:
+    what Terraform made must carry that tag and name that role, or the runner could not act on its own estate."""
+    cli, aws, _ = applied
+    estate = json.loads(cli("tf", "output", "--env", "lab", "--json").stdout)["estate"]
+    runner_policy = {s["Sid"]: s for s in json.loads((cli.config.env("lab").terraform_dir / "runner-policy.json").read_text())["Statement"]}
+    env_tag = runner_policy["RdsClusterEstateEnv"]["Condition"]["StringEquals"]["aws:ResourceTag/dbops:env"]
+    cluster = aws.client("rds").describe_db_clusters(DBClusterIdentifier="lab-aurora")["DBClusters"][0]
+    assert {t["Key"]: t["Value"] for t in cluster["TagList"]}.get("dbops:env") == env_tag == "lab"
+    ddb = aws.client("dynamodb")
+    for name in ("orders", "sessions"):
+        arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        assert {"Key": "dbops:env", "Value": "lab"} in ddb.list_tags_of_resource(ResourceArn=arn)["Tags"], name
+    selection = aws.client("backup").get_backup_selection(BackupPlanId=estate["backup_plan_id"],
+                                                          SelectionId=estate["backup_selection_id"])["BackupSelection"]
+    assert selection["IamRoleArn"] == runner_policy["BackupRoleToBackup"]["Resource"]
+
+
 def test_estate_show_lists_every_target(applied) -> None:  # type: ignore[no-untyped-def]
     cli, _, _ = applied
     human = cli("estate", "show", "--env", "lab")

@@ -60,6 +60,102 @@ def test_deletes_reach_only_what_drills_created_and_tagged(cli_at: Cli) -> None:
             assert s["Resource"].endswith("-restore-*"), s
 
 
+def resources(statement: dict) -> list[str]:
+    return [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+
+
+def with_prod(cli: Cli, lines: str) -> None:
+    cli.config_path.write_text(cli.config_path.read_text().replace('[envs.prod]\nregion = "us-east-1"', f"[envs.prod]\n{lines}"))
+
+
+ESTATE_WRITES = {"rds:StopDBCluster", "rds:StartDBCluster", "rds:FailoverDBCluster"}
+
+
+def test_writes_on_the_estate_s_clusters_reach_only_the_env_s_tagged_clusters(cli_at: Cli) -> None:
+    """Stop, start, fail over and restore-from act on any cluster ARN: each is held to the env's dbops:env tag,
+    while the same ARN's reads are not."""
+    for env in ("lab", "prod"):
+        doc = document(cli_at, *RUNNER_COMMANDS, "--env", env)
+        on_clusters = [s for s in doc["Statement"] if any(r.endswith(":cluster:*") for r in resources(s))]
+        writes = [s for s in on_clusters if not all(a.startswith("rds:Describe") for a in s["Action"])]
+        assert {a for s in writes for a in s["Action"]} >= ESTATE_WRITES | {"rds:RestoreDBClusterToPointInTime"}, writes
+        for s in writes:
+            assert s["Condition"] == {"StringEquals": {"aws:ResourceTag/dbops:env": env}}, s
+        reads = [s for s in on_clusters if s not in writes]
+        assert reads and all("Condition" not in s for s in reads), reads
+    # the new cluster of a restore is one a drill names and tags, not one of the estate's
+    restored = next(s for s in doc["Statement"] if s["Sid"] == "RestoredClusterDrillTagging")
+    assert "rds:RestoreDBClusterToPointInTime" in restored["Action"]
+
+
+def test_the_estate_module_tags_every_resource_with_its_env() -> None:
+    """What the policy's dbops:env condition needs of Terraform: every module of the estate gets the env's tag."""
+    import re
+
+    main = (REPO / "terraform/modules/estate/main.tf").read_text()
+    assert re.search(r'tags\s*=\s*merge\(var\.tags,\s*\{\s*"dbops:env"\s*=\s*var\.env\s*\}\)', main), "no dbops:env tag in locals"
+    modules = re.findall(r'^module "(\w+)" \{(.*?)^\}', main, flags=re.S | re.M)
+    assert len(modules) >= 7
+    untagged = [name for name, body in modules if "tags" in body and not re.search(r"^\s*tags\s*=\s*local\.tags$", body, re.M)]
+    assert untagged == [], untagged
+    assert "var.tags" not in main.replace("merge(var.tags", "")
+
+
+def test_a_restore_is_granted_the_cluster_parameter_group_it_passes(cli_at: Cli) -> None:
+    """RestoreDBClusterToPointInTime with DBClusterParameterGroupName is authorized on that cluster-pg too."""
+    doc = document(cli_at, "drill", "restore", "--env", "prod")
+    granted = [r for s in doc["Statement"] if "rds:RestoreDBClusterToPointInTime" in s["Action"] for r in resources(s)]
+    assert "arn:aws:rds:us-east-1:*:cluster-pg:*" in granted, granted
+
+
+def test_a_fleet_env_s_arns_name_each_of_its_regions(cli_at: Cli) -> None:
+    with_prod(cli_at, 'region = "us-east-1"\nregions = ["eu-west-1", "ap-southeast-2"]\naccount_id = "111122223333"')
+    doc = document(cli_at, *RUNNER_COMMANDS, "backup", "verify", "--env", "prod")
+    regions = ("us-east-1", "eu-west-1", "ap-southeast-2")
+    for s in doc["Statement"]:
+        regional = [r for r in resources(s) if r != "*" and not r.startswith(("arn:aws:iam::", "arn:aws:budgets::"))]
+        for region in regions:
+            assert any(f":{region}:" in r for r in regional) or not regional, (region, s)
+    cluster = next(s for s in doc["Statement"] if s["Sid"] == "RdsCluster")
+    assert resources(cluster) == [f"arn:aws:rds:{r}:111122223333:cluster:*" for r in regions]
+    secrets = next(s for s in doc["Statement"] if s["Sid"] == "KmsKeyViaSecretsmanager")
+    assert secrets["Condition"]["StringEquals"]["kms:ViaService"] == [f"secretsmanager.{r}.amazonaws.com" for r in regions]
+
+
+@pytest.mark.parametrize("region, prefix", [("cn-north-1", "arn:aws-cn:"), ("us-gov-west-1", "arn:aws-us-gov:"),
+                                            ("eu-west-1", "arn:aws:")])
+def test_arns_are_in_the_region_s_partition(cli_at: Cli, region: str, prefix: str) -> None:
+    with_prod(cli_at, f'region = "{region}"')
+    doc = document(cli_at, "--env", "prod")
+    arns = [r for s in doc["Statement"] for r in resources(s) if r != "*"]
+    assert arns and all(r.startswith(prefix) for r in arns), [r for r in arns if not r.startswith(prefix)]
+
+
+def test_backup_jobs_pass_only_the_estate_s_backup_role(cli_at: Cli) -> None:
+    """terraform/modules/backup names the plan's role <name>-backup; the estate names the plan dbops-<env>."""
+    doc = document(cli_at, "backup", "verify", "--env", "prod")
+    (passrole,) = [s for s in doc["Statement"] if "iam:PassRole" in s["Action"]]
+    assert passrole["Resource"] == "arn:aws:iam::*:role/dbops-prod-backup"
+    assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}
+    backup = (REPO / "terraform/modules/backup/main.tf").read_text()
+    assert 'name = "${var.name}-backup"' in backup
+    assert 'name               = "dbops-${var.env}"' in (REPO / "terraform/modules/estate/main.tf").read_text()
+
+
+def test_key_grants_are_only_for_aws_resources(cli_at: Cli) -> None:
+    doc = document(cli_at, "drill", "restore", "backup", "verify")
+    grants = [s for s in doc["Statement"] if "kms:CreateGrant" in s["Action"]]
+    assert grants and all(s["Condition"].get("Bool") == {"kms:GrantIsForAWSResource": "true"} for s in grants), grants
+    assert all(s["Condition"]["StringEquals"]["kms:ViaService"] for s in grants)
+
+
+def test_a_policy_held_to_the_env_s_tag_needs_an_env() -> None:
+    from ops.permissions import need
+
+    with pytest.raises(ValueError, match="no env named"):
+        policy([need("rds:StopDBCluster", on="rds-cluster", when="estate-env")], "us-east-1", None, "locks")
+
+
 def test_a_restore_s_item_writes_and_scans_reach_only_restored_tables(cli_at: Cli) -> None:
     """A restore writes the new table's items as its caller: those actions must not reach the application's tables
     (the lease table, dbops' own, is scanned for records and its lease items updated)."""

@@ -9,6 +9,9 @@ locals {
   # Services that publish to the alarm topic; the topic's key lets the same ones use it. EventBridge
   # carries a drill-runner's failed tasks.
   sns_publishers = ["cloudwatch.amazonaws.com", "backup.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"]
+  # Every resource carries its env: the runner's writes on the estate's clusters are held to this tag
+  # (`dbops permissions`: aws:ResourceTag/dbops:env), so a role of one env cannot stop another env's clusters.
+  tags = merge(var.tags, { "dbops:env" = var.env })
 }
 
 module "kms" {
@@ -21,7 +24,7 @@ module "kms" {
   service_principals       = ["rds.amazonaws.com", "dynamodb.amazonaws.com", "backup.amazonaws.com", "secretsmanager.amazonaws.com", "sns.amazonaws.com", "monitoring.rds.amazonaws.com"]
   sns_publisher_principals = local.sns_publishers
   allow_cloudwatch_logs    = true
-  tags                     = var.tags
+  tags                     = local.tags
 }
 
 module "aurora" {
@@ -44,7 +47,7 @@ module "aurora" {
   skip_final_snapshot         = !var.deletion_protection
   secret_recovery_window_days = var.deletion_protection ? 7 : 0
   log_retention_days          = var.aurora_log_retention_days
-  tags                        = var.tags
+  tags                        = local.tags
 }
 
 # RDS Proxy in front of the cluster, off unless rds_proxy_enabled: it is billed per vCPU-hour of
@@ -66,7 +69,7 @@ module "proxy" {
   iam_auth                     = var.rds_proxy_iam_auth
   max_connections_percent      = var.rds_proxy_max_connections_percent
   max_idle_connections_percent = floor(var.rds_proxy_max_connections_percent / 2)
-  tags                         = var.tags
+  tags                         = local.tags
 }
 
 module "orders" {
@@ -85,7 +88,7 @@ module "orders" {
   ]
   stream_view_type = "NEW_AND_OLD_IMAGES"
   kms_key_arn      = module.kms.key_arn
-  tags             = var.tags
+  tags             = local.tags
 }
 
 module "sessions" {
@@ -96,7 +99,7 @@ module "sessions" {
   attributes    = [{ name = "session_id", type = "S" }]
   ttl_attribute = "expires_at"
   kms_key_arn   = module.kms.key_arn
-  tags          = var.tags
+  tags          = local.tags
 }
 
 module "monitoring" {
@@ -113,7 +116,7 @@ module "monitoring" {
   backup_vault_name            = "dbops-${var.env}"
   drill_env                    = var.env
   event_rule_names             = var.runner_rule_names
-  tags                         = var.tags
+  tags                         = local.tags
 }
 
 module "backup" {
@@ -125,7 +128,7 @@ module "backup" {
   continuous_backup  = var.continuous_backup
   notify_failed_jobs = true
   sns_topic_arn      = module.monitoring.sns_topic_arn
-  tags               = var.tags
+  tags               = local.tags
 }
 
 module "budget" {
