@@ -49,7 +49,7 @@ module "runner" {
   # Built from the repository's Dockerfile and pushed to ECR: pin the digest the push printed.
   image = "${var.account_id}.dkr.ecr.${var.region}.amazonaws.com/dbops@${var.image_digest}"
   # `dbops permissions drill failover drill restore backup verify cost check schedule apply --format json`
-  task_policy_json      = file("${path.module}/task-policy.json")
+  task_policy_json = file("${path.module}/task-policy.json")
   # An env without a window (window_days = null) gives drill_schedule instead: no rule then starts or
   # stops its clusters.
   window_days      = var.window_days
