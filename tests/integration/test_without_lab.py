@@ -174,6 +174,30 @@ def test_schedule_apply_reads_its_clusters_from_dbops_tf_outputs(without_lab: Pa
     rds.delete_db_cluster(DBClusterIdentifier="nolab-aurora", SkipFinalSnapshot=True)
 
 
+SECRET_LOOKUP = """
+from ops.config import load
+from ops.errors import DbopsError
+from ops.targets import parse_target
+from ops.targets.registry import secret_from_outputs
+cfg = load()
+try:
+    print(secret_from_outputs(cfg, cfg.env("aws"), parse_target("aurora:nolab-aurora")))
+except DbopsError as exc:
+    print(f"{type(exc).__name__}: {exc}")
+"""
+
+
+def test_a_drill_finds_the_master_secret_in_dbops_tf_outputs_and_never_reads_around_bad_ones(without_lab: Path) -> None:
+    found = run(without_lab, SECRET_LOOKUP, environ={"DBOPS_TF_OUTPUTS": json.dumps(OUTPUTS)})
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == OUTPUTS["dbops_target_details"]["aurora:nolab-aurora"]["secret_arn"]
+    # the control: with no outputs and no Terraform, no secret is found (the RDS-managed secret is tried next)
+    control = run(without_lab, SECRET_LOOKUP)
+    assert control.stdout.strip() == "None", control.stderr
+    bad = run(without_lab, SECRET_LOOKUP, environ={"DBOPS_TF_OUTPUTS": "{not json"})
+    assert bad.stdout.startswith("OutputsInvalid: DBOPS_TF_OUTPUTS is not JSON"), (bad.stdout, bad.stderr)
+
+
 def test_dbops_tf_outputs_that_are_not_an_object_of_this_env_exit_2_in_one_line(without_lab: Path) -> None:
     for environ, said in (({"DBOPS_TF_OUTPUTS": "{not json"}, "DBOPS_TF_OUTPUTS is not JSON"),
                           ({"DBOPS_TF_OUTPUTS": "[1, 2]"}, "must be a JSON object of output values by name, not list"),
