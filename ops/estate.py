@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 
 def inventory(cfg: Config, env: EnvConfig) -> list[dict[str, Any]]:
     """One entry per target: id, kind, name, source, and what the outputs say of it."""
-    from ops.terraform.envs import engine_for_env
+    from ops.terraform.envs import env_outputs
 
     targets: list[dict[str, Any]] = []
-    outputs = engine_for_env(cfg, env).output()
+    outputs = env_outputs(cfg, env)
     details = outputs.get("dbops_target_details") or {}
     for ident in outputs.get("dbops_targets") or []:
         ref = parse_target(ident)

@@ -13,10 +13,12 @@ from ops.targets import TargetRef, parse_target
 
 def secret_from_outputs(cfg: Config, env: EnvConfig, ref: TargetRef) -> str | None:
     """The master secret ARN the env's Terraform outputs give for an Aurora target, if any."""
-    from ops.terraform.envs import engine_for_env
+    from ops.terraform.envs import OutputsInvalid, env_outputs
 
     try:
-        details = engine_for_env(cfg, env).output().get("dbops_target_details") or {}
+        details = env_outputs(cfg, env).get("dbops_target_details") or {}
+    except OutputsInvalid:
+        raise  # outputs handed in that are wrong are said, never read around
     except DbopsError:
         return None  # not applied, or outputs unreadable: --secret-arn or the RDS-managed secret remain
     arn = (details.get(str(ref)) or {}).get("secret_arn") if isinstance(details, dict) else None

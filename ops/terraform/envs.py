@@ -10,7 +10,9 @@ import json
 import os
 import re
 import secrets
+import sys
 from pathlib import Path
+from typing import Any
 
 from ops.config import Config, EnvConfig
 from ops.errors import ConfigError, UsageError
@@ -69,6 +71,7 @@ def lab_secrets(base: Path) -> dict[str, str]:
 
 def engine_for_env(cfg: Config, env: EnvConfig, variables: dict[str, str] | None = None) -> Engine:
     """The env's engine; `variables` (from --var) set input variables of the env's root module."""
+    ws = workspace_for(cfg, env)  # first: an env without a terraform_dir is said as such
     pinned = sorted(set(variables or {}) & set(PINNED_VARIABLES))
     if pinned:
         raise UsageError(f"--var {pinned[0]} is the env's own (set it in the config's [envs.{env.name}]), not a Terraform input to override")
@@ -76,9 +79,45 @@ def engine_for_env(cfg: Config, env: EnvConfig, variables: dict[str, str] | None
     if undeclared:
         raise UsageError(f"--var {undeclared[0]}: env '{env.name}' ({env.terraform_dir}) declares no variable of that name; "
                          f"--var may set {', '.join(sorted(declared_variables(env.terraform_dir) - set(PINNED_VARIABLES))) or 'none'}")
-    ws = workspace_for(cfg, env)
     ws.variables.update(variables or {})
     return engine_for(ws)
+
+
+# The env's Terraform outputs handed to a process that cannot run Terraform (the runner's container: no
+# provider mirror, a read-only root, no state backend access), as `terraform output -json` gives their
+# values: {"NAME": VALUE, ...}. The drill-runner module sets it from the env's own outputs.
+OUTPUTS_VARIABLE = "DBOPS_TF_OUTPUTS"
+# The env those outputs are of: outputs of one env never stand for another's.
+OUTPUTS_ENV_VARIABLE = "DBOPS_TF_OUTPUTS_ENV"
+
+_announced: set[str] = set()
+
+
+class OutputsInvalid(ConfigError):
+    """DBOPS_TF_OUTPUTS is set but is not the outputs of this env: never read around, never replaced by Terraform's."""
+
+
+def env_outputs(cfg: Config, env: EnvConfig, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The env's Terraform outputs by name: DBOPS_TF_OUTPUTS when it is set (Terraform is not run), else
+    `terraform output` of the env's configuration."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(OUTPUTS_VARIABLE)
+    if raw is None:
+        return engine_for_env(cfg, env).output()
+    named = environ.get(OUTPUTS_ENV_VARIABLE)
+    if named is not None and named != env.name:
+        raise OutputsInvalid(f"{OUTPUTS_VARIABLE} holds the outputs of env '{named}' ({OUTPUTS_ENV_VARIABLE}), not of env '{env.name}'")
+    try:
+        outputs = json.loads(raw)
+    except ValueError as exc:
+        raise OutputsInvalid(f"{OUTPUTS_VARIABLE} is not JSON ({exc}): it must be an object of output values by name") from None
+    if not isinstance(outputs, dict):
+        raise OutputsInvalid(f"{OUTPUTS_VARIABLE} must be a JSON object of output values by name, not {type(outputs).__name__}")
+    if env.name not in _announced:
+        _announced.add(env.name)
+        print(f"terraform outputs of env '{env.name}': {len(outputs)} read from {OUTPUTS_VARIABLE}, Terraform not run",
+              file=sys.stderr, flush=True)
+    return outputs
 
 
 _VARIABLE_BLOCK = re.compile(r'^\s*variable\s+"([^"]+)"\s*\{', re.M)

@@ -74,15 +74,16 @@ def test_a_window_across_midnight_moves_the_lead_and_the_end_to_the_next_or_prev
 
 
 def test_each_target_runs_its_dbops_command_on_the_env(example_plans: ExamplePlans) -> None:
-    confirm = ["--confirm", "prod:aurora:prod-aurora", "--confirm", "prod"]
+    drills = ["--confirm", "prod:aurora:prod-aurora"]
+    whole_env = ["--confirm", "prod"]  # schedule_confirm: schedule apply's alone, never the drills'
     assert commands(example_plans.results[EXAMPLE]) == {
         # scripts/drill-weekly ENV [--publish-metrics] [--confirm ...]: the image's entrypoint
-        "weekly-drill": ["prod", "--publish-metrics", *confirm],
-        "window-start": ["schedule", "apply", "--env", "prod", *confirm],
-        "window-end": ["schedule", "apply", "--env", "prod", *confirm],
-        "daily-backup-verify": ["backup", "verify", "--env", "prod", "--publish-metrics", *confirm],
-        "daily-cost-check": ["cost", "check", "--env", "prod", "--publish-metrics", *confirm],
-        "daily-schedule-apply": ["schedule", "apply", "--env", "prod", *confirm],
+        "weekly-drill": ["prod", "--publish-metrics", *drills],
+        "window-start": ["schedule", "apply", "--env", "prod", *whole_env],
+        "window-end": ["schedule", "apply", "--env", "prod", *whole_env],
+        "daily-backup-verify": ["backup", "verify", "--env", "prod", "--publish-metrics", *drills],
+        "daily-cost-check": ["cost", "check", "--env", "prod", "--publish-metrics", *drills],
+        "daily-schedule-apply": ["schedule", "apply", "--env", "prod", *whole_env],
     }
     rules = by_key(example_plans.results[EXAMPLE], "aws_cloudwatch_event_target", "rule")
     rules.pop("task_failed")
@@ -112,12 +113,13 @@ def test_tasks_run_non_root_on_a_read_only_root_with_no_secret_in_the_definition
         assert [v["name"] for v in after["volume"]] == ["scratch"]
 
 
-def test_targets_run_fargate_in_private_subnets(example_plans: ExamplePlans) -> None:
+def test_targets_run_fargate_on_a_pinned_platform_in_private_subnets(example_plans: ExamplePlans) -> None:
     for rc in example_plans.results[EXAMPLE].changes("aws_cloudwatch_event_target"):
         if rc["name"] == "task_failed":
             continue
         (ecs,) = rc["change"]["after"]["ecs_target"]
         assert ecs["launch_type"] == "FARGATE" and ecs["task_count"] == 1
+        assert ecs["platform_version"] == "1.4.0"  # never LATEST, which moves under a reviewed drill
         (network,) = ecs["network_configuration"]
         assert network["assign_public_ip"] is False
         assert network["subnets"] == ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
@@ -158,6 +160,69 @@ def test_a_bad_window_or_an_unpinned_image_fails_the_plan_naming_the_variable(ex
         assert result.plan is None, f"{variable}={value} planned"
         named = "image" if variable == "image_digest" else variable
         assert f"var.{named}" in (result.error or "") or f"The {named} must" in (result.error or ""), result.error
+
+
+def test_the_tasks_get_the_env_s_terraform_outputs_and_no_secret(example_plans: ExamplePlans) -> None:
+    """The tasks cannot run Terraform: dbops reads the env's outputs from DBOPS_TF_OUTPUTS (ops/terraform/envs.py)."""
+    for job, container in containers(example_plans.results[EXAMPLE]).items():
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env["DBOPS_TF_OUTPUTS_ENV"] == "prod", job
+        outputs = json.loads(env["DBOPS_TF_OUTPUTS"])
+        assert outputs["dbops_targets"] == ["aurora:prod-aurora"], job
+        details = outputs["dbops_target_details"]["aurora:prod-aurora"]
+        assert details["secret_arn"].startswith("arn:aws:secretsmanager:")  # where the secret is, not its value
+        assert not any("password" in str(k).lower() for k in details), details
+
+
+def test_the_lab_passes_the_outputs_dbops_reads_to_its_runner() -> None:
+    with (TF / "envs" / "lab" / "main.tf").open() as f:
+        parsed = hcl2.load(f)
+    runner = next(body for block in parsed["module"] for name, body in block.items() if name == "runner")
+    assert unwrap(runner["env_outputs_json"]) == "${jsonencode(local.dbops_outputs)}"
+    (local,) = [unwrap(block["dbops_outputs"]) for block in parsed["locals"] if "dbops_outputs" in block]
+    assert set(local) == {"dbops_targets", "dbops_target_details"}
+    with (TF / "envs" / "lab" / "outputs.tf").open() as f:
+        outputs = {name: body for block in hcl2.load(f)["output"] for name, body in block.items()}
+    for name in local:  # what the runner gets is what the env's outputs say
+        assert unwrap(outputs[name]["value"]) == f"${{local.dbops_outputs.{name}}}"
+
+
+def test_the_start_lead_is_dbops_s_own_and_not_an_input() -> None:
+    """ops/window.py counts a run up to LEAD before the window as inside it: a rule that fired earlier would
+    have `schedule apply` judge itself outside the window and leave the cluster stopped."""
+    from ops.window import LEAD
+
+    with (TF / "modules" / "drill-runner" / "variables.tf").open() as f:
+        variables = {name for block in hcl2.load(f)["variable"] for name in block}
+    assert "start_lead_minutes" not in variables
+    with (TF / "modules" / "drill-runner" / "main.tf").open() as f:
+        locals_ = {k: v for block in hcl2.load(f)["locals"] for k, v in block.items()}
+    assert unwrap(locals_["start_lead_minutes"]) * 60 == LEAD.total_seconds()
+
+
+def test_an_env_without_a_window_has_no_start_or_stop_and_drills_at_its_own_schedule(example_plans: ExamplePlans) -> None:
+    plan = example_plans.plan(EXAMPLE, window_days="null", drill_schedule="cron(30 2 ? * WED *)")
+    assert plan.error is None, plan.error
+    assert schedules(plan) == {"weekly-drill": "cron(30 2 ? * WED *)", "daily": "cron(0 6 * * ? *)"}
+    assert set(commands(plan)) == {"weekly-drill", "daily-backup-verify", "daily-cost-check"}  # no schedule apply
+    assert not any("schedule" in c for c in commands(plan).values())
+
+
+def test_the_weekly_drill_has_one_schedule_the_window_s_or_its_own(example_plans: ExamplePlans) -> None:
+    neither = example_plans.plan(EXAMPLE, window_days="null")
+    both = example_plans.plan(EXAMPLE, drill_schedule="cron(30 2 ? * WED *)")
+    for result in (neither, both):
+        assert result.plan is None
+        assert "The drill_schedule is needed when no window is given, and refused with one" in (result.error or ""), result.error
+
+
+def test_a_task_size_fargate_does_not_run_fails_the_plan(example_plans: ExamplePlans) -> None:
+    for cpu, memory in (("256", "4096"), ("4096", "4096"), ("1024", "1536")):
+        result = example_plans.plan(EXAMPLE, cpu=cpu, memory=memory)
+        assert result.plan is None, f"cpu {cpu} memory {memory} planned"
+        assert "a size Fargate accepts with the cpu given" in (result.error or ""), result.error
+    control = example_plans.plan(EXAMPLE, cpu="256", memory="2048")
+    assert control.error is None, control.error
 
 
 def lab_defaults() -> dict[str, Any]:

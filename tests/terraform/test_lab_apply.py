@@ -197,6 +197,12 @@ def test_runner_rules_start_their_tasks_with_least_privilege_roles(applied) -> N
             # the weekly drill runs the image's entrypoint (scripts/drill-weekly ENV ...), the rest `dbops ...`
             assert container.get("entryPoint") == (None if target["Id"] == "weekly-drill" else ["dbops"]), target["Id"]
             assert container["readonlyRootFilesystem"] is True and container["user"] == "10001:10001"
+            # The task cannot run Terraform: it gets the env's outputs dbops reads, exactly as Terraform gives them.
+            environment = {e["name"]: e["value"] for e in container["environment"]}
+            assert environment["DBOPS_TF_OUTPUTS_ENV"] == "lab"
+            assert json.loads(environment["DBOPS_TF_OUTPUTS"]) == {
+                name: outputs[name] for name in ("dbops_targets", "dbops_target_details")}
+            assert params.get("PlatformVersion") == "1.4.0"
             assert definition["taskRoleArn"] == runner["task_role_arn"]
             assert definition["executionRoleArn"] == runner["execution_role_arn"]
     assert len(task_definitions) == 2

@@ -7,6 +7,13 @@ data "aws_caller_identity" "current" {}
 locals {
   azs  = ["${var.region}a", "${var.region}b"]
   tags = { env = "lab", "managed-by" = "dbops" }
+
+  # What dbops reads of the env's outputs: outputs.tf gives them, and the runner's tasks, which cannot
+  # run Terraform, get them as DBOPS_TF_OUTPUTS. Names, ARNs and endpoints: no secret value.
+  dbops_outputs = {
+    dbops_targets        = module.estate.dbops_targets
+    dbops_target_details = module.estate.dbops_target_details
+  }
 }
 
 # The emulator needs a network for the DB subnet group; it carries no traffic.
@@ -61,6 +68,7 @@ module "runner" {
   window_hours          = var.window_hours
   failover_target       = "aurora:lab-aurora"
   restore_target        = "aurora:lab-aurora"
+  env_outputs_json      = jsonencode(local.dbops_outputs)
   vpc_id                = aws_vpc.lab.id
   subnet_ids            = [for s in aws_subnet.lab : s.id]
   db_security_group_ids = { aurora = module.estate.aurora_security_group_id }

@@ -1,11 +1,11 @@
 output "dbops_targets" {
   description = "Targets dbops acts on, as KIND:NAME."
-  value       = module.estate.dbops_targets
+  value       = local.dbops_outputs.dbops_targets
 }
 
 output "dbops_target_details" {
   description = "What dbops needs to know of each target (never a secret value)."
-  value       = module.estate.dbops_target_details
+  value       = local.dbops_outputs.dbops_target_details
 }
 
 output "estate" {

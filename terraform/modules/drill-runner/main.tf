@@ -1,10 +1,12 @@
 # dbops on a schedule, in AWS: an ECS cluster whose Fargate tasks run the dbops image, started
 # by EventBridge rules — the weekly drill (scripts/drill-weekly, the image's entrypoint) at the
-# start of the window, `dbops schedule apply` just before the window and at its end, and every
-# day `backup verify`, `cost check` and `schedule apply` (AWS starts a stopped Aurora cluster
-# by itself after seven days; the daily run stops it again). The task role holds exactly the
-# policy given; the execution role only pulls the image and writes the log; the events role
-# only runs these task definitions and passes these two roles.
+# start of the window (or at drill_schedule when the env has no window), `dbops schedule apply`
+# just before the window and at its end, and every day `backup verify`, `cost check` and, with a
+# window, `schedule apply` (AWS starts a stopped Aurora cluster by itself after seven days; the
+# daily run stops it again). The task role holds exactly the policy given; the execution role only
+# pulls the image and writes the log; the events role only runs these task definitions and passes
+# these two roles. The tasks read the env's Terraform outputs from DBOPS_TF_OUTPUTS: they cannot run
+# Terraform (no provider mirror in the image, a read-only root, no access to the state).
 
 data "aws_partition" "current" {}
 
@@ -21,43 +23,69 @@ locals {
   scratch = "/var/dbops"
 
   # --- The window, as EventBridge cron expressions (UTC) ---
-  week         = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
-  start_parts  = split(":", var.window_start)
+  windowed = var.window_days != null
+  week     = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
+  # How early `schedule apply` starts the clusters: ops/window.py's LEAD, within which dbops counts the
+  # run as inside the window. Another lead here would have the run judged outside it and stop the clusters.
+  start_lead_minutes = 20
+  # Without a window the placeholders below are computed and never used.
+  window_days  = local.windowed ? var.window_days : []
+  start_parts  = split(":", local.windowed ? var.window_start : "00:00")
   start_minute = tonumber(local.start_parts[0]) * 60 + tonumber(local.start_parts[1])
   # Minutes from midnight of a window day; the lead may fall on the day before, the end on the day after.
-  lead_minute = local.start_minute - var.start_lead_minutes
-  end_minute  = local.start_minute + var.window_hours * 60
+  lead_minute = local.start_minute - local.start_lead_minutes
+  end_minute  = local.start_minute + (local.windowed ? var.window_hours : 0) * 60
   lead_shift  = local.lead_minute < 0 ? -1 : 0
   end_shift   = floor(local.end_minute / 1440)
-  lead_days   = [for d in var.window_days : local.week[(index(local.week, d) + local.lead_shift + 7) % 7]]
-  end_days    = [for d in var.window_days : local.week[(index(local.week, d) + local.end_shift) % 7]]
+  lead_days   = [for d in local.window_days : local.week[(index(local.week, d) + local.lead_shift + 7) % 7]]
+  end_days    = [for d in local.window_days : local.week[(index(local.week, d) + local.end_shift) % 7]]
   lead_of_day = (local.lead_minute + 1440) % 1440
   end_of_day  = local.end_minute % 1440
   daily_parts = split(":", var.daily_at)
 
-  schedules = {
-    "weekly-drill" = format("cron(%d %d ? * %s *)", local.start_minute % 60, floor(local.start_minute / 60), var.window_days[0])
-    "window-start" = format("cron(%d %d ? * %s *)", local.lead_of_day % 60, floor(local.lead_of_day / 60), join(",", local.lead_days))
-    "window-end"   = format("cron(%d %d ? * %s *)", local.end_of_day % 60, floor(local.end_of_day / 60), join(",", local.end_days))
-    "daily"        = format("cron(%d %d * * ? *)", tonumber(local.daily_parts[1]), tonumber(local.daily_parts[0]))
-  }
+  # The weekly drill: at the window's start, else at drill_schedule (neither is refused by a precondition).
+  drill_at = local.windowed ? format("cron(%d %d ? * %s *)", local.start_minute % 60, floor(local.start_minute / 60), local.window_days[0]) : var.drill_schedule
+
+  schedules = merge(
+    { "daily" = format("cron(%d %d * * ? *)", tonumber(local.daily_parts[1]), tonumber(local.daily_parts[0])) },
+    local.drill_at == null ? {} : { "weekly-drill" = local.drill_at },
+    local.windowed ? {
+      "window-start" = format("cron(%d %d ? * %s *)", local.lead_of_day % 60, floor(local.lead_of_day / 60), join(",", local.lead_days))
+      "window-end"   = format("cron(%d %d ? * %s *)", local.end_of_day % 60, floor(local.end_of_day / 60), join(",", local.end_days))
+    } : {},
+  )
   descriptions = {
-    "weekly-drill" = "dbops weekly drill of ${var.env} (failover, restore, backup verify, cost check) at the start of its window"
-    "window-start" = "dbops schedule apply --env ${var.env}, ${var.start_lead_minutes} minutes before its window: starts the Aurora clusters"
+    "weekly-drill" = local.windowed ? "dbops weekly drill of ${var.env} (failover, restore, backup verify, cost check) at the start of its window" : "dbops weekly drill of ${var.env} (failover, restore, backup verify, cost check) at ${coalesce(var.drill_schedule, "no time given")}"
+    "window-start" = "dbops schedule apply --env ${var.env}, ${local.start_lead_minutes} minutes before its window: starts the Aurora clusters"
     "window-end"   = "dbops schedule apply --env ${var.env} at the end of its window: stops the Aurora clusters"
-    "daily"        = "dbops backup verify, cost check and schedule apply of ${var.env}, every day"
+    "daily"        = local.windowed ? "dbops backup verify, cost check and schedule apply of ${var.env}, every day" : "dbops backup verify and cost check of ${var.env}, every day"
   }
 
   # --- What each rule runs: a task definition and the command given to it ---
   confirm        = flatten([for token in var.confirm : ["--confirm", token]])
-  schedule_apply = concat(["schedule", "apply", "--env", var.env], local.confirm)
-  targets = {
-    "weekly-drill"         = { rule = "weekly-drill", task = "drill", command = concat([var.env, "--publish-metrics"], local.confirm) }
-    "window-start"         = { rule = "window-start", task = "dbops", command = local.schedule_apply }
-    "window-end"           = { rule = "window-end", task = "dbops", command = local.schedule_apply }
-    "daily-backup-verify"  = { rule = "daily", task = "dbops", command = concat(["backup", "verify", "--env", var.env, "--publish-metrics"], local.confirm) }
-    "daily-cost-check"     = { rule = "daily", task = "dbops", command = concat(["cost", "check", "--env", var.env, "--publish-metrics"], local.confirm) }
-    "daily-schedule-apply" = { rule = "daily", task = "dbops", command = local.schedule_apply }
+  schedule_apply = concat(["schedule", "apply", "--env", var.env], flatten([for token in var.schedule_confirm : ["--confirm", token]]))
+  targets = merge(
+    {
+      "daily-backup-verify" = { rule = "daily", task = "dbops", command = concat(["backup", "verify", "--env", var.env, "--publish-metrics"], local.confirm) }
+      "daily-cost-check"    = { rule = "daily", task = "dbops", command = concat(["cost", "check", "--env", var.env, "--publish-metrics"], local.confirm) }
+    },
+    local.drill_at == null ? {} : {
+      "weekly-drill" = { rule = "weekly-drill", task = "drill", command = concat([var.env, "--publish-metrics"], local.confirm) }
+    },
+    local.windowed ? {
+      "window-start"         = { rule = "window-start", task = "dbops", command = local.schedule_apply }
+      "window-end"           = { rule = "window-end", task = "dbops", command = local.schedule_apply }
+      "daily-schedule-apply" = { rule = "daily", task = "dbops", command = local.schedule_apply }
+    } : {},
+  )
+
+  # Fargate's task sizes: memory (MiB) each cpu value accepts.
+  fargate_memory = {
+    "256"  = [512, 1024, 2048]
+    "512"  = [for gib in range(1, 5) : gib * 1024]
+    "1024" = [for gib in range(2, 9) : gib * 1024]
+    "2048" = [for gib in range(4, 17) : gib * 1024]
+    "4096" = [for gib in range(8, 31) : gib * 1024]
   }
 
   # drill: the image's entrypoint (scripts/drill-weekly ENV ...); dbops: the dbops command itself.
@@ -73,6 +101,17 @@ resource "aws_ecs_cluster" "this" {
   #checkov:skip=CKV_AWS_65:the tasks run minutes a day and publish their verdicts as dbops metrics; Container Insights would bill its metrics all month for them
   name = var.name
   tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = (var.window_days == null) == (var.window_start == null) && (var.window_days == null) == (var.window_hours == null)
+      error_message = "The window_days, window_start and window_hours are given together (the env's window) or not at all (no window)."
+    }
+    precondition {
+      condition     = (var.window_days == null) != (var.drill_schedule == null)
+      error_message = "The drill_schedule is needed when no window is given, and refused with one: the weekly drill runs at the window's start."
+    }
+  }
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -243,6 +282,9 @@ resource "aws_ecs_task_definition" "this" {
       readonlyRootFilesystem = true
       privileged             = false
       environment = [
+        # The env's Terraform outputs: names, ARNs and endpoints (never a secret value), read in place of Terraform's.
+        { name = "DBOPS_TF_OUTPUTS", value = var.env_outputs_json },
+        { name = "DBOPS_TF_OUTPUTS_ENV", value = var.env },
         { name = "FAILOVER_TARGET", value = var.failover_target },
         { name = "RESTORE_TARGET", value = var.restore_target },
         { name = "DBOPS_REPORT_DIR", value = "${local.scratch}/reports" },
@@ -262,6 +304,13 @@ resource "aws_ecs_task_definition" "this" {
   )])
 
   tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = contains(lookup(local.fargate_memory, tostring(var.cpu), []), var.memory)
+      error_message = "The memory must be a size Fargate accepts with the cpu given: 256: 512, 1024, 2048; 512: 1024-4096; 1024: 2048-8192; 2048: 4096-16384; 4096: 8192-30720 (MiB, whole GiB above 512)."
+    }
+  }
 }
 
 # --- Schedules ---
@@ -288,7 +337,8 @@ resource "aws_cloudwatch_event_target" "this" {
     task_count          = 1
     task_definition_arn = aws_ecs_task_definition.this[each.value.task].arn
     launch_type         = "FARGATE"
-    platform_version    = "LATEST"
+    # Pinned: LATEST moves when AWS publishes a new platform, under a drill that was reviewed on this one.
+    platform_version = "1.4.0"
 
     network_configuration {
       subnets          = var.subnet_ids

@@ -39,48 +39,51 @@ variable "task_policy_json" {
 }
 
 variable "window_days" {
-  description = "Days of the weekly window (UTC) in which the env's Aurora clusters run, as in dbops.toml [envs.ENV.schedule] days; the weekly drill runs on the first."
+  description = "Days of the weekly window (UTC) in which the env's Aurora clusters run, as in dbops.toml [envs.ENV.schedule] days; the weekly drill runs on the first. null (with window_start and window_hours): the env has no window, no rule starts or stops its clusters, and the weekly drill runs at drill_schedule."
   type        = list(string)
+  default     = null
 
   validation {
-    condition     = length(var.window_days) > 0 && length(distinct(var.window_days)) == length(var.window_days) && alltrue([for d in var.window_days : contains(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], d)])
+    condition     = var.window_days == null ? true : length(var.window_days) > 0 && length(distinct(var.window_days)) == length(var.window_days) && alltrue([for d in var.window_days : contains(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], d)])
     error_message = "The window_days must be distinct three-letter day names: SUN, MON, TUE, WED, THU, FRI, SAT."
   }
 }
 
 variable "window_start" {
-  description = "Start of the window, HH:MM UTC, as in dbops.toml [envs.ENV.schedule] start."
+  description = "Start of the window, HH:MM UTC, as in dbops.toml [envs.ENV.schedule] start; null when the env has no window. `dbops schedule apply` runs 20 minutes before it (ops/window.py's lead, within which dbops counts itself inside the window)."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]$", var.window_start))
+    condition     = var.window_start == null ? true : can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]$", var.window_start))
     error_message = "The window_start must be HH:MM (00:00 to 23:59, UTC)."
   }
 }
 
 variable "window_hours" {
-  description = "Length of the window in whole hours (1 to 24), as in dbops.toml [envs.ENV.schedule] hours."
+  description = "Length of the window in whole hours (1 to 24), as in dbops.toml [envs.ENV.schedule] hours; null when the env has no window."
   type        = number
+  default     = null
 
   validation {
-    condition     = var.window_hours >= 1 && var.window_hours <= 24 && floor(var.window_hours) == var.window_hours
+    condition     = var.window_hours == null ? true : var.window_hours >= 1 && var.window_hours <= 24 && floor(var.window_hours) == var.window_hours
     error_message = "The window_hours must be a whole number from 1 to 24."
   }
 }
 
-variable "start_lead_minutes" {
-  description = "How long before the window `dbops schedule apply` starts the clusters (Aurora takes minutes to start)."
-  type        = number
-  default     = 20
+variable "drill_schedule" {
+  description = "When the weekly drill runs if the env has no window: an EventBridge schedule expression (UTC), e.g. cron(0 1 ? * SUN *). With a window it runs at the window's start and this stays null."
+  type        = string
+  default     = null
 
   validation {
-    condition     = var.start_lead_minutes >= 0 && var.start_lead_minutes <= 60 && floor(var.start_lead_minutes) == var.start_lead_minutes
-    error_message = "The start_lead_minutes must be a whole number from 0 to 60."
+    condition     = var.drill_schedule == null ? true : can(regex("^(cron|rate)\\(.+\\)$", var.drill_schedule))
+    error_message = "The drill_schedule must be an EventBridge schedule expression: cron(...) or rate(...)."
   }
 }
 
 variable "daily_at" {
-  description = "When the daily `backup verify`, `cost check` and `schedule apply` run, HH:MM UTC."
+  description = "When the daily `backup verify`, `cost check` and (with a window) `schedule apply` run, HH:MM UTC."
   type        = string
   default     = "06:00"
 
@@ -111,9 +114,25 @@ variable "restore_target" {
 }
 
 variable "confirm" {
-  description = "Tokens passed as --confirm to every command. A protected env needs ENV:KIND:NAME for each target the weekly drill acts on and ENV itself for `schedule apply`, which acts on the whole env; a token a command does not need is ignored."
+  description = "Tokens passed as --confirm to the weekly drill, `backup verify` and `cost check`. A protected env needs ENV:KIND:NAME for each target the weekly drill acts on; a token a command does not need is ignored."
   type        = list(string)
   default     = []
+}
+
+variable "schedule_confirm" {
+  description = "Tokens passed as --confirm to `schedule apply` alone: a protected env needs ENV, which confirms acting on the whole env, so the drills never carry it."
+  type        = list(string)
+  default     = []
+}
+
+variable "env_outputs_json" {
+  description = "The env's Terraform outputs dbops reads (dbops_targets, dbops_target_details) as jsonencode({NAME = VALUE}), set as DBOPS_TF_OUTPUTS in the tasks, which cannot run Terraform. Names, ARNs and endpoints only: the task definition is no place for a secret value."
+  type        = string
+
+  validation {
+    condition     = can(keys(jsondecode(var.env_outputs_json)))
+    error_message = "The env_outputs_json must be a JSON object of output values by name (jsonencode of a map or object)."
+  }
 }
 
 variable "cpu" {
@@ -128,7 +147,7 @@ variable "cpu" {
 }
 
 variable "memory" {
-  description = "Memory of a task in MiB; Fargate accepts 512 to 30720 depending on cpu."
+  description = "Memory of a task in MiB, a size Fargate accepts with cpu (256: 512-2048; 512: 1024-4096; 1024: 2048-8192; 2048: 4096-16384; 4096: 8192-30720; whole GiB above 512)."
   type        = number
   default     = 1024
 

@@ -49,18 +49,35 @@ module "runner" {
   # Built from the repository's Dockerfile and pushed to ECR: pin the digest the push printed.
   image = "${var.account_id}.dkr.ecr.${var.region}.amazonaws.com/dbops@${var.image_digest}"
   # `dbops permissions drill failover drill restore backup verify cost check schedule apply --format json`
-  task_policy_json      = file("${path.module}/task-policy.json")
-  window_days           = var.window_days
-  window_start          = var.window_start
-  window_hours          = var.window_hours
-  failover_target       = "aurora:prod-aurora"
-  restore_target        = "aurora:prod-aurora"
-  confirm               = ["prod:aurora:prod-aurora", "prod"] # the drills, then schedule apply (the whole env)
+  task_policy_json = file("${path.module}/task-policy.json")
+  # An env without a window (window_days = null) gives drill_schedule instead: no rule then starts or
+  # stops its clusters.
+  window_days      = var.window_days
+  window_start     = var.window_days == null ? null : var.window_start
+  window_hours     = var.window_days == null ? null : var.window_hours
+  drill_schedule   = var.drill_schedule
+  failover_target  = "aurora:prod-aurora"
+  restore_target   = "aurora:prod-aurora"
+  confirm          = ["prod:aurora:prod-aurora"] # the drilled target
+  schedule_confirm = ["prod"]                    # schedule apply acts on the whole env
+  # The prod env's outputs dbops reads, as its own configuration gives them (module estate).
+  env_outputs_json = jsonencode({
+    dbops_targets = ["aurora:prod-aurora"]
+    dbops_target_details = {
+      "aurora:prod-aurora" = {
+        arn        = "arn:aws:rds:${var.region}:${var.account_id}:cluster:prod-aurora"
+        port       = "5432"
+        secret_arn = "arn:aws:secretsmanager:${var.region}:${var.account_id}:secret:prod-aurora-master-AbCdEf"
+      }
+    }
+  })
   vpc_id                = var.vpc_id
   subnet_ids            = var.subnet_ids
   db_security_group_ids = var.db_security_group_id == null ? {} : { aurora = var.db_security_group_id }
   kms_key_arn           = module.kms.key_arn
   alarm_topic_arn       = module.monitoring.sns_topic_arn
+  cpu                   = var.cpu
+  memory                = var.memory
   log_retention_days    = 731
   tags                  = local.tags
 }

@@ -38,7 +38,7 @@ variable "db_security_group_id" {
 }
 
 variable "window_days" {
-  description = "Days of the weekly window (UTC), as in dbops.toml [envs.prod.schedule] days."
+  description = "Days of the weekly window (UTC), as in dbops.toml [envs.prod.schedule] days; null for an env without a window (then give drill_schedule)."
   type        = list(string)
   default     = ["SUN"]
 }
@@ -53,4 +53,22 @@ variable "window_hours" {
   description = "Length of the window in hours."
   type        = number
   default     = 4
+}
+
+variable "drill_schedule" {
+  description = "For an env without a window (window_days = null): when the weekly drill runs, an EventBridge schedule expression."
+  type        = string
+  default     = null
+}
+
+variable "cpu" {
+  description = "Fargate CPU units of a runner task."
+  type        = number
+  default     = 512
+}
+
+variable "memory" {
+  description = "Memory of a runner task in MiB."
+  type        = number
+  default     = 1024
 }
