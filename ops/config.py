@@ -7,6 +7,7 @@ dir are relative to the directory of the file read.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -201,23 +202,41 @@ _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_drill_cost_usd": (_positive, "a positive finite number"),
 }
 _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "region": (_string, "a region name"),
+    "region": (lambda v: _known_region(v), "a region name AWS has (us-east-1)"),
     "endpoint": (_string, "'embedded' or an http(s) URL"),
     "terraform_dir": (_string, "a path"),
     "protected": (_boolean, "true or false"),
     "profile": (_string, "a profile name"),
-    "lease_table": (_string, "a DynamoDB table name"),
+    "lease_table": (lambda v: isinstance(v, str) and bool(re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", v)),
+                    "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"),
     "tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
     "proxy_tls_root_cert": (_string, "a path to a PEM file of CA certificates"),
-    "account_id": (lambda v: isinstance(v, str) and len(v) == 12 and v.isdigit(), "a 12-digit AWS account id in quotes"),
+    "account_id": (lambda v: isinstance(v, str) and bool(_ACCOUNT.fullmatch(v)), "a 12-digit AWS account id in quotes"),
     "plan_max_age_hours": (_positive, "a positive finite number of hours"),
-    "regions": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(r, str) and _REGION.fullmatch(r) for r in v)
-                and len(set(v)) == len(v), 'a non-empty list of distinct region names (["us-east-1", "eu-west-1"])'),
+    "regions": (lambda v: isinstance(v, list) and bool(v) and all(_known_region(r) for r in v)
+                and len(set(v)) == len(v), 'a non-empty list of distinct region names AWS has (["us-east-1", "eu-west-1"])'),
 }
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
-_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
+_ACCOUNT = re.compile(r"[0-9]{12}")  # ASCII: str.isdigit takes other scripts' digits
+
+
+def _known_region(value: Any) -> bool:
+    """A region of one of botocore's partitions: a typo (us-esat-1) would otherwise be read as a region nobody answers."""
+    return isinstance(value, str) and value in _regions()
+
+
+@functools.lru_cache(maxsize=1)
+def _regions() -> frozenset[str]:
+    """botocore's own endpoint data, read without a session (no profile or credentials are looked at)."""
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
+
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
+    return frozenset(r for p in resolver.get_available_partitions() for r in resolver.get_available_endpoints("sts", p))
+
+
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}")
 _ACCOUNT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "id": (lambda v: isinstance(v, str) and len(v) == 12 and v.isdigit(), "a 12-digit AWS account id in quotes"),
+    "id": (lambda v: isinstance(v, str) and bool(_ACCOUNT.fullmatch(v)), "a 12-digit AWS account id in quotes"),
     "role_arn": (lambda v: isinstance(v, str) and bool(_ROLE_ARN.fullmatch(v)), "an IAM role ARN (arn:aws:iam::<12 digits>:role/NAME)"),
 }
 _RESTORE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {

@@ -6,6 +6,8 @@ the lab's Cost Explorer bills) and the hours it runs in an average month (what `
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
@@ -91,7 +93,8 @@ def valid_start(text: object) -> bool:
     if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
         return False
     hh, mm = text[:2], text[3:]
-    return hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60
+    ascii_digits = re.fullmatch(r"[0-9]{2}", hh) and re.fullmatch(r"[0-9]{2}", mm)  # str.isdigit takes '²' and '٠'
+    return bool(ascii_digits) and int(hh) < 24 and int(mm) < 60
 
 
 # `schedule apply` tags a cluster before it stops it, and removes the tags once it runs again: the evidence

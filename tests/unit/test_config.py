@@ -42,6 +42,11 @@ def test_flags_override_policy(tmp_path: Path) -> None:
         ("[envs.lab]\nprotected = \"yes\"\n", "envs.lab.protected"),
         ("[envs.lab]\nendpoint = \"ftp://x\"\n", "envs.lab.endpoint"),
         ("[bogus]\n", "bogus"),
+        # Typos and look-alikes: a region nobody answers, digits of other scripts, a table name Terraform would read as code.
+        ("[envs.lab]\nregion = \"us-esat-1\"\n", "envs.lab.region"),
+        ("[envs.lab]\nregions = [\"us-east-1\", \"us-esat-1\"]\n", "envs.lab.regions"),
+        ("[envs.lab]\naccount_id = \"\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660\u0661\u0662\"\n", "envs.lab.account_id"),
+        ("[envs.lab]\nlease_table = \"locks${x}\"\n", "envs.lab.lease_table"),
     ],
 )
 def test_malformed_file_names_the_key(tmp_path: Path, text: str, key: str) -> None:

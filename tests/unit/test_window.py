@@ -99,6 +99,8 @@ def test_the_schedule_is_read_from_the_env(tmp_path: Path) -> None:
     ('days = ["SUN", "SUN"]\nstart = "01:00"\nhours = 4\n', "envs.lab.schedule.days"),
     ('days = ["SUN"]\nstart = "24:00"\nhours = 4\n', "envs.lab.schedule.start"),
     ('days = ["SUN"]\nstart = "1:00"\nhours = 4\n', "envs.lab.schedule.start"),
+    ('days = ["SUN"]\nstart = "0\u00b2:00"\nhours = 4\n', "envs.lab.schedule.start"),  # '²' is a digit to str.isdigit
+    ('days = ["SUN"]\nstart = "\u0660\u0661:\u0660\u0660"\nhours = 4\n', "envs.lab.schedule.start"),
     ('days = ["SUN"]\nstart = "01:00"\nhours = 0\n', "envs.lab.schedule.hours"),
     ('days = ["SUN"]\nstart = "01:00"\nhours = 25\n', "envs.lab.schedule.hours"),
     ('days = ["SUN"]\nstart = "01:00"\nhours = 2.5\n', "envs.lab.schedule.hours"),
