@@ -83,8 +83,9 @@ def needs_of(commands: Iterable[str]) -> list[Need]:
 
 
 def terraform(document: dict) -> str:
-    """HCL to paste: a local holding the policy as jsonencode of the same document."""
-    body = json.dumps(document, indent=2)
+    """HCL to paste: a local holding the policy as jsonencode of the same document, in `terraform fmt`'s style
+    (`"key" : value`) and with template sequences escaped (`$${`, `%%{`): HCL strings are templates."""
+    body = json.dumps(document, indent=2, separators=(",", " : ")).replace("${", "$${").replace("%{", "%%{")
     return "locals {\n  dbops_policy = jsonencode(" + body.replace("\n", "\n  ") + ")\n}\n"
 
 
@@ -105,6 +106,10 @@ def permissions(words: tuple[str, ...], fmt: str, env_name: str | None) -> None:
     env = cfg.env(env_name)
     document = policy(needs_of(commands), env.all_regions, env.account_id, env.lease_table,
                       tuple(a.role_arn for a in env.accounts), env=env.name)
+    if not document["Statement"]:
+        # IAM refuses a policy without a statement: say so instead of printing one.
+        click.echo(f"{' and '.join(commands)}: no AWS permission is needed (nothing printed)", err=True)
+        return
     click.echo(terraform(document) if fmt == "terraform" else json.dumps(document, indent=2))
 
 

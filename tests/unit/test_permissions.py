@@ -215,6 +215,16 @@ def test_the_terraform_form_evaluates_to_the_same_document(cli_at: Cli, tmp_path
     out = subprocess.run([str(terraform), "console"], input="local.dbops_policy\n", cwd=tmp_path, capture_output=True,
                          text=True, timeout=120, check=True).stdout
     assert json.loads(json.loads(out.strip().splitlines()[-1])) == document(cli_at, "drill", "restore")
+    # Pasted into an env's Terraform, it passes `terraform fmt -check` (make lint, make plan).
+    fmt = subprocess.run([str(terraform), "fmt", "-check", "-diff", "main.tf"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert fmt.returncode == 0, fmt.stdout
+
+
+def test_commands_that_need_no_permission_print_no_empty_policy(cli_at: Cli) -> None:
+    """IAM refuses a policy without a statement: one line on stderr, nothing on stdout."""
+    result = cli_at("permissions", "report", "list")
+    assert result.exit_code == 0 and result.stdout == "", result.stdout
+    assert "no AWS permission is needed" in result.stderr
 
 
 def test_the_runner_policy_file_is_the_current_output() -> None:
