@@ -26,7 +26,7 @@ def rows(cfg: Config, env: EnvConfig, concurrency: int | None = None, progress: 
     now = utcnow()
     out = bounded_map(lambda t: _row(cfg, env, t, burn, now), fleet.targets, concurrency, progress)
     for label, why in fleet.refused:
-        out.append({c: "?" for c in COLUMNS} | {"target": label, "health": f"error: not read: {why}", "budget_burn": burn})
+        out.append({c: "?" for c in COLUMNS} | {"target": label, "health": f"error: not read: {why}"})  # its budget: not read either
     return out
 
 

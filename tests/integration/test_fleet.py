@@ -179,13 +179,16 @@ def test_throttled_reads_are_retried_and_change_no_finding(fleet: Cli) -> None:
 
 def test_status_reads_the_fleet_and_shows_the_refused_account(fleet: Cli) -> None:
     result = fleet("status", "--env", "fleet", "--json", "--concurrency", "4")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 4, result.output  # not whole: an account was not read
+    said = [line for line in result.stderr.splitlines() if line.startswith("dbops:") and "not read" in line]
+    assert len(said) == 2 and all(DENIED in line for line in said), result.stderr
     rows = json.loads(result.stdout)["targets"]
     assert [r["target"] for r in rows if "@" in r["target"]] == EXPECTED
     health = {r["target"]: r["health"] for r in rows}
     assert health[f"dynamodb:other-eu@{OTHER}/eu-west-1"] == "ok"
     assert health[f"aurora:other-db@{OTHER}/us-east-1"] == "ok"
     assert health[f"{DENIED}/us-east-1"].startswith("error: not read:") and "AccessDenied" in health[f"{DENIED}/us-east-1"]
+    assert next(r for r in rows if r["target"] == f"{DENIED}/us-east-1")["budget_burn"] == "?", "its budget was not read"
 
 
 def test_a_command_that_writes_refuses_another_accounts_target(fleet: Cli) -> None:
