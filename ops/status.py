@@ -37,6 +37,9 @@ def _row(cfg: Config, env: EnvConfig, target: str, burn: str, now: datetime) -> 
         if ref.kind in ("aurora", "localpg"):
             v = live.cluster_values(cfg, env, ref)
             row.update(health=_health(v, env.schedule, now), writer=v["writer"], replica_lag=v["lag"], connections=v["connections"])
+            if v["status"] in ("stopped", "stopping", "starting"):
+                # CloudWatch's last points are of servers that no longer run: nothing is measured now.
+                row.update(replica_lag=f"not measured ({v['status']})", connections=f"not measured ({v['status']})")
         else:
             v = live.table_values(cfg, env, ref)
             row.update(health="ok" if v["status"] == "ACTIVE" else v["status"].lower(), writer="-", replica_lag="-", connections="-")

@@ -261,15 +261,21 @@ def test_schedule_apply_without_a_schedule_or_confirmation_changes_nothing(sched
     assert state(sched)[0] == "available"  # neither refusal stopped it
 
 
-def status_of(cli: Cli) -> str:
+def status_row(cli: Cli) -> dict:
     result = cli("status", "--env", "lab", "--json")
     assert result.exit_code == 0, result.output
-    return next(r["health"] for r in json.loads(result.stdout)["targets"] if r["target"] == TARGET)
+    return next(r for r in json.loads(result.stdout)["targets"] if r["target"] == TARGET)
+
+
+def status_of(cli: Cli) -> str:
+    return status_row(cli)["health"]
 
 
 def test_status_shows_stopped_by_schedule_outside_the_window_and_a_finding_inside_it(sched: Sched) -> None:
     stopped(sched)
     assert status_of(sched.outside) == "stopped-by-schedule"
+    row = status_row(sched.outside)  # CloudWatch's last points are of servers no longer running
+    assert row["replica_lag"] == row["connections"] == "not measured (stopped)", row
     inside = status_of(sched.inside)
     assert inside.startswith("stopped: inside its window") and "should run" in inside
     assert status_of(sched.always) == "stopped"
