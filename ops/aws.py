@@ -7,9 +7,11 @@ that names another endpoint, is refused in one line (exit 2) before any call, an
 in the profile's config file are ignored (botocore's ignore_configured_endpoint_urls).
 
 Every client is made for an operator at a terminal (and a scheduler with a deadline):
-connect timeout 3 s, read timeout 10 s, botocore's `adaptive` retry mode with at most
-3 attempts (throttling, timeouts and transient 5xx, with backoff; after a throttle the client also
-slows its own sending rate, which is what keeps many concurrent reads under an API's rate limit). A service endpoint whose
+connect timeout 3 s, read timeout 10 s, botocore's `standard` retry mode with at most 3 attempts
+(throttling, timeouts and transient 5xx, with backoff). The fleet reads (`backup verify`, `status`) switch
+to `adaptive` (adaptive_retries): after a throttle the client also slows its own sending rate,
+which keeps many concurrent reads under an API's rate limit. Drills keep `standard`: their load must meet
+the service's throttles, not a limiter of the client's own that would hide them. A service endpoint whose
 call still timed out after its retries is taken for dead for DEAD_FOR_S: later calls to that
 endpoint fail at once with EndpointUnreachable instead of waiting out their own timeouts, so a
 hung endpoint (process stopped, port still open) fails a command in about 30 s. Only that
@@ -23,9 +25,10 @@ import os
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import urlparse
 
 import boto3
@@ -43,7 +46,7 @@ from ops.permissions import declare, need
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 MAX_ATTEMPTS = 3
-READ_CONCURRENCY = 16  # parallel reads of many resources (--concurrency); adaptive retries back off on throttling
+READ_CONCURRENCY = 16  # parallel reads of many resources (--concurrency); their adaptive retries back off on throttling
 MAX_CONCURRENCY = 256
 PROGRESS_EVERY_S = 5.0  # a long fleet read says how far it got this often
 # An assumed role's credentials last an hour; botocore refreshes them 15 minutes before they expire.
@@ -55,6 +58,17 @@ UNIMPLEMENTED_CODES = ("NotImplemented", "UnknownOperationException", "InvalidAc
 T = TypeVar("T")
 DEAD_FOR_S = 60.0
 _SHARED: dict[tuple[str | None, str, str | None, str | None], "Aws"] = {}
+_RETRY_MODE = ["standard"]
+
+
+@contextmanager
+def adaptive_retries() -> Iterator[None]:
+    """Clients made inside slow their own rate after a throttle (the fleet reads); the mode is restored after."""
+    before, _RETRY_MODE[0] = _RETRY_MODE[0], "adaptive"
+    try:
+        yield
+    finally:
+        _RETRY_MODE[0] = before
 
 
 # Which account the credentials act in: every command that names an account checks it first.
@@ -197,7 +211,7 @@ class Aws:
 
     def _config(self, attempts: int | None) -> botocore.config.Config:
         return botocore.config.Config(
-            retries={"mode": "adaptive", "total_max_attempts": attempts or self.max_attempts},
+            retries={"mode": _RETRY_MODE[0], "total_max_attempts": attempts or self.max_attempts},
             ignore_configured_endpoint_urls=True,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,

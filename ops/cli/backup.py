@@ -51,6 +51,7 @@ def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | Non
     from ops.checks.verify import (default_targets, price_restores, refuse_costly_restores, require_exists,
                                    restore_latest as run_restores, verify as run_verify)
     from ops.estate import Fleet
+    from ops.aws import adaptive_retries
     from ops.cost.estimate import load_catalog
     from ops.drills.common import guarded, interruptible
     from ops.report import Journal
@@ -67,28 +68,29 @@ def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | Non
         parse_target(t)  # a bad target is a usage error before anything is read
     if restore_latest and any(parse_target(t).region for t in targets):
         raise UsageError("--restore-latest restores in the env's own account and region: name targets as KIND:NAME")
-    if targets:
-        require_exists(cfg, env, list(targets), concurrency)
-    fleet = Fleet(list(targets), []) if targets else default_targets(cfg, env, concurrency)
-    for label, why in fleet.refused:
-        progress(f"dbops: {label} not read: {why}")
-    chosen = fleet.targets
-    costs: list = []
-    if restore_latest:
-        if fleet.refused or any(parse_target(t).region for t in chosen):
-            raise UsageError("--restore-latest restores in the env's own account and region; this env reads others: name its targets")
-        for t in chosen:
-            require_write(env, confirm, t, whole_env=True)
-        costs = price_restores(cfg, env, chosen, load_catalog(env.region), with_indexes)
-        refuse_costly_restores(costs, cfg.policy.max_drill_cost_usd, explicit=max_cost is not None)  # one line, exit 2, before anything is created
-    journal = Journal("backup", ",".join(chosen) if targets else f"estate:{env.name}", env.name)
-    with interruptible():
-        def run():  # type: ignore[no-untyped-def]
-            # The restores start backup jobs of their own: the plans' jobs are judged before those exist.
-            restores = (lambda: run_restores(cfg, env, chosen, journal, costs, with_indexes)) if restore_latest else None
-            return run_verify(cfg, env, chosen, journal, then=restores, concurrency=concurrency, refused=fleet.refused,
-                              progress=progress)
+    with adaptive_retries():  # many concurrent reads: the client slows itself after a throttle
+        if targets:
+            require_exists(cfg, env, list(targets), concurrency)
+        fleet = Fleet(list(targets), []) if targets else default_targets(cfg, env, concurrency)
+        for label, why in fleet.refused:
+            progress(f"dbops: {label} not read: {why}")
+        chosen = fleet.targets
+        costs: list = []
+        if restore_latest:
+            if fleet.refused or any(parse_target(t).region for t in chosen):
+                raise UsageError("--restore-latest restores in the env's own account and region; this env reads others: name its targets")
+            for t in chosen:
+                require_write(env, confirm, t, whole_env=True)
+            costs = price_restores(cfg, env, chosen, load_catalog(env.region), with_indexes)
+            refuse_costly_restores(costs, cfg.policy.max_drill_cost_usd, explicit=max_cost is not None)  # one line, exit 2, before anything is created
+        journal = Journal("backup", ",".join(chosen) if targets else f"estate:{env.name}", env.name)
+        with interruptible():
+            def run():  # type: ignore[no-untyped-def]
+                # The restores start backup jobs of their own: the plans' jobs are judged before those exist.
+                restores = (lambda: run_restores(cfg, env, chosen, journal, costs, with_indexes)) if restore_latest else None
+                return run_verify(cfg, env, chosen, journal, then=restores, concurrency=concurrency, refused=fleet.refused,
+                                  progress=progress)
 
-        report = guarded(journal, run, app().debug)
+            report = guarded(journal, run, app().debug)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 

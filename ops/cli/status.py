@@ -18,11 +18,13 @@ def status(env_name: str | None, as_json: bool, concurrency: int | None) -> int:
     An env that lists regions or accounts is read in all of them (targets KIND:NAME@ACCOUNT/REGION),
     --concurrency targets at a time. An account or region that could not be read is one line on stderr
     and exit code 4: the overview is not whole."""
+    from ops.aws import adaptive_retries
     from ops.status import rows, table
 
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
-    data = rows(cfg, env, concurrency, progress)
+    with adaptive_retries():  # many concurrent reads: the client slows itself after a throttle
+        data = rows(cfg, env, concurrency, progress)
     emit({"env": env.name, "targets": data}, as_json, table(data))
     unread = [r for r in data if str(r["health"]).startswith("error: not read")]
     for row in unread:

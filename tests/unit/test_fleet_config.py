@@ -125,3 +125,15 @@ def test_an_env_without_account_id_reads_its_regions_in_whatever_account_it_is(t
     assert scope_of(env, "444444444444", "eu-west-1") == Scope(None, "eu-west-1")  # its targets carry the account read
     with pytest.raises(UsageError):
         scope_of(env, "444444444444", "ap-southeast-2")
+
+
+def test_only_the_fleet_reads_slow_their_own_rate_after_a_throttle() -> None:
+    """Drills keep botocore's standard mode (their load must meet the service's throttles); backup verify and
+    status read inside adaptive_retries, and the mode is the standard one again after."""
+    from ops.aws import Aws, adaptive_retries
+
+    aws = Aws(region="us-east-1", endpoint_url="http://127.0.0.1:1")
+    assert aws.client("dynamodb").meta.config.retries["mode"] == "standard"
+    with adaptive_retries():
+        assert aws.client("dynamodb").meta.config.retries["mode"] == "adaptive"
+    assert aws.client("dynamodb").meta.config.retries["mode"] == "standard"

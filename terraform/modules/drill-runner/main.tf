@@ -97,21 +97,25 @@ locals {
   ecr_repository = local.ecr.account == null ? null : "arn:${local.partition}:ecr:${local.ecr.region}:${local.ecr.account}:repository/${local.ecr.repository}"
 }
 
+# Checks of variables taken together. Terraform 1.0 (the oldest this repository supports) has neither
+# preconditions nor cross-variable validation: a failed check is tobool() of its message, an error that
+# names it at plan time.
+locals {
+  checked = alltrue([
+    (var.window_days == null) == (var.window_start == null) && (var.window_days == null) == (var.window_hours == null)
+    ? true : tobool("The window_days, window_start and window_hours are given together (the env's window) or not at all (no window)."),
+    (var.window_days == null) != (var.drill_schedule == null)
+    ? true : tobool("The drill_schedule is needed when no window is given, and refused with one: the weekly drill runs at the window's start."),
+    contains(lookup(local.fargate_memory, tostring(var.cpu), []), var.memory)
+    ? true : tobool("The memory must be a size Fargate accepts with the cpu given: 256: 512, 1024, 2048; 512: 1024-4096; 1024: 2048-8192; 2048: 4096-16384; 4096: 8192-30720 (MiB, whole GiB above 512)."),
+  ])
+}
+
 resource "aws_ecs_cluster" "this" {
   #checkov:skip=CKV_AWS_65:the tasks run minutes a day and publish their verdicts as dbops metrics; Container Insights would bill its metrics all month for them
   name = var.name
-  tags = local.tags
-
-  lifecycle {
-    precondition {
-      condition     = (var.window_days == null) == (var.window_start == null) && (var.window_days == null) == (var.window_hours == null)
-      error_message = "The window_days, window_start and window_hours are given together (the env's window) or not at all (no window)."
-    }
-    precondition {
-      condition     = (var.window_days == null) != (var.drill_schedule == null)
-      error_message = "The drill_schedule is needed when no window is given, and refused with one: the weekly drill runs at the window's start."
-    }
-  }
+  # The checks of variables taken together (locals.checked): evaluated with the cluster, before anything is made.
+  tags = merge(local.tags, local.checked ? {} : {})
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -304,13 +308,6 @@ resource "aws_ecs_task_definition" "this" {
   )])
 
   tags = local.tags
-
-  lifecycle {
-    precondition {
-      condition     = contains(lookup(local.fargate_memory, tostring(var.cpu), []), var.memory)
-      error_message = "The memory must be a size Fargate accepts with the cpu given: 256: 512, 1024, 2048; 512: 1024-4096; 1024: 2048-8192; 2048: 4096-16384; 4096: 8192-30720 (MiB, whole GiB above 512)."
-    }
-  }
 }
 
 # --- Schedules ---

@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.2" # lifecycle preconditions
+  required_version = ">= 1.0"
 
   required_providers {
     aws = {
