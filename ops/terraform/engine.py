@@ -262,7 +262,8 @@ class EmbeddedEngine(Engine):
         if result.retcode not in (0, 2) or (result.retcode == 2 and what != "plan"):
             raw = f"{result.error or ''}\n{result.value if isinstance(result.value, str) else _diagnostic_texts(result.value)}"
             message = lock_held(raw) or _diagnostics(result.value) or first_error(f"{result.error or ''}\n{result.value if isinstance(result.value, str) else ''}")
-            raise TerraformError(f"terraform {what} failed in {self.ws.workdir}: {message}")
+            one_line = " ".join(message.split())[:600]  # a diagnostic's detail spans lines; an error is one
+            raise TerraformError(f"terraform {what} failed in {self.ws.workdir}: {one_line}")
         return result
 
     def init(self) -> None:

@@ -199,3 +199,20 @@ def test_the_plan_applied_is_a_private_copy_of_the_bytes_checked(tmp_path) -> No
     finally:
         saved_plan.remove_private(private)
     assert not private.exists()
+
+
+def test_a_terraform_error_whose_detail_spans_lines_is_one_line() -> None:
+    """A provider that dies as it starts (a signal during its handshake) answers a diagnostic of many lines;
+    the error dbops prints from it is one."""
+    from types import SimpleNamespace
+
+    from ops.errors import TerraformError
+    from ops.terraform.engine import EmbeddedEngine
+
+    engine = object.__new__(EmbeddedEngine)
+    engine.ws = SimpleNamespace(workdir="/tmp/env")  # type: ignore[attr-defined]
+    events = [{"@level": "error", "diagnostic": {"summary": "Unrecognized remote plugin message: ",
+                                                 "detail": "Failed to read any lines from plugin's stdout\nThis usually means\n  the plugin was not compiled"}}]
+    with pytest.raises(TerraformError) as failed:
+        engine._check(SimpleNamespace(retcode=1, error="", value=events), "apply")
+    assert "\n" not in str(failed.value) and "Failed to read any lines" in str(failed.value)
