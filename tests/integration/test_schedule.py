@@ -141,7 +141,9 @@ def apply(cli: Cli) -> tuple[int, dict]:
 
 
 def stopped(s: Sched) -> None:
-    """The cluster stopped by the schedule, as a test's starting point."""
+    """The cluster stopped by the schedule, as a test's starting point (one stopped by hand is started first)."""
+    if state(s)[0] == "stopped" and tags(s).get("dbops:stopped-by") != "schedule":
+        running(s)
     if state(s)[0] != "stopped":
         code, _ = apply(s.outside)
         assert code == 0
