@@ -10,15 +10,11 @@ from ops.checks.collect import covered_by
 from ops.checks.registry import Finding, check, failed_read
 from ops.config import EnvConfig, Policy
 from ops.targets.recovery_point import USABLE_POINT_STATES
-from ops.window import NOT_BY_SCHEDULE, STOPPED_BY, stopped_label
+from ops.window import NOT_BY_SCHEDULE, STOPPED_BY, stopped_label, tags_of
 
 
 def _age_h(now: datetime, then: datetime) -> float:
     return (now - then).total_seconds() / 3600
-
-
-def _tags(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in tag_list or []}
 
 
 # --- AWS Backup, shared by Aurora and DynamoDB ------------------------------------------------
@@ -147,7 +143,7 @@ def _judged_at(cid: str, s: dict[str, Any], env: EnvConfig) -> tuple[datetime, s
     since = f"since {stopped_at:%Y-%m-%d %H:%M:%S} UTC ('{STOPPED_MESSAGE}' event): no write since, so judged at the stop"
     if status == "starting":
         return stopped_at, f"starting after a stop {since}", ""
-    label = stopped_label("stopped", env.schedule, s["now"], _tags(s["cluster"].value.get("TagList")))
+    label = stopped_label("stopped", env.schedule, s["now"], tags_of(s["cluster"].value.get("TagList")))
     if label == "stopped-by-schedule":
         return stopped_at, f"stopped by its schedule {since}", ""
     if env.schedule is None:
@@ -203,7 +199,7 @@ def aurora_deletion_protection(s: dict[str, Any], policy: Policy, env: EnvConfig
 
 
 @check("aurora", "BKP-AURORA-COPY-TAGS", "Tags are copied to snapshots")
-def aurora_copy_tags(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
+def aurora_copytags_of(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
     cid = "BKP-AURORA-COPY-TAGS"
     bad = failed_read(cid, s["cluster"])
     if bad:
@@ -218,7 +214,7 @@ def aurora_covered(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding
     if bad:
         return bad
     c = s["cluster"].value
-    return _coverage("BKP-AURORA-COVERED", s, c["DBClusterArn"], _tags(c.get("TagList")))
+    return _coverage("BKP-AURORA-COVERED", s, c["DBClusterArn"], tags_of(c.get("TagList")))
 
 
 @check("aurora", "BKP-AURORA-LAST-JOB", "Last AWS Backup job completed within the window")
@@ -317,7 +313,7 @@ def ddb_covered(s: dict[str, Any], policy: Policy, env: EnvConfig) -> Finding:
     bad = failed_read("BKP-DDB-COVERED", s["table"], s.get("tags", s["table"]))
     if bad:
         return bad
-    return _coverage("BKP-DDB-COVERED", s, s["table"].value["TableArn"], _tags(s["tags"].value))
+    return _coverage("BKP-DDB-COVERED", s, s["table"].value["TableArn"], tags_of(s["tags"].value))
 
 
 @check("dynamodb", "BKP-DDB-LAST-JOB", "Last AWS Backup job completed within the window")
