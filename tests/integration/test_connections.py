@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -200,19 +200,24 @@ def test_a_server_that_stops_answering_mid_load_fails_the_drill_within_its_query
 
 @contextmanager
 def writer_stopped(cli: Cli) -> Iterator[None]:
-    """SIGSTOP of the writer's postmaster and backends: a server that stops answering; SIGCONT on the way out."""
+    """SIGSTOP of the writer's postmaster and backends: a server that stops answering; SIGCONT on the way out.
+    The postmaster's pid is its data directory's postmaster.pid; a backend that exits between the listing and
+    the signal is skipped, and every process stopped is continued whatever happens in between."""
     cluster = pgcluster.get(cli.lab_dir)
     assert cluster is not None
-    postmaster = subprocess.run(["pgrep", "-f", f"postgres -D {cluster.writer().path}"], capture_output=True, text=True).stdout.split()
-    backends = subprocess.run(["pgrep", "-P", postmaster[0]], capture_output=True, text=True).stdout.split()
-    stopped = [int(p) for p in postmaster + backends]
-    for pid in stopped:
-        os.kill(pid, signal.SIGSTOP)
+    postmaster = (Path(cluster.writer().path) / "postmaster.pid").read_text().split()[0]
+    backends = subprocess.run(["pgrep", "-P", postmaster], capture_output=True, text=True).stdout.split()
+    stopped: list[int] = []
     try:
+        for pid in [int(postmaster)] + [int(p) for p in backends]:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
         yield
     finally:
         for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
 
 def _pooler_log(cli: Cli) -> Path:

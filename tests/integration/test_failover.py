@@ -87,7 +87,9 @@ def test_ten_drills_in_a_row_all_pass(async_lab: Cli) -> None:
         assert result.exit_code == 0, f"drill {i + 1}: {result.output}"
         downtimes.append(json.loads(result.stdout)["measurements"]["client_write_downtime_s"])
     assert_ha(async_lab)
-    assert max(downtimes) < 5
+    # Each failover is a fast shutdown (its checkpoint) and a promotion: well under a second on an idle machine,
+    # seconds when the rest of the suite keeps the disk busy.
+    assert max(downtimes) < 10, downtimes
 
 
 def _cut_and_write(ctx: DrillContext, cli: Cli, writes_after_cut: int) -> None:

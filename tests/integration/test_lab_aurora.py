@@ -146,11 +146,12 @@ def test_failover_downtime_follows_the_endpoint_delay(alab, delay: float) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     m = json.loads(result.stdout)["measurements"]
     interval = 1 / 20
+    reconnect = 0.5  # TLS and password auth on each reconnect, which the local drill does not do
     if delay:
-        assert delay <= m["client_write_downtime_s"] <= delay + 2 * local + interval, (m, local)
+        assert delay <= m["client_write_downtime_s"] <= delay + 2 * local + interval + reconnect, (m, local)
         assert m["writes_refused_read_only"] > 0, "the endpoint reached the old writer, back as a reader"
     else:
-        assert m["client_write_downtime_s"] <= 2 * local + interval + 0.5, (m, local)  # TLS and password auth on reconnect
+        assert m["client_write_downtime_s"] <= 2 * local + interval + reconnect, (m, local)
     assert m["lost_writes"] == 0
     after = next(m_["DBInstanceIdentifier"] for m_ in cluster_of(aws)["DBClusterMembers"] if m_["IsClusterWriter"])
     assert after != before
