@@ -137,6 +137,8 @@ class Config:
     # [restore] instance_classes: a restored Aurora cluster's one instance is the first of these (smallest
     # first) its engine version offers.
     restore_instance_classes: tuple[str, ...] = DEFAULT_RESTORE_INSTANCE_CLASSES
+    # [pipelines.NAME]: the analytics export's pipelines, as written; ops.etl.config reads them when `dbops etl` runs.
+    pipelines: dict[str, Any] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -355,7 +357,7 @@ def find_config(start: Path) -> Path | None:
 def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) -> Config:
     source = str(path) if path else CONFIG_NAME
     for key in data:
-        if key not in ("defaults", "policy", "envs", "restore"):
+        if key not in ("defaults", "policy", "envs", "restore", "pipelines"):
             raise ConfigError(f"{source}: unknown key '{key}'")
     defaults = _check_table(data.get("defaults", {}), _DEFAULTS_RULES, "defaults", source)
     policy = Policy(**_policy(data.get("policy", {}), "policy", source))
@@ -413,7 +415,14 @@ def parse(data: dict, root: Path, path: Path | None, environ: dict[str, str]) ->
         envs=envs,
         policy=policy,
         restore_instance_classes=tuple(restore.get("instance_classes", DEFAULT_RESTORE_INSTANCE_CLASSES)),
+        pipelines=_pipelines(data.get("pipelines", {}), source),
     )
+
+
+def _pipelines(table: Any, source: str) -> dict[str, Any]:
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise ConfigError(f"{source}: 'pipelines' must be a table of [pipelines.NAME] tables")
+    return table
 
 
 def load(path: Path | None = None, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Config:

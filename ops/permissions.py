@@ -52,6 +52,11 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "backup-role": ("arn:{partition}:iam::{account}:role/dbops-{env}-backup",),
     # The roles an env's [[accounts]] name, in their own accounts (a fleet's reads): filled from the env.
     "fleet-role": (),
+    # The analytics lake (terraform/modules/analytics-lake): its bucket and its Glue database, named after the env.
+    "lake-bucket": ("arn:{partition}:s3:::dbops-{env}-lake*",),
+    "lake-object": ("arn:{partition}:s3:::dbops-{env}-lake*/*",),
+    "glue-table": ("arn:{partition}:glue:{region}:{account}:catalog", "arn:{partition}:glue:{region}:{account}:database/dbops_*",
+                   "arn:{partition}:glue:{region}:{account}:table/dbops_*/*"),
     "*": ("*",),
 }
 

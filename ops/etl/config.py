@@ -1,0 +1,166 @@
+"""A pipeline as dbops.toml declares it: `[pipelines.NAME]`, its destination, its tables and their rules.
+
+    [pipelines.orders]
+    schedule = "daily 02:00 UTC"                  # what the runner uses; informational here
+    destination = { bucket = "dbops-lab-lake", prefix = "orders", database = "dbops_lab_lake" }
+    quality = { min_valid = 0.99, min_complete = 0.95 }
+
+    [pipelines.orders.tables.orders]
+    source = "localpg:lab-pg"                      # KIND:NAME of a target (aurora, localpg) or dynamodb:TABLE
+    from = "orders.orders"                          # PostgreSQL: schema.table
+    key = ["id"]                                    # the rows' identity: unique, reconciled by fingerprint
+    partition_by = "created_at"                     # a date or timestamp column (by UTC day) or any declared column
+    contract = "freeze"                             # evolve | freeze | discard_columns (ops.etl.contract)
+    columns = { id = "bigint", status = "string", created_at = "timestamp" }
+    rules = { not_null = ["id"], accepted_values = { status = ["new", "paid"] } }
+
+Everything is checked when the pipeline is read: a mistake is one line naming the key, exit 2.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ops.errors import UsageError
+from ops.etl.types import arrow_type
+
+NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # a Glue/Athena table or column name: lower case, letters, digits, _
+BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+CONTRACTS = ("evolve", "freeze", "discard_columns")
+SOURCE_KINDS = ("aurora", "localpg", "dynamodb")
+PG_TABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class Destination:
+    bucket: str
+    prefix: str
+    database: str
+    workgroup: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # the lake's table
+    source: str  # KIND:NAME
+    key: tuple[str, ...]
+    columns: dict[str, str]
+    partition_by: str | None = None
+    contract: str = "freeze"
+    relation: str | None = None  # PostgreSQL schema.table
+    rules: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.source.split(":", 1)[0]
+
+    @property
+    def source_name(self) -> str:
+        return self.source.split(":", 1)[1]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    destination: Destination
+    tables: tuple[TableSpec, ...]
+    min_valid: float = 0.99
+    min_complete: float = 0.95
+    schedule: str | None = None
+
+
+def pipeline(pipelines: dict[str, Any], name: str, source: str = "dbops.toml") -> Pipeline:
+    if name not in pipelines:
+        known = ", ".join(sorted(pipelines)) or "none"
+        raise UsageError(f"unknown pipeline '{name}' (declared in {source}: {known})")
+    return parse(name, pipelines[name], source)
+
+
+def parse(name: str, table: dict[str, Any], source: str) -> Pipeline:
+    where = f"{source}: pipelines.{name}"
+    if not NAME.fullmatch(name):
+        raise UsageError(f"{where}: a pipeline name is lower-case letters, digits and _, starting with a letter")
+    _known(table, ("schedule", "destination", "quality", "tables"), where)
+    dest = _table(table.get("destination"), f"{where}.destination")
+    _known(dest, ("bucket", "prefix", "database", "workgroup"), f"{where}.destination")
+    bucket, prefix, database = (dest.get(k) for k in ("bucket", "prefix", "database"))
+    if not isinstance(bucket, str) or not BUCKET.fullmatch(bucket):
+        raise UsageError(f"{where}.destination.bucket must be an S3 bucket name, got {bucket!r}")
+    if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", prefix):
+        raise UsageError(f"{where}.destination.prefix must be a key prefix like 'lake/orders' (no leading or trailing /), got {prefix!r}")
+    if not isinstance(database, str) or not NAME.fullmatch(database):
+        raise UsageError(f"{where}.destination.database must be a Glue database name (lower case, _), got {database!r}")
+    workgroup = dest.get("workgroup")
+    if workgroup is not None and not (isinstance(workgroup, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,128}", workgroup)):
+        raise UsageError(f"{where}.destination.workgroup must be an Athena workgroup name, got {workgroup!r}")
+    quality = _table(table.get("quality", {}), f"{where}.quality")
+    _known(quality, ("min_valid", "min_complete"), f"{where}.quality")
+    shares = {k: _share(quality.get(k, default), f"{where}.quality.{k}") for k, default in (("min_valid", 0.99), ("min_complete", 0.95))}
+    tables = _table(table.get("tables"), f"{where}.tables")
+    if not tables:
+        raise UsageError(f"{where}.tables declares no table")
+    specs = tuple(_spec(t, spec, f"{where}.tables.{t}") for t, spec in tables.items())
+    schedule = table.get("schedule")
+    if schedule is not None and not isinstance(schedule, str):
+        raise UsageError(f"{where}.schedule must be text")
+    return Pipeline(name, Destination(bucket, prefix, database, workgroup), specs, shares["min_valid"], shares["min_complete"], schedule)
+
+
+def _spec(name: str, table: Any, where: str) -> TableSpec:
+    if not NAME.fullmatch(name):
+        raise UsageError(f"{where}: a lake table name is lower-case letters, digits and _, starting with a letter")
+    table = _table(table, where)
+    _known(table, ("source", "from", "key", "partition_by", "contract", "columns", "rules"), where)
+    src = table.get("source")
+    if not isinstance(src, str) or ":" not in src or src.split(":", 1)[0] not in SOURCE_KINDS or not src.split(":", 1)[1]:
+        raise UsageError(f"{where}.source must be KIND:NAME with KIND one of {', '.join(SOURCE_KINDS)}, got {src!r}")
+    columns = _table(table.get("columns"), f"{where}.columns")
+    if not columns:
+        raise UsageError(f"{where}.columns declares no column")
+    for col, typ in columns.items():
+        if not NAME.fullmatch(col):
+            raise UsageError(f"{where}.columns: column name {col!r} must be lower-case letters, digits and _")
+        try:
+            arrow_type(typ)
+        except UsageError as exc:
+            raise UsageError(f"{where}.columns.{col}: {exc}") from None
+    key = table.get("key")
+    if isinstance(key, str):
+        key = [key]
+    if not isinstance(key, list) or not key or not all(isinstance(k, str) and k in columns for k in key):
+        raise UsageError(f"{where}.key must name one or more declared columns, got {table.get('key')!r}")
+    part = table.get("partition_by")
+    if part is not None and part not in columns:
+        raise UsageError(f"{where}.partition_by must name a declared column, got {part!r}")
+    contract = table.get("contract", "freeze")
+    if contract not in CONTRACTS:
+        raise UsageError(f"{where}.contract must be one of {', '.join(CONTRACTS)}, got {contract!r}")
+    relation = table.get("from")
+    kind = src.split(":", 1)[0]
+    if kind == "dynamodb":
+        if relation is not None:
+            raise UsageError(f"{where}.from is for PostgreSQL sources; a DynamoDB source is the table its source names")
+    elif not isinstance(relation, str) or not PG_TABLE.fullmatch(relation):
+        raise UsageError(f"{where}.from must be the source's schema.table, got {relation!r}")
+    rules = _table(table.get("rules", {}), f"{where}.rules")
+    return TableSpec(name, src, tuple(key), dict(columns), part, contract, relation, dict(rules))
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UsageError(f"{where} must be a table")
+    return value
+
+
+def _known(table: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    for k in table:
+        if k not in keys:
+            raise UsageError(f"{where}: unknown key '{k}' (known: {', '.join(keys)})")
+
+
+def _share(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise UsageError(f"{where} must be a share between 0 and 1, got {value!r}")
+    return float(value)

@@ -1,0 +1,252 @@
+"""The analytics lake: a batch spooled to local Parquet, checked, then published to S3 and the Glue catalog.
+
+A batch is a table's rows at one point in time T, identified by T (`batch_id`). Publishing is atomic:
+
+1. the rows are spooled to local Parquet files, Hive-partitioned and sorted, while they stream in;
+2. everything is judged on the spool (DuckDB reads it without loading it): contract, quality,
+   reconciliation of its count and key fingerprint with the source's at T;
+3. the files are uploaded under the batch's own prefix, `PREFIX/TABLE/data/batch=ID/`, each with its
+   MD5 (S3 refuses a corrupted upload), where no reader looks yet;
+4. the manifest, `PREFIX/TABLE/_manifests/ID.json`, is written last: it lists the files, their sizes and
+   MD5s, the rows, the fingerprint and T. A batch without a manifest does not exist for any reader;
+5. the Glue table and its partitions are pointed at the batch's prefix (Athena reads what Glue says).
+
+A rerun of the same T finds its manifest and publishes nothing; a run killed before its manifest left
+files under a prefix no reader knows, which the next run of that T overwrites. A batch that fails its
+gates goes to `PREFIX/_quarantine/TABLE/ID/` with its report, never to `data/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from ops.permissions import declare, need
+
+declare(
+    "etl-lake",
+    need("s3:PutObject", "lake-object"),
+    need("s3:GetObject", "lake-object"),
+    need("s3:ListObjectsV2", "lake-bucket", "s3:ListBucket"),
+    *(need(f"glue:{call}", "glue-table") for call in
+      ("GetTable", "CreateTable", "UpdateTable", "GetPartitions", "BatchCreatePartition", "BatchDeletePartition")),
+)
+
+ROWS_PER_FILE = 1_000_000
+SORT_MEMORY = "512MB"
+MAX_PARTITIONS = 10_000  # a batch with more partition values is refused: the key chosen is too fine
+SEPARATOR = "\x1f"
+# Athena's names for the declared types, for the Glue catalog.
+GLUE_TYPES = {"string": "string", "bigint": "bigint", "int": "int", "double": "double", "boolean": "boolean",
+              "date": "date", "timestamp": "timestamp"}
+
+
+def batch_id(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def partition_column(column: str | None, declared: dict[str, str]) -> str | None:
+    """A timestamp column partitions by its UTC day, in a column of its own (COLUMN_date); any other by value."""
+    if column is None:
+        return None
+    return f"{column}_date" if declared[column] == "timestamp" else column
+
+
+@dataclass
+class Spool:
+    """A batch's rows as local Parquet files under `root`, Hive-partitioned."""
+
+    root: Path
+    columns: dict[str, str]  # published columns -> declared type (the partition column included)
+    partition: str | None
+    rows: int = 0
+    files: list[Path] = field(default_factory=list)
+
+    def dataset(self) -> pads.Dataset:
+        return pads.dataset(str(self.root), format="parquet", partitioning="hive" if self.partition else None)
+
+
+def spool(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str], partition_by: str | None,
+          sort_by: tuple[str, ...]) -> Spool:
+    """Write the batches as Parquet under root, partitioned (partition_column) and sorted within each file by
+    `sort_by`, streaming: memory holds one batch, not the table."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    part = partition_column(partition_by, declared)
+    columns = dict(declared)
+    if part and part not in declared:
+        columns[part] = "date"
+    raw = root / "_raw"
+    counted = _Counted(_with_partition(batches, partition_by, part))
+    # First pass: partitioned files as the batches stream in; second: each partition sorted by the key into one
+    # file (sorted files let the engines skip row groups by their min/max), sorted by DuckDB within a bounded
+    # memory that spills to disk.
+    if counted.schema is not None:
+        pads.write_dataset(counted, str(raw), schema=counted.schema, format="parquet",
+                           partitioning=[part] if part else None, partitioning_flavor="hive" if part else None,
+                           existing_data_behavior="overwrite_or_ignore", max_rows_per_file=ROWS_PER_FILE,
+                           max_rows_per_group=min(ROWS_PER_FILE, 1 << 20), max_partitions=MAX_PARTITIONS)
+    out = Spool(root / "data", columns, part, rows=counted.rows)
+    out.root.mkdir()
+    import duckdb
+
+    con = duckdb.connect(config={"memory_limit": SORT_MEMORY, "temp_directory": str(root / "_sort"), "threads": 2})
+    dirs = sorted({p.parent for p in raw.rglob("*.parquet")})
+    order = ", ".join(f'"{c}"' for c in sort_by)
+    for d in dirs:
+        target = out.root / d.relative_to(raw)
+        target.mkdir(parents=True, exist_ok=True)
+        con.execute(f"COPY (SELECT * FROM read_parquet({_literal(str(d / '*.parquet'))}, hive_partitioning = false) "
+                    f"ORDER BY {order}) TO {_literal(str(target / 'part-0.parquet'))} (FORMAT parquet, COMPRESSION zstd)")
+    con.close()
+    shutil.rmtree(raw, ignore_errors=True)
+    shutil.rmtree(root / "_sort", ignore_errors=True)
+    out.files = sorted(out.root.rglob("*.parquet"))
+    return out
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _Counted:
+    """An iterator of record batches that counts their rows and knows their schema before the first one."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self.it = iter(batches)
+        self.rows = 0
+        self.first = next(self.it, None)
+        self.schema = self.first.schema if self.first is not None else None
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        if self.first is not None:
+            self.rows += self.first.num_rows
+            yield self.first
+        for b in self.it:
+            self.rows += b.num_rows
+            yield b
+
+
+def _with_partition(batches: Iterable[pa.RecordBatch], column: str | None, part: str | None) -> Iterator[pa.RecordBatch]:
+    import pyarrow.compute as pc
+
+    for b in batches:
+        if part and part != column:
+            day = pc.cast(b.column(column), pa.date32()) if b.num_rows else pa.array([], pa.date32())
+            b = pa.RecordBatch.from_arrays([*b.columns, day], names=[*b.schema.names, part])
+        yield b
+
+
+def fingerprint(con: Any, relation: str, key: tuple[str, ...]) -> tuple[int, int]:
+    """Rows and the key fingerprint of a DuckDB relation, as ops.etl.extract_pg.fingerprint_sql computes them
+    in PostgreSQL: the sum of the first 60 bits of md5 of the key's text."""
+    text = f" || '{SEPARATOR}' || ".join(f'CAST("{k}" AS VARCHAR)' for k in key)
+    rows, fp = con.execute(f"SELECT count(*), coalesce(sum(('0x' || substr(md5({text}), 1, 15))::HUGEINT), 0) "
+                           f"FROM {relation}").fetchone()
+    return int(rows), int(fp)
+
+
+# --- S3 and Glue -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    bucket: str
+    prefix: str  # the pipeline's
+    table: str
+
+    def data(self, batch: str) -> str:
+        return f"{self.prefix}/{self.table}/data/batch={batch}/"
+
+    def manifest(self, batch: str) -> str:
+        return f"{self.prefix}/{self.table}/_manifests/{batch}.json"
+
+    def quarantine(self, batch: str) -> str:
+        return f"{self.prefix}/_quarantine/{self.table}/{batch}/"
+
+
+def published(s3: Any, place: Place, batch: str) -> dict[str, Any] | None:
+    """The batch's manifest, or None when the batch was never published."""
+    try:
+        body = s3.get_object(Bucket=place.bucket, Key=place.manifest(batch))["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return json.loads(body)
+
+
+def latest(s3: Any, place: Place) -> dict[str, Any] | None:
+    """The newest published batch's manifest (batch ids sort by time), or None."""
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=place.bucket, Prefix=f"{place.prefix}/{place.table}/_manifests/") for o in page.get("Contents", [])]
+    if not keys:
+        return None
+    return published(s3, place, max(keys).rsplit("/", 1)[1][: -len(".json")])
+
+
+def upload(s3: Any, sp: Spool, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Each spooled file under prefix, with its MD5 (S3 refuses a body that does not match); their list."""
+    out = []
+    for f in sp.files:
+        rel = f.relative_to(sp.root).as_posix()
+        body = f.read_bytes()
+        md5 = hashlib.md5(body).digest()  # noqa: S324 — S3's integrity check, not security
+        s3.put_object(Bucket=bucket, Key=prefix + rel, Body=body, ContentMD5=base64.b64encode(md5).decode())
+        out.append({"key": prefix + rel, "bytes": len(body), "md5": md5.hex(), "rows": _rows(f)})
+    return out
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def write_manifest(s3: Any, place: Place, batch: str, manifest: dict[str, Any]) -> None:
+    body = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    s3.put_object(Bucket=place.bucket, Key=place.manifest(batch), Body=body, ContentType="application/json",
+                  ContentMD5=base64.b64encode(hashlib.md5(body).digest()).decode())  # noqa: S324
+
+
+def register(glue: Any, database: str, place: Place, batch: str, columns: dict[str, str], partition: str | None,
+             values: list[str]) -> None:
+    """Point the Glue table (created if absent) and its partitions at the batch's prefix."""
+    location = f"s3://{place.bucket}/{place.data(batch)}"
+    storage = {
+        "Columns": [{"Name": c, "Type": glue_type(t)} for c, t in columns.items() if c != partition],
+        "Location": location,
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+    }
+    table_input = {"Name": place.table, "TableType": "EXTERNAL_TABLE", "StorageDescriptor": storage,
+                   "Parameters": {"classification": "parquet", "dbops:batch": batch},
+                   "PartitionKeys": [{"Name": partition, "Type": glue_type(columns[partition])}] if partition else []}
+    try:
+        glue.get_table(DatabaseName=database, Name=place.table)
+        glue.update_table(DatabaseName=database, TableInput=table_input)
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_table(DatabaseName=database, TableInput=table_input)
+    if not partition:
+        return
+    old = [p["Values"] for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=place.table)
+           for p in page["Partitions"]]
+    for i in range(0, len(old), 25):
+        glue.batch_delete_partition(DatabaseName=database, TableName=place.table,
+                                    PartitionsToDelete=[{"Values": v} for v in old[i:i + 25]])
+    parts = [{"Values": [v], "StorageDescriptor": dict(storage, Location=f"{location}{partition}={v}/")} for v in values]
+    for i in range(0, len(parts), 100):
+        glue.batch_create_partition(DatabaseName=database, TableName=place.table, PartitionInputList=parts[i:i + 100])
+
+
+def glue_type(declared: str) -> str:
+    return GLUE_TYPES.get(declared, declared)  # decimal(P,S) is the same in both
