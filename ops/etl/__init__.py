@@ -1,0 +1,1 @@
+"""The analytics export: extract at a point in time, check data quality, publish Parquet to the lake."""
