@@ -116,6 +116,12 @@ def _result(mode, added, dropped, retyped, widened, discarded, lines, schema) ->
                           verdict, f"{mode}: {text}", schema)
 
 
+def matches(declared: str, actual: pa.DataType) -> bool:
+    """Whether a batch's column of Arrow type `actual` holds the declared type (or its int -> bigint widening)."""
+    want = arrow_type(declared)
+    return _same(want, actual) or (want, _canonical(actual)) in WIDENINGS
+
+
 def _canonical(t: pa.DataType) -> pa.DataType:
     """One spelling per type: large_string as string, any UTC zone as "UTC"."""
     if pa.types.is_large_string(t):

@@ -30,7 +30,8 @@ from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 
-from ops.errors import UsageError
+from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS, UsageError
+from ops.etl import contract
 from ops.etl.contract import ContractResult
 from ops.etl.types import arrow_type
 
@@ -53,6 +54,7 @@ class Reference:
     column: str
     table: str
     other: str  # the referenced column of `table`
+    other_type: str  # its declared type
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,10 @@ class Verdict:
     not_measured: tuple[str, ...]  # each rule that could not be judged, and why
 
     @property
+    def exit_code(self) -> int:
+        return {"pass": EXIT_PASS, "fail": EXIT_FAILED}.get(self.status, EXIT_INCONCLUSIVE)
+
+    @property
     def message(self) -> str:
         lines = [f"data quality: {self.status}", *self.failed, *self.not_measured]
         return "\n".join(lines)
@@ -152,7 +158,10 @@ def parse_rules(declared: Mapping[str, Any], schemas: Mapping[str, Mapping[str, 
 
 
 def _type_name(at: str, name: str) -> str:
-    arrow_type(name)  # raises on an unknown type
+    try:
+        arrow_type(name)
+    except UsageError as e:
+        raise UsageError(f"{at}: {e}") from None
     return name.strip().lower()
 
 
@@ -264,7 +273,7 @@ def _reference(at: str, col: str, target: Any, type_name: str, schemas: Mapping[
     integers = {"int", "bigint"}
     if other_type != type_name and not {other_type, type_name} <= integers:
         raise UsageError(f"{at}: {col} is {type_name} but {table}.{other} is {other_type}")
-    return Reference(col, table, other)
+    return Reference(col, table, other, other_type)
 
 
 def _freshness(at: str, spec: Any, types: Mapping[str, str]) -> Freshness:
@@ -331,9 +340,8 @@ class _Batch:
         self.con, self.tables, self.views, self.key, self.max_keys = con, tables, views, key, max_keys
 
     def table_rules(self, r: TableRules, at: datetime) -> list[RuleResult]:
-        name, table = r.table, self.tables.get(r.table)
-        rows = table.num_rows if table is not None else 0
-        present = set(table.column_names) if table is not None else set()
+        name = r.table
+        rows = self.tables[name].num_rows if name in self.tables else 0
         keys = tuple(self.key[name])
         row_rules: list[tuple[str, tuple[str, ...], str, list]] = []  # (rule, columns, failing predicate, params)
         row_rules += [("not_null", (c,), *_not_null(c, r.types[c])) for c in r.not_null]
@@ -344,44 +352,51 @@ class _Batch:
         def unmeasured(rule: str, cols: tuple[str, ...], why: str) -> RuleResult:
             return RuleResult(name, rule, cols, rows, None, keys, not_measured=why)
 
-        why_none = f"table {name} is not in the batch" if table is None else (
-            f"table {name} has 0 rows" if rows == 0 else None)
         measurable = []
         for rule, cols, pred, params in row_rules:
-            gone = [c for c in cols if c not in present]
-            if why_none or gone:
-                results.append(unmeasured(rule, cols, why_none or f"column {gone[0]} is not in the batch"))
+            why = self._gap(name, {c: r.types[c] for c in cols})
+            if why:
+                results.append(unmeasured(rule, cols, why))
             else:
                 results.append(self._failing(name, rule, cols, pred, params, rows))
                 measurable.append((pred, params))
         if row_rules:
             all_cols = tuple(dict.fromkeys(c for _, cols, _, _ in row_rules for c in cols))
-            if why_none or len(measurable) < len(row_rules):
-                results.append(unmeasured("valid", all_cols, why_none or "a row rule could not be measured"))
+            if len(measurable) < len(row_rules):
+                why = self._gap(name, {}) or "a row rule could not be measured"
+                results.append(unmeasured("valid", all_cols, why))
             else:
                 pred = " OR ".join(f"({p})" for p, _ in measurable)
-                results.append(self._failing(name, "valid", all_cols, pred, [v for _, ps in measurable for v in ps], rows))
+                params = [v for _, ps in measurable for v in ps]
+                results.append(self._failing(name, "valid", all_cols, pred, params, rows))
         if r.unique:
-            gone = [c for c in r.unique if c not in present]
-            results.append(unmeasured("unique", r.unique, why_none or f"column {gone[0]} is not in the batch")
-                           if why_none or gone else self._duplicates(name, r.unique, rows))
+            why = self._gap(name, {c: r.types[c] for c in r.unique})
+            results.append(unmeasured("unique", r.unique, why) if why else self._duplicates(name, r.unique, rows))
         for ref in r.references:
-            why = why_none or self._reference_gap(ref, present)
+            why = (self._gap(name, {ref.column: r.types[ref.column]})
+                   or self._gap(ref.table, {ref.other: ref.other_type}, referenced=True))
             results.append(unmeasured("references", (ref.column,), why) if why else self._orphans(name, ref, rows))
         if r.freshness:
             f = r.freshness
-            why = why_none or (f"column {f.column} is not in the batch" if f.column not in present else None)
+            why = self._gap(name, {f.column: r.types[f.column]})
             results.append(unmeasured("freshness", (f.column,), why) if why
                            else self._freshness(name, f, r.types[f.column], at))
         return results
 
-    def _reference_gap(self, ref: Reference, present: set[str]) -> str | None:
-        if ref.column not in present:
-            return f"column {ref.column} is not in the batch"
-        if ref.table not in self.tables:
-            return f"referenced table {ref.table} is not in the batch"
-        if ref.other not in self.tables[ref.table].column_names:
-            return f"referenced column {ref.table}.{ref.other} is not in the batch"
+    def _gap(self, table: str, columns: Mapping[str, str], referenced: bool = False) -> str | None:
+        """Why a rule on these columns cannot be measured on this batch (absent, empty, or not of the declared type)."""
+        role = "referenced table" if referenced else "table"
+        if table not in self.tables:
+            return f"{role} {table} is not in the batch"
+        data = self.tables[table]
+        if data.num_rows == 0 and not referenced:  # an empty referenced table is measured: every reference is an orphan
+            return f"table {table} has 0 rows"
+        for col, type_name in columns.items():
+            if col not in data.column_names:
+                return f"column {table}.{col} is not in the batch"
+            actual = data.schema.field(col).type
+            if not contract.matches(type_name, actual):
+                return f"column {table}.{col} is {actual} in the batch, declared {type_name}"
         return None
 
     def _failing(self, table: str, rule: str, cols: tuple[str, ...], pred: str, params: list, rows: int,
@@ -441,7 +456,8 @@ def _completeness(table: str, data: pa.Table | None, source: int | None) -> Rule
     if source == 0:
         if published == 0:
             return RuleResult(table, "completeness", (), 0, None, not_measured=f"{table} has 0 rows at the source")
-        return RuleResult(table, "completeness", (), published, None, value=math.inf,
+        # No ratio exists; value None on a measured result is judged a failure (rows that cannot have come from it).
+        return RuleResult(table, "completeness", (), published, None,
                           detail=f"{published:,} rows published but 0 at the source")
     ratio = published / source
     return RuleResult(table, "completeness", (), published, None, value=ratio,
@@ -516,7 +532,9 @@ def _missed(r: RuleResult, min_valid: float, min_complete: float, siblings: list
         return f"{r.detail}{keys}"
     if r.rule == "freshness" and r.value is not None and r.value > r.limit:
         return r.detail
-    if r.rule == "completeness" and r.value is not None and not min_complete <= r.value <= 1:
+    if r.rule == "completeness" and r.value is None:
+        return f"{r.detail} (more than the source: duplicated rows)"
+    if r.rule == "completeness" and not min_complete <= r.value <= 1:
         more = " (more than the source: duplicated rows)" if r.value > 1 else f", below {min_complete:.2%}"
         return f"{r.detail}{more}"
     return None

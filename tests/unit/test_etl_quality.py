@@ -177,7 +177,7 @@ def test_completeness_against_the_source_count(published, source, status) -> Non
     batch = {"customers": customers(published)}
     results = run({}, batch, {"customers": source})
     result = one(results, "completeness", "customers")
-    assert result.value == (published / source if source else float("inf"))
+    assert result.value == (published / source if source else None)
     assert quality.verdict(results).status == status
 
 
@@ -340,5 +340,43 @@ freshness = {column = "created_at", max_age_hours = 26}
     (parsed,) = quality.parse_rules(tomllib.loads(text), SCHEMAS).values()
     assert parsed.ranges == (quality.Range("amount", 0.0, 500.0), quality.Range("total", Decimal("0.01"), None),
                              quality.Range("created_at", datetime(2026, 1, 1, tzinfo=timezone.utc), None))
-    assert parsed.references == (quality.Reference("customer_id", "customers", "id"),)
+    assert parsed.references == (quality.Reference("customer_id", "customers", "id", "bigint"),)
     assert parsed.freshness == quality.Freshness("created_at", 26.0)
+
+
+def test_a_self_reference_and_an_empty_referenced_table() -> None:
+    schemas = {"staff": {"id": "bigint", "manager_id": "bigint"}}
+    rules = quality.parse_rules({"staff": {"references": {"manager_id": "staff.id"}}}, schemas)
+    staff = pa.table({"id": pa.array([1, 2, 3, 4], pa.int64()), "manager_id": pa.array([None, 1, 9, 8], pa.int64())})
+    result = one(quality.evaluate(duckdb.connect(), {"staff": staff}, rules, {"staff": ["id"]}, T, {}), "references", "staff")
+    assert (result.failing, result.failing_keys) == (2, ((3,), (4,)))
+    declared = {"orders": {"references": {"customer_id": "customers.id"}}}
+    orphans = one(run(declared, {"orders": orders(), "customers": customers(0)}), "references")
+    assert (orphans.failing, orphans.pass_rate) == (N, 0.0)
+
+
+def test_a_column_dropped_or_retyped_in_the_batch_is_not_measured_and_a_widened_one_is() -> None:
+    declared = {"orders": {"not_null": ["amount"], "ranges": {"amount": [0, 499.5]}, "unique": ["status"]}}
+    dropped = orders().drop_columns(["status"])
+    results = run(declared, {"orders": dropped})
+    assert one(results, "unique").not_measured == "column orders.status is not in the batch"
+    assert one(results, "range").failing == 0
+    retyped = orders().set_column(3, "amount", pa.array([str(v) for v in range(N)]))
+    results = run({"orders": {"not_null": ["amount"], "ranges": {"amount": [0, 499.5]}}}, {"orders": retyped})
+    assert one(results, "range").not_measured == "column orders.amount is string in the batch, declared double"
+    assert one(results, "valid").not_measured == "a row rule could not be measured"
+    assert quality.verdict(results).status == "inconclusive"
+    schemas = {"orders": {**SCHEMAS["orders"], "customer_id": "int"}}
+    widened = run({"orders": {"ranges": {"customer_id": [1, 49]}}}, schemas=schemas)  # the batch's column is bigint
+    assert one(widened, "range").failing == N // 50
+
+
+def test_verdict_exit_codes_follow_the_status_set() -> None:
+    assert quality.verdict(run({"orders": {"not_null": ["id"]}})).exit_code == 0
+    assert quality.verdict(run({"orders": {"unique": ["customer_id"]}})).exit_code == 1
+    assert quality.verdict(run({}, counts={})).exit_code == 4
+
+
+def test_an_unknown_declared_column_type_is_named_with_its_table_and_column() -> None:
+    with pytest.raises(UsageError, match=r"^rules.orders column amount: unknown column type 'float'"):
+        quality.parse_rules({"orders": {}}, {"orders": {"amount": "float"}})
