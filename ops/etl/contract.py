@@ -84,6 +84,11 @@ def check(declared: Mapping[str, str], actual: pa.Schema, mode: str) -> Contract
         unpublishable = [f"{n} ({present[n]})" for n in added if declared_name(present[n]) is None]
         if unpublishable:
             problems.append(f"added columns of a type the lake does not declare: {', '.join(unpublishable)}")
+        # Glue and Athena fold names to lower case: "Status" beside "status" would be one column there.
+        lowered = [n.lower() for n in names]
+        clashing = [n for n in added if lowered.count(n.lower()) > 1]
+        if clashing:
+            problems.append(f"added columns whose names differ from another only in case: {', '.join(clashing)}")
     discarded = added if mode == "discard_columns" else ()
     schema = None
     if not problems:

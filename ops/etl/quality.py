@@ -32,13 +32,11 @@ import pyarrow as pa
 
 from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS, UsageError
 from ops.etl import contract
-from ops.etl.contract import ContractResult
 from ops.etl.types import arrow_type
 
 RULES = ("not_null", "unique", "accepted_values", "ranges", "references", "freshness")
 ROW_RULES = ("not_null", "accepted_values", "range")
-NUMERIC = ("int", "bigint", "double")
-ORDERED = (*NUMERIC, "date", "timestamp")  # and decimal(P,S)
+ORDERED = ("int", "bigint", "double", "date", "timestamp")  # and decimal(P,S)
 MAX_KEYS = 20
 
 
@@ -295,7 +293,7 @@ def evaluate(con, tables: Mapping[str, pa.Table], rules: Mapping[str, TableRules
              at: datetime, source_counts: Mapping[str, int], max_keys: int = MAX_KEYS) -> list[RuleResult]:
     """Every rule of every table, one SQL query each on the DuckDB connection `con`, over the batch at time `at`.
 
-    `tables` are the batch's tables (registered on `con` for the duration of the call), `key` each ruled
+    `rules` come from parse_rules; `tables` are the batch's tables (registered on `con` for the duration of the call), `key` each ruled
     table's key columns (the only columns a failing row is reported by), `source_counts` the rows each
     table had at the source at `at`.
     """
@@ -493,7 +491,7 @@ def _q(identifier: str) -> str:
 
 
 def verdict(results: Sequence[RuleResult], min_valid: float = 0.99, min_complete: float = 0.95,
-            contracts: Mapping[str, ContractResult] | None = None) -> Verdict:
+            contracts: Mapping[str, contract.ContractResult] | None = None) -> Verdict:
     """pass only when every table's valid share and completeness reach their thresholds and unique,
     references, freshness and the schema contracts hold; fail names each rule missed, with figures;
     inconclusive when nothing failed but something could not be measured (or nothing was checked)."""

@@ -65,6 +65,12 @@ def test_evolve_refuses_an_added_column_the_lake_has_no_type_for() -> None:
     assert result.message == "evolve: added columns of a type the lake does not declare: tags (list<item: string>)"
 
 
+def test_evolve_refuses_an_added_column_differing_from_another_only_in_case() -> None:
+    result = contract.check(DECLARED, batch(add={"Status": pa.string()}), "evolve")
+    assert result.message == "evolve: added columns whose names differ from another only in case: Status"
+    assert contract.check(DECLARED, batch(add={"Status": pa.string()}), "discard_columns").passed
+
+
 def test_evolve_widens_int_to_bigint_and_freeze_and_discard_refuse_it() -> None:
     widened = contract.check(DECLARED, batch(retype={"qty": pa.int64()}), "evolve")
     assert (widened.verdict, widened.widened, widened.retyped) == ("pass", ("qty",), ())
