@@ -1,4 +1,8 @@
-"""The column types a pipeline declares, and the Arrow type each one is published as."""
+"""The column types a pipeline declares, and the Arrow type each one travels as.
+
+Declared types are strings: "string", "bigint", "int", "double", "decimal(P,S)", "boolean", "date",
+"timestamp" (UTC, microseconds). Anything else is a UsageError naming the type.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import pyarrow as pa
 
 from ops.errors import UsageError
 
+_DECIMAL = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
 _SIMPLE = {
     "string": pa.string(),
     "bigint": pa.int64(),
@@ -17,20 +22,19 @@ _SIMPLE = {
     "date": pa.date32(),
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
-_DECIMAL = re.compile(r"decimal\((\d{1,2}),\s*(\d{1,2})\)")
-TYPE_NAMES = (*_SIMPLE, "decimal(P,S)")
+MAX_DECIMAL_PRECISION = 38  # decimal128, and Athena's DECIMAL limit
 
 
 def arrow_type(name: str) -> pa.DataType:
-    """The Arrow type of a declared column type; an unknown one is a UsageError naming the known ones."""
+    """The Arrow type of a declared column type."""
     text = name.strip().lower() if isinstance(name, str) else ""
     if text in _SIMPLE:
         return _SIMPLE[text]
-    m = _DECIMAL.fullmatch(text)
-    if m and 1 <= int(m.group(1)) <= 38 and int(m.group(2)) <= int(m.group(1)):
-        return pa.decimal128(int(m.group(1)), int(m.group(2)))
-    raise UsageError(f"unknown column type {name!r} (one of: {', '.join(TYPE_NAMES)}, P 1-38, S <= P)")
-
-
-def arrow_schema(columns: dict[str, str]) -> pa.Schema:
-    return pa.schema([pa.field(c, arrow_type(t)) for c, t in columns.items()])
+    match = _DECIMAL.fullmatch(text)
+    if match:
+        precision, scale = int(match[1]), int(match[2])
+        if 1 <= precision <= MAX_DECIMAL_PRECISION and scale <= precision:
+            return pa.decimal128(precision, scale)
+        raise UsageError(f"column type {name!r}: decimal(P,S) needs 1 <= P <= {MAX_DECIMAL_PRECISION} and S <= P")
+    known = ", ".join([*_SIMPLE, "decimal(P,S)"])
+    raise UsageError(f"unknown column type {name!r} (known: {known})")
