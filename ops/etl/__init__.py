@@ -1,0 +1,1 @@
+"""The analytics export: sources read into Arrow, written to the lake as Parquet, with data-quality gates."""
