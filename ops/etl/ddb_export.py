@@ -139,6 +139,8 @@ class ExportRows:
         listed = [json.loads(line) for line in self._get(summary["manifestFilesS3Key"], "the files manifest").splitlines()
                   if line.strip()]
         expected = int(summary.get("itemCount", 0))
+        if expected != self.export.item_count:
+            raise ExportInvalid(f"the summary manifest counts {expected} items, DescribeExport {self.export.item_count}")
         if sum(int(f["itemCount"]) for f in listed) != expected:
             raise ExportInvalid(f"the files manifest lists {sum(int(f['itemCount']) for f in listed)} items, "
                                 f"the summary {expected}")

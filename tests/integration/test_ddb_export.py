@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import time
+import tracemalloc
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterator
@@ -223,6 +224,10 @@ def test_export_refusals_follow_the_api_reference(ddb: Any, lab_set: Callable[..
         ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=BUCKET, S3Prefix="other", ExportTime=at, ClientToken="tok-1")
     assert conflict.value.response["Error"]["Code"] == "ImportConflictException"
 
+    with pytest.raises(ClientError) as unknown:
+        ddb.describe_export(ExportArn=f"{arn}/export/00000000000000-deadbeef")
+    assert unknown.value.response["Error"]["Code"] == "ExportNotFoundException"
+
     lab_set(ddb_export_min_incremental_s=900)
     with pytest.raises(ClientError) as short:
         ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=BUCKET, ExportType="INCREMENTAL_EXPORT",
@@ -309,3 +314,46 @@ def test_reader_reports_undeclared_attributes_and_refuses_values_that_do_not_fit
 def test_reader_batches_are_bounded(s3: Any, exported: Export) -> None:
     batches = list(ddb_export.read(s3, exported, COLUMNS, batch_rows=4))
     assert [b.num_rows for b in batches] == [4, 4, 4, 3]
+
+
+def test_list_exports_pages_through_a_tables_exports(ddb: Any) -> None:
+    arn = make_table(ddb, "x-list")
+    at = next_second()
+    started = [ddb_export.start_export(ddb, arn, BUCKET, f"list-{i}", at) for i in range(3)]
+    seen, token = [], None
+    while True:
+        page = ddb.list_exports(TableArn=arn, MaxResults=2, **({"NextToken": token} if token else {}))
+        assert len(page["ExportSummaries"]) <= 2
+        seen += [(e["ExportArn"], e["ExportType"]) for e in page["ExportSummaries"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert seen == [(a, "FULL_EXPORT") for a in started]
+
+
+def test_reader_memory_does_not_grow_with_the_table(ddb: Any, s3: Any, lab_set: Callable[..., None]) -> None:
+    """Peak Python memory while reading 200 and 2,000 items in files of 100 and batches of 50: about the same."""
+    lab_set(ddb_export_items_per_file=100)
+    peaks, kept = {}, {}
+    for count in (200, 2000):
+        name = f"x-mem-{count}"
+        arn = make_table(ddb, name)
+        for start in range(0, count, 25):
+            ddb.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": item(i, pad={"S": "x" * 200})}}
+                                                      for i in range(start, min(start + 25, count))]})
+        export = export_of(ddb, arn, next_second(), prefix=name)
+        tracemalloc.start()
+        rows = sum(batch.num_rows for batch in ddb_export.read(s3, export, COLUMNS, batch_rows=50))
+        peaks[count] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert rows == count
+        # Negative control: the same measure on a consumer that keeps every row grows with the table.
+        tracemalloc.start()
+        held = [batch.to_pylist() for batch in ddb_export.read(s3, export, COLUMNS, batch_rows=50)]
+        kept[count] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del held
+    print(f"peak traced memory, streamed: 200 items {peaks[200]} B, 2,000 items {peaks[2000]} B; "
+          f"rows kept: {kept[200]} B, {kept[2000]} B")
+    assert peaks[2000] < 1.5 * peaks[200], peaks
+    assert kept[2000] > 3 * kept[200], kept
