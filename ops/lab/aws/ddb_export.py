@@ -18,10 +18,11 @@ ExportToTime) with its image before the period (OldImage, NEW_AND_OLD_IMAGES onl
 
 Validation follows the API reference (ExportTableToPointInTime): a table without point-in-time recovery,
 PointInTimeRecoveryUnavailableException; a time outside the restorable window, InvalidExportTimeException;
-a ClientToken sent again with other parameters, ImportConflictException (the reference's ClientToken
-text); a bucket that does not exist fails the export (FailureCode S3NoSuchBucket). ION answers a
-ValidationException: the lab writes DynamoDB JSON only. An incremental period is 15 minutes to 24 hours
-(the service's bounds; the lab setting ddb_export_min_incremental_s lowers the minimum for tests).
+a ClientToken sent again within 8 hours answers the same export, with other parameters
+ImportConflictException (the reference's ClientToken text); a bucket that does not exist fails the
+export (FailureCode S3NoSuchBucket). ION answers a ValidationException: the lab writes DynamoDB JSON
+only. An incremental period is 15 minutes to 24 hours (the service's bounds; the lab setting
+ddb_export_min_incremental_s lowers the minimum for tests).
 
 Exports are asynchronous: IN_PROGRESS until ddb_export_delay_s has passed, then the files are written
 and the export is COMPLETED (or FAILED).
@@ -49,6 +50,7 @@ SERVICE_MIN_INCREMENTAL_S = 15 * 60
 MAX_INCREMENTAL_S = 24 * 3600
 VIEW_TYPES = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
 MAX_LIST_RESULTS = 25
+TOKEN_VALID_S = 8 * 3600  # "A client token is valid for 8 hours after the first request that uses it"
 _installed = False
 
 
@@ -209,7 +211,7 @@ def write(export: Export, s3: Any) -> None:
     export.ended = time.time()
     shift = service_clock.offset()
     summary = {
-        "version": "2023-08-01" if export.incremental else "2020-06-30", "exportArn": export.arn,
+        "version": "2020-06-30", "exportArn": export.arn,
         "startTime": _iso(export.started + shift), "endTime": _iso(export.ended + shift),
         "tableArn": export.table.table_arn, "tableId": table_id(export.table),
         "s3Bucket": bucket, "s3Prefix": export.request.get("S3Prefix") or None,
@@ -314,9 +316,9 @@ def _install_api() -> None:
         backend = self.dynamodb_backend
         known = exports(backend)
         token = body.get("ClientToken")
-        if token and token in backend.dbops_export_tokens:
-            earlier = known[backend.dbops_export_tokens[token]]
-            if {k: v for k, v in earlier.request.items()} != body:
+        earlier = known.get(backend.dbops_export_tokens.get(token, "")) if token else None
+        if earlier is not None and time.time() - earlier.started < TOKEN_VALID_S:
+            if earlier.request != body:
                 raise error("ImportConflictException", "The ClientToken was used before with other parameters.")
             return ActionResult({"ExportDescription": earlier.describe()})
         if (body.get("ExportFormat") or "DYNAMODB_JSON") != "DYNAMODB_JSON":
