@@ -151,6 +151,9 @@ def install() -> None:
     from ops.lab.aws import ddb_pitr
 
     ddb_pitr.install()
+    from ops.lab.aws import ddb_export
+
+    ddb_export.install()  # exports read the item history ddb_pitr keeps
     from ops.lab.aws import ddb_heartbeat
 
     ddb_heartbeat.install()
