@@ -4,7 +4,9 @@ Each table is a directory in Hive layout (`col=value/` folders, any depth) or a 
 `col=value` folders of a file's path become columns. Each file is its own scan, its partition values
 constants beside it, so DuckDB drops the scans its WHERE rules out before it opens their files.
 `scanned_bytes` is measured, not predicted: DuckDB's profile names every file a scan read, and the
-result counts the sizes of those files (Athena's DataScannedInBytes counts the objects it reads).
+result counts the sizes of those files (Athena's DataScannedInBytes counts the objects it reads). A file
+DuckDB ruled out before scanning it (by its partition values, or by the min/max statistics of its
+footer, which it reads when the view is made) counts nothing: no data of it was read.
 No DuckDB extension is loaded.
 """
 

@@ -36,6 +36,7 @@ from ops.lab.aws import settings
 
 MIN_RUNTIME = "athena_min_runtime_ms"
 MAX_PAGE = 1000
+KEPT_RUNS = 500  # settled runs kept for GetQueryExecution and GetQueryResults; older ones are forgotten
 CUTOFF_REASON = "Bytes scanned limit was exceeded"
 # AthenaError.ErrorCategory: 1 system, 2 user (the query or its data), 3 other.
 USER_ERROR, SYSTEM_ERROR = 2, 1
@@ -103,7 +104,7 @@ def _statement(query: str) -> Any:
     return tree
 
 
-def _engine(run: Run) -> Any:
+def _engine() -> Any:
     import duckdb
 
     con = duckdb.connect(":memory:")
@@ -180,7 +181,7 @@ def _execute(run: Run) -> None:
     try:
         tree = _statement(run.query)
         scans = plan(run.query, tree, run.database, run.account, run.region)
-        con = run.connection = _engine(run)
+        con = run.connection = _engine()
         _load(con, scans, run)
         con.execute("SET enable_external_access=false")  # the query reads the views above and nothing else
         if run.stop.is_set():
@@ -250,6 +251,8 @@ def _text(value: Any) -> str | None:
 
 
 def _write_results(run: Run) -> None:
+    from moto.s3.exceptions import MissingBucket
+
     from ops.lab.aws.athena_scan import QueryFailed, s3_backend
 
     buffer = io.StringIO()
@@ -258,8 +261,6 @@ def _write_results(run: Run) -> None:
         # NULL is an empty field and "" a quoted empty string, as Athena writes them.
         buffer.write(",".join("" if v is None else _quoted(v) for v in row) + "\n")
     bucket, _, key = run.output[len("s3://"):].partition("/")
-    from moto.s3.exceptions import MissingBucket
-
     try:
         s3_backend(run.account).put_object(bucket, key, buffer.getvalue().encode())
     except MissingBucket:
@@ -304,6 +305,14 @@ def _execution(run: Run) -> dict[str, Any]:
         "EngineVersion": {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"}}}
 
 
+def _keep(run: Run) -> None:
+    with _lock:
+        _runs[run.id] = run
+        settled = [r.id for r in _runs.values() if r.completed is not None]
+        for old in settled[:max(0, len(settled) - KEPT_RUNS)]:
+            del _runs[old]
+
+
 # --- the API -----------------------------------------------------------------------------------
 
 def _invalid(message: str) -> tuple[str, dict[str, int]]:
@@ -341,8 +350,7 @@ def _install_api() -> None:
         cutoff = (workgroup.get("Configuration") or {}).get("BytesScannedCutoffPerQuery")
         run = Run(run_id, query, context.get("Database") or "default", name,
                   output.rstrip("/") + f"/{run_id}.csv", int(cutoff) if cutoff else None, self.current_account, self.region)
-        with _lock:
-            _runs[run_id] = run
+        _keep(run)
         threading.Thread(target=_execute, args=(run,), name=f"athena-{run_id}", daemon=True).start()
         return json.dumps({"QueryExecutionId": run_id})
 

@@ -104,9 +104,8 @@ def _hive_location(location: str, keys: tuple[tuple[str, str], ...], values: lis
 
 
 def duck_type(hive_type: str) -> str:
-    from sqlglot import exp as sqlexp
-
-    return sqlexp.DataType.build(hive_type, dialect="hive").sql("duckdb")
+    """A Glue (Hive) column type in DuckDB's words: decimal(10,2) -> DECIMAL(10, 2), string -> TEXT."""
+    return exp.DataType.build(hive_type, dialect="hive").sql("duckdb")
 
 
 def _conjuncts(node: exp.Expression | None) -> Iterator[exp.Expression]:
