@@ -213,6 +213,9 @@ def test_results_page_with_the_header_first_and_land_as_csv(alab: Cli, lake: dic
     assert first["Status"]["State"] in ("QUEUED", "RUNNING")  # asynchronous: a client must poll
     with pytest.raises(ClientError, match="not yet finished"):
         api.get_query_results(QueryExecutionId=query_id)
+    for call in (api.get_query_execution, api.get_query_results, api.stop_query_execution):
+        with pytest.raises(ClientError, match="InvalidRequestException.*QueryExecution no-such-id was not found"):
+            call(QueryExecutionId="no-such-id")
     waiter_rows = list(api.get_paginator("get_query_results").paginate(
         QueryExecutionId=query_id, PaginationConfig={"PageSize": 1000})) if _settled(api, query_id) else []
     pages = [len(p["ResultSet"]["Rows"]) for p in waiter_rows]

@@ -354,14 +354,23 @@ def _install_api() -> None:
         threading.Thread(target=_execute, args=(run,), name=f"athena-{run_id}", daemon=True).start()
         return json.dumps({"QueryExecutionId": run_id})
 
+    def unknown(self: AthenaResponse) -> Any:
+        """An id neither run here nor known to moto: refused as Athena refuses it (moto would crash on it)."""
+        query_id = self._get_param("QueryExecutionId")
+        if query_id in self.athena_backend.executions:
+            return None
+        return _invalid(f"QueryExecution {query_id} was not found")
+
     def get_query_execution(self: AthenaResponse) -> Any:
         run = _runs.get(self._get_param("QueryExecutionId"))
-        return json.dumps(_execution(run), default=str) if run else original_get(self)
+        if run is None:
+            return unknown(self) or original_get(self)
+        return json.dumps(_execution(run), default=str)
 
     def get_query_results(self: AthenaResponse) -> Any:
         run = _runs.get(self._get_param("QueryExecutionId"))
         if run is None:
-            return original_results(self)
+            return unknown(self) or original_results(self)
         max_results = self._get_param("MaxResults") or MAX_PAGE
         if not 1 <= int(max_results) <= MAX_PAGE:
             return _invalid(f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy "
@@ -379,7 +388,7 @@ def _install_api() -> None:
     def stop_query_execution(self: AthenaResponse) -> Any:
         run = _runs.get(self._get_param("QueryExecutionId"))
         if run is None:
-            return original_stop(self)
+            return unknown(self) or original_stop(self)
         if run.finish("CANCELLED", "Query cancelled by user"):
             run.stop.set()
             if run.connection is not None:
