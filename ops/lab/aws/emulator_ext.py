@@ -169,4 +169,7 @@ def install() -> None:
     from ops.lab.aws import cost_explorer
 
     cost_explorer.install()
+    from ops.lab.aws import athena_duckdb
+
+    athena_duckdb.install()  # Athena runs its queries on DuckDB over the lab's S3 and Glue
     _installed = True

@@ -1,0 +1,128 @@
+"""Querying the lake's Parquet locally, on DuckDB, with the answer Athena gives (ops.etl.athena.QueryResult).
+
+Each table is a directory in Hive layout (`col=value/` folders, any depth) or a list of Parquet files;
+`col=value` folders of a file's path become columns. Each file is its own scan, its partition values
+constants beside it, so DuckDB drops the scans its WHERE rules out before it opens their files.
+`scanned_bytes` is measured, not predicted: DuckDB's profile names every file a scan read, and the
+result counts the sizes of those files (Athena's DataScannedInBytes counts the objects it reads). A file
+DuckDB ruled out before scanning it (by its partition values, or by the min/max statistics of its
+footer, which it reads when the view is made) counts nothing: no data of it was read.
+No DuckDB extension is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ops.errors import UsageError
+from ops.etl.athena import QueryFailed, QueryResult
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INTEGER = re.compile(r"-?\d{1,18}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _files(source: str | Path | Iterable[str | Path]) -> list[Path]:
+    if isinstance(source, (str, Path)):
+        root = Path(source)
+        if not root.is_dir():
+            raise UsageError(f"{root} is not a directory of Parquet files")
+        return sorted(p for p in root.rglob("*.parquet") if not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts))
+    files = [Path(p) for p in source]
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise UsageError(f"not a file: {missing[0]}")
+    return files
+
+
+def _partition_values(path: Path) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in path.parent.parts if "=" in part)
+
+
+def _duck_type(values: list[str]) -> str:
+    """DuckDB's own choice for a Hive partition column (hive_types_autocast): whole numbers, dates, else text."""
+    if values and all(_INTEGER.fullmatch(v) for v in values):
+        return "BIGINT"
+    if values and all(_DATE.fullmatch(v) for v in values):
+        return "DATE"
+    return "VARCHAR"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _view(name: str, files: list[Path]) -> str:
+    partitions = [_partition_values(f) for f in files]
+    keys = sorted({k for p in partitions for k in p})
+    missing = [str(f) for f, p in zip(files, partitions) if set(p) != set(keys)]
+    if missing:
+        raise UsageError(f"table {name}: {missing[0]} is not under every partition folder ({', '.join(keys)})")
+    types = {k: _duck_type([p[k] for p in partitions]) for k in keys}
+    scans = [f"SELECT *{''.join(f', CAST({_literal(p[k])} AS {types[k]}) AS {k}' for k in keys)} "
+             f"FROM read_parquet({_literal(str(f))}, hive_partitioning=false)" for f, p in zip(files, partitions)]
+    return f'CREATE VIEW "{name}" AS ' + " UNION ALL BY NAME ".join(scans)
+
+
+def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if node.get("type") == "TABLE_SCAN" or node.get("operator_type") == "TABLE_SCAN":
+        yield node
+    for child in node.get("children") or []:
+        yield from _scans(child)
+
+
+def files_read(profile: dict[str, Any]) -> set[str]:
+    """The files a query's scans opened, from DuckDB's profile (one file per scan here)."""
+    read: set[str] = set()
+    for root in profile.get("operator") or [profile]:
+        for scan in _scans(root):
+            info = scan.get("extra_info") or {}
+            if int(info.get("Total Files Read") or 0) > 0 and info.get("Filename(s)"):
+                read.update(name.strip() for name in info["Filename(s)"].split(","))
+    return read
+
+
+def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]]) -> QueryResult:
+    """Run one DuckDB query over the tables (name -> Hive directory or Parquet files)."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="dbops-lakequery-") as scratch:
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute("SET autoinstall_known_extensions=false")
+            con.execute("SET autoload_known_extensions=false")
+            sizes: dict[str, int] = {}
+            for name, source in tables.items():
+                if not _NAME.fullmatch(name):
+                    raise UsageError(f"a table name is a SQL identifier, not {name!r}")
+                files = _files(source)
+                if not files:
+                    raise UsageError(f"table {name}: no Parquet files in {source}")
+                sizes.update((str(f), f.stat().st_size) for f in files)
+                con.execute(_view(name, files))
+            profile = Path(scratch) / "profile.json"
+            con.execute("PRAGMA enable_profiling='json'")
+            con.execute("SET profiling_mode='detailed'")
+            con.execute(f"SET profiling_output={_literal(str(profile))}")
+            started = time.monotonic()
+            try:
+                cursor = con.execute(sql)
+                rows = tuple(tuple(r) for r in cursor.fetchall())
+            except duckdb.Error as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise QueryFailed(f"DuckDB query failed: {type(exc).__name__}: {first}") from None
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            columns = tuple(d[0] for d in cursor.description)
+            con.execute("PRAGMA disable_profiling")
+        finally:
+            con.close()
+        read = files_read(json.loads(profile.read_text()))
+    unknown = read - set(sizes)
+    if unknown:
+        raise QueryFailed(f"DuckDB read a file not among the tables': {sorted(unknown)[0]}")
+    return QueryResult(columns, rows, sum(sizes[f] for f in read), elapsed_ms)
