@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("ops.cli.report:report", "List and show drill and check reports."),
     "schedule": ("ops.cli.schedule:schedule", "Start and stop the env's Aurora clusters by its weekly window."),
     "query": ("ops.cli.query:query", "Query performance: top statements, index use, missing-index advice (read-only)."),
+    "etl": ("ops.cli.etl:etl", "Export tables into the analytics lake at a point in time, behind data-quality gates."),
     "permissions": ("ops.cli.permissions:permissions", "The least-privilege IAM policy the named commands need, from the calls they declare."),
 }
 

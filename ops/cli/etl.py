@@ -1,0 +1,77 @@
+"""dbops etl run|status|check: the analytics export's pipelines, declared in dbops.toml's [pipelines.NAME]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ops.cli.context import app, emit, finish, require_write
+from ops.cli.options import env_option, json_option, report_dir_option, report_options
+
+KIND = "etl"
+
+
+@click.group()
+def etl() -> None:
+    """Export the estate's tables into the analytics lake at a point in time, behind data-quality gates."""
+
+
+def _pipeline(name: str) -> Any:
+    from ops.etl.config import pipeline
+
+    cfg = app().config
+    return pipeline(cfg.pipelines, name, cfg.source)
+
+
+@etl.command()
+@click.argument("pipeline_name", metavar="PIPELINE")
+@click.option("--at", "at", metavar="TIME", help="DynamoDB sources: export as of this time (ISO 8601, UTC if no zone); "
+              "default: the table's latest exportable time. PostgreSQL sources are read at their reader's replay point.")
+@report_options
+def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir: Path | None,
+        junit: Path | None, publish_metrics: bool) -> int:
+    """Run PIPELINE once: extract every table (never from a writer), check its contract, data quality and
+    reconciliation with the source, then publish the batch to the lake (S3 Parquet, Glue), or quarantine it
+    and fail (exit 1). A rerun of a point in time already published publishes nothing."""
+    from ops.aws import Aws
+    from ops.cli.drill import parse_time
+    from ops.drills.common import guarded, interruptible
+    from ops.etl.run import run_pipeline
+    from ops.query.endpoints import endpoint_of
+    from ops.report import Journal
+    from ops.targets.registry import open_cluster
+
+    cfg = app().config.for_env(env_name)
+    env = cfg.env(env_name)
+    pipeline = _pipeline(pipeline_name)
+    when = parse_time(at) if at else None
+    require_write(env, confirm, f"etl:{pipeline.name}")
+    aws = Aws.for_env(cfg, env)
+
+    def open_reader(source: str) -> tuple[str, str]:
+        endpoint = endpoint_of(open_cluster(cfg, env, source), "reader")
+        return endpoint.dsn, endpoint.label
+
+    journal = Journal(KIND, f"pipeline:{pipeline.name}", env.name)
+    with interruptible():
+        report = guarded(journal, lambda: run_pipeline(pipeline, aws, open_reader, when, journal), app().debug)
+    return finish(report, env, report_dir, junit, publish_metrics, as_json)
+
+
+@etl.command()
+@click.argument("pipeline_name", metavar="PIPELINE", required=False)
+@report_dir_option
+@env_option
+@json_option
+def status(pipeline_name: str | None, report_dir: Path | None, env_name: str | None, as_json: bool) -> None:
+    """Each pipeline's runs from the report history: success rate, rows, duration, the last data-quality results."""
+    from ops.etl.history import summarize
+
+    cfg = app().config
+    env = cfg.env(env_name)
+    names = [_pipeline(pipeline_name).name] if pipeline_name else sorted(cfg.pipelines)
+    rows = [summarize(report_dir or cfg.report_dir, name, env.name) for name in names]
+    lines = [r["line"] for r in rows] or ["no pipelines declared (dbops.toml [pipelines.NAME])"]
+    emit(rows, as_json, "\n".join(lines))

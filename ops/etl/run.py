@@ -1,0 +1,318 @@
+"""One run of a pipeline: extract each table at a point in time, judge the batch, publish it or quarantine it.
+
+Order, for every table of the pipeline (tables of one PostgreSQL source share one snapshot, so references
+between them hold at the same T):
+
+1. extract, never from the writer: a reader's REPEATABLE READ snapshot (PostgreSQL) or
+   ExportTableToPointInTime at T (DynamoDB; no read capacity consumed), spooled to local Parquet;
+2. the schema contract, against the source's columns;
+3. data quality over the whole batch (ops.etl.quality), completeness against the source's count at T;
+4. reconciliation: the spool's row count and key fingerprint against the source's at T;
+5. publish (ops.etl.lake): files, then the manifest, then the Glue catalog. A batch that fails 2-4 is
+   uploaded under the quarantine prefix with its verdict instead, and the run fails (exit 1).
+
+Transient failures (a reader's recovery conflict or lost connection, throttling, 5xx) are retried with capped
+exponential backoff and full jitter; AWS calls also retry inside botocore. A rerun of a T already published
+publishes nothing. T is never the local clock's: the reader's last replayed commit, or DynamoDB's own
+restorable time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import pyarrow as pa
+
+from ops.errors import CannotRun, DbopsError, UsageError
+from ops.etl import contract, lake, quality
+from ops.etl.config import Pipeline, TableSpec
+from ops.permissions import declare, need
+from ops.report import derive_status
+
+declare(
+    "etl-dynamodb",
+    need("dynamodb:DescribeTable", "dynamodb-table"),
+    need("dynamodb:DescribeContinuousBackups", "dynamodb-table"),
+    need("dynamodb:ExportTableToPointInTime", "dynamodb-table"),
+    need("dynamodb:DescribeExport", "dynamodb-table"),
+)
+
+T = TypeVar("T")
+RETRIES = 5
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+EXPORT_TIMEOUT_S = 3600.0
+
+
+@dataclass
+class TableBatch:
+    spec: TableSpec
+    at: datetime
+    source_rows: int
+    source_fingerprint: int | None  # None: the source gives no fingerprint (a DynamoDB export is the copy at T)
+    contract: contract.ContractResult
+    spool: lake.Spool | None = None
+    table: pa.Table | None = None
+
+
+def transient(exc: BaseException) -> bool:
+    """What a retry may absorb: lost connections and a standby's recovery conflicts, throttling and 5xx."""
+    try:
+        import psycopg
+        import psycopg.errors as pge
+
+        if isinstance(exc, (psycopg.OperationalError, pge.SerializationFailure)) and not isinstance(exc, pge.InsufficientPrivilege):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    import botocore.exceptions as be
+
+    if isinstance(exc, (be.ConnectionError, be.HTTPClientError)):
+        return True
+    if isinstance(exc, be.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= 500 or "Throttl" in code or code in ("SlowDown", "RequestLimitExceeded", "InternalError")
+    return False
+
+
+def retrying(what: str, fn: Callable[[], T], progress: Callable[[str], None], attempts: int = RETRIES,
+             sleep: Callable[[float], None] = time.sleep) -> T:
+    """fn(), again after a transient failure, waiting a random time up to min(cap, base * 2^n) (full jitter)."""
+    for n in range(attempts):
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 — judged by transient(); anything else is raised at once
+            if not transient(exc) or n == attempts - 1:
+                raise
+            pause = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** n))
+            progress(f"{what}: {type(exc).__name__}: {_first_line(exc)}; retrying in {pause:.1f} s ({n + 1}/{attempts - 1})")
+            sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+# --- extract -------------------------------------------------------------------------------------------------
+
+
+def extract_pg(dsn: str, label: str, specs: list[TableSpec], work: Path) -> list[TableBatch]:
+    """The source's tables from one snapshot of a reader."""
+    from ops.etl.extract_pg import Reader
+
+    out = []
+    with Reader(dsn, label) as reader:
+        for spec in specs:
+            snap = reader.snapshot(spec.relation or "", spec.key)
+            result = contract.check(spec.columns, _schema(snap.columns), spec.contract)
+            batch = TableBatch(spec, snap.at, snap.rows, snap.fingerprint, result)
+            if result.passed and result.schema_to_publish is not None:
+                columns = {f.name: contract.declared_name(f.type) or "string" for f in result.schema_to_publish}
+                batch.spool = lake.spool(reader.batches(spec.relation or "", columns), work / spec.name, columns,
+                                         spec.partition_by, spec.key)
+            out.append(batch)
+    return out
+
+
+def _schema(columns: dict[str, str]) -> pa.Schema:
+    from ops.etl.types import arrow_type
+
+    return pa.schema([pa.field(c, arrow_type(t)) for c, t in columns.items()])
+
+
+def dynamodb_at(ddb: Any, table: str) -> tuple[str, datetime]:
+    """The table's ARN and the latest time DynamoDB can export it at (whole seconds: the API's precision)."""
+    arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
+    pitr = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+    if pitr.get("PointInTimeRecoveryStatus") != "ENABLED":
+        raise CannotRun(f"dynamodb:{table} has point-in-time recovery off: an export at a point in time needs it")
+    latest = pitr["LatestRestorableDateTime"].astimezone(timezone.utc).replace(microsecond=0)
+    return arn, latest
+
+
+def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: datetime | None, work: Path,
+                     progress: Callable[[str], None]) -> TableBatch:
+    from ops.etl import ddb_export
+
+    ddb, s3 = aws.client("dynamodb"), aws.client("s3")
+    arn, latest = retrying(f"dynamodb:{spec.source_name}", lambda: dynamodb_at(ddb, spec.source_name), progress)
+    t = (at or latest).astimezone(timezone.utc).replace(microsecond=0)
+    if t > latest:
+        raise UsageError(f"--at {t.isoformat()} is after dynamodb:{spec.source_name}'s latest exportable time {latest.isoformat()}")
+    export_prefix = f"{prefix}/_exports/{spec.name}/{lake.batch_id(t)}"
+    export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t), progress)
+    export = ddb_export.wait(ddb, export_arn, EXPORT_TIMEOUT_S, progress)
+    rows = ddb_export.read(s3, export, spec.columns)
+    spool = lake.spool(iter(rows), work / spec.name, dict(spec.columns), spec.partition_by, spec.key)
+    actual = _schema({**spec.columns, **{a: "string" for a in rows.undeclared}})
+    result = contract.check(spec.columns, actual, spec.contract)
+    return TableBatch(spec, t, export.item_count, None, result, spool)
+
+
+# --- judge and publish ---------------------------------------------------------------------------------------
+
+
+def judge(batches: list[TableBatch], pipeline: Pipeline) -> tuple[list[quality.RuleResult], quality.Verdict]:
+    import duckdb
+
+    con = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
+    tables = {b.spec.name: b.spool.dataset().to_table() for b in batches if b.spool is not None}
+    for b in batches:
+        b.table = tables.get(b.spec.name)
+    schemas = {b.spec.name: dict(b.spool.columns) for b in batches if b.spool is not None}
+    rules = quality.parse_rules({b.spec.name: b.spec.rules for b in batches if b.spec.rules and b.spool is not None},
+                                schemas, f"pipelines.{pipeline.name}.tables")
+    keys = {b.spec.name: list(b.spec.key) for b in batches}
+    at = min(b.at for b in batches)
+    results = quality.evaluate(con, tables, rules, keys, at, {b.spec.name: b.source_rows for b in batches if b.spool is not None})
+    return results, quality.verdict(results, pipeline.min_valid, pipeline.min_complete,
+                                    {b.spec.name: b.contract for b in batches})
+
+
+def reconcile(b: TableBatch) -> str | None:
+    """None when the spool holds exactly the source's rows at T (count, and key fingerprint where the source
+    gives one); else what differs."""
+    import duckdb
+
+    if b.table is None:
+        return "nothing was extracted"
+    con = duckdb.connect()
+    con.register("batch", b.table)
+    rows, fp = lake.fingerprint(con, "batch", b.spec.key)
+    if rows != b.source_rows:
+        return f"{rows} rows published, {b.source_rows} at the source at T"
+    if b.source_fingerprint is not None and fp != b.source_fingerprint:
+        return "the key fingerprint differs from the source's at T (same count: keys lost and others duplicated or changed)"
+    return None
+
+
+def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str], None]) -> dict[str, Any]:
+    """The batch's files, its manifest, its Glue table; a batch already published is left as it is."""
+    s3, glue = aws.client("s3"), aws.client("glue")
+    dest = pipeline.destination
+    place = lake.Place(dest.bucket, dest.prefix, b.spec.name)
+    batch = lake.batch_id(b.at)
+    existing = retrying("s3 GetObject manifest", lambda: lake.published(s3, place, batch), progress)
+    if existing is not None:
+        return {"batch": batch, "already_published": True, "rows": existing["rows"]}
+    assert b.spool is not None
+    files = retrying("s3 upload", lambda: lake.upload(s3, b.spool, dest.bucket, place.data(batch)), progress)
+    manifest = {"pipeline": pipeline.name, "table": b.spec.name, "batch": batch, "at": b.at.isoformat(),
+                "source": b.spec.source, "rows": b.spool.rows, "fingerprint": str(b.source_fingerprint),
+                "columns": b.spool.columns, "partition": b.spool.partition, "key": list(b.spec.key), "files": files}
+    retrying("s3 PutObject manifest", lambda: lake.write_manifest(s3, place, batch, manifest), progress)
+    values = sorted({f["key"].split(f"{b.spool.partition}=", 1)[1].split("/", 1)[0] for f in files}) if b.spool.partition else []
+    retrying("glue", lambda: lake.register(glue, dest.database, place, batch, b.spool.columns, b.spool.partition, values), progress)
+    return {"batch": batch, "already_published": False, "rows": b.spool.rows, "files": len(files),
+            "bytes": sum(f["bytes"] for f in files)}
+
+
+def quarantine(aws: Any, pipeline: Pipeline, b: TableBatch, why: list[str], results: list[quality.RuleResult]) -> str:
+    s3 = aws.client("s3")
+    dest = pipeline.destination
+    place = lake.Place(dest.bucket, dest.prefix, b.spec.name)
+    prefix = place.quarantine(lake.batch_id(b.at))
+    if b.spool is not None:
+        lake.upload(s3, b.spool, dest.bucket, prefix + "data/")
+    report = {"table": b.spec.name, "at": b.at.isoformat(), "why": why,
+              "rules": [_rule(r) for r in results if r.table == b.spec.name]}
+    s3.put_object(Bucket=dest.bucket, Key=prefix + "verdict.json", Body=json.dumps(report, indent=1, default=str).encode())
+    return f"s3://{dest.bucket}/{prefix}"
+
+
+def _rule(r: quality.RuleResult) -> dict[str, Any]:
+    return {"rule": r.name, "checked": r.checked, "failing": r.failing, "pass_rate": r.pass_rate,
+            "not_measured": r.not_measured, "failing_keys": [list(map(str, k)) for k in r.failing_keys], "detail": r.detail}
+
+
+def work_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="dbops-etl-"))
+
+
+def cleanup(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class BatchRefused(DbopsError):
+    """The batch failed its gates: quarantined, not published."""
+
+
+def run_pipeline(pipeline: Pipeline, aws: Any, open_reader: Callable[[str], tuple[str, str]], at: datetime | None,
+                 journal: Any) -> Any:
+    """The whole run, written into the journal; returns its report. open_reader(source) gives a source's
+    reader DSN and label (never the writer's)."""
+    journal.require("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE", "ETL-PUBLISH")
+    say = lambda m: journal.event("etl", m)  # noqa: E731
+    work = work_dir()
+    started = time.monotonic()
+    try:
+        batches: list[TableBatch] = []
+        pg_sources: dict[str, list[TableSpec]] = {}
+        for spec in pipeline.tables:
+            if spec.kind == "dynamodb":
+                say(f"{spec.name}: export of dynamodb:{spec.source_name} at {at.isoformat() if at else 'its latest exportable time'}")
+                batches.append(extract_dynamodb(aws, spec, pipeline.destination.bucket, pipeline.destination.prefix, at, work, say))
+            else:
+                pg_sources.setdefault(spec.source, []).append(spec)
+        for source, specs in pg_sources.items():
+            if at is not None:
+                raise UsageError(f"--at: {source} is read from a reader at its own replay point; a PostgreSQL source "
+                                 "cannot be exported at a chosen time yet")
+            dsn, label = open_reader(source)
+            say(f"{', '.join(s.name for s in specs)}: one snapshot of {label}")
+            batches += retrying(f"extract from {label}", lambda: extract_pg(dsn, label, specs, work), say)
+        for b in batches:
+            rows = b.spool.rows if b.spool else 0
+            say(f"{b.spec.name}: {rows} rows at {b.at.isoformat()} ({b.source_rows} at the source)")
+            journal.measure(f"rows.{b.spec.name}", rows)
+        extracted_s = time.monotonic() - started
+        journal.measure("extract_s", extracted_s)
+        total = sum(b.spool.rows for b in batches if b.spool)
+        if extracted_s > 0:
+            journal.measure("extract_rows_per_s", total / extracted_s)
+        failed_contracts = [f"{b.spec.name}: {b.contract.message}" for b in batches if not b.contract.passed]
+        journal.check("ETL-CONTRACT", "fail" if failed_contracts else "pass",
+                      "; ".join(failed_contracts) or f"{len(batches)} table(s) match their declared columns ({', '.join(sorted({b.spec.contract for b in batches}))})")
+        if failed_contracts:
+            # Rows of a schema other than the declared one are not judged by rules written for it.
+            results, verdict = [], quality.Verdict("fail", (), ())
+            journal.check("ETL-QUALITY", "unknown", "not judged: a table's schema contract failed")
+            journal.check("ETL-RECONCILE", "unknown", "not judged: a table's schema contract failed")
+            differences: list[str] = []
+        else:
+            results, verdict = judge(batches, pipeline)
+            journal.details["quality"] = [_rule(r) for r in results]
+            q_status = {"pass": "pass", "fail": "fail"}.get(verdict.status, "unknown")
+            journal.check("ETL-QUALITY", q_status, "; ".join([*verdict.failed, *verdict.not_measured]) or
+                          f"{len(results)} rule result(s) pass (valid >= {pipeline.min_valid:.0%}, complete >= {pipeline.min_complete:.0%})")
+            differences = [f"{b.spec.name}: {d}" for b in batches if (d := reconcile(b))]
+            journal.check("ETL-RECONCILE", "fail" if differences else "pass",
+                          "; ".join(differences) or "every table's row count and key fingerprint equal the source's at T")
+        refused = bool(failed_contracts or verdict.status != "pass" or differences)
+        if refused:
+            why = [*failed_contracts, *verdict.failed, *verdict.not_measured, *differences]
+            places = [quarantine(aws, pipeline, b, why, results) for b in batches]
+            journal.details["quarantined"] = places
+            journal.check("ETL-PUBLISH", "fail", f"nothing published; the batch is quarantined at {', '.join(places)}")
+        else:
+            published = {b.spec.name: publish(aws, pipeline, b, say) for b in batches}
+            journal.details["published"] = published
+            again = [n for n, p in published.items() if p["already_published"]]
+            journal.check("ETL-PUBLISH", "pass", f"{len(published) - len(again)} table(s) published"
+                          + (f"; {', '.join(again)} already published at this T: nothing written" if again else ""))
+        journal.measure("duration_s", time.monotonic() - started)
+        status = derive_status(journal.checks, journal.required)
+        return journal.finish(summary=f"{status.upper()}: pipeline {pipeline.name}: {total} rows, "
+                                      f"{len(batches)} table(s) in {time.monotonic() - started:.1f} s")
+    finally:
+        cleanup(work)

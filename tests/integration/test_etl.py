@@ -1,0 +1,187 @@
+"""dbops etl run against the lab: lab-pg's reader and a DynamoDB table with point-in-time recovery into the lab's
+S3 and Glue, read back through the lab's Athena. Each gate has its negative control: bad rows, a schema change
+at the source and a missing row are caught and the batch is quarantined, never published."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+
+from ops.aws import Aws
+from ops.etl import lake
+from ops.etl.athena import run_query
+from ops.lab.pg import pgcluster
+from tests.conftest import Cli, traversable_tmpdir, write_config
+
+BUCKET = "dbops-lab-lake-etl"
+DB = "dbops_lab_etl"
+SCHEMA = "etl_shop"
+ORDERS = 3000
+PIPELINE = f"""
+[pipelines.shop]
+destination = {{ bucket = "{BUCKET}", prefix = "shop", database = "{DB}" }}
+
+[pipelines.shop.tables.customers]
+source = "localpg:lab-pg"
+from = "{SCHEMA}.customers"
+key = ["id"]
+columns = {{ id = "bigint", region = "string" }}
+rules = {{ not_null = ["region"], unique = ["id"], accepted_values = {{ region = ["eu", "us"] }} }}
+
+[pipelines.shop.tables.orders]
+source = "localpg:lab-pg"
+from = "{SCHEMA}.orders"
+key = ["id"]
+partition_by = "created_at"
+columns = {{ id = "bigint", customer_id = "bigint", status = "string", total_cents = "bigint", created_at = "timestamp" }}
+rules = {{ not_null = ["customer_id", "created_at"], accepted_values = {{ status = ["new", "paid", "shipped"] }}, ranges = {{ total_cents = [0, 1000000] }}, references = {{ customer_id = "customers.id" }} }}
+"""
+
+
+def writer_dsn(cli: Cli) -> str:
+    cluster = pgcluster.get(cli.lab_dir)
+    assert cluster is not None
+    return cluster.writer().dsn()
+
+
+def sql(cli: Cli, *statements: str) -> None:
+    with psycopg.connect(writer_dsn(cli), autocommit=True) as conn:
+        for s in statements:
+            conn.execute(s)
+
+
+def seed(cli: Cli) -> None:
+    sql(cli, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE", f"CREATE SCHEMA {SCHEMA}",
+        f"CREATE TABLE {SCHEMA}.customers (id bigint PRIMARY KEY, region text NOT NULL)",
+        f"INSERT INTO {SCHEMA}.customers SELECT i, CASE WHEN mod(i, 2) = 0 THEN 'eu' ELSE 'us' END FROM generate_series(1, 100) i",
+        f"CREATE TABLE {SCHEMA}.orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL, status text NOT NULL, "
+        "total_cents bigint NOT NULL, created_at timestamptz NOT NULL)",
+        f"INSERT INTO {SCHEMA}.orders SELECT i, 1 + mod(i, 100), (ARRAY['new', 'paid', 'shipped'])[1 + mod(i, 3)], "
+        f"100 * i, timestamptz '2026-01-01' + i * interval '30 minutes' FROM generate_series(1, {ORDERS}) i")
+
+
+@pytest.fixture(scope="module")
+def etl_lab(lab: Cli) -> Iterator[Cli]:
+    root = traversable_tmpdir("dbops-etl-")
+    cli = Cli(write_config(root, extra=PIPELINE), lab.lab_dir)
+    aws = Aws.for_env(cli.config, cli.config.env("lab"))
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    aws.client("glue").create_database(DatabaseInput={"Name": DB})
+    seed(cli)
+    yield cli
+    sql(cli, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def client(cli: Cli, service: str) -> Any:
+    return Aws.for_env(cli.config, cli.config.env("lab")).client(service)
+
+
+def run(cli: Cli, *args: str) -> tuple[int, dict[str, Any]]:
+    result = cli("etl", "run", *args, "--json")
+    assert result.stdout, result.stderr
+    return result.exit_code, json.loads(result.stdout)
+
+
+def athena_count(cli: Cli, table: str, where: str = "") -> tuple[int, int]:
+    r = run_query(client(cli, "athena"), f"SELECT count(*) FROM {DB}.{table} {where}", DB, "primary",
+                  f"s3://{BUCKET}/athena-results/", 60, None, progress=lambda _: None)
+    return int(r.rows[0][0]), r.scanned_bytes
+
+
+def test_a_run_publishes_exactly_the_source_rows_and_athena_reads_them(etl_lab: Cli) -> None:
+    code, report = run(etl_lab, "shop")
+    assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
+    assert report["measurements"]["rows.orders"] == ORDERS and report["measurements"]["rows.customers"] == 100
+    checks = {c["id"]: c["status"] for c in report["checks"]}
+    assert checks == {"ETL-CONTRACT": "pass", "ETL-QUALITY": "pass", "ETL-RECONCILE": "pass", "ETL-PUBLISH": "pass"}
+    s3 = client(etl_lab, "s3")
+    manifest = lake.latest(s3, lake.Place(BUCKET, "shop", "orders"))
+    assert manifest is not None and manifest["rows"] == ORDERS
+    # 3,000 orders every 30 minutes from 2026-01-01: 63 days, one Glue partition each.
+    parts = client(etl_lab, "glue").get_partitions(DatabaseName=DB, TableName="orders")["Partitions"]
+    assert len(parts) == 63 and all(f"batch={manifest['batch']}/" in p["StorageDescriptor"]["Location"] for p in parts)
+    total, scanned_all = athena_count(etl_lab, "orders")
+    day, scanned_day = athena_count(etl_lab, "orders", "WHERE created_at_date = DATE '2026-01-02'")
+    assert (total, day) == (ORDERS, 48)
+    assert 0 < scanned_day < scanned_all / 20, (scanned_day, scanned_all)  # one partition of 63 read
+
+
+def test_bad_rows_are_caught_and_the_batch_is_quarantined_not_published(etl_lab: Cli) -> None:
+    s3 = client(etl_lab, "s3")
+    before = lake.latest(s3, lake.Place(BUCKET, "shop", "orders"))
+    sql(etl_lab, f"UPDATE {SCHEMA}.orders SET status = 'lost' WHERE id <= 60")  # 2 % of the rows
+    try:
+        code, report = run(etl_lab, "shop")
+    finally:
+        sql(etl_lab, f"UPDATE {SCHEMA}.orders SET status = 'paid' WHERE id <= 60")
+    assert code == 1, report["summary"]
+    quality = {c["id"]: c for c in report["checks"]}["ETL-QUALITY"]
+    assert quality["status"] == "fail" and "orders" in quality["detail"], quality
+    rule = next(q for q in report["details"]["quality"] if q["rule"] == "orders.accepted_values(status)")
+    assert rule["failing"] == 60 and rule["failing_keys"][:3] == [["1"], ["2"], ["3"]], rule
+    assert {c["id"]: c["status"] for c in report["checks"]}["ETL-PUBLISH"] == "fail"
+    assert lake.latest(s3, lake.Place(BUCKET, "shop", "orders")) == before  # nothing new published
+    where = report["details"]["quarantined"][0]
+    verdict = json.loads(s3.get_object(Bucket=BUCKET, Key=where.split(BUCKET + "/", 1)[1] + "verdict.json")["Body"].read())
+    assert any("accepted_values" in w for w in verdict["why"]), verdict["why"]
+
+
+def test_a_column_added_at_the_source_fails_a_frozen_contract(etl_lab: Cli) -> None:
+    sql(etl_lab, f"ALTER TABLE {SCHEMA}.customers ADD COLUMN email text")
+    try:
+        code, report = run(etl_lab, "shop")
+    finally:
+        sql(etl_lab, f"ALTER TABLE {SCHEMA}.customers DROP COLUMN email")
+    assert code == 1, report["summary"]
+    contract = {c["id"]: c for c in report["checks"]}["ETL-CONTRACT"]
+    assert contract["status"] == "fail" and "email" in contract["detail"], contract
+
+
+def test_the_writer_is_never_read(etl_lab: Cli, tmp_path: Path) -> None:
+    """A source whose reader endpoint reaches the writer is refused before anything is read."""
+    from ops.etl.extract_pg import Reader
+    from ops.errors import CannotRun
+
+    with pytest.raises(CannotRun, match="the writer"):
+        with Reader(writer_dsn(etl_lab), "the writer"):
+            pass
+
+
+def test_reconciliation_fails_on_a_lost_row(etl_lab: Cli) -> None:
+    from ops.etl.config import pipeline
+    from ops.etl.run import TableBatch, extract_pg, reconcile, work_dir, cleanup
+
+    cluster = pgcluster.get(etl_lab.lab_dir)
+    assert cluster is not None
+    spec = pipeline(etl_lab.config.pipelines, "shop").tables[1]
+    work = work_dir()
+    try:
+        reader = cluster.multi_host_dsn().replace("target_session_attrs=read-write", "target_session_attrs=standby")
+        (batch,) = extract_pg(reader, "a reader", [spec], work)
+        assert reconcile(_with_table(batch)) is None
+        lost = _with_table(batch)
+        lost.table = lost.table.slice(1)  # one row lost between the source and the lake
+        assert "rows published" in (reconcile(lost) or "")
+        changed = _with_table(batch)
+        import pyarrow as pa
+        ids = changed.table.column("id").to_pylist()
+        ids[0] = 10**9  # same count, one key changed
+        changed.table = changed.table.set_column(0, "id", pa.array(ids, pa.int64()))
+        assert "fingerprint" in (reconcile(changed) or "")
+    finally:
+        cleanup(work)
+
+
+def _with_table(batch: Any) -> Any:
+    from dataclasses import replace
+
+    b = replace(batch)
+    b.table = batch.spool.dataset().to_table()
+    return b
