@@ -75,3 +75,26 @@ def status(pipeline_name: str | None, report_dir: Path | None, env_name: str | N
     rows = [summarize(report_dir or cfg.report_dir, name, env.name) for name in names]
     lines = [r["line"] for r in rows] or ["no pipelines declared (dbops.toml [pipelines.NAME])"]
     emit(rows, as_json, "\n".join(lines))
+
+
+@etl.command()
+@click.argument("pipeline_name", metavar="PIPELINE")
+@report_dir_option
+@env_option
+@json_option
+def check(pipeline_name: str, report_dir: Path | None, env_name: str | None, as_json: bool) -> int:
+    """Run PIPELINE's data-quality rules on what is published (the newest batch of each table, read back from
+    S3 and checked against its manifest). Reads only; exit 1 when a rule fails, 4 when nothing is published."""
+    from ops.aws import Aws
+    from ops.drills.common import guarded, interruptible
+    from ops.etl.check import check_published
+    from ops.report import Journal
+
+    cfg = app().config.for_env(env_name)
+    env = cfg.env(env_name)
+    pipeline = _pipeline(pipeline_name)
+    aws = Aws.for_env(cfg, env)
+    journal = Journal("etl-check", f"pipeline:{pipeline.name}", env.name)
+    with interruptible():
+        report = guarded(journal, lambda: check_published(pipeline, aws, journal), app().debug)
+    return finish(report, env, report_dir, None, False, as_json)

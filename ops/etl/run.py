@@ -208,7 +208,7 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
     assert b.spool is not None
     files = retrying("s3 upload", lambda: lake.upload(s3, b.spool, dest.bucket, place.data(batch)), progress)
     manifest = {"pipeline": pipeline.name, "table": b.spec.name, "batch": batch, "at": b.at.isoformat(),
-                "source": b.spec.source, "rows": b.spool.rows, "fingerprint": str(b.source_fingerprint),
+                "source": b.spec.source, "rows": b.spool.rows, "source_rows": b.source_rows, "fingerprint": str(b.source_fingerprint),
                 "columns": b.spool.columns, "partition": b.spool.partition, "key": list(b.spec.key), "files": files}
     retrying("s3 PutObject manifest", lambda: lake.write_manifest(s3, place, batch, manifest), progress)
     values = sorted({f["key"].split(f"{b.spool.partition}=", 1)[1].split("/", 1)[0] for f in files}) if b.spool.partition else []

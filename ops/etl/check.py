@@ -1,0 +1,83 @@
+"""`dbops etl check`: the data-quality rules run again on what is published, the newest batch of each table.
+
+The batch's files are read back from S3 as its manifest lists them (each file's MD5 checked), so the check
+judges what readers of the lake read, not what a run meant to write. Completeness is against the source
+count the manifest recorded at T. Nothing is written to the lake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as pads
+
+from ops.etl import lake, quality
+from ops.etl.config import Pipeline
+from ops.report import derive_status
+
+
+def download(s3: Any, bucket: str, manifest: dict[str, Any], root: Path) -> Path:
+    """The batch's files under root, as the manifest lists them; a file missing or changed is an error."""
+    from ops.errors import CannotRun
+
+    data = root / manifest["table"]
+    prefix = manifest["files"][0]["key"].split(f"batch={manifest['batch']}/", 1)[0] + f"batch={manifest['batch']}/" if manifest["files"] else ""
+    for f in manifest["files"]:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=f["key"])["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            raise CannotRun(f"s3://{bucket}/{f['key']} is listed by batch {manifest['batch']}'s manifest but missing") from None
+        if hashlib.md5(body).hexdigest() != f["md5"]:  # noqa: S324 — integrity, not security
+            raise CannotRun(f"s3://{bucket}/{f['key']} differs from its manifest's MD5: the published batch was changed")
+        path = data / f["key"][len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    return data
+
+
+def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
+    import duckdb
+
+    journal.require("ETL-QUALITY")
+    s3 = aws.client("s3")
+    work = Path(tempfile.mkdtemp(prefix="dbops-etl-check-"))
+    try:
+        tables, counts, keys, ats, schemas = {}, {}, {}, [], {}
+        for spec in pipeline.tables:
+            manifest = lake.latest(s3, lake.Place(pipeline.destination.bucket, pipeline.destination.prefix, spec.name))
+            if manifest is None:
+                journal.event("check", f"{spec.name}: nothing published yet")
+                continue
+            root = download(s3, pipeline.destination.bucket, manifest, work)
+            partition = manifest.get("partition")
+            tables[spec.name] = pads.dataset(str(root), format="parquet", partitioning="hive" if partition else None).to_table() \
+                if manifest["files"] else None
+            counts[spec.name] = int(manifest.get("source_rows", manifest["rows"]))
+            keys[spec.name] = list(spec.key)
+            schemas[spec.name] = dict(manifest["columns"])
+            ats.append(datetime.fromisoformat(manifest["at"]))
+            journal.event("check", f"{spec.name}: batch {manifest['batch']} ({manifest['rows']} rows at {manifest['at']})")
+        present = {n: t for n, t in tables.items() if t is not None}
+        if not ats:
+            journal.check("ETL-QUALITY", "unknown", "nothing published: no batch to check")
+            return journal.finish(summary=f"INCONCLUSIVE: pipeline {pipeline.name}: nothing published")
+        rules = quality.parse_rules({s.name: s.rules for s in pipeline.tables if s.rules and s.name in schemas}, schemas,
+                                    f"pipelines.{pipeline.name}.tables")
+        con = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
+        results = quality.evaluate(con, present, rules, keys, min(ats), counts)
+        verdict = quality.verdict(results, pipeline.min_valid, pipeline.min_complete)
+        from ops.etl.run import _rule
+
+        journal.details["quality"] = [_rule(r) for r in results]
+        status = {"pass": "pass", "fail": "fail"}.get(verdict.status, "unknown")
+        journal.check("ETL-QUALITY", status, "; ".join([*verdict.failed, *verdict.not_measured]) or
+                      f"{len(results)} rule result(s) pass on the published batches")
+        final = derive_status(journal.checks, journal.required)
+        return journal.finish(summary=f"{final.upper()}: pipeline {pipeline.name}: data quality of the published batches")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
