@@ -57,6 +57,7 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "lake-object": ("arn:{partition}:s3:::dbops-{env}-lake*/*",),
     "glue-table": ("arn:{partition}:glue:{region}:{account}:catalog", "arn:{partition}:glue:{region}:{account}:database/dbops_*",
                    "arn:{partition}:glue:{region}:{account}:table/dbops_*/*"),
+    "athena-workgroup": ("arn:{partition}:athena:{region}:{account}:workgroup/*",),
     "*": ("*",),
 }
 

@@ -32,6 +32,8 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
     from ops.cost import check as cost_check
     from ops.cost import prices
     from ops.data import ddb_load, ddb_markers
+    from ops.etl import athena, lake  # noqa: F401 — athena: what lake queries on Athena need (no command runs one yet)
+    from ops.etl import run as etl_run
     from ops.targets import aurora, dynamodb, recovery_point
 
     drill = (aws.ACCOUNT, lease.CALLS, metrics.CALLS)  # every drill: the account, its lease, --publish-metrics
@@ -58,6 +60,9 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
                           dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
         "janitor": (aws.ACCOUNT, lease.CALLS, janitor.CALLS, aurora.READS),
         "schedule apply": (aws.ACCOUNT, lease.CALLS, scheduling.CALLS),  # a stop holds the cluster's drill lease
+        "etl run": (aws.ACCOUNT, metrics.CALLS, aurora.READS, etl_run.EXPORT, lake.READS, lake.PUBLISH),
+        "etl check": (lake.READS,),
+        "etl status": (),
     }
 
 

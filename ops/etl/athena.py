@@ -20,6 +20,18 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from ops.errors import DbopsError, UsageError
+from ops.permissions import declare, need
+
+QUERIES = declare(
+    "etl.athena",
+    *(need(f"athena:{call}", "athena-workgroup") for call in
+      ("StartQueryExecution", "GetQueryExecution", "GetQueryResults", "StopQueryExecution")),
+    # Athena reads the catalog and the lake, and writes the results, as the caller.
+    need("athena:StartQueryExecution", "glue-table", "glue:GetTable"),
+    need("athena:StartQueryExecution", "glue-table", "glue:GetPartitions"),
+    need("athena:StartQueryExecution", "lake-object", "s3:GetObject"),
+    need("athena:StartQueryExecution", "lake-object", "s3:PutObject"),
+)
 
 FIRST_POLL_S = 0.1
 MAX_POLL_S = 2.0  # the longest pause between two polls: a settled query is seen within this

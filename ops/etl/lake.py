@@ -32,11 +32,14 @@ import pyarrow.dataset as pads
 
 from ops.permissions import declare, need
 
-declare(
-    "etl-lake",
-    need("s3:PutObject", "lake-object"),
+READS = declare(  # a batch's manifest and files, read back
+    "etl.lake-reads",
     need("s3:GetObject", "lake-object"),
     need("s3:ListObjectsV2", "lake-bucket", "s3:ListBucket"),
+)
+PUBLISH = declare(
+    "etl.lake-publish",
+    need("s3:PutObject", "lake-object"),
     *(need(f"glue:{call}", "glue-table") for call in
       ("GetTable", "CreateTable", "UpdateTable", "GetPartitions", "BatchCreatePartition", "BatchDeletePartition")),
 )

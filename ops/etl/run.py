@@ -37,12 +37,14 @@ from ops.etl.config import Pipeline, TableSpec
 from ops.permissions import declare, need
 from ops.report import derive_status
 
-declare(
-    "etl-dynamodb",
+EXPORT = declare(
+    "etl.dynamodb-export",
     need("dynamodb:DescribeTable", "dynamodb-table"),
     need("dynamodb:DescribeContinuousBackups", "dynamodb-table"),
     need("dynamodb:ExportTableToPointInTime", "dynamodb-table"),
-    need("dynamodb:DescribeExport", "dynamodb-table"),
+    # DynamoDB writes the export's files into the bucket as the caller.
+    need("dynamodb:ExportTableToPointInTime", "lake-object", "s3:PutObject"),
+    need("dynamodb:DescribeExport", "dynamodb-table", why="an export's ARN is under its table's"),
 )
 
 T = TypeVar("T")

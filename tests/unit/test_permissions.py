@@ -299,7 +299,7 @@ def test_the_readme_shows_the_runner_policy_file() -> None:
     assert json.loads(block) == json.loads(RUNNER_POLICY.read_text())
 
 
-SERVICES = ("rds", "dynamodb", "backup", "ce", "budgets", "cloudwatch", "secretsmanager", "sts", "application-autoscaling",
+SERVICES = ("rds", "dynamodb", "backup", "ce", "budgets", "cloudwatch", "secretsmanager", "sts", "application-autoscaling", "s3", "glue", "athena",
             "pricing")
 
 
@@ -321,9 +321,19 @@ def aws_method_names() -> dict[str, set[str]]:
 def test_the_static_scan_finds_client_methods_and_paginated_operations() -> None:
     """Negative control of the scan below: the forms the code calls AWS in are found, other calls are not."""
     code = ('rds.copy_db_cluster_snapshot(X=1)\npaged(b, "list_backup_vaults", "BackupVaultList")\n'
-            'client.get_paginator("describe_db_proxies")\njournal.event("query", "text")\n')
+            'client.get_paginator("describe_db_proxies")\njournal.event("query", "text")\n'
+            'socket.create_connection(("127.0.0.1", 1))\nglue.create_connection(ConnectionInput={})\n')
     assert operations_called_in(code, aws_method_names()) == {"copy_db_cluster_snapshot", "list_backup_vaults",
-                                                              "describe_db_proxies"}
+                                                              "describe_db_proxies", "create_connection"}
+    assert operations_called_in('socket.create_connection(("127.0.0.1", 1))', aws_method_names()) == set()
+
+
+def _not_aws(receiver: object) -> bool:
+    """A module of the standard library whose functions share a name with an AWS operation
+    (socket.create_connection, Glue's CreateConnection)."""
+    import ast
+
+    return isinstance(receiver, ast.Name) and receiver.id in ("socket",)
 
 
 def operations_called_in(source: str, names: dict[str, set[str]]) -> set[str]:
@@ -334,7 +344,7 @@ def operations_called_in(source: str, names: dict[str, set[str]]) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call):
-            if isinstance(node.func, ast.Attribute) and node.func.attr in names:
+            if isinstance(node.func, ast.Attribute) and node.func.attr in names and not _not_aws(node.func.value):
                 found.add(node.func.attr)
             called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if called in ("get_paginator", "paged"):
