@@ -166,4 +166,7 @@ def install() -> None:
     from ops.lab.aws import cost_explorer
 
     cost_explorer.install()
+    from ops.lab.aws import athena_api
+
+    athena_api.install()  # Athena's JSON 1.1 requests (the Terraform provider's) and its rest-json paths
     _installed = True

@@ -111,6 +111,8 @@ resource "aws_s3_bucket_policy" "this" {
 }
 
 resource "aws_glue_catalog_database" "this" {
+  # Explicit: a provider that skips the account id lookup would otherwise send an empty catalog id.
+  catalog_id  = var.account_id
   name        = var.database_name
   description = "Tables of the ${var.name} analytics lake (Parquet under s3://${var.bucket_name}/${var.data_prefix}/)"
 }
