@@ -12,15 +12,38 @@ Errors, as the API reference documents them (InvalidRequestException, HTTP 400):
   200 with a null workgroup, which a client reads as a workgroup with no settings at all).
 - ListTagsForResource of an existing workgroup with no tags: an empty list (moto answered the
   "does not exist" error); of a workgroup that does not exist, the error.
+
+Tag operations read an ARN without its account (`arn:aws:athena:REGION::workgroup/NAME`) as the
+caller's: that is the ARN provider 3.x builds when it does not look the account up
+(`skip_requesting_account_id`, which the lab env sets); on AWS the provider has the account.
+Without this, the lab's plan would show the workgroup's tags as changed after every apply.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Callable
 
 JSON_TARGET_PREFIX = "AmazonAthena."
 _installed = False
+_NO_ACCOUNT = re.compile(r"^(arn:[^:]+:athena:[^:]*:):(.*)$")
+
+
+def with_account(arn: str, account: str) -> str:
+    """The ARN with the account filled in when it has none."""
+    return _NO_ACCOUNT.sub(lambda m: f"{m.group(1)}{account}:{m.group(2)}", arn)
+
+
+def _callers_account(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def handler(self: Any) -> Any:
+        arn = self._get_param("ResourceARN")
+        if arn:
+            own, read = with_account(arn, self.current_account), self._get_param
+            self._get_param = lambda name, if_none=None: own if name == "ResourceARN" else read(name, if_none)
+        return method(self)
+
+    return handler
 
 
 def _target(request: Any) -> str | None:
@@ -33,26 +56,17 @@ def install() -> None:
     if _installed:
         return
     from moto.athena import urls
-    from moto.core.exceptions import JsonRESTError
     from moto.athena.responses import AthenaResponse
 
     # Every rest-json path (/workgroups/NAME, /tags/ARN, /query-executions/ID/results, ...).
     urls.url_paths.setdefault("{0}/(?P<athena_path>.+)$", AthenaResponse.dispatch)
 
     get_action = AthenaResponse._get_action_from_request
-    parse = AthenaResponse.parse_parameters
 
+    # moto's Athena reads its parameters from the JSON body (either protocol) and the path's fields
+    # (rest-json); only the operation had to be found.
     def _get_action_from_request(self: AthenaResponse, request: Any) -> str:
         return _target(request) or get_action(self, request)
-
-    def parse_parameters(self: AthenaResponse, request: Any) -> None:
-        if _target(request) is None:
-            return parse(self, request)
-        try:
-            self.params = json.loads(request.data or b"{}")  # JSON 1.1: the body is the operation's input
-        except ValueError as exc:
-            raise JsonRESTError("SerializationException", f"the request body is not JSON: {exc}") from None
-        return None
 
     def get_work_group(self: AthenaResponse) -> Any:
         name = self._get_param("WorkGroup")
@@ -72,7 +86,8 @@ def install() -> None:
         return json.dumps(backend.list_tags_for_resource(arn) or {"Tags": []})
 
     AthenaResponse._get_action_from_request = _get_action_from_request
-    AthenaResponse.parse_parameters = parse_parameters
     AthenaResponse.get_work_group = get_work_group
-    AthenaResponse.list_tags_for_resource = list_tags_for_resource
+    AthenaResponse.list_tags_for_resource = _callers_account(list_tags_for_resource)
+    AthenaResponse.tag_resource = _callers_account(AthenaResponse.tag_resource)
+    AthenaResponse.untag_resource = _callers_account(AthenaResponse.untag_resource)
     _installed = True
