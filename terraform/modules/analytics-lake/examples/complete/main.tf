@@ -23,8 +23,8 @@ module "lake" {
   bucket_name                    = "dbops-example-lake-${var.account_id}"
   database_name                  = "dbops_example_lake"
   export_table_arns              = ["arn:aws:dynamodb:${var.region}:${var.account_id}:table/orders"]
-  bytes_scanned_cutoff_per_query = 1073741824
-  transient_expiration_days      = 3
+  bytes_scanned_cutoff_per_query = var.bytes_scanned_cutoff_per_query
+  transient_expiration_days      = var.transient_expiration_days
   key_deletion_window_in_days    = 7
   force_destroy                  = true
   tags                           = local.tags

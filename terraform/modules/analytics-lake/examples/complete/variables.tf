@@ -14,3 +14,15 @@ variable "offline" {
   type        = bool
   default     = false
 }
+
+variable "bytes_scanned_cutoff_per_query" {
+  description = "Bytes one Athena query of the lake may scan before Athena cancels it."
+  type        = number
+  default     = 1073741824 # 1 GiB
+}
+
+variable "transient_expiration_days" {
+  description = "Days before staging objects and Athena results expire."
+  type        = number
+  default     = 3
+}
