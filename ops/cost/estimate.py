@@ -514,6 +514,23 @@ class Pricer:
             return self._lake_catalog(rc)
         return None
 
+    def lake_requests(self) -> tuple[float, float]:
+        """PUT and GET requests a month on the lake's bucket: the runs' and the queries'."""
+        runs = self.use("lake", "runs_per_day") * DAYS_PER_MONTH
+        queries = self.use("lake", "queries_per_day") * DAYS_PER_MONTH
+        puts = runs * self.use("lake", "put_requests_per_run")
+        gets = runs * self.use("lake", "get_requests_per_run") + queries * self.use("lake", "get_requests_per_query")
+        return puts, gets
+
+    def athena_billed(self, cutoff_bytes: float | None) -> tuple[float, float]:
+        """Queries a month and the MB each is billed: the assumed scan, at least the catalog's minimum,
+        at most the workgroup's cutoff (Athena cancels a query there; none: no bound)."""
+        minimum = float(self._entry("athena.scanned").get("minimum_mb_per_query", 0))
+        billed = max(self.use("lake", "scanned_mb_per_query"), minimum)
+        if cutoff_bytes:
+            billed = min(billed, float(cutoff_bytes) / BYTES_PER_MB)
+        return self.use("lake", "queries_per_day") * DAYS_PER_MONTH, billed
+
     def _lake_bucket(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
         if not in_lake(after):
             raise NotPriced("aws_s3_bucket outside the analytics lake (no dbops:component = analytics-lake tag): "
@@ -521,8 +538,7 @@ class Pricer:
         gb = self.use("lake", "storage_gb")
         runs = self.use("lake", "runs_per_day") * DAYS_PER_MONTH
         queries = self.use("lake", "queries_per_day") * DAYS_PER_MONTH
-        puts = runs * self.use("lake", "put_requests_per_run")
-        gets = runs * self.use("lake", "get_requests_per_run") + queries * self.use("lake", "get_requests_per_query")
+        puts, gets = self.lake_requests()
         storage = gb * self.price("s3.standard.storage")
         requests = puts / 1000 * self.price("s3.requests.put") + gets / 1000 * self.price("s3.requests.get")
         return Line(rc["address"], rc["type"], storage + requests,
@@ -533,15 +549,12 @@ class Pricer:
         if not in_lake(after):
             raise NotPriced("aws_athena_workgroup outside the analytics lake (no dbops:component = analytics-lake tag): "
                             "there are no usage assumptions for it")
-        entry = self._entry("athena.scanned")
-        per_tb, minimum = float(entry["usd"]), float(entry.get("minimum_mb_per_query", 0))
+        per_tb = self.price("athena.scanned")
         per_day, assumed = self.use("lake", "queries_per_day"), self.use("lake", "scanned_mb_per_query")
-        queries = per_day * DAYS_PER_MONTH
-        billed = max(assumed, minimum)
         cutoff_bytes = ((after.get("configuration") or [{}])[0] or {}).get("bytes_scanned_cutoff_per_query")
+        queries, billed = self.athena_billed(cutoff_bytes)
         if cutoff_bytes:
             cutoff = float(cutoff_bytes) / BYTES_PER_MB
-            billed = min(billed, cutoff)
             bound = f"; cutoff {cutoff:g} MB a query: at most {queries * cutoff / MB_PER_TB * per_tb:.2f} USD if every query reached it"
         else:
             bound = "; no bytes_scanned_cutoff_per_query: nothing bounds what one query costs"
