@@ -92,3 +92,21 @@ def test_tags_are_read_through_the_account_less_arn_and_an_untagged_workgroup_ha
     assert json11(alab, "ListTagsForResource", {"ResourceARN": f"arn:aws:athena:us-east-1:{ACCOUNT}:workgroup/untagged"}) == (200, {"Tags": []})
     status, body = json11(alab, "ListTagsForResource", {"ResourceARN": f"arn:aws:athena:us-east-1:{ACCOUNT}:workgroup/gone"})
     assert (status, body["__type"]) == (400, "InvalidRequestException")
+
+
+def test_update_work_group_changes_and_removes_settings_and_refuses_a_missing_workgroup(alab: Cli) -> None:
+    json11(alab, "CreateWorkGroup", {"Name": "capped", "Configuration": {
+        "BytesScannedCutoffPerQuery": 1024 ** 3, "ResultConfiguration": {"OutputLocation": "s3://lake/r/",
+                                                                      "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}}}})
+    status, _ = json11(alab, "UpdateWorkGroup", {"WorkGroup": "capped", "Description": "lake", "ConfigurationUpdates": {
+        "BytesScannedCutoffPerQuery": 2 * 1024 ** 3, "ResultConfigurationUpdates": {"RemoveEncryptionConfiguration": True}}})
+    assert status == 200
+    got = athena(alab).get_work_group(WorkGroup="capped")["WorkGroup"]
+    assert got["Description"] == "lake" and got["Configuration"]["BytesScannedCutoffPerQuery"] == 2 * 1024 ** 3
+    assert got["Configuration"]["ResultConfiguration"] == {"OutputLocation": "s3://lake/r/"}
+    athena(alab).update_work_group(WorkGroup="capped", State="DISABLED",
+                                   ConfigurationUpdates={"RemoveBytesScannedCutoffPerQuery": True})
+    got = athena(alab).get_work_group(WorkGroup="capped")["WorkGroup"]
+    assert got["State"] == "DISABLED" and "BytesScannedCutoffPerQuery" not in got["Configuration"]
+    status, body = json11(alab, "UpdateWorkGroup", {"WorkGroup": "not-there", "Description": "x"})
+    assert (status, body["__type"], body["Message"]) == (400, "InvalidRequestException", "WorkGroup not-there is not found.")

@@ -13,6 +13,10 @@ Errors, as the API reference documents them (InvalidRequestException, HTTP 400):
 - ListTagsForResource of an existing workgroup with no tags: an empty list (moto answered the
   "does not exist" error); of a workgroup that does not exist, the error.
 
+UpdateWorkGroup (which moto lacks, and the provider calls when a workgroup's settings change in
+place, e.g. its bytes_scanned_cutoff_per_query) applies ConfigurationUpdates field by field: a value
+given replaces the setting, a `Remove...` flag set to true deletes it; Description and State too.
+
 Tag operations read an ARN without its account (`arn:aws:athena:REGION::workgroup/NAME`) as the
 caller's: that is the ARN provider 3.x builds when it does not look the account up
 (`skip_requesting_account_id`, which the lab env sets); on AWS the provider has the account.
@@ -44,6 +48,29 @@ def _callers_account(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return method(self)
 
     return handler
+
+
+# ConfigurationUpdates (and ResultConfigurationUpdates) fields that set a setting, with the flag that removes it.
+_SETTINGS = {"BytesScannedCutoffPerQuery": "RemoveBytesScannedCutoffPerQuery", "EnforceWorkGroupConfiguration": None,
+             "PublishCloudWatchMetricsEnabled": None, "RequesterPaysEnabled": None, "EngineVersion": None}
+_RESULT_SETTINGS = {"OutputLocation": "RemoveOutputLocation", "EncryptionConfiguration": "RemoveEncryptionConfiguration",
+                    "ExpectedBucketOwner": "RemoveExpectedBucketOwner", "AclConfiguration": "RemoveAclConfiguration"}
+
+
+def _apply(target: dict[str, Any], updates: dict[str, Any], settings: dict[str, str | None]) -> None:
+    for key, remove in settings.items():
+        if remove and updates.get(remove) is True:
+            target.pop(key, None)
+        elif key in updates:
+            target[key] = updates[key]
+
+
+def apply_updates(configuration: dict[str, Any], updates: dict[str, Any]) -> None:
+    """A workgroup's configuration after UpdateWorkGroup's ConfigurationUpdates."""
+    _apply(configuration, updates, _SETTINGS)
+    if "ResultConfigurationUpdates" in updates:
+        results = configuration.setdefault("ResultConfiguration", {})
+        _apply(results, updates["ResultConfigurationUpdates"] or {}, _RESULT_SETTINGS)
 
 
 def _target(request: Any) -> str | None:
@@ -85,7 +112,20 @@ def install() -> None:
             return self.error(f"Athena Resource, {arn} Does Not Exist", 400)
         return json.dumps(backend.list_tags_for_resource(arn) or {"Tags": []})
 
+    def update_work_group(self: AthenaResponse) -> Any:
+        name = self._get_param("WorkGroup")
+        workgroup = self.athena_backend.work_groups.get(name)
+        if workgroup is None:
+            return self.error(f"WorkGroup {name} is not found.", 400)
+        if self._get_param("Description") is not None:
+            workgroup.description = self._get_param("Description")
+        if self._get_param("State") is not None:
+            workgroup.state = self._get_param("State")
+        apply_updates(workgroup.configuration, self._get_param("ConfigurationUpdates") or {})
+        return "{}"
+
     AthenaResponse._get_action_from_request = _get_action_from_request
+    AthenaResponse.update_work_group = update_work_group
     AthenaResponse.get_work_group = get_work_group
     AthenaResponse.list_tags_for_resource = _callers_account(list_tags_for_resource)
     AthenaResponse.tag_resource = _callers_account(AthenaResponse.tag_resource)
