@@ -304,6 +304,25 @@ def test_the_analytics_lake_is_encrypted_private_expiring_and_its_queries_capped
     assert all(not r.endswith(":::" + lake["bucket"] + "/*") for r in actions["s3:PutObject"])  # prefixes, never the whole bucket
 
 
+def test_the_lakes_cutoff_changes_in_place_and_back(applied) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, _ = applied
+    athena = aws.client("athena")
+    workgroup = json.loads(cli("tf", "output", "--env", "lab", "--json").stdout)["lake"]["workgroup"]
+    try:
+        planned = cli("tf", "plan", "--env", "lab", "--var", f"lake_bytes_scanned_cutoff_per_query={2 * 1024 ** 3}", "--json")
+        assert planned.exit_code == 0, planned.output
+        changed = {c["address"]: c["action"] for c in json.loads(planned.stdout)["changes"] if c["action"] != "no-op"}
+        # In place; of the lake only the workgroup (the rest are the emulator's known gaps, updates too).
+        assert {a: act for a, act in changed.items() if ".module.lake." in a} == {"module.estate.module.lake.aws_athena_workgroup.this": "update"}
+        assert set(changed.values()) == {"update"}, changed
+        assert cli("tf", "apply", "--env", "lab").exit_code == 0
+        assert athena.get_work_group(WorkGroup=workgroup)["WorkGroup"]["Configuration"]["BytesScannedCutoffPerQuery"] == 2 * 1024 ** 3
+    finally:  # the session's applied lab goes back to its defaults for the other tests
+        assert cli("tf", "plan", "--env", "lab").exit_code == 0
+        assert cli("tf", "apply", "--env", "lab").exit_code == 0
+    assert athena.get_work_group(WorkGroup=workgroup)["WorkGroup"]["Configuration"]["BytesScannedCutoffPerQuery"] == 1024 ** 3
+
+
 def test_plan_after_apply_and_a_minor_upgrade_by_aws_changes_nothing_real(applied) -> None:  # type: ignore[no-untyped-def]
     cli, aws, _ = applied
     rds = aws.client("rds")
