@@ -149,6 +149,10 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, r
         lines.append(f"{line.address:<{width}} {line.usd:>10.2f}  {line.basis}")
     lines.append(f"{'total':<{width}} {result.total:>10.2f}  ({100 * result.total / budget:.0f}% of the {budget:.2f} USD budget: "
                  f"{'OVER' if over else 'within'})")
+    modules = result.by_module()
+    if modules:
+        lines.append("by module (nested modules counted in their parents too):")
+        lines.extend(f"  {name:<{width - 2}} {usd:>10.2f}" for name, usd in modules.items())
     if result.unpriced:
         lines.append(f"not priced ({len(result.unpriced)}): the total is a lower bound")
         for u in result.unpriced:
@@ -160,7 +164,8 @@ def estimate(env_name: str | None, plan_json: Path | None, usage: Path | None, r
           "catalog_version": result.catalog_version, "catalog_path": str(catalog_path), "oldest_price_date": result.oldest_price, "usage_path": str(usage),
           "schedule": schedule.describe() if schedule else "none: always on",
           "aurora_instance_hours_per_month": schedule.hours_per_month() if schedule else est.HOURS_PER_MONTH,
-          "lines": [line.__dict__ for line in result.lines], "unpriced": [u.__dict__ for u in result.unpriced]},
+          "lines": [line.__dict__ for line in result.lines], "modules": {k: round(v, 2) for k, v in modules.items()},
+          "unpriced": [u.__dict__ for u in result.unpriced]},
          as_json, "\n".join(lines))
     return 1 if over else 0
 

@@ -26,6 +26,17 @@ usage assumptions, 730 hours a month):
   at the Fargate prices. The task definition is the one its ARN names, else the one its
   configuration refers to (when a for_each makes that several, they must agree on the size).
   The task definitions, the cluster and the rules cost nothing of their own.
+- The analytics lake (module analytics-lake: resources tagged dbops:component = analytics-lake), from
+  the `lake` usage assumptions, a month being 730/24 days:
+  aws_s3_bucket: S3 Standard GB-month of the declared lake size, PUT requests of the declared runs
+  (runs a day x PUTs a run) and GET requests of the runs and of the queries (queries a day x GETs a
+  query); aws_athena_workgroup: queries a day x MB scanned a query, each billed at least the
+  catalog's minimum (10 MB) and at most the workgroup's bytes_scanned_cutoff_per_query (Athena
+  cancels the query there), at the price per TB (MB and TB as 2^20 and 2^40 bytes);
+  aws_glue_catalog_database in the same module as the lake's bucket: the declared catalog objects
+  and requests above the free tier (first million of each a month). The lake's key is an aws_kms_key.
+  A bucket or workgroup without the tag, and a Glue database outside the lake's module, are unpriced:
+  there are no usage assumptions for them.
 - aws_db_proxy: RDS Proxy on provisioned Aurora is billed per vCPU-hour of the instances of
   the cluster it fronts (at least the catalog's minimum vCPUs): the proxy's aws_db_proxy_target
   names the cluster (by identifier, else by the configuration's references, followed through
@@ -92,10 +103,18 @@ USAGE_KEYS: dict[str, tuple[str, ...]] = {
     "backup": ("storage_gb",),
     "fargate": ("run_minutes",),
     "logs": ("ingest_gb_per_month",),
+    "lake": ("storage_gb", "runs_per_day", "put_requests_per_run", "get_requests_per_run", "queries_per_day",
+             "scanned_mb_per_query", "get_requests_per_query", "catalog_objects", "catalog_requests_million_per_month"),
 }
 # Sections whose defaults one named thing may override: its own table under this key.
 USAGE_OVERRIDES = {"dynamodb": "tables", "fargate": "targets", "logs": "groups"}
 WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+# The tag module analytics-lake puts on its resources: what the `lake` usage assumptions describe.
+LAKE_TAG = ("dbops:component", "analytics-lake")
+MB_PER_TB = 1024 * 1024
+BYTES_PER_MB = 1024 * 1024
+_MODULE_STEP = re.compile(r'module\.[A-Za-z0-9_-]+(?:\[(?:"(?:[^"\\]|\\.)*"|\d+)\])?\.')
 
 
 @dataclass(frozen=True)
@@ -123,6 +142,17 @@ class Estimate:
     @property
     def total(self) -> float:
         return sum(line.usd for line in self.lines)
+
+    def by_module(self) -> dict[str, float]:
+        """USD a month of each module of the plan (module.a, module.a.module.b, ...), a nested module's
+        lines counted in every module that encloses it; lines outside any module are in none."""
+        sums: dict[str, float] = {}
+        for line in self.lines:
+            prefix, rest = "", line.address
+            while (step := _MODULE_STEP.match(rest)):
+                prefix, rest = prefix + step.group(0), rest[step.end():]
+                sums[prefix[:-1]] = sums.get(prefix[:-1], 0.0) + line.usd
+        return dict(sorted(sums.items()))
 
 
 class NotPriced(Exception):
@@ -368,6 +398,12 @@ def referenced_resource(configuration: dict[str, Any], address: str, attribute: 
     return _follow(configuration, path, expr.get("references", []) if isinstance(expr, dict) else [])
 
 
+def in_lake(after: dict[str, Any]) -> bool:
+    """Whether a resource carries the analytics lake's tag (in its own tags or the provider's default tags)."""
+    key, value = LAKE_TAG
+    return any((after.get(field) or {}).get(key) == value for field in ("tags", "tags_all"))
+
+
 def _unknown(rc: dict[str, Any], key: str) -> bool:
     return bool((rc["change"].get("after_unknown") or {}).get(key))
 
@@ -388,6 +424,9 @@ class Pricer:
         self.proxy_targets = [rc for rc in changes if rc.get("type") == "aws_db_proxy_target"]
         self.rules = [rc for rc in changes if rc.get("type") == "aws_cloudwatch_event_rule"]
         self.task_definitions = [rc for rc in changes if rc.get("type") == "aws_ecs_task_definition"]
+        # Modules holding the lake's bucket: a Glue database there is the lake's catalog.
+        self.lake_modules = {rc.get("module_address", "") for rc in changes
+                             if rc.get("type") == "aws_s3_bucket" and in_lake(rc["change"].get("after") or {})}
         self.references = references or {}
         self.configuration = configuration or {}
 
@@ -467,7 +506,76 @@ class Pricer:
             return self._log_group(rc, after)
         if kind == "aws_cloudwatch_event_target":
             return self._event_target(rc, after)
+        if kind == "aws_s3_bucket":
+            return self._lake_bucket(rc, after)
+        if kind == "aws_athena_workgroup":
+            return self._lake_workgroup(rc, after)
+        if kind == "aws_glue_catalog_database":
+            return self._lake_catalog(rc)
         return None
+
+    def lake_requests(self) -> tuple[float, float]:
+        """PUT and GET requests a month on the lake's bucket: the runs' and the queries'."""
+        runs = self.use("lake", "runs_per_day") * DAYS_PER_MONTH
+        queries = self.use("lake", "queries_per_day") * DAYS_PER_MONTH
+        puts = runs * self.use("lake", "put_requests_per_run")
+        gets = runs * self.use("lake", "get_requests_per_run") + queries * self.use("lake", "get_requests_per_query")
+        return puts, gets
+
+    def athena_billed(self, cutoff_bytes: float | None) -> tuple[float, float]:
+        """Queries a month and the MB each is billed: the assumed scan, at least the catalog's minimum,
+        at most the workgroup's cutoff (Athena cancels a query there; none: no bound)."""
+        minimum = float(self._entry("athena.scanned").get("minimum_mb_per_query", 0))
+        billed = max(self.use("lake", "scanned_mb_per_query"), minimum)
+        if cutoff_bytes:
+            billed = min(billed, float(cutoff_bytes) / BYTES_PER_MB)
+        return self.use("lake", "queries_per_day") * DAYS_PER_MONTH, billed
+
+    def _lake_bucket(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
+        if not in_lake(after):
+            raise NotPriced("aws_s3_bucket outside the analytics lake (no dbops:component = analytics-lake tag): "
+                            "there are no usage assumptions for it")
+        gb = self.use("lake", "storage_gb")
+        runs = self.use("lake", "runs_per_day") * DAYS_PER_MONTH
+        queries = self.use("lake", "queries_per_day") * DAYS_PER_MONTH
+        puts, gets = self.lake_requests()
+        storage = gb * self.price("s3.standard.storage")
+        requests = puts / 1000 * self.price("s3.requests.put") + gets / 1000 * self.price("s3.requests.get")
+        return Line(rc["address"], rc["type"], storage + requests,
+                    f"lake: {gb:g} GB S3 Standard ({storage:.2f} USD); {puts:,.0f} PUT and {gets:,.0f} GET requests a month "
+                    f"({runs:.3g} runs, {queries:,.0f} queries; {requests:.2f} USD)")
+
+    def _lake_workgroup(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
+        if not in_lake(after):
+            raise NotPriced("aws_athena_workgroup outside the analytics lake (no dbops:component = analytics-lake tag): "
+                            "there are no usage assumptions for it")
+        per_tb = self.price("athena.scanned")
+        per_day, assumed = self.use("lake", "queries_per_day"), self.use("lake", "scanned_mb_per_query")
+        cutoff_bytes = ((after.get("configuration") or [{}])[0] or {}).get("bytes_scanned_cutoff_per_query")
+        queries, billed = self.athena_billed(cutoff_bytes)
+        if cutoff_bytes:
+            cutoff = float(cutoff_bytes) / BYTES_PER_MB
+            bound = f"; cutoff {cutoff:g} MB a query: at most {queries * cutoff / MB_PER_TB * per_tb:.2f} USD if every query reached it"
+        else:
+            bound = "; no bytes_scanned_cutoff_per_query: nothing bounds what one query costs"
+        held = "" if billed == assumed else f" (assumed {assumed:g} MB, billed {billed:g})"
+        tb = queries * billed / MB_PER_TB
+        return Line(rc["address"], rc["type"], tb * per_tb,
+                    f"lake: {per_day:g} queries a day x {billed:g} MB scanned{held} = {tb:.3f} TB a month at {per_tb:g} USD/TB{bound}")
+
+    def _lake_catalog(self, rc: dict[str, Any]) -> Line:
+        if rc.get("module_address", "") not in self.lake_modules:
+            raise NotPriced("aws_glue_catalog_database outside the analytics lake's module: there are no usage assumptions for it")
+        objects_entry, requests_entry = self._entry("glue.catalog.objects"), self._entry("glue.catalog.requests")
+        objects, requests = self.use("lake", "catalog_objects"), self.use("lake", "catalog_requests_million_per_month")
+        free_objects = float(objects_entry.get("free_per_month", 0))
+        free_requests = float(requests_entry.get("free_million_per_month", 0))
+        usd = (max(0.0, objects - free_objects) / 100_000 * float(objects_entry["usd"])
+               + max(0.0, requests - free_requests) * float(requests_entry["usd"]))
+        tier = "within" if objects <= free_objects and requests <= free_requests else "above"
+        return Line(rc["address"], rc["type"], usd,
+                    f"lake: {objects:,.0f} catalog objects, {requests:g} M requests a month: {tier} the free tier "
+                    f"({free_objects:,.0f} objects, {free_requests:g} M requests; the account's, shared by its databases)")
 
     def _log_group(self, rc: dict[str, Any], after: dict[str, Any]) -> Line:
         days = after.get("retention_in_days")

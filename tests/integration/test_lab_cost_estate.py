@@ -70,6 +70,13 @@ def test_cost_estimate_and_the_labs_cost_explorer_agree_within_5_percent(applied
     url = emulator.endpoint(cli.lab_dir)
     assert url is not None and settings.remote(url)["aurora_schedule"]["value"] == window.setting()  # passed by `lab up`
     assert estimate["total_usd"] <= lab_budget()  # the estate's objective, met by the schedule
+    # The analytics lake, item by item under the lab's declared usage: under 40 USD a month.
+    lake = [line for line in lines if line["address"].startswith("module.estate.module.lake.")]
+    print("lab lake:", ", ".join(f"{line['type']} {line['usd']:.2f}" for line in lake),
+          f"= {estimate['modules']['module.estate.module.lake']:.2f} USD/month")
+    assert {line["type"] for line in lake} == {"aws_s3_bucket", "aws_athena_workgroup", "aws_glue_catalog_database", "aws_kms_key"}
+    assert estimate["modules"]["module.estate.module.lake"] == pytest.approx(sum(line["usd"] for line in lake), abs=0.01)
+    assert estimate["modules"]["module.estate.module.lake"] < 40
     from ops.cost import estimate as est
 
     always = est.estimate(json.loads(plan.read_text()), est.load_catalog("us-east-1"), est.load_usage(DEFAULT_USAGE_PATH))

@@ -269,6 +269,60 @@ def planned_attribute_changes(plan: dict) -> dict[str, set[str]]:
     return out
 
 
+def test_the_analytics_lake_is_encrypted_private_expiring_and_its_queries_capped(applied) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, _ = applied
+    lake = json.loads(cli("tf", "output", "--env", "lab", "--json").stdout)["lake"]
+    assert lake["bucket"] == "dbops-lab-lake-123456789012"
+    s3 = aws.client("s3")
+    assert s3.get_bucket_versioning(Bucket=lake["bucket"])["Status"] == "Enabled"
+    sse = s3.get_bucket_encryption(Bucket=lake["bucket"])["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert sse["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": lake["kms_key_arn"]}
+    assert lake["kms_key_arn"] != json.loads(cli("tf", "output", "--env", "lab", "--json").stdout)["estate"]["kms_key_arn"]
+    assert aws.client("kms").get_key_rotation_status(KeyId=lake["kms_key_arn"])["KeyRotationEnabled"] is True
+    assert set(s3.get_public_access_block(Bucket=lake["bucket"])["PublicAccessBlockConfiguration"].values()) == {True}
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=lake["bucket"])["Rules"]}
+    assert rules["noncurrent-versions-and-incomplete-uploads"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert rules["noncurrent-versions-and-incomplete-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 2
+    for rule_id, prefix in (("staging", "staging/"), ("athena-results", "athena-results/")):
+        assert rules[rule_id]["Expiration"]["Days"] == 3
+        assert prefix in (rules[rule_id].get("Prefix"), rules[rule_id].get("Filter", {}).get("Prefix")), rules[rule_id]
+    policy = json.loads(s3.get_bucket_policy(Bucket=lake["bucket"])["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert aws.client("glue").get_database(Name=lake["database"])["Database"]["Name"] == "dbops_lab_lake"
+    workgroup = aws.client("athena").get_work_group(WorkGroup=lake["workgroup"])["WorkGroup"]["Configuration"]
+    assert workgroup["EnforceWorkGroupConfiguration"] is True
+    assert workgroup["BytesScannedCutoffPerQuery"] == 1024 ** 3
+    assert workgroup["ResultConfiguration"]["OutputLocation"] == f"s3://{lake['bucket']}/athena-results/" == lake["results_location"]
+    assert workgroup["ResultConfiguration"]["EncryptionConfiguration"] == {"EncryptionOption": "SSE_KMS", "KmsKey": lake["kms_key_arn"]}
+    export = json.loads(lake["export_policy_json"])
+    actions = {a: s["Resource"] for s in export["Statement"] for a in s["Action"]}
+    tables = [aws.client("dynamodb").describe_table(TableName=t)["Table"]["TableArn"] for t in ("orders", "sessions")]
+    assert actions["dynamodb:ExportTableToPointInTime"] == tables
+    assert actions["dynamodb:DescribeExport"] == [f"{t}/export/*" for t in tables]
+    assert actions["athena:StartQueryExecution"] == [f"arn:aws:athena:us-east-1:123456789012:workgroup/{lake['workgroup']}"]
+    assert actions["kms:GenerateDataKey"] == [lake["kms_key_arn"]]
+    assert all(not r.endswith(":::" + lake["bucket"] + "/*") for r in actions["s3:PutObject"])  # prefixes, never the whole bucket
+
+
+def test_the_lakes_cutoff_changes_in_place_and_back(applied) -> None:  # type: ignore[no-untyped-def]
+    cli, aws, _ = applied
+    athena = aws.client("athena")
+    workgroup = json.loads(cli("tf", "output", "--env", "lab", "--json").stdout)["lake"]["workgroup"]
+    try:
+        planned = cli("tf", "plan", "--env", "lab", "--var", f"lake_bytes_scanned_cutoff_per_query={2 * 1024 ** 3}", "--json")
+        assert planned.exit_code == 0, planned.output
+        changed = {c["address"]: c["action"] for c in json.loads(planned.stdout)["changes"] if c["action"] != "no-op"}
+        # In place; of the lake only the workgroup (the rest are the emulator's known gaps, updates too).
+        assert {a: act for a, act in changed.items() if ".module.lake." in a} == {"module.estate.module.lake.aws_athena_workgroup.this": "update"}
+        assert set(changed.values()) == {"update"}, changed
+        assert cli("tf", "apply", "--env", "lab").exit_code == 0
+        assert athena.get_work_group(WorkGroup=workgroup)["WorkGroup"]["Configuration"]["BytesScannedCutoffPerQuery"] == 2 * 1024 ** 3
+    finally:  # the session's applied lab goes back to its defaults for the other tests
+        assert cli("tf", "plan", "--env", "lab").exit_code == 0
+        assert cli("tf", "apply", "--env", "lab").exit_code == 0
+    assert athena.get_work_group(WorkGroup=workgroup)["WorkGroup"]["Configuration"]["BytesScannedCutoffPerQuery"] == 1024 ** 3
+
+
 def test_plan_after_apply_and_a_minor_upgrade_by_aws_changes_nothing_real(applied) -> None:  # type: ignore[no-untyped-def]
     cli, aws, _ = applied
     rds = aws.client("rds")
@@ -292,8 +346,10 @@ def test_destroy_leaves_nothing(applied) -> None:  # type: ignore[no-untyped-def
     planned = cli("tf", "plan", "--env", "lab", "--destroy", "--json")
     assert planned.exit_code == 0, planned.output
     holding_data = [c["address"] for c in json.loads(planned.stdout)["changes"]
-                    if c["type"] in ("aws_rds_cluster", "aws_rds_cluster_instance", "aws_dynamodb_table", "aws_kms_key", "aws_backup_vault")]
-    assert len(holding_data) == 1 + (1 + READERS) + 2 + 1 + 1, holding_data  # cluster, instances, tables, key, vault
+                    if c["type"] in ("aws_rds_cluster", "aws_rds_cluster_instance", "aws_dynamodb_table", "aws_kms_key", "aws_backup_vault",
+                                     "aws_s3_bucket")]
+    # cluster, instances, tables, the estate's and the lake's keys, vault, the lake's bucket
+    assert len(holding_data) == 1 + (1 + READERS) + 2 + 2 + 1 + 1, holding_data
     result = cli("tf", "destroy", "--env", "lab", *[arg for address in holding_data for arg in ("--allow-destroy", address)])
     assert result.exit_code == 0, result.output
     assert aws.client("rds").describe_db_clusters()["DBClusters"] == []
@@ -304,6 +360,9 @@ def test_destroy_leaves_nothing(applied) -> None:  # type: ignore[no-untyped-def
     assert aws.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
     assert [k for k in aws.client("kms").list_keys()["Keys"]
             if aws.client("kms").describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"] == []
+    assert aws.client("s3").list_buckets()["Buckets"] == []
+    assert aws.client("glue").get_databases()["DatabaseList"] == []
+    assert [w["Name"] for w in aws.client("athena").list_work_groups()["WorkGroups"]] == ["primary"]  # AWS's own, always there
 
 
 def test_an_aurora_drill_whose_secret_came_from_terraform_outputs_still_stops_on_sigint(applied) -> None:  # type: ignore[no-untyped-def]

@@ -404,17 +404,6 @@ def _install_api() -> None:
     AthenaResponse.stop_query_execution = stop_query_execution
 
 
-def _install_routes() -> None:
-    """botocore speaks Athena as REST-JSON (POST /query-executions, GET /query-executions/{id}/results...),
-    where moto routes only the JSON-RPC form at '/': every path goes to Athena's responses, and moto's
-    router finds the operation from the method and path as the service model declares them."""
-    from moto.athena import urls
-    from moto.athena.responses import AthenaResponse
-
-    urls.url_paths.setdefault("{0}/(?P<route>.+)$", AthenaResponse.dispatch)
-
-
 def install() -> None:
     register_settings()
-    _install_routes()
-    _install_api()
+    _install_api()  # its routes are ops.lab.aws.athena_api's

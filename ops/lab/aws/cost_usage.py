@@ -15,6 +15,8 @@ turned into a `Charge` priced from the price catalog `dbops cost estimate` uses
 | CloudWatch log group | CloudWatch `DataProcessing-Bytes` (the bytes put, on their day), `TimedStorage-ByteHrs` (bytes stored) | GB ingested, GB-month |
 | Secrets Manager secret (not marked for deletion) | Secrets Manager `AWSSecretsManager-Secrets` | secret-month |
 | AWS Backup vault | AWS Backup `WarmStorage-ByteHrs` | GB-month |
+| S3 bucket of the analytics lake (tag dbops:component = analytics-lake) | S3 `TimedStorage-ByteHrs`, `Requests-Tier1` (PUT), `Requests-Tier2` (GET) | GB-month, 1,000 requests |
+| Athena workgroup of the analytics lake (same tag) | Athena `DataScannedInTB` (each query billed between the minimum and the workgroup's cutoff) | TB scanned |
 
 Usage types outside us-east-1 carry the region's prefix (`USW2-InstanceUsage:...`), as AWS
 writes them. Hourly prices are charged for the hours of each day a resource existed; monthly
@@ -26,7 +28,7 @@ the window's openings only, over their history and a year ahead (what the foreca
 they did in the emulator's own few minutes; a stopped cluster outside the estate bills storage only.
 
 Quantities the emulator does not hold at production scale (Aurora storage, I/O and backup GB,
-DynamoDB storage GB and request units, AWS Backup GB) are the usage assumptions of
+DynamoDB storage GB and request units, AWS Backup GB, the lake's GB, requests and bytes scanned) are the usage assumptions of
 `dbops cost estimate` (ops/cost/usage.toml, per table where it names one); log bytes are what
 the emulator's log groups hold. So the lab and the estimate price the same resources alike,
 and the figures are deterministic: they depend on the date and on what exists, nothing else.
@@ -53,7 +55,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from ops.cost import prices
-from ops.cost.estimate import Pricer
+from ops.cost.estimate import MB_PER_TB, Pricer, in_lake
 from ops.window import Window
 
 RDS = "Amazon Relational Database Service"
@@ -62,6 +64,8 @@ KMS = "AWS Key Management Service"
 CLOUDWATCH = "AmazonCloudWatch"
 SECRETS = "AWS Secrets Manager"
 BACKUP = "AWS Backup"
+S3 = "Amazon Simple Storage Service"
+ATHENA = "Amazon Athena"
 
 DAY_S = 86400.0
 GB = 1024.0 ** 3
@@ -265,6 +269,7 @@ def ledger(account: str, model: Model, now: datetime | None = None) -> Ledger:
             _logs(b)
             _secrets(b)
             _backup(b)
+            _lake(b)
             break
         except RuntimeError:
             if attempt == 2:
@@ -443,6 +448,35 @@ def _backup(b: _Builder) -> None:
             tags = backend.tagger.get_tag_dict_for_resource(vault.backup_vault_arn)
             b.add(BACKUP, region, "WarmStorage-ByteHrs", "GB-Mo", gb * b.pricer.price("backup.storage"), gb, "month",
                   b.start(vault.creation_date, tags), tags, vault.backup_vault_arn)
+
+
+def _lake(b: _Builder) -> None:
+    """The analytics lake's bucket and workgroup, found by the lake's tag, billed as `cost estimate` prices them."""
+    from moto.athena.models import athena_backends
+    from moto.s3.models import s3_backends
+
+    p = b.pricer
+    for _, backend in _regions(s3_backends, b.ledger.account):
+        for bucket in list(backend.buckets.values()):
+            tags = backend.tagger.get_tag_dict_for_resource(bucket.arn)
+            if not in_lake({"tags": tags}):
+                continue
+            region, start = bucket.region_name, b.start(bucket.creation_date, tags)
+            gb = p.use("lake", "storage_gb")
+            puts, gets = p.lake_requests()
+            b.add(S3, region, "TimedStorage-ByteHrs", "GB-Mo", gb * p.price("s3.standard.storage"), gb, "month", start, tags, bucket.arn)
+            b.add(S3, region, "Requests-Tier1", "Requests", puts / 1000 * p.price("s3.requests.put"), puts, "month", start, tags, bucket.arn)
+            b.add(S3, region, "Requests-Tier2", "Requests", gets / 1000 * p.price("s3.requests.get"), gets, "month", start, tags, bucket.arn)
+    for region, backend in _regions(athena_backends, b.ledger.account):
+        for workgroup in list(backend.work_groups.values()):
+            tags = backend.tagger.get_tag_dict_for_resource(workgroup.arn)
+            if not in_lake({"tags": tags}):
+                continue
+            queries, billed_mb = p.athena_billed((workgroup.configuration or {}).get("BytesScannedCutoffPerQuery"))
+            tb = queries * billed_mb / MB_PER_TB
+            # moto keeps no creation time for a workgroup: billed from now, or over the estate's history by its tags.
+            b.add(ATHENA, region, "DataScannedInTB", "Terabytes", tb * p.price("athena.scanned"), tb, "month",
+                  b.start(b.ledger.now, tags), tags, workgroup.arn)
 
 
 def _scenario(b: _Builder) -> None:

@@ -169,6 +169,9 @@ def install() -> None:
     from ops.lab.aws import cost_explorer
 
     cost_explorer.install()
+    from ops.lab.aws import athena_api
+
+    athena_api.install()  # Athena's JSON 1.1 requests (the Terraform provider's) and its rest-json paths
     from ops.lab.aws import athena_duckdb
 
     athena_duckdb.install()  # Athena runs its queries on DuckDB over the lab's S3 and Glue

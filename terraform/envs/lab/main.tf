@@ -51,7 +51,9 @@ module "estate" {
   rds_proxy_enabled            = var.rds_proxy_enabled
   account_budget_usd           = var.account_budget_usd
   runner_rule_names            = module.runner.rule_names
-  tags                         = local.tags
+  # The lake's per-query guardrail; `dbops cost estimate` holds each query's bill to it.
+  lake_bytes_scanned_cutoff_per_query = var.lake_bytes_scanned_cutoff_per_query
+  tags                                = local.tags
 }
 
 # The weekly drill, the window's stop/start and the daily checks, as AWS would run them: Fargate

@@ -34,3 +34,8 @@ output "runner" {
     events_role_arn    = module.runner.events_role_arn
   }
 }
+
+output "lake" {
+  description = "The analytics lake: bucket, Glue database, Athena workgroup, its key, its locations and the export's IAM policy document."
+  value       = module.estate.lake
+}

@@ -80,3 +80,9 @@ variable "runner_image" {
   type        = string
   default     = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dbops@sha256:0000000000000000000000000000000000000000000000000000000000000000"
 }
+
+variable "lake_bytes_scanned_cutoff_per_query" {
+  description = "Bytes one Athena query of the lab's analytics lake may scan before Athena cancels it (cost guardrail)."
+  type        = number
+  default     = 1073741824 # 1 GiB
+}

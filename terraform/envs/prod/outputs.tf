@@ -21,3 +21,8 @@ output "estate" {
     alarm_names         = module.estate.alarm_names
   }
 }
+
+output "lake" {
+  description = "The analytics lake: bucket, Glue database, Athena workgroup, its key, its locations and the export's IAM policy document."
+  value       = module.estate.lake
+}

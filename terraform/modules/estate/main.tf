@@ -140,3 +140,20 @@ module "budget" {
   email_addresses   = var.budget_emails
   sns_topic_arn     = module.monitoring.sns_topic_arn
 }
+
+# The analytics lake `dbops etl` publishes to, with its own key. Its export reads the estate's tables
+# at a point in time (ExportTableToPointInTime), never their capacity. Bucket names are global: the
+# account id keeps the env's name unique.
+module "lake" {
+  source = "../analytics-lake"
+
+  name                           = "dbops-${var.env}-lake"
+  account_id                     = var.account_id
+  bucket_name                    = "dbops-${lower(var.env)}-lake-${var.account_id}"
+  database_name                  = "dbops_${replace(lower(var.env), "-", "_")}_lake"
+  export_table_arns              = [module.orders.table_arn, module.sessions.table_arn]
+  bytes_scanned_cutoff_per_query = var.lake_bytes_scanned_cutoff_per_query
+  force_destroy                  = !var.deletion_protection
+  key_deletion_window_in_days    = var.deletion_protection ? 30 : 7
+  tags                           = local.tags
+}

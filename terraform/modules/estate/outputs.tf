@@ -102,3 +102,17 @@ output "alarm_names" {
   description = "Every alarm of the estate."
   value       = module.monitoring.alarm_names
 }
+
+output "lake" {
+  description = "The analytics lake: bucket, Glue database, Athena workgroup, its key, where tables and query results live, and the export's IAM policy document."
+  value = {
+    bucket             = module.lake.bucket
+    database           = module.lake.database
+    workgroup          = module.lake.workgroup
+    kms_key_arn        = module.lake.kms_key_arn
+    data_location      = module.lake.data_location
+    staging_location   = module.lake.staging_location
+    results_location   = module.lake.results_location
+    export_policy_json = module.lake.export_policy_json
+  }
+}

@@ -168,3 +168,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "lake_bytes_scanned_cutoff_per_query" {
+  description = "Bytes one Athena query of the analytics lake may scan before Athena cancels it (cost guardrail)."
+  type        = number
+  default     = 1073741824 # 1 GiB
+
+  validation {
+    condition     = var.lake_bytes_scanned_cutoff_per_query >= 10485760
+    error_message = "The lake_bytes_scanned_cutoff_per_query must be at least 10485760 (10 MB, Athena's minimum)."
+  }
+}
