@@ -98,3 +98,58 @@ def check(pipeline_name: str, report_dir: Path | None, env_name: str | None, as_
     with interruptible():
         report = guarded(journal, lambda: check_published(pipeline, aws, journal), app().debug)
     return finish(report, env, report_dir, None, False, as_json)
+
+
+@etl.command()
+@click.argument("pipeline_name", metavar="PIPELINE")
+@click.argument("sql", metavar="SQL")
+@click.option("--engine", type=click.Choice(["athena", "duckdb"]), default="athena", show_default=True,
+              help="athena: the pipeline's workgroup over the Glue tables; duckdb: here, over the newest batches read from S3.")
+@click.option("--max-bytes", type=click.IntRange(1, 10**15), default=1 << 30, show_default=True,
+              help="Stop the query once it scans more than this (Athena bills what it scans).")
+@click.option("--timeout", "timeout_s", type=click.IntRange(1, 3600), default=300, show_default=True)
+@env_option
+@json_option
+def query(pipeline_name: str, sql: str, engine: str, max_bytes: int, timeout_s: int, env_name: str | None, as_json: bool) -> None:
+    """Run one read-only SQL query (DuckDB's dialect; transpiled for Athena) over PIPELINE's published tables.
+    Tables are named as the pipeline names them; on Athena they are the Glue database's."""
+    import shutil
+    import tempfile
+
+    from ops.aws import Aws
+    from ops.errors import UsageError
+
+    cfg = app().config.for_env(env_name)
+    env = cfg.env(env_name)
+    pipeline = _pipeline(pipeline_name)
+    aws = Aws.for_env(cfg, env)
+    if engine == "athena":
+        from ops.etl.athena import run_query, to_athena
+
+        if not pipeline.destination.workgroup:
+            raise UsageError(f"pipeline {pipeline.name} names no Athena workgroup (destination.workgroup)")
+        result = run_query(aws.client("athena"), to_athena(sql), pipeline.destination.database, pipeline.destination.workgroup,
+                           None, timeout_s, max_bytes)
+    else:
+        from ops.etl import lake
+        from ops.etl.check import download
+        from ops.etl.lakequery import query_local
+
+        work = Path(tempfile.mkdtemp(prefix="dbops-etl-query-"))
+        try:
+            s3 = aws.client("s3")
+            tables = {}
+            for spec in pipeline.tables:
+                manifest = lake.latest(s3, lake.Place(pipeline.destination.bucket, pipeline.destination.prefix, spec.name))
+                if manifest is not None and manifest["files"]:
+                    tables[spec.name] = download(s3, pipeline.destination.bucket, manifest, work)
+            result = query_local(sql, tables)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if result.scanned_bytes > max_bytes:
+            raise UsageError(f"the query scanned {result.scanned_bytes} bytes, more than --max-bytes {max_bytes}")
+    rows = [dict(zip(result.columns, r)) for r in result.rows]
+    lines = ["\t".join(result.columns), *("\t".join("" if v is None else str(v) for v in r) for r in result.rows),
+             f"({len(result.rows)} row(s), {result.scanned_bytes} bytes scanned, {result.elapsed_ms} ms on {engine})"]
+    emit({"columns": list(result.columns), "rows": rows, "scanned_bytes": result.scanned_bytes, "elapsed_ms": result.elapsed_ms,
+          "engine": engine}, as_json, "\n".join(lines))

@@ -116,6 +116,54 @@ def seed_orders(rows: int, without_index: bool, reload: bool, target: str, secre
     click.echo(f"{ref}: {done.describe()}")
 
 
+@lab.command("etl-fault")
+@click.argument("kind", type=click.Choice(["bad-rows", "schema-change", "missing-partition", "heal"]))
+@click.option("--pipeline", "pipeline_name", metavar="PIPELINE", help="missing-partition: the pipeline whose lake loses a partition.")
+@click.option("--table", metavar="TABLE", help="missing-partition: the pipeline's table (default: its first partitioned one).")
+def etl_fault(kind: str, pipeline_name: str | None, table: str | None) -> None:
+    """Inject a fault the analytics export must catch: bad rows or a schema change in the seeded orders
+    (orders.orders), or a partition of a table's newest published batch lost from the lab's S3; `heal`
+    removes the bad rows and the added column."""
+    from ops.errors import UsageError
+    from ops.lab import etl_faults
+    from ops.query.endpoints import endpoint_of
+    from ops.targets.registry import open_cluster
+
+    cfg = app().config
+    env = cfg.env()
+    if not env.is_embedded:
+        raise UsageError(f"etl-fault changes the embedded lab only; env '{env.name}' is not the lab")
+    if kind == "missing-partition":
+        from ops.aws import Aws
+        from ops.etl import lake
+        from ops.etl.config import pipeline
+
+        if not pipeline_name:
+            raise UsageError("missing-partition needs --pipeline PIPELINE")
+        p = pipeline(cfg.pipelines, pipeline_name, cfg.source)
+        specs = [s for s in p.tables if (s.name == table if table else s.partition_by)]
+        if not specs:
+            raise UsageError(f"pipeline {p.name} has no {'table ' + table if table else 'partitioned table'}")
+        s3 = Aws.for_env(cfg, env).client("s3")
+        manifest = lake.latest(s3, lake.Place(p.destination.bucket, p.destination.prefix, specs[0].name))
+        if manifest is None:
+            raise UsageError(f"{p.name}.{specs[0].name} has no published batch yet: run `dbops etl run {p.name}` first")
+        try:
+            value, files = etl_faults.missing_partition(s3, p.destination.bucket, manifest)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        click.echo(f"{p.name}.{specs[0].name}: batch {manifest['batch']} lost partition {value} ({files} file(s) deleted)")
+        return
+    dsn = endpoint_of(open_cluster(cfg, env, "localpg:lab-pg"), "writer").dsn
+    if kind == "bad-rows":
+        click.echo(f"orders.orders: {etl_faults.bad_rows(dsn)} orders added with status '{etl_faults.BAD_STATUS}' and customer 0")
+    elif kind == "schema-change":
+        etl_faults.schema_change(dsn)
+        click.echo("orders.orders: column coupon (text) added")
+    else:
+        click.echo(f"orders.orders: {etl_faults.heal(dsn)} bad order(s) removed, column coupon dropped if present")
+
+
 @lab.command("set")
 @click.argument("assignments", nargs=-1, required=True, metavar="NAME=VALUE...")
 def set_(assignments: tuple[str, ...]) -> None:

@@ -32,7 +32,7 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
     from ops.cost import check as cost_check
     from ops.cost import prices
     from ops.data import ddb_load, ddb_markers
-    from ops.etl import athena, lake  # noqa: F401 — athena: what lake queries on Athena need (no command runs one yet)
+    from ops.etl import athena, lake
     from ops.etl import run as etl_run
     from ops.targets import aurora, dynamodb, recovery_point
 
@@ -63,6 +63,7 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         "etl run": (aws.ACCOUNT, metrics.CALLS, aurora.READS, etl_run.EXPORT, lake.READS, lake.PUBLISH),
         "etl check": (lake.READS,),
         "etl status": (),
+        "etl query": (lake.READS, athena.QUERIES),
     }
 
 
