@@ -156,7 +156,7 @@ def etl_fault(kind: str, pipeline_name: str | None, table: str | None) -> None:
         return
     dsn = endpoint_of(open_cluster(cfg, env, "localpg:lab-pg"), "writer").dsn
     if kind == "bad-rows":
-        click.echo(f"orders.orders: {etl_faults.bad_rows(dsn)} orders added with status '{etl_faults.BAD_STATUS}' and customer 0")
+        click.echo(f"orders.orders: {etl_faults.bad_rows(dsn)} orders added with status '{etl_faults.BAD_STATUS}' and a negative total")
     elif kind == "schema-change":
         etl_faults.schema_change(dsn)
         click.echo("orders.orders: column coupon (text) added")

@@ -1,7 +1,8 @@
 """Faults the lab injects for the analytics export's negative controls (`dbops lab etl-fault`).
 
 - bad-rows: 2 % more orders in the seeded dataset (orders.orders) that break its declared rules: status
-  'lost' (not an accepted value) and customer 0 (no such customer: a broken reference);
+  'lost' (not an accepted value) and a negative total (out of range); their customers exist (the
+  dataset's foreign key holds at the source);
 - schema-change: a column added to orders.orders at the source (coupon text), which a frozen contract refuses;
 - missing-partition: one partition's files of a table's newest published batch deleted from the lab's S3,
   as a lost prefix or a bad lifecycle rule would;
@@ -26,7 +27,7 @@ def bad_rows(dsn: str) -> int:
         n, top = conn.execute("SELECT count(*), coalesce(max(id), 0) FROM orders.orders").fetchone()
         bad = max(1, int(n * BAD_SHARE))
         conn.execute("INSERT INTO orders.orders (id, customer_id, status, total_cents, currency, created_at) "
-                     "SELECT %s + i, 0, %s, 100, 'EUR', now() FROM generate_series(1, %s) i", (top, BAD_STATUS, bad))
+                     "SELECT %s + i, 1 + i %% 10000, %s, -100, 'EUR', now() FROM generate_series(1, %s) i", (top, BAD_STATUS, bad))
     return bad
 
 
@@ -41,7 +42,7 @@ def heal(dsn: str) -> int:
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        removed = conn.execute("DELETE FROM orders.orders WHERE status = %s AND customer_id = 0", (BAD_STATUS,)).rowcount
+        removed = conn.execute("DELETE FROM orders.orders WHERE status = %s AND total_cents < 0", (BAD_STATUS,)).rowcount
         conn.execute("ALTER TABLE orders.orders DROP COLUMN IF EXISTS coupon")
     return removed
 

@@ -260,3 +260,95 @@ def test_check_refuses_a_published_file_changed_behind_its_manifest(events_lab: 
         assert checked.exit_code == 2 and "differs from its manifest's MD5" in checked.stderr, checked.stdout + checked.stderr
     finally:
         s3.put_object(Bucket=BUCKET, Key=key, Body=original)
+
+
+ORDERS_PIPELINE = f"""
+[pipelines.seeded]
+destination = {{ bucket = "{BUCKET}", prefix = "lake/seeded", database = "{DB}", workgroup = "etl-test" }}
+
+[pipelines.seeded.tables.customers]
+source = "localpg:lab-pg"
+from = "orders.customers"
+key = ["id"]
+contract = "discard_columns"
+columns = {{ id = "bigint", region = "string" }}
+
+[pipelines.seeded.tables.seeded_orders]
+source = "localpg:lab-pg"
+from = "orders.orders"
+key = ["id"]
+partition_by = "created_at"
+columns = {{ id = "bigint", customer_id = "bigint", status = "string", total_cents = "bigint", currency = "string", created_at = "timestamp" }}
+rules = {{ accepted_values = {{ status = ["pending", "shipped", "delivered", "cancelled"] }}, ranges = {{ total_cents = [0, 10000000] }}, references = {{ customer_id = "customers.id" }} }}
+"""
+
+
+@pytest.fixture(scope="module")
+def seeded_lab(etl_lab: Cli) -> Iterator[Cli]:
+    """The lab's orders dataset (1,000 orders over two years) and a pipeline over it with an Athena workgroup."""
+    cli = Cli(etl_lab.config_path, etl_lab.lab_dir)
+    if "[pipelines.seeded]" not in cli.config_path.read_text():
+        cli.config_path.write_text(cli.config_path.read_text() + ORDERS_PIPELINE)
+    seeded = cli("lab", "seed-orders", "--rows", "1000")
+    assert seeded.exit_code == 0, seeded.output
+    client(cli, "athena").create_work_group(Name="etl-test", Configuration={
+        "ResultConfiguration": {"OutputLocation": f"s3://{BUCKET}/athena-results/"}, "EnforceWorkGroupConfiguration": True})
+    yield cli
+    cli("lab", "etl-fault", "heal")
+
+
+def test_each_injected_fault_is_caught_and_healing_passes_again(seeded_lab: Cli) -> None:
+    code, first = run(seeded_lab, "seeded")
+    assert code == 0, first["summary"] + json.dumps(first["checks"])
+    reports = {}
+    for fault, check_id in (("bad-rows", "ETL-QUALITY"), ("schema-change", "ETL-CONTRACT")):
+        injected = seeded_lab("lab", "etl-fault", fault)
+        assert injected.exit_code == 0, injected.output
+        try:
+            code, reports[fault] = run(seeded_lab, "seeded")
+        finally:
+            healed = seeded_lab("lab", "etl-fault", "heal")
+            assert healed.exit_code == 0, healed.output
+        failed = [c["id"] for c in reports[fault]["checks"] if c["status"] == "fail"]
+        assert code == 1 and check_id in failed and "ETL-PUBLISH" in failed, (fault, reports[fault]["summary"])
+    # 2 % of 1,000: the 20 orders added after the seeded ones, each caught by both of its broken rules.
+    rules = {q["rule"]: q for q in reports["bad-rows"]["details"]["quality"]}
+    for rule in ("seeded_orders.accepted_values(status)", "seeded_orders.range(total_cents)"):
+        assert rules[rule]["failing"] == 20 and rules[rule]["failing_keys"][0] == ["1001"], rules[rule]
+    code, again = run(seeded_lab, "seeded")
+    assert code == 0, again["summary"]
+
+
+def test_a_lost_partition_is_caught_by_check_and_the_next_run_publishes_a_whole_batch(seeded_lab: Cli) -> None:
+    code, report = run(seeded_lab, "seeded")
+    assert code == 0, report["summary"]
+    lost = seeded_lab("lab", "etl-fault", "missing-partition", "--pipeline", "seeded")
+    assert lost.exit_code == 0 and "lost partition created_at_date=" in lost.stdout, lost.output
+    checked = seeded_lab("etl", "check", "seeded")
+    assert checked.exit_code == 2 and "is listed by batch" in checked.stderr, checked.output
+    code, report = run(seeded_lab, "seeded")
+    assert code == 0, report["summary"]
+    checked = seeded_lab("etl", "check", "seeded")
+    assert checked.exit_code == 0, checked.output
+
+
+def test_a_query_over_the_lake_answers_the_same_on_athena_and_duckdb(seeded_lab: Cli) -> None:
+    code, report = run(seeded_lab, "seeded")
+    assert code == 0, report["summary"]
+    sql_text = ("SELECT status, count(*) AS n FROM seeded_orders WHERE created_at_date BETWEEN DATE '2024-03-01' "
+                "AND DATE '2024-03-31' GROUP BY status ORDER BY status")
+    answers = {}
+    for engine in ("athena", "duckdb"):
+        result = seeded_lab("etl", "query", "seeded", sql_text, "--engine", engine, "--json")
+        assert result.exit_code == 0, result.output
+        answers[engine] = json.loads(result.stdout)
+    with psycopg.connect(writer_dsn(seeded_lab)) as conn:
+        expected = conn.execute("SELECT status, count(*) FROM orders.orders WHERE created_at >= '2024-03-01' AND "
+                                "created_at < '2024-04-01' GROUP BY status ORDER BY status").fetchall()
+    for engine, answer in answers.items():
+        assert [(r["status"], int(r["n"])) for r in answer["rows"]] == expected, (engine, answer)
+    # One month of 730 days' partitions: Athena reads only its partitions.
+    assert 0 < answers["athena"]["scanned_bytes"] < 0.1 * sum(
+        f["bytes"] for f in lake.latest(client(seeded_lab, "s3"), lake.Place(BUCKET, "lake/seeded", "seeded_orders"))["files"])
+    refused = seeded_lab("etl", "query", "seeded", sql_text, "--max-bytes", "1")
+    assert refused.exit_code != 0 and refused.stdout == "", refused.output
