@@ -1,0 +1,179 @@
+"""An export's clone at T of lab-pg (ops.etl.clone): a point-in-time recovery into a new server, read through the
+Reader as a clone, never the writer; deleted after the block, an exception inside it included; found by the janitor
+when its process was killed; a T outside the restorable window refused in one line before anything is created."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ops.errors import CannotRun, UsageError
+from ops.etl.clone import clone_at
+from ops.etl.extract_pg import Reader
+from ops.lab.pg import pgcluster, pgrestore, pgservers
+from ops.lease import lab_ledger
+from tests.conftest import REPO, Cli
+
+SCHEMA = "etl_clone"
+BEFORE, AFTER = 120, 40
+
+
+def cluster(cli: Cli) -> pgservers.Cluster:
+    c = pgcluster.get(cli.lab_dir)
+    assert c is not None
+    return c
+
+
+def restores_left(cli: Cli) -> list[Path]:
+    return sorted(pgrestore.restores_dir(cluster(cli)).glob("*"))
+
+
+def records_left(cli: Cli) -> list[str]:
+    return [r.drill_id for r in lab_ledger(cli.lab_dir).records() if r.drill_id.startswith("etl-")]
+
+
+def wait_lab_age(cli: Cli, seconds: float) -> None:
+    """A restore starts from a base backup completed before T: the lab's, taken when it came up."""
+    age = time.time() - cluster(cli).entry["created_at"]
+    if age < seconds:
+        time.sleep(seconds - age)
+
+
+def rows_on_both_sides_of_t(cli: Cli, table: str) -> datetime:
+    """BEFORE rows committed before T, AFTER rows after it, on the writer; T on the writer's clock."""
+    with psycopg.connect(cluster(cli).writer().dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+        conn.execute(f"CREATE TABLE {SCHEMA}.{table} (id bigint PRIMARY KEY, side text NOT NULL)")
+        conn.execute(f"INSERT INTO {SCHEMA}.{table} SELECT i, 'before' FROM generate_series(1, {BEFORE}) i")
+        time.sleep(0.3)
+        t = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        time.sleep(0.3)
+        conn.execute(f"INSERT INTO {SCHEMA}.{table} SELECT i, 'after' FROM generate_series({BEFORE + 1}, {BEFORE + AFTER}) i")
+    return t.astimezone(timezone.utc)
+
+
+def read_ids(reader: Reader, relation: str) -> list[int]:
+    ids: list[int] = []
+    for batch in reader.batches(relation, {"id": "bigint", "side": "string"}):
+        ids += batch.column(0).to_pylist()
+    return sorted(ids)
+
+
+def janitor_leftovers(cli: Cli) -> list[dict[str, str]]:
+    result = cli("janitor", "--dry-run", "--json")
+    return [x for x in json.loads(result.stdout)["leftovers"] if x["drill_id"].startswith("etl-")]
+
+
+def test_the_clone_holds_the_rows_committed_by_t_and_none_after_and_is_deleted(lab: Cli) -> None:
+    wait_lab_age(lab, 20)
+    t = rows_on_both_sides_of_t(lab, "items")
+    cfg = lab.config.for_env("lab")
+    said: list[str] = []
+    with clone_at(cfg, cfg.env("lab"), "localpg:lab-pg", t, said.append) as clone:
+        assert clone.t == t
+        assert len(restores_left(lab)) == 1 and len(records_left(lab)) == 1
+        assert janitor_leftovers(lab) == [], "a clone whose run is alive is no leftover"
+        with Reader(clone.dsn, clone.label, clone_of=clone.t) as reader:
+            snap = reader.snapshot(f"{SCHEMA}.items", ("id",))
+            ids = read_ids(reader, f"{SCHEMA}.items")
+            assert reader.at == t
+        # The writer check still holds on the clone: without clone_of it is a server not in recovery, refused.
+        with pytest.raises(CannotRun, match="the writer"):
+            Reader(clone.dsn, clone.label).__enter__()
+    assert snap.rows == BEFORE and ids == list(range(1, BEFORE + 1))
+    # Negative control: the estate's own reader, read now, has the rows after T the clone left out.
+    with Reader(cluster(lab).replicas()[0].dsn(), "lab-pg's reader") as reader:
+        assert reader.snapshot(f"{SCHEMA}.items", ("id",)).rows == BEFORE + AFTER
+    assert restores_left(lab) == [] and records_left(lab) == []
+    assert any("was deleted (seen gone)" in line for line in said), said
+
+
+def test_naming_the_writer_as_a_clone_is_refused(lab: Cli) -> None:
+    """clone_of is no way around the writer check: a server running since before T is not a clone of T."""
+    t = datetime.now(timezone.utc) - timedelta(seconds=1)
+    with pytest.raises(CannotRun, match="before the clone's T"):
+        Reader(cluster(lab).writer().dsn(), "lab-pg's writer", clone_of=t).__enter__()
+
+
+def test_the_clone_is_deleted_after_an_exception_inside_the_block(lab: Cli) -> None:
+    wait_lab_age(lab, 20)
+    t = rows_on_both_sides_of_t(lab, "failing")
+    cfg = lab.config.for_env("lab")
+    said: list[str] = []
+    with pytest.raises(RuntimeError, match="the export failed"):
+        with clone_at(cfg, cfg.env("lab"), "localpg:lab-pg", t, said.append):
+            assert len(restores_left(lab)) == 1
+            raise RuntimeError("the export failed")
+    assert restores_left(lab) == [] and records_left(lab) == []
+    assert any("was deleted (seen gone)" in line for line in said), said
+
+
+KILLED_RUN = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+from ops import config
+from ops.etl.clone import clone_at
+
+cfg = config.load(Path(sys.argv[1]), environ={"DBOPS_LAB_DIR": sys.argv[2]}).for_env("lab")
+with clone_at(cfg, cfg.env("lab"), "localpg:lab-pg", datetime.fromisoformat(sys.argv[3]), lambda m: print(m, flush=True)):
+    print("CLONE READY", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_clone_left_by_a_killed_run_is_found_and_deleted_by_the_janitor(lab: Cli) -> None:
+    wait_lab_age(lab, 20)
+    t = rows_on_both_sides_of_t(lab, "killed")
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(lab.config_path), str(lab.lab_dir), t.isoformat()],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "CLONE READY" in line:
+                break
+        assert any("CLONE READY" in line for line in seen), "".join(seen) + (proc.stderr.read() if proc.stderr else "")
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    left = restores_left(lab)
+    assert len(left) == 1, "a killed run cannot delete its clone"
+    [found] = janitor_leftovers(lab)
+    assert found["why"] == "its drill process is gone" and found["drill_id"] == left[0].name
+    assert restores_left(lab) == left, "--dry-run deletes nothing"
+    swept = lab("janitor")
+    assert swept.exit_code == 0, swept.output
+    assert restores_left(lab) == [] and records_left(lab) == []
+
+
+@pytest.mark.parametrize("shift, says", [(timedelta(days=400), "before the earliest restorable time"),
+                                         (-timedelta(hours=1), "is not in the past")])
+def test_a_t_outside_the_restorable_window_is_one_line_exit_2_and_creates_nothing(lab: Cli, shift: timedelta, says: str) -> None:
+    cfg = lab.config.for_env("lab")
+    said: list[str] = []
+    with pytest.raises(UsageError) as caught:
+        with clone_at(cfg, cfg.env("lab"), "localpg:lab-pg", datetime.now(timezone.utc) - shift, said.append):
+            pytest.fail("no clone is made for a T outside the window")
+    assert caught.value.exit_code == 2 and says in str(caught.value) and "\n" not in str(caught.value)
+    assert said == [] and restores_left(lab) == [] and records_left(lab) == []
+
+
+def test_a_localpg_source_needs_an_explicit_t(lab: Cli) -> None:
+    cfg = lab.config.for_env("lab")
+    with pytest.raises(UsageError, match="explicit time only: give --at"):
+        with clone_at(cfg, cfg.env("lab"), "localpg:lab-pg", None, lambda _: None):
+            pytest.fail("lab-pg recovers to an explicit time")
+    assert restores_left(lab) == []
