@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, NamedTuple
 
 from ops.errors import UsageError, describe
-from ops.lease import DRILL_TAG, EXPIRES_TAG, OWNER_TAG, Record, expiry, expiry_hours, ledger_for, new_drill_id
+from ops.lease import DRILL_TAG, EXPIRES_TAG, OWNER_TAG, Record, expiry, expiry_hours, lease_key, ledger_for, new_drill_id
 from ops.proc import deferred_interrupts, owner_id
 
 ID_KIND = "etl"  # a clone's id: etl-YYYYMMDDTHHMMSSZ-xxxxxx, its name's suffix and its dbops:drill-id tag
@@ -64,10 +64,11 @@ def choose_time(restorable: Any, at: datetime | None) -> datetime | None:
 
 @contextmanager
 def clone_at(cfg: Any, env: Any, source: str, at: datetime | None, progress: Progress,
-             timeout_s: float | None = None) -> Iterator[Clone]:
+             timeout_s: float | None = None, secret_arn: str | None = None) -> Iterator[Clone]:
     """A clone of source (KIND:NAME, a PostgreSQL kind) at `at` (None: its latest restorable time, where the
     service restores to it), available for the block and deleted after it. Bad input and a cost above the policy
-    are UsageErrors raised before anything is created."""
+    are UsageErrors raised before anything is created. secret_arn: the master secret of an Aurora source, where
+    neither the env's Terraform outputs nor an RDS-managed secret give it (the clone keeps the source's)."""
     from ops.cost.estimate import load_catalog
     from ops.cost.restore import refuse_if_costly, usd
     from ops.targets import parse_target
@@ -76,7 +77,7 @@ def clone_at(cfg: Any, env: Any, source: str, at: datetime | None, progress: Pro
     ref = parse_target(source)
     if ref.kind == "dynamodb":
         raise UsageError(f"{source}: a DynamoDB table is exported at T by ExportTableToPointInTime, not cloned")
-    restorable = open_restorable(cfg, env, source, clone=True)
+    restorable = open_restorable(cfg, env, source, secret_arn, clone=True)
     if hasattr(restorable, "probe"):
         restorable.probe()
     t = choose_time(restorable, at)
@@ -89,7 +90,7 @@ def clone_at(cfg: Any, env: Any, source: str, at: datetime | None, progress: Pro
     clone_id = new_drill_id(ID_KIND)
     tags = {DRILL_TAG: clone_id, EXPIRES_TAG: expiry(hours), OWNER_TAG: owner_id()}
     ledger = ledger_for(cfg, env)
-    with ledger.acquire(f"{LEASE_KIND}:{ref}", clone_id, hours=hours):
+    with ledger.acquire(f"{LEASE_KIND}:{lease_key(str(ref))}", clone_id, hours=hours):
         handle = restorable.plan_restore(clone_id)
         ledger.put_record(Record(clone_id, str(ref), env.name, owner_id(), tags[EXPIRES_TAG],
                                  resources=[{"kind": "restore", "name": handle.name}]))

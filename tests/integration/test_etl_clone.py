@@ -6,22 +6,26 @@ from __future__ import annotations
 
 import json
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Iterator
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
+from ops.aws import Aws
 from ops.errors import CannotRun, UsageError
 from ops.etl.clone import clone_at
 from ops.etl.extract_pg import Reader
+from ops.lab import lab as lab_core
 from ops.lab.pg import pgcluster, pgrestore, pgservers
 from ops.lease import lab_ledger
-from tests.conftest import REPO, Cli
+from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
 
 SCHEMA = "etl_clone"
 BEFORE, AFTER = 120, 40
@@ -125,18 +129,19 @@ from pathlib import Path
 from ops import config
 from ops.etl.clone import clone_at
 
-cfg = config.load(Path(sys.argv[1]), environ={"DBOPS_LAB_DIR": sys.argv[2]}).for_env("lab")
-with clone_at(cfg, cfg.env("lab"), "localpg:lab-pg", datetime.fromisoformat(sys.argv[3]), lambda m: print(m, flush=True)):
+config_path, lab_dir, source, at, secret = sys.argv[1:6]
+cfg = config.load(Path(config_path), environ={"DBOPS_LAB_DIR": lab_dir}).for_env("lab")
+when = None if at == "latest" else datetime.fromisoformat(at)
+with clone_at(cfg, cfg.env("lab"), source, when, lambda m: print(m, flush=True), secret_arn=secret or None):
     print("CLONE READY", flush=True)
     time.sleep(120)
 """
 
 
-def test_a_clone_left_by_a_killed_run_is_found_and_deleted_by_the_janitor(lab: Cli) -> None:
-    wait_lab_age(lab, 20)
-    t = rows_on_both_sides_of_t(lab, "killed")
+def kill_inside_the_block(cli: Cli, source: str, at: str, secret: str = "") -> None:
+    """Run clone_at in a process of its own and SIGKILL it once the clone is available."""
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(lab.config_path), str(lab.lab_dir), t.isoformat()],
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(cli.config_path), str(cli.lab_dir), source, at, secret],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     seen = []
@@ -149,6 +154,12 @@ def test_a_clone_left_by_a_killed_run_is_found_and_deleted_by_the_janitor(lab: C
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_a_clone_left_by_a_killed_run_is_found_and_deleted_by_the_janitor(lab: Cli) -> None:
+    wait_lab_age(lab, 20)
+    t = rows_on_both_sides_of_t(lab, "killed")
+    kill_inside_the_block(lab, "localpg:lab-pg", t.isoformat())
     left = restores_left(lab)
     assert len(left) == 1, "a killed run cannot delete its clone"
     [found] = janitor_leftovers(lab)
@@ -177,3 +188,114 @@ def test_a_localpg_source_needs_an_explicit_t(lab: Cli) -> None:
         with clone_at(cfg, cfg.env("lab"), "localpg:lab-pg", None, lambda _: None):
             pytest.fail("lab-pg recovers to an explicit time")
     assert restores_left(lab) == []
+
+
+# --- Aurora (the lab's: real servers behind the RDS API) ----------------------------------------------------------
+
+AURORA = "etl-aur"
+AUR_USER, AUR_PASSWORD = "dbops", "etl-aurora-Pa55word"
+
+
+@pytest.fixture(scope="module")
+def aurora_lab(pg_available) -> Iterator[tuple[Cli, Aws, str]]:  # type: ignore[no-untyped-def]
+    """A lab of its own with a one-instance aurora-postgresql cluster made through boto3, and its master secret."""
+    root = traversable_tmpdir("dbops-etl-aur-")
+    cli = Cli(write_config(root), root / ".lab")
+    lab_core.up(cli.config, lab_core.LabOptions(), lambda _: None)
+    aws = Aws.for_env(cli.config, cli.config.env("lab"))
+    rds = aws.client("rds")
+    rds.create_db_cluster(DBClusterIdentifier=AURORA, Engine="aurora-postgresql", EngineVersion="15.4", MasterUsername=AUR_USER,
+                          MasterUserPassword=AUR_PASSWORD, DatabaseName="app", BackupRetentionPeriod=7, StorageEncrypted=True)
+    rds.create_db_instance(DBInstanceIdentifier=f"{AURORA}-1", DBClusterIdentifier=AURORA, Engine="aurora-postgresql",
+                           DBInstanceClass="db.t3.medium")
+    endpoint = rds.describe_db_clusters(DBClusterIdentifier=AURORA)["DBClusters"][0]["Endpoint"]
+    arn = aws.client("secretsmanager").create_secret(Name=f"{AURORA}/master", SecretString=json.dumps(
+        {"username": AUR_USER, "password": AUR_PASSWORD, "host": endpoint, "port": 5432, "dbname": "app"}))["ARN"]
+    yield cli, aws, arn
+    lab_core.down(cli.config, lambda _: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def aurora_cluster(aws: Aws) -> dict[str, Any]:
+    return aws.client("rds").describe_db_clusters(DBClusterIdentifier=AURORA)["DBClusters"][0]
+
+
+def restore_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The parameters of every RestoreDBClusterToPointInTime request the code under test sends (observed, not changed)."""
+    sent: list[dict[str, Any]] = []
+    plain = Aws.client
+
+    def client(self: Aws, service: str, *args: Any, **kwargs: Any) -> Any:
+        made = plain(self, service, *args, **kwargs)
+        if service == "rds":
+            made.meta.events.register("provide-client-params.rds.RestoreDBClusterToPointInTime",
+                                      lambda params, **_: sent.append(dict(params)))
+        return made
+
+    monkeypatch.setattr(Aws, "client", client)
+    return sent
+
+
+def test_an_aurora_clone_of_the_latest_restorable_time_is_copy_on_write_and_read_as_a_clone(
+        aurora_lab: tuple[Cli, Aws, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    cli, aws, arn = aurora_lab
+    writer = aurora_cluster(aws)["Endpoint"]
+    with psycopg.connect(make_conninfo(host=writer, port=5432, user=AUR_USER, password=AUR_PASSWORD, dbname="app",
+                                       sslmode="require", connect_timeout=3), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        conn.execute(f"CREATE TABLE {SCHEMA}.items (id bigint PRIMARY KEY, side text NOT NULL)")
+        conn.execute(f"INSERT INTO {SCHEMA}.items SELECT i, 'before' FROM generate_series(1, {BEFORE}) i")
+        committed = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    # The rows are in a copy of the latest restorable time once the archive holds them (archive_timeout 10 s).
+    deadline = time.monotonic() + 60
+    while (aurora_cluster(aws).get("LatestRestorableTime") or committed) <= committed and time.monotonic() < deadline:
+        time.sleep(1)
+    sent = restore_calls(monkeypatch)
+    cfg = cli.config.for_env("lab")
+    said: list[str] = []
+    with clone_at(cfg, cfg.env("lab"), f"aurora:{AURORA}", None, said.append, secret_arn=arn) as clone:
+        [request] = sent
+        assert request["RestoreType"] == "copy-on-write" and request["UseLatestRestorableTime"] is True
+        assert "RestoreToTime" not in request
+        clusters = {c["DBClusterIdentifier"]: c for c in aws.client("rds").describe_db_clusters()["DBClusters"]}
+        [name] = [n for n in clusters if n != AURORA]
+        clone_id = {t["Key"]: t["Value"] for t in clusters[name]["TagList"]}["dbops:drill-id"]
+        # RDS keeps identifiers in lower case; the tag keeps the id as it was given.
+        assert name == request["DBClusterIdentifier"].lower() and clone_id.startswith("etl-") and name.endswith(f"-{clone_id.lower()}")
+        assert committed < clone.t <= aurora_cluster(aws)["LatestRestorableTime"]
+        with Reader(clone.dsn, clone.label, clone_of=clone.t) as reader:
+            assert reader.snapshot(f"{SCHEMA}.items", ("id",)).rows == BEFORE
+            assert reader.at == clone.t
+    assert any("at most" in line and "db.t4g.medium" in line and "VolumeBytesUsed" in line for line in said), said
+    assert [c["DBClusterIdentifier"] for c in aws.client("rds").describe_db_clusters()["DBClusters"]] == [AURORA]
+    assert not list(lab_ledger(cli.lab_dir).records())
+
+
+def test_an_aurora_clone_above_the_drill_cost_policy_is_refused_creating_nothing(aurora_lab: tuple[Cli, Aws, str]) -> None:
+    cli, aws, arn = aurora_lab
+    cfg = cli.config.for_env("lab").with_policy(max_drill_cost_usd=0.01)
+    with pytest.raises(UsageError) as caught:
+        with clone_at(cfg, cfg.env("lab"), f"aurora:{AURORA}", None, lambda _: None, secret_arn=arn):
+            pytest.fail("a clone above the policy's cost is never made")
+    line = str(caught.value)
+    assert "above --max-cost 0.01 USD" in line and "1 x db.t4g.medium for 6.00 h" in line and "\n" not in line
+    assert [c["DBClusterIdentifier"] for c in aws.client("rds").describe_db_clusters()["DBClusters"]] == [AURORA]
+    assert not list(lab_ledger(cli.lab_dir).records())
+
+
+def test_an_aurora_clone_left_by_a_killed_run_is_found_by_its_tags_when_its_record_is_gone(aurora_lab: tuple[Cli, Aws, str]) -> None:
+    """The record is one way the janitor finds a clone; the tags on the cluster are the other, for a record that
+    cannot be read or was lost. RDS keeps the cluster's identifier in lower case, the tag the id as given."""
+    cli, aws, arn = aurora_lab
+    rds = aws.client("rds")
+    kill_inside_the_block(cli, f"aurora:{AURORA}", "latest", arn)
+    [record] = lab_ledger(cli.lab_dir).records()
+    lab_ledger(cli.lab_dir).delete_record(record.drill_id)
+    result = cli("janitor", "--dry-run", "--json")
+    [found] = [x for x in json.loads(result.stdout)["leftovers"] if x["kind"] == "aurora-cluster"]
+    assert found["drill_id"] == record.drill_id and found["why"].startswith("its drill process is gone"), found
+    deadline = time.monotonic() + 60
+    while len(rds.describe_db_clusters()["DBClusters"]) > 1 and time.monotonic() < deadline:
+        assert cli("janitor").exit_code in (0, 1)
+        time.sleep(1)
+    assert [c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]] == [AURORA]
