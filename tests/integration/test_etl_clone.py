@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -128,18 +129,20 @@ from datetime import datetime
 from pathlib import Path
 from ops import config
 from ops.etl.clone import clone_at
+from ops.proc import interruptible
 
 config_path, lab_dir, source, at, secret = sys.argv[1:6]
 cfg = config.load(Path(config_path), environ={"DBOPS_LAB_DIR": lab_dir}).for_env("lab")
 when = None if at == "latest" else datetime.fromisoformat(at)
-with clone_at(cfg, cfg.env("lab"), source, when, lambda m: print(m, flush=True), secret_arn=secret or None):
-    print("CLONE READY", flush=True)
-    time.sleep(120)
+with interruptible():  # as the CLI runs it: the first SIGINT or SIGTERM raises KeyboardInterrupt
+    with clone_at(cfg, cfg.env("lab"), source, when, lambda m: print(m, flush=True), secret_arn=secret or None):
+        print("CLONE READY", flush=True)
+        time.sleep(120)
 """
 
 
-def kill_inside_the_block(cli: Cli, source: str, at: str, secret: str = "") -> None:
-    """Run clone_at in a process of its own and SIGKILL it once the clone is available."""
+def kill_inside_the_block(cli: Cli, source: str, at: str, secret: str = "", sig: int = signal.SIGKILL) -> str:
+    """Run clone_at in a process of its own, send it `sig` once the clone is available; what it printed after."""
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(cli.config_path), str(cli.lab_dir), source, at, secret],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -152,8 +155,17 @@ def kill_inside_the_block(cli: Cli, source: str, at: str, secret: str = "") -> N
                 break
         assert any("CLONE READY" in line for line in seen), "".join(seen) + (proc.stderr.read() if proc.stderr else "")
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
+        proc.send_signal(sig)
+        rest, _ = proc.communicate(timeout=120)
+    return rest
+
+
+def test_ctrl_c_inside_the_block_deletes_the_clone_and_says_so(lab: Cli) -> None:
+    wait_lab_age(lab, 20)
+    t = rows_on_both_sides_of_t(lab, "interrupted")
+    said = kill_inside_the_block(lab, "localpg:lab-pg", t.isoformat(), sig=signal.SIGINT)
+    assert "was deleted (seen gone)" in said, said
+    assert restores_left(lab) == [] and records_left(lab) == []
 
 
 def test_a_clone_left_by_a_killed_run_is_found_and_deleted_by_the_janitor(lab: Cli) -> None:
