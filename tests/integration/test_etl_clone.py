@@ -103,11 +103,14 @@ def test_the_clone_holds_the_rows_committed_by_t_and_none_after_and_is_deleted(l
     assert any("was deleted (seen gone)" in line for line in said), said
 
 
-def test_naming_the_writer_as_a_clone_is_refused(lab: Cli) -> None:
-    """clone_of is no way around the writer check: a server running since before T is not a clone of T."""
+def test_naming_the_writer_or_a_reader_as_a_clone_is_refused(lab: Cli) -> None:
+    """clone_of is no way around the writer check: a server running since before T is not a clone of T; nor is a
+    server still in recovery (a clone not yet at T, or a reader)."""
     t = datetime.now(timezone.utc) - timedelta(seconds=1)
     with pytest.raises(CannotRun, match="before the clone's T"):
         Reader(cluster(lab).writer().dsn(), "lab-pg's writer", clone_of=t).__enter__()
+    with pytest.raises(CannotRun, match="still recovering"):
+        Reader(cluster(lab).replicas()[0].dsn(), "lab-pg's reader", clone_of=t).__enter__()
 
 
 def test_the_clone_is_deleted_after_an_exception_inside_the_block(lab: Cli) -> None:
