@@ -295,7 +295,9 @@ def aws_leftovers(aws: Any, include_unexpired: bool, now: datetime, recorded: se
         for page in rds.get_paginator("describe_db_clusters").paginate():
             for c in page["DBClusters"]:
                 tags = _tags(c.get("TagList", []))
-                if DRILL_TAG not in tags or tags[DRILL_TAG] in recorded or not c["DBClusterIdentifier"].endswith(f"-{tags[DRILL_TAG]}"):
+                # RDS keeps identifiers in lower case (the drill id in the tag keeps its T and Z).
+                if (DRILL_TAG not in tags or tags[DRILL_TAG] in recorded
+                        or not c["DBClusterIdentifier"].lower().endswith(f"-{tags[DRILL_TAG]}".lower())):
                     continue
                 why = judge(tags[DRILL_TAG], tags.get(EXPIRES_TAG), tags.get(OWNER_TAG), include_unexpired, now)
                 if why:

@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import tempfile
 import threading
 import time
@@ -39,6 +40,10 @@ LEASE_PREFIX = "dbops-drill-lease:"
 RECORD_PREFIX = "dbops-drill-record:"
 WINDOW_PREFIX = "dbops-drill-window:"
 WINDOW_DAYS = 15  # CloudWatch keeps one-minute data points 15 days: an older window hides nothing a drill reads
+# The tags a drill's resources carry (and an export's clone, recorded the same way), which the janitor reads.
+DRILL_TAG = "dbops:drill-id"
+EXPIRES_TAG = "dbops:expires-at"
+OWNER_TAG = "dbops:owner"
 
 
 # Leases, records and drill windows on AWS: items of the env's lease table, by key (Scan lists records).
@@ -50,6 +55,21 @@ CALLS = declare(
     need("dynamodb:DeleteItem", on="lease-table"),
     need("dynamodb:Scan", on="lease-table"),
 )
+
+
+def new_drill_id(kind: str) -> str:
+    return f"{kind}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def expiry_hours(wait_s: float, floor_h: float = 6.0) -> float:
+    """How long a drill's resources and record live: at least floor_h, and always past the longest the drill
+    may wait plus an hour, so that a janitor on another host (which cannot see the drill's process) never
+    takes a restore still in progress for a leftover."""
+    return max(floor_h, (wait_s + 3600) / 3600)
+
+
+def expiry(hours: float = 6.0, now: datetime | None = None) -> str:
+    return ((now or datetime.now(timezone.utc)) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _now() -> datetime:

@@ -1,11 +1,16 @@
 """Processes and sockets on this host: pid start times (so a recycled pid is never taken
-for ours), the owner id a drill leaves on what it creates, and port probes."""
+for ours), the owner id a drill leaves on what it creates, port probes, and how this process
+takes SIGINT and SIGTERM while it has something to clean up."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 
 def start_time(pid: int) -> int | None:
@@ -73,3 +78,72 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+class _Interrupts:
+    """Signals seen by this process: the first one stops the drill, later ones only wait for its cleanup."""
+
+    count = 0
+
+
+def _note(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def interruptible(echo: Callable[[str], None] = _note) -> Iterator[None]:
+    """Inside the block, the first SIGINT or SIGTERM raises KeyboardInterrupt (on the main thread);
+    every later one is noted and ignored, so a second Ctrl-C never cuts a cleanup short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _first_only(signum, frame):  # type: ignore[no-untyped-def]
+        _Interrupts.count += 1
+        if _Interrupts.count == 1:
+            raise KeyboardInterrupt(f"signal {signum}")
+        echo(f"dbops: already stopping (signal {signum}): cleaning up first")
+
+    _Interrupts.count = 0
+    previous = {s: signal.signal(s, _first_only) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        # Once stopping, a later Ctrl-C must not cut the aborted report and exit 3 short: the handler stays.
+        if not _Interrupts.count:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+class Deferred:
+    """Interrupts received inside `deferred_interrupts`: counted, acted on after the block."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@contextmanager
+def deferred_interrupts(echo: Callable[[str], None], what: str) -> Iterator[Deferred]:
+    """SIGINT and SIGTERM are held back while `what` runs (a half-done heal is worse than a late stop).
+
+    Each one received prints a line saying so; the caller decides what to do afterwards, and
+    `interruptible` counts it, so one after the block does not raise either.
+    """
+    box = Deferred()
+    if threading.current_thread() is not threading.main_thread():
+        yield box
+        return
+
+    def _hold(signum, frame):  # type: ignore[no-untyped-def]
+        box.count += 1
+        _Interrupts.count += 1
+        echo(f"interrupt deferred: {what} is in progress and finishes first (signal {signum})")
+
+    previous = {s: signal.signal(s, _hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield box
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -20,13 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
 from ops.data.markers import MARKERS_PER_SIDE, Marker, RowVerdict, judge
-from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry, expiry_hours
+from ops.drills.common import DRILL_TAG, EXPIRES_TAG, OWNER_TAG, deferred_interrupts, expiry, expiry_hours
 from ops.errors import CannotRun, RestoreFailed, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
 from ops.report import Journal, Report, headline, measured
 
-OWNER_TAG = "dbops:owner"
 KEPT = "kept"  # owner of a restored target kept with --keep: it lives until it expires
 OBJECTIVES = ("RPO", "RESTORE-COMPLETED", "ROWS-BEFORE-T-PRESENT", "ROWS-AFTER-T-ABSENT", "ROWS-FINGERPRINT")
 Progress = Callable[[str], None]
@@ -59,6 +58,8 @@ class Restorable(Protocol):
     def wait_restored(self, handle: Any, timeout: float, progress: Progress) -> Any: ...
     def source_markers(self, drill_id: str) -> list[Marker]: ...
     def restored_markers(self, handle: Any, drill_id: str) -> list[Marker]: ...
+    def restored_dsn(self, handle: Any) -> str:
+        """libpq DSN of the restored target (PostgreSQL kinds: a DynamoDB table has none)."""
     def remove_markers(self, drill_id: str) -> int: ...
     def restore_notes(self, handle: Any) -> list[tuple[str, str, str]]: ...
     def not_carried_over(self, handle: Any) -> list[tuple[str, str, str]]: ...

@@ -9,6 +9,11 @@ stays flat whatever the table's size.
 
 T, the point in time of the data, is the reader's last replayed commit read just before the
 snapshot is taken: everything committed by T is in the snapshot (replay only moves forward).
+
+A clone of the source at T (ops.etl.clone) is read the same way, but it is no reader: once restored it
+is a lone primary, not in recovery. The Reader accepts one only when told it is a clone and of which T
+(`clone_of`), and only a server started after T (a clone starts once it is asked for, after T; the
+estate's own writer was running long before it, so naming a writer's DSN as a clone is still refused).
 """
 
 from __future__ import annotations
@@ -63,8 +68,10 @@ def fingerprint_sql(key: tuple[str, ...], quote: Any) -> str:
 class Reader:
     """One snapshot of a reader, open for the duration of a `with` block."""
 
-    def __init__(self, dsn: str, label: str) -> None:
-        self.dsn, self.label = dsn, label
+    def __init__(self, dsn: str, label: str, clone_of: datetime | None = None) -> None:
+        """clone_of: the DSN is a clone of its source restored to this time, made for this export (T is then this
+        time); None: a reader of the estate, never its writer."""
+        self.dsn, self.label, self.clone_of = dsn, label, clone_of
         self.conn: Any = None
 
     def __enter__(self) -> "Reader":
@@ -76,19 +83,34 @@ class Reader:
             raise CannotRun(f"cannot connect to {self.label}: {_first_line(exc)}") from None
         self.conn.autocommit = True
         row = self.conn.execute("SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp(), "
-                                "coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port')").fetchone()
-        if not row[0]:
+                                "coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port'), "
+                                "pg_postmaster_start_time()").fetchone()
+        refused = self._refusal(*row)
+        if refused:
             self.conn.close()
-            raise CannotRun(f"{self.label} reached {row[2]}, the writer: an export reads a reader or a clone, never the writer")
-        if row[1] is None:
-            self.conn.close()
-            raise CannotRun(f"{self.label} ({row[2]}) has replayed no commit yet: its point in time is not known")
-        self.at, self.server = row[1].astimezone(timezone.utc), row[2]
+            raise CannotRun(refused)
+        self.at = self.clone_of.astimezone(timezone.utc) if self.clone_of else row[1].astimezone(timezone.utc)
+        self.server = row[2]
         self.conn.autocommit = False
         self.conn.execute("SET TIME ZONE 'UTC'")
         self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         self.conn.execute("SELECT 1")  # the snapshot is taken by the transaction's first statement
         return self
+
+    def _refusal(self, in_recovery: bool, replayed: datetime | None, server: str, started: datetime) -> str | None:
+        """Why this session is not one to export from, or None."""
+        if self.clone_of is None:
+            if not in_recovery:
+                return f"{self.label} reached {server}, the writer: an export reads a reader or a clone, never the writer"
+            if replayed is None:
+                return f"{self.label} ({server}) has replayed no commit yet: its point in time is not known"
+            return None
+        if in_recovery:
+            return f"{self.label} ({server}) is still recovering: the clone is not at {self.clone_of.isoformat()} yet"
+        if started <= self.clone_of:
+            return (f"{self.label} reached {server}, a server running since {started.astimezone(timezone.utc).isoformat()}, "
+                    f"before the clone's T {self.clone_of.isoformat()}: not a clone made for this export (a writer?), not read")
+        return None
 
     def __exit__(self, *exc: Any) -> None:
         # Closing ends the read-only transaction on the server; a rollback would wait out a COPY cut short.

@@ -357,11 +357,16 @@ class AuroraRestore:
     restores_to_latest = True  # UseLatestRestorableTime
     restore_granularity_s = 0.0  # RestoreToTime carries fractions of a second; commit times are exact
 
-    def __init__(self, target: AuroraTarget, instance_classes: tuple[str, ...] = RESTORE_INSTANCE_CLASSES) -> None:
+    def __init__(self, target: AuroraTarget, instance_classes: tuple[str, ...] = RESTORE_INSTANCE_CLASSES,
+                 copy_on_write: bool = False) -> None:
         self.target = target
         self.ref = target.ref
         self.rds = target.rds
         self.instance_classes = instance_classes
+        # A restore to the latest restorable time shares the source's pages until either writes them. RDS takes
+        # copy-on-write with UseLatestRestorableTime only (RestoreToTime "can't be specified if the RestoreType
+        # parameter is copy-on-write"): a restore to an explicit T is always a full copy.
+        self.copy_on_write = copy_on_write
         self._instance_class: str | None = None
 
     def instance_class(self) -> str:
@@ -452,6 +457,8 @@ class AuroraRestore:
         kwargs: dict[str, Any] = {"SourceDBClusterIdentifier": self.ref.name, "DBClusterIdentifier": handle.name,
                                   "Tags": [{"Key": k, "Value": v} for k, v in tags.items()], **restore_network(source)}
         kwargs.update({"RestoreToTime": t} if t is not None else {"UseLatestRestorableTime": True})
+        if t is None and self.copy_on_write:
+            kwargs["RestoreType"] = "copy-on-write"
         latest_before = source.get("LatestRestorableTime")
         if t is None and latest_before is None:
             raise CannotRun(f"{self.ref} reports no latest restorable time: nothing to restore to")
@@ -484,12 +491,15 @@ class AuroraRestore:
         with self._markers_conn() as conn:
             return markers.read(conn, drill_id)
 
+    def restored_dsn(self, handle: RestoredCluster) -> str:
+        """The restored cluster's endpoint; it keeps the source's master credentials (they are in the restored data)."""
+        restored = self.rds.describe_db_clusters(DBClusterIdentifier=handle.name)["DBClusters"][0]
+        return self.target.dsn_for(restored, secret_of=self.target._cluster())
+
     def restored_markers(self, handle: RestoredCluster, drill_id: str) -> list[Marker]:
-        """The restored cluster keeps the source's master credentials (they are in the restored data)."""
         from ops.data import markers
 
-        restored = self.rds.describe_db_clusters(DBClusterIdentifier=handle.name)["DBClusters"][0]
-        with markers.connect(self.target.dsn_for(restored, secret_of=self.target._cluster())) as conn:
+        with markers.connect(self.restored_dsn(handle)) as conn:
             return markers.read(conn, drill_id)
 
     def remove_markers(self, drill_id: str) -> int:

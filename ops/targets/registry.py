@@ -74,8 +74,10 @@ def proxy_tls_root_cert(cfg: Config, env: EnvConfig) -> Path | None:
     return tls_root_cert(cfg, env)
 
 
-def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None = None, with_indexes: bool = False) -> Any:
-    """A target's restore-test operations (see ops.drills.restore.Restorable)."""
+def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | None = None, with_indexes: bool = False,
+                    clone: bool = False) -> Any:
+    """A target's restore-test operations (see ops.drills.restore.Restorable). clone: an Aurora restore to the latest
+    restorable time is a copy-on-write clone (a read copy, not a test of the backups)."""
     ref = parse_target(text)
     if ref.kind == "dynamodb":
         from ops.targets.dynamodb import DynamoTarget
@@ -87,4 +89,4 @@ def open_restorable(cfg: Config, env: EnvConfig, text: str, secret_arn: str | No
         return plugged.open_restorable(cluster)
     from ops.targets.aurora import AuroraRestore
 
-    return AuroraRestore(cluster, cfg.restore_instance_classes)
+    return AuroraRestore(cluster, cfg.restore_instance_classes, copy_on_write=clone)

@@ -202,10 +202,13 @@ class LocalPgRestore:
         with self._conn() as conn:
             return markers.read(conn, drill_id)
 
+    def restored_dsn(self, handle) -> str:  # type: ignore[no-untyped-def]
+        return handle.dsn()
+
     def restored_markers(self, handle, drill_id: str) -> list:  # type: ignore[no-untyped-def]
         from ops.data import markers
 
-        with markers.connect(handle.dsn()) as conn:
+        with markers.connect(self.restored_dsn(handle)) as conn:
             return markers.read(conn, drill_id)
 
     def remove_markers(self, drill_id: str) -> int:
