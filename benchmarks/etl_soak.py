@@ -245,7 +245,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=300, help="rows of each source at the start")
     ap.add_argument("--changes", type=int, default=30, help="rows of each source changed between runs")
     ap.add_argument("--error-every", type=int, default=11, help="every Nth first attempt: HTTP 500 / S3 503 SlowDown")
-    ap.add_argument("--throttle-every", type=int, default=97, help="every Nth first attempt: throttled (botocore waits up to 1 s before retrying a throttle, 50 ms a 5xx)")
+    ap.add_argument("--throttle-every", type=int, default=97,
+                    help="every Nth first attempt: throttled (botocore waits up to 1 s before retrying a throttle, "
+                         "up to 50 ms a 5xx)")
     ap.add_argument("--reset-every", type=int, default=23, help="every Nth first attempt: connection reset")
     ap.add_argument("--seed", type=int, default=23)
     args = ap.parse_args()

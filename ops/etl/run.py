@@ -16,8 +16,8 @@ retried with capped exponential backoff and full jitter, each step as a whole (a
 export's wait, its read into the spool); every AWS call of the run also retries inside botocore, up to
 AWS_ATTEMPTS attempts. Anything else (a refusal, a missing object, a bad answer) stops the run at once in one
 line. A rerun of a T already published publishes nothing, but points the Glue table at it when a run was
-stopped between the manifest and the catalog. T is never the local clock's: the reader's last replayed commit, or DynamoDB's own
-restorable time.
+stopped between the manifest and the catalog. T is never the local clock's: the reader's last replayed commit,
+or DynamoDB's own restorable time.
 """
 
 from __future__ import annotations
