@@ -61,6 +61,15 @@ key = ["id"]
 columns = {{ id = "bigint", v = "bigint" }}
 rules = {{ unique = ["id"] }}
 
+[pipelines.nobucket]
+destination = {{ bucket = "dbops-lab-lake-never-made", prefix = "x", database = "{DB}" }}
+
+[pipelines.nobucket.tables.events]
+source = "localpg:lab-pg"
+from = "{SCHEMA}.events"
+key = ["id"]
+columns = {{ id = "bigint", v = "bigint" }}
+
 [pipelines.kill]
 destination = {{ bucket = "{BUCKET}", prefix = "kill", database = "{KILL_DB}" }}
 
@@ -253,6 +262,17 @@ def test_the_same_faults_without_retries_fail_the_run_in_one_line(flt: Cli, monk
     assert any(word in report["summary"] for word in ("SlowDown", "InternalServerError", "InternalFailure",
                                                       "Throttl", "onnection")), report["summary"]
     assert "Traceback" not in result.stderr
+
+
+def test_a_permanent_refusal_is_not_retried_and_said_in_one_line(flt: Cli) -> None:
+    """The bucket does not exist: S3 answers NoSuchBucket, which no retry can change."""
+    started = time.monotonic()
+    result = flt("etl", "run", "nobucket", "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 2 and report["status"] == "error", report["summary"]
+    assert "NoSuchBucket" in report["summary"] and "\n" not in report["summary"], report["summary"]
+    assert not [e for e in report["events"] if "retrying" in e["message"]], "not retried"
+    assert time.monotonic() - started < 10
 
 
 def test_transient_failures_are_told_from_permanent_ones() -> None:
