@@ -161,6 +161,7 @@ class ExportRows:
         try:
             return self.s3.get_object(Bucket=self.export.bucket, Key=key)["Body"].read().decode()
         except ClientError as exc:
+            _raise_if_transient(exc)
             raise ExportInvalid(f"{what} s3://{self.export.bucket}/{key} cannot be read: "
                                 f"{exc.response.get('Error', {}).get('Code', exc)}") from None
 
@@ -183,6 +184,7 @@ class ExportRows:
         try:
             body = self.s3.get_object(Bucket=self.export.bucket, Key=key)["Body"]
         except ClientError as exc:
+            _raise_if_transient(exc)
             raise ExportInvalid(f"data file s3://{self.export.bucket}/{key} named in the manifest cannot be read: "
                                 f"{exc.response.get('Error', {}).get('Code', exc)}") from None
         digest = hashlib.md5()
@@ -217,6 +219,12 @@ class ExportRows:
     def _batch(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
         arrays = [pa.array([r[f.name] for r in rows], type=f.type) for f in self.schema]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+def _raise_if_transient(exc: ClientError) -> None:
+    """A 5xx (S3's 503 SlowDown included) says nothing about the export's files: the caller may read again."""
+    if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+        raise exc
 
 
 def _decoder(name: str, kind: str) -> Callable[[Any], Any]:

@@ -11,10 +11,13 @@ between them hold at the same T):
 5. publish (ops.etl.lake): files, then the manifest, then the Glue catalog. A batch that fails 2-4 is
    uploaded under the quarantine prefix with its verdict instead, and the run fails (exit 1).
 
-Transient failures (a reader's recovery conflict or lost connection, throttling, 5xx) are retried with capped
-exponential backoff and full jitter; AWS calls also retry inside botocore. A rerun of a T already published
-publishes nothing. T is never the local clock's: the reader's last replayed commit, or DynamoDB's own
-restorable time.
+Transient failures (a reader's recovery conflict or lost connection, throttling, 5xx, a reset connection) are
+retried with capped exponential backoff and full jitter, each step as a whole (an upload of every file, the
+export's wait, its read into the spool); every AWS call of the run also retries inside botocore, up to
+AWS_ATTEMPTS attempts. Anything else (a refusal, a missing object, a bad answer) stops the run at once in one
+line. A rerun of a T already published publishes nothing, but points the Glue table at it when a run was
+stopped between the manifest and the catalog. T is never the local clock's: the reader's last replayed commit,
+or DynamoDB's own restorable time.
 """
 
 from __future__ import annotations
@@ -48,7 +51,10 @@ EXPORT = declare(
 )
 
 T = TypeVar("T")
-RETRIES = 5
+RETRIES = 5  # attempts of one step of the run (each AWS call of it also retries inside botocore)
+# botocore's attempts for every AWS call of a run: a batch job can outwait a burst of throttling or 5xx that an
+# operator's command (ops.aws: 3) gives up on.
+AWS_ATTEMPTS = 5
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
 EXPORT_TIMEOUT_S = 3600.0
@@ -86,9 +92,11 @@ def transient(exc: BaseException) -> bool:
     return False
 
 
-def retrying(what: str, fn: Callable[[], T], progress: Callable[[str], None], attempts: int = RETRIES,
+def retrying(what: str, fn: Callable[[], T], progress: Callable[[str], None], attempts: int | None = None,
              sleep: Callable[[float], None] = time.sleep) -> T:
-    """fn(), again after a transient failure, waiting a random time up to min(cap, base * 2^n) (full jitter)."""
+    """fn(), again after a transient failure, waiting a random time up to min(cap, base * 2^n) (full jitter);
+    at most `attempts` (RETRIES) times."""
+    attempts = attempts or RETRIES
     for n in range(attempts):
         try:
             return fn()
@@ -103,6 +111,19 @@ def retrying(what: str, fn: Callable[[], T], progress: Callable[[str], None], at
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+class Clients:
+    """A run's AWS clients: one per service, made on first use, each retrying up to AWS_ATTEMPTS times."""
+
+    def __init__(self, aws: Any) -> None:
+        self.aws = aws
+        self.made: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self.made:
+            self.made[service] = self.aws.client(service, attempts=AWS_ATTEMPTS)
+        return self.made[service]
 
 
 # --- extract -------------------------------------------------------------------------------------------------
@@ -153,9 +174,13 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
         raise UsageError(f"--at {t.isoformat()} is after dynamodb:{spec.source_name}'s latest exportable time {latest.isoformat()}")
     export_prefix = f"{prefix}/_exports/{spec.name}/{lake.batch_id(t)}"
     export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t), progress)
-    export = ddb_export.wait(ddb, export_arn, EXPORT_TIMEOUT_S, progress)
-    rows = ddb_export.read(s3, export, spec.columns)
-    spool = lake.spool(iter(rows), work / spec.name, dict(spec.columns), spec.partition_by, spec.key)
+    export = retrying("DescribeExport", lambda: ddb_export.wait(ddb, export_arn, EXPORT_TIMEOUT_S, progress), progress)
+
+    def read() -> tuple[ddb_export.ExportRows, lake.Spool]:  # again from the start: spool() clears its root
+        rows = ddb_export.read(s3, export, spec.columns)
+        return rows, lake.spool(iter(rows), work / spec.name, dict(spec.columns), spec.partition_by, spec.key)
+
+    rows, spool = retrying(f"s3 read of export {export_arn}", read, progress)
     actual = _schema({**spec.columns, **{a: "string" for a in rows.undeclared}})
     result = contract.check(spec.columns, actual, spec.contract)
     return TableBatch(spec, t, export.item_count, None, result, spool)
@@ -199,24 +224,48 @@ def reconcile(b: TableBatch) -> str | None:
 
 
 def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str], None]) -> dict[str, Any]:
-    """The batch's files, its manifest, its Glue table; a batch already published is left as it is."""
+    """The batch's files, its manifest, its Glue table. A batch already published is not written again; if the
+    run that published it stopped before the catalog (Glue still at an older batch), Glue is pointed at it."""
     s3, glue = aws.client("s3"), aws.client("glue")
     dest = pipeline.destination
     place = lake.Place(dest.bucket, dest.prefix, b.spec.name)
     batch = lake.batch_id(b.at)
     existing = retrying("s3 GetObject manifest", lambda: lake.published(s3, place, batch), progress)
     if existing is not None:
-        return {"batch": batch, "already_published": True, "rows": existing["rows"]}
+        repointed = retrying("glue", lambda: _repair_catalog(glue, dest.database, place, batch, existing), progress)
+        if repointed:
+            progress(f"{b.spec.name}: batch {batch} was published but Glue pointed at {repointed}: Glue now points at {batch}")
+        return {"batch": batch, "already_published": True, "rows": existing["rows"],
+                **({"glue_repointed_from": repointed} if repointed else {})}
     assert b.spool is not None
     files = retrying("s3 upload", lambda: lake.upload(s3, b.spool, dest.bucket, place.data(batch)), progress)
     manifest = {"pipeline": pipeline.name, "table": b.spec.name, "batch": batch, "at": b.at.isoformat(),
                 "source": b.spec.source, "rows": b.spool.rows, "source_rows": b.source_rows, "fingerprint": str(b.source_fingerprint),
                 "columns": b.spool.columns, "partition": b.spool.partition, "key": list(b.spec.key), "files": files}
     retrying("s3 PutObject manifest", lambda: lake.write_manifest(s3, place, batch, manifest), progress)
-    values = sorted({f["key"].split(f"{b.spool.partition}=", 1)[1].split("/", 1)[0] for f in files}) if b.spool.partition else []
+    values = _partition_values(files, b.spool.partition)
     retrying("glue", lambda: lake.register(glue, dest.database, place, batch, b.spool.columns, b.spool.partition, values), progress)
     return {"batch": batch, "already_published": False, "rows": b.spool.rows, "files": len(files),
             "bytes": sum(f["bytes"] for f in files)}
+
+
+def _partition_values(files: list[dict[str, Any]], partition: str | None) -> list[str]:
+    return sorted({f["key"].split(f"{partition}=", 1)[1].split("/", 1)[0] for f in files}) if partition else []
+
+
+def _repair_catalog(glue: Any, database: str, place: lake.Place, batch: str, manifest: dict[str, Any]) -> str | None:
+    """Point Glue at a published batch when it points at an older one (or none): the run that wrote the manifest
+    stopped before the catalog. Returns the batch Glue pointed at before ("none"), or None when nothing changed.
+    A newer batch in Glue stays: a rerun of an older T never turns the catalog back."""
+    try:
+        pointed = glue.get_table(DatabaseName=database, Name=place.table)["Table"].get("Parameters", {}).get("dbops:batch")
+    except glue.exceptions.EntityNotFoundException:
+        pointed = None
+    if pointed is not None and pointed >= batch:  # batch ids sort by time
+        return None
+    lake.register(glue, database, place, batch, manifest["columns"], manifest["partition"],
+                  _partition_values(manifest["files"], manifest["partition"]))
+    return pointed or "none"
 
 
 def quarantine(aws: Any, pipeline: Pipeline, b: TableBatch, why: list[str], results: list[quality.RuleResult]) -> str:
@@ -255,6 +304,7 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_reader: Callable[[str], tupl
     reader DSN and label (never the writer's)."""
     journal.require("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE", "ETL-PUBLISH")
     say = lambda m: journal.event("etl", m)  # noqa: E731
+    aws = Clients(aws)
     work = work_dir()
     started = time.monotonic()
     try:
@@ -310,8 +360,10 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_reader: Callable[[str], tupl
             published = {b.spec.name: publish(aws, pipeline, b, say) for b in batches}
             journal.details["published"] = published
             again = [n for n, p in published.items() if p["already_published"]]
+            repaired = [n for n, p in published.items() if "glue_repointed_from" in p]
             journal.check("ETL-PUBLISH", "pass", f"{len(published) - len(again)} table(s) published"
-                          + (f"; {', '.join(again)} already published at this T: nothing written" if again else ""))
+                          + (f"; {', '.join(again)} already published at this T: nothing written" if again else "")
+                          + (f"; Glue pointed again at the published batch of {', '.join(repaired)}" if repaired else ""))
         journal.measure("duration_s", time.monotonic() - started)
         status = derive_status(journal.checks, journal.required)
         return journal.finish(summary=f"{status.upper()}: pipeline {pipeline.name}: {total} rows, "

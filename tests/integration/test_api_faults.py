@@ -1,6 +1,6 @@
-"""The lab's transient faults (api_error_every, api_reset_every): every Nth first attempt is answered a
-service fault in its protocol's shape or has its connection reset. dbops's clients (ops.aws: standard
-retries) ride through them; a client that does not retry sees each one (the negative control)."""
+"""The lab's transient faults (api_error_every, api_reset_every, api_throttle_every): every Nth first attempt is
+answered a service fault or a throttle in its protocol's shape, or has its connection reset. dbops's clients
+(ops.aws: standard retries) ride through them; a client that does not retry sees each one (the negative control)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,17 @@ def test_reset_connections_are_retried_by_dbops_clients_and_seen_without_retries
     assert faults()["resets"] - before["resets"] >= CALLS
     unretried = outcomes(not_retrying(flab))
     assert set(unretried) == {"ok", "closed"} and unretried.count("closed") == len(unretried) // 3, unretried
+
+
+def test_throttles_are_retried_by_dbops_clients_and_s3_throttles_as_aws_does(
+        flab: Cli, faults: Callable[..., dict[str, int]]) -> None:
+    """S3 has no throttling error: it answers 503 SlowDown, which every SDK retries (a 400 would not be)."""
+    before = faults(api_throttle_every=2)
+    assert outcomes(retrying(flab)) == ["ok"] * CALLS * 3
+    assert faults()["throttled"] - before["throttled"] >= CALLS
+    unretried = outcomes(not_retrying(flab))
+    assert unretried.count("ok") == len(unretried) // 2, unretried
+    assert set(unretried) - {"ok"} == {"400 ThrottlingException", "503 SlowDown", "400 Throttling"}, unretried
 
 
 def test_calm_lab_answers_every_first_attempt(flab: Cli, faults: Callable[..., dict[str, int]]) -> None:

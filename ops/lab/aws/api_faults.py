@@ -4,9 +4,9 @@
   emulator answers in microseconds. The request waits in a sleep, which holds no lock and not the GIL, so
   concurrent requests wait at the same time, as they do on AWS. Off (0) by default.
 - api_throttle_every: every Nth first attempt of a request is answered as a throttled request (HTTP 400,
-  Throttling or ThrottlingException in the protocol's shape); retries (botocore's amz-sdk-request header
-  says which attempt a request is) are served. So a client that retries throttles gets every answer, and
-  one that does not gets errors. 0 (default): nothing is throttled.
+  Throttling or ThrottlingException in the protocol's shape; S3, which has no throttling error, HTTP 503
+  SlowDown); retries (botocore's amz-sdk-request header says which attempt a request is) are served. So a
+  client that retries throttles gets every answer, and one that does not gets errors. 0 (default): nothing is throttled.
 - api_error_every: every Nth first attempt is answered as a service fault, as AWS answers some requests under
   stress: HTTP 500 in the protocol's shape (DynamoDB's InternalServerError, other JSON and query services'
   InternalFailure) and for S3 HTTP 503 SlowDown in S3's XML error shape. Retries are served. 0: none.
@@ -84,14 +84,19 @@ def _signing_service(environ: dict[str, Any]) -> str | None:
     return signed.group(1) if signed else None
 
 
+def _slow_down() -> tuple[int, dict[str, str], str]:
+    """S3's answer to a request it will not serve now, fault or throttle alike: HTTP 503 SlowDown in S3's XML error."""
+    body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your "
+            "request rate.</Message><RequestId>dbopslaberror</RequestId></Error>")
+    return 503, {"Content-Type": "application/xml"}, body
+
+
 def error_answer(environ: dict[str, Any]) -> tuple[int, dict[str, str], str]:
     """A service fault's answer in the protocol it was sent in: S3's 503 SlowDown (S3's XML error), a query
     service's 500 InternalFailure (XML), DynamoDB's 500 InternalServerError, other JSON services' InternalFailure."""
     service = _signing_service(environ)
     if service == "s3":
-        body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your "
-                "request rate.</Message><RequestId>dbopslaberror</RequestId></Error>")
-        return 503, {"Content-Type": "application/xml"}, body
+        return _slow_down()
     if _is_query(environ):
         body = ("<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>We encountered an "
                 "internal error. Please try again.</Message></Error><RequestId>dbops-lab-error</RequestId></ErrorResponse>")
@@ -112,7 +117,10 @@ def reset(environ: dict[str, Any]) -> None:
 
 
 def throttle_answer(environ: dict[str, Any]) -> tuple[int, dict[str, str], str]:
-    """A throttled request's answer in the protocol it was sent in (query: XML; JSON and REST-JSON: JSON)."""
+    """A throttled request's answer in the protocol it was sent in (query: XML; JSON and REST-JSON: JSON). S3 has
+    no throttling error of its own: it answers 503 SlowDown (S3 user guide, "Amazon S3 error best practices")."""
+    if _signing_service(environ) == "s3":
+        return _slow_down()
     if _is_query(environ):
         body = ("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
                 "<RequestId>dbops-lab-throttle</RequestId></ErrorResponse>")
