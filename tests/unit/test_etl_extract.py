@@ -25,3 +25,19 @@ def test_the_stream_carries_every_byte_in_order_across_read_boundaries() -> None
 
 def test_an_empty_copy_is_an_empty_stream() -> None:
     assert _CopyStream(iter(())).read(4096) == b""
+
+
+def test_utc_timestamps_parsed_without_a_zone_are_the_same_instants_as_a_cast_gives() -> None:
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    from ops.etl.extract_pg import _as
+
+    parsed = pa.array([datetime(2024, 1, 1, 12, 30, 1, 5), None, datetime(1969, 12, 31, 23, 59, 59, 999999)], pa.timestamp("us"))
+    utc = pa.timestamp("us", tz="UTC")
+    assert _as(parsed, utc).type == utc
+    assert _as(parsed, utc).equals(parsed.cast(utc))
+    ids = pa.array([1, None], pa.int64())
+    assert _as(ids, pa.int64()) is ids  # no copy of a column already of its type
+    assert _as(pa.array(["1.25"]), pa.decimal128(5, 2)).to_pylist()[0] == pa.scalar(1.25).cast(pa.decimal128(5, 2)).as_py()
