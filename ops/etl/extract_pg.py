@@ -148,14 +148,14 @@ class Reader:
         with self.conn.cursor() as cur:
             with cur.copy(f"COPY (SELECT {select} FROM {_relation(relation, quote)}) TO STDOUT (FORMAT csv)") as copy:
                 reader = pacsv.open_csv(
-                    io.BufferedReader(_CopyStream(copy), BLOCK_BYTES),
+                    _CopyStream(copy),
                     read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_BYTES, use_threads=False),
                     convert_options=pacsv.ConvertOptions(
                         column_types={c: _csv_type(t) for c, t in columns.items()}, null_values=[""],
                         true_values=["t"], false_values=["f"], strings_can_be_null=True, quoted_strings_can_be_null=False))
                 schema = pa.schema([pa.field(c, arrow_type(t)) for c, t in columns.items()])
                 for batch in reader:
-                    yield pa.RecordBatch.from_arrays([b.cast(f.type) for b, f in zip(batch.columns, schema)], schema=schema)
+                    yield pa.RecordBatch.from_arrays([_as(b, f.type) for b, f in zip(batch.columns, schema)], schema=schema)
 
 
 def _relation(relation: str, quote: Any) -> str:
@@ -171,29 +171,46 @@ def _select(column: str, declared: str, quote: Any) -> str:
     return quote(column)
 
 
+def _as(column: pa.Array, declared: pa.DataType) -> pa.Array:
+    """A parsed column as its declared type. A cast to the type a column has still copies it, and a cast from a
+    timestamp without a zone to UTC localizes each value: UTC text parsed as such is the same microseconds, viewed."""
+    if column.type == declared:
+        return column
+    if pa.types.is_timestamp(declared) and column.type == pa.timestamp(declared.unit):
+        return column.view(declared)
+    return column.cast(declared)
+
+
 def _csv_type(declared: str) -> pa.DataType:
     t = arrow_type(declared)
     return pa.timestamp("us") if pa.types.is_timestamp(t) else t  # UTC text without an offset; cast to UTC after
 
 
 class _CopyStream(io.RawIOBase):
-    """COPY's blocks as a readable file for pyarrow's streaming CSV reader."""
+    """COPY's output as a readable file for pyarrow's streaming CSV reader.
+
+    COPY TO STDOUT arrives one row per message (psycopg yields each): a read is filled with as many rows as it
+    asks bytes for, each copied into one buffer at once, so no read returns a single row and no row's object
+    outlives its copy (holding them, tens of thousands a read, sets the garbage collector scanning)."""
 
     def __init__(self, copy: Any) -> None:
         self.blocks = iter(copy)
-        self.pending = b""
+        self.pending = bytearray()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self.pending:
+        view = memoryview(buffer).cast("B")
+        want, pending = len(view), self.pending
+        while len(pending) < want:
             block = next(self.blocks, None)
             if block is None:
-                return 0
-            self.pending = bytes(block)
-        n = min(len(buffer), len(self.pending))
-        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
+                break
+            pending += block
+        n = min(want, len(pending))
+        view[:n] = pending[:n]
+        del pending[:n]
         return n
 
 

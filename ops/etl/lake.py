@@ -45,6 +45,10 @@ PUBLISH = declare(
 )
 
 ROWS_PER_FILE = 1_000_000
+# Rows one partitioned write holds at most: each partition's file keeps its rows in memory until the write
+# closes it, and a day's partition rarely fills a row group; past this many rows the write closes its files and
+# a new one begins, so memory is bounded by this, not by the batch's size.
+SPOOL_ROWS = 1_000_000
 SORT_MEMORY = "512MB"
 MAX_PARTITIONS = 10_000  # a batch with more partition values is refused: the key chosen is too fine
 SEPARATOR = "\x1f"
@@ -94,11 +98,15 @@ def spool(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str
     # First pass: partitioned files as the batches stream in; second: each partition sorted by the key into one
     # file (sorted files let the engines skip row groups by their min/max), sorted by DuckDB within a bounded
     # memory that spills to disk.
-    if counted.schema is not None:
-        pads.write_dataset(counted, str(raw), schema=counted.schema, format="parquet",
+    stream = iter(counted)
+    head, n = next(stream, None), 0
+    while head is not None:
+        pads.write_dataset(_up_to(SPOOL_ROWS, head, stream), str(raw), schema=counted.schema, format="parquet",
                            partitioning=[part] if part else None, partitioning_flavor="hive" if part else None,
+                           basename_template=f"part-{n}-{{i}}.parquet",
                            existing_data_behavior="overwrite_or_ignore", max_rows_per_file=ROWS_PER_FILE,
                            max_rows_per_group=min(ROWS_PER_FILE, 1 << 20), max_partitions=MAX_PARTITIONS)
+        head, n = next(stream, None), n + 1
     out = Spool(root / "data", columns, part, rows=counted.rows)
     out.root.mkdir()
     import duckdb
@@ -120,6 +128,17 @@ def spool(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _up_to(rows: int, head: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """head, then batches of rest until `rows` rows have been given (the last may cross it); rest goes on after."""
+    given, batch = 0, head
+    while batch is not None:
+        yield batch
+        given += batch.num_rows
+        if given >= rows:
+            return
+        batch = next(rest, None)
 
 
 class _Counted:

@@ -288,12 +288,20 @@ def _freshness(at: str, spec: Any, types: Mapping[str, str]) -> Freshness:
 
 # --- evaluation ---------------------------------------------------------------------------------------------
 
+Data = Any  # a pyarrow.Table or a pyarrow.dataset.Dataset: what DuckDB can register and scan
 
-def evaluate(con, tables: Mapping[str, pa.Table], rules: Mapping[str, TableRules], key: Mapping[str, Sequence[str]],
+
+def _rows(data: Data) -> int:
+    """A table's rows; a dataset counts them from its files' metadata where it can, without reading the data."""
+    return data.num_rows if isinstance(data, pa.Table) else data.count_rows()
+
+
+def evaluate(con, tables: Mapping[str, Data], rules: Mapping[str, TableRules], key: Mapping[str, Sequence[str]],
              at: datetime, source_counts: Mapping[str, int], max_keys: int = MAX_KEYS) -> list[RuleResult]:
     """Every rule of every table, one SQL query each on the DuckDB connection `con`, over the batch at time `at`.
 
-    `rules` come from parse_rules; `tables` are the batch's tables (registered on `con` for the duration of the call), `key` each ruled
+    `rules` come from parse_rules; `tables` are the batch's tables (registered on `con` for the duration of the call): Arrow
+    tables, or datasets (pyarrow.dataset, e.g. Parquet files) that DuckDB scans without loading them, `key` each ruled
     table's key columns (the only columns a failing row is reported by), `source_counts` the rows each
     table had at the source at `at`.
     """
@@ -309,7 +317,7 @@ def evaluate(con, tables: Mapping[str, pa.Table], rules: Mapping[str, TableRules
         if not cols:
             raise UsageError(f"{table}: no key columns to report failing rows by")
         if table in tables:
-            missing = [c for c in cols if c not in tables[table].column_names]
+            missing = [c for c in cols if c not in tables[table].schema.names]
             if missing:
                 raise UsageError(f"{table}: key column {missing[0]!r} is not in the batch")
     views = {name: f"__dbops_dq_{i}" for i, name in enumerate(sorted(set(tables) | set(rules)))}
@@ -318,12 +326,13 @@ def evaluate(con, tables: Mapping[str, pa.Table], rules: Mapping[str, TableRules
         for name, table in tables.items():
             con.register(views[name], table)
             registered.append(views[name])
-        batch = _Batch(con, tables, views, key, max_keys)
+        rows = {name: _rows(data) for name, data in tables.items()}
+        batch = _Batch(con, tables, rows, views, key, max_keys)
         results = []
         for name in sorted(set(tables) | set(rules)):
             if name in rules:
                 results += batch.table_rules(rules[name], at)
-            results.append(_completeness(name, tables.get(name), source_counts.get(name)))
+            results.append(_completeness(name, rows.get(name, 0), source_counts.get(name)))
         return results
     finally:
         for view in registered:
@@ -333,13 +342,13 @@ def evaluate(con, tables: Mapping[str, pa.Table], rules: Mapping[str, TableRules
 class _Batch:
     """The registered tables of one evaluation and the queries run on them."""
 
-    def __init__(self, con, tables: Mapping[str, pa.Table], views: Mapping[str, str],
+    def __init__(self, con, tables: Mapping[str, Data], rows: Mapping[str, int], views: Mapping[str, str],
                  key: Mapping[str, Sequence[str]], max_keys: int) -> None:
-        self.con, self.tables, self.views, self.key, self.max_keys = con, tables, views, key, max_keys
+        self.con, self.tables, self.rows, self.views, self.key, self.max_keys = con, tables, rows, views, key, max_keys
 
     def table_rules(self, r: TableRules, at: datetime) -> list[RuleResult]:
         name = r.table
-        rows = self.tables[name].num_rows if name in self.tables else 0
+        rows = self.rows.get(name, 0)
         keys = tuple(self.key[name])
         row_rules: list[tuple[str, tuple[str, ...], str, list]] = []  # (rule, columns, failing predicate, params)
         row_rules += [("not_null", (c,), *_not_null(c, r.types[c])) for c in r.not_null]
@@ -387,10 +396,10 @@ class _Batch:
         if table not in self.tables:
             return f"{role} {table} is not in the batch"
         data = self.tables[table]
-        if data.num_rows == 0 and not referenced:  # an empty referenced table is measured: every reference is an orphan
+        if self.rows[table] == 0 and not referenced:  # an empty referenced table is measured: every reference is an orphan
             return f"table {table} has 0 rows"
         for col, type_name in columns.items():
-            if col not in data.column_names:
+            if col not in data.schema.names:
                 return f"column {table}.{col} is not in the batch"
             actual = data.schema.field(col).type
             if not contract.matches(type_name, actual):
@@ -447,8 +456,7 @@ class _Batch:
                                  f"(max {f.max_age_hours:g} h){after}")
 
 
-def _completeness(table: str, data: pa.Table | None, source: int | None) -> RuleResult:
-    published = data.num_rows if data is not None else 0
+def _completeness(table: str, published: int, source: int | None) -> RuleResult:
     if source is None:
         return RuleResult(table, "completeness", (), published, None, not_measured=f"no source count for {table}")
     if source == 0:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 
 from ops.errors import CannotRun, DbopsError, UsageError
 from ops.etl import contract, lake, quality
@@ -68,7 +69,7 @@ class TableBatch:
     source_fingerprint: int | None  # None: the source gives no fingerprint (a DynamoDB export is the copy at T)
     contract: contract.ContractResult
     spool: lake.Spool | None = None
-    table: pa.Table | None = None
+    table: pads.Dataset | None = None  # the spool as DuckDB scans it, file by file, never loaded whole
 
 
 def transient(exc: BaseException) -> bool:
@@ -190,10 +191,25 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
 
 
 def judge(batches: list[TableBatch], pipeline: Pipeline) -> tuple[list[quality.RuleResult], quality.Verdict]:
+    """The rules over each spool's Parquet files as they stand: memory stays flat whatever the batch's size
+    (DuckDB streams the scans and spills what a unique or reference rule holds beyond its memory limit)."""
+    with tempfile.TemporaryDirectory(prefix="dbops-etl-judge-") as spill:
+        con = _duckdb(spill)
+        try:
+            return _judge(batches, pipeline, con)
+        finally:
+            con.close()
+
+
+def _duckdb(spill: str) -> Any:
     import duckdb
 
-    con = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
-    tables = {b.spec.name: b.spool.dataset().to_table() for b in batches if b.spool is not None}
+    return duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False,
+                                  "memory_limit": lake.SORT_MEMORY, "temp_directory": spill})
+
+
+def _judge(batches: list[TableBatch], pipeline: Pipeline, con: Any) -> tuple[list[quality.RuleResult], quality.Verdict]:
+    tables = {b.spec.name: b.spool.dataset() for b in batches if b.spool is not None}
     for b in batches:
         b.table = tables.get(b.spec.name)
     schemas = {b.spec.name: dict(b.spool.columns) for b in batches if b.spool is not None}
@@ -209,13 +225,15 @@ def judge(batches: list[TableBatch], pipeline: Pipeline) -> tuple[list[quality.R
 def reconcile(b: TableBatch) -> str | None:
     """None when the spool holds exactly the source's rows at T (count, and key fingerprint where the source
     gives one); else what differs."""
-    import duckdb
-
     if b.table is None:
         return "nothing was extracted"
-    con = duckdb.connect()
-    con.register("batch", b.table)
-    rows, fp = lake.fingerprint(con, "batch", b.spec.key)
+    with tempfile.TemporaryDirectory(prefix="dbops-etl-reconcile-") as spill:
+        con = _duckdb(spill)
+        try:
+            con.register("batch", b.table)
+            rows, fp = lake.fingerprint(con, "batch", b.spec.key)
+        finally:
+            con.close()
     if rows != b.source_rows:
         return f"{rows} rows published, {b.source_rows} at the source at T"
     if b.source_fingerprint is not None and fp != b.source_fingerprint:

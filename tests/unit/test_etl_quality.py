@@ -383,3 +383,23 @@ def test_verdict_exit_codes_follow_the_status_set() -> None:
 def test_an_unknown_declared_column_type_is_named_with_its_table_and_column() -> None:
     with pytest.raises(UsageError, match=r"^rules.orders column amount: unknown column type 'float'"):
         quality.parse_rules({"orders": {}}, {"orders": {"amount": "float"}})
+
+
+def test_rules_over_parquet_files_as_a_dataset_judge_as_over_the_loaded_table(tmp_path) -> None:
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    rules = {"orders": {"not_null": ["status"], "unique": ["id"], "references": {"customer_id": "customers.id"}}}
+    bad = spoiled("status", None)
+    for name, table in {"orders": bad, "customers": customers(40)}.items():  # customers 41..50 missing: orphans
+        (tmp_path / name).mkdir()
+        for i, start in enumerate(range(0, table.num_rows, 300)):  # several files, as a spool has
+            pq.write_table(table.slice(start, 300), tmp_path / name / f"part-{i}.parquet")
+    files = {name: pads.dataset(str(tmp_path / name), format="parquet") for name in ("orders", "customers")}
+    loaded = {"orders": bad, "customers": customers(40)}
+    counts = {"orders": N, "customers": 50}
+    from_files = run(rules, files, counts)
+    assert_caught(one(from_files, "not_null"))
+    assert one(from_files, "references").failing == sum(1 for c in bad.column("customer_id").to_pylist() if c > 40)
+    assert one(from_files, "completeness", "customers").value == 40 / 50
+    assert from_files == run(rules, loaded, counts)

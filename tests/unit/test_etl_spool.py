@@ -1,0 +1,68 @@
+"""The lake's spool: rows stream into Hive-partitioned Parquet sorted by key, in writes of bounded size."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+from ops.etl import lake
+
+COLUMNS = {"id": "bigint", "status": "string", "created_at": "timestamp"}
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ROWS, BATCH, DAYS = 2_000, 100, 5
+
+
+def batches(seed: int = 7) -> list[pa.RecordBatch]:
+    """ROWS rows over DAYS days, ids shuffled so neither day nor key arrives in order."""
+    ids = list(range(1, ROWS + 1))
+    random.Random(seed).shuffle(ids)
+    out = []
+    for start in range(0, ROWS, BATCH):
+        chunk = ids[start:start + BATCH]
+        out.append(pa.RecordBatch.from_pydict({
+            "id": pa.array(chunk, pa.int64()),
+            "status": [("new", "paid")[i % 2] for i in chunk],
+            "created_at": pa.array([T0 + timedelta(hours=i % (24 * DAYS)) for i in chunk], pa.timestamp("us", "UTC"))}))
+    return out
+
+
+def test_writes_hold_a_bounded_number_of_rows_and_the_spool_is_whole_and_sorted(tmp_path: Path, monkeypatch) -> None:
+    written: list[int] = []
+    real = pads.write_dataset
+
+    def counting(data, *args, **kwargs):  # the real write, told how many rows each call was given
+        given = list(data)
+        written.append(sum(b.num_rows for b in given))
+        return real(iter(given), *args, **kwargs)
+
+    monkeypatch.setattr(lake, "SPOOL_ROWS", 500)
+    monkeypatch.setattr(pads, "write_dataset", counting)
+    sp = lake.spool(iter(batches()), tmp_path / "orders", COLUMNS, "created_at", ("id",))
+    assert written == [500] * 4  # 2,000 rows in four writes of 500 (five batches each), never all at once
+    assert sp.rows == ROWS and sp.partition == "created_at_date"
+    assert [f.parent.name for f in sp.files] == [f"created_at_date={(T0 + timedelta(days=d)).date()}" for d in range(DAYS)]
+    ids = []
+    for f in sp.files:
+        day = pq.read_table(f).column("id").to_pylist()
+        assert day == sorted(day)  # one file per day, sorted by the key
+        ids += day
+    assert sorted(ids) == list(range(1, ROWS + 1))
+
+
+def test_a_write_past_the_bound_ends_on_a_whole_batch(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(lake, "SPOOL_ROWS", 450)  # not a multiple of the batch: each write takes one batch more
+    sp = lake.spool(iter(batches()), tmp_path / "orders", COLUMNS, "created_at", ("id",))
+    assert sp.rows == ROWS
+    assert sorted(pads.dataset(str(sp.root), partitioning="hive").to_table().column("id").to_pylist()) == list(range(1, ROWS + 1))
+
+
+@pytest.mark.parametrize("partition_by", [None, "created_at"])
+def test_an_empty_stream_spools_nothing(tmp_path: Path, partition_by: str | None) -> None:
+    sp = lake.spool(iter(()), tmp_path / "orders", COLUMNS, partition_by, ("id",))
+    assert (sp.rows, sp.files) == (0, [])
