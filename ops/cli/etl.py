@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -27,8 +29,9 @@ def _pipeline(name: str) -> Any:
 
 @etl.command()
 @click.argument("pipeline_name", metavar="PIPELINE")
-@click.option("--at", "at", metavar="TIME", help="DynamoDB sources: export as of this time (ISO 8601, UTC if no zone); "
-              "default: the table's latest exportable time. PostgreSQL sources are read at their reader's replay point.")
+@click.option("--at", "at", metavar="TIME", help="Export as of this time (ISO 8601, UTC if no zone): DynamoDB by an export at "
+              "it, PostgreSQL from a clone made at it. Default: DynamoDB's latest exportable time; PostgreSQL's reader "
+              "(or a clone of its latest restorable time, for tables declared extract = \"clone\").")
 @report_options
 def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir: Path | None,
         junit: Path | None, publish_metrics: bool) -> int:
@@ -38,6 +41,7 @@ def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: 
     from ops.aws import Aws
     from ops.cli.drill import parse_time
     from ops.drills.common import guarded, interruptible
+    from ops.etl.clone import clone_at
     from ops.etl.run import run_pipeline
     from ops.query.endpoints import endpoint_of
     from ops.report import Journal
@@ -50,13 +54,18 @@ def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: 
     require_write(env, confirm, f"etl:{pipeline.name}")
     aws = Aws.for_env(cfg, env)
 
-    def open_reader(source: str) -> tuple[str, str]:
-        endpoint = endpoint_of(open_cluster(cfg, env, source), "reader")
-        return endpoint.dsn, endpoint.label
+    @contextmanager
+    def open_source(source: str, when: datetime | None, clone: bool, progress: Callable[[str], None]) -> Iterator[tuple]:
+        if not clone:
+            endpoint = endpoint_of(open_cluster(cfg, env, source), "reader")
+            yield endpoint.dsn, endpoint.label, None
+            return
+        with clone_at(cfg, env, source, when, progress) as made:
+            yield made.dsn, made.label, made.t
 
     journal = Journal(KIND, f"pipeline:{pipeline.name}", env.name)
     with interruptible():
-        report = guarded(journal, lambda: run_pipeline(pipeline, aws, open_reader, when, journal), app().debug)
+        report = guarded(journal, lambda: run_pipeline(pipeline, aws, open_source, when, journal), app().debug)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 

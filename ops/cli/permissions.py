@@ -60,7 +60,8 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
                           dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
         "janitor": (aws.ACCOUNT, lease.CALLS, janitor.CALLS, aurora.READS),
         "schedule apply": (aws.ACCOUNT, lease.CALLS, scheduling.CALLS),  # a stop holds the cluster's drill lease
-        "etl run": (aws.ACCOUNT, metrics.CALLS, aurora.READS, etl_run.EXPORT, lake.READS, lake.PUBLISH),
+        # A clone at T (--at, or extract = "clone") is a restore, recorded and leased like a drill's.
+        "etl run": (aws.ACCOUNT, metrics.CALLS, lease.CALLS, aurora.READS, aurora.RESTORE, etl_run.EXPORT, lake.READS, lake.PUBLISH),
         "etl check": (lake.READS,),
         "etl status": (),
         "etl query": (lake.READS, athena.QUERIES),

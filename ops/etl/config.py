@@ -11,6 +11,7 @@
     key = ["id"]                                    # the rows' identity: unique, reconciled by fingerprint
     partition_by = "created_at"                     # a date or timestamp column (by UTC day) or any declared column
     contract = "freeze"                             # evolve | freeze | discard_columns (ops.etl.contract)
+    extract = "reader"                              # reader | clone: a fast clone at T (ops.etl.clone), for large tables
     columns = { id = "bigint", status = "string", created_at = "timestamp" }
     rules = { not_null = ["id"], accepted_values = { status = ["new", "paid"] } }
 
@@ -29,6 +30,7 @@ from ops.etl.types import arrow_type
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # a Glue/Athena table or column name: lower case, letters, digits, _
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 CONTRACTS = ("evolve", "freeze", "discard_columns")
+EXTRACTS = ("reader", "clone")
 SOURCE_KINDS = ("aurora", "localpg", "dynamodb")
 PG_TABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -50,6 +52,7 @@ class TableSpec:
     partition_by: str | None = None
     contract: str = "freeze"
     relation: str | None = None  # PostgreSQL schema.table
+    extract: str = "reader"  # PostgreSQL: "reader" (a reader's snapshot) or "clone" (a fast clone at T, made and deleted)
     rules: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -112,7 +115,7 @@ def _spec(name: str, table: Any, where: str) -> TableSpec:
     if not NAME.fullmatch(name):
         raise UsageError(f"{where}: a lake table name is lower-case letters, digits and _, starting with a letter")
     table = _table(table, where)
-    _known(table, ("source", "from", "key", "partition_by", "contract", "columns", "rules"), where)
+    _known(table, ("source", "from", "key", "partition_by", "contract", "columns", "rules", "extract"), where)
     src = table.get("source")
     if not isinstance(src, str) or ":" not in src or src.split(":", 1)[0] not in SOURCE_KINDS or not src.split(":", 1)[1]:
         raise UsageError(f"{where}.source must be KIND:NAME with KIND one of {', '.join(SOURCE_KINDS)}, got {src!r}")
@@ -145,7 +148,11 @@ def _spec(name: str, table: Any, where: str) -> TableSpec:
     elif not isinstance(relation, str) or not PG_TABLE.fullmatch(relation):
         raise UsageError(f"{where}.from must be the source's schema.table, got {relation!r}")
     rules = _table(table.get("rules", {}), f"{where}.rules")
-    return TableSpec(name, src, tuple(key), dict(columns), part, contract, relation, dict(rules))
+    extract = table.get("extract", "reader")
+    if extract not in EXTRACTS or (kind == "dynamodb" and "extract" in table):
+        raise UsageError(f"{where}.extract must be one of {', '.join(EXTRACTS)} for a PostgreSQL source "
+                         f"(a DynamoDB source is exported at T), got {extract!r}")
+    return TableSpec(name, src, tuple(key), dict(columns), part, contract, relation, rules=dict(rules), extract=extract)
 
 
 def _table(value: Any, where: str) -> dict[str, Any]:

@@ -130,12 +130,12 @@ class Clients:
 # --- extract -------------------------------------------------------------------------------------------------
 
 
-def extract_pg(dsn: str, label: str, specs: list[TableSpec], work: Path) -> list[TableBatch]:
-    """The source's tables from one snapshot of a reader."""
+def extract_pg(dsn: str, label: str, specs: list[TableSpec], work: Path, clone_of: datetime | None = None) -> list[TableBatch]:
+    """The source's tables from one snapshot of a reader, or of a clone made at clone_of."""
     from ops.etl.extract_pg import Reader
 
     out = []
-    with Reader(dsn, label) as reader:
+    with Reader(dsn, label, clone_of=clone_of) as reader:
         for spec in specs:
             snap = reader.snapshot(spec.relation or "", spec.key)
             result = contract.check(spec.columns, _schema(snap.columns), spec.contract)
@@ -316,10 +316,11 @@ class BatchRefused(DbopsError):
     """The batch failed its gates: quarantined, not published."""
 
 
-def run_pipeline(pipeline: Pipeline, aws: Any, open_reader: Callable[[str], tuple[str, str]], at: datetime | None,
+def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], at: datetime | None,
                  journal: Any) -> Any:
-    """The whole run, written into the journal; returns its report. open_reader(source) gives a source's
-    reader DSN and label (never the writer's)."""
+    """The whole run, written into the journal; returns its report. open_source(source, at, clone, progress) is a
+    context manager giving (dsn, label, clone_of) of a PostgreSQL source's reader (at None and clone False), or of
+    a clone of it at `at` (None: its latest restorable time) that it deletes on the way out; never the writer."""
     journal.require("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE", "ETL-PUBLISH")
     say = lambda m: journal.event("etl", m)  # noqa: E731
     aws = Clients(aws)
@@ -335,12 +336,14 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_reader: Callable[[str], tupl
             else:
                 pg_sources.setdefault(spec.source, []).append(spec)
         for source, specs in pg_sources.items():
-            if at is not None:
-                raise UsageError(f"--at: {source} is read from a reader at its own replay point; a PostgreSQL source "
-                                 "cannot be exported at a chosen time yet")
-            dsn, label = open_reader(source)
-            say(f"{', '.join(s.name for s in specs)}: one snapshot of {label}")
-            batches += retrying(f"extract from {label}", lambda: extract_pg(dsn, label, specs, work), say)
+            modes = {s.extract for s in specs}
+            if len(modes) > 1:
+                raise UsageError(f"pipeline {pipeline.name}: the tables of {source} share one snapshot; declare one extract "
+                                 f"for all of them (found {', '.join(sorted(modes))})")
+            clone = at is not None or "clone" in modes
+            with open_source(source, at, clone, say) as (dsn, label, clone_of):
+                say(f"{', '.join(s.name for s in specs)}: one snapshot of {label}")
+                batches += retrying(f"extract from {label}", lambda: extract_pg(dsn, label, specs, work, clone_of), say)
         for b in batches:
             rows = b.spool.rows if b.spool else 0
             say(f"{b.spec.name}: {rows} rows at {b.at.isoformat()} ({b.source_rows} at the source)")

@@ -84,7 +84,7 @@ def client(cli: Cli, service: str) -> Any:
 
 
 def run(cli: Cli, *args: str) -> tuple[int, dict[str, Any]]:
-    result = cli("etl", "run", *args, "--json")
+    result = cli("--debug", "etl", "run", *args, "--json")
     assert result.stdout, result.stderr
     return result.exit_code, json.loads(result.stdout)
 
@@ -111,6 +111,31 @@ def test_a_run_publishes_exactly_the_source_rows_and_athena_reads_them(etl_lab: 
     day, scanned_day = athena_count(etl_lab, "orders", "WHERE created_at_date = DATE '2026-01-02'")
     assert (total, day) == (ORDERS, 48)
     assert 0 < scanned_day < scanned_all / 20, (scanned_day, scanned_all)  # one partition of 63 read
+
+
+def test_a_run_at_a_past_t_reads_a_clone_made_at_t_and_deletes_it(etl_lab: Cli) -> None:
+    """--at on a PostgreSQL source: a clone at T, not the reader's present. Orders added after T are not in
+    the batch (the negative control: the reader, read just before, has them)."""
+    import time
+
+    from ops.lab.pg import pgrestore
+
+    time.sleep(1.0)
+    with psycopg.connect(writer_dsn(etl_lab)) as conn:
+        at = conn.execute("SELECT now()").fetchone()[0]
+    time.sleep(1.0)
+    sql(etl_lab, f"INSERT INTO {SCHEMA}.orders SELECT i, 1, 'new', 1, now() FROM generate_series({ORDERS} + 1, {ORDERS} + 7) i")
+    try:
+        code, report = run(etl_lab, "shop", "--at", at.isoformat())
+    finally:
+        sql(etl_lab, f"DELETE FROM {SCHEMA}.orders WHERE id > {ORDERS}")
+    assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
+    assert report["measurements"]["rows.orders"] == ORDERS, report["measurements"]
+    assert any("clone" in e["message"] for e in report["events"]), [e["message"] for e in report["events"]]
+    cluster = pgcluster.get(etl_lab.lab_dir)
+    assert cluster is not None
+    left = [p.name for p in pgrestore.restores_dir(cluster).glob("*")] if pgrestore.restores_dir(cluster).exists() else []
+    assert left == [], left  # the clone was deleted
 
 
 def test_bad_rows_are_caught_and_the_batch_is_quarantined_not_published(etl_lab: Cli) -> None:
