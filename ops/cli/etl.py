@@ -141,7 +141,6 @@ def query(pipeline_name: str, sql: str, engine: str, max_bytes: int, timeout_s: 
                            None, timeout_s, max_bytes)
     else:
         from ops.etl import lake
-        from ops.etl.check import download
         from ops.etl.lakequery import query_local
 
         work = Path(tempfile.mkdtemp(prefix="dbops-etl-query-"))
@@ -151,7 +150,7 @@ def query(pipeline_name: str, sql: str, engine: str, max_bytes: int, timeout_s: 
             for spec in pipeline.tables:
                 manifest = lake.latest(s3, lake.Place(pipeline.destination.bucket, pipeline.destination.prefix, spec.name))
                 if manifest is not None and manifest["files"]:
-                    tables[spec.name] = download(s3, pipeline.destination.bucket, manifest, work)
+                    tables[spec.name] = lake.download(s3, pipeline.destination.bucket, manifest, work)
             result = query_local(sql, tables)
         finally:
             shutil.rmtree(work, ignore_errors=True)

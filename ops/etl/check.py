@@ -7,7 +7,6 @@ count the manifest recorded at T. Nothing is written to the lake.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from datetime import datetime
@@ -19,25 +18,6 @@ import pyarrow.dataset as pads
 from ops.etl import lake, quality
 from ops.etl.config import Pipeline
 from ops.report import derive_status
-
-
-def download(s3: Any, bucket: str, manifest: dict[str, Any], root: Path) -> Path:
-    """The batch's files under root, as the manifest lists them; a file missing or changed is an error."""
-    from ops.errors import CannotRun
-
-    data = root / manifest["table"]
-    prefix = manifest["files"][0]["key"].split(f"batch={manifest['batch']}/", 1)[0] + f"batch={manifest['batch']}/" if manifest["files"] else ""
-    for f in manifest["files"]:
-        try:
-            body = s3.get_object(Bucket=bucket, Key=f["key"])["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            raise CannotRun(f"s3://{bucket}/{f['key']} is listed by batch {manifest['batch']}'s manifest but missing") from None
-        if hashlib.md5(body).hexdigest() != f["md5"]:  # noqa: S324 — integrity, not security
-            raise CannotRun(f"s3://{bucket}/{f['key']} differs from its manifest's MD5: the published batch was changed")
-        path = data / f["key"][len(prefix):]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(body)
-    return data
 
 
 def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
@@ -53,7 +33,7 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
             if manifest is None:
                 journal.event("check", f"{spec.name}: nothing published yet")
                 continue
-            root = download(s3, pipeline.destination.bucket, manifest, work)
+            root = lake.download(s3, pipeline.destination.bucket, manifest, work)
             partition = manifest.get("partition")
             tables[spec.name] = pads.dataset(str(root), format="parquet", partitioning="hive" if partition else None).to_table() \
                 if manifest["files"] else None

@@ -272,3 +272,22 @@ def register(glue: Any, database: str, place: Place, batch: str, columns: dict[s
 
 def glue_type(declared: str) -> str:
     return GLUE_TYPES.get(declared, declared)  # decimal(P,S) is the same in both
+
+
+def download(s3: Any, bucket: str, manifest: dict[str, Any], root: Path) -> Path:
+    """The batch's files under root, as the manifest lists them; a file missing or changed is an error."""
+    from ops.errors import CannotRun
+
+    data = root / manifest["table"]
+    prefix = manifest["files"][0]["key"].split(f"batch={manifest['batch']}/", 1)[0] + f"batch={manifest['batch']}/" if manifest["files"] else ""
+    for f in manifest["files"]:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=f["key"])["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            raise CannotRun(f"s3://{bucket}/{f['key']} is listed by batch {manifest['batch']}'s manifest but missing") from None
+        if hashlib.md5(body).hexdigest() != f["md5"]:  # noqa: S324 — integrity, not security
+            raise CannotRun(f"s3://{bucket}/{f['key']} differs from its manifest's MD5: the published batch was changed")
+        path = data / f["key"][len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    return data

@@ -377,3 +377,50 @@ def test_a_query_over_the_lake_answers_the_same_on_athena_and_duckdb(seeded_lab:
         f["bytes"] for f in lake.latest(client(seeded_lab, "s3"), lake.Place(BUCKET, "lake/seeded", "seeded_orders"))["files"])
     refused = seeded_lab("etl", "query", "seeded", sql_text, "--max-bytes", "1")
     assert refused.exit_code != 0 and refused.stdout == "", refused.output
+
+
+def test_a_later_run_is_an_incremental_export_merged_into_the_previous_batch(events_lab: Cli) -> None:
+    """The second export of a table is incremental (the lab's minimum period lowered from the service's 15
+    minutes to 1 s): the batch is the previous one with the period's puts, updates and deletes, exactly the
+    table's items, one per key. Negative control: with the service's 15 minutes, the same run is refused an
+    incremental export and exports the table whole."""
+    import time
+
+    from ops.lab.aws import emulator, settings
+
+    endpoint = emulator.endpoint(events_lab.lab_dir)
+    assert endpoint
+    s3, ddb = client(events_lab, "s3"), client(events_lab, "dynamodb")
+    code, first = run(events_lab, "events")
+    assert code == 0, first["summary"]
+    time.sleep(1.5)
+    code, refused = run(events_lab, "events")
+    assert code == 0, refused["summary"]
+    assert any("incremental export was refused" in e["message"] for e in refused["events"])
+    assert lake.latest(s3, lake.Place(BUCKET, "events", "events"))["export"] == "full"
+    ddb.put_item(TableName=EVENTS, Item={"pk": {"S": "n001"}, "kind": {"S": "click"}, "amount": {"N": "7"}})
+    ddb.put_item(TableName=EVENTS, Item={"pk": {"S": "e001"}, "kind": {"S": "view"}, "amount": {"N": "99"}})
+    ddb.delete_item(TableName=EVENTS, Key={"pk": {"S": "e002"}})
+    time.sleep(1.5)
+    settings.remote(endpoint, {"ddb_export_min_incremental_s": 1})
+    try:
+        code, second = run(events_lab, "events")
+    finally:
+        settings.remote(endpoint, {"ddb_export_min_incremental_s": 900})
+    assert code == 0, second["summary"] + json.dumps(second["checks"], indent=1)
+    manifest = lake.latest(s3, lake.Place(BUCKET, "events", "events"))
+    assert manifest is not None and manifest["export"] == "incremental" and manifest["chain"] == 1, manifest
+    reconciled = {c["id"]: c for c in second["checks"]}["ETL-RECONCILE"]
+    assert "incremental since" in reconciled["detail"], reconciled
+    items = {i["pk"]["S"]: (i.get("kind", {}).get("S"), float(i["amount"]["N"]) if "amount" in i else None)
+             for page in ddb.get_paginator("scan").paginate(TableName=EVENTS) for i in page["Items"]}
+    import duckdb
+
+    work = Path(traversable_tmpdir("dbops-etl-incr-"))
+    try:
+        root = lake.download(s3, BUCKET, manifest, work)
+        rows = duckdb.connect().execute(f"SELECT pk, kind, amount FROM read_parquet('{root}/**/*.parquet')").fetchall()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert {r[0]: (r[1], r[2]) for r in rows} == items and len(rows) == len(items), (len(rows), len(items))
+    assert items["e001"] == ("view", 99.0) and "e002" not in items and "n001" in items
