@@ -100,7 +100,7 @@ def flat_copy(published: Path, into: Path) -> lake.Spool:
 def publish_flat(lab: Lab, flat: lake.Spool) -> None:
     place = lake.Place(BUCKET, "bench", FLAT)
     lake.upload(lab.client("s3"), flat, BUCKET, place.data("flat"))
-    lake.register(lab.client("glue"), DATABASE, place, "flat", flat.columns, None, [])
+    lake.register(lab.client("glue"), DATABASE, place, "flat", flat.columns, None, [], "benchmark")
 
 
 def main() -> None:

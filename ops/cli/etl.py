@@ -13,6 +13,7 @@ from ops.cli.context import app, emit, finish, require_write
 from ops.cli.options import env_option, json_option, report_dir_option, report_options
 
 KIND = "etl"
+RUN_LEASE_HOURS = 6.0  # longer than any run; a run killed with -9 leaves it to expire (or to `dbops janitor`)
 
 
 @click.group()
@@ -42,6 +43,7 @@ def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: 
     from ops.cli.drill import parse_time
     from ops.drills.common import guarded, interruptible
     from ops.etl.clone import clone_at
+    from ops.lease import ledger_for, new_drill_id
     from ops.etl.run import run_pipeline
     from ops.query.endpoints import endpoint_of
     from ops.report import Journal
@@ -65,7 +67,9 @@ def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: 
 
     journal = Journal(KIND, f"pipeline:{pipeline.name}", env.name)
     with interruptible():
-        report = guarded(journal, lambda: run_pipeline(pipeline, aws, open_source, when, journal), app().debug)
+        # One run of a pipeline at a time, on any host: two would interleave their Glue switches.
+        with ledger_for(cfg, env).acquire(f"etl:{pipeline.name}", new_drill_id("etl"), hours=RUN_LEASE_HOURS):
+            report = guarded(journal, lambda: run_pipeline(pipeline, aws, open_source, when, journal), app().debug)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 
@@ -131,6 +135,7 @@ def query(pipeline_name: str, sql: str, engine: str, max_bytes: int, timeout_s: 
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
     pipeline = _pipeline(pipeline_name)
+    _read_only(sql, {t.name for t in pipeline.tables})
     aws = Aws.for_env(cfg, env)
     if engine == "athena":
         from ops.etl.athena import run_query, to_athena
@@ -161,3 +166,32 @@ def query(pipeline_name: str, sql: str, engine: str, max_bytes: int, timeout_s: 
              f"({len(result.rows)} row(s), {result.scanned_bytes} bytes scanned, {result.elapsed_ms} ms on {engine})"]
     emit({"columns": list(result.columns), "rows": rows, "scanned_bytes": result.scanned_bytes, "elapsed_ms": result.elapsed_ms,
           "engine": engine}, as_json, "\n".join(lines))
+
+
+def _read_only(sql: str, tables: set[str]) -> None:
+    """One SELECT (or WITH ... SELECT, or a set operation of them) over the pipeline's tables: nothing that
+    writes, no file or table function, no other table."""
+    import sqlglot
+    from sqlglot import exp
+
+    from ops.errors import UsageError
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise UsageError(f"the query does not parse: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1 or not isinstance(statements[0], (exp.Select, exp.SetOperation)):
+        kind = type(statements[0]).__name__ if len(statements) == 1 else f"{len(statements)} statements"
+        raise UsageError(f"etl query runs one SELECT only, not {kind}")
+    tree = statements[0]
+    writes = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Copy, exp.Merge, exp.Alter)
+    if any(tree.find_all(*writes)):
+        raise UsageError("etl query reads only: the query writes")
+    named = tables | {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for t in tree.find_all(exp.Table):
+        if not isinstance(t.this, exp.Identifier) or t.name not in named:
+            raise UsageError(f"etl query reads the pipeline's tables only ({', '.join(sorted(tables))}), not {t.sql('duckdb')}")
+    for f in tree.find_all(exp.Func):
+        name = (f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
+        if name.startswith(("read_", "readcsv", "readparquet", "readjson", "glob", "sniff", "parquet_", "query")):
+            raise UsageError(f"etl query reads the pipeline's tables only: no file or table functions ({name})")

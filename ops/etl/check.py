@@ -28,9 +28,11 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
     work = Path(tempfile.mkdtemp(prefix="dbops-etl-check-"))
     try:
         tables, counts, keys, ats, schemas = {}, {}, {}, [], {}
+        unpublished: list[str] = []
         for spec in pipeline.tables:
             manifest = lake.latest(s3, lake.Place(pipeline.destination.bucket, pipeline.destination.prefix, spec.name))
             if manifest is None:
+                unpublished.append(spec.name)
                 journal.event("check", f"{spec.name}: nothing published yet")
                 continue
             root = lake.download(s3, pipeline.destination.bucket, manifest, work)
@@ -57,6 +59,8 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
         status = {"pass": "pass", "fail": "fail"}.get(verdict.status, "unknown")
         journal.check("ETL-QUALITY", status, "; ".join([*verdict.failed, *verdict.not_measured]) or
                       f"{len(results)} rule result(s) pass on the published batches")
+        if unpublished:
+            journal.check("ETL-PUBLISHED", "unknown", f"never published: {', '.join(unpublished)}: not checked", objective=True)
         final = derive_status(journal.checks, journal.required)
         return journal.finish(summary=f"{final.upper()}: pipeline {pipeline.name}: data quality of the published batches")
     finally:

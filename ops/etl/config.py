@@ -31,6 +31,7 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # a Glue/Athena table or column name
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 CONTRACTS = ("evolve", "freeze", "discard_columns")
 EXTRACTS = ("reader", "clone")
+KEY_TYPES = ("string", "bigint", "int", "date")
 SOURCE_KINDS = ("aurora", "localpg", "dynamodb")
 PG_TABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -134,6 +135,10 @@ def _spec(name: str, table: Any, where: str) -> TableSpec:
         key = [key]
     if not isinstance(key, list) or not key or not all(isinstance(k, str) and k in columns for k in key):
         raise UsageError(f"{where}.key must name one or more declared columns, got {table.get('key')!r}")
+    odd = [k for k in key if columns[k] not in KEY_TYPES]
+    if odd:
+        raise UsageError(f"{where}.key: {', '.join(odd)} is of type {columns[odd[0]]}; a key column is one of {', '.join(KEY_TYPES)} "
+                         "(its text is the same in PostgreSQL and DuckDB, which the reconciliation's fingerprint compares)")
     part = table.get("partition_by")
     if part is not None and part not in columns:
         raise UsageError(f"{where}.partition_by must name a declared column, got {part!r}")

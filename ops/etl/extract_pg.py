@@ -82,17 +82,23 @@ class Reader:
         except psycopg.OperationalError as exc:
             raise CannotRun(f"cannot connect to {self.label}: {_first_line(exc)}") from None
         self.conn.autocommit = True
-        row = self.conn.execute("SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp(), "
-                                "coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port'), "
-                                "pg_postmaster_start_time()").fetchone()
+        try:
+            row = self.conn.execute("SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp(), "
+                                    "coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port'), "
+                                    "pg_postmaster_start_time()").fetchone()
+        except psycopg.errors.FeatureNotSupported as exc:
+            # Aurora's readers do not report a replay point (0A000): T could not be named for a reader snapshot.
+            self.conn.close()
+            raise CannotRun(f"{self.label} does not report its replay point ({_first_line(exc)}): declare "
+                            'extract = "clone" for its tables (a clone at a known T)') from None
         refused = self._refusal(*row)
         if refused:
             self.conn.close()
             raise CannotRun(refused)
         self.at = self.clone_of.astimezone(timezone.utc) if self.clone_of else row[1].astimezone(timezone.utc)
         self.server = row[2]
-        self.conn.autocommit = False
         self.conn.execute("SET TIME ZONE 'UTC'")
+        # An explicit transaction on an autocommit connection: closing the connection ends it.
         self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         self.conn.execute("SELECT 1")  # the snapshot is taken by the transaction's first statement
         return self

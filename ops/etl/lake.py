@@ -36,12 +36,16 @@ READS = declare(  # a batch's manifest and files, read back
     "etl.lake-reads",
     need("s3:GetObject", "lake-object"),
     need("s3:ListObjectsV2", "lake-bucket", "s3:ListBucket"),
+    need("s3:GetObject", "kms-key", "kms:Decrypt"),  # the lake's bucket encrypts with its own key (SSE-KMS)
 )
 PUBLISH = declare(
     "etl.lake-publish",
     need("s3:PutObject", "lake-object"),
     *(need(f"glue:{call}", "glue-table") for call in
-      ("GetTable", "CreateTable", "UpdateTable", "GetPartitions", "BatchCreatePartition", "BatchDeletePartition")),
+      ("GetTable", "CreateTable", "UpdateTable", "GetPartitions", "BatchCreatePartition",
+       "BatchUpdatePartition", "BatchDeletePartition")),
+    # The lake's bucket encrypts with its own key (SSE-KMS): writing and reading its objects use the key.
+    need("s3:PutObject", "kms-key", "kms:GenerateDataKey"),
 )
 
 ROWS_PER_FILE = 1_000_000
@@ -86,6 +90,12 @@ def spool(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str
           sort_by: tuple[str, ...]) -> Spool:
     """Write the batches as Parquet under root, partitioned (partition_column) and sorted within each file by
     `sort_by`, streaming: memory holds one batch, not the table."""
+    return sort(spool_raw(batches, root, declared, partition_by), sort_by)
+
+
+def spool_raw(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str], partition_by: str | None) -> Spool:
+    """The first pass: partitioned files as the batches stream in, unsorted (under root/_raw). A source's snapshot
+    needs to stay open only this long: sort() runs after it is closed."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
@@ -95,9 +105,6 @@ def spool(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str
         columns[part] = "date"
     raw = root / "_raw"
     counted = _Counted(_with_partition(batches, partition_by, part))
-    # First pass: partitioned files as the batches stream in; second: each partition sorted by the key into one
-    # file (sorted files let the engines skip row groups by their min/max), sorted by DuckDB within a bounded
-    # memory that spills to disk.
     stream = iter(counted)
     head, n = next(stream, None), 0
     while head is not None:
@@ -107,20 +114,37 @@ def spool(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str
                            existing_data_behavior="overwrite_or_ignore", max_rows_per_file=ROWS_PER_FILE,
                            max_rows_per_group=min(ROWS_PER_FILE, 1 << 20), max_partitions=MAX_PARTITIONS)
         head, n = next(stream, None), n + 1
-    out = Spool(root / "data", columns, part, rows=counted.rows)
-    out.root.mkdir()
+    if counted.rows == 0:
+        # An empty source is an empty batch of the declared columns (judged as such), not a batch without columns.
+        import pyarrow.parquet as pq
+        from ops.etl.types import arrow_type
+
+        raw.mkdir()
+        pq.write_table(pa.table({c: pa.array([], arrow_type(t)) for c, t in declared.items()}), raw / "part-empty.parquet")
+        part = None
+        columns = dict(declared)
+    return Spool(root, columns, part, rows=counted.rows)
+
+
+def sort(raw: Spool, sort_by: tuple[str, ...]) -> Spool:
+    """The second pass: each partition sorted by the key into one file (sorted files let the engines skip row
+    groups by their min/max), by DuckDB within a bounded memory that spills to disk."""
     import duckdb
 
-    con = duckdb.connect(config={"memory_limit": SORT_MEMORY, "temp_directory": str(root / "_sort"), "threads": 2})
-    dirs = sorted({p.parent for p in raw.rglob("*.parquet")})
+    root = raw.root
+    out = Spool(root / "data", raw.columns, raw.partition, rows=raw.rows)
+    out.root.mkdir()
+    con = duckdb.connect(config={"memory_limit": SORT_MEMORY, "temp_directory": str(root / "_sort"), "threads": 2,
+                                 "autoload_known_extensions": False, "autoinstall_known_extensions": False})
+    dirs = sorted({p.parent for p in (root / "_raw").rglob("*.parquet")})
     order = ", ".join(f'"{c}"' for c in sort_by)
     for d in dirs:
-        target = out.root / d.relative_to(raw)
+        target = out.root / d.relative_to(root / "_raw")
         target.mkdir(parents=True, exist_ok=True)
         con.execute(f"COPY (SELECT * FROM read_parquet({_literal(str(d / '*.parquet'))}, hive_partitioning = false) "
                     f"ORDER BY {order}) TO {_literal(str(target / 'part-0.parquet'))} (FORMAT parquet, COMPRESSION zstd)")
     con.close()
-    shutil.rmtree(raw, ignore_errors=True)
+    shutil.rmtree(root / "_raw", ignore_errors=True)
     shutil.rmtree(root / "_sort", ignore_errors=True)
     out.files = sorted(out.root.rglob("*.parquet"))
     return out
@@ -198,12 +222,21 @@ class Place:
 
 
 def published(s3: Any, place: Place, batch: str) -> dict[str, Any] | None:
-    """The batch's manifest, or None when the batch was never published."""
-    try:
-        body = s3.get_object(Bucket=place.bucket, Key=place.manifest(batch))["Body"].read()
-    except s3.exceptions.NoSuchKey:
+    """The batch's manifest, or None when the batch was never published. Asked by listing its key first: where
+    s3:ListBucket is granted under the lake's prefixes only, a GetObject of a missing key answers 403, not 404."""
+    key = place.manifest(batch)
+    listed = s3.list_objects_v2(Bucket=place.bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    if not listed or listed[0]["Key"] != key:
         return None
-    return json.loads(body)
+    return json.loads(s3.get_object(Bucket=place.bucket, Key=key)["Body"].read())
+
+
+def missing_files(s3: Any, bucket: str, manifest: dict[str, Any]) -> list[str]:
+    """The files a manifest lists that are not in the bucket (or not of the size it says)."""
+    prefix = f"{manifest['files'][0]['key'].split('batch=', 1)[0]}batch={manifest['batch']}/" if manifest["files"] else ""
+    there = {o["Key"]: o["Size"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+             for o in page.get("Contents", [])} if prefix else {}
+    return [f["key"] for f in manifest["files"] if there.get(f["key"]) != f["bytes"]]
 
 
 def latest(s3: Any, place: Place) -> dict[str, Any] | None:
@@ -240,8 +273,16 @@ def write_manifest(s3: Any, place: Place, batch: str, manifest: dict[str, Any]) 
 
 
 def register(glue: Any, database: str, place: Place, batch: str, columns: dict[str, str], partition: str | None,
-             values: list[str]) -> None:
-    """Point the Glue table (created if absent) and its partitions at the batch's prefix."""
+             values: list[str], pipeline: str) -> str:
+    """Point the Glue table (created if absent) and its partitions at the batch's prefix: "switched", or "newer"
+    when Glue already points at a later batch (a backfill never turns the catalog back).
+
+    The partitions move first (existing values re-pointed, new ones created, then those the batch lacks deleted;
+    each partition whole at every moment), the table itself last: its dbops:batch names the batch only once every
+    partition is there, so a run killed in between is repaired by the next one. A table this pipeline did not
+    create (no dbops:pipeline naming it) is never replaced."""
+    from ops.errors import CannotRun
+
     location = f"s3://{place.bucket}/{place.data(batch)}"
     storage = {
         "Columns": [{"Name": c, "Type": glue_type(t)} for c, t in columns.items() if c != partition],
@@ -251,23 +292,65 @@ def register(glue: Any, database: str, place: Place, batch: str, columns: dict[s
         "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
     }
     table_input = {"Name": place.table, "TableType": "EXTERNAL_TABLE", "StorageDescriptor": storage,
-                   "Parameters": {"classification": "parquet", "dbops:batch": batch},
+                   "Parameters": {"classification": "parquet", "dbops:batch": batch, "dbops:pipeline": pipeline},
                    "PartitionKeys": [{"Name": partition, "Type": glue_type(columns[partition])}] if partition else []}
     try:
-        glue.get_table(DatabaseName=database, Name=place.table)
-        glue.update_table(DatabaseName=database, TableInput=table_input)
+        current = glue.get_table(DatabaseName=database, Name=place.table)["Table"]
     except glue.exceptions.EntityNotFoundException:
-        glue.create_table(DatabaseName=database, TableInput=table_input)
-    if not partition:
-        return
-    old = [p["Values"] for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=place.table)
-           for p in page["Partitions"]]
-    for i in range(0, len(old), 25):
-        glue.batch_delete_partition(DatabaseName=database, TableName=place.table,
-                                    PartitionsToDelete=[{"Values": v} for v in old[i:i + 25]])
-    parts = [{"Values": [v], "StorageDescriptor": dict(storage, Location=f"{location}{partition}={v}/")} for v in values]
-    for i in range(0, len(parts), 100):
-        glue.batch_create_partition(DatabaseName=database, TableName=place.table, PartitionInputList=parts[i:i + 100])
+        current = None
+    if current is not None:
+        said = current.get("Parameters", {})
+        if said.get("dbops:pipeline") != pipeline:
+            raise CannotRun(f"Glue table {database}.{place.table} is not pipeline {pipeline}'s (its dbops:pipeline is "
+                            f"{said.get('dbops:pipeline') or 'absent'}): it is not replaced")
+        if said.get("dbops:batch", "") > batch:
+            return "newer"
+        had = [k["Name"] for k in current.get("PartitionKeys", [])]
+        if had != [k["Name"] for k in table_input["PartitionKeys"]]:
+            raise CannotRun(f"Glue table {database}.{place.table} is partitioned by {', '.join(had) or 'nothing'}, the batch by "
+                            f"{partition or 'nothing'}: drop or rename the table to publish the new partitioning (its readers' "
+                            "queries change with it)")
+    if current is None:
+        first = dict(table_input, Parameters=dict(table_input["Parameters"], **{"dbops:batch": ""}))
+        glue.create_table(DatabaseName=database, TableInput=first)
+    if partition:
+        _switch_partitions(glue, database, place.table, storage, location, partition, values)
+    glue.update_table(DatabaseName=database, TableInput=table_input)
+    return "switched"
+
+
+def _switch_partitions(glue: Any, database: str, table: str, storage: dict[str, Any], location: str, partition: str,
+                       values: list[str]) -> None:
+    old = {p["Values"][0] for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
+           for p in page["Partitions"]}
+
+    def part(v: str) -> dict[str, Any]:
+        return {"Values": [v], "StorageDescriptor": dict(storage, Location=f"{location}{partition}={v}/")}
+
+    moved = [v for v in values if v in old]
+    for i in range(0, len(moved), 100):
+        _no_errors(glue.batch_update_partition(DatabaseName=database, TableName=table, Entries=[
+            {"PartitionValueList": [v], "PartitionInput": part(v)} for v in moved[i:i + 100]]), "BatchUpdatePartition")
+    added = [v for v in values if v not in old]
+    for i in range(0, len(added), 100):
+        _no_errors(glue.batch_create_partition(DatabaseName=database, TableName=table,
+                                               PartitionInputList=[part(v) for v in added[i:i + 100]]), "BatchCreatePartition")
+    gone = sorted(old - set(values))
+    for i in range(0, len(gone), 25):
+        _no_errors(glue.batch_delete_partition(DatabaseName=database, TableName=table,
+                                               PartitionsToDelete=[{"Values": [v]} for v in gone[i:i + 25]]), "BatchDeletePartition")
+
+
+def _no_errors(answer: dict[str, Any], call: str) -> None:
+    """Glue's batch calls answer 200 with per-partition Errors: one is a failure of the switch."""
+    errors = answer.get("Errors") or []
+    if errors:
+        from ops.errors import CannotRun
+
+        e = errors[0]
+        detail = e.get("ErrorDetail", {})
+        raise CannotRun(f"Glue {call}: {len(errors)} partition(s) failed, e.g. {e.get('PartitionValues')}: "
+                        f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}")
 
 
 def glue_type(declared: str) -> str:
@@ -278,6 +361,10 @@ def download(s3: Any, bucket: str, manifest: dict[str, Any], root: Path) -> Path
     """The batch's files under root, as the manifest lists them; a file missing or changed is an error."""
     from ops.errors import CannotRun
 
+    lost = missing_files(s3, bucket, manifest)
+    if lost:
+        raise CannotRun(f"s3://{bucket}/{lost[0]} is listed by batch {manifest['batch']}'s manifest but missing "
+                        f"({len(lost)} file(s) missing or of another size)")
     data = root / manifest["table"]
     prefix = manifest["files"][0]["key"].split(f"batch={manifest['batch']}/", 1)[0] + f"batch={manifest['batch']}/" if manifest["files"] else ""
     for f in manifest["files"]:

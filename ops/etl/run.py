@@ -145,9 +145,14 @@ def extract_pg(dsn: str, label: str, specs: list[TableSpec], work: Path, clone_o
             batch = TableBatch(spec, snap.at, snap.rows, snap.fingerprint, result)
             if result.passed and result.schema_to_publish is not None:
                 columns = {f.name: contract.declared_name(f.type) or "string" for f in result.schema_to_publish}
-                batch.spool = lake.spool(reader.batches(spec.relation or "", columns), work / spec.name, columns,
-                                         spec.partition_by, spec.key)
+                batch.spool = lake.spool_raw(reader.batches(spec.relation or "", columns), work / spec.name, columns,
+                                             spec.partition_by)
             out.append(batch)
+    # The snapshot is closed before the sort: a reader's open transaction holds back the writer's vacuum
+    # (hot_standby_feedback) and invites recovery conflicts for as long as it lasts.
+    for batch in out:
+        if batch.spool is not None:
+            batch.spool = lake.sort(batch.spool, batch.spec.key)
     return out
 
 
@@ -305,8 +310,13 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
     place = lake.Place(dest.bucket, dest.prefix, b.spec.name)
     batch = lake.batch_id(b.at)
     existing = retrying("s3 GetObject manifest", lambda: lake.published(s3, place, batch), progress)
+    lost = retrying("s3 list", lambda: lake.missing_files(s3, dest.bucket, existing), progress) if existing else []
+    if lost:
+        progress(f"{b.spec.name}: batch {batch} is published but {len(lost)} of its files are missing "
+                 f"(e.g. {lost[0]}): it is written again")
+        existing = None
     if existing is not None:
-        repointed = retrying("glue", lambda: _repair_catalog(glue, dest.database, place, batch, existing), progress)
+        repointed = retrying("glue", lambda: _repair_catalog(glue, dest.database, place, batch, existing, pipeline.name), progress)
         if repointed:
             progress(f"{b.spec.name}: batch {batch} was published but Glue pointed at {repointed}: Glue now points at {batch}")
         return {"batch": batch, "already_published": True, "rows": existing["rows"],
@@ -319,16 +329,19 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
                 "export": "incremental" if b.since else "full", "chain": b.chain, "since": b.since.isoformat() if b.since else None}
     retrying("s3 PutObject manifest", lambda: lake.write_manifest(s3, place, batch, manifest), progress)
     values = _partition_values(files, b.spool.partition)
-    retrying("glue", lambda: lake.register(glue, dest.database, place, batch, b.spool.columns, b.spool.partition, values), progress)
+    switched = retrying("glue", lambda: lake.register(glue, dest.database, place, batch, b.spool.columns, b.spool.partition,
+                                                      values, pipeline.name), progress)
+    if switched == "newer":
+        progress(f"{b.spec.name}: batch {batch} published; Glue stays at a newer batch (a backfill never turns the catalog back)")
     return {"batch": batch, "already_published": False, "rows": b.spool.rows, "files": len(files),
-            "bytes": sum(f["bytes"] for f in files)}
+            "bytes": sum(f["bytes"] for f in files), **({"glue": "newer batch kept"} if switched == "newer" else {})}
 
 
 def _partition_values(files: list[dict[str, Any]], partition: str | None) -> list[str]:
     return sorted({f["key"].split(f"{partition}=", 1)[1].split("/", 1)[0] for f in files}) if partition else []
 
 
-def _repair_catalog(glue: Any, database: str, place: lake.Place, batch: str, manifest: dict[str, Any]) -> str | None:
+def _repair_catalog(glue: Any, database: str, place: lake.Place, batch: str, manifest: dict[str, Any], pipeline: str) -> str | None:
     """Point Glue at a published batch when it points at an older one (or none): the run that wrote the manifest
     stopped before the catalog. Returns the batch Glue pointed at before ("none"), or None when nothing changed.
     A newer batch in Glue stays: a rerun of an older T never turns the catalog back."""
@@ -339,7 +352,7 @@ def _repair_catalog(glue: Any, database: str, place: lake.Place, batch: str, man
     if pointed is not None and pointed >= batch:  # batch ids sort by time
         return None
     lake.register(glue, database, place, batch, manifest["columns"], manifest["partition"],
-                  _partition_values(manifest["files"], manifest["partition"]))
+                  _partition_values(manifest["files"], manifest["partition"]), pipeline)
     return pointed or "none"
 
 

@@ -291,7 +291,7 @@ ORDERS_PIPELINE = f"""
 [pipelines.seeded]
 destination = {{ bucket = "{BUCKET}", prefix = "lake/seeded", database = "{DB}", workgroup = "etl-test" }}
 
-[pipelines.seeded.tables.customers]
+[pipelines.seeded.tables.seeded_customers]
 source = "localpg:lab-pg"
 from = "orders.customers"
 key = ["id"]
@@ -304,7 +304,7 @@ from = "orders.orders"
 key = ["id"]
 partition_by = "created_at"
 columns = {{ id = "bigint", customer_id = "bigint", status = "string", total_cents = "bigint", currency = "string", created_at = "timestamp" }}
-rules = {{ accepted_values = {{ status = ["pending", "shipped", "delivered", "cancelled"] }}, ranges = {{ total_cents = [0, 10000000] }}, references = {{ customer_id = "customers.id" }} }}
+rules = {{ accepted_values = {{ status = ["pending", "shipped", "delivered", "cancelled"] }}, ranges = {{ total_cents = [0, 10000000] }}, references = {{ customer_id = "seeded_customers.id" }} }}
 """
 
 

@@ -63,6 +63,11 @@ def test_a_write_past_the_bound_ends_on_a_whole_batch(tmp_path: Path, monkeypatc
 
 
 @pytest.mark.parametrize("partition_by", [None, "created_at"])
-def test_an_empty_stream_spools_nothing(tmp_path: Path, partition_by: str | None) -> None:
+def test_an_empty_stream_spools_an_empty_table_of_the_declared_columns(tmp_path: Path, partition_by: str | None) -> None:
+    """An empty source is judged as an empty batch (its rules not measured), not as a batch without columns."""
+    import pyarrow.parquet as pq
+
     sp = lake.spool(iter(()), tmp_path / "orders", COLUMNS, partition_by, ("id",))
-    assert (sp.rows, sp.files) == (0, [])
+    assert sp.rows == 0 and sp.partition is None and len(sp.files) == 1
+    table = pq.read_table(sp.files[0])
+    assert table.num_rows == 0 and table.column_names == list(COLUMNS)

@@ -145,7 +145,7 @@ locals {
     {
       Sid      = "ExportTables"
       Effect   = "Allow"
-      Action   = ["dynamodb:ExportTableToPointInTime"]
+      Action   = ["dynamodb:ExportTableToPointInTime", "dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups"]
       Resource = var.export_table_arns
     },
     {
