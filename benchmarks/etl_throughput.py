@@ -1,6 +1,6 @@
 """`dbops etl run` over the lab's orders: rows/s and peak memory, against `psql \\copy` of the same rows.
 
-    .venv/bin/python benchmarks/etl_throughput.py [--rows 1000000 --rows 10000000] [--keep]
+    .venv/bin/python benchmarks/etl_throughput.py [--rows 1000000 --rows 10000000]
 
 On a throwaway lab (lab-pg with one reader, the emulator's S3 and Glue): for each size,
 `dbops lab seed-orders --rows N`, then `dbops etl run` of a pipeline over orders.orders
