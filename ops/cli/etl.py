@@ -156,7 +156,7 @@ def query(pipeline_name: str, sql: str, engine: str, max_bytes: int, timeout_s: 
                 manifest = lake.latest(s3, lake.Place(pipeline.destination.bucket, pipeline.destination.prefix, spec.name))
                 if manifest is not None and manifest["files"]:
                     tables[spec.name] = lake.download(s3, pipeline.destination.bucket, manifest, work)
-            result = query_local(sql, tables)
+            result = query_local(sql, tables, timeout_s)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if result.scanned_bytes > max_bytes:

@@ -106,6 +106,18 @@ def parse(name: str, table: dict[str, Any], source: str) -> Pipeline:
     if not tables:
         raise UsageError(f"{where}.tables declares no table")
     specs = tuple(_spec(t, spec, f"{where}.tables.{t}") for t, spec in tables.items())
+    from ops.etl import quality
+
+    # The rules are checked against the declared columns now, before any source is read (the partition
+    # column a timestamp adds, COLUMN_date, may be ruled too).
+    quality.parse_rules({s.name: s.rules for s in specs if s.rules},
+                        {s.name: {**s.columns, **({f"{s.partition_by}_date": "date"} if s.partition_by and s.columns[s.partition_by] == "timestamp" else {})}
+                         for s in specs}, f"{where}.tables")
+    for source in {s.source for s in specs if s.kind != "dynamodb"}:
+        modes = {s.extract for s in specs if s.source == source}
+        if len(modes) > 1:
+            raise UsageError(f"{where}: the tables of {source} share one snapshot: declare one extract for all of them "
+                             f"(found {', '.join(sorted(modes))})")
     schedule = table.get("schedule")
     if schedule is not None and not isinstance(schedule, str):
         raise UsageError(f"{where}.schedule must be text")

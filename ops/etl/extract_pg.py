@@ -153,15 +153,24 @@ class Reader:
         names = list(columns)
         with self.conn.cursor() as cur:
             with cur.copy(f"COPY (SELECT {select} FROM {_relation(relation, quote)}) TO STDOUT (FORMAT csv)") as copy:
-                reader = pacsv.open_csv(
-                    _CopyStream(copy),
-                    read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_BYTES, use_threads=False),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types={c: _csv_type(t) for c, t in columns.items()}, null_values=[""],
-                        true_values=["t"], false_values=["f"], strings_can_be_null=True, quoted_strings_can_be_null=False))
+                try:
+                    reader = self._csv(copy, names, columns)
+                except pa.ArrowInvalid as exc:
+                    if "Empty CSV" in str(exc):
+                        return  # an empty table: no rows, no batch
+                    raise
                 schema = pa.schema([pa.field(c, arrow_type(t)) for c, t in columns.items()])
                 for batch in reader:
                     yield pa.RecordBatch.from_arrays([_as(b, f.type) for b, f in zip(batch.columns, schema)], schema=schema)
+
+    @staticmethod
+    def _csv(copy: Any, names: list[str], columns: dict[str, str]) -> Any:
+        return pacsv.open_csv(
+            _CopyStream(copy),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_BYTES, use_threads=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: _csv_type(t) for c, t in columns.items()}, null_values=[""],
+                true_values=["t"], false_values=["f"], strings_can_be_null=True, quoted_strings_can_be_null=False))
 
 
 def _relation(relation: str, quote: Any) -> str:

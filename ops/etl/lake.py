@@ -21,11 +21,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+from urllib.parse import quote, unquote
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -41,6 +43,7 @@ READS = declare(  # a batch's manifest and files, read back
 PUBLISH = declare(
     "etl.lake-publish",
     need("s3:PutObject", "lake-object"),
+    need("s3:DeleteObjects", "lake-object", "s3:DeleteObject", why="stray files of a killed attempt under a batch's own prefix"),
     *(need(f"glue:{call}", "glue-table") for call in
       ("GetTable", "CreateTable", "UpdateTable", "GetPartitions", "BatchCreatePartition",
        "BatchUpdatePartition", "BatchDeletePartition")),
@@ -59,6 +62,9 @@ SEPARATOR = "\x1f"
 # Athena's names for the declared types, for the Glue catalog.
 GLUE_TYPES = {"string": "string", "bigint": "bigint", "int": "int", "double": "double", "boolean": "boolean",
               "date": "date", "timestamp": "timestamp"}
+
+
+MANIFEST_NAME = re.compile(r"\d{8}T\d{12}Z\.json")
 
 
 def batch_id(at: datetime) -> str:
@@ -241,11 +247,28 @@ def missing_files(s3: Any, bucket: str, manifest: dict[str, Any]) -> list[str]:
 
 def latest(s3: Any, place: Place) -> dict[str, Any] | None:
     """The newest published batch's manifest (batch ids sort by time), or None."""
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+    keys = [o["Key"].rsplit("/", 1)[1] for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=place.bucket, Prefix=f"{place.prefix}/{place.table}/_manifests/") for o in page.get("Contents", [])]
-    if not keys:
+    batches = [k[: -len(".json")] for k in keys if MANIFEST_NAME.fullmatch(k)]  # nothing else there is a batch
+    if not batches:
         return None
-    return published(s3, place, max(keys).rsplit("/", 1)[1][: -len(".json")])
+    return published(s3, place, max(batches))
+
+
+def strays(s3: Any, bucket: str, prefix: str, files: list[dict[str, Any]]) -> int:
+    """Delete what is under a batch's prefix but not among its files (a killed attempt at the same T with another
+    layout): Glue's locations cover the whole prefix, so a reader would read them. Returns how many."""
+    listed = {f["key"] for f in files}
+    extra = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+             for o in page.get("Contents", []) if o["Key"] not in listed]
+    for i in range(0, len(extra), 1000):
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in extra[i:i + 1000]], "Quiet": True})
+        if answer.get("Errors"):
+            from ops.errors import CannotRun
+
+            e = answer["Errors"][0]
+            raise CannotRun(f"s3://{bucket}/{e.get('Key')}: a stray file of an earlier attempt could not be deleted: {e.get('Code')}")
+    return len(extra)
 
 
 def upload(s3: Any, sp: Spool, bucket: str, prefix: str) -> list[dict[str, Any]]:
@@ -321,16 +344,16 @@ def register(glue: Any, database: str, place: Place, batch: str, columns: dict[s
 
 def _switch_partitions(glue: Any, database: str, table: str, storage: dict[str, Any], location: str, partition: str,
                        values: list[str]) -> None:
-    old = {p["Values"][0] for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
+    old = {quote(p["Values"][0], safe="") for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
            for p in page["Partitions"]}
 
-    def part(v: str) -> dict[str, Any]:
-        return {"Values": [v], "StorageDescriptor": dict(storage, Location=f"{location}{partition}={v}/")}
+    def part(v: str) -> dict[str, Any]:  # v as the path holds it (Hive escapes it); Glue's value is the value itself
+        return {"Values": [unquote(v)], "StorageDescriptor": dict(storage, Location=f"{location}{partition}={v}/")}
 
     moved = [v for v in values if v in old]
     for i in range(0, len(moved), 100):
         _no_errors(glue.batch_update_partition(DatabaseName=database, TableName=table, Entries=[
-            {"PartitionValueList": [v], "PartitionInput": part(v)} for v in moved[i:i + 100]]), "BatchUpdatePartition")
+            {"PartitionValueList": [unquote(v)], "PartitionInput": part(v)} for v in moved[i:i + 100]]), "BatchUpdatePartition")
     added = [v for v in values if v not in old]
     for i in range(0, len(added), 100):
         _no_errors(glue.batch_create_partition(DatabaseName=database, TableName=table,
@@ -338,7 +361,7 @@ def _switch_partitions(glue: Any, database: str, table: str, storage: dict[str, 
     gone = sorted(old - set(values))
     for i in range(0, len(gone), 25):
         _no_errors(glue.batch_delete_partition(DatabaseName=database, TableName=table,
-                                               PartitionsToDelete=[{"Values": [v]} for v in gone[i:i + 25]]), "BatchDeletePartition")
+                                               PartitionsToDelete=[{"Values": [unquote(v)]} for v in gone[i:i + 25]]), "BatchDeletePartition")
 
 
 def _no_errors(answer: dict[str, Any], call: str) -> None:

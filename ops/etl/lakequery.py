@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -87,8 +88,12 @@ def files_read(profile: dict[str, Any]) -> set[str]:
     return read
 
 
-def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]]) -> QueryResult:
-    """Run one DuckDB query over the tables (name -> Hive directory or Parquet files)."""
+MEMORY_LIMIT = "2GB"  # a query that needs more fails (DuckDB spills what it can), never the machine
+
+
+def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], timeout_s: float | None = None) -> QueryResult:
+    """Run one DuckDB query over the tables (name -> Hive directory or Parquet files), in bounded memory, stopped
+    after timeout_s."""
     import duckdb
 
     with tempfile.TemporaryDirectory(prefix="dbops-lakequery-") as scratch:
@@ -96,6 +101,9 @@ def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]]) 
         try:
             con.execute("SET autoinstall_known_extensions=false")
             con.execute("SET autoload_known_extensions=false")
+            con.execute(f"SET memory_limit='{MEMORY_LIMIT}'")
+            con.execute(f"SET temp_directory={_literal(scratch)}")
+            con.execute("SET threads=2")
             sizes: dict[str, int] = {}
             for name, source in tables.items():
                 if not _NAME.fullmatch(name):
@@ -110,12 +118,20 @@ def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]]) 
             con.execute("SET profiling_mode='detailed'")
             con.execute(f"SET profiling_output={_literal(str(profile))}")
             started = time.monotonic()
+            timer = threading.Timer(timeout_s, con.interrupt) if timeout_s else None
+            if timer is not None:
+                timer.start()
             try:
                 cursor = con.execute(sql)
                 rows = tuple(tuple(r) for r in cursor.fetchall())
             except duckdb.Error as exc:
                 first = str(exc).strip().splitlines()[0]
+                if timer is not None and time.monotonic() - started >= timeout_s:
+                    raise QueryFailed(f"DuckDB query stopped after its timeout of {timeout_s:g} s") from None
                 raise QueryFailed(f"DuckDB query failed: {type(exc).__name__}: {first}") from None
+            finally:
+                if timer is not None:
+                    timer.cancel()
             elapsed_ms = int((time.monotonic() - started) * 1000)
             columns = tuple(d[0] for d in cursor.description)
             con.execute("PRAGMA disable_profiling")

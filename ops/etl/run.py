@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -181,6 +181,9 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
     arn, latest, earliest = retrying(f"dynamodb:{spec.source_name}", lambda: dynamodb_at(ddb, spec.source_name), progress)
     t = (at or latest).astimezone(timezone.utc).replace(microsecond=0)
+    if earliest is not None and t < earliest <= latest:
+        # Whole seconds (the API's precision) may round below a window that began within the second.
+        t = min(earliest.replace(microsecond=0) + timedelta(seconds=1) if earliest.microsecond else earliest, latest)
     if t > latest:
         raise UsageError(f"--at {t.isoformat()} is after dynamodb:{spec.source_name}'s latest exportable time {latest.isoformat()}")
     previous = retrying("s3 read of the previous manifest", lambda: lake.latest(s3, lake.Place(bucket, prefix, spec.name)), progress)
@@ -256,13 +259,21 @@ def _judge(batches: list[TableBatch], pipeline: Pipeline, con: Any) -> tuple[lis
     for b in batches:
         b.table = tables.get(b.spec.name)
     schemas = {b.spec.name: dict(b.spool.columns) for b in batches if b.spool is not None}
-    rules = quality.parse_rules({b.spec.name: b.spec.rules for b in batches if b.spec.rules and b.spool is not None},
+    rules = quality.parse_rules({b.spec.name: _with_unique_key(b.spec) for b in batches if b.spool is not None},
                                 schemas, f"pipelines.{pipeline.name}.tables")
     keys = {b.spec.name: list(b.spec.key) for b in batches}
     at = min(b.at for b in batches)
     results = quality.evaluate(con, tables, rules, keys, at, {b.spec.name: b.source_rows for b in batches if b.spool is not None})
     return results, quality.verdict(results, pipeline.min_valid, pipeline.min_complete,
                                     {b.spec.name: b.contract for b in batches})
+
+
+def _with_unique_key(spec: TableSpec) -> dict[str, Any]:
+    """A table's rules with its key unique: the key is the rows' identity, declared or not as a rule."""
+    rules = dict(spec.rules)
+    if not rules.get("unique"):
+        rules["unique"] = list(spec.key)
+    return rules
 
 
 def _reconciled(batches: list[TableBatch]) -> str:
@@ -327,6 +338,9 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
                 "source": b.spec.source, "rows": b.spool.rows, "source_rows": b.source_rows, "fingerprint": str(b.source_fingerprint),
                 "columns": b.spool.columns, "partition": b.spool.partition, "key": list(b.spec.key), "files": files,
                 "export": "incremental" if b.since else "full", "chain": b.chain, "since": b.since.isoformat() if b.since else None}
+    stray = retrying("s3 list", lambda: lake.strays(s3, dest.bucket, place.data(batch), files), progress)
+    if stray:
+        progress(f"{b.spec.name}: {stray} file(s) of an earlier attempt at this T deleted from the batch's prefix")
     retrying("s3 PutObject manifest", lambda: lake.write_manifest(s3, place, batch, manifest), progress)
     values = _partition_values(files, b.spool.partition)
     switched = retrying("glue", lambda: lake.register(glue, dest.database, place, batch, b.spool.columns, b.spool.partition,
