@@ -37,7 +37,7 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
                 continue
             root = lake.download(s3, pipeline.destination.bucket, manifest, work)
             partition = manifest.get("partition")
-            tables[spec.name] = pads.dataset(str(root), format="parquet", partitioning="hive" if partition else None).to_table() \
+            tables[spec.name] = pads.dataset(str(root), format="parquet", partitioning=lake.hive(partition, manifest["columns"])).to_table() \
                 if manifest["files"] else None
             counts[spec.name] = int(manifest.get("source_rows", manifest["rows"]))
             keys[spec.name] = list(spec.key)

@@ -89,7 +89,17 @@ class Spool:
     files: list[Path] = field(default_factory=list)
 
     def dataset(self) -> pads.Dataset:
-        return pads.dataset(str(self.root), format="parquet", partitioning="hive" if self.partition else None)
+        return pads.dataset(str(self.root), format="parquet", partitioning=hive(self.partition, self.columns))
+
+
+def hive(partition: str | None, columns: dict[str, str]) -> pads.Partitioning | None:
+    """The partitioning of a batch's files, its column of its declared type (not guessed from the paths: a
+    string partition '007' stays '007')."""
+    if not partition:
+        return None
+    from ops.etl.types import arrow_type
+
+    return pads.partitioning(pa.schema([pa.field(partition, arrow_type(columns[partition]))]), flavor="hive")
 
 
 def spool(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str], partition_by: str | None,

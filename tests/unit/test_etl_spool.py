@@ -71,3 +71,16 @@ def test_an_empty_stream_spools_an_empty_table_of_the_declared_columns(tmp_path:
     assert sp.rows == 0 and sp.partition is None and len(sp.files) == 1
     table = pq.read_table(sp.files[0])
     assert table.num_rows == 0 and table.column_names == list(COLUMNS)
+
+
+def test_a_string_partition_of_digits_reads_back_as_the_declared_string(tmp_path: Path) -> None:
+    """Hive paths hold '007' and '10': read back by the declared type, not guessed as integers."""
+    import pyarrow as pa
+
+    columns = {"id": "bigint", "code": "string"}
+    batch = pa.RecordBatch.from_pydict({"id": [1, 2, 3], "code": ["007", "10", "007"]},
+                                       schema=pa.schema([("id", pa.int64()), ("code", pa.string())]))
+    sp = lake.spool(iter([batch]), tmp_path / "codes", columns, "code", ("id",))
+    table = sp.dataset().to_table()
+    assert table.schema.field("code").type == pa.string()
+    assert sorted(zip(table.column("id").to_pylist(), table.column("code").to_pylist())) == [(1, "007"), (2, "10"), (3, "007")]

@@ -35,6 +35,7 @@ from typing import Any
 from ops.lab.aws import settings
 
 MIN_RUNTIME = "athena_min_runtime_ms"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 MAX_PAGE = 1000
 KEPT_RUNS = 500  # settled runs kept for GetQueryExecution and GetQueryResults; older ones are forgotten
 CUTOFF_REASON = "Bytes scanned limit was exceeded"
@@ -141,7 +142,9 @@ def _load(con: Any, scans: dict[tuple[str, str], Any], run: Run) -> None:
             con.register(f"__object{n}", data)
             parts = [f'CAST("{present[c]}" AS {duck_type(t)}) AS "{c}"' if c in present
                      else f'CAST(NULL AS {duck_type(t)}) AS "{c}"' for c, t in table.columns]
-            parts += [f"CAST({_literal(values[k])} AS {duck_type(t)}) AS \"{k}\"" for k, t in table.partition_keys]
+            # Hive's name for a NULL partition value, which Athena reads as NULL.
+            parts += [f"CAST({'NULL' if values[k] == HIVE_NULL else _literal(values[k])} AS {duck_type(t)}) AS \"{k}\""
+                      for k, t in table.partition_keys]
             selects.append(f"SELECT {', '.join(parts)} FROM __object{n}")
             n += 1
         if not selects:
