@@ -303,6 +303,14 @@ def test_an_aurora_clone_left_by_a_killed_run_is_found_by_its_tags_when_its_reco
     cannot be read or was lost. RDS keeps the cluster's identifier in lower case, the tag the id as given."""
     cli, aws, arn = aurora_lab
     rds = aws.client("rds")
+    # A commit the archive holds before the clone is asked for (archive_timeout 10 s), as in the test above.
+    writer = aurora_cluster(aws)["Endpoint"]
+    with psycopg.connect(make_conninfo(host=writer, port=5432, user=AUR_USER, password=AUR_PASSWORD, dbname="app",
+                                       sslmode="require", connect_timeout=3), autocommit=True) as conn:
+        committed = conn.execute("SELECT clock_timestamp() FROM pg_catalog.txid_current() t").fetchone()[0]
+    deadline = time.monotonic() + 60
+    while (aurora_cluster(aws).get("LatestRestorableTime") or committed) <= committed and time.monotonic() < deadline:
+        time.sleep(1)
     kill_inside_the_block(cli, f"aurora:{AURORA}", "latest", arn)
     [record] = lab_ledger(cli.lab_dir).records()
     lab_ledger(cli.lab_dir).delete_record(record.drill_id)
