@@ -173,7 +173,7 @@ def test_a_partition_predicate_reads_only_its_partitions(alab: Cli, lake: dict[s
     assert unpruned.scanned_bytes == sum(sizes.values())
 
 
-def test_the_workgroup_cutoff_fails_a_query_that_scans_more(alab: Cli) -> None:
+def test_the_workgroup_cutoff_fails_a_query_that_scans_more(alab: Cli, lake: dict[str, Any]) -> None:
     """BytesScannedCutoffPerQuery takes 10 MB at least: three partitions of ~4 MB each."""
     s3, glue, athena_api = client(alab, "s3"), client(alab, "glue"), client(alab, "athena")
     create_table(glue, "blobs", [("id", "bigint"), ("payload", "binary")], [("day", "string")])
