@@ -53,9 +53,7 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
         con = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
         results = quality.evaluate(con, present, rules, keys, min(ats), counts)
         verdict = quality.verdict(results, pipeline.min_valid, pipeline.min_complete)
-        from ops.etl.run import _rule
-
-        journal.details["quality"] = [_rule(r) for r in results]
+        journal.details["quality"] = [r.as_report() for r in results]
         status = {"pass": "pass", "fail": "fail"}.get(verdict.status, "unknown")
         journal.check("ETL-QUALITY", status, "; ".join([*verdict.failed, *verdict.not_measured]) or
                       f"{len(results)} rule result(s) pass on the published batches")

@@ -102,6 +102,12 @@ class RuleResult:
     def name(self) -> str:
         return f"{self.table}.{self.rule}({', '.join(self.columns)})" if self.columns else f"{self.table}.{self.rule}"
 
+    def as_report(self) -> dict[str, Any]:
+        """The rule's result as a report holds it: failing rows by their keys only, as text."""
+        return {"rule": self.name, "checked": self.checked, "failing": self.failing, "pass_rate": self.pass_rate,
+                "not_measured": self.not_measured, "failing_keys": [list(map(str, k)) for k in self.failing_keys],
+                "detail": self.detail}
+
 
 @dataclass(frozen=True)
 class Verdict:

@@ -378,14 +378,9 @@ def quarantine(aws: Any, pipeline: Pipeline, b: TableBatch, why: list[str], resu
     if b.spool is not None:
         lake.upload(s3, b.spool, dest.bucket, prefix + "data/")
     report = {"table": b.spec.name, "at": b.at.isoformat(), "why": why,
-              "rules": [_rule(r) for r in results if r.table == b.spec.name]}
+              "rules": [r.as_report() for r in results if r.table == b.spec.name]}
     s3.put_object(Bucket=dest.bucket, Key=prefix + "verdict.json", Body=json.dumps(report, indent=1, default=str).encode())
     return f"s3://{dest.bucket}/{prefix}"
-
-
-def _rule(r: quality.RuleResult) -> dict[str, Any]:
-    return {"rule": r.name, "checked": r.checked, "failing": r.failing, "pass_rate": r.pass_rate,
-            "not_measured": r.not_measured, "failing_keys": [list(map(str, k)) for k in r.failing_keys], "detail": r.detail}
 
 
 def work_dir() -> Path:
@@ -448,7 +443,7 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
             differences: list[str] = []
         else:
             results, verdict = judge(batches, pipeline)
-            journal.details["quality"] = [_rule(r) for r in results]
+            journal.details["quality"] = [r.as_report() for r in results]
             q_status = {"pass": "pass", "fail": "fail"}.get(verdict.status, "unknown")
             journal.check("ETL-QUALITY", q_status, "; ".join([*verdict.failed, *verdict.not_measured]) or
                           f"{len(results)} rule result(s) pass (valid >= {pipeline.min_valid:.0%}, complete >= {pipeline.min_complete:.0%})")
