@@ -4,7 +4,7 @@
 
 On a throwaway lab (lab-pg with one reader, the emulator's S3 and Glue): for each size,
 `dbops lab seed-orders --rows N`, then `dbops etl run` of a pipeline over orders.orders
-(partitioned by day, keyed by id, five rules) and orders.customers, as a child process, and
+(partitioned by month, keyed by id, five rules) and orders.customers, as a child process, and
 `psql \\copy (SELECT ...) TO file.csv` of the same columns from the same reader: the floor, what
 reading the rows out of PostgreSQL costs with nothing done to them. Peak RSS of each child is its
 ru_maxrss from wait4(). The criterion: the etl run's peak RSS at the largest size at most 1.5x the
@@ -47,6 +47,7 @@ source = "localpg:lab-pg"
 from = "orders.orders"
 key = ["id"]
 partition_by = "created_at"
+partition_grain = "month"
 columns = {{ {", ".join(f'{c} = "{t}"' for c, t in ORDER_COLUMNS.items())} }}
 rules = {{ not_null = ["customer_id", "created_at"], unique = ["id"], accepted_values = {{ status = ["delivered", "shipped", "pending", "cancelled"] }}, ranges = {{ total_cents = [0, 10000000] }}, references = {{ customer_id = "customers.id" }} }}
 """

@@ -15,14 +15,12 @@ from typing import Any
 
 import pyarrow.dataset as pads
 
-from ops.etl import lake, quality
+from ops.etl import duck, lake, quality
 from ops.etl.config import Pipeline
 from ops.report import derive_status
 
 
 def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
-    import duckdb
-
     journal.require("ETL-QUALITY")
     s3 = aws.client("s3")
     work = Path(tempfile.mkdtemp(prefix="dbops-etl-check-"))
@@ -50,7 +48,7 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
             return journal.finish(summary=f"INCONCLUSIVE: pipeline {pipeline.name}: nothing published")
         rules = quality.parse_rules({s.name: s.rules for s in pipeline.tables if s.rules and s.name in schemas}, schemas,
                                     f"pipelines.{pipeline.name}.tables")
-        con = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
+        con = duck.connect()
         results = quality.evaluate(con, present, rules, keys, min(ats), counts)
         verdict = quality.verdict(results, pipeline.min_valid, pipeline.min_complete)
         journal.details["quality"] = [r.as_report() for r in results]

@@ -10,6 +10,7 @@
     from = "orders.orders"                          # PostgreSQL: schema.table
     key = ["id"]                                    # the rows' identity: unique, reconciled by fingerprint
     partition_by = "created_at"                     # a date or timestamp column (by UTC day) or any declared column
+    partition_grain = "month"                       # day (default) | month: a date or timestamp's partition size
     contract = "freeze"                             # evolve | freeze | discard_columns (ops.etl.contract)
     extract = "reader"                              # reader | clone: a fast clone at T (ops.etl.clone), for large tables
     columns = { id = "bigint", status = "string", created_at = "timestamp" }
@@ -32,6 +33,10 @@ BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 CONTRACTS = ("evolve", "freeze", "discard_columns")
 EXTRACTS = ("reader", "clone")
 KEY_TYPES = ("string", "bigint", "int", "date")
+# A date or timestamp column partitions by its UTC day or month, in a date column of its own (COLUMN_date, the
+# day; COLUMN_month, the month's first day). A partition should hold enough rows to be worth a file: each is
+# one object the engines open, and two years of days is 731 small files where months are 24.
+GRAINS = ("day", "month")
 SOURCE_KINDS = ("aurora", "localpg", "dynamodb")
 PG_TABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -55,6 +60,12 @@ class TableSpec:
     relation: str | None = None  # PostgreSQL schema.table
     extract: str = "reader"  # PostgreSQL: "reader" (a reader's snapshot) or "clone" (a fast clone at T, made and deleted)
     rules: dict[str, Any] = field(default_factory=dict)
+    partition_grain: str = "day"
+
+    @property
+    def partition_column(self) -> str | None:
+        """The column the lake is partitioned by: partition_by itself, or the date column its grain derives."""
+        return partition_column(self.partition_by, self.columns, self.partition_grain)
 
     @property
     def kind(self) -> str:
@@ -73,6 +84,17 @@ class Pipeline:
     min_valid: float = 0.99
     min_complete: float = 0.95
     schedule: str | None = None
+
+
+def partition_column(column: str | None, declared: dict[str, str], grain: str = "day") -> str | None:
+    """The published partition column of partition_by `column` (see GRAINS); any other type partitions by value."""
+    if column is None:
+        return None
+    if declared[column] == "timestamp":
+        return f"{column}_{'date' if grain == 'day' else 'month'}"
+    if declared[column] == "date" and grain == "month":
+        return f"{column}_month"
+    return column
 
 
 def pipeline(pipelines: dict[str, Any], name: str, source: str = "dbops.toml") -> Pipeline:
@@ -109,10 +131,10 @@ def parse(name: str, table: dict[str, Any], source: str) -> Pipeline:
     from ops.etl import quality
 
     # The rules are checked against the declared columns now, before any source is read (the partition
-    # column a timestamp adds, COLUMN_date, may be ruled too).
+    # column a grain adds, COLUMN_date or COLUMN_month, may be ruled too).
     quality.parse_rules({s.name: s.rules for s in specs if s.rules},
-                        {s.name: {**s.columns, **({f"{s.partition_by}_date": "date"} if s.partition_by and s.columns[s.partition_by] == "timestamp" else {})}
-                         for s in specs}, f"{where}.tables")
+                        {s.name: {**s.columns, **({s.partition_column: "date"} if s.partition_column else {})} for s in specs},
+                        f"{where}.tables")
     for source in {s.source for s in specs if s.kind != "dynamodb"}:
         modes = {s.extract for s in specs if s.source == source}
         if len(modes) > 1:
@@ -128,7 +150,7 @@ def _spec(name: str, table: Any, where: str) -> TableSpec:
     if not NAME.fullmatch(name):
         raise UsageError(f"{where}: a lake table name is lower-case letters, digits and _, starting with a letter")
     table = _table(table, where)
-    _known(table, ("source", "from", "key", "partition_by", "contract", "columns", "rules", "extract"), where)
+    _known(table, ("source", "from", "key", "partition_by", "partition_grain", "contract", "columns", "rules", "extract"), where)
     src = table.get("source")
     if not isinstance(src, str) or ":" not in src or src.split(":", 1)[0] not in SOURCE_KINDS or not src.split(":", 1)[1]:
         raise UsageError(f"{where}.source must be KIND:NAME with KIND one of {', '.join(SOURCE_KINDS)}, got {src!r}")
@@ -154,6 +176,11 @@ def _spec(name: str, table: Any, where: str) -> TableSpec:
     part = table.get("partition_by")
     if part is not None and part not in columns:
         raise UsageError(f"{where}.partition_by must name a declared column, got {part!r}")
+    grain = table.get("partition_grain", "day")
+    if grain not in GRAINS:
+        raise UsageError(f"{where}.partition_grain must be one of {', '.join(GRAINS)}, got {grain!r}")
+    if "partition_grain" in table and (part is None or columns[part] not in ("date", "timestamp")):
+        raise UsageError(f"{where}.partition_grain is for a partition_by of a date or timestamp column")
     contract = table.get("contract", "freeze")
     if contract not in CONTRACTS:
         raise UsageError(f"{where}.contract must be one of {', '.join(CONTRACTS)}, got {contract!r}")
@@ -169,7 +196,8 @@ def _spec(name: str, table: Any, where: str) -> TableSpec:
     if extract not in EXTRACTS or (kind == "dynamodb" and "extract" in table):
         raise UsageError(f"{where}.extract must be one of {', '.join(EXTRACTS)} for a PostgreSQL source "
                          f"(a DynamoDB source is exported at T), got {extract!r}")
-    return TableSpec(name, src, tuple(key), dict(columns), part, contract, relation, rules=dict(rules), extract=extract)
+    return TableSpec(name, src, tuple(key), dict(columns), part, contract, relation, rules=dict(rules), extract=extract,
+                     partition_grain=grain)
 
 
 def _table(value: Any, where: str) -> dict[str, Any]:

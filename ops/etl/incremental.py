@@ -15,6 +15,8 @@ from typing import Iterable, Iterator
 
 import pyarrow as pa
 
+from ops.etl import duck
+
 # The service's bound on an incremental export's period (ExportFromTime to ExportToTime): at most 24 hours
 # (DynamoDB developer guide, "Incremental export"); its minimum (15 minutes) is the service's to apply: a
 # refused period is exported whole.
@@ -35,10 +37,7 @@ def merged(previous: Path, changes: Iterable[pa.RecordBatch], schema: pa.Schema,
            spill: Path) -> Iterator[pa.RecordBatch]:
     """Record batches of the table at T: the previous batch's rows (Parquet files under `previous`, Hive
     partitions ignored) not changed in the period, and the changes' new images."""
-    import duckdb
-
-    con = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False,
-                                 "memory_limit": "512MB", "temp_directory": str(spill), "threads": 2})
+    con = duck.connect(memory_limit="512MB", temp_directory=str(spill), threads=2)
     try:
         con.register("changes", pa.Table.from_batches(list(changes), schema=schema))
         cols = ", ".join(f'"{c}"' for c in columns)

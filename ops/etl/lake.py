@@ -32,6 +32,8 @@ from urllib.parse import quote, unquote
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from ops.etl import duck
+from ops.etl.config import partition_column
 from ops.permissions import declare, need
 
 READS = declare(  # a batch's manifest and files, read back
@@ -71,13 +73,6 @@ def batch_id(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def partition_column(column: str | None, declared: dict[str, str]) -> str | None:
-    """A timestamp column partitions by its UTC day, in a column of its own (COLUMN_date); any other by value."""
-    if column is None:
-        return None
-    return f"{column}_date" if declared[column] == "timestamp" else column
-
-
 @dataclass
 class Spool:
     """A batch's rows as local Parquet files under `root`, Hive-partitioned."""
@@ -103,24 +98,25 @@ def hive(partition: str | None, columns: dict[str, str]) -> pads.Partitioning | 
 
 
 def spool(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str], partition_by: str | None,
-          sort_by: tuple[str, ...]) -> Spool:
-    """Write the batches as Parquet under root, partitioned (partition_column) and sorted within each file by
-    `sort_by`, streaming: memory holds one batch, not the table."""
-    return sort(spool_raw(batches, root, declared, partition_by), sort_by)
+          sort_by: tuple[str, ...], grain: str = "day") -> Spool:
+    """Write the batches as Parquet under root, partitioned (config.partition_column) and sorted within each file
+    by `sort_by`, streaming: memory holds one batch, not the table."""
+    return sort(spool_raw(batches, root, declared, partition_by, grain), sort_by)
 
 
-def spool_raw(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str], partition_by: str | None) -> Spool:
+def spool_raw(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str, str], partition_by: str | None,
+              grain: str = "day") -> Spool:
     """The first pass: partitioned files as the batches stream in, unsorted (under root/_raw). A source's snapshot
     needs to stay open only this long: sort() runs after it is closed."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    part = partition_column(partition_by, declared)
+    part = partition_column(partition_by, declared, grain)
     columns = dict(declared)
     if part and part not in declared:
         columns[part] = "date"
     raw = root / "_raw"
-    counted = _Counted(_with_partition(batches, partition_by, part))
+    counted = _Counted(_with_partition(batches, partition_by, part, grain))
     stream = iter(counted)
     head, n = next(stream, None), 0
     while head is not None:
@@ -145,13 +141,10 @@ def spool_raw(batches: Iterable[pa.RecordBatch], root: Path, declared: dict[str,
 def sort(raw: Spool, sort_by: tuple[str, ...]) -> Spool:
     """The second pass: each partition sorted by the key into one file (sorted files let the engines skip row
     groups by their min/max), by DuckDB within a bounded memory that spills to disk."""
-    import duckdb
-
     root = raw.root
     out = Spool(root / "data", raw.columns, raw.partition, rows=raw.rows)
     out.root.mkdir()
-    con = duckdb.connect(config={"memory_limit": SORT_MEMORY, "temp_directory": str(root / "_sort"), "threads": 2,
-                                 "autoload_known_extensions": False, "autoinstall_known_extensions": False})
+    con = duck.connect(memory_limit=SORT_MEMORY, temp_directory=str(root / "_sort"), threads=2)
     dirs = sorted({p.parent for p in (root / "_raw").rglob("*.parquet")})
     order = ", ".join(f'"{c}"' for c in sort_by)
     for d in dirs:
@@ -199,13 +192,17 @@ class _Counted:
             yield b
 
 
-def _with_partition(batches: Iterable[pa.RecordBatch], column: str | None, part: str | None) -> Iterator[pa.RecordBatch]:
+def _with_partition(batches: Iterable[pa.RecordBatch], column: str | None, part: str | None,
+                    grain: str) -> Iterator[pa.RecordBatch]:
     import pyarrow.compute as pc
 
     for b in batches:
         if part and part != column:
-            day = pc.cast(b.column(column), pa.date32()) if b.num_rows else pa.array([], pa.date32())
-            b = pa.RecordBatch.from_arrays([*b.columns, day], names=[*b.schema.names, part])
+            values = b.column(column)
+            if grain == "month":
+                values = pc.floor_temporal(values, unit="month")
+            derived = pc.cast(values, pa.date32()) if b.num_rows else pa.array([], pa.date32())
+            b = pa.RecordBatch.from_arrays([*b.columns, derived], names=[*b.schema.names, part])
         yield b
 
 

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from ops.errors import CannotRun, DbopsError, UsageError
-from ops.etl import contract, incremental, lake, quality
+from ops.etl import contract, duck, incremental, lake, quality
 from ops.etl.config import Pipeline, TableSpec
 from ops.permissions import declare, need
 from ops.report import derive_status
@@ -146,7 +146,7 @@ def extract_pg(dsn: str, label: str, specs: list[TableSpec], work: Path, clone_o
             if result.passed and result.schema_to_publish is not None:
                 columns = {f.name: contract.declared_name(f.type) or "string" for f in result.schema_to_publish}
                 batch.spool = lake.spool_raw(reader.batches(spec.relation or "", columns), work / spec.name, columns,
-                                             spec.partition_by)
+                                             spec.partition_by, spec.partition_grain)
             out.append(batch)
     # The snapshot is closed before the sort: a reader's open transaction holds back the writer's vacuum
     # (hot_standby_feedback) and invites recovery conflicts for as long as it lasts.
@@ -206,11 +206,13 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
     def read() -> tuple[ddb_export.ExportRows, lake.Spool]:  # again from the start: spool() clears its root
         rows = ddb_export.read(s3, export, spec.columns)
         if since is None:
-            return rows, lake.spool(iter(rows), work / spec.name, dict(spec.columns), spec.partition_by, spec.key)
+            return rows, lake.spool(iter(rows), work / spec.name, dict(spec.columns), spec.partition_by, spec.key,
+                                        spec.partition_grain)
         before = lake.download(s3, bucket, previous, work / "_previous")
         (work / "_spill").mkdir(parents=True, exist_ok=True)
         merged = incremental.merged(before, rows, rows.schema, list(spec.columns), list(spec.key), work / "_spill")
-        return rows, lake.spool(merged, work / spec.name, dict(spec.columns), spec.partition_by, spec.key)
+        return rows, lake.spool(merged, work / spec.name, dict(spec.columns), spec.partition_by, spec.key,
+                                    spec.partition_grain)
 
     rows, spool = retrying(f"s3 read of export {export_arn}", read, progress)
     actual = _schema({**spec.columns, **{a: "string" for a in rows.undeclared}})
@@ -248,10 +250,7 @@ def judge(batches: list[TableBatch], pipeline: Pipeline) -> tuple[list[quality.R
 
 
 def _duckdb(spill: str) -> Any:
-    import duckdb
-
-    return duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False,
-                                  "memory_limit": lake.SORT_MEMORY, "temp_directory": spill})
+    return duck.connect(memory_limit=lake.SORT_MEMORY, temp_directory=spill)
 
 
 def _judge(batches: list[TableBatch], pipeline: Pipeline, con: Any) -> tuple[list[quality.RuleResult], quality.Verdict]:

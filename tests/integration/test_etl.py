@@ -305,6 +305,15 @@ key = ["id"]
 partition_by = "created_at"
 columns = {{ id = "bigint", customer_id = "bigint", status = "string", total_cents = "bigint", currency = "string", created_at = "timestamp" }}
 rules = {{ accepted_values = {{ status = ["pending", "shipped", "delivered", "cancelled"] }}, ranges = {{ total_cents = [0, 10000000] }}, references = {{ customer_id = "seeded_customers.id" }} }}
+
+[pipelines.seeded.tables.seeded_orders_by_month]
+source = "localpg:lab-pg"
+from = "orders.orders"
+key = ["id"]
+partition_by = "created_at"
+partition_grain = "month"
+columns = {{ id = "bigint", status = "string", created_at = "timestamp" }}
+contract = "discard_columns"
 """
 
 
@@ -377,6 +386,29 @@ def test_a_query_over_the_lake_answers_the_same_on_athena_and_duckdb(seeded_lab:
         f["bytes"] for f in lake.latest(client(seeded_lab, "s3"), lake.Place(BUCKET, "lake/seeded", "seeded_orders"))["files"])
     refused = seeded_lab("etl", "query", "seeded", sql_text, "--max-bytes", "1")
     assert refused.exit_code != 0 and refused.stdout == "", refused.output
+
+
+def test_a_month_grain_publishes_a_partition_per_month_that_a_query_prunes_to(seeded_lab: Cli) -> None:
+    code, report = run(seeded_lab, "seeded")
+    assert code == 0, report["summary"]
+    place = lake.Place(BUCKET, "lake/seeded", "seeded_orders_by_month")
+    manifest = lake.latest(client(seeded_lab, "s3"), place)
+    parts = client(seeded_lab, "glue").get_partitions(DatabaseName=DB, TableName="seeded_orders_by_month")["Partitions"]
+    # The seeded orders span 2024-01-01 .. 2025-12-31: 24 months, each partition named by its first day.
+    assert sorted(p["Values"][0] for p in parts) == [f"{y}-{m:02d}-01" for y in (2024, 2025) for m in range(1, 13)]
+    assert manifest["partition"] == "created_at_month" and len(manifest["files"]) == 24
+    sql_text = ("SELECT count(*) AS n FROM seeded_orders_by_month WHERE created_at_month = DATE '2024-03-01' "
+                "AND created_at >= TIMESTAMP '2024-03-10 00:00:00' AND created_at < TIMESTAMP '2024-03-20 00:00:00'")
+    with psycopg.connect(writer_dsn(seeded_lab)) as conn:
+        expected = conn.execute("SELECT count(*) FROM orders.orders WHERE created_at >= '2024-03-10 00:00:00+00' "
+                                "AND created_at < '2024-03-20 00:00:00+00'").fetchone()[0]
+    march = next(f["bytes"] for f in manifest["files"] if "created_at_month=2024-03-01/" in f["key"])
+    for engine in ("athena", "duckdb"):
+        result = seeded_lab("etl", "query", "seeded", sql_text, "--engine", engine, "--json")
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.stdout)
+        assert int(answer["rows"][0]["n"]) == expected, (engine, answer)
+        assert answer["scanned_bytes"] == march, (engine, answer["scanned_bytes"], march)  # one month's file of 24
 
 
 def test_a_later_run_is_an_incremental_export_merged_into_the_previous_batch(events_lab: Cli) -> None:

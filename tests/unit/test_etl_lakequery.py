@@ -77,3 +77,51 @@ def test_to_athena_writes_trino_and_refuses_what_is_not_one_query() -> None:
     for bad in ("SELEC x FROM", "SELECT 1; SELECT 2"):
         with pytest.raises(UsageError):
             to_athena(bad)
+
+
+def test_time_is_read_in_utc_whatever_the_shell_s_time_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Athena's session zone is UTC: an order at 02:00 UTC on June 1st is a June 1st order here too, with TZ set to
+    New York, where the machine's own zone (a plain DuckDB session, the control) calls it May 31st."""
+    import time
+    from datetime import datetime, timezone
+
+    import duckdb
+
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    at = datetime(2025, 6, 1, 2, tzinfo=timezone.utc)
+    pq.write_table(pa.table({"id": [1], "created_at": pa.array([at], pa.timestamp("us", "UTC"))}), folder / "part-0.parquet")
+    sql = "SELECT CAST(created_at AS DATE) AS day, count(*) FROM orders WHERE created_at >= TIMESTAMP '2025-06-01 00:00:00' GROUP BY 1"
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        plain = duckdb.connect(":memory:")
+        assert plain.execute(f"SELECT CAST(created_at AS DATE) FROM read_parquet('{folder}/*.parquet')").fetchone()[0].isoformat() == "2025-05-31"
+        answer = query_local(sql, {"orders": folder})
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert [(d.isoformat(), n) for d, n in answer.rows] == [("2025-06-01", 1)]
+
+
+def test_partition_values_read_back_unescaped(tmp_path: Path) -> None:
+    """pyarrow escapes a Hive value's '/', ' ' and '%' in its folder name; the query sees the value itself."""
+    from ops.etl import lake
+
+    batch = pa.RecordBatch.from_pydict({"id": [1, 2, 3], "region": ["eu west/1", "100%", "plain"]})
+    sp = lake.spool(iter([batch]), tmp_path / "t", {"id": "bigint", "region": "string"}, "region", ("id",))
+    assert any("%" in f.parent.name for f in sp.files)  # the control: the folders are escaped
+    answer = query_local("SELECT region, id FROM t ORDER BY id", {"t": sp.root})
+    assert answer.rows == (("eu west/1", 1), ("100%", 2), ("plain", 3))
+
+
+def test_a_null_partition_reads_as_null_and_the_column_keeps_its_type(tmp_path: Path) -> None:
+    from ops.etl import lake
+
+    batch = pa.RecordBatch.from_pydict({"id": pa.array([1, 2, 3], pa.int64()), "n": pa.array([5, None, 7], pa.int64())})
+    sp = lake.spool(iter([batch]), tmp_path / "t", {"id": "bigint", "n": "bigint"}, "n", ("id",))
+    assert "n=__HIVE_DEFAULT_PARTITION__" in {f.parent.name for f in sp.files}
+    assert query_local("SELECT id, n FROM t ORDER BY id", {"t": sp.root}).rows == ((1, 5), (2, None), (3, 7))
+    assert query_local("SELECT id FROM t WHERE n IS NULL", {"t": sp.root}).rows == ((2,),)
+    five = query_local("SELECT id FROM t WHERE n = 5", {"t": sp.root})
+    assert five.rows == ((1,),) and five.scanned_bytes == next(f.stat().st_size for f in sp.files if f.parent.name == "n=5")

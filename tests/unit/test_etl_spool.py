@@ -84,3 +84,30 @@ def test_a_string_partition_of_digits_reads_back_as_the_declared_string(tmp_path
     table = sp.dataset().to_table()
     assert table.schema.field("code").type == pa.string()
     assert sorted(zip(table.column("id").to_pylist(), table.column("code").to_pylist())) == [(1, "007"), (2, "10"), (3, "007")]
+
+
+def test_a_month_grain_partitions_by_the_first_day_of_each_utc_month(tmp_path: Path) -> None:
+    """Rows across a month's end land in the partitions of their UTC month; a day grain of the same rows makes
+    one partition per day (the negative control)."""
+    edges = [datetime(2025, 1, 31, 23, 59, 59, 999999, tzinfo=timezone.utc), datetime(2025, 2, 1, tzinfo=timezone.utc),
+             datetime(2025, 2, 28, 12, tzinfo=timezone.utc), datetime(2025, 3, 1, 0, 0, 0, 1, tzinfo=timezone.utc)]
+    batch = pa.RecordBatch.from_pydict({"id": pa.array(range(1, 5), pa.int64()), "status": ["new"] * 4,
+                                        "created_at": pa.array(edges, pa.timestamp("us", "UTC"))})
+    month = lake.spool(iter([batch]), tmp_path / "m", COLUMNS, "created_at", ("id",), grain="month")
+    assert month.partition == "created_at_month" and month.columns["created_at_month"] == "date"
+    assert [f.parent.name for f in month.files] == ["created_at_month=2025-01-01", "created_at_month=2025-02-01",
+                                                    "created_at_month=2025-03-01"]
+    table = month.dataset().to_table().sort_by("id")
+    assert [str(d) for d in table.column("created_at_month").to_pylist()] == ["2025-01-01", "2025-02-01", "2025-02-01", "2025-03-01"]
+    day = lake.spool(iter([batch]), tmp_path / "d", COLUMNS, "created_at", ("id",))
+    assert len(day.files) == 4 and day.partition == "created_at_date"
+
+
+def test_a_date_column_with_a_month_grain_gets_a_month_column_beside_it(tmp_path: Path) -> None:
+    from datetime import date
+
+    columns = {"id": "bigint", "day": "date"}
+    batch = pa.RecordBatch.from_pydict({"id": pa.array([1, 2], pa.int64()), "day": pa.array([date(2025, 5, 31), date(2025, 6, 1)], pa.date32())})
+    sp = lake.spool(iter([batch]), tmp_path / "d", columns, "day", ("id",), grain="month")
+    assert sp.partition == "day_month"
+    assert sorted(sp.dataset().to_table().column("day").to_pylist()) == [date(2025, 5, 31), date(2025, 6, 1)]

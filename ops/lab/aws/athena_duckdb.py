@@ -32,6 +32,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from ops.etl import duck
 from ops.lab.aws import settings
 
 MIN_RUNTIME = "athena_min_runtime_ms"
@@ -106,11 +107,7 @@ def _statement(query: str) -> Any:
 
 
 def _engine() -> Any:
-    import duckdb
-
-    con = duckdb.connect(":memory:")
-    con.execute("SET autoinstall_known_extensions=false")
-    con.execute("SET autoload_known_extensions=false")
+    con = duck.connect()
     con.execute("SET threads=1")  # the lab shares a small machine
     return con
 

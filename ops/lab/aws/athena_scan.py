@@ -16,6 +16,8 @@ from typing import Any, Iterator
 import duckdb
 from sqlglot import exp
 
+from ops.etl import duck
+
 CATALOG = "awsdatacatalog"
 
 
@@ -157,9 +159,8 @@ def matching_partitions(table: GlueTable, occurrences: list[exp.Table]) -> list[
         return list(table.partitions)
     keys = {k for k, _ in table.partition_keys}
     wanted: set[int] = set()
-    con = duckdb.connect(":memory:")
+    con = duck.connect()
     try:
-        con.execute("SET autoload_known_extensions=false")
         con.execute("SET enable_external_access=false")
         declared = ", ".join(f'"{k}" {duck_type(t)}' for k, t in table.partition_keys)
         con.execute(f"CREATE TABLE parts (i INTEGER, {declared})")
