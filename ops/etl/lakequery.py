@@ -1,12 +1,12 @@
 """Querying the lake's Parquet locally, on DuckDB, with the answer Athena gives (ops.etl.athena.QueryResult).
 
 Each table is a directory in Hive layout (`col=value/` folders, any depth) or a list of Parquet files;
-`col=value` folders of a file's path become columns. Each file is its own scan, its partition values
-constants beside it, so DuckDB drops the scans its WHERE rules out before it opens their files.
+`col=value` folders of a file's path become columns (their values unescaped, Hive's NULL folder NULL),
+typed as DuckDB would guess them from every file's value. A table is one scan over its files, which
+drops the files its WHERE rules out by their folders' values before it opens them.
 `scanned_bytes` is measured, not predicted: DuckDB's profile names every file a scan read, and the
 result counts the sizes of those files (Athena's DataScannedInBytes counts the objects it reads). A file
-DuckDB ruled out before scanning it (by its partition values, or by the min/max statistics of its
-footer, which it reads when the view is made) counts nothing: no data of it was read.
+DuckDB ruled out before scanning it counts nothing: no data of it was read.
 No DuckDB extension is loaded.
 """
 
@@ -73,11 +73,12 @@ def _view(name: str, files: list[Path]) -> str:
         raise UsageError(f"table {name}: {missing[0]} is not under every partition folder ({', '.join(keys)})")
     listed = ", ".join(_literal(str(f)) for f in files)
     if not keys:
-        return f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{listed}], union_by_name=true)'
+        return f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{listed}])'
     # One scan over every file: DuckDB prunes files by their folders' values before it opens them (a scan per
     # file, the alternative, costs a footer read and a plan node per file, more than the query on a small lake).
+    # The columns are the first file's: a batch's files share one schema (a file that differs fails the query).
     types = ", ".join(f"{_literal(k)}: {_duck_type([p[k] for p in partitions])}" for k in keys)
-    return (f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{listed}], union_by_name=true, hive_partitioning=true, '
+    return (f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{listed}], hive_partitioning=true, '
             f"hive_types={{{types}}}, hive_types_autocast=false)")
 
 
@@ -124,8 +125,7 @@ def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], 
                 sizes.update((str(f), f.stat().st_size) for f in files)
                 con.execute(_view(name, files))
             profile = Path(scratch) / "profile.json"
-            con.execute("PRAGMA enable_profiling='json'")
-            con.execute("SET profiling_mode='detailed'")
+            con.execute("PRAGMA enable_profiling='json'")  # standard mode names the files each scan read
             con.execute(f"SET profiling_output={_literal(str(profile))}")
             started = time.monotonic()
             timer = threading.Timer(timeout_s, con.interrupt) if timeout_s else None
