@@ -62,21 +62,28 @@ class Export:
     manifest_key: str  # the summary manifest (ExportManifest)
     incremental: bool
     item_count: int
+    sse: tuple[str, str | None] = ("AES256", None)  # (S3SseAlgorithm, S3SseKmsKeyId) DescribeExport answered
 
 
-def client_token(table_arn: str, bucket: str, prefix: str, at: datetime, since: datetime | None) -> str:
+def client_token(table_arn: str, bucket: str, prefix: str, at: datetime, since: datetime | None,
+                 kms_key: str | None = None) -> str:
     """The same export asked twice (a retried call, a rerun) is one export: the token is its parameters'."""
-    said = "|".join([table_arn, bucket, prefix, at.isoformat(), since.isoformat() if since else ""])
+    said = "|".join([table_arn, bucket, prefix, at.isoformat(), since.isoformat() if since else ""]
+                    + ([kms_key] if kms_key else []))
     return hashlib.sha256(said.encode()).hexdigest()[:32]
 
 
 def start_export(ddb: Any, table_arn: str, bucket: str, prefix: str, at: datetime,
-                 since: datetime | None = None) -> str:
+                 since: datetime | None = None, kms_key: str | None = None) -> str:
     """Start a full export of the table as of `at`, or (with `since`) an incremental one of the changes in
-    [since, at). Returns the export's ARN."""
+    [since, at), its files encrypted under `kms_key` when one is given. Returns the export's ARN."""
     request: dict[str, Any] = {"TableArn": table_arn, "S3Bucket": bucket, "S3Prefix": prefix,
                                "ExportFormat": "DYNAMODB_JSON",
-                               "ClientToken": client_token(table_arn, bucket, prefix, at, since)}
+                               "ClientToken": client_token(table_arn, bucket, prefix, at, since, kms_key)}
+    if kms_key:
+        # S3SseAlgorithm "KMS" with S3SseKmsKeyId: the export's files are written with SSE-KMS under that key
+        # (without them the service's default is AES256, SSE-S3). DescribeExport answers both back.
+        request.update(S3SseAlgorithm="KMS", S3SseKmsKeyId=kms_key)
     if since is None:
         request.update(ExportType="FULL_EXPORT", ExportTime=at)
     else:
@@ -97,7 +104,8 @@ def wait(ddb: Any, export_arn: str, timeout_s: float, progress: Callable[[str], 
         progress(f"export {export_arn}: {status} after {waited:.0f} s")
         if status == "COMPLETED":
             return Export(export_arn, described["S3Bucket"], described["ExportManifest"],
-                          described.get("ExportType") == "INCREMENTAL_EXPORT", int(described.get("ItemCount", 0)))
+                          described.get("ExportType") == "INCREMENTAL_EXPORT", int(described.get("ItemCount", 0)),
+                          (described.get("S3SseAlgorithm", "AES256"), described.get("S3SseKmsKeyId")))
         if status == "FAILED":
             raise ExportFailed(f"export {export_arn} FAILED: {described.get('FailureCode', 'no code')}: "
                                f"{described.get('FailureMessage', 'no message')}")

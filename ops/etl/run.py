@@ -50,6 +50,8 @@ EXPORT = declare(
     # DynamoDB writes the export's files into the bucket as the caller.
     need("dynamodb:ExportTableToPointInTime", "lake-object", "s3:PutObject"),
     need("dynamodb:DescribeExport", "dynamodb-table", why="an export's ARN is under its table's"),
+    # With a destination's kms_key, DynamoDB encrypts the export's files under it as the caller.
+    need("dynamodb:ExportTableToPointInTime", "kms-key", "kms:GenerateDataKey", why="SSE-KMS export files"),
 )
 
 T = TypeVar("T")
@@ -175,7 +177,7 @@ def dynamodb_at(ddb: Any, table: str) -> tuple[str, datetime, datetime | None]:
 
 
 def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: datetime | None, work: Path,
-                     progress: Callable[[str], None]) -> TableBatch:
+                     progress: Callable[[str], None], kms_key: str | None = None) -> TableBatch:
     from ops.etl import ddb_export
 
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
@@ -192,7 +194,7 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
     if since is not None:
         progress(f"{spec.name}: incremental export of the changes since batch {previous['batch']} ({since.isoformat()})")
     try:
-        export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t, since), progress)
+        export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t, since, kms_key), progress)
     except botocore.exceptions.ClientError as exc:
         # The service decides which periods it exports incrementally (at least 15 minutes on AWS): a refused
         # period is exported whole instead.
@@ -200,8 +202,11 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
             raise
         progress(f"{spec.name}: the incremental export was refused ({exc.response['Error'].get('Message', '')}); a full export instead")
         since = None
-        export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t), progress)
+        export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t, None, kms_key), progress)
     export = retrying("DescribeExport", lambda: ddb_export.wait(ddb, export_arn, EXPORT_TIMEOUT_S, progress), progress)
+    if kms_key and export.sse != ("KMS", kms_key):
+        raise CannotRun(f"export {export_arn} is encrypted {export.sse[0]} (key {export.sse[1] or 'none'}), "
+                        f"not SSE-KMS under {kms_key} as the destination declares")
 
     def read() -> tuple[ddb_export.ExportRows, lake.Spool]:  # again from the start: spool() clears its root
         rows = ddb_export.read(s3, export, spec.columns)
@@ -411,7 +416,8 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
         for spec in pipeline.tables:
             if spec.kind == "dynamodb":
                 say(f"{spec.name}: export of dynamodb:{spec.source_name} at {at.isoformat() if at else 'its latest exportable time'}")
-                batches.append(extract_dynamodb(aws, spec, pipeline.destination.bucket, pipeline.destination.prefix, at, work, say))
+                batches.append(extract_dynamodb(aws, spec, pipeline.destination.bucket, pipeline.destination.prefix, at, work, say,
+                                                pipeline.destination.kms_key))
             else:
                 pg_sources.setdefault(spec.source, []).append(spec)
         for source, specs in pg_sources.items():

@@ -357,3 +357,27 @@ def test_reader_memory_does_not_grow_with_the_table(ddb: Any, s3: Any, lab_set: 
           f"rows kept: {kept[200]} B, {kept[2000]} B")
     assert peaks[2000] < 1.5 * peaks[200], peaks
     assert kept[2000] > 3 * kept[200], kept
+
+
+def test_an_export_under_a_kms_key_asks_for_sse_kms_and_its_files_are_stored_so(xlab: Cli, ddb: Any, s3: Any) -> None:
+    key_id = aws(xlab).client("kms").create_key(Description="lake exports")["KeyMetadata"]["KeyId"]
+    arn = make_table(ddb, "x-kms")
+    for i in range(12):
+        ddb.put_item(TableName="x-kms", Item=item(i))
+    at = next_second()
+    export = ddb_export.wait(ddb, ddb_export.start_export(ddb, arn, BUCKET, "kms", at, kms_key=key_id), 20, lambda _: None)
+    described = ddb.describe_export(ExportArn=export.arn)["ExportDescription"]
+    assert (described["S3SseAlgorithm"], described["S3SseKmsKeyId"]) == ("KMS", key_id) == export.sse
+    head = s3.head_object(Bucket=BUCKET, Key=manifest_files(s3, export)[0]["dataFileS3Key"])
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"].endswith(key_id), head
+    assert len(rows_of(s3, export)) == 12
+
+    # Negative control: the same export without a key is SSE-S3 (the service's default), and is another export.
+    plain = export_of(ddb, arn, at, prefix="kms")
+    assert plain.arn != export.arn and plain.sse == ("AES256", None)
+    assert "S3SseKmsKeyId" not in ddb.describe_export(ExportArn=plain.arn)["ExportDescription"]
+    head = s3.head_object(Bucket=BUCKET, Key=manifest_files(s3, plain)[0]["dataFileS3Key"])
+    assert head["ServerSideEncryption"] == "AES256" and "SSEKMSKeyId" not in head
+    # An algorithm the API reference does not list is refused.
+    with pytest.raises(ClientError, match="S3SseAlgorithm must be AES256 or KMS"):
+        ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=BUCKET, ExportTime=at, S3SseAlgorithm="aws:kms")
