@@ -8,9 +8,11 @@ at a time through a temporary file, and rows are given out in batches of at most
 memory does not grow with the table.
 
 Values are decoded from DynamoDB JSON to the declared columns (ops.etl.types): an absent attribute or
-NULL is a null; a value that does not fit its column (text in a number, a map in a string, a fraction
-in an int) is an error naming the attribute. Top-level attributes no column declares are counted in
-`ExportRows.undeclared`, for the caller's schema contract to judge.
+NULL is a null. A value of a DynamoDB type its column does not take (text in a number, a map in a
+string) is the attribute retyped at the source: it is read as a null and counted, with the item's key,
+in `ExportRows.types()` for the caller's schema contract to judge (ops.etl.contract.check_items); a value
+of the right type that does not fit (a fraction in an int, a number out of range) is an error naming the
+attribute. Top-level attributes no column declares are counted in `ExportRows.undeclared`.
 
 An incremental export gives change rows: the declared columns from the new image (only the keys for a
 delete), `CHANGE_COLUMN` ("put" or "delete") and `WRITTEN_COLUMN` (the write's time).
@@ -33,6 +35,7 @@ import pyarrow as pa
 from botocore.exceptions import ClientError
 
 from ops.errors import DbopsError
+from ops.etl.contract import ItemTypes
 from ops.etl.types import arrow_type
 
 CHANGE_COLUMN = "_change"
@@ -40,6 +43,7 @@ WRITTEN_COLUMN = "_written_at"
 BATCH_ROWS = 10_000
 POLL_FIRST_S = 1.0
 POLL_MAX_S = 15.0
+MAX_KEYS = 10  # keys kept per retyped attribute, to name the items in the verdict
 _CHUNK = 1 << 20
 
 
@@ -115,9 +119,11 @@ def wait(ddb: Any, export_arn: str, timeout_s: float, progress: Callable[[str], 
         pause = min(pause * 2, POLL_MAX_S)
 
 
-def read(s3: Any, export: Export, columns: Mapping[str, str], batch_rows: int = BATCH_ROWS) -> ExportRows:
-    """The export's rows as Arrow record batches of the declared columns (name -> declared type)."""
-    return ExportRows(s3, export, dict(columns), batch_rows)
+def read(s3: Any, export: Export, columns: Mapping[str, str], batch_rows: int = BATCH_ROWS,
+         key: tuple[str, ...] = ()) -> ExportRows:
+    """The export's rows as Arrow record batches of the declared columns (name -> declared type); `key` names
+    the attributes an item of a retyped attribute is reported by."""
+    return ExportRows(s3, export, dict(columns), batch_rows, tuple(key))
 
 
 @dataclass
@@ -128,7 +134,11 @@ class ExportRows:
     export: Export
     columns: dict[str, str]
     batch_rows: int
+    key: tuple[str, ...] = ()
     undeclared: dict[str, int] = field(default_factory=dict)  # attribute -> items that carry it
+    seen: dict[str, dict[str, int]] = field(default_factory=dict)  # declared attribute -> DynamoDB type -> items
+    misfits: dict[str, dict[str, int]] = field(default_factory=dict)  # declared attribute -> type it does not take -> items
+    misfit_keys: dict[str, list[str]] = field(default_factory=dict)  # declared attribute -> first keys of those items
     files_read: int = 0
     items_read: int = 0
 
@@ -139,6 +149,11 @@ class ExportRows:
                        pa.field(WRITTEN_COLUMN, pa.timestamp("us", tz="UTC"), nullable=False)]
         self.schema = pa.schema(fields)
         self._decoders = {name: _decoder(name, kind) for name, kind in self.columns.items()}
+
+    def types(self) -> ItemTypes:
+        """The DynamoDB types the items read carried per declared attribute (after the iteration)."""
+        return ItemTypes(self.items_read, not self.export.incremental, self.seen, self.misfits,
+                         {a: tuple(k) for a, k in self.misfit_keys.items()})
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         summary = json.loads(self._get(self.export.manifest_key, "the summary manifest"))
@@ -214,8 +229,16 @@ class ExportRows:
                 self.undeclared[name] = self.undeclared.get(name, 0) + 1
         row = {}
         for name, decode in self._decoders.items():
+            value = attrs.get(name)
+            kind = next(iter(value), "") if value else ""
+            if kind:
+                counts = self.seen.setdefault(name, {})
+                counts[kind] = counts.get(kind, 0) + 1
             try:
-                row[name] = decode(attrs.get(name))
+                row[name] = decode(value)
+            except OtherType:
+                row[name] = None
+                self._misfit(name, kind, attrs)
             except (ValueError, ArithmeticError, TypeError) as exc:
                 raise ExportInvalid(f"data file {key}, item {number}: attribute {name}: {exc}") from None
         if self.export.incremental:
@@ -223,6 +246,13 @@ class ExportRows:
             micros = int(line["Metadata"]["WriteTimestampMicros"]["N"])
             row[WRITTEN_COLUMN] = datetime.fromtimestamp(micros // 1_000_000, timezone.utc).replace(microsecond=micros % 1_000_000)
         return row
+
+    def _misfit(self, name: str, kind: str, attrs: Mapping[str, Any]) -> None:
+        counts = self.misfits.setdefault(name, {})
+        counts[kind] = counts.get(kind, 0) + 1
+        keys = self.misfit_keys.setdefault(name, [])
+        if len(keys) < MAX_KEYS:
+            keys.append("/".join(str(next(iter(attrs[k].values()))) if attrs.get(k) else "" for k in self.key))
 
     def _batch(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
         arrays = [pa.array([r[f.name] for r in rows], type=f.type) for f in self.schema]
@@ -248,9 +278,13 @@ def _decoder(name: str, kind: str) -> Callable[[Any], Any]:
     return decode
 
 
+class OtherType(ValueError):
+    """A value of a DynamoDB type the column does not take: the attribute was retyped at the source."""
+
+
 def _want(tag: str, allowed: str, kind: str) -> None:
     if tag not in allowed.split(","):
-        raise ValueError(f"a DynamoDB {_TYPE_NAMES.get(tag, tag)} ({tag}) does not fit a {kind} column")
+        raise OtherType(f"a DynamoDB {_TYPE_NAMES.get(tag, tag)} ({tag}) does not fit a {kind} column")
 
 
 def _string(tag: str, raw: Any) -> str:

@@ -75,6 +75,7 @@ class TableBatch:
     table: pads.Dataset | None = None  # the spool as DuckDB scans it, file by file, never loaded whole
     chain: int = 0  # incremental batches since the last full export (0: this one is a full export or a snapshot)
     since: datetime | None = None  # an incremental batch: the previous batch's T it was built from
+    attribute_types: dict[str, list[str]] | None = None  # DynamoDB: the types each attribute is written as
 
 
 def transient(exc: BaseException) -> bool:
@@ -209,7 +210,7 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
                         f"not SSE-KMS under {kms_key} as the destination declares")
 
     def read() -> tuple[ddb_export.ExportRows, lake.Spool]:  # again from the start: spool() clears its root
-        rows = ddb_export.read(s3, export, spec.columns)
+        rows = ddb_export.read(s3, export, spec.columns, key=spec.key)
         if since is None:
             return rows, lake.spool(iter(rows), work / spec.name, dict(spec.columns), spec.partition_by, spec.key)
         before = lake.download(s3, bucket, previous, work / "_previous")
@@ -218,13 +219,14 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
         return rows, lake.spool(merged, work / spec.name, dict(spec.columns), spec.partition_by, spec.key)
 
     rows, spool = retrying(f"s3 read of export {export_arn}", read, progress)
-    actual = _schema({**spec.columns, **{a: "string" for a in rows.undeclared}})
-    result = contract.check(spec.columns, actual, spec.contract)
+    types, before = rows.types(), (previous or {}).get("attribute_types")
+    result = contract.check_items(spec.columns, list(rows.undeclared), types, spec.contract, before)
     if since is None:
-        return TableBatch(spec, t, export.item_count, None, result, spool, chain=0)
+        return TableBatch(spec, t, export.item_count, None, result, spool, chain=0, attribute_types=types.published())
     # The service counts no table at T in an incremental export: the batch is its previous batch and its changes
     # (reconciled as such); a full export follows every incremental.FULL_EVERY of them.
-    return TableBatch(spec, t, spool.rows, None, result, spool, chain=int(previous.get("chain", 0)) + 1, since=since)
+    return TableBatch(spec, t, spool.rows, None, result, spool, chain=int(previous.get("chain", 0)) + 1, since=since,
+                      attribute_types=types.published(before))
 
 
 def incremental_since(previous: dict[str, Any] | None, spec: TableSpec, at: datetime, earliest: datetime | None) -> datetime | None:
@@ -342,7 +344,8 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
     manifest = {"pipeline": pipeline.name, "table": b.spec.name, "batch": batch, "at": b.at.isoformat(),
                 "source": b.spec.source, "rows": b.spool.rows, "source_rows": b.source_rows, "fingerprint": str(b.source_fingerprint),
                 "columns": b.spool.columns, "partition": b.spool.partition, "key": list(b.spec.key), "files": files,
-                "export": "incremental" if b.since else "full", "chain": b.chain, "since": b.since.isoformat() if b.since else None}
+                "export": "incremental" if b.since else "full", "chain": b.chain, "since": b.since.isoformat() if b.since else None,
+                **({"attribute_types": b.attribute_types} if b.attribute_types is not None else {})}
     stray = retrying("s3 list", lambda: lake.strays(s3, dest.bucket, place.data(batch), files), progress)
     if stray:
         progress(f"{b.spec.name}: {stray} file(s) of an earlier attempt at this T deleted from the batch's prefix")
