@@ -282,7 +282,7 @@ def test_check_refuses_a_published_file_changed_behind_its_manifest(events_lab: 
     s3.put_object(Bucket=BUCKET, Key=key, Body=original[:-10] + b"0123456789")
     try:
         checked = events_lab("etl", "check", "events")
-        assert checked.exit_code == 2 and "differs from its manifest's MD5" in checked.stderr, checked.stdout + checked.stderr
+        assert checked.exit_code == 2 and "differs from its manifest's SHA-256" in checked.stderr, checked.stdout + checked.stderr
     finally:
         s3.put_object(Bucket=BUCKET, Key=key, Body=original)
 
