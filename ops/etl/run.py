@@ -226,7 +226,9 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
     # The service counts no table at T in an incremental export: the batch is its previous batch and its changes
     # (reconciled as such); a full export follows every incremental.FULL_EVERY of them.
     return TableBatch(spec, t, spool.rows, None, result, spool, chain=int(previous.get("chain", 0)) + 1, since=since,
-                      attribute_types=types.published(before))
+                      # The changed items alone do not show every type the table holds: without the previous batch's
+                      # types the batch's are not known, and not written.
+                      attribute_types=types.published(before) if before is not None else None)
 
 
 def incremental_since(previous: dict[str, Any] | None, spec: TableSpec, at: datetime, earliest: datetime | None) -> datetime | None:
