@@ -1,6 +1,6 @@
 """`dbops etl check`: the data-quality rules run again on what is published, the newest batch of each table.
 
-The batch's files are read back from S3 as its manifest lists them (each file's MD5 checked), so the check
+The batch's files are read back from S3 as its manifest lists them (each file's SHA-256 checked), so the check
 judges what readers of the lake read, not what a run meant to write. Completeness is against the source
 count the manifest recorded at T. Nothing is written to the lake.
 """

@@ -3,6 +3,7 @@
     [pipelines.orders]
     schedule = "daily 02:00 UTC"                  # what the runner uses; informational here
     destination = { bucket = "dbops-lab-lake", prefix = "orders", database = "dbops_lab_lake" }
+    # kms_key = "alias/dbops-lake" in destination: DynamoDB exports written under that key (SSE-KMS)
     quality = { min_valid = 0.99, min_complete = 0.95 }
 
     [pipelines.orders.tables.orders]
@@ -38,6 +39,9 @@ KEY_TYPES = ("string", "bigint", "int", "date")
 # one object the engines open, and two years of days is 731 small files where months are 24.
 GRAINS = ("day", "month")
 SOURCE_KINDS = ("aurora", "localpg", "dynamodb")
+# The forms KMS accepts for a key: its id, its ARN, alias/NAME, an alias's ARN.
+KMS_KEY = re.compile(r"(arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:)?(key/(mrk-)?[0-9a-f-]{32,36}|alias/[A-Za-z0-9/_-]{1,250})"
+                     r"|(mrk-)?[0-9a-f-]{32,36}")
 PG_TABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -47,6 +51,7 @@ class Destination:
     prefix: str
     database: str
     workgroup: str | None = None
+    kms_key: str | None = None  # DynamoDB exports are written under this KMS key (SSE-KMS); None: the service's AES256
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ def parse(name: str, table: dict[str, Any], source: str) -> Pipeline:
         raise UsageError(f"{where}: a pipeline name is lower-case letters, digits and _, starting with a letter")
     _known(table, ("schedule", "destination", "quality", "tables"), where)
     dest = _table(table.get("destination"), f"{where}.destination")
-    _known(dest, ("bucket", "prefix", "database", "workgroup"), f"{where}.destination")
+    _known(dest, ("bucket", "prefix", "database", "workgroup", "kms_key"), f"{where}.destination")
     bucket, prefix, database = (dest.get(k) for k in ("bucket", "prefix", "database"))
     if not isinstance(bucket, str) or not BUCKET.fullmatch(bucket):
         raise UsageError(f"{where}.destination.bucket must be an S3 bucket name, got {bucket!r}")
@@ -121,6 +126,9 @@ def parse(name: str, table: dict[str, Any], source: str) -> Pipeline:
     workgroup = dest.get("workgroup")
     if workgroup is not None and not (isinstance(workgroup, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,128}", workgroup)):
         raise UsageError(f"{where}.destination.workgroup must be an Athena workgroup name, got {workgroup!r}")
+    kms_key = dest.get("kms_key")
+    if kms_key is not None and not (isinstance(kms_key, str) and KMS_KEY.fullmatch(kms_key)):
+        raise UsageError(f"{where}.destination.kms_key must be a KMS key id, key ARN, alias/NAME or alias ARN, got {kms_key!r}")
     quality = _table(table.get("quality", {}), f"{where}.quality")
     _known(quality, ("min_valid", "min_complete"), f"{where}.quality")
     shares = {k: _share(quality.get(k, default), f"{where}.quality.{k}") for k, default in (("min_valid", 0.99), ("min_complete", 0.95))}
@@ -143,7 +151,7 @@ def parse(name: str, table: dict[str, Any], source: str) -> Pipeline:
     schedule = table.get("schedule")
     if schedule is not None and not isinstance(schedule, str):
         raise UsageError(f"{where}.schedule must be text")
-    return Pipeline(name, Destination(bucket, prefix, database, workgroup), specs, shares["min_valid"], shares["min_complete"], schedule)
+    return Pipeline(name, Destination(bucket, prefix, database, workgroup, kms_key), specs, shares["min_valid"], shares["min_complete"], schedule)
 
 
 def _spec(name: str, table: Any, where: str) -> TableSpec:

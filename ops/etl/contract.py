@@ -12,6 +12,16 @@ The modes are named as dlt names them:
 - ``discard_columns``: columns not declared are dropped from what is published and reported;
   a declared column dropped or retyped fails (no widening: the published schema is the declared one).
 
+A schemaless source (DynamoDB) has no column types to compare: its items are (``check_items``). A
+declared attribute that no item of a non-empty full export carries (not even as NULL) is dropped; one
+that some items carry as a DynamoDB type its declared type does not take (N in a string, S in a bigint)
+is retyped, and the verdict names those items by their keys. Both fail in every mode, as a dropped or
+retyped PostgreSQL column does: the batch is refused rather than published with the attribute's values
+missing. An incremental export holds only the changed items, so it cannot show a drop; it shows a retype.
+Against the previous published batch (its manifest's ``attribute_types``), an attribute now written as
+another type its column still takes (a timestamp as S where it was N) fails ``freeze`` (any difference)
+and is reported under ``evolve`` and ``discard_columns``.
+
 Types are compared as Arrow types, the declared-type strings mapped by ``ops.etl.types.arrow_type``;
 ``large_string`` counts as ``string`` and a timestamp's UTC zone may be spelled "UTC", "+00:00" or
 "Etc/UTC". Column order is not part of the contract; names are compared exactly.
@@ -20,7 +30,7 @@ Types are compared as Arrow types, the declared-type strings mapped by ``ops.etl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pyarrow as pa
 
@@ -30,6 +40,7 @@ from ops.etl.types import arrow_type
 MODES = ("evolve", "freeze", "discard_columns")
 WIDENINGS = {(pa.int32(), pa.int64())}  # (declared, actual) pairs evolve publishes as the actual type
 _UTC_NAMES = {"UTC", "+00:00", "Etc/UTC", "Z"}
+_SAME = "the batch's columns are the declared ones"
 
 
 @dataclass(frozen=True)
@@ -116,7 +127,7 @@ def conform(table: pa.Table, result: ContractResult) -> pa.Table:
 
 def _result(mode, added, dropped, retyped, widened, discarded, lines, schema) -> ContractResult:
     verdict = "pass" if schema is not None else "fail"
-    text = "; ".join(lines) if lines else "the batch's columns are the declared ones"
+    text = "; ".join(lines) if lines else _SAME
     return ContractResult(mode, tuple(added), tuple(dropped), tuple(retyped), tuple(widened), tuple(discarded),
                           verdict, f"{mode}: {text}", schema)
 
@@ -149,3 +160,56 @@ def declared_name(t: pa.DataType) -> str | None:
     if pa.types.is_decimal128(t):
         return f"decimal({t.precision},{t.scale})"
     return None
+
+
+@dataclass(frozen=True)
+class ItemTypes:
+    """The types a schemaless source's items carried, per declared attribute (DynamoDB's S, N, BOOL, NULL, ...)."""
+
+    items: int  # items read
+    whole: bool  # the items are the whole table (a full export), not only the changed ones
+    seen: Mapping[str, Mapping[str, int]]  # attribute -> type -> items carrying it
+    misfits: Mapping[str, Mapping[str, int]]  # attribute -> type its declared column does not take -> items
+    misfit_keys: Mapping[str, tuple[str, ...]]  # attribute -> the first of those items' keys
+
+    def published(self, before: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[str]]:
+        """The types each attribute is known to be written as, for the batch's manifest (NULL is no type): these
+        items' own for a whole table, else the previous batch's and these items'."""
+        out = {} if self.whole or not before else {a: set(t) for a, t in before.items()}
+        for attr, kinds in self.seen.items():
+            out.setdefault(attr, set()).update(k for k in kinds if k != "NULL")
+        return {a: sorted(t) for a, t in sorted(out.items()) if t}
+
+
+def check_items(declared: Mapping[str, str], undeclared: Sequence[str], types: ItemTypes, mode: str,
+                before: Mapping[str, Sequence[str]] | None = None) -> ContractResult:
+    """Judge a schemaless source's items against the declared columns under a contract mode: the attributes no
+    column declares as check() judges added columns, the declared ones by the types the items carried, and,
+    against `before` (the previous batch's types per attribute), a change of type the column still takes."""
+    base = check(declared, pa.schema([pa.field(n, arrow_type(t)) for n, t in declared.items()]
+                                     + [pa.field(n, pa.string()) for n in undeclared]), mode)
+    dropped = tuple(n for n in declared if types.whole and types.items and n not in types.seen)
+    retyped = tuple((n, declared[n], f"DynamoDB {'/'.join(sorted(m))} in {sum(m.values())} item(s), keys "
+                     f"{', '.join(types.misfit_keys.get(n, ())) or 'not reported'}")
+                    for n, m in types.misfits.items())
+    changed = []
+    for name, kinds in (types.seen.items() if before else ()):
+        was = set((before or {}).get(name, ())) - {"NULL"}
+        now = set(kinds) - {"NULL"} - set(types.misfits.get(name, {}))
+        if was and now - was:
+            changed.append((name, "DynamoDB " + "/".join(sorted(was)), "DynamoDB " + "/".join(sorted(was | now))))
+    problems = [] if base.passed else [base.message.removeprefix(f"{mode}: ")]
+    if dropped:
+        problems.append(f"declared attributes in no item of the export: {', '.join(dropped)}")
+    if retyped:
+        problems.append("declared attributes of a type their column does not take: "
+                        + "; ".join(f"{n} ({w}): {a}" for n, w, a in retyped))
+    said = ", ".join(f"{n} {w} -> {a}" for n, w, a in changed)
+    if changed and mode == "freeze":
+        problems.append(f"attributes written as another type than in the previous batch: {said}")
+    notes = [] if not base.passed or base.message == f"{mode}: {_SAME}" else [base.message.removeprefix(f"{mode}: ")]
+    if changed and mode != "freeze":
+        notes.append(f"attributes also written as another type their column takes: {said}")
+    all_retyped = base.retyped + retyped + (tuple(changed) if mode == "freeze" else ())
+    return _result(mode, base.added, base.dropped + dropped, all_retyped, base.widened, base.discarded,
+                   problems or notes, None if problems else base.schema_to_publish)

@@ -8,9 +8,11 @@ at a time through a temporary file, and rows are given out in batches of at most
 memory does not grow with the table.
 
 Values are decoded from DynamoDB JSON to the declared columns (ops.etl.types): an absent attribute or
-NULL is a null; a value that does not fit its column (text in a number, a map in a string, a fraction
-in an int) is an error naming the attribute. Top-level attributes no column declares are counted in
-`ExportRows.undeclared`, for the caller's schema contract to judge.
+NULL is a null. A value of a DynamoDB type its column does not take (text in a number, a map in a
+string) is the attribute retyped at the source: it is read as a null and counted, with the item's key,
+in `ExportRows.types()` for the caller's schema contract to judge (ops.etl.contract.check_items); a value
+of the right type that does not fit (a fraction in an int, a number out of range) is an error naming the
+attribute. Top-level attributes no column declares are counted in `ExportRows.undeclared`.
 
 An incremental export gives change rows: the declared columns from the new image (only the keys for a
 delete), `CHANGE_COLUMN` ("put" or "delete") and `WRITTEN_COLUMN` (the write's time).
@@ -33,6 +35,7 @@ import pyarrow as pa
 from botocore.exceptions import ClientError
 
 from ops.errors import DbopsError
+from ops.etl.contract import ItemTypes
 from ops.etl.types import arrow_type
 
 CHANGE_COLUMN = "_change"
@@ -40,6 +43,7 @@ WRITTEN_COLUMN = "_written_at"
 BATCH_ROWS = 10_000
 POLL_FIRST_S = 1.0
 POLL_MAX_S = 15.0
+MAX_KEYS = 10  # keys kept per retyped attribute, to name the items in the verdict
 _CHUNK = 1 << 20
 
 
@@ -62,21 +66,28 @@ class Export:
     manifest_key: str  # the summary manifest (ExportManifest)
     incremental: bool
     item_count: int
+    sse: tuple[str, str | None] = ("AES256", None)  # (S3SseAlgorithm, S3SseKmsKeyId) DescribeExport answered
 
 
-def client_token(table_arn: str, bucket: str, prefix: str, at: datetime, since: datetime | None) -> str:
+def client_token(table_arn: str, bucket: str, prefix: str, at: datetime, since: datetime | None,
+                 kms_key: str | None = None) -> str:
     """The same export asked twice (a retried call, a rerun) is one export: the token is its parameters'."""
-    said = "|".join([table_arn, bucket, prefix, at.isoformat(), since.isoformat() if since else ""])
+    said = "|".join([table_arn, bucket, prefix, at.isoformat(), since.isoformat() if since else ""]
+                    + ([kms_key] if kms_key else []))
     return hashlib.sha256(said.encode()).hexdigest()[:32]
 
 
 def start_export(ddb: Any, table_arn: str, bucket: str, prefix: str, at: datetime,
-                 since: datetime | None = None) -> str:
+                 since: datetime | None = None, kms_key: str | None = None) -> str:
     """Start a full export of the table as of `at`, or (with `since`) an incremental one of the changes in
-    [since, at). Returns the export's ARN."""
+    [since, at), its files encrypted under `kms_key` when one is given. Returns the export's ARN."""
     request: dict[str, Any] = {"TableArn": table_arn, "S3Bucket": bucket, "S3Prefix": prefix,
                                "ExportFormat": "DYNAMODB_JSON",
-                               "ClientToken": client_token(table_arn, bucket, prefix, at, since)}
+                               "ClientToken": client_token(table_arn, bucket, prefix, at, since, kms_key)}
+    if kms_key:
+        # S3SseAlgorithm "KMS" with S3SseKmsKeyId: the export's files are written with SSE-KMS under that key
+        # (without them the service's default is AES256, SSE-S3). DescribeExport answers both back.
+        request.update(S3SseAlgorithm="KMS", S3SseKmsKeyId=kms_key)
     if since is None:
         request.update(ExportType="FULL_EXPORT", ExportTime=at)
     else:
@@ -97,7 +108,8 @@ def wait(ddb: Any, export_arn: str, timeout_s: float, progress: Callable[[str], 
         progress(f"export {export_arn}: {status} after {waited:.0f} s")
         if status == "COMPLETED":
             return Export(export_arn, described["S3Bucket"], described["ExportManifest"],
-                          described.get("ExportType") == "INCREMENTAL_EXPORT", int(described.get("ItemCount", 0)))
+                          described.get("ExportType") == "INCREMENTAL_EXPORT", int(described.get("ItemCount", 0)),
+                          (described.get("S3SseAlgorithm", "AES256"), described.get("S3SseKmsKeyId")))
         if status == "FAILED":
             raise ExportFailed(f"export {export_arn} FAILED: {described.get('FailureCode', 'no code')}: "
                                f"{described.get('FailureMessage', 'no message')}")
@@ -107,9 +119,11 @@ def wait(ddb: Any, export_arn: str, timeout_s: float, progress: Callable[[str], 
         pause = min(pause * 2, POLL_MAX_S)
 
 
-def read(s3: Any, export: Export, columns: Mapping[str, str], batch_rows: int = BATCH_ROWS) -> ExportRows:
-    """The export's rows as Arrow record batches of the declared columns (name -> declared type)."""
-    return ExportRows(s3, export, dict(columns), batch_rows)
+def read(s3: Any, export: Export, columns: Mapping[str, str], batch_rows: int = BATCH_ROWS,
+         key: tuple[str, ...] = ()) -> ExportRows:
+    """The export's rows as Arrow record batches of the declared columns (name -> declared type); `key` names
+    the attributes an item of a retyped attribute is reported by."""
+    return ExportRows(s3, export, dict(columns), batch_rows, tuple(key))
 
 
 @dataclass
@@ -120,7 +134,11 @@ class ExportRows:
     export: Export
     columns: dict[str, str]
     batch_rows: int
+    key: tuple[str, ...] = ()
     undeclared: dict[str, int] = field(default_factory=dict)  # attribute -> items that carry it
+    seen: dict[str, dict[str, int]] = field(default_factory=dict)  # declared attribute -> DynamoDB type -> items
+    misfits: dict[str, dict[str, int]] = field(default_factory=dict)  # declared attribute -> type it does not take -> items
+    misfit_keys: dict[str, list[str]] = field(default_factory=dict)  # declared attribute -> first keys of those items
     files_read: int = 0
     items_read: int = 0
 
@@ -131,6 +149,11 @@ class ExportRows:
                        pa.field(WRITTEN_COLUMN, pa.timestamp("us", tz="UTC"), nullable=False)]
         self.schema = pa.schema(fields)
         self._decoders = {name: _decoder(name, kind) for name, kind in self.columns.items()}
+
+    def types(self) -> ItemTypes:
+        """The DynamoDB types the items read carried per declared attribute (after the iteration)."""
+        return ItemTypes(self.items_read, not self.export.incremental, self.seen, self.misfits,
+                         {a: tuple(k) for a, k in self.misfit_keys.items()})
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         summary = json.loads(self._get(self.export.manifest_key, "the summary manifest"))
@@ -206,8 +229,16 @@ class ExportRows:
                 self.undeclared[name] = self.undeclared.get(name, 0) + 1
         row = {}
         for name, decode in self._decoders.items():
+            value = attrs.get(name)
+            kind = next(iter(value), "") if value else ""
+            if kind:
+                counts = self.seen.setdefault(name, {})
+                counts[kind] = counts.get(kind, 0) + 1
             try:
-                row[name] = decode(attrs.get(name))
+                row[name] = decode(value)
+            except OtherType:
+                row[name] = None
+                self._misfit(name, kind, attrs)
             except (ValueError, ArithmeticError, TypeError) as exc:
                 raise ExportInvalid(f"data file {key}, item {number}: attribute {name}: {exc}") from None
         if self.export.incremental:
@@ -215,6 +246,13 @@ class ExportRows:
             micros = int(line["Metadata"]["WriteTimestampMicros"]["N"])
             row[WRITTEN_COLUMN] = datetime.fromtimestamp(micros // 1_000_000, timezone.utc).replace(microsecond=micros % 1_000_000)
         return row
+
+    def _misfit(self, name: str, kind: str, attrs: Mapping[str, Any]) -> None:
+        counts = self.misfits.setdefault(name, {})
+        counts[kind] = counts.get(kind, 0) + 1
+        keys = self.misfit_keys.setdefault(name, [])
+        if len(keys) < MAX_KEYS:
+            keys.append("/".join(str(next(iter(attrs[k].values()))) if attrs.get(k) else "" for k in self.key))
 
     def _batch(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
         arrays = [pa.array([r[f.name] for r in rows], type=f.type) for f in self.schema]
@@ -240,9 +278,13 @@ def _decoder(name: str, kind: str) -> Callable[[Any], Any]:
     return decode
 
 
+class OtherType(ValueError):
+    """A value of a DynamoDB type the column does not take: the attribute was retyped at the source."""
+
+
 def _want(tag: str, allowed: str, kind: str) -> None:
     if tag not in allowed.split(","):
-        raise ValueError(f"a DynamoDB {_TYPE_NAMES.get(tag, tag)} ({tag}) does not fit a {kind} column")
+        raise OtherType(f"a DynamoDB {_TYPE_NAMES.get(tag, tag)} ({tag}) does not fit a {kind} column")
 
 
 def _string(tag: str, raw: Any) -> str:

@@ -5,10 +5,11 @@ A batch is a table's rows at one point in time T, identified by T (`batch_id`). 
 1. the rows are spooled to local Parquet files, Hive-partitioned and sorted, while they stream in;
 2. everything is judged on the spool (DuckDB reads it without loading it): contract, quality,
    reconciliation of its count and key fingerprint with the source's at T;
-3. the files are uploaded under the batch's own prefix, `PREFIX/TABLE/data/batch=ID/`, each with its
-   MD5 (S3 refuses a corrupted upload), where no reader looks yet;
+3. the files are uploaded under the batch's own prefix, `PREFIX/TABLE/data/batch=ID/`, by boto3's managed
+   transfer (multipart above TRANSFER's threshold), each request with its SHA-256 (S3 refuses a corrupted
+   body or part), where no reader looks yet;
 4. the manifest, `PREFIX/TABLE/_manifests/ID.json`, is written last: it lists the files, their sizes and
-   MD5s, the rows, the fingerprint and T. A batch without a manifest does not exist for any reader;
+   SHA-256s (older batches' manifests: MD5s), the rows, the fingerprint and T. A batch without a manifest does not exist for any reader;
 5. the Glue table and its partitions are pointed at the batch's prefix (Athena reads what Glue says).
 
 A rerun of the same T finds its manifest and publishes nothing; a run killed before its manifest left
@@ -44,14 +45,20 @@ READS = declare(  # a batch's manifest and files, read back
 )
 PUBLISH = declare(
     "etl.lake-publish",
-    need("s3:PutObject", "lake-object"),
+    need("s3:PutObject", "lake-object", why="PutObject, and a multipart upload's create, parts and complete"),
+    need("s3:AbortMultipartUpload", "lake-object", why="a failed multipart upload's parts are not left behind"),
     need("s3:DeleteObjects", "lake-object", "s3:DeleteObject", why="stray files of a killed attempt under a batch's own prefix"),
     *(need(f"glue:{call}", "glue-table") for call in
       ("GetTable", "CreateTable", "UpdateTable", "GetPartitions", "BatchCreatePartition",
        "BatchUpdatePartition", "BatchDeletePartition")),
     # The lake's bucket encrypts with its own key (SSE-KMS): writing and reading its objects use the key.
     need("s3:PutObject", "kms-key", "kms:GenerateDataKey"),
+    need("s3:CompleteMultipartUpload", "kms-key", "kms:Decrypt", why="S3 reads the parts' data keys to complete an upload"),
 )
+# Parts of 64 MiB above 64 MiB: a file of any size the lake holds (S3 takes 10,000 parts) goes in parts that are each
+# retried alone, none read whole into memory, where one PutObject is capped at 5 GB.
+TRANSFER_PART = 64 * 1024 * 1024
+_HASH_CHUNK = 1 << 20
 
 ROWS_PER_FILE = 1_000_000
 # Rows one partitioned write holds at most: each partition's file keeps its rows in memory until the write
@@ -278,16 +285,34 @@ def strays(s3: Any, bucket: str, prefix: str, files: list[dict[str, Any]]) -> in
     return len(extra)
 
 
-def upload(s3: Any, sp: Spool, bucket: str, prefix: str) -> list[dict[str, Any]]:
-    """Each spooled file under prefix, with its MD5 (S3 refuses a body that does not match); their list."""
+def upload(s3: Any, sp: Spool, bucket: str, prefix: str, part_bytes: int = TRANSFER_PART) -> list[dict[str, Any]]:
+    """Each spooled file under prefix, by boto3's managed transfer: one PutObject up to part_bytes, a multipart
+    upload of part_bytes parts above. Every request carries the SHA-256 of its body (ChecksumAlgorithm), which S3
+    computes again and refuses with BadDigest when it differs. Their list, each with the whole file's SHA-256 that
+    readers check (a multipart object's own checksum is one of its parts' checksums, not the file's)."""
+    from boto3.exceptions import S3UploadFailedError
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes, max_concurrency=4)
     out = []
     for f in sp.files:
         rel = f.relative_to(sp.root).as_posix()
-        body = f.read_bytes()
-        md5 = hashlib.md5(body).digest()  # noqa: S324 — S3's integrity check, not security
-        s3.put_object(Bucket=bucket, Key=prefix + rel, Body=body, ContentMD5=base64.b64encode(md5).decode())
-        out.append({"key": prefix + rel, "bytes": len(body), "md5": md5.hex(), "rows": _rows(f)})
+        digest = sha256_of(f)
+        try:
+            s3.upload_file(str(f), bucket, prefix + rel, ExtraArgs={"ChecksumAlgorithm": "SHA256"}, Config=config)
+        except S3UploadFailedError as exc:
+            # The transfer wraps the service's answer: the ClientError is what tells a throttle from a refusal.
+            raise (exc.__context__ if exc.__context__ is not None else exc) from None
+        out.append({"key": prefix + rel, "bytes": f.stat().st_size, "sha256": digest, "rows": _rows(f)})
     return out
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _rows(path: Path) -> int:
@@ -398,13 +423,18 @@ def download(s3: Any, bucket: str, manifest: dict[str, Any], root: Path) -> Path
     data = root / manifest["table"]
     prefix = manifest["files"][0]["key"].split(f"batch={manifest['batch']}/", 1)[0] + f"batch={manifest['batch']}/" if manifest["files"] else ""
     for f in manifest["files"]:
-        try:
-            body = s3.get_object(Bucket=bucket, Key=f["key"])["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            raise CannotRun(f"s3://{bucket}/{f['key']} is listed by batch {manifest['batch']}'s manifest but missing") from None
-        if hashlib.md5(body).hexdigest() != f["md5"]:  # noqa: S324 — integrity, not security
-            raise CannotRun(f"s3://{bucket}/{f['key']} differs from its manifest's MD5: the published batch was changed")
         path = data / f["key"][len(prefix):]
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(body)
+        try:
+            body = s3.get_object(Bucket=bucket, Key=f["key"])["Body"]
+        except s3.exceptions.NoSuchKey:
+            raise CannotRun(f"s3://{bucket}/{f['key']} is listed by batch {manifest['batch']}'s manifest but missing") from None
+        # Batches published before the SHA-256 was kept list their files' MD5.
+        name, digest = ("SHA-256", hashlib.sha256()) if "sha256" in f else ("MD5", hashlib.md5())  # noqa: S324 — integrity
+        with path.open("wb") as out:
+            for chunk in iter(lambda: body.read(_HASH_CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != f.get("sha256", f.get("md5")):
+            raise CannotRun(f"s3://{bucket}/{f['key']} differs from its manifest's {name}: the published batch was changed")
     return data

@@ -50,6 +50,8 @@ EXPORT = declare(
     # DynamoDB writes the export's files into the bucket as the caller.
     need("dynamodb:ExportTableToPointInTime", "lake-object", "s3:PutObject"),
     need("dynamodb:DescribeExport", "dynamodb-table", why="an export's ARN is under its table's"),
+    # With a destination's kms_key, DynamoDB encrypts the export's files under it as the caller.
+    need("dynamodb:ExportTableToPointInTime", "kms-key", "kms:GenerateDataKey", why="SSE-KMS export files"),
 )
 
 T = TypeVar("T")
@@ -73,6 +75,7 @@ class TableBatch:
     table: pads.Dataset | None = None  # the spool as DuckDB scans it, file by file, never loaded whole
     chain: int = 0  # incremental batches since the last full export (0: this one is a full export or a snapshot)
     since: datetime | None = None  # an incremental batch: the previous batch's T it was built from
+    attribute_types: dict[str, list[str]] | None = None  # DynamoDB: the types each attribute is written as
 
 
 def transient(exc: BaseException) -> bool:
@@ -175,7 +178,7 @@ def dynamodb_at(ddb: Any, table: str) -> tuple[str, datetime, datetime | None]:
 
 
 def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: datetime | None, work: Path,
-                     progress: Callable[[str], None]) -> TableBatch:
+                     progress: Callable[[str], None], kms_key: str | None = None) -> TableBatch:
     from ops.etl import ddb_export
 
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
@@ -192,7 +195,7 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
     if since is not None:
         progress(f"{spec.name}: incremental export of the changes since batch {previous['batch']} ({since.isoformat()})")
     try:
-        export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t, since), progress)
+        export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t, since, kms_key), progress)
     except botocore.exceptions.ClientError as exc:
         # The service decides which periods it exports incrementally (at least 15 minutes on AWS): a refused
         # period is exported whole instead.
@@ -200,11 +203,14 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
             raise
         progress(f"{spec.name}: the incremental export was refused ({exc.response['Error'].get('Message', '')}); a full export instead")
         since = None
-        export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t), progress)
+        export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t, None, kms_key), progress)
     export = retrying("DescribeExport", lambda: ddb_export.wait(ddb, export_arn, EXPORT_TIMEOUT_S, progress), progress)
+    if kms_key and export.sse != ("KMS", kms_key):
+        raise CannotRun(f"export {export_arn} is encrypted {export.sse[0]} (key {export.sse[1] or 'none'}), "
+                        f"not SSE-KMS under {kms_key} as the destination declares")
 
     def read() -> tuple[ddb_export.ExportRows, lake.Spool]:  # again from the start: spool() clears its root
-        rows = ddb_export.read(s3, export, spec.columns)
+        rows = ddb_export.read(s3, export, spec.columns, key=spec.key)
         if since is None:
             return rows, lake.spool(iter(rows), work / spec.name, dict(spec.columns), spec.partition_by, spec.key,
                                         spec.partition_grain)
@@ -215,13 +221,16 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
                                     spec.partition_grain)
 
     rows, spool = retrying(f"s3 read of export {export_arn}", read, progress)
-    actual = _schema({**spec.columns, **{a: "string" for a in rows.undeclared}})
-    result = contract.check(spec.columns, actual, spec.contract)
+    types, before = rows.types(), (previous or {}).get("attribute_types")
+    result = contract.check_items(spec.columns, list(rows.undeclared), types, spec.contract, before)
     if since is None:
-        return TableBatch(spec, t, export.item_count, None, result, spool, chain=0)
+        return TableBatch(spec, t, export.item_count, None, result, spool, chain=0, attribute_types=types.published())
     # The service counts no table at T in an incremental export: the batch is its previous batch and its changes
     # (reconciled as such); a full export follows every incremental.FULL_EVERY of them.
-    return TableBatch(spec, t, spool.rows, None, result, spool, chain=int(previous.get("chain", 0)) + 1, since=since)
+    return TableBatch(spec, t, spool.rows, None, result, spool, chain=int(previous.get("chain", 0)) + 1, since=since,
+                      # The changed items alone do not show every type the table holds: without the previous batch's
+                      # types the batch's are not known, and not written.
+                      attribute_types=types.published(before) if before is not None else None)
 
 
 def incremental_since(previous: dict[str, Any] | None, spec: TableSpec, at: datetime, earliest: datetime | None) -> datetime | None:
@@ -336,7 +345,8 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
     manifest = {"pipeline": pipeline.name, "table": b.spec.name, "batch": batch, "at": b.at.isoformat(),
                 "source": b.spec.source, "rows": b.spool.rows, "source_rows": b.source_rows, "fingerprint": str(b.source_fingerprint),
                 "columns": b.spool.columns, "partition": b.spool.partition, "key": list(b.spec.key), "files": files,
-                "export": "incremental" if b.since else "full", "chain": b.chain, "since": b.since.isoformat() if b.since else None}
+                "export": "incremental" if b.since else "full", "chain": b.chain, "since": b.since.isoformat() if b.since else None,
+                **({"attribute_types": b.attribute_types} if b.attribute_types is not None else {})}
     stray = retrying("s3 list", lambda: lake.strays(s3, dest.bucket, place.data(batch), files), progress)
     if stray:
         progress(f"{b.spec.name}: {stray} file(s) of an earlier attempt at this T deleted from the batch's prefix")
@@ -410,7 +420,8 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
         for spec in pipeline.tables:
             if spec.kind == "dynamodb":
                 say(f"{spec.name}: export of dynamodb:{spec.source_name} at {at.isoformat() if at else 'its latest exportable time'}")
-                batches.append(extract_dynamodb(aws, spec, pipeline.destination.bucket, pipeline.destination.prefix, at, work, say))
+                batches.append(extract_dynamodb(aws, spec, pipeline.destination.bucket, pipeline.destination.prefix, at, work, say,
+                                                pipeline.destination.kms_key))
             else:
                 pg_sources.setdefault(spec.source, []).append(spec)
         for source, specs in pg_sources.items():

@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ops.aws import Aws
-from ops.etl import ddb_export
+from ops.etl import contract, ddb_export
 from ops.etl.ddb_export import CHANGE_COLUMN, Export, ExportFailed, ExportInvalid
 from ops.lab import lab as lab_core
 from ops.lab.aws import emulator, settings
@@ -304,9 +304,11 @@ def test_reader_reports_undeclared_attributes_and_refuses_values_that_do_not_fit
     assert reader.undeclared == {"note": 1} and reader.items_read == 3 and reader.files_read == 1
     absent = next(r for r in table.to_pylist() if r["pk"] == "k003")
     assert absent == {"pk": "k003", "n": None, "price": None, "ok": None}, "absent and NULL attributes are nulls"
-    # Negative control: the declared schema is checked, not assumed: n is no string, price no int.
-    with pytest.raises(ExportInvalid, match="attribute n: a DynamoDB number .N. does not fit a string column"):
-        list(ddb_export.read(s3, export, {"pk": "string", "n": "string"}))
+    # Negative control: the declared schema is checked, not assumed: n is no string (the items are counted as
+    # retyped, for the contract), price no int (a value that does not fit stops the read).
+    retyped = ddb_export.read(s3, export, {"pk": "string", "n": "string"}, key=("pk",))
+    assert pa.Table.from_batches(list(retyped), schema=retyped.schema).column("n").null_count == 3
+    assert retyped.misfits == {"n": {"N": 2}} and retyped.misfit_keys == {"n": ["k001", "k002"]}
     with pytest.raises(ExportInvalid, match="attribute price: 1.25 is not a whole number"):
         list(ddb_export.read(s3, export, {"pk": "string", "price": "int"}))
 
@@ -357,3 +359,85 @@ def test_reader_memory_does_not_grow_with_the_table(ddb: Any, s3: Any, lab_set: 
           f"rows kept: {kept[200]} B, {kept[2000]} B")
     assert peaks[2000] < 1.5 * peaks[200], peaks
     assert kept[2000] > 3 * kept[200], kept
+
+
+def test_an_export_under_a_kms_key_asks_for_sse_kms_and_its_files_are_stored_so(xlab: Cli, ddb: Any, s3: Any) -> None:
+    key_id = aws(xlab).client("kms").create_key(Description="lake exports")["KeyMetadata"]["KeyId"]
+    arn = make_table(ddb, "x-kms")
+    for i in range(12):
+        ddb.put_item(TableName="x-kms", Item=item(i))
+    at = next_second()
+    export = ddb_export.wait(ddb, ddb_export.start_export(ddb, arn, BUCKET, "kms", at, kms_key=key_id), 20, lambda _: None)
+    described = ddb.describe_export(ExportArn=export.arn)["ExportDescription"]
+    assert (described["S3SseAlgorithm"], described["S3SseKmsKeyId"]) == ("KMS", key_id) == export.sse
+    head = s3.head_object(Bucket=BUCKET, Key=manifest_files(s3, export)[0]["dataFileS3Key"])
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"].endswith(key_id), head
+    assert len(rows_of(s3, export)) == 12
+
+    # Negative control: the same export without a key is SSE-S3 (the service's default), and is another export.
+    plain = export_of(ddb, arn, at, prefix="kms")
+    assert plain.arn != export.arn and plain.sse == ("AES256", None)
+    assert "S3SseKmsKeyId" not in ddb.describe_export(ExportArn=plain.arn)["ExportDescription"]
+    head = s3.head_object(Bucket=BUCKET, Key=manifest_files(s3, plain)[0]["dataFileS3Key"])
+    assert head["ServerSideEncryption"] == "AES256" and "SSEKMSKeyId" not in head
+    # An algorithm the API reference does not list is refused.
+    with pytest.raises(ClientError, match="S3SseAlgorithm must be AES256 or KMS"):
+        ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=BUCKET, ExportTime=at, S3SseAlgorithm="aws:kms")
+
+
+def judged(s3: Any, export: Export, mode: str, columns: dict[str, str] = COLUMNS,
+           before: dict[str, list[str]] | None = None) -> contract.ContractResult:
+    """The contract's verdict on an export, as a run judges it: the items read whole, then their types."""
+    reader = ddb_export.read(s3, export, columns, key=("pk",))
+    for _ in reader:
+        pass
+    return contract.check_items(columns, list(reader.undeclared), reader.types(), mode, before)
+
+
+def test_an_attribute_dropped_or_retyped_at_the_source_fails_the_contract_naming_the_items(ddb: Any, s3: Any) -> None:
+    arn = make_table(ddb, "x-drift")
+    for i in range(12):
+        ddb.put_item(TableName="x-drift", Item=item(i))
+    unchanged = export_of(ddb, arn, next_second(), prefix="drift")
+    # Two items now carry n as text, and no item carries ok any more.
+    for i in range(12):
+        changed = {k: v for k, v in item(i).items() if k != "ok"}
+        if i in (3, 7):
+            changed["n"] = {"S": f"{i}"}
+        ddb.put_item(TableName="x-drift", Item=changed)
+    drifted = export_of(ddb, arn, next_second(), prefix="drift")
+
+    for mode in contract.MODES:
+        control = judged(s3, unchanged, mode)
+        assert control.passed and control.dropped == () and control.retyped == (), control.message
+        result = judged(s3, drifted, mode)
+        assert not result.passed and result.schema_to_publish is None, (mode, result.message)
+        assert result.dropped == ("ok",), result.message
+        assert [(n, w) for n, w, _ in result.retyped] == [("n", "bigint")], result.message
+        assert "DynamoDB S in 2 item(s), keys k003, k007" in result.message, result.message
+    # NULL is an attribute written as null, not one gone: an item carrying ok as NULL keeps it declared.
+    ddb.put_item(TableName="x-drift", Item={"pk": {"S": "k100"}, "ok": {"NULL": True}})
+    assert judged(s3, export_of(ddb, arn, next_second(), prefix="drift"), "evolve").dropped == ()
+
+
+def test_a_type_changed_since_the_previous_batch_fails_freeze_and_is_reported_under_evolve(ddb: Any, s3: Any) -> None:
+    columns = {"pk": "string", "seen_at": "timestamp"}
+    arn = make_table(ddb, "x-since")
+    for i in range(6):
+        ddb.put_item(TableName="x-since", Item={"pk": {"S": f"k{i:03d}"}, "seen_at": {"N": str(1_700_000_000 + i)}})
+    first = export_of(ddb, arn, next_second(), prefix="since")
+    reader = ddb_export.read(s3, first, columns, key=("pk",))
+    list(reader)
+    before = reader.types().published()
+    assert before == {"pk": ["S"], "seen_at": ["N"]}
+    # Negative control: the same types again pass every mode.
+    assert all(judged(s3, first, mode, columns, before).passed for mode in contract.MODES)
+
+    ddb.put_item(TableName="x-since", Item={"pk": {"S": "k002"}, "seen_at": {"S": "2026-01-01T00:00:00Z"}})
+    second = export_of(ddb, arn, next_second(), prefix="since")
+    frozen = judged(s3, second, "freeze", columns, before)
+    assert not frozen.passed and "seen_at DynamoDB N -> DynamoDB N/S" in frozen.message, frozen.message
+    evolved = judged(s3, second, "evolve", columns, before)
+    assert evolved.passed and "also written as another type" in evolved.message, evolved.message
+    # Without a previous batch there is nothing to compare with: a timestamp takes both.
+    assert judged(s3, second, "freeze", columns).passed

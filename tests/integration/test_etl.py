@@ -282,7 +282,7 @@ def test_check_refuses_a_published_file_changed_behind_its_manifest(events_lab: 
     s3.put_object(Bucket=BUCKET, Key=key, Body=original[:-10] + b"0123456789")
     try:
         checked = events_lab("etl", "check", "events")
-        assert checked.exit_code == 2 and "differs from its manifest's MD5" in checked.stderr, checked.stdout + checked.stderr
+        assert checked.exit_code == 2 and "differs from its manifest's SHA-256" in checked.stderr, checked.stdout + checked.stderr
     finally:
         s3.put_object(Bucket=BUCKET, Key=key, Body=original)
 
@@ -456,3 +456,26 @@ def test_a_later_run_is_an_incremental_export_merged_into_the_previous_batch(eve
         shutil.rmtree(work, ignore_errors=True)
     assert {r[0]: (r[1], r[2]) for r in rows} == items and len(rows) == len(items), (len(rows), len(items))
     assert items["e001"] == ("view", 99.0) and "e002" not in items and "n001" in items
+
+
+def test_a_dynamodb_attribute_retyped_at_the_source_is_refused_naming_the_item(events_lab: Cli) -> None:
+    """An item whose amount is text is caught by the schema contract: the batch is quarantined, its verdict names
+    the item by its key. Negative control: the table without it publishes, and the manifest keeps the types."""
+    s3, ddb = client(events_lab, "s3"), client(events_lab, "dynamodb")
+    ddb.put_item(TableName=EVENTS, Item={"pk": {"S": "text-amount"}, "kind": {"S": "view"}, "amount": {"S": "12.5"}})
+    import time
+
+    time.sleep(1.5)
+    try:
+        code, report = run(events_lab, "events")
+        checks = {c["id"]: c for c in report["checks"]}
+        assert code == 1 and checks["ETL-CONTRACT"]["status"] == "fail", report["summary"]
+        assert "amount (double): DynamoDB S in 1 item(s), keys text-amount" in checks["ETL-CONTRACT"]["detail"], checks
+        assert checks["ETL-PUBLISH"]["status"] == "fail"
+    finally:
+        ddb.delete_item(TableName=EVENTS, Key={"pk": {"S": "text-amount"}})
+    time.sleep(1.5)
+    code, report = run(events_lab, "events")
+    assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
+    manifest = lake.latest(s3, lake.Place(BUCKET, "events", "events"))
+    assert manifest is not None and manifest["attribute_types"] == {"amount": ["N"], "kind": ["S"], "pk": ["S"]}, manifest

@@ -92,6 +92,7 @@ class Export:
             "TableArn": self.table.table_arn, "TableId": table_id(self.table),
             "S3Bucket": self.request["S3Bucket"], "S3BucketOwner": self.request.get("S3BucketOwner") or self.account_id,
             "S3Prefix": self.request.get("S3Prefix", ""), "S3SseAlgorithm": self.request.get("S3SseAlgorithm", "AES256"),
+            **({"S3SseKmsKeyId": self.request["S3SseKmsKeyId"]} if self.request.get("S3SseKmsKeyId") else {}),
             "ExportFormat": "DYNAMODB_JSON", "ExportType": self.request.get("ExportType", "FULL_EXPORT"),
             "ItemCount": self.item_count, "BilledSizeBytes": self.billed_bytes,
         }
@@ -110,6 +111,14 @@ class Export:
         if self.failure:
             out["FailureCode"], out["FailureMessage"] = self.failure
         return out
+
+    @property
+    def sse(self) -> dict[str, Any]:
+        """How the export's objects are stored: SSE-KMS under the request's key for S3SseAlgorithm KMS, else
+        SSE-S3 (AES256), so HeadObject on a file shows the encryption asked for."""
+        if self.request.get("S3SseAlgorithm") == "KMS":
+            return {"encryption": "aws:kms", "kms_key_id": self.request.get("S3SseKmsKeyId")}
+        return {"encryption": "AES256"}
 
     @property
     def view_type(self) -> str:
@@ -183,7 +192,7 @@ def write(export: Export, s3: Any) -> None:
     h = history(export.table)
     if h is None:
         raise _Failed("PointInTimeRecoveryUnavailable", "point-in-time recovery was turned off during the export")
-    s3.put_object(bucket, f"{export.base_key}/_started", b"")
+    s3.put_object(bucket, f"{export.base_key}/_started", b"", **export.sse)
     per_file = int(settings.get(ITEMS_PER_FILE_SETTING))
     lines = incremental_lines(export, h) if export.incremental else full_lines(export, h)
     manifest: list[str] = []
@@ -192,7 +201,7 @@ def write(export: Export, s3: Any) -> None:
     def flush() -> None:
         body = gzip.compress(("".join(chunk)).encode())
         key = f"{export.base_key}/data/{secrets.token_hex(13)}.json.gz"
-        stored = s3.put_object(bucket, key, body)
+        stored = s3.put_object(bucket, key, body, **export.sse)
         manifest.append(json.dumps({
             "itemCount": len(chunk), "md5Checksum": base64.b64encode(hashlib.md5(body).digest()).decode(),
             "etag": stored.etag.strip('"'), "dataFileS3Key": key}))
@@ -207,7 +216,7 @@ def write(export: Export, s3: Any) -> None:
     if chunk or not manifest:
         flush()  # an empty table still has one (empty) data file, as an empty partition does
     files_text = "\n".join(manifest) + "\n"
-    _put_with_checksum(s3, bucket, f"{export.base_key}/manifest-files", files_text)
+    _put_with_checksum(s3, bucket, f"{export.base_key}/manifest-files", files_text, export.sse)
     export.ended = time.time()
     shift = service_clock.offset()
     summary = {
@@ -225,12 +234,12 @@ def write(export: Export, s3: Any) -> None:
                        outputView=export.view_type)
     else:
         summary["exportTime"] = _iso(export.at + shift)
-    _put_with_checksum(s3, bucket, f"{export.base_key}/manifest-summary", json.dumps(summary))
+    _put_with_checksum(s3, bucket, f"{export.base_key}/manifest-summary", json.dumps(summary), export.sse)
 
 
-def _put_with_checksum(s3: Any, bucket: str, stem: str, text: str) -> None:
-    s3.put_object(bucket, f"{stem}.json", text.encode())
-    s3.put_object(bucket, f"{stem}.checksum", hashlib.md5(text.encode()).hexdigest().encode())
+def _put_with_checksum(s3: Any, bucket: str, stem: str, text: str, sse: dict[str, Any]) -> None:
+    s3.put_object(bucket, f"{stem}.json", text.encode(), **sse)
+    s3.put_object(bucket, f"{stem}.checksum", hashlib.md5(text.encode()).hexdigest().encode(), **sse)
 
 
 class _Failed(Exception):
@@ -321,6 +330,9 @@ def _install_api() -> None:
             if earlier.request != body:
                 raise error("ImportConflictException", "The ClientToken was used before with other parameters.")
             return ActionResult({"ExportDescription": earlier.describe()})
+        # The API reference's S3SseAlgorithm values: AES256 (SSE-S3) and KMS (SSE-KMS, the key in S3SseKmsKeyId).
+        if body.get("S3SseAlgorithm", "AES256") not in ("AES256", "KMS"):
+            raise MockValidationException(f"S3SseAlgorithm must be AES256 or KMS, not {body['S3SseAlgorithm']!r}")
         if (body.get("ExportFormat") or "DYNAMODB_JSON") != "DYNAMODB_JSON":
             raise MockValidationException(f"ExportFormat {body['ExportFormat']} is not supported by the lab emulator "
                                           f"(it writes DYNAMODB_JSON only)")

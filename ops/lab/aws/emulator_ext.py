@@ -172,6 +172,9 @@ def install() -> None:
     from ops.lab.aws import s3_policy
 
     s3_policy.install()  # the estate's TLS-only bucket policies judged as over TLS
+    from ops.lab.aws import s3_checksums
+
+    s3_checksums.install()  # an upload whose body does not match its digest header is refused (BadDigest)
     from ops.lab.aws import athena_api
 
     athena_api.install()  # Athena's JSON 1.1 requests (the Terraform provider's) and its rest-json paths
