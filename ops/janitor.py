@@ -455,10 +455,11 @@ def aurora_workload_roles(cfg: Config, env: EnvConfig, aws: Any, unread: list[st
 # --- what a killed `etl run` left ------------------------------------------------------------------------------
 
 
-def etl_orphans(cfg: Config, aws: Any, ledger: Any, holders: list[Any]) -> list[Leftover]:
+def etl_orphans(cfg: Config, aws: Any, ledger: Any, holders: list[Any], unread: list[str]) -> list[Leftover]:
     """Files under a batch prefix with no manifest, of pipelines no run holds (ops.etl.leftovers); each deleted
     while the janitor holds the pipeline's lease itself. Without a lease store nothing is looked for: a running
-    pipeline could not be told apart."""
+    pipeline could not be told apart. A pipeline dbops.toml declares wrongly is named in `unread` (its prefixes
+    are not known) and the others are still looked at."""
     from contextlib import contextmanager
     from typing import Iterator
 
@@ -468,7 +469,12 @@ def etl_orphans(cfg: Config, aws: Any, ledger: Any, holders: list[Any]) -> list[
 
     if ledger is None or not cfg.pipelines:
         return []
-    pipelines = [parse(name, table, cfg.source) for name, table in sorted(cfg.pipelines.items())]
+    pipelines = []
+    for name, table in sorted(cfg.pipelines.items()):
+        try:
+            pipelines.append(parse(name, table, cfg.source))
+        except DbopsError as exc:
+            unread.append(f"etl pipeline {name}: {exc}")
     s3 = aws.client("s3")
 
     @contextmanager
@@ -549,7 +555,7 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
         aws = Aws.for_env(cfg, env)
         found += aws_leftovers(aws, include_unexpired, now, recorded, unread)
         found += _read(unread, "Aurora clusters (for workload roles)", lambda: aurora_workload_roles(cfg, env, aws, unread, echo), [])
-        found += _read(unread, "etl batches without a manifest", lambda: etl_orphans(cfg, aws, ledger, holders), [])
+        found += _read(unread, "etl batches without a manifest", lambda: etl_orphans(cfg, aws, ledger, holders, unread), [])
     found += _read(unread, "etl work directories", etl_work_dirs, [])
     for item in [x for x in found if x.drill_id in held]:
         echo(f"kept {item.kind} {item.name}: drill {item.drill_id} holds its target's lease (it is running)")

@@ -231,3 +231,30 @@ def test_after_n_plus_2_runs_n_batches_remain_and_the_lake_still_answers(hk: Cli
     assert int(athena.rows[0][0]) == len(source), "Glue's locations still hold the newest batch's files"
     checked = hk("etl", "check", "keep2", "--json")
     assert checked.exit_code == 0, checked.output
+
+
+def test_a_pipeline_declared_wrongly_is_named_unread_and_the_others_are_still_swept(hk: Cli) -> None:
+    bad = PIPELINES + f"""
+[pipelines.broken]
+keep_batches = 1
+destination = {{ bucket = "{BUCKET}", prefix = "broken", database = "{DB}" }}
+
+[pipelines.broken.tables.events]
+source = "localpg:lab-pg"
+from = "{SCHEMA}.events"
+key = ["id"]
+columns = {{ id = "bigint" }}
+"""
+    root = traversable_tmpdir("dbops-etl-hk-bad-")
+    try:
+        cli = Cli(write_config(root, extra=bad), hk.lab_dir)
+        key = "jan/events/data/batch=20260102T000000000000Z/part-0.parquet"
+        s3(hk).put_object(Bucket=BUCKET, Key=key, Body=b"a killed run's")
+        code, listed = janitor(cli, "--dry-run")
+        assert code == 4, listed  # cannot tell what the broken pipeline left
+        assert any("etl pipeline broken" in u and "keep_batches" in u for u in listed["unread"]), listed["unread"]
+        assert [x["name"] for x in etl_leftovers(listed)] == [f"s3://{BUCKET}/jan/events/data/batch=20260102T000000000000Z/"]
+        code, swept = janitor(cli)
+        assert key not in keys(hk, "jan/")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
