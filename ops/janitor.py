@@ -10,7 +10,10 @@ Three ways to find a leftover, so a drill killed at any point leaves something f
   Aurora clusters (and, through the lab's source, on lab-pg);
 - what a plugin registers as a janitor source (ops.plugins: the lab's local restore
   directories of lab-pg with their owner.json), and drill rows (markers, canary rows) older
-  than a drill can run, in PostgreSQL targets.
+  than a drill can run, in PostgreSQL targets;
+- what a killed `etl run` left (ops.etl.leftovers, ops.etl.workdir): files under a batch prefix with no
+  manifest, of a pipeline whose lease `etl:PIPELINE` no run holds (deleted while the janitor holds that
+  lease), and local work directories whose run's process is gone from this host.
 
 A leftover is removed when its expiry has passed or its drill process is gone from this
 host (after a SIGKILL); one whose drill still runs, or still holds its target's lease (on any
