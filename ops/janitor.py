@@ -1,6 +1,6 @@
 """Find and delete what drills left behind.
 
-Three ways to find a leftover, so a drill killed at any point leaves something findable:
+Ways to find a leftover, so a drill or run killed at any point leaves something findable:
 
 - drill records (ops.lease): written before a drill creates anything; they name the
   restored target and say whether the drill wrote rows into the source;
