@@ -1,6 +1,6 @@
 """Find and delete what drills left behind.
 
-Three ways to find a leftover, so a drill killed at any point leaves something findable:
+Ways to find a leftover, so a drill or run killed at any point leaves something findable:
 
 - drill records (ops.lease): written before a drill creates anything; they name the
   restored target and say whether the drill wrote rows into the source;
@@ -10,7 +10,10 @@ Three ways to find a leftover, so a drill killed at any point leaves something f
   Aurora clusters (and, through the lab's source, on lab-pg);
 - what a plugin registers as a janitor source (ops.plugins: the lab's local restore
   directories of lab-pg with their owner.json), and drill rows (markers, canary rows) older
-  than a drill can run, in PostgreSQL targets.
+  than a drill can run, in PostgreSQL targets;
+- what a killed `etl run` left (ops.etl.leftovers, ops.etl.workdir): files under a batch prefix with no
+  manifest, of a pipeline whose lease `etl:PIPELINE` no run holds (deleted while the janitor holds that
+  lease), and local work directories whose run's process is gone from this host.
 
 A leftover is removed when its expiry has passed or its drill process is gone from this
 host (after a SIGKILL); one whose drill still runs, or still holds its target's lease (on any
@@ -452,6 +455,50 @@ def aurora_workload_roles(cfg: Config, env: EnvConfig, aws: Any, unread: list[st
     return [x for cid in clusters for x in _read(unread, f"workload roles of aurora:{cid}", lambda c=cid: roles(c), [])]
 
 
+# --- what a killed `etl run` left ------------------------------------------------------------------------------
+
+
+def etl_orphans(cfg: Config, aws: Any, ledger: Any, holders: list[Any], unread: list[str]) -> list[Leftover]:
+    """Files under a batch prefix with no manifest, of pipelines no run holds (ops.etl.leftovers); each deleted
+    while the janitor holds the pipeline's lease itself. Without a lease store nothing is looked for: a running
+    pipeline could not be told apart. A pipeline dbops.toml declares wrongly is named in `unread` (its prefixes
+    are not known) and the others are still looked at."""
+    from contextlib import contextmanager
+    from typing import Iterator
+
+    from ops.etl import leftovers
+    from ops.etl.config import parse
+    from ops.lease import new_drill_id
+
+    if ledger is None or not cfg.pipelines:
+        return []
+    pipelines = []
+    for name, table in sorted(cfg.pipelines.items()):
+        try:
+            pipelines.append(parse(name, table, cfg.source))
+        except DbopsError as exc:
+            unread.append(f"etl pipeline {name}: {exc}")
+    s3 = aws.client("s3")
+
+    @contextmanager
+    def hold(target: str) -> Iterator[None]:
+        with ledger.acquire(target, new_drill_id("janitor"), hours=leftovers.LEASE_HOURS):
+            yield
+
+    return [Leftover("etl-batch-files", o.url, leftovers.lease_target(o.pipeline),
+                     f"{o.files} file(s) of batch {o.batch} with no manifest, and no run of pipeline {o.pipeline} holds its lease",
+                     lambda o=o: leftovers.delete(s3, o, hold))
+            for o in leftovers.orphans(s3, pipelines, {h.target for h in holders})]
+
+
+def etl_work_dirs() -> list[Leftover]:
+    """Local work directories of `etl run`s whose process is gone from this host (ops.etl.workdir)."""
+    from ops.etl import workdir
+
+    return [Leftover("etl-work-dir", str(d.path), "etl-run", f"its run's process is gone (owner {d.owner})",
+                     lambda p=d.path: workdir.remove(p)) for d in workdir.dead()]
+
+
 @dataclass
 class Swept:
     found: list[Leftover]
@@ -495,8 +542,9 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
     records = _read(unread, "drill records", lambda: list(ledger.records()), []) if ledger is not None else []
     recorded = {r.drill_id for r in records}
     # A drill that holds its target's lease is running, wherever: nothing of it is touched.
-    held = {h.drill_id for h in (_read(unread, "drill leases", lambda: ledger.holders(), []) if ledger is not None else [])
-            if not _expired(h.expires_at, now)}
+    holders = [h for h in (_read(unread, "drill leases", lambda: ledger.holders(), []) if ledger is not None else [])
+               if not _expired(h.expires_at, now)]
+    held = {h.drill_id for h in holders}
     leases_unread = bool(unread)  # the records or the leases: what is running is not known
     if ledger is not None:
         found += record_leftovers(cfg, env, ledger, records, include_unexpired, now)
@@ -510,6 +558,8 @@ def sweep(cfg: Config, env: EnvConfig, include_unexpired: bool, dry_run: bool,
         aws = Aws.for_env(cfg, env)
         found += aws_leftovers(aws, include_unexpired, now, recorded, unread)
         found += _read(unread, "Aurora clusters (for workload roles)", lambda: aurora_workload_roles(cfg, env, aws, unread, echo), [])
+        found += _read(unread, "etl batches without a manifest", lambda: etl_orphans(cfg, aws, ledger, holders, unread), [])
+    found += _read(unread, "etl work directories", etl_work_dirs, [])
     for item in [x for x in found if x.drill_id in held]:
         echo(f"kept {item.kind} {item.name}: drill {item.drill_id} holds its target's lease (it is running)")
     found = [x for x in found if x.drill_id not in held and (drill is None or x.drill_id == drill)]

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("ops.cli.cost:cost", "Spend against the budget (Cost Explorer) and plan-time cost estimates."),
     "drill": ("ops.cli.drill:drill", "Failover, restore, connections, latency and throughput drills measured from the client side."),
     "failover": ("ops.cli.failover:failover", "Fail a cluster over now, nothing else (writer down): control-plane timing and a report."),
-    "janitor": ("ops.cli.janitor:janitor", "Delete what interrupted drills left behind."),
+    "janitor": ("ops.cli.janitor:janitor", "Delete what interrupted drills and etl runs left behind."),
     "report": ("ops.cli.report:report", "List and show drill and check reports."),
     "schedule": ("ops.cli.schedule:schedule", "Start and stop the env's Aurora clusters by its weekly window."),
     "query": ("ops.cli.query:query", "Query performance: top statements, index use, missing-index advice (read-only)."),

@@ -43,8 +43,9 @@ def _reported(report_dir: Path, drill_id: str) -> bool:
 def janitor(dry_run: bool, include_unexpired: bool, drill_id: str | None, keep_hours: float | None, confirm: tuple[str, ...],
             env_name: str | None, as_json: bool) -> int:
     """Delete what interrupted drills left behind: found by drill record, tag, drill-named table and,
-    in the lab, by owner process. Exits 1 when something could not be deleted, 4 when a listing or
-    read failed (it cannot tell whether something is left there)."""
+    in the lab, by owner process; and what killed `etl run`s left: batch files with no manifest of a
+    pipeline no run holds, work directories of runs whose process is gone. Exits 1 when something could
+    not be deleted, 4 when a listing or read failed (it cannot tell whether something is left there)."""
     from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS, UsageError
     from ops.janitor import sweep
 

@@ -32,7 +32,8 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
     from ops.cost import check as cost_check
     from ops.cost import prices
     from ops.data import ddb_load, ddb_markers
-    from ops.etl import athena, lake
+    from ops.etl import athena, lake, prune
+    from ops.etl import leftovers as etl_leftovers
     from ops.etl import run as etl_run
     from ops.targets import aurora, dynamodb, recovery_point
 
@@ -58,10 +59,11 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         # --restore-latest runs both restore drills (point in time, and AWS Backup's recovery point) per target.
         "backup verify": (*drill, collect.CALLS, assume_role.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,
                           dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
-        "janitor": (aws.ACCOUNT, lease.CALLS, janitor.CALLS, aurora.READS),
+        "janitor": (aws.ACCOUNT, lease.CALLS, janitor.CALLS, aurora.READS, etl_leftovers.CALLS),
         "schedule apply": (aws.ACCOUNT, lease.CALLS, scheduling.CALLS),  # a stop holds the cluster's drill lease
         # A clone at T (--at, or extract = "clone") is a restore, recorded and leased like a drill's.
-        "etl run": (aws.ACCOUNT, metrics.CALLS, lease.CALLS, aurora.READS, aurora.RESTORE, etl_run.EXPORT, lake.READS, lake.PUBLISH),
+        "etl run": (aws.ACCOUNT, metrics.CALLS, lease.CALLS, aurora.READS, aurora.RESTORE, etl_run.EXPORT, lake.READS, lake.PUBLISH,
+                    prune.CALLS),
         "etl check": (lake.READS,),
         "etl status": (),
         "etl query": (lake.READS, athena.QUERIES),

@@ -5,6 +5,7 @@
     destination = { bucket = "dbops-lab-lake", prefix = "orders", database = "dbops_lab_lake" }
     # kms_key = "alias/dbops-lake" in destination: DynamoDB exports written under that key (SSE-KMS)
     quality = { min_valid = 0.99, min_complete = 0.95 }
+    keep_batches = 7                              # published batches kept per table (>= 2); older ones are pruned
 
     [pipelines.orders.tables.orders]
     source = "localpg:lab-pg"                      # KIND:NAME of a target (aurora, localpg) or dynamodb:TABLE
@@ -89,6 +90,7 @@ class Pipeline:
     min_valid: float = 0.99
     min_complete: float = 0.95
     schedule: str | None = None
+    keep_batches: int = 7  # published batches kept per table after each run (ops.etl.prune)
 
 
 def partition_column(column: str | None, declared: dict[str, str], grain: str = "day") -> str | None:
@@ -113,7 +115,7 @@ def parse(name: str, table: dict[str, Any], source: str) -> Pipeline:
     where = f"{source}: pipelines.{name}"
     if not NAME.fullmatch(name):
         raise UsageError(f"{where}: a pipeline name is lower-case letters, digits and _, starting with a letter")
-    _known(table, ("schedule", "destination", "quality", "tables"), where)
+    _known(table, ("schedule", "destination", "quality", "tables", "keep_batches"), where)
     dest = _table(table.get("destination"), f"{where}.destination")
     _known(dest, ("bucket", "prefix", "database", "workgroup", "kms_key"), f"{where}.destination")
     bucket, prefix, database = (dest.get(k) for k in ("bucket", "prefix", "database"))
@@ -151,7 +153,16 @@ def parse(name: str, table: dict[str, Any], source: str) -> Pipeline:
     schedule = table.get("schedule")
     if schedule is not None and not isinstance(schedule, str):
         raise UsageError(f"{where}.schedule must be text")
-    return Pipeline(name, Destination(bucket, prefix, database, workgroup, kms_key), specs, shares["min_valid"], shares["min_complete"], schedule)
+    return Pipeline(name, Destination(bucket, prefix, database, workgroup, kms_key), specs, shares["min_valid"], shares["min_complete"],
+                    schedule, _keep_batches(table.get("keep_batches", 7), f"{where}.keep_batches"))
+
+
+def _keep_batches(value: Any, where: str) -> int:
+    """At least 2: the newest batch and the one before it, which an incremental export builds on and a reader
+    that listed the previous batch may still be reading."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise UsageError(f"{where} must be an integer of at least 2, got {value!r}")
+    return value
 
 
 def _spec(name: str, table: Any, where: str) -> TableSpec:

@@ -392,8 +392,39 @@ def quarantine(aws: Any, pipeline: Pipeline, b: TableBatch, why: list[str], resu
     return f"s3://{dest.bucket}/{prefix}"
 
 
+def prune_superseded(aws: Any, pipeline: Pipeline, published: dict[str, dict[str, Any]], journal: Any,
+                     progress: Callable[[str], None]) -> None:
+    """After a publish, each table's batches beyond the newest keep_batches go (ops.etl.prune). A prune that fails
+    leaves the published batch as it is: it is a warning (ETL-PRUNE) and the next run prunes again."""
+    from ops.etl import prune
+
+    s3, glue = aws.client("s3"), aws.client("glue")
+    dest = pipeline.destination
+    done: dict[str, Any] = {}
+    failed: list[str] = []
+    for table, p in published.items():
+        place = lake.Place(dest.bucket, dest.prefix, table)
+        try:
+            out = retrying(f"prune of {table}", lambda: prune.prune(s3, glue, dest.database, place, pipeline.name,
+                                                                   pipeline.keep_batches, p["batch"]), progress)
+        except Exception as exc:  # noqa: BLE001 — the batch is published whatever becomes of the older ones
+            failed.append(f"{table}: {_first_line(exc)}")
+            continue
+        done[table] = {"deleted": out.deleted, "kept": len(out.kept), **({"skipped": out.skipped} if out.skipped else {})}
+        if out.deleted:
+            progress(f"{table}: {len(out.deleted)} superseded batch(es) deleted, {len(out.kept)} kept (keep_batches {pipeline.keep_batches})")
+        for why in out.skipped:
+            progress(f"{table}: batch {why}: not deleted")
+    journal.details["pruned"] = done
+    if failed:
+        journal.check("ETL-PRUNE", "warn", "superseded batches not pruned (the next run tries again): " + "; ".join(failed))
+
+
 def work_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="dbops-etl-"))
+    """A directory of this run's own, marked with its owner so that the janitor can find it after a kill."""
+    from ops.etl import workdir
+
+    return workdir.make()
 
 
 def cleanup(path: Path) -> None:
@@ -474,6 +505,7 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
             journal.check("ETL-PUBLISH", "pass", f"{len(published) - len(again)} table(s) published"
                           + (f"; {', '.join(again)} already published at this T: nothing written" if again else "")
                           + (f"; Glue pointed again at the published batch of {', '.join(repaired)}" if repaired else ""))
+            prune_superseded(aws, pipeline, published, journal, say)
         journal.measure("duration_s", time.monotonic() - started)
         status = derive_status(journal.checks, journal.required)
         return journal.finish(summary=f"{status.upper()}: pipeline {pipeline.name}: {total} rows, "

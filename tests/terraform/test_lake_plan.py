@@ -54,3 +54,43 @@ def test_bad_lake_variables_fail_at_plan_naming_the_variable(example_plans: Exam
         assert f"The {variable} must" in (result.error or ""), result.error
     # Negative control: the smallest cutoff Athena takes plans.
     assert example_plans.plan("analytics-lake/complete", bytes_scanned_cutoff_per_query="10485760").plan is not None
+
+
+def lifecycle_rules(plan: dict, address_suffix: str) -> dict[str, dict]:
+    bucket = next(rc for rc in plan["resource_changes"]
+                  if rc["type"] == "aws_s3_bucket" and rc["address"].endswith(address_suffix))
+    return {r["id"]: r for r in bucket["change"]["after"]["lifecycle_rule"]}
+
+
+def test_exports_and_quarantined_batches_of_each_pipeline_expire_and_old_versions_leave_no_markers(
+        example_plans: ExamplePlans) -> None:
+    plan = example_plans.results["analytics-lake/complete"].plan
+    assert plan is not None, example_plans.results["analytics-lake/complete"].error
+    rules = lifecycle_rules(plan, "module.lake.aws_s3_bucket.this")
+    for pipeline in ("lake/orders", "lake/sessions"):
+        name = pipeline.replace("/", "-")
+        exports, quarantine = rules[f"exports-{name}"], rules[f"quarantine-{name}"]
+        assert (exports["prefix"], exports["expiration"][0]["days"]) == (f"{pipeline}/_exports/", 7)
+        assert (quarantine["prefix"], quarantine["expiration"][0]["days"]) == (f"{pipeline}/_quarantine/", 30)
+        assert exports["enabled"] and quarantine["enabled"]
+    versions = rules["noncurrent-versions-and-incomplete-uploads"]
+    assert versions["noncurrent_version_expiration"][0]["days"] == 30
+    assert versions["expiration"][0]["expired_object_delete_marker"] is True
+    # The estate's lake gets the same rules for its pipelines' prefix.
+    estate = example_plans.results["estate/complete"].plan
+    assert estate is not None
+    assert {"exports-lake-estate", "quarantine-lake-estate"} <= set(lifecycle_rules(estate, "module.lake.aws_s3_bucket.this"))
+    # Negative control: other days reach the plan (nothing above is a constant of the test's own).
+    other = example_plans.plan("analytics-lake/complete", export_expiration_days="3", quarantine_expiration_days="90").plan
+    assert other is not None
+    changed = lifecycle_rules(other, "module.lake.aws_s3_bucket.this")
+    assert changed["exports-lake-orders"]["expiration"][0]["days"] == 3
+    assert changed["quarantine-lake-orders"]["expiration"][0]["days"] == 90
+
+
+def test_bad_expiry_days_fail_at_plan_naming_the_variable(example_plans: ExamplePlans) -> None:
+    for variable, value in (("export_expiration_days", "0"), ("export_expiration_days", "1.5"),
+                            ("quarantine_expiration_days", "366"), ("quarantine_expiration_days", "0")):
+        result = example_plans.plan("analytics-lake/complete", **{variable: value})
+        assert result.plan is None, f"{variable}={value} planned"
+        assert f"The {variable} must" in (result.error or ""), result.error

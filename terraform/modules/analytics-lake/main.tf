@@ -51,14 +51,48 @@ resource "aws_s3_bucket" "this" {
     }
   }
 
-  # Old versions are the window to undo a bad publish; killed runs leave multipart uploads behind.
+  # Old versions are the window to undo a bad publish (a pruned batch's files and manifest become old
+  # versions); killed runs leave multipart uploads behind. A delete marker whose versions have all expired
+  # is removed too: it would otherwise stay forever and slow every listing of its prefix.
   lifecycle_rule {
     id                                     = "noncurrent-versions-and-incomplete-uploads"
     enabled                                = true
     abort_incomplete_multipart_upload_days = var.abort_incomplete_multipart_upload_days
 
+    expiration {
+      expired_object_delete_marker = true
+    }
+
     noncurrent_version_expiration {
       days = var.noncurrent_version_expiration_days
+    }
+  }
+
+  # A pipeline's DynamoDB exports (PREFIX/_exports/) are read once, into the batch they build.
+  dynamic "lifecycle_rule" {
+    for_each = toset(var.pipeline_prefixes)
+    content {
+      id      = "exports-${replace(lifecycle_rule.value, "/", "-")}"
+      enabled = true
+      prefix  = "${lifecycle_rule.value}/_exports/"
+
+      expiration {
+        days = var.export_expiration_days
+      }
+    }
+  }
+
+  # A quarantined batch (PREFIX/_quarantine/) is kept as long as someone may look into why it was refused.
+  dynamic "lifecycle_rule" {
+    for_each = toset(var.pipeline_prefixes)
+    content {
+      id      = "quarantine-${replace(lifecycle_rule.value, "/", "-")}"
+      enabled = true
+      prefix  = "${lifecycle_rule.value}/_quarantine/"
+
+      expiration {
+        days = var.quarantine_expiration_days
+      }
     }
   }
 

@@ -83,6 +83,39 @@ variable "transient_expiration_days" {
   }
 }
 
+variable "pipeline_prefixes" {
+  description = "The destination.prefix of each pipeline writing to the lake, as dbops.toml declares it (e.g. \"lake/orders\"): its DynamoDB exports expire after export_expiration_days, its quarantined batches after quarantine_expiration_days."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.pipeline_prefixes : can(regex("^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$", p))])
+    error_message = "The pipeline_prefixes must each be a key prefix like lake/orders (no leading or trailing /)."
+  }
+}
+
+variable "export_expiration_days" {
+  description = "Days before a pipeline's DynamoDB export files (PREFIX/_exports/) expire: each is read once, into its batch."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.export_expiration_days >= 1 && var.export_expiration_days <= 365 && floor(var.export_expiration_days) == var.export_expiration_days
+    error_message = "The export_expiration_days must be a whole number of days between 1 and 365."
+  }
+}
+
+variable "quarantine_expiration_days" {
+  description = "Days before a pipeline's quarantined batches (PREFIX/_quarantine/, with their verdicts) expire."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.quarantine_expiration_days >= 1 && var.quarantine_expiration_days <= 365 && floor(var.quarantine_expiration_days) == var.quarantine_expiration_days
+    error_message = "The quarantine_expiration_days must be a whole number of days between 1 and 365."
+  }
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days a replaced or deleted object's old version is kept (the window to undo a bad publish)."
   type        = number

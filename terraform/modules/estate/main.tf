@@ -153,6 +153,7 @@ module "lake" {
   database_name                  = "dbops_${replace(lower(var.env), "-", "_")}_lake"
   export_table_arns              = [module.orders.table_arn, module.sessions.table_arn]
   bytes_scanned_cutoff_per_query = var.lake_bytes_scanned_cutoff_per_query
+  pipeline_prefixes              = var.lake_pipeline_prefixes
   force_destroy                  = !var.deletion_protection
   key_deletion_window_in_days    = var.deletion_protection ? 30 : 7
   tags                           = local.tags

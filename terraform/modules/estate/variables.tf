@@ -179,3 +179,9 @@ variable "lake_bytes_scanned_cutoff_per_query" {
     error_message = "The lake_bytes_scanned_cutoff_per_query must be at least 10485760 (10 MB, Athena's minimum)."
   }
 }
+
+variable "lake_pipeline_prefixes" {
+  description = "The destination.prefix of each dbops etl pipeline writing to the lake (dbops.toml): their DynamoDB exports and quarantined batches expire (module analytics-lake)."
+  type        = list(string)
+  default     = ["lake/estate"]
+}

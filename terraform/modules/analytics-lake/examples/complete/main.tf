@@ -25,6 +25,9 @@ module "lake" {
   export_table_arns              = ["arn:aws:dynamodb:${var.region}:${var.account_id}:table/orders"]
   bytes_scanned_cutoff_per_query = var.bytes_scanned_cutoff_per_query
   transient_expiration_days      = var.transient_expiration_days
+  pipeline_prefixes              = ["lake/orders", "lake/sessions"]
+  export_expiration_days         = var.export_expiration_days
+  quarantine_expiration_days     = var.quarantine_expiration_days
   key_deletion_window_in_days    = 7
   force_destroy                  = true
   tags                           = local.tags

@@ -26,3 +26,15 @@ variable "transient_expiration_days" {
   type        = number
   default     = 3
 }
+
+variable "export_expiration_days" {
+  description = "Days before the pipelines' DynamoDB export files expire."
+  type        = number
+  default     = 7
+}
+
+variable "quarantine_expiration_days" {
+  description = "Days before the pipelines' quarantined batches expire."
+  type        = number
+  default     = 30
+}
