@@ -53,7 +53,9 @@ module "estate" {
   runner_rule_names            = module.runner.rule_names
   # The lake's per-query guardrail; `dbops cost estimate` holds each query's bill to it.
   lake_bytes_scanned_cutoff_per_query = var.lake_bytes_scanned_cutoff_per_query
-  tags                                = local.tags
+  # dbops.toml's pipelines: their DynamoDB exports and quarantined batches expire.
+  lake_pipeline_prefixes = ["lake/orders"]
+  tags                   = local.tags
 }
 
 # The weekly drill, the window's stop/start and the daily checks, as AWS would run them: Fargate

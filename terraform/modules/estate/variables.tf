@@ -183,5 +183,5 @@ variable "lake_bytes_scanned_cutoff_per_query" {
 variable "lake_pipeline_prefixes" {
   description = "The destination.prefix of each dbops etl pipeline writing to the lake (dbops.toml): their DynamoDB exports and quarantined batches expire (module analytics-lake)."
   type        = list(string)
-  default     = ["lake/estate"]
+  default     = []
 }
