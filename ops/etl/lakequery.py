@@ -89,15 +89,48 @@ def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _scans(child)
 
 
-def files_read(profile: dict[str, Any]) -> set[str]:
-    """The files a query's scans opened, from DuckDB's profile (one file per scan here)."""
+def files_read(profile: dict[str, Any], con: Any, tables: dict[str, list[Path]]) -> set[str]:
+    """The files a query's scans read, from DuckDB's profile. A scan names at most five files and then '...':
+    past five, the files are those whose folders pass the scan's File Filters (DuckDB's own expression, run
+    here over the files' partition values), checked against the number of files it says it read; a scan that
+    cannot be told counts every file of its table (never fewer bytes than were read)."""
     read: set[str] = set()
     for root in profile.get("operator") or [profile]:
         for scan in _scans(root):
             info = scan.get("extra_info") or {}
-            if int(info.get("Total Files Read") or 0) > 0 and info.get("Filename(s)"):
-                read.update(name.strip() for name in info["Filename(s)"].split(","))
+            count = int(info.get("Total Files Read") or 0)
+            names = [name.strip() for name in str(info.get("Filename(s)") or "").split(",") if name.strip()]
+            if count == 0 or not names:
+                continue
+            if names[-1] != "...":
+                read.update(names)
+                continue
+            files = next((fs for fs in tables.values() if names[0] in {str(f) for f in fs}), None)
+            if files is None:
+                read.add(names[0])  # not a table's: query_local refuses it
+                continue
+            passing = _passing(con, files, info.get("File Filters"))
+            read.update(passing if passing is not None and len(passing) == count else {str(f) for f in files})
     return read
+
+
+def _passing(con: Any, files: list[Path], file_filters: str | None) -> set[str] | None:
+    """The files whose partition values pass DuckDB's File Filters; None when DuckDB cannot evaluate them."""
+    import duckdb
+
+    if not file_filters:
+        return {str(f) for f in files}
+    partitions = [_partition_values(f) for f in files]
+    keys = sorted(partitions[0])
+    types = {k: _duck_type([p[k] for p in partitions]) for k in keys}
+    rows = ", ".join("(" + ", ".join([_literal(str(f))] + [
+        f"CAST({'NULL' if p[k] == HIVE_NULL else _literal(p[k])} AS {types[k]})" for k in keys]) + ")"
+        for f, p in zip(files, partitions))
+    names = ", ".join(["__file"] + [f'"{k}"' for k in keys])
+    try:
+        return {r[0] for r in con.execute(f"SELECT __file FROM (VALUES {rows}) AS t({names}) WHERE {file_filters}").fetchall()}
+    except duckdb.Error:
+        return None
 
 
 MEMORY_LIMIT = "2GB"  # a query that needs more fails (DuckDB spills what it can), never the machine
@@ -115,6 +148,7 @@ def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], 
             con.execute(f"SET temp_directory={_literal(scratch)}")
             con.execute("SET threads=2")
             sizes: dict[str, int] = {}
+            listed: dict[str, list[Path]] = {}
             began = time.monotonic()  # the engine's work: the views (the files' footers), the plan, the rows
             for name, source in tables.items():
                 if not _NAME.fullmatch(name):
@@ -123,6 +157,7 @@ def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], 
                 if not files:
                     raise UsageError(f"table {name}: no Parquet files in {source}")
                 sizes.update((str(f), f.stat().st_size) for f in files)
+                listed[name] = files
                 con.execute(_view(name, files))
             profile = Path(scratch) / "profile.json"
             con.execute("PRAGMA enable_profiling='json'")  # standard mode names the files each scan read
@@ -145,9 +180,11 @@ def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], 
             elapsed_ms = int((time.monotonic() - began) * 1000)
             columns = tuple(d[0] for d in cursor.description)
             con.execute("PRAGMA disable_profiling")
+            # A query DuckDB answers without a scan to profile (a constant) may leave no profile: then every
+            # file counts, never fewer bytes than were read.
+            read = files_read(json.loads(profile.read_text()), con, listed) if profile.exists() else set(sizes)
         finally:
             con.close()
-        read = files_read(json.loads(profile.read_text()))
     unknown = read - set(sizes)
     if unknown:
         raise QueryFailed(f"DuckDB read a file not among the tables': {sorted(unknown)[0]}")

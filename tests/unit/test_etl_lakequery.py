@@ -125,3 +125,20 @@ def test_a_null_partition_reads_as_null_and_the_column_keeps_its_type(tmp_path: 
     assert query_local("SELECT id FROM t WHERE n IS NULL", {"t": sp.root}).rows == ((2,),)
     five = query_local("SELECT id FROM t WHERE n = 5", {"t": sp.root})
     assert five.rows == ((1,),) and five.scanned_bytes == next(f.stat().st_size for f in sp.files if f.parent.name == "n=5")
+
+
+def test_past_five_files_read_the_bytes_are_still_those_of_the_files_read(tmp_path: Path) -> None:
+    """DuckDB's profile names five files and then '...': the rest are found by its own file filter, and a
+    whole-table count reads every file."""
+    sizes = {}
+    for n in range(1, 11):
+        folder = tmp_path / "t" / f"day=2024-03-{n:02d}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"id": list(range(10 * n))}), folder / "part-0.parquet")
+        sizes[n] = (folder / "part-0.parquet").stat().st_size
+    seven = query_local("SELECT count(*) FROM t WHERE day >= DATE '2024-03-04'", {"t": tmp_path / "t"})
+    assert seven.rows == ((sum(10 * n for n in range(4, 11)),),)
+    assert seven.scanned_bytes == sum(sizes[n] for n in range(4, 11)), (seven.scanned_bytes, sizes)
+    everything = query_local("SELECT count(*) FROM t", {"t": tmp_path / "t"})
+    assert everything.rows == ((550,),) and everything.scanned_bytes == sum(sizes.values())
+    assert query_local("SELECT 1 AS one", {"t": tmp_path / "t"}).scanned_bytes == 0
