@@ -16,7 +16,8 @@ retried with capped exponential backoff and full jitter, each step as a whole (a
 export's wait, its read into the spool); every AWS call of the run also retries inside botocore, up to
 AWS_ATTEMPTS attempts. Anything else (a refusal, a missing object, a bad answer) stops the run at once in one
 line. A rerun of a T already published publishes nothing, but points the Glue table at it when a run was
-stopped between the manifest and the catalog. T is never the local clock's: the reader's last replayed commit,
+stopped between the manifest and the catalog; with --at, a table already published at T (manifest and files) is
+found before anything is extracted, so the rerun makes no clone and no export (published_at). T is never the local clock's: the reader's last replayed commit,
 or DynamoDB's own restorable time.
 """
 
@@ -320,18 +321,9 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
     dest = pipeline.destination
     place = lake.Place(dest.bucket, dest.prefix, b.spec.name)
     batch = lake.batch_id(b.at)
-    existing = retrying("s3 GetObject manifest", lambda: lake.published(s3, place, batch), progress)
-    lost = retrying("s3 list", lambda: lake.missing_files(s3, dest.bucket, existing), progress) if existing else []
-    if lost:
-        progress(f"{b.spec.name}: batch {batch} is published but {len(lost)} of its files are missing "
-                 f"(e.g. {lost[0]}): it is written again")
-        existing = None
+    existing = published_whole(s3, place, batch, progress)
     if existing is not None:
-        repointed = retrying("glue", lambda: _repair_catalog(glue, dest.database, place, batch, existing, pipeline.name), progress)
-        if repointed:
-            progress(f"{b.spec.name}: batch {batch} was published but Glue pointed at {repointed}: Glue now points at {batch}")
-        return {"batch": batch, "already_published": True, "rows": existing["rows"],
-                **({"glue_repointed_from": repointed} if repointed else {})}
+        return already_published(glue, pipeline, place, existing, progress)
     assert b.spool is not None
     files = retrying("s3 upload", lambda: lake.upload(s3, b.spool, dest.bucket, place.data(batch)), progress)
     manifest = {"pipeline": pipeline.name, "table": b.spec.name, "batch": batch, "at": b.at.isoformat(),
@@ -349,6 +341,66 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
         progress(f"{b.spec.name}: batch {batch} published; Glue stays at a newer batch (a backfill never turns the catalog back)")
     return {"batch": batch, "already_published": False, "rows": b.spool.rows, "files": len(files),
             "bytes": sum(f["bytes"] for f in files), **({"glue": "newer batch kept"} if switched == "newer" else {})}
+
+
+def published_whole(s3: Any, place: lake.Place, batch: str, progress: Callable[[str], None]) -> dict[str, Any] | None:
+    """The batch's manifest when it is published with every file it lists; None when it is not published, or
+    has lost a file (said: it is then written again)."""
+    existing = retrying("s3 GetObject manifest", lambda: lake.published(s3, place, batch), progress)
+    lost = retrying("s3 list", lambda: lake.missing_files(s3, place.bucket, existing), progress) if existing else []
+    if lost:
+        progress(f"{place.table}: batch {batch} is published but {len(lost)} of its files are missing "
+                 f"(e.g. {lost[0]}): it is written again")
+        return None
+    return existing
+
+
+def already_published(glue: Any, pipeline: Pipeline, place: lake.Place, manifest: dict[str, Any],
+                      progress: Callable[[str], None]) -> dict[str, Any]:
+    """A published batch's entry in the run's report; Glue pointed at it if the run that published it stopped
+    before the catalog."""
+    batch = manifest["batch"]
+    repointed = retrying("glue", lambda: _repair_catalog(glue, pipeline.destination.database, place, batch, manifest,
+                                                         pipeline.name), progress)
+    if repointed:
+        progress(f"{place.table}: batch {batch} was published but Glue pointed at {repointed}: Glue now points at {batch}")
+    return {"batch": batch, "already_published": True, "rows": manifest["rows"],
+            **({"glue_repointed_from": repointed} if repointed else {})}
+
+
+def batch_at(spec: TableSpec, at: datetime) -> str:
+    """The batch a run asked for `at` publishes for this table, as far as it can be told before the extract: a
+    DynamoDB export is at whole seconds (the API's precision); a PostgreSQL clone is at `at` itself (localpg and
+    Aurora restore to the exact time; a service that rounds it yields another batch id, which is then not found
+    here and the run goes on to the clone, its publish writing nothing)."""
+    t = at.astimezone(timezone.utc)
+    return lake.batch_id(t.replace(microsecond=0) if spec.kind == "dynamodb" else t)
+
+
+def published_at(aws: Any, pipeline: Pipeline, at: datetime, progress: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """The tables not to extract again for `at`, each with its published manifest: a table whose batch at `at` is
+    published whole, together with every other table of its snapshot (a PostgreSQL source's tables are read at
+    one snapshot), and which no table extracted by this run references (its reference rule is judged against the
+    same batch). A clone and an export are priced: a rerun of a published T must cost nothing."""
+    s3 = aws.client("s3")
+    dest = pipeline.destination
+    found = {}
+    for spec in pipeline.tables:
+        manifest = published_whole(s3, lake.Place(dest.bucket, dest.prefix, spec.name), batch_at(spec, at), progress)
+        if manifest is not None:
+            found[spec.name] = manifest
+    groups: dict[str, list[TableSpec]] = {}
+    for spec in pipeline.tables:
+        groups.setdefault(spec.source if spec.kind != "dynamodb" else f"dynamodb-table:{spec.name}", []).append(spec)
+    skipped = {g for g, specs in groups.items() if all(s.name in found for s in specs)}
+    while True:
+        extracted = [s for g, specs in groups.items() if g not in skipped for s in specs]
+        referenced = {str(target).split(".", 1)[0] for s in extracted for target in dict(s.rules.get("references") or {}).values()}
+        needed = {g for g in skipped if any(s.name in referenced for s in groups[g])}
+        if not needed:
+            break
+        skipped -= needed
+    return {s.name: found[s.name] for g in skipped for s in groups[g]}
 
 
 def _partition_values(files: list[dict[str, Any]], partition: str | None) -> list[str]:
@@ -391,6 +443,33 @@ def cleanup(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _skipped(aws: Any, pipeline: Pipeline, done: dict[str, dict[str, Any]], say: Callable[[str], None]) -> dict[str, Any]:
+    dest = pipeline.destination
+    return {name: already_published(aws.client("glue"), pipeline, lake.Place(dest.bucket, dest.prefix, name), manifest, say)
+            for name, manifest in done.items()}
+
+
+def _nothing_to_do(aws: Any, pipeline: Pipeline, done: dict[str, dict[str, Any]], journal: Any,
+                   say: Callable[[str], None], started: float) -> Any:
+    """Every table's batch at T is already published: nothing is extracted (no clone, no export) or written. The
+    run's one objective is that T is published; the gates are not judged again (each batch passed them when it
+    was published), and the report says so rather than passing them."""
+    journal.require("ETL-PUBLISH")
+    published = _skipped(aws, pipeline, done, say)
+    journal.details["published"] = published
+    batches = ", ".join(f"{n} {p['batch']}" for n, p in published.items())
+    for check in ("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE"):
+        journal.check(check, "unknown", f"not judged again: already published at this T ({batches}), judged when published")
+    repaired = [n for n, p in published.items() if "glue_repointed_from" in p]
+    journal.check("ETL-PUBLISH", "pass", f"0 table(s) published; {', '.join(published)} already published at this T: "
+                  "nothing extracted, nothing written"
+                  + (f"; Glue pointed again at the published batch of {', '.join(repaired)}" if repaired else ""))
+    journal.measure("duration_s", time.monotonic() - started)
+    status = derive_status(journal.checks, journal.required)
+    return journal.finish(summary=f"{status.upper()}: pipeline {pipeline.name}: already published at this T "
+                                  f"({len(published)} table(s)): nothing extracted")
+
+
 class BatchRefused(DbopsError):
     """The batch failed its gates: quarantined, not published."""
 
@@ -400,15 +479,22 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
     """The whole run, written into the journal; returns its report. open_source(source, at, clone, progress) is a
     context manager giving (dsn, label, clone_of) of a PostgreSQL source's reader (at None and clone False), or of
     a clone of it at `at` (None: its latest restorable time) that it deletes on the way out; never the writer."""
-    journal.require("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE", "ETL-PUBLISH")
     say = lambda m: journal.event("etl", m)  # noqa: E731
     aws = Clients(aws)
     work = work_dir()
     started = time.monotonic()
     try:
+        done = published_at(aws, pipeline, at, say) if at is not None else {}
+        if done and len(done) == len(pipeline.tables):
+            return _nothing_to_do(aws, pipeline, done, journal, say, started)
+        journal.require("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE", "ETL-PUBLISH")
+        for name, manifest in done.items():
+            say(f"{name}: batch {manifest['batch']} is already published at this T: not extracted again")
         batches: list[TableBatch] = []
         pg_sources: dict[str, list[TableSpec]] = {}
         for spec in pipeline.tables:
+            if spec.name in done:
+                continue
             if spec.kind == "dynamodb":
                 say(f"{spec.name}: export of dynamodb:{spec.source_name} at {at.isoformat() if at else 'its latest exportable time'}")
                 batches.append(extract_dynamodb(aws, spec, pipeline.destination.bucket, pipeline.destination.prefix, at, work, say))
@@ -458,6 +544,7 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
             journal.check("ETL-PUBLISH", "fail", f"nothing published; the batch is quarantined at {', '.join(places)}")
         else:
             published = {b.spec.name: publish(aws, pipeline, b, say) for b in batches}
+            published.update(_skipped(aws, pipeline, done, say))
             journal.details["published"] = published
             again = [n for n, p in published.items() if p["already_published"]]
             repaired = [n for n, p in published.items() if "glue_repointed_from" in p]

@@ -138,6 +138,49 @@ def test_a_run_at_a_past_t_reads_a_clone_made_at_t_and_deletes_it(etl_lab: Cli) 
     assert left == [], left  # the clone was deleted
 
 
+def lake_objects(cli: Cli, prefix: str) -> dict[str, tuple[str, str]]:
+    """Every object under prefix: its ETag and last-modified time (a rewrite changes the second at least)."""
+    pages = client(cli, "s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return {o["Key"]: (o["ETag"], o["LastModified"].isoformat()) for page in pages for o in page.get("Contents", [])}
+
+
+def test_a_rerun_of_a_published_t_makes_no_clone_and_writes_nothing(etl_lab: Cli) -> None:
+    """The rerun runs with lab-pg's base backups hidden, so any clone it tried would fail (the negative control: a
+    run at another T, which needs one, exits 2 while they are hidden)."""
+    import time
+
+    time.sleep(1.0)
+    with psycopg.connect(writer_dsn(etl_lab)) as conn:
+        at = conn.execute("SELECT now()").fetchone()[0].astimezone(timezone.utc)
+    time.sleep(1.0)
+    code, first = run(etl_lab, "shop", "--at", at.isoformat())
+    assert code == 0, first["summary"] + json.dumps(first["checks"], indent=1)
+    before = lake_objects(etl_lab, "shop/")
+    cluster = pgcluster.get(etl_lab.lab_dir)
+    assert cluster is not None
+    backups = cluster.backups_dir
+    hidden = backups.with_name(backups.name + ".hidden")
+    backups.rename(hidden)
+    try:
+        code, again = run(etl_lab, "shop", "--at", at.isoformat())
+        other = etl_lab("etl", "run", "shop", "--at", (at + timedelta(microseconds=1)).isoformat())
+    finally:
+        hidden.rename(backups)
+    assert code == 0, again["summary"] + json.dumps(again["checks"], indent=1)
+    assert other.exit_code == 2 and "no earliest restorable time" in other.stderr, other.output
+    messages = [e["message"] for e in again["events"]]
+    assert not any("clon" in m for m in messages), messages
+    published = again["details"]["published"]
+    assert {n: (p["already_published"], p["rows"]) for n, p in published.items()} == \
+        {"customers": (True, 100), "orders": (True, ORDERS)}, published
+    assert published["orders"]["batch"] == lake.batch_id(at)
+    checks = {c["id"]: c for c in again["checks"]}
+    assert checks["ETL-PUBLISH"]["status"] == "pass" and "nothing extracted" in checks["ETL-PUBLISH"]["detail"]
+    assert all(checks[c]["status"] == "unknown" and "not judged again" in checks[c]["detail"]
+               for c in ("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE")), checks
+    assert lake_objects(etl_lab, "shop/") == before
+
+
 def test_bad_rows_are_caught_and_the_batch_is_quarantined_not_published(etl_lab: Cli) -> None:
     s3 = client(etl_lab, "s3")
     before = lake.latest(s3, lake.Place(BUCKET, "shop", "orders"))
