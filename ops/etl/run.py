@@ -334,7 +334,7 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
     if stray:
         progress(f"{b.spec.name}: {stray} file(s) of an earlier attempt at this T deleted from the batch's prefix")
     retrying("s3 PutObject manifest", lambda: lake.write_manifest(s3, place, batch, manifest), progress)
-    values = _partition_values(files, b.spool.partition)
+    values = lake.partition_values(files, b.spool.partition)
     switched = retrying("glue", lambda: lake.register(glue, dest.database, place, batch, b.spool.columns, b.spool.partition,
                                                       values, pipeline.name), progress)
     if switched == "newer":
@@ -403,10 +403,6 @@ def published_at(aws: Any, pipeline: Pipeline, at: datetime, progress: Callable[
     return {s.name: found[s.name] for g in skipped for s in groups[g]}
 
 
-def _partition_values(files: list[dict[str, Any]], partition: str | None) -> list[str]:
-    return sorted({f["key"].split(f"{partition}=", 1)[1].split("/", 1)[0] for f in files}) if partition else []
-
-
 def _repair_catalog(glue: Any, database: str, place: lake.Place, batch: str, manifest: dict[str, Any], pipeline: str) -> str | None:
     """Point Glue at a published batch when it points at an older one (or none): the run that wrote the manifest
     stopped before the catalog. Returns the batch Glue pointed at before ("none"), or None when nothing changed.
@@ -418,7 +414,7 @@ def _repair_catalog(glue: Any, database: str, place: lake.Place, batch: str, man
     if pointed is not None and pointed >= batch:  # batch ids sort by time
         return None
     lake.register(glue, database, place, batch, manifest["columns"], manifest["partition"],
-                  _partition_values(manifest["files"], manifest["partition"]), pipeline)
+                  lake.partition_values(manifest["files"], manifest["partition"]), pipeline)
     return pointed or "none"
 
 

@@ -181,6 +181,51 @@ def test_a_rerun_of_a_published_t_makes_no_clone_and_writes_nothing(etl_lab: Cli
     assert lake_objects(etl_lab, "shop/") == before
 
 
+def check_catalog(cli: Cli) -> tuple[int, dict[str, Any]]:
+    result = cli("etl", "check", "shop", "--json")
+    assert result.stdout, result.stderr
+    return result.exit_code, {c["id"]: c for c in json.loads(result.stdout)["checks"]}["ETL-CATALOG"]
+
+
+@pytest.mark.parametrize("change", ["deleted", "re-pointed", "added"])
+def test_check_fails_when_glue_serves_other_partitions_than_the_published_batch(etl_lab: Cli, change: str) -> None:
+    """A Glue partition deleted, re-pointed at another batch's prefix or added is named by `etl check` (exit 1);
+    the same lake untouched passes (the negative control, before the change and after it is undone)."""
+    code, report = run(etl_lab, "shop")
+    assert code == 0, report["summary"]
+    code, served = check_catalog(etl_lab)
+    assert (code, served["status"]) == (0, "pass"), served
+    glue = client(etl_lab, "glue")
+    part = glue.get_partition(DatabaseName=DB, TableName="orders", PartitionValues=["2026-01-02"])["Partition"]
+    location = part["StorageDescriptor"]["Location"]
+    original = {"Values": part["Values"], "StorageDescriptor": part["StorageDescriptor"]}
+    elsewhere = location.replace(f"batch={report['details']['published']['orders']['batch']}", "batch=20200101T000000000000Z")
+    if change == "deleted":
+        glue.delete_partition(DatabaseName=DB, TableName="orders", PartitionValues=["2026-01-02"])
+        undo = lambda: glue.create_partition(DatabaseName=DB, TableName="orders", PartitionInput=original)  # noqa: E731
+        says = ["1 partition(s) of the batch missing in Glue", "created_at_date=2026-01-02"]
+    elif change == "re-pointed":
+        glue.update_partition(DatabaseName=DB, TableName="orders", PartitionValueList=["2026-01-02"], PartitionInput={
+            **original, "StorageDescriptor": {**original["StorageDescriptor"], "Location": elsewhere}})
+        undo = lambda: glue.update_partition(DatabaseName=DB, TableName="orders", PartitionValueList=["2026-01-02"],  # noqa: E731
+                                             PartitionInput=original)
+        says = ["1 partition(s) pointed away from the batch", f"created_at_date=2026-01-02 at {elsewhere}"]
+    else:
+        glue.create_partition(DatabaseName=DB, TableName="orders", PartitionInput={
+            "Values": ["2031-05-05"], "StorageDescriptor": {**original["StorageDescriptor"],
+                                                           "Location": location.replace("2026-01-02", "2031-05-05")}})
+        undo = lambda: glue.delete_partition(DatabaseName=DB, TableName="orders", PartitionValues=["2031-05-05"])  # noqa: E731
+        says = ["1 partition(s) in Glue that the batch does not have", "created_at_date=2031-05-05"]
+    try:
+        code, served = check_catalog(etl_lab)
+    finally:
+        undo()
+    assert (code, served["status"]) == (1, "fail"), served
+    assert all(s in served["detail"] for s in says) and served["detail"].startswith("orders: "), served["detail"]
+    code, served = check_catalog(etl_lab)
+    assert (code, served["status"]) == (0, "pass"), served
+
+
 def test_bad_rows_are_caught_and_the_batch_is_quarantined_not_published(etl_lab: Cli) -> None:
     s3 = client(etl_lab, "s3")
     before = lake.latest(s3, lake.Place(BUCKET, "shop", "orders"))
@@ -309,7 +354,7 @@ def test_a_dynamodb_table_is_exported_at_t_and_a_rerun_of_that_t_publishes_nothi
     assert len(manifests) == 1
     checked = events_lab("etl", "check", "events", "--json")
     assert checked.exit_code == 0, checked.stdout + checked.stderr
-    assert {c["id"]: c["status"] for c in json.loads(checked.stdout)["checks"]} == {"ETL-QUALITY": "pass"}
+    assert {c["id"]: c["status"] for c in json.loads(checked.stdout)["checks"]} == {"ETL-QUALITY": "pass", "ETL-CATALOG": "pass"}
 
 
 def test_check_refuses_a_published_file_changed_behind_its_manifest(events_lab: Cli) -> None:
