@@ -40,6 +40,7 @@ import pyarrow.dataset as pads
 from ops.errors import CannotRun, DbopsError, UsageError
 from ops.etl import contract, incremental, lake, quality
 from ops.etl.config import Pipeline, TableSpec
+from ops.etl.representable import Replaced
 from ops.permissions import declare, need
 from ops.report import derive_status
 
@@ -74,6 +75,7 @@ class TableBatch:
     table: pads.Dataset | None = None  # the spool as DuckDB scans it, file by file, never loaded whole
     chain: int = 0  # incremental batches since the last full export (0: this one is a full export or a snapshot)
     since: datetime | None = None  # an incremental batch: the previous batch's T it was built from
+    replaced: Replaced | None = None  # rows whose date or timestamp the lake cannot hold, published as NULL
 
 
 def transient(exc: BaseException) -> bool:
@@ -146,8 +148,10 @@ def extract_pg(dsn: str, label: str, specs: list[TableSpec], work: Path, clone_o
             batch = TableBatch(spec, snap.at, snap.rows, snap.fingerprint, result)
             if result.passed and result.schema_to_publish is not None:
                 columns = {f.name: contract.declared_name(f.type) or "string" for f in result.schema_to_publish}
-                batch.spool = lake.spool_raw(reader.batches(spec.relation or "", columns), work / spec.name, columns,
-                                             spec.partition_by)
+                batch.replaced = Replaced(work / "_replaced" / f"{spec.name}.parquet", spec.key)
+                batch.spool = lake.spool_raw(reader.batches(spec.relation or "", columns, batch.replaced), work / spec.name,
+                                             columns, spec.partition_by)
+                batch.replaced.close()
             out.append(batch)
     # The snapshot is closed before the sort: a reader's open transaction holds back the writer's vacuum
     # (hot_standby_feedback) and invites recovery conflicts for as long as it lasts.
@@ -264,7 +268,9 @@ def _judge(batches: list[TableBatch], pipeline: Pipeline, con: Any) -> tuple[lis
                                 schemas, f"pipelines.{pipeline.name}.tables")
     keys = {b.spec.name: list(b.spec.key) for b in batches}
     at = min(b.at for b in batches)
-    results = quality.evaluate(con, tables, rules, keys, at, {b.spec.name: b.source_rows for b in batches if b.spool is not None})
+    replaced = {b.spec.name: d for b in batches if b.replaced is not None and (d := b.replaced.dataset()) is not None}
+    results = quality.evaluate(con, tables, rules, keys, at, {b.spec.name: b.source_rows for b in batches if b.spool is not None},
+                               replaced=replaced)
     return results, quality.verdict(results, pipeline.min_valid, pipeline.min_complete,
                                     {b.spec.name: b.contract for b in batches})
 

@@ -375,6 +375,66 @@ def test_check_refuses_a_published_file_changed_behind_its_manifest(events_lab: 
         s3.put_object(Bucket=BUCKET, Key=key, Body=original)
 
 
+MOMENTS_PIPELINE = f"""
+[pipelines.moments]
+destination = {{ bucket = "{BUCKET}", prefix = "moments", database = "{DB}" }}
+
+[pipelines.moments.tables.moments]
+source = "localpg:lab-pg"
+from = "{SCHEMA}.moments"
+key = ["id"]
+partition_by = "happened_at"
+columns = {{ id = "bigint", happened_at = "timestamp", due = "date" }}
+"""
+# What PostgreSQL holds and the lake cannot, by id; 1006 holds NULLs of the source (no replacement).
+UNHELD = {1001: ("'infinity'", "DATE '2026-01-01'"), 1002: ("'-infinity'", "DATE '2026-01-01'"),
+          1003: ("'294276-01-01 00:00:00+00'", "'0044-03-15 BC'"), 1004: ("'2026-01-01 00:00:00+00'", "'infinity'"),
+          1005: ("'2026-01-01 00:00:00+00'", "'-infinity'"), 1006: ("NULL", "NULL")}
+
+
+def test_values_the_lake_cannot_hold_are_published_as_null_and_fail_representable(etl_lab: Cli) -> None:
+    """1,000 ordinary rows and five holding infinities, a BC date and year 294276: the run publishes them as NULL
+    and reports each row by key (99.5 % valid); with one in ten such rows the batch is quarantined."""
+    if "[pipelines.moments]" not in etl_lab.config_path.read_text():
+        etl_lab.config_path.write_text(etl_lab.config_path.read_text() + MOMENTS_PIPELINE)
+    sql(etl_lab, f"DROP TABLE IF EXISTS {SCHEMA}.moments",
+        f"CREATE TABLE {SCHEMA}.moments (id bigint PRIMARY KEY, happened_at timestamptz, due date)",
+        f"INSERT INTO {SCHEMA}.moments SELECT i, timestamptz '2026-01-01' + i * interval '1 hour', date '2026-01-01' + i "
+        "FROM generate_series(1, 1000) i",
+        *(f"INSERT INTO {SCHEMA}.moments VALUES ({i}, {t}, {d})" for i, (t, d) in UNHELD.items()))
+    code, report = run(etl_lab, "moments")
+    assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
+    rules = {q["rule"]: q for q in report["details"]["quality"]}
+    assert (rules["moments.representable(happened_at)"]["failing"], rules["moments.representable(happened_at)"]["failing_keys"]) \
+        == (3, [["1001"], ["1002"], ["1003"]]), rules
+    assert (rules["moments.representable(due)"]["failing"], rules["moments.representable(due)"]["failing_keys"]) \
+        == (3, [["1003"], ["1004"], ["1005"]]), rules
+    assert rules["moments.valid(due, happened_at)"]["failing"] == 5, rules
+    s3 = client(etl_lab, "s3")
+    manifest = lake.latest(s3, lake.Place(BUCKET, "moments", "moments"))
+    assert manifest is not None and manifest["rows"] == 1006
+    import pyarrow.dataset as pads
+
+    root = lake.download(s3, BUCKET, manifest, traversable_tmpdir("dbops-etl-moments-"))
+    try:
+        rows = {r["id"]: r for r in pads.dataset(str(root), format="parquet", partitioning=lake.hive(
+            manifest["partition"], manifest["columns"])).to_table().to_pylist()}
+    finally:
+        shutil.rmtree(root.parent, ignore_errors=True)
+    assert all(rows[i]["happened_at"] is None for i in (1001, 1002, 1003, 1006))
+    assert all(rows[i]["due"] is None for i in (1003, 1004, 1005, 1006))
+    assert rows[1004]["happened_at"] == datetime(2026, 1, 1, tzinfo=timezone.utc) and rows[1001]["due"].isoformat() == "2026-01-01"
+    assert rows[1000]["happened_at"] == datetime(2026, 2, 11, 16, tzinfo=timezone.utc)
+    # One row in ten: below the 99 % valid share, quarantined, not published.
+    sql(etl_lab, f"UPDATE {SCHEMA}.moments SET happened_at = 'infinity' WHERE mod(id, 10) = 0")
+    code, report = run(etl_lab, "moments")
+    assert code == 1, report["summary"]
+    failed = {c["id"]: c for c in report["checks"] if c["status"] == "fail"}
+    assert set(failed) == {"ETL-QUALITY", "ETL-PUBLISH"}, failed
+    assert "representable(happened_at) 103" in failed["ETL-QUALITY"]["detail"], failed["ETL-QUALITY"]["detail"]
+    assert "quarantined" in failed["ETL-PUBLISH"]["detail"]
+
+
 ORDERS_PIPELINE = f"""
 [pipelines.seeded]
 destination = {{ bucket = "{BUCKET}", prefix = "lake/seeded", database = "{DB}", workgroup = "etl-test" }}
