@@ -17,8 +17,8 @@ export's wait, its read into the spool); every AWS call of the run also retries 
 AWS_ATTEMPTS attempts. Anything else (a refusal, a missing object, a bad answer) stops the run at once in one
 line. A rerun of a T already published publishes nothing, but points the Glue table at it when a run was
 stopped between the manifest and the catalog; with --at, a table already published at T (manifest and files) is
-found before anything is extracted, so the rerun makes no clone and no export (published_at). T is never the local clock's: the reader's last replayed commit,
-or DynamoDB's own restorable time.
+found before anything is extracted, so the rerun makes no clone and no export (published_at). T is never the
+local clock's: the reader's last replayed commit, or DynamoDB's own restorable time.
 """
 
 from __future__ import annotations
@@ -395,18 +395,23 @@ def published_at(aws: Any, pipeline: Pipeline, at: datetime, progress: Callable[
         manifest = published_whole(s3, lake.Place(dest.bucket, dest.prefix, spec.name), batch_at(spec, at), progress)
         if manifest is not None:
             found[spec.name] = manifest
+    return {name: found[name] for name in not_extracted(pipeline.tables, set(found))}
+
+
+def not_extracted(tables: tuple[TableSpec, ...], published: set[str]) -> set[str]:
+    """Of the tables published at T, those a run of T need not extract: every table of their snapshot (one
+    PostgreSQL source, or one DynamoDB table) published, and none referenced by a table that is extracted."""
     groups: dict[str, list[TableSpec]] = {}
-    for spec in pipeline.tables:
+    for spec in tables:
         groups.setdefault(spec.source if spec.kind != "dynamodb" else f"dynamodb-table:{spec.name}", []).append(spec)
-    skipped = {g for g, specs in groups.items() if all(s.name in found for s in specs)}
-    while True:
+    skipped = {g for g, specs in groups.items() if all(s.name in published for s in specs)}
+    while True:  # extracting a group may make another referenced: until nothing changes
         extracted = [s for g, specs in groups.items() if g not in skipped for s in specs]
         referenced = {str(target).split(".", 1)[0] for s in extracted for target in dict(s.rules.get("references") or {}).values()}
         needed = {g for g in skipped if any(s.name in referenced for s in groups[g])}
         if not needed:
-            break
+            return {s.name for g in skipped for s in groups[g]}
         skipped -= needed
-    return {s.name: found[s.name] for g in skipped for s in groups[g]}
 
 
 def _repair_catalog(glue: Any, database: str, place: lake.Place, batch: str, manifest: dict[str, Any], pipeline: str) -> str | None:

@@ -339,14 +339,21 @@ def events_lab(etl_lab: Cli) -> Iterator[Cli]:
     settings.remote(endpoint, {"ddb_restorable_lag_s": 300, "ddb_export_delay_s": 3, "ddb_heartbeat": True})
 
 
-def test_a_dynamodb_table_is_exported_at_t_and_a_rerun_of_that_t_publishes_nothing(events_lab: Cli) -> None:
+def test_a_dynamodb_table_is_exported_at_t_and_a_rerun_of_that_t_publishes_nothing(events_lab: Cli, tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     at = (datetime.now(timezone.utc) - timedelta(seconds=1)).replace(microsecond=0)
     code, report = run(events_lab, "events", "--at", at.isoformat())
     assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
     assert report["measurements"]["rows.events"] == 50
-    # Items written after T are not in T's batch, and a rerun of T writes nothing.
+    # Items written after T are not in T's batch, and a rerun of T exports nothing and writes nothing.
     client(events_lab, "dynamodb").put_item(TableName=EVENTS, Item={"pk": {"S": "late"}, "kind": {"S": "view"}})
+    from ops import callrecord
+
+    monkeypatch.setenv(callrecord.ENV_VAR, str(tmp_path))  # the AWS calls the rerun makes, recorded by name
     code, again = run(events_lab, "events", "--at", at.isoformat())
+    monkeypatch.delenv(callrecord.ENV_VAR)
+    calls = {call for _, call in callrecord.read(tmp_path)}
+    assert "s3:ListObjectsV2" in calls and not {c for c in calls if c.startswith("dynamodb:")}, calls
     assert code == 0, again["summary"]
     publish = {c["id"]: c for c in again["checks"]}["ETL-PUBLISH"]
     assert "already published" in publish["detail"] and again["details"]["published"]["events"]["rows"] == 50, publish
