@@ -97,7 +97,8 @@ def status(pipeline_name: str | None, report_dir: Path | None, env_name: str | N
 @json_option
 def check(pipeline_name: str, report_dir: Path | None, env_name: str | None, as_json: bool) -> int:
     """Run PIPELINE's data-quality rules on what is published (the newest batch of each table, read back from
-    S3 and checked against its manifest). Reads only; exit 1 when a rule fails, 4 when nothing is published."""
+    S3 and checked against its manifest), and compare the Glue catalog with it (table location, batch, every
+    partition). Reads only; exit 1 when a rule fails or Glue serves anything else, 4 when nothing is published."""
     from ops.aws import Aws
     from ops.drills.common import guarded, interruptible
     from ops.etl.check import check_published

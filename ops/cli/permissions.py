@@ -32,7 +32,7 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
     from ops.cost import check as cost_check
     from ops.cost import prices
     from ops.data import ddb_load, ddb_markers
-    from ops.etl import athena, lake, prune
+    from ops.etl import athena, catalog, lake, prune
     from ops.etl import leftovers as etl_leftovers
     from ops.etl import run as etl_run
     from ops.targets import aurora, dynamodb, recovery_point
@@ -64,7 +64,7 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         # A clone at T (--at, or extract = "clone") is a restore, recorded and leased like a drill's.
         "etl run": (aws.ACCOUNT, metrics.CALLS, lease.CALLS, aurora.READS, aurora.RESTORE, etl_run.EXPORT, lake.READS, lake.PUBLISH,
                     prune.CALLS),
-        "etl check": (lake.READS,),
+        "etl check": (lake.READS, catalog.READS),
         "etl status": (),
         "etl query": (lake.READS, athena.QUERIES),
     }

@@ -1,4 +1,5 @@
-"""`dbops etl check`: the data-quality rules run again on what is published, the newest batch of each table.
+"""`dbops etl check`: the data-quality rules run again on what is published, the newest batch of each table, and
+the Glue catalog compared with it (ops.etl.catalog: what Athena serves is that batch, whole, and nothing else).
 
 The batch's files are read back from S3 as its manifest lists them (each file's SHA-256 checked), so the check
 judges what readers of the lake read, not what a run meant to write. Completeness is against the source
@@ -15,24 +16,28 @@ from typing import Any
 
 import pyarrow.dataset as pads
 
-from ops.etl import duck, lake, quality
+from ops.etl import catalog, duck, lake, quality
 from ops.etl.config import Pipeline
 from ops.report import derive_status
 
 
 def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
-    journal.require("ETL-QUALITY")
-    s3 = aws.client("s3")
+    journal.require("ETL-QUALITY", "ETL-CATALOG")
+    s3, glue = aws.client("s3"), aws.client("glue")
     work = Path(tempfile.mkdtemp(prefix="dbops-etl-check-"))
     try:
         tables, counts, keys, ats, schemas = {}, {}, {}, [], {}
         unpublished: list[str] = []
+        served: dict[str, list[str]] = {}  # table -> how Glue serves other than its newest published batch
         for spec in pipeline.tables:
             manifest = lake.latest(s3, lake.Place(pipeline.destination.bucket, pipeline.destination.prefix, spec.name))
             if manifest is None:
                 unpublished.append(spec.name)
                 journal.event("check", f"{spec.name}: nothing published yet")
                 continue
+            place = lake.Place(pipeline.destination.bucket, pipeline.destination.prefix, spec.name)
+            served[spec.name] = catalog.differences(spec.name, catalog.served(glue, pipeline.destination.database, spec.name),
+                                                    catalog.published(place, manifest))
             root = lake.download(s3, pipeline.destination.bucket, manifest, work)
             partition = manifest.get("partition")
             tables[spec.name] = pads.dataset(str(root), format="parquet", partitioning=lake.hive(partition, manifest["columns"])).to_table() \
@@ -45,6 +50,7 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
         present = {n: t for n, t in tables.items() if t is not None}
         if not ats:
             journal.check("ETL-QUALITY", "unknown", "nothing published: no batch to check")
+            journal.check("ETL-CATALOG", "unknown", "nothing published: no batch to compare Glue with")
             return journal.finish(summary=f"INCONCLUSIVE: pipeline {pipeline.name}: nothing published")
         rules = quality.parse_rules({s.name: s.rules for s in pipeline.tables if s.rules and s.name in schemas}, schemas,
                                     f"pipelines.{pipeline.name}.tables")
@@ -55,6 +61,10 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
         status = {"pass": "pass", "fail": "fail"}.get(verdict.status, "unknown")
         journal.check("ETL-QUALITY", status, "; ".join([*verdict.failed, *verdict.not_measured]) or
                       f"{len(results)} rule result(s) pass on the published batches")
+        wrong = [d for found in served.values() for d in found]
+        journal.check("ETL-CATALOG", "fail" if wrong else "pass", "; ".join(wrong) or
+                      f"Glue serves the newest published batch of {', '.join(served)}: table location, dbops:batch and "
+                      "every partition as the manifest lists them, none other")
         if unpublished:
             journal.check("ETL-PUBLISHED", "unknown", f"never published: {', '.join(unpublished)}: not checked", objective=True)
         final = derive_status(journal.checks, journal.required)

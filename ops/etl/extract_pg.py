@@ -27,6 +27,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ops.errors import CannotRun, UsageError
+from ops.etl import representable
+from ops.etl.representable import Replaced
 from ops.etl.types import arrow_type
 
 BLOCK_BYTES = 4 << 20  # pyarrow's CSV block: one record batch per block of about this size
@@ -144,24 +146,31 @@ class Reader:
         rows, fp = self.conn.execute(f"SELECT count(*), {fingerprint_sql(key, quote)} FROM {_relation(relation, quote)}").fetchone()
         return Snapshot(self.at, self.server, columns, int(rows), int(fp))
 
-    def batches(self, relation: str, columns: dict[str, str]) -> Iterator[pa.RecordBatch]:
-        """The rows of `columns` (name -> declared type) in Arrow batches of about BLOCK_BYTES of CSV each."""
+    def batches(self, relation: str, columns: dict[str, str], replaced: Replaced | None = None) -> Iterator[pa.RecordBatch]:
+        """The rows of `columns` (name -> declared type) in Arrow batches of about BLOCK_BYTES of CSV each. A date or
+        timestamp the lake cannot hold is NULL (ops.etl.representable); `replaced` is given the keys of those rows."""
         from psycopg import sql
 
         quote = lambda name: sql.Identifier(name).as_string(self.conn)  # noqa: E731
         select = ", ".join(_select(c, t, quote) for c, t in columns.items())
+        flagged = [c for c, t in columns.items() if t in representable.TYPES] if replaced is not None else []
+        flags = {f"__dbops_replaced_{i}": c for i, c in enumerate(flagged)}
+        select += "".join(f", {_replaced(c, columns[c], quote)}" for c in flagged)
         names = list(columns)
         with self.conn.cursor() as cur:
             with cur.copy(f"COPY (SELECT {select} FROM {_relation(relation, quote)}) TO STDOUT (FORMAT csv)") as copy:
                 try:
-                    reader = self._csv(copy, names, columns)
+                    reader = self._csv(copy, [*names, *flags], {**columns, **{f: "boolean" for f in flags}})
                 except pa.ArrowInvalid as exc:
                     if "Empty CSV" in str(exc):
                         return  # an empty table: no rows, no batch
                     raise
                 schema = pa.schema([pa.field(c, arrow_type(t)) for c, t in columns.items()])
                 for batch in reader:
-                    yield pa.RecordBatch.from_arrays([_as(b, f.type) for b, f in zip(batch.columns, schema)], schema=schema)
+                    out = pa.RecordBatch.from_arrays([_as(b, f.type) for b, f in zip(batch.columns, schema)], schema=schema)
+                    if replaced is not None and flags:
+                        replaced.add(out, {c: batch.column(f) for f, c in flags.items()})
+                    yield out
 
     @staticmethod
     def _csv(copy: Any, names: list[str], columns: dict[str, str]) -> Any:
@@ -179,11 +188,22 @@ def _relation(relation: str, quote: Any) -> str:
 
 
 def _select(column: str, declared: str, quote: Any) -> str:
-    if declared == "timestamp":
-        return f"({quote(column)}::timestamptz AT TIME ZONE 'UTC')"
+    if declared in representable.TYPES:
+        value = _value(column, declared, quote)
+        return f"CASE WHEN {representable.held_sql(value, declared)} THEN {value} END"
     if declared in ("double",):
         return f"{quote(column)}::float8"
     return quote(column)
+
+
+def _value(column: str, declared: str, quote: Any) -> str:
+    return f"({quote(column)}::timestamptz AT TIME ZONE 'UTC')" if declared == "timestamp" else f"{quote(column)}::date"
+
+
+def _replaced(column: str, declared: str, quote: Any) -> str:
+    """TRUE when the column's value is one _select publishes as NULL (not a NULL of the source)."""
+    value = _value(column, declared, quote)
+    return f"({value} IS NOT NULL AND NOT {representable.held_sql(value, declared)})"
 
 
 def _as(column: pa.Array, declared: pa.DataType) -> pa.Array:

@@ -396,6 +396,11 @@ def _switch_partitions(glue: Any, database: str, table: str, storage: dict[str, 
                                                PartitionsToDelete=[{"Values": [unquote(v)]} for v in gone[i:i + 25]]), "BatchDeletePartition")
 
 
+def partition_values(files: list[dict[str, Any]], partition: str | None) -> list[str]:
+    """The partition values of a batch's files, as their paths hold them (Hive's escaping), sorted."""
+    return sorted({f["key"].split(f"{partition}=", 1)[1].split("/", 1)[0] for f in files}) if partition else []
+
+
 def _no_errors(answer: dict[str, Any], call: str) -> None:
     """Glue's batch calls answer 200 with per-partition Errors: one is a failure of the switch."""
     errors = answer.get("Errors") or []

@@ -13,7 +13,10 @@ and completeness (rows published / rows at the source) is measured for every tab
 count is passed in. A NULL fails only not_null, as dbt's tests treat it; a NaN is never a valid
 number (it fails not_null, ranges and accepted_values), an infinity fails every range.
 
-Row rules (not_null, accepted_values, ranges) are judged together: a table passes when the share
+A date or timestamp the lake cannot hold (infinity, BC, a year past 9999) is published as NULL and its row fails
+the implicit row rule representable(COLUMN) (ops.etl.representable), present when such a value was replaced.
+
+Row rules (not_null, accepted_values, ranges, representable) are judged together: a table passes when the share
 of its records that pass every one of them is at least ``min_valid`` (records failing at least one,
 not an average of rule rates). unique, references and freshness must hold outright; completeness
 must reach ``min_complete`` and never exceed 1 (more rows published than the source had is a
@@ -31,11 +34,11 @@ from typing import Any, Mapping, Sequence
 import pyarrow as pa
 
 from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS, UsageError
-from ops.etl import contract
+from ops.etl import contract, representable
 from ops.etl.types import arrow_type
 
 RULES = ("not_null", "unique", "accepted_values", "ranges", "references", "freshness")
-ROW_RULES = ("not_null", "accepted_values", "range")
+ROW_RULES = ("not_null", "accepted_values", "range", representable.RULE)
 ORDERED = ("int", "bigint", "double", "date", "timestamp")  # and decimal(P,S)
 MAX_KEYS = 20
 
@@ -303,13 +306,15 @@ def _rows(data: Data) -> int:
 
 
 def evaluate(con, tables: Mapping[str, Data], rules: Mapping[str, TableRules], key: Mapping[str, Sequence[str]],
-             at: datetime, source_counts: Mapping[str, int], max_keys: int = MAX_KEYS) -> list[RuleResult]:
+             at: datetime, source_counts: Mapping[str, int], max_keys: int = MAX_KEYS,
+             replaced: Mapping[str, Data] | None = None) -> list[RuleResult]:
     """Every rule of every table, one SQL query each on the DuckDB connection `con`, over the batch at time `at`.
 
     `rules` come from parse_rules; `tables` are the batch's tables (registered on `con` for the duration of the call): Arrow
     tables, or datasets (pyarrow.dataset, e.g. Parquet files) that DuckDB scans without loading them, `key` each ruled
     table's key columns (the only columns a failing row is reported by), `source_counts` the rows each
-    table had at the source at `at`.
+    table had at the source at `at`, `replaced` each table's rows whose value the extract published as NULL
+    (ops.etl.representable: their key columns and the column's name), judged by the row rule `representable`.
     """
     if not isinstance(at, datetime) or at.utcoffset() is None:
         raise UsageError(f"the batch's point in time must carry a time zone, not {at!r}")
@@ -334,6 +339,10 @@ def evaluate(con, tables: Mapping[str, Data], rules: Mapping[str, TableRules], k
             registered.append(views[name])
         rows = {name: _rows(data) for name, data in tables.items()}
         batch = _Batch(con, tables, rows, views, key, max_keys)
+        for i, (name, data) in enumerate(sorted((replaced or {}).items())):
+            con.register(f"__dbops_dq_replaced_{i}", data)
+            registered.append(f"__dbops_dq_replaced_{i}")
+            batch.replaced[name] = f"__dbops_dq_replaced_{i}"
         results = []
         for name in sorted(set(tables) | set(rules)):
             if name in rules:
@@ -351,6 +360,7 @@ class _Batch:
     def __init__(self, con, tables: Mapping[str, Data], rows: Mapping[str, int], views: Mapping[str, str],
                  key: Mapping[str, Sequence[str]], max_keys: int) -> None:
         self.con, self.tables, self.rows, self.views, self.key, self.max_keys = con, tables, rows, views, key, max_keys
+        self.replaced: dict[str, str] = {}  # table -> the view of its rows whose value was published as NULL
 
     def table_rules(self, r: TableRules, at: datetime) -> list[RuleResult]:
         name = r.table
@@ -360,6 +370,7 @@ class _Batch:
         row_rules += [("not_null", (c,), *_not_null(c, r.types[c])) for c in r.not_null]
         row_rules += [("accepted_values", (c,), *_not_accepted(c, vals)) for c, vals in r.accepted_values]
         row_rules += [("range", (g.column,), *_out_of_range(g, r.types[g.column])) for g in r.ranges]
+        row_rules += [(representable.RULE, (c,), *self._replaced(name, c)) for c in self._replaced_columns(name)]
         results = []
 
         def unmeasured(rule: str, cols: tuple[str, ...], why: str) -> RuleResult:
@@ -395,6 +406,19 @@ class _Batch:
             results.append(unmeasured("freshness", (f.column,), why) if why
                            else self._freshness(name, f, r.types[f.column], at))
         return results
+
+    def _replaced_columns(self, table: str) -> list[str]:
+        if table not in self.replaced:
+            return []
+        found = self.con.sql(f"SELECT DISTINCT {_q(representable.COLUMN)} FROM {_q(self.replaced[table])} ORDER BY 1").fetchall()
+        return [c for (c,) in found]
+
+    def _replaced(self, table: str, column: str) -> tuple[str, list]:
+        """The rows whose `column` the extract published as NULL, found by their keys in its list of them."""
+        view, side = _q(self.views[table]), _q(self.replaced[table])
+        same = " AND ".join(f"__dq_replaced.{_q(k)} = {view}.{_q(k)}" for k in self.key[table])
+        return (f"EXISTS (SELECT 1 FROM {side} AS __dq_replaced WHERE __dq_replaced.{_q(representable.COLUMN)} = ? "
+                f"AND {same})"), [column]
 
     def _gap(self, table: str, columns: Mapping[str, str], referenced: bool = False) -> str | None:
         """Why a rule on these columns cannot be measured on this batch (absent, empty, or not of the declared type)."""

@@ -16,8 +16,9 @@ retried with capped exponential backoff and full jitter, each step as a whole (a
 export's wait, its read into the spool); every AWS call of the run also retries inside botocore, up to
 AWS_ATTEMPTS attempts. Anything else (a refusal, a missing object, a bad answer) stops the run at once in one
 line. A rerun of a T already published publishes nothing, but points the Glue table at it when a run was
-stopped between the manifest and the catalog. T is never the local clock's: the reader's last replayed commit,
-or DynamoDB's own restorable time.
+stopped between the manifest and the catalog; with --at, a table already published at T (manifest and files) is
+found before anything is extracted, so the rerun makes no clone and no export (published_at). T is never the
+local clock's: the reader's last replayed commit, or DynamoDB's own restorable time.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import pyarrow.dataset as pads
 from ops.errors import CannotRun, DbopsError, UsageError
 from ops.etl import contract, duck, incremental, lake, quality
 from ops.etl.config import Pipeline, TableSpec
+from ops.etl.representable import Replaced
 from ops.permissions import declare, need
 from ops.report import derive_status
 
@@ -76,6 +78,7 @@ class TableBatch:
     chain: int = 0  # incremental batches since the last full export (0: this one is a full export or a snapshot)
     since: datetime | None = None  # an incremental batch: the previous batch's T it was built from
     attribute_types: dict[str, list[str]] | None = None  # DynamoDB: the types each attribute is written as
+    replaced: Replaced | None = None  # rows whose date or timestamp the lake cannot hold, published as NULL
 
 
 def transient(exc: BaseException) -> bool:
@@ -148,8 +151,10 @@ def extract_pg(dsn: str, label: str, specs: list[TableSpec], work: Path, clone_o
             batch = TableBatch(spec, snap.at, snap.rows, snap.fingerprint, result)
             if result.passed and result.schema_to_publish is not None:
                 columns = {f.name: contract.declared_name(f.type) or "string" for f in result.schema_to_publish}
-                batch.spool = lake.spool_raw(reader.batches(spec.relation or "", columns), work / spec.name, columns,
-                                             spec.partition_by, spec.partition_grain)
+                batch.replaced = Replaced(work / "_replaced" / f"{spec.name}.parquet", spec.key)
+                batch.spool = lake.spool_raw(reader.batches(spec.relation or "", columns, batch.replaced), work / spec.name,
+                                             columns, spec.partition_by, spec.partition_grain)
+                batch.replaced.close()
             out.append(batch)
     # The snapshot is closed before the sort: a reader's open transaction holds back the writer's vacuum
     # (hot_standby_feedback) and invites recovery conflicts for as long as it lasts.
@@ -271,7 +276,9 @@ def _judge(batches: list[TableBatch], pipeline: Pipeline, con: Any) -> tuple[lis
                                 schemas, f"pipelines.{pipeline.name}.tables")
     keys = {b.spec.name: list(b.spec.key) for b in batches}
     at = min(b.at for b in batches)
-    results = quality.evaluate(con, tables, rules, keys, at, {b.spec.name: b.source_rows for b in batches if b.spool is not None})
+    replaced = {b.spec.name: d for b in batches if b.replaced is not None and (d := b.replaced.dataset()) is not None}
+    results = quality.evaluate(con, tables, rules, keys, at, {b.spec.name: b.source_rows for b in batches if b.spool is not None},
+                               replaced=replaced)
     return results, quality.verdict(results, pipeline.min_valid, pipeline.min_complete,
                                     {b.spec.name: b.contract for b in batches})
 
@@ -328,18 +335,9 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
     dest = pipeline.destination
     place = lake.Place(dest.bucket, dest.prefix, b.spec.name)
     batch = lake.batch_id(b.at)
-    existing = retrying("s3 GetObject manifest", lambda: lake.published(s3, place, batch), progress)
-    lost = retrying("s3 list", lambda: lake.missing_files(s3, dest.bucket, existing), progress) if existing else []
-    if lost:
-        progress(f"{b.spec.name}: batch {batch} is published but {len(lost)} of its files are missing "
-                 f"(e.g. {lost[0]}): it is written again")
-        existing = None
+    existing = published_whole(s3, place, batch, progress)
     if existing is not None:
-        repointed = retrying("glue", lambda: _repair_catalog(glue, dest.database, place, batch, existing, pipeline.name), progress)
-        if repointed:
-            progress(f"{b.spec.name}: batch {batch} was published but Glue pointed at {repointed}: Glue now points at {batch}")
-        return {"batch": batch, "already_published": True, "rows": existing["rows"],
-                **({"glue_repointed_from": repointed} if repointed else {})}
+        return already_published(glue, pipeline, place, existing, progress)
     assert b.spool is not None
     files = retrying("s3 upload", lambda: lake.upload(s3, b.spool, dest.bucket, place.data(batch)), progress)
     manifest = {"pipeline": pipeline.name, "table": b.spec.name, "batch": batch, "at": b.at.isoformat(),
@@ -351,7 +349,7 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
     if stray:
         progress(f"{b.spec.name}: {stray} file(s) of an earlier attempt at this T deleted from the batch's prefix")
     retrying("s3 PutObject manifest", lambda: lake.write_manifest(s3, place, batch, manifest), progress)
-    values = _partition_values(files, b.spool.partition)
+    values = lake.partition_values(files, b.spool.partition)
     switched = retrying("glue", lambda: lake.register(glue, dest.database, place, batch, b.spool.columns, b.spool.partition,
                                                       values, pipeline.name), progress)
     if switched == "newer":
@@ -360,8 +358,69 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
             "bytes": sum(f["bytes"] for f in files), **({"glue": "newer batch kept"} if switched == "newer" else {})}
 
 
-def _partition_values(files: list[dict[str, Any]], partition: str | None) -> list[str]:
-    return sorted({f["key"].split(f"{partition}=", 1)[1].split("/", 1)[0] for f in files}) if partition else []
+def published_whole(s3: Any, place: lake.Place, batch: str, progress: Callable[[str], None]) -> dict[str, Any] | None:
+    """The batch's manifest when it is published with every file it lists; None when it is not published, or
+    has lost a file (said: it is then written again)."""
+    existing = retrying("s3 GetObject manifest", lambda: lake.published(s3, place, batch), progress)
+    lost = retrying("s3 list", lambda: lake.missing_files(s3, place.bucket, existing), progress) if existing else []
+    if lost:
+        progress(f"{place.table}: batch {batch} is published but {len(lost)} of its files are missing "
+                 f"(e.g. {lost[0]}): it is written again")
+        return None
+    return existing
+
+
+def already_published(glue: Any, pipeline: Pipeline, place: lake.Place, manifest: dict[str, Any],
+                      progress: Callable[[str], None]) -> dict[str, Any]:
+    """A published batch's entry in the run's report; Glue pointed at it if the run that published it stopped
+    before the catalog."""
+    batch = manifest["batch"]
+    repointed = retrying("glue", lambda: _repair_catalog(glue, pipeline.destination.database, place, batch, manifest,
+                                                         pipeline.name), progress)
+    if repointed:
+        progress(f"{place.table}: batch {batch} was published but Glue pointed at {repointed}: Glue now points at {batch}")
+    return {"batch": batch, "already_published": True, "rows": manifest["rows"],
+            **({"glue_repointed_from": repointed} if repointed else {})}
+
+
+def batch_at(spec: TableSpec, at: datetime) -> str:
+    """The batch a run asked for `at` publishes for this table, as far as it can be told before the extract: a
+    DynamoDB export is at whole seconds (the API's precision); a PostgreSQL clone is at `at` itself (localpg and
+    Aurora restore to the exact time; a service that rounds it yields another batch id, which is then not found
+    here and the run goes on to the clone, its publish writing nothing)."""
+    t = at.astimezone(timezone.utc)
+    return lake.batch_id(t.replace(microsecond=0) if spec.kind == "dynamodb" else t)
+
+
+def published_at(aws: Any, pipeline: Pipeline, at: datetime, progress: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """The tables not to extract again for `at`, each with its published manifest: a table whose batch at `at` is
+    published whole, together with every other table of its snapshot (a PostgreSQL source's tables are read at
+    one snapshot), and which no table extracted by this run references (its reference rule is judged against the
+    same batch). A clone and an export are priced: a rerun of a published T must cost nothing."""
+    s3 = aws.client("s3")
+    dest = pipeline.destination
+    found = {}
+    for spec in pipeline.tables:
+        manifest = published_whole(s3, lake.Place(dest.bucket, dest.prefix, spec.name), batch_at(spec, at), progress)
+        if manifest is not None:
+            found[spec.name] = manifest
+    return {name: found[name] for name in not_extracted(pipeline.tables, set(found))}
+
+
+def not_extracted(tables: tuple[TableSpec, ...], published: set[str]) -> set[str]:
+    """Of the tables published at T, those a run of T need not extract: every table of their snapshot (one
+    PostgreSQL source, or one DynamoDB table) published, and none referenced by a table that is extracted."""
+    groups: dict[str, list[TableSpec]] = {}
+    for spec in tables:
+        groups.setdefault(spec.source if spec.kind != "dynamodb" else f"dynamodb-table:{spec.name}", []).append(spec)
+    skipped = {g for g, specs in groups.items() if all(s.name in published for s in specs)}
+    while True:  # extracting a group may make another referenced: until nothing changes
+        extracted = [s for g, specs in groups.items() if g not in skipped for s in specs]
+        referenced = {str(target).split(".", 1)[0] for s in extracted for target in dict(s.rules.get("references") or {}).values()}
+        needed = {g for g in skipped if any(s.name in referenced for s in groups[g])}
+        if not needed:
+            return {s.name for g in skipped for s in groups[g]}
+        skipped -= needed
 
 
 def _repair_catalog(glue: Any, database: str, place: lake.Place, batch: str, manifest: dict[str, Any], pipeline: str) -> str | None:
@@ -375,7 +434,7 @@ def _repair_catalog(glue: Any, database: str, place: lake.Place, batch: str, man
     if pointed is not None and pointed >= batch:  # batch ids sort by time
         return None
     lake.register(glue, database, place, batch, manifest["columns"], manifest["partition"],
-                  _partition_values(manifest["files"], manifest["partition"]), pipeline)
+                  lake.partition_values(manifest["files"], manifest["partition"]), pipeline)
     return pointed or "none"
 
 
@@ -431,6 +490,33 @@ def cleanup(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _skipped(aws: Any, pipeline: Pipeline, done: dict[str, dict[str, Any]], say: Callable[[str], None]) -> dict[str, Any]:
+    dest = pipeline.destination
+    return {name: already_published(aws.client("glue"), pipeline, lake.Place(dest.bucket, dest.prefix, name), manifest, say)
+            for name, manifest in done.items()}
+
+
+def _nothing_to_do(aws: Any, pipeline: Pipeline, done: dict[str, dict[str, Any]], journal: Any,
+                   say: Callable[[str], None], started: float) -> Any:
+    """Every table's batch at T is already published: nothing is extracted (no clone, no export) or written. The
+    run's one objective is that T is published; the gates are not judged again (each batch passed them when it
+    was published), and the report says so rather than passing them."""
+    journal.require("ETL-PUBLISH")
+    published = _skipped(aws, pipeline, done, say)
+    journal.details["published"] = published
+    batches = ", ".join(f"{n} {p['batch']}" for n, p in published.items())
+    for check in ("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE"):
+        journal.check(check, "unknown", f"not judged again: already published at this T ({batches}), judged when published")
+    repaired = [n for n, p in published.items() if "glue_repointed_from" in p]
+    journal.check("ETL-PUBLISH", "pass", f"0 table(s) published; {', '.join(published)} already published at this T: "
+                  "nothing extracted, nothing written"
+                  + (f"; Glue pointed again at the published batch of {', '.join(repaired)}" if repaired else ""))
+    journal.measure("duration_s", time.monotonic() - started)
+    status = derive_status(journal.checks, journal.required)
+    return journal.finish(summary=f"{status.upper()}: pipeline {pipeline.name}: already published at this T "
+                                  f"({len(published)} table(s)): nothing extracted")
+
+
 class BatchRefused(DbopsError):
     """The batch failed its gates: quarantined, not published."""
 
@@ -440,15 +526,22 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
     """The whole run, written into the journal; returns its report. open_source(source, at, clone, progress) is a
     context manager giving (dsn, label, clone_of) of a PostgreSQL source's reader (at None and clone False), or of
     a clone of it at `at` (None: its latest restorable time) that it deletes on the way out; never the writer."""
-    journal.require("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE", "ETL-PUBLISH")
     say = lambda m: journal.event("etl", m)  # noqa: E731
     aws = Clients(aws)
     work = work_dir()
     started = time.monotonic()
     try:
+        done = published_at(aws, pipeline, at, say) if at is not None else {}
+        if done and len(done) == len(pipeline.tables):
+            return _nothing_to_do(aws, pipeline, done, journal, say, started)
+        journal.require("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE", "ETL-PUBLISH")
+        for name, manifest in done.items():
+            say(f"{name}: batch {manifest['batch']} is already published at this T: not extracted again")
         batches: list[TableBatch] = []
         pg_sources: dict[str, list[TableSpec]] = {}
         for spec in pipeline.tables:
+            if spec.name in done:
+                continue
             if spec.kind == "dynamodb":
                 say(f"{spec.name}: export of dynamodb:{spec.source_name} at {at.isoformat() if at else 'its latest exportable time'}")
                 batches.append(extract_dynamodb(aws, spec, pipeline.destination.bucket, pipeline.destination.prefix, at, work, say,
@@ -499,6 +592,7 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
             journal.check("ETL-PUBLISH", "fail", f"nothing published; the batch is quarantined at {', '.join(places)}")
         else:
             published = {b.spec.name: publish(aws, pipeline, b, say) for b in batches}
+            published.update(_skipped(aws, pipeline, done, say))
             journal.details["published"] = published
             again = [n for n, p in published.items() if p["already_published"]]
             repaired = [n for n, p in published.items() if "glue_repointed_from" in p]

@@ -138,6 +138,94 @@ def test_a_run_at_a_past_t_reads_a_clone_made_at_t_and_deletes_it(etl_lab: Cli) 
     assert left == [], left  # the clone was deleted
 
 
+def lake_objects(cli: Cli, prefix: str) -> dict[str, tuple[str, str]]:
+    """Every object under prefix: its ETag and last-modified time (a rewrite changes the second at least)."""
+    pages = client(cli, "s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return {o["Key"]: (o["ETag"], o["LastModified"].isoformat()) for page in pages for o in page.get("Contents", [])}
+
+
+def test_a_rerun_of_a_published_t_makes_no_clone_and_writes_nothing(etl_lab: Cli) -> None:
+    """The rerun runs with lab-pg's base backups hidden, so any clone it tried would fail (the negative control: a
+    run at another T, which needs one, exits 2 while they are hidden)."""
+    import time
+
+    time.sleep(1.0)
+    with psycopg.connect(writer_dsn(etl_lab)) as conn:
+        at = conn.execute("SELECT now()").fetchone()[0].astimezone(timezone.utc)
+    time.sleep(1.0)
+    code, first = run(etl_lab, "shop", "--at", at.isoformat())
+    assert code == 0, first["summary"] + json.dumps(first["checks"], indent=1)
+    before = lake_objects(etl_lab, "shop/")
+    cluster = pgcluster.get(etl_lab.lab_dir)
+    assert cluster is not None
+    backups = cluster.backups_dir
+    hidden = backups.with_name(backups.name + ".hidden")
+    backups.rename(hidden)
+    try:
+        code, again = run(etl_lab, "shop", "--at", at.isoformat())
+        other = etl_lab("etl", "run", "shop", "--at", (at + timedelta(microseconds=1)).isoformat())
+    finally:
+        hidden.rename(backups)
+    assert code == 0, again["summary"] + json.dumps(again["checks"], indent=1)
+    assert other.exit_code == 2 and "no earliest restorable time" in other.stderr, other.output
+    messages = [e["message"] for e in again["events"]]
+    assert not any("clon" in m for m in messages), messages
+    published = again["details"]["published"]
+    assert {n: (p["already_published"], p["rows"]) for n, p in published.items()} == \
+        {"customers": (True, 100), "orders": (True, ORDERS)}, published
+    assert published["orders"]["batch"] == lake.batch_id(at)
+    checks = {c["id"]: c for c in again["checks"]}
+    assert checks["ETL-PUBLISH"]["status"] == "pass" and "nothing extracted" in checks["ETL-PUBLISH"]["detail"]
+    assert all(checks[c]["status"] == "unknown" and "not judged again" in checks[c]["detail"]
+               for c in ("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE")), checks
+    assert lake_objects(etl_lab, "shop/") == before
+
+
+def check_catalog(cli: Cli) -> tuple[int, dict[str, Any]]:
+    result = cli("etl", "check", "shop", "--json")
+    assert result.stdout, result.stderr
+    return result.exit_code, {c["id"]: c for c in json.loads(result.stdout)["checks"]}["ETL-CATALOG"]
+
+
+@pytest.mark.parametrize("change", ["deleted", "re-pointed", "added"])
+def test_check_fails_when_glue_serves_other_partitions_than_the_published_batch(etl_lab: Cli, change: str) -> None:
+    """A Glue partition deleted, re-pointed at another batch's prefix or added is named by `etl check` (exit 1);
+    the same lake untouched passes (the negative control, before the change and after it is undone)."""
+    code, report = run(etl_lab, "shop")
+    assert code == 0, report["summary"]
+    code, served = check_catalog(etl_lab)
+    assert (code, served["status"]) == (0, "pass"), served
+    glue = client(etl_lab, "glue")
+    part = glue.get_partition(DatabaseName=DB, TableName="orders", PartitionValues=["2026-01-02"])["Partition"]
+    location = part["StorageDescriptor"]["Location"]
+    original = {"Values": part["Values"], "StorageDescriptor": part["StorageDescriptor"]}
+    elsewhere = location.replace(f"batch={report['details']['published']['orders']['batch']}", "batch=20200101T000000000000Z")
+    if change == "deleted":
+        glue.delete_partition(DatabaseName=DB, TableName="orders", PartitionValues=["2026-01-02"])
+        undo = lambda: glue.create_partition(DatabaseName=DB, TableName="orders", PartitionInput=original)  # noqa: E731
+        says = ["1 partition(s) of the batch missing in Glue", "created_at_date=2026-01-02"]
+    elif change == "re-pointed":
+        glue.update_partition(DatabaseName=DB, TableName="orders", PartitionValueList=["2026-01-02"], PartitionInput={
+            **original, "StorageDescriptor": {**original["StorageDescriptor"], "Location": elsewhere}})
+        undo = lambda: glue.update_partition(DatabaseName=DB, TableName="orders", PartitionValueList=["2026-01-02"],  # noqa: E731
+                                             PartitionInput=original)
+        says = ["1 partition(s) pointed away from the batch", f"created_at_date=2026-01-02 at {elsewhere}"]
+    else:
+        glue.create_partition(DatabaseName=DB, TableName="orders", PartitionInput={
+            "Values": ["2031-05-05"], "StorageDescriptor": {**original["StorageDescriptor"],
+                                                           "Location": location.replace("2026-01-02", "2031-05-05")}})
+        undo = lambda: glue.delete_partition(DatabaseName=DB, TableName="orders", PartitionValues=["2031-05-05"])  # noqa: E731
+        says = ["1 partition(s) in Glue that the batch does not have", "created_at_date=2031-05-05"]
+    try:
+        code, served = check_catalog(etl_lab)
+    finally:
+        undo()
+    assert (code, served["status"]) == (1, "fail"), served
+    assert all(s in served["detail"] for s in says) and served["detail"].startswith("orders: "), served["detail"]
+    code, served = check_catalog(etl_lab)
+    assert (code, served["status"]) == (0, "pass"), served
+
+
 def test_bad_rows_are_caught_and_the_batch_is_quarantined_not_published(etl_lab: Cli) -> None:
     s3 = client(etl_lab, "s3")
     before = lake.latest(s3, lake.Place(BUCKET, "shop", "orders"))
@@ -251,14 +339,21 @@ def events_lab(etl_lab: Cli) -> Iterator[Cli]:
     settings.remote(endpoint, {"ddb_restorable_lag_s": 300, "ddb_export_delay_s": 3, "ddb_heartbeat": True})
 
 
-def test_a_dynamodb_table_is_exported_at_t_and_a_rerun_of_that_t_publishes_nothing(events_lab: Cli) -> None:
+def test_a_dynamodb_table_is_exported_at_t_and_a_rerun_of_that_t_publishes_nothing(events_lab: Cli, tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     at = (datetime.now(timezone.utc) - timedelta(seconds=1)).replace(microsecond=0)
     code, report = run(events_lab, "events", "--at", at.isoformat())
     assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
     assert report["measurements"]["rows.events"] == 50
-    # Items written after T are not in T's batch, and a rerun of T writes nothing.
+    # Items written after T are not in T's batch, and a rerun of T exports nothing and writes nothing.
     client(events_lab, "dynamodb").put_item(TableName=EVENTS, Item={"pk": {"S": "late"}, "kind": {"S": "view"}})
+    from ops import callrecord
+
+    monkeypatch.setenv(callrecord.ENV_VAR, str(tmp_path))  # the AWS calls the rerun makes, recorded by name
     code, again = run(events_lab, "events", "--at", at.isoformat())
+    monkeypatch.delenv(callrecord.ENV_VAR)
+    calls = {call for _, call in callrecord.read(tmp_path)}
+    assert "s3:ListObjectsV2" in calls and not {c for c in calls if c.startswith("dynamodb:")}, calls
     assert code == 0, again["summary"]
     publish = {c["id"]: c for c in again["checks"]}["ETL-PUBLISH"]
     assert "already published" in publish["detail"] and again["details"]["published"]["events"]["rows"] == 50, publish
@@ -266,7 +361,7 @@ def test_a_dynamodb_table_is_exported_at_t_and_a_rerun_of_that_t_publishes_nothi
     assert len(manifests) == 1
     checked = events_lab("etl", "check", "events", "--json")
     assert checked.exit_code == 0, checked.stdout + checked.stderr
-    assert {c["id"]: c["status"] for c in json.loads(checked.stdout)["checks"]} == {"ETL-QUALITY": "pass"}
+    assert {c["id"]: c["status"] for c in json.loads(checked.stdout)["checks"]} == {"ETL-QUALITY": "pass", "ETL-CATALOG": "pass"}
 
 
 def test_check_refuses_a_published_file_changed_behind_its_manifest(events_lab: Cli) -> None:
@@ -285,6 +380,66 @@ def test_check_refuses_a_published_file_changed_behind_its_manifest(events_lab: 
         assert checked.exit_code == 2 and "differs from its manifest's SHA-256" in checked.stderr, checked.stdout + checked.stderr
     finally:
         s3.put_object(Bucket=BUCKET, Key=key, Body=original)
+
+
+MOMENTS_PIPELINE = f"""
+[pipelines.moments]
+destination = {{ bucket = "{BUCKET}", prefix = "moments", database = "{DB}" }}
+
+[pipelines.moments.tables.moments]
+source = "localpg:lab-pg"
+from = "{SCHEMA}.moments"
+key = ["id"]
+partition_by = "happened_at"
+columns = {{ id = "bigint", happened_at = "timestamp", due = "date" }}
+"""
+# What PostgreSQL holds and the lake cannot, by id; 1006 holds NULLs of the source (no replacement).
+UNHELD = {1001: ("'infinity'", "DATE '2026-01-01'"), 1002: ("'-infinity'", "DATE '2026-01-01'"),
+          1003: ("'294276-01-01 00:00:00+00'", "'0044-03-15 BC'"), 1004: ("'2026-01-01 00:00:00+00'", "'infinity'"),
+          1005: ("'2026-01-01 00:00:00+00'", "'-infinity'"), 1006: ("NULL", "NULL")}
+
+
+def test_values_the_lake_cannot_hold_are_published_as_null_and_fail_representable(etl_lab: Cli) -> None:
+    """1,000 ordinary rows and five holding infinities, a BC date and year 294276: the run publishes them as NULL
+    and reports each row by key (99.5 % valid); with one in ten such rows the batch is quarantined."""
+    if "[pipelines.moments]" not in etl_lab.config_path.read_text():
+        etl_lab.config_path.write_text(etl_lab.config_path.read_text() + MOMENTS_PIPELINE)
+    sql(etl_lab, f"DROP TABLE IF EXISTS {SCHEMA}.moments",
+        f"CREATE TABLE {SCHEMA}.moments (id bigint PRIMARY KEY, happened_at timestamptz, due date)",
+        f"INSERT INTO {SCHEMA}.moments SELECT i, timestamptz '2026-01-01' + i * interval '1 hour', date '2026-01-01' + i "
+        "FROM generate_series(1, 1000) i",
+        *(f"INSERT INTO {SCHEMA}.moments VALUES ({i}, {t}, {d})" for i, (t, d) in UNHELD.items()))
+    code, report = run(etl_lab, "moments")
+    assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
+    rules = {q["rule"]: q for q in report["details"]["quality"]}
+    assert (rules["moments.representable(happened_at)"]["failing"], rules["moments.representable(happened_at)"]["failing_keys"]) \
+        == (3, [["1001"], ["1002"], ["1003"]]), rules
+    assert (rules["moments.representable(due)"]["failing"], rules["moments.representable(due)"]["failing_keys"]) \
+        == (3, [["1003"], ["1004"], ["1005"]]), rules
+    assert rules["moments.valid(due, happened_at)"]["failing"] == 5, rules
+    s3 = client(etl_lab, "s3")
+    manifest = lake.latest(s3, lake.Place(BUCKET, "moments", "moments"))
+    assert manifest is not None and manifest["rows"] == 1006
+    import pyarrow.dataset as pads
+
+    root = lake.download(s3, BUCKET, manifest, traversable_tmpdir("dbops-etl-moments-"))
+    try:
+        rows = {r["id"]: r for r in pads.dataset(str(root), format="parquet", partitioning=lake.hive(
+            manifest["partition"], manifest["columns"])).to_table().to_pylist()}
+    finally:
+        shutil.rmtree(root.parent, ignore_errors=True)
+    assert all(rows[i]["happened_at"] is None for i in (1001, 1002, 1003, 1006))
+    assert all(rows[i]["due"] is None for i in (1003, 1004, 1005, 1006))
+    assert rows[1004]["happened_at"] == datetime(2026, 1, 1, tzinfo=timezone.utc) and rows[1001]["due"].isoformat() == "2026-01-01"
+    assert rows[1000]["happened_at"] == datetime(2026, 2, 11, 16, tzinfo=timezone.utc)
+    # One row in ten: below the 99 % valid share, quarantined, not published.
+    sql(etl_lab, f"UPDATE {SCHEMA}.moments SET happened_at = 'infinity' WHERE mod(id, 10) = 0")
+    code, report = run(etl_lab, "moments")
+    assert code == 1, report["summary"]
+    failed = {c["id"]: c for c in report["checks"] if c["status"] == "fail"}
+    assert set(failed) == {"ETL-QUALITY", "ETL-PUBLISH"}, failed
+    assert "representable(happened_at) 103" in failed["ETL-QUALITY"]["detail"], failed["ETL-QUALITY"]["detail"]
+    assert "quarantined" in failed["ETL-PUBLISH"]["detail"]
 
 
 ORDERS_PIPELINE = f"""
