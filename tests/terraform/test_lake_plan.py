@@ -76,10 +76,10 @@ def test_exports_and_quarantined_batches_of_each_pipeline_expire_and_old_version
     versions = rules["noncurrent-versions-and-incomplete-uploads"]
     assert versions["noncurrent_version_expiration"][0]["days"] == 30
     assert versions["expiration"][0]["expired_object_delete_marker"] is True
-    # The estate's lake gets the same rules for its pipelines' prefix.
+    # The estate's lake gets the same rules for the prefixes its pipelines are declared with.
     estate = example_plans.results["estate/complete"].plan
     assert estate is not None
-    assert {"exports-lake-estate", "quarantine-lake-estate"} <= set(lifecycle_rules(estate, "module.lake.aws_s3_bucket.this"))
+    assert {"exports-lake-orders", "quarantine-lake-orders"} <= set(lifecycle_rules(estate, "module.lake.aws_s3_bucket.this"))
     # Negative control: other days reach the plan (nothing above is a constant of the test's own).
     other = example_plans.plan("analytics-lake/complete", export_expiration_days="3", quarantine_expiration_days="90").plan
     assert other is not None

@@ -32,5 +32,6 @@ module "estate" {
   account_budget_usd           = 80
   alarm_emails                 = var.alarm_emails
   budget_emails                = var.budget_emails
+  lake_pipeline_prefixes       = ["lake/orders"]
   tags                         = { env = "example", "managed-by" = "dbops" }
 }
