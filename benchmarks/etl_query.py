@@ -15,10 +15,10 @@ Latency is the engine's work, as Athena's Statistics.TotalExecutionTimeInMillis 
 ops.etl.lakequery.query_local's elapsed_ms (listing the files, the views over them with their footers, the plan,
 the rows); the whole call (with opening DuckDB, about 30 ms that no layout changes) is printed beside it. Bytes:
 the files each engine read. Goals, per query on the published lake, judged on DuckDB, the engine that runs
-here as it runs on a laptop: p95 < 100 ms, and p95 >= 60 % lower than on the unpartitioned copy. On Athena
-what a layout changes is the bytes scanned (what it bills, and what its scan time follows): they must be
->= 60 % lower. The lab's Athena times are printed, never judged: they are an emulator's (DuckDB behind moto's S3
-in one process), not AWS's.
+here as it runs on a laptop: p95 < 100 ms, and p95 >= 60 % lower than on the unpartitioned copy. The lab's
+Athena rows are printed, never judged: its times are an emulator's (DuckDB behind moto's S3 in one process) and
+its bytes its own model of pruning (whole objects of the partitions it keeps), where AWS's Athena counts the
+columns it reads, per scan, and bills at least 10 MB a query.
 """
 
 from __future__ import annotations
@@ -185,15 +185,16 @@ def main() -> None:
                 if engine == "DuckDB":
                     missed = ([f"p95 >= {P95_MAX_MS:g} ms"] if part.p95() >= P95_MAX_MS else []) + \
                         ([f"p95 {gain:.0%} lower, not >= {GAIN_MIN:.0%}"] if gain < GAIN_MIN else [])
-                else:  # the emulator's times are not Athena's: what the layout changes there is the bytes scanned
-                    missed = [f"bytes {fewer:.0%} lower, not >= {GAIN_MIN:.0%}"] if fewer < GAIN_MIN else []
-                judged += 1
-                failed += bool(missed)
+                    judged += 1
+                    failed += bool(missed)
+                    verdict = "FAIL: " + ", ".join(missed) if missed else "PASS"
+                else:
+                    verdict = "not judged (the lab's emulator)"
                 print(f"{name} | {engine} | {part.p95():.1f} ms | {unpart.p95():.1f} ms | {gain:.0%} | "
                       f"{part.wall_p95():.1f} vs {unpart.wall_p95():.1f} ms | {part.scanned:,} | {unpart.scanned:,} | {fewer:.0%} | "
-                      f"{'FAIL: ' + ', '.join(missed) if missed else 'PASS'}")
-        print(f"\n{judged - failed} of {judged} query/engine pairs meet their goals (DuckDB: p95 < {P95_MAX_MS:g} ms and "
-              f">= {GAIN_MIN:.0%} lower than unpartitioned; Athena: bytes scanned >= {GAIN_MIN:.0%} lower)")
+                      f"{verdict}")
+        print(f"\n{judged - failed} of {judged} queries meet both goals on DuckDB (p95 < {P95_MAX_MS:g} ms, "
+              f">= {GAIN_MIN:.0%} lower than unpartitioned)")
         if failed:
             raise SystemExit(1)
 

@@ -83,34 +83,41 @@ def _view(name: str, files: list[Path]) -> str:
 
 
 def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    if "Total Files Read" in (node.get("extra_info") or {}):
+    info = node.get("extra_info") or {}
+    if "Total Files Read" in info or "PARQUET" in f"{node.get('operator_type', '')} {info.get('Function', '')}".upper():
         yield node
     for child in node.get("children") or []:
         yield from _scans(child)
 
 
-def files_read(profile: dict[str, Any], con: Any, tables: dict[str, list[Path]]) -> set[str]:
-    """The files a query's scans read, from DuckDB's profile. A scan names at most five files and then '...':
-    past five, the files are those whose folders pass the scan's File Filters (DuckDB's own expression, run
-    here over the files' partition values), checked against the number of files it says it read; a scan that
-    cannot be told counts every file of its table (never fewer bytes than were read)."""
-    read: set[str] = set()
+def files_read(profile: dict[str, Any], con: Any, tables: dict[str, list[Path]]) -> list[str]:
+    """The files each of a query's Parquet scans read, from DuckDB's profile: a file two scans read (a self-join)
+    is listed twice, as Athena counts each scan's bytes. A scan names at most five files and then '...': past
+    five, the files are those whose folders pass the scan's File Filters (DuckDB's own expression, run here over
+    the files' partition values), checked against the number of files it says it read. A scan that cannot be
+    told (no count, no names, a filter that does not evaluate) counts every file it could have read: never
+    fewer bytes than were read."""
+    everything = [str(f) for fs in tables.values() for f in fs]
+    read: list[str] = []
     for root in profile.get("operator") or [profile]:
         for scan in _scans(root):
             info = scan.get("extra_info") or {}
-            count = int(info.get("Total Files Read") or 0)
             names = [name.strip() for name in str(info.get("Filename(s)") or "").split(",") if name.strip()]
-            if count == 0 or not names:
+            if "Total Files Read" not in info:
+                read += everything
                 continue
-            if names[-1] != "...":
-                read.update(names)
+            count = int(info.get("Total Files Read") or 0)
+            if count == 0:
                 continue
-            files = next((fs for fs in tables.values() if names[0] in {str(f) for f in fs}), None)
-            if files is None:
-                read.add(names[0])  # not a table's: query_local refuses it
-                continue
-            passing = _passing(con, files, info.get("File Filters"))
-            read.update(passing if passing is not None and len(passing) == count else {str(f) for f in files})
+            if not names:
+                read += everything
+            elif names[-1] != "...":
+                read += names
+            else:
+                files = next((fs for fs in tables.values() if names[0] in {str(f) for f in fs}), None)
+                passing = _passing(con, files, info.get("File Filters")) if files is not None else None
+                read += sorted(passing) if passing is not None and len(passing) == count else \
+                    ([str(f) for f in files] if files is not None else everything)
     return read
 
 
@@ -182,10 +189,10 @@ def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], 
             con.execute("PRAGMA disable_profiling")
             # A query DuckDB answers without a scan to profile (a constant) may leave no profile: then every
             # file counts, never fewer bytes than were read.
-            read = files_read(json.loads(profile.read_text()), con, listed) if profile.exists() else set(sizes)
+            read = files_read(json.loads(profile.read_text()), con, listed) if profile.exists() else list(sizes)
         finally:
             con.close()
-    unknown = read - set(sizes)
+    unknown = set(read) - set(sizes)
     if unknown:
         raise QueryFailed(f"DuckDB read a file not among the tables': {sorted(unknown)[0]}")
     return QueryResult(columns, rows, sum(sizes[f] for f in read), elapsed_ms)

@@ -142,3 +142,29 @@ def test_past_five_files_read_the_bytes_are_still_those_of_the_files_read(tmp_pa
     everything = query_local("SELECT count(*) FROM t", {"t": tmp_path / "t"})
     assert everything.rows == ((550,),) and everything.scanned_bytes == sum(sizes.values())
     assert query_local("SELECT 1 AS one", {"t": tmp_path / "t"}).scanned_bytes == 0
+
+
+def test_a_file_two_scans_read_counts_twice(events: tuple[Path, dict[str, int]]) -> None:
+    """Athena bills each scan: a self-join or a UNION ALL of one partition reads its file twice."""
+    root, sizes = events
+    once = query_local("SELECT count(*) FROM events WHERE day = DATE '2024-03-02'", {"events": root})
+    joined = query_local("SELECT count(*) FROM events a JOIN events b ON a.id = b.id "
+                         "WHERE a.day = DATE '2024-03-02' AND b.day = DATE '2024-03-02'", {"events": root})
+    unioned = query_local("SELECT count(*) FROM (SELECT id FROM events WHERE day = DATE '2024-03-02' UNION ALL "
+                          "SELECT id FROM events WHERE day = DATE '2024-03-02')", {"events": root})
+    assert once.scanned_bytes == sizes["2024-03-02"]
+    assert joined.rows == ((200,),) and joined.scanned_bytes == 2 * sizes["2024-03-02"]
+    assert unioned.rows == ((400,),) and unioned.scanned_bytes == 2 * sizes["2024-03-02"]
+
+
+def test_a_scan_the_profile_does_not_describe_counts_every_file() -> None:
+    """A profile of another shape (a DuckDB version that names no files) never reads as 0 bytes."""
+    from ops.etl.lakequery import files_read
+
+    tables = {"t": [Path("/lake/t/a.parquet"), Path("/lake/t/b.parquet")]}
+    unnamed = {"operator": [{"operator_type": "READ_PARQUET", "extra_info": {"Function": "READ_PARQUET"}, "children": []}]}
+    counted = {"operator": [{"operator_type": "READ_PARQUET", "extra_info": {"Total Files Read": "1"}, "children": []}]}
+    none_read = {"operator": [{"operator_type": "READ_PARQUET", "extra_info": {"Total Files Read": "0"}, "children": []}]}
+    assert files_read(unnamed, None, tables) == ["/lake/t/a.parquet", "/lake/t/b.parquet"]
+    assert files_read(counted, None, tables) == ["/lake/t/a.parquet", "/lake/t/b.parquet"]
+    assert files_read(none_read, None, tables) == []
