@@ -382,6 +382,48 @@ def test_check_refuses_a_published_file_changed_behind_its_manifest(events_lab: 
         s3.put_object(Bucket=BUCKET, Key=key, Body=original)
 
 
+KMS_ALIAS = "alias/dbops-test-exports"
+KMS_PIPELINE = f"""
+[pipelines.events_kms]
+destination = {{ bucket = "{BUCKET}", prefix = "events-kms", database = "{DB}", kms_key = "{KMS_ALIAS}" }}
+
+[pipelines.events_kms.tables.events_kms]
+source = "dynamodb:{EVENTS}"
+key = ["pk"]
+columns = {{ pk = "string", kind = "string", amount = "double" }}
+"""
+
+
+def test_an_export_under_the_destinations_alias_is_accepted_and_another_key_is_not(events_lab: Cli) -> None:
+    from ops.etl.run import exported_under
+
+    aws = Aws.for_env(events_lab.config, events_lab.config.env("lab"))
+    kms = aws.client("kms")
+    key = kms.create_key(Description="lake exports")["KeyMetadata"]
+    other = kms.create_key(Description="another key")["KeyMetadata"]
+    kms.create_alias(AliasName=KMS_ALIAS, TargetKeyId=key["KeyId"])
+    root = traversable_tmpdir("dbops-etl-kms-")
+    try:
+        # The destination names the key by its alias; the lab's DescribeExport answers the key's ARN.
+        cli = Cli(write_config(root, extra=KMS_PIPELINE), events_lab.lab_dir)
+        code, report = run(cli, "events_kms")
+        assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
+        assert report["measurements"]["rows.events_kms"] >= 50
+        exports = client(cli, "s3").list_objects_v2(Bucket=BUCKET, Prefix="events-kms/_exports/")["Contents"]
+        head = client(cli, "s3").head_object(Bucket=BUCKET, Key=exports[0]["Key"])
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key["Arn"], head
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    # Each form of the key names it; another key, or no key, does not (the lab's KMS resolves each name).
+    alias_arn = key["Arn"].split(":key/")[0] + ":" + KMS_ALIAS
+    for name in (KMS_ALIAS, alias_arn, key["KeyId"], key["Arn"]):
+        assert exported_under(aws, ("KMS", key["Arn"]), name), name
+        assert exported_under(aws, ("KMS", name), key["Arn"]), name
+    assert not exported_under(aws, ("KMS", other["Arn"]), KMS_ALIAS)
+    assert not exported_under(aws, ("KMS", other["KeyId"]), key["Arn"])
+    assert not exported_under(aws, ("AES256", None), KMS_ALIAS)
+
+
 MOMENTS_PIPELINE = f"""
 [pipelines.moments]
 destination = {{ bucket = "{BUCKET}", prefix = "moments", database = "{DB}" }}
