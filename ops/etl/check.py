@@ -63,7 +63,7 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
                       f"{len(results)} rule result(s) pass on the published batches")
         wrong = [d for found in served.values() for d in found]
         journal.check("ETL-CATALOG", "fail" if wrong else "pass", "; ".join(wrong) or
-                      f"Glue serves the newest published batch of {', '.join(served)}: table location, dbops:batch and "
+                      f"Glue serves the newest published batch of {', '.join(served)}: table location, dbops:batch, columns and "
                       "every partition as the manifest lists them, none other")
         if unpublished:
             journal.check("ETL-PUBLISHED", "unknown", f"never published: {', '.join(unpublished)}: not checked", objective=True)

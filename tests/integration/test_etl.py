@@ -226,6 +226,41 @@ def test_check_fails_when_glue_serves_other_partitions_than_the_published_batch(
     assert (code, served["status"]) == (0, "pass"), served
 
 
+def test_check_fails_when_glue_holds_a_column_of_another_type_in_the_table_or_a_partition(etl_lab: Cli) -> None:
+    """A stale Glue schema (total_cents as string, the batch's bigint) is named by `etl check`, in the table and in
+    one partition; the untouched lake passes before and after."""
+    code, report = run(etl_lab, "shop")
+    assert code == 0, report["summary"]
+    assert check_catalog(etl_lab)[1]["status"] == "pass"
+    glue = client(etl_lab, "glue")
+    table = glue.get_table(DatabaseName=DB, Name="orders")["Table"]
+    part = glue.get_partition(DatabaseName=DB, TableName="orders", PartitionValues=["2026-01-02"])["Partition"]
+
+    def retyped(storage: dict[str, Any]) -> dict[str, Any]:
+        return {**storage, "Columns": [{**c, "Type": "string"} if c["Name"] == "total_cents" else c for c in storage["Columns"]]}
+
+    table_input = {k: table[k] for k in ("Name", "TableType", "StorageDescriptor", "Parameters", "PartitionKeys")}
+    part_input = {"Values": part["Values"], "StorageDescriptor": part["StorageDescriptor"]}
+    glue.update_table(DatabaseName=DB, TableInput={**table_input, "StorageDescriptor": retyped(table["StorageDescriptor"])})
+    try:
+        code, served = check_catalog(etl_lab)
+    finally:
+        glue.update_table(DatabaseName=DB, TableInput=table_input)
+    assert (code, served["status"]) == (1, "fail"), served
+    assert served["detail"] == "orders: Glue's table columns differ from the batch's: total_cents is string, not bigint", served
+    glue.update_partition(DatabaseName=DB, TableName="orders", PartitionValueList=["2026-01-02"],
+                          PartitionInput={**part_input, "StorageDescriptor": retyped(part["StorageDescriptor"])})
+    try:
+        code, served = check_catalog(etl_lab)
+    finally:
+        glue.update_partition(DatabaseName=DB, TableName="orders", PartitionValueList=["2026-01-02"], PartitionInput=part_input)
+    assert (code, served["status"]) == (1, "fail"), served
+    assert served["detail"] == ("orders: 1 partition(s) whose columns differ from the batch's: "
+                                "created_at_date=2026-01-02: total_cents is string, not bigint"), served
+    code, served = check_catalog(etl_lab)
+    assert (code, served["status"]) == (0, "pass"), served
+
+
 def test_bad_rows_are_caught_and_the_batch_is_quarantined_not_published(etl_lab: Cli) -> None:
     s3 = client(etl_lab, "s3")
     before = lake.latest(s3, lake.Place(BUCKET, "shop", "orders"))
