@@ -23,6 +23,9 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 RULE = "representable"
+# Keys of replaced rows a manifest keeps per column: enough that `etl check` counts the rows failing a row rule as
+# the run did; past it only the count is kept (and the valid share is not measured again).
+RECORDED_KEYS = 10_000
 FIRST, END = "0001-01-01", "10000-01-01"  # the lake's dates: FIRST <= value < END
 COLUMN = "__dbops_column"  # in the spooled keys: the column whose value was replaced
 TYPES = ("date", "timestamp")
@@ -67,3 +70,35 @@ class Replaced:
         """The replaced rows as DuckDB scans them; None when no value was replaced."""
         self.close()
         return pads.dataset(str(self.path), format="parquet") if self.counts else None
+
+
+def recorded(replaced: Replaced | None, limit: int = RECORDED_KEYS) -> dict[str, dict[str, Any]]:
+    """What a manifest keeps of the values replaced by NULL, per column: their count and the keys of the first
+    `limit` of their rows, by key (JSON: dates and timestamps of a key as ISO text), so `etl check` judges
+    representable(COLUMN) again from the published batch."""
+    data = replaced.dataset() if replaced is not None else None
+    if data is None or replaced is None:
+        return {}
+    rows = data.to_table()  # keys and a column name per replaced value only, never the row's other data
+    out: dict[str, dict[str, Any]] = {}
+    for column, count in sorted(replaced.counts.items()):
+        hits = rows.filter(pc.equal(rows[COLUMN], column)).select(list(replaced.key))
+        first = hits.sort_by([(k, "ascending") for k in replaced.key]).slice(0, limit)
+        out[column] = {"count": count, "keys": [[_json(row[k]) for k in replaced.key] for row in first.to_pylist()]}
+    return out
+
+
+def _json(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def recorded_keys(record: dict[str, dict[str, Any]], schema: pa.Schema, key: tuple[str, ...]) -> pa.Table | None:
+    """A manifest's record of replaced values as the extract spooled them (the key columns, of the batch's types
+    in `schema`, and COLUMN), for quality.evaluate's `replaced`; None when nothing was replaced."""
+    rows = [(column, k) for column, r in sorted(record.items()) for k in r["keys"]]
+    if not rows:
+        return None
+    arrays = {name: pa.array([k[i] for _, k in rows]).cast(schema.field(name).type) for i, name in enumerate(key)}
+    return pa.table({**arrays, COLUMN: pa.array([column for column, _ in rows], pa.string())})

@@ -54,6 +54,7 @@ EXPORT = declare(
     need("dynamodb:DescribeExport", "dynamodb-table", why="an export's ARN is under its table's"),
     # With a destination's kms_key, DynamoDB encrypts the export's files under it as the caller.
     need("dynamodb:ExportTableToPointInTime", "kms-key", "kms:GenerateDataKey", why="SSE-KMS export files"),
+    need("kms:DescribeKey", "kms-key", why="the key an export names and the destination's, each as its key ARN"),
 )
 
 T = TypeVar("T")
@@ -182,6 +183,20 @@ def dynamodb_at(ddb: Any, table: str) -> tuple[str, datetime, datetime | None]:
     return arn, latest, earliest.astimezone(timezone.utc) if earliest else None
 
 
+def exported_under(aws: Any, sse: tuple[str, str | None], kms_key: str) -> bool:
+    """Whether an export's (S3SseAlgorithm, S3SseKmsKeyId) is SSE-KMS under the destination's key.
+
+    Both may name the key in any form KMS takes (key id, key ARN, alias/NAME, alias ARN); DescribeKey takes each
+    and answers KeyMetadata.Arn, the key's own ARN, so two names that differ as text compare as the keys they are."""
+    algorithm, described = sse
+    if algorithm != "KMS" or not described:
+        return False
+    if described == kms_key:
+        return True
+    kms = aws.client("kms")
+    return bool(kms.describe_key(KeyId=described)["KeyMetadata"]["Arn"] == kms.describe_key(KeyId=kms_key)["KeyMetadata"]["Arn"])
+
+
 def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: datetime | None, work: Path,
                      progress: Callable[[str], None], kms_key: str | None = None) -> TableBatch:
     from ops.etl import ddb_export
@@ -210,7 +225,7 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
         since = None
         export_arn = retrying("ExportTableToPointInTime", lambda: ddb_export.start_export(ddb, arn, bucket, export_prefix, t, None, kms_key), progress)
     export = retrying("DescribeExport", lambda: ddb_export.wait(ddb, export_arn, EXPORT_TIMEOUT_S, progress), progress)
-    if kms_key and export.sse != ("KMS", kms_key):
+    if kms_key and not exported_under(aws, export.sse, kms_key):
         raise CannotRun(f"export {export_arn} is encrypted {export.sse[0]} (key {export.sse[1] or 'none'}), "
                         f"not SSE-KMS under {kms_key} as the destination declares")
 

@@ -362,14 +362,16 @@ def test_reader_memory_does_not_grow_with_the_table(ddb: Any, s3: Any, lab_set: 
 
 
 def test_an_export_under_a_kms_key_asks_for_sse_kms_and_its_files_are_stored_so(xlab: Cli, ddb: Any, s3: Any) -> None:
-    key_id = aws(xlab).client("kms").create_key(Description="lake exports")["KeyMetadata"]["KeyId"]
+    key = aws(xlab).client("kms").create_key(Description="lake exports")["KeyMetadata"]
+    key_id = key["KeyId"]
     arn = make_table(ddb, "x-kms")
     for i in range(12):
         ddb.put_item(TableName="x-kms", Item=item(i))
     at = next_second()
     export = ddb_export.wait(ddb, ddb_export.start_export(ddb, arn, BUCKET, "kms", at, kms_key=key_id), 20, lambda _: None)
     described = ddb.describe_export(ExportArn=export.arn)["ExportDescription"]
-    assert (described["S3SseAlgorithm"], described["S3SseKmsKeyId"]) == ("KMS", key_id) == export.sse
+    # Asked under the key's id, the export is described under the key's ARN (another form of the same key).
+    assert (described["S3SseAlgorithm"], described["S3SseKmsKeyId"]) == ("KMS", key["Arn"]) == export.sse
     head = s3.head_object(Bucket=BUCKET, Key=manifest_files(s3, export)[0]["dataFileS3Key"])
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"].endswith(key_id), head
     assert len(rows_of(s3, export)) == 12

@@ -226,6 +226,41 @@ def test_check_fails_when_glue_serves_other_partitions_than_the_published_batch(
     assert (code, served["status"]) == (0, "pass"), served
 
 
+def test_check_fails_when_glue_holds_a_column_of_another_type_in_the_table_or_a_partition(etl_lab: Cli) -> None:
+    """A stale Glue schema (total_cents as string, the batch's bigint) is named by `etl check`, in the table and in
+    one partition; the untouched lake passes before and after."""
+    code, report = run(etl_lab, "shop")
+    assert code == 0, report["summary"]
+    assert check_catalog(etl_lab)[1]["status"] == "pass"
+    glue = client(etl_lab, "glue")
+    table = glue.get_table(DatabaseName=DB, Name="orders")["Table"]
+    part = glue.get_partition(DatabaseName=DB, TableName="orders", PartitionValues=["2026-01-02"])["Partition"]
+
+    def retyped(storage: dict[str, Any]) -> dict[str, Any]:
+        return {**storage, "Columns": [{**c, "Type": "string"} if c["Name"] == "total_cents" else c for c in storage["Columns"]]}
+
+    table_input = {k: table[k] for k in ("Name", "TableType", "StorageDescriptor", "Parameters", "PartitionKeys")}
+    part_input = {"Values": part["Values"], "StorageDescriptor": part["StorageDescriptor"]}
+    glue.update_table(DatabaseName=DB, TableInput={**table_input, "StorageDescriptor": retyped(table["StorageDescriptor"])})
+    try:
+        code, served = check_catalog(etl_lab)
+    finally:
+        glue.update_table(DatabaseName=DB, TableInput=table_input)
+    assert (code, served["status"]) == (1, "fail"), served
+    assert served["detail"] == "orders: Glue's table columns differ from the batch's: total_cents is string, not bigint", served
+    glue.update_partition(DatabaseName=DB, TableName="orders", PartitionValueList=["2026-01-02"],
+                          PartitionInput={**part_input, "StorageDescriptor": retyped(part["StorageDescriptor"])})
+    try:
+        code, served = check_catalog(etl_lab)
+    finally:
+        glue.update_partition(DatabaseName=DB, TableName="orders", PartitionValueList=["2026-01-02"], PartitionInput=part_input)
+    assert (code, served["status"]) == (1, "fail"), served
+    assert served["detail"] == ("orders: 1 partition(s) whose columns differ from the batch's: "
+                                "created_at_date=2026-01-02: total_cents is string, not bigint"), served
+    code, served = check_catalog(etl_lab)
+    assert (code, served["status"]) == (0, "pass"), served
+
+
 def test_bad_rows_are_caught_and_the_batch_is_quarantined_not_published(etl_lab: Cli) -> None:
     s3 = client(etl_lab, "s3")
     before = lake.latest(s3, lake.Place(BUCKET, "shop", "orders"))
@@ -380,6 +415,48 @@ def test_check_refuses_a_published_file_changed_behind_its_manifest(events_lab: 
         assert checked.exit_code == 2 and "differs from its manifest's SHA-256" in checked.stderr, checked.stdout + checked.stderr
     finally:
         s3.put_object(Bucket=BUCKET, Key=key, Body=original)
+
+
+KMS_ALIAS = "alias/dbops-test-exports"
+KMS_PIPELINE = f"""
+[pipelines.events_kms]
+destination = {{ bucket = "{BUCKET}", prefix = "events-kms", database = "{DB}", kms_key = "{KMS_ALIAS}" }}
+
+[pipelines.events_kms.tables.events_kms]
+source = "dynamodb:{EVENTS}"
+key = ["pk"]
+columns = {{ pk = "string", kind = "string", amount = "double" }}
+"""
+
+
+def test_an_export_under_the_destinations_alias_is_accepted_and_another_key_is_not(events_lab: Cli) -> None:
+    from ops.etl.run import exported_under
+
+    aws = Aws.for_env(events_lab.config, events_lab.config.env("lab"))
+    kms = aws.client("kms")
+    key = kms.create_key(Description="lake exports")["KeyMetadata"]
+    other = kms.create_key(Description="another key")["KeyMetadata"]
+    kms.create_alias(AliasName=KMS_ALIAS, TargetKeyId=key["KeyId"])
+    root = traversable_tmpdir("dbops-etl-kms-")
+    try:
+        # The destination names the key by its alias; the lab's DescribeExport answers the key's ARN.
+        cli = Cli(write_config(root, extra=KMS_PIPELINE), events_lab.lab_dir)
+        code, report = run(cli, "events_kms")
+        assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
+        assert report["measurements"]["rows.events_kms"] >= 50
+        exports = client(cli, "s3").list_objects_v2(Bucket=BUCKET, Prefix="events-kms/_exports/")["Contents"]
+        head = client(cli, "s3").head_object(Bucket=BUCKET, Key=exports[0]["Key"])
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key["Arn"], head
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    # Each form of the key names it; another key, or no key, does not (the lab's KMS resolves each name).
+    alias_arn = key["Arn"].split(":key/")[0] + ":" + KMS_ALIAS
+    for name in (KMS_ALIAS, alias_arn, key["KeyId"], key["Arn"]):
+        assert exported_under(aws, ("KMS", key["Arn"]), name), name
+        assert exported_under(aws, ("KMS", name), key["Arn"]), name
+    assert not exported_under(aws, ("KMS", other["Arn"]), KMS_ALIAS)
+    assert not exported_under(aws, ("KMS", other["KeyId"]), key["Arn"])
+    assert not exported_under(aws, ("AES256", None), KMS_ALIAS)
 
 
 MOMENTS_PIPELINE = f"""

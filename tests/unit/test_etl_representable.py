@@ -67,3 +67,42 @@ def test_a_row_failing_representable_and_a_declared_rule_counts_once_in_the_vali
     assert [r.failing for r in results if r.rule == "representable"] == [3, 1]
     assert one(results, "not_null").failing == 3
     assert one(results, "valid").failing == 4  # ids 1-4: rows, not rule failures
+
+
+def test_the_manifests_record_of_replaced_values_judges_representable_again_as_the_run_did(tmp_path: Path) -> None:
+    """`etl check` has no extract spool: the count and keys a manifest records at publish give the same
+    representable(COLUMN) and valid results as the run's spool."""
+    import json
+
+    from ops.etl.check import with_unrecorded
+
+    side = replaced_rows(tmp_path, {"created_at": [640, 5, 77], "status": [5]})
+    record = json.loads(json.dumps(representable.recorded(side)))  # as the manifest holds it
+    assert record == {"created_at": {"count": 3, "keys": [[5], [77], [640]]}, "status": {"count": 1, "keys": [[5]]}}
+    kept = representable.recorded_keys(record, orders().schema, ("id",))
+    again = quality.evaluate(duckdb.connect(), {"orders": orders()}, quality.parse_rules(RULES, SCHEMAS), KEY, T, {"orders": N},
+                             replaced={"orders": kept})
+    at_run = evaluate(RULES, side)
+    assert [r.as_report() for r in again] == [r.as_report() for r in at_run]
+    assert [(r.columns, r.failing) for r in again if r.rule == "representable"] == [(("created_at",), 3), (("status",), 1)]
+    assert with_unrecorded(again, {}) == again
+    # Negative control: without the record (a manifest of before), the rule is not reported at all.
+    plain = quality.evaluate(duckdb.connect(), {"orders": orders()}, quality.parse_rules(RULES, SCHEMAS), KEY, T, {"orders": N})
+    assert not [r for r in plain if r.rule == "representable"]
+
+
+def test_more_replaced_values_than_keys_kept_fail_representable_by_count_and_leave_valid_unmeasured(tmp_path: Path) -> None:
+    from ops.etl.check import with_unrecorded
+
+    side = replaced_rows(tmp_path, {"created_at": list(range(1, 31))})
+    record = representable.recorded(side, limit=10)
+    assert record["created_at"]["count"] == 30 and record["created_at"]["keys"] == [[i] for i in range(1, 11)]
+    kept = representable.recorded_keys(record, orders().schema, ("id",))
+    results = quality.evaluate(duckdb.connect(), {"orders": orders()}, quality.parse_rules(RULES, SCHEMAS), KEY, T, {"orders": N},
+                               replaced={"orders": kept})
+    judged = with_unrecorded(results, {"orders": {"created_at": (30, 10)}})
+    rule = one(judged, "representable")
+    assert (rule.failing, len(rule.failing_keys)) == (30, 10) and "30 values replaced at publish" in rule.detail
+    valid = one(judged, "valid")
+    assert valid.failing is None and valid.not_measured == "created_at: 30 values replaced at publish, the keys of only 10 kept"
+    assert quality.verdict(judged).status != "pass"  # never a pass on what was not measured

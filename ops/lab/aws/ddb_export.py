@@ -71,6 +71,9 @@ class Export:
         self.failure: tuple[str, str] | None = None
         self.item_count = 0
         self.billed_bytes = 0
+        # The request's key (id, ARN, alias or alias ARN) as the key's ARN: DescribeExport may answer the key that
+        # encrypted the files in another form than the one asked for, and a client must not compare them as text.
+        self.kms_key_arn = kms_key_arn(request.get("S3SseKmsKeyId"), account_id, table.region_name)
 
     @property
     def export_id(self) -> str:
@@ -92,7 +95,7 @@ class Export:
             "TableArn": self.table.table_arn, "TableId": table_id(self.table),
             "S3Bucket": self.request["S3Bucket"], "S3BucketOwner": self.request.get("S3BucketOwner") or self.account_id,
             "S3Prefix": self.request.get("S3Prefix", ""), "S3SseAlgorithm": self.request.get("S3SseAlgorithm", "AES256"),
-            **({"S3SseKmsKeyId": self.request["S3SseKmsKeyId"]} if self.request.get("S3SseKmsKeyId") else {}),
+            **({"S3SseKmsKeyId": self.kms_key_arn or self.request["S3SseKmsKeyId"]} if self.request.get("S3SseKmsKeyId") else {}),
             "ExportFormat": "DYNAMODB_JSON", "ExportType": self.request.get("ExportType", "FULL_EXPORT"),
             "ItemCount": self.item_count, "BilledSizeBytes": self.billed_bytes,
         }
@@ -117,12 +120,24 @@ class Export:
         """How the export's objects are stored: SSE-KMS under the request's key for S3SseAlgorithm KMS, else
         SSE-S3 (AES256), so HeadObject on a file shows the encryption asked for."""
         if self.request.get("S3SseAlgorithm") == "KMS":
-            return {"encryption": "aws:kms", "kms_key_id": self.request.get("S3SseKmsKeyId")}
+            return {"encryption": "aws:kms", "kms_key_id": self.kms_key_arn or self.request.get("S3SseKmsKeyId")}
         return {"encryption": "AES256"}
 
     @property
     def view_type(self) -> str:
         return (self.request.get("IncrementalExportSpecification") or {}).get("ExportViewType") or "NEW_AND_OLD_IMAGES"
+
+
+def kms_key_arn(key: str | None, account_id: str, region: str) -> str | None:
+    """The ARN of the lab's KMS key `key` names, or None (no key, or none of the lab's)."""
+    if not key:
+        return None
+    from moto.kms.models import kms_backends
+
+    try:
+        return str(kms_backends[account_id][region].describe_key(key).arn)
+    except (KeyError, AttributeError):  # moto's lookup of an unknown id (KeyError) or alias (AttributeError)
+        return None
 
 
 def table_id(table: Any) -> str:

@@ -42,3 +42,8 @@ output "export_policy_json" {
   description = "IAM policy document (JSON) of what the export calls on the lake and the estate's tables; attach it to the export's role."
   value       = jsonencode(local.export_policy)
 }
+
+output "export_policy_actions" {
+  description = "The IAM actions export_policy_json grants, by statement Sid: known at plan (the policy's key ARN is not)."
+  value       = { for s in local.export_policy.Statement : s.Sid => s.Action }
+}

@@ -22,3 +22,8 @@ output "export_policy_json" {
   description = "IAM policy document of the export."
   value       = module.lake.export_policy_json
 }
+
+output "export_policy_actions" {
+  description = "The IAM actions the export policy grants, by statement Sid."
+  value       = module.lake.export_policy_actions
+}
