@@ -45,7 +45,8 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
                                                     catalog.published(place, manifest))
             root = lake.download(s3, pipeline.destination.bucket, manifest, work)
             partition = manifest.get("partition")
-            tables[spec.name] = pads.dataset(str(root), format="parquet", partitioning=lake.hive(partition, manifest["columns"])).to_table() \
+            # The files as a dataset: the rules scan them (DuckDB, in its memory limit), nothing loads them whole.
+            tables[spec.name] = pads.dataset(str(root), format="parquet", partitioning=lake.hive(partition, manifest["columns"])) \
                 if manifest["files"] else None
             counts[spec.name] = int(manifest.get("source_rows", manifest["rows"]))
             record = manifest.get("replaced") or {}
@@ -64,7 +65,7 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
             return journal.finish(summary=f"INCONCLUSIVE: pipeline {pipeline.name}: nothing published")
         rules = quality.parse_rules({s.name: s.rules for s in pipeline.tables if s.rules and s.name in schemas}, schemas,
                                     f"pipelines.{pipeline.name}.tables")
-        con = duck.connect()
+        con = duck.connect(memory_limit=duck.RULES_MEMORY, temp_directory=str(work / "_spill"))
         results = with_unrecorded(quality.evaluate(con, present, rules, keys, min(ats), counts,
                                                    replaced={n: d for n, d in replaced.items() if d is not None}), unrecorded)
         verdict = quality.verdict(results, pipeline.min_valid, pipeline.min_complete)

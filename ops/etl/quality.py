@@ -34,7 +34,7 @@ from typing import Any, Mapping, Sequence
 import pyarrow as pa
 
 from ops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS, UsageError
-from ops.etl import contract, representable
+from ops.etl import contract, duck, representable
 from ops.etl.types import arrow_type
 
 RULES = ("not_null", "unique", "accepted_values", "ranges", "references", "freshness")
@@ -335,12 +335,12 @@ def evaluate(con, tables: Mapping[str, Data], rules: Mapping[str, TableRules], k
     registered = []
     try:
         for name, table in tables.items():
-            con.register(views[name], table)
+            duck.register(con, views[name], table)
             registered.append(views[name])
         rows = {name: _rows(data) for name, data in tables.items()}
         batch = _Batch(con, tables, rows, views, key, max_keys)
         for i, (name, data) in enumerate(sorted((replaced or {}).items())):
-            con.register(f"__dbops_dq_replaced_{i}", data)
+            duck.register(con, f"__dbops_dq_replaced_{i}", data)
             registered.append(f"__dbops_dq_replaced_{i}")
             batch.replaced[name] = f"__dbops_dq_replaced_{i}"
         results = []
@@ -351,7 +351,7 @@ def evaluate(con, tables: Mapping[str, Data], rules: Mapping[str, TableRules], k
         return results
     finally:
         for view in registered:
-            con.unregister(view)
+            duck.unregister(con, view)
 
 
 class _Batch:

@@ -279,7 +279,7 @@ def judge(batches: list[TableBatch], pipeline: Pipeline) -> tuple[list[quality.R
 
 
 def _duckdb(spill: str) -> Any:
-    return duck.connect(memory_limit=lake.SORT_MEMORY, temp_directory=spill)
+    return duck.connect(memory_limit=duck.RULES_MEMORY, temp_directory=spill)
 
 
 def _judge(batches: list[TableBatch], pipeline: Pipeline, con: Any) -> tuple[list[quality.RuleResult], quality.Verdict]:
@@ -328,7 +328,7 @@ def reconcile(b: TableBatch) -> str | None:
     with tempfile.TemporaryDirectory(prefix="dbops-etl-reconcile-") as spill:
         con = _duckdb(spill)
         try:
-            con.register("batch", b.table)
+            duck.register(con, "batch", b.table)
             rows, fp = lake.fingerprint(con, "batch", b.spec.key)
             keys = ", ".join(f'"{k}"' for k in b.spec.key)
             distinct = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM batch)").fetchall()[0][0]
