@@ -28,6 +28,7 @@ CALLS = declare(
 
 BATCH_DIR = re.compile(r"batch=(\d{8}T\d{12}Z)/")
 LEASE_HOURS = 0.5  # the janitor's own hold of a pipeline's lease while it deletes; released at once after
+RUN_LEASE_HOURS = 6.0  # the lease `etl run` takes: longer than any run; files younger than that may be a run's
 
 
 def lease_target(pipeline: str) -> str:
