@@ -581,6 +581,7 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
     try:
         done = published_at(aws, pipeline, at, say) if at is not None else {}
         if done and len(done) == len(pipeline.tables):
+            still_held(lease)()  # a published batch's Glue table may be switched back to it (_repair_catalog)
             return _nothing_to_do(aws, pipeline, done, journal, say, started)
         journal.require("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE", "ETL-PUBLISH")
         for name, manifest in done.items():
@@ -640,6 +641,8 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
             journal.check("ETL-PUBLISH", "fail", f"nothing published; the batch is quarantined at {', '.join(places)}")
         else:
             published = {b.spec.name: publish(aws, pipeline, b, say, still_held(lease)) for b in batches}
+            if done:
+                still_held(lease)()
             published.update(_skipped(aws, pipeline, done, say))
             journal.details["published"] = published
             again = [n for n, p in published.items() if p["already_published"]]
