@@ -217,7 +217,7 @@ def test_a_held_lease_hides_a_pipelines_files_without_manifest(hk: Cli, run_tmp:
         assert code == 0 and key not in keys(hk, "jan/")
 
 
-def test_a_batch_prefix_younger_than_a_runs_lease_is_not_a_leftover_though_no_lease_is_held(hk: Cli) -> None:
+def test_a_batch_prefix_younger_than_a_runs_lease_is_not_a_leftover_though_no_lease_is_held(hk: Cli, run_tmp: Path) -> None:
     """A run that lost its lease (or never took one) may still be writing: its files are left alone until the
     newest of them is older than a run's lease by S3's clock, whatever this host's clock says."""
     key = "jan/events/data/batch=20260103T000000000000Z/part-0.parquet"
@@ -280,7 +280,7 @@ def test_after_n_plus_2_runs_n_batches_remain_and_the_lake_still_answers(hk: Cli
     assert checked.exit_code == 0, checked.output
 
 
-def test_a_pipeline_declared_wrongly_is_named_unread_and_the_others_are_still_swept(hk: Cli) -> None:
+def test_a_pipeline_declared_wrongly_is_named_unread_and_the_others_are_still_swept(hk: Cli, run_tmp: Path) -> None:
     bad = PIPELINES + f"""
 [pipelines.broken]
 keep_batches = 1
