@@ -459,8 +459,8 @@ def aurora_workload_roles(cfg: Config, env: EnvConfig, aws: Any, unread: list[st
 
 
 def etl_orphans(cfg: Config, aws: Any, ledger: Any, holders: list[Any], unread: list[str]) -> list[Leftover]:
-    """Files under a batch prefix with no manifest, of pipelines no run holds (ops.etl.leftovers); each deleted
-    while the janitor holds the pipeline's lease itself. Without a lease store nothing is looked for: a running
+    """Files under a batch prefix with no manifest, older than a run's lease, of pipelines no run holds
+    (ops.etl.leftovers); each deleted while the janitor holds the pipeline's lease itself. Without a lease store nothing is looked for: a running
     pipeline could not be told apart. A pipeline dbops.toml declares wrongly is named in `unread` (its prefixes
     are not known) and the others are still looked at."""
     from contextlib import contextmanager
@@ -486,7 +486,8 @@ def etl_orphans(cfg: Config, aws: Any, ledger: Any, holders: list[Any], unread: 
             yield
 
     return [Leftover("etl-batch-files", o.url, leftovers.lease_target(o.pipeline),
-                     f"{o.files} file(s) of batch {o.batch} with no manifest, and no run of pipeline {o.pipeline} holds its lease",
+                     f"{o.files} file(s) of batch {o.batch} with no manifest, none written in the last {leftovers.RUN_LEASE_HOURS:g} h "
+                     f"(S3's clock), and no run of pipeline {o.pipeline} holds its lease",
                      lambda o=o: leftovers.delete(s3, o, hold))
             for o in leftovers.orphans(s3, pipelines, {h.target for h in holders})]
 

@@ -13,7 +13,6 @@ from ops.cli.context import app, emit, finish, require_write
 from ops.cli.options import env_option, json_option, report_dir_option, report_options
 
 KIND = "etl"
-RUN_LEASE_HOURS = 6.0  # longer than any run; a run killed with -9 leaves it to expire (or to `dbops janitor`)
 
 
 @click.group()
@@ -43,6 +42,7 @@ def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: 
     from ops.cli.drill import parse_time
     from ops.drills.common import guarded, interruptible
     from ops.etl.clone import clone_at
+    from ops.etl.leftovers import RUN_LEASE_HOURS
     from ops.lease import ledger_for, new_drill_id
     from ops.etl.run import run_pipeline
     from ops.query.endpoints import endpoint_of
@@ -68,8 +68,11 @@ def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: 
     journal = Journal(KIND, f"pipeline:{pipeline.name}", env.name)
     with interruptible():
         # One run of a pipeline at a time, on any host: two would interleave their Glue switches.
-        with ledger_for(cfg, env).acquire(f"etl:{pipeline.name}", new_drill_id("etl"), hours=RUN_LEASE_HOURS):
-            report = guarded(journal, lambda: run_pipeline(pipeline, aws, open_source, when, journal), app().debug)
+        # Longer than any run; a run killed with -9 leaves it to expire (or to `dbops janitor`). A lost lease stops the
+        # run before its next manifest or Glue switch, and its report is an error (LEASE), as a drill's is.
+        with ledger_for(cfg, env).acquire(f"etl:{pipeline.name}", new_drill_id("etl"), hours=RUN_LEASE_HOURS) as lease:
+            report = guarded(journal, lambda: run_pipeline(pipeline, aws, open_source, when, journal, lease), app().debug)
+            report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
 

@@ -343,9 +343,11 @@ def reconcile(b: TableBatch) -> str | None:
     return None
 
 
-def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str], None]) -> dict[str, Any]:
+def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str], None],
+            held: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """The batch's files, its manifest, its Glue table. A batch already published is not written again; if the
-    run that published it stopped before the catalog (Glue still at an older batch), Glue is pointed at it."""
+    run that published it stopped before the catalog (Glue still at an older batch), Glue is pointed at it.
+    held() raises once the run's lease is lost: asked before the manifest and before the Glue switch."""
     s3, glue = aws.client("s3"), aws.client("glue")
     dest = pipeline.destination
     place = lake.Place(dest.bucket, dest.prefix, b.spec.name)
@@ -363,8 +365,14 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
     stray = retrying("s3 list", lambda: lake.strays(s3, dest.bucket, place.data(batch), files), progress)
     if stray:
         progress(f"{b.spec.name}: {stray} file(s) of an earlier attempt at this T deleted from the batch's prefix")
+    lost = retrying("s3 list", lambda: lake.missing_files(s3, dest.bucket, manifest), progress)
+    if lost:
+        raise CannotRun(f"{b.spec.name}: {len(lost)} of batch {batch}'s {len(files)} uploaded file(s) are not in the bucket "
+                        f"as uploaded (e.g. {lost[0]}): no manifest is written; run again")
+    held()
     retrying("s3 PutObject manifest", lambda: lake.write_manifest(s3, place, batch, manifest), progress)
     values = lake.partition_values(files, b.spool.partition)
+    held()
     switched = retrying("glue", lambda: lake.register(glue, dest.database, place, batch, b.spool.columns, b.spool.partition,
                                                       values, pipeline.name), progress)
     if switched == "newer":
@@ -536,18 +544,59 @@ class BatchRefused(DbopsError):
     """The batch failed its gates: quarantined, not published."""
 
 
+class LeaseLost(DbopsError):
+    """The run's lease `etl:PIPELINE` was lost (taken over, or expired while its renewals failed): another run may
+    be publishing the same tables, so this one publishes nothing more."""
+
+
+def still_held(lease: Any) -> Callable[[], None]:
+    """What publish() asks before each step that readers see: raises LeaseLost once the lease (ops.lease.Lease,
+    or None when the run holds none) names why it was lost."""
+    def check() -> None:
+        why = lease.loss_reason() if lease is not None else None
+        if why:
+            raise LeaseLost(f"the run lost its lease on {lease.holder.target}: {why}; nothing more is published")
+    return check
+
+
+def catalog_fits(glue: Any, pipeline: Pipeline) -> None:
+    """Refuse, before anything is extracted or written, a pipeline whose Glue tables it could not switch: a table
+    that another pipeline (or no pipeline) made, or one partitioned by another column than the table's spec now
+    gives (a changed partition_by or partition_grain). lake.register refuses the same, but only after the
+    manifest, which would leave a published batch Athena never serves."""
+    dest = pipeline.destination
+    for spec in pipeline.tables:
+        try:  # GetTable: the table's PartitionKeys (in order) and its Parameters; EntityNotFoundException when absent
+            table = glue.get_table(DatabaseName=dest.database, Name=spec.name)["Table"]
+        except glue.exceptions.EntityNotFoundException:
+            continue  # the first publish creates it
+        owner = table.get("Parameters", {}).get("dbops:pipeline")
+        if owner != pipeline.name:
+            raise CannotRun(f"Glue table {dest.database}.{spec.name} is not pipeline {pipeline.name}'s (its dbops:pipeline is "
+                            f"{owner or 'absent'}): rename the table in the pipeline or drop the Glue table; nothing was written")
+        had = [k["Name"] for k in table.get("PartitionKeys", [])]
+        want = [spec.partition_column] if spec.partition_column else []
+        if had != want:
+            raise CannotRun(f"Glue table {dest.database}.{spec.name} is partitioned by {', '.join(had) or 'nothing'}, the "
+                            f"pipeline now by {', '.join(want) or 'nothing'}: drop or rename the Glue table to publish the new "
+                            "partitioning (its readers' queries change with it); nothing was written")
+
+
 def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], at: datetime | None,
-                 journal: Any) -> Any:
+                 journal: Any, lease: Any = None) -> Any:
     """The whole run, written into the journal; returns its report. open_source(source, at, clone, progress) is a
     context manager giving (dsn, label, clone_of) of a PostgreSQL source's reader (at None and clone False), or of
-    a clone of it at `at` (None: its latest restorable time) that it deletes on the way out; never the writer."""
+    a clone of it at `at` (None: its latest restorable time) that it deletes on the way out; never the writer.
+    lease: the run's `etl:PIPELINE` lease; once it is lost no manifest is written and no Glue table switched."""
     say = lambda m: journal.event("etl", m)  # noqa: E731
     aws = Clients(aws)
+    retrying("glue", lambda: catalog_fits(aws.client("glue"), pipeline), say)
     work = work_dir()
     started = time.monotonic()
     try:
         done = published_at(aws, pipeline, at, say) if at is not None else {}
         if done and len(done) == len(pipeline.tables):
+            still_held(lease)()  # a published batch's Glue table may be switched back to it (_repair_catalog)
             return _nothing_to_do(aws, pipeline, done, journal, say, started)
         journal.require("ETL-CONTRACT", "ETL-QUALITY", "ETL-RECONCILE", "ETL-PUBLISH")
         for name, manifest in done.items():
@@ -606,7 +655,9 @@ def run_pipeline(pipeline: Pipeline, aws: Any, open_source: Callable[..., Any], 
             journal.details["quarantined"] = places
             journal.check("ETL-PUBLISH", "fail", f"nothing published; the batch is quarantined at {', '.join(places)}")
         else:
-            published = {b.spec.name: publish(aws, pipeline, b, say) for b in batches}
+            published = {b.spec.name: publish(aws, pipeline, b, say, still_held(lease)) for b in batches}
+            if done:
+                still_held(lease)()
             published.update(_skipped(aws, pipeline, done, say))
             journal.details["published"] = published
             again = [n for n, p in published.items() if p["already_published"]]

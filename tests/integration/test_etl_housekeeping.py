@@ -1,7 +1,8 @@
 """What the analytics export leaves behind, found and removed against the lab: an `etl run` killed with -9 after
 its files and before its manifest leaves files no reader sees and its local work directory; `dbops janitor` lists
 both, deletes them, and the next run publishes a whole batch. While a run holds the pipeline's lease, nothing of
-it is listed (negative control). A pipeline keeps its newest keep_batches batches: after N+2 runs N remain,
+it is listed (negative control); nor is a batch prefix whose newest file is younger than a run's lease on S3's
+clock, whoever holds the lease (the lab's service clock is moved forward to age the lake, `aged`). A pipeline keeps its newest keep_batches batches: after N+2 runs N remain,
 another pipeline's batch under the same table is left alone, and the lake still answers."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +25,8 @@ import pytest
 from ops.aws import Aws
 from ops.etl import lake
 from ops.etl.athena import run_query
+from ops.etl.leftovers import RUN_LEASE_HOURS
+from ops.lab.aws import emulator, settings
 from ops.lab.pg import pgcluster
 from ops.lease import lab_ledger
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
@@ -79,6 +83,19 @@ def run_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setattr(tempfile, "tempdir", str(path))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def aged(cli: Cli, seconds: float = RUN_LEASE_HOURS * 3600 + 120) -> Iterator[None]:
+    """The service's clock moved `seconds` ahead: everything already in the lab's S3 is that much older by the Date
+    of S3's answers (its LastModified stays as written). Moved back on the way out."""
+    endpoint = emulator.endpoint(cli.lab_dir)
+    assert endpoint is not None
+    settings.remote(endpoint, {"service_clock_offset_s": seconds})
+    try:
+        yield
+    finally:
+        settings.remote(endpoint, {"service_clock_offset_s": 0})
 
 
 def pg(cli: Cli, *statements: str) -> None:
@@ -157,15 +174,19 @@ def test_a_killed_runs_files_and_work_dir_are_listed_only_once_it_is_dead_then_d
             proc.wait()
     batch = uploaded[0].split("batch=", 1)[1].split("/", 1)[0]
     code, listed = janitor(hk, "--dry-run")
-    found = {(x["kind"], x["name"]) for x in etl_leftovers(listed)}
-    assert found == {("etl-batch-files", f"s3://{BUCKET}/jan/events/data/batch={batch}/"), ("etl-work-dir", str(work))}, listed
-    assert keys(hk, "jan/events/data/") == uploaded and work.exists(), "a dry run deletes nothing"
+    # Its process is gone, its lease free: its work directory is a leftover, its files not yet (younger than a lease).
+    assert {(x["kind"], x["name"]) for x in etl_leftovers(listed)} == {("etl-work-dir", str(work))}, listed
+    with aged(hk):
+        code, listed = janitor(hk, "--dry-run")
+        found = {(x["kind"], x["name"]) for x in etl_leftovers(listed)}
+        assert found == {("etl-batch-files", f"s3://{BUCKET}/jan/events/data/batch={batch}/"), ("etl-work-dir", str(work))}, listed
+        assert keys(hk, "jan/events/data/") == uploaded and work.exists(), "a dry run deletes nothing"
 
-    code, swept = janitor(hk)
-    assert code == 0 and not swept["not_deleted"], swept
-    assert keys(hk, "jan/events/data/") == [] and not work.exists()
-    code, again = janitor(hk, "--dry-run")
-    assert etl_leftovers(again) == []
+        code, swept = janitor(hk)
+        assert code == 0 and not swept["not_deleted"], swept
+        assert keys(hk, "jan/events/data/") == [] and not work.exists()
+        code, again = janitor(hk, "--dry-run")
+        assert etl_leftovers(again) == []
 
     pg(hk, f"INSERT INTO {SCHEMA}.events VALUES ({ROWS + 1000}, 1)")
     replayed(hk)
@@ -184,15 +205,41 @@ def test_a_held_lease_hides_a_pipelines_files_without_manifest(hk: Cli, run_tmp:
     key = "jan/events/data/batch=20260101T000000000000Z/part-0.parquet"
     s3(hk).put_object(Bucket=BUCKET, Key=key, Body=b"not yet published")
     ledger = lab_ledger(hk.lab_dir)
-    with ledger.acquire("etl:jan", "etl-20260101T000000Z-abcdef", hours=1):
+    with aged(hk):
+        with ledger.acquire("etl:jan", "etl-20260101T000000Z-abcdef", hours=1):
+            code, listed = janitor(hk, "--dry-run")
+            assert etl_leftovers(listed) == [], listed
+            code, swept = janitor(hk)
+            assert etl_leftovers(swept) == [] and key in keys(hk, "jan/"), "nothing of a running pipeline is deleted"
+        code, listed = janitor(hk, "--dry-run")
+        assert [x["name"] for x in etl_leftovers(listed)] == [f"s3://{BUCKET}/jan/events/data/batch=20260101T000000000000Z/"]
+        code, swept = janitor(hk)
+        assert code == 0 and key not in keys(hk, "jan/")
+
+
+def test_a_batch_prefix_younger_than_a_runs_lease_is_not_a_leftover_though_no_lease_is_held(hk: Cli, run_tmp: Path) -> None:
+    """A run that lost its lease (or never took one) may still be writing: its files are left alone until the
+    newest of them is older than a run's lease by S3's clock, whatever this host's clock says."""
+    key = "jan/events/data/batch=20260103T000000000000Z/part-0.parquet"
+    s3(hk).put_object(Bucket=BUCKET, Key=key, Body=b"a run without its lease")
+    wanted = [f"s3://{BUCKET}/jan/events/data/batch=20260103T000000000000Z/"]
+    for seconds in (0, RUN_LEASE_HOURS * 3600 - 120):
+        with aged(hk, seconds):
+            code, listed = janitor(hk, "--dry-run")
+            assert etl_leftovers(listed) == [], (seconds, listed)
+            code, swept = janitor(hk)
+            assert etl_leftovers(swept) == [] and key in keys(hk, "jan/"), seconds
+    with aged(hk):
+        # A file written now (on S3's clock) makes the prefix young again: its newest file decides.
+        s3(hk).put_object(Bucket=BUCKET, Key=key.replace("part-0", "part-1"), Body=b"written just now")
         code, listed = janitor(hk, "--dry-run")
         assert etl_leftovers(listed) == [], listed
+    with aged(hk, 2 * RUN_LEASE_HOURS * 3600 + 240):  # both files past a lease
+        code, listed = janitor(hk, "--dry-run")
+        assert [x["name"] for x in etl_leftovers(listed)] == wanted, listed
+        assert "6 h (S3's clock)" in etl_leftovers(listed)[0]["why"], etl_leftovers(listed)
         code, swept = janitor(hk)
-        assert etl_leftovers(swept) == [] and key in keys(hk, "jan/"), "nothing of a running pipeline is deleted"
-    code, listed = janitor(hk, "--dry-run")
-    assert [x["name"] for x in etl_leftovers(listed)] == [f"s3://{BUCKET}/jan/events/data/batch=20260101T000000000000Z/"]
-    code, swept = janitor(hk)
-    assert code == 0 and key not in keys(hk, "jan/")
+        assert code == 0 and not keys(hk, "jan/events/data/batch=20260103T000000000000Z/")
 
 
 def test_after_n_plus_2_runs_n_batches_remain_and_the_lake_still_answers(hk: Cli) -> None:
@@ -233,7 +280,7 @@ def test_after_n_plus_2_runs_n_batches_remain_and_the_lake_still_answers(hk: Cli
     assert checked.exit_code == 0, checked.output
 
 
-def test_a_pipeline_declared_wrongly_is_named_unread_and_the_others_are_still_swept(hk: Cli) -> None:
+def test_a_pipeline_declared_wrongly_is_named_unread_and_the_others_are_still_swept(hk: Cli, run_tmp: Path) -> None:
     bad = PIPELINES + f"""
 [pipelines.broken]
 keep_batches = 1
@@ -250,11 +297,12 @@ columns = {{ id = "bigint" }}
         cli = Cli(write_config(root, extra=bad), hk.lab_dir)
         key = "jan/events/data/batch=20260102T000000000000Z/part-0.parquet"
         s3(hk).put_object(Bucket=BUCKET, Key=key, Body=b"a killed run's")
-        code, listed = janitor(cli, "--dry-run")
-        assert code == 4, listed  # cannot tell what the broken pipeline left
-        assert any("etl pipeline broken" in u and "keep_batches" in u for u in listed["unread"]), listed["unread"]
-        assert [x["name"] for x in etl_leftovers(listed)] == [f"s3://{BUCKET}/jan/events/data/batch=20260102T000000000000Z/"]
-        code, swept = janitor(cli)
-        assert key not in keys(hk, "jan/")
+        with aged(hk):
+            code, listed = janitor(cli, "--dry-run")
+            assert code == 4, listed  # cannot tell what the broken pipeline left
+            assert any("etl pipeline broken" in u and "keep_batches" in u for u in listed["unread"]), listed["unread"]
+            assert [x["name"] for x in etl_leftovers(listed)] == [f"s3://{BUCKET}/jan/events/data/batch=20260102T000000000000Z/"]
+            code, swept = janitor(cli)
+            assert key not in keys(hk, "jan/")
     finally:
         shutil.rmtree(root, ignore_errors=True)

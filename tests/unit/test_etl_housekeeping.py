@@ -13,6 +13,7 @@ import pytest
 
 from ops.errors import UsageError
 from ops.etl import workdir
+from ops.etl.leftovers import s3_now
 from ops.etl.config import parse
 from ops.etl.prune import to_keep
 from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
@@ -62,6 +63,16 @@ columns = { id = "bigint" }
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_s3_s_time_is_the_answer_s_date_header_and_without_one_it_is_not_known() -> None:
+    """The janitor ages an etl batch prefix by S3's clock alone: no Date (or one it cannot read), no age."""
+    from datetime import datetime, timezone
+
+    answer = {"ResponseMetadata": {"HTTPHeaders": {"date": "Mon, 07 Dec 2026 04:50:24 GMT"}}}
+    assert s3_now(answer) == datetime(2026, 12, 7, 4, 50, 24, tzinfo=timezone.utc)
+    assert s3_now({"ResponseMetadata": {"HTTPHeaders": {}}}) is None and s3_now({}) is None
+    assert s3_now({"ResponseMetadata": {"HTTPHeaders": {"date": "yesterday"}}}) is None
+
+
 def test_a_prune_keeps_the_newest_the_one_glue_points_at_and_the_one_just_published() -> None:
     ids = [f"2026010{d}T000000000000Z" for d in range(1, 8)]
     assert to_keep(ids, 2, None, None) == set(ids[-2:])
@@ -74,6 +85,7 @@ MAKER = """
 import sys, time
 from pathlib import Path
 from ops.etl import workdir
+from ops.etl.leftovers import s3_now
 print(workdir.make(Path(sys.argv[1])), flush=True)
 time.sleep(60)
 """
