@@ -63,8 +63,9 @@ def check_published(pipeline: Pipeline, aws: Any, journal: Any) -> Any:
             journal.check("ETL-QUALITY", "unknown", "nothing published: no batch to check")
             journal.check("ETL-CATALOG", "unknown", "nothing published: no batch to compare Glue with")
             return journal.finish(summary=f"INCONCLUSIVE: pipeline {pipeline.name}: nothing published")
-        rules = quality.parse_rules({s.name: s.rules for s in pipeline.tables if s.rules and s.name in schemas}, schemas,
-                                    f"pipelines.{pipeline.name}.tables")
+        # The rules the run judged: the declared ones and the key's uniqueness (ops.etl.run.judge).
+        rules = quality.parse_rules({s.name: quality.with_unique_key(s.rules, s.key) for s in pipeline.tables if s.name in schemas},
+                                    schemas, f"pipelines.{pipeline.name}.tables")
         con = duck.connect(memory_limit=duck.RULES_MEMORY, temp_directory=str(work / "_spill"))
         results = with_unrecorded(quality.evaluate(con, present, rules, keys, min(ats), counts,
                                                    replaced={n: d for n, d in replaced.items() if d is not None}), unrecorded)

@@ -295,6 +295,14 @@ def _freshness(at: str, spec: Any, types: Mapping[str, str]) -> Freshness:
     return Freshness(col, float(hours))
 
 
+def with_unique_key(rules: Mapping[str, Any], key: Sequence[str]) -> dict[str, Any]:
+    """A table's rules with its key unique: the key is the rows' identity, declared or not as a rule."""
+    out = dict(rules)
+    if not out.get("unique"):
+        out["unique"] = list(key)
+    return out
+
+
 # --- evaluation ---------------------------------------------------------------------------------------------
 
 Data = Any  # a pyarrow.Table or a pyarrow.dataset.Dataset: what DuckDB can register and scan

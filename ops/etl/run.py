@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from ops.errors import CannotRun, DbopsError, UsageError
-from ops.etl import contract, duck, incremental, lake, quality
+from ops.etl import contract, duck, incremental, lake, quality, representable
 from ops.etl.config import Pipeline, TableSpec
 from ops.etl.representable import Replaced
 from ops.permissions import declare, need
@@ -287,7 +287,7 @@ def _judge(batches: list[TableBatch], pipeline: Pipeline, con: Any) -> tuple[lis
     for b in batches:
         b.table = tables.get(b.spec.name)
     schemas = {b.spec.name: dict(b.spool.columns) for b in batches if b.spool is not None}
-    rules = quality.parse_rules({b.spec.name: _with_unique_key(b.spec) for b in batches if b.spool is not None},
+    rules = quality.parse_rules({b.spec.name: quality.with_unique_key(b.spec.rules, b.spec.key) for b in batches if b.spool is not None},
                                 schemas, f"pipelines.{pipeline.name}.tables")
     keys = {b.spec.name: list(b.spec.key) for b in batches}
     at = min(b.at for b in batches)
@@ -296,14 +296,6 @@ def _judge(batches: list[TableBatch], pipeline: Pipeline, con: Any) -> tuple[lis
                                replaced=replaced)
     return results, quality.verdict(results, pipeline.min_valid, pipeline.min_complete,
                                     {b.spec.name: b.contract for b in batches})
-
-
-def _with_unique_key(spec: TableSpec) -> dict[str, Any]:
-    """A table's rules with its key unique: the key is the rows' identity, declared or not as a rule."""
-    rules = dict(spec.rules)
-    if not rules.get("unique"):
-        rules["unique"] = list(spec.key)
-    return rules
 
 
 def _reconciled(batches: list[TableBatch]) -> str:
@@ -361,7 +353,9 @@ def publish(aws: Any, pipeline: Pipeline, b: TableBatch, progress: Callable[[str
                 "source": b.spec.source, "rows": b.spool.rows, "source_rows": b.source_rows, "fingerprint": str(b.source_fingerprint),
                 "columns": b.spool.columns, "partition": b.spool.partition, "key": list(b.spec.key), "files": files,
                 "export": "incremental" if b.since else "full", "chain": b.chain, "since": b.since.isoformat() if b.since else None,
-                **({"attribute_types": b.attribute_types} if b.attribute_types is not None else {})}
+                **({"attribute_types": b.attribute_types} if b.attribute_types is not None else {}),
+                # Values published as NULL because the lake cannot hold them: etl check judges representable() again.
+                **({"replaced": representable.recorded(b.replaced)} if b.replaced is not None and b.replaced.counts else {})}
     stray = retrying("s3 list", lambda: lake.strays(s3, dest.bucket, place.data(batch), files), progress)
     if stray:
         progress(f"{b.spec.name}: {stray} file(s) of an earlier attempt at this T deleted from the batch's prefix")

@@ -509,6 +509,12 @@ def test_values_the_lake_cannot_hold_are_published_as_null_and_fail_representabl
     assert all(rows[i]["due"] is None for i in (1003, 1004, 1005, 1006))
     assert rows[1004]["happened_at"] == datetime(2026, 1, 1, tzinfo=timezone.utc) and rows[1001]["due"].isoformat() == "2026-01-01"
     assert rows[1000]["happened_at"] == datetime(2026, 2, 11, 16, tzinfo=timezone.utc)
+    # etl check judges the published batch again: the NULLs that were infinities fail representable() as in the run.
+    checked = etl_lab("etl", "check", "moments", "--json")
+    assert checked.exit_code == 0, checked.output
+    again = {q["rule"]: q for q in json.loads(checked.stdout)["details"]["quality"]}
+    for rule in ("moments.representable(happened_at)", "moments.representable(due)"):
+        assert (again[rule]["failing"], again[rule]["failing_keys"]) == (rules[rule]["failing"], rules[rule]["failing_keys"]), again
     # One row in ten: below the 99 % valid share, quarantined, not published.
     sql(etl_lab, f"UPDATE {SCHEMA}.moments SET happened_at = 'infinity' WHERE mod(id, 10) = 0")
     code, report = run(etl_lab, "moments")
