@@ -65,3 +65,21 @@ def test_a_cte_name_is_not_a_catalog_table() -> None:
     tree = sqlglot.parse_one("WITH orders AS (SELECT 1 AS x) SELECT * FROM orders JOIN lake.orders o ON true",
                              read="athena")
     assert [(t.db, t.name) for t in real_tables(tree)] == [("lake", "orders")]
+
+
+def test_hive_s_null_partition_is_pruned_as_null_not_cast_as_a_date() -> None:
+    """A date partition holding NULL (the lake's folder for a value it could not hold) is matched by IS NULL and
+    by nothing else; before, the cast of its folder name failed the whole query."""
+    from ops.lab.aws.athena_scan import HIVE_NULL
+
+    with_null = GlueTable("lake", "orders", "s3://b/orders/", (("id", "bigint"),), (("dt", "date"),),
+                          (Partition(("2024-01-01",), "s3://b/orders/dt=2024-01-01/"),
+                           Partition((HIVE_NULL,), f"s3://b/orders/dt={HIVE_NULL}/")))
+
+    def reads(sql: str) -> list[tuple[str, ...]]:
+        nodes = [t for t in real_tables(sqlglot.parse_one(sql, read="athena")) if t.name == "orders"]
+        return [p.values for p in matching_partitions(with_null, nodes)]
+
+    assert reads("SELECT * FROM orders WHERE dt = DATE '2024-01-01'") == [("2024-01-01",)]
+    assert reads("SELECT * FROM orders WHERE dt IS NULL") == [(HIVE_NULL,)]
+    assert reads("SELECT count(*) FROM orders") == [("2024-01-01",), (HIVE_NULL,)]

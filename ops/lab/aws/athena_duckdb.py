@@ -33,10 +33,10 @@ from decimal import Decimal
 from typing import Any
 
 from ops.etl import duck
+from ops.lab.aws.athena_scan import HIVE_NULL
 from ops.lab.aws import settings
 
 MIN_RUNTIME = "athena_min_runtime_ms"
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 MAX_PAGE = 1000
 KEPT_RUNS = 500  # settled runs kept for GetQueryExecution and GetQueryResults; older ones are forgotten
 CUTOFF_REASON = "Bytes scanned limit was exceeded"

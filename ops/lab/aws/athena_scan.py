@@ -19,6 +19,7 @@ from sqlglot import exp
 from ops.etl import duck
 
 CATALOG = "awsdatacatalog"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # Hive's name for a NULL partition value, which Athena reads as NULL
 
 
 class QueryFailed(Exception):
@@ -166,7 +167,7 @@ def matching_partitions(table: GlueTable, occurrences: list[exp.Table]) -> list[
         con.execute(f"CREATE TABLE parts (i INTEGER, {declared})")
         values = ", ".join(f"CAST(? AS {duck_type(t)})" for _, t in table.partition_keys)
         for i, p in enumerate(table.partitions):
-            con.execute(f"INSERT INTO parts SELECT ?, {values}", [i, *p.values])
+            con.execute(f"INSERT INTO parts SELECT ?, {values}", [i, *(None if v == HIVE_NULL else v for v in p.values)])
         for node in occurrences:
             filters = _occurrence_filters(node, keys)
             if not filters:
