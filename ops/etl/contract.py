@@ -202,7 +202,7 @@ def check_items(declared: Mapping[str, str], undeclared: Sequence[str], types: I
     if dropped:
         problems.append(f"declared attributes in no item of the export: {', '.join(dropped)}")
     if retyped:
-        problems.append("declared attributes of a type their column does not take: "
+        problems.append("declared attributes of a type or value their column does not take: "
                         + "; ".join(f"{n} ({w}): {a}" for n, w, a in retyped))
     said = ", ".join(f"{n} {w} -> {a}" for n, w, a in changed)
     if changed and mode == "freeze":

@@ -10,9 +10,9 @@ memory does not grow with the table.
 Values are decoded from DynamoDB JSON to the declared columns (ops.etl.types): an absent attribute or
 NULL is a null. A value of a DynamoDB type its column does not take (text in a number, a map in a
 string) is the attribute retyped at the source: it is read as a null and counted, with the item's key,
-in `ExportRows.types()` for the caller's schema contract to judge (ops.etl.contract.check_items); a value
-of the right type that does not fit (a fraction in an int, a number out of range) is an error naming the
-attribute. Top-level attributes no column declares are counted in `ExportRows.undeclared`.
+in `ExportRows.types()` for the caller's schema contract to judge (ops.etl.contract.check_items), and so is a
+value of the right type that does not fit (a fraction in an int, a number out of range, a date that is not
+one), counted as "N that does not fit". Top-level attributes no column declares are counted in `ExportRows.undeclared`.
 
 An incremental export gives change rows: the declared columns from the new image (only the keys for a
 delete), `CHANGE_COLUMN` ("put" or "delete") and `WRITTEN_COLUMN` (the write's time).
@@ -239,8 +239,11 @@ class ExportRows:
             except OtherType:
                 row[name] = None
                 self._misfit(name, kind, attrs)
-            except (ValueError, ArithmeticError, TypeError) as exc:
-                raise ExportInvalid(f"data file {key}, item {number}: attribute {name}: {exc}") from None
+            except (ValueError, ArithmeticError, TypeError):
+                # A value of the right type that does not fit its column (a fraction in a bigint, a date that is
+                # not one): the item's data, judged with the retyped ones, never the whole export refused.
+                row[name] = None
+                self._misfit(name, f"{kind} that does not fit", attrs)
         if self.export.incremental:
             row[CHANGE_COLUMN] = "put" if line.get("NewImage") is not None else "delete"
             micros = int(line["Metadata"]["WriteTimestampMicros"]["N"])
