@@ -41,8 +41,8 @@ KEY_TYPES = ("string", "bigint", "int", "date")
 GRAINS = ("day", "month")
 SOURCE_KINDS = ("aurora", "localpg", "dynamodb")
 # The forms KMS accepts for a key: its id, its ARN, alias/NAME, an alias's ARN.
-KMS_KEY = re.compile(r"(arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:)?(key/(mrk-)?[0-9a-f-]{32,36}|alias/[A-Za-z0-9/_-]{1,250})"
-                     r"|(mrk-)?[0-9a-f-]{32,36}")
+_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"  # a UUID, or mrk- and 32 hex
+KMS_KEY = re.compile(rf"(arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{{12}}:)?(key/{_KEY_ID}|alias/[A-Za-z0-9/_-]{{1,250}})|{_KEY_ID}")
 PG_TABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
 
 

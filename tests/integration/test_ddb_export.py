@@ -387,6 +387,13 @@ def test_an_export_under_a_kms_key_asks_for_sse_kms_and_its_files_are_stored_so(
     # An algorithm the API reference does not list is refused.
     with pytest.raises(ClientError, match="S3SseAlgorithm must be AES256 or KMS"):
         ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=BUCKET, ExportTime=at, S3SseAlgorithm="aws:kms")
+    # A key that does not exist encrypts nothing: the export fails, as S3 cannot use the key.
+    started = ddb_export.start_export(ddb, arn, BUCKET, "kms-missing", at, kms_key="alias/does-not-exist")
+    deadline = time.monotonic() + 20
+    while (described := ddb.describe_export(ExportArn=started)["ExportDescription"])["ExportStatus"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline, described
+        time.sleep(0.2)
+    assert (described["ExportStatus"], described.get("FailureCode")) == ("FAILED", "KMSAccessDenied"), described
 
 
 def judged(s3: Any, export: Export, mode: str, columns: dict[str, str] = COLUMNS,

@@ -28,7 +28,8 @@ def test_no_kms_key_leaves_the_services_default() -> None:
     assert parse("events", declared(), "dbops.toml").destination.kms_key is None
 
 
-@pytest.mark.parametrize("key", ["", "aws:kms", "key/not-a-key", 42, f"arn:aws:s3:::bucket/{KEY_ID}"])
+@pytest.mark.parametrize("key", ["", "aws:kms", "key/not-a-key", 42, f"arn:aws:s3:::bucket/{KEY_ID}", "-" * 36,
+                                 KEY_ID.replace("-", ""), "mrk-" + "-" * 32])
 def test_a_kms_key_that_is_not_one_is_refused_naming_the_key(key: Any) -> None:
     with pytest.raises(UsageError, match="pipelines.events.destination.kms_key must be a KMS key"):
         parse("events", declared(kms_key=key), "dbops.toml")

@@ -274,6 +274,8 @@ def run(export: Export) -> None:
     try:
         if export.request["S3Bucket"] not in s3.buckets:
             raise _Failed("S3NoSuchBucket", "The specified bucket does not exist")
+        if export.request.get("S3SseKmsKeyId") and export.kms_key_arn is None:  # S3 cannot encrypt under a key that is not there
+            raise _Failed("KMSAccessDenied", f"KMS key {export.request['S3SseKmsKeyId']} does not exist or cannot be used")
         write(export, s3)
         export.status = "COMPLETED"
     except _Failed as exc:
