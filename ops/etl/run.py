@@ -207,6 +207,11 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
     if earliest is not None and t < earliest <= latest:
         # Whole seconds (the API's precision) may round below a window that began within the second.
         t = min(earliest.replace(microsecond=0) + timedelta(seconds=1) if earliest.microsecond else earliest, latest)
+    if earliest is not None and (t < earliest or t.microsecond):
+        # The window (its latest time in whole seconds) holds no whole second yet: the service refuses any ExportTime.
+        raise CannotRun(f"dynamodb:{spec.source_name} has no time to export at yet: its restorable window "
+                        f"{earliest.isoformat()} .. {latest.isoformat()} holds no whole second (point-in-time "
+                        "recovery was enabled moments ago); run again once its latest restorable time has moved on")
     if t > latest:
         raise UsageError(f"--at {t.isoformat()} is after dynamodb:{spec.source_name}'s latest exportable time {latest.isoformat()}")
     previous = retrying("s3 read of the previous manifest", lambda: lake.latest(s3, lake.Place(bucket, prefix, spec.name)), progress)

@@ -725,3 +725,52 @@ def test_a_dynamodb_attribute_retyped_at_the_source_is_refused_naming_the_item(e
     assert code == 0, report["summary"] + json.dumps(report["checks"], indent=1)
     manifest = lake.latest(s3, lake.Place(BUCKET, "events", "events"))
     assert manifest is not None and manifest["attribute_types"] == {"amount": ["N"], "kind": ["S"], "pk": ["S"]}, manifest
+
+
+def test_a_table_whose_recovery_window_holds_no_whole_second_yet_is_refused_in_one_line(etl_lab: Cli) -> None:
+    """Right after point-in-time recovery is enabled the window is one instant inside a second, and an export at
+    a whole second (the API's precision) would be refused by the service: the run says so and writes nothing."""
+    from ops.lab.aws import emulator, settings
+
+    endpoint = emulator.endpoint(etl_lab.lab_dir)
+    assert endpoint
+    before = {k: v["value"] for k, v in settings.remote(endpoint).items() if k in ("ddb_restorable_lag_s", "ddb_heartbeat")}
+    table = "etl-fresh"
+    if "[pipelines.fresh]" not in etl_lab.config_path.read_text():
+        etl_lab.config_path.write_text(etl_lab.config_path.read_text() + f"""
+[pipelines.fresh]
+destination = {{ bucket = "{BUCKET}", prefix = "fresh", database = "{DB}" }}
+
+[pipelines.fresh.tables.fresh]
+source = "dynamodb:{table}"
+key = ["pk"]
+columns = {{ pk = "string" }}
+""")
+    ddb = client(etl_lab, "dynamodb")
+    # The lab's heartbeat writes marker items into every table with point-in-time recovery: off for this one.
+    settings.remote(endpoint, {"ddb_restorable_lag_s": 300, "ddb_heartbeat": False})
+    try:
+        ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        ddb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        for i in range(3):
+            ddb.put_item(TableName=table, Item={"pk": {"S": f"f{i}"}})
+        window = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+        assert window["EarliestRestorableDateTime"] == window["LatestRestorableDateTime"]  # one instant, for 300 s
+        if window["EarliestRestorableDateTime"].microsecond == 0:
+            pytest.fail("the window began on a whole second: this test needs it to begin inside one (rerun)")
+        refused = etl_lab("etl", "run", "fresh")
+        assert refused.exit_code == 2 and "has no time to export at yet" in refused.stderr + refused.stdout, refused.output
+        assert "Traceback" not in refused.output
+        listed = client(etl_lab, "s3").list_objects_v2(Bucket=BUCKET, Prefix="fresh/")
+        assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
+        # Control: once the window holds a whole second, the same run publishes.
+        settings.remote(endpoint, {"ddb_restorable_lag_s": 0.5})
+        import time
+
+        time.sleep(2.0)
+        code, report = run(etl_lab, "fresh")
+        assert code == 0 and report["measurements"]["rows.fresh"] == 3, report["summary"] + json.dumps(report["checks"])
+    finally:
+        settings.remote(endpoint, before)
+        ddb.delete_table(TableName=table)
