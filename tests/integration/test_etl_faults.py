@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Iterator
 
 import psycopg
@@ -32,7 +28,8 @@ from ops.aws import Aws
 from ops.etl import lake, run as etl_run
 from ops.lab.aws import emulator, settings
 from ops.lab.pg import pgcluster
-from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
+from tests.conftest import Cli, traversable_tmpdir, write_config
+from tests.integration.etl_support import replayed, start_paused
 
 BUCKET = "dbops-lab-lake-faults"
 DB = "dbops_lab_faults"
@@ -80,36 +77,6 @@ partition_by = "region"
 columns = {{ pk = "string", n = "bigint", region = "string" }}
 rules = {{ not_null = ["n"], unique = ["pk"] }}
 """
-# Stops `dbops etl run` at a phase: says "PAUSED <phase> <spool dir>" on stderr and waits for the test's signal.
-WRAPPER = """
-import sys, time
-from ops.cli import main
-from ops.etl import lake, run
-
-phase, work = sys.argv[1], []
-made = run.work_dir
-run.work_dir = lambda: work.append(made()) or work[0]
-
-def pause():
-    sys.stderr.write(f"PAUSED {phase} {work[0]}\\n")
-    sys.stderr.flush()
-    time.sleep(60)
-    raise SystemExit("the test sent no signal")
-
-def pause_after(step):
-    return lambda *args, **kwargs: (step(*args, **kwargs), pause())
-
-def pause_before(step):
-    return lambda *args, **kwargs: pause()
-
-if phase == "extract":
-    lake.spool = pause_after(lake.spool)  # the spool written, the extract not returned
-elif phase == "uploaded":
-    lake.write_manifest = pause_before(lake.write_manifest)  # every file uploaded, no manifest
-elif phase == "manifest":
-    lake.register = pause_before(lake.register)  # the manifest written, Glue not touched
-main(sys.argv[2:])
-"""
 
 
 @pytest.fixture(scope="module")
@@ -153,18 +120,6 @@ def pg_keys(cli: Cli) -> set[int]:
     cluster = pgcluster.get(cli.lab_dir)
     assert cluster is not None
     return {r[0] for r in cluster.query(cluster.writer(), f"SELECT id FROM {SCHEMA}.events")}
-
-
-def replayed(cli: Cli) -> None:
-    """Every replica has replayed the writer's last write: the reader's snapshot holds it."""
-    cluster = pgcluster.get(cli.lab_dir)
-    assert cluster is not None
-    lsn = cluster.query(cluster.writer(), "SELECT pg_current_wal_lsn()")[0][0]
-    deadline = time.monotonic() + 20
-    for m in cluster.replicas():
-        while not cluster.query(m, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]:
-            assert time.monotonic() < deadline, f"{m.name} did not replay {lsn}"
-            time.sleep(0.02)
 
 
 def put_items(cli: Cli, numbers: Any) -> None:
@@ -305,21 +260,6 @@ def test_transient_failures_are_told_from_permanent_ones() -> None:
 # --- a run killed in each phase, then run again --------------------------------------------------------------
 
 
-def start_paused(cli: Cli, phase: str, *args: str) -> tuple[subprocess.Popen, Path]:
-    env = {**os.environ, **{k: v for k, v in cli.env().items() if v}}
-    env.pop("AWS_ENDPOINT_URL", None)
-    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, phase, "etl", "run", *args, "--json"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 25
-    for line in proc.stderr:
-        if line.startswith(f"PAUSED {phase} "):
-            return proc, Path(line.split(" ", 2)[2].strip())
-        assert time.monotonic() < deadline, "the run did not reach its pause"
-    proc.kill()
-    raise AssertionError(f"the run ended before {phase}: exit {proc.wait()}: {proc.stdout.read() if proc.stdout else ''}")
-
-
 @pytest.mark.parametrize("phase", ["extract", "uploaded", "manifest"])
 def test_a_run_killed_in_a_phase_and_run_again_publishes_exactly_the_source_rows(flt: Cli, phase: str) -> None:
     a_second_from_now()
@@ -331,7 +271,7 @@ def test_a_run_killed_in_a_phase_and_run_again_publishes_exactly_the_source_rows
     at = a_second_from_now()
     expected = ddb_keys(flt)
 
-    proc, work = start_paused(flt, phase, "kill", "--at", at)
+    proc, work = start_paused(flt, phase, "kill", "--at", at, wait_s=25)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(10) == -signal.SIGKILL
     shutil.rmtree(work, ignore_errors=True)  # a killed run cannot clean up: what it left is not the lake's
@@ -368,7 +308,7 @@ def test_a_rerun_of_a_published_time_writes_nothing(flt: Cli) -> None:
 
 def test_ctrl_c_in_the_extract_aborts_and_removes_the_spool(flt: Cli) -> None:
     at = a_second_from_now()
-    proc, work = start_paused(flt, "extract", "kill", "--at", at)
+    proc, work = start_paused(flt, "extract", "kill", "--at", at, wait_s=25)
     assert any(work.rglob("*.parquet")), "the spool holds the extracted rows when the signal comes"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)

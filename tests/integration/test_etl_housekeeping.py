@@ -8,13 +8,9 @@ another pipeline's batch under the same table is left alone, and the lake still 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,8 +25,8 @@ from ops.etl.leftovers import RUN_LEASE_HOURS
 from ops.lab.aws import emulator, settings
 from ops.lab.pg import pgcluster
 from ops.lease import lab_ledger
-from tests.conftest import REPO, Cli, traversable_tmpdir, write_config
-from tests.integration.test_etl_faults import WRAPPER
+from tests.conftest import Cli, traversable_tmpdir, write_config
+from tests.integration.etl_support import replayed, start_paused
 
 BUCKET = "dbops-lab-lake-housekeeping"
 DB = "dbops_lab_housekeeping"
@@ -106,17 +102,6 @@ def pg(cli: Cli, *statements: str) -> None:
             conn.execute(s)
 
 
-def replayed(cli: Cli) -> None:
-    cluster = pgcluster.get(cli.lab_dir)
-    assert cluster is not None
-    lsn = cluster.query(cluster.writer(), "SELECT pg_current_wal_lsn()")[0][0]
-    deadline = time.monotonic() + 20
-    for m in cluster.replicas():
-        while not cluster.query(m, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]:
-            assert time.monotonic() < deadline, f"{m.name} did not replay {lsn}"
-            time.sleep(0.02)
-
-
 def s3(cli: Cli) -> Any:
     return Aws.for_env(cli.config, cli.config.env("lab")).client("s3")
 
@@ -142,23 +127,8 @@ def run_json(cli: Cli, *args: str) -> tuple[int, dict[str, Any]]:
     return result.exit_code, json.loads(result.stdout)
 
 
-def start_paused(cli: Cli, phase: str, tmp: Path, *args: str) -> tuple[subprocess.Popen, Path]:
-    env = {**os.environ, **{k: v for k, v in cli.env().items() if v}, "TMPDIR": str(tmp)}
-    env.pop("AWS_ENDPOINT_URL", None)
-    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, phase, "etl", "run", *args, "--json"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 60
-    for line in proc.stderr:
-        if line.startswith(f"PAUSED {phase} "):
-            return proc, Path(line.split(" ", 2)[2].strip())
-        assert time.monotonic() < deadline, "the run did not reach its pause"
-    proc.kill()
-    raise AssertionError(f"the run ended before {phase}: exit {proc.wait()}: {proc.stdout.read() if proc.stdout else ''}")
-
-
 def test_a_killed_runs_files_and_work_dir_are_listed_only_once_it_is_dead_then_deleted(hk: Cli, run_tmp: Path) -> None:
-    proc, work = start_paused(hk, "uploaded", run_tmp, "jan")
+    proc, work = start_paused(hk, "uploaded", "jan", tmp=run_tmp)
     try:
         uploaded = [k for k in keys(hk, "jan/events/data/") if "/batch=" in k]
         assert uploaded and not keys(hk, "jan/events/_manifests/"), "the run is paused with its files up and no manifest"

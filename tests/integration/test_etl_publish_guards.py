@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from typing import Any, Iterator
 
 import psycopg
@@ -20,6 +19,7 @@ from ops.etl import lake
 from ops.lab.pg import pgcluster
 from ops.lease import FileLedger
 from tests.conftest import Cli, traversable_tmpdir, write_config
+from tests.integration.etl_support import replayed
 
 BUCKET = "dbops-lab-lake-guards"
 DB = "dbops_lab_guards"
@@ -53,14 +53,7 @@ def pg(cli: Cli, *statements: str) -> None:
 def changed(cli: Cli, row: int, created_at: str) -> None:
     """A new row, replayed by every replica: the next run's T (the reader's last replayed commit) is a new batch."""
     pg(cli, f"INSERT INTO {SCHEMA}.orders VALUES ({row}, timestamptz '{created_at}')")
-    cluster = pgcluster.get(cli.lab_dir)
-    assert cluster is not None
-    lsn = cluster.query(cluster.writer(), "SELECT pg_current_wal_lsn()")[0][0]
-    deadline = time.monotonic() + 20
-    for m in cluster.replicas():
-        while not cluster.query(m, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]:
-            assert time.monotonic() < deadline, f"{m.name} did not replay {lsn}"
-            time.sleep(0.02)
+    replayed(cli)
 
 
 @pytest.fixture(scope="module")
