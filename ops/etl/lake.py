@@ -275,14 +275,20 @@ def strays(s3: Any, bucket: str, prefix: str, files: list[dict[str, Any]]) -> in
     listed = {f["key"] for f in files}
     extra = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
              for o in page.get("Contents", []) if o["Key"] not in listed]
-    for i in range(0, len(extra), 1000):
-        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in extra[i:i + 1000]], "Quiet": True})
+    return delete_keys(s3, bucket, extra, "a stray file of an earlier attempt")
+
+
+def delete_keys(s3: Any, bucket: str, keys: list[str], what: str) -> int:
+    """Delete the keys, 1,000 a request (DeleteObjects' limit); in quiet mode the answer lists only the keys that
+    failed, and one is an error naming `what` the key was. Returns how many were deleted."""
+    for i in range(0, len(keys), 1000):
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
         if answer.get("Errors"):
             from ops.errors import CannotRun
 
             e = answer["Errors"][0]
-            raise CannotRun(f"s3://{bucket}/{e.get('Key')}: a stray file of an earlier attempt could not be deleted: {e.get('Code')}")
-    return len(extra)
+            raise CannotRun(f"s3://{bucket}/{e.get('Key')}: {what} could not be deleted: {e.get('Code')}: {e.get('Message', '')}")
+    return len(keys)
 
 
 def upload(s3: Any, sp: Spool, bucket: str, prefix: str, part_bytes: int = TRANSFER_PART) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.errors import CannotRun
 from ops.etl import lake
 from ops.permissions import declare, need
 
@@ -78,15 +77,9 @@ def prune(s3: Any, glue: Any, database: str, place: lake.Place, pipeline: str, k
 
 
 def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
-    """Every object under prefix (which ends with '/'), 1,000 keys a request (DeleteObjects' limit); in quiet mode
-    the answer lists only the keys that failed, and one is an error. Returns how many were deleted."""
+    """Every object under prefix (which ends with '/'). Returns how many were deleted."""
     if not prefix.endswith("/"):
         raise ValueError(f"{prefix!r}: a batch's prefix ends with /")
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for o in page.get("Contents", [])]
-    for i in range(0, len(keys), 1000):
-        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
-        if answer.get("Errors"):
-            e = answer["Errors"][0]
-            raise CannotRun(f"s3://{bucket}/{e.get('Key')} could not be deleted: {e.get('Code')}: {e.get('Message', '')}")
-    return len(keys)
+    return lake.delete_keys(s3, bucket, keys, "a superseded batch's file")
