@@ -293,24 +293,33 @@ def test_a_segment_archived_late_makes_no_commit_of_the_next_one_restorable(alab
     the row committed before the switch, not the one after."""
     cli, aws, _ = alab
     c, rds = backing(cli), aws.client("rds")
-    lab_setting(cli, aurora_archiving=False)
-    try:
-        with connect(cluster_of(aws)["Endpoint"]) as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS late (n int)")
-            time.sleep(3)  # the servers have reloaded their archive_command
-            conn.execute("INSERT INTO late VALUES (1)")
-            segment = c.query(c.writer(), "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
-            time.sleep(1)
-            conn.execute("INSERT INTO late VALUES (2)")
-            after_switch = conn.execute("SELECT pg_xact_commit_timestamp(xmin) FROM late WHERE n = 2").fetchone()[0]
-    finally:
-        lab_setting(cli, aurora_archiving=True)
-    deadline = time.monotonic() + 30
-    while not (c.archive / segment).exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    last_wal, archived_at = c.query(c.writer(), "SELECT last_archived_wal, last_archived_time FROM pg_stat_archiver")[0]
-    latest = cluster_of(aws)["LatestRestorableTime"]
-    assert last_wal == segment, "the next segment was switched too (archive_timeout): the race is not there to see"
+    before: list[int] = []  # every row committed before the switch of the attempt that shows the race
+    # On a busy machine the archiver may copy the next segment too (archive_timeout) before the catalog is read:
+    # then the race is not there to see, and the scenario is played again (at most three times).
+    for attempt in range(3):
+        first, second = 10 * attempt + 1, 10 * attempt + 2
+        lab_setting(cli, aurora_archiving=False)
+        try:
+            with connect(cluster_of(aws)["Endpoint"]) as conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS late (n int)")
+                time.sleep(3)  # the servers have reloaded their archive_command
+                conn.execute(f"INSERT INTO late VALUES ({first})")
+                segment = c.query(c.writer(), "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+                time.sleep(1)
+                conn.execute(f"INSERT INTO late VALUES ({second})")
+                after_switch = conn.execute(f"SELECT pg_xact_commit_timestamp(xmin) FROM late WHERE n = {second}").fetchone()[0]
+        finally:
+            lab_setting(cli, aurora_archiving=True)
+        deadline = time.monotonic() + 30
+        while not (c.archive / segment).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        last_wal, archived_at = c.query(c.writer(), "SELECT last_archived_wal, last_archived_time FROM pg_stat_archiver")[0]
+        latest = cluster_of(aws)["LatestRestorableTime"]
+        if last_wal == segment:
+            before.append(first)
+            break
+        before += [first, second]
+    assert last_wal == segment, "the next segment was switched too (archive_timeout), three times: the race is not there to see"
     assert archived_at > after_switch, "negative control: the copy finished after the commit in the next segment"
     assert latest < after_switch, (latest, after_switch)
 
@@ -329,7 +338,7 @@ def test_a_segment_archived_late_makes_no_commit_of_the_next_one_restorable(alab
         assert status == "available", status
         endpoint = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]["Endpoint"]
         with connect(endpoint) as conn:
-            assert [r[0] for r in conn.execute("SELECT n FROM late ORDER BY n")] == [1]
+            assert [r[0] for r in conn.execute("SELECT n FROM late ORDER BY n")] == before
     finally:
         rds.delete_db_instance(DBInstanceIdentifier=f"{name}-1", SkipFinalSnapshot=True)
         rds.delete_db_cluster(DBClusterIdentifier=name, SkipFinalSnapshot=True)

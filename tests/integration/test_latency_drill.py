@@ -166,10 +166,10 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _drill_running_pgbench(lab: Cli, tmp_path: Path) -> tuple[subprocess.Popen, int]:
+def _drill_running_pgbench(lab: Cli, tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int]:
     """A latency drill of two minutes, once its pgbench runs: the drill's process and pgbench's pid."""
     ok = script(tmp_path, "steady.sql", "SELECT 1;\n")
-    proc = spawn(lab, "drill", "latency", "localpg:lab-pg", "--workload", ok, "--time", "120", "--rate", "10", "--json")
+    proc = spawn(lab, "drill", "latency", "localpg:lab-pg", "--workload", ok, "--time", "120", "--rate", "10", "--json", **env)
     seen: list[str] = []
     assert proc.stderr is not None and read_until(proc.stderr, "pgbench:", seen), "".join(seen)
     deadline = time.monotonic() + 10
@@ -196,8 +196,13 @@ def test_an_interrupt_stops_pgbench_and_writes_an_aborted_report(lab: Cli, tmp_p
         pass  # the lease went with the drill
 
 
-def test_a_killed_drill_takes_pgbench_with_it(lab: Cli, tmp_path: Path) -> None:
-    proc, pgbench = _drill_running_pgbench(lab, tmp_path)
+def test_a_killed_drill_takes_pgbench_with_it(lab: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A temporary directory of the drill's own: any pgbench run elsewhere removes the orphan log directory of a
+    # killed drill it finds in the shared one, which this test must still see.
+    own = tmp_path / "tmp"
+    own.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own))
+    proc, pgbench = _drill_running_pgbench(lab, tmp_path, TMPDIR=str(own))
     proc.kill()  # SIGKILL: no handler, no finally
     proc.wait(timeout=10)
     sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbops-latency-drill'"
