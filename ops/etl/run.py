@@ -204,6 +204,9 @@ def extract_dynamodb(aws: Any, spec: TableSpec, bucket: str, prefix: str, at: da
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
     arn, latest, earliest = retrying(f"dynamodb:{spec.source_name}", lambda: dynamodb_at(ddb, spec.source_name), progress)
     t = (at or latest).astimezone(timezone.utc).replace(microsecond=0)
+    if at is not None and earliest is not None and t < earliest.replace(microsecond=0):
+        raise UsageError(f"--at {t.isoformat()} is before dynamodb:{spec.source_name}'s earliest restorable time "
+                         f"{earliest.isoformat()}: no export can be made at it")
     if earliest is not None and t < earliest <= latest:
         # Whole seconds (the API's precision) may round below a window that began within the second.
         t = min(earliest.replace(microsecond=0) + timedelta(seconds=1) if earliest.microsecond else earliest, latest)

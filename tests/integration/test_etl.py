@@ -771,6 +771,11 @@ columns = {{ pk = "string" }}
         time.sleep(2.0)
         code, report = run(etl_lab, "fresh")
         assert code == 0 and report["measurements"]["rows.fresh"] == 3, report["summary"] + json.dumps(report["checks"])
+        # An --at before the window is refused, not moved to the window's first second (another T than asked).
+        early = (window["EarliestRestorableDateTime"] - timedelta(hours=1)).replace(microsecond=0)
+        before_window = etl_lab("etl", "run", "fresh", "--at", early.isoformat())
+        assert before_window.exit_code == 2 and "is before dynamodb:etl-fresh's earliest restorable time" in before_window.output, \
+            before_window.output
     finally:
         settings.remote(endpoint, before)
         ddb.delete_table(TableName=table)
