@@ -65,7 +65,7 @@ $(MIRROR_STAMP): $(STAMP) ops/terraform/mirror.py
 	$(BIN)/python -m ops.terraform.mirror .
 
 # Three workers on two cores: most tests wait on PostgreSQL, the emulator or a drill's clock, not on a core
-# (1,637 tests: 25-26 min with three workers on a fresh clone here; two workers were about 30 % slower at 669 tests).
+# (1,636 tests: 25-26 min with three workers on a fresh clone here; two workers were about 30 % slower at 669 tests).
 TEST_WORKERS ?= 3
 
 test: install
