@@ -42,7 +42,7 @@ def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: 
     from ops.cli.drill import parse_time
     from ops.drills.common import guarded, interruptible
     from ops.etl.clone import clone_at
-    from ops.etl.leftovers import RUN_LEASE_HOURS
+    from ops.etl.leftovers import RUN_LEASE_HOURS, lease_target
     from ops.lease import ledger_for, new_drill_id
     from ops.etl.run import run_pipeline
     from ops.query.endpoints import endpoint_of
@@ -70,7 +70,7 @@ def run(pipeline_name: str, at: str | None, confirm: tuple[str, ...], env_name: 
         # One run of a pipeline at a time, on any host: two would interleave their Glue switches.
         # Longer than any run; a run killed with -9 leaves it to expire (or to `dbops janitor`). A lost lease stops the
         # run before its next manifest or Glue switch, and its report is an error (LEASE), as a drill's is.
-        with ledger_for(cfg, env).acquire(f"etl:{pipeline.name}", new_drill_id("etl"), hours=RUN_LEASE_HOURS) as lease:
+        with ledger_for(cfg, env).acquire(lease_target(pipeline.name), new_drill_id("etl"), hours=RUN_LEASE_HOURS) as lease:
             report = guarded(journal, lambda: run_pipeline(pipeline, aws, open_source, when, journal, lease), app().debug)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)

@@ -251,9 +251,15 @@ def published(s3: Any, place: Place, batch: str) -> dict[str, Any] | None:
     return json.loads(s3.get_object(Bucket=place.bucket, Key=key)["Body"].read())
 
 
+def batch_prefix(manifest: dict[str, Any]) -> str:
+    """The key prefix of a manifest's files, `PREFIX/TABLE/data/batch=ID/` ("" for a batch of no file)."""
+    marker = f"batch={manifest['batch']}/"
+    return manifest["files"][0]["key"].split(marker, 1)[0] + marker if manifest["files"] else ""
+
+
 def missing_files(s3: Any, bucket: str, manifest: dict[str, Any]) -> list[str]:
     """The files a manifest lists that are not in the bucket (or not of the size it says)."""
-    prefix = f"{manifest['files'][0]['key'].split('batch=', 1)[0]}batch={manifest['batch']}/" if manifest["files"] else ""
+    prefix = batch_prefix(manifest)
     there = {o["Key"]: o["Size"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
              for o in page.get("Contents", [])} if prefix else {}
     return [f["key"] for f in manifest["files"] if there.get(f["key"]) != f["bytes"]]
@@ -432,7 +438,7 @@ def download(s3: Any, bucket: str, manifest: dict[str, Any], root: Path) -> Path
         raise CannotRun(f"s3://{bucket}/{lost[0]} is listed by batch {manifest['batch']}'s manifest but missing "
                         f"({len(lost)} file(s) missing or of another size)")
     data = root / manifest["table"]
-    prefix = manifest["files"][0]["key"].split(f"batch={manifest['batch']}/", 1)[0] + f"batch={manifest['batch']}/" if manifest["files"] else ""
+    prefix = batch_prefix(manifest)
     for f in manifest["files"]:
         path = data / f["key"][len(prefix):]
         path.parent.mkdir(parents=True, exist_ok=True)
