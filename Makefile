@@ -67,9 +67,10 @@ $(MIRROR_STAMP): $(STAMP) ops/terraform/mirror.py
 # Three workers on two cores: most tests wait on PostgreSQL, the emulator or a drill's clock, not on a core
 # (1,636 tests: 25-26 min with three workers on a fresh clone here; two workers were about 30 % slower at 669 tests).
 TEST_WORKERS ?= 3
+# tests/conftest.py chooses the work units: one per test, but one for each group of files that shares a slow fixture.
 
 test: install
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist load --durations=15
 
 # The suite against what `make lock` would lock now (pip-compile --upgrade, into $(LATEST_VENV)/latest.lock),
 # installed the way `make install` installs the lock, in a venv of its own: what an upgrade would break.
@@ -87,7 +88,7 @@ test-latest: $(STAMP) $(MIRROR_STAMP) lab-packages
 	@echo "what make lock would change (< lock, > newest):"
 	@diff <(grep -E '^[A-Za-z0-9]' $(LOCK) | sed 's/ .*//' | $(CANONICAL_PINS)) \
 		<(grep -E '^[A-Za-z0-9]' $(LATEST_VENV)/latest.lock | sed 's/ .*//' | $(CANONICAL_PINS)) || true
-	$(LATEST_VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 \
+	$(LATEST_VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist load --durations=15 \
 		--deselect tests/unit/test_lock.py::test_the_venv_holds_exactly_the_locked_versions
 
 # The main job on the embedded lab: every drill and check; the lab is stopped again whatever happens.

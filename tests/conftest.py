@@ -202,13 +202,37 @@ def applied_lab(provider_mirror, pg_available) -> Iterator[AppliedLab]:  # type:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+# Files whose tests share a fixture that takes a minute or more (a Terraform apply, a recorded run of every
+# command): each such group is one pytest-xdist work unit, run by one worker, so the fixture starts once. The
+# applied lab's files are one unit, so its destroying test (runs_last) runs after every other test of it.
+# Every other test is a unit of its own, balanced one by one across the workers.
+SHARED_FIXTURE_UNITS = {
+    "tests/terraform/test_lab_apply.py": "applied-lab",
+    "tests/integration/test_lab_cost_estate.py": "applied-lab",
+    "tests/terraform/test_lab_proxy.py": "scaled-lab",
+    "tests/integration/test_permissions_recorded.py": "recorded-calls",
+}
+
+
+def work_unit(nodeid: str) -> str:
+    return SHARED_FIXTURE_UNITS.get(nodeid.split("::")[0], nodeid)
+
+
+def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
+    """Work units chosen by nodeid. (`--dist loadgroup`'s xdist_group marks rename a test's nodeid, which
+    pytest 9 no longer lets a plugin do: they group nothing, and each test of a file could start its labs again.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ByWorkUnit(config, log)
+
+
 def pytest_collection_modifyitems(items: list) -> None:  # type: ignore[type-arg]
-    """Tests marked runs_last (destroying the shared applied lab) run after every other test.
-    Under pytest-xdist (`make test` runs two workers, --dist loadgroup) a file's tests stay on one
-    worker, so its labs start once, and every test of the shared applied lab goes to the same worker."""
+    """Tests marked runs_last (destroying the shared applied lab) run after every other test of their unit."""
     items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            group = "applied-lab" if "applied_lab" in item.fixturenames else item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(group))
+        if "applied_lab" in item.fixturenames and work_unit(item.nodeid) != "applied-lab":
+            raise pytest.UsageError(f"{item.nodeid} uses applied_lab: map its file to 'applied-lab' in SHARED_FIXTURE_UNITS (tests/conftest.py)")
