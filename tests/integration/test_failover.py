@@ -76,6 +76,13 @@ def test_failover_drill_passes_and_reports_client_measurements(async_lab: Cli) -
     assert pgcluster.get(async_lab.lab_dir).entry["writer"] != before  # type: ignore[union-attr]
     md = Path(data["paths"]["md"]).read_text()
     assert "## Timeline" in md and "first ack after the failover" in md
+    # Every attempt is in the report, as runs of equal outcome, beside the control plane's moments; the page plots them.
+    runs, marks = data["details"]["canary_runs"], data["details"]["timeline_s"]
+    assert sum(r["n"] for r in runs) == m["acked_writes"] + m["failed_write_attempts"]
+    assert len({r["server"] for r in runs if r["outcome"] == "acknowledged"}) == 2  # the old writer, then the new
+    assert marks["failover triggered"] == 0 < marks["new writer reported"] and marks["healed"] > marks["heal started"] > 0
+    assert runs[0]["from"] < 0 < runs[-1]["to"]
+    assert Path(data["paths"]["html"]).read_text().count("<svg") == 1
     assert junit.read_text().count("<testcase") == len(data["checks"])
     assert_ha(async_lab)
 
