@@ -223,8 +223,12 @@ def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
     if missing:
         ax.scatter(missing, [0.0] * len(missing), marker="x", color="#8c959f", label="not measured", zorder=3)
     objective = next((number(p.get("objective")) for p in reversed(points) if number(p.get("objective")) is not None), None)
-    if objective is not None:
+    top = max((m[1] for m in measured), default=0.0)
+    if objective is not None and (objective <= 2 * top or not measured):
         ax.axhline(objective, color="#cf222e", linestyle="--", linewidth=1, label=f"objective {objective:g}")
+    elif objective is not None:  # drawn to scale, a far objective would flatten every measurement into a line
+        ax.annotate(f"objective {objective:g}: above the plot", (0.01, 0.97), xycoords="axes fraction", va="top",
+                    fontsize=8, color="#cf222e")
     ax.set_ylabel(_short(measurement, 40))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
