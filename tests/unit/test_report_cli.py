@@ -77,3 +77,14 @@ def test_trend_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -
     assert blank.exit_code == 2 and len(blank.stderr.strip().splitlines()) == 1
     assert "Traceback" not in no_measurement.output + exists.output + blank.output
     assert re.fullmatch(r"trend\.html", " ".join(p.name for p in tmp_path.iterdir()))
+
+
+def test_report_help_imports_no_plotting_code() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ops.cli import main\nsys.argv = ['dbops', 'report', 'trend', '--help']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "print('LOADED=' + ','.join(m for m in ('matplotlib', 'jinja2', 'numpy') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "--measurement" in out and out.strip().splitlines()[-1] == "LOADED="
