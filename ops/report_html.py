@@ -214,8 +214,11 @@ def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
     fig, ax = _figure(9.0, 3.4)
     measured = [(p["at"], number(p["value"]), p["status"]) for p in points if number(p["value"]) is not None]
     missing = [p["at"] for p in points if number(p["value"]) is None]
+    series = trend_series(points)
+    for i, (target, line) in enumerate(series.items()):
+        ax.plot([m[0] for m in line], [m[1] for m in line], color=("#57606a", "#0969da", "#bf3989", "#9a6700")[i % 4],
+                linewidth=1, label=_short(target, 32) if len(series) > 1 else None)
     if measured:
-        ax.plot([m[0] for m in measured], [m[1] for m in measured], color="#57606a", linewidth=1)
         for status in dict.fromkeys(m[2] for m in measured):
             sel = [m for m in measured if m[2] == status]
             ax.scatter([m[0] for m in sel], [m[1] for m in sel], color=STATUS_COLOURS.get(status, "#57606a"),
@@ -235,6 +238,17 @@ def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
     fig.autofmt_xdate()
     ax.set_title(f"{measurement} across {len(points)} report(s)", fontsize=10)
     return _svg(fig)
+
+
+def trend_series(points: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, float]]]:
+    """The measured points of each target, as the lines a trend draws: one target's figures are never joined
+    to another's."""
+    series: dict[str, list[tuple[datetime, float]]] = {}
+    for p in points:
+        value = number(p["value"])
+        if value is not None:
+            series.setdefault(str(p.get("target", "")), []).append((p["at"], value))
+    return series
 
 
 KIND_PLOTS = {"failover": (failover_plot, "no canary attempts in this report: client writes were not measured"),

@@ -176,3 +176,13 @@ def test_non_finite_numbers_are_not_measured() -> None:
     assert report_html.number(math.nan) is None and report_html.number(math.inf) is None
     assert report_html.number(True) is None and report_html.number(0) == 0.0
     assert report_html.shown(None, "why") == "not measured (why)" and report_html.shown(0.5) == "0.500"
+
+
+def test_a_trend_joins_each_targets_figures_never_two_targets() -> None:
+    reports = [base("failover", target=t, started_at=f"2026-12-07T0{h}:00:00Z", status="pass",
+                    measurements={"client_write_downtime_s": v})
+               for h, t, v in ((1, "aurora:a", 1.0), (2, "aurora:b", 9.0), (3, "aurora:a", 2.0), (4, "aurora:b", None))]
+    series = report_html.trend_series(report_html.trend_points(reports, "client_write_downtime_s"))
+    assert {t: [v for _, v in line] for t, line in series.items()} == {"aurora:a": [1.0, 2.0], "aurora:b": [9.0]}
+    one = report_html.trend_series(report_html.trend_points(reports[:1], "client_write_downtime_s"))
+    assert list(one) == ["aurora:a"]
