@@ -271,6 +271,8 @@ def run_failover(
             if log is not None and trigger is not None and not aborted:
                 failed_call = f"the failover call failed: {action.error}" if action is not None and action.error is not None else None
                 _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost or failed_call)
+            elif log is not None and trigger is not None:  # interrupted: nothing judged, but the page shows what clients saw
+                _record_timeline(ctx, log, trigger, steady_at, journal)
             if dsn is None and not aborted:
                 for cid in ("FO-RTO", "FO-LOST-WRITES"):
                     journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
