@@ -272,7 +272,7 @@ def run_failover(
                 failed_call = f"the failover call failed: {action.error}" if action is not None and action.error is not None else None
                 _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost or failed_call)
             elif log is not None and trigger is not None:  # interrupted: nothing judged, but the page shows what clients saw
-                _record_timeline(ctx, log, trigger, steady_at, journal)
+                _record_timeline(ctx, log, trigger, steady_at, journal, api_at=api_at)
             if dsn is None and not aborted:
                 for cid in ("FO-RTO", "FO-LOST-WRITES"):
                     journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
@@ -387,14 +387,15 @@ def _judge_downtime(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float
 
 
 def _record_timeline(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float, steady_at: float | None,
-                     journal: Journal) -> None:
+                     journal: Journal, api_at: float | None = None) -> None:
     """Every canary attempt (as runs of equal outcome) and the control plane's moments, in seconds from the
     trigger: what the HTML report plots. A moment that did not happen is absent, never zero."""
     journal.details["canary_runs"] = canary_mod.attempt_runs(log, trigger)
     marks = journal.details.setdefault("timeline_s", {})
     marks["failover triggered"] = 0.0
-    if journal.measurements.get("api_failover_s") is not None:
-        marks["new writer reported"] = journal.measurements["api_failover_s"]
+    reported = round(api_at - trigger, 3) if api_at is not None else journal.measurements.get("api_failover_s")
+    if reported is not None:
+        marks["new writer reported"] = reported
     moved = next((a.at for a in sorted(log.acks, key=lambda a: a.at) if a.at > trigger and a.server != ctx.old_server), None)
     if moved is not None:
         marks["endpoint moved"] = round(moved - trigger, 3)
