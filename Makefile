@@ -27,6 +27,8 @@ PUBLISH ?=
 LAB_PACKAGES ?= pgbouncer
 # hypopg: hypothetical indexes, the evidence behind `dbops query audit`'s missing-index advice.
 LAB_PACKAGES += postgresql-15-hypopg
+# chromium: the headless browser the HTML report test screenshots a page with (nothing else uses it).
+LAB_PACKAGES += chromium
 
 install: venv-check $(STAMP) $(MIRROR_STAMP) lab-packages
 

@@ -1,4 +1,4 @@
-"""Reports: one model, three writers (JSON, Markdown, JUnit XML).
+"""Reports: one model, three writers (JSON, Markdown, JUnit XML), and an HTML page drawn from the JSON (ops.report_html).
 
 A drill or check fills a Journal as it runs; `finish()` freezes it into a Report.
 Reports are written atomically and never overwrite an existing one.
@@ -352,12 +352,15 @@ def report_id(report: Report) -> str:
 
 
 def write(report: Report, report_dir: Path, junit: Path | None = None) -> dict[str, Path]:
-    """Write JSON and Markdown under report_dir/<kind>/, and JUnit where asked."""
+    """Write JSON, Markdown and an HTML page under report_dir/<kind>/, and JUnit where asked."""
     base = report_dir / report.kind / f"{report_id(report)}.json"
     json_path = write_exclusive(base, render_json(report))
     md_path = json_path.with_suffix(".md")
     md_path = write_exclusive(md_path, render_markdown(report))
     paths = {"json": json_path, "md": md_path}
+    html_path = write_html(json_path)
+    if html_path is not None:
+        paths["html"] = html_path
     if junit is not None:
         junit.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=junit.parent, prefix=".tmp-")
@@ -366,6 +369,18 @@ def write(report: Report, report_dir: Path, junit: Path | None = None) -> dict[s
         os.replace(tmp, junit)  # JUnit paths are chosen by the caller (CI), who expects them replaced
         paths["junit"] = junit
     return paths
+
+
+def write_html(json_path: Path) -> Path | None:
+    """The HTML page beside a report's JSON (same stem), from the JSON as written. A page that cannot be
+    rendered or written is said in one line on stderr and returns None: the JSON report and its verdict stand."""
+    try:
+        from ops.report_html import render
+
+        return write_exclusive(json_path.with_suffix(".html"), render(json.loads(json_path.read_text())))
+    except Exception as exc:  # noqa: BLE001 — a page is a view of the report; losing it must not lose the report
+        print(f"dbops: warning: HTML page not written for {json_path.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
 
 
 def list_reports(report_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drill": ("ops.cli.drill:drill", "Failover, restore, connections, latency and throughput drills measured from the client side."),
     "failover": ("ops.cli.failover:failover", "Fail a cluster over now, nothing else (writer down): control-plane timing and a report."),
     "janitor": ("ops.cli.janitor:janitor", "Delete what interrupted drills and etl runs left behind."),
-    "report": ("ops.cli.report:report", "List and show drill and check reports."),
+    "report": ("ops.cli.report:report", "List and show reports, their HTML pages, and a measurement's trend."),
     "schedule": ("ops.cli.schedule:schedule", "Start and stop the env's Aurora clusters by its weekly window."),
     "query": ("ops.cli.query:query", "Query performance: top statements, index use, missing-index advice (read-only)."),
     "etl": ("ops.cli.etl:etl", "Export tables into the analytics lake at a point in time, behind data-quality gates."),

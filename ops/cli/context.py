@@ -112,6 +112,8 @@ def finish(report: "Report", env: "EnvConfig", report_dir: Path | None, junit: P
         lines.append(f"  {name:<32} {shown}")
     if "json" in paths:
         lines.append(f"report: {paths['json']}")
+    if "html" in paths:
+        lines.append(f"page: {paths['html']}")
     emit({**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}}, as_json, "\n".join(lines))
     for problem in problems:
         click.echo(f"dbops: error: {problem}", err=True)

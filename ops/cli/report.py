@@ -1,4 +1,4 @@
-"""dbops report list|show"""
+"""dbops report list|show|trend"""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from pathlib import Path
 import click
 
 from ops.cli.context import app, emit
-from ops.cli.options import json_option, report_dir_option
+from ops.cli.options import NonEmpty, json_option, report_dir_option
 from ops.errors import UsageError
+
+# What `report trend` plots when --measurement is not given: the figure each kind exists to measure.
+TREND_DEFAULTS = {"failover": "client_write_downtime_s", "restore": "restore_duration_s", "cost": "projected_usd",
+                  "backup-restore": "restore_duration_s"}
 
 
 def _dir(report_dir: Path | None) -> Path:
@@ -17,7 +21,7 @@ def _dir(report_dir: Path | None) -> Path:
 
 @click.group()
 def report() -> None:
-    """List and show drill and check reports."""
+    """List and show reports, their HTML pages, and a measurement's trend."""
 
 
 @report.command("list")
@@ -36,14 +40,56 @@ def list_(report_dir: Path | None, kind: str | None, as_json: bool) -> None:
 @report.command()
 @report_dir_option
 @click.argument("report_id")
+@click.option("--html", "as_html", is_flag=True,
+              help="Print the path of the report's HTML page (written beside the JSON first if it is missing).")
 @json_option
-def show(report_dir: Path | None, report_id: str, as_json: bool) -> None:
-    """Show one report (Markdown; --json for the JSON)."""
-    from ops.report import list_reports
+def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) -> None:
+    """Show one report (Markdown; --json for the JSON; --html for its page's path)."""
+    from ops.report import list_reports, write_html
 
+    if as_html and as_json:
+        raise UsageError("--html and --json: choose one")
     for r in list_reports(_dir(report_dir)):
         if r["id"] == report_id:
             path = Path(r["path"])
+            if as_html:
+                page = path.with_suffix(".html")
+                if not page.exists() and write_html(path) is None:
+                    raise UsageError(f"the HTML page of {report_id} could not be written beside {path}")
+                click.echo(str(page))
+                return
             click.echo(path.read_text() if as_json else path.with_suffix(".md").read_text())
             return
     raise UsageError(f"no report '{report_id}' under {_dir(report_dir)} (see `dbops report list`)")
+
+
+@report.command()
+@report_dir_option
+@click.option("--kind", type=NonEmpty(), help="Only reports of this kind (default: every kind).")
+@click.option("--target", type=NonEmpty(), help="Only reports of this target (KIND:NAME).")
+@click.option("--measurement", type=NonEmpty(), metavar="NAME",
+              help="The measurement to plot (default for failover: client_write_downtime_s; restore: "
+                   "restore_duration_s; cost: projected_usd).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the HTML page with the plot here.")
+@json_option
+def trend(report_dir: Path | None, kind: str | None, target: str | None, measurement: str | None, out: Path | None,
+          as_json: bool) -> None:
+    """One measurement across the report history: a table here, a plot in --out's HTML page."""
+    from ops.report import list_reports, write_exclusive
+    from ops.report_html import render_trend, trend_points, trend_text
+
+    measurement = measurement or TREND_DEFAULTS.get(kind or "")
+    if measurement is None:
+        raise UsageError("--measurement NAME is needed" + (f" for kind '{kind}'" if kind else " without --kind")
+                         + f" (defaults: {', '.join(f'{k}: {m}' for k, m in TREND_DEFAULTS.items())})")
+    if out is not None and out.exists():
+        raise UsageError(f"{out} exists: a trend page is never written over")
+    reports = [r for r in list_reports(_dir(report_dir), kind)
+               if target is None or r.get("target") == target or target in str(r.get("target", "")).split(",")]
+    points = trend_points(reports, measurement)
+    scope = ", ".join(x for x in (kind and f"kind {kind}", target and f"target {target}") if x) or "every report"
+    text = trend_text(points, measurement)
+    if out is not None:
+        written = write_exclusive(out, render_trend(points, measurement, scope))
+        text += f"\npage: {written}"
+    emit([{**p, "at": p["at"].isoformat()} for p in points], as_json, text)

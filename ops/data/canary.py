@@ -244,3 +244,30 @@ def purge(dsn: str, drill_id: str) -> int:
         if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()[0]:
             return 0
         return conn.execute(f"DELETE FROM {TABLE} WHERE drill_id = %s", (drill_id,)).rowcount
+
+
+MAX_RUNS = 400  # a report keeps at most this many runs of attempts, however long the drill or flappy the writer
+
+
+def attempt_runs(log: CanaryLog, t0: float, max_runs: int = MAX_RUNS) -> list[dict[str, object]]:
+    """Every attempt of the canary, relative to t0, compressed into runs of equal outcome.
+
+    An outcome is "acknowledged" (with the server that acknowledged it), "read-only" (refused by a server that
+    no longer takes writes) or "refused" (any other failure). A run is {"from", "to", "outcome", "server", "n"}:
+    a drill of ten minutes with a steady writer is a handful of runs, not its thousands of attempts. A writer
+    that flaps past `max_runs` has neighbouring runs merged (`ops.report_html.fold_runs`): the counts and the
+    span of time stay exact, and a run that merged different outcomes says "mixed".
+    """
+    from ops.report_html import fold_runs
+
+    attempts = sorted([(a.at, "acknowledged", a.server) for a in log.acks]
+                      + [(f.at, "read-only" if f.read_only else "refused", "") for f in log.failures])
+    runs: list[dict[str, object]] = []
+    for at, outcome, server in attempts:
+        t = round(at - t0, 3)
+        last = runs[-1] if runs else None
+        if last is not None and last["outcome"] == outcome and last["server"] == server:
+            last["to"], last["n"] = t, int(last["n"]) + 1  # type: ignore[call-overload]
+        else:
+            runs.append({"from": t, "to": t, "outcome": outcome, "server": server, "n": 1})
+    return fold_runs(runs, max_runs)

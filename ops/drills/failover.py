@@ -271,6 +271,8 @@ def run_failover(
             if log is not None and trigger is not None and not aborted:
                 failed_call = f"the failover call failed: {action.error}" if action is not None and action.error is not None else None
                 _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost or failed_call)
+            elif log is not None and trigger is not None:  # interrupted: nothing judged, but the page shows what clients saw
+                _record_timeline(ctx, log, trigger, steady_at, journal, api_at=api_at)
             if dsn is None and not aborted:
                 for cid in ("FO-RTO", "FO-LOST-WRITES"):
                     journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
@@ -280,7 +282,7 @@ def run_failover(
                     journal.check("POST-HA", "unknown", f"not exercised: the failover did not happen, {ctx.old_writer} is "
                                                         "still the writer; nothing to heal")
                 else:
-                    aborted |= _heal(target, ctx.old_writer, opts, journal)
+                    aborted |= _heal(target, ctx.old_writer, opts, journal, since=trigger)
             if log is not None and trigger is not None and not aborted:
                 # After the heal: whatever the failover did, the writer it left must hold every acknowledged write.
                 _count_lost_writes(target, ctx, log, opts, journal)
@@ -307,14 +309,18 @@ def _never_changed(target: ClusterTarget, old_writer: str, action: _Action, new_
         return False
 
 
-def _heal(target: ClusterTarget, old_writer: str, opts: FailoverOptions, journal: Journal) -> bool:
-    """Make the cluster whole; SIGINT/SIGTERM wait until it is. Returns whether one arrived."""
+def _heal(target: ClusterTarget, old_writer: str, opts: FailoverOptions, journal: Journal, since: float | None = None) -> bool:
+    """Make the cluster whole; SIGINT/SIGTERM wait until it is. Returns whether one arrived.
+    With `since` (the failover's trigger), the report's timeline gets when the heal began and ended."""
     with deferred_interrupts(lambda m: journal.event("post", m), f"healing {target.ref}") as deferred:
         journal.event("post", f"making {target.ref} whole again (interrupts are deferred until it is)")
         t0 = time.monotonic()
         try:
             heal = target.after_failover(old_writer, timeout=opts.heal_timeout_s)
             journal.measure("heal_s", time.monotonic() - t0)
+            if since is not None:
+                marks = journal.details.setdefault("timeline_s", {})
+                marks["heal started"], marks["healed"] = round(t0 - since, 3), round(time.monotonic() - since, 3)
             journal.details["heal"] = heal.detail
             journal.check("POST-HA", "pass" if heal.ok else "fail", heal.detail)
         except (EndpointUnreachable, BotoCoreError) as exc:  # the cluster was not read: its state is not known
@@ -359,6 +365,7 @@ def _judge_downtime(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float
     journal.measure("failed_write_attempts", len(log.failures))
     journal.measure("writes_refused_read_only", log.refused_read_only(since=trigger))
     journal.details["servers"] = [f"{server} x{n}" for server, n in canary_mod.servers_in_order(log.acks)]
+    _record_timeline(ctx, log, trigger, steady_at, journal)
     if steady_at is None and cut_short is not None:
         journal.mark_not_measured("client_write_downtime_s", f"the watch ended early: {cut_short}")
         journal.check("FO-RTO", "error", f"not measured to the end: {cut_short}")
@@ -377,6 +384,23 @@ def _judge_downtime(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float
                       f"writes refused for {gap:.3f}s (objective {opts.rto_s:g}s); "
                       f"{journal.measurements['writes_refused_read_only']} attempts reached a server that no longer took writes")
     journal.details.setdefault("markdown_sections", []).append(("Timeline", timeline(log, trigger, steady_at, journal)))
+
+
+def _record_timeline(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float, steady_at: float | None,
+                     journal: Journal, api_at: float | None = None) -> None:
+    """Every canary attempt (as runs of equal outcome) and the control plane's moments, in seconds from the
+    trigger: what the HTML report plots. A moment that did not happen is absent, never zero."""
+    journal.details["canary_runs"] = canary_mod.attempt_runs(log, trigger)
+    marks = journal.details.setdefault("timeline_s", {})
+    marks["failover triggered"] = 0.0
+    reported = round(api_at - trigger, 3) if api_at is not None else journal.measurements.get("api_failover_s")
+    if reported is not None:
+        marks["new writer reported"] = reported
+    moved = next((a.at for a in sorted(log.acks, key=lambda a: a.at) if a.at > trigger and a.server != ctx.old_server), None)
+    if moved is not None:
+        marks["endpoint moved"] = round(moved - trigger, 3)
+    if steady_at is not None:
+        marks["writes steady"] = round(steady_at - trigger, 3)
 
 
 def _count_lost_writes(target: ClusterTarget, ctx: DrillContext, log: canary_mod.CanaryLog, opts: FailoverOptions,

@@ -76,6 +76,13 @@ def test_failover_drill_passes_and_reports_client_measurements(async_lab: Cli) -
     assert pgcluster.get(async_lab.lab_dir).entry["writer"] != before  # type: ignore[union-attr]
     md = Path(data["paths"]["md"]).read_text()
     assert "## Timeline" in md and "first ack after the failover" in md
+    # Every attempt is in the report, as runs of equal outcome, beside the control plane's moments; the page plots them.
+    runs, marks = data["details"]["canary_runs"], data["details"]["timeline_s"]
+    assert sum(r["n"] for r in runs) == m["acked_writes"] + m["failed_write_attempts"]
+    assert len({r["server"] for r in runs if r["outcome"] == "acknowledged"}) == 2  # the old writer, then the new
+    assert marks["failover triggered"] == 0 < marks["new writer reported"] and marks["healed"] > marks["heal started"] > 0
+    assert runs[0]["from"] < 0 < runs[-1]["to"]
+    assert Path(data["paths"]["html"]).read_text().count("<svg") == 1
     assert junit.read_text().count("<testcase") == len(data["checks"])
     assert_ha(async_lab)
 
@@ -221,3 +228,26 @@ def test_sigint_stops_the_canary_leaves_the_cluster_consistent_and_exits_3(async
     assert json.loads(reports[-1].read_text())["status"] == "aborted"
     again = async_lab("drill", "failover", "localpg:lab-pg")
     assert again.exit_code == 0, again.output
+
+
+def test_a_drill_interrupted_after_the_failover_call_keeps_what_clients_saw_for_its_page(async_lab: Cli) -> None:
+    env = {**os.environ, **async_lab.env()}
+    env.pop("AWS_ENDPOINT_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ops", "drill", "failover", "localpg:lab-pg"],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "action" in line and "failover of" in line:
+            break
+    time.sleep(0.1)  # inside the watch: the drill waits for the control plane and steady writes for a second or more
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    data = json.loads(sorted((async_lab.config.report_dir / "failover").glob("*.json"))[-1].read_text())
+    assert data["status"] == "aborted"
+    runs = data["details"]["canary_runs"]
+    assert runs[0]["outcome"] == "acknowledged" and runs[0]["from"] < 0 and sum(r["n"] for r in runs) > 10
+    assert data["details"]["timeline_s"]["failover triggered"] == 0
+    assert "FO-RTO" not in {c["id"] for c in data["checks"]}  # shown, not judged
+    assert sorted((async_lab.config.report_dir / "failover").glob("*.html"))[-1].read_text().count("<svg") == 1
+    assert_ha(async_lab)

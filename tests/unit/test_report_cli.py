@@ -1,0 +1,90 @@
+"""`dbops report show --html` and `dbops report trend`: what a user runs on the report directory."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ops import report as report_mod
+from ops.cli import cli
+
+
+def write(report_dir: Path, started: str, downtime: float | None, status: str = "pass") -> Path:
+    j = report_mod.Journal("failover", "localpg:lab-pg", "lab", echo=None)
+    j.check("FO-RTO", "pass" if downtime is not None else "unknown", "detail", objective=True)
+    if downtime is None:
+        j.mark_not_measured("client_write_downtime_s", "no data plane")
+    else:
+        j.measure("client_write_downtime_s", downtime)
+    r = j.finish(status)
+    from dataclasses import replace
+
+    return report_mod.write(replace(r, started_at=started), report_dir)["json"]
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_show_html_prints_the_page_and_writes_it_when_missing(tmp_path: Path) -> None:
+    path = write(tmp_path, "2026-12-07T07:00:00.000Z", 1.25)
+    page = path.with_suffix(".html")
+    page.unlink()  # a report written before pages were
+    result = run("report", "show", path.stem, "--html", "--report-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(page) and "FO-RTO" in page.read_text()
+    before = page.stat().st_mtime_ns
+    again = run("report", "show", path.stem, "--html", "--report-dir", str(tmp_path))
+    assert again.stdout.strip() == str(page) and page.stat().st_mtime_ns == before  # an existing page is kept
+    assert not list(tmp_path.rglob("*-1.html"))
+
+
+def test_show_html_of_an_unknown_report_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = run("report", "show", "nope", "--html", "--report-dir", str(tmp_path))
+    assert result.exit_code == 2 and "no report 'nope'" in result.stderr and "Traceback" not in result.output
+    assert not list(tmp_path.rglob("*.html"))
+
+
+def test_trend_prints_a_table_and_writes_a_page(tmp_path: Path) -> None:
+    for i, downtime in enumerate((1.5, None, 2.25)):
+        write(tmp_path / "reports", f"2026-12-0{i + 1}T07:00:00.000Z", downtime)
+    out = tmp_path / "trend.html"
+    result = run("report", "trend", "--kind", "failover", "--report-dir", str(tmp_path / "reports"), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "client_write_downtime_s" in lines[0]
+    values = [line.split()[-1] if "not measured" not in line else "not measured" for line in lines[1:4]]
+    assert values == ["1.500", "not measured", "2.250"]
+    assert lines[-1] == f"page: {out}" and out.read_text().count("<svg") == 1
+    as_json = run("report", "trend", "--kind", "failover", "--target", "localpg:lab-pg", "--json",
+                  "--report-dir", str(tmp_path / "reports"))
+    assert [p["value"] for p in json.loads(as_json.stdout)] == [1.5, None, 2.25]
+    other = run("report", "trend", "--kind", "failover", "--target", "aurora:orders", "--report-dir", str(tmp_path / "reports"))
+    assert other.stdout.strip() == "no reports to plot client_write_downtime_s from"
+
+
+def test_trend_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None:
+    no_measurement = run("report", "trend", "--report-dir", str(tmp_path))
+    assert no_measurement.exit_code == 2 and "--measurement NAME is needed" in no_measurement.stderr
+    out = tmp_path / "trend.html"
+    out.write_text("mine")
+    exists = run("report", "trend", "--kind", "failover", "--out", str(out), "--report-dir", str(tmp_path))
+    assert exists.exit_code == 2 and "never written over" in exists.stderr and out.read_text() == "mine"
+    blank = run("report", "trend", "--kind", " ", "--report-dir", str(tmp_path))
+    assert blank.exit_code == 2 and len(blank.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in no_measurement.output + exists.output + blank.output
+    assert re.fullmatch(r"trend\.html", " ".join(p.name for p in tmp_path.iterdir()))
+
+
+def test_report_help_imports_no_plotting_code() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ops.cli import main\nsys.argv = ['dbops', 'report', 'trend', '--help']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "print('LOADED=' + ','.join(m for m in ('matplotlib', 'jinja2', 'numpy') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "--measurement" in out and out.strip().splitlines()[-1] == "LOADED="
