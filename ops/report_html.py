@@ -160,7 +160,7 @@ def restore_plot(data: dict[str, Any]) -> str | None:
         if phase == "markers" and side:
             x = (at - t0).total_seconds()
             ax.plot([x], [phases.index(phase)], marker="v" if side.group(2) == "before" else "^", color="#24292f")
-            ax.annotate(f"{side.group(1)} {side.group(2)} T", (x, phases.index(phase)), xytext=(4, 6),
+            ax.annotate(f"{side.group(1)} written {side.group(2)} T", (x, phases.index(phase)), xytext=(4, 6),
                         textcoords="offset points", fontsize=7)
     restore_t = _time((data.get("details") or {}).get("restore_time"))
     if restore_t is not None:
