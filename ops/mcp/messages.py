@@ -13,8 +13,8 @@ _DETAIL = re.compile(r"\s*\[type=[^\]]*\]\s*$")
 
 def one_line(text: str) -> str:
     lines = text.splitlines() or [""]
-    crashed = _PREFIX.match(lines[0]) is not None and _PREFIX.match(lines[0]).group(1) is None  # type: ignore[union-attr]
-    if crashed:
+    prefix = _PREFIX.match(lines[0])
+    if prefix is not None and prefix.group(1) is None:  # the SDK's text for a crash: nothing of it reaches the client
         return "unexpected error in the tool (the server's log has its traceback)"
     lines[0] = _PREFIX.sub("", lines[0])
     if not _VALIDATION.match(lines[0]):

@@ -53,14 +53,15 @@ def test_a_drill_is_refused_unless_its_target_is_allowed_and_always_on_a_protect
 
 def test_a_bad_argument_is_one_line_and_the_server_keeps_serving(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, allow_drills=frozenset({("localpg", "lab-pg")}))
-    bad_kind, missing, owned, listed = call(
+    bad_kind, missing, owned, listed, unbounded = call(
         settings, ("drill", {"kind": "bogus", "target": "localpg:lab-pg"}), ("runbook_show", {}),
         ("drill", {"kind": "latency", "target": "localpg:lab-pg", "options": {"confirm": "lab:localpg:lab-pg"}}),
-        ("report_list", {}))
+        ("report_list", {}), ("drill", {"kind": "latency", "target": "localpg:lab-pg", "timeout_s": 0}))
     assert bad_kind.is_error and text(bad_kind).startswith("bad argument kind: Input should be 'failover'")
     assert missing.is_error and text(missing) == "bad argument name: Field required"
     assert owned.is_error and text(owned) == "option 'confirm' is set by the server, not by a tool call"
-    assert all("\n" not in text(r) for r in (bad_kind, missing, owned))
+    assert unbounded.is_error and text(unbounded) == "timeout_s 0 is out of range (1 to 3600 seconds)"
+    assert all("\n" not in text(r) for r in (bad_kind, missing, owned, unbounded))
     assert not listed.is_error and listed.structured_content["reports"] == []
 
 
@@ -108,6 +109,21 @@ def test_the_bearer_gate_accepts_only_the_token() -> None:
 def test_options_become_equals_arguments() -> None:
     assert option_args({"clients": 2, "read-write": True, "keep": False, "workload": ["a.sql", "-x.sql"]}) == [
         "--clients=2", "--read-write", "--workload=a.sql", "--workload=-x.sql"]
+
+
+def test_the_bearer_token_comes_from_the_flag_the_file_the_environment_or_is_generated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.cli.mcp import TOKEN_ENV, bearer_token
+
+    token_file = tmp_path / "token"
+    token_file.write_text("from-the-file-0123456789\n")
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment-0123")
+    assert bearer_token("from-the-flag-0123456789", None) == ("from-the-flag-0123456789", "--token")
+    assert bearer_token(None, token_file) == ("from-the-file-0123456789", f"--token-file {token_file}")
+    assert bearer_token(None, None) == ("from-the-environment-0123", f"${TOKEN_ENV}")
+    monkeypatch.delenv(TOKEN_ENV)
+    generated, source = bearer_token(None, None)
+    assert source == "generated" and len(generated) >= 32 and generated != bearer_token(None, None)[0]
 
 
 @pytest.mark.parametrize("args, fragment", [
