@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from mcp.server.mcpserver import MCPServer
 
+from ops.errors import ConfigError
 from ops.mcp import audit
 from ops.mcp.messages import tool_errors_in_one_line
 from ops.mcp.settings import McpSettings
@@ -37,7 +38,11 @@ def build(settings: McpSettings, caller: Callable[[Any], str]) -> MCPServer:
     server = MCPServer("dbops", instructions=INSTRUCTIONS.format(env=settings.env, mode=mode, allowed=allowed),
                        log_level="WARNING")
     log = audit.AuditLog(settings.report_dir)
-    log.check_writable()
+    try:
+        log.check_writable()
+    except OSError as exc:
+        raise ConfigError(f"the audit log {log.path} cannot be written ({exc.strerror or exc}): "
+                          "the server does not start without it") from None
     server.middleware.append(audit.middleware(log, caller))  # outermost: it logs the line the client gets
     server.middleware.append(tool_errors_in_one_line)
     for name in modules():

@@ -158,6 +158,25 @@ def test_over_http_a_missing_or_wrong_token_is_401_and_the_right_one_is_served(l
     assert token not in stderr and "sha256:" in stderr  # given by file: only its fingerprint is shown
 
 
+def test_a_generated_token_is_printed_once_to_stderr_and_nothing_to_stdout(cli_at: Cli) -> None:
+    """No lab: the gate answers before any tool could run."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ops", "mcp", "--http", f"127.0.0.1:{port}"],
+                            env={**os.environ, **environ(cli_at)}, cwd=REPO, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, proc)
+        url = f"http://127.0.0.1:{port}/mcp"
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        without = httpx2.post(url, json=hello, timeout=10).status_code
+    finally:
+        proc.terminate()
+        stdout, stderr = proc.communicate(timeout=30)
+    token = stderr.split("bearer token (shown once): ", 1)[1].split()[0]
+    assert without == 401 and len(token) >= 32
+    assert stdout == "" and stderr.count(token) == 1
+
+
 def test_cost_check_answers_from_the_cache_only_unless_paid_requests_are_allowed(lab: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in environ(lab).items():
         monkeypatch.setenv(name, value)

@@ -141,3 +141,13 @@ def test_bad_input_is_one_line_exit_2(cli_at: Cli, args: list[str], fragment: st
     assert result.exit_code == 2, result.output
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.output, result.output
+
+
+def test_a_server_that_cannot_write_its_audit_log_does_not_start(cli_at: Cli, fresh_root: Path) -> None:
+    (fresh_root / "reports").write_text("a file where the report directory should be")
+    result = cli_at("mcp")
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and line.startswith(f"dbops: error: the audit log {fresh_root / 'reports' / audit.AUDIT_FILE} "
+                                                 "cannot be written (")
+    assert line.endswith("): the server does not start without it")
