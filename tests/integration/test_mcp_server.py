@@ -105,7 +105,7 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
 
     lines = audit_lines(lab)[before:]
     assert [line["tool"] for line in lines] == calls  # one line per call, in order, and nothing else
-    assert {line["caller"] for line in lines} == {f"stdio pid {lines[0]['caller'].split()[-1]}"}
+    assert {line["caller"] for line in lines} == {f"stdio pid {os.getpid()}"}  # the client that started the server
     assert [line["outcome"].split(":")[0] for line in lines].count("refused") == 1
 
 
