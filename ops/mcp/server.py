@@ -1,0 +1,67 @@
+"""The `dbops mcp` server: an MCPServer (mcp 2.x) built from the settings and the tool modules.
+
+Each tool module exposes `register(server, settings)`. Every tool call passes through the audit
+middleware, which writes one line per call to REPORT_DIR/mcp-audit.jsonl.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from typing import Any, Callable
+
+from mcp.server.mcpserver import MCPServer
+
+from ops.errors import ConfigError
+from ops.mcp import audit
+from ops.mcp.messages import tool_errors_in_one_line
+from ops.mcp.settings import McpSettings
+
+TOOL_MODULES = ("ops.mcp.evidence", "ops.mcp.cost_tools", "ops.mcp.drill_tools", "ops.mcp.prompts")
+# Registered when present: read-only SQL, explain and lake tools; the scorecard and report trend tools.
+OPTIONAL_MODULES = ("ops.mcp.sql_tools", "ops.mcp.scorecard_tools", "ops.mcp.trend_tools")
+
+INSTRUCTIONS = """dbops: the database estate of env '{env}' ({mode}).
+Read-only tools: estate, status, runbook_list/runbook_show, report_list/report_show, cost_check.
+drill and janitor run only on what the server was started to allow ({allowed}).
+A figure a report does not give is 'not measured': never estimate one."""
+
+
+def modules() -> tuple[str, ...]:
+    return TOOL_MODULES + tuple(m for m in OPTIONAL_MODULES if importlib.util.find_spec(m) is not None)
+
+
+def build(settings: McpSettings, caller: Callable[[Any], str]) -> MCPServer:
+    allowed = ", ".join(sorted(f"{k}:{n}" for k, n in settings.allow_drills)) or "nothing"
+    mode = "protected" if settings.protected else "unprotected"
+    server = MCPServer("dbops", instructions=INSTRUCTIONS.format(env=settings.env, mode=mode, allowed=allowed),
+                       log_level="WARNING")
+    log = audit.AuditLog(settings.report_dir)
+    try:
+        log.check_writable()
+    except OSError as exc:
+        raise ConfigError(f"the audit log {log.path} cannot be written ({exc.strerror or exc}): "
+                          "the server does not start without it") from None
+    server.middleware.append(audit.middleware(log, caller))  # outermost: it logs the line the client gets
+    server.middleware.append(tool_errors_in_one_line)
+    for name in modules():
+        importlib.import_module(name).register(server, settings)
+    return server
+
+
+def stdio_caller(_ctx: Any) -> str:
+    """Over stdio the caller is the process that started the server."""
+    return f"stdio pid {os.getppid()}"
+
+
+def run_stdio(settings: McpSettings) -> None:
+    build(settings, stdio_caller).run("stdio")
+
+
+def run_http(settings: McpSettings, port: int, token: str) -> None:
+    from ops.mcp import http
+
+    server = build(settings, http.caller)
+    app = http.BearerGate(server.streamable_http_app(host=http.LOOPBACK), token)
+    http.serve(app, port)

@@ -1,0 +1,153 @@
+"""The MCP server's own rules, in process (the SDK's in-memory client): refusals, one-line errors, the audit
+log, the bearer gate and `dbops mcp`'s bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+
+from ops.mcp import audit, http, messages
+from ops.mcp.drill_tools import option_args
+from ops.mcp.server import build, stdio_caller
+from ops.mcp.settings import McpSettings
+from tests.conftest import Cli, write_config
+
+
+def settings_for(root: Path, env: str = "lab", protected: bool = False, **extra) -> McpSettings:  # type: ignore[no-untyped-def]
+    return McpSettings(config_path=write_config(root), env=env, protected=protected, report_dir=root / "reports", **extra)
+
+
+def call(settings: McpSettings, *calls: tuple[str, dict]) -> list:  # type: ignore[type-arg]
+    async def run() -> list:  # type: ignore[type-arg]
+        async with Client(build(settings, stdio_caller)) as client:
+            return [await client.call_tool(name, args) for name, args in calls]
+
+    return anyio.run(run)
+
+
+def text(result) -> str:  # type: ignore[no-untyped-def]
+    return " ".join(c.text for c in result.content)
+
+
+def audit_lines(settings: McpSettings) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in (settings.report_dir / audit.AUDIT_FILE).read_text().splitlines()]
+
+
+def test_a_drill_is_refused_unless_its_target_is_allowed_and_always_on_a_protected_env(tmp_path: Path) -> None:
+    allowed = frozenset({("localpg", "lab-pg"), ("janitor", "prod")})
+    unprotected = settings_for(tmp_path, allow_drills=frozenset({("localpg", "lab-pg")}))
+    protected = settings_for(tmp_path, env="prod", protected=True, allow_drills=allowed)
+    other, janitor = call(unprotected, ("drill", {"kind": "latency", "target": "localpg:other"}), ("janitor", {}))
+    on_prod, janitor_on_prod = call(protected, ("drill", {"kind": "latency", "target": "localpg:lab-pg"}), ("janitor", {}))
+    assert other.is_error and text(other) == ("refused: localpg:other is not allowed: the server was started without "
+                                              "--allow-drills localpg:other")
+    assert janitor.is_error and "--allow-drills janitor:lab" in text(janitor)
+    for result in (on_prod, janitor_on_prod):
+        assert result.is_error and text(result) == "refused: env 'prod' is protected: drills and the janitor never run over MCP"
+    assert [line["outcome"].split(":")[0] for line in audit_lines(unprotected)] == ["refused"] * 4
+
+
+def test_a_bad_argument_is_one_line_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, allow_drills=frozenset({("localpg", "lab-pg")}))
+    bad_kind, missing, owned, listed, unbounded = call(
+        settings, ("drill", {"kind": "bogus", "target": "localpg:lab-pg"}), ("runbook_show", {}),
+        ("drill", {"kind": "latency", "target": "localpg:lab-pg", "options": {"confirm": "lab:localpg:lab-pg"}}),
+        ("report_list", {}), ("drill", {"kind": "latency", "target": "localpg:lab-pg", "timeout_s": 0}))
+    assert bad_kind.is_error and text(bad_kind).startswith("bad argument kind: Input should be 'failover'")
+    assert missing.is_error and text(missing) == "bad argument name: Field required"
+    assert owned.is_error and text(owned) == "option 'confirm' is set by the server, not by a tool call"
+    assert unbounded.is_error and text(unbounded) == "timeout_s 0 is out of range (1 to 3600 seconds)"
+    assert all("\n" not in text(r) for r in (bad_kind, missing, owned, unbounded))
+    assert not listed.is_error and listed.structured_content["reports"] == []
+
+
+def test_every_call_is_one_audit_line_with_secrets_redacted(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    call(settings, ("report_list", {"kind": "latency"}),
+         ("drill", {"kind": "latency", "target": "localpg:lab-pg", "options": {"password": "hunter2-secret", "clients": 2}}))
+    lines = audit_lines(settings)
+    assert [line["tool"] for line in lines] == ["report_list", "drill"]
+    assert lines[0]["outcome"] == "ok" and lines[0]["arguments"] == {"kind": "latency"}
+    assert lines[1]["arguments"]["options"] == {"password": "[redacted]", "clients": 2}
+    assert lines[1]["outcome"].startswith("refused: ") and lines[1]["caller"].startswith("stdio pid ")
+    assert all(set(line) >= {"time", "tool", "arguments", "caller", "outcome", "duration_s"} for line in lines)
+    assert "hunter2" not in (settings.report_dir / audit.AUDIT_FILE).read_text()
+
+
+def test_cost_check_refuses_a_month_that_is_not_one_before_asking_anything(tmp_path: Path) -> None:
+    (result,) = call(settings_for(tmp_path), ("cost_check", {"month": "2020-13"}))
+    assert result.is_error and text(result) == "month '2020-13' is not a month as YYYY-MM"
+
+
+def test_redact_reaches_every_depth() -> None:
+    given = {"a": 1, "Token": "x", "nested": [{"db_password": "y", "sql": "SELECT 'literal'"}], "apiKey": "z"}
+    assert audit.redact(given) == {"a": 1, "Token": "[redacted]", "nested": [{"db_password": "[redacted]", "sql": "SELECT 'literal'"}],
+                                   "apiKey": "[redacted]"}
+
+
+def test_one_line_keeps_a_message_and_hides_a_crash() -> None:
+    assert messages.one_line("Error executing tool x: refused: no") == "refused: no"
+    assert messages.one_line("Error executing tool x") == "unexpected error in the tool (the server's log has its traceback)"
+    many = ("2 validation errors for xArguments\na\n  Field required [type=missing, input_value={}, input_type=dict]\n"
+            "    For further information visit https://errors.pydantic.dev\nb\n  Input should be a valid integer [type=int_parsing]\n")
+    assert messages.one_line(many) == "bad argument a: Field required; bad argument b: Input should be a valid integer"
+
+
+def test_the_bearer_gate_accepts_only_the_token() -> None:
+    gate = http.BearerGate(lambda *a: None, "s3cret-token-0123456789")  # type: ignore[arg-type, return-value]
+    assert gate.allows("s3cret-token-0123456789")
+    assert not gate.allows("s3cret-token-012345678") and not gate.allows(None) and not gate.allows("")
+    assert http.bearer_of([(b"authorization", b"Bearer abc")]) == "abc"
+    assert http.bearer_of([(b"authorization", b"Basic abc")]) is None
+    assert http.fingerprint("abc") != http.fingerprint("abd") and "abc" not in http.fingerprint("abc")
+
+
+def test_options_become_equals_arguments() -> None:
+    assert option_args({"clients": 2, "read-write": True, "keep": False, "workload": ["a.sql", "-x.sql"]}) == [
+        "--clients=2", "--read-write", "--workload=a.sql", "--workload=-x.sql"]
+
+
+def test_the_bearer_token_comes_from_the_flag_the_file_the_environment_or_is_generated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.cli.mcp import TOKEN_ENV, bearer_token
+
+    token_file = tmp_path / "token"
+    token_file.write_text("from-the-file-0123456789\n")
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment-0123")
+    assert bearer_token("from-the-flag-0123456789", None) == ("from-the-flag-0123456789", "--token")
+    assert bearer_token(None, token_file) == ("from-the-file-0123456789", f"--token-file {token_file}")
+    assert bearer_token(None, None) == ("from-the-environment-0123", f"${TOKEN_ENV}")
+    monkeypatch.delenv(TOKEN_ENV)
+    generated, source = bearer_token(None, None)
+    assert source == "generated" and len(generated) >= 32 and generated != bearer_token(None, None)[0]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["mcp", "--env", "prod", "--allow-drills", "localpg:lab-pg"], "env 'prod' is protected: --allow-drills is refused"),
+    (["mcp", "--allow-drills", "lab-pg"], "--allow-drills 'lab-pg' must be KIND:NAME"),
+    (["mcp", "--allow-drills", "nosuch:x"], "unknown kind 'nosuch'"),
+    (["mcp", "--http", "0.0.0.0:8080"], "listens on 127.0.0.1 only"),
+    (["mcp", "--http", "70000"], "not a port"),
+    (["mcp", "--token", "0123456789abcdef"], "--token and --token-file are for --http"),
+    (["mcp", "--http", "8080", "--token", "short"], "at least 16 characters"),
+    (["mcp", "--http", "8080", "--token-file", "/nonexistent/token"], "--token-file /nonexistent/token: No such file"),
+])
+def test_bad_input_is_one_line_exit_2(cli_at: Cli, args: list[str], fragment: str) -> None:
+    result = cli_at(*args)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.output, result.output
+
+
+def test_a_server_that_cannot_write_its_audit_log_does_not_start(cli_at: Cli, fresh_root: Path) -> None:
+    (fresh_root / "reports").write_text("a file where the report directory should be")
+    result = cli_at("mcp")
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and line.startswith(f"dbops: error: the audit log {fresh_root / 'reports' / audit.AUDIT_FILE} "
+                                                 "cannot be written (")
+    assert line.endswith("): the server does not start without it")
