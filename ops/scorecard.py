@@ -131,8 +131,9 @@ def availability(policy: Policy, failover: Evidence, restore: Evidence) -> dict[
     row: dict[str, Any] = {"id": AVAILABILITY, "objective": policy.availability_percent, "unit": "%",
                            "budget_minutes_per_year": round(budget, 3), "failovers_per_year": policy.failovers_per_year,
                            "restores_per_year": policy.restores_per_year}
-    per_failover = failover.value("p95") / 60 if failover.samples else None
-    per_restore = restore.value("p95") / 60 if restore.samples else None
+    # No event spends more than the whole year: a corrupt or absurd figure stays a finite breach, not an overflow.
+    per_failover = min(failover.value("p95") / 60, MINUTES_PER_YEAR) if failover.samples else None
+    per_restore = min(restore.value("p95") / 60, MINUTES_PER_YEAR) if restore.samples else None
     row["one_failover_minutes"] = NOT_MEASURED if per_failover is None else round(per_failover, 3)
     row["one_failover_share_percent"] = NOT_MEASURED if per_failover is None else round(100 * per_failover / budget, 3)
     row["one_restore_minutes"] = NOT_MEASURED if per_restore is None else round(per_restore, 3)
@@ -144,7 +145,8 @@ def availability(policy: Policy, failover: Evidence, restore: Evidence) -> dict[
     if missing:
         return row | {"status": UNPROVEN, "measured": NOT_MEASURED, "spent_minutes_per_year": NOT_MEASURED,
                       "reason": "not measured: " + "; ".join(missing)}
-    spent = policy.failovers_per_year * (per_failover or 0.0) + policy.restores_per_year * (per_restore or 0.0)
+    spent = min(policy.failovers_per_year * (per_failover or 0.0) + policy.restores_per_year * (per_restore or 0.0),
+                MINUTES_PER_YEAR)
     share = 100 * spent / budget
     row |= {"measured": round(100 - 100 * spent / MINUTES_PER_YEAR, 6), "spent_minutes_per_year": round(spent, 3),
             "spent_share_percent": round(share, 3)}

@@ -122,6 +122,11 @@ def test_nan_and_infinite_figures_are_not_evidence_and_huge_ones_breach(tmp_path
     assert (rto["status"], rto["measured"]) == (sc.BREACHED, 1e300)
     budget = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12), "AVAILABILITY")
     assert budget["status"] == sc.BREACHED
+    failover(tmp_path / "reports", 1.7e308, days_ago=4)  # times 12 a year would overflow to infinity
+    budget = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=525_960), "AVAILABILITY")
+    assert budget["status"] == sc.BREACHED and budget["spent_minutes_per_year"] == sc.MINUTES_PER_YEAR
+    assert budget["measured"] == 0.0  # down the whole year, and the card stays valid JSON
+    json.loads(json.dumps(build(tmp_path, availability_percent=99.99, failovers_per_year=525_960), allow_nan=False))
 
 
 def test_other_envs_reports_are_not_evidence(tmp_path: Path) -> None:
