@@ -251,6 +251,9 @@ def exit_code(card: dict[str, Any], fail_on: str | None) -> int:
 
 def summary(card: dict[str, Any]) -> str:
     c = card["counts"]
+    if not card["targets"]:
+        return (f"scorecard of env {card['env']}: no target has failover or restore drills in the report history, "
+                f"nothing is proven; drift: {card['drift']['said']}")
     return (f"scorecard of env {card['env']}: {len(card['targets'])} target(s), {c[MET]} met, {c[BREACHED]} breached, "
             f"{c[UNPROVEN]} unproven; drift: {card['drift']['said']}")
 
@@ -336,6 +339,17 @@ def render_junit(card: dict[str, Any], fail_on: str | None) -> str:
                 skipped += 1
                 cases.append(f"    <skipped message={quoteattr('Unproven: ' + o['reason'])}/>")
             cases.append("  </testcase>")
+    if not card["targets"]:  # an empty scorecard proves nothing: said, never an empty suite that reads as green
+        tests += 1
+        cases.append(f"  <testcase classname={quoteattr(suite)} name=\"targets\">")
+        said = quoteattr("Unproven: no target has failover or restore drills in the report history")
+        if fail_on == "unproven":
+            failures += 1
+            cases.append(f"    <failure type=\"Unproven\" message={said}/>")
+        else:
+            skipped += 1
+            cases.append(f"    <skipped message={said}/>")
+        cases.append("  </testcase>")
     head = (f'<testsuite name={quoteattr(suite)} tests="{tests}" '
             f'failures="{failures}" errors="0" skipped="{skipped}" timestamp={quoteattr(card["generated_at"])}>')
     return "\n".join(['<?xml version="1.0" encoding="UTF-8"?>', head, *cases, "</testsuite>"]) + "\n"

@@ -234,6 +234,8 @@ def test_exit_codes_of_fail_on(tmp_path: Path) -> None:
     assert [sc.exit_code(breached, f) for f in (None, "breached", "unproven")] == [0, 1, 1]
     empty = sc.build_scorecard(cfg(tmp_path), "lab", tmp_path / "none", now=NOW)
     assert [sc.exit_code(empty, f) for f in (None, "breached", "unproven")] == [0, 0, 1]  # nothing proven
+    assert junit(empty, None).find("testcase[@name='targets']/skipped") is not None
+    assert junit(empty, "unproven").get("failures") == "1"
 
 
 @pytest.mark.parametrize("key,value", [("availability_percent", 100), ("availability_percent", 0), ("availability_percent", "99.9"),
@@ -276,6 +278,7 @@ def test_cli_writes_markdown_junit_and_out_dir(cli_at: Cli) -> None:
     assert json.loads((out / "scorecard.json").read_text())["env"] == "lab"
     assert ET.fromstring((out / "scorecard.xml").read_text()).get("failures") == "1"
     assert "RTO" in result.stdout and "Unproven" in result.stdout
+    assert "newest passing drill: failover 0.01 d" in result.stdout and "None" not in result.stdout
 
 
 @pytest.mark.parametrize("args,said", [(["--fail-on", "sometimes"], "--fail-on"), (["--target", "nokind"], "KIND:NAME"),
