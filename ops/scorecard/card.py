@@ -19,7 +19,7 @@ def newest_passing(reports: list[dict[str, Any]], now: datetime) -> dict[str, An
     out: dict[str, Any] = {}
     for kind in sorted({str(r.get("kind")) for r in reports}):
         passed = [r for r in reports if r.get("kind") == kind and r.get("status") == "pass"]
-        out[kind] = ({"report": passed[-1]["id"], "age_days": round(age_days(passed[-1]["started_at"], now), 2)}
+        out[kind] = ({"report": passed[-1]["id"], "age_days": round(age_days(passed[-1].get("started_at"), now), 2)}
                      if passed else {"report": None, "age_days": NOT_MEASURED, "reason": "no passing drill"})
     return out
 
@@ -62,7 +62,7 @@ def build_scorecard(config: Config, env: str, report_dir: Path, targets: tuple[s
 
 def latest(report_dir: Path, env: str, before: datetime) -> dict[str, Any] | None:
     """The newest scorecard of the env kept in report_dir, started before `before`."""
-    kept = [r for r in list_reports(report_dir, KIND) if r.get("env") == env and r["started_at"] < iso(before)
+    kept = [r for r in list_reports(report_dir, KIND) if r.get("env") == env and str(r.get("started_at", "")) < iso(before)
             and isinstance((r.get("details") or {}).get(KIND), dict)]
     return kept[-1]["details"][KIND] | {"report": kept[-1]["id"]} if kept else None
 

@@ -69,8 +69,12 @@ def finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def age_days(started_at: str, now: datetime) -> float:
-    return (now - datetime.fromisoformat(started_at.replace("Z", "+00:00"))).total_seconds() / 86400
+def age_days(started_at: Any, now: datetime) -> float:
+    """Days since a report started; a time that cannot be read is infinitely old: never fresh evidence."""
+    try:
+        return (now - datetime.fromisoformat(str(started_at).replace("Z", "+00:00"))).total_seconds() / 86400
+    except (ValueError, TypeError):  # TypeError: a time without a zone
+        return math.inf
 
 
 def evidence(reports: list[dict[str, Any]], obj: Objective, now: datetime, max_age_days: float) -> Evidence:
@@ -82,7 +86,7 @@ def evidence(reports: list[dict[str, Any]], obj: Objective, now: datetime, max_a
     for r in judged:
         value = (r.get("measurements") or {}).get(obj.measurement)
         if obj.measurement not in (r.get("not_measured") or {}) and finite(value):
-            measured.append(Sample(r["id"], r["started_at"], r["status"], float(value)))
+            measured.append(Sample(r["id"], r.get("started_at", ""), r["status"], float(value)))
     recent = tuple(s for s in measured if age_days(s.started_at, now) <= max_age_days)
     if recent:
         return Evidence(recent, "")

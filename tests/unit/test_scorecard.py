@@ -129,6 +129,14 @@ def test_nan_and_infinite_figures_are_not_evidence_and_huge_ones_breach(tmp_path
     json.loads(json.dumps(build(tmp_path, availability_percent=99.99, failovers_per_year=525_960), allow_nan=False))
 
 
+def test_a_report_whose_start_cannot_be_read_is_not_fresh_evidence(tmp_path: Path) -> None:
+    path = tmp_path / "reports" / "failover" / f"{failover(tmp_path / 'reports', 10.0)}.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(data | {"started_at": "yesterday"}))
+    rto = objective(build(tmp_path), "RTO")
+    assert rto["status"] == sc.UNPROVEN and "inf days old" in rto["reason"]
+
+
 def test_other_envs_reports_are_not_evidence(tmp_path: Path) -> None:
     failover(tmp_path / "reports", 10.0, env="prod")
     assert build(tmp_path)["targets"] == []
