@@ -11,8 +11,9 @@ from __future__ import annotations
 import io
 import sys
 import time
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Callable, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 from rich.console import Console, RenderableType
 from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
@@ -68,7 +69,10 @@ class LongWait:
             assert self.console is not None
             self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), _DeadlineBar(), TimeElapsedColumn(),
                                       _Deadline(), TextColumn("{task.fields[note]}"), console=self.console, transient=True,
-                                      redirect_stdout=False, redirect_stderr=False, refresh_per_second=4, get_time=self.clock)
+                                      refresh_per_second=4, get_time=self.clock,
+                                      # what is printed to stderr meanwhile goes above the display; stdout is left
+                                      # alone: it may be --json for a program, never to be moved onto the terminal
+                                      redirect_stdout=False, redirect_stderr=self.original is sys.stderr)
             self._progress.start()
             self._task = self._progress.add_task(self.what, total=self.deadline_s, note="")
             self.stream = _Lines(self.console)  # type: ignore[assignment]
@@ -83,3 +87,16 @@ class LongWait:
             self._progress.stop()
             self._progress = None
         self.stream = self.original
+
+
+@contextmanager
+def journal_wait(journal: Any, what: str, deadline_s: float | None) -> Iterator[LongWait]:
+    """A LongWait on a journal's echo (a drill's or a check's): the journal's lines go above the display meanwhile,
+    and its echo is its own again after, unless a closed output silenced it meanwhile."""
+    with LongWait(what, deadline_s, journal.echo) as wait:
+        saved, journal.echo = journal.echo, wait.stream
+        try:
+            yield wait
+        finally:
+            if journal.echo is wait.stream:
+                journal.echo = saved

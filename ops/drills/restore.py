@@ -24,7 +24,7 @@ from ops.drills.common import DRILL_TAG, EXPIRES_TAG, OWNER_TAG, deferred_interr
 from ops.errors import CannotRun, RestoreFailed, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
-from ops.progress import LongWait
+from ops.progress import journal_wait
 from ops.report import Journal, Report, headline, measured
 
 KEPT = "kept"  # owner of a restored target kept with --keep: it lives until it expires
@@ -203,13 +203,8 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
 
 def _wait_restored(target: Restorable, handle: Any, timeout: float, journal: Journal) -> Any:
     """The restore's wait, its lines in the journal; on a terminal, shown live with the time against the deadline."""
-    with LongWait(f"restore of {target.ref} as {handle.name}", timeout, journal.echo) as wait:
-        saved, journal.echo = journal.echo, wait.stream
-        try:
-            return target.wait_restored(handle, timeout, lambda m: (journal.event("wait", m), wait.note(m)))
-        finally:
-            if journal.echo is wait.stream:  # a closed output set it to None meanwhile: it stays so
-                journal.echo = saved
+    with journal_wait(journal, f"restore of {target.ref} as {handle.name}", timeout) as wait:
+        return target.wait_restored(handle, timeout, lambda m: (journal.event("wait", m), wait.note(m)))
 
 
 def _measure_rpo(target: Restorable, opts: RestoreOptions, journal: Journal) -> None:

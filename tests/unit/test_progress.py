@@ -7,7 +7,7 @@ import re
 
 from rich.console import Console
 
-from ops.progress import LongWait
+from ops.progress import LongWait, journal_wait
 from ops.report import Journal
 
 ESCAPE = re.compile(r"\x1b\[")
@@ -53,12 +53,35 @@ def test_a_quiet_caller_shows_nothing() -> None:
         assert wait.stream is None and not wait.live
 
 
-def test_a_journal_echoing_through_a_live_wait_keeps_its_events() -> None:
+class Tty(io.StringIO):
+    """A stream that says it is a terminal, as a user's shell is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_journal_waiting_on_a_terminal_echoes_above_the_display_and_keeps_its_events() -> None:
+    out = Tty()
+    journal = Journal("restore", "localpg:lab-pg", "lab", echo=out)
+    with journal_wait(journal, "restore of localpg:lab-pg", 60) as wait:
+        assert wait.live and journal.echo is wait.stream
+        journal.event("wait", "waiting for restore: 10s so far")
+    assert journal.echo is out  # its own stream again
+    assert [e.message for e in journal.events] == ["waiting for restore: 10s so far"]
+    assert "waiting for restore: 10s so far" in out.getvalue() and ESCAPE.search(out.getvalue())
+
+
+def test_a_journal_not_on_a_terminal_echoes_as_it_always_did() -> None:
     out = io.StringIO()
     journal = Journal("restore", "localpg:lab-pg", "lab", echo=out)
-    with LongWait("restore", 60, journal.echo, console=Console(file=out, force_terminal=True, width=120)) as wait:
-        journal.echo = wait.stream
+    with journal_wait(journal, "restore of localpg:lab-pg", 60) as wait:
+        assert not wait.live and journal.echo is out
         journal.event("wait", "waiting for restore: 10s so far")
-        journal.echo = out
-    assert [e.message for e in journal.events] == ["waiting for restore: 10s so far"]
-    assert "waiting for restore: 10s so far" in out.getvalue()
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] wait     waiting for restore: 10s so far\n", out.getvalue())
+
+
+def test_a_journal_silenced_during_the_wait_stays_silent() -> None:
+    journal = Journal("restore", "localpg:lab-pg", "lab", echo=Tty())
+    with journal_wait(journal, "restore", 60):
+        journal.echo = None  # what a closed output does (ops.report.output_closed)
+    assert journal.echo is None
