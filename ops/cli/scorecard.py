@@ -65,7 +65,7 @@ def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: floa
         for o in t["objectives"]:
             lines.append(f"  {t['target']:<28} {o['id']:<13} {o['status']:<15} {o['reason']}")
         ages = [f"{kind} {v['age_days']} d" if v["report"] else f"{kind} never" for kind, v in t["newest_passing"].items()]
-        lines.append(f"  {t['target']:<28} newest passing drill: {', '.join(ages)}")
+        lines.append(f"  {t['target']:<28} newest passing drill: {', '.join(ages) or 'no drill'}")
     lines += [f"report: {written['json']}"] if written else []
     emit(card | {"paths": {k: str(v) for k, v in written.items()}}, as_json, "\n".join(lines))
     for problem in problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ from ops.clock import iso, utcnow
 from ops.config import Config
 from ops.history import of_env
 from ops.report import list_reports
-from ops.scorecard.judge import (BREACHED, KIND, MET, NOT_MEASURED, OBJECTIVES, RESTORE_TIME, STATUSES, UNPROVEN, age_days,
-                                 availability, evidence, finite, judge)
+from ops.scorecard.judge import (BREACHED, KIND, MET, NO_FAILOVER, NOT_MEASURED, OBJECTIVES, RESTORE_TIME, STATUSES,
+                                 UNPROVEN, Evidence, age_days, availability, evidence, finite, judge)
 
 
 def newest_passing(reports: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
@@ -30,6 +31,11 @@ def _targets(reports: list[dict[str, Any]], named: tuple[str, ...]) -> list[str]
     return list(dict.fromkeys([*named, *sorted(set(seen))]))
 
 
+def fails_over(target: str) -> bool:
+    """A DynamoDB table has no writer to fail over: its failover objectives do not apply (its RPO does)."""
+    return target.partition(":")[0] not in NO_FAILOVER
+
+
 def build_scorecard(config: Config, env: str, report_dir: Path, targets: tuple[str, ...] = (),
                     now: datetime | None = None, max_age_days: float | None = None) -> dict[str, Any]:
     """Every target's objectives judged against the report history of `env`, and the drift since the last
@@ -42,9 +48,13 @@ def build_scorecard(config: Config, env: str, report_dir: Path, targets: tuple[s
     rows = []
     for target in _targets(history, targets):
         mine = [r for r in history if target in str(r.get("target", "")).split(",")]
-        ev = {o.id: evidence(mine, o, now, policy.evidence_max_age_days) for o in (*OBJECTIVES, RESTORE_TIME)}
-        objectives = [judge(o, ev[o.id], float(getattr(policy, o.policy_key))) for o in OBJECTIVES]
-        budget = availability(policy, ev["RTO"], ev[RESTORE_TIME.id])
+        applies = [o for o in OBJECTIVES if fails_over(target) or o.kind != "failover"]
+        ev = {o.id: evidence(mine, o, now, policy.evidence_max_age_days) for o in (*applies, RESTORE_TIME)}
+        objectives = [judge(o, ev[o.id], float(getattr(policy, o.policy_key))) for o in applies]
+        # a target that never fails over spends none of its budget on failovers
+        own = policy if fails_over(target) else replace(policy, failovers_per_year=0)
+        failovers = ev.get("RTO") or Evidence((), f"{target} does not fail over")
+        budget = availability(own, failovers, ev[RESTORE_TIME.id])
         if budget is not None:
             objectives.append(budget)
         restore = ev[RESTORE_TIME.id]

@@ -36,6 +36,7 @@ OBJECTIVES = (
 )
 RESTORE_TIME = Objective("RESTORE-TIME", "restore", "restore_duration_s", "", "p95", "s")  # feeds the budget
 AVAILABILITY = "AVAILABILITY"
+NO_FAILOVER = ("dynamodb",)  # target kinds without a writer to fail over
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,10 @@ def availability(policy: Policy, failover: Evidence, restore: Evidence) -> dict[
     row["one_failover_minutes"] = NOT_MEASURED if per_failover is None else round(per_failover, 3)
     row["one_failover_share_percent"] = NOT_MEASURED if per_failover is None else round(100 * per_failover / budget, 3)
     row["one_restore_minutes"] = NOT_MEASURED if per_restore is None else round(per_restore, 3)
+    if not policy.failovers_per_year and not policy.restores_per_year:
+        return row | {"status": UNPROVEN, "measured": NOT_MEASURED, "spent_minutes_per_year": NOT_MEASURED,
+                      "reason": "no failover or restore a year is declared for it (failovers_per_year, restores_per_year): "
+                                "nothing measured spends its budget"}
     missing = []
     if per_failover is None and policy.failovers_per_year:
         missing.append(f"failover downtime ({failover.why_none})")

@@ -57,13 +57,14 @@ def render_markdown(card: dict[str, Any], heading: bool = True) -> str:
                   "|---|---|---|---|---|"]
         for target, o in budgets:
             share = o["one_failover_share_percent"]
-            lines.append(f"| {target} | {o['budget_minutes_per_year']:g} | {_shown(o['one_failover_minutes'])} min "
+            one = o["one_failover_minutes"]
+            lines.append(f"| {target} | {o['budget_minutes_per_year']:g} | {_shown(one)}{' min' if finite(one) else ''} "
                          f"| {_shown(share)}{' %' if finite(share) else ''} | {_shown(o['spent_minutes_per_year'])} |")
     elif not card.get("availability_declared"):
         lines += ["", "No availability objective declared (`availability_percent` in [policy] or [envs.NAME.policy])."]
     lines += ["", "## Newest passing drill of each kind", ""]
     for t in card["targets"]:
-        ages = ", ".join(f"{k}: {_shown(v['age_days'])}{' days' if finite(v['age_days']) else ''}" for k, v in t["newest_passing"].items())
+        ages = ", ".join(f"{k}: {v['age_days']:g} days" if v["report"] else f"{k}: no passing drill" for k, v in t["newest_passing"].items())
         lines.append(f"- {t['target']}: {ages or 'no drill'}")
     lines += ["", "## Drift", "", card["drift"]["said"]]
     for c in card["drift"]["changes"]:

@@ -75,11 +75,24 @@ def test_lost_writes_breach_on_any_drill_over_the_objective(tmp_path: Path) -> N
 
 
 def test_a_named_target_without_drills_is_unproven_not_met(tmp_path: Path) -> None:
-    card = build(tmp_path, targets=("dynamodb:sessions",))
+    card = build(tmp_path, targets=("aurora:billing",))
     for oid in ("RTO", "LOST-WRITES", "RPO"):
-        o = objective(card, oid, "dynamodb:sessions")
+        o = objective(card, oid, "aurora:billing")
         assert o["status"] == sc.UNPROVEN and o["measured"] == "not measured"
         assert o["reason"].startswith("no ")
+
+
+def test_a_dynamodb_table_is_held_to_its_rpo_and_restores_not_to_failovers(tmp_path: Path) -> None:
+    drill(tmp_path / "reports", "restore", "pass", 1, target="dynamodb:orders", rpo_s=300.0, restore_duration_s=120.0)
+    card = build(tmp_path, availability_percent=99.99, failovers_per_year=12, restores_per_year=2)
+    row = next(t for t in card["targets"] if t["target"] == "dynamodb:orders")
+    assert [o["id"] for o in row["objectives"]] == ["RPO", "AVAILABILITY"]
+    budget = objective(card, "AVAILABILITY", "dynamodb:orders")
+    assert budget["status"] == sc.MET and budget["spent_minutes_per_year"] == 4.0  # two restores of 2 min, no failover
+    assert budget["one_failover_minutes"] == "not measured"
+    # with no restore a year declared, nothing measured spends its budget: unproven, never met on nothing
+    nothing = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12), "AVAILABILITY", "dynamodb:orders")
+    assert nothing["status"] == sc.UNPROVEN and "nothing measured spends its budget" in nothing["reason"]
 
 
 def test_evidence_older_than_the_max_age_is_unproven(tmp_path: Path) -> None:
