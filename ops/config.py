@@ -60,6 +60,11 @@ class Policy:
     throughput_p95_ms: float = 20.0  # p95 of the drill's writes and of its reads at the multiple
     throughput_rate_tolerance: float = 0.1  # the served rate may fall short of the target by this fraction
     max_drill_cost_usd: float = 1.0  # a drill estimated to cost more is refused before it writes anything
+    # Resilience scorecard (dbops scorecard): the availability each target is held to, and what the year spends of it.
+    availability_percent: float | None = None  # e.g. 99.99 (52.6 min a year); None: no availability objective declared
+    failovers_per_year: int = 0  # failovers a year the budget expects, each costing the measured p95 client downtime
+    restores_per_year: int = 0  # recoveries from backup a year the budget declares, each costing the measured restore time
+    evidence_max_age_days: float = 35.0  # a drill older than this proves nothing about today's estate
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,9 @@ class Config:
         return self.with_policy(**dict(self.env(name).policy))
 
 
+MAX_EVENTS_PER_YEAR = 525_960  # one a minute: more is a typo, not a plan
+
+
 def _positive(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
@@ -202,6 +210,10 @@ _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "throughput_p95_ms": (_positive, "a positive finite number"),
     "throughput_rate_tolerance": (lambda v: _positive(v) and v < 1, "a fraction in (0, 1)"),
     "max_drill_cost_usd": (_positive, "a positive finite number"),
+    "availability_percent": (lambda v: _positive(v) and v < 100, "a percentage in (0, 100), e.g. 99.99"),
+    "failovers_per_year": (lambda v: _non_negative_int(v) and v <= MAX_EVENTS_PER_YEAR, f"an integer from 0 to {MAX_EVENTS_PER_YEAR}"),
+    "restores_per_year": (lambda v: _non_negative_int(v) and v <= MAX_EVENTS_PER_YEAR, f"an integer from 0 to {MAX_EVENTS_PER_YEAR}"),
+    "evidence_max_age_days": (lambda v: _positive(v) and v <= 3660, "a positive number of days, at most 3660"),
 }
 _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "region": (lambda v: _known_region(v), "a region name AWS has (us-east-1)"),

@@ -249,6 +249,7 @@ def _pitr_drill(cfg: Config, env: EnvConfig, target: str, journal: Journal, ledg
     from ops.drills.common import guarded, new_drill_id
     from ops.drills.restore import RestoreOptions, run_restore
     from ops.errors import Busy
+    from ops.progress import journal_wait
     from ops.targets.registry import open_restorable
 
     restorable = open_restorable(cfg, env, target, with_indexes=with_indexes)
@@ -258,7 +259,8 @@ def _pitr_drill(cfg: Config, env: EnvConfig, target: str, journal: Journal, ledg
     opts = RestoreOptions(latest=True, rpo_s=cfg.policy.rpo_seconds, max_cost_usd=cfg.policy.max_drill_cost_usd, cost=cost)
     try:
         with ledger.acquire(target, drill_id, hours=(restorable.default_timeout_s + 3600) / 3600) as lease:
-            sub = guarded(sub_journal, lambda: run_restore(restorable, opts, sub_journal, drill_id, ledger))
+            with journal_wait(journal, f"restore drill of {target}", restorable.default_timeout_s):
+                sub = guarded(sub_journal, lambda: run_restore(restorable, opts, sub_journal, drill_id, ledger))
             sub = lease.judge(sub)
     except Busy as exc:
         journal.check(f"BKP-RESTORE-LATEST[{target}]", "error", str(exc), objective=True)
@@ -272,6 +274,7 @@ def _recovery_point_drill(cfg: Config, env: EnvConfig, target: str, journal: Jou
     from ops.drills.common import guarded, new_drill_id
     from ops.drills.recovery_point_restore import point_restore_waits_s, run_point_restore
     from ops.errors import Busy
+    from ops.progress import journal_wait
     from ops.targets import recovery_point
     from ops.targets.registry import open_restorable
 
@@ -287,7 +290,8 @@ def _recovery_point_drill(cfg: Config, env: EnvConfig, target: str, journal: Jou
     hours = point_restore_waits_s(side.default_timeout_s) / 3600 + 1  # the lease outlives the longest the drill may wait
     try:
         with ledger.acquire(target, drill_id, hours=hours) as lease:
-            sub = guarded(sub_journal, lambda: run_point_restore(side, points, sub_journal, drill_id, ledger, progress))
+            with journal_wait(journal, f"AWS Backup restore drill of {target}", point_restore_waits_s(side.default_timeout_s)):
+                sub = guarded(sub_journal, lambda: run_point_restore(side, points, sub_journal, drill_id, ledger, progress))
             sub = lease.judge(sub)
     except Busy as exc:
         journal.check(f"BKP-RECOVERY-POINT-RESTORE[{target}]", "error", str(exc), objective=True)

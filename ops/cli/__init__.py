@@ -32,7 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("ops.cli.query:query", "Query performance: top statements, index use, missing-index advice (read-only)."),
     "etl": ("ops.cli.etl:etl", "Export tables into the analytics lake at a point in time, behind data-quality gates."),
     "permissions": ("ops.cli.permissions:permissions", "The least-privilege IAM policy the named commands need, from the calls they declare."),
-    "mcp": ("ops.cli.mcp:mcp", "Serve the estate, reports and runbooks to an assistant over the Model Context Protocol (stdio or HTTP on loopback).")
+    "mcp": ("ops.cli.mcp:mcp", "Serve the estate, reports and runbooks to an assistant over the Model Context Protocol (stdio or HTTP on loopback)."),
+    "scorecard": ("ops.cli.scorecard:scorecard", "RTO, RPO and availability budget per target against what drills measured."),
 }
 
 

@@ -125,7 +125,10 @@ def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[
                  destroy: bool) -> None:
     """apply or destroy: the env's saved plan, as `tf plan` showed it, or nothing. The plan is read once
     into a private copy; that copy is checked and applied."""
+    import sys
+
     from ops.errors import UsageError
+    from ops.progress import LongWait
     from ops.terraform import saved_plan
     from ops.terraform.envs import PINNED_VARIABLES
 
@@ -148,7 +151,8 @@ def _apply_saved(env_name: str | None, confirm: tuple[str, ...], allowed: tuple[
         progress(f"terraform {verb}: env {env.name} with {engine.name}, the saved plan {path} sha256 {saved_plan.short(copy.sha256)} "
                  f"made {copy.age_s / 60:.0f} min ago: {summary.line()} This waits for every resource.")
         started = time.monotonic()
-        outcome = _apply_waiting_out_interrupts(engine, copy.path, env.name, verb)
+        with LongWait(f"terraform {verb} of env {env.name}", None, sys.stderr):
+            outcome = _apply_waiting_out_interrupts(engine, copy.path, env.name, verb)
     finally:
         saved_plan.remove_private(private)
     # applied: Terraform would refuse it as stale from now on; a plan written there since is someone else's

@@ -24,6 +24,7 @@ from ops.drills.common import DRILL_TAG, EXPIRES_TAG, OWNER_TAG, deferred_interr
 from ops.errors import CannotRun, RestoreFailed, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
+from ops.progress import journal_wait
 from ops.report import Journal, Report, headline, measured
 
 KEPT = "kept"  # owner of a restored target kept with --keep: it lives until it expires
@@ -141,7 +142,6 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
     handle = None  # set once a restore may have been started: cleanup then deletes it by name
     restored = False
     aborted = False
-    progress = lambda m: journal.event("wait", m)  # noqa: E731
     try:
         t = _choose_t(target, opts, drill_id, journal, timeout)
         if "before_restore" in hooks:
@@ -156,7 +156,7 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
         handle = planned
         try:
             handle = target.start_restore(planned, t, tags, lambda m: journal.event("restore", m))
-            handle = target.wait_restored(handle, timeout, progress)
+            handle = _wait_restored(target, handle, timeout, journal)
             restored = True
         except RestoreFailed as exc:
             # The backup did not restore: the drill's objective failed, it did not fail to run.
@@ -199,6 +199,12 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
     if aborted:
         return journal.finish("aborted", f"ABORTED: interrupted; {journal.details.get('cleanup', 'nothing to clean up')}")
     return _with_summary(journal.finish())
+
+
+def _wait_restored(target: Restorable, handle: Any, timeout: float, journal: Journal) -> Any:
+    """The restore's wait, its lines in the journal; on a terminal, shown live with the time against the deadline."""
+    with journal_wait(journal, f"restore of {target.ref} as {handle.name}", timeout) as wait:
+        return target.wait_restored(handle, timeout, lambda m: (journal.event("wait", m), wait.note(m)))
 
 
 def _measure_rpo(target: Restorable, opts: RestoreOptions, journal: Journal) -> None:

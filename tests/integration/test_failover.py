@@ -251,3 +251,32 @@ def test_a_drill_interrupted_after_the_failover_call_keeps_what_clients_saw_for_
     assert "FO-RTO" not in {c["id"] for c in data["checks"]}  # shown, not judged
     assert sorted((async_lab.config.report_dir / "failover").glob("*.html"))[-1].read_text().count("<svg") == 1
     assert_ha(async_lab)
+
+
+def test_scorecard_judges_the_rto_a_real_failover_drill_measured(async_lab: Cli) -> None:
+    from ops.percentiles import percentile
+    from ops.report import list_reports
+    from ops.scorecard import BREACHED, MET, UNPROVEN, build_scorecard
+
+    drilled = async_lab("drill", "failover", "localpg:lab-pg", "--json")
+    assert drilled.exit_code == 0, drilled.output
+    measured = json.loads(drilled.stdout)["measurements"]["client_write_downtime_s"]
+    result = async_lab("scorecard", "--json", "--fail-on", "breached")
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.stdout)
+    row = next(t for t in card["targets"] if t["target"] == "localpg:lab-pg")
+    by_id = {o["id"]: o for o in row["objectives"]}
+    # the p95 over every failover this lab's report dir holds, computed here from the reports themselves
+    downtimes = [r["measurements"]["client_write_downtime_s"] for r in list_reports(async_lab.config.report_dir, "failover")
+                 if r["status"] in ("pass", "fail") and r["target"] == "localpg:lab-pg"
+                 and r["measurements"].get("client_write_downtime_s") is not None]
+    assert by_id["RTO"]["status"] == MET and by_id["RTO"]["measured"] == percentile(downtimes, 0.95) >= measured
+    assert by_id["LOST-WRITES"]["status"] == MET and by_id["RTO"]["objective"] == 60.0
+    assert by_id["RPO"]["status"] == UNPROVEN  # no restore drill in this lab: not measured, never met
+    assert row["newest_passing"]["failover"]["age_days"] < 0.01
+    # negative control: the same evidence judged against an RTO no failover meets
+    strict = build_scorecard(async_lab.config.with_policy(rto_seconds=0.001), "lab", async_lab.config.report_dir)
+    rto = next(o for t in strict["targets"] for o in t["objectives"] if t["target"] == "localpg:lab-pg" and o["id"] == "RTO")
+    assert rto["status"] == BREACHED
+    assert strict["drift"]["since"] == Path(card["paths"]["json"]).stem  # drift from the kept scorecard
+    assert any(c["objective"] == "RTO" and c["change"] == "status" for c in strict["drift"]["changes"])

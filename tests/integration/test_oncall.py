@@ -114,6 +114,11 @@ def test_weekly_drill_runs_end_to_end_and_its_junit_matches_the_exit_code(drille
     assert junit_failures(junit_dir, ("failover", "restore", "backup")) == 0
     cost = ET.parse(junit_dir / "cost.xml").getroot()
     assert any(e.get("type") == "inconclusive" for e in cost.iter("error")), "JUnit marks the unmeasured objective"
+    # the week ends with the scorecard of what it measured: the failover's RTO and the restore's RPO met
+    assert "== scorecard: exit 0" in out, out
+    card = {tc.get("name"): tc for tc in ET.parse(junit_dir / "scorecard.xml").getroot().iter("testcase")
+            if tc.get("classname", "").endswith("localpg:lab-pg")}
+    assert card["RTO"].find("failure") is None and card["RPO"].find("failure") is None and card["RPO"].find("skipped") is None
     # The same run judged against an RPO no archive can meet: a failed objective, exit 1, and JUnit says so.
     root = traversable_tmpdir("dbops-wk-")
     strict = Cli(write_config(root).parent / "dbops.toml", drilled.lab_dir)
@@ -124,3 +129,5 @@ def test_weekly_drill_runs_end_to_end_and_its_junit_matches_the_exit_code(drille
     assert junit_failures(junit_bad) > 0
     restore = ET.parse(junit_bad / "restore.xml").getroot()
     assert any(tc.get("name") == "RPO" and tc.find("failure") is not None for tc in restore.findall("testcase"))
+    scored = ET.parse(junit_bad / "scorecard.xml").getroot()
+    assert any(tc.get("name") == "RPO" and tc.find("failure") is not None for tc in scored.iter("testcase")), "the RPO breached"

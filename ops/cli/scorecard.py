@@ -1,0 +1,73 @@
+"""dbops scorecard: each target's RTO, RPO, lost writes and availability budget against what drills measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ops.cli.context import app, emit
+from ops.cli.options import FiniteFloat, NonEmpty, env_option, json_option, junit_option, report_dir_option
+
+
+@click.command()
+@env_option
+@click.option("--target", "targets", multiple=True, type=NonEmpty(), metavar="KIND:NAME",
+              help="Score this target even without drills (repeatable; targets with failover or restore drills always are).")
+@click.option("--max-age-days", type=FiniteFloat(min=0, min_open=True, max=3660),
+              help="Evidence older than this proves nothing (default: policy evidence_max_age_days, 35).")
+@click.option("--fail-on", type=click.Choice(["breached", "unproven"]),
+              help="Exit 1 when an objective is breached (breached), or breached or unproven (unproven).")
+@click.option("--markdown", "markdown_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write Markdown to this path.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Also write scorecard.json, scorecard.md and scorecard.xml (JUnit) into this directory.")
+@junit_option
+@report_dir_option
+@json_option
+def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: float | None, fail_on: str | None,
+              markdown_path: Path | None, out_dir: Path | None, junit: Path | None, report_dir: Path | None, as_json: bool) -> int:
+    """Judge each target's objectives against the report history: PolicyMet, PolicyBreached or Unproven,
+    the availability budget, and the drift since the previous scorecard (kept in the report dir)."""
+    import json
+
+    from ops import report as report_mod
+    from ops import scorecard as card_mod
+    from ops.targets import parse_target
+
+    cfg = app().config
+    env = cfg.env(env_name)
+    for target in targets:
+        parse_target(target)
+    where = report_dir or cfg.report_dir
+    card = card_mod.build_scorecard(cfg, env.name, where, targets, max_age_days=max_age_days)
+    outputs: dict[Path, str] = {}
+    if out_dir is not None:
+        outputs |= {out_dir / "scorecard.json": json.dumps(card, indent=2) + "\n",
+                    out_dir / "scorecard.md": card_mod.render_markdown(card),
+                    out_dir / "scorecard.xml": card_mod.render_junit(card, fail_on)}
+    if markdown_path is not None:
+        outputs[markdown_path] = card_mod.render_markdown(card)
+    if junit is not None:
+        outputs[junit] = card_mod.render_junit(card, fail_on)
+    problems, written = [], {}
+    try:
+        written = report_mod.write(card_mod.to_report(card, env.region, env.account_id), where)
+    except OSError as exc:
+        problems.append(f"scorecard not kept in the report dir: {exc.strerror or exc} ({exc.filename or where})")
+    for path, text in outputs.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        except OSError as exc:
+            problems.append(f"{path} not written: {exc.strerror or exc}")
+    lines = [card_mod.summary(card)]
+    for t in card["targets"]:
+        for o in t["objectives"]:
+            lines.append(f"  {t['target']:<28} {o['id']:<13} {o['status']:<15} {o['reason']}")
+        ages = [f"{kind} {v['age_days']} d" if v["report"] else f"{kind} never" for kind, v in t["newest_passing"].items()]
+        lines.append(f"  {t['target']:<28} newest passing drill: {', '.join(ages) or 'no drill'}")
+    lines += [f"report: {written['json']}"] if written else []
+    emit(card | {"paths": {k: str(v) for k, v in written.items()}}, as_json, "\n".join(lines))
+    for problem in problems:
+        click.echo(f"dbops: error: {problem}", err=True)
+    return card_mod.exit_code(card, fail_on)

@@ -1,0 +1,122 @@
+"""The scorecard of an env: every target judged, and the drift since the newest scorecard kept."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ops.clock import iso, utcnow
+from ops.config import Config
+from ops.history import of_env
+from ops.report import list_reports
+from ops.scorecard.judge import (BREACHED, KIND, MET, NO_FAILOVER, NOT_MEASURED, OBJECTIVES, RESTORE_TIME, STATUSES,
+                                 UNPROVEN, Evidence, age_days, availability, evidence, finite, judge)
+
+
+def newest_passing(reports: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The age of the newest passing drill of each kind the target has reports of."""
+    out: dict[str, Any] = {}
+    for kind in sorted({str(r.get("kind")) for r in reports}):
+        passed = [r for r in reports if r.get("kind") == kind and r.get("status") == "pass"]
+        out[kind] = ({"report": passed[-1]["id"], "age_days": round(age_days(passed[-1].get("started_at"), now), 2)}
+                     if passed else {"report": None, "age_days": NOT_MEASURED, "reason": "no passing drill"})
+    return out
+
+
+def _targets(reports: list[dict[str, Any]], named: tuple[str, ...]) -> list[str]:
+    kinds = {o.kind for o in OBJECTIVES}
+    seen = [t for r in reports if r.get("kind") in kinds for t in str(r.get("target", "")).split(",") if t]
+    return list(dict.fromkeys([*named, *sorted(set(seen))]))
+
+
+def fails_over(target: str) -> bool:
+    """A DynamoDB table has no writer to fail over: its failover objectives do not apply (its RPO does)."""
+    return target.partition(":")[0] not in NO_FAILOVER
+
+
+def build_scorecard(config: Config, env: str, report_dir: Path, targets: tuple[str, ...] = (),
+                    now: datetime | None = None, max_age_days: float | None = None) -> dict[str, Any]:
+    """Every target's objectives judged against the report history of `env`, and the drift since the last
+    scorecard kept in `report_dir`. The targets are those named and those with failover or restore drills;
+    `max_age_days` overrides the env's evidence_max_age_days."""
+    now = now or utcnow()
+    env_cfg = config.env(env)
+    policy = config.for_env(env).with_policy(evidence_max_age_days=max_age_days).policy
+    history = [r for r in list_reports(report_dir) if r.get("kind") != KIND and of_env(r, env_cfg)]
+    rows = []
+    for target in _targets(history, targets):
+        mine = [r for r in history if target in str(r.get("target", "")).split(",")]
+        applies = [o for o in OBJECTIVES if fails_over(target) or o.kind != "failover"]
+        ev = {o.id: evidence(mine, o, now, policy.evidence_max_age_days) for o in (*applies, RESTORE_TIME)}
+        objectives = [judge(o, ev[o.id], float(getattr(policy, o.policy_key))) for o in applies]
+        # a target that never fails over spends none of its budget on failovers
+        own = policy if fails_over(target) else replace(policy, failovers_per_year=0)
+        failovers = ev.get("RTO") or Evidence((), f"{target} does not fail over")
+        budget = availability(own, failovers, ev[RESTORE_TIME.id])
+        if budget is not None:
+            objectives.append(budget)
+        restore = ev[RESTORE_TIME.id]
+        rows.append({"target": target, "objectives": objectives, "newest_passing": newest_passing(mine, now),
+                     "restore_time_p95_s": restore.value("p95") if restore.samples else NOT_MEASURED})
+    counts = {s: sum(o["status"] == s for t in rows for o in t["objectives"]) for s in STATUSES}
+    card: dict[str, Any] = {"schema": "dbops.scorecard/v1", "env": env, "generated_at": iso(now),
+                            "evidence_max_age_days": policy.evidence_max_age_days,
+                            "availability_declared": policy.availability_percent is not None,
+                            "targets": rows, "counts": counts}
+    previous = latest(report_dir, env, before=now)
+    card["drift"] = drift(previous, card) if previous else {"since": None, "changes": [], "said": "no earlier scorecard"}
+    return card
+
+
+def latest(report_dir: Path, env: str, before: datetime) -> dict[str, Any] | None:
+    """The newest scorecard of the env kept in report_dir, started before `before`."""
+    kept = [r for r in list_reports(report_dir, KIND) if r.get("env") == env and str(r.get("started_at", "")) < iso(before)
+            and isinstance((r.get("details") or {}).get(KIND), dict)]
+    return kept[-1]["details"][KIND] | {"report": kept[-1]["id"]} if kept else None
+
+
+def drift(previous: dict[str, Any], card: dict[str, Any]) -> dict[str, Any]:
+    """What changed since the previous scorecard: objective statuses, measurements that moved, targets come and gone."""
+    def index(c: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(t["target"], o["id"]): o for t in c.get("targets", []) for o in t.get("objectives", [])}
+
+    old, new = index(previous), index(card)
+    changes: list[dict[str, Any]] = []
+    for key in sorted(old.keys() | new.keys()):
+        target, oid = key
+        a, b = old.get(key), new.get(key)
+        if a is None or b is None:
+            changes.append({"target": target, "objective": oid, "change": "added" if a is None else "removed",
+                            "status": (b or a)["status"]})  # type: ignore[index]
+            continue
+        if a["status"] != b["status"]:
+            changes.append({"target": target, "objective": oid, "change": "status", "from": a["status"], "to": b["status"]})
+        if a.get("measured") != b.get("measured"):
+            entry = {"target": target, "objective": oid, "change": "measured", "from": a.get("measured"), "to": b.get("measured")}
+            if finite(a.get("measured")) and finite(b.get("measured")):
+                entry["delta"] = round(b["measured"] - a["measured"], 6)
+            changes.append(entry)
+    said = f"{len(changes)} change(s) since {previous.get('generated_at')}" if changes else f"no change since {previous.get('generated_at')}"
+    return {"since": previous.get("report"), "since_generated_at": previous.get("generated_at"), "changes": changes, "said": said}
+
+
+def exit_code(card: dict[str, Any], fail_on: str | None) -> int:
+    """1 when the --fail-on condition holds: any objective breached, or (unproven) any breached or unproven,
+    or no target at all to judge: an empty scorecard proves nothing."""
+    counts = card["counts"]
+    if fail_on == "breached":
+        return int(counts[BREACHED] > 0)
+    if fail_on == "unproven":
+        return int(counts[BREACHED] + counts[UNPROVEN] > 0 or not card["targets"])
+    return 0
+
+
+def summary(card: dict[str, Any]) -> str:
+    c = card["counts"]
+    if not card["targets"]:
+        return (f"scorecard of env {card['env']}: no target has failover or restore drills in the report history, "
+                f"nothing is proven; drift: {card['drift']['said']}")
+    return (f"scorecard of env {card['env']}: {len(card['targets'])} target(s), {c[MET]} met, {c[BREACHED]} breached, "
+            f"{c[UNPROVEN]} unproven; drift: {card['drift']['said']}")

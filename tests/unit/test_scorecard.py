@@ -1,0 +1,311 @@
+"""The resilience scorecard judged over report histories written by ops.report.write, without a lab."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops import config as config_mod
+from ops import report as report_mod
+from ops import scorecard as sc
+from ops.clock import iso, utcnow
+from ops.errors import ConfigError
+from tests.conftest import Cli
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+AURORA = "aurora:orders"
+
+
+def cfg(tmp_path: Path, **policy: Any) -> config_mod.Config:
+    return config_mod.parse({"policy": {"rto_seconds": 60, "rpo_seconds": 300, "max_lost_writes": 0, **policy},
+                             "envs": {"lab": {"endpoint": "embedded"}}}, tmp_path, None, {})
+
+
+def drill(report_dir: Path, kind: str, status: str, days_ago: float, target: str = AURORA, env: str = "lab",
+          not_measured: dict[str, str] | None = None, now: datetime = NOW, **measurements: Any) -> str:
+    started = now - timedelta(days=days_ago)
+    r = report_mod.Report(kind=kind, target=target, env=env, started_at=iso(started), finished_at=iso(started + timedelta(minutes=1)),
+                          status=status, summary=status.upper(), measurements=measurements, not_measured=not_measured or {},
+                          objectives={}, checks=(), events=())
+    return report_mod.write(r, report_dir)["json"].stem
+
+
+def failover(report_dir: Path, downtime: float | None, status: str = "pass", days_ago: float = 1, lost: int = 0, **kw: Any) -> str:
+    if downtime is None:
+        return drill(report_dir, "failover", status, days_ago, not_measured={"client_write_downtime_s": "the watch ended early"},
+                     client_write_downtime_s=None, lost_writes=lost, **kw)
+    return drill(report_dir, "failover", status, days_ago, client_write_downtime_s=downtime, lost_writes=lost, **kw)
+
+
+def objective(card: dict, oid: str, target: str = AURORA) -> dict:
+    row = next(t for t in card["targets"] if t["target"] == target)
+    return next(o for o in row["objectives"] if o["id"] == oid)
+
+
+def build(tmp_path: Path, targets: tuple[str, ...] = (), now: datetime = NOW, **policy: Any) -> dict:
+    return sc.build_scorecard(cfg(tmp_path, **policy), "lab", tmp_path / "reports", targets, now=now)
+
+
+def test_p95_downtime_within_rto_with_a_passing_drill_is_met(tmp_path: Path) -> None:
+    ids = [failover(tmp_path / "reports", d, days_ago=n + 1) for n, d in enumerate((12.5, 30.0, 20.0))]
+    rto = objective(build(tmp_path), "RTO")
+    assert rto["status"] == sc.MET
+    assert rto["measured"] == 30.0 and rto["objective"] == 60.0  # nearest-rank p95 of three: the largest
+    assert sorted(rto["reports"]) == sorted(ids)
+    assert objective(build(tmp_path), "LOST-WRITES")["status"] == sc.MET
+
+
+def test_downtime_over_rto_is_breached_even_when_the_drill_failed(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 90.0, status="fail")
+    rto = objective(build(tmp_path), "RTO")
+    assert (rto["status"], rto["measured"]) == (sc.BREACHED, 90.0)
+    assert "> objective 60" in rto["reason"]
+
+
+def test_lost_writes_breach_on_any_drill_over_the_objective(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 5.0, days_ago=2)
+    failover(tmp_path / "reports", 5.0, status="fail", lost=3)
+    lost = objective(build(tmp_path), "LOST-WRITES")
+    assert (lost["status"], lost["measured"]) == (sc.BREACHED, 3.0)
+
+
+def test_a_named_target_without_drills_is_unproven_not_met(tmp_path: Path) -> None:
+    card = build(tmp_path, targets=("aurora:billing",))
+    for oid in ("RTO", "LOST-WRITES", "RPO"):
+        o = objective(card, oid, "aurora:billing")
+        assert o["status"] == sc.UNPROVEN and o["measured"] == "not measured"
+        assert o["reason"].startswith("no ")
+
+
+def test_a_dynamodb_table_is_held_to_its_rpo_and_restores_not_to_failovers(tmp_path: Path) -> None:
+    drill(tmp_path / "reports", "restore", "pass", 1, target="dynamodb:orders", rpo_s=300.0, restore_duration_s=120.0)
+    card = build(tmp_path, availability_percent=99.99, failovers_per_year=12, restores_per_year=2)
+    row = next(t for t in card["targets"] if t["target"] == "dynamodb:orders")
+    assert [o["id"] for o in row["objectives"]] == ["RPO", "AVAILABILITY"]
+    budget = objective(card, "AVAILABILITY", "dynamodb:orders")
+    assert budget["status"] == sc.MET and budget["spent_minutes_per_year"] == 4.0  # two restores of 2 min, no failover
+    assert budget["one_failover_minutes"] == "not measured"
+    # with no restore a year declared, nothing measured spends its budget: unproven, never met on nothing
+    nothing = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12), "AVAILABILITY", "dynamodb:orders")
+    assert nothing["status"] == sc.UNPROVEN and "nothing measured spends its budget" in nothing["reason"]
+
+
+def test_evidence_older_than_the_max_age_is_unproven(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 10.0, days_ago=40)
+    rto = objective(build(tmp_path), "RTO")
+    assert rto["status"] == sc.UNPROVEN and "40.0 days old" in rto["reason"]
+    # the same report is evidence under a longer max age: the age alone made it unproven
+    assert objective(build(tmp_path, evidence_max_age_days=45), "RTO")["status"] == sc.MET
+
+
+def test_only_failed_drills_within_the_objective_are_unproven(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 10.0, status="fail")
+    rto = objective(build(tmp_path), "RTO")
+    assert rto["status"] == sc.UNPROVEN and "only failed drills" in rto["reason"]
+    failover(tmp_path / "reports", 11.0, status="pass")
+    assert objective(build(tmp_path), "RTO")["status"] == sc.MET
+
+
+@pytest.mark.parametrize("status", ["error", "inconclusive", "aborted"])
+def test_drills_that_did_not_judge_are_not_evidence(tmp_path: Path, status: str) -> None:
+    failover(tmp_path / "reports", 10.0, status=status)
+    rto = objective(build(tmp_path), "RTO")
+    assert rto["status"] == sc.UNPROVEN and status in rto["reason"]
+
+
+def test_a_measurement_marked_not_measured_is_not_evidence(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", None)
+    rto = objective(build(tmp_path), "RTO")
+    assert rto["status"] == sc.UNPROVEN and rto["measured"] == "not measured"
+    assert "not measured by any of 1 failover" in rto["reason"]
+    assert objective(build(tmp_path), "LOST-WRITES")["status"] == sc.MET  # what the same drill did measure counts
+
+
+def test_nan_and_infinite_figures_are_not_evidence_and_huge_ones_breach(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", float("nan"))  # Python's json writes NaN and reads it back
+    failover(tmp_path / "reports", float("inf"), days_ago=2)
+    assert objective(build(tmp_path), "RTO")["status"] == sc.UNPROVEN
+    failover(tmp_path / "reports", 1e300, days_ago=3)
+    rto = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12), "RTO")
+    assert (rto["status"], rto["measured"]) == (sc.BREACHED, 1e300)
+    budget = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12), "AVAILABILITY")
+    assert budget["status"] == sc.BREACHED
+    failover(tmp_path / "reports", 1.7e308, days_ago=4)  # times 12 a year would overflow to infinity
+    budget = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=525_960), "AVAILABILITY")
+    assert budget["status"] == sc.BREACHED and budget["spent_minutes_per_year"] == sc.MINUTES_PER_YEAR
+    assert budget["measured"] == 0.0  # down the whole year, and the card stays valid JSON
+    json.loads(json.dumps(build(tmp_path, availability_percent=99.99, failovers_per_year=525_960), allow_nan=False))
+
+
+def test_a_report_whose_start_cannot_be_read_is_not_fresh_evidence(tmp_path: Path) -> None:
+    path = tmp_path / "reports" / "failover" / f"{failover(tmp_path / 'reports', 10.0)}.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(data | {"started_at": "yesterday"}))
+    rto = objective(build(tmp_path), "RTO")
+    assert rto["status"] == sc.UNPROVEN and "inf days old" in rto["reason"]
+
+
+def test_other_envs_reports_are_not_evidence(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 10.0, env="prod")
+    assert build(tmp_path)["targets"] == []
+
+
+def test_rpo_is_judged_from_restore_drills(tmp_path: Path) -> None:
+    drill(tmp_path / "reports", "restore", "pass", 1, rpo_s=120.0, restore_duration_s=600.0)
+    card = build(tmp_path)
+    assert (objective(card, "RPO")["status"], objective(card, "RPO")["measured"]) == (sc.MET, 120.0)
+    assert card["targets"][0]["restore_time_p95_s"] == 600.0
+    drill(tmp_path / "reports", "restore", "pass", 0.5, rpo_s=400.0, restore_duration_s=500.0)
+    assert objective(build(tmp_path), "RPO")["status"] == sc.BREACHED
+
+
+def test_budget_of_99_99_percent_is_52_6_minutes_a_year() -> None:
+    assert round(sc.budget_minutes(99.99), 1) == 52.6
+    assert round(sc.budget_minutes(99.9), 1) == 526.0
+
+
+def test_twelve_failovers_of_30_s_spend_6_minutes_11_4_percent_of_99_99(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 30.0)
+    budget = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12), "AVAILABILITY")
+    assert budget["status"] == sc.MET
+    assert budget["spent_minutes_per_year"] == 6.0
+    assert round(budget["spent_share_percent"], 1) == 11.4
+    assert round(budget["one_failover_share_percent"], 2) == 0.95  # one failover: 0.5 of 52.6 minutes
+
+
+def test_restores_declared_add_their_measured_time(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 30.0)
+    drill(tmp_path / "reports", "restore", "pass", 1, rpo_s=60.0, restore_duration_s=1200.0)
+    budget = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12, restores_per_year=1), "AVAILABILITY")
+    assert budget["spent_minutes_per_year"] == 26.0  # 6 + one restore of 20 minutes
+    over = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12, restores_per_year=3), "AVAILABILITY")
+    assert over["status"] == sc.BREACHED  # 6 + 60 > 52.6
+
+
+def test_budget_without_a_failover_measurement_is_unproven(tmp_path: Path) -> None:
+    drill(tmp_path / "reports", "restore", "pass", 1, rpo_s=60.0, restore_duration_s=60.0)
+    budget = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12), "AVAILABILITY")
+    assert budget["status"] == sc.UNPROVEN
+    assert budget["spent_minutes_per_year"] == budget["one_failover_share_percent"] == "not measured"
+    assert "failover downtime" in budget["reason"]
+
+
+def test_no_budget_objective_unless_availability_is_declared(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 30.0)
+    card = build(tmp_path)
+    assert [o["id"] for o in card["targets"][0]["objectives"]] == ["RTO", "LOST-WRITES", "RPO"]
+    assert "No availability objective declared" in sc.render_markdown(card)
+
+
+def test_drift_names_status_changes_and_moved_measurements(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    failover(reports, 20.0, days_ago=2)
+    first = build(tmp_path, now=NOW - timedelta(days=1))
+    assert first["drift"]["said"] == "no earlier scorecard"
+    kept = report_mod.write(sc.to_report(first), reports)["json"].stem
+    failover(reports, 95.0, days_ago=0.5)
+    second = build(tmp_path)
+    assert second["drift"]["since"] == kept
+    changes = {(c["objective"], c["change"]): c for c in second["drift"]["changes"]}
+    assert (changes[("RTO", "status")]["from"], changes[("RTO", "status")]["to"]) == (sc.MET, sc.BREACHED)
+    assert changes[("RTO", "measured")]["delta"] == 75.0
+    assert ("LOST-WRITES", "status") not in changes  # unchanged objectives are not drift
+    # with nothing new, the next scorecard has no drift from the one before it
+    report_mod.write(sc.to_report(second), reports)
+    assert build(tmp_path, now=NOW + timedelta(hours=1))["drift"]["changes"] == []
+
+
+def test_kept_scorecard_is_a_report_with_one_objective_check_per_target_objective(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 90.0)
+    r = sc.to_report(build(tmp_path))
+    assert r.status == "fail" and len(r.checks) == 3
+    assert r.measurements[f"{AURORA}.RTO"] == 90.0 and r.measurements[f"{AURORA}.RPO"] is None
+    assert "no restore drill" in r.not_measured[f"{AURORA}.RPO"]
+    assert "None" not in report_mod.render_markdown(r)
+
+
+def junit(card: dict, fail_on: str | None) -> ET.Element:
+    return ET.fromstring(sc.render_junit(card, fail_on))
+
+
+def test_junit_breached_fails_and_unproven_fails_only_under_fail_on_unproven(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 90.0)
+    card = build(tmp_path)
+    plain = junit(card, None)
+    assert (plain.get("tests"), plain.get("failures"), plain.get("skipped")) == ("3", "1", "1")
+    rto = plain.find("testcase[@name='RTO']")
+    assert rto is not None and rto.find("failure") is not None
+    rpo = plain.find("testcase[@name='RPO']")
+    assert rpo is not None and rpo.find("skipped").get("message").startswith("Unproven: ")  # type: ignore[union-attr]
+    strict = junit(card, "unproven")
+    assert (strict.get("failures"), strict.get("skipped")) == ("2", "0")
+
+
+def test_exit_codes_of_fail_on(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 30.0)
+    card = build(tmp_path)  # RTO and lost writes met, RPO unproven
+    assert [sc.exit_code(card, f) for f in (None, "breached", "unproven")] == [0, 0, 1]
+    failover(tmp_path / "reports", 90.0)
+    breached = build(tmp_path)
+    assert [sc.exit_code(breached, f) for f in (None, "breached", "unproven")] == [0, 1, 1]
+    empty = sc.build_scorecard(cfg(tmp_path), "lab", tmp_path / "none", now=NOW)
+    assert [sc.exit_code(empty, f) for f in (None, "breached", "unproven")] == [0, 0, 1]  # nothing proven
+    assert junit(empty, None).find("testcase[@name='targets']/skipped") is not None
+    assert junit(empty, "unproven").get("failures") == "1"
+
+
+@pytest.mark.parametrize("key,value", [("availability_percent", 100), ("availability_percent", 0), ("availability_percent", "99.9"),
+                                       ("failovers_per_year", -1), ("failovers_per_year", 1.5), ("failovers_per_year", 10**9),
+                                       ("restores_per_year", True), ("evidence_max_age_days", 0)])
+def test_availability_config_is_validated(tmp_path: Path, key: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=f"'policy.{key}' must be"):
+        cfg(tmp_path, **{key: value})
+
+
+def test_env_policy_overrides_the_availability_objective(tmp_path: Path) -> None:
+    c = config_mod.parse({"policy": {"availability_percent": 99.9}, "envs": {"lab": {"endpoint": "embedded", "policy": {
+        "availability_percent": 99.99, "failovers_per_year": 4}}}}, tmp_path, None, {})
+    p = c.for_env("lab").policy
+    assert (p.availability_percent, p.failovers_per_year, p.restores_per_year) == (99.99, 4, 0)
+
+
+def reports_of(cli: Cli) -> Path:
+    return cli.config.report_dir
+
+
+def test_cli_fail_on_breached_exits_1_and_keeps_the_scorecard(cli_at: Cli) -> None:
+    failover(reports_of(cli_at), 90.0, days_ago=0.01, now=utcnow())  # the command judges at the real time
+    result = cli_at("scorecard", "--json", "--fail-on", "breached")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["counts"][sc.BREACHED] == 1
+    kept = json.loads(Path(data["paths"]["json"]).read_text())
+    assert kept["kind"] == "scorecard" and kept["status"] == "fail"
+    assert cli_at("scorecard", "--fail-on", "breached", "--max-age-days", "0.001").exit_code == 0  # 14 min old: too old
+
+
+def test_cli_writes_markdown_junit_and_out_dir(cli_at: Cli) -> None:
+    failover(reports_of(cli_at), 10.0, days_ago=0.01, now=utcnow())
+    out = cli_at.config_path.parent / "out"
+    md = cli_at.config_path.parent / "card.md"
+    result = cli_at("scorecard", "--out", str(out), "--markdown", str(md), "--fail-on", "unproven")
+    assert result.exit_code == 1, result.output  # RPO has no restore drill
+    assert "PolicyMet" in md.read_text() and "not measured" in md.read_text()
+    assert json.loads((out / "scorecard.json").read_text())["env"] == "lab"
+    assert ET.fromstring((out / "scorecard.xml").read_text()).get("failures") == "1"
+    assert "RTO" in result.stdout and "Unproven" in result.stdout
+    assert "newest passing drill: failover 0.01 d" in result.stdout and "None" not in result.stdout
+
+
+@pytest.mark.parametrize("args,said", [(["--fail-on", "sometimes"], "--fail-on"), (["--target", "nokind"], "KIND:NAME"),
+                                       (["--max-age-days", "nan"], "not a finite number"), (["--env", "nope"], "unknown env")])
+def test_cli_bad_input_is_one_line_exit_2_and_keeps_nothing(cli_at: Cli, args: list[str], said: str) -> None:
+    result = cli_at("scorecard", *args)
+    assert result.exit_code == 2
+    assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (reports_of(cli_at) / "scorecard").exists()
