@@ -337,6 +337,11 @@ def render(data: dict[str, Any]) -> str:
         plot=plot, no_plot=no_plot, table=None, measurements=rows, checks=checks, events=events, events_hidden=hidden)
 
 
+# The measurement a trend of each kind plots when none is named.
+TREND_DEFAULTS = {"failover": "client_write_downtime_s", "restore": "restore_duration_s", "cost": "projected_usd",
+                  "backup-restore": "restore_duration_s"}
+
+
 def trend_points(reports: Iterable[dict[str, Any]], measurement: str) -> list[dict[str, Any]]:
     """One point per report, oldest first: when it started, its verdict, the measurement (None: not measured,
     with the report's reason) and the objective it was judged against."""

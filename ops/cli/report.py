@@ -11,10 +11,6 @@ from ops.cli.options import NonEmpty, json_option, report_dir_option
 from ops.errors import UsageError
 
 # What `report trend` plots when --measurement is not given: the figure each kind exists to measure.
-TREND_DEFAULTS = {"failover": "client_write_downtime_s", "restore": "restore_duration_s", "cost": "projected_usd",
-                  "backup-restore": "restore_duration_s"}
-
-
 def _dir(report_dir: Path | None) -> Path:
     return report_dir or app().config.report_dir
 
@@ -76,7 +72,7 @@ def trend(report_dir: Path | None, kind: str | None, target: str | None, measure
           as_json: bool) -> None:
     """One measurement across the report history: a table here, a plot in --out's HTML page."""
     from ops.report import list_reports, write_exclusive
-    from ops.report_html import render_trend, trend_points, trend_text
+    from ops.report_html import TREND_DEFAULTS, render_trend, trend_points, trend_text
 
     measurement = measurement or TREND_DEFAULTS.get(kind or "")
     if measurement is None:

@@ -18,12 +18,14 @@ from ops.mcp import audit
 from ops.mcp.messages import tool_errors_in_one_line
 from ops.mcp.settings import McpSettings
 
-TOOL_MODULES = ("ops.mcp.evidence", "ops.mcp.cost_tools", "ops.mcp.drill_tools", "ops.mcp.prompts")
-# Registered when present: read-only SQL, explain and lake tools; the scorecard and report trend tools.
-OPTIONAL_MODULES = ("ops.mcp.sql_tools", "ops.mcp.scorecard_tools", "ops.mcp.trend_tools")
+TOOL_MODULES = ("ops.mcp.evidence", "ops.mcp.scorecard_tools", "ops.mcp.cost_tools", "ops.mcp.drill_tools",
+                "ops.mcp.prompts")
+# Registered when present: read-only SQL, explain and lake tools.
+OPTIONAL_MODULES = ("ops.mcp.sql_tools",)
 
 INSTRUCTIONS = """dbops: the database estate of env '{env}' ({mode}).
-Read-only tools: estate, status, runbook_list/runbook_show, report_list/report_show, cost_check.
+Read-only tools: estate, status, runbook_list/runbook_show, report_list/report_show, scorecard, report_trend,
+cost_check.
 drill and janitor run only on what the server was started to allow ({allowed}).
 A figure a report does not give is 'not measured': never estimate one."""
 

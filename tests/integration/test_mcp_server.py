@@ -22,10 +22,12 @@ from ops.lab.process import free_port
 from ops.mcp import audit
 from ops.mcp.server import build, stdio_caller
 from ops.mcp.settings import McpSettings
+from ops.scorecard import build_scorecard
 from ops.proc import port_open
 from tests.conftest import REPO, Cli
 
-TOOLS = {"estate", "status", "runbook_list", "runbook_show", "report_list", "report_show", "cost_check", "drill", "janitor"}
+TOOLS = {"estate", "status", "runbook_list", "runbook_show", "report_list", "report_show", "cost_check", "drill", "janitor",
+         "scorecard", "report_trend"}
 CALL_TIMEOUT_S = 120
 
 
@@ -48,6 +50,7 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
     params = StdioServerParameters(command=sys.executable, args=["-m", "ops", "mcp", "--allow-drills", "localpg:lab-pg,janitor:lab"],
                                    env=environ(lab), cwd=str(REPO))
     before = len(audit_lines(lab))
+    kept_scorecards = sorted((lab.config.report_dir / "scorecard").glob("*.json"))
     calls: list[str] = []
 
     async def session() -> dict[str, Any]:
@@ -71,6 +74,9 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
                 out["janitor"] = await tool("janitor", dry_run=True, timeout_s=120)
                 out["listed"] = await tool("report_list", kind="latency")
                 out["shown"] = await tool("report_show", report_id=report_id)
+                out["card"] = await tool("scorecard", targets=["localpg:lab-pg"])
+                out["trend"] = await tool("report_trend", kind="latency", measurement="p95_ms")
+                out["no_trend"] = await tool("report_trend", kind="latency")
                 out["resource"] = await client.read_resource(f"report://{report_id}")
                 out["runbook_resource"] = await client.read_resource("runbook://aurora-failover")
                 out["triage"] = await client.get_prompt("triage", {"target": "localpg:lab-pg"})
@@ -98,6 +104,15 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
     assert out["janitor"].structured_content["exit_code"] in (0, 1, 4) and out["janitor"].structured_content["result"]
     assert drill["report_id"] in [r["id"] for r in out["listed"].structured_content["reports"]]
     assert json.loads(text(out["shown"]))["status"] == written["status"]
+    card = out["card"].structured_content  # the card `build_scorecard` makes of the same history, and nothing kept
+    own = build_scorecard(lab.config, "lab", lab.config.report_dir, ("localpg:lab-pg",))
+    judged = lambda c: {(t["target"], o["id"]): (o["status"], str(o.get("measured"))) for t in c["targets"] for o in t["objectives"]}  # noqa: E731
+    assert judged(card) == judged(own)
+    assert {o["id"] for t in card["targets"] for o in t["objectives"]} >= {"RTO", "RPO", "LOST-WRITES"}
+    assert kept_scorecards == sorted((lab.config.report_dir / "scorecard").glob("*.json"))
+    points = out["trend"].structured_content["points"]
+    assert points[-1]["id"] == drill["report_id"] and points[-1]["value"] == written["measurements"]["p95_ms"]
+    assert out["no_trend"].is_error and text(out["no_trend"]).startswith("measurement is needed for kind 'latency'")
     assert json.loads(out["resource"].contents[0].text)["started_at"] == written["started_at"]
     assert "localpg:lab-pg" in out["runbook_resource"].contents[0].text
     assert "localpg:lab-pg" in out["triage"].messages[0].content.text
