@@ -1,0 +1,1 @@
+"""dbops mcp: the estate, its evidence and read-only database access over the Model Context Protocol."""
