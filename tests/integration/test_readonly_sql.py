@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Iterator
 
 import psycopg
@@ -153,3 +154,79 @@ def test_explain_takes_a_select_only(probe: str) -> None:
         explain(probe, f"EXPLAIN ANALYZE SELECT * FROM {SCHEMA}.items", "the lab's writer")
     with pytest.raises(Exception, match="explain takes a SELECT"):
         explain(probe, "SHOW work_mem", "the lab's writer")
+
+
+# --- the same, as MCP tools on a server of the test's own (the SDK's client, in memory) -----------------------
+
+
+@pytest.fixture
+def mcp_server(lab: Cli, probe: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> object:
+    """The tools on the session's lab; reports go to a directory of the test's own, not the lab's shared one."""
+    from mcp.server.mcpserver import MCPServer
+
+    from ops.mcp import sql_tools
+    from ops.mcp.settings import McpSettings
+
+    monkeypatch.setenv("DBOPS_LAB_DIR", str(lab.lab_dir))
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    srv = MCPServer("dbops-test")
+    sql_tools.register(srv, McpSettings(lab.config_path, "lab", False, tmp_path / "reports", sql_row_limit=5,
+                                        sql_statement_timeout_ms=200))
+    return srv
+
+
+def call(srv: object, name: str, arguments: dict) -> object:
+    import asyncio
+
+    from mcp import Client
+
+    async def go() -> object:
+        async with Client(srv) as client:
+            return await client.call_tool(name, arguments)
+
+    return asyncio.run(go())
+
+
+def test_mcp_sql_query_reads_the_reader_unless_the_writer_is_asked(mcp_server: object) -> None:
+    on_reader = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "sql": "SELECT pg_is_in_recovery() AS r"})
+    on_writer = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "sql": "SELECT pg_is_in_recovery() AS r", "writer": True})
+    assert not on_reader.is_error and on_reader.structured_content["rows"] == [[True]]
+    assert "reader" in on_reader.structured_content["endpoint"]
+    assert not on_writer.is_error and on_writer.structured_content["rows"] == [[False]]
+
+
+def test_mcp_sql_query_keeps_the_servers_row_limit_and_timeout(mcp_server: object) -> None:
+    cut = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "sql": "SELECT g FROM generate_series(1, 9) g", "writer": True})
+    assert cut.structured_content["rows"] == [[1], [2], [3], [4], [5]] and cut.structured_content["truncated"]
+    slow = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "writer": True,
+                                          "sql": "SELECT count(*) FROM generate_series(1, 4000) a CROSS JOIN generate_series(1, 4000) b"})
+    assert slow.is_error and "stopped by its statement timeout of 200 ms" in slow.content[0].text
+
+
+def test_mcp_write_behind_a_function_is_stopped_and_changes_nothing(mcp_server: object, probe: str) -> None:
+    before = state(probe)
+    got = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "sql": f"SELECT {SCHEMA}.sneaky_write()", "writer": True})
+    assert got.is_error and "READ ONLY transaction refused a write" in got.content[0].text
+    assert state(probe) == before
+
+
+def test_mcp_sql_explain_advises_an_index(mcp_server: object) -> None:
+    got = call(mcp_server, "sql_explain", {"target": "localpg:lab-pg", "writer": True,
+                                           "sql": f"SELECT * FROM {SCHEMA}.items WHERE customer = 7"})
+    assert not got.is_error, got.content
+    (advice,) = got.structured_content["advice"]
+    assert advice["index"] == f"CREATE INDEX CONCURRENTLY ON {SCHEMA}.items (customer)" and 0 < advice["gain"] <= 1
+
+
+def test_mcp_query_audit_writes_its_report_as_the_command_does(mcp_server: object, tmp_path: Path) -> None:
+    got = call(mcp_server, "query_audit", {"target": "localpg:lab-pg", "top": 3})
+    assert not got.is_error, got.content
+    report = got.structured_content
+    assert report["kind"] == "query-audit" and report["status"] in ("pass", "fail", "inconclusive", "error")
+    path = Path(report["paths"]["json"])
+    written = json.loads(path.read_text())
+    assert path.parent == tmp_path / "reports" / "query-audit" and written["started_at"] == report["started_at"]
+    checks = {c["id"]: c["status"] for c in written["checks"]}
+    assert {"QUERY-STATS-WINDOW", "QUERY-INDEX-UTILIZATION", "QUERY-MISSING-INDEXES"} <= set(checks)
+    if checks["QUERY-STATS-WINDOW"] == "unknown":  # the lab's statistics are minutes old: never a pass
+        assert report["status"] == "inconclusive"
