@@ -46,7 +46,7 @@ def run_lake_query(cfg: Any, env: Any, pipeline_name: str, sql: str, engine: str
     if engine not in ("athena", "duckdb"):
         raise UsageError(f"engine must be athena or duckdb, not '{engine}'")
     p = pipeline(cfg.pipelines, pipeline_name, cfg.source)
-    read_only(sql, {t.name for t in p.tables})
+    used = read_only(sql, {t.name for t in p.tables})
     aws = Aws.for_env(cfg, env)
     if engine == "athena":
         from ops.etl.athena import run_query, to_athena
@@ -63,7 +63,7 @@ def run_lake_query(cfg: Any, env: Any, pipeline_name: str, sql: str, engine: str
     try:
         s3 = aws.client("s3")
         found = {}
-        for spec in p.tables:
+        for spec in (t for t in p.tables if t.name in used):  # only the tables the query reads are downloaded
             manifest = lake.latest(s3, lake.Place(p.destination.bucket, p.destination.prefix, spec.name))
             if manifest is not None and manifest["files"]:
                 found[spec.name] = lake.download(s3, p.destination.bucket, manifest, work)
@@ -71,13 +71,13 @@ def run_lake_query(cfg: Any, env: Any, pipeline_name: str, sql: str, engine: str
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if result.scanned_bytes > max_bytes:
-        raise UsageError(f"the query scanned {result.scanned_bytes} bytes, more than --max-bytes {max_bytes}")
+        raise UsageError(f"the query scanned {result.scanned_bytes} bytes, more than the {max_bytes} allowed")
     return result
 
 
-def read_only(sql: str, names: set[str]) -> None:
+def read_only(sql: str, names: set[str]) -> set[str]:
     """One SELECT (or WITH ... SELECT, or a set operation of them) over the pipeline's tables: nothing that
-    writes, no file or table function, no other table."""
+    writes, no file or table function, no other table. Returns the pipeline's tables it reads."""
     import sqlglot
     from sqlglot import exp
 
@@ -92,11 +92,15 @@ def read_only(sql: str, names: set[str]) -> None:
     writes = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Copy, exp.Merge, exp.Alter)
     if any(tree.find_all(*writes)):
         raise UsageError("etl query reads only: the query writes")
-    named = names | {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    used: set[str] = set()
     for t in tree.find_all(exp.Table):
-        if not isinstance(t.this, exp.Identifier) or t.name not in named:
+        if not isinstance(t.this, exp.Identifier) or t.name not in names | ctes:
             raise UsageError(f"etl query reads the pipeline's tables only ({', '.join(sorted(names))}), not {t.sql('duckdb')}")
+        if t.name in names:  # a CTE of a table's own name may read the table: downloaded all the same
+            used.add(t.name)
     for f in tree.find_all(exp.Func):
         name = (f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
         if name.startswith(("read_", "readcsv", "readparquet", "readjson", "glob", "sniff", "parquet_", "query")):
             raise UsageError(f"etl query reads the pipeline's tables only: no file or table functions ({name})")
+    return used

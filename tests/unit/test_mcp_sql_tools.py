@@ -122,3 +122,13 @@ def test_lake_tables_lists_the_declared_pipelines(tmp_path: Path) -> None:
 ])
 def test_lake_query_reads_the_pipelines_tables_only(tmp_path: Path, sql: str, reason: str) -> None:
     assert reason in error_text(call(server(tmp_path, PIPELINE), "lake_query", {"pipeline": "orders", "sql": sql}))
+
+
+def test_lake_query_downloads_only_the_tables_it_reads() -> None:
+    from ops.etl.lakeread import read_only
+
+    names = {"orders", "customers", "events"}
+    assert read_only("SELECT count(*) FROM orders", names) == {"orders"}
+    assert read_only("WITH c AS (SELECT id FROM customers) SELECT * FROM orders JOIN c ON c.id = orders.customer_id", names) \
+        == {"orders", "customers"}
+    assert read_only("SELECT 1", names) == set()
