@@ -2,8 +2,8 @@
 
 A statement passes ops.query.guard first, then runs in a session that cannot write: the transaction
 is BEGIN READ ONLY (and default_transaction_read_only is on), with SET LOCAL statement_timeout,
-and it is rolled back, never committed. psycopg sends it with the extended query protocol, which
-takes one statement only. At most row_limit rows are fetched (row_limit + 1 are asked for, so a
+and it is rolled back, never committed. It is sent by the extended query protocol, which takes one
+statement only: a second line behind the guard's own count. At most row_limit rows are fetched (row_limit + 1 are asked for, so a
 result that had more says it was truncated). Values come back JSON-safe.
 
 The explain runs EXPLAIN (FORMAT JSON), never ANALYZE, and tries hypothetical indexes (hypopg) for
@@ -126,13 +126,21 @@ def _failure(exc: BaseException, timeout_ms: int, label: str) -> CannotRun:
     return CannotRun(f"the statement failed: {message(str(exc))}")
 
 
+def _one_statement(conn: Any, sql: str) -> Any:
+    """Execute sql with the extended query protocol, which takes one statement only. psycopg sends a statement
+    without parameters by the simple protocol, which runs any number; in pipeline mode it never does."""
+    with conn.pipeline():
+        cur = conn.execute(sql)
+    return cur
+
+
 def run_read_only(dsn: str, sql: str, label: str, row_limit: int = 500, timeout_ms: int = 5000) -> Rows:
     """Run one guarded statement in a READ ONLY transaction, rolled back; at most row_limit rows."""
     _check_limits(row_limit, timeout_ms)
     kind = guard_mod.guard(sql)
     with _Session(dsn, label, timeout_ms) as conn:
         started = time.monotonic()
-        cur = conn.execute(sql)
+        cur = _one_statement(conn, sql)
         fetched = cur.fetchmany(row_limit + 1) if cur.description else []
         elapsed = int((time.monotonic() - started) * 1000)
         names = tuple(d.name for d in cur.description or ())
@@ -180,7 +188,7 @@ def explain(dsn: str, sql: str, label: str, timeout_ms: int = 5000) -> Explained
         raise UsageError(f"explain takes a SELECT (it adds EXPLAIN itself), not {kind}")
     body = sql.strip().rstrip(";")
     with _Session(dsn, label, timeout_ms) as conn:
-        doc = conn.execute(f"EXPLAIN (FORMAT JSON) {body}").fetchone()[0]
+        doc = _one_statement(conn, f"EXPLAIN (FORMAT JSON) {body}").fetchone()[0]
         root = (doc if isinstance(doc, list) else json.loads(doc))[0]
         hypopg = _hypopg_missing(conn)
         advice = tuple(_advise(conn, body, hypopg))

@@ -83,6 +83,22 @@ def test_write_the_parser_cannot_see_is_stopped_by_read_only(probe: str) -> None
         conn.rollback()
 
 
+def test_the_session_is_read_only_with_the_timeout_asked(probe: str) -> None:
+    assert run_read_only(probe, "SHOW transaction_read_only", "the lab's writer").rows == (("on",),)
+    assert run_read_only(probe, "SHOW statement_timeout", "the lab's writer", timeout_ms=1234).rows == (("1234ms",),)
+
+
+def test_the_server_takes_one_statement_even_past_the_guard(probe: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were the guard fooled into counting one statement, the prepared statement's protocol still runs one."""
+    from ops.query import guard as guard_mod
+
+    monkeypatch.setattr(guard_mod, "guard", lambda sql: "SELECT")
+    before = state(probe)
+    with pytest.raises(CannotRun, match="cannot insert multiple commands into a prepared statement"):
+        run_read_only(probe, f"SELECT 1; SELECT {SCHEMA}.sneaky_write()", "the lab's writer")
+    assert state(probe) == before
+
+
 def test_statement_timeout_stops_a_slow_select(probe: str) -> None:
     slow = "SELECT count(*) FROM generate_series(1, 4000) a CROSS JOIN generate_series(1, 4000) b"
     began = time.monotonic()
