@@ -3,8 +3,9 @@
 A statement passes ops.query.guard first, then runs in a session that cannot write: the transaction
 is BEGIN READ ONLY (and default_transaction_read_only is on), with SET LOCAL statement_timeout,
 and it is rolled back, never committed. It is sent by the extended query protocol, which takes one
-statement only: a second line behind the guard's own count. At most row_limit rows are fetched (row_limit + 1 are asked for, so a
-result that had more says it was truncated). Values come back JSON-safe.
+statement only: a second line behind the guard's own count. A SELECT is read through a server-side
+cursor, so at most row_limit + 1 rows ever reach this process (the one more says the result was
+truncated) and the server stops producing rows there. Values come back JSON-safe.
 
 The explain runs EXPLAIN (FORMAT JSON), never ANALYZE, and tries hypothetical indexes (hypopg) for
 each sequential scan with the audit's own code (ops.query.plans). hypopg_create_index writes only
@@ -140,10 +141,17 @@ def run_read_only(dsn: str, sql: str, label: str, row_limit: int = 500, timeout_
     kind = guard_mod.guard(sql)
     with _Session(dsn, label, timeout_ms) as conn:
         started = time.monotonic()
-        cur = _one_statement(conn, sql)
-        fetched = cur.fetchmany(row_limit + 1) if cur.description else []
+        if kind == "SELECT":
+            # A server-side cursor: the server sends row_limit + 1 rows, never the whole result into this process.
+            with conn.cursor(name="dbops_read_only") as cur:
+                cur.execute(sql)
+                fetched = cur.fetchmany(row_limit + 1)
+                names = tuple(d.name for d in cur.description or ())
+        else:
+            cur = _one_statement(conn, sql)
+            fetched = cur.fetchmany(row_limit + 1) if cur.description else []
+            names = tuple(d.name for d in cur.description or ())
         elapsed = int((time.monotonic() - started) * 1000)
-        names = tuple(d.name for d in cur.description or ())
     rows = tuple(tuple(json_safe(v) for v in r) for r in fetched[:row_limit])
     return Rows(kind, names, rows, len(fetched) > row_limit, row_limit, elapsed)
 

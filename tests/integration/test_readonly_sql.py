@@ -119,6 +119,13 @@ def test_row_limit_truncates_and_says_so(probe: str) -> None:
     assert len(whole.rows) == 50 and not whole.truncated
 
 
+def test_a_huge_result_stops_at_the_row_limit_on_the_server(probe: str) -> None:
+    """400 million rows: read whole, they would run into the timeout; through the cursor, 6 rows are made and sent."""
+    got = run_read_only(probe, f"SELECT a.id, b.id FROM {SCHEMA}.items a CROSS JOIN {SCHEMA}.items b", "the lab's writer",
+                        row_limit=5, timeout_ms=3000)
+    assert len(got.rows) == 5 and got.truncated and got.elapsed_ms < 1000, got.elapsed_ms
+
+
 def test_values_come_back_json_safe(probe: str) -> None:
     got = run_read_only(probe, "SELECT 1.10::numeric AS n, '2026-01-02 03:04:05+00'::timestamptz AS ts, '\\x0102'::bytea AS b, "
                                "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, interval '90 minutes' AS i, "
