@@ -130,72 +130,13 @@ def check(pipeline_name: str, report_dir: Path | None, env_name: str | None, as_
 def query(pipeline_name: str, sql: str, engine: str, max_bytes: int, timeout_s: int, env_name: str | None, as_json: bool) -> None:
     """Run one read-only SQL query (DuckDB's dialect; transpiled for Athena) over PIPELINE's published tables.
     Tables are named as the pipeline names them; on Athena they are the Glue database's."""
-    import shutil
-    import tempfile
-
-    from ops.aws import Aws
-    from ops.errors import UsageError
+    from ops.etl.lakeread import run_lake_query
 
     cfg = app().config.for_env(env_name)
-    env = cfg.env(env_name)
-    pipeline = _pipeline(pipeline_name)
-    _read_only(sql, {t.name for t in pipeline.tables})
-    aws = Aws.for_env(cfg, env)
-    if engine == "athena":
-        from ops.etl.athena import run_query, to_athena
-
-        if not pipeline.destination.workgroup:
-            raise UsageError(f"pipeline {pipeline.name} names no Athena workgroup (destination.workgroup)")
-        result = run_query(aws.client("athena"), to_athena(sql), pipeline.destination.database, pipeline.destination.workgroup,
-                           None, timeout_s, max_bytes)
-    else:
-        from ops.etl import lake
-        from ops.etl.lakequery import query_local
-
-        work = Path(tempfile.mkdtemp(prefix="dbops-etl-query-"))
-        try:
-            s3 = aws.client("s3")
-            tables = {}
-            for spec in pipeline.tables:
-                manifest = lake.latest(s3, lake.Place(pipeline.destination.bucket, pipeline.destination.prefix, spec.name))
-                if manifest is not None and manifest["files"]:
-                    tables[spec.name] = lake.download(s3, pipeline.destination.bucket, manifest, work)
-            result = query_local(sql, tables, timeout_s)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        if result.scanned_bytes > max_bytes:
-            raise UsageError(f"the query scanned {result.scanned_bytes} bytes, more than --max-bytes {max_bytes}")
+    result = run_lake_query(cfg, cfg.env(env_name), pipeline_name, sql, engine, max_bytes, timeout_s)
     rows = [dict(zip(result.columns, r)) for r in result.rows]
     lines = ["\t".join(result.columns), *("\t".join("" if v is None else str(v) for v in r) for r in result.rows),
              f"({len(result.rows)} row(s), {result.scanned_bytes} bytes scanned, {result.elapsed_ms} ms on {engine})"]
     emit({"columns": list(result.columns), "rows": rows, "scanned_bytes": result.scanned_bytes, "elapsed_ms": result.elapsed_ms,
           "engine": engine}, as_json, "\n".join(lines))
 
-
-def _read_only(sql: str, tables: set[str]) -> None:
-    """One SELECT (or WITH ... SELECT, or a set operation of them) over the pipeline's tables: nothing that
-    writes, no file or table function, no other table."""
-    import sqlglot
-    from sqlglot import exp
-
-    from ops.errors import UsageError
-
-    try:
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise UsageError(f"the query does not parse: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1 or not isinstance(statements[0], (exp.Select, exp.SetOperation)):
-        kind = type(statements[0]).__name__ if len(statements) == 1 else f"{len(statements)} statements"
-        raise UsageError(f"etl query runs one SELECT only, not {kind}")
-    tree = statements[0]
-    writes = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Copy, exp.Merge, exp.Alter)
-    if any(tree.find_all(*writes)):
-        raise UsageError("etl query reads only: the query writes")
-    named = tables | {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    for t in tree.find_all(exp.Table):
-        if not isinstance(t.this, exp.Identifier) or t.name not in named:
-            raise UsageError(f"etl query reads the pipeline's tables only ({', '.join(sorted(tables))}), not {t.sql('duckdb')}")
-    for f in tree.find_all(exp.Func):
-        name = (f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
-        if name.startswith(("read_", "readcsv", "readparquet", "readjson", "glob", "sniff", "parquet_", "query")):
-            raise UsageError(f"etl query reads the pipeline's tables only: no file or table functions ({name})")

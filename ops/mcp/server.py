@@ -7,7 +7,6 @@ middleware, which writes one line per call to REPORT_DIR/mcp-audit.jsonl.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 from typing import Any, Callable
 
@@ -18,20 +17,14 @@ from ops.mcp import audit
 from ops.mcp.messages import tool_errors_in_one_line
 from ops.mcp.settings import McpSettings
 
-TOOL_MODULES = ("ops.mcp.evidence", "ops.mcp.scorecard_tools", "ops.mcp.cost_tools", "ops.mcp.drill_tools",
-                "ops.mcp.prompts")
-# Registered when present: read-only SQL, explain and lake tools.
-OPTIONAL_MODULES = ("ops.mcp.sql_tools",)
+TOOL_MODULES = ("ops.mcp.evidence", "ops.mcp.scorecard_tools", "ops.mcp.sql_tools", "ops.mcp.cost_tools",
+                "ops.mcp.drill_tools", "ops.mcp.prompts")
 
 INSTRUCTIONS = """dbops: the database estate of env '{env}' ({mode}).
 Read-only tools: estate, status, runbook_list/runbook_show, report_list/report_show, scorecard, report_trend,
-cost_check.
+cost_check, sql_query/sql_explain (one SELECT, EXPLAIN or SHOW, on the reader), query_audit, lake_tables/lake_query.
 drill and janitor run only on what the server was started to allow ({allowed}).
 A figure a report does not give is 'not measured': never estimate one."""
-
-
-def modules() -> tuple[str, ...]:
-    return TOOL_MODULES + tuple(m for m in OPTIONAL_MODULES if importlib.util.find_spec(m) is not None)
 
 
 def build(settings: McpSettings, caller: Callable[[Any], str]) -> MCPServer:
@@ -47,7 +40,7 @@ def build(settings: McpSettings, caller: Callable[[Any], str]) -> MCPServer:
                           "the server does not start without it") from None
     server.middleware.append(audit.middleware(log, caller))  # outermost: it logs the line the client gets
     server.middleware.append(tool_errors_in_one_line)
-    for name in modules():
+    for name in TOOL_MODULES:
         importlib.import_module(name).register(server, settings)
     return server
 

@@ -101,17 +101,19 @@ class Snapshot:
 
 
 @contextmanager
-def read_only_session(dsn: str, application_name: str = "dbops-query-audit") -> Iterator[Any]:
+def read_only_session(dsn: str, application_name: str = "dbops-query-audit", statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+                      connect_timeout_s: int | None = None) -> Iterator[Any]:
     """A connection in a READ ONLY transaction with statement and lock timeouts; rolled back at the end."""
     import psycopg
 
     from ops.query.endpoints import for_read_only
 
+    extra = {} if connect_timeout_s is None else {"connect_timeout": connect_timeout_s}
     conn = psycopg.connect(for_read_only(dsn), autocommit=False, options=SESSION_OPTIONS, application_name=application_name,
-                           prepare_threshold=None)
+                           prepare_threshold=None, **extra)
     try:
         conn.read_only = True
-        conn.execute(f"/* {AUDIT_TAG} */ SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        conn.execute(f"/* {AUDIT_TAG} */ SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
         yield conn
     finally:
         try:

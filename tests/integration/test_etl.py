@@ -634,7 +634,27 @@ def test_a_query_over_the_lake_answers_the_same_on_athena_and_duckdb(seeded_lab:
     assert refused.exit_code != 0 and refused.stdout == "", refused.output
 
 
-def test_a_month_grain_publishes_a_partition_per_month_that_a_query_prunes_to(seeded_lab: Cli) -> None:
+def mcp_lake_query(cli: Cli, tmp_path: Path, sql_text: str, max_bytes: int) -> Any:
+    import asyncio
+
+    from mcp import Client
+    from mcp.server.mcpserver import MCPServer
+
+    from ops.mcp import sql_tools
+    from ops.mcp.settings import McpSettings
+
+    server = MCPServer("dbops-test")
+    sql_tools.register(server, McpSettings(cli.config_path, "lab", False, tmp_path, lake_max_bytes=max_bytes))
+
+    async def go() -> Any:
+        async with Client(server) as client:
+            return await client.call_tool("lake_query", {"pipeline": "seeded", "sql": sql_text})
+
+    return asyncio.run(go())
+
+
+def test_a_month_grain_publishes_a_partition_per_month_that_a_query_prunes_to(seeded_lab: Cli, monkeypatch: pytest.MonkeyPatch,
+                                                                              tmp_path: Path) -> None:
     code, report = run(seeded_lab, "seeded")
     assert code == 0, report["summary"]
     place = lake.Place(BUCKET, "lake/seeded", "seeded_orders_by_month")
@@ -655,6 +675,14 @@ def test_a_month_grain_publishes_a_partition_per_month_that_a_query_prunes_to(se
         answer = json.loads(result.stdout)
         assert int(answer["rows"][0]["n"]) == expected, (engine, answer)
         assert answer["scanned_bytes"] == march, (engine, answer["scanned_bytes"], march)  # one month's file of 24
+    # The same query as the MCP server's lake_query tool answers it, and refuses it past the server's byte bound.
+    monkeypatch.setenv("DBOPS_LAB_DIR", str(seeded_lab.lab_dir))
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    over_mcp = mcp_lake_query(seeded_lab, tmp_path, sql_text, max_bytes=march)
+    assert not over_mcp.is_error, over_mcp.content
+    assert over_mcp.structured_content["rows"] == [[expected]] and over_mcp.structured_content["scanned_bytes"] == march
+    bounded = mcp_lake_query(seeded_lab, tmp_path, sql_text, max_bytes=march - 1)
+    assert bounded.is_error and f"scanned {march} bytes, more than" in bounded.content[0].text
 
 
 def test_a_later_run_is_an_incremental_export_merged_into_the_previous_batch(events_lab: Cli) -> None:

@@ -27,7 +27,7 @@ from ops.proc import port_open
 from tests.conftest import REPO, Cli
 
 TOOLS = {"estate", "status", "runbook_list", "runbook_show", "report_list", "report_show", "cost_check", "drill", "janitor",
-         "scorecard", "report_trend"}
+         "scorecard", "report_trend", "sql_query", "sql_explain", "query_audit", "lake_tables", "lake_query"}
 CALL_TIMEOUT_S = 120
 
 
@@ -77,6 +77,9 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
                 out["card"] = await tool("scorecard", targets=["localpg:lab-pg"])
                 out["trend"] = await tool("report_trend", kind="latency", measurement="p95_ms")
                 out["no_trend"] = await tool("report_trend", kind="latency")
+                out["sql"] = await tool("sql_query", target="localpg:lab-pg", sql="SELECT pg_is_in_recovery() AS standby")
+                out["dml"] = await tool("sql_query", target="localpg:lab-pg",
+                                        sql="WITH gone AS (DELETE FROM pg_class RETURNING 1) SELECT count(*) FROM gone")
                 out["resource"] = await client.read_resource(f"report://{report_id}")
                 out["runbook_resource"] = await client.read_resource("runbook://aurora-failover")
                 out["triage"] = await client.get_prompt("triage", {"target": "localpg:lab-pg"})
@@ -112,6 +115,8 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
     assert kept_scorecards == sorted((lab.config.report_dir / "scorecard").glob("*.json"))
     points = out["trend"].structured_content["points"]
     assert points[-1]["id"] == drill["report_id"] and points[-1]["value"] == written["measurements"]["p95_ms"]
+    assert out["sql"].structured_content["rows"] == [[True]], text(out["sql"])  # the reader, a standby
+    assert out["dml"].is_error and text(out["dml"]).startswith("refused:") and "DELETE" in text(out["dml"])
     assert out["no_trend"].is_error and text(out["no_trend"]).startswith("measurement is needed for kind 'latency'")
     assert json.loads(out["resource"].contents[0].text)["started_at"] == written["started_at"]
     assert "localpg:lab-pg" in out["runbook_resource"].contents[0].text
@@ -121,7 +126,7 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
     lines = audit_lines(lab)[before:]
     assert [line["tool"] for line in lines] == calls  # one line per call, in order, and nothing else
     assert {line["caller"] for line in lines} == {f"stdio pid {os.getpid()}"}  # the client that started the server
-    assert [line["outcome"].split(":")[0] for line in lines].count("refused") == 1
+    assert [line["outcome"].split(":")[0] for line in lines].count("refused") == 2
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, deadline_s: float = 30) -> None:

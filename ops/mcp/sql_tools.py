@@ -1,0 +1,155 @@
+"""MCP tools for read-only database access: SQL, explain with index advice, the query audit, and the lake.
+
+Every statement passes the guard (ops.query.guard) and runs in a READ ONLY transaction with the server's
+statement timeout and row limit (McpSettings); on the target's reader endpoint unless writer=True is
+asked. A refusal, a bad argument or a failure is a tool error with one clear message, never a crash.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ops.mcp.settings import McpSettings
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+LAKE_TIMEOUT_S = 300
+
+
+@contextmanager
+def _as_tool_error() -> Iterator[None]:
+    """dbops' own errors (bad input, a refusal, an unreachable server) become the SDK's tool error, one line each."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from ops.errors import DbopsError
+
+    try:
+        yield
+    except DbopsError as exc:
+        raise ToolError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
+
+
+def _config(settings: McpSettings) -> tuple[Any, Any]:
+    from ops import config as config_mod
+
+    cfg = config_mod.load(settings.config_path).for_env(settings.env)
+    return cfg, cfg.env(settings.env)
+
+
+def endpoint(settings: McpSettings, target: str, writer: bool) -> Any:
+    """The target's reader endpoint (its writer when asked), resolved as `dbops query audit` resolves it."""
+    from ops.query.endpoints import endpoint_of
+    from ops.targets import parse_target
+    from ops.targets.registry import open_cluster
+
+    cfg, env = _config(settings)
+    ref = parse_target(target)
+    return endpoint_of(open_cluster(cfg, env, str(ref), None), "writer" if writer else "reader")
+
+
+def _row_limit(settings: McpSettings, asked: int | None) -> int:
+    from ops.errors import UsageError
+
+    if asked is None:
+        return settings.sql_row_limit
+    if not 1 <= asked <= settings.sql_row_limit:
+        raise UsageError(f"row_limit must be between 1 and this server's limit of {settings.sql_row_limit}, not {asked}")
+    return asked
+
+
+def register(server: "MCPServer", settings: McpSettings) -> None:
+    from mcp.types import ToolAnnotations
+
+    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+    @server.tool(annotations=read_only)
+    def sql_query(target: str, sql: str, writer: bool = False, row_limit: int | None = None) -> dict[str, Any]:
+        """Run one read-only statement (SELECT, EXPLAIN without ANALYZE, SHOW) on TARGET (KIND:NAME, e.g.
+        localpg:lab-pg or aurora:orders), on its reader endpoint unless writer is true. The statement is parsed
+        by PostgreSQL's parser and refused, naming why, if it could write; it runs in a READ ONLY transaction
+        that is rolled back, under a statement timeout; at most row_limit rows come back (truncated says if
+        there were more)."""
+        from ops.query.readonly import run_read_only
+
+        with _as_tool_error():
+            limit = _row_limit(settings, row_limit)
+            from ops.query.guard import guard
+
+            guard(sql)  # refused before any connection is opened
+            ep = endpoint(settings, target, writer)
+            rows = run_read_only(ep.dsn, sql, ep.label, limit, settings.sql_statement_timeout_ms)
+            return {"target": target, "endpoint": ep.label, **rows.to_dict()}
+
+    @server.tool(annotations=read_only)
+    def sql_explain(target: str, sql: str, writer: bool = False) -> dict[str, Any]:
+        """The plan of one SELECT on TARGET (EXPLAIN, FORMAT JSON; never ANALYZE: the statement is not run), with
+        hypothetical-index advice (hypopg) for each sequential scan: the index, the estimated cost before and
+        after. Nothing is created; the advice is evidence, not an index."""
+        from ops.query.guard import guard
+        from ops.query.readonly import explain
+
+        with _as_tool_error():
+            guard(sql)
+            ep = endpoint(settings, target, writer)
+            return {"target": target, "endpoint": ep.label, **explain(ep.dsn, sql, ep.label, settings.sql_statement_timeout_ms).to_dict()}
+
+    @server.tool(annotations=read_only)
+    def query_audit(target: str, reader: bool = False, top: int = 10) -> dict[str, Any]:
+        """`dbops query audit TARGET`: top statements (pg_stat_statements), index utilization, sequential scans of
+        large tables with hypothetical-index evidence, duplicate and unused indexes, judged against the env's
+        policy. Reads only; the report is written to the report directory as the command writes it."""
+        from dataclasses import replace
+
+        from ops import report as report_mod
+        from ops.errors import UsageError
+        from ops.query.audit import run_audit, summary
+        from ops.report import Journal
+
+        with _as_tool_error():
+            if not 1 <= top <= 100:
+                raise UsageError(f"top must be between 1 and 100, not {top}")
+            cfg, env = _config(settings)
+            ep = endpoint(settings, target, writer=not reader)
+            journal = Journal("query-audit", target, env.name)
+            journal.details["endpoint"] = ep.label
+            report = run_audit(ep.dsn, cfg.policy, top, journal, ep.label)
+            if report.status in ("pass", "fail", "inconclusive"):
+                report = replace(report, summary=summary(report))
+            report = replace(report, region=env.region, account=env.account_id)
+            paths = report_mod.write(report, settings.report_dir)
+            return {**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}}
+
+    @server.tool(annotations=read_only)
+    def lake_tables() -> dict[str, Any]:
+        """The analytics lake's tables: each pipeline declared in dbops.toml, its destination, and each table's
+        source, columns and partitioning. Says so when no lake is configured."""
+        from ops.etl.lakeread import tables
+
+        with _as_tool_error():
+            cfg, _ = _config(settings)
+            return tables(cfg)
+
+    @server.tool(annotations=read_only)
+    def lake_query(pipeline: str, sql: str, engine: str = "duckdb") -> dict[str, Any]:
+        """One read-only SELECT over PIPELINE's published tables (DuckDB's dialect; athena runs it in the pipeline's
+        workgroup), refused beyond this server's bound of bytes scanned. Only SELECT over the pipeline's own
+        tables: nothing that writes, no file or table functions."""
+        from ops.errors import UsageError
+        from ops.etl.lakeread import run_lake_query
+        from ops.query.guard import guard
+        from ops.query.readonly import json_safe
+
+        with _as_tool_error():
+            # PostgreSQL's parser first, as for sql_query (DuckDB syntax it does not know is refused), then the
+            # lake's own check of the tables and functions named.
+            kind = guard(sql)
+            if kind != "SELECT":
+                raise UsageError(f"lake_query runs one SELECT only, not {kind}")
+            cfg, env = _config(settings)
+            result = run_lake_query(cfg, env, pipeline, sql, engine, settings.lake_max_bytes, LAKE_TIMEOUT_S,
+                                    progress=lambda _: None)
+            return {"pipeline": pipeline, "engine": engine, "columns": list(result.columns),
+                    "rows": [[json_safe(v) for v in r] for r in result.rows], "scanned_bytes": result.scanned_bytes,
+                    "max_bytes": settings.lake_max_bytes, "elapsed_ms": result.elapsed_ms}

@@ -1,0 +1,237 @@
+"""Read-only SQL on a target, and the plan of a SELECT with hypothetical-index advice.
+
+A statement passes ops.query.guard first, then runs in a session that cannot write: the transaction
+is BEGIN READ ONLY (and default_transaction_read_only is on), with SET LOCAL statement_timeout,
+and it is rolled back, never committed. It is sent by the extended query protocol, which takes one
+statement only: a second line behind the guard's own count. A SELECT is read through a server-side
+cursor, so at most row_limit + 1 rows ever reach this process (the one more says the result was
+truncated) and the server stops producing rows there. Values come back JSON-safe.
+
+The explain runs EXPLAIN (FORMAT JSON), never ANALYZE, and tries hypothetical indexes (hypopg) for
+each sequential scan with the audit's own code (ops.query.plans). hypopg_create_index writes only
+this backend's memory, not the catalog, so it works inside the READ ONLY transaction; the indexes are
+dropped (hypopg_reset) before the transaction ends and die with the backend in any case.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as time_of_day, timedelta
+from decimal import Decimal
+from typing import Any, Iterator
+from uuid import UUID
+
+from ops.errors import CannotRun, UsageError
+from ops.query import guard as guard_mod
+from ops.query.plans import Hypothetical, PlanError, candidates, generic_plan, hypothetical, ident
+from ops.query.sqltext import message
+from ops.query.stats import columns, read_only_session
+
+APPLICATION = "dbops-mcp-sql"
+CONNECT_TIMEOUT_S = 5
+
+
+@dataclass(frozen=True)
+class Rows:
+    kind: str  # SELECT | EXPLAIN | SHOW
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]  # JSON-safe values
+    truncated: bool  # the statement had more rows than row_limit
+    row_limit: int
+    elapsed_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "columns": list(self.columns), "rows": [list(r) for r in self.rows],
+                "row_count": len(self.rows), "truncated": self.truncated, "row_limit": self.row_limit,
+                "elapsed_ms": self.elapsed_ms}
+
+
+def json_safe(value: Any) -> Any:
+    """A value JSON can carry without losing what it was: exact numbers and times as text, bytes as base64."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date, time_of_day)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def _check_limits(row_limit: int, timeout_ms: int) -> None:
+    if not 1 <= row_limit <= 100_000:
+        raise UsageError(f"row_limit must be between 1 and 100000, not {row_limit}")
+    if not 1 <= timeout_ms <= 600_000:
+        raise UsageError(f"statement_timeout_ms must be between 1 and 600000, not {timeout_ms}")
+
+
+class _Session:
+    """Errors of the session said in one line: no DSN, no password, no quoted values."""
+
+    def __init__(self, dsn: str, label: str, timeout_ms: int) -> None:
+        self.dsn, self.label, self.timeout_ms = dsn, label, timeout_ms
+
+    def __enter__(self) -> Any:
+        import psycopg
+
+        self._cm = read_only_session(self.dsn, APPLICATION, self.timeout_ms, CONNECT_TIMEOUT_S)
+        try:
+            conn = self._cm.__enter__()
+        except psycopg.OperationalError as exc:
+            raise CannotRun(f"cannot connect to {self.label}: {message(_last_line(exc))}") from None
+        # The server parses string literals as the guard's parser did, whatever its configuration says.
+        conn.execute("SET LOCAL standard_conforming_strings = on")
+        return conn
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        import psycopg
+
+        try:
+            self._cm.__exit__(None, None, None)
+        except psycopg.Error:
+            pass  # the rollback or close of a broken connection: the statement's own error is what counts
+        if isinstance(exc, psycopg.Error):
+            raise _failure(exc, self.timeout_ms, self.label) from None
+        return False
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _failure(exc: BaseException, timeout_ms: int, label: str) -> CannotRun:
+    import psycopg
+
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return CannotRun(f"the statement was stopped by its statement timeout of {timeout_ms} ms")
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return CannotRun(f"the READ ONLY transaction refused a write: {message(str(exc))}")
+    if isinstance(exc, psycopg.OperationalError):
+        return CannotRun(f"the connection to {label} failed: {message(_last_line(exc))}")
+    return CannotRun(f"the statement failed: {message(str(exc))}")
+
+
+def _one_statement(conn: Any, sql: str) -> Any:
+    """Execute sql with the extended query protocol, which takes one statement only. psycopg sends a statement
+    without parameters by the simple protocol, which runs any number; in pipeline mode it never does."""
+    with conn.pipeline():
+        cur = conn.execute(sql)
+    return cur
+
+
+def run_read_only(dsn: str, sql: str, label: str, row_limit: int = 500, timeout_ms: int = 5000) -> Rows:
+    """Run one guarded statement in a READ ONLY transaction, rolled back; at most row_limit rows."""
+    _check_limits(row_limit, timeout_ms)
+    kind = guard_mod.guard(sql)
+    with _Session(dsn, label, timeout_ms) as conn:
+        started = time.monotonic()
+        if kind == "SELECT":
+            # A server-side cursor: the server sends row_limit + 1 rows, never the whole result into this process.
+            with conn.cursor(name="dbops_read_only") as cur:
+                cur.execute(sql)
+                fetched = cur.fetchmany(row_limit + 1)
+                names = tuple(d.name for d in cur.description or ())
+        else:
+            cur = _one_statement(conn, sql)
+            fetched = cur.fetchmany(row_limit + 1) if cur.description else []
+            names = tuple(d.name for d in cur.description or ())
+        elapsed = int((time.monotonic() - started) * 1000)
+    rows = tuple(tuple(json_safe(v) for v in r) for r in fetched[:row_limit])
+    return Rows(kind, names, rows, len(fetched) > row_limit, row_limit, elapsed)
+
+
+@dataclass
+class Advice:
+    table: str
+    scan_filter: str | None
+    cost_before: float  # the statement's estimated cost without the index
+    best: Hypothetical | None = None
+    tried: list[Hypothetical] = field(default_factory=list)
+    note: str | None = None  # why there is no advice for this scan
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"table": self.table, "filter": self.scan_filter, "cost_before": self.cost_before,
+                               "tried": [{"columns": list(h.columns), "cost_after": h.cost_after, "used": h.used} for h in self.tried]}
+        if self.best is not None:
+            out.update(index=self.best.definition, cost_after=self.best.cost_after,
+                       gain=round(self.best.gain(self.cost_before), 4))
+        else:
+            out.update(index=None, note=self.note or "no hypothetical index was used by the planner")
+        return out
+
+
+@dataclass(frozen=True)
+class Explained:
+    plan: dict[str, Any]  # EXPLAIN (FORMAT JSON)'s plan, as PostgreSQL gave it
+    total_cost: float
+    advice: tuple[Advice, ...]
+    hypopg: str | None  # None when hypopg could be used; else why not
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plan": self.plan, "total_cost": self.total_cost, "hypopg": self.hypopg or "available",
+                "advice": [a.to_dict() for a in self.advice]}
+
+
+def explain(dsn: str, sql: str, label: str, timeout_ms: int = 5000) -> Explained:
+    """The plan of one guarded SELECT (no ANALYZE: it is not run) and hypothetical-index advice per sequential scan."""
+    _check_limits(1, timeout_ms)
+    kind = guard_mod.guard(sql)
+    if kind != "SELECT":
+        raise UsageError(f"explain takes a SELECT (it adds EXPLAIN itself), not {kind}")
+    body = sql.strip().rstrip(";")
+    with _Session(dsn, label, timeout_ms) as conn:
+        doc = _one_statement(conn, f"EXPLAIN (FORMAT JSON) {body}").fetchone()[0]
+        root = (doc if isinstance(doc, list) else json.loads(doc))[0]
+        hypopg = _hypopg_missing(conn)
+        advice = tuple(_advise(conn, body, hypopg))
+    return Explained(root, float(root["Plan"].get("Total Cost", 0.0)), advice, hypopg)
+
+
+def _hypopg_missing(conn: Any) -> str | None:
+    db, created = conn.execute("SELECT current_database(), EXISTS (SELECT FROM pg_extension WHERE extname = 'hypopg')").fetchone()
+    return None if created else f"hypopg is not created in database {db}: no hypothetical-index advice (CREATE EXTENSION hypopg)"
+
+
+def _advise(conn: Any, sql: str, hypopg: str | None) -> Iterator[Advice]:
+    try:
+        plan = generic_plan(conn, sql)
+    except PlanError as exc:
+        yield Advice("(statement)", None, 0.0, note=f"its plan could not be had for advice: {exc}")
+        return
+    seen: set[str] = set()
+    for scan in plan.seq_scans:
+        if scan.qualified in seen:
+            continue
+        seen.add(scan.qualified)
+        advice = Advice(scan.qualified, scan.filter, plan.total_cost)
+        oid = conn.execute("SELECT to_regclass(%s)::oid", (f"{ident(scan.schema)}.{ident(scan.table)}",)).fetchone()[0]
+        tries = candidates(scan, columns(conn, oid)) if oid is not None else []
+        if not tries:
+            advice.note = "no column of its filter or sort an index could serve (a full scan)"
+        elif hypopg:
+            advice.note = hypopg
+        else:
+            for cols in tries:
+                try:
+                    advice.tried.append(hypothetical(conn, sql, scan, cols))
+                except PlanError as exc:
+                    advice.note = f"hypothetical index on {cols} could not be planned: {exc}"
+            useful = [h for h in advice.tried if h.used]
+            advice.best = max(useful, key=lambda h: (h.gain(plan.total_cost), -len(h.columns)), default=None)
+        yield advice
