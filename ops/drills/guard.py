@@ -139,6 +139,9 @@ class Guard:
         if self.conditions.empty:
             yield self
             return
+        if self._interrupt is interrupt_main_thread and threading.current_thread() is not threading.main_thread():
+            # A SIGINT would stop whatever the main thread runs (a server), not this drill: never run one blind.
+            raise CannotRun("stop conditions are watched only for a drill run on the main thread")
         journal.event("guard", f"watching stop conditions: {self.conditions.describe()}")
         thread = threading.Thread(target=self._watch, args=(journal,), name="dbops-guard", daemon=True)
         thread.start()

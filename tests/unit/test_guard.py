@@ -187,3 +187,20 @@ def test_composite_alarms_are_asked_for_and_read() -> None:
         stub.assert_no_pending_responses()
     assert states == {"db-errors": "OK", "db-health": "ALARM"}
     assert trip_reason(("db-errors", "db-health"), states, None, None) == "alarm db-health is in ALARM"
+
+
+def test_a_drill_off_the_main_thread_is_not_run_blind() -> None:
+    """A SIGINT would stop the main thread's work (a server), not the drill: watching from another thread refuses."""
+    errors: list[BaseException] = []
+
+    def drill() -> None:
+        try:
+            with Guard(StopConditions(("a",)), lambda names: {"a": "OK"}).watching(journal()):
+                pass
+        except CannotRun as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=drill)
+    t.start()
+    t.join(WAIT_S)
+    assert len(errors) == 1 and "main thread" in str(errors[0])
