@@ -65,6 +65,12 @@ class Policy:
     failovers_per_year: int = 0  # failovers a year the budget expects, each costing the measured p95 client downtime
     restores_per_year: int = 0  # recoveries from backup a year the budget declares, each costing the measured restore time
     evidence_max_age_days: float = 35.0  # a drill older than this proves nothing about today's estate
+    # Stop conditions every drill checks before its fault and watches during it (`--stop-on-alarm` adds to the
+    # alarms, `--abort-after-downtime` replaces the limit): CloudWatch alarms by name, in the env's account and
+    # region, and the client write downtime so far (drills with a canary) above which the drill is stopped.
+    stop_on_alarms: tuple[str, ...] = ()
+    abort_after_downtime_s: float | None = None
+    stop_alarm_poll_s: float = 2.0  # DescribeAlarms every this many seconds while a drill runs
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,7 @@ class EnvConfig:
     # DynamoDB table holding drill leases and drill records (terraform/bootstrap makes it);
     # the embedded lab keeps them as files instead.
     lease_table: str = DEFAULT_LEASE_TABLE
-    policy: tuple[tuple[str, float | int], ...] = ()  # [envs.NAME.policy]: objectives of this env only
+    policy: tuple[tuple[str, float | int | tuple[str, ...]], ...] = ()  # [envs.NAME.policy]: objectives of this env only
     # PEM bundle of the CAs that sign the databases' certificates (AWS: the RDS CA bundle, global-bundle.pem):
     # set, Aurora connections verify the server and its host name (sslmode=verify-full); unset, only encrypt.
     tls_root_cert: Path | None = None
@@ -214,6 +220,11 @@ _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "failovers_per_year": (lambda v: _non_negative_int(v) and v <= MAX_EVENTS_PER_YEAR, f"an integer from 0 to {MAX_EVENTS_PER_YEAR}"),
     "restores_per_year": (lambda v: _non_negative_int(v) and v <= MAX_EVENTS_PER_YEAR, f"an integer from 0 to {MAX_EVENTS_PER_YEAR}"),
     "evidence_max_age_days": (lambda v: _positive(v) and v <= 3660, "a positive number of days, at most 3660"),
+    "stop_on_alarms": (lambda v: isinstance(v, list) and len(v) <= 100 and len(set(v)) == len(v)
+                       and all(isinstance(n, str) and 0 < len(n) <= 255 and n.strip() == n for n in v),
+                       'a list of at most 100 distinct CloudWatch alarm names (["dbops-prod-errors"])'),
+    "abort_after_downtime_s": (_positive, "a positive finite number of seconds"),
+    "stop_alarm_poll_s": (lambda v: _positive(v) and 0.1 <= v <= 60, "a number of seconds from 0.1 to 60"),
 }
 _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "region": (lambda v: _known_region(v), "a region name AWS has (us-east-1)"),
@@ -273,10 +284,10 @@ _DEFAULTS_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def _policy(table: Any, prefix: str, source: str) -> dict[str, float | int]:
+def _policy(table: Any, prefix: str, source: str) -> dict[str, float | int | tuple[str, ...]]:
     checked = _check_table(table, _POLICY_RULES, prefix, source)
     types = {f.name: f.type for f in fields(Policy)}
-    return {k: (int(v) if types[k] == "int" else float(v)) for k, v in checked.items()}
+    return {k: (int(v) if types[k] == "int" else tuple(v) if isinstance(v, list) else float(v)) for k, v in checked.items()}
 
 
 MAX_WAIVER_DAYS = 366

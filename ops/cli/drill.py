@@ -8,7 +8,7 @@ import click
 
 from ops.cli.context import app, finish, require_write
 from ops.cli.options import (FiniteFloat, NonEmpty, report_options, restore_max_cost_option, start_if_stopped_option,
-                             with_indexes_option)
+                             stop_options, with_indexes_option)
 from ops.clock import utcnow
 from ops.drills.stopped import ensure_running, note
 
@@ -37,13 +37,20 @@ def drill() -> None:
               help="The canary writes through this endpoint: 'pooler' (lab-pg's PgBouncer) or HOST:PORT (a proxy; IPv6 as [::1]:PORT); default the writer.")
 @secret_arn_option
 @start_if_stopped_option
+@stop_options
 @report_options
 def failover(target: str, to: str | None, rto: float | None, canary_hz: float, via: str | None, secret_arn: str | None,
-             start_if_stopped: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+             start_if_stopped: bool, stop_on_alarms: tuple[str, ...], abort_after_downtime: float | None,
+             confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
              publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
-    """Fail TARGET over while a canary writes to it; judge by client write downtime and lost writes."""
+    """Fail TARGET over while a canary writes to it; judge by client write downtime and lost writes.
+
+    Stop conditions (--stop-on-alarm, --abort-after-downtime) are checked before the failover and watched
+    during it: a trip stops the canary, heals the cluster and ends the drill aborted (exit 3)."""
     from ops.drills.common import guarded, interruptible, new_drill_id
     from ops.drills.failover import FailoverOptions, run_failover, validate
+    from ops.drills.guard import guard_for, stop_conditions
+    from ops.drills.steady import SteadyState
     from ops.errors import UsageError
     from ops.lease import ledger_for
     from ops.report import Journal
@@ -51,6 +58,7 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
 
     cfg = app().config.for_env(env_name).with_policy(rto_seconds=rto)
     env = cfg.env(env_name)
+    conditions = stop_conditions(cfg.policy, stop_on_alarms, abort_after_downtime, measures_downtime=True, drill="failover")
     require_write(env, confirm, target)
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
@@ -64,13 +72,18 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
         opts = FailoverOptions(to=to, rto_s=cfg.policy.rto_seconds, canary_hz=canary_hz,
                                max_lost_writes=cfg.policy.max_lost_writes, max_lag_s=cfg.policy.max_replica_lag_s,
                                canary_dsn=endpoint.dsn if endpoint else None)
+        guard = guard_for(cfg, env, conditions)
+        guard.check_before()  # an alarm in ALARM or unknown: one line, exit 2, nothing touched
         drill_id = new_drill_id("failover")
         ledger = ledger_for(cfg, env)
         with ledger.acquire(target, drill_id, hours=max(1.0, opts.rto_s * 6 / 3600 + 0.5)) as lease:
             journal = Journal("failover", target, env.name)
             note(journal, started)
             journal.details["via"] = endpoint.label if endpoint else "the writer, directly"
-            report = guarded(journal, lambda: run_failover(cluster, opts, journal, drill_id, ledger), app().debug)
+            steady = SteadyState(cluster, cfg.policy.max_replica_lag_s)
+            steady.record()
+            report = guarded(journal, lambda: run_failover(cluster, opts, journal, drill_id, ledger, guard=guard), app().debug,
+                             guard=guard, steady=steady)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
@@ -106,9 +119,11 @@ def parse_time(text: str) -> "datetime":
 @with_indexes_option
 @secret_arn_option
 @start_if_stopped_option
+@stop_options
 @report_options
 def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool, keep: bool, keep_hours: float | None,
-            timeout: float | None, max_cost: float | None, with_indexes: bool, secret_arn: str | None, start_if_stopped: bool, confirm: tuple[str, ...],
+            timeout: float | None, max_cost: float | None, with_indexes: bool, secret_arn: str | None, start_if_stopped: bool,
+            stop_on_alarms: tuple[str, ...], abort_after_downtime: float | None, confirm: tuple[str, ...],
             env_name: str | None, as_json: bool, report_dir, junit, publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Restore TARGET to a point in time into a new target and check the rows, not just the resource.
 
@@ -122,7 +137,9 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
 
     from ops.drills.common import guarded, interruptible, new_drill_id
     from ops.cost.estimate import load_catalog
+    from ops.drills.guard import guard_for, stop_conditions
     from ops.drills.restore import RestoreOptions, bound_cost, run_restore, validate_time
+    from ops.drills.steady import steady_state_of
     from ops.errors import UsageError
     from ops.lease import ledger_for
     from ops.report import Journal
@@ -137,6 +154,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
         raise UsageError(f"--with-indexes applies to a DynamoDB restore; {target} is a {kind} target")
     cfg = app().config.for_env(env_name).with_policy(max_drill_cost_usd=max_cost)
     env = cfg.env(env_name)
+    conditions = stop_conditions(cfg.policy, stop_on_alarms, abort_after_downtime, measures_downtime=False, drill="restore")
     require_write(env, confirm, target)
     with interruptible():
         restorable = open_restorable(cfg, env, target, secret_arn, with_indexes=with_indexes)
@@ -150,13 +168,20 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
                               timeout_s=timeout, max_cost_usd=cfg.policy.max_drill_cost_usd, max_cost_explicit=max_cost is not None,
                               **({"expires_hours": keep_hours} if keep_hours is not None else {}))
         opts = bound_cost(restorable, opts, load_catalog(env.region))  # one line, exit 2, before anything is created
+        guard = guard_for(cfg, env, conditions)
+        guard.check_before()  # an alarm in ALARM or unknown: one line, exit 2, nothing created
         drill_id = new_drill_id("restore")
         ledger = ledger_for(cfg, env)
         hours = ((timeout or restorable.default_timeout_s) + 3600) / 3600
         with ledger.acquire(target, drill_id, hours=hours) as lease:
             journal = Journal("restore", target, env.name)
             note(journal, started)
-            report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger), app().debug)
+            # The source of a cluster restore: a restore must leave it as it was found.
+            steady = steady_state_of(getattr(restorable, "target", None), cfg.policy.max_replica_lag_s) if kind != "dynamodb" else None
+            if steady is not None:
+                steady.record()
+            report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger), app().debug,
+                             guard=guard, steady=steady)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
@@ -176,10 +201,11 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
                    "is not measured: the application's new connections are refused or wait too.")
 @secret_arn_option
 @start_if_stopped_option
+@stop_options
 @report_options
 def connections(target: str, clients: int, via: str | None, rate: float, duration: float, query_ms: float, ramp: float | None,
                 allow_exhaustion: bool, secret_arn: str | None, start_if_stopped: bool,
-                confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+                stop_on_alarms: tuple[str, ...], abort_after_downtime: float | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
                 publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Open --clients connections to TARGET at once and keep them querying on schedule: set-up time, refusals,
     queries served of those scheduled, time beyond each query's work and, through a PgBouncer, the clients'
@@ -188,12 +214,15 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
 
     from ops.drills.common import guarded, interruptible, new_drill_id
     from ops.drills.connections import ConnectionsOptions, preflight, run_connections, summary
+    from ops.drills.guard import guard_for, stop_conditions
+    from ops.drills.steady import SteadyState
     from ops.lease import ledger_for
     from ops.report import Journal
     from ops.targets.registry import open_cluster
 
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
+    conditions = stop_conditions(cfg.policy, stop_on_alarms, abort_after_downtime, measures_downtime=False, drill="connections")
     require_write(env, confirm, target)
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
@@ -205,14 +234,19 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
                                   pool_utilization_min=cfg.policy.pool_utilization_min,
                                   query_overhead_p95_ms=cfg.policy.query_overhead_p95_ms,
                                   pool_wait_max_ms=cfg.policy.pool_wait_max_ms)
+        guard = guard_for(cfg, env, conditions)
+        guard.check_before()  # an alarm in ALARM or unknown: one line, exit 2, no load sent
         drill_id = new_drill_id("connections")
         with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("connections", target, env.name)
             note(journal, started)
             journal.details.update(drill_id=drill_id, via=endpoint.label, server_connections=bound)
             journal.event("pre", bound)
+            steady = SteadyState(cluster, cfg.policy.max_replica_lag_s)
+            steady.record()
             report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label,
-                                                              should_stop=lambda: _lost(lease)), app().debug)
+                                                              should_stop=lambda: _lost(lease)), app().debug,
+                             guard=guard, steady=steady)
             report = lease.judge(report)
     if report.status in ("pass", "fail"):
         report = replace(report, summary=summary(report))
@@ -245,19 +279,22 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
                    "has published its minute (a minute or more late on AWS): a shorter drill is not stopped by them.")
 @click.option("--allow-replicas", is_flag=True,
               help="Load a global table: every write is replicated to each replica, and priced per replica.")
+@stop_options
 @click.option("--allow-gsi-writes", is_flag=True,
               help="Load a table whose global secondary indexes take the drill's items (their key attributes are all on "
                    "them): each index takes every write, its capacity not budgeted; priced once more per index.")
 @report_options
 def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: float, window_hours: float,
                baseline_wcu: float | None, baseline_rcu: float | None, max_cost: float | None, p95_ms: float | None,
-               metrics_wait: float, allow_throttling: bool, allow_replicas: bool, allow_gsi_writes: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+               metrics_wait: float, allow_throttling: bool, allow_replicas: bool, allow_gsi_writes: bool,
+               stop_on_alarms: tuple[str, ...], abort_after_downtime: float | None, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
                publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Drive DynamoDB TARGET at a multiple of its recent peak with items of its own: throttles, p95, rate, cost."""
     from ops.aws import Aws
     from ops.cost.estimate import load_catalog
     from ops.data.ddb_load import LoadTarget
     from ops.drills.common import guarded, interruptible, new_drill_id
+    from ops.drills.guard import guard_for, stop_conditions
     from ops.drills.throughput import ThroughputOptions, excluded_intervals, plan, refuse_if_costly, run_throughput
     from ops.errors import UsageError
     from ops.lease import ledger_for
@@ -270,6 +307,7 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
     cfg = app().config.for_env(env_name).with_policy(throughput_multiplier=multiplier, throughput_p95_ms=p95_ms,
                                                      max_drill_cost_usd=max_cost)
     env = cfg.env(env_name)
+    conditions = stop_conditions(cfg.policy, stop_on_alarms, abort_after_downtime, measures_downtime=False, drill="throughput")
     require_write(env, confirm, str(ref))
     policy = cfg.policy
     opts = ThroughputOptions(multiplier=policy.throughput_multiplier, ramp_s=ramp_s, hold_s=hold_s, window_h=window_hours,
@@ -284,11 +322,13 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
         earlier = excluded_intervals(list_reports(report_dir or cfg.report_dir, "throughput"), str(ref), ledger.windows(str(ref)))
         drill_plan = plan(load, opts, catalog, earlier)
         refuse_if_costly(drill_plan, opts.max_cost_usd)  # one line, exit 2, before anything is written
+        guard = guard_for(cfg, env, conditions)
+        guard.check_before()  # an alarm in ALARM or unknown: one line, exit 2, no load sent
         drill_id = new_drill_id("throughput")
         with ledger.acquire(str(ref), drill_id, hours=(ramp_s + hold_s + metrics_wait + 900) / 3600 + 0.5) as lease:
             journal = Journal("throughput", str(ref), env.name)
             report = guarded(journal, lambda: run_throughput(load, drill_plan, opts, journal, drill_id, ledger, catalog),
-                             app().debug)
+                             app().debug, guard=guard)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
 
@@ -309,6 +349,7 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
 @click.option("--p95-ms", type=FiniteFloat(min=0.001, max=3_600_000), help="Objective for each script's p95, ms (overrides --query-class).")
 @click.option("--baseline", metavar="REPORT", type=NonEmpty(),
               help="A latency report (id or JSON path): each script's p95 must fall by index_gain_min against it.")
+@stop_options
 @click.option("--read-write", is_flag=True,
               help="Let the workload write, as the target's own user (default: it runs as a role of the drill's that cannot "
                    "write, and any write it makes anyway fails the drill).")
@@ -317,13 +358,15 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
 @report_options
 def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, duration: int, endpoint: str,
             defines: tuple[str, ...], query_class: str, p95_ms: float | None, baseline: str | None, read_write: bool,
-            secret_arn: str | None, start_if_stopped: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
+            stop_on_alarms: tuple[str, ...], abort_after_downtime: float | None, secret_arn: str | None, start_if_stopped: bool, confirm: tuple[str, ...], env_name: str | None, as_json: bool, report_dir, junit,
             publish_metrics: bool) -> int:  # type: ignore[no-untyped-def]
     """Run a pgbench workload against TARGET at a fixed rate; judge p50/p95/p99 per script and errors."""
     from dataclasses import replace
 
     from ops.drills.common import guarded, interruptible, new_drill_id
+    from ops.drills.guard import guard_for, stop_conditions
     from ops.drills.latency import LatencyOptions, Where, connections_bound, find_baseline, run_latency, summary
+    from ops.drills.steady import SteadyState
     from ops.lease import ledger_for
     from ops.query import pgbench
     from ops.query.endpoints import endpoint_of, probe
@@ -336,6 +379,7 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
     variables = pgbench.parse_defines(defines)
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
+    conditions = stop_conditions(cfg.policy, stop_on_alarms, abort_after_downtime, measures_downtime=False, drill="latency")
     base = find_baseline(report_dir or cfg.report_dir, baseline) if baseline else None
     pgbench.validate(pgbench.binary(), scripts, variables)  # a script pgbench cannot parse: refused before the lease
     require_write(env, confirm, str(ref))
@@ -350,6 +394,8 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
                               min_transactions=cfg.policy.min_statement_calls, gain_min=cfg.policy.index_gain_min,
                               read_only=not read_write, defines=variables, baseline=base, query_class=query_class)
         bound = connections_bound(cluster, chosen, reached.in_recovery, clients)  # one line, exit 2, before the lease
+        guard = guard_for(cfg, env, conditions)
+        guard.check_before()  # an alarm in ALARM or unknown: one line, exit 2, no load sent
         drill_id = new_drill_id("latency")
         where = Where(chosen.dsn, chosen.label, drill_id, cluster.writer_dsn(), on_reader=reached.in_recovery)
         with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
@@ -359,7 +405,9 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
                                    server_connections=bound)
             journal.event("pre", bound)
             watched = replace(opts, should_stop=lambda: _lost(lease))  # a lost lease stops pgbench at once
-            report = guarded(journal, lambda: run_latency(where, watched, journal), app().debug)
+            steady = SteadyState(cluster, cfg.policy.max_replica_lag_s)
+            steady.record()
+            report = guarded(journal, lambda: run_latency(where, watched, journal), app().debug, guard=guard, steady=steady)
             report = lease.judge(report)
     if report.status in ("pass", "fail", "inconclusive"):
         report = replace(report, summary=summary(report))

@@ -66,6 +66,21 @@ start_if_stopped_option = click.option(
     help="A stopped cluster (by its schedule or not) is started first, and the drill says how long that took "
          "(default: refused, exit 2).")
 
+stop_on_alarm_option = click.option(
+    "--stop-on-alarm", "stop_on_alarms", metavar="NAME", type=NonEmpty(), multiple=True,
+    help="Stop the drill when this CloudWatch alarm (the env's account and region) is in ALARM; refused before it starts "
+         "when it already is, or does not exist (repeatable; adds to policy stop_on_alarms).")
+abort_after_downtime_option = click.option(
+    "--abort-after-downtime", type=FiniteFloat(min=0, max=3600, min_open=True), metavar="S",
+    help="Stop the drill once its canary has seen more than S seconds of write downtime (default: policy abort_after_downtime_s).")
+
+
+def stop_options(f):  # type: ignore[no-untyped-def]
+    """A drill's stop conditions: a trip stops the fault, runs the rollback and ends the drill aborted (exit 3)."""
+    for opt in (abort_after_downtime_option, stop_on_alarm_option):
+        f = opt(f)
+    return f
+
 
 # Fleet reads (backup verify, status): how many targets are read at once. Bounded: every worker is a
 # connection to each API, and an API's rate limit is per account (adaptive retries slow down on throttling).

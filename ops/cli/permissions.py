@@ -32,12 +32,14 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
     from ops.cost import check as cost_check
     from ops.cost import prices
     from ops.data import ddb_load, ddb_markers
+    from ops.drills import guard
     from ops.etl import athena, catalog, lake, prune
     from ops.etl import leftovers as etl_leftovers
     from ops.etl import run as etl_run
     from ops.targets import aurora, dynamodb, recovery_point
 
     drill = (aws.ACCOUNT, lease.CALLS, metrics.CALLS)  # every drill: the account, its lease, --publish-metrics
+    guarded = (*drill, guard.CALLS)  # `dbops drill ...`: --stop-on-alarm and policy stop_on_alarms read alarms
     reads = (aws.ACCOUNT, aurora.READS, dynamodb.READS, collect.CALLS, assume_role.CALLS)  # the on-call views of each target
     return {
         "status": reads,
@@ -50,11 +52,11 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         "cost prices": (prices.CALLS,),
         "cost check": (aws.ACCOUNT, cost_check.CALLS, metrics.CALLS),
         "failover": (*drill, aurora.READS, aurora.FAILOVER),
-        "drill failover": (*drill, aurora.READS, aurora.PROXY, aurora.FAILOVER, aurora.START),
-        "drill restore": (*drill, aurora.READS, aurora.START, aurora.RESTORE, dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
-        "drill connections": (*drill, aurora.READS, aurora.PROXY, aurora.START),
-        "drill latency": (*drill, aurora.READS, aurora.PROXY, aurora.START),
-        "drill throughput": (*drill, ddb_load.CALLS),
+        "drill failover": (*guarded, aurora.READS, aurora.PROXY, aurora.FAILOVER, aurora.START),
+        "drill restore": (*guarded, aurora.READS, aurora.START, aurora.RESTORE, dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
+        "drill connections": (*guarded, aurora.READS, aurora.PROXY, aurora.START),
+        "drill latency": (*guarded, aurora.READS, aurora.PROXY, aurora.START),
+        "drill throughput": (*guarded, ddb_load.CALLS),
         "query audit": (aws.ACCOUNT, metrics.CALLS, aurora.READS, aurora.START),  # read-only: no lease
         # --restore-latest runs both restore drills (point in time, and AWS Backup's recovery point) per target.
         "backup verify": (*drill, collect.CALLS, assume_role.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Callable
 
 from ops.errors import describe
 # Shared with what is not a drill (ops.etl's clones): defined below the drills' layer, re-exported here.
 from ops.lease import DRILL_TAG, EXPIRES_TAG, OWNER_TAG, expiry, expiry_hours, new_drill_id  # noqa: F401
 from ops.proc import Deferred, deferred_interrupts, interruptible  # noqa: F401
 from ops.report import Journal, Report
+
+if TYPE_CHECKING:
+    from ops.drills.guard import Guard
+    from ops.drills.steady import SteadyState
 
 CHANCE_SIGMAS = 4  # a count this many standard deviations short of its expectation is no chance shortfall
 
@@ -21,14 +26,25 @@ def fewest_by_chance(expected: float) -> float:
     return max(0.0, expected - CHANCE_SIGMAS * math.sqrt(expected))
 
 
-def guarded(journal: Journal, run: Callable[[], Report], debug: bool = False) -> Report:
+def guarded(journal: Journal, run: Callable[[], Report], debug: bool = False, guard: "Guard | None" = None,
+            steady: "SteadyState | None" = None) -> Report:
     """Run a drill that has started; if it stops as could-not-run, its report says what it did before.
 
     Errors before a drill starts (usage, locks, unknown targets) are raised by the caller and
-    write nothing. Once the journal exists, every way out ends in a report.
+    write nothing. Once the journal exists, every way out ends in a report. The guard's stop
+    conditions are watched while the drill runs (a trip arrives as an interrupt); the steady
+    state recorded before it is judged once it has ended, its rollback included.
     """
+    report = _run(journal, run, debug, guard)
+    if guard is not None:
+        report = guard.judge(report)
+    return steady.judge(report) if steady is not None else report
+
+
+def _run(journal: Journal, run: Callable[[], Report], debug: bool, guard: "Guard | None") -> Report:
     try:
-        return run()
+        with guard.watching(journal) if guard is not None else nullcontext():
+            return run()
     except KeyboardInterrupt:
         journal.event("abort", "interrupted")
         return journal.finish("aborted", "ABORTED: interrupted")

@@ -152,7 +152,9 @@ def run_failover(
     drill_id: str,
     ledger: Any = None,
     hooks: Hooks | None = None,
+    guard: Any = None,
 ) -> Report:
+    """`guard` (ops.drills.guard.Guard) is handed the canary's downtime so far once the failover is triggered."""
     hooks = hooks or {}
     ctx = DrillContext(target=target, journal=journal, drill_id=drill_id)
     journal.details["drill_id"] = drill_id
@@ -190,6 +192,9 @@ def run_failover(
         deadline_s = opts.rto_s * 3
         journal.event("action", f"failover of {target.ref} from {state.writer}" + (f" to {opts.to}" if opts.to else ""))
         trigger = time.monotonic()
+        if guard is not None and ctx.canary is not None:
+            canary, since = ctx.canary, trigger
+            guard.watch_downtime(lambda: canary_mod.longest_outage(list(canary.log.acks), since, time.monotonic()))
         # Assigned before it starts: an interrupt between the two still leaves the cleanup a handle on it.
         action = _Action(lambda: target.failover(opts.to, timeout=deadline_s))
         action.start()

@@ -42,6 +42,10 @@ def assert_refused(result, *fragments: str) -> str:  # type: ignore[no-untyped-d
     (("backup", "verify", "localpg:lab-pg", "--restore-latest", "--max-cost", "inf"), "--max-cost"),
     (("cost", "check", "--budget", "inf"), "--budget"),
     (("drill", "restore", "localpg:lab-pg", "--at", "yesterday"), "--at"),
+    (("drill", "failover", "localpg:lab-pg", "--abort-after-downtime", "nan"), "--abort-after-downtime"),
+    (("drill", "failover", "localpg:lab-pg", "--abort-after-downtime", "0"), "--abort-after-downtime"),
+    (("drill", "failover", "localpg:lab-pg", "--stop-on-alarm", " "), "--stop-on-alarm"),
+    (("drill", "restore", "localpg:lab-pg", "--abort-after-downtime", "5"), "--abort-after-downtime needs a canary"),
 ])
 def test_non_finite_and_empty_values_are_refused_before_anything_runs(cli_at: Cli, args: tuple[str, ...], fragment: str) -> None:
     assert_refused(cli_at(*args), fragment)

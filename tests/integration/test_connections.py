@@ -118,7 +118,7 @@ def test_a_pool_that_keeps_up_passes_every_objective(plab: Cli) -> None:
     m = data["measurements"]
     assert code == 0 and set(checks.values()) == {"pass"}, ([c["detail"] for c in data["checks"] if c["status"] != "pass"], m)
     assert set(checks) == {"CONN-SETUP-P95", "CONN-ERRORS", "CONN-QUERIES-SERVED", "CONN-QUERY-OVERHEAD", "POOL-WAIT",
-                           "POOL-UTILIZATION", "POOL-ALIVE"}
+                           "POOL-UTILIZATION", "POOL-ALIVE", "STEADY-STATE"}
     assert m["queries_served"] == m["queries_scheduled"] == 18 * 8, m
     assert m["pool_utilization"] >= 0.8 and m["pool_wait_max_ms"] < 500, m
 

@@ -51,6 +51,10 @@ def recorded(pg_available) -> Iterator[Recorded]:  # type: ignore[no-untyped-def
         made = build(aws)  # a CMK, a vault, plans covering `orders` and `sessions`, lab-aurora and its secret
         aws.client("rds").create_db_instance(DBInstanceIdentifier=f"{CLUSTER}-2", DBClusterIdentifier=CLUSTER,
                                              Engine="aurora-postgresql", DBInstanceClass="db.t3.medium", PromotionTier=2)
+        # A stop condition a drill watches: its DescribeAlarms is recorded with the drill's other calls.
+        aws.client("cloudwatch").put_metric_alarm(AlarmName="dbops-lab-errors", Namespace="dbops/test", MetricName="Errors",
+                                                  Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+                                                  ComparisonOperator="GreaterThanThreshold")
         lab_settings.remote(emulator.endpoint(cli.lab_dir), {"ddb_restorable_lag_s": 0.2})  # type: ignore[arg-type]
         time.sleep(3)  # markers written now are after the tables' first restorable second
         aurora, secret = f"aurora:{CLUSTER}", ("--secret-arn", made["secret"])
@@ -63,7 +67,7 @@ def recorded(pg_available) -> Iterator[Recorded]:  # type: ignore[no-untyped-def
             ("drill", "restore", aurora, "--latest", *secret),
             ("drill", "restore", "dynamodb:orders", "--latest"),
             ("drill", "throughput", "dynamodb:sessions", *QUICK_THROUGHPUT),
-            ("drill", "connections", aurora, *secret, "--clients", "2", "--time", "1"),
+            ("drill", "connections", aurora, *secret, "--clients", "2", "--time", "1", "--stop-on-alarm", "dbops-lab-errors"),
             ("query", "audit", aurora, *secret),
             ("failover", aurora),  # the writer is left down (no healing): after every run that writes to the cluster
             ("cost", "check"),

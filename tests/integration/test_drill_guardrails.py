@@ -1,0 +1,193 @@
+"""Stop conditions and steady state on real failover drills: lab-pg and CloudWatch alarms in the lab's emulator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from ops.aws import Aws
+from ops.drills.common import guarded, new_drill_id
+from ops.drills.failover import FailoverOptions, run_failover
+from ops.drills.steady import SteadyState
+from ops.lab.pg import pgcluster
+from ops.lab.pg.localpg import LocalPgTarget
+from ops.report import Journal
+from ops.targets import parse_target
+from tests.conftest import Cli, traversable_tmpdir, write_config
+
+TARGET = "localpg:lab-pg"
+
+
+@pytest.fixture(scope="module")
+def glab(lab: Cli) -> Iterator[Cli]:
+    """The session's lab, under a config that reads the alarms every 0.2 s and writes reports of its own."""
+    root = traversable_tmpdir("dbops-guard-")
+    yield Cli(write_config(root, extra="\n[envs.lab.policy]\nstop_alarm_poll_s = 0.2\n"), lab.lab_dir)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def cloudwatch(cli: Cli) -> Any:
+    cfg = cli.config
+    return Aws.for_env(cfg, cfg.env("lab")).client("cloudwatch")
+
+
+def new_alarm(cli: Cli, state: str = "OK") -> str:
+    name = f"dbops-test-guard-{uuid.uuid4().hex[:8]}"
+    cw = cloudwatch(cli)
+    cw.put_metric_alarm(AlarmName=name, Namespace="dbops/test", MetricName="Errors", Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="set by the test")
+    return name
+
+
+def writer(cli: Cli) -> str:
+    return pgcluster.get(cli.lab_dir).entry["writer"]  # type: ignore[union-attr,no-any-return]
+
+
+def assert_whole(cli: Cli) -> None:
+    status = pgcluster.status(cli.lab_dir)
+    assert status["state"] == "running", status
+    assert status["accepting_writes"] == [status["writer"]], status  # one writer, the one the lab names
+    replicas = [m for m in status["members"] if m["role"] == "replica"]
+    assert replicas and all(m["replication"] == "streaming" for m in replicas), status
+
+
+def checks(data: dict) -> dict[str, dict]:
+    return {c["id"]: c for c in data["checks"]}
+
+
+def nothing_left(cli: Cli, drill_id: str) -> None:
+    dry = cli("janitor", "--dry-run", "--json", "--drill", drill_id)
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["leftovers"] == []
+
+
+def test_alarm_going_off_mid_failover_stops_it_heals_the_cluster_and_leaves_nothing(glab: Cli) -> None:
+    alarm = new_alarm(glab)
+    before = writer(glab)
+    set_at: list[float] = []
+
+    def fire_once_the_writer_moves() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and writer(glab) == before:
+            time.sleep(0.02)
+        cloudwatch(glab).set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="set mid-failover by the test")
+        set_at.append(time.monotonic())
+
+    firing = threading.Thread(target=fire_once_the_writer_moves, daemon=True)
+    firing.start()
+    result = glab("drill", "failover", TARGET, "--stop-on-alarm", alarm, "--json")
+    firing.join(60)
+    assert set_at, "the failover never moved the writer"
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "aborted"
+    assert checks(data)["GUARD-STOP"]["status"] == "fail"
+    assert f"alarm {alarm} is in ALARM" in checks(data)["GUARD-STOP"]["detail"]
+    assert data["summary"].startswith(f"ABORTED (GUARD-STOP): alarm {alarm} is in ALARM")
+    assert checks(data)["POST-HA"]["status"] == "pass", data["checks"]  # the rollback ran: the cluster was healed
+    assert checks(data)["STEADY-STATE"]["status"] in ("pass", "unknown"), data["checks"]
+    assert any(e["phase"] == "abort" and alarm in e["message"] for e in data["events"])
+    assert_whole(glab)
+    nothing_left(glab, data["details"]["drill_id"])
+
+
+def test_failover_with_the_alarm_ok_and_a_generous_downtime_limit_passes(glab: Cli) -> None:
+    """The negative control of both stop conditions: watched throughout, neither trips."""
+    alarm = new_alarm(glab)
+    result = glab("drill", "failover", TARGET, "--stop-on-alarm", alarm, "--abort-after-downtime", "30", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    guard = checks(data)["GUARD-STOP"]
+    assert guard["status"] == "pass" and "none in ALARM" in guard["detail"] and "limit 30s" in guard["detail"]
+    assert data["details"]["stop_conditions"]["alarm_reads"] >= 1
+    assert checks(data)["STEADY-STATE"]["status"] == "pass", data["checks"]
+    assert_whole(glab)
+
+
+def test_downtime_over_a_tiny_limit_stops_the_failover_and_heals(glab: Cli) -> None:
+    result = glab("drill", "failover", TARGET, "--abort-after-downtime", "0.001", "--json")
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "aborted"
+    assert "is over the limit of 0.001s" in checks(data)["GUARD-STOP"]["detail"]
+    assert "POST-HA" in checks(data) and checks(data)["POST-HA"]["status"] == "pass", data["checks"]
+    assert_whole(glab)
+    nothing_left(glab, data["details"]["drill_id"])
+
+
+def reports(cli: Cli) -> list[Path]:
+    return sorted((cli.config.report_dir / "failover").glob("*.json"))
+
+
+def test_alarm_already_in_alarm_or_unknown_refuses_the_drill_and_touches_nothing(glab: Cli) -> None:
+    firing = new_alarm(glab, "ALARM")
+    ok = new_alarm(glab)
+    before, written = writer(glab), reports(glab)
+    for name, says in ((firing, f"alarm {firing} is in ALARM: the drill did not start"),
+                       ("dbops-test-no-such-alarm", "stop condition alarm dbops-test-no-such-alarm not found in env lab")):
+        result = glab("drill", "failover", TARGET, "--stop-on-alarm", ok, "--stop-on-alarm", name)
+        assert result.exit_code == 2, result.output
+        assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.output
+    assert writer(glab) == before and reports(glab) == written  # no failover, no report
+    lease_records = list((glab.lab_dir / "leases" / "records").glob("*"))
+    assert not [r for r in lease_records if "failover" in r.name and r.stat().st_mtime > time.time() - 60]
+
+
+class LeavesAReplicaDown(LocalPgTarget):
+    """A failover whose heal forgets a member: the drill's own checks cannot see it, the steady state does."""
+
+    def after_failover(self, old_writer: str, timeout: float = 600.0) -> Any:
+        heal = super().after_failover(old_writer, timeout)
+        cluster = self._reload()
+        cluster.stop_member(cluster.replicas()[0])
+        return heal
+
+
+def test_a_drill_that_leaves_the_cluster_worse_fails_steady_state(glab: Cli) -> None:
+    target = LeavesAReplicaDown(parse_target(TARGET), glab.lab_dir)
+    journal = Journal("failover", TARGET, "lab", echo=False)
+    steady = SteadyState(target, 5.0)
+    steady.record()
+    try:
+        report = guarded(journal, lambda: run_failover(target, FailoverOptions(rto_s=30), journal, new_drill_id("failover")),
+                         steady=steady)
+        assert report.status == "fail", report.checks
+        check = {c.id: c for c in report.checks}["STEADY-STATE"]
+        assert check.status == "fail" and "0 healthy reader(s), was 1" in check.detail
+        assert report.summary.startswith("FAIL (STEADY-STATE): left worse than found")
+    finally:
+        cluster = pgcluster.get(glab.lab_dir)
+        assert cluster is not None
+        for member in cluster.replicas():
+            cluster.start_member(member)
+            cluster.wait_streaming(member, 30)
+    assert_whole(glab)
+
+
+def test_alarm_going_off_during_a_load_drill_stops_the_load(glab: Cli) -> None:
+    """The connections drill's rollback is its load stopped: 20 s of load ends within seconds of the alarm."""
+    alarm = new_alarm(glab)
+    timer = threading.Timer(2.0, lambda: cloudwatch(glab).set_alarm_state(AlarmName=alarm, StateValue="ALARM",
+                                                                          StateReason="set during the load by the test"))
+    timer.start()
+    started = time.monotonic()
+    try:
+        result = glab("drill", "connections", TARGET, "--clients", "2", "--time", "20", "--stop-on-alarm", alarm, "--json")
+    finally:
+        timer.cancel()
+    took = time.monotonic() - started
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "aborted" and f"alarm {alarm} is in ALARM" in checks(data)["GUARD-STOP"]["detail"]
+    assert took < 12, f"the load ran on for {took:.1f}s after the alarm"
+    assert checks(data)["STEADY-STATE"]["status"] == "pass", data["checks"]
+    assert_whole(glab)
