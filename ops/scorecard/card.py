@@ -15,7 +15,7 @@ from ops.scorecard.judge import (BREACHED, KIND, MET, NO_FAILOVER, NOT_MEASURED,
                                  UNPROVEN, Evidence, age_days, availability, evidence, figure_label, finite, judge)
 
 
-def of_env(report: dict[str, Any], env: EnvConfig) -> bool:
+def is_evidence_of(report: dict[str, Any], env: EnvConfig) -> bool:
     """Evidence of this env only: its name, its account when it declares one (a report naming none is then not
     evidence), and its region when the report names one. Stricter than ops.history.of_env, which lets a report
     without an account stand for any: a status view may show it, a verdict may not rest on it."""
@@ -54,7 +54,7 @@ def build_scorecard(config: Config, env: str, report_dir: Path, targets: tuple[s
     now = now or utcnow()
     env_cfg = config.env(env)
     policy = config.for_env(env).with_policy(evidence_max_age_days=max_age_days).policy
-    history = [r for r in list_reports(report_dir) if r.get("kind") != KIND and of_env(r, env_cfg)]
+    history = [r for r in list_reports(report_dir) if r.get("kind") != KIND and is_evidence_of(r, env_cfg)]
     rows = []
     for target in _targets(history, targets):
         mine = [r for r in history if target in str(r.get("target", "")).split(",")]

@@ -223,12 +223,11 @@ def availability(policy: Policy, failover: Evidence, restore: Evidence, min_dril
                       "reason": "not measured: " + "; ".join(missing)}
     spent = spend(per_failover, per_restore)
     said = f"{counts} {spent:.1f} of {budget:.1f} min ({100 * spent / budget:.1f} %)"
-    if bounds:
-        said += f"; {left_out(bounds)}"
+    tail = f"; {left_out(bounds)}" if bounds else ""
     few = [f"{name} ({too_few(len(ev.samples), min_drills)})" for name, count, ev in terms if count and len(ev.samples) < min_drills]
     if few:
-        return row | figures(spent) | {"status": UNPROVEN, "reason": f"{said}, but too few drills: " + "; ".join(few)}
+        return row | figures(spent) | {"status": UNPROVEN, "reason": f"{said}, but too few drills: " + ", ".join(few) + tail}
     passed = (fo.passed or not policy.failovers_per_year) and (rs.passed or not policy.restores_per_year)
     if not passed:
-        return row | figures(spent) | {"status": UNPROVEN, "reason": said + ", but only failed drills measured it"}
-    return row | figures(spent) | {"status": MET, "reason": said}
+        return row | figures(spent) | {"status": UNPROVEN, "reason": f"{said}, but only failed drills measured it{tail}"}
+    return row | figures(spent) | {"status": MET, "reason": said + tail}
