@@ -65,6 +65,7 @@ class Policy:
     failovers_per_year: int = 0  # failovers a year the budget expects, each costing the measured p95 client downtime
     restores_per_year: int = 0  # recoveries from backup a year the budget declares, each costing the measured restore time
     evidence_max_age_days: float = 35.0  # a drill older than this proves nothing about today's estate
+    min_evidence_drills: int = 3  # fewer drills than this prove no objective met (one drill over it is a breach)
     # Stop conditions every drill checks before its fault and watches during it (`--stop-on-alarm` adds to the
     # alarms, `--abort-after-downtime` replaces the limit): CloudWatch alarms by name, in the env's account and
     # region, and the client write downtime so far (drills with a canary) above which the drill is stopped.
@@ -174,6 +175,7 @@ class Config:
 
 
 MAX_EVENTS_PER_YEAR = 525_960  # one a minute: more is a typo, not a plan
+MAX_EVIDENCE_DRILLS = 1000  # more drills than a weekly schedule makes in the longest evidence window: a typo
 
 
 def _positive(v: Any) -> bool:
@@ -220,6 +222,7 @@ _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "failovers_per_year": (lambda v: _non_negative_int(v) and v <= MAX_EVENTS_PER_YEAR, f"an integer from 0 to {MAX_EVENTS_PER_YEAR}"),
     "restores_per_year": (lambda v: _non_negative_int(v) and v <= MAX_EVENTS_PER_YEAR, f"an integer from 0 to {MAX_EVENTS_PER_YEAR}"),
     "evidence_max_age_days": (lambda v: _positive(v) and v <= 3660, "a positive number of days, at most 3660"),
+    "min_evidence_drills": (lambda v: _non_negative_int(v) and 1 <= v <= MAX_EVIDENCE_DRILLS, f"an integer from 1 to {MAX_EVIDENCE_DRILLS}"),
     "stop_on_alarms": (lambda v: isinstance(v, list) and len(v) <= 100 and len(set(v)) == len(v)
                        and all(isinstance(n, str) and 0 < len(n) <= 255 and n.strip() == n for n in v),
                        'a list of at most 100 distinct CloudWatch alarm names (["dbops-prod-errors"])'),

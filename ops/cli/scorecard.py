@@ -21,13 +21,17 @@ from ops.cli.options import FiniteFloat, NonEmpty, env_option, json_option, juni
 @click.option("--markdown", "markdown_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write Markdown to this path.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Also write scorecard.json, scorecard.md and scorecard.xml (JUnit) into this directory.")
+@click.option("--keep", is_flag=True,
+              help="Keep this scorecard in the report dir as the baseline the next one's drift is measured against.")
 @junit_option
 @report_dir_option
 @json_option
 def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: float | None, fail_on: str | None,
-              markdown_path: Path | None, out_dir: Path | None, junit: Path | None, report_dir: Path | None, as_json: bool) -> int:
+              markdown_path: Path | None, out_dir: Path | None, keep: bool, junit: Path | None, report_dir: Path | None,
+              as_json: bool) -> int:
     """Judge each target's objectives against the report history: PolicyMet, PolicyBreached or Unproven,
-    the availability budget, and the drift since the previous scorecard (kept in the report dir)."""
+    the availability budget, and the drift since the last scorecard kept (--keep) in the report dir.
+    An output that cannot be written exits 2, after the verdict is printed."""
     import json
 
     from ops import report as report_mod
@@ -51,7 +55,8 @@ def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: floa
         outputs[junit] = card_mod.render_junit(card, fail_on)
     problems, written = [], {}
     try:
-        written = report_mod.write(card_mod.to_report(card, env.region, env.account_id), where)
+        if keep:  # only a deliberate run (the weekly drill) moves the baseline of drift; an ad-hoc rerun never does
+            written = report_mod.write(card_mod.to_report(card, env.region, env.account_id), where)
     except OSError as exc:
         problems.append(f"scorecard not kept in the report dir: {exc.strerror or exc} ({exc.filename or where})")
     for path, text in outputs.items():
@@ -68,6 +73,7 @@ def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: floa
         lines.append(f"  {t['target']:<28} newest passing drill: {', '.join(ages) or 'no drill'}")
     lines += [f"report: {written['json']}"] if written else []
     emit(card | {"paths": {k: str(v) for k, v in written.items()}}, as_json, "\n".join(lines))
-    for problem in problems:
-        click.echo(f"dbops: error: {problem}", err=True)
+    if problems:  # one line for all: what was asked for and not written
+        click.echo(f"dbops: error: {'; '.join(problems)}", err=True)
+        return 2
     return card_mod.exit_code(card, fail_on)

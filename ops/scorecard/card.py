@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ops.clock import iso, utcnow
-from ops.config import Config
-from ops.history import of_env
+from ops.config import Config, EnvConfig
 from ops.report import list_reports
 from ops.scorecard.judge import (BREACHED, KIND, MET, NO_FAILOVER, NOT_MEASURED, OBJECTIVES, RESTORE_TIME, STATUSES,
-                                 UNPROVEN, Evidence, age_days, availability, evidence, finite, judge)
+                                 UNPROVEN, Evidence, age_days, availability, evidence, figure_label, finite, judge)
+
+
+def is_evidence_of(report: dict[str, Any], env: EnvConfig) -> bool:
+    """Evidence of this env only: its name, its account when it declares one (a report naming none is then not
+    evidence), and its region when the report names one. Stricter than ops.history.of_env, which lets a report
+    without an account stand for any: a status view may show it, a verdict may not rest on it."""
+    return (report.get("env") == env.name
+            and (env.account_id is None or report.get("account") == env.account_id)
+            and (report.get("region") is None or report.get("region") == env.region))
 
 
 def newest_passing(reports: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """The age of the newest passing drill of each kind the target has reports of."""
+    """The age of the newest passing drill of each kind the target has reports of (a start that cannot be read is none)."""
     out: dict[str, Any] = {}
     for kind in sorted({str(r.get("kind")) for r in reports}):
-        passed = [r for r in reports if r.get("kind") == kind and r.get("status") == "pass"]
+        passed = [r for r in reports if r.get("kind") == kind and r.get("status") == "pass"
+                  and math.isfinite(age_days(r.get("started_at"), now))]
         out[kind] = ({"report": passed[-1]["id"], "age_days": round(age_days(passed[-1].get("started_at"), now), 2)}
                      if passed else {"report": None, "age_days": NOT_MEASURED, "reason": "no passing drill"})
     return out
@@ -44,35 +54,39 @@ def build_scorecard(config: Config, env: str, report_dir: Path, targets: tuple[s
     now = now or utcnow()
     env_cfg = config.env(env)
     policy = config.for_env(env).with_policy(evidence_max_age_days=max_age_days).policy
-    history = [r for r in list_reports(report_dir) if r.get("kind") != KIND and of_env(r, env_cfg)]
+    history = [r for r in list_reports(report_dir) if r.get("kind") != KIND and is_evidence_of(r, env_cfg)]
     rows = []
     for target in _targets(history, targets):
         mine = [r for r in history if target in str(r.get("target", "")).split(",")]
         applies = [o for o in OBJECTIVES if fails_over(target) or o.kind != "failover"]
         ev = {o.id: evidence(mine, o, now, policy.evidence_max_age_days) for o in (*applies, RESTORE_TIME)}
-        objectives = [judge(o, ev[o.id], float(getattr(policy, o.policy_key))) for o in applies]
+        objectives = [judge(o, ev[o.id], float(getattr(policy, o.policy_key)), policy.min_evidence_drills) for o in applies]
         # a target that never fails over spends none of its budget on failovers
         own = policy if fails_over(target) else replace(policy, failovers_per_year=0)
         failovers = ev.get("RTO") or Evidence((), f"{target} does not fail over")
-        budget = availability(own, failovers, ev[RESTORE_TIME.id])
+        budget = availability(own, failovers, ev[RESTORE_TIME.id], policy.min_evidence_drills)
         if budget is not None:
             objectives.append(budget)
         restore = ev[RESTORE_TIME.id]
         rows.append({"target": target, "objectives": objectives, "newest_passing": newest_passing(mine, now),
-                     "restore_time_p95_s": restore.value("p95") if restore.samples else NOT_MEASURED})
+                     "restore_time_p95_s": restore.value("p95") if restore.samples else NOT_MEASURED,
+                     "restore_time": figure_label("p95", len(restore.samples)) if restore.samples else NOT_MEASURED})
     counts = {s: sum(o["status"] == s for t in rows for o in t["objectives"]) for s in STATUSES}
     card: dict[str, Any] = {"schema": "dbops.scorecard/v1", "env": env, "generated_at": iso(now),
                             "evidence_max_age_days": policy.evidence_max_age_days,
+                            "min_evidence_drills": policy.min_evidence_drills,
                             "availability_declared": policy.availability_percent is not None,
                             "targets": rows, "counts": counts}
-    previous = latest(report_dir, env, before=now)
+    previous = latest(report_dir, env_cfg, before=now)
     card["drift"] = drift(previous, card) if previous else {"since": None, "changes": [], "said": "no earlier scorecard"}
     return card
 
 
-def latest(report_dir: Path, env: str, before: datetime) -> dict[str, Any] | None:
-    """The newest scorecard of the env kept in report_dir, started before `before`."""
-    kept = [r for r in list_reports(report_dir, KIND) if r.get("env") == env and str(r.get("started_at", "")) < iso(before)
+def latest(report_dir: Path, env: EnvConfig, before: datetime) -> dict[str, Any] | None:
+    """The newest scorecard of the env (and its account: none when the env declares none) kept in report_dir,
+    started before `before`."""
+    kept = [r for r in list_reports(report_dir, KIND) if r.get("env") == env.name and r.get("account") == env.account_id
+            and str(r.get("started_at", "")) < iso(before)
             and isinstance((r.get("details") or {}).get(KIND), dict)]
     return kept[-1]["details"][KIND] | {"report": kept[-1]["id"]} if kept else None
 
@@ -91,6 +105,9 @@ def drift(previous: dict[str, Any], card: dict[str, Any]) -> dict[str, Any]:
             changes.append({"target": target, "objective": oid, "change": "added" if a is None else "removed",
                             "status": (b or a)["status"]})  # type: ignore[index]
             continue
+        if a.get("objective") != b.get("objective"):  # a loosened objective can turn a breach into a pass
+            changes.append({"target": target, "objective": oid, "change": "objective", "from": a.get("objective"),
+                            "to": b.get("objective")})
         if a["status"] != b["status"]:
             changes.append({"target": target, "objective": oid, "change": "status", "from": a["status"], "to": b["status"]})
         if a.get("measured") != b.get("measured"):

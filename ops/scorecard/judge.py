@@ -17,6 +17,11 @@ STATUSES = (MET, BREACHED, UNPROVEN)
 NOT_MEASURED = "not measured"
 MINUTES_PER_YEAR = 525_960  # 365.25 days
 EVIDENCE_STATUSES = ("pass", "fail")  # error, inconclusive and aborted drills did not judge what they measured
+P95_MIN_SAMPLES = 20  # nearest-rank p95 of fewer samples is their maximum: the figure is labelled as such
+CLOCK_SKEW_S = 300  # a report started further ahead of now than this has a time that cannot be trusted
+# A measurement a drill may record as only a lower bound, and the details flag that says so: the failover
+# never completed, so writes were refused for at least that long (ops/drills/failover.py).
+LOWER_BOUNDS = {"client_write_downtime_s": "downtime_is_lower_bound"}
 
 
 @dataclass(frozen=True)
@@ -45,20 +50,54 @@ class Sample:
     started_at: str
     status: str
     value: float
+    lower_bound: bool = False  # the true figure is at least this: evidence of a breach only
 
 
 @dataclass(frozen=True)
 class Evidence:
-    samples: tuple[Sample, ...]  # within the max age, oldest first
+    samples: tuple[Sample, ...]  # within the max age, oldest first; lower bounds included
     why_none: str  # why there is no sample, when there is none
 
     def value(self, aggregate: str) -> float:
-        values = [s.value for s in self.samples]
-        return percentile(values, 0.95) if aggregate == "p95" else max(values)
+        return aggregate_of(self.samples, aggregate)
 
     @property
     def passed(self) -> bool:
         return any(s.status == "pass" for s in self.samples)
+
+    @property
+    def exact(self) -> "Evidence":
+        """The samples whose figure is the measurement itself, not a lower bound of it."""
+        kept = tuple(s for s in self.samples if not s.lower_bound)
+        return Evidence(kept, self.why_none or (left_out(self.left_out_count) if not kept else ""))
+
+    @property
+    def left_out_count(self) -> int:
+        return sum(s.lower_bound for s in self.samples)
+
+    def against(self, limit: float) -> "Evidence":
+        """The samples that can judge `limit`: a lower bound within it says nothing, over it proves a breach."""
+        kept = tuple(s for s in self.samples if not s.lower_bound or s.value > limit)
+        return Evidence(kept, self.why_none or (left_out(len(self.samples) - len(kept)) if not kept else ""))
+
+
+def aggregate_of(samples: tuple[Sample, ...], aggregate: str) -> float:
+    values = [s.value for s in samples]
+    return percentile(values, 0.95) if aggregate == "p95" else max(values)
+
+
+def left_out(count: int) -> str:
+    return (f"{count} failover(s) left out: the downtime is only a lower bound (the failover never completed), "
+            "which within the objective proves nothing")
+
+
+def figure_label(aggregate: str, count: int) -> str:
+    """What the figure is: nearest-rank p95 of fewer than 20 samples is their maximum, and is called so."""
+    return f"{'p95' if aggregate == 'p95' and count >= P95_MIN_SAMPLES else 'max'} of {count}"
+
+
+def too_few(count: int, needed: int) -> str:
+    return f"{count} drill{'' if count == 1 else 's'}, {needed} needed"
 
 
 def budget_minutes(availability_percent: float) -> float:
@@ -71,11 +110,13 @@ def finite(value: Any) -> bool:
 
 
 def age_days(started_at: Any, now: datetime) -> float:
-    """Days since a report started; a time that cannot be read is infinitely old: never fresh evidence."""
+    """Days since a report started, never below 0; a time that cannot be read, or one further ahead of now than
+    clock skew explains, is infinitely old: never fresh evidence."""
     try:
-        return (now - datetime.fromisoformat(str(started_at).replace("Z", "+00:00"))).total_seconds() / 86400
+        seconds = (now - datetime.fromisoformat(str(started_at).replace("Z", "+00:00"))).total_seconds()
     except (ValueError, TypeError):  # TypeError: a time without a zone
         return math.inf
+    return math.inf if seconds < -CLOCK_SKEW_S else max(seconds, 0.0) / 86400
 
 
 def evidence(reports: list[dict[str, Any]], obj: Objective, now: datetime, max_age_days: float) -> Evidence:
@@ -84,50 +125,73 @@ def evidence(reports: list[dict[str, Any]], obj: Objective, now: datetime, max_a
     if not of_kind:
         return Evidence((), f"no {obj.kind} drill in the report history")
     measured, judged = [], [r for r in of_kind if r.get("status") in EVIDENCE_STATUSES]
+    flag = LOWER_BOUNDS.get(obj.measurement)
     for r in judged:
         value = (r.get("measurements") or {}).get(obj.measurement)
         if obj.measurement not in (r.get("not_measured") or {}) and finite(value):
-            measured.append(Sample(r["id"], r.get("started_at", ""), r["status"], float(value)))
+            bound = bool(flag and (r.get("details") or {}).get(flag))
+            measured.append(Sample(r["id"], r.get("started_at", ""), r["status"], float(value), bound))
     recent = tuple(s for s in measured if age_days(s.started_at, now) <= max_age_days)
     if recent:
         return Evidence(recent, "")
-    if measured:
-        newest = measured[-1]
+    readable = [s for s in measured if math.isfinite(age_days(s.started_at, now))]
+    if readable:
+        newest = readable[-1]
         return Evidence((), f"the newest {obj.measurement} is {age_days(newest.started_at, now):.1f} days old "
                             f"(evidence_max_age_days {max_age_days:g}): report {newest.report}")
+    if measured:
+        return Evidence((), f"{len(measured)} {obj.kind} drill(s) with an unreadable start time (not a time, or more "
+                            f"than {CLOCK_SKEW_S // 60} minutes ahead of now): report {measured[-1].report}")
     if not judged:
         statuses = sorted({str(r.get("status")) for r in of_kind})
         return Evidence((), f"{len(of_kind)} {obj.kind} drill(s), none judged its objectives ({', '.join(statuses)})")
     return Evidence((), f"{obj.measurement} not measured by any of {len(judged)} {obj.kind} drill(s)")
 
 
-def judge(obj: Objective, ev: Evidence, limit: float) -> dict[str, Any]:
-    """One objective's verdict from its evidence."""
+def judge(obj: Objective, found: Evidence, limit: float, min_drills: int) -> dict[str, Any]:
+    """One objective's verdict from its evidence: one sample over the objective is a breach; within it, a verdict
+    needs `min_drills` samples and a passing drill among them."""
+    ev = found.against(limit)
+    dropped = len(found.samples) - len(ev.samples)
     row: dict[str, Any] = {"id": obj.id, "objective": limit, "unit": obj.unit, "measurement": obj.measurement,
-                           "reports": [s.report for s in ev.samples], "samples": len(ev.samples)}
+                           "reports": [s.report for s in ev.samples], "samples": len(ev.samples), "left_out": dropped}
     if not ev.samples:
         return row | {"status": UNPROVEN, "measured": NOT_MEASURED, "reason": ev.why_none}
-    value = ev.value(obj.aggregate)
-    row |= {"measured": value, "aggregate": f"{obj.aggregate} of {len(ev.samples)} drill(s)"}
+    n, value = len(ev.samples), ev.value(obj.aggregate)
+    worst = max(ev.samples, key=lambda s: s.value)
+    over = sum(s.value > limit for s in ev.samples)
+    label = figure_label(obj.aggregate, n)
+    row |= {"measured": value, "aggregate": label, "worst": worst.value, "worst_report": worst.report, "over_objective": over}
+    said = f"{label}: {value:g} {obj.unit}"
+    notes = ([f"{over} of {n} over the objective (worst {worst.value:g} {obj.unit}, report {worst.report})"] if over else []) \
+        + ([left_out(dropped)] if dropped else [])
+    tail = "".join(f"; {note}" for note in notes)
     if value > limit:
-        return row | {"status": BREACHED, "reason": f"{obj.aggregate} {value:g} {obj.unit} > objective {limit:g} {obj.unit}"}
+        return row | {"status": BREACHED, "reason": f"{said} > objective {limit:g} {obj.unit}{tail}"}
+    if n < min_drills:
+        return row | {"status": UNPROVEN, "reason": f"{said} is within the objective, but {too_few(n, min_drills)}{tail}"}
     if not ev.passed:
-        return row | {"status": UNPROVEN, "reason": f"{obj.aggregate} {value:g} {obj.unit} is within the objective, "
-                                                     "but only failed drills measured it"}
-    return row | {"status": MET, "reason": f"{obj.aggregate} {value:g} {obj.unit} <= objective {limit:g} {obj.unit}"}
+        return row | {"status": UNPROVEN, "reason": f"{said} is within the objective, but only failed drills measured it{tail}"}
+    return row | {"status": MET, "reason": f"{said} <= objective {limit:g} {obj.unit}{tail}"}
 
 
-def availability(policy: Policy, failover: Evidence, restore: Evidence) -> dict[str, Any] | None:
-    """The year's downtime budget against measured failovers and restores; None when no objective is declared."""
+def _minutes(samples: tuple[Sample, ...]) -> float | None:
+    """One event's minutes: the p95 of its samples, capped at a year, so an absurd figure stays a finite breach."""
+    return min(aggregate_of(samples, "p95") / 60, MINUTES_PER_YEAR) if samples else None
+
+
+def availability(policy: Policy, failover: Evidence, restore: Evidence, min_drills: int) -> dict[str, Any] | None:
+    """The year's downtime budget against measured failovers and restores; None when no objective is declared.
+    Lower bounds and terms not measured can only prove it breached; a verdict within it needs every declared
+    term measured exactly by `min_drills` drills."""
     if policy.availability_percent is None:
         return None
     budget = budget_minutes(policy.availability_percent)
     row: dict[str, Any] = {"id": AVAILABILITY, "objective": policy.availability_percent, "unit": "%",
                            "budget_minutes_per_year": round(budget, 3), "failovers_per_year": policy.failovers_per_year,
                            "restores_per_year": policy.restores_per_year}
-    # No event spends more than the whole year: a corrupt or absurd figure stays a finite breach, not an overflow.
-    per_failover = min(failover.value("p95") / 60, MINUTES_PER_YEAR) if failover.samples else None
-    per_restore = min(restore.value("p95") / 60, MINUTES_PER_YEAR) if restore.samples else None
+    fo, rs = failover.exact, restore.exact
+    per_failover, per_restore = _minutes(fo.samples), _minutes(rs.samples)
     row["one_failover_minutes"] = NOT_MEASURED if per_failover is None else round(per_failover, 3)
     row["one_failover_share_percent"] = NOT_MEASURED if per_failover is None else round(100 * per_failover / budget, 3)
     row["one_restore_minutes"] = NOT_MEASURED if per_restore is None else round(per_restore, 3)
@@ -135,24 +199,35 @@ def availability(policy: Policy, failover: Evidence, restore: Evidence) -> dict[
         return row | {"status": UNPROVEN, "measured": NOT_MEASURED, "spent_minutes_per_year": NOT_MEASURED,
                       "reason": "no failover or restore a year is declared for it (failovers_per_year, restores_per_year): "
                                 "nothing measured spends its budget"}
-    missing = []
-    if per_failover is None and policy.failovers_per_year:
-        missing.append(f"failover downtime ({failover.why_none})")
-    if per_restore is None and policy.restores_per_year:
-        missing.append(f"restore time ({restore.why_none})")
+
+    def spend(one_failover: float | None, one_restore: float | None) -> float:
+        return min(policy.failovers_per_year * (one_failover or 0.0) + policy.restores_per_year * (one_restore or 0.0),
+                   MINUTES_PER_YEAR)
+
+    def figures(spent: float) -> dict[str, Any]:
+        return {"measured": round(100 - 100 * spent / MINUTES_PER_YEAR, 6), "spent_minutes_per_year": round(spent, 3),
+                "spent_share_percent": round(100 * spent / budget, 3)}
+
+    counts = f"{policy.failovers_per_year} failover(s) and {policy.restores_per_year} restore(s) a year spend"
+    bounds = failover.left_out_count if policy.failovers_per_year else 0
+    # At least this much: lower bounds counted as their figure, a term not measured as nothing.
+    least = spend(_minutes(failover.samples), per_restore)
+    if least > budget:
+        counted = f", counting {bounds} failover(s) whose downtime is only a lower bound" if bounds else ""
+        return row | figures(least) | {"status": BREACHED, "reason": f"{counts} at least {least:.1f} of {budget:.1f} min "
+                                                                    f"({100 * least / budget:.1f} %){counted}"}
+    terms = [("failover downtime", policy.failovers_per_year, fo), ("restore time", policy.restores_per_year, rs)]
+    missing = [f"{name} ({ev.why_none})" for name, count, ev in terms if count and not ev.samples]
     if missing:
         return row | {"status": UNPROVEN, "measured": NOT_MEASURED, "spent_minutes_per_year": NOT_MEASURED,
                       "reason": "not measured: " + "; ".join(missing)}
-    spent = min(policy.failovers_per_year * (per_failover or 0.0) + policy.restores_per_year * (per_restore or 0.0),
-                MINUTES_PER_YEAR)
-    share = 100 * spent / budget
-    row |= {"measured": round(100 - 100 * spent / MINUTES_PER_YEAR, 6), "spent_minutes_per_year": round(spent, 3),
-            "spent_share_percent": round(share, 3)}
-    said = (f"{policy.failovers_per_year} failover(s) and {policy.restores_per_year} restore(s) a year spend "
-            f"{spent:.1f} of {budget:.1f} min ({share:.1f} %)")
-    if spent > budget:
-        return row | {"status": BREACHED, "reason": said}
-    passed = (failover.passed or not policy.failovers_per_year) and (restore.passed or not policy.restores_per_year)
+    spent = spend(per_failover, per_restore)
+    said = f"{counts} {spent:.1f} of {budget:.1f} min ({100 * spent / budget:.1f} %)"
+    tail = f"; {left_out(bounds)}" if bounds else ""
+    few = [f"{name} ({too_few(len(ev.samples), min_drills)})" for name, count, ev in terms if count and len(ev.samples) < min_drills]
+    if few:
+        return row | figures(spent) | {"status": UNPROVEN, "reason": f"{said}, but too few drills: " + ", ".join(few) + tail}
+    passed = (fo.passed or not policy.failovers_per_year) and (rs.passed or not policy.restores_per_year)
     if not passed:
-        return row | {"status": UNPROVEN, "reason": said + ", but only failed drills measured it"}
-    return row | {"status": MET, "reason": said}
+        return row | figures(spent) | {"status": UNPROVEN, "reason": f"{said}, but only failed drills measured it{tail}"}
+    return row | figures(spent) | {"status": MET, "reason": said + tail}

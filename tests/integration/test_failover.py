@@ -261,17 +261,28 @@ def test_scorecard_judges_the_rto_a_real_failover_drill_measured(async_lab: Cli)
     drilled = async_lab("drill", "failover", "localpg:lab-pg", "--json")
     assert drilled.exit_code == 0, drilled.output
     measured = json.loads(drilled.stdout)["measurements"]["client_write_downtime_s"]
-    result = async_lab("scorecard", "--json", "--fail-on", "breached")
+    result = async_lab("scorecard", "--json", "--fail-on", "breached", "--keep")
     assert result.exit_code == 0, result.output
     card = json.loads(result.stdout)
     row = next(t for t in card["targets"] if t["target"] == "localpg:lab-pg")
     by_id = {o["id"]: o for o in row["objectives"]}
-    # the p95 over every failover this lab's report dir holds, computed here from the reports themselves
+    # the figure over every failover this lab's report dir holds, computed here from the reports themselves
+    # (a downtime that is only a lower bound, from a failover that never completed, proves nothing within the RTO)
     downtimes = [r["measurements"]["client_write_downtime_s"] for r in list_reports(async_lab.config.report_dir, "failover")
                  if r["status"] in ("pass", "fail") and r["target"] == "localpg:lab-pg"
-                 and r["measurements"].get("client_write_downtime_s") is not None]
-    assert by_id["RTO"]["status"] == MET and by_id["RTO"]["measured"] == percentile(downtimes, 0.95) >= measured
-    assert by_id["LOST-WRITES"]["status"] == MET and by_id["RTO"]["objective"] == 60.0
+                 and r["measurements"].get("client_write_downtime_s") is not None
+                 and not (r["details"].get("downtime_is_lower_bound") and r["measurements"]["client_write_downtime_s"] <= 60)]
+    assert by_id["RTO"]["measured"] == percentile(downtimes, 0.95) >= measured
+    assert by_id["RTO"]["samples"] == len(downtimes) and by_id["RTO"]["worst"] == max(downtimes)
+    # a verdict within the RTO needs 3 drills: how many this lab holds depends on the tests run before this one
+    if len(downtimes) >= 3:
+        assert by_id["RTO"]["status"] == MET
+    else:
+        assert by_id["RTO"]["status"] == UNPROVEN and ", 3 needed" in by_id["RTO"]["reason"], by_id["RTO"]
+    one = build_scorecard(async_lab.config.with_policy(min_evidence_drills=1), "lab", async_lab.config.report_dir)
+    judged = {o["id"]: o["status"] for t in one["targets"] for o in t["objectives"] if t["target"] == "localpg:lab-pg"}
+    assert judged["RTO"] == judged["LOST-WRITES"] == MET  # one drill is enough then: it passed, within both objectives
+    assert by_id["RTO"]["objective"] == 60.0
     assert by_id["RPO"]["status"] == UNPROVEN  # no restore drill in this lab: not measured, never met
     assert row["newest_passing"]["failover"]["age_days"] < 0.01
     # negative control: the same evidence judged against an RTO no failover meets

@@ -21,17 +21,19 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 AURORA = "aurora:orders"
 
 
-def cfg(tmp_path: Path, **policy: Any) -> config_mod.Config:
-    return config_mod.parse({"policy": {"rto_seconds": 60, "rpo_seconds": 300, "max_lost_writes": 0, **policy},
-                             "envs": {"lab": {"endpoint": "embedded"}}}, tmp_path, None, {})
+def cfg(tmp_path: Path, lab: dict[str, Any] | None = None, **policy: Any) -> config_mod.Config:
+    """The judging rules with one drill enough for a verdict, unless a test sets min_evidence_drills itself."""
+    return config_mod.parse({"policy": {"rto_seconds": 60, "rpo_seconds": 300, "max_lost_writes": 0, "min_evidence_drills": 1, **policy},
+                             "envs": {"lab": {"endpoint": "embedded", **(lab or {})}}}, tmp_path, None, {})
 
 
 def drill(report_dir: Path, kind: str, status: str, days_ago: float, target: str = AURORA, env: str = "lab",
-          not_measured: dict[str, str] | None = None, now: datetime = NOW, **measurements: Any) -> str:
+          not_measured: dict[str, str] | None = None, now: datetime = NOW, details: dict[str, Any] | None = None,
+          region: str | None = None, account: str | None = None, **measurements: Any) -> str:
     started = now - timedelta(days=days_ago)
     r = report_mod.Report(kind=kind, target=target, env=env, started_at=iso(started), finished_at=iso(started + timedelta(minutes=1)),
                           status=status, summary=status.upper(), measurements=measurements, not_measured=not_measured or {},
-                          objectives={}, checks=(), events=())
+                          objectives={}, checks=(), events=(), details=details or {}, region=region, account=account)
     return report_mod.write(r, report_dir)["json"].stem
 
 
@@ -47,8 +49,14 @@ def objective(card: dict, oid: str, target: str = AURORA) -> dict:
     return next(o for o in row["objectives"] if o["id"] == oid)
 
 
-def build(tmp_path: Path, targets: tuple[str, ...] = (), now: datetime = NOW, **policy: Any) -> dict:
-    return sc.build_scorecard(cfg(tmp_path, **policy), "lab", tmp_path / "reports", targets, now=now)
+def build(tmp_path: Path, targets: tuple[str, ...] = (), now: datetime = NOW, lab: dict[str, Any] | None = None, **policy: Any) -> dict:
+    return sc.build_scorecard(cfg(tmp_path, lab, **policy), "lab", tmp_path / "reports", targets, now=now)
+
+
+def lower_bound(report_dir: Path, downtime: float, days_ago: float = 1) -> str:
+    """A failover that never completed: its downtime is only how long writes were refused before the watch ended."""
+    return drill(report_dir, "failover", "fail", days_ago, details={"downtime_is_lower_bound": True},
+                 client_write_downtime_s=downtime, lost_writes=0)
 
 
 def test_p95_downtime_within_rto_with_a_passing_drill_is_met(tmp_path: Path) -> None:
@@ -147,7 +155,7 @@ def test_a_report_whose_start_cannot_be_read_is_not_fresh_evidence(tmp_path: Pat
     data = json.loads(path.read_text())
     path.write_text(json.dumps(data | {"started_at": "yesterday"}))
     rto = objective(build(tmp_path), "RTO")
-    assert rto["status"] == sc.UNPROVEN and "inf days old" in rto["reason"]
+    assert rto["status"] == sc.UNPROVEN and "unreadable start time" in rto["reason"]
 
 
 def test_other_envs_reports_are_not_evidence(tmp_path: Path) -> None:
@@ -229,6 +237,128 @@ def test_kept_scorecard_is_a_report_with_one_objective_check_per_target_objectiv
     assert "None" not in report_mod.render_markdown(r)
 
 
+def test_a_lower_bound_within_the_rto_is_left_out_and_the_reason_says_so(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    exact = [failover(reports, d, days_ago=n + 2) for n, d in enumerate((10.0, 12.0, 14.0))]
+    lower_bound(reports, 30.0)
+    rto = objective(build(tmp_path, min_evidence_drills=3), "RTO")
+    assert (rto["status"], rto["measured"], rto["samples"]) == (sc.MET, 14.0, 3)
+    assert sorted(rto["reports"]) == sorted(exact)
+    assert "1 failover(s) left out: the downtime is only a lower bound (the failover never completed)" in rto["reason"]
+
+
+def test_a_lower_bound_over_the_rto_is_a_breach_and_one_within_proves_nothing(tmp_path: Path) -> None:
+    lower_bound(tmp_path / "reports", 30.0)
+    alone = objective(build(tmp_path), "RTO")
+    assert alone["status"] == sc.UNPROVEN and alone["measured"] == "not measured" and "lower bound" in alone["reason"]
+    lower_bound(tmp_path / "reports", 90.0, days_ago=2)
+    rto = objective(build(tmp_path, min_evidence_drills=3), "RTO")
+    assert (rto["status"], rto["measured"], rto["samples"]) == (sc.BREACHED, 90.0, 1)
+
+
+def test_the_budget_leaves_out_a_lower_bound_unless_it_alone_breaches(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    for n in range(3):
+        failover(reports, 30.0, days_ago=n + 2)
+    lower_bound(reports, 40.0)
+    budget = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12, min_evidence_drills=3), "AVAILABILITY")
+    assert (budget["status"], budget["spent_minutes_per_year"]) == (sc.MET, 6.0)  # the exact 30 s, not the bound
+    assert "1 failover(s) left out" in budget["reason"]
+    lower_bound(reports, 600.0, days_ago=0.5)  # 12 a year of at least 10 minutes: over 52.6 whatever the rest
+    over = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12, min_evidence_drills=3), "AVAILABILITY")
+    assert over["status"] == sc.BREACHED and "lower bound" in over["reason"]
+
+
+def test_fewer_drills_than_the_minimum_are_unproven_but_one_breach_is_enough(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    failover(reports, 10.0, days_ago=2)
+    failover(reports, 20.0, days_ago=3)
+    policy = config_mod.parse({"envs": {"lab": {"endpoint": "embedded"}}}, tmp_path, None, {}).policy
+    assert policy.min_evidence_drills == 3
+    card = sc.build_scorecard(config_mod.parse({"envs": {"lab": {"endpoint": "embedded"}}}, tmp_path, None, {}), "lab", reports, now=NOW)
+    rto = objective(card, "RTO")
+    assert rto["status"] == sc.UNPROVEN and "2 drills, 3 needed" in rto["reason"]
+    assert rto["measured"] == 20.0 and rto["aggregate"] == "max of 2"  # the figure is shown, the verdict withheld
+    failover(reports, 90.0, days_ago=1)
+    failover(reports, 5.0, days_ago=0.5, status="fail", lost=1)
+    card = build(tmp_path, min_evidence_drills=5)
+    assert objective(card, "RTO")["status"] == sc.BREACHED and objective(card, "LOST-WRITES")["status"] == sc.BREACHED
+
+
+def test_below_twenty_samples_the_figure_is_the_max_and_from_twenty_the_p95(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    for n in range(3):
+        failover(reports, 10.0 + n, days_ago=n + 1)
+    rto = objective(build(tmp_path), "RTO")
+    assert rto["aggregate"] == "max of 3" and rto["reason"].startswith("max of 3: 12 s")
+    for n in range(16):
+        failover(reports, 10.0, days_ago=5 + n)
+    worst = failover(reports, 90.0, days_ago=30)
+    rto = objective(build(tmp_path), "RTO")
+    # nearest-rank p95 of 20 is the 19th: one drill over the objective does not move it, but it is on the card
+    assert (rto["status"], rto["aggregate"], rto["measured"]) == (sc.MET, "p95 of 20", 12.0)
+    assert (rto["worst"], rto["worst_report"], rto["over_objective"]) == (90.0, worst, 1)
+    assert "1 of 20 over the objective (worst 90 s" in rto["reason"]
+
+
+def test_the_budget_obeys_the_minimum_evidence(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 30.0)
+    failover(tmp_path / "reports", 30.0, days_ago=2)
+    budget = objective(build(tmp_path, availability_percent=99.99, failovers_per_year=12, min_evidence_drills=3), "AVAILABILITY")
+    assert budget["status"] == sc.UNPROVEN and "failover downtime (2 drills, 3 needed)" in budget["reason"]
+    assert budget["spent_minutes_per_year"] == 6.0  # the figure is shown, the verdict withheld
+
+
+@pytest.mark.parametrize("value", [0, 1.5, True, "3", 10**6])
+def test_min_evidence_drills_is_validated(tmp_path: Path, value: Any) -> None:
+    with pytest.raises(ConfigError, match="'policy.min_evidence_drills' must be"):
+        cfg(tmp_path, min_evidence_drills=value)
+
+
+def test_drift_names_a_changed_objective(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    failover(reports, 20.0, days_ago=2)
+    report_mod.write(sc.to_report(build(tmp_path, now=NOW - timedelta(days=1))), reports)
+    loosened = build(tmp_path, rto_seconds=120)
+    change = next(c for c in loosened["drift"]["changes"] if c["objective"] == "RTO")
+    assert (change["change"], change["from"], change["to"]) == ("objective", 60.0, 120.0)
+
+
+def test_drift_is_measured_against_a_scorecard_of_the_envs_own_account(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    failover(reports, 20.0, days_ago=2, account="111111111111")
+    other = sc.to_report(build(tmp_path, now=NOW - timedelta(days=1), lab={"account_id": "222222222222"}), account="222222222222")
+    report_mod.write(other, reports)
+    card = build(tmp_path, lab={"account_id": "111111111111"})
+    assert card["drift"]["since"] is None and card["drift"]["said"] == "no earlier scorecard"
+
+
+def test_only_reports_of_the_envs_account_and_region_are_evidence(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    lab = {"account_id": "111111111111", "region": "eu-west-1"}
+    failover(reports, 10.0, account="222222222222", region="eu-west-1")
+    failover(reports, 10.0, days_ago=2)  # no account: not evidence of an env that declares one
+    failover(reports, 10.0, days_ago=3, account="111111111111", region="us-east-1")
+    assert build(tmp_path, lab=lab)["targets"] == []
+    mine = failover(reports, 10.0, days_ago=4, account="111111111111", region="eu-west-1")
+    assert objective(build(tmp_path, lab=lab), "RTO")["reports"] == [mine]
+    # an env without an account: any account, but the region still has to match (us-east-1, the default)
+    assert objective(build(tmp_path), "RTO")["samples"] == 2
+
+
+def test_a_report_from_the_future_is_not_evidence_and_no_age_is_negative(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    failover(reports, 10.0, days_ago=-1)  # a day ahead of now: a clock that cannot be read
+    rto = objective(build(tmp_path), "RTO")
+    assert rto["status"] == sc.UNPROVEN and "unreadable start time" in rto["reason"]
+    card = build(tmp_path)
+    assert card["targets"][0]["newest_passing"]["failover"]["report"] is None
+    near = failover(reports, 10.0, days_ago=-2 / 1440)  # two minutes ahead: clock skew, still evidence
+    card = build(tmp_path)
+    assert objective(card, "RTO")["reports"] == [near]
+    assert card["targets"][0]["newest_passing"]["failover"] == {"report": near, "age_days": 0.0}
+
+
 def junit(card: dict, fail_on: str | None) -> ET.Element:
     return ET.fromstring(sc.render_junit(card, fail_on))
 
@@ -280,7 +410,7 @@ def reports_of(cli: Cli) -> Path:
 
 def test_cli_fail_on_breached_exits_1_and_keeps_the_scorecard(cli_at: Cli) -> None:
     failover(reports_of(cli_at), 90.0, days_ago=0.01, now=utcnow())  # the command judges at the real time
-    result = cli_at("scorecard", "--json", "--fail-on", "breached")
+    result = cli_at("scorecard", "--json", "--fail-on", "breached", "--keep")
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert data["counts"][sc.BREACHED] == 1
@@ -290,7 +420,8 @@ def test_cli_fail_on_breached_exits_1_and_keeps_the_scorecard(cli_at: Cli) -> No
 
 
 def test_cli_writes_markdown_junit_and_out_dir(cli_at: Cli) -> None:
-    failover(reports_of(cli_at), 10.0, days_ago=0.01, now=utcnow())
+    for n in range(3):
+        failover(reports_of(cli_at), 10.0, days_ago=0.01 + n / 100, now=utcnow())
     out = cli_at.config_path.parent / "out"
     md = cli_at.config_path.parent / "card.md"
     result = cli_at("scorecard", "--out", str(out), "--markdown", str(md), "--fail-on", "unproven")
@@ -300,6 +431,33 @@ def test_cli_writes_markdown_junit_and_out_dir(cli_at: Cli) -> None:
     assert ET.fromstring((out / "scorecard.xml").read_text()).get("failures") == "1"
     assert "RTO" in result.stdout and "Unproven" in result.stdout
     assert "newest passing drill: failover 0.01 d" in result.stdout and "None" not in result.stdout
+    assert not (reports_of(cli_at) / "scorecard").exists()  # without --keep the baseline of drift does not move
+
+
+def test_cli_an_output_that_cannot_be_written_exits_2_with_the_verdict_printed(cli_at: Cli) -> None:
+    failover(reports_of(cli_at), 90.0, days_ago=0.01, now=utcnow())
+    blocker = cli_at.config_path.parent / "a-file"
+    blocker.write_text("")
+    result = cli_at("scorecard", "--junit", str(blocker / "scorecard.xml"), "--fail-on", "breached")
+    assert result.exit_code == 2, result.output
+    assert "PolicyBreached" in result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1 and "scorecard.xml not written" in result.stderr
+    assert "Traceback" not in result.output
+    reports_of(cli_at).joinpath("scorecard").write_text("")  # the kept report's directory is a file
+    kept = cli_at("scorecard", "--keep")
+    assert kept.exit_code == 2 and "scorecard not kept" in kept.stderr and "PolicyBreached" in kept.stdout
+
+
+def test_junit_of_a_card_with_nothing_proven_says_so(tmp_path: Path) -> None:
+    failover(tmp_path / "reports", 10.0, status="fail")
+    card = build(tmp_path)
+    plain = junit(card, None)
+    assert plain.get("failures") == "0" and plain.get("skipped") == "3"
+    assert plain.find("properties/property[@name='verdict']").get("value") == "nothing proven"  # type: ignore[union-attr]
+    empty = junit(sc.build_scorecard(cfg(tmp_path), "lab", tmp_path / "none", now=NOW), None)
+    assert empty.find("properties/property[@name='verdict']").get("value") == "nothing proven"  # type: ignore[union-attr]
+    failover(tmp_path / "reports", 10.0, days_ago=2)
+    assert junit(build(tmp_path), None).find("properties") is None  # the RTO is met: something is proven
 
 
 @pytest.mark.parametrize("args,said", [(["--fail-on", "sometimes"], "--fail-on"), (["--target", "nokind"], "KIND:NAME"),
