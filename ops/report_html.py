@@ -177,6 +177,13 @@ def restore_plot(data: dict[str, Any]) -> str | None:
 def cost_plot(data: dict[str, Any]) -> str | None:
     """Month-to-date and projected spend, each a bar stacked by service, against the budget. None without a
     service breakdown."""
+    fig = cost_figure(data)
+    return _svg(fig) if fig is not None else None
+
+
+def cost_figure(data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The cost plot's figure. A service whose spend was not measured adds no segment (a 0 would understate the
+    bar): the bar's end names it "not measured" instead."""
     rows = [r for r in (data.get("details") or {}).get("services") or [] if isinstance(r, dict)]
     rows = [r for r in rows if number(r.get("mtd_usd")) is not None or number(r.get("projected_usd")) is not None]
     if not rows:
@@ -184,17 +191,28 @@ def cost_plot(data: dict[str, Any]) -> str | None:
     rows = sorted(rows, key=lambda r: -(number(r.get("projected_usd")) or 0.0))
     if len(rows) > 9:  # the rest, summed: a legend of forty services says nothing
         rest = rows[8:]
-        rows = rows[:8] + [{"service": f"{len(rest)} others",
-                            "mtd_usd": sum(number(r.get("mtd_usd")) or 0.0 for r in rest),
-                            "projected_usd": sum(number(r.get("projected_usd")) or 0.0 for r in rest)}]
+        rows = rows[:8] + [{"service": f"{len(rest)} others", "mtd_usd": _sum_or_none(r.get("mtd_usd") for r in rest),
+                            "projected_usd": _sum_or_none(r.get("projected_usd") for r in rest)}]
     fig, ax = _figure(9.0, 2.6)
     bars = ("month to date", "projected")
     left = [0.0, 0.0]
+    missing: list[list[str]] = [[], []]
     palette = ("#0969da", "#1a7f37", "#fb8f44", "#8250df", "#bf3989", "#9a6700", "#54aeff", "#2da44e", "#8c959f")
     for i, r in enumerate(rows):
-        widths = [number(r.get("mtd_usd")) or 0.0, number(r.get("projected_usd")) or 0.0]
-        ax.barh(bars, widths, left=left, color=palette[i % len(palette)], label=_short(str(r.get("service", "?")), 32))
-        left = [left[0] + widths[0], left[1] + widths[1]]
+        name = _short(str(r.get("service", "?")), 32)
+        widths = [number(r.get("mtd_usd")), number(r.get("projected_usd"))]
+        drawn = [b for b, w in enumerate(widths) if w is not None]
+        ax.barh([bars[b] for b in drawn], [widths[b] for b in drawn], left=[left[b] for b in drawn],
+                color=palette[i % len(palette)], label=name)
+        for b, w in enumerate(widths):
+            if w is None:
+                missing[b].append(name)
+            else:
+                left[b] += w
+    for b, names in enumerate(missing):
+        if names:
+            ax.annotate(f"+ {', '.join(names)}: not measured", (left[b], b), xytext=(4, 0), textcoords="offset points",
+                        va="center", fontsize=7, color="#9a6700", fontstyle="italic", annotation_clip=False)
     budget = number((data.get("measurements") or {}).get("budget_usd"))
     if budget is not None:
         ax.axvline(budget, color="#cf222e", linestyle="--", linewidth=1.2)
@@ -203,14 +221,27 @@ def cost_plot(data: dict[str, Any]) -> str | None:
     ax.set_xlabel("USD")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title("spend by service against the budget", fontsize=10)
-    return _svg(fig)
+    return fig
+
+
+def _sum_or_none(values: Iterable[Any]) -> float | None:
+    """A sum of figures, or None (not measured) when any one of them was not measured."""
+    figures = [number(v) for v in values]
+    return None if any(f is None for f in figures) else sum(figures)  # type: ignore[arg-type]
 
 
 def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
-    """One measurement across reports: measured values as a line (coloured by verdict), the reports that did not
-    measure it as crosses on the axis, the latest objective as a dashed line. None without any report."""
-    if not points:
-        return None
+    """One measurement across reports, as an inline SVG (see `trend_figure`). None without any report."""
+    return _svg(trend_figure(points, measurement)) if points else None
+
+
+NOT_MEASURED_STRIP_Y = -0.16  # axes fraction: below the x axis, off the data scale, above the date labels' room
+
+
+def trend_figure(points: list[dict[str, Any]], measurement: str):  # type: ignore[no-untyped-def]
+    """Measured values as a line per series (points coloured by verdict); the reports that did not measure it as
+    crosses in a strip below the axis, never on the data scale (a cross at 0 s downtime would read as a perfect
+    failover); the latest objective as a dashed line."""
     fig, ax = _figure(9.0, 3.4)
     measured = [(p["at"], number(p["value"]), p["status"]) for p in points if number(p["value"]) is not None]
     missing = [p["at"] for p in points if number(p["value"]) is None]
@@ -224,7 +255,8 @@ def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
             ax.scatter([m[0] for m in sel], [m[1] for m in sel], color=STATUS_COLOURS.get(status, "#57606a"),
                        label=status, zorder=3)
     if missing:
-        ax.scatter(missing, [0.0] * len(missing), marker="x", color="#8c959f", label="not measured", zorder=3)
+        ax.scatter(missing, [NOT_MEASURED_STRIP_Y] * len(missing), marker="x", color="#9a6700", label="not measured",
+                   transform=ax.get_xaxis_transform(), clip_on=False, zorder=3)
     objective = next((number(p.get("objective")) for p in reversed(points) if number(p.get("objective")) is not None), None)
     top = max((m[1] for m in measured), default=0.0)
     if objective is not None and (objective <= 2 * top or not measured):
@@ -232,12 +264,14 @@ def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
     elif objective is not None:  # drawn to scale, a far objective would flatten every measurement into a line
         ax.annotate(f"objective {objective:g}: above the plot", (0.01, 0.97), xycoords="axes fraction", va="top",
                     fontsize=8, color="#cf222e")
+    if not measured and objective is None:
+        ax.set_yticks([])  # no figure at all: no scale pretending to hold one
     ax.set_ylabel(_short(measurement, 40))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     ax.set_title(f"{measurement} across {len(points)} report(s)", fontsize=10)
-    return _svg(fig)
+    return fig
 
 
 def trend_series(points: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, float]]]:

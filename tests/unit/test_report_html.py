@@ -186,3 +186,37 @@ def test_a_trend_joins_each_targets_figures_never_two_targets() -> None:
     assert {t: [v for _, v in line] for t, line in series.items()} == {"aurora:a": [1.0, 2.0], "aurora:b": [9.0]}
     one = report_html.trend_series(report_html.trend_points(reports[:1], "client_write_downtime_s"))
     assert list(one) == ["aurora:a"]
+
+
+def test_a_trend_draws_not_measured_below_the_axis_never_at_zero() -> None:
+    reports = [base("failover", started_at=f"2026-12-07T0{h}:00:00Z", status="pass",
+                    measurements={"client_write_downtime_s": v}) for h, v in ((1, 10.0), (2, None), (3, 20.0))]
+    ax = report_html.trend_figure(report_html.trend_points(reports, "client_write_downtime_s"),
+                                  "client_write_downtime_s").axes[0]
+    assert ax.get_ylim()[0] > 5, ax.get_ylim()  # a missing figure is no 0 s downtime: the scale is the measured one
+    strip = [c for c in ax.collections if c.get_label() == "not measured"]
+    assert len(strip) == 1 and not strip[0].get_clip_on()
+    assert strip[0].get_offset_transform() == ax.get_xaxis_transform()  # y in axes fraction
+    assert all(y < 0 for _, y in strip[0].get_offsets())  # below the axis
+    measured = [c for c in ax.collections if c.get_label() == "pass"]
+    assert sorted(y for _, y in measured[0].get_offsets()) == [10.0, 20.0]  # negative control: figures on the scale
+
+
+def test_a_missing_projected_spend_is_not_measured_never_a_zero_bar() -> None:
+    data = base("cost", details={"services": [{"service": "RDS", "mtd_usd": 40.0, "projected_usd": 90.0},
+                                              {"service": "S3", "mtd_usd": 5.0, "projected_usd": None}]},
+                measurements={"budget_usd": 200.0})
+    ax = report_html.cost_figure(data).axes[0]
+    widths = sorted(round(p.get_width(), 3) for p in ax.patches)
+    assert widths == [5.0, 40.0, 90.0], widths  # no zero-width projected S3 segment
+    notes = [t.get_text() for t in ax.texts]
+    assert any("not measured" in n and "S3" in n for n in notes), notes
+    whole = base("cost", details={"services": [{"service": "RDS", "mtd_usd": 40.0, "projected_usd": 90.0}]})
+    assert not any("not measured" in t.get_text() for t in report_html.cost_figure(whole).axes[0].texts)
+
+
+def test_folded_others_say_not_measured_when_one_of_them_was_not() -> None:
+    services = [{"service": f"s{i}", "mtd_usd": 1.0, "projected_usd": 2.0} for i in range(10)]
+    services[-1]["projected_usd"] = None
+    ax = report_html.cost_figure(base("cost", details={"services": services})).axes[0]
+    assert any("not measured" in t.get_text() and "others" in t.get_text() for t in ax.texts)
