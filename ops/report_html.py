@@ -246,9 +246,9 @@ def trend_figure(points: list[dict[str, Any]], measurement: str):  # type: ignor
     measured = [(p["at"], number(p["value"]), p["status"]) for p in points if number(p["value"]) is not None]
     missing = [p["at"] for p in points if number(p["value"]) is None]
     series = trend_series(points)
-    for i, (target, line) in enumerate(series.items()):
+    for i, ((env, target), line) in enumerate(series.items()):
         ax.plot([m[0] for m in line], [m[1] for m in line], color=("#57606a", "#0969da", "#bf3989", "#9a6700")[i % 4],
-                linewidth=1, label=_short(target, 32) if len(series) > 1 else None)
+                linewidth=1, label=f"{_short(target, 32)} ({_short(env, 16)})" if len(series) > 1 else None)
     if measured:
         for status in dict.fromkeys(m[2] for m in measured):
             sel = [m for m in measured if m[2] == status]
@@ -274,14 +274,14 @@ def trend_figure(points: list[dict[str, Any]], measurement: str):  # type: ignor
     return fig
 
 
-def trend_series(points: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, float]]]:
-    """The measured points of each target, as the lines a trend draws: one target's figures are never joined
-    to another's."""
-    series: dict[str, list[tuple[datetime, float]]] = {}
+def trend_series(points: list[dict[str, Any]]) -> dict[tuple[str, str], list[tuple[datetime, float]]]:
+    """The measured points of each (env, target), as the lines a trend draws: one target's figures are never
+    joined to another's, nor one env's to another env's of the same name."""
+    series: dict[tuple[str, str], list[tuple[datetime, float]]] = {}
     for p in points:
         value = number(p["value"])
         if value is not None:
-            series.setdefault(str(p.get("target", "")), []).append((p["at"], value))
+            series.setdefault((str(p.get("env", "")), str(p.get("target", ""))), []).append((p["at"], value))
     return series
 
 
@@ -385,7 +385,8 @@ def trend_points(reports: Iterable[dict[str, Any]], measurement: str) -> list[di
         if at is None:
             continue
         value = (r.get("measurements") or {}).get(measurement)
-        points.append({"at": at, "id": r.get("id", ""), "target": r.get("target", ""), "status": r.get("status", ""),
+        points.append({"at": at, "id": r.get("id", ""), "env": r.get("env", ""), "target": r.get("target", ""),
+                       "status": r.get("status", ""),
                        "value": number(value), "reason": (r.get("not_measured") or {}).get(measurement) or
                        ("not recorded by this report" if measurement not in (r.get("measurements") or {}) else None),
                        "objective": number((r.get("objectives") or {}).get(measurement))})
@@ -396,20 +397,21 @@ def trend_text(points: list[dict[str, Any]], measurement: str) -> str:
     """The trend as a terminal table."""
     if not points:
         return f"no reports to plot {measurement} from"
-    lines = [f"{'started':<26} {'target':<28} {'status':<13} {measurement}"]
+    lines = [f"{'started':<26} {'env':<10} {'target':<28} {'status':<13} {measurement}"]
     for p in points:
-        lines.append(f"{p['at'].isoformat(timespec='seconds'):<26} {_short(p['target'], 28):<28} {p['status']:<13} "
+        lines.append(f"{p['at'].isoformat(timespec='seconds'):<26} {_short(p['env'], 10):<10} {_short(p['target'], 28):<28} "
+                     f"{p['status']:<13} "
                      f"{shown(p['value'], p['reason'])}")
     return "\n".join(lines)
 
 
 def render_trend(points: list[dict[str, Any]], measurement: str, scope: str) -> str:
     """A trend page: the plot and the table of the reports it was drawn from."""
-    rows = [(p["at"].isoformat(timespec="seconds"), p["id"], p["target"], p["status"], shown(p["value"], p["reason"]))
-            for p in points]
+    rows = [(p["at"].isoformat(timespec="seconds"), p["id"], p["env"], p["target"], p["status"],
+             shown(p["value"], p["reason"])) for p in points]
     return _template().render(
         title=f"dbops trend: {measurement}", heading=f"{measurement} — {scope}", status="", colour="", summary="",
         meta=f"{len(points)} report(s), {sum(p['value'] is not None for p in points)} of them measured it",
         plot=trend_plot(points, measurement), no_plot="no reports: nothing to plot",
-        table={"title": "Reports", "head": ("started", "report", "target", "status", measurement), "rows": rows},
+        table={"title": "Reports", "head": ("started", "report", "env", "target", "status", measurement), "rows": rows},
         measurements=[], checks=[], events=[], events_hidden=0)

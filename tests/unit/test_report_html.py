@@ -183,9 +183,24 @@ def test_a_trend_joins_each_targets_figures_never_two_targets() -> None:
                     measurements={"client_write_downtime_s": v})
                for h, t, v in ((1, "aurora:a", 1.0), (2, "aurora:b", 9.0), (3, "aurora:a", 2.0), (4, "aurora:b", None))]
     series = report_html.trend_series(report_html.trend_points(reports, "client_write_downtime_s"))
-    assert {t: [v for _, v in line] for t, line in series.items()} == {"aurora:a": [1.0, 2.0], "aurora:b": [9.0]}
+    assert {t: [v for _, v in line] for t, line in series.items()} == {("lab", "aurora:a"): [1.0, 2.0],
+                                                                       ("lab", "aurora:b"): [9.0]}
     one = report_html.trend_series(report_html.trend_points(reports[:1], "client_write_downtime_s"))
-    assert list(one) == ["aurora:a"]
+    assert list(one) == [("lab", "aurora:a")]
+
+
+def test_a_trend_never_joins_two_envs_figures_and_its_legend_names_both() -> None:
+    reports = [base("failover", env=e, started_at=f"2026-12-07T0{h}:00:00Z", status="pass",
+                    measurements={"client_write_downtime_s": v})
+               for h, e, v in ((1, "lab", 1.0), (2, "prod", 30.0), (3, "lab", 2.0), (4, "prod", 31.0))]
+    points = report_html.trend_points(reports, "client_write_downtime_s")
+    assert [p["env"] for p in points] == ["lab", "prod", "lab", "prod"]
+    series = report_html.trend_series(points)
+    assert {k: [v for _, v in line] for k, line in series.items()} == {("lab", "localpg:lab-pg"): [1.0, 2.0],
+                                                                       ("prod", "localpg:lab-pg"): [30.0, 31.0]}
+    legend = [t.get_text() for t in report_html.trend_figure(points, "client_write_downtime_s").axes[0].get_legend().get_texts()]
+    assert "localpg:lab-pg (lab)" in legend and "localpg:lab-pg (prod)" in legend
+    assert "prod" in report_html.trend_text(points, "client_write_downtime_s").splitlines()[2]
 
 
 def test_a_trend_draws_not_measured_below_the_axis_never_at_zero() -> None:
