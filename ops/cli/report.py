@@ -52,7 +52,7 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
                 page = path.with_suffix(".html")
                 if not page.exists() and write_html(path) is None:
                     raise UsageError(f"the HTML page of {report_id} could not be written beside {path}")
-                click.echo(str(page))
+                click.echo(str(page))  # exactly the page write_html writes: the JSON's own name
                 return
             click.echo(path.read_text() if as_json else path.with_suffix(".md").read_text())
             return

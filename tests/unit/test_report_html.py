@@ -156,6 +156,31 @@ def test_a_page_that_cannot_be_rendered_loses_neither_the_report_nor_its_verdict
     assert "HTML page not written" in capsys.readouterr().err
 
 
+def test_an_interrupt_while_the_page_is_drawn_keeps_the_junit(tmp_path: Path, monkeypatch) -> None:
+    def interrupted(data: dict) -> str:
+        raise KeyboardInterrupt  # Ctrl-C during matplotlib's second or two
+
+    monkeypatch.setattr(report_html, "render", interrupted)
+    j = report_mod.Journal("backup", "aurora:orders", "lab", echo=None)
+    j.check("BKP-X", "fail", "retention 1 day")
+    junit = tmp_path / "ci" / "backup.xml"
+    with pytest.raises(KeyboardInterrupt):
+        report_mod.write(j.finish(), tmp_path / "reports", junit=junit)
+    assert "BKP-X" in junit.read_text() and list((tmp_path / "reports").rglob("*.json"))
+    assert not list(tmp_path.rglob("*.html")) and not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_a_page_is_written_over_its_stale_self_never_beside_it(tmp_path: Path) -> None:
+    j = report_mod.Journal("backup", "aurora:orders", "lab", echo=None)
+    j.check("BKP-X", "pass", "ok")
+    json_path = report_mod.write(j.finish(), tmp_path)["json"]
+    page = json_path.with_suffix(".html")
+    page.write_text("stale")
+    assert report_mod.write_html(json_path) == page
+    assert "BKP-X" in page.read_text()
+    assert sorted(p.name for p in page.parent.iterdir()) == sorted([json_path.name, page.name, json_path.with_suffix(".md").name])
+
+
 def test_trend_points_say_not_measured_and_keep_the_order() -> None:
     reports = [base("failover", started_at="2026-12-07T08:00:00Z", status="pass", measurements={"client_write_downtime_s": 1.5},
                     objectives={"client_write_downtime_s": 30}),
