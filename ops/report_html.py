@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 RUN_OUTCOMES = ("acknowledged", "read-only", "refused", "mixed")
 MAX_RUNS_DRAWN = 400  # runs beyond this are folded pairwise before drawing: a page stays small whatever the report holds
+MAX_SPANS_DRAWN = 400  # a restore's phase spans, folded the same way
 MAX_EVENTS_SHOWN = 400  # the first and last halves; the JSON keeps them all
 STATUS_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#8250df", "inconclusive": "#9a6700",
                   "aborted": "#57606a", "warn": "#9a6700", "unknown": "#9a6700"}
@@ -130,15 +131,29 @@ def _lane(run: dict[str, Any]) -> str:
 
 
 def restore_plot(data: dict[str, Any]) -> str | None:
-    """The restore's phases (each event starts its phase until the next one), T, and the markers written on
-    each side of it, in seconds from the drill's start. None without timestamped events."""
+    """The restore's phases, T and the markers on each side of it, as an inline SVG (see `restore_figure`).
+    None without timestamped events."""
+    fig = restore_figure(data)
+    return _svg(fig) if fig is not None else None
+
+
+def _restore_events(data: dict[str, Any]) -> tuple[list[tuple[datetime, str, str]], datetime, datetime] | None:
+    """The timestamped events (at, phase, message), the drill's start and its end; None without any."""
     events = [(t, str(e.get("phase", "")), str(e.get("message", ""))) for e in data.get("events") or []
               if isinstance(e, dict) and (t := _time(e.get("at"))) is not None]
-    end = _time(data.get("finished_at"))
     if not events:
         return None
-    t0 = _time(data.get("started_at")) or events[0][0]
-    end = max(end or events[-1][0], events[-1][0])
+    end = _time(data.get("finished_at"))
+    return events, _time(data.get("started_at")) or events[0][0], max(end or events[-1][0], events[-1][0])
+
+
+def phase_spans(data: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(phase, from, to) in seconds from the drill's start: each event starts its phase until the next event, and
+    neighbouring events of one phase are one span."""
+    found = _restore_events(data)
+    if found is None:
+        return []
+    events, t0, end = found
     spans: list[tuple[str, float, float]] = []
     for i, (at, phase, _) in enumerate(events):
         until = events[i + 1][0] if i + 1 < len(events) else end
@@ -147,31 +162,53 @@ def restore_plot(data: dict[str, Any]) -> str | None:
             spans[-1] = (phase, spans[-1][1], b)
         else:
             spans.append((phase, a, b))
+    return spans
+
+
+def fold_spans(spans: list[tuple[str, float, float]], max_spans: int) -> list[tuple[str, float, float]]:
+    """Phase spans, neighbours merged pairwise until at most `max_spans` are left (as `fold_runs` folds canary runs):
+    the time covered stays exact, and a span that merged different phases says "mixed"."""
+    while len(spans) > max(1, max_spans):
+        spans = [pair[0] if len(pair) == 1 else
+                 (pair[0][0] if pair[0][0] == pair[1][0] else "mixed", pair[0][1], pair[1][2])
+                 for pair in (spans[i:i + 2] for i in range(0, len(spans), 2))]
+    return spans
+
+
+def restore_figure(data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The restore's phases (folded past MAX_SPANS_DRAWN), T as the service reported it, and the markers written on
+    each side of it, in seconds from the drill's start. None without timestamped events."""
+    found = _restore_events(data)
+    if found is None:
+        return None
+    events, t0, end = found
+    spans = fold_spans(phase_spans(data), MAX_SPANS_DRAWN)
     phases = list(dict.fromkeys(p for p, _, _ in spans))
     total = max((end - t0).total_seconds(), 1e-3)
     fig, ax = _figure(9.0, 1.6 + 0.35 * len(phases))
     for i, phase in enumerate(phases):
+        colour = {"cleanup": "#8c959f", "mixed": "#d0d7de"}.get(phase, ACK_COLOURS[i % len(ACK_COLOURS)])
         ax.broken_barh([(a, max(b - a, total / 300)) for p, a, b in spans if p == phase], (i - 0.35, 0.7),
-                       facecolors=ACK_COLOURS[i % len(ACK_COLOURS)] if phase != "cleanup" else "#8c959f")
+                       facecolors=colour)
     ax.set_yticks(range(len(phases)), phases)
     ax.set_ylim(-0.7, len(phases) - 0.3)
     for at, phase, message in events:
         side = re.match(r"wrote (\d+) markers (before|after) T", message)
         if phase == "markers" and side:
-            x = (at - t0).total_seconds()
-            ax.plot([x], [phases.index(phase)], marker="v" if side.group(2) == "before" else "^", color="#24292f")
-            ax.annotate(f"{side.group(1)} written {side.group(2)} T", (x, phases.index(phase)), xytext=(4, 6),
+            x, y = (at - t0).total_seconds(), phases.index(phase if phase in phases else "mixed")
+            ax.plot([x], [y], marker="v" if side.group(2) == "before" else "^", color="#24292f")
+            ax.annotate(f"{side.group(1)} written {side.group(2)} T", (x, y), xytext=(4, 6),
                         textcoords="offset points", fontsize=7)
     restore_t = _time((data.get("details") or {}).get("restore_time"))
-    if restore_t is not None:
+    if restore_t is not None:  # the service's own clock: the drill's events are on this host's
         x = (restore_t - t0).total_seconds()
         ax.axvline(x, color="#cf222e", linestyle="--", linewidth=1)
-        ax.annotate("T", (x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10), textcoords="offset points",
-                    color="#cf222e", fontsize=9)
+        ax.annotate("T (service clock)", (x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10),
+                    textcoords="offset points", color="#cf222e", fontsize=9)
     ax.set_xlabel("seconds from the drill's start")
     ax.set_title("restore phases, T and the markers on both sides", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    return _svg(fig)
+    return fig
 
 
 def cost_plot(data: dict[str, Any]) -> str | None:

@@ -114,6 +114,32 @@ def test_restore_page_draws_t_and_the_markers_on_both_sides() -> None:
     assert page.count("<svg") == 1
 
 
+def flapping_restore(n: int) -> dict:
+    """A restore whose events alternate between two phases every 10 ms, with the markers on both sides of T."""
+    at = lambda ms: f"2026-12-07T07:00:{ms // 1000:02d}.{ms % 1000:03d}Z"  # noqa: E731
+    events = [{"at": at(0), "phase": "markers", "message": "wrote 5 markers before T"}]
+    events += [{"at": at(10 + i), "phase": "wait" if i % 2 else "observe", "message": "restoring"} for i in range(n)]
+    events += [{"at": at(n + 20), "phase": "markers", "message": "wrote 5 markers after T"},
+               {"at": at(n + 30), "phase": "cleanup", "message": "deleted"}]
+    return base("restore", events=events, finished_at=at(n + 40), details={"restore_time": at(5)})
+
+
+def test_a_restore_of_many_alternating_events_keeps_its_page_small() -> None:
+    page = report_html.render(flapping_restore(20_000))
+    assert len(page) < 300_000, len(page)
+    spans = report_html.fold_spans(report_html.phase_spans(flapping_restore(20_000)), report_html.MAX_SPANS_DRAWN)
+    assert len(spans) <= report_html.MAX_SPANS_DRAWN and spans[0][1] == 0.0 and spans[-1][2] == 20.04
+    assert "mixed" in {p for p, _, _ in spans}  # merged alternating phases claim neither
+    few = report_html.phase_spans(flapping_restore(10))
+    assert report_html.fold_spans(few, report_html.MAX_SPANS_DRAWN) == few  # negative control: nothing folded when it fits
+
+
+def test_a_restore_plot_labels_t_by_the_clock_it_was_read_from() -> None:
+    ax = report_html.restore_figure(flapping_restore(10)).axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert "T (service clock)" in texts and "5 written before T" in texts and "5 written after T" in texts
+
+
 def test_cost_page_draws_spend_by_service_against_the_budget() -> None:
     data = real("cost")
     assert data["details"]["services"] and data["measurements"]["budget_usd"] > 0
