@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 RUN_OUTCOMES = ("acknowledged", "read-only", "refused", "mixed")
@@ -169,9 +169,15 @@ def fold_spans(spans: list[tuple[str, float, float]], max_spans: int) -> list[tu
     """Phase spans, neighbours merged pairwise until at most `max_spans` are left (as `fold_runs` folds canary runs):
     the time covered stays exact, and a span that merged different phases says "mixed"."""
     while len(spans) > max(1, max_spans):
-        spans = [pair[0] if len(pair) == 1 else
-                 (pair[0][0] if pair[0][0] == pair[1][0] else "mixed", pair[0][1], pair[1][2])
-                 for pair in (spans[i:i + 2] for i in range(0, len(spans), 2))]
+        folded = [pair[0] if len(pair) == 1 else
+                  (pair[0][0] if pair[0][0] == pair[1][0] else "mixed", pair[0][1], pair[1][2])
+                  for pair in (spans[i:i + 2] for i in range(0, len(spans), 2))]
+        spans = []
+        for phase, a, b in folded:  # neighbours that became one phase (often "mixed") are one span
+            if spans and spans[-1][0] == phase:
+                spans[-1] = (phase, spans[-1][1], b)
+            else:
+                spans.append((phase, a, b))
     return spans
 
 
@@ -272,7 +278,8 @@ def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
     return _svg(trend_figure(points, measurement)) if points else None
 
 
-NOT_MEASURED_STRIP_Y = -0.16  # axes fraction: below the x axis, off the data scale, above the date labels' room
+NOT_MEASURED_STRIP_Y = -0.07  # axes fraction: just below the x axis, off the data scale; the date labels move down
+
 
 
 def trend_figure(points: list[dict[str, Any]], measurement: str):  # type: ignore[no-untyped-def]
@@ -294,6 +301,11 @@ def trend_figure(points: list[dict[str, Any]], measurement: str):  # type: ignor
     if missing:
         ax.scatter(missing, [NOT_MEASURED_STRIP_Y] * len(missing), marker="x", color="#9a6700", label="not measured",
                    transform=ax.get_xaxis_transform(), clip_on=False, zorder=3)
+        ax.tick_params(axis="x", pad=14)  # the strip sits between the axis and its labels
+        # the strip is off the data scale, so autoscaling does not see it: the time axis spans every report
+        first, last = min(p["at"] for p in points), max(p["at"] for p in points)
+        margin = (last - first) * 0.04 or timedelta(hours=1)
+        ax.set_xlim(first - margin, last + margin)
     objective = next((number(p.get("objective")) for p in reversed(points) if number(p.get("objective")) is not None), None)
     top = max((m[1] for m in measured), default=0.0)
     if objective is not None and (objective <= 2 * top or not measured):

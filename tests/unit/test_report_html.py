@@ -130,6 +130,7 @@ def test_a_restore_of_many_alternating_events_keeps_its_page_small() -> None:
     spans = report_html.fold_spans(report_html.phase_spans(flapping_restore(20_000)), report_html.MAX_SPANS_DRAWN)
     assert len(spans) <= report_html.MAX_SPANS_DRAWN and spans[0][1] == 0.0 and spans[-1][2] == 20.04
     assert "mixed" in {p for p, _, _ in spans}  # merged alternating phases claim neither
+    assert all(a[2] == b[1] and a[0] != b[0] for a, b in zip(spans, spans[1:]))  # contiguous, equal neighbours one span
     few = report_html.phase_spans(flapping_restore(10))
     assert report_html.fold_spans(few, report_html.MAX_SPANS_DRAWN) == few  # negative control: nothing folded when it fits
 
@@ -256,14 +257,17 @@ def test_a_trend_never_joins_two_envs_figures_and_its_legend_names_both() -> Non
 
 def test_a_trend_draws_not_measured_below_the_axis_never_at_zero() -> None:
     reports = [base("failover", started_at=f"2026-12-07T0{h}:00:00Z", status="pass",
-                    measurements={"client_write_downtime_s": v}) for h, v in ((1, 10.0), (2, None), (3, 20.0))]
-    ax = report_html.trend_figure(report_html.trend_points(reports, "client_write_downtime_s"),
-                                  "client_write_downtime_s").axes[0]
+                    measurements={"client_write_downtime_s": v}) for h, v in ((1, 10.0), (2, None), (3, 20.0), (4, None))]
+    points = report_html.trend_points(reports, "client_write_downtime_s")
+    ax = report_html.trend_figure(points, "client_write_downtime_s").axes[0]
     assert ax.get_ylim()[0] > 5, ax.get_ylim()  # a missing figure is no 0 s downtime: the scale is the measured one
     strip = [c for c in ax.collections if c.get_label() == "not measured"]
     assert len(strip) == 1 and not strip[0].get_clip_on()
     assert strip[0].get_offset_transform() == ax.get_xaxis_transform()  # y in axes fraction
     assert all(y < 0 for _, y in strip[0].get_offsets())  # below the axis
+    from matplotlib.dates import num2date
+
+    assert num2date(ax.get_xlim()[1]) > points[-1]["at"]  # a last report that measured nothing is still in view
     measured = [c for c in ax.collections if c.get_label() == "pass"]
     assert sorted(y for _, y in measured[0].get_offsets()) == [10.0, 20.0]  # negative control: figures on the scale
 
