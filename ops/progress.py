@@ -4,21 +4,46 @@ On a terminal (a Terraform apply, a restore, the weekly drill run by hand) a spi
 against the deadline and the latest word from the wait stay on one line, and the lines the wait
 prints appear above it. Piped to a file, a log or CI, nothing changes: the same plain lines, no
 escape codes.
+
+Whether the display is live is decided here, not by rich: rich takes a pipe for a terminal when
+FORCE_COLOR or TTY_COMPATIBLE is set, as CI systems often do to colour their logs, and a log would
+then fill with spinner frames.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Callable, Iterator, TextIO
+from typing import Any, Callable, Iterator, Mapping, TextIO
 
 from rich.console import Console, RenderableType
 from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
 from rich.progress_bar import ProgressBar
 from rich.text import Text
+
+
+# Set (to anything but "", "0" or "false") by CI systems: their log is no terminal, whatever it emulates.
+CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI", "JENKINS_URL", "TEAMCITY_VERSION", "TF_BUILD")
+
+
+def live_display(stream: TextIO | None, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a wait on `stream` is shown live: DBOPS_PROGRESS=1 or 0 says so; otherwise only when the stream
+    itself is a terminal, TERM is not "dumb" and no CI variable is set. A stream of None never is."""
+    if stream is None:
+        return False
+    forced = environ.get("DBOPS_PROGRESS", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        on_terminal = bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream: not a terminal
+        return False
+    under_ci = any(environ.get(name, "").strip().lower() not in ("", "0", "false") for name in CI_VARIABLES)
+    return on_terminal and environ.get("TERM") != "dumb" and not under_ci
 
 
 class _DeadlineBar(ProgressColumn):
@@ -51,14 +76,16 @@ class _Lines(io.TextIOBase):
 
 class LongWait:
     """`with LongWait("restore of X", deadline_s, stream) as wait:` — `wait.note(text)` shows the latest word
-    (on a terminal only), `wait.stream` is where the wait's lines are written (plain: `stream` itself).
+    (live only, see `live_display`), `wait.stream` is where the wait's lines are written (plain: `stream` itself).
     A stream of None is a quiet caller: nothing is shown either way."""
 
     def __init__(self, what: str, deadline_s: float | None, stream: TextIO | None,
                  console: Console | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.what, self.deadline_s, self.original = what, deadline_s, stream
-        self.console = console or (Console(file=stream, stderr=stream is sys.stderr) if stream is not None else None)
-        self.live = self.console is not None and self.console.is_terminal
+        self.live = live_display(stream)
+        # rich is told, not asked: its own guess reads FORCE_COLOR and TTY_COMPATIBLE as "a terminal"
+        self.console = console or (Console(file=stream, stderr=stream is sys.stderr, force_terminal=self.live)
+                                   if stream is not None else None)
         self.clock = clock
         self._progress: Progress | None = None
         self._task = None

@@ -351,33 +351,46 @@ def report_id(report: Report) -> str:
     return f"{stamp}-{_safe(report.target)}"
 
 
+def write_replacing(path: Path, text: str) -> Path:
+    """Write text to path atomically, replacing what is there: a reader sees the old file or the new one, and an
+    interrupted write leaves no partial file and no temp file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def write(report: Report, report_dir: Path, junit: Path | None = None) -> dict[str, Path]:
-    """Write JSON, Markdown and an HTML page under report_dir/<kind>/, and JUnit where asked."""
+    """Write JSON, Markdown and JUnit where asked (the evidence and CI's verdict), then the HTML page: drawing it
+    takes a second or two, and an interrupt meanwhile must cost only the page."""
     base = report_dir / report.kind / f"{report_id(report)}.json"
     json_path = write_exclusive(base, render_json(report))
     md_path = json_path.with_suffix(".md")
     md_path = write_exclusive(md_path, render_markdown(report))
     paths = {"json": json_path, "md": md_path}
+    if junit is not None:
+        paths["junit"] = write_replacing(junit, render_junit(report))  # chosen by the caller (CI), who expects it replaced
     html_path = write_html(json_path)
     if html_path is not None:
         paths["html"] = html_path
-    if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=junit.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w") as f:
-            f.write(render_junit(report))
-        os.replace(tmp, junit)  # JUnit paths are chosen by the caller (CI), who expects them replaced
-        paths["junit"] = junit
     return paths
 
 
 def write_html(json_path: Path) -> Path | None:
-    """The HTML page beside a report's JSON (same stem), from the JSON as written. A page that cannot be
-    rendered or written is said in one line on stderr and returns None: the JSON report and its verdict stand."""
+    """The HTML page beside a report's JSON, exactly `json_path.with_suffix(".html")`, drawn from the JSON as
+    written: a view derived from it, so a stale page is replaced (atomically), never kept beside a new one. A page
+    that cannot be rendered or written is said in one line on stderr and returns None: the JSON report and its
+    verdict stand."""
     try:
         from ops.report_html import render
 
-        return write_exclusive(json_path.with_suffix(".html"), render(json.loads(json_path.read_text())))
+        return write_replacing(json_path.with_suffix(".html"), render(json.loads(json_path.read_text())))
     except Exception as exc:  # noqa: BLE001 — a page is a view of the report; losing it must not lose the report
         print(f"dbops: warning: HTML page not written for {json_path.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None

@@ -15,11 +15,12 @@ from __future__ import annotations
 import io
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 RUN_OUTCOMES = ("acknowledged", "read-only", "refused", "mixed")
 MAX_RUNS_DRAWN = 400  # runs beyond this are folded pairwise before drawing: a page stays small whatever the report holds
+MAX_SPANS_DRAWN = 400  # a restore's phase spans, folded the same way
 MAX_EVENTS_SHOWN = 400  # the first and last halves; the JSON keeps them all
 STATUS_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#8250df", "inconclusive": "#9a6700",
                   "aborted": "#57606a", "warn": "#9a6700", "unknown": "#9a6700"}
@@ -130,15 +131,29 @@ def _lane(run: dict[str, Any]) -> str:
 
 
 def restore_plot(data: dict[str, Any]) -> str | None:
-    """The restore's phases (each event starts its phase until the next one), T, and the markers written on
-    each side of it, in seconds from the drill's start. None without timestamped events."""
+    """The restore's phases, T and the markers on each side of it, as an inline SVG (see `restore_figure`).
+    None without timestamped events."""
+    fig = restore_figure(data)
+    return _svg(fig) if fig is not None else None
+
+
+def _restore_events(data: dict[str, Any]) -> tuple[list[tuple[datetime, str, str]], datetime, datetime] | None:
+    """The timestamped events (at, phase, message), the drill's start and its end; None without any."""
     events = [(t, str(e.get("phase", "")), str(e.get("message", ""))) for e in data.get("events") or []
               if isinstance(e, dict) and (t := _time(e.get("at"))) is not None]
-    end = _time(data.get("finished_at"))
     if not events:
         return None
-    t0 = _time(data.get("started_at")) or events[0][0]
-    end = max(end or events[-1][0], events[-1][0])
+    end = _time(data.get("finished_at"))
+    return events, _time(data.get("started_at")) or events[0][0], max(end or events[-1][0], events[-1][0])
+
+
+def phase_spans(data: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(phase, from, to) in seconds from the drill's start: each event starts its phase until the next event, and
+    neighbouring events of one phase are one span."""
+    found = _restore_events(data)
+    if found is None:
+        return []
+    events, t0, end = found
     spans: list[tuple[str, float, float]] = []
     for i, (at, phase, _) in enumerate(events):
         until = events[i + 1][0] if i + 1 < len(events) else end
@@ -147,36 +162,71 @@ def restore_plot(data: dict[str, Any]) -> str | None:
             spans[-1] = (phase, spans[-1][1], b)
         else:
             spans.append((phase, a, b))
+    return spans
+
+
+def fold_spans(spans: list[tuple[str, float, float]], max_spans: int) -> list[tuple[str, float, float]]:
+    """Phase spans, neighbours merged pairwise until at most `max_spans` are left (as `fold_runs` folds canary runs):
+    the time covered stays exact, and a span that merged different phases says "mixed"."""
+    while len(spans) > max(1, max_spans):
+        folded = [pair[0] if len(pair) == 1 else
+                  (pair[0][0] if pair[0][0] == pair[1][0] else "mixed", pair[0][1], pair[1][2])
+                  for pair in (spans[i:i + 2] for i in range(0, len(spans), 2))]
+        spans = []
+        for phase, a, b in folded:  # neighbours that became one phase (often "mixed") are one span
+            if spans and spans[-1][0] == phase:
+                spans[-1] = (phase, spans[-1][1], b)
+            else:
+                spans.append((phase, a, b))
+    return spans
+
+
+def restore_figure(data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The restore's phases (folded past MAX_SPANS_DRAWN), T as the service reported it, and the markers written on
+    each side of it, in seconds from the drill's start. None without timestamped events."""
+    found = _restore_events(data)
+    if found is None:
+        return None
+    events, t0, end = found
+    spans = fold_spans(phase_spans(data), MAX_SPANS_DRAWN)
     phases = list(dict.fromkeys(p for p, _, _ in spans))
     total = max((end - t0).total_seconds(), 1e-3)
     fig, ax = _figure(9.0, 1.6 + 0.35 * len(phases))
     for i, phase in enumerate(phases):
+        colour = {"cleanup": "#8c959f", "mixed": "#d0d7de"}.get(phase, ACK_COLOURS[i % len(ACK_COLOURS)])
         ax.broken_barh([(a, max(b - a, total / 300)) for p, a, b in spans if p == phase], (i - 0.35, 0.7),
-                       facecolors=ACK_COLOURS[i % len(ACK_COLOURS)] if phase != "cleanup" else "#8c959f")
+                       facecolors=colour)
     ax.set_yticks(range(len(phases)), phases)
     ax.set_ylim(-0.7, len(phases) - 0.3)
     for at, phase, message in events:
         side = re.match(r"wrote (\d+) markers (before|after) T", message)
         if phase == "markers" and side:
-            x = (at - t0).total_seconds()
-            ax.plot([x], [phases.index(phase)], marker="v" if side.group(2) == "before" else "^", color="#24292f")
-            ax.annotate(f"{side.group(1)} written {side.group(2)} T", (x, phases.index(phase)), xytext=(4, 6),
+            x, y = (at - t0).total_seconds(), phases.index(phase if phase in phases else "mixed")
+            ax.plot([x], [y], marker="v" if side.group(2) == "before" else "^", color="#24292f")
+            ax.annotate(f"{side.group(1)} written {side.group(2)} T", (x, y), xytext=(4, 6),
                         textcoords="offset points", fontsize=7)
     restore_t = _time((data.get("details") or {}).get("restore_time"))
-    if restore_t is not None:
+    if restore_t is not None:  # the service's own clock: the drill's events are on this host's
         x = (restore_t - t0).total_seconds()
         ax.axvline(x, color="#cf222e", linestyle="--", linewidth=1)
-        ax.annotate("T", (x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10), textcoords="offset points",
-                    color="#cf222e", fontsize=9)
+        ax.annotate("T (service clock)", (x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10),
+                    textcoords="offset points", color="#cf222e", fontsize=9)
     ax.set_xlabel("seconds from the drill's start")
     ax.set_title("restore phases, T and the markers on both sides", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    return _svg(fig)
+    return fig
 
 
 def cost_plot(data: dict[str, Any]) -> str | None:
     """Month-to-date and projected spend, each a bar stacked by service, against the budget. None without a
     service breakdown."""
+    fig = cost_figure(data)
+    return _svg(fig) if fig is not None else None
+
+
+def cost_figure(data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The cost plot's figure. A service whose spend was not measured adds no segment (a 0 would understate the
+    bar): the bar's end names it "not measured" instead."""
     rows = [r for r in (data.get("details") or {}).get("services") or [] if isinstance(r, dict)]
     rows = [r for r in rows if number(r.get("mtd_usd")) is not None or number(r.get("projected_usd")) is not None]
     if not rows:
@@ -184,17 +234,28 @@ def cost_plot(data: dict[str, Any]) -> str | None:
     rows = sorted(rows, key=lambda r: -(number(r.get("projected_usd")) or 0.0))
     if len(rows) > 9:  # the rest, summed: a legend of forty services says nothing
         rest = rows[8:]
-        rows = rows[:8] + [{"service": f"{len(rest)} others",
-                            "mtd_usd": sum(number(r.get("mtd_usd")) or 0.0 for r in rest),
-                            "projected_usd": sum(number(r.get("projected_usd")) or 0.0 for r in rest)}]
+        rows = rows[:8] + [{"service": f"{len(rest)} others", "mtd_usd": _sum_or_none(r.get("mtd_usd") for r in rest),
+                            "projected_usd": _sum_or_none(r.get("projected_usd") for r in rest)}]
     fig, ax = _figure(9.0, 2.6)
     bars = ("month to date", "projected")
     left = [0.0, 0.0]
+    missing: list[list[str]] = [[], []]
     palette = ("#0969da", "#1a7f37", "#fb8f44", "#8250df", "#bf3989", "#9a6700", "#54aeff", "#2da44e", "#8c959f")
     for i, r in enumerate(rows):
-        widths = [number(r.get("mtd_usd")) or 0.0, number(r.get("projected_usd")) or 0.0]
-        ax.barh(bars, widths, left=left, color=palette[i % len(palette)], label=_short(str(r.get("service", "?")), 32))
-        left = [left[0] + widths[0], left[1] + widths[1]]
+        name = _short(str(r.get("service", "?")), 32)
+        widths = [number(r.get("mtd_usd")), number(r.get("projected_usd"))]
+        drawn = [b for b, w in enumerate(widths) if w is not None]
+        ax.barh([bars[b] for b in drawn], [widths[b] for b in drawn], left=[left[b] for b in drawn],
+                color=palette[i % len(palette)], label=name)
+        for b, w in enumerate(widths):
+            if w is None:
+                missing[b].append(name)
+            else:
+                left[b] += w
+    for b, names in enumerate(missing):
+        if names:
+            ax.annotate(f"+ {', '.join(names)}: not measured", (left[b], b), xytext=(4, 0), textcoords="offset points",
+                        va="center", fontsize=7, color="#9a6700", fontstyle="italic", annotation_clip=False)
     budget = number((data.get("measurements") or {}).get("budget_usd"))
     if budget is not None:
         ax.axvline(budget, color="#cf222e", linestyle="--", linewidth=1.2)
@@ -203,28 +264,48 @@ def cost_plot(data: dict[str, Any]) -> str | None:
     ax.set_xlabel("USD")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title("spend by service against the budget", fontsize=10)
-    return _svg(fig)
+    return fig
+
+
+def _sum_or_none(values: Iterable[Any]) -> float | None:
+    """A sum of figures, or None (not measured) when any one of them was not measured."""
+    figures = [number(v) for v in values]
+    return None if any(f is None for f in figures) else sum(figures)  # type: ignore[arg-type]
 
 
 def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
-    """One measurement across reports: measured values as a line (coloured by verdict), the reports that did not
-    measure it as crosses on the axis, the latest objective as a dashed line. None without any report."""
-    if not points:
-        return None
+    """One measurement across reports, as an inline SVG (see `trend_figure`). None without any report."""
+    return _svg(trend_figure(points, measurement)) if points else None
+
+
+NOT_MEASURED_STRIP_Y = -0.07  # axes fraction: just below the x axis, off the data scale; the date labels move down
+
+
+
+def trend_figure(points: list[dict[str, Any]], measurement: str):  # type: ignore[no-untyped-def]
+    """Measured values as a line per series (points coloured by verdict); the reports that did not measure it as
+    crosses in a strip below the axis, never on the data scale (a cross at 0 s downtime would read as a perfect
+    failover); the latest objective as a dashed line."""
     fig, ax = _figure(9.0, 3.4)
     measured = [(p["at"], number(p["value"]), p["status"]) for p in points if number(p["value"]) is not None]
     missing = [p["at"] for p in points if number(p["value"]) is None]
     series = trend_series(points)
-    for i, (target, line) in enumerate(series.items()):
+    for i, ((env, target), line) in enumerate(series.items()):
         ax.plot([m[0] for m in line], [m[1] for m in line], color=("#57606a", "#0969da", "#bf3989", "#9a6700")[i % 4],
-                linewidth=1, label=_short(target, 32) if len(series) > 1 else None)
+                linewidth=1, label=f"{_short(target, 32)} ({_short(env, 16)})" if len(series) > 1 else None)
     if measured:
         for status in dict.fromkeys(m[2] for m in measured):
             sel = [m for m in measured if m[2] == status]
             ax.scatter([m[0] for m in sel], [m[1] for m in sel], color=STATUS_COLOURS.get(status, "#57606a"),
                        label=status, zorder=3)
     if missing:
-        ax.scatter(missing, [0.0] * len(missing), marker="x", color="#8c959f", label="not measured", zorder=3)
+        ax.scatter(missing, [NOT_MEASURED_STRIP_Y] * len(missing), marker="x", color="#9a6700", label="not measured",
+                   transform=ax.get_xaxis_transform(), clip_on=False, zorder=3)
+        ax.tick_params(axis="x", pad=14)  # the strip sits between the axis and its labels
+        # the strip is off the data scale, so autoscaling does not see it: the time axis spans every report
+        first, last = min(p["at"] for p in points), max(p["at"] for p in points)
+        margin = (last - first) * 0.04 or timedelta(hours=1)
+        ax.set_xlim(first - margin, last + margin)
     objective = next((number(p.get("objective")) for p in reversed(points) if number(p.get("objective")) is not None), None)
     top = max((m[1] for m in measured), default=0.0)
     if objective is not None and (objective <= 2 * top or not measured):
@@ -232,22 +313,24 @@ def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
     elif objective is not None:  # drawn to scale, a far objective would flatten every measurement into a line
         ax.annotate(f"objective {objective:g}: above the plot", (0.01, 0.97), xycoords="axes fraction", va="top",
                     fontsize=8, color="#cf222e")
+    if not measured and objective is None:
+        ax.set_yticks([])  # no figure at all: no scale pretending to hold one
     ax.set_ylabel(_short(measurement, 40))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     ax.set_title(f"{measurement} across {len(points)} report(s)", fontsize=10)
-    return _svg(fig)
+    return fig
 
 
-def trend_series(points: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, float]]]:
-    """The measured points of each target, as the lines a trend draws: one target's figures are never joined
-    to another's."""
-    series: dict[str, list[tuple[datetime, float]]] = {}
+def trend_series(points: list[dict[str, Any]]) -> dict[tuple[str, str], list[tuple[datetime, float]]]:
+    """The measured points of each (env, target), as the lines a trend draws: one target's figures are never
+    joined to another's, nor one env's to another env's of the same name."""
+    series: dict[tuple[str, str], list[tuple[datetime, float]]] = {}
     for p in points:
         value = number(p["value"])
         if value is not None:
-            series.setdefault(str(p.get("target", "")), []).append((p["at"], value))
+            series.setdefault((str(p.get("env", "")), str(p.get("target", ""))), []).append((p["at"], value))
     return series
 
 
@@ -351,7 +434,8 @@ def trend_points(reports: Iterable[dict[str, Any]], measurement: str) -> list[di
         if at is None:
             continue
         value = (r.get("measurements") or {}).get(measurement)
-        points.append({"at": at, "id": r.get("id", ""), "target": r.get("target", ""), "status": r.get("status", ""),
+        points.append({"at": at, "id": r.get("id", ""), "env": r.get("env", ""), "target": r.get("target", ""),
+                       "status": r.get("status", ""),
                        "value": number(value), "reason": (r.get("not_measured") or {}).get(measurement) or
                        ("not recorded by this report" if measurement not in (r.get("measurements") or {}) else None),
                        "objective": number((r.get("objectives") or {}).get(measurement))})
@@ -362,20 +446,21 @@ def trend_text(points: list[dict[str, Any]], measurement: str) -> str:
     """The trend as a terminal table."""
     if not points:
         return f"no reports to plot {measurement} from"
-    lines = [f"{'started':<26} {'target':<28} {'status':<13} {measurement}"]
+    lines = [f"{'started':<26} {'env':<10} {'target':<28} {'status':<13} {measurement}"]
     for p in points:
-        lines.append(f"{p['at'].isoformat(timespec='seconds'):<26} {_short(p['target'], 28):<28} {p['status']:<13} "
+        lines.append(f"{p['at'].isoformat(timespec='seconds'):<26} {_short(p['env'], 10):<10} {_short(p['target'], 28):<28} "
+                     f"{p['status']:<13} "
                      f"{shown(p['value'], p['reason'])}")
     return "\n".join(lines)
 
 
 def render_trend(points: list[dict[str, Any]], measurement: str, scope: str) -> str:
     """A trend page: the plot and the table of the reports it was drawn from."""
-    rows = [(p["at"].isoformat(timespec="seconds"), p["id"], p["target"], p["status"], shown(p["value"], p["reason"]))
-            for p in points]
+    rows = [(p["at"].isoformat(timespec="seconds"), p["id"], p["env"], p["target"], p["status"],
+             shown(p["value"], p["reason"])) for p in points]
     return _template().render(
         title=f"dbops trend: {measurement}", heading=f"{measurement} — {scope}", status="", colour="", summary="",
         meta=f"{len(points)} report(s), {sum(p['value'] is not None for p in points)} of them measured it",
         plot=trend_plot(points, measurement), no_plot="no reports: nothing to plot",
-        table={"title": "Reports", "head": ("started", "report", "target", "status", measurement), "rows": rows},
+        table={"title": "Reports", "head": ("started", "report", "env", "target", "status", measurement), "rows": rows},
         measurements=[], checks=[], events=[], events_hidden=0)

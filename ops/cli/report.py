@@ -10,7 +10,7 @@ from ops.cli.context import app, emit
 from ops.cli.options import NonEmpty, json_option, report_dir_option
 from ops.errors import UsageError
 
-# What `report trend` plots when --measurement is not given: the figure each kind exists to measure.
+
 def _dir(report_dir: Path | None) -> Path:
     return report_dir or app().config.report_dir
 
@@ -52,7 +52,7 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
                 page = path.with_suffix(".html")
                 if not page.exists() and write_html(path) is None:
                     raise UsageError(f"the HTML page of {report_id} could not be written beside {path}")
-                click.echo(str(page))
+                click.echo(str(page))  # exactly the page write_html writes: the JSON's own name
                 return
             click.echo(path.read_text() if as_json else path.with_suffix(".md").read_text())
             return
@@ -63,13 +63,15 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
 @report_dir_option
 @click.option("--kind", type=NonEmpty(), help="Only reports of this kind (default: every kind).")
 @click.option("--target", type=NonEmpty(), help="Only reports of this target (KIND:NAME).")
+@click.option("--env", "env_name", type=NonEmpty(), metavar="ENV",
+              help="Only reports of this env (default: every env; each env's figures are a line of their own).")
 @click.option("--measurement", type=NonEmpty(), metavar="NAME",
               help="The measurement to plot (default for failover: client_write_downtime_s; restore: "
                    "restore_duration_s; cost: projected_usd).")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the HTML page with the plot here.")
 @json_option
-def trend(report_dir: Path | None, kind: str | None, target: str | None, measurement: str | None, out: Path | None,
-          as_json: bool) -> None:
+def trend(report_dir: Path | None, kind: str | None, target: str | None, env_name: str | None, measurement: str | None,
+          out: Path | None, as_json: bool) -> None:
     """One measurement across the report history: a table here, a plot in --out's HTML page."""
     from ops.report import list_reports, write_exclusive
     from ops.report_html import TREND_DEFAULTS, render_trend, trend_points, trend_text
@@ -81,9 +83,11 @@ def trend(report_dir: Path | None, kind: str | None, target: str | None, measure
     if out is not None and out.exists():
         raise UsageError(f"{out} exists: a trend page is never written over")
     reports = [r for r in list_reports(_dir(report_dir), kind)
-               if target is None or r.get("target") == target or target in str(r.get("target", "")).split(",")]
+               if (target is None or r.get("target") == target or target in str(r.get("target", "")).split(","))
+               and (env_name is None or r.get("env") == env_name)]
     points = trend_points(reports, measurement)
-    scope = ", ".join(x for x in (kind and f"kind {kind}", target and f"target {target}") if x) or "every report"
+    scope = ", ".join(x for x in (env_name and f"env {env_name}", kind and f"kind {kind}", target and f"target {target}")
+                      if x) or "every report"
     text = trend_text(points, measurement)
     if out is not None:
         written = write_exclusive(out, render_trend(points, measurement, scope))

@@ -275,7 +275,7 @@ def run_failover(
                 action.thread.join(opts.rto_s * 3)
             if log is not None and trigger is not None and not aborted:
                 failed_call = f"the failover call failed: {action.error}" if action is not None and action.error is not None else None
-                _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost or failed_call)
+                _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost or failed_call, api_at=api_at)
             elif log is not None and trigger is not None:  # interrupted: nothing judged, but the page shows what clients saw
                 _record_timeline(ctx, log, trigger, steady_at, journal, api_at=api_at)
             if dsn is None and not aborted:
@@ -365,12 +365,12 @@ def _last_error(c: canary_mod.Canary) -> str:
 
 
 def _judge_downtime(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float, steady_at: float | None,
-                    opts: FailoverOptions, journal: Journal, cut_short: str | None = None) -> None:
+                    opts: FailoverOptions, journal: Journal, cut_short: str | None = None, api_at: float | None = None) -> None:
     journal.measure("acked_writes", len(log.acks))
     journal.measure("failed_write_attempts", len(log.failures))
     journal.measure("writes_refused_read_only", log.refused_read_only(since=trigger))
     journal.details["servers"] = [f"{server} x{n}" for server, n in canary_mod.servers_in_order(log.acks)]
-    _record_timeline(ctx, log, trigger, steady_at, journal)
+    _record_timeline(ctx, log, trigger, steady_at, journal, api_at=api_at)
     if steady_at is None and cut_short is not None:
         journal.mark_not_measured("client_write_downtime_s", f"the watch ended early: {cut_short}")
         journal.check("FO-RTO", "error", f"not measured to the end: {cut_short}")

@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 
+import pytest
 from rich.console import Console
 
+from ops import progress
 from ops.progress import LongWait, journal_wait
 from ops.report import Journal
 
 ESCAPE = re.compile(r"\x1b\[")
+
+
+class Tty(io.StringIO):
+    """A stream that says it is a terminal, as a user's shell is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's shell, whatever runs these tests: no CI variable, no override, a real TERM."""
+    for name in ("DBOPS_PROGRESS", "FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR") + progress.CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
 
 
 class Clock:
@@ -22,7 +40,7 @@ class Clock:
 
 
 def test_on_a_terminal_the_wait_is_shown_live_with_its_lines_above_it() -> None:
-    out, clock = io.StringIO(), Clock()
+    out, clock = Tty(), Clock()
     console = Console(file=out, force_terminal=True, width=120, color_system="standard")
     with LongWait("restore of localpg:lab-pg", 600, out, console=console, clock=clock) as wait:
         assert wait.live and wait.stream is not out
@@ -53,13 +71,6 @@ def test_a_quiet_caller_shows_nothing() -> None:
         assert wait.stream is None and not wait.live
 
 
-class Tty(io.StringIO):
-    """A stream that says it is a terminal, as a user's shell is."""
-
-    def isatty(self) -> bool:
-        return True
-
-
 def test_a_journal_waiting_on_a_terminal_echoes_above_the_display_and_keeps_its_events() -> None:
     out = Tty()
     journal = Journal("restore", "localpg:lab-pg", "lab", echo=out)
@@ -85,3 +96,45 @@ def test_a_journal_silenced_during_the_wait_stays_silent() -> None:
     with journal_wait(journal, "restore", 60):
         journal.echo = None  # what a closed output does (ops.report.output_closed)
     assert journal.echo is None
+
+
+def plain_lines_of(stream: object) -> bool:
+    """Whether a wait on `stream` prints only its plain lines (no live display)."""
+    with LongWait("restore of localpg:lab-pg", 600, stream) as wait:  # type: ignore[arg-type]
+        print("waiting for restore: 40s so far", file=wait.stream)
+        return not wait.live and wait.stream is stream
+
+
+def test_a_pipe_gets_plain_lines_even_when_colour_is_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd) as reader:
+        with os.fdopen(write_fd, "w") as pipe:
+            assert Console(file=pipe).is_terminal  # what rich alone would decide: a live display in a CI log
+            assert plain_lines_of(pipe)
+        assert reader.read() == "waiting for restore: 40s so far\n"
+
+
+@pytest.mark.parametrize("variable", ["CI", "GITHUB_ACTIONS"])
+def test_a_terminal_under_ci_gets_plain_lines(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    assert not plain_lines_of(Tty())  # negative control: live on a terminal
+    monkeypatch.setenv(variable, "true")
+    out = Tty()
+    assert plain_lines_of(out) and not ESCAPE.search(out.getvalue())
+
+
+def test_a_dumb_terminal_gets_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "dumb")
+    assert plain_lines_of(Tty())
+
+
+def test_dbops_progress_forces_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBOPS_PROGRESS", "1")
+    monkeypatch.setenv("CI", "true")
+    out = io.StringIO()
+    assert not plain_lines_of(out) and ESCAPE.search(out.getvalue())  # forced live: rich is told it is a terminal
+    monkeypatch.setenv("DBOPS_PROGRESS", "0")
+    monkeypatch.delenv("CI")
+    assert plain_lines_of(Tty())
+    assert progress.live_display(None) is False  # a quiet caller shows nothing, forced or not

@@ -12,8 +12,8 @@ from ops import report as report_mod
 from ops.cli import cli
 
 
-def write(report_dir: Path, started: str, downtime: float | None, status: str = "pass") -> Path:
-    j = report_mod.Journal("failover", "localpg:lab-pg", "lab", echo=None)
+def write(report_dir: Path, started: str, downtime: float | None, status: str = "pass", env: str = "lab") -> Path:
+    j = report_mod.Journal("failover", "localpg:lab-pg", env, echo=None)
     j.check("FO-RTO", "pass" if downtime is not None else "unknown", "detail", objective=True)
     if downtime is None:
         j.mark_not_measured("client_write_downtime_s", "no data plane")
@@ -66,6 +66,21 @@ def test_trend_prints_a_table_and_writes_a_page(tmp_path: Path) -> None:
     assert other.stdout.strip() == "no reports to plot client_write_downtime_s from"
 
 
+def test_trend_of_one_env_leaves_the_others_out(tmp_path: Path) -> None:
+    for i, (env, downtime) in enumerate((("lab", 1.5), ("prod", 40.0), ("lab", 2.25))):
+        write(tmp_path, f"2026-12-0{i + 1}T07:00:00.000Z", downtime, env=env)
+    lab = run("report", "trend", "--kind", "failover", "--env", "lab", "--json", "--report-dir", str(tmp_path))
+    assert lab.exit_code == 0, lab.output
+    assert [(p["env"], p["value"]) for p in json.loads(lab.stdout)] == [("lab", 1.5), ("lab", 2.25)]
+    every = run("report", "trend", "--kind", "failover", "--json", "--report-dir", str(tmp_path))
+    assert [p["env"] for p in json.loads(every.stdout)] == ["lab", "prod", "lab"]  # negative control: all by default
+    out = tmp_path / "prod.html"
+    prod = run("report", "trend", "--kind", "failover", "--env", "prod", "--out", str(out), "--report-dir", str(tmp_path))
+    assert "40.000" in prod.stdout and "1.500" not in prod.stdout and "env prod" in out.read_text()
+    none = run("report", "trend", "--kind", "failover", "--env", "stage", "--report-dir", str(tmp_path))
+    assert none.exit_code == 0 and none.stdout.strip() == "no reports to plot client_write_downtime_s from"
+
+
 def test_trend_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None:
     no_measurement = run("report", "trend", "--report-dir", str(tmp_path))
     assert no_measurement.exit_code == 2 and "--measurement NAME is needed" in no_measurement.stderr
@@ -75,6 +90,8 @@ def test_trend_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -
     assert exists.exit_code == 2 and "never written over" in exists.stderr and out.read_text() == "mine"
     blank = run("report", "trend", "--kind", " ", "--report-dir", str(tmp_path))
     assert blank.exit_code == 2 and len(blank.stderr.strip().splitlines()) == 1
+    blank_env = run("report", "trend", "--kind", "failover", "--env", "", "--report-dir", str(tmp_path))
+    assert blank_env.exit_code == 2 and len(blank_env.stderr.strip().splitlines()) == 1
     assert "Traceback" not in no_measurement.output + exists.output + blank.output
     assert re.fullmatch(r"trend\.html", " ".join(p.name for p in tmp_path.iterdir()))
 

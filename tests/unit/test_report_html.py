@@ -114,6 +114,33 @@ def test_restore_page_draws_t_and_the_markers_on_both_sides() -> None:
     assert page.count("<svg") == 1
 
 
+def flapping_restore(n: int) -> dict:
+    """A restore whose events alternate between two phases every 10 ms, with the markers on both sides of T."""
+    at = lambda ms: f"2026-12-07T07:00:{ms // 1000:02d}.{ms % 1000:03d}Z"  # noqa: E731
+    events = [{"at": at(0), "phase": "markers", "message": "wrote 5 markers before T"}]
+    events += [{"at": at(10 + i), "phase": "wait" if i % 2 else "observe", "message": "restoring"} for i in range(n)]
+    events += [{"at": at(n + 20), "phase": "markers", "message": "wrote 5 markers after T"},
+               {"at": at(n + 30), "phase": "cleanup", "message": "deleted"}]
+    return base("restore", events=events, finished_at=at(n + 40), details={"restore_time": at(5)})
+
+
+def test_a_restore_of_many_alternating_events_keeps_its_page_small() -> None:
+    page = report_html.render(flapping_restore(20_000))
+    assert len(page) < 300_000, len(page)
+    spans = report_html.fold_spans(report_html.phase_spans(flapping_restore(20_000)), report_html.MAX_SPANS_DRAWN)
+    assert len(spans) <= report_html.MAX_SPANS_DRAWN and spans[0][1] == 0.0 and spans[-1][2] == 20.04
+    assert "mixed" in {p for p, _, _ in spans}  # merged alternating phases claim neither
+    assert all(a[2] == b[1] and a[0] != b[0] for a, b in zip(spans, spans[1:]))  # contiguous, equal neighbours one span
+    few = report_html.phase_spans(flapping_restore(10))
+    assert report_html.fold_spans(few, report_html.MAX_SPANS_DRAWN) == few  # negative control: nothing folded when it fits
+
+
+def test_a_restore_plot_labels_t_by_the_clock_it_was_read_from() -> None:
+    ax = report_html.restore_figure(flapping_restore(10)).axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert "T (service clock)" in texts and "5 written before T" in texts and "5 written after T" in texts
+
+
 def test_cost_page_draws_spend_by_service_against_the_budget() -> None:
     data = real("cost")
     assert data["details"]["services"] and data["measurements"]["budget_usd"] > 0
@@ -156,6 +183,31 @@ def test_a_page_that_cannot_be_rendered_loses_neither_the_report_nor_its_verdict
     assert "HTML page not written" in capsys.readouterr().err
 
 
+def test_an_interrupt_while_the_page_is_drawn_keeps_the_junit(tmp_path: Path, monkeypatch) -> None:
+    def interrupted(data: dict) -> str:
+        raise KeyboardInterrupt  # Ctrl-C during matplotlib's second or two
+
+    monkeypatch.setattr(report_html, "render", interrupted)
+    j = report_mod.Journal("backup", "aurora:orders", "lab", echo=None)
+    j.check("BKP-X", "fail", "retention 1 day")
+    junit = tmp_path / "ci" / "backup.xml"
+    with pytest.raises(KeyboardInterrupt):
+        report_mod.write(j.finish(), tmp_path / "reports", junit=junit)
+    assert "BKP-X" in junit.read_text() and list((tmp_path / "reports").rglob("*.json"))
+    assert not list(tmp_path.rglob("*.html")) and not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_a_page_is_written_over_its_stale_self_never_beside_it(tmp_path: Path) -> None:
+    j = report_mod.Journal("backup", "aurora:orders", "lab", echo=None)
+    j.check("BKP-X", "pass", "ok")
+    json_path = report_mod.write(j.finish(), tmp_path)["json"]
+    page = json_path.with_suffix(".html")
+    page.write_text("stale")
+    assert report_mod.write_html(json_path) == page
+    assert "BKP-X" in page.read_text()
+    assert sorted(p.name for p in page.parent.iterdir()) == sorted([json_path.name, page.name, json_path.with_suffix(".md").name])
+
+
 def test_trend_points_say_not_measured_and_keep_the_order() -> None:
     reports = [base("failover", started_at="2026-12-07T08:00:00Z", status="pass", measurements={"client_write_downtime_s": 1.5},
                     objectives={"client_write_downtime_s": 30}),
@@ -183,6 +235,58 @@ def test_a_trend_joins_each_targets_figures_never_two_targets() -> None:
                     measurements={"client_write_downtime_s": v})
                for h, t, v in ((1, "aurora:a", 1.0), (2, "aurora:b", 9.0), (3, "aurora:a", 2.0), (4, "aurora:b", None))]
     series = report_html.trend_series(report_html.trend_points(reports, "client_write_downtime_s"))
-    assert {t: [v for _, v in line] for t, line in series.items()} == {"aurora:a": [1.0, 2.0], "aurora:b": [9.0]}
+    assert {t: [v for _, v in line] for t, line in series.items()} == {("lab", "aurora:a"): [1.0, 2.0],
+                                                                       ("lab", "aurora:b"): [9.0]}
     one = report_html.trend_series(report_html.trend_points(reports[:1], "client_write_downtime_s"))
-    assert list(one) == ["aurora:a"]
+    assert list(one) == [("lab", "aurora:a")]
+
+
+def test_a_trend_never_joins_two_envs_figures_and_its_legend_names_both() -> None:
+    reports = [base("failover", env=e, started_at=f"2026-12-07T0{h}:00:00Z", status="pass",
+                    measurements={"client_write_downtime_s": v})
+               for h, e, v in ((1, "lab", 1.0), (2, "prod", 30.0), (3, "lab", 2.0), (4, "prod", 31.0))]
+    points = report_html.trend_points(reports, "client_write_downtime_s")
+    assert [p["env"] for p in points] == ["lab", "prod", "lab", "prod"]
+    series = report_html.trend_series(points)
+    assert {k: [v for _, v in line] for k, line in series.items()} == {("lab", "localpg:lab-pg"): [1.0, 2.0],
+                                                                       ("prod", "localpg:lab-pg"): [30.0, 31.0]}
+    legend = [t.get_text() for t in report_html.trend_figure(points, "client_write_downtime_s").axes[0].get_legend().get_texts()]
+    assert "localpg:lab-pg (lab)" in legend and "localpg:lab-pg (prod)" in legend
+    assert "prod" in report_html.trend_text(points, "client_write_downtime_s").splitlines()[2]
+
+
+def test_a_trend_draws_not_measured_below_the_axis_never_at_zero() -> None:
+    reports = [base("failover", started_at=f"2026-12-07T0{h}:00:00Z", status="pass",
+                    measurements={"client_write_downtime_s": v}) for h, v in ((1, 10.0), (2, None), (3, 20.0), (4, None))]
+    points = report_html.trend_points(reports, "client_write_downtime_s")
+    ax = report_html.trend_figure(points, "client_write_downtime_s").axes[0]
+    assert ax.get_ylim()[0] > 5, ax.get_ylim()  # a missing figure is no 0 s downtime: the scale is the measured one
+    strip = [c for c in ax.collections if c.get_label() == "not measured"]
+    assert len(strip) == 1 and not strip[0].get_clip_on()
+    assert strip[0].get_offset_transform() == ax.get_xaxis_transform()  # y in axes fraction
+    assert all(y < 0 for _, y in strip[0].get_offsets())  # below the axis
+    from matplotlib.dates import num2date
+
+    assert num2date(ax.get_xlim()[1]) > points[-1]["at"]  # a last report that measured nothing is still in view
+    measured = [c for c in ax.collections if c.get_label() == "pass"]
+    assert sorted(y for _, y in measured[0].get_offsets()) == [10.0, 20.0]  # negative control: figures on the scale
+
+
+def test_a_missing_projected_spend_is_not_measured_never_a_zero_bar() -> None:
+    data = base("cost", details={"services": [{"service": "RDS", "mtd_usd": 40.0, "projected_usd": 90.0},
+                                              {"service": "S3", "mtd_usd": 5.0, "projected_usd": None}]},
+                measurements={"budget_usd": 200.0})
+    ax = report_html.cost_figure(data).axes[0]
+    widths = sorted(round(p.get_width(), 3) for p in ax.patches)
+    assert widths == [5.0, 40.0, 90.0], widths  # no zero-width projected S3 segment
+    notes = [t.get_text() for t in ax.texts]
+    assert any("not measured" in n and "S3" in n for n in notes), notes
+    whole = base("cost", details={"services": [{"service": "RDS", "mtd_usd": 40.0, "projected_usd": 90.0}]})
+    assert not any("not measured" in t.get_text() for t in report_html.cost_figure(whole).axes[0].texts)
+
+
+def test_folded_others_say_not_measured_when_one_of_them_was_not() -> None:
+    services = [{"service": f"s{i}", "mtd_usd": 1.0, "projected_usd": 2.0} for i in range(10)]
+    services[-1]["projected_usd"] = None
+    ax = report_html.cost_figure(base("cost", details={"services": services})).axes[0]
+    assert any("not measured" in t.get_text() and "others" in t.get_text() for t in ax.texts)
