@@ -209,19 +209,26 @@ def test_promote_that_cannot_complete_ends_with_a_verdict(async_lab: Cli) -> Non
     assert_ha(async_lab)
 
 
-def test_sigint_stops_the_canary_leaves_the_cluster_consistent_and_exits_3(async_lab: Cli) -> None:
-    env = {**os.environ, **async_lab.env()}
+def interrupted_drill(lab: Cli, *words: str, after_s: float) -> tuple[int, str]:
+    """A failover drill in a process of its own, sent SIGINT `after_s` after it printed a line with every word:
+    its exit code and what it printed on stderr."""
+    env = {**os.environ, **lab.env()}
     env.pop("AWS_ENDPOINT_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "ops", "drill", "failover", "localpg:lab-pg"],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     for line in proc.stderr:
-        if "canary" in line and "writing at" in line:
+        if all(word in line for word in words):
             break
-    time.sleep(0.3)
+    time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 3, err
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
+def test_sigint_stops_the_canary_leaves_the_cluster_consistent_and_exits_3(async_lab: Cli) -> None:
+    code, err = interrupted_drill(async_lab, "canary", "writing at", after_s=0.3)
+    assert code == 3, err
     assert "Traceback" not in err
     assert_ha(async_lab)
     reports = sorted((async_lab.config.report_dir / "failover").glob("*.json"))
@@ -231,18 +238,9 @@ def test_sigint_stops_the_canary_leaves_the_cluster_consistent_and_exits_3(async
 
 
 def test_a_drill_interrupted_after_the_failover_call_keeps_what_clients_saw_for_its_page(async_lab: Cli) -> None:
-    env = {**os.environ, **async_lab.env()}
-    env.pop("AWS_ENDPOINT_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "ops", "drill", "failover", "localpg:lab-pg"],
-                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "action" in line and "failover of" in line:
-            break
-    time.sleep(0.1)  # inside the watch: the drill waits for the control plane and steady writes for a second or more
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 3, err
+    # 0.1 s after the call: inside the watch, where the drill waits for the control plane and steady writes
+    code, err = interrupted_drill(async_lab, "action", "failover of", after_s=0.1)
+    assert code == 3, err
     data = json.loads(sorted((async_lab.config.report_dir / "failover").glob("*.json"))[-1].read_text())
     assert data["status"] == "aborted"
     runs = data["details"]["canary_runs"]
