@@ -331,3 +331,15 @@ def test_mcp_query_audit_writes_its_report_as_the_command_does(mcp_server: objec
     assert {"QUERY-STATS-WINDOW", "QUERY-INDEX-UTILIZATION", "QUERY-MISSING-INDEXES"} <= set(checks)
     if checks["QUERY-STATS-WINDOW"] == "unknown":  # the lab's statistics are minutes old: never a pass
         assert report["status"] == "inconclusive"
+
+
+def test_planning_leaves_the_sessions_other_prepared_statements_be(probe: str) -> None:
+    """Through a transaction pooler the session is shared: only the statement the planner prepared is dropped."""
+    from ops.query.plans import PREPARED, generic_plan
+    from ops.query.stats import read_only_session
+
+    with read_only_session(probe) as conn:
+        conn.execute("PREPARE another_clients AS SELECT 1")
+        plan = generic_plan(conn, f"SELECT * FROM {SCHEMA}.items WHERE customer = $1")
+        left = {r[0] for r in conn.execute("SELECT name FROM pg_prepared_statements").fetchall()}
+    assert plan.seq_scans and "another_clients" in left and PREPARED not in left
