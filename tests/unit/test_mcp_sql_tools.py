@@ -119,6 +119,9 @@ def test_lake_tables_lists_the_declared_pipelines(tmp_path: Path) -> None:
     ("SELECT * FROM read_parquet('/etc/*.parquet')", "reads the pipeline's tables only (orders), not READ_PARQUET"),
     ("SELECT * FROM pg_catalog.pg_authid", "reads the pipeline's tables only"),
     ("SELECT 1; SELECT 2", "exactly one statement is allowed"),
+    ("SELECT * FROM awsdatacatalog.prod_pii.orders", "reads the pipeline's tables only (orders), named without a catalog "
+                                                     "or database, not awsdatacatalog.prod_pii.orders"),
+    ("SELECT * FROM prod_pii.orders", "named without a catalog or database, not prod_pii.orders"),
 ])
 def test_lake_query_reads_the_pipelines_tables_only(tmp_path: Path, sql: str, reason: str) -> None:
     assert reason in error_text(call(server(tmp_path, PIPELINE), "lake_query", {"pipeline": "orders", "sql": sql}))
