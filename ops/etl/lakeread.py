@@ -95,6 +95,9 @@ def read_only(sql: str, names: set[str]) -> set[str]:
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     used: set[str] = set()
     for t in tree.find_all(exp.Table):
+        if t.db or t.catalog:  # orders in another database (Athena: another catalog) is not the pipeline's
+            raise UsageError(f"etl query reads the pipeline's tables only ({', '.join(sorted(names))}), named without a "
+                             f"catalog or database, not {t.sql('duckdb')}")
         if not isinstance(t.this, exp.Identifier) or t.name not in names | ctes:
             raise UsageError(f"etl query reads the pipeline's tables only ({', '.join(sorted(names))}), not {t.sql('duckdb')}")
         if t.name in names:  # a CTE of a table's own name may read the table: downloaded all the same

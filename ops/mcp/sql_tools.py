@@ -62,9 +62,12 @@ def _row_limit(settings: McpSettings, asked: int | None) -> int:
 def register(server: "MCPServer", settings: McpSettings) -> None:
     from mcp.types import ToolAnnotations
 
+    from ops.mcp.common import answers  # an AWS or database error dbops can say in one line is that line
+
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
     @server.tool(annotations=read_only)
+    @answers
     def sql_query(target: str, sql: str, writer: bool = False, row_limit: int | None = None) -> dict[str, Any]:
         """Run one read-only statement (SELECT, EXPLAIN without ANALYZE, SHOW) on TARGET (KIND:NAME, e.g.
         localpg:lab-pg or aurora:orders), on its reader endpoint unless writer is true. The statement is parsed
@@ -83,6 +86,7 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
             return {"target": target, "endpoint": ep.label, **rows.to_dict()}
 
     @server.tool(annotations=read_only)
+    @answers
     def sql_explain(target: str, sql: str, writer: bool = False) -> dict[str, Any]:
         """The plan of one SELECT on TARGET (EXPLAIN, FORMAT JSON; never ANALYZE: the statement is not run), with
         hypothetical-index advice (hypopg) for each sequential scan: the index, the estimated cost before and
@@ -96,10 +100,12 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
             return {"target": target, "endpoint": ep.label, **explain(ep.dsn, sql, ep.label, settings.sql_statement_timeout_ms).to_dict()}
 
     @server.tool(annotations=read_only)
-    def query_audit(target: str, reader: bool = False, top: int = 10) -> dict[str, Any]:
+    @answers
+    def query_audit(target: str, writer: bool = False, top: int = 10) -> dict[str, Any]:
         """`dbops query audit TARGET`: top statements (pg_stat_statements), index utilization, sequential scans of
         large tables with hypothetical-index evidence, duplicate and unused indexes, judged against the env's
-        policy. Reads only; the report is written to the report directory as the command writes it."""
+        policy, on its reader endpoint unless writer is true (as sql_query). Reads only; the report is written
+        to the report directory as the command writes it."""
         from dataclasses import replace
 
         from ops import report as report_mod
@@ -111,7 +117,7 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
             if not 1 <= top <= 100:
                 raise UsageError(f"top must be between 1 and 100, not {top}")
             cfg, env = _config(settings)
-            ep = endpoint(settings, target, writer=not reader)
+            ep = endpoint(settings, target, writer)
             journal = Journal("query-audit", target, env.name)
             journal.details["endpoint"] = ep.label
             report = run_audit(ep.dsn, cfg.policy, top, journal, ep.label)
@@ -122,6 +128,7 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
             return {**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}}
 
     @server.tool(annotations=read_only)
+    @answers
     def lake_tables() -> dict[str, Any]:
         """The analytics lake's tables: each pipeline declared in dbops.toml, its destination, and each table's
         source, columns and partitioning. Says so when no lake is configured."""
@@ -132,6 +139,7 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
             return tables(cfg)
 
     @server.tool(annotations=read_only)
+    @answers
     def lake_query(pipeline: str, sql: str, engine: str = "duckdb") -> dict[str, Any]:
         """One read-only SELECT over PIPELINE's published tables (DuckDB's dialect; athena runs it in the pipeline's
         workgroup), refused beyond this server's bound of bytes scanned. Only SELECT over the pipeline's own

@@ -7,7 +7,15 @@ anywhere in the tree (a WITH holding INSERT/UPDATE/DELETE/MERGE), SELECT INTO, a
 
 The parser is the first line, not the guarantee: a SELECT may call a user-defined function that writes,
 which no parse can see. The session that runs the statement is READ ONLY (ops.query.readonly); that
-is what stops a write the guard let through.
+is what stops a write the guard let through. What READ ONLY does not stop is a change of server state
+(a lock, a setting, a notification, an index page, a reset counter): side effects live in VOLATILE
+functions, so right before a statement runs, every function it names is looked up in the server's own
+catalog and a name with a volatile overload is refused (refuse_volatile), bar a few builtins that only
+read a clock, the random generator or the replication position.
+
+The text is capped in bytes before it is parsed: the parser recurses once per nesting level of an
+expression and overflows a worker thread's stack (a segfault that takes the whole process) on a few tens
+of kilobytes of `1+1+1...`.
 """
 
 from __future__ import annotations
@@ -46,13 +54,34 @@ _DENIED_EXACT = frozenset({
     "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup", "pg_copy_physical_replication_slot",
     "pg_copy_logical_replication_slot", "pg_truncate_visibility_map", "pg_export_snapshot", "ts_stat", "crosstab",
     "pg_stat_statements_reset", "hypopg_reset",
+    # ts_rewrite(tsquery, text) runs its text as SQL; the brin and gin ones change index pages even in READ ONLY.
+    "ts_rewrite", "brin_summarize_new_values", "brin_summarize_range", "brin_desummarize_range", "gin_clean_pending_list",
+    "pg_prewarm", "connectby", "pg_stat_kcache_reset", "pg_qualstats_reset", "pg_wait_sampling_reset_profile",
+    "hypopg_hide_index", "hypopg_unhide_index", "hypopg_unhide_all_indexes", "table_import_from_s3", "query_export_to_s3",
 })
 _DENIED_PATTERNS = (
     r"pg_(try_)?advisory.*", r"lo_.*", r"dblink.*", r"pg_ls_.*", r"pg_sleep.*", r"txid_.*", r"pg_current_xact_id.*",
     r"pg_create_.*", r"pg_drop_.*", r"pg_logical_slot_.*", r"pg_replication_origin_.*", r"pg_stat_reset.*",
     r"pg_file_.*", r"query_to_xml.*", r"cursor_to_xml.*", r"crosstab\d*", r"binary_upgrade_.*", r"hypopg_(create|drop)_.*",
+    # a whole database, schema or table as XML: unbounded reads the row limit cannot cut
+    r"(database|schema|table)_to_xml.*", r"pg_buffercache_evict.*", r"pg_background_.*",
+    # Aurora's and RDS's calls out to S3, Lambda and paid ML services
+    r"aws_s3\..*", r"aws_lambda\..*", r"aws_ml\..*", r"aws_sagemaker\..*", r"aws_comprehend\..*", r"aws_bedrock\..*",
 )
 _DENIED_PATTERN = re.compile("|".join(f"(?:{p})" for p in _DENIED_PATTERNS))
+
+
+# The parser overflows an 8 MB thread stack from about 22 000 nesting levels (`SELECT 1+1+1...`, 2 bytes a level,
+# ~44 KB); 16 KB is 8 000 levels at most, with room to spare for smaller stacks.
+MAX_SQL_BYTES = 16 * 1024
+
+# Volatile builtins a SELECT may name: each only reads (a clock, the session's random generator, the WAL position
+# or recovery state of the server) and changes nothing another session or a later statement could see.
+HARMLESS_VOLATILE = frozenset({
+    "random", "clock_timestamp", "timeofday", "gen_random_uuid",
+    "pg_is_in_recovery", "pg_current_wal_lsn", "pg_current_wal_insert_lsn", "pg_current_wal_flush_lsn",
+    "pg_last_wal_receive_lsn", "pg_last_wal_replay_lsn", "pg_last_xact_replay_timestamp",
+})
 
 
 def denied_function(name: str) -> bool:
@@ -60,13 +89,16 @@ def denied_function(name: str) -> bool:
     return name in _DENIED_EXACT or _DENIED_PATTERN.fullmatch(name) is not None
 
 
-def guard(sql: str) -> str:
-    """The statement's kind (SELECT, EXPLAIN, SHOW) when a read-only caller may run it; Refused naming why otherwise."""
+def _parse(sql: str) -> Any:
+    """The one statement in sql, parsed (its RawStmt); Refused when there is not exactly one, or it is too long to parse."""
     from pglast import parse_sql
     from pglast.parser import ParseError
 
     if not sql or not sql.strip():
         raise Refused("refused: no statement given")
+    size = len(sql.encode("utf-8"))
+    if size > MAX_SQL_BYTES:
+        raise Refused(f"refused: SQL of {size} bytes is longer than the {MAX_SQL_BYTES} allowed")
     try:
         statements = parse_sql(sql)
     except ParseError as exc:
@@ -74,11 +106,70 @@ def guard(sql: str) -> str:
     if len(statements) != 1:
         raise Refused(f"refused: exactly one statement is allowed, not {len(statements)}"
                       if statements else "refused: no statement given (only a comment or a semicolon)")
-    top = statements[0].stmt
+    return statements[0]
+
+
+def guard(sql: str) -> str:
+    """The statement's kind (SELECT, EXPLAIN, SHOW) when a read-only caller may run it; Refused naming why otherwise."""
+    top = _parse(sql).stmt
     kind = _top_kind(top)
     for node in _walk(top):
         _check(node)
     return kind
+
+
+def prepared_select(text: str) -> tuple[str, int]:
+    """(the body PREPARE takes, its number of $n parameters) for a statement that is one guarded SELECT.
+
+    The body is the text as given, comments and all: PostgreSQL reads it with the same scanner that parsed it
+    here, so nothing in it can end the statement early. Refused when it is anything but one read-only SELECT."""
+    if guard(text) != "SELECT":
+        raise Refused("refused: not a read-only SELECT")
+    top = _parse(text).stmt
+    params = [n.number for n in _walk(top) if type(n).__name__ == "ParamRef"]
+    return text.strip(), max(params, default=0)
+
+
+def check_prepare(sql: str) -> None:
+    """sql (what is sent) is one PREPARE of one guarded SELECT; Refused otherwise."""
+    top = _parse(sql).stmt
+    if type(top).__name__ != "PrepareStmt" or type(top.query).__name__ != "SelectStmt":
+        raise Refused("refused: not one PREPARE of a SELECT")
+    for node in _walk(top.query):
+        _check(node)
+
+
+def function_names(sql: str) -> set[tuple[str | None, str]]:
+    """Every function sql calls by name: (schema or None, name), as the parser folded them."""
+    names: set[tuple[str | None, str]] = set()
+    for node in _walk(_parse(sql).stmt):
+        if type(node).__name__ == "FuncCall":
+            parts = [p.sval for p in node.funcname]
+            names.add((parts[-2] if len(parts) > 1 else None, parts[-1]))
+    return names
+
+
+_VOLATILE = """
+SELECT DISTINCT coalesce(a.schema || '.', '') || a.name
+FROM unnest(%s::text[], %s::text[]) AS a(schema, name)
+JOIN pg_proc p ON p.proname = a.name
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.provolatile = 'v'
+  AND CASE WHEN a.schema IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = a.schema END
+  AND NOT (n.nspname = 'pg_catalog' AND p.proname = ANY (%s::text[]))
+ORDER BY 1"""
+
+
+def refuse_volatile(conn: Any, sql: str) -> None:
+    """Refused when sql names a function with a VOLATILE overload on this server (one catalog query, in the
+    caller's transaction): an unqualified name is looked up in the session's search path, as the call would be."""
+    names = sorted(function_names(sql), key=lambda n: (n[0] or "", n[1]))
+    if not names:
+        return
+    rows = conn.execute(_VOLATILE, ([s for s, _ in names], [n for _, n in names], sorted(HARMLESS_VOLATILE))).fetchall()
+    if rows:
+        more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+        raise Refused(f"volatile function {rows[0][0]}(){more} may change state: refused")
 
 
 def _name(node: Any) -> str:
@@ -117,7 +208,8 @@ def _check(node: Any) -> None:
     if cls == "LockingClause":
         raise Refused("refused: a locking clause (FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE) takes row locks")
     if cls == "FuncCall":
-        name = node.funcname[-1].sval
+        parts = [p.sval for p in node.funcname]
+        name = parts[-1] if denied_function(parts[-1]) else ".".join(parts[-2:])
         if denied_function(name):
             raise Refused(f"refused: function {name}() has side effects, sleeps or runs SQL text, and is denied")
     if cls.endswith("Stmt") and cls not in ("SelectStmt", "ExplainStmt", "VariableShowStmt"):

@@ -6,6 +6,12 @@ it, forcing the generic plan (plan_cache_mode = force_generic_plan) and EXPLAIN 
 it with NULL parameters: EXPLAIN does not run it, and the generic plan does not depend on
 the values. A parameter whose type PostgreSQL cannot infer is declared text and tried again.
 
+The text planned may come from a caller or from pg_stat_statements (which any database user can fill): it
+must be one SELECT the read-only guard lets through, it is prepared as given (PostgreSQL's scanner reads
+it as the guard's parser did), what is sent is parsed again, and every statement here goes by the
+extended query protocol, which runs one statement only. Only the statement this module prepared is
+deallocated: DEALLOCATE ALL through a transaction pooler would drop other clients' statements.
+
 Hypothetical indexes (hypopg) exist in this backend's memory only: created, the statement
 prepared and explained again (a prepared statement keeps the plan it was prepared with),
 then dropped with hypopg_reset(). Nothing is written; it all runs inside the audit's
@@ -20,8 +26,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.query.sqltext import parameter_count, redact_strings, statement_for_prepare
-from ops.query.stats import q
+from ops.query.guard import Refused, check_prepare, prepared_select
+from ops.query.sqltext import redact_strings
+from ops.query.stats import one_statement, q
 
 PREPARED = "dbops_query_audit"
 MAX_PLAN_LINES = 40
@@ -65,18 +72,28 @@ class Hypothetical:
         return 0.0 if cost_before <= 0 or not self.used else max(0.0, 1.0 - self.cost_after / cost_before)
 
 
-def _prepare(conn: Any, text: str) -> None:
+def plannable_select(text: str) -> tuple[str, int]:
+    """(body, parameters) of a statement this module may prepare; PlanError saying why not otherwise."""
+    try:
+        return prepared_select(text)
+    except Refused as exc:
+        why = str(exc).removeprefix("refused: ")
+        raise PlanError("not planned: not a read-only SELECT" + ("" if why == "not a read-only SELECT" else f" ({why})")) from None
+
+
+def _prepare(conn: Any, body: str, n: int) -> None:
     """PREPARE the statement; an untyped parameter is declared text, one at a time."""
     import psycopg
 
-    body = statement_for_prepare(text)
-    n = parameter_count(body)
     types = ["unknown"] * n
     for _ in range(n + 1):
         head = f"PREPARE {PREPARED}({', '.join(types)})" if n else f"PREPARE {PREPARED}"
+        # a newline before the end, so a trailing -- comment cannot reach past the body
+        sql = f"{head} AS {body}\n"
+        check_prepare(sql)
         try:
             with conn.transaction():
-                conn.execute(f"{head} AS {body}")
+                one_statement(conn, sql)
             return
         except psycopg.errors.IndeterminateDatatype as exc:
             m = re.search(r"\$(\d+)", str(exc))
@@ -91,9 +108,9 @@ def _prepare(conn: Any, text: str) -> None:
 
 def _explain(conn: Any, n_params: int) -> tuple[dict[str, Any], list[str]]:
     args = f"({', '.join(['NULL'] * n_params)})" if n_params else ""
-    raw = conn.execute(q(f"EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {PREPARED}{args}")).fetchone()[0]
+    raw = one_statement(conn, q(f"EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {PREPARED}{args}")).fetchone()[0]
     doc = raw if isinstance(raw, list) else json.loads(raw)
-    text = [redact_strings(r[0]) for r in conn.execute(q(f"EXPLAIN EXECUTE {PREPARED}{args}")).fetchall()]
+    text = [redact_strings(r[0]) for r in one_statement(conn, q(f"EXPLAIN EXECUTE {PREPARED}{args}")).fetchall()]
     if len(text) > MAX_PLAN_LINES:
         text = text[:MAX_PLAN_LINES] + [f"… {len(text) - MAX_PLAN_LINES} more lines"]
     return doc[0]["Plan"], text
@@ -103,13 +120,14 @@ def generic_plan(conn: Any, text: str) -> Plan:
     """The statement's generic plan (raises PlanError when it cannot be had)."""
     import psycopg
 
+    body, n = plannable_select(text)
     try:
         with conn.transaction():
             conn.execute(q("SET LOCAL plan_cache_mode = force_generic_plan"))
             _deallocate(conn)
-            _prepare(conn, text)
+            _prepare(conn, body, n)
             try:
-                root, lines = _explain(conn, parameter_count(statement_for_prepare(text)))
+                root, lines = _explain(conn, n)
             finally:
                 _deallocate(conn)
     except psycopg.Error as exc:
@@ -123,6 +141,7 @@ def hypothetical(conn: Any, text: str, scan: SeqScan, cols: tuple[str, ...]) -> 
     """The statement's generic plan with a hypothetical btree index on scan's table (cols)."""
     import psycopg
 
+    body, n = plannable_select(text)
     definition = f"CREATE INDEX ON {ident(scan.schema)}.{ident(scan.table)} ({', '.join(ident(c) for c in cols)})"
     try:
         with conn.transaction():
@@ -130,11 +149,13 @@ def hypothetical(conn: Any, text: str, scan: SeqScan, cols: tuple[str, ...]) -> 
             oid = conn.execute(q("SELECT indexrelid FROM hypopg_create_index(%s)"), (definition,)).fetchone()[0]
             try:
                 _deallocate(conn)
-                _prepare(conn, text)  # prepared after the index exists, so the plan can see it
-                root, lines = _explain(conn, parameter_count(statement_for_prepare(text)))
+                _prepare(conn, body, n)  # prepared after the index exists, so the plan can see it
+                try:
+                    root, lines = _explain(conn, n)
+                finally:
+                    _deallocate(conn)
             finally:
-                _deallocate(conn)
-                conn.execute(q("SELECT hypopg_reset()"))
+                one_statement(conn, q("SELECT hypopg_reset()"))
     except psycopg.Error as exc:
         raise PlanError(_why(exc)) from None
     plan = Plan(float(root.get("Total Cost", 0.0)), lines)
@@ -145,7 +166,9 @@ def hypothetical(conn: Any, text: str, scan: SeqScan, cols: tuple[str, ...]) -> 
 
 
 def _deallocate(conn: Any) -> None:
-    conn.execute(q("DEALLOCATE ALL"))
+    """DEALLOCATE this module's statement when the session has it (a prepared statement outlives a rollback)."""
+    if conn.execute(q("SELECT EXISTS (SELECT FROM pg_prepared_statements WHERE name = %s)"), (PREPARED,)).fetchone()[0]:
+        one_statement(conn, q(f"DEALLOCATE {PREPARED}"))
 
 
 def _why(exc: BaseException) -> str:

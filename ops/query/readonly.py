@@ -29,7 +29,7 @@ from ops.errors import CannotRun, UsageError
 from ops.query import guard as guard_mod
 from ops.query.plans import Hypothetical, PlanError, candidates, generic_plan, hypothetical, ident
 from ops.query.sqltext import message
-from ops.query.stats import columns, read_only_session
+from ops.query.stats import columns, one_statement, read_only_session
 
 APPLICATION = "dbops-mcp-sql"
 CONNECT_TIMEOUT_S = 5
@@ -127,19 +127,12 @@ def _failure(exc: BaseException, timeout_ms: int, label: str) -> CannotRun:
     return CannotRun(f"the statement failed: {message(str(exc))}")
 
 
-def _one_statement(conn: Any, sql: str) -> Any:
-    """Execute sql with the extended query protocol, which takes one statement only. psycopg sends a statement
-    without parameters by the simple protocol, which runs any number; in pipeline mode it never does."""
-    with conn.pipeline():
-        cur = conn.execute(sql)
-    return cur
-
-
 def run_read_only(dsn: str, sql: str, label: str, row_limit: int = 500, timeout_ms: int = 5000) -> Rows:
     """Run one guarded statement in a READ ONLY transaction, rolled back; at most row_limit rows."""
     _check_limits(row_limit, timeout_ms)
     kind = guard_mod.guard(sql)
     with _Session(dsn, label, timeout_ms) as conn:
+        guard_mod.refuse_volatile(conn, sql)
         started = time.monotonic()
         if kind == "SELECT":
             # A server-side cursor: the server sends row_limit + 1 rows, never the whole result into this process.
@@ -148,7 +141,7 @@ def run_read_only(dsn: str, sql: str, label: str, row_limit: int = 500, timeout_
                 fetched = cur.fetchmany(row_limit + 1)
                 names = tuple(d.name for d in cur.description or ())
         else:
-            cur = _one_statement(conn, sql)
+            cur = one_statement(conn, sql)
             fetched = cur.fetchmany(row_limit + 1) if cur.description else []
             names = tuple(d.name for d in cur.description or ())
         elapsed = int((time.monotonic() - started) * 1000)
@@ -194,9 +187,14 @@ def explain(dsn: str, sql: str, label: str, timeout_ms: int = 5000) -> Explained
     kind = guard_mod.guard(sql)
     if kind != "SELECT":
         raise UsageError(f"explain takes a SELECT (it adds EXPLAIN itself), not {kind}")
-    body = sql.strip().rstrip(";")
+    body = sql.strip()
+    # a newline before the end, so a trailing -- comment cannot reach past the body; what is sent is guarded again
+    statement = f"EXPLAIN (FORMAT JSON) {body}\n"
+    if guard_mod.guard(statement) != "EXPLAIN":
+        raise UsageError("explain takes one SELECT")
     with _Session(dsn, label, timeout_ms) as conn:
-        doc = _one_statement(conn, f"EXPLAIN (FORMAT JSON) {body}").fetchone()[0]
+        guard_mod.refuse_volatile(conn, sql)
+        doc = one_statement(conn, statement).fetchone()[0]
         root = (doc if isinstance(doc, list) else json.loads(doc))[0]
         hypopg = _hypopg_missing(conn)
         advice = tuple(_advise(conn, body, hypopg))

@@ -66,16 +66,6 @@ def shown(text: str | None) -> str:
     return body if len(body) <= MAX_SHOWN else body[: MAX_SHOWN - 1] + "…"
 
 
-def statement_for_prepare(text: str) -> str:
-    """The normalized text as PREPARE takes it: comments out, no trailing semicolon."""
-    return strip_comments(text).strip().rstrip(";").strip()
-
-
-def parameter_count(text: str) -> int:
-    numbers = [int(n) for n in re.findall(r"(?<![\w$])\$(\d+)", _STRING.sub("''", strip_comments(text)))]
-    return max(numbers, default=0)
-
-
 def message(text: str) -> str:
     """An error message with quoted values out, on one line."""
     first = (str(text).strip().splitlines() or [""])[0]

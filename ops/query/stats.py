@@ -122,6 +122,14 @@ def read_only_session(dsn: str, application_name: str = "dbops-query-audit", sta
             conn.close()
 
 
+def one_statement(conn: Any, sql: str) -> Any:
+    """Execute sql by the extended query protocol, which takes one statement only, and return its cursor. psycopg
+    sends a statement without parameters by the simple protocol, which runs any number; in pipeline mode it never does."""
+    with conn.pipeline():
+        cur = conn.execute(sql)
+    return cur
+
+
 def q(sql: str) -> str:
     """A statement of the audit's own, tagged so it is left out of the statements it reports."""
     return f"/* {AUDIT_TAG} */ {sql}"

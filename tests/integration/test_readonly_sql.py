@@ -69,9 +69,26 @@ def test_refused_statement_changes_nothing(probe: str, sql: str) -> None:
     assert state(probe) == before
 
 
-def test_write_the_parser_cannot_see_is_stopped_by_read_only(probe: str) -> None:
+def test_a_volatile_function_is_refused_by_the_servers_catalog(probe: str) -> None:
     sql = f"SELECT {SCHEMA}.sneaky_write()"
     assert guard(sql) == "SELECT"  # a function's body is beyond any parse of the call
+    before = state(probe)
+    with pytest.raises(Refused, match=f"volatile function {SCHEMA}.sneaky_write\\(\\) may change state: refused"):
+        run_read_only(probe, sql, "the lab's writer")
+    with pytest.raises(Refused, match="volatile function setseed"):  # a builtin on no list, found through the search path
+        run_read_only(probe, "SELECT setseed(0.5)", "the lab's writer")
+    assert state(probe) == before
+    # The negative control: stable and harmless volatile builtins run.
+    got = run_read_only(probe, "SELECT lower('A'), now() IS NOT NULL, random() < 2, pg_is_in_recovery()", "the lab's writer")
+    assert got.rows == (("a", True, True, False),)
+
+
+def test_write_the_parser_cannot_see_is_stopped_by_read_only(probe: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were the catalog's volatility wrong (a function declared STABLE that writes), READ ONLY still stops the write."""
+    from ops.query import guard as guard_mod
+
+    monkeypatch.setattr(guard_mod, "refuse_volatile", lambda conn, sql: None)
+    sql = f"SELECT {SCHEMA}.sneaky_write()"
     before = state(probe)
     with pytest.raises(CannotRun, match="READ ONLY transaction refused a write"):
         run_read_only(probe, sql, "the lab's writer")
@@ -93,6 +110,7 @@ def test_the_server_takes_one_statement_even_past_the_guard(probe: str, monkeypa
     from ops.query import guard as guard_mod
 
     monkeypatch.setattr(guard_mod, "guard", lambda sql: "SELECT")
+    monkeypatch.setattr(guard_mod, "refuse_volatile", lambda conn, sql: None)
     before = state(probe)
     with pytest.raises(CannotRun, match="cannot insert multiple commands into a prepared statement"):
         run_read_only(probe, f"SELECT 1; SELECT {SCHEMA}.sneaky_write()", "the lab's writer")
@@ -179,6 +197,66 @@ def test_explain_takes_a_select_only(probe: str) -> None:
         explain(probe, "SHOW work_mem", "the lab's writer")
 
 
+# Statements whose comment markers sit inside a dollar-quoted string or a quoted identifier: a comment stripper
+# that does not know those quotes cuts them into several statements that commit and then write.
+SMUGGLED = [
+    (f"SELECT $x$/*$x$ AS a, '*/ $x$; COMMIT; BEGIN READ WRITE; CREATE TABLE {SCHEMA}.pwned(); "
+     f"DELETE FROM {SCHEMA}.items; COMMIT; SELECT 1 --' AS b FROM pg_class", "pwned"),
+    (f'SELECT 1 AS "--", 2 AS b\n, 3 AS "; COMMIT; BEGIN READ WRITE; CREATE TABLE {SCHEMA}.pwned2(); COMMIT; SELECT 1 AS "\n, 4 AS "--"',
+     "pwned2"),
+]
+
+
+def created(dsn: str, table: str) -> bool:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{table}",)).fetchone()[0]
+
+
+@pytest.mark.parametrize("sql,table", SMUGGLED)
+def test_explain_of_a_smuggled_statement_runs_nothing_but_the_plan(probe: str, sql: str, table: str) -> None:
+    assert guard(sql) == "SELECT"  # to PostgreSQL's parser it is one SELECT of strings and names
+    before = state(probe)
+    got = explain(probe, sql, "the lab's writer")
+    assert got.plan["Plan"]["Node Type"]  # it was planned, as the one SELECT it is
+    assert not created(probe, table) and state(probe) == before
+
+
+def test_the_query_audit_never_runs_a_statement_planted_in_pg_stat_statements(lab: Cli, probe: str) -> None:
+    """An unprivileged role runs a smuggling statement and one with a side effect until they are top statements; the
+    audit (as the master) plans the first as the one SELECT it is, does not plan the second, and nothing they carry runs."""
+    from dataclasses import replace
+
+    from ops.query.audit import gather
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    planted = (f'SELECT (SELECT count(*) FROM pg_class a, pg_class b) AS "--", 2 AS b\n, 3 AS "; COMMIT; BEGIN READ WRITE; '
+               f'CREATE TABLE {SCHEMA}.planted(); COMMIT; SELECT 1 AS "\n, 4 AS "--"')
+    with psycopg.connect(probe, autocommit=True) as conn:
+        if not conn.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_stat_statements')").fetchone()[0]:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
+        conn.execute("DROP ROLE IF EXISTS mcp_sql_planter")
+        conn.execute("CREATE ROLE mcp_sql_planter LOGIN PASSWORD 'planter-pw'")
+    try:
+        params = conninfo_to_dict(probe)
+        params.update(user="mcp_sql_planter", password="planter-pw")
+        with psycopg.connect(make_conninfo(**params), autocommit=True) as conn:
+            for _ in range(200):
+                conn.execute(planted)
+                conn.execute("SELECT count(*), pg_try_advisory_lock(4242) FROM pg_class a, pg_class b")
+        policy = replace(lab.config.policy, min_statement_calls=200)
+        audit = gather(probe, policy, 200)
+        (ev,) = [ev for ev in audit.evidence if ev.statement.text and "planted" in ev.statement.text]
+        assert not created(probe, "planted")
+        assert ev.plan is not None and ev.plan_error is None  # planned as one SELECT of strange names
+        (locks,) = [ev for ev in audit.evidence if ev.statement.text and "pg_try_advisory_lock" in ev.statement.text]
+        assert locks.plan is None and locks.plan_error == ("not planned: not a read-only SELECT "
+                                                           "(function pg_try_advisory_lock() has side effects, sleeps or "
+                                                           "runs SQL text, and is denied)")
+    finally:
+        with psycopg.connect(probe, autocommit=True) as conn:
+            conn.execute("DROP ROLE IF EXISTS mcp_sql_planter")
+
+
 # --- the same, as MCP tools on a server of the test's own (the SDK's client, in memory) -----------------------
 
 
@@ -226,10 +304,10 @@ def test_mcp_sql_query_keeps_the_servers_row_limit_and_timeout(mcp_server: objec
     assert slow.is_error and "stopped by its statement timeout of 200 ms" in slow.content[0].text
 
 
-def test_mcp_write_behind_a_function_is_stopped_and_changes_nothing(mcp_server: object, probe: str) -> None:
+def test_mcp_volatile_function_is_refused_and_changes_nothing(mcp_server: object, probe: str) -> None:
     before = state(probe)
     got = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "sql": f"SELECT {SCHEMA}.sneaky_write()", "writer": True})
-    assert got.is_error and "READ ONLY transaction refused a write" in got.content[0].text
+    assert got.is_error and f"volatile function {SCHEMA}.sneaky_write() may change state: refused" in got.content[0].text
     assert state(probe) == before
 
 
@@ -253,3 +331,15 @@ def test_mcp_query_audit_writes_its_report_as_the_command_does(mcp_server: objec
     assert {"QUERY-STATS-WINDOW", "QUERY-INDEX-UTILIZATION", "QUERY-MISSING-INDEXES"} <= set(checks)
     if checks["QUERY-STATS-WINDOW"] == "unknown":  # the lab's statistics are minutes old: never a pass
         assert report["status"] == "inconclusive"
+
+
+def test_planning_leaves_the_sessions_other_prepared_statements_be(probe: str) -> None:
+    """Through a transaction pooler the session is shared: only the statement the planner prepared is dropped."""
+    from ops.query.plans import PREPARED, generic_plan
+    from ops.query.stats import read_only_session
+
+    with read_only_session(probe) as conn:
+        conn.execute("PREPARE another_clients AS SELECT 1")
+        plan = generic_plan(conn, f"SELECT * FROM {SCHEMA}.items WHERE customer = $1")
+        left = {r[0] for r in conn.execute("SELECT name FROM pg_prepared_statements").fetchall()}
+    assert plan.seq_scans and "another_clients" in left and PREPARED not in left

@@ -119,6 +119,9 @@ def test_lake_tables_lists_the_declared_pipelines(tmp_path: Path) -> None:
     ("SELECT * FROM read_parquet('/etc/*.parquet')", "reads the pipeline's tables only (orders), not READ_PARQUET"),
     ("SELECT * FROM pg_catalog.pg_authid", "reads the pipeline's tables only"),
     ("SELECT 1; SELECT 2", "exactly one statement is allowed"),
+    ("SELECT * FROM awsdatacatalog.prod_pii.orders", "reads the pipeline's tables only (orders), named without a catalog "
+                                                     "or database, not awsdatacatalog.prod_pii.orders"),
+    ("SELECT * FROM prod_pii.orders", "named without a catalog or database, not prod_pii.orders"),
 ])
 def test_lake_query_reads_the_pipelines_tables_only(tmp_path: Path, sql: str, reason: str) -> None:
     assert reason in error_text(call(server(tmp_path, PIPELINE), "lake_query", {"pipeline": "orders", "sql": sql}))
@@ -132,3 +135,42 @@ def test_lake_query_downloads_only_the_tables_it_reads() -> None:
     assert read_only("WITH c AS (SELECT id FROM customers) SELECT * FROM orders JOIN c ON c.id = orders.customer_id", names) \
         == {"orders", "customers"}
     assert read_only("SELECT 1", names) == set()
+
+
+@pytest.mark.parametrize("tool,arguments", [
+    ("sql_query", {"target": "aurora:orders", "sql": "SELECT 1"}),
+    ("sql_explain", {"target": "aurora:orders", "sql": "SELECT 1"}),
+    ("query_audit", {"target": "aurora:orders"}),
+])
+def test_an_aws_error_is_the_one_line_dbops_says_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tool: str,
+                                                        arguments: dict[str, Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    from ops.mcp import sql_tools
+
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "User x is not authorized"}}, "DescribeDBClusters")
+
+    def endpoint(*_: Any) -> Any:
+        raise denied
+
+    monkeypatch.setattr(sql_tools, "_config", lambda settings: (None, type("Env", (), {"name": "lab"})()))
+    monkeypatch.setattr(sql_tools, "endpoint", endpoint)
+    text = error_text(call(server(tmp_path), tool, arguments))
+    assert text == f"Error executing tool {tool}: AWS DescribeDBClusters failed: AccessDeniedException: User x is not authorized"
+
+
+def test_query_audit_reads_the_reader_unless_the_writer_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.errors import CannotRun
+    from ops.mcp import sql_tools
+
+    asked: list[bool] = []
+
+    def endpoint(settings: Any, target: str, writer: bool) -> Any:
+        asked.append(writer)
+        raise CannotRun("stop here")
+
+    monkeypatch.setattr(sql_tools, "_config", lambda settings: (None, type("Env", (), {"name": "lab"})()))
+    monkeypatch.setattr(sql_tools, "endpoint", endpoint)
+    call(server(tmp_path), "query_audit", {"target": "localpg:lab-pg"})
+    call(server(tmp_path), "query_audit", {"target": "localpg:lab-pg", "writer": True})
+    assert asked == [False, True]

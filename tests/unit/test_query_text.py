@@ -58,9 +58,10 @@ def test_statement_kinds(text: str, kind: str, plannable: bool) -> None:
 
 
 def test_parameters_are_counted_outside_strings_and_comments() -> None:
-    assert sqltext.parameter_count("SELECT $1, $12 FROM t WHERE a = '$40' /* $50 */") == 12
-    assert sqltext.parameter_count("SELECT 1") == 0
-    assert sqltext.statement_for_prepare("SELECT $1 /* x */ ;  ") == "SELECT $1"
+    from ops.query.guard import prepared_select
+
+    assert prepared_select("SELECT $1, $12 FROM t WHERE a = '$40' /* $50 */") == ("SELECT $1, $12 FROM t WHERE a = '$40' /* $50 */", 12)
+    assert prepared_select("SELECT 1") == ("SELECT 1", 0)
 
 
 def test_error_messages_lose_quoted_values_and_keep_names() -> None:

@@ -170,3 +170,63 @@ def test_deny_list_covers_every_member_of_a_family(name: str) -> None:
                                   "current_setting", "pg_relation_size", "lots", "sleepy"])
 def test_deny_list_leaves_ordinary_functions_alone(name: str) -> None:
     assert not denied_function(name)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT ts_rewrite('a'::tsquery, 'SELECT pg_sleep(1)')",
+    "SELECT brin_summarize_new_values('i'::regclass)",
+    "SELECT brin_desummarize_range('i'::regclass, 0)",
+    "SELECT gin_clean_pending_list('i'::regclass)",
+    "SELECT pg_prewarm('t')",
+    "SELECT pg_buffercache_evict(1)",
+    "SELECT aws_s3.query_export_to_s3('SELECT 1', 'uri')",
+    "SELECT aws_lambda.invoke('f', '{}'::json)",
+    "SELECT aws_bedrock.invoke_model('m', 'text/plain', 'application/json', 'x')",
+    "SELECT * FROM connectby('t', 'id', 'parent', '1', 0)",
+    "SELECT pg_background_launch('DELETE FROM t')",
+    "SELECT table_to_xml('t', true, false, '')",
+    "SELECT database_to_xml(true, false, '')",
+    "SELECT pg_stat_kcache_reset()",
+    "SELECT pg_qualstats_reset()",
+    "SELECT pg_wait_sampling_reset_profile()",
+    "SELECT hypopg_hide_index(1)",
+])
+def test_functions_that_run_sql_change_pages_or_call_out_are_denied(sql: str) -> None:
+    with pytest.raises(Refused, match="is denied"):
+        guard(sql)
+
+
+def test_sql_longer_than_the_cap_is_refused_before_parsing_even_in_a_worker_thread() -> None:
+    """120 KB of `+ 1` overflows the parser's stack in a thread (a segfault of the whole process) without the cap."""
+    import threading
+
+    from ops.query.guard import MAX_SQL_BYTES
+
+    deep = "SELECT 1" + " + 1" * 30000
+    caught: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            guard(deep)
+        except BaseException as exc:  # noqa: BLE001 - the thread hands it back
+            caught.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(timeout=30)
+    assert isinstance(caught[0], Refused)
+    assert str(caught[0]) == f"refused: SQL of {len(deep)} bytes is longer than the {MAX_SQL_BYTES} allowed"
+    # The negative control: just under the cap, a deep expression parses in a thread.
+    near = "SELECT 1" + "+1" * ((MAX_SQL_BYTES - 8) // 2)
+    assert len(near) <= MAX_SQL_BYTES
+    thread = threading.Thread(target=lambda: caught.append(guard(near)))  # type: ignore[func-returns-value]
+    thread.start()
+    thread.join(timeout=30)
+    assert caught[1] == "SELECT"
+
+
+def test_function_names_keep_the_schema_given() -> None:
+    from ops.query.guard import function_names
+
+    assert function_names("SELECT lower(x), pg_catalog.upper(y), s.f() FROM t, generate_series(1, 2)") == {
+        (None, "lower"), ("pg_catalog", "upper"), ("s", "f"), (None, "generate_series")}
