@@ -44,9 +44,10 @@ def audit_lines(lab: Cli) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(lab: Cli, tmp_path: Path) -> None:
-    workload = tmp_path / "select.sql"
-    workload.write_text("SELECT 1;\n")
+def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(lab: Cli) -> None:
+    workloads = lab.config.root / "workloads"  # over MCP a workload is named, from the directory beside dbops.toml
+    workloads.mkdir(exist_ok=True)
+    (workloads / "mcp-select.sql").write_text("SELECT 1;\n")
     params = StdioServerParameters(command=sys.executable, args=["-m", "ops", "mcp", "--allow-drills", "localpg:lab-pg,janitor:lab"],
                                    env=environ(lab), cwd=str(REPO))
     before = len(audit_lines(lab))
@@ -68,8 +69,8 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
                 out["book"] = await tool("runbook_show", name="aurora-failover", target="localpg:lab-pg")
                 out["bad"] = await tool("runbook_show", name="aurora-failover", target="nosuchkind:x")
                 out["drill"] = await tool("drill", kind="latency", target="localpg:lab-pg", timeout_s=120,
-                                          options={"workload": str(workload), "clients": 2, "rate": 100, "time": 1})
-                out["other"] = await tool("drill", kind="latency", target="localpg:not-allowed", options={"workload": str(workload)})
+                                          options={"workload": "mcp-select.sql", "clients": 2, "rate": 100, "time": 1})
+                out["other"] = await tool("drill", kind="latency", target="localpg:not-allowed", options={"workload": "mcp-select.sql"})
                 report_id = out["drill"].structured_content["report_id"]
                 out["janitor"] = await tool("janitor", dry_run=True, timeout_s=120)
                 out["listed"] = await tool("report_list", kind="latency")

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 
 from ops.mcp import audit, http, messages
-from ops.mcp.drill_tools import option_args
+from ops.mcp.drill_options import option_args
 from ops.mcp.server import build, stdio_caller
 from ops.mcp.settings import McpSettings
 from tests.conftest import Cli, write_config
@@ -106,9 +106,59 @@ def test_the_bearer_gate_accepts_only_the_token() -> None:
     assert http.fingerprint("abc") != http.fingerprint("abd") and "abc" not in http.fingerprint("abc")
 
 
-def test_options_become_equals_arguments() -> None:
-    assert option_args({"clients": 2, "read-write": True, "keep": False, "workload": ["a.sql", "-x.sql"]}) == [
-        "--clients=2", "--read-write", "--workload=a.sql", "--workload=-x.sql"]
+def test_options_become_equals_arguments_and_a_workload_is_a_name_in_the_workloads_directory(tmp_path: Path) -> None:
+    (tmp_path / "select.sql").write_text("SELECT 1;\n")
+    (tmp_path / "b.sql").write_text("SELECT 2;\n")
+    given = {"clients": "2", "rate": 5, "endpoint": "reader", "workload": ["select.sql@3", "b.sql"], "define": ["a=1"]}
+    assert option_args("latency", given, tmp_path) == [
+        "--clients=2", "--rate=5", "--endpoint=reader", f"--workload={tmp_path / 'select.sql'}@3",
+        f"--workload={tmp_path / 'b.sql'}", "--define=a=1"]
+    assert option_args("restore", {"latest": True, "with-indexes": False}, tmp_path) == ["--latest"]
+
+
+@pytest.mark.parametrize("kind, options, message", [
+    ("failover", {"via": "evil.example:5432"}, "refused: option 'via' is not allowed over MCP: it sends the target's "
+                                                "master credentials to whatever endpoint it names"),
+    ("latency", {"secret-arn": "arn:aws:secretsmanager:us-east-1:1:secret:x"},
+     "refused: option 'secret-arn' is not allowed over MCP: it uses any secret the server's credentials can read"),
+    ("latency", {"read-write": True}, "refused: option 'read-write' is not allowed over MCP: it lets the workload write "
+                                      "as the target's own user"),
+    ("connections", {"clients": 10, "allow-exhaustion": True}, "refused: option 'allow-exhaustion' is not allowed over MCP"),
+    ("connections", {"clients": 10, "start-if-stopped": True}, "refused: option 'start-if-stopped' is not allowed over MCP"),
+    ("throughput", {"allow-throttling": True}, "refused: option 'allow-throttling' is not allowed over MCP"),
+    ("restore", {"keep": True}, "refused: option 'keep' is not allowed over MCP"),
+    ("restore", {"max-cost": 1000}, "refused: option 'max-cost' is not allowed over MCP"),
+    ("connections", {"clients": 5000}, "refused: option 'clients' 5000 is above 50, the most over MCP"),
+    ("latency", {"clients": 51}, "refused: option 'clients' 51 is above 50, the most over MCP"),
+    ("connections", {"clients": "ten"}, "option 'clients' must be a number, not 'ten'"),
+    ("connections", {"clients": 2.5}, "option 'clients' must be a whole number, not '2.5'"),
+    ("connections", {"clients": True}, "option 'clients' must be a number, not 'True'"),
+    ("connections", {"bogus": 1}, "refused: option 'bogus' is not an option of the connections drill over MCP "
+                                  "(allowed: clients, rate, time, query-ms, ramp)"),
+    ("latency", {"workload": "/etc/passwd"}, "refused: workload '/etc/passwd' is not a name: over MCP a workload is "
+                                             "a script of the workloads directory, by name"),
+    ("latency", {"workload": "../dbops.toml"}, "refused: workload '../dbops.toml' is not a name"),
+    ("latency", {"workload": "nosuch.sql"}, "refused: workload 'nosuch.sql' is not in the workloads directory"),
+    ("latency", {"baseline": "/tmp/report.json"}, "refused: baseline '/tmp/report.json' is not a report id"),
+    ("latency", {"rate": [1, 2]}, "option 'rate' takes one value, not a list"),
+])
+def test_a_drill_option_outside_its_kinds_allow_list_is_refused_naming_why(tmp_path: Path, kind: str, options: dict,  # type: ignore[type-arg]
+                                                                           message: str) -> None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    (tmp_path / "select.sql").write_text("SELECT 1;\n")
+    with pytest.raises(ToolError) as raised:
+        option_args(kind, options, tmp_path)
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_a_refused_drill_option_reaches_no_command_and_is_audited_as_refused(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, allow_drills=frozenset({("localpg", "lab-pg")}))
+    (via,) = call(settings, ("drill", {"kind": "connections", "target": "localpg:lab-pg",
+                                       "options": {"clients": 2, "via": "10.0.0.9:5432"}}))
+    assert via.is_error and text(via).startswith("refused: option 'via' is not allowed over MCP")
+    assert [line["outcome"].split(":")[0] for line in audit_lines(settings)] == ["refused"]
+    assert not (settings.report_dir / "connections").exists()  # no drill ran: it would have written its report
 
 
 def test_the_bearer_token_comes_from_the_flag_the_file_the_environment_or_is_generated(
