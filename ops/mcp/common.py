@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from ops import config as config_mod
 from ops.errors import describe
 from ops.mcp.audit import REFUSED
+from ops.mcp.http import TOKEN_ENV
 from ops.mcp.settings import McpSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,12 +61,17 @@ class Ran:
 STOP_GRACE_S = 60.0  # what an interrupted drill is given to clean up
 
 
-def run_dbops(settings: McpSettings, args: list[str], timeout_s: float) -> Ran:
-    """`dbops ARGS --json` in the server's config, as a child process bounded in time (the same code a shell runs)."""
-    environ = dict(os.environ)
+def child_environ(settings: McpSettings) -> dict[str, str]:
+    """The server's environment for a command it runs, in its config, without the bearer token (a drill needs none)."""
+    environ = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     if settings.config_path is not None:
         environ["DBOPS_CONFIG"] = str(settings.config_path)
-    proc = subprocess.Popen([sys.executable, "-m", "ops", *args, "--json"], env=environ, stdin=subprocess.DEVNULL,
+    return environ
+
+
+def run_dbops(settings: McpSettings, args: list[str], timeout_s: float) -> Ran:
+    """`dbops ARGS --json` in the server's config, as a child process bounded in time (the same code a shell runs)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ops", *args, "--json"], env=child_environ(settings), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)

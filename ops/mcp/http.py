@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 from ops.errors import UsageError
 
 LOOPBACK = "127.0.0.1"
+TOKEN_ENV = "DBOPS_MCP_TOKEN"  # the server's token; the commands its tools run are not given it
 MIN_TOKEN_CHARS = 16
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
 

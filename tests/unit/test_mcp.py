@@ -163,17 +163,33 @@ def test_a_refused_drill_option_reaches_no_command_and_is_audited_as_refused(tmp
 
 def test_the_bearer_token_comes_from_the_flag_the_file_the_environment_or_is_generated(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ops.cli.mcp import TOKEN_ENV, bearer_token
+    from ops.cli.mcp import bearer_token
+    from ops.errors import UsageError
+    from ops.mcp.http import TOKEN_ENV
 
     token_file = tmp_path / "token"
     token_file.write_text("from-the-file-0123456789\n")
     monkeypatch.setenv(TOKEN_ENV, "from-the-environment-0123")
-    assert bearer_token("from-the-flag-0123456789", None) == ("from-the-flag-0123456789", "--token")
-    assert bearer_token(None, token_file) == ("from-the-file-0123456789", f"--token-file {token_file}")
-    assert bearer_token(None, None) == ("from-the-environment-0123", f"${TOKEN_ENV}")
+    assert bearer_token(token_file) == ("from-the-file-0123456789", f"--token-file {token_file}")
+    assert bearer_token(None) == ("from-the-environment-0123", f"${TOKEN_ENV}")
+    monkeypatch.setenv(TOKEN_ENV, "short")
+    with pytest.raises(UsageError, match=r"^\$DBOPS_MCP_TOKEN: a bearer token must be at least 16 characters"):
+        bearer_token(None)
     monkeypatch.delenv(TOKEN_ENV)
-    generated, source = bearer_token(None, None)
-    assert source == "generated" and len(generated) >= 32 and generated != bearer_token(None, None)[0]
+    generated, source = bearer_token(None)
+    assert source == "generated" and len(generated) >= 32 and generated != bearer_token(None)[0]
+
+
+def test_the_bearer_token_is_not_passed_to_the_commands_the_tools_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.mcp.common import child_environ
+    from ops.mcp.http import TOKEN_ENV
+
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment-0123")
+    monkeypatch.setenv("DBOPS_LAB_DIR", "/lab")
+    settings = settings_for(tmp_path)
+    environ = child_environ(settings)
+    assert TOKEN_ENV not in environ
+    assert environ["DBOPS_CONFIG"] == str(settings.config_path) and environ["DBOPS_LAB_DIR"] == "/lab"
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -182,8 +198,8 @@ def test_the_bearer_token_comes_from_the_flag_the_file_the_environment_or_is_gen
     (["mcp", "--allow-drills", "nosuch:x"], "unknown kind 'nosuch'"),
     (["mcp", "--http", "0.0.0.0:8080"], "listens on 127.0.0.1 only"),
     (["mcp", "--http", "70000"], "not a port"),
-    (["mcp", "--token", "0123456789abcdef"], "--token and --token-file are for --http"),
-    (["mcp", "--http", "8080", "--token", "short"], "at least 16 characters"),
+    (["mcp", "--token", "0123456789abcdef"], "No such option '--token'"),  # a token on argv is in ps and the history
+    (["mcp", "--token-file", "/nonexistent/token"], "--token-file is for --http"),
     (["mcp", "--http", "8080", "--token-file", "/nonexistent/token"], "--token-file /nonexistent/token: No such file"),
 ])
 def test_bad_input_is_one_line_exit_2(cli_at: Cli, args: list[str], fragment: str) -> None:
