@@ -1,12 +1,14 @@
 """The audit log: one JSON line per tool call in REPORT_DIR/mcp-audit.jsonl.
 
 A line says when, which tool, the arguments as given (values under keys named like a secret
-replaced), who called (never a token: its short fingerprint), the outcome and how long it took.
-It never holds what a tool returned: no row of data reaches the log.
+replaced; a statement under `sql` with its constants masked, and the sha256 of its full text), who
+called (never a token: its short fingerprint), the outcome and how long it took. It never holds what
+a tool returned: no row of data reaches the log. The file is created 0600.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,10 +23,40 @@ _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|credential|api[_-]?key|au
 REDACTED = "[redacted]"
 
 
+SQL_KEY = "sql"
+# The scanner's constants: strings of every quoting (E'', $$, U&''), bit strings, numbers; and comments, which
+# hold whatever their writer put there.
+_MASKS = {**dict.fromkeys(("SCONST", "USCONST", "BCONST", "XCONST"), "'?'"), **dict.fromkeys(("ICONST", "FCONST"), "?"),
+          **dict.fromkeys(("SQL_COMMENT", "C_COMMENT"), "/*?*/")}
+
+
+def masked_sql(value: Any) -> dict[str, str]:
+    """The statement with each constant replaced by ? ('?' for a string) and each comment by /*?*/, as
+    pg_stat_statements normalizes it, plus the sha256 of the full text; only the hash when it does not scan."""
+    text = str(value)
+    out = {"sha256": hashlib.sha256(text.encode()).hexdigest()}
+    if not isinstance(value, str):
+        return out
+    from pglast import parser
+
+    try:
+        tokens = parser.scan(text)
+    except Exception:  # noqa: BLE001 — pglast's ParseError and any other scanner failure: the hash alone is logged
+        return out
+    masked = text
+    for token in reversed(tokens):  # from the end, so the offsets of the earlier tokens still hold
+        mask = _MASKS.get(token.name)
+        if mask is not None:
+            masked = masked[:token.start] + mask + masked[token.end + 1:]
+    return {"masked": masked, **out}
+
+
 def redact(value: Any) -> Any:
-    """The arguments as given, with the value of every key named like a secret replaced (at any depth)."""
+    """The arguments as given, with the value of every key named like a secret replaced and every statement masked
+    (at any depth)."""
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+        return {k: REDACTED if _SECRET_KEY.search(str(k)) else masked_sql(v) if k == SQL_KEY else redact(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     return value
@@ -39,12 +71,15 @@ class AuditLog:
     def check_writable(self) -> None:
         """Before serving: a server that cannot write its audit log does not start (OSError names the path)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8"):
-            pass
+        os.close(self._open())
+
+    def _open(self) -> int:
+        """Opened for appending; created 0600 (the arguments of SQL tools are in it), never briefly readable by others."""
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def append(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, default=str, separators=(",", ":")) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = self._open()
         try:
             os.write(fd, line.encode())
         finally:

@@ -3,7 +3,10 @@ log, the bearer gate and `dbops mcp`'s bad input."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import anyio
@@ -85,8 +88,43 @@ def test_cost_check_refuses_a_month_that_is_not_one_before_asking_anything(tmp_p
 
 def test_redact_reaches_every_depth() -> None:
     given = {"a": 1, "Token": "x", "nested": [{"db_password": "y", "sql": "SELECT 'literal'"}], "apiKey": "z"}
-    assert audit.redact(given) == {"a": 1, "Token": "[redacted]", "nested": [{"db_password": "[redacted]", "sql": "SELECT 'literal'"}],
-                                   "apiKey": "[redacted]"}
+    assert audit.redact(given) == {"a": 1, "Token": "[redacted]", "nested": [{"db_password": "[redacted]", "sql": {
+        "masked": "SELECT '?'", "sha256": hashlib.sha256(b"SELECT 'literal'").hexdigest()}}], "apiKey": "[redacted]"}
+
+
+def test_a_statement_is_logged_with_its_constants_masked_and_the_hash_of_its_full_text() -> None:
+    sql = ("SELECT * FROM people WHERE ssn = '123-45-6789' AND note = E'it\\'s' AND k = $tag$secret$tag$ "
+           "AND id = 4242 AND b = B'101' -- owner 'alice'\n/* card '4111' */ LIMIT 5")
+    masked = audit.redact({"sql": sql})["sql"]
+    assert masked == {"masked": "SELECT * FROM people WHERE ssn = '?' AND note = '?' AND k = '?' AND id = ? AND b = '?' "
+                                "/*?*/\n/*?*/ LIMIT ?", "sha256": hashlib.sha256(sql.encode()).hexdigest()}
+    unterminated = "SELECT * FROM people WHERE ssn = '123-45-6789"
+    assert audit.redact({"sql": unterminated}) == {"sql": {"sha256": hashlib.sha256(unterminated.encode()).hexdigest()}}
+    assert audit.redact({"sql": 42}) == {"sql": {"sha256": hashlib.sha256(b"42").hexdigest()}}
+
+
+def test_the_audit_log_holds_no_literal_of_a_statement_and_is_created_private(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    previous = os.umask(0o022)
+    try:
+        call(settings, ("sql_query", {"target": "localpg:lab-pg", "sql": "SELECT * FROM people WHERE ssn = '123-45-6789'"}))
+    finally:
+        os.umask(previous)
+    path = settings.report_dir / audit.AUDIT_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (line,) = audit_lines(settings)
+    assert line["arguments"]["sql"]["masked"] == "SELECT * FROM people WHERE ssn = '?'"
+    assert "123-45-6789" not in path.read_text()
+
+
+def test_the_audit_file_is_private_from_its_creation(tmp_path: Path) -> None:
+    log = audit.AuditLog(tmp_path / "reports")
+    previous = os.umask(0o022)
+    try:
+        log.check_writable()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(log.path.stat().st_mode) == 0o600
 
 
 def test_one_line_keeps_a_message_and_hides_a_crash() -> None:
