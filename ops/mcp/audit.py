@@ -2,8 +2,9 @@
 
 A line says when, which tool, the arguments as given (values under keys named like a secret
 replaced; a statement under `sql` with its constants masked, and the sha256 of its full text), who
-called (never a token: its short fingerprint), the outcome and how long it took. It never holds what
-a tool returned: no row of data reaches the log. The file is created 0600.
+called (never a token: its short fingerprint), the outcome and how long it took; a call that starts a
+command (a drill, the janitor) has a "started" line before it too. It never holds what a tool returned:
+no row of data reaches the log. The file is created 0600.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import os
 import re
 import time
+import uuid
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -21,6 +24,16 @@ AUDIT_FILE = "mcp-audit.jsonl"
 REFUSED = "refused: "  # the first words of a tool error that is a refusal, not a failure
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|credential|api[_-]?key|auth", re.IGNORECASE)
 REDACTED = "[redacted]"
+# What a tool calls just before it starts a command (a drill, the janitor), set per call by the middleware.
+_starting: ContextVar[Callable[[], None] | None] = ContextVar("dbops_mcp_starting", default=None)
+
+
+def mark_started() -> None:
+    """Before a command that may run for minutes: the call's "started" line, so a server killed while the command
+    runs still leaves one (the line after it, with the outcome, carries the same `call`)."""
+    announce = _starting.get()
+    if announce is not None:
+        announce()
 
 
 SQL_KEY = "sql"
@@ -113,6 +126,12 @@ def middleware(log: AuditLog, caller_of: Callable[[Any], str]) -> Callable[[Any,
             "arguments": redact(params.get("arguments") or {}),
             "caller": caller_of(ctx),
         }
+
+        def announce() -> None:
+            entry["call"] = uuid.uuid4().hex[:12]
+            log.append({**entry, "outcome": "started"})
+
+        starting = _starting.set(announce)  # the SDK runs a sync tool in a thread with a copy of this context
         started = time.monotonic()
         outcome, counted = "error: the call did not complete", {}
         try:
@@ -123,6 +142,7 @@ def middleware(log: AuditLog, caller_of: Callable[[Any], str]) -> Callable[[Any,
             outcome = f"error: {type(exc).__name__}: {exc}"
             raise
         finally:
+            _starting.reset(starting)
             entry.update(outcome=outcome, **counted, duration_s=round(time.monotonic() - started, 3))
             log.append(entry)
 

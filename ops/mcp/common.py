@@ -15,7 +15,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from ops import config as config_mod
 from ops.errors import describe
-from ops.mcp.audit import REFUSED
+from ops.mcp.audit import REFUSED, mark_started
 from ops.mcp.http import TOKEN_ENV
 from ops.mcp.settings import McpSettings
 
@@ -71,6 +71,7 @@ def child_environ(settings: McpSettings) -> dict[str, str]:
 
 def run_dbops(settings: McpSettings, args: list[str], timeout_s: float) -> Ran:
     """`dbops ARGS --json` in the server's config, as a child process bounded in time (the same code a shell runs)."""
+    mark_started()
     proc = subprocess.Popen([sys.executable, "-m", "ops", *args, "--json"], env=child_environ(settings), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -124,8 +124,13 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
     assert "localpg:lab-pg" in out["triage"].messages[0].content.text
     assert "env 'lab'" in out["why"].messages[0].content.text
 
-    lines = audit_lines(lab)[before:]
+    every = audit_lines(lab)[before:]
+    lines = [line for line in every if line["outcome"] != "started"]
     assert [line["tool"] for line in lines] == calls  # one line per call, in order, and nothing else
+    # and one more before each command that ran (the allowed drill, the janitor), paired by `call`
+    started = [(line["tool"], line["call"]) for line in every if line["outcome"] == "started"]
+    assert started == [(line["tool"], line["call"]) for line in lines if "call" in line]
+    assert [tool for tool, _ in started] == ["drill", "janitor"]
     assert {line["caller"] for line in lines} == {f"stdio pid {os.getpid()}"}  # the client that started the server
     assert [line["outcome"].split(":")[0] for line in lines].count("refused") == 2
 

@@ -255,3 +255,33 @@ def test_a_server_that_cannot_write_its_audit_log_does_not_start(cli_at: Cli, fr
     assert "\n" not in line and line.startswith(f"dbops: error: the audit log {fresh_root / 'reports' / audit.AUDIT_FILE} "
                                                  "cannot be written (")
     assert line.endswith("): the server does not start without it")
+
+
+def test_a_drill_is_logged_as_started_before_its_command_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from ops.mcp import common
+
+    settings = settings_for(tmp_path, allow_drills=frozenset({("localpg", "lab-pg"), ("janitor", "lab")}))
+    seen: list[list[dict]] = []  # type: ignore[type-arg]
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(audit_lines(settings))  # what a server killed while the command runs would have left
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(common.subprocess, "Popen", popen)
+    drill, refused, janitor = call(
+        settings, ("drill", {"kind": "connections", "target": "localpg:lab-pg", "options": {"clients": 2}}),
+        ("drill", {"kind": "connections", "target": "localpg:lab-pg", "options": {"via": "10.0.0.9:5432"}}),
+        ("janitor", {"dry_run": True}))
+    assert drill.is_error and text(drill).startswith("no local PostgreSQL cluster 'lab-pg'")  # no lab: the command ran and said so
+    assert refused.is_error and not janitor.is_error
+    (started_drill,), (*_, started_janitor) = seen
+    assert started_drill["outcome"] == started_janitor["outcome"] == "started"
+    assert started_drill["tool"] == "drill" and started_drill["arguments"]["options"] == {"clients": 2}
+    lines = audit_lines(settings)
+    assert [(line["tool"], line["outcome"].split(":")[0]) for line in lines] == [
+        ("drill", "started"), ("drill", "error"), ("drill", "refused"), ("janitor", "started"), ("janitor", "ok")]
+    assert lines[0]["call"] == lines[1]["call"] != lines[3]["call"] == lines[4]["call"] and "call" not in lines[2]
+    assert "duration_s" not in lines[0] and "duration_s" in lines[1]
