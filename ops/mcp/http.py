@@ -89,7 +89,9 @@ def caller(ctx: Any) -> str:
 
 
 def serve(app: ASGIApp, port: int) -> None:
-    """Serve on 127.0.0.1:PORT until interrupted."""
+    """Serve on 127.0.0.1:PORT until interrupted. No proxy is trusted: uvicorn's default would take X-Forwarded-For
+    from any local process as the caller, and the audit log's caller is the socket's peer."""
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="on")).run()
+    uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="on",
+                                  proxy_headers=False, forwarded_allow_ips=[])).run()

@@ -163,7 +163,8 @@ def test_over_http_a_missing_or_wrong_token_is_401_and_the_right_one_is_served(l
         assert statuses[:3] == [401, 401, 401] and statuses[3] != 401, statuses
 
         async def session() -> tuple[set[str], Any, Any]:
-            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=CALL_TIMEOUT_S) as http:
+            forged = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}  # no proxy is trusted
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}", **forged}, timeout=CALL_TIMEOUT_S) as http:
                 async with Client(streamable_http_client(url, http_client=http), read_timeout_seconds=CALL_TIMEOUT_S) as client:
                     names = {t.name for t in (await client.list_tools()).tools}
                     return (names, await client.call_tool("drill", {"kind": "latency", "target": "localpg:lab-pg"}),
@@ -180,6 +181,7 @@ def test_over_http_a_missing_or_wrong_token_is_401_and_the_right_one_is_served(l
     lines = audit_lines(lab)[before:]
     assert [line["tool"] for line in lines] == ["drill", "report_list"]
     assert all(line["caller"].startswith("http 127.0.0.1:") and "token sha256:" in line["caller"] for line in lines)
+    assert not any("203.0.113.9" in line["caller"] for line in lines)
     assert token not in (lab.config.report_dir / audit.AUDIT_FILE).read_text()
     assert token not in stderr and "sha256:" in stderr  # given by file: only its fingerprint is shown
 
