@@ -285,3 +285,55 @@ def test_a_drill_is_logged_as_started_before_its_command_runs(tmp_path: Path, mo
         ("drill", "started"), ("drill", "error"), ("drill", "refused"), ("janitor", "started"), ("janitor", "ok")]
     assert lines[0]["call"] == lines[1]["call"] != lines[3]["call"] == lines[4]["call"] and "call" not in lines[2]
     assert "duration_s" not in lines[0] and "duration_s" in lines[1]
+
+
+def prompt_text(settings: McpSettings, name: str) -> str:
+    async def run() -> str:
+        async with Client(build(settings, stdio_caller)) as client:
+            return (await client.get_prompt(name, {})).messages[0].content.text
+
+    return anyio.run(run)
+
+
+def write_report(settings: McpSettings, report_id: str, status: str, started_at: object, env: str = "lab") -> None:
+    from ops.report import SCHEMA
+
+    (settings.report_dir / "latency").mkdir(parents=True, exist_ok=True)
+    report = {"schema": SCHEMA, "kind": "latency", "target": "localpg:lab-pg", "env": env, "status": status,
+              "summary": f"{report_id} summary", "checks": [{"id": "P95", "status": status, "detail": "p95 3 ms"}]}
+    if started_at is not ...:
+        report["started_at"] = started_at
+    (settings.report_dir / "latency" / f"{report_id}.json").write_text(json.dumps(report))
+
+
+def test_why_drill_failed_skips_reports_without_an_aware_start_and_counts_what_it_examined(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    settings = settings_for(tmp_path)
+    now = datetime.now(timezone.utc)
+    write_report(settings, "r-failed", "fail", (now - timedelta(hours=2)).isoformat())
+    write_report(settings, "r-passed", "pass", (now - timedelta(hours=3)).isoformat().replace("+00:00", "Z"))
+    write_report(settings, "r-old", "fail", (now - timedelta(hours=30)).isoformat())
+    write_report(settings, "r-naive", "fail", (now - timedelta(hours=1)).replace(tzinfo=None).isoformat())
+    write_report(settings, "r-null", "fail", None)
+    write_report(settings, "r-missing", "fail", ...)
+    write_report(settings, "r-garbled", "fail", "last tuesday")
+    write_report(settings, "r-other-env", "fail", (now - timedelta(hours=1)).isoformat(), env="prod")
+    said = prompt_text(settings, "why_drill_failed")
+    assert "Report r-failed " in said and "r-passed summary" not in said
+    assert all(f"Report {r} " not in said for r in ("r-old", "r-naive", "r-null", "r-missing", "r-garbled", "r-other-env"))
+    assert "1 of the 2 reports of env 'lab' in the last 24 hours did not pass" in said
+    assert "4 reports were skipped: their start time is missing, unreadable or without a time zone" in said
+
+
+def test_why_drill_failed_says_no_report_was_examined_rather_than_that_none_failed(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    settings = settings_for(tmp_path)
+    write_report(settings, "r-naive", "fail", datetime.now().isoformat())
+    none = prompt_text(settings, "why_drill_failed")
+    assert none.startswith("There are no drill or check reports of env 'lab' in the last 24 hours")
+    assert "0 reports examined" in none and "1 report was skipped" in none
+    write_report(settings, "r-passed", "pass", (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat())
+    passed = prompt_text(settings, "why_drill_failed")
+    assert passed.startswith("None of the 1 report of env 'lab' in the last 24 hours failed")
