@@ -19,7 +19,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from ops.lab.process import free_port
-from ops.mcp import audit
+from ops.mcp import audit, cost_tools
 from ops.mcp.server import build, stdio_caller
 from ops.mcp.settings import McpSettings
 from ops.scorecard import build_scorecard
@@ -212,24 +212,36 @@ def test_cost_check_answers_from_the_cache_only_unless_paid_requests_are_allowed
     cfg = lab.config
     month = "2025-03"  # a month nothing else asks about: its answers are not in the cache yet
 
-    def check(paid: bool) -> Any:
+    def session_of(paid: bool, *months: str) -> list[Any]:
         settings = McpSettings(config_path=lab.config_path, env="lab", protected=False, report_dir=cfg.report_dir,
                                allow_paid_requests=paid)
 
-        async def session() -> Any:
+        async def session() -> list[Any]:
             async with Client(build(settings, stdio_caller)) as client:
-                return await client.call_tool("cost_check", {"month": month})
+                return [await client.call_tool("cost_check", {"month": m}) for m in months]
 
         return anyio.run(session)
+
+    def check(paid: bool) -> Any:
+        return session_of(paid, month)[0]
 
     before = len(audit_lines(lab))
     cache_only, paid, cached = check(False), check(True), check(False)
     assert cache_only.is_error and text(cache_only).startswith("refused: cost_check: no fresh cached answer to GetCostAndUsage")
     assert "--allow-paid-requests" in text(cache_only)
     assert not paid.is_error and paid.structured_content["ce_paid_requests"] > 0
+    assert paid.structured_content["ce_paid_requests_this_session"] == paid.structured_content["ce_paid_requests"]
+    assert paid.structured_content["ce_paid_requests_session_max"] == cost_tools.MAX_PAID_REQUESTS
     assert not cached.is_error and cached.structured_content["ce_paid_requests"] == 0
     assert cached.structured_content["status"] == paid.structured_content["status"]
     assert cached.structured_content["measurements"] == {**paid.structured_content["measurements"],
                                                          "ce_paid_requests": 0, "ce_request_cost_usd": 0.0}
     lines = audit_lines(lab)[before:]
     assert [line.get("ce_paid_requests") for line in lines] == [None, paid.structured_content["ce_paid_requests"], 0]
+
+    # a session's paid requests stop at the cap: here exactly what one uncached month takes
+    monkeypatch.setattr(cost_tools, "MAX_PAID_REQUESTS", paid.structured_content["ce_paid_requests"])
+    within, past = session_of(True, "2025-04", "2025-05")
+    assert not within.is_error and within.structured_content["ce_paid_requests_this_session"] == cost_tools.MAX_PAID_REQUESTS
+    assert past.is_error and text(past).startswith(f"refused: cost_check: this server has made its "
+                                                   f"{cost_tools.MAX_PAID_REQUESTS} paid Cost Explorer requests")

@@ -337,3 +337,27 @@ def test_why_drill_failed_says_no_report_was_examined_rather_than_that_none_fail
     write_report(settings, "r-passed", "pass", (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat())
     passed = prompt_text(settings, "why_drill_failed")
     assert passed.startswith("None of the 1 report of env 'lab' in the last 24 hours failed")
+
+
+def test_paid_cost_explorer_requests_stop_at_the_sessions_cap_and_cached_answers_do_not_count(tmp_path: Path) -> None:
+    from ops.cost.cache import CacheScope, CeCache
+    from ops.mcp.cost_tools import MAX_PAID_REQUESTS, OverPaidCap, PaidBudget, capped
+
+    budget = PaidBudget(2)  # one server session's
+    sent: list[int] = []
+
+    def ask(month: int) -> dict:  # type: ignore[type-arg]
+        sent.append(month)
+        return {"month": month}
+
+    def tool_call() -> CeCache:  # each call of the tool makes its own cache over the same directory
+        return capped(CeCache(tmp_path, CacheScope("123456789012", "aws", "us-east-1")), budget)
+
+    first, second = tool_call(), tool_call()
+    assert first.call("GetCostAndUsage", {"m": 1}, lambda: ask(1)) == {"month": 1}
+    assert second.call("GetCostAndUsage", {"m": 1}, lambda: ask(1)) == {"month": 1}  # cached: not paid
+    assert second.call("GetCostAndUsage", {"m": 2}, lambda: ask(2)) == {"month": 2}
+    with pytest.raises(OverPaidCap):
+        second.call("GetCostAndUsage", {"m": 3}, lambda: ask(3))
+    assert sent == [1, 2] and budget.spent == 2 and second.hits == 1
+    assert 1 <= MAX_PAID_REQUESTS <= 100
