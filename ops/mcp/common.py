@@ -1,5 +1,6 @@
 """What every tool module shares: the config in the server's env, dbops errors as tool errors,
-refusals said as such, and a dbops command run as a subprocess with --json."""
+refusals said as such, a bound on calls that reach out at once, and a dbops command run as a
+subprocess with --json."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
+import anyio
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
 
 from ops import config as config_mod
 from ops.errors import describe
@@ -49,6 +52,32 @@ def answers(fn: F) -> F:
             raise ToolError(known) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# Calls that may open a database connection, ask AWS or start a command, at once per server: the SDK runs each
+# sync tool in a thread (40 at most), and an assistant asking in parallel would hold that many connections.
+MAX_CONCURRENT_CALLS = 4
+SLOT_WAIT_S = 30.0  # how long a call waits for a slot before it is refused as busy
+# Tools that only read the report directory and the runbooks: they take no slot.
+FILES_ONLY = frozenset({"runbook_list", "report_list", "report_show", "scorecard", "report_trend"})
+
+
+def call_slots(most: int = MAX_CONCURRENT_CALLS) -> Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]:
+    """A server middleware (one per server) letting `most` tool calls that reach out run at once; a call that finds
+    none free within SLOT_WAIT_S is refused as busy (every other tool, FILES_ONLY, passes at once)."""
+    slots = anyio.Semaphore(most)
+
+    async def bounded(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        if ctx.method != "tools/call" or str((ctx.params or {}).get("name")) in FILES_ONLY:
+            return await call_next(ctx)
+        with anyio.move_on_after(SLOT_WAIT_S):
+            async with slots:
+                return await call_next(ctx)
+        busy = (f"{REFUSED}busy: {most} calls that reach a database, AWS or a command are running; ask again when "
+                f"one has answered (waited {SLOT_WAIT_S:g} s)")
+        return CallToolResult(content=[TextContent(type="text", text=busy)], is_error=True)
+
+    return bounded
 
 
 @dataclass(frozen=True)

@@ -361,3 +361,52 @@ def test_paid_cost_explorer_requests_stop_at_the_sessions_cap_and_cached_answers
         second.call("GetCostAndUsage", {"m": 3}, lambda: ask(3))
     assert sent == [1, 2] and budget.spent == 2 and second.hits == 1
     assert 1 <= MAX_PAID_REQUESTS <= 100
+
+
+def test_at_most_four_calls_that_reach_out_run_at_once_and_a_fifth_is_refused_as_busy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from ops.mcp import common, drill_tools
+    from ops.mcp.common import Ran
+
+    settings = settings_for(tmp_path, allow_drills=frozenset({("janitor", "lab")}))
+    release, lock = threading.Event(), threading.Lock()
+    running, most = [0], [0]
+
+    def held(_settings: McpSettings, _args: list[str], _timeout_s: float) -> Ran:  # a janitor that runs until released
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(timeout=20)
+        with lock:
+            running[0] -= 1
+        return Ran(0, {"deleted": []}, "")
+
+    monkeypatch.setattr(drill_tools, "run_dbops", held)
+    monkeypatch.setattr(common, "SLOT_WAIT_S", 0.5)
+
+    async def run() -> tuple[list, object]:  # type: ignore[type-arg]
+        results: list = []  # type: ignore[type-arg]
+        async with Client(build(settings, stdio_caller)) as client:
+            async def janitor() -> None:
+                results.append(await client.call_tool("janitor", {"dry_run": True}))
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as group:
+                    for _ in range(common.MAX_CONCURRENT_CALLS + 2):
+                        group.start_soon(janitor)
+                    while len(results) < 2:  # the two beyond the limit give up after SLOT_WAIT_S
+                        await anyio.sleep(0.05)
+                    listed = await client.call_tool("report_list", {})  # reads files only: never waits for a slot
+                    release.set()
+        return results, listed
+
+    results, listed = anyio.run(run)
+    busy = [r for r in results if r.is_error]
+    assert most[0] == common.MAX_CONCURRENT_CALLS == 4
+    assert len(busy) == 2 and all(text(r).startswith("refused: busy: 4 calls that reach a database, AWS or a command "
+                                                       "are running") for r in busy)
+    assert not listed.is_error  # type: ignore[attr-defined]
+    outcomes = [line["outcome"].split(":")[0] for line in audit_lines(settings) if line["tool"] == "janitor"]
+    assert outcomes.count("refused") == 2 and outcomes.count("ok") == 4
