@@ -190,6 +190,17 @@ def test_a_drill_option_outside_its_kinds_allow_list_is_refused_naming_why(tmp_p
     assert str(raised.value).startswith(message), str(raised.value)
 
 
+def test_a_workload_linked_out_of_the_workloads_directory_is_refused(tmp_path: Path) -> None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    workloads, outside = tmp_path / "workloads", tmp_path / "secret.sql"
+    workloads.mkdir()
+    outside.write_text("SELECT 1;\n")
+    (workloads / "linked.sql").symlink_to(outside)
+    with pytest.raises(ToolError, match=r"^refused: workload 'linked.sql' is not in the workloads directory"):
+        option_args("latency", {"workload": "linked.sql"}, workloads)
+
+
 def test_a_refused_drill_option_reaches_no_command_and_is_audited_as_refused(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, allow_drills=frozenset({("localpg", "lab-pg")}))
     (via,) = call(settings, ("drill", {"kind": "connections", "target": "localpg:lab-pg",
