@@ -409,4 +409,4 @@ def list_reports(report_dir: Path, kind: str | None = None) -> list[dict[str, An
             data["id"] = path.stem
             data["path"] = str(path)
             found.append(data)
-    return sorted(found, key=lambda d: (d.get("started_at", ""), d["id"]))
+    return sorted(found, key=lambda d: (str(d.get("started_at") or ""), d["id"]))  # a null start sorts first, not a crash

@@ -10,8 +10,7 @@ import click
 from ops.cli.context import app
 from ops.cli.options import env_option
 from ops.errors import UsageError
-
-TOKEN_ENV = "DBOPS_MCP_TOKEN"
+from ops.mcp.http import TOKEN_ENV
 
 
 def allow_list(values: tuple[str, ...]) -> frozenset[tuple[str, str]]:
@@ -29,14 +28,10 @@ def allow_list(values: tuple[str, ...]) -> frozenset[tuple[str, str]]:
     return frozenset(pairs)
 
 
-def bearer_token(token: str | None, token_file: Path | None) -> tuple[str, str]:
-    """The token and where it came from: --token, --token-file, $DBOPS_MCP_TOKEN, or generated."""
+def bearer_token(token_file: Path | None) -> tuple[str, str]:
+    """The token and where it came from: --token-file, $DBOPS_MCP_TOKEN, or generated (never argv: ps shows it)."""
     from ops.mcp.http import check_token, new_token
 
-    if token is not None and token_file is not None:
-        raise UsageError("--token and --token-file cannot be used together")
-    if token is not None:
-        return check_token(token, "--token"), "--token"
     if token_file is not None:
         try:
             text = token_file.read_text()
@@ -51,12 +46,13 @@ def bearer_token(token: str | None, token_file: Path | None) -> tuple[str, str]:
 @click.command()
 @env_option
 @click.option("--http", "bind", metavar="PORT", help="Serve streamable HTTP on 127.0.0.1:PORT (default: stdio).")
-@click.option("--token", metavar="TOKEN", help=f"The bearer token HTTP clients must send (default: ${TOKEN_ENV}, else generated and printed once to stderr).")
-@click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False), help="Read the bearer token from this file.")
+@click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False),
+              help=f"Read the bearer token HTTP clients must send from this file (default: ${TOKEN_ENV}, else generated "
+                   "and printed once to stderr).")
 @click.option("--allow-drills", "allow", metavar="KIND:NAME,...", multiple=True,
               help="Targets the drill tool may run on, and janitor:ENV for the janitor tool (refused on a protected env).")
 @click.option("--allow-paid-requests", is_flag=True, help="Let cost_check ask Cost Explorer (0.01 USD a request, counted); default: cache only.")
-def mcp(env_name: str | None, bind: str | None, token: str | None, token_file: Path | None, allow: tuple[str, ...],
+def mcp(env_name: str | None, bind: str | None, token_file: Path | None, allow: tuple[str, ...],
         allow_paid_requests: bool) -> None:
     """Serve the estate, its reports and runbooks to an assistant over the Model Context Protocol.
 
@@ -68,8 +64,8 @@ def mcp(env_name: str | None, bind: str | None, token: str | None, token_file: P
     from ops.mcp.settings import McpSettings
 
     port = parse_bind(bind) if bind is not None else None
-    if port is None and (token is not None or token_file is not None):
-        raise UsageError("--token and --token-file are for --http: over stdio the client starts the server itself")
+    if port is None and token_file is not None:
+        raise UsageError("--token-file is for --http: over stdio the client starts the server itself")
     cfg = app().config.for_env(env_name)
     env = cfg.env(env_name)
     allowed = allow_list(allow)
@@ -85,7 +81,7 @@ def mcp(env_name: str | None, bind: str | None, token: str | None, token_file: P
         return
     from ops.mcp.server import run_http
 
-    secret, source = bearer_token(token, token_file)
+    secret, source = bearer_token(token_file)
     shown = f"bearer token (shown once): {secret}" if source == "generated" else f"bearer token from {source} ({fingerprint(secret)})"
     click.echo(f"dbops mcp: env {env.name}, http://127.0.0.1:{port}/mcp, {shown}", err=True)
     run_http(settings, port, secret)

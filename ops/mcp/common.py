@@ -1,5 +1,6 @@
 """What every tool module shares: the config in the server's env, dbops errors as tool errors,
-refusals said as such, and a dbops command run as a subprocess with --json."""
+refusals said as such, a bound on calls that reach out at once, and a dbops command run as a
+subprocess with --json."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
+import anyio
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
 
 from ops import config as config_mod
 from ops.errors import describe
-from ops.mcp.audit import REFUSED
+from ops.mcp.audit import REFUSED, mark_started
+from ops.mcp.http import TOKEN_ENV
 from ops.mcp.settings import McpSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,6 +54,32 @@ def answers(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# Calls that may open a database connection, ask AWS or start a command, at once per server: the SDK runs each
+# sync tool in a thread (40 at most), and an assistant asking in parallel would hold that many connections.
+MAX_CONCURRENT_CALLS = 4
+SLOT_WAIT_S = 30.0  # how long a call waits for a slot before it is refused as busy
+# Tools that only read the report directory and the runbooks: they take no slot.
+FILES_ONLY = frozenset({"runbook_list", "report_list", "report_show", "scorecard", "report_trend"})
+
+
+def call_slots(most: int = MAX_CONCURRENT_CALLS) -> Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]:
+    """A server middleware (one per server) letting `most` tool calls that reach out run at once; a call that finds
+    none free within SLOT_WAIT_S is refused as busy (every other tool, FILES_ONLY, passes at once)."""
+    slots = anyio.Semaphore(most)
+
+    async def bounded(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        if ctx.method != "tools/call" or str((ctx.params or {}).get("name")) in FILES_ONLY:
+            return await call_next(ctx)
+        with anyio.move_on_after(SLOT_WAIT_S):
+            async with slots:
+                return await call_next(ctx)
+        busy = (f"{REFUSED}busy: {most} calls that reach a database, AWS or a command are running; ask again when "
+                f"one has answered (waited {SLOT_WAIT_S:g} s)")
+        return CallToolResult(content=[TextContent(type="text", text=busy)], is_error=True)
+
+    return bounded
+
+
 @dataclass(frozen=True)
 class Ran:
     exit_code: int
@@ -60,12 +90,18 @@ class Ran:
 STOP_GRACE_S = 60.0  # what an interrupted drill is given to clean up
 
 
-def run_dbops(settings: McpSettings, args: list[str], timeout_s: float) -> Ran:
-    """`dbops ARGS --json` in the server's config, as a child process bounded in time (the same code a shell runs)."""
-    environ = dict(os.environ)
+def child_environ(settings: McpSettings) -> dict[str, str]:
+    """The server's environment for a command it runs, in its config, without the bearer token (a drill needs none)."""
+    environ = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     if settings.config_path is not None:
         environ["DBOPS_CONFIG"] = str(settings.config_path)
-    proc = subprocess.Popen([sys.executable, "-m", "ops", *args, "--json"], env=environ, stdin=subprocess.DEVNULL,
+    return environ
+
+
+def run_dbops(settings: McpSettings, args: list[str], timeout_s: float) -> Ran:
+    """`dbops ARGS --json` in the server's config, as a child process bounded in time (the same code a shell runs)."""
+    mark_started()
+    proc = subprocess.Popen([sys.executable, "-m", "ops", *args, "--json"], env=child_environ(settings), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)

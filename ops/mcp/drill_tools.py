@@ -2,28 +2,25 @@
 
 A drill runs on TARGET only when the server was started with `--allow-drills TARGET` (KIND:NAME) on an
 env that is not protected; the janitor only with `--allow-drills janitor:ENV`. A protected env refuses
-both, always. Each runs the same command a shell would (`dbops drill KIND TARGET ... --json`), as a child
-process bounded in time, and answers with its verdict and report id.
+both, always. A drill takes only its kind's measuring knobs as options (drill_options.py). Each runs the
+same command a shell would (`dbops drill KIND TARGET ... --json`), as a child process bounded in time,
+and answers with its verdict and report id.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from ops.mcp.common import Ran, answers, refuse, run_dbops
+from ops.mcp.common import Ran, answers, loaded, refuse, run_dbops
+from ops.mcp.drill_options import WORKLOADS_DIR, Option, option_args
 from ops.mcp.settings import McpSettings
 
 DRILL_KINDS = ("failover", "restore", "connections", "latency", "throughput")
-# Options the server sets itself (where it acts, where the report goes, how it answers) or that only a person gives.
-SERVER_OWNED = frozenset({"env", "config", "confirm", "report-dir", "json", "junit", "publish-metrics", "debug", "help"})
-_OPTION = re.compile(r"[a-z][a-z0-9-]*")
 MAX_TIMEOUT_S = 3600.0
-Option = str | int | float | bool | list[str]
 
 
 def allowed(settings: McpSettings, kind: str, name: str) -> None:
@@ -31,23 +28,6 @@ def allowed(settings: McpSettings, kind: str, name: str) -> None:
         raise refuse(f"env '{settings.env}' is protected: drills and the janitor never run over MCP")
     if (kind, name) not in settings.allow_drills:
         raise refuse(f"{kind}:{name} is not allowed: the server was started without --allow-drills {kind}:{name}")
-
-
-def option_args(options: dict[str, Option]) -> list[str]:
-    """--NAME=VALUE for each option (a flag for True, nothing for False, repeated for a list); the `=` form keeps a
-    value that starts with '-' a value."""
-    args: list[str] = []
-    for name, value in options.items():
-        name = name.removeprefix("--")
-        if not _OPTION.fullmatch(name):
-            raise ToolError(f"option '{name}' is not an option name (lowercase words joined by '-', e.g. 'clients')")
-        if name in SERVER_OWNED:
-            raise ToolError(f"option '{name}' is set by the server, not by a tool call")
-        if value is True:
-            args.append(f"--{name}")
-        elif value is not False:
-            args += [f"--{name}={v}" for v in (value if isinstance(value, list) else [value])]
-    return args
 
 
 def timeout_of(timeout_s: float) -> float:
@@ -69,7 +49,9 @@ def verdict(ran: Ran, what: str) -> dict[str, Any]:
 def register(server: MCPServer, settings: McpSettings) -> None:
     @server.tool(description="Run a drill on TARGET (KIND:NAME), as `dbops drill KIND TARGET --OPTION=VALUE ...`; "
                              "only on a target the server was started to allow (--allow-drills) and never on a "
-                             "protected env. Answers the verdict and the report id.")
+                             "protected env. OPTIONS are the kind's measuring knobs (e.g. clients up to 50, rate, "
+                             "time; a latency workload by its name in the workloads directory); an option that "
+                             "lifts a guard or reaches beyond the target is refused. Answers the verdict and the report id.")
     @answers
     def drill(kind: Literal["failover", "restore", "connections", "latency", "throughput"], target: str,
               options: dict[str, Option] | None = None, timeout_s: float = 600.0) -> dict[str, Any]:
@@ -77,7 +59,8 @@ def register(server: MCPServer, settings: McpSettings) -> None:
         if not sep or not target_kind or not name:
             raise ToolError(f"target '{target}' must be KIND:NAME (see the estate tool)")
         allowed(settings, target_kind, name)
-        args = ["drill", kind, target, *option_args(options or {}), "--env", settings.env,
+        cfg, _ = loaded(settings)
+        args = ["drill", kind, target, *option_args(kind, options or {}, cfg.root / WORKLOADS_DIR), "--env", settings.env,
                 f"--report-dir={settings.report_dir}"]
         return verdict(run_dbops(settings, args, timeout_of(timeout_s)), f"dbops drill {kind}")
 

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 from ops.errors import UsageError
 
 LOOPBACK = "127.0.0.1"
+TOKEN_ENV = "DBOPS_MCP_TOKEN"  # the server's token; the commands its tools run are not given it
 MIN_TOKEN_CHARS = 16
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
 
@@ -88,7 +89,9 @@ def caller(ctx: Any) -> str:
 
 
 def serve(app: ASGIApp, port: int) -> None:
-    """Serve on 127.0.0.1:PORT until interrupted."""
+    """Serve on 127.0.0.1:PORT until interrupted. No proxy is trusted: uvicorn's default would take X-Forwarded-For
+    from any local process as the caller, and the audit log's caller is the socket's peer."""
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="on")).run()
+    uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="on",
+                                  proxy_headers=False, forwarded_allow_ips=[])).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,18 +16,48 @@ LAST_NIGHT = timedelta(hours=24)
 NOT_MEASURED = "Say 'not measured' for any figure the material does not give; never estimate one."
 
 
-def failed_since(settings: McpSettings, since: datetime) -> list[dict[str, Any]]:
-    """The env's drill and check reports started since `since` whose verdict is not a pass, oldest first."""
+@dataclass(frozen=True)
+class Window:
+    """The env's reports in a window of time: how many were examined, those that did not pass, how many were skipped."""
+
+    examined: int  # started in the window
+    failed: list[dict[str, Any]]  # oldest first
+    skipped: int  # the start time missing, unreadable or without a zone: when they ran is not known
+
+
+def started_at(report: dict[str, Any]) -> datetime | None:
+    """When the report's run started, if it says so with a time zone."""
+    text = report.get("started_at")
+    if not isinstance(text, str):
+        return None
+    try:
+        started = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return started if started.tzinfo is not None else None
+
+
+def reports_since(settings: McpSettings, since: datetime) -> Window:
+    """The env's drill and check reports started since `since`."""
     from ops.history import of_env
     from ops.report import list_reports
 
     _, env = loaded(settings)
-    found = []
-    for r in list_reports(settings.report_dir):
-        started = datetime.fromisoformat(str(r.get("started_at", "")).replace("Z", "+00:00") or "1970-01-01T00:00:00+00:00")
-        if r.get("status") in FAILED and started >= since and of_env(r, env):
-            found.append(r)
-    return found
+    ours = [r for r in list_reports(settings.report_dir) if of_env(r, env)]
+    dated = [(r, started_at(r)) for r in ours]
+    recent = [r for r, started in dated if started is not None and started >= since]
+    return Window(len(recent), [r for r in recent if r.get("status") in FAILED], sum(started is None for _, started in dated))
+
+
+def counted(n: int) -> str:
+    return f"{n} report{'' if n == 1 else 's'}"
+
+
+def skipped_note(n: int) -> str:
+    if not n:
+        return ""
+    return (f" {counted(n)} {'was' if n == 1 else 'were'} skipped: their start time is missing, unreadable or without a "
+            "time zone, so whether they ran in the window is not known.")
 
 
 def describe_report(r: dict[str, Any]) -> str:
@@ -51,12 +82,18 @@ def register(server: MCPServer, settings: McpSettings) -> None:
                                "failed from its checks.")
     def why_drill_failed() -> str:
         since = datetime.now(timezone.utc) - LAST_NIGHT
-        reports = failed_since(settings, since)
-        if not reports:
-            return (f"No drill or check of env '{settings.env}' failed since {since:%Y-%m-%d %H:%M} UTC "
-                    f"(report directory {settings.report_dir}). Say so, and list nothing as a failure.")
-        body = "\n\n".join(describe_report(r) for r in reports)
-        return (f"These {len(reports)} drill or check reports of env '{settings.env}' did not pass since "
-                f"{since:%Y-%m-%d %H:%M} UTC. For each, explain why from its checks (the failed, errored or unknown "
-                f"ones decided it), say whether it is the system or the drill's set-up that failed, and what to do "
-                f"next (the failed-drill runbook, `dbops report show ID`). {NOT_MEASURED}\n\n{body}")
+        window = reports_since(settings, since)
+        where = f"(since {since:%Y-%m-%d %H:%M} UTC, report directory {settings.report_dir})"
+        if not window.examined:
+            return (f"There are no drill or check reports of env '{settings.env}' in the last 24 hours {where}: "
+                    f"{counted(0)} examined.{skipped_note(window.skipped)} Say that nothing was run, so nothing was "
+                    "measured: this is not a pass, and list nothing as a failure.")
+        if not window.failed:
+            return (f"None of the {counted(window.examined)} of env '{settings.env}' in the last 24 hours failed "
+                    f"{where}.{skipped_note(window.skipped)} Say so, and list nothing as a failure.")
+        body = "\n\n".join(describe_report(r) for r in window.failed)
+        return (f"{len(window.failed)} of the {counted(window.examined)} of env '{settings.env}' in the last 24 hours "
+                f"did not pass {where}.{skipped_note(window.skipped)} For each that did not pass, explain why from its "
+                f"checks (the failed, errored or unknown ones decided it), say whether it is the system or the drill's "
+                f"set-up that failed, and what to do next (the failed-drill runbook, `dbops report show ID`). "
+                f"{NOT_MEASURED}\n\n{body}")

@@ -19,7 +19,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from ops.lab.process import free_port
-from ops.mcp import audit
+from ops.mcp import audit, cost_tools
 from ops.mcp.server import build, stdio_caller
 from ops.mcp.settings import McpSettings
 from ops.scorecard import build_scorecard
@@ -44,9 +44,10 @@ def audit_lines(lab: Cli) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(lab: Cli, tmp_path: Path) -> None:
-    workload = tmp_path / "select.sql"
-    workload.write_text("SELECT 1;\n")
+def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(lab: Cli) -> None:
+    workloads = lab.config.root / "workloads"  # over MCP a workload is named, from the directory beside dbops.toml
+    workloads.mkdir(exist_ok=True)
+    (workloads / "mcp-select.sql").write_text("SELECT 1;\n")
     params = StdioServerParameters(command=sys.executable, args=["-m", "ops", "mcp", "--allow-drills", "localpg:lab-pg,janitor:lab"],
                                    env=environ(lab), cwd=str(REPO))
     before = len(audit_lines(lab))
@@ -68,8 +69,8 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
                 out["book"] = await tool("runbook_show", name="aurora-failover", target="localpg:lab-pg")
                 out["bad"] = await tool("runbook_show", name="aurora-failover", target="nosuchkind:x")
                 out["drill"] = await tool("drill", kind="latency", target="localpg:lab-pg", timeout_s=120,
-                                          options={"workload": str(workload), "clients": 2, "rate": 100, "time": 1})
-                out["other"] = await tool("drill", kind="latency", target="localpg:not-allowed", options={"workload": str(workload)})
+                                          options={"workload": "mcp-select.sql", "clients": 2, "rate": 100, "time": 1})
+                out["other"] = await tool("drill", kind="latency", target="localpg:not-allowed", options={"workload": "mcp-select.sql"})
                 report_id = out["drill"].structured_content["report_id"]
                 out["janitor"] = await tool("janitor", dry_run=True, timeout_s=120)
                 out["listed"] = await tool("report_list", kind="latency")
@@ -123,8 +124,13 @@ def test_over_stdio_every_tool_answers_from_the_lab_and_an_allowed_drill_runs(la
     assert "localpg:lab-pg" in out["triage"].messages[0].content.text
     assert "env 'lab'" in out["why"].messages[0].content.text
 
-    lines = audit_lines(lab)[before:]
+    every = audit_lines(lab)[before:]
+    lines = [line for line in every if line["outcome"] != "started"]
     assert [line["tool"] for line in lines] == calls  # one line per call, in order, and nothing else
+    # and one more before each command that ran (the allowed drill, the janitor), paired by `call`
+    started = [(line["tool"], line["call"]) for line in every if line["outcome"] == "started"]
+    assert started == [(line["tool"], line["call"]) for line in lines if "call" in line]
+    assert [tool for tool, _ in started] == ["drill", "janitor"]
     assert {line["caller"] for line in lines} == {f"stdio pid {os.getpid()}"}  # the client that started the server
     assert [line["outcome"].split(":")[0] for line in lines].count("refused") == 2
 
@@ -157,7 +163,8 @@ def test_over_http_a_missing_or_wrong_token_is_401_and_the_right_one_is_served(l
         assert statuses[:3] == [401, 401, 401] and statuses[3] != 401, statuses
 
         async def session() -> tuple[set[str], Any, Any]:
-            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=CALL_TIMEOUT_S) as http:
+            forged = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}  # no proxy is trusted
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}", **forged}, timeout=CALL_TIMEOUT_S) as http:
                 async with Client(streamable_http_client(url, http_client=http), read_timeout_seconds=CALL_TIMEOUT_S) as client:
                     names = {t.name for t in (await client.list_tools()).tools}
                     return (names, await client.call_tool("drill", {"kind": "latency", "target": "localpg:lab-pg"}),
@@ -174,6 +181,7 @@ def test_over_http_a_missing_or_wrong_token_is_401_and_the_right_one_is_served(l
     lines = audit_lines(lab)[before:]
     assert [line["tool"] for line in lines] == ["drill", "report_list"]
     assert all(line["caller"].startswith("http 127.0.0.1:") and "token sha256:" in line["caller"] for line in lines)
+    assert not any("203.0.113.9" in line["caller"] for line in lines)
     assert token not in (lab.config.report_dir / audit.AUDIT_FILE).read_text()
     assert token not in stderr and "sha256:" in stderr  # given by file: only its fingerprint is shown
 
@@ -204,24 +212,36 @@ def test_cost_check_answers_from_the_cache_only_unless_paid_requests_are_allowed
     cfg = lab.config
     month = "2025-03"  # a month nothing else asks about: its answers are not in the cache yet
 
-    def check(paid: bool) -> Any:
+    def session_of(paid: bool, *months: str) -> list[Any]:
         settings = McpSettings(config_path=lab.config_path, env="lab", protected=False, report_dir=cfg.report_dir,
                                allow_paid_requests=paid)
 
-        async def session() -> Any:
+        async def session() -> list[Any]:
             async with Client(build(settings, stdio_caller)) as client:
-                return await client.call_tool("cost_check", {"month": month})
+                return [await client.call_tool("cost_check", {"month": m}) for m in months]
 
         return anyio.run(session)
+
+    def check(paid: bool) -> Any:
+        return session_of(paid, month)[0]
 
     before = len(audit_lines(lab))
     cache_only, paid, cached = check(False), check(True), check(False)
     assert cache_only.is_error and text(cache_only).startswith("refused: cost_check: no fresh cached answer to GetCostAndUsage")
     assert "--allow-paid-requests" in text(cache_only)
     assert not paid.is_error and paid.structured_content["ce_paid_requests"] > 0
+    assert paid.structured_content["ce_paid_requests_this_session"] == paid.structured_content["ce_paid_requests"]
+    assert paid.structured_content["ce_paid_requests_session_max"] == cost_tools.MAX_PAID_REQUESTS
     assert not cached.is_error and cached.structured_content["ce_paid_requests"] == 0
     assert cached.structured_content["status"] == paid.structured_content["status"]
     assert cached.structured_content["measurements"] == {**paid.structured_content["measurements"],
                                                          "ce_paid_requests": 0, "ce_request_cost_usd": 0.0}
     lines = audit_lines(lab)[before:]
     assert [line.get("ce_paid_requests") for line in lines] == [None, paid.structured_content["ce_paid_requests"], 0]
+
+    # a session's paid requests stop at the cap: here exactly what one uncached month takes
+    monkeypatch.setattr(cost_tools, "MAX_PAID_REQUESTS", paid.structured_content["ce_paid_requests"])
+    within, past = session_of(True, "2025-04", "2025-05")
+    assert not within.is_error and within.structured_content["ce_paid_requests_this_session"] == cost_tools.MAX_PAID_REQUESTS
+    assert past.is_error and text(past).startswith(f"refused: cost_check: this server has made its "
+                                                   f"{cost_tools.MAX_PAID_REQUESTS} paid Cost Explorer requests")

@@ -3,7 +3,10 @@ log, the bearer gate and `dbops mcp`'s bad input."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import anyio
@@ -11,7 +14,7 @@ import pytest
 from mcp import Client
 
 from ops.mcp import audit, http, messages
-from ops.mcp.drill_tools import option_args
+from ops.mcp.drill_options import option_args
 from ops.mcp.server import build, stdio_caller
 from ops.mcp.settings import McpSettings
 from tests.conftest import Cli, write_config
@@ -85,8 +88,43 @@ def test_cost_check_refuses_a_month_that_is_not_one_before_asking_anything(tmp_p
 
 def test_redact_reaches_every_depth() -> None:
     given = {"a": 1, "Token": "x", "nested": [{"db_password": "y", "sql": "SELECT 'literal'"}], "apiKey": "z"}
-    assert audit.redact(given) == {"a": 1, "Token": "[redacted]", "nested": [{"db_password": "[redacted]", "sql": "SELECT 'literal'"}],
-                                   "apiKey": "[redacted]"}
+    assert audit.redact(given) == {"a": 1, "Token": "[redacted]", "nested": [{"db_password": "[redacted]", "sql": {
+        "masked": "SELECT '?'", "sha256": hashlib.sha256(b"SELECT 'literal'").hexdigest()}}], "apiKey": "[redacted]"}
+
+
+def test_a_statement_is_logged_with_its_constants_masked_and_the_hash_of_its_full_text() -> None:
+    sql = ("SELECT * FROM people WHERE ssn = '123-45-6789' AND note = E'it\\'s' AND k = $tag$secret$tag$ "
+           "AND id = 4242 AND b = B'101' -- owner 'alice'\n/* card '4111' */ LIMIT 5")
+    masked = audit.redact({"sql": sql})["sql"]
+    assert masked == {"masked": "SELECT * FROM people WHERE ssn = '?' AND note = '?' AND k = '?' AND id = ? AND b = '?' "
+                                "/*?*/\n/*?*/ LIMIT ?", "sha256": hashlib.sha256(sql.encode()).hexdigest()}
+    unterminated = "SELECT * FROM people WHERE ssn = '123-45-6789"
+    assert audit.redact({"sql": unterminated}) == {"sql": {"sha256": hashlib.sha256(unterminated.encode()).hexdigest()}}
+    assert audit.redact({"sql": 42}) == {"sql": {"sha256": hashlib.sha256(b"42").hexdigest()}}
+
+
+def test_the_audit_log_holds_no_literal_of_a_statement_and_is_created_private(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    previous = os.umask(0o022)
+    try:
+        call(settings, ("sql_query", {"target": "localpg:lab-pg", "sql": "SELECT * FROM people WHERE ssn = '123-45-6789'"}))
+    finally:
+        os.umask(previous)
+    path = settings.report_dir / audit.AUDIT_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (line,) = audit_lines(settings)
+    assert line["arguments"]["sql"]["masked"] == "SELECT * FROM people WHERE ssn = '?'"
+    assert "123-45-6789" not in path.read_text()
+
+
+def test_the_audit_file_is_private_from_its_creation(tmp_path: Path) -> None:
+    log = audit.AuditLog(tmp_path / "reports")
+    previous = os.umask(0o022)
+    try:
+        log.check_writable()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(log.path.stat().st_mode) == 0o600
 
 
 def test_one_line_keeps_a_message_and_hides_a_crash() -> None:
@@ -106,24 +144,101 @@ def test_the_bearer_gate_accepts_only_the_token() -> None:
     assert http.fingerprint("abc") != http.fingerprint("abd") and "abc" not in http.fingerprint("abc")
 
 
-def test_options_become_equals_arguments() -> None:
-    assert option_args({"clients": 2, "read-write": True, "keep": False, "workload": ["a.sql", "-x.sql"]}) == [
-        "--clients=2", "--read-write", "--workload=a.sql", "--workload=-x.sql"]
+def test_options_become_equals_arguments_and_a_workload_is_a_name_in_the_workloads_directory(tmp_path: Path) -> None:
+    (tmp_path / "select.sql").write_text("SELECT 1;\n")
+    (tmp_path / "b.sql").write_text("SELECT 2;\n")
+    given = {"clients": "2", "rate": 5, "endpoint": "reader", "workload": ["select.sql@3", "b.sql"], "define": ["a=1"]}
+    assert option_args("latency", given, tmp_path) == [
+        "--clients=2", "--rate=5", "--endpoint=reader", f"--workload={tmp_path / 'select.sql'}@3",
+        f"--workload={tmp_path / 'b.sql'}", "--define=a=1"]
+    assert option_args("restore", {"latest": True, "with-indexes": False}, tmp_path) == ["--latest"]
+
+
+@pytest.mark.parametrize("kind, options, message", [
+    ("failover", {"via": "evil.example:5432"}, "refused: option 'via' is not allowed over MCP: it sends the target's "
+                                                "master credentials to whatever endpoint it names"),
+    ("latency", {"secret-arn": "arn:aws:secretsmanager:us-east-1:1:secret:x"},
+     "refused: option 'secret-arn' is not allowed over MCP: it uses any secret the server's credentials can read"),
+    ("latency", {"read-write": True}, "refused: option 'read-write' is not allowed over MCP: it lets the workload write "
+                                      "as the target's own user"),
+    ("connections", {"clients": 10, "allow-exhaustion": True}, "refused: option 'allow-exhaustion' is not allowed over MCP"),
+    ("connections", {"clients": 10, "start-if-stopped": True}, "refused: option 'start-if-stopped' is not allowed over MCP"),
+    ("throughput", {"allow-throttling": True}, "refused: option 'allow-throttling' is not allowed over MCP"),
+    ("restore", {"keep": True}, "refused: option 'keep' is not allowed over MCP"),
+    ("restore", {"max-cost": 1000}, "refused: option 'max-cost' is not allowed over MCP"),
+    ("connections", {"clients": 5000}, "refused: option 'clients' 5000 is above 50, the most over MCP"),
+    ("latency", {"clients": 51}, "refused: option 'clients' 51 is above 50, the most over MCP"),
+    ("connections", {"clients": "ten"}, "option 'clients' must be a number, not 'ten'"),
+    ("connections", {"clients": 2.5}, "option 'clients' must be a whole number, not '2.5'"),
+    ("connections", {"clients": True}, "option 'clients' must be a number, not 'True'"),
+    ("connections", {"bogus": 1}, "refused: option 'bogus' is not an option of the connections drill over MCP "
+                                  "(allowed: clients, rate, time, query-ms, ramp)"),
+    ("latency", {"workload": "/etc/passwd"}, "refused: workload '/etc/passwd' is not a name: over MCP a workload is "
+                                             "a script of the workloads directory, by name"),
+    ("latency", {"workload": "../dbops.toml"}, "refused: workload '../dbops.toml' is not a name"),
+    ("latency", {"workload": "nosuch.sql"}, "refused: workload 'nosuch.sql' is not in the workloads directory"),
+    ("latency", {"baseline": "/tmp/report.json"}, "refused: baseline '/tmp/report.json' is not a report id"),
+    ("latency", {"rate": [1, 2]}, "option 'rate' takes one value, not a list"),
+])
+def test_a_drill_option_outside_its_kinds_allow_list_is_refused_naming_why(tmp_path: Path, kind: str, options: dict,  # type: ignore[type-arg]
+                                                                           message: str) -> None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    (tmp_path / "select.sql").write_text("SELECT 1;\n")
+    with pytest.raises(ToolError) as raised:
+        option_args(kind, options, tmp_path)
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_a_workload_linked_out_of_the_workloads_directory_is_refused(tmp_path: Path) -> None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    workloads, outside = tmp_path / "workloads", tmp_path / "secret.sql"
+    workloads.mkdir()
+    outside.write_text("SELECT 1;\n")
+    (workloads / "linked.sql").symlink_to(outside)
+    with pytest.raises(ToolError, match=r"^refused: workload 'linked.sql' is not in the workloads directory"):
+        option_args("latency", {"workload": "linked.sql"}, workloads)
+
+
+def test_a_refused_drill_option_reaches_no_command_and_is_audited_as_refused(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, allow_drills=frozenset({("localpg", "lab-pg")}))
+    (via,) = call(settings, ("drill", {"kind": "connections", "target": "localpg:lab-pg",
+                                       "options": {"clients": 2, "via": "10.0.0.9:5432"}}))
+    assert via.is_error and text(via).startswith("refused: option 'via' is not allowed over MCP")
+    assert [line["outcome"].split(":")[0] for line in audit_lines(settings)] == ["refused"]
+    assert not (settings.report_dir / "connections").exists()  # no drill ran: it would have written its report
 
 
 def test_the_bearer_token_comes_from_the_flag_the_file_the_environment_or_is_generated(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ops.cli.mcp import TOKEN_ENV, bearer_token
+    from ops.cli.mcp import bearer_token
+    from ops.errors import UsageError
+    from ops.mcp.http import TOKEN_ENV
 
     token_file = tmp_path / "token"
     token_file.write_text("from-the-file-0123456789\n")
     monkeypatch.setenv(TOKEN_ENV, "from-the-environment-0123")
-    assert bearer_token("from-the-flag-0123456789", None) == ("from-the-flag-0123456789", "--token")
-    assert bearer_token(None, token_file) == ("from-the-file-0123456789", f"--token-file {token_file}")
-    assert bearer_token(None, None) == ("from-the-environment-0123", f"${TOKEN_ENV}")
+    assert bearer_token(token_file) == ("from-the-file-0123456789", f"--token-file {token_file}")
+    assert bearer_token(None) == ("from-the-environment-0123", f"${TOKEN_ENV}")
+    monkeypatch.setenv(TOKEN_ENV, "short")
+    with pytest.raises(UsageError, match=r"^\$DBOPS_MCP_TOKEN: a bearer token must be at least 16 characters"):
+        bearer_token(None)
     monkeypatch.delenv(TOKEN_ENV)
-    generated, source = bearer_token(None, None)
-    assert source == "generated" and len(generated) >= 32 and generated != bearer_token(None, None)[0]
+    generated, source = bearer_token(None)
+    assert source == "generated" and len(generated) >= 32 and generated != bearer_token(None)[0]
+
+
+def test_the_bearer_token_is_not_passed_to_the_commands_the_tools_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.mcp.common import child_environ
+    from ops.mcp.http import TOKEN_ENV
+
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment-0123")
+    monkeypatch.setenv("DBOPS_LAB_DIR", "/lab")
+    settings = settings_for(tmp_path)
+    environ = child_environ(settings)
+    assert TOKEN_ENV not in environ
+    assert environ["DBOPS_CONFIG"] == str(settings.config_path) and environ["DBOPS_LAB_DIR"] == "/lab"
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -132,8 +247,8 @@ def test_the_bearer_token_comes_from_the_flag_the_file_the_environment_or_is_gen
     (["mcp", "--allow-drills", "nosuch:x"], "unknown kind 'nosuch'"),
     (["mcp", "--http", "0.0.0.0:8080"], "listens on 127.0.0.1 only"),
     (["mcp", "--http", "70000"], "not a port"),
-    (["mcp", "--token", "0123456789abcdef"], "--token and --token-file are for --http"),
-    (["mcp", "--http", "8080", "--token", "short"], "at least 16 characters"),
+    (["mcp", "--token", "0123456789abcdef"], "No such option '--token'"),  # a token on argv is in ps and the history
+    (["mcp", "--token-file", "/nonexistent/token"], "--token-file is for --http"),
     (["mcp", "--http", "8080", "--token-file", "/nonexistent/token"], "--token-file /nonexistent/token: No such file"),
 ])
 def test_bad_input_is_one_line_exit_2(cli_at: Cli, args: list[str], fragment: str) -> None:
@@ -151,3 +266,158 @@ def test_a_server_that_cannot_write_its_audit_log_does_not_start(cli_at: Cli, fr
     assert "\n" not in line and line.startswith(f"dbops: error: the audit log {fresh_root / 'reports' / audit.AUDIT_FILE} "
                                                  "cannot be written (")
     assert line.endswith("): the server does not start without it")
+
+
+def test_a_drill_is_logged_as_started_before_its_command_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from ops.mcp import common
+
+    settings = settings_for(tmp_path, allow_drills=frozenset({("localpg", "lab-pg"), ("janitor", "lab")}))
+    seen: list[list[dict]] = []  # type: ignore[type-arg]
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(audit_lines(settings))  # what a server killed while the command runs would have left
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(common.subprocess, "Popen", popen)
+    drill, refused, janitor = call(
+        settings, ("drill", {"kind": "connections", "target": "localpg:lab-pg", "options": {"clients": 2}}),
+        ("drill", {"kind": "connections", "target": "localpg:lab-pg", "options": {"via": "10.0.0.9:5432"}}),
+        ("janitor", {"dry_run": True}))
+    assert drill.is_error and text(drill).startswith("no local PostgreSQL cluster 'lab-pg'")  # no lab: the command ran and said so
+    assert refused.is_error and not janitor.is_error
+    (started_drill,), (*_, started_janitor) = seen
+    assert started_drill["outcome"] == started_janitor["outcome"] == "started"
+    assert started_drill["tool"] == "drill" and started_drill["arguments"]["options"] == {"clients": 2}
+    lines = audit_lines(settings)
+    assert [(line["tool"], line["outcome"].split(":")[0]) for line in lines] == [
+        ("drill", "started"), ("drill", "error"), ("drill", "refused"), ("janitor", "started"), ("janitor", "ok")]
+    assert lines[0]["call"] == lines[1]["call"] != lines[3]["call"] == lines[4]["call"] and "call" not in lines[2]
+    assert "duration_s" not in lines[0] and "duration_s" in lines[1]
+
+
+def prompt_text(settings: McpSettings, name: str) -> str:
+    async def run() -> str:
+        async with Client(build(settings, stdio_caller)) as client:
+            return (await client.get_prompt(name, {})).messages[0].content.text
+
+    return anyio.run(run)
+
+
+def write_report(settings: McpSettings, report_id: str, status: str, started_at: object, env: str = "lab") -> None:
+    from ops.report import SCHEMA
+
+    (settings.report_dir / "latency").mkdir(parents=True, exist_ok=True)
+    report = {"schema": SCHEMA, "kind": "latency", "target": "localpg:lab-pg", "env": env, "status": status,
+              "summary": f"{report_id} summary", "checks": [{"id": "P95", "status": status, "detail": "p95 3 ms"}]}
+    if started_at is not ...:
+        report["started_at"] = started_at
+    (settings.report_dir / "latency" / f"{report_id}.json").write_text(json.dumps(report))
+
+
+def test_why_drill_failed_skips_reports_without_an_aware_start_and_counts_what_it_examined(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    settings = settings_for(tmp_path)
+    now = datetime.now(timezone.utc)
+    write_report(settings, "r-failed", "fail", (now - timedelta(hours=2)).isoformat())
+    write_report(settings, "r-passed", "pass", (now - timedelta(hours=3)).isoformat().replace("+00:00", "Z"))
+    write_report(settings, "r-old", "fail", (now - timedelta(hours=30)).isoformat())
+    write_report(settings, "r-naive", "fail", (now - timedelta(hours=1)).replace(tzinfo=None).isoformat())
+    write_report(settings, "r-null", "fail", None)
+    write_report(settings, "r-missing", "fail", ...)
+    write_report(settings, "r-garbled", "fail", "last tuesday")
+    write_report(settings, "r-other-env", "fail", (now - timedelta(hours=1)).isoformat(), env="prod")
+    said = prompt_text(settings, "why_drill_failed")
+    assert "Report r-failed " in said and "r-passed summary" not in said
+    assert all(f"Report {r} " not in said for r in ("r-old", "r-naive", "r-null", "r-missing", "r-garbled", "r-other-env"))
+    assert "1 of the 2 reports of env 'lab' in the last 24 hours did not pass" in said
+    assert "4 reports were skipped: their start time is missing, unreadable or without a time zone" in said
+
+
+def test_why_drill_failed_says_no_report_was_examined_rather_than_that_none_failed(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    settings = settings_for(tmp_path)
+    write_report(settings, "r-naive", "fail", datetime.now().isoformat())
+    none = prompt_text(settings, "why_drill_failed")
+    assert none.startswith("There are no drill or check reports of env 'lab' in the last 24 hours")
+    assert "0 reports examined" in none and "1 report was skipped" in none
+    write_report(settings, "r-passed", "pass", (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat())
+    passed = prompt_text(settings, "why_drill_failed")
+    assert passed.startswith("None of the 1 report of env 'lab' in the last 24 hours failed")
+
+
+def test_paid_cost_explorer_requests_stop_at_the_sessions_cap_and_cached_answers_do_not_count(tmp_path: Path) -> None:
+    from ops.cost.cache import CacheScope, CeCache
+    from ops.mcp.cost_tools import MAX_PAID_REQUESTS, OverPaidCap, PaidBudget, capped
+
+    budget = PaidBudget(2)  # one server session's
+    sent: list[int] = []
+
+    def ask(month: int) -> dict:  # type: ignore[type-arg]
+        sent.append(month)
+        return {"month": month}
+
+    def tool_call() -> CeCache:  # each call of the tool makes its own cache over the same directory
+        return capped(CeCache(tmp_path, CacheScope("123456789012", "aws", "us-east-1")), budget)
+
+    first, second = tool_call(), tool_call()
+    assert first.call("GetCostAndUsage", {"m": 1}, lambda: ask(1)) == {"month": 1}
+    assert second.call("GetCostAndUsage", {"m": 1}, lambda: ask(1)) == {"month": 1}  # cached: not paid
+    assert second.call("GetCostAndUsage", {"m": 2}, lambda: ask(2)) == {"month": 2}
+    with pytest.raises(OverPaidCap):
+        second.call("GetCostAndUsage", {"m": 3}, lambda: ask(3))
+    assert sent == [1, 2] and budget.spent == 2 and second.hits == 1
+    assert 1 <= MAX_PAID_REQUESTS <= 100
+
+
+def test_at_most_four_calls_that_reach_out_run_at_once_and_a_fifth_is_refused_as_busy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from ops.mcp import common, drill_tools
+    from ops.mcp.common import Ran
+
+    settings = settings_for(tmp_path, allow_drills=frozenset({("janitor", "lab")}))
+    release, lock = threading.Event(), threading.Lock()
+    running, most = [0], [0]
+
+    def held(_settings: McpSettings, _args: list[str], _timeout_s: float) -> Ran:  # a janitor that runs until released
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(timeout=20)
+        with lock:
+            running[0] -= 1
+        return Ran(0, {"deleted": []}, "")
+
+    monkeypatch.setattr(drill_tools, "run_dbops", held)
+    monkeypatch.setattr(common, "SLOT_WAIT_S", 0.5)
+
+    async def run() -> tuple[list, object]:  # type: ignore[type-arg]
+        results: list = []  # type: ignore[type-arg]
+        async with Client(build(settings, stdio_caller)) as client:
+            async def janitor() -> None:
+                results.append(await client.call_tool("janitor", {"dry_run": True}))
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as group:
+                    for _ in range(common.MAX_CONCURRENT_CALLS + 2):
+                        group.start_soon(janitor)
+                    while len(results) < 2:  # the two beyond the limit give up after SLOT_WAIT_S
+                        await anyio.sleep(0.05)
+                    listed = await client.call_tool("report_list", {})  # reads files only: never waits for a slot
+                    release.set()
+        return results, listed
+
+    results, listed = anyio.run(run)
+    busy = [r for r in results if r.is_error]
+    assert most[0] == common.MAX_CONCURRENT_CALLS == 4
+    assert len(busy) == 2 and all(text(r).startswith("refused: busy: 4 calls that reach a database, AWS or a command "
+                                                       "are running") for r in busy)
+    assert not listed.is_error  # type: ignore[attr-defined]
+    outcomes = [line["outcome"].split(":")[0] for line in audit_lines(settings) if line["tool"] == "janitor"]
+    assert outcomes.count("refused") == 2 and outcomes.count("ok") == 4
