@@ -18,6 +18,7 @@ from typing import Any, Callable, TextIO
 from xml.sax.saxutils import escape, quoteattr
 
 from ops.clock import iso, utcnow
+from ops.errors import UsageError
 
 SCHEMA = "dbops.report/v1"
 REPORT_STATUSES = ("pass", "fail", "inconclusive", "error", "aborted")
@@ -396,8 +397,14 @@ def write_html(json_path: Path) -> Path | None:
         return None
 
 
+# A kind is a directory of the report dir by name: anything else would make the glob below reach elsewhere.
+_KIND = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def list_reports(report_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
-    """Every report's JSON under report_dir, oldest first."""
+    """Every report's JSON under report_dir (of one kind, a plain name), oldest first."""
+    if kind is not None and not _KIND.fullmatch(kind):
+        raise UsageError(f"report kind '{kind}' is not a kind: letters, digits, '-' and '_' only")
     found = []
     pattern = f"{kind}/*.json" if kind else "*/*.json"
     for path in report_dir.glob(pattern):

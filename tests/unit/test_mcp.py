@@ -421,3 +421,26 @@ def test_at_most_four_calls_that_reach_out_run_at_once_and_a_fifth_is_refused_as
     assert not listed.is_error  # type: ignore[attr-defined]
     outcomes = [line["outcome"].split(":")[0] for line in audit_lines(settings) if line["tool"] == "janitor"]
     assert outcomes.count("refused") == 2 and outcomes.count("ok") == 4
+
+
+@pytest.mark.parametrize("kind", ["../../../tmp/x", "/tmp/x", "**", "latency/..", "a b", ""])
+def test_a_report_kind_that_is_not_a_plain_name_is_refused(tmp_path: Path, kind: str) -> None:
+    from ops.errors import UsageError
+    from ops.report import list_reports
+
+    settings = settings_for(tmp_path)
+    outside = tmp_path / "x"
+    outside.mkdir()
+    write_report(settings, "r-inside", "pass", "2026-01-01T00:00:00+00:00")
+    (outside / "r-outside.json").write_text((settings.report_dir / "latency" / "r-inside.json").read_text())
+    with pytest.raises(UsageError, match=r"^report kind '.*' is not a kind: letters, digits, '-' and '_' only$"):
+        list_reports(settings.report_dir, kind)
+    (listed,) = call(settings, ("report_list", {"kind": kind}))
+    assert listed.is_error and text(listed).startswith("report kind ")
+    assert [r["id"] for r in list_reports(settings.report_dir, "latency")] == ["r-inside"]  # a plain name still lists
+
+
+def test_report_list_kind_on_the_cli_is_one_line_exit_2(cli_at: Cli) -> None:
+    result = cli_at("report", "list", "--kind", "../../../tmp/x")
+    assert result.exit_code == 2 and result.output.strip() == (
+        "dbops: error: report kind '../../../tmp/x' is not a kind: letters, digits, '-' and '_' only"), result.output
