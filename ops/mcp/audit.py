@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import math
 import re
+import sys
 import time
 import uuid
 from contextvars import ContextVar
@@ -84,19 +86,76 @@ class AuditLog:
     def check_writable(self) -> None:
         """Before serving: a server that cannot write its audit log does not start (OSError names the path)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(self._open())
+        os.close(self.open())
 
-    def _open(self) -> int:
+    def open(self) -> int:
         """Opened for appending; created 0600 (the arguments of SQL tools are in it), never briefly readable by others."""
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
-    def append(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, default=str, separators=(",", ":")) + "\n"
-        fd = self._open()
+    def append(self, entry: dict[str, Any], fd: int | None = None) -> None:
+        """One line, through `fd` when the call holds the file open already."""
+        line = json_line(entry).encode()
+        if fd is not None:
+            os.write(fd, line)
+            return
+        fd = self.open()
         try:
-            os.write(fd, line.encode())
+            os.write(fd, line)
         finally:
             os.close(fd)
+
+
+def json_line(entry: dict[str, Any]) -> str:
+    """Strict JSON: a number that is not finite (NaN, Infinity, as a client may send one) is written as a string."""
+    try:
+        return json.dumps(entry, default=str, separators=(",", ":"), allow_nan=False) + "\n"
+    except ValueError:
+        return json.dumps(_finite(entry), default=str, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+# A double-quoted span of an error text: PostgreSQL quotes identifiers and values so ("schema "x" does not exist"),
+# and a value can be a row's data. The audit keeps the message's shape, not what was quoted.
+_QUOTED = re.compile(r'"[^"]*(?:"|$)')
+
+
+def unquoted(text: str) -> str:
+    return _QUOTED.sub('"?"', text)
+
+
+def _request_error(exc: Exception) -> str:
+    """What failed in a malformed request, without the values given (pydantic's input_value repeats them)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in exc.errors(include_input=False)]
+        return "invalid request: " + "; ".join(problems)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def logged_arguments(arguments: Any) -> Any:
+    """The arguments redacted; arguments that are not an object (a malformed call) only as the hash of their text."""
+    if arguments is None or isinstance(arguments, dict):
+        return redact(arguments or {})
+    return {"sha256": hashlib.sha256(str(arguments).encode()).hexdigest()}
+
+
+def not_audited(log: AuditLog, exc: OSError) -> Any:
+    """The answer to a call whose audit line cannot be written: it is refused before anything runs."""
+    from mcp.types import CallToolResult, TextContent
+
+    said = f"{REFUSED}the audit log {log.path} cannot be written ({exc.strerror or exc}): the call was not run"
+    print(f"dbops mcp: {said}", file=sys.stderr, flush=True)  # the operator's side: the log cannot say it
+    return CallToolResult(content=[TextContent(type="text", text=said)], is_error=True)
 
 
 def _outcome(result: Any) -> tuple[str, dict[str, Any]]:
@@ -107,7 +166,7 @@ def _outcome(result: Any) -> tuple[str, dict[str, Any]]:
     if data.get("isError"):
         texts = [c.get("text", "") for c in data.get("content") or [] if isinstance(c, dict)]
         message = " ".join(t for t in texts if t).strip() or "error"
-        return (message if message.startswith(REFUSED) else f"error: {message}"), {}
+        return unquoted(message if message.startswith(REFUSED) else f"error: {message}"), {}
     structured = data.get("structuredContent") or {}
     counted = {k: structured[k] for k in ("ce_paid_requests",) if isinstance(structured, dict) and k in structured}
     return "ok", counted
@@ -119,17 +178,21 @@ def middleware(log: AuditLog, caller_of: Callable[[Any], str]) -> Callable[[Any,
     async def audit(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
         if ctx.method != "tools/call" or ctx.request_id is None:
             return await call_next(ctx)
-        params = dict(ctx.params or {})
+        params = ctx.params if isinstance(ctx.params, dict) else {}
         entry: dict[str, Any] = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "tool": str(params.get("name", "")),
-            "arguments": redact(params.get("arguments") or {}),
+            "arguments": logged_arguments(params.get("arguments")),
             "caller": caller_of(ctx),
         }
+        try:  # held open for the whole call: a call whose line cannot be written never runs
+            fd = log.open()
+        except OSError as exc:
+            return not_audited(log, exc)
 
         def announce() -> None:
             entry["call"] = uuid.uuid4().hex[:12]
-            log.append({**entry, "outcome": "started"})
+            log.append({**entry, "outcome": "started"}, fd)
 
         starting = _starting.set(announce)  # the SDK runs a sync tool in a thread with a copy of this context
         started = time.monotonic()
@@ -139,11 +202,14 @@ def middleware(log: AuditLog, caller_of: Callable[[Any], str]) -> Callable[[Any,
             outcome, counted = _outcome(result)
             return result
         except Exception as exc:  # a protocol error (unknown method, malformed params): logged, then passed on
-            outcome = f"error: {type(exc).__name__}: {exc}"
+            outcome = unquoted(f"error: {_request_error(exc)}")
             raise
         finally:
             _starting.reset(starting)
             entry.update(outcome=outcome, **counted, duration_s=round(time.monotonic() - started, 3))
-            log.append(entry)
+            try:
+                log.append(entry, fd)
+            finally:
+                os.close(fd)
 
     return audit

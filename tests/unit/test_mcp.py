@@ -444,3 +444,83 @@ def test_report_list_kind_on_the_cli_is_one_line_exit_2(cli_at: Cli) -> None:
     result = cli_at("report", "list", "--kind", "../../../tmp/x")
     assert result.exit_code == 2 and result.output.strip() == (
         "dbops: error: report kind '../../../tmp/x' is not a kind: letters, digits, '-' and '_' only"), result.output
+
+
+def test_a_call_whose_audit_line_cannot_be_written_is_refused_and_never_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.mcp import drill_tools
+    from ops.mcp.common import Ran
+
+    settings = settings_for(tmp_path, allow_drills=frozenset({("janitor", "lab")}))
+    ran: list[list[str]] = []
+
+    def janitor_ran(_settings: McpSettings, args: list[str], _timeout_s: float) -> Ran:
+        ran.append(args)
+        return Ran(0, {"deleted": []}, "")
+
+    monkeypatch.setattr(drill_tools, "run_dbops", janitor_ran)
+    server = build(settings, stdio_caller)  # the log was writable when the server started
+    log_path = settings.report_dir / audit.AUDIT_FILE
+    log_path.unlink()
+    log_path.mkdir()  # and is not any more
+
+    async def run() -> list:  # type: ignore[type-arg]
+        async with Client(server) as client:
+            return [await client.call_tool("janitor", {"dry_run": True}), await client.call_tool("report_list", {})]
+
+    for result in anyio.run(run):
+        assert result.is_error and text(result) == (f"refused: the audit log {log_path} cannot be written (Is a directory): "
+                                                     "the call was not run")
+    assert ran == []
+
+
+def _strict_json(line: str) -> dict:  # type: ignore[type-arg]
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_an_audit_line_is_valid_json_with_a_number_that_is_not_finite(tmp_path: Path) -> None:
+    log = audit.AuditLog(tmp_path)
+    log.append({"tool": "sql_query", "arguments": {"row_limit": float("nan"), "timeout_s": [float("inf"), -float("inf")]}})
+    (line,) = (tmp_path / audit.AUDIT_FILE).read_text().splitlines()
+    assert _strict_json(line)["arguments"] == {"row_limit": "NaN", "timeout_s": ["Infinity", "-Infinity"]}
+
+
+def test_arguments_that_are_not_an_object_are_audited_without_their_value(tmp_path: Path) -> None:
+    from mcp.types import CallToolRequestParams
+    from pydantic import ValidationError
+
+    log = audit.AuditLog(tmp_path)
+    given = {"name": "sql_query", "arguments": "SELECT ssn FROM people WHERE ssn = '123-45-6789'"}
+
+    class Ctx:
+        method, request_id, params = "tools/call", 1, given
+
+    async def handler(_ctx: object) -> object:
+        return CallToolRequestParams.model_validate(given)
+
+    with pytest.raises(ValidationError):
+        anyio.run(audit.middleware(log, lambda _ctx: "test"), Ctx(), handler)
+    (line,) = (tmp_path / audit.AUDIT_FILE).read_text().splitlines()
+    assert "123-45-6789" not in line and "input_value" not in line
+    assert _strict_json(line)["outcome"] == "error: invalid request: arguments: Input should be a valid dictionary"
+
+
+def test_the_audit_outcome_of_a_tool_error_holds_no_double_quoted_value(tmp_path: Path) -> None:
+    from mcp.types import CallToolResult, TextContent
+
+    log = audit.AuditLog(tmp_path)
+    said = 'relation "customer1@example" does not exist; "unterminated'
+
+    class Ctx:
+        method, request_id, params = "tools/call", 1, {"name": "sql_query", "arguments": {}}
+
+    async def handler(_ctx: object) -> CallToolResult:
+        return CallToolResult(content=[TextContent(type="text", text=said)], is_error=True)
+
+    result = anyio.run(audit.middleware(log, lambda _ctx: "test"), Ctx(), handler)
+    assert result.content[0].text == said  # the client is told the full message
+    (line,) = (tmp_path / audit.AUDIT_FILE).read_text().splitlines()
+    assert json.loads(line)["outcome"] == 'error: relation "?" does not exist; "?"'
