@@ -423,29 +423,6 @@ def test_at_most_four_calls_that_reach_out_run_at_once_and_a_fifth_is_refused_as
     assert outcomes.count("refused") == 2 and outcomes.count("ok") == 4
 
 
-@pytest.mark.parametrize("kind", ["../../../tmp/x", "/tmp/x", "**", "latency/..", "a b", ""])
-def test_a_report_kind_that_is_not_a_plain_name_is_refused(tmp_path: Path, kind: str) -> None:
-    from ops.errors import UsageError
-    from ops.report import list_reports
-
-    settings = settings_for(tmp_path)
-    outside = tmp_path / "x"
-    outside.mkdir()
-    write_report(settings, "r-inside", "pass", "2026-01-01T00:00:00+00:00")
-    (outside / "r-outside.json").write_text((settings.report_dir / "latency" / "r-inside.json").read_text())
-    with pytest.raises(UsageError, match=r"^report kind '.*' is not a kind: letters, digits, '-' and '_' only$"):
-        list_reports(settings.report_dir, kind)
-    (listed,) = call(settings, ("report_list", {"kind": kind}))
-    assert listed.is_error and text(listed).startswith("report kind ")
-    assert [r["id"] for r in list_reports(settings.report_dir, "latency")] == ["r-inside"]  # a plain name still lists
-
-
-def test_report_list_kind_on_the_cli_is_one_line_exit_2(cli_at: Cli) -> None:
-    result = cli_at("report", "list", "--kind", "../../../tmp/x")
-    assert result.exit_code == 2 and result.output.strip() == (
-        "dbops: error: report kind '../../../tmp/x' is not a kind: letters, digits, '-' and '_' only"), result.output
-
-
 def test_a_call_whose_audit_line_cannot_be_written_is_refused_and_never_runs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ops.mcp import drill_tools
@@ -472,6 +449,29 @@ def test_a_call_whose_audit_line_cannot_be_written_is_refused_and_never_runs(
         assert result.is_error and text(result) == (f"refused: the audit log {log_path} cannot be written (Is a directory): "
                                                      "the call was not run")
     assert ran == []
+
+
+@pytest.mark.parametrize("kind", ["../../../tmp/x", "/tmp/x", "**", "latency/..", "a b", ""])
+def test_a_report_kind_that_is_not_a_plain_name_is_refused(tmp_path: Path, kind: str) -> None:
+    from ops.errors import UsageError
+    from ops.report import list_reports
+
+    settings = settings_for(tmp_path)
+    outside = tmp_path / "x"
+    outside.mkdir()
+    write_report(settings, "r-inside", "pass", "2026-01-01T00:00:00+00:00")
+    (outside / "r-outside.json").write_text((settings.report_dir / "latency" / "r-inside.json").read_text())
+    with pytest.raises(UsageError, match=r"^report kind '.*' is not a kind: letters, digits, '-' and '_' only$"):
+        list_reports(settings.report_dir, kind)
+    (listed,) = call(settings, ("report_list", {"kind": kind}))
+    assert listed.is_error and text(listed).startswith("report kind ")
+    assert [r["id"] for r in list_reports(settings.report_dir, "latency")] == ["r-inside"]  # a plain name still lists
+
+
+def test_report_list_kind_on_the_cli_is_one_line_exit_2(cli_at: Cli) -> None:
+    result = cli_at("report", "list", "--kind", "../../../tmp/x")
+    assert result.exit_code == 2 and result.output.strip() == (
+        "dbops: error: report kind '../../../tmp/x' is not a kind: letters, digits, '-' and '_' only"), result.output
 
 
 def _strict_json(line: str) -> dict:  # type: ignore[type-arg]
@@ -506,6 +506,21 @@ def test_arguments_that_are_not_an_object_are_audited_without_their_value(tmp_pa
     (line,) = (tmp_path / audit.AUDIT_FILE).read_text().splitlines()
     assert "123-45-6789" not in line and "input_value" not in line
     assert _strict_json(line)["outcome"] == "error: invalid request: arguments: Input should be a valid dictionary"
+
+
+@pytest.mark.parametrize("tool, arguments, message", [
+    ("status", {"target": "x:y"}, "bad argument target: status takes no arguments"),
+    ("report_list", {"kind": "latency", "extra": 1, "more": 2}, "bad argument extra, more: report_list takes kind only"),
+    ("janitor", {"dry_run": "yes"}, "bad argument dry_run: true or false, not 'yes'"),
+    ("janitor", {"dry_run": "true"}, "bad argument dry_run: true or false, not 'true'"),
+    ("janitor", {"dry_run": 1}, "bad argument dry_run: true or false, not 1"),
+])
+def test_an_unknown_argument_or_a_bool_that_is_not_one_is_refused(tmp_path: Path, tool: str, arguments: dict,  # type: ignore[type-arg]
+                                                                  message: str) -> None:
+    settings = settings_for(tmp_path, allow_drills=frozenset({("janitor", "lab")}))
+    (result,) = call(settings, (tool, arguments))
+    assert result.is_error and text(result) == message
+    assert [line["outcome"] for line in audit_lines(settings)] == [f"error: {message}"]
 
 
 def test_the_audit_outcome_of_a_tool_error_holds_no_double_quoted_value(tmp_path: Path) -> None:
