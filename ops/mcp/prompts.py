@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS
 
+from ops.errors import UsageError, describe
 from ops.mcp.common import loaded
 from ops.mcp.settings import McpSettings
 
@@ -97,3 +101,54 @@ def register(server: MCPServer, settings: McpSettings) -> None:
                 f"checks (the failed, errored or unknown ones decided it), say whether it is the system or the drill's "
                 f"set-up that failed, and what to do next (the failed-drill runbook, `dbops report show ID`). "
                 f"{NOT_MEASURED}\n\n{body}")
+
+
+def bad_arguments(prompt: Any, arguments: dict[str, Any]) -> str | None:
+    """A required argument missing or an argument the prompt does not take, in one line (the SDK raises either as a
+    crash, with its traceback in the log)."""
+    takes = {a.name: a.required for a in prompt.arguments or []}
+    missing = [name for name, required in takes.items() if required and name not in arguments]
+    if missing:
+        return f"prompt {prompt.name}: missing argument {', '.join(missing)}"
+    unknown = sorted(k for k in arguments if k not in takes)
+    if unknown:
+        return f"prompt {prompt.name}: unknown argument {', '.join(unknown)} (it takes {', '.join(takes) or 'none'})"
+    return None
+
+
+def _said(exc: BaseException) -> tuple[int, str] | None:
+    """The one line of a dbops error anywhere in the chain (the SDK wraps what a prompt raises in a ValueError)."""
+    while exc is not None:
+        known = describe(exc)
+        if known is not None:
+            return (INVALID_PARAMS if isinstance(exc, UsageError) else INTERNAL_ERROR), known
+        exc = exc.__cause__  # type: ignore[assignment]
+    return None
+
+
+def answered_in_one_line(server: MCPServer) -> Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]:
+    """A server middleware: prompts/get with bad input (an unknown prompt or argument, a target that is not one)
+    is an invalid-params error of one line; only a crash is logged with its traceback."""
+
+    async def prompt_errors(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        if ctx.method != "prompts/get" or not isinstance(ctx.params, dict):
+            return await call_next(ctx)
+        name, arguments = str(ctx.params.get("name")), ctx.params.get("arguments") or {}
+        prompts = {p.name: p for p in await server.list_prompts()}
+        if name not in prompts:
+            raise MCPError(INVALID_PARAMS, f"unknown prompt '{name}' (prompts: {', '.join(sorted(prompts))})")
+        said = bad_arguments(prompts[name], arguments) if isinstance(arguments, dict) else None
+        if said is not None:
+            raise MCPError(INVALID_PARAMS, said)
+        try:
+            return await call_next(ctx)
+        except MCPError:
+            raise
+        except Exception as exc:
+            known = _said(exc)
+            if known is None:
+                logging.getLogger(__name__).exception("prompt %r failed", name)
+                raise MCPError(INTERNAL_ERROR, "unexpected error in the prompt (the server's log has its traceback)") from None
+            raise MCPError(*known) from None
+
+    return prompt_errors

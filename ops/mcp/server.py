@@ -13,7 +13,7 @@ from typing import Any, Callable
 from mcp.server.mcpserver import MCPServer
 
 from ops.errors import ConfigError
-from ops.mcp import arguments, audit
+from ops.mcp import arguments, audit, prompts
 from ops.mcp.common import call_slots
 from ops.mcp.messages import tool_errors_in_one_line
 from ops.mcp.settings import McpSettings
@@ -43,6 +43,7 @@ def build(settings: McpSettings, caller: Callable[[Any], str]) -> MCPServer:
     server.middleware.append(arguments.checked(server))  # before a slot is taken: a bad call waits for nothing
     server.middleware.append(call_slots())  # inside the audit: a call refused as busy is logged as refused
     server.middleware.append(tool_errors_in_one_line)
+    server.middleware.append(prompts.answered_in_one_line(server))
     for name in TOOL_MODULES:
         importlib.import_module(name).register(server, settings)
     return server

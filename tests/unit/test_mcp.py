@@ -539,3 +539,32 @@ def test_the_audit_outcome_of_a_tool_error_holds_no_double_quoted_value(tmp_path
     assert result.content[0].text == said  # the client is told the full message
     (line,) = (tmp_path / audit.AUDIT_FILE).read_text().splitlines()
     assert json.loads(line)["outcome"] == 'error: relation "?" does not exist; "?"'
+
+
+def prompt_error(settings: McpSettings, name: str, arguments: dict):  # type: ignore[no-untyped-def, type-arg]
+    """The error a prompts/get answers (None when it answers a prompt)."""
+    from mcp.shared.exceptions import MCPError
+
+    async def run() -> MCPError | None:
+        async with Client(build(settings, stdio_caller)) as client:
+            try:
+                await client.get_prompt(name, arguments)
+            except MCPError as exc:
+                return exc
+            return None
+
+    return anyio.run(run)
+
+
+@pytest.mark.parametrize("name, arguments, message", [
+    ("triage", {"target": "../../etc:passwd"}, "unknown target kind '../../etc' in '../../etc:passwd' (known: "),
+    ("triage", {}, "prompt triage: missing argument target"),
+    ("why_drill_failed", {"x": "y"}, "prompt why_drill_failed: unknown argument x (it takes none)"),
+    ("nosuch", {}, "unknown prompt 'nosuch' (prompts: triage, why_drill_failed)"),
+])
+def test_a_prompt_with_bad_input_answers_one_line_and_logs_no_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str, arguments: dict, message: str) -> None:  # type: ignore[type-arg]
+    error = prompt_error(settings_for(tmp_path), name, arguments)
+    assert error is not None and str(error).startswith(message) and "\n" not in str(error), str(error)
+    assert error.error.code == -32602  # invalid params, not an internal error
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
