@@ -79,9 +79,10 @@ def mcp(env_name: str | None, bind: str | None, token_file: Path | None, allow: 
 
         run_stdio(settings)
         return
+    from ops.mcp.http import bound
     from ops.mcp.server import run_http
 
     secret, source = bearer_token(token_file)
+    sock = bound(port)  # before anything is printed: a port in use is one line, and no token is shown for nothing
     shown = f"bearer token (shown once): {secret}" if source == "generated" else f"bearer token from {source} ({fingerprint(secret)})"
-    click.echo(f"dbops mcp: env {env.name}, http://127.0.0.1:{port}/mcp, {shown}", err=True)
-    run_http(settings, port, secret)
+    run_http(settings, sock, secret, lambda: click.echo(f"dbops mcp: env {env.name}, http://127.0.0.1:{port}/mcp, {shown}", err=True))

@@ -7,10 +7,12 @@ logged: callers are told apart in the audit log by its short fingerprint.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
 import secrets
+import socket
 from typing import Any, Awaitable, Callable
 
 from ops.errors import UsageError
@@ -88,10 +90,26 @@ def caller(ctx: Any) -> str:
     return f"http {where} token {fingerprint(token) if token else 'none'}"
 
 
-def serve(app: ASGIApp, port: int) -> None:
-    """Serve on 127.0.0.1:PORT until interrupted. No proxy is trusted: uvicorn's default would take X-Forwarded-For
+def bound(port: int) -> socket.socket:
+    """127.0.0.1:PORT bound before anything is announced: a port in use is one line, not a server that says it serves
+    and then fails in uvicorn."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a port in TIME_WAIT is free
+    try:
+        sock.bind((LOOPBACK, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"{LOOPBACK}:{port} is in use ({exc.strerror}): another server listens there") from None
+        raise UsageError(f"{LOOPBACK}:{port} cannot be bound ({exc.strerror or exc})") from None
+    return sock
+
+
+def serve(app: ASGIApp, sock: socket.socket) -> None:
+    """Serve on the bound socket until interrupted. No proxy is trusted: uvicorn's default would take X-Forwarded-For
     from any local process as the caller, and the audit log's caller is the socket's peer."""
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="on",
-                                  proxy_headers=False, forwarded_allow_ips=[])).run()
+    host, port = sock.getsockname()[:2]
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                  proxy_headers=False, forwarded_allow_ips=[])).run(sockets=[sock])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 from typing import Any, Callable
 
 from mcp.server.mcpserver import MCPServer
@@ -58,9 +59,12 @@ def run_stdio(settings: McpSettings) -> None:
     build(settings, stdio_caller).run("stdio")
 
 
-def run_http(settings: McpSettings, port: int, token: str) -> None:
+def run_http(settings: McpSettings, sock: socket.socket, token: str, announce: Callable[[], None]) -> None:
+    """Serve on a socket already bound; `announce` says where once the server is built (its audit log writable)."""
     from ops.mcp import http
 
-    server = build(settings, http.caller)
-    app = http.BearerGate(server.streamable_http_app(host=http.LOOPBACK), token)
-    http.serve(app, port)
+    with sock:
+        server = build(settings, http.caller)
+        app = http.BearerGate(server.streamable_http_app(host=http.LOOPBACK), token)
+        announce()
+        http.serve(app, sock)

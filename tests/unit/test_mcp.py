@@ -568,3 +568,15 @@ def test_a_prompt_with_bad_input_answers_one_line_and_logs_no_traceback(
     assert error is not None and str(error).startswith(message) and "\n" not in str(error), str(error)
     assert error.error.code == -32602  # invalid params, not an internal error
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+
+
+def test_a_port_in_use_is_one_line_exit_2_and_nothing_is_announced(cli_at: Cli) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli_at("mcp", "--http", str(port))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"dbops: error: 127.0.0.1:{port} is in use (Address already in use): another server listens there"
