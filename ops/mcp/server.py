@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import sys
 from typing import Any, Callable
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 
 from ops.errors import ConfigError
@@ -55,8 +57,27 @@ def stdio_caller(_ctx: Any) -> str:
     return f"stdio pid {os.getppid()}"
 
 
+# What the server meets when its client has gone: a write to a closed pipe, a stream closed under it.
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
+
+def client_gone(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(client_gone(e) for e in exc.exceptions)
+    return isinstance(exc, CLIENT_GONE)
+
+
 def run_stdio(settings: McpSettings) -> None:
-    build(settings, stdio_caller).run("stdio")
+    """Serve until the client closes stdin; a client that goes away mid-call ends the server quietly (the call in
+    flight has finished, and its audit line is written, before its answer meets the closed pipe)."""
+    server = build(settings, stdio_caller)
+    try:
+        server.run("stdio")
+    except BaseException as exc:
+        if not client_gone(exc):
+            raise
+        # stdout is a broken pipe: Python's own flush at exit would print one more error to stderr
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run_http(settings: McpSettings, sock: socket.socket, token: str, announce: Callable[[], None]) -> None:

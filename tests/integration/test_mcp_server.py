@@ -245,3 +245,42 @@ def test_cost_check_answers_from_the_cache_only_unless_paid_requests_are_allowed
     assert not within.is_error and within.structured_content["ce_paid_requests_this_session"] == cost_tools.MAX_PAID_REQUESTS
     assert past.is_error and text(past).startswith(f"refused: cost_check: this server has made its "
                                                    f"{cost_tools.MAX_PAID_REQUESTS} paid Cost Explorer requests")
+
+
+def test_a_stdio_client_that_goes_away_mid_call_ends_the_server_quietly_and_the_call_is_audited(cli_at: Cli) -> None:
+    """No lab: a dry-run janitor takes long enough (a command started) for the client to leave while it runs."""
+    proc = subprocess.Popen([sys.executable, "-m", "ops", "mcp", "--allow-drills", "janitor:lab"],
+                            env={**os.environ, **environ(cli_at)}, cwd=REPO, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for message in ({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+                        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "janitor",
+                                                                                       "arguments": {"dry_run": True}}}):
+            proc.stdin.write((json.dumps(message) + "\n").encode())
+            proc.stdin.flush()
+            if message.get("id") == 1:
+                assert b'"id":1' in proc.stdout.readline()  # initialized
+        log = cli_at.config.report_dir / audit.AUDIT_FILE
+
+        def wait_for_lines(n: int) -> None:
+            end = time.monotonic() + 30
+            while len(log.read_text().splitlines() if log.exists() else []) < n:
+                assert time.monotonic() < end and proc.poll() is None, f"no {n} audit lines within 30 s"
+                time.sleep(0.02)
+
+        wait_for_lines(1)  # "started": the janitor's command runs
+        proc.stdout.close()  # the client stops reading: the answer to the call in flight meets a broken pipe
+        wait_for_lines(2)  # the call's outcome: its answer, written next, meets the broken pipe
+        proc.stdin.close()  # and the client is gone
+        exit_code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    assert exit_code == 0 and stderr == "", stderr
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(line["tool"], line["outcome"]) for line in lines] == [("janitor", "started"), ("janitor", "ok")]
