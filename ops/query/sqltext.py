@@ -13,7 +13,7 @@ import re
 
 MAX_SHOWN = 400
 _JUDGED = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES", "TABLE")
-_PLANNED = ("SELECT", "WITH", "UPDATE", "DELETE", "VALUES", "TABLE")
+_PLANNED = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "VALUES", "TABLE")
 
 _COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
 # Quoted strings: '...' with '' inside (also E'', B'', X'', U&''), and dollar-quoted $tag$...$tag$.

@@ -249,7 +249,7 @@ def test_the_query_audit_never_runs_a_statement_planted_in_pg_stat_statements(la
         assert not created(probe, "planted")
         assert ev.plan is not None and ev.plan_error is None  # planned as one SELECT of strange names
         (locks,) = [ev for ev in audit.evidence if ev.statement.text and "pg_try_advisory_lock" in ev.statement.text]
-        assert locks.plan is None and locks.plan_error == ("not planned: not a read-only SELECT "
+        assert locks.plan is None and locks.plan_error == ("not planned: not a read-only SELECT, INSERT, UPDATE or DELETE "
                                                            "(function pg_try_advisory_lock() has side effects, sleeps or "
                                                            "runs SQL text, and is denied)")
     finally:
@@ -343,3 +343,42 @@ def test_planning_leaves_the_sessions_other_prepared_statements_be(probe: str) -
         plan = generic_plan(conn, f"SELECT * FROM {SCHEMA}.items WHERE customer = $1")
         left = {r[0] for r in conn.execute("SELECT name FROM pg_prepared_statements").fetchall()}
     assert plan.seq_scans and "another_clients" in left and PREPARED not in left
+
+
+def test_the_query_audit_plans_top_updates_deletes_and_inserts_without_running_them(lab: Cli, probe: str) -> None:
+    """Top statements that write are planned (their scans judged) and never run: rows they would change, added after
+    they were recorded, are as they were; the lock preparing an UPDATE takes ends with its plan."""
+    from dataclasses import replace
+
+    from ops.query.audit import gather
+    from ops.query.plans import generic_plan
+    from ops.query.stats import read_only_session
+
+    writes = (f"UPDATE {SCHEMA}.items SET note = 'changed' WHERE customer = 9999",
+              f"DELETE FROM {SCHEMA}.items WHERE customer = 9998",
+              f"INSERT INTO {SCHEMA}.items (customer, note) SELECT customer, note FROM {SCHEMA}.items WHERE customer = 9997")
+    with psycopg.connect(probe, autocommit=True) as conn:
+        if not conn.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_stat_statements')").fetchone()[0]:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
+        for _ in range(200):
+            for sql in writes:
+                conn.execute(sql)  # no row matches yet: nothing changes
+        conn.execute(f"INSERT INTO {SCHEMA}.items (customer, note) VALUES (9999, 'kept'), (9998, 'kept'), (9997, 'kept')")
+    try:
+        audit = gather(probe, replace(lab.config.policy, min_statement_calls=200), 200)
+        for word in ("UPDATE", "DELETE", "INSERT"):
+            (ev,) = [ev for ev in audit.evidence if ev.statement.text and ev.statement.text.startswith(word)
+                     and f"{SCHEMA}.items" in ev.statement.text]
+            assert ev.plan_error is None and ev.plan is not None, (word, ev.plan_error)
+            assert [s.table for s in ev.plan.seq_scans] == ["items"], word
+        with psycopg.connect(probe, autocommit=True) as conn:
+            assert conn.execute(f"SELECT customer, note FROM {SCHEMA}.items WHERE customer > 9000 ORDER BY 1").fetchall() == \
+                [(9997, "kept"), (9998, "kept"), (9999, "kept")]
+        with read_only_session(probe) as conn:
+            generic_plan(conn, writes[0], writes=True)
+            held = conn.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND mode = 'RowExclusiveLock' "
+                                "AND relation = %s::regclass", (f"{SCHEMA}.items",)).fetchone()[0]
+        assert held == 0
+    finally:
+        with psycopg.connect(probe, autocommit=True) as conn:
+            conn.execute(f"DELETE FROM {SCHEMA}.items WHERE customer > 9000")

@@ -49,7 +49,7 @@ def test_long_text_is_cut() -> None:
 
 @pytest.mark.parametrize("text, kind, plannable", [
     ("  (SELECT 1)", "SELECT", True), ("with x as (select 1) select * from x", "WITH", True),
-    ("/* c */ UPDATE t SET a = $1", "UPDATE", True), ("INSERT INTO t VALUES ($1)", "INSERT", False),
+    ("/* c */ UPDATE t SET a = $1", "UPDATE", True), ("INSERT INTO t VALUES ($1)", "INSERT", True),
     ("VACUUM t", "utility", False), ("", "utility", False),
 ])
 def test_statement_kinds(text: str, kind: str, plannable: bool) -> None:
