@@ -144,6 +144,21 @@ def test_a_huge_result_stops_at_the_row_limit_on_the_server(probe: str) -> None:
     assert len(got.rows) == 5 and got.truncated and got.elapsed_ms < 1000, got.elapsed_ms
 
 
+def test_an_answer_is_bounded_in_bytes_each_value_and_the_whole(probe: str) -> None:
+    """Ten rows of 20 MB: one is kept, cut to 8 KB, and fetching stops; 400 rows of 4 KB stop near 1 MB."""
+    from ops.query.answer import MAX_ANSWER_BYTES, MAX_VALUE_BYTES
+
+    huge = run_read_only(probe, "SELECT g, repeat('x', 20000000) AS x FROM generate_series(1, 10) g", "the lab's writer")
+    assert huge.truncated_by == "byte_limit" and [r[0] for r in huge.rows] == [1] and huge.values_cut == 1
+    assert huge.rows[0][1].endswith("… [value cut: 20000000 bytes]") and len(huge.rows[0][1]) < MAX_VALUE_BYTES + 40
+    assert huge.elapsed_ms < 3000, huge.elapsed_ms
+    many = run_read_only(probe, "SELECT repeat('y', 4000) FROM generate_series(1, 400)", "the lab's writer")
+    assert many.truncated and many.truncated_by == "byte_limit" and 200 < len(many.rows) < 400
+    assert MAX_ANSWER_BYTES <= len(json.dumps(many.to_dict())) < MAX_ANSWER_BYTES + 40_000
+    whole = run_read_only(probe, "SELECT repeat('y', 4000) FROM generate_series(1, 100)", "the lab's writer")
+    assert len(whole.rows) == 100 and not whole.truncated and whole.values_cut == 0
+
+
 def test_values_come_back_json_safe(probe: str) -> None:
     got = run_read_only(probe, "SELECT 1.10::numeric AS n, '2026-01-02 03:04:05+00'::timestamptz AS ts, '\\x0102'::bytea AS b, "
                                "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, interval '90 minutes' AS i, "
