@@ -15,7 +15,7 @@ from ops.mcp.settings import McpSettings
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-LAKE_TIMEOUT_S = 300
+LAKE_TIMEOUT_S = 60  # a lake query over MCP: DuckDB is interrupted, then its process killed; Athena is cancelled
 
 
 @contextmanager
@@ -143,8 +143,11 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
     def lake_query(pipeline: str, sql: str, engine: str = "duckdb") -> dict[str, Any]:
         """One read-only SELECT over PIPELINE's published tables (DuckDB's dialect; athena runs it in the pipeline's
         workgroup), refused beyond this server's bound of bytes scanned. Only SELECT over the pipeline's own
-        tables: nothing that writes, no file or table functions."""
+        tables: nothing that writes, no file or table functions. DuckDB runs it in a process of its own, bounded
+        in memory, threads and time; at most the server's row limit comes back, each value cut to 8 KB and the
+        answer to 1 MB (truncated_by says which bound cut it)."""
         from ops.errors import UsageError
+        from ops.etl.lakequery import Bounds
         from ops.etl.lakeread import run_lake_query
         from ops.query.guard import guard
         from ops.query.readonly import json_safe
@@ -156,8 +159,11 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
             if kind != "SELECT":
                 raise UsageError(f"lake_query runs one SELECT only, not {kind}")
             cfg, env = _config(settings)
+            bounds = Bounds(LAKE_TIMEOUT_S, settings.sql_row_limit)
             result = run_lake_query(cfg, env, pipeline, sql, engine, settings.lake_max_bytes, LAKE_TIMEOUT_S,
-                                    progress=lambda _: None)
+                                    progress=lambda _: None, bounds=bounds)
             return {"pipeline": pipeline, "engine": engine, "columns": list(result.columns),
-                    "rows": [[json_safe(v) for v in r] for r in result.rows], "scanned_bytes": result.scanned_bytes,
+                    "rows": [[json_safe(v) for v in r] for r in result.rows], "row_count": len(result.rows),
+                    "truncated": result.truncated_by is not None, "truncated_by": result.truncated_by,
+                    "row_limit": bounds.row_limit, "values_cut": result.values_cut, "scanned_bytes": result.scanned_bytes,
                     "max_bytes": settings.lake_max_bytes, "elapsed_ms": result.elapsed_ms}
