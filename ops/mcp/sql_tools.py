@@ -49,6 +49,16 @@ def endpoint(settings: McpSettings, target: str, writer: bool) -> Any:
     return endpoint_of(open_cluster(cfg, env, str(ref), None), "writer" if writer else "reader")
 
 
+def served(ep: Any, served_by: str) -> dict[str, str]:
+    """Which role answered; a note when a reader was asked and the writer answered (Aurora's reader endpoint
+    resolves to the writer when the cluster has no reader)."""
+    out = {"served_by": served_by}
+    if ep.name == "reader" and served_by == "writer":
+        out["note"] = (f"{ep.label} was asked, and the writer answered: the cluster has no reader to serve it, so this "
+                       "read ran on the writer")
+    return out
+
+
 def _row_limit(settings: McpSettings, asked: int | None) -> int:
     from ops.errors import UsageError
 
@@ -83,7 +93,7 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
             guard(sql)  # refused before any connection is opened
             ep = endpoint(settings, target, writer)
             rows = run_read_only(ep.dsn, sql, ep.label, limit, settings.sql_statement_timeout_ms)
-            return {"target": target, "endpoint": ep.label, **rows.to_dict()}
+            return {"target": target, "endpoint": ep.label, **rows.to_dict(), **served(ep, rows.served_by)}
 
     @server.tool(annotations=read_only)
     @answers
@@ -97,7 +107,8 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
         with _as_tool_error():
             guard(sql)
             ep = endpoint(settings, target, writer)
-            return {"target": target, "endpoint": ep.label, **explain(ep.dsn, sql, ep.label, settings.sql_statement_timeout_ms).to_dict()}
+            explained = explain(ep.dsn, sql, ep.label, settings.sql_statement_timeout_ms)
+            return {"target": target, "endpoint": ep.label, **explained.to_dict(), **served(ep, explained.served_by)}
 
     @server.tool(annotations=read_only)
     @answers
@@ -125,7 +136,9 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
                 report = replace(report, summary=summary(report))
             report = replace(report, region=env.region, account=env.account_id)
             paths = report_mod.write(report, settings.report_dir)
-            return {**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}}
+            in_recovery = (report.details or {}).get("reader")
+            role = "not measured" if in_recovery is None else "reader" if in_recovery else "writer"
+            return {**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}, **served(ep, role)}
 
     @server.tool(annotations=read_only)
     @answers

@@ -41,6 +41,7 @@ class Rows:
     row_limit: int
     elapsed_ms: int
     values_cut: int = 0  # values cut to MAX_VALUE_BYTES (each ends in a marker)
+    served_by: str = "not measured"  # reader | writer: the role of the server that answered (pg_is_in_recovery)
 
     @property
     def truncated(self) -> bool:
@@ -50,7 +51,7 @@ class Rows:
         return {"kind": self.kind, "columns": list(self.columns), "rows": [list(r) for r in self.rows],
                 "row_count": len(self.rows), "truncated": self.truncated, "truncated_by": self.truncated_by,
                 "row_limit": self.row_limit, "max_answer_bytes": MAX_ANSWER_BYTES, "values_cut": self.values_cut,
-                "max_value_bytes": MAX_VALUE_BYTES, "elapsed_ms": self.elapsed_ms}
+                "max_value_bytes": MAX_VALUE_BYTES, "served_by": self.served_by, "elapsed_ms": self.elapsed_ms}
 
 
 def _check_limits(row_limit: int, timeout_ms: int) -> None:
@@ -65,6 +66,7 @@ class _Session:
 
     def __init__(self, dsn: str, label: str, timeout_ms: int) -> None:
         self.dsn, self.label, self.timeout_ms = dsn, label, timeout_ms
+        self.served_by = "not measured"  # reader | writer once connected (pg_is_in_recovery)
 
     def __enter__(self) -> Any:
         import psycopg
@@ -76,6 +78,8 @@ class _Session:
             raise CannotRun(f"cannot connect to {self.label}: {message(_last_line(exc))}") from None
         # The server parses string literals as the guard's parser did, whatever its configuration says.
         conn.execute("SET LOCAL standard_conforming_strings = on")
+        # Which role answers: Aurora's reader endpoint resolves to the writer when the cluster has no reader.
+        self.served_by = "reader" if conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] else "writer"
         return conn
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
@@ -102,16 +106,29 @@ def _failure(exc: BaseException, timeout_ms: int, label: str) -> CannotRun:
         return CannotRun(f"the statement was stopped by its statement timeout of {timeout_ms} ms")
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return CannotRun(f"the READ ONLY transaction refused a write: {message(str(exc))}")
-    if isinstance(exc, psycopg.OperationalError):
+    if _connection_lost(exc):
         return CannotRun(f"the connection to {label} failed: {message(_last_line(exc))}")
     return CannotRun(f"the statement failed: {message(str(exc))}")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """The connection, not the statement, failed: an error of the client's with no SQLSTATE (the server went away),
+    class 08 (connection exception) or the server shutting the session down. psycopg files many statement errors
+    under OperationalError too (54000 `null character not permitted`, 53200 out of memory): those are the statement's."""
+    import psycopg
+
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return not state or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def run_read_only(dsn: str, sql: str, label: str, row_limit: int = 500, timeout_ms: int = 5000) -> Rows:
     """Run one guarded statement in a READ ONLY transaction, rolled back; at most row_limit rows."""
     _check_limits(row_limit, timeout_ms)
     kind = guard_mod.guard(sql)
-    with _Session(dsn, label, timeout_ms) as conn:
+    session = _Session(dsn, label, timeout_ms)
+    with session as conn:
         guard_mod.refuse_volatile(conn, sql)
         started = time.monotonic()
         if kind == "SELECT":
@@ -126,7 +143,7 @@ def run_read_only(dsn: str, sql: str, label: str, row_limit: int = 500, timeout_
             taken = take(cur.fetchmany if cur.description else lambda _: [], row_limit)
             names = tuple(d.name for d in cur.description or ())
         elapsed = int((time.monotonic() - started) * 1000)
-    return Rows(kind, names, taken.rows, taken.truncated_by, row_limit, elapsed, taken.values_cut)
+    return Rows(kind, names, taken.rows, taken.truncated_by, row_limit, elapsed, taken.values_cut, session.served_by)
 
 
 @dataclass
@@ -155,10 +172,11 @@ class Explained:
     total_cost: float
     advice: tuple[Advice, ...]
     hypopg: str | None  # None when hypopg could be used; else why not
+    served_by: str = "not measured"  # reader | writer: the role of the server that planned it
 
     def to_dict(self) -> dict[str, Any]:
         return {"plan": self.plan, "total_cost": self.total_cost, "hypopg": self.hypopg or "available",
-                "advice": [a.to_dict() for a in self.advice]}
+                "advice": [a.to_dict() for a in self.advice], "served_by": self.served_by}
 
 
 def explain(dsn: str, sql: str, label: str, timeout_ms: int = 5000) -> Explained:
@@ -172,13 +190,14 @@ def explain(dsn: str, sql: str, label: str, timeout_ms: int = 5000) -> Explained
     statement = f"EXPLAIN (FORMAT JSON) {body}\n"
     if guard_mod.guard(statement) != "EXPLAIN":
         raise UsageError("explain takes one SELECT")
-    with _Session(dsn, label, timeout_ms) as conn:
+    session = _Session(dsn, label, timeout_ms)
+    with session as conn:
         guard_mod.refuse_volatile(conn, sql)
         doc = one_statement(conn, statement).fetchone()[0]
         root = (doc if isinstance(doc, list) else json.loads(doc))[0]
         hypopg = _hypopg_missing(conn)
         advice = tuple(_advise(conn, body, hypopg))
-    return Explained(root, float(root["Plan"].get("Total Cost", 0.0)), advice, hypopg)
+    return Explained(root, float(root["Plan"].get("Total Cost", 0.0)), advice, hypopg, session.served_by)
 
 
 def _hypopg_missing(conn: Any) -> str | None:

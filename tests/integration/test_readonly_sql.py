@@ -397,3 +397,45 @@ def test_the_query_audit_plans_top_updates_deletes_and_inserts_without_running_t
     finally:
         with psycopg.connect(probe, autocommit=True) as conn:
             conn.execute(f"DELETE FROM {SCHEMA}.items WHERE customer > 9000")
+
+
+def test_an_error_of_the_statement_is_not_called_a_connection_failure(probe: str) -> None:
+    """PostgreSQL's 54000 is an OperationalError to psycopg, as a dropped connection is: it is the statement's."""
+    with pytest.raises(CannotRun) as failed:
+        run_read_only(probe, "SELECT chr(0)", "the lab's writer")
+    assert str(failed.value) == "the statement failed: null character not permitted"
+
+
+def test_the_safe_form_of_an_error_carries_its_sqlstate_and_no_value_it_read(probe: str) -> None:
+    from ops.query.sqltext import safe_message
+
+    with pytest.raises(CannotRun) as failed:
+        run_read_only(probe, "SELECT ('customer1@example.somewhere')::regclass", "the lab's writer")
+    assert "customer1@example" in str(failed.value)  # the caller is told what the server said
+    assert safe_message(failed.value) == '3F000 invalid_schema_name: schema "?" does not exist'
+
+
+def test_the_answer_says_which_role_served_it(lab: Cli, probe: str) -> None:
+    from ops.targets.registry import open_cluster
+
+    reader = endpoint_of(open_cluster(lab.config, lab.config.env("lab"), "localpg:lab-pg"), "reader")
+    assert run_read_only(reader.dsn, "SELECT 1", reader.label).served_by == "reader"
+    assert run_read_only(probe, "SELECT 1", "the lab's writer").served_by == "writer"
+    assert explain(probe, "SELECT 1", "the lab's writer").served_by == "writer"
+
+
+def test_mcp_says_so_when_the_reader_asked_for_is_served_by_the_writer(mcp_server: object, probe: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Aurora's reader endpoint of a cluster without a reader resolves to the writer: here a reader endpoint whose
+    DSN reaches the writer stands for it."""
+    from ops.mcp import sql_tools
+    from ops.query.endpoints import Endpoint
+
+    asked = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "sql": "SELECT 1 AS one"})
+    assert asked.structured_content["served_by"] == "reader" and "note" not in asked.structured_content
+    monkeypatch.setattr(sql_tools, "endpoint", lambda *_: Endpoint("reader", probe, "the reader endpoint of localpg:lab-pg"))
+    got = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "sql": "SELECT 1 AS one"})
+    assert not got.is_error and got.structured_content["served_by"] == "writer"
+    assert got.structured_content["note"].startswith("the reader endpoint of localpg:lab-pg was asked, and the writer answered")
+    planned = call(mcp_server, "sql_explain", {"target": "localpg:lab-pg", "sql": "SELECT 1 AS one"})
+    assert planned.structured_content["served_by"] == "writer" and "the writer answered" in planned.structured_content["note"]
