@@ -394,6 +394,12 @@ def test_the_query_audit_plans_top_updates_deletes_and_inserts_without_running_t
             held = conn.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND mode = 'RowExclusiveLock' "
                                 "AND relation = %s::regclass", (f"{SCHEMA}.items",)).fetchone()[0]
         assert held == 0
+        from ops.targets.registry import open_cluster
+
+        reader = endpoint_of(open_cluster(lab.config, lab.config.env("lab"), "localpg:lab-pg"), "reader")
+        with read_only_session(reader.dsn) as conn:  # a standby plans them too (READ ONLY, and in recovery)
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+            assert all(generic_plan(conn, sql, writes=True).seq_scans for sql in writes)
     finally:
         with psycopg.connect(probe, autocommit=True) as conn:
             conn.execute(f"DELETE FROM {SCHEMA}.items WHERE customer > 9000")
