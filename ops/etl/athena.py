@@ -49,6 +49,8 @@ class QueryResult:
     rows: tuple[tuple[Any, ...], ...]
     scanned_bytes: int
     elapsed_ms: int
+    truncated_by: str | None = None  # "row_limit" | "byte_limit" when the answer was bounded (ops.query.answer)
+    values_cut: int = 0  # values cut to the answer's bound on one value
 
 
 class QueryFailed(DbopsError):

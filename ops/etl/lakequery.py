@@ -8,6 +8,13 @@ drops the files its WHERE rules out by their folders' values before it opens the
 result counts the sizes of those files (Athena's DataScannedInBytes counts the objects it reads). A file
 DuckDB ruled out before scanning it counts nothing: no data of it was read.
 No DuckDB extension is loaded.
+
+A query from a caller that is not trusted (the MCP server) runs with Bounds, in a process of its own
+(query_isolated): DuckDB's interrupt() is only looked at between vectors, and its memory_limit only covers
+its buffers, so a scalar function that builds a huge list (`range(1000000000)`, `repeat([1], 300000000)`)
+is neither interrupted nor bounded: measured, 47 to 66 s past a 2 s interrupt. The child's address space is
+capped (RLIMIT_AS: DuckDB fails such an allocation at once with an out-of-memory error) and the child is
+killed at its deadline, whatever it is doing; its answer is bounded as a SQL answer is (ops.query.answer).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import re
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
@@ -24,6 +32,7 @@ from urllib.parse import unquote
 from ops.errors import UsageError
 from ops.etl import duck
 from ops.etl.athena import QueryFailed, QueryResult
+from ops.query.answer import take
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INTEGER = re.compile(r"-?\d{1,18}")
@@ -143,17 +152,33 @@ def _passing(con: Any, files: list[Path], file_filters: str | None) -> set[str] 
 MEMORY_LIMIT = "2GB"  # a query that needs more fails (DuckDB spills what it can), never the machine
 
 
-def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], timeout_s: float | None = None) -> QueryResult:
+@dataclass(frozen=True)
+class Bounds:
+    """What one lake query of a caller that is not trusted may take (the MCP server's lake_query)."""
+
+    timeout_s: float  # wall time: the query is interrupted, and its process killed a little after
+    row_limit: int
+    memory_limit: str = "512MB"  # DuckDB's buffers (it spills past them)
+    threads: int = 1
+    address_space_bytes: int = 2 * 1024**3  # the process's, which DuckDB's memory_limit does not cover
+    grace_s: float = 5.0  # past the deadline, the time the process has to answer its own interrupt before it is killed
+
+
+def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], timeout_s: float | None = None,
+                bounds: Bounds | None = None) -> QueryResult:
     """Run one DuckDB query over the tables (name -> Hive directory or Parquet files), in bounded memory, stopped
-    after timeout_s."""
+    after timeout_s (bounds: the limits of the memory, threads and time, and the answer cut as ops.query.answer
+    cuts an answer)."""
     import duckdb
 
+    if bounds is not None:
+        timeout_s = bounds.timeout_s
     with tempfile.TemporaryDirectory(prefix="dbops-lakequery-") as scratch:
         con = duck.connect()
         try:
-            con.execute(f"SET memory_limit='{MEMORY_LIMIT}'")
+            con.execute(f"SET memory_limit='{bounds.memory_limit if bounds else MEMORY_LIMIT}'")
             con.execute(f"SET temp_directory={_literal(scratch)}")
-            con.execute("SET threads=2")
+            con.execute(f"SET threads={int(bounds.threads) if bounds else 2}")
             sizes: dict[str, int] = {}
             listed: dict[str, list[Path]] = {}
             began = time.monotonic()  # the engine's work: the views (the files' footers), the plan, the rows
@@ -173,9 +198,14 @@ def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], 
             timer = threading.Timer(timeout_s, con.interrupt) if timeout_s else None
             if timer is not None:
                 timer.start()
+            taken = None
             try:
                 cursor = con.execute(sql)
-                rows = tuple(tuple(r) for r in cursor.fetchall())
+                if bounds is not None:
+                    taken = take(cursor.fetchmany, bounds.row_limit)
+                    rows = taken.rows
+                else:
+                    rows = tuple(tuple(r) for r in cursor.fetchall())
             except duckdb.Error as exc:
                 first = str(exc).strip().splitlines()[0]
                 if timer is not None and time.monotonic() - started >= timeout_s:
@@ -195,4 +225,49 @@ def query_local(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], 
     unknown = set(read) - set(sizes)
     if unknown:
         raise QueryFailed(f"DuckDB read a file not among the tables': {sorted(unknown)[0]}")
-    return QueryResult(columns, rows, sum(sizes[f] for f in read), elapsed_ms)
+    return QueryResult(columns, rows, sum(sizes[f] for f in read), elapsed_ms,
+                       taken.truncated_by if taken else None, taken.values_cut if taken else 0)
+
+
+def query_isolated(sql: str, tables: dict[str, str | Path | Iterable[str | Path]], bounds: Bounds) -> QueryResult:
+    """query_local with bounds, in a process of its own: its address space capped, killed at its deadline."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # not fork: the caller may be a server with threads
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_isolated, args=(send, sql, {k: str(v) if isinstance(v, (str, Path)) else [str(f) for f in v] for k, v in tables.items()}, bounds),
+                        name="dbops-lake-query", daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(bounds.timeout_s + bounds.grace_s):
+            raise QueryFailed(f"DuckDB query stopped after its timeout of {bounds.timeout_s:g} s (its process was ended)")
+        try:
+            outcome, value = receive.recv()
+        except EOFError:
+            child.join(1)
+            raise QueryFailed(f"DuckDB query's process ended without an answer (exit code {child.exitcode})") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    if outcome == "result":
+        return value
+    kind, message = value
+    raise (UsageError if kind == "usage" else QueryFailed)(message)
+
+
+def _isolated(send: Any, sql: str, tables: dict[str, str | list[str]], bounds: Bounds) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (bounds.address_space_bytes, bounds.address_space_bytes))
+    try:
+        send.send(("result", query_local(sql, tables, bounds=bounds)))
+    except UsageError as exc:
+        send.send(("error", ("usage", str(exc))))
+    except Exception as exc:  # anything else the query raised is its failure, said in one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        send.send(("error", ("failed", first if isinstance(exc, QueryFailed) else f"DuckDB query failed: {first}")))
+    finally:
+        send.close()

@@ -15,7 +15,7 @@ from ops.mcp.settings import McpSettings
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-LAKE_TIMEOUT_S = 300
+LAKE_TIMEOUT_S = 60  # a lake query over MCP: DuckDB is interrupted, then its process killed; Athena is cancelled
 
 
 @contextmanager
@@ -47,6 +47,16 @@ def endpoint(settings: McpSettings, target: str, writer: bool) -> Any:
     cfg, env = _config(settings)
     ref = parse_target(target)
     return endpoint_of(open_cluster(cfg, env, str(ref), None), "writer" if writer else "reader")
+
+
+def served(ep: Any, served_by: str) -> dict[str, str]:
+    """Which role answered; a note when a reader was asked and the writer answered (Aurora's reader endpoint
+    resolves to the writer when the cluster has no reader)."""
+    out = {"served_by": served_by}
+    if ep.name == "reader" and served_by == "writer":
+        out["note"] = (f"{ep.label} was asked, and the writer answered: the cluster has no reader to serve it, so this "
+                       "read ran on the writer")
+    return out
 
 
 def _row_limit(settings: McpSettings, asked: int | None) -> int:
@@ -83,7 +93,7 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
             guard(sql)  # refused before any connection is opened
             ep = endpoint(settings, target, writer)
             rows = run_read_only(ep.dsn, sql, ep.label, limit, settings.sql_statement_timeout_ms)
-            return {"target": target, "endpoint": ep.label, **rows.to_dict()}
+            return {"target": target, "endpoint": ep.label, **rows.to_dict(), **served(ep, rows.served_by)}
 
     @server.tool(annotations=read_only)
     @answers
@@ -97,7 +107,8 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
         with _as_tool_error():
             guard(sql)
             ep = endpoint(settings, target, writer)
-            return {"target": target, "endpoint": ep.label, **explain(ep.dsn, sql, ep.label, settings.sql_statement_timeout_ms).to_dict()}
+            explained = explain(ep.dsn, sql, ep.label, settings.sql_statement_timeout_ms)
+            return {"target": target, "endpoint": ep.label, **explained.to_dict(), **served(ep, explained.served_by)}
 
     @server.tool(annotations=read_only)
     @answers
@@ -125,7 +136,9 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
                 report = replace(report, summary=summary(report))
             report = replace(report, region=env.region, account=env.account_id)
             paths = report_mod.write(report, settings.report_dir)
-            return {**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}}
+            in_recovery = (report.details or {}).get("reader")
+            role = "not measured" if in_recovery is None else "reader" if in_recovery else "writer"
+            return {**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}, **served(ep, role)}
 
     @server.tool(annotations=read_only)
     @answers
@@ -143,8 +156,11 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
     def lake_query(pipeline: str, sql: str, engine: str = "duckdb") -> dict[str, Any]:
         """One read-only SELECT over PIPELINE's published tables (DuckDB's dialect; athena runs it in the pipeline's
         workgroup), refused beyond this server's bound of bytes scanned. Only SELECT over the pipeline's own
-        tables: nothing that writes, no file or table functions."""
+        tables: nothing that writes, no file or table functions. DuckDB runs it in a process of its own, bounded
+        in memory, threads and time; at most the server's row limit comes back, each value cut to 8 KB and the
+        answer to 1 MB (truncated_by says which bound cut it)."""
         from ops.errors import UsageError
+        from ops.etl.lakequery import Bounds
         from ops.etl.lakeread import run_lake_query
         from ops.query.guard import guard
         from ops.query.readonly import json_safe
@@ -156,8 +172,11 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
             if kind != "SELECT":
                 raise UsageError(f"lake_query runs one SELECT only, not {kind}")
             cfg, env = _config(settings)
+            bounds = Bounds(LAKE_TIMEOUT_S, settings.sql_row_limit)
             result = run_lake_query(cfg, env, pipeline, sql, engine, settings.lake_max_bytes, LAKE_TIMEOUT_S,
-                                    progress=lambda _: None)
+                                    progress=lambda _: None, bounds=bounds)
             return {"pipeline": pipeline, "engine": engine, "columns": list(result.columns),
-                    "rows": [[json_safe(v) for v in r] for r in result.rows], "scanned_bytes": result.scanned_bytes,
+                    "rows": [[json_safe(v) for v in r] for r in result.rows], "row_count": len(result.rows),
+                    "truncated": result.truncated_by is not None, "truncated_by": result.truncated_by,
+                    "row_limit": bounds.row_limit, "values_cut": result.values_cut, "scanned_bytes": result.scanned_bytes,
                     "max_bytes": settings.lake_max_bytes, "elapsed_ms": result.elapsed_ms}

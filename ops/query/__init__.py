@@ -10,4 +10,5 @@
 - `audit`: the verdicts, pure functions of what was read and the policy.
 - `pgbench`: running pgbench custom scripts and reading its per-transaction log.
 - `endpoints`: the DSN of a cluster target's writer or reader endpoint, and a probe of it.
+- `answer`: the bounds of an answer of rows (row limit, 8 KB a value, 1 MB in all, fetched in small batches).
 """

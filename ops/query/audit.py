@@ -90,7 +90,7 @@ def gather(dsn: str, policy: Policy, top: int, echo: Any = lambda _: None) -> Au
             if not s.text or not sqltext.plannable(s.text):
                 continue
             try:
-                ev.plan = generic_plan(conn, s.text)
+                ev.plan = generic_plan(conn, s.text, writes=True)
             except PlanError as exc:
                 ev.plan_error = str(exc)
                 continue
@@ -112,7 +112,7 @@ def gather(dsn: str, policy: Policy, top: int, echo: Any = lambda _: None) -> Au
                     continue
                 for cols in tries:
                     try:
-                        advice.tried.append(hypothetical(conn, s.text, scan, cols))
+                        advice.tried.append(hypothetical(conn, s.text, scan, cols, writes=True))
                     except PlanError as exc:
                         advice.error = f"hypothetical index on {cols} could not be planned: {exc}"
                 useful = [h for h in advice.tried if h.used]

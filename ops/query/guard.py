@@ -118,24 +118,46 @@ def guard(sql: str) -> str:
     return kind
 
 
-def prepared_select(text: str) -> tuple[str, int]:
-    """(the body PREPARE takes, its number of $n parameters) for a statement that is one guarded SELECT.
+# What the query audit may plan besides a SELECT: planning (PREPARE, EXPLAIN EXECUTE without ANALYZE) never runs
+# a statement, and a top statement that writes has scans worth an index as much as a SELECT does.
+_PLANNED_WRITES = ("InsertStmt", "UpdateStmt", "DeleteStmt")
+
+
+def prepared_select(text: str, writes: bool = False) -> tuple[str, int]:
+    """(the body PREPARE takes, its number of $n parameters) for a statement that is one guarded SELECT, or, with
+    writes (the query audit's planner only), one INSERT, UPDATE or DELETE with nothing that writes inside it.
 
     The body is the text as given, comments and all: PostgreSQL reads it with the same scanner that parsed it
-    here, so nothing in it can end the statement early. Refused when it is anything but one read-only SELECT."""
-    if guard(text) != "SELECT":
-        raise Refused("refused: not a read-only SELECT")
+    here, so nothing in it can end the statement early. Refused when it is anything else."""
     top = _parse(text).stmt
+    if writes and type(top).__name__ in _PLANNED_WRITES:
+        _check_below(top)
+    elif guard(text) != "SELECT":
+        raise Refused("refused: not a read-only SELECT")
     params = [n.number for n in _walk(top) if type(n).__name__ == "ParamRef"]
     return text.strip(), max(params, default=0)
 
 
-def check_prepare(sql: str) -> None:
-    """sql (what is sent) is one PREPARE of one guarded SELECT; Refused otherwise."""
+def check_prepare(sql: str, writes: bool = False) -> None:
+    """sql (what is sent) is one PREPARE of one guarded SELECT (with writes: or of one INSERT, UPDATE or DELETE
+    with nothing that writes inside it); Refused otherwise."""
     top = _parse(sql).stmt
-    if type(top).__name__ != "PrepareStmt" or type(top.query).__name__ != "SelectStmt":
-        raise Refused("refused: not one PREPARE of a SELECT")
-    for node in _walk(top.query):
+    allowed = ("SelectStmt", *_PLANNED_WRITES) if writes else ("SelectStmt",)
+    if type(top).__name__ != "PrepareStmt" or type(top.query).__name__ not in allowed:
+        raise Refused("refused: not one PREPARE of a SELECT" + (", INSERT, UPDATE or DELETE" if writes else ""))
+    if type(top.query).__name__ == "SelectStmt":
+        for node in _walk(top.query):
+            _check(node)
+    else:
+        _check_below(top.query)
+
+
+def _check_below(statement: Any) -> None:
+    """Every node under a planned INSERT, UPDATE or DELETE (not the statement itself) as the guard checks a SELECT's:
+    no data-modifying WITH, no denied function (the planner folds immutable calls)."""
+    nodes = _walk(statement)
+    next(nodes)
+    for node in nodes:
         _check(node)
 
 

@@ -7,7 +7,9 @@ it with NULL parameters: EXPLAIN does not run it, and the generic plan does not 
 the values. A parameter whose type PostgreSQL cannot infer is declared text and tried again.
 
 The text planned may come from a caller or from pg_stat_statements (which any database user can fill): it
-must be one SELECT the read-only guard lets through, it is prepared as given (PostgreSQL's scanner reads
+must be one SELECT the read-only guard lets through (the audit, with writes=True: or one INSERT, UPDATE or
+DELETE with nothing that writes inside it; PREPARE and EXPLAIN without ANALYZE never run it, and READ ONLY
+allows both), it is prepared as given (PostgreSQL's scanner reads
 it as the guard's parser did), what is sent is parsed again, and every statement here goes by the
 extended query protocol, which runs one statement only. Only the statement this module prepared is
 deallocated: DEALLOCATE ALL through a transaction pooler would drop other clients' statements.
@@ -15,8 +17,8 @@ deallocated: DEALLOCATE ALL through a transaction pooler would drop other client
 Hypothetical indexes (hypopg) exist in this backend's memory only: created, the statement
 prepared and explained again (a prepared statement keeps the plan it was prepared with),
 then dropped with hypopg_reset(). Nothing is written; it all runs inside the audit's
-read-only transaction, each statement under a savepoint so one that fails leaves the
-others be.
+read-only transaction, each plan under a savepoint that is rolled back, so one that fails leaves the
+others be and the locks preparing took (an UPDATE's row-exclusive lock on its table) end with the plan.
 """
 
 from __future__ import annotations
@@ -72,16 +74,17 @@ class Hypothetical:
         return 0.0 if cost_before <= 0 or not self.used else max(0.0, 1.0 - self.cost_after / cost_before)
 
 
-def plannable_select(text: str) -> tuple[str, int]:
+def plannable_select(text: str, writes: bool = False) -> tuple[str, int]:
     """(body, parameters) of a statement this module may prepare; PlanError saying why not otherwise."""
     try:
-        return prepared_select(text)
+        return prepared_select(text, writes)
     except Refused as exc:
         why = str(exc).removeprefix("refused: ")
-        raise PlanError("not planned: not a read-only SELECT" + ("" if why == "not a read-only SELECT" else f" ({why})")) from None
+        what = "a read-only SELECT, INSERT, UPDATE or DELETE" if writes else "a read-only SELECT"
+        raise PlanError(f"not planned: not {what}" + ("" if why == "not a read-only SELECT" else f" ({why})")) from None
 
 
-def _prepare(conn: Any, body: str, n: int) -> None:
+def _prepare(conn: Any, body: str, n: int, writes: bool) -> None:
     """PREPARE the statement; an untyped parameter is declared text, one at a time."""
     import psycopg
 
@@ -90,7 +93,7 @@ def _prepare(conn: Any, body: str, n: int) -> None:
         head = f"PREPARE {PREPARED}({', '.join(types)})" if n else f"PREPARE {PREPARED}"
         # a newline before the end, so a trailing -- comment cannot reach past the body
         sql = f"{head} AS {body}\n"
-        check_prepare(sql)
+        check_prepare(sql, writes)
         try:
             with conn.transaction():
                 one_statement(conn, sql)
@@ -116,16 +119,18 @@ def _explain(conn: Any, n_params: int) -> tuple[dict[str, Any], list[str]]:
     return doc[0]["Plan"], text
 
 
-def generic_plan(conn: Any, text: str) -> Plan:
-    """The statement's generic plan (raises PlanError when it cannot be had)."""
+def generic_plan(conn: Any, text: str, writes: bool = False) -> Plan:
+    """The statement's generic plan (raises PlanError when it cannot be had). With writes (the query audit only), an
+    INSERT, UPDATE or DELETE is planned too: prepared and explained, never executed."""
     import psycopg
 
-    body, n = plannable_select(text)
+    body, n = plannable_select(text, writes)
     try:
-        with conn.transaction():
+        # rolled back, not released: the locks preparing took (an UPDATE's row-exclusive lock on its table) end here
+        with conn.transaction(force_rollback=True):
             conn.execute(q("SET LOCAL plan_cache_mode = force_generic_plan"))
             _deallocate(conn)
-            _prepare(conn, body, n)
+            _prepare(conn, body, n, writes)
             try:
                 root, lines = _explain(conn, n)
             finally:
@@ -137,19 +142,19 @@ def generic_plan(conn: Any, text: str) -> Plan:
     return plan
 
 
-def hypothetical(conn: Any, text: str, scan: SeqScan, cols: tuple[str, ...]) -> Hypothetical:
+def hypothetical(conn: Any, text: str, scan: SeqScan, cols: tuple[str, ...], writes: bool = False) -> Hypothetical:
     """The statement's generic plan with a hypothetical btree index on scan's table (cols)."""
     import psycopg
 
-    body, n = plannable_select(text)
+    body, n = plannable_select(text, writes)
     definition = f"CREATE INDEX ON {ident(scan.schema)}.{ident(scan.table)} ({', '.join(ident(c) for c in cols)})"
     try:
-        with conn.transaction():
+        with conn.transaction(force_rollback=True):
             conn.execute(q("SET LOCAL plan_cache_mode = force_generic_plan"))
             oid = conn.execute(q("SELECT indexrelid FROM hypopg_create_index(%s)"), (definition,)).fetchone()[0]
             try:
                 _deallocate(conn)
-                _prepare(conn, body, n)  # prepared after the index exists, so the plan can see it
+                _prepare(conn, body, n, writes)  # prepared after the index exists, so the plan can see it
                 try:
                     root, lines = _explain(conn, n)
                 finally:

@@ -4,8 +4,9 @@ A statement passes ops.query.guard first, then runs in a session that cannot wri
 is BEGIN READ ONLY (and default_transaction_read_only is on), with SET LOCAL statement_timeout,
 and it is rolled back, never committed. It is sent by the extended query protocol, which takes one
 statement only: a second line behind the guard's own count. A SELECT is read through a server-side
-cursor, so at most row_limit + 1 rows ever reach this process (the one more says the result was
-truncated) and the server stops producing rows there. Values come back JSON-safe.
+cursor in small batches (ops.query.answer), so at most row_limit + 1 rows ever reach this process (the one
+more says the result was truncated), fetching stops once the values received pass 1 MB, and the server stops
+producing rows there. Values come back JSON-safe, each cut to 8 KB with a marker.
 
 The explain runs EXPLAIN (FORMAT JSON), never ANALYZE, and tries hypothetical indexes (hypopg) for
 each sequential scan with the audit's own code (ops.query.plans). hypopg_create_index writes only
@@ -15,18 +16,14 @@ dropped (hypopg_reset) before the transaction ends and die with the backend in a
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as time_of_day, timedelta
-from decimal import Decimal
 from typing import Any, Iterator
-from uuid import UUID
 
 from ops.errors import CannotRun, UsageError
 from ops.query import guard as guard_mod
+from ops.query.answer import MAX_ANSWER_BYTES, MAX_VALUE_BYTES, json_safe, take
 from ops.query.plans import Hypothetical, PlanError, candidates, generic_plan, hypothetical, ident
 from ops.query.sqltext import message
 from ops.query.stats import columns, one_statement, read_only_session
@@ -39,38 +36,22 @@ CONNECT_TIMEOUT_S = 5
 class Rows:
     kind: str  # SELECT | EXPLAIN | SHOW
     columns: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]  # JSON-safe values
-    truncated: bool  # the statement had more rows than row_limit
+    rows: tuple[tuple[Any, ...], ...]  # JSON-safe values, each cut to MAX_VALUE_BYTES
+    truncated_by: str | None  # "row_limit" | "byte_limit": the statement had more rows than were taken
     row_limit: int
     elapsed_ms: int
+    values_cut: int = 0  # values cut to MAX_VALUE_BYTES (each ends in a marker)
+    served_by: str = "not measured"  # reader | writer: the role of the server that answered (pg_is_in_recovery)
+
+    @property
+    def truncated(self) -> bool:
+        return self.truncated_by is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "columns": list(self.columns), "rows": [list(r) for r in self.rows],
-                "row_count": len(self.rows), "truncated": self.truncated, "row_limit": self.row_limit,
-                "elapsed_ms": self.elapsed_ms}
-
-
-def json_safe(value: Any) -> Any:
-    """A value JSON can carry without losing what it was: exact numbers and times as text, bytes as base64."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date, time_of_day)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return str(value)
+                "row_count": len(self.rows), "truncated": self.truncated, "truncated_by": self.truncated_by,
+                "row_limit": self.row_limit, "max_answer_bytes": MAX_ANSWER_BYTES, "values_cut": self.values_cut,
+                "max_value_bytes": MAX_VALUE_BYTES, "served_by": self.served_by, "elapsed_ms": self.elapsed_ms}
 
 
 def _check_limits(row_limit: int, timeout_ms: int) -> None:
@@ -85,6 +66,7 @@ class _Session:
 
     def __init__(self, dsn: str, label: str, timeout_ms: int) -> None:
         self.dsn, self.label, self.timeout_ms = dsn, label, timeout_ms
+        self.served_by = "not measured"  # reader | writer once connected (pg_is_in_recovery)
 
     def __enter__(self) -> Any:
         import psycopg
@@ -96,6 +78,8 @@ class _Session:
             raise CannotRun(f"cannot connect to {self.label}: {message(_last_line(exc))}") from None
         # The server parses string literals as the guard's parser did, whatever its configuration says.
         conn.execute("SET LOCAL standard_conforming_strings = on")
+        # Which role answers: Aurora's reader endpoint resolves to the writer when the cluster has no reader.
+        self.served_by = "reader" if conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] else "writer"
         return conn
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
@@ -122,31 +106,44 @@ def _failure(exc: BaseException, timeout_ms: int, label: str) -> CannotRun:
         return CannotRun(f"the statement was stopped by its statement timeout of {timeout_ms} ms")
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return CannotRun(f"the READ ONLY transaction refused a write: {message(str(exc))}")
-    if isinstance(exc, psycopg.OperationalError):
+    if _connection_lost(exc):
         return CannotRun(f"the connection to {label} failed: {message(_last_line(exc))}")
     return CannotRun(f"the statement failed: {message(str(exc))}")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """The connection, not the statement, failed: an error of the client's with no SQLSTATE (the server went away),
+    class 08 (connection exception) or the server shutting the session down. psycopg files many statement errors
+    under OperationalError too (54000 `null character not permitted`, 53200 out of memory): those are the statement's."""
+    import psycopg
+
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return not state or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def run_read_only(dsn: str, sql: str, label: str, row_limit: int = 500, timeout_ms: int = 5000) -> Rows:
     """Run one guarded statement in a READ ONLY transaction, rolled back; at most row_limit rows."""
     _check_limits(row_limit, timeout_ms)
     kind = guard_mod.guard(sql)
-    with _Session(dsn, label, timeout_ms) as conn:
+    session = _Session(dsn, label, timeout_ms)
+    with session as conn:
         guard_mod.refuse_volatile(conn, sql)
         started = time.monotonic()
         if kind == "SELECT":
-            # A server-side cursor: the server sends row_limit + 1 rows, never the whole result into this process.
+            # A server-side cursor read in small batches: the server makes and sends only the rows taken (and one
+            # batch past the byte bound at most), never the whole result into this process.
             with conn.cursor(name="dbops_read_only") as cur:
                 cur.execute(sql)
-                fetched = cur.fetchmany(row_limit + 1)
+                taken = take(cur.fetchmany, row_limit)
                 names = tuple(d.name for d in cur.description or ())
         else:
             cur = one_statement(conn, sql)
-            fetched = cur.fetchmany(row_limit + 1) if cur.description else []
+            taken = take(cur.fetchmany if cur.description else lambda _: [], row_limit)
             names = tuple(d.name for d in cur.description or ())
         elapsed = int((time.monotonic() - started) * 1000)
-    rows = tuple(tuple(json_safe(v) for v in r) for r in fetched[:row_limit])
-    return Rows(kind, names, rows, len(fetched) > row_limit, row_limit, elapsed)
+    return Rows(kind, names, taken.rows, taken.truncated_by, row_limit, elapsed, taken.values_cut, session.served_by)
 
 
 @dataclass
@@ -175,10 +172,11 @@ class Explained:
     total_cost: float
     advice: tuple[Advice, ...]
     hypopg: str | None  # None when hypopg could be used; else why not
+    served_by: str = "not measured"  # reader | writer: the role of the server that planned it
 
     def to_dict(self) -> dict[str, Any]:
         return {"plan": self.plan, "total_cost": self.total_cost, "hypopg": self.hypopg or "available",
-                "advice": [a.to_dict() for a in self.advice]}
+                "advice": [a.to_dict() for a in self.advice], "served_by": self.served_by}
 
 
 def explain(dsn: str, sql: str, label: str, timeout_ms: int = 5000) -> Explained:
@@ -192,13 +190,14 @@ def explain(dsn: str, sql: str, label: str, timeout_ms: int = 5000) -> Explained
     statement = f"EXPLAIN (FORMAT JSON) {body}\n"
     if guard_mod.guard(statement) != "EXPLAIN":
         raise UsageError("explain takes one SELECT")
-    with _Session(dsn, label, timeout_ms) as conn:
+    session = _Session(dsn, label, timeout_ms)
+    with session as conn:
         guard_mod.refuse_volatile(conn, sql)
         doc = one_statement(conn, statement).fetchone()[0]
         root = (doc if isinstance(doc, list) else json.loads(doc))[0]
         hypopg = _hypopg_missing(conn)
         advice = tuple(_advise(conn, body, hypopg))
-    return Explained(root, float(root["Plan"].get("Total Cost", 0.0)), advice, hypopg)
+    return Explained(root, float(root["Plan"].get("Total Cost", 0.0)), advice, hypopg, session.served_by)
 
 
 def _hypopg_missing(conn: Any) -> str | None:

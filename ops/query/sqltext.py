@@ -4,7 +4,8 @@ pg_stat_statements stores a statement's text with its constants replaced by $1, 
 Reports show that normalized text only, and take out what normalization leaves behind:
 comments (which may carry values, e.g. sqlcommenter tags), any quoted string or number
 that is still there, and the text of utility statements (which PostgreSQL 15 stores
-without normalizing). Plans and error messages lose their quoted strings the same way.
+without normalizing). Plans and error messages lose their quoted strings the same way; safe_message
+is an error said with no value in it at all, for a log that outlives the answer.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 
 MAX_SHOWN = 400
 _JUDGED = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES", "TABLE")
-_PLANNED = ("SELECT", "WITH", "UPDATE", "DELETE", "VALUES", "TABLE")
+_PLANNED = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "VALUES", "TABLE")
 
 _COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
 # Quoted strings: '...' with '' inside (also E'', B'', X'', U&''), and dollar-quoted $tag$...$tag$.
@@ -71,3 +72,42 @@ def message(text: str) -> str:
     first = (str(text).strip().splitlines() or [""])[0]
     # Values are quoted after a colon ('invalid input syntax for type integer: "abc"'); names are not.
     return redact_strings(re.sub(r':\s*"[^"]*"', ': "?"', first))
+
+
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+
+
+def safe_message(exc: BaseException | str) -> str:
+    """An error for a log: its SQLSTATE and condition name (from the first PostgreSQL error in its chain of causes,
+    when there is one) and its first line with every quoted "..." and '...' replaced by "?" and '?'. A value a
+    statement read (`SELECT (email)::regclass` -> `schema "customer1@example" does not exist`) is quoted by the
+    server, whether it stands where a value or a name stands: all of them go."""
+    text = exc if isinstance(exc, str) else _database_error(exc) or exc
+    state = getattr(text, "sqlstate", None)
+    primary = getattr(getattr(text, "diag", None), "message_primary", None) or str(text)
+    first = (primary.strip().splitlines() or [""])[0].strip()
+    safe = _QUOTED.sub('"?"', redact_strings(first))
+    return f"{state} {_condition(state)}: {safe}" if state else safe
+
+
+def _database_error(exc: BaseException) -> BaseException | None:
+    """The first error in exc's chain (exc, its cause or context, theirs...) that carries a SQLSTATE."""
+    seen = 0
+    item: BaseException | None = exc
+    while item is not None and seen < 20:
+        if getattr(item, "sqlstate", None):
+            return item
+        item = item.__cause__ or item.__context__
+        seen += 1
+    return None
+
+
+def _condition(state: str) -> str:
+    """PostgreSQL's condition name of a SQLSTATE (invalid_schema_name for 3F000), as psycopg names its class."""
+    try:
+        from psycopg import errors
+
+        name = errors.lookup(state).__name__.rstrip("_")
+    except (ImportError, KeyError):
+        return "unknown_condition"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

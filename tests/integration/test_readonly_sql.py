@@ -144,6 +144,21 @@ def test_a_huge_result_stops_at_the_row_limit_on_the_server(probe: str) -> None:
     assert len(got.rows) == 5 and got.truncated and got.elapsed_ms < 1000, got.elapsed_ms
 
 
+def test_an_answer_is_bounded_in_bytes_each_value_and_the_whole(probe: str) -> None:
+    """Ten rows of 20 MB: one is kept, cut to 8 KB, and fetching stops; 400 rows of 4 KB stop near 1 MB."""
+    from ops.query.answer import MAX_ANSWER_BYTES, MAX_VALUE_BYTES
+
+    huge = run_read_only(probe, "SELECT g, repeat('x', 20000000) AS x FROM generate_series(1, 10) g", "the lab's writer")
+    assert huge.truncated_by == "byte_limit" and [r[0] for r in huge.rows] == [1] and huge.values_cut == 1
+    assert huge.rows[0][1].endswith("… [value cut: 20000000 bytes]") and len(huge.rows[0][1]) < MAX_VALUE_BYTES + 40
+    assert huge.elapsed_ms < 3000, huge.elapsed_ms
+    many = run_read_only(probe, "SELECT repeat('y', 4000) FROM generate_series(1, 400)", "the lab's writer")
+    assert many.truncated and many.truncated_by == "byte_limit" and 200 < len(many.rows) < 400
+    assert MAX_ANSWER_BYTES <= len(json.dumps(many.to_dict())) < MAX_ANSWER_BYTES + 40_000
+    whole = run_read_only(probe, "SELECT repeat('y', 4000) FROM generate_series(1, 100)", "the lab's writer")
+    assert len(whole.rows) == 100 and not whole.truncated and whole.values_cut == 0
+
+
 def test_values_come_back_json_safe(probe: str) -> None:
     got = run_read_only(probe, "SELECT 1.10::numeric AS n, '2026-01-02 03:04:05+00'::timestamptz AS ts, '\\x0102'::bytea AS b, "
                                "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, interval '90 minutes' AS i, "
@@ -249,7 +264,7 @@ def test_the_query_audit_never_runs_a_statement_planted_in_pg_stat_statements(la
         assert not created(probe, "planted")
         assert ev.plan is not None and ev.plan_error is None  # planned as one SELECT of strange names
         (locks,) = [ev for ev in audit.evidence if ev.statement.text and "pg_try_advisory_lock" in ev.statement.text]
-        assert locks.plan is None and locks.plan_error == ("not planned: not a read-only SELECT "
+        assert locks.plan is None and locks.plan_error == ("not planned: not a read-only SELECT, INSERT, UPDATE or DELETE "
                                                            "(function pg_try_advisory_lock() has side effects, sleeps or "
                                                            "runs SQL text, and is denied)")
     finally:
@@ -343,3 +358,90 @@ def test_planning_leaves_the_sessions_other_prepared_statements_be(probe: str) -
         plan = generic_plan(conn, f"SELECT * FROM {SCHEMA}.items WHERE customer = $1")
         left = {r[0] for r in conn.execute("SELECT name FROM pg_prepared_statements").fetchall()}
     assert plan.seq_scans and "another_clients" in left and PREPARED not in left
+
+
+def test_the_query_audit_plans_top_updates_deletes_and_inserts_without_running_them(lab: Cli, probe: str) -> None:
+    """Top statements that write are planned (their scans judged) and never run: rows they would change, added after
+    they were recorded, are as they were; the lock preparing an UPDATE takes ends with its plan."""
+    from dataclasses import replace
+
+    from ops.query.audit import gather
+    from ops.query.plans import generic_plan
+    from ops.query.stats import read_only_session
+
+    writes = (f"UPDATE {SCHEMA}.items SET note = 'changed' WHERE customer = 9999",
+              f"DELETE FROM {SCHEMA}.items WHERE customer = 9998",
+              f"INSERT INTO {SCHEMA}.items (customer, note) SELECT customer, note FROM {SCHEMA}.items WHERE customer = 9997")
+    with psycopg.connect(probe, autocommit=True) as conn:
+        if not conn.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_stat_statements')").fetchone()[0]:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
+        for _ in range(200):
+            for sql in writes:
+                conn.execute(sql)  # no row matches yet: nothing changes
+        conn.execute(f"INSERT INTO {SCHEMA}.items (customer, note) VALUES (9999, 'kept'), (9998, 'kept'), (9997, 'kept')")
+    try:
+        audit = gather(probe, replace(lab.config.policy, min_statement_calls=200), 200)
+        for word in ("UPDATE", "DELETE", "INSERT"):
+            (ev,) = [ev for ev in audit.evidence if ev.statement.text and ev.statement.text.startswith(word)
+                     and f"{SCHEMA}.items" in ev.statement.text]
+            assert ev.plan_error is None and ev.plan is not None, (word, ev.plan_error)
+            assert [s.table for s in ev.plan.seq_scans] == ["items"], word
+        with psycopg.connect(probe, autocommit=True) as conn:
+            assert conn.execute(f"SELECT customer, note FROM {SCHEMA}.items WHERE customer > 9000 ORDER BY 1").fetchall() == \
+                [(9997, "kept"), (9998, "kept"), (9999, "kept")]
+        with read_only_session(probe) as conn:
+            generic_plan(conn, writes[0], writes=True)
+            held = conn.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND mode = 'RowExclusiveLock' "
+                                "AND relation = %s::regclass", (f"{SCHEMA}.items",)).fetchone()[0]
+        assert held == 0
+        from ops.targets.registry import open_cluster
+
+        reader = endpoint_of(open_cluster(lab.config, lab.config.env("lab"), "localpg:lab-pg"), "reader")
+        with read_only_session(reader.dsn) as conn:  # a standby plans them too (READ ONLY, and in recovery)
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+            assert all(generic_plan(conn, sql, writes=True).seq_scans for sql in writes)
+    finally:
+        with psycopg.connect(probe, autocommit=True) as conn:
+            conn.execute(f"DELETE FROM {SCHEMA}.items WHERE customer > 9000")
+
+
+def test_an_error_of_the_statement_is_not_called_a_connection_failure(probe: str) -> None:
+    """PostgreSQL's 54000 is an OperationalError to psycopg, as a dropped connection is: it is the statement's."""
+    with pytest.raises(CannotRun) as failed:
+        run_read_only(probe, "SELECT chr(0)", "the lab's writer")
+    assert str(failed.value) == "the statement failed: null character not permitted"
+
+
+def test_the_safe_form_of_an_error_carries_its_sqlstate_and_no_value_it_read(probe: str) -> None:
+    from ops.query.sqltext import safe_message
+
+    with pytest.raises(CannotRun) as failed:
+        run_read_only(probe, "SELECT ('customer1@example.somewhere')::regclass", "the lab's writer")
+    assert "customer1@example" in str(failed.value)  # the caller is told what the server said
+    assert safe_message(failed.value) == '3F000 invalid_schema_name: schema "?" does not exist'
+
+
+def test_the_answer_says_which_role_served_it(lab: Cli, probe: str) -> None:
+    from ops.targets.registry import open_cluster
+
+    reader = endpoint_of(open_cluster(lab.config, lab.config.env("lab"), "localpg:lab-pg"), "reader")
+    assert run_read_only(reader.dsn, "SELECT 1", reader.label).served_by == "reader"
+    assert run_read_only(probe, "SELECT 1", "the lab's writer").served_by == "writer"
+    assert explain(probe, "SELECT 1", "the lab's writer").served_by == "writer"
+
+
+def test_mcp_says_so_when_the_reader_asked_for_is_served_by_the_writer(mcp_server: object, probe: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Aurora's reader endpoint of a cluster without a reader resolves to the writer: here a reader endpoint whose
+    DSN reaches the writer stands for it."""
+    from ops.mcp import sql_tools
+    from ops.query.endpoints import Endpoint
+
+    asked = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "sql": "SELECT 1 AS one"})
+    assert asked.structured_content["served_by"] == "reader" and "note" not in asked.structured_content
+    monkeypatch.setattr(sql_tools, "endpoint", lambda *_: Endpoint("reader", probe, "the reader endpoint of localpg:lab-pg"))
+    got = call(mcp_server, "sql_query", {"target": "localpg:lab-pg", "sql": "SELECT 1 AS one"})
+    assert not got.is_error and got.structured_content["served_by"] == "writer"
+    assert got.structured_content["note"].startswith("the reader endpoint of localpg:lab-pg was asked, and the writer answered")
+    planned = call(mcp_server, "sql_explain", {"target": "localpg:lab-pg", "sql": "SELECT 1 AS one"})
+    assert planned.structured_content["served_by"] == "writer" and "the writer answered" in planned.structured_content["note"]

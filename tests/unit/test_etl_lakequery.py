@@ -168,3 +168,49 @@ def test_a_scan_the_profile_does_not_describe_counts_every_file() -> None:
     assert files_read(unnamed, None, tables) == ["/lake/t/a.parquet", "/lake/t/b.parquet"]
     assert files_read(counted, None, tables) == ["/lake/t/a.parquet", "/lake/t/b.parquet"]
     assert files_read(none_read, None, tables) == []
+
+
+def test_a_bounded_query_cuts_its_answer_in_rows_and_bytes(events: tuple[Path, dict[str, int]]) -> None:
+    from ops.etl.lakequery import Bounds
+
+    root, _ = events
+    rows = query_local("SELECT id FROM events ORDER BY day, id", {"events": root}, bounds=Bounds(30, 5))
+    assert rows.rows == ((0,), (1,), (2,), (3,), (4,)) and rows.truncated_by == "row_limit"
+    big = query_local("SELECT repeat('x', 100000000) AS x", {"events": root}, bounds=Bounds(30, 5))
+    assert big.truncated_by is None and big.values_cut == 1 and big.rows[0][0].endswith("… [value cut: 100000000 bytes]")
+    assert len(big.rows[0][0]) < 8300
+    whole = query_local("SELECT id FROM events ORDER BY id", {"events": root})  # the command's own path: not cut
+    assert len(whole.rows) == 600 and whole.truncated_by is None
+
+
+def test_an_isolated_query_fails_a_huge_list_at_once_that_interrupt_cannot_stop(events: tuple[Path, dict[str, int]]) -> None:
+    """A scalar function building a 2.4 GB list is not interrupted by DuckDB (measured 47 s past a 2 s timer): in its
+    own process, the capped address space fails it at once."""
+    import time
+
+    from ops.etl.lakequery import Bounds, query_isolated
+
+    root, _ = events
+    files = {"events": sorted(root.rglob("*.parquet"))}
+    started = time.monotonic()
+    with pytest.raises(QueryFailed, match="Out of Memory"):
+        query_isolated("SELECT len(repeat([1], 300000000))", files, Bounds(30, 5))
+    assert time.monotonic() - started < 10
+    ok = query_isolated("SELECT count(*) FROM events", {"events": root}, Bounds(30, 5))  # a directory, as the lake gives
+    assert ok.rows == ((600,),) and ok.scanned_bytes > 0
+
+
+def test_an_isolated_query_past_its_deadline_is_killed_when_interrupt_is_not_heard(events: tuple[Path, dict[str, int]]) -> None:
+    import time
+
+    from ops.etl.lakequery import Bounds, query_isolated
+
+    root, _ = events
+    files = {"events": sorted(root.rglob("*.parquet"))}
+    started = time.monotonic()
+    with pytest.raises(QueryFailed, match=r"timeout of 0.5 s \(its process was ended\)"):
+        query_isolated("SELECT len(repeat([1], 60000000))", files, Bounds(0.5, 5, address_space_bytes=8 * 1024**3, grace_s=0.5))
+    assert time.monotonic() - started < 5
+    with pytest.raises(QueryFailed, match=r"stopped after its timeout of 0.5 s$"):  # interrupt heard: no kill needed
+        query_isolated("SELECT sum(i) FROM events, (SELECT unnest(generate_series(1, 100)) i) s, events e2, events e3",
+                       files, Bounds(0.5, 5, grace_s=20))

@@ -115,6 +115,8 @@ def test_lake_tables_lists_the_declared_pipelines(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sql,reason", [
     ("DELETE FROM orders", "DELETE is not read-only"),
+    ("SELECT sum(i) FROM (SELECT unnest(range(1000000000)) i) s", "no series of rows or values made from nothing (generate_series)"),
+    ("SELECT generate_series(1, 1000000000) FROM orders", "no series of rows or values made from nothing (generate_series)"),
     ("SHOW work_mem", "lake_query runs one SELECT only, not SHOW"),
     ("SELECT * FROM read_parquet('/etc/*.parquet')", "reads the pipeline's tables only (orders), not READ_PARQUET"),
     ("SELECT * FROM pg_catalog.pg_authid", "reads the pipeline's tables only"),

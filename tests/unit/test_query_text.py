@@ -49,7 +49,7 @@ def test_long_text_is_cut() -> None:
 
 @pytest.mark.parametrize("text, kind, plannable", [
     ("  (SELECT 1)", "SELECT", True), ("with x as (select 1) select * from x", "WITH", True),
-    ("/* c */ UPDATE t SET a = $1", "UPDATE", True), ("INSERT INTO t VALUES ($1)", "INSERT", False),
+    ("/* c */ UPDATE t SET a = $1", "UPDATE", True), ("INSERT INTO t VALUES ($1)", "INSERT", True),
     ("VACUUM t", "utility", False), ("", "utility", False),
 ])
 def test_statement_kinds(text: str, kind: str, plannable: bool) -> None:
@@ -69,3 +69,37 @@ def test_error_messages_lose_quoted_values_and_keep_names() -> None:
     assert "hunter2" not in text and "DETAIL" not in text
     assert 'relation "orders.orders"' in sqltext.message('relation "orders.orders" does not exist')
     assert "hunter2" not in sqltext.message("ERROR: value 'hunter2' is wrong")
+
+
+def test_safe_message_names_the_sqlstate_and_drops_every_quoted_value() -> None:
+    import psycopg
+
+    from ops.errors import CannotRun
+
+    try:
+        try:
+            raise psycopg.errors.InvalidTextRepresentation('invalid input syntax for type integer: "hunter2"')
+        except psycopg.Error:
+            raise CannotRun('the statement failed: invalid input syntax for type integer: "hunter2"') from None
+    except CannotRun as exc:
+        wrapped = exc
+    assert sqltext.safe_message(wrapped) == '22P02 invalid_text_representation: invalid input syntax for type integer: "?"'
+    assert sqltext.safe_message('relation "secret_table" does not exist, near \'x@y\'') == \
+        "relation \"?\" does not exist, near '?'"
+    assert sqltext.safe_message(ValueError('bad "value"\nDETAIL: more')) == 'bad "?"'
+    assert sqltext.safe_message(psycopg.errors.InternalError_("x")) == "XX000 internal_error: x"
+
+
+def test_only_a_lost_connection_is_called_a_connection_failure() -> None:
+    import psycopg
+
+    from ops.query.readonly import _failure
+
+    label = "a reader of localpg:lab-pg"
+    assert str(_failure(psycopg.errors.ProgramLimitExceeded("null character not permitted"), 5000, label)) == \
+        "the statement failed: null character not permitted"
+    assert str(_failure(psycopg.errors.OutOfMemory("out of memory"), 5000, label)) == "the statement failed: out of memory"
+    for lost in (psycopg.OperationalError("server closed the connection unexpectedly"),
+                 psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+                 psycopg.errors.ConnectionFailure("connection failure")):
+        assert str(_failure(lost, 5000, label)).startswith(f"the connection to {label} failed: ")

@@ -3,6 +3,8 @@ each with the reason named in its message."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ops.errors import UsageError
@@ -230,3 +232,40 @@ def test_function_names_keep_the_schema_given() -> None:
 
     assert function_names("SELECT lower(x), pg_catalog.upper(y), s.f() FROM t, generate_series(1, 2)") == {
         (None, "lower"), ("pg_catalog", "upper"), ("s", "f"), (None, "generate_series")}
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE orders.orders SET status = $1 WHERE customer_id = $2",
+    "DELETE FROM orders.orders WHERE created_at < $1",
+    "INSERT INTO archive SELECT * FROM orders.orders WHERE created_at < $1",
+    "INSERT INTO t (a) VALUES ($1) ON CONFLICT (a) DO UPDATE SET a = excluded.a",
+    "WITH recent AS (SELECT id FROM t WHERE ts > $1) UPDATE t SET a = $2 WHERE id IN (SELECT id FROM recent)",
+])
+def test_the_audit_plans_one_insert_update_or_delete_and_sql_query_still_refuses_it(sql: str) -> None:
+    from ops.query.guard import check_prepare, prepared_select
+
+    body, _ = prepared_select(sql, writes=True)
+    check_prepare(f"PREPARE p AS {body}\n", writes=True)
+    with pytest.raises(Refused):
+        guard(sql)
+    with pytest.raises(Refused, match="is not read-only SQL"):
+        prepared_select(sql)
+    with pytest.raises(Refused, match="not one PREPARE of a SELECT"):
+        check_prepare(f"PREPARE p AS {body}\n")
+
+
+@pytest.mark.parametrize("sql,reason", [
+    ("WITH gone AS (DELETE FROM t RETURNING id) UPDATE u SET a = 1 WHERE id IN (SELECT id FROM gone)", "writes (DELETE"),
+    ("UPDATE t SET a = 1; DELETE FROM t", "exactly one statement"),
+    ("DELETE FROM t WHERE id = pg_advisory_lock(1)", "pg_advisory_lock() has side effects"),
+    ("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", "MERGE is not read-only"),
+    ("TRUNCATE t", "TRUNCATE is not read-only"),
+    ("INSERT INTO t SELECT * FROM (SELECT * FROM s FOR UPDATE) x", "locking clause"),
+])
+def test_the_audits_planner_refuses_more_than_one_write_or_a_write_inside_one(sql: str, reason: str) -> None:
+    from ops.query.guard import check_prepare, prepared_select
+
+    with pytest.raises(Refused, match=re.escape(reason)):
+        prepared_select(sql, writes=True)
+    with pytest.raises(Refused):
+        check_prepare(f"PREPARE p AS {sql}\n", writes=True)
