@@ -150,6 +150,23 @@ def test_nan_and_infinite_figures_are_not_evidence_and_huge_ones_breach(tmp_path
     json.loads(json.dumps(build(tmp_path, availability_percent=99.99, failovers_per_year=525_960), allow_nan=False))
 
 
+def test_a_negative_figure_is_not_evidence_and_spends_no_budget(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    bad_failover = failover(reports, -5.0, lost=-1)  # a hand-edited report: no drill measures a negative downtime
+    bad_restore = drill(reports, "restore", "pass", 1, rpo_s=-1.0, restore_duration_s=-10.0)
+    card = build(tmp_path, availability_percent=99.99, failovers_per_year=12, restores_per_year=1)
+    for oid, report in (("RTO", bad_failover), ("LOST-WRITES", bad_failover), ("RPO", bad_restore)):
+        row = objective(card, oid)
+        assert (row["status"], row["measured"]) == (sc.UNPROVEN, "not measured"), row
+        assert f"negative value in report {report}" in row["reason"]
+    budget = objective(card, "AVAILABILITY")
+    assert budget["status"] == sc.UNPROVEN and budget["spent_minutes_per_year"] == "not measured"
+    assert card["targets"][0]["restore_time_p95_s"] == "not measured"
+    failover(reports, 10.0, days_ago=2)  # a real figure beside it is judged, the negative one still left out
+    rto = objective(build(tmp_path), "RTO")
+    assert (rto["status"], rto["measured"], rto["samples"]) == (sc.MET, 10.0, 1)
+
+
 def test_a_report_whose_start_cannot_be_read_is_not_fresh_evidence(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "failover" / f"{failover(tmp_path / 'reports', 10.0)}.json"
     data = json.loads(path.read_text())
