@@ -401,19 +401,50 @@ def write_html(json_path: Path) -> Path | None:
 _KIND = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def list_reports(report_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
-    """Every report's JSON under report_dir (of one kind, a plain name), oldest first."""
+REQUIRED_TEXT = ("kind", "target", "status", "started_at")  # what every listing sorts, filters or shows by
+OPTIONAL_OBJECTS = ("measurements", "not_measured", "objectives", "details")  # read with .get() when present
+
+
+def read_report(path: Path) -> dict[str, Any] | str:
+    """A report's JSON as a dict, or why the file is not one (a hand edit, a truncated copy, another tool's file)."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        return f"not readable: {exc.strerror or exc}"
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except RecursionError:
+        return "not a report: JSON nested too deep"
+    except ValueError as exc:  # json.JSONDecodeError: an empty or truncated file among them
+        return f"not JSON ({exc})"
+    if not isinstance(data, dict):
+        return f"not a JSON object (a JSON {type(data).__name__})"
+    if data.get("schema") != SCHEMA:
+        return f"schema is not {SCHEMA}"
+    missing = [k for k in REQUIRED_TEXT if not isinstance(data.get(k), str)]
+    if missing:
+        return f"{', '.join(missing)} missing or not text"
+    wrong = [k for k in OPTIONAL_OBJECTS if data.get(k) is not None and not isinstance(data[k], dict)]
+    if wrong:
+        return f"{', '.join(wrong)} not a JSON object"
+    return data
+
+
+def list_reports(report_dir: Path, kind: str | None = None,
+                 on_skip: Callable[[Path, str], None] | None = None) -> list[dict[str, Any]]:
+    """Every report's JSON under report_dir (of one kind, a plain name), oldest first. A file that is not a
+    report (see `read_report`) is left out, and `on_skip(path, why)` told of it: the CLI warns, MCP need not."""
     if kind is not None and not _KIND.fullmatch(kind):
         raise UsageError(f"report kind '{kind}' is not a kind: letters, digits, '-' and '_' only")
     found = []
     pattern = f"{kind}/*.json" if kind else "*/*.json"
-    for path in report_dir.glob(pattern):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+    for path in sorted(report_dir.glob(pattern)):
+        data = read_report(path)
+        if isinstance(data, str):
+            if on_skip is not None:
+                on_skip(path, data)
             continue
-        if data.get("schema") == SCHEMA:
-            data["id"] = path.stem
-            data["path"] = str(path)
-            found.append(data)
-    return sorted(found, key=lambda d: (str(d.get("started_at") or ""), d["id"]))  # a null start sorts first, not a crash
+        data["id"] = path.stem
+        data["path"] = str(path)
+        found.append(data)
+    return sorted(found, key=lambda d: (d["started_at"], d["id"]))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ops.cli.context import app, emit
+from ops.cli.context import app, emit, warn_skipped
 from ops.cli.options import NonEmpty, json_option, report_dir_option
 from ops.errors import UsageError
 
@@ -28,7 +28,7 @@ def list_(report_dir: Path | None, kind: str | None, as_json: bool) -> None:
     """List reports, oldest first."""
     from ops.report import list_reports
 
-    rows = list_reports(_dir(report_dir), kind)
+    rows = list_reports(_dir(report_dir), kind, warn_skipped())
     lines = [f"{r['id']:<48} {r['kind']:<10} {r['status']:<8} {r['target']}" for r in rows] or ["no reports"]
     emit([{k: r[k] for k in ("id", "kind", "target", "status", "started_at", "path")} for r in rows], as_json, "\n".join(lines))
 
@@ -45,7 +45,9 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
 
     if as_html and as_json:
         raise UsageError("--html and --json: choose one")
-    for r in list_reports(_dir(report_dir)):
+    unreadable: dict[str, str] = {}
+    for r in list_reports(_dir(report_dir), on_skip=lambda path, why: unreadable.setdefault(path.stem, f"{path.name} is "
+                                                                                          f"not a readable report: {why}")):
         if r["id"] == report_id:
             path = Path(r["path"])
             if as_html:
@@ -56,6 +58,8 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
                 return
             click.echo(path.read_text() if as_json else path.with_suffix(".md").read_text())
             return
+    if report_id in unreadable:
+        raise UsageError(unreadable[report_id])
     raise UsageError(f"no report '{report_id}' under {_dir(report_dir)} (see `dbops report list`)")
 
 
@@ -82,7 +86,7 @@ def trend(report_dir: Path | None, kind: str | None, target: str | None, env_nam
                          + f" (defaults: {', '.join(f'{k}: {m}' for k, m in TREND_DEFAULTS.items())})")
     if out is not None and out.exists():
         raise UsageError(f"{out} exists: a trend page is never written over")
-    reports = [r for r in list_reports(_dir(report_dir), kind)
+    reports = [r for r in list_reports(_dir(report_dir), kind, warn_skipped())
                if (target is None or r.get("target") == target or target in str(r.get("target", "")).split(","))
                and (env_name is None or r.get("env") == env_name)]
     points = trend_points(reports, measurement)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ops.cli.context import app, emit
+from ops.cli.context import app, emit, warn_skipped
 from ops.cli.options import FiniteFloat, NonEmpty, env_option, json_option, junit_option, report_dir_option
 
 
@@ -43,7 +43,7 @@ def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: floa
     for target in targets:
         parse_target(target)
     where = report_dir or cfg.report_dir
-    card = card_mod.build_scorecard(cfg, env.name, where, targets, max_age_days=max_age_days)
+    card = card_mod.build_scorecard(cfg, env.name, where, targets, max_age_days=max_age_days, on_skip=warn_skipped())
     outputs: dict[Path, str] = {}
     if out_dir is not None:
         outputs |= {out_dir / "scorecard.json": json.dumps(card, indent=2) + "\n",

@@ -105,3 +105,21 @@ def test_report_help_imports_no_plotting_code() -> None:
             "print('LOADED=' + ','.join(m for m in ('matplotlib', 'jinja2', 'numpy') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "--measurement" in out and out.strip().splitlines()[-1] == "LOADED="
+
+
+def test_list_trend_and_show_skip_malformed_reports_with_one_warning_each(tmp_path: Path) -> None:
+    write(tmp_path, "2026-12-07T07:00:00.000Z", 1.25)
+    bad = {"a-list.json": b"[]", "latin1.json": b"\xff\xfe{", "deep.json": b"[" * 100_000 + b"]" * 100_000,
+           "truncated.json": b'{"schema": "dbops.report/v1"', "no-kind.json": b'{"schema": "dbops.report/v1"}'}
+    for name, data in bad.items():
+        (tmp_path / "failover" / name).write_bytes(data)
+    listed = run("report", "list", "--report-dir", str(tmp_path))
+    trend = run("report", "trend", "--kind", "failover", "--report-dir", str(tmp_path))
+    for result in (listed, trend):
+        assert result.exit_code == 0 and "localpg:lab-pg" in result.stdout
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == len(bad) and all(line.startswith("dbops: warning:") for line in lines)
+        assert {name for name in bad for line in lines if name in line} == set(bad)
+    shown = run("report", "show", "latin1", "--report-dir", str(tmp_path))
+    assert shown.exit_code == 2 and "latin1.json is not a readable report: not UTF-8 text" in shown.stderr
+    assert "Traceback" not in listed.output + trend.output + shown.output

@@ -484,3 +484,36 @@ def test_cli_bad_input_is_one_line_exit_2_and_keeps_nothing(cli_at: Cli, args: l
     assert result.exit_code == 2
     assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (reports_of(cli_at) / "scorecard").exists()
+
+
+def test_drift_against_a_malformed_kept_scorecard_says_it_is_unreadable(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    failover(reports, 20.0, days_ago=2)
+    first = build(tmp_path, now=NOW - timedelta(days=1))
+    path = report_mod.write(sc.to_report(first), reports)["json"]
+    for broken in ([], {"targets": [1, "x"]}, {"targets": [{"target": "aurora:orders", "objectives": [{"id": 3}]}]}):
+        data = json.loads(path.read_text())
+        data["details"]["scorecard"] = broken
+        path.write_text(json.dumps(data))
+        drift = build(tmp_path)["drift"]
+        assert drift["changes"] == [] and drift["said"] == f"previous scorecard unreadable (report {path.stem}): no drift measured"
+    data["details"]["scorecard"] = first
+    path.write_text(json.dumps(data))
+    assert build(tmp_path)["drift"]["said"].startswith("no change since")  # negative control: a sound one is read
+
+
+def test_cli_scorecard_skips_malformed_reports_with_one_warning_each(cli_at: Cli) -> None:
+    reports = reports_of(cli_at)
+    failover(reports, 90.0, days_ago=0.01, now=utcnow())
+    (reports / "scorecard").mkdir()
+    bad = {reports / "failover" / "a-list.json": b"[]", reports / "failover" / "latin1.json": b"\xff\xfe{",
+           reports / "failover" / "deep.json": b"[" * 100_000 + b"]" * 100_000, reports / "scorecard" / "kept.json": b"[]",
+           reports / "failover" / "empty.json": b""}
+    for path, data in bad.items():
+        path.write_bytes(data)
+    result = cli_at("scorecard", "--fail-on", "breached")
+    assert result.exit_code == 1 and "PolicyBreached" in result.stdout and "Traceback" not in result.output
+    warnings = result.stderr.strip().splitlines()
+    assert len(warnings) == len(bad), warnings  # one line per file, though the kept scorecards are read twice
+    for path in bad:
+        assert sum(str(path) in line and line.startswith("dbops: warning:") for line in warnings) == 1
