@@ -126,6 +126,17 @@ def headline(report: Report, text: str) -> str:
     return report.status.upper() + (f" ({said}{', '.join(ids)})" if ids else "") + f": {text}"
 
 
+# C0 controls but tab and newline, DEL and C1: invalid in XML 1.0 or taken by a terminal as a command (clear the
+# screen, set its title), never as text.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a report (a target, a summary: whatever a hand edit put there) made safe to print to a terminal or
+    put in XML: each control character written out as \\xNN, so it is seen and never acted on."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def measured(value: Any, fmt: str = "{}") -> str:
     """A figure as a summary line shows it: formatted, or "not measured" — never "None" or a default."""
     return "not measured" if value is None else fmt.format(value)
@@ -280,6 +291,15 @@ def render_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def xml_attr(text: str) -> str:
+    """A quoted XML attribute value that parses, whatever characters the text holds."""
+    return quoteattr(printable(text))
+
+
+def xml_text(text: str) -> str:
+    return escape(printable(text))
+
+
 def render_junit(report: Report) -> str:
     """One test case per check; a report without checks gets one case for its status.
 
@@ -298,25 +318,25 @@ def render_junit(report: Report) -> str:
     suite = f"dbops.{report.kind}.{report.target}"
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f"<testsuite name={quoteattr(suite)} tests=\"{len(checks) + extra}\" "
-        f'failures="{failures}" errors="{errors}" skipped="{skipped}" timestamp={quoteattr(report.started_at)}>',
+        f"<testsuite name={xml_attr(suite)} tests=\"{len(checks) + extra}\" "
+        f'failures="{failures}" errors="{errors}" skipped="{skipped}" timestamp={xml_attr(report.started_at)}>',
     ]
     for c in checks:
-        out.append(f"  <testcase classname={quoteattr(suite)} name={quoteattr(c.id)}>")
+        out.append(f"  <testcase classname={xml_attr(suite)} name={xml_attr(c.id)}>")
         if c.status == "fail":
-            out.append(f"    <failure message={quoteattr(c.detail)}/>")
+            out.append(f"    <failure message={xml_attr(c.detail)}/>")
         elif c.status == "error":
-            out.append(f"    <error message={quoteattr(c.detail)}/>")
+            out.append(f"    <error message={xml_attr(c.detail)}/>")
         elif c.status == "unknown" and c.objective:
-            out.append(f"    <error type=\"inconclusive\" message={quoteattr('not measured: ' + c.detail)}/>")
+            out.append(f"    <error type=\"inconclusive\" message={xml_attr('not measured: ' + c.detail)}/>")
         elif c.status == "unknown":
-            out.append(f"    <skipped message={quoteattr(c.detail)}/>")
+            out.append(f"    <skipped message={xml_attr(c.detail)}/>")
         elif c.status == "warn":
-            out.append(f"    <system-out>{escape('warn: ' + c.detail)}</system-out>")
+            out.append(f"    <system-out>{xml_text('warn: ' + c.detail)}</system-out>")
         out.append("  </testcase>")
     if report.status == "aborted":
-        out.append(f"  <testcase classname={quoteattr(suite)} name=\"aborted\">")
-        out.append(f"    <error message={quoteattr(report.summary)}/>")
+        out.append(f"  <testcase classname={xml_attr(suite)} name=\"aborted\">")
+        out.append(f"    <error message={xml_attr(report.summary)}/>")
         out.append("  </testcase>")
     out.append("</testsuite>")
     return "\n".join(out) + "\n"

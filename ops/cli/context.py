@@ -58,7 +58,9 @@ def warn_skipped() -> Callable[[Path, str], None]:
     def warn(path: Path, why: str) -> None:
         if path not in said:
             said.add(path)
-            click.echo(f"dbops: warning: {path} skipped: {why}", err=True)
+            from ops.report import printable
+
+            click.echo(printable(f"dbops: warning: {path} skipped: {why}"), err=True)
 
     return warn
 

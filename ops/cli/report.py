@@ -26,11 +26,12 @@ def report() -> None:
 @json_option
 def list_(report_dir: Path | None, kind: str | None, as_json: bool) -> None:
     """List reports, oldest first."""
-    from ops.report import list_reports
+    from ops.report import list_reports, printable
 
     rows = list_reports(_dir(report_dir), kind, warn_skipped())
     lines = [f"{r['id']:<48} {r['kind']:<10} {r['status']:<8} {r['target']}" for r in rows] or ["no reports"]
-    emit([{k: r[k] for k in ("id", "kind", "target", "status", "started_at", "path")} for r in rows], as_json, "\n".join(lines))
+    emit([{k: r[k] for k in ("id", "kind", "target", "status", "started_at", "path")} for r in rows], as_json,
+         printable("\n".join(lines)))
 
 
 @report.command()
@@ -41,7 +42,7 @@ def list_(report_dir: Path | None, kind: str | None, as_json: bool) -> None:
 @json_option
 def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) -> None:
     """Show one report (Markdown; --json for the JSON; --html for its page's path)."""
-    from ops.report import list_reports, write_html
+    from ops.report import list_reports, printable, write_html
 
     if as_html and as_json:
         raise UsageError("--html and --json: choose one")
@@ -56,7 +57,7 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
                     raise UsageError(f"the HTML page of {report_id} could not be written beside {path}")
                 click.echo(str(page))  # exactly the page write_html writes: the JSON's own name
                 return
-            click.echo(path.read_text() if as_json else path.with_suffix(".md").read_text())
+            click.echo(path.read_text() if as_json else printable(path.with_suffix(".md").read_text()))
             return
     if report_id in unreadable:
         raise UsageError(unreadable[report_id])
@@ -77,7 +78,7 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
 def trend(report_dir: Path | None, kind: str | None, target: str | None, env_name: str | None, measurement: str | None,
           out: Path | None, as_json: bool) -> None:
     """One measurement across the report history: a table here, a plot in --out's HTML page."""
-    from ops.report import list_reports, write_exclusive
+    from ops.report import list_reports, printable, write_exclusive
     from ops.report_html import TREND_DEFAULTS, render_trend, trend_points, trend_text
 
     measurement = measurement or TREND_DEFAULTS.get(kind or "")
@@ -96,4 +97,4 @@ def trend(report_dir: Path | None, kind: str | None, target: str | None, env_nam
     if out is not None:
         written = write_exclusive(out, render_trend(points, measurement, scope))
         text += f"\npage: {written}"
-    emit([{**p, "at": p["at"].isoformat()} for p in points], as_json, text)
+    emit([{**p, "at": p["at"].isoformat()} for p in points], as_json, printable(text))

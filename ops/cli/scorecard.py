@@ -72,7 +72,7 @@ def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: floa
         ages = [f"{kind} {v['age_days']} d" if v["report"] else f"{kind} never" for kind, v in t["newest_passing"].items()]
         lines.append(f"  {t['target']:<28} newest passing drill: {', '.join(ages) or 'no drill'}")
     lines += [f"report: {written['json']}"] if written else []
-    emit(card | {"paths": {k: str(v) for k, v in written.items()}}, as_json, "\n".join(lines))
+    emit(card | {"paths": {k: str(v) for k, v in written.items()}}, as_json, report_mod.printable("\n".join(lines)))
     if problems:  # one line for all: what was asked for and not written
         click.echo(f"dbops: error: {'; '.join(problems)}", err=True)
         return 2

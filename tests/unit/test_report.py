@@ -165,3 +165,15 @@ def test_list_reports_skips_every_malformed_file_and_names_each_one(tmp_path: Pa
     assert "kind" in reasons["no-kind.json"] and "started_at" in reasons["numeric-start.json"]
     assert "measurements" in reasons["list-measurements.json"] and "schema" in reasons["other-schema.json"]
     assert report.list_reports(tmp_path, "failover")[0]["id"] == good.stem  # without a callback: quiet, no crash
+
+
+def test_junit_of_a_report_with_control_characters_parses() -> None:
+    r = sample([("a\x01", "fail"), ("b", "warn")])
+    from dataclasses import replace
+
+    r = replace(r, target="localpg:x\x0b\x1b[2J", checks=(report.Check("a\x01", "fail", "d\x07"), report.Check("b", "warn", "w\x1b")))
+    suite = ET.fromstring(report.render_junit(r))
+    assert suite.get("name") == "dbops.failover.localpg:x\\x0b\\x1b[2J"
+    assert suite[0].get("name") == "a\\x01" and suite[0][0].get("message") == "d\\x07"
+    assert suite[1][0].text == "warn: w\\x1b"
+    assert report.printable("tab\tand\nnewline stay") == "tab\tand\nnewline stay"

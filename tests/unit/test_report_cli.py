@@ -123,3 +123,16 @@ def test_list_trend_and_show_skip_malformed_reports_with_one_warning_each(tmp_pa
     shown = run("report", "show", "latin1", "--report-dir", str(tmp_path))
     assert shown.exit_code == 2 and "latin1.json is not a readable report: not UTF-8 text" in shown.stderr
     assert "Traceback" not in listed.output + trend.output + shown.output
+
+
+def test_list_and_trend_escape_control_characters_of_a_target_and_summary(tmp_path: Path) -> None:
+    path = write(tmp_path, "2026-12-07T07:00:00.000Z", 1.25)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(data | {"target": "localpg:x\x1b[2J\x1b]0;pwned\x07", "summary": "s\x1b[2J\x0b"}))
+    listed = run("report", "list", "--report-dir", str(tmp_path))
+    trend = run("report", "trend", "--kind", "failover", "--report-dir", str(tmp_path))
+    shown = run("report", "show", path.stem, "--report-dir", str(tmp_path))
+    for result in (listed, trend, shown):
+        assert result.exit_code == 0, result.output
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", result.output), repr(result.output)
+    assert "localpg:x\\x1b[2J\\x1b]0;pwned\\x07" in listed.stdout and "localpg:x\\x1b[2J" in trend.stdout

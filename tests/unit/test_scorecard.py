@@ -517,3 +517,17 @@ def test_cli_scorecard_skips_malformed_reports_with_one_warning_each(cli_at: Cli
     assert len(warnings) == len(bad), warnings  # one line per file, though the kept scorecards are read twice
     for path in bad:
         assert sum(str(path) in line and line.startswith("dbops: warning:") for line in warnings) == 1
+
+
+HOSTILE = "aurora:orders\x01\x0b\x1b[2J\x1b]0;pwned\x07"  # a hand-edited target: XML-invalid bytes and terminal escapes
+
+
+def test_control_characters_are_escaped_in_junit_and_on_the_terminal(cli_at: Cli) -> None:
+    failover(reports_of(cli_at), 90.0, days_ago=0.01, now=utcnow(), target=HOSTILE)
+    xml = cli_at.config_path.parent / "card.xml"
+    result = cli_at("scorecard", "--junit", str(xml), "--target", "aurora:x\x1b[31m")
+    assert result.exit_code == 0, result.output
+    suite = ET.fromstring(xml.read_text())  # parses: no C0 control left in an attribute or text
+    assert any(c.get("classname", "").endswith("aurora:orders\\x01\\x0b\\x1b[2J\\x1b]0;pwned\\x07") for c in suite)
+    assert "\x1b" not in result.output and "\x07" not in result.output and "\x01" not in result.output
+    assert "aurora:orders\\x01\\x0b\\x1b[2J" in result.stdout and "aurora:x\\x1b[31m" in result.stdout
