@@ -531,3 +531,15 @@ def test_control_characters_are_escaped_in_junit_and_on_the_terminal(cli_at: Cli
     assert any(c.get("classname", "").endswith("aurora:orders\\x01\\x0b\\x1b[2J\\x1b]0;pwned\\x07") for c in suite)
     assert "\x1b" not in result.output and "\x07" not in result.output and "\x01" not in result.output
     assert "aurora:orders\\x01\\x0b\\x1b[2J" in result.stdout and "aurora:x\\x1b[31m" in result.stdout
+
+
+def test_cli_junit_creates_missing_directories_replaces_a_file_and_refuses_what_cannot_be_written(cli_at: Cli) -> None:
+    failover(reports_of(cli_at), 10.0, days_ago=0.01, now=utcnow())
+    nested = cli_at.config_path.parent / "ci" / "results" / "scorecard.xml"
+    assert cli_at("scorecard", "--junit", str(nested)).exit_code == 0
+    ET.fromstring(nested.read_text())  # the directories were made, as pytest --junitxml makes them
+    nested.write_text("stale")
+    assert cli_at("scorecard", "--junit", str(nested)).exit_code == 0 and nested.read_text() != "stale"
+    proc = cli_at("scorecard", "--junit", "/proc/nope.xml")
+    assert proc.exit_code == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "/proc/nope.xml not written" in proc.stderr and "Traceback" not in proc.output
