@@ -57,7 +57,15 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
                     raise UsageError(f"the HTML page of {report_id} could not be written beside {path}")
                 click.echo(str(page))  # exactly the page write_html writes: the JSON's own name
                 return
-            click.echo(path.read_text() if as_json else printable(path.with_suffix(".md").read_text()))
+            if as_json:
+                click.echo(path.read_text())
+                return
+            try:
+                click.echo(printable(path.with_suffix(".md").read_text()))
+            except (OSError, UnicodeDecodeError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                raise UsageError(f"report {report_id} has no Markdown beside its JSON ({why}): "
+                                 f"`dbops report show {report_id} --json` shows it") from None
             return
     if report_id in unreadable:
         raise UsageError(unreadable[report_id])
@@ -81,6 +89,8 @@ def trend(report_dir: Path | None, kind: str | None, target: str | None, env_nam
     from ops.report import list_reports, printable, write_exclusive
     from ops.report_html import TREND_DEFAULTS, render_trend, trend_points, trend_text
 
+    if target is not None and not all(target.partition(":")[::2]):
+        raise UsageError(f"--target '{target}' must be KIND:NAME")
     measurement = measurement or TREND_DEFAULTS.get(kind or "")
     if measurement is None:
         raise UsageError("--measurement NAME is needed" + (f" for kind '{kind}'" if kind else " without --kind")
@@ -95,6 +105,10 @@ def trend(report_dir: Path | None, kind: str | None, target: str | None, env_nam
                       if x) or "every report"
     text = trend_text(points, measurement)
     if out is not None:
-        written = write_exclusive(out, render_trend(points, measurement, scope))
+        page = render_trend(points, measurement, scope)
+        try:
+            written = write_exclusive(out, page)
+        except OSError as exc:
+            raise UsageError(f"{out} not written: {exc.strerror or exc}") from None
         text += f"\npage: {written}"
     emit([{**p, "at": p["at"].isoformat()} for p in points], as_json, printable(text))

@@ -136,3 +136,40 @@ def test_list_and_trend_escape_control_characters_of_a_target_and_summary(tmp_pa
         assert result.exit_code == 0, result.output
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", result.output), repr(result.output)
     assert "localpg:x\\x1b[2J\\x1b]0;pwned\\x07" in listed.stdout and "localpg:x\\x1b[2J" in trend.stdout
+
+
+def test_trend_target_must_be_kind_name_and_an_unwritable_out_is_one_line_exit_2(tmp_path: Path) -> None:
+    write(tmp_path, "2026-12-07T07:00:00.000Z", 1.25)
+    for target in ("nope", "localpg:", ":lab-pg"):
+        bad = run("report", "trend", "--kind", "failover", "--target", target, "--report-dir", str(tmp_path))
+        assert bad.exit_code == 2 and "KIND:NAME" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    good = run("report", "trend", "--kind", "failover", "--target", "localpg:lab-pg", "--report-dir", str(tmp_path))
+    assert good.exit_code == 0 and "1.250" in good.stdout  # negative control: a KIND:NAME target is taken
+    under_a_file = tmp_path / "failover" / next((tmp_path / "failover").glob("*.json")).name / "x.html"
+    for out in ("/proc/x.html", str(under_a_file)):  # places no file can be made
+        unwritable = run("report", "trend", "--kind", "failover", "--out", out, "--report-dir", str(tmp_path))
+        assert unwritable.exit_code == 2 and len(unwritable.stderr.strip().splitlines()) == 1, unwritable.output
+        assert "not written" in unwritable.stderr and "unexpected error" not in unwritable.stderr
+
+
+def test_show_of_a_report_without_its_markdown_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "2026-12-07T07:00:00.000Z", 1.25)
+    path.with_suffix(".md").unlink()
+    shown = run("report", "show", path.stem, "--report-dir", str(tmp_path))
+    assert shown.exit_code == 2 and len(shown.stderr.strip().splitlines()) == 1
+    assert "has no Markdown" in shown.stderr and "--json" in shown.stderr and "unexpected error" not in shown.stderr
+    assert run("report", "show", path.stem, "--json", "--report-dir", str(tmp_path)).exit_code == 0
+
+
+def test_a_huge_figure_is_shown_in_scientific_notation_and_plotted_without_warnings(tmp_path: Path) -> None:
+    import warnings
+
+    write(tmp_path, "2026-12-07T07:00:00.000Z", 1e308)
+    write(tmp_path, "2026-12-07T08:00:00.000Z", 1.25)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run("report", "trend", "--kind", "failover", "--out", str(tmp_path / "t.html"), "--report-dir", str(tmp_path))
+    assert result.exit_code == 0 and result.stderr == "", result.stderr
+    assert "1.000e+308" in result.stdout and "1.250" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) < 200  # not 309 digits
+    assert [str(w.message) for w in caught] == []

@@ -478,7 +478,9 @@ def test_junit_of_a_card_with_nothing_proven_says_so(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args,said", [(["--fail-on", "sometimes"], "--fail-on"), (["--target", "nokind"], "KIND:NAME"),
-                                       (["--max-age-days", "nan"], "not a finite number"), (["--env", "nope"], "unknown env")])
+                                       (["--max-age-days", "nan"], "not a finite number"), (["--env", "nope"], "unknown env"),
+                                       (["--fail-on", "breached", "--fail-on", "unproven"], "--fail-on given 2 times"),
+                                       (["--target", "aurora:" + "x" * 300], "longer than 255 characters")])
 def test_cli_bad_input_is_one_line_exit_2_and_keeps_nothing(cli_at: Cli, args: list[str], said: str) -> None:
     result = cli_at("scorecard", *args)
     assert result.exit_code == 2
