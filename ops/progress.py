@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Mapping, TextIO
 from rich.console import Console, RenderableType
 from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
 from rich.progress_bar import ProgressBar
+from rich.table import Column
 from rich.text import Text
 
 
@@ -60,6 +61,11 @@ class _Deadline(ProgressColumn):
         return Text(f"of {task.total:.0f}s" if task.total else "")
 
 
+def _cut(share: int) -> Column:
+    """A column of text that takes `share` of the width the fixed columns leave, cut short with an ellipsis."""
+    return Column(ratio=share, no_wrap=True, overflow="ellipsis")
+
+
 class _Lines(io.TextIOBase):
     """A stream whose whole lines are printed above the live display."""
 
@@ -94,8 +100,11 @@ class LongWait:
     def __enter__(self) -> "LongWait":
         if self.live:
             assert self.console is not None
-            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), _DeadlineBar(), TimeElapsedColumn(),
-                                      _Deadline(), TextColumn("{task.fields[note]}"), console=self.console, transient=True,
+            # the time waited and the deadline keep their width on any terminal: the description and the note
+            # share what is left, cut short with an ellipsis, never wrapped onto a second line
+            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}", table_column=_cut(3)), _DeadlineBar(),
+                                      TimeElapsedColumn(), _Deadline(), TextColumn("{task.fields[note]}", table_column=_cut(2)),
+                                      console=self.console, transient=True, expand=True,
                                       refresh_per_second=4, get_time=self.clock,
                                       # what is printed to stderr meanwhile goes above the display; stdout is left
                                       # alone: it may be --json for a program, never to be moved onto the terminal

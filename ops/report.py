@@ -126,6 +126,17 @@ def headline(report: Report, text: str) -> str:
     return report.status.upper() + (f" ({said}{', '.join(ids)})" if ids else "") + f": {text}"
 
 
+# C0 controls but tab and newline, DEL and C1: invalid in XML 1.0 or taken by a terminal as a command (clear the
+# screen, set its title), never as text.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a report (a target, a summary: whatever a hand edit put there) made safe to print to a terminal or
+    put in XML: each control character written out as \\xNN, so it is seen and never acted on."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def measured(value: Any, fmt: str = "{}") -> str:
     """A figure as a summary line shows it: formatted, or "not measured" — never "None" or a default."""
     return "not measured" if value is None else fmt.format(value)
@@ -280,6 +291,15 @@ def render_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def xml_attr(text: str) -> str:
+    """A quoted XML attribute value that parses, whatever characters the text holds."""
+    return quoteattr(printable(text))
+
+
+def xml_text(text: str) -> str:
+    return escape(printable(text))
+
+
 def render_junit(report: Report) -> str:
     """One test case per check; a report without checks gets one case for its status.
 
@@ -298,25 +318,25 @@ def render_junit(report: Report) -> str:
     suite = f"dbops.{report.kind}.{report.target}"
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f"<testsuite name={quoteattr(suite)} tests=\"{len(checks) + extra}\" "
-        f'failures="{failures}" errors="{errors}" skipped="{skipped}" timestamp={quoteattr(report.started_at)}>',
+        f"<testsuite name={xml_attr(suite)} tests=\"{len(checks) + extra}\" "
+        f'failures="{failures}" errors="{errors}" skipped="{skipped}" timestamp={xml_attr(report.started_at)}>',
     ]
     for c in checks:
-        out.append(f"  <testcase classname={quoteattr(suite)} name={quoteattr(c.id)}>")
+        out.append(f"  <testcase classname={xml_attr(suite)} name={xml_attr(c.id)}>")
         if c.status == "fail":
-            out.append(f"    <failure message={quoteattr(c.detail)}/>")
+            out.append(f"    <failure message={xml_attr(c.detail)}/>")
         elif c.status == "error":
-            out.append(f"    <error message={quoteattr(c.detail)}/>")
+            out.append(f"    <error message={xml_attr(c.detail)}/>")
         elif c.status == "unknown" and c.objective:
-            out.append(f"    <error type=\"inconclusive\" message={quoteattr('not measured: ' + c.detail)}/>")
+            out.append(f"    <error type=\"inconclusive\" message={xml_attr('not measured: ' + c.detail)}/>")
         elif c.status == "unknown":
-            out.append(f"    <skipped message={quoteattr(c.detail)}/>")
+            out.append(f"    <skipped message={xml_attr(c.detail)}/>")
         elif c.status == "warn":
-            out.append(f"    <system-out>{escape('warn: ' + c.detail)}</system-out>")
+            out.append(f"    <system-out>{xml_text('warn: ' + c.detail)}</system-out>")
         out.append("  </testcase>")
     if report.status == "aborted":
-        out.append(f"  <testcase classname={quoteattr(suite)} name=\"aborted\">")
-        out.append(f"    <error message={quoteattr(report.summary)}/>")
+        out.append(f"  <testcase classname={xml_attr(suite)} name=\"aborted\">")
+        out.append(f"    <error message={xml_attr(report.summary)}/>")
         out.append("  </testcase>")
     out.append("</testsuite>")
     return "\n".join(out) + "\n"
@@ -401,19 +421,50 @@ def write_html(json_path: Path) -> Path | None:
 _KIND = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def list_reports(report_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
-    """Every report's JSON under report_dir (of one kind, a plain name), oldest first."""
+REQUIRED_TEXT = ("kind", "target", "status", "started_at")  # what every listing sorts, filters or shows by
+OPTIONAL_OBJECTS = ("measurements", "not_measured", "objectives", "details")  # read with .get() when present
+
+
+def read_report(path: Path) -> dict[str, Any] | str:
+    """A report's JSON as a dict, or why the file is not one (a hand edit, a truncated copy, another tool's file)."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        return f"not readable: {exc.strerror or exc}"
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except RecursionError:
+        return "not a report: JSON nested too deep"
+    except ValueError as exc:  # json.JSONDecodeError: an empty or truncated file among them
+        return f"not JSON ({exc})"
+    if not isinstance(data, dict):
+        return f"not a JSON object (a JSON {type(data).__name__})"
+    if data.get("schema") != SCHEMA:
+        return f"schema is not {SCHEMA}"
+    missing = [k for k in REQUIRED_TEXT if not isinstance(data.get(k), str)]
+    if missing:
+        return f"{', '.join(missing)} missing or not text"
+    wrong = [k for k in OPTIONAL_OBJECTS if data.get(k) is not None and not isinstance(data[k], dict)]
+    if wrong:
+        return f"{', '.join(wrong)} not a JSON object"
+    return data
+
+
+def list_reports(report_dir: Path, kind: str | None = None,
+                 on_skip: Callable[[Path, str], None] | None = None) -> list[dict[str, Any]]:
+    """Every report's JSON under report_dir (of one kind, a plain name), oldest first. A file that is not a
+    report (see `read_report`) is left out, and `on_skip(path, why)` told of it: the CLI warns, MCP need not."""
     if kind is not None and not _KIND.fullmatch(kind):
         raise UsageError(f"report kind '{kind}' is not a kind: letters, digits, '-' and '_' only")
     found = []
     pattern = f"{kind}/*.json" if kind else "*/*.json"
-    for path in report_dir.glob(pattern):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+    for path in sorted(report_dir.glob(pattern)):
+        data = read_report(path)
+        if isinstance(data, str):
+            if on_skip is not None:
+                on_skip(path, data)
             continue
-        if data.get("schema") == SCHEMA:
-            data["id"] = path.stem
-            data["path"] = str(path)
-            found.append(data)
-    return sorted(found, key=lambda d: (str(d.get("started_at") or ""), d["id"]))  # a null start sorts first, not a crash
+        data["id"] = path.stem
+        data["path"] = str(path)
+        found.append(data)
+    return sorted(found, key=lambda d: (d["started_at"], d["id"]))

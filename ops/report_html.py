@@ -16,7 +16,7 @@ import io
 import math
 import re
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 RUN_OUTCOMES = ("acknowledged", "read-only", "refused", "mixed")
 MAX_RUNS_DRAWN = 400  # runs beyond this are folded pairwise before drawing: a page stays small whatever the report holds
@@ -57,7 +57,12 @@ def shown(value: Any, reason: str | None = None) -> str:
     n = number(value)
     if n is None:
         return "not measured" + (f" ({reason})" if reason else " (not a finite number)" if value is not None else "")
+    if abs(n) >= LARGE:
+        return f"{n:.3e}"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+LARGE = 1e15  # a figure from here on is shown in scientific notation: 1e308 would otherwise be 309 digits
 
 
 # ---- plots -------------------------------------------------------------------------------------------
@@ -275,7 +280,17 @@ def _sum_or_none(values: Iterable[Any]) -> float | None:
 
 def trend_plot(points: list[dict[str, Any]], measurement: str) -> str | None:
     """One measurement across reports, as an inline SVG (see `trend_figure`). None without any report."""
-    return _svg(trend_figure(points, measurement)) if points else None
+    return quietly(lambda: _svg(trend_figure(points, measurement))) if points else None
+
+
+def quietly(draw: Callable[[], str | None]) -> str | None:
+    """A plot drawn without numpy's overflow warnings on stderr: a figure near the float limit (1e308, a hand edit)
+    overflows the axis arithmetic, and is drawn all the same; the table says the figure exactly."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return draw()
 
 
 NOT_MEASURED_STRIP_Y = -0.07  # axes fraction: just below the x axis, off the data scale; the date labels move down
@@ -399,7 +414,7 @@ def render(data: dict[str, Any]) -> str:
     """A report's page. Whatever is absent or malformed in `data` is said as not measured, never drawn as zero."""
     kind, status = str(data.get("kind") or "report"), str(data.get("status") or "unknown")
     plot_fn, no_plot = KIND_PLOTS.get(kind, (None, ""))
-    plot = plot_fn(data) if plot_fn else None
+    plot = quietly(lambda: plot_fn(data)) if plot_fn else None
     measurements = data.get("measurements") or {}
     not_measured = data.get("not_measured") or {}
     objectives = data.get("objectives") or {}

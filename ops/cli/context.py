@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -48,6 +48,21 @@ def emit(data: Any, as_json: bool, human: str) -> None:
             click.echo(human, err=True)
     else:
         click.echo(human)
+
+
+def warn_skipped() -> Callable[[Path, str], None]:
+    """An `on_skip` for ops.report.list_reports: one warning line on stderr per file that is not a report,
+    once per command however often the command lists the report dir."""
+    said: set[Path] = set()
+
+    def warn(path: Path, why: str) -> None:
+        if path not in said:
+            said.add(path)
+            from ops.report import printable
+
+            click.echo(printable(f"dbops: warning: {path} skipped: {why}"), err=True)
+
+    return warn
 
 
 def progress(message: str) -> None:

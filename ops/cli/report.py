@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ops.cli.context import app, emit
+from ops.cli.context import app, emit, warn_skipped
 from ops.cli.options import NonEmpty, json_option, report_dir_option
 from ops.errors import UsageError
 
@@ -26,11 +26,12 @@ def report() -> None:
 @json_option
 def list_(report_dir: Path | None, kind: str | None, as_json: bool) -> None:
     """List reports, oldest first."""
-    from ops.report import list_reports
+    from ops.report import list_reports, printable
 
-    rows = list_reports(_dir(report_dir), kind)
+    rows = list_reports(_dir(report_dir), kind, warn_skipped())
     lines = [f"{r['id']:<48} {r['kind']:<10} {r['status']:<8} {r['target']}" for r in rows] or ["no reports"]
-    emit([{k: r[k] for k in ("id", "kind", "target", "status", "started_at", "path")} for r in rows], as_json, "\n".join(lines))
+    emit([{k: r[k] for k in ("id", "kind", "target", "status", "started_at", "path")} for r in rows], as_json,
+         printable("\n".join(lines)))
 
 
 @report.command()
@@ -41,11 +42,13 @@ def list_(report_dir: Path | None, kind: str | None, as_json: bool) -> None:
 @json_option
 def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) -> None:
     """Show one report (Markdown; --json for the JSON; --html for its page's path)."""
-    from ops.report import list_reports, write_html
+    from ops.report import list_reports, printable, write_html
 
     if as_html and as_json:
         raise UsageError("--html and --json: choose one")
-    for r in list_reports(_dir(report_dir)):
+    unreadable: dict[str, str] = {}
+    for r in list_reports(_dir(report_dir), on_skip=lambda path, why: unreadable.setdefault(path.stem, f"{path.name} is "
+                                                                                          f"not a readable report: {why}")):
         if r["id"] == report_id:
             path = Path(r["path"])
             if as_html:
@@ -54,8 +57,18 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
                     raise UsageError(f"the HTML page of {report_id} could not be written beside {path}")
                 click.echo(str(page))  # exactly the page write_html writes: the JSON's own name
                 return
-            click.echo(path.read_text() if as_json else path.with_suffix(".md").read_text())
+            if as_json:
+                click.echo(path.read_text())
+                return
+            try:
+                click.echo(printable(path.with_suffix(".md").read_text()))
+            except (OSError, UnicodeDecodeError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                raise UsageError(f"report {report_id} has no Markdown beside its JSON ({why}): "
+                                 f"`dbops report show {report_id} --json` shows it") from None
             return
+    if report_id in unreadable:
+        raise UsageError(unreadable[report_id])
     raise UsageError(f"no report '{report_id}' under {_dir(report_dir)} (see `dbops report list`)")
 
 
@@ -73,16 +86,18 @@ def show(report_dir: Path | None, report_id: str, as_html: bool, as_json: bool) 
 def trend(report_dir: Path | None, kind: str | None, target: str | None, env_name: str | None, measurement: str | None,
           out: Path | None, as_json: bool) -> None:
     """One measurement across the report history: a table here, a plot in --out's HTML page."""
-    from ops.report import list_reports, write_exclusive
+    from ops.report import list_reports, printable, write_exclusive
     from ops.report_html import TREND_DEFAULTS, render_trend, trend_points, trend_text
 
+    if target is not None and not all(target.partition(":")[::2]):
+        raise UsageError(f"--target '{target}' must be KIND:NAME")
     measurement = measurement or TREND_DEFAULTS.get(kind or "")
     if measurement is None:
         raise UsageError("--measurement NAME is needed" + (f" for kind '{kind}'" if kind else " without --kind")
                          + f" (defaults: {', '.join(f'{k}: {m}' for k, m in TREND_DEFAULTS.items())})")
     if out is not None and out.exists():
         raise UsageError(f"{out} exists: a trend page is never written over")
-    reports = [r for r in list_reports(_dir(report_dir), kind)
+    reports = [r for r in list_reports(_dir(report_dir), kind, warn_skipped())
                if (target is None or r.get("target") == target or target in str(r.get("target", "")).split(","))
                and (env_name is None or r.get("env") == env_name)]
     points = trend_points(reports, measurement)
@@ -90,6 +105,10 @@ def trend(report_dir: Path | None, kind: str | None, target: str | None, env_nam
                       if x) or "every report"
     text = trend_text(points, measurement)
     if out is not None:
-        written = write_exclusive(out, render_trend(points, measurement, scope))
+        page = render_trend(points, measurement, scope)
+        try:
+            written = write_exclusive(out, page)
+        except OSError as exc:
+            raise UsageError(f"{out} not written: {exc.strerror or exc}") from None
         text += f"\npage: {written}"
-    emit([{**p, "at": p["at"].isoformat()} for p in points], as_json, text)
+    emit([{**p, "at": p["at"].isoformat()} for p in points], as_json, printable(text))

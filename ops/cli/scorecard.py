@@ -6,8 +6,12 @@ from pathlib import Path
 
 import click
 
-from ops.cli.context import app, emit
+from ops.cli.context import app, emit, warn_skipped
 from ops.cli.options import FiniteFloat, NonEmpty, env_option, json_option, junit_option, report_dir_option
+from ops.errors import UsageError
+
+
+MAX_TARGET = 255  # a target name longer than any AWS identifier is a mistake, not a name to score
 
 
 @click.command()
@@ -16,8 +20,8 @@ from ops.cli.options import FiniteFloat, NonEmpty, env_option, json_option, juni
               help="Score this target even without drills (repeatable; targets with failover or restore drills always are).")
 @click.option("--max-age-days", type=FiniteFloat(min=0, min_open=True, max=3660),
               help="Evidence older than this proves nothing (default: policy evidence_max_age_days, 35).")
-@click.option("--fail-on", type=click.Choice(["breached", "unproven"]),
-              help="Exit 1 when an objective is breached (breached), or breached or unproven (unproven).")
+@click.option("--fail-on", "fail_ons", type=click.Choice(["breached", "unproven"]), multiple=True,  # multiple: to refuse two
+              help="Exit 1 when an objective is breached (breached), or breached or unproven (unproven). Give it once.")
 @click.option("--markdown", "markdown_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write Markdown to this path.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Also write scorecard.json, scorecard.md and scorecard.xml (JUnit) into this directory.")
@@ -26,7 +30,7 @@ from ops.cli.options import FiniteFloat, NonEmpty, env_option, json_option, juni
 @junit_option
 @report_dir_option
 @json_option
-def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: float | None, fail_on: str | None,
+def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: float | None, fail_ons: tuple[str, ...],
               markdown_path: Path | None, out_dir: Path | None, keep: bool, junit: Path | None, report_dir: Path | None,
               as_json: bool) -> int:
     """Judge each target's objectives against the report history: PolicyMet, PolicyBreached or Unproven,
@@ -38,12 +42,18 @@ def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: floa
     from ops import scorecard as card_mod
     from ops.targets import parse_target
 
+    if len(fail_ons) > 1:  # which one was meant is not known: the stricter, or the last typed
+        raise UsageError(f"--fail-on given {len(fail_ons)} times ({', '.join(fail_ons)}): give it once")
+    fail_on = fail_ons[0] if fail_ons else None
+    for target in targets:
+        if len(target) > MAX_TARGET:
+            raise UsageError(f"--target '{target[:40]}…' is longer than {MAX_TARGET} characters")
     cfg = app().config
     env = cfg.env(env_name)
     for target in targets:
         parse_target(target)
     where = report_dir or cfg.report_dir
-    card = card_mod.build_scorecard(cfg, env.name, where, targets, max_age_days=max_age_days)
+    card = card_mod.build_scorecard(cfg, env.name, where, targets, max_age_days=max_age_days, on_skip=warn_skipped())
     outputs: dict[Path, str] = {}
     if out_dir is not None:
         outputs |= {out_dir / "scorecard.json": json.dumps(card, indent=2) + "\n",
@@ -72,7 +82,7 @@ def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: floa
         ages = [f"{kind} {v['age_days']} d" if v["report"] else f"{kind} never" for kind, v in t["newest_passing"].items()]
         lines.append(f"  {t['target']:<28} newest passing drill: {', '.join(ages) or 'no drill'}")
     lines += [f"report: {written['json']}"] if written else []
-    emit(card | {"paths": {k: str(v) for k, v in written.items()}}, as_json, "\n".join(lines))
+    emit(card | {"paths": {k: str(v) for k, v in written.items()}}, as_json, report_mod.printable("\n".join(lines)))
     if problems:  # one line for all: what was asked for and not written
         click.echo(f"dbops: error: {'; '.join(problems)}", err=True)
         return 2

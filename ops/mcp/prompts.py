@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from mcp.server.mcpserver import MCPServer
@@ -47,10 +48,12 @@ def reports_since(settings: McpSettings, since: datetime) -> Window:
     from ops.report import list_reports
 
     _, env = loaded(settings)
-    ours = [r for r in list_reports(settings.report_dir) if of_env(r, env)]
+    unreadable: list[Path] = []  # not a report at all (its env and start unknown): whether it ran in the window is not known
+    ours = [r for r in list_reports(settings.report_dir, on_skip=lambda path, _why: unreadable.append(path)) if of_env(r, env)]
     dated = [(r, started_at(r)) for r in ours]
     recent = [r for r, started in dated if started is not None and started >= since]
-    return Window(len(recent), [r for r in recent if r.get("status") in FAILED], sum(started is None for _, started in dated))
+    return Window(len(recent), [r for r in recent if r.get("status") in FAILED],
+                  sum(started is None for _, started in dated) + len(unreadable))
 
 
 def counted(n: int) -> str:

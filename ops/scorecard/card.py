@@ -6,7 +6,7 @@ import math
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ops.clock import iso, utcnow
 from ops.config import Config, EnvConfig
@@ -47,14 +47,15 @@ def fails_over(target: str) -> bool:
 
 
 def build_scorecard(config: Config, env: str, report_dir: Path, targets: tuple[str, ...] = (),
-                    now: datetime | None = None, max_age_days: float | None = None) -> dict[str, Any]:
+                    now: datetime | None = None, max_age_days: float | None = None,
+                    on_skip: Callable[[Path, str], None] | None = None) -> dict[str, Any]:
     """Every target's objectives judged against the report history of `env`, and the drift since the last
     scorecard kept in `report_dir`. The targets are those named and those with failover or restore drills;
-    `max_age_days` overrides the env's evidence_max_age_days."""
+    `max_age_days` overrides the env's evidence_max_age_days; `on_skip` is told of each file that is not a report."""
     now = now or utcnow()
     env_cfg = config.env(env)
     policy = config.for_env(env).with_policy(evidence_max_age_days=max_age_days).policy
-    history = [r for r in list_reports(report_dir) if r.get("kind") != KIND and is_evidence_of(r, env_cfg)]
+    history = [r for r in list_reports(report_dir, on_skip=on_skip) if r.get("kind") != KIND and is_evidence_of(r, env_cfg)]
     rows = []
     for target in _targets(history, targets):
         mine = [r for r in history if target in str(r.get("target", "")).split(",")]
@@ -77,22 +78,38 @@ def build_scorecard(config: Config, env: str, report_dir: Path, targets: tuple[s
                             "min_evidence_drills": policy.min_evidence_drills,
                             "availability_declared": policy.availability_percent is not None,
                             "targets": rows, "counts": counts}
-    previous = latest(report_dir, env_cfg, before=now)
+    previous = latest(report_dir, env_cfg, before=now, on_skip=on_skip)
     card["drift"] = drift(previous, card) if previous else {"since": None, "changes": [], "said": "no earlier scorecard"}
     return card
 
 
-def latest(report_dir: Path, env: EnvConfig, before: datetime) -> dict[str, Any] | None:
+def latest(report_dir: Path, env: EnvConfig, before: datetime,
+           on_skip: Callable[[Path, str], None] | None = None) -> dict[str, Any] | None:
     """The newest scorecard of the env (and its account: none when the env declares none) kept in report_dir,
-    started before `before`."""
-    kept = [r for r in list_reports(report_dir, KIND) if r.get("env") == env.name and r.get("account") == env.account_id
-            and str(r.get("started_at", "")) < iso(before)
-            and isinstance((r.get("details") or {}).get(KIND), dict)]
-    return kept[-1]["details"][KIND] | {"report": kept[-1]["id"]} if kept else None
+    started before `before`; its card as kept, which `drift` checks before it reads it."""
+    kept = [r for r in list_reports(report_dir, KIND, on_skip) if r.get("env") == env.name
+            and r.get("account") == env.account_id and r["started_at"] < iso(before)]
+    return {"card": (kept[-1].get("details") or {}).get(KIND), "report": kept[-1]["id"]} if kept else None
 
 
-def drift(previous: dict[str, Any], card: dict[str, Any]) -> dict[str, Any]:
-    """What changed since the previous scorecard: objective statuses, measurements that moved, targets come and gone."""
+def _readable(card: Any) -> bool:
+    """Whether a kept card has the shape drift reads: targets, each with objectives that have an id and a status."""
+    targets = card.get("targets") if isinstance(card, dict) else None
+    return isinstance(targets, list) and all(
+        isinstance(t, dict) and isinstance(t.get("target"), str) and isinstance(t.get("objectives"), list)
+        and all(isinstance(o, dict) and isinstance(o.get("id"), str) and isinstance(o.get("status"), str)
+                for o in t["objectives"]) for t in targets)
+
+
+def drift(kept: dict[str, Any], card: dict[str, Any]) -> dict[str, Any]:
+    """What changed since the kept scorecard: objective statuses, measurements that moved, targets come and gone.
+    A kept card that is not one (edited by hand, cut short) measures no drift, and says so."""
+    previous = kept["card"]
+    if not _readable(previous):
+        return {"since": kept["report"], "changes": [],
+                "said": f"previous scorecard unreadable (report {kept['report']}): no drift measured"}
+    previous = previous | {"report": kept["report"]}
+
     def index(c: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
         return {(t["target"], o["id"]): o for t in c.get("targets", []) for o in t.get("objectives", [])}
 

@@ -125,15 +125,22 @@ def evidence(reports: list[dict[str, Any]], obj: Objective, now: datetime, max_a
     if not of_kind:
         return Evidence((), f"no {obj.kind} drill in the report history")
     measured, judged = [], [r for r in of_kind if r.get("status") in EVIDENCE_STATUSES]
+    negative = []  # durations, counts and data loss are never below 0: such a figure was not measured, it was edited
     flag = LOWER_BOUNDS.get(obj.measurement)
     for r in judged:
         value = (r.get("measurements") or {}).get(obj.measurement)
         if obj.measurement not in (r.get("not_measured") or {}) and finite(value):
             bound = bool(flag and (r.get("details") or {}).get(flag))
-            measured.append(Sample(r["id"], r.get("started_at", ""), r["status"], float(value), bound))
+            if value < 0:
+                negative.append(r["id"])
+            else:
+                measured.append(Sample(r["id"], r.get("started_at", ""), r["status"], float(value), bound))
     recent = tuple(s for s in measured if age_days(s.started_at, now) <= max_age_days)
     if recent:
         return Evidence(recent, "")
+    if negative:
+        return Evidence((), f"{obj.measurement}: negative value in report {negative[-1]}"
+                            + (f" and {len(negative) - 1} more" if len(negative) > 1 else "") + ": not evidence")
     readable = [s for s in measured if math.isfinite(age_days(s.started_at, now))]
     if readable:
         newest = readable[-1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.report import Check, Report
+from ops.report import Check, Report, xml_attr  # a target or reason from a hand edit may hold any character
 from ops.scorecard.card import summary
 from ops.scorecard.judge import AVAILABILITY, BREACHED, KIND, MET, UNPROVEN, finite
 
@@ -77,25 +77,23 @@ def render_markdown(card: dict[str, Any], heading: bool = True) -> str:
 def render_junit(card: dict[str, Any], fail_on: str | None) -> str:
     """One test case per target objective: breached is a failure; unproven is a failure under --fail-on unproven,
     else a skipped case whose message says it was not measured (CI counts it as not run, never as passed)."""
-    from xml.sax.saxutils import quoteattr
-
     suite = f"dbops.scorecard.{card['env']}"
     cases, tests, failures, skipped = [], 0, 0, 0
     for t in card["targets"]:
         for o in t["objectives"]:
             tests += 1
-            cases.append(f"  <testcase classname={quoteattr(suite + '.' + t['target'])} name={quoteattr(o['id'])}>")
+            cases.append(f"  <testcase classname={xml_attr(suite + '.' + t['target'])} name={xml_attr(o['id'])}>")
             if o["status"] == BREACHED or (o["status"] == UNPROVEN and fail_on == "unproven"):
                 failures += 1
-                cases.append(f"    <failure type={quoteattr(o['status'])} message={quoteattr(o['status'] + ': ' + o['reason'])}/>")
+                cases.append(f"    <failure type={xml_attr(o['status'])} message={xml_attr(o['status'] + ': ' + o['reason'])}/>")
             elif o["status"] == UNPROVEN:
                 skipped += 1
-                cases.append(f"    <skipped message={quoteattr('Unproven: ' + o['reason'])}/>")
+                cases.append(f"    <skipped message={xml_attr('Unproven: ' + o['reason'])}/>")
             cases.append("  </testcase>")
     if not card["targets"]:  # an empty scorecard proves nothing: said, never an empty suite that reads as green
         tests += 1
-        cases.append(f"  <testcase classname={quoteattr(suite)} name=\"targets\">")
-        said = quoteattr("Unproven: no target has failover or restore drills in the report history")
+        cases.append(f"  <testcase classname={xml_attr(suite)} name=\"targets\">")
+        said = xml_attr("Unproven: no target has failover or restore drills in the report history")
         if fail_on == "unproven":
             failures += 1
             cases.append(f"    <failure type=\"Unproven\" message={said}/>")
@@ -103,8 +101,8 @@ def render_junit(card: dict[str, Any], fail_on: str | None) -> str:
             skipped += 1
             cases.append(f"    <skipped message={said}/>")
         cases.append("  </testcase>")
-    head = (f'<testsuite name={quoteattr(suite)} tests="{tests}" '
-            f'failures="{failures}" errors="0" skipped="{skipped}" timestamp={quoteattr(card["generated_at"])}>')
+    head = (f'<testsuite name={xml_attr(suite)} tests="{tests}" '
+            f'failures="{failures}" errors="0" skipped="{skipped}" timestamp={xml_attr(card["generated_at"])}>')
     # all skipped reads as "not run" in CI; the suite itself says that nothing was proven either way
     counts = card["counts"]
     said = (['  <properties>', '    <property name="verdict" value="nothing proven"/>', '  </properties>']

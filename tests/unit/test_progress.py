@@ -138,3 +138,17 @@ def test_dbops_progress_forces_either_way(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("CI")
     assert plain_lines_of(Tty())
     assert progress.live_display(None) is False  # a quiet caller shows nothing, forced or not
+
+
+def test_on_an_80_column_terminal_a_long_description_leaves_the_time_shown() -> None:
+    out, clock = Tty(), Clock()
+    console = Console(file=out, force_terminal=True, width=80, color_system="standard")
+    what = "restore of aurora:orders-primary-cluster-eu-west-1 as dbops-restore-20261207t081500z-4f2a"
+    with LongWait(what, 3600, out, console=console, clock=clock) as wait:
+        clock.now += 3
+        wait.note("cluster is creating, 2 of 3 instances available")
+        wait._progress.refresh()  # type: ignore[union-attr]
+    text = out.getvalue()
+    assert "0:00:03" in text and "of 3600s" in text  # the time waited and the deadline, always
+    assert "restore of aurora:or…" in text and "cluster is cr…" in text  # the words cut short, not the time
+    assert "\n" not in text.split("\x1b[?25h")[0].rstrip("\n")  # and on one line: nothing wrapped

@@ -133,3 +133,47 @@ def _closed_pipe_cases(deferred_interrupts, interruptible) -> None:  # type: ign
         report.Journal("restore", "localpg:x", "lab", echo=open_pipe).event("load", "read")
     assert os.read(r, 100).endswith(b"read\n")
     os.close(r)
+
+
+MALFORMED = {
+    "a-list.json": b"[]",
+    "latin1.json": b'{"kind": "failover", "target": "caf\xe9"}',
+    "deep.json": b"[" * 100_000 + b"]" * 100_000,
+    "truncated.json": b'{"schema": "dbops.report/v1", "kind": "fail',
+    "empty.json": b"",
+    "no-kind.json": json.dumps({"schema": report.SCHEMA, "target": "t", "status": "pass", "started_at": "x"}).encode(),
+    "numeric-start.json": json.dumps({"schema": report.SCHEMA, "kind": "failover", "target": "t", "status": "pass",
+                                      "started_at": 5}).encode(),
+    "list-measurements.json": json.dumps({"schema": report.SCHEMA, "kind": "failover", "target": "t", "status": "pass",
+                                          "started_at": "2026-11-23T03:00:00Z", "measurements": []}).encode(),
+    "other-schema.json": json.dumps({"schema": "something/v9", "kind": "failover", "target": "t", "status": "pass",
+                                     "started_at": "x"}).encode(),
+}
+
+
+def test_list_reports_skips_every_malformed_file_and_names_each_one(tmp_path: Path) -> None:
+    good = report.write(sample([("a", "pass")]), tmp_path)["json"]
+    for name, data in MALFORMED.items():
+        (tmp_path / "failover" / name).write_bytes(data)
+    skipped: list[tuple[Path, str]] = []
+    listed = report.list_reports(tmp_path, on_skip=lambda path, why: skipped.append((path, why)))
+    assert [r["id"] for r in listed] == [good.stem]
+    assert sorted(p.name for p, _ in skipped) == sorted(MALFORMED)
+    reasons = {p.name: why for p, why in skipped}
+    assert "not UTF-8" in reasons["latin1.json"] and "nested too deep" in reasons["deep.json"]
+    assert "not a JSON object" in reasons["a-list.json"] and "not JSON" in reasons["truncated.json"]
+    assert "kind" in reasons["no-kind.json"] and "started_at" in reasons["numeric-start.json"]
+    assert "measurements" in reasons["list-measurements.json"] and "schema" in reasons["other-schema.json"]
+    assert report.list_reports(tmp_path, "failover")[0]["id"] == good.stem  # without a callback: quiet, no crash
+
+
+def test_junit_of_a_report_with_control_characters_parses() -> None:
+    r = sample([("a\x01", "fail"), ("b", "warn")])
+    from dataclasses import replace
+
+    r = replace(r, target="localpg:x\x0b\x1b[2J", checks=(report.Check("a\x01", "fail", "d\x07"), report.Check("b", "warn", "w\x1b")))
+    suite = ET.fromstring(report.render_junit(r))
+    assert suite.get("name") == "dbops.failover.localpg:x\\x0b\\x1b[2J"
+    assert suite[0].get("name") == "a\\x01" and suite[0][0].get("message") == "d\\x07"
+    assert suite[1][0].text == "warn: w\\x1b"
+    assert report.printable("tab\tand\nnewline stay") == "tab\tand\nnewline stay"

@@ -105,3 +105,71 @@ def test_report_help_imports_no_plotting_code() -> None:
             "print('LOADED=' + ','.join(m for m in ('matplotlib', 'jinja2', 'numpy') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "--measurement" in out and out.strip().splitlines()[-1] == "LOADED="
+
+
+def test_list_trend_and_show_skip_malformed_reports_with_one_warning_each(tmp_path: Path) -> None:
+    write(tmp_path, "2026-12-07T07:00:00.000Z", 1.25)
+    bad = {"a-list.json": b"[]", "latin1.json": b"\xff\xfe{", "deep.json": b"[" * 100_000 + b"]" * 100_000,
+           "truncated.json": b'{"schema": "dbops.report/v1"', "no-kind.json": b'{"schema": "dbops.report/v1"}'}
+    for name, data in bad.items():
+        (tmp_path / "failover" / name).write_bytes(data)
+    listed = run("report", "list", "--report-dir", str(tmp_path))
+    trend = run("report", "trend", "--kind", "failover", "--report-dir", str(tmp_path))
+    for result in (listed, trend):
+        assert result.exit_code == 0 and "localpg:lab-pg" in result.stdout
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == len(bad) and all(line.startswith("dbops: warning:") for line in lines)
+        assert {name for name in bad for line in lines if name in line} == set(bad)
+    shown = run("report", "show", "latin1", "--report-dir", str(tmp_path))
+    assert shown.exit_code == 2 and "latin1.json is not a readable report: not UTF-8 text" in shown.stderr
+    assert "Traceback" not in listed.output + trend.output + shown.output
+
+
+def test_list_and_trend_escape_control_characters_of_a_target_and_summary(tmp_path: Path) -> None:
+    path = write(tmp_path, "2026-12-07T07:00:00.000Z", 1.25)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(data | {"target": "localpg:x\x1b[2J\x1b]0;pwned\x07", "summary": "s\x1b[2J\x0b"}))
+    listed = run("report", "list", "--report-dir", str(tmp_path))
+    trend = run("report", "trend", "--kind", "failover", "--report-dir", str(tmp_path))
+    shown = run("report", "show", path.stem, "--report-dir", str(tmp_path))
+    for result in (listed, trend, shown):
+        assert result.exit_code == 0, result.output
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", result.output), repr(result.output)
+    assert "localpg:x\\x1b[2J\\x1b]0;pwned\\x07" in listed.stdout and "localpg:x\\x1b[2J" in trend.stdout
+
+
+def test_trend_target_must_be_kind_name_and_an_unwritable_out_is_one_line_exit_2(tmp_path: Path) -> None:
+    write(tmp_path, "2026-12-07T07:00:00.000Z", 1.25)
+    for target in ("nope", "localpg:", ":lab-pg"):
+        bad = run("report", "trend", "--kind", "failover", "--target", target, "--report-dir", str(tmp_path))
+        assert bad.exit_code == 2 and "KIND:NAME" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    good = run("report", "trend", "--kind", "failover", "--target", "localpg:lab-pg", "--report-dir", str(tmp_path))
+    assert good.exit_code == 0 and "1.250" in good.stdout  # negative control: a KIND:NAME target is taken
+    under_a_file = tmp_path / "failover" / next((tmp_path / "failover").glob("*.json")).name / "x.html"
+    for out in ("/proc/x.html", str(under_a_file)):  # places no file can be made
+        unwritable = run("report", "trend", "--kind", "failover", "--out", out, "--report-dir", str(tmp_path))
+        assert unwritable.exit_code == 2 and len(unwritable.stderr.strip().splitlines()) == 1, unwritable.output
+        assert "not written" in unwritable.stderr and "unexpected error" not in unwritable.stderr
+
+
+def test_show_of_a_report_without_its_markdown_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "2026-12-07T07:00:00.000Z", 1.25)
+    path.with_suffix(".md").unlink()
+    shown = run("report", "show", path.stem, "--report-dir", str(tmp_path))
+    assert shown.exit_code == 2 and len(shown.stderr.strip().splitlines()) == 1
+    assert "has no Markdown" in shown.stderr and "--json" in shown.stderr and "unexpected error" not in shown.stderr
+    assert run("report", "show", path.stem, "--json", "--report-dir", str(tmp_path)).exit_code == 0
+
+
+def test_a_huge_figure_is_shown_in_scientific_notation_and_plotted_without_warnings(tmp_path: Path) -> None:
+    import warnings
+
+    write(tmp_path, "2026-12-07T07:00:00.000Z", 1e308)
+    write(tmp_path, "2026-12-07T08:00:00.000Z", 1.25)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run("report", "trend", "--kind", "failover", "--out", str(tmp_path / "t.html"), "--report-dir", str(tmp_path))
+    assert result.exit_code == 0 and result.stderr == "", result.stderr
+    assert "1.000e+308" in result.stdout and "1.250" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) < 200  # not 309 digits
+    assert [str(w.message) for w in caught] == []

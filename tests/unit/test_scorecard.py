@@ -150,6 +150,23 @@ def test_nan_and_infinite_figures_are_not_evidence_and_huge_ones_breach(tmp_path
     json.loads(json.dumps(build(tmp_path, availability_percent=99.99, failovers_per_year=525_960), allow_nan=False))
 
 
+def test_a_negative_figure_is_not_evidence_and_spends_no_budget(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    bad_failover = failover(reports, -5.0, lost=-1)  # a hand-edited report: no drill measures a negative downtime
+    bad_restore = drill(reports, "restore", "pass", 1, rpo_s=-1.0, restore_duration_s=-10.0)
+    card = build(tmp_path, availability_percent=99.99, failovers_per_year=12, restores_per_year=1)
+    for oid, report in (("RTO", bad_failover), ("LOST-WRITES", bad_failover), ("RPO", bad_restore)):
+        row = objective(card, oid)
+        assert (row["status"], row["measured"]) == (sc.UNPROVEN, "not measured"), row
+        assert f"negative value in report {report}" in row["reason"]
+    budget = objective(card, "AVAILABILITY")
+    assert budget["status"] == sc.UNPROVEN and budget["spent_minutes_per_year"] == "not measured"
+    assert card["targets"][0]["restore_time_p95_s"] == "not measured"
+    failover(reports, 10.0, days_ago=2)  # a real figure beside it is judged, the negative one still left out
+    rto = objective(build(tmp_path), "RTO")
+    assert (rto["status"], rto["measured"], rto["samples"]) == (sc.MET, 10.0, 1)
+
+
 def test_a_report_whose_start_cannot_be_read_is_not_fresh_evidence(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "failover" / f"{failover(tmp_path / 'reports', 10.0)}.json"
     data = json.loads(path.read_text())
@@ -461,9 +478,70 @@ def test_junit_of_a_card_with_nothing_proven_says_so(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args,said", [(["--fail-on", "sometimes"], "--fail-on"), (["--target", "nokind"], "KIND:NAME"),
-                                       (["--max-age-days", "nan"], "not a finite number"), (["--env", "nope"], "unknown env")])
+                                       (["--max-age-days", "nan"], "not a finite number"), (["--env", "nope"], "unknown env"),
+                                       (["--fail-on", "breached", "--fail-on", "unproven"], "--fail-on given 2 times"),
+                                       (["--target", "aurora:" + "x" * 300], "longer than 255 characters")])
 def test_cli_bad_input_is_one_line_exit_2_and_keeps_nothing(cli_at: Cli, args: list[str], said: str) -> None:
     result = cli_at("scorecard", *args)
     assert result.exit_code == 2
     assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (reports_of(cli_at) / "scorecard").exists()
+
+
+def test_drift_against_a_malformed_kept_scorecard_says_it_is_unreadable(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    failover(reports, 20.0, days_ago=2)
+    first = build(tmp_path, now=NOW - timedelta(days=1))
+    path = report_mod.write(sc.to_report(first), reports)["json"]
+    for broken in ([], {"targets": [1, "x"]}, {"targets": [{"target": "aurora:orders", "objectives": [{"id": 3}]}]}):
+        data = json.loads(path.read_text())
+        data["details"]["scorecard"] = broken
+        path.write_text(json.dumps(data))
+        drift = build(tmp_path)["drift"]
+        assert drift["changes"] == [] and drift["said"] == f"previous scorecard unreadable (report {path.stem}): no drift measured"
+    data["details"]["scorecard"] = first
+    path.write_text(json.dumps(data))
+    assert build(tmp_path)["drift"]["said"].startswith("no change since")  # negative control: a sound one is read
+
+
+def test_cli_scorecard_skips_malformed_reports_with_one_warning_each(cli_at: Cli) -> None:
+    reports = reports_of(cli_at)
+    failover(reports, 90.0, days_ago=0.01, now=utcnow())
+    (reports / "scorecard").mkdir()
+    bad = {reports / "failover" / "a-list.json": b"[]", reports / "failover" / "latin1.json": b"\xff\xfe{",
+           reports / "failover" / "deep.json": b"[" * 100_000 + b"]" * 100_000, reports / "scorecard" / "kept.json": b"[]",
+           reports / "failover" / "empty.json": b""}
+    for path, data in bad.items():
+        path.write_bytes(data)
+    result = cli_at("scorecard", "--fail-on", "breached")
+    assert result.exit_code == 1 and "PolicyBreached" in result.stdout and "Traceback" not in result.output
+    warnings = result.stderr.strip().splitlines()
+    assert len(warnings) == len(bad), warnings  # one line per file, though the kept scorecards are read twice
+    for path in bad:
+        assert sum(str(path) in line and line.startswith("dbops: warning:") for line in warnings) == 1
+
+
+HOSTILE = "aurora:orders\x01\x0b\x1b[2J\x1b]0;pwned\x07"  # a hand-edited target: XML-invalid bytes and terminal escapes
+
+
+def test_control_characters_are_escaped_in_junit_and_on_the_terminal(cli_at: Cli) -> None:
+    failover(reports_of(cli_at), 90.0, days_ago=0.01, now=utcnow(), target=HOSTILE)
+    xml = cli_at.config_path.parent / "card.xml"
+    result = cli_at("scorecard", "--junit", str(xml), "--target", "aurora:x\x1b[31m")
+    assert result.exit_code == 0, result.output
+    suite = ET.fromstring(xml.read_text())  # parses: no C0 control left in an attribute or text
+    assert any(c.get("classname", "").endswith("aurora:orders\\x01\\x0b\\x1b[2J\\x1b]0;pwned\\x07") for c in suite)
+    assert "\x1b" not in result.output and "\x07" not in result.output and "\x01" not in result.output
+    assert "aurora:orders\\x01\\x0b\\x1b[2J" in result.stdout and "aurora:x\\x1b[31m" in result.stdout
+
+
+def test_cli_junit_creates_missing_directories_replaces_a_file_and_refuses_what_cannot_be_written(cli_at: Cli) -> None:
+    failover(reports_of(cli_at), 10.0, days_ago=0.01, now=utcnow())
+    nested = cli_at.config_path.parent / "ci" / "results" / "scorecard.xml"
+    assert cli_at("scorecard", "--junit", str(nested)).exit_code == 0
+    ET.fromstring(nested.read_text())  # the directories were made, as pytest --junitxml makes them
+    nested.write_text("stale")
+    assert cli_at("scorecard", "--junit", str(nested)).exit_code == 0 and nested.read_text() != "stale"
+    proc = cli_at("scorecard", "--junit", "/proc/nope.xml")
+    assert proc.exit_code == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "/proc/nope.xml not written" in proc.stderr and "Traceback" not in proc.output
