@@ -191,3 +191,41 @@ def test_alarm_going_off_during_a_load_drill_stops_the_load(glab: Cli) -> None:
     assert took < 12, f"the load ran on for {took:.1f}s after the alarm"
     assert checks(data)["STEADY-STATE"]["status"] == "pass", data["checks"]
     assert_whole(glab)
+
+
+class SlowHealRaisesAnAlarm(LocalPgTarget):
+    """A heal that takes a while (minutes on Aurora) and an alarm that goes off during it, as real alarms do a
+    period or more after the fault."""
+
+    alarm = ""
+    cloudwatch: Any = None
+    heal_s = 2.5
+
+    def after_failover(self, old_writer: str, timeout: float = 600.0) -> Any:
+        self.cloudwatch.set_alarm_state(AlarmName=self.alarm, StateValue="ALARM", StateReason="set during the heal by the test")
+        time.sleep(self.heal_s)
+        return super().after_failover(old_writer, timeout)
+
+
+def test_a_long_heal_and_an_alarm_during_it_do_not_abort_a_finished_failover(glab: Cli) -> None:
+    """The downtime limit is over what clients saw but under what the heal lasts: once the canary is off its
+    downtime no longer grows, and the alarm that goes off during the rollback is a warn, never a stop."""
+    from ops.drills.guard import Guard, StopConditions, read_alarm_states
+
+    alarm = new_alarm(glab)
+    cw = cloudwatch(glab)
+    target = SlowHealRaisesAnAlarm(parse_target(TARGET), glab.lab_dir)
+    target.alarm, target.cloudwatch = alarm, cw
+    limit = 2.0
+    guard = Guard(StopConditions((alarm,), max_downtime_s=limit, alarm_poll_s=0.2), lambda names: read_alarm_states(cw, names))
+    journal = Journal("failover", TARGET, "lab", echo=False)
+    report = guarded(journal, lambda: run_failover(target, FailoverOptions(rto_s=30), journal, new_drill_id("failover"), guard=guard),
+                     guard=guard)
+    by_id = {c.id: c for c in report.checks}
+    assert report.measurements["client_write_downtime_s"] < limit, report.measurements  # the limit is one clients never hit
+    assert report.status == "pass", (report.summary, report.checks)
+    assert by_id["GUARD-STOP"].status == "pass" and f"(limit {limit:g}s)" in by_id["GUARD-STOP"].detail
+    assert guard.worst_downtime_s is not None and guard.worst_downtime_s < limit
+    assert by_id["GUARD-AFTER-FAULT"].status == "warn" and f"alarm {alarm} went to ALARM at +" in by_id["GUARD-AFTER-FAULT"].detail
+    assert by_id["FO-LOST-WRITES"].status == "pass" and by_id["POST-HA"].status == "pass"
+    assert_whole(glab)

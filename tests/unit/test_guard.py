@@ -204,3 +204,159 @@ def test_a_drill_off_the_main_thread_is_not_run_blind() -> None:
     t.start()
     t.join(WAIT_S)
     assert len(errors) == 1 and "main thread" in str(errors[0])
+
+
+def test_after_stand_down_an_alarm_is_an_observation_never_an_interrupt() -> None:
+    """Alarms go off minutes after the fault, during the rollback: that is noted as a warn, the drill is not stopped."""
+    state = {"db-errors": "OK"}
+    seen_alarm = threading.Event()
+
+    def read(names: tuple[str, ...]) -> dict[str, str]:
+        if state["db-errors"] == "ALARM":
+            seen_alarm.set()
+        return dict(state)
+
+    guard = Guard(StopConditions(("db-errors",), alarm_poll_s=0.01), read, interrupt=lambda: pytest.fail("interrupted"))
+    j = journal()
+    j.check("FO-RTO", "pass", "ok")
+    with guard.watching(j):
+        time.sleep(0.05)
+        guard.stand_down()
+        state["db-errors"] = "ALARM"
+        assert seen_alarm.wait(WAIT_S)
+        time.sleep(0.05)  # the read that saw it is judged
+    report = guard.judge(j.finish())
+    assert report.status == "pass" and guard.tripped is None
+    by_id = {c.id: c for c in report.checks}
+    assert by_id["GUARD-STOP"].status == "pass"
+    assert by_id["GUARD-AFTER-FAULT"].status == "warn"
+    assert "db-errors went to ALARM at +" in by_id["GUARD-AFTER-FAULT"].detail
+    assert "after the fault" in by_id["GUARD-AFTER-FAULT"].detail
+
+
+def test_downtime_is_not_watched_after_stand_down() -> None:
+    """The canary is stopped for the rollback: whatever its downtime reads then is not a trip."""
+    downtime = [0.1]
+    guard = Guard(StopConditions(max_downtime_s=0.5), interrupt=lambda: pytest.fail("interrupted"))
+    guard.watch_downtime(lambda: downtime[0])
+    with guard.watching(journal()):
+        time.sleep(0.1)
+        guard.stand_down()
+        downtime[0] = 100.0
+        time.sleep(0.2)
+    assert guard.tripped is None and guard.worst_downtime_s == 0.1
+
+
+def test_a_watcher_that_fails_outside_its_read_trips_and_never_passes() -> None:
+    """Fail closed: an error in the watcher itself stops the drill rather than leaving it unguarded."""
+    sent = threading.Event()
+
+    def broken_downtime() -> float:
+        raise RuntimeError("canary log corrupted")
+
+    guard = Guard(StopConditions(max_downtime_s=5.0), interrupt=sent.set)
+    guard.watch_downtime(broken_downtime)
+    j = journal()
+    with guard.watching(j):
+        assert sent.wait(WAIT_S)
+    assert guard.tripped is not None and "canary log corrupted" in guard.tripped
+    report = guard.judge(j.finish("aborted", "ABORTED: interrupted"))
+    assert {c.id: c.status for c in report.checks}["GUARD-STOP"] == "fail"
+
+
+def test_a_hung_alarm_read_does_not_stall_the_downtime_check_and_counts_as_blind() -> None:
+    release = threading.Event()
+    calls = [0]
+
+    def read(names: tuple[str, ...]) -> dict[str, str]:
+        calls[0] += 1
+        if calls[0] > 1:
+            release.wait(WAIT_S)  # hangs: the network stopped answering
+        return {"db-errors": "OK"}
+
+    try:
+        # The downtime goes over its limit while the second read hangs: the trip must not wait for the read.
+        sent = threading.Event()
+        downtime = [0.0]
+        guard = Guard(StopConditions(("db-errors",), max_downtime_s=0.5, alarm_poll_s=0.01), read, interrupt=sent.set,
+                      blind_limit_s=60)
+        guard.watch_downtime(lambda: downtime[0])
+        with guard.watching(journal()):
+            time.sleep(0.1)
+            downtime[0] = 1.0
+            assert sent.wait(1.0), "a hung read stalled the downtime check"
+        assert guard.tripped is not None and "over the limit" in guard.tripped
+
+        # A read that hangs is blindness, measured from the last good read.
+        calls[0] = 0
+        sent = threading.Event()
+        guard = Guard(StopConditions(("db-errors",), alarm_poll_s=0.01), read, interrupt=sent.set, blind_limit_s=0.3)
+        with guard.watching(journal()):
+            assert sent.wait(2.0), "a hung read left the drill unguarded"
+        assert guard.tripped is not None and "could not be read for 0.3s" in guard.tripped
+    finally:
+        release.set()
+
+
+def test_guard_stop_is_unknown_when_the_alarms_were_not_seen() -> None:
+    """Never read, unread since the last good read, or never OK (INSUFFICIENT_DATA): not a pass."""
+    def never(names: tuple[str, ...]) -> dict[str, str]:
+        raise ConnectionError("endpoint down")
+
+    guard = Guard(StopConditions(("db-errors",), alarm_poll_s=0.01), never, interrupt=lambda: None)
+    j = journal()
+    j.check("FO-RTO", "pass", "ok")
+    with guard.watching(j):
+        time.sleep(0.05)
+    check = guard.judge(j.finish()).checks[-1]
+    assert check.id == "GUARD-STOP" and check.status == "unknown" and "not read" in check.detail
+
+    answers = iter([{"db-errors": "OK"}])
+
+    def then_fails(names: tuple[str, ...]) -> dict[str, str]:
+        try:
+            return next(answers)
+        except StopIteration:
+            raise ConnectionError("endpoint down") from None
+
+    guard = Guard(StopConditions(("db-errors",), alarm_poll_s=0.01), then_fails, interrupt=lambda: None)
+    j = journal()
+    with guard.watching(j):
+        time.sleep(0.1)
+    check = guard.judge(j.finish()).checks[-1]
+    assert guard.reads == 1 and check.status == "unknown" and "endpoint down" in check.detail
+
+    guard = Guard(StopConditions(("db-errors", "db-latency"), alarm_poll_s=0.01),
+                  lambda names: {"db-errors": "OK", "db-latency": "INSUFFICIENT_DATA"}, interrupt=lambda: None)
+    j = journal()
+    with guard.watching(j):
+        time.sleep(0.05)
+    check = guard.judge(j.finish()).checks[-1]
+    assert check.status == "unknown" and "not guarded by db-latency: INSUFFICIENT_DATA" in check.detail
+
+    # The negative control: read, all OK, the last read good.
+    guard = Guard(StopConditions(("db-errors",), alarm_poll_s=0.01), lambda names: {"db-errors": "OK"}, interrupt=lambda: None)
+    j = journal()
+    with guard.watching(j):
+        time.sleep(0.05)
+    assert guard.judge(j.finish()).checks[-1].status == "pass"
+
+
+def test_a_watcher_thread_that_died_is_not_a_pass() -> None:
+    broken = threading.Event()
+
+    def clock() -> float:
+        if broken.is_set():
+            raise RuntimeError("clock broke")
+        return time.monotonic()
+
+    guard = Guard(StopConditions(("db-errors",), alarm_poll_s=0.01), lambda names: {"db-errors": "OK"},
+                  interrupt=lambda: None, clock=clock)
+    j = journal()
+    with guard.watching(j):
+        time.sleep(0.05)
+        guard.stand_down()  # no trip can be sent any more: a failure now can only be reported
+        broken.set()
+        time.sleep(0.1)
+    check = guard.judge(j.finish()).checks[-1]
+    assert guard.tripped is None and check.status == "unknown" and "watcher" in check.detail and "clock broke" in check.detail
