@@ -180,7 +180,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
             steady = steady_state_of(getattr(restorable, "target", None), cfg.policy.max_replica_lag_s) if kind != "dynamodb" else None
             if steady is not None:
                 steady.record()
-            report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger), app().debug,
+            report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger, guard=guard), app().debug,
                              guard=guard, steady=steady)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
@@ -245,7 +245,7 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
             steady = SteadyState(cluster, cfg.policy.max_replica_lag_s)
             steady.record()
             report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label,
-                                                              should_stop=lambda: _lost(lease)), app().debug,
+                                                              should_stop=lambda: _lost(lease), guard=guard), app().debug,
                              guard=guard, steady=steady)
             report = lease.judge(report)
     if report.status in ("pass", "fail"):
@@ -327,7 +327,7 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
         drill_id = new_drill_id("throughput")
         with ledger.acquire(str(ref), drill_id, hours=(ramp_s + hold_s + metrics_wait + 900) / 3600 + 0.5) as lease:
             journal = Journal("throughput", str(ref), env.name)
-            report = guarded(journal, lambda: run_throughput(load, drill_plan, opts, journal, drill_id, ledger, catalog),
+            report = guarded(journal, lambda: run_throughput(load, drill_plan, opts, journal, drill_id, ledger, catalog, guard=guard),
                              app().debug, guard=guard)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
@@ -407,7 +407,7 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
             watched = replace(opts, should_stop=lambda: _lost(lease))  # a lost lease stops pgbench at once
             steady = SteadyState(cluster, cfg.policy.max_replica_lag_s)
             steady.record()
-            report = guarded(journal, lambda: run_latency(where, watched, journal), app().debug, guard=guard, steady=steady)
+            report = guarded(journal, lambda: run_latency(where, watched, journal, guard=guard), app().debug, guard=guard, steady=steady)
             report = lease.judge(report)
     if report.status in ("pass", "fail", "inconclusive"):
         report = replace(report, summary=summary(report))

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.clock import wait_until
 from ops.data import canary as canary_mod
-from ops.drills.common import deferred_interrupts
+from ops.drills.common import deferred_interrupts, stand_down
 from ops.errors import EndpointUnreachable
 from ops.lease import Record
 from ops.report import Journal, Report, headline, measured
@@ -261,12 +261,12 @@ def run_failover(
             expected_ok = new_writer == opts.to if opts.to else new_writer != state.writer
             journal.check("FO-WRITER", "pass" if expected_ok else "fail",
                           f"new writer {new_writer}" + (f" (expected {opts.to})" if opts.to else f" (was {state.writer})"))
-        _stand_down(guard)  # the failover is over: from here the drill rolls back, and a late alarm is no stop
+        stand_down(guard)  # the failover is over: from here the drill rolls back, and a late alarm is no stop
     except KeyboardInterrupt:
         aborted = True
         journal.event("abort", "interrupted: stopping the canary and making the cluster whole")
     finally:
-        _stand_down(guard)
+        stand_down(guard)
         # From here on the drill only cleans up: another interrupt waits until the cluster is whole.
         with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
             log = ctx.canary.stop() if ctx.canary is not None else None
@@ -302,11 +302,6 @@ def run_failover(
     if aborted:
         return journal.finish("aborted", "ABORTED: interrupted; canary stopped, " + journal.details.get("heal", "cluster not touched"))
     return _with_summary(journal.finish(), dsn is None)
-
-
-def _stand_down(guard: Any) -> None:
-    if guard is not None:
-        guard.stand_down()
 
 
 def _never_changed(target: ClusterTarget, old_writer: str, action: _Action, new_writer: str | None) -> bool:

@@ -189,6 +189,7 @@ def test_alarm_going_off_during_a_load_drill_stops_the_load(glab: Cli) -> None:
     data = json.loads(result.stdout)
     assert data["status"] == "aborted" and f"alarm {alarm} is in ALARM" in checks(data)["GUARD-STOP"]["detail"]
     assert took < 12, f"the load ran on for {took:.1f}s after the alarm"
+    assert data["details"]["stop_conditions"]["stood_down_at_s"] is not None  # its load ended: the guard stood down
     assert checks(data)["STEADY-STATE"]["status"] == "pass", data["checks"]
     assert_whole(glab)
 

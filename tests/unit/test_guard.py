@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -224,7 +225,9 @@ def test_after_stand_down_an_alarm_is_an_observation_never_an_interrupt() -> Non
         guard.stand_down()
         state["db-errors"] = "ALARM"
         assert seen_alarm.wait(WAIT_S)
-        time.sleep(0.05)  # the read that saw it is judged
+        deadline = time.monotonic() + WAIT_S
+        while not guard.after_fault and time.monotonic() < deadline:  # the read that saw it is judged at the next tick
+            time.sleep(0.01)
     report = guard.judge(j.finish())
     assert report.status == "pass" and guard.tripped is None
     by_id = {c.id: c for c in report.checks}
@@ -298,6 +301,13 @@ def test_a_hung_alarm_read_does_not_stall_the_downtime_check_and_counts_as_blind
         release.set()
 
 
+def until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, "the watcher did not get there in time"
+        time.sleep(0.01)
+
+
 def test_guard_stop_is_unknown_when_the_alarms_were_not_seen() -> None:
     """Never read, unread since the last good read, or never OK (INSUFFICIENT_DATA): not a pass."""
     def never(names: tuple[str, ...]) -> dict[str, str]:
@@ -322,7 +332,7 @@ def test_guard_stop_is_unknown_when_the_alarms_were_not_seen() -> None:
     guard = Guard(StopConditions(("db-errors",), alarm_poll_s=0.01), then_fails, interrupt=lambda: None)
     j = journal()
     with guard.watching(j):
-        time.sleep(0.1)
+        until(lambda: bool(guard.read_failures))
     check = guard.judge(j.finish()).checks[-1]
     assert guard.reads == 1 and check.status == "unknown" and "endpoint down" in check.detail
 
@@ -330,7 +340,7 @@ def test_guard_stop_is_unknown_when_the_alarms_were_not_seen() -> None:
                   lambda names: {"db-errors": "OK", "db-latency": "INSUFFICIENT_DATA"}, interrupt=lambda: None)
     j = journal()
     with guard.watching(j):
-        time.sleep(0.05)
+        until(lambda: guard.reads >= 1)
     check = guard.judge(j.finish()).checks[-1]
     assert check.status == "unknown" and "not guarded by db-latency: INSUFFICIENT_DATA" in check.detail
 
@@ -338,7 +348,7 @@ def test_guard_stop_is_unknown_when_the_alarms_were_not_seen() -> None:
     guard = Guard(StopConditions(("db-errors",), alarm_poll_s=0.01), lambda names: {"db-errors": "OK"}, interrupt=lambda: None)
     j = journal()
     with guard.watching(j):
-        time.sleep(0.05)
+        until(lambda: guard.reads >= 1)
     assert guard.judge(j.finish()).checks[-1].status == "pass"
 
 
@@ -357,6 +367,6 @@ def test_a_watcher_thread_that_died_is_not_a_pass() -> None:
         time.sleep(0.05)
         guard.stand_down()  # no trip can be sent any more: a failure now can only be reported
         broken.set()
-        time.sleep(0.1)
+        until(lambda: guard.watcher_failed is not None)
     check = guard.judge(j.finish()).checks[-1]
     assert guard.tripped is None and check.status == "unknown" and "watcher" in check.detail and "clock broke" in check.detail
