@@ -230,3 +230,37 @@ def test_a_long_heal_and_an_alarm_during_it_do_not_abort_a_finished_failover(gla
     assert by_id["GUARD-AFTER-FAULT"].status == "warn" and f"alarm {alarm} went to ALARM at +" in by_id["GUARD-AFTER-FAULT"].detail
     assert by_id["FO-LOST-WRITES"].status == "pass" and by_id["POST-HA"].status == "pass"
     assert_whole(glab)
+
+
+@pytest.mark.parametrize("drill", [("failover",), ("connections", "--clients", "1", "--time", "1"),
+                                   ("latency", "--time", "1"), ("restore", "--latest")])
+def test_an_alarm_in_alarm_refuses_before_a_stopped_cluster_is_started(glab: Cli, monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path, drill: tuple[str, ...]) -> None:
+    """--start-if-stopped starts a cluster (billed, and slow): a drill its alarms refuse must not start it first."""
+    import ops.cli.drill as drill_cli
+
+    if drill[0] == "latency":
+        (tmp_path / "select.sql").write_text("SELECT 1;\n")
+        drill = (*drill, "--workload", str(tmp_path / "select.sql"))
+
+    started: list[object] = []
+    monkeypatch.setattr(drill_cli, "ensure_running", lambda *args, **kw: started.append(args))
+    firing = new_alarm(glab, "ALARM")
+    result = glab("drill", drill[0], TARGET, *drill[1:], "--start-if-stopped", "--stop-on-alarm", firing)
+    assert result.exit_code == 2, result.output
+    assert f"alarm {firing} is in ALARM: the drill did not start" in result.stderr
+    assert started == []
+
+
+@pytest.mark.parametrize("command", [("backup", "verify", TARGET, "--restore-latest"), ("failover", TARGET)])
+def test_the_policys_alarms_hold_for_backup_restores_and_the_bare_failover(glab: Cli, tmp_path: Path,
+                                                                          command: tuple[str, ...]) -> None:
+    firing = new_alarm(glab, "ALARM")
+    cli = Cli(write_config(tmp_path, extra=f'\n[envs.lab.policy]\nstop_on_alarms = ["{firing}"]\n'), glab.lab_dir)
+    before = writer(glab)
+    result = cli(*command)
+    assert result.exit_code == 2, result.output
+    assert f"alarm {firing} is in ALARM: the drill did not start" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert writer(glab) == before
+    assert not list((tmp_path / "reports").rglob("*.json"))  # refused before anything ran: no report
