@@ -19,7 +19,8 @@ from ops.errors import CannotRun, UsageError
 from ops.permissions import declare, need
 from ops.report import Check, Journal, Report
 
-CALLS = declare("drills.guard", need("cloudwatch:DescribeAlarms", on="alarm"))
+CALLS = declare("drills.guard", need("cloudwatch:DescribeAlarms", on="any-alarm",
+                                     why="composite alarms are answered only to a permission on *"))
 
 MAX_ALARMS = 100  # DescribeAlarms takes at most 100 AlarmNames (and 100 records a page)
 DOWNTIME_POLL_S = 0.05  # the canary's downtime is read locally: often enough to stop within a tenth of a second
@@ -66,7 +67,7 @@ def refusal(names: tuple[str, ...], states: dict[str, str], where: str) -> str |
     """Why the drill must not start, or None."""
     missing = [n for n in names if n not in states]
     if missing:
-        return f"stop condition alarm {', '.join(missing)} not found in {where}: the drill did not start"
+        return f"stop condition alarm {', '.join(missing)} not found in {where} or not visible to this role: the drill did not start"
     firing = [n for n in names if states[n] == "ALARM"]
     if firing:
         return f"alarm {', '.join(firing)} is in ALARM: the drill did not start"
@@ -79,7 +80,7 @@ def trip_reason(names: tuple[str, ...], states: dict[str, str] | None, downtime_
     if states is not None:
         missing = [n for n in names if n not in states]
         if missing:
-            return f"alarm {missing[0]} no longer exists: the stop condition cannot be watched"
+            return f"alarm {missing[0]} no longer found or not visible to this role: the stop condition cannot be watched"
         firing = [n for n in names if states[n] == "ALARM"]
         if firing:
             return f"alarm {firing[0]} is in ALARM"

@@ -132,7 +132,7 @@ def test_alarm_already_in_alarm_or_unknown_refuses_the_drill_and_touches_nothing
     ok = new_alarm(glab)
     before, written = writer(glab), reports(glab)
     for name, says in ((firing, f"alarm {firing} is in ALARM: the drill did not start"),
-                       ("dbops-test-no-such-alarm", "stop condition alarm dbops-test-no-such-alarm not found in env lab")):
+                       ("dbops-test-no-such-alarm", "stop condition alarm dbops-test-no-such-alarm not found in env lab (us-east-1) or not visible to this role")):
         result = glab("drill", "failover", TARGET, "--stop-on-alarm", ok, "--stop-on-alarm", name)
         assert result.exit_code == 2, result.output
         assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -25,7 +25,7 @@ def test_only_alarm_state_or_downtime_over_the_limit_trips() -> None:
     names = ("db-errors", "db-latency")
     assert trip_reason(names, {"db-errors": "OK", "db-latency": "INSUFFICIENT_DATA"}, 0.4, 0.5) is None
     assert trip_reason(names, {"db-errors": "OK", "db-latency": "ALARM"}, None, None) == "alarm db-latency is in ALARM"
-    assert "no longer exists" in (trip_reason(names, {"db-errors": "OK"}, None, None) or "")
+    assert "no longer found or not visible to this role" in (trip_reason(names, {"db-errors": "OK"}, None, None) or "")
     assert "0.600s so far is over the limit of 0.5s" in (trip_reason(names, None, 0.6, 0.5) or "")
     assert trip_reason(names, None, 0.6, None) is None  # no limit: downtime alone never trips
 
@@ -33,7 +33,8 @@ def test_only_alarm_state_or_downtime_over_the_limit_trips() -> None:
 def test_refusal_names_a_missing_or_firing_alarm() -> None:
     where = "env lab (us-east-1)"
     assert refusal(("a", "b"), {"a": "OK", "b": "INSUFFICIENT_DATA"}, where) is None
-    assert refusal(("a", "b"), {"a": "OK"}, where) == "stop condition alarm b not found in env lab (us-east-1): the drill did not start"
+    assert refusal(("a", "b"), {"a": "OK"}, where) == ("stop condition alarm b not found in env lab (us-east-1) or not visible "
+                                                       "to this role: the drill did not start")
     assert refusal(("a",), {"a": "ALARM"}, where) == "alarm a is in ALARM: the drill did not start"
 
 
@@ -370,3 +371,14 @@ def test_a_watcher_thread_that_died_is_not_a_pass() -> None:
         until(lambda: guard.watcher_failed is not None)
     check = guard.judge(j.finish()).checks[-1]
     assert guard.tripped is None and check.status == "unknown" and "watcher" in check.detail and "clock broke" in check.detail
+
+
+def test_the_guards_alarm_read_is_granted_on_star_so_composite_alarms_are_answered() -> None:
+    """DescribeAlarms answers composite alarms only to a permission scoped to "*" (its API reference): granted on
+    the alarm ARNs, a composite stop condition would read as missing."""
+    from ops.drills import guard as guard_mod
+    from ops.permissions import policy
+
+    doc = policy(guard_mod.CALLS.needs, "us-east-1", "123456789012", "leases")
+    grants = [s for s in doc["Statement"] if "cloudwatch:DescribeAlarms" in s["Action"]]
+    assert [g["Resource"] for g in grants] == ["*"]
