@@ -8,6 +8,7 @@ the restore, stop the load) and the report is aborted, exit 3, with GUARD-STOP n
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
@@ -25,14 +26,15 @@ CALLS = declare("drills.guard", need("cloudwatch:DescribeAlarms", on="any-alarm"
 MAX_ALARMS = 100  # DescribeAlarms takes at most 100 AlarmNames (and 100 records a page)
 DOWNTIME_POLL_S = 0.05  # the canary's downtime is read locally: often enough to stop within a tenth of a second
 BLIND_LIMIT_S = 15.0  # alarms unread for this long stop the drill: a guard that cannot see is no guard
-STOP_JOIN_S = 15.0  # the longest the drill waits for the watcher to finish its last read (10 s read timeout)
+POLL_JITTER = 0.1  # each alarm read is this fraction of the poll interval early or late, at random
+STOP_JOIN_S = 5.0  # the longest the drill waits for the watcher's last look (its reads run in threads of their own)
 
 
 @dataclass(frozen=True)
 class StopConditions:
     alarms: tuple[str, ...] = ()
     max_downtime_s: float | None = None  # client write downtime so far above this stops the drill
-    alarm_poll_s: float = 2.0
+    alarm_poll_s: float = 10.0
 
     @property
     def empty(self) -> bool:
@@ -219,7 +221,9 @@ class Guard:
             states = None
             if names and pending is None and now >= next_read:
                 assert self._read is not None
-                pending, next_read = _Read(self._read, names), now + self.conditions.alarm_poll_s
+                # Jittered: drills started together do not read the account's shared API rate in step.
+                pending = _Read(self._read, names)
+                next_read = now + self.conditions.alarm_poll_s * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
             if pending is not None and pending.done.is_set():
                 if pending.error is None:
                     states, last_good = pending.states, now

@@ -164,9 +164,11 @@ def test_policy_and_env_stop_conditions_are_read_and_validated(tmp_path: Path) -
                               '[envs.lab]\nendpoint = "embedded"\n[envs.lab.policy]\nstop_on_alarms = ["c"]\n')
     assert cfg.policy.stop_on_alarms == ("a", "b") and cfg.policy.abort_after_downtime_s == 20.0
     assert cfg.for_env("lab").policy.stop_on_alarms == ("c",)
+    assert cfg.policy.stop_alarm_poll_s == 10.0  # the account's CloudWatch API rate is shared: a read every 10 s by default
+    assert load_text(tmp_path, "[policy]\nstop_alarm_poll_s = 1\n").policy.stop_alarm_poll_s == 1.0  # the least allowed
     for bad, key in (('stop_on_alarms = "a"', "policy.stop_on_alarms"), ('stop_on_alarms = ["a", "a"]', "policy.stop_on_alarms"),
                      ('stop_on_alarms = [""]', "policy.stop_on_alarms"), ("abort_after_downtime_s = 0", "policy.abort_after_downtime_s"),
-                     ("stop_alarm_poll_s = 0.01", "policy.stop_alarm_poll_s")):
+                     ("stop_alarm_poll_s = 0.5", "policy.stop_alarm_poll_s")):
         with pytest.raises(ConfigError, match=f"'{key}' must be"):
             load_text(tmp_path, f"[policy]\n{bad}\n")
 
