@@ -280,6 +280,8 @@ def run_failover(
                 _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost or failed_call)
             elif log is not None and trigger is not None:  # interrupted: nothing judged, but the page shows what clients saw
                 _record_timeline(ctx, log, trigger, steady_at, journal, api_at=api_at)
+            if log is not None and trigger is not None and aborted and guard is not None and guard.tripped_by_downtime:
+                _judge_downtime_trip(ctx, log, trigger, opts, journal, guard.conditions.max_downtime_s)
             if dsn is None and not aborted:
                 for cid in ("FO-RTO", "FO-LOST-WRITES"):
                     journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
@@ -290,8 +292,9 @@ def run_failover(
                                                         "still the writer; nothing to heal")
                 else:
                     aborted |= _heal(target, ctx.old_writer, opts, journal, since=trigger)
-            if log is not None and trigger is not None and not aborted:
+            if log is not None and trigger is not None and (not aborted or (action is not None and action.done)):
                 # After the heal: whatever the failover did, the writer it left must hold every acknowledged write.
+                # Counted on an aborted run too (a read, before the canary rows go): what was lost is not undone by a stop.
                 _count_lost_writes(target, ctx, log, opts, journal)
             if dsn is not None and ctx.canary is not None:
                 _purge(target, ctx, journal)
@@ -391,6 +394,22 @@ def _judge_downtime(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float
                       f"writes refused for {gap:.3f}s (objective {opts.rto_s:g}s); "
                       f"{journal.measurements['writes_refused_read_only']} attempts reached a server that no longer took writes")
     journal.details.setdefault("markdown_sections", []).append(("Timeline", timeline(log, trigger, steady_at, journal)))
+
+
+def _judge_downtime_trip(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float, opts: FailoverOptions,
+                         journal: Journal, limit_s: float | None) -> None:
+    """The downtime limit stopped the drill: writes were refused at least this long (the canary stopped before they
+    were steady again), a breach of the RTO when that is over it; under it, the RTO is not judged."""
+    end = ctx.canary.stopped_at if ctx.canary is not None and ctx.canary.stopped_at is not None else trigger
+    bound = canary_mod.longest_outage(log.acks, trigger, end)
+    journal.measure("client_write_downtime_s", bound)
+    journal.details["downtime_is_lower_bound"] = True
+    stopped = f"the downtime limit of {limit_s:g}s stopped the drill" if limit_s is not None else "the downtime limit stopped the drill"
+    if bound > opts.rto_s:
+        journal.check("FO-RTO", "fail", f"writes refused for at least {bound:.3f}s ({stopped}): over the objective of {opts.rto_s:g}s")
+    else:
+        journal.check("FO-RTO", "unknown", f"not measured to the end: {stopped} after at least {bound:.3f}s of refused writes, "
+                                           f"under the objective of {opts.rto_s:g}s")
 
 
 def _record_timeline(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float, steady_at: float | None,

@@ -143,6 +143,7 @@ class Guard:
         self._started_at: float | None = None
         self.stood_down_at: float | None = None  # seconds into the watch
         self.tripped: str | None = None
+        self.tripped_by_downtime = False  # the downtime limit tripped: writes were refused at least that long
         self.reads = 0
         self.read_failures: list[str] = []
         self.unread_since_good = False  # the last read attempt of the fault's phase failed
@@ -245,8 +246,10 @@ class Guard:
             downtime = self._downtime() if self._downtime is not None and limit is not None else None
             if downtime is not None:
                 self.worst_downtime_s = max(downtime, self.worst_downtime_s or 0.0)
-            why = trip_reason(names, states, downtime, limit)
+            alarm_why = trip_reason(names, states, None, None)
+            why = alarm_why or trip_reason((), None, downtime, limit)
             if why:
+                self.tripped_by_downtime = alarm_why is None
                 self._trip(journal, why)
                 return
 

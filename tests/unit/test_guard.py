@@ -76,7 +76,7 @@ def test_alarm_going_off_mid_drill_interrupts_once_and_the_report_names_it() -> 
     j = journal()
     watched(guard, j, sent)
     assert len(interrupts) == 1 and guard.reads == 3
-    assert guard.tripped == "alarm db-errors is in ALARM"
+    assert guard.tripped == "alarm db-errors is in ALARM" and not guard.tripped_by_downtime
     assert any(e.phase == "abort" and "db-errors" in e.message for e in j.events)
     report = guard.judge(j.finish("aborted", "ABORTED: interrupted; canary stopped, healed"))
     assert report.status == "aborted"
@@ -112,7 +112,7 @@ def test_downtime_over_the_limit_trips_and_under_it_does_not() -> None:
         guard.watch_downtime(lambda d=downtime: d)
         with guard.watching(journal()):
             assert sent.wait(0.5) is trips
-        assert (guard.tripped is not None) is trips
+        assert (guard.tripped is not None) is trips and guard.tripped_by_downtime is trips
         assert guard.worst_downtime_s == downtime
 
 

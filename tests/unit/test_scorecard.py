@@ -467,3 +467,16 @@ def test_cli_bad_input_is_one_line_exit_2_and_keeps_nothing(cli_at: Cli, args: l
     assert result.exit_code == 2
     assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (reports_of(cli_at) / "scorecard").exists()
+
+
+def test_an_aborted_failover_whose_downtime_lower_bound_breaches_is_evidence_of_the_breach(tmp_path: Path) -> None:
+    """A drill stopped by its downtime limit (a limit at or over the RTO) proves the RTO was breached, aborted or not;
+    an aborted run's exact figures still prove nothing."""
+    reports = tmp_path / "reports"
+    drill(reports, "failover", "aborted", 1, details={"downtime_is_lower_bound": True}, client_write_downtime_s=75.0, lost_writes=0)
+    rto = objective(build(tmp_path), "RTO")
+    assert (rto["status"], rto["measured"], rto["samples"]) == (sc.BREACHED, 75.0, 1)
+
+    other = tmp_path / "other"
+    drill(other / "reports", "failover", "aborted", 1, client_write_downtime_s=75.0, lost_writes=0)  # not a lower bound
+    assert objective(build(other), "RTO")["status"] == sc.UNPROVEN
