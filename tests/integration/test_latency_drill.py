@@ -393,3 +393,31 @@ def test_an_interrupt_during_the_roles_drop_waits_for_it_then_stops_the_drill(la
             name = role.name
     assert name is not None and scalar(lab, f"SELECT count(*) FROM pg_roles WHERE rolname = '{name}'") == 0
     assert any("interrupt deferred: dropping role" in e for e in events), events
+
+
+def test_an_interrupt_while_pgbench_is_stopped_waits_for_the_stop(lab: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second signal (a stop condition, a Ctrl-C) landing while pgbench is being stopped must not leave it running."""
+    from ops.query import pgbench
+
+    dsn = pgcluster.writer_dsn(lab.lab_dir)
+    assert dsn is not None
+    real_stop = pgbench._stop
+    stopped: list[int] = []
+
+    def interrupted_stop(proc: subprocess.Popen) -> None:
+        stopped.append(proc.pid)
+        signal.raise_signal(signal.SIGINT)  # arrives as the stop begins
+        real_stop(proc)
+
+    monkeypatch.setattr(pgbench, "_stop", interrupted_stop)
+
+    def first_progress(line: str) -> None:
+        if line.startswith("progress:"):
+            raise KeyboardInterrupt("the drill was stopped")
+
+    settings = pgbench.Settings(pgbench.parse_scripts([script(tmp_path, "one.sql", "SELECT 1;\n")]), 1, 20, 10.0, progress_s=1)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        pgbench.run(settings, pgbench.environment(dsn, read_only=True), first_progress)
+    assert stopped and time.monotonic() - started < 15
+    assert not Path(f"/proc/{stopped[0]}").exists(), "pgbench was left running"
