@@ -27,6 +27,7 @@ MAX_ALARMS = 100  # DescribeAlarms takes at most 100 AlarmNames (and 100 records
 DOWNTIME_POLL_S = 0.05  # the canary's downtime is read locally: often enough to stop within a tenth of a second
 BLIND_LIMIT_S = 15.0  # alarms unread for this long stop the drill: a guard that cannot see is no guard
 POLL_JITTER = 0.1  # each alarm read is this fraction of the poll interval early or late, at random
+LAST_READ_WAIT_S = 2.0  # how long a drill that ended before its first read was answered waits for it
 STOP_JOIN_S = 5.0  # the longest the drill waits for the watcher's last look (its reads run in threads of their own)
 
 
@@ -252,6 +253,12 @@ class Guard:
                 self.tripped_by_downtime = alarm_why is None
                 self._trip(journal, why)
                 return
+        # A drill shorter than one read: the read it started still says what the alarms were while it ran.
+        if pending is not None and self.reads == 0 and pending.done.wait(LAST_READ_WAIT_S) and pending.error is None:
+            self.reads += 1
+            self.unread_since_good = False
+            self.never_ok -= {n for n in names if (pending.states or {}).get(n) == "OK"}
+            self._observe(journal, names, pending.states, self._clock())
 
     def _observe(self, journal: Journal, names: tuple[str, ...], states: dict[str, str] | None, now: float) -> None:
         """After the stand-down: an alarm going off is recorded, once, and never stops the drill."""

@@ -384,3 +384,16 @@ def test_the_guards_alarm_read_is_granted_on_star_so_composite_alarms_are_answer
     doc = policy(guard_mod.CALLS.needs, "us-east-1", "123456789012", "leases")
     grants = [s for s in doc["Statement"] if "cloudwatch:DescribeAlarms" in s["Action"]]
     assert [g["Resource"] for g in grants] == ["*"]
+
+
+def test_a_drill_shorter_than_one_read_still_counts_the_read_it_started() -> None:
+    def slow_ok(names: tuple[str, ...]) -> dict[str, str]:
+        time.sleep(0.2)
+        return {"db-errors": "OK"}
+
+    guard = Guard(StopConditions(("db-errors",), alarm_poll_s=1), slow_ok, interrupt=lambda: pytest.fail("interrupted"))
+    j = journal()
+    with guard.watching(j):
+        time.sleep(0.06)  # the read has started, not answered
+    assert guard.reads == 1
+    assert guard.judge(j.finish()).checks[-1].status == "pass"
