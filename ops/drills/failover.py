@@ -35,6 +35,9 @@ CONTROL_PLANE_GRACE_S = 30.0  # failed reads of the control plane in a row for t
 # The control plane is asked about once a second, jittered, one Describe call each time: RDS API rate
 # limits are per account, shared with every other client of it. The canary is watched far more often.
 CONTROL_PLANE_POLL_S = 1.0
+# A drill stopped early (an interrupt, a stop condition) waits this long at least for its failover call to return
+# before healing: a heal while the call still runs would race it, and a tight RTO must not shorten the wait.
+CALL_RETURN_WAIT_S = 60.0
 POLL_JITTER = 0.2
 # The service's answers that mean it did not start a failover (the call is sent once: no retry can have
 # started one before). A timeout or a 5xx says nothing of what the service did.
@@ -274,7 +277,7 @@ def run_failover(
                 journal.event("canary", f"stopped: {len(log.acks)} acknowledged, {len(log.failures)} failed attempts, {log.reconnects} connections")
             if action is not None and not action.done:
                 journal.event("cleanup", "waiting for the failover call to return")
-                action.thread.join(opts.rto_s * 3)
+                action.thread.join(max(opts.rto_s * 3, CALL_RETURN_WAIT_S))
             if log is not None and trigger is not None and not aborted:
                 failed_call = f"the failover call failed: {action.error}" if action is not None and action.error is not None else None
                 _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost or failed_call)
@@ -292,6 +295,10 @@ def run_failover(
                                                         "still the writer; nothing to heal")
                 else:
                     aborted |= _heal(target, ctx.old_writer, opts, journal, since=trigger)
+            elif action is not None and not action.done:
+                journal.details["heal"] = "cluster NOT healed: the failover call had not returned; read its writer (`dbops status`)"
+                journal.check("POST-HA", "error", "not healed: the failover call was still running when the drill ended; "
+                                                  "read the cluster's writer (`dbops status`) before anything else")
             if log is not None and trigger is not None and (not aborted or (action is not None and action.done)):
                 # After the heal: whatever the failover did, the writer it left must hold every acknowledged write.
                 # Counted on an aborted run too (a read, before the canary rows go): what was lost is not undone by a stop.
