@@ -228,24 +228,24 @@ class SlowHealRaisesAnAlarm(LocalPgTarget):
 
 
 def test_a_long_heal_and_an_alarm_during_it_do_not_abort_a_finished_failover(glab: Cli) -> None:
-    """The downtime limit is over what clients saw but under what the heal lasts: once the canary is off its
-    downtime no longer grows, and the alarm that goes off during the rollback is a warn, never a stop."""
+    """Once the fault is over the canary's downtime no longer grows (the guard saw at most what clients saw, not the
+    heal's seconds), and the alarm that goes off during the rollback is a warn, never a stop."""
     from ops.drills.guard import Guard, StopConditions, read_alarm_states
 
     alarm = new_alarm(glab)
     cw = cloudwatch(glab)
     target = SlowHealRaisesAnAlarm(parse_target(TARGET), glab.lab_dir)
     target.alarm, target.cloudwatch = alarm, cw
-    limit = 2.0
+    limit = 30.0  # never reached: what the guard saw is compared with what clients saw
     guard = Guard(StopConditions((alarm,), max_downtime_s=limit, alarm_poll_s=0.2), lambda names: read_alarm_states(cw, names))
     journal = Journal("failover", TARGET, "lab", echo=False)
     report = guarded(journal, lambda: run_failover(target, FailoverOptions(rto_s=30), journal, new_drill_id("failover"), guard=guard),
                      guard=guard)
     by_id = {c.id: c for c in report.checks}
-    assert report.measurements["client_write_downtime_s"] < limit, report.measurements  # the limit is one clients never hit
     assert report.status == "pass", (report.summary, report.checks)
     assert by_id["GUARD-STOP"].status == "pass" and f"(limit {limit:g}s)" in by_id["GUARD-STOP"].detail
-    assert guard.worst_downtime_s is not None and guard.worst_downtime_s < limit
+    assert guard.worst_downtime_s is not None
+    assert guard.worst_downtime_s <= report.measurements["client_write_downtime_s"] + 0.05, (guard.worst_downtime_s, report.measurements)
     assert by_id["GUARD-AFTER-FAULT"].status == "warn" and f"alarm {alarm} went to ALARM at +" in by_id["GUARD-AFTER-FAULT"].detail
     assert by_id["FO-LOST-WRITES"].status == "pass" and by_id["POST-HA"].status == "pass"
     assert_whole(glab)
