@@ -71,7 +71,9 @@ class Policy:
     # region, and the client write downtime so far (drills with a canary) above which the drill is stopped.
     stop_on_alarms: tuple[str, ...] = ()
     abort_after_downtime_s: float | None = None
-    stop_alarm_poll_s: float = 2.0  # DescribeAlarms every this many seconds while a drill runs
+    # DescribeAlarms every this many seconds (jittered) while a drill runs: the account's CloudWatch API rate is shared
+    # with every other client of it, and an alarm evaluates once a period (60 s or more) anyway.
+    stop_alarm_poll_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ _POLICY_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                        and all(isinstance(n, str) and 0 < len(n) <= 255 and n.strip() == n for n in v),
                        'a list of at most 100 distinct CloudWatch alarm names (["dbops-prod-errors"])'),
     "abort_after_downtime_s": (_positive, "a positive finite number of seconds"),
-    "stop_alarm_poll_s": (lambda v: _positive(v) and 0.1 <= v <= 60, "a number of seconds from 0.1 to 60"),
+    "stop_alarm_poll_s": (lambda v: _positive(v) and 1 <= v <= 60, "a number of seconds from 1 to 60"),
 }
 _ENV_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "region": (lambda v: _known_region(v), "a region name AWS has (us-east-1)"),

@@ -46,6 +46,9 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "secret": ("arn:{partition}:secretsmanager:{region}:{account}:secret:*",),
     "kms-key": ("arn:{partition}:kms:{region}:{account}:key/*",),
     "alarm": ("arn:{partition}:cloudwatch:{region}:{account}:alarm:*",),
+    # DescribeAlarms answers composite alarms only to a permission on "*" (its API reference): a stop condition
+    # may name one, so the guard's read is granted there, not on the alarm ARNs.
+    "any-alarm": ("*",),
     "budget": ("arn:{partition}:budgets::{account}:budget/*",),
     # The backup plan's role, as the estate names it (terraform/modules/backup: <plan name>-backup, the plan
     # dbops-<env>): what StartBackupJob and StartRestoreJob pass to AWS Backup.

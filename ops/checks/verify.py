@@ -253,6 +253,9 @@ def _pitr_drill(cfg: Config, env: EnvConfig, target: str, journal: Journal, ledg
     from ops.targets.registry import open_restorable
 
     restorable = open_restorable(cfg, env, target, with_indexes=with_indexes)
+    guard = _guard(cfg, env, journal, f"BKP-RESTORE-LATEST[{target}]")
+    if guard is None:
+        return
     drill_id = new_drill_id("restore")
     sub_journal = Journal("restore", target, env.name, echo=None)
     journal.event("restore", f"restore drill {drill_id} of {target} to its latest restorable time")
@@ -260,7 +263,8 @@ def _pitr_drill(cfg: Config, env: EnvConfig, target: str, journal: Journal, ledg
     try:
         with ledger.acquire(target, drill_id, hours=(restorable.default_timeout_s + 3600) / 3600) as lease:
             with journal_wait(journal, f"restore drill of {target}", restorable.default_timeout_s):
-                sub = guarded(sub_journal, lambda: run_restore(restorable, opts, sub_journal, drill_id, ledger))
+                sub = guarded(sub_journal, lambda: run_restore(restorable, opts, sub_journal, drill_id, ledger, guard=guard),
+                              guard=guard)
             sub = lease.judge(sub)
     except Busy as exc:
         journal.check(f"BKP-RESTORE-LATEST[{target}]", "error", str(exc), objective=True)
@@ -279,6 +283,9 @@ def _recovery_point_drill(cfg: Config, env: EnvConfig, target: str, journal: Jou
     from ops.targets.registry import open_restorable
 
     restorable = open_restorable(cfg, env, target)
+    guard = _guard(cfg, env, journal, f"BKP-RECOVERY-POINT-RESTORE[{target}]")
+    if guard is None:
+        return
     side = recovery_point.from_restorable(restorable)
     aws = restorable.aws if hasattr(restorable, "aws") else restorable.target.aws
     points = recovery_point.RecoveryPoints(aws.client("backup"), side.arn)
@@ -291,7 +298,8 @@ def _recovery_point_drill(cfg: Config, env: EnvConfig, target: str, journal: Jou
     try:
         with ledger.acquire(target, drill_id, hours=hours) as lease:
             with journal_wait(journal, f"AWS Backup restore drill of {target}", point_restore_waits_s(side.default_timeout_s)):
-                sub = guarded(sub_journal, lambda: run_point_restore(side, points, sub_journal, drill_id, ledger, progress))
+                sub = guarded(sub_journal, lambda: run_point_restore(side, points, sub_journal, drill_id, ledger, progress, guard=guard),
+                              guard=guard)
             sub = lease.judge(sub)
     except Busy as exc:
         journal.check(f"BKP-RECOVERY-POINT-RESTORE[{target}]", "error", str(exc), objective=True)
@@ -299,3 +307,18 @@ def _recovery_point_drill(cfg: Config, env: EnvConfig, target: str, journal: Jou
     journal.check(f"BKP-RECOVERY-POINT-RESTORE[{target}]", STATUS_OF[sub.status], sub.summary, objective=True)
     if sub.status == "aborted":
         raise KeyboardInterrupt
+
+
+def _guard(cfg: Config, env: EnvConfig, journal: Journal, check_id: str) -> Any:
+    """The policy's stop conditions for one restore, checked before it (an alarm gone off since the last one:
+    this restore is not started, an error finding); None when they refuse it."""
+    from ops.drills.guard import guard_for, stop_conditions
+    from ops.errors import CannotRun
+
+    guard = guard_for(cfg, env, stop_conditions(cfg.policy, (), None, measures_downtime=False, drill="restore"))
+    try:
+        guard.check_before()
+    except CannotRun as exc:
+        journal.check(check_id, "error", f"not run: {exc}", objective=True)
+        return None
+    return guard

@@ -83,6 +83,11 @@ def verify(targets: tuple[str, ...], restore_latest: bool, max_cost: float | Non
                 require_write(env, confirm, t, whole_env=True)
             costs = price_restores(cfg, env, chosen, load_catalog(env.region), with_indexes)
             refuse_costly_restores(costs, cfg.policy.max_drill_cost_usd, explicit=max_cost is not None)  # one line, exit 2, before anything is created
+            from ops.drills.guard import guard_for, stop_conditions
+
+            # The policy's stop conditions hold for these restores as for `dbops drill restore`: checked here, before
+            # anything is created, and again before each restore, then watched while it runs.
+            guard_for(cfg, env, stop_conditions(cfg.policy, (), None, measures_downtime=False, drill="restore")).check_before()
         journal = Journal("backup", ",".join(chosen) if targets else f"estate:{env.name}", env.name)
         with interruptible():
             def run():  # type: ignore[no-untyped-def]

@@ -62,6 +62,9 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
     require_write(env, confirm, target)
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
+        # Before anything is started: an alarm already in ALARM or unknown refuses in one line, exit 2, nothing touched.
+        guard = guard_for(cfg, env, conditions)
+        guard.check_before()
         started = ensure_running(cluster, start_if_stopped, env.schedule, utcnow())
         problem = validate(cluster.describe(lag=False), to)
         if problem:
@@ -72,8 +75,6 @@ def failover(target: str, to: str | None, rto: float | None, canary_hz: float, v
         opts = FailoverOptions(to=to, rto_s=cfg.policy.rto_seconds, canary_hz=canary_hz,
                                max_lost_writes=cfg.policy.max_lost_writes, max_lag_s=cfg.policy.max_replica_lag_s,
                                canary_dsn=endpoint.dsn if endpoint else None)
-        guard = guard_for(cfg, env, conditions)
-        guard.check_before()  # an alarm in ALARM or unknown: one line, exit 2, nothing touched
         drill_id = new_drill_id("failover")
         ledger = ledger_for(cfg, env)
         with ledger.acquire(target, drill_id, hours=max(1.0, opts.rto_s * 6 / 3600 + 0.5)) as lease:
@@ -158,6 +159,9 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
     require_write(env, confirm, target)
     with interruptible():
         restorable = open_restorable(cfg, env, target, secret_arn, with_indexes=with_indexes)
+        # Before anything is started: an alarm already in ALARM or unknown refuses in one line, exit 2, nothing touched.
+        guard = guard_for(cfg, env, conditions)
+        guard.check_before()
         started = ensure_running(getattr(restorable, "target", restorable), start_if_stopped, env.schedule, utcnow())
         if hasattr(restorable, "probe"):
             restorable.probe()
@@ -168,8 +172,6 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
                               timeout_s=timeout, max_cost_usd=cfg.policy.max_drill_cost_usd, max_cost_explicit=max_cost is not None,
                               **({"expires_hours": keep_hours} if keep_hours is not None else {}))
         opts = bound_cost(restorable, opts, load_catalog(env.region))  # one line, exit 2, before anything is created
-        guard = guard_for(cfg, env, conditions)
-        guard.check_before()  # an alarm in ALARM or unknown: one line, exit 2, nothing created
         drill_id = new_drill_id("restore")
         ledger = ledger_for(cfg, env)
         hours = ((timeout or restorable.default_timeout_s) + 3600) / 3600
@@ -180,7 +182,7 @@ def restore(target: str, at: str | None, minutes_ago: float | None, latest: bool
             steady = steady_state_of(getattr(restorable, "target", None), cfg.policy.max_replica_lag_s) if kind != "dynamodb" else None
             if steady is not None:
                 steady.record()
-            report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger), app().debug,
+            report = guarded(journal, lambda: run_restore(restorable, opts, journal, drill_id, ledger, guard=guard), app().debug,
                              guard=guard, steady=steady)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
@@ -226,6 +228,9 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
     require_write(env, confirm, target)
     with interruptible():
         cluster = open_cluster(cfg, env, target, secret_arn)
+        # Before anything is started: an alarm already in ALARM or unknown refuses in one line, exit 2, nothing touched.
+        guard = guard_for(cfg, env, conditions)
+        guard.check_before()
         started = ensure_running(cluster, start_if_stopped, env.schedule, utcnow())
         endpoint = cluster.client_endpoint(via)
         bound = preflight(endpoint, clients, allow_exhaustion=allow_exhaustion, via=via)
@@ -234,8 +239,6 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
                                   pool_utilization_min=cfg.policy.pool_utilization_min,
                                   query_overhead_p95_ms=cfg.policy.query_overhead_p95_ms,
                                   pool_wait_max_ms=cfg.policy.pool_wait_max_ms)
-        guard = guard_for(cfg, env, conditions)
-        guard.check_before()  # an alarm in ALARM or unknown: one line, exit 2, no load sent
         drill_id = new_drill_id("connections")
         with ledger_for(cfg, env).acquire(target, drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
             journal = Journal("connections", target, env.name)
@@ -245,7 +248,7 @@ def connections(target: str, clients: int, via: str | None, rate: float, duratio
             steady = SteadyState(cluster, cfg.policy.max_replica_lag_s)
             steady.record()
             report = guarded(journal, lambda: run_connections(endpoint.dsn, endpoint.pool_admin_dsn, opts, journal, endpoint.label,
-                                                              should_stop=lambda: _lost(lease)), app().debug,
+                                                              should_stop=lambda: _lost(lease), guard=guard), app().debug,
                              guard=guard, steady=steady)
             report = lease.judge(report)
     if report.status in ("pass", "fail"):
@@ -327,7 +330,7 @@ def throughput(target: str, multiplier: float | None, ramp_s: float, hold_s: flo
         drill_id = new_drill_id("throughput")
         with ledger.acquire(str(ref), drill_id, hours=(ramp_s + hold_s + metrics_wait + 900) / 3600 + 0.5) as lease:
             journal = Journal("throughput", str(ref), env.name)
-            report = guarded(journal, lambda: run_throughput(load, drill_plan, opts, journal, drill_id, ledger, catalog),
+            report = guarded(journal, lambda: run_throughput(load, drill_plan, opts, journal, drill_id, ledger, catalog, guard=guard),
                              app().debug, guard=guard)
             report = lease.judge(report)
     return finish(report, env, report_dir, junit, publish_metrics, as_json)
@@ -386,6 +389,9 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
     objective = p95_ms or (cfg.policy.query_p95_ms if query_class == "indexed" else cfg.policy.query_aurora_p95_ms)
     with interruptible():
         cluster = open_cluster(cfg, env, str(ref), secret_arn)
+        # Before anything is started: an alarm already in ALARM or unknown refuses in one line, exit 2, nothing touched.
+        guard = guard_for(cfg, env, conditions)
+        guard.check_before()
         started = ensure_running(cluster, start_if_stopped, env.schedule, utcnow())
         chosen = endpoint_of(cluster, endpoint)
         reached = probe(chosen)
@@ -394,8 +400,6 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
                               min_transactions=cfg.policy.min_statement_calls, gain_min=cfg.policy.index_gain_min,
                               read_only=not read_write, defines=variables, baseline=base, query_class=query_class)
         bound = connections_bound(cluster, chosen, reached.in_recovery, clients)  # one line, exit 2, before the lease
-        guard = guard_for(cfg, env, conditions)
-        guard.check_before()  # an alarm in ALARM or unknown: one line, exit 2, no load sent
         drill_id = new_drill_id("latency")
         where = Where(chosen.dsn, chosen.label, drill_id, cluster.writer_dsn(), on_reader=reached.in_recovery)
         with ledger_for(cfg, env).acquire(str(ref), drill_id, hours=max(1.0, duration / 3600 + 0.5)) as lease:
@@ -407,7 +411,7 @@ def latency(target: str, workloads: tuple[str, ...], rate: float, clients: int, 
             watched = replace(opts, should_stop=lambda: _lost(lease))  # a lost lease stops pgbench at once
             steady = SteadyState(cluster, cfg.policy.max_replica_lag_s)
             steady.record()
-            report = guarded(journal, lambda: run_latency(where, watched, journal), app().debug, guard=guard, steady=steady)
+            report = guarded(journal, lambda: run_latency(where, watched, journal, guard=guard), app().debug, guard=guard, steady=steady)
             report = lease.judge(report)
     if report.status in ("pass", "fail", "inconclusive"):
         report = replace(report, summary=summary(report))

@@ -51,15 +51,16 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         "cost estimate": (),
         "cost prices": (prices.CALLS,),
         "cost check": (aws.ACCOUNT, cost_check.CALLS, metrics.CALLS),
-        "failover": (*drill, aurora.READS, aurora.FAILOVER),
+        "failover": (*guarded, aurora.READS, aurora.FAILOVER),  # the policy's stop_on_alarms are checked before the call
         "drill failover": (*guarded, aurora.READS, aurora.PROXY, aurora.FAILOVER, aurora.START),
         "drill restore": (*guarded, aurora.READS, aurora.START, aurora.RESTORE, dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
         "drill connections": (*guarded, aurora.READS, aurora.PROXY, aurora.START),
         "drill latency": (*guarded, aurora.READS, aurora.PROXY, aurora.START),
         "drill throughput": (*guarded, ddb_load.CALLS),
         "query audit": (aws.ACCOUNT, metrics.CALLS, aurora.READS, aurora.START),  # read-only: no lease
-        # --restore-latest runs both restore drills (point in time, and AWS Backup's recovery point) per target.
-        "backup verify": (*drill, collect.CALLS, assume_role.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,
+        # --restore-latest runs both restore drills (point in time, and AWS Backup's recovery point) per target,
+        # under the policy's stop conditions.
+        "backup verify": (*guarded, collect.CALLS, assume_role.CALLS, recovery_point.READS, recovery_point.RESTORE, aurora.READS, aurora.RESTORE,
                           dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
         "janitor": (aws.ACCOUNT, lease.CALLS, janitor.CALLS, aurora.READS, etl_leftovers.CALLS),
         "schedule apply": (aws.ACCOUNT, lease.CALLS, scheduling.CALLS),  # a stop holds the cluster's drill lease

@@ -97,6 +97,7 @@ class Canary:
         self._thread = threading.Thread(target=self._run, name="dbops-canary", daemon=True)
         self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()
+        self.stopped_at: float | None = None  # once stopped, nothing more is measured: an outage ends here
 
     def start(self) -> "Canary":
         ensure_table(self.dsn)
@@ -104,7 +105,11 @@ class Canary:
         return self
 
     def stop(self, timeout: float = 10.0) -> CanaryLog:
+        if self.stopped_at is None:
+            self.stopped_at = self.clock()
         self._stop.set()
+        if self._thread.ident is None:  # never started
+            return self.log
         self._thread.join(timeout)
         if self._thread.is_alive() and self._conn is not None:
             # A commit still waiting (e.g. on a synchronous standby): break the socket.
@@ -122,6 +127,12 @@ class Canary:
                 return True
             time.sleep(self.interval)
         return False
+
+    def outage_so_far(self, since: float) -> float:
+        """The longest stretch without an ack since `since`, the silence up to now included while the canary
+        writes; once it is stopped, up to when it stopped (a rollback after it is not client downtime)."""
+        end = self.stopped_at if self.stopped_at is not None else self.clock()
+        return longest_outage(list(self.log.acks), since, end)
 
     def acks_after(self, t: float) -> int:
         return sum(1 for a in self.log.acks if a.at > t)

@@ -26,6 +26,12 @@ def fewest_by_chance(expected: float) -> float:
     return max(0.0, expected - CHANCE_SIGMAS * math.sqrt(expected))
 
 
+def stand_down(guard: "Guard | None") -> None:
+    """The drill's fault or load has ended and its rollback begins: a stop condition no longer stops it."""
+    if guard is not None:
+        guard.stand_down()
+
+
 def guarded(journal: Journal, run: Callable[[], Report], debug: bool = False, guard: "Guard | None" = None,
             steady: "SteadyState | None" = None) -> Report:
     """Run a drill that has started; if it stops as could-not-run, its report says what it did before.

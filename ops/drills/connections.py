@@ -48,10 +48,11 @@ Objectives:
 from __future__ import annotations
 
 import statistics
-from typing import Callable
+from typing import Any, Callable
 
 from ops.data.clients import ConnectionsOptions, Tally, pooler_answer, run_load
 from ops.data import server_room
+from ops.drills.common import stand_down
 from ops.percentiles import percentile
 from ops.errors import CannotRun
 from ops.report import Journal, Report, headline, measured
@@ -110,8 +111,8 @@ def _dialled_the_server(dsn: str, addr: str | None, port: int | None) -> bool:
 
 
 def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, journal: Journal, label: str,
-                    should_stop: Callable[[], str | None] | None = None) -> Report:
-    """should_stop: polled while the load runs (the lease's loss_reason); once it names a reason the load
+                    should_stop: Callable[[], str | None] | None = None, guard: Any = None) -> Report:
+    """`guard` (ops.drills.guard.Guard) stands down once the load has stopped. should_stop: polled while the load runs (the lease's loss_reason); once it names a reason the load
     stops at once and the drill ends in error, saying why: the target may be another drill's by then."""
     journal.require("CONN-SETUP-P95", "CONN-ERRORS", "CONN-QUERIES-SERVED", "CONN-QUERY-OVERHEAD",
                     *(("POOL-WAIT", "POOL-UTILIZATION", "POOL-ALIVE") if admin_dsn else ()))
@@ -124,7 +125,10 @@ def run_connections(dsn: str, admin_dsn: str | None, opts: ConnectionsOptions, j
     journal.event("load", f"{opts.clients} clients to {label} over {ramp_s(opts):g}s, "
                           f"{opts.rate_per_client:g} queries/s each for {opts.duration_s:g}s"
                           + (f", {opts.query_ms:g} ms of work per query" if opts.query_ms else ""))
-    tally = run_load(dsn, admin_dsn, opts, journal.event, should_stop)
+    try:
+        tally = run_load(dsn, admin_dsn, opts, journal.event, should_stop)
+    finally:
+        stand_down(guard)  # the load has stopped (its clients severed on an interrupt): what follows only reads
     judge(tally, opts, journal, pooled=admin_dsn is not None)
     if admin_dsn:
         _judge_pooler_alive(admin_dsn, journal)

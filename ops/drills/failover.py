@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.clock import wait_until
 from ops.data import canary as canary_mod
-from ops.drills.common import deferred_interrupts
+from ops.drills.common import deferred_interrupts, stand_down
 from ops.errors import EndpointUnreachable
 from ops.lease import Record
 from ops.report import Journal, Report, headline, measured
@@ -35,6 +35,9 @@ CONTROL_PLANE_GRACE_S = 30.0  # failed reads of the control plane in a row for t
 # The control plane is asked about once a second, jittered, one Describe call each time: RDS API rate
 # limits are per account, shared with every other client of it. The canary is watched far more often.
 CONTROL_PLANE_POLL_S = 1.0
+# A drill stopped early (an interrupt, a stop condition) waits this long at least for its failover call to return
+# before healing: a heal while the call still runs would race it, and a tight RTO must not shorten the wait.
+CALL_RETURN_WAIT_S = 60.0
 POLL_JITTER = 0.2
 # The service's answers that mean it did not start a failover (the call is sent once: no retry can have
 # started one before). A timeout or a 5xx says nothing of what the service did.
@@ -194,7 +197,7 @@ def run_failover(
         trigger = time.monotonic()
         if guard is not None and ctx.canary is not None:
             canary, since = ctx.canary, trigger
-            guard.watch_downtime(lambda: canary_mod.longest_outage(list(canary.log.acks), since, time.monotonic()))
+            guard.watch_downtime(lambda: canary.outage_so_far(since))
         # Assigned before it starts: an interrupt between the two still leaves the cleanup a handle on it.
         action = _Action(lambda: target.failover(opts.to, timeout=deadline_s))
         action.start()
@@ -261,10 +264,12 @@ def run_failover(
             expected_ok = new_writer == opts.to if opts.to else new_writer != state.writer
             journal.check("FO-WRITER", "pass" if expected_ok else "fail",
                           f"new writer {new_writer}" + (f" (expected {opts.to})" if opts.to else f" (was {state.writer})"))
+        stand_down(guard)  # the failover is over: from here the drill rolls back, and a late alarm is no stop
     except KeyboardInterrupt:
         aborted = True
         journal.event("abort", "interrupted: stopping the canary and making the cluster whole")
     finally:
+        stand_down(guard)
         # From here on the drill only cleans up: another interrupt waits until the cluster is whole.
         with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
             log = ctx.canary.stop() if ctx.canary is not None else None
@@ -272,12 +277,14 @@ def run_failover(
                 journal.event("canary", f"stopped: {len(log.acks)} acknowledged, {len(log.failures)} failed attempts, {log.reconnects} connections")
             if action is not None and not action.done:
                 journal.event("cleanup", "waiting for the failover call to return")
-                action.thread.join(opts.rto_s * 3)
+                action.thread.join(max(opts.rto_s * 3, CALL_RETURN_WAIT_S))
             if log is not None and trigger is not None and not aborted:
                 failed_call = f"the failover call failed: {action.error}" if action is not None and action.error is not None else None
                 _judge_downtime(ctx, log, trigger, steady_at, opts, journal, cut_short=control_plane_lost or failed_call, api_at=api_at)
             elif log is not None and trigger is not None:  # interrupted: nothing judged, but the page shows what clients saw
                 _record_timeline(ctx, log, trigger, steady_at, journal, api_at=api_at)
+            if log is not None and trigger is not None and aborted and guard is not None and guard.tripped_by_downtime:
+                _judge_downtime_trip(ctx, log, trigger, opts, journal, guard.conditions.max_downtime_s)
             if dsn is None and not aborted:
                 for cid in ("FO-RTO", "FO-LOST-WRITES"):
                     journal.check(cid, "unknown", f"not measured: {NO_DATA_PLANE}")
@@ -288,8 +295,13 @@ def run_failover(
                                                         "still the writer; nothing to heal")
                 else:
                     aborted |= _heal(target, ctx.old_writer, opts, journal, since=trigger)
-            if log is not None and trigger is not None and not aborted:
+            elif action is not None and not action.done:
+                journal.details["heal"] = "cluster NOT healed: the failover call had not returned; read its writer (`dbops status`)"
+                journal.check("POST-HA", "error", "not healed: the failover call was still running when the drill ended; "
+                                                  "read the cluster's writer (`dbops status`) before anything else")
+            if log is not None and trigger is not None and (not aborted or (action is not None and action.done)):
                 # After the heal: whatever the failover did, the writer it left must hold every acknowledged write.
+                # Counted on an aborted run too (a read, before the canary rows go): what was lost is not undone by a stop.
                 _count_lost_writes(target, ctx, log, opts, journal)
             if dsn is not None and ctx.canary is not None:
                 _purge(target, ctx, journal)
@@ -389,6 +401,22 @@ def _judge_downtime(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float
                       f"writes refused for {gap:.3f}s (objective {opts.rto_s:g}s); "
                       f"{journal.measurements['writes_refused_read_only']} attempts reached a server that no longer took writes")
     journal.details.setdefault("markdown_sections", []).append(("Timeline", timeline(log, trigger, steady_at, journal)))
+
+
+def _judge_downtime_trip(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float, opts: FailoverOptions,
+                         journal: Journal, limit_s: float | None) -> None:
+    """The downtime limit stopped the drill: writes were refused at least this long (the canary stopped before they
+    were steady again), a breach of the RTO when that is over it; under it, the RTO is not judged."""
+    end = ctx.canary.stopped_at if ctx.canary is not None and ctx.canary.stopped_at is not None else trigger
+    bound = canary_mod.longest_outage(log.acks, trigger, end)
+    journal.measure("client_write_downtime_s", bound)
+    journal.details["downtime_is_lower_bound"] = True
+    stopped = f"the downtime limit of {limit_s:g}s stopped the drill" if limit_s is not None else "the downtime limit stopped the drill"
+    if bound > opts.rto_s:
+        journal.check("FO-RTO", "fail", f"writes refused for at least {bound:.3f}s ({stopped}): over the objective of {opts.rto_s:g}s")
+    else:
+        journal.check("FO-RTO", "unknown", f"not measured to the end: {stopped} after at least {bound:.3f}s of refused writes, "
+                                           f"under the objective of {opts.rto_s:g}s")
 
 
 def _record_timeline(ctx: DrillContext, log: canary_mod.CanaryLog, trigger: float, steady_at: float | None,

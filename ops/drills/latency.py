@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ops.drills.common import fewest_by_chance
+from ops.drills.common import fewest_by_chance, stand_down
 from ops.percentiles import percentile
 from ops.query import pgbench
 from ops.query.pgbench import Script, Settings
@@ -112,7 +112,8 @@ def connections_bound(cluster: Any, endpoint: Any, on_reader: bool, clients: int
     return server_room.refuse_beyond(share, found, endpoint.label, "lower --clients")
 
 
-def run_latency(where: Where, opts: LatencyOptions, journal: Journal) -> Report:
+def run_latency(where: Where, opts: LatencyOptions, journal: Journal, guard: Any = None) -> Report:
+    """`guard` (ops.drills.guard.Guard) stands down once pgbench has stopped: the role's drop is the rollback."""
     judged = [s for s in opts.scripts if s.weight > 0]
     journal.require("LAT-ERRORS", "LAT-RATE", *(f"LAT-P95[{s.label}]" for s in judged))
     if opts.read_only:
@@ -132,12 +133,11 @@ def run_latency(where: Where, opts: LatencyOptions, journal: Journal) -> Report:
                           f"{opts.clients} clients, {opts.duration_s}s, against {endpoint_label}"
                           + ("" if opts.read_only else " (read-write)"))
     if not opts.read_only:
-        run = pgbench.run(settings, pgbench.environment(where.dsn, read_only=False), lambda line: journal.event("progress", line),
-                           should_stop=opts.should_stop)
+        run = _load(settings, where.dsn, False, opts, journal, guard)
     elif where.on_reader:
-        run = _run_on_reader_as_read_only_role(settings, where, opts, journal)
+        run = _run_on_reader_as_read_only_role(settings, where, opts, journal, guard)
     else:
-        run = _run_as_read_only_role(settings, where, opts, journal)
+        run = _run_as_read_only_role(settings, where, opts, journal, guard)
     journal.details["pgbench_argv"] = [a for a in run.argv]
     if run.stopped:  # what it measured before the stop is not the drill's: the target may be another drill's now
         journal.event("stop", run.stopped)
@@ -154,7 +154,15 @@ def run_latency(where: Where, opts: LatencyOptions, journal: Journal) -> Report:
     return journal.finish()
 
 
-def _run_as_read_only_role(settings: Settings, where: Where, opts: LatencyOptions, journal: Journal) -> pgbench.Run:
+def _load(settings: Settings, dsn: str, read_only: bool, opts: LatencyOptions, journal: Journal, guard: Any) -> pgbench.Run:
+    try:
+        return pgbench.run(settings, pgbench.environment(dsn, read_only=read_only), lambda line: journal.event("progress", line),
+                           should_stop=opts.should_stop)
+    finally:
+        stand_down(guard)  # pgbench has stopped: what follows reads its log and drops the drill's role
+
+
+def _run_as_read_only_role(settings: Settings, where: Where, opts: LatencyOptions, journal: Journal, guard: Any = None) -> pgbench.Run:
     from ops.errors import CannotRun
     from ops.query import workload_role
 
@@ -164,8 +172,7 @@ def _run_as_read_only_role(settings: Settings, where: Where, opts: LatencyOption
                                       on_event=lambda message: journal.event("guard", message),
                                       on_left=lambda message: journal.check("LAT-CLEANUP", "warn", message)) as role:
         before = workload_role.counters(where.admin_dsn, role)
-        run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line),
-                           should_stop=opts.should_stop)
+        run = _load(settings, role.dsn, True, opts, journal, guard)
         try:
             verdict = workload_role.judge(workload_role.evidence_after(where.admin_dsn, role, before))
         except CannotRun as exc:
@@ -179,7 +186,8 @@ def _run_as_read_only_role(settings: Settings, where: Where, opts: LatencyOption
     return run
 
 
-def _run_on_reader_as_read_only_role(settings: Settings, where: Where, opts: LatencyOptions, journal: Journal) -> pgbench.Run:
+def _run_on_reader_as_read_only_role(settings: Settings, where: Where, opts: LatencyOptions, journal: Journal,
+                                     guard: Any = None) -> pgbench.Run:
     """On a reader too the workload logs in as the drill's read-only role, never as the target's own user:
     made on the writer, it reaches the reader by replication, and is dropped on the writer at the end."""
     from ops.errors import CannotRun
@@ -193,8 +201,7 @@ def _run_on_reader_as_read_only_role(settings: Settings, where: Where, opts: Lat
                                       on_event=lambda message: journal.event("guard", message), login_dsn=where.dsn,
                                       on_left=lambda message: journal.check("LAT-CLEANUP", "warn", message)) as role:
         journal.details["workload_role"] = role.name
-        run = pgbench.run(settings, pgbench.environment(role.dsn, read_only=True), lambda line: journal.event("progress", line),
-                           should_stop=opts.should_stop)
+        run = _load(settings, role.dsn, True, opts, journal, guard)
     _judge_reader_read_only(where, journal)
     return run
 

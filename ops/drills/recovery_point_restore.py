@@ -23,19 +23,20 @@ def point_restore_waits_s(restore_timeout_s: float, delete_wait_s: float = 600.0
 
 
 def run_point_restore(side: Any, points: Any, journal: Journal, drill_id: str, ledger: Any, progress: Callable[[str], None],
-                      expires_hours: float = 6.0, delete_wait_s: float = 600.0) -> Report:
+                      expires_hours: float = 6.0, delete_wait_s: float = 600.0, guard: Any = None) -> Report:
     """Back the target up through AWS Backup between markers, restore its newest recovery point, check rows.
 
     Rows committed before the point's CreationDate must be in the restore and rows committed after
     its CompletionDate must not (a backup is taken somewhere in between: rows inside the window are
     not judged). The restored resource is noted in the drill record before the restore job starts,
     tagged as soon as it exists, and deleted afterwards with the recovery point the drill made;
-    each is reported deleted only once seen gone.
+    each is reported deleted only once seen gone. `guard` (ops.drills.guard.Guard) stands down once the rows
+    are checked: the deletions are the rollback.
     """
     import time
 
     from ops.data.markers import GUARD_S, MARKERS_PER_SIDE
-    from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry, expiry_hours
+    from ops.drills.common import DRILL_TAG, EXPIRES_TAG, deferred_interrupts, expiry, expiry_hours, stand_down
     from ops.drills.restore import OWNER_TAG
     from ops.lease import Record
     from ops.proc import owner_id
@@ -119,10 +120,12 @@ def run_point_restore(side: Any, points: Any, journal: Journal, drill_id: str, l
         journal.check("RESTORE-TAGGED", "pass" if tagged["done"] else "fail",
                       f"{handle.name} tagged {DRILL_TAG}={drill_id}" if tagged["done"] else f"{handle.name} NOT TAGGED")
         _verify_point_rows(side, handle, t0, t1, drill_id, journal)
+        stand_down(guard)
     except KeyboardInterrupt:
         aborted = True
         journal.event("abort", "interrupted: removing what the drill created")
     finally:
+        stand_down(guard)
         with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
             pending = _point_cleanup(side, points, handle, own_point, path.vault, drill_id, journal, delete_wait_s, progress)
         aborted |= deferred.count > 0

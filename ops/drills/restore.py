@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
 from ops.data.markers import MARKERS_PER_SIDE, Marker, RowVerdict, judge
-from ops.drills.common import DRILL_TAG, EXPIRES_TAG, OWNER_TAG, deferred_interrupts, expiry, expiry_hours
+from ops.drills.common import DRILL_TAG, EXPIRES_TAG, OWNER_TAG, deferred_interrupts, expiry, expiry_hours, stand_down
 from ops.errors import CannotRun, RestoreFailed, UsageError
 from ops.lease import Record
 from ops.proc import owner_id
@@ -116,7 +116,8 @@ def validate_time(target: Restorable, at: datetime | None) -> None:
 
 
 def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, drill_id: str,
-                ledger: Any = None, hooks: dict | None = None) -> Report:
+                ledger: Any = None, hooks: dict | None = None, guard: Any = None) -> Report:
+    """`guard` (ops.drills.guard.Guard) stands down once the restore is verified: its deletion is the rollback."""
     hooks = hooks or {}
     timeout = opts.timeout_s or target.default_timeout_s
     tags = {DRILL_TAG: drill_id, EXPIRES_TAG: expiry(expiry_hours(timeout + opts.delete_wait_s, opts.expires_hours)),
@@ -183,10 +184,12 @@ def run_restore(target: Restorable, opts: RestoreOptions, journal: Journal, dril
             _verify(target, handle, t, drill_id, journal, t_latest)
             for cid, status, detail in target.restore_notes(handle) + target.not_carried_over(handle):
                 journal.check(cid, status, detail)
+        stand_down(guard)
     except KeyboardInterrupt:
         aborted = True
         journal.event("abort", "interrupted: removing what the drill created")
     finally:
+        stand_down(guard)
         with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
             pending = _cleanup(target, handle, drill_id, opts.keep and restored and not aborted, opts, tags, journal)
         aborted |= deferred.count > 0

@@ -90,7 +90,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from ops.data.ddb_load import READ_TIMEOUT_S, MAX_ITEMS, LoadTarget, MinuteSum, Removed, TableInfo, Tally, planned_requests
-from ops.drills.common import deferred_interrupts, expiry, fewest_by_chance
+from ops.drills.common import deferred_interrupts, expiry, fewest_by_chance, stand_down
 from ops.errors import CannotRun, UsageError
 from ops.lease import Record
 from ops.percentiles import percentile
@@ -622,7 +622,8 @@ class OtherClients:
 
 
 def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal: Journal, drill_id: str,
-                   ledger: Any = None, catalog: dict[str, Any] | None = None) -> Report:
+                   ledger: Any = None, catalog: dict[str, Any] | None = None, guard: Any = None) -> Report:
+    """`guard` (ops.drills.guard.Guard) stands down once the load has stopped: removing the items is the rollback."""
     from ops.cost.estimate import load_catalog
 
     catalog = catalog or load_catalog(target.aws.region)
@@ -672,11 +673,13 @@ def run_throughput(target: LoadTarget, p: Plan, opts: ThroughputOptions, journal
                        lambda m: journal.event("load", m), tally)
         finally:
             watch.finish()
+        stand_down(guard)
     except KeyboardInterrupt:
         aborted = True
         stop.set()
         journal.event("abort", "interrupted: removing the drill's items")
     finally:
+        stand_down(guard)
         with deferred_interrupts(lambda m: journal.event("cleanup", m), "the drill's cleanup") as deferred:
             pending, removed = _cleanup(target, p, drill_id, tally, journal)
             if ledger is not None:  # the drill's own requests end with its cleanup

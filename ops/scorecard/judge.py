@@ -20,7 +20,9 @@ EVIDENCE_STATUSES = ("pass", "fail")  # error, inconclusive and aborted drills d
 P95_MIN_SAMPLES = 20  # nearest-rank p95 of fewer samples is their maximum: the figure is labelled as such
 CLOCK_SKEW_S = 300  # a report started further ahead of now than this has a time that cannot be trusted
 # A measurement a drill may record as only a lower bound, and the details flag that says so: the failover
-# never completed, so writes were refused for at least that long (ops/drills/failover.py).
+# never completed, or its downtime limit stopped it, so writes were refused for at least that long
+# (ops/drills/failover.py). A lower bound is evidence of a breach even from an aborted drill: what it proves
+# was measured before the stop.
 LOWER_BOUNDS = {"client_write_downtime_s": "downtime_is_lower_bound"}
 
 
@@ -124,9 +126,10 @@ def evidence(reports: list[dict[str, Any]], obj: Objective, now: datetime, max_a
     of_kind = [r for r in reports if r.get("kind") == obj.kind]
     if not of_kind:
         return Evidence((), f"no {obj.kind} drill in the report history")
-    measured, judged = [], [r for r in of_kind if r.get("status") in EVIDENCE_STATUSES]
-    negative = []  # durations, counts and data loss are never below 0: such a figure was not measured, it was edited
     flag = LOWER_BOUNDS.get(obj.measurement)
+    measured, judged = [], [r for r in of_kind if r.get("status") in EVIDENCE_STATUSES
+                            or (r.get("status") == "aborted" and flag and (r.get("details") or {}).get(flag))]
+    negative = []  # durations, counts and data loss are never below 0: such a figure was not measured, it was edited
     for r in judged:
         value = (r.get("measurements") or {}).get(obj.measurement)
         if obj.measurement not in (r.get("not_measured") or {}) and finite(value):

@@ -111,13 +111,21 @@ class AuroraTarget:
 
     def _latest_metric(self, name: str, instance_id: str) -> float | None:
         """The newest Maximum of an AWS/RDS metric of an instance over the last 5 minutes; None if none."""
+        return self._latest_point(name, instance_id)[0]
+
+    def _latest_point(self, name: str, instance_id: str) -> tuple[float | None, datetime | None]:
+        """The newest one-minute Maximum of an AWS/RDS metric of an instance over the last 5 minutes, and the start
+        of its minute; (None, None) if none."""
         cw = self.aws.client("cloudwatch")
         now = datetime.now(timezone.utc)
         stats = cw.get_metric_statistics(
             Namespace="AWS/RDS", MetricName=name, Dimensions=[{"Name": "DBInstanceIdentifier", "Value": instance_id}],
             StartTime=now - timedelta(minutes=5), EndTime=now, Period=60, Statistics=["Maximum"],
         )["Datapoints"]
-        return float(max(stats, key=lambda d: d["Timestamp"])["Maximum"]) if stats else None
+        if not stats:
+            return None, None
+        newest = max(stats, key=lambda d: d["Timestamp"])
+        return float(newest["Maximum"]), newest["Timestamp"]
 
     def replica_lag_s(self, instance_id: str) -> float | None:
         """AuroraReplicaLag (milliseconds) of the last 5 minutes from CloudWatch; None if not reported."""
@@ -193,8 +201,9 @@ class AuroraTarget:
             if role == "writer":
                 writer = iid
             status = instances.get(iid, {}).get("DBInstanceStatus", "unknown")
-            lag_s = self.replica_lag_s(iid) if role == "reader" and lag else None
-            members.append(MemberState(iid, role, status, lag_s=lag_s, detail=f"promotion tier {m.get('PromotionTier', '-')}"))
+            lag_ms, lag_at = self._latest_point("AuroraReplicaLag", iid) if role == "reader" and lag else (None, None)
+            members.append(MemberState(iid, role, status, lag_s=None if lag_ms is None else lag_ms / 1000.0, lag_at=lag_at,
+                                       detail=f"promotion tier {m.get('PromotionTier', '-')}"))
         return ClusterState(self.ref.name, cluster["Status"], writer, tuple(members))
 
     def cluster_status(self) -> str:

@@ -80,6 +80,7 @@ class MemberState:
     status: str  # available | stopped | unreachable | ... (as the control plane says)
     lag_s: float | None = None  # replica lag, None when unknown
     detail: str = ""
+    lag_at: datetime | None = None  # when the lag figure was measured (a metric's datapoint); None: at the read
 
     @property
     def healthy(self) -> bool:

@@ -370,3 +370,54 @@ def test_a_lost_lease_stops_pgbench_at_once_and_the_report_says_why(lab: Cli, tm
     assert took < 8, f"pgbench ran {took:.1f}s after the lease was lost at 1.5s (its --time is {duration}s)"
     assert report.status == "error" and report.details["stopped_early"] == reason, report.summary
     assert reason in report.summary and any(e.phase == "stop" for e in report.events)
+
+
+def test_an_interrupt_during_the_roles_drop_waits_for_it_then_stops_the_drill(lab: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop condition or a Ctrl-C arriving as the workload's role is dropped: the role still goes, then the drill stops."""
+    from ops.query import workload_role
+
+    dsn = pgcluster.writer_dsn(lab.lab_dir)
+    assert dsn is not None
+    real_drop = workload_role.drop
+
+    def interrupted_drop(conn: object, name: str) -> str:
+        signal.raise_signal(signal.SIGINT)  # arrives as the drop begins
+        return real_drop(conn, name)
+
+    monkeypatch.setattr(workload_role, "drop", interrupted_drop)
+    events: list[str] = []
+    name = None
+    with pytest.raises(KeyboardInterrupt):
+        with workload_role.read_only_role(dsn, "latency-interrupt-drop", 1, 0.1, on_event=events.append,
+                                          on_left=events.append) as role:
+            name = role.name
+    assert name is not None and scalar(lab, f"SELECT count(*) FROM pg_roles WHERE rolname = '{name}'") == 0
+    assert any("interrupt deferred: dropping role" in e for e in events), events
+
+
+def test_an_interrupt_while_pgbench_is_stopped_waits_for_the_stop(lab: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second signal (a stop condition, a Ctrl-C) landing while pgbench is being stopped must not leave it running."""
+    from ops.query import pgbench
+
+    dsn = pgcluster.writer_dsn(lab.lab_dir)
+    assert dsn is not None
+    real_stop = pgbench._stop
+    stopped: list[int] = []
+
+    def interrupted_stop(proc: subprocess.Popen) -> None:
+        stopped.append(proc.pid)
+        signal.raise_signal(signal.SIGINT)  # arrives as the stop begins
+        real_stop(proc)
+
+    monkeypatch.setattr(pgbench, "_stop", interrupted_stop)
+
+    def first_progress(line: str) -> None:
+        if line.startswith("progress:"):
+            raise KeyboardInterrupt("the drill was stopped")
+
+    settings = pgbench.Settings(pgbench.parse_scripts([script(tmp_path, "one.sql", "SELECT 1;\n")]), 1, 20, 10.0, progress_s=1)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        pgbench.run(settings, pgbench.environment(dsn, read_only=True), first_progress)
+    assert stopped and time.monotonic() - started < 15
+    assert not Path(f"/proc/{stopped[0]}").exists(), "pgbench was left running"

@@ -29,3 +29,18 @@ def test_no_write_after_the_failover_is_none_not_zero() -> None:
 def test_lost_writes_are_the_acknowledged_ones_missing() -> None:
     assert lost_writes({1, 2, 3, 4}, {1, 2, 3, 4, 5}) == []
     assert lost_writes({1, 2, 3, 4}, {1, 2}) == [3, 4]
+
+
+def test_outage_so_far_stops_growing_once_the_canary_stops() -> None:
+    """While the canary writes, "now - last ack" is a real outage; once it is stopped, nothing is measured
+    any more and the outage so far must not grow (a long heal would otherwise read as downtime)."""
+    from ops.data.canary import Canary
+
+    now = [10.0]
+    canary = Canary("host=127.0.0.1 dbname=x", "drill-x", clock=lambda: now[0])
+    canary.log.acks.extend(acks([9.0, 9.5]))
+    now[0] = 11.0
+    assert abs(canary.outage_so_far(since=9.2) - 1.5) < 1e-9  # running: the silence since the last ack counts
+    canary.stop()
+    now[0] = 300.0  # a five-minute heal later
+    assert abs(canary.outage_so_far(since=9.2) - 1.5) < 1e-9

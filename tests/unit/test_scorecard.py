@@ -545,3 +545,16 @@ def test_cli_junit_creates_missing_directories_replaces_a_file_and_refuses_what_
     proc = cli_at("scorecard", "--junit", "/proc/nope.xml")
     assert proc.exit_code == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "/proc/nope.xml not written" in proc.stderr and "Traceback" not in proc.output
+
+
+def test_an_aborted_failover_whose_downtime_lower_bound_breaches_is_evidence_of_the_breach(tmp_path: Path) -> None:
+    """A drill stopped by its downtime limit (a limit at or over the RTO) proves the RTO was breached, aborted or not;
+    an aborted run's exact figures still prove nothing."""
+    reports = tmp_path / "reports"
+    drill(reports, "failover", "aborted", 1, details={"downtime_is_lower_bound": True}, client_write_downtime_s=75.0, lost_writes=0)
+    rto = objective(build(tmp_path), "RTO")
+    assert (rto["status"], rto["measured"], rto["samples"]) == (sc.BREACHED, 75.0, 1)
+
+    other = tmp_path / "other"
+    drill(other / "reports", "failover", "aborted", 1, client_write_downtime_s=75.0, lost_writes=0)  # not a lower bound
+    assert objective(build(other), "RTO")["status"] == sc.UNPROVEN
