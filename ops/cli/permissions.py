@@ -51,7 +51,7 @@ def command_calls() -> dict[str, tuple[Calls, ...]]:
         "cost estimate": (),
         "cost prices": (prices.CALLS,),
         "cost check": (aws.ACCOUNT, cost_check.CALLS, metrics.CALLS),
-        "failover": (*guarded, aurora.READS, aurora.FAILOVER),  # the policy's stop_on_alarms are checked before the call
+        "failover": (*drill, aurora.READS, aurora.FAILOVER),  # the call for a writer that is down: no stop conditions
         "drill failover": (*guarded, aurora.READS, aurora.PROXY, aurora.FAILOVER, aurora.START),
         "drill restore": (*guarded, aurora.READS, aurora.START, aurora.RESTORE, dynamodb.READS, dynamodb.RESTORE, ddb_markers.CALLS),
         "drill connections": (*guarded, aurora.READS, aurora.PROXY, aurora.START),
