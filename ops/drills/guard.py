@@ -66,12 +66,16 @@ def read_alarm_states(cloudwatch: Any, names: tuple[str, ...]) -> dict[str, str]
     return states
 
 
+def missing_and_firing(names: tuple[str, ...], states: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The named alarms DescribeAlarms did not answer, and those in ALARM."""
+    return [n for n in names if n not in states], [n for n in names if states.get(n) == "ALARM"]
+
+
 def refusal(names: tuple[str, ...], states: dict[str, str], where: str) -> str | None:
     """Why the drill must not start, or None."""
-    missing = [n for n in names if n not in states]
+    missing, firing = missing_and_firing(names, states)
     if missing:
         return f"stop condition alarm {', '.join(missing)} not found in {where} or not visible to this role: the drill did not start"
-    firing = [n for n in names if states[n] == "ALARM"]
     if firing:
         return f"alarm {', '.join(firing)} is in ALARM: the drill did not start"
     return None
@@ -81,10 +85,9 @@ def trip_reason(names: tuple[str, ...], states: dict[str, str] | None, downtime_
                 limit_s: float | None) -> str | None:
     """Why the running drill must stop now, or None. states None: the alarms were not read this time."""
     if states is not None:
-        missing = [n for n in names if n not in states]
+        missing, firing = missing_and_firing(names, states)
         if missing:
             return f"alarm {missing[0]} no longer found or not visible to this role: the stop condition cannot be watched"
-        firing = [n for n in names if states[n] == "ALARM"]
         if firing:
             return f"alarm {firing[0]} is in ALARM"
     if limit_s is not None and downtime_s is not None and downtime_s > limit_s:
