@@ -77,8 +77,10 @@ def _stderr(line: str) -> None:
 
 def run_query(athena: Any, sql: str, database: str, workgroup: str, output: str | None, timeout_s: float,
               max_bytes: int | None, *, progress: Callable[[str], None] = _stderr,
-              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> QueryResult:
-    """Run one query on Athena and return its rows. output None: the workgroup's result location."""
+              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+              max_rows: int | None = None) -> QueryResult:
+    """Run one query on Athena and return its rows. output None: the workgroup's result location. max_rows: read
+    at most this many rows of the result (its pages are fetched no further)."""
     if timeout_s <= 0:
         raise UsageError(f"the query timeout is a positive number of seconds, not {timeout_s}")
     request: dict[str, Any] = {"QueryString": sql, "QueryExecutionContext": {"Database": database}, "WorkGroup": workgroup}
@@ -93,7 +95,7 @@ def run_query(athena: Any, sql: str, database: str, workgroup: str, output: str 
     scanned = int(stats.get("DataScannedInBytes", 0))
     if max_bytes is not None and scanned > max_bytes:
         raise QueryFailed(f"Athena query {query_id} scanned {scanned} bytes, more than the {max_bytes} allowed")
-    columns, rows = _results(athena, query_id)
+    columns, rows = _results(athena, query_id, max_rows)
     return QueryResult(columns, rows, scanned, int(stats.get("TotalExecutionTimeInMillis", 0)))
 
 
@@ -128,7 +130,7 @@ def _stop(athena: Any, query_id: str) -> None:
     athena.stop_query_execution(QueryExecutionId=query_id)
 
 
-def _results(athena: Any, query_id: str) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+def _results(athena: Any, query_id: str, max_rows: int | None = None) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
     columns: list[dict[str, Any]] = []
     rows: list[tuple[Any, ...]] = []
     request: dict[str, Any] = {"QueryExecutionId": query_id, "MaxResults": PAGE}
@@ -144,8 +146,8 @@ def _results(athena: Any, query_id: str) -> tuple[tuple[str, ...], tuple[tuple[A
         first = False
         rows += [tuple(_value(cell.get("VarCharValue"), column["Type"]) for cell, column in zip(row["Data"], columns))
                  for row in data]
-        if not page.get("NextToken"):
-            return tuple(c["Name"] for c in columns), tuple(rows)
+        if not page.get("NextToken") or (max_rows is not None and len(rows) >= max_rows):
+            return tuple(c["Name"] for c in columns), tuple(rows[:max_rows])
         request["NextToken"] = page["NextToken"]
 
 

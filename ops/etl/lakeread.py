@@ -55,7 +55,9 @@ def run_lake_query(cfg: Any, env: Any, pipeline_name: str, sql: str, engine: str
 
         if not p.destination.workgroup:
             raise UsageError(f"pipeline {p.name} names no Athena workgroup (destination.workgroup)")
-        extra = {} if progress is None else {"progress": progress}
+        extra: dict[str, Any] = {} if progress is None else {"progress": progress}
+        if bounds is not None:
+            extra["max_rows"] = bounds.row_limit + 1  # one more than answered: says whether the answer was cut
         answer = run_query(aws.client("athena"), to_athena(sql), p.destination.database, p.destination.workgroup,
                            None, timeout_s, max_bytes, **extra)
         return answer if bounds is None else _bounded(answer, bounds.row_limit)
@@ -79,7 +81,7 @@ def run_lake_query(cfg: Any, env: Any, pipeline_name: str, sql: str, engine: str
 
 
 def _bounded(answer: QueryResult, row_limit: int) -> QueryResult:
-    """Athena's answer cut as a DuckDB answer is (its rows are already here: the bound is on what is given on)."""
+    """Athena's answer cut as a DuckDB answer is (run_query read at most one row more than the limit)."""
     from dataclasses import replace
 
     from ops.query.answer import take
