@@ -202,20 +202,19 @@ def applied_lab(provider_mirror, pg_available) -> Iterator[AppliedLab]:  # type:
         shutil.rmtree(root, ignore_errors=True)
 
 
-# Files whose tests share a fixture that takes a minute or more (a Terraform apply, a recorded run of every
-# command): each such group is one pytest-xdist work unit, run by one worker, so the fixture starts once. The
-# applied lab's files are one unit, so its destroying test (runs_last) runs after every other test of it.
-# Every other test is a unit of its own, balanced one by one across the workers.
+# What one pytest-xdist worker runs as a whole: a file, so its module fixtures (labs, applies) start once; and the
+# applied lab's two files together, so the session's apply is made once and its destroying test (runs_last) runs
+# after every other test of it. (Tests one by one spread a file over every worker: each worker then tears a file's
+# lab down whenever its next test is another file's, and starts it again.)
 SHARED_FIXTURE_UNITS = {
     "tests/terraform/test_lab_apply.py": "applied-lab",
     "tests/integration/test_lab_cost_estate.py": "applied-lab",
-    "tests/terraform/test_lab_proxy.py": "scaled-lab",
-    "tests/integration/test_permissions_recorded.py": "recorded-calls",
 }
 
 
 def work_unit(nodeid: str) -> str:
-    return SHARED_FIXTURE_UNITS.get(nodeid.split("::")[0], nodeid)
+    path = nodeid.split("::")[0]
+    return SHARED_FIXTURE_UNITS.get(path, path)
 
 
 def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
