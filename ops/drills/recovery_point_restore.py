@@ -57,12 +57,12 @@ def run_point_restore(side: Any, points: Any, journal: Journal, drill_id: str, l
     own_point: str | None = None
     handle = None
     aborted = False
-    guard = 0.0 if side.exact_times else 2 * GUARD_S
+    margin = 0.0 if side.exact_times else 2 * GUARD_S  # between the markers and the backup, on the service's clock
     try:
         if side.has_data_plane:
             side.write_markers(drill_id, "before", MARKERS_PER_SIDE)
             journal.event("markers", f"wrote {MARKERS_PER_SIDE} markers before the backup")
-        time.sleep(guard)
+        time.sleep(margin)
         started = time.monotonic()
         job = points.start_backup(path, tags, drill_id)
         own_point = job.get("RecoveryPointArn")
@@ -81,7 +81,7 @@ def run_point_restore(side: Any, points: Any, journal: Journal, drill_id: str, l
             return _point_summary(journal.finish())
         own_point = done.get("RecoveryPointArn") or own_point
         journal.check("RP-BACKUP-JOB", "pass", f"backup job {done['BackupJobId']} completed: recovery point {own_point}")
-        time.sleep(guard)
+        time.sleep(margin)
         if side.has_data_plane:
             side.write_markers(drill_id, "after", MARKERS_PER_SIDE)
             journal.event("markers", f"wrote {MARKERS_PER_SIDE} markers after the backup")
