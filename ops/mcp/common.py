@@ -87,7 +87,10 @@ class Ran:
     error: str  # its stderr's last line: what a command that could not run said
 
 
-STOP_GRACE_S = 60.0  # what an interrupted drill is given to clean up
+# What a drill stopped at its timeout is given to clean up before SIGKILL: a failover's heal may wait 600 s
+# (heal_timeout_s) and a restore's cleanup its deletion wait (600 s), and a drill killed in them leaves its
+# report unwritten and its leftovers to the janitor.
+STOP_GRACE_S = 900.0
 
 
 def child_environ(settings: McpSettings) -> dict[str, str]:
