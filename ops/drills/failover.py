@@ -96,8 +96,14 @@ class _Action:
         except BaseException as exc:  # noqa: BLE001 — reported in the verdict
             self.error = exc
 
-    def start(self) -> "_Action":
-        self.thread.start()
+    def start(self, echo: Callable[[str], None]) -> "_Action":
+        # An interrupt landing inside Thread.start() can leave the call running while is_alive() still says it
+        # never started: the cleanup would then heal, and purge through, a cluster in mid-failover. Held until
+        # the thread runs, then raised.
+        with deferred_interrupts(echo, "starting the failover call") as held:
+            self.thread.start()
+        if held.count:
+            raise KeyboardInterrupt("interrupted while the failover call started")
         return self
 
     @property
@@ -200,7 +206,7 @@ def run_failover(
             guard.watch_downtime(lambda: canary.outage_so_far(since))
         # Assigned before it starts: an interrupt between the two still leaves the cleanup a handle on it.
         action = _Action(lambda: target.failover(opts.to, timeout=deadline_s))
-        action.start()
+        action.start(lambda m: journal.event("action", m))
         steady_acks = max(5, int(opts.steady_s * opts.canary_hz))
         last_progress = trigger
         failing_since: float | None = None

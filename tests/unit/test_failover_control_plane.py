@@ -124,3 +124,44 @@ def test_a_failover_call_that_timed_out_is_not_known_to_be_refused_and_the_clust
     detail = next(c.detail for c in report.checks if c.id == "FO-COMPLETED")  # type: ignore[attr-defined]
     assert checks["FO-COMPLETED"] == "error" and "outcome is not known" in detail
     assert target.heals == 1, "the service may have started it: heal as after any failover"
+
+
+class SlowFailover(ControlPlaneOnly):
+    """A failover call that takes a second, recording when it returned and when the heal began."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.returned_at: float | None = None
+        self.healed_at: float | None = None
+
+    def failover(self, to: str | None, timeout: float) -> None:
+        time.sleep(1.0)
+        self.writer, self.returned_at = "orders-2", time.monotonic()
+
+    def after_failover(self, old_writer: str, timeout: float) -> Heal:
+        self.healed_at = time.monotonic()
+        return super().after_failover(old_writer, timeout)
+
+
+def test_an_interrupt_while_the_failover_call_starts_waits_for_the_call_before_healing(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+    import threading
+
+    from ops.proc import interruptible
+
+    start = threading.Thread.start
+
+    def start_under_a_signal(thread: threading.Thread) -> None:
+        if thread.name == "dbops-failover":
+            os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode: inside start(), as a Ctrl-C can be
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_under_a_signal)
+    target = SlowFailover()
+    with interruptible(lambda _: None):
+        report, checks, _ = drill(target)
+    assert report.status == "aborted"  # type: ignore[attr-defined]
+    assert target.returned_at is not None, "the interrupt was held until the call had started, so it ran"
+    assert target.healed_at is not None and target.healed_at >= target.returned_at, "healed only once the call returned"
+    assert checks["POST-HA"] == "pass"
