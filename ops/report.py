@@ -346,8 +346,8 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def write_exclusive(path: Path, text: str) -> Path:
-    """Write text to path atomically; if path exists, pick path-1, path-2... never overwrite."""
+def _temp_beside(path: Path, text: str) -> str:
+    """text in a synced temp file in path's directory, for a link or rename to put in place whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
@@ -355,6 +355,16 @@ def write_exclusive(path: Path, text: str) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_exclusive(path: Path, text: str) -> Path:
+    """Write text to path atomically; if path exists, pick path-1, path-2... never overwrite."""
+    tmp = _temp_beside(path, text)
+    try:
         candidate, n = path, 0
         while True:
             try:
@@ -375,11 +385,8 @@ def report_id(report: Report) -> str:
 def write_replacing(path: Path, text: str) -> Path:
     """Write text to path atomically, replacing what is there: a reader sees the old file or the new one, and an
     interrupted write leaves no partial file and no temp file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    tmp = _temp_beside(path, text)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

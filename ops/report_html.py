@@ -162,12 +162,16 @@ def phase_spans(data: dict[str, Any]) -> list[tuple[str, float, float]]:
     spans: list[tuple[str, float, float]] = []
     for i, (at, phase, _) in enumerate(events):
         until = events[i + 1][0] if i + 1 < len(events) else end
-        a, b = (at - t0).total_seconds(), (until - t0).total_seconds()
-        if spans and spans[-1][0] == phase:
-            spans[-1] = (phase, spans[-1][1], b)
-        else:
-            spans.append((phase, a, b))
+        _extend(spans, phase, (at - t0).total_seconds(), (until - t0).total_seconds())
     return spans
+
+
+def _extend(spans: list[tuple[str, float, float]], phase: str, a: float, b: float) -> None:
+    """Append the span [a, b] of `phase`, or lengthen the last one when it is the same phase."""
+    if spans and spans[-1][0] == phase:
+        spans[-1] = (phase, spans[-1][1], b)
+    else:
+        spans.append((phase, a, b))
 
 
 def fold_spans(spans: list[tuple[str, float, float]], max_spans: int) -> list[tuple[str, float, float]]:
@@ -179,10 +183,7 @@ def fold_spans(spans: list[tuple[str, float, float]], max_spans: int) -> list[tu
                   for pair in (spans[i:i + 2] for i in range(0, len(spans), 2))]
         spans = []
         for phase, a, b in folded:  # neighbours that became one phase (often "mixed") are one span
-            if spans and spans[-1][0] == phase:
-                spans[-1] = (phase, spans[-1][1], b)
-            else:
-                spans.append((phase, a, b))
+            _extend(spans, phase, a, b)
     return spans
 
 

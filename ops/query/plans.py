@@ -119,6 +119,19 @@ def _explain(conn: Any, n_params: int) -> tuple[dict[str, Any], list[str]]:
     return doc[0]["Plan"], text
 
 
+def _prepared_plan(conn: Any, body: str, n: int, writes: bool) -> Plan:
+    """PREPARE, EXPLAIN EXECUTE and DEALLOCATE the statement, inside the caller's transaction."""
+    _deallocate(conn)
+    _prepare(conn, body, n, writes)
+    try:
+        root, lines = _explain(conn, n)
+    finally:
+        _deallocate(conn)
+    plan = Plan(float(root.get("Total Cost", 0.0)), lines)
+    _walk(root, [], plan)
+    return plan
+
+
 def generic_plan(conn: Any, text: str, writes: bool = False) -> Plan:
     """The statement's generic plan (raises PlanError when it cannot be had). With writes (the query audit only), an
     INSERT, UPDATE or DELETE is planned too: prepared and explained, never executed."""
@@ -129,17 +142,9 @@ def generic_plan(conn: Any, text: str, writes: bool = False) -> Plan:
         # rolled back, not released: the locks preparing took (an UPDATE's row-exclusive lock on its table) end here
         with conn.transaction(force_rollback=True):
             conn.execute(q("SET LOCAL plan_cache_mode = force_generic_plan"))
-            _deallocate(conn)
-            _prepare(conn, body, n, writes)
-            try:
-                root, lines = _explain(conn, n)
-            finally:
-                _deallocate(conn)
+            return _prepared_plan(conn, body, n, writes)
     except psycopg.Error as exc:
         raise PlanError(_why(exc)) from None
-    plan = Plan(float(root.get("Total Cost", 0.0)), lines)
-    _walk(root, [], plan)
-    return plan
 
 
 def hypothetical(conn: Any, text: str, scan: SeqScan, cols: tuple[str, ...], writes: bool = False) -> Hypothetical:
@@ -153,21 +158,14 @@ def hypothetical(conn: Any, text: str, scan: SeqScan, cols: tuple[str, ...], wri
             conn.execute(q("SET LOCAL plan_cache_mode = force_generic_plan"))
             oid = conn.execute(q("SELECT indexrelid FROM hypopg_create_index(%s)"), (definition,)).fetchone()[0]
             try:
-                _deallocate(conn)
-                _prepare(conn, body, n, writes)  # prepared after the index exists, so the plan can see it
-                try:
-                    root, lines = _explain(conn, n)
-                finally:
-                    _deallocate(conn)
+                plan = _prepared_plan(conn, body, n, writes)  # prepared after the index exists: the plan sees it
             finally:
                 one_statement(conn, q("SELECT hypopg_reset()"))
     except psycopg.Error as exc:
         raise PlanError(_why(exc)) from None
-    plan = Plan(float(root.get("Total Cost", 0.0)), lines)
-    _walk(root, [], plan)
     used = any(f"<{oid}>" in name for name in plan.index_names)
     return Hypothetical(cols, f"CREATE INDEX CONCURRENTLY ON {ident(scan.schema)}.{ident(scan.table)} "
-                              f"({', '.join(ident(c) for c in cols)})", plan.total_cost, used, tuple(lines))
+                              f"({', '.join(ident(c) for c in cols)})", plan.total_cost, used, tuple(plan.lines))
 
 
 def _deallocate(conn: Any) -> None:
