@@ -18,7 +18,6 @@ import re
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-RUN_OUTCOMES = ("acknowledged", "read-only", "refused", "mixed")
 MAX_RUNS_DRAWN = 400  # runs beyond this are folded pairwise before drawing: a page stays small whatever the report holds
 MAX_SPANS_DRAWN = 400  # a restore's phase spans, folded the same way
 MAX_EVENTS_SHOWN = 400  # the first and last halves; the JSON keeps them all

@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from ops.query.sqltext import safe_message
+
 AUDIT_FILE = "mcp-audit.jsonl"
 REFUSED = "refused: "  # the first words of a tool error that is a refusal, not a failure
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|credential|api[_-]?key|auth", re.IGNORECASE)
@@ -123,15 +125,6 @@ def _finite(value: Any) -> Any:
     return value
 
 
-# A double-quoted span of an error text: PostgreSQL quotes identifiers and values so ("schema "x" does not exist"),
-# and a value can be a row's data. The audit keeps the message's shape, not what was quoted.
-_QUOTED = re.compile(r'"[^"]*(?:"|$)')
-
-
-def unquoted(text: str) -> str:
-    return _QUOTED.sub('"?"', text)
-
-
 def _request_error(exc: Exception) -> str:
     """What failed in a malformed request, without the values given (pydantic's input_value repeats them)."""
     from pydantic import ValidationError
@@ -166,7 +159,7 @@ def _outcome(result: Any) -> tuple[str, dict[str, Any]]:
     if data.get("isError"):
         texts = [c.get("text", "") for c in data.get("content") or [] if isinstance(c, dict)]
         message = " ".join(t for t in texts if t).strip() or "error"
-        return unquoted(message if message.startswith(REFUSED) else f"error: {message}"), {}
+        return safe_message(message if message.startswith(REFUSED) else f"error: {message}"), {}
     structured = data.get("structuredContent") or {}
     counted = {k: structured[k] for k in ("ce_paid_requests",) if isinstance(structured, dict) and k in structured}
     return "ok", counted
@@ -202,7 +195,7 @@ def middleware(log: AuditLog, caller_of: Callable[[Any], str]) -> Callable[[Any,
             outcome, counted = _outcome(result)
             return result
         except Exception as exc:  # a protocol error (unknown method, malformed params): logged, then passed on
-            outcome = unquoted(f"error: {_request_error(exc)}")
+            outcome = safe_message(f"error: {_request_error(exc)}")
             raise
         finally:
             _starting.reset(starting)

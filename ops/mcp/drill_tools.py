@@ -19,7 +19,6 @@ from ops.mcp.common import Ran, answers, loaded, refuse, run_dbops
 from ops.mcp.drill_options import WORKLOADS_DIR, Option, option_args
 from ops.mcp.settings import McpSettings
 
-DRILL_KINDS = ("failover", "restore", "connections", "latency", "throughput")
 MAX_TIMEOUT_S = 3600.0
 
 

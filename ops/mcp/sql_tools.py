@@ -7,9 +7,9 @@ asked. A refusal, a bad argument or a failure is a tool error with one clear mes
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
+from ops.mcp.common import answers, loaded  # answers: an AWS or database error dbops can say in one line is that line
 from ops.mcp.settings import McpSettings
 
 if TYPE_CHECKING:
@@ -18,33 +18,13 @@ if TYPE_CHECKING:
 LAKE_TIMEOUT_S = 60  # a lake query over MCP: DuckDB is interrupted, then its process killed; Athena is cancelled
 
 
-@contextmanager
-def _as_tool_error() -> Iterator[None]:
-    """dbops' own errors (bad input, a refusal, an unreachable server) become the SDK's tool error, one line each."""
-    from mcp.server.mcpserver.exceptions import ToolError
-
-    from ops.errors import DbopsError
-
-    try:
-        yield
-    except DbopsError as exc:
-        raise ToolError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
-
-
-def _config(settings: McpSettings) -> tuple[Any, Any]:
-    from ops import config as config_mod
-
-    cfg = config_mod.load(settings.config_path).for_env(settings.env)
-    return cfg, cfg.env(settings.env)
-
-
 def endpoint(settings: McpSettings, target: str, writer: bool) -> Any:
     """The target's reader endpoint (its writer when asked), resolved as `dbops query audit` resolves it."""
     from ops.query.endpoints import endpoint_of
     from ops.targets import parse_target
     from ops.targets.registry import open_cluster
 
-    cfg, env = _config(settings)
+    cfg, env = loaded(settings)
     ref = parse_target(target)
     return endpoint_of(open_cluster(cfg, env, str(ref), None), "writer" if writer else "reader")
 
@@ -72,8 +52,6 @@ def _row_limit(settings: McpSettings, asked: int | None) -> int:
 def register(server: "MCPServer", settings: McpSettings) -> None:
     from mcp.types import ToolAnnotations
 
-    from ops.mcp.common import answers  # an AWS or database error dbops can say in one line is that line
-
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
     @server.tool(annotations=read_only)
@@ -86,14 +64,13 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
         there were more)."""
         from ops.query.readonly import run_read_only
 
-        with _as_tool_error():
-            limit = _row_limit(settings, row_limit)
-            from ops.query.guard import guard
+        limit = _row_limit(settings, row_limit)
+        from ops.query.guard import guard
 
-            guard(sql)  # refused before any connection is opened
-            ep = endpoint(settings, target, writer)
-            rows = run_read_only(ep.dsn, sql, ep.label, limit, settings.sql_statement_timeout_ms)
-            return {"target": target, "endpoint": ep.label, **rows.to_dict(), **served(ep, rows.served_by)}
+        guard(sql)  # refused before any connection is opened
+        ep = endpoint(settings, target, writer)
+        rows = run_read_only(ep.dsn, sql, ep.label, limit, settings.sql_statement_timeout_ms)
+        return {"target": target, "endpoint": ep.label, **rows.to_dict(), **served(ep, rows.served_by)}
 
     @server.tool(annotations=read_only)
     @answers
@@ -104,11 +81,10 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
         from ops.query.guard import guard
         from ops.query.readonly import explain
 
-        with _as_tool_error():
-            guard(sql)
-            ep = endpoint(settings, target, writer)
-            explained = explain(ep.dsn, sql, ep.label, settings.sql_statement_timeout_ms)
-            return {"target": target, "endpoint": ep.label, **explained.to_dict(), **served(ep, explained.served_by)}
+        guard(sql)
+        ep = endpoint(settings, target, writer)
+        explained = explain(ep.dsn, sql, ep.label, settings.sql_statement_timeout_ms)
+        return {"target": target, "endpoint": ep.label, **explained.to_dict(), **served(ep, explained.served_by)}
 
     @server.tool(annotations=read_only)
     @answers
@@ -124,21 +100,20 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
         from ops.query.audit import run_audit, summary
         from ops.report import Journal
 
-        with _as_tool_error():
-            if not 1 <= top <= 100:
-                raise UsageError(f"top must be between 1 and 100, not {top}")
-            cfg, env = _config(settings)
-            ep = endpoint(settings, target, writer)
-            journal = Journal("query-audit", target, env.name)
-            journal.details["endpoint"] = ep.label
-            report = run_audit(ep.dsn, cfg.policy, top, journal, ep.label)
-            if report.status in ("pass", "fail", "inconclusive"):
-                report = replace(report, summary=summary(report))
-            report = replace(report, region=env.region, account=env.account_id)
-            paths = report_mod.write(report, settings.report_dir)
-            in_recovery = (report.details or {}).get("reader")
-            role = "not measured" if in_recovery is None else "reader" if in_recovery else "writer"
-            return {**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}, **served(ep, role)}
+        if not 1 <= top <= 100:
+            raise UsageError(f"top must be between 1 and 100, not {top}")
+        cfg, env = loaded(settings)
+        ep = endpoint(settings, target, writer)
+        journal = Journal("query-audit", target, env.name)
+        journal.details["endpoint"] = ep.label
+        report = run_audit(ep.dsn, cfg.policy, top, journal, ep.label)
+        if report.status in ("pass", "fail", "inconclusive"):
+            report = replace(report, summary=summary(report))
+        report = replace(report, region=env.region, account=env.account_id)
+        paths = report_mod.write(report, settings.report_dir)
+        in_recovery = (report.details or {}).get("reader")
+        role = "not measured" if in_recovery is None else "reader" if in_recovery else "writer"
+        return {**report.to_dict(), "paths": {k: str(v) for k, v in paths.items()}, **served(ep, role)}
 
     @server.tool(annotations=read_only)
     @answers
@@ -147,9 +122,8 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
         source, columns and partitioning. Says so when no lake is configured."""
         from ops.etl.lakeread import tables
 
-        with _as_tool_error():
-            cfg, _ = _config(settings)
-            return tables(cfg)
+        cfg, _ = loaded(settings)
+        return tables(cfg)
 
     @server.tool(annotations=read_only)
     @answers
@@ -165,18 +139,17 @@ def register(server: "MCPServer", settings: McpSettings) -> None:
         from ops.query.guard import guard
         from ops.query.readonly import json_safe
 
-        with _as_tool_error():
-            # PostgreSQL's parser first, as for sql_query (DuckDB syntax it does not know is refused), then the
-            # lake's own check of the tables and functions named.
-            kind = guard(sql)
-            if kind != "SELECT":
-                raise UsageError(f"lake_query runs one SELECT only, not {kind}")
-            cfg, env = _config(settings)
-            bounds = Bounds(LAKE_TIMEOUT_S, settings.sql_row_limit)
-            result = run_lake_query(cfg, env, pipeline, sql, engine, settings.lake_max_bytes, LAKE_TIMEOUT_S,
-                                    progress=lambda _: None, bounds=bounds)
-            return {"pipeline": pipeline, "engine": engine, "columns": list(result.columns),
-                    "rows": [[json_safe(v) for v in r] for r in result.rows], "row_count": len(result.rows),
-                    "truncated": result.truncated_by is not None, "truncated_by": result.truncated_by,
-                    "row_limit": bounds.row_limit, "values_cut": result.values_cut, "scanned_bytes": result.scanned_bytes,
-                    "max_bytes": settings.lake_max_bytes, "elapsed_ms": result.elapsed_ms}
+        # PostgreSQL's parser first, as for sql_query (DuckDB syntax it does not know is refused), then the
+        # lake's own check of the tables and functions named.
+        kind = guard(sql)
+        if kind != "SELECT":
+            raise UsageError(f"lake_query runs one SELECT only, not {kind}")
+        cfg, env = loaded(settings)
+        bounds = Bounds(LAKE_TIMEOUT_S, settings.sql_row_limit)
+        result = run_lake_query(cfg, env, pipeline, sql, engine, settings.lake_max_bytes, LAKE_TIMEOUT_S,
+                                progress=lambda _: None, bounds=bounds)
+        return {"pipeline": pipeline, "engine": engine, "columns": list(result.columns),
+                "rows": [[json_safe(v) for v in r] for r in result.rows], "row_count": len(result.rows),
+                "truncated": result.truncated_by is not None, "truncated_by": result.truncated_by,
+                "row_limit": bounds.row_limit, "values_cut": result.values_cut, "scanned_bytes": result.scanned_bytes,
+                "max_bytes": settings.lake_max_bytes, "elapsed_ms": result.elapsed_ms}

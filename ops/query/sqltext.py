@@ -5,7 +5,7 @@ Reports show that normalized text only, and take out what normalization leaves b
 comments (which may carry values, e.g. sqlcommenter tags), any quoted string or number
 that is still there, and the text of utility statements (which PostgreSQL 15 stores
 without normalizing). Plans and error messages lose their quoted strings the same way; safe_message
-is an error said with no value in it at all, for a log that outlives the answer.
+is an error said with no value in it at all, for a log that outlives the answer (the MCP audit log).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def message(text: str) -> str:
     return redact_strings(re.sub(r':\s*"[^"]*"', ': "?"', first))
 
 
-_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+_QUOTED = re.compile(r'"(?:[^"]|"")*(?:"|$)')  # to the end of the line when the closing quote was cut off
 
 
 def safe_message(exc: BaseException | str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -520,7 +521,9 @@ def test_an_unknown_argument_or_a_bool_that_is_not_one_is_refused(tmp_path: Path
     settings = settings_for(tmp_path, allow_drills=frozenset({("janitor", "lab")}))
     (result,) = call(settings, (tool, arguments))
     assert result.is_error and text(result) == message
-    assert [line["outcome"] for line in audit_lines(settings)] == [f"error: {message}"]
+    # The audit keeps the message's shape, not the values it quoted (a client's value can be a row's data).
+    masked = re.sub(r"'[^']*'", "'?'", message)
+    assert [line["outcome"] for line in audit_lines(settings)] == [f"error: {masked}"]
 
 
 def test_the_audit_outcome_of_a_tool_error_holds_no_double_quoted_value(tmp_path: Path) -> None:

@@ -155,7 +155,7 @@ def test_an_aws_error_is_the_one_line_dbops_says_for_it(tmp_path: Path, monkeypa
     def endpoint(*_: Any) -> Any:
         raise denied
 
-    monkeypatch.setattr(sql_tools, "_config", lambda settings: (None, type("Env", (), {"name": "lab"})()))
+    monkeypatch.setattr(sql_tools, "loaded", lambda settings: (None, type("Env", (), {"name": "lab"})()))
     monkeypatch.setattr(sql_tools, "endpoint", endpoint)
     text = error_text(call(server(tmp_path), tool, arguments))
     assert text == f"Error executing tool {tool}: AWS DescribeDBClusters failed: AccessDeniedException: User x is not authorized"
@@ -171,7 +171,7 @@ def test_query_audit_reads_the_reader_unless_the_writer_is_asked(tmp_path: Path,
         asked.append(writer)
         raise CannotRun("stop here")
 
-    monkeypatch.setattr(sql_tools, "_config", lambda settings: (None, type("Env", (), {"name": "lab"})()))
+    monkeypatch.setattr(sql_tools, "loaded", lambda settings: (None, type("Env", (), {"name": "lab"})()))
     monkeypatch.setattr(sql_tools, "endpoint", endpoint)
     call(server(tmp_path), "query_audit", {"target": "localpg:lab-pg"})
     call(server(tmp_path), "query_audit", {"target": "localpg:lab-pg", "writer": True})

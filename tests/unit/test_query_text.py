@@ -103,3 +103,7 @@ def test_only_a_lost_connection_is_called_a_connection_failure() -> None:
                  psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
                  psycopg.errors.ConnectionFailure("connection failure")):
         assert str(_failure(lost, 5000, label)).startswith(f"the connection to {label} failed: ")
+
+
+def test_safe_message_masks_a_quoted_value_whose_closing_quote_was_cut_off() -> None:
+    assert sqltext.safe_message('error: schema "customer1@exam') == 'error: schema "?"'
