@@ -147,3 +147,13 @@ def deferred_interrupts(echo: Callable[[str], None], what: str) -> Iterator[Defe
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+@contextmanager
+def held_interrupts(echo: Callable[[str], None], what: str) -> Iterator[None]:
+    """`deferred_interrupts`, then one KeyboardInterrupt once `what` is done when an interrupt came meanwhile: a
+    step that must not be cut in half, inside work that still stops."""
+    with deferred_interrupts(echo, what) as deferred:
+        yield
+    if deferred.count:
+        raise KeyboardInterrupt(f"interrupted while {what} ran")

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from ops.errors import CannotRun
-from ops.proc import deferred_interrupts
+from ops.proc import held_interrupts
 from ops.query.sqltext import first_keyword, strip_comments
 
 ROLE_PREFIX = "dbops_ro_"
@@ -240,20 +240,18 @@ def read_only_role(admin_dsn: str, drill_id: str, clients: int, hours: float,
         yield WorkloadRole(name, int(oid), make_conninfo(**params))
     finally:
         # An interrupt during the drop waits for it: a role left behind keeps read access to every table.
-        with deferred_interrupts(on_event, f"dropping role {name}") as deferred:
+        with held_interrupts(on_event, f"dropping role {name}"):
             try:
                 with connect_admin(admin_dsn) as conn:
                     said = drop(conn, name)
                     left = exists(conn, name)
             except psycopg.Error as exc:
                 said, left = f"role {name} NOT dropped: {_first_line(exc)}", True
-        if left:
-            said = (said if "NOT dropped" in said else f"role {name} NOT dropped") + (
-                f" (it cannot log in after {until}; then the next read-only latency drill or `dbops janitor` drops it)")
-            on_left(said)
-        on_event(said)
-        if deferred.count:
-            raise KeyboardInterrupt("interrupted while the workload's role was dropped")
+            if left:
+                said = (said if "NOT dropped" in said else f"role {name} NOT dropped") + (
+                    f" (it cannot log in after {until}; then the next read-only latency drill or `dbops janitor` drops it)")
+                on_left(said)
+            on_event(said)
 
 
 def _wait_replicated(dsn: str, name: str, timeout_s: float) -> None:
