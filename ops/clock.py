@@ -18,6 +18,17 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_iso(value: Any) -> datetime | None:
+    """A time written by `iso` (or any ISO 8601 time with a zone); None for anything else, a zoneless time included."""
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
 def monotonic() -> float:
     return time.monotonic()
 

@@ -18,6 +18,8 @@ import re
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
+from ops.clock import parse_iso
+
 MAX_RUNS_DRAWN = 400  # runs beyond this are folded pairwise before drawing: a page stays small whatever the report holds
 MAX_SPANS_DRAWN = 400  # a restore's phase spans, folded the same way
 MAX_EVENTS_SHOWN = 400  # the first and last halves; the JSON keeps them all
@@ -144,11 +146,11 @@ def restore_plot(data: dict[str, Any]) -> str | None:
 def _restore_events(data: dict[str, Any]) -> tuple[list[tuple[datetime, str, str]], datetime, datetime] | None:
     """The timestamped events (at, phase, message), the drill's start and its end; None without any."""
     events = [(t, str(e.get("phase", "")), str(e.get("message", ""))) for e in data.get("events") or []
-              if isinstance(e, dict) and (t := _time(e.get("at"))) is not None]
+              if isinstance(e, dict) and (t := parse_iso(e.get("at"))) is not None]
     if not events:
         return None
-    end = _time(data.get("finished_at"))
-    return events, _time(data.get("started_at")) or events[0][0], max(end or events[-1][0], events[-1][0])
+    end = parse_iso(data.get("finished_at"))
+    return events, parse_iso(data.get("started_at")) or events[0][0], max(end or events[-1][0], events[-1][0])
 
 
 def phase_spans(data: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -210,7 +212,7 @@ def restore_figure(data: dict[str, Any]):  # type: ignore[no-untyped-def]
             ax.plot([x], [y], marker="v" if side.group(2) == "before" else "^", color="#24292f")
             ax.annotate(f"{side.group(1)} written {side.group(2)} T", (x, y), xytext=(4, 6),
                         textcoords="offset points", fontsize=7)
-    restore_t = _time((data.get("details") or {}).get("restore_time"))
+    restore_t = parse_iso((data.get("details") or {}).get("restore_time"))
     if restore_t is not None:  # the service's own clock: the drill's events are on this host's
         x = (restore_t - t0).total_seconds()
         ax.axvline(x, color="#cf222e", linestyle="--", linewidth=1)
@@ -354,16 +356,6 @@ KIND_PLOTS = {"failover": (failover_plot, "no canary attempts in this report: cl
               "cost": (cost_plot, "no spend by service in this report: it was not measured")}
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else None
-
-
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
@@ -445,7 +437,7 @@ def trend_points(reports: Iterable[dict[str, Any]], measurement: str) -> list[di
     with the report's reason) and the objective it was judged against."""
     points = []
     for r in reports:
-        at = _time(r.get("started_at"))
+        at = parse_iso(r.get("started_at"))
         if at is None:
             continue
         value = (r.get("measurements") or {}).get(measurement)

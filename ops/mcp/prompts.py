@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp.types import INTERNAL_ERROR, INVALID_PARAMS
 
+from ops.clock import parse_iso
 from ops.errors import UsageError, describe
 from ops.mcp.common import loaded
 from ops.mcp.settings import McpSettings
@@ -32,14 +33,7 @@ class Window:
 
 def started_at(report: dict[str, Any]) -> datetime | None:
     """When the report's run started, if it says so with a time zone."""
-    text = report.get("started_at")
-    if not isinstance(text, str):
-        return None
-    try:
-        started = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return started if started.tzinfo is not None else None
+    return parse_iso(report.get("started_at"))
 
 
 def reports_since(settings: McpSettings, since: datetime) -> Window:

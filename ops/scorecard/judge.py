@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ops.clock import parse_iso
 from ops.config import Policy
 from ops.percentiles import percentile
 
@@ -114,10 +115,10 @@ def finite(value: Any) -> bool:
 def age_days(started_at: Any, now: datetime) -> float:
     """Days since a report started, never below 0; a time that cannot be read, or one further ahead of now than
     clock skew explains, is infinitely old: never fresh evidence."""
-    try:
-        seconds = (now - datetime.fromisoformat(str(started_at).replace("Z", "+00:00"))).total_seconds()
-    except (ValueError, TypeError):  # TypeError: a time without a zone
+    started = parse_iso(started_at)
+    if started is None:
         return math.inf
+    seconds = (now - started).total_seconds()
     return math.inf if seconds < -CLOCK_SKEW_S else max(seconds, 0.0) / 86400
 
 
