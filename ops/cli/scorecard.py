@@ -71,8 +71,7 @@ def scorecard(env_name: str | None, targets: tuple[str, ...], max_age_days: floa
         problems.append(f"scorecard not kept in the report dir: {exc.strerror or exc} ({exc.filename or where})")
     for path, text in outputs.items():
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            report_mod.write_replacing(path, text)
         except OSError as exc:
             problems.append(f"{path} not written: {exc.strerror or exc}")
     lines = [card_mod.summary(card)]
