@@ -221,7 +221,7 @@ class Lease:
         have run on the target meanwhile: nothing measured can be trusted to pass), a warn when renewals failed."""
         from dataclasses import replace
 
-        from ops.report import Check
+        from ops.report import Check, escalated
 
         with self._lock:
             now = _now()
@@ -238,8 +238,7 @@ class Lease:
             return replace(report, checks=report.checks + (check,), details=details)
         check = Check("LEASE", "error", f"the drill lost its lease on {self.holder.target}: {lost}; another drill may have "
                                         "run on the target meanwhile")
-        status = "error" if report.status in ("pass", "inconclusive") else report.status
-        summary = report.summary if status == report.status else f"ERROR (LEASE): lease lost ({lost}); was: {report.summary}"
+        status, summary = escalated(report, check, f"lease lost ({lost})")
         return replace(report, status=status, summary=summary, checks=report.checks + (check,), details=details)
 
     def release(self) -> None:

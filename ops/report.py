@@ -126,6 +126,14 @@ def headline(report: Report, text: str) -> str:
     return report.status.upper() + (f" ({said}{', '.join(ids)})" if ids else "") + f": {text}"
 
 
+def escalated(report: Report, check: Check, said: str) -> tuple[str, str]:
+    """The status and summary of `report` once `check` is added after it was judged: a failing or erroring check
+    turns a pass or an inconclusive run into its own status, its summary saying why first."""
+    if check.status in ("fail", "error") and report.status in ("pass", "inconclusive"):
+        return check.status, f"{check.status.upper()} ({check.id}): {said}; was: {report.summary}"
+    return report.status, report.summary
+
+
 # C0 controls but tab and newline, DEL and C1: invalid in XML 1.0 or taken by a terminal as a command (clear the
 # screen, set its title), never as text.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

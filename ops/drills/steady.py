@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ops.report import Check, Report
+from ops.report import Check, Report, escalated
 from ops.targets.base import ClusterState
 
 SETTLE_S = 120.0  # the longest the after-read waits for a cluster still settling after the drill's rollback
@@ -128,15 +128,10 @@ class SteadyState:
         check = judge(self.before, after, self.max_lag_s, error, waited_s=round(waited, 1) if waited else None)
         details = dict(report.details, steady_state={"before": asdict(self.before), "after": asdict(after) if after else None,
                                                      "settled_s": round(waited, 3)})
-        status = report.status
-        if check.status in ("fail", "error") and status in ("pass", "inconclusive"):
-            status = check.status
-        if status != report.status:
-            summary = f"{status.upper()} (STEADY-STATE): {check.detail}; was: {report.summary}"
-        elif check.status in ("fail", "error"):  # an aborted or failed run: its summary still says the cluster was left worse
+        status, summary = escalated(report, check, check.detail)
+        if status == report.status and check.status in ("fail", "error"):
+            # an aborted or failed run: its summary still says the cluster was left worse
             summary = f"{report.summary}; STEADY-STATE {check.status}: {check.detail.split(' (before: ')[0]}"
-        else:
-            summary = report.summary
         return replace(report, status=status, summary=summary, checks=report.checks + (check,), details=details)
 
 

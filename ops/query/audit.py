@@ -27,7 +27,7 @@ from typing import Any
 
 from ops.config import Policy
 from ops.query import sqltext
-from ops.query.plans import Hypothetical, Plan, PlanError, SeqScan, candidates, generic_plan, hypothetical
+from ops.query.plans import Hypothetical, Plan, PlanError, SeqScan, generic_plan, try_indexes
 from ops.query.stats import Index, Snapshot, Statement, Table, collect, columns, read_only_session
 from ops.report import Journal, Report, headline, measured
 
@@ -101,22 +101,9 @@ def gather(dsn: str, policy: Policy, top: int, echo: Any = lambda _: None) -> Au
                 seen.add(scan.qualified)
                 ev.large_scans.append(scan)
                 table = by_name[(scan.schema, scan.table)]
-                advice = Advice(scan.qualified, scan.filter, None)
-                ev.advice.append(advice)
-                tries = candidates(scan, columns(conn, table.oid))
-                if not tries:
-                    advice.error = "no column of its filter or sort an index could serve (a full scan)"
-                    continue
-                if not hypopg:
-                    advice.error = hypopg_missing(snap)
-                    continue
-                for cols in tries:
-                    try:
-                        advice.tried.append(hypothetical(conn, s.text, scan, cols, writes=True))
-                    except PlanError as exc:
-                        advice.error = f"hypothetical index on {cols} could not be planned: {exc}"
-                useful = [h for h in advice.tried if h.used]
-                advice.best = max(useful, key=lambda h: (h.gain(ev.plan.total_cost), -len(h.columns)), default=None)
+                tried, best, why = try_indexes(conn, s.text, scan, columns(conn, table.oid), ev.plan.total_cost,
+                                               None if hypopg else hypopg_missing(snap), writes=True)
+                ev.advice.append(Advice(scan.qualified, scan.filter, best, tried, why))
         return Audit(snap, chosen, judged, evidence, hypopg)
 
 

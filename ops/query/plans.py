@@ -168,6 +168,26 @@ def hypothetical(conn: Any, text: str, scan: SeqScan, cols: tuple[str, ...], wri
                               f"({', '.join(ident(c) for c in cols)})", plan.total_cost, used, tuple(plan.lines))
 
 
+def try_indexes(conn: Any, text: str, scan: SeqScan, table_columns: Any, total_cost: float, hypopg_missing: str | None,
+                writes: bool = False) -> tuple[list[Hypothetical], Hypothetical | None, str | None]:
+    """Each hypothetical index `candidates` proposes for scan, planned; the best the plan uses (the largest gain,
+    then the fewest columns); and why there is no advice, or what could not be planned."""
+    tries = candidates(scan, table_columns)
+    if not tries:
+        return [], None, "no column of its filter or sort an index could serve (a full scan)"
+    if hypopg_missing:
+        return [], None, hypopg_missing
+    tried: list[Hypothetical] = []
+    note = None
+    for cols in tries:
+        try:
+            tried.append(hypothetical(conn, text, scan, cols, writes=writes))
+        except PlanError as exc:
+            note = f"hypothetical index on {cols} could not be planned: {exc}"
+    best = max((h for h in tried if h.used), key=lambda h: (h.gain(total_cost), -len(h.columns)), default=None)
+    return tried, best, note
+
+
 def _deallocate(conn: Any) -> None:
     """DEALLOCATE this module's statement when the session has it (a prepared statement outlives a rollback)."""
     if conn.execute(q("SELECT EXISTS (SELECT FROM pg_prepared_statements WHERE name = %s)"), (PREPARED,)).fetchone()[0]:

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from ops.errors import CannotRun, UsageError
 from ops.query import guard as guard_mod
 from ops.query.answer import MAX_ANSWER_BYTES, MAX_VALUE_BYTES, json_safe, take
-from ops.query.plans import Hypothetical, PlanError, candidates, generic_plan, hypothetical, ident
+from ops.query.plans import Hypothetical, PlanError, generic_plan, ident, try_indexes
 from ops.query.sqltext import message
 from ops.query.stats import columns, one_statement, read_only_session
 
@@ -216,19 +216,6 @@ def _advise(conn: Any, sql: str, hypopg: str | None) -> Iterator[Advice]:
         if scan.qualified in seen:
             continue
         seen.add(scan.qualified)
-        advice = Advice(scan.qualified, scan.filter, plan.total_cost)
         oid = conn.execute("SELECT to_regclass(%s)::oid", (f"{ident(scan.schema)}.{ident(scan.table)}",)).fetchone()[0]
-        tries = candidates(scan, columns(conn, oid)) if oid is not None else []
-        if not tries:
-            advice.note = "no column of its filter or sort an index could serve (a full scan)"
-        elif hypopg:
-            advice.note = hypopg
-        else:
-            for cols in tries:
-                try:
-                    advice.tried.append(hypothetical(conn, sql, scan, cols))
-                except PlanError as exc:
-                    advice.note = f"hypothetical index on {cols} could not be planned: {exc}"
-            useful = [h for h in advice.tried if h.used]
-            advice.best = max(useful, key=lambda h: (h.gain(plan.total_cost), -len(h.columns)), default=None)
-        yield advice
+        tried, best, why = try_indexes(conn, sql, scan, columns(conn, oid) if oid is not None else [], plan.total_cost, hypopg)
+        yield Advice(scan.qualified, scan.filter, plan.total_cost, best, tried, why)
