@@ -58,6 +58,18 @@ class Aborted(DbopsError):
     exit_code = EXIT_ABORTED
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an error's text, or its type's name when it has none."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def last_line(exc: BaseException) -> str:
+    """The last non-blank line (a connection error's is the reason of its last attempt), or the type's name."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
 def describe(exc: BaseException) -> str | None:
     """One line for an error that means 'could not run' (ours, AWS's, the database's), or None."""
     import sys
@@ -74,6 +86,5 @@ def describe(exc: BaseException) -> str | None:
         import psycopg
 
         if isinstance(exc, psycopg.OperationalError):
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            return f"database unreachable: {first}"
+            return f"database unreachable: {first_line(exc)}"
     return None

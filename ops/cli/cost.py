@@ -11,7 +11,7 @@ import click
 
 from ops.cli.context import app, emit, finish
 from ops.cli.options import FiniteFloat, NonEmpty, env_option, json_option, report_options
-from ops.errors import ConfigError, UsageError
+from ops.errors import ConfigError, UsageError, first_line
 
 
 @click.group()
@@ -50,8 +50,7 @@ def _require_credentials(aws: Any, env_name: str) -> None:
     try:
         credentials = aws.session.get_credentials()
     except (EndpointUnreachable, botocore.exceptions.BotoCoreError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"no AWS credentials for env '{env_name}': {first} ({hint})") from None
+        raise ConfigError(f"no AWS credentials for env '{env_name}': {first_line(exc)} ({hint})") from None
     if credentials is None:
         raise ConfigError(f"no AWS credentials for env '{env_name}' ({hint})")
 

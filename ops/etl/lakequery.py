@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
 
-from ops.errors import UsageError
+from ops.errors import UsageError, first_line
 from ops.etl import duck
 from ops.etl.athena import QueryFailed, QueryResult
 from ops.query.answer import take
@@ -267,7 +267,7 @@ def _isolated(send: Any, sql: str, tables: dict[str, str | list[str]], bounds: B
     except UsageError as exc:
         send.send(("error", ("usage", str(exc))))
     except Exception as exc:  # anything else the query raised is its failure, said in one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         send.send(("error", ("failed", first if isinstance(exc, QueryFailed) else f"DuckDB query failed: {first}")))
     finally:
         send.close()

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ops.errors import CannotRun, UsageError
+from ops.errors import CannotRun, UsageError, last_line
 from ops.query import guard as guard_mod
 from ops.query.answer import MAX_ANSWER_BYTES, MAX_VALUE_BYTES, json_safe, take
 from ops.query.plans import Hypothetical, PlanError, generic_plan, ident, try_indexes
@@ -75,7 +75,7 @@ class _Session:
         try:
             conn = self._cm.__enter__()
         except psycopg.OperationalError as exc:
-            raise CannotRun(f"cannot connect to {self.label}: {message(_last_line(exc))}") from None
+            raise CannotRun(f"cannot connect to {self.label}: {message(last_line(exc))}") from None
         # The server parses string literals as the guard's parser did, whatever its configuration says.
         conn.execute("SET LOCAL standard_conforming_strings = on")
         # Which role answers: Aurora's reader endpoint resolves to the writer when the cluster has no reader.
@@ -94,11 +94,6 @@ class _Session:
         return False
 
 
-def _last_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__
-
-
 def _failure(exc: BaseException, timeout_ms: int, label: str) -> CannotRun:
     import psycopg
 
@@ -107,7 +102,7 @@ def _failure(exc: BaseException, timeout_ms: int, label: str) -> CannotRun:
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return CannotRun(f"the READ ONLY transaction refused a write: {message(str(exc))}")
     if _connection_lost(exc):
-        return CannotRun(f"the connection to {label} failed: {message(_last_line(exc))}")
+        return CannotRun(f"the connection to {label} failed: {message(last_line(exc))}")
     return CannotRun(f"the statement failed: {message(str(exc))}")
 
 

@@ -159,8 +159,13 @@ def test_an_interrupt_while_the_failover_call_starts_waits_for_the_call_before_h
 
     monkeypatch.setattr(threading.Thread, "start", start_under_a_signal)
     target = SlowFailover()
-    with interruptible(lambda _: None):
-        report, checks, _ = drill(target)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with interruptible(lambda _: None):
+            report, checks, _ = drill(target)
+    finally:  # an interrupted block keeps its handler, as a stopping dbops does: not this test process
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
     assert report.status == "aborted"  # type: ignore[attr-defined]
     assert target.returned_at is not None, "the interrupt was held until the call had started, so it ran"
     assert target.healed_at is not None and target.healed_at >= target.returned_at, "healed only once the call returned"
