@@ -104,6 +104,16 @@ def _closed_pipe():  # type: ignore[no-untyped-def]
     return os.fdopen(w, "w")
 
 
+def _until(done, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait for a signal sent to this process to be handled: the kernel may hand it to another thread first, and a
+    busy machine may not run that thread for a while."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def _closed_pipe_cases(deferred_interrupts, interruptible) -> None:  # type: ignore[no-untyped-def]
     import os
 
@@ -112,8 +122,7 @@ def _closed_pipe_cases(deferred_interrupts, interruptible) -> None:  # type: ign
         journal = report.Journal("restore", "localpg:x", "lab", echo=closed_pipe())
         with pytest.raises(KeyboardInterrupt):
             journal.event("load", "a line nobody reads")
-            for _ in range(1000):  # the handler runs between bytecodes: at the latest here
-                pass
+            _until(lambda: False)  # the handler raises once the signal reaches this thread
         # the drill's cleanup goes on printing: its lines go nowhere and nothing is raised
         with deferred_interrupts(lambda m: None, "cleanup") as deferred:
             journal.event("cleanup", "removed the restore")
@@ -123,8 +132,7 @@ def _closed_pipe_cases(deferred_interrupts, interruptible) -> None:  # type: ign
         journal = report.Journal("restore", "localpg:x", "lab", echo=closed_pipe())
         with deferred_interrupts(lambda m: None, "cleanup") as deferred:
             journal.event("cleanup", "deleting the restore")
-            for _ in range(1000):
-                pass
+            _until(lambda: deferred.count == 1)
             journal.event("cleanup", "deleted")
         assert deferred.count == 1 and len(journal.events) == 2
     # negative controls: a pipe someone reads stops nothing; without a drill's handler the closed pipe is raised
