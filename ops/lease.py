@@ -411,8 +411,12 @@ class DynamoLedger:
                 pass  # expired and taken over: it is not ours to delete any more
 
         lease._release = release
-        threading.Thread(target=self._renew, args=(key, lease, hours, every, stop), name="dbops-lease-renewal",
-                         daemon=True).start()
+        try:
+            threading.Thread(target=self._renew, args=(key, lease, hours, every, stop), name="dbops-lease-renewal",
+                             daemon=True).start()
+        except BaseException:  # an interrupt before the caller has the lease: returned now, not held until it expires
+            release()
+            raise
         return lease
 
     def _renew(self, key: str, lease: Lease, hours: float, every_s: float, stop: threading.Event) -> None:

@@ -10,7 +10,7 @@ import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 
 def start_time(pid: int) -> int | None:
@@ -141,8 +141,10 @@ def deferred_interrupts(echo: Callable[[str], None], what: str) -> Iterator[Defe
         _Interrupts.count += 1
         echo(f"interrupt deferred: {what} is in progress and finishes first (signal {signum})")
 
-    previous = {s: signal.signal(s, _hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict[int, Any] = {}
     try:
+        for s in (signal.SIGINT, signal.SIGTERM):  # inside the try: an interrupt between the two still restores both
+            previous[s] = signal.signal(s, _hold)
         yield box
     finally:
         for s, handler in previous.items():
@@ -154,6 +156,11 @@ def held_interrupts(echo: Callable[[str], None], what: str) -> Iterator[None]:
     """`deferred_interrupts`, then one KeyboardInterrupt once `what` is done when an interrupt came meanwhile: a
     step that must not be cut in half, inside work that still stops."""
     with deferred_interrupts(echo, what) as deferred:
-        yield
+        try:
+            yield
+        except BaseException as exc:
+            if deferred.count:  # the interrupt is not lost behind the step's own error: the run still stops as asked
+                raise KeyboardInterrupt(f"interrupted while {what} ran") from exc
+            raise
     if deferred.count:
         raise KeyboardInterrupt(f"interrupted while {what} ran")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -354,11 +355,26 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
+
+
 def _temp_beside(path: Path, text: str) -> str:
-    """text in a synced temp file in path's directory, for a link or rename to put in place whole."""
+    """text in a synced temp file in path's directory, for a link or rename to put in place whole; with the mode a
+    plain write would leave (the replaced file's, or the umask's), not mkstemp's 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            mode = 0o666 & ~_UMASK
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -392,7 +408,11 @@ def report_id(report: Report) -> str:
 
 def write_replacing(path: Path, text: str) -> Path:
     """Write text to path atomically, replacing what is there: a reader sees the old file or the new one, and an
-    interrupted write leaves no partial file and no temp file behind."""
+    interrupted write leaves no partial file and no temp file behind. What is not a regular file (/dev/stdout, a
+    pipe) is written to as it is."""
+    if path.exists() and not path.is_file():
+        path.write_text(text)
+        return path
     tmp = _temp_beside(path, text)
     try:
         os.replace(tmp, path)

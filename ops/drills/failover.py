@@ -97,12 +97,8 @@ class _Action:
         except BaseException as exc:  # noqa: BLE001 — reported in the verdict
             self.error = exc
 
-    def start(self, echo: Callable[[str], None]) -> "_Action":
-        # An interrupt landing inside Thread.start() can leave the call running while is_alive() still says it
-        # never started: the cleanup would then heal, and purge through, a cluster in mid-failover. Held until
-        # the thread runs, then raised.
-        with held_interrupts(echo, "starting the failover call"):
-            self.thread.start()
+    def start(self) -> "_Action":
+        self.thread.start()
         return self
 
     @property
@@ -187,7 +183,9 @@ def run_failover(
     control_plane_lost: str | None = None  # why the watch ended without the control plane's answer
     try:
         if dsn:
-            ctx.canary = canary_mod.Canary(dsn, drill_id, hz=opts.canary_hz).start()
+            # Assigned before it starts: an interrupt inside start() still leaves the cleanup a canary to stop and purge.
+            ctx.canary = canary_mod.Canary(dsn, drill_id, hz=opts.canary_hz)
+            ctx.canary.start()
             journal.event("canary", f"writing at {opts.canary_hz:g} Hz to {target.ref} (table {canary_mod.TABLE})")
             if not ctx.canary.wait_for_acks(max(3, int(opts.warmup_s * opts.canary_hz)), timeout=max(10.0, opts.warmup_s * 5)):
                 journal.check("PRE-CANARY", "fail", f"the canary could not write before the failover ({_last_error(ctx.canary)})")
@@ -199,13 +197,15 @@ def run_failover(
 
         deadline_s = opts.rto_s * 3
         journal.event("action", f"failover of {target.ref} from {state.writer}" + (f" to {opts.to}" if opts.to else ""))
-        trigger = time.monotonic()
-        if guard is not None and ctx.canary is not None:
-            canary, since = ctx.canary, trigger
-            guard.watch_downtime(lambda: canary.outage_so_far(since))
-        # Assigned before it starts: an interrupt between the two still leaves the cleanup a handle on it.
-        action = _Action(lambda: target.failover(opts.to, timeout=deadline_s))
-        action.start(lambda m: journal.event("action", m))
+        # Held from the trigger until the call's thread runs: an interrupt inside Thread.start() could leave the call
+        # running while is_alive() says it never started, and the cleanup would heal (and purge through) a cluster
+        # in mid-failover. Once the call is sent, an interrupt stops the drill after it, and the heal waits for it.
+        with held_interrupts(lambda m: journal.event("action", m), "starting the failover call"):
+            trigger = time.monotonic()
+            if guard is not None and ctx.canary is not None:
+                canary, since = ctx.canary, trigger
+                guard.watch_downtime(lambda: canary.outage_so_far(since))
+            action = _Action(lambda: target.failover(opts.to, timeout=deadline_s)).start()
         steady_acks = max(5, int(opts.steady_s * opts.canary_hz))
         last_progress = trigger
         failing_since: float | None = None

@@ -195,8 +195,8 @@ class Guard:
         self._started_at = self._clock()
         self.never_ok = set(self.conditions.alarms)
         thread = threading.Thread(target=self._watch, args=(journal,), name="dbops-guard", daemon=True)
-        thread.start()
         try:
+            thread.start()  # inside the try: an interrupt inside start() still marks the watch stopped
             yield self
         finally:
             with self._lock:  # after this no trip can be sent: the drill has ended

@@ -49,7 +49,7 @@ def answers(fn: F) -> F:
             known = describe(exc)
             if known is None:
                 raise
-            raise ToolError(known) from None
+            raise ToolError(known.strip() or type(exc).__name__) from None  # the client gets one line (messages.one_line)
 
     return wrapper  # type: ignore[return-value]
 

@@ -190,8 +190,9 @@ def judge_missing(a: Audit, policy: Policy) -> Finding:
                          f"{100 * min(gains):.0f}–{100 * max(gains):.0f}%")
         return Finding("QUERY-MISSING-INDEXES", "fail", f"missing index: {'; '.join(parts)} (objective: no index that cuts a "
                                                        f"top statement's cost by {100 * policy.index_gain_min:.0f}% is missing)")
+    # No advice because hypopg is missing or a hypothetical index could not be planned: that scan was not judged.
     unknown = [f"{adv.table}: {adv.error}" for ev in a.evidence for adv in ev.advice
-               if adv.best is None and adv.error and adv.error.startswith("hypopg")]
+               if adv.best is None and adv.error and not adv.error.startswith("no column")]
     unplanned = [ev for ev in a.evidence if ev.plan_error]
     # A statement whose text this user may not read was never planned: its scans are not known to be fine.
     unseen = [ev for ev in a.evidence if not ev.statement.text or ev.statement.text.startswith("<insufficient privilege>")]

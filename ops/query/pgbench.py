@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from ops.errors import CannotRun, UsageError
-from ops.proc import held_interrupts, is_running, start_time
+from ops.proc import deferred_interrupts, held_interrupts, is_running, start_time
 
 # libpq connection parameters and the environment variables libpq reads them from.
 PG_ENV = {
@@ -296,26 +296,31 @@ def run(s: Settings, env: dict[str, str], on_progress: Callable[[str], None], ti
     try:
         # A session of its own: a Ctrl-C at the terminal reaches the drill only, which stops pgbench (_stop) and
         # still reads its log; dying with the drill: a SIGKILLed drill leaves no pgbench loading the database.
-        proc = subprocess.Popen(args, env=env, cwd=log_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_die_with_parent())
-        # pgbench waits on a server that stops answering for ever: stopped OVERRUN_S after its --time, it still
-        # writes what it logged, and the drill says it overran.
-        limit = timeout_s or (s.duration_s + OVERRUN_S)
-        watchdog = threading.Timer(limit, lambda: (setattr(result, "overran_s", limit - s.duration_s), _stop(proc)))
-        watchdog.daemon = True
-        watchdog.start()
-        ended = threading.Event()
+        # Held until pgbench and its two watchers run: an interrupt in between would leave it loading the database
+        # with nothing to stop it; raised inside the try below, whose finally stops it.
+        with deferred_interrupts(on_progress, "starting pgbench") as starting:
+            proc = subprocess.Popen(args, env=env, cwd=log_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_die_with_parent())
+            # pgbench waits on a server that stops answering for ever: stopped OVERRUN_S after its --time, it still
+            # writes what it logged, and the drill says it overran.
+            limit = timeout_s or (s.duration_s + OVERRUN_S)
+            watchdog = threading.Timer(limit, lambda: (setattr(result, "overran_s", limit - s.duration_s), _stop(proc)))
+            watchdog.daemon = True
+            watchdog.start()
+            ended = threading.Event()
 
-        def watch() -> None:
-            while should_stop is not None and not ended.wait(0.25):
-                why = should_stop()
-                if why:
-                    result.stopped = why
-                    _stop(proc)
-                    return
+            def watch() -> None:
+                while should_stop is not None and not ended.wait(0.25):
+                    why = should_stop()
+                    if why:
+                        result.stopped = why
+                        _stop(proc)
+                        return
 
-        threading.Thread(target=watch, daemon=True).start()
+            threading.Thread(target=watch, daemon=True).start()
         try:
+            if starting.count:
+                raise KeyboardInterrupt("interrupted while pgbench started")
             assert proc.stderr is not None and proc.stdout is not None
             for line in proc.stderr:
                 line = line.rstrip()

@@ -75,6 +75,9 @@ def message(text: str) -> str:
 
 
 _QUOTED = re.compile(r'"(?:[^"]|"")*(?:"|$)')  # to the end of the line when the closing quote was cut off
+# A single-quoted value in an error's text opens where a value can stand, never after a letter: "the workload's
+# own user" keeps its apostrophe.
+_SINGLE_QUOTED = re.compile(r"(?<![A-Za-z0-9_])'(?:[^']|'')*'")
 
 
 def safe_message(exc: BaseException | str) -> str:
@@ -86,7 +89,7 @@ def safe_message(exc: BaseException | str) -> str:
     state = getattr(text, "sqlstate", None)
     primary = getattr(getattr(text, "diag", None), "message_primary", None) or str(text)
     first = (primary.strip().splitlines() or [""])[0].strip()
-    safe = _QUOTED.sub('"?"', redact_strings(first))
+    safe = _QUOTED.sub('"?"', _SINGLE_QUOTED.sub("'?'", first))
     return f"{state} {_condition(state)}: {safe}" if state else safe
 
 

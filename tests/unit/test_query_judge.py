@@ -104,6 +104,16 @@ def test_without_hypopg_the_gain_is_unknown_and_says_so() -> None:
     assert finding.status == "unknown" and "hypopg" in finding.detail
 
 
+def test_a_scan_whose_hypothetical_indexes_could_not_be_planned_is_unknown_and_one_without_candidates_passes() -> None:
+    unplanned = audit_of(snapshot(statements=[stmt()]),
+                         [_evidence(None, "hypothetical index on ('customer_id',) could not be planned: out of memory")])
+    finding = audit.judge_missing(unplanned, POLICY)
+    assert finding.status == "unknown" and "could not be planned" in finding.detail
+    full_scan = audit_of(snapshot(statements=[stmt()]),
+                         [_evidence(None, "no column of its filter or sort an index could serve (a full scan)")])
+    assert audit.judge_missing(full_scan, POLICY).status == "pass"
+
+
 def test_a_statement_that_could_not_be_planned_is_unknown() -> None:
     s = stmt()
     a = audit_of(snapshot(statements=[s]), [audit.Evidence(s, plan_error="could not determine data type of parameter $1")])

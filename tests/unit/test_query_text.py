@@ -107,3 +107,8 @@ def test_only_a_lost_connection_is_called_a_connection_failure() -> None:
 
 def test_safe_message_masks_a_quoted_value_whose_closing_quote_was_cut_off() -> None:
     assert sqltext.safe_message('error: schema "customer1@exam') == 'error: schema "?"'
+
+
+def test_safe_message_keeps_an_apostrophe_and_masks_a_value_quoted_after_it() -> None:
+    said = "refused: the workload's own user cannot read 'orders' (the target's policy)"
+    assert sqltext.safe_message(said) == "refused: the workload's own user cannot read '?' (the target's policy)"

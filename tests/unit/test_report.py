@@ -185,3 +185,17 @@ def test_junit_of_a_report_with_control_characters_parses() -> None:
     assert suite[0].get("name") == "a\\x01" and suite[0][0].get("message") == "d\\x07"
     assert suite[1][0].text == "warn: w\\x1b"
     assert report.printable("tab\tand\nnewline stay") == "tab\tand\nnewline stay"
+
+
+def test_a_replaced_file_keeps_its_mode_and_a_new_one_gets_the_umasks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    kept = tmp_path / "scorecard.xml"
+    kept.write_text("old")
+    os.chmod(kept, 0o640)
+    report.write_replacing(kept, "new")
+    assert kept.read_text() == "new" and stat.S_IMODE(kept.stat().st_mode) == 0o640
+    fresh = report.write_replacing(tmp_path / "fresh" / "scorecard.md", "x")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~report._UMASK, "the mode a plain write gives, not mkstemp's 0600"
+    assert not [p for p in tmp_path.rglob(".tmp-*")]
