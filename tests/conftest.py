@@ -97,6 +97,23 @@ class Cli:
         return config_mod.load(self.config_path, environ={"DBOPS_LAB_DIR": str(self.lab_dir)})
 
 
+@pytest.fixture(autouse=True)
+def signal_handlers_restored() -> Iterator[None]:
+    """A stopped drill keeps its interrupt handler installed (ops.proc.interruptible), as the dbops process it is
+    meant for exits soon after; in this process the next test would inherit it. Each test gets pytest's back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in saved.items():
+        if handler is not None:
+            signal.signal(s, handler)
+
+
 @pytest.fixture(scope="session")
 def pg_available() -> None:
     require(pgbin.available(), "PostgreSQL server binaries are not installed")

@@ -92,6 +92,7 @@ def test_a_closed_output_pipe_stops_a_drill_as_sigterm_does_and_is_deferred_duri
     finally:  # a stopped drill's handler stays installed (see interruptible): this process is pytest's
         for s, handler in saved.items():
             signal.signal(s, handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # whatever an earlier test left (the autouse fixture restores it)
     with pytest.raises(BrokenPipeError):  # negative control: without a drill's handler the closed pipe is raised
         report.Journal("restore", "localpg:x", "lab", echo=_closed_pipe()).event("load", "no drill")
 
