@@ -117,6 +117,20 @@ def interruptible(echo: Callable[[str], None] = _note) -> Iterator[None]:
                 signal.signal(s, handler)
 
 
+def ignore_interrupts_on_the_way_out() -> None:
+    """After an interrupted run has done its cleanup: SIGINT and SIGTERM are ignored while the process exits.
+    Python puts the default handlers back as it finalizes, and a second Ctrl-C in those last milliseconds would
+    kill the process by signal (exit 130) instead of the exit 3 that says it stopped cleanly."""
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
+
+
+def interrupted() -> bool:
+    """Whether this process received SIGINT or SIGTERM inside `interruptible` or `deferred_interrupts`."""
+    return _Interrupts.count > 0
+
+
 class Deferred:
     """Interrupts received inside `deferred_interrupts`: counted, acted on after the block."""
 

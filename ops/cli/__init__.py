@@ -139,4 +139,11 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="dbops")
+    from ops.proc import ignore_interrupts_on_the_way_out, interrupted
+
+    try:
+        cli.main(args=argv, prog_name="dbops")
+    except SystemExit as exc:
+        if exc.code == EXIT_ABORTED or interrupted():
+            ignore_interrupts_on_the_way_out()
+        raise

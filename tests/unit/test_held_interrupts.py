@@ -45,3 +45,31 @@ def test_without_an_interrupt_the_step_runs_and_its_error_is_its_own() -> None:
     with held_interrupts(lambda _: None, "a step"):
         pass
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handlers it held with are restored"
+
+
+def test_an_interrupted_command_ignores_a_second_interrupt_on_its_way_out(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Python restores the default handlers as it finalizes: a second Ctrl-C then would end the process by signal
+    (130) instead of exit 3. main() ignores both signals once the run is aborted; a run that was not is left alone."""
+    import click
+
+    from ops import proc
+    from ops.cli import cli, main
+
+    monkeypatch.setattr(proc._Interrupts, "count", 0)  # the tests above counted theirs: a dbops process starts at 0
+
+    def stopped() -> None:
+        raise KeyboardInterrupt("signal 2")
+
+    cli.add_command(click.Command("stopped-for-test", callback=stopped))
+    try:
+        with pytest.raises(SystemExit) as done:
+            main(["stopped-for-test"])
+        assert done.value.code == 3
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with pytest.raises(SystemExit) as done:  # negative control: a run that was not interrupted
+            main(["--version"])
+        assert done.value.code == 0 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        cli.commands.pop("stopped-for-test", None)
