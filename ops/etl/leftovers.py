@@ -71,8 +71,12 @@ def orphans(s3: Any, pipelines: list[Pipeline], held: set[str], min_age: timedel
         for place in places(pl):
             if place in busy:
                 continue
-            published = set(prune.batches(s3, place))
-            for batch, seen in data_batches(s3, place).items():
+            try:
+                published = set(prune.batches(s3, place))
+                batches = data_batches(s3, place)
+            except s3.exceptions.NoSuchBucket:  # a lake not made yet, or gone: nothing can be left in it
+                continue
+            for batch, seen in batches.items():
                 if batch not in published and seen.age is not None and seen.age > min_age:
                     found.append(Orphan(pl.name, place, batch, seen.files))
     return found

@@ -112,3 +112,28 @@ def test_a_killed_runs_work_dir_is_found_dead_and_a_running_ones_is_not(tmp_path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_lake_bucket_that_does_not_exist_leaves_no_orphan_and_is_no_failed_read() -> None:
+    """ListObjectsV2 answers NoSuchBucket (404) for a bucket that is not there (a lab that never applied the lake):
+    nothing can be left in it. Another error is still raised: it is a read that failed."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    from ops import config as config_mod
+    from ops.etl.leftovers import orphans, places
+
+    cfg = config_mod.load(REPO / "dbops.toml")
+    pipeline = parse("orders", cfg.pipelines["orders"], cfg.source)
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(s3) as stub:
+        for _ in places(pipeline):
+            stub.add_client_error("list_objects_v2", service_error_code="NoSuchBucket", http_status_code=404,
+                                  service_message="The specified bucket does not exist")
+        assert orphans(s3, [pipeline], set()) == []
+        stub.assert_no_pending_responses()
+    with Stubber(s3) as stub:
+        stub.add_client_error("list_objects_v2", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            orphans(s3, [pipeline], set())
