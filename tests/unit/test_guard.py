@@ -224,7 +224,9 @@ def test_after_stand_down_an_alarm_is_an_observation_never_an_interrupt() -> Non
     j = journal()
     j.check("FO-RTO", "pass", "ok")
     with guard.watching(j):
-        time.sleep(0.05)
+        deadline = time.monotonic() + WAIT_S
+        while not guard.reads and time.monotonic() < deadline:  # guarded: read OK once before the fault ends
+            time.sleep(0.01)
         guard.stand_down()
         state["db-errors"] = "ALARM"
         assert seen_alarm.wait(WAIT_S)
